@@ -1,0 +1,104 @@
+#include "api/json/fields.h"
+
+namespace ember::json {
+
+std::string type_name(simdjson::dom::element_type type) {
+    using T = simdjson::dom::element_type;
+    switch (type) {
+        case T::ARRAY: return "an array";
+        case T::OBJECT: return "an object";
+        case T::INT64: case T::UINT64: return "an integer";
+        case T::DOUBLE: return "a number";
+        case T::STRING: return "a string";
+        case T::BOOL: return "a boolean";
+        case T::NULL_VALUE: return "null";
+    }
+    return "a value";
+}
+
+Result<simdjson::dom::element> parse(simdjson::dom::parser& parser, const simdjson::padded_string& text) {
+    simdjson::dom::element root;
+    if (auto err = parser.parse(text).get(root); err)
+        return fail(std::string("invalid JSON: ") + simdjson::error_message(err));
+    return root;
+}
+
+Result<std::optional<simdjson::dom::element>> Fields::find(const char* key) {
+    seen_.insert(key);
+    simdjson::dom::element value;
+    if (object_.at_key(key).get(value) != simdjson::SUCCESS) return std::nullopt;
+    if (value.is_null()) return std::nullopt;
+    return value;
+}
+
+Result<std::optional<std::string>> Fields::string(const char* key) {
+    auto v = find(key);
+    if (!v) return std::unexpected(v.error());
+    if (!*v) return std::nullopt;
+    std::string_view s;
+    if ((*v)->get_string().get(s)) return fail(path_of(key) + ": expected a string, got " + type_name((*v)->type()));
+    return std::string(s);
+}
+
+Result<std::optional<uint64_t>> Fields::u64(const char* key) {
+    auto v = find(key);
+    if (!v) return std::unexpected(v.error());
+    if (!*v) return std::nullopt;
+    uint64_t n;
+    if ((*v)->get_uint64().get(n)) {
+        if ((*v)->is_int64()) return fail(path_of(key) + ": must not be negative");
+        return fail(path_of(key) + ": expected an unsigned integer, got " + type_name((*v)->type()));
+    }
+    return n;
+}
+
+Result<std::optional<uint32_t>> Fields::u32(const char* key) {
+    auto v = u64(key);
+    if (!v) return std::unexpected(v.error());
+    if (!*v) return std::nullopt;
+    if (**v > UINT32_MAX) return fail(path_of(key) + ": " + std::to_string(**v) + " is too large");
+    return static_cast<uint32_t>(**v);
+}
+
+Result<std::optional<bool>> Fields::boolean(const char* key) {
+    auto v = find(key);
+    if (!v) return std::unexpected(v.error());
+    if (!*v) return std::nullopt;
+    bool b;
+    if ((*v)->get_bool().get(b)) return fail(path_of(key) + ": expected a boolean, got " + type_name((*v)->type()));
+    return b;
+}
+
+Result<std::optional<simdjson::dom::object>> Fields::object(const char* key) {
+    auto v = find(key);
+    if (!v) return std::unexpected(v.error());
+    if (!*v) return std::nullopt;
+    simdjson::dom::object o;
+    if ((*v)->get_object().get(o)) return fail(path_of(key) + ": expected an object, got " + type_name((*v)->type()));
+    return o;
+}
+
+Result<std::optional<simdjson::dom::array>> Fields::array(const char* key) {
+    auto v = find(key);
+    if (!v) return std::unexpected(v.error());
+    if (!*v) return std::nullopt;
+    simdjson::dom::array a;
+    if ((*v)->get_array().get(a)) return fail(path_of(key) + ": expected an array, got " + type_name((*v)->type()));
+    return a;
+}
+
+Result<bool> Fields::present(const char* key) {
+    auto v = find(key);
+    if (!v) return std::unexpected(v.error());
+    return v->has_value();
+}
+
+Result<void> Fields::finish() const {
+    for (auto field : object_) {
+        if (!seen_.contains(field.key))
+            return fail(path_of(std::string(field.key).c_str()) + ": unknown field");
+    }
+    return {};
+}
+
+}  // namespace ember::json

@@ -1,0 +1,55 @@
+// Typed, checked access to one JSON object's fields, with messages that name the field by its path
+// ("machine-config.vcpu_count: ..."). finish() rejects any field that was not asked for, so an
+// unknown or misspelt field is an error, not silently ignored. null counts as absent.
+#pragma once
+
+#include <simdjson.h>
+
+#include <optional>
+#include <set>
+#include <string>
+
+#include "vmm/base/error.h"
+
+namespace ember::json {
+
+class Fields {
+public:
+    Fields(simdjson::dom::object object, std::string path) : object_(object), path_(std::move(path)) {}
+
+    Result<std::optional<std::string>> string(const char* key);
+    Result<std::optional<uint64_t>> u64(const char* key);
+    Result<std::optional<uint32_t>> u32(const char* key);
+    Result<std::optional<bool>> boolean(const char* key);
+    Result<std::optional<simdjson::dom::object>> object(const char* key);
+    Result<std::optional<simdjson::dom::array>> array(const char* key);
+    // Whether the field is there (and not null), whatever its type.
+    Result<bool> present(const char* key);
+
+    // An error unless the field is present.
+    template <typename T>
+    Result<T> required(Result<std::optional<T>> value, const char* key) const {
+        if (!value) return std::unexpected(value.error());
+        if (!*value) return fail(path_of(key) + ": missing required field");
+        return **value;
+    }
+
+    // An error naming the first field nobody asked for.
+    Result<void> finish() const;
+
+    std::string path_of(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+
+private:
+    Result<std::optional<simdjson::dom::element>> find(const char* key);
+
+    simdjson::dom::object object_;
+    std::string path_;
+    std::set<std::string, std::less<>> seen_;
+};
+
+// Parses text into a DOM element with a message for malformed JSON.
+Result<simdjson::dom::element> parse(simdjson::dom::parser& parser, const simdjson::padded_string& text);
+
+std::string type_name(simdjson::dom::element_type type);
+
+}  // namespace ember::json

@@ -1,0 +1,210 @@
+#include "api/json/vm_config_json.h"
+
+#include "api/json/fields.h"
+
+namespace ember::json {
+namespace {
+
+using simdjson::dom::object;
+
+// Moves an optional field into `out`, leaving the default when absent.
+template <typename T, typename U>
+Result<void> take(Result<std::optional<T>> value, U& out) {
+    if (!value) return std::unexpected(value.error());
+    if (*value) out = std::move(**value);
+    return {};
+}
+
+#define EMBER_TRY(expr)                             \
+    do {                                            \
+        if (auto _r = (expr); !_r) return std::unexpected(_r.error()); \
+    } while (0)
+
+Result<TokenBucketConfig> bucket_from(object o, const std::string& path) {
+    Fields f(o, path);
+    TokenBucketConfig b;
+    auto size = f.required(f.u64("size"), "size");
+    if (!size) return std::unexpected(size.error());
+    b.size = *size;
+    auto refill = f.required(f.u64("refill_time"), "refill_time");
+    if (!refill) return std::unexpected(refill.error());
+    b.refill_time = *refill;
+    EMBER_TRY(take(f.u64("one_time_burst"), b.one_time_burst));
+    EMBER_TRY(f.finish());
+    return b;
+}
+
+Result<std::optional<RateLimiterConfig>> rate_limiter_from(Fields& parent, const char* key) {
+    auto o = parent.object(key);
+    if (!o) return std::unexpected(o.error());
+    if (!*o) return std::nullopt;
+    const std::string path = parent.path_of(key);
+    Fields f(**o, path);
+    RateLimiterConfig rl;
+    for (auto [name, slot] : {std::pair{"bandwidth", &rl.bandwidth}, std::pair{"ops", &rl.ops}}) {
+        auto b = f.object(name);
+        if (!b) return std::unexpected(b.error());
+        if (*b) {
+            auto bucket = bucket_from(**b, f.path_of(name));
+            if (!bucket) return std::unexpected(bucket.error());
+            *slot = *bucket;
+        }
+    }
+    EMBER_TRY(f.finish());
+    return rl;
+}
+
+Result<BootSourceConfig> boot_source_from(object o, const std::string& path) {
+    Fields f(o, path);
+    BootSourceConfig b;
+    auto kernel = f.required(f.string("kernel_image_path"), "kernel_image_path");
+    if (!kernel) return std::unexpected(kernel.error());
+    b.kernel_image_path = *kernel;
+    EMBER_TRY(take(f.string("initrd_path"), b.initrd_path));
+    EMBER_TRY(take(f.string("boot_args"), b.boot_args));
+    EMBER_TRY(f.finish());
+    return b;
+}
+
+Result<MachineConfig> machine_from(object o, const std::string& path) {
+    Fields f(o, path);
+    MachineConfig m;
+    auto vcpus = f.required(f.u32("vcpu_count"), "vcpu_count");
+    if (!vcpus) return std::unexpected(vcpus.error());
+    m.vcpu_count = *vcpus;
+    auto mem = f.required(f.u32("mem_size_mib"), "mem_size_mib");
+    if (!mem) return std::unexpected(mem.error());
+    m.mem_size_mib = *mem;
+    EMBER_TRY(take(f.boolean("smt"), m.smt));
+    EMBER_TRY(take(f.boolean("track_dirty_pages"), m.track_dirty_pages));
+    EMBER_TRY(take(f.string("cpu_template"), m.cpu_template));
+    EMBER_TRY(take(f.string("huge_pages"), m.huge_pages));
+    EMBER_TRY(f.finish());
+    return m;
+}
+
+Result<DriveConfig> drive_from(object o, const std::string& path) {
+    Fields f(o, path);
+    DriveConfig d;
+    auto id = f.required(f.string("drive_id"), "drive_id");
+    if (!id) return std::unexpected(id.error());
+    d.drive_id = *id;
+    auto host_path = f.required(f.string("path_on_host"), "path_on_host");
+    if (!host_path) return std::unexpected(host_path.error());
+    d.path_on_host = *host_path;
+    auto root = f.required(f.boolean("is_root_device"), "is_root_device");
+    if (!root) return std::unexpected(root.error());
+    d.is_root_device = *root;
+    EMBER_TRY(take(f.boolean("is_read_only"), d.is_read_only));
+    EMBER_TRY(take(f.string("partuuid"), d.partuuid));
+    EMBER_TRY(take(f.string("cache_type"), d.cache_type));
+    EMBER_TRY(take(f.string("io_engine"), d.io_engine));
+    EMBER_TRY(take(rate_limiter_from(f, "rate_limiter"), d.rate_limiter));
+    EMBER_TRY(f.finish());
+    return d;
+}
+
+Result<NetworkInterfaceConfig> network_interface_from(object o, const std::string& path) {
+    Fields f(o, path);
+    NetworkInterfaceConfig n;
+    auto id = f.required(f.string("iface_id"), "iface_id");
+    if (!id) return std::unexpected(id.error());
+    n.iface_id = *id;
+    auto tap = f.required(f.string("host_dev_name"), "host_dev_name");
+    if (!tap) return std::unexpected(tap.error());
+    n.host_dev_name = *tap;
+    EMBER_TRY(take(f.string("guest_mac"), n.guest_mac));
+    EMBER_TRY(take(rate_limiter_from(f, "rx_rate_limiter"), n.rx_rate_limiter));
+    EMBER_TRY(take(rate_limiter_from(f, "tx_rate_limiter"), n.tx_rate_limiter));
+    EMBER_TRY(f.finish());
+    return n;
+}
+
+template <typename T>
+Result<std::vector<T>> list_from(Fields& parent, const char* key,
+                                 Result<T> (*item_from)(object, const std::string&)) {
+    auto a = parent.array(key);
+    if (!a) return std::unexpected(a.error());
+    std::vector<T> out;
+    if (!*a) return out;
+    size_t index = 0;
+    for (auto element : **a) {
+        const std::string path = parent.path_of(key) + "[" + std::to_string(index++) + "]";
+        object o;
+        if (element.get_object().get(o)) return fail(path + ": expected an object, got " + type_name(element.type()));
+        auto item = item_from(o, path);
+        if (!item) return std::unexpected(item.error());
+        out.push_back(std::move(*item));
+    }
+    return out;
+}
+
+// Parses a body that must be one JSON object and hands it to `from`.
+template <typename T>
+Result<T> parse_object(std::string_view text, Result<T> (*from)(object, const std::string&)) {
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(text);
+    auto root = parse(parser, padded);
+    if (!root) return std::unexpected(root.error());
+    object o;
+    if (root->get_object().get(o)) return fail("expected a JSON object, got " + type_name(root->type()));
+    return from(o, "");
+}
+
+// Sections of Firecracker's config file that ember does not implement.
+constexpr const char* kUnsupportedSections[] = {"balloon", "vsock", "mmds-config", "entropy",
+                                                "cpu-config", "logger", "metrics"};
+
+Result<VmConfig> vm_config_from(object o, const std::string&) {
+    Fields f(o, "");
+    VmConfig config;
+    auto boot = f.object("boot-source");
+    if (!boot) return std::unexpected(boot.error());
+    if (*boot) {
+        auto b = boot_source_from(**boot, "boot-source");
+        if (!b) return std::unexpected(b.error());
+        config.boot_source = *b;
+    }
+    auto machine = f.object("machine-config");
+    if (!machine) return std::unexpected(machine.error());
+    if (*machine) {
+        auto m = machine_from(**machine, "machine-config");
+        if (!m) return std::unexpected(m.error());
+        config.machine = *m;
+    }
+    auto drives = list_from<DriveConfig>(f, "drives", drive_from);
+    if (!drives) return std::unexpected(drives.error());
+    config.drives = std::move(*drives);
+    auto ifaces = list_from<NetworkInterfaceConfig>(f, "network-interfaces", network_interface_from);
+    if (!ifaces) return std::unexpected(ifaces.error());
+    config.network_interfaces = std::move(*ifaces);
+    for (const char* section : kUnsupportedSections) {
+        auto present = f.present(section);
+        if (!present) return std::unexpected(present.error());
+        if (*present) return fail(std::string(section) + ": not supported by ember");
+    }
+    EMBER_TRY(f.finish());
+    return config;
+}
+
+}  // namespace
+
+Result<VmConfig> parse_vm_config(std::string_view text) {
+    auto config = parse_object<VmConfig>(text, vm_config_from);
+    if (!config) return config;
+    if (auto r = validate(*config); !r) return std::unexpected(r.error());
+    return config;
+}
+
+Result<BootSourceConfig> parse_boot_source(std::string_view text) {
+    return parse_object<BootSourceConfig>(text, boot_source_from);
+}
+Result<MachineConfig> parse_machine_config(std::string_view text) {
+    return parse_object<MachineConfig>(text, machine_from);
+}
+Result<DriveConfig> parse_drive(std::string_view text) { return parse_object<DriveConfig>(text, drive_from); }
+Result<NetworkInterfaceConfig> parse_network_interface(std::string_view text) {
+    return parse_object<NetworkInterfaceConfig>(text, network_interface_from);
+}
+
+}  // namespace ember::json

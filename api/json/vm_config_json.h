@@ -1,0 +1,20 @@
+// api/json: Firecracker's JSON bodies and config file into vmm/config structs. Parsing checks
+// shape and types; the value rules live in vmm/config's validate(), shared by every path in.
+#pragma once
+
+#include <string_view>
+
+#include "vmm/base/error.h"
+#include "vmm/config/vm_config.h"
+
+namespace ember::json {
+
+// Firecracker's --config-file document: boot-source, machine-config, drives, network-interfaces.
+Result<VmConfig> parse_vm_config(std::string_view text);
+
+Result<BootSourceConfig> parse_boot_source(std::string_view text);
+Result<MachineConfig> parse_machine_config(std::string_view text);
+Result<DriveConfig> parse_drive(std::string_view text);
+Result<NetworkInterfaceConfig> parse_network_interface(std::string_view text);
+
+}  // namespace ember::json

@@ -1,0 +1,35 @@
+// Errors as values: what crosses a module boundary is std::expected<T, Error>, with a message a
+// user can act on, built up from the innermost cause outwards.
+#pragma once
+
+#include <cerrno>
+#include <cstring>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace ember {
+
+struct Error {
+    std::string message;
+
+    // Prefixes context: Error{"No such file"}.wrap("drive 'rootfs'") -> "drive 'rootfs': No such file".
+    Error wrap(std::string_view context) && {
+        return Error{std::string(context) + ": " + std::move(message)};
+    }
+};
+
+template <typename T>
+using Result = std::expected<T, Error>;
+
+inline std::unexpected<Error> fail(std::string message) {
+    return std::unexpected(Error{std::move(message)});
+}
+
+// "<what>: <strerror(errno)>", capturing errno at the call.
+inline std::unexpected<Error> fail_errno(std::string_view what, int err = errno) {
+    return std::unexpected(Error{std::string(what) + ": " + std::strerror(err)});
+}
+
+}  // namespace ember

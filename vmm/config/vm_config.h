@@ -1,0 +1,88 @@
+// vmm/config: what a VM is made of, as Firecracker's API and --config-file describe it, and the
+// checks every path into it shares. The JSON parsers (api/json) fill these structs; validate()
+// decides. Field names follow Firecracker's so messages name what the user wrote.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmm/base/error.h"
+
+namespace ember {
+
+struct TokenBucketConfig {
+    uint64_t size = 0;
+    std::optional<uint64_t> one_time_burst;
+    uint64_t refill_time = 0;  // ms
+};
+
+struct RateLimiterConfig {
+    std::optional<TokenBucketConfig> bandwidth;
+    std::optional<TokenBucketConfig> ops;
+};
+
+struct BootSourceConfig {
+    std::string kernel_image_path;
+    std::optional<std::string> initrd_path;
+    std::optional<std::string> boot_args;
+};
+
+struct MachineConfig {
+    uint32_t vcpu_count = 1;
+    uint32_t mem_size_mib = 128;
+    bool smt = false;
+    bool track_dirty_pages = false;
+    std::optional<std::string> cpu_template;  // only "None" is supported
+    std::string huge_pages = "None";
+};
+
+struct DriveConfig {
+    std::string drive_id;
+    std::string path_on_host;
+    bool is_root_device = false;
+    bool is_read_only = false;
+    std::optional<std::string> partuuid;
+    std::string cache_type = "Unsafe";  // or "Writeback"
+    std::string io_engine = "Async";    // or "Sync"
+    std::optional<RateLimiterConfig> rate_limiter;
+};
+
+struct NetworkInterfaceConfig {
+    std::string iface_id;
+    std::string host_dev_name;
+    std::optional<std::string> guest_mac;
+    std::optional<RateLimiterConfig> rx_rate_limiter;
+    std::optional<RateLimiterConfig> tx_rate_limiter;
+};
+
+struct VmConfig {
+    std::optional<BootSourceConfig> boot_source;
+    MachineConfig machine;
+    std::vector<DriveConfig> drives;
+    std::vector<NetworkInterfaceConfig> network_interfaces;
+};
+
+// The kernel command line used when boot-source has no boot_args.
+inline constexpr const char* kDefaultBootArgs =
+    "console=ttyS0 reboot=k panic=1 nomodule i8042.noaux i8042.nomux i8042.nopnp";
+
+inline constexpr uint32_t kMaxVcpuCount = 32;
+// 1 TiB; the CPU's physical address width may lower it further (checked when the VM is built).
+inline constexpr uint32_t kMaxMemSizeMib = 1024 * 1024;
+
+Result<void> validate_machine(const MachineConfig& machine);
+Result<void> validate_drive(const DriveConfig& drive);
+Result<void> validate_network_interface(const NetworkInterfaceConfig& iface);
+// Every part, and the rules between parts (unique ids, one root device, a boot source to boot).
+Result<void> validate(const VmConfig& config);
+
+// IDs are non-empty, at most 64 bytes, and only ASCII letters, digits and '_', as Firecracker's.
+bool is_valid_id(const std::string& id);
+// The microVM's --id: 1-64 ASCII letters, digits or '-', as Firecracker's.
+bool is_valid_instance_id(const std::string& id);
+// "aa:bb:cc:dd:ee:ff", unicast.
+bool is_valid_mac(const std::string& mac);
+
+}  // namespace ember

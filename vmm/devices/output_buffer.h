@@ -1,0 +1,45 @@
+// A bounded byte queue between vCPU threads (which fill it from the UART) and the VMM thread
+// (which drains it to stdout or a file). A full buffer drops the new bytes and counts them, so a
+// stalled reader never stalls a vCPU.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "vmm/base/error.h"
+#include "vmm/base/event_fd.h"
+
+namespace ember {
+
+class OutputBuffer {
+public:
+    // `ready` is signalled when the buffer goes from empty to non-empty.
+    OutputBuffer(size_t capacity, EventFd ready);
+
+    void push(std::span<const uint8_t> bytes);
+
+    enum class Drain { Empty, Blocked };
+    // Writes what it can to fd; Blocked when fd would block with bytes still queued.
+    Result<Drain> drain_to(int fd);
+
+    // Tests and shutdown: takes everything queued.
+    std::vector<uint8_t> take_all();
+
+    int ready_fd() const { return ready_.fd(); }
+    void consume_ready() const { ready_.consume(); }
+    uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+private:
+    size_t capacity_;
+    EventFd ready_;
+    std::mutex mutex_;
+    std::vector<uint8_t> ring_;
+    size_t head_ = 0;  // next byte to drain
+    size_t size_ = 0;
+    std::atomic<uint64_t> dropped_{0};
+};
+
+}  // namespace ember

@@ -1,0 +1,27 @@
+// A device interrupt as an irqfd: an eventfd registered with KVM for one GSI.
+#pragma once
+
+#include <memory>
+
+#include "vmm/base/event_fd.h"
+#include "vmm/devices/irq.h"
+#include "vmm/kvm/vm.h"
+
+namespace ember {
+
+class IrqFd : public IrqTrigger {
+public:
+    static Result<std::unique_ptr<IrqFd>> create(const Vm& vm, uint32_t gsi) {
+        auto fd = EventFd::create();
+        if (!fd) return std::unexpected(fd.error());
+        if (auto r = vm.register_irqfd(fd->fd(), gsi); !r) return std::unexpected(r.error());
+        return std::make_unique<IrqFd>(std::move(*fd));
+    }
+    explicit IrqFd(EventFd fd) : fd_(std::move(fd)) {}
+    void trigger() override { fd_.signal(); }
+
+private:
+    EventFd fd_;
+};
+
+}  // namespace ember

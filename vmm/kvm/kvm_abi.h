@@ -1,0 +1,38 @@
+// The KVM structs that end in a flexible array, laid out as the C ABI has them. In C++ the uapi
+// headers' __DECLARE_FLEX_ARRAY gives its empty struct one byte, so sizeof(kvm_cpuid2) is 12, not
+// 8: the size encoded in the ioctl number is wrong (KVM answers EINVAL) and the array sits at the
+// wrong offset. Every use of these ioctls goes through the headers and numbers below instead.
+#pragma once
+
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include <cstdint>
+
+namespace ember::kvm_abi {
+
+struct Cpuid2Header {
+    uint32_t nent;
+    uint32_t padding;
+};  // followed by nent kvm_cpuid_entry2
+
+struct MsrsHeader {
+    uint32_t nmsrs;
+    uint32_t pad;
+};  // followed by nmsrs kvm_msr_entry
+
+struct MsrListHeader {
+    uint32_t nmsrs;
+};  // followed by nmsrs uint32_t
+
+static_assert(sizeof(Cpuid2Header) == 8 && sizeof(MsrsHeader) == 8 && sizeof(MsrListHeader) == 4);
+static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);
+
+inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, Cpuid2Header);
+inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
+inline constexpr unsigned long kGetCpuid2 = _IOWR(KVMIO, 0x91, Cpuid2Header);
+inline constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
+inline constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
+inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
+
+}  // namespace ember::kvm_abi

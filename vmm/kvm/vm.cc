@@ -1,0 +1,84 @@
+#include "vmm/kvm/vm.h"
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <string>
+
+namespace ember {
+
+Result<void> Vm::set_user_memory_region(uint32_t slot, uint64_t guest_addr, uint64_t size,
+                                        void* host_addr, uint32_t flags) const {
+    kvm_userspace_memory_region region{};
+    region.slot = slot;
+    region.flags = flags;
+    region.guest_phys_addr = guest_addr;
+    region.memory_size = size;
+    region.userspace_addr = reinterpret_cast<uint64_t>(host_addr);
+    if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        return fail_errno("KVM_SET_USER_MEMORY_REGION slot " + std::to_string(slot));
+    return {};
+}
+
+Result<void> Vm::set_tss_address(uint64_t addr) const {
+    if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(addr)) < 0)
+        return fail_errno("KVM_SET_TSS_ADDR");
+    return {};
+}
+
+Result<void> Vm::set_identity_map_address(uint64_t addr) const {
+    if (::ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0)
+        return fail_errno("KVM_SET_IDENTITY_MAP_ADDR");
+    return {};
+}
+
+Result<void> Vm::create_irqchip() const {
+    if (::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) return fail_errno("KVM_CREATE_IRQCHIP");
+    return {};
+}
+
+Result<void> Vm::create_pit2() const {
+    kvm_pit_config config{};
+    config.flags = KVM_PIT_SPEAKER_DUMMY;
+    if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) return fail_errno("KVM_CREATE_PIT2");
+    return {};
+}
+
+Result<void> Vm::register_irqfd(int event_fd, uint32_t gsi) const {
+    kvm_irqfd irqfd{};
+    irqfd.fd = static_cast<uint32_t>(event_fd);
+    irqfd.gsi = gsi;
+    if (::ioctl(fd_.get(), KVM_IRQFD, &irqfd) < 0)
+        return fail_errno("KVM_IRQFD for GSI " + std::to_string(gsi));
+    return {};
+}
+
+Result<void> Vm::unregister_irqfd(int event_fd, uint32_t gsi) const {
+    kvm_irqfd irqfd{};
+    irqfd.fd = static_cast<uint32_t>(event_fd);
+    irqfd.gsi = gsi;
+    irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
+    if (::ioctl(fd_.get(), KVM_IRQFD, &irqfd) < 0)
+        return fail_errno("KVM_IRQFD deassign for GSI " + std::to_string(gsi));
+    return {};
+}
+
+Result<void> Vm::set_irq_line(uint32_t gsi, bool level) const {
+    kvm_irq_level irq{};
+    irq.irq = gsi;
+    irq.level = level ? 1 : 0;
+    if (::ioctl(fd_.get(), KVM_IRQ_LINE, &irq) < 0)
+        return fail_errno("KVM_IRQ_LINE " + std::to_string(gsi));
+    return {};
+}
+
+Result<Vcpu> Vm::create_vcpu(uint32_t id) const {
+    int raw = ::ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
+    if (raw < 0) return fail_errno("KVM_CREATE_VCPU " + std::to_string(id));
+    UniqueFd fd(raw);
+    auto run = Mapping::map(vcpu_mmap_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    if (!run) return std::unexpected(std::move(run.error()).wrap("vCPU " + std::to_string(id) + " kvm_run"));
+    return Vcpu(id, std::move(fd), std::move(*run));
+}
+
+}  // namespace ember

@@ -1,0 +1,65 @@
+#include "vmm/memory/guest_memory.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace ember {
+
+Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSpec> specs) {
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    std::vector<GuestRegion> regions;
+    uint64_t previous_end = 0;
+    for (const auto& spec : specs) {
+        if (spec.size == 0 || spec.guest_addr % page != 0 || spec.size % page != 0)
+            return fail("guest memory region at " + hex(spec.guest_addr) + " size " +
+                        hex(spec.size) + " is empty or not page-aligned");
+        if (spec.guest_addr + spec.size < spec.guest_addr)
+            return fail("guest memory region at " + hex(spec.guest_addr) + " wraps around");
+        if (!regions.empty() && spec.guest_addr < previous_end)
+            return fail("guest memory regions overlap or are unsorted at " + hex(spec.guest_addr));
+        auto mapping = Mapping::map(spec.size, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+        if (!mapping)
+            return std::unexpected(std::move(mapping.error()).wrap("guest memory at " + hex(spec.guest_addr)));
+        previous_end = spec.guest_addr + spec.size;
+        regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
+    }
+    return GuestMemory(std::move(regions));
+}
+
+uint64_t GuestMemory::total_size() const {
+    uint64_t total = 0;
+    for (const auto& r : regions_) total += r.size();
+    return total;
+}
+
+Result<std::span<uint8_t>> GuestMemory::slice(uint64_t addr, uint64_t len) const {
+    for (const auto& r : regions_) {
+        if (addr >= r.guest_addr && addr < r.end()) {
+            uint64_t offset = addr - r.guest_addr;
+            if (len > r.size() - offset)
+                return fail("guest range " + hex(addr) + "+" + hex(len) +
+                            " runs past the end of guest memory region " + hex(r.guest_addr) +
+                            "-" + hex(r.end()));
+            return std::span<uint8_t>(r.mapping.data() + offset, len);
+        }
+    }
+    // A zero-length access is still an address the guest named; it must be inside memory too.
+    return fail("guest address " + hex(addr) + " is not in guest memory");
+}
+
+Result<void> GuestMemory::read(uint64_t addr, std::span<uint8_t> out) const {
+    auto s = slice(addr, out.size());
+    if (!s) return std::unexpected(s.error());
+    if (!out.empty()) std::memcpy(out.data(), s->data(), out.size());
+    return {};
+}
+
+Result<void> GuestMemory::write(uint64_t addr, std::span<const uint8_t> data) const {
+    auto s = slice(addr, data.size());
+    if (!s) return std::unexpected(s.error());
+    if (!data.empty()) std::memcpy(s->data(), data.data(), data.size());
+    return {};
+}
+
+}  // namespace ember

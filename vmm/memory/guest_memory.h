@@ -1,0 +1,66 @@
+// vmm/memory: the guest's RAM as host mappings, and the only way to reach it. Every access names a
+// guest physical address and a length and is checked against the regions: a guest address never
+// becomes a host pointer without that check, and no access crosses a region edge.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "vmm/base/error.h"
+#include "vmm/base/hex.h"
+#include "vmm/base/mapping.h"
+
+namespace ember {
+
+struct MemoryRegionSpec {
+    uint64_t guest_addr;
+    uint64_t size;
+};
+
+struct GuestRegion {
+    uint64_t guest_addr;
+    Mapping mapping;
+
+    uint64_t size() const { return mapping.size(); }
+    uint64_t end() const { return guest_addr + mapping.size(); }
+};
+
+class GuestMemory {
+public:
+    // Anonymous, MAP_NORESERVE: the host commits a page only when the guest first touches it.
+    // Regions must be page-aligned, non-empty, sorted and non-overlapping.
+    static Result<GuestMemory> create_anonymous(std::span<const MemoryRegionSpec> specs);
+
+    const std::vector<GuestRegion>& regions() const { return regions_; }
+    uint64_t total_size() const;
+
+    // The host bytes for [addr, addr + len); an error if any byte is outside one region.
+    Result<std::span<uint8_t>> slice(uint64_t addr, uint64_t len) const;
+
+    Result<void> read(uint64_t addr, std::span<uint8_t> out) const;
+    Result<void> write(uint64_t addr, std::span<const uint8_t> data) const;
+
+    template <typename T>
+    Result<T> read_obj(uint64_t addr) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        T value;
+        auto r = read(addr, std::span(reinterpret_cast<uint8_t*>(&value), sizeof value));
+        if (!r) return std::unexpected(r.error());
+        return value;
+    }
+    template <typename T>
+    Result<void> write_obj(uint64_t addr, const T& value) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        return write(addr, std::span(reinterpret_cast<const uint8_t*>(&value), sizeof value));
+    }
+
+private:
+    explicit GuestMemory(std::vector<GuestRegion> regions) : regions_(std::move(regions)) {}
+    std::vector<GuestRegion> regions_;
+};
+
+}  // namespace ember

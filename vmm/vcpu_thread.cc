@@ -1,0 +1,249 @@
+#include "vmm/vcpu_thread.h"
+
+#include <signal.h>
+
+#include <cstring>
+
+#include "vmm/base/hex.h"
+#include "vmm/base/log.h"
+
+namespace ember {
+namespace {
+
+// The kvm_run of the vCPU running on this thread: the kick handler's only way to reach it.
+thread_local kvm_run* t_kvm_run = nullptr;
+
+int kick_signal() { return SIGRTMIN + 1; }
+
+void on_kick(int) {
+    if (t_kvm_run != nullptr) t_kvm_run->immediate_exit = 1;
+}
+
+}  // namespace
+
+void install_kick_handler() {
+    struct sigaction sa{};
+    sa.sa_handler = on_kick;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(kick_signal(), &sa, nullptr);
+}
+
+VcpuThread::~VcpuThread() { stop_and_join(); }
+
+void VcpuThread::start() {
+    thread_ = std::thread([this] { thread_main(); });
+    handle_ = thread_.native_handle();
+}
+
+void VcpuThread::kick() {
+    if (thread_.joinable()) ::pthread_kill(handle_, kick_signal());
+}
+
+void VcpuThread::request_pause() {
+    {
+        std::lock_guard lock(mutex_);
+        if (request_ == Request::Stop) return;
+        request_ = Request::Pause;
+    }
+    kick();
+}
+
+void VcpuThread::wait_paused() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return paused_ || ended_ || !thread_.joinable(); });
+}
+
+void VcpuThread::resume() {
+    {
+        std::lock_guard lock(mutex_);
+        if (request_ != Request::Pause) return;
+        request_ = Request::Run;
+    }
+    cv_.notify_all();
+}
+
+void VcpuThread::stop_and_join() {
+    {
+        std::lock_guard lock(mutex_);
+        request_ = Request::Stop;
+    }
+    cv_.notify_all();
+    kick();
+    if (thread_.joinable()) thread_.join();
+}
+
+void VcpuThread::complete_pending_io() {
+    kvm_run* run = vcpu_.run_struct();
+    run->immediate_exit = 1;
+    int rc = vcpu_.run();
+    if (rc != -EINTR && rc != 0) log::warn("vCPU " + std::to_string(vcpu_.id()) +
+                                           ": completing pending I/O: " + std::strerror(-rc));
+    run->immediate_exit = 0;
+}
+
+void VcpuThread::thread_main() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, kick_signal());
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    t_kvm_run = vcpu_.run_struct();
+
+    while (true) {
+        {
+            std::unique_lock lock(mutex_);
+            if (request_ == Request::Stop) break;
+            if (request_ == Request::Pause) {
+                lock.unlock();
+                complete_pending_io();
+                lock.lock();
+                paused_ = true;
+                cv_.notify_all();
+                cv_.wait(lock, [&] { return request_ != Request::Pause; });
+                paused_ = false;
+                continue;
+            }
+        }
+        int rc = vcpu_.run();
+        if (rc == -EINTR || rc == -EAGAIN) {
+            vcpu_.run_struct()->immediate_exit = 0;
+            counters_.kicks.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        if (rc < 0) {
+            sink_.request_exit(ExitReason::Error,
+                               "vCPU " + std::to_string(vcpu_.id()) + ": KVM_RUN: " + std::strerror(-rc));
+            break;
+        }
+        if (!handle_exit()) break;
+    }
+    t_kvm_run = nullptr;
+    std::lock_guard lock(mutex_);
+    ended_ = true;
+    cv_.notify_all();
+}
+
+bool VcpuThread::handle_exit() {
+    kvm_run* run = vcpu_.run_struct();
+    const std::string who = "vCPU " + std::to_string(vcpu_.id());
+    switch (run->exit_reason) {
+        case KVM_EXIT_IO: return handle_io();
+        case KVM_EXIT_MMIO: return handle_mmio();
+        case KVM_EXIT_INTR: return true;
+        case KVM_EXIT_SHUTDOWN:
+            sink_.request_exit(ExitReason::TripleFault, who + " triple-faulted (KVM_EXIT_SHUTDOWN)" + cpu_summary());
+            return false;
+        case KVM_EXIT_HLT:
+            sink_.request_exit(ExitReason::GuestHalted, who + " halted with interrupts disabled");
+            return false;
+        case KVM_EXIT_SYSTEM_EVENT:
+            if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH) {
+                sink_.request_exit(ExitReason::Error, who + " reported a guest crash");
+            } else {
+                sink_.request_exit(ExitReason::GuestReset, who + " requested a system reset or shutdown");
+            }
+            return false;
+        case KVM_EXIT_FAIL_ENTRY:
+            sink_.request_exit(ExitReason::Error,
+                               who + ": KVM_EXIT_FAIL_ENTRY, hardware reason " +
+                                   hex(run->fail_entry.hardware_entry_failure_reason));
+            return false;
+        case KVM_EXIT_INTERNAL_ERROR: return handle_internal_error();
+        default: {
+            uint64_t n = counters_.unknown_exits.fetch_add(1, std::memory_order_relaxed) + 1;
+            // Log the first few and then every 1000th, so a storm cannot flood the log.
+            if (n <= 10 || n % 1000 == 0)
+                log::warn(who + ": unhandled KVM exit reason " + std::to_string(run->exit_reason) +
+                          " (" + std::to_string(n) + " so far)");
+            return true;
+        }
+    }
+}
+
+bool VcpuThread::handle_io() {
+    kvm_run* run = vcpu_.run_struct();
+    counters_.pio_exits.fetch_add(1, std::memory_order_relaxed);
+    const auto& io = run->io;
+    const uint64_t bytes = uint64_t{io.size} * io.count;
+    if (io.size == 0 || io.size > 8 || io.data_offset > vcpu_.run_size() ||
+        bytes > vcpu_.run_size() - io.data_offset) {
+        sink_.request_exit(ExitReason::Error, "vCPU " + std::to_string(vcpu_.id()) + ": malformed PIO exit");
+        return false;
+    }
+    uint8_t* data = reinterpret_cast<uint8_t*>(run) + io.data_offset;
+    for (uint32_t i = 0; i < io.count; ++i, data += io.size) {
+        std::span<uint8_t> span(data, io.size);
+        if (io.direction == KVM_EXIT_IO_IN) {
+            // An absent device reads as a floating bus: all ones.
+            if (!pio_.read(io.port, span)) {
+                std::memset(data, 0xff, io.size);
+                counters_.unhandled_pio.fetch_add(1, std::memory_order_relaxed);
+            }
+        } else if (!pio_.write(io.port, span)) {
+            counters_.unhandled_pio.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    return true;
+}
+
+bool VcpuThread::handle_mmio() {
+    kvm_run* run = vcpu_.run_struct();
+    counters_.mmio_exits.fetch_add(1, std::memory_order_relaxed);
+    auto& mmio = run->mmio;
+    if (mmio.len == 0 || mmio.len > sizeof mmio.data) {
+        sink_.request_exit(ExitReason::Error, "vCPU " + std::to_string(vcpu_.id()) + ": malformed MMIO exit");
+        return false;
+    }
+    std::span<uint8_t> span(mmio.data, mmio.len);
+    if (mmio.is_write) {
+        if (!mmio_.write(mmio.phys_addr, span)) counters_.unhandled_mmio.fetch_add(1, std::memory_order_relaxed);
+    } else if (!mmio_.read(mmio.phys_addr, span)) {
+        std::memset(mmio.data, 0, mmio.len);
+        counters_.unhandled_mmio.fetch_add(1, std::memory_order_relaxed);
+    }
+    return true;
+}
+
+std::string VcpuThread::cpu_summary() const {
+    std::string out;
+    if (auto regs = vcpu_.get_regs()) out += " at rip " + hex(regs->rip) + " rsp " + hex(regs->rsp);
+    if (auto s = vcpu_.get_sregs())
+        out += " cr0 " + hex(s->cr0) + " cr3 " + hex(s->cr3) + " cr4 " + hex(s->cr4) + " efer " + hex(s->efer);
+    return out;
+}
+
+bool VcpuThread::handle_internal_error() {
+    if (try_int3_fallback()) return true;
+    const auto& internal = vcpu_.run_struct()->internal;
+    std::string detail = "vCPU " + std::to_string(vcpu_.id()) + ": KVM internal error, suberror " +
+                         std::to_string(internal.suberror) + cpu_summary();
+    sink_.request_exit(ExitReason::Error, detail);
+    return false;
+}
+
+// A host whose KVM emulates guest ring 0 cannot emulate INT3 there (Linux's alternatives self-test
+// runs one) and exits with an emulation failure naming the 0xCC byte. Doing what the CPU would
+// have done — step past it and raise #BP — lets the guest go on. Hardware KVM never exits so.
+bool VcpuThread::try_int3_fallback() {
+    const auto& failure = vcpu_.run_struct()->emulation_failure;
+    if (failure.suberror != KVM_INTERNAL_ERROR_EMULATION || failure.ndata < 2 ||
+        !(failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) || failure.insn_size < 1 ||
+        failure.insn_bytes[0] != 0xcc)
+        return false;
+    auto regs = vcpu_.get_regs();
+    auto events = vcpu_.get_vcpu_events();
+    if (!regs || !events) return false;
+    regs->rip += 1;
+    events->exception.injected = 1;
+    events->exception.nr = 3;
+    events->exception.has_error_code = 0;
+    events->exception.error_code = 0;
+    if (!vcpu_.set_regs(*regs) || !vcpu_.set_vcpu_events(*events)) return false;
+    uint64_t n = counters_.int3_fallbacks.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (n == 1)
+        log::info("vCPU " + std::to_string(vcpu_.id()) +
+                  ": the host's KVM could not emulate a guest INT3 (software-emulated ring 0); "
+                  "stepped past it and injected #BP instead");
+    return true;
+}
+
+}  // namespace ember

@@ -1,0 +1,95 @@
+// One thread per vCPU running KVM_RUN. PIO and MMIO exits are dispatched to the buses on this
+// thread; everything else that ends the VM is reported to the VMM through ExitSink.
+//
+// Pause and kick: a dedicated real-time signal, unblocked only in vCPU threads, whose handler sets
+// kvm_run.immediate_exit, so a kick can never be lost between checking for a request and entering
+// KVM_RUN. A paused vCPU first re-enters KVM_RUN once with immediate_exit set, which completes a
+// PIO/MMIO read the guest is waiting on, so its registers are consistent before anyone reads them.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "vmm/devices/bus.h"
+#include "vmm/kvm/vcpu.h"
+
+namespace ember {
+
+enum class ExitReason { GuestReset, TripleFault, GuestHalted, Signal, Error };
+
+class ExitSink {
+public:
+    virtual ~ExitSink() = default;
+    // Thread-safe; the first request wins.
+    virtual void request_exit(ExitReason reason, std::string detail) = 0;
+};
+
+struct VcpuCounters {
+    std::atomic<uint64_t> pio_exits{0};
+    std::atomic<uint64_t> mmio_exits{0};
+    std::atomic<uint64_t> unhandled_pio{0};
+    std::atomic<uint64_t> unhandled_mmio{0};
+    std::atomic<uint64_t> unknown_exits{0};
+    std::atomic<uint64_t> int3_fallbacks{0};
+    std::atomic<uint64_t> kicks{0};
+};
+
+// Installs the kick signal's handler; once per process, before any VcpuThread starts.
+void install_kick_handler();
+
+class VcpuThread {
+public:
+    VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, ExitSink& sink)
+        : vcpu_(std::move(vcpu)), pio_(pio), mmio_(mmio), sink_(sink) {}
+    ~VcpuThread();
+    VcpuThread(const VcpuThread&) = delete;
+    VcpuThread& operator=(const VcpuThread&) = delete;
+
+    void start();
+    // Asks the vCPU to stop at its next exit; returns at once.
+    void request_pause();
+    // Blocks until the vCPU acknowledged the pause (or has ended).
+    void wait_paused();
+    void resume();
+    void stop_and_join();
+
+    const Vcpu& vcpu() const { return vcpu_; }
+    const VcpuCounters& counters() const { return counters_; }
+
+private:
+    enum class Request { Run, Pause, Stop };
+
+    void thread_main();
+    void kick();
+    void complete_pending_io();
+    // False when the vCPU must stop.
+    bool handle_exit();
+    bool handle_io();
+    bool handle_mmio();
+    bool handle_internal_error();
+    bool try_int3_fallback();
+    // " at rip ... cr0 ... efer ..." for messages about a vCPU that stopped unexpectedly.
+    std::string cpu_summary() const;
+
+    Vcpu vcpu_;
+    const Bus& pio_;
+    const Bus& mmio_;
+    ExitSink& sink_;
+    VcpuCounters counters_;
+
+    std::thread thread_;
+    pthread_t handle_{};
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    Request request_ = Request::Run;
+    bool paused_ = false;
+    bool ended_ = false;
+};
+
+}  // namespace ember

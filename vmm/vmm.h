@@ -1,0 +1,126 @@
+// The VMM: builds a VM from a VmConfig (memory, kernel, boot structures, legacy devices, vCPUs)
+// and runs it. The thread that calls run() is the VMM thread: it owns the event loop, the
+// lifecycle state, and the back-end side of devices (draining serial output, feeding serial
+// input, termination signals). vCPU threads own nothing but their Vcpu; what they share with the
+// VMM thread is named in vmm/README.md.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vmm/arch/x86_64/kernel_loader.h"
+#include "vmm/base/error.h"
+#include "vmm/base/event_fd.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/devices/boot_timer.h"
+#include "vmm/devices/bus.h"
+#include "vmm/devices/i8042.h"
+#include "vmm/devices/output_buffer.h"
+#include "vmm/devices/serial.h"
+#include "vmm/event_loop/event_loop.h"
+#include "vmm/kvm/host_quirks.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/kvm/vm.h"
+#include "vmm/memory/guest_memory.h"
+#include "vmm/vcpu_thread.h"
+
+namespace ember {
+
+struct VmmOptions {
+    bool boot_timer = false;
+    // Where the guest's serial output goes (not owned). Should be non-blocking if it can block.
+    int serial_out_fd = 1;
+    // Host input for the guest's serial port, or -1 (not owned).
+    int serial_in_fd = -1;
+    // Stop cleanly on SIGTERM/SIGINT/SIGHUP. Blocks them in the calling thread: call create()
+    // before starting other threads.
+    bool handle_termination_signals = false;
+    std::chrono::steady_clock::time_point start_time = std::chrono::steady_clock::now();
+    uint64_t start_cpu_us = 0;
+    HostQuirks quirks;
+    std::string kvm_path = "/dev/kvm";
+};
+
+enum class VmState { NotStarted, Running, Paused, Exited };
+
+struct VmExitStatus {
+    ExitReason reason;
+    std::string detail;
+    int exit_code() const { return reason == ExitReason::Error ? 1 : 0; }
+    std::string describe() const;
+};
+
+class Vmm : public ExitSink {
+public:
+    static Result<std::unique_ptr<Vmm>> create(const VmConfig& config, VmmOptions options);
+    ~Vmm() override;
+
+    // Starts the vCPUs.
+    Result<void> start();
+    // Runs the VMM thread's loop until the VM ends, then stops the vCPUs and flushes output.
+    VmExitStatus run();
+
+    // Stop and restart every vCPU; pause() returns once all have acknowledged.
+    void pause();
+    void resume();
+    VmState state() const { return state_; }
+
+    void request_exit(ExitReason reason, std::string detail) override;
+    Result<void> send_ctrl_alt_del() { return i8042_->send_ctrl_alt_del(); }
+
+    const GuestMemory& memory() const { return memory_; }
+    const std::string& kernel_cmdline() const { return cmdline_; }
+    uint64_t serial_bytes_dropped() const { return serial_out_->dropped(); }
+    const std::vector<std::unique_ptr<VcpuThread>>& vcpus() const { return vcpus_; }
+
+    // Only create() can make the key, so only create() builds a Vmm (through make_unique).
+    class Key {
+        friend class Vmm;
+        Key() = default;
+    };
+    Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event);
+
+private:
+
+    Result<void> load_guest(const VmConfig& config);
+    Result<void> create_devices();
+    Result<void> create_vcpus(const VmConfig& config);
+    Result<void> watch_fds();
+    void drain_serial_output();
+    void read_serial_input();
+    void stop_vcpus();
+
+    VmmOptions options_;
+    Kvm kvm_;
+    Vm vm_;
+    GuestMemory memory_;
+    EventLoop loop_;
+    EventFd exit_event_;
+    std::vector<kvm_cpuid_entry2> cpuid_;  // KVM's supported set, before per-vCPU topology
+    x86::KernelImage kernel_;
+    std::string cmdline_;
+
+    Bus pio_bus_;
+    Bus mmio_bus_;
+    std::vector<std::unique_ptr<class IrqFd>> irqs_;
+    std::unique_ptr<OutputBuffer> serial_out_;
+    std::unique_ptr<Serial> serial_;
+    std::optional<EventFd> serial_rx_drained_;
+    std::unique_ptr<I8042> i8042_;
+    std::unique_ptr<BootTimer> boot_timer_;
+    UniqueFd signal_fd_;
+    bool output_blocked_ = false;
+    bool input_armed_ = false;
+
+    std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+    VmState state_ = VmState::NotStarted;
+
+    std::mutex exit_mutex_;
+    std::optional<VmExitStatus> exit_status_;
+};
+
+}  // namespace ember
