@@ -117,7 +117,7 @@ private:
     bool input_armed_ = false;
 
     std::vector<std::unique_ptr<VcpuThread>> vcpus_;
-    VmState state_ = VmState::NotStarted;
+    std::atomic<VmState> state_{VmState::NotStarted};
 
     std::mutex exit_mutex_;
     std::optional<VmExitStatus> exit_status_;

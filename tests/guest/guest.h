@@ -22,3 +22,20 @@ void put_hex(uint64_t v);
 void put_dec(uint64_t v);
 void guest_reset(void) __attribute__((noreturn));
 int guest_main(void);
+
+/* The LAPIC and IOAPIC live at 0xfee00000/0xfec00000, above the 1 GiB that ember's boot page
+ * tables map: this maps 3-4 GiB uncached with 2 MiB pages. */
+void map_high_mmio(void);
+
+struct idt_entry {
+    uint16_t offset_low;
+    uint16_t selector;
+    uint8_t ist;
+    uint8_t type_attr;
+    uint16_t offset_mid;
+    uint32_t offset_high;
+    uint32_t zero;
+} __attribute__((packed));
+
+void set_idt_gate(int vector, void (*handler)(void));
+void load_idt(void);

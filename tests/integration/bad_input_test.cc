@@ -1,0 +1,103 @@
+// Every kind of bad input from outside ends ember with one clear error line and a non-zero exit,
+// never a crash or a hang.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/support/ember_process.h"
+
+namespace ember::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string hello() { return std::string(EMBER_GUEST_DIR) + "/hello.elf"; }
+
+ProcessResult run_config(const TempDir& dir, const std::string& json) {
+    auto config = dir.write("vm.json", json);
+    return run_process({EMBER_BINARY, "--no-api", "--config-file", config}, 30s);
+}
+
+// Asserts exit code 1, no signal, no guest output, and exactly one error line naming `needle`.
+void expect_one_error(const ProcessResult& r, const std::string& needle) {
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_EQ(r.signal, 0) << "crashed: " << r.err;
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(count_lines_containing(r.err, "ember: error: "), 1) << r.err;
+    EXPECT_EQ(count_lines_containing(r.err, needle), 1) << "expected '" << needle << "' in:\n" << r.err;
+}
+
+TEST(BadInput, MissingConfigFile) {
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", "/nonexistent/vm.json"}, 10s);
+    expect_one_error(r, "/nonexistent/vm.json: No such file or directory");
+}
+
+TEST(BadInput, MalformedJson) {
+    TempDir dir;
+    expect_one_error(run_config(dir, R"({"boot-source": {"kernel_image_path": )"), "invalid JSON");
+}
+
+TEST(BadInput, UnknownTopLevelField) {
+    TempDir dir;
+    expect_one_error(run_config(dir, R"({"boot-sauce": {}})"), "boot-sauce: unknown field");
+}
+
+TEST(BadInput, UnknownNestedFieldIsNamedByItsPath) {
+    TempDir dir;
+    expect_one_error(run_config(dir, R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "vcpus": 2}})"),
+                     "machine-config.vcpus: unknown field");
+}
+
+TEST(BadInput, WrongType) {
+    TempDir dir;
+    expect_one_error(run_config(dir, R"({"machine-config": {"vcpu_count": "two", "mem_size_mib": 64}})"),
+                     "machine-config.vcpu_count: expected an unsigned integer, got a string");
+}
+
+TEST(BadInput, VcpuCountOutOfRange) {
+    TempDir dir;
+    auto json = R"({"boot-source": {"kernel_image_path": ")" + hello() +
+                R"("}, "machine-config": {"vcpu_count": 33, "mem_size_mib": 64}})";
+    expect_one_error(run_config(dir, json), "vcpu_count: must be between 1 and 32, got 33");
+}
+
+TEST(BadInput, KernelThatIsNeitherElfNorBzImage) {
+    TempDir dir;
+    auto kernel = dir.write("kernel.txt", std::string(4096, 'x'));
+    expect_one_error(run_config(dir, guest_config(kernel)), "is neither an ELF vmlinux nor a bzImage");
+}
+
+TEST(BadInput, MissingKernel) {
+    TempDir dir;
+    expect_one_error(run_config(dir, guest_config("/nonexistent/vmlinux")),
+                     "kernel /nonexistent/vmlinux: No such file or directory");
+}
+
+TEST(BadInput, TruncatedElfKernel) {
+    TempDir dir;
+    std::string elf = "\x7f" "ELF\x02\x01\x01";
+    elf.resize(40, '\0');
+    auto kernel = dir.write("vmlinux", elf);
+    expect_one_error(run_config(dir, guest_config(kernel)), "ELF file too short");
+}
+
+TEST(BadInput, MemoryTooSmallForTheKernel) {
+    TempDir dir;
+    // The hello guest loads at 1 MiB: 1 MiB of RAM cannot hold it.
+    expect_one_error(run_config(dir, guest_config(hello(), 1)), "kernel needs at least 2 MiB of guest memory");
+}
+
+TEST(BadInput, CommandLineTooLong) {
+    TempDir dir;
+    expect_one_error(run_config(dir, guest_config(hello(), 16, std::string(3000, 'a'))),
+                     "kernel command line is");
+}
+
+TEST(BadInput, UnknownCliArgument) {
+    auto r = run_process({EMBER_BINARY, "--no-api", "--frobnicate"}, 10s);
+    expect_one_error(r, "unknown argument '--frobnicate'");
+}
+
+}  // namespace
+}  // namespace ember::testing

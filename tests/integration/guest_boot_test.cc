@@ -1,0 +1,75 @@
+// Boots each freestanding test guest in a real ember process and checks what it reports over the
+// serial port and how ember exits.
+#include <gtest/gtest.h>
+
+#include "tests/support/ember_process.h"
+
+namespace ember::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string guest(const std::string& name) { return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf"; }
+
+ProcessResult boot(const std::string& guest_name, std::chrono::milliseconds timeout = 30s,
+                   std::vector<std::string> extra = {}) {
+    TempDir dir;
+    auto config = dir.write("vm.json", guest_config(guest(guest_name)));
+    std::vector<std::string> argv = {EMBER_BINARY, "--no-api", "--config-file", config};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run_process(argv, timeout);
+}
+
+TEST(GuestBoot, HelloPrintsOverTheUartAndResetsThroughTheI8042) {
+    auto r = boot("hello");
+    ASSERT_FALSE(r.timed_out) << r.err;
+    EXPECT_EQ(r.out, "hello from the test guest\n");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(count_lines_containing(r.err, "exited: guest reset the VM (reset through the i8042"), 1) << r.err;
+}
+
+TEST(GuestBoot, PitInterruptsArriveThroughTheIoapic) {
+    auto r = boot("pit_irq", 60s);
+    ASSERT_FALSE(r.timed_out) << "no PIT interrupt reached the guest\n" << r.out << r.err;
+    EXPECT_EQ(r.out, "pit: 5 interrupts through the IOAPIC\n");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(GuestBoot, TripleFaultEndsTheVmWithAClearStatus) {
+    auto r = boot("triple_fault");
+    ASSERT_FALSE(r.timed_out) << r.err;
+    EXPECT_EQ(r.out, "about to triple-fault\n");
+    EXPECT_EQ(count_lines_containing(r.err, "exited: guest triple-faulted"), 1) << r.err;
+    EXPECT_EQ(r.exit_code, 0);
+}
+
+TEST(GuestBoot, SigtermStopsARunningGuestCleanly) {
+    auto r = boot("counter", 3s);
+    EXPECT_TRUE(r.timed_out);  // the counter never stops by itself: the harness sent SIGTERM
+    EXPECT_EQ(r.signal, 0) << "ember died from a signal instead of handling SIGTERM";
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "counting\n");
+    EXPECT_EQ(count_lines_containing(r.err, "exited: stopped by Terminated"), 1) << r.err;
+}
+
+TEST(GuestBoot, BootTimerLogsTimeSinceStartWhenEnabled) {
+    auto timed = boot("boot_timer", 30s, {"--boot-timer"});
+    EXPECT_EQ(timed.out, "boot timer written\n");
+    EXPECT_EQ(timed.exit_code, 0) << timed.err;
+    EXPECT_EQ(count_lines_containing(timed.err, "Guest-boot-time = "), 1) << timed.err;
+
+    // Without --boot-timer the slot is empty: the write is dropped and the guest goes on.
+    auto untimed = boot("boot_timer");
+    EXPECT_EQ(untimed.out, "boot timer written\n");
+    EXPECT_EQ(untimed.exit_code, 0) << untimed.err;
+    EXPECT_EQ(count_lines_containing(untimed.err, "Guest-boot-time"), 0) << untimed.err;
+}
+
+TEST(GuestBoot, FirstInstructionWritesTheConsole) {
+    auto r = boot("first_out");
+    EXPECT_EQ(r.out, "!");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace ember::testing

@@ -1,0 +1,68 @@
+// The pause/kick protocol, in process: a paused guest makes no progress and its registers can be
+// read; a resumed one goes on from where it was.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "vmm/vmm.h"
+
+namespace ember {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr uint64_t kCounterAddr = 0x300000;
+
+uint64_t counter(const Vmm& vmm) { return *vmm.memory().read_obj<uint64_t>(kCounterAddr); }
+
+template <typename Pred>
+bool wait_for(Pred pred, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return pred();
+}
+
+TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
+    VmConfig config;
+    config.boot_source = BootSourceConfig{std::string(EMBER_GUEST_DIR) + "/counter.elf", {}, {}};
+    config.machine.mem_size_mib = 16;
+    int devnull = ::open("/dev/null", O_WRONLY);
+    VmmOptions options;
+    options.serial_out_fd = devnull;
+    auto vmm = Vmm::create(config, options);
+    ASSERT_TRUE(vmm) << vmm.error().message;
+    ASSERT_TRUE((*vmm)->start());
+    std::thread vmm_thread([&] { (*vmm)->run(); });
+
+    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > 1000; }, 20s)) << "guest never started counting";
+    for (int round = 0; round < 3; ++round) {
+        (*vmm)->pause();
+        EXPECT_EQ((*vmm)->state(), VmState::Paused);
+        uint64_t at_pause = counter(**vmm);
+        auto regs = (*vmm)->vcpus()[0]->vcpu().get_regs();
+        ASSERT_TRUE(regs) << regs.error().message;
+        EXPECT_GE(regs->rip, 0x100000u);  // inside the guest image
+        std::this_thread::sleep_for(50ms);
+        EXPECT_EQ(counter(**vmm), at_pause) << "guest ran while paused";
+        auto regs_again = (*vmm)->vcpus()[0]->vcpu().get_regs();
+        EXPECT_EQ(regs_again->rip, regs->rip);
+
+        (*vmm)->resume();
+        EXPECT_EQ((*vmm)->state(), VmState::Running);
+        EXPECT_TRUE(wait_for([&] { return counter(**vmm) > at_pause + 1000; }, 20s)) << "guest did not resume";
+    }
+
+    (*vmm)->request_exit(ExitReason::Signal, "test");
+    vmm_thread.join();
+    EXPECT_EQ((*vmm)->state(), VmState::Exited);
+    ::close(devnull);
+}
+
+}  // namespace
+}  // namespace ember

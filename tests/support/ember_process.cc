@@ -1,0 +1,111 @@
+#include "tests/support/ember_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace ember::testing {
+
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+    int out_pipe[2], err_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
+        throw std::runtime_error("pipe2 failed");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(out_pipe[1], STDOUT_FILENO);
+        ::dup2(err_pipe[1], STDERR_FILENO);
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, STDIN_FILENO);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+
+    ProcessResult result;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool term_sent = false;
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+            if (!term_sent) {
+                result.timed_out = true;
+                ::kill(pid, SIGTERM);
+                term_sent = true;
+                deadline = now + std::chrono::seconds(5);
+            } else {
+                ::kill(pid, SIGKILL);
+                deadline = now + std::chrono::hours(1);
+            }
+        }
+        auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+        int n = ::poll(fds, 2, static_cast<int>(std::min<long>(wait_ms, 1000)));
+        if (n <= 0) continue;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buf[4096];
+            ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
+            if (r > 0) {
+                (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(r));
+            } else {
+                ::close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_fds;
+            }
+        }
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+    return result;
+}
+
+TempDir::TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ember-test.XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::write(const std::string& name, const std::string& content) const {
+    std::string file = path_ + "/" + name;
+    std::ofstream(file, std::ios::binary) << content;
+    return file;
+}
+
+std::string guest_config(const std::string& kernel, int mem_mib, const std::string& boot_args) {
+    std::ostringstream json;
+    json << R"({"boot-source": {"kernel_image_path": ")" << kernel << '"';
+    if (!boot_args.empty()) json << R"(, "boot_args": ")" << boot_args << '"';
+    json << R"(}, "machine-config": {"vcpu_count": 1, "mem_size_mib": )" << mem_mib << "}}";
+    return json.str();
+}
+
+int count_lines_containing(const std::string& text, const std::string& needle) {
+    std::istringstream in(text);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line))
+        if (line.find(needle) != std::string::npos) ++n;
+    return n;
+}
+
+}  // namespace ember::testing

@@ -1,0 +1,40 @@
+// Runs a real ember process for tests: writes its config, captures stdout and stderr, and stops it
+// (SIGTERM, then SIGKILL) if it outlives the timeout, so a hung guest fails a test instead of
+// hanging the suite.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace ember::testing {
+
+struct ProcessResult {
+    int exit_code = -1;  // -1 when killed by a signal
+    int signal = 0;
+    bool timed_out = false;
+    std::string out;
+    std::string err;
+};
+
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+// A fresh temporary directory, removed with everything in it when the object goes.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::string& path() const { return path_; }
+    std::string write(const std::string& name, const std::string& content) const;
+
+private:
+    std::string path_;
+};
+
+// The config-file JSON for a guest kernel image, with optional extra machine-config fields.
+std::string guest_config(const std::string& kernel, int mem_mib = 16, const std::string& boot_args = "");
+
+// Lines of `text` that contain `needle`.
+int count_lines_containing(const std::string& text, const std::string& needle);
+
+}  // namespace ember::testing

@@ -1,0 +1,13 @@
+#pragma once
+
+#include "vmm/devices/irq.h"
+
+namespace ember::testing {
+
+class CountingIrq : public IrqTrigger {
+public:
+    void trigger() override { ++count; }
+    int count = 0;
+};
+
+}  // namespace ember::testing

@@ -1,0 +1,48 @@
+#include <gtest/gtest.h>
+
+#include "tests/unit/test_memory.h"
+
+namespace ember {
+namespace {
+
+GuestMemory two_regions() {
+    MemoryRegionSpec specs[] = {{0, 0x10000}, {0x100000, 0x10000}};
+    return std::move(*GuestMemory::create_anonymous(specs));
+}
+
+TEST(GuestMemory, ReadsBackWhatWasWritten) {
+    auto mem = two_regions();
+    ASSERT_TRUE(mem.write_obj<uint64_t>(0x100008, 0x1122334455667788));
+    EXPECT_EQ(*mem.read_obj<uint64_t>(0x100008), 0x1122334455667788u);
+    EXPECT_EQ(mem.total_size(), 0x20000u);
+}
+
+TEST(GuestMemory, RejectsAddressesOutsideEveryRegion) {
+    auto mem = two_regions();
+    EXPECT_FALSE(mem.slice(0x10000, 1));     // first byte past region 0
+    EXPECT_FALSE(mem.slice(0x50000, 0));     // a hole, even for zero bytes
+    EXPECT_FALSE(mem.slice(0x110000, 1));    // past the end
+    EXPECT_FALSE(mem.read_obj<uint32_t>(UINT64_MAX - 1));
+}
+
+TEST(GuestMemory, RejectsAccessesCrossingARegionEdge) {
+    auto mem = two_regions();
+    EXPECT_TRUE(mem.slice(0xfff8, 8));
+    auto crossing = mem.slice(0xfff8, 9);
+    ASSERT_FALSE(crossing);
+    EXPECT_NE(crossing.error().message.find("runs past the end"), std::string::npos);
+    // A length so large that addr + len wraps must not pass.
+    EXPECT_FALSE(mem.slice(0x100000, UINT64_MAX));
+}
+
+TEST(GuestMemory, RejectsBadRegionSpecs) {
+    MemoryRegionSpec unaligned[] = {{0x800, 0x1000}};
+    EXPECT_FALSE(GuestMemory::create_anonymous(unaligned));
+    MemoryRegionSpec overlapping[] = {{0, 0x2000}, {0x1000, 0x1000}};
+    EXPECT_FALSE(GuestMemory::create_anonymous(overlapping));
+    MemoryRegionSpec empty[] = {{0, 0}};
+    EXPECT_FALSE(GuestMemory::create_anonymous(empty));
+}
+
+}  // namespace
+}  // namespace ember
