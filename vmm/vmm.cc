@@ -58,22 +58,23 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions opti
     if (!kvm) return std::unexpected(kvm.error());
     auto vm = kvm->create_vm();
     if (!vm) return std::unexpected(vm.error());
-    // KVM wants these before the irqchip and vCPUs exist: they are pages in the MMIO gap that the
-    // CPU's virtualisation needs for real-mode emulation.
-    if (auto r = vm->set_identity_map_address(x86::kIdentityMapAddr); !r) return std::unexpected(r.error());
-    if (auto r = vm->set_tss_address(x86::kTssAddr); !r) return std::unexpected(r.error());
-    if (auto r = vm->create_irqchip(); !r) return std::unexpected(r.error());
-    if (auto r = vm->create_pit2(); !r) return std::unexpected(r.error());
-
     const uint64_t mem_bytes = uint64_t{config.machine.mem_size_mib} * kMiB;
     auto regions = x86::ram_regions(mem_bytes);
     auto memory = GuestMemory::create_anonymous(regions);
     if (!memory) return wrap(std::move(memory), "machine-config.mem_size_mib");
+    // Memory goes in before the irqchip exists: after it, each KVM_SET_USER_MEMORY_REGION waits for
+    // an SRCU grace period, measured at 7-11 ms for 128 MiB here against 0.16 ms before.
     uint32_t slot = 0;
     for (const auto& r : memory->regions()) {
         if (auto res = vm->set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data()); !res)
             return std::unexpected(res.error());
     }
+    // KVM wants these before the vCPUs exist: pages in the MMIO gap that the CPU's virtualisation
+    // needs for real-mode emulation.
+    if (auto r = vm->set_identity_map_address(x86::kIdentityMapAddr); !r) return std::unexpected(r.error());
+    if (auto r = vm->set_tss_address(x86::kTssAddr); !r) return std::unexpected(r.error());
+    if (auto r = vm->create_irqchip(); !r) return std::unexpected(r.error());
+    if (auto r = vm->create_pit2(); !r) return std::unexpected(r.error());
 
     auto loop = EventLoop::create();
     if (!loop) return std::unexpected(loop.error());
