@@ -1,6 +1,6 @@
 #include "vmm/vmm.h"
 
-#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -21,6 +21,7 @@ namespace {
 
 constexpr size_t kSerialOutputCapacity = 64 * 1024;
 constexpr uint64_t kMiB = 1 << 20;
+constexpr auto kFinalFlushTimeout = std::chrono::seconds(2);
 
 template <typename T>
 std::unexpected<Error> wrap(Result<T>&& r, const std::string& context) {
@@ -292,6 +293,22 @@ void Vmm::request_exit(ExitReason reason, std::string detail) {
     exit_event_.signal();
 }
 
+void Vmm::flush_serial_output() {
+    // What the guest printed last (a panic message, say) is the most useful output: wait a while
+    // for a slow reader, but never forever for one that has stopped reading.
+    const auto deadline = std::chrono::steady_clock::now() + kFinalFlushTimeout;
+    while (true) {
+        auto status = serial_out_->drain_to(options_.serial_out_fd);
+        if (!status || *status == OutputBuffer::Drain::Empty) return;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{options_.serial_out_fd, POLLOUT, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+            serial_out_->discard_all();
+            return;
+        }
+    }
+}
+
 void Vmm::stop_vcpus() {
     for (auto& v : vcpus_) v->stop_and_join();
 }
@@ -300,11 +317,7 @@ VmExitStatus Vmm::run() {
     if (auto r = loop_.run(); !r) request_exit(ExitReason::Error, r.error().message);
     stop_vcpus();
     state_ = VmState::Exited;
-    // What the guest printed last (a panic message, say) is the most useful output: flush it all,
-    // waiting for a slow reader if need be.
-    int flags = ::fcntl(options_.serial_out_fd, F_GETFL);
-    if (flags >= 0 && (flags & O_NONBLOCK)) ::fcntl(options_.serial_out_fd, F_SETFL, flags & ~O_NONBLOCK);
-    (void)serial_out_->drain_to(options_.serial_out_fd);
+    flush_serial_output();
     if (uint64_t dropped = serial_out_->dropped())
         log::warn(std::to_string(dropped) + " bytes of guest console output were dropped because the "
                   "console reader was too slow");

@@ -92,6 +92,7 @@ private:
     Result<void> watch_fds();
     void drain_serial_output();
     void read_serial_input();
+    void flush_serial_output();
     void stop_vcpus();
 
     VmmOptions options_;

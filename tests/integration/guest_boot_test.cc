@@ -65,6 +65,23 @@ TEST(GuestBoot, BootTimerLogsTimeSinceStartWhenEnabled) {
     EXPECT_EQ(count_lines_containing(untimed.err, "Guest-boot-time"), 0) << untimed.err;
 }
 
+TEST(GuestBoot, PvhNoteBootsThroughThePvhEntry) {
+    auto r = boot("pvh");
+    ASSERT_FALSE(r.timed_out) << r.err;
+    EXPECT_EQ(r.out, "pvh: entered in 32-bit protected mode with a valid start info\n");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(GuestBoot, SeveralVcpusStartAndStopCleanly) {
+    TempDir dir;
+    auto config = dir.write("vm.json", R"({"boot-source": {"kernel_image_path": ")" + guest("hello") +
+                                           R"("}, "machine-config": {"vcpu_count": 4, "mem_size_mib": 16}})");
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, 30s);
+    ASSERT_FALSE(r.timed_out) << "application processors kept ember from exiting\n" << r.err;
+    EXPECT_EQ(r.out, "hello from the test guest\n");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST(GuestBoot, FirstInstructionWritesTheConsole) {
     auto r = boot("first_out");
     EXPECT_EQ(r.out, "!");

@@ -41,6 +41,12 @@ Result<OutputBuffer::Drain> OutputBuffer::drain_to(int fd) {
     return Drain::Empty;
 }
 
+void OutputBuffer::discard_all() {
+    std::lock_guard lock(mutex_);
+    dropped_.fetch_add(size_, std::memory_order_relaxed);
+    head_ = size_ = 0;
+}
+
 std::vector<uint8_t> OutputBuffer::take_all() {
     std::lock_guard lock(mutex_);
     std::vector<uint8_t> out;

@@ -25,8 +25,10 @@ public:
     // Writes what it can to fd; Blocked when fd would block with bytes still queued.
     Result<Drain> drain_to(int fd);
 
-    // Tests and shutdown: takes everything queued.
+    // Takes everything queued.
     std::vector<uint8_t> take_all();
+    // Drops everything queued, counting it as dropped.
+    void discard_all();
 
     int ready_fd() const { return ready_.fd(); }
     void consume_ready() const { ready_.consume(); }
