@@ -10,7 +10,7 @@
 namespace ember {
 
 class IrqFd : public IrqTrigger {
-public:
+  public:
     static Result<std::unique_ptr<IrqFd>> create(const Vm& vm, uint32_t gsi) {
         auto fd = EventFd::create();
         if (!fd) return std::unexpected(fd.error());
@@ -20,7 +20,7 @@ public:
     explicit IrqFd(EventFd fd) : fd_(std::move(fd)) {}
     void trigger() override { fd_.signal(); }
 
-private:
+  private:
     EventFd fd_;
 };
 

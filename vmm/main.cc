@@ -82,22 +82,32 @@ Result<Cli> parse_cli(int argc, char** argv) {
             return {};
         };
         Result<void> r;
-        if (arg == "--config-file") r = take(cli.config_file);
-        else if (arg == "--no-api") cli.no_api = true;
-        else if (arg == "--api-sock") r = take(cli.api_sock);
-        else if (arg == "--id") r = take(cli.id);
-        else if (arg == "--boot-timer") cli.boot_timer = true;
-        else if (arg == "--log-path") r = take(cli.log_path);
-        else if (arg == "--serial-out") r = take(cli.serial_out);
+        if (arg == "--config-file")
+            r = take(cli.config_file);
+        else if (arg == "--no-api")
+            cli.no_api = true;
+        else if (arg == "--api-sock")
+            r = take(cli.api_sock);
+        else if (arg == "--id")
+            r = take(cli.id);
+        else if (arg == "--boot-timer")
+            cli.boot_timer = true;
+        else if (arg == "--log-path")
+            r = take(cli.log_path);
+        else if (arg == "--serial-out")
+            r = take(cli.serial_out);
         else if (arg == "--level") {
             auto v = value();
             if (!v) return std::unexpected(v.error());
             auto level = parse_level(*v);
             if (!level) return std::unexpected(level.error());
             cli.level = *level;
-        } else if (arg == "--help" || arg == "-h") cli.help = true;
-        else if (arg == "--version") cli.version = true;
-        else return fail("unknown argument '" + std::string(arg) + "' (see --help)");
+        } else if (arg == "--help" || arg == "-h")
+            cli.help = true;
+        else if (arg == "--version")
+            cli.version = true;
+        else
+            return fail("unknown argument '" + std::string(arg) + "' (see --help)");
         if (!r) return std::unexpected(r.error());
     }
     if (cli.help || cli.version) return cli;
@@ -121,7 +131,7 @@ Result<std::string> read_file(const std::string& path) {
 // The console fd for the VMM thread: a pipe or terminal is reopened non-blocking, so a stalled
 // reader blocks nothing; files are used as they are.
 UniqueFd console_fd(int fd) {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
         std::string proc = "/proc/self/fd/" + std::to_string(fd);
         int reopened = ::open(proc.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
@@ -148,7 +158,8 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start, uint
     log::set_level(cli->level);
     UniqueFd log_file;
     if (cli->log_path) {
-        log_file.reset(::open(cli->log_path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+        log_file.reset(
+            ::open(cli->log_path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
         if (!log_file.valid()) {
             log::error(fail_errno("--log-path " + *cli->log_path).error().message);
             return 1;
@@ -169,7 +180,8 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start, uint
 
     UniqueFd serial_out;
     if (cli->serial_out) {
-        serial_out.reset(::open(cli->serial_out->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        serial_out.reset(
+            ::open(cli->serial_out->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         if (!serial_out.valid()) {
             log::error(fail_errno("--serial-out " + *cli->serial_out).error().message);
             return 1;

@@ -9,7 +9,7 @@
 namespace ember {
 
 class RawTerminal {
-public:
+  public:
     // Puts fd in raw mode if it is a terminal; otherwise does nothing.
     explicit RawTerminal(int fd);
     ~RawTerminal();
@@ -18,7 +18,7 @@ public:
 
     bool active() const { return saved_.has_value(); }
 
-private:
+  private:
     int fd_;
     std::optional<termios> saved_;
 };

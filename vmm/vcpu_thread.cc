@@ -13,7 +13,9 @@ namespace {
 // The kvm_run of the vCPU running on this thread: the kick handler's only way to reach it.
 thread_local kvm_run* t_kvm_run = nullptr;
 
-int kick_signal() { return SIGRTMIN + 1; }
+int kick_signal() {
+    return SIGRTMIN + 1;
+}
 
 void on_kick(int) {
     if (t_kvm_run != nullptr) t_kvm_run->immediate_exit = 1;
@@ -22,13 +24,15 @@ void on_kick(int) {
 }  // namespace
 
 void install_kick_handler() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_kick;
     sigemptyset(&sa.sa_mask);
     ::sigaction(kick_signal(), &sa, nullptr);
 }
 
-VcpuThread::~VcpuThread() { stop_and_join(); }
+VcpuThread::~VcpuThread() {
+    stop_and_join();
+}
 
 void VcpuThread::start() {
     thread_ = std::thread([this] { thread_main(); });
@@ -76,8 +80,9 @@ void VcpuThread::complete_pending_io() {
     kvm_run* run = vcpu_.run_struct();
     run->immediate_exit = 1;
     int rc = vcpu_.run();
-    if (rc != -EINTR && rc != 0) log::warn("vCPU " + std::to_string(vcpu_.id()) +
-                                           ": completing pending I/O: " + std::strerror(-rc));
+    if (rc != -EINTR && rc != 0)
+        log::warn("vCPU " + std::to_string(vcpu_.id()) +
+                  ": completing pending I/O: " + std::strerror(-rc));
     run->immediate_exit = 0;
 }
 
@@ -110,8 +115,8 @@ void VcpuThread::thread_main() {
             continue;
         }
         if (rc < 0) {
-            sink_.request_exit(ExitReason::Error,
-                               "vCPU " + std::to_string(vcpu_.id()) + ": KVM_RUN: " + std::strerror(-rc));
+            sink_.request_exit(ExitReason::Error, "vCPU " + std::to_string(vcpu_.id()) +
+                                                      ": KVM_RUN: " + std::strerror(-rc));
             break;
         }
         if (!handle_exit()) break;
@@ -130,7 +135,8 @@ bool VcpuThread::handle_exit() {
         case KVM_EXIT_MMIO: return handle_mmio();
         case KVM_EXIT_INTR: return true;
         case KVM_EXIT_SHUTDOWN:
-            sink_.request_exit(ExitReason::TripleFault, who + " triple-faulted (KVM_EXIT_SHUTDOWN)" + cpu_summary());
+            sink_.request_exit(ExitReason::TripleFault,
+                               who + " triple-faulted (KVM_EXIT_SHUTDOWN)" + cpu_summary());
             return false;
         case KVM_EXIT_HLT:
             sink_.request_exit(ExitReason::GuestHalted, who + " halted with interrupts disabled");
@@ -139,7 +145,8 @@ bool VcpuThread::handle_exit() {
             if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH) {
                 sink_.request_exit(ExitReason::Error, who + " reported a guest crash");
             } else {
-                sink_.request_exit(ExitReason::GuestReset, who + " requested a system reset or shutdown");
+                sink_.request_exit(ExitReason::GuestReset,
+                                   who + " requested a system reset or shutdown");
             }
             return false;
         case KVM_EXIT_FAIL_ENTRY:
@@ -166,7 +173,8 @@ bool VcpuThread::handle_io() {
     const uint64_t bytes = uint64_t{io.size} * io.count;
     if (io.size == 0 || io.size > 8 || io.data_offset > vcpu_.run_size() ||
         bytes > vcpu_.run_size() - io.data_offset) {
-        sink_.request_exit(ExitReason::Error, "vCPU " + std::to_string(vcpu_.id()) + ": malformed PIO exit");
+        sink_.request_exit(ExitReason::Error,
+                           "vCPU " + std::to_string(vcpu_.id()) + ": malformed PIO exit");
         return false;
     }
     uint8_t* data = reinterpret_cast<uint8_t*>(run) + io.data_offset;
@@ -190,12 +198,14 @@ bool VcpuThread::handle_mmio() {
     counters_.mmio_exits.fetch_add(1, std::memory_order_relaxed);
     auto& mmio = run->mmio;
     if (mmio.len == 0 || mmio.len > sizeof mmio.data) {
-        sink_.request_exit(ExitReason::Error, "vCPU " + std::to_string(vcpu_.id()) + ": malformed MMIO exit");
+        sink_.request_exit(ExitReason::Error,
+                           "vCPU " + std::to_string(vcpu_.id()) + ": malformed MMIO exit");
         return false;
     }
     std::span<uint8_t> span(mmio.data, mmio.len);
     if (mmio.is_write) {
-        if (!mmio_.write(mmio.phys_addr, span)) counters_.unhandled_mmio.fetch_add(1, std::memory_order_relaxed);
+        if (!mmio_.write(mmio.phys_addr, span))
+            counters_.unhandled_mmio.fetch_add(1, std::memory_order_relaxed);
     } else if (!mmio_.read(mmio.phys_addr, span)) {
         std::memset(mmio.data, 0, mmio.len);
         counters_.unhandled_mmio.fetch_add(1, std::memory_order_relaxed);
@@ -207,7 +217,8 @@ std::string VcpuThread::cpu_summary() const {
     std::string out;
     if (auto regs = vcpu_.get_regs()) out += " at rip " + hex(regs->rip) + " rsp " + hex(regs->rsp);
     if (auto s = vcpu_.get_sregs())
-        out += " cr0 " + hex(s->cr0) + " cr3 " + hex(s->cr3) + " cr4 " + hex(s->cr4) + " efer " + hex(s->efer);
+        out += " cr0 " + hex(s->cr0) + " cr3 " + hex(s->cr3) + " cr4 " + hex(s->cr4) + " efer " +
+               hex(s->efer);
     return out;
 }
 
@@ -226,8 +237,8 @@ bool VcpuThread::handle_internal_error() {
 bool VcpuThread::try_int3_fallback() {
     const auto& failure = vcpu_.run_struct()->emulation_failure;
     if (failure.suberror != KVM_INTERNAL_ERROR_EMULATION || failure.ndata < 2 ||
-        !(failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) || failure.insn_size < 1 ||
-        failure.insn_bytes[0] != 0xcc)
+        !(failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) ||
+        failure.insn_size < 1 || failure.insn_bytes[0] != 0xcc)
         return false;
     auto regs = vcpu_.get_regs();
     auto events = vcpu_.get_vcpu_events();

@@ -24,7 +24,7 @@ namespace ember {
 enum class ExitReason { GuestReset, TripleFault, GuestHalted, Signal, Error };
 
 class ExitSink {
-public:
+  public:
     virtual ~ExitSink() = default;
     // Thread-safe; the first request wins.
     virtual void request_exit(ExitReason reason, std::string detail) = 0;
@@ -44,7 +44,7 @@ struct VcpuCounters {
 void install_kick_handler();
 
 class VcpuThread {
-public:
+  public:
     VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, ExitSink& sink)
         : vcpu_(std::move(vcpu)), pio_(pio), mmio_(mmio), sink_(sink) {}
     ~VcpuThread();
@@ -62,7 +62,7 @@ public:
     const Vcpu& vcpu() const { return vcpu_; }
     const VcpuCounters& counters() const { return counters_; }
 
-private:
+  private:
     enum class Request { Run, Pause, Stop };
 
     void thread_main();

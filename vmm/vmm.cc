@@ -41,7 +41,8 @@ std::string VmExitStatus::describe() const {
     return detail;
 }
 
-Vmm::Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event)
+Vmm::Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop,
+         EventFd exit_event)
     : options_(std::move(options)),
       kvm_(std::move(kvm)),
       vm_(std::move(vm)),
@@ -49,7 +50,9 @@ Vmm::Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory, EventLoop 
       loop_(std::move(loop)),
       exit_event_(std::move(exit_event)) {}
 
-Vmm::~Vmm() { stop_vcpus(); }
+Vmm::~Vmm() {
+    stop_vcpus();
+}
 
 Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions options) {
     if (auto r = validate(config); !r) return std::unexpected(r.error());
@@ -67,12 +70,14 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions opti
     // an SRCU grace period, measured at 7-11 ms for 128 MiB here against 0.16 ms before.
     uint32_t slot = 0;
     for (const auto& r : memory->regions()) {
-        if (auto res = vm->set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data()); !res)
+        if (auto res = vm->set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data());
+            !res)
             return std::unexpected(res.error());
     }
     // KVM wants these before the vCPUs exist: pages in the MMIO gap that the CPU's virtualisation
     // needs for real-mode emulation.
-    if (auto r = vm->set_identity_map_address(x86::kIdentityMapAddr); !r) return std::unexpected(r.error());
+    if (auto r = vm->set_identity_map_address(x86::kIdentityMapAddr); !r)
+        return std::unexpected(r.error());
     if (auto r = vm->set_tss_address(x86::kTssAddr); !r) return std::unexpected(r.error());
     if (auto r = vm->create_irqchip(); !r) return std::unexpected(r.error());
     if (auto r = vm->create_pit2(); !r) return std::unexpected(r.error());
@@ -100,8 +105,8 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
     const uint32_t phys_bits = x86::physical_address_bits(cpuid_);
     if (phys_bits < 64 && top > (uint64_t{1} << phys_bits))
         return fail("machine-config.mem_size_mib: " + std::to_string(config.machine.mem_size_mib) +
-                    " MiB ends at " + hex(top) + ", beyond this CPU's " + std::to_string(phys_bits) +
-                    "-bit physical address space");
+                    " MiB ends at " + hex(top) + ", beyond this CPU's " +
+                    std::to_string(phys_bits) + "-bit physical address space");
 
     auto kernel = x86::load_kernel(memory_, boot.kernel_image_path);
     if (!kernel) return wrap(std::move(kernel), "boot-source");
@@ -117,7 +122,8 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
     cmdline_ = boot.boot_args.value_or(kDefaultBootArgs);
     std::string quirk_args = quirk_boot_args(options_.quirks, cmdline_);
     if (!quirk_args.empty()) {
-        log::info("host KVM emulates guest ring 0 (kvm_pvm): added kernel arguments '" + quirk_args + "'");
+        log::info("host KVM emulates guest ring 0 (kvm_pvm): added kernel arguments '" +
+                  quirk_args + "'");
         cmdline_ += " " + quirk_args;
     }
     auto cmdline_size = x86::write_cmdline(memory_, cmdline_, kernel_.cmdline_max);
@@ -155,7 +161,8 @@ Result<void> Vmm::create_devices() {
 
     if (options_.boot_timer) {
         boot_timer_ = std::make_unique<BootTimer>(options_.start_time, options_.start_cpu_us);
-        if (auto r = mmio_bus_.insert(*boot_timer_, x86::kMmioGapStart, x86::kMmioSlotSize); !r) return r;
+        if (auto r = mmio_bus_.insert(*boot_timer_, x86::kMmioGapStart, x86::kMmioSlotSize); !r)
+            return r;
     }
     return {};
 }
@@ -168,26 +175,31 @@ Result<void> Vmm::create_vcpus(const VmConfig& config) {
         auto vcpu = vm_.create_vcpu(id);
         if (!vcpu) return std::unexpected(vcpu.error());
         const std::string who = "vCPU " + std::to_string(id);
-        if (auto r = vcpu->set_cpuid(x86::guest_cpuid(cpuid_, id, topology)); !r) return wrap(std::move(r), who);
+        if (auto r = vcpu->set_cpuid(x86::guest_cpuid(cpuid_, id, topology)); !r)
+            return wrap(std::move(r), who);
         if (auto r = vcpu->set_msrs(msrs); !r) return wrap(std::move(r), who);
         if (auto r = x86::setup_fpu(*vcpu); !r) return wrap(std::move(r), who);
         if (auto r = x86::setup_lapic(*vcpu); !r) return wrap(std::move(r), who);
-        // Application processors wait for INIT/SIPI from the kernel; only the BSP starts at the entry.
+        // Application processors wait for INIT/SIPI from the kernel; only the BSP starts at the
+        // entry.
         if (id == 0) {
             if (auto r = x86::setup_boot_vcpu_registers(*vcpu, kernel_.protocol, kernel_.entry); !r)
                 return wrap(std::move(r), who);
         }
-        vcpus_.push_back(std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_, *this));
+        vcpus_.push_back(
+            std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_, *this));
     }
     return {};
 }
 
 Result<void> Vmm::watch_fds() {
-    if (auto r = loop_.add(exit_event_.fd(), EPOLLIN, [this](uint32_t) { loop_.stop(); }); !r) return r;
-    if (auto r = loop_.add(serial_out_->ready_fd(), EPOLLIN, [this](uint32_t) {
-            serial_out_->consume_ready();
-            drain_serial_output();
-        });
+    if (auto r = loop_.add(exit_event_.fd(), EPOLLIN, [this](uint32_t) { loop_.stop(); }); !r)
+        return r;
+    if (auto r = loop_.add(serial_out_->ready_fd(), EPOLLIN,
+                           [this](uint32_t) {
+                               serial_out_->consume_ready();
+                               drain_serial_output();
+                           });
         !r)
         return r;
 
@@ -196,15 +208,19 @@ Result<void> Vmm::watch_fds() {
         if (!drained) return std::unexpected(drained.error());
         serial_rx_drained_ = std::move(*drained);
         serial_->set_rx_drained_callback([this] { serial_rx_drained_->signal(); });
-        if (auto r = loop_.add(serial_rx_drained_->fd(), EPOLLIN, [this](uint32_t) {
-                serial_rx_drained_->consume();
-                if (!input_armed_ && options_.serial_in_fd >= 0) {
-                    input_armed_ = static_cast<bool>(loop_.modify(options_.serial_in_fd, EPOLLIN));
-                }
-            });
+        if (auto r = loop_.add(serial_rx_drained_->fd(), EPOLLIN,
+                               [this](uint32_t) {
+                                   serial_rx_drained_->consume();
+                                   if (!input_armed_ && options_.serial_in_fd >= 0) {
+                                       input_armed_ = static_cast<bool>(
+                                           loop_.modify(options_.serial_in_fd, EPOLLIN));
+                                   }
+                               });
             !r)
             return r;
-        if (auto r = loop_.add(options_.serial_in_fd, EPOLLIN, [this](uint32_t) { read_serial_input(); }); !r)
+        if (auto r = loop_.add(options_.serial_in_fd, EPOLLIN,
+                               [this](uint32_t) { read_serial_input(); });
+            !r)
             return std::unexpected(std::move(r.error()).wrap("serial input"));
         input_armed_ = true;
     }
@@ -217,11 +233,13 @@ Result<void> Vmm::watch_fds() {
         int fd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
         if (fd < 0) return fail_errno("signalfd");
         signal_fd_.reset(fd);
-        if (auto r = loop_.add(fd, EPOLLIN, [this](uint32_t) {
-                signalfd_siginfo info{};
-                if (::read(signal_fd_.get(), &info, sizeof info) == sizeof info)
-                    request_exit(ExitReason::Signal, strsignal(static_cast<int>(info.ssi_signo)));
-            });
+        if (auto r = loop_.add(fd, EPOLLIN,
+                               [this](uint32_t) {
+                                   signalfd_siginfo info{};
+                                   if (::read(signal_fd_.get(), &info, sizeof info) == sizeof info)
+                                       request_exit(ExitReason::Signal,
+                                                    strsignal(static_cast<int>(info.ssi_signo)));
+                               });
             !r)
             return r;
     }
@@ -238,7 +256,8 @@ void Vmm::drain_serial_output() {
     bool blocked = *status == OutputBuffer::Drain::Blocked;
     if (blocked && !output_blocked_) {
         // Wait for the reader instead of spinning; regular files never block and never get here.
-        if (loop_.add(options_.serial_out_fd, EPOLLOUT, [this](uint32_t) { drain_serial_output(); }))
+        if (loop_.add(options_.serial_out_fd, EPOLLOUT,
+                      [this](uint32_t) { drain_serial_output(); }))
             output_blocked_ = true;
     } else if (!blocked && output_blocked_) {
         loop_.remove(options_.serial_out_fd);
@@ -249,7 +268,8 @@ void Vmm::drain_serial_output() {
 void Vmm::read_serial_input() {
     size_t space = serial_->rx_space();
     if (space == 0) {
-        // The guest has not read what it has; wait for it to drain before taking more from the host.
+        // The guest has not read what it has; wait for it to drain before taking more from the
+        // host.
         (void)loop_.modify(options_.serial_in_fd, 0);
         input_armed_ = false;
         return;
@@ -300,7 +320,8 @@ void Vmm::flush_serial_output() {
     while (true) {
         auto status = serial_out_->drain_to(options_.serial_out_fd);
         if (!status || *status == OutputBuffer::Drain::Empty) return;
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         pollfd p{options_.serial_out_fd, POLLOUT, 0};
         if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
             serial_out_->discard_all();
@@ -319,7 +340,8 @@ VmExitStatus Vmm::run() {
     state_ = VmState::Exited;
     flush_serial_output();
     if (uint64_t dropped = serial_out_->dropped())
-        log::warn(std::to_string(dropped) + " bytes of guest console output were dropped because the "
+        log::warn(std::to_string(dropped) +
+                  " bytes of guest console output were dropped because the "
                   "console reader was too slow");
     std::lock_guard lock(exit_mutex_);
     return *exit_status_;

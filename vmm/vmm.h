@@ -55,7 +55,7 @@ struct VmExitStatus {
 };
 
 class Vmm : public ExitSink {
-public:
+  public:
     static Result<std::unique_ptr<Vmm>> create(const VmConfig& config, VmmOptions options);
     ~Vmm() override;
 
@@ -82,10 +82,10 @@ public:
         friend class Vmm;
         Key() = default;
     };
-    Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event);
+    Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop,
+        EventFd exit_event);
 
-private:
-
+  private:
     Result<void> load_guest(const VmConfig& config);
     Result<void> create_devices();
     Result<void> create_vcpus(const VmConfig& config);

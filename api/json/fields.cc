@@ -7,7 +7,8 @@ std::string type_name(simdjson::dom::element_type type) {
     switch (type) {
         case T::ARRAY: return "an array";
         case T::OBJECT: return "an object";
-        case T::INT64: case T::UINT64: return "an integer";
+        case T::INT64:
+        case T::UINT64: return "an integer";
         case T::DOUBLE: return "a number";
         case T::STRING: return "a string";
         case T::BOOL: return "a boolean";
@@ -16,7 +17,8 @@ std::string type_name(simdjson::dom::element_type type) {
     return "a value";
 }
 
-Result<simdjson::dom::element> parse(simdjson::dom::parser& parser, const simdjson::padded_string& text) {
+Result<simdjson::dom::element> parse(simdjson::dom::parser& parser,
+                                     const simdjson::padded_string& text) {
     simdjson::dom::element root;
     if (auto err = parser.parse(text).get(root); err)
         return fail(std::string("invalid JSON: ") + simdjson::error_message(err));
@@ -36,7 +38,8 @@ Result<std::optional<std::string>> Fields::string(const char* key) {
     if (!v) return std::unexpected(v.error());
     if (!*v) return std::nullopt;
     std::string_view s;
-    if ((*v)->get_string().get(s)) return fail(path_of(key) + ": expected a string, got " + type_name((*v)->type()));
+    if ((*v)->get_string().get(s))
+        return fail(path_of(key) + ": expected a string, got " + type_name((*v)->type()));
     return std::string(s);
 }
 
@@ -47,7 +50,8 @@ Result<std::optional<uint64_t>> Fields::u64(const char* key) {
     uint64_t n;
     if ((*v)->get_uint64().get(n)) {
         if ((*v)->is_int64()) return fail(path_of(key) + ": must not be negative");
-        return fail(path_of(key) + ": expected an unsigned integer, got " + type_name((*v)->type()));
+        return fail(path_of(key) + ": expected an unsigned integer, got " +
+                    type_name((*v)->type()));
     }
     return n;
 }
@@ -65,7 +69,8 @@ Result<std::optional<bool>> Fields::boolean(const char* key) {
     if (!v) return std::unexpected(v.error());
     if (!*v) return std::nullopt;
     bool b;
-    if ((*v)->get_bool().get(b)) return fail(path_of(key) + ": expected a boolean, got " + type_name((*v)->type()));
+    if ((*v)->get_bool().get(b))
+        return fail(path_of(key) + ": expected a boolean, got " + type_name((*v)->type()));
     return b;
 }
 
@@ -74,7 +79,8 @@ Result<std::optional<simdjson::dom::object>> Fields::object(const char* key) {
     if (!v) return std::unexpected(v.error());
     if (!*v) return std::nullopt;
     simdjson::dom::object o;
-    if ((*v)->get_object().get(o)) return fail(path_of(key) + ": expected an object, got " + type_name((*v)->type()));
+    if ((*v)->get_object().get(o))
+        return fail(path_of(key) + ": expected an object, got " + type_name((*v)->type()));
     return o;
 }
 
@@ -83,7 +89,8 @@ Result<std::optional<simdjson::dom::array>> Fields::array(const char* key) {
     if (!v) return std::unexpected(v.error());
     if (!*v) return std::nullopt;
     simdjson::dom::array a;
-    if ((*v)->get_array().get(a)) return fail(path_of(key) + ": expected an array, got " + type_name((*v)->type()));
+    if ((*v)->get_array().get(a))
+        return fail(path_of(key) + ": expected an array, got " + type_name((*v)->type()));
     return a;
 }
 

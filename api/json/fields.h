@@ -14,8 +14,9 @@
 namespace ember::json {
 
 class Fields {
-public:
-    Fields(simdjson::dom::object object, std::string path) : object_(object), path_(std::move(path)) {}
+  public:
+    Fields(simdjson::dom::object object, std::string path)
+        : object_(object), path_(std::move(path)) {}
 
     Result<std::optional<std::string>> string(const char* key);
     Result<std::optional<uint64_t>> u64(const char* key);
@@ -39,7 +40,7 @@ public:
 
     std::string path_of(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
 
-private:
+  private:
     Result<std::optional<simdjson::dom::element>> find(const char* key);
 
     simdjson::dom::object object_;
@@ -48,7 +49,8 @@ private:
 };
 
 // Parses text into a DOM element with a message for malformed JSON.
-Result<simdjson::dom::element> parse(simdjson::dom::parser& parser, const simdjson::padded_string& text);
+Result<simdjson::dom::element> parse(simdjson::dom::parser& parser,
+                                     const simdjson::padded_string& text);
 
 std::string type_name(simdjson::dom::element_type type);
 

@@ -15,8 +15,8 @@ Result<void> take(Result<std::optional<T>> value, U& out) {
     return {};
 }
 
-#define EMBER_TRY(expr)                             \
-    do {                                            \
+#define EMBER_TRY(expr)                                                \
+    do {                                                               \
         if (auto _r = (expr); !_r) return std::unexpected(_r.error()); \
     } while (0)
 
@@ -131,7 +131,8 @@ Result<std::vector<T>> list_from(Fields& parent, const char* key,
     for (auto element : **a) {
         const std::string path = parent.path_of(key) + "[" + std::to_string(index++) + "]";
         object o;
-        if (element.get_object().get(o)) return fail(path + ": expected an object, got " + type_name(element.type()));
+        if (element.get_object().get(o))
+            return fail(path + ": expected an object, got " + type_name(element.type()));
         auto item = item_from(o, path);
         if (!item) return std::unexpected(item.error());
         out.push_back(std::move(*item));
@@ -147,12 +148,13 @@ Result<T> parse_object(std::string_view text, Result<T> (*from)(object, const st
     auto root = parse(parser, padded);
     if (!root) return std::unexpected(root.error());
     object o;
-    if (root->get_object().get(o)) return fail("expected a JSON object, got " + type_name(root->type()));
+    if (root->get_object().get(o))
+        return fail("expected a JSON object, got " + type_name(root->type()));
     return from(o, "");
 }
 
 // Sections of Firecracker's config file that ember does not implement.
-constexpr const char* kUnsupportedSections[] = {"balloon", "vsock", "mmds-config", "entropy",
+constexpr const char* kUnsupportedSections[] = {"balloon",    "vsock",  "mmds-config", "entropy",
                                                 "cpu-config", "logger", "metrics"};
 
 Result<VmConfig> vm_config_from(object o, const std::string&) {
@@ -175,7 +177,8 @@ Result<VmConfig> vm_config_from(object o, const std::string&) {
     auto drives = list_from<DriveConfig>(f, "drives", drive_from);
     if (!drives) return std::unexpected(drives.error());
     config.drives = std::move(*drives);
-    auto ifaces = list_from<NetworkInterfaceConfig>(f, "network-interfaces", network_interface_from);
+    auto ifaces =
+        list_from<NetworkInterfaceConfig>(f, "network-interfaces", network_interface_from);
     if (!ifaces) return std::unexpected(ifaces.error());
     config.network_interfaces = std::move(*ifaces);
     for (const char* section : kUnsupportedSections) {
@@ -202,7 +205,9 @@ Result<BootSourceConfig> parse_boot_source(std::string_view text) {
 Result<MachineConfig> parse_machine_config(std::string_view text) {
     return parse_object<MachineConfig>(text, machine_from);
 }
-Result<DriveConfig> parse_drive(std::string_view text) { return parse_object<DriveConfig>(text, drive_from); }
+Result<DriveConfig> parse_drive(std::string_view text) {
+    return parse_object<DriveConfig>(text, drive_from);
+}
 Result<NetworkInterfaceConfig> parse_network_interface(std::string_view text) {
     return parse_object<NetworkInterfaceConfig>(text, network_interface_from);
 }

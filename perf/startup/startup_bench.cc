@@ -153,9 +153,12 @@ int main(int argc, char** argv) {
     std::string qemu, lkvm;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--runs" && i + 1 < argc) runs = std::stoi(argv[++i]);
-        else if (a == "--qemu" && i + 1 < argc) qemu = argv[++i];
-        else if (a == "--lkvm" && i + 1 < argc) lkvm = argv[++i];
+        if (a == "--runs" && i + 1 < argc)
+            runs = std::stoi(argv[++i]);
+        else if (a == "--qemu" && i + 1 < argc)
+            qemu = argv[++i];
+        else if (a == "--lkvm" && i + 1 < argc)
+            lkvm = argv[++i];
         else {
             std::fprintf(stderr, "usage: startup_bench [--runs N] [--qemu PATH] [--lkvm PATH]\n");
             return 2;
@@ -165,20 +168,27 @@ int main(int argc, char** argv) {
     TempDir dir;
     const std::string guests = EMBER_GUEST_DIR;
     auto ember_config = [&](const std::string& guest, int mib) {
-        return dir.write(guest + ".json", ember::testing::guest_config(guests + "/" + guest + ".elf", mib));
+        return dir.write(guest + ".json",
+                         ember::testing::guest_config(guests + "/" + guest + ".elf", mib));
     };
     std::vector<Vmm> vmms;
     vmms.push_back({"ember",
-                    {EMBER_BINARY, "--no-api", "--level", "Warning", "--config-file", ember_config("first_out", 128)},
-                    {EMBER_BINARY, "--no-api", "--level", "Warning", "--config-file", ember_config("idle", 128)}});
+                    {EMBER_BINARY, "--no-api", "--level", "Warning", "--config-file",
+                     ember_config("first_out", 128)},
+                    {EMBER_BINARY, "--no-api", "--level", "Warning", "--config-file",
+                     ember_config("idle", 128)}});
     const std::string blob_dir = PEER_BLOB_DIR;
     const std::string first_blob = read_file(blob_dir + "/peer_first_out.bin");
     const std::string hello_blob = read_file(blob_dir + "/peer_hello.bin");
     if (!qemu.empty()) {
         auto q = [&](const std::string& bios) {
-            return std::vector<std::string>{qemu, "-M", "microvm,x-option-roms=off,rtc=off", "-accel", "kvm",
-                                            "-bios", bios, "-nodefaults", "-no-user-config", "-nographic",
-                                            "-serial", "stdio", "-display", "none", "-m", "128"};
+            return std::vector<std::string>{
+                qemu,         "-M",          "microvm,x-option-roms=off,rtc=off",
+                "-accel",     "kvm",         "-bios",
+                bios,         "-nodefaults", "-no-user-config",
+                "-nographic", "-serial",     "stdio",
+                "-display",   "none",        "-m",
+                "128"};
         };
         vmms.push_back({"qemu-microvm", q(dir.write("first_out.bios", bios_image(first_blob))),
                         q(dir.write("hello.bios", bios_image(hello_blob)))});
@@ -187,7 +197,8 @@ int main(int argc, char** argv) {
         auto k = [&](const std::string& flat) {
             return std::vector<std::string>{lkvm, "run", "-k", flat, "-m", "128", "-c", "1"};
         };
-        vmms.push_back({"kvmtool", k(dir.write("first_out.flat", first_blob)), k(dir.write("hello.flat", hello_blob))});
+        vmms.push_back({"kvmtool", k(dir.write("first_out.flat", first_blob)),
+                        k(dir.write("hello.flat", hello_blob))});
     }
 
     // The ember hello guest prints the same line as the peers' hello blob; idle prints "idle".
@@ -202,7 +213,8 @@ int main(int argc, char** argv) {
     }
 
     std::printf("perf/startup: %d interleaved runs each, microseconds from fork/exec\n\n", runs);
-    std::printf("| VMM | (a) first instruction median | p90 | (b) first serial byte median | p90 |\n");
+    std::printf(
+        "| VMM | (a) first instruction median | p90 | (b) first serial byte median | p90 |\n");
     std::printf("|---|---|---|---|---|\n");
     for (const auto& v : vmms) {
         auto& a = first_instruction[v.name];
@@ -211,15 +223,18 @@ int main(int argc, char** argv) {
             std::printf("| %s | failed | | failed | |\n", v.name.c_str());
             continue;
         }
-        std::printf("| %s | %.0f | %.0f | %.0f | %.0f |\n", v.name.c_str(), percentile(a, 0.5), percentile(a, 0.9),
-                    percentile(b, 0.5), percentile(b, 0.9));
+        std::printf("| %s | %.0f | %.0f | %.0f | %.0f |\n", v.name.c_str(), percentile(a, 0.5),
+                    percentile(a, 0.9), percentile(b, 0.5), percentile(b, 0.9));
     }
     if (!first_instruction["ember"].empty()) {
         std::printf("\nratios, ember / peer (medians; lower is better):\n");
         for (const auto& v : vmms) {
-            if (v.name == "ember" || first_instruction[v.name].empty() || first_byte[v.name].empty()) continue;
+            if (v.name == "ember" || first_instruction[v.name].empty() ||
+                first_byte[v.name].empty())
+                continue;
             std::printf("  vs %-13s (a) %.3f   (b) %.3f\n", v.name.c_str(),
-                        percentile(first_instruction["ember"], 0.5) / percentile(first_instruction[v.name], 0.5),
+                        percentile(first_instruction["ember"], 0.5) /
+                            percentile(first_instruction[v.name], 0.5),
                         percentile(first_byte["ember"], 0.5) / percentile(first_byte[v.name], 0.5));
         }
     }
@@ -232,8 +247,8 @@ int main(int argc, char** argv) {
             std::printf("| %s | failed | | | |\n", v.name.c_str());
             continue;
         }
-        std::printf("| %s | %.0f | %.0f | %.0f | %.0f |\n", v.name.c_str(), m->rss_kib, m->pss_kib, m->uss_kib,
-                    m->anon_kib);
+        std::printf("| %s | %.0f | %.0f | %.0f | %.0f |\n", v.name.c_str(), m->rss_kib, m->pss_kib,
+                    m->uss_kib, m->anon_kib);
     }
     return 0;
 }

@@ -11,7 +11,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string hello() { return std::string(EMBER_GUEST_DIR) + "/hello.elf"; }
+std::string hello() {
+    return std::string(EMBER_GUEST_DIR) + "/hello.elf";
+}
 
 ProcessResult run_config(const TempDir& dir, const std::string& json) {
     auto config = dir.write("vm.json", json);
@@ -25,7 +27,8 @@ void expect_one_error(const ProcessResult& r, const std::string& needle) {
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_EQ(r.out, "");
     EXPECT_EQ(count_lines_containing(r.err, "ember: error: "), 1) << r.err;
-    EXPECT_EQ(count_lines_containing(r.err, needle), 1) << "expected '" << needle << "' in:\n" << r.err;
+    EXPECT_EQ(count_lines_containing(r.err, needle), 1) << "expected '" << needle << "' in:\n"
+                                                        << r.err;
 }
 
 TEST(BadInput, MissingConfigFile) {
@@ -45,14 +48,16 @@ TEST(BadInput, UnknownTopLevelField) {
 
 TEST(BadInput, UnknownNestedFieldIsNamedByItsPath) {
     TempDir dir;
-    expect_one_error(run_config(dir, R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "vcpus": 2}})"),
-                     "machine-config.vcpus: unknown field");
+    expect_one_error(
+        run_config(dir, R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "vcpus": 2}})"),
+        "machine-config.vcpus: unknown field");
 }
 
 TEST(BadInput, WrongType) {
     TempDir dir;
-    expect_one_error(run_config(dir, R"({"machine-config": {"vcpu_count": "two", "mem_size_mib": 64}})"),
-                     "machine-config.vcpu_count: expected an unsigned integer, got a string");
+    expect_one_error(
+        run_config(dir, R"({"machine-config": {"vcpu_count": "two", "mem_size_mib": 64}})"),
+        "machine-config.vcpu_count: expected an unsigned integer, got a string");
 }
 
 TEST(BadInput, VcpuCountOutOfRange) {
@@ -65,7 +70,8 @@ TEST(BadInput, VcpuCountOutOfRange) {
 TEST(BadInput, KernelThatIsNeitherElfNorBzImage) {
     TempDir dir;
     auto kernel = dir.write("kernel.txt", std::string(4096, 'x'));
-    expect_one_error(run_config(dir, guest_config(kernel)), "is neither an ELF vmlinux nor a bzImage");
+    expect_one_error(run_config(dir, guest_config(kernel)),
+                     "is neither an ELF vmlinux nor a bzImage");
 }
 
 TEST(BadInput, MissingKernel) {
@@ -76,7 +82,9 @@ TEST(BadInput, MissingKernel) {
 
 TEST(BadInput, TruncatedElfKernel) {
     TempDir dir;
-    std::string elf = "\x7f" "ELF\x02\x01\x01";
+    std::string elf =
+        "\x7f"
+        "ELF\x02\x01\x01";
     elf.resize(40, '\0');
     auto kernel = dir.write("vmlinux", elf);
     expect_one_error(run_config(dir, guest_config(kernel)), "ELF file too short");
@@ -85,7 +93,8 @@ TEST(BadInput, TruncatedElfKernel) {
 TEST(BadInput, MemoryTooSmallForTheKernel) {
     TempDir dir;
     // The hello guest loads at 1 MiB: 1 MiB of RAM cannot hold it.
-    expect_one_error(run_config(dir, guest_config(hello(), 1)), "kernel needs at least 2 MiB of guest memory");
+    expect_one_error(run_config(dir, guest_config(hello(), 1)),
+                     "kernel needs at least 2 MiB of guest memory");
 }
 
 TEST(BadInput, CommandLineTooLong) {

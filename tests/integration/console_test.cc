@@ -19,7 +19,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string guest(const std::string& name) { return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf"; }
+std::string guest(const std::string& name) {
+    return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf";
+}
 
 pid_t spawn_ember(const std::string& config, int in_fd, int out_fd, int err_fd) {
     pid_t pid = ::fork();
@@ -119,7 +121,8 @@ TEST(Console, AReaderThatStopsReadingStallsNeitherTheGuestNorTheExit) {
     EXPECT_EQ(count_lines_containing(log, "bytes of guest console output were dropped"), 1) << log;
     std::string console = read_until(out[0], "never", 1s);
     EXPECT_GT(console.size(), 0u);
-    EXPECT_LT(console.size(), 200u * 1024) << "what did not fit was dropped, not queued without bound";
+    EXPECT_LT(console.size(), 200u * 1024)
+        << "what did not fit was dropped, not queued without bound";
     ::close(out[0]);
     ::close(err[0]);
     ::close(devnull);

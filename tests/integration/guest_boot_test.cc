@@ -9,7 +9,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string guest(const std::string& name) { return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf"; }
+std::string guest(const std::string& name) {
+    return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf";
+}
 
 ProcessResult boot(const std::string& guest_name, std::chrono::milliseconds timeout = 30s,
                    std::vector<std::string> extra = {}) {
@@ -25,7 +27,9 @@ TEST(GuestBoot, HelloPrintsOverTheUartAndResetsThroughTheI8042) {
     ASSERT_FALSE(r.timed_out) << r.err;
     EXPECT_EQ(r.out, "hello from the test guest\n");
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(count_lines_containing(r.err, "exited: guest reset the VM (reset through the i8042"), 1) << r.err;
+    EXPECT_EQ(count_lines_containing(r.err, "exited: guest reset the VM (reset through the i8042"),
+              1)
+        << r.err;
 }
 
 TEST(GuestBoot, PitInterruptsArriveThroughTheIoapic) {
@@ -74,8 +78,9 @@ TEST(GuestBoot, PvhNoteBootsThroughThePvhEntry) {
 
 TEST(GuestBoot, SeveralVcpusStartAndStopCleanly) {
     TempDir dir;
-    auto config = dir.write("vm.json", R"({"boot-source": {"kernel_image_path": ")" + guest("hello") +
-                                           R"("}, "machine-config": {"vcpu_count": 4, "mem_size_mib": 16}})");
+    auto config =
+        dir.write("vm.json", R"({"boot-source": {"kernel_image_path": ")" + guest("hello") +
+                                 R"("}, "machine-config": {"vcpu_count": 4, "mem_size_mib": 16}})");
     auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, 30s);
     ASSERT_FALSE(r.timed_out) << "application processors kept ember from exiting\n" << r.err;
     EXPECT_EQ(r.out, "hello from the test guest\n");

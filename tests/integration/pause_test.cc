@@ -16,7 +16,9 @@ using namespace std::chrono_literals;
 
 constexpr uint64_t kCounterAddr = 0x300000;
 
-uint64_t counter(const Vmm& vmm) { return *vmm.memory().read_obj<uint64_t>(kCounterAddr); }
+uint64_t counter(const Vmm& vmm) {
+    return *vmm.memory().read_obj<uint64_t>(kCounterAddr);
+}
 
 template <typename Pred>
 bool wait_for(Pred pred, std::chrono::milliseconds timeout) {
@@ -40,7 +42,8 @@ TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
     ASSERT_TRUE((*vmm)->start());
     std::thread vmm_thread([&] { (*vmm)->run(); });
 
-    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > 1000; }, 20s)) << "guest never started counting";
+    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > 1000; }, 20s))
+        << "guest never started counting";
     for (int round = 0; round < 3; ++round) {
         (*vmm)->pause();
         EXPECT_EQ((*vmm)->state(), VmState::Paused);
@@ -55,7 +58,8 @@ TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
 
         (*vmm)->resume();
         EXPECT_EQ((*vmm)->state(), VmState::Running);
-        EXPECT_TRUE(wait_for([&] { return counter(**vmm) > at_pause + 1000; }, 20s)) << "guest did not resume";
+        EXPECT_TRUE(wait_for([&] { return counter(**vmm) > at_pause + 1000; }, 20s))
+            << "guest did not resume";
     }
 
     (*vmm)->request_exit(ExitReason::Signal, "test");

@@ -51,7 +51,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
                 deadline = now + std::chrono::hours(1);
             }
         }
-        auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+        auto wait_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
         int n = ::poll(fds, 2, static_cast<int>(std::min<long>(wait_ms, 1000)));
         if (n <= 0) continue;
         for (int i = 0; i < 2; ++i) {

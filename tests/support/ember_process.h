@@ -21,18 +21,19 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
 
 // A fresh temporary directory, removed with everything in it when the object goes.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     const std::string& path() const { return path_; }
     std::string write(const std::string& name, const std::string& content) const;
 
-private:
+  private:
     std::string path_;
 };
 
 // The config-file JSON for a guest kernel image, with optional extra machine-config fields.
-std::string guest_config(const std::string& kernel, int mem_mib = 16, const std::string& boot_args = "");
+std::string guest_config(const std::string& kernel, int mem_mib = 16,
+                         const std::string& boot_args = "");
 
 // Lines of `text` that contain `needle`.
 int count_lines_containing(const std::string& text, const std::string& needle);

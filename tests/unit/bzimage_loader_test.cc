@@ -59,16 +59,24 @@ TEST(BzImageLoader, LoadsTheProtectedModeKernelAtOneMiB) {
 
 TEST(BzImageLoader, RejectsWhatItCannotBoot) {
     auto mem = make_memory(64);
-    EXPECT_NE(load(mem, make_bzimage(0x020b)).error().message.find("older than 2.12"), std::string::npos);
-    EXPECT_NE(load(mem, make_bzimage(0x020f, 0x200000, 0)).error().message.find("not loaded high"), std::string::npos);
-    EXPECT_NE(load(mem, make_bzimage(0x020f, 0x200000, LOADED_HIGH, 0)).error().message.find("no 64-bit entry"),
+    EXPECT_NE(load(mem, make_bzimage(0x020b)).error().message.find("older than 2.12"),
               std::string::npos);
-    EXPECT_NE(load(mem, make_bzimage().substr(0, 0x200)).error().message.find("too short"), std::string::npos);
-    EXPECT_NE(load(mem, make_bzimage().substr(0, 5 * 512)).error().message.find("no protected-mode kernel"),
+    EXPECT_NE(load(mem, make_bzimage(0x020f, 0x200000, 0)).error().message.find("not loaded high"),
+              std::string::npos);
+    EXPECT_NE(load(mem, make_bzimage(0x020f, 0x200000, LOADED_HIGH, 0))
+                  .error()
+                  .message.find("no 64-bit entry"),
+              std::string::npos);
+    EXPECT_NE(load(mem, make_bzimage().substr(0, 0x200)).error().message.find("too short"),
+              std::string::npos);
+    EXPECT_NE(load(mem, make_bzimage().substr(0, 5 * 512))
+                  .error()
+                  .message.find("no protected-mode kernel"),
               std::string::npos);
     auto huge = load(mem, make_bzimage(0x020f, 0x10000000));
     ASSERT_FALSE(huge);
-    EXPECT_NE(huge.error().message.find("kernel needs at least"), std::string::npos) << huge.error().message;
+    EXPECT_NE(huge.error().message.find("kernel needs at least"), std::string::npos)
+        << huge.error().message;
     auto overflow = load(mem, make_bzimage(0x020f, 0xffffffff));
     EXPECT_FALSE(overflow);
 }

@@ -46,14 +46,16 @@ kvm_cpuid_entry2 leaf(uint32_t function, uint32_t index = 0) {
     return e;
 }
 
-const kvm_cpuid_entry2* find(const std::vector<kvm_cpuid_entry2>& v, uint32_t fn, uint32_t index = 0) {
+const kvm_cpuid_entry2* find(const std::vector<kvm_cpuid_entry2>& v, uint32_t fn,
+                             uint32_t index = 0) {
     for (const auto& e : v)
         if (e.function == fn && e.index == index) return &e;
     return nullptr;
 }
 
 TEST(Cpuid, GivesEachVcpuItsApicIdAndTheTopology) {
-    std::vector<kvm_cpuid_entry2> supported = {leaf(0), leaf(1), leaf(0xb, 0), leaf(0xb, 1), leaf(0x1f)};
+    std::vector<kvm_cpuid_entry2> supported = {leaf(0), leaf(1), leaf(0xb, 0), leaf(0xb, 1),
+                                               leaf(0x1f)};
     supported[1].ebx = 0x00000800;  // CLFLUSH size, to be kept
     auto cpu3 = guest_cpuid(supported, 3, CpuTopology{4, false});
     const auto* l1 = find(cpu3, 1);

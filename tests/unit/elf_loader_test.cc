@@ -64,7 +64,9 @@ Result<KernelImage> load(const GuestMemory& mem, const std::string& file) {
     return load_elf(mem, fd.get(), file.size());
 }
 
-std::string error_of(const Result<KernelImage>& r) { return r ? "(loaded)" : r.error().message; }
+std::string error_of(const Result<KernelImage>& r) {
+    return r ? "(loaded)" : r.error().message;
+}
 
 TEST(ElfLoader, LoadsSegmentsAtTheirPhysicalAddresses) {
     auto mem = make_memory(16);
@@ -84,7 +86,8 @@ TEST(ElfLoader, LoadsSegmentsAtTheirPhysicalAddresses) {
 
 TEST(ElfLoader, PvhNoteSelectsThePvhEntry) {
     auto mem = make_memory(16);
-    auto file = make_elf(0x100000, {{PT_LOAD, 0x100000, std::string(64, 'k')}, {PT_NOTE, 0, pvh_note(0x100020)}});
+    auto file = make_elf(
+        0x100000, {{PT_LOAD, 0x100000, std::string(64, 'k')}, {PT_NOTE, 0, pvh_note(0x100020)}});
     auto image = load(mem, file);
     ASSERT_TRUE(image) << error_of(image);
     EXPECT_EQ(image->protocol, BootProtocol::Pvh);
@@ -104,7 +107,8 @@ TEST(ElfLoader, NotesThatLieAboutTheirSizesAreIgnoredSafely) {
 TEST(ElfLoader, MemoryTooSmallSaysHowMuchIsNeeded) {
     auto mem = make_memory(2);
     auto image = load(mem, make_elf(0x100000, {{PT_LOAD, 0x100000, "x", 0x300000}}));
-    EXPECT_NE(error_of(image).find("kernel needs at least 4 MiB"), std::string::npos) << error_of(image);
+    EXPECT_NE(error_of(image).find("kernel needs at least 4 MiB"), std::string::npos)
+        << error_of(image);
 }
 
 TEST(ElfLoader, RejectsHostileFiles) {
@@ -151,23 +155,31 @@ TEST(ElfLoader, RejectsHostileFiles) {
         std::memcpy(&f[offsetof(Elf64_Ehdr, e_phentsize)], &phentsize, 2);
         cases.push_back({"wrong phentsize", f, "program header size"});
     }
-    cases.push_back({"segment data beyond file",
-                     good.substr(0, good.size() - 1), "lies beyond the end of the file"});
-    cases.push_back({"filesz > memsz", [] {
+    cases.push_back({"segment data beyond file", good.substr(0, good.size() - 1),
+                     "lies beyond the end of the file"});
+    cases.push_back({"filesz > memsz",
+                     [] {
                          auto f = make_elf(0x100000, {{PT_LOAD, 0x100000, "xyz"}});
                          uint64_t memsz = 1;
-                         std::memcpy(&f[sizeof(Elf64_Ehdr) + offsetof(Elf64_Phdr, p_memsz)], &memsz, 8);
+                         std::memcpy(&f[sizeof(Elf64_Ehdr) + offsetof(Elf64_Phdr, p_memsz)], &memsz,
+                                     8);
                          return f;
-                     }(), "p_filesz > p_memsz"});
+                     }(),
+                     "p_filesz > p_memsz"});
     cases.push_back({"below 1 MiB", make_elf(0x7000, {{PT_LOAD, 0x7000, "x"}}), "below 1 MiB"});
-    cases.push_back({"address wraps", make_elf(0x100000, {{PT_LOAD, UINT64_MAX - 1, "x", 16}}), "wraps"});
-    cases.push_back({"entry outside", make_elf(0x500000, {{PT_LOAD, 0x100000, "x"}}), "entry point"});
-    cases.push_back({"beyond memory", make_elf(0x40000000, {{PT_LOAD, 0x40000000, "x"}}), "kernel needs at least"});
-    cases.push_back({"no PT_LOAD", make_elf(0x100000, {{PT_NOTE, 0, pvh_note(0x100000)}}), "no loadable segment"});
+    cases.push_back(
+        {"address wraps", make_elf(0x100000, {{PT_LOAD, UINT64_MAX - 1, "x", 16}}), "wraps"});
+    cases.push_back(
+        {"entry outside", make_elf(0x500000, {{PT_LOAD, 0x100000, "x"}}), "entry point"});
+    cases.push_back({"beyond memory", make_elf(0x40000000, {{PT_LOAD, 0x40000000, "x"}}),
+                     "kernel needs at least"});
+    cases.push_back({"no PT_LOAD", make_elf(0x100000, {{PT_NOTE, 0, pvh_note(0x100000)}}),
+                     "no loadable segment"});
     for (const auto& c : cases) {
         auto image = load(mem, c.file);
         EXPECT_FALSE(image) << c.name;
-        EXPECT_NE(error_of(image).find(c.expected), std::string::npos) << c.name << ": " << error_of(image);
+        EXPECT_NE(error_of(image).find(c.expected), std::string::npos)
+            << c.name << ": " << error_of(image);
     }
 }
 
@@ -181,7 +193,8 @@ TEST(KernelLoader, RecognisesNeitherFormat) {
     auto image = load_kernel(mem, path);
     ::unlink(path);
     ASSERT_FALSE(image);
-    EXPECT_NE(image.error().message.find("neither an ELF vmlinux nor a bzImage"), std::string::npos);
+    EXPECT_NE(image.error().message.find("neither an ELF vmlinux nor a bzImage"),
+              std::string::npos);
 }
 
 }  // namespace

@@ -14,8 +14,10 @@ TEST(EventLoop, RunsHandlersUntilStopped) {
     int a_calls = 0;
     ASSERT_TRUE(loop->add(a->fd(), EPOLLIN, [&](uint32_t) {
         a->consume();
-        if (++a_calls == 3) loop->stop();
-        else a->signal();
+        if (++a_calls == 3)
+            loop->stop();
+        else
+            a->signal();
     }));
     // A handler may remove another (or itself) while the batch is being dispatched.
     ASSERT_TRUE(loop->add(b->fd(), EPOLLIN, [&](uint32_t) { loop->remove(b->fd()); }));

@@ -5,7 +5,7 @@
 namespace ember::testing {
 
 class CountingIrq : public IrqTrigger {
-public:
+  public:
     void trigger() override { ++count; }
     int count = 0;
 };

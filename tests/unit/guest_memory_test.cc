@@ -19,9 +19,9 @@ TEST(GuestMemory, ReadsBackWhatWasWritten) {
 
 TEST(GuestMemory, RejectsAddressesOutsideEveryRegion) {
     auto mem = two_regions();
-    EXPECT_FALSE(mem.slice(0x10000, 1));     // first byte past region 0
-    EXPECT_FALSE(mem.slice(0x50000, 0));     // a hole, even for zero bytes
-    EXPECT_FALSE(mem.slice(0x110000, 1));    // past the end
+    EXPECT_FALSE(mem.slice(0x10000, 1));   // first byte past region 0
+    EXPECT_FALSE(mem.slice(0x50000, 0));   // a hole, even for zero bytes
+    EXPECT_FALSE(mem.slice(0x110000, 1));  // past the end
     EXPECT_FALSE(mem.read_obj<uint32_t>(UINT64_MAX - 1));
 }
 

@@ -9,7 +9,7 @@ namespace ember {
 namespace {
 
 class I8042Test : public ::testing::Test {
-protected:
+  protected:
     uint8_t in(uint64_t port) {
         uint8_t v = 0;
         dev.read(port - kI8042Base, std::span(&v, 1));
@@ -85,7 +85,8 @@ TEST_F(I8042Test, CtrlAltDelUsesTheScancodeSetTheGuestReads) {
     out(0x64, 0x60);
     out(0x60, 0x05);  // translation off: raw set 2
     ASSERT_TRUE(dev.send_ctrl_alt_del());
-    EXPECT_EQ(drain(), (std::vector<uint8_t>{0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14}));
+    EXPECT_EQ(drain(), (std::vector<uint8_t>{0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11,
+                                             0xf0, 0x14}));
 }
 
 TEST_F(I8042Test, CtrlAltDelFailsClearlyWhenTheGuestIsNotReading) {

@@ -7,7 +7,7 @@ namespace ember {
 namespace {
 
 class SerialTest : public ::testing::Test {
-protected:
+  protected:
     uint8_t in(uint64_t reg) {
         uint8_t v = 0;
         serial.read(reg, std::span(&v, 1));

@@ -5,7 +5,9 @@
 namespace ember::json {
 namespace {
 
-std::string error_of(const Result<VmConfig>& r) { return r ? "(parsed)" : r.error().message; }
+std::string error_of(const Result<VmConfig>& r) {
+    return r ? "(parsed)" : r.error().message;
+}
 
 TEST(VmConfigJson, ParsesFirecrackersConfigFile) {
     auto config = parse_vm_config(R"({
@@ -40,38 +42,53 @@ TEST(VmConfigJson, EachErrorNamesTheField) {
     const Case cases[] = {
         {R"([])", "expected a JSON object, got an array"},
         {R"({"x": 1})", "x: unknown field"},
-        {R"({"machine-config": {"vcpu_count": 1}})", "machine-config.mem_size_mib: missing required field"},
-        {R"({"machine-config": {"vcpu_count": -1, "mem_size_mib": 1}})", "machine-config.vcpu_count: must not be negative"},
-        {R"({"machine-config": {"vcpu_count": 1.5, "mem_size_mib": 1}})", "expected an unsigned integer, got a number"},
-        {R"({"machine-config": {"vcpu_count": 0, "mem_size_mib": 64}})", "vcpu_count: must be between 1 and 32, got 0"},
-        {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 4294967296}})", "mem_size_mib: 4294967296 is too large"},
-        {R"({"machine-config": {"vcpu_count": 3, "mem_size_mib": 64, "smt": true}})", "must be 1 or even when smt"},
-        {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "cpu_template": "T2"}})", "'T2' is not supported"},
-        {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "huge_pages": "2M"}})", "'2M' is not supported"},
+        {R"({"machine-config": {"vcpu_count": 1}})",
+         "machine-config.mem_size_mib: missing required field"},
+        {R"({"machine-config": {"vcpu_count": -1, "mem_size_mib": 1}})",
+         "machine-config.vcpu_count: must not be negative"},
+        {R"({"machine-config": {"vcpu_count": 1.5, "mem_size_mib": 1}})",
+         "expected an unsigned integer, got a number"},
+        {R"({"machine-config": {"vcpu_count": 0, "mem_size_mib": 64}})",
+         "vcpu_count: must be between 1 and 32, got 0"},
+        {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 4294967296}})",
+         "mem_size_mib: 4294967296 is too large"},
+        {R"({"machine-config": {"vcpu_count": 3, "mem_size_mib": 64, "smt": true}})",
+         "must be 1 or even when smt"},
+        {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "cpu_template": "T2"}})",
+         "'T2' is not supported"},
+        {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "huge_pages": "2M"}})",
+         "'2M' is not supported"},
         {R"({"boot-source": {}})", "boot-source.kernel_image_path: missing required field"},
-        {R"({"boot-source": {"kernel_image_path": 7}})", "boot-source.kernel_image_path: expected a string, got an integer"},
+        {R"({"boot-source": {"kernel_image_path": 7}})",
+         "boot-source.kernel_image_path: expected a string, got an integer"},
         {R"({"drives": {}})", "drives: expected an array, got an object"},
-        {R"({"drives": [{"drive_id": "a-b", "path_on_host": "/x", "is_root_device": false}]})", "drive_id: 'a-b'"},
+        {R"({"drives": [{"drive_id": "a-b", "path_on_host": "/x", "is_root_device": false}]})",
+         "drive_id: 'a-b'"},
         {R"({"drives": [{"drive_id": "a", "path_on_host": "/x", "is_root_device": false, "size": 1}]})",
          "drives[0].size: unknown field"},
         {R"({"drives": [{"drive_id": "a", "path_on_host": "/x", "is_root_device": false, "io_engine": "Fast"}]})",
          "io_engine: must be \"Sync\" or \"Async\""},
         {R"({"drives": [{"drive_id": "a", "path_on_host": "/x", "is_root_device": true},
-                        {"drive_id": "a", "path_on_host": "/y", "is_root_device": false}]})", "'a' appears twice"},
+                        {"drive_id": "a", "path_on_host": "/y", "is_root_device": false}]})",
+         "'a' appears twice"},
         {R"({"drives": [{"drive_id": "a", "path_on_host": "/x", "is_root_device": true},
-                        {"drive_id": "b", "path_on_host": "/y", "is_root_device": true}]})", "more than one drive"},
+                        {"drive_id": "b", "path_on_host": "/y", "is_root_device": true}]})",
+         "more than one drive"},
         {R"({"drives": [{"drive_id": "a", "path_on_host": "/x", "is_root_device": false,
-                         "rate_limiter": {"bandwidth": {"size": 10}}}]})", "rate_limiter.bandwidth.refill_time: missing"},
+                         "rate_limiter": {"bandwidth": {"size": 10}}}]})",
+         "rate_limiter.bandwidth.refill_time: missing"},
         {R"({"network-interfaces": [{"iface_id": "e", "host_dev_name": "tap0", "guest_mac": "01:00:00:00:00:00"}]})",
          "not a unicast MAC"},
-        {R"({"network-interfaces": [{"iface_id": "e", "host_dev_name": "a-very-long-tap-name"}]})", "1-15 characters"},
+        {R"({"network-interfaces": [{"iface_id": "e", "host_dev_name": "a-very-long-tap-name"}]})",
+         "1-15 characters"},
         {R"({"vsock": {"guest_cid": 3}})", "vsock: not supported by ember"},
         {R"({"machine-config": )", "invalid JSON"},
     };
     for (const auto& c : cases) {
         auto r = parse_vm_config(c.json);
         EXPECT_FALSE(r) << c.json;
-        EXPECT_NE(error_of(r).find(c.expected), std::string::npos) << c.json << "\n  got: " << error_of(r);
+        EXPECT_NE(error_of(r).find(c.expected), std::string::npos)
+            << c.json << "\n  got: " << error_of(r);
     }
 }
 

@@ -14,7 +14,8 @@ namespace ember {
 struct Error {
     std::string message;
 
-    // Prefixes context: Error{"No such file"}.wrap("drive 'rootfs'") -> "drive 'rootfs': No such file".
+    // Prefixes context: Error{"No such file"}.wrap("drive 'rootfs'") -> "drive 'rootfs': No such
+    // file".
     Error wrap(std::string_view context) && {
         return Error{std::string(context) + ": " + std::move(message)};
     }

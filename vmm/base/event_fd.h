@@ -11,7 +11,7 @@
 namespace ember {
 
 class EventFd {
-public:
+  public:
     static Result<EventFd> create(int flags = EFD_CLOEXEC | EFD_NONBLOCK) {
         int fd = ::eventfd(0, flags);
         if (fd < 0) return fail_errno("eventfd");
@@ -31,7 +31,7 @@ public:
     }
     int fd() const { return fd_.get(); }
 
-private:
+  private:
     explicit EventFd(UniqueFd fd) : fd_(std::move(fd)) {}
     UniqueFd fd_;
 };

@@ -15,9 +15,15 @@ constexpr std::string_view kNames[] = {"error", "warn", "info", "debug"};
 
 }  // namespace
 
-void set_level(Level level) { g_level.store(level, std::memory_order_relaxed); }
-Level level() { return g_level.load(std::memory_order_relaxed); }
-void set_fd(int fd) { g_fd.store(fd < 0 ? STDERR_FILENO : fd, std::memory_order_relaxed); }
+void set_level(Level level) {
+    g_level.store(level, std::memory_order_relaxed);
+}
+Level level() {
+    return g_level.load(std::memory_order_relaxed);
+}
+void set_fd(int fd) {
+    g_fd.store(fd < 0 ? STDERR_FILENO : fd, std::memory_order_relaxed);
+}
 
 namespace {
 
@@ -27,7 +33,8 @@ void emit(std::string_view prefix, std::string_view message) {
     line += message;
     line += '\n';
     // One write(2) per line so lines from different threads never interleave.
-    [[maybe_unused]] ssize_t n = ::write(g_fd.load(std::memory_order_relaxed), line.data(), line.size());
+    [[maybe_unused]] ssize_t n =
+        ::write(g_fd.load(std::memory_order_relaxed), line.data(), line.size());
 }
 
 }  // namespace
@@ -37,6 +44,8 @@ void write(Level lvl, std::string_view message) {
     emit(std::string(kNames[static_cast<int>(lvl)]) + ": ", message);
 }
 
-void always(std::string_view message) { emit("", message); }
+void always(std::string_view message) {
+    emit("", message);
+}
 
 }  // namespace ember::log

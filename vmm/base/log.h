@@ -1,6 +1,6 @@
 // The process's log: one line per event on stderr (or the --log-path file), "ember: <level>: ...".
-// The level and sink are process-wide, like Firecracker's LOGGER: every thread logs, and threading a
-// logger through every constructor would buy nothing but noise.
+// The level and sink are process-wide, like Firecracker's LOGGER: every thread logs, and threading
+// a logger through every constructor would buy nothing but noise.
 #pragma once
 
 #include <string_view>
@@ -17,9 +17,17 @@ void set_fd(int fd);
 void write(Level level, std::string_view message);
 // Whatever the level: for the one status line ember prints as it exits.
 void always(std::string_view message);
-inline void error(std::string_view m) { write(Level::Error, m); }
-inline void warn(std::string_view m) { write(Level::Warn, m); }
-inline void info(std::string_view m) { write(Level::Info, m); }
-inline void debug(std::string_view m) { write(Level::Debug, m); }
+inline void error(std::string_view m) {
+    write(Level::Error, m);
+}
+inline void warn(std::string_view m) {
+    write(Level::Warn, m);
+}
+inline void info(std::string_view m) {
+    write(Level::Info, m);
+}
+inline void debug(std::string_view m) {
+    write(Level::Debug, m);
+}
 
 }  // namespace ember::log

@@ -12,7 +12,7 @@
 namespace ember {
 
 class Mapping {
-public:
+  public:
     Mapping() = default;
     Mapping(Mapping&& other) noexcept
         : addr_(std::exchange(other.addr_, nullptr)), size_(std::exchange(other.size_, 0)) {}
@@ -37,7 +37,7 @@ public:
     uint8_t* data() const { return addr_; }
     size_t size() const { return size_; }
 
-private:
+  private:
     Mapping(uint8_t* addr, size_t size) : addr_(addr), size_(size) {}
     void unmap() {
         if (addr_ != nullptr) ::munmap(addr_, size_);

@@ -42,7 +42,8 @@ Result<void> validate_bucket(const TokenBucketConfig& b, const std::string& wher
     return {};
 }
 
-Result<void> validate_rate_limiter(const std::optional<RateLimiterConfig>& rl, const std::string& where) {
+Result<void> validate_rate_limiter(const std::optional<RateLimiterConfig>& rl,
+                                   const std::string& where) {
     if (!rl) return {};
     if (rl->bandwidth)
         if (auto r = validate_bucket(*rl->bandwidth, where + ".bandwidth"); !r) return r;
@@ -55,31 +56,35 @@ Result<void> validate_rate_limiter(const std::optional<RateLimiterConfig>& rl, c
 
 Result<void> validate_machine(const MachineConfig& m) {
     if (m.vcpu_count < 1 || m.vcpu_count > kMaxVcpuCount)
-        return fail("machine-config.vcpu_count: must be between 1 and " + std::to_string(kMaxVcpuCount) +
-                    ", got " + std::to_string(m.vcpu_count));
+        return fail("machine-config.vcpu_count: must be between 1 and " +
+                    std::to_string(kMaxVcpuCount) + ", got " + std::to_string(m.vcpu_count));
     if (m.smt && m.vcpu_count > 1 && m.vcpu_count % 2 != 0)
         return fail("machine-config.vcpu_count: must be 1 or even when smt is true, got " +
                     std::to_string(m.vcpu_count));
     if (m.mem_size_mib < 1 || m.mem_size_mib > kMaxMemSizeMib)
-        return fail("machine-config.mem_size_mib: must be between 1 and " + std::to_string(kMaxMemSizeMib) +
-                    ", got " + std::to_string(m.mem_size_mib));
+        return fail("machine-config.mem_size_mib: must be between 1 and " +
+                    std::to_string(kMaxMemSizeMib) + ", got " + std::to_string(m.mem_size_mib));
     if (m.cpu_template && *m.cpu_template != "None")
         return fail("machine-config.cpu_template: '" + *m.cpu_template +
                     "' is not supported by ember; only \"None\" is");
     if (m.huge_pages != "None")
-        return fail("machine-config.huge_pages: '" + m.huge_pages + "' is not supported by ember; only \"None\" is");
+        return fail("machine-config.huge_pages: '" + m.huge_pages +
+                    "' is not supported by ember; only \"None\" is");
     return {};
 }
 
 Result<void> validate_drive(const DriveConfig& d) {
     if (!is_valid_id(d.drive_id))
-        return fail("drives.drive_id: '" + d.drive_id + "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
+        return fail("drives.drive_id: '" + d.drive_id +
+                    "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
     const std::string where = "drive '" + d.drive_id + "'";
     if (d.path_on_host.empty()) return fail(where + ": path_on_host: must not be empty");
     if (d.cache_type != "Unsafe" && d.cache_type != "Writeback")
-        return fail(where + ": cache_type: must be \"Unsafe\" or \"Writeback\", got '" + d.cache_type + "'");
+        return fail(where + ": cache_type: must be \"Unsafe\" or \"Writeback\", got '" +
+                    d.cache_type + "'");
     if (d.io_engine != "Sync" && d.io_engine != "Async")
-        return fail(where + ": io_engine: must be \"Sync\" or \"Async\", got '" + d.io_engine + "'");
+        return fail(where + ": io_engine: must be \"Sync\" or \"Async\", got '" + d.io_engine +
+                    "'");
     if (d.partuuid && !d.is_root_device)
         return fail(where + ": partuuid: only the root device may name a partition");
     return validate_rate_limiter(d.rate_limiter, where + ": rate_limiter");
@@ -93,8 +98,10 @@ Result<void> validate_network_interface(const NetworkInterfaceConfig& n) {
     if (n.host_dev_name.empty() || n.host_dev_name.size() > 15)
         return fail(where + ": host_dev_name: must be 1-15 characters (a Linux interface name)");
     if (n.guest_mac && !is_valid_mac(*n.guest_mac))
-        return fail(where + ": guest_mac: '" + *n.guest_mac + "' is not a unicast MAC address like 06:00:ac:10:00:02");
-    if (auto r = validate_rate_limiter(n.rx_rate_limiter, where + ": rx_rate_limiter"); !r) return r;
+        return fail(where + ": guest_mac: '" + *n.guest_mac +
+                    "' is not a unicast MAC address like 06:00:ac:10:00:02");
+    if (auto r = validate_rate_limiter(n.rx_rate_limiter, where + ": rx_rate_limiter"); !r)
+        return r;
     return validate_rate_limiter(n.tx_rate_limiter, where + ": tx_rate_limiter");
 }
 
@@ -106,7 +113,8 @@ Result<void> validate(const VmConfig& config) {
     int roots = 0;
     for (const auto& d : config.drives) {
         if (auto r = validate_drive(d); !r) return r;
-        if (!ids.insert(d.drive_id).second) return fail("drives: drive_id '" + d.drive_id + "' appears twice");
+        if (!ids.insert(d.drive_id).second)
+            return fail("drives: drive_id '" + d.drive_id + "' appears twice");
         roots += d.is_root_device ? 1 : 0;
     }
     if (roots > 1) return fail("drives: more than one drive has is_root_device set");
@@ -117,7 +125,8 @@ Result<void> validate(const VmConfig& config) {
         if (!ids.insert(n.iface_id).second)
             return fail("network-interfaces: iface_id '" + n.iface_id + "' appears twice");
         if (!taps.insert(n.host_dev_name).second)
-            return fail("network-interfaces: host_dev_name '" + n.host_dev_name + "' is used twice");
+            return fail("network-interfaces: host_dev_name '" + n.host_dev_name +
+                        "' is used twice");
         if (n.guest_mac && !macs.insert(*n.guest_mac).second)
             return fail("network-interfaces: guest_mac '" + *n.guest_mac + "' is used twice");
     }

@@ -10,7 +10,7 @@
 namespace ember {
 
 class BootTimer : public BusDevice {
-public:
+  public:
     static constexpr uint8_t kMagic = 123;
 
     // `process_start` and `process_start_cpu_us` are when the clock started: process start, or the
@@ -21,7 +21,7 @@ public:
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
 
-private:
+  private:
     std::chrono::steady_clock::time_point start_;
     uint64_t start_cpu_us_;
 };

@@ -7,11 +7,13 @@
 namespace ember {
 
 Result<void> Bus::insert(BusDevice& device, uint64_t base, uint64_t length) {
-    if (length == 0 || base + length < base) return fail("bus range at " + hex(base) + " is empty or wraps");
+    if (length == 0 || base + length < base)
+        return fail("bus range at " + hex(base) + " is empty or wraps");
     auto it = std::lower_bound(ranges_.begin(), ranges_.end(), base,
                                [](const Range& r, uint64_t b) { return r.base < b; });
     if (it != ranges_.end() && it->base < base + length)
-        return fail("bus range " + hex(base) + "+" + hex(length) + " overlaps a device at " + hex(it->base));
+        return fail("bus range " + hex(base) + "+" + hex(length) + " overlaps a device at " +
+                    hex(it->base));
     if (it != ranges_.begin() && std::prev(it)->base + std::prev(it)->length > base)
         return fail("bus range " + hex(base) + "+" + hex(length) + " overlaps a device at " +
                     hex(std::prev(it)->base));

@@ -12,7 +12,7 @@
 namespace ember {
 
 class BusDevice {
-public:
+  public:
     virtual ~BusDevice() = default;
     // `offset` is relative to the base the device was inserted at. Called on vCPU threads.
     virtual void read(uint64_t offset, std::span<uint8_t> data) = 0;
@@ -20,7 +20,7 @@ public:
 };
 
 class Bus {
-public:
+  public:
     // Non-owning: the device must outlive the bus's users (the vCPU threads).
     Result<void> insert(BusDevice& device, uint64_t base, uint64_t length);
 
@@ -28,7 +28,7 @@ public:
     bool read(uint64_t addr, std::span<uint8_t> data) const;
     bool write(uint64_t addr, std::span<const uint8_t> data) const;
 
-private:
+  private:
     struct Range {
         uint64_t base;
         uint64_t length;

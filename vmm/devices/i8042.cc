@@ -64,15 +64,17 @@ uint8_t I8042::status() const {
 
 void I8042::controller_command(uint8_t command, bool& reset) {
     switch (command) {
-        case 0x20: push({s_.command_byte}); break;             // read command byte
-        case 0x60: case 0xd1: case 0xd2: s_.pending_command = command; break;  // take a data byte
-        case 0xa7: s_.command_byte |= 0x20; break;             // disable aux
-        case 0xa8: s_.command_byte &= ~0x20; break;            // enable aux
-        case 0xaa: push({0x55}); break;                        // controller self-test passed
-        case 0xab: push({0x00}); break;                        // keyboard interface test passed
+        case 0x20: push({s_.command_byte}); break;  // read command byte
+        case 0x60:
+        case 0xd1:
+        case 0xd2: s_.pending_command = command; break;  // take a data byte
+        case 0xa7: s_.command_byte |= 0x20; break;       // disable aux
+        case 0xa8: s_.command_byte &= ~0x20; break;      // enable aux
+        case 0xaa: push({0x55}); break;                  // controller self-test passed
+        case 0xab: push({0x00}); break;                  // keyboard interface test passed
         case 0xad: s_.command_byte |= kCbKeyboardDisabled; break;
         case 0xae: s_.command_byte &= ~kCbKeyboardDisabled; break;
-        case 0xd0: push({s_.output_port}); break;              // read output port
+        case 0xd0: push({s_.output_port}); break;  // read output port
         default:
             // 0xf0-0xff pulse output lines for 6 us; a cleared bit 0 pulses the reset line.
             if (command >= 0xf0 && !(command & 0x01)) reset = true;
@@ -98,20 +100,33 @@ void I8042::keyboard_command(uint8_t value) {
     if (s_.pending_keyboard_cmd != 0) {
         uint8_t command = s_.pending_keyboard_cmd;
         s_.pending_keyboard_cmd = 0;
-        if (command == 0xf0 && value == 0) push({kAck, 0x02});  // query: scancode set 2
-        else push({kAck});
+        if (command == 0xf0 && value == 0)
+            push({kAck, 0x02});  // query: scancode set 2
+        else
+            push({kAck});
         return;
     }
     switch (value) {
-        case 0xed: case 0xf3: case 0xf0:  // LEDs, typematic rate, scancode set: argument follows
+        case 0xed:
+        case 0xf3:
+        case 0xf0:  // LEDs, typematic rate, scancode set: argument follows
             s_.pending_keyboard_cmd = value;
             push({kAck});
             break;
-        case 0xee: push({0xee}); break;                  // echo
-        case 0xf2: push({kAck, 0xab, 0x83}); break;      // identify: MF2 keyboard
-        case 0xf4: s_.keyboard_enabled = true; push({kAck}); break;
-        case 0xf5: s_.keyboard_enabled = false; push({kAck}); break;
-        case 0xff: s_.keyboard_enabled = true; push({kAck, 0xaa}); break;  // reset, self-test passed
+        case 0xee: push({0xee}); break;              // echo
+        case 0xf2: push({kAck, 0xab, 0x83}); break;  // identify: MF2 keyboard
+        case 0xf4:
+            s_.keyboard_enabled = true;
+            push({kAck});
+            break;
+        case 0xf5:
+            s_.keyboard_enabled = false;
+            push({kAck});
+            break;
+        case 0xff:
+            s_.keyboard_enabled = true;
+            push({kAck, 0xaa});
+            break;  // reset, self-test passed
         default: push({kAck}); break;
     }
 }

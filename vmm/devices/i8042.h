@@ -31,10 +31,11 @@ struct I8042State {
 };
 
 class I8042 : public BusDevice {
-public:
+  public:
     static constexpr size_t kOutputCapacity = 16;
 
-    I8042(IrqTrigger& irq, std::function<void()> on_reset) : irq_(irq), on_reset_(std::move(on_reset)) {}
+    I8042(IrqTrigger& irq, std::function<void()> on_reset)
+        : irq_(irq), on_reset_(std::move(on_reset)) {}
 
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
@@ -44,7 +45,7 @@ public:
 
     I8042State state() const;
 
-private:
+  private:
     void controller_command(uint8_t command, bool& reset);
     void data_write(uint8_t value, bool& reset);
     void keyboard_command(uint8_t value);

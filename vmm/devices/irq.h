@@ -5,7 +5,7 @@
 namespace ember {
 
 class IrqTrigger {
-public:
+  public:
     virtual ~IrqTrigger() = default;
     virtual void trigger() = 0;
 };

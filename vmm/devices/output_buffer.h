@@ -15,7 +15,7 @@
 namespace ember {
 
 class OutputBuffer {
-public:
+  public:
     // `ready` is signalled when the buffer goes from empty to non-empty.
     OutputBuffer(size_t capacity, EventFd ready);
 
@@ -34,7 +34,7 @@ public:
     void consume_ready() const { ready_.consume(); }
     uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     size_t capacity_;
     EventFd ready_;
     std::mutex mutex_;

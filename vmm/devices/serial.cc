@@ -3,7 +3,16 @@
 namespace ember {
 namespace {
 
-enum Register : uint64_t { kData = 0, kIer = 1, kIirFcr = 2, kLcr = 3, kMcr = 4, kLsr = 5, kMsr = 6, kScr = 7 };
+enum Register : uint64_t {
+    kData = 0,
+    kIer = 1,
+    kIirFcr = 2,
+    kLcr = 3,
+    kMcr = 4,
+    kLsr = 5,
+    kMsr = 6,
+    kScr = 7
+};
 
 constexpr uint8_t kIerRxData = 0x01;
 constexpr uint8_t kIerThrEmpty = 0x02;
@@ -67,8 +76,8 @@ uint8_t Serial::read_register(uint64_t offset, bool& drained) {
             if (s_.mcr & kMcrLoop) {
                 // Loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD.
                 uint8_t m = s_.mcr;
-                return static_cast<uint8_t>(((m & 0x01) << 5) | ((m & 0x02) << 3) | ((m & 0x04) << 4) |
-                                            ((m & 0x08) << 4));
+                return static_cast<uint8_t>(((m & 0x01) << 5) | ((m & 0x02) << 3) |
+                                            ((m & 0x04) << 4) | ((m & 0x08) << 4));
             }
             return s_.msr;
         case kScr: return s_.scr;

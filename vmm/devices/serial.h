@@ -35,7 +35,7 @@ struct SerialState {
 };
 
 class Serial : public BusDevice {
-public:
+  public:
     static constexpr size_t kRxFifoSize = 64;
 
     Serial(IrqTrigger& irq, OutputBuffer& out) : irq_(irq), out_(out) {}
@@ -51,7 +51,7 @@ public:
 
     SerialState state() const;
 
-private:
+  private:
     uint8_t read_register(uint64_t offset, bool& drained);
     void write_register(uint64_t offset, uint8_t value);
     uint8_t interrupt_identification();

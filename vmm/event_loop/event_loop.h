@@ -15,7 +15,7 @@
 namespace ember {
 
 class EventLoop {
-public:
+  public:
     using Handler = std::function<void(uint32_t events)>;
 
     static Result<EventLoop> create();
@@ -31,7 +31,7 @@ public:
     Result<void> run_once(int timeout_ms);
     void stop() { stopped_ = true; }
 
-private:
+  private:
     explicit EventLoop(UniqueFd epoll) : epoll_(std::move(epoll)) {}
     UniqueFd epoll_;
     // Handlers are shared so one may remove itself (or another) while it runs.

@@ -8,7 +8,8 @@ namespace ember {
 namespace {
 
 constexpr const char* kEmulatedRing0Args[] = {
-    "noxsave", "clearcpuid=308,295,514,151", "nopv", "lpj=100000", "tsc=reliable", "8250.nr_uarts=1",
+    "noxsave",         "clearcpuid=308,295,514,151", "nopv", "lpj=100000", "tsc=reliable",
+    "8250.nr_uarts=1",
 };
 
 bool has_key(std::string_view args, std::string_view arg) {

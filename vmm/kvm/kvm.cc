@@ -40,8 +40,9 @@ Result<Kvm> Kvm::open(const std::string& path) {
     if (raw < 0) {
         int err = errno;
         if (err == ENOENT)
-            return fail(path + " does not exist: KVM is not available on this host (load kvm_intel "
-                               "or kvm_amd, or enable nested virtualisation)");
+            return fail(path +
+                        " does not exist: KVM is not available on this host (load kvm_intel "
+                        "or kvm_amd, or enable nested virtualisation)");
         return fail_errno("cannot open " + path, err);
     }
     UniqueFd fd(raw);
@@ -68,12 +69,15 @@ Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
     // KVM says E2BIG until the buffer is large enough; grow until it fits.
     // KVM caps the answer at KVM_MAX_CPUID_ENTRIES (256): ask for that many at once.
     constexpr uint32_t kMaxEntries = 256;
-    std::vector<uint8_t> buf(sizeof(kvm_abi::Cpuid2Header) + kMaxEntries * sizeof(kvm_cpuid_entry2));
+    std::vector<uint8_t> buf(sizeof(kvm_abi::Cpuid2Header) +
+                             kMaxEntries * sizeof(kvm_cpuid_entry2));
     auto* header = reinterpret_cast<kvm_abi::Cpuid2Header*>(buf.data());
     header->nent = kMaxEntries;
-    if (::ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, buf.data()) < 0) return fail_errno("KVM_GET_SUPPORTED_CPUID");
+    if (::ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, buf.data()) < 0)
+        return fail_errno("KVM_GET_SUPPORTED_CPUID");
     std::vector<kvm_cpuid_entry2> entries(std::min(header->nent, kMaxEntries));
-    std::memcpy(entries.data(), buf.data() + sizeof *header, entries.size() * sizeof(kvm_cpuid_entry2));
+    std::memcpy(entries.data(), buf.data() + sizeof *header,
+                entries.size() * sizeof(kvm_cpuid_entry2));
     return entries;
 }
 
@@ -85,7 +89,8 @@ Result<std::vector<uint32_t>> Kvm::msr_index_list() const {
     std::vector<uint8_t> buf(sizeof probe + probe.nmsrs * sizeof(uint32_t));
     auto* header = reinterpret_cast<kvm_abi::MsrListHeader*>(buf.data());
     header->nmsrs = probe.nmsrs;
-    if (::ioctl(fd_.get(), kvm_abi::kGetMsrIndexList, buf.data()) < 0) return fail_errno("KVM_GET_MSR_INDEX_LIST");
+    if (::ioctl(fd_.get(), kvm_abi::kGetMsrIndexList, buf.data()) < 0)
+        return fail_errno("KVM_GET_MSR_INDEX_LIST");
     std::vector<uint32_t> indices(std::min(header->nmsrs, probe.nmsrs));
     std::memcpy(indices.data(), buf.data() + sizeof probe, indices.size() * sizeof(uint32_t));
     return indices;

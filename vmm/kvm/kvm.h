@@ -16,7 +16,7 @@ namespace ember {
 class Vm;
 
 class Kvm {
-public:
+  public:
     // Opens the device and checks the API version and every capability ember relies on, so a
     // missing one is a clear error at start rather than a failed ioctl mid-boot.
     static Result<Kvm> open(const std::string& path = "/dev/kvm");
@@ -28,7 +28,7 @@ public:
     Result<std::vector<uint32_t>> msr_index_list() const;
     Result<Vm> create_vm() const;
 
-private:
+  private:
     Kvm(UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
     UniqueFd fd_;
     size_t vcpu_mmap_size_;

@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "vmm/kvm/kvm_abi.h"
 #include <string>
+#include "vmm/kvm/kvm_abi.h"
 
 namespace ember {
 namespace {
@@ -25,17 +25,25 @@ Result<void> set(int fd, unsigned long request, const T& value, const char* name
 
 }  // namespace
 
-int Vcpu::run() const { return ::ioctl(fd_.get(), KVM_RUN, 0) < 0 ? -errno : 0; }
+int Vcpu::run() const {
+    return ::ioctl(fd_.get(), KVM_RUN, 0) < 0 ? -errno : 0;
+}
 
-Result<kvm_regs> Vcpu::get_regs() const { return get<kvm_regs>(fd(), KVM_GET_REGS, "KVM_GET_REGS"); }
-Result<void> Vcpu::set_regs(const kvm_regs& r) const { return set(fd(), KVM_SET_REGS, r, "KVM_SET_REGS"); }
+Result<kvm_regs> Vcpu::get_regs() const {
+    return get<kvm_regs>(fd(), KVM_GET_REGS, "KVM_GET_REGS");
+}
+Result<void> Vcpu::set_regs(const kvm_regs& r) const {
+    return set(fd(), KVM_SET_REGS, r, "KVM_SET_REGS");
+}
 Result<kvm_sregs> Vcpu::get_sregs() const {
     return get<kvm_sregs>(fd(), KVM_GET_SREGS, "KVM_GET_SREGS");
 }
 Result<void> Vcpu::set_sregs(const kvm_sregs& s) const {
     return set(fd(), KVM_SET_SREGS, s, "KVM_SET_SREGS");
 }
-Result<void> Vcpu::set_fpu(const kvm_fpu& f) const { return set(fd(), KVM_SET_FPU, f, "KVM_SET_FPU"); }
+Result<void> Vcpu::set_fpu(const kvm_fpu& f) const {
+    return set(fd(), KVM_SET_FPU, f, "KVM_SET_FPU");
+}
 Result<kvm_lapic_state> Vcpu::get_lapic() const {
     return get<kvm_lapic_state>(fd(), KVM_GET_LAPIC, "KVM_GET_LAPIC");
 }
@@ -54,7 +62,8 @@ Result<kvm_mp_state> Vcpu::get_mp_state() const {
 
 Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const {
     std::vector<uint8_t> buf(sizeof(kvm_abi::Cpuid2Header) + entries.size_bytes());
-    reinterpret_cast<kvm_abi::Cpuid2Header*>(buf.data())->nent = static_cast<uint32_t>(entries.size());
+    reinterpret_cast<kvm_abi::Cpuid2Header*>(buf.data())->nent =
+        static_cast<uint32_t>(entries.size());
     std::memcpy(buf.data() + sizeof(kvm_abi::Cpuid2Header), entries.data(), entries.size_bytes());
     if (::ioctl(fd(), kvm_abi::kSetCpuid2, buf.data()) < 0) return fail_errno("KVM_SET_CPUID2");
     return {};
@@ -62,7 +71,8 @@ Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const {
 
 Result<void> Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) const {
     std::vector<uint8_t> buf(sizeof(kvm_abi::MsrsHeader) + entries.size_bytes());
-    reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs = static_cast<uint32_t>(entries.size());
+    reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs =
+        static_cast<uint32_t>(entries.size());
     std::memcpy(buf.data() + sizeof(kvm_abi::MsrsHeader), entries.data(), entries.size_bytes());
     int n = ::ioctl(fd(), kvm_abi::kSetMsrs, buf.data());
     if (n < 0) return fail_errno("KVM_SET_MSRS");
@@ -79,12 +89,15 @@ Result<std::vector<kvm_msr_entry>> Vcpu::get_msrs(std::span<const uint32_t> indi
     std::vector<kvm_msr_entry> entries(indices.size());
     for (size_t i = 0; i < indices.size(); ++i) entries[i].index = indices[i];
     std::vector<uint8_t> buf(sizeof(kvm_abi::MsrsHeader) + entries.size() * sizeof(kvm_msr_entry));
-    reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs = static_cast<uint32_t>(entries.size());
-    std::memcpy(buf.data() + sizeof(kvm_abi::MsrsHeader), entries.data(), entries.size() * sizeof(kvm_msr_entry));
+    reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs =
+        static_cast<uint32_t>(entries.size());
+    std::memcpy(buf.data() + sizeof(kvm_abi::MsrsHeader), entries.data(),
+                entries.size() * sizeof(kvm_msr_entry));
     int n = ::ioctl(fd(), kvm_abi::kGetMsrs, buf.data());
     if (n < 0) return fail_errno("KVM_GET_MSRS");
     entries.resize(static_cast<size_t>(n));
-    std::memcpy(entries.data(), buf.data() + sizeof(kvm_abi::MsrsHeader), entries.size() * sizeof(kvm_msr_entry));
+    std::memcpy(entries.data(), buf.data() + sizeof(kvm_abi::MsrsHeader),
+                entries.size() * sizeof(kvm_msr_entry));
     return entries;
 }
 

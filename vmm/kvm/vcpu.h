@@ -14,8 +14,9 @@
 namespace ember {
 
 class Vcpu {
-public:
-    Vcpu(uint32_t id, UniqueFd fd, Mapping run) : id_(id), fd_(std::move(fd)), run_(std::move(run)) {}
+  public:
+    Vcpu(uint32_t id, UniqueFd fd, Mapping run)
+        : id_(id), fd_(std::move(fd)), run_(std::move(run)) {}
 
     uint32_t id() const { return id_; }
     int fd() const { return fd_.get(); }
@@ -39,7 +40,7 @@ public:
     Result<void> set_vcpu_events(const kvm_vcpu_events& events) const;
     Result<kvm_mp_state> get_mp_state() const;
 
-private:
+  private:
     uint32_t id_;
     UniqueFd fd_;
     Mapping run_;

@@ -12,7 +12,7 @@
 namespace ember {
 
 class Vm {
-public:
+  public:
     Vm(UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
 
     int fd() const { return fd_.get(); }
@@ -30,7 +30,7 @@ public:
     Result<void> set_irq_line(uint32_t gsi, bool level) const;
     Result<Vcpu> create_vcpu(uint32_t id) const;
 
-private:
+  private:
     UniqueFd fd_;
     size_t vcpu_mmap_size_;
 };

@@ -20,7 +20,8 @@ Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSp
         auto mapping = Mapping::map(spec.size, PROT_READ | PROT_WRITE,
                                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
         if (!mapping)
-            return std::unexpected(std::move(mapping.error()).wrap("guest memory at " + hex(spec.guest_addr)));
+            return std::unexpected(
+                std::move(mapping.error()).wrap("guest memory at " + hex(spec.guest_addr)));
         previous_end = spec.guest_addr + spec.size;
         regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
     }
@@ -39,8 +40,8 @@ Result<std::span<uint8_t>> GuestMemory::slice(uint64_t addr, uint64_t len) const
             uint64_t offset = addr - r.guest_addr;
             if (len > r.size() - offset)
                 return fail("guest range " + hex(addr) + "+" + hex(len) +
-                            " runs past the end of guest memory region " + hex(r.guest_addr) +
-                            "-" + hex(r.end()));
+                            " runs past the end of guest memory region " + hex(r.guest_addr) + "-" +
+                            hex(r.end()));
             return std::span<uint8_t>(r.mapping.data() + offset, len);
         }
     }

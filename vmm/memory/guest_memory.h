@@ -30,7 +30,7 @@ struct GuestRegion {
 };
 
 class GuestMemory {
-public:
+  public:
     // Anonymous, MAP_NORESERVE: the host commits a page only when the guest first touches it.
     // Regions must be page-aligned, non-empty, sorted and non-overlapping.
     static Result<GuestMemory> create_anonymous(std::span<const MemoryRegionSpec> specs);
@@ -58,7 +58,7 @@ public:
         return write(addr, std::span(reinterpret_cast<const uint8_t*>(&value), sizeof value));
     }
 
-private:
+  private:
     explicit GuestMemory(std::vector<GuestRegion> regions) : regions_(std::move(regions)) {}
     std::vector<GuestRegion> regions_;
 };

@@ -48,7 +48,8 @@ static_assert(sizeof(HvmStartInfo) == 56);
 
 }  // namespace
 
-Result<uint64_t> write_cmdline(const GuestMemory& mem, std::string_view cmdline, uint64_t max_size) {
+Result<uint64_t> write_cmdline(const GuestMemory& mem, std::string_view cmdline,
+                               uint64_t max_size) {
     if (cmdline.find('\0') != std::string_view::npos)
         return fail("kernel command line contains a NUL byte");
     if (cmdline.size() + 1 > max_size)
@@ -64,11 +65,13 @@ Result<uint64_t> write_cmdline(const GuestMemory& mem, std::string_view cmdline,
 Result<uint64_t> initrd_address(const GuestMemory& mem, const KernelImage& kernel, uint64_t size) {
     const auto& low = mem.regions().front();
     uint64_t top = std::min<uint64_t>(low.end(), kernel.initrd_addr_max + 1);
-    if (size > top) return fail("initrd of " + std::to_string(size) + " bytes does not fit in low memory");
+    if (size > top)
+        return fail("initrd of " + std::to_string(size) + " bytes does not fit in low memory");
     uint64_t addr = (top - size) & ~(kPage - 1);
     if (addr < kernel.end)
-        return fail("initrd of " + std::to_string(size >> 20) +
-                    " MiB does not fit between the kernel and the end of low memory; raise mem_size_mib");
+        return fail(
+            "initrd of " + std::to_string(size >> 20) +
+            " MiB does not fit between the kernel and the end of low memory; raise mem_size_mib");
     return addr;
 }
 
@@ -89,7 +92,8 @@ Result<InitrdPlacement> load_initrd(const GuestMemory& mem, const KernelImage& k
     return InitrdPlacement{*addr, *size};
 }
 
-Result<void> write_zero_page(const GuestMemory& mem, const KernelImage& kernel, const BootInfo& info) {
+Result<void> write_zero_page(const GuestMemory& mem, const KernelImage& kernel,
+                             const BootInfo& info) {
     boot_params params{};
     if (!kernel.setup_header.empty())
         std::memcpy(&params.hdr, kernel.setup_header.data(),

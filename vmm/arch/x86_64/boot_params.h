@@ -37,7 +37,8 @@ Result<uint64_t> initrd_address(const GuestMemory& mem, const KernelImage& kerne
 Result<InitrdPlacement> load_initrd(const GuestMemory& mem, const KernelImage& kernel,
                                     const std::string& path);
 
-Result<void> write_zero_page(const GuestMemory& mem, const KernelImage& kernel, const BootInfo& info);
+Result<void> write_zero_page(const GuestMemory& mem, const KernelImage& kernel,
+                             const BootInfo& info);
 Result<void> write_pvh_start_info(const GuestMemory& mem, const BootInfo& info);
 
 }  // namespace ember::x86

@@ -18,24 +18,30 @@ constexpr uint64_t kStartup64Offset = 0x200;
 
 Result<KernelImage> load_bzimage(const GuestMemory& mem, int fd, uint64_t file_size) {
     setup_header hdr;
-    if (file_size < kSetupHeaderOffset + sizeof hdr) return fail("bzImage too short for its setup header");
-    if (auto r = pread_exact(fd, std::span(reinterpret_cast<uint8_t*>(&hdr), sizeof hdr), kSetupHeaderOffset); !r)
+    if (file_size < kSetupHeaderOffset + sizeof hdr)
+        return fail("bzImage too short for its setup header");
+    if (auto r = pread_exact(fd, std::span(reinterpret_cast<uint8_t*>(&hdr), sizeof hdr),
+                             kSetupHeaderOffset);
+        !r)
         return std::unexpected(r.error());
     if (hdr.header != kHdrsMagic) return fail("not a bzImage (no HdrS signature)");
     if (hdr.boot_flag != 0xaa55) return fail("bzImage boot flag is not 0xaa55");
     if (hdr.version < kMinProtocol)
         return fail("bzImage boot protocol " + hex(hdr.version) + " is older than 2.12");
-    if (!(hdr.loadflags & LOADED_HIGH)) return fail("bzImage is not loaded high (zImage is unsupported)");
+    if (!(hdr.loadflags & LOADED_HIGH))
+        return fail("bzImage is not loaded high (zImage is unsupported)");
     if (!(hdr.xloadflags & XLF_KERNEL_64)) return fail("bzImage has no 64-bit entry point");
 
     uint64_t setup_sects = hdr.setup_sects == 0 ? 4 : hdr.setup_sects;
     uint64_t kernel_offset = (setup_sects + 1) * 512;
-    if (kernel_offset >= file_size) return fail("bzImage has no protected-mode kernel after its setup code");
+    if (kernel_offset >= file_size)
+        return fail("bzImage has no protected-mode kernel after its setup code");
     uint64_t kernel_size = file_size - kernel_offset;
 
     // The header's own length is given by the byte at 0x201 (the jump's offset) plus 0x202.
     uint8_t jump_len = 0;
-    if (auto r = pread_exact(fd, std::span(&jump_len, 1), 0x201); !r) return std::unexpected(r.error());
+    if (auto r = pread_exact(fd, std::span(&jump_len, 1), 0x201); !r)
+        return std::unexpected(r.error());
     uint64_t header_len = std::min<uint64_t>(sizeof hdr, 0x202 + jump_len - kSetupHeaderOffset);
 
     KernelImage image;

@@ -18,7 +18,9 @@ constexpr uint32_t kLeafAmdExtendedApic = 0x8000001e;
 constexpr uint32_t kEcxHypervisor = 1u << 31;
 constexpr uint32_t kEdxHtt = 1u << 28;
 
-uint32_t bits_for(uint32_t count) { return count <= 1 ? 0 : std::bit_width(count - 1); }
+uint32_t bits_for(uint32_t count) {
+    return count <= 1 ? 0 : std::bit_width(count - 1);
+}
 
 kvm_cpuid_entry2 topology_entry(uint32_t index, uint32_t eax, uint32_t ebx, uint32_t level_type,
                                 uint32_t apic_id) {
@@ -48,7 +50,10 @@ std::vector<kvm_cpuid_entry2> guest_cpuid(const std::vector<kvm_cpuid_entry2>& s
             case kLeafFeatures:
                 e.ebx = (e.ebx & 0x0000ffff) | (vcpu_id << 24) | (topology.vcpu_count << 16);
                 e.ecx |= kEcxHypervisor;
-                if (topology.vcpu_count > 1) e.edx |= kEdxHtt; else e.edx &= ~kEdxHtt;
+                if (topology.vcpu_count > 1)
+                    e.edx |= kEdxHtt;
+                else
+                    e.edx &= ~kEdxHtt;
                 break;
             case kLeafCacheParams: {
                 uint32_t level = (e.eax >> 5) & 0x7;
@@ -58,11 +63,8 @@ std::vector<kvm_cpuid_entry2> guest_cpuid(const std::vector<kvm_cpuid_entry2>& s
                 break;
             }
             case kLeafTopology:
-            case kLeafTopologyV2:
-                continue;  // rebuilt below
-            case kLeafHypervisor:
-                has_hypervisor_leaf = true;
-                break;
+            case kLeafTopologyV2: continue;  // rebuilt below
+            case kLeafHypervisor: has_hypervisor_leaf = true; break;
             case kLeafAddressSizes:
                 e.ecx = (e.ecx & ~0xf0ffu) | (package_shift << 12) | (topology.vcpu_count - 1);
                 break;
@@ -97,4 +99,3 @@ uint32_t physical_address_bits(const std::vector<kvm_cpuid_entry2>& cpuid) {
 }
 
 }  // namespace ember::x86
-

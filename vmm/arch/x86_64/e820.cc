@@ -10,7 +10,8 @@ std::vector<E820Entry> e820_map(std::span<const GuestRegion> regions) {
         if (r.guest_addr == 0) {
             // Base memory stops where the MP table begins; the hole up to 1 MiB is not RAM.
             map.push_back({0, kMptableAddr, kE820Ram});
-            if (r.end() > kHimemStart) map.push_back({kHimemStart, r.end() - kHimemStart, kE820Ram});
+            if (r.end() > kHimemStart)
+                map.push_back({kHimemStart, r.end() - kHimemStart, kE820Ram});
         } else {
             map.push_back({r.guest_addr, r.size(), kE820Ram});
         }

@@ -14,7 +14,9 @@ constexpr uint32_t kXenElfnotePhys32Entry = 18;
 constexpr size_t kMaxProgramHeaders = 128;
 constexpr size_t kMaxNoteBytes = 64 * 1024;
 
-uint64_t align4(uint64_t n) { return (n + 3) & ~uint64_t{3}; }
+uint64_t align4(uint64_t n) {
+    return (n + 3) & ~uint64_t{3};
+}
 
 // Looks for Xen's PHYS32_ENTRY note: its presence means the kernel has a PVH entry point.
 std::optional<uint64_t> find_pvh_entry(std::span<const uint8_t> notes) {
@@ -85,10 +87,12 @@ Result<KernelImage> load_elf(const GuestMemory& mem, int fd, uint64_t file_size)
         if (ph.p_type != PT_LOAD) continue;
         if (ph.p_filesz > ph.p_memsz) return fail("ELF segment has p_filesz > p_memsz");
         if (ph.p_offset > file_size || ph.p_filesz > file_size - ph.p_offset)
-            return fail("ELF segment at offset " + hex(ph.p_offset) + " lies beyond the end of the file");
+            return fail("ELF segment at offset " + hex(ph.p_offset) +
+                        " lies beyond the end of the file");
         if (ph.p_paddr + ph.p_memsz < ph.p_paddr) return fail("ELF segment address wraps around");
         if (ph.p_paddr < kHimemStart)
-            return fail("ELF segment at " + hex(ph.p_paddr) + " is below 1 MiB, where ember keeps boot structures");
+            return fail("ELF segment at " + hex(ph.p_paddr) +
+                        " is below 1 MiB, where ember keeps boot structures");
         lowest = std::min(lowest, ph.p_paddr);
         image.end = std::max(image.end, ph.p_paddr + ph.p_memsz);
         any_load = true;

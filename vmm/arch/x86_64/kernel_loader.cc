@@ -31,7 +31,8 @@ Result<KernelImage> load_kernel(const GuestMemory& mem, const std::string& path)
     uint8_t magic[SELFMAG] = {};
     uint32_t hdrs = 0;
     if (*size >= SELFMAG) (void)pread_exact(fd.get(), magic, 0);
-    if (*size >= 0x206) (void)pread_exact(fd.get(), std::span(reinterpret_cast<uint8_t*>(&hdrs), 4), 0x202);
+    if (*size >= 0x206)
+        (void)pread_exact(fd.get(), std::span(reinterpret_cast<uint8_t*>(&hdrs), 4), 0x202);
 
     Result<KernelImage> image = fail("is neither an ELF vmlinux nor a bzImage");
     if (std::memcmp(magic, ELFMAG, SELFMAG) == 0)

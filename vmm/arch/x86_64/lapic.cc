@@ -16,7 +16,9 @@ uint32_t get_reg(const kvm_lapic_state& l, size_t offset) {
     std::memcpy(&v, l.regs + offset, sizeof v);
     return v;
 }
-void set_reg(kvm_lapic_state& l, size_t offset, uint32_t v) { std::memcpy(l.regs + offset, &v, sizeof v); }
+void set_reg(kvm_lapic_state& l, size_t offset, uint32_t v) {
+    std::memcpy(l.regs + offset, &v, sizeof v);
+}
 
 }  // namespace
 

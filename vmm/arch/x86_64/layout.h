@@ -1,5 +1,6 @@
 // vmm/arch/x86_64: everything x86-64 specific about building a bootable guest: where things live in
-// guest physical memory, kernel loaders, boot parameters, CPU state at entry, CPUID, MSRs, MP table.
+// guest physical memory, kernel loaders, boot parameters, CPU state at entry, CPUID, MSRs, MP
+// table.
 #pragma once
 
 #include <cstdint>

@@ -73,8 +73,8 @@ enum : uint8_t { kIntTypeInt = 0, kIntTypeNmi = 1, kIntTypeExtInt = 3 };
 constexpr uint16_t kActiveHighEdge = 0x5;
 constexpr uint8_t kCpuEnabled = 1, kCpuBootstrap = 2;
 constexpr uint8_t kLapicVersion = 0x14, kIoApicVersion = 0x11;
-constexpr uint32_t kCpuSignature = 0x600;          // family 6
-constexpr uint32_t kCpuFeatures = (1 << 9) | 1;     // APIC, FPU
+constexpr uint32_t kCpuSignature = 0x600;        // family 6
+constexpr uint32_t kCpuFeatures = (1 << 9) | 1;  // APIC, FPU
 
 template <typename T>
 void append(std::vector<uint8_t>& out, const T& v) {
@@ -96,15 +96,20 @@ Result<void> write_mptable(const GuestMemory& mem, uint32_t vcpu_count) {
     std::vector<uint8_t> body;
     uint16_t entries = 0;
     for (uint32_t cpu = 0; cpu < vcpu_count; ++cpu, ++entries) {
-        MpProcessor p{kProcessor, static_cast<uint8_t>(cpu), kLapicVersion,
-                      static_cast<uint8_t>(kCpuEnabled | (cpu == 0 ? kCpuBootstrap : 0)),
-                      kCpuSignature, kCpuFeatures, {0, 0}};
+        MpProcessor p{
+            kProcessor,    static_cast<uint8_t>(cpu),
+            kLapicVersion, static_cast<uint8_t>(kCpuEnabled | (cpu == 0 ? kCpuBootstrap : 0)),
+            kCpuSignature, kCpuFeatures,
+            {0, 0}};
         append(body, p);
     }
     append(body, MpBus{kBus, 0, {'I', 'S', 'A', ' ', ' ', ' '}}), ++entries;
-    append(body, MpIoApic{kIoApic, ioapic_id, kIoApicVersion, 1, static_cast<uint32_t>(kIoapicAddr)}), ++entries;
+    append(body,
+           MpIoApic{kIoApic, ioapic_id, kIoApicVersion, 1, static_cast<uint32_t>(kIoapicAddr)}),
+        ++entries;
     for (uint8_t gsi = 0; gsi <= kLastGsi; ++gsi, ++entries)
-        append(body, MpInterrupt{kIoInterrupt, kIntTypeInt, kActiveHighEdge, 0, gsi, ioapic_id, gsi});
+        append(body,
+               MpInterrupt{kIoInterrupt, kIntTypeInt, kActiveHighEdge, 0, gsi, ioapic_id, gsi});
     append(body, MpInterrupt{kLocalInterrupt, kIntTypeExtInt, 0, 0, 0, 0, 0}), ++entries;
     append(body, MpInterrupt{kLocalInterrupt, kIntTypeNmi, 0, 0, 0, 0xff, 1}), ++entries;
 

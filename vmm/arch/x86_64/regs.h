@@ -1,6 +1,6 @@
 // A vCPU's registers at the kernel's entry point, per boot protocol: long mode with paging and
-// RSI at the zero page (Linux 64-bit), or flat 32-bit protected mode with RBX at the start info (PVH).
-// Secondary vCPUs are left in their reset state for the kernel to start with INIT/SIPI.
+// RSI at the zero page (Linux 64-bit), or flat 32-bit protected mode with RBX at the start info
+// (PVH). Secondary vCPUs are left in their reset state for the kernel to start with INIT/SIPI.
 #pragma once
 
 #include "vmm/arch/x86_64/kernel_loader.h"
