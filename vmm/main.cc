@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -119,7 +120,16 @@ Result<Cli> parse_cli(int argc, char** argv) {
     return cli;
 }
 
-Result<std::string> read_file(const std::string& path) {
+// Config files are small; anything larger is a mistake (or an attack), not a VM description.
+constexpr uintmax_t kMaxConfigFileBytes = 1 << 20;
+
+Result<std::string> read_config_file(const std::string& path) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path, ec);
+    if (ec) return fail(path + ": " + ec.message());
+    if (size > kMaxConfigFileBytes)
+        return fail(path + ": " + std::to_string(size) + " bytes is larger than the " +
+                    std::to_string(kMaxConfigFileBytes) + "-byte limit for a config file");
     std::ifstream in(path, std::ios::binary);
     if (!in) return fail_errno(path);
     std::ostringstream text;
@@ -167,7 +177,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start, uint
         log::set_fd(log_file.get());
     }
 
-    auto text = read_file(*cli->config_file);
+    auto text = read_config_file(*cli->config_file);
     if (!text) {
         log::error("--config-file: " + text.error().message);
         return 1;

@@ -36,6 +36,18 @@ TEST(BadInput, MissingConfigFile) {
     expect_one_error(r, "/nonexistent/vm.json: No such file or directory");
 }
 
+TEST(BadInput, ConfigFileTooLarge) {
+    TempDir dir;
+    expect_one_error(run_config(dir, std::string(2 << 20, ' ') + "{}"), "larger than the 1048576-byte limit");
+}
+
+TEST(BadInput, ConfigFileIsADirectory) {
+    TempDir dir;
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", dir.path()}, 10s);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(count_lines_containing(r.err, "ember: error: --config-file"), 1) << r.err;
+}
+
 TEST(BadInput, MalformedJson) {
     TempDir dir;
     expect_one_error(run_config(dir, R"({"boot-source": {"kernel_image_path": )"), "invalid JSON");
