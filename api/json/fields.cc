@@ -33,14 +33,22 @@ Result<std::optional<simdjson::dom::element>> Fields::find(const char* key) {
     return value;
 }
 
-Result<std::optional<std::string>> Fields::string(const char* key) {
+template <typename T>
+Result<std::optional<T>> Fields::typed(const char* key, const char* what) {
     auto v = find(key);
     if (!v) return std::unexpected(v.error());
     if (!*v) return std::nullopt;
-    std::string_view s;
-    if ((*v)->get_string().get(s))
-        return fail(path_of(key) + ": expected a string, got " + type_name((*v)->type()));
-    return std::string(s);
+    T out;
+    if ((*v)->get(out))
+        return fail(path_of(key) + ": expected " + what + ", got " + type_name((*v)->type()));
+    return out;
+}
+
+Result<std::optional<std::string>> Fields::string(const char* key) {
+    auto s = typed<std::string_view>(key, "a string");
+    if (!s || !*s)
+        return s ? Result<std::optional<std::string>>(std::nullopt) : std::unexpected(s.error());
+    return std::string(**s);
 }
 
 Result<std::optional<uint64_t>> Fields::u64(const char* key) {
@@ -65,33 +73,15 @@ Result<std::optional<uint32_t>> Fields::u32(const char* key) {
 }
 
 Result<std::optional<bool>> Fields::boolean(const char* key) {
-    auto v = find(key);
-    if (!v) return std::unexpected(v.error());
-    if (!*v) return std::nullopt;
-    bool b;
-    if ((*v)->get_bool().get(b))
-        return fail(path_of(key) + ": expected a boolean, got " + type_name((*v)->type()));
-    return b;
+    return typed<bool>(key, "a boolean");
 }
 
 Result<std::optional<simdjson::dom::object>> Fields::object(const char* key) {
-    auto v = find(key);
-    if (!v) return std::unexpected(v.error());
-    if (!*v) return std::nullopt;
-    simdjson::dom::object o;
-    if ((*v)->get_object().get(o))
-        return fail(path_of(key) + ": expected an object, got " + type_name((*v)->type()));
-    return o;
+    return typed<simdjson::dom::object>(key, "an object");
 }
 
 Result<std::optional<simdjson::dom::array>> Fields::array(const char* key) {
-    auto v = find(key);
-    if (!v) return std::unexpected(v.error());
-    if (!*v) return std::nullopt;
-    simdjson::dom::array a;
-    if ((*v)->get_array().get(a))
-        return fail(path_of(key) + ": expected an array, got " + type_name((*v)->type()));
-    return a;
+    return typed<simdjson::dom::array>(key, "an array");
 }
 
 Result<bool> Fields::present(const char* key) {

@@ -42,6 +42,9 @@ class Fields {
 
   private:
     Result<std::optional<simdjson::dom::element>> find(const char* key);
+    // The field as simdjson type T, or "<path>: expected <what>, got <type>".
+    template <typename T>
+    Result<std::optional<T>> typed(const char* key, const char* what);
 
     simdjson::dom::object object_;
     std::string path_;

@@ -15,6 +15,15 @@ Result<void> take(Result<std::optional<T>> value, U& out) {
     return {};
 }
 
+// Moves a required field into `out`; an error naming the field when it is absent.
+template <typename T, typename U>
+Result<void> need(const Fields& f, Result<std::optional<T>> value, const char* key, U& out) {
+    auto v = f.required(std::move(value), key);
+    if (!v) return std::unexpected(v.error());
+    out = std::move(*v);
+    return {};
+}
+
 #define EMBER_TRY(expr)                                                \
     do {                                                               \
         if (auto _r = (expr); !_r) return std::unexpected(_r.error()); \
@@ -23,12 +32,8 @@ Result<void> take(Result<std::optional<T>> value, U& out) {
 Result<TokenBucketConfig> bucket_from(object o, const std::string& path) {
     Fields f(o, path);
     TokenBucketConfig b;
-    auto size = f.required(f.u64("size"), "size");
-    if (!size) return std::unexpected(size.error());
-    b.size = *size;
-    auto refill = f.required(f.u64("refill_time"), "refill_time");
-    if (!refill) return std::unexpected(refill.error());
-    b.refill_time = *refill;
+    EMBER_TRY(need(f, f.u64("size"), "size", b.size));
+    EMBER_TRY(need(f, f.u64("refill_time"), "refill_time", b.refill_time));
     EMBER_TRY(take(f.u64("one_time_burst"), b.one_time_burst));
     EMBER_TRY(f.finish());
     return b;
@@ -57,9 +62,7 @@ Result<std::optional<RateLimiterConfig>> rate_limiter_from(Fields& parent, const
 Result<BootSourceConfig> boot_source_from(object o, const std::string& path) {
     Fields f(o, path);
     BootSourceConfig b;
-    auto kernel = f.required(f.string("kernel_image_path"), "kernel_image_path");
-    if (!kernel) return std::unexpected(kernel.error());
-    b.kernel_image_path = *kernel;
+    EMBER_TRY(need(f, f.string("kernel_image_path"), "kernel_image_path", b.kernel_image_path));
     EMBER_TRY(take(f.string("initrd_path"), b.initrd_path));
     EMBER_TRY(take(f.string("boot_args"), b.boot_args));
     EMBER_TRY(f.finish());
@@ -69,12 +72,8 @@ Result<BootSourceConfig> boot_source_from(object o, const std::string& path) {
 Result<MachineConfig> machine_from(object o, const std::string& path) {
     Fields f(o, path);
     MachineConfig m;
-    auto vcpus = f.required(f.u32("vcpu_count"), "vcpu_count");
-    if (!vcpus) return std::unexpected(vcpus.error());
-    m.vcpu_count = *vcpus;
-    auto mem = f.required(f.u32("mem_size_mib"), "mem_size_mib");
-    if (!mem) return std::unexpected(mem.error());
-    m.mem_size_mib = *mem;
+    EMBER_TRY(need(f, f.u32("vcpu_count"), "vcpu_count", m.vcpu_count));
+    EMBER_TRY(need(f, f.u32("mem_size_mib"), "mem_size_mib", m.mem_size_mib));
     EMBER_TRY(take(f.boolean("smt"), m.smt));
     EMBER_TRY(take(f.boolean("track_dirty_pages"), m.track_dirty_pages));
     EMBER_TRY(take(f.string("cpu_template"), m.cpu_template));
@@ -86,15 +85,9 @@ Result<MachineConfig> machine_from(object o, const std::string& path) {
 Result<DriveConfig> drive_from(object o, const std::string& path) {
     Fields f(o, path);
     DriveConfig d;
-    auto id = f.required(f.string("drive_id"), "drive_id");
-    if (!id) return std::unexpected(id.error());
-    d.drive_id = *id;
-    auto host_path = f.required(f.string("path_on_host"), "path_on_host");
-    if (!host_path) return std::unexpected(host_path.error());
-    d.path_on_host = *host_path;
-    auto root = f.required(f.boolean("is_root_device"), "is_root_device");
-    if (!root) return std::unexpected(root.error());
-    d.is_root_device = *root;
+    EMBER_TRY(need(f, f.string("drive_id"), "drive_id", d.drive_id));
+    EMBER_TRY(need(f, f.string("path_on_host"), "path_on_host", d.path_on_host));
+    EMBER_TRY(need(f, f.boolean("is_root_device"), "is_root_device", d.is_root_device));
     EMBER_TRY(take(f.boolean("is_read_only"), d.is_read_only));
     EMBER_TRY(take(f.string("partuuid"), d.partuuid));
     EMBER_TRY(take(f.string("cache_type"), d.cache_type));
@@ -107,12 +100,8 @@ Result<DriveConfig> drive_from(object o, const std::string& path) {
 Result<NetworkInterfaceConfig> network_interface_from(object o, const std::string& path) {
     Fields f(o, path);
     NetworkInterfaceConfig n;
-    auto id = f.required(f.string("iface_id"), "iface_id");
-    if (!id) return std::unexpected(id.error());
-    n.iface_id = *id;
-    auto tap = f.required(f.string("host_dev_name"), "host_dev_name");
-    if (!tap) return std::unexpected(tap.error());
-    n.host_dev_name = *tap;
+    EMBER_TRY(need(f, f.string("iface_id"), "iface_id", n.iface_id));
+    EMBER_TRY(need(f, f.string("host_dev_name"), "host_dev_name", n.host_dev_name));
     EMBER_TRY(take(f.string("guest_mac"), n.guest_mac));
     EMBER_TRY(take(rate_limiter_from(f, "rx_rate_limiter"), n.rx_rate_limiter));
     EMBER_TRY(take(rate_limiter_from(f, "tx_rate_limiter"), n.tx_rate_limiter));

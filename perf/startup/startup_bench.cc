@@ -42,21 +42,12 @@ struct Running {
     int out_fd;
 };
 
-Running spawn(const std::vector<std::string>& argv) {
+Running start(const std::vector<std::string>& argv) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) std::abort();
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(fds[1], STDOUT_FILENO);
-        int devnull = ::open("/dev/null", O_RDWR);
-        ::dup2(devnull, STDERR_FILENO);
-        ::dup2(devnull, STDIN_FILENO);
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        ::execv(args[0], args.data());
-        ::_exit(127);
-    }
+    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_t pid = ember::testing::spawn(argv, devnull, fds[1], devnull);
+    ::close(devnull);
     ::close(fds[1]);
     return {pid, fds[0]};
 }
@@ -84,7 +75,7 @@ std::optional<double> wait_for(const Running& r, const std::string& marker, Cloc
 
 std::optional<double> time_to(const std::vector<std::string>& argv, const std::string& marker) {
     auto t0 = Clock::now();
-    Running r = spawn(argv);
+    Running r = start(argv);
     auto us = wait_for(r, marker, t0);
     reap(r);
     return us;
@@ -117,7 +108,7 @@ Memory smaps_without_guest(pid_t pid) {
 }
 
 std::optional<Memory> idle_memory(const std::vector<std::string>& argv, const std::string& marker) {
-    Running r = spawn(argv);
+    Running r = start(argv);
     auto up = wait_for(r, marker, Clock::now());
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     std::optional<Memory> m;

@@ -38,7 +38,8 @@ TEST(BadInput, MissingConfigFile) {
 
 TEST(BadInput, ConfigFileTooLarge) {
     TempDir dir;
-    expect_one_error(run_config(dir, std::string(2 << 20, ' ') + "{}"), "larger than the 1048576-byte limit");
+    expect_one_error(run_config(dir, std::string(2 << 20, ' ') + "{}"),
+                     "larger than the 1048576-byte limit");
 }
 
 TEST(BadInput, ConfigFileIsADirectory) {

@@ -24,15 +24,7 @@ std::string guest(const std::string& name) {
 }
 
 pid_t spawn_ember(const std::string& config, int in_fd, int out_fd, int err_fd) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(in_fd, STDIN_FILENO);
-        ::dup2(out_fd, STDOUT_FILENO);
-        ::dup2(err_fd, STDERR_FILENO);
-        ::execl(EMBER_BINARY, EMBER_BINARY, "--no-api", "--config-file", config.c_str(), nullptr);
-        ::_exit(127);
-    }
-    return pid;
+    return spawn({EMBER_BINARY, "--no-api", "--config-file", config}, in_fd, out_fd, err_fd);
 }
 
 // Reads fd until `needle` has been seen or the timeout passes.

@@ -3,6 +3,8 @@
 // hanging the suite.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -18,6 +20,9 @@ struct ProcessResult {
 };
 
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+// fork + exec with the given stdin, stdout and stderr (each dup'ed in the child); returns the pid.
+pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd);
 
 // A fresh temporary directory, removed with everything in it when the object goes.
 class TempDir {

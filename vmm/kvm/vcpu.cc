@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include <string>
+#include "vmm/base/hex.h"
 #include "vmm/kvm/kvm_abi.h"
 
 namespace ember {
@@ -21,6 +22,15 @@ template <typename T>
 Result<void> set(int fd, unsigned long request, const T& value, const char* name) {
     if (::ioctl(fd, request, &value) < 0) return fail_errno(name);
     return {};
+}
+
+// A kvm_msrs argument: the header, then the entries.
+std::vector<uint8_t> msrs_buffer(std::span<const kvm_msr_entry> entries) {
+    std::vector<uint8_t> buf(sizeof(kvm_abi::MsrsHeader) + entries.size_bytes());
+    reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs =
+        static_cast<uint32_t>(entries.size());
+    std::memcpy(buf.data() + sizeof(kvm_abi::MsrsHeader), entries.data(), entries.size_bytes());
+    return buf;
 }
 
 }  // namespace
@@ -70,29 +80,19 @@ Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const {
 }
 
 Result<void> Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) const {
-    std::vector<uint8_t> buf(sizeof(kvm_abi::MsrsHeader) + entries.size_bytes());
-    reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs =
-        static_cast<uint32_t>(entries.size());
-    std::memcpy(buf.data() + sizeof(kvm_abi::MsrsHeader), entries.data(), entries.size_bytes());
+    auto buf = msrs_buffer(entries);
     int n = ::ioctl(fd(), kvm_abi::kSetMsrs, buf.data());
     if (n < 0) return fail_errno("KVM_SET_MSRS");
     // KVM stops at the first MSR it rejects and returns how many it set.
-    if (static_cast<size_t>(n) != entries.size()) {
-        char hex[16];
-        std::snprintf(hex, sizeof hex, "%#x", entries[static_cast<size_t>(n)].index);
-        return fail(std::string("KVM_SET_MSRS: KVM rejected MSR ") + hex);
-    }
+    if (static_cast<size_t>(n) != entries.size())
+        return fail("KVM_SET_MSRS: KVM rejected MSR " + hex(entries[static_cast<size_t>(n)].index));
     return {};
 }
 
 Result<std::vector<kvm_msr_entry>> Vcpu::get_msrs(std::span<const uint32_t> indices) const {
     std::vector<kvm_msr_entry> entries(indices.size());
     for (size_t i = 0; i < indices.size(); ++i) entries[i].index = indices[i];
-    std::vector<uint8_t> buf(sizeof(kvm_abi::MsrsHeader) + entries.size() * sizeof(kvm_msr_entry));
-    reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs =
-        static_cast<uint32_t>(entries.size());
-    std::memcpy(buf.data() + sizeof(kvm_abi::MsrsHeader), entries.data(),
-                entries.size() * sizeof(kvm_msr_entry));
+    auto buf = msrs_buffer(entries);
     int n = ::ioctl(fd(), kvm_abi::kGetMsrs, buf.data());
     if (n < 0) return fail_errno("KVM_GET_MSRS");
     entries.resize(static_cast<size_t>(n));
