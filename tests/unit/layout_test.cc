@@ -33,7 +33,6 @@ TEST(E820, RamStopsBelowTheMpTableAndResumesAtOneMiB) {
 }
 
 TEST(E820, MemoryAboveTheGapIsListed) {
-    std::vector<GuestRegion> regions;
     // e820_map only reads addresses and sizes: describe the regions without mapping 4 GiB.
     MemoryRegionSpec specs[] = {{0, 0x1000000}, {1ull << 32, 0x1000000}};
     auto mem = GuestMemory::create_anonymous(specs);

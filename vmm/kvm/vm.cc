@@ -67,15 +67,6 @@ Result<void> Vm::unregister_irqfd(int event_fd, uint32_t gsi) const {
     return irqfd(fd(), event_fd, gsi, KVM_IRQFD_FLAG_DEASSIGN);
 }
 
-Result<void> Vm::set_irq_line(uint32_t gsi, bool level) const {
-    kvm_irq_level irq{};
-    irq.irq = gsi;
-    irq.level = level ? 1 : 0;
-    if (::ioctl(fd_.get(), KVM_IRQ_LINE, &irq) < 0)
-        return fail_errno("KVM_IRQ_LINE " + std::to_string(gsi));
-    return {};
-}
-
 Result<Vcpu> Vm::create_vcpu(uint32_t id) const {
     int raw = ::ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
     if (raw < 0) return fail_errno("KVM_CREATE_VCPU " + std::to_string(id));

@@ -26,8 +26,6 @@ class Vm {
     Result<void> create_pit2() const;
     Result<void> register_irqfd(int event_fd, uint32_t gsi) const;
     Result<void> unregister_irqfd(int event_fd, uint32_t gsi) const;
-    // Drives a GSI directly; used for level changes outside irqfd (e.g. tests).
-    Result<void> set_irq_line(uint32_t gsi, bool level) const;
     Result<Vcpu> create_vcpu(uint32_t id) const;
 
   private:
