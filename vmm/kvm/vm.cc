@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "vmm/base/hex.h"
+
 namespace ember {
 
 Result<void> Vm::set_user_memory_region(uint32_t slot, uint64_t guest_addr, uint64_t size,
@@ -65,6 +67,30 @@ Result<void> Vm::register_irqfd(int event_fd, uint32_t gsi) const {
 
 Result<void> Vm::unregister_irqfd(int event_fd, uint32_t gsi) const {
     return irqfd(fd(), event_fd, gsi, KVM_IRQFD_FLAG_DEASSIGN);
+}
+
+namespace {
+
+Result<void> ioeventfd(int vm_fd, int event_fd, uint64_t addr, uint32_t datamatch, uint32_t flags) {
+    kvm_ioeventfd request{};
+    request.datamatch = datamatch;
+    request.addr = addr;
+    request.len = 4;
+    request.fd = event_fd;
+    request.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | flags;
+    if (::ioctl(vm_fd, KVM_IOEVENTFD, &request) < 0)
+        return fail_errno(std::string(flags ? "KVM_IOEVENTFD deassign" : "KVM_IOEVENTFD") + " at " + hex(addr));
+    return {};
+}
+
+}  // namespace
+
+Result<void> Vm::register_ioeventfd(int event_fd, uint64_t addr, uint32_t datamatch) const {
+    return ioeventfd(fd(), event_fd, addr, datamatch, 0);
+}
+
+Result<void> Vm::unregister_ioeventfd(int event_fd, uint64_t addr, uint32_t datamatch) const {
+    return ioeventfd(fd(), event_fd, addr, datamatch, KVM_IOEVENTFD_FLAG_DEASSIGN);
 }
 
 Result<Vcpu> Vm::create_vcpu(uint32_t id) const {

@@ -26,6 +26,10 @@ class Vm {
     Result<void> create_pit2() const;
     Result<void> register_irqfd(int event_fd, uint32_t gsi) const;
     Result<void> unregister_irqfd(int event_fd, uint32_t gsi) const;
+    // A guest write of `datamatch` (4 bytes) at `addr` in MMIO space signals event_fd in the
+    // kernel, with no exit to us.
+    Result<void> register_ioeventfd(int event_fd, uint64_t addr, uint32_t datamatch) const;
+    Result<void> unregister_ioeventfd(int event_fd, uint64_t addr, uint32_t datamatch) const;
     Result<Vcpu> create_vcpu(uint32_t id) const;
 
   private:

@@ -1,0 +1,102 @@
+// virtio-mmio (version 2) registers in one 4 KiB slot: identification, feature negotiation in two
+// 32-bit halves, the device status state machine (FAILED and reset included), per-queue setup,
+// InterruptStatus/ACK, config generation and the device's config space.
+//
+// Threads: register accesses arrive on vCPU threads and are serialised by the transport's mutex.
+// The device runs on the VMM thread. The two meet only through (a) lifecycle requests (activate on
+// DRIVER_OK, reset on status 0) that the transport queues in order and signals through an eventfd
+// the VMM thread handles, (b) one eventfd per queue: an ioeventfd KVM signals directly once the
+// device is active, and which the transport signals itself for a notify that arrives as an MMIO exit
+// before that, and (c) the atomic InterruptStatus. Queue addresses are copied to the device at
+// activation; the transport ignores queue setup writes while the device is live.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "virtio/device.h"
+#include "vmm/base/event_fd.h"
+#include "vmm/devices/bus.h"
+#include "vmm/event_loop/event_loop.h"
+#include "vmm/kvm/vm.h"
+
+namespace ember::virtio {
+
+class MmioTransport : public BusDevice {
+public:
+    // `base` is the slot's guest physical address (for the ioeventfds).
+    static Result<std::unique_ptr<MmioTransport>> create(VirtioDevice& device, Interrupt& interrupt,
+                                                         const GuestMemory& mem, const Vm* vm, uint64_t base);
+
+    void read(uint64_t offset, std::span<uint8_t> data) override;
+    void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+    // Hooks the transport's eventfds into the VMM thread's loop.
+    Result<void> attach(EventLoop& loop);
+
+    uint32_t status() const;
+    uint64_t acked_features() const;
+    bool active() const { return active_; }  // VMM thread only
+
+    // Tests: handle pending lifecycle requests and queue kicks as the VMM loop would.
+    void run_pending();
+
+    struct Counters {
+        uint64_t activations = 0;
+        uint64_t activation_failures = 0;
+        uint64_t resets = 0;
+    };
+    const Counters& counters() const { return counters_; }
+
+    // Constructed through create(), which also makes the eventfds.
+    MmioTransport(VirtioDevice& device, Interrupt& interrupt, const GuestMemory& mem, const Vm* vm, uint64_t base,
+                  EventFd lifecycle, std::vector<EventFd> notify);
+
+private:
+    enum class Lifecycle { Activate, Reset };
+    struct Request {
+        Lifecycle op;
+        uint64_t features = 0;
+        std::vector<QueueState> queues;
+    };
+
+    uint32_t read_register(uint64_t offset);
+    void write_register(uint64_t offset, uint32_t value);
+    void write_status(uint32_t value);
+    QueueState* selected_queue();
+    void reset_transport_locked();
+
+    // VMM thread.
+    void handle_lifecycle();
+    void activate(Request request);
+    void deactivate();
+    void on_notify(size_t queue);
+
+    VirtioDevice& device_;
+    Interrupt& interrupt_;
+    const GuestMemory& mem_;
+    const Vm* vm_;  // null in tests: no ioeventfds
+    uint64_t base_;
+    EventFd lifecycle_evt_;
+    std::vector<EventFd> notify_evts_;
+
+    mutable std::mutex mutex_;  // everything below until active_, and the request queue
+    uint32_t status_ = 0;
+    uint32_t device_features_sel_ = 0;
+    uint32_t driver_features_sel_ = 0;
+    uint64_t driver_features_ = 0;
+    uint32_t queue_sel_ = 0;
+    uint32_t config_generation_ = 0;
+    std::vector<QueueState> queues_;
+    bool live_ = false;  // DRIVER_OK seen and not yet reset: queue setup is frozen
+    std::deque<Request> requests_;
+
+    bool active_ = false;  // VMM thread only
+    bool ioeventfds_registered_ = false;
+    Counters counters_;
+};
+
+}  // namespace ember::virtio
