@@ -1,0 +1,50 @@
+#include "virtio/rate_limiter/rate_limiter.h"
+
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace ember::virtio {
+
+Result<RateLimiter> RateLimiter::create(const std::optional<RateLimiterConfig>& config, Clock::time_point now) {
+    RateLimiter rl;
+    if (!config) return rl;
+    if (config->bandwidth && config->bandwidth->size) rl.bandwidth_.emplace(*config->bandwidth, now);
+    if (config->ops && config->ops->size) rl.ops_.emplace(*config->ops, now);
+    if (!rl.bandwidth_ && !rl.ops_) return rl;
+    int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0) return fail_errno("rate limiter timerfd_create");
+    rl.timer_.reset(fd);
+    return rl;
+}
+
+bool RateLimiter::consume(uint64_t bytes, Clock::time_point now) {
+    if (!bandwidth_ && !ops_) return true;
+    if (throttled_) return false;
+    bool ops_ok = !ops_ || ops_->take(1, now);
+    bool bytes_ok = ops_ok && (!bandwidth_ || bandwidth_->take(bytes, now));
+    if (bytes_ok) return true;
+    if (ops_ok && ops_) ops_->give_back(1);
+    auto wait = std::max(ops_ ? ops_->wait_for(1, now) : std::chrono::nanoseconds(0),
+                         bandwidth_ ? bandwidth_->wait_for(bytes, now) : std::chrono::nanoseconds(0));
+    arm(std::max(wait, std::chrono::nanoseconds(100000)));
+    throttled_ = true;
+    ++counters_.throttled_events;
+    return false;
+}
+
+void RateLimiter::arm(std::chrono::nanoseconds delay) {
+    itimerspec spec{};
+    spec.it_value.tv_sec = static_cast<time_t>(delay.count() / 1000000000);
+    spec.it_value.tv_nsec = static_cast<long>(delay.count() % 1000000000);
+    ::timerfd_settime(timer_.get(), 0, &spec, nullptr);
+}
+
+void RateLimiter::on_timer() {
+    uint64_t expirations;
+    [[maybe_unused]] ssize_t n = ::read(timer_.get(), &expirations, sizeof expirations);
+    throttled_ = false;
+}
+
+}  // namespace ember::virtio

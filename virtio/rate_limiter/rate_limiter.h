@@ -1,0 +1,44 @@
+// A bandwidth bucket and an ops bucket, and the timerfd that wakes a throttled queue when the
+// buckets will have refilled enough. The device asks consume() before doing I/O; on false it stops
+// taking requests and the VMM loop calls it back when timer_fd() fires.
+#pragma once
+
+#include <optional>
+
+#include "virtio/rate_limiter/token_bucket.h"
+#include "vmm/base/error.h"
+#include "vmm/base/unique_fd.h"
+
+namespace ember::virtio {
+
+class RateLimiter {
+public:
+    // No config, or neither bucket: never throttles and makes no timer.
+    static Result<RateLimiter> create(const std::optional<RateLimiterConfig>& config, Clock::time_point now);
+
+    // Takes `bytes` from the bandwidth bucket and one op; both or neither. On false the timer
+    // is armed for when both would succeed.
+    bool consume(uint64_t bytes, Clock::time_point now);
+    bool throttled() const { return throttled_; }
+    // -1 when unlimited.
+    int timer_fd() const { return timer_.get(); }
+    // Clears the timer's expiry count; call when timer_fd() is readable.
+    void on_timer();
+
+    struct Counters {
+        uint64_t throttled_events = 0;
+    };
+    const Counters& counters() const { return counters_; }
+
+private:
+    RateLimiter() = default;
+    void arm(std::chrono::nanoseconds delay);
+
+    std::optional<TokenBucket> bandwidth_;
+    std::optional<TokenBucket> ops_;
+    UniqueFd timer_;
+    bool throttled_ = false;
+    Counters counters_;
+};
+
+}  // namespace ember::virtio

@@ -1,0 +1,42 @@
+// virtio/rate_limiter: Firecracker's token buckets, shared by virtio-blk and virtio-net. A bucket
+// holds up to `size` tokens and refills `size` of them every `refill_time` ms; a one-time burst is
+// spent first and never refilled. Time is passed in, so tests control it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "vmm/config/vm_config.h"
+
+namespace ember::virtio {
+
+using Clock = std::chrono::steady_clock;
+
+class TokenBucket {
+public:
+    TokenBucket(const TokenBucketConfig& config, Clock::time_point now);
+
+    // Takes `n` tokens if there are enough. A request larger than the whole bucket is let through
+    // when the bucket is full, leaving it in debt, so oversized I/O is slowed, never starved.
+    bool take(uint64_t n, Clock::time_point now);
+    // Gives back tokens taken for work that did not happen.
+    void give_back(uint64_t n);
+    // How long until `n` tokens could be taken (zero if they can now).
+    std::chrono::nanoseconds wait_for(uint64_t n, Clock::time_point now);
+
+    uint64_t budget() const { return budget_ > 0 ? static_cast<uint64_t>(budget_) : 0; }
+    uint64_t one_time_burst() const { return burst_; }
+
+private:
+    void refill(Clock::time_point now);
+
+    uint64_t size_;
+    uint64_t refill_ns_;
+    int64_t budget_;  // negative while in debt
+    uint64_t burst_;
+    Clock::time_point last_;
+    uint64_t remainder_ = 0;  // sub-token refill carried between calls, in token*ns units
+};
+
+}  // namespace ember::virtio
