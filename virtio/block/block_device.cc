@@ -1,0 +1,275 @@
+#include "virtio/block/block_device.h"
+
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <sys/stat.h>
+
+#include <cstring>
+
+#include "vmm/base/log.h"
+
+namespace ember::virtio {
+namespace {
+
+constexpr uint32_t kSegMax = kMaxQueueSize - 2;  // header and status take two descriptors
+
+struct ConfigSpace {
+    uint64_t capacity;
+    uint32_t size_max;
+    uint32_t seg_max;
+    uint16_t cylinders;
+    uint8_t heads;
+    uint8_t sectors;
+    uint32_t blk_size;
+} __attribute__((packed));
+
+// Firecracker's disk id: device, rdev and inode of the image, so it stays stable across restarts.
+std::array<uint8_t, 20> disk_serial(int fd) {
+    std::array<uint8_t, 20> serial{};
+    struct stat st{};
+    if (::fstat(fd, &st) == 0) {
+        std::string id = std::to_string(st.st_dev) + std::to_string(st.st_rdev) + std::to_string(st.st_ino);
+        std::memcpy(serial.data(), id.data(), std::min(id.size(), serial.size()));
+    }
+    return serial;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& config, const GuestMemory& mem,
+                                                         Interrupt& interrupt, Options options) {
+    const std::string who = "drive '" + config.drive_id + "': " + config.path_on_host;
+    int flags = (config.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (options.direct_io ? O_DIRECT : 0);
+    int raw = ::open(config.path_on_host.c_str(), flags);
+    if (raw < 0) return fail_errno(who);
+    UniqueFd image(raw);
+    struct stat st{};
+    if (::fstat(image.get(), &st) < 0) return fail_errno(who);
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) return fail(who + ": not a regular file or block device");
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (S_ISBLK(st.st_mode)) {
+        off_t end = ::lseek(image.get(), 0, SEEK_END);
+        if (end < 0) return fail_errno(who);
+        size = static_cast<uint64_t>(end);
+    }
+    if (size % kSectorSize != 0)
+        return fail(who + ": size " + std::to_string(size) + " bytes is not a multiple of 512");
+
+    std::unique_ptr<IoEngine> engine;
+    if (config.io_engine == "Sync") {
+        engine = make_sync_engine(image.get());
+    } else {
+        auto uring = make_uring_engine(image.get(), kMaxQueueSize);
+        if (!uring) return std::unexpected(std::move(uring.error()).wrap(who + ": io_engine Async"));
+        engine = std::move(*uring);
+    }
+    auto limiter = RateLimiter::create(config.rate_limiter, Clock::now());
+    if (!limiter) return std::unexpected(std::move(limiter.error()).wrap(who));
+    auto serial = disk_serial(image.get());
+    return std::make_unique<BlockDevice>(config, mem, interrupt, std::move(image), size / kSectorSize,
+                                         std::move(engine), std::move(*limiter), serial);
+}
+
+BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& interrupt, UniqueFd image,
+                         uint64_t capacity_sectors, std::unique_ptr<IoEngine> engine, RateLimiter limiter,
+                         std::array<uint8_t, 20> serial)
+    : config_(std::move(config)),
+      mem_(mem),
+      interrupt_(interrupt),
+      image_(std::move(image)),
+      capacity_sectors_(capacity_sectors),
+      engine_(std::move(engine)),
+      limiter_(std::move(limiter)),
+      serial_(serial),
+      in_flight_(kMaxQueueSize) {
+    features_ = kFVersion1 | (1ull << kRingFEventIdx) | (1ull << kRingFIndirectDesc) |
+                (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE);
+    if (config_.is_read_only) features_ |= 1ull << VIRTIO_BLK_F_RO;
+    if (config_.cache_type == "Writeback") features_ |= 1ull << VIRTIO_BLK_F_FLUSH;
+}
+
+BlockDevice::~BlockDevice() { reset(); }
+
+Result<void> BlockDevice::attach(EventLoop& loop) {
+    if (engine_->completion_fd() >= 0) {
+        if (auto r = loop.add(engine_->completion_fd(), EPOLLIN, [this](uint32_t) { process_completions(); }); !r)
+            return r;
+    }
+    if (limiter_.timer_fd() >= 0) {
+        if (auto r = loop.add(limiter_.timer_fd(), EPOLLIN, [this](uint32_t) { on_rate_limiter_timer(); }); !r)
+            return r;
+    }
+    return {};
+}
+
+void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
+    ConfigSpace cs{};
+    cs.capacity = capacity_sectors_;
+    cs.seg_max = kSegMax;
+    cs.blk_size = kSectorSize;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(&cs);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = offset + i < sizeof cs ? bytes[offset + i] : 0;
+}
+
+Result<void> BlockDevice::activate(uint64_t, std::vector<Queue> queues) {
+    if (queues.size() != 1 || !queues[0].state().ready) return fail("virtio-blk needs its request queue ready");
+    queue_ = std::move(queues[0]);
+    return {};
+}
+
+std::vector<QueueState> BlockDevice::queue_states() const {
+    if (!queue_) return {};
+    return {queue_->state()};
+}
+
+void BlockDevice::complete(uint16_t head, uint64_t status_addr, uint8_t status, uint32_t written) {
+    (void)mem_.write_obj(status_addr, status);
+    if (auto r = queue_->add_used(mem_, head, written); !r) log::warn("virtio-blk: " + r.error().message);
+    used_added_ = true;
+}
+
+void BlockDevice::notify_if_needed() {
+    if (used_added_ && queue_->needs_notification(mem_)) interrupt_.raise(kInterruptUsedRing);
+    used_added_ = false;
+}
+
+void BlockDevice::process_queue(size_t) {
+    if (!queue_) return;
+    while (!waiting_for_engine_ && !limiter_.throttled()) {
+        auto popped = queue_->pop(mem_);
+        if (!popped) {
+            log::warn("virtio-blk '" + config_.drive_id + "': " + popped.error().message +
+                      "; the queue is stopped until the driver resets the device");
+            ++counters_.invalid_requests;
+            break;
+        }
+        if (!*popped) {
+            if (queue_->enable_notification(mem_)) continue;
+            break;
+        }
+        auto& [head, chain] = **popped;
+        if (!chain) {
+            ++counters_.invalid_requests;
+            (void)queue_->add_used(mem_, head, 0);  // nothing to write a status into; give it back
+            used_added_ = true;
+            continue;
+        }
+        auto req = parse_request(*chain, mem_, capacity_sectors_);
+        if (!req) {
+            ++counters_.invalid_requests;
+            if (req.error().status_addr) complete(head, *req.error().status_addr, req.error().status, 1);
+            else (void)queue_->add_used(mem_, head, 0), used_added_ = true;
+            continue;
+        }
+        if (!limiter_.consume(req->data_len, Clock::now())) {
+            ++counters_.rate_limited;
+            queue_->undo_pop();
+            break;
+        }
+        switch (req->type) {
+            case RequestType::GetId: {
+                ++counters_.get_id_ops;
+                uint64_t left = serial_.size(), done = 0;
+                for (const auto& v : req->data) {
+                    uint64_t n = std::min<uint64_t>(left, v.iov_len);
+                    std::memcpy(v.iov_base, serial_.data() + done, n);
+                    done += n;
+                    left -= n;
+                }
+                complete(head, req->status_addr, VIRTIO_BLK_S_OK, static_cast<uint32_t>(done + 1));
+                continue;
+            }
+            case RequestType::Out:
+                if (config_.is_read_only) {
+                    ++counters_.invalid_requests;
+                    complete(head, req->status_addr, VIRTIO_BLK_S_IOERR, 1);
+                    continue;
+                }
+                break;
+            case RequestType::Flush:
+                if (config_.cache_type != "Writeback") {
+                    // Unsafe: the guest's writes are in the host page cache; nothing to wait for.
+                    ++counters_.flush_ops;
+                    complete(head, req->status_addr, VIRTIO_BLK_S_OK, 1);
+                    continue;
+                }
+                break;
+            default: break;
+        }
+        auto& slot = in_flight_[head];
+        if (slot) {  // the driver reused a head still in flight: refuse the duplicate
+            ++counters_.invalid_requests;
+            continue;
+        }
+        slot = InFlight{req->type, req->status_addr, req->data_len, std::move(req->data)};
+        IoOp op{req->type == RequestType::In    ? IoOp::Kind::Read
+                : req->type == RequestType::Out ? IoOp::Kind::Write
+                                                : IoOp::Kind::Flush,
+                req->sector * kSectorSize, slot->iov, head};
+        if (!engine_->push(op)) {
+            slot.reset();
+            queue_->undo_pop();
+            waiting_for_engine_ = true;
+            break;
+        }
+    }
+    engine_->submit();
+    // The synchronous engine has finished already; the ring's completions arrive by eventfd.
+    if (engine_->completion_fd() < 0) process_completions();
+    notify_if_needed();
+}
+
+void BlockDevice::complete_io(const IoCompletion& c) {
+    if (c.tag >= in_flight_.size() || !in_flight_[c.tag]) return;
+    InFlight req = std::move(*in_flight_[c.tag]);
+    in_flight_[c.tag].reset();
+    bool ok = c.result >= 0 && static_cast<uint64_t>(c.result) == req.expected;
+    if (!ok) {
+        ++counters_.io_errors;
+        log::warn("virtio-blk '" + config_.drive_id + "': " +
+                  (c.result < 0 ? std::string(std::strerror(static_cast<int>(-c.result)))
+                                : "short transfer of " + std::to_string(c.result) + " bytes"));
+    }
+    uint32_t written = 1;
+    switch (req.type) {
+        case RequestType::In:
+            ++counters_.read_ops;
+            if (ok) counters_.read_bytes += req.expected, written += static_cast<uint32_t>(req.expected);
+            break;
+        case RequestType::Out:
+            ++counters_.write_ops;
+            if (ok) counters_.write_bytes += req.expected;
+            break;
+        default: ++counters_.flush_ops; break;
+    }
+    complete(static_cast<uint16_t>(c.tag), req.status_addr, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, written);
+}
+
+void BlockDevice::process_completions() {
+    if (!queue_) return;
+    completions_.clear();
+    engine_->reap(completions_);
+    for (const auto& c : completions_) complete_io(c);
+    notify_if_needed();
+    if (waiting_for_engine_ && !completions_.empty()) {
+        waiting_for_engine_ = false;
+        process_queue(0);
+    }
+}
+
+void BlockDevice::on_rate_limiter_timer() {
+    limiter_.on_timer();
+    process_queue(0);
+}
+
+void BlockDevice::reset() {
+    // No write into guest memory may follow a reset: wait out the I/O, drop its results.
+    completions_.clear();
+    engine_->drain(completions_);
+    for (auto& slot : in_flight_) slot.reset();
+    queue_.reset();
+    waiting_for_engine_ = false;
+    used_added_ = false;
+}
+
+}  // namespace ember::virtio

@@ -1,0 +1,50 @@
+// How a virtio-blk device does its I/O. The device pushes operations, submits them in one batch
+// per queue notification, and later collects completions; `tag` comes back with each.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vmm/base/error.h"
+
+namespace ember::virtio {
+
+struct IoOp {
+    enum class Kind { Read, Write, Flush } kind;
+    uint64_t offset;
+    std::span<const iovec> iov;  // must stay valid until the operation completes
+    uint64_t tag;
+};
+
+struct IoCompletion {
+    uint64_t tag;
+    int64_t result;  // bytes transferred, or -errno
+};
+
+class IoEngine {
+public:
+    virtual ~IoEngine() = default;
+    // False when the engine cannot take more now (the ring is full); try after completions.
+    virtual bool push(const IoOp& op) = 0;
+    // Hands everything pushed to the kernel.
+    virtual void submit() = 0;
+    // Appends finished operations to `out`.
+    virtual void reap(std::vector<IoCompletion>& out) = 0;
+    // Waits for every operation in flight and appends them to `out` (reset, shutdown).
+    virtual void drain(std::vector<IoCompletion>& out) = 0;
+    // Readable when completions are ready; -1 if operations complete inside push().
+    virtual int completion_fd() const = 0;
+    virtual size_t in_flight() const = 0;
+};
+
+// preadv/pwritev/fdatasync on the calling thread; completions are ready when push() returns.
+std::unique_ptr<IoEngine> make_sync_engine(int fd);
+// io_uring with the image registered as a fixed file and an eventfd for completions.
+Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth);
+
+}  // namespace ember::virtio
