@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstring>
+#include <optional>
 
 #include "vmm/base/hex.h"
 #include "vmm/base/log.h"
@@ -223,7 +224,7 @@ std::string VcpuThread::cpu_summary() const {
 }
 
 bool VcpuThread::handle_internal_error() {
-    if (try_int3_fallback()) return true;
+    if (try_emulation_fallback()) return true;
     const auto& internal = vcpu_.run_struct()->internal;
     std::string detail = "vCPU " + std::to_string(vcpu_.id()) + ": KVM internal error, suberror " +
                          std::to_string(internal.suberror) + cpu_summary();
@@ -231,29 +232,55 @@ bool VcpuThread::handle_internal_error() {
     return false;
 }
 
-// A host whose KVM emulates guest ring 0 cannot emulate INT3 there (Linux's alternatives self-test
-// runs one) and exits with an emulation failure naming the 0xCC byte. Doing what the CPU would
-// have done — step past it and raise #BP — lets the guest go on. Hardware KVM never exits so.
-bool VcpuThread::try_int3_fallback() {
+// A host whose KVM emulates guest ring 0 in software cannot emulate a few instructions there and
+// exits with an emulation failure naming the instruction's bytes. For those we know, ember does
+// what the CPU would have done and lets the guest go on; hardware KVM never exits so:
+//   INT3 (0xCC; Linux's alternatives self-test runs one): step past it and raise #BP.
+//   FWAIT (0x9B; Linux's FPU code): a no-op unless an unmasked x87 exception is pending (FSW.ES),
+//   in which case it raises #MF at the instruction.
+bool VcpuThread::try_emulation_fallback() {
     const auto& failure = vcpu_.run_struct()->emulation_failure;
     if (failure.suberror != KVM_INTERNAL_ERROR_EMULATION || failure.ndata < 2 ||
         !(failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) ||
-        failure.insn_size < 1 || failure.insn_bytes[0] != 0xcc)
+        failure.insn_size < 1)
         return false;
+    const uint8_t opcode = failure.insn_bytes[0];
+    if (opcode != 0xcc && opcode != 0x9b) return false;
     auto regs = vcpu_.get_regs();
     auto events = vcpu_.get_vcpu_events();
     if (!regs || !events) return false;
-    regs->rip += 1;
-    events->exception.injected = 1;
-    events->exception.nr = 3;
-    events->exception.has_error_code = 0;
-    events->exception.error_code = 0;
-    if (!vcpu_.set_regs(*regs) || !vcpu_.set_vcpu_events(*events)) return false;
-    uint64_t n = counters_.int3_fallbacks.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (n == 1)
+    std::optional<uint8_t> exception;
+    if (opcode == 0xcc) {
+        regs->rip += 1;
+        exception = 3;  // #BP is a trap: reported after the instruction
+    } else {
+        auto fpu = vcpu_.get_fpu();
+        if (!fpu) return false;
+        constexpr uint16_t kFswErrorSummary = 0x80;
+        if (fpu->fsw & kFswErrorSummary)
+            exception = 16;  // #MF is a fault: RIP stays
+        else
+            regs->rip += 1;
+    }
+    if (!vcpu_.set_regs(*regs)) return false;
+    if (exception) {
+        events->exception.injected = 1;
+        events->exception.nr = *exception;
+        events->exception.has_error_code = 0;
+        events->exception.error_code = 0;
+        if (!vcpu_.set_vcpu_events(*events)) return false;
+    }
+    uint64_t n = counters_.emulation_fallbacks.fetch_add(1, std::memory_order_relaxed) + 1;
+    // One line per instruction kind is enough to explain what happened.
+    auto& logged = opcode == 0xcc ? logged_int3_ : logged_fwait_;
+    if (!logged) {
+        logged = true;
         log::info("vCPU " + std::to_string(vcpu_.id()) +
-                  ": the host's KVM could not emulate a guest INT3 (software-emulated ring 0); "
-                  "stepped past it and injected #BP instead");
+                  ": the host's KVM could not emulate a guest " +
+                  (opcode == 0xcc ? "INT3" : "FWAIT") +
+                  " (software-emulated ring 0); ember completed it as the CPU would (" +
+                  std::to_string(n) + " such fallbacks so far)");
+    }
     return true;
 }
 

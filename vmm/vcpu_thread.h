@@ -36,7 +36,7 @@ struct VcpuCounters {
     std::atomic<uint64_t> unhandled_pio{0};
     std::atomic<uint64_t> unhandled_mmio{0};
     std::atomic<uint64_t> unknown_exits{0};
-    std::atomic<uint64_t> int3_fallbacks{0};
+    std::atomic<uint64_t> emulation_fallbacks{0};
     std::atomic<uint64_t> kicks{0};
 };
 
@@ -73,7 +73,7 @@ class VcpuThread {
     bool handle_io();
     bool handle_mmio();
     bool handle_internal_error();
-    bool try_int3_fallback();
+    bool try_emulation_fallback();
     // " at rip ... cr0 ... efer ..." for messages about a vCPU that stopped unexpectedly.
     std::string cpu_summary() const;
 
@@ -89,6 +89,8 @@ class VcpuThread {
     std::condition_variable cv_;
     Request request_ = Request::Run;
     bool paused_ = false;
+    bool logged_int3_ = false;  // this thread only
+    bool logged_fwait_ = false;
     bool ended_ = false;
 };
 

@@ -92,8 +92,11 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions opti
     auto cpuid = vmm->kvm_.supported_cpuid();
     if (!cpuid) return std::unexpected(cpuid.error());
     vmm->cpuid_ = std::move(*cpuid);
+    auto plan = plan_virtio_slots(config, vmm->options_.boot_timer);
+    if (!plan) return std::unexpected(plan.error());
+    vmm->virtio_plan_ = std::move(*plan);
     if (auto r = vmm->load_guest(config); !r) return std::unexpected(r.error());
-    if (auto r = vmm->create_devices(); !r) return std::unexpected(r.error());
+    if (auto r = vmm->create_devices(config); !r) return std::unexpected(r.error());
     if (auto r = vmm->create_vcpus(config); !r) return std::unexpected(r.error());
     if (auto r = vmm->watch_fds(); !r) return std::unexpected(r.error());
     return vmm;
@@ -119,7 +122,7 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
         initrd = *placed;
     }
 
-    cmdline_ = boot.boot_args.value_or(kDefaultBootArgs);
+    cmdline_ = boot.boot_args.value_or(kDefaultBootArgs) + virtio_boot_args(config, virtio_plan_);
     std::string quirk_args = quirk_boot_args(options_.quirks, cmdline_);
     if (!quirk_args.empty()) {
         log::info("host KVM emulates guest ring 0 (kvm_pvm): added kernel arguments '" +
@@ -140,7 +143,7 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
     return x86::write_cpu_boot_tables(memory_, kernel_.protocol);
 }
 
-Result<void> Vmm::create_devices() {
+Result<void> Vmm::create_devices(const VmConfig& config) {
     auto out_ready = EventFd::create();
     if (!out_ready) return std::unexpected(out_ready.error());
     serial_out_ = std::make_unique<OutputBuffer>(kSerialOutputCapacity, std::move(*out_ready));
@@ -164,7 +167,30 @@ Result<void> Vmm::create_devices() {
         if (auto r = mmio_bus_.insert(*boot_timer_, x86::kMmioGapStart, x86::kMmioSlotSize); !r)
             return r;
     }
+    for (const auto& slot : virtio_plan_) {
+        VirtioMmio d{slot, {}, {}, {}, {}};
+        auto irq = IrqFd::create(vm_, slot.gsi);
+        if (!irq) return std::unexpected(irq.error());
+        d.irq = std::move(*irq);
+        d.interrupt = std::make_unique<virtio::Interrupt>(*d.irq);
+        auto block =
+            virtio::BlockDevice::create(config.drives[slot.drive_index], memory_, *d.interrupt, {});
+        if (!block) return std::unexpected(block.error());
+        d.block = std::move(*block);
+        auto transport =
+            virtio::MmioTransport::create(*d.block, *d.interrupt, memory_, &vm_, slot.base);
+        if (!transport) return std::unexpected(transport.error());
+        d.transport = std::move(*transport);
+        if (auto r = mmio_bus_.insert(*d.transport, slot.base, x86::kMmioSlotSize); !r) return r;
+        virtio_.push_back(std::move(d));
+    }
     return {};
+}
+
+const virtio::BlockDevice* Vmm::block_device(const std::string& drive_id) const {
+    for (const auto& d : virtio_)
+        if (d.block && d.block->id() == drive_id) return d.block.get();
+    return nullptr;
 }
 
 Result<void> Vmm::create_vcpus(const VmConfig& config) {
@@ -195,6 +221,10 @@ Result<void> Vmm::create_vcpus(const VmConfig& config) {
 Result<void> Vmm::watch_fds() {
     if (auto r = loop_.add(exit_event_.fd(), EPOLLIN, [this](uint32_t) { loop_.stop(); }); !r)
         return r;
+    for (auto& d : virtio_) {
+        if (auto r = d.transport->attach(loop_); !r) return r;
+        if (auto r = d.block->attach(loop_); !r) return r;
+    }
     if (auto r = loop_.add(serial_out_->ready_fd(), EPOLLIN,
                            [this](uint32_t) {
                                serial_out_->consume_ready();

@@ -12,10 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "virtio/block/block_device.h"
+#include "virtio/mmio/mmio_transport.h"
 #include "vmm/arch/x86_64/kernel_loader.h"
 #include "vmm/base/error.h"
 #include "vmm/base/event_fd.h"
 #include "vmm/config/vm_config.h"
+#include "vmm/device_layout.h"
 #include "vmm/devices/boot_timer.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/i8042.h"
@@ -76,6 +79,8 @@ class Vmm : public ExitSink {
     const std::string& kernel_cmdline() const { return cmdline_; }
     uint64_t serial_bytes_dropped() const { return serial_out_->dropped(); }
     const std::vector<std::unique_ptr<VcpuThread>>& vcpus() const { return vcpus_; }
+    // The block device for a drive id, or null.
+    const virtio::BlockDevice* block_device(const std::string& drive_id) const;
 
     // Only create() can make the key, so only create() builds a Vmm (through make_unique).
     class Key {
@@ -87,7 +92,7 @@ class Vmm : public ExitSink {
 
   private:
     Result<void> load_guest(const VmConfig& config);
-    Result<void> create_devices();
+    Result<void> create_devices(const VmConfig& config);
     Result<void> create_vcpus(const VmConfig& config);
     Result<void> watch_fds();
     void drain_serial_output();
@@ -113,6 +118,17 @@ class Vmm : public ExitSink {
     std::optional<EventFd> serial_rx_drained_;
     std::unique_ptr<I8042> i8042_;
     std::unique_ptr<BootTimer> boot_timer_;
+
+    // One virtio-mmio device: its interrupt line, the device and the transport in front of it.
+    struct VirtioMmio {
+        VirtioSlot slot;
+        std::unique_ptr<IrqFd> irq;
+        std::unique_ptr<virtio::Interrupt> interrupt;
+        std::unique_ptr<virtio::BlockDevice> block;
+        std::unique_ptr<virtio::MmioTransport> transport;
+    };
+    std::vector<VirtioSlot> virtio_plan_;
+    std::vector<VirtioMmio> virtio_;
     UniqueFd signal_fd_;
     bool output_blocked_ = false;
     bool input_armed_ = false;

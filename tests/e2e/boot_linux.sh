@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The one real-kernel boot: ember's own vmlinux and initramfs (built and cached by rootfs-tools)
-# boot to /init; the kernel console shows the MP table, the UART in interrupt mode and the AT
-# keyboard on our i8042; then init ends the VM (a reboot on hardware KVM; on a host that emulates
-# guest ring 0 a system call faults, init dies, and panic=-1 reboots) and ember exits cleanly.
+# The one real-kernel boot: ember's own vmlinux (built and cached by rootfs-tools) mounts its ext4
+# root from virtio-blk and runs /sbin/init; the kernel console shows the MP table, the UART in
+# interrupt mode, the AT keyboard on our i8042 and the virtio disk; then init ends the VM (a reboot
+# on hardware KVM; on a host that emulates guest ring 0 a system call faults, init dies, and
+# panic=-1 reboots) and ember exits cleanly.
 set -uo pipefail
 ember=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,8 +24,9 @@ expect console "found SMP MP-table at [mem 0x0009fc00-0x0009fc0f]"
 expect console "IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23"
 expect console "serial8250: ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A"
 expect console "input: AT Translated Set 2 keyboard"
-expect console "Freeing initrd memory"
-expect console "Run /init as init process"
+expect console "virtio_blk virtio0: [vda] 131072 512-byte logical blocks"
+expect console "VFS: Mounted root (ext4 filesystem) on device 254:0."
+expect console "Run /sbin/init as init process"
 expect log "exited: guest reset the VM (reset through the i8042 keyboard controller)"
 if grep -qF "ember-init: running as init" "$work/console" || grep -qF "Attempted to kill init" "$work/console"; then
     echo "ok: init ran"

@@ -51,6 +51,9 @@ Result<kvm_sregs> Vcpu::get_sregs() const {
 Result<void> Vcpu::set_sregs(const kvm_sregs& s) const {
     return set(fd(), KVM_SET_SREGS, s, "KVM_SET_SREGS");
 }
+Result<kvm_fpu> Vcpu::get_fpu() const {
+    return get<kvm_fpu>(fd(), KVM_GET_FPU, "KVM_GET_FPU");
+}
 Result<void> Vcpu::set_fpu(const kvm_fpu& f) const {
     return set(fd(), KVM_SET_FPU, f, "KVM_SET_FPU");
 }

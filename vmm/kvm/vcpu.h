@@ -30,6 +30,7 @@ class Vcpu {
     Result<void> set_regs(const kvm_regs& regs) const;
     Result<kvm_sregs> get_sregs() const;
     Result<void> set_sregs(const kvm_sregs& sregs) const;
+    Result<kvm_fpu> get_fpu() const;
     Result<void> set_fpu(const kvm_fpu& fpu) const;
     Result<void> set_cpuid(std::span<const kvm_cpuid_entry2> entries) const;
     Result<void> set_msrs(std::span<const kvm_msr_entry> entries) const;

@@ -1,0 +1,192 @@
+// perf/blk: 4 KiB random reads and writes through ember's virtio-blk device path, driven by the
+// host queue harness (so guest speed does not matter), beside fio --ioengine=io_uring on the same
+// file, in the same run: page cache and O_DIRECT, queue depth 1 and 32, io_uring and Sync engines.
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tests/support/ember_process.h"
+#include "tests/support/virtq_harness.h"
+#include "virtio/block/block_device.h"
+
+namespace {
+
+using namespace ember;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kFileBytes = 256ull << 20;
+constexpr uint32_t kBlock = 4096;
+
+struct NoIrq : IrqTrigger {
+    void trigger() override {}
+};
+
+// One request slot: three fixed descriptors (header, data, status) and their buffers.
+struct Slot {
+    uint16_t head;
+    uint64_t header, data, status;
+};
+
+double device_iops(const std::string& file, const std::string& engine, bool direct, bool write,
+                   unsigned depth, std::chrono::milliseconds duration) {
+    testing::VirtqHarness h(256, 16ull << 20);
+    NoIrq irq;
+    virtio::Interrupt interrupt(irq);
+    DriveConfig config;
+    config.drive_id = "bench";
+    config.path_on_host = file;
+    config.io_engine = engine;
+    auto dev = virtio::BlockDevice::create(config, h.mem(), interrupt, {direct});
+    if (!dev) {
+        std::fprintf(stderr, "%s\n", dev.error().message.c_str());
+        return 0;
+    }
+    std::vector<virtio::Queue> queues;
+    queues.emplace_back(h.state());
+    if (!(*dev)->activate((*dev)->offered_features(), std::move(queues))) return 0;
+
+    std::mt19937_64 rng(42);
+    std::vector<Slot> slots(depth);
+    for (unsigned i = 0; i < depth; ++i) {
+        Slot& s = slots[i];
+        s.head = static_cast<uint16_t>(3 * i);
+        s.header = h.alloc(16);
+        s.data = h.alloc(kBlock);
+        s.status = h.alloc(1);
+        h.write_desc(s.head, s.header, 16, virtio::kDescFNext, s.head + 1);
+        h.write_desc(s.head + 1, s.data, kBlock,
+                     static_cast<uint16_t>(virtio::kDescFNext | (write ? 0 : virtio::kDescFWrite)),
+                     s.head + 2);
+        h.write_desc(s.head + 2, s.status, 1, virtio::kDescFWrite, 0);
+    }
+    auto post = [&](Slot& s) {
+        uint32_t type = write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
+        uint64_t sector = (rng() % (kFileBytes / kBlock)) * (kBlock / 512);
+        (void)h.mem().write_obj(s.header, type);
+        (void)h.mem().write_obj(s.header + 8, sector);
+        h.publish(s.head);
+    };
+    for (auto& s : slots) post(s);
+    (*dev)->process_queue(0);
+
+    uint64_t done = 0;
+    uint16_t seen = 0;
+    const int fd = (*dev)->completion_fd();
+    const auto start = Clock::now();
+    const auto end = start + duration;
+    while (Clock::now() < end) {
+        if (fd >= 0) {
+            pollfd p{fd, POLLIN, 0};
+            ::poll(&p, 1, 100);
+            (*dev)->process_completions();
+        }
+        uint16_t used = h.used_idx();
+        bool reposted = false;
+        for (; seen != used; ++seen) {
+            uint64_t elem = testing::VirtqHarness::kUsed + 4 + 8ull * (seen % h.size());
+            uint32_t head = *h.mem().read_obj<uint32_t>(elem);
+            ++done;
+            post(slots[head / 3]);
+            reposted = true;
+        }
+        if (reposted) (*dev)->process_queue(0);
+    }
+    double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    if ((*dev)->counters().io_errors || (*dev)->counters().invalid_requests) {
+        std::fprintf(stderr, "device reported errors\n");
+        return 0;
+    }
+    return static_cast<double>(done) / secs;
+}
+
+double fio_iops(const std::string& file, bool direct, bool write, unsigned depth,
+                std::chrono::milliseconds duration, const std::string& fio) {
+    testing::TempDir dir;
+    auto r = testing::run_process(
+        {fio, "--name=bench", "--filename=" + file, "--ioengine=io_uring",
+         std::string("--rw=") + (write ? "randwrite" : "randread"), "--bs=4k",
+         "--iodepth=" + std::to_string(depth), "--direct=" + std::string(direct ? "1" : "0"),
+         "--size=" + std::to_string(kFileBytes), "--time_based",
+         "--runtime=" + std::to_string(duration.count()) + "ms", "--randrepeat=1", "--norandommap",
+         "--output-format=terse", "--terse-version=3"},
+        std::chrono::seconds(60));
+    // Terse v3: field 8 is read IOPS, field 49 write IOPS (1-based, ';'-separated).
+    std::vector<std::string> fields;
+    size_t pos = 0;
+    while (pos <= r.out.size()) {
+        size_t next = r.out.find(';', pos);
+        if (next == std::string::npos) next = r.out.size();
+        fields.push_back(r.out.substr(pos, next - pos));
+        pos = next + 1;
+    }
+    size_t field = write ? 48 : 7;
+    if (fields.size() <= field) {
+        std::fprintf(stderr, "fio failed: %s\n", r.err.c_str());
+        return 0;
+    }
+    return std::stod(fields[field]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string fio = "/usr/bin/fio";
+    int ms = 2000;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--fio" && i + 1 < argc)
+            fio = argv[++i];
+        else if (a == "--ms" && i + 1 < argc)
+            ms = std::stoi(argv[++i]);
+        else {
+            std::fprintf(stderr, "usage: blk_bench [--fio PATH] [--ms MILLISECONDS_PER_CELL]\n");
+            return 2;
+        }
+    }
+    // /var/tmp: a real disk, so O_DIRECT means what it says (a tmpfs /tmp would refuse it).
+    const std::string file = "/var/tmp/ember-blk-bench.img";
+    {
+        // Real data, not a sparse file, so O_DIRECT reads go to the disk.
+        int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        std::vector<char> chunk(1 << 20, 'z');
+        for (uint64_t i = 0; i < kFileBytes / chunk.size(); ++i) {
+            if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size()))
+                return 1;
+        }
+        ::fsync(fd);
+        ::close(fd);
+    }
+    const auto duration = std::chrono::milliseconds(ms);
+    std::printf("perf/blk: 4 KiB random I/O, %d ms per cell, %llu MiB file, IOPS\n\n", ms,
+                static_cast<unsigned long long>(kFileBytes >> 20));
+    std::printf(
+        "| cache | op | QD | ember io_uring | ember Sync | fio io_uring | io_uring/fio | "
+        "io_uring/Sync |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    for (bool direct : {false, true}) {
+        for (bool write : {false, true}) {
+            for (unsigned depth : {1u, 32u}) {
+                double uring = device_iops(file, "Async", direct, write, depth, duration);
+                double sync = device_iops(file, "Sync", direct, write, depth, duration);
+                double peer = fio_iops(file, direct, write, depth, duration, fio);
+                std::printf("| %s | %s | %u | %.0f | %.0f | %.0f | %.2f | %.2f |\n",
+                            direct ? "O_DIRECT" : "page cache", write ? "randwrite" : "randread",
+                            depth, uring, sync, peer, peer > 0 ? uring / peer : 0,
+                            sync > 0 ? uring / sync : 0);
+                std::fflush(stdout);
+            }
+        }
+    }
+    ::unlink(file.c_str());
+    return 0;
+}

@@ -1,0 +1,43 @@
+#include "vmm/device_layout.h"
+
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/base/hex.h"
+
+namespace ember {
+
+Result<std::vector<VirtioSlot>> plan_virtio_slots(const VmConfig& config, bool boot_timer) {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < config.drives.size(); ++i)
+        if (config.drives[i].is_root_device) order.push_back(i);
+    for (size_t i = 0; i < config.drives.size(); ++i)
+        if (!config.drives[i].is_root_device) order.push_back(i);
+
+    const uint32_t available = x86::kLastGsi - x86::kFirstMmioGsi + 1;
+    if (order.size() > available)
+        return fail("drives: " + std::to_string(order.size()) + " devices, but only " +
+                    std::to_string(available) + " interrupt lines are free for them");
+    std::vector<VirtioSlot> slots;
+    uint64_t base = x86::kMmioGapStart + (boot_timer ? x86::kMmioSlotSize : 0);
+    uint32_t gsi = x86::kFirstMmioGsi;
+    for (size_t index : order) {
+        slots.push_back(VirtioSlot{base, gsi++, index});
+        base += x86::kMmioSlotSize;
+    }
+    return slots;
+}
+
+std::string virtio_boot_args(const VmConfig& config, const std::vector<VirtioSlot>& slots) {
+    std::string args;
+    for (const auto& slot : slots) {
+        const auto& drive = config.drives[slot.drive_index];
+        if (!drive.is_root_device) continue;
+        args +=
+            drive.partuuid ? " root=PARTUUID=" + *drive.partuuid : std::string(" root=/dev/vda");
+        args += drive.is_read_only ? " ro" : " rw";
+    }
+    for (const auto& slot : slots)
+        args += " virtio_mmio.device=4K@" + hex(slot.base) + ":" + std::to_string(slot.gsi);
+    return args;
+}
+
+}  // namespace ember

@@ -1,0 +1,26 @@
+// Where each virtio device sits and what the kernel is told about it: one 4 KiB MMIO slot and one
+// GSI per device from kMmioGapStart / GSI 5 up (after the boot timer's slot when it is on), the
+// root drive first so it is /dev/vda, announced as virtio_mmio.device=4K@<base>:<gsi>.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vmm/base/error.h"
+#include "vmm/config/vm_config.h"
+
+namespace ember {
+
+struct VirtioSlot {
+    uint64_t base;
+    uint32_t gsi;
+    size_t drive_index;  // into VmConfig::drives
+};
+
+Result<std::vector<VirtioSlot>> plan_virtio_slots(const VmConfig& config, bool boot_timer);
+
+// " root=/dev/vda rw virtio_mmio.device=4K@0xd0000000:5 ..." for the planned slots.
+std::string virtio_boot_args(const VmConfig& config, const std::vector<VirtioSlot>& slots);
+
+}  // namespace ember
