@@ -22,7 +22,7 @@ using testing::VirtqHarness;
 constexpr uint64_t kImageBytes = 1 << 20;
 
 class BlockTest : public ::testing::TestWithParam<std::string> {
-protected:
+  protected:
     void SetUp() override {
         image = dir.write("disk.img", std::string(kImageBytes, '\0'));
         config.drive_id = "rootfs";
@@ -39,19 +39,16 @@ protected:
         std::vector<Queue> queues;
         queues.emplace_back(h->state());
         ASSERT_TRUE(device->activate(device->offered_features(), std::move(queues)));
+        ASSERT_TRUE(device->attach(loop));
     }
-    // Waits for the engine's completions (the ring's eventfd) and hands them to the device.
+    // Runs the device's events (the ring's completions, the rate limiter's timer) as the VMM
+    // loop would, until the expected I/O has finished or 10 s have passed.
     void settle() {
         for (int i = 0; i < 100 && device->counters().read_ops + device->counters().write_ops +
                                            device->counters().flush_ops <
                                        expected_ops_;
-             ++i) {
-            if (int fd = device->completion_fd(); fd >= 0) {
-                pollfd p{fd, POLLIN, 0};
-                ::poll(&p, 1, 100);
-            }
-            device->process_completions();
-        }
+             ++i)
+            ASSERT_TRUE(loop.run_once(100));
     }
 
     struct Req {
@@ -69,7 +66,8 @@ protected:
         if (len) bufs.push_back({r.data, len, data_writable});
         bufs.push_back({r.status, 1, true});
         r.head = h->add_chain(bufs);
-        if (type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT || type == VIRTIO_BLK_T_FLUSH) ++expected_ops_;
+        if (type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT || type == VIRTIO_BLK_T_FLUSH)
+            ++expected_ops_;
         return r;
     }
     uint8_t status(const Req& r) { return static_cast<uint8_t>(h->read(r.status, 1)[0]); }
@@ -91,6 +89,7 @@ protected:
     testing::CountingIrq irq;
     Interrupt interrupt{irq};
     std::unique_ptr<VirtqHarness> h;
+    EventLoop loop = *EventLoop::create();
     std::unique_ptr<BlockDevice> device;
     uint64_t expected_ops_ = 0;
 };
@@ -108,7 +107,8 @@ TEST_P(BlockTest, WritesReachTheImageAndReadsComeBack) {
     EXPECT_EQ(h->read(r.data, 512), std::string(512, 'b'));
     auto used = h->used();
     ASSERT_EQ(used.size(), 2u);
-    EXPECT_EQ(used[0], (std::pair<uint32_t, uint32_t>{w.head, 1})) << "a write returns only its status byte";
+    EXPECT_EQ(used[0], (std::pair<uint32_t, uint32_t>{w.head, 1}))
+        << "a write returns only its status byte";
     EXPECT_EQ(used[1], (std::pair<uint32_t, uint32_t>{r.head, 513}));
     EXPECT_GE(irq.count, 1);
     EXPECT_EQ(device->counters().write_bytes, 1024u);
@@ -213,7 +213,8 @@ TEST_P(BlockTest, ManyRequestsInFlight) {
     run();
     for (int i = 0; i < 20; ++i) {
         EXPECT_EQ(status(writes[i]), VIRTIO_BLK_S_OK) << i;
-        EXPECT_EQ(image_bytes(static_cast<uint64_t>(i) * 4096, 4096), std::string(4096, static_cast<char>('A' + i)));
+        EXPECT_EQ(image_bytes(static_cast<uint64_t>(i) * 4096, 4096),
+                  std::string(4096, static_cast<char>('A' + i)));
     }
     EXPECT_EQ(h->used().size(), 20u);
 }
@@ -228,8 +229,6 @@ TEST_P(BlockTest, RateLimiterHoldsRequestsUntilItsTimerFires) {
     EXPECT_EQ(status(first), VIRTIO_BLK_S_OK);
     EXPECT_EQ(status(second), 0xee) << "held back by the ops bucket";
     EXPECT_EQ(device->counters().rate_limited, 1u);
-    EventLoop loop = *EventLoop::create();
-    ASSERT_TRUE(device->attach(loop));
     expected_ops_ = 2;
     for (int i = 0; i < 100 && status(second) == 0xee; ++i) {
         ASSERT_TRUE(loop.run_once(100));
@@ -260,7 +259,8 @@ TEST(BlockDeviceCreate, ImageErrorsAreClear) {
     c.path_on_host = dir.path() + "/missing.img";
     auto missing = BlockDevice::create(c, h.mem(), interrupt, {});
     ASSERT_FALSE(missing);
-    EXPECT_NE(missing.error().message.find("drive 'data': " + c.path_on_host + ": No such file"), std::string::npos);
+    EXPECT_NE(missing.error().message.find("drive 'data': " + c.path_on_host + ": No such file"),
+              std::string::npos);
     c.path_on_host = dir.write("odd.img", std::string(1000, 'x'));
     auto odd = BlockDevice::create(c, h.mem(), interrupt, {});
     ASSERT_FALSE(odd);

@@ -26,9 +26,10 @@ struct ConfigSpace {
 // Firecracker's disk id: device, rdev and inode of the image, so it stays stable across restarts.
 std::array<uint8_t, 20> disk_serial(int fd) {
     std::array<uint8_t, 20> serial{};
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) == 0) {
-        std::string id = std::to_string(st.st_dev) + std::to_string(st.st_rdev) + std::to_string(st.st_ino);
+        std::string id =
+            std::to_string(st.st_dev) + std::to_string(st.st_rdev) + std::to_string(st.st_ino);
         std::memcpy(serial.data(), id.data(), std::min(id.size(), serial.size()));
     }
     return serial;
@@ -36,16 +37,19 @@ std::array<uint8_t, 20> disk_serial(int fd) {
 
 }  // namespace
 
-Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& config, const GuestMemory& mem,
+Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& config,
+                                                         const GuestMemory& mem,
                                                          Interrupt& interrupt, Options options) {
     const std::string who = "drive '" + config.drive_id + "': " + config.path_on_host;
-    int flags = (config.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (options.direct_io ? O_DIRECT : 0);
+    int flags =
+        (config.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (options.direct_io ? O_DIRECT : 0);
     int raw = ::open(config.path_on_host.c_str(), flags);
     if (raw < 0) return fail_errno(who);
     UniqueFd image(raw);
-    struct stat st{};
+    struct stat st {};
     if (::fstat(image.get(), &st) < 0) return fail_errno(who);
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) return fail(who + ": not a regular file or block device");
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        return fail(who + ": not a regular file or block device");
     uint64_t size = static_cast<uint64_t>(st.st_size);
     if (S_ISBLK(st.st_mode)) {
         off_t end = ::lseek(image.get(), 0, SEEK_END);
@@ -60,18 +64,21 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
         engine = make_sync_engine(image.get());
     } else {
         auto uring = make_uring_engine(image.get(), kMaxQueueSize);
-        if (!uring) return std::unexpected(std::move(uring.error()).wrap(who + ": io_engine Async"));
+        if (!uring)
+            return std::unexpected(std::move(uring.error()).wrap(who + ": io_engine Async"));
         engine = std::move(*uring);
     }
     auto limiter = RateLimiter::create(config.rate_limiter, Clock::now());
     if (!limiter) return std::unexpected(std::move(limiter.error()).wrap(who));
     auto serial = disk_serial(image.get());
-    return std::make_unique<BlockDevice>(config, mem, interrupt, std::move(image), size / kSectorSize,
-                                         std::move(engine), std::move(*limiter), serial);
+    return std::make_unique<BlockDevice>(config, mem, interrupt, std::move(image),
+                                         size / kSectorSize, std::move(engine), std::move(*limiter),
+                                         serial);
 }
 
-BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& interrupt, UniqueFd image,
-                         uint64_t capacity_sectors, std::unique_ptr<IoEngine> engine, RateLimiter limiter,
+BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& interrupt,
+                         UniqueFd image, uint64_t capacity_sectors,
+                         std::unique_ptr<IoEngine> engine, RateLimiter limiter,
                          std::array<uint8_t, 20> serial)
     : config_(std::move(config)),
       mem_(mem),
@@ -88,15 +95,21 @@ BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& 
     if (config_.cache_type == "Writeback") features_ |= 1ull << VIRTIO_BLK_F_FLUSH;
 }
 
-BlockDevice::~BlockDevice() { reset(); }
+BlockDevice::~BlockDevice() {
+    reset();
+}
 
 Result<void> BlockDevice::attach(EventLoop& loop) {
     if (engine_->completion_fd() >= 0) {
-        if (auto r = loop.add(engine_->completion_fd(), EPOLLIN, [this](uint32_t) { process_completions(); }); !r)
+        if (auto r = loop.add(engine_->completion_fd(), EPOLLIN | EPOLLET,
+                              [this](uint32_t) { process_completions(); });
+            !r)
             return r;
     }
     if (limiter_.timer_fd() >= 0) {
-        if (auto r = loop.add(limiter_.timer_fd(), EPOLLIN, [this](uint32_t) { on_rate_limiter_timer(); }); !r)
+        if (auto r = loop.add(limiter_.timer_fd(), EPOLLIN,
+                              [this](uint32_t) { on_rate_limiter_timer(); });
+            !r)
             return r;
     }
     return {};
@@ -108,11 +121,13 @@ void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
     cs.seg_max = kSegMax;
     cs.blk_size = kSectorSize;
     const auto* bytes = reinterpret_cast<const uint8_t*>(&cs);
-    for (size_t i = 0; i < data.size(); ++i) data[i] = offset + i < sizeof cs ? bytes[offset + i] : 0;
+    for (size_t i = 0; i < data.size(); ++i)
+        data[i] = offset + i < sizeof cs ? bytes[offset + i] : 0;
 }
 
 Result<void> BlockDevice::activate(uint64_t, std::vector<Queue> queues) {
-    if (queues.size() != 1 || !queues[0].state().ready) return fail("virtio-blk needs its request queue ready");
+    if (queues.size() != 1 || !queues[0].state().ready)
+        return fail("virtio-blk needs its request queue ready");
     queue_ = std::move(queues[0]);
     return {};
 }
@@ -124,7 +139,8 @@ std::vector<QueueState> BlockDevice::queue_states() const {
 
 void BlockDevice::complete(uint16_t head, uint64_t status_addr, uint8_t status, uint32_t written) {
     (void)mem_.write_obj(status_addr, status);
-    if (auto r = queue_->add_used(mem_, head, written); !r) log::warn("virtio-blk: " + r.error().message);
+    if (auto r = queue_->add_used(mem_, head, written); !r)
+        log::warn("virtio-blk: " + r.error().message);
     used_added_ = true;
 }
 
@@ -157,8 +173,10 @@ void BlockDevice::process_queue(size_t) {
         auto req = parse_request(*chain, mem_, capacity_sectors_);
         if (!req) {
             ++counters_.invalid_requests;
-            if (req.error().status_addr) complete(head, *req.error().status_addr, req.error().status, 1);
-            else (void)queue_->add_used(mem_, head, 0), used_added_ = true;
+            if (req.error().status_addr)
+                complete(head, *req.error().status_addr, req.error().status, 1);
+            else
+                (void)queue_->add_used(mem_, head, 0), used_added_ = true;
             continue;
         }
         if (!limiter_.consume(req->data_len, Clock::now())) {
@@ -234,7 +252,9 @@ void BlockDevice::complete_io(const IoCompletion& c) {
     switch (req.type) {
         case RequestType::In:
             ++counters_.read_ops;
-            if (ok) counters_.read_bytes += req.expected, written += static_cast<uint32_t>(req.expected);
+            if (ok)
+                counters_.read_bytes += req.expected,
+                    written += static_cast<uint32_t>(req.expected);
             break;
         case RequestType::Out:
             ++counters_.write_ops;
@@ -242,7 +262,8 @@ void BlockDevice::complete_io(const IoCompletion& c) {
             break;
         default: ++counters_.flush_ops; break;
     }
-    complete(static_cast<uint16_t>(c.tag), req.status_addr, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, written);
+    complete(static_cast<uint16_t>(c.tag), req.status_addr,
+             ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, written);
 }
 
 void BlockDevice::process_completions() {

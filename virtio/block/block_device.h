@@ -31,13 +31,14 @@ struct BlockCounters {
 };
 
 class BlockDevice : public VirtioDevice {
-public:
+  public:
     struct Options {
         bool direct_io = false;  // O_DIRECT on the image (benchmarks)
     };
 
-    static Result<std::unique_ptr<BlockDevice>> create(const DriveConfig& config, const GuestMemory& mem,
-                                                       Interrupt& interrupt, Options options);
+    static Result<std::unique_ptr<BlockDevice>> create(const DriveConfig& config,
+                                                       const GuestMemory& mem, Interrupt& interrupt,
+                                                       Options options);
     ~BlockDevice() override;
 
     uint32_t device_type() const override { return 2; }
@@ -54,7 +55,8 @@ public:
     void on_rate_limiter_timer();
     Result<void> attach(EventLoop& loop);
 
-    // Readable when the engine has completions; -1 for the synchronous engine.
+    // Signalled when the engine has completions (watch it edge-triggered); -1 for the synchronous
+    // engine.
     int completion_fd() const { return engine_->completion_fd(); }
     uint64_t capacity_sectors() const { return capacity_sectors_; }
     const BlockCounters& counters() const { return counters_; }
@@ -65,7 +67,7 @@ public:
                 uint64_t capacity_sectors, std::unique_ptr<IoEngine> engine, RateLimiter limiter,
                 std::array<uint8_t, 20> serial);
 
-private:
+  private:
     struct InFlight {
         RequestType type;
         uint64_t status_addr;

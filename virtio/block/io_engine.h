@@ -27,7 +27,7 @@ struct IoCompletion {
 };
 
 class IoEngine {
-public:
+  public:
     virtual ~IoEngine() = default;
     // False when the engine cannot take more now (the ring is full); try after completions.
     virtual bool push(const IoOp& op) = 0;
@@ -37,7 +37,8 @@ public:
     virtual void reap(std::vector<IoCompletion>& out) = 0;
     // Waits for every operation in flight and appends them to `out` (reset, shutdown).
     virtual void drain(std::vector<IoCompletion>& out) = 0;
-    // Readable when completions are ready; -1 if operations complete inside push().
+    // Signalled whenever completions are posted; -1 if operations complete inside push(). Watch
+    // it edge-triggered: reap() does not read it.
     virtual int completion_fd() const = 0;
     virtual size_t in_flight() const = 0;
 };

@@ -19,7 +19,8 @@ std::unexpected<RequestError> bad(std::string message, std::optional<uint64_t> s
 
 }  // namespace
 
-std::expected<BlockRequest, RequestError> parse_request(const DescriptorChain& chain, const GuestMemory& mem,
+std::expected<BlockRequest, RequestError> parse_request(const DescriptorChain& chain,
+                                                        const GuestMemory& mem,
                                                         uint64_t capacity_sectors) {
     const auto& all = chain.descriptors;
     std::optional<uint64_t> status;
@@ -40,19 +41,23 @@ std::expected<BlockRequest, RequestError> parse_request(const DescriptorChain& c
     switch (header->type) {
         case VIRTIO_BLK_T_IN:
             req.type = RequestType::In;
-            if (readable_data != 0) return bad("read request has device-readable data buffers", status);
+            if (readable_data != 0)
+                return bad("read request has device-readable data buffers", status);
             break;
         case VIRTIO_BLK_T_OUT:
             req.type = RequestType::Out;
-            if (readable_data != data.size()) return bad("write request has device-writable data buffers", status);
+            if (readable_data != data.size())
+                return bad("write request has device-writable data buffers", status);
             break;
         case VIRTIO_BLK_T_FLUSH: req.type = RequestType::Flush; return req;
         case VIRTIO_BLK_T_GET_ID:
             req.type = RequestType::GetId;
-            if (data.empty() || readable_data != 0) return bad("GET_ID needs one writable buffer", status);
+            if (data.empty() || readable_data != 0)
+                return bad("GET_ID needs one writable buffer", status);
             break;
         default:
-            return bad("unsupported request type " + std::to_string(header->type), status, VIRTIO_BLK_S_UNSUPP);
+            return bad("unsupported request type " + std::to_string(header->type), status,
+                       VIRTIO_BLK_S_UNSUPP);
     }
     for (const auto& d : data) {
         auto host = mem.slice(d.addr, d.len);
@@ -62,7 +67,9 @@ std::expected<BlockRequest, RequestError> parse_request(const DescriptorChain& c
     }
     if (req.type == RequestType::GetId) return req;
     if (req.data_len % kSectorSize != 0)
-        return bad("data length " + std::to_string(req.data_len) + " is not a whole number of sectors", status);
+        return bad(
+            "data length " + std::to_string(req.data_len) + " is not a whole number of sectors",
+            status);
     const uint64_t sectors = req.data_len / kSectorSize;
     if (req.sector > capacity_sectors || sectors > capacity_sectors - req.sector)
         return bad("sectors " + std::to_string(req.sector) + "+" + std::to_string(sectors) +

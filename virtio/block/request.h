@@ -15,7 +15,13 @@ namespace ember::virtio {
 
 inline constexpr uint32_t kSectorSize = 512;
 
-enum class RequestType : uint32_t { In = 0, Out = 1, Flush = 4, GetId = 8, Unsupported = 0xffffffff };
+enum class RequestType : uint32_t {
+    In = 0,
+    Out = 1,
+    Flush = 4,
+    GetId = 8,
+    Unsupported = 0xffffffff
+};
 
 struct BlockRequest {
     RequestType type = RequestType::Unsupported;
@@ -36,7 +42,8 @@ struct RequestError {
 // Parses and checks one request against the device's capacity (in sectors): header readable and
 // first, status writable and last, data in the direction its type needs, lengths whole sectors,
 // and the range inside the disk.
-std::expected<BlockRequest, RequestError> parse_request(const DescriptorChain& chain, const GuestMemory& mem,
+std::expected<BlockRequest, RequestError> parse_request(const DescriptorChain& chain,
+                                                        const GuestMemory& mem,
                                                         uint64_t capacity_sectors);
 
 }  // namespace ember::virtio

@@ -8,7 +8,7 @@ namespace ember::virtio {
 namespace {
 
 class SyncEngine : public IoEngine {
-public:
+  public:
     explicit SyncEngine(int fd) : fd_(fd) {}
 
     bool push(const IoOp& op) override {
@@ -24,7 +24,7 @@ public:
     int completion_fd() const override { return -1; }
     size_t in_flight() const override { return done_.size(); }
 
-private:
+  private:
     int64_t execute(const IoOp& op) const {
         if (op.kind == IoOp::Kind::Flush) return ::fdatasync(fd_) == 0 ? 0 : -errno;
         // Loop over short transfers: one request is one operation to the guest.
@@ -32,11 +32,12 @@ private:
         std::vector<iovec> iov(op.iov.begin(), op.iov.end());
         size_t first = 0;
         while (first < iov.size()) {
-            ssize_t n = op.kind == IoOp::Kind::Read
-                            ? ::preadv(fd_, iov.data() + first, static_cast<int>(iov.size() - first),
-                                       static_cast<off_t>(op.offset + total))
-                            : ::pwritev(fd_, iov.data() + first, static_cast<int>(iov.size() - first),
-                                        static_cast<off_t>(op.offset + total));
+            ssize_t n =
+                op.kind == IoOp::Kind::Read
+                    ? ::preadv(fd_, iov.data() + first, static_cast<int>(iov.size() - first),
+                               static_cast<off_t>(op.offset + total))
+                    : ::pwritev(fd_, iov.data() + first, static_cast<int>(iov.size() - first),
+                                static_cast<off_t>(op.offset + total));
             if (n < 0) {
                 if (errno == EINTR) continue;
                 return -errno;
@@ -59,6 +60,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<IoEngine> make_sync_engine(int fd) { return std::make_unique<SyncEngine>(fd); }
+std::unique_ptr<IoEngine> make_sync_engine(int fd) {
+    return std::make_unique<SyncEngine>(fd);
+}
 
 }  // namespace ember::virtio

