@@ -25,7 +25,7 @@ inline constexpr uint32_t kInterruptConfigChange = 2;
 // InterruptStatus: set by the device on the VMM thread, read and acknowledged by the driver on a
 // vCPU thread; hence atomic. Raising a bit also raises an edge on the device's GSI.
 class Interrupt {
-public:
+  public:
     explicit Interrupt(IrqTrigger& irq) : irq_(irq) {}
     void raise(uint32_t reason) {
         status_.fetch_or(reason, std::memory_order_acq_rel);
@@ -35,13 +35,13 @@ public:
     void acknowledge(uint32_t bits) { status_.fetch_and(~bits, std::memory_order_acq_rel); }
     void clear() { status_.store(0, std::memory_order_release); }
 
-private:
+  private:
     IrqTrigger& irq_;
     std::atomic<uint32_t> status_{0};
 };
 
 class VirtioDevice {
-public:
+  public:
     virtual ~VirtioDevice() = default;
 
     virtual uint32_t device_type() const = 0;

@@ -2,7 +2,6 @@
 // way a guest driver would, so tests can hand devices well-formed and hostile chains alike.
 #pragma once
 
-
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -22,7 +21,7 @@ struct Buffer {
 };
 
 class VirtqHarness {
-public:
+  public:
     static constexpr uint64_t kDescTable = 0x1000;
     static constexpr uint64_t kAvail = 0x3000;
     static constexpr uint64_t kUsed = 0x4000;
@@ -63,9 +62,11 @@ public:
         for (size_t i = 0; i < buffers.size(); ++i) {
             uint16_t index = static_cast<uint16_t>((head + i) % size_);
             bool last = i + 1 == buffers.size();
-            uint16_t flags = static_cast<uint16_t>((last ? 0 : virtio::kDescFNext) |
-                                                   (buffers[i].device_writable ? virtio::kDescFWrite : 0));
-            write_desc(index, buffers[i].addr, buffers[i].len, flags, static_cast<uint16_t>((index + 1) % size_));
+            uint16_t flags =
+                static_cast<uint16_t>((last ? 0 : virtio::kDescFNext) |
+                                      (buffers[i].device_writable ? virtio::kDescFWrite : 0));
+            write_desc(index, buffers[i].addr, buffers[i].len, flags,
+                       static_cast<uint16_t>((index + 1) % size_));
         }
         next_desc_ = static_cast<uint16_t>((head + buffers.size()) % size_);
         publish(head);
@@ -83,7 +84,9 @@ public:
         (void)mem_.write_obj<uint16_t>(kAvail + 2, idx);
     }
     void set_avail_flags(uint16_t flags) { (void)mem_.write_obj<uint16_t>(kAvail, flags); }
-    void set_used_event(uint16_t v) { (void)mem_.write_obj<uint16_t>(kAvail + 4 + 2ull * size_, v); }
+    void set_used_event(uint16_t v) {
+        (void)mem_.write_obj<uint16_t>(kAvail + 4 + 2ull * size_, v);
+    }
     uint16_t avail_event() const { return *mem_.read_obj<uint16_t>(kUsed + 4 + 8ull * size_); }
 
     uint16_t used_idx() const { return *mem_.read_obj<uint16_t>(kUsed + 2); }
@@ -98,7 +101,8 @@ public:
     }
 
     void fill(uint64_t addr, const std::string& bytes) {
-        (void)mem_.write(addr, std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+        (void)mem_.write(addr,
+                         std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
     }
     std::string read(uint64_t addr, size_t len) const {
         std::string out(len, '\0');
@@ -106,7 +110,7 @@ public:
         return out;
     }
 
-private:
+  private:
     static GuestMemory make(uint64_t bytes) {
         MemoryRegionSpec spec{0, bytes};
         return std::move(*GuestMemory::create_anonymous(std::span(&spec, 1)));

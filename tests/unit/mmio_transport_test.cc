@@ -15,7 +15,9 @@ namespace {
 
 struct FakeDevice : VirtioDevice {
     uint32_t device_type() const override { return 2; }
-    uint64_t offered_features() const override { return kFVersion1 | (1ull << kRingFEventIdx) | (1ull << 5); }
+    uint64_t offered_features() const override {
+        return kFVersion1 | (1ull << kRingFEventIdx) | (1ull << 5);
+    }
     size_t queue_count() const override { return 1; }
     void read_config(uint64_t offset, std::span<uint8_t> data) const override {
         for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(0x10 + offset + i);
@@ -41,15 +43,19 @@ struct FakeDevice : VirtioDevice {
 };
 
 class TransportTest : public ::testing::Test {
-protected:
-    TransportTest() : interrupt(irq), transport(*MmioTransport::create(dev, interrupt, h.mem(), nullptr, 0xd0000000)) {}
+  protected:
+    TransportTest()
+        : interrupt(irq),
+          transport(*MmioTransport::create(dev, interrupt, h.mem(), nullptr, 0xd0000000)) {}
 
     uint32_t rd(uint64_t off) {
         uint32_t v = 0;
         transport->read(off, std::span(reinterpret_cast<uint8_t*>(&v), 4));
         return v;
     }
-    void wr(uint64_t off, uint32_t v) { transport->write(off, std::span(reinterpret_cast<const uint8_t*>(&v), 4)); }
+    void wr(uint64_t off, uint32_t v) {
+        transport->write(off, std::span(reinterpret_cast<const uint8_t*>(&v), 4));
+    }
 
     // The Linux driver's sequence up to FEATURES_OK, accepting `features`.
     void negotiate(uint64_t features) {
@@ -59,7 +65,8 @@ protected:
         wr(VIRTIO_MMIO_DRIVER_FEATURES, static_cast<uint32_t>(features));
         wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
         wr(VIRTIO_MMIO_DRIVER_FEATURES, static_cast<uint32_t>(features >> 32));
-        wr(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
+        wr(VIRTIO_MMIO_STATUS,
+           VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
     }
     void setup_queue(uint64_t desc = testing::VirtqHarness::kDescTable) {
         wr(VIRTIO_MMIO_QUEUE_SEL, 0);
@@ -186,7 +193,8 @@ TEST_F(TransportTest, FailedActivationSetsNeedsReset) {
 TEST_F(TransportTest, DriverOkWithoutFeaturesOkIsIgnored) {
     wr(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
     setup_queue();
-    wr(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK);
+    wr(VIRTIO_MMIO_STATUS,
+       VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK);
     transport->run_pending();
     EXPECT_EQ(dev.activations, 0);
     EXPECT_FALSE(rd(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_DRIVER_OK);

@@ -138,11 +138,12 @@ TEST(Queue, ReadableAfterWritable) {
     VirtqHarness h;
     Queue q(h.state());
     h.add_chain({{h.alloc(8), 8, true}, {h.alloc(8), 8, false}});
-    EXPECT_NE(chain_error(q, h.mem()).find("device-readable descriptor after a device-writable"), std::string::npos);
+    EXPECT_NE(chain_error(q, h.mem()).find("device-readable descriptor after a device-writable"),
+              std::string::npos);
 }
 
 class IndirectTest : public ::testing::Test {
-protected:
+  protected:
     IndirectTest() {
         h.state().indirect = true;
         table = h.alloc(4096);
@@ -179,7 +180,8 @@ TEST_F(IndirectTest, RefusedWhenNotNegotiated) {
     write_indirect(0, h.alloc(8), 8, 0, 0);
     h.write_desc(0, table, 16, kDescFIndirect, 0);
     h.publish(0);
-    EXPECT_NE(chain_error(q, h.mem()).find("indirect descriptor where none is allowed"), std::string::npos);
+    EXPECT_NE(chain_error(q, h.mem()).find("indirect descriptor where none is allowed"),
+              std::string::npos);
 }
 
 TEST_F(IndirectTest, NestedIndirect) {
@@ -187,7 +189,8 @@ TEST_F(IndirectTest, NestedIndirect) {
     write_indirect(0, table, 16, kDescFIndirect, 0);
     h.write_desc(0, table, 16, kDescFIndirect, 0);
     h.publish(0);
-    EXPECT_NE(chain_error(q, h.mem()).find("indirect descriptor where none is allowed"), std::string::npos);
+    EXPECT_NE(chain_error(q, h.mem()).find("indirect descriptor where none is allowed"),
+              std::string::npos);
 }
 
 TEST_F(IndirectTest, IndirectWithNext) {

@@ -50,7 +50,8 @@ TEST(TokenBucket, ZeroSizeMeansUnlimited) {
 }
 
 TEST(RateLimiter, ThrottlesOnEitherBucketAndArmsItsTimer) {
-    RateLimiterConfig config{TokenBucketConfig{4096, std::nullopt, 1000}, TokenBucketConfig{2, std::nullopt, 1000}};
+    RateLimiterConfig config{TokenBucketConfig{4096, std::nullopt, 1000},
+                             TokenBucketConfig{2, std::nullopt, 1000}};
     auto rl = RateLimiter::create(config, t0);
     ASSERT_TRUE(rl);
     ASSERT_GE(rl->timer_fd(), 0);
@@ -74,7 +75,8 @@ TEST(RateLimiter, NoConfigNeverThrottles) {
 
 TEST(RateLimiter, BandwidthFailureGivesTheOpBack) {
     // Bandwidth refills in 1 ms; ops hardly refill at all (10 per 1000 s).
-    RateLimiterConfig config{TokenBucketConfig{1000, std::nullopt, 1}, TokenBucketConfig{10, std::nullopt, 1000000}};
+    RateLimiterConfig config{TokenBucketConfig{1000, std::nullopt, 1},
+                             TokenBucketConfig{10, std::nullopt, 1000000}};
     auto rl = RateLimiter::create(config, t0);
     ASSERT_TRUE(rl->consume(1000, t0));
     EXPECT_FALSE(rl->consume(500, t0)) << "bandwidth exhausted";

@@ -17,8 +17,10 @@ constexpr uint64_t kConfigOffset = VIRTIO_MMIO_CONFIG;
 
 }  // namespace
 
-Result<std::unique_ptr<MmioTransport>> MmioTransport::create(VirtioDevice& device, Interrupt& interrupt,
-                                                             const GuestMemory& mem, const Vm* vm, uint64_t base) {
+Result<std::unique_ptr<MmioTransport>> MmioTransport::create(VirtioDevice& device,
+                                                             Interrupt& interrupt,
+                                                             const GuestMemory& mem, const Vm* vm,
+                                                             uint64_t base) {
     auto lifecycle = EventFd::create();
     if (!lifecycle) return std::unexpected(lifecycle.error());
     std::vector<EventFd> notify;
@@ -27,11 +29,13 @@ Result<std::unique_ptr<MmioTransport>> MmioTransport::create(VirtioDevice& devic
         if (!evt) return std::unexpected(evt.error());
         notify.push_back(std::move(*evt));
     }
-    return std::make_unique<MmioTransport>(device, interrupt, mem, vm, base, std::move(*lifecycle), std::move(notify));
+    return std::make_unique<MmioTransport>(device, interrupt, mem, vm, base, std::move(*lifecycle),
+                                           std::move(notify));
 }
 
-MmioTransport::MmioTransport(VirtioDevice& device, Interrupt& interrupt, const GuestMemory& mem, const Vm* vm,
-                             uint64_t base, EventFd lifecycle, std::vector<EventFd> notify)
+MmioTransport::MmioTransport(VirtioDevice& device, Interrupt& interrupt, const GuestMemory& mem,
+                             const Vm* vm, uint64_t base, EventFd lifecycle,
+                             std::vector<EventFd> notify)
     : device_(device),
       interrupt_(interrupt),
       mem_(mem),
@@ -42,9 +46,13 @@ MmioTransport::MmioTransport(VirtioDevice& device, Interrupt& interrupt, const G
       queues_(device.queue_count()) {}
 
 Result<void> MmioTransport::attach(EventLoop& loop) {
-    if (auto r = loop.add(lifecycle_evt_.fd(), EPOLLIN, [this](uint32_t) { handle_lifecycle(); }); !r) return r;
+    if (auto r = loop.add(lifecycle_evt_.fd(), EPOLLIN, [this](uint32_t) { handle_lifecycle(); });
+        !r)
+        return r;
     for (size_t i = 0; i < notify_evts_.size(); ++i) {
-        if (auto r = loop.add(notify_evts_[i].fd(), EPOLLIN, [this, i](uint32_t) { on_notify(i); }); !r) return r;
+        if (auto r = loop.add(notify_evts_[i].fd(), EPOLLIN, [this, i](uint32_t) { on_notify(i); });
+            !r)
+            return r;
     }
     return {};
 }
@@ -102,9 +110,9 @@ uint32_t MmioTransport::read_register(uint64_t offset) {
         case VIRTIO_MMIO_DEVICE_ID: return device_.device_type();
         case VIRTIO_MMIO_VENDOR_ID: return kVendor;
         case VIRTIO_MMIO_DEVICE_FEATURES:
-            return device_features_sel_ < 2
-                       ? static_cast<uint32_t>(device_.offered_features() >> (32 * device_features_sel_))
-                       : 0;
+            return device_features_sel_ < 2 ? static_cast<uint32_t>(device_.offered_features() >>
+                                                                    (32 * device_features_sel_))
+                                            : 0;
         case VIRTIO_MMIO_QUEUE_NUM_MAX: return q ? q->max_size : 0;
         case VIRTIO_MMIO_QUEUE_READY: return q && q->ready ? 1 : 0;
         case VIRTIO_MMIO_INTERRUPT_STATUS: return interrupt_.status();
@@ -113,7 +121,8 @@ uint32_t MmioTransport::read_register(uint64_t offset) {
         case VIRTIO_MMIO_QUEUE_DESC_LOW: return q ? static_cast<uint32_t>(q->desc_table) : 0;
         case VIRTIO_MMIO_QUEUE_DESC_HIGH: return q ? static_cast<uint32_t>(q->desc_table >> 32) : 0;
         case VIRTIO_MMIO_QUEUE_AVAIL_LOW: return q ? static_cast<uint32_t>(q->avail_ring) : 0;
-        case VIRTIO_MMIO_QUEUE_AVAIL_HIGH: return q ? static_cast<uint32_t>(q->avail_ring >> 32) : 0;
+        case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+            return q ? static_cast<uint32_t>(q->avail_ring >> 32) : 0;
         case VIRTIO_MMIO_QUEUE_USED_LOW: return q ? static_cast<uint32_t>(q->used_ring) : 0;
         case VIRTIO_MMIO_QUEUE_USED_HIGH: return q ? static_cast<uint32_t>(q->used_ring >> 32) : 0;
     }
@@ -125,7 +134,9 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
     // Queue setup is the driver's only between reset and DRIVER_OK.
     const bool queue_setup = q != nullptr && !live_;
     auto set_low = [](uint64_t& field, uint32_t v) { field = (field & ~0xffffffffull) | v; };
-    auto set_high = [](uint64_t& field, uint32_t v) { field = (field & 0xffffffffull) | (uint64_t{v} << 32); };
+    auto set_high = [](uint64_t& field, uint32_t v) {
+        field = (field & 0xffffffffull) | (uint64_t{v} << 32);
+    };
     switch (offset) {
         case VIRTIO_MMIO_DEVICE_FEATURES_SEL: device_features_sel_ = value; break;
         case VIRTIO_MMIO_DRIVER_FEATURES_SEL: driver_features_sel_ = value; break;
@@ -141,12 +152,24 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
         case VIRTIO_MMIO_QUEUE_READY:
             if (queue_setup) q->ready = value == 1;
             break;
-        case VIRTIO_MMIO_QUEUE_DESC_LOW: if (queue_setup) set_low(q->desc_table, value); break;
-        case VIRTIO_MMIO_QUEUE_DESC_HIGH: if (queue_setup) set_high(q->desc_table, value); break;
-        case VIRTIO_MMIO_QUEUE_AVAIL_LOW: if (queue_setup) set_low(q->avail_ring, value); break;
-        case VIRTIO_MMIO_QUEUE_AVAIL_HIGH: if (queue_setup) set_high(q->avail_ring, value); break;
-        case VIRTIO_MMIO_QUEUE_USED_LOW: if (queue_setup) set_low(q->used_ring, value); break;
-        case VIRTIO_MMIO_QUEUE_USED_HIGH: if (queue_setup) set_high(q->used_ring, value); break;
+        case VIRTIO_MMIO_QUEUE_DESC_LOW:
+            if (queue_setup) set_low(q->desc_table, value);
+            break;
+        case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+            if (queue_setup) set_high(q->desc_table, value);
+            break;
+        case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
+            if (queue_setup) set_low(q->avail_ring, value);
+            break;
+        case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+            if (queue_setup) set_high(q->avail_ring, value);
+            break;
+        case VIRTIO_MMIO_QUEUE_USED_LOW:
+            if (queue_setup) set_low(q->used_ring, value);
+            break;
+        case VIRTIO_MMIO_QUEUE_USED_HIGH:
+            if (queue_setup) set_high(q->used_ring, value);
+            break;
         case VIRTIO_MMIO_QUEUE_NOTIFY:
             // Before the ioeventfd exists (or without KVM) the kick arrives here.
             if (value < notify_evts_.size()) notify_evts_[value].signal();
@@ -212,8 +235,10 @@ void MmioTransport::handle_lifecycle() {
         requests.swap(requests_);
     }
     for (auto& r : requests) {
-        if (r.op == Lifecycle::Reset) deactivate();
-        else activate(std::move(r));
+        if (r.op == Lifecycle::Reset)
+            deactivate();
+        else
+            activate(std::move(r));
     }
 }
 
@@ -225,8 +250,11 @@ void MmioTransport::activate(Request request) {
         for (size_t i = 0; i < notify_evts_.size(); ++i) {
             auto r = vm_->register_ioeventfd(notify_evts_[i].fd(), base_ + VIRTIO_MMIO_QUEUE_NOTIFY,
                                              static_cast<uint32_t>(i));
-            if (!r) log::warn("virtio: " + r.error().message + "; queue kicks will exit to ember instead");
-            else ioeventfds_registered_ = true;
+            if (!r)
+                log::warn("virtio: " + r.error().message +
+                          "; queue kicks will exit to ember instead");
+            else
+                ioeventfds_registered_ = true;
         }
     }
     if (auto r = device_.activate(request.features, std::move(queues)); !r) {

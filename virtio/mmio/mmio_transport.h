@@ -6,8 +6,8 @@
 // The device runs on the VMM thread. The two meet only through (a) lifecycle requests (activate on
 // DRIVER_OK, reset on status 0) that the transport queues in order and signals through an eventfd
 // the VMM thread handles, (b) one eventfd per queue: an ioeventfd KVM signals directly once the
-// device is active, and which the transport signals itself for a notify that arrives as an MMIO exit
-// before that, and (c) the atomic InterruptStatus. Queue addresses are copied to the device at
+// device is active, and which the transport signals itself for a notify that arrives as an MMIO
+// exit before that, and (c) the atomic InterruptStatus. Queue addresses are copied to the device at
 // activation; the transport ignores queue setup writes while the device is live.
 #pragma once
 
@@ -26,10 +26,11 @@
 namespace ember::virtio {
 
 class MmioTransport : public BusDevice {
-public:
+  public:
     // `base` is the slot's guest physical address (for the ioeventfds).
     static Result<std::unique_ptr<MmioTransport>> create(VirtioDevice& device, Interrupt& interrupt,
-                                                         const GuestMemory& mem, const Vm* vm, uint64_t base);
+                                                         const GuestMemory& mem, const Vm* vm,
+                                                         uint64_t base);
 
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
@@ -52,10 +53,10 @@ public:
     const Counters& counters() const { return counters_; }
 
     // Constructed through create(), which also makes the eventfds.
-    MmioTransport(VirtioDevice& device, Interrupt& interrupt, const GuestMemory& mem, const Vm* vm, uint64_t base,
-                  EventFd lifecycle, std::vector<EventFd> notify);
+    MmioTransport(VirtioDevice& device, Interrupt& interrupt, const GuestMemory& mem, const Vm* vm,
+                  uint64_t base, EventFd lifecycle, std::vector<EventFd> notify);
 
-private:
+  private:
     enum class Lifecycle { Activate, Reset };
     struct Request {
         Lifecycle op;

@@ -1,6 +1,5 @@
 #include "virtio/queue/queue.h"
 
-
 #include <atomic>
 #include <cstring>
 
@@ -19,31 +18,39 @@ struct RawDescriptor {
 };
 static_assert(sizeof(RawDescriptor) == kDescSize);
 
-uint64_t avail_bytes(uint16_t size) { return 4 + 2ull * size + 2; }
-uint64_t used_bytes(uint16_t size) { return 4 + 8ull * size + 2; }
+uint64_t avail_bytes(uint16_t size) {
+    return 4 + 2ull * size + 2;
+}
+uint64_t used_bytes(uint16_t size) {
+    return 4 + 8ull * size + 2;
+}
 
 // Walks one descriptor table from `index`. `table_size` entries; indirect tables may not nest.
 Result<void> walk_table(const GuestMemory& mem, uint64_t table, uint32_t table_size, uint16_t index,
                         bool allow_indirect, DescriptorChain& chain) {
     for (uint32_t visited = 0;; ++visited) {
         if (index >= table_size)
-            return fail("descriptor index " + std::to_string(index) + " is out of range (table of " +
-                        std::to_string(table_size) + ")");
-        if (visited >= table_size) return fail("descriptor chain loops or is longer than its table");
+            return fail("descriptor index " + std::to_string(index) +
+                        " is out of range (table of " + std::to_string(table_size) + ")");
+        if (visited >= table_size)
+            return fail("descriptor chain loops or is longer than its table");
         auto raw = mem.read_obj<RawDescriptor>(table + index * kDescSize);
         if (!raw) return std::unexpected(raw.error());
         if (raw->flags & kDescFIndirect) {
             if (!allow_indirect) return fail("indirect descriptor where none is allowed");
             if (raw->flags & kDescFNext) return fail("indirect descriptor also has NEXT set");
             if (raw->len == 0 || raw->len % kDescSize != 0)
-                return fail("indirect table length " + std::to_string(raw->len) + " is not a multiple of 16");
+                return fail("indirect table length " + std::to_string(raw->len) +
+                            " is not a multiple of 16");
             uint32_t entries = raw->len / kDescSize;
-            if (entries > kMaxQueueSize) return fail("indirect table of " + std::to_string(entries) + " entries");
+            if (entries > kMaxQueueSize)
+                return fail("indirect table of " + std::to_string(entries) + " entries");
             if (auto table_mem = mem.slice(raw->addr, raw->len); !table_mem)
                 return fail("indirect table: " + table_mem.error().message);
             return walk_table(mem, raw->addr, entries, 0, false, chain);
         }
-        if (chain.descriptors.size() >= kMaxChainDescriptors) return fail("descriptor chain is too long");
+        if (chain.descriptors.size() >= kMaxChainDescriptors)
+            return fail("descriptor chain is too long");
         if (auto buf = mem.slice(raw->addr, raw->len); !buf)
             return fail("descriptor buffer: " + buf.error().message);
         bool writable = raw->flags & kDescFWrite;
@@ -68,7 +75,8 @@ Result<void> Queue::validate(const GuestMemory& mem) const {
         return fail("descriptor table: " + r.error().message);
     if (auto r = mem.slice(s_.avail_ring, avail_bytes(s_.size)); !r)
         return fail("available ring: " + r.error().message);
-    if (auto r = mem.slice(s_.used_ring, used_bytes(s_.size)); !r) return fail("used ring: " + r.error().message);
+    if (auto r = mem.slice(s_.used_ring, used_bytes(s_.size)); !r)
+        return fail("used ring: " + r.error().message);
     return {};
 }
 
@@ -94,8 +102,9 @@ Result<std::optional<AvailableChain>> Queue::pop(const GuestMemory& mem) {
     if (pending == 0) return std::nullopt;
     if (pending > s_.size) {
         broken_ = true;
-        return fail("available ring index " + std::to_string(idx) + " ran " + std::to_string(pending) +
-                    " entries ahead of the device, more than the queue's " + std::to_string(s_.size));
+        return fail(
+            "available ring index " + std::to_string(idx) + " ran " + std::to_string(pending) +
+            " entries ahead of the device, more than the queue's " + std::to_string(s_.size));
     }
     auto head = mem.read_obj<uint16_t>(s_.avail_ring + 4 + 2ull * (s_.next_avail % s_.size));
     if (!head) return std::unexpected(head.error());
@@ -129,7 +138,8 @@ bool Queue::needs_notification(const GuestMemory& mem) {
     if (!valid) return true;
     uint16_t used_event = mem.read_obj<uint16_t>(s_.avail_ring + 4 + 2ull * s_.size).value_or(0);
     // vring_need_event: notify if used_event lies in (old_used, new_used].
-    return static_cast<uint16_t>(new_used - used_event - 1) < static_cast<uint16_t>(new_used - old_used);
+    return static_cast<uint16_t>(new_used - used_event - 1) <
+           static_cast<uint16_t>(new_used - old_used);
 }
 
 bool Queue::enable_notification(const GuestMemory& mem) {

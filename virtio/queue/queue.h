@@ -66,7 +66,7 @@ struct AvailableChain {
 };
 
 class Queue {
-public:
+  public:
     Queue() = default;
     explicit Queue(QueueState state) : s_(state) {}
 
@@ -96,7 +96,7 @@ public:
     QueueState& state() { return s_; }
     bool broken() const { return broken_; }
 
-private:
+  private:
     Result<DescriptorChain> walk(const GuestMemory& mem, uint16_t head) const;
     uint16_t avail_idx(const GuestMemory& mem) const;
 

@@ -7,10 +7,12 @@
 
 namespace ember::virtio {
 
-Result<RateLimiter> RateLimiter::create(const std::optional<RateLimiterConfig>& config, Clock::time_point now) {
+Result<RateLimiter> RateLimiter::create(const std::optional<RateLimiterConfig>& config,
+                                        Clock::time_point now) {
     RateLimiter rl;
     if (!config) return rl;
-    if (config->bandwidth && config->bandwidth->size) rl.bandwidth_.emplace(*config->bandwidth, now);
+    if (config->bandwidth && config->bandwidth->size)
+        rl.bandwidth_.emplace(*config->bandwidth, now);
     if (config->ops && config->ops->size) rl.ops_.emplace(*config->ops, now);
     if (!rl.bandwidth_ && !rl.ops_) return rl;
     int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -26,8 +28,9 @@ bool RateLimiter::consume(uint64_t bytes, Clock::time_point now) {
     bool bytes_ok = ops_ok && (!bandwidth_ || bandwidth_->take(bytes, now));
     if (bytes_ok) return true;
     if (ops_ok && ops_) ops_->give_back(1);
-    auto wait = std::max(ops_ ? ops_->wait_for(1, now) : std::chrono::nanoseconds(0),
-                         bandwidth_ ? bandwidth_->wait_for(bytes, now) : std::chrono::nanoseconds(0));
+    auto wait =
+        std::max(ops_ ? ops_->wait_for(1, now) : std::chrono::nanoseconds(0),
+                 bandwidth_ ? bandwidth_->wait_for(bytes, now) : std::chrono::nanoseconds(0));
     arm(std::max(wait, std::chrono::nanoseconds(100000)));
     throttled_ = true;
     ++counters_.throttled_events;

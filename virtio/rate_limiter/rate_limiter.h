@@ -12,9 +12,10 @@
 namespace ember::virtio {
 
 class RateLimiter {
-public:
+  public:
     // No config, or neither bucket: never throttles and makes no timer.
-    static Result<RateLimiter> create(const std::optional<RateLimiterConfig>& config, Clock::time_point now);
+    static Result<RateLimiter> create(const std::optional<RateLimiterConfig>& config,
+                                      Clock::time_point now);
 
     // Takes `bytes` from the bandwidth bucket and one op; both or neither. On false the timer
     // is armed for when both would succeed.
@@ -30,7 +31,7 @@ public:
     };
     const Counters& counters() const { return counters_; }
 
-private:
+  private:
     RateLimiter() = default;
     void arm(std::chrono::nanoseconds delay);
 

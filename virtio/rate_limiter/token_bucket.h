@@ -14,7 +14,7 @@ namespace ember::virtio {
 using Clock = std::chrono::steady_clock;
 
 class TokenBucket {
-public:
+  public:
     TokenBucket(const TokenBucketConfig& config, Clock::time_point now);
 
     // Takes `n` tokens if there are enough. A request larger than the whole bucket is let through
@@ -28,7 +28,7 @@ public:
     uint64_t budget() const { return budget_ > 0 ? static_cast<uint64_t>(budget_) : 0; }
     uint64_t one_time_burst() const { return burst_; }
 
-private:
+  private:
     void refill(Clock::time_point now);
 
     uint64_t size_;

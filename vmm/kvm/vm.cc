@@ -79,7 +79,8 @@ Result<void> ioeventfd(int vm_fd, int event_fd, uint64_t addr, uint32_t datamatc
     request.fd = event_fd;
     request.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | flags;
     if (::ioctl(vm_fd, KVM_IOEVENTFD, &request) < 0)
-        return fail_errno(std::string(flags ? "KVM_IOEVENTFD deassign" : "KVM_IOEVENTFD") + " at " + hex(addr));
+        return fail_errno(std::string(flags ? "KVM_IOEVENTFD deassign" : "KVM_IOEVENTFD") + " at " +
+                          hex(addr));
     return {};
 }
 
