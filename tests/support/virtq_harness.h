@@ -47,13 +47,18 @@ class VirtqHarness {
         return addr;
     }
 
-    void write_desc(uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+    // A descriptor at `index` of the table at `table` (the queue's own, or an indirect one).
+    void write_desc_at(uint64_t table, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags,
+                       uint16_t next) {
         uint8_t raw[16];
         std::memcpy(raw, &addr, 8);
         std::memcpy(raw + 8, &len, 4);
         std::memcpy(raw + 12, &flags, 2);
         std::memcpy(raw + 14, &next, 2);
-        (void)mem_.write(kDescTable + 16ull * index, raw);
+        (void)mem_.write(table + 16ull * index, raw);
+    }
+    void write_desc(uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+        write_desc_at(kDescTable, index, addr, len, flags, next);
     }
 
     // Writes a NEXT-linked chain into free descriptors and makes it available; returns its head.

@@ -149,12 +149,7 @@ class IndirectTest : public ::testing::Test {
         table = h.alloc(4096);
     }
     void write_indirect(uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
-        uint8_t raw[16];
-        std::memcpy(raw, &addr, 8);
-        std::memcpy(raw + 8, &len, 4);
-        std::memcpy(raw + 12, &flags, 2);
-        std::memcpy(raw + 14, &next, 2);
-        (void)h.mem().write(table + 16ull * i, raw);
+        h.write_desc_at(table, i, addr, len, flags, next);
     }
     VirtqHarness h;
     uint64_t table;
