@@ -1,0 +1,32 @@
+// Networking for tests, all inside a network namespace the test process makes for itself, so no
+// frame ever leaves it: a persistent tap, brought up, and a raw packet socket on an interface.
+#pragma once
+
+#include <string>
+
+#include "vmm/base/error.h"
+#include "vmm/base/unique_fd.h"
+
+namespace ember::testing {
+
+// Moves this process into a new, empty network namespace (loopback only).
+Result<void> enter_new_netns();
+
+// Creates a persistent tap named `name` (not attached by anyone) and sets it up.
+Result<void> create_tap(const std::string& name);
+Result<void> delete_tap(const std::string& name);
+
+// An AF_PACKET socket bound to an interface: sends and receives whole Ethernet frames.
+class PacketSocket {
+public:
+    static Result<PacketSocket> open(const std::string& ifname);
+    Result<void> send(const std::string& frame) const;
+    // The next frame, or an empty string after timeout_ms.
+    std::string receive(int timeout_ms) const;
+
+private:
+    explicit PacketSocket(UniqueFd fd) : fd_(std::move(fd)) {}
+    UniqueFd fd_;
+};
+
+}  // namespace ember::testing

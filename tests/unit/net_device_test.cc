@@ -1,0 +1,267 @@
+// virtio-net through the host queue harness over a real tap, inside a network namespace this
+// test process makes for itself: frames go only between the device and a packet socket there.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "tests/support/netns.h"
+#include "tests/support/virtq_harness.h"
+#include "tests/unit/fake_irq.h"
+#include "virtio/net/net_device.h"
+
+namespace ember::virtio {
+namespace {
+
+using testing::Buffer;
+using testing::VirtqDriver;
+
+constexpr uint16_t kEtherType = 0x88b5;  // IEEE local experimental: the kernel leaves it alone
+
+std::string frame(size_t payload_len, char fill = 'p') {
+    std::string f = std::string("\xff\xff\xff\xff\xff\xff", 6) + std::string("\x06\x00\xac\x10\x00\x02", 6);
+    f += static_cast<char>(kEtherType >> 8);
+    f += static_cast<char>(kEtherType & 0xff);
+    return f + std::string(payload_len, fill);
+}
+
+std::string vnet_header() { return std::string(kVnetHeaderSize, '\0'); }
+
+class NetTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        static const bool in_netns = testing::enter_new_netns().has_value();
+        ASSERT_TRUE(in_netns) << "tests need CAP_NET_ADMIN to make their own network namespace";
+    }
+
+    void SetUp() override {
+        static int n = 0;
+        tap = "etap" + std::to_string(n++);
+        ASSERT_TRUE(testing::create_tap(tap));
+        config.iface_id = "eth0";
+        config.host_dev_name = tap;
+        config.guest_mac = "06:00:ac:10:00:02";
+    }
+    void TearDown() override {
+        device.reset();
+        (void)testing::delete_tap(tap);
+    }
+    void start(bool mergeable) {
+        auto dev = NetDevice::create(config, mem.owned_mem, interrupt);
+        ASSERT_TRUE(dev) << dev.error().message;
+        device = std::move(*dev);
+        uint64_t features = device->offered_features();
+        if (!mergeable) features &= ~(1ull << net::kMrgRxbuf);
+        std::vector<Queue> queues;
+        queues.emplace_back(rx.state());
+        queues.emplace_back(tx.state());
+        ASSERT_TRUE(device->activate(features, std::move(queues)));
+        ASSERT_TRUE(device->attach(loop));
+        sock = std::make_unique<testing::PacketSocket>(*testing::PacketSocket::open(tap));
+    }
+    void pump(int rounds = 5) {
+        for (int i = 0; i < rounds; ++i) ASSERT_TRUE(loop.run_once(50));
+    }
+    // The next frame of ours the packet socket sees (skipping anything else).
+    std::string next_frame() {
+        for (int i = 0; i < 20; ++i) {
+            std::string f = sock->receive(200);
+            if (f.empty()) return f;
+            if (f.size() >= 14 && static_cast<uint8_t>(f[12]) == (kEtherType >> 8)) return f;
+        }
+        return {};
+    }
+
+    std::string tap;
+    NetworkInterfaceConfig config;
+    ember::testing::CountingIrq irq;
+    Interrupt interrupt{irq};
+    testing::OwnedGuestMemory mem{8 << 20};
+    VirtqDriver rx{mem.owned_mem, 16, 0x100000, 0x200000};
+    VirtqDriver tx{mem.owned_mem, 16, 0x110000, 0x400000};
+    EventLoop loop = *EventLoop::create();
+    std::unique_ptr<NetDevice> device;
+    std::unique_ptr<testing::PacketSocket> sock;
+};
+
+TEST_F(NetTest, TransmitsAFrameInOneDescriptor) {
+    start(false);
+    auto f = frame(100);
+    uint64_t buf = tx.alloc(4096);
+    tx.fill(buf, vnet_header() + f);
+    uint16_t head = tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(next_frame(), f);
+    ASSERT_EQ(tx.used().size(), 1u);
+    EXPECT_EQ(tx.used()[0], (std::pair<uint32_t, uint32_t>{head, 0}));
+    EXPECT_EQ(device->counters().tx_packets, 1u);
+    EXPECT_EQ(device->counters().tx_bytes, f.size());
+}
+
+TEST_F(NetTest, TransmitsAFrameSplitAcrossDescriptorsAndTheWholeRingPerKick) {
+    start(false);
+    for (int i = 0; i < 3; ++i) {
+        auto f = frame(300, static_cast<char>('a' + i));
+        uint64_t hdr = tx.alloc(kVnetHeaderSize), a = tx.alloc(100), b = tx.alloc(4096);
+        tx.fill(hdr, vnet_header());
+        tx.fill(a, f.substr(0, 100));
+        tx.fill(b, f.substr(100));
+        tx.add_chain({{hdr, kVnetHeaderSize}, {a, 100}, {b, static_cast<uint32_t>(f.size() - 100)}});
+    }
+    device->process_queue(NetDevice::kTxQueue);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(next_frame(), frame(300, static_cast<char>('a' + i)));
+    EXPECT_EQ(tx.used().size(), 3u);
+}
+
+TEST_F(NetTest, ReceivesIntoPostedBuffersWithTheVnetHeader) {
+    start(false);
+    uint64_t buf = rx.alloc(2048);
+    uint16_t head = rx.add_chain({{buf, 2048, true}});
+    device->process_queue(NetDevice::kRxQueue);
+    auto f = frame(200);
+    ASSERT_TRUE(sock->send(f));
+    pump();
+    ASSERT_EQ(rx.used().size(), 1u);
+    EXPECT_EQ(rx.used()[0], (std::pair<uint32_t, uint32_t>{head, static_cast<uint32_t>(kVnetHeaderSize + f.size())}));
+    std::string got = rx.read(buf, kVnetHeaderSize + f.size());
+    uint16_t num_buffers;
+    std::memcpy(&num_buffers, got.data() + 10, 2);
+    EXPECT_EQ(num_buffers, 1);
+    EXPECT_EQ(got.substr(kVnetHeaderSize), f);
+    EXPECT_GE(irq.count, 1);
+    EXPECT_EQ(device->counters().rx_packets, 1u);
+}
+
+TEST_F(NetTest, FramesWaitInTheTapUntilTheGuestPostsBuffers) {
+    start(false);
+    auto f = frame(64);
+    ASSERT_TRUE(sock->send(f));
+    pump();
+    EXPECT_EQ(device->counters().rx_packets, 0u);
+    EXPECT_EQ(device->counters().rx_dropped, 0u);
+    uint64_t buf = rx.alloc(2048);
+    rx.add_chain({{buf, 2048, true}});
+    device->process_queue(NetDevice::kRxQueue);  // the guest's kick
+    ASSERT_EQ(rx.used().size(), 1u);
+    EXPECT_EQ(rx.read(buf + kVnetHeaderSize, f.size()), f);
+}
+
+TEST_F(NetTest, AFrameBiggerThanTheBufferIsDroppedAndTheBufferKept) {
+    start(false);
+    uint64_t buf = rx.alloc(4096);
+    rx.fill(buf, std::string(4096, '\x5a'));
+    rx.add_chain({{buf, 200, true}});
+    device->process_queue(NetDevice::kRxQueue);
+    ASSERT_TRUE(sock->send(frame(500)));
+    pump();
+    EXPECT_EQ(device->counters().rx_dropped, 1u);
+    EXPECT_EQ(rx.used().size(), 0u);
+    EXPECT_EQ(rx.read(buf + 200, 100), std::string(100, '\x5a')) << "nothing written past the buffer";
+    auto small = frame(60);
+    ASSERT_TRUE(sock->send(small));
+    pump();
+    ASSERT_EQ(rx.used().size(), 1u);
+    EXPECT_EQ(rx.read(buf + kVnetHeaderSize, small.size()), small);
+}
+
+TEST_F(NetTest, MergeableBuffersCarryALargeFrameAcrossChains) {
+    start(true);
+    std::vector<uint64_t> bufs;
+    for (int i = 0; i < 4; ++i) {
+        bufs.push_back(rx.alloc(512));
+        rx.add_chain({{bufs.back(), 512, true}});
+    }
+    device->process_queue(NetDevice::kRxQueue);
+    auto f = frame(1400, 'm');  // within the tap's MTU; 1426 bytes with the header: three buffers
+    ASSERT_TRUE(sock->send(f));
+    pump();
+    auto used = rx.used();
+    ASSERT_EQ(used.size(), 3u);
+    EXPECT_EQ(used[0].second, 512u);
+    EXPECT_EQ(used[1].second, 512u);
+    EXPECT_EQ(used[2].second, kVnetHeaderSize + f.size() - 1024);
+    std::string got = rx.read(bufs[0], 512) + rx.read(bufs[1], 512) + rx.read(bufs[2], used[2].second);
+    uint16_t num_buffers;
+    std::memcpy(&num_buffers, got.data() + 10, 2);
+    EXPECT_EQ(num_buffers, 3);
+    EXPECT_EQ(got.substr(kVnetHeaderSize), f);
+}
+
+TEST_F(NetTest, MalformedTxChainsAreReturnedAndCounted) {
+    start(false);
+    uint64_t a = tx.alloc(64), b = tx.alloc(64);
+    tx.add_chain({{a, 64}, {b, 64, true}});  // a TX chain with a device-writable buffer
+    tx.add_chain({{a, 8}});                  // shorter than the vnet header
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(tx.used().size(), 2u);
+    EXPECT_EQ(device->counters().tx_dropped, 2u);
+    EXPECT_EQ(device->counters().tx_packets, 0u);
+}
+
+TEST_F(NetTest, RxChainWithReadableBuffersIsReturnedEmpty) {
+    start(false);
+    uint64_t a = rx.alloc(2048);
+    rx.add_chain({{a, 2048, false}});
+    device->process_queue(NetDevice::kRxQueue);
+    ASSERT_TRUE(sock->send(frame(64)));
+    pump();
+    ASSERT_EQ(rx.used().size(), 1u);
+    EXPECT_EQ(rx.used()[0].second, 0u);
+    EXPECT_EQ(device->counters().rx_errors, 1u);
+}
+
+TEST_F(NetTest, ConfigSpaceHasTheMacAndLinkUp) {
+    start(false);
+    uint8_t cfg[12];
+    device->read_config(0, cfg);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(cfg), 6), std::string("\x06\x00\xac\x10\x00\x02", 6));
+    EXPECT_EQ(cfg[6], 1);  // VIRTIO_NET_S_LINK_UP
+    EXPECT_TRUE(device->offered_features() & (1ull << net::kMac));
+}
+
+TEST_F(NetTest, TapErrorsAreClear) {
+    auto missing = Tap::open("nosuchtap0");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message.find("tap 'nosuchtap0' does not exist"), std::string::npos);
+    auto first = Tap::open(tap);
+    ASSERT_TRUE(first) << first.error().message;
+    auto busy = Tap::open(tap);
+    ASSERT_FALSE(busy);
+    EXPECT_NE(busy.error().message.find("is busy"), std::string::npos);
+    auto loopback = Tap::open("lo");
+    ASSERT_FALSE(loopback);
+    EXPECT_NE(loopback.error().message.find("not a tap"), std::string::npos);
+}
+
+TEST_F(NetTest, WithoutAMacTheFeatureIsNotOffered) {
+    config.guest_mac.reset();
+    start(false);
+    EXPECT_FALSE(device->offered_features() & (1ull << net::kMac));
+}
+
+}  // namespace
+}  // namespace ember::virtio
+
+namespace ember::virtio {
+namespace {
+
+TEST_F(NetTest, ATapThatDisappearsStopsTrafficButNotTheDevice) {
+    start(false);
+    ASSERT_EQ(std::system(("ip link delete " + tap).c_str()), 0);
+    pump();
+    uint64_t buf = tx.alloc(4096);
+    auto f = frame(100);
+    tx.fill(buf, vnet_header() + f);
+    tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(tx.used().size(), 1u) << "the guest still gets its TX buffer back";
+    EXPECT_EQ(device->counters().tx_packets, 0u);
+    EXPECT_GE(device->counters().tx_dropped + device->counters().tx_errors, 1u);
+    // A second frame is simply dropped: the device keeps answering the guest.
+    tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(tx.used().size(), 2u);
+}
+
+}  // namespace
+}  // namespace ember::virtio

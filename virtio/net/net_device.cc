@@ -1,0 +1,311 @@
+#include "virtio/net/net_device.h"
+
+#include <cstring>
+
+#include "vmm/base/log.h"
+
+namespace ember::virtio {
+namespace {
+
+constexpr uint16_t kLinkUp = 1;
+constexpr size_t kNumBuffersOffset = 10;  // in virtio_net_hdr_v1
+
+uint64_t bit(uint32_t b) { return 1ull << b; }
+
+}  // namespace
+
+std::array<uint8_t, 6> parse_mac(const std::string& mac) {
+    std::array<uint8_t, 6> out{};
+    for (size_t i = 0; i < 6; ++i) out[i] = static_cast<uint8_t>(std::stoi(mac.substr(i * 3, 2), nullptr, 16));
+    return out;
+}
+
+Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetworkInterfaceConfig& config, const GuestMemory& mem,
+                                                     Interrupt& interrupt) {
+    const std::string who = "network interface '" + config.iface_id + "'";
+    auto tap = Tap::open(config.host_dev_name);
+    if (!tap) return std::unexpected(std::move(tap.error()).wrap(who));
+    auto mtu = tap->mtu();
+    auto rx = RateLimiter::create(config.rx_rate_limiter, Clock::now());
+    if (!rx) return std::unexpected(std::move(rx.error()).wrap(who));
+    auto tx = RateLimiter::create(config.tx_rate_limiter, Clock::now());
+    if (!tx) return std::unexpected(std::move(tx.error()).wrap(who));
+    std::optional<std::array<uint8_t, 6>> mac;
+    if (config.guest_mac) mac = parse_mac(*config.guest_mac);
+    return std::make_unique<NetDevice>(config, mem, interrupt, std::move(*tap), mac, mtu.value_or(1500),
+                                       std::move(*rx), std::move(*tx));
+}
+
+NetDevice::NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt, Tap tap,
+                     std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu, RateLimiter rx_limiter,
+                     RateLimiter tx_limiter)
+    : config_(std::move(config)),
+      mem_(mem),
+      interrupt_(interrupt),
+      tap_(std::move(tap)),
+      mac_(mac),
+      mtu_(mtu),
+      rx_limiter_(std::move(rx_limiter)),
+      tx_limiter_(std::move(tx_limiter)),
+      rx_frame_(kMaxFrame) {
+    features_ = kFVersion1 | bit(kRingFEventIdx) | bit(kRingFIndirectDesc) | bit(net::kStatus) | bit(net::kMrgRxbuf) |
+                bit(net::kMtu);
+    if (mac_) features_ |= bit(net::kMac);
+    // Frames from the guest with partial checksums or GSO go to the tap as they are: it takes them.
+    features_ |= bit(net::kCsum) | bit(net::kHostTso4) | bit(net::kHostTso6);
+    const auto& tap_can = tap_.supported();
+    if (tap_can.ufo) features_ |= bit(net::kHostUfo);
+    // Frames to the guest may come offloaded only if the tap can be told to produce them so.
+    if (tap_can.csum) {
+        features_ |= bit(net::kGuestCsum);
+        if (tap_can.tso4) features_ |= bit(net::kGuestTso4);
+        if (tap_can.tso6) features_ |= bit(net::kGuestTso6);
+        if (tap_can.ufo) features_ |= bit(net::kGuestUfo);
+    }
+}
+
+void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
+    std::array<uint8_t, 12> cs{};
+    if (mac_) std::memcpy(cs.data(), mac_->data(), 6);
+    uint16_t status = kLinkUp, pairs = 1;
+    std::memcpy(cs.data() + 6, &status, 2);
+    std::memcpy(cs.data() + 8, &pairs, 2);
+    std::memcpy(cs.data() + 10, &mtu_, 2);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = offset + i < cs.size() ? cs[offset + i] : 0;
+}
+
+Result<void> NetDevice::attach(EventLoop& loop) {
+    if (auto r = loop.add(tap_.fd(), EPOLLIN | EPOLLOUT | EPOLLET, [this](uint32_t e) { on_tap_event(e); }); !r)
+        return r;
+    if (rx_limiter_.timer_fd() >= 0)
+        if (auto r = loop.add(rx_limiter_.timer_fd(), EPOLLIN, [this](uint32_t) { on_rx_limiter_timer(); }); !r) return r;
+    if (tx_limiter_.timer_fd() >= 0)
+        if (auto r = loop.add(tx_limiter_.timer_fd(), EPOLLIN, [this](uint32_t) { on_tx_limiter_timer(); }); !r) return r;
+    return {};
+}
+
+Result<void> NetDevice::activate(uint64_t acked, std::vector<Queue> queues) {
+    if (queues.size() != 2 || !queues[kRxQueue].state().ready || !queues[kTxQueue].state().ready)
+        return fail("virtio-net needs its RX and TX queues ready");
+    TapOffloads offloads;
+    offloads.csum = acked & bit(net::kGuestCsum);
+    offloads.tso4 = offloads.csum && (acked & bit(net::kGuestTso4));
+    offloads.tso6 = offloads.csum && (acked & bit(net::kGuestTso6));
+    offloads.ufo = offloads.csum && (acked & bit(net::kGuestUfo));
+    if (auto r = tap_.set_offloads(offloads); !r) return r;
+    acked_ = acked;
+    queues_ = std::move(queues);
+    return {};
+}
+
+std::vector<QueueState> NetDevice::queue_states() const {
+    std::vector<QueueState> out;
+    for (const auto& q : queues_) out.push_back(q.state());
+    return out;
+}
+
+void NetDevice::reset() {
+    queues_.clear();
+    rx_frame_len_ = 0;
+    tx_blocked_ = false;
+    used_added_ = {};
+    acked_ = 0;
+    (void)tap_.set_offloads({});
+}
+
+void NetDevice::process_queue(size_t index) {
+    if (queues_.empty()) return;
+    if (index == kTxQueue) transmit();
+    else receive();  // the guest posted RX buffers
+}
+
+void NetDevice::on_tap_event(uint32_t events) {
+    if (queues_.empty() || tap_broken_) return;
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        tap_failed("tap reported an error", EIO);
+        return;
+    }
+    if (events & EPOLLIN) receive();
+    if ((events & EPOLLOUT) && tx_blocked_) {
+        tx_blocked_ = false;
+        transmit();
+    }
+}
+
+void NetDevice::on_rx_limiter_timer() {
+    rx_limiter_.on_timer();
+    receive();
+}
+
+void NetDevice::on_tx_limiter_timer() {
+    tx_limiter_.on_timer();
+    transmit();
+}
+
+void NetDevice::tap_failed(const char* what, int err) {
+    if (!tap_broken_)
+        log::warn("network interface '" + config_.iface_id + "': " + what + ": " + std::strerror(err) +
+                  "; the device passes no more traffic");
+    tap_broken_ = true;
+}
+
+void NetDevice::notify(size_t queue) {
+    if (used_added_[queue] && queues_[queue].needs_notification(mem_)) interrupt_.raise(kInterruptUsedRing);
+    used_added_[queue] = false;
+}
+
+void NetDevice::receive() {
+    if (queues_.empty() || tap_broken_) return;
+    while (!rx_limiter_.throttled()) {
+        if (rx_frame_len_ == 0) {
+            ssize_t n = tap_.read(rx_frame_);
+            if (n == -EAGAIN) break;
+            if (n < 0) {
+                ++counters_.rx_errors;
+                tap_failed("reading the tap", static_cast<int>(-n));
+                break;
+            }
+            if (static_cast<size_t>(n) < kVnetHeaderSize) {
+                ++counters_.rx_dropped;
+                continue;
+            }
+            rx_frame_len_ = static_cast<size_t>(n);
+        }
+        if (!rx_limiter_.consume(rx_frame_len_ - kVnetHeaderSize, Clock::now())) {
+            ++counters_.rx_rate_limited;
+            break;
+        }
+        if (!deliver()) break;
+        rx_frame_len_ = 0;
+    }
+    // More buffers may have been posted while we looked: ask for a kick either way.
+    if (queues_[kRxQueue].enable_notification(mem_) && rx_frame_len_ != 0) {
+        if (deliver()) rx_frame_len_ = 0;
+    }
+    notify(kRxQueue);
+}
+
+bool NetDevice::deliver() {
+    Queue& q = queues_[kRxQueue];
+    const bool mergeable = acked_ & bit(net::kMrgRxbuf);
+    struct Taken {
+        uint16_t head;
+        std::vector<Descriptor> buffers;
+        uint64_t capacity;
+    };
+    std::vector<Taken> taken;
+    uint64_t capacity = 0;
+    while (capacity < rx_frame_len_) {
+        auto popped = q.pop(mem_);
+        if (!popped || !*popped) {
+            for (size_t i = 0; i < taken.size(); ++i) q.undo_pop();
+            // Nothing more posted. If even a full ring could not hold the frame, it never will.
+            if (taken.size() >= q.state().size) {
+                ++counters_.rx_dropped;
+                return true;
+            }
+            return false;
+        }
+        auto& [head, chain] = **popped;
+        if (!chain || chain->readable_count != 0) {
+            ++counters_.rx_errors;
+            (void)q.add_used(mem_, head, 0);
+            used_added_[kRxQueue] = true;
+            continue;
+        }
+        uint64_t cap = 0;
+        for (const auto& d : chain->descriptors) cap += d.len;
+        taken.push_back(Taken{head, chain->descriptors, cap});
+        capacity += cap;
+        if (!mergeable) break;
+    }
+    if (capacity < rx_frame_len_) {
+        // One chain, too small, without mergeable buffers: drop the frame, keep the buffers.
+        q.undo_pop();
+        ++counters_.rx_dropped;
+        return true;
+    }
+    uint16_t num_buffers = static_cast<uint16_t>(taken.size());
+    std::memcpy(rx_frame_.data() + kNumBuffersOffset, &num_buffers, 2);
+    size_t offset = 0;
+    for (const auto& t : taken) {
+        uint32_t written = 0;
+        for (const auto& d : t.buffers) {
+            if (offset == rx_frame_len_) break;
+            size_t n = std::min<size_t>(d.len, rx_frame_len_ - offset);
+            (void)mem_.write(d.addr, std::span<const uint8_t>(rx_frame_.data() + offset, n));
+            offset += n;
+            written += static_cast<uint32_t>(n);
+        }
+        (void)q.add_used(mem_, t.head, written);
+    }
+    used_added_[kRxQueue] = true;
+    ++counters_.rx_packets;
+    counters_.rx_bytes += rx_frame_len_ - kVnetHeaderSize;
+    return true;
+}
+
+void NetDevice::transmit() {
+    if (queues_.empty() || tx_blocked_) return;
+    Queue& q = queues_[kTxQueue];
+    std::vector<iovec> iov;
+    while (!tx_limiter_.throttled()) {
+        auto popped = q.pop(mem_);
+        if (!popped) {
+            log::warn("virtio-net '" + config_.iface_id + "': " + popped.error().message);
+            break;
+        }
+        if (!*popped) {
+            if (q.enable_notification(mem_)) continue;
+            break;
+        }
+        auto& [head, chain] = **popped;
+        iov.clear();
+        uint64_t len = 0;
+        bool valid = chain && chain->writable().empty();
+        if (valid) {
+            for (const auto& d : chain->descriptors) {
+                auto host = mem_.slice(d.addr, d.len);  // checked by the chain walk
+                iov.push_back(iovec{host->data(), host->size()});
+                len += d.len;
+            }
+            valid = len >= kVnetHeaderSize && len <= kMaxFrame;
+        }
+        if (!valid) {
+            ++counters_.tx_dropped;
+            (void)q.add_used(mem_, head, 0);
+            used_added_[kTxQueue] = true;
+            continue;
+        }
+        if (tap_broken_) {
+            // The guest still gets its buffers back, or its TX ring would fill and its driver stall.
+            ++counters_.tx_dropped;
+            (void)q.add_used(mem_, head, 0);
+            used_added_[kTxQueue] = true;
+            continue;
+        }
+        if (!tx_limiter_.consume(len - kVnetHeaderSize, Clock::now())) {
+            ++counters_.tx_rate_limited;
+            q.undo_pop();
+            break;
+        }
+        ssize_t n = tap_.write(iov);
+        if (n == -EAGAIN) {
+            q.undo_pop();
+            tx_blocked_ = true;
+            break;
+        }
+        if (n < 0) {
+            ++counters_.tx_errors;
+            tap_failed("writing the tap", static_cast<int>(-n));
+        } else {
+            ++counters_.tx_packets;
+            counters_.tx_bytes += len - kVnetHeaderSize;
+        }
+        (void)q.add_used(mem_, head, 0);
+        used_added_[kTxQueue] = true;
+    }
+    notify(kTxQueue);
+}
+
+}  // namespace ember::virtio

@@ -1,0 +1,100 @@
+// The virtio-net device: an RX and a TX queue over a tap.
+//
+// TX: a kick drains the whole available ring, each frame (vnet header included) written to the
+// tap with one writev straight from guest memory. A full tap stops TX until it is writable.
+// RX: frames are read from the tap only while the guest has posted buffers; otherwise they wait in
+// the tap (the kernel's queue, bounded by its txqueuelen), never in ember. A frame is copied into
+// one chain, or with VIRTIO_NET_F_MRG_RXBUF into as many as it needs; one that cannot fit in what
+// the guest could ever post is dropped and counted, never written past the buffers.
+// Everything here runs on the VMM thread.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "virtio/device.h"
+#include "virtio/net/tap.h"
+#include "virtio/rate_limiter/rate_limiter.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/event_loop/event_loop.h"
+
+namespace ember::virtio {
+
+struct NetCounters {
+    uint64_t rx_packets = 0, rx_bytes = 0, rx_dropped = 0, rx_errors = 0;
+    uint64_t tx_packets = 0, tx_bytes = 0, tx_dropped = 0, tx_errors = 0;
+    uint64_t rx_rate_limited = 0, tx_rate_limited = 0;
+};
+
+namespace net {
+inline constexpr uint32_t kCsum = 0, kGuestCsum = 1, kMtu = 3, kMac = 5, kGuestTso4 = 7, kGuestTso6 = 8,
+                          kGuestUfo = 10, kHostTso4 = 11, kHostTso6 = 12, kHostUfo = 14, kMrgRxbuf = 15,
+                          kStatus = 16;
+}  // namespace net
+
+class NetDevice : public VirtioDevice {
+public:
+    static constexpr size_t kRxQueue = 0;
+    static constexpr size_t kTxQueue = 1;
+    // Largest frame a tap hands over: vnet header plus a 64 KiB GSO super-frame plus its headers.
+    static constexpr size_t kMaxFrame = kVnetHeaderSize + 65535 + 14 + 4;
+
+    static Result<std::unique_ptr<NetDevice>> create(const NetworkInterfaceConfig& config, const GuestMemory& mem,
+                                                     Interrupt& interrupt);
+
+    uint32_t device_type() const override { return 1; }
+    uint64_t offered_features() const override { return features_; }
+    size_t queue_count() const override { return 2; }
+    void read_config(uint64_t offset, std::span<uint8_t> data) const override;
+    Result<void> activate(uint64_t acked_features, std::vector<Queue> queues) override;
+    void process_queue(size_t index) override;
+    void reset() override;
+    std::vector<QueueState> queue_states() const override;
+
+    Result<void> attach(EventLoop& loop);
+    // The tap's readiness (EPOLLIN, EPOLLOUT, errors) and the rate limiters' timers.
+    void on_tap_event(uint32_t events);
+    void on_rx_limiter_timer();
+    void on_tx_limiter_timer();
+
+    const NetCounters& counters() const { return counters_; }
+    const std::string& id() const { return config_.iface_id; }
+    int tap_fd() const { return tap_.fd(); }
+
+    NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt, Tap tap,
+              std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu, RateLimiter rx_limiter, RateLimiter tx_limiter);
+
+private:
+    void receive();
+    // Puts the pending frame into RX buffers; false when the guest has not posted enough yet.
+    bool deliver();
+    void transmit();
+    void notify(size_t queue);
+    void tap_failed(const char* what, int err);
+
+    NetworkInterfaceConfig config_;
+    const GuestMemory& mem_;
+    Interrupt& interrupt_;
+    Tap tap_;
+    std::optional<std::array<uint8_t, 6>> mac_;
+    uint16_t mtu_;
+    uint64_t features_ = 0;
+    uint64_t acked_ = 0;
+    RateLimiter rx_limiter_;
+    RateLimiter tx_limiter_;
+
+    std::vector<Queue> queues_;
+    std::array<bool, 2> used_added_{};
+    std::vector<uint8_t> rx_frame_;  // one frame read from the tap, waiting for RX buffers
+    size_t rx_frame_len_ = 0;
+    bool tx_blocked_ = false;  // the tap said EAGAIN: wait for EPOLLOUT
+    bool tap_broken_ = false;
+    NetCounters counters_;
+};
+
+// "aa:bb:cc:dd:ee:ff" into bytes (the config layer has validated it).
+std::array<uint8_t, 6> parse_mac(const std::string& mac);
+
+}  // namespace ember::virtio
