@@ -6,11 +6,13 @@
 namespace ember {
 
 Result<std::vector<VirtioSlot>> plan_virtio_slots(const VmConfig& config, bool boot_timer) {
-    std::vector<size_t> order;
+    using Kind = VirtioSlot::Kind;
+    std::vector<std::pair<Kind, size_t>> order;
     for (size_t i = 0; i < config.drives.size(); ++i)
-        if (config.drives[i].is_root_device) order.push_back(i);
+        if (config.drives[i].is_root_device) order.emplace_back(Kind::Block, i);
     for (size_t i = 0; i < config.drives.size(); ++i)
-        if (!config.drives[i].is_root_device) order.push_back(i);
+        if (!config.drives[i].is_root_device) order.emplace_back(Kind::Block, i);
+    for (size_t i = 0; i < config.network_interfaces.size(); ++i) order.emplace_back(Kind::Net, i);
 
     const uint32_t available = x86::kLastGsi - x86::kFirstMmioGsi + 1;
     if (order.size() > available)
@@ -19,8 +21,8 @@ Result<std::vector<VirtioSlot>> plan_virtio_slots(const VmConfig& config, bool b
     std::vector<VirtioSlot> slots;
     uint64_t base = x86::kMmioGapStart + (boot_timer ? x86::kMmioSlotSize : 0);
     uint32_t gsi = x86::kFirstMmioGsi;
-    for (size_t index : order) {
-        slots.push_back(VirtioSlot{base, gsi++, index});
+    for (auto [kind, index] : order) {
+        slots.push_back(VirtioSlot{kind, base, gsi++, index});
         base += x86::kMmioSlotSize;
     }
     return slots;
@@ -29,7 +31,8 @@ Result<std::vector<VirtioSlot>> plan_virtio_slots(const VmConfig& config, bool b
 std::string virtio_boot_args(const VmConfig& config, const std::vector<VirtioSlot>& slots) {
     std::string args;
     for (const auto& slot : slots) {
-        const auto& drive = config.drives[slot.drive_index];
+        if (slot.kind != VirtioSlot::Kind::Block) continue;
+        const auto& drive = config.drives[slot.index];
         if (!drive.is_root_device) continue;
         args +=
             drive.partuuid ? " root=PARTUUID=" + *drive.partuuid : std::string(" root=/dev/vda");

@@ -168,17 +168,24 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
             return r;
     }
     for (const auto& slot : virtio_plan_) {
-        VirtioMmio d{slot, {}, {}, {}, {}};
+        VirtioMmio d{slot, {}, {}, {}, {}, {}};
         auto irq = IrqFd::create(vm_, slot.gsi);
         if (!irq) return std::unexpected(irq.error());
         d.irq = std::move(*irq);
         d.interrupt = std::make_unique<virtio::Interrupt>(*d.irq);
-        auto block =
-            virtio::BlockDevice::create(config.drives[slot.drive_index], memory_, *d.interrupt, {});
-        if (!block) return std::unexpected(block.error());
-        d.block = std::move(*block);
-        auto transport =
-            virtio::MmioTransport::create(*d.block, *d.interrupt, memory_, &vm_, slot.base);
+        virtio::VirtioDevice* device;
+        if (slot.kind == VirtioSlot::Kind::Block) {
+            auto block = virtio::BlockDevice::create(config.drives[slot.index], memory_, *d.interrupt, {});
+            if (!block) return std::unexpected(block.error());
+            d.block = std::move(*block);
+            device = d.block.get();
+        } else {
+            auto net = virtio::NetDevice::create(config.network_interfaces[slot.index], memory_, *d.interrupt);
+            if (!net) return std::unexpected(net.error());
+            d.net = std::move(*net);
+            device = d.net.get();
+        }
+        auto transport = virtio::MmioTransport::create(*device, *d.interrupt, memory_, &vm_, slot.base);
         if (!transport) return std::unexpected(transport.error());
         d.transport = std::move(*transport);
         if (auto r = mmio_bus_.insert(*d.transport, slot.base, x86::kMmioSlotSize); !r) return r;
@@ -190,6 +197,12 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
 const virtio::BlockDevice* Vmm::block_device(const std::string& drive_id) const {
     for (const auto& d : virtio_)
         if (d.block && d.block->id() == drive_id) return d.block.get();
+    return nullptr;
+}
+
+const virtio::NetDevice* Vmm::net_device(const std::string& iface_id) const {
+    for (const auto& d : virtio_)
+        if (d.net && d.net->id() == iface_id) return d.net.get();
     return nullptr;
 }
 
@@ -223,7 +236,7 @@ Result<void> Vmm::watch_fds() {
         return r;
     for (auto& d : virtio_) {
         if (auto r = d.transport->attach(loop_); !r) return r;
-        if (auto r = d.block->attach(loop_); !r) return r;
+        if (auto r = d.block ? d.block->attach(loop_) : d.net->attach(loop_); !r) return r;
     }
     if (auto r = loop_.add(serial_out_->ready_fd(), EPOLLIN,
                            [this](uint32_t) {

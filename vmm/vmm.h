@@ -14,6 +14,7 @@
 
 #include "virtio/block/block_device.h"
 #include "virtio/mmio/mmio_transport.h"
+#include "virtio/net/net_device.h"
 #include "vmm/arch/x86_64/kernel_loader.h"
 #include "vmm/base/error.h"
 #include "vmm/base/event_fd.h"
@@ -81,6 +82,7 @@ class Vmm : public ExitSink {
     const std::vector<std::unique_ptr<VcpuThread>>& vcpus() const { return vcpus_; }
     // The block device for a drive id, or null.
     const virtio::BlockDevice* block_device(const std::string& drive_id) const;
+    const virtio::NetDevice* net_device(const std::string& iface_id) const;
 
     // Only create() can make the key, so only create() builds a Vmm (through make_unique).
     class Key {
@@ -124,7 +126,8 @@ class Vmm : public ExitSink {
         VirtioSlot slot;
         std::unique_ptr<IrqFd> irq;
         std::unique_ptr<virtio::Interrupt> interrupt;
-        std::unique_ptr<virtio::BlockDevice> block;
+        std::unique_ptr<virtio::BlockDevice> block;  // one of block and net
+        std::unique_ptr<virtio::NetDevice> net;
         std::unique_ptr<virtio::MmioTransport> transport;
     };
     std::vector<VirtioSlot> virtio_plan_;

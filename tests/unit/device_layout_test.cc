@@ -20,7 +20,7 @@ TEST(DeviceLayout, RootDriveComesFirstAndEachGetsASlotAndAGsi) {
     auto slots = plan_virtio_slots(c, false);
     ASSERT_TRUE(slots);
     ASSERT_EQ(slots->size(), 2u);
-    EXPECT_EQ((*slots)[0].drive_index, 1u);
+    EXPECT_EQ((*slots)[0].index, 1u);
     EXPECT_EQ((*slots)[0].base, 0xd0000000u);
     EXPECT_EQ((*slots)[0].gsi, 5u);
     EXPECT_EQ((*slots)[1].base, 0xd0001000u);
@@ -47,6 +47,21 @@ TEST(DeviceLayout, PartuuidNamesTheRoot) {
     auto slots = plan_virtio_slots(c, false);
     EXPECT_EQ(virtio_boot_args(c, *slots),
               " root=PARTUUID=0eaa91a0-01 rw virtio_mmio.device=4K@0xd0000000:5");
+}
+
+TEST(DeviceLayout, NetworkInterfacesFollowTheDrives) {
+    VmConfig c;
+    NetworkInterfaceConfig n;
+    n.iface_id = "eth0";
+    n.host_dev_name = "tap0";
+    c.network_interfaces = {n};
+    c.drives = {drive("rootfs", true)};
+    auto slots = plan_virtio_slots(c, false);
+    ASSERT_TRUE(slots);
+    ASSERT_EQ(slots->size(), 2u);
+    EXPECT_EQ((*slots)[1].kind, VirtioSlot::Kind::Net);
+    EXPECT_EQ((*slots)[1].base, 0xd0001000u);
+    EXPECT_EQ((*slots)[1].gsi, 6u);
 }
 
 TEST(DeviceLayout, MoreDevicesThanInterruptLines) {
