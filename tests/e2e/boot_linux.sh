@@ -1,18 +1,49 @@
 #!/usr/bin/env bash
-# The one real-kernel boot: ember's own vmlinux (built and cached by rootfs-tools) mounts its ext4
-# root from virtio-blk and runs /sbin/init; the kernel console shows the MP table, the UART in
-# interrupt mode, the AT keyboard on our i8042 and the virtio disk; then init ends the VM (a reboot
-# on hardware KVM; on a host that emulates guest ring 0 a system call faults, init dies, and
-# panic=-1 reboots) and ember exits cleanly.
+# The one real-kernel boot: ember's own vmlinux (built and cached by rootfs-tools) gets a DHCP
+# lease over virtio-net from dnsmasq on a tap, mounts its ext4 root from virtio-blk and runs
+# /sbin/init; the kernel console shows the MP table, the UART in interrupt mode, the AT keyboard on
+# our i8042, the disk and the lease; then init ends the VM (a reboot on hardware KVM; on a host that
+# emulates guest ring 0 a system call faults, init dies, and panic=-1 reboots) and ember exits
+# cleanly. Everything network runs in a namespace this script makes and removes.
 set -uo pipefail
 ember=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-config=$("$repo/rootfs-tools/default-config" | tail -n 1) || { echo "FAIL: could not build the guest"; exit 1; }
+kernel=$("$repo/rootfs-tools/build-kernel" | tail -n 1) || { echo "FAIL: could not build the kernel"; exit 1; }
+rootfs=$("$repo/rootfs-tools/build-rootfs" | tail -n 1) || { echo "FAIL: could not build the rootfs"; exit 1; }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+ns="ember-e2e-$$"
+cleanup() {
+    [ -f "$work/dnsmasq.pid" ] && kill "$(cat "$work/dnsmasq.pid")" 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+ip netns exec "$ns" ip tuntap add dev tap0 mode tap
+ip -n "$ns" addr add 172.30.0.1/24 dev tap0
+ip -n "$ns" link set tap0 up
+ip netns exec "$ns" dnsmasq --no-resolv --no-hosts --port=0 --interface=tap0 --bind-interfaces \
+    --dhcp-range=172.30.0.10,172.30.0.20,255.255.255.0,1h --dhcp-leasefile="$work/leases" \
+    --pid-file="$work/dnsmasq.pid" --log-facility="$work/dnsmasq.log" --log-dhcp
+
+cp --reflink=auto "$rootfs/rootfs.ext4" "$work/rootfs.ext4"
+cat > "$work/vm.json" <<JSON
+{
+  "boot-source": {
+    "kernel_image_path": "$kernel",
+    "boot_args": "console=ttyS0 reboot=k panic=-1 nomodule i8042.noaux i8042.nomux i8042.nopnp ip=dhcp"
+  },
+  "drives": [{ "drive_id": "rootfs", "path_on_host": "$work/rootfs.ext4", "is_root_device": true }],
+  "network-interfaces": [{ "iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02" }],
+  "machine-config": { "vcpu_count": 1, "mem_size_mib": 128 }
+}
+JSON
+
 start=$(date +%s)
-timeout 1500 "$ember" --no-api --config-file "$config" > "$work/console" 2> "$work/log"
+timeout 1500 ip netns exec "$ns" "$ember" --no-api --config-file "$work/vm.json" > "$work/console" 2> "$work/log"
 rc=$?
 echo "boot took $(( $(date +%s) - start ))s, exit code $rc"
 
@@ -25,9 +56,11 @@ expect console "IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23"
 expect console "serial8250: ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A"
 expect console "input: AT Translated Set 2 keyboard"
 expect console "virtio_blk virtio0: [vda] 131072 512-byte logical blocks"
+expect console "IP-Config: Got DHCP answer from 172.30.0.1"
 expect console "VFS: Mounted root (ext4 filesystem) on device 254:0."
 expect console "Run /sbin/init as init process"
 expect log "exited: guest reset the VM (reset through the i8042 keyboard controller)"
+expect dnsmasq.log "DHCPACK(tap0)"
 if grep -qF "ember-init: running as init" "$work/console" || grep -qF "Attempted to kill init" "$work/console"; then
     echo "ok: init ran"
 else
@@ -35,6 +68,7 @@ else
 fi
 [ "$rc" -eq 0 ] || { echo "FAIL: ember exited with $rc"; failures=$((failures + 1)); }
 if [ "$failures" -ne 0 ]; then
-    echo "--- ember log"; cat "$work/log"; echo "--- last console lines"; tail -n 40 "$work/console"
+    echo "--- ember log"; cat "$work/log"; echo "--- dnsmasq log"; cat "$work/dnsmasq.log"
+    echo "--- last console lines"; tail -n 40 "$work/console"
     exit 1
 fi
