@@ -19,16 +19,19 @@ using testing::VirtqDriver;
 constexpr uint16_t kEtherType = 0x88b5;  // IEEE local experimental: the kernel leaves it alone
 
 std::string frame(size_t payload_len, char fill = 'p') {
-    std::string f = std::string("\xff\xff\xff\xff\xff\xff", 6) + std::string("\x06\x00\xac\x10\x00\x02", 6);
+    std::string f =
+        std::string("\xff\xff\xff\xff\xff\xff", 6) + std::string("\x06\x00\xac\x10\x00\x02", 6);
     f += static_cast<char>(kEtherType >> 8);
     f += static_cast<char>(kEtherType & 0xff);
     return f + std::string(payload_len, fill);
 }
 
-std::string vnet_header() { return std::string(kVnetHeaderSize, '\0'); }
+std::string vnet_header() {
+    return std::string(kVnetHeaderSize, '\0');
+}
 
 class NetTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         static const bool in_netns = testing::enter_new_netns().has_value();
         ASSERT_TRUE(in_netns) << "tests need CAP_NET_ADMIN to make their own network namespace";
@@ -106,7 +109,8 @@ TEST_F(NetTest, TransmitsAFrameSplitAcrossDescriptorsAndTheWholeRingPerKick) {
         tx.fill(hdr, vnet_header());
         tx.fill(a, f.substr(0, 100));
         tx.fill(b, f.substr(100));
-        tx.add_chain({{hdr, kVnetHeaderSize}, {a, 100}, {b, static_cast<uint32_t>(f.size() - 100)}});
+        tx.add_chain(
+            {{hdr, kVnetHeaderSize}, {a, 100}, {b, static_cast<uint32_t>(f.size() - 100)}});
     }
     device->process_queue(NetDevice::kTxQueue);
     for (int i = 0; i < 3; ++i) EXPECT_EQ(next_frame(), frame(300, static_cast<char>('a' + i)));
@@ -122,7 +126,8 @@ TEST_F(NetTest, ReceivesIntoPostedBuffersWithTheVnetHeader) {
     ASSERT_TRUE(sock->send(f));
     pump();
     ASSERT_EQ(rx.used().size(), 1u);
-    EXPECT_EQ(rx.used()[0], (std::pair<uint32_t, uint32_t>{head, static_cast<uint32_t>(kVnetHeaderSize + f.size())}));
+    EXPECT_EQ(rx.used()[0], (std::pair<uint32_t, uint32_t>{
+                                head, static_cast<uint32_t>(kVnetHeaderSize + f.size())}));
     std::string got = rx.read(buf, kVnetHeaderSize + f.size());
     uint16_t num_buffers;
     std::memcpy(&num_buffers, got.data() + 10, 2);
@@ -156,7 +161,8 @@ TEST_F(NetTest, AFrameBiggerThanTheBufferIsDroppedAndTheBufferKept) {
     pump();
     EXPECT_EQ(device->counters().rx_dropped, 1u);
     EXPECT_EQ(rx.used().size(), 0u);
-    EXPECT_EQ(rx.read(buf + 200, 100), std::string(100, '\x5a')) << "nothing written past the buffer";
+    EXPECT_EQ(rx.read(buf + 200, 100), std::string(100, '\x5a'))
+        << "nothing written past the buffer";
     auto small = frame(60);
     ASSERT_TRUE(sock->send(small));
     pump();
@@ -180,7 +186,8 @@ TEST_F(NetTest, MergeableBuffersCarryALargeFrameAcrossChains) {
     EXPECT_EQ(used[0].second, 512u);
     EXPECT_EQ(used[1].second, 512u);
     EXPECT_EQ(used[2].second, kVnetHeaderSize + f.size() - 1024);
-    std::string got = rx.read(bufs[0], 512) + rx.read(bufs[1], 512) + rx.read(bufs[2], used[2].second);
+    std::string got =
+        rx.read(bufs[0], 512) + rx.read(bufs[1], 512) + rx.read(bufs[2], used[2].second);
     uint16_t num_buffers;
     std::memcpy(&num_buffers, got.data() + 10, 2);
     EXPECT_EQ(num_buffers, 3);
@@ -214,7 +221,8 @@ TEST_F(NetTest, ConfigSpaceHasTheMacAndLinkUp) {
     start(false);
     uint8_t cfg[12];
     device->read_config(0, cfg);
-    EXPECT_EQ(std::string(reinterpret_cast<char*>(cfg), 6), std::string("\x06\x00\xac\x10\x00\x02", 6));
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(cfg), 6),
+              std::string("\x06\x00\xac\x10\x00\x02", 6));
     EXPECT_EQ(cfg[6], 1);  // VIRTIO_NET_S_LINK_UP
     EXPECT_TRUE(device->offered_features() & (1ull << net::kMac));
 }
@@ -261,6 +269,67 @@ TEST_F(NetTest, ATapThatDisappearsStopsTrafficButNotTheDevice) {
     tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
     device->process_queue(NetDevice::kTxQueue);
     EXPECT_EQ(tx.used().size(), 2u);
+}
+
+}  // namespace
+}  // namespace ember::virtio
+
+namespace ember::virtio {
+namespace {
+
+TEST_F(NetTest, GsoHeaderFromTheGuestPassesToTheTap) {
+    start(false);
+    ASSERT_TRUE(device->offered_features() & (1ull << net::kHostTso4));
+    // A 4000-byte TCP/IPv4 frame with a TSO vnet header: only a tap that got the header (and not
+    // the frame with the header's bytes in front) passes it on whole.
+    std::string f(4000, '\0');
+    std::memcpy(f.data(), "\x02\x00\x00\x00\x00\x01\x06\x00\xac\x10\x00\x02\x08\x00", 14);
+    uint8_t* ip = reinterpret_cast<uint8_t*>(f.data() + 14);
+    ip[0] = 0x45;
+    ip[2] = static_cast<uint8_t>((4000 - 14) >> 8);
+    ip[3] = static_cast<uint8_t>((4000 - 14) & 0xff);
+    ip[8] = 64;
+    ip[9] = 6;
+    std::memcpy(ip + 12, "\xac\x1f\x00\x01\xac\x1f\x00\x02", 8);
+    ip[32] = 0x50;  // TCP data offset
+    std::string hdr(kVnetHeaderSize, '\0');
+    hdr[0] = 1;  // NEEDS_CSUM
+    hdr[1] = 1;  // GSO_TCPV4
+    uint16_t hdr_len = 54, gso_size = 1448, csum_start = 34, csum_offset = 16;
+    std::memcpy(hdr.data() + 2, &hdr_len, 2);
+    std::memcpy(hdr.data() + 4, &gso_size, 2);
+    std::memcpy(hdr.data() + 6, &csum_start, 2);
+    std::memcpy(hdr.data() + 8, &csum_offset, 2);
+    uint64_t buf = tx.alloc(8192);
+    tx.fill(buf, hdr + f);
+    tx.add_chain({{buf, static_cast<uint32_t>(hdr.size() + f.size())}});
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(device->counters().tx_packets, 1u);
+    EXPECT_EQ(device->counters().tx_errors, 0u) << "the tap accepted the GSO header";
+    std::string seen;
+    for (int i = 0; i < 20 && seen.size() != f.size(); ++i) seen = sock->receive(200);
+    ASSERT_EQ(seen.size(), f.size());
+    EXPECT_EQ(seen.substr(0, 34), f.substr(0, 34));
+}
+
+TEST_F(NetTest, TxRateLimiterHoldsFramesUntilItsTimerFires) {
+    config.tx_rate_limiter =
+        RateLimiterConfig{std::nullopt, TokenBucketConfig{1, std::nullopt, 50}};
+    start(false);
+    for (int i = 0; i < 2; ++i) {
+        auto f = frame(64, static_cast<char>('x' + i));
+        uint64_t buf = tx.alloc(4096);
+        tx.fill(buf, vnet_header() + f);
+        tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    }
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(device->counters().tx_packets, 1u);
+    EXPECT_EQ(device->counters().tx_rate_limited, 1u);
+    EXPECT_EQ(next_frame(), frame(64, 'x'));
+    for (int i = 0; i < 100 && device->counters().tx_packets < 2; ++i)
+        ASSERT_TRUE(loop.run_once(50));
+    EXPECT_EQ(device->counters().tx_packets, 2u);
+    EXPECT_EQ(next_frame(), frame(64, 'y'));
 }
 
 }  // namespace

@@ -1,0 +1,283 @@
+// perf/net: frames per second and Gbit/s through ember's virtio-net device path (the host queue
+// harness plays the guest driver), TX and RX, for 64-byte, 1500-byte and 64 KiB frames, beside a
+// raw tap read/write loop on the same tap in the same run. Runs in a network namespace it makes.
+//   TX: the device writes the harness's frames to the tap; raw: write() of the same frames.
+//   RX: a thread injects frames into the tap through a packet socket; the device reads them into
+//       posted buffers; raw: read() on the tap fd. Both see the same injector.
+// 64 KiB TX frames are TCP/IPv4 with a GSO vnet header (what a guest sends with TSO); 64 KiB RX
+// frames are plain 65514-byte frames on a tap with MTU 65500 (the host stack would need a TCP flow
+// to make GSO frames towards the guest).
+#include <arpa/inet.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/netns.h"
+#include "tests/support/virtq_harness.h"
+#include "virtio/net/net_device.h"
+
+namespace {
+
+using namespace ember;
+using Clock = std::chrono::steady_clock;
+constexpr char kTap[] = "benchtap0";
+
+struct NoIrq : IrqTrigger {
+    void trigger() override {}
+};
+
+uint16_t ip_checksum(const uint8_t* p, size_t n) {
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) sum += (p[i] << 8) | p[i + 1];
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return static_cast<uint16_t>(~sum);
+}
+
+// An Ethernet frame of `size` bytes; with `gso`, a TCP/IPv4 super-frame and its vnet header.
+std::string eth_frame(size_t size, bool gso) {
+    std::string f(size, '\0');
+    std::memcpy(f.data(), "\x02\x00\x00\x00\x00\x01\x06\x00\xac\x10\x00\x02", 12);
+    if (!gso) {
+        f[12] = '\x88';
+        f[13] = '\xb5';
+        return f;
+    }
+    f[12] = '\x08';
+    f[13] = '\x00';
+    auto* ip = reinterpret_cast<uint8_t*>(f.data() + 14);
+    ip[0] = 0x45;
+    uint16_t total = htons(static_cast<uint16_t>(size - 14));
+    std::memcpy(ip + 2, &total, 2);
+    ip[8] = 64;
+    ip[9] = 6;  // TCP
+    std::memcpy(ip + 12, "\xac\x1f\x00\x01\xac\x1f\x00\x02", 8);
+    uint16_t csum = htons(ip_checksum(ip, 20));
+    std::memcpy(ip + 10, &csum, 2);
+    uint8_t* tcp = ip + 20;
+    tcp[12] = 5 << 4;  // data offset
+    tcp[13] = 0x18;    // PSH ACK
+    return f;
+}
+
+std::string vnet_header(bool gso) {
+    std::string h(virtio::kVnetHeaderSize, '\0');
+    if (!gso) return h;
+    h[0] = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+    h[1] = 1;  // VIRTIO_NET_HDR_GSO_TCPV4
+    uint16_t hdr_len = 54, gso_size = 1448, csum_start = 34, csum_offset = 16;
+    std::memcpy(h.data() + 2, &hdr_len, 2);
+    std::memcpy(h.data() + 4, &gso_size, 2);
+    std::memcpy(h.data() + 6, &csum_start, 2);
+    std::memcpy(h.data() + 8, &csum_offset, 2);
+    return h;
+}
+
+struct Result {
+    double fps = 0;
+    double gbps = 0;
+};
+
+Result result(uint64_t frames, size_t frame_bytes, Clock::time_point start) {
+    double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    return {static_cast<double>(frames) / secs,
+            static_cast<double>(frames) * static_cast<double>(frame_bytes) * 8 / secs / 1e9};
+}
+
+std::unique_ptr<virtio::NetDevice> make_device(const GuestMemory& mem, virtio::Interrupt& interrupt,
+                                               testing::VirtqDriver& rx, testing::VirtqDriver& tx,
+                                               EventLoop& loop) {
+    NetworkInterfaceConfig config;
+    config.iface_id = "bench";
+    config.host_dev_name = kTap;
+    auto dev = virtio::NetDevice::create(config, mem, interrupt);
+    if (!dev) {
+        std::fprintf(stderr, "%s\n", dev.error().message.c_str());
+        std::exit(1);
+    }
+    std::vector<virtio::Queue> queues;
+    queues.emplace_back(rx.state());
+    queues.emplace_back(tx.state());
+    // Without MRG_RXBUF: one posted buffer per frame, as big as the largest frame.
+    if (!(*dev)->activate((*dev)->offered_features() & ~(1ull << virtio::net::kMrgRxbuf),
+                          std::move(queues)))
+        std::exit(1);
+    if (!(*dev)->attach(loop)) std::exit(1);
+    return std::move(*dev);
+}
+
+Result device_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration) {
+    testing::OwnedGuestMemory mem(64 << 20);
+    NoIrq irq;
+    virtio::Interrupt interrupt(irq);
+    testing::VirtqDriver rx(mem.owned_mem, 256, 0x100000, 0x200000);
+    testing::VirtqDriver tx(mem.owned_mem, 256, 0x180000, 0x1000000);
+    auto loop = *EventLoop::create();
+    auto dev = make_device(mem.owned_mem, interrupt, rx, tx, loop);
+    const std::string bytes = vnet_header(gso) + eth_frame(frame_size, gso);
+    constexpr uint16_t kInFlight = 128;
+    for (uint16_t i = 0; i < kInFlight; ++i) {
+        uint64_t buf = tx.alloc(static_cast<uint32_t>(bytes.size()));
+        tx.fill(buf, bytes);
+        tx.write_desc(i, buf, static_cast<uint32_t>(bytes.size()), 0, 0);
+        tx.publish(i);
+    }
+    uint16_t seen = 0;
+    auto start = Clock::now();
+    while (Clock::now() - start < duration) {
+        dev->process_queue(virtio::NetDevice::kTxQueue);
+        for (uint16_t used = tx.used_idx(); seen != used; ++seen)
+            tx.publish(static_cast<uint16_t>(
+                *mem.owned_mem.read_obj<uint32_t>(tx.used_ring() + 4 + 8ull * (seen % 256))));
+    }
+    if (dev->counters().tx_dropped || dev->counters().tx_errors)
+        std::fprintf(stderr, "TX dropped frames\n");
+    return result(dev->counters().tx_packets, frame_size, start);
+}
+
+Result raw_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration) {
+    auto tap = virtio::Tap::open(kTap);
+    if (!tap) std::exit(1);
+    (void)tap->set_offloads({true, true, true, false});
+    const std::string bytes = vnet_header(gso) + eth_frame(frame_size, gso);
+    iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+    uint64_t frames = 0;
+    auto start = Clock::now();
+    while (Clock::now() - start < duration) {
+        for (int i = 0; i < 64; ++i)
+            if (tap->write(std::span(&iov, 1)) > 0) ++frames;
+    }
+    return result(frames, frame_size, start);
+}
+
+// Sends frames into the tap from the host side until told to stop.
+class Injector {
+  public:
+    explicit Injector(size_t frame_size) : frame_(eth_frame(frame_size, false)) {
+        thread_ = std::thread([this] {
+            auto sock = testing::PacketSocket::open(kTap);
+            if (!sock) return;
+            while (!stop_.load(std::memory_order_relaxed)) (void)sock->send(frame_);
+        });
+    }
+    ~Injector() {
+        stop_ = true;
+        thread_.join();
+    }
+
+  private:
+    std::string frame_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+Result device_rx(size_t frame_size, std::chrono::milliseconds duration) {
+    testing::OwnedGuestMemory mem(64 << 20);
+    NoIrq irq;
+    virtio::Interrupt interrupt(irq);
+    const uint32_t buf_size =
+        static_cast<uint32_t>(virtio::kVnetHeaderSize + std::max<size_t>(frame_size, 2048));
+    const uint16_t count = frame_size > 4096 ? 64 : 256;
+    testing::VirtqDriver rx(mem.owned_mem, 256, 0x100000, 0x400000);
+    testing::VirtqDriver tx(mem.owned_mem, 256, 0x180000, 0x300000);
+    auto loop = *EventLoop::create();
+    auto dev = make_device(mem.owned_mem, interrupt, rx, tx, loop);
+    for (uint16_t i = 0; i < count; ++i) {
+        rx.write_desc(i, rx.alloc(buf_size), buf_size, virtio::kDescFWrite, 0);
+        rx.publish(i);
+    }
+    dev->process_queue(virtio::NetDevice::kRxQueue);
+    Injector injector(frame_size);
+    uint16_t seen = 0;
+    const uint64_t before = dev->counters().rx_packets;
+    auto start = Clock::now();
+    while (Clock::now() - start < duration) {
+        (void)loop.run_once(10);
+        bool reposted = false;
+        for (uint16_t used = rx.used_idx(); seen != used; ++seen, reposted = true)
+            rx.publish(static_cast<uint16_t>(
+                *mem.owned_mem.read_obj<uint32_t>(rx.used_ring() + 4 + 8ull * (seen % 256))));
+        if (reposted) dev->process_queue(virtio::NetDevice::kRxQueue);  // the guest's kick
+    }
+    return result(dev->counters().rx_packets - before, frame_size, start);
+}
+
+Result raw_rx(size_t frame_size, std::chrono::milliseconds duration) {
+    auto tap = virtio::Tap::open(kTap);
+    if (!tap) std::exit(1);
+    std::vector<uint8_t> buf(virtio::NetDevice::kMaxFrame);
+    Injector injector(frame_size);
+    uint64_t frames = 0;
+    auto start = Clock::now();
+    while (Clock::now() - start < duration) {
+        ssize_t n = tap->read(buf);
+        if (n > 0) {
+            ++frames;
+        } else if (n == -EAGAIN) {
+            pollfd p{tap->fd(), POLLIN, 0};
+            ::poll(&p, 1, 10);
+        }
+    }
+    return result(frames, frame_size, start);
+}
+
+void set_mtu(int mtu) {
+    int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, kTap, IFNAMSIZ - 1);
+    ifr.ifr_mtu = mtu;
+    if (::ioctl(sock, SIOCSIFMTU, &ifr) < 0) std::perror("SIOCSIFMTU");
+    ::close(sock);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int ms = 1500;
+    if (argc == 3 && std::string(argv[1]) == "--ms") ms = std::stoi(argv[2]);
+    if (!testing::enter_new_netns() || !testing::create_tap(kTap)) {
+        std::fprintf(stderr, "perf/net needs root: it makes its own network namespace and tap\n");
+        return 1;
+    }
+    set_mtu(
+        65500);  // the largest whole frame below tun's limit: 65514 bytes with its Ethernet header
+    const auto d = std::chrono::milliseconds(ms);
+    std::printf(
+        "perf/net: %d ms per run, ember device path vs raw tap loop, same tap, same run\n\n", ms);
+    std::printf(
+        "| dir | frame | ember frames/s | ember Gbit/s | raw frames/s | raw Gbit/s | ember/raw "
+        "|\n");
+    std::printf("|---|---|---|---|---|---|---|\n");
+    struct Size {
+        const char* name;
+        size_t bytes;
+        bool gso;
+    };
+    for (Size s :
+         {Size{"64 B", 64, false}, Size{"1500 B", 1514, false}, Size{"64 KiB TSO", 65514, true}}) {
+        auto e = device_tx(s.bytes, s.gso, d);
+        auto r = raw_tx(s.bytes, s.gso, d);
+        std::printf("| TX | %s | %.0f | %.2f | %.0f | %.2f | %.2f |\n", s.name, e.fps, e.gbps,
+                    r.fps, r.gbps, e.fps / r.fps);
+        std::fflush(stdout);
+    }
+    for (Size s :
+         {Size{"64 B", 64, false}, Size{"1500 B", 1514, false}, Size{"64 KiB", 65514, false}}) {
+        auto e = device_rx(s.bytes, d);
+        auto r = raw_rx(s.bytes, d);
+        std::printf("| RX | %s | %.0f | %.2f | %.0f | %.2f | %.2f |\n", s.name, e.fps, e.gbps,
+                    r.fps, r.gbps, e.fps / r.fps);
+        std::fflush(stdout);
+    }
+    return 0;
+}
