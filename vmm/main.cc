@@ -14,10 +14,14 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "api/http/http_module.h"
 #include "api/json/vm_config_json.h"
+#include "api/routes/router.h"
 #include "vmm/base/log.h"
 #include "vmm/base/unique_fd.h"
+#include "vmm/controller.h"
 #include "vmm/devices/boot_timer.h"
 #include "vmm/terminal.h"
 #include "vmm/vmm.h"
@@ -30,27 +34,40 @@ namespace ember {
 namespace {
 
 constexpr const char* kUsage =
-    R"(usage: ember --config-file PATH --no-api [options]
+    R"(usage: ember [--api-sock PATH | --no-api --config-file PATH] [options]
 
-Starts one microVM. With --config-file, the VM is described by Firecracker's config-file JSON
-(boot-source, machine-config, drives, network-interfaces) and boots at once.
+Starts one microVM. With the API (the default), ember serves Firecracker's REST API on a Unix
+socket and boots when told to (PUT /actions InstanceStart). With --config-file, the VM described
+by Firecracker's config-file JSON boots at once (and the API, if on, keeps serving).
 
-  --config-file PATH   the VM's configuration (Firecracker's --config-file format)
-  --no-api             do not serve the REST API (needs --config-file)
-  --api-sock PATH      serve the REST API on this Unix socket (not available yet)
-  --id ID              the microVM's identifier (letters, digits, '-', at most 64)
-  --boot-timer         log the time from process start until the guest writes to the boot timer
-  --level LEVEL        log level: Error, Warning, Info (default) or Debug
-  --log-path PATH      append log lines to this file instead of stderr
-  --serial-out PATH    write the guest's serial console to this file instead of stdout
-  --version            print the version and exit
-  --help               print this help and exit
+  --api-sock PATH                 the API's Unix socket (default /run/ember.socket)
+  --no-api                        do not serve the API (needs --config-file)
+  --config-file PATH              the VM's configuration (Firecracker's --config-file format)
+  --id ID                         the microVM's identifier (letters, digits, '-', at most 64)
+  --boot-timer                    log the time from process start until the guest writes the boot timer
+  --level LEVEL                   log level: Error, Warning, Info (default), Debug
+  --log-path PATH                 append log lines to this file or FIFO instead of stderr
+  --metrics-path PATH             write metrics (JSON lines) to this file or FIFO
+  --http-api-max-payload-size N   largest request body the API accepts (default 51200)
+  --serial-out PATH               write the guest's serial console to this file instead of stdout
+  --start-time-us US              process start time (CLOCK_MONOTONIC, as a parent measured it)
+  --start-time-cpu-us US          CPU time spent before exec, for the boot timer
+  --parent-cpu-time-us US         the parent's CPU time (logged)
+  --no-seccomp, --seccomp-filter PATH   accepted for Firecracker's jailer; seccomp is not in ember yet
+  --show-level, --show-log-origin       accepted; log lines always carry their level
+  --version                       print the version and exit
+  --help                          print this help and exit
 )";
 
 struct Cli {
     std::optional<std::string> config_file;
     bool no_api = false;
-    std::optional<std::string> api_sock;
+    std::string api_sock = "/run/ember.socket";
+    std::optional<std::string> metrics_path;
+    size_t max_payload = 51200;
+    std::optional<uint64_t> start_time_us;
+    uint64_t start_time_cpu_us = 0;
+    std::vector<std::string> ignored;
     std::string id = "anonymous-instance";
     bool boot_timer = false;
     std::optional<std::string> log_path;
@@ -114,9 +131,7 @@ Result<Cli> parse_cli(int argc, char** argv) {
     if (cli.help || cli.version) return cli;
     if (!is_valid_instance_id(cli.id))
         return fail("--id: '" + cli.id + "' must be 1-64 characters of A-Z, a-z, 0-9 or -");
-    if (!cli.no_api)
-        return fail("the REST API is not available yet: run with --no-api and --config-file");
-    if (!cli.config_file) return fail("--no-api needs --config-file");
+    if (cli.no_api && !cli.config_file) return fail("--no-api needs --config-file");
     return cli;
 }
 
@@ -150,7 +165,7 @@ UniqueFd console_fd(int fd) {
     return UniqueFd(::dup(fd));
 }
 
-int run(int argc, char** argv, std::chrono::steady_clock::time_point start, uint64_t start_cpu_us) {
+int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     std::signal(SIGPIPE, SIG_IGN);
     auto cli = parse_cli(argc, argv);
     if (!cli) {
@@ -177,15 +192,22 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start, uint
         log::set_fd(log_file.get());
     }
 
-    auto text = read_config_file(*cli->config_file);
-    if (!text) {
-        log::error("--config-file: " + text.error().message);
-        return 1;
-    }
-    auto config = json::parse_vm_config(*text);
-    if (!config) {
-        log::error("--config-file " + *cli->config_file + ": " + config.error().message);
-        return 1;
+    for (const auto& flag : cli->ignored)
+        log::info("accepted " + flag + " (no effect in ember yet)");
+
+    std::optional<VmConfig> config;
+    if (cli->config_file) {
+        auto text = read_config_file(*cli->config_file);
+        if (!text) {
+            log::error("--config-file: " + text.error().message);
+            return 1;
+        }
+        auto parsed = json::parse_vm_config(*text);
+        if (!parsed) {
+            log::error("--config-file " + *cli->config_file + ": " + parsed.error().message);
+            return 1;
+        }
+        config = std::move(*parsed);
     }
 
     UniqueFd serial_out;
@@ -201,25 +223,55 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start, uint
     }
 
     RawTerminal terminal(STDIN_FILENO);
-    VmmOptions options;
-    options.boot_timer = cli->boot_timer;
-    options.serial_out_fd = serial_out.get();
-    options.serial_in_fd = terminal.active() ? STDIN_FILENO : -1;
-    options.handle_termination_signals = true;
-    options.start_time = start;
-    options.start_cpu_us = start_cpu_us;
-    options.quirks = detect_host_quirks();
+    ControllerOptions options;
+    options.instance_id = cli->id;
+    options.vmm.boot_timer = cli->boot_timer;
+    options.vmm.serial_out_fd = serial_out.get();
+    options.vmm.serial_in_fd = terminal.active() ? STDIN_FILENO : -1;
+    if (cli->start_time_us)
+        start =
+            std::chrono::steady_clock::time_point(std::chrono::microseconds(*cli->start_time_us));
+    options.vmm.start_time = start;
+    options.vmm.start_cpu_us = cli->start_time_cpu_us;
+    options.vmm.quirks = detect_host_quirks();
+    std::unique_ptr<api::Router> router;
+    options.api_metrics = [&router] { return router ? router->metrics_json() : std::string("{}"); };
 
-    auto vmm = Vmm::create(*config, std::move(options));
-    if (!vmm) {
-        log::error(vmm.error().message);
+    // Created before any other thread: it blocks the termination signals for its signalfd.
+    auto controller = Controller::create(std::move(options));
+    if (!controller) {
+        log::error(controller.error().message);
         return 1;
     }
-    if (auto r = (*vmm)->start(); !r) {
-        log::error(r.error().message);
-        return 1;
+    if (cli->metrics_path) {
+        if (auto r = (*controller)->execute_now(PutMetrics{*cli->metrics_path}); !r) {
+            log::error("--metrics-path: " + r.error());
+            return 1;
+        }
     }
-    VmExitStatus status = (*vmm)->run();
+
+    std::unique_ptr<api::HttpServer> server;
+    if (!cli->no_api) {
+        router = std::make_unique<api::Router>(**controller);
+        auto started = api::start_http_server({cli->api_sock, cli->max_payload, router.get()});
+        if (!started) {
+            log::error(started.error().message);
+            return 1;
+        }
+        server = std::move(*started);
+    }
+    if (config) {
+        if (auto r = (*controller)->apply(*config); !r) {
+            log::error("--config-file " + *cli->config_file + ": " + r.error());
+            return 1;
+        }
+        if (auto r = (*controller)->execute_now(InstanceStart{}); !r) {
+            log::error(r.error());
+            return 1;
+        }
+    }
+    VmExitStatus status = (*controller)->run();
+    server.reset();
     log::always("microVM '" + cli->id + "' exited: " + status.describe());
     return status.exit_code();
 }
@@ -231,5 +283,5 @@ int main(int argc, char** argv) {
     // CPU time is counted from process start by the kernel; wall time from here, which misses only
     // the dynamic loader's work before main.
     auto start = std::chrono::steady_clock::now();
-    return ember::run(argc, argv, start, 0);
+    return ember::run(argc, argv, start);
 }

@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "vmm/arch/x86_64/boot_params.h"
@@ -41,13 +40,14 @@ std::string VmExitStatus::describe() const {
     return detail;
 }
 
-Vmm::Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop,
-         EventFd exit_event)
+Vmm::Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory,
+         std::optional<EventLoop> own_loop, EventFd exit_event)
     : options_(std::move(options)),
       kvm_(std::move(kvm)),
       vm_(std::move(vm)),
       memory_(std::move(memory)),
-      loop_(std::move(loop)),
+      own_loop_(std::move(own_loop)),
+      loop_(own_loop_ ? &*own_loop_ : options_.loop),
       exit_event_(std::move(exit_event)) {}
 
 Vmm::~Vmm() {
@@ -82,13 +82,17 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions opti
     if (auto r = vm->create_irqchip(); !r) return std::unexpected(r.error());
     if (auto r = vm->create_pit2(); !r) return std::unexpected(r.error());
 
-    auto loop = EventLoop::create();
-    if (!loop) return std::unexpected(loop.error());
+    std::optional<EventLoop> loop;
+    if (options.loop == nullptr) {
+        auto created = EventLoop::create();
+        if (!created) return std::unexpected(created.error());
+        loop = std::move(*created);
+    }
     auto exit_event = EventFd::create();
     if (!exit_event) return std::unexpected(exit_event.error());
 
     auto vmm = std::make_unique<Vmm>(Key{}, std::move(options), std::move(*kvm), std::move(*vm),
-                                     std::move(*memory), std::move(*loop), std::move(*exit_event));
+                                     std::move(*memory), std::move(loop), std::move(*exit_event));
     auto cpuid = vmm->kvm_.supported_cpuid();
     if (!cpuid) return std::unexpected(cpuid.error());
     vmm->cpuid_ = std::move(*cpuid);
@@ -175,17 +179,20 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
         d.interrupt = std::make_unique<virtio::Interrupt>(*d.irq);
         virtio::VirtioDevice* device;
         if (slot.kind == VirtioSlot::Kind::Block) {
-            auto block = virtio::BlockDevice::create(config.drives[slot.index], memory_, *d.interrupt, {});
+            auto block =
+                virtio::BlockDevice::create(config.drives[slot.index], memory_, *d.interrupt, {});
             if (!block) return std::unexpected(block.error());
             d.block = std::move(*block);
             device = d.block.get();
         } else {
-            auto net = virtio::NetDevice::create(config.network_interfaces[slot.index], memory_, *d.interrupt);
+            auto net = virtio::NetDevice::create(config.network_interfaces[slot.index], memory_,
+                                                 *d.interrupt);
             if (!net) return std::unexpected(net.error());
             d.net = std::move(*net);
             device = d.net.get();
         }
-        auto transport = virtio::MmioTransport::create(*device, *d.interrupt, memory_, &vm_, slot.base);
+        auto transport =
+            virtio::MmioTransport::create(*device, *d.interrupt, memory_, &vm_, slot.base);
         if (!transport) return std::unexpected(transport.error());
         d.transport = std::move(*transport);
         if (auto r = mmio_bus_.insert(*d.transport, slot.base, x86::kMmioSlotSize); !r) return r;
@@ -232,17 +239,17 @@ Result<void> Vmm::create_vcpus(const VmConfig& config) {
 }
 
 Result<void> Vmm::watch_fds() {
-    if (auto r = loop_.add(exit_event_.fd(), EPOLLIN, [this](uint32_t) { loop_.stop(); }); !r)
+    if (auto r = loop_->add(exit_event_.fd(), EPOLLIN, [this](uint32_t) { loop_->stop(); }); !r)
         return r;
     for (auto& d : virtio_) {
-        if (auto r = d.transport->attach(loop_); !r) return r;
-        if (auto r = d.block ? d.block->attach(loop_) : d.net->attach(loop_); !r) return r;
+        if (auto r = d.transport->attach(*loop_); !r) return r;
+        if (auto r = d.block ? d.block->attach(*loop_) : d.net->attach(*loop_); !r) return r;
     }
-    if (auto r = loop_.add(serial_out_->ready_fd(), EPOLLIN,
-                           [this](uint32_t) {
-                               serial_out_->consume_ready();
-                               drain_serial_output();
-                           });
+    if (auto r = loop_->add(serial_out_->ready_fd(), EPOLLIN,
+                            [this](uint32_t) {
+                                serial_out_->consume_ready();
+                                drain_serial_output();
+                            });
         !r)
         return r;
 
@@ -251,41 +258,23 @@ Result<void> Vmm::watch_fds() {
         if (!drained) return std::unexpected(drained.error());
         serial_rx_drained_ = std::move(*drained);
         serial_->set_rx_drained_callback([this] { serial_rx_drained_->signal(); });
-        if (auto r = loop_.add(serial_rx_drained_->fd(), EPOLLIN,
-                               [this](uint32_t) {
-                                   serial_rx_drained_->consume();
-                                   if (!input_armed_ && options_.serial_in_fd >= 0) {
-                                       input_armed_ = static_cast<bool>(
-                                           loop_.modify(options_.serial_in_fd, EPOLLIN));
-                                   }
-                               });
+        if (auto r = loop_->add(serial_rx_drained_->fd(), EPOLLIN,
+                                [this](uint32_t) {
+                                    serial_rx_drained_->consume();
+                                    if (!input_armed_ && options_.serial_in_fd >= 0) {
+                                        input_armed_ = static_cast<bool>(
+                                            loop_->modify(options_.serial_in_fd, EPOLLIN));
+                                    }
+                                });
             !r)
             return r;
-        if (auto r = loop_.add(options_.serial_in_fd, EPOLLIN,
-                               [this](uint32_t) { read_serial_input(); });
+        if (auto r = loop_->add(options_.serial_in_fd, EPOLLIN,
+                                [this](uint32_t) { read_serial_input(); });
             !r)
             return std::unexpected(std::move(r.error()).wrap("serial input"));
         input_armed_ = true;
     }
 
-    if (options_.handle_termination_signals) {
-        sigset_t set;
-        sigemptyset(&set);
-        for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
-        ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
-        int fd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (fd < 0) return fail_errno("signalfd");
-        signal_fd_.reset(fd);
-        if (auto r = loop_.add(fd, EPOLLIN,
-                               [this](uint32_t) {
-                                   signalfd_siginfo info{};
-                                   if (::read(signal_fd_.get(), &info, sizeof info) == sizeof info)
-                                       request_exit(ExitReason::Signal,
-                                                    strsignal(static_cast<int>(info.ssi_signo)));
-                               });
-            !r)
-            return r;
-    }
     return {};
 }
 
@@ -293,17 +282,17 @@ void Vmm::drain_serial_output() {
     auto status = serial_out_->drain_to(options_.serial_out_fd);
     if (!status) {
         log::warn(status.error().message + "; discarding guest console output from now on");
-        loop_.remove(serial_out_->ready_fd());
+        loop_->remove(serial_out_->ready_fd());
         return;
     }
     bool blocked = *status == OutputBuffer::Drain::Blocked;
     if (blocked && !output_blocked_) {
         // Wait for the reader instead of spinning; regular files never block and never get here.
-        if (loop_.add(options_.serial_out_fd, EPOLLOUT,
-                      [this](uint32_t) { drain_serial_output(); }))
+        if (loop_->add(options_.serial_out_fd, EPOLLOUT,
+                       [this](uint32_t) { drain_serial_output(); }))
             output_blocked_ = true;
     } else if (!blocked && output_blocked_) {
-        loop_.remove(options_.serial_out_fd);
+        loop_->remove(options_.serial_out_fd);
         output_blocked_ = false;
     }
 }
@@ -313,7 +302,7 @@ void Vmm::read_serial_input() {
     if (space == 0) {
         // The guest has not read what it has; wait for it to drain before taking more from the
         // host.
-        (void)loop_.modify(options_.serial_in_fd, 0);
+        (void)loop_->modify(options_.serial_in_fd, 0);
         input_armed_ = false;
         return;
     }
@@ -322,7 +311,7 @@ void Vmm::read_serial_input() {
     if (n > 0) {
         serial_->enqueue_input(std::span(buf, static_cast<size_t>(n)));
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        loop_.remove(options_.serial_in_fd);
+        loop_->remove(options_.serial_in_fd);
         options_.serial_in_fd = -1;
     }
 }
@@ -378,7 +367,11 @@ void Vmm::stop_vcpus() {
 }
 
 VmExitStatus Vmm::run() {
-    if (auto r = loop_.run(); !r) request_exit(ExitReason::Error, r.error().message);
+    if (auto r = loop_->run(); !r) request_exit(ExitReason::Error, r.error().message);
+    return finish();
+}
+
+VmExitStatus Vmm::finish() {
     stop_vcpus();
     state_ = VmState::Exited;
     flush_serial_output();

@@ -40,9 +40,9 @@ struct VmmOptions {
     int serial_out_fd = 1;
     // Host input for the guest's serial port, or -1 (not owned).
     int serial_in_fd = -1;
-    // Stop cleanly on SIGTERM/SIGINT/SIGHUP. Blocks them in the calling thread: call create()
-    // before starting other threads.
-    bool handle_termination_signals = false;
+    // The VMM thread's event loop, when someone else (the Controller) owns it; else the Vmm
+    // makes its own.
+    EventLoop* loop = nullptr;
     std::chrono::steady_clock::time_point start_time = std::chrono::steady_clock::now();
     uint64_t start_cpu_us = 0;
     HostQuirks quirks;
@@ -65,8 +65,11 @@ class Vmm : public ExitSink {
 
     // Starts the vCPUs.
     Result<void> start();
-    // Runs the VMM thread's loop until the VM ends, then stops the vCPUs and flushes output.
+    // Runs the VMM thread's loop until the VM ends, then finish().
     VmExitStatus run();
+    // Stops the vCPUs, flushes the console and says why the VM ended; for an owner that ran the
+    // loop itself.
+    VmExitStatus finish();
 
     // Stop and restart every vCPU; pause() returns once all have acknowledged.
     void pause();
@@ -89,8 +92,8 @@ class Vmm : public ExitSink {
         friend class Vmm;
         Key() = default;
     };
-    Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop,
-        EventFd exit_event);
+    Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory,
+        std::optional<EventLoop> own_loop, EventFd exit_event);
 
   private:
     Result<void> load_guest(const VmConfig& config);
@@ -106,7 +109,8 @@ class Vmm : public ExitSink {
     Kvm kvm_;
     Vm vm_;
     GuestMemory memory_;
-    EventLoop loop_;
+    std::optional<EventLoop> own_loop_;
+    EventLoop* loop_;
     EventFd exit_event_;
     std::vector<kvm_cpuid_entry2> cpuid_;  // KVM's supported set, before per-vCPU topology
     x86::KernelImage kernel_;
@@ -132,7 +136,6 @@ class Vmm : public ExitSink {
     };
     std::vector<VirtioSlot> virtio_plan_;
     std::vector<VirtioMmio> virtio_;
-    UniqueFd signal_fd_;
     bool output_blocked_ = false;
     bool input_armed_ = false;
 

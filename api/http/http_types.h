@@ -1,0 +1,45 @@
+// What crosses between ember and its HTTP server module (libember_api_http.so, loaded only when
+// the API is served, because the cpp-httplib it links costs every process ~2.5 ms to load).
+// Plain structs and one interface each way; the module knows nothing else of ember.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace ember::api {
+
+struct HttpRequest {
+    std::string method;
+    std::string path;
+    std::string body;
+};
+
+struct HttpResponse {
+    int status = 204;
+    std::string body;  // JSON; empty for 204
+};
+
+class RequestHandler {
+  public:
+    virtual ~RequestHandler() = default;
+    // Called on the server's connection threads, concurrently.
+    virtual HttpResponse handle(const HttpRequest& request) = 0;
+};
+
+class HttpServer {
+  public:
+    // Stops serving, closes every connection and removes the socket file.
+    virtual ~HttpServer() = default;
+};
+
+struct HttpServerOptions {
+    std::string socket_path;
+    size_t max_payload = 51200;
+    RequestHandler* handler = nullptr;
+};
+
+// The module's entry point; returns null with `error` set on failure. The caller owns the result.
+using StartHttpServer = HttpServer* (*)(const HttpServerOptions& options, std::string& error);
+inline constexpr const char* kStartHttpServerSymbol = "ember_api_http_start";
+
+}  // namespace ember::api

@@ -1,0 +1,223 @@
+// libember_api_http.so: HTTP/1.1 on a Unix socket with Debian's cpp-httplib, which has no
+// Unix-socket listener of its own: we accept connections ourselves and hand each request to its
+// protected Server::process_request through a Stream over the accepted fd.
+//
+// Each connection gets its own thread and a read timeout, so a slow, stalled or vanished client
+// holds up nobody else; keep-alive is served until the client closes.
+#include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "api/http/http_types.h"
+
+namespace ember::api {
+namespace {
+
+constexpr int kReadTimeoutMs = 5000;   // a request must arrive whole within this
+constexpr int kIdleTimeoutMs = 60000;  // an idle keep-alive connection is closed after this
+constexpr size_t kMaxConnections = 256;
+
+class FdStream : public httplib::Stream {
+  public:
+    explicit FdStream(int fd) : fd_(fd) {}
+    bool is_readable() const override { return wait(POLLIN, kReadTimeoutMs); }
+    bool is_writable() const override { return wait(POLLOUT, kReadTimeoutMs); }
+    ssize_t read(char* ptr, size_t size) override {
+        if (!is_readable()) return -1;
+        ssize_t n;
+        do {
+            n = ::recv(fd_, ptr, size, 0);
+        } while (n < 0 && errno == EINTR);
+        return n;
+    }
+    ssize_t write(const char* ptr, size_t size) override {
+        size_t done = 0;
+        while (done < size) {
+            if (!is_writable()) return -1;
+            ssize_t n = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return -1;
+            done += static_cast<size_t>(n);
+        }
+        return static_cast<ssize_t>(size);
+    }
+    void get_remote_ip_and_port(std::string& ip, int& port) const override {
+        ip = "unix";
+        port = 0;
+    }
+    void get_local_ip_and_port(std::string& ip, int& port) const override {
+        ip = "unix";
+        port = 0;
+    }
+    socket_t socket() const override { return fd_; }
+
+  private:
+    bool wait(short events, int timeout_ms) const {
+        pollfd p{fd_, events, 0};
+        int r;
+        do {
+            r = ::poll(&p, 1, timeout_ms);
+        } while (r < 0 && errno == EINTR);
+        return r > 0 && (p.revents & events);
+    }
+    int fd_;
+};
+
+class UdsHttpServer : public httplib::Server, public HttpServer {
+  public:
+    UdsHttpServer(const HttpServerOptions& options) : options_(options) {
+        set_payload_max_length(options.max_payload);
+        auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+            HttpResponse out =
+                options_.handler->handle(HttpRequest{req.method, req.path, req.body});
+            res.status = out.status;
+            if (!out.body.empty()) res.set_content(out.body, "application/json");
+        };
+        Get(R"(.*)", handler);
+        Put(R"(.*)", handler);
+        Patch(R"(.*)", handler);
+        Post(R"(.*)", handler);
+        Delete(R"(.*)", handler);
+        // Errors cpp-httplib raises itself (a body over the limit, a malformed request) get
+        // Firecracker's shape too.
+        set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+            if (!res.body.empty()) return;  // cpp-httplib calls this for our own 400s too
+            std::string why =
+                res.status == 413
+                    ? "Request payload with size " + req.get_header_value("Content-Length") +
+                          " is larger than the limit of " + std::to_string(options_.max_payload) +
+                          " allowed by server."
+                    : "Malformed request (HTTP status " + std::to_string(res.status) + ")";
+            res.status = 400;
+            res.set_content("{\"fault_message\":\"" + why + "\"}", "application/json");
+        });
+    }
+
+    ~UdsHttpServer() override {
+        stopping_ = true;
+        ::shutdown(listen_fd_, SHUT_RDWR);
+        if (acceptor_.joinable()) acceptor_.join();
+        {
+            std::lock_guard lock(mutex_);
+            for (auto& c : connections_) ::shutdown(c.fd, SHUT_RDWR);
+        }
+        for (auto& c : connections_) c.thread.join();
+        ::close(listen_fd_);
+        ::unlink(options_.socket_path.c_str());
+    }
+
+    bool listen(std::string& error) {
+        const std::string& path = options_.socket_path;
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        if (path.size() >= sizeof addr.sun_path)
+            return failed(error, "--api-sock " + path + ": path too long");
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) == 0) {
+            if (!S_ISSOCK(st.st_mode))
+                return failed(error, "--api-sock " + path + ": exists and is not a socket");
+            // Replace a stale socket only: if something still accepts on it, it is in use.
+            int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+            ::close(probe);
+            if (live)
+                return failed(error, "--api-sock " + path + ": another process is listening on it");
+            ::unlink(path.c_str());
+        }
+        listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (listen_fd_ < 0) return failed(error, std::string("socket: ") + std::strerror(errno));
+        mode_t old = ::umask(0177);  // the socket file is created 0600
+        int bound = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        ::umask(old);
+        if (bound < 0) return failed(error, "--api-sock " + path + ": " + std::strerror(errno));
+        if (::listen(listen_fd_, 128) < 0)
+            return failed(error, std::string("listen: ") + std::strerror(errno));
+        acceptor_ = std::thread([this] { accept_loop(); });
+        return true;
+    }
+
+  private:
+    struct Connection {
+        int fd;
+        std::thread thread;
+        std::atomic<bool> done{false};
+    };
+
+    static bool failed(std::string& error, std::string message) {
+        error = std::move(message);
+        return false;
+    }
+
+    void accept_loop() {
+        while (!stopping_) {
+            int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EINTR || errno == ECONNABORTED) continue;
+                return;  // shut down
+            }
+            std::lock_guard lock(mutex_);
+            reap_finished();
+            if (connections_.size() >= kMaxConnections) {
+                ::close(fd);
+                continue;
+            }
+            auto& c = connections_.emplace_back();
+            c.fd = fd;
+            c.thread = std::thread([this, &c] { serve(c); });
+        }
+    }
+
+    void reap_finished() {
+        for (auto it = connections_.begin(); it != connections_.end();) {
+            if (it->done) {
+                it->thread.join();
+                it = connections_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+
+    void serve(Connection& c) {
+        FdStream stream(c.fd);
+        while (!stopping_) {
+            pollfd p{c.fd, POLLIN, 0};
+            if (::poll(&p, 1, kIdleTimeoutMs) <= 0 ||
+                (p.revents & (POLLHUP | POLLERR) && !(p.revents & POLLIN)))
+                break;
+            bool closed = false;
+            if (!process_request(stream, false, closed, nullptr) || closed) break;
+        }
+        ::close(c.fd);
+        c.done = true;
+    }
+
+    HttpServerOptions options_;
+    int listen_fd_ = -1;
+    std::atomic<bool> stopping_{false};
+    std::thread acceptor_;
+    std::mutex mutex_;
+    std::list<Connection> connections_;
+};
+
+}  // namespace
+}  // namespace ember::api
+
+// The one symbol ember looks up. Ownership passes to the caller, which deletes it to stop serving
+// (the only bare new in ember: the object crosses a dlopen boundary as a plain pointer).
+extern "C" ember::api::HttpServer* ember_api_http_start(
+    const ember::api::HttpServerOptions& options, std::string& error) {
+    auto server = std::make_unique<ember::api::UdsHttpServer>(options);
+    if (!server->listen(error)) return nullptr;
+    return server.release();
+}

@@ -1,0 +1,133 @@
+#include "api/json/api_bodies.h"
+
+#include "api/json/fields.h"
+#include "api/json/vm_config_json.h"
+
+namespace ember::json {
+namespace {
+
+using simdjson::dom::object;
+
+template <typename T, typename F>
+Result<T> with_object(std::string_view text, F&& from) {
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(text);
+    auto root = parse(parser, padded);
+    if (!root) return std::unexpected(root.error());
+    object o;
+    if (root->get_object().get(o))
+        return fail("expected a JSON object, got " + type_name(root->type()));
+    Fields f(o, "");
+    auto value = from(f);
+    if (!value) return value;
+    if (auto r = f.finish(); !r) return std::unexpected(r.error());
+    return value;
+}
+
+template <typename T, typename U>
+Result<void> take(Result<std::optional<T>> v, U& out) {
+    if (!v) return std::unexpected(v.error());
+    if (*v) out = std::move(**v);
+    return {};
+}
+
+Result<std::string> one_of(Fields& f, const char* key, std::initializer_list<const char*> allowed) {
+    auto v = f.required(f.string(key), key);
+    if (!v) return v;
+    std::string list;
+    for (const char* a : allowed) {
+        if (*v == a) return v;
+        list += std::string(list.empty() ? "" : ", ") + "\"" + a + "\"";
+    }
+    return fail(std::string(key) + ": '" + *v + "' is not one of " + list);
+}
+
+}  // namespace
+
+Result<MachineConfigPatch> parse_machine_config_patch(std::string_view text) {
+    return with_object<MachineConfigPatch>(text, [](Fields& f) -> Result<MachineConfigPatch> {
+        MachineConfigPatch p;
+        if (auto r = take(f.u32("vcpu_count"), p.vcpu_count); !r) return std::unexpected(r.error());
+        if (auto r = take(f.u32("mem_size_mib"), p.mem_size_mib); !r)
+            return std::unexpected(r.error());
+        if (auto r = take(f.boolean("smt"), p.smt); !r) return std::unexpected(r.error());
+        if (auto r = take(f.boolean("track_dirty_pages"), p.track_dirty_pages); !r)
+            return std::unexpected(r.error());
+        if (auto r = take(f.string("cpu_template"), p.cpu_template); !r)
+            return std::unexpected(r.error());
+        if (auto r = take(f.string("huge_pages"), p.huge_pages); !r)
+            return std::unexpected(r.error());
+        return p;
+    });
+}
+
+Result<DrivePatch> parse_drive_patch(std::string_view text) {
+    return with_object<DrivePatch>(text, [](Fields& f) -> Result<DrivePatch> {
+        DrivePatch p;
+        auto id = f.required(f.string("drive_id"), "drive_id");
+        if (!id) return std::unexpected(id.error());
+        p.drive_id = *id;
+        if (auto r = take(f.string("path_on_host"), p.path_on_host); !r)
+            return std::unexpected(r.error());
+        auto present = f.present("rate_limiter");
+        if (!present) return std::unexpected(present.error());
+        p.has_rate_limiter = *present;
+        return p;
+    });
+}
+
+Result<NetworkInterfacePatch> parse_network_interface_patch(std::string_view text) {
+    return with_object<NetworkInterfacePatch>(text, [](Fields& f) -> Result<NetworkInterfacePatch> {
+        NetworkInterfacePatch p;
+        auto id = f.required(f.string("iface_id"), "iface_id");
+        if (!id) return std::unexpected(id.error());
+        p.iface_id = *id;
+        for (const char* key : {"rx_rate_limiter", "tx_rate_limiter"}) {
+            auto present = f.present(key);
+            if (!present) return std::unexpected(present.error());
+            p.has_rate_limiters = p.has_rate_limiters || *present;
+        }
+        return p;
+    });
+}
+
+Result<std::string> parse_action_type(std::string_view text) {
+    return with_object<std::string>(text, [](Fields& f) {
+        return one_of(f, "action_type", {"InstanceStart", "SendCtrlAltDel", "FlushMetrics"});
+    });
+}
+
+Result<bool> parse_vm_state(std::string_view text) {
+    return with_object<bool>(text, [](Fields& f) -> Result<bool> {
+        auto s = one_of(f, "state", {"Paused", "Resumed"});
+        if (!s) return std::unexpected(s.error());
+        return *s == "Paused";
+    });
+}
+
+Result<LoggerConfig> parse_logger(std::string_view text) {
+    return with_object<LoggerConfig>(text, [](Fields& f) -> Result<LoggerConfig> {
+        LoggerConfig l;
+        auto path = f.required(f.string("log_path"), "log_path");
+        if (!path) return std::unexpected(path.error());
+        l.log_path = *path;
+        if (auto r = take(f.string("level"), l.level); !r) return std::unexpected(r.error());
+        if (l.level && *l.level != "Error" && *l.level != "Warning" && *l.level != "Info" &&
+            *l.level != "Debug" && *l.level != "Trace" && *l.level != "Off")
+            return fail("level: '" + *l.level +
+                        "' is not one of Error, Warning, Info, Debug, Trace, Off");
+        if (auto r = take(f.boolean("show_level"), l.show_level); !r)
+            return std::unexpected(r.error());
+        if (auto r = take(f.boolean("show_log_origin"), l.show_log_origin); !r)
+            return std::unexpected(r.error());
+        if (auto r = take(f.string("module"), l.module); !r) return std::unexpected(r.error());
+        return l;
+    });
+}
+
+Result<std::string> parse_metrics_path(std::string_view text) {
+    return with_object<std::string>(
+        text, [](Fields& f) { return f.required(f.string("metrics_path"), "metrics_path"); });
+}
+
+}  // namespace ember::json

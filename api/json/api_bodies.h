@@ -1,0 +1,37 @@
+// Bodies of the API's requests that are not whole config sections: partial updates, actions,
+// VM state, logger and metrics. Same rules as the config: unknown fields, wrong types, missing
+// required fields and unsupported values each get an error naming the field.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "vmm/base/error.h"
+#include "vmm/config/machine_config_patch.h"
+
+namespace ember::json {
+
+Result<MachineConfigPatch> parse_machine_config_patch(std::string_view text);
+
+struct DrivePatch {
+    std::string drive_id;
+    std::optional<std::string> path_on_host;
+    bool has_rate_limiter = false;
+};
+Result<DrivePatch> parse_drive_patch(std::string_view text);
+
+struct NetworkInterfacePatch {
+    std::string iface_id;
+    bool has_rate_limiters = false;
+};
+Result<NetworkInterfacePatch> parse_network_interface_patch(std::string_view text);
+
+// "InstanceStart", "SendCtrlAltDel" or "FlushMetrics".
+Result<std::string> parse_action_type(std::string_view text);
+// true for "Paused", false for "Resumed".
+Result<bool> parse_vm_state(std::string_view text);
+Result<LoggerConfig> parse_logger(std::string_view text);
+Result<std::string> parse_metrics_path(std::string_view text);
+
+}  // namespace ember::json

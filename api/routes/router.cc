@@ -1,0 +1,156 @@
+#include "api/routes/router.h"
+
+#include <chrono>
+
+#include "api/json/api_bodies.h"
+#include "api/json/vm_config_json.h"
+#include "api/json/writer.h"
+
+namespace ember::api {
+namespace {
+
+HttpResponse fault(const std::string& message) {
+    return {400, "{\"fault_message\":" + json::quote(message) + "}"};
+}
+HttpResponse ok_json(std::string body) {
+    return {200, std::move(body)};
+}
+HttpResponse from(const Outcome& outcome) {
+    return outcome ? HttpResponse{204, {}} : fault(outcome.error());
+}
+
+template <typename T>
+bool failed(const Result<T>& r, HttpResponse& out) {
+    if (r) return false;
+    out = fault(r.error().message);
+    return true;
+}
+
+const char* state_name(VmState s) {
+    switch (s) {
+        case VmState::NotStarted: return "Not started";
+        case VmState::Running: return "Running";
+        case VmState::Paused: return "Paused";
+        case VmState::Exited: return "Exited";
+    }
+    return "Unknown";
+}
+
+// "/drives/rootfs" with prefix "/drives/" gives "rootfs"; nothing for other paths.
+std::optional<std::string> id_after(const std::string& path, std::string_view prefix) {
+    if (path.size() <= prefix.size() || path.compare(0, prefix.size(), prefix) != 0)
+        return std::nullopt;
+    std::string id = path.substr(prefix.size());
+    if (id.find('/') != std::string::npos) return std::nullopt;
+    return id;
+}
+
+HttpResponse id_mismatch(const std::string& path_id, const std::string& body_id) {
+    return fault("The id from the path [" + path_id + "] does not match the id from the body [" +
+                 body_id + "]!");
+}
+
+}  // namespace
+
+HttpResponse Router::handle(const HttpRequest& request) {
+    auto start = std::chrono::steady_clock::now();
+    HttpResponse response = route(request);
+    if (request.method == "GET")
+        ++get_requests_;
+    else if (request.method == "PUT")
+        ++put_requests_;
+    else if (request.method == "PATCH")
+        ++patch_requests_;
+    if (response.status >= 400) ++failed_requests_;
+    total_latency_us_ +=
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::steady_clock::now() - start)
+                                  .count());
+    return response;
+}
+
+std::string Router::metrics_json() const {
+    return "{\"get_api_requests\":" + std::to_string(get_requests_) +
+           ",\"put_api_requests\":" + std::to_string(put_requests_) +
+           ",\"patch_api_requests\":" + std::to_string(patch_requests_) +
+           ",\"failed_api_requests\":" + std::to_string(failed_requests_) +
+           ",\"total_latency_us\":" + std::to_string(total_latency_us_) + "}";
+}
+
+HttpResponse Router::route(const HttpRequest& r) {
+    const std::string& m = r.method;
+    const std::string& p = r.path;
+    HttpResponse bad;
+    if (m == "GET") {
+        if (p == "/")
+            return ok_json("{\"id\":" + json::quote(controller_.instance_id()) +
+                           ",\"state\":" + json::quote(state_name(controller_.state())) +
+                           ",\"vmm_version\":" + json::quote(EMBER_VERSION) +
+                           ",\"app_name\":\"ember\"}");
+        if (p == "/version")
+            return ok_json(std::string("{\"firecracker_version\":\"") + kPinnedFirecrackerVersion +
+                           "\"}");
+        if (p == "/vm/config") return ok_json(json::to_json(controller_.config()));
+        if (p == "/machine-config") return ok_json(json::to_json(controller_.config().machine));
+    } else if (m == "PUT") {
+        if (p == "/machine-config") {
+            auto c = json::parse_machine_config(r.body);
+            return failed(c, bad) ? bad : from(controller_.submit(PutMachineConfig{*c}));
+        }
+        if (p == "/boot-source") {
+            auto c = json::parse_boot_source(r.body);
+            return failed(c, bad) ? bad : from(controller_.submit(PutBootSource{*c}));
+        }
+        if (auto id = id_after(p, "/drives/")) {
+            auto c = json::parse_drive(r.body);
+            if (failed(c, bad)) return bad;
+            if (c->drive_id != *id) return id_mismatch(*id, c->drive_id);
+            return from(controller_.submit(PutDrive{*c}));
+        }
+        if (auto id = id_after(p, "/network-interfaces/")) {
+            auto c = json::parse_network_interface(r.body);
+            if (failed(c, bad)) return bad;
+            if (c->iface_id != *id) return id_mismatch(*id, c->iface_id);
+            return from(controller_.submit(PutNetworkInterface{*c}));
+        }
+        if (p == "/actions") {
+            auto a = json::parse_action_type(r.body);
+            if (failed(a, bad)) return bad;
+            if (*a == "InstanceStart") return from(controller_.submit(InstanceStart{}));
+            if (*a == "SendCtrlAltDel") return from(controller_.submit(SendCtrlAltDel{}));
+            return from(controller_.submit(FlushMetrics{}));
+        }
+        if (p == "/logger") {
+            auto l = json::parse_logger(r.body);
+            return failed(l, bad) ? bad : from(controller_.submit(PutLogger{*l}));
+        }
+        if (p == "/metrics") {
+            auto path = json::parse_metrics_path(r.body);
+            return failed(path, bad) ? bad : from(controller_.submit(PutMetrics{*path}));
+        }
+    } else if (m == "PATCH") {
+        if (p == "/machine-config") {
+            auto c = json::parse_machine_config_patch(r.body);
+            return failed(c, bad) ? bad : from(controller_.submit(PatchMachineConfig{*c}));
+        }
+        if (p == "/vm") {
+            auto paused = json::parse_vm_state(r.body);
+            return failed(paused, bad) ? bad : from(controller_.submit(SetVmState{*paused}));
+        }
+        if (auto id = id_after(p, "/drives/")) {
+            auto c = json::parse_drive_patch(r.body);
+            if (failed(c, bad)) return bad;
+            if (c->drive_id != *id) return id_mismatch(*id, c->drive_id);
+            return from(controller_.submit(PatchDrive{*id}));
+        }
+        if (auto id = id_after(p, "/network-interfaces/")) {
+            auto c = json::parse_network_interface_patch(r.body);
+            if (failed(c, bad)) return bad;
+            if (c->iface_id != *id) return id_mismatch(*id, c->iface_id);
+            return from(controller_.submit(PatchNetworkInterface{*id}));
+        }
+    }
+    return fault("Invalid request method and/or path: " + m + " " + p + ".");
+}
+
+}  // namespace ember::api

@@ -1,0 +1,36 @@
+// api/routes: Firecracker's REST API (pinned: the v1.7.0 swagger) as ember serves it. The router
+// runs on the HTTP server's connection threads: it parses and checks a request, hands a typed
+// action to the Controller (which runs it on the VMM thread) or reads a snapshot for a GET, and
+// answers with Firecracker's status codes: 204 with no body, 200 with JSON, 400 with
+// {"fault_message": ...}.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <string>
+
+#include "api/http/http_types.h"
+#include "vmm/controller.h"
+
+namespace ember::api {
+
+inline constexpr const char* kPinnedFirecrackerVersion = "1.7.0";
+
+class Router : public RequestHandler {
+  public:
+    explicit Router(Controller& controller) : controller_(controller) {}
+    HttpResponse handle(const HttpRequest& request) override;
+
+    // {"put_api_requests": N, ...} for the metrics.
+    std::string metrics_json() const;
+
+  private:
+    HttpResponse route(const HttpRequest& request);
+
+    Controller& controller_;
+    std::atomic<uint64_t> get_requests_{0}, put_requests_{0}, patch_requests_{0},
+        failed_requests_{0};
+    std::atomic<uint64_t> total_latency_us_{0};
+};
+
+}  // namespace ember::api

@@ -1,0 +1,372 @@
+#include "vmm/controller.h"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "vmm/base/log.h"
+
+namespace ember {
+namespace {
+
+constexpr auto kMetricsPeriod = std::chrono::seconds(60);
+
+std::unexpected<std::string> bad(std::string message) {
+    return std::unexpected(std::move(message));
+}
+
+// Opens a log or metrics destination: a file (created) or an existing FIFO (which must have a
+// reader: ember never blocks waiting for one).
+Result<UniqueFd> open_sink(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == ENXIO) return fail(path + ": FIFO has no reader");
+        return fail_errno(path);
+    }
+    return UniqueFd(fd);
+}
+
+Outcome check_readable(const std::string& field, const std::string& path) {
+    if (::access(path.c_str(), R_OK) != 0)
+        return bad(field + ": " + path + ": " + std::strerror(errno));
+    return {};
+}
+
+const char* state_name(VmState s) {
+    switch (s) {
+        case VmState::NotStarted: return "Not started";
+        case VmState::Running: return "Running";
+        case VmState::Paused: return "Paused";
+        case VmState::Exited: return "Exited";
+    }
+    return "Unknown";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options) {
+    auto loop = EventLoop::create();
+    if (!loop) return std::unexpected(loop.error());
+    auto wake = EventFd::create();
+    if (!wake) return std::unexpected(wake.error());
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    int sfd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) return fail_errno("signalfd");
+    int tfd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (tfd < 0) return fail_errno("timerfd_create");
+    auto c = std::make_unique<Controller>(std::move(options), std::move(*loop), std::move(*wake),
+                                          UniqueFd(sfd), UniqueFd(tfd));
+    Controller* self = c.get();
+    if (auto r = c->loop_.add(c->wake_.fd(), EPOLLIN, [self](uint32_t) { self->handle_wake(); });
+        !r)
+        return std::unexpected(r.error());
+    if (auto r =
+            c->loop_.add(sfd, EPOLLIN,
+                         [self](uint32_t) {
+                             signalfd_siginfo info{};
+                             if (::read(self->signal_fd_.get(), &info, sizeof info) != sizeof info)
+                                 return;
+                             std::string name = strsignal(static_cast<int>(info.ssi_signo));
+                             if (self->vmm_)
+                                 self->vmm_->request_exit(ExitReason::Signal, name);
+                             else
+                                 self->stop(name);
+                         });
+        !r)
+        return std::unexpected(r.error());
+    if (auto r = c->loop_.add(tfd, EPOLLIN,
+                              [self](uint32_t) {
+                                  uint64_t expirations;
+                                  [[maybe_unused]] ssize_t n =
+                                      ::read(self->metrics_timer_.get(), &expirations, 8);
+                                  (void)self->write_metrics();
+                              });
+        !r)
+        return std::unexpected(r.error());
+    return c;
+}
+
+Controller::Controller(ControllerOptions options, EventLoop loop, EventFd wake, UniqueFd signal_fd,
+                       UniqueFd metrics_timer)
+    : options_(std::move(options)),
+      loop_(std::move(loop)),
+      wake_(std::move(wake)),
+      signal_fd_(std::move(signal_fd)),
+      metrics_timer_(std::move(metrics_timer)) {
+    options_.vmm.loop = &loop_;
+}
+
+Outcome Controller::submit(Action action) {
+    std::future<Outcome> done;
+    {
+        std::lock_guard lock(mutex_);
+        if (stop_reason_ || state_ == VmState::Exited) return bad("the microVM is shutting down");
+        queue_.push_back(Pending{std::move(action), {}});
+        done = queue_.back().done.get_future();
+    }
+    wake_.signal();
+    return done.get();
+}
+
+void Controller::stop(std::string why) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!stop_reason_) stop_reason_ = std::move(why);
+    }
+    if (vmm_) vmm_->request_exit(ExitReason::Signal, *stop_reason_);
+    loop_.stop();
+}
+
+void Controller::handle_wake() {
+    wake_.consume();
+    std::deque<Pending> work;
+    {
+        std::lock_guard lock(mutex_);
+        work.swap(queue_);
+    }
+    for (auto& p : work) p.done.set_value(execute(p.action));
+}
+
+VmConfig Controller::config() const {
+    std::lock_guard lock(mutex_);
+    return config_;
+}
+
+VmState Controller::state() const {
+    return state_.load();
+}
+
+Outcome Controller::apply(const VmConfig& config) {
+    if (auto r = validate(config); !r) return bad(r.error().message);
+    std::lock_guard lock(mutex_);
+    config_ = config;
+    return {};
+}
+
+Outcome Controller::require_not_started(const char* what) const {
+    (void)what;
+    if (state_ != VmState::NotStarted)
+        return bad("The requested operation is not supported after starting the microVM.");
+    return {};
+}
+
+Outcome Controller::execute(const Action& action) {
+    return std::visit(
+        [this](const auto& a) -> Outcome {
+            using T = std::decay_t<decltype(a)>;
+            if constexpr (std::is_same_v<T, PutBootSource>) {
+                if (auto r = require_not_started("boot-source"); !r) return r;
+                if (auto r =
+                        check_readable("boot-source.kernel_image_path", a.config.kernel_image_path);
+                    !r)
+                    return r;
+                if (a.config.initrd_path)
+                    if (auto r = check_readable("boot-source.initrd_path", *a.config.initrd_path);
+                        !r)
+                        return r;
+                std::lock_guard lock(mutex_);
+                config_.boot_source = a.config;
+                return {};
+            } else if constexpr (std::is_same_v<T, PutMachineConfig> ||
+                                 std::is_same_v<T, PatchMachineConfig>) {
+                if (auto r = require_not_started("machine-config"); !r) return r;
+                MachineConfig m;
+                if constexpr (std::is_same_v<T, PutMachineConfig>)
+                    m = a.config;
+                else
+                    m = a.patch.applied_to(config().machine);
+                if (auto r = validate_machine(m); !r) return bad(r.error().message);
+                std::lock_guard lock(mutex_);
+                config_.machine = m;
+                return {};
+            } else if constexpr (std::is_same_v<T, PutDrive>) {
+                if (auto r = require_not_started("drives"); !r) return r;
+                if (auto r = validate_drive(a.config); !r) return bad(r.error().message);
+                if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
+                                            a.config.path_on_host);
+                    !r)
+                    return r;
+                VmConfig trial = config();
+                std::erase_if(trial.drives,
+                              [&](const auto& d) { return d.drive_id == a.config.drive_id; });
+                trial.drives.push_back(a.config);
+                if (auto r = validate(trial); !r) return bad(r.error().message);
+                std::lock_guard lock(mutex_);
+                config_ = std::move(trial);
+                return {};
+            } else if constexpr (std::is_same_v<T, PutNetworkInterface>) {
+                if (auto r = require_not_started("network-interfaces"); !r) return r;
+                if (auto r = validate_network_interface(a.config); !r)
+                    return bad(r.error().message);
+                if (::if_nametoindex(a.config.host_dev_name.c_str()) == 0)
+                    return bad("network interface '" + a.config.iface_id + "': tap '" +
+                               a.config.host_dev_name + "' does not exist");
+                VmConfig trial = config();
+                std::erase_if(trial.network_interfaces,
+                              [&](const auto& n) { return n.iface_id == a.config.iface_id; });
+                trial.network_interfaces.push_back(a.config);
+                if (auto r = validate(trial); !r) return bad(r.error().message);
+                std::lock_guard lock(mutex_);
+                config_ = std::move(trial);
+                return {};
+            } else if constexpr (std::is_same_v<T, PatchDrive> ||
+                                 std::is_same_v<T, PatchNetworkInterface>) {
+                if (state_ == VmState::NotStarted)
+                    return bad(
+                        "The requested operation is not supported before starting the microVM.");
+                return bad("updating a device after boot is not supported by ember yet");
+            } else if constexpr (std::is_same_v<T, InstanceStart>) {
+                return start_instance();
+            } else if constexpr (std::is_same_v<T, SendCtrlAltDel>) {
+                if (!vmm_ || state_ == VmState::Exited)
+                    return bad("SendCtrlAltDel: the microVM is not running");
+                if (auto r = vmm_->send_ctrl_alt_del(); !r)
+                    return bad("SendCtrlAltDel: " + r.error().message);
+                return {};
+            } else if constexpr (std::is_same_v<T, FlushMetrics>) {
+                return write_metrics();
+            } else if constexpr (std::is_same_v<T, SetVmState>) {
+                if (!vmm_)
+                    return bad(
+                        "The requested operation is not supported before starting the microVM.");
+                if (a.paused) {
+                    if (state_ != VmState::Running) return bad("the microVM is not running");
+                    vmm_->pause();
+                    state_ = VmState::Paused;
+                } else {
+                    if (state_ != VmState::Paused) return bad("the microVM is not paused");
+                    vmm_->resume();
+                    state_ = VmState::Running;
+                }
+                return {};
+            } else if constexpr (std::is_same_v<T, PutLogger>) {
+                auto sink = open_sink(a.config.log_path);
+                if (!sink) return bad("logger.log_path: " + sink.error().message);
+                log_file_ = std::move(*sink);
+                log::set_fd(log_file_.get());
+                if (a.config.level) {
+                    const auto& l = *a.config.level;
+                    if (l == "Error")
+                        log::set_level(log::Level::Error);
+                    else if (l == "Warning")
+                        log::set_level(log::Level::Warn);
+                    else if (l == "Info")
+                        log::set_level(log::Level::Info);
+                    else
+                        log::set_level(log::Level::Debug);
+                }
+                return {};
+            } else if constexpr (std::is_same_v<T, PutMetrics>) {
+                if (metrics_file_.valid())
+                    return bad("metrics: the metrics system is already configured");
+                auto sink = open_sink(a.metrics_path);
+                if (!sink) return bad("metrics.metrics_path: " + sink.error().message);
+                metrics_file_ = std::move(*sink);
+                itimerspec period{};
+                period.it_value.tv_sec = period.it_interval.tv_sec = kMetricsPeriod.count();
+                ::timerfd_settime(metrics_timer_.get(), 0, &period, nullptr);
+                return {};
+            }
+        },
+        action);
+}
+
+Outcome Controller::start_instance() {
+    if (state_ != VmState::NotStarted)
+        return bad("The requested operation is not supported after starting the microVM.");
+    VmConfig config = this->config();
+    if (!config.boot_source)
+        return bad("boot-source: no kernel configured (PUT /boot-source first)");
+    auto vmm = Vmm::create(config, options_.vmm);
+    if (!vmm) return bad(vmm.error().message);
+    if (auto r = (*vmm)->start(); !r) return bad(r.error().message);
+    vmm_ = std::move(*vmm);
+    state_ = VmState::Running;
+    return {};
+}
+
+Outcome Controller::write_metrics() {
+    if (!metrics_file_.valid())
+        return bad("FlushMetrics: the metrics system is not configured: PUT /metrics first");
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    std::string line = "{\"utc_timestamp_ms\":" + std::to_string(now.count()) +
+                       ",\"vmm\":{\"state\":\"" + state_name(state_) + "\"}";
+    if (options_.api_metrics) line += ",\"api_server\":" + options_.api_metrics();
+    if (vmm_) {
+        uint64_t io = 0, mmio = 0, unknown = 0;
+        for (const auto& v : vmm_->vcpus()) {
+            io += v->counters().pio_exits;
+            mmio += v->counters().mmio_exits;
+            unknown += v->counters().unknown_exits;
+        }
+        line += ",\"vcpu\":{\"exit_io\":" + std::to_string(io) +
+                ",\"exit_mmio\":" + std::to_string(mmio) +
+                ",\"exit_unknown\":" + std::to_string(unknown) + "}";
+        line += ",\"block\":{";
+        bool first = true;
+        for (const auto& d : config().drives) {
+            if (const auto* b = vmm_->block_device(d.drive_id)) {
+                const auto& c = b->counters();
+                line += std::string(first ? "" : ",") + "\"" + d.drive_id +
+                        "\":{\"read_count\":" + std::to_string(c.read_ops) +
+                        ",\"write_count\":" + std::to_string(c.write_ops) +
+                        ",\"flush_count\":" + std::to_string(c.flush_ops) +
+                        ",\"read_bytes\":" + std::to_string(c.read_bytes) +
+                        ",\"write_bytes\":" + std::to_string(c.write_bytes) +
+                        ",\"invalid_reqs_count\":" + std::to_string(c.invalid_requests) +
+                        ",\"io_errors\":" + std::to_string(c.io_errors) + "}";
+                first = false;
+            }
+        }
+        line += "},\"net\":{";
+        first = true;
+        for (const auto& n : config().network_interfaces) {
+            if (const auto* d = vmm_->net_device(n.iface_id)) {
+                const auto& c = d->counters();
+                line += std::string(first ? "" : ",") + "\"" + n.iface_id +
+                        "\":{\"rx_packets_count\":" + std::to_string(c.rx_packets) +
+                        ",\"rx_bytes_count\":" + std::to_string(c.rx_bytes) +
+                        ",\"rx_dropped\":" + std::to_string(c.rx_dropped) +
+                        ",\"rx_errors\":" + std::to_string(c.rx_errors) +
+                        ",\"tx_packets_count\":" + std::to_string(c.tx_packets) +
+                        ",\"tx_bytes_count\":" + std::to_string(c.tx_bytes) +
+                        ",\"tx_dropped\":" + std::to_string(c.tx_dropped) +
+                        ",\"tx_errors\":" + std::to_string(c.tx_errors) + "}";
+                first = false;
+            }
+        }
+        line += "}";
+    }
+    line += "}\n";
+    if (::write(metrics_file_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+        return bad("FlushMetrics: " + std::string(std::strerror(errno)));
+    return {};
+}
+
+VmExitStatus Controller::run() {
+    if (auto r = loop_.run(); !r) stop(r.error().message);
+    std::deque<Pending> left;
+    {
+        std::lock_guard lock(mutex_);
+        if (!stop_reason_) stop_reason_ = "the microVM ended";
+        left.swap(queue_);
+    }
+    for (auto& p : left) p.done.set_value(bad("the microVM is shutting down"));
+    VmExitStatus status{ExitReason::Signal, *stop_reason_};
+    if (vmm_) status = vmm_->finish();
+    state_ = VmState::Exited;
+    if (metrics_file_.valid()) (void)write_metrics();
+    return status;
+}
+
+}  // namespace ember

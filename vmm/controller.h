@@ -1,0 +1,132 @@
+// The Controller: what ember is between process start and process exit. It owns the VMM thread's
+// event loop, the configuration being built before boot, the Vmm once InstanceStart creates it,
+// termination signals, and the logger and metrics sinks.
+//
+// Other threads (the API server's) reach it two ways only: submit() queues a typed action for the
+// VMM thread and waits for its outcome; the snapshot getters (config, state) read a copy kept
+// under a mutex, so a GET never waits behind a long action.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "vmm/base/event_fd.h"
+#include "vmm/base/unique_fd.h"
+#include "vmm/config/machine_config_patch.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/event_loop/event_loop.h"
+#include "vmm/vmm.h"
+
+namespace ember {
+
+struct PutBootSource {
+    BootSourceConfig config;
+};
+struct PutMachineConfig {
+    MachineConfig config;
+};
+struct PatchMachineConfig {
+    MachineConfigPatch patch;
+};
+struct PutDrive {
+    DriveConfig config;
+};
+struct PatchDrive {
+    std::string drive_id;
+};
+struct PutNetworkInterface {
+    NetworkInterfaceConfig config;
+};
+struct PatchNetworkInterface {
+    std::string iface_id;
+};
+struct InstanceStart {};
+struct SendCtrlAltDel {};
+struct FlushMetrics {};
+struct SetVmState {
+    bool paused;
+};
+struct PutLogger {
+    LoggerConfig config;
+};
+struct PutMetrics {
+    std::string metrics_path;
+};
+
+using Action = std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutDrive,
+                            PatchDrive, PutNetworkInterface, PatchNetworkInterface, InstanceStart,
+                            SendCtrlAltDel, FlushMetrics, SetVmState, PutLogger, PutMetrics>;
+
+// Success, or the fault message for a 400.
+using Outcome = std::expected<void, std::string>;
+
+struct ControllerOptions {
+    std::string instance_id = "anonymous-instance";
+    VmmOptions vmm;  // its loop is filled in by the Controller
+    // Cumulative API counters that FlushMetrics writes; set by the API side.
+    std::function<std::string()> api_metrics;
+};
+
+class Controller {
+  public:
+    // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread for the signalfd: call before any
+    // other thread exists, from the thread that will call run().
+    static Result<std::unique_ptr<Controller>> create(ControllerOptions options);
+
+    // Any thread: runs `action` on the VMM thread and returns how it went.
+    Outcome submit(Action action);
+
+    // The VMM thread: handles actions, the VM and signals until the VM ends or a signal arrives.
+    VmExitStatus run();
+    // Asks run() to return (from any thread), e.g. when the API server failed.
+    void stop(std::string why);
+
+    // Any thread, without waiting for the VMM thread.
+    VmConfig config() const;
+    VmState state() const;
+    const std::string& instance_id() const { return options_.instance_id; }
+
+    // For main, on the VMM thread before run(): apply a whole config as the config file does, and
+    // run an action directly (InstanceStart after --config-file, PutMetrics for --metrics-path).
+    Outcome apply(const VmConfig& config);
+    Outcome execute_now(const Action& action) { return execute(action); }
+
+    Controller(ControllerOptions options, EventLoop loop, EventFd wake, UniqueFd signal_fd,
+               UniqueFd metrics_timer);
+
+  private:
+    struct Pending {
+        Action action;
+        std::promise<Outcome> done;
+    };
+
+    void handle_wake();
+    Outcome execute(const Action& action);
+    Outcome start_instance();
+    Outcome write_metrics();
+    Outcome require_not_started(const char* what) const;
+
+    ControllerOptions options_;
+    EventLoop loop_;
+    EventFd wake_;
+    UniqueFd signal_fd_;
+    UniqueFd metrics_timer_;
+    UniqueFd log_file_;
+    UniqueFd metrics_file_;
+
+    mutable std::mutex mutex_;  // guards config_, the queue and stop_reason_
+    VmConfig config_;
+    std::deque<Pending> queue_;
+    std::optional<std::string> stop_reason_;
+
+    std::unique_ptr<Vmm> vmm_;  // VMM thread only
+    std::atomic<VmState> state_{VmState::NotStarted};
+};
+
+}  // namespace ember
