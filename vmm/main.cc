@@ -114,7 +114,32 @@ Result<Cli> parse_cli(int argc, char** argv) {
             r = take(cli.log_path);
         else if (arg == "--serial-out")
             r = take(cli.serial_out);
-        else if (arg == "--level") {
+        else if (arg == "--metrics-path")
+            r = take(cli.metrics_path);
+        else if (arg == "--http-api-max-payload-size" || arg == "--start-time-us" ||
+                 arg == "--start-time-cpu-us" || arg == "--parent-cpu-time-us") {
+            auto v = value();
+            if (!v) return std::unexpected(v.error());
+            char* end = nullptr;
+            errno = 0;
+            unsigned long long n = std::strtoull(v->c_str(), &end, 10);
+            if (v->empty() || *end != '\0' || errno != 0)
+                return fail(std::string(arg) + ": '" + *v + "' is not a whole number");
+            if (arg == "--http-api-max-payload-size")
+                cli.max_payload = n;
+            else if (arg == "--start-time-us")
+                cli.start_time_us = n;
+            else if (arg == "--start-time-cpu-us")
+                cli.start_time_cpu_us = n;
+            else
+                cli.ignored.push_back(std::string(arg) + " " + *v);
+        } else if (arg == "--no-seccomp" || arg == "--show-level" || arg == "--show-log-origin") {
+            cli.ignored.emplace_back(arg);
+        } else if (arg == "--seccomp-filter") {
+            auto v = value();
+            if (!v) return std::unexpected(v.error());
+            cli.ignored.push_back(std::string(arg) + " " + *v);
+        } else if (arg == "--level") {
             auto v = value();
             if (!v) return std::unexpected(v.error());
             auto level = parse_level(*v);

@@ -1,0 +1,362 @@
+// Firecracker's REST API against a real ember process on its Unix socket: the lifecycle, every
+// error class, the body limit, misbehaving clients, many requests, and the pre/post-boot rules.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/support/ember_process.h"
+#include "tests/support/uds_http.h"
+
+namespace ember::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string guest(const std::string& name) {
+    return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf";
+}
+
+// An ember serving its API in a temporary directory, stopped with SIGTERM at the end.
+class ApiEmber {
+  public:
+    explicit ApiEmber(std::vector<std::string> extra = {}) {
+        sock = dir.path() + "/api.sock";
+        std::vector<std::string> argv = {EMBER_BINARY, "--api-sock", sock, "--serial-out",
+                                         dir.path() + "/console"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        err_path = dir.path() + "/stderr";
+        int devnull = ::open("/dev/null", O_RDWR);
+        int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        pid = spawn(argv, devnull, devnull, err);
+        ::close(devnull);
+        ::close(err);
+    }
+    ~ApiEmber() {
+        if (pid > 0) stop();
+    }
+    UdsHttpClient client() {
+        auto c = UdsHttpClient::connect(sock);
+        EXPECT_TRUE(c) << c.error().message << "\n" << log();
+        return std::move(*c);
+    }
+    // SIGTERM and wait; the exit code.
+    int stop() {
+        ::kill(pid, SIGTERM);
+        return wait();
+    }
+    int wait() {
+        int status = 0;
+        for (int i = 0; i < 300 && ::waitpid(pid, &status, WNOHANG) == 0; ++i)
+            std::this_thread::sleep_for(50ms);
+        if (::waitpid(pid, &status, WNOHANG) == 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+        }
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::string log() const {
+        std::ifstream in(err_path);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    }
+
+    TempDir dir;
+    std::string sock, err_path;
+    pid_t pid = -1;
+};
+
+HttpReply call(UdsHttpClient& c, const std::string& method, const std::string& path,
+               const std::string& body = "") {
+    auto r = c.request(method, path, body);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : HttpReply{};
+}
+
+void expect_fault(const HttpReply& r, const std::string& needle) {
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("\"fault_message\":"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find(needle), std::string::npos)
+        << "expected '" << needle << "' in " << r.body;
+}
+
+std::string boot_source(const std::string& kernel) {
+    return R"({"kernel_image_path": ")" + kernel + "\"}";
+}
+
+TEST(Api, LifecycleConfigureStartPauseResumeCtrlAltDelStop) {
+    ApiEmber ember;
+    auto c = ember.client();
+    EXPECT_NE(call(c, "GET", "/").body.find("\"state\":\"Not started\""), std::string::npos);
+    EXPECT_EQ(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 16})").status,
+              204);
+    EXPECT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("counter"))).status, 204);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    EXPECT_NE(call(c, "GET", "/").body.find("\"state\":\"Running\""), std::string::npos);
+    EXPECT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    EXPECT_NE(call(c, "GET", "/").body.find("\"state\":\"Paused\""), std::string::npos);
+    expect_fault(call(c, "PATCH", "/vm", R"({"state": "Paused"})"), "not running");
+    EXPECT_EQ(call(c, "PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+    EXPECT_NE(call(c, "GET", "/").body.find("\"state\":\"Running\""), std::string::npos);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
+    EXPECT_EQ(ember.stop(), 0) << ember.log();
+    EXPECT_NE(ember.log().find("exited: stopped by Terminated"), std::string::npos) << ember.log();
+    struct stat st {};
+    EXPECT_NE(::stat(ember.sock.c_str(), &st), 0) << "the socket file is removed on exit";
+}
+
+TEST(Api, AGuestThatResetsEndsTheProcess) {
+    ApiEmber ember;
+    auto c = ember.client();
+    EXPECT_EQ(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 16})").status,
+              204);
+    EXPECT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("hello"))).status, 204);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    EXPECT_EQ(ember.wait(), 0);
+    EXPECT_NE(ember.log().find("exited: guest reset the VM"), std::string::npos) << ember.log();
+}
+
+TEST(Api, SocketIsPrivateAndGetsAnswerBeforeBoot) {
+    ApiEmber ember;
+    auto c = ember.client();
+    struct stat st {};
+    ASSERT_EQ(::stat(ember.sock.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    auto version = call(c, "GET", "/version");
+    EXPECT_EQ(version.status, 200);
+    EXPECT_NE(version.body.find("firecracker_version"), std::string::npos);
+    auto machine = call(c, "GET", "/machine-config");
+    EXPECT_EQ(machine.status, 200);
+    EXPECT_NE(machine.body.find("\"vcpu_count\":1"), std::string::npos);
+}
+
+TEST(Api, EveryErrorClassIsA400NamingTheField) {
+    ApiEmber ember;
+    auto c = ember.client();
+    expect_fault(
+        call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 16, "vcpus": 2})"),
+        "vcpus: unknown field");
+    expect_fault(call(c, "PUT", "/machine-config", R"({"vcpu_count": "1", "mem_size_mib": 16})"),
+                 "vcpu_count: expected an unsigned integer, got a string");
+    expect_fault(call(c, "PUT", "/machine-config", R"({"mem_size_mib": 16})"),
+                 "vcpu_count: missing required field");
+    expect_fault(call(c, "PUT", "/machine-config", R"({"vcpu_count": 64, "mem_size_mib": 16})"),
+                 "vcpu_count: must be between 1 and 32, got 64");
+    expect_fault(call(c, "PUT", "/machine-config",
+                      R"({"vcpu_count": 1, "mem_size_mib": 16, "cpu_template": "T2"})"),
+                 "cpu_template: 'T2' is not supported");
+    expect_fault(
+        call(c, "PUT", "/drives/a-b",
+             R"({"drive_id": "a-b", "path_on_host": "/dev/null", "is_root_device": false})"),
+        "drive_id: 'a-b' must be");
+    expect_fault(call(c, "PUT", "/drives/a",
+                      R"({"drive_id": "b", "path_on_host": "/dev/null", "is_root_device": false})"),
+                 "does not match the id from the body");
+    expect_fault(
+        call(c, "PUT", "/drives/a",
+             R"({"drive_id": "a", "path_on_host": "/nonexistent", "is_root_device": false})"),
+        "/nonexistent: No such file or directory");
+    expect_fault(call(c, "PUT", "/boot-source", R"({"kernel_image_path": "/nonexistent/vmlinux"})"),
+                 "boot-source.kernel_image_path: /nonexistent/vmlinux: No such file or directory");
+    expect_fault(call(c, "PUT", "/network-interfaces/eth0",
+                      R"({"iface_id": "eth0", "host_dev_name": "nosuchtap7"})"),
+                 "tap 'nosuchtap7' does not exist");
+    expect_fault(call(c, "PUT", "/actions", R"({"action_type": "Reboot"})"),
+                 "action_type: 'Reboot' is not one of");
+    expect_fault(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})"),
+                 "no kernel configured");
+    expect_fault(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1,)"), "invalid JSON");
+    expect_fault(call(c, "PUT", "/machine-config", ""), "invalid JSON");
+    expect_fault(call(c, "GET", "/snapshot/create"),
+                 "Invalid request method and/or path: GET /snapshot/create");
+    expect_fault(call(c, "DELETE", "/"), "Invalid request method and/or path");
+    // After all of that, the configuration is untouched and the server answers.
+    EXPECT_NE(call(c, "GET", "/vm/config").body.find("\"drives\":[]"), std::string::npos);
+}
+
+TEST(Api, BodyOverTheLimitIsRefused) {
+    ApiEmber ember({"--http-api-max-payload-size", "1000"});
+    auto c = ember.client();
+    std::string big =
+        R"({"vcpu_count": 1, "mem_size_mib": 16, "pad": ")" + std::string(2000, 'x') + "\"}";
+    expect_fault(call(c, "PUT", "/machine-config", big), "larger than the limit of 1000");
+    auto again = UdsHttpClient::connect(ember.sock);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(call(*again, "GET", "/").status, 200) << "the server keeps serving";
+}
+
+TEST(Api, HalfSentRequestsAndVanishingClientsDoNotStopTheServer) {
+    ApiEmber ember;
+    auto stalled = ember.client();
+    ASSERT_TRUE(
+        stalled.send_raw("PUT /machine-config HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"vcpu"));
+    {
+        auto vanishing = ember.client();
+        ASSERT_TRUE(vanishing.send_raw("GET / HTTP/1.1\r\nHost: x\r\n"));
+    }  // closed mid-request
+    auto c = ember.client();
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(call(c, "GET", "/").status, 200);
+    EXPECT_EQ(call(c, "PUT", "/machine-config", R"({"vcpu_count": 2, "mem_size_mib": 32})").status,
+              204);
+}
+
+TEST(Api, ThousandRequestsOnOneKeepAliveConnection) {
+    ApiEmber ember;
+    auto c = ember.client();
+    for (int i = 0; i < 1000; ++i) {
+        auto r = c.request(i % 2 ? "GET" : "PUT", i % 2 ? "/" : "/machine-config",
+                           i % 2 ? "" : R"({"vcpu_count": 1, "mem_size_mib": 16})");
+        ASSERT_TRUE(r) << "request " << i << ": " << r.error().message;
+        ASSERT_EQ(r->status, i % 2 ? 200 : 204) << i;
+    }
+}
+
+TEST(Api, ThousandConnections) {
+    ApiEmber ember;
+    for (int i = 0; i < 1000; ++i) {
+        auto c = UdsHttpClient::connect(ember.sock);
+        ASSERT_TRUE(c) << i;
+        auto r = c->request("GET", "/");
+        ASSERT_TRUE(r) << "connection " << i << ": " << r.error().message;
+        ASSERT_EQ(r->status, 200);
+    }
+}
+
+TEST(Api, PreAndPostBootRules) {
+    ApiEmber ember;
+    auto c = ember.client();
+    expect_fault(call(c, "PATCH", "/vm", R"({"state": "Paused"})"),
+                 "not supported before starting");
+    expect_fault(
+        call(c, "PATCH", "/drives/rootfs", R"({"drive_id": "rootfs", "path_on_host": "/x"})"),
+        "not supported before starting");
+    expect_fault(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})"), "not running");
+    EXPECT_EQ(call(c, "PATCH", "/machine-config", R"({"mem_size_mib": 32})").status, 204);
+    EXPECT_NE(call(c, "GET", "/machine-config").body.find("\"mem_size_mib\":32"),
+              std::string::npos);
+    EXPECT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("counter"))).status, 204);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    expect_fault(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 16})"),
+                 "not supported after starting the microVM");
+    expect_fault(call(c, "PUT", "/boot-source", boot_source(guest("counter"))),
+                 "not supported after starting");
+    expect_fault(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})"),
+                 "not supported after starting");
+    expect_fault(call(c, "PATCH", "/machine-config", R"({"vcpu_count": 2})"),
+                 "not supported after starting");
+}
+
+TEST(Api, ConfigThroughTheApiEqualsTheConfigFile) {
+    TempDir dir;
+    auto disk = dir.write("disk.img", std::string(1 << 20, '\0'));
+    const std::string machine = R"({"vcpu_count": 2, "mem_size_mib": 32, "smt": false})";
+    const std::string boot =
+        R"({"kernel_image_path": ")" + guest("counter") + R"(", "boot_args": "console=ttyS0"})";
+    const std::string drive =
+        R"({"drive_id": "data", "path_on_host": ")" + disk +
+        R"(", "is_root_device": false, "is_read_only": true, "io_engine": "Sync"})";
+    auto config =
+        dir.write("vm.json", "{\"machine-config\": " + machine + ", \"boot-source\": " + boot +
+                                 ", \"drives\": [" + drive + "]}");
+    ApiEmber from_file({"--config-file", config});
+    auto a = from_file.client();
+    std::string file_view = call(a, "GET", "/vm/config").body;
+
+    ApiEmber from_api;
+    auto b = from_api.client();
+    EXPECT_EQ(call(b, "PUT", "/machine-config", machine).status, 204);
+    EXPECT_EQ(call(b, "PUT", "/boot-source", boot).status, 204);
+    EXPECT_EQ(call(b, "PUT", "/drives/data", drive).status, 204);
+    EXPECT_EQ(call(b, "GET", "/vm/config").body, file_view);
+    EXPECT_NE(file_view.find("\"io_engine\":\"Sync\""), std::string::npos) << file_view;
+}
+
+TEST(Api, ALiveSocketIsNotTakenAndAStaleOneIsReplaced) {
+    ApiEmber first;
+    auto c = first.client();
+    auto second = run_process({EMBER_BINARY, "--api-sock", first.sock}, 10s);
+    EXPECT_EQ(second.exit_code, 1);
+    EXPECT_NE(second.err.find("another process is listening on it"), std::string::npos)
+        << second.err;
+    EXPECT_EQ(call(c, "GET", "/").status, 200);
+
+    TempDir dir;
+    const std::string stale = dir.path() + "/stale.sock";
+    {
+        // A socket file nobody listens on, as a crashed ember leaves behind.
+        int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, stale.c_str(), sizeof addr.sun_path - 1);
+        ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        ::close(fd);
+    }
+    auto r = run_process({EMBER_BINARY, "--api-sock", stale, "--level", "Error"}, 1s);
+    EXPECT_TRUE(r.timed_out) << "ember took over the stale socket and served until stopped: "
+                             << r.err;
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(Api, MetricsAndLoggerGoWhereTheyAreSent) {
+    ApiEmber ember;
+    auto c = ember.client();
+    const std::string metrics = ember.dir.path() + "/metrics.json",
+                      log = ember.dir.path() + "/ember.log";
+    EXPECT_EQ(call(c, "PUT", "/metrics", R"({"metrics_path": ")" + metrics + "\"}").status, 204);
+    EXPECT_EQ(call(c, "PUT", "/logger",
+                   R"({"log_path": ")" + log + R"(", "level": "Info", "show_level": true})")
+                  .status,
+              204);
+    EXPECT_EQ(call(c, "GET", "/").status, 200);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
+    std::ifstream m(metrics);
+    std::string line;
+    ASSERT_TRUE(std::getline(m, line));
+    EXPECT_NE(line.find("\"utc_timestamp_ms\":"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"get_api_requests\":"), std::string::npos) << line;
+    EXPECT_EQ(ember.stop(), 0);
+    std::ifstream l(log);
+    std::string logged(std::istreambuf_iterator<char>(l), {});
+    EXPECT_NE(logged.find("exited: stopped by Terminated"), std::string::npos) << logged;
+}
+
+}  // namespace
+}  // namespace ember::testing
+
+namespace ember::testing {
+namespace {
+
+TEST(Cli, FirecrackersFlagsAreAcceptedAndMetricsPathIsHonoured) {
+    TempDir dir;
+    auto config = dir.write("vm.json", guest_config(guest("hello")));
+    const std::string metrics = dir.path() + "/metrics.json";
+    auto r = run_process(
+        {EMBER_BINARY, "--no-api", "--config-file", config, "--metrics-path", metrics,
+         "--no-seccomp", "--start-time-us", "123", "--start-time-cpu-us", "0",
+         "--parent-cpu-time-us", "5", "--show-level", "--show-log-origin", "--id", "fn-42"},
+        30s);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("microVM 'fn-42' exited"), std::string::npos) << r.err;
+    std::ifstream m(metrics);
+    std::string line;
+    ASSERT_TRUE(std::getline(m, line)) << "metrics are written at exit";
+    EXPECT_NE(line.find("\"vcpu\":{\"exit_io\":"), std::string::npos) << line;
+}
+
+TEST(Cli, BadNumbersAreRefused) {
+    auto r = run_process({EMBER_BINARY, "--http-api-max-payload-size", "lots"}, 10s);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("--http-api-max-payload-size: 'lots' is not a whole number"),
+              std::string::npos)
+        << r.err;
+}
+
+}  // namespace
+}  // namespace ember::testing

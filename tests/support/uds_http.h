@@ -1,0 +1,34 @@
+// A small HTTP/1.1 client over a Unix socket for the API tests: keep-alive, Content-Length
+// bodies, and raw access for the tests that misbehave on purpose.
+#pragma once
+
+#include <string>
+
+#include "vmm/base/error.h"
+#include "vmm/base/unique_fd.h"
+
+namespace ember::testing {
+
+struct HttpReply {
+    int status = 0;
+    std::string body;
+};
+
+class UdsHttpClient {
+  public:
+    // Retries for up to timeout_ms while the server is starting.
+    static Result<UdsHttpClient> connect(const std::string& path, int timeout_ms = 5000);
+
+    Result<HttpReply> request(const std::string& method, const std::string& path,
+                              const std::string& body = "");
+    // Sends bytes as they are.
+    Result<void> send_raw(const std::string& bytes);
+    int fd() const { return fd_.get(); }
+
+  private:
+    explicit UdsHttpClient(UniqueFd fd) : fd_(std::move(fd)) {}
+    UniqueFd fd_;
+    std::string buffered_;
+};
+
+}  // namespace ember::testing
