@@ -277,8 +277,14 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
 
     std::unique_ptr<api::HttpServer> server;
     if (!cli->no_api) {
+        auto listening = api::listen_unix_socket(cli->api_sock);
+        if (!listening) {
+            log::error(listening.error().message);
+            return 1;
+        }
         router = std::make_unique<api::Router>(**controller);
-        auto started = api::start_http_server({cli->api_sock, cli->max_payload, router.get()});
+        auto started = api::start_http_server(
+            {cli->api_sock, listening->release(), cli->max_payload, router.get()});
         if (!started) {
             log::error(started.error().message);
             return 1;

@@ -1,12 +1,40 @@
 #include "api/http/http_module.h"
 
 #include <dlfcn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <climits>
+#include <cstring>
 #include <string>
 
 namespace ember::api {
+
+Result<UniqueFd> listen_unix_socket(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) return fail("--api-sock " + path + ": path too long");
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return fail("--api-sock " + path + ": exists and is not a socket");
+        UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+            return fail("--api-sock " + path + ": another process is listening on it");
+        ::unlink(path.c_str());  // stale: left by a process that is gone
+    }
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return fail_errno("socket");
+    mode_t old = ::umask(0177);  // the socket file is created 0600
+    int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::umask(old);
+    if (bound < 0) return fail_errno("--api-sock " + path);
+    if (::listen(fd.get(), 128) < 0) return fail_errno("listen");
+    return fd;
+}
 
 Result<std::unique_ptr<HttpServer>> start_http_server(const HttpServerOptions& options) {
     char exe[PATH_MAX];

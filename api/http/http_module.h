@@ -1,13 +1,21 @@
-// Loads libember_api_http.so from beside the ember binary and starts the API server with it.
+// The API socket and the HTTP server behind it. ember listens on the socket itself, before the
+// server module (and the OpenSSL it drags in) is loaded, so clients can connect at once; their
+// requests wait in the backlog for the few milliseconds the module takes.
 #pragma once
 
 #include <memory>
 
 #include "api/http/http_types.h"
 #include "vmm/base/error.h"
+#include "vmm/base/unique_fd.h"
 
 namespace ember::api {
 
+// Binds and listens on a Unix socket made 0600. An existing socket file is replaced only when
+// nothing listens on it.
+Result<UniqueFd> listen_unix_socket(const std::string& path);
+
+// Loads libember_api_http.so from beside the ember binary and starts serving options.listen_fd.
 Result<std::unique_ptr<HttpServer>> start_http_server(const HttpServerOptions& options);
 
 }  // namespace ember::api

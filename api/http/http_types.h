@@ -33,7 +33,8 @@ class HttpServer {
 };
 
 struct HttpServerOptions {
-    std::string socket_path;
+    std::string socket_path;  // removed when the server stops
+    int listen_fd = -1;       // already listening on socket_path; the server takes it
     size_t max_payload = 51200;
     RequestHandler* handler = nullptr;
 };

@@ -7,8 +7,6 @@
 #include <httplib.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,16 +27,27 @@ constexpr size_t kMaxConnections = 256;
 class FdStream : public httplib::Stream {
   public:
     explicit FdStream(int fd) : fd_(fd) {}
-    bool is_readable() const override { return wait(POLLIN, kReadTimeoutMs); }
     bool is_writable() const override { return wait(POLLOUT, kReadTimeoutMs); }
+    // Buffered: cpp-httplib reads request lines one byte at a time, and a recv per byte would
+    // cost ~200 system calls per request.
+    bool is_readable() const override { return start_ < end_ || wait(POLLIN, kReadTimeoutMs); }
     ssize_t read(char* ptr, size_t size) override {
-        if (!is_readable()) return -1;
-        ssize_t n;
-        do {
-            n = ::recv(fd_, ptr, size, 0);
-        } while (n < 0 && errno == EINTR);
-        return n;
+        if (start_ == end_) {
+            if (!wait(POLLIN, kReadTimeoutMs)) return -1;
+            ssize_t n;
+            do {
+                n = ::recv(fd_, buffer_, sizeof buffer_, 0);
+            } while (n < 0 && errno == EINTR);
+            if (n <= 0) return n;
+            start_ = 0;
+            end_ = static_cast<size_t>(n);
+        }
+        size_t n = std::min(size, end_ - start_);
+        std::memcpy(ptr, buffer_ + start_, n);
+        start_ += n;
+        return static_cast<ssize_t>(n);
     }
+    bool has_buffered() const { return start_ < end_; }
     ssize_t write(const char* ptr, size_t size) override {
         size_t done = 0;
         while (done < size) {
@@ -70,6 +79,8 @@ class FdStream : public httplib::Stream {
         return r > 0 && (p.revents & events);
     }
     int fd_;
+    char buffer_[4096];
+    size_t start_ = 0, end_ = 0;
 };
 
 class UdsHttpServer : public httplib::Server, public HttpServer {
@@ -115,35 +126,9 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
         ::unlink(options_.socket_path.c_str());
     }
 
-    bool listen(std::string& error) {
-        const std::string& path = options_.socket_path;
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        if (path.size() >= sizeof addr.sun_path)
-            return failed(error, "--api-sock " + path + ": path too long");
-        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-        struct stat st {};
-        if (::lstat(path.c_str(), &st) == 0) {
-            if (!S_ISSOCK(st.st_mode))
-                return failed(error, "--api-sock " + path + ": exists and is not a socket");
-            // Replace a stale socket only: if something still accepts on it, it is in use.
-            int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-            ::close(probe);
-            if (live)
-                return failed(error, "--api-sock " + path + ": another process is listening on it");
-            ::unlink(path.c_str());
-        }
-        listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (listen_fd_ < 0) return failed(error, std::string("socket: ") + std::strerror(errno));
-        mode_t old = ::umask(0177);  // the socket file is created 0600
-        int bound = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-        ::umask(old);
-        if (bound < 0) return failed(error, "--api-sock " + path + ": " + std::strerror(errno));
-        if (::listen(listen_fd_, 128) < 0)
-            return failed(error, std::string("listen: ") + std::strerror(errno));
+    void start() {
+        listen_fd_ = options_.listen_fd;
         acceptor_ = std::thread([this] { accept_loop(); });
-        return true;
     }
 
   private:
@@ -214,10 +199,15 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
 }  // namespace ember::api
 
 // The one symbol ember looks up. Ownership passes to the caller, which deletes it to stop serving
-// (the only bare new in ember: the object crosses a dlopen boundary as a plain pointer).
+// (released from a unique_ptr here and re-wrapped by ember: a dlopen boundary passes plain
+// pointers).
 extern "C" ember::api::HttpServer* ember_api_http_start(
     const ember::api::HttpServerOptions& options, std::string& error) {
+    if (options.listen_fd < 0 || options.handler == nullptr) {
+        error = "the API server needs a listening socket and a handler";
+        return nullptr;
+    }
     auto server = std::make_unique<ember::api::UdsHttpServer>(options);
-    if (!server->listen(error)) return nullptr;
+    server->start();
     return server.release();
 }

@@ -10,7 +10,9 @@ using simdjson::dom::object;
 
 template <typename T, typename F>
 Result<T> with_object(std::string_view text, F&& from) {
-    simdjson::dom::parser parser;
+    // One parser per thread, reused: its buffers are allocated once, not per request. What it
+    // returns is copied into config structs before the next parse on this thread.
+    thread_local simdjson::dom::parser parser;
     simdjson::padded_string padded(text);
     auto root = parse(parser, padded);
     if (!root) return std::unexpected(root.error());

@@ -132,7 +132,9 @@ Result<std::vector<T>> list_from(Fields& parent, const char* key,
 // Parses a body that must be one JSON object and hands it to `from`.
 template <typename T>
 Result<T> parse_object(std::string_view text, Result<T> (*from)(object, const std::string&)) {
-    simdjson::dom::parser parser;
+    // One parser per thread, reused: its buffers are allocated once, not per request. What it
+    // returns is copied into config structs before the next parse on this thread.
+    thread_local simdjson::dom::parser parser;
     simdjson::padded_string padded(text);
     auto root = parse(parser, padded);
     if (!root) return std::unexpected(root.error());

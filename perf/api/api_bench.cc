@@ -1,0 +1,220 @@
+// perf/api: ember's API beside QEMU's QMP, both on Unix sockets, in the same run:
+//   fork/exec to the socket accepting (median, p90 over --runs starts, interleaved);
+//   p50/p99 latency of GET / and PUT /machine-config (ember) and query-status (QMP) over
+//   --requests requests each on one connection.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/ember_process.h"
+#include "tests/support/uds_http.h"
+
+namespace {
+
+using namespace ember::testing;
+using Clock = std::chrono::steady_clock;
+
+double us_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
+}
+
+double pct(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1,
+                      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+}
+
+int connect_unix(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    ::close(fd);
+    return -1;
+}
+
+// fork/exec to the first successful connect().
+double time_to_socket(const std::vector<std::string>& argv, const std::string& sock) {
+    ::unlink(sock.c_str());
+    int devnull = ::open("/dev/null", O_RDWR);
+    auto t0 = Clock::now();
+    pid_t pid = spawn(argv, devnull, devnull, devnull);
+    double us = -1;
+    while (us_since(t0) < 5e6) {
+        int fd = connect_unix(sock);
+        if (fd >= 0) {
+            us = us_since(t0);
+            ::close(fd);
+            break;
+        }
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    ::close(devnull);
+    return us;
+}
+
+// fork/exec to the first GET / answered.
+double time_to_first_answer(const std::vector<std::string>& argv, const std::string& sock) {
+    ::unlink(sock.c_str());
+    int devnull = ::open("/dev/null", O_RDWR);
+    auto t0 = Clock::now();
+    pid_t pid = spawn(argv, devnull, devnull, devnull);
+    double us = -1;
+    if (auto c = UdsHttpClient::connect(sock)) {
+        if (auto r = c->request("GET", "/"); r && r->status == 200) us = us_since(t0);
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    ::close(devnull);
+    return us;
+}
+
+// Reads QMP lines until one contains `needle`.
+bool qmp_read_until(int fd, std::string& buf, const char* needle) {
+    while (buf.find(needle) == std::string::npos) {
+        char tmp[4096];
+        ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+        if (n <= 0) return false;
+        buf.append(tmp, static_cast<size_t>(n));
+    }
+    buf.clear();
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string qemu;
+    std::string bios;
+    int runs = 20, requests = 10000;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--qemu" && i + 1 < argc)
+            qemu = argv[++i];
+        else if (a == "--runs" && i + 1 < argc)
+            runs = std::stoi(argv[++i]);
+        else if (a == "--requests" && i + 1 < argc)
+            requests = std::stoi(argv[++i]);
+        else {
+            std::fprintf(stderr, "usage: api_bench [--qemu PATH] [--runs N] [--requests N]\n");
+            return 2;
+        }
+    }
+    TempDir dir;
+    const std::string ember_sock = dir.path() + "/ember.sock", qmp_sock = dir.path() + "/qmp.sock";
+    // QEMU needs firmware to start; 64 KiB of HLT is enough, it never runs (-S).
+    auto bios_path = dir.write("bios.bin", std::string(65536, '\xf4'));
+    std::vector<std::string> ember_argv = {EMBER_BINARY, "--api-sock", ember_sock, "--level",
+                                           "Error"};
+    std::vector<std::string> qemu_argv = {qemu,
+                                          "-M",
+                                          "microvm,x-option-roms=off,rtc=off",
+                                          "-accel",
+                                          "kvm",
+                                          "-bios",
+                                          bios_path,
+                                          "-nodefaults",
+                                          "-no-user-config",
+                                          "-nographic",
+                                          "-display",
+                                          "none",
+                                          "-S",
+                                          "-m",
+                                          "128",
+                                          "-qmp",
+                                          "unix:" + qmp_sock + ",server=on,wait=off"};
+
+    std::vector<double> ember_ready, ember_answer, qemu_ready;
+    for (int i = 0; i < runs; ++i) {
+        ember_ready.push_back(time_to_socket(ember_argv, ember_sock));
+        ember_answer.push_back(time_to_first_answer(ember_argv, ember_sock));
+        if (!qemu.empty()) qemu_ready.push_back(time_to_socket(qemu_argv, qmp_sock));
+    }
+    std::printf(
+        "perf/api: %d interleaved starts; %d requests per latency row, one connection each\n\n",
+        runs, requests);
+    std::printf("| measure | ember | QEMU QMP | ember/QEMU |\n|---|---|---|---|\n");
+    auto row = [&](const char* name, double e, double q) {
+        if (q > 0)
+            std::printf("| %s | %.0f us | %.0f us | %.3f |\n", name, e, q, e / q);
+        else
+            std::printf("| %s | %.0f us | - | - |\n", name, e);
+    };
+    row("start to socket accepting, median", pct(ember_ready, 0.5),
+        qemu.empty() ? 0 : pct(qemu_ready, 0.5));
+    row("start to socket accepting, p90", pct(ember_ready, 0.9),
+        qemu.empty() ? 0 : pct(qemu_ready, 0.9));
+    // ember listens before its HTTP module is loaded: the first answer comes a little later.
+    row("start to first GET / answered, median", pct(ember_answer, 0.5), 0);
+
+    // Latency: one long-lived process each.
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::unlink(ember_sock.c_str());
+    pid_t ember = spawn(ember_argv, devnull, devnull, devnull);
+    auto client = UdsHttpClient::connect(ember_sock);
+    if (!client) return 1;
+    std::vector<double> get_us, put_us;
+    for (int i = 0; i < requests; ++i) {
+        auto t = Clock::now();
+        auto r = client->request("GET", "/");
+        get_us.push_back(us_since(t));
+        if (!r || r->status != 200) return 1;
+    }
+    for (int i = 0; i < requests; ++i) {
+        auto t = Clock::now();
+        auto r =
+            client->request("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 128})");
+        put_us.push_back(us_since(t));
+        if (!r || r->status != 204) return 1;
+    }
+    ::kill(ember, SIGTERM);
+    ::waitpid(ember, nullptr, 0);
+
+    std::vector<double> qmp_us;
+    if (!qemu.empty()) {
+        ::unlink(qmp_sock.c_str());
+        pid_t q = spawn(qemu_argv, devnull, devnull, devnull);
+        int fd = -1;
+        for (int i = 0; i < 5000 && fd < 0; ++i) {
+            fd = connect_unix(qmp_sock);
+            if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        std::string buf;
+        const std::string caps = "{\"execute\":\"qmp_capabilities\"}\n",
+                          status = "{\"execute\":\"query-status\"}\n";
+        if (fd < 0 || !qmp_read_until(fd, buf, "QMP") ||
+            ::send(fd, caps.data(), caps.size(), 0) < 0 || !qmp_read_until(fd, buf, "return"))
+            return 1;
+        for (int i = 0; i < requests; ++i) {
+            auto t = Clock::now();
+            if (::send(fd, status.data(), status.size(), 0) < 0 ||
+                !qmp_read_until(fd, buf, "return"))
+                return 1;
+            qmp_us.push_back(us_since(t));
+        }
+        ::close(fd);
+        ::kill(q, SIGKILL);
+        ::waitpid(q, nullptr, 0);
+    }
+    ::close(devnull);
+    bool peer = !qmp_us.empty();
+    row("GET / p50", pct(get_us, 0.5), peer ? pct(qmp_us, 0.5) : 0);
+    row("GET / p99", pct(get_us, 0.99), peer ? pct(qmp_us, 0.99) : 0);
+    row("PUT /machine-config p50", pct(put_us, 0.5), peer ? pct(qmp_us, 0.5) : 0);
+    row("PUT /machine-config p99", pct(put_us, 0.99), peer ? pct(qmp_us, 0.99) : 0);
+    return 0;
+}
