@@ -1,0 +1,131 @@
+#include "snapshot/format.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ember::snapshot {
+namespace {
+
+constexpr size_t kHeaderSize = sizeof kMagic + 4 + 4;
+constexpr size_t kSectionHeader = 4 + 4 + 8;
+
+template <typename T>
+void append(std::vector<uint8_t>& out, const T& v) {
+    auto p = reinterpret_cast<const uint8_t*>(&v);
+    out.insert(out.end(), p, p + sizeof v);
+}
+
+template <typename T>
+T load(const uint8_t* p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+}  // namespace
+
+uint64_t fnv1a64(std::span<const uint8_t> bytes) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint8_t b : bytes) h = (h ^ b) * 0x100000001b3ull;
+    return h;
+}
+
+void Writer::add(uint32_t id, uint32_t version, std::span<const uint8_t> payload) {
+    append(body_, id);
+    append(body_, version);
+    append(body_, static_cast<uint64_t>(payload.size()));
+    body_.insert(body_.end(), payload.begin(), payload.end());
+    ++count_;
+}
+
+std::vector<uint8_t> Writer::finish() const {
+    std::vector<uint8_t> file(kMagic, kMagic + sizeof kMagic);
+    append(file, kFormatVersion);
+    append(file, count_);
+    file.insert(file.end(), body_.begin(), body_.end());
+    append(file, fnv1a64(file));
+    return file;
+}
+
+Result<Reader> Reader::parse(std::span<const uint8_t> file, std::span<const uint32_t> known) {
+    if (file.size() < kHeaderSize + 8)
+        return fail("snapshot file is truncated (" + std::to_string(file.size()) + " bytes)");
+    if (std::memcmp(file.data(), kMagic, sizeof kMagic) != 0)
+        return fail("not an ember snapshot file (bad magic)");
+    Reader r;
+    r.version_ = load<uint32_t>(file.data() + sizeof kMagic);
+    if (r.version_ > kFormatVersion)
+        return fail("snapshot format version " + std::to_string(r.version_) +
+                    " is newer than this ember reads (" + std::to_string(kFormatVersion) + ")");
+    const auto body = file.first(file.size() - 8);
+    if (load<uint64_t>(file.data() + body.size()) != fnv1a64(body))
+        return fail("snapshot checksum mismatch: the file is corrupt or truncated");
+    const uint32_t count = load<uint32_t>(file.data() + sizeof kMagic + 4);
+    size_t pos = kHeaderSize;
+    for (uint32_t i = 0; i < count; ++i) {
+        if (body.size() - pos < kSectionHeader)
+            return fail("snapshot section " + std::to_string(i) + " is truncated");
+        uint32_t id = load<uint32_t>(body.data() + pos);
+        uint32_t version = load<uint32_t>(body.data() + pos + 4);
+        uint64_t length = load<uint64_t>(body.data() + pos + 8);
+        pos += kSectionHeader;
+        if (length > body.size() - pos)
+            return fail("snapshot section " + std::to_string(id) +
+                        " runs past the end of the file");
+        bool understood = std::find(known.begin(), known.end(), id & ~kOptional) != known.end();
+        if (!understood && !(id & kOptional))
+            return fail("snapshot has a required section " + std::to_string(id) +
+                        " this ember does not know");
+        if (understood)
+            r.sections_.push_back(Section{id & ~kOptional, version, body.subspan(pos, length)});
+        pos += length;
+    }
+    if (pos != body.size()) return fail("snapshot has trailing bytes after its sections");
+    return r;
+}
+
+std::vector<Section> Reader::all(uint32_t id) const {
+    std::vector<Section> out;
+    for (const auto& s : sections_)
+        if (s.id == id) out.push_back(s);
+    return out;
+}
+
+Result<Section> Reader::one(uint32_t id) const {
+    auto found = all(id);
+    if (found.size() != 1)
+        return fail("snapshot has " + std::to_string(found.size()) + " sections of kind " +
+                    std::to_string(id) + ", expected one");
+    return found[0];
+}
+
+void ByteWriter::put_string(const std::string& s) {
+    put(static_cast<uint32_t>(s.size()));
+    bytes_.insert(bytes_.end(), s.begin(), s.end());
+}
+
+void ByteWriter::put_bytes(std::span<const uint8_t> b) {
+    put(static_cast<uint32_t>(b.size()));
+    bytes_.insert(bytes_.end(), b.begin(), b.end());
+}
+
+Result<std::string> ByteReader::get_string() {
+    auto n = get<uint32_t>();
+    if (!n) return std::unexpected(n.error());
+    if (bytes_.size() - pos_ < *n) return truncated();
+    std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), *n);
+    pos_ += *n;
+    return s;
+}
+
+Result<std::vector<uint8_t>> ByteReader::get_bytes() {
+    auto n = get<uint32_t>();
+    if (!n) return std::unexpected(n.error());
+    if (bytes_.size() - pos_ < *n) return truncated();
+    std::vector<uint8_t> b(bytes_.begin() + static_cast<ptrdiff_t>(pos_),
+                           bytes_.begin() + static_cast<ptrdiff_t>(pos_ + *n));
+    pos_ += *n;
+    return b;
+}
+
+}  // namespace ember::snapshot

@@ -1,0 +1,105 @@
+// snapshot/: saving a paused VM and rebuilding it in a new process.
+//
+// The state file: "EMBERSNP", a format version, then sections, each an id, a version of its own
+// and a length, and last a 64-bit FNV-1a checksum of everything before it. A reader skips a section
+// it does not know when its id carries kOptional, and fails clearly on anything else: a truncated
+// file, a bad checksum, a foreign magic, a newer format, a missing or unknown required section.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "vmm/base/error.h"
+
+namespace ember::snapshot {
+
+inline constexpr char kMagic[8] = {'E', 'M', 'B', 'E', 'R', 'S', 'N', 'P'};
+inline constexpr uint32_t kFormatVersion = 1;
+// A reader that does not know a section with this bit set skips it.
+inline constexpr uint32_t kOptional = 0x80000000u;
+
+struct Section {
+    uint32_t id;
+    uint32_t version;
+    std::span<const uint8_t> payload;
+};
+
+class Writer {
+  public:
+    void add(uint32_t id, uint32_t version, std::span<const uint8_t> payload);
+    // The whole file, checksum included.
+    std::vector<uint8_t> finish() const;
+
+  private:
+    std::vector<uint8_t> body_;
+    uint32_t count_ = 0;
+};
+
+class Reader {
+  public:
+    // Checks the whole file before handing out any section. `known` lists the ids this reader
+    // understands; a section outside it is an error unless marked optional.
+    static Result<Reader> parse(std::span<const uint8_t> file, std::span<const uint32_t> known);
+
+    std::vector<Section> all(uint32_t id) const;
+    Result<Section> one(uint32_t id) const;
+    uint32_t format_version() const { return version_; }
+    const std::vector<Section>& sections() const { return sections_; }
+
+  private:
+    uint32_t version_ = 0;
+    std::vector<Section> sections_;
+};
+
+uint64_t fnv1a64(std::span<const uint8_t> bytes);
+
+// Little-endian fields into and out of a section's payload, every read bounds-checked.
+class ByteWriter {
+  public:
+    template <typename T>
+    void put(const T& v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        size_t at = bytes_.size();
+        bytes_.resize(at + sizeof v);
+        std::memcpy(bytes_.data() + at, &v, sizeof v);
+    }
+    void put_string(const std::string& s);
+    void put_bytes(std::span<const uint8_t> b);
+    const std::vector<uint8_t>& bytes() const { return bytes_; }
+
+  private:
+    std::vector<uint8_t> bytes_;
+};
+
+class ByteReader {
+  public:
+    ByteReader(std::span<const uint8_t> bytes, std::string what)
+        : bytes_(bytes), what_(std::move(what)) {}
+    template <typename T>
+    Result<T> get() {
+        static_assert(std::is_trivially_copyable_v<T>);
+        if (bytes_.size() - pos_ < sizeof(T)) return truncated();
+        T v;
+        std::memcpy(&v, bytes_.data() + pos_, sizeof v);
+        pos_ += sizeof v;
+        return v;
+    }
+    Result<std::string> get_string();
+    Result<std::vector<uint8_t>> get_bytes();
+    bool done() const { return pos_ == bytes_.size(); }
+
+  private:
+    std::unexpected<Error> truncated() const {
+        return fail(what_ + ": section is shorter than its contents");
+    }
+    std::span<const uint8_t> bytes_;
+    size_t pos_ = 0;
+    std::string what_;
+};
+
+}  // namespace ember::snapshot
