@@ -133,7 +133,16 @@ void Controller::handle_wake() {
         std::lock_guard lock(mutex_);
         work.swap(queue_);
     }
-    for (auto& p : work) p.done.set_value(execute(p.action));
+    for (auto& p : work) {
+        Outcome outcome = execute(p.action);
+        const bool is_config = std::holds_alternative<PutBootSource>(p.action) ||
+                               std::holds_alternative<PutMachineConfig>(p.action) ||
+                               std::holds_alternative<PatchMachineConfig>(p.action) ||
+                               std::holds_alternative<PutDrive>(p.action) ||
+                               std::holds_alternative<PutNetworkInterface>(p.action);
+        if (outcome && is_config) configured_ = true;
+        p.done.set_value(std::move(outcome));
+    }
 }
 
 VmConfig Controller::config() const {
@@ -147,6 +156,7 @@ VmState Controller::state() const {
 
 Outcome Controller::apply(const VmConfig& config) {
     if (auto r = validate(config); !r) return bad(r.error().message);
+    configured_ = true;
     std::lock_guard lock(mutex_);
     config_ = config;
     return {};
@@ -264,6 +274,28 @@ Outcome Controller::execute(const Action& action) {
                     else
                         log::set_level(log::Level::Debug);
                 }
+                return {};
+            } else if constexpr (std::is_same_v<T, CreateSnapshot>) {
+                if (!vmm_ || state_ != VmState::Paused)
+                    return bad(
+                        "snapshot/create: the microVM must be paused first (PATCH /vm {\"state\": "
+                        "\"Paused\"})");
+                if (a.diff)
+                    return bad("snapshot/create: Diff snapshots are not supported by ember yet");
+                if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path); !r)
+                    return bad("snapshot/create: " + r.error().message);
+                return {};
+            } else if constexpr (std::is_same_v<T, LoadSnapshot>) {
+                if (state_ != VmState::NotStarted || configured_)
+                    return bad(
+                        "snapshot/load: loading a snapshot is only allowed before configuring the "
+                        "microVM");
+                auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, options_.vmm);
+                if (!vmm) return bad("snapshot/load: " + vmm.error().message);
+                if (auto r = (*vmm)->start(!a.resume_vm); !r)
+                    return bad("snapshot/load: " + r.error().message);
+                vmm_ = std::move(*vmm);
+                state_ = a.resume_vm ? VmState::Running : VmState::Paused;
                 return {};
             } else if constexpr (std::is_same_v<T, PutMetrics>) {
                 if (metrics_file_.valid())

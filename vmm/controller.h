@@ -58,10 +58,21 @@ struct PutLogger {
 struct PutMetrics {
     std::string metrics_path;
 };
+struct CreateSnapshot {
+    bool diff;
+    std::string snapshot_path;
+    std::string mem_file_path;
+};
+struct LoadSnapshot {
+    std::string snapshot_path;
+    std::string mem_file_path;
+    bool resume_vm;
+};
 
-using Action = std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutDrive,
-                            PatchDrive, PutNetworkInterface, PatchNetworkInterface, InstanceStart,
-                            SendCtrlAltDel, FlushMetrics, SetVmState, PutLogger, PutMetrics>;
+using Action =
+    std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutDrive, PatchDrive,
+                 PutNetworkInterface, PatchNetworkInterface, InstanceStart, SendCtrlAltDel,
+                 FlushMetrics, SetVmState, PutLogger, PutMetrics, CreateSnapshot, LoadSnapshot>;
 
 // Success, or the fault message for a 400.
 using Outcome = std::expected<void, std::string>;
@@ -126,6 +137,7 @@ class Controller {
     std::optional<std::string> stop_reason_;
 
     std::unique_ptr<Vmm> vmm_;  // VMM thread only
+    bool configured_ = false;   // a config action succeeded: too late to load a snapshot
     std::atomic<VmState> state_{VmState::NotStarted};
 };
 

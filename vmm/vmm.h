@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "snapshot/machine_state.h"
 #include "virtio/block/block_device.h"
 #include "virtio/mmio/mmio_transport.h"
 #include "virtio/net/net_device.h"
@@ -63,8 +64,14 @@ class Vmm : public ExitSink {
     static Result<std::unique_ptr<Vmm>> create(const VmConfig& config, VmmOptions options);
     ~Vmm() override;
 
-    // Starts the vCPUs.
-    Result<void> start();
+    // Rebuilds a VM from a snapshot's state file and memory file (mapped MAP_PRIVATE).
+    static Result<std::unique_ptr<Vmm>> restore(const std::string& state_path,
+                                                const std::string& memory_path, VmmOptions options);
+
+    // Starts the vCPUs; with `paused`, they stop before running a guest instruction.
+    Result<void> start(bool paused = false);
+    // With the VM paused: writes its state file and a full memory file.
+    Result<void> save_snapshot(const std::string& state_path, const std::string& memory_path);
     // Runs the VMM thread's loop until the VM ends, then finish().
     VmExitStatus run();
     // Stops the vCPUs, flushes the console and says why the VM ended; for an owner that ran the
@@ -96,9 +103,13 @@ class Vmm : public ExitSink {
         std::optional<EventLoop> own_loop, EventFd exit_event);
 
   private:
+    static Result<std::unique_ptr<Vmm>> build(const VmConfig& config, VmmOptions options,
+                                              int memory_fd);
+    Result<void> write_memory_file(const std::string& path) const;
     Result<void> load_guest(const VmConfig& config);
     Result<void> create_devices(const VmConfig& config);
-    Result<void> create_vcpus(const VmConfig& config);
+    Result<void> create_vcpus(const VmConfig& config,
+                              const std::vector<snapshot::VcpuState>* restored);
     Result<void> watch_fds();
     void drain_serial_output();
     void read_serial_input();
@@ -112,7 +123,9 @@ class Vmm : public ExitSink {
     std::optional<EventLoop> own_loop_;
     EventLoop* loop_;
     EventFd exit_event_;
+    VmConfig config_;
     std::vector<kvm_cpuid_entry2> cpuid_;  // KVM's supported set, before per-vCPU topology
+    std::vector<std::vector<kvm_cpuid_entry2>> vcpu_cpuid_;  // what each vCPU was given
     x86::KernelImage kernel_;
     std::string cmdline_;
 

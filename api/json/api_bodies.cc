@@ -132,4 +132,72 @@ Result<std::string> parse_metrics_path(std::string_view text) {
         text, [](Fields& f) { return f.required(f.string("metrics_path"), "metrics_path"); });
 }
 
+Result<SnapshotCreate> parse_snapshot_create(std::string_view text) {
+    return with_object<SnapshotCreate>(text, [](Fields& f) -> Result<SnapshotCreate> {
+        SnapshotCreate c;
+        auto type = f.string("snapshot_type");
+        if (!type) return std::unexpected(type.error());
+        if (*type) {
+            if (**type != "Full" && **type != "Diff")
+                return fail("snapshot_type: '" + **type + "' is not one of \"Full\", \"Diff\"");
+            c.snapshot_type = **type;
+        }
+        auto path = f.required(f.string("snapshot_path"), "snapshot_path");
+        if (!path) return std::unexpected(path.error());
+        c.snapshot_path = *path;
+        auto mem = f.required(f.string("mem_file_path"), "mem_file_path");
+        if (!mem) return std::unexpected(mem.error());
+        c.mem_file_path = *mem;
+        if (auto v = f.string("version"); !v) return std::unexpected(v.error());
+        return c;
+    });
+}
+
+Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
+    return with_object<SnapshotLoad>(text, [](Fields& f) -> Result<SnapshotLoad> {
+        SnapshotLoad l;
+        auto path = f.required(f.string("snapshot_path"), "snapshot_path");
+        if (!path) return std::unexpected(path.error());
+        l.snapshot_path = *path;
+        auto mem_file = f.string("mem_file_path");
+        if (!mem_file) return std::unexpected(mem_file.error());
+        auto backend = f.object("mem_backend");
+        if (!backend) return std::unexpected(backend.error());
+        if (*mem_file && *backend) return fail("mem_file_path and mem_backend: give one, not both");
+        if (*backend) {
+            Fields b(**backend, "mem_backend");
+            auto type = b.required(b.string("backend_type"), "backend_type");
+            if (!type) return std::unexpected(type.error());
+            if (*type == "Uffd")
+                return fail("mem_backend.backend_type: \"Uffd\" is not supported by ember yet");
+            if (*type != "File")
+                return fail("mem_backend.backend_type: '" + *type +
+                            "' is not one of \"File\", \"Uffd\"");
+            auto bp = b.required(b.string("backend_path"), "backend_path");
+            if (!bp) return std::unexpected(bp.error());
+            l.mem_file_path = *bp;
+            if (auto r = b.finish(); !r) return std::unexpected(r.error());
+        } else if (*mem_file) {
+            l.mem_file_path = **mem_file;
+        } else {
+            return fail("mem_backend: missing required field");
+        }
+        if (auto r = take(f.boolean("resume_vm"), l.resume_vm); !r)
+            return std::unexpected(r.error());
+        bool diff = false;
+        if (auto r = take(f.boolean("enable_diff_snapshots"), diff); !r)
+            return std::unexpected(r.error());
+        if (auto r = take(f.boolean("track_dirty_pages"), l.track_dirty_pages); !r)
+            return std::unexpected(r.error());
+        l.track_dirty_pages = l.track_dirty_pages || diff;
+        auto overrides = f.array("network_overrides");
+        if (!overrides) return std::unexpected(overrides.error());
+        if (*overrides && (*overrides)->size() != 0)
+            return fail(
+                "network_overrides: snapshots with network interfaces are not supported by ember "
+                "yet");
+        return l;
+    });
+}
+
 }  // namespace ember::json

@@ -34,4 +34,19 @@ Result<bool> parse_vm_state(std::string_view text);
 Result<LoggerConfig> parse_logger(std::string_view text);
 Result<std::string> parse_metrics_path(std::string_view text);
 
+struct SnapshotCreate {
+    std::string snapshot_type = "Full";
+    std::string snapshot_path;
+    std::string mem_file_path;
+};
+Result<SnapshotCreate> parse_snapshot_create(std::string_view text);
+
+struct SnapshotLoad {
+    std::string snapshot_path;
+    std::string mem_file_path;  // from mem_backend (backend_type File) or the older mem_file_path
+    bool resume_vm = false;
+    bool track_dirty_pages = false;
+};
+Result<SnapshotLoad> parse_snapshot_load(std::string_view text);
+
 }  // namespace ember::json

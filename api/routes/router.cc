@@ -124,6 +124,18 @@ HttpResponse Router::route(const HttpRequest& r) {
             auto l = json::parse_logger(r.body);
             return failed(l, bad) ? bad : from(controller_.submit(PutLogger{*l}));
         }
+        if (p == "/snapshot/create") {
+            auto c = json::parse_snapshot_create(r.body);
+            if (failed(c, bad)) return bad;
+            return from(controller_.submit(
+                CreateSnapshot{c->snapshot_type == "Diff", c->snapshot_path, c->mem_file_path}));
+        }
+        if (p == "/snapshot/load") {
+            auto l = json::parse_snapshot_load(r.body);
+            if (failed(l, bad)) return bad;
+            return from(
+                controller_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm}));
+        }
         if (p == "/metrics") {
             auto path = json::parse_metrics_path(r.body);
             return failed(path, bad) ? bad : from(controller_.submit(PutMetrics{*path}));

@@ -154,6 +154,11 @@ Result<void> I8042::send_ctrl_alt_del() {
     return {};
 }
 
+void I8042::restore(const I8042State& state) {
+    std::lock_guard lock(mutex_);
+    s_ = state;
+}
+
 I8042State I8042::state() const {
     std::lock_guard lock(mutex_);
     return s_;

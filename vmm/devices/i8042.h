@@ -44,6 +44,7 @@ class I8042 : public BusDevice {
     Result<void> send_ctrl_alt_del();
 
     I8042State state() const;
+    void restore(const I8042State& state);
 
   private:
     void controller_command(uint8_t command, bool& reset);

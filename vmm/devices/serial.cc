@@ -168,6 +168,11 @@ void Serial::set_rx_drained_callback(std::function<void()> callback) {
     on_rx_drained_ = std::move(callback);
 }
 
+void Serial::restore(const SerialState& state) {
+    std::lock_guard lock(mutex_);
+    s_ = state;
+}
+
 SerialState Serial::state() const {
     std::lock_guard lock(mutex_);
     return s_;

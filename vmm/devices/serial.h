@@ -50,6 +50,7 @@ class Serial : public BusDevice {
     void set_rx_drained_callback(std::function<void()> callback);
 
     SerialState state() const;
+    void restore(const SerialState& state);
 
   private:
     uint8_t read_register(uint64_t offset, bool& drained);

@@ -25,6 +25,12 @@ struct MsrListHeader {
     uint32_t nmsrs;
 };  // followed by nmsrs uint32_t
 
+// kvm_xsave's fixed 4 KiB region (its trailing flexible array is empty for this ioctl).
+struct Xsave {
+    uint32_t region[1024];
+};
+
+static_assert(sizeof(Xsave) == 4096);
 static_assert(sizeof(Cpuid2Header) == 8 && sizeof(MsrsHeader) == 8 && sizeof(MsrListHeader) == 4);
 static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);
 
@@ -33,5 +39,7 @@ inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
 inline constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
 inline constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
 inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
+inline constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, Xsave);
+inline constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, Xsave);
 
 }  // namespace ember::kvm_abi

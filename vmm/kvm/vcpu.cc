@@ -73,6 +73,38 @@ Result<kvm_mp_state> Vcpu::get_mp_state() const {
     return get<kvm_mp_state>(fd(), KVM_GET_MP_STATE, "KVM_GET_MP_STATE");
 }
 
+Result<void> Vcpu::set_mp_state(const kvm_mp_state& m) const {
+    return set(fd(), KVM_SET_MP_STATE, m, "KVM_SET_MP_STATE");
+}
+Result<kvm_abi::Xsave> Vcpu::get_xsave() const {
+    return get<kvm_abi::Xsave>(fd(), kvm_abi::kGetXsave, "KVM_GET_XSAVE");
+}
+Result<void> Vcpu::set_xsave(const kvm_abi::Xsave& x) const {
+    return set(fd(), kvm_abi::kSetXsave, x, "KVM_SET_XSAVE");
+}
+Result<kvm_xcrs> Vcpu::get_xcrs() const {
+    return get<kvm_xcrs>(fd(), KVM_GET_XCRS, "KVM_GET_XCRS");
+}
+Result<void> Vcpu::set_xcrs(const kvm_xcrs& x) const {
+    return set(fd(), KVM_SET_XCRS, x, "KVM_SET_XCRS");
+}
+Result<kvm_debugregs> Vcpu::get_debugregs() const {
+    return get<kvm_debugregs>(fd(), KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS");
+}
+Result<void> Vcpu::set_debugregs(const kvm_debugregs& d) const {
+    return set(fd(), KVM_SET_DEBUGREGS, d, "KVM_SET_DEBUGREGS");
+}
+Result<uint32_t> Vcpu::get_tsc_khz() const {
+    int khz = ::ioctl(fd(), KVM_GET_TSC_KHZ, 0);
+    if (khz < 0) return fail_errno("KVM_GET_TSC_KHZ");
+    return static_cast<uint32_t>(khz);
+}
+Result<void> Vcpu::set_tsc_khz(uint32_t khz) const {
+    if (::ioctl(fd(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz)) < 0)
+        return fail_errno("KVM_SET_TSC_KHZ");
+    return {};
+}
+
 Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const {
     std::vector<uint8_t> buf(sizeof(kvm_abi::Cpuid2Header) + entries.size_bytes());
     reinterpret_cast<kvm_abi::Cpuid2Header*>(buf.data())->nent =

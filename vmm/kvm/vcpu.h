@@ -10,6 +10,7 @@
 #include "vmm/base/error.h"
 #include "vmm/base/mapping.h"
 #include "vmm/base/unique_fd.h"
+#include "vmm/kvm/kvm_abi.h"
 
 namespace ember {
 
@@ -40,6 +41,15 @@ class Vcpu {
     Result<kvm_vcpu_events> get_vcpu_events() const;
     Result<void> set_vcpu_events(const kvm_vcpu_events& events) const;
     Result<kvm_mp_state> get_mp_state() const;
+    Result<void> set_mp_state(const kvm_mp_state& state) const;
+    Result<kvm_abi::Xsave> get_xsave() const;
+    Result<void> set_xsave(const kvm_abi::Xsave& xsave) const;
+    Result<kvm_xcrs> get_xcrs() const;
+    Result<void> set_xcrs(const kvm_xcrs& xcrs) const;
+    Result<kvm_debugregs> get_debugregs() const;
+    Result<void> set_debugregs(const kvm_debugregs& regs) const;
+    Result<uint32_t> get_tsc_khz() const;
+    Result<void> set_tsc_khz(uint32_t khz) const;
 
   private:
     uint32_t id_;

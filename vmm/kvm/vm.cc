@@ -106,3 +106,45 @@ Result<Vcpu> Vm::create_vcpu(uint32_t id) const {
 }
 
 }  // namespace ember
+
+namespace ember {
+
+Result<kvm_irqchip> Vm::get_irqchip(uint32_t chip_id) const {
+    kvm_irqchip chip{};
+    chip.chip_id = chip_id;
+    if (::ioctl(fd_.get(), KVM_GET_IRQCHIP, &chip) < 0)
+        return fail_errno("KVM_GET_IRQCHIP " + std::to_string(chip_id));
+    return chip;
+}
+
+Result<void> Vm::set_irqchip(const kvm_irqchip& chip) const {
+    if (::ioctl(fd_.get(), KVM_SET_IRQCHIP, &chip) < 0)
+        return fail_errno("KVM_SET_IRQCHIP " + std::to_string(chip.chip_id));
+    return {};
+}
+
+Result<kvm_pit_state2> Vm::get_pit2() const {
+    kvm_pit_state2 pit{};
+    if (::ioctl(fd_.get(), KVM_GET_PIT2, &pit) < 0) return fail_errno("KVM_GET_PIT2");
+    return pit;
+}
+
+Result<void> Vm::set_pit2(const kvm_pit_state2& pit) const {
+    if (::ioctl(fd_.get(), KVM_SET_PIT2, &pit) < 0) return fail_errno("KVM_SET_PIT2");
+    return {};
+}
+
+Result<kvm_clock_data> Vm::get_clock() const {
+    kvm_clock_data clock{};
+    if (::ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0) return fail_errno("KVM_GET_CLOCK");
+    return clock;
+}
+
+Result<void> Vm::set_clock(const kvm_clock_data& clock) const {
+    kvm_clock_data c{};
+    c.clock = clock.clock;  // only the clock value; flags and the rest are outputs of GET
+    if (::ioctl(fd_.get(), KVM_SET_CLOCK, &c) < 0) return fail_errno("KVM_SET_CLOCK");
+    return {};
+}
+
+}  // namespace ember

@@ -32,6 +32,14 @@ class Vm {
     Result<void> unregister_ioeventfd(int event_fd, uint64_t addr, uint32_t datamatch) const;
     Result<Vcpu> create_vcpu(uint32_t id) const;
 
+    // In-kernel device state, for snapshots. chip_id: KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE, _IOAPIC.
+    Result<kvm_irqchip> get_irqchip(uint32_t chip_id) const;
+    Result<void> set_irqchip(const kvm_irqchip& chip) const;
+    Result<kvm_pit_state2> get_pit2() const;
+    Result<void> set_pit2(const kvm_pit_state2& pit) const;
+    Result<kvm_clock_data> get_clock() const;
+    Result<void> set_clock(const kvm_clock_data& clock) const;
+
   private:
     UniqueFd fd_;
     size_t vcpu_mmap_size_;

@@ -28,6 +28,19 @@ Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSp
     return GuestMemory(std::move(regions));
 }
 
+Result<GuestMemory> GuestMemory::map_file(std::span<const MemoryRegionSpec> specs, int fd) {
+    std::vector<GuestRegion> regions;
+    uint64_t offset = 0;
+    for (const auto& spec : specs) {
+        auto mapping = Mapping::map(spec.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+                                    fd, static_cast<off_t>(offset));
+        if (!mapping) return std::unexpected(std::move(mapping.error()).wrap("memory file"));
+        regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
+        offset += spec.size;
+    }
+    return GuestMemory(std::move(regions));
+}
+
 uint64_t GuestMemory::total_size() const {
     uint64_t total = 0;
     for (const auto& r : regions_) total += r.size();

@@ -35,6 +35,10 @@ class GuestMemory {
     // Regions must be page-aligned, non-empty, sorted and non-overlapping.
     static Result<GuestMemory> create_anonymous(std::span<const MemoryRegionSpec> specs);
 
+    // The regions mapped MAP_PRIVATE from `fd`, back to back from offset 0: restore costs a
+    // mapping, not a copy, and pages are read from the file only when the guest touches them.
+    static Result<GuestMemory> map_file(std::span<const MemoryRegionSpec> specs, int fd);
+
     const std::vector<GuestRegion>& regions() const { return regions_; }
     uint64_t total_size() const;
 

@@ -1,0 +1,332 @@
+#include "snapshot/machine_state.h"
+
+#include <algorithm>
+
+namespace ember::snapshot {
+namespace {
+
+constexpr uint32_t kMsrTsc = 0x10;
+constexpr uint32_t kMsrTscDeadline = 0x6e0;
+
+template <typename T>
+Result<void> read_into(ByteReader& r, T& out) {
+    auto v = r.get<T>();
+    if (!v) return std::unexpected(v.error());
+    out = *v;
+    return {};
+}
+
+template <typename T>
+void put_vector(ByteWriter& w, const std::vector<T>& v) {
+    w.put(static_cast<uint32_t>(v.size()));
+    for (const auto& e : v) w.put(e);
+}
+
+template <typename T>
+Result<void> get_vector(ByteReader& r, std::vector<T>& out, uint32_t limit) {
+    auto n = r.get<uint32_t>();
+    if (!n) return std::unexpected(n.error());
+    if (*n > limit)
+        return fail("snapshot lists " + std::to_string(*n) + " entries, more than " +
+                    std::to_string(limit));
+    out.clear();
+    for (uint32_t i = 0; i < *n; ++i) {
+        auto e = r.get<T>();
+        if (!e) return std::unexpected(e.error());
+        out.push_back(*e);
+    }
+    return {};
+}
+
+void put_opt(ByteWriter& w, const std::optional<std::string>& s) {
+    w.put<uint8_t>(s ? 1 : 0);
+    if (s) w.put_string(*s);
+}
+
+Result<void> get_opt(ByteReader& r, std::optional<std::string>& out) {
+    auto has = r.get<uint8_t>();
+    if (!has) return std::unexpected(has.error());
+    out.reset();
+    if (!*has) return {};
+    auto s = r.get_string();
+    if (!s) return std::unexpected(s.error());
+    out = *s;
+    return {};
+}
+
+#define EMBER_READ(expr)                                               \
+    do {                                                               \
+        if (auto _r = (expr); !_r) return std::unexpected(_r.error()); \
+    } while (0)
+
+}  // namespace
+
+uint64_t MemoryLayout::total() const {
+    uint64_t t = 0;
+    for (const auto& r : regions) t += r.size;
+    return t;
+}
+
+Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indices,
+                               std::vector<kvm_cpuid_entry2> cpuid) {
+    VcpuState s;
+    s.cpuid = std::move(cpuid);
+    auto tsc = v.get_tsc_khz();
+    if (!tsc) return std::unexpected(tsc.error());
+    s.tsc_khz = *tsc;
+    auto regs = v.get_regs();
+    auto sregs = v.get_sregs();
+    auto xsave = v.get_xsave();
+    auto xcrs = v.get_xcrs();
+    auto lapic = v.get_lapic();
+    auto mp = v.get_mp_state();
+    auto events = v.get_vcpu_events();
+    auto dregs = v.get_debugregs();
+    for (const Error* e : {regs ? nullptr : &regs.error(), sregs ? nullptr : &sregs.error(),
+                           xsave ? nullptr : &xsave.error(), xcrs ? nullptr : &xcrs.error(),
+                           lapic ? nullptr : &lapic.error(), mp ? nullptr : &mp.error(),
+                           events ? nullptr : &events.error(), dregs ? nullptr : &dregs.error()})
+        if (e) return std::unexpected(*e);
+    s.regs = *regs;
+    s.sregs = *sregs;
+    s.xsave = *xsave;
+    s.xcrs = *xcrs;
+    s.lapic = *lapic;
+    s.mp_state = *mp;
+    s.events = *events;
+    s.debugregs = *dregs;
+    // KVM reads MSRs in order and stops at the first it cannot read: drop that one and go on.
+    std::vector<uint32_t> wanted(msr_indices.begin(), msr_indices.end());
+    while (!wanted.empty()) {
+        auto got = v.get_msrs(wanted);
+        if (!got) return std::unexpected(got.error());
+        s.msrs.insert(s.msrs.end(), got->begin(), got->end());
+        if (got->size() == wanted.size()) break;
+        wanted.erase(wanted.begin(), wanted.begin() + static_cast<ptrdiff_t>(got->size() + 1));
+    }
+    return s;
+}
+
+Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s) {
+    if (auto r = v.set_cpuid(s.cpuid); !r) return r;
+    if (s.tsc_khz) {
+        // Another host may not scale the TSC; the guest then sees time at that host's rate.
+        if (auto current = v.get_tsc_khz(); current && *current != s.tsc_khz)
+            (void)v.set_tsc_khz(s.tsc_khz);
+    }
+    if (auto r = v.set_sregs(s.sregs); !r) return r;
+    if (auto r = v.set_regs(s.regs); !r) return r;
+    if (auto r = v.set_xsave(s.xsave); !r) return r;
+    if (auto r = v.set_xcrs(s.xcrs); !r) return r;
+    // The LAPIC before the MSRs: KVM drops a TSC-deadline write unless the timer is in that mode.
+    if (auto r = v.set_lapic(s.lapic); !r) return r;
+    std::vector<kvm_msr_entry> msrs = s.msrs;
+    // TSC first and TSC_DEADLINE last: the deadline is relative to the restored TSC.
+    std::stable_sort(msrs.begin(), msrs.end(), [](const auto& a, const auto& b) {
+        auto rank = [](uint32_t i) { return i == kMsrTsc ? 0 : i == kMsrTscDeadline ? 2 : 1; };
+        return rank(a.index) < rank(b.index);
+    });
+    if (auto r = v.set_msrs(msrs); !r) return r;
+    if (auto r = v.set_mp_state(s.mp_state); !r) return r;
+    if (auto r = v.set_vcpu_events(s.events); !r) return r;
+    return v.set_debugregs(s.debugregs);
+}
+
+Result<VmKvmState> capture_vm(const Vm& vm) {
+    VmKvmState s;
+    auto master = vm.get_irqchip(KVM_IRQCHIP_PIC_MASTER);
+    auto slave = vm.get_irqchip(KVM_IRQCHIP_PIC_SLAVE);
+    auto ioapic = vm.get_irqchip(KVM_IRQCHIP_IOAPIC);
+    auto pit = vm.get_pit2();
+    auto clock = vm.get_clock();
+    if (!master) return std::unexpected(master.error());
+    if (!slave) return std::unexpected(slave.error());
+    if (!ioapic) return std::unexpected(ioapic.error());
+    if (!pit) return std::unexpected(pit.error());
+    if (!clock) return std::unexpected(clock.error());
+    s.pic_master = *master;
+    s.pic_slave = *slave;
+    s.ioapic = *ioapic;
+    s.pit = *pit;
+    s.clock = *clock;
+    return s;
+}
+
+Result<void> restore_vm(const Vm& vm, const VmKvmState& s) {
+    for (const auto* chip : {&s.pic_master, &s.pic_slave, &s.ioapic})
+        if (auto r = vm.set_irqchip(*chip); !r) return r;
+    if (auto r = vm.set_pit2(s.pit); !r) return r;
+    return vm.set_clock(s.clock);
+}
+
+std::vector<uint8_t> encode(const VcpuState& s) {
+    ByteWriter w;
+    put_vector(w, s.cpuid);
+    w.put(s.tsc_khz);
+    w.put(s.regs);
+    w.put(s.sregs);
+    w.put(s.xsave);
+    w.put(s.xcrs);
+    put_vector(w, s.msrs);
+    w.put(s.lapic);
+    w.put(s.mp_state);
+    w.put(s.events);
+    w.put(s.debugregs);
+    return w.bytes();
+}
+
+Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload) {
+    ByteReader r(payload, "vCPU section");
+    VcpuState s;
+    EMBER_READ(get_vector(r, s.cpuid, 1024));
+    EMBER_READ(read_into(r, s.tsc_khz));
+    EMBER_READ(read_into(r, s.regs));
+    EMBER_READ(read_into(r, s.sregs));
+    EMBER_READ(read_into(r, s.xsave));
+    EMBER_READ(read_into(r, s.xcrs));
+    EMBER_READ(get_vector(r, s.msrs, 4096));
+    EMBER_READ(read_into(r, s.lapic));
+    EMBER_READ(read_into(r, s.mp_state));
+    EMBER_READ(read_into(r, s.events));
+    EMBER_READ(read_into(r, s.debugregs));
+    if (!r.done()) return fail("vCPU section has trailing bytes");
+    return s;
+}
+
+std::vector<uint8_t> encode(const VmKvmState& s) {
+    ByteWriter w;
+    w.put(s.pic_master);
+    w.put(s.pic_slave);
+    w.put(s.ioapic);
+    w.put(s.pit);
+    w.put(s.clock);
+    return w.bytes();
+}
+
+Result<VmKvmState> decode_vm(std::span<const uint8_t> payload) {
+    ByteReader r(payload, "VM section");
+    VmKvmState s;
+    EMBER_READ(read_into(r, s.pic_master));
+    EMBER_READ(read_into(r, s.pic_slave));
+    EMBER_READ(read_into(r, s.ioapic));
+    EMBER_READ(read_into(r, s.pit));
+    EMBER_READ(read_into(r, s.clock));
+    if (!r.done()) return fail("VM section has trailing bytes");
+    if (s.pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER ||
+        s.pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE || s.ioapic.chip_id != KVM_IRQCHIP_IOAPIC)
+        return fail("VM section: interrupt controllers out of order");
+    return s;
+}
+
+std::vector<uint8_t> encode(const VmConfig& c) {
+    ByteWriter w;
+    const auto& m = c.machine;
+    w.put(m.vcpu_count);
+    w.put(m.mem_size_mib);
+    w.put<uint8_t>(m.smt);
+    w.put<uint8_t>(m.track_dirty_pages);
+    w.put<uint8_t>(c.boot_source.has_value());
+    if (c.boot_source) {
+        w.put_string(c.boot_source->kernel_image_path);
+        put_opt(w, c.boot_source->initrd_path);
+        put_opt(w, c.boot_source->boot_args);
+    }
+    return w.bytes();
+}
+
+Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
+    ByteReader r(payload, "config section");
+    VmConfig c;
+    EMBER_READ(read_into(r, c.machine.vcpu_count));
+    EMBER_READ(read_into(r, c.machine.mem_size_mib));
+    uint8_t smt = 0, dirty = 0, boot = 0;
+    EMBER_READ(read_into(r, smt));
+    EMBER_READ(read_into(r, dirty));
+    EMBER_READ(read_into(r, boot));
+    c.machine.smt = smt;
+    c.machine.track_dirty_pages = dirty;
+    if (boot) {
+        BootSourceConfig b;
+        auto kernel = r.get_string();
+        if (!kernel) return std::unexpected(kernel.error());
+        b.kernel_image_path = *kernel;
+        EMBER_READ(get_opt(r, b.initrd_path));
+        EMBER_READ(get_opt(r, b.boot_args));
+        c.boot_source = b;
+    }
+    if (!r.done()) return fail("config section has trailing bytes");
+    if (auto v = validate_machine(c.machine); !v)
+        return fail("config section: " + v.error().message);
+    return c;
+}
+
+std::vector<uint8_t> encode(const SerialState& s) {
+    ByteWriter w;
+    for (uint8_t b : {s.divisor_low, s.divisor_high, s.ier, s.lcr, s.mcr, s.lsr, s.msr, s.scr})
+        w.put(b);
+    w.put<uint8_t>(s.thr_empty_pending);
+    w.put_bytes(std::vector<uint8_t>(s.rx.begin(), s.rx.end()));
+    return w.bytes();
+}
+
+Result<SerialState> decode_serial(std::span<const uint8_t> payload) {
+    ByteReader r(payload, "serial section");
+    SerialState s;
+    for (uint8_t* b :
+         {&s.divisor_low, &s.divisor_high, &s.ier, &s.lcr, &s.mcr, &s.lsr, &s.msr, &s.scr})
+        EMBER_READ(read_into(r, *b));
+    uint8_t thr = 0;
+    EMBER_READ(read_into(r, thr));
+    s.thr_empty_pending = thr;
+    auto rx = r.get_bytes();
+    if (!rx) return std::unexpected(rx.error());
+    if (rx->size() > Serial::kRxFifoSize) return fail("serial section: receive FIFO too long");
+    s.rx.assign(rx->begin(), rx->end());
+    if (!r.done()) return fail("serial section has trailing bytes");
+    return s;
+}
+
+std::vector<uint8_t> encode(const I8042State& s) {
+    ByteWriter w;
+    for (uint8_t b : {s.command_byte, s.output_port, s.pending_command, s.pending_keyboard_cmd})
+        w.put(b);
+    w.put<uint8_t>(s.last_write_was_command);
+    w.put<uint8_t>(s.keyboard_enabled);
+    w.put_bytes(std::vector<uint8_t>(s.output.begin(), s.output.end()));
+    return w.bytes();
+}
+
+Result<I8042State> decode_i8042(std::span<const uint8_t> payload) {
+    ByteReader r(payload, "i8042 section");
+    I8042State s;
+    for (uint8_t* b :
+         {&s.command_byte, &s.output_port, &s.pending_command, &s.pending_keyboard_cmd})
+        EMBER_READ(read_into(r, *b));
+    uint8_t last = 0, enabled = 0;
+    EMBER_READ(read_into(r, last));
+    EMBER_READ(read_into(r, enabled));
+    s.last_write_was_command = last;
+    s.keyboard_enabled = enabled;
+    auto out = r.get_bytes();
+    if (!out) return std::unexpected(out.error());
+    if (out->size() > I8042::kOutputCapacity) return fail("i8042 section: output buffer too long");
+    s.output.assign(out->begin(), out->end());
+    if (!r.done()) return fail("i8042 section has trailing bytes");
+    return s;
+}
+
+std::vector<uint8_t> encode(const MemoryLayout& m) {
+    ByteWriter w;
+    put_vector(w, m.regions);
+    return w.bytes();
+}
+
+Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload) {
+    ByteReader r(payload, "memory section");
+    MemoryLayout m;
+    EMBER_READ(get_vector(r, m.regions, 8));
+    if (!r.done()) return fail("memory section has trailing bytes");
+    return m;
+}
+
+}  // namespace ember::snapshot

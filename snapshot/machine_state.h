@@ -1,0 +1,79 @@
+// What a paused VM is made of, as KVM keeps it: each vCPU's registers, FPU/XSAVE, MSRs, LAPIC and
+// events, and the VM's PIC, IOAPIC, PIT and clock. Captured with every vCPU stopped (the pause
+// protocol completes any pending PIO/MMIO first) and put back in an order KVM accepts.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "snapshot/format.h"
+#include "vmm/base/error.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/devices/i8042.h"
+#include "vmm/devices/serial.h"
+#include "vmm/kvm/kvm_abi.h"
+#include "vmm/kvm/vcpu.h"
+#include "vmm/kvm/vm.h"
+#include "vmm/memory/guest_memory.h"
+
+namespace ember::snapshot {
+
+enum Sections : uint32_t {
+    kConfig = 1,
+    kVmKvm = 2,
+    kVcpu = 3,
+    kSerial = 4,
+    kI8042 = 5,
+    kMemory = 6
+};
+inline constexpr uint32_t kKnownSections[] = {kConfig, kVmKvm, kVcpu, kSerial, kI8042, kMemory};
+
+struct VcpuState {
+    std::vector<kvm_cpuid_entry2> cpuid;
+    uint32_t tsc_khz = 0;
+    kvm_regs regs{};
+    kvm_sregs sregs{};
+    kvm_abi::Xsave xsave{};
+    kvm_xcrs xcrs{};
+    std::vector<kvm_msr_entry> msrs;
+    kvm_lapic_state lapic{};
+    kvm_mp_state mp_state{};
+    kvm_vcpu_events events{};
+    kvm_debugregs debugregs{};
+};
+
+struct VmKvmState {
+    kvm_irqchip pic_master{}, pic_slave{}, ioapic{};
+    kvm_pit_state2 pit{};
+    kvm_clock_data clock{};
+};
+
+// The memory file's layout: guest regions back to back from offset 0.
+struct MemoryLayout {
+    std::vector<MemoryRegionSpec> regions;
+    uint64_t total() const;
+};
+
+Result<VcpuState> capture_vcpu(const Vcpu& vcpu, std::span<const uint32_t> msr_indices,
+                               std::vector<kvm_cpuid_entry2> cpuid);
+Result<void> restore_vcpu(const Vcpu& vcpu, const VcpuState& state);
+Result<VmKvmState> capture_vm(const Vm& vm);
+Result<void> restore_vm(const Vm& vm, const VmKvmState& state);
+
+std::vector<uint8_t> encode(const VcpuState& s);
+Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload);
+std::vector<uint8_t> encode(const VmKvmState& s);
+Result<VmKvmState> decode_vm(std::span<const uint8_t> payload);
+std::vector<uint8_t> encode(const VmConfig& c);
+Result<VmConfig> decode_config(std::span<const uint8_t> payload);
+std::vector<uint8_t> encode(const SerialState& s);
+Result<SerialState> decode_serial(std::span<const uint8_t> payload);
+std::vector<uint8_t> encode(const I8042State& s);
+Result<I8042State> decode_i8042(std::span<const uint8_t> payload);
+std::vector<uint8_t> encode(const MemoryLayout& m);
+Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload);
+
+}  // namespace ember::snapshot

@@ -1,0 +1,191 @@
+// Snapshot and restore through the API, across processes: a ticking guest paused in one ember
+// goes on, memory intact, in another; and every bad snapshot file is a clear 400.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "tests/support/ember_process.h"
+#include "tests/support/uds_http.h"
+
+namespace ember::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Ember {
+    Ember() {
+        sock = dir.path() + "/api.sock";
+        console = dir.path() + "/console";
+        int devnull = ::open("/dev/null", O_RDWR);
+        pid = spawn({EMBER_BINARY, "--api-sock", sock, "--serial-out", console, "--level", "Error"},
+                    devnull, devnull, devnull);
+        ::close(devnull);
+        auto c = UdsHttpClient::connect(sock);
+        EXPECT_TRUE(c);
+        client.emplace(std::move(*c));
+    }
+    ~Ember() { kill(SIGKILL); }
+    void kill(int sig) {
+        if (pid <= 0) return;
+        ::kill(pid, sig);
+        ::waitpid(pid, nullptr, 0);
+        pid = -1;
+    }
+    HttpReply call(const std::string& method, const std::string& path,
+                   const std::string& body = "") {
+        auto r = client->request(method, path, body);
+        EXPECT_TRUE(r) << r.error().message;
+        return r ? *r : HttpReply{};
+    }
+    std::string output() const {
+        std::ifstream in(console);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    // Waits for a line; false after 60 s.
+    bool wait_for(const std::string& needle) const {
+        for (int i = 0; i < 600; ++i) {
+            if (output().find(needle) != std::string::npos) return true;
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }
+    TempDir dir;
+    std::string sock, console;
+    pid_t pid = -1;
+    std::optional<UdsHttpClient> client;
+};
+
+int last_tick(const std::string& out) {
+    int last = 0;
+    std::regex tick(R"(tick (\d+) ok)");
+    for (std::sregex_iterator it(out.begin(), out.end(), tick), end; it != end; ++it)
+        last = std::stoi((*it)[1]);
+    return last;
+}
+
+class Snapshot : public ::testing::Test {
+  protected:
+    // Boots the ticker, lets it tick, pauses it and snapshots it; returns the last tick printed.
+    int snapshot_a_ticking_guest() {
+        Ember a;
+        EXPECT_EQ(
+            a.call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
+            204);
+        EXPECT_EQ(
+            a.call("PUT", "/boot-source",
+                   R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) + "/ticker.elf\"}")
+                .status,
+            204);
+        EXPECT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        EXPECT_TRUE(a.wait_for("tick 3 ok")) << a.output();
+        auto early = a.call("PUT", "/snapshot/create", create_body());
+        EXPECT_EQ(early.status, 400);
+        EXPECT_NE(early.body.find("must be paused"), std::string::npos) << early.body;
+        EXPECT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        std::this_thread::sleep_for(200ms);  // let the console drain
+        int tick = last_tick(a.output());
+        auto created = a.call("PUT", "/snapshot/create", create_body());
+        EXPECT_EQ(created.status, 204) << created.body;
+        a.kill(SIGKILL);  // the original is gone: nothing is shared but the files
+        return tick;
+    }
+    std::string create_body() const {
+        return R"({"snapshot_type": "Full", "snapshot_path": ")" + state +
+               R"(", "mem_file_path": ")" + mem + "\"}";
+    }
+    std::string load_body(bool resume, const std::string& state_path,
+                          const std::string& mem_path) const {
+        return R"({"snapshot_path": ")" + state_path +
+               R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem_path +
+               R"("}, "resume_vm": )" + (resume ? "true" : "false") + "}";
+    }
+
+    TempDir files;
+    std::string state = files.path() + "/vm.state", mem = files.path() + "/vm.mem";
+};
+
+TEST_F(Snapshot, RestoredGuestContinuesWhereItWasInANewProcess) {
+    int tick = snapshot_a_ticking_guest();
+    ASSERT_GE(tick, 3);
+    Ember b;
+    auto loaded = b.call("PUT", "/snapshot/load", load_body(true, state, mem));
+    ASSERT_EQ(loaded.status, 204) << loaded.body;
+    EXPECT_NE(b.call("GET", "/").body.find("\"state\":\"Running\""), std::string::npos);
+    const std::string next = "tick " + std::to_string(tick + 1) + " ok";
+    ASSERT_TRUE(b.wait_for("tick " + std::to_string(tick + 2) + " ok")) << b.output();
+    std::string out = b.output();
+    EXPECT_EQ(out.rfind(next, 0), 0u)
+        << "the first thing the restored guest prints is the next tick:\n"
+        << out;
+    EXPECT_EQ(out.find("CORRUPT"), std::string::npos) << out;
+    EXPECT_EQ(out.find("tick 1 ok"), std::string::npos) << "the guest did not boot again";
+
+    // A second restore from the same files works as well: they are only read.
+    Ember c;
+    ASSERT_EQ(c.call("PUT", "/snapshot/load", load_body(false, state, mem)).status, 204);
+    EXPECT_NE(c.call("GET", "/").body.find("\"state\":\"Paused\""), std::string::npos);
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(c.output(), "") << "paused until resumed";
+    EXPECT_EQ(c.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+    EXPECT_TRUE(c.wait_for(next)) << c.output();
+}
+
+TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {
+    snapshot_a_ticking_guest();
+    auto load_error = [&](const std::string& state_path, const std::string& mem_path) {
+        Ember e;
+        auto r = e.call("PUT", "/snapshot/load", load_body(true, state_path, mem_path));
+        EXPECT_EQ(r.status, 400);
+        // The process is still up and answering after the failed load.
+        EXPECT_EQ(e.call("GET", "/").status, 200);
+        return r.body;
+    };
+    std::ifstream in(state, std::ios::binary);
+    std::string bytes(std::istreambuf_iterator<char>(in), {});
+
+    std::string corrupt = bytes;
+    corrupt[bytes.size() / 2] ^= 0x55;
+    EXPECT_NE(load_error(files.write("corrupt.state", corrupt), mem).find("checksum mismatch"),
+              std::string::npos);
+    EXPECT_NE(load_error(files.write("short.state", bytes.substr(0, bytes.size() / 3)), mem)
+                  .find("checksum"),
+              std::string::npos);
+    std::string newer = bytes;
+    newer[8] = 9;
+    EXPECT_NE(
+        load_error(files.write("newer.state", newer), mem).find("newer than this ember reads"),
+        std::string::npos);
+    EXPECT_NE(load_error(files.write("foreign.state", "GARBAGE!" + bytes.substr(8)), mem)
+                  .find("bad magic"),
+              std::string::npos);
+    EXPECT_NE(load_error(state, files.path() + "/missing.mem").find("No such file or directory"),
+              std::string::npos);
+    EXPECT_NE(load_error(state, files.write("small.mem", std::string(4096, '\0')))
+                  .find("bytes of memory"),
+              std::string::npos);
+
+    Ember configured;
+    EXPECT_EQ(configured.call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})")
+                  .status,
+              204);
+    auto late = configured.call("PUT", "/snapshot/load", load_body(true, state, mem));
+    EXPECT_EQ(late.status, 400);
+    EXPECT_NE(late.body.find("only allowed before configuring"), std::string::npos) << late.body;
+
+    Ember diff;
+    EXPECT_NE(
+        diff.call(
+                "PUT", "/snapshot/load",
+                R"({"snapshot_path": "/x", "mem_backend": {"backend_type": "Uffd", "backend_path": "/y"}})")
+            .body.find("Uffd"),
+        std::string::npos);
+}
+
+}  // namespace
+}  // namespace ember::testing
