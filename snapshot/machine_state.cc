@@ -54,6 +54,53 @@ Result<void> get_opt(ByteReader& r, std::optional<std::string>& out) {
     return {};
 }
 
+void put_bucket(ByteWriter& w, const std::optional<TokenBucketConfig>& b) {
+    w.put<uint8_t>(b.has_value());
+    if (!b) return;
+    w.put(b->size);
+    w.put<uint8_t>(b->one_time_burst.has_value());
+    w.put(b->one_time_burst.value_or(0));
+    w.put(b->refill_time);
+}
+
+void put_limiter(ByteWriter& w, const std::optional<RateLimiterConfig>& r) {
+    w.put<uint8_t>(r.has_value());
+    if (!r) return;
+    put_bucket(w, r->bandwidth);
+    put_bucket(w, r->ops);
+}
+
+Result<void> get_bucket(ByteReader& r, std::optional<TokenBucketConfig>& out) {
+    auto has = r.get<uint8_t>();
+    if (!has) return std::unexpected(has.error());
+    out.reset();
+    if (!*has) return {};
+    TokenBucketConfig b;
+    auto size = r.get<uint64_t>();
+    auto has_burst = r.get<uint8_t>();
+    auto burst = r.get<uint64_t>();
+    auto refill = r.get<uint64_t>();
+    if (!size || !has_burst || !burst || !refill)
+        return fail("rate limiter in snapshot is truncated");
+    b.size = *size;
+    if (*has_burst) b.one_time_burst = *burst;
+    b.refill_time = *refill;
+    out = b;
+    return {};
+}
+
+Result<void> get_limiter(ByteReader& r, std::optional<RateLimiterConfig>& out) {
+    auto has = r.get<uint8_t>();
+    if (!has) return std::unexpected(has.error());
+    out.reset();
+    if (!*has) return {};
+    RateLimiterConfig l;
+    if (auto x = get_bucket(r, l.bandwidth); !x) return x;
+    if (auto x = get_bucket(r, l.ops); !x) return x;
+    out = l;
+    return {};
+}
+
 #define EMBER_READ(expr)                                               \
     do {                                                               \
         if (auto _r = (expr); !_r) return std::unexpected(_r.error()); \
@@ -231,6 +278,25 @@ std::vector<uint8_t> encode(const VmConfig& c) {
         put_opt(w, c.boot_source->initrd_path);
         put_opt(w, c.boot_source->boot_args);
     }
+    w.put(static_cast<uint32_t>(c.drives.size()));
+    for (const auto& d : c.drives) {
+        w.put_string(d.drive_id);
+        w.put_string(d.path_on_host);
+        w.put<uint8_t>(d.is_root_device);
+        w.put<uint8_t>(d.is_read_only);
+        put_opt(w, d.partuuid);
+        w.put_string(d.cache_type);
+        w.put_string(d.io_engine);
+        put_limiter(w, d.rate_limiter);
+    }
+    w.put(static_cast<uint32_t>(c.network_interfaces.size()));
+    for (const auto& n : c.network_interfaces) {
+        w.put_string(n.iface_id);
+        w.put_string(n.host_dev_name);
+        put_opt(w, n.guest_mac);
+        put_limiter(w, n.rx_rate_limiter);
+        put_limiter(w, n.tx_rate_limiter);
+    }
     return w.bytes();
 }
 
@@ -254,7 +320,47 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
         EMBER_READ(get_opt(r, b.boot_args));
         c.boot_source = b;
     }
+    auto drives = r.get<uint32_t>();
+    if (!drives) return std::unexpected(drives.error());
+    if (*drives > 64) return fail("config section lists too many drives");
+    for (uint32_t i = 0; i < *drives; ++i) {
+        DriveConfig d;
+        auto id = r.get_string();
+        auto path = r.get_string();
+        if (!id || !path) return fail("config section: drive is truncated");
+        d.drive_id = *id;
+        d.path_on_host = *path;
+        uint8_t root = 0, ro = 0;
+        EMBER_READ(read_into(r, root));
+        EMBER_READ(read_into(r, ro));
+        d.is_root_device = root;
+        d.is_read_only = ro;
+        EMBER_READ(get_opt(r, d.partuuid));
+        auto cache = r.get_string();
+        auto engine = r.get_string();
+        if (!cache || !engine) return fail("config section: drive is truncated");
+        d.cache_type = *cache;
+        d.io_engine = *engine;
+        EMBER_READ(get_limiter(r, d.rate_limiter));
+        c.drives.push_back(std::move(d));
+    }
+    auto nets = r.get<uint32_t>();
+    if (!nets) return std::unexpected(nets.error());
+    if (*nets > 64) return fail("config section lists too many network interfaces");
+    for (uint32_t i = 0; i < *nets; ++i) {
+        NetworkInterfaceConfig n;
+        auto id = r.get_string();
+        auto tap = r.get_string();
+        if (!id || !tap) return fail("config section: network interface is truncated");
+        n.iface_id = *id;
+        n.host_dev_name = *tap;
+        EMBER_READ(get_opt(r, n.guest_mac));
+        EMBER_READ(get_limiter(r, n.rx_rate_limiter));
+        EMBER_READ(get_limiter(r, n.tx_rate_limiter));
+        c.network_interfaces.push_back(std::move(n));
+    }
     if (!r.done()) return fail("config section has trailing bytes");
+    if (auto v = validate(c); !v) return fail("config section: " + v.error().message);
     if (auto v = validate_machine(c.machine); !v)
         return fail("config section: " + v.error().message);
     return c;
@@ -313,6 +419,35 @@ Result<I8042State> decode_i8042(std::span<const uint8_t> payload) {
     s.output.assign(out->begin(), out->end());
     if (!r.done()) return fail("i8042 section has trailing bytes");
     return s;
+}
+
+std::vector<uint8_t> encode(const virtio::TransportState& t) {
+    ByteWriter w;
+    for (uint32_t v : {t.status, t.device_features_sel, t.driver_features_sel, t.queue_sel,
+                       t.config_generation, t.interrupt_status})
+        w.put(v);
+    w.put(t.driver_features);
+    w.put<uint8_t>(t.live);
+    put_vector(w, t.queues);
+    return w.bytes();
+}
+
+Result<virtio::TransportState> decode_transport(std::span<const uint8_t> payload) {
+    ByteReader r(payload, "virtio section");
+    virtio::TransportState t;
+    for (uint32_t* v : {&t.status, &t.device_features_sel, &t.driver_features_sel, &t.queue_sel,
+                        &t.config_generation, &t.interrupt_status})
+        EMBER_READ(read_into(r, *v));
+    EMBER_READ(read_into(r, t.driver_features));
+    uint8_t live = 0;
+    EMBER_READ(read_into(r, live));
+    t.live = live;
+    EMBER_READ(get_vector(r, t.queues, 8));
+    if (!r.done()) return fail("virtio section has trailing bytes");
+    for (const auto& q : t.queues)
+        if (q.size > q.max_size || q.max_size > virtio::kMaxQueueSize)
+            return fail("virtio section: bad queue size");
+    return t;
 }
 
 std::vector<uint8_t> encode(const MemoryLayout& m) {

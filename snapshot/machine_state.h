@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "snapshot/format.h"
+#include "virtio/mmio/mmio_transport.h"
 #include "vmm/base/error.h"
 #include "vmm/config/vm_config.h"
 #include "vmm/devices/i8042.h"
@@ -27,9 +28,11 @@ enum Sections : uint32_t {
     kVcpu = 3,
     kSerial = 4,
     kI8042 = 5,
-    kMemory = 6
+    kMemory = 6,
+    kVirtio = 7
 };
-inline constexpr uint32_t kKnownSections[] = {kConfig, kVmKvm, kVcpu, kSerial, kI8042, kMemory};
+inline constexpr uint32_t kKnownSections[] = {kConfig, kVmKvm,  kVcpu,  kSerial,
+                                              kI8042,  kMemory, kVirtio};
 
 struct VcpuState {
     std::vector<kvm_cpuid_entry2> cpuid;
@@ -73,6 +76,8 @@ std::vector<uint8_t> encode(const SerialState& s);
 Result<SerialState> decode_serial(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const I8042State& s);
 Result<I8042State> decode_i8042(std::span<const uint8_t> payload);
+std::vector<uint8_t> encode(const virtio::TransportState& t);
+Result<virtio::TransportState> decode_transport(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const MemoryLayout& m);
 Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload);
 

@@ -290,7 +290,8 @@ Outcome Controller::execute(const Action& action) {
                     return bad(
                         "snapshot/load: loading a snapshot is only allowed before configuring the "
                         "microVM");
-                auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, options_.vmm);
+                auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, a.network_overrides,
+                                        options_.vmm);
                 if (!vmm) return bad("snapshot/load: " + vmm.error().message);
                 if (auto r = (*vmm)->start(!a.resume_vm); !r)
                     return bad("snapshot/load: " + r.error().message);

@@ -67,6 +67,7 @@ struct LoadSnapshot {
     std::string snapshot_path;
     std::string mem_file_path;
     bool resume_vm;
+    std::vector<NetworkOverride> network_overrides;
 };
 
 using Action =

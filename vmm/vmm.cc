@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "vmm/arch/x86_64/boot_params.h"
@@ -148,7 +149,9 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions opti
 }
 
 Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
-                                          const std::string& memory_path, VmmOptions options) {
+                                          const std::string& memory_path,
+                                          const std::vector<NetworkOverride>& network_overrides,
+                                          VmmOptions options) {
     auto bytes = read_whole_file(state_path, kMaxStateFileBytes);
     if (!bytes) return std::unexpected(std::move(bytes.error()).wrap("snapshot_path"));
     auto file = snapshot::Reader::parse(*bytes, snapshot::kKnownSections);
@@ -158,6 +161,24 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     if (!config_section) return std::unexpected(config_section.error());
     auto config = snapshot::decode_config(config_section->payload);
     if (!config) return std::unexpected(config.error());
+    for (const auto& o : network_overrides) {
+        auto it = std::find_if(config->network_interfaces.begin(), config->network_interfaces.end(),
+                               [&](const auto& n) { return n.iface_id == o.iface_id; });
+        if (it == config->network_interfaces.end())
+            return fail("network_overrides: the snapshot has no network interface '" + o.iface_id +
+                        "'");
+        it->host_dev_name = o.host_dev_name;
+    }
+    std::vector<virtio::TransportState> transports;
+    for (const auto& s : file->all(snapshot::kVirtio)) {
+        auto t = snapshot::decode_transport(s.payload);
+        if (!t) return std::unexpected(t.error());
+        transports.push_back(std::move(*t));
+    }
+    if (transports.size() != config->drives.size() + config->network_interfaces.size())
+        return fail("snapshot has " + std::to_string(transports.size()) + " virtio sections for " +
+                    std::to_string(config->drives.size() + config->network_interfaces.size()) +
+                    " devices");
     auto layout_section = section(snapshot::kMemory);
     if (!layout_section) return std::unexpected(layout_section.error());
     auto layout = snapshot::decode_memory(layout_section->payload);
@@ -202,6 +223,9 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     if (auto r = snapshot::restore_vm((*vmm)->vm_, *vm_state); !r)
         return std::unexpected(r.error());
     if (auto r = (*vmm)->create_devices(*config); !r) return std::unexpected(r.error());
+    for (size_t i = 0; i < transports.size(); ++i)
+        if (auto r = (*vmm)->virtio_[i].transport->restore(transports[i]); !r)
+            return std::unexpected(r.error());
     (*vmm)->serial_->restore(*serial);
     (*vmm)->i8042_->restore(*i8042);
     if (auto r = (*vmm)->create_vcpus(*config, &vcpus); !r) return std::unexpected(r.error());
@@ -211,10 +235,9 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
 
 Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string& memory_path) {
     if (state_ != VmState::Paused) return fail("a snapshot can only be taken of a paused microVM");
-    if (!virtio_.empty())
-        return fail(
-            "snapshots of microVMs with drives or network interfaces are not supported by ember "
-            "yet");
+    // Requests in flight finish first, so the snapshot holds no I/O half done.
+    for (auto& d : virtio_)
+        if (d.block) d.block->quiesce();
     snapshot::Writer w;
     w.add(snapshot::kConfig, 1, snapshot::encode(config_));
     snapshot::MemoryLayout layout;
@@ -230,6 +253,8 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
         if (!s) return std::unexpected(std::move(s.error()).wrap("vCPU " + std::to_string(i)));
         w.add(snapshot::kVcpu, 1, snapshot::encode(*s));
     }
+    for (const auto& d : virtio_)
+        w.add(snapshot::kVirtio, 1, snapshot::encode(d.transport->state()));
     w.add(snapshot::kSerial, 1, snapshot::encode(serial_->state()));
     w.add(snapshot::kI8042, 1, snapshot::encode(i8042_->state()));
     if (auto r = write_memory_file(memory_path); !r) return r;

@@ -52,6 +52,11 @@ struct VmmOptions {
 
 enum class VmState { NotStarted, Running, Paused, Exited };
 
+struct NetworkOverride {
+    std::string iface_id;
+    std::string host_dev_name;
+};
+
 struct VmExitStatus {
     ExitReason reason;
     std::string detail;
@@ -65,8 +70,10 @@ class Vmm : public ExitSink {
     ~Vmm() override;
 
     // Rebuilds a VM from a snapshot's state file and memory file (mapped MAP_PRIVATE).
-    static Result<std::unique_ptr<Vmm>> restore(const std::string& state_path,
-                                                const std::string& memory_path, VmmOptions options);
+    // `network_overrides` point a clone's interfaces at other taps.
+    static Result<std::unique_ptr<Vmm>> restore(
+        const std::string& state_path, const std::string& memory_path,
+        const std::vector<NetworkOverride>& network_overrides, VmmOptions options);
 
     // Starts the vCPUs; with `paused`, they stop before running a guest instruction.
     Result<void> start(bool paused = false);

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "vmm/base/error.h"
 #include "vmm/config/machine_config_patch.h"
@@ -46,6 +48,7 @@ struct SnapshotLoad {
     std::string mem_file_path;  // from mem_backend (backend_type File) or the older mem_file_path
     bool resume_vm = false;
     bool track_dirty_pages = false;
+    std::vector<std::pair<std::string, std::string>> network_overrides;  // iface_id, host_dev_name
 };
 Result<SnapshotLoad> parse_snapshot_load(std::string_view text);
 

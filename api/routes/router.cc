@@ -133,8 +133,10 @@ HttpResponse Router::route(const HttpRequest& r) {
         if (p == "/snapshot/load") {
             auto l = json::parse_snapshot_load(r.body);
             if (failed(l, bad)) return bad;
-            return from(
-                controller_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm}));
+            std::vector<NetworkOverride> overrides;
+            for (const auto& [id, tap] : l->network_overrides) overrides.push_back({id, tap});
+            return from(controller_.submit(
+                LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm, overrides}));
         }
         if (p == "/metrics") {
             auto path = json::parse_metrics_path(r.body);

@@ -136,6 +136,45 @@ TEST_F(Snapshot, RestoredGuestContinuesWhereItWasInANewProcess) {
     EXPECT_TRUE(c.wait_for(next)) << c.output();
 }
 
+TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
+    const std::string disk = files.write("disk.img", std::string(1 << 20, '\0'));
+    int tick = 0;
+    {
+        Ember a;
+        ASSERT_EQ(
+            a.call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
+            204);
+        ASSERT_EQ(a.call("PUT", "/boot-source",
+                         R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) +
+                             "/blk_ticker.elf\"}")
+                      .status,
+                  204);
+        ASSERT_EQ(a.call("PUT", "/drives/data",
+                         R"({"drive_id": "data", "path_on_host": ")" + disk +
+                             R"(", "is_root_device": false})")
+                      .status,
+                  204);
+        ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_TRUE(a.wait_for("blk tick 3 ok")) << a.output();
+        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        std::this_thread::sleep_for(200ms);
+        std::regex re(R"(blk tick (\d+) ok)");
+        std::string out = a.output();
+        for (std::sregex_iterator it(out.begin(), out.end(), re), end; it != end; ++it)
+            tick = std::stoi((*it)[1]);
+        auto created = a.call("PUT", "/snapshot/create", create_body());
+        ASSERT_EQ(created.status, 204) << created.body;
+        a.kill(SIGKILL);
+    }
+    Ember b;
+    auto loaded = b.call("PUT", "/snapshot/load", load_body(true, state, mem));
+    ASSERT_EQ(loaded.status, 204) << loaded.body;
+    ASSERT_TRUE(b.wait_for("blk tick " + std::to_string(tick + 2) + " ok")) << b.output();
+    EXPECT_EQ(b.output().rfind("blk tick " + std::to_string(tick + 1) + " ok", 0), 0u)
+        << b.output();
+    EXPECT_EQ(b.output().find("FAIL"), std::string::npos) << b.output();
+}
+
 TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {
     snapshot_a_ticking_guest();
     auto load_error = [&](const std::string& state_path, const std::string& mem_path) {

@@ -278,6 +278,14 @@ void BlockDevice::process_completions() {
     }
 }
 
+void BlockDevice::quiesce() {
+    if (!queue_) return;
+    completions_.clear();
+    engine_->drain(completions_);
+    for (const auto& c : completions_) complete_io(c);
+    notify_if_needed();
+}
+
 void BlockDevice::on_rate_limiter_timer() {
     limiter_.on_timer();
     process_queue(0);

@@ -53,6 +53,8 @@ class BlockDevice : public VirtioDevice {
     // Engine completions are ready (its completion fd fired), or the rate limiter's timer fired.
     void process_completions();
     void on_rate_limiter_timer();
+    // Waits for every request in flight and completes it into the guest (snapshots).
+    void quiesce();
     Result<void> attach(EventLoop& loop);
 
     // Signalled when the engine has completions (watch it edge-triggered); -1 for the synchronous

@@ -292,6 +292,49 @@ void MmioTransport::on_notify(size_t queue) {
     if (active_) device_.process_queue(queue);
 }
 
+TransportState MmioTransport::state() const {
+    std::lock_guard lock(mutex_);
+    TransportState t{status_,    device_features_sel_, driver_features_sel_, driver_features_,
+                     queue_sel_, config_generation_,   interrupt_.status(),  live_,
+                     queues_};
+    if (active_) {
+        auto advanced = device_.queue_states();
+        for (size_t i = 0; i < advanced.size() && i < t.queues.size(); ++i)
+            t.queues[i] = advanced[i];
+    }
+    return t;
+}
+
+Result<void> MmioTransport::restore(const TransportState& t) {
+    if (t.queues.size() != queues_.size())
+        return fail("virtio device type " + std::to_string(device_.device_type()) +
+                    ": snapshot has " + std::to_string(t.queues.size()) + " queues, the device " +
+                    std::to_string(queues_.size()));
+    {
+        std::lock_guard lock(mutex_);
+        status_ = t.status;
+        device_features_sel_ = t.device_features_sel;
+        driver_features_sel_ = t.driver_features_sel;
+        driver_features_ = t.driver_features;
+        queue_sel_ = t.queue_sel;
+        config_generation_ = t.config_generation;
+        queues_ = t.queues;
+        live_ = t.live;
+    }
+    if (t.interrupt_status) interrupt_.raise(t.interrupt_status);
+    if (!t.live) return {};
+    for (const auto& q : t.queues) {
+        if (!q.ready) continue;
+        if (auto r = Queue(q).validate(mem_); !r)
+            return fail("snapshot queue: " + r.error().message);
+    }
+    activate(Request{Lifecycle::Activate, t.driver_features, t.queues});
+    if (!active_)
+        return fail("virtio device type " + std::to_string(device_.device_type()) +
+                    " could not restart");
+    return {};
+}
+
 void MmioTransport::run_pending() {
     handle_lifecycle();
     for (size_t i = 0; i < notify_evts_.size(); ++i)

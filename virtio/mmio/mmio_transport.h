@@ -25,6 +25,19 @@
 
 namespace ember::virtio {
 
+// The transport's guest-visible registers and queues, for snapshots.
+struct TransportState {
+    uint32_t status = 0;
+    uint32_t device_features_sel = 0;
+    uint32_t driver_features_sel = 0;
+    uint64_t driver_features = 0;
+    uint32_t queue_sel = 0;
+    uint32_t config_generation = 0;
+    uint32_t interrupt_status = 0;
+    bool live = false;
+    std::vector<QueueState> queues;  // as the device has advanced them when live
+};
+
 class MmioTransport : public BusDevice {
   public:
     // `base` is the slot's guest physical address (for the ioeventfds).
@@ -41,6 +54,12 @@ class MmioTransport : public BusDevice {
     uint32_t status() const;
     uint64_t acked_features() const;
     bool active() const { return active_; }  // VMM thread only
+
+    // VMM thread, with the vCPUs paused.
+    TransportState state() const;
+    // VMM thread, before the vCPUs run: puts the registers back and, if the device was live,
+    // activates it with its queues where they were.
+    Result<void> restore(const TransportState& state);
 
     // Tests: handle pending lifecycle requests and queue kicks as the VMM loop would.
     void run_pending();
