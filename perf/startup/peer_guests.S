@@ -37,3 +37,11 @@ done:
     jmp done
 hello_msg:
     .asciz "hello from the test guest\n"
+
+/* dots: writes '.' to COM1 forever (perf/snapshot's peer guest). */
+    .section .dots, "ax"
+dots_start:
+    mov $0x3f8, %dx
+    mov $'.', %al
+1:  out %al, (%dx)
+    jmp 1b

@@ -1,0 +1,257 @@
+// perf/snapshot: restore latency by guest memory size, beside QEMU's -incoming, in one run.
+//   load: PUT /snapshot/load (resume_vm) request to response;
+//   load to guest: the same request to the restored guest's first output (its loop writes '.');
+//   start to guest: fork/exec of a fresh ember to that first output (QEMU: fork/exec of
+//     qemu -incoming from a migration file of the same guest to its first output);
+//   create: PUT /snapshot/create of the paused guest (Full; memory file sparse).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/ember_process.h"
+#include "tests/support/uds_http.h"
+
+namespace {
+
+using namespace ember::testing;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+double pct(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1,
+                      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+}
+
+struct Proc {
+    pid_t pid = -1;
+    int out = -1;
+    ~Proc() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+        if (out >= 0) ::close(out);
+    }
+};
+
+void start(Proc& p, const std::vector<std::string>& argv) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) std::abort();
+    int devnull = ::open("/dev/null", O_RDWR);
+    p.pid = spawn(argv, devnull, fds[1], devnull);
+    ::close(devnull);
+    ::close(fds[1]);
+    p.out = fds[0];
+}
+
+// Waits for a '.' on the process's stdout (draining whatever else); false after 10 s.
+bool wait_dot(int fd) {
+    for (auto t = Clock::now(); ms_since(t) < 10000;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        char buf[4096];
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) return false;
+        if (std::memchr(buf, '.', static_cast<size_t>(n))) return true;
+    }
+    return false;
+}
+
+std::string qmp(int fd, const std::string& cmd, const char* until = "return") {
+    if (!cmd.empty()) (void)!::send(fd, cmd.data(), cmd.size(), 0);
+    std::string got;
+    while (got.find(until) == std::string::npos) {
+        char buf[4096];
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+}
+
+int connect_qmp(const std::string& path) {
+    for (int i = 0; i < 5000; ++i) {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+        ::close(fd);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string qemu;
+    int runs = 20;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--qemu" && i + 1 < argc)
+            qemu = argv[++i];
+        else if (a == "--runs" && i + 1 < argc)
+            runs = std::stoi(argv[++i]);
+        else {
+            std::fprintf(stderr, "usage: snapshot_bench [--qemu PATH] [--runs N]\n");
+            return 2;
+        }
+    }
+    TempDir dir;
+    std::printf("perf/snapshot: %d restores per size, milliseconds (median / p90)\n\n", runs);
+    std::printf(
+        "| guest | load | load to guest | start to guest | create | QEMU start to guest | "
+        "ember/QEMU |\n");
+    std::printf("|---|---|---|---|---|---|---|\n");
+    for (uint32_t mib : {128u, 1024u, 4096u}) {
+        const std::string state = dir.path() + "/vm.state", mem = dir.path() + "/vm.mem";
+        const std::string sock = dir.path() + "/a.sock";
+        std::vector<double> create_ms;
+        {
+            Proc a;
+            start(a, {EMBER_BINARY, "--api-sock", sock, "--level", "Error"});
+            auto c = UdsHttpClient::connect(sock);
+            if (!c) return std::fprintf(stderr, "ember A: %s\n", c.error().message.c_str()), 1;
+            (void)c->request("PUT", "/machine-config",
+                             "{\"vcpu_count\": 1, \"mem_size_mib\": " + std::to_string(mib) + "}");
+            (void)c->request(
+                "PUT", "/boot-source",
+                "{\"kernel_image_path\": \"" + std::string(EMBER_GUEST_DIR) + "/dots.elf\"}");
+            (void)c->request("PUT", "/actions", R"({"action_type": "InstanceStart"})");
+            if (!wait_dot(a.out))
+                return std::fprintf(stderr, "ember A: the guest printed nothing\n"), 1;
+            (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
+            for (int i = 0; i < 5; ++i) {
+                auto t = Clock::now();
+                auto r = c->request("PUT", "/snapshot/create",
+                                    R"({"snapshot_type": "Full", "snapshot_path": ")" + state +
+                                        R"(", "mem_file_path": ")" + mem + "\"}");
+                if (!r || r->status != 204) {
+                    std::fprintf(stderr, "create failed: %s\n",
+                                 r ? r->body.c_str() : r.error().message.c_str());
+                    return 1;
+                }
+                create_ms.push_back(ms_since(t));
+            }
+        }
+        std::vector<double> load_ms, to_guest_ms, start_ms, qemu_ms;
+        const std::string load = R"({"snapshot_path": ")" + state +
+                                 R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" +
+                                 mem + R"("}, "resume_vm": true})";
+        for (int i = 0; i < runs; ++i) {
+            const std::string bsock = dir.path() + "/b.sock";
+            ::unlink(bsock.c_str());
+            Proc b;
+            auto t0 = Clock::now();
+            start(b, {EMBER_BINARY, "--api-sock", bsock, "--level", "Error"});
+            auto c = UdsHttpClient::connect(bsock);
+            if (!c) return std::fprintf(stderr, "ember B: %s\n", c.error().message.c_str()), 1;
+            auto t1 = Clock::now();
+            auto r = c->request("PUT", "/snapshot/load", load);
+            if (!r || r->status != 204) {
+                std::fprintf(stderr, "load failed: %s\n",
+                             r ? r->body.c_str() : r.error().message.c_str());
+                return 1;
+            }
+            load_ms.push_back(ms_since(t1));
+            if (!wait_dot(b.out))
+                return std::fprintf(stderr, "ember B: the restored guest printed nothing\n"), 1;
+            to_guest_ms.push_back(ms_since(t1));
+            start_ms.push_back(ms_since(t0));
+        }
+        if (!qemu.empty()) {
+            // The same loop under QEMU, migrated to a file once, then started from it.
+            const std::string bios = dir.path() + "/dots.bios", mig = dir.path() + "/vm.mig",
+                              qsock = dir.path() + "/q.sock";
+            {
+                std::FILE* in = std::fopen(PEER_BLOB_DIR "/peer_dots.bin", "rb");
+                std::string blob(64, '\0');
+                blob.resize(std::fread(blob.data(), 1, blob.size(), in));
+                std::fclose(in);
+                std::string img(65536, '\xf4');
+                img.replace(0, blob.size(), blob);
+                const char jump[] = {'\xea', 0, 0, 0, '\xf0'};
+                img.replace(0xfff0, sizeof jump, jump, sizeof jump);
+                dir.write("dots.bios", img);
+            }
+            std::vector<std::string> base = {qemu,
+                                             "-M",
+                                             "microvm,x-option-roms=off,rtc=off",
+                                             "-accel",
+                                             "kvm",
+                                             "-bios",
+                                             bios,
+                                             "-nodefaults",
+                                             "-no-user-config",
+                                             "-nographic",
+                                             "-display",
+                                             "none",
+                                             "-m",
+                                             std::to_string(mib)};
+            {
+                Proc q;
+                // Migrated while running (so the destination runs it), its console discarded.
+                auto args = base;
+                args.insert(args.end(),
+                            {"-serial", "null", "-qmp", "unix:" + qsock + ",server=on,wait=off"});
+                ::unlink(qsock.c_str());
+                start(q, args);
+                int fd = connect_qmp(qsock);
+                if (fd < 0) return std::fprintf(stderr, "QEMU: no QMP socket\n"), 1;
+                qmp(fd, "", "QMP");
+                qmp(fd, "{\"execute\":\"qmp_capabilities\"}\n");
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                qmp(fd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > " + mig +
+                            "\"}}\n");
+                for (int i = 0; i < 10000; ++i) {
+                    if (qmp(fd, "{\"execute\":\"query-migrate\"}\n").find("completed") !=
+                        std::string::npos)
+                        break;
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                }
+                ::close(fd);
+            }
+            for (int i = 0; i < runs; ++i) {
+                Proc q;
+                auto args = base;
+                args.insert(args.end(), {"-serial", "stdio", "-incoming", "exec:cat " + mig});
+                auto t0 = Clock::now();
+                start(q, args);
+                if (!wait_dot(q.out))
+                    return std::fprintf(stderr, "QEMU -incoming: the guest printed nothing\n"), 1;
+                qemu_ms.push_back(ms_since(t0));
+            }
+        }
+        std::string guest =
+            mib >= 1024 ? std::to_string(mib / 1024) + " GiB" : std::to_string(mib) + " MiB";
+        double q50 = pct(qemu_ms, 0.5);
+        std::printf("| %s | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %.1f / %.1f | %s | %s |\n",
+                    guest.c_str(), pct(load_ms, 0.5), pct(load_ms, 0.9), pct(to_guest_ms, 0.5),
+                    pct(to_guest_ms, 0.9), pct(start_ms, 0.5), pct(start_ms, 0.9),
+                    pct(create_ms, 0.5), pct(create_ms, 0.9),
+                    q50 > 0 ? (std::to_string(q50).substr(0, 6) + " / " +
+                               std::to_string(pct(qemu_ms, 0.9)).substr(0, 6))
+                                  .c_str()
+                            : "-",
+                    q50 > 0 ? std::to_string(pct(start_ms, 0.5) / q50).substr(0, 5).c_str() : "-");
+        std::fflush(stdout);
+    }
+    return 0;
+}
