@@ -280,9 +280,7 @@ Outcome Controller::execute(const Action& action) {
                     return bad(
                         "snapshot/create: the microVM must be paused first (PATCH /vm {\"state\": "
                         "\"Paused\"})");
-                if (a.diff)
-                    return bad("snapshot/create: Diff snapshots are not supported by ember yet");
-                if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path); !r)
+                if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff); !r)
                     return bad("snapshot/create: " + r.error().message);
                 return {};
             } else if constexpr (std::is_same_v<T, LoadSnapshot>) {
@@ -291,7 +289,7 @@ Outcome Controller::execute(const Action& action) {
                         "snapshot/load: loading a snapshot is only allowed before configuring the "
                         "microVM");
                 auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, a.network_overrides,
-                                        options_.vmm);
+                                        a.track_dirty_pages, options_.vmm);
                 if (!vmm) return bad("snapshot/load: " + vmm.error().message);
                 if (auto r = (*vmm)->start(!a.resume_vm); !r)
                     return bad("snapshot/load: " + r.error().message);

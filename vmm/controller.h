@@ -68,6 +68,7 @@ struct LoadSnapshot {
     std::string mem_file_path;
     bool resume_vm;
     std::vector<NetworkOverride> network_overrides;
+    bool track_dirty_pages = false;
 };
 
 using Action =

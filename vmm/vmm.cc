@@ -102,9 +102,13 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const VmConfig& config, VmmOptions optio
     if (!memory) return wrap(std::move(memory), "machine-config.mem_size_mib");
     // Memory goes in before the irqchip exists: after it, each KVM_SET_USER_MEMORY_REGION waits for
     // an SRCU grace period, measured at 7-11 ms for 128 MiB here against 0.16 ms before.
+    // With track_dirty_pages KVM logs the pages the guest writes, for Diff snapshots.
+    const uint32_t flags = config.machine.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+    if (flags) memory->enable_dirty_tracking();
     uint32_t slot = 0;
     for (const auto& r : memory->regions()) {
-        if (auto res = vm->set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data());
+        if (auto res =
+                vm->set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data(), flags);
             !res)
             return std::unexpected(res.error());
     }
@@ -151,7 +155,7 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions opti
 Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                                           const std::string& memory_path,
                                           const std::vector<NetworkOverride>& network_overrides,
-                                          VmmOptions options) {
+                                          bool track_dirty_pages, VmmOptions options) {
     auto bytes = read_whole_file(state_path, kMaxStateFileBytes);
     if (!bytes) return std::unexpected(std::move(bytes.error()).wrap("snapshot_path"));
     auto file = snapshot::Reader::parse(*bytes, snapshot::kKnownSections);
@@ -169,6 +173,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                         "'");
         it->host_dev_name = o.host_dev_name;
     }
+    if (track_dirty_pages) config->machine.track_dirty_pages = true;
     std::vector<virtio::TransportState> transports;
     for (const auto& s : file->all(snapshot::kVirtio)) {
         auto t = snapshot::decode_transport(s.payload);
@@ -233,8 +238,13 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     return vmm;
 }
 
-Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string& memory_path) {
+Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string& memory_path,
+                                bool diff) {
     if (state_ != VmState::Paused) return fail("a snapshot can only be taken of a paused microVM");
+    if (diff && !memory_.tracking_dirty())
+        return fail(
+            "Diff snapshots need dirty page tracking: machine-config.track_dirty_pages (or "
+            "track_dirty_pages when loading a snapshot)");
     // Requests in flight finish first, so the snapshot holds no I/O half done.
     for (auto& d : virtio_)
         if (d.block) d.block->quiesce();
@@ -257,16 +267,45 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
         w.add(snapshot::kVirtio, 1, snapshot::encode(d.transport->state()));
     w.add(snapshot::kSerial, 1, snapshot::encode(serial_->state()));
     w.add(snapshot::kI8042, 1, snapshot::encode(i8042_->state()));
-    if (auto r = write_memory_file(memory_path); !r) return r;
+    if (auto r = write_memory_file(memory_path, diff); !r) return r;
     return write_whole_file(state_path, w.finish());
 }
 
-// Full memory, sparse: all-zero pages are left as holes, so a mostly idle guest's file is small
-// and its restore reads nothing for them.
-Result<void> Vmm::write_memory_file(const std::string& path) const {
+// Full: every non-zero page (zero pages are holes, so an idle guest's file is small and restore
+// reads nothing for them). Diff: only the pages written since the last snapshot, by the guest
+// (KVM's dirty log) or by ember's devices, into a sparse file of the same size; snapshot-merge
+// applies it onto its base. Either way, dirty tracking starts again from here.
+Result<void> Vmm::write_memory_file(const std::string& path, bool diff) const {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd.valid()) return fail_errno("mem_file_path " + path);
     constexpr uint64_t kPage = 4096;
+    std::vector<std::vector<uint64_t>> dirty;
+    if (memory_.tracking_dirty()) {
+        for (uint32_t i = 0; i < memory_.regions().size(); ++i) {
+            auto log = vm_.get_dirty_log(i, memory_.regions()[i].size() / kPage);
+            if (!log) return std::unexpected(log.error());
+            auto ours = memory_.take_dirty(i);
+            for (size_t w = 0; w < log->size() && w < ours.size(); ++w) (*log)[w] |= ours[w];
+            dirty.push_back(std::move(*log));
+        }
+    }
+    if (diff) {
+        uint64_t offset = 0;
+        for (size_t i = 0; i < memory_.regions().size(); ++i) {
+            const auto& r = memory_.regions()[i];
+            for (uint64_t page = 0; page < r.size() / kPage; ++page) {
+                if (!(dirty[i][page / 64] & (1ull << (page % 64)))) continue;
+                if (::pwrite(fd.get(), r.mapping.data() + page * kPage, kPage,
+                             static_cast<off_t>(offset + page * kPage)) !=
+                    static_cast<ssize_t>(kPage))
+                    return fail_errno("mem_file_path " + path);
+            }
+            offset += r.size();
+        }
+        if (::ftruncate(fd.get(), static_cast<off_t>(offset)) < 0)
+            return fail_errno("mem_file_path " + path);
+        return {};
+    }
     static const uint8_t zero[kPage] = {};
     uint64_t offset = 0;
     for (const auto& r : memory_.regions()) {

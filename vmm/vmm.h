@@ -73,12 +73,15 @@ class Vmm : public ExitSink {
     // `network_overrides` point a clone's interfaces at other taps.
     static Result<std::unique_ptr<Vmm>> restore(
         const std::string& state_path, const std::string& memory_path,
-        const std::vector<NetworkOverride>& network_overrides, VmmOptions options);
+        const std::vector<NetworkOverride>& network_overrides, bool track_dirty_pages,
+        VmmOptions options);
 
     // Starts the vCPUs; with `paused`, they stop before running a guest instruction.
     Result<void> start(bool paused = false);
-    // With the VM paused: writes its state file and a full memory file.
-    Result<void> save_snapshot(const std::string& state_path, const std::string& memory_path);
+    // With the VM paused: writes its state file and a Full memory file, or with `diff` only the
+    // pages written since the last snapshot.
+    Result<void> save_snapshot(const std::string& state_path, const std::string& memory_path,
+                               bool diff = false);
     // Runs the VMM thread's loop until the VM ends, then finish().
     VmExitStatus run();
     // Stops the vCPUs, flushes the console and says why the VM ended; for an owner that ran the
@@ -112,7 +115,7 @@ class Vmm : public ExitSink {
   private:
     static Result<std::unique_ptr<Vmm>> build(const VmConfig& config, VmmOptions options,
                                               int memory_fd);
-    Result<void> write_memory_file(const std::string& path) const;
+    Result<void> write_memory_file(const std::string& path, bool diff) const;
     Result<void> load_guest(const VmConfig& config);
     Result<void> create_devices(const VmConfig& config);
     Result<void> create_vcpus(const VmConfig& config,

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <thread>
@@ -173,6 +175,88 @@ TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
     EXPECT_EQ(b.output().rfind("blk tick " + std::to_string(tick + 1) + " ok", 0), 0u)
         << b.output();
     EXPECT_EQ(b.output().find("FAIL"), std::string::npos) << b.output();
+}
+
+TEST_F(Snapshot, DiffOnTopOfFullRestoresTheRightBytes) {
+    const std::string diff_state = files.path() + "/diff.state",
+                      diff_mem = files.path() + "/diff.mem";
+    int tick = 0;
+    {
+        Ember a;
+        ASSERT_EQ(a.call("PUT", "/machine-config",
+                         R"({"vcpu_count": 1, "mem_size_mib": 32, "track_dirty_pages": true})")
+                      .status,
+                  204);
+        ASSERT_EQ(
+            a.call("PUT", "/boot-source",
+                   R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) + "/ticker.elf\"}")
+                .status,
+            204);
+        ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_TRUE(a.wait_for("tick 3 ok")) << a.output();
+        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        ASSERT_EQ(a.call("PUT", "/snapshot/create", create_body()).status, 204);
+        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+        int full_tick = last_tick(a.output());
+        ASSERT_TRUE(a.wait_for("tick " + std::to_string(full_tick + 3) + " ok")) << a.output();
+        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        std::this_thread::sleep_for(200ms);
+        tick = last_tick(a.output());
+        auto diff = a.call("PUT", "/snapshot/create",
+                           R"({"snapshot_type": "Diff", "snapshot_path": ")" + diff_state +
+                               R"(", "mem_file_path": ")" + diff_mem + "\"}");
+        ASSERT_EQ(diff.status, 204) << diff.body;
+        a.kill(SIGKILL);
+    }
+    struct stat st {};
+    ASSERT_EQ(::stat(diff_mem.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 32 << 20);
+    EXPECT_LT(st.st_blocks * 512, st.st_size / 16) << "a Diff holds only the pages that changed";
+
+    // The Diff's state with the Full memory alone lacks the newest history: the guest says so.
+    {
+        Ember wrong;
+        ASSERT_EQ(wrong.call("PUT", "/snapshot/load", load_body(true, diff_state, mem)).status,
+                  204);
+        EXPECT_TRUE(wrong.wait_for("CORRUPT")) << wrong.output();
+    }
+    auto merged = files.path() + "/merged.mem";
+    ASSERT_EQ(std::system(("cp " + mem + " " + merged).c_str()), 0);
+    auto m = run_process({EMBER_SNAPSHOT_MERGE, merged, diff_mem}, 30s);
+    ASSERT_EQ(m.exit_code, 0) << m.err;
+    Ember b;
+    ASSERT_EQ(b.call("PUT", "/snapshot/load", load_body(true, diff_state, merged)).status, 204);
+    ASSERT_TRUE(b.wait_for("tick " + std::to_string(tick + 2) + " ok")) << b.output();
+    EXPECT_EQ(b.output().rfind("tick " + std::to_string(tick + 1) + " ok", 0), 0u) << b.output();
+    EXPECT_EQ(b.output().find("CORRUPT"), std::string::npos) << b.output();
+}
+
+TEST_F(Snapshot, DiffNeedsDirtyTracking) {
+    Ember a;
+    ASSERT_EQ(a.call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
+              204);
+    ASSERT_EQ(a.call("PUT", "/boot-source",
+                     R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) + "/ticker.elf\"}")
+                  .status,
+              204);
+    ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    auto r = a.call("PUT", "/snapshot/create",
+                    R"({"snapshot_type": "Diff", "snapshot_path": ")" + state +
+                        R"(", "mem_file_path": ")" + mem + "\"}");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("track_dirty_pages"), std::string::npos) << r.body;
+}
+
+TEST_F(Snapshot, InfoToolDescribesAStateFileAndRefusesABadOne) {
+    snapshot_a_ticking_guest();
+    auto info = run_process({EMBER_SNAPSHOT_INFO, state}, 30s);
+    EXPECT_EQ(info.exit_code, 0) << info.err;
+    EXPECT_NE(info.out.find("machine: 1 vCPUs, 32 MiB"), std::string::npos) << info.out;
+    EXPECT_NE(info.out.find("vCPU 0: rip"), std::string::npos) << info.out;
+    auto bad = run_process({EMBER_SNAPSHOT_INFO, files.write("bad.state", "nonsense")}, 30s);
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_NE(bad.err.find("truncated"), std::string::npos) << bad.err;
 }
 
 TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {

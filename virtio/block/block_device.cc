@@ -188,6 +188,7 @@ void BlockDevice::process_queue(size_t) {
             case RequestType::GetId: {
                 ++counters_.get_id_ops;
                 uint64_t left = serial_.size(), done = 0;
+                for (const auto& d : req->data_guest) mem_.mark_dirty(d.addr, d.len);
                 for (const auto& v : req->data) {
                     uint64_t n = std::min<uint64_t>(left, v.iov_len);
                     std::memcpy(v.iov_base, serial_.data() + done, n);
@@ -219,7 +220,8 @@ void BlockDevice::process_queue(size_t) {
             ++counters_.invalid_requests;
             continue;
         }
-        slot = InFlight{req->type, req->status_addr, req->data_len, std::move(req->data)};
+        slot = InFlight{req->type, req->status_addr, req->data_len, std::move(req->data),
+                        std::move(req->data_guest)};
         IoOp op{req->type == RequestType::In    ? IoOp::Kind::Read
                 : req->type == RequestType::Out ? IoOp::Kind::Write
                                                 : IoOp::Kind::Flush,
@@ -251,6 +253,8 @@ void BlockDevice::complete_io(const IoCompletion& c) {
     uint32_t written = 1;
     switch (req.type) {
         case RequestType::In:
+            // The kernel wrote the guest's buffers, not GuestMemory: note them for Diff snapshots.
+            for (const auto& d : req.guest) mem_.mark_dirty(d.addr, d.len);
             ++counters_.read_ops;
             if (ok)
                 counters_.read_bytes += req.expected,

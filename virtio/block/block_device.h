@@ -75,6 +75,7 @@ class BlockDevice : public VirtioDevice {
         uint64_t status_addr;
         uint64_t expected;
         std::vector<iovec> iov;
+        std::vector<Descriptor> guest;
     };
 
     // Finishes a request: status byte, used ring entry (`written` bytes incl. the status).

@@ -63,6 +63,7 @@ std::expected<BlockRequest, RequestError> parse_request(const DescriptorChain& c
         auto host = mem.slice(d.addr, d.len);
         if (!host) return bad(host.error().message, status);
         req.data.push_back(iovec{host->data(), host->size()});
+        req.data_guest.push_back(d);
         req.data_len += d.len;
     }
     if (req.type == RequestType::GetId) return req;

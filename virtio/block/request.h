@@ -28,6 +28,7 @@ struct BlockRequest {
     uint64_t sector = 0;
     // Host addresses of the guest's data buffers, checked against guest memory.
     std::vector<iovec> data;
+    std::vector<Descriptor> data_guest;  // the same buffers by guest address
     uint64_t data_len = 0;
     uint64_t status_addr = 0;  // guest address of the status byte
 };

@@ -134,6 +134,16 @@ Result<void> Vm::set_pit2(const kvm_pit_state2& pit) const {
     return {};
 }
 
+Result<std::vector<uint64_t>> Vm::get_dirty_log(uint32_t slot, uint64_t pages) const {
+    std::vector<uint64_t> bitmap((pages + 63) / 64, 0);
+    kvm_dirty_log log{};
+    log.slot = slot;
+    log.dirty_bitmap = bitmap.data();
+    if (::ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &log) < 0)
+        return fail_errno("KVM_GET_DIRTY_LOG slot " + std::to_string(slot));
+    return bitmap;
+}
+
 Result<kvm_clock_data> Vm::get_clock() const {
     kvm_clock_data clock{};
     if (::ioctl(fd_.get(), KVM_GET_CLOCK, &clock) < 0) return fail_errno("KVM_GET_CLOCK");

@@ -38,6 +38,8 @@ class Vm {
     Result<kvm_pit_state2> get_pit2() const;
     Result<void> set_pit2(const kvm_pit_state2& pit) const;
     Result<kvm_clock_data> get_clock() const;
+    // The slot's pages the guest wrote since the last call (a bit per page), cleared as read.
+    Result<std::vector<uint64_t>> get_dirty_log(uint32_t slot, uint64_t pages) const;
     Result<void> set_clock(const kvm_clock_data& clock) const;
 
   private:

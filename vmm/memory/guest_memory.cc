@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace ember {
 
 Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSpec> specs) {
@@ -73,7 +75,32 @@ Result<void> GuestMemory::write(uint64_t addr, std::span<const uint8_t> data) co
     auto s = slice(addr, data.size());
     if (!s) return std::unexpected(s.error());
     if (!data.empty()) std::memcpy(s->data(), data.data(), data.size());
+    mark_dirty(addr, data.size());
     return {};
+}
+
+void GuestMemory::enable_dirty_tracking() const {
+    if (!dirty_.empty()) return;
+    for (const auto& r : regions_) dirty_.emplace_back((r.size() / 4096 + 63) / 64, 0);
+}
+
+void GuestMemory::mark_dirty(uint64_t addr, uint64_t len) const {
+    if (dirty_.empty() || len == 0) return;
+    for (size_t i = 0; i < regions_.size(); ++i) {
+        const auto& r = regions_[i];
+        if (addr < r.guest_addr || addr >= r.end()) continue;
+        uint64_t first = (addr - r.guest_addr) / 4096;
+        uint64_t last = (std::min(addr + len, r.end()) - 1 - r.guest_addr) / 4096;
+        for (uint64_t p = first; p <= last; ++p) dirty_[i][p / 64] |= 1ull << (p % 64);
+        return;
+    }
+}
+
+std::vector<uint64_t> GuestMemory::take_dirty(size_t region) const {
+    if (dirty_.empty()) return {};
+    std::vector<uint64_t> out(dirty_[region].size(), 0);
+    out.swap(dirty_[region]);
+    return out;
 }
 
 }  // namespace ember

@@ -48,6 +48,14 @@ class GuestMemory {
     Result<void> read(uint64_t addr, std::span<uint8_t> out) const;
     Result<void> write(uint64_t addr, std::span<const uint8_t> data) const;
 
+    // Pages ember itself writes (devices filling guest buffers) are remembered for Diff snapshots
+    // once tracking is on; KVM's dirty log covers what the guest writes.
+    void enable_dirty_tracking() const;
+    bool tracking_dirty() const { return !dirty_.empty(); }
+    void mark_dirty(uint64_t addr, uint64_t len) const;
+    // The region's bitmap (a bit per 4 KiB page), cleared as it is taken.
+    std::vector<uint64_t> take_dirty(size_t region) const;
+
     template <typename T>
     Result<T> read_obj(uint64_t addr) const {
         static_assert(std::is_trivially_copyable_v<T>);
@@ -65,6 +73,8 @@ class GuestMemory {
   private:
     explicit GuestMemory(std::vector<GuestRegion> regions) : regions_(std::move(regions)) {}
     std::vector<GuestRegion> regions_;
+    // Tracking metadata, not guest state: written from the VMM thread even through a const view.
+    mutable std::vector<std::vector<uint64_t>> dirty_;
 };
 
 }  // namespace ember

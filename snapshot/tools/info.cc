@@ -1,0 +1,63 @@
+// ember-snapshot-info STATE_FILE: what a snapshot state file holds, for humans.
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "snapshot/machine_state.h"
+
+using namespace ember;
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: ember-snapshot-info STATE_FILE\n");
+        return 2;
+    }
+    std::ifstream in(argv[1], std::ios::binary);
+    if (!in) {
+        std::fprintf(stderr, "ember-snapshot-info: cannot read %s\n", argv[1]);
+        return 1;
+    }
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+    auto file = snapshot::Reader::parse(bytes, snapshot::kKnownSections);
+    if (!file) {
+        std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", argv[1],
+                     file.error().message.c_str());
+        return 1;
+    }
+    const char* names[] = {"",
+                           "config",
+                           "vm (PIC, IOAPIC, PIT, clock)",
+                           "vcpu",
+                           "serial",
+                           "i8042",
+                           "memory layout",
+                           "virtio"};
+    std::printf("%s: ember snapshot, format version %u, %zu bytes\n", argv[1],
+                file->format_version(), bytes.size());
+    for (const auto& s : file->sections())
+        std::printf("  section %-30s version %u, %zu bytes\n", s.id < 8 ? names[s.id] : "?",
+                    s.version, s.payload.size());
+    if (auto c = file->one(snapshot::kConfig)) {
+        if (auto config = snapshot::decode_config(c->payload)) {
+            std::printf("machine: %u vCPUs, %u MiB\n", config->machine.vcpu_count,
+                        config->machine.mem_size_mib);
+            if (config->boot_source)
+                std::printf("kernel: %s\n", config->boot_source->kernel_image_path.c_str());
+            for (const auto& d : config->drives)
+                std::printf("drive %s: %s%s%s\n", d.drive_id.c_str(), d.path_on_host.c_str(),
+                            d.is_root_device ? " (root)" : "",
+                            d.is_read_only ? " (read-only)" : "");
+            for (const auto& n : config->network_interfaces)
+                std::printf("network interface %s: tap %s\n", n.iface_id.c_str(),
+                            n.host_dev_name.c_str());
+        }
+    }
+    int i = 0;
+    for (const auto& s : file->all(snapshot::kVcpu))
+        if (auto v = snapshot::decode_vcpu(s.payload))
+            std::printf("vCPU %d: rip %#llx, mp_state %u\n", i++,
+                        static_cast<unsigned long long>(v->regs.rip), v->mp_state.mp_state);
+    return 0;
+}
