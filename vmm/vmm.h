@@ -136,6 +136,9 @@ class Vmm : public ExitSink {
     VmConfig config_;
     std::vector<kvm_cpuid_entry2> cpuid_;  // KVM's supported set, before per-vCPU topology
     std::vector<std::vector<kvm_cpuid_entry2>> vcpu_cpuid_;  // what each vCPU was given
+    // A restored VM's memory file, kept to notice if it is truncated under the running VM.
+    UniqueFd memory_file_;
+    uint64_t memory_file_bytes_ = 0;
     x86::KernelImage kernel_;
     std::string cmdline_;
 

@@ -259,6 +259,24 @@ TEST_F(Snapshot, InfoToolDescribesAStateFileAndRefusesABadOne) {
     EXPECT_NE(bad.err.find("truncated"), std::string::npos) << bad.err;
 }
 
+TEST_F(Snapshot, AMemoryFileTruncatedUnderARunningVmIsReportedNotSilent) {
+    snapshot_a_ticking_guest();
+    auto copy = files.path() + "/copy.mem";
+    ASSERT_EQ(std::system(("cp " + mem + " " + copy).c_str()), 0);
+    Ember b;
+    ASSERT_EQ(b.call("PUT", "/snapshot/load", load_body(false, state, copy)).status, 204);
+    ASSERT_EQ(::truncate(copy.c_str(), 0), 0);  // pull the pages away from the paused guest
+    (void)b.call("PATCH", "/vm", R"({"state": "Resumed"})");
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 300 && (done = ::waitpid(b.pid, &status, WNOHANG)) == 0; ++i)
+        std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(done, b.pid) << "ember kept running on memory it no longer has";
+    b.pid = -1;
+    EXPECT_TRUE(WIFEXITED(status)) << "ember must exit with a status, not die from a signal";
+    EXPECT_EQ(WEXITSTATUS(status), 1);
+}
+
 TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {
     snapshot_a_ticking_guest();
     auto load_error = [&](const std::string& state_path, const std::string& mem_path) {
