@@ -192,10 +192,25 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
         l.track_dirty_pages = l.track_dirty_pages || diff;
         auto overrides = f.array("network_overrides");
         if (!overrides) return std::unexpected(overrides.error());
-        if (*overrides && (*overrides)->size() != 0)
-            return fail(
-                "network_overrides: snapshots with network interfaces are not supported by ember "
-                "yet");
+        if (*overrides) {
+            size_t index = 0;
+            for (auto element : **overrides) {
+                const std::string path = "network_overrides[" + std::to_string(index++) + "]";
+                object o;
+                if (element.get_object().get(o))
+                    return fail(path + ": expected an object, got " + type_name(element.type()));
+                Fields item(o, path);
+                auto id = item.required(item.string("iface_id"), "iface_id");
+                if (!id) return std::unexpected(id.error());
+                auto tap = item.required(item.string("host_dev_name"), "host_dev_name");
+                if (!tap) return std::unexpected(tap.error());
+                if (auto r = item.finish(); !r) return std::unexpected(r.error());
+                for (const auto& [seen, _] : l.network_overrides)
+                    if (seen == *id)
+                        return fail(path + ".iface_id: '" + *id + "' is overridden twice");
+                l.network_overrides.emplace_back(*id, *tap);
+            }
+        }
         return l;
     });
 }

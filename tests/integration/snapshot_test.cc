@@ -311,6 +311,15 @@ TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {
                   .find("bytes of memory"),
               std::string::npos);
 
+    Ember clone;
+    std::string body = load_body(true, state, mem);
+    body.insert(body.size() - 1,
+                R"(, "network_overrides": [{"iface_id": "eth9", "host_dev_name": "tap9"}])");
+    auto stray = clone.call("PUT", "/snapshot/load", body);
+    EXPECT_EQ(stray.status, 400);
+    EXPECT_NE(stray.body.find("the snapshot has no network interface 'eth9'"), std::string::npos)
+        << stray.body;
+
     Ember configured;
     EXPECT_EQ(configured.call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})")
                   .status,

@@ -1,0 +1,55 @@
+#include <gtest/gtest.h>
+
+#include "api/json/api_bodies.h"
+
+namespace ember::json {
+namespace {
+
+std::string error_of(const Result<SnapshotLoad>& r) {
+    return r ? "(parsed)" : r.error().message;
+}
+
+TEST(SnapshotLoadBody, ParsesFirecrackersBodyWithNetworkOverrides) {
+    auto l = parse_snapshot_load(R"({
+      "snapshot_path": "/s/vm.state",
+      "mem_backend": {"backend_type": "File", "backend_path": "/s/vm.mem"},
+      "track_dirty_pages": true, "resume_vm": true,
+      "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap7"},
+                            {"iface_id": "eth1", "host_dev_name": "tap8"}]})");
+    ASSERT_TRUE(l) << l.error().message;
+    EXPECT_EQ(l->snapshot_path, "/s/vm.state");
+    EXPECT_EQ(l->mem_file_path, "/s/vm.mem");
+    EXPECT_TRUE(l->resume_vm);
+    EXPECT_TRUE(l->track_dirty_pages);
+    ASSERT_EQ(l->network_overrides.size(), 2u);
+    EXPECT_EQ(l->network_overrides[0], (std::pair<std::string, std::string>{"eth0", "tap7"}));
+    EXPECT_EQ(l->network_overrides[1], (std::pair<std::string, std::string>{"eth1", "tap8"}));
+}
+
+TEST(SnapshotLoadBody, TheOlderMemFilePathAndNoOverridesStillParse) {
+    auto l = parse_snapshot_load(R"({"snapshot_path": "/a", "mem_file_path": "/b"})");
+    ASSERT_TRUE(l) << l.error().message;
+    EXPECT_EQ(l->mem_file_path, "/b");
+    EXPECT_FALSE(l->resume_vm);
+    EXPECT_TRUE(l->network_overrides.empty());
+}
+
+TEST(SnapshotLoadBody, BadNetworkOverridesNameTheField) {
+    const std::string head =
+        R"({"snapshot_path": "/a", "mem_file_path": "/b", "network_overrides": )";
+    EXPECT_EQ(error_of(parse_snapshot_load(head + R"("tap0"})")),
+              "network_overrides: expected an array, got a string");
+    EXPECT_EQ(error_of(parse_snapshot_load(head + R"([7]})")),
+              "network_overrides[0]: expected an object, got an integer");
+    EXPECT_EQ(error_of(parse_snapshot_load(head + R"([{"iface_id": "eth0"}]})")),
+              "network_overrides[0].host_dev_name: missing required field");
+    EXPECT_EQ(error_of(parse_snapshot_load(
+                  head + R"([{"iface_id": "eth0", "host_dev_name": "t", "guest_mac": "x"}]})")),
+              "network_overrides[0].guest_mac: unknown field");
+    EXPECT_EQ(error_of(parse_snapshot_load(head + R"([{"iface_id": "eth0", "host_dev_name": "a"},
+                                                       {"iface_id": "eth0", "host_dev_name": "b"}]})")),
+              "network_overrides[1].iface_id: 'eth0' is overridden twice");
+}
+
+}  // namespace
+}  // namespace ember::json
