@@ -3,7 +3,9 @@
 # virtio-blk, ip=dhcp over virtio-net on a tap in a private namespace with dnsmasq), pauses it once
 # the disk is probed, snapshots it and is killed; a new ember restores it and resumes, and the
 # kernel goes on from there: its DHCP lease, the root mount and /sbin/init all happen after the
-# restore, so the disk and the network work in the new process too.
+# restore, so the disk and the network work in the new process too. The first process's tap has no
+# DHCP server behind it; the restore moves the interface to the one that has (network_overrides,
+# as a host agent does for clones), so the lease can only come through the overridden tap.
 set -uo pipefail
 ember=$1
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,6 +26,8 @@ trap cleanup EXIT
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 ip netns exec "$ns" ip tuntap add dev tap0 mode tap
+ip netns exec "$ns" ip tuntap add dev tapsnap mode tap
+ip -n "$ns" link set tapsnap up
 ip -n "$ns" addr add 172.30.0.1/24 dev tap0
 ip -n "$ns" link set tap0 up
 ip netns exec "$ns" dnsmasq --no-resolv --no-hosts --port=0 --interface=tap0 --bind-interfaces \
@@ -50,7 +54,7 @@ pid_a=$!
 must 204 api "$work/a.sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
 must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"console=ttyS0 reboot=k panic=-1 nomodule i8042.noaux i8042.nomux i8042.nopnp ip=dhcp\"}"
 must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": true}"
-must 204 api "$work/a.sock" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
+must 204 api "$work/a.sock" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tapsnap", "guest_mac": "06:00:ac:10:00:02"}'
 must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
 wait_for "$work/console_a" "virtio_blk virtio0: [vda]" 900 || { echo "FAIL: the disk was never probed"; tail -20 "$work/console_a"; exit 1; }
 must 204 api "$work/a.sock" PATCH /vm '{"state": "Paused"}'
@@ -60,7 +64,7 @@ echo "snapshot taken after $(( $(date +%s) - start ))s: $(ls -s --block-size=K "
 
 ip netns exec "$ns" "$ember" --api-sock "$work/b.sock" --serial-out "$work/console_b" 2> "$work/log_b" &
 pid_b=$!
-must 204 api "$work/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/vm.mem\"}, \"resume_vm\": true}"
+must 204 api "$work/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/vm.mem\"}, \"resume_vm\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}"
 for _ in $(seq 1 9000); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
 wait "$pid_b"; rc=$?; pid_b=
 echo "restored guest ran to its end, $(( $(date +%s) - start ))s in all, exit code $rc"
@@ -74,6 +78,7 @@ absent() {  # absent FILE TEXT
 }
 expect console_a "virtio_blk virtio0: [vda]"
 absent console_a "VFS: Mounted root"
+absent console_a "IP-Config: Got DHCP answer"
 absent console_b "Linux version"
 expect console_b "IP-Config: Got DHCP answer from 172.30.0.1"
 expect console_b "VFS: Mounted root (ext4 filesystem) on device 254:0."
