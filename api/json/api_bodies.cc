@@ -26,13 +26,6 @@ Result<T> with_object(std::string_view text, F&& from) {
     return value;
 }
 
-template <typename T, typename U>
-Result<void> take(Result<std::optional<T>> v, U& out) {
-    if (!v) return std::unexpected(v.error());
-    if (*v) out = std::move(**v);
-    return {};
-}
-
 Result<std::string> one_of(Fields& f, const char* key, std::initializer_list<const char*> allowed) {
     auto v = f.required(f.string(key), key);
     if (!v) return v;
@@ -42,6 +35,18 @@ Result<std::string> one_of(Fields& f, const char* key, std::initializer_list<con
         list += std::string(list.empty() ? "" : ", ") + "\"" + a + "\"";
     }
     return fail(std::string(key) + ": '" + *v + "' is not one of " + list);
+}
+
+// One entry of network_overrides: iface_id, host_dev_name.
+Result<std::pair<std::string, std::string>> network_override_from(object o,
+                                                                  const std::string& path) {
+    Fields f(o, path);
+    auto id = f.required(f.string("iface_id"), "iface_id");
+    if (!id) return std::unexpected(id.error());
+    auto tap = f.required(f.string("host_dev_name"), "host_dev_name");
+    if (!tap) return std::unexpected(tap.error());
+    if (auto r = f.finish(); !r) return std::unexpected(r.error());
+    return std::pair{*id, *tap};
 }
 
 }  // namespace
@@ -190,27 +195,14 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
         if (auto r = take(f.boolean("track_dirty_pages"), l.track_dirty_pages); !r)
             return std::unexpected(r.error());
         l.track_dirty_pages = l.track_dirty_pages || diff;
-        auto overrides = f.array("network_overrides");
+        auto overrides = list_from(f, "network_overrides", network_override_from);
         if (!overrides) return std::unexpected(overrides.error());
-        if (*overrides) {
-            size_t index = 0;
-            for (auto element : **overrides) {
-                const std::string path = "network_overrides[" + std::to_string(index++) + "]";
-                object o;
-                if (element.get_object().get(o))
-                    return fail(path + ": expected an object, got " + type_name(element.type()));
-                Fields item(o, path);
-                auto id = item.required(item.string("iface_id"), "iface_id");
-                if (!id) return std::unexpected(id.error());
-                auto tap = item.required(item.string("host_dev_name"), "host_dev_name");
-                if (!tap) return std::unexpected(tap.error());
-                if (auto r = item.finish(); !r) return std::unexpected(r.error());
-                for (const auto& [seen, _] : l.network_overrides)
-                    if (seen == *id)
-                        return fail(path + ".iface_id: '" + *id + "' is overridden twice");
-                l.network_overrides.emplace_back(*id, *tap);
-            }
-        }
+        for (size_t i = 0; i < overrides->size(); ++i)
+            for (size_t j = 0; j < i; ++j)
+                if ((*overrides)[j].first == (*overrides)[i].first)
+                    return fail("network_overrides[" + std::to_string(i) + "].iface_id: '" +
+                                (*overrides)[i].first + "' is overridden twice");
+        l.network_overrides = std::move(*overrides);
         return l;
     });
 }

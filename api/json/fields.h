@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "vmm/base/error.h"
 
@@ -56,5 +57,36 @@ Result<simdjson::dom::element> parse(simdjson::dom::parser& parser,
                                      const simdjson::padded_string& text);
 
 std::string type_name(simdjson::dom::element_type type);
+
+// Moves an optional field into `out`, leaving the default when absent.
+template <typename T, typename U>
+Result<void> take(Result<std::optional<T>> value, U& out) {
+    if (!value) return std::unexpected(value.error());
+    if (*value) out = std::move(**value);
+    return {};
+}
+
+// The array field `key`, each element an object turned into a T by `item_from`; empty when the
+// field is absent.
+template <typename T>
+Result<std::vector<T>> list_from(Fields& parent, const char* key,
+                                 Result<T> (*item_from)(simdjson::dom::object,
+                                                        const std::string&)) {
+    auto a = parent.array(key);
+    if (!a) return std::unexpected(a.error());
+    std::vector<T> out;
+    if (!*a) return out;
+    size_t index = 0;
+    for (auto element : **a) {
+        const std::string path = parent.path_of(key) + "[" + std::to_string(index++) + "]";
+        simdjson::dom::object o;
+        if (element.get_object().get(o))
+            return fail(path + ": expected an object, got " + type_name(element.type()));
+        auto item = item_from(o, path);
+        if (!item) return std::unexpected(item.error());
+        out.push_back(std::move(*item));
+    }
+    return out;
+}
 
 }  // namespace ember::json

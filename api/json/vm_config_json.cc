@@ -7,14 +7,6 @@ namespace {
 
 using simdjson::dom::object;
 
-// Moves an optional field into `out`, leaving the default when absent.
-template <typename T, typename U>
-Result<void> take(Result<std::optional<T>> value, U& out) {
-    if (!value) return std::unexpected(value.error());
-    if (*value) out = std::move(**value);
-    return {};
-}
-
 // Moves a required field into `out`; an error naming the field when it is absent.
 template <typename T, typename U>
 Result<void> need(const Fields& f, Result<std::optional<T>> value, const char* key, U& out) {
@@ -107,26 +99,6 @@ Result<NetworkInterfaceConfig> network_interface_from(object o, const std::strin
     EMBER_TRY(take(rate_limiter_from(f, "tx_rate_limiter"), n.tx_rate_limiter));
     EMBER_TRY(f.finish());
     return n;
-}
-
-template <typename T>
-Result<std::vector<T>> list_from(Fields& parent, const char* key,
-                                 Result<T> (*item_from)(object, const std::string&)) {
-    auto a = parent.array(key);
-    if (!a) return std::unexpected(a.error());
-    std::vector<T> out;
-    if (!*a) return out;
-    size_t index = 0;
-    for (auto element : **a) {
-        const std::string path = parent.path_of(key) + "[" + std::to_string(index++) + "]";
-        object o;
-        if (element.get_object().get(o))
-            return fail(path + ": expected an object, got " + type_name(element.type()));
-        auto item = item_from(o, path);
-        if (!item) return std::unexpected(item.error());
-        out.push_back(std::move(*item));
-    }
-    return out;
 }
 
 // Parses a body that must be one JSON object and hands it to `from`.
