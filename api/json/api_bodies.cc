@@ -10,16 +10,9 @@ using simdjson::dom::object;
 
 template <typename T, typename F>
 Result<T> with_object(std::string_view text, F&& from) {
-    // One parser per thread, reused: its buffers are allocated once, not per request. What it
-    // returns is copied into config structs before the next parse on this thread.
-    thread_local simdjson::dom::parser parser;
-    simdjson::padded_string padded(text);
-    auto root = parse(parser, padded);
-    if (!root) return std::unexpected(root.error());
-    object o;
-    if (root->get_object().get(o))
-        return fail("expected a JSON object, got " + type_name(root->type()));
-    Fields f(o, "");
+    auto o = parse_object(text);
+    if (!o) return std::unexpected(o.error());
+    Fields f(*o, "");
     auto value = from(f);
     if (!value) return value;
     if (auto r = f.finish(); !r) return std::unexpected(r.error());

@@ -17,12 +17,16 @@ std::string type_name(simdjson::dom::element_type type) {
     return "a value";
 }
 
-Result<simdjson::dom::element> parse(simdjson::dom::parser& parser,
-                                     const simdjson::padded_string& text) {
+Result<simdjson::dom::object> parse_object(std::string_view text) {
+    thread_local simdjson::dom::parser parser;
+    simdjson::padded_string padded(text);
     simdjson::dom::element root;
-    if (auto err = parser.parse(text).get(root); err)
+    if (auto err = parser.parse(padded).get(root); err)
         return fail(std::string("invalid JSON: ") + simdjson::error_message(err));
-    return root;
+    simdjson::dom::object o;
+    if (root.get_object().get(o))
+        return fail("expected a JSON object, got " + type_name(root.type()));
+    return o;
 }
 
 Result<std::optional<simdjson::dom::element>> Fields::find(const char* key) {

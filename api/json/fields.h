@@ -52,9 +52,10 @@ class Fields {
     std::set<std::string, std::less<>> seen_;
 };
 
-// Parses text into a DOM element with a message for malformed JSON.
-Result<simdjson::dom::element> parse(simdjson::dom::parser& parser,
-                                     const simdjson::padded_string& text);
+// Parses text that must be one JSON object, with a message for malformed JSON or another type.
+// The object lives in this thread's parser, reused so that its buffers are allocated once, not
+// per request: it is valid until the next call on the same thread.
+Result<simdjson::dom::object> parse_object(std::string_view text);
 
 std::string type_name(simdjson::dom::element_type type);
 

@@ -101,19 +101,13 @@ Result<NetworkInterfaceConfig> network_interface_from(object o, const std::strin
     return n;
 }
 
-// Parses a body that must be one JSON object and hands it to `from`.
+// Parses a body that must be one JSON object and hands it to `from`, which copies what it needs
+// out of the parser.
 template <typename T>
-Result<T> parse_object(std::string_view text, Result<T> (*from)(object, const std::string&)) {
-    // One parser per thread, reused: its buffers are allocated once, not per request. What it
-    // returns is copied into config structs before the next parse on this thread.
-    thread_local simdjson::dom::parser parser;
-    simdjson::padded_string padded(text);
-    auto root = parse(parser, padded);
-    if (!root) return std::unexpected(root.error());
-    object o;
-    if (root->get_object().get(o))
-        return fail("expected a JSON object, got " + type_name(root->type()));
-    return from(o, "");
+Result<T> parse_with(std::string_view text, Result<T> (*from)(object, const std::string&)) {
+    auto o = parse_object(text);
+    if (!o) return std::unexpected(o.error());
+    return from(*o, "");
 }
 
 // Sections of Firecracker's config file that ember does not implement.
@@ -156,23 +150,23 @@ Result<VmConfig> vm_config_from(object o, const std::string&) {
 }  // namespace
 
 Result<VmConfig> parse_vm_config(std::string_view text) {
-    auto config = parse_object<VmConfig>(text, vm_config_from);
+    auto config = parse_with<VmConfig>(text, vm_config_from);
     if (!config) return config;
     if (auto r = validate(*config); !r) return std::unexpected(r.error());
     return config;
 }
 
 Result<BootSourceConfig> parse_boot_source(std::string_view text) {
-    return parse_object<BootSourceConfig>(text, boot_source_from);
+    return parse_with<BootSourceConfig>(text, boot_source_from);
 }
 Result<MachineConfig> parse_machine_config(std::string_view text) {
-    return parse_object<MachineConfig>(text, machine_from);
+    return parse_with<MachineConfig>(text, machine_from);
 }
 Result<DriveConfig> parse_drive(std::string_view text) {
-    return parse_object<DriveConfig>(text, drive_from);
+    return parse_with<DriveConfig>(text, drive_from);
 }
 Result<NetworkInterfaceConfig> parse_network_interface(std::string_view text) {
-    return parse_object<NetworkInterfaceConfig>(text, network_interface_from);
+    return parse_with<NetworkInterfaceConfig>(text, network_interface_from);
 }
 
 }  // namespace ember::json
