@@ -38,16 +38,6 @@ Outcome check_readable(const std::string& field, const std::string& path) {
     return {};
 }
 
-const char* state_name(VmState s) {
-    switch (s) {
-        case VmState::NotStarted: return "Not started";
-        case VmState::Running: return "Running";
-        case VmState::Paused: return "Paused";
-        case VmState::Exited: return "Exited";
-    }
-    return "Unknown";
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options) {

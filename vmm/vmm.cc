@@ -62,6 +62,16 @@ std::unexpected<Error> wrap(Result<T>&& r, const std::string& context) {
 
 }  // namespace
 
+const char* state_name(VmState s) {
+    switch (s) {
+        case VmState::NotStarted: return "Not started";
+        case VmState::Running: return "Running";
+        case VmState::Paused: return "Paused";
+        case VmState::Exited: return "Exited";
+    }
+    return "Unknown";
+}
+
 std::string VmExitStatus::describe() const {
     switch (reason) {
         case ExitReason::GuestReset: return "guest reset the VM (" + detail + ")";

@@ -51,6 +51,8 @@ struct VmmOptions {
 };
 
 enum class VmState { NotStarted, Running, Paused, Exited };
+// As Firecracker's GET / and metrics spell it: "Not started", "Running", ...
+const char* state_name(VmState s);
 
 struct NetworkOverride {
     std::string iface_id;

@@ -26,16 +26,6 @@ bool failed(const Result<T>& r, HttpResponse& out) {
     return true;
 }
 
-const char* state_name(VmState s) {
-    switch (s) {
-        case VmState::NotStarted: return "Not started";
-        case VmState::Running: return "Running";
-        case VmState::Paused: return "Paused";
-        case VmState::Exited: return "Exited";
-    }
-    return "Unknown";
-}
-
 // "/drives/rootfs" with prefix "/drives/" gives "rootfs"; nothing for other paths.
 std::optional<std::string> id_after(const std::string& path, std::string_view prefix) {
     if (path.size() <= prefix.size() || path.compare(0, prefix.size(), prefix) != 0)
