@@ -5,36 +5,14 @@
 # our i8042, the disk and the lease; then init ends the VM (a reboot on hardware KVM; on a host that
 # emulates guest ring 0 a system call faults, init dies, and panic=-1 reboots) and ember exits
 # cleanly. Everything network runs in a namespace this script makes and removes.
-set -uo pipefail
 ember=$1
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-kernel=$("$repo/rootfs-tools/build-kernel" | tail -n 1) || { echo "FAIL: could not build the kernel"; exit 1; }
-rootfs=$("$repo/rootfs-tools/build-rootfs" | tail -n 1) || { echo "FAIL: could not build the rootfs"; exit 1; }
+source "$(dirname "$0")/common.sh"
 
-work=$(mktemp -d)
-ns="ember-e2e-$$"
-cleanup() {
-    [ -f "$work/dnsmasq.pid" ] && kill "$(cat "$work/dnsmasq.pid")" 2>/dev/null
-    ip netns del "$ns" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-ip netns exec "$ns" ip tuntap add dev tap0 mode tap
-ip -n "$ns" addr add 172.30.0.1/24 dev tap0
-ip -n "$ns" link set tap0 up
-ip netns exec "$ns" dnsmasq --no-resolv --no-hosts --port=0 --interface=tap0 --bind-interfaces \
-    --dhcp-range=172.30.0.10,172.30.0.20,255.255.255.0,1h --dhcp-leasefile="$work/leases" \
-    --pid-file="$work/dnsmasq.pid" --log-facility="$work/dnsmasq.log" --log-dhcp
-
-cp --reflink=auto "$rootfs/rootfs.ext4" "$work/rootfs.ext4"
 cat > "$work/vm.json" <<JSON
 {
   "boot-source": {
     "kernel_image_path": "$kernel",
-    "boot_args": "console=ttyS0 reboot=k panic=-1 nomodule i8042.noaux i8042.nomux i8042.nopnp ip=dhcp"
+    "boot_args": "$boot_args"
   },
   "drives": [{ "drive_id": "rootfs", "path_on_host": "$work/rootfs.ext4", "is_root_device": true }],
   "network-interfaces": [{ "iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02" }],
@@ -47,10 +25,6 @@ timeout 1500 ip netns exec "$ns" "$ember" --no-api --config-file "$work/vm.json"
 rc=$?
 echo "boot took $(( $(date +%s) - start ))s, exit code $rc"
 
-failures=0
-expect() {  # expect FILE TEXT: a line of FILE contains TEXT
-    if grep -qF -- "$2" "$work/$1"; then echo "ok: $2"; else echo "FAIL: no '$2' in $1"; failures=$((failures + 1)); fi
-}
 expect console "found SMP MP-table at [mem 0x0009fc00-0x0009fc0f]"
 expect console "IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23"
 expect console "serial8250: ttyS0 at I/O 0x3f8 (irq = 4, base_baud = 115200) is a 16550A"

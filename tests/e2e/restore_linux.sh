@@ -6,34 +6,10 @@
 # restore, so the disk and the network work in the new process too. The first process's tap has no
 # DHCP server behind it; the restore moves the interface to the one that has (network_overrides,
 # as a host agent does for clones), so the lease can only come through the overridden tap.
-set -uo pipefail
 ember=$1
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-kernel=$("$repo/rootfs-tools/build-kernel" | tail -n 1) || { echo "FAIL: could not build the kernel"; exit 1; }
-rootfs=$("$repo/rootfs-tools/build-rootfs" | tail -n 1) || { echo "FAIL: could not build the rootfs"; exit 1; }
-
-work=$(mktemp -d)
-ns="ember-restore-$$"
-cleanup() {
-    [ -n "${pid_a:-}" ] && kill -9 "$pid_a" 2>/dev/null
-    [ -n "${pid_b:-}" ] && kill -9 "$pid_b" 2>/dev/null
-    [ -f "$work/dnsmasq.pid" ] && kill "$(cat "$work/dnsmasq.pid")" 2>/dev/null
-    ip netns del "$ns" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-ip netns exec "$ns" ip tuntap add dev tap0 mode tap
+source "$(dirname "$0")/common.sh"
 ip netns exec "$ns" ip tuntap add dev tapsnap mode tap
 ip -n "$ns" link set tapsnap up
-ip -n "$ns" addr add 172.30.0.1/24 dev tap0
-ip -n "$ns" link set tap0 up
-ip netns exec "$ns" dnsmasq --no-resolv --no-hosts --port=0 --interface=tap0 --bind-interfaces \
-    --dhcp-range=172.30.0.10,172.30.0.20,255.255.255.0,1h --dhcp-leasefile="$work/leases" \
-    --pid-file="$work/dnsmasq.pid" --log-facility="$work/dnsmasq.log" --log-dhcp
-cp --reflink=auto "$rootfs/rootfs.ext4" "$work/rootfs.ext4"
 
 api() {  # api SOCKET METHOD PATH BODY: prints the HTTP status
     curl -s -o "$work/reply" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" ${4:+-d "$4"}
@@ -43,6 +19,10 @@ must() {  # must STATUS COMMAND...: the API call answers STATUS
     local got; got=$("$@")
     [ "$got" = "$want" ] || { echo "FAIL: $* answered $got: $(cat "$work/reply")"; exit 1; }
 }
+api_up() {  # api_up SOCKET: waits until the new process answers GET / (it may not be listening yet)
+    for _ in $(seq 1 100); do [ "$(api "$1" GET /)" = 200 ] && return 0; sleep 0.1; done
+    echo "FAIL: nothing answered on $1"; exit 1
+}
 wait_for() {  # wait_for FILE TEXT SECONDS
     for _ in $(seq 1 $(( $3 * 10 ))); do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
     return 1
@@ -51,8 +31,9 @@ wait_for() {  # wait_for FILE TEXT SECONDS
 start=$(date +%s)
 ip netns exec "$ns" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
 pid_a=$!
+api_up "$work/a.sock"
 must 204 api "$work/a.sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
-must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"console=ttyS0 reboot=k panic=-1 nomodule i8042.noaux i8042.nomux i8042.nopnp ip=dhcp\"}"
+must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"$boot_args\"}"
 must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": true}"
 must 204 api "$work/a.sock" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tapsnap", "guest_mac": "06:00:ac:10:00:02"}'
 must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
@@ -64,18 +45,12 @@ echo "snapshot taken after $(( $(date +%s) - start ))s: $(ls -s --block-size=K "
 
 ip netns exec "$ns" "$ember" --api-sock "$work/b.sock" --serial-out "$work/console_b" 2> "$work/log_b" &
 pid_b=$!
+api_up "$work/b.sock"
 must 204 api "$work/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/vm.mem\"}, \"resume_vm\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}"
 for _ in $(seq 1 9000); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
 wait "$pid_b"; rc=$?; pid_b=
 echo "restored guest ran to its end, $(( $(date +%s) - start ))s in all, exit code $rc"
 
-failures=0
-expect() {  # expect FILE TEXT
-    if grep -qF -- "$2" "$work/$1"; then echo "ok: $1: $2"; else echo "FAIL: no '$2' in $1"; failures=$((failures + 1)); fi
-}
-absent() {  # absent FILE TEXT
-    if grep -qF -- "$2" "$work/$1"; then echo "FAIL: '$2' in $1"; failures=$((failures + 1)); else echo "ok: no '$2' in $1"; fi
-}
 expect console_a "virtio_blk virtio0: [vda]"
 absent console_a "VFS: Mounted root"
 absent console_a "IP-Config: Got DHCP answer"
