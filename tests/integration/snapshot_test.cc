@@ -71,19 +71,30 @@ int last_tick(const std::string& out) {
     return last;
 }
 
+// Sizes a one-vCPU, 32 MiB microVM and points it at a test guest: what every test here boots.
+::testing::AssertionResult configure(Ember& e, const std::string& guest,
+                                     bool track_dirty_pages = false) {
+    auto machine = e.call("PUT", "/machine-config",
+                          std::string(R"({"vcpu_count": 1, "mem_size_mib": 32)") +
+                              (track_dirty_pages ? R"(, "track_dirty_pages": true})" : "}"));
+    if (machine.status != 204)
+        return ::testing::AssertionFailure()
+               << "PUT /machine-config: " << machine.status << " " << machine.body;
+    auto boot =
+        e.call("PUT", "/boot-source",
+               R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) + "/" + guest + "\"}");
+    if (boot.status != 204)
+        return ::testing::AssertionFailure()
+               << "PUT /boot-source: " << boot.status << " " << boot.body;
+    return ::testing::AssertionSuccess();
+}
+
 class Snapshot : public ::testing::Test {
   protected:
     // Boots the ticker, lets it tick, pauses it and snapshots it; returns the last tick printed.
     int snapshot_a_ticking_guest() {
         Ember a;
-        EXPECT_EQ(
-            a.call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
-            204);
-        EXPECT_EQ(
-            a.call("PUT", "/boot-source",
-                   R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) + "/ticker.elf\"}")
-                .status,
-            204);
+        EXPECT_TRUE(configure(a, "ticker.elf"));
         EXPECT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
         EXPECT_TRUE(a.wait_for("tick 3 ok")) << a.output();
         auto early = a.call("PUT", "/snapshot/create", create_body());
@@ -143,14 +154,7 @@ TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
     int tick = 0;
     {
         Ember a;
-        ASSERT_EQ(
-            a.call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
-            204);
-        ASSERT_EQ(a.call("PUT", "/boot-source",
-                         R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) +
-                             "/blk_ticker.elf\"}")
-                      .status,
-                  204);
+        ASSERT_TRUE(configure(a, "blk_ticker.elf"));
         ASSERT_EQ(a.call("PUT", "/drives/data",
                          R"({"drive_id": "data", "path_on_host": ")" + disk +
                              R"(", "is_root_device": false})")
@@ -183,15 +187,7 @@ TEST_F(Snapshot, DiffOnTopOfFullRestoresTheRightBytes) {
     int tick = 0;
     {
         Ember a;
-        ASSERT_EQ(a.call("PUT", "/machine-config",
-                         R"({"vcpu_count": 1, "mem_size_mib": 32, "track_dirty_pages": true})")
-                      .status,
-                  204);
-        ASSERT_EQ(
-            a.call("PUT", "/boot-source",
-                   R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) + "/ticker.elf\"}")
-                .status,
-            204);
+        ASSERT_TRUE(configure(a, "ticker.elf", /*track_dirty_pages=*/true));
         ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
         ASSERT_TRUE(a.wait_for("tick 3 ok")) << a.output();
         ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
@@ -233,12 +229,7 @@ TEST_F(Snapshot, DiffOnTopOfFullRestoresTheRightBytes) {
 
 TEST_F(Snapshot, DiffNeedsDirtyTracking) {
     Ember a;
-    ASSERT_EQ(a.call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
-              204);
-    ASSERT_EQ(a.call("PUT", "/boot-source",
-                     R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) + "/ticker.elf\"}")
-                  .status,
-              204);
+    ASSERT_TRUE(configure(a, "ticker.elf"));
     ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
     ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
     auto r = a.call("PUT", "/snapshot/create",
