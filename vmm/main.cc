@@ -181,7 +181,7 @@ Result<std::string> read_config_file(const std::string& path) {
 // The console fd for the VMM thread: a pipe or terminal is reopened non-blocking, so a stalled
 // reader blocks nothing; files are used as they are.
 UniqueFd console_fd(int fd) {
-    struct stat st {};
+    struct stat st{};
     if (::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
         std::string proc = "/proc/self/fd/" + std::to_string(fd);
         int reopened = ::open(proc.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);

@@ -25,7 +25,7 @@ void on_kick(int) {
 }  // namespace
 
 void install_kick_handler() {
-    struct sigaction sa {};
+    struct sigaction sa{};
     sa.sa_handler = on_kick;
     sigemptyset(&sa.sa_mask);
     ::sigaction(kick_signal(), &sa, nullptr);

@@ -264,7 +264,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     auto vmm = build(*config, std::move(options), mem_fd.get());
     if (!vmm) return vmm;
     (*vmm)->memory_file_bytes_ = expected;
-    struct sigaction sa {};
+    struct sigaction sa{};
     sa.sa_sigaction = on_sigbus;
     sa.sa_flags = SA_SIGINFO;
     ::sigaction(SIGBUS, &sa, nullptr);

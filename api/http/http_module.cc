@@ -17,7 +17,7 @@ Result<UniqueFd> listen_unix_socket(const std::string& path) {
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof addr.sun_path) return fail("--api-sock " + path + ": path too long");
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    struct stat st {};
+    struct stat st{};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
             return fail("--api-sock " + path + ": exists and is not a socket");

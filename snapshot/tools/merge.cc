@@ -23,8 +23,7 @@ int main(int argc, char** argv) {
                      std::strerror(errno));
         return 1;
     }
-    struct stat b {
-    }, d{};
+    struct stat b{}, d{};
     ::fstat(base, &b);
     ::fstat(diff, &d);
     if (b.st_size != d.st_size) {

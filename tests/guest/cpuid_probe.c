@@ -4,12 +4,24 @@
 int guest_main(void) {
     uint32_t a, b, c, d;
     cpuid(0, 0, &a, &b, &c, &d);
-    puts("cpuid0 max="); put_hex(a); puts("\n");
+    puts("cpuid0 max=");
+    put_hex(a);
+    puts("\n");
     cpuid(0x80000000, 0, &a, &b, &c, &d);
-    puts("cpuid80000000 max="); put_hex(a); puts("\n");
+    puts("cpuid80000000 max=");
+    put_hex(a);
+    puts("\n");
     cpuid(0x80000001, 0, &a, &b, &c, &d);
-    puts("cpuid80000001 edx="); put_hex(d); puts("\n");
+    puts("cpuid80000001 edx=");
+    put_hex(d);
+    puts("\n");
     cpuid(1, 0, &a, &b, &c, &d);
-    puts("cpuid1 ebx="); put_hex(b); puts(" ecx="); put_hex(c); puts(" edx="); put_hex(d); puts("\n");
+    puts("cpuid1 ebx=");
+    put_hex(b);
+    puts(" ecx=");
+    put_hex(c);
+    puts(" edx=");
+    put_hex(d);
+    puts("\n");
     return 0;
 }

@@ -38,7 +38,8 @@ static uint64_t high_pd[512] __attribute__((aligned(4096)));
 
 void map_high_mmio(void) {
     volatile uint64_t* pdpt = (volatile uint64_t*)0xa000; /* ember's boot PDPT */
-    for (uint64_t i = 0; i < 512; ++i) high_pd[i] = (0xc0000000ull + (i << 21)) | 0x9b; /* P RW PWT PCD PS */
+    for (uint64_t i = 0; i < 512; ++i)
+        high_pd[i] = (0xc0000000ull + (i << 21)) | 0x9b; /* P RW PWT PCD PS */
     pdpt[3] = (uint64_t)high_pd | 0x3;
     uint64_t cr3;
     __asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3)::"memory");

@@ -10,14 +10,16 @@
 volatile uint64_t ticks;
 
 void timer_handler(void);
-__asm__(".global timer_handler\n"
-        "timer_handler:\n"
-        "  push %rax\n"
-        "  lock incq ticks(%rip)\n"
-        "  movl $0, %eax\n"
-        "  movabs %eax, 0xfee000b0\n" /* LAPIC EOI: movabs, as a 32-bit displacement would sign-extend */
-        "  pop %rax\n"
-        "  iretq\n");
+__asm__(
+    ".global timer_handler\n"
+    "timer_handler:\n"
+    "  push %rax\n"
+    "  lock incq ticks(%rip)\n"
+    "  movl $0, %eax\n"
+    "  movabs %eax, 0xfee000b0\n" /* LAPIC EOI: movabs, as a 32-bit displacement would sign-extend
+                                   */
+    "  pop %rax\n"
+    "  iretq\n");
 
 static void ioapic_write(uint32_t reg, uint32_t value) {
     mmio_write32(IOAPIC, reg);
@@ -30,7 +32,7 @@ int guest_main(void) {
     load_idt();
     outb(0x21, 0xff); /* mask both PICs: only the IOAPIC path may deliver */
     outb(0xa1, 0xff);
-    mmio_write32(LAPIC + 0xf0, 0x1ff); /* software-enable the LAPIC, spurious vector 0xff */
+    mmio_write32(LAPIC + 0xf0, 0x1ff);  /* software-enable the LAPIC, spurious vector 0xff */
     ioapic_write(0x10 + 2 * 0, VECTOR); /* pin 0: fixed, edge, active high, unmasked */
     ioapic_write(0x11 + 2 * 0, 0);      /* destination APIC 0 */
     outb(0x43, 0x34);                   /* PIT channel 0, mode 2 */

@@ -4,7 +4,8 @@
 
 int guest_main(void) {
     int flush = blk_init();
-    uint64_t capacity = (uint64_t)mmio_read32(REG(0x100)) | ((uint64_t)mmio_read32(REG(0x104)) << 32);
+    uint64_t capacity =
+        (uint64_t)mmio_read32(REG(0x100)) | ((uint64_t)mmio_read32(REG(0x104)) << 32);
     puts("virtio-blk: capacity ");
     put_dec(capacity);
     puts(" sectors\n");

@@ -47,7 +47,8 @@ uint8_t request(uint32_t type, uint64_t sector, int with_data, int device_writes
     descs[n] = (struct desc){(uint64_t)&header, sizeof header, 1, (uint16_t)(n + 1)};
     ++n;
     if (with_data) {
-        descs[n] = (struct desc){(uint64_t)data, sizeof data, (uint16_t)(1 | (device_writes_data ? 2 : 0)), (uint16_t)(n + 1)};
+        descs[n] = (struct desc){(uint64_t)data, sizeof data,
+                                 (uint16_t)(1 | (device_writes_data ? 2 : 0)), (uint16_t)(n + 1)};
         ++n;
     }
     descs[n] = (struct desc){(uint64_t)&status, 1, 2, 0};
@@ -63,10 +64,10 @@ uint8_t request(uint32_t type, uint64_t sector, int with_data, int device_writes
     return status;
 }
 
-
 int blk_init(void) {
     map_high_mmio();
-    if (mmio_read32(REG(0x000)) != 0x74726976 || mmio_read32(REG(0x004)) != 2 || mmio_read32(REG(0x008)) != 2)
+    if (mmio_read32(REG(0x000)) != 0x74726976 || mmio_read32(REG(0x004)) != 2 ||
+        mmio_read32(REG(0x008)) != 2)
         fail("no virtio-blk device at 0xd0000000");
     mmio_write32(REG(0x070), 1);     /* ACKNOWLEDGE */
     mmio_write32(REG(0x070), 1 | 2); /* DRIVER */

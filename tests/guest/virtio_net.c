@@ -26,7 +26,8 @@ struct used {
     uint16_t avail_event;
 };
 
-static struct desc rx_desc[QSIZE] __attribute__((aligned(16))), tx_desc[QSIZE] __attribute__((aligned(16)));
+static struct desc rx_desc[QSIZE] __attribute__((aligned(16))),
+    tx_desc[QSIZE] __attribute__((aligned(16)));
 static struct avail rx_avail __attribute__((aligned(2))), tx_avail __attribute__((aligned(2)));
 static struct used rx_used __attribute__((aligned(4096))), tx_used __attribute__((aligned(4096)));
 static uint8_t rx_bufs[QSIZE][BUF] __attribute__((aligned(4096)));
@@ -54,7 +55,8 @@ static void setup_queue(uint32_t index, struct desc* d, struct avail* a, struct 
 
 int guest_main(void) {
     map_high_mmio();
-    if (mmio_read32(REG(0x000)) != 0x74726976 || mmio_read32(REG(0x008)) != 1) fail("no virtio-net device");
+    if (mmio_read32(REG(0x000)) != 0x74726976 || mmio_read32(REG(0x008)) != 1)
+        fail("no virtio-net device");
     mmio_write32(REG(0x070), 1 | 2);
     mmio_write32(REG(0x024), 0);
     mmio_write32(REG(0x020), 1u << 5); /* MAC */

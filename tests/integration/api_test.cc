@@ -108,7 +108,7 @@ TEST(Api, LifecycleConfigureStartPauseResumeCtrlAltDelStop) {
     EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
     EXPECT_EQ(ember.stop(), 0) << ember.log();
     EXPECT_NE(ember.log().find("exited: stopped by Terminated"), std::string::npos) << ember.log();
-    struct stat st {};
+    struct stat st{};
     EXPECT_NE(::stat(ember.sock.c_str(), &st), 0) << "the socket file is removed on exit";
 }
 
@@ -126,7 +126,7 @@ TEST(Api, AGuestThatResetsEndsTheProcess) {
 TEST(Api, SocketIsPrivateAndGetsAnswerBeforeBoot) {
     ApiEmber ember;
     auto c = ember.client();
-    struct stat st {};
+    struct stat st{};
     ASSERT_EQ(::stat(ember.sock.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
     auto version = call(c, "GET", "/version");

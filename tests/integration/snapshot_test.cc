@@ -204,7 +204,7 @@ TEST_F(Snapshot, DiffOnTopOfFullRestoresTheRightBytes) {
         ASSERT_EQ(diff.status, 204) << diff.body;
         a.kill(SIGKILL);
     }
-    struct stat st {};
+    struct stat st{};
     ASSERT_EQ(::stat(diff_mem.c_str(), &st), 0);
     EXPECT_EQ(st.st_size, 32 << 20);
     EXPECT_LT(st.st_blocks * 512, st.st_size / 16) << "a Diff holds only the pages that changed";

@@ -36,7 +36,8 @@ Result<void> tun_persist(const std::string& name, bool persist) {
     std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) return fail_errno("TUNSETIFF " + name);
-    if (::ioctl(fd.get(), TUNSETPERSIST, persist ? 1 : 0) < 0) return fail_errno("TUNSETPERSIST " + name);
+    if (::ioctl(fd.get(), TUNSETPERSIST, persist ? 1 : 0) < 0)
+        return fail_errno("TUNSETPERSIST " + name);
     return {};
 }
 
@@ -58,7 +59,9 @@ Result<void> create_tap(const std::string& name) {
     return set_up(name);
 }
 
-Result<void> delete_tap(const std::string& name) { return tun_persist(name, false); }
+Result<void> delete_tap(const std::string& name) {
+    return tun_persist(name, false);
+}
 
 Result<PacketSocket> PacketSocket::open(const std::string& ifname) {
     UniqueFd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)));
@@ -68,7 +71,8 @@ Result<PacketSocket> PacketSocket::open(const std::string& ifname) {
     addr.sll_protocol = htons(ETH_P_ALL);
     addr.sll_ifindex = static_cast<int>(::if_nametoindex(ifname.c_str()));
     if (addr.sll_ifindex == 0) return fail("no interface " + ifname);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) return fail_errno("bind " + ifname);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
+        return fail_errno("bind " + ifname);
     return PacketSocket(std::move(fd));
 }
 

@@ -18,13 +18,13 @@ Result<void> delete_tap(const std::string& name);
 
 // An AF_PACKET socket bound to an interface: sends and receives whole Ethernet frames.
 class PacketSocket {
-public:
+  public:
     static Result<PacketSocket> open(const std::string& ifname);
     Result<void> send(const std::string& frame) const;
     // The next frame, or an empty string after timeout_ms.
     std::string receive(int timeout_ms) const;
 
-private:
+  private:
     explicit PacketSocket(UniqueFd fd) : fd_(std::move(fd)) {}
     UniqueFd fd_;
 };

@@ -33,7 +33,7 @@ struct Buffer {
 // One queue's rings, laid out from `ring_base` in a guest memory someone else owns; buffers are
 // handed out from `data_base` up.
 class VirtqDriver {
-public:
+  public:
     VirtqDriver(const GuestMemory& mem, uint16_t size, uint64_t ring_base, uint64_t data_base)
         : mem_(mem),
           size_(size),
@@ -61,7 +61,8 @@ public:
     }
 
     // A descriptor at `index` of the table at `table` (the queue's own, or an indirect one).
-    void write_desc_at(uint64_t table, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+    void write_desc_at(uint64_t table, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags,
+                       uint16_t next) {
         uint8_t raw[16];
         std::memcpy(raw, &addr, 8);
         std::memcpy(raw + 8, &len, 4);
@@ -79,9 +80,11 @@ public:
         for (size_t i = 0; i < buffers.size(); ++i) {
             uint16_t index = static_cast<uint16_t>((head + i) % size_);
             bool last = i + 1 == buffers.size();
-            uint16_t flags = static_cast<uint16_t>((last ? 0 : virtio::kDescFNext) |
-                                                   (buffers[i].device_writable ? virtio::kDescFWrite : 0));
-            write_desc(index, buffers[i].addr, buffers[i].len, flags, static_cast<uint16_t>((index + 1) % size_));
+            uint16_t flags =
+                static_cast<uint16_t>((last ? 0 : virtio::kDescFNext) |
+                                      (buffers[i].device_writable ? virtio::kDescFWrite : 0));
+            write_desc(index, buffers[i].addr, buffers[i].len, flags,
+                       static_cast<uint16_t>((index + 1) % size_));
         }
         next_desc_ = static_cast<uint16_t>((head + buffers.size()) % size_);
         publish(head);
@@ -99,7 +102,9 @@ public:
         (void)mem_.write_obj<uint16_t>(avail_ + 2, idx);
     }
     void set_avail_flags(uint16_t flags) { (void)mem_.write_obj<uint16_t>(avail_, flags); }
-    void set_used_event(uint16_t v) { (void)mem_.write_obj<uint16_t>(avail_ + 4 + 2ull * size_, v); }
+    void set_used_event(uint16_t v) {
+        (void)mem_.write_obj<uint16_t>(avail_ + 4 + 2ull * size_, v);
+    }
     uint16_t avail_event() const { return *mem_.read_obj<uint16_t>(used_ + 4 + 8ull * size_); }
 
     uint16_t used_idx() const { return *mem_.read_obj<uint16_t>(used_ + 2); }
@@ -114,7 +119,8 @@ public:
     }
 
     void fill(uint64_t addr, const std::string& bytes) {
-        (void)mem_.write(addr, std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+        (void)mem_.write(addr,
+                         std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
     }
     std::string read(uint64_t addr, size_t len) const {
         std::string out(len, '\0');
@@ -122,7 +128,7 @@ public:
         return out;
     }
 
-private:
+  private:
     const GuestMemory& mem_;
     uint16_t size_;
     uint64_t desc_, avail_, used_;
@@ -134,7 +140,7 @@ private:
 
 // Guest memory of its own with one queue at the fixed addresses below.
 class VirtqHarness : private OwnedGuestMemory, public VirtqDriver {
-public:
+  public:
     static constexpr uint64_t kDescTable = 0x1000;
     static constexpr uint64_t kAvail = 0x3000;
     static constexpr uint64_t kUsed = 0x4000;

@@ -67,7 +67,8 @@ TEST(DeviceLayout, NetworkInterfacesFollowTheDrives) {
 TEST(DeviceLayout, MoreDevicesThanInterruptLines) {
     VmConfig c;
     for (int i = 0; i < 20; ++i) {
-        // Appended rather than "d" + to_string(i): GCC 12 at -O3 warns falsely (-Wrestrict) on that.
+        // Appended rather than "d" + to_string(i): GCC 12 at -O3 warns falsely (-Wrestrict) on
+        // that.
         std::string id = "d";
         id += std::to_string(i);
         c.drives.push_back(drive(id, false));

@@ -26,7 +26,7 @@ struct ConfigSpace {
 // Firecracker's disk id: device, rdev and inode of the image, so it stays stable across restarts.
 std::array<uint8_t, 20> disk_serial(int fd) {
     std::array<uint8_t, 20> serial{};
-    struct stat st {};
+    struct stat st{};
     if (::fstat(fd, &st) == 0) {
         std::string id =
             std::to_string(st.st_dev) + std::to_string(st.st_rdev) + std::to_string(st.st_ino);
@@ -46,7 +46,7 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
     int raw = ::open(config.path_on_host.c_str(), flags);
     if (raw < 0) return fail_errno(who);
     UniqueFd image(raw);
-    struct stat st {};
+    struct stat st{};
     if (::fstat(image.get(), &st) < 0) return fail_errno(who);
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
         return fail(who + ": not a regular file or block device");

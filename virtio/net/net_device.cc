@@ -10,18 +10,21 @@ namespace {
 constexpr uint16_t kLinkUp = 1;
 constexpr size_t kNumBuffersOffset = 10;  // in virtio_net_hdr_v1
 
-uint64_t bit(uint32_t b) { return 1ull << b; }
+uint64_t bit(uint32_t b) {
+    return 1ull << b;
+}
 
 }  // namespace
 
 std::array<uint8_t, 6> parse_mac(const std::string& mac) {
     std::array<uint8_t, 6> out{};
-    for (size_t i = 0; i < 6; ++i) out[i] = static_cast<uint8_t>(std::stoi(mac.substr(i * 3, 2), nullptr, 16));
+    for (size_t i = 0; i < 6; ++i)
+        out[i] = static_cast<uint8_t>(std::stoi(mac.substr(i * 3, 2), nullptr, 16));
     return out;
 }
 
-Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetworkInterfaceConfig& config, const GuestMemory& mem,
-                                                     Interrupt& interrupt) {
+Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetworkInterfaceConfig& config,
+                                                     const GuestMemory& mem, Interrupt& interrupt) {
     const std::string who = "network interface '" + config.iface_id + "'";
     auto tap = Tap::open(config.host_dev_name);
     if (!tap) return std::unexpected(std::move(tap.error()).wrap(who));
@@ -32,13 +35,13 @@ Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetworkInterfaceConfi
     if (!tx) return std::unexpected(std::move(tx.error()).wrap(who));
     std::optional<std::array<uint8_t, 6>> mac;
     if (config.guest_mac) mac = parse_mac(*config.guest_mac);
-    return std::make_unique<NetDevice>(config, mem, interrupt, std::move(*tap), mac, mtu.value_or(1500),
-                                       std::move(*rx), std::move(*tx));
+    return std::make_unique<NetDevice>(config, mem, interrupt, std::move(*tap), mac,
+                                       mtu.value_or(1500), std::move(*rx), std::move(*tx));
 }
 
-NetDevice::NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt, Tap tap,
-                     std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu, RateLimiter rx_limiter,
-                     RateLimiter tx_limiter)
+NetDevice::NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt,
+                     Tap tap, std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu,
+                     RateLimiter rx_limiter, RateLimiter tx_limiter)
     : config_(std::move(config)),
       mem_(mem),
       interrupt_(interrupt),
@@ -48,8 +51,8 @@ NetDevice::NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Inte
       rx_limiter_(std::move(rx_limiter)),
       tx_limiter_(std::move(tx_limiter)),
       rx_frame_(kMaxFrame) {
-    features_ = kFVersion1 | bit(kRingFEventIdx) | bit(kRingFIndirectDesc) | bit(net::kStatus) | bit(net::kMrgRxbuf) |
-                bit(net::kMtu);
+    features_ = kFVersion1 | bit(kRingFEventIdx) | bit(kRingFIndirectDesc) | bit(net::kStatus) |
+                bit(net::kMrgRxbuf) | bit(net::kMtu);
     if (mac_) features_ |= bit(net::kMac);
     // Frames from the guest with partial checksums or GSO go to the tap as they are: it takes them.
     features_ |= bit(net::kCsum) | bit(net::kHostTso4) | bit(net::kHostTso6);
@@ -75,12 +78,20 @@ void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
 }
 
 Result<void> NetDevice::attach(EventLoop& loop) {
-    if (auto r = loop.add(tap_.fd(), EPOLLIN | EPOLLOUT | EPOLLET, [this](uint32_t e) { on_tap_event(e); }); !r)
+    if (auto r = loop.add(tap_.fd(), EPOLLIN | EPOLLOUT | EPOLLET,
+                          [this](uint32_t e) { on_tap_event(e); });
+        !r)
         return r;
     if (rx_limiter_.timer_fd() >= 0)
-        if (auto r = loop.add(rx_limiter_.timer_fd(), EPOLLIN, [this](uint32_t) { on_rx_limiter_timer(); }); !r) return r;
+        if (auto r = loop.add(rx_limiter_.timer_fd(), EPOLLIN,
+                              [this](uint32_t) { on_rx_limiter_timer(); });
+            !r)
+            return r;
     if (tx_limiter_.timer_fd() >= 0)
-        if (auto r = loop.add(tx_limiter_.timer_fd(), EPOLLIN, [this](uint32_t) { on_tx_limiter_timer(); }); !r) return r;
+        if (auto r = loop.add(tx_limiter_.timer_fd(), EPOLLIN,
+                              [this](uint32_t) { on_tx_limiter_timer(); });
+            !r)
+            return r;
     return {};
 }
 
@@ -115,8 +126,10 @@ void NetDevice::reset() {
 
 void NetDevice::process_queue(size_t index) {
     if (queues_.empty()) return;
-    if (index == kTxQueue) transmit();
-    else receive();  // the guest posted RX buffers
+    if (index == kTxQueue)
+        transmit();
+    else
+        receive();  // the guest posted RX buffers
 }
 
 void NetDevice::on_tap_event(uint32_t events) {
@@ -144,13 +157,14 @@ void NetDevice::on_tx_limiter_timer() {
 
 void NetDevice::tap_failed(const char* what, int err) {
     if (!tap_broken_)
-        log::warn("network interface '" + config_.iface_id + "': " + what + ": " + std::strerror(err) +
-                  "; the device passes no more traffic");
+        log::warn("network interface '" + config_.iface_id + "': " + what + ": " +
+                  std::strerror(err) + "; the device passes no more traffic");
     tap_broken_ = true;
 }
 
 void NetDevice::notify(size_t queue) {
-    if (used_added_[queue] && queues_[queue].needs_notification(mem_)) interrupt_.raise(kInterruptUsedRing);
+    if (used_added_[queue] && queues_[queue].needs_notification(mem_))
+        interrupt_.raise(kInterruptUsedRing);
     used_added_[queue] = false;
 }
 
@@ -278,7 +292,8 @@ void NetDevice::transmit() {
             continue;
         }
         if (tap_broken_) {
-            // The guest still gets its buffers back, or its TX ring would fill and its driver stall.
+            // The guest still gets its buffers back, or its TX ring would fill and its driver
+            // stall.
             ++counters_.tx_dropped;
             (void)q.add_used(mem_, head, 0);
             used_added_[kTxQueue] = true;

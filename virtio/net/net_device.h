@@ -29,20 +29,20 @@ struct NetCounters {
 };
 
 namespace net {
-inline constexpr uint32_t kCsum = 0, kGuestCsum = 1, kMtu = 3, kMac = 5, kGuestTso4 = 7, kGuestTso6 = 8,
-                          kGuestUfo = 10, kHostTso4 = 11, kHostTso6 = 12, kHostUfo = 14, kMrgRxbuf = 15,
-                          kStatus = 16;
+inline constexpr uint32_t kCsum = 0, kGuestCsum = 1, kMtu = 3, kMac = 5, kGuestTso4 = 7,
+                          kGuestTso6 = 8, kGuestUfo = 10, kHostTso4 = 11, kHostTso6 = 12,
+                          kHostUfo = 14, kMrgRxbuf = 15, kStatus = 16;
 }  // namespace net
 
 class NetDevice : public VirtioDevice {
-public:
+  public:
     static constexpr size_t kRxQueue = 0;
     static constexpr size_t kTxQueue = 1;
     // Largest frame a tap hands over: vnet header plus a 64 KiB GSO super-frame plus its headers.
     static constexpr size_t kMaxFrame = kVnetHeaderSize + 65535 + 14 + 4;
 
-    static Result<std::unique_ptr<NetDevice>> create(const NetworkInterfaceConfig& config, const GuestMemory& mem,
-                                                     Interrupt& interrupt);
+    static Result<std::unique_ptr<NetDevice>> create(const NetworkInterfaceConfig& config,
+                                                     const GuestMemory& mem, Interrupt& interrupt);
 
     uint32_t device_type() const override { return 1; }
     uint64_t offered_features() const override { return features_; }
@@ -64,9 +64,10 @@ public:
     int tap_fd() const { return tap_.fd(); }
 
     NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt, Tap tap,
-              std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu, RateLimiter rx_limiter, RateLimiter tx_limiter);
+              std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu, RateLimiter rx_limiter,
+              RateLimiter tx_limiter);
 
-private:
+  private:
     void receive();
     // Puts the pending frame into RX buffers; false when the guest has not posted enough yet.
     bool deliver();

@@ -14,7 +14,8 @@ namespace ember::virtio {
 namespace {
 
 unsigned flags_of(const TapOffloads& o) {
-    return (o.csum ? TUN_F_CSUM : 0) | (o.tso4 ? TUN_F_TSO4 : 0) | (o.tso6 ? TUN_F_TSO6 : 0) | (o.ufo ? TUN_F_UFO : 0);
+    return (o.csum ? TUN_F_CSUM : 0) | (o.tso4 ? TUN_F_TSO4 : 0) | (o.tso6 ? TUN_F_TSO6 : 0) |
+           (o.ufo ? TUN_F_UFO : 0);
 }
 
 }  // namespace
@@ -24,7 +25,8 @@ Result<Tap> Tap::open(const std::string& name) {
     if (name.empty() || name.size() >= IFNAMSIZ) return fail(who + ": not a valid interface name");
     // TUNSETIFF would quietly create a missing tap; a user who named one expects it to exist.
     if (::if_nametoindex(name.c_str()) == 0)
-        return fail(who + " does not exist (create it first, e.g. ip tuntap add " + name + " mode tap)");
+        return fail(who + " does not exist (create it first, e.g. ip tuntap add " + name +
+                    " mode tap)");
     int raw = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (raw < 0) return fail_errno(who + ": /dev/net/tun");
     UniqueFd fd(raw);
@@ -41,7 +43,8 @@ Result<Tap> Tap::open(const std::string& name) {
     if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr) < 0) return fail_errno(who + ": TUNSETVNETHDRSZ");
     Tap tap(std::move(fd), name);
     // Probe each offload on its own: a tap that refuses one still offers the others.
-    for (auto [flag, slot] : {std::pair{TUN_F_CSUM, &tap.supported_.csum}, std::pair{TUN_F_CSUM | TUN_F_TSO4, &tap.supported_.tso4},
+    for (auto [flag, slot] : {std::pair{TUN_F_CSUM, &tap.supported_.csum},
+                              std::pair{TUN_F_CSUM | TUN_F_TSO4, &tap.supported_.tso4},
                               std::pair{TUN_F_CSUM | TUN_F_TSO6, &tap.supported_.tso6},
                               std::pair{TUN_F_CSUM | TUN_F_UFO, &tap.supported_.ufo}})
         *slot = ::ioctl(tap.fd(), TUNSETOFFLOAD, static_cast<unsigned long>(flag)) == 0;
@@ -77,7 +80,8 @@ Result<uint16_t> Tap::mtu() const {
     UniqueFd s(sock);
     ifreq ifr{};
     std::strncpy(ifr.ifr_name, name_.c_str(), IFNAMSIZ - 1);
-    if (::ioctl(s.get(), SIOCGIFMTU, &ifr) < 0) return fail_errno("tap '" + name_ + "': SIOCGIFMTU");
+    if (::ioctl(s.get(), SIOCGIFMTU, &ifr) < 0)
+        return fail_errno("tap '" + name_ + "': SIOCGIFMTU");
     return static_cast<uint16_t>(ifr.ifr_mtu);
 }
 

@@ -24,7 +24,7 @@ struct TapOffloads {
 };
 
 class Tap {
-public:
+  public:
     // Errors name the tap and say what is wrong: it does not exist, it is busy, it is not a tap.
     static Result<Tap> open(const std::string& name);
 
@@ -41,7 +41,7 @@ public:
     // The interface's MTU, for VIRTIO_NET_F_MTU.
     Result<uint16_t> mtu() const;
 
-private:
+  private:
     Tap(UniqueFd fd, std::string name) : fd_(std::move(fd)), name_(std::move(name)) {}
     UniqueFd fd_;
     std::string name_;

@@ -29,7 +29,7 @@ inline Result<void> pread_exact(int fd, std::span<uint8_t> out, uint64_t offset)
 }
 
 inline Result<uint64_t> file_size(int fd) {
-    struct stat st {};
+    struct stat st{};
     if (::fstat(fd, &st) < 0) return fail_errno("fstat");
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) return fail("not a regular file");
     return static_cast<uint64_t>(st.st_size);
