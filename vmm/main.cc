@@ -23,6 +23,7 @@
 #include "vmm/base/unique_fd.h"
 #include "vmm/controller.h"
 #include "vmm/devices/boot_timer.h"
+#include "vmm/host_check/host_check.h"
 #include "vmm/terminal.h"
 #include "vmm/vmm.h"
 
@@ -55,6 +56,8 @@ by Firecracker's config-file JSON boots at once (and the API, if on, keeps servi
   --parent-cpu-time-us US         the parent's CPU time (logged)
   --no-seccomp, --seccomp-filter PATH   accepted for Firecracker's jailer; seccomp is not in ember yet
   --show-level, --show-log-origin       accepted; log lines always carry their level
+  --check-host                    report whether this host can run ember's microVMs and exit
+                                  (0 when it can)
   --version                       print the version and exit
   --help                          print this help and exit
 )";
@@ -75,6 +78,7 @@ struct Cli {
     log::Level level = log::Level::Info;
     bool help = false;
     bool version = false;
+    bool check_host = false;
 };
 
 Result<log::Level> parse_level(std::string_view s) {
@@ -149,11 +153,13 @@ Result<Cli> parse_cli(int argc, char** argv) {
             cli.help = true;
         else if (arg == "--version")
             cli.version = true;
+        else if (arg == "--check-host")
+            cli.check_host = true;
         else
             return fail("unknown argument '" + std::string(arg) + "' (see --help)");
         if (!r) return std::unexpected(r.error());
     }
-    if (cli.help || cli.version) return cli;
+    if (cli.help || cli.version || cli.check_host) return cli;
     if (!is_valid_instance_id(cli.id))
         return fail("--id: '" + cli.id + "' must be 1-64 characters of A-Z, a-z, 0-9 or -");
     if (cli.no_api && !cli.config_file) return fail("--no-api needs --config-file");
@@ -204,6 +210,13 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     if (cli->version) {
         std::printf("ember v%s\n", EMBER_VERSION);
         return 0;
+    }
+    if (cli->check_host) {
+        HostReport report = check_host();
+        for (const auto& line : report.lines) std::printf("%s\n", format_check_line(line).c_str());
+        std::printf("%s\n", report.can_run_vms ? "ember can run microVMs on this host"
+                                               : "ember cannot run microVMs on this host");
+        return report.can_run_vms ? 0 : 1;
     }
     log::set_level(cli->level);
     UniqueFd log_file;

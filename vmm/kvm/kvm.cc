@@ -13,12 +13,7 @@
 namespace ember {
 namespace {
 
-struct RequiredCapability {
-    long id;
-    const char* name;
-};
-
-constexpr RequiredCapability kRequired[] = {
+constexpr KvmCapability kRequired[] = {
     {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
     {KVM_CAP_HLT, "KVM_CAP_HLT"},
     {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
@@ -34,6 +29,10 @@ constexpr RequiredCapability kRequired[] = {
 };
 
 }  // namespace
+
+std::span<const KvmCapability> required_kvm_capabilities() {
+    return kRequired;
+}
 
 Result<Kvm> Kvm::open(const std::string& path) {
     int raw = ::open(path.c_str(), O_RDWR | O_CLOEXEC);

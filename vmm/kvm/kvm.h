@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,13 @@
 namespace ember {
 
 class Vm;
+
+struct KvmCapability {
+    long id;
+    const char* name;
+};
+// Every capability ember relies on; Kvm::open() refuses a host that lacks one.
+std::span<const KvmCapability> required_kvm_capabilities();
 
 class Kvm {
   public:
