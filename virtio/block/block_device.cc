@@ -68,17 +68,17 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
             return std::unexpected(std::move(uring.error()).wrap(who + ": io_engine Async"));
         engine = std::move(*uring);
     }
-    auto limiter = RateLimiter::create(config.rate_limiter, Clock::now());
+    auto limiter = RateLimiter::create(config.rate_limiter, options.clock());
     if (!limiter) return std::unexpected(std::move(limiter.error()).wrap(who));
     auto serial = disk_serial(image.get());
     return std::make_unique<BlockDevice>(config, mem, interrupt, std::move(image),
                                          size / kSectorSize, std::move(engine), std::move(*limiter),
-                                         serial);
+                                         options.clock, serial);
 }
 
 BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& interrupt,
                          UniqueFd image, uint64_t capacity_sectors,
-                         std::unique_ptr<IoEngine> engine, RateLimiter limiter,
+                         std::unique_ptr<IoEngine> engine, RateLimiter limiter, TimeSource clock,
                          std::array<uint8_t, 20> serial)
     : config_(std::move(config)),
       mem_(mem),
@@ -87,6 +87,7 @@ BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& 
       capacity_sectors_(capacity_sectors),
       engine_(std::move(engine)),
       limiter_(std::move(limiter)),
+      clock_(std::move(clock)),
       serial_(serial),
       in_flight_(kMaxQueueSize) {
     features_ = kFVersion1 | (1ull << kRingFEventIdx) | (1ull << kRingFIndirectDesc) |
@@ -179,7 +180,7 @@ void BlockDevice::process_queue(size_t) {
                 (void)queue_->add_used(mem_, head, 0), used_added_ = true;
             continue;
         }
-        if (!limiter_.consume(req->data_len, Clock::now())) {
+        if (!limiter_.consume(req->data_len, clock_())) {
             ++counters_.rate_limited;
             queue_->undo_pop();
             break;

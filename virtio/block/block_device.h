@@ -34,6 +34,7 @@ class BlockDevice : public VirtioDevice {
   public:
     struct Options {
         bool direct_io = false;  // O_DIRECT on the image (benchmarks)
+        TimeSource clock = Clock::now;
     };
 
     static Result<std::unique_ptr<BlockDevice>> create(const DriveConfig& config,
@@ -67,7 +68,7 @@ class BlockDevice : public VirtioDevice {
     // Constructed through create().
     BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& interrupt, UniqueFd image,
                 uint64_t capacity_sectors, std::unique_ptr<IoEngine> engine, RateLimiter limiter,
-                std::array<uint8_t, 20> serial);
+                TimeSource clock, std::array<uint8_t, 20> serial);
 
   private:
     struct InFlight {
@@ -91,6 +92,7 @@ class BlockDevice : public VirtioDevice {
     uint64_t features_;
     std::unique_ptr<IoEngine> engine_;
     RateLimiter limiter_;
+    TimeSource clock_;
     std::array<uint8_t, 20> serial_;
 
     std::optional<Queue> queue_;

@@ -24,24 +24,26 @@ std::array<uint8_t, 6> parse_mac(const std::string& mac) {
 }
 
 Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetworkInterfaceConfig& config,
-                                                     const GuestMemory& mem, Interrupt& interrupt) {
+                                                     const GuestMemory& mem, Interrupt& interrupt,
+                                                     TimeSource clock) {
     const std::string who = "network interface '" + config.iface_id + "'";
     auto tap = Tap::open(config.host_dev_name);
     if (!tap) return std::unexpected(std::move(tap.error()).wrap(who));
     auto mtu = tap->mtu();
-    auto rx = RateLimiter::create(config.rx_rate_limiter, Clock::now());
+    auto rx = RateLimiter::create(config.rx_rate_limiter, clock());
     if (!rx) return std::unexpected(std::move(rx.error()).wrap(who));
-    auto tx = RateLimiter::create(config.tx_rate_limiter, Clock::now());
+    auto tx = RateLimiter::create(config.tx_rate_limiter, clock());
     if (!tx) return std::unexpected(std::move(tx.error()).wrap(who));
     std::optional<std::array<uint8_t, 6>> mac;
     if (config.guest_mac) mac = parse_mac(*config.guest_mac);
     return std::make_unique<NetDevice>(config, mem, interrupt, std::move(*tap), mac,
-                                       mtu.value_or(1500), std::move(*rx), std::move(*tx));
+                                       mtu.value_or(1500), std::move(*rx), std::move(*tx),
+                                       std::move(clock));
 }
 
 NetDevice::NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt,
                      Tap tap, std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu,
-                     RateLimiter rx_limiter, RateLimiter tx_limiter)
+                     RateLimiter rx_limiter, RateLimiter tx_limiter, TimeSource clock)
     : config_(std::move(config)),
       mem_(mem),
       interrupt_(interrupt),
@@ -50,6 +52,7 @@ NetDevice::NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Inte
       mtu_(mtu),
       rx_limiter_(std::move(rx_limiter)),
       tx_limiter_(std::move(tx_limiter)),
+      clock_(std::move(clock)),
       rx_frame_(kMaxFrame) {
     features_ = kFVersion1 | bit(kRingFEventIdx) | bit(kRingFIndirectDesc) | bit(net::kStatus) |
                 bit(net::kMrgRxbuf) | bit(net::kMtu);
@@ -185,7 +188,7 @@ void NetDevice::receive() {
             }
             rx_frame_len_ = static_cast<size_t>(n);
         }
-        if (!rx_limiter_.consume(rx_frame_len_ - kVnetHeaderSize, Clock::now())) {
+        if (!rx_limiter_.consume(rx_frame_len_ - kVnetHeaderSize, clock_())) {
             ++counters_.rx_rate_limited;
             break;
         }
@@ -299,7 +302,7 @@ void NetDevice::transmit() {
             used_added_[kTxQueue] = true;
             continue;
         }
-        if (!tx_limiter_.consume(len - kVnetHeaderSize, Clock::now())) {
+        if (!tx_limiter_.consume(len - kVnetHeaderSize, clock_())) {
             ++counters_.tx_rate_limited;
             q.undo_pop();
             break;

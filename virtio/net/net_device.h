@@ -42,7 +42,8 @@ class NetDevice : public VirtioDevice {
     static constexpr size_t kMaxFrame = kVnetHeaderSize + 65535 + 14 + 4;
 
     static Result<std::unique_ptr<NetDevice>> create(const NetworkInterfaceConfig& config,
-                                                     const GuestMemory& mem, Interrupt& interrupt);
+                                                     const GuestMemory& mem, Interrupt& interrupt,
+                                                     TimeSource clock = Clock::now);
 
     uint32_t device_type() const override { return 1; }
     uint64_t offered_features() const override { return features_; }
@@ -65,7 +66,7 @@ class NetDevice : public VirtioDevice {
 
     NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt, Tap tap,
               std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu, RateLimiter rx_limiter,
-              RateLimiter tx_limiter);
+              RateLimiter tx_limiter, TimeSource clock);
 
   private:
     void receive();
@@ -85,6 +86,7 @@ class NetDevice : public VirtioDevice {
     uint64_t acked_ = 0;
     RateLimiter rx_limiter_;
     RateLimiter tx_limiter_;
+    TimeSource clock_;
 
     std::vector<Queue> queues_;
     std::array<bool, 2> used_added_{};

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "vmm/config/vm_config.h"
@@ -12,6 +13,8 @@
 namespace ember::virtio {
 
 using Clock = std::chrono::steady_clock;
+// Where a device reads the time for its rate limiters: the real clock, or a test's.
+using TimeSource = std::function<Clock::time_point()>;
 
 class TokenBucket {
   public:

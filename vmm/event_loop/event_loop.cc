@@ -32,26 +32,28 @@ void EventLoop::remove(int fd) {
     handlers_.erase(fd);
 }
 
-Result<void> EventLoop::run_once(int timeout_ms) {
+Result<int> EventLoop::run_once(int timeout_ms) {
     std::array<epoll_event, 32> events;
     int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0) {
-        if (errno == EINTR) return {};
+        if (errno == EINTR) return 0;
         return fail_errno("epoll_wait");
     }
+    int dispatched = 0;
     for (int i = 0; i < n; ++i) {
         auto it = handlers_.find(events[i].data.fd);
         if (it == handlers_.end()) continue;  // removed by an earlier handler in this batch
         auto handler = it->second;
         (*handler)(events[i].events);
+        ++dispatched;
     }
-    return {};
+    return dispatched;
 }
 
 Result<void> EventLoop::run() {
     stopped_ = false;
     while (!stopped_) {
-        if (auto r = run_once(-1); !r) return r;
+        if (auto r = run_once(-1); !r) return std::unexpected(r.error());
     }
     return {};
 }

@@ -27,8 +27,9 @@ class EventLoop {
 
     // Dispatches until stop() is called from a handler.
     Result<void> run();
-    // Waits up to timeout_ms for one batch of events; for tests and for draining at shutdown.
-    Result<void> run_once(int timeout_ms);
+    // Waits up to timeout_ms for one batch of events and runs their handlers; returns how many
+    // ran. For tests and benchmarks, which drive the loop themselves.
+    Result<int> run_once(int timeout_ms);
     void stop() { stopped_ = true; }
 
   private:

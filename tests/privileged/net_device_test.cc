@@ -1,6 +1,7 @@
 // virtio-net through the host queue harness over a real tap, inside a network namespace this
 // test process makes for itself: frames go only between the device and a packet socket there.
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -50,7 +51,7 @@ class NetTest : public ::testing::Test {
         (void)testing::delete_tap(tap);
     }
     void start(bool mergeable) {
-        auto dev = NetDevice::create(config, mem.owned_mem, interrupt);
+        auto dev = NetDevice::create(config, mem.owned_mem, interrupt, [this] { return now; });
         ASSERT_TRUE(dev) << dev.error().message;
         device = std::move(*dev);
         uint64_t features = device->offered_features();
@@ -62,13 +63,32 @@ class NetTest : public ::testing::Test {
         ASSERT_TRUE(device->attach(loop));
         sock = std::make_unique<testing::PacketSocket>(*testing::PacketSocket::open(tap));
     }
-    void pump(int rounds = 5) {
-        for (int i = 0; i < rounds; ++i) ASSERT_TRUE(loop.run_once(50));
+    // Runs the device's events as the VMM loop would until `done` holds (10 s at most).
+    template <typename Pred>
+    void pump_until(Pred done) {
+        for (int i = 0; i < 100 && !done(); ++i) ASSERT_TRUE(loop.run_once(100));
+        ASSERT_TRUE(done()) << "the device did not get there";
     }
-    // The next frame of ours the packet socket sees (skipping anything else).
+    // Runs every event that is ready now, and returns when none is.
+    void run_until_idle() {
+        for (;;) {
+            auto ran = loop.run_once(0);
+            ASSERT_TRUE(ran);
+            if (*ran == 0) return;
+        }
+    }
+    // Waits until a frame sent to the tap is there for the device to read, then lets the device
+    // do whatever it does with it.
+    void pump_arrived_frame() {
+        pollfd p{device->tap_fd(), POLLIN, 0};
+        ASSERT_EQ(::poll(&p, 1, 10000), 1) << "the frame never reached the tap";
+        run_until_idle();
+    }
+    // The next frame of ours the packet socket sees (skipping anything else); empty if none
+    // comes within 10 s.
     std::string next_frame() {
         for (int i = 0; i < 20; ++i) {
-            std::string f = sock->receive(200);
+            std::string f = sock->receive(10000);
             if (f.empty()) return f;
             if (f.size() >= 14 && static_cast<uint8_t>(f[12]) == (kEtherType >> 8)) return f;
         }
@@ -83,6 +103,7 @@ class NetTest : public ::testing::Test {
     VirtqDriver rx{mem.owned_mem, 16, 0x100000, 0x200000};
     VirtqDriver tx{mem.owned_mem, 16, 0x110000, 0x400000};
     EventLoop loop = *EventLoop::create();
+    Clock::time_point now{};  // the rate limiters' clock
     std::unique_ptr<NetDevice> device;
     std::unique_ptr<testing::PacketSocket> sock;
 };
@@ -124,7 +145,7 @@ TEST_F(NetTest, ReceivesIntoPostedBuffersWithTheVnetHeader) {
     device->process_queue(NetDevice::kRxQueue);
     auto f = frame(200);
     ASSERT_TRUE(sock->send(f));
-    pump();
+    pump_until([&] { return rx.used().size() == 1; });
     ASSERT_EQ(rx.used().size(), 1u);
     EXPECT_EQ(rx.used()[0], (std::pair<uint32_t, uint32_t>{
                                 head, static_cast<uint32_t>(kVnetHeaderSize + f.size())}));
@@ -141,7 +162,7 @@ TEST_F(NetTest, FramesWaitInTheTapUntilTheGuestPostsBuffers) {
     start(false);
     auto f = frame(64);
     ASSERT_TRUE(sock->send(f));
-    pump();
+    pump_arrived_frame();
     EXPECT_EQ(device->counters().rx_packets, 0u);
     EXPECT_EQ(device->counters().rx_dropped, 0u);
     uint64_t buf = rx.alloc(2048);
@@ -158,14 +179,14 @@ TEST_F(NetTest, AFrameBiggerThanTheBufferIsDroppedAndTheBufferKept) {
     rx.add_chain({{buf, 200, true}});
     device->process_queue(NetDevice::kRxQueue);
     ASSERT_TRUE(sock->send(frame(500)));
-    pump();
+    pump_until([&] { return device->counters().rx_dropped == 1; });
     EXPECT_EQ(device->counters().rx_dropped, 1u);
     EXPECT_EQ(rx.used().size(), 0u);
     EXPECT_EQ(rx.read(buf + 200, 100), std::string(100, '\x5a'))
         << "nothing written past the buffer";
     auto small = frame(60);
     ASSERT_TRUE(sock->send(small));
-    pump();
+    pump_until([&] { return rx.used().size() == 1; });
     ASSERT_EQ(rx.used().size(), 1u);
     EXPECT_EQ(rx.read(buf + kVnetHeaderSize, small.size()), small);
 }
@@ -180,7 +201,7 @@ TEST_F(NetTest, MergeableBuffersCarryALargeFrameAcrossChains) {
     device->process_queue(NetDevice::kRxQueue);
     auto f = frame(1400, 'm');  // within the tap's MTU; 1426 bytes with the header: three buffers
     ASSERT_TRUE(sock->send(f));
-    pump();
+    pump_until([&] { return device->counters().rx_packets == 1; });
     auto used = rx.used();
     ASSERT_EQ(used.size(), 3u);
     EXPECT_EQ(used[0].second, 512u);
@@ -211,7 +232,7 @@ TEST_F(NetTest, RxChainWithReadableBuffersIsReturnedEmpty) {
     rx.add_chain({{a, 2048, false}});
     device->process_queue(NetDevice::kRxQueue);
     ASSERT_TRUE(sock->send(frame(64)));
-    pump();
+    pump_until([&] { return device->counters().rx_errors == 1; });
     ASSERT_EQ(rx.used().size(), 1u);
     EXPECT_EQ(rx.used()[0].second, 0u);
     EXPECT_EQ(device->counters().rx_errors, 1u);
@@ -256,7 +277,7 @@ namespace {
 TEST_F(NetTest, ATapThatDisappearsStopsTrafficButNotTheDevice) {
     start(false);
     ASSERT_EQ(std::system(("ip link delete " + tap).c_str()), 0);
-    pump();
+    run_until_idle();
     uint64_t buf = tx.alloc(4096);
     auto f = frame(100);
     tx.fill(buf, vnet_header() + f);
@@ -307,12 +328,13 @@ TEST_F(NetTest, GsoHeaderFromTheGuestPassesToTheTap) {
     EXPECT_EQ(device->counters().tx_packets, 1u);
     EXPECT_EQ(device->counters().tx_errors, 0u) << "the tap accepted the GSO header";
     std::string seen;
-    for (int i = 0; i < 20 && seen.size() != f.size(); ++i) seen = sock->receive(200);
+    for (int i = 0; i < 20 && seen.size() != f.size(); ++i) seen = sock->receive(10000);
     ASSERT_EQ(seen.size(), f.size());
     EXPECT_EQ(seen.substr(0, 34), f.substr(0, 34));
 }
 
-TEST_F(NetTest, TxRateLimiterHoldsFramesUntilItsTimerFires) {
+TEST_F(NetTest, TxRateLimiterHoldsFramesUntilTheClockHasRefilledIt) {
+    using namespace std::chrono_literals;
     config.tx_rate_limiter =
         RateLimiterConfig{std::nullopt, TokenBucketConfig{1, std::nullopt, 50}};
     start(false);
@@ -326,8 +348,15 @@ TEST_F(NetTest, TxRateLimiterHoldsFramesUntilItsTimerFires) {
     EXPECT_EQ(device->counters().tx_packets, 1u);
     EXPECT_EQ(device->counters().tx_rate_limited, 1u);
     EXPECT_EQ(next_frame(), frame(64, 'x'));
-    for (int i = 0; i < 100 && device->counters().tx_packets < 2; ++i)
-        ASSERT_TRUE(loop.run_once(50));
+
+    // The timer firing before the bucket has refilled sends nothing.
+    now += 49ms;
+    device->on_tx_limiter_timer();
+    EXPECT_EQ(device->counters().tx_packets, 1u);
+    EXPECT_EQ(device->counters().tx_rate_limited, 2u);
+
+    now += 1ms;
+    device->on_tx_limiter_timer();
     EXPECT_EQ(device->counters().tx_packets, 2u);
     EXPECT_EQ(next_frame(), frame(64, 'y'));
 }
