@@ -610,6 +610,9 @@ void Vmm::pause() {
     for (auto& v : vcpus_) v->request_pause();
     for (auto& v : vcpus_) v->wait_paused();
     state_ = VmState::Paused;
+    // What the guest printed before the pause is on the console (a file, or a pipe with room)
+    // by the time the pause is answered: a client that pauses and reads sees all of it.
+    drain_serial_output();
 }
 
 void Vmm::resume() {

@@ -90,7 +90,8 @@ class Vmm : public ExitSink {
     // loop itself.
     VmExitStatus finish();
 
-    // Stop and restart every vCPU; pause() returns once all have acknowledged.
+    // Stop and restart every vCPU; pause() returns once all have acknowledged and the console
+    // has been given what they printed.
     void pause();
     void resume();
     VmState state() const { return state_; }

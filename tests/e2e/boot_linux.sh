@@ -2,9 +2,10 @@
 # The one real-kernel boot: ember's own vmlinux (built and cached by rootfs-tools) gets a DHCP
 # lease over virtio-net from dnsmasq on a tap, mounts its ext4 root from virtio-blk and runs
 # /sbin/init; the kernel console shows the MP table, the UART in interrupt mode, the AT keyboard on
-# our i8042, the disk and the lease; then init ends the VM (a reboot on hardware KVM; on a host that
-# emulates guest ring 0 a system call faults, init dies, and panic=-1 reboots) and ember exits
-# cleanly. Everything network runs in a namespace this script makes and removes.
+# our i8042, the disk and the lease; then init, in user space, says so and reboots, which ends the
+# VM, and ember exits cleanly. Guest user space must work: tests/run-all runs this suite on the host
+# only where `ember --check-host` says it does, and under tests/nested/run elsewhere. Everything
+# network runs in a namespace this script makes and removes.
 ember=$1
 source "$(dirname "$0")/common.sh"
 
@@ -35,11 +36,8 @@ expect console "VFS: Mounted root (ext4 filesystem) on device 254:0."
 expect console "Run /sbin/init as init process"
 expect log "exited: guest reset the VM (reset through the i8042 keyboard controller)"
 expect dnsmasq.log "DHCPACK(tap0)"
-if grep -qF "ember-init: running as init" "$work/console" || grep -qF "Attempted to kill init" "$work/console"; then
-    echo "ok: init ran"
-else
-    echo "FAIL: init neither printed nor faulted"; failures=$((failures + 1))
-fi
+expect console "ember-init: running as init; rebooting"
+absent console "Kernel panic"
 [ "$rc" -eq 0 ] || { echo "FAIL: ember exited with $rc"; failures=$((failures + 1)); }
 if [ "$failures" -ne 0 ]; then
     echo "--- ember log"; cat "$work/log"; echo "--- dnsmasq log"; cat "$work/dnsmasq.log"

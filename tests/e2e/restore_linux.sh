@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A real kernel across a snapshot: ember boots its own vmlinux through the API (root on
-# virtio-blk, ip=dhcp over virtio-net on a tap in a private namespace with dnsmasq), pauses it once
-# the disk is probed, snapshots it and is killed; a new ember restores it and resumes, and the
-# kernel goes on from there: its DHCP lease, the root mount and /sbin/init all happen after the
+# virtio-blk, ip=dhcp over virtio-net on a tap in a private namespace with dnsmasq), pauses it while
+# it waits for a DHCP answer, snapshots it and is killed; a new ember restores it and resumes, and
+# the kernel goes on from there: its DHCP lease, the root mount and /sbin/init all happen after the
 # restore, so the disk and the network work in the new process too. The first process's tap has no
-# DHCP server behind it; the restore moves the interface to the one that has (network_overrides,
-# as a host agent does for clones), so the lease can only come through the overridden tap.
+# DHCP server behind it, so the kernel waits there (for over a minute before it gives up) however
+# fast or slow the host; the restore moves the interface to the tap that has one
+# (network_overrides, as a host agent does for clones), so the lease can only come through it.
 ember=$1
 source "$(dirname "$0")/common.sh"
 ip netns exec "$ns" ip tuntap add dev tapsnap mode tap
@@ -37,7 +38,7 @@ must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\
 must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": true}"
 must 204 api "$work/a.sock" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tapsnap", "guest_mac": "06:00:ac:10:00:02"}'
 must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
-wait_for "$work/console_a" "virtio_blk virtio0: [vda]" 900 || { echo "FAIL: the disk was never probed"; tail -20 "$work/console_a"; exit 1; }
+wait_for "$work/console_a" "Sending DHCP requests" 900 || { echo "FAIL: the kernel never asked for a lease"; tail -20 "$work/console_a"; exit 1; }
 must 204 api "$work/a.sock" PATCH /vm '{"state": "Paused"}'
 must 204 api "$work/a.sock" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/vm.state\", \"mem_file_path\": \"$work/vm.mem\"}"
 kill -9 "$pid_a"; wait "$pid_a" 2>/dev/null; pid_a=
@@ -58,6 +59,7 @@ absent console_b "Linux version"
 expect console_b "IP-Config: Got DHCP answer from 172.30.0.1"
 expect console_b "VFS: Mounted root (ext4 filesystem) on device 254:0."
 expect console_b "Run /sbin/init as init process"
+expect console_b "ember-init: running as init; rebooting"
 expect log_b "exited: guest reset the VM (reset through the i8042 keyboard controller)"
 [ "$rc" -eq 0 ] || { echo "FAIL: restored ember exited with $rc"; failures=$((failures + 1)); }
 if [ "$failures" -ne 0 ]; then

@@ -42,8 +42,15 @@ TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
     ASSERT_TRUE((*vmm)->start());
     std::thread vmm_thread([&] { (*vmm)->run(); });
 
-    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > 1000; }, 20s))
+    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > 1000; }, 60s))
         << "guest never started counting";
+    // How long this host takes the running guest to count 1000: a paused guest must not move in
+    // that long. Measured, so a slow host (nested, emulated) waits longer rather than passing
+    // because the guest would not have moved anyway.
+    auto t0 = std::chrono::steady_clock::now();
+    uint64_t c0 = counter(**vmm);
+    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > c0 + 1000; }, 60s));
+    const auto window = std::chrono::steady_clock::now() - t0;
     for (int round = 0; round < 3; ++round) {
         (*vmm)->pause();
         EXPECT_EQ((*vmm)->state(), VmState::Paused);
@@ -51,14 +58,15 @@ TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
         auto regs = (*vmm)->vcpus()[0]->vcpu().get_regs();
         ASSERT_TRUE(regs) << regs.error().message;
         EXPECT_GE(regs->rip, 0x100000u);  // inside the guest image
-        std::this_thread::sleep_for(50ms);
+        std::this_thread::sleep_for(window);
         EXPECT_EQ(counter(**vmm), at_pause) << "guest ran while paused";
         auto regs_again = (*vmm)->vcpus()[0]->vcpu().get_regs();
         EXPECT_EQ(regs_again->rip, regs->rip);
+        EXPECT_EQ(regs_again->rax, regs->rax);
 
         (*vmm)->resume();
         EXPECT_EQ((*vmm)->state(), VmState::Running);
-        EXPECT_TRUE(wait_for([&] { return counter(**vmm) > at_pause + 1000; }, 20s))
+        EXPECT_TRUE(wait_for([&] { return counter(**vmm) > at_pause + 1000; }, 60s))
             << "guest did not resume";
     }
 

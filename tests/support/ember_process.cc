@@ -17,10 +17,12 @@ namespace ember::testing {
 pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
     pid_t pid = ::fork();
     if (pid == 0) {
+        if (in_fd < 0 || out_fd < 0 || err_fd < 0) ::_exit(126);
         ::dup2(in_fd, STDIN_FILENO);
         ::dup2(out_fd, STDOUT_FILENO);
         ::dup2(err_fd, STDERR_FILENO);
         std::vector<char*> args;
+        args.reserve(argv.size() + 1);
         for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         ::execv(args[0], args.data());
@@ -29,7 +31,8 @@ pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err
     return pid;
 }
 
-ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                          const std::optional<SignalOnOutput>& on_output) {
     int out_pipe[2], err_pipe[2];
     if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
         throw std::runtime_error("pipe2 failed");
@@ -42,6 +45,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
     ProcessResult result;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     bool term_sent = false;
+    bool signalled = false;
     pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
     int open_fds = 2;
     while (open_fds > 0) {
@@ -67,6 +71,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
             ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
             if (r > 0) {
                 (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(r));
+                if (i == 0 && on_output && !signalled &&
+                    result.out.find(on_output->text) != std::string::npos) {
+                    ::kill(pid, on_output->signal);
+                    signalled = true;
+                }
             } else {
                 ::close(fds[i].fd);
                 fds[i].fd = -1;

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,15 @@ struct ProcessResult {
     std::string err;
 };
 
-ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+// Sends `signal` once the process's stdout contains `text`: stops a process at a point the test
+// observed rather than after a guessed time.
+struct SignalOnOutput {
+    std::string text;
+    int signal = 15;  // SIGTERM
+};
+
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                          const std::optional<SignalOnOutput>& on_output = std::nullopt);
 
 // fork + exec with the given stdin, stdout and stderr (each dup'ed in the child); returns the pid.
 pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd);

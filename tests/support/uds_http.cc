@@ -16,6 +16,7 @@ Result<UdsHttpClient> UdsHttpClient::connect(const std::string& path, int timeou
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
     for (int waited = 0;; waited += 5) {
         UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!fd.valid()) return fail_errno("socket");
         if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
             return UdsHttpClient(std::move(fd));
         if (waited >= timeout_ms) return fail_errno("connect " + path);
