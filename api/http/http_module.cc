@@ -22,6 +22,7 @@ Result<UniqueFd> listen_unix_socket(const std::string& path) {
         if (!S_ISSOCK(st.st_mode))
             return fail("--api-sock " + path + ": exists and is not a socket");
         UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!probe.valid()) return fail_errno("socket");
         if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
             return fail("--api-sock " + path + ": another process is listening on it");
         ::unlink(path.c_str());  // stale: left by a process that is gone

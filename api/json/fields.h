@@ -6,6 +6,7 @@
 #include <simdjson.h>
 
 #include <optional>
+#include <type_traits>
 #include <set>
 #include <string>
 #include <vector>
@@ -63,7 +64,11 @@ std::string type_name(simdjson::dom::element_type type);
 template <typename T, typename U>
 Result<void> take(Result<std::optional<T>> value, U& out) {
     if (!value) return std::unexpected(value.error());
-    if (*value) out = std::move(**value);
+    if (!*value) return {};
+    if constexpr (std::is_same_v<U, std::optional<T>>)
+        out = std::move(*value);
+    else
+        out = std::move(**value);
     return {};
 }
 

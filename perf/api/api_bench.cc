@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -33,7 +34,7 @@ double us_since(Clock::time_point t) {
 double pct(std::vector<double> v, double p) {
     std::sort(v.begin(), v.end());
     return v[std::min(v.size() - 1,
-                      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+                      static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1))))];
 }
 
 int connect_unix(const std::string& path) {
@@ -41,6 +42,7 @@ int connect_unix(const std::string& path) {
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
     ::close(fd);
     return -1;
@@ -99,7 +101,6 @@ bool qmp_read_until(int fd, std::string& buf, const char* needle) {
 
 int main(int argc, char** argv) {
     std::string qemu;
-    std::string bios;
     int runs = 20, requests = 10000;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];

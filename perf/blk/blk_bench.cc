@@ -167,6 +167,10 @@ int main(int argc, char** argv) {
     {
         // Real data, not a sparse file, so O_DIRECT reads go to the disk.
         int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0) {
+            std::perror(file.c_str());
+            return 1;
+        }
         std::vector<char> chunk(1 << 20, 'z');
         for (uint64_t i = 0; i < kFileBytes / chunk.size(); ++i) {
             if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size()))

@@ -61,7 +61,8 @@ std::string eth_frame(size_t size, bool gso) {
     std::memcpy(ip + 2, &total, 2);
     ip[8] = 64;
     ip[9] = 6;  // TCP
-    std::memcpy(ip + 12, "\xac\x1f\x00\x01\xac\x1f\x00\x02", 8);
+    const uint8_t addresses[8] = {0xac, 0x1f, 0x00, 0x01, 0xac, 0x1f, 0x00, 0x02};
+    std::memcpy(ip + 12, addresses, sizeof addresses);
     uint16_t csum = htons(ip_checksum(ip, 20));
     std::memcpy(ip + 10, &csum, 2);
     uint8_t* tcp = ip + 20;

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -35,7 +36,7 @@ double pct(std::vector<double> v, double p) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
     return v[std::min(v.size() - 1,
-                      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+                      static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1))))];
 }
 
 struct Proc {
@@ -91,6 +92,7 @@ int connect_qmp(const std::string& path) {
         addr.sun_family = AF_UNIX;
         std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
         int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -1;
         if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
         ::close(fd);
         std::this_thread::sleep_for(std::chrono::milliseconds(1));

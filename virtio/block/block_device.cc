@@ -39,7 +39,7 @@ std::array<uint8_t, 20> disk_serial(int fd) {
 
 Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& config,
                                                          const GuestMemory& mem,
-                                                         Interrupt& interrupt, Options options) {
+                                                         Interrupt& interrupt, const Options& options) {
     const std::string who = "drive '" + config.drive_id + "': " + config.path_on_host;
     int flags =
         (config.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (options.direct_io ? O_DIRECT : 0);
@@ -117,7 +117,9 @@ Result<void> BlockDevice::attach(EventLoop& loop) {
 }
 
 void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
-    ConfigSpace cs{};
+    // Every byte is guest-visible: all of them start at zero.
+    ConfigSpace cs;
+    std::memset(&cs, 0, sizeof cs);
     cs.capacity = capacity_sectors_;
     cs.seg_max = kSegMax;
     cs.blk_size = kSectorSize;
@@ -129,7 +131,7 @@ void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
 Result<void> BlockDevice::activate(uint64_t, std::vector<Queue> queues) {
     if (queues.size() != 1 || !queues[0].state().ready)
         return fail("virtio-blk needs its request queue ready");
-    queue_ = std::move(queues[0]);
+    queue_ = queues[0];
     return {};
 }
 

@@ -39,7 +39,7 @@ class BlockDevice : public VirtioDevice {
 
     static Result<std::unique_ptr<BlockDevice>> create(const DriveConfig& config,
                                                        const GuestMemory& mem, Interrupt& interrupt,
-                                                       Options options);
+                                                       const Options& options);
     ~BlockDevice() override;
 
     uint32_t device_type() const override { return 2; }

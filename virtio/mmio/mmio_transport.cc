@@ -242,9 +242,10 @@ void MmioTransport::handle_lifecycle() {
     }
 }
 
-void MmioTransport::activate(Request request) {
+void MmioTransport::activate(const Request& request) {
     if (active_) deactivate();
     std::vector<Queue> queues;
+    queues.reserve(request.queues.size());
     for (const auto& s : request.queues) queues.emplace_back(s);
     if (vm_ != nullptr) {
         for (size_t i = 0; i < notify_evts_.size(); ++i) {

@@ -91,7 +91,7 @@ class MmioTransport : public BusDevice {
 
     // VMM thread.
     void handle_lifecycle();
-    void activate(Request request);
+    void activate(const Request& request);
     void deactivate();
     void on_notify(size_t queue);
 

@@ -114,6 +114,7 @@ Result<void> NetDevice::activate(uint64_t acked, std::vector<Queue> queues) {
 
 std::vector<QueueState> NetDevice::queue_states() const {
     std::vector<QueueState> out;
+    out.reserve(queues_.size());
     for (const auto& q : queues_) out.push_back(q.state());
     return out;
 }
