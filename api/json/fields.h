@@ -6,9 +6,9 @@
 #include <simdjson.h>
 
 #include <optional>
-#include <type_traits>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "vmm/base/error.h"

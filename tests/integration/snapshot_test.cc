@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -210,9 +210,9 @@ TEST_F(Snapshot, DiffOnTopOfFullRestoresTheRightBytes) {
         ASSERT_EQ(a.call("PUT", "/snapshot/create", create_body()).status, 204);
         ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
         const int at_full = lines_in(a.output());
-        ASSERT_TRUE(
-            a.wait_until([&](const std::string& out) { return lines_in(out) >= at_full + 3; }))
-            << a.output();
+        ASSERT_TRUE(a.wait_until([&](const std::string& out) {
+            return lines_in(out) >= at_full + 3;
+        })) << a.output();
         ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
         before = a.output();
         auto diff = a.call("PUT", "/snapshot/create",

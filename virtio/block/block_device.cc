@@ -39,7 +39,8 @@ std::array<uint8_t, 20> disk_serial(int fd) {
 
 Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& config,
                                                          const GuestMemory& mem,
-                                                         Interrupt& interrupt, const Options& options) {
+                                                         Interrupt& interrupt,
+                                                         const Options& options) {
     const std::string who = "drive '" + config.drive_id + "': " + config.path_on_host;
     int flags =
         (config.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (options.direct_io ? O_DIRECT : 0);
