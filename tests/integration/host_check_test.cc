@@ -32,9 +32,9 @@ TEST(CheckHost, ReportsEveryItemAndSaysThisHostRunsMicroVms) {
 
 TEST(CheckHost, ADevKvmThatIsNotKvmIsReportedAndExitsOne) {
     // /dev/null bound over /dev/kvm, in a private mount namespace.
-    auto r = run_process({"/usr/bin/unshare", "--mount", "/bin/sh", "-c",
-                          "mount --bind /dev/null /dev/kvm && exec " EMBER_BINARY " --check-host"},
-                         60s);
+    const std::string script =
+        std::string("mount --bind /dev/null /dev/kvm && exec ") + EMBER_BINARY + " --check-host";
+    auto r = run_process({"/usr/bin/unshare", "--mount", "/bin/sh", "-c", script}, 60s);
     ASSERT_FALSE(r.timed_out) << r.out;
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_EQ(count_lines_containing(r.out, "/dev/kvm: broken"), 1) << r.out;

@@ -311,7 +311,8 @@ TEST_F(NetTest, GsoHeaderFromTheGuestPassesToTheTap) {
     ip[3] = static_cast<uint8_t>((4000 - 14) & 0xff);
     ip[8] = 64;
     ip[9] = 6;
-    std::memcpy(ip + 12, "\xac\x1f\x00\x01\xac\x1f\x00\x02", 8);
+    const uint8_t addresses[8] = {0xac, 0x1f, 0x00, 0x01, 0xac, 0x1f, 0x00, 0x02};
+    std::memcpy(ip + 12, addresses, sizeof addresses);
     ip[32] = 0x50;  // TCP data offset
     std::string hdr(kVnetHeaderSize, '\0');
     hdr[0] = 1;  // NEEDS_CSUM

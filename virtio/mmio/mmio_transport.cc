@@ -238,7 +238,7 @@ void MmioTransport::handle_lifecycle() {
         if (r.op == Lifecycle::Reset)
             deactivate();
         else
-            activate(std::move(r));
+            activate(r);
     }
 }
 

@@ -204,14 +204,11 @@ HostReport check_host(const HostCheckPaths& paths) {
 }
 
 std::string format_check_line(const CheckLine& line) {
-    const char* word = "ok";
-    switch (line.status) {
-        case CheckStatus::Ok: return line.item + ": ok (" + line.detail + ")";
-        case CheckStatus::Slow: word = "slow"; break;
-        case CheckStatus::Missing: word = "missing"; break;
-        case CheckStatus::Broken: word = "broken"; break;
-        case CheckStatus::NotChecked: word = "not checked"; break;
-    }
+    if (line.status == CheckStatus::Ok) return line.item + ": ok (" + line.detail + ")";
+    const char* word = "not checked";
+    if (line.status == CheckStatus::Slow) word = "slow";
+    if (line.status == CheckStatus::Missing) word = "missing";
+    if (line.status == CheckStatus::Broken) word = "broken";
     std::string text = line.item + ": " + word + ": " + line.detail;
     if (!line.fix.empty()) text += ". Fix: " + line.fix;
     return text;
