@@ -285,6 +285,9 @@ Outcome Controller::execute(const Action& action) {
                     return bad("snapshot/load: " + r.error().message);
                 vmm_ = std::move(*vmm);
                 state_ = a.resume_vm ? VmState::Running : VmState::Paused;
+                // GET /vm/config and the metrics describe the restored VM, not an empty one.
+                std::lock_guard lock(mutex_);
+                config_ = vmm_->config();
                 return {};
             } else if constexpr (std::is_same_v<T, PutMetrics>) {
                 if (metrics_file_.valid())

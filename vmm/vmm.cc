@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "vmm/arch/x86_64/boot_params.h"
 #include "vmm/arch/x86_64/cpuid.h"
@@ -16,6 +18,7 @@
 #include "vmm/arch/x86_64/mptable.h"
 #include "vmm/arch/x86_64/msrs.h"
 #include "vmm/arch/x86_64/regs.h"
+#include "vmm/base/atomic_file.h"
 #include "vmm/base/file_io.h"
 #include "vmm/base/log.h"
 #include "vmm/irq_fd.h"
@@ -25,6 +28,7 @@ namespace {
 
 constexpr size_t kSerialOutputCapacity = 64 * 1024;
 constexpr uint64_t kMiB = 1 << 20;
+constexpr uint64_t kPageSize = 4096;
 constexpr auto kFinalFlushTimeout = std::chrono::seconds(2);
 constexpr uint64_t kMaxStateFileBytes = 64 << 20;
 
@@ -42,17 +46,19 @@ Result<std::vector<uint8_t>> read_whole_file(const std::string& path, uint64_t l
     return bytes;
 }
 
-Result<void> write_whole_file(const std::string& path, std::span<const uint8_t> bytes) {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.valid()) return fail_errno("snapshot_path " + path);
+Result<void> write_all(int fd, std::span<const uint8_t> bytes) {
     size_t done = 0;
     while (done < bytes.size()) {
-        ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return fail_errno("snapshot_path " + path);
+        if (n <= 0) return fail_errno("write");
         done += static_cast<size_t>(n);
     }
     return {};
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 template <typename T>
@@ -289,6 +295,7 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
         return fail(
             "Diff snapshots need dirty page tracking: machine-config.track_dirty_pages (or "
             "track_dirty_pages when loading a snapshot)");
+    if (auto r = refuse_mapped_targets(state_path, memory_path); !r) return r;
     // Requests in flight finish first, so the snapshot holds no I/O half done.
     for (auto& d : virtio_)
         if (d.block) d.block->quiesce();
@@ -311,63 +318,99 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
         w.add(snapshot::kVirtio, 1, snapshot::encode(d.transport->state()));
     w.add(snapshot::kSerial, 1, snapshot::encode(serial_->state()));
     w.add(snapshot::kI8042, 1, snapshot::encode(i8042_->state()));
-    if (auto r = write_memory_file(memory_path, diff); !r) return r;
-    return write_whole_file(state_path, w.finish());
+
+    // Both files are written beside their targets and renamed over them only once both are
+    // complete: a failure (or a crash) before that leaves any earlier snapshot at these paths
+    // whole, and a process that maps an old memory file keeps its own inode either way.
+    auto mem_file = AtomicFile::create(memory_path);
+    if (!mem_file) return wrap(std::move(mem_file), "mem_file_path");
+    auto dirty = take_dirty_pages();
+    if (!dirty) return std::unexpected(dirty.error());
+    auto written = write_memory_file(mem_file->fd(), diff ? &*dirty : nullptr);
+    auto state_file = written ? AtomicFile::create(state_path) : std::unexpected(written.error());
+    auto saved =
+        state_file ? write_all(state_file->fd(), w.finish()) : std::unexpected(state_file.error());
+    if (saved) saved = mem_file->commit();
+    if (saved) saved = state_file->commit();
+    if (!saved) {
+        // The pages written since the last snapshot still are: the next Diff must carry them.
+        keep_dirty_pages(*dirty);
+        return std::unexpected(
+            std::move(saved.error())
+                .wrap(written ? "snapshot_path " + state_path : "mem_file_path " + memory_path));
+    }
+    return {};
 }
 
-// Full: every non-zero page (zero pages are holes, so an idle guest's file is small and restore
-// reads nothing for them). Diff: only the pages written since the last snapshot, by the guest
-// (KVM's dirty log) or by ember's devices, into a sparse file of the same size; snapshot-merge
-// applies it onto its base. Either way, dirty tracking starts again from here.
-Result<void> Vmm::write_memory_file(const std::string& path, bool diff) const {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.valid()) return fail_errno("mem_file_path " + path);
-    constexpr uint64_t kPage = 4096;
+Result<void> Vmm::refuse_mapped_targets(const std::string& state_path,
+                                        const std::string& memory_path) const {
+    struct stat mem{}, state{}, mapped{};
+    const bool mem_exists = ::stat(memory_path.c_str(), &mem) == 0;
+    const bool state_exists = ::stat(state_path.c_str(), &state) == 0;
+    if (state_path == memory_path || (mem_exists && state_exists && same_file(mem, state)))
+        return fail("snapshot_path and mem_file_path name the same file: " + memory_path);
+    if (!memory_file_.valid() || ::fstat(memory_file_.get(), &mapped) != 0) return {};
+    // Writing a new file under that name would be safe (rename), but the caller almost
+    // certainly meant another path: taking it over would make this the only copy of the base.
+    for (const auto& [exists, st, field, path] :
+         {std::tuple{mem_exists, mem, "mem_file_path", memory_path},
+          std::tuple{state_exists, state, "snapshot_path", state_path}})
+        if (exists && same_file(st, mapped))
+            return fail(std::string(field) + " " + path +
+                        " is the memory file this microVM was restored from and still maps; "
+                        "write the snapshot to another path");
+    return {};
+}
+
+// KVM's dirty log ORed with the pages ember's devices wrote, per region, clearing both; empty when
+// dirty tracking is off.
+Result<std::vector<std::vector<uint64_t>>> Vmm::take_dirty_pages() const {
     std::vector<std::vector<uint64_t>> dirty;
-    if (memory_.tracking_dirty()) {
-        for (uint32_t i = 0; i < memory_.regions().size(); ++i) {
-            auto log = vm_.get_dirty_log(i, memory_.regions()[i].size() / kPage);
-            if (!log) return std::unexpected(log.error());
-            auto ours = memory_.take_dirty(i);
-            for (size_t w = 0; w < log->size() && w < ours.size(); ++w) (*log)[w] |= ours[w];
-            dirty.push_back(std::move(*log));
-        }
+    if (!memory_.tracking_dirty()) return dirty;
+    for (uint32_t i = 0; i < memory_.regions().size(); ++i) {
+        auto log = vm_.get_dirty_log(i, memory_.regions()[i].size() / kPageSize);
+        if (!log) return std::unexpected(log.error());
+        auto ours = memory_.take_dirty(i);
+        for (size_t w = 0; w < log->size() && w < ours.size(); ++w) (*log)[w] |= ours[w];
+        dirty.push_back(std::move(*log));
     }
-    if (diff) {
-        uint64_t offset = 0;
-        for (size_t i = 0; i < memory_.regions().size(); ++i) {
-            const auto& r = memory_.regions()[i];
-            for (uint64_t page = 0; page < r.size() / kPage; ++page) {
-                if (!(dirty[i][page / 64] & (1ull << (page % 64)))) continue;
-                if (::pwrite(fd.get(), r.mapping.data() + page * kPage, kPage,
-                             static_cast<off_t>(offset + page * kPage)) !=
-                    static_cast<ssize_t>(kPage))
-                    return fail_errno("mem_file_path " + path);
-            }
-            offset += r.size();
-        }
-        if (::ftruncate(fd.get(), static_cast<off_t>(offset)) < 0)
-            return fail_errno("mem_file_path " + path);
-        return {};
-    }
-    static const uint8_t zero[kPage] = {};
+    return dirty;
+}
+
+void Vmm::keep_dirty_pages(const std::vector<std::vector<uint64_t>>& dirty) const {
+    for (size_t i = 0; i < dirty.size(); ++i)
+        for (uint64_t page = 0; page < dirty[i].size() * 64; ++page)
+            if (dirty[i][page / 64] & (1ull << (page % 64)))
+                memory_.mark_dirty(memory_.regions()[i].guest_addr + page * kPageSize, kPageSize);
+}
+
+// Full (dirty == null): every non-zero page (zero pages are holes, so an idle guest's file is
+// small and restore reads nothing for them). Diff: only the pages in `dirty`, into a sparse file
+// of the same size; snapshot-merge applies it onto its base.
+Result<void> Vmm::write_memory_file(int fd, const std::vector<std::vector<uint64_t>>* dirty) const {
+    static const uint8_t zero[kPageSize] = {};
     uint64_t offset = 0;
-    for (const auto& r : memory_.regions()) {
+    for (size_t i = 0; i < memory_.regions().size(); ++i) {
+        const auto& r = memory_.regions()[i];
         const uint8_t* base = r.mapping.data();
-        for (uint64_t at = 0; at < r.size(); at += kPage) {
-            if (std::memcmp(base + at, zero, kPage) == 0) continue;
-            uint64_t run = kPage;
-            while (at + run < r.size() && std::memcmp(base + at + run, zero, kPage) != 0)
-                run += kPage;
-            if (::pwrite(fd.get(), base + at, run, static_cast<off_t>(offset + at)) !=
+        auto wanted = [&](uint64_t at) {
+            const uint64_t page = at / kPageSize;
+            return dirty ? ((*dirty)[i][page / 64] >> (page % 64)) & 1
+                         : std::memcmp(base + at, zero, kPageSize) != 0;
+        };
+        // Runs of wanted pages go out in one write each.
+        for (uint64_t at = 0; at < r.size(); at += kPageSize) {
+            if (!wanted(at)) continue;
+            uint64_t run = kPageSize;
+            while (at + run < r.size() && wanted(at + run)) run += kPageSize;
+            if (::pwrite(fd, base + at, run, static_cast<off_t>(offset + at)) !=
                 static_cast<ssize_t>(run))
-                return fail_errno("mem_file_path " + path);
-            at += run - kPage;
+                return fail_errno("write");
+            at += run - kPageSize;
         }
         offset += r.size();
     }
-    if (::ftruncate(fd.get(), static_cast<off_t>(offset)) < 0)
-        return fail_errno("mem_file_path " + path);
+    if (::ftruncate(fd, static_cast<off_t>(offset)) < 0) return fail_errno("ftruncate");
     return {};
 }
 

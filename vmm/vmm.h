@@ -100,6 +100,8 @@ class Vmm : public ExitSink {
     Result<void> send_ctrl_alt_del() { return i8042_->send_ctrl_alt_del(); }
 
     const GuestMemory& memory() const { return memory_; }
+    // What the VM was built from; for a restored VM, the snapshot's, with network overrides.
+    const VmConfig& config() const { return config_; }
     const std::string& kernel_cmdline() const { return cmdline_; }
     uint64_t serial_bytes_dropped() const { return serial_out_->dropped(); }
     const std::vector<std::unique_ptr<VcpuThread>>& vcpus() const { return vcpus_; }
@@ -118,7 +120,11 @@ class Vmm : public ExitSink {
   private:
     static Result<std::unique_ptr<Vmm>> build(const VmConfig& config, VmmOptions options,
                                               int memory_fd);
-    Result<void> write_memory_file(const std::string& path, bool diff) const;
+    Result<void> refuse_mapped_targets(const std::string& state_path,
+                                       const std::string& memory_path) const;
+    Result<std::vector<std::vector<uint64_t>>> take_dirty_pages() const;
+    void keep_dirty_pages(const std::vector<std::vector<uint64_t>>& dirty) const;
+    Result<void> write_memory_file(int fd, const std::vector<std::vector<uint64_t>>* dirty) const;
     Result<void> load_guest(const VmConfig& config);
     Result<void> create_devices(const VmConfig& config);
     Result<void> create_vcpus(const VmConfig& config,

@@ -125,8 +125,9 @@ HttpResponse Router::route(const HttpRequest& r) {
             if (failed(l, bad)) return bad;
             std::vector<NetworkOverride> overrides;
             for (const auto& [id, tap] : l->network_overrides) overrides.push_back({id, tap});
-            return from(controller_.submit(
-                LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm, overrides}));
+            return from(
+                controller_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm,
+                                                overrides, l->track_dirty_pages}));
         }
         if (p == "/metrics") {
             auto path = json::parse_metrics_path(r.body);

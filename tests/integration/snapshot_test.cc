@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -49,14 +51,15 @@ struct Ember {
         std::ifstream in(console);
         return std::string(std::istreambuf_iterator<char>(in), {});
     }
-    // Waits until the console output satisfies `done`; false after 120 s.
+    // Waits until the console output satisfies `done`; false after kFailsafe.
     template <typename Pred>
     bool wait_until(Pred done) const {
-        for (int i = 0; i < 1200; ++i) {
+        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+        while (std::chrono::steady_clock::now() < deadline) {
             if (done(output())) return true;
             std::this_thread::sleep_for(100ms);
         }
-        return false;
+        return done(output());
     }
     bool wait_for(const std::string& needle) const {
         return wait_until(
@@ -191,6 +194,11 @@ TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
     Ember b;
     auto loaded = b.call("PUT", "/snapshot/load", load_body(true, state, mem));
     ASSERT_EQ(loaded.status, 204) << loaded.body;
+    auto config = b.call("GET", "/vm/config").body;
+    EXPECT_NE(config.find("\"drive_id\":\"data\""), std::string::npos)
+        << "the restored VM's configuration is the snapshot's:\n"
+        << config;
+    EXPECT_NE(config.find("\"mem_size_mib\":32"), std::string::npos) << config;
     ASSERT_TRUE(b.wait_until([](const std::string& out) { return lines_in(out) >= 2; }))
         << b.output();
     // A failed disk request would print its own line and break the stream.
@@ -235,13 +243,158 @@ TEST_F(Snapshot, DiffOnTopOfFullRestoresTheRightBytes) {
     }
     auto merged = files.path() + "/merged.mem";
     ASSERT_EQ(std::system(("cp " + mem + " " + merged).c_str()), 0);
-    auto m = run_process({EMBER_SNAPSHOT_MERGE, merged, diff_mem}, 30s);
+    auto m = run_process({EMBER_SNAPSHOT_MERGE, merged, diff_mem}, kFailsafe);
     ASSERT_EQ(m.exit_code, 0) << m.err;
     Ember b;
     ASSERT_EQ(b.call("PUT", "/snapshot/load", load_body(true, diff_state, merged)).status, 204);
     ASSERT_TRUE(b.wait_until([](const std::string& out) { return lines_in(out) >= 2; }))
         << b.output();
     EXPECT_TRUE(one_unbroken_stream(before, b.output(), "tick "));
+}
+
+TEST_F(Snapshot, ACloneKeepsRunningWhenItsMemoryFileIsDeleted) {
+    std::string before = snapshot_a_ticking_guest();
+    const std::string copy = files.path() + "/copy.mem";
+    ASSERT_EQ(std::system(("cp " + mem + " " + copy).c_str()), 0);
+    Ember b;
+    ASSERT_EQ(b.call("PUT", "/snapshot/load", load_body(true, state, copy)).status, 204);
+    ASSERT_EQ(::unlink(copy.c_str()), 0);  // the mapping holds the file; the name is gone
+    ASSERT_TRUE(b.wait_until([](const std::string& out) { return lines_in(out) >= 3; }))
+        << b.output();
+    EXPECT_TRUE(one_unbroken_stream(before, b.output(), "tick "));
+    EXPECT_EQ(b.call("GET", "/").status, 200);
+}
+
+TEST_F(Snapshot, RequestsDuringALoadAreAnsweredNotHung) {
+    snapshot_a_ticking_guest();
+    Ember b;
+    std::atomic<bool> loading{true};
+    int answered = 0;
+    std::thread other([&] {
+        auto c = UdsHttpClient::connect(b.sock);
+        ASSERT_TRUE(c) << c.error().message;
+        // Every request gets its answer (the client gives up after 10 s without one): a GET at
+        // once, an action before or after the load, refused cleanly either way.
+        while (loading || answered < 3) {
+            auto get = c->request("GET", "/");
+            ASSERT_TRUE(get) << get.error().message;
+            EXPECT_EQ(get->status, 200);
+            auto start = c->request("PUT", "/actions", R"({"action_type": "InstanceStart"})");
+            ASSERT_TRUE(start) << start.error().message;
+            EXPECT_EQ(start->status, 400) << start->body;
+            ++answered;
+        }
+    });
+    auto loaded = b.call("PUT", "/snapshot/load", load_body(true, state, mem));
+    loading = false;
+    other.join();
+    EXPECT_EQ(loaded.status, 204) << loaded.body;
+    EXPECT_GE(answered, 3);
+    EXPECT_TRUE(b.wait_for("tick")) << b.output();
+}
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Temporary files a snapshot write leaves in `dir` (there should be none).
+int stray_temporaries(const std::string& dir) {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().filename().string().find(".ember-tmp-") != std::string::npos) ++n;
+    return n;
+}
+
+TEST_F(Snapshot, SnapshottingOntoTheFileItWasRestoredFromIsRefused) {
+    std::string before = snapshot_a_ticking_guest();
+    const std::string base_mem = file_bytes(mem), base_state = file_bytes(state);
+    Ember clone, sibling;
+    ASSERT_EQ(clone.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
+    ASSERT_EQ(sibling.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
+    ASSERT_EQ(clone.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    for (const auto& [state_path, mem_path] :
+         {std::pair{files.path() + "/new.state", mem}, std::pair{mem, files.path() + "/new.mem"}}) {
+        auto r = clone.call("PUT", "/snapshot/create",
+                            R"({"snapshot_type": "Full", "snapshot_path": ")" + state_path +
+                                R"(", "mem_file_path": ")" + mem_path + "\"}");
+        EXPECT_EQ(r.status, 400);
+        EXPECT_NE(r.body.find("is the memory file this microVM was restored from"),
+                  std::string::npos)
+            << r.body;
+    }
+    auto same = clone.call("PUT", "/snapshot/create",
+                           R"({"snapshot_type": "Full", "snapshot_path": ")" + files.path() +
+                               R"(/x", "mem_file_path": ")" + files.path() + "/x\"}");
+    EXPECT_EQ(same.status, 400);
+    EXPECT_NE(same.body.find("name the same file"), std::string::npos) << same.body;
+
+    // Nothing was lost: the base is as it was, both VMs run on, and it still restores.
+    EXPECT_TRUE(file_bytes(mem) == base_mem) << "the base memory file changed";
+    EXPECT_TRUE(file_bytes(state) == base_state) << "the base state file changed";
+    EXPECT_EQ(clone.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+    ASSERT_TRUE(clone.wait_until([](const std::string& out) { return lines_in(out) >= 3; }));
+    EXPECT_TRUE(one_unbroken_stream(before, clone.output(), "tick "));
+    ASSERT_TRUE(sibling.wait_until([](const std::string& out) { return lines_in(out) >= 3; }));
+    EXPECT_TRUE(one_unbroken_stream(before, sibling.output(), "tick "));
+    Ember later;
+    ASSERT_EQ(later.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
+    ASSERT_TRUE(later.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
+    EXPECT_TRUE(one_unbroken_stream(before, later.output(), "tick "));
+}
+
+TEST_F(Snapshot, AFailedCreateLeavesTheOldSnapshotWhole) {
+    std::string before = snapshot_a_ticking_guest();
+    const std::string base_mem = file_bytes(mem), base_state = file_bytes(state);
+    const std::string copy = files.path() + "/copy.mem";
+    ASSERT_EQ(std::system(("cp " + mem + " " + copy).c_str()), 0);
+    Ember b;
+    ASSERT_EQ(b.call("PUT", "/snapshot/load", load_body(true, state, copy)).status, 204);
+    ASSERT_TRUE(b.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
+    ASSERT_EQ(b.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    // The memory file is written in full; the state file cannot be (no such directory).
+    auto r = b.call("PUT", "/snapshot/create",
+                    R"({"snapshot_type": "Full", "snapshot_path": ")" + files.path() +
+                        R"(/missing/vm.state", "mem_file_path": ")" + mem + "\"}");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("missing/vm.state"), std::string::npos) << r.body;
+    EXPECT_TRUE(file_bytes(mem) == base_mem) << "a failed create replaced the memory file";
+    EXPECT_TRUE(file_bytes(state) == base_state);
+    EXPECT_EQ(stray_temporaries(files.path()), 0);
+    EXPECT_EQ(b.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+    Ember c;
+    ASSERT_EQ(c.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
+    ASSERT_TRUE(c.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
+    EXPECT_TRUE(one_unbroken_stream(before, c.output(), "tick "));
+}
+
+TEST_F(Snapshot, ADiffAfterARestoreWithTrackDirtyPages) {
+    std::string before = snapshot_a_ticking_guest();  // a Full snapshot, without tracking
+    const std::string copy = files.path() + "/base.mem", diff_state = files.path() + "/d.state",
+                      diff_mem = files.path() + "/d.mem";
+    ASSERT_EQ(std::system(("cp " + mem + " " + copy).c_str()), 0);
+    {
+        Ember b;
+        std::string body = load_body(true, state, copy);
+        body.insert(body.size() - 1, R"(, "track_dirty_pages": true)");
+        ASSERT_EQ(b.call("PUT", "/snapshot/load", body).status, 204);
+        ASSERT_TRUE(b.wait_until([](const std::string& out) { return lines_in(out) >= 3; }));
+        ASSERT_EQ(b.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        before += b.output();
+        auto diff = b.call("PUT", "/snapshot/create",
+                           R"({"snapshot_type": "Diff", "snapshot_path": ")" + diff_state +
+                               R"(", "mem_file_path": ")" + diff_mem + "\"}");
+        ASSERT_EQ(diff.status, 204) << diff.body;
+    }
+    // Merged into a copy of the base it follows (never into a file a VM maps).
+    const std::string merged = files.path() + "/merged.mem";
+    ASSERT_EQ(std::system(("cp " + mem + " " + merged).c_str()), 0);
+    auto m = run_process({EMBER_SNAPSHOT_MERGE, merged, diff_mem}, kFailsafe);
+    ASSERT_EQ(m.exit_code, 0) << m.err;
+    Ember c;
+    ASSERT_EQ(c.call("PUT", "/snapshot/load", load_body(true, diff_state, merged)).status, 204);
+    ASSERT_TRUE(c.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
+    EXPECT_TRUE(one_unbroken_stream(before, c.output(), "tick "));
 }
 
 TEST_F(Snapshot, DiffNeedsDirtyTracking) {
@@ -258,11 +411,11 @@ TEST_F(Snapshot, DiffNeedsDirtyTracking) {
 
 TEST_F(Snapshot, InfoToolDescribesAStateFileAndRefusesABadOne) {
     snapshot_a_ticking_guest();
-    auto info = run_process({EMBER_SNAPSHOT_INFO, state}, 30s);
+    auto info = run_process({EMBER_SNAPSHOT_INFO, state}, kFailsafe);
     EXPECT_EQ(info.exit_code, 0) << info.err;
     EXPECT_NE(info.out.find("machine: 1 vCPUs, 32 MiB"), std::string::npos) << info.out;
     EXPECT_NE(info.out.find("vCPU 0: rip"), std::string::npos) << info.out;
-    auto bad = run_process({EMBER_SNAPSHOT_INFO, files.write("bad.state", "nonsense")}, 30s);
+    auto bad = run_process({EMBER_SNAPSHOT_INFO, files.write("bad.state", "nonsense")}, kFailsafe);
     EXPECT_EQ(bad.exit_code, 1);
     EXPECT_NE(bad.err.find("truncated"), std::string::npos) << bad.err;
 }
@@ -277,7 +430,9 @@ TEST_F(Snapshot, AMemoryFileTruncatedUnderARunningVmIsReportedNotSilent) {
     (void)b.call("PATCH", "/vm", R"({"state": "Resumed"})");
     int status = 0;
     pid_t done = 0;
-    for (int i = 0; i < 300 && (done = ::waitpid(b.pid, &status, WNOHANG)) == 0; ++i)
+    const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+    while ((done = ::waitpid(b.pid, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(100ms);
     ASSERT_EQ(done, b.pid) << "ember kept running on memory it no longer has";
     b.pid = -1;
