@@ -58,7 +58,8 @@ class ApiEmber {
     }
     int wait() {
         int status = 0;
-        for (int i = 0; i < 300 && ::waitpid(pid, &status, WNOHANG) == 0; ++i)
+        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+        while (::waitpid(pid, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(50ms);
         if (::waitpid(pid, &status, WNOHANG) == 0) {
             ::kill(pid, SIGKILL);
@@ -285,7 +286,7 @@ TEST(Api, ConfigThroughTheApiEqualsTheConfigFile) {
 TEST(Api, ALiveSocketIsNotTakenAndAStaleOneIsReplaced) {
     ApiEmber first;
     auto c = first.client();
-    auto second = run_process({EMBER_BINARY, "--api-sock", first.sock}, 10s);
+    auto second = run_process({EMBER_BINARY, "--api-sock", first.sock}, kFailsafe);
     EXPECT_EQ(second.exit_code, 1);
     EXPECT_NE(second.err.find("another process is listening on it"), std::string::npos)
         << second.err;
@@ -343,7 +344,7 @@ TEST(Cli, FirecrackersFlagsAreAcceptedAndMetricsPathIsHonoured) {
         {EMBER_BINARY, "--no-api", "--config-file", config, "--metrics-path", metrics,
          "--no-seccomp", "--start-time-us", "123", "--start-time-cpu-us", "0",
          "--parent-cpu-time-us", "5", "--show-level", "--show-log-origin", "--id", "fn-42"},
-        30s);
+        kFailsafe);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.err.find("microVM 'fn-42' exited"), std::string::npos) << r.err;
     std::ifstream m(metrics);
@@ -353,7 +354,7 @@ TEST(Cli, FirecrackersFlagsAreAcceptedAndMetricsPathIsHonoured) {
 }
 
 TEST(Cli, BadNumbersAreRefused) {
-    auto r = run_process({EMBER_BINARY, "--http-api-max-payload-size", "lots"}, 10s);
+    auto r = run_process({EMBER_BINARY, "--http-api-max-payload-size", "lots"}, kFailsafe);
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("--http-api-max-payload-size: 'lots' is not a whole number"),
               std::string::npos)

@@ -17,7 +17,7 @@ std::string hello() {
 
 ProcessResult run_config(const TempDir& dir, const std::string& json) {
     auto config = dir.write("vm.json", json);
-    return run_process({EMBER_BINARY, "--no-api", "--config-file", config}, 30s);
+    return run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe);
 }
 
 // Asserts exit code 1, no signal, no guest output, and exactly one error line naming `needle`.
@@ -32,7 +32,8 @@ void expect_one_error(const ProcessResult& r, const std::string& needle) {
 }
 
 TEST(BadInput, MissingConfigFile) {
-    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", "/nonexistent/vm.json"}, 10s);
+    auto r =
+        run_process({EMBER_BINARY, "--no-api", "--config-file", "/nonexistent/vm.json"}, kFailsafe);
     expect_one_error(r, "/nonexistent/vm.json: No such file or directory");
 }
 
@@ -44,7 +45,7 @@ TEST(BadInput, ConfigFileTooLarge) {
 
 TEST(BadInput, ConfigFileIsADirectory) {
     TempDir dir;
-    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", dir.path()}, 10s);
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", dir.path()}, kFailsafe);
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_EQ(count_lines_containing(r.err, "ember: error: --config-file"), 1) << r.err;
 }
@@ -117,7 +118,7 @@ TEST(BadInput, CommandLineTooLong) {
 }
 
 TEST(BadInput, UnknownCliArgument) {
-    auto r = run_process({EMBER_BINARY, "--no-api", "--frobnicate"}, 10s);
+    auto r = run_process({EMBER_BINARY, "--no-api", "--frobnicate"}, kFailsafe);
     expect_one_error(r, "unknown argument '--frobnicate'");
 }
 

@@ -77,13 +77,13 @@ TEST(Console, TerminalInputReachesTheGuestAndTheTerminalIsRestored) {
     pid_t pid = spawn_ember(config, slave, out[1], devnull);
     ::close(out[1]);
 
-    EXPECT_NE(read_until(out[0], "ready\n", 20s).find("ready\n"), std::string::npos);
+    EXPECT_NE(read_until(out[0], "ready\n", kFailsafe).find("ready\n"), std::string::npos);
     termios during{};
     ASSERT_EQ(::tcgetattr(slave, &during), 0);
     EXPECT_FALSE(during.c_lflag & (ICANON | ECHO)) << "ember puts the terminal in raw mode";
     ASSERT_EQ(::write(master, "ping\r", 5), 5);
-    EXPECT_NE(read_until(out[0], "got: ping\n", 20s).find("got: ping\n"), std::string::npos);
-    EXPECT_EQ(wait_exit(pid, 20s), 0);
+    EXPECT_NE(read_until(out[0], "got: ping\n", kFailsafe).find("got: ping\n"), std::string::npos);
+    EXPECT_EQ(wait_exit(pid, kFailsafe), 0);
 
     termios after{};
     ASSERT_EQ(::tcgetattr(slave, &after), 0);
@@ -107,11 +107,12 @@ TEST(Console, AReaderThatStopsReadingStallsNeitherTheGuestNorTheExit) {
 
     // Nobody reads stdout: the guest's 200 KiB exceed the pipe and ember's buffer together. The
     // guest still finishes and resets, and ember still exits after a bounded wait for the reader.
-    EXPECT_EQ(wait_exit(pid, 60s), 0);
-    std::string log = read_until(err[0], "exited:", 1s);
+    // 200 KiB are 200 K port writes, each an exit: minutes where everything is emulated.
+    EXPECT_EQ(wait_exit(pid, kFailsafe), 0);
+    std::string log = read_until(err[0], "exited:", kFailsafe);
     EXPECT_EQ(count_lines_containing(log, "exited: guest reset the VM"), 1) << log;
     EXPECT_EQ(count_lines_containing(log, "bytes of guest console output were dropped"), 1) << log;
-    std::string console = read_until(out[0], "never", 1s);
+    std::string console = read_until(out[0], "never", kFailsafe);
     EXPECT_GT(console.size(), 0u);
     EXPECT_LT(console.size(), 200u * 1024)
         << "what did not fit was dropped, not queued without bound";

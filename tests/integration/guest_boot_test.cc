@@ -14,7 +14,7 @@ std::string guest(const std::string& name) {
     return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf";
 }
 
-ProcessResult boot(const std::string& guest_name, std::chrono::milliseconds timeout = 30s,
+ProcessResult boot(const std::string& guest_name, std::chrono::milliseconds timeout = kFailsafe,
                    std::vector<std::string> extra = {}) {
     TempDir dir;
     auto config = dir.write("vm.json", guest_config(guest(guest_name)));
@@ -34,7 +34,7 @@ TEST(GuestBoot, HelloPrintsOverTheUartAndResetsThroughTheI8042) {
 }
 
 TEST(GuestBoot, PitInterruptsArriveThroughTheIoapic) {
-    auto r = boot("pit_irq", 60s);
+    auto r = boot("pit_irq");
     ASSERT_FALSE(r.timed_out) << "no PIT interrupt reached the guest\n" << r.out << r.err;
     EXPECT_EQ(r.out, "pit: 5 interrupts through the IOAPIC\n");
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -52,7 +52,7 @@ TEST(GuestBoot, SigtermStopsARunningGuestCleanly) {
     // The counter never stops by itself: SIGTERM goes once it has said it is counting.
     TempDir dir;
     auto config = dir.write("vm.json", guest_config(guest("counter")));
-    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, 120s,
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe,
                          SignalOnOutput{"counting\n", SIGTERM});
     EXPECT_FALSE(r.timed_out) << r.err;
     EXPECT_EQ(r.signal, 0) << "ember died from a signal instead of handling SIGTERM";
@@ -62,7 +62,7 @@ TEST(GuestBoot, SigtermStopsARunningGuestCleanly) {
 }
 
 TEST(GuestBoot, BootTimerLogsTimeSinceStartWhenEnabled) {
-    auto timed = boot("boot_timer", 30s, {"--boot-timer"});
+    auto timed = boot("boot_timer", kFailsafe, {"--boot-timer"});
     EXPECT_EQ(timed.out, "boot timer written\n");
     EXPECT_EQ(timed.exit_code, 0) << timed.err;
     EXPECT_EQ(count_lines_containing(timed.err, "Guest-boot-time = "), 1) << timed.err;
@@ -86,7 +86,7 @@ TEST(GuestBoot, SeveralVcpusStartAndStopCleanly) {
     auto config =
         dir.write("vm.json", R"({"boot-source": {"kernel_image_path": ")" + guest("hello") +
                                  R"("}, "machine-config": {"vcpu_count": 4, "mem_size_mib": 16}})");
-    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, 30s);
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe);
     ASSERT_FALSE(r.timed_out) << "application processors kept ember from exiting\n" << r.err;
     EXPECT_EQ(r.out, "hello from the test guest\n");
     EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -7,10 +7,13 @@
 
 #include <thread>
 
+#include "tests/support/ember_process.h"
 #include "vmm/vmm.h"
 
 namespace ember {
 namespace {
+
+using testing::kFailsafe;
 
 using namespace std::chrono_literals;
 
@@ -42,14 +45,14 @@ TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
     ASSERT_TRUE((*vmm)->start());
     std::thread vmm_thread([&] { (*vmm)->run(); });
 
-    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > 1000; }, 60s))
+    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > 1000; }, kFailsafe))
         << "guest never started counting";
     // How long this host takes the running guest to count 1000: a paused guest must not move in
     // that long. Measured, so a slow host (nested, emulated) waits longer rather than passing
     // because the guest would not have moved anyway.
     auto t0 = std::chrono::steady_clock::now();
     uint64_t c0 = counter(**vmm);
-    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > c0 + 1000; }, 60s));
+    ASSERT_TRUE(wait_for([&] { return counter(**vmm) > c0 + 1000; }, kFailsafe));
     const auto window = std::chrono::steady_clock::now() - t0;
     for (int round = 0; round < 3; ++round) {
         (*vmm)->pause();
@@ -66,7 +69,7 @@ TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
 
         (*vmm)->resume();
         EXPECT_EQ((*vmm)->state(), VmState::Running);
-        EXPECT_TRUE(wait_for([&] { return counter(**vmm) > at_pause + 1000; }, 60s))
+        EXPECT_TRUE(wait_for([&] { return counter(**vmm) > at_pause + 1000; }, kFailsafe))
             << "guest did not resume";
     }
 

@@ -34,7 +34,7 @@ TEST_P(VirtioBlk, GuestWritesFlushesAndReadsBackAndTheImageHoldsIt) {
     TempDir dir;
     auto image = dir.write("disk.img", std::string(1 << 20, '\0'));
     auto config = dir.write("vm.json", drive_config(image, GetParam()));
-    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, 60s);
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe);
     ASSERT_FALSE(r.timed_out) << r.out << r.err;
     EXPECT_EQ(r.out,
               "virtio-blk: capacity 2048 sectors\n"
@@ -53,14 +53,15 @@ TEST(VirtioBlkSlots, BootTimerTakesTheFirstSlot) {
     auto image = dir.write("disk.img", std::string(1 << 20, '\0'));
     auto config = dir.write("vm.json", drive_config(image, "Async"));
     // The guest looks for its disk at 0xd0000000; with the boot timer there, it finds none.
-    auto r = run_process({EMBER_BINARY, "--no-api", "--boot-timer", "--config-file", config}, 60s);
+    auto r =
+        run_process({EMBER_BINARY, "--no-api", "--boot-timer", "--config-file", config}, kFailsafe);
     EXPECT_EQ(r.out, "virtio-blk: FAIL: no virtio-blk device at 0xd0000000\n");
 }
 
 TEST(VirtioBlkConfig, MissingImageIsAClearError) {
     TempDir dir;
     auto config = dir.write("vm.json", drive_config(dir.path() + "/nope.img", "Async"));
-    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, 30s);
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe);
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(count_lines_containing(r.err, "ember: error: drive 'data': " + dir.path() +
                                                 "/nope.img: No such file or directory"),
@@ -72,7 +73,7 @@ TEST(VirtioBlkConfig, ImageNotAMultipleOfASector) {
     TempDir dir;
     auto image = dir.write("odd.img", std::string(1000, '\0'));
     auto config = dir.write("vm.json", drive_config(image, "Async"));
-    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, 30s);
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe);
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(count_lines_containing(r.err, "is not a multiple of 512"), 1) << r.err;
 }

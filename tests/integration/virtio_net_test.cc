@@ -81,8 +81,7 @@ TEST(VirtioNet, MissingTapIsAClearConfigurationError) {
                   R"({"boot-source": {"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) +
                       R"(/virtio_net.elf"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 16},
         "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "notap9"}]})");
-    auto r =
-        run_process({EMBER_BINARY, "--no-api", "--config-file", config}, std::chrono::seconds(30));
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe);
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(count_lines_containing(
                   r.err, "ember: error: network interface 'eth0': tap 'notap9' does not exist"),

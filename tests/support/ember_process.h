@@ -12,6 +12,11 @@
 
 namespace ember::testing {
 
+// How long a test waits for something that should happen before it calls it hung. A failsafe,
+// never a measurement: sized for hosts where everything, ember included, runs emulated and
+// loaded, so a slow host never fails a test that a fast one passes.
+inline constexpr std::chrono::seconds kFailsafe{300};
+
 struct ProcessResult {
     int exit_code = -1;  // -1 when killed by a signal
     int signal = 0;

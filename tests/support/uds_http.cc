@@ -10,6 +10,8 @@
 
 namespace ember::testing {
 
+constexpr int kReplyTimeoutMs = static_cast<int>(std::chrono::milliseconds(kFailsafe).count());
+
 Result<UdsHttpClient> UdsHttpClient::connect(const std::string& path, int timeout_ms) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -48,7 +50,7 @@ Result<HttpReply> UdsHttpClient::request(const std::string& method, const std::s
     size_t header_end;
     while ((header_end = in.find("\r\n\r\n")) == std::string::npos) {
         pollfd p{fd_.get(), POLLIN, 0};
-        if (::poll(&p, 1, 10000) <= 0) return fail("timed out waiting for a response");
+        if (::poll(&p, 1, kReplyTimeoutMs) <= 0) return fail("timed out waiting for a response");
         char buf[4096];
         ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
         if (n <= 0) return fail("connection closed before a response");
@@ -63,7 +65,7 @@ Result<HttpReply> UdsHttpClient::request(const std::string& method, const std::s
         length = std::stoul(headers.substr(pos + 15));
     while (in.size() < header_end + 4 + length) {
         pollfd p{fd_.get(), POLLIN, 0};
-        if (::poll(&p, 1, 10000) <= 0) return fail("timed out waiting for a body");
+        if (::poll(&p, 1, kReplyTimeoutMs) <= 0) return fail("timed out waiting for a body");
         char buf[4096];
         ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
         if (n <= 0) return fail("connection closed inside a body");

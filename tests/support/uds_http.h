@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "tests/support/ember_process.h"
 #include "vmm/base/error.h"
 #include "vmm/base/unique_fd.h"
 
@@ -17,7 +18,9 @@ struct HttpReply {
 class UdsHttpClient {
   public:
     // Retries for up to timeout_ms while the server is starting.
-    static Result<UdsHttpClient> connect(const std::string& path, int timeout_ms = 5000);
+    static Result<UdsHttpClient> connect(
+        const std::string& path,
+        int timeout_ms = static_cast<int>(std::chrono::milliseconds(kFailsafe).count()));
 
     Result<HttpReply> request(const std::string& method, const std::string& path,
                               const std::string& body = "");
