@@ -1,7 +1,8 @@
 # Sourced by the real-kernel tests. Provides the kernel and rootfs from rootfs-tools (built once and
 # cached), a work directory with a private copy of the rootfs, and a network namespace $ns with tap0
-# at 172.30.0.1/24 and dnsmasq leasing on it; at exit, background jobs are killed and all of this
-# is removed.
+# at 172.30.0.1/24 and dnsmasq leasing on it; namespaces a test adds to $extra_ns go too. At exit,
+# background jobs are killed and all of this is removed. Also: expect/absent (console checks) and
+# api/must/api_up/wait_for (driving ember's API with curl).
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 kernel=$("$repo/rootfs-tools/build-kernel" | tail -n 1) || { echo "FAIL: could not build the kernel"; exit 1; }
@@ -9,11 +10,13 @@ rootfs=$("$repo/rootfs-tools/build-rootfs" | tail -n 1) || { echo "FAIL: could n
 
 work=$(mktemp -d)
 ns="ember-e2e-$$"
+extra_ns=()
 cleanup() {
     local jobs_left; jobs_left=$(jobs -p)
     [ -n "$jobs_left" ] && kill -9 $jobs_left 2>/dev/null
     [ -f "$work/dnsmasq.pid" ] && kill "$(cat "$work/dnsmasq.pid")" 2>/dev/null
     ip netns del "$ns" 2>/dev/null
+    local n; for n in "${extra_ns[@]}"; do ip netns del "$n" 2>/dev/null; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -38,4 +41,21 @@ expect() {  # expect FILE TEXT: a line of $work/FILE contains TEXT
 }
 absent() {  # absent FILE TEXT: no line of $work/FILE contains TEXT
     if grep -qF -- "$2" "$work/$1"; then echo "FAIL: '$2' in $1"; failures=$((failures + 1)); else echo "ok: no '$2' in $1"; fi
+}
+
+api() {  # api SOCKET METHOD PATH BODY: prints the HTTP status; the body goes to $work/reply
+    curl -s -o "$work/reply" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" ${4:+-d "$4"}
+}
+must() {  # must STATUS COMMAND...: the API call answers STATUS, or the test ends here
+    local want=$1; shift
+    local got; got=$("$@")
+    [ "$got" = "$want" ] || { echo "FAIL: $* answered $got: $(cat "$work/reply")"; exit 1; }
+}
+api_up() {  # api_up SOCKET: waits until a new process answers GET / (it may not be listening yet)
+    for _ in $(seq 1 300); do [ "$(api "$1" GET /)" = 200 ] && return 0; sleep 0.1; done
+    echo "FAIL: nothing answered on $1"; exit 1
+}
+wait_for() {  # wait_for FILE TEXT SECONDS: until a line of FILE contains TEXT
+    for _ in $(seq 1 $(( $3 * 10 ))); do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    return 1
 }

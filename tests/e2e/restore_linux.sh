@@ -12,23 +12,6 @@ source "$(dirname "$0")/common.sh"
 ip netns exec "$ns" ip tuntap add dev tapsnap mode tap
 ip -n "$ns" link set tapsnap up
 
-api() {  # api SOCKET METHOD PATH BODY: prints the HTTP status
-    curl -s -o "$work/reply" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" ${4:+-d "$4"}
-}
-must() {  # must STATUS COMMAND...: the API call answers STATUS
-    local want=$1; shift
-    local got; got=$("$@")
-    [ "$got" = "$want" ] || { echo "FAIL: $* answered $got: $(cat "$work/reply")"; exit 1; }
-}
-api_up() {  # api_up SOCKET: waits until the new process answers GET / (it may not be listening yet)
-    for _ in $(seq 1 100); do [ "$(api "$1" GET /)" = 200 ] && return 0; sleep 0.1; done
-    echo "FAIL: nothing answered on $1"; exit 1
-}
-wait_for() {  # wait_for FILE TEXT SECONDS
-    for _ in $(seq 1 $(( $3 * 10 ))); do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
-}
-
 start=$(date +%s)
 ip netns exec "$ns" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
 pid_a=$!

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# The FaaS path, end to end, through the REST API: ember boots the function image (our kernel,
+# root read-only on virtio-blk, the function server on TCP 8080 configured from ip=) in its own
+# network namespace and tap, and the host gets an answer. It is paused, snapshotted (Full) and
+# killed. K clones (EMBER_FAAS_CLONES, default 4) are restored at once in new ember processes, each
+# in its own namespace with its own tap, named differently (network_overrides) but with the
+# function's one host MAC, while guest IP and MAC are the same in every clone, as FaaS hosts run
+# them. Every clone answers; each counter continues from the snapshot's on its own; the snapshot
+# files are byte-identical afterwards; deleting the memory file does not stop the clones.
+#
+# Also prints (never asserts) each clone's time from load to first answer, and that of one more
+# clone behind a tap with another MAC, whose first answer waits for the guest's ARP entry for the
+# host to age out: why the host keeps one MAC per function (README, "A function from a snapshot").
+ember=$1
+source "$(dirname "$0")/common.sh"
+clones=${EMBER_FAAS_CLONES:-4}
+function_disk="$rootfs/function.ext4"  # read-only: the original and every clone share it
+host_ip=172.16.0.1
+guest_ip=172.16.0.2
+guest_mac=06:00:ac:10:00:02
+function_host_mac=02:fc:00:00:00:01
+fn_args="console=ttyS0 reboot=k panic=-1 nomodule i8042.noaux i8042.nomux i8042.nopnp ip=$guest_ip::$host_ip:255.255.255.0::eth0:off"
+
+make_ns() {  # make_ns NAME TAP MAC: a namespace whose TAP is the host side of a function's network
+    ip netns add "$1"
+    extra_ns+=("$1")
+    ip -n "$1" link set lo up
+    ip netns exec "$1" ip tuntap add dev "$2" mode tap
+    ip -n "$1" link set "$2" address "$3"
+    ip -n "$1" addr add "$host_ip/24" dev "$2"
+    ip -n "$1" link set "$2" up
+}
+call_fn() {  # call_fn NS: one request to the function; prints its JSON body
+    ip netns exec "$1" curl -s --max-time 10 "http://$guest_ip:8080/"
+}
+first_answer() {  # first_answer NS: retries until the function answers (120 s); prints the body
+    local body
+    for _ in $(seq 1 240); do
+        body=$(ip netns exec "$1" curl -s --connect-timeout 1 --max-time 2 "http://$guest_ip:8080/") && [ -n "$body" ] && { echo "$body"; return 0; }
+        sleep 0.5
+    done
+    return 1
+}
+field() {  # field JSON NAME
+    sed -n "s/.*\"$2\": \"\{0,1\}\([^\",}]*\).*/\1/p" <<< "$1"
+}
+check() {  # check DESCRIPTION CONDITION...
+    local what=$1; shift
+    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+# The original: boot, get an answer, snapshot.
+make_ns "fn-$$-0" tap0 "$function_host_mac"
+ip netns exec "fn-$$-0" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
+pid_a=$!
+api_up "$work/a.sock"
+must 204 api "$work/a.sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"$fn_args\"}"
+must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$function_disk\", \"is_root_device\": true, \"is_read_only\": true}"
+must 204 api "$work/a.sock" PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"$guest_mac\"}"
+boot_start=$(date +%s%N)
+must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
+wait_for "$work/console_a" "fn: ready on $guest_ip:8080" 900 ||
+    { echo "FAIL: the function never said it was ready"; tail -n 30 "$work/console_a"; cat "$work/log_a"; exit 1; }
+first=$(first_answer "fn-$$-0") || { echo "FAIL: the booted function never answered"; tail -n 20 "$work/console_a"; exit 1; }
+echo "cold: the booted function answered $(ms_since "$boot_start") ms after InstanceStart: $first"
+boot_id=$(field "$first" boot_id)
+check "the first call is invocation 1" [ "$(field "$first" invocation)" = 1 ]
+check "the answer carries the guest's boot_id" [ ${#boot_id} = 36 ]
+must 204 api "$work/a.sock" PATCH /vm '{"state": "Paused"}'
+must 204 api "$work/a.sock" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/fn.state\", \"mem_file_path\": \"$work/fn.mem\"}"
+kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
+(cd "$work" && sha256sum fn.state fn.mem > sums)
+echo "snapshot: $(du -k --apparent-size "$work/fn.mem" | cut -f1) KiB memory file, $(du -k "$work/fn.mem" | cut -f1) KiB of it on disk"
+
+# K clones at once, each in its own namespace behind a tap of another name with the function's MAC;
+# one more behind a tap with another MAC.
+restore() {  # restore K TAP: starts clone K in its namespace and loads the snapshot, resumed
+    ip netns exec "fn-$$-$1" "$ember" --api-sock "$work/c$1.sock" --serial-out "$work/console_c$1" \
+        --metrics-path "$work/metrics_c$1" 2> "$work/log_c$1" &
+    echo $! > "$work/pid_c$1"
+    api_up "$work/c$1.sock"
+    date +%s%N > "$work/load_start_c$1"
+    must 204 api "$work/c$1.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/fn.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/fn.mem\"}, \"resume_vm\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"$2\"}]}"
+    touch "$work/loaded_c$1"
+}
+other=$((clones + 1))
+for k in $(seq 1 "$clones"); do make_ns "fn-$$-$k" "tapc$k" "$function_host_mac"; done
+make_ns "fn-$$-$other" "tapc$other" 02:fc:00:00:00:99
+restorers=()
+for k in $(seq 1 "$other"); do
+    restore "$k" "tapc$k" > "$work/restore_c$k" 2>&1 &
+    restorers+=($!)
+done
+wait "${restorers[@]}"
+declare -a pids
+for k in $(seq 1 "$other"); do
+    [ -f "$work/loaded_c$k" ] || { echo "FAIL: clone $k was not restored: $(cat "$work/restore_c$k" "$work/log_c$k")"; exit 1; }
+    pids[$k]=$(cat "$work/pid_c$k")
+done
+
+# Every clone is asked at once, as a host agent would after restoring them.
+askers=()
+for k in $(seq 1 "$other"); do
+    ( first_answer "fn-$$-$k" > "$work/first_c$k" && ms_since "$(cat "$work/load_start_c$k")" > "$work/first_ms_c$k" ) &
+    askers+=($!)
+done
+wait "${askers[@]}"
+for k in $(seq 1 "$other"); do
+    body=$(cat "$work/first_c$k")
+    [ -n "$body" ] || { echo "FAIL: clone $k never answered"; cat "$work/log_c$k"; failures=$((failures + 1)); continue; }
+    mac="the function's host MAC"; [ "$k" = "$other" ] && mac="another host MAC"
+    echo "clone $k ($mac): first answer $(cat "$work/first_ms_c$k") ms after its PUT /snapshot/load: $body"
+    check "clone $k continues from the snapshot: invocation 2" [ "$(field "$body" invocation)" = 2 ]
+    check "clone $k has the snapshot's boot_id" [ "$(field "$body" boot_id)" = "$boot_id" ]
+done
+for k in $(seq 1 "$clones"); do
+    check "clone $k counts on its own: invocation 3" [ "$(field "$(call_fn "fn-$$-$k")" invocation)" = 3 ]
+done
+check "the snapshot files are unchanged by the clones" sh -c "cd '$work' && sha256sum --quiet -c sums"
+
+rm "$work/fn.mem"
+for k in $(seq 1 "$clones"); do
+    check "clone $k answers after its memory file is deleted: invocation 4" [ "$(field "$(call_fn "fn-$$-$k")" invocation)" = 4 ]
+done
+
+# Clone 1's tap disappears while the function is about to answer: an empty connection gets the
+# server's 400 after its 5 s read timeout, which the guest then cannot send. The clone keeps
+# running, answers its API, and counts what it could not send.
+ip netns exec "fn-$$-1" bash -c "exec 3<> /dev/tcp/$guest_ip/8080; sleep 60" &
+holder=$!
+for _ in $(seq 1 100); do
+    ip netns exec "fn-$$-1" ss -Htn state established dst "$guest_ip" | grep -q . && break
+    sleep 0.1
+done
+ip -n "fn-$$-1" link del tapc1
+tx_failed=0
+for _ in $(seq 1 120); do
+    must 204 api "$work/c1.sock" PUT /actions '{"action_type": "FlushMetrics"}'
+    tx_failed=$(tail -n 1 "$work/metrics_c1" | sed -n 's/.*"eth0":{[^}]*"tx_dropped":\([0-9]*\),"tx_errors":\([0-9]*\)}.*/\1 \2/p' | awk '{print $1 + $2}')
+    [ "${tx_failed:-0}" -gt 0 ] && break
+    sleep 0.5
+done
+check "clone 1 counts the frames its missing tap could not take ($tx_failed)" [ "${tx_failed:-0}" -gt 0 ]
+check "clone 1 still answers its API" [ "$(api "$work/c1.sock" GET /)" = 200 ]
+kill "$holder" 2> /dev/null; wait "$holder" 2> /dev/null
+for k in $(seq 2 "$clones"); do
+    check "clone $k still answers: invocation 5" [ "$(field "$(call_fn "fn-$$-$k")" invocation)" = 5 ]
+done
+for k in $(seq 1 "$other"); do
+    kill -0 "${pids[$k]}" 2> /dev/null || { echo "FAIL: clone $k is gone: $(cat "$work/log_c$k")"; failures=$((failures + 1)); }
+done
+
+if [ "$failures" -ne 0 ]; then
+    echo "--- console of the original"; tail -n 30 "$work/console_a"
+    for k in $(seq 1 "$other"); do echo "--- clone $k log"; cat "$work/log_c$k"; done
+    exit 1
+fi
