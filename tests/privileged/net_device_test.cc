@@ -238,6 +238,49 @@ TEST_F(NetTest, RxChainWithReadableBuffersIsReturnedEmpty) {
     EXPECT_EQ(device->counters().rx_errors, 1u);
 }
 
+TEST_F(NetTest, AnUnusableChainAmongTakenOnesIsReturnedOnceAndNoneIsSkipped) {
+    start(true);
+    uint64_t first = rx.alloc(512), bad = rx.alloc(512);
+    uint16_t first_head = rx.add_chain({{first, 512, true}});
+    uint16_t bad_head = rx.add_chain({{bad, 512, false}});  // RX with a readable buffer
+    device->process_queue(NetDevice::kRxQueue);
+    auto f = frame(1400, 'u');  // needs three 512-byte buffers: only one usable is posted
+    ASSERT_TRUE(sock->send(f));
+    pump_arrived_frame();
+    EXPECT_EQ(rx.used().size(), 0u) << "nothing is returned while the frame waits";
+    uint64_t second = rx.alloc(512), third = rx.alloc(512);
+    uint16_t second_head = rx.add_chain({{second, 512, true}});
+    uint16_t third_head = rx.add_chain({{third, 512, true}});
+    device->process_queue(NetDevice::kRxQueue);
+    auto used = rx.used();
+    ASSERT_EQ(used.size(), 4u);
+    EXPECT_EQ(used[0], (std::pair<uint32_t, uint32_t>{bad_head, 0}));
+    EXPECT_EQ(used[1].first, first_head);
+    EXPECT_EQ(used[2].first, second_head);
+    EXPECT_EQ(used[3].first, third_head);
+    EXPECT_EQ(device->counters().rx_errors, 1u);
+    std::string got = rx.read(first, 512) + rx.read(second, 512) + rx.read(third, used[3].second);
+    EXPECT_EQ(got.substr(kVnetHeaderSize), f);
+}
+
+TEST_F(NetTest, AFrameWaitingForBuffersIsChargedToTheRxLimiterOnce) {
+    // 1000 bytes of RX budget that never refill (the clock stands still): room for one 600-byte
+    // frame, charged once however often the device looks for buffers.
+    config.rx_rate_limiter =
+        RateLimiterConfig{TokenBucketConfig{1000, std::nullopt, 1000}, std::nullopt};
+    start(false);
+    auto f = frame(586, 'r');  // 600 bytes
+    ASSERT_TRUE(sock->send(f));
+    pump_arrived_frame();
+    for (int i = 0; i < 3; ++i) device->process_queue(NetDevice::kRxQueue);  // kicks, no buffers
+    uint64_t buf = rx.alloc(2048);
+    rx.add_chain({{buf, 2048, true}});
+    device->process_queue(NetDevice::kRxQueue);
+    ASSERT_EQ(rx.used().size(), 1u) << "the frame was charged again while it waited";
+    EXPECT_EQ(device->counters().rx_rate_limited, 0u);
+    EXPECT_EQ(rx.read(buf + kVnetHeaderSize, f.size()), f);
+}
+
 TEST_F(NetTest, ConfigSpaceHasTheMacAndLinkUp) {
     start(false);
     uint8_t cfg[12];

@@ -220,6 +220,22 @@ TEST_P(BlockTest, ManyRequestsInFlight) {
     EXPECT_EQ(h->used().size(), 20u);
 }
 
+TEST_P(BlockTest, AHeadReusedWhileInFlightIsRefusedButReturned) {
+    start();
+    auto w = request(VIRTIO_BLK_T_OUT, 0, 512, false);
+    h->fill(w.data, std::string(512, 'd'));
+    h->publish(w.head);  // the same head again, before the first is done
+    run();
+    auto used = h->used();
+    ASSERT_EQ(used.size(), 2u) << "each chain made available is used once";
+    EXPECT_EQ(used[0].first, w.head);
+    EXPECT_EQ(used[1].first, w.head);
+    EXPECT_EQ(device->counters().invalid_requests, 1u);
+    EXPECT_EQ(device->counters().write_ops, 1u);
+    EXPECT_EQ(status(w), VIRTIO_BLK_S_OK) << "the first request completes after the refusal";
+    EXPECT_EQ(image_bytes(0, 512), std::string(512, 'd'));
+}
+
 TEST_P(BlockTest, RateLimiterHoldsRequestsUntilTheClockHasRefilledIt) {
     using namespace std::chrono_literals;
     Clock::time_point now{};

@@ -220,8 +220,11 @@ void BlockDevice::process_queue(size_t) {
             default: break;
         }
         auto& slot = in_flight_[head];
-        if (slot) {  // the driver reused a head still in flight: refuse the duplicate
+        if (slot) {
+            // The driver reused a head still in flight, against the spec: the duplicate is
+            // refused, but returned, so every chain made available is used exactly once.
             ++counters_.invalid_requests;
+            complete(head, req->status_addr, VIRTIO_BLK_S_IOERR, 1);
             continue;
         }
         slot = InFlight{req->type, req->status_addr, req->data_len, std::move(req->data),

@@ -122,6 +122,7 @@ std::vector<QueueState> NetDevice::queue_states() const {
 void NetDevice::reset() {
     queues_.clear();
     rx_frame_len_ = 0;
+    rx_frame_charged_ = false;
     tx_blocked_ = false;
     used_added_ = {};
     acked_ = 0;
@@ -189,16 +190,24 @@ void NetDevice::receive() {
             }
             rx_frame_len_ = static_cast<size_t>(n);
         }
-        if (!rx_limiter_.consume(rx_frame_len_ - kVnetHeaderSize, clock_())) {
-            ++counters_.rx_rate_limited;
-            break;
+        // A frame is charged once, however many times it waits for buffers.
+        if (!rx_frame_charged_) {
+            if (!rx_limiter_.consume(rx_frame_len_ - kVnetHeaderSize, clock_())) {
+                ++counters_.rx_rate_limited;
+                break;
+            }
+            rx_frame_charged_ = true;
         }
         if (!deliver()) break;
         rx_frame_len_ = 0;
+        rx_frame_charged_ = false;
     }
     // More buffers may have been posted while we looked: ask for a kick either way.
-    if (queues_[kRxQueue].enable_notification(mem_) && rx_frame_len_ != 0) {
-        if (deliver()) rx_frame_len_ = 0;
+    if (queues_[kRxQueue].enable_notification(mem_) && rx_frame_len_ != 0 && rx_frame_charged_) {
+        if (deliver()) {
+            rx_frame_len_ = 0;
+            rx_frame_charged_ = false;
+        }
     }
     notify(kRxQueue);
 }
@@ -212,11 +221,27 @@ bool NetDevice::deliver() {
         uint64_t capacity;
     };
     std::vector<Taken> taken;
+    // Chains the driver made unusable for RX (no device-writable buffer) are returned empty. One
+    // that follows a chain already taken is returned only once the frame is placed or dropped, so
+    // that rewinding the ring (not enough posted yet) rewinds over it too: no chain is then popped
+    // twice or skipped.
+    std::vector<uint16_t> unusable;
+    auto return_unusable = [&](uint16_t head) {
+        ++counters_.rx_errors;
+        (void)q.add_used(mem_, head, 0);
+        used_added_[kRxQueue] = true;
+    };
+    auto rewind = [&] {
+        for (size_t i = 0; i < taken.size() + unusable.size(); ++i) q.undo_pop();
+    };
+    auto return_deferred = [&] {
+        for (uint16_t head : unusable) return_unusable(head);
+    };
     uint64_t capacity = 0;
     while (capacity < rx_frame_len_) {
         auto popped = q.pop(mem_);
         if (!popped || !*popped) {
-            for (size_t i = 0; i < taken.size(); ++i) q.undo_pop();
+            rewind();
             // Nothing more posted. If even a full ring could not hold the frame, it never will.
             if (taken.size() >= q.state().size) {
                 ++counters_.rx_dropped;
@@ -226,9 +251,10 @@ bool NetDevice::deliver() {
         }
         auto& [head, chain] = **popped;
         if (!chain || chain->readable_count != 0) {
-            ++counters_.rx_errors;
-            (void)q.add_used(mem_, head, 0);
-            used_added_[kRxQueue] = true;
+            if (taken.empty())
+                return_unusable(head);
+            else
+                unusable.push_back(head);
             continue;
         }
         uint64_t cap = 0;
@@ -243,6 +269,7 @@ bool NetDevice::deliver() {
         ++counters_.rx_dropped;
         return true;
     }
+    return_deferred();
     uint16_t num_buffers = static_cast<uint16_t>(taken.size());
     std::memcpy(rx_frame_.data() + kNumBuffersOffset, &num_buffers, 2);
     size_t offset = 0;

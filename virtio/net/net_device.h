@@ -92,7 +92,8 @@ class NetDevice : public VirtioDevice {
     std::array<bool, 2> used_added_{};
     std::vector<uint8_t> rx_frame_;  // one frame read from the tap, waiting for RX buffers
     size_t rx_frame_len_ = 0;
-    bool tx_blocked_ = false;  // the tap said EAGAIN: wait for EPOLLOUT
+    bool rx_frame_charged_ = false;  // the pending frame has passed the RX rate limiter
+    bool tx_blocked_ = false;        // the tap said EAGAIN: wait for EPOLLOUT
     bool tap_broken_ = false;
     NetCounters counters_;
 };
