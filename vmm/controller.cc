@@ -251,8 +251,7 @@ Outcome Controller::execute(const Action& action) {
             } else if constexpr (std::is_same_v<T, PutLogger>) {
                 auto sink = open_sink(a.config.log_path);
                 if (!sink) return bad("logger.log_path: " + sink.error().message);
-                log_file_ = std::move(*sink);
-                log::set_fd(log_file_.get());
+                log::set_fd(sink->get());
                 if (a.config.level) {
                     const auto& l = *a.config.level;
                     if (l == "Error")

@@ -130,7 +130,6 @@ class Controller {
     EventFd wake_;
     UniqueFd signal_fd_;
     UniqueFd metrics_timer_;
-    UniqueFd log_file_;
     UniqueFd metrics_file_;
 
     mutable std::mutex mutex_;  // guards config_, the queue and stop_reason_

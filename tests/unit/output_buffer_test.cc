@@ -1,8 +1,15 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <fstream>
+#include <future>
 #include <string>
+#include <thread>
+
+#include "tests/support/ember_process.h"
 
 #include "vmm/devices/output_buffer.h"
 
@@ -54,6 +61,46 @@ TEST(OutputBuffer, DrainReportsBlockedOnAFullPipeAndResumesLater) {
     EXPECT_EQ(n + m, 6000);
     ::close(fds[0]);
     ::close(fds[1]);
+}
+
+TEST(OutputBuffer, APushDoesNotWaitForASlowConsole) {
+    OutputBuffer buf(1 << 18, *EventFd::create());  // more than the pipe holds
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);  // blocking: a console that has stopped reading
+    const size_t pipe_size = static_cast<size_t>(::fcntl(p[1], F_GETPIPE_SZ));
+    buf.push(bytes(std::string(pipe_size + 100, 'x')));
+    std::atomic<pid_t> drainer{0};
+    std::thread drain([&] {
+        drainer = static_cast<pid_t>(::syscall(SYS_gettid));
+        (void)buf.drain_to(p[1]);
+    });
+    // Until the drainer sits blocked in write(2) (syscall 1) on the full pipe.
+    auto in_write = [&] {
+        if (drainer == 0) return false;
+        std::ifstream syscall("/proc/self/task/" + std::to_string(drainer.load()) + "/syscall");
+        std::string number;
+        syscall >> number;
+        return number == std::to_string(SYS_write);
+    };
+    while (!in_write()) std::this_thread::yield();
+    auto pushed = std::async(std::launch::async, [&] { buf.push(bytes("from a vCPU")); });
+    EXPECT_EQ(pushed.wait_for(testing::kFailsafe), std::future_status::ready)
+        << "push waited for the console";
+    std::string sink(pipe_size * 2, '\0');
+    size_t got = 0;
+    while (got < pipe_size + 100) {
+        ssize_t n = ::read(p[0], sink.data(), sink.size());
+        ASSERT_GT(n, 0);
+        got += static_cast<size_t>(n);
+    }
+    drain.join();
+    (void)buf.drain_to(p[1]);  // whatever the drainer had not written yet
+    ::fcntl(p[0], F_SETFL, O_NONBLOCK);
+    for (ssize_t n; (n = ::read(p[0], sink.data(), sink.size())) > 0;)
+        got += static_cast<size_t>(n);
+    EXPECT_EQ(got, pipe_size + 100 + 11);
+    ::close(p[0]);
+    ::close(p[1]);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 #include "vmm/base/log.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <string>
 
 namespace ember::log {
@@ -10,6 +12,7 @@ namespace {
 
 std::atomic<Level> g_level{Level::Info};
 std::atomic<int> g_fd{STDERR_FILENO};
+std::mutex g_sink_mutex;  // serialises set_fd; writers never take it
 
 constexpr std::string_view kNames[] = {"error", "warn", "info", "debug"};
 
@@ -22,7 +25,16 @@ Level level() {
     return g_level.load(std::memory_order_relaxed);
 }
 void set_fd(int fd) {
-    g_fd.store(fd < 0 ? STDERR_FILENO : fd, std::memory_order_relaxed);
+    std::lock_guard lock(g_sink_mutex);
+    const int target = fd < 0 ? STDERR_FILENO : fd;
+    const int own = g_fd.load(std::memory_order_relaxed);
+    if (own == STDERR_FILENO) {
+        // The first redirection: a descriptor of our own, kept for the process's lifetime.
+        const int dup = ::fcntl(target, F_DUPFD_CLOEXEC, 3);
+        if (dup >= 0) g_fd.store(dup, std::memory_order_relaxed);
+        return;
+    }
+    ::dup3(target, own, O_CLOEXEC);
 }
 
 namespace {

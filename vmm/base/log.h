@@ -11,7 +11,10 @@ enum class Level { Error = 0, Warn = 1, Info = 2, Debug = 3 };
 
 void set_level(Level level);
 Level level();
-// Redirects log lines to fd (not owned; must outlive logging). -1 restores stderr.
+// Sends log lines to `fd` from now on, through a descriptor of the log's own that dup3() points
+// at it atomically: a line being written as the sink changes goes to the old file or the new one,
+// never to a closed or reused descriptor. The caller keeps `fd` and may close it at once. -1
+// restores stderr.
 void set_fd(int fd);
 
 void write(Level level, std::string_view message);

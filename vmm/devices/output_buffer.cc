@@ -7,7 +7,7 @@
 namespace ember {
 
 OutputBuffer::OutputBuffer(size_t capacity, EventFd ready)
-    : capacity_(capacity), ready_(std::move(ready)), ring_(capacity) {}
+    : capacity_(capacity), ready_(std::move(ready)), ring_(capacity), scratch_(capacity) {}
 
 void OutputBuffer::push(std::span<const uint8_t> bytes) {
     bool was_empty;
@@ -25,20 +25,29 @@ void OutputBuffer::push(std::span<const uint8_t> bytes) {
 }
 
 Result<OutputBuffer::Drain> OutputBuffer::drain_to(int fd) {
-    std::lock_guard lock(mutex_);
-    while (size_ > 0) {
-        size_t contiguous = std::min(size_, capacity_ - head_);
-        ssize_t n = ::write(fd, ring_.data() + head_, contiguous);
+    for (;;) {
+        size_t contiguous;
+        {
+            std::lock_guard lock(mutex_);
+            if (size_ == 0) {
+                head_ = 0;
+                return Drain::Empty;
+            }
+            contiguous = std::min(size_, capacity_ - head_);
+            std::copy_n(ring_.begin() + static_cast<std::ptrdiff_t>(head_), contiguous,
+                        scratch_.begin());
+        }
+        // Written without the lock: a slow console delays only this thread, never a vCPU's push.
+        ssize_t n = ::write(fd, scratch_.data(), contiguous);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) return Drain::Blocked;
             return fail_errno("serial output");
         }
+        std::lock_guard lock(mutex_);
         head_ = (head_ + static_cast<size_t>(n)) % capacity_;
         size_ -= static_cast<size_t>(n);
     }
-    head_ = 0;
-    return Drain::Empty;
 }
 
 void OutputBuffer::discard_all() {

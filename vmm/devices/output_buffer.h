@@ -22,7 +22,8 @@ class OutputBuffer {
     void push(std::span<const uint8_t> bytes);
 
     enum class Drain { Empty, Blocked };
-    // Writes what it can to fd; Blocked when fd would block with bytes still queued.
+    // Writes what it can to fd; Blocked when fd would block with bytes still queued. One thread
+    // drains (the VMM thread); pushes go on while it writes.
     Result<Drain> drain_to(int fd);
 
     // Takes everything queued.
@@ -39,7 +40,8 @@ class OutputBuffer {
     EventFd ready_;
     std::mutex mutex_;
     std::vector<uint8_t> ring_;
-    size_t head_ = 0;  // next byte to drain
+    std::vector<uint8_t> scratch_;  // the drainer's copy, written out without the lock
+    size_t head_ = 0;               // next byte to drain
     size_t size_ = 0;
     std::atomic<uint64_t> dropped_{0};
 };

@@ -1,0 +1,50 @@
+// The log's sink can change while other threads log: no line ever lands in a descriptor the
+// caller closed and the process reused for something else (a disk image, say).
+#include "vmm/base/log.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "tests/support/ember_process.h"
+
+namespace ember {
+namespace {
+
+TEST(Log, ChangingTheSinkUnderConcurrentLinesNeverWritesAReusedDescriptor) {
+    testing::TempDir dir;
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+        while (!stop) log::always("a line from another thread");
+    });
+    std::vector<std::string> victims;
+    for (int i = 0; i < 200; ++i) {
+        std::string sink = dir.path() + "/log" + std::to_string(i);
+        int fd = ::open(sink.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        ASSERT_GE(fd, 0);
+        log::set_fd(fd);
+        ::close(fd);
+        // Likely gets the number just closed, as a disk image opened next would.
+        std::string victim = dir.path() + "/image" + std::to_string(i);
+        int image = ::open(victim.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        ASSERT_GE(image, 0);
+        victims.push_back(victim);
+        std::this_thread::yield();
+        ::close(image);
+    }
+    stop = true;
+    writer.join();
+    log::set_fd(-1);
+    for (const auto& v : victims) EXPECT_EQ(std::filesystem::file_size(v), 0u) << v;
+    uintmax_t logged = 0;
+    for (int i = 0; i < 200; ++i)
+        logged += std::filesystem::file_size(dir.path() + "/log" + std::to_string(i));
+    EXPECT_GT(logged, 0u) << "the lines went to the sinks";
+}
+
+}  // namespace
+}  // namespace ember
