@@ -49,18 +49,19 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
     sigemptyset(&set);
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
     ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    int sfd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sfd < 0) return fail_errno("signalfd");
-    int tfd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (tfd < 0) return fail_errno("timerfd_create");
+    UniqueFd sfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!sfd.valid()) return fail_errno("signalfd");
+    UniqueFd tfd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!tfd.valid()) return fail_errno("timerfd_create");
+    const int signal_fd = sfd.get(), timer_fd = tfd.get();
     auto c = std::make_unique<Controller>(std::move(options), std::move(*loop), std::move(*wake),
-                                          UniqueFd(sfd), UniqueFd(tfd));
+                                          std::move(sfd), std::move(tfd));
     Controller* self = c.get();
     if (auto r = c->loop_.add(c->wake_.fd(), EPOLLIN, [self](uint32_t) { self->handle_wake(); });
         !r)
         return std::unexpected(r.error());
     if (auto r =
-            c->loop_.add(sfd, EPOLLIN,
+            c->loop_.add(signal_fd, EPOLLIN,
                          [self](uint32_t) {
                              signalfd_siginfo info{};
                              if (::read(self->signal_fd_.get(), &info, sizeof info) != sizeof info)
@@ -73,7 +74,7 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
                          });
         !r)
         return std::unexpected(r.error());
-    if (auto r = c->loop_.add(tfd, EPOLLIN,
+    if (auto r = c->loop_.add(timer_fd, EPOLLIN,
                               [self](uint32_t) {
                                   uint64_t expirations;
                                   [[maybe_unused]] ssize_t n =
@@ -112,16 +113,24 @@ void Controller::stop(std::string why) {
         std::lock_guard lock(mutex_);
         if (!stop_reason_) stop_reason_ = std::move(why);
     }
-    if (vmm_) vmm_->request_exit(ExitReason::Signal, *stop_reason_);
-    loop_.stop();
+    // The VM and the loop belong to the VMM thread: it acts on the reason when it wakes.
+    wake_.signal();
 }
 
 void Controller::handle_wake() {
     wake_.consume();
     std::deque<Pending> work;
+    std::optional<std::string> stopping;
     {
         std::lock_guard lock(mutex_);
         work.swap(queue_);
+        stopping = stop_reason_;
+    }
+    if (stopping) {
+        for (auto& p : work) p.done.set_value(bad("the microVM is shutting down"));
+        if (vmm_) vmm_->request_exit(ExitReason::Signal, *stopping);
+        loop_.stop();
+        return;
     }
     for (auto& p : work) {
         Outcome outcome = execute(p.action);

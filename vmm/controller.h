@@ -97,7 +97,8 @@ class Controller {
 
     // The VMM thread: handles actions, the VM and signals until the VM ends or a signal arrives.
     VmExitStatus run();
-    // Asks run() to return (from any thread), e.g. when the API server failed.
+    // Any thread: asks run() to return, e.g. when the API server failed. The VMM thread ends the VM
+    // and its loop when it wakes for it.
     void stop(std::string why);
 
     // Any thread, without waiting for the VMM thread.
