@@ -43,6 +43,36 @@ TEST(TokenBucket, OversizedRequestPassesOnlyWhenFullAndLeavesDebt) {
     EXPECT_FALSE(b.take(250, t0 + 151ms)) << "not full: the oversized request waits";
 }
 
+// Any u64 is a valid size, burst and refill_time in Firecracker's API: none may overflow into a
+// negative budget, a refill that empties the bucket, or a negative wait.
+TEST(TokenBucket, ExtremeValuesNeitherOverflowNorStarve) {
+    constexpr uint64_t kMax = UINT64_MAX;
+    TokenBucket huge(TokenBucketConfig{kMax, std::nullopt, 1}, t0);
+    EXPECT_EQ(huge.budget(), kMax);
+    EXPECT_TRUE(huge.take(1ull << 62, t0));
+    EXPECT_TRUE(huge.take(1ull << 62, t0 + 1h));
+    EXPECT_EQ(huge.budget(), kMax - (1ull << 62))
+        << "a long idle time refills to the size, never past it";
+    EXPECT_TRUE(huge.take(kMax, t0 + 2h));
+    EXPECT_EQ(huge.budget(), 0u);
+    EXPECT_FALSE(huge.take(1, t0 + 2h));
+    EXPECT_GE(huge.wait_for(kMax, t0 + 2h), 0ns);
+    EXPECT_TRUE(huge.take(1, t0 + 2h + 1ms));
+
+    TokenBucket slow(TokenBucketConfig{10, kMax, kMax}, t0);  // refill_time * 1e6 overflows
+    EXPECT_TRUE(slow.take(kMax, t0)) << "the whole burst is there to spend";
+    EXPECT_TRUE(slow.take(10, t0));
+    EXPECT_FALSE(slow.take(1, t0 + 24h * 365)) << "a year refills nothing of a 584-year period";
+    EXPECT_GT(slow.wait_for(1, t0 + 1s), 24h * 365);
+
+    TokenBucket small(TokenBucketConfig{1, std::nullopt, 1}, t0);
+    EXPECT_TRUE(small.take(kMax, t0)) << "oversized, from a full bucket: let through into debt";
+    EXPECT_FALSE(small.take(1, t0 + 1h)) << "the debt is the whole request";
+    EXPECT_GE(small.wait_for(1, t0 + 1h), 0ns);
+    small.give_back(kMax);
+    EXPECT_EQ(small.budget(), 1u);
+}
+
 TEST(TokenBucket, ZeroSizeMeansUnlimited) {
     TokenBucket b(TokenBucketConfig{0, std::nullopt, 0}, t0);
     EXPECT_TRUE(b.take(1ull << 40, t0));

@@ -34,9 +34,13 @@ class TokenBucket {
   private:
     void refill(Clock::time_point now);
 
+    // Any u64 is valid in the API: the budget is 128-bit, so a full bucket of 2^64-1 tokens and a
+    // debt of as many both fit, and sums never wrap.
+    using Wide = __int128;
+
     uint64_t size_;
-    uint64_t refill_ns_;
-    int64_t budget_;  // negative while in debt
+    uint64_t refill_ns_;  // saturates at UINT64_MAX (584 years)
+    Wide budget_;         // negative while in debt
     uint64_t burst_;
     Clock::time_point last_;
     uint64_t remainder_ = 0;  // sub-token refill carried between calls, in token*ns units
