@@ -247,23 +247,31 @@ Outcome Controller::execute(const Action& action) {
                 if (!vmm_)
                     return bad(
                         "The requested operation is not supported before starting the microVM.");
+                // As in Firecracker, asking for the state the VM is in is a success: SDK retries
+                // and "make sure it is paused" logic rely on it.
                 if (a.paused) {
+                    if (state_ == VmState::Paused) return {};
                     if (state_ != VmState::Running) return bad("the microVM is not running");
                     vmm_->pause();
                     state_ = VmState::Paused;
                 } else {
+                    if (state_ == VmState::Running) return {};
                     if (state_ != VmState::Paused) return bad("the microVM is not paused");
                     vmm_->resume();
                     state_ = VmState::Running;
                 }
                 return {};
             } else if constexpr (std::is_same_v<T, PutLogger>) {
-                auto sink = open_sink(a.config.log_path);
-                if (!sink) return bad("logger.log_path: " + sink.error().message);
-                log::set_fd(sink->get());
-                if (a.config.level) {
+                if (a.config.log_path) {
+                    auto sink = open_sink(*a.config.log_path);
+                    if (!sink) return bad("logger.log_path: " + sink.error().message);
+                    log::set_fd(sink->get());
+                }
+                if (a.config.level) {  // the parser has made it one of these
                     const auto& l = *a.config.level;
-                    if (l == "Error")
+                    if (l == "Off")
+                        log::set_level(log::Level::Off);
+                    else if (l == "Error")
                         log::set_level(log::Level::Error);
                     else if (l == "Warning")
                         log::set_level(log::Level::Warn);
@@ -284,13 +292,14 @@ Outcome Controller::execute(const Action& action) {
             } else if constexpr (std::is_same_v<T, LoadSnapshot>) {
                 if (state_ != VmState::NotStarted || configured_)
                     return bad(
-                        "snapshot/load: loading a snapshot is only allowed before configuring the "
-                        "microVM");
+                        "Loading a microVM snapshot not allowed after configuring boot-specific "
+                        "resources.");
                 auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, a.network_overrides,
                                         a.track_dirty_pages, options_.vmm);
-                if (!vmm) return bad("snapshot/load: " + vmm.error().message);
+                if (!vmm)
+                    return failed_load("Failed to restore from snapshot: " + vmm.error().message);
                 if (auto r = (*vmm)->start(!a.resume_vm); !r)
-                    return bad("snapshot/load: " + r.error().message);
+                    return failed_load("Failed to resume microVM: " + r.error().message);
                 vmm_ = std::move(*vmm);
                 state_ = a.resume_vm ? VmState::Running : VmState::Paused;
                 // GET /vm/config and the metrics describe the restored VM, not an empty one.
@@ -312,6 +321,17 @@ Outcome Controller::execute(const Action& action) {
         action);
 }
 
+// Firecracker's clients expect a process whose load failed to exit after answering: it may be
+// half-built. --serve-after-failed-load keeps it serving instead (ember builds nothing it keeps
+// before the load succeeds).
+Outcome Controller::failed_load(std::string why) {
+    if (options_.exit_on_failed_load) {
+        fatal_ = why;
+        loop_.stop();
+    }
+    return bad(std::move(why));
+}
+
 Outcome Controller::start_instance() {
     if (state_ != VmState::NotStarted)
         return bad("The requested operation is not supported after starting the microVM.");
@@ -323,6 +343,9 @@ Outcome Controller::start_instance() {
     if (auto r = (*vmm)->start(); !r) return bad(r.error().message);
     vmm_ = std::move(*vmm);
     state_ = VmState::Running;
+    // What runs, as GET /vm/config reports it: a drive's io_engine may have fallen back to Sync.
+    std::lock_guard lock(mutex_);
+    config_ = vmm_->config();
     return {};
 }
 
@@ -395,6 +418,7 @@ VmExitStatus Controller::run() {
     }
     for (auto& p : left) p.done.set_value(bad("the microVM is shutting down"));
     VmExitStatus status{ExitReason::Signal, *stop_reason_};
+    if (fatal_) status = {ExitReason::Error, *fatal_};
     if (vmm_) status = vmm_->finish();
     state_ = VmState::Exited;
     if (metrics_file_.valid()) (void)write_metrics();

@@ -84,6 +84,8 @@ struct ControllerOptions {
     VmmOptions vmm;  // its loop is filled in by the Controller
     // Cumulative API counters that FlushMetrics writes; set by the API side.
     std::function<std::string()> api_metrics;
+    // Whether a failed PUT /snapshot/load ends the process after its answer, as in Firecracker.
+    bool exit_on_failed_load = true;
 };
 
 class Controller {
@@ -123,6 +125,7 @@ class Controller {
     void handle_wake();
     Outcome execute(const Action& action);
     Outcome start_instance();
+    Outcome failed_load(std::string why);
     Outcome write_metrics();
     Outcome require_not_started(const char* what) const;
 
@@ -138,8 +141,9 @@ class Controller {
     std::deque<Pending> queue_;
     std::optional<std::string> stop_reason_;
 
-    std::unique_ptr<Vmm> vmm_;  // VMM thread only
-    bool configured_ = false;   // a config action succeeded: too late to load a snapshot
+    std::unique_ptr<Vmm> vmm_;          // VMM thread only
+    std::optional<std::string> fatal_;  // VMM thread only: why the process must end
+    bool configured_ = false;           // a config action succeeded: too late to load a snapshot
     std::atomic<VmState> state_{VmState::NotStarted};
 };
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -43,10 +44,14 @@ by Firecracker's config-file JSON boots at once (and the API, if on, keeps servi
 
   --api-sock PATH                 the API's Unix socket (default /run/ember.socket)
   --no-api                        do not serve the API (needs --config-file)
+  --replace-stale-socket          replace a socket file at --api-sock that nobody listens on
+                                  (by default any file there is refused, as Firecracker does)
+  --serve-after-failed-load       keep serving after a failed PUT /snapshot/load (by default
+                                  the process exits after answering, as Firecracker does)
   --config-file PATH              the VM's configuration (Firecracker's --config-file format)
   --id ID                         the microVM's identifier (letters, digits, '-', at most 64)
   --boot-timer                    log the time from process start until the guest writes the boot timer
-  --level LEVEL                   log level: Error, Warning, Info (default), Debug
+  --level LEVEL                   log level, any case: Off, Error, Warning, Info (default), Debug
   --log-path PATH                 append log lines to this file or FIFO instead of stderr
   --metrics-path PATH             write metrics (JSON lines) to this file or FIFO
   --http-api-max-payload-size N   largest request body the API accepts (default 51200)
@@ -65,6 +70,8 @@ by Firecracker's config-file JSON boots at once (and the API, if on, keeps servi
 struct Cli {
     std::optional<std::string> config_file;
     bool no_api = false;
+    bool replace_stale_socket = false;
+    bool serve_after_failed_load = false;
     std::string api_sock = "/run/ember.socket";
     std::optional<std::string> metrics_path;
     size_t max_payload = 51200;
@@ -82,11 +89,14 @@ struct Cli {
 };
 
 Result<log::Level> parse_level(std::string_view s) {
-    if (s == "Error" || s == "error") return log::Level::Error;
-    if (s == "Warning" || s == "warning" || s == "Warn" || s == "warn") return log::Level::Warn;
-    if (s == "Info" || s == "info") return log::Level::Info;
-    if (s == "Debug" || s == "debug" || s == "Trace" || s == "trace") return log::Level::Debug;
-    return fail("--level: '" + std::string(s) + "' is not one of Error, Warning, Info, Debug");
+    std::string l;  // any case, as Firecracker takes it
+    for (char c : s) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (l == "off") return log::Level::Off;
+    if (l == "error") return log::Level::Error;
+    if (l == "warning" || l == "warn") return log::Level::Warn;
+    if (l == "info") return log::Level::Info;
+    if (l == "debug" || l == "trace") return log::Level::Debug;
+    return fail("--level: '" + std::string(s) + "' is not one of Off, Error, Warning, Info, Debug");
 }
 
 Result<Cli> parse_cli(int argc, char** argv) {
@@ -106,6 +116,10 @@ Result<Cli> parse_cli(int argc, char** argv) {
         Result<void> r;
         if (arg == "--config-file")
             r = take(cli.config_file);
+        else if (arg == "--replace-stale-socket")
+            cli.replace_stale_socket = true;
+        else if (arg == "--serve-after-failed-load")
+            cli.serve_after_failed_load = true;
         else if (arg == "--no-api")
             cli.no_api = true;
         else if (arg == "--api-sock")
@@ -274,6 +288,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     options.vmm.quirks = detect_host_quirks();
     std::unique_ptr<api::Router> router;
     options.api_metrics = [&router] { return router ? router->metrics_json() : std::string("{}"); };
+    options.exit_on_failed_load = !cli->serve_after_failed_load;
 
     // Created before any other thread: it blocks the termination signals for its signalfd.
     auto controller = Controller::create(std::move(options));
@@ -288,31 +303,40 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         }
     }
 
-    std::unique_ptr<api::HttpServer> server;
+    // The socket is listening from here, so clients can connect at once; their requests are
+    // read once the VM from --config-file runs, so none sees it "Not started" (as in Firecracker).
+    std::optional<UniqueFd> listening;
     if (!cli->no_api) {
-        auto listening = api::listen_unix_socket(cli->api_sock);
-        if (!listening) {
-            log::error(listening.error().message);
+        auto l = api::listen_unix_socket(cli->api_sock, cli->replace_stale_socket);
+        if (!l) {
+            log::error(l.error().message);
             return 1;
         }
+        listening = std::move(*l);
+    }
+    if (config) {
+        if (auto r = (*controller)->apply(*config); !r) {
+            log::error("--config-file " + *cli->config_file + ": " + r.error());
+            if (listening) ::unlink(cli->api_sock.c_str());
+            return 1;
+        }
+        if (auto r = (*controller)->execute_now(InstanceStart{}); !r) {
+            log::error(r.error());
+            if (listening) ::unlink(cli->api_sock.c_str());
+            return 1;
+        }
+    }
+    std::unique_ptr<api::HttpServer> server;
+    if (listening) {
         router = std::make_unique<api::Router>(**controller);
         auto started = api::start_http_server(
             {cli->api_sock, listening->release(), cli->max_payload, router.get()});
         if (!started) {
             log::error(started.error().message);
+            ::unlink(cli->api_sock.c_str());
             return 1;
         }
         server = std::move(*started);
-    }
-    if (config) {
-        if (auto r = (*controller)->apply(*config); !r) {
-            log::error("--config-file " + *cli->config_file + ": " + r.error());
-            return 1;
-        }
-        if (auto r = (*controller)->execute_now(InstanceStart{}); !r) {
-            log::error(r.error());
-            return 1;
-        }
     }
     VmExitStatus status = (*controller)->run();
     server.reset();

@@ -35,9 +35,14 @@ VcpuThread::~VcpuThread() {
     stop_and_join();
 }
 
-void VcpuThread::start() {
-    thread_ = std::thread([this] { thread_main(); });
+Result<void> VcpuThread::start() {
+    try {
+        thread_ = std::thread([this] { thread_main(); });
+    } catch (const std::system_error& e) {
+        return fail(std::string("cannot start a vCPU thread: ") + e.what());
+    }
     handle_ = thread_.native_handle();
+    return {};
 }
 
 void VcpuThread::kick() {

@@ -14,8 +14,10 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 
+#include "vmm/base/error.h"
 #include "vmm/devices/bus.h"
 #include "vmm/kvm/vcpu.h"
 
@@ -51,7 +53,8 @@ class VcpuThread {
     VcpuThread(const VcpuThread&) = delete;
     VcpuThread& operator=(const VcpuThread&) = delete;
 
-    void start();
+    // Fails when the system cannot create a thread (EAGAIN under a pids limit, for one).
+    Result<void> start();
     // Asks the vCPU to stop at its next exit; returns at once.
     void request_pause();
     // Blocks until the vCPU acknowledged the pause (or has ended).

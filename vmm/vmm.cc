@@ -491,6 +491,7 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
                 virtio::BlockDevice::create(config.drives[slot.index], memory_, *d.interrupt, {});
             if (!block) return std::unexpected(block.error());
             d.block = std::move(*block);
+            config_.drives[slot.index].io_engine = d.block->config().io_engine;
             device = d.block.get();
         } else {
             auto net = virtio::NetDevice::create(config.network_interfaces[slot.index], memory_,
@@ -637,7 +638,11 @@ Result<void> Vmm::start(bool paused) {
     if (state_ != VmState::NotStarted) return fail("the VM has already been started");
     for (auto& v : vcpus_) {
         if (paused) v->request_pause();
-        v->start();
+        if (auto r = v->start(); !r) {
+            // Half a VM cannot run: the vCPUs that started stop, and the caller drops the VM.
+            for (auto& started : vcpus_) started->stop_and_join();
+            return r;
+        }
     }
     if (paused) {
         for (auto& v : vcpus_) v->wait_paused();

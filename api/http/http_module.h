@@ -11,9 +11,11 @@
 
 namespace ember::api {
 
-// Binds and listens on a Unix socket made 0600. An existing socket file is replaced only when
-// nothing listens on it.
-Result<UniqueFd> listen_unix_socket(const std::string& path);
+// Binds and listens on a Unix socket made 0600. An existing file at the path is refused, as
+// Firecracker refuses it (its message, then ours). With replace_stale, a socket file nobody
+// listens on (a crashed VMM's) is replaced instead; embers doing so in one directory take turns
+// under a lock on it, so none can unlink a socket another has just bound.
+Result<UniqueFd> listen_unix_socket(const std::string& path, bool replace_stale);
 
 // Loads libember_api_http.so from beside the ember binary and starts serving options.listen_fd.
 Result<std::unique_ptr<HttpServer>> start_http_server(const HttpServerOptions& options);

@@ -16,7 +16,8 @@ struct HttpRequest {
 
 struct HttpResponse {
     int status = 204;
-    std::string body;  // JSON; empty for 204
+    std::string body;         // JSON; empty for 204
+    bool deprecated = false;  // the request used a deprecated field: "Deprecation: true"
 };
 
 class RequestHandler {

@@ -13,6 +13,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "api/http/http_types.h"
@@ -83,6 +84,15 @@ class FdStream : public httplib::Stream {
     size_t start_ = 0, end_ = 0;
 };
 
+// Set by a handler on a connection's thread when the connection must close after its answer.
+thread_local bool t_close_connection = false;
+
+std::string too_large(const std::string& size, size_t limit) {
+    return "{\"fault_message\":\"Request payload with size " + size +
+           " is larger than the limit of " + std::to_string(limit) +
+           " allowed by server.\\nAll previous unanswered requests will be dropped.\"}";
+}
+
 class UdsHttpServer : public httplib::Server, public HttpServer {
   public:
     UdsHttpServer(const HttpServerOptions& options) : options_(options) {
@@ -91,8 +101,35 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
             HttpResponse out =
                 options_.handler->handle(HttpRequest{req.method, req.path, req.body});
             res.status = out.status;
+            if (out.deprecated) res.set_header("Deprecation", "true");
             if (!out.body.empty()) res.set_content(out.body, "application/json");
         };
+        // A body announced over the limit is refused from its headers, before it is read: a client
+        // that sends less than it announced gets its answer at once instead of waiting. What it
+        // did send cannot be told from a next request, so the connection closes.
+        // cpp-httplib reads no body for a GET; Firecracker refuses one. Unread, it would be taken
+        // for the next request, so this connection closes too.
+        set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+            const std::string length = req.get_header_value("Content-Length");
+            if (length.empty() || length.size() > 19 ||
+                length.find_first_not_of("0123456789") != std::string::npos)
+                return HandlerResponse::Unhandled;
+            const uint64_t bytes = std::stoull(length);
+            if (bytes > 0 && req.method != "PUT" && req.method != "PATCH" &&
+                req.method != "POST") {
+                res.status = 400;
+                res.set_content("{\"fault_message\":\"" + req.method +
+                                    " request cannot have a body.\"}",
+                                "application/json");
+                t_close_connection = true;
+                return HandlerResponse::Handled;
+            }
+            if (bytes <= options_.max_payload) return HandlerResponse::Unhandled;
+            res.status = 400;
+            res.set_content(too_large(length, options_.max_payload), "application/json");
+            t_close_connection = true;
+            return HandlerResponse::Handled;
+        });
         Get(R"(.*)", handler);
         Put(R"(.*)", handler);
         Patch(R"(.*)", handler);
@@ -102,14 +139,14 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
         // Firecracker's shape too.
         set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
             if (!res.body.empty()) return;  // cpp-httplib calls this for our own 400s too
-            std::string why =
-                res.status == 413
-                    ? "Request payload with size " + req.get_header_value("Content-Length") +
-                          " is larger than the limit of " + std::to_string(options_.max_payload) +
-                          " allowed by server."
-                    : "Malformed request (HTTP status " + std::to_string(res.status) + ")";
+            const int status = res.status;
+            const bool over = status == 413;
             res.status = 400;
-            res.set_content("{\"fault_message\":\"" + why + "\"}", "application/json");
+            res.set_content(
+                over ? too_large(req.get_header_value("Content-Length"), options_.max_payload)
+                     : "{\"fault_message\":\"Malformed request (HTTP status " +
+                           std::to_string(status) + ")\"}",
+                "application/json");
         });
     }
 
@@ -118,17 +155,25 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
         ::shutdown(listen_fd_, SHUT_RDWR);
         if (acceptor_.joinable()) acceptor_.join();
         {
+            // Reading stops; an answer being written still goes out (the one to a request that
+            // ended the VMM, for one).
             std::lock_guard lock(mutex_);
-            for (auto& c : connections_) ::shutdown(c.fd, SHUT_RDWR);
+            for (auto& c : connections_) ::shutdown(c.fd, SHUT_RD);
         }
         for (auto& c : connections_) c.thread.join();
         ::close(listen_fd_);
         ::unlink(options_.socket_path.c_str());
     }
 
-    void start() {
+    bool start(std::string& error) {
         listen_fd_ = options_.listen_fd;
-        acceptor_ = std::thread([this] { accept_loop(); });
+        try {
+            acceptor_ = std::thread([this] { accept_loop(); });
+        } catch (const std::system_error& e) {
+            error = std::string("cannot start the API server's thread: ") + e.what();
+            return false;
+        }
+        return true;
     }
 
   private:
@@ -158,7 +203,14 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
             }
             auto& c = connections_.emplace_back();
             c.fd = fd;
-            c.thread = std::thread([this, &c] { serve(c); });
+            // Without a thread (the host's task limit reached) the client sees its connection
+            // closed, and the server keeps accepting.
+            try {
+                c.thread = std::thread([this, &c] { serve(c); });
+            } catch (const std::system_error&) {
+                ::close(fd);
+                connections_.pop_back();
+            }
         }
     }
 
@@ -181,7 +233,9 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
                 (p.revents & (POLLHUP | POLLERR) && !(p.revents & POLLIN)))
                 break;
             bool closed = false;
-            if (!process_request(stream, false, closed, nullptr) || closed) break;
+            t_close_connection = false;
+            if (!process_request(stream, false, closed, nullptr) || closed || t_close_connection)
+                break;
         }
         ::close(c.fd);
         c.done = true;
@@ -208,6 +262,6 @@ extern "C" ember::api::HttpServer* ember_api_http_start(
         return nullptr;
     }
     auto server = std::make_unique<ember::api::UdsHttpServer>(options);
-    server->start();
+    if (!server->start(error)) return nullptr;
     return server.release();
 }

@@ -1,5 +1,9 @@
 #include "api/json/api_bodies.h"
 
+#include <algorithm>
+#include <array>
+#include <cctype>
+
 #include "api/json/fields.h"
 #include "api/json/vm_config_json.h"
 
@@ -57,6 +61,9 @@ Result<MachineConfigPatch> parse_machine_config_patch(std::string_view text) {
             return std::unexpected(r.error());
         if (auto r = take(f.string("huge_pages"), p.huge_pages); !r)
             return std::unexpected(r.error());
+        if (!p.vcpu_count && !p.mem_size_mib && !p.smt && !p.track_dirty_pages && !p.cpu_template &&
+            !p.huge_pages)
+            return fail("Empty PATCH request.");
         return p;
     });
 }
@@ -108,14 +115,28 @@ Result<bool> parse_vm_state(std::string_view text) {
 Result<LoggerConfig> parse_logger(std::string_view text) {
     return with_object<LoggerConfig>(text, [](Fields& f) -> Result<LoggerConfig> {
         LoggerConfig l;
-        auto path = f.required(f.string("log_path"), "log_path");
-        if (!path) return std::unexpected(path.error());
-        l.log_path = *path;
+        if (auto r = take(f.string("log_path"), l.log_path); !r) return std::unexpected(r.error());
         if (auto r = take(f.string("level"), l.level); !r) return std::unexpected(r.error());
-        if (l.level && *l.level != "Error" && *l.level != "Warning" && *l.level != "Info" &&
-            *l.level != "Debug" && *l.level != "Trace" && *l.level != "Off")
-            return fail("level: '" + *l.level +
-                        "' is not one of Error, Warning, Info, Debug, Trace, Off");
+        if (l.level) {
+            // Firecracker takes any case, and Warn for Warning.
+            std::string lower;
+            for (char c : *l.level)
+                lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (lower == "warn") lower = "warning";
+            static constexpr std::array<std::pair<const char*, const char*>, 6> kLevels{
+                {{"error", "Error"},
+                 {"warning", "Warning"},
+                 {"info", "Info"},
+                 {"debug", "Debug"},
+                 {"trace", "Trace"},
+                 {"off", "Off"}}};
+            auto known = std::find_if(kLevels.begin(), kLevels.end(),
+                                      [&](const auto& k) { return lower == k.first; });
+            if (known == kLevels.end())
+                return fail("level: '" + *l.level +
+                            "' is not one of Error, Warning, Info, Debug, Trace, Off");
+            l.level = known->second;
+        }
         if (auto r = take(f.boolean("show_level"), l.show_level); !r)
             return std::unexpected(r.error());
         if (auto r = take(f.boolean("show_log_origin"), l.show_log_origin); !r)
@@ -188,6 +209,9 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
         if (auto r = take(f.boolean("track_dirty_pages"), l.track_dirty_pages); !r)
             return std::unexpected(r.error());
         l.track_dirty_pages = l.track_dirty_pages || diff;
+        auto diff_given = f.present("enable_diff_snapshots");
+        if (!diff_given) return std::unexpected(diff_given.error());
+        l.deprecated_fields = mem_file->has_value() || *diff_given;
         auto overrides = list_from(f, "network_overrides", network_override_from);
         if (!overrides) return std::unexpected(overrides.error());
         for (size_t i = 0; i < overrides->size(); ++i)

@@ -49,6 +49,7 @@ struct SnapshotLoad {
     bool resume_vm = false;
     bool track_dirty_pages = false;
     std::vector<std::pair<std::string, std::string>> network_overrides;  // iface_id, host_dev_name
+    bool deprecated_fields = false;  // mem_file_path or enable_diff_snapshots was given
 };
 Result<SnapshotLoad> parse_snapshot_load(std::string_view text);
 

@@ -78,6 +78,12 @@ Result<DriveConfig> drive_from(object o, const std::string& path) {
     Fields f(o, path);
     DriveConfig d;
     EMBER_TRY(need(f, f.string("drive_id"), "drive_id", d.drive_id));
+    // Firecracker's vhost-user drives name a socket instead of a file; its exported configs carry
+    // "socket": null for every other drive.
+    auto socket = f.string("socket");
+    if (!socket) return std::unexpected(socket.error());
+    if (*socket)
+        return fail(f.path_of("socket") + ": vhost-user block devices are not supported by ember");
     EMBER_TRY(need(f, f.string("path_on_host"), "path_on_host", d.path_on_host));
     EMBER_TRY(need(f, f.boolean("is_root_device"), "is_root_device", d.is_root_device));
     EMBER_TRY(take(f.boolean("is_read_only"), d.is_read_only));

@@ -62,9 +62,9 @@ std::string to_json(const VmConfig& c) {
         out += "{\"kernel_image_path\":" + quote(c.boot_source->kernel_image_path) +
                ",\"initrd_path\":" + opt(c.boot_source->initrd_path) +
                ",\"boot_args\":" + opt(c.boot_source->boot_args) + "}";
-    else
-        out += "null";
-    out += ",\"drives\":[";
+    else  // Firecracker's shape before a boot source is set
+        out += "{\"kernel_image_path\":\"\",\"initrd_path\":null,\"boot_args\":null}";
+    out += ",\"cpu-config\":null,\"drives\":[";
     for (size_t i = 0; i < c.drives.size(); ++i) {
         const auto& d = c.drives[i];
         out += std::string(i ? "," : "") + "{\"drive_id\":" + quote(d.drive_id) +
@@ -72,7 +72,7 @@ std::string to_json(const VmConfig& c) {
                ",\"cache_type\":" + quote(d.cache_type) + ",\"is_read_only\":" + b(d.is_read_only) +
                ",\"path_on_host\":" + quote(d.path_on_host) +
                ",\"rate_limiter\":" + limiter(d.rate_limiter) +
-               ",\"io_engine\":" + quote(d.io_engine) + "}";
+               ",\"io_engine\":" + quote(d.io_engine) + ",\"socket\":null}";
     }
     out += "],\"machine-config\":" + to_json(c.machine) + ",\"network-interfaces\":[";
     for (size_t i = 0; i < c.network_interfaces.size(); ++i) {

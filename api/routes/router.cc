@@ -1,10 +1,12 @@
 #include "api/routes/router.h"
 
+#include <cctype>
 #include <chrono>
 
 #include "api/json/api_bodies.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
+#include "vmm/base/log.h"
 
 namespace ember::api {
 namespace {
@@ -35,6 +37,21 @@ std::optional<std::string> id_after(const std::string& path, std::string_view pr
     return id;
 }
 
+// "PUT" as Firecracker's logs spell it: "Put".
+std::string method_name(const std::string& method) {
+    std::string name;
+    for (char c : method)
+        name += static_cast<char>(name.empty() ? c : std::tolower(static_cast<unsigned char>(c)));
+    return name;
+}
+
+// Firecracker logs a warning and answers with "Deprecation: true" for a deprecated field.
+HttpResponse deprecated(HttpResponse response, const char* message) {
+    log::warn(message);
+    response.deprecated = true;
+    return response;
+}
+
 HttpResponse id_mismatch(const std::string& path_id, const std::string& body_id) {
     return fault("The id from the path [" + path_id + "] does not match the id from the body [" +
                  body_id + "]!");
@@ -44,7 +61,9 @@ HttpResponse id_mismatch(const std::string& path_id, const std::string& body_id)
 
 HttpResponse Router::handle(const HttpRequest& request) {
     auto start = std::chrono::steady_clock::now();
-    HttpResponse response = route(request);
+    log_received(request);
+    HttpResponse response = checked_route(request);
+    log_outcome(response);
     if (request.method == "GET")
         ++get_requests_;
     else if (request.method == "PUT")
@@ -57,6 +76,32 @@ HttpResponse Router::handle(const HttpRequest& request) {
                                   std::chrono::steady_clock::now() - start)
                                   .count());
     return response;
+}
+
+// Firecracker's log line for each request, body included.
+void Router::log_received(const HttpRequest& r) {
+    std::string line =
+        "The API server received a " + method_name(r.method) + " request on " + json::quote(r.path);
+    if (!r.body.empty()) line += " with body " + json::quote(r.body);
+    log::info(line + ".");
+}
+
+void Router::log_outcome(const HttpResponse& response) {
+    if (response.status == 204)
+        log::info("The request was executed successfully. Status code: 204 No Content.");
+    else if (response.status == 200)
+        log::info("The request was executed successfully. Status code: 200 OK.");
+    else
+        log::error("Received Error. Status code: " + std::to_string(response.status) +
+                   " Bad Request. Message: " + response.body);
+}
+
+// Firecracker's rules on bodies come before any route: a GET has none, a PUT or PATCH has one.
+HttpResponse Router::checked_route(const HttpRequest& r) {
+    if (r.method == "GET" && !r.body.empty()) return fault("GET request cannot have a body.");
+    if (r.method == "PUT" && r.body.empty()) return fault("Empty PUT request.");
+    if (r.method == "PATCH" && r.body.empty()) return fault("Empty PATCH request.");
+    return route(r);
 }
 
 std::string Router::metrics_json() const {
@@ -85,7 +130,11 @@ HttpResponse Router::route(const HttpRequest& r) {
     } else if (m == "PUT") {
         if (p == "/machine-config") {
             auto c = json::parse_machine_config(r.body);
-            return failed(c, bad) ? bad : from(controller_.submit(PutMachineConfig{*c}));
+            if (failed(c, bad)) return bad;
+            auto done = from(controller_.submit(PutMachineConfig{*c}));
+            return c->cpu_template
+                       ? deprecated(done, "PUT /machine-config: cpu_template field is deprecated.")
+                       : done;
         }
         if (p == "/boot-source") {
             auto c = json::parse_boot_source(r.body);
@@ -125,9 +174,14 @@ HttpResponse Router::route(const HttpRequest& r) {
             if (failed(l, bad)) return bad;
             std::vector<NetworkOverride> overrides;
             for (const auto& [id, tap] : l->network_overrides) overrides.push_back({id, tap});
-            return from(
+            auto done = from(
                 controller_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm,
                                                 overrides, l->track_dirty_pages}));
+            return l->deprecated_fields
+                       ? deprecated(done,
+                                    "PUT /snapshot/load: mem_file_path and enable_diff_snapshots "
+                                    "fields are deprecated.")
+                       : done;
         }
         if (p == "/metrics") {
             auto path = json::parse_metrics_path(r.body);
@@ -136,7 +190,12 @@ HttpResponse Router::route(const HttpRequest& r) {
     } else if (m == "PATCH") {
         if (p == "/machine-config") {
             auto c = json::parse_machine_config_patch(r.body);
-            return failed(c, bad) ? bad : from(controller_.submit(PatchMachineConfig{*c}));
+            if (failed(c, bad)) return bad;
+            auto done = from(controller_.submit(PatchMachineConfig{*c}));
+            return c->cpu_template
+                       ? deprecated(done,
+                                    "PATCH /machine-config: cpu_template field is deprecated.")
+                       : done;
         }
         if (p == "/vm") {
             auto paused = json::parse_vm_state(r.body);

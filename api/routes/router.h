@@ -25,7 +25,10 @@ class Router : public RequestHandler {
     std::string metrics_json() const;
 
   private:
+    HttpResponse checked_route(const HttpRequest& request);
     HttpResponse route(const HttpRequest& request);
+    static void log_received(const HttpRequest& request);
+    static void log_outcome(const HttpResponse& response);
 
     Controller& controller_;
     std::atomic<uint64_t> get_requests_{0}, put_requests_{0}, patch_requests_{0},

@@ -48,6 +48,29 @@ TEST_P(VirtioBlk, GuestWritesFlushesAndReadsBackAndTheImageHoldsIt) {
 
 INSTANTIATE_TEST_SUITE_P(Engines, VirtioBlk, ::testing::Values("Async", "Sync"));
 
+// Where io_uring is missing or forbidden (ENOSYS, EPERM: an old kernel, io_uring_disabled, a
+// container's seccomp profile), an Async drive falls back to Sync with a log line, and works.
+TEST(VirtioBlkFallback, AsyncFallsBackToSyncWhereIoUringIsUnavailable) {
+    for (const char* err : {"38", "1"}) {
+        TempDir dir;
+        auto image = dir.write("disk.img", std::string(1 << 20, '\0'));
+        auto config = dir.write("vm.json", drive_config(image, "Async"));
+        auto r = run_process(
+            {EMBER_WITHOUT_IO_URING, err, EMBER_BINARY, "--no-api", "--config-file", config},
+            kFailsafe);
+        ASSERT_FALSE(r.timed_out) << r.out << r.err;
+        EXPECT_EQ(r.out,
+                  "virtio-blk: capacity 2048 sectors\n"
+                  "virtio-blk: pattern written, flushed and read back\n")
+            << r.err;
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_NE(r.err.find("drive 'data': io_uring is unavailable (io_uring_queue_init: "),
+                  std::string::npos)
+            << r.err;
+        EXPECT_NE(r.err.find("using io_engine Sync"), std::string::npos) << r.err;
+    }
+}
+
 TEST(VirtioBlkSlots, BootTimerTakesTheFirstSlot) {
     TempDir dir;
     auto image = dir.write("disk.img", std::string(1 << 20, '\0'));

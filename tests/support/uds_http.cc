@@ -45,6 +45,10 @@ Result<HttpReply> UdsHttpClient::request(const std::string& method, const std::s
                "\r\n";
     req += "\r\n" + body;
     if (auto r = send_raw(req); !r) return std::unexpected(r.error());
+    return read_reply();
+}
+
+Result<HttpReply> UdsHttpClient::read_reply() {
     // Read until the headers are complete and then the body's Content-Length.
     std::string& in = buffered_;
     size_t header_end;
@@ -71,6 +75,7 @@ Result<HttpReply> UdsHttpClient::request(const std::string& method, const std::s
         if (n <= 0) return fail("connection closed inside a body");
         in.append(buf, static_cast<size_t>(n));
     }
+    reply.headers = headers;
     reply.body = in.substr(header_end + 4, length);
     in.erase(0, header_end + 4 + length);
     return reply;

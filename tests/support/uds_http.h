@@ -13,6 +13,7 @@ namespace ember::testing {
 struct HttpReply {
     int status = 0;
     std::string body;
+    std::string headers;  // the status line and headers, lower-cased
 };
 
 class UdsHttpClient {
@@ -26,6 +27,8 @@ class UdsHttpClient {
                               const std::string& body = "");
     // Sends bytes as they are.
     Result<void> send_raw(const std::string& bytes);
+    // The next response on the connection.
+    Result<HttpReply> read_reply();
     int fd() const { return fd_.get(); }
 
   private:

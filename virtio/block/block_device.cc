@@ -61,18 +61,29 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
         return fail(who + ": size " + std::to_string(size) + " bytes is not a multiple of 512");
 
     std::unique_ptr<IoEngine> engine;
+    DriveConfig effective = config;
     if (config.io_engine == "Sync") {
         engine = make_sync_engine(image.get());
     } else {
-        auto uring = make_uring_engine(image.get(), kMaxQueueSize);
-        if (!uring)
+        int setup_errno = 0;
+        auto uring = make_uring_engine(image.get(), kMaxQueueSize, &setup_errno);
+        if (uring) {
+            engine = std::move(*uring);
+        } else if (setup_errno == ENOSYS || setup_errno == EPERM) {
+            // An old kernel, io_uring_disabled, or a container's seccomp profile: the drive still
+            // works, synchronously, and says so.
+            log::warn("drive '" + config.drive_id + "': io_uring is unavailable (" +
+                      uring.error().message + "): using io_engine Sync");
+            engine = make_sync_engine(image.get());
+            effective.io_engine = "Sync";
+        } else {
             return std::unexpected(std::move(uring.error()).wrap(who + ": io_engine Async"));
-        engine = std::move(*uring);
+        }
     }
     auto limiter = RateLimiter::create(config.rate_limiter, options.clock());
     if (!limiter) return std::unexpected(std::move(limiter.error()).wrap(who));
     auto serial = disk_serial(image.get());
-    return std::make_unique<BlockDevice>(config, mem, interrupt, std::move(image),
+    return std::make_unique<BlockDevice>(effective, mem, interrupt, std::move(image),
                                          size / kSectorSize, std::move(engine), std::move(*limiter),
                                          options.clock, serial);
 }

@@ -64,6 +64,8 @@ class BlockDevice : public VirtioDevice {
     uint64_t capacity_sectors() const { return capacity_sectors_; }
     const BlockCounters& counters() const { return counters_; }
     const std::string& id() const { return config_.drive_id; }
+    // As the drive runs: io_engine is Sync where Async fell back.
+    const DriveConfig& config() const { return config_; }
 
     // Constructed through create().
     BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& interrupt, UniqueFd image,

@@ -89,13 +89,16 @@ class UringEngine : public IoEngine {
 
 }  // namespace
 
-Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth) {
+Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth, int* setup_errno) {
     io_uring ring;
     // COOP_TASKRUN: completions are run when we next enter the kernel instead of by interrupting
     // us; older kernels refuse the flag, and then the ring works without it.
     int r = ::io_uring_queue_init(depth, &ring, IORING_SETUP_COOP_TASKRUN);
     if (r == -EINVAL) r = ::io_uring_queue_init(depth, &ring, 0);
-    if (r < 0) return fail_errno("io_uring_queue_init", -r);
+    if (r < 0) {
+        if (setup_errno) *setup_errno = -r;
+        return fail_errno("io_uring_queue_init", -r);
+    }
     auto done = EventFd::create();
     if (!done) {
         ::io_uring_queue_exit(&ring);

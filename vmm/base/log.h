@@ -7,7 +7,8 @@
 
 namespace ember::log {
 
-enum class Level { Error = 0, Warn = 1, Info = 2, Debug = 3 };
+// Off drops every line but always()'s.
+enum class Level { Off = -1, Error = 0, Warn = 1, Info = 2, Debug = 3 };
 
 void set_level(Level level);
 Level level();

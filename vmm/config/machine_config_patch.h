@@ -28,7 +28,7 @@ struct MachineConfigPatch {
 };
 
 struct LoggerConfig {
-    std::string log_path;
+    std::optional<std::string> log_path;  // absent: lines keep going where they go
     std::optional<std::string> level;
     bool show_level = false;
     bool show_log_origin = false;

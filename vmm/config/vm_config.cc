@@ -3,6 +3,8 @@
 #include <cctype>
 #include <set>
 
+#include "vmm/base/log.h"
+
 namespace ember {
 
 bool is_valid_id(const std::string& id) {
@@ -28,11 +30,14 @@ bool is_valid_mac(const std::string& mac) {
             return false;
         }
     }
-    int first = std::stoi(mac.substr(0, 2), nullptr, 16);
-    return (first & 1) == 0;  // a multicast address cannot be a NIC's own
+    return true;
 }
 
 namespace {
+
+bool is_multicast_mac(const std::string& mac) {
+    return (std::stoi(mac.substr(0, 2), nullptr, 16) & 1) != 0;
+}
 
 Result<void> validate_bucket(const TokenBucketConfig& b, const std::string& where) {
     if (b.size == 0 && b.refill_time != 0)
@@ -99,7 +104,12 @@ Result<void> validate_network_interface(const NetworkInterfaceConfig& n) {
         return fail(where + ": host_dev_name: must be 1-15 characters (a Linux interface name)");
     if (n.guest_mac && !is_valid_mac(*n.guest_mac))
         return fail(where + ": guest_mac: '" + *n.guest_mac +
-                    "' is not a unicast MAC address like 06:00:ac:10:00:02");
+                    "' is not a MAC address like 06:00:ac:10:00:02");
+    // Firecracker takes these (its own API tests use 07:00:00:00:00:01); Linux's virtio-net then
+    // gives the interface a random address instead.
+    if (n.guest_mac && is_multicast_mac(*n.guest_mac))
+        log::warn(where + ": guest_mac " + *n.guest_mac +
+                  " is a multicast address; the guest will likely choose a random one instead");
     if (auto r = validate_rate_limiter(n.rx_rate_limiter, where + ": rx_rate_limiter"); !r)
         return r;
     return validate_rate_limiter(n.tx_rate_limiter, where + ": tx_rate_limiter");

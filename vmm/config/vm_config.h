@@ -82,7 +82,7 @@ Result<void> validate(const VmConfig& config);
 bool is_valid_id(const std::string& id);
 // The microVM's --id: 1-64 ASCII letters, digits or '-', as Firecracker's.
 bool is_valid_instance_id(const std::string& id);
-// "aa:bb:cc:dd:ee:ff", unicast.
+// "aa:bb:cc:dd:ee:ff" in hex digits (multicast too, as Firecracker takes it).
 bool is_valid_mac(const std::string& mac);
 
 }  // namespace ember
