@@ -44,12 +44,22 @@ absent() {  # absent FILE TEXT: no line of $work/FILE contains TEXT
 }
 
 api() {  # api SOCKET METHOD PATH BODY: prints the HTTP status; the body goes to $work/reply
-    curl -s -o "$work/reply" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" ${4:+-d "$4"}
+    curl -s --max-time 300 -o "$work/reply" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" ${4:+-d "$4"}
 }
 must() {  # must STATUS COMMAND...: the API call answers STATUS, or the test ends here
     local want=$1; shift
     local got; got=$("$@")
-    [ "$got" = "$want" ] || { echo "FAIL: $* answered $got: $(cat "$work/reply")"; exit 1; }
+    [ "$got" = "$want" ] && return 0
+    echo "FAIL: $* answered $got: $(cat "$work/reply")"
+    local f; for f in "$work"/log_*; do [ -s "$f" ] && { echo "--- $(basename "$f")"; tail -n 20 "$f"; }; done
+    # Where each ember thread is, for a request that hung.
+    local p t; for p in $(pgrep -f -- "--api-sock $work/"); do
+        for t in /proc/"$p"/task/*; do
+            echo "--- $p/$(basename "$t") $(cat "$t/comm"): $(cut -d' ' -f3 "$t/stat") in $(cat "$t/wchan" 2>/dev/null)"
+            head -n 8 "$t/stack" 2>/dev/null
+        done
+    done
+    exit 1
 }
 api_up() {  # api_up SOCKET: waits until a new process answers GET / (it may not be listening yet)
     for _ in $(seq 1 300); do [ "$(api "$1" GET /)" = 200 ] && return 0; sleep 0.1; done
