@@ -81,6 +81,13 @@ TEST(VmConfigJson, EachErrorNamesTheField) {
          "not a MAC address"},
         {R"({"network-interfaces": [{"iface_id": "e", "host_dev_name": "a-very-long-tap-name"}]})",
          "1-15 characters"},
+        // partuuid goes onto the kernel command line: no room for extra parameters.
+        {R"({"drives": [{"drive_id": "r", "path_on_host": "/x", "is_root_device": true,
+                         "partuuid": "0eaa91a0-01 init=/bin/sh"}]})",
+         "partuuid: '0eaa91a0-01 init=/bin/sh' is not a partition UUID"},
+        {R"({"drives": [{"drive_id": "r", "path_on_host": "/x", "is_root_device": true,
+                         "partuuid": "0eaa91a0-01/PARTNROFF=x"}]})",
+         "is not a partition UUID"},
         {R"({"vsock": {"guest_cid": 3}})", "vsock: not supported by ember"},
         {R"({"machine-config": )", "invalid JSON"},
     };
@@ -97,6 +104,16 @@ TEST(VmConfigJson, SingleObjectBodiesForTheApi) {
     ASSERT_TRUE(m);
     EXPECT_EQ(m->vcpu_count, 4u);
     EXPECT_FALSE(parse_boot_source(R"({"kernel_image_path": "/k", "initrd": "/i"})"));
+}
+
+TEST(VmConfigJson, PartitionUuidsLinuxTakes) {
+    for (const char* p :
+         {"0eaa91a0-01", "0EAA91A0-01/PARTNROFF=2", "c2a3b4d5-1234-4e5f-8a9b-0123456789ab"}) {
+        const std::string json = R"({"drives": [{"drive_id": "r", "path_on_host": "/x",
+                                     "is_root_device": true, "partuuid": ")" +
+                                 std::string(p) + "\"}]}";
+        EXPECT_TRUE(parse_vm_config(json)) << p;
+    }
 }
 
 }  // namespace

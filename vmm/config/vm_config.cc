@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <set>
+#include <string_view>
 
 #include "vmm/base/log.h"
 
@@ -34,6 +35,25 @@ bool is_valid_mac(const std::string& mac) {
 }
 
 namespace {
+
+// What Linux's root=PARTUUID= takes: an MBR "SSSSSSSS-PP" or a GPT UUID, optionally followed by
+// "/PARTNROFF=N".
+bool is_valid_partuuid(const std::string& p) {
+    const size_t slash = p.find('/');
+    const std::string uuid = p.substr(0, slash);
+    if (uuid.empty() || uuid.size() > 36) return false;
+    for (unsigned char c : uuid)
+        if (!std::isxdigit(c) && c != '-') return false;
+    if (slash == std::string::npos) return true;
+    const std::string offset = p.substr(slash + 1);
+    constexpr std::string_view kOffset = "PARTNROFF=";
+    if (offset.size() <= kOffset.size() || offset.size() > kOffset.size() + 4 ||
+        offset.compare(0, kOffset.size(), kOffset) != 0)
+        return false;
+    for (size_t i = kOffset.size(); i < offset.size(); ++i)
+        if (!std::isdigit(static_cast<unsigned char>(offset[i]))) return false;
+    return true;
+}
 
 bool is_multicast_mac(const std::string& mac) {
     return (std::stoi(mac.substr(0, 2), nullptr, 16) & 1) != 0;
@@ -92,6 +112,12 @@ Result<void> validate_drive(const DriveConfig& d) {
                     "'");
     if (d.partuuid && !d.is_root_device)
         return fail(where + ": partuuid: only the root device may name a partition");
+    // It goes onto the kernel command line as root=PARTUUID=...: a space or anything else there
+    // would add kernel parameters of the caller's choosing.
+    if (d.partuuid && !is_valid_partuuid(*d.partuuid))
+        return fail(where + ": partuuid: '" + *d.partuuid +
+                    "' is not a partition UUID (hex digits and '-', like 0eaa91a0-01 or "
+                    "a GPT UUID, optionally /PARTNROFF=N)");
     return validate_rate_limiter(d.rate_limiter, where + ": rate_limiter");
 }
 
