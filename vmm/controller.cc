@@ -174,14 +174,18 @@ Outcome Controller::execute(const Action& action) {
             using T = std::decay_t<decltype(a)>;
             if constexpr (std::is_same_v<T, PutBootSource>) {
                 if (auto r = require_not_started("boot-source"); !r) return r;
+                // Firecracker's texts first, which scripts grep for; then which field and file.
                 if (auto r =
                         check_readable("boot-source.kernel_image_path", a.config.kernel_image_path);
                     !r)
-                    return r;
+                    return bad("The kernel file cannot be opened: " + r.error());
                 if (a.config.initrd_path)
                     if (auto r = check_readable("boot-source.initrd_path", *a.config.initrd_path);
                         !r)
-                        return r;
+                        return bad(
+                            "The initrd file cannot be opened due to invalid path or invalid "
+                            "permissions. " +
+                            r.error());
                 std::lock_guard lock(mutex_);
                 config_.boot_source = a.config;
                 return {};
@@ -203,7 +207,7 @@ Outcome Controller::execute(const Action& action) {
                 if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
                                             a.config.path_on_host);
                     !r)
-                    return r;
+                    return bad("Unable to create the virtio block device: " + r.error());
                 VmConfig trial = config();
                 std::erase_if(trial.drives,
                               [&](const auto& d) { return d.drive_id == a.config.drive_id; });
@@ -217,8 +221,9 @@ Outcome Controller::execute(const Action& action) {
                 if (auto r = validate_network_interface(a.config); !r)
                     return bad(r.error().message);
                 if (::if_nametoindex(a.config.host_dev_name.c_str()) == 0)
-                    return bad("network interface '" + a.config.iface_id + "': tap '" +
-                               a.config.host_dev_name + "' does not exist");
+                    return bad("Could not create the network device: network interface '" +
+                               a.config.iface_id + "': tap '" + a.config.host_dev_name +
+                               "' does not exist");
                 VmConfig trial = config();
                 std::erase_if(trial.network_interfaces,
                               [&](const auto& n) { return n.iface_id == a.config.iface_id; });

@@ -162,7 +162,12 @@ TEST(Api, EveryErrorClassIsA400NamingTheField) {
     expect_fault(call(c, "PUT", "/machine-config", R"({"mem_size_mib": 16})"),
                  "vcpu_count: missing required field");
     expect_fault(call(c, "PUT", "/machine-config", R"({"vcpu_count": 64, "mem_size_mib": 16})"),
-                 "vcpu_count: must be between 1 and 32, got 64");
+                 "The number of vCPUs must be greater than 0, less than 32 and must be 1 or an "
+                 "even number if SMT is enabled. machine-config.vcpu_count: must be between 1 "
+                 "and 32, got 64");
+    expect_fault(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 0})"),
+                 "The memory size (MiB) is either 0, or not a multiple of the configured page "
+                 "size.");
     expect_fault(call(c, "PUT", "/machine-config",
                       R"({"vcpu_count": 1, "mem_size_mib": 16, "cpu_template": "T2"})"),
                  "cpu_template: 'T2' is not supported");
@@ -176,12 +181,22 @@ TEST(Api, EveryErrorClassIsA400NamingTheField) {
     expect_fault(
         call(c, "PUT", "/drives/a",
              R"({"drive_id": "a", "path_on_host": "/nonexistent", "is_root_device": false})"),
-        "/nonexistent: No such file or directory");
+        "Unable to create the virtio block device: drive 'a': path_on_host: /nonexistent: No "
+        "such file or directory");
     expect_fault(call(c, "PUT", "/boot-source", R"({"kernel_image_path": "/nonexistent/vmlinux"})"),
-                 "boot-source.kernel_image_path: /nonexistent/vmlinux: No such file or directory");
+                 "The kernel file cannot be opened: boot-source.kernel_image_path: "
+                 "/nonexistent/vmlinux: No such file or directory");
     expect_fault(call(c, "PUT", "/network-interfaces/eth0",
                       R"({"iface_id": "eth0", "host_dev_name": "nosuchtap7"})"),
-                 "tap 'nosuchtap7' does not exist");
+                 "Could not create the network device: network interface 'eth0': tap "
+                 "'nosuchtap7' does not exist");
+    EXPECT_EQ(call(c, "PUT", "/drives/r1",
+                   R"({"drive_id": "r1", "path_on_host": "/dev/null", "is_root_device": true})")
+                  .status,
+              204);
+    expect_fault(call(c, "PUT", "/drives/r2",
+                      R"({"drive_id": "r2", "path_on_host": "/dev/null", "is_root_device": true})"),
+                 "A root block device already exists!");
     expect_fault(call(c, "PUT", "/actions", R"({"action_type": "Reboot"})"),
                  "action_type: 'Reboot' is not one of");
     expect_fault(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})"),
@@ -193,8 +208,10 @@ TEST(Api, EveryErrorClassIsA400NamingTheField) {
     expect_fault(call(c, "GET", "/snapshot/create"),
                  "Invalid request method and/or path: GET /snapshot/create");
     expect_fault(call(c, "DELETE", "/"), "Invalid request method and/or path");
-    // After all of that, the configuration is untouched and the server answers.
-    EXPECT_NE(call(c, "GET", "/vm/config").body.find("\"drives\":[]"), std::string::npos);
+    // After all of that, the configuration holds only what was accepted, and the server answers.
+    const std::string config = call(c, "GET", "/vm/config").body;
+    EXPECT_NE(config.find(R"("drives":[{"drive_id":"r1")"), std::string::npos) << config;
+    EXPECT_EQ(config.find("\"r2\""), std::string::npos) << config;
     // A GET with a body is refused, and its connection closed: the unread body would otherwise
     // be taken for the next request.
     auto with_body = ember.client();

@@ -80,15 +80,21 @@ Result<void> validate_rate_limiter(const std::optional<RateLimiterConfig>& rl,
 }  // namespace
 
 Result<void> validate_machine(const MachineConfig& m) {
+    // Firecracker's texts first, then which field and why.
+    const std::string vcpus =
+        "The number of vCPUs must be greater than 0, less than " + std::to_string(kMaxVcpuCount) +
+        " and must be 1 or an even number if SMT is enabled. machine-config.vcpu_count: ";
     if (m.vcpu_count < 1 || m.vcpu_count > kMaxVcpuCount)
-        return fail("machine-config.vcpu_count: must be between 1 and " +
-                    std::to_string(kMaxVcpuCount) + ", got " + std::to_string(m.vcpu_count));
+        return fail(vcpus + "must be between 1 and " + std::to_string(kMaxVcpuCount) + ", got " +
+                    std::to_string(m.vcpu_count));
     if (m.smt && m.vcpu_count > 1 && m.vcpu_count % 2 != 0)
-        return fail("machine-config.vcpu_count: must be 1 or even when smt is true, got " +
+        return fail(vcpus + "must be 1 or even when smt is true, got " +
                     std::to_string(m.vcpu_count));
     if (m.mem_size_mib < 1 || m.mem_size_mib > kMaxMemSizeMib)
-        return fail("machine-config.mem_size_mib: must be between 1 and " +
-                    std::to_string(kMaxMemSizeMib) + ", got " + std::to_string(m.mem_size_mib));
+        return fail(
+            "The memory size (MiB) is either 0, or not a multiple of the configured page size. "
+            "machine-config.mem_size_mib: must be between 1 and " +
+            std::to_string(kMaxMemSizeMib) + ", got " + std::to_string(m.mem_size_mib));
     if (m.cpu_template && *m.cpu_template != "None")
         return fail("machine-config.cpu_template: '" + *m.cpu_template +
                     "' is not supported by ember; only \"None\" is");
@@ -153,7 +159,10 @@ Result<void> validate(const VmConfig& config) {
             return fail("drives: drive_id '" + d.drive_id + "' appears twice");
         roots += d.is_root_device ? 1 : 0;
     }
-    if (roots > 1) return fail("drives: more than one drive has is_root_device set");
+    if (roots > 1)
+        return fail(
+            "A root block device already exists! drives: more than one drive has "
+            "is_root_device set");
     ids.clear();
     std::set<std::string> taps, macs;
     for (const auto& n : config.network_interfaces) {
@@ -164,7 +173,8 @@ Result<void> validate(const VmConfig& config) {
             return fail("network-interfaces: host_dev_name '" + n.host_dev_name +
                         "' is used twice");
         if (n.guest_mac && !macs.insert(*n.guest_mac).second)
-            return fail("network-interfaces: guest_mac '" + *n.guest_mac + "' is used twice");
+            return fail("The MAC address is already in use: " + *n.guest_mac +
+                        " (network-interfaces: guest_mac used twice)");
     }
     return {};
 }
