@@ -115,12 +115,11 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
                 length.find_first_not_of("0123456789") != std::string::npos)
                 return HandlerResponse::Unhandled;
             const uint64_t bytes = std::stoull(length);
-            if (bytes > 0 && req.method != "PUT" && req.method != "PATCH" &&
-                req.method != "POST") {
+            if (bytes > 0 && req.method != "PUT" && req.method != "PATCH" && req.method != "POST") {
                 res.status = 400;
-                res.set_content("{\"fault_message\":\"" + req.method +
-                                    " request cannot have a body.\"}",
-                                "application/json");
+                res.set_content(
+                    "{\"fault_message\":\"" + req.method + " request cannot have a body.\"}",
+                    "application/json");
                 t_close_connection = true;
                 return HandlerResponse::Handled;
             }

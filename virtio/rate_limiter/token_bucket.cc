@@ -70,9 +70,8 @@ std::chrono::nanoseconds TokenBucket::wait_for(uint64_t n, Clock::time_point now
     const unsigned __int128 whole = missing / size_, part = missing % size_;
     if (whole > kLongest / std::max<uint64_t>(refill_ns_, 1))
         return std::chrono::nanoseconds::max();
-    const unsigned __int128 ns =
-        whole * refill_ns_ +
-        (part * refill_ns_ + size_ - 1) / size_;  // part < size < 2^64: no overflow
+    const unsigned __int128 ns = whole * refill_ns_ + (part * refill_ns_ + size_ - 1) /
+                                                          size_;  // part < size < 2^64: no overflow
     return std::chrono::nanoseconds(static_cast<int64_t>(std::min(ns, kLongest)));
 }
 
