@@ -314,28 +314,23 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         }
         listening = std::move(*l);
     }
+    // Until the server owns it, a failed start removes the socket file it made.
+    auto give_up = [&](std::string_view why) {
+        log::error(why);
+        if (listening) ::unlink(cli->api_sock.c_str());
+        return 1;
+    };
     if (config) {
-        if (auto r = (*controller)->apply(*config); !r) {
-            log::error("--config-file " + *cli->config_file + ": " + r.error());
-            if (listening) ::unlink(cli->api_sock.c_str());
-            return 1;
-        }
-        if (auto r = (*controller)->execute_now(InstanceStart{}); !r) {
-            log::error(r.error());
-            if (listening) ::unlink(cli->api_sock.c_str());
-            return 1;
-        }
+        if (auto r = (*controller)->apply(*config); !r)
+            return give_up("--config-file " + *cli->config_file + ": " + r.error());
+        if (auto r = (*controller)->execute_now(InstanceStart{}); !r) return give_up(r.error());
     }
     std::unique_ptr<api::HttpServer> server;
     if (listening) {
         router = std::make_unique<api::Router>(**controller);
         auto started = api::start_http_server(
             {cli->api_sock, listening->release(), cli->max_payload, router.get()});
-        if (!started) {
-            log::error(started.error().message);
-            ::unlink(cli->api_sock.c_str());
-            return 1;
-        }
+        if (!started) return give_up(started.error().message);
         server = std::move(*started);
     }
     VmExitStatus status = (*controller)->run();
