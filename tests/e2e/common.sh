@@ -46,12 +46,15 @@ absent() {  # absent FILE TEXT: no line of $work/FILE contains TEXT
 api() {  # api SOCKET METHOD PATH BODY: prints the HTTP status; the body goes to $work/reply
     curl -s --max-time 300 -o "$work/reply" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" ${4:+-d "$4"}
 }
+show_logs() {  # the last lines of every ember log in $work
+    local f; for f in "$work"/log_*; do [ -s "$f" ] && { echo "--- $(basename "$f")"; tail -n 20 "$f"; }; done
+}
 must() {  # must STATUS COMMAND...: the API call answers STATUS, or the test ends here
     local want=$1; shift
     local got; got=$("$@")
     [ "$got" = "$want" ] && return 0
     echo "FAIL: $* answered $got: $(cat "$work/reply")"
-    local f; for f in "$work"/log_*; do [ -s "$f" ] && { echo "--- $(basename "$f")"; tail -n 20 "$f"; }; done
+    show_logs
     # Where each ember thread is, for a request that hung.
     local p t; for p in $(pgrep -f -- "--api-sock $work/"); do
         for t in /proc/"$p"/task/*; do
@@ -63,7 +66,7 @@ must() {  # must STATUS COMMAND...: the API call answers STATUS, or the test end
 }
 api_up() {  # api_up SOCKET: waits until a new process answers GET / (it may not be listening yet)
     for _ in $(seq 1 300); do [ "$(api "$1" GET /)" = 200 ] && return 0; sleep 0.1; done
-    echo "FAIL: nothing answered on $1"; exit 1
+    echo "FAIL: nothing answered on $1"; show_logs; exit 1
 }
 wait_for() {  # wait_for FILE TEXT SECONDS: until a line of FILE contains TEXT
     for _ in $(seq 1 $(( $3 * 10 ))); do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done

@@ -49,6 +49,15 @@ check() {  # check DESCRIPTION CONDITION...
     if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
 }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+declare -A stuck  # clones whose function did not answer as it should: their console is shown
+answers() {  # answers K N DESCRIPTION: clone K's function answers with invocation N
+    local body status=0
+    body=$(call_fn "fn-$$-$1") || status=$?
+    if [ "$(field "$body" invocation)" = "$2" ]; then echo "ok: $3"; return; fi
+    echo "FAIL: $3: curl exit $status, body '$body'"
+    failures=$((failures + 1))
+    stuck[$1]=1
+}
 
 # The original: boot, get an answer, snapshot.
 make_ns "fn-$$-0" tap0 "$function_host_mac"
@@ -116,13 +125,13 @@ for k in $(seq 1 "$other"); do
     check "clone $k has the snapshot's boot_id" [ "$(field "$body" boot_id)" = "$boot_id" ]
 done
 for k in $(seq 1 "$clones"); do
-    check "clone $k counts on its own: invocation 3" [ "$(field "$(call_fn "fn-$$-$k")" invocation)" = 3 ]
+    answers "$k" 3 "clone $k counts on its own: invocation 3"
 done
 check "the snapshot files are unchanged by the clones" sh -c "cd '$work' && sha256sum --quiet -c sums"
 
 rm "$work/fn.mem"
 for k in $(seq 1 "$clones"); do
-    check "clone $k answers after its memory file is deleted: invocation 4" [ "$(field "$(call_fn "fn-$$-$k")" invocation)" = 4 ]
+    answers "$k" 4 "clone $k answers after its memory file is deleted: invocation 4"
 done
 
 # Clone 1's tap disappears while the function is about to answer: an empty connection gets the
@@ -146,7 +155,7 @@ check "clone 1 counts the frames its missing tap could not take ($tx_failed)" [ 
 check "clone 1 still answers its API" [ "$(api "$work/c1.sock" GET /)" = 200 ]
 kill "$holder" 2> /dev/null; wait "$holder" 2> /dev/null
 for k in $(seq 2 "$clones"); do
-    check "clone $k still answers: invocation 5" [ "$(field "$(call_fn "fn-$$-$k")" invocation)" = 5 ]
+    answers "$k" 5 "clone $k still answers: invocation 5"
 done
 for k in $(seq 1 "$other"); do
     kill -0 "${pids[$k]}" 2> /dev/null || { echo "FAIL: clone $k is gone: $(cat "$work/log_c$k")"; failures=$((failures + 1)); }
@@ -155,5 +164,12 @@ done
 if [ "$failures" -ne 0 ]; then
     echo "--- console of the original"; tail -n 30 "$work/console_a"
     for k in $(seq 1 "$other"); do echo "--- clone $k log"; cat "$work/log_c$k"; done
+    for k in "${!stuck[@]}"; do
+        api "$work/c$k.sock" PUT /actions '{"action_type": "FlushMetrics"}' > /dev/null
+        echo "--- clone $k metrics"; tail -n 1 "$work/metrics_c$k"; echo
+        echo "--- clone $k console"; tail -n 30 "$work/console_c$k"
+        echo "--- clone $k namespace"; ip netns exec "fn-$$-$k" ip -s link show "tapc$k"
+        ip netns exec "fn-$$-$k" ip neigh; ip netns exec "fn-$$-$k" ss -tn
+    done
     exit 1
 fi
