@@ -7,13 +7,12 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
-#include <type_traits>
 #include <vector>
 
+#include "vmm/base/bytes.h"
 #include "vmm/base/error.h"
 
 namespace ember::snapshot {
@@ -57,49 +56,5 @@ class Reader {
 };
 
 uint64_t fnv1a64(std::span<const uint8_t> bytes);
-
-// Little-endian fields into and out of a section's payload, every read bounds-checked.
-class ByteWriter {
-  public:
-    template <typename T>
-    void put(const T& v) {
-        static_assert(std::is_trivially_copyable_v<T>);
-        size_t at = bytes_.size();
-        bytes_.resize(at + sizeof v);
-        std::memcpy(bytes_.data() + at, &v, sizeof v);
-    }
-    void put_string(const std::string& s);
-    void put_bytes(std::span<const uint8_t> b);
-    const std::vector<uint8_t>& bytes() const { return bytes_; }
-
-  private:
-    std::vector<uint8_t> bytes_;
-};
-
-class ByteReader {
-  public:
-    ByteReader(std::span<const uint8_t> bytes, std::string what)
-        : bytes_(bytes), what_(std::move(what)) {}
-    template <typename T>
-    Result<T> get() {
-        static_assert(std::is_trivially_copyable_v<T>);
-        if (bytes_.size() - pos_ < sizeof(T)) return truncated();
-        T v;
-        std::memcpy(&v, bytes_.data() + pos_, sizeof v);
-        pos_ += sizeof v;
-        return v;
-    }
-    Result<std::string> get_string();
-    Result<std::vector<uint8_t>> get_bytes();
-    bool done() const { return pos_ == bytes_.size(); }
-
-  private:
-    std::unexpected<Error> truncated() const {
-        return fail(what_ + ": section is shorter than its contents");
-    }
-    std::span<const uint8_t> bytes_;
-    size_t pos_ = 0;
-    std::string what_;
-};
 
 }  // namespace ember::snapshot

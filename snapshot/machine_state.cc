@@ -8,36 +8,6 @@ namespace {
 constexpr uint32_t kMsrTsc = 0x10;
 constexpr uint32_t kMsrTscDeadline = 0x6e0;
 
-template <typename T>
-Result<void> read_into(ByteReader& r, T& out) {
-    auto v = r.get<T>();
-    if (!v) return std::unexpected(v.error());
-    out = *v;
-    return {};
-}
-
-template <typename T>
-void put_vector(ByteWriter& w, const std::vector<T>& v) {
-    w.put(static_cast<uint32_t>(v.size()));
-    for (const auto& e : v) w.put(e);
-}
-
-template <typename T>
-Result<void> get_vector(ByteReader& r, std::vector<T>& out, uint32_t limit) {
-    auto n = r.get<uint32_t>();
-    if (!n) return std::unexpected(n.error());
-    if (*n > limit)
-        return fail("snapshot lists " + std::to_string(*n) + " entries, more than " +
-                    std::to_string(limit));
-    out.clear();
-    for (uint32_t i = 0; i < *n; ++i) {
-        auto e = r.get<T>();
-        if (!e) return std::unexpected(e.error());
-        out.push_back(*e);
-    }
-    return {};
-}
-
 void put_opt(ByteWriter& w, const std::optional<std::string>& s) {
     w.put<uint8_t>(s ? 1 : 0);
     if (s) w.put_string(*s);
@@ -100,11 +70,6 @@ Result<void> get_limiter(ByteReader& r, std::optional<RateLimiterConfig>& out) {
     out = l;
     return {};
 }
-
-#define EMBER_READ(expr)                                               \
-    do {                                                               \
-        if (auto _r = (expr); !_r) return std::unexpected(_r.error()); \
-    } while (0)
 
 }  // namespace
 
@@ -225,17 +190,17 @@ std::vector<uint8_t> encode(const VcpuState& s) {
 Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload) {
     ByteReader r(payload, "vCPU section");
     VcpuState s;
-    EMBER_READ(get_vector(r, s.cpuid, 1024));
-    EMBER_READ(read_into(r, s.tsc_khz));
-    EMBER_READ(read_into(r, s.regs));
-    EMBER_READ(read_into(r, s.sregs));
-    EMBER_READ(read_into(r, s.xsave));
-    EMBER_READ(read_into(r, s.xcrs));
-    EMBER_READ(get_vector(r, s.msrs, 4096));
-    EMBER_READ(read_into(r, s.lapic));
-    EMBER_READ(read_into(r, s.mp_state));
-    EMBER_READ(read_into(r, s.events));
-    EMBER_READ(read_into(r, s.debugregs));
+    EMBER_TRY(get_vector(r, s.cpuid, 1024));
+    EMBER_TRY(read_into(r, s.tsc_khz));
+    EMBER_TRY(read_into(r, s.regs));
+    EMBER_TRY(read_into(r, s.sregs));
+    EMBER_TRY(read_into(r, s.xsave));
+    EMBER_TRY(read_into(r, s.xcrs));
+    EMBER_TRY(get_vector(r, s.msrs, 4096));
+    EMBER_TRY(read_into(r, s.lapic));
+    EMBER_TRY(read_into(r, s.mp_state));
+    EMBER_TRY(read_into(r, s.events));
+    EMBER_TRY(read_into(r, s.debugregs));
     if (!r.done()) return fail("vCPU section has trailing bytes");
     return s;
 }
@@ -253,11 +218,11 @@ std::vector<uint8_t> encode(const VmKvmState& s) {
 Result<VmKvmState> decode_vm(std::span<const uint8_t> payload) {
     ByteReader r(payload, "VM section");
     VmKvmState s;
-    EMBER_READ(read_into(r, s.pic_master));
-    EMBER_READ(read_into(r, s.pic_slave));
-    EMBER_READ(read_into(r, s.ioapic));
-    EMBER_READ(read_into(r, s.pit));
-    EMBER_READ(read_into(r, s.clock));
+    EMBER_TRY(read_into(r, s.pic_master));
+    EMBER_TRY(read_into(r, s.pic_slave));
+    EMBER_TRY(read_into(r, s.ioapic));
+    EMBER_TRY(read_into(r, s.pit));
+    EMBER_TRY(read_into(r, s.clock));
     if (!r.done()) return fail("VM section has trailing bytes");
     if (s.pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER ||
         s.pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE || s.ioapic.chip_id != KVM_IRQCHIP_IOAPIC)
@@ -303,12 +268,12 @@ std::vector<uint8_t> encode(const VmConfig& c) {
 Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
     ByteReader r(payload, "config section");
     VmConfig c;
-    EMBER_READ(read_into(r, c.machine.vcpu_count));
-    EMBER_READ(read_into(r, c.machine.mem_size_mib));
+    EMBER_TRY(read_into(r, c.machine.vcpu_count));
+    EMBER_TRY(read_into(r, c.machine.mem_size_mib));
     uint8_t smt = 0, dirty = 0, boot = 0;
-    EMBER_READ(read_into(r, smt));
-    EMBER_READ(read_into(r, dirty));
-    EMBER_READ(read_into(r, boot));
+    EMBER_TRY(read_into(r, smt));
+    EMBER_TRY(read_into(r, dirty));
+    EMBER_TRY(read_into(r, boot));
     c.machine.smt = smt;
     c.machine.track_dirty_pages = dirty;
     if (boot) {
@@ -316,8 +281,8 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
         auto kernel = r.get_string();
         if (!kernel) return std::unexpected(kernel.error());
         b.kernel_image_path = *kernel;
-        EMBER_READ(get_opt(r, b.initrd_path));
-        EMBER_READ(get_opt(r, b.boot_args));
+        EMBER_TRY(get_opt(r, b.initrd_path));
+        EMBER_TRY(get_opt(r, b.boot_args));
         c.boot_source = b;
     }
     auto drives = r.get<uint32_t>();
@@ -331,17 +296,17 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
         d.drive_id = *id;
         d.path_on_host = *path;
         uint8_t root = 0, ro = 0;
-        EMBER_READ(read_into(r, root));
-        EMBER_READ(read_into(r, ro));
+        EMBER_TRY(read_into(r, root));
+        EMBER_TRY(read_into(r, ro));
         d.is_root_device = root;
         d.is_read_only = ro;
-        EMBER_READ(get_opt(r, d.partuuid));
+        EMBER_TRY(get_opt(r, d.partuuid));
         auto cache = r.get_string();
         auto engine = r.get_string();
         if (!cache || !engine) return fail("config section: drive is truncated");
         d.cache_type = *cache;
         d.io_engine = *engine;
-        EMBER_READ(get_limiter(r, d.rate_limiter));
+        EMBER_TRY(get_limiter(r, d.rate_limiter));
         c.drives.push_back(std::move(d));
     }
     auto nets = r.get<uint32_t>();
@@ -354,9 +319,9 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
         if (!id || !tap) return fail("config section: network interface is truncated");
         n.iface_id = *id;
         n.host_dev_name = *tap;
-        EMBER_READ(get_opt(r, n.guest_mac));
-        EMBER_READ(get_limiter(r, n.rx_rate_limiter));
-        EMBER_READ(get_limiter(r, n.tx_rate_limiter));
+        EMBER_TRY(get_opt(r, n.guest_mac));
+        EMBER_TRY(get_limiter(r, n.rx_rate_limiter));
+        EMBER_TRY(get_limiter(r, n.tx_rate_limiter));
         c.network_interfaces.push_back(std::move(n));
     }
     if (!r.done()) return fail("config section has trailing bytes");
@@ -364,90 +329,6 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
     if (auto v = validate_machine(c.machine); !v)
         return fail("config section: " + v.error().message);
     return c;
-}
-
-std::vector<uint8_t> encode(const SerialState& s) {
-    ByteWriter w;
-    for (uint8_t b : {s.divisor_low, s.divisor_high, s.ier, s.lcr, s.mcr, s.lsr, s.msr, s.scr})
-        w.put(b);
-    w.put<uint8_t>(s.thr_empty_pending);
-    w.put_bytes(std::vector<uint8_t>(s.rx.begin(), s.rx.end()));
-    return w.bytes();
-}
-
-Result<SerialState> decode_serial(std::span<const uint8_t> payload) {
-    ByteReader r(payload, "serial section");
-    SerialState s;
-    for (uint8_t* b :
-         {&s.divisor_low, &s.divisor_high, &s.ier, &s.lcr, &s.mcr, &s.lsr, &s.msr, &s.scr})
-        EMBER_READ(read_into(r, *b));
-    uint8_t thr = 0;
-    EMBER_READ(read_into(r, thr));
-    s.thr_empty_pending = thr;
-    auto rx = r.get_bytes();
-    if (!rx) return std::unexpected(rx.error());
-    if (rx->size() > Serial::kRxFifoSize) return fail("serial section: receive FIFO too long");
-    s.rx.assign(rx->begin(), rx->end());
-    if (!r.done()) return fail("serial section has trailing bytes");
-    return s;
-}
-
-std::vector<uint8_t> encode(const I8042State& s) {
-    ByteWriter w;
-    for (uint8_t b : {s.command_byte, s.output_port, s.pending_command, s.pending_keyboard_cmd})
-        w.put(b);
-    w.put<uint8_t>(s.last_write_was_command);
-    w.put<uint8_t>(s.keyboard_enabled);
-    w.put_bytes(std::vector<uint8_t>(s.output.begin(), s.output.end()));
-    return w.bytes();
-}
-
-Result<I8042State> decode_i8042(std::span<const uint8_t> payload) {
-    ByteReader r(payload, "i8042 section");
-    I8042State s;
-    for (uint8_t* b :
-         {&s.command_byte, &s.output_port, &s.pending_command, &s.pending_keyboard_cmd})
-        EMBER_READ(read_into(r, *b));
-    uint8_t last = 0, enabled = 0;
-    EMBER_READ(read_into(r, last));
-    EMBER_READ(read_into(r, enabled));
-    s.last_write_was_command = last;
-    s.keyboard_enabled = enabled;
-    auto out = r.get_bytes();
-    if (!out) return std::unexpected(out.error());
-    if (out->size() > I8042::kOutputCapacity) return fail("i8042 section: output buffer too long");
-    s.output.assign(out->begin(), out->end());
-    if (!r.done()) return fail("i8042 section has trailing bytes");
-    return s;
-}
-
-std::vector<uint8_t> encode(const virtio::TransportState& t) {
-    ByteWriter w;
-    for (uint32_t v : {t.status, t.device_features_sel, t.driver_features_sel, t.queue_sel,
-                       t.config_generation, t.interrupt_status})
-        w.put(v);
-    w.put(t.driver_features);
-    w.put<uint8_t>(t.live);
-    put_vector(w, t.queues);
-    return w.bytes();
-}
-
-Result<virtio::TransportState> decode_transport(std::span<const uint8_t> payload) {
-    ByteReader r(payload, "virtio section");
-    virtio::TransportState t;
-    for (uint32_t* v : {&t.status, &t.device_features_sel, &t.driver_features_sel, &t.queue_sel,
-                        &t.config_generation, &t.interrupt_status})
-        EMBER_READ(read_into(r, *v));
-    EMBER_READ(read_into(r, t.driver_features));
-    uint8_t live = 0;
-    EMBER_READ(read_into(r, live));
-    t.live = live;
-    EMBER_READ(get_vector(r, t.queues, 8));
-    if (!r.done()) return fail("virtio section has trailing bytes");
-    for (const auto& q : t.queues)
-        if (q.size > q.max_size || q.max_size > virtio::kMaxQueueSize)
-            return fail("virtio section: bad queue size");
-    return t;
 }
 
 std::vector<uint8_t> encode(const MemoryLayout& m) {
@@ -459,7 +340,7 @@ std::vector<uint8_t> encode(const MemoryLayout& m) {
 Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload) {
     ByteReader r(payload, "memory section");
     MemoryLayout m;
-    EMBER_READ(get_vector(r, m.regions, 8));
+    EMBER_TRY(get_vector(r, m.regions, 8));
     if (!r.done()) return fail("memory section has trailing bytes");
     return m;
 }

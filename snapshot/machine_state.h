@@ -10,11 +10,9 @@
 #include <vector>
 
 #include "snapshot/format.h"
-#include "virtio/mmio/mmio_transport.h"
 #include "vmm/base/error.h"
+#include "vmm/base/state_section.h"
 #include "vmm/config/vm_config.h"
-#include "vmm/devices/i8042.h"
-#include "vmm/devices/serial.h"
 #include "vmm/kvm/kvm_abi.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/kvm/vm.h"
@@ -22,17 +20,13 @@
 
 namespace ember::snapshot {
 
-enum Sections : uint32_t {
-    kConfig = 1,
-    kVmKvm = 2,
-    kVcpu = 3,
-    kSerial = 4,
-    kI8042 = 5,
-    kMemory = 6,
-    kVirtio = 7
-};
-inline constexpr uint32_t kKnownSections[] = {kConfig, kVmKvm,  kVcpu,  kSerial,
-                                              kI8042,  kMemory, kVirtio};
+// The machine-wide sections; each device declares its own beside it (vmm/machine/sections.h).
+inline constexpr StateSection kConfigSection{1, "config"};
+inline constexpr StateSection kVmKvmSection{2, "vm (PIC, IOAPIC, PIT, clock)"};
+inline constexpr StateSection kVcpuSection{3, "vcpu"};
+inline constexpr StateSection kMemorySection{6, "memory layout"};
+inline constexpr uint32_t kConfig = kConfigSection.id, kVmKvm = kVmKvmSection.id,
+                          kVcpu = kVcpuSection.id, kMemory = kMemorySection.id;
 
 struct VcpuState {
     std::vector<kvm_cpuid_entry2> cpuid;
@@ -72,12 +66,6 @@ std::vector<uint8_t> encode(const VmKvmState& s);
 Result<VmKvmState> decode_vm(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const VmConfig& c);
 Result<VmConfig> decode_config(std::span<const uint8_t> payload);
-std::vector<uint8_t> encode(const SerialState& s);
-Result<SerialState> decode_serial(std::span<const uint8_t> payload);
-std::vector<uint8_t> encode(const I8042State& s);
-Result<I8042State> decode_i8042(std::span<const uint8_t> payload);
-std::vector<uint8_t> encode(const virtio::TransportState& t);
-Result<virtio::TransportState> decode_transport(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const MemoryLayout& m);
 Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload);
 

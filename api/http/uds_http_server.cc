@@ -115,19 +115,18 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
                 length.find_first_not_of("0123456789") != std::string::npos)
                 return HandlerResponse::Unhandled;
             const uint64_t bytes = std::stoull(length);
-            if (bytes > 0 && req.method != "PUT" && req.method != "PATCH" && req.method != "POST") {
+            // The answer is the last on this connection: what follows its head is not a request.
+            auto refuse_and_close = [&res](const std::string& fault_json) {
                 res.status = 400;
-                res.set_content(
-                    "{\"fault_message\":\"" + req.method + " request cannot have a body.\"}",
-                    "application/json");
+                res.set_content(fault_json, "application/json");
                 t_close_connection = true;
                 return HandlerResponse::Handled;
-            }
+            };
+            if (bytes > 0 && req.method != "PUT" && req.method != "PATCH" && req.method != "POST")
+                return refuse_and_close("{\"fault_message\":\"" + req.method +
+                                        " request cannot have a body.\"}");
             if (bytes <= options_.max_payload) return HandlerResponse::Unhandled;
-            res.status = 400;
-            res.set_content(too_large(length, options_.max_payload), "application/json");
-            t_close_connection = true;
-            return HandlerResponse::Handled;
+            return refuse_and_close(too_large(length, options_.max_payload));
         });
         Get(R"(.*)", handler);
         Put(R"(.*)", handler);

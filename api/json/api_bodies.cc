@@ -1,11 +1,8 @@
 #include "api/json/api_bodies.h"
 
-#include <algorithm>
-#include <array>
-#include <cctype>
-
 #include "api/json/fields.h"
 #include "api/json/vm_config_json.h"
+#include "vmm/base/log.h"
 
 namespace ember::json {
 namespace {
@@ -116,26 +113,12 @@ Result<LoggerConfig> parse_logger(std::string_view text) {
     return with_object<LoggerConfig>(text, [](Fields& f) -> Result<LoggerConfig> {
         LoggerConfig l;
         if (auto r = take(f.string("log_path"), l.log_path); !r) return std::unexpected(r.error());
-        if (auto r = take(f.string("level"), l.level); !r) return std::unexpected(r.error());
-        if (l.level) {
-            // Firecracker takes any case, and Warn for Warning.
-            std::string lower;
-            for (char c : *l.level)
-                lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            if (lower == "warn") lower = "warning";
-            static constexpr std::array<std::pair<const char*, const char*>, 6> kLevels{
-                {{"error", "Error"},
-                 {"warning", "Warning"},
-                 {"info", "Info"},
-                 {"debug", "Debug"},
-                 {"trace", "Trace"},
-                 {"off", "Off"}}};
-            auto known = std::find_if(kLevels.begin(), kLevels.end(),
-                                      [&](const auto& k) { return lower == k.first; });
-            if (known == kLevels.end())
-                return fail("level: '" + *l.level +
-                            "' is not one of Error, Warning, Info, Debug, Trace, Off");
-            l.level = known->second;
+        std::optional<std::string> level;
+        if (auto r = take(f.string("level"), level); !r) return std::unexpected(r.error());
+        if (level) {
+            auto parsed = log::parse_level(*level);
+            if (!parsed) return fail("level: " + parsed.error().message);
+            l.level = *parsed;
         }
         if (auto r = take(f.boolean("show_level"), l.show_level); !r)
             return std::unexpected(r.error());

@@ -16,11 +16,6 @@ Result<void> need(const Fields& f, Result<std::optional<T>> value, const char* k
     return {};
 }
 
-#define EMBER_TRY(expr)                                                \
-    do {                                                               \
-        if (auto _r = (expr); !_r) return std::unexpected(_r.error()); \
-    } while (0)
-
 Result<TokenBucketConfig> bucket_from(object o, const std::string& path) {
     Fields f(o, path);
     TokenBucketConfig b;

@@ -118,55 +118,55 @@ HttpResponse Router::route(const HttpRequest& r) {
     HttpResponse bad;
     if (m == "GET") {
         if (p == "/")
-            return ok_json("{\"id\":" + json::quote(controller_.instance_id()) +
-                           ",\"state\":" + json::quote(state_name(controller_.state())) +
+            return ok_json("{\"id\":" + json::quote(vmm_.instance_id()) +
+                           ",\"state\":" + json::quote(state_name(vmm_.state())) +
                            ",\"vmm_version\":" + json::quote(EMBER_VERSION) +
                            ",\"app_name\":\"ember\"}");
         if (p == "/version")
             return ok_json(std::string("{\"firecracker_version\":\"") + kPinnedFirecrackerVersion +
                            "\"}");
-        if (p == "/vm/config") return ok_json(json::to_json(controller_.config()));
-        if (p == "/machine-config") return ok_json(json::to_json(controller_.config().machine));
+        if (p == "/vm/config") return ok_json(json::to_json(vmm_.config()));
+        if (p == "/machine-config") return ok_json(json::to_json(vmm_.config().machine));
     } else if (m == "PUT") {
         if (p == "/machine-config") {
             auto c = json::parse_machine_config(r.body);
             if (failed(c, bad)) return bad;
-            auto done = from(controller_.submit(PutMachineConfig{*c}));
+            auto done = from(vmm_.submit(PutMachineConfig{*c}));
             return c->cpu_template
                        ? deprecated(done, "PUT /machine-config: cpu_template field is deprecated.")
                        : done;
         }
         if (p == "/boot-source") {
             auto c = json::parse_boot_source(r.body);
-            return failed(c, bad) ? bad : from(controller_.submit(PutBootSource{*c}));
+            return failed(c, bad) ? bad : from(vmm_.submit(PutBootSource{*c}));
         }
         if (auto id = id_after(p, "/drives/")) {
             auto c = json::parse_drive(r.body);
             if (failed(c, bad)) return bad;
             if (c->drive_id != *id) return id_mismatch(*id, c->drive_id);
-            return from(controller_.submit(PutDrive{*c}));
+            return from(vmm_.submit(PutDrive{*c}));
         }
         if (auto id = id_after(p, "/network-interfaces/")) {
             auto c = json::parse_network_interface(r.body);
             if (failed(c, bad)) return bad;
             if (c->iface_id != *id) return id_mismatch(*id, c->iface_id);
-            return from(controller_.submit(PutNetworkInterface{*c}));
+            return from(vmm_.submit(PutNetworkInterface{*c}));
         }
         if (p == "/actions") {
             auto a = json::parse_action_type(r.body);
             if (failed(a, bad)) return bad;
-            if (*a == "InstanceStart") return from(controller_.submit(InstanceStart{}));
-            if (*a == "SendCtrlAltDel") return from(controller_.submit(SendCtrlAltDel{}));
-            return from(controller_.submit(FlushMetrics{}));
+            if (*a == "InstanceStart") return from(vmm_.submit(InstanceStart{}));
+            if (*a == "SendCtrlAltDel") return from(vmm_.submit(SendCtrlAltDel{}));
+            return from(vmm_.submit(FlushMetrics{}));
         }
         if (p == "/logger") {
             auto l = json::parse_logger(r.body);
-            return failed(l, bad) ? bad : from(controller_.submit(PutLogger{*l}));
+            return failed(l, bad) ? bad : from(vmm_.submit(PutLogger{*l}));
         }
         if (p == "/snapshot/create") {
             auto c = json::parse_snapshot_create(r.body);
             if (failed(c, bad)) return bad;
-            return from(controller_.submit(
+            return from(vmm_.submit(
                 CreateSnapshot{c->snapshot_type == "Diff", c->snapshot_path, c->mem_file_path}));
         }
         if (p == "/snapshot/load") {
@@ -174,9 +174,9 @@ HttpResponse Router::route(const HttpRequest& r) {
             if (failed(l, bad)) return bad;
             std::vector<NetworkOverride> overrides;
             for (const auto& [id, tap] : l->network_overrides) overrides.push_back({id, tap});
-            auto done = from(
-                controller_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm,
-                                                overrides, l->track_dirty_pages}));
+            auto done =
+                from(vmm_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm,
+                                              overrides, l->track_dirty_pages}));
             return l->deprecated_fields
                        ? deprecated(done,
                                     "PUT /snapshot/load: mem_file_path and enable_diff_snapshots "
@@ -185,13 +185,13 @@ HttpResponse Router::route(const HttpRequest& r) {
         }
         if (p == "/metrics") {
             auto path = json::parse_metrics_path(r.body);
-            return failed(path, bad) ? bad : from(controller_.submit(PutMetrics{*path}));
+            return failed(path, bad) ? bad : from(vmm_.submit(PutMetrics{*path}));
         }
     } else if (m == "PATCH") {
         if (p == "/machine-config") {
             auto c = json::parse_machine_config_patch(r.body);
             if (failed(c, bad)) return bad;
-            auto done = from(controller_.submit(PatchMachineConfig{*c}));
+            auto done = from(vmm_.submit(PatchMachineConfig{*c}));
             return c->cpu_template
                        ? deprecated(done,
                                     "PATCH /machine-config: cpu_template field is deprecated.")
@@ -199,19 +199,19 @@ HttpResponse Router::route(const HttpRequest& r) {
         }
         if (p == "/vm") {
             auto paused = json::parse_vm_state(r.body);
-            return failed(paused, bad) ? bad : from(controller_.submit(SetVmState{*paused}));
+            return failed(paused, bad) ? bad : from(vmm_.submit(SetVmState{*paused}));
         }
         if (auto id = id_after(p, "/drives/")) {
             auto c = json::parse_drive_patch(r.body);
             if (failed(c, bad)) return bad;
             if (c->drive_id != *id) return id_mismatch(*id, c->drive_id);
-            return from(controller_.submit(PatchDrive{*id}));
+            return from(vmm_.submit(PatchDrive{*id}));
         }
         if (auto id = id_after(p, "/network-interfaces/")) {
             auto c = json::parse_network_interface_patch(r.body);
             if (failed(c, bad)) return bad;
             if (c->iface_id != *id) return id_mismatch(*id, c->iface_id);
-            return from(controller_.submit(PatchNetworkInterface{*id}));
+            return from(vmm_.submit(PatchNetworkInterface{*id}));
         }
     }
     return fault("Invalid request method and/or path: " + m + " " + p + ".");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "snapshot/machine_state.h"
+#include "vmm/machine/sections.h"
 
 using namespace ember;
 
@@ -20,25 +21,17 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
-    auto file = snapshot::Reader::parse(bytes, snapshot::kKnownSections);
+    auto file = snapshot::Reader::parse(bytes, kStateSectionIds);
     if (!file) {
         std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", argv[1],
                      file.error().message.c_str());
         return 1;
     }
-    const char* names[] = {"",
-                           "config",
-                           "vm (PIC, IOAPIC, PIT, clock)",
-                           "vcpu",
-                           "serial",
-                           "i8042",
-                           "memory layout",
-                           "virtio"};
     std::printf("%s: ember snapshot, format version %u, %zu bytes\n", argv[1],
                 file->format_version(), bytes.size());
     for (const auto& s : file->sections())
-        std::printf("  section %-30s version %u, %zu bytes\n", s.id < 8 ? names[s.id] : "?",
-                    s.version, s.payload.size());
+        std::printf("  section %-30s version %u, %zu bytes\n",
+                    std::string(section_name(s.id)).c_str(), s.version, s.payload.size());
     if (auto c = file->one(snapshot::kConfig)) {
         if (auto config = snapshot::decode_config(c->payload)) {
             std::printf("machine: %u vCPUs, %u MiB\n", config->machine.vcpu_count,

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "tests/support/ember_process.h"
-#include "vmm/vmm.h"
+#include "vmm/machine/vmm.h"
 
 namespace ember {
 namespace {

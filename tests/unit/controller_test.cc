@@ -1,5 +1,5 @@
 // The Controller without a VM: stop() from another thread ends run(), which sleeps in epoll.
-#include "vmm/controller.h"
+#include "vmm/app/controller.h"
 
 #include <gtest/gtest.h>
 #include <sys/syscall.h>

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "vmm/device_layout.h"
+#include "vmm/machine/device_layout.h"
 
 namespace ember {
 namespace {

@@ -1,5 +1,6 @@
 // The log's sink can change while other threads log: no line ever lands in a descriptor the
 // caller closed and the process reused for something else (a disk image, say).
+// Levels are named as Firecracker names them.
 #include "vmm/base/log.h"
 
 #include <fcntl.h>
@@ -44,6 +45,20 @@ TEST(Log, ChangingTheSinkUnderConcurrentLinesNeverWritesAReusedDescriptor) {
     for (int i = 0; i < 200; ++i)
         logged += std::filesystem::file_size(dir.path() + "/log" + std::to_string(i));
     EXPECT_GT(logged, 0u) << "the lines went to the sinks";
+}
+
+TEST(Log, LevelsAreNamedAsFirecrackerNamesThemInAnyCase) {
+    EXPECT_EQ(log::parse_level("Off"), log::Level::Off);
+    EXPECT_EQ(log::parse_level("ERROR"), log::Level::Error);
+    EXPECT_EQ(log::parse_level("Warning"), log::Level::Warn);
+    EXPECT_EQ(log::parse_level("warn"), log::Level::Warn);
+    EXPECT_EQ(log::parse_level("info"), log::Level::Info);
+    EXPECT_EQ(log::parse_level("Debug"), log::Level::Debug);
+    EXPECT_EQ(log::parse_level("trace"), log::Level::Debug);
+    auto loud = log::parse_level("loud");
+    ASSERT_FALSE(loud);
+    EXPECT_NE(loud.error().message.find("'loud' is not one of"), std::string::npos);
+    EXPECT_FALSE(log::parse_level(""));
 }
 
 }  // namespace

@@ -56,8 +56,8 @@ class UringEngine : public IoEngine {
         } while (r == -EINTR);
     }
 
-    // The completion eventfd is watched edge-triggered (completion_fd_is_edge_triggered), so it is
-    // never read: every CQE the kernel posts signals it again.
+    // The completion eventfd is watched edge-triggered (IoEngine::completion_fd), so it is never
+    // read: every CQE the kernel posts signals it again.
     void reap(std::vector<IoCompletion>& out) override {
         io_uring_cqe* cqe;
         unsigned head, seen = 0;

@@ -1,4 +1,4 @@
-#include "vmm/controller.h"
+#include "vmm/app/controller.h"
 
 #include <fcntl.h>
 #include <net/if.h>
@@ -132,16 +132,7 @@ void Controller::handle_wake() {
         loop_.stop();
         return;
     }
-    for (auto& p : work) {
-        Outcome outcome = execute(p.action);
-        const bool is_config = std::holds_alternative<PutBootSource>(p.action) ||
-                               std::holds_alternative<PutMachineConfig>(p.action) ||
-                               std::holds_alternative<PatchMachineConfig>(p.action) ||
-                               std::holds_alternative<PutDrive>(p.action) ||
-                               std::holds_alternative<PutNetworkInterface>(p.action);
-        if (outcome && is_config) configured_ = true;
-        p.done.set_value(std::move(outcome));
-    }
+    for (auto& p : work) p.done.set_value(execute(p.action));
 }
 
 VmConfig Controller::config() const {
@@ -155,175 +146,178 @@ VmState Controller::state() const {
 
 Outcome Controller::apply(const VmConfig& config) {
     if (auto r = validate(config); !r) return bad(r.error().message);
-    configured_ = true;
-    std::lock_guard lock(mutex_);
-    config_ = config;
-    return {};
+    return configured(config);
 }
 
-Outcome Controller::require_not_started(const char* what) const {
-    (void)what;
+Outcome Controller::require_not_started() const {
     if (state_ != VmState::NotStarted)
         return bad("The requested operation is not supported after starting the microVM.");
     return {};
 }
 
+Outcome Controller::configured(VmConfig config) {
+    configured_ = true;
+    std::lock_guard lock(mutex_);
+    config_ = std::move(config);
+    return {};
+}
+
 Outcome Controller::execute(const Action& action) {
-    return std::visit(
-        [this](const auto& a) -> Outcome {
-            using T = std::decay_t<decltype(a)>;
-            if constexpr (std::is_same_v<T, PutBootSource>) {
-                if (auto r = require_not_started("boot-source"); !r) return r;
-                // Firecracker's texts first, which scripts grep for; then which field and file.
-                if (auto r =
-                        check_readable("boot-source.kernel_image_path", a.config.kernel_image_path);
-                    !r)
-                    return bad("The kernel file cannot be opened: " + r.error());
-                if (a.config.initrd_path)
-                    if (auto r = check_readable("boot-source.initrd_path", *a.config.initrd_path);
-                        !r)
-                        return bad(
-                            "The initrd file cannot be opened due to invalid path or invalid "
-                            "permissions. " +
-                            r.error());
-                std::lock_guard lock(mutex_);
-                config_.boot_source = a.config;
-                return {};
-            } else if constexpr (std::is_same_v<T, PutMachineConfig> ||
-                                 std::is_same_v<T, PatchMachineConfig>) {
-                if (auto r = require_not_started("machine-config"); !r) return r;
-                MachineConfig m;
-                if constexpr (std::is_same_v<T, PutMachineConfig>)
-                    m = a.config;
-                else
-                    m = a.patch.applied_to(config().machine);
-                if (auto r = validate_machine(m); !r) return bad(r.error().message);
-                std::lock_guard lock(mutex_);
-                config_.machine = m;
-                return {};
-            } else if constexpr (std::is_same_v<T, PutDrive>) {
-                if (auto r = require_not_started("drives"); !r) return r;
-                if (auto r = validate_drive(a.config); !r) return bad(r.error().message);
-                if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
-                                            a.config.path_on_host);
-                    !r)
-                    return bad("Unable to create the virtio block device: " + r.error());
-                VmConfig trial = config();
-                std::erase_if(trial.drives,
-                              [&](const auto& d) { return d.drive_id == a.config.drive_id; });
-                trial.drives.push_back(a.config);
-                if (auto r = validate(trial); !r) return bad(r.error().message);
-                std::lock_guard lock(mutex_);
-                config_ = std::move(trial);
-                return {};
-            } else if constexpr (std::is_same_v<T, PutNetworkInterface>) {
-                if (auto r = require_not_started("network-interfaces"); !r) return r;
-                if (auto r = validate_network_interface(a.config); !r)
-                    return bad(r.error().message);
-                if (::if_nametoindex(a.config.host_dev_name.c_str()) == 0)
-                    return bad("Could not create the network device: network interface '" +
-                               a.config.iface_id + "': tap '" + a.config.host_dev_name +
-                               "' does not exist");
-                VmConfig trial = config();
-                std::erase_if(trial.network_interfaces,
-                              [&](const auto& n) { return n.iface_id == a.config.iface_id; });
-                trial.network_interfaces.push_back(a.config);
-                if (auto r = validate(trial); !r) return bad(r.error().message);
-                std::lock_guard lock(mutex_);
-                config_ = std::move(trial);
-                return {};
-            } else if constexpr (std::is_same_v<T, PatchDrive> ||
-                                 std::is_same_v<T, PatchNetworkInterface>) {
-                if (state_ == VmState::NotStarted)
-                    return bad(
-                        "The requested operation is not supported before starting the microVM.");
-                return bad("updating a device after boot is not supported by ember yet");
-            } else if constexpr (std::is_same_v<T, InstanceStart>) {
-                return start_instance();
-            } else if constexpr (std::is_same_v<T, SendCtrlAltDel>) {
-                if (!vmm_ || state_ == VmState::Exited)
-                    return bad("SendCtrlAltDel: the microVM is not running");
-                if (auto r = vmm_->send_ctrl_alt_del(); !r)
-                    return bad("SendCtrlAltDel: " + r.error().message);
-                return {};
-            } else if constexpr (std::is_same_v<T, FlushMetrics>) {
-                return write_metrics();
-            } else if constexpr (std::is_same_v<T, SetVmState>) {
-                if (!vmm_)
-                    return bad(
-                        "The requested operation is not supported before starting the microVM.");
-                // As in Firecracker, asking for the state the VM is in is a success: SDK retries
-                // and "make sure it is paused" logic rely on it.
-                if (a.paused) {
-                    if (state_ == VmState::Paused) return {};
-                    if (state_ != VmState::Running) return bad("the microVM is not running");
-                    vmm_->pause();
-                    state_ = VmState::Paused;
-                } else {
-                    if (state_ == VmState::Running) return {};
-                    if (state_ != VmState::Paused) return bad("the microVM is not paused");
-                    vmm_->resume();
-                    state_ = VmState::Running;
-                }
-                return {};
-            } else if constexpr (std::is_same_v<T, PutLogger>) {
-                if (a.config.log_path) {
-                    auto sink = open_sink(*a.config.log_path);
-                    if (!sink) return bad("logger.log_path: " + sink.error().message);
-                    log::set_fd(sink->get());
-                }
-                if (a.config.level) {  // the parser has made it one of these
-                    const auto& l = *a.config.level;
-                    if (l == "Off")
-                        log::set_level(log::Level::Off);
-                    else if (l == "Error")
-                        log::set_level(log::Level::Error);
-                    else if (l == "Warning")
-                        log::set_level(log::Level::Warn);
-                    else if (l == "Info")
-                        log::set_level(log::Level::Info);
-                    else
-                        log::set_level(log::Level::Debug);
-                }
-                return {};
-            } else if constexpr (std::is_same_v<T, CreateSnapshot>) {
-                if (!vmm_ || state_ != VmState::Paused)
-                    return bad(
-                        "snapshot/create: the microVM must be paused first (PATCH /vm {\"state\": "
-                        "\"Paused\"})");
-                if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff); !r)
-                    return bad("snapshot/create: " + r.error().message);
-                return {};
-            } else if constexpr (std::is_same_v<T, LoadSnapshot>) {
-                if (state_ != VmState::NotStarted || configured_)
-                    return bad(
-                        "Loading a microVM snapshot not allowed after configuring boot-specific "
-                        "resources.");
-                auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, a.network_overrides,
-                                        a.track_dirty_pages, options_.vmm);
-                if (!vmm)
-                    return failed_load("Failed to restore from snapshot: " + vmm.error().message);
-                if (auto r = (*vmm)->start(!a.resume_vm); !r)
-                    return failed_load("Failed to resume microVM: " + r.error().message);
-                vmm_ = std::move(*vmm);
-                state_ = a.resume_vm ? VmState::Running : VmState::Paused;
-                // GET /vm/config and the metrics describe the restored VM, not an empty one.
-                std::lock_guard lock(mutex_);
-                config_ = vmm_->config();
-                return {};
-            } else if constexpr (std::is_same_v<T, PutMetrics>) {
-                if (metrics_file_.valid())
-                    return bad("metrics: the metrics system is already configured");
-                auto sink = open_sink(a.metrics_path);
-                if (!sink) return bad("metrics.metrics_path: " + sink.error().message);
-                metrics_file_ = std::move(*sink);
-                itimerspec period{};
-                period.it_value.tv_sec = period.it_interval.tv_sec = kMetricsPeriod.count();
-                ::timerfd_settime(metrics_timer_.get(), 0, &period, nullptr);
-                return {};
-            }
-        },
-        action);
+    return std::visit([this](const auto& a) { return handle(a); }, action);
+}
+
+Outcome Controller::handle(const PutBootSource& a) {
+    if (auto r = require_not_started(); !r) return r;
+    // Firecracker's texts first, which scripts grep for; then which field and file.
+    if (auto r = check_readable("boot-source.kernel_image_path", a.config.kernel_image_path); !r)
+        return bad("The kernel file cannot be opened: " + r.error());
+    if (a.config.initrd_path)
+        if (auto r = check_readable("boot-source.initrd_path", *a.config.initrd_path); !r)
+            return bad(
+                "The initrd file cannot be opened due to invalid path or invalid permissions. " +
+                r.error());
+    VmConfig c = config();
+    c.boot_source = a.config;
+    return configured(std::move(c));
+}
+
+Outcome Controller::handle(const PutMachineConfig& a) {
+    return set_machine(a.config);
+}
+
+Outcome Controller::handle(const PatchMachineConfig& a) {
+    return set_machine(a.patch.applied_to(config().machine));
+}
+
+Outcome Controller::set_machine(const MachineConfig& m) {
+    if (auto r = require_not_started(); !r) return r;
+    if (auto r = validate_machine(m); !r) return bad(r.error().message);
+    VmConfig c = config();
+    c.machine = m;
+    return configured(std::move(c));
+}
+
+Outcome Controller::handle(const PutDrive& a) {
+    if (auto r = require_not_started(); !r) return r;
+    if (auto r = validate_drive(a.config); !r) return bad(r.error().message);
+    if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
+                                a.config.path_on_host);
+        !r)
+        return bad("Unable to create the virtio block device: " + r.error());
+    VmConfig trial = config();
+    std::erase_if(trial.drives, [&](const auto& d) { return d.drive_id == a.config.drive_id; });
+    trial.drives.push_back(a.config);
+    if (auto r = validate(trial); !r) return bad(r.error().message);
+    return configured(std::move(trial));
+}
+
+Outcome Controller::handle(const PutNetworkInterface& a) {
+    if (auto r = require_not_started(); !r) return r;
+    if (auto r = validate_network_interface(a.config); !r) return bad(r.error().message);
+    if (::if_nametoindex(a.config.host_dev_name.c_str()) == 0)
+        return bad("Could not create the network device: network interface '" + a.config.iface_id +
+                   "': tap '" + a.config.host_dev_name + "' does not exist");
+    VmConfig trial = config();
+    std::erase_if(trial.network_interfaces,
+                  [&](const auto& n) { return n.iface_id == a.config.iface_id; });
+    trial.network_interfaces.push_back(a.config);
+    if (auto r = validate(trial); !r) return bad(r.error().message);
+    return configured(std::move(trial));
+}
+
+Outcome Controller::handle(const PatchDrive&) {
+    return refuse_device_update();
+}
+
+Outcome Controller::handle(const PatchNetworkInterface&) {
+    return refuse_device_update();
+}
+
+Outcome Controller::refuse_device_update() const {
+    if (state_ == VmState::NotStarted)
+        return bad("The requested operation is not supported before starting the microVM.");
+    return bad("updating a device after boot is not supported by ember yet");
+}
+
+Outcome Controller::handle(const InstanceStart&) {
+    return start_instance();
+}
+
+Outcome Controller::handle(const SendCtrlAltDel&) {
+    if (!vmm_ || state_ == VmState::Exited)
+        return bad("SendCtrlAltDel: the microVM is not running");
+    if (auto r = vmm_->send_ctrl_alt_del(); !r) return bad("SendCtrlAltDel: " + r.error().message);
+    return {};
+}
+
+Outcome Controller::handle(const FlushMetrics&) {
+    return write_metrics();
+}
+
+Outcome Controller::handle(const SetVmState& a) {
+    if (!vmm_) return bad("The requested operation is not supported before starting the microVM.");
+    // As in Firecracker, asking for the state the VM is in is a success: SDK retries and "make
+    // sure it is paused" logic rely on it.
+    if (a.paused) {
+        if (state_ == VmState::Paused) return {};
+        if (state_ != VmState::Running) return bad("the microVM is not running");
+        vmm_->pause();
+        state_ = VmState::Paused;
+    } else {
+        if (state_ == VmState::Running) return {};
+        if (state_ != VmState::Paused) return bad("the microVM is not paused");
+        vmm_->resume();
+        state_ = VmState::Running;
+    }
+    return {};
+}
+
+Outcome Controller::handle(const PutLogger& a) {
+    if (a.config.log_path) {
+        auto sink = open_sink(*a.config.log_path);
+        if (!sink) return bad("logger.log_path: " + sink.error().message);
+        log::set_fd(sink->get());
+    }
+    if (a.config.level) log::set_level(*a.config.level);
+    return {};
+}
+
+Outcome Controller::handle(const PutMetrics& a) {
+    if (metrics_file_.valid()) return bad("metrics: the metrics system is already configured");
+    auto sink = open_sink(a.metrics_path);
+    if (!sink) return bad("metrics.metrics_path: " + sink.error().message);
+    metrics_file_ = std::move(*sink);
+    itimerspec period{};
+    period.it_value.tv_sec = period.it_interval.tv_sec = kMetricsPeriod.count();
+    ::timerfd_settime(metrics_timer_.get(), 0, &period, nullptr);
+    return {};
+}
+
+Outcome Controller::handle(const CreateSnapshot& a) {
+    if (!vmm_ || state_ != VmState::Paused)
+        return bad(
+            "snapshot/create: the microVM must be paused first (PATCH /vm {\"state\": "
+            "\"Paused\"})");
+    if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff); !r)
+        return bad("snapshot/create: " + r.error().message);
+    return {};
+}
+
+Outcome Controller::handle(const LoadSnapshot& a) {
+    if (state_ != VmState::NotStarted || configured_)
+        return bad(
+            "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
+    auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, a.network_overrides,
+                            a.track_dirty_pages, options_.vmm);
+    if (!vmm) return failed_load("Failed to restore from snapshot: " + vmm.error().message);
+    if (auto r = (*vmm)->start(!a.resume_vm); !r)
+        return failed_load("Failed to resume microVM: " + r.error().message);
+    vmm_ = std::move(*vmm);
+    state_ = a.resume_vm ? VmState::Running : VmState::Paused;
+    // GET /vm/config and the metrics describe the restored VM, not an empty one.
+    std::lock_guard lock(mutex_);
+    config_ = vmm_->config();
+    return {};
 }
 
 // Firecracker's clients expect a process whose load failed to exit after answering: it may be

@@ -16,68 +16,13 @@
 #include <string>
 #include <variant>
 
+#include "vmm/actions.h"
 #include "vmm/base/event_fd.h"
 #include "vmm/base/unique_fd.h"
-#include "vmm/config/machine_config_patch.h"
-#include "vmm/config/vm_config.h"
 #include "vmm/event_loop/event_loop.h"
-#include "vmm/vmm.h"
+#include "vmm/machine/vmm.h"
 
 namespace ember {
-
-struct PutBootSource {
-    BootSourceConfig config;
-};
-struct PutMachineConfig {
-    MachineConfig config;
-};
-struct PatchMachineConfig {
-    MachineConfigPatch patch;
-};
-struct PutDrive {
-    DriveConfig config;
-};
-struct PatchDrive {
-    std::string drive_id;
-};
-struct PutNetworkInterface {
-    NetworkInterfaceConfig config;
-};
-struct PatchNetworkInterface {
-    std::string iface_id;
-};
-struct InstanceStart {};
-struct SendCtrlAltDel {};
-struct FlushMetrics {};
-struct SetVmState {
-    bool paused;
-};
-struct PutLogger {
-    LoggerConfig config;
-};
-struct PutMetrics {
-    std::string metrics_path;
-};
-struct CreateSnapshot {
-    bool diff;
-    std::string snapshot_path;
-    std::string mem_file_path;
-};
-struct LoadSnapshot {
-    std::string snapshot_path;
-    std::string mem_file_path;
-    bool resume_vm;
-    std::vector<NetworkOverride> network_overrides;
-    bool track_dirty_pages = false;
-};
-
-using Action =
-    std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutDrive, PatchDrive,
-                 PutNetworkInterface, PatchNetworkInterface, InstanceStart, SendCtrlAltDel,
-                 FlushMetrics, SetVmState, PutLogger, PutMetrics, CreateSnapshot, LoadSnapshot>;
-
-// Success, or the fault message for a 400.
-using Outcome = std::expected<void, std::string>;
 
 struct ControllerOptions {
     std::string instance_id = "anonymous-instance";
@@ -88,14 +33,14 @@ struct ControllerOptions {
     bool exit_on_failed_load = true;
 };
 
-class Controller {
+class Controller : public ActionSink {
   public:
     // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread for the signalfd: call before any
     // other thread exists, from the thread that will call run().
     static Result<std::unique_ptr<Controller>> create(ControllerOptions options);
 
     // Any thread: runs `action` on the VMM thread and returns how it went.
-    Outcome submit(Action action);
+    Outcome submit(Action action) override;
 
     // The VMM thread: handles actions, the VM and signals until the VM ends or a signal arrives.
     VmExitStatus run();
@@ -104,9 +49,9 @@ class Controller {
     void stop(std::string why);
 
     // Any thread, without waiting for the VMM thread.
-    VmConfig config() const;
-    VmState state() const;
-    const std::string& instance_id() const { return options_.instance_id; }
+    VmConfig config() const override;
+    VmState state() const override;
+    const std::string& instance_id() const override { return options_.instance_id; }
 
     // For main, on the VMM thread before run(): apply a whole config as the config file does, and
     // run an action directly (InstanceStart after --config-file, PutMetrics for --metrics-path).
@@ -124,10 +69,32 @@ class Controller {
 
     void handle_wake();
     Outcome execute(const Action& action);
+    // One per action, on the VMM thread.
+    Outcome handle(const PutBootSource& a);
+    Outcome handle(const PutMachineConfig& a);
+    Outcome handle(const PatchMachineConfig& a);
+    Outcome handle(const PutDrive& a);
+    Outcome handle(const PatchDrive& a);
+    Outcome handle(const PutNetworkInterface& a);
+    Outcome handle(const PatchNetworkInterface& a);
+    Outcome handle(const InstanceStart& a);
+    Outcome handle(const SendCtrlAltDel& a);
+    Outcome handle(const FlushMetrics& a);
+    Outcome handle(const SetVmState& a);
+    Outcome handle(const PutLogger& a);
+    Outcome handle(const PutMetrics& a);
+    Outcome handle(const CreateSnapshot& a);
+    Outcome handle(const LoadSnapshot& a);
+
     Outcome start_instance();
     Outcome failed_load(std::string why);
     Outcome write_metrics();
-    Outcome require_not_started(const char* what) const;
+    Outcome require_not_started() const;
+    Outcome set_machine(const MachineConfig& m);
+    Outcome refuse_device_update() const;
+    // A configuration action succeeded with `config`: from now on a snapshot can no longer be
+    // loaded.
+    Outcome configured(VmConfig config);
 
     ControllerOptions options_;
     EventLoop loop_;

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -20,13 +19,13 @@
 #include "api/http/http_module.h"
 #include "api/json/vm_config_json.h"
 #include "api/routes/router.h"
+#include "vmm/app/controller.h"
+#include "vmm/app/terminal.h"
 #include "vmm/base/log.h"
 #include "vmm/base/unique_fd.h"
-#include "vmm/controller.h"
 #include "vmm/devices/boot_timer.h"
 #include "vmm/host_check/host_check.h"
-#include "vmm/terminal.h"
-#include "vmm/vmm.h"
+#include "vmm/machine/vmm.h"
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.0.0"
@@ -87,17 +86,6 @@ struct Cli {
     bool version = false;
     bool check_host = false;
 };
-
-Result<log::Level> parse_level(std::string_view s) {
-    std::string l;  // any case, as Firecracker takes it
-    for (char c : s) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (l == "off") return log::Level::Off;
-    if (l == "error") return log::Level::Error;
-    if (l == "warning" || l == "warn") return log::Level::Warn;
-    if (l == "info") return log::Level::Info;
-    if (l == "debug" || l == "trace") return log::Level::Debug;
-    return fail("--level: '" + std::string(s) + "' is not one of Off, Error, Warning, Info, Debug");
-}
 
 Result<Cli> parse_cli(int argc, char** argv) {
     Cli cli;
@@ -160,8 +148,8 @@ Result<Cli> parse_cli(int argc, char** argv) {
         } else if (arg == "--level") {
             auto v = value();
             if (!v) return std::unexpected(v.error());
-            auto level = parse_level(*v);
-            if (!level) return std::unexpected(level.error());
+            auto level = log::parse_level(*v);
+            if (!level) return fail("--level: " + level.error().message);
             cli.level = *level;
         } else if (arg == "--help" || arg == "-h")
             cli.help = true;

@@ -1,4 +1,4 @@
-#include "vmm/terminal.h"
+#include "vmm/app/terminal.h"
 
 #include <unistd.h>
 

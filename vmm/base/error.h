@@ -34,3 +34,10 @@ inline std::unexpected<Error> fail_errno(std::string_view what, int err = errno)
 }
 
 }  // namespace ember
+
+// The one early return: `EMBER_TRY(step());` returns step()'s error from a function returning any
+// Result (or std::expected with the same error type).
+#define EMBER_TRY(expr)                                                \
+    do {                                                               \
+        if (auto _r = (expr); !_r) return std::unexpected(_r.error()); \
+    } while (0)

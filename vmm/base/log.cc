@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <mutex>
 #include <string>
 
@@ -17,6 +18,18 @@ std::mutex g_sink_mutex;  // serialises set_fd; writers never take it
 constexpr std::string_view kNames[] = {"error", "warn", "info", "debug"};
 
 }  // namespace
+
+Result<Level> parse_level(std::string_view name) {
+    std::string l;
+    for (char c : name) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (l == "off") return Level::Off;
+    if (l == "error") return Level::Error;
+    if (l == "warning" || l == "warn") return Level::Warn;
+    if (l == "info") return Level::Info;
+    if (l == "debug" || l == "trace") return Level::Debug;
+    return fail("'" + std::string(name) +
+                "' is not one of Off, Error, Warning, Info, Debug, Trace");
+}
 
 void set_level(Level level) {
     g_level.store(level, std::memory_order_relaxed);

@@ -5,11 +5,15 @@
 
 #include <string_view>
 
+#include "vmm/base/error.h"
+
 namespace ember::log {
 
 // Off drops every line but always()'s.
 enum class Level { Off = -1, Error = 0, Warn = 1, Info = 2, Debug = 3 };
 
+// A level named as Firecracker names them: any case, Warn or Warning, Trace (taken as Debug), Off.
+Result<Level> parse_level(std::string_view name);
 void set_level(Level level);
 Level level();
 // Sends log lines to `fd` from now on, through a descriptor of the log's own that dup3() points

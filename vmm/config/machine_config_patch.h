@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "vmm/base/log.h"
 #include "vmm/config/vm_config.h"
 
 namespace ember {
@@ -29,7 +30,7 @@ struct MachineConfigPatch {
 
 struct LoggerConfig {
     std::optional<std::string> log_path;  // absent: lines keep going where they go
-    std::optional<std::string> level;
+    std::optional<log::Level> level;
     bool show_level = false;
     bool show_log_origin = false;
     std::optional<std::string> module;

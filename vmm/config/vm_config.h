@@ -57,6 +57,12 @@ struct NetworkInterfaceConfig {
     std::optional<RateLimiterConfig> tx_rate_limiter;
 };
 
+// PUT /snapshot/load's network_overrides: the tap a restored interface uses instead of its own.
+struct NetworkOverride {
+    std::string iface_id;
+    std::string host_dev_name;
+};
+
 struct VmConfig {
     std::optional<BootSourceConfig> boot_source;
     MachineConfig machine;

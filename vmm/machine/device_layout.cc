@@ -1,4 +1,4 @@
-#include "vmm/device_layout.h"
+#include "vmm/machine/device_layout.h"
 
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/base/hex.h"

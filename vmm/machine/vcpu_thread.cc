@@ -1,4 +1,4 @@
-#include "vmm/vcpu_thread.h"
+#include "vmm/machine/vcpu_thread.h"
 
 #include <signal.h>
 

@@ -1,10 +1,11 @@
 // One thread per vCPU running KVM_RUN. PIO and MMIO exits are dispatched to the buses on this
 // thread; everything else that ends the VM is reported to the VMM through ExitSink.
 //
-// Pause and kick: a dedicated real-time signal, unblocked only in vCPU threads, whose handler sets
-// kvm_run.immediate_exit, so a kick can never be lost between checking for a request and entering
-// KVM_RUN. A paused vCPU first re-enters KVM_RUN once with immediate_exit set, which completes a
-// PIO/MMIO read the guest is waiting on, so its registers are consistent before anyone reads them.
+// Pause and kick: a dedicated real-time signal, sent with pthread_kill to one vCPU thread (which
+// unblocks it), whose handler sets kvm_run.immediate_exit, so a kick can never be lost between
+// checking for a request and entering KVM_RUN. A paused vCPU first re-enters KVM_RUN once with
+// immediate_exit set, which completes a PIO/MMIO read the guest is waiting on, so its registers are
+// consistent before anyone reads them.
 #pragma once
 
 #include <pthread.h>

@@ -1,4 +1,4 @@
-#include "vmm/vmm.h"
+#include "vmm/machine/vmm.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -21,7 +21,8 @@
 #include "vmm/base/atomic_file.h"
 #include "vmm/base/file_io.h"
 #include "vmm/base/log.h"
-#include "vmm/irq_fd.h"
+#include "vmm/machine/irq_fd.h"
+#include "vmm/machine/sections.h"
 
 namespace ember {
 namespace {
@@ -67,16 +68,6 @@ std::unexpected<Error> wrap(Result<T>&& r, const std::string& context) {
 }
 
 }  // namespace
-
-const char* state_name(VmState s) {
-    switch (s) {
-        case VmState::NotStarted: return "Not started";
-        case VmState::Running: return "Running";
-        case VmState::Paused: return "Paused";
-        case VmState::Exited: return "Exited";
-    }
-    return "Unknown";
-}
 
 std::string VmExitStatus::describe() const {
     switch (reason) {
@@ -202,7 +193,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                                           bool track_dirty_pages, VmmOptions options) {
     auto bytes = read_whole_file(state_path, kMaxStateFileBytes);
     if (!bytes) return std::unexpected(std::move(bytes.error()).wrap("snapshot_path"));
-    auto file = snapshot::Reader::parse(*bytes, snapshot::kKnownSections);
+    auto file = snapshot::Reader::parse(*bytes, kStateSectionIds);
     if (!file) return std::unexpected(std::move(file.error()).wrap("snapshot_path " + state_path));
     auto section = [&](uint32_t id) { return file->one(id); };
     auto config_section = section(snapshot::kConfig);
@@ -219,8 +210,8 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     }
     if (track_dirty_pages) config->machine.track_dirty_pages = true;
     std::vector<virtio::TransportState> transports;
-    for (const auto& s : file->all(snapshot::kVirtio)) {
-        auto t = snapshot::decode_transport(s.payload);
+    for (const auto& s : file->all(virtio::kTransportSection.id)) {
+        auto t = virtio::decode_transport(s.payload);
         if (!t) return std::unexpected(t.error());
         transports.push_back(std::move(*t));
     }
@@ -245,12 +236,12 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     if (vcpus.size() != config->machine.vcpu_count)
         return fail("snapshot has " + std::to_string(vcpus.size()) + " vCPU sections for " +
                     std::to_string(config->machine.vcpu_count) + " vCPUs");
-    auto serial_section = section(snapshot::kSerial);
-    auto i8042_section = section(snapshot::kI8042);
+    auto serial_section = section(kSerialSection.id);
+    auto i8042_section = section(kI8042Section.id);
     if (!serial_section) return std::unexpected(serial_section.error());
     if (!i8042_section) return std::unexpected(i8042_section.error());
-    auto serial = snapshot::decode_serial(serial_section->payload);
-    auto i8042 = snapshot::decode_i8042(i8042_section->payload);
+    auto serial = decode_serial(serial_section->payload);
+    auto i8042 = decode_i8042(i8042_section->payload);
     if (!serial) return std::unexpected(serial.error());
     if (!i8042) return std::unexpected(i8042.error());
 
@@ -315,9 +306,9 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
         w.add(snapshot::kVcpu, 1, snapshot::encode(*s));
     }
     for (const auto& d : virtio_)
-        w.add(snapshot::kVirtio, 1, snapshot::encode(d.transport->state()));
-    w.add(snapshot::kSerial, 1, snapshot::encode(serial_->state()));
-    w.add(snapshot::kI8042, 1, snapshot::encode(i8042_->state()));
+        w.add(virtio::kTransportSection.id, 1, virtio::encode(d.transport->state()));
+    w.add(kSerialSection.id, 1, encode(serial_->state()));
+    w.add(kI8042Section.id, 1, encode(i8042_->state()));
 
     // Both files are written beside their targets and renamed over them only once both are
     // complete: a failure (or a crash) before that leaves any earlier snapshot at these paths

@@ -20,7 +20,7 @@
 #include "vmm/base/error.h"
 #include "vmm/base/event_fd.h"
 #include "vmm/config/vm_config.h"
-#include "vmm/device_layout.h"
+#include "vmm/config/vm_state.h"
 #include "vmm/devices/boot_timer.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/i8042.h"
@@ -30,8 +30,9 @@
 #include "vmm/kvm/host_quirks.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/kvm/vm.h"
+#include "vmm/machine/device_layout.h"
+#include "vmm/machine/vcpu_thread.h"
 #include "vmm/memory/guest_memory.h"
-#include "vmm/vcpu_thread.h"
 
 namespace ember {
 
@@ -48,15 +49,6 @@ struct VmmOptions {
     uint64_t start_cpu_us = 0;
     HostQuirks quirks;
     std::string kvm_path = "/dev/kvm";
-};
-
-enum class VmState { NotStarted, Running, Paused, Exited };
-// As Firecracker's GET / and metrics spell it: "Not started", "Running", ...
-const char* state_name(VmState s);
-
-struct NetworkOverride {
-    std::string iface_id;
-    std::string host_dev_name;
 };
 
 struct VmExitStatus {

@@ -1,0 +1,36 @@
+#include "virtio/mmio/persist.h"
+
+#include "vmm/base/bytes.h"
+
+namespace ember::virtio {
+
+std::vector<uint8_t> encode(const TransportState& t) {
+    ByteWriter w;
+    for (uint32_t v : {t.status, t.device_features_sel, t.driver_features_sel, t.queue_sel,
+                       t.config_generation, t.interrupt_status})
+        w.put(v);
+    w.put(t.driver_features);
+    w.put<uint8_t>(t.live);
+    put_vector(w, t.queues);
+    return w.bytes();
+}
+
+Result<TransportState> decode_transport(std::span<const uint8_t> payload) {
+    ByteReader r(payload, "virtio section");
+    TransportState t;
+    for (uint32_t* v : {&t.status, &t.device_features_sel, &t.driver_features_sel, &t.queue_sel,
+                        &t.config_generation, &t.interrupt_status})
+        EMBER_TRY(read_into(r, *v));
+    EMBER_TRY(read_into(r, t.driver_features));
+    uint8_t live = 0;
+    EMBER_TRY(read_into(r, live));
+    t.live = live;
+    EMBER_TRY(get_vector(r, t.queues, 8));
+    if (!r.done()) return fail("virtio section has trailing bytes");
+    for (const auto& q : t.queues)
+        if (q.size > q.max_size || q.max_size > kMaxQueueSize)
+            return fail("virtio section: bad queue size");
+    return t;
+}
+
+}  // namespace ember::virtio

@@ -1,0 +1,20 @@
+// A virtio-mmio device's snapshot section, one per device: the transport's registers and the
+// queues as the device has advanced them. Block and net keep no state beyond it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "virtio/mmio/mmio_transport.h"
+#include "vmm/base/error.h"
+#include "vmm/base/state_section.h"
+
+namespace ember::virtio {
+
+inline constexpr StateSection kTransportSection{7, "virtio"};
+
+std::vector<uint8_t> encode(const TransportState& t);
+Result<TransportState> decode_transport(std::span<const uint8_t> payload);
+
+}  // namespace ember::virtio

@@ -1,0 +1,36 @@
+#include "vmm/devices/i8042_persist.h"
+
+#include "vmm/base/bytes.h"
+
+namespace ember {
+
+std::vector<uint8_t> encode(const I8042State& s) {
+    ByteWriter w;
+    for (uint8_t b : {s.command_byte, s.output_port, s.pending_command, s.pending_keyboard_cmd})
+        w.put(b);
+    w.put<uint8_t>(s.last_write_was_command);
+    w.put<uint8_t>(s.keyboard_enabled);
+    w.put_bytes(std::vector<uint8_t>(s.output.begin(), s.output.end()));
+    return w.bytes();
+}
+
+Result<I8042State> decode_i8042(std::span<const uint8_t> payload) {
+    ByteReader r(payload, "i8042 section");
+    I8042State s;
+    for (uint8_t* b :
+         {&s.command_byte, &s.output_port, &s.pending_command, &s.pending_keyboard_cmd})
+        EMBER_TRY(read_into(r, *b));
+    uint8_t last = 0, enabled = 0;
+    EMBER_TRY(read_into(r, last));
+    EMBER_TRY(read_into(r, enabled));
+    s.last_write_was_command = last;
+    s.keyboard_enabled = enabled;
+    auto out = r.get_bytes();
+    if (!out) return std::unexpected(out.error());
+    if (out->size() > I8042::kOutputCapacity) return fail("i8042 section: output buffer too long");
+    s.output.assign(out->begin(), out->end());
+    if (!r.done()) return fail("i8042 section has trailing bytes");
+    return s;
+}
+
+}  // namespace ember

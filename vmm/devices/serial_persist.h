@@ -1,0 +1,19 @@
+// The serial port's snapshot section: its registers and receive FIFO.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "vmm/base/error.h"
+#include "vmm/base/state_section.h"
+#include "vmm/devices/serial.h"
+
+namespace ember {
+
+inline constexpr StateSection kSerialSection{4, "serial"};
+
+std::vector<uint8_t> encode(const SerialState& s);
+Result<SerialState> decode_serial(std::span<const uint8_t> payload);
+
+}  // namespace ember
