@@ -175,6 +175,7 @@ void NetDevice::notify(size_t queue) {
 
 void NetDevice::receive() {
     if (queues_.empty() || tap_broken_) return;
+    bool waiting_for_buffers = false;
     while (!rx_limiter_.throttled()) {
         if (rx_frame_len_ == 0) {
             ssize_t n = tap_.read(rx_frame_);
@@ -198,17 +199,18 @@ void NetDevice::receive() {
             }
             rx_frame_charged_ = true;
         }
-        if (!deliver()) break;
+        if (!deliver()) {
+            // Ask for a kick when the guest posts buffers. If it posted some while we looked, it
+            // may not kick for them, and the tap (edge-triggered) says nothing about frames it
+            // already holds: go on reading instead of waiting.
+            if (queues_[kRxQueue].enable_notification(mem_)) continue;
+            waiting_for_buffers = true;
+            break;
+        }
         rx_frame_len_ = 0;
         rx_frame_charged_ = false;
     }
-    // More buffers may have been posted while we looked: ask for a kick either way.
-    if (queues_[kRxQueue].enable_notification(mem_) && rx_frame_len_ != 0 && rx_frame_charged_) {
-        if (deliver()) {
-            rx_frame_len_ = 0;
-            rx_frame_charged_ = false;
-        }
-    }
+    if (!waiting_for_buffers) (void)queues_[kRxQueue].enable_notification(mem_);
     notify(kRxQueue);
 }
 

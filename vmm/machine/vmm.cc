@@ -23,6 +23,7 @@
 #include "vmm/base/log.h"
 #include "vmm/machine/irq_fd.h"
 #include "vmm/machine/sections.h"
+#include "vmm/machine/sigbus_guard.h"
 
 namespace ember {
 namespace {
@@ -159,34 +160,6 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions opti
     return vmm;
 }
 
-namespace {
-
-// A restored VM's memory is a MAP_PRIVATE mapping of the memory file: if someone truncates the
-// file while the VM runs, touching a page past the new end raises SIGBUS. ember cannot go on, but
-// it says why instead of dying silently. (KVM itself sees EFAULT and stops the vCPU with an error.)
-void on_sigbus(int, siginfo_t* info, void*) {
-    static const char prefix[] =
-        "ember: error: guest memory was lost: the snapshot's memory file was truncated or "
-        "changed under the running VM (SIGBUS at 0x";
-    char line[sizeof prefix + 32];
-    size_t n = sizeof prefix - 1;
-    std::memcpy(line, prefix, n);
-    auto addr = reinterpret_cast<uintptr_t>(info->si_addr);
-    char digits[17];
-    int d = 0;
-    do {
-        digits[d++] = "0123456789abcdef"[addr & 0xf];
-        addr >>= 4;
-    } while (addr && d < 16);
-    while (d) line[n++] = digits[--d];
-    line[n++] = ')';
-    line[n++] = '\n';
-    [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, line, n);
-    ::_exit(1);
-}
-
-}  // namespace
-
 Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                                           const std::string& memory_path,
                                           const std::vector<NetworkOverride>& network_overrides,
@@ -261,10 +234,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     auto vmm = build(*config, std::move(options), mem_fd.get());
     if (!vmm) return vmm;
     (*vmm)->memory_file_bytes_ = expected;
-    struct sigaction sa{};
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    ::sigaction(SIGBUS, &sa, nullptr);
+    (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
     if (auto r = snapshot::restore_vm((*vmm)->vm_, *vm_state); !r)
         return std::unexpected(r.error());
     if (auto r = (*vmm)->create_devices(*config); !r) return std::unexpected(r.error());

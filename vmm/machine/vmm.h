@@ -31,6 +31,7 @@
 #include "vmm/kvm/kvm.h"
 #include "vmm/kvm/vm.h"
 #include "vmm/machine/device_layout.h"
+#include "vmm/machine/sigbus_guard.h"
 #include "vmm/machine/vcpu_thread.h"
 #include "vmm/memory/guest_memory.h"
 
@@ -140,6 +141,7 @@ class Vmm : public ExitSink {
     // A restored VM's memory file, kept to notice if it is truncated under the running VM.
     UniqueFd memory_file_;
     uint64_t memory_file_bytes_ = 0;
+    std::optional<SigbusGuard> sigbus_guard_;  // a restored VM's file-backed memory
     x86::KernelImage kernel_;
     std::string cmdline_;
 
