@@ -11,7 +11,7 @@
 
 #include "snapshot/format.h"
 #include "vmm/base/error.h"
-#include "vmm/base/state_section.h"
+#include "vmm/base/persistent.h"
 #include "vmm/config/vm_config.h"
 #include "vmm/kvm/kvm_abi.h"
 #include "vmm/kvm/vcpu.h"

@@ -58,6 +58,8 @@ class VirtioDevice {
     virtual void reset() = 0;
     // The queues as the device has advanced them (for snapshots and tests).
     virtual std::vector<QueueState> queue_states() const = 0;
+    // With the VM paused: completes every request in flight into the guest (snapshots).
+    virtual void quiesce() {}
 };
 
 }  // namespace ember::virtio

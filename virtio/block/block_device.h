@@ -55,7 +55,7 @@ class BlockDevice : public VirtioDevice {
     void process_completions();
     void on_rate_limiter_timer();
     // Waits for every request in flight and completes it into the guest (snapshots).
-    void quiesce();
+    void quiesce() override;
     Result<void> attach(EventLoop& loop);
 
     // Signalled when the engine has completions (watch it edge-triggered); -1 for the synchronous

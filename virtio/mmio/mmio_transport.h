@@ -19,6 +19,7 @@
 
 #include "virtio/device.h"
 #include "vmm/base/event_fd.h"
+#include "vmm/base/persistent.h"
 #include "vmm/devices/bus.h"
 #include "vmm/event_loop/event_loop.h"
 #include "vmm/kvm/vm.h"
@@ -38,7 +39,7 @@ struct TransportState {
     std::vector<QueueState> queues;  // as the device has advanced them when live
 };
 
-class MmioTransport : public BusDevice {
+class MmioTransport : public BusDevice, public Persistent {
   public:
     // `base` is the slot's guest physical address (for the ioeventfds).
     static Result<std::unique_ptr<MmioTransport>> create(VirtioDevice& device, Interrupt& interrupt,
@@ -60,6 +61,13 @@ class MmioTransport : public BusDevice {
     // VMM thread, before the vCPUs run: puts the registers back and, if the device was live,
     // activates it with its queues where they were.
     Result<void> restore(const TransportState& state);
+
+    // Persistent (persist.cc): the transport speaks for its device, which keeps no state beyond
+    // the queues; quiesce() waits for the device's requests in flight.
+    StateSection section() const override;
+    void quiesce() override;
+    std::vector<uint8_t> save() const override;
+    Result<void> restore(std::span<const uint8_t> payload) override;
 
     // Tests: handle pending lifecycle requests and queue kicks as the VMM loop would.
     void run_pending();

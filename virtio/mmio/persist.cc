@@ -33,4 +33,22 @@ Result<TransportState> decode_transport(std::span<const uint8_t> payload) {
     return t;
 }
 
+StateSection MmioTransport::section() const {
+    return kTransportSection;
+}
+
+void MmioTransport::quiesce() {
+    device_.quiesce();
+}
+
+std::vector<uint8_t> MmioTransport::save() const {
+    return encode(state());
+}
+
+Result<void> MmioTransport::restore(std::span<const uint8_t> payload) {
+    auto t = decode_transport(payload);
+    if (!t) return std::unexpected(t.error());
+    return restore(*t);
+}
+
 }  // namespace ember::virtio

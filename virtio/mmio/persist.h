@@ -8,7 +8,7 @@
 
 #include "virtio/mmio/mmio_transport.h"
 #include "vmm/base/error.h"
-#include "vmm/base/state_section.h"
+#include "vmm/base/persistent.h"
 
 namespace ember::virtio {
 

@@ -9,8 +9,10 @@
 #include <functional>
 #include <mutex>
 #include <span>
+#include <vector>
 
 #include "vmm/base/error.h"
+#include "vmm/base/persistent.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/irq.h"
 
@@ -30,7 +32,7 @@ struct I8042State {
     std::deque<uint8_t> output;
 };
 
-class I8042 : public BusDevice {
+class I8042 : public BusDevice, public Persistent {
   public:
     static constexpr size_t kOutputCapacity = 16;
 
@@ -45,6 +47,11 @@ class I8042 : public BusDevice {
 
     I8042State state() const;
     void restore(const I8042State& state);
+
+    // Persistent (i8042_persist.cc).
+    StateSection section() const override;
+    std::vector<uint8_t> save() const override;
+    Result<void> restore(std::span<const uint8_t> payload) override;
 
   private:
     void controller_command(uint8_t command, bool& reset);

@@ -33,4 +33,19 @@ Result<I8042State> decode_i8042(std::span<const uint8_t> payload) {
     return s;
 }
 
+StateSection I8042::section() const {
+    return kI8042Section;
+}
+
+std::vector<uint8_t> I8042::save() const {
+    return encode(state());
+}
+
+Result<void> I8042::restore(std::span<const uint8_t> payload) {
+    auto s = decode_i8042(payload);
+    if (!s) return std::unexpected(s.error());
+    restore(*s);
+    return {};
+}
+
 }  // namespace ember

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "vmm/base/error.h"
-#include "vmm/base/state_section.h"
+#include "vmm/base/persistent.h"
 #include "vmm/devices/i8042.h"
 
 namespace ember {

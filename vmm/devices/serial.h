@@ -9,7 +9,9 @@
 #include <functional>
 #include <mutex>
 #include <span>
+#include <vector>
 
+#include "vmm/base/persistent.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/irq.h"
 #include "vmm/devices/output_buffer.h"
@@ -34,7 +36,7 @@ struct SerialState {
     std::deque<uint8_t> rx;
 };
 
-class Serial : public BusDevice {
+class Serial : public BusDevice, public Persistent {
   public:
     static constexpr size_t kRxFifoSize = 64;
 
@@ -51,6 +53,11 @@ class Serial : public BusDevice {
 
     SerialState state() const;
     void restore(const SerialState& state);
+
+    // Persistent (serial_persist.cc).
+    StateSection section() const override;
+    std::vector<uint8_t> save() const override;
+    Result<void> restore(std::span<const uint8_t> payload) override;
 
   private:
     uint8_t read_register(uint64_t offset, bool& drained);

@@ -30,4 +30,19 @@ Result<SerialState> decode_serial(std::span<const uint8_t> payload) {
     return s;
 }
 
+StateSection Serial::section() const {
+    return kSerialSection;
+}
+
+std::vector<uint8_t> Serial::save() const {
+    return encode(state());
+}
+
+Result<void> Serial::restore(std::span<const uint8_t> payload) {
+    auto s = decode_serial(payload);
+    if (!s) return std::unexpected(s.error());
+    restore(*s);
+    return {};
+}
+
 }  // namespace ember

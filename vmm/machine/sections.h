@@ -8,17 +8,25 @@
 
 #include "snapshot/machine_state.h"
 #include "virtio/mmio/persist.h"
-#include "vmm/base/state_section.h"
+#include "vmm/base/persistent.h"
 #include "vmm/devices/i8042_persist.h"
 #include "vmm/devices/serial_persist.h"
 
 namespace ember {
 
-inline constexpr StateSection kStateSections[] = {
-    snapshot::kConfigSection,  snapshot::kVmKvmSection, snapshot::kVcpuSection,
-    snapshot::kMemorySection,  kSerialSection,          kI8042Section,
-    virtio::kTransportSection,
-};
+// The kinds of device with a section: one line per kind.
+inline constexpr StateSection kDeviceSections[] = {kSerialSection, kI8042Section,
+                                                   virtio::kTransportSection};
+
+inline constexpr auto kStateSections = [] {
+    constexpr StateSection machine[] = {snapshot::kConfigSection, snapshot::kVmKvmSection,
+                                        snapshot::kVcpuSection, snapshot::kMemorySection};
+    std::array<StateSection, std::size(machine) + std::size(kDeviceSections)> all{};
+    size_t i = 0;
+    for (const auto& s : machine) all[i++] = s;
+    for (const auto& s : kDeviceSections) all[i++] = s;
+    return all;
+}();
 
 inline constexpr auto kStateSectionIds = [] {
     std::array<uint32_t, std::size(kStateSections)> ids{};

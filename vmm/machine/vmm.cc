@@ -1,8 +1,6 @@
 #include "vmm/machine/vmm.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +8,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "snapshot/devices.h"
 #include "vmm/arch/x86_64/boot_params.h"
 #include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/arch/x86_64/e820.h"
@@ -21,6 +20,7 @@
 #include "vmm/base/atomic_file.h"
 #include "vmm/base/file_io.h"
 #include "vmm/base/log.h"
+#include "vmm/machine/console.h"
 #include "vmm/machine/irq_fd.h"
 #include "vmm/machine/sections.h"
 #include "vmm/machine/sigbus_guard.h"
@@ -28,10 +28,8 @@
 namespace ember {
 namespace {
 
-constexpr size_t kSerialOutputCapacity = 64 * 1024;
 constexpr uint64_t kMiB = 1 << 20;
 constexpr uint64_t kPageSize = 4096;
-constexpr auto kFinalFlushTimeout = std::chrono::seconds(2);
 constexpr uint64_t kMaxStateFileBytes = 64 << 20;
 
 Result<std::vector<uint8_t>> read_whole_file(const std::string& path, uint64_t limit) {
@@ -182,16 +180,6 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
         it->host_dev_name = o.host_dev_name;
     }
     if (track_dirty_pages) config->machine.track_dirty_pages = true;
-    std::vector<virtio::TransportState> transports;
-    for (const auto& s : file->all(virtio::kTransportSection.id)) {
-        auto t = virtio::decode_transport(s.payload);
-        if (!t) return std::unexpected(t.error());
-        transports.push_back(std::move(*t));
-    }
-    if (transports.size() != config->drives.size() + config->network_interfaces.size())
-        return fail("snapshot has " + std::to_string(transports.size()) + " virtio sections for " +
-                    std::to_string(config->drives.size() + config->network_interfaces.size()) +
-                    " devices");
     auto layout_section = section(snapshot::kMemory);
     if (!layout_section) return std::unexpected(layout_section.error());
     auto layout = snapshot::decode_memory(layout_section->payload);
@@ -209,14 +197,6 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     if (vcpus.size() != config->machine.vcpu_count)
         return fail("snapshot has " + std::to_string(vcpus.size()) + " vCPU sections for " +
                     std::to_string(config->machine.vcpu_count) + " vCPUs");
-    auto serial_section = section(kSerialSection.id);
-    auto i8042_section = section(kI8042Section.id);
-    if (!serial_section) return std::unexpected(serial_section.error());
-    if (!i8042_section) return std::unexpected(i8042_section.error());
-    auto serial = decode_serial(serial_section->payload);
-    auto i8042 = decode_i8042(i8042_section->payload);
-    if (!serial) return std::unexpected(serial.error());
-    if (!i8042) return std::unexpected(i8042.error());
 
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
     // first time the guest touched a page past its end.
@@ -238,11 +218,9 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     if (auto r = snapshot::restore_vm((*vmm)->vm_, *vm_state); !r)
         return std::unexpected(r.error());
     if (auto r = (*vmm)->create_devices(*config); !r) return std::unexpected(r.error());
-    for (size_t i = 0; i < transports.size(); ++i)
-        if (auto r = (*vmm)->virtio_[i].transport->restore(transports[i]); !r)
-            return std::unexpected(r.error());
-    (*vmm)->serial_->restore(*serial);
-    (*vmm)->i8042_->restore(*i8042);
+    if (auto r = snapshot::restore_devices(*file, (*vmm)->persistent_devices(), kDeviceSections);
+        !r)
+        return std::unexpected(r.error());
     if (auto r = (*vmm)->create_vcpus(*config, &vcpus); !r) return std::unexpected(r.error());
     if (auto r = (*vmm)->watch_fds(); !r) return std::unexpected(r.error());
     (*vmm)->memory_file_ = std::move(mem_fd);
@@ -258,8 +236,8 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
             "track_dirty_pages when loading a snapshot)");
     if (auto r = refuse_mapped_targets(state_path, memory_path); !r) return r;
     // Requests in flight finish first, so the snapshot holds no I/O half done.
-    for (auto& d : virtio_)
-        if (d.block) d.block->quiesce();
+    const auto devices = persistent_devices();
+    for (Persistent* d : devices) d->quiesce();
     snapshot::Writer w;
     w.add(snapshot::kConfig, 1, snapshot::encode(config_));
     snapshot::MemoryLayout layout;
@@ -275,10 +253,7 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
         if (!s) return std::unexpected(std::move(s.error()).wrap("vCPU " + std::to_string(i)));
         w.add(snapshot::kVcpu, 1, snapshot::encode(*s));
     }
-    for (const auto& d : virtio_)
-        w.add(virtio::kTransportSection.id, 1, virtio::encode(d.transport->state()));
-    w.add(kSerialSection.id, 1, encode(serial_->state()));
-    w.add(kI8042Section.id, 1, encode(i8042_->state()));
+    snapshot::save_devices(w, devices);
 
     // Both files are written beside their targets and renamed over them only once both are
     // complete: a failure (or a crash) before that leaves any earlier snapshot at these paths
@@ -417,13 +392,13 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
 }
 
 Result<void> Vmm::create_devices(const VmConfig& config) {
-    auto out_ready = EventFd::create();
-    if (!out_ready) return std::unexpected(out_ready.error());
-    serial_out_ = std::make_unique<OutputBuffer>(kSerialOutputCapacity, std::move(*out_ready));
+    auto console = Console::create(options_.serial_out_fd, options_.serial_in_fd);
+    if (!console) return std::unexpected(console.error());
+    console_ = std::move(*console);
 
     auto com1_irq = IrqFd::create(vm_, kCom1Gsi);
     if (!com1_irq) return std::unexpected(com1_irq.error());
-    serial_ = std::make_unique<Serial>(**com1_irq, *serial_out_);
+    serial_ = std::make_unique<Serial>(**com1_irq, console_->output());
     irqs_.push_back(std::move(*com1_irq));
     if (auto r = pio_bus_.insert(*serial_, kCom1Base, kCom1Length); !r) return r;
 
@@ -469,6 +444,16 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
         virtio_.push_back(std::move(d));
     }
     return {};
+}
+
+uint64_t Vmm::serial_bytes_dropped() const {
+    return console_->dropped();
+}
+
+std::vector<Persistent*> Vmm::persistent_devices() const {
+    std::vector<Persistent*> out{serial_.get(), i8042_.get()};
+    for (const auto& d : virtio_) out.push_back(d.transport.get());
+    return out;
 }
 
 const virtio::BlockDevice* Vmm::block_device(const std::string& drive_id) const {
@@ -524,75 +509,7 @@ Result<void> Vmm::watch_fds() {
         if (auto r = d.transport->attach(*loop_); !r) return r;
         if (auto r = d.block ? d.block->attach(*loop_) : d.net->attach(*loop_); !r) return r;
     }
-    if (auto r = loop_->add(serial_out_->ready_fd(), EPOLLIN,
-                            [this](uint32_t) {
-                                serial_out_->consume_ready();
-                                drain_serial_output();
-                            });
-        !r)
-        return r;
-
-    if (options_.serial_in_fd >= 0) {
-        auto drained = EventFd::create();
-        if (!drained) return std::unexpected(drained.error());
-        serial_rx_drained_ = std::move(*drained);
-        serial_->set_rx_drained_callback([this] { serial_rx_drained_->signal(); });
-        if (auto r = loop_->add(serial_rx_drained_->fd(), EPOLLIN,
-                                [this](uint32_t) {
-                                    serial_rx_drained_->consume();
-                                    if (!input_armed_ && options_.serial_in_fd >= 0) {
-                                        input_armed_ = static_cast<bool>(
-                                            loop_->modify(options_.serial_in_fd, EPOLLIN));
-                                    }
-                                });
-            !r)
-            return r;
-        if (auto r = loop_->add(options_.serial_in_fd, EPOLLIN,
-                                [this](uint32_t) { read_serial_input(); });
-            !r)
-            return std::unexpected(std::move(r.error()).wrap("serial input"));
-        input_armed_ = true;
-    }
-
-    return {};
-}
-
-void Vmm::drain_serial_output() {
-    auto status = serial_out_->drain_to(options_.serial_out_fd);
-    if (!status) {
-        log::warn(status.error().message + "; discarding guest console output from now on");
-        loop_->remove(serial_out_->ready_fd());
-        return;
-    }
-    bool blocked = *status == OutputBuffer::Drain::Blocked;
-    if (blocked && !output_blocked_) {
-        // Wait for the reader instead of spinning; regular files never block and never get here.
-        if (loop_->add(options_.serial_out_fd, EPOLLOUT,
-                       [this](uint32_t) { drain_serial_output(); }))
-            output_blocked_ = true;
-    } else if (!blocked && output_blocked_) {
-        loop_->remove(options_.serial_out_fd);
-        output_blocked_ = false;
-    }
-}
-
-void Vmm::read_serial_input() {
-    size_t space = serial_->rx_space();
-    if (space == 0) {
-        // The guest has not read what it has; wait for it to drain before taking more from the
-        // host.
-        (void)loop_->modify(options_.serial_in_fd, 0);
-        input_armed_ = false;
-        return;
-    }
-    uint8_t buf[Serial::kRxFifoSize];
-    ssize_t n = ::read(options_.serial_in_fd, buf, space);
-    if (n > 0) {
-        serial_->enqueue_input(std::span(buf, static_cast<size_t>(n)));
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        loop_->remove(options_.serial_in_fd);
-        options_.serial_in_fd = -1;
-    }
+    return console_->attach(*loop_, *serial_);
 }
 
 Result<void> Vmm::start(bool paused) {
@@ -621,7 +538,7 @@ void Vmm::pause() {
     state_ = VmState::Paused;
     // What the guest printed before the pause is on the console (a file, or a pipe with room)
     // by the time the pause is answered: a client that pauses and reads sees all of it.
-    drain_serial_output();
+    console_->drain();
 }
 
 void Vmm::resume() {
@@ -637,23 +554,6 @@ void Vmm::request_exit(ExitReason reason, std::string detail) {
         exit_status_ = VmExitStatus{reason, std::move(detail)};
     }
     exit_event_.signal();
-}
-
-void Vmm::flush_serial_output() {
-    // What the guest printed last (a panic message, say) is the most useful output: wait a while
-    // for a slow reader, but never forever for one that has stopped reading.
-    const auto deadline = std::chrono::steady_clock::now() + kFinalFlushTimeout;
-    while (true) {
-        auto status = serial_out_->drain_to(options_.serial_out_fd);
-        if (!status || *status == OutputBuffer::Drain::Empty) return;
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        pollfd p{options_.serial_out_fd, POLLOUT, 0};
-        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-            serial_out_->discard_all();
-            return;
-        }
-    }
 }
 
 void Vmm::stop_vcpus() {
@@ -681,8 +581,8 @@ VmExitStatus Vmm::finish() {
         }
     }
     state_ = VmState::Exited;
-    flush_serial_output();
-    if (uint64_t dropped = serial_out_->dropped())
+    console_->flush_at_exit();
+    if (uint64_t dropped = console_->dropped())
         log::warn(std::to_string(dropped) +
                   " bytes of guest console output were dropped because the "
                   "console reader was too slow");

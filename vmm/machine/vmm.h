@@ -96,7 +96,7 @@ class Vmm : public ExitSink {
     // What the VM was built from; for a restored VM, the snapshot's, with network overrides.
     const VmConfig& config() const { return config_; }
     const std::string& kernel_cmdline() const { return cmdline_; }
-    uint64_t serial_bytes_dropped() const { return serial_out_->dropped(); }
+    uint64_t serial_bytes_dropped() const;
     const std::vector<std::unique_ptr<VcpuThread>>& vcpus() const { return vcpus_; }
     // The block device for a drive id, or null.
     const virtio::BlockDevice* block_device(const std::string& drive_id) const;
@@ -123,9 +123,8 @@ class Vmm : public ExitSink {
     Result<void> create_vcpus(const VmConfig& config,
                               const std::vector<snapshot::VcpuState>* restored);
     Result<void> watch_fds();
-    void drain_serial_output();
-    void read_serial_input();
-    void flush_serial_output();
+    // Every device a snapshot keeps, in the order their sections are written.
+    std::vector<Persistent*> persistent_devices() const;
     void stop_vcpus();
 
     VmmOptions options_;
@@ -148,9 +147,8 @@ class Vmm : public ExitSink {
     Bus pio_bus_;
     Bus mmio_bus_;
     std::vector<std::unique_ptr<class IrqFd>> irqs_;
-    std::unique_ptr<OutputBuffer> serial_out_;
+    std::unique_ptr<class Console> console_;
     std::unique_ptr<Serial> serial_;
-    std::optional<EventFd> serial_rx_drained_;
     std::unique_ptr<I8042> i8042_;
     std::unique_ptr<BootTimer> boot_timer_;
 
@@ -165,8 +163,6 @@ class Vmm : public ExitSink {
     };
     std::vector<VirtioSlot> virtio_plan_;
     std::vector<VirtioMmio> virtio_;
-    bool output_blocked_ = false;
-    bool input_armed_ = false;
 
     std::vector<std::unique_ptr<VcpuThread>> vcpus_;
     std::atomic<VmState> state_{VmState::NotStarted};

@@ -1,0 +1,34 @@
+// What the snapshot code asks of a device whose guest-visible state a snapshot keeps. Each device
+// kind declares its section (an id in the state file and a name for tools) beside it, implements
+// these in its own *_persist.cc, and gets one line in vmm/machine/sections.h.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "vmm/base/error.h"
+
+namespace ember {
+
+struct StateSection {
+    uint32_t id;
+    std::string_view name;
+};
+
+class Persistent {
+  public:
+    virtual ~Persistent() = default;
+    virtual StateSection section() const = 0;
+    // With the VM paused, before anything is captured: finishes work in flight (a block request,
+    // say), so the snapshot holds nothing half done.
+    virtual void quiesce() {}
+    // With the VM paused: the device's section payload.
+    virtual std::vector<uint8_t> save() const = 0;
+    // Before the vCPUs exist: puts back what save() wrote, or says why it cannot. The payload
+    // comes from a file and is checked as hostile input.
+    virtual Result<void> restore(std::span<const uint8_t> payload) = 0;
+};
+
+}  // namespace ember
