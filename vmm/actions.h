@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "vmm/base/error.h"
 #include "vmm/config/machine_config_patch.h"
 #include "vmm/config/vm_config.h"
 #include "vmm/config/vm_state.h"
@@ -65,8 +66,8 @@ using Action =
                  PutNetworkInterface, PatchNetworkInterface, InstanceStart, SendCtrlAltDel,
                  FlushMetrics, SetVmState, PutLogger, PutMetrics, CreateSnapshot, LoadSnapshot>;
 
-// Success, or the fault message for a 400.
-using Outcome = std::expected<void, std::string>;
+// Success, or why not: the API answers 400 with the message as Firecracker's fault_message.
+using Outcome = Result<void>;
 
 // What the API may ask of the VMM (the Controller, in the ember binary).
 class ActionSink {

@@ -11,8 +11,12 @@
 namespace ember::api {
 namespace {
 
+// Every error the API answers becomes Firecracker's 400 here.
 HttpResponse fault(const std::string& message) {
     return {400, "{\"fault_message\":" + json::quote(message) + "}"};
+}
+HttpResponse fault(const Error& error) {
+    return fault(error.message);
 }
 HttpResponse ok_json(std::string body) {
     return {200, std::move(body)};
@@ -24,7 +28,7 @@ HttpResponse from(const Outcome& outcome) {
 template <typename T>
 bool failed(const Result<T>& r, HttpResponse& out) {
     if (r) return false;
-    out = fault(r.error().message);
+    out = fault(r.error());
     return true;
 }
 

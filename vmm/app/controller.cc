@@ -17,8 +17,8 @@ namespace {
 
 constexpr auto kMetricsPeriod = std::chrono::seconds(60);
 
-std::unexpected<std::string> bad(std::string message) {
-    return std::unexpected(std::move(message));
+std::unexpected<Error> bad(std::string message) {
+    return fail(std::move(message));
 }
 
 // Opens a log or metrics destination: a file (created) or an existing FIFO (which must have a
@@ -170,12 +170,12 @@ Outcome Controller::handle(const PutBootSource& a) {
     if (auto r = require_not_started(); !r) return r;
     // Firecracker's texts first, which scripts grep for; then which field and file.
     if (auto r = check_readable("boot-source.kernel_image_path", a.config.kernel_image_path); !r)
-        return bad("The kernel file cannot be opened: " + r.error());
+        return bad("The kernel file cannot be opened: " + r.error().message);
     if (a.config.initrd_path)
         if (auto r = check_readable("boot-source.initrd_path", *a.config.initrd_path); !r)
             return bad(
                 "The initrd file cannot be opened due to invalid path or invalid permissions. " +
-                r.error());
+                r.error().message);
     VmConfig c = config();
     c.boot_source = a.config;
     return configured(std::move(c));
@@ -203,7 +203,7 @@ Outcome Controller::handle(const PutDrive& a) {
     if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
                                 a.config.path_on_host);
         !r)
-        return bad("Unable to create the virtio block device: " + r.error());
+        return bad("Unable to create the virtio block device: " + r.error().message);
     VmConfig trial = config();
     std::erase_if(trial.drives, [&](const auto& d) { return d.drive_id == a.config.drive_id; });
     trial.drives.push_back(a.config);

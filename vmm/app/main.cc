@@ -286,7 +286,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     }
     if (cli->metrics_path) {
         if (auto r = (*controller)->execute_now(PutMetrics{*cli->metrics_path}); !r) {
-            log::error("--metrics-path: " + r.error());
+            log::error("--metrics-path: " + r.error().message);
             return 1;
         }
     }
@@ -310,8 +310,9 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     };
     if (config) {
         if (auto r = (*controller)->apply(*config); !r)
-            return give_up("--config-file " + *cli->config_file + ": " + r.error());
-        if (auto r = (*controller)->execute_now(InstanceStart{}); !r) return give_up(r.error());
+            return give_up("--config-file " + *cli->config_file + ": " + r.error().message);
+        if (auto r = (*controller)->execute_now(InstanceStart{}); !r)
+            return give_up(r.error().message);
     }
     std::unique_ptr<api::HttpServer> server;
     if (listening) {
