@@ -28,6 +28,12 @@ inline std::unexpected<Error> fail(std::string message) {
     return std::unexpected(Error{std::move(message)});
 }
 
+// r's error with `context` before it, to return from a function of another Result type.
+template <typename T>
+std::unexpected<Error> wrap_error(Result<T>&& r, std::string_view context) {
+    return std::unexpected(std::move(r.error()).wrap(context));
+}
+
 // "<what>: <strerror(errno)>", capturing errno at the call.
 inline std::unexpected<Error> fail_errno(std::string_view what, int err = errno) {
     return std::unexpected(Error{std::string(what) + ": " + std::strerror(err)});

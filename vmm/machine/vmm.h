@@ -37,6 +37,9 @@
 
 namespace ember {
 
+inline constexpr uint64_t kMiB = 1 << 20;
+inline constexpr uint64_t kGuestPageSize = 4096;
+
 struct VmmOptions {
     bool boot_timer = false;
     // Where the guest's serial output goes (not owned). Should be non-blocking if it can block.

@@ -1,0 +1,55 @@
+// The Vmm's guest loading for a fresh boot: the kernel, the initrd, the command line and the
+// tables the kernel reads (zero page or PVH start info, e820, MP table, boot GDT and page tables).
+#include "vmm/arch/x86_64/boot_params.h"
+#include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/e820.h"
+#include "vmm/arch/x86_64/mptable.h"
+#include "vmm/arch/x86_64/regs.h"
+#include "vmm/base/hex.h"
+#include "vmm/base/log.h"
+#include "vmm/machine/vmm.h"
+
+namespace ember {
+
+Result<void> Vmm::load_guest(const VmConfig& config) {
+    const auto& boot = *config.boot_source;
+    const uint64_t top = memory_.regions().back().end();
+    const uint32_t phys_bits = x86::physical_address_bits(cpuid_);
+    if (phys_bits < 64 && top > (uint64_t{1} << phys_bits))
+        return fail("machine-config.mem_size_mib: " + std::to_string(config.machine.mem_size_mib) +
+                    " MiB ends at " + hex(top) + ", beyond this CPU's " +
+                    std::to_string(phys_bits) + "-bit physical address space");
+
+    auto kernel = x86::load_kernel(memory_, boot.kernel_image_path);
+    if (!kernel) return wrap_error(std::move(kernel), "boot-source");
+    kernel_ = std::move(*kernel);
+
+    std::optional<x86::InitrdPlacement> initrd;
+    if (boot.initrd_path) {
+        auto placed = x86::load_initrd(memory_, kernel_, *boot.initrd_path);
+        if (!placed) return wrap_error(std::move(placed), "boot-source");
+        initrd = *placed;
+    }
+
+    cmdline_ = boot.boot_args.value_or(kDefaultBootArgs) + virtio_boot_args(config, virtio_plan_);
+    std::string quirk_args = quirk_boot_args(options_.quirks, cmdline_);
+    if (!quirk_args.empty()) {
+        log::info("host KVM emulates guest ring 0 (kvm_pvm): added kernel arguments '" +
+                  quirk_args + "'");
+        cmdline_ += " " + quirk_args;
+    }
+    auto cmdline_size = x86::write_cmdline(memory_, cmdline_, kernel_.cmdline_max);
+    if (!cmdline_size) return wrap_error(std::move(cmdline_size), "boot-source.boot_args");
+
+    auto e820 = x86::e820_map(memory_.regions());
+    x86::BootInfo info{e820, *cmdline_size, initrd};
+    if (kernel_.protocol == x86::BootProtocol::Pvh) {
+        if (auto r = x86::write_pvh_start_info(memory_, info); !r) return r;
+    } else if (auto r = x86::write_zero_page(memory_, kernel_, info); !r) {
+        return r;
+    }
+    if (auto r = x86::write_mptable(memory_, config.machine.vcpu_count); !r) return r;
+    return x86::write_cpu_boot_tables(memory_, kernel_.protocol);
+}
+
+}  // namespace ember

@@ -1,0 +1,244 @@
+// The Vmm's snapshots: rebuilding a VM from a state file and a memory file, and writing them.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "snapshot/devices.h"
+#include "vmm/base/atomic_file.h"
+#include "vmm/base/file_io.h"
+#include "vmm/machine/sections.h"
+#include "vmm/machine/sigbus_guard.h"
+#include "vmm/machine/vmm.h"
+
+namespace ember {
+namespace {
+
+constexpr uint64_t kMaxStateFileBytes = 64 << 20;
+
+Result<std::vector<uint8_t>> read_whole_file(const std::string& path, uint64_t limit) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return fail_errno(path);
+    auto size = file_size(fd.get());
+    if (!size) return std::unexpected(std::move(size.error()).wrap(path));
+    if (*size > limit)
+        return fail(path + ": " + std::to_string(*size) +
+                    " bytes is too large for a snapshot state file");
+    std::vector<uint8_t> bytes(*size);
+    if (auto r = pread_exact(fd.get(), bytes, 0); !r)
+        return std::unexpected(std::move(r.error()).wrap(path));
+    return bytes;
+}
+
+Result<void> write_all(int fd, std::span<const uint8_t> bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return fail_errno("write");
+        done += static_cast<size_t>(n);
+    }
+    return {};
+}
+
+bool same_file(const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
+                                          const std::string& memory_path,
+                                          const std::vector<NetworkOverride>& network_overrides,
+                                          bool track_dirty_pages, VmmOptions options) {
+    auto bytes = read_whole_file(state_path, kMaxStateFileBytes);
+    if (!bytes) return std::unexpected(std::move(bytes.error()).wrap("snapshot_path"));
+    auto file = snapshot::Reader::parse(*bytes, kStateSectionIds);
+    if (!file) return std::unexpected(std::move(file.error()).wrap("snapshot_path " + state_path));
+    auto section = [&](uint32_t id) { return file->one(id); };
+    auto config_section = section(snapshot::kConfig);
+    if (!config_section) return std::unexpected(config_section.error());
+    auto config = snapshot::decode_config(config_section->payload);
+    if (!config) return std::unexpected(config.error());
+    for (const auto& o : network_overrides) {
+        auto it = std::find_if(config->network_interfaces.begin(), config->network_interfaces.end(),
+                               [&](const auto& n) { return n.iface_id == o.iface_id; });
+        if (it == config->network_interfaces.end())
+            return fail("network_overrides: the snapshot has no network interface '" + o.iface_id +
+                        "'");
+        it->host_dev_name = o.host_dev_name;
+    }
+    if (track_dirty_pages) config->machine.track_dirty_pages = true;
+    auto layout_section = section(snapshot::kMemory);
+    if (!layout_section) return std::unexpected(layout_section.error());
+    auto layout = snapshot::decode_memory(layout_section->payload);
+    if (!layout) return std::unexpected(layout.error());
+    auto vm_section = section(snapshot::kVmKvm);
+    if (!vm_section) return std::unexpected(vm_section.error());
+    auto vm_state = snapshot::decode_vm(vm_section->payload);
+    if (!vm_state) return std::unexpected(vm_state.error());
+    std::vector<snapshot::VcpuState> vcpus;
+    for (const auto& s : file->all(snapshot::kVcpu)) {
+        auto v = snapshot::decode_vcpu(s.payload);
+        if (!v) return std::unexpected(v.error());
+        vcpus.push_back(std::move(*v));
+    }
+    if (vcpus.size() != config->machine.vcpu_count)
+        return fail("snapshot has " + std::to_string(vcpus.size()) + " vCPU sections for " +
+                    std::to_string(config->machine.vcpu_count) + " vCPUs");
+
+    // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
+    // first time the guest touched a page past its end.
+    UniqueFd mem_fd(::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!mem_fd.valid()) return fail_errno("mem_file_path " + memory_path);
+    auto mem_size = file_size(mem_fd.get());
+    if (!mem_size)
+        return std::unexpected(std::move(mem_size.error()).wrap("mem_file_path " + memory_path));
+    const uint64_t expected = uint64_t{config->machine.mem_size_mib} * kMiB;
+    if (layout->total() != expected || *mem_size != expected)
+        return fail("mem_file_path " + memory_path + ": " + std::to_string(*mem_size) +
+                    " bytes, but the snapshot's VM has " + std::to_string(expected) +
+                    " bytes of memory");
+
+    auto vmm = build(*config, std::move(options), mem_fd.get());
+    if (!vmm) return vmm;
+    (*vmm)->memory_file_bytes_ = expected;
+    (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
+    if (auto r = snapshot::restore_vm((*vmm)->vm_, *vm_state); !r)
+        return std::unexpected(r.error());
+    if (auto r = (*vmm)->create_devices(*config); !r) return std::unexpected(r.error());
+    if (auto r = snapshot::restore_devices(*file, (*vmm)->persistent_devices(), kDeviceSections);
+        !r)
+        return std::unexpected(r.error());
+    if (auto r = (*vmm)->create_vcpus(*config, &vcpus); !r) return std::unexpected(r.error());
+    if (auto r = (*vmm)->watch_fds(); !r) return std::unexpected(r.error());
+    (*vmm)->memory_file_ = std::move(mem_fd);
+    return vmm;
+}
+Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string& memory_path,
+                                bool diff) {
+    if (state_ != VmState::Paused) return fail("a snapshot can only be taken of a paused microVM");
+    if (diff && !memory_.tracking_dirty())
+        return fail(
+            "Diff snapshots need dirty page tracking: machine-config.track_dirty_pages (or "
+            "track_dirty_pages when loading a snapshot)");
+    if (auto r = refuse_mapped_targets(state_path, memory_path); !r) return r;
+    // Requests in flight finish first, so the snapshot holds no I/O half done.
+    const auto devices = persistent_devices();
+    for (Persistent* d : devices) d->quiesce();
+    snapshot::Writer w;
+    w.add(snapshot::kConfig, 1, snapshot::encode(config_));
+    snapshot::MemoryLayout layout;
+    for (const auto& r : memory_.regions()) layout.regions.push_back({r.guest_addr, r.size()});
+    w.add(snapshot::kMemory, 1, snapshot::encode(layout));
+    auto vm_state = snapshot::capture_vm(vm_);
+    if (!vm_state) return std::unexpected(vm_state.error());
+    w.add(snapshot::kVmKvm, 1, snapshot::encode(*vm_state));
+    auto msrs = kvm_.msr_index_list();
+    if (!msrs) return std::unexpected(msrs.error());
+    for (size_t i = 0; i < vcpus_.size(); ++i) {
+        auto s = snapshot::capture_vcpu(vcpus_[i]->vcpu(), *msrs, vcpu_cpuid_[i]);
+        if (!s) return std::unexpected(std::move(s.error()).wrap("vCPU " + std::to_string(i)));
+        w.add(snapshot::kVcpu, 1, snapshot::encode(*s));
+    }
+    snapshot::save_devices(w, devices);
+
+    // Both files are written beside their targets and renamed over them only once both are
+    // complete: a failure (or a crash) before that leaves any earlier snapshot at these paths
+    // whole, and a process that maps an old memory file keeps its own inode either way.
+    auto mem_file = AtomicFile::create(memory_path);
+    if (!mem_file) return wrap_error(std::move(mem_file), "mem_file_path");
+    auto dirty = take_dirty_pages();
+    if (!dirty) return std::unexpected(dirty.error());
+    auto written = write_memory_file(mem_file->fd(), diff ? &*dirty : nullptr);
+    auto state_file = written ? AtomicFile::create(state_path) : std::unexpected(written.error());
+    auto saved =
+        state_file ? write_all(state_file->fd(), w.finish()) : std::unexpected(state_file.error());
+    if (saved) saved = mem_file->commit();
+    if (saved) saved = state_file->commit();
+    if (!saved) {
+        // The pages written since the last snapshot still are: the next Diff must carry them.
+        keep_dirty_pages(*dirty);
+        return std::unexpected(
+            std::move(saved.error())
+                .wrap(written ? "snapshot_path " + state_path : "mem_file_path " + memory_path));
+    }
+    return {};
+}
+
+Result<void> Vmm::refuse_mapped_targets(const std::string& state_path,
+                                        const std::string& memory_path) const {
+    struct stat mem{}, state{}, mapped{};
+    const bool mem_exists = ::stat(memory_path.c_str(), &mem) == 0;
+    const bool state_exists = ::stat(state_path.c_str(), &state) == 0;
+    if (state_path == memory_path || (mem_exists && state_exists && same_file(mem, state)))
+        return fail("snapshot_path and mem_file_path name the same file: " + memory_path);
+    if (!memory_file_.valid() || ::fstat(memory_file_.get(), &mapped) != 0) return {};
+    // Writing a new file under that name would be safe (rename), but the caller almost
+    // certainly meant another path: taking it over would make this the only copy of the base.
+    for (const auto& [exists, st, field, path] :
+         {std::tuple{mem_exists, mem, "mem_file_path", memory_path},
+          std::tuple{state_exists, state, "snapshot_path", state_path}})
+        if (exists && same_file(st, mapped))
+            return fail(std::string(field) + " " + path +
+                        " is the memory file this microVM was restored from and still maps; "
+                        "write the snapshot to another path");
+    return {};
+}
+
+// KVM's dirty log ORed with the pages ember's devices wrote, per region, clearing both; empty when
+// dirty tracking is off.
+Result<std::vector<std::vector<uint64_t>>> Vmm::take_dirty_pages() const {
+    std::vector<std::vector<uint64_t>> dirty;
+    if (!memory_.tracking_dirty()) return dirty;
+    for (uint32_t i = 0; i < memory_.regions().size(); ++i) {
+        auto log = vm_.get_dirty_log(i, memory_.regions()[i].size() / kGuestPageSize);
+        if (!log) return std::unexpected(log.error());
+        auto ours = memory_.take_dirty(i);
+        for (size_t w = 0; w < log->size() && w < ours.size(); ++w) (*log)[w] |= ours[w];
+        dirty.push_back(std::move(*log));
+    }
+    return dirty;
+}
+
+void Vmm::keep_dirty_pages(const std::vector<std::vector<uint64_t>>& dirty) const {
+    for (size_t i = 0; i < dirty.size(); ++i)
+        for (uint64_t page = 0; page < dirty[i].size() * 64; ++page)
+            if (dirty[i][page / 64] & (1ull << (page % 64)))
+                memory_.mark_dirty(memory_.regions()[i].guest_addr + page * kGuestPageSize,
+                                   kGuestPageSize);
+}
+
+// Full (dirty == null): every non-zero page (zero pages are holes, so an idle guest's file is
+// small and restore reads nothing for them). Diff: only the pages in `dirty`, into a sparse file
+// of the same size; snapshot-merge applies it onto its base.
+Result<void> Vmm::write_memory_file(int fd, const std::vector<std::vector<uint64_t>>* dirty) const {
+    static const uint8_t zero[kGuestPageSize] = {};
+    uint64_t offset = 0;
+    for (size_t i = 0; i < memory_.regions().size(); ++i) {
+        const auto& r = memory_.regions()[i];
+        const uint8_t* base = r.mapping.data();
+        auto wanted = [&](uint64_t at) {
+            const uint64_t page = at / kGuestPageSize;
+            return dirty ? ((*dirty)[i][page / 64] >> (page % 64)) & 1
+                         : std::memcmp(base + at, zero, kGuestPageSize) != 0;
+        };
+        // Runs of wanted pages go out in one write each.
+        for (uint64_t at = 0; at < r.size(); at += kGuestPageSize) {
+            if (!wanted(at)) continue;
+            uint64_t run = kGuestPageSize;
+            while (at + run < r.size() && wanted(at + run)) run += kGuestPageSize;
+            if (::pwrite(fd, base + at, run, static_cast<off_t>(offset + at)) !=
+                static_cast<ssize_t>(run))
+                return fail_errno("write");
+            at += run - kGuestPageSize;
+        }
+        offset += r.size();
+    }
+    if (::ftruncate(fd, static_cast<off_t>(offset)) < 0) return fail_errno("ftruncate");
+    return {};
+}
+
+}  // namespace ember
