@@ -50,14 +50,16 @@ class NetTest : public ::testing::Test {
         device.reset();
         (void)testing::delete_tap(tap);
     }
-    void start(bool mergeable) {
+    void start(bool mergeable, bool event_idx = false) {
         auto dev = NetDevice::create(config, mem.owned_mem, interrupt, [this] { return now; });
         ASSERT_TRUE(dev) << dev.error().message;
         device = std::move(*dev);
         uint64_t features = device->offered_features();
         if (!mergeable) features &= ~(1ull << net::kMrgRxbuf);
         std::vector<Queue> queues;
-        queues.emplace_back(rx.state());
+        QueueState rx_state = rx.state();
+        rx_state.event_idx = event_idx;
+        queues.emplace_back(rx_state);
         queues.emplace_back(tx.state());
         ASSERT_TRUE(device->activate(features, std::move(queues)));
         ASSERT_TRUE(device->attach(loop));
@@ -213,6 +215,27 @@ TEST_F(NetTest, MergeableBuffersCarryALargeFrameAcrossChains) {
     std::memcpy(&num_buffers, got.data() + 10, 2);
     EXPECT_EQ(num_buffers, 3);
     EXPECT_EQ(got.substr(kVnetHeaderSize), f);
+}
+
+TEST_F(NetTest, AFrameThePostedBuffersCannotHoldYetWaitsForMoreWithoutSpinning) {
+    start(true, /*event_idx=*/true);
+    uint64_t first = rx.alloc(512);
+    rx.add_chain({{first, 512, true}});
+    auto f = frame(1400, 'w');  // 1426 bytes with the header: three 512-byte buffers
+    ASSERT_TRUE(sock->send(f));
+    // One buffer is posted and unused: asking for a kick finds it every time, yet it cannot hold
+    // the frame. The device must wait for the guest, not go round again.
+    pump_arrived_frame();
+    EXPECT_EQ(device->counters().rx_packets, 0u);
+    EXPECT_EQ(rx.used().size(), 0u);
+    uint64_t second = rx.alloc(512), third = rx.alloc(512);
+    rx.add_chain({{second, 512, true}});
+    rx.add_chain({{third, 512, true}});
+    device->process_queue(NetDevice::kRxQueue);  // the guest's kick
+    ASSERT_EQ(rx.used().size(), 3u);
+    EXPECT_EQ(rx.read(first + kVnetHeaderSize, 512 - kVnetHeaderSize) + rx.read(second, 512) +
+                  rx.read(third, rx.used()[2].second),
+              f);
 }
 
 TEST_F(NetTest, MalformedTxChainsAreReturnedAndCounted) {

@@ -176,6 +176,7 @@ void NetDevice::notify(size_t queue) {
 void NetDevice::receive() {
     if (queues_.empty() || tap_broken_) return;
     bool waiting_for_buffers = false;
+    bool rechecked = false;  // since the last frame delivered
     while (!rx_limiter_.throttled()) {
         if (rx_frame_len_ == 0) {
             ssize_t n = tap_.read(rx_frame_);
@@ -202,11 +203,16 @@ void NetDevice::receive() {
         if (!deliver()) {
             // Ask for a kick when the guest posts buffers. If it posted some while we looked, it
             // may not kick for them, and the tap (edge-triggered) says nothing about frames it
-            // already holds: go on reading instead of waiting.
-            if (queues_[kRxQueue].enable_notification(mem_)) continue;
+            // already holds: look once more instead of waiting. Only once: buffers that are
+            // posted but too few for this frame would be found again and again.
+            if (!rechecked && queues_[kRxQueue].enable_notification(mem_)) {
+                rechecked = true;
+                continue;
+            }
             waiting_for_buffers = true;
             break;
         }
+        rechecked = false;
         rx_frame_len_ = 0;
         rx_frame_charged_ = false;
     }
