@@ -69,7 +69,9 @@ class NetTest : public ::testing::Test {
     template <typename Pred>
     void pump_until(Pred done) {
         for (int i = 0; i < 100 && !done(); ++i) ASSERT_TRUE(loop.run_once(100));
-        ASSERT_TRUE(done()) << "the device did not get there";
+        const auto& c = device->counters();
+        ASSERT_TRUE(done()) << "the device did not get there: rx packets " << c.rx_packets
+                            << ", dropped " << c.rx_dropped << ", errors " << c.rx_errors;
     }
     // Runs every event that is ready now, and returns when none is.
     void run_until_idle() {
@@ -147,6 +149,8 @@ TEST_F(NetTest, ReceivesIntoPostedBuffersWithTheVnetHeader) {
     device->process_queue(NetDevice::kRxQueue);
     auto f = frame(200);
     ASSERT_TRUE(sock->send(f));
+    pollfd p{device->tap_fd(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 10000), 1) << "the frame never reached the tap";
     pump_until([&] { return rx.used().size() == 1; });
     ASSERT_EQ(rx.used().size(), 1u);
     EXPECT_EQ(rx.used()[0], (std::pair<uint32_t, uint32_t>{

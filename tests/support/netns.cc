@@ -73,6 +73,12 @@ Result<PacketSocket> PacketSocket::open(const std::string& ifname) {
     if (addr.sll_ifindex == 0) return fail("no interface " + ifname);
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
         return fail_errno("bind " + ifname);
+    // Straight to the driver: a tap's transmit queue drops everything until the kernel's link
+    // watcher, a work item that may run late on a busy host, activates it after the carrier
+    // comes on, and a send into it still reports success.
+    int bypass = 1;
+    if (::setsockopt(fd.get(), SOL_PACKET, PACKET_QDISC_BYPASS, &bypass, sizeof bypass) < 0)
+        return fail_errno("PACKET_QDISC_BYPASS");
     return PacketSocket(std::move(fd));
 }
 
