@@ -313,5 +313,17 @@ TEST(Queue, EventIdxAvailEventAsksForTheNextKick) {
     EXPECT_TRUE(q.enable_notification(h.mem())) << "more arrived: go round again";
 }
 
+// virtio-net RX may leave chains posted when they are too few for a frame. The driver kicks
+// only when its avail index passes avail_event, so avail_event must be what it has posted.
+TEST(Queue, EventIdxAvailEventIsWhatTheDriverPostedEvenWhenChainsAreLeftUntaken) {
+    VirtqHarness h;
+    h.state().event_idx = true;
+    Queue q(h.state());
+    for (int i = 0; i < 3; ++i) h.add_chain({{h.alloc(8), 8, true}});
+    ASSERT_TRUE(q.pop(h.mem()));
+    EXPECT_TRUE(q.enable_notification(h.mem())) << "two chains are still posted";
+    EXPECT_EQ(h.avail_event(), 3) << "a kick for the 4th chain, not one the driver has passed";
+}
+
 }  // namespace
 }  // namespace ember::virtio

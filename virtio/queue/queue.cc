@@ -144,9 +144,20 @@ bool Queue::needs_notification(const GuestMemory& mem) {
 
 bool Queue::enable_notification(const GuestMemory& mem) {
     if (!s_.event_idx) return false;
-    (void)mem.write_obj<uint16_t>(s_.used_ring + 4 + 8ull * s_.size, s_.next_avail);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    return avail_idx(mem) != s_.next_avail;
+    // The driver kicks only when its avail index moves past avail_event, so publish the index
+    // it has reached, not the device's position: a device that left chains posted (too few
+    // for an RX frame) would otherwise be asking for a kick the driver has already passed.
+    // Re-read after the store until the index stands still, so nothing posted meanwhile is
+    // behind the published value.
+    uint16_t seen = avail_idx(mem);
+    for (;;) {
+        (void)mem.write_obj<uint16_t>(s_.used_ring + 4 + 8ull * s_.size, seen);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        uint16_t now = avail_idx(mem);
+        if (now == seen) break;
+        seen = now;
+    }
+    return seen != s_.next_avail;
 }
 
 }  // namespace ember::virtio

@@ -88,8 +88,9 @@ class Queue {
     // call: EVENT_IDX's used_event when negotiated, else the avail ring's NO_INTERRUPT flag.
     bool needs_notification(const GuestMemory& mem);
 
-    // With EVENT_IDX: asks the driver to kick for anything past what the device has taken.
-    // Returns true when more became available meanwhile, so the device should go round again.
+    // With EVENT_IDX: asks the driver to kick when it posts past what it has posted so far.
+    // Returns true when chains are posted that the device has not taken (some may have come
+    // meanwhile), so the device should go round again.
     bool enable_notification(const GuestMemory& mem);
 
     const QueueState& state() const { return s_; }
