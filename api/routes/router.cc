@@ -1,7 +1,7 @@
 #include "api/routes/router.h"
 
 #include <cctype>
-#include <chrono>
+#include <string_view>
 
 #include "api/json/api_bodies.h"
 #include "api/json/vm_config_json.h"
@@ -64,22 +64,91 @@ HttpResponse id_mismatch(const std::string& path_id, const std::string& body_id)
 }  // namespace
 
 HttpResponse Router::handle(const HttpRequest& request) {
-    auto start = std::chrono::steady_clock::now();
     log_received(request);
     HttpResponse response = checked_route(request);
     log_outcome(response);
-    if (request.method == "GET")
-        ++get_requests_;
-    else if (request.method == "PUT")
-        ++put_requests_;
-    else if (request.method == "PATCH")
-        ++patch_requests_;
-    if (response.status >= 400) ++failed_requests_;
-    total_latency_us_ +=
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                  std::chrono::steady_clock::now() - start)
-                                  .count());
+    count(request, response);
     return response;
+}
+
+namespace {
+
+// The endpoints Firecracker's metrics count, by the name their fields take: PUT /drives/x is
+// put_api_requests.drive_count, and drive_fails when it failed.
+struct CountedEndpoint {
+    std::string_view method, path;  // a path ending in '/' takes an id after it
+    std::string_view name;
+};
+constexpr CountedEndpoint kCounted[] = {
+    {"GET", "/", "instance_info"},
+    {"GET", "/machine-config", "machine_cfg"},
+    {"GET", "/mmds", "mmds"},
+    {"GET", "/version", "vmm_version"},
+    {"PUT", "/actions", "actions"},
+    {"PUT", "/boot-source", "boot_source"},
+    {"PUT", "/drives/", "drive"},
+    {"PUT", "/logger", "logger"},
+    {"PUT", "/machine-config", "machine_cfg"},
+    {"PUT", "/cpu-config", "cpu_cfg"},
+    {"PUT", "/metrics", "metrics"},
+    {"PUT", "/network-interfaces/", "network"},
+    {"PUT", "/mmds", "mmds"},
+    {"PUT", "/vsock", "vsock"},
+    {"PATCH", "/drives/", "drive"},
+    {"PATCH", "/network-interfaces/", "network"},
+    {"PATCH", "/machine-config", "machine_cfg"},
+    {"PATCH", "/mmds", "mmds"},
+};
+
+std::string group_of(std::string_view method) {
+    std::string g;
+    for (char c : method) g += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return g + "_api_requests";
+}
+
+bool matches(const CountedEndpoint& e, const HttpRequest& r) {
+    if (r.method != e.method) return false;
+    if (e.path.size() > 1 && e.path.back() == '/')
+        return r.path.size() > e.path.size() && r.path.starts_with(e.path);
+    return r.path == e.path;
+}
+
+}  // namespace
+
+void Router::count(const HttpRequest& request, const HttpResponse& response) {
+    std::lock_guard lock(counts_mutex_);
+    if (response.deprecated) ++counts_["deprecated_api.deprecated_http_api_calls"];
+    for (const auto& e : kCounted) {
+        if (!matches(e, request)) continue;
+        const std::string field = group_of(e.method) + "." + std::string(e.name);
+        ++counts_[field + "_count"];
+        if (response.status >= 400 && e.method != "GET") ++counts_[field + "_fails"];
+        return;
+    }
+}
+
+std::vector<metrics::Group> Router::metrics() const {
+    std::lock_guard lock(counts_mutex_);
+    auto value = [&](const std::string& key) {
+        auto it = counts_.find(key);
+        return it == counts_.end() ? uint64_t{0} : it->second;
+    };
+    std::vector<metrics::Group> groups;
+    for (std::string_view method : {"GET", "PUT", "PATCH"}) {
+        metrics::Group g{group_of(method), {}};
+        for (const auto& e : kCounted) {
+            if (e.method != method) continue;
+            const std::string name(e.name);
+            g.fields.push_back({name + "_count", value(g.name + "." + name + "_count")});
+            if (method != "GET")
+                g.fields.push_back({name + "_fails", value(g.name + "." + name + "_fails")});
+        }
+        groups.push_back(std::move(g));
+    }
+    groups.push_back(
+        {"deprecated_api",
+         {{"deprecated_http_api_calls", value("deprecated_api.deprecated_http_api_calls")}}});
+    return groups;
 }
 
 // Firecracker's log line for each request, body included.
@@ -106,14 +175,6 @@ HttpResponse Router::checked_route(const HttpRequest& r) {
     if (r.method == "PUT" && r.body.empty()) return fault("Empty PUT request.");
     if (r.method == "PATCH" && r.body.empty()) return fault("Empty PATCH request.");
     return route(r);
-}
-
-std::string Router::metrics_json() const {
-    return "{\"get_api_requests\":" + std::to_string(get_requests_) +
-           ",\"put_api_requests\":" + std::to_string(put_requests_) +
-           ",\"patch_api_requests\":" + std::to_string(patch_requests_) +
-           ",\"failed_api_requests\":" + std::to_string(failed_requests_) +
-           ",\"total_latency_us\":" + std::to_string(total_latency_us_) + "}";
 }
 
 HttpResponse Router::route(const HttpRequest& r) {

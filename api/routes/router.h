@@ -5,12 +5,14 @@
 // 400 with {"fault_message": ...}.
 #pragma once
 
-#include <array>
-#include <atomic>
+#include <map>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "api/http/http_types.h"
 #include "vmm/actions.h"
+#include "vmm/base/metrics.h"
 
 namespace ember::api {
 
@@ -21,8 +23,9 @@ class Router : public RequestHandler {
     explicit Router(ActionSink& vmm) : vmm_(vmm) {}
     HttpResponse handle(const HttpRequest& request) override;
 
-    // {"put_api_requests": N, ...} for the metrics.
-    std::string metrics_json() const;
+    // Firecracker's get_api_requests, put_api_requests, patch_api_requests and deprecated_api
+    // groups: requests per endpoint so far, and the failed ones for PUT and PATCH.
+    std::vector<metrics::Group> metrics() const;
 
   private:
     HttpResponse checked_route(const HttpRequest& request);
@@ -30,10 +33,11 @@ class Router : public RequestHandler {
     static void log_received(const HttpRequest& request);
     static void log_outcome(const HttpResponse& response);
 
+    void count(const HttpRequest& request, const HttpResponse& response);
+
     ActionSink& vmm_;
-    std::atomic<uint64_t> get_requests_{0}, put_requests_{0}, patch_requests_{0},
-        failed_requests_{0};
-    std::atomic<uint64_t> total_latency_us_{0};
+    mutable std::mutex counts_mutex_;
+    std::map<std::string, uint64_t> counts_;  // "put_api_requests.drive_fails" -> N
 };
 
 }  // namespace ember::api

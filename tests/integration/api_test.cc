@@ -571,12 +571,31 @@ TEST(Api, MetricsAndLoggerGoWhereTheyAreSent) {
                   .status,
               204);
     EXPECT_EQ(call(c, "GET", "/").status, 200);
+    EXPECT_EQ(call(c, "PUT", "/boot-source", R"({"kernel_image_path": "/nonexistent"})").status,
+              400);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
+    EXPECT_EQ(call(c, "GET", "/").status, 200);
+    EXPECT_EQ(call(c, "GET", "/").status, 200);
     EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
     std::ifstream m(metrics);
-    std::string line;
-    ASSERT_TRUE(std::getline(m, line));
-    EXPECT_NE(line.find("\"utc_timestamp_ms\":"), std::string::npos) << line;
-    EXPECT_NE(line.find("\"get_api_requests\":"), std::string::npos) << line;
+    std::string first, second;
+    ASSERT_TRUE(std::getline(m, first));
+    ASSERT_TRUE(std::getline(m, second));
+    EXPECT_NE(first.find("\"utc_timestamp_ms\":"), std::string::npos) << first;
+    // Firecracker's groups and names, each counter showing what it gained since the last flush.
+    EXPECT_NE(first.find("\"get_api_requests\":{\"instance_info_count\":1,"), std::string::npos)
+        << first;
+    EXPECT_NE(second.find("\"get_api_requests\":{\"instance_info_count\":2,"), std::string::npos)
+        << second;
+    EXPECT_NE(first.find("\"boot_source_count\":1,\"boot_source_fails\":1"), std::string::npos)
+        << first;
+    EXPECT_NE(second.find("\"boot_source_count\":0,\"boot_source_fails\":0"), std::string::npos)
+        << second;
+    EXPECT_NE(first.find("\"metrics_count\":1,\"metrics_fails\":0"), std::string::npos) << first;
+    EXPECT_NE(first.find("\"logger_count\":1,\"logger_fails\":0"), std::string::npos) << first;
+    // The first flush is counted as it is answered, after its own line was written.
+    EXPECT_NE(first.find("\"actions_count\":0,"), std::string::npos) << first;
+    EXPECT_NE(second.find("\"actions_count\":1,"), std::string::npos) << second;
     EXPECT_EQ(ember.stop(), 0);
     std::ifstream l(log);
     std::string logged(std::istreambuf_iterator<char>(l), {});
@@ -603,7 +622,7 @@ TEST(Cli, FirecrackersFlagsAreAcceptedAndMetricsPathIsHonoured) {
     std::ifstream m(metrics);
     std::string line;
     ASSERT_TRUE(std::getline(m, line)) << "metrics are written at exit";
-    EXPECT_NE(line.find("\"vcpu\":{\"exit_io\":"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"vcpu\":{\"exit_io_in\":"), std::string::npos) << line;
 }
 
 TEST(Cli, BadNumbersAreRefused) {

@@ -165,6 +165,8 @@ TEST_F(Snapshot, RestoredGuestContinuesWhereItWasInANewProcess) {
 
     // A second restore from the same files works as well: they are only read.
     Ember c;
+    const std::string metrics = files.path() + "/metrics.json";
+    ASSERT_EQ(c.call("PUT", "/metrics", R"({"metrics_path": ")" + metrics + "\"}").status, 204);
     ASSERT_EQ(c.call("PUT", "/snapshot/load", load_body(false, state, mem)).status, 204);
     EXPECT_NE(c.call("GET", "/").body.find("\"state\":\"Paused\""), std::string::npos);
     EXPECT_EQ(c.output(), "") << "paused until resumed";
@@ -172,6 +174,15 @@ TEST_F(Snapshot, RestoredGuestContinuesWhereItWasInANewProcess) {
     ASSERT_TRUE(c.wait_until([](const std::string& out) { return lines_in(out) >= 2; }))
         << c.output();
     EXPECT_TRUE(one_unbroken_stream(before, c.output(), "tick "));
+
+    // Firecracker's latencies_us: what the load took, and nothing for what never ran here.
+    ASSERT_EQ(c.call("PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
+    std::ifstream m(metrics);
+    std::string line;
+    ASSERT_TRUE(std::getline(m, line));
+    EXPECT_EQ(line.find("\"vmm_load_snapshot\":0,"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"vmm_load_snapshot\":"), std::string::npos) << line;
+    EXPECT_NE(line.find("\"vmm_full_create_snapshot\":0,"), std::string::npos) << line;
 }
 
 TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {

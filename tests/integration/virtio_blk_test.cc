@@ -28,13 +28,25 @@ std::string read_range(const std::string& path, size_t offset, size_t len) {
     return s;
 }
 
+// The value of "field" in the object "group" of a metrics line, or -1.
+long long metric(const std::string& line, const std::string& group, const std::string& field) {
+    auto g = line.find("\"" + group + "\":{");
+    if (g == std::string::npos) return -1;
+    auto end = line.find('}', g);
+    auto f = line.find("\"" + field + "\":", g);
+    if (f == std::string::npos || f > end) return -1;
+    return std::stoll(line.substr(f + field.size() + 3));
+}
+
 class VirtioBlk : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VirtioBlk, GuestWritesFlushesAndReadsBackAndTheImageHoldsIt) {
     TempDir dir;
     auto image = dir.write("disk.img", std::string(1 << 20, '\0'));
     auto config = dir.write("vm.json", drive_config(image, GetParam()));
-    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe);
+    const std::string metrics = dir.path() + "/metrics.json";
+    auto r = run_process(
+        {EMBER_BINARY, "--no-api", "--config-file", config, "--metrics-path", metrics}, kFailsafe);
     ASSERT_FALSE(r.timed_out) << r.out << r.err;
     EXPECT_EQ(r.out,
               "virtio-blk: capacity 2048 sectors\n"
@@ -44,6 +56,17 @@ TEST_P(VirtioBlk, GuestWritesFlushesAndReadsBackAndTheImageHoldsIt) {
     for (size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<char>(i * 7 + 3);
     EXPECT_EQ(read_range(image, 8 * 512, 4096), expected);
     EXPECT_EQ(read_range(image, 0, 4096), std::string(4096, '\0')) << "nothing else was written";
+
+    // Firecracker's names: the drive's own group and the aggregate, as the exit flush wrote them.
+    std::ifstream m(metrics);
+    std::string line;
+    ASSERT_TRUE(std::getline(m, line)) << "metrics are written at exit";
+    EXPECT_EQ(metric(line, "block_data", "write_bytes"), 4096) << line;
+    EXPECT_EQ(metric(line, "block_data", "write_count"), 1) << line;
+    EXPECT_EQ(metric(line, "block_data", "flush_count"), 1) << line;
+    EXPECT_GE(metric(line, "block_data", "read_bytes"), 4096) << line;
+    EXPECT_EQ(metric(line, "block_data", "invalid_reqs_count"), 1) << "the read past the end";
+    EXPECT_EQ(metric(line, "block", "write_bytes"), 4096) << "the aggregate: " << line;
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, VirtioBlk, ::testing::Values("Async", "Sync"));

@@ -10,12 +10,19 @@
 #include <chrono>
 #include <cstring>
 
+#include "vmm/app/vm_metrics.h"
 #include "vmm/base/log.h"
 
 namespace ember {
 namespace {
 
 constexpr auto kMetricsPeriod = std::chrono::seconds(60);
+
+uint64_t micros_since(std::chrono::steady_clock::time_point start) {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count());
+}
 
 std::unexpected<Error> bad(std::string message) {
     return fail(std::move(message));
@@ -258,16 +265,19 @@ Outcome Controller::handle(const SetVmState& a) {
     if (!vmm_) return bad("The requested operation is not supported before starting the microVM.");
     // As in Firecracker, asking for the state the VM is in is a success: SDK retries and "make
     // sure it is paused" logic rely on it.
+    const auto start = std::chrono::steady_clock::now();
     if (a.paused) {
         if (state_ == VmState::Paused) return {};
         if (state_ != VmState::Running) return bad("the microVM is not running");
         vmm_->pause();
         state_ = VmState::Paused;
+        latencies_us_.pause_vm = micros_since(start);
     } else {
         if (state_ == VmState::Running) return {};
         if (state_ != VmState::Paused) return bad("the microVM is not paused");
         vmm_->resume();
         state_ = VmState::Running;
+        latencies_us_.resume_vm = micros_since(start);
     }
     return {};
 }
@@ -298,8 +308,11 @@ Outcome Controller::handle(const CreateSnapshot& a) {
         return bad(
             "snapshot/create: the microVM must be paused first (PATCH /vm {\"state\": "
             "\"Paused\"})");
+    const auto start = std::chrono::steady_clock::now();
     if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff); !r)
         return bad("snapshot/create: " + r.error().message);
+    (a.diff ? latencies_us_.diff_create_snapshot : latencies_us_.full_create_snapshot) =
+        micros_since(start);
     return {};
 }
 
@@ -307,6 +320,7 @@ Outcome Controller::handle(const LoadSnapshot& a) {
     if (state_ != VmState::NotStarted || configured_)
         return bad(
             "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
+    const auto start = std::chrono::steady_clock::now();
     auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, a.network_overrides,
                             a.track_dirty_pages, options_.vmm);
     if (!vmm) return failed_load("Failed to restore from snapshot: " + vmm.error().message);
@@ -314,6 +328,7 @@ Outcome Controller::handle(const LoadSnapshot& a) {
         return failed_load("Failed to resume microVM: " + r.error().message);
     vmm_ = std::move(*vmm);
     state_ = a.resume_vm ? VmState::Running : VmState::Paused;
+    latencies_us_.load_snapshot = micros_since(start);
     // GET /vm/config and the metrics describe the restored VM, not an empty one.
     std::lock_guard lock(mutex_);
     config_ = vmm_->config();
@@ -353,55 +368,19 @@ Outcome Controller::write_metrics() {
         return bad("FlushMetrics: the metrics system is not configured: PUT /metrics first");
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::system_clock::now().time_since_epoch());
-    std::string line = "{\"utc_timestamp_ms\":" + std::to_string(now.count()) +
-                       ",\"vmm\":{\"state\":\"" + state_name(state_) + "\"}";
-    if (options_.api_metrics) line += ",\"api_server\":" + options_.api_metrics();
-    if (vmm_) {
-        uint64_t io = 0, mmio = 0, unknown = 0;
-        for (const auto& v : vmm_->vcpus()) {
-            io += v->counters().pio_exits;
-            mmio += v->counters().mmio_exits;
-            unknown += v->counters().unknown_exits;
-        }
-        line += ",\"vcpu\":{\"exit_io\":" + std::to_string(io) +
-                ",\"exit_mmio\":" + std::to_string(mmio) +
-                ",\"exit_unknown\":" + std::to_string(unknown) + "}";
-        line += ",\"block\":{";
-        bool first = true;
-        for (const auto& d : config().drives) {
-            if (const auto* b = vmm_->block_device(d.drive_id)) {
-                const auto& c = b->counters();
-                line += std::string(first ? "" : ",") + "\"" + d.drive_id +
-                        "\":{\"read_count\":" + std::to_string(c.read_ops) +
-                        ",\"write_count\":" + std::to_string(c.write_ops) +
-                        ",\"flush_count\":" + std::to_string(c.flush_ops) +
-                        ",\"read_bytes\":" + std::to_string(c.read_bytes) +
-                        ",\"write_bytes\":" + std::to_string(c.write_bytes) +
-                        ",\"invalid_reqs_count\":" + std::to_string(c.invalid_requests) +
-                        ",\"io_errors\":" + std::to_string(c.io_errors) + "}";
-                first = false;
-            }
-        }
-        line += "},\"net\":{";
-        first = true;
-        for (const auto& n : config().network_interfaces) {
-            if (const auto* d = vmm_->net_device(n.iface_id)) {
-                const auto& c = d->counters();
-                line += std::string(first ? "" : ",") + "\"" + n.iface_id +
-                        "\":{\"rx_packets_count\":" + std::to_string(c.rx_packets) +
-                        ",\"rx_bytes_count\":" + std::to_string(c.rx_bytes) +
-                        ",\"rx_dropped\":" + std::to_string(c.rx_dropped) +
-                        ",\"rx_errors\":" + std::to_string(c.rx_errors) +
-                        ",\"tx_packets_count\":" + std::to_string(c.tx_packets) +
-                        ",\"tx_bytes_count\":" + std::to_string(c.tx_bytes) +
-                        ",\"tx_dropped\":" + std::to_string(c.tx_dropped) +
-                        ",\"tx_errors\":" + std::to_string(c.tx_errors) + "}";
-                first = false;
-            }
-        }
-        line += "}";
-    }
-    line += "}\n";
+    std::vector<metrics::Group> groups;
+    if (options_.api_metrics) groups = options_.api_metrics();
+    using metrics::Field;
+    const auto& l = latencies_us_;
+    groups.push_back({"latencies_us",
+                      {{"vmm_full_create_snapshot", l.full_create_snapshot, Field::Kind::Value},
+                       {"vmm_diff_create_snapshot", l.diff_create_snapshot, Field::Kind::Value},
+                       {"vmm_load_snapshot", l.load_snapshot, Field::Kind::Value},
+                       {"vmm_pause_vm", l.pause_vm, Field::Kind::Value},
+                       {"vmm_resume_vm", l.resume_vm, Field::Kind::Value}}});
+    if (vmm_)
+        for (auto& g : vm_metrics(*vmm_, config())) groups.push_back(std::move(g));
+    std::string line = metrics_reporter_.line(static_cast<uint64_t>(now.count()), groups);
     if (::write(metrics_file_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
         return bad("FlushMetrics: " + std::string(std::strerror(errno)));
     return {};

@@ -18,6 +18,7 @@
 
 #include "vmm/actions.h"
 #include "vmm/base/event_fd.h"
+#include "vmm/base/metrics.h"
 #include "vmm/base/unique_fd.h"
 #include "vmm/event_loop/event_loop.h"
 #include "vmm/machine/vmm.h"
@@ -27,8 +28,8 @@ namespace ember {
 struct ControllerOptions {
     std::string instance_id = "anonymous-instance";
     VmmOptions vmm;  // its loop is filled in by the Controller
-    // Cumulative API counters that FlushMetrics writes; set by the API side.
-    std::function<std::string()> api_metrics;
+    // The API's metric groups (running totals) that FlushMetrics writes; set by the API side.
+    std::function<std::vector<metrics::Group>()> api_metrics;
     // Whether a failed PUT /snapshot/load ends the process after its answer, as in Firecracker.
     bool exit_on_failed_load = true;
 };
@@ -102,6 +103,12 @@ class Controller : public ActionSink {
     UniqueFd signal_fd_;
     UniqueFd metrics_timer_;
     UniqueFd metrics_file_;
+    metrics::Reporter metrics_reporter_;
+    // Firecracker's latencies_us group: how long the VMM thread took for the last of each.
+    struct Latencies {
+        uint64_t full_create_snapshot = 0, diff_create_snapshot = 0, load_snapshot = 0,
+                 pause_vm = 0, resume_vm = 0;
+    } latencies_us_;
 
     mutable std::mutex mutex_;  // guards config_, the queue and stop_reason_
     VmConfig config_;

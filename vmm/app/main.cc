@@ -275,7 +275,9 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     options.vmm.start_cpu_us = cli->start_time_cpu_us;
     options.vmm.quirks = detect_host_quirks();
     std::unique_ptr<api::Router> router;
-    options.api_metrics = [&router] { return router ? router->metrics_json() : std::string("{}"); };
+    options.api_metrics = [&router] {
+        return router ? router->metrics() : std::vector<metrics::Group>{};
+    };
     options.exit_on_failed_load = !cli->serve_after_failed_load;
 
     // Created before any other thread: it blocks the termination signals for its signalfd.

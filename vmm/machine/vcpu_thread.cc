@@ -174,8 +174,9 @@ bool VcpuThread::handle_exit() {
 
 bool VcpuThread::handle_io() {
     kvm_run* run = vcpu_.run_struct();
-    counters_.pio_exits.fetch_add(1, std::memory_order_relaxed);
     const auto& io = run->io;
+    (io.direction == KVM_EXIT_IO_IN ? counters_.io_in_exits : counters_.io_out_exits)
+        .fetch_add(1, std::memory_order_relaxed);
     const uint64_t bytes = uint64_t{io.size} * io.count;
     if (io.size == 0 || io.size > 8 || io.data_offset > vcpu_.run_size() ||
         bytes > vcpu_.run_size() - io.data_offset) {
@@ -201,8 +202,9 @@ bool VcpuThread::handle_io() {
 
 bool VcpuThread::handle_mmio() {
     kvm_run* run = vcpu_.run_struct();
-    counters_.mmio_exits.fetch_add(1, std::memory_order_relaxed);
     auto& mmio = run->mmio;
+    (mmio.is_write ? counters_.mmio_write_exits : counters_.mmio_read_exits)
+        .fetch_add(1, std::memory_order_relaxed);
     if (mmio.len == 0 || mmio.len > sizeof mmio.data) {
         sink_.request_exit(ExitReason::Error,
                            "vCPU " + std::to_string(vcpu_.id()) + ": malformed MMIO exit");

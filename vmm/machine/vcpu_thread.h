@@ -34,8 +34,8 @@ class ExitSink {
 };
 
 struct VcpuCounters {
-    std::atomic<uint64_t> pio_exits{0};
-    std::atomic<uint64_t> mmio_exits{0};
+    std::atomic<uint64_t> io_in_exits{0}, io_out_exits{0};
+    std::atomic<uint64_t> mmio_read_exits{0}, mmio_write_exits{0};
     std::atomic<uint64_t> unhandled_pio{0};
     std::atomic<uint64_t> unhandled_mmio{0};
     std::atomic<uint64_t> unknown_exits{0};

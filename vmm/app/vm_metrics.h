@@ -1,0 +1,17 @@
+// Firecracker's metric groups for the devices and vCPUs a VM has, under Firecracker's names, so
+// that dashboards built for Firecracker read ember's metrics file.
+#pragma once
+
+#include <vector>
+
+#include "vmm/base/metrics.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/machine/vmm.h"
+
+namespace ember {
+
+// "vcpu"; "block" (every drive added up) and "block_<drive_id>"; "net" and "net_<iface_id>".
+// Only fields ember counts are named: a missing field is one ember has no count for.
+std::vector<metrics::Group> vm_metrics(const Vmm& vmm, const VmConfig& config);
+
+}  // namespace ember
