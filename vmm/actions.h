@@ -28,13 +28,13 @@ struct PutDrive {
     DriveConfig config;
 };
 struct PatchDrive {
-    std::string drive_id;
+    DriveUpdate update;
 };
 struct PutNetworkInterface {
     NetworkInterfaceConfig config;
 };
 struct PatchNetworkInterface {
-    std::string iface_id;
+    NetworkInterfaceUpdate update;
 };
 struct InstanceStart {};
 struct SendCtrlAltDel {};

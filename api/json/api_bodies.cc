@@ -1,6 +1,7 @@
 #include "api/json/api_bodies.h"
 
 #include "api/json/fields.h"
+#include "api/json/rate_limiter_json.h"
 #include "api/json/vm_config_json.h"
 #include "vmm/base/log.h"
 
@@ -65,34 +66,29 @@ Result<MachineConfigPatch> parse_machine_config_patch(std::string_view text) {
     });
 }
 
-Result<DrivePatch> parse_drive_patch(std::string_view text) {
-    return with_object<DrivePatch>(text, [](Fields& f) -> Result<DrivePatch> {
-        DrivePatch p;
+Result<DriveUpdate> parse_drive_patch(std::string_view text) {
+    return with_object<DriveUpdate>(text, [](Fields& f) -> Result<DriveUpdate> {
+        DriveUpdate u;
         auto id = f.required(f.string("drive_id"), "drive_id");
         if (!id) return std::unexpected(id.error());
-        p.drive_id = *id;
-        if (auto r = take(f.string("path_on_host"), p.path_on_host); !r)
-            return std::unexpected(r.error());
-        auto present = f.present("rate_limiter");
-        if (!present) return std::unexpected(present.error());
-        p.has_rate_limiter = *present;
-        return p;
+        u.drive_id = *id;
+        EMBER_TRY(take(f.string("path_on_host"), u.path_on_host));
+        EMBER_TRY(take(rate_limiter_from(f, "rate_limiter"), u.rate_limiter));
+        return u;
     });
 }
 
-Result<NetworkInterfacePatch> parse_network_interface_patch(std::string_view text) {
-    return with_object<NetworkInterfacePatch>(text, [](Fields& f) -> Result<NetworkInterfacePatch> {
-        NetworkInterfacePatch p;
-        auto id = f.required(f.string("iface_id"), "iface_id");
-        if (!id) return std::unexpected(id.error());
-        p.iface_id = *id;
-        for (const char* key : {"rx_rate_limiter", "tx_rate_limiter"}) {
-            auto present = f.present(key);
-            if (!present) return std::unexpected(present.error());
-            p.has_rate_limiters = p.has_rate_limiters || *present;
-        }
-        return p;
-    });
+Result<NetworkInterfaceUpdate> parse_network_interface_patch(std::string_view text) {
+    return with_object<NetworkInterfaceUpdate>(
+        text, [](Fields& f) -> Result<NetworkInterfaceUpdate> {
+            NetworkInterfaceUpdate u;
+            auto id = f.required(f.string("iface_id"), "iface_id");
+            if (!id) return std::unexpected(id.error());
+            u.iface_id = *id;
+            EMBER_TRY(take(rate_limiter_from(f, "rx_rate_limiter"), u.rx_rate_limiter));
+            EMBER_TRY(take(rate_limiter_from(f, "tx_rate_limiter"), u.tx_rate_limiter));
+            return u;
+        });
 }
 
 Result<std::string> parse_action_type(std::string_view text) {

@@ -16,18 +16,8 @@ namespace ember::json {
 
 Result<MachineConfigPatch> parse_machine_config_patch(std::string_view text);
 
-struct DrivePatch {
-    std::string drive_id;
-    std::optional<std::string> path_on_host;
-    bool has_rate_limiter = false;
-};
-Result<DrivePatch> parse_drive_patch(std::string_view text);
-
-struct NetworkInterfacePatch {
-    std::string iface_id;
-    bool has_rate_limiters = false;
-};
-Result<NetworkInterfacePatch> parse_network_interface_patch(std::string_view text);
+Result<DriveUpdate> parse_drive_patch(std::string_view text);
+Result<NetworkInterfaceUpdate> parse_network_interface_patch(std::string_view text);
 
 // "InstanceStart", "SendCtrlAltDel" or "FlushMetrics".
 Result<std::string> parse_action_type(std::string_view text);

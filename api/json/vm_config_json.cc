@@ -1,6 +1,7 @@
 #include "api/json/vm_config_json.h"
 
 #include "api/json/fields.h"
+#include "api/json/rate_limiter_json.h"
 
 namespace ember::json {
 namespace {
@@ -14,36 +15,6 @@ Result<void> need(const Fields& f, Result<std::optional<T>> value, const char* k
     if (!v) return std::unexpected(v.error());
     out = std::move(*v);
     return {};
-}
-
-Result<TokenBucketConfig> bucket_from(object o, const std::string& path) {
-    Fields f(o, path);
-    TokenBucketConfig b;
-    EMBER_TRY(need(f, f.u64("size"), "size", b.size));
-    EMBER_TRY(need(f, f.u64("refill_time"), "refill_time", b.refill_time));
-    EMBER_TRY(take(f.u64("one_time_burst"), b.one_time_burst));
-    EMBER_TRY(f.finish());
-    return b;
-}
-
-Result<std::optional<RateLimiterConfig>> rate_limiter_from(Fields& parent, const char* key) {
-    auto o = parent.object(key);
-    if (!o) return std::unexpected(o.error());
-    if (!*o) return std::nullopt;
-    const std::string path = parent.path_of(key);
-    Fields f(**o, path);
-    RateLimiterConfig rl;
-    for (auto [name, slot] : {std::pair{"bandwidth", &rl.bandwidth}, std::pair{"ops", &rl.ops}}) {
-        auto b = f.object(name);
-        if (!b) return std::unexpected(b.error());
-        if (*b) {
-            auto bucket = bucket_from(**b, f.path_of(name));
-            if (!bucket) return std::unexpected(bucket.error());
-            *slot = *bucket;
-        }
-    }
-    EMBER_TRY(f.finish());
-    return rl;
 }
 
 Result<BootSourceConfig> boot_source_from(object o, const std::string& path) {

@@ -308,6 +308,45 @@ TEST(Api, PreAndPostBootRules) {
                  "not supported after starting");
 }
 
+// Firecracker's PATCH /drives after boot: a new image and new limits, reported by GET /vm/config;
+// a refused one changes nothing. (The device's own behaviour is in the unit and privileged tests.)
+TEST(Api, DrivesArePatchedAfterBoot) {
+    TempDir dir;
+    auto first = dir.write("first.img", std::string(1 << 20, '\0'));
+    auto second = dir.write("second.img", std::string(2 << 20, '\0'));
+    ApiEmber ember;
+    auto c = ember.client();
+    EXPECT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("counter"))).status, 204);
+    EXPECT_EQ(
+        call(c, "PUT", "/drives/data",
+             R"({"drive_id": "data", "path_on_host": ")" + first + R"(", "is_root_device": false})")
+            .status,
+        204);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+
+    EXPECT_EQ(call(c, "PATCH", "/drives/data",
+                   R"({"drive_id": "data", "path_on_host": ")" + second +
+                       R"(", "rate_limiter": {"ops": {"size": 1000, "refill_time": 100}}})")
+                  .status,
+              204);
+    std::string config = call(c, "GET", "/vm/config").body;
+    EXPECT_NE(config.find("\"path_on_host\":\"" + second + "\""), std::string::npos) << config;
+    EXPECT_NE(config.find("\"ops\":{\"size\":1000"), std::string::npos) << config;
+
+    expect_fault(call(c, "PATCH", "/drives/data",
+                      R"({"drive_id": "data", "path_on_host": ")" + dir.path() + "/gone.img\"}"),
+                 "gone.img");
+    expect_fault(call(c, "PATCH", "/drives/other", R"({"drive_id": "other"})"),
+                 "drive 'other': no such drive");
+    EXPECT_EQ(call(c, "GET", "/vm/config").body, config) << "refused updates changed nothing";
+    EXPECT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    EXPECT_EQ(call(c, "PATCH", "/drives/data",
+                   R"({"drive_id": "data", "path_on_host": ")" + first + "\"}")
+                  .status,
+              204)
+        << "a paused VM's drives are patched too";
+}
+
 TEST(Api, ConfigThroughTheApiEqualsTheConfigFile) {
     TempDir dir;
     auto disk = dir.write("disk.img", std::string(1 << 20, '\0'));

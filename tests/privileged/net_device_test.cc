@@ -432,5 +432,30 @@ TEST_F(NetTest, TxRateLimiterHoldsFramesUntilTheClockHasRefilledIt) {
     EXPECT_EQ(next_frame(), frame(64, 'y'));
 }
 
+TEST_F(NetTest, UpdatedTxLimitsHoldAndReleaseFramesAtOnce) {
+    start(false);
+    auto limit = device->update(NetworkInterfaceUpdate{
+        "eth0", std::nullopt, RateLimiterConfig{std::nullopt, TokenBucketConfig{1, {}, 50}}});
+    ASSERT_TRUE(limit) << limit.error().message;
+    for (int i = 0; i < 2; ++i) {
+        auto f = frame(64, static_cast<char>('x' + i));
+        uint64_t buf = tx.alloc(4096);
+        tx.fill(buf, vnet_header() + f);
+        tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    }
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(device->counters().tx_packets, 1u) << "the new ops limit holds the second frame";
+    EXPECT_EQ(device->counters().tx_rate_limited, 1u);
+    ASSERT_TRUE(device->config().tx_rate_limiter);
+    EXPECT_FALSE(device->config().rx_rate_limiter) << "a direction left out is left alone";
+
+    auto off = device->update(NetworkInterfaceUpdate{
+        "eth0", std::nullopt, RateLimiterConfig{std::nullopt, TokenBucketConfig{0, {}, 0}}});
+    ASSERT_TRUE(off) << off.error().message;
+    EXPECT_EQ(device->counters().tx_packets, 2u) << "released by the update itself";
+    EXPECT_EQ(next_frame(), frame(64, 'x'));
+    EXPECT_EQ(next_frame(), frame(64, 'y'));
+}
+
 }  // namespace
 }  // namespace ember::virtio

@@ -264,6 +264,77 @@ TEST_P(BlockTest, RateLimiterHoldsRequestsUntilTheClockHasRefilledIt) {
     EXPECT_EQ(device->counters().rate_limited, 2u);
 }
 
+TEST_P(BlockTest, AnUpdatedImageServesTheNextRequestsWithItsCapacity) {
+    start();
+    auto before = request(VIRTIO_BLK_T_IN, 0, 512, true);
+    run();
+    EXPECT_EQ(h->read(before.data, 512), std::string(512, '\0'));
+
+    auto bigger = dir.write("other.img", std::string(2 * kImageBytes, 'n'));
+    auto changed = device->update(DriveUpdate{"rootfs", bigger, std::nullopt});
+    ASSERT_TRUE(changed) << changed.error().message;
+    EXPECT_TRUE(*changed) << "the capacity may have changed: the driver must be told";
+    EXPECT_EQ(device->capacity_sectors(), 2 * kImageBytes / 512);
+    uint64_t capacity = 0;
+    device->read_config(0, std::span(reinterpret_cast<uint8_t*>(&capacity), 8));
+    EXPECT_EQ(capacity, 2 * kImageBytes / 512) << "the config space the guest reads";
+    EXPECT_EQ(device->config().path_on_host, bigger);
+
+    auto after = request(VIRTIO_BLK_T_IN, kImageBytes / 512, 512, true);  // past the old end
+    run();
+    EXPECT_EQ(status(after), VIRTIO_BLK_S_OK);
+    EXPECT_EQ(h->read(after.data, 512), std::string(512, 'n'));
+    auto w = request(VIRTIO_BLK_T_OUT, 0, 512, false);
+    h->fill(w.data, std::string(512, 'w'));
+    run();
+    EXPECT_EQ(status(w), VIRTIO_BLK_S_OK);
+    EXPECT_EQ(image_bytes(0, 512), std::string(512, '\0')) << "the old image is left alone";
+}
+
+TEST_P(BlockTest, ARefusedUpdateChangesNothing) {
+    start();
+    auto odd = dir.write("odd.img", std::string(1000, 'x'));
+    for (const std::string& path : {dir.path() + "/missing.img", odd, dir.path()}) {
+        auto r = device->update(DriveUpdate{"rootfs", path, std::nullopt});
+        ASSERT_FALSE(r) << path;
+        EXPECT_NE(r.error().message.find("drive 'rootfs'"), std::string::npos) << r.error().message;
+    }
+    EXPECT_EQ(device->capacity_sectors(), kImageBytes / 512);
+    EXPECT_EQ(device->config().path_on_host, image);
+    auto read = request(VIRTIO_BLK_T_IN, 0, 512, true);
+    run();
+    EXPECT_EQ(status(read), VIRTIO_BLK_S_OK);
+}
+
+TEST_P(BlockTest, UpdatedRateLimitsHoldAndReleaseRequestsAtOnce) {
+    Clock::time_point now{};
+    options.clock = [&now] { return now; };
+    start();
+    // One op per 20 ms, from an unlimited start: the second request waits.
+    auto one = device->update(
+        DriveUpdate{"rootfs", std::nullopt,
+                    RateLimiterConfig{std::nullopt, TokenBucketConfig{1, std::nullopt, 20}}});
+    ASSERT_TRUE(one) << one.error().message;
+    EXPECT_FALSE(*one) << "limits do not touch the config space";
+    auto first = request(VIRTIO_BLK_T_IN, 0, 512, true);
+    auto second = request(VIRTIO_BLK_T_IN, 1, 512, true);
+    expected_ops_ = 1;
+    run();
+    EXPECT_EQ(status(first), VIRTIO_BLK_S_OK);
+    EXPECT_EQ(status(second), 0xee) << "held back by the new ops bucket";
+    ASSERT_TRUE(device->config().rate_limiter);
+    EXPECT_TRUE(device->config().rate_limiter->ops);
+
+    // An ops bucket of size 0 turns the limit off; the held request goes at once, no timer.
+    auto off = device->update(
+        DriveUpdate{"rootfs", std::nullopt,
+                    RateLimiterConfig{std::nullopt, TokenBucketConfig{0, std::nullopt, 0}}});
+    ASSERT_TRUE(off) << off.error().message;
+    expected_ops_ = 2;
+    settle();
+    EXPECT_EQ(status(second), VIRTIO_BLK_S_OK);
+}
+
 TEST_P(BlockTest, ResetWaitsForInFlightIoAndWritesNothingAfter) {
     start();
     auto r = request(VIRTIO_BLK_T_IN, 0, 512, true);

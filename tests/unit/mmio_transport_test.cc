@@ -99,6 +99,15 @@ TEST_F(TransportTest, IdentifiesAsAVersion2Device) {
     EXPECT_EQ(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 0u) << "no second queue";
 }
 
+TEST_F(TransportTest, AConfigChangeIsANewGenerationAndAnInterrupt) {
+    const uint32_t generation = rd(VIRTIO_MMIO_CONFIG_GENERATION);
+    const int irqs = irq.count;
+    transport->config_changed();
+    EXPECT_EQ(rd(VIRTIO_MMIO_CONFIG_GENERATION), generation + 1);
+    EXPECT_EQ(rd(VIRTIO_MMIO_INTERRUPT_STATUS) & kInterruptConfigChange, kInterruptConfigChange);
+    EXPECT_EQ(irq.count, irqs + 1);
+}
+
 TEST_F(TransportTest, FeaturesAreOfferedInTwoHalves) {
     wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
     EXPECT_EQ(rd(VIRTIO_MMIO_DEVICE_FEATURES), (1u << kRingFEventIdx) | (1u << 5));

@@ -35,15 +35,14 @@ std::array<uint8_t, 20> disk_serial(int fd) {
     return serial;
 }
 
-}  // namespace
+struct OpenedImage {
+    UniqueFd fd;
+    uint64_t sectors;
+};
 
-Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& config,
-                                                         const GuestMemory& mem,
-                                                         Interrupt& interrupt,
-                                                         const Options& options) {
+Result<OpenedImage> open_image(const DriveConfig& config, bool direct_io) {
     const std::string who = "drive '" + config.drive_id + "': " + config.path_on_host;
-    int flags =
-        (config.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (options.direct_io ? O_DIRECT : 0);
+    int flags = (config.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct_io ? O_DIRECT : 0);
     int raw = ::open(config.path_on_host.c_str(), flags);
     if (raw < 0) return fail_errno(who);
     UniqueFd image(raw);
@@ -59,6 +58,20 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
     }
     if (size % kSectorSize != 0)
         return fail(who + ": size " + std::to_string(size) + " bytes is not a multiple of 512");
+    return OpenedImage{std::move(image), size / kSectorSize};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& config,
+                                                         const GuestMemory& mem,
+                                                         Interrupt& interrupt,
+                                                         const Options& options) {
+    const std::string who = "drive '" + config.drive_id + "': " + config.path_on_host;
+    auto opened = open_image(config, options.direct_io);
+    if (!opened) return std::unexpected(opened.error());
+    UniqueFd image = std::move(opened->fd);
+    const uint64_t size = opened->sectors * kSectorSize;
 
     std::unique_ptr<IoEngine> engine;
     DriveConfig effective = config;
@@ -83,9 +96,11 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
     auto limiter = RateLimiter::create(config.rate_limiter, options.clock());
     if (!limiter) return std::unexpected(std::move(limiter.error()).wrap(who));
     auto serial = disk_serial(image.get());
-    return std::make_unique<BlockDevice>(effective, mem, interrupt, std::move(image),
-                                         size / kSectorSize, std::move(engine), std::move(*limiter),
-                                         options.clock, serial);
+    auto device = std::make_unique<BlockDevice>(effective, mem, interrupt, std::move(image),
+                                                size / kSectorSize, std::move(engine),
+                                                std::move(*limiter), options.clock, serial);
+    device->direct_io_ = options.direct_io;
+    return device;
 }
 
 BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& interrupt,
@@ -112,7 +127,48 @@ BlockDevice::~BlockDevice() {
     reset();
 }
 
+Result<bool> BlockDevice::update(const DriveUpdate& update) {
+    // Everything that can fail comes first, so a refused update changes nothing.
+    std::optional<OpenedImage> opened;
+    if (update.path_on_host) {
+        DriveConfig next = config_;
+        next.path_on_host = *update.path_on_host;
+        auto o = open_image(next, direct_io_);
+        if (!o) return std::unexpected(o.error());
+        opened = std::move(*o);
+    }
+    std::optional<RateLimiterConfig> limits;
+    std::optional<RateLimiter> limiter;
+    if (update.rate_limiter) {
+        limits = updated_rate_limiter(config_.rate_limiter, *update.rate_limiter);
+        auto l = RateLimiter::create(limits, clock_());
+        if (!l) return wrap_error(std::move(l), "drive '" + config_.drive_id + "'");
+        limiter = std::move(*l);
+    }
+    if (opened) {
+        // What the guest asked of the old image completes on it; later requests go to the new.
+        quiesce();
+        if (auto r = engine_->replace_file(opened->fd.get()); !r)
+            return wrap_error(std::move(r), "drive '" + config_.drive_id + "'");
+        image_ = std::move(opened->fd);
+        capacity_sectors_.store(opened->sectors, std::memory_order_relaxed);
+        serial_ = disk_serial(image_.get());
+        config_.path_on_host = *update.path_on_host;
+    }
+    if (limiter) {
+        config_.rate_limiter = limits;
+        if (auto r = replace_rate_limiter(limiter_, std::move(*limiter), loop_,
+                                          [this](uint32_t) { on_rate_limiter_timer(); });
+            !r)
+            return wrap_error(std::move(r), "drive '" + config_.drive_id + "': rate limiter");
+    }
+    // Requests held back by the old limits, or waiting while the image changed, go on now.
+    process_queue(0);
+    return opened.has_value();
+}
+
 Result<void> BlockDevice::attach(EventLoop& loop) {
+    loop_ = &loop;
     if (engine_->completion_fd() >= 0) {
         if (auto r = loop.add(engine_->completion_fd(), EPOLLIN | EPOLLET,
                               [this](uint32_t) { process_completions(); });
@@ -132,7 +188,7 @@ void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
     // Every byte is guest-visible: all of them start at zero.
     ConfigSpace cs;
     std::memset(&cs, 0, sizeof cs);
-    cs.capacity = capacity_sectors_;
+    cs.capacity = capacity_sectors_.load(std::memory_order_relaxed);
     cs.seg_max = kSegMax;
     cs.blk_size = kSectorSize;
     const auto* bytes = reinterpret_cast<const uint8_t*>(&cs);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -56,12 +57,17 @@ class BlockDevice : public VirtioDevice {
     void on_rate_limiter_timer();
     // Waits for every request in flight and completes it into the guest (snapshots).
     void quiesce() override;
+    // The loop stays the device's until it is destroyed (an update may watch new fds).
     Result<void> attach(EventLoop& loop);
+    // PATCH /drives after boot, on the VMM thread: a new image (in-flight requests finish on the
+    // old one first) and/or new rate limits. True when the capacity in the config space may have
+    // changed, so the transport should tell the driver. On error nothing changed.
+    Result<bool> update(const DriveUpdate& update);
 
     // Signalled when the engine has completions (watch it edge-triggered); -1 for the synchronous
     // engine.
     int completion_fd() const { return engine_->completion_fd(); }
-    uint64_t capacity_sectors() const { return capacity_sectors_; }
+    uint64_t capacity_sectors() const { return capacity_sectors_.load(std::memory_order_relaxed); }
     const BlockCounters& counters() const { return counters_; }
     const std::string& id() const { return config_.drive_id; }
     // As the drive runs: io_engine is Sync where Async fell back.
@@ -90,7 +96,9 @@ class BlockDevice : public VirtioDevice {
     const GuestMemory& mem_;
     Interrupt& interrupt_;
     UniqueFd image_;
-    uint64_t capacity_sectors_;
+    std::atomic<uint64_t> capacity_sectors_;  // read by vCPU threads through the config space
+    bool direct_io_ = false;
+    EventLoop* loop_ = nullptr;
     uint64_t features_;
     std::unique_ptr<IoEngine> engine_;
     RateLimiter limiter_;

@@ -41,6 +41,9 @@ class IoEngine {
     // it edge-triggered: reap() does not read it.
     virtual int completion_fd() const = 0;
     virtual size_t in_flight() const = 0;
+    // With nothing in flight: operations from now on go to `fd` (a drive's new image). The
+    // caller keeps `fd` open.
+    virtual Result<void> replace_file(int fd) = 0;
 };
 
 // preadv/pwritev/fdatasync on the calling thread; completions are ready when push() returns.

@@ -23,6 +23,10 @@ class SyncEngine : public IoEngine {
     void drain(std::vector<IoCompletion>& out) override { reap(out); }
     int completion_fd() const override { return -1; }
     size_t in_flight() const override { return done_.size(); }
+    Result<void> replace_file(int fd) override {
+        fd_ = fd;
+        return {};
+    }
 
   private:
     int64_t execute(const IoOp& op) const {

@@ -80,6 +80,12 @@ class UringEngine : public IoEngine {
 
     int completion_fd() const override { return done_.fd(); }
     size_t in_flight() const override { return in_flight_; }
+    Result<void> replace_file(int fd) override {
+        // The image is registered file 0: swap what that slot holds.
+        int r = ::io_uring_register_files_update(&ring_, 0, &fd, 1);
+        if (r < 0) return fail_errno("io_uring_register_files_update", -r);
+        return {};
+    }
 
   private:
     io_uring ring_;

@@ -98,6 +98,14 @@ void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data) {
     if (signal_lifecycle) lifecycle_evt_.signal();
 }
 
+void MmioTransport::config_changed() {
+    {
+        std::lock_guard lock(mutex_);
+        ++config_generation_;
+    }
+    interrupt_.raise(kInterruptConfigChange);
+}
+
 QueueState* MmioTransport::selected_queue() {
     return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr;
 }

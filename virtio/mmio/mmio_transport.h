@@ -51,6 +51,9 @@ class MmioTransport : public BusDevice, public Persistent {
 
     // Hooks the transport's eventfds into the VMM thread's loop.
     Result<void> attach(EventLoop& loop);
+    // The device's config space changed (a drive's new capacity): a new config generation and
+    // a config-change interrupt, so the driver reads it again.
+    void config_changed();
 
     uint32_t status() const;
     uint64_t acked_features() const;

@@ -80,7 +80,42 @@ void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
     for (size_t i = 0; i < data.size(); ++i) data[i] = offset + i < cs.size() ? cs[offset + i] : 0;
 }
 
+Result<void> NetDevice::update(const NetworkInterfaceUpdate& update) {
+    const std::string who = "network interface '" + config_.iface_id + "'";
+    std::optional<RateLimiterConfig> rx_limits, tx_limits;
+    std::optional<RateLimiter> rx, tx;
+    if (update.rx_rate_limiter) {
+        rx_limits = updated_rate_limiter(config_.rx_rate_limiter, *update.rx_rate_limiter);
+        auto l = RateLimiter::create(rx_limits, clock_());
+        if (!l) return wrap_error(std::move(l), who + ": rx_rate_limiter");
+        rx = std::move(*l);
+    }
+    if (update.tx_rate_limiter) {
+        tx_limits = updated_rate_limiter(config_.tx_rate_limiter, *update.tx_rate_limiter);
+        auto l = RateLimiter::create(tx_limits, clock_());
+        if (!l) return wrap_error(std::move(l), who + ": tx_rate_limiter");
+        tx = std::move(*l);
+    }
+    if (rx) {
+        config_.rx_rate_limiter = rx_limits;
+        EMBER_TRY(replace_rate_limiter(rx_limiter_, std::move(*rx), loop_,
+                                       [this](uint32_t) { on_rx_limiter_timer(); }));
+    }
+    if (tx) {
+        config_.tx_rate_limiter = tx_limits;
+        EMBER_TRY(replace_rate_limiter(tx_limiter_, std::move(*tx), loop_,
+                                       [this](uint32_t) { on_tx_limiter_timer(); }));
+    }
+    // Traffic the old limits held back goes on under the new ones.
+    if (!queues_.empty()) {
+        receive();
+        transmit();
+    }
+    return {};
+}
+
 Result<void> NetDevice::attach(EventLoop& loop) {
+    loop_ = &loop;
     if (auto r = loop.add(tap_.fd(), EPOLLIN | EPOLLOUT | EPOLLET,
                           [this](uint32_t e) { on_tap_event(e); });
         !r)

@@ -54,7 +54,11 @@ class NetDevice : public VirtioDevice {
     void reset() override;
     std::vector<QueueState> queue_states() const override;
 
+    // The loop stays the device's until it is destroyed (an update may watch new fds).
     Result<void> attach(EventLoop& loop);
+    // PATCH /network-interfaces after boot, on the VMM thread: new rate limits, in force at once.
+    // On error nothing changed.
+    Result<void> update(const NetworkInterfaceUpdate& update);
     // The tap's readiness (EPOLLIN, EPOLLOUT, errors) and the rate limiters' timers.
     void on_tap_event(uint32_t events);
     void on_rx_limiter_timer();
@@ -62,6 +66,7 @@ class NetDevice : public VirtioDevice {
 
     const NetCounters& counters() const { return counters_; }
     const std::string& id() const { return config_.iface_id; }
+    const NetworkInterfaceConfig& config() const { return config_; }
     int tap_fd() const { return tap_.fd(); }
 
     NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt, Tap tap,
@@ -87,6 +92,7 @@ class NetDevice : public VirtioDevice {
     RateLimiter rx_limiter_;
     RateLimiter tx_limiter_;
     TimeSource clock_;
+    EventLoop* loop_ = nullptr;
 
     std::vector<Queue> queues_;
     std::array<bool, 2> used_added_{};

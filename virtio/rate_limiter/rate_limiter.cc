@@ -50,4 +50,13 @@ void RateLimiter::on_timer() {
     throttled_ = false;
 }
 
+Result<void> replace_rate_limiter(RateLimiter& current, RateLimiter next, EventLoop* loop,
+                                  EventLoop::Handler on_timer) {
+    if (loop != nullptr && current.timer_fd() >= 0) loop->remove(current.timer_fd());
+    current = std::move(next);
+    if (loop != nullptr && current.timer_fd() >= 0)
+        return loop->add(current.timer_fd(), EPOLLIN, std::move(on_timer));
+    return {};
+}
+
 }  // namespace ember::virtio

@@ -8,6 +8,7 @@
 #include "virtio/rate_limiter/token_bucket.h"
 #include "vmm/base/error.h"
 #include "vmm/base/unique_fd.h"
+#include "vmm/event_loop/event_loop.h"
 
 namespace ember::virtio {
 
@@ -41,5 +42,10 @@ class RateLimiter {
     bool throttled_ = false;
     Counters counters_;
 };
+
+// Puts `next` in `current`'s place, moving the timer's watch in `loop` (if the device is attached
+// to one) from the old timer to the new: a live rate limiter update.
+Result<void> replace_rate_limiter(RateLimiter& current, RateLimiter next, EventLoop* loop,
+                                  EventLoop::Handler on_timer);
 
 }  // namespace ember::virtio

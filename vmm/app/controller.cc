@@ -232,18 +232,30 @@ Outcome Controller::handle(const PutNetworkInterface& a) {
     return configured(std::move(trial));
 }
 
-Outcome Controller::handle(const PatchDrive&) {
-    return refuse_device_update();
+Outcome Controller::handle(const PatchDrive& a) {
+    EMBER_TRY(can_update_devices());
+    if (auto r = validate_drive_update(a.update); !r) return bad(r.error().message);
+    if (auto r = vmm_->update_drive(a.update); !r) return bad(r.error().message);
+    std::lock_guard lock(mutex_);
+    config_ = vmm_->config();
+    return {};
 }
 
-Outcome Controller::handle(const PatchNetworkInterface&) {
-    return refuse_device_update();
+Outcome Controller::handle(const PatchNetworkInterface& a) {
+    EMBER_TRY(can_update_devices());
+    if (auto r = validate_network_interface_update(a.update); !r) return bad(r.error().message);
+    if (auto r = vmm_->update_network_interface(a.update); !r) return bad(r.error().message);
+    std::lock_guard lock(mutex_);
+    config_ = vmm_->config();
+    return {};
 }
 
-Outcome Controller::refuse_device_update() const {
-    if (state_ == VmState::NotStarted)
+// Firecracker updates devices of a VM that runs or is paused; before boot, PUT them again.
+Outcome Controller::can_update_devices() const {
+    if (state_ == VmState::NotStarted || !vmm_)
         return bad("The requested operation is not supported before starting the microVM.");
-    return bad("updating a device after boot is not supported by ember yet");
+    if (state_ == VmState::Exited) return bad("the microVM has exited");
+    return {};
 }
 
 Outcome Controller::handle(const InstanceStart&) {

@@ -92,7 +92,7 @@ class Controller : public ActionSink {
     Outcome write_metrics();
     Outcome require_not_started() const;
     Outcome set_machine(const MachineConfig& m);
-    Outcome refuse_device_update() const;
+    Outcome can_update_devices() const;
     // A configuration action succeeded with `config`: from now on a snapshot can no longer be
     // loaded.
     Outcome configured(VmConfig config);

@@ -147,6 +147,34 @@ Result<void> validate_network_interface(const NetworkInterfaceConfig& n) {
     return validate_rate_limiter(n.tx_rate_limiter, where + ": tx_rate_limiter");
 }
 
+Result<void> validate_drive_update(const DriveUpdate& u) {
+    if (!is_valid_id(u.drive_id))
+        return fail("drives.drive_id: '" + u.drive_id +
+                    "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
+    const std::string where = "drive '" + u.drive_id + "'";
+    if (u.path_on_host && u.path_on_host->empty())
+        return fail(where + ": path_on_host: must not be empty");
+    return validate_rate_limiter(u.rate_limiter, where + ": rate_limiter");
+}
+
+Result<void> validate_network_interface_update(const NetworkInterfaceUpdate& u) {
+    if (!is_valid_id(u.iface_id))
+        return fail("network-interfaces.iface_id: '" + u.iface_id +
+                    "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
+    const std::string where = "network interface '" + u.iface_id + "'";
+    if (auto r = validate_rate_limiter(u.rx_rate_limiter, where + ": rx_rate_limiter"); !r)
+        return r;
+    return validate_rate_limiter(u.tx_rate_limiter, where + ": tx_rate_limiter");
+}
+
+RateLimiterConfig updated_rate_limiter(const std::optional<RateLimiterConfig>& old,
+                                       const RateLimiterConfig& update) {
+    RateLimiterConfig out = old.value_or(RateLimiterConfig{});
+    if (update.bandwidth) out.bandwidth = *update.bandwidth;
+    if (update.ops) out.ops = *update.ops;
+    return out;
+}
+
 Result<void> validate(const VmConfig& config) {
     if (config.boot_source && config.boot_source->kernel_image_path.empty())
         return fail("boot-source.kernel_image_path: must not be empty");

@@ -57,6 +57,25 @@ struct NetworkInterfaceConfig {
     std::optional<RateLimiterConfig> tx_rate_limiter;
 };
 
+// PATCH /drives/{id} after boot: a new backing file, new rate limits, or both.
+struct DriveUpdate {
+    std::string drive_id;
+    std::optional<std::string> path_on_host;
+    std::optional<RateLimiterConfig> rate_limiter;
+};
+
+// PATCH /network-interfaces/{id} after boot: new rate limits.
+struct NetworkInterfaceUpdate {
+    std::string iface_id;
+    std::optional<RateLimiterConfig> rx_rate_limiter;
+    std::optional<RateLimiterConfig> tx_rate_limiter;
+};
+
+// A rate limiter after an update, as Firecracker applies one: a bucket the update leaves out
+// stays as it was, one it gives replaces it, and one given with size 0 turns that limit off.
+RateLimiterConfig updated_rate_limiter(const std::optional<RateLimiterConfig>& old,
+                                       const RateLimiterConfig& update);
+
 // PUT /snapshot/load's network_overrides: the tap a restored interface uses instead of its own.
 struct NetworkOverride {
     std::string iface_id;
@@ -81,6 +100,8 @@ inline constexpr uint32_t kMaxMemSizeMib = 1024 * 1024;
 Result<void> validate_machine(const MachineConfig& machine);
 Result<void> validate_drive(const DriveConfig& drive);
 Result<void> validate_network_interface(const NetworkInterfaceConfig& iface);
+Result<void> validate_drive_update(const DriveUpdate& update);
+Result<void> validate_network_interface_update(const NetworkInterfaceUpdate& update);
 // Every part, and the rules between parts (unique ids, one root device, a boot source to boot).
 Result<void> validate(const VmConfig& config);
 

@@ -181,6 +181,36 @@ const virtio::NetDevice* Vmm::net_device(const std::string& iface_id) const {
     return nullptr;
 }
 
+Result<void> Vmm::update_drive(const DriveUpdate& update) {
+    for (auto& d : virtio_) {
+        if (!d.block || d.block->id() != update.drive_id) continue;
+        auto changed = d.block->update(update);
+        if (!changed) return std::unexpected(changed.error());
+        if (*changed) d.transport->config_changed();
+        for (auto& c : config_.drives)
+            if (c.drive_id == update.drive_id) {
+                c.path_on_host = d.block->config().path_on_host;
+                c.rate_limiter = d.block->config().rate_limiter;
+            }
+        return {};
+    }
+    return fail("drive '" + update.drive_id + "': no such drive");
+}
+
+Result<void> Vmm::update_network_interface(const NetworkInterfaceUpdate& update) {
+    for (auto& d : virtio_) {
+        if (!d.net || d.net->id() != update.iface_id) continue;
+        EMBER_TRY(d.net->update(update));
+        for (auto& c : config_.network_interfaces)
+            if (c.iface_id == update.iface_id) {
+                c.rx_rate_limiter = d.net->config().rx_rate_limiter;
+                c.tx_rate_limiter = d.net->config().tx_rate_limiter;
+            }
+        return {};
+    }
+    return fail("network interface '" + update.iface_id + "': no such interface");
+}
+
 Result<void> Vmm::create_vcpus(const VmConfig& config,
                                const std::vector<snapshot::VcpuState>* restored) {
     const auto msrs = x86::boot_msrs();

@@ -104,6 +104,9 @@ class Vmm : public ExitSink {
     // The block device for a drive id, or null.
     const virtio::BlockDevice* block_device(const std::string& drive_id) const;
     const virtio::NetDevice* net_device(const std::string& iface_id) const;
+    // PATCH after boot, on the VMM thread: the device changes at once, and config() with it.
+    Result<void> update_drive(const DriveUpdate& update);
+    Result<void> update_network_interface(const NetworkInterfaceUpdate& update);
 
     // Only create() can make the key, so only create() builds a Vmm (through make_unique).
     class Key {
