@@ -48,9 +48,14 @@ int main(int argc, char** argv) {
         }
     }
     int i = 0;
-    for (const auto& s : file->all(snapshot::kVcpu))
-        if (auto v = snapshot::decode_vcpu(s.payload))
-            std::printf("vCPU %d: rip %#llx, mp_state %u\n", i++,
-                        static_cast<unsigned long long>(v->regs.rip), v->mp_state.mp_state);
+    for (const auto& s : file->all(snapshot::kVcpu)) {
+        auto v = snapshot::decode_vcpu(s.payload);
+        if (!v) continue;
+        using ull = unsigned long long;
+        const ull xcr0 = v->xcrs.nr_xcrs ? v->xcrs.xcrs[0].value : 0;
+        std::printf("vCPU %d: rip %#llx, mp_state %u, cr0 %#llx, efer %#llx, xcr0 %#llx\n", i++,
+                    static_cast<ull>(v->regs.rip), v->mp_state.mp_state,
+                    static_cast<ull>(v->sregs.cr0), static_cast<ull>(v->sregs.efer), xcr0);
+    }
     return 0;
 }
