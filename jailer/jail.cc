@@ -1,0 +1,119 @@
+#include "jailer/jail.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "vmm/base/unique_fd.h"
+
+namespace ember::jailer {
+namespace {
+
+struct DeviceNode {
+    const char* path;  // inside the jail, and on the host
+    unsigned major, minor;
+    bool fixed;  // a number Linux fixes (devices.txt); else taken from the host's node
+};
+
+// /dev/userfaultfd is a misc device whose minor is given out at boot.
+constexpr DeviceNode kNodes[] = {
+    {"/dev/kvm", 10, 232, true},
+    {"/dev/net/tun", 10, 200, true},
+    {"/dev/urandom", 1, 9, true},
+    {"/dev/userfaultfd", 0, 0, false},
+};
+
+std::string file_name(const std::string& path) {
+    auto slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// A byte copy with the source's permission bits: a new inode, never a link.
+Result<void> copy_file(const std::string& from, const std::string& to) {
+    UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in.valid()) return fail_errno(from);
+    struct stat st{};
+    if (::fstat(in.get(), &st) < 0) return fail_errno(from);
+    UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0777));
+    if (!out.valid()) return fail_errno(to);
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(in.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno(from);
+        if (n == 0) break;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = ::write(out.get(), buf + done, static_cast<size_t>(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) return fail_errno(to);
+            done += w;
+        }
+    }
+    // The mode again: open() applied the umask.
+    if (::fchmod(out.get(), st.st_mode & 0777) < 0) return fail_errno(to);
+    return {};
+}
+
+Result<void> make_node(const std::string& root, const DeviceNode& node, uid_t uid, gid_t gid,
+                       std::vector<std::string>& made) {
+    dev_t dev = ::makedev(node.major, node.minor);
+    if (!node.fixed) {
+        struct stat host{};
+        if (::stat(node.path, &host) < 0 || !S_ISCHR(host.st_mode))
+            return {};  // the host has none: neither does the jail
+        dev = host.st_rdev;
+    }
+    const std::string path = root + node.path;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    if (ec) return fail(path + ": " + ec.message());
+    if (::mknod(path.c_str(), S_IFCHR | 0600, dev) < 0) return fail_errno("mknod " + path);
+    made.push_back(path);
+    if (::chown(path.c_str(), uid, gid) < 0) return fail_errno("chown " + path);
+    return {};
+}
+
+Result<void> fill(const JailerOptions& o, const std::vector<std::string>& beside,
+                  const std::string& root, std::vector<std::string>& made) {
+    auto copy = [&](const std::string& from) -> Result<void> {
+        const std::string to = root + "/" + file_name(from);
+        EMBER_TRY(copy_file(from, to));
+        made.push_back(to);
+        return {};
+    };
+    EMBER_TRY(copy(o.exec_file));
+    for (const auto& f : beside) EMBER_TRY(copy(f));
+    for (const auto& node : kNodes) EMBER_TRY(make_node(root, node, o.uid, o.gid, made));
+    return {};
+}
+
+}  // namespace
+
+Result<void> build_jail(const JailerOptions& o, const std::vector<std::string>& beside) {
+    namespace fs = std::filesystem;
+    const fs::path root = o.chroot_dir();
+    const fs::path id_dir = root.parent_path();  // <base>/<exec_name>/<id>
+    std::error_code ec;
+    if (fs::exists(root / o.exec_name(), ec))
+        return fail("the jail " + root.string() + " already holds " + o.exec_name() +
+                    ": is microVM '" + o.id + "' running? Choose another --id");
+    const bool made_id_dir = !fs::exists(id_dir, ec);
+    fs::create_directories(root, ec);
+    if (ec) return fail(root.string() + ": " + ec.message());
+    std::vector<std::string> made;
+    if (auto r = fill(o, beside, root.string(), made); !r) {
+        // Nothing half-made stays behind: the whole jail if this call made it, else what it added.
+        if (made_id_dir)
+            fs::remove_all(id_dir, ec);
+        else
+            for (auto it = made.rbegin(); it != made.rend(); ++it) fs::remove(*it, ec);
+        return r;
+    }
+    return {};
+}
+
+}  // namespace ember::jailer

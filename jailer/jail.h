@@ -1,0 +1,20 @@
+// The jail's file system, made before the jailer enters it: <chroot_dir> holds a copy of ember
+// (its own inode, so it shares no pages with another VM's ember), the files ember loads beside
+// itself, and the device nodes ember opens, owned by the jail's uid and gid.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "jailer/options.h"
+#include "vmm/base/error.h"
+
+namespace ember::jailer {
+
+// Copies the exec file and each of `beside` (paths; they land next to it under their file name)
+// into o.chroot_dir() and makes /dev/kvm, /dev/net/tun, /dev/urandom and, where the host has
+// one, /dev/userfaultfd. A jail that already holds the exec file is refused: ids are unique,
+// and another VM may be running from it. On error nothing it made is left.
+Result<void> build_jail(const JailerOptions& o, const std::vector<std::string>& beside);
+
+}  // namespace ember::jailer
