@@ -1,0 +1,22 @@
+// The jailer's own process, made clean before it execs ember: no inherited file descriptors
+// beyond stdio, no inherited environment, and the resource limits asked for.
+#pragma once
+
+#include <vector>
+
+#include "jailer/options.h"
+#include "vmm/base/error.h"
+
+namespace ember::jailer {
+
+// Closes every descriptor above 2 (what the parent left open must not reach the jail).
+Result<void> close_inherited_fds();
+
+// Empties the environment: ember gets only what the jailer passes on its command line.
+void clear_environment();
+
+// setrlimit() for each --resource-limit, soft and hard; with none given, no-file is bounded to
+// 2048, as Firecracker's jailer does.
+Result<void> apply_resource_limits(const std::vector<ResourceLimit>& limits);
+
+}  // namespace ember::jailer

@@ -1,0 +1,67 @@
+// The jailer's process clean-up, each step in a child so the test process keeps its own fds,
+// environment and limits.
+#include "jailer/process.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <functional>
+
+namespace ember::jailer {
+namespace {
+
+// Runs `check` in a forked child; its exit code (0 = all held) comes back.
+int in_child(const std::function<int()>& check) {
+    pid_t pid = ::fork();
+    if (pid == 0) ::_exit(check());
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
+TEST(JailerProcess, InheritedDescriptorsAboveStdioAreClosed) {
+    EXPECT_EQ(in_child([] {
+                  int fd = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC: inherited
+                  if (fd < 3) return 1;
+                  if (!close_inherited_fds()) return 2;
+                  if (::fcntl(fd, F_GETFD) != -1) return 3;
+                  return ::fcntl(1, F_GETFD) == -1 ? 4 : 0;  // stdio stays
+              }),
+              0);
+}
+
+TEST(JailerProcess, TheEnvironmentIsEmptied) {
+    EXPECT_EQ(
+        in_child([] {
+            ::setenv("EMBER_SECRET", "x", 1);
+            clear_environment();
+            return std::getenv("EMBER_SECRET") == nullptr && std::getenv("PATH") == nullptr ? 0 : 1;
+        }),
+        0);
+}
+
+TEST(JailerProcess, ResourceLimitsAreSetAndNoFileIsBoundedByDefault) {
+    EXPECT_EQ(in_child([] {
+                  if (!apply_resource_limits({})) return 1;
+                  rlimit r{};
+                  ::getrlimit(RLIMIT_NOFILE, &r);
+                  return r.rlim_cur == 2048 && r.rlim_max == 2048 ? 0 : 2;
+              }),
+              0);
+    EXPECT_EQ(in_child([] {
+                  if (!apply_resource_limits({{RLIMIT_FSIZE, 1 << 20}, {RLIMIT_NOFILE, 100}}))
+                      return 1;
+                  rlimit f{}, n{};
+                  ::getrlimit(RLIMIT_FSIZE, &f);
+                  ::getrlimit(RLIMIT_NOFILE, &n);
+                  return f.rlim_cur == (1 << 20) && n.rlim_max == 100 ? 0 : 2;
+              }),
+              0);
+}
+
+}  // namespace
+}  // namespace ember::jailer
