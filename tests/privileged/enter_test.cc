@@ -1,0 +1,104 @@
+// The jailer's last steps, each in a forked child (they change the process for good): the
+// jail as /, the jail's ids, another network namespace.
+#include "jailer/enter.h"
+
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+
+#include "jailer/jail.h"
+#include "tests/support/ember_process.h"
+
+namespace ember::jailer {
+namespace {
+
+int in_child(const std::function<int()>& check) {
+    pid_t pid = ::fork();
+    if (pid == 0) ::_exit(check());
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
+ino_t ns_inode(const std::string& path) {
+    struct stat st{};
+    return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+TEST(JailerEnter, TheJailBecomesRootAndTheHostIsGone) {
+    testing::TempDir dir;
+    auto exec = dir.write("ember", "#!/bin/false\n");
+    std::filesystem::permissions(exec, std::filesystem::perms(0755));
+    JailerOptions o;
+    o.id = "fn-9";
+    o.exec_file = exec;
+    o.uid = 1234;
+    o.gid = 2345;
+    o.chroot_base_dir = dir.path() + "/jails";
+    ASSERT_TRUE(build_jail(o, {}));
+    const std::string host_file = dir.path() + "/ember";
+    EXPECT_EQ(in_child([&] {
+                  if (!enter_root(o.chroot_dir())) return 1;
+                  if (::access("/ember", X_OK) != 0) return 2;
+                  if (::access("/dev/kvm", F_OK) != 0) return 3;
+                  if (::access(host_file.c_str(), F_OK) == 0) return 4;  // the host's /tmp
+                  if (::access("/proc", F_OK) == 0) return 5;
+                  char cwd[64] = {};
+                  if (::getcwd(cwd, sizeof cwd) == nullptr || std::string(cwd) != "/") return 6;
+                  return 0;
+              }),
+              0);
+    EXPECT_TRUE(std::filesystem::exists(host_file)) << "the host keeps its view";
+}
+
+TEST(JailerEnter, IdsAreDroppedForGood) {
+    EXPECT_EQ(in_child([] {
+                  if (!drop_to(1234, 2345)) return 1;
+                  if (::getuid() != 1234 || ::geteuid() != 1234) return 2;
+                  if (::getgid() != 2345 || ::getegid() != 2345) return 3;
+                  if (::getgroups(0, nullptr) != 0) return 4;
+                  if (::setuid(0) == 0) return 5;  // no way back to root
+                  return 0;
+              }),
+              0);
+}
+
+TEST(JailerEnter, TheNetworkNamespaceIsJoined) {
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    pid_t owner = ::fork();
+    if (owner == 0) {
+        if (::unshare(CLONE_NEWNET) != 0) ::_exit(1);
+        char c = 1;
+        (void)!::write(ready[1], &c, 1);
+        ::pause();
+        ::_exit(0);
+    }
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    const std::string theirs = "/proc/" + std::to_string(owner) + "/ns/net";
+    const ino_t target = ns_inode(theirs);
+    EXPECT_NE(target, ns_inode("/proc/self/ns/net"));
+    EXPECT_EQ(in_child([&] {
+                  if (!join_netns(theirs)) return 1;
+                  return ns_inode("/proc/self/ns/net") == target ? 0 : 2;
+              }),
+              0);
+    auto missing = join_netns("/nonexistent/ns");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message.find("--netns /nonexistent/ns"), std::string::npos);
+    ::kill(owner, SIGKILL);
+    ::waitpid(owner, nullptr, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+}
+
+}  // namespace
+}  // namespace ember::jailer
