@@ -11,21 +11,15 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <functional>
 
 #include "jailer/jail.h"
 #include "tests/support/ember_process.h"
+#include "tests/support/in_child.h"
 
 namespace ember::jailer {
 namespace {
 
-int in_child(const std::function<int()>& check) {
-    pid_t pid = ::fork();
-    if (pid == 0) ::_exit(check());
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
-}
+using testing::in_child;
 
 ino_t ns_inode(const std::string& path) {
     struct stat st{};

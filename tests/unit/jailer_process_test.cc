@@ -5,23 +5,16 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <functional>
+
+#include "tests/support/in_child.h"
 
 namespace ember::jailer {
 namespace {
 
-// Runs `check` in a forked child; its exit code (0 = all held) comes back.
-int in_child(const std::function<int()>& check) {
-    pid_t pid = ::fork();
-    if (pid == 0) ::_exit(check());
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
-}
+using testing::in_child;
 
 TEST(JailerProcess, InheritedDescriptorsAboveStdioAreClosed) {
     EXPECT_EQ(in_child([] {

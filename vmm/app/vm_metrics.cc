@@ -1,5 +1,7 @@
 #include "vmm/app/vm_metrics.h"
 
+#include <optional>
+
 namespace ember {
 namespace {
 
@@ -30,6 +32,24 @@ metrics::Group net_group(const std::string& name, const virtio::NetCounters& c) 
              {"tx_rate_limiter_throttled", c.tx_rate_limited}}};
 }
 
+// Firecracker's shape for a kind of device: the aggregate group (`name`, every device's counters
+// added up) and then one group per device, when there is any.
+template <typename Config, typename GroupOf>
+void add_device_groups(std::vector<metrics::Group>& groups, const std::string& name,
+                       const std::vector<Config>& devices, GroupOf group_of) {
+    metrics::Group total{name, {}};
+    std::vector<metrics::Group> each;
+    for (const auto& d : devices) {
+        if (auto g = group_of(d)) {
+            metrics::add_into(total, *g);
+            each.push_back(std::move(*g));
+        }
+    }
+    if (each.empty()) return;
+    groups.push_back(std::move(total));
+    for (auto& g : each) groups.push_back(std::move(g));
+}
+
 }  // namespace
 
 std::vector<metrics::Group> vm_metrics(const Vmm& vmm, const VmConfig& config) {
@@ -47,31 +67,15 @@ std::vector<metrics::Group> vm_metrics(const Vmm& vmm, const VmConfig& config) {
                        {"exit_mmio_read", mmio_read},
                        {"exit_mmio_write", mmio_write}}});
 
-    metrics::Group block{"block", {}};
-    std::vector<metrics::Group> drives;
-    for (const auto& d : config.drives) {
-        if (const auto* b = vmm.block_device(d.drive_id)) {
-            drives.push_back(block_group("block_" + d.drive_id, b->counters()));
-            metrics::add_into(block, drives.back());
-        }
-    }
-    if (!drives.empty()) {
-        groups.push_back(std::move(block));
-        for (auto& g : drives) groups.push_back(std::move(g));
-    }
-
-    metrics::Group net{"net", {}};
-    std::vector<metrics::Group> ifaces;
-    for (const auto& n : config.network_interfaces) {
-        if (const auto* d = vmm.net_device(n.iface_id)) {
-            ifaces.push_back(net_group("net_" + n.iface_id, d->counters()));
-            metrics::add_into(net, ifaces.back());
-        }
-    }
-    if (!ifaces.empty()) {
-        groups.push_back(std::move(net));
-        for (auto& g : ifaces) groups.push_back(std::move(g));
-    }
+    add_device_groups(groups, "block", config.drives, [&](const DriveConfig& d) {
+        const auto* b = vmm.block_device(d.drive_id);
+        return b ? std::optional(block_group("block_" + d.drive_id, b->counters())) : std::nullopt;
+    });
+    add_device_groups(
+        groups, "net", config.network_interfaces, [&](const NetworkInterfaceConfig& n) {
+            const auto* d = vmm.net_device(n.iface_id);
+            return d ? std::optional(net_group("net_" + n.iface_id, d->counters())) : std::nullopt;
+        });
     return groups;
 }
 
