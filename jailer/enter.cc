@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "jailer/beneath.h"
 #include "vmm/base/unique_fd.h"
 
 namespace ember::jailer {
@@ -18,7 +19,34 @@ Result<void> join_netns(const std::string& netns_path) {
     return {};
 }
 
-Result<void> enter_root(const std::string& chroot_dir) {
+namespace {
+
+Result<void> bind_read_only(const std::string& chroot_dir, const std::string& host_file) {
+    const std::string target = chroot_dir + host_file;
+    const auto slash = host_file.rfind('/');
+    auto dir = open_dirs_beneath(chroot_dir, host_file.substr(0, slash));
+    if (!dir) return std::unexpected(dir.error());
+    const std::string name = host_file.substr(slash + 1);
+    UniqueFd placeholder(
+        ::openat(dir->get(), name.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0444));
+    if (!placeholder.valid()) return fail_errno(target);
+    // The mount goes onto the file just opened, not onto whatever the path names by now.
+    const std::string onto = "/proc/self/fd/" + std::to_string(placeholder.get());
+    if (::mount(host_file.c_str(), onto.c_str(), nullptr, MS_BIND, nullptr) < 0)
+        return fail_errno("binding " + host_file + " into the jail");
+    // A bind takes the flags it is asked for only on a remount, of the mount now on top.
+    UniqueFd bound(::openat(dir->get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!bound.valid()) return fail_errno(target);
+    const std::string top = "/proc/self/fd/" + std::to_string(bound.get());
+    if (::mount(nullptr, top.c_str(), nullptr,
+                MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) < 0)
+        return fail_errno("making " + target + " read-only");
+    return {};
+}
+
+}  // namespace
+
+Result<void> enter_root(const std::string& chroot_dir, const std::vector<std::string>& host_files) {
     if (::unshare(CLONE_NEWNS) < 0) return fail_errno("unshare(CLONE_NEWNS)");
     // Slave-less: no mount made in the jail reaches the host, and none of the host's later
     // mounts reach the jail.
@@ -27,6 +55,7 @@ Result<void> enter_root(const std::string& chroot_dir) {
     // pivot_root wants the new root to be a mount point.
     if (::mount(chroot_dir.c_str(), chroot_dir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
         return fail_errno("bind-mounting " + chroot_dir);
+    for (const auto& f : host_files) EMBER_TRY(bind_read_only(chroot_dir, f));
     if (::chdir(chroot_dir.c_str()) < 0) return fail_errno("chdir " + chroot_dir);
     // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then takes
     // the old root away without a directory for it in the jail.

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "vmm/base/error.h"
 
@@ -17,7 +18,10 @@ Result<void> join_netns(const std::string& netns_path);
 
 // unshare(CLONE_NEWNS), nothing propagating back to the host, then `chroot_dir` bound onto
 // itself becomes / (pivot_root), the old root is unmounted and the working directory is /.
-Result<void> enter_root(const std::string& chroot_dir);
+// Each of `host_files` (absolute) appears at the same path inside, a read-only bind mount onto an
+// empty file the call makes: the binds live in the jail's mount namespace and go with it.
+Result<void> enter_root(const std::string& chroot_dir,
+                        const std::vector<std::string>& host_files = {});
 
 // setgroups(none), setgid, setuid: for good, so ember cannot get root back.
 Result<void> drop_to(uid_t uid, gid_t gid);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "jailer/beneath.h"
 #include "vmm/base/unique_fd.h"
 
 namespace ember::jailer {
@@ -67,15 +68,23 @@ Result<void> make_node(const std::string& root, const DeviceNode& node, uid_t ui
             return {};  // the host has none: neither does the jail
         dev = host.st_rdev;
     }
+    const std::string relative = node.path + 1;
+    const auto slash = relative.rfind('/');
+    auto dir = open_dirs_beneath(root, relative.substr(0, slash));
+    if (!dir) return std::unexpected(dir.error());
+    const std::string name = relative.substr(slash + 1);
     const std::string path = root + node.path;
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    if (ec) return fail(path + ": " + ec.message());
-    if (::mknod(path.c_str(), S_IFCHR | 0600, dev) < 0) return fail_errno("mknod " + path);
+    if (::mknodat(dir->get(), name.c_str(), S_IFCHR | 0600, dev) < 0)
+        return fail_errno("mknod " + path);
     made.push_back(path);
-    if (::chown(path.c_str(), uid, gid) < 0) return fail_errno("chown " + path);
+    if (::fchownat(dir->get(), name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+        return fail_errno("chown " + path);
     return {};
 }
+
+// As in Firecracker's jail: ember owns its root, /dev, /dev/net and /run (for its API socket),
+// and nobody else may look in.
+constexpr const char* kOwnedDirs[] = {"", "/dev", "/dev/net", "/run"};
 
 Result<void> fill(const JailerOptions& o, const std::vector<std::string>& beside,
                   const std::string& root, std::vector<std::string>& made) {
@@ -88,27 +97,45 @@ Result<void> fill(const JailerOptions& o, const std::vector<std::string>& beside
     EMBER_TRY(copy(o.exec_file));
     for (const auto& f : beside) EMBER_TRY(copy(f));
     for (const auto& node : kNodes) EMBER_TRY(make_node(root, node, o.uid, o.gid, made));
+    for (const char* dir : kOwnedDirs) {
+        const std::string path = root + dir;
+        const bool existed = ::access(path.c_str(), F_OK) == 0;
+        auto fd = open_dirs_beneath(root, dir);
+        if (!fd) return std::unexpected(fd.error());
+        if (!existed) made.push_back(path);
+        if (::fchown(fd->get(), o.uid, o.gid) < 0 || ::fchmod(fd->get(), 0700) < 0)
+            return fail_errno(path);
+    }
     return {};
 }
 
 }  // namespace
 
+std::string outermost_missing_dir(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path missing;
+    for (fs::path p = dir; !p.empty() && p != p.parent_path() && !fs::exists(p, ec);
+         p = p.parent_path())
+        missing = p;
+    return missing.string();
+}
+
 Result<void> build_jail(const JailerOptions& o, const std::vector<std::string>& beside) {
     namespace fs = std::filesystem;
     const fs::path root = o.chroot_dir();
-    const fs::path id_dir = root.parent_path();  // <base>/<exec_name>/<id>
     std::error_code ec;
     if (fs::exists(root / o.exec_name(), ec))
         return fail("the jail " + root.string() + " already holds " + o.exec_name() +
                     ": is microVM '" + o.id + "' running? Choose another --id");
-    const bool made_id_dir = !fs::exists(id_dir, ec);
+    const std::string outermost = outermost_missing_dir(root);
     fs::create_directories(root, ec);
     if (ec) return fail(root.string() + ": " + ec.message());
     std::vector<std::string> made;
     if (auto r = fill(o, beside, root.string(), made); !r) {
         // Nothing half-made stays behind: the whole jail if this call made it, else what it added.
-        if (made_id_dir)
-            fs::remove_all(id_dir, ec);
+        if (!outermost.empty())
+            fs::remove_all(outermost, ec);
         else
             for (auto it = made.rbegin(); it != made.rend(); ++it) fs::remove(*it, ec);
         return r;

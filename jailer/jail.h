@@ -15,6 +15,10 @@ namespace ember::jailer {
 // into o.chroot_dir() and makes /dev/kvm, /dev/net/tun, /dev/urandom and, where the host has
 // one, /dev/userfaultfd. A jail that already holds the exec file is refused: ids are unique,
 // and another VM may be running from it. On error nothing it made is left.
+// The outermost directory on the way to `dir` that does not exist yet, "" when `dir` does: what a
+// failed start removes, so that it leaves nothing behind.
+std::string outermost_missing_dir(const std::string& dir);
+
 Result<void> build_jail(const JailerOptions& o, const std::vector<std::string>& beside);
 
 }  // namespace ember::jailer

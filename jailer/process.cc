@@ -20,7 +20,9 @@ void clear_environment() {
 
 Result<void> apply_resource_limits(const std::vector<ResourceLimit>& limits) {
     std::vector<ResourceLimit> effective = limits;
-    if (effective.empty()) effective.push_back({RLIMIT_NOFILE, 2048});
+    bool no_file_given = false;
+    for (const auto& l : limits) no_file_given |= l.resource == RLIMIT_NOFILE;
+    if (!no_file_given) effective.insert(effective.begin(), {RLIMIT_NOFILE, 2048});
     for (const auto& l : effective) {
         rlimit r{static_cast<rlim_t>(l.value), static_cast<rlim_t>(l.value)};
         if (::setrlimit(l.resource, &r) < 0)

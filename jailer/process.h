@@ -15,7 +15,7 @@ Result<void> close_inherited_fds();
 // Empties the environment: ember gets only what the jailer passes on its command line.
 void clear_environment();
 
-// setrlimit() for each --resource-limit, soft and hard; with none given, no-file is bounded to
+// setrlimit() for each --resource-limit, soft and hard; unless no-file is given, it is bounded to
 // 2048, as Firecracker's jailer does.
 Result<void> apply_resource_limits(const std::vector<ResourceLimit>& limits);
 

@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
+#include <fstream>
 
 #include "jailer/jail.h"
 #include "tests/support/ember_process.h"
@@ -50,6 +52,35 @@ TEST(JailerEnter, TheJailBecomesRootAndTheHostIsGone) {
               }),
               0);
     EXPECT_TRUE(std::filesystem::exists(host_file)) << "the host keeps its view";
+}
+
+TEST(JailerEnter, HostFilesAppearReadOnlyAtTheirPathsAndNothingElseOfTheirDirectories) {
+    testing::TempDir dir;
+    auto exec = dir.write("ember", "#!/bin/false\n");
+    JailerOptions o;
+    o.id = "fn-10";
+    o.exec_file = exec;
+    o.uid = 1234;
+    o.gid = 2345;
+    o.chroot_base_dir = dir.path() + "/jails";
+    ASSERT_TRUE(build_jail(o, {}));
+    const std::string lib_dir = dir.path() + "/lib";
+    std::filesystem::create_directories(lib_dir);
+    const std::string lib = dir.write("lib/libx.so.1", "the library");
+    dir.write("lib/liby.so.1", "not asked for");
+    EXPECT_EQ(in_child([&] {
+                  if (!enter_root(o.chroot_dir(), {lib})) return 1;
+                  std::ifstream in(lib);
+                  std::string text((std::istreambuf_iterator<char>(in)), {});
+                  if (text != "the library") return 2;
+                  if (::access(lib.c_str(), W_OK) == 0 || errno != EROFS) return 3;
+                  if (::access((lib_dir + "/liby.so.1").c_str(), F_OK) == 0) return 4;
+                  return 0;
+              }),
+              0);
+    struct stat st{};
+    ASSERT_EQ(::stat((o.chroot_dir() + lib).c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 0) << "on the host, only an empty mount point stays in the jail";
 }
 
 TEST(JailerEnter, IdsAreDroppedForGood) {

@@ -73,6 +73,31 @@ TEST_F(JailTest, TheJailHoldsCopiesAndDeviceNodesOwnedByTheJailsIds) {
         EXPECT_FALSE(fs::exists(root + "/dev/userfaultfd")) << "the host has none";
 }
 
+TEST_F(JailTest, EmberOwnsItsRootDevAndRunAndNobodyElseLooksIn) {
+    ASSERT_TRUE(build_jail(o, {module}));
+    for (const char* sub : {"", "/dev", "/dev/net", "/run"}) {
+        auto st = stat_of(o.chroot_dir() + sub);
+        EXPECT_TRUE(S_ISDIR(st.st_mode)) << sub;
+        EXPECT_EQ(st.st_mode & 0777, 0700u) << sub;
+        EXPECT_EQ(st.st_uid, 1234u) << sub;
+        EXPECT_EQ(st.st_gid, 2345u) << sub;
+    }
+}
+
+TEST_F(JailTest, ASymbolicLinkLeftInAnOldJailIsNotFollowed) {
+    // What an earlier ember, which owned its root, could have left: /dev pointing at the host.
+    const std::string elsewhere = dir.path() + "/elsewhere";
+    fs::create_directories(elsewhere);
+    fs::create_directories(o.chroot_dir());
+    fs::create_directory_symlink(elsewhere, o.chroot_dir() + "/dev");
+    auto r = build_jail(o, {module});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("/dev: a symbolic link"), std::string::npos)
+        << r.error().message;
+    EXPECT_TRUE(fs::is_empty(elsewhere)) << "nothing made through the link";
+    EXPECT_FALSE(fs::exists(o.chroot_dir() + "/ember")) << "what the call made is removed";
+}
+
 TEST_F(JailTest, AJailAlreadyInUseIsRefusedAndLeftAlone) {
     ASSERT_TRUE(build_jail(o, {}));
     const std::string copy = o.chroot_dir() + "/ember";

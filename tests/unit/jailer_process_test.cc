@@ -54,6 +54,14 @@ TEST(JailerProcess, ResourceLimitsAreSetAndNoFileIsBoundedByDefault) {
                   return f.rlim_cur == (1 << 20) && n.rlim_max == 100 ? 0 : 2;
               }),
               0);
+    EXPECT_EQ(in_child([] {
+                  if (!apply_resource_limits({{RLIMIT_FSIZE, 1 << 20}})) return 1;
+                  rlimit n{};
+                  ::getrlimit(RLIMIT_NOFILE, &n);
+                  return n.rlim_cur == 2048 ? 0 : 2;
+              }),
+              0)
+        << "fsize alone leaves no-file at its default";
 }
 
 }  // namespace
