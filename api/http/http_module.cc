@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <string>
@@ -56,8 +57,18 @@ Result<UniqueFd> listen_unix_socket(const std::string& path, bool replace_stale)
 Result<std::unique_ptr<HttpServer>> start_http_server(const HttpServerOptions& options) {
     char exe[PATH_MAX];
     ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n < 0) return fail_errno("/proc/self/exe");
-    std::string dir(exe, static_cast<size_t>(n));
+    std::string dir;
+    if (n >= 0) {
+        dir.assign(exe, static_cast<size_t>(n));
+    } else {
+        // A jail has no /proc: the path ember was started by, which the jailer makes absolute.
+        const char* started_as = program_invocation_name;
+        if (started_as == nullptr || started_as[0] != '/')
+            return fail(
+                "the API server module: /proc/self/exe is unreadable and ember was "
+                "not started by an absolute path");
+        dir = started_as;
+    }
     dir.resize(dir.rfind('/') + 1);
     const std::string path = dir + "libember_api_http.so";
     // Never unloaded: the server's code must outlive the server.

@@ -1,0 +1,194 @@
+// ember-jailer: Firecracker's jailer, step by step in its order, ending in ember exec'd inside
+// the jail as the jail's uid and gid. Everything a flag names is checked before anything is
+// made; a step that fails before the jail is entered removes the jail this run made.
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "jailer/cgroups.h"
+#include "jailer/enter.h"
+#include "jailer/jail.h"
+#include "jailer/libraries.h"
+#include "jailer/options.h"
+#include "jailer/process.h"
+#include "vmm/base/unique_fd.h"
+
+namespace ember::jailer {
+namespace {
+
+constexpr const char* kModule = "libember_api_http.so";
+
+uint64_t now_us(clockid_t clock) {
+    timespec ts{};
+    ::clock_gettime(clock, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// What the flags name, looked at before anything is made.
+struct Checked {
+    std::string module;
+    std::vector<std::string> libraries;
+    std::vector<CgroupMount> cgroup_mounts;
+};
+
+Result<Checked> check(const JailerOptions& o) {
+    EMBER_TRY(check_exec_file(o.exec_file));
+    Checked c;
+    c.module = o.exec_file.substr(0, o.exec_file.rfind('/') + 1) + kModule;
+    if (::access(c.module.c_str(), R_OK) < 0)
+        return fail_errno(c.module + " (ember's API module, expected beside --exec-file)");
+    auto libraries = shared_libraries({o.exec_file, c.module}, default_library_dirs());
+    if (!libraries) return std::unexpected(libraries.error());
+    c.libraries = std::move(*libraries);
+    if (o.netns) {
+        struct stat st{};
+        if (::stat(o.netns->c_str(), &st) < 0) return fail_errno("--netns " + *o.netns);
+    }
+    c.cgroup_mounts = parse_cgroup_mounts(read_text("/proc/mounts"));
+    return c;
+}
+
+// The jail's part on the host, up to pivot_root. On error the jail this run made is removed.
+Result<void> prepare(const JailerOptions& o, const Checked& c) {
+    namespace fs = std::filesystem;
+    const std::string outermost = outermost_missing_dir(o.chroot_dir());
+    EMBER_TRY(build_jail(o, {c.module}));
+    auto steps = [&]() -> Result<void> {
+        EMBER_TRY(apply_resource_limits(o.resource_limits));
+        EMBER_TRY(join_cgroups(o, c.cgroup_mounts, ::getpid()));
+        if (o.netns) EMBER_TRY(join_netns(*o.netns));
+        return {};
+    };
+    auto r = steps();
+    if (!r) {
+        std::error_code ec;
+        if (!outermost.empty()) {
+            fs::remove_all(outermost, ec);
+        } else {
+            fs::remove(fs::path(o.chroot_dir()) / o.exec_name(), ec);
+            fs::remove(fs::path(o.chroot_dir()) / kModule, ec);
+        }
+    }
+    return r;
+}
+
+Result<void> write_pid_file(const JailerOptions& o, pid_t pid) {
+    const std::string path = "/" + o.exec_name() + ".pid";
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!fd.valid()) return fail_errno(path);
+    const std::string text = std::to_string(pid);
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        return fail_errno(path);
+    return {};
+}
+
+// Double fork: the daemon is no session leader, so it can never get a controlling terminal.
+Result<void> daemonize(const UniqueFd& dev_null) {
+    for (int round = 0; round < 2; ++round) {
+        pid_t pid = ::fork();
+        if (pid < 0) return fail_errno("fork");
+        if (pid > 0) ::_exit(0);
+        if (round == 0 && ::setsid() < 0) return fail_errno("setsid");
+    }
+    for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO})
+        if (::dup2(dev_null.get(), fd) < 0) return fail_errno("dup2 /dev/null");
+    return {};
+}
+
+[[noreturn]] void exec_ember(const JailerOptions& o, uint64_t start_us, uint64_t start_cpu_us) {
+    std::vector<std::string> args = {"/" + o.exec_name(),
+                                     "--id",
+                                     o.id,
+                                     "--start-time-us",
+                                     std::to_string(start_us),
+                                     "--start-time-cpu-us",
+                                     std::to_string(start_cpu_us)};
+    args.insert(args.end(), o.exec_args.begin(), o.exec_args.end());
+    std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    char* no_environment[] = {nullptr};
+    ::execve(argv[0], argv.data(), no_environment);
+    std::fprintf(stderr, "ember-jailer: exec %s: %s\n", argv[0], std::strerror(errno));
+    ::_exit(1);
+}
+
+// In the jail: daemonize, the pid namespace and pid file, the ids, then ember.
+Result<void> finish(const JailerOptions& o, const UniqueFd& dev_null, uint64_t start_us,
+                    uint64_t start_cpu_us) {
+    if (o.daemonize) EMBER_TRY(daemonize(dev_null));
+    if (o.new_pid_ns) {
+        // Without --daemonize the jailer may lead its session, and its exit would send ember
+        // SIGHUP: ember gets a session of its own.
+        const bool leader = !o.daemonize && ::getsid(0) == ::getpid();
+        if (::unshare(CLONE_NEWPID) < 0) return fail_errno("unshare(CLONE_NEWPID)");
+        pid_t pid = ::fork();
+        if (pid < 0) return fail_errno("fork");
+        if (pid > 0) {
+            // The jailer's work ends here; ember is pid 1 of its namespace.
+            auto written = write_pid_file(o, pid);
+            if (!written)
+                std::fprintf(stderr, "ember-jailer: %s\n", written.error().message.c_str());
+            ::_exit(written ? 0 : 1);
+        }
+        if (leader && ::setsid() < 0) return fail_errno("setsid");
+    } else {
+        EMBER_TRY(write_pid_file(o, ::getpid()));
+    }
+    EMBER_TRY(drop_to(o.uid, o.gid));
+    exec_ember(o, start_us, start_cpu_us);
+}
+
+int run(int argc, char** argv) {
+    const uint64_t start_us = now_us(CLOCK_MONOTONIC);
+    const uint64_t start_cpu_us = now_us(CLOCK_PROCESS_CPUTIME_ID);
+    auto failed = [](const Error& e) {
+        std::fprintf(stderr, "ember-jailer: %s\n", e.message.c_str());
+        return 1;
+    };
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    auto options = parse_options(args);
+    if (!options) return failed(options.error());
+    const JailerOptions& o = *options;
+    if (auto r = close_inherited_fds(); !r) return failed(r.error());
+    clear_environment();
+    auto checked = check(o);
+    if (!checked) return failed(checked.error());
+    if (auto r = prepare(o, *checked); !r) return failed(r.error());
+    // Opened while the host's /dev is still there.
+    UniqueFd dev_null;
+    if (o.daemonize) {
+        dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+        if (!dev_null.valid()) return failed(fail_errno("/dev/null").error());
+    }
+    if (auto r = enter_root(o.chroot_dir(), checked->libraries); !r) return failed(r.error());
+    auto r = finish(o, dev_null, start_us, start_cpu_us);
+    return failed(r.error());
+}
+
+}  // namespace
+}  // namespace ember::jailer
+
+int main(int argc, char** argv) {
+    return ember::jailer::run(argc, argv);
+}
