@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "jailer/beneath.h"
 #include "vmm/base/unique_fd.h"
 
@@ -21,11 +23,19 @@ Result<void> join_netns(const std::string& netns_path) {
 
 namespace {
 
-Result<void> bind_read_only(const std::string& chroot_dir, const std::string& host_file) {
+// `dirs` keeps each directory opened once: most libraries share one.
+Result<void> bind_read_only(const std::string& chroot_dir, const std::string& host_file,
+                            std::map<std::string, UniqueFd>& dirs) {
     const std::string target = chroot_dir + host_file;
     const auto slash = host_file.rfind('/');
-    auto dir = open_dirs_beneath(chroot_dir, host_file.substr(0, slash));
-    if (!dir) return std::unexpected(dir.error());
+    const std::string parent = host_file.substr(0, slash);
+    auto it = dirs.find(parent);
+    if (it == dirs.end()) {
+        auto opened = open_dirs_beneath(chroot_dir, parent);
+        if (!opened) return std::unexpected(opened.error());
+        it = dirs.emplace(parent, std::move(*opened)).first;
+    }
+    const UniqueFd* dir = &it->second;
     const std::string name = host_file.substr(slash + 1);
     UniqueFd placeholder(
         ::openat(dir->get(), name.c_str(), O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0444));
@@ -55,7 +65,8 @@ Result<void> enter_root(const std::string& chroot_dir, const std::vector<std::st
     // pivot_root wants the new root to be a mount point.
     if (::mount(chroot_dir.c_str(), chroot_dir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
         return fail_errno("bind-mounting " + chroot_dir);
-    for (const auto& f : host_files) EMBER_TRY(bind_read_only(chroot_dir, f));
+    std::map<std::string, UniqueFd> dirs;
+    for (const auto& f : host_files) EMBER_TRY(bind_read_only(chroot_dir, f, dirs));
     if (::chdir(chroot_dir.c_str()) < 0) return fail_errno("chdir " + chroot_dir);
     // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then takes
     // the old root away without a directory for it in the jail.

@@ -1,6 +1,7 @@
 #include "jailer/jail.h"
 
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -41,18 +42,14 @@ Result<void> copy_file(const std::string& from, const std::string& to) {
     if (::fstat(in.get(), &st) < 0) return fail_errno(from);
     UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0777));
     if (!out.valid()) return fail_errno(to);
-    char buf[1 << 16];
-    for (;;) {
-        ssize_t n = ::read(in.get(), buf, sizeof buf);
+    // In the kernel, without a trip through user space; unlike copy_file_range, sendfile also
+    // copies between file systems of different types (the jail may be on a tmpfs).
+    for (off_t left = st.st_size; left > 0;) {
+        ssize_t n = ::sendfile(out.get(), in.get(), nullptr, static_cast<size_t>(left));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno(from);
-        if (n == 0) break;
-        for (ssize_t done = 0; done < n;) {
-            ssize_t w = ::write(out.get(), buf + done, static_cast<size_t>(n - done));
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) return fail_errno(to);
-            done += w;
-        }
+        if (n < 0) return fail_errno("copying " + from + " to " + to);
+        if (n == 0) return fail(from + ": shorter than it was when opened");
+        left -= n;
     }
     // The mode again: open() applied the umask.
     if (::fchmod(out.get(), st.st_mode & 0777) < 0) return fail_errno(to);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -73,12 +74,22 @@ struct Dependencies {
     std::vector<std::string> runpath;
 };
 
-// The NUL-terminated string at `offset` in a string table.
-Result<std::string> string_at(const ElfFile& f, const std::string& table, uint64_t offset) {
-    if (offset >= table.size()) return fail(f.path + ": a name outside its string table");
-    auto nul = table.find('\0', offset);
-    if (nul == std::string::npos) return fail(f.path + ": an unterminated name");
-    return table.substr(offset, nul - offset);
+// The NUL-terminated name at `offset` in the string table at file offset `table` of `size`
+// bytes. Names are read one by one: a library's whole table can be hundreds of KiB.
+Result<std::string> string_at(const ElfFile& f, uint64_t table, uint64_t size, uint64_t offset) {
+    if (offset >= size) return fail(f.path + ": a name outside its string table");
+    std::string name;
+    for (uint64_t at = offset; at < size;) {
+        const uint64_t chunk = std::min<uint64_t>(256, size - at);
+        auto bytes = read_at(f, table + at, chunk, "string table");
+        if (!bytes) return std::unexpected(bytes.error());
+        auto nul = bytes->find('\0');
+        if (nul != std::string::npos) return name + bytes->substr(0, nul);
+        name += *bytes;
+        if (name.size() > PATH_MAX) break;
+        at += chunk;
+    }
+    return fail(f.path + ": an unterminated name");
 }
 
 // The file offset of virtual address `vaddr`, from the PT_LOAD segment that holds it.
@@ -92,11 +103,8 @@ Result<uint64_t> file_offset(const ElfFile& f, const std::vector<Elf64_Phdr>& lo
     return fail(f.path + ": its string table is in no loaded segment");
 }
 
-Result<Dependencies> read_dependencies(const std::string& path) {
-    auto f = open_elf(path);
-    if (!f) return std::unexpected(f.error());
-    auto h = read_header(*f);
-    if (!h) return std::unexpected(h.error());
+Result<Dependencies> read_dependencies(const ElfFile* f, const Elf64_Ehdr* h) {
+    const std::string& path = f->path;
     if (h->e_phentsize != sizeof(Elf64_Phdr) || h->e_phnum > kMaxProgramHeaders)
         return fail(path + ": a malformed program header table");
     auto table =
@@ -144,15 +152,13 @@ Result<Dependencies> read_dependencies(const std::string& path) {
         return fail(path + ": a malformed dynamic string table");
     auto offset = file_offset(*f, loads, *strtab);
     if (!offset) return std::unexpected(offset.error());
-    auto strings = read_at(*f, *offset, *strsz, "string table");
-    if (!strings) return std::unexpected(strings.error());
     for (uint64_t n : needed) {
-        auto name = string_at(*f, *strings, n);
+        auto name = string_at(*f, *offset, *strsz, n);
         if (!name) return std::unexpected(name.error());
         deps.needed.push_back(std::move(*name));
     }
     for (uint64_t r : runpath) {
-        auto list = string_at(*f, *strings, r);
+        auto list = string_at(*f, *offset, *strsz, r);
         if (!list) return std::unexpected(list.error());
         size_t start = 0;
         while (start <= list->size()) {
@@ -169,19 +175,27 @@ Result<Dependencies> read_dependencies(const std::string& path) {
 }
 
 // As the loader does, a file of another class or machine in a directory is passed over.
-bool loadable(const std::string& path) {
+struct OpenElf {
+    ElfFile file;
+    Elf64_Ehdr header;
+};
+
+Result<OpenElf> open_loadable(const std::string& path) {
     auto f = open_elf(path);
-    return f && read_header(*f).has_value();
+    if (!f) return std::unexpected(f.error());
+    auto h = read_header(*f);
+    if (!h) return std::unexpected(h.error());
+    return OpenElf{std::move(*f), *h};
 }
 
-Result<std::string> find_library(const std::string& who, const std::string& name,
-                                 const std::vector<std::string>& runpath,
-                                 const std::vector<std::string>& dirs) {
+Result<OpenElf> find_library(const std::string& who, const std::string& name,
+                             const std::vector<std::string>& runpath,
+                             const std::vector<std::string>& dirs) {
     if (name.empty() || name.find('/') != std::string::npos)
         return fail(who + ": needs '" + name + "', which is not a library name");
     for (const auto* list : {&runpath, &dirs})
         for (const auto& dir : *list)
-            if (std::string candidate = dir + "/" + name; loadable(candidate)) return candidate;
+            if (auto found = open_loadable(dir + "/" + name)) return found;
     std::string searched;
     for (const auto* list : {&runpath, &dirs})
         for (const auto& dir : *list) searched += (searched.empty() ? "" : ", ") + dir;
@@ -198,14 +212,20 @@ Result<std::vector<std::string>> shared_libraries(const std::vector<std::string>
                                                   const std::vector<std::string>& dirs) {
     std::set<std::string> found;
     std::set<std::string> names_seen;
-    std::deque<std::string> to_read(elf_files.begin(), elf_files.end());
+    std::deque<OpenElf> to_read;
+    for (const auto& path : elf_files) {
+        auto f = open_loadable(path);
+        if (!f) return std::unexpected(f.error());
+        to_read.push_back(std::move(*f));
+    }
     while (!to_read.empty()) {
-        const std::string path = to_read.front();
+        const OpenElf elf = std::move(to_read.front());
         to_read.pop_front();
-        auto deps = read_dependencies(path);
+        const std::string& path = elf.file.path;
+        auto deps = read_dependencies(&elf.file, &elf.header);
         if (!deps) return std::unexpected(deps.error());
         if (deps->interpreter) {
-            if (!loadable(*deps->interpreter))
+            if (!open_loadable(*deps->interpreter))
                 return fail(path + ": its program interpreter " + *deps->interpreter +
                             " is missing or not loadable");
             found.insert(*deps->interpreter);
@@ -216,7 +236,7 @@ Result<std::vector<std::string>> shared_libraries(const std::vector<std::string>
             if (!names_seen.insert(name).second) continue;
             auto lib = find_library(path, name, deps->runpath, dirs);
             if (!lib) return std::unexpected(lib.error());
-            if (found.insert(*lib).second) to_read.push_back(*lib);
+            if (found.insert(lib->file.path).second) to_read.push_back(std::move(*lib));
         }
     }
     return std::vector<std::string>(found.begin(), found.end());

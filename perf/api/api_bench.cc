@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,6 +86,20 @@ double time_to_first_answer(const std::vector<std::string>& argv, const std::str
     return us;
 }
 
+// fork/exec of ember-jailer to the jailed ember accepting on its socket inside a fresh jail, which
+// is removed afterwards.
+double time_to_jailed_socket(const std::string& base, int run) {
+    const std::string id = "bench-" + std::to_string(run);
+    std::vector<std::string> argv = {
+        EMBER_JAILER, "--id",  id,           "--exec-file",   EMBER_BINARY,
+        "--uid",      "54321", "--gid",      "54321",         "--chroot-base-dir",
+        base,         "--",    "--api-sock", "/run/api.sock", "--level",
+        "Error"};
+    double us = time_to_socket(argv, base + "/ember/" + id + "/root/run/api.sock");
+    std::filesystem::remove_all(base + "/ember/" + id);
+    return us;
+}
+
 // Reads QMP lines until one contains `needle`.
 bool qmp_read_until(int fd, std::string& buf, const char* needle) {
     while (buf.find(needle) == std::string::npos) {
@@ -139,9 +154,14 @@ int main(int argc, char** argv) {
                                           "-qmp",
                                           "unix:" + qmp_sock + ",server=on,wait=off"};
 
-    std::vector<double> ember_ready, ember_answer, qemu_ready;
+    // The jailer needs root for its namespaces, cgroups and mknod.
+    const bool jailed = ::geteuid() == 0;
+    const std::string jail_base = dir.path() + "/jails";
+    std::filesystem::create_directories(jail_base);
+    std::vector<double> ember_ready, ember_answer, qemu_ready, jailed_ready;
     for (int i = 0; i < runs; ++i) {
         ember_ready.push_back(time_to_socket(ember_argv, ember_sock));
+        if (jailed) jailed_ready.push_back(time_to_jailed_socket(jail_base, i));
         ember_answer.push_back(time_to_first_answer(ember_argv, ember_sock));
         if (!qemu.empty()) qemu_ready.push_back(time_to_socket(qemu_argv, qmp_sock));
     }
@@ -161,6 +181,18 @@ int main(int argc, char** argv) {
         qemu.empty() ? 0 : pct(qemu_ready, 0.9));
     // ember listens before its HTTP module is loaded: the first answer comes a little later.
     row("start to first GET / answered, median", pct(ember_answer, 0.5), 0);
+    if (jailed) {
+        std::printf(
+            "\n| measure | jailed ember | ember | jailed - ember | jailed/ember |\n"
+            "|---|---|---|---|---|\n");
+        for (double p : {0.5, 0.9}) {
+            const double j = pct(jailed_ready, p), e = pct(ember_ready, p);
+            std::printf("| start to socket accepting, %s | %.0f us | %.0f us | %+.0f us | %.3f |\n",
+                        p == 0.5 ? "median" : "p90", j, e, j - e, j / e);
+        }
+    } else {
+        std::printf("\n(jailed start not measured: ember-jailer needs root)\n");
+    }
 
     // Latency: one long-lived process each.
     int devnull = ::open("/dev/null", O_RDWR);
