@@ -6,23 +6,52 @@
 # VM, and ember exits cleanly. Guest user space must work: tests/run-all runs this suite on the host
 # only where `ember --check-host` says it does, and under tests/nested/run elsewhere. Everything
 # network runs in a namespace this script makes and removes.
+#
+# boot_linux.sh EMBER [JAILER]: with JAILER, the same boot by an ember that ember-jailer started
+# in a jail, as uid and gid 10000, in the namespace ($ns) through --netns: the kernel, the rootfs
+# and the config are put into the jail as a host agent would, and paths are the jail's.
 ember=$1
+jailer=${2:-}
+[ -n "$jailer" ] && tap_user=10000
 source "$(dirname "$0")/common.sh"
 
-cat > "$work/vm.json" <<JSON
+if [ -n "$jailer" ]; then
+    jail="$work/jails/$(basename "$ember")/e2e/root"
+    mkdir -p "$jail"
+    cp "$kernel" "$jail/vmlinux"
+    mv "$work/rootfs.ext4" "$jail/rootfs.ext4"
+    chown 10000:10000 "$jail/vmlinux" "$jail/rootfs.ext4"
+    kernel_in_vm=/vmlinux
+    rootfs_in_vm=/rootfs.ext4
+    config=$jail/vm.json
+    config_in_vm=/vm.json
+else
+    kernel_in_vm=$kernel
+    rootfs_in_vm=$work/rootfs.ext4
+    config=$work/vm.json
+    config_in_vm=$config
+fi
+
+cat > "$config" <<JSON
 {
   "boot-source": {
-    "kernel_image_path": "$kernel",
+    "kernel_image_path": "$kernel_in_vm",
     "boot_args": "$boot_args"
   },
-  "drives": [{ "drive_id": "rootfs", "path_on_host": "$work/rootfs.ext4", "is_root_device": true }],
+  "drives": [{ "drive_id": "rootfs", "path_on_host": "$rootfs_in_vm", "is_root_device": true }],
   "network-interfaces": [{ "iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02" }],
   "machine-config": { "vcpu_count": 1, "mem_size_mib": 128 }
 }
 JSON
 
 start=$(date +%s)
-timeout 1500 ip netns exec "$ns" "$ember" --no-api --config-file "$work/vm.json" > "$work/console" 2> "$work/log"
+if [ -n "$jailer" ]; then
+    timeout 1500 "$jailer" --id e2e --exec-file "$ember" --uid 10000 --gid 10000 \
+        --chroot-base-dir "$work/jails" --netns "/var/run/netns/$ns" \
+        -- --no-api --config-file "$config_in_vm" > "$work/console" 2> "$work/log"
+else
+    timeout 1500 ip netns exec "$ns" "$ember" --no-api --config-file "$config_in_vm" > "$work/console" 2> "$work/log"
+fi
 rc=$?
 echo "boot took $(( $(date +%s) - start ))s, exit code $rc"
 
@@ -38,6 +67,11 @@ expect log "exited: guest reset the VM (reset through the i8042 keyboard control
 expect dnsmasq.log "DHCPACK(tap0)"
 expect console "ember-init: running as init; rebooting"
 absent console "Kernel panic"
+if [ -n "$jailer" ]; then
+    # The jailer's pid file names the process that ran the VM.
+    [ -s "$jail/ember.pid" ] && echo "ok: jailed, pid $(cat "$jail/ember.pid")" ||
+        { echo "FAIL: no pid file in the jail"; failures=$((failures + 1)); }
+fi
 [ "$rc" -eq 0 ] || { echo "FAIL: ember exited with $rc"; failures=$((failures + 1)); }
 if [ "$failures" -ne 0 ]; then
     echo "--- ember log"; cat "$work/log"; echo "--- dnsmasq log"; cat "$work/dnsmasq.log"

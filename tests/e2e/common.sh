@@ -23,7 +23,8 @@ trap cleanup EXIT
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
-ip netns exec "$ns" ip tuntap add dev tap0 mode tap
+# $tap_user, if the test sets it, may open the tap without privileges (a jailed ember).
+ip netns exec "$ns" ip tuntap add dev tap0 mode tap ${tap_user:+user "$tap_user"}
 ip -n "$ns" addr add 172.30.0.1/24 dev tap0
 ip -n "$ns" link set tap0 up
 ip netns exec "$ns" dnsmasq --no-resolv --no-hosts --port=0 --interface=tap0 --bind-interfaces \
