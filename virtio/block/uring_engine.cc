@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "virtio/block/io_engine.h"
+#include "virtio/block/uring_restrictions.h"
 #include "vmm/base/event_fd.h"
 
 namespace ember::virtio {
@@ -98,9 +99,11 @@ class UringEngine : public IoEngine {
 Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth, int* setup_errno) {
     io_uring ring;
     // COOP_TASKRUN: completions are run when we next enter the kernel instead of by interrupting
-    // us; older kernels refuse the flag, and then the ring works without it.
-    int r = ::io_uring_queue_init(depth, &ring, IORING_SETUP_COOP_TASKRUN);
-    if (r == -EINVAL) r = ::io_uring_queue_init(depth, &ring, 0);
+    // us; older kernels refuse the flag, and then the ring works without it. R_DISABLED: the ring
+    // takes no work until its restrictions are in place (uring_restrictions.h).
+    int r =
+        ::io_uring_queue_init(depth, &ring, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED);
+    if (r == -EINVAL) r = ::io_uring_queue_init(depth, &ring, IORING_SETUP_R_DISABLED);
     if (r < 0) {
         if (setup_errno) *setup_errno = -r;
         return fail_errno("io_uring_queue_init", -r);
@@ -117,6 +120,10 @@ Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth, int*
     if (r = ::io_uring_register_eventfd(&ring, done->fd()); r < 0) {
         ::io_uring_queue_exit(&ring);
         return fail_errno("io_uring_register_eventfd", -r);
+    }
+    if (auto restricted = restrict_and_enable(ring); !restricted) {
+        ::io_uring_queue_exit(&ring);
+        return std::unexpected(restricted.error());
     }
     return std::make_unique<UringEngine>(ring, std::move(*done));
 }
