@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace ember::api {
@@ -38,6 +39,10 @@ struct HttpServerOptions {
     int listen_fd = -1;       // already listening on socket_path; the server takes it
     size_t max_payload = 51200;
     RequestHandler* handler = nullptr;
+    // Run first on the server's thread, before it accepts anyone (ember installs the API
+    // thread's seccomp filter there); the threads it starts for connections inherit what it does.
+    // false: the server accepts nobody.
+    std::function<bool()> on_thread_start;
 };
 
 // The module's entry point; returns null with `error` set on failure. The caller owns the result.

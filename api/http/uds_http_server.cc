@@ -6,6 +6,7 @@
 // holds up nobody else; keep-alive is served until the client closes.
 #include <httplib.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -187,6 +188,8 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
     }
 
     void accept_loop() {
+        ::pthread_setname_np(::pthread_self(), "ember_api");
+        if (options_.on_thread_start && !options_.on_thread_start()) return;
         while (!stopping_) {
             int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
             if (fd < 0) {

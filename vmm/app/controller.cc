@@ -12,6 +12,7 @@
 
 #include "vmm/app/vm_metrics.h"
 #include "vmm/base/log.h"
+#include "vmm/seccomp/install.h"
 
 namespace ember {
 namespace {
@@ -340,6 +341,7 @@ Outcome Controller::handle(const LoadSnapshot& a) {
         return failed_load("Failed to resume microVM: " + r.error().message);
     vmm_ = std::move(*vmm);
     state_ = a.resume_vm ? VmState::Running : VmState::Paused;
+    if (auto r = confine_vmm_thread(); !r) return r;
     latencies_us_.load_snapshot = micros_since(start);
     // GET /vm/config and the metrics describe the restored VM, not an empty one.
     std::lock_guard lock(mutex_);
@@ -369,9 +371,23 @@ Outcome Controller::start_instance() {
     if (auto r = (*vmm)->start(); !r) return bad(r.error().message);
     vmm_ = std::move(*vmm);
     state_ = VmState::Running;
+    if (auto r = confine_vmm_thread(); !r) return r;
     // What runs, as GET /vm/config reports it: a drive's io_engine may have fallen back to Sync.
     std::lock_guard lock(mutex_);
     config_ = vmm_->config();
+    return {};
+}
+
+// A VMM thread that cannot be confined must not run a guest: the VM ends. A VM started before
+// run() (from --config-file) is confined when run() begins: by then the API's thread exists, and
+// it must not inherit the VMM thread's filter.
+Outcome Controller::confine_vmm_thread() {
+    if (options_.vmm_filter == nullptr || !running_loop_) return {};
+    if (auto r = seccomp::install(*options_.vmm_filter, seccomp::ThreadKind::Vmm); !r) {
+        fatal_ = r.error().message;
+        loop_.stop();
+        return bad(r.error().message);
+    }
     return {};
 }
 
@@ -399,7 +415,11 @@ Outcome Controller::write_metrics() {
 }
 
 VmExitStatus Controller::run() {
-    if (auto r = loop_.run(); !r) stop(r.error().message);
+    running_loop_ = true;
+    const bool confined = !vmm_ || confine_vmm_thread().has_value();
+    if (confined) {
+        if (auto r = loop_.run(); !r) stop(r.error().message);
+    }
     std::deque<Pending> left;
     {
         std::lock_guard lock(mutex_);

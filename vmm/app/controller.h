@@ -32,6 +32,9 @@ struct ControllerOptions {
     std::function<std::vector<metrics::Group>()> api_metrics;
     // Whether a failed PUT /snapshot/load ends the process after its answer, as in Firecracker.
     bool exit_on_failed_load = true;
+    // Installed on the VMM thread once the VM runs (booted or restored); null: none (not owned).
+    // Before that the thread only configures, as in Firecracker.
+    const seccomp::BpfProgram* vmm_filter = nullptr;
 };
 
 class Controller : public ActionSink {
@@ -89,6 +92,8 @@ class Controller : public ActionSink {
 
     Outcome start_instance();
     Outcome failed_load(std::string why);
+    Outcome confine_vmm_thread();
+    bool running_loop_ = false;  // run() has begun
     Outcome write_metrics();
     Outcome require_not_started() const;
     Outcome set_machine(const MachineConfig& m);

@@ -26,6 +26,8 @@
 #include "vmm/devices/boot_timer.h"
 #include "vmm/host_check/host_check.h"
 #include "vmm/machine/vmm.h"
+#include "vmm/seccomp/filters.h"
+#include "vmm/seccomp/install.h"
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.0.0"
@@ -58,7 +60,9 @@ by Firecracker's config-file JSON boots at once (and the API, if on, keeps servi
   --start-time-us US              process start time (CLOCK_MONOTONIC, as a parent measured it)
   --start-time-cpu-us US          CPU time spent before exec, for the boot timer
   --parent-cpu-time-us US         the parent's CPU time (logged)
-  --no-seccomp, --seccomp-filter PATH   accepted for Firecracker's jailer; seccomp is not in ember yet
+  --no-seccomp                    no seccomp filters (by default each thread kind has its own)
+  --seccomp-filter PATH           filters in Firecracker's JSON format instead of ember's own
+  --print-seccomp-filter          print ember's own filters in that format and exit
   --show-level, --show-log-origin       accepted; log lines always carry their level
   --check-host                    report whether this host can run ember's microVMs and exit
                                   (0 when it can)
@@ -77,6 +81,8 @@ struct Cli {
     std::optional<uint64_t> start_time_us;
     uint64_t start_time_cpu_us = 0;
     std::vector<std::string> ignored;
+    bool no_seccomp = false;
+    std::optional<std::string> seccomp_filter;
     std::string id = "anonymous-instance";
     bool boot_timer = false;
     std::optional<std::string> log_path;
@@ -85,6 +91,7 @@ struct Cli {
     bool help = false;
     bool version = false;
     bool check_host = false;
+    bool print_seccomp_filter = false;
 };
 
 Result<Cli> parse_cli(int argc, char** argv) {
@@ -139,12 +146,12 @@ Result<Cli> parse_cli(int argc, char** argv) {
                 cli.start_time_cpu_us = n;
             else
                 cli.ignored.push_back(std::string(arg) + " " + *v);
-        } else if (arg == "--no-seccomp" || arg == "--show-level" || arg == "--show-log-origin") {
+        } else if (arg == "--show-level" || arg == "--show-log-origin") {
             cli.ignored.emplace_back(arg);
+        } else if (arg == "--no-seccomp") {
+            cli.no_seccomp = true;
         } else if (arg == "--seccomp-filter") {
-            auto v = value();
-            if (!v) return std::unexpected(v.error());
-            cli.ignored.push_back(std::string(arg) + " " + *v);
+            r = take(cli.seccomp_filter);
         } else if (arg == "--level") {
             auto v = value();
             if (!v) return std::unexpected(v.error());
@@ -157,19 +164,36 @@ Result<Cli> parse_cli(int argc, char** argv) {
             cli.version = true;
         else if (arg == "--check-host")
             cli.check_host = true;
+        else if (arg == "--print-seccomp-filter")
+            cli.print_seccomp_filter = true;
         else
             return fail("unknown argument '" + std::string(arg) + "' (see --help)");
         if (!r) return std::unexpected(r.error());
     }
-    if (cli.help || cli.version || cli.check_host) return cli;
+    if (cli.help || cli.version || cli.check_host || cli.print_seccomp_filter) return cli;
     if (!is_valid_instance_id(cli.id))
         return fail("--id: '" + cli.id + "' must be 1-64 characters of A-Z, a-z, 0-9 or -");
     if (cli.no_api && !cli.config_file) return fail("--no-api needs --config-file");
+    if (cli.no_seccomp && cli.seccomp_filter)
+        return fail("--no-seccomp and --seccomp-filter: choose one");
     return cli;
 }
 
 // Config files are small; anything larger is a mistake (or an attack), not a VM description.
 constexpr uintmax_t kMaxConfigFileBytes = 1 << 20;
+
+Result<std::string> read_config_file(const std::string& path);
+
+// Each thread kind's filter: ember's own, --seccomp-filter's, or none with --no-seccomp.
+Result<seccomp::ThreadFilters> thread_filters(const Cli& cli) {
+    if (cli.no_seccomp) return seccomp::ThreadFilters{};
+    if (!cli.seccomp_filter) return seccomp::compile_filters(seccomp::default_filters_json());
+    auto text = read_config_file(*cli.seccomp_filter);
+    if (!text) return wrap_error(std::move(text), "--seccomp-filter");
+    auto filters = seccomp::compile_filters(*text);
+    if (!filters) return wrap_error(std::move(filters), "--seccomp-filter " + *cli.seccomp_filter);
+    return filters;
+}
 
 Result<std::string> read_config_file(const std::string& path) {
     std::error_code ec;
@@ -213,6 +237,11 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         std::printf("ember v%s\n", EMBER_VERSION);
         return 0;
     }
+    if (cli->print_seccomp_filter) {
+        const std::string_view json = seccomp::default_filters_json();
+        std::fwrite(json.data(), 1, json.size(), stdout);
+        return 0;
+    }
     if (cli->check_host) {
         HostReport report = check_host();
         for (const auto& line : report.lines) std::printf("%s\n", format_check_line(line).c_str());
@@ -234,6 +263,13 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
 
     for (const auto& flag : cli->ignored)
         log::info("accepted " + flag + " (no effect in ember yet)");
+
+    auto filters = thread_filters(*cli);
+    if (!filters) {
+        log::error(filters.error().message);
+        return 1;
+    }
+    if (!cli->no_seccomp) seccomp::install_sigsys_reporter();
 
     std::optional<VmConfig> config;
     if (cli->config_file) {
@@ -279,6 +315,8 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         return router ? router->metrics() : std::vector<metrics::Group>{};
     };
     options.exit_on_failed_load = !cli->serve_after_failed_load;
+    options.vmm.vcpu_filter = &filters->vcpu;
+    options.vmm_filter = &filters->vmm;
 
     // Created before any other thread: it blocks the termination signals for its signalfd.
     auto controller = Controller::create(std::move(options));
@@ -319,8 +357,15 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     std::unique_ptr<api::HttpServer> server;
     if (listening) {
         router = std::make_unique<api::Router>(**controller);
-        auto started = api::start_http_server(
-            {cli->api_sock, listening->release(), cli->max_payload, router.get()});
+        api::HttpServerOptions http{
+            cli->api_sock, listening->release(), cli->max_payload, router.get(), {}};
+        // A thread that cannot be confined serves nobody: ember stops.
+        http.on_thread_start = [&filters, &controller] {
+            auto r = seccomp::install(filters->api, seccomp::ThreadKind::Api);
+            if (!r) (*controller)->stop(r.error().message);
+            return r.has_value();
+        };
+        auto started = api::start_http_server(http);
         if (!started) return give_up(started.error().message);
         server = std::move(*started);
     }

@@ -40,6 +40,10 @@ void set_level(Level level) {
 Level level() {
     return g_level.load(std::memory_order_relaxed);
 }
+int fd() {
+    return g_fd.load(std::memory_order_relaxed);
+}
+
 void set_fd(int fd) {
     std::lock_guard lock(g_sink_mutex);
     const int target = fd < 0 ? STDERR_FILENO : fd;

@@ -22,6 +22,9 @@ Level level();
 // restores stderr.
 void set_fd(int fd);
 
+// The descriptor lines go to now: for a signal handler's one write().
+int fd();
+
 void write(Level level, std::string_view message);
 // Whatever the level: for the one status line ember prints as it exits.
 void always(std::string_view message);

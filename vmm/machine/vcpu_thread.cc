@@ -7,6 +7,7 @@
 
 #include "vmm/base/hex.h"
 #include "vmm/base/log.h"
+#include "vmm/seccomp/install.h"
 
 namespace ember {
 namespace {
@@ -98,8 +99,18 @@ void VcpuThread::thread_main() {
     sigaddset(&set, kick_signal());
     ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     t_kvm_run = vcpu_.run_struct();
+    const std::string name = "ember_vcpu" + std::to_string(vcpu_.id());
+    ::pthread_setname_np(::pthread_self(), name.c_str());
+    bool running = true;
+    if (filter_ != nullptr) {
+        if (auto r = seccomp::install(*filter_, seccomp::ThreadKind::Vcpu); !r) {
+            sink_.request_exit(ExitReason::Error,
+                               "vCPU " + std::to_string(vcpu_.id()) + ": " + r.error().message);
+            running = false;
+        }
+    }
 
-    while (true) {
+    while (running) {
         {
             std::unique_lock lock(mutex_);
             if (request_ == Request::Stop) break;

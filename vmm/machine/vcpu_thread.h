@@ -21,6 +21,7 @@
 #include "vmm/base/error.h"
 #include "vmm/devices/bus.h"
 #include "vmm/kvm/vcpu.h"
+#include "vmm/seccomp/filters.h"
 
 namespace ember {
 
@@ -48,8 +49,10 @@ void install_kick_handler();
 
 class VcpuThread {
   public:
-    VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, ExitSink& sink)
-        : vcpu_(std::move(vcpu)), pio_(pio), mmio_(mmio), sink_(sink) {}
+    // `filter`, if any, is installed on the thread before its first KVM_RUN (not owned).
+    VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, ExitSink& sink,
+               const seccomp::BpfProgram* filter = nullptr)
+        : vcpu_(std::move(vcpu)), pio_(pio), mmio_(mmio), sink_(sink), filter_(filter) {}
     ~VcpuThread();
     VcpuThread(const VcpuThread&) = delete;
     VcpuThread& operator=(const VcpuThread&) = delete;
@@ -85,6 +88,7 @@ class VcpuThread {
     const Bus& pio_;
     const Bus& mmio_;
     ExitSink& sink_;
+    const seccomp::BpfProgram* filter_;
     VcpuCounters counters_;
 
     std::thread thread_;

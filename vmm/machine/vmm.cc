@@ -224,8 +224,8 @@ Result<void> Vmm::create_vcpus(const VmConfig& config,
             if (auto r = snapshot::restore_vcpu(*vcpu, (*restored)[id]); !r)
                 return wrap_error(std::move(r), who);
             vcpu_cpuid_.push_back((*restored)[id].cpuid);
-            vcpus_.push_back(
-                std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_, *this));
+            vcpus_.push_back(std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_,
+                                                          *this, options_.vcpu_filter));
             continue;
         }
         vcpu_cpuid_.push_back(x86::guest_cpuid(cpuid_, id, topology));
@@ -239,8 +239,8 @@ Result<void> Vmm::create_vcpus(const VmConfig& config,
             if (auto r = x86::setup_boot_vcpu_registers(*vcpu, kernel_.protocol, kernel_.entry); !r)
                 return wrap_error(std::move(r), who);
         }
-        vcpus_.push_back(
-            std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_, *this));
+        vcpus_.push_back(std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_, *this,
+                                                      options_.vcpu_filter));
     }
     return {};
 }

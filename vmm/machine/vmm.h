@@ -34,6 +34,7 @@
 #include "vmm/machine/sigbus_guard.h"
 #include "vmm/machine/vcpu_thread.h"
 #include "vmm/memory/guest_memory.h"
+#include "vmm/seccomp/filters.h"
 
 namespace ember {
 
@@ -53,6 +54,8 @@ struct VmmOptions {
     uint64_t start_cpu_us = 0;
     HostQuirks quirks;
     std::string kvm_path = "/dev/kvm";
+    // Installed by each vCPU thread before its first KVM_RUN; null: none (not owned).
+    const seccomp::BpfProgram* vcpu_filter = nullptr;
 };
 
 struct VmExitStatus {

@@ -1,0 +1,168 @@
+// ember's threads under their seccomp filters, in a real process running a test guest: each
+// thread kind has its own filter once the VM runs, --no-seccomp installs none, and a call a
+// thread's filter lacks ends the process with 148 and a line naming the thread.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "tests/support/ember_process.h"
+#include "tests/support/uds_http.h"
+
+namespace ember::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read(const std::string& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::string field(const std::string& status, const std::string& key) {
+    std::istringstream in(status);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(key + ":", 0) == 0) return line.substr(key.size() + 2);
+    return "";
+}
+
+// ember with the counter guest from --config-file and the API, until stopped.
+class RunningEmber {
+  public:
+    explicit RunningEmber(std::vector<std::string> extra) {
+        sock = dir.path() + "/api.sock";
+        auto config =
+            dir.write("vm.json", guest_config(std::string(EMBER_GUEST_DIR) + "/counter.elf"));
+        std::vector<std::string> argv = {EMBER_BINARY,           "--api-sock", sock,
+                                         "--config-file",        config,       "--serial-out",
+                                         dir.path() + "/console"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        err_path = dir.path() + "/stderr";
+        int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        pid = spawn(argv, devnull, devnull, err);
+        ::close(devnull);
+        ::close(err);
+    }
+    ~RunningEmber() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    }
+    // The exit code, or -1 if a signal ended it.
+    int wait() {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::string log() const { return read(err_path); }
+    // Each thread's name with its "Seccomp" and "Seccomp_filters" lines.
+    std::multimap<std::string, std::string> thread_seccomp() const {
+        std::multimap<std::string, std::string> out;
+        for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+            const std::string status = read(t.path().string() + "/status");
+            out.emplace(field(status, "Name"),
+                        field(status, "Seccomp") + "/" + field(status, "Seccomp_filters"));
+        }
+        return out;
+    }
+
+    TempDir dir;
+    std::string sock, err_path;
+    pid_t pid = -1;
+};
+
+// ember's own filters with the rules of `kind` whose line holds `needle` taken out.
+std::string filters_without(const std::string& kind, const std::string& needle) {
+    auto printed = run_process({EMBER_BINARY, "--print-seccomp-filter"}, kFailsafe);
+    EXPECT_EQ(printed.exit_code, 0);
+    std::istringstream in(printed.out);
+    std::vector<std::string> lines;
+    std::string line, section;
+    while (std::getline(in, line)) {
+        if (line.rfind("  \"", 0) == 0) section = line.substr(3, line.find('"', 3) - 3);
+        if (section == kind && line.find(needle) != std::string::npos) continue;
+        // The rule before a closing bracket loses its comma.
+        if (line.find_first_not_of(' ') != std::string::npos &&
+            line[line.find_first_not_of(' ')] == ']' && !lines.empty() && !lines.back().empty() &&
+            lines.back().back() == ',')
+            lines.back().pop_back();
+        lines.push_back(line);
+    }
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+}
+
+TEST(Seccomp, EachThreadRunsUnderItsOwnFilterOnceTheVmRuns) {
+    RunningEmber ember({});
+    auto client = UdsHttpClient::connect(ember.sock);
+    ASSERT_TRUE(client) << client.error().message << ember.log();
+    auto reply = client->request("GET", "/");
+    ASSERT_TRUE(reply);
+    EXPECT_NE(reply->body.find("Running"), std::string::npos) << reply->body;
+    const auto threads = ember.thread_seccomp();
+    int main_threads = 0, api = 0, vcpu = 0;
+    for (const auto& [name, mode] : threads) {
+        // Mode 2 (filter), and one filter each: the API thread starts before the VMM thread is
+        // confined, and vCPU threads confine themselves.
+        EXPECT_EQ(mode, "2/1") << name;
+        main_threads += name == "ember";
+        api += name == "ember_api";
+        vcpu += name == "ember_vcpu0";
+    }
+    EXPECT_EQ(main_threads, 1);
+    EXPECT_GE(api, 1);
+    EXPECT_EQ(vcpu, 1);
+}
+
+TEST(Seccomp, NoSeccompInstallsNoFilter) {
+    RunningEmber ember({"--no-seccomp"});
+    auto client = UdsHttpClient::connect(ember.sock);
+    ASSERT_TRUE(client) << client.error().message << ember.log();
+    ASSERT_TRUE(client->request("GET", "/"));
+    for (const auto& [name, mode] : ember.thread_seccomp()) EXPECT_EQ(mode, "0/0") << name;
+}
+
+struct Forbidden {
+    const char* kind;
+    const char* rule;  // what marks the rule's line in the printed filters
+    long syscall;
+};
+
+class SeccompKills : public ::testing::TestWithParam<Forbidden> {};
+
+TEST_P(SeccompKills, ACallTheThreadsFilterLacksEndsEmberWith148) {
+    const Forbidden f = GetParam();
+    TempDir dir;
+    auto filter = dir.write("filter.json", filters_without(f.kind, f.rule));
+    RunningEmber ember({"--seccomp-filter", filter});
+    // The API thread meets its forbidden call when someone connects.
+    if (std::string(f.kind) == "api") (void)UdsHttpClient::connect(ember.sock);
+    EXPECT_EQ(ember.wait(), 148) << ember.log();
+    EXPECT_NE(
+        ember.log().find("ember: error: the " + std::string(f.kind) + " thread made system call " +
+                         std::to_string(f.syscall) + ", which its seccomp filter forbids"),
+        std::string::npos)
+        << ember.log();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EachThreadKind, SeccompKills,
+    ::testing::Values(Forbidden{"vcpu", "\"val\": 44672", SYS_ioctl},
+                      Forbidden{"vmm", "\"syscall\": \"epoll_wait\"", SYS_epoll_wait},
+                      Forbidden{"api", "\"syscall\": \"accept4\"", SYS_accept4}),
+    [](const auto& info) { return std::string(info.param.kind); });
+
+}  // namespace
+}  // namespace ember::testing

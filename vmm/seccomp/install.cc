@@ -1,0 +1,71 @@
+#include "vmm/seccomp/install.h"
+
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "vmm/base/log.h"
+
+namespace ember::seccomp {
+namespace {
+
+// Set without a system call, so the handler needs none but the write it reports with.
+thread_local const char* t_kind = "main";
+
+// Appends `text`, then returns the new end; never past `end`.
+char* append(char* at, char* end, const char* text) {
+    while (*text != '\0' && at < end) *at++ = *text++;
+    return at;
+}
+
+char* append_number(char* at, char* end, long n) {
+    char digits[24];
+    int len = 0;
+    unsigned long u = n < 0 ? static_cast<unsigned long>(-n) : static_cast<unsigned long>(n);
+    do {
+        digits[len++] = static_cast<char>('0' + u % 10);
+        u /= 10;
+    } while (u != 0 && len < 24);
+    if (n < 0 && at < end) *at++ = '-';
+    while (len > 0 && at < end) *at++ = digits[--len];
+    return at;
+}
+
+// Async-signal-safe: no allocation, no lock, one write.
+void on_sigsys(int, siginfo_t* info, void*) {
+    char line[160];
+    char* end = line + sizeof line - 1;
+    char* at = append(line, end, "ember: error: the ");
+    at = append(at, end, t_kind);
+    at = append(at, end, " thread made system call ");
+    at = append_number(at, end, info->si_syscall);
+    at = append(at, end, ", which its seccomp filter forbids\n");
+    (void)!::write(log::fd(), line, static_cast<size_t>(at - line));
+    ::_exit(148);
+}
+
+}  // namespace
+
+Result<void> install(const BpfProgram& program, ThreadKind kind) {
+    if (program.instructions.empty()) return {};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return fail_errno("PR_SET_NO_NEW_PRIVS");
+    sock_fprog fprog{static_cast<unsigned short>(program.instructions.size()),
+                     const_cast<sock_filter*>(program.instructions.data())};
+    if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0)
+        return fail_errno(std::string("installing the ") + thread_kind_name(kind) +
+                          " thread's seccomp filter");
+    t_kind = thread_kind_name(kind);
+    return {};
+}
+
+void install_sigsys_reporter() {
+    struct sigaction sa{};
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSYS, &sa, nullptr);
+}
+
+}  // namespace ember::seccomp
