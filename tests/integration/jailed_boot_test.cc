@@ -18,11 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read(const std::string& path) {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
 TEST(JailedBoot, AGuestBootsInTheJailThroughTheApiInside) {
     TempDir dir;
     const std::string base = dir.path() + "/jails";
@@ -55,7 +50,7 @@ TEST(JailedBoot, AGuestBootsInTheJailThroughTheApiInside) {
     } reaper{pid};
 
     auto client = UdsHttpClient::connect(root + "/run/api.sock");
-    ASSERT_TRUE(client) << client.error().message << "\n" << read(err_path);
+    ASSERT_TRUE(client) << client.error().message << "\n" << read_file(err_path);
     auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
         auto r = client->request(method, path, body);
         return r ? r->status : -1;
@@ -63,16 +58,16 @@ TEST(JailedBoot, AGuestBootsInTheJailThroughTheApiInside) {
     EXPECT_EQ(call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 16})"), 204);
     EXPECT_EQ(call("PUT", "/boot-source", R"({"kernel_image_path": "/hello.elf"})"), 204);
     EXPECT_EQ(call("PUT", "/actions", R"({"action_type": "InstanceStart"})"), 204)
-        << read(err_path);
+        << read_file(err_path);
 
     // The guest prints and resets the VM, which ends ember.
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     reaper.reaped = true;
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read(err_path);
-    EXPECT_EQ(read(out_path), "hello from the test guest\n") << read(err_path);
-    EXPECT_EQ(count_lines_containing(read(err_path), "exited: guest reset the VM"), 1)
-        << read(err_path);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(err_path);
+    EXPECT_EQ(read_file(out_path), "hello from the test guest\n") << read_file(err_path);
+    EXPECT_EQ(count_lines_containing(read_file(err_path), "exited: guest reset the VM"), 1)
+        << read_file(err_path);
 }
 
 }  // namespace

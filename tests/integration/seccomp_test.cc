@@ -21,11 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read(const std::string& path) {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
 std::string field(const std::string& status, const std::string& key) {
     std::istringstream in(status);
     std::string line;
@@ -65,12 +60,12 @@ class RunningEmber {
         pid = -1;
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
-    std::string log() const { return read(err_path); }
+    std::string log() const { return read_file(err_path); }
     // Each thread's name with its "Seccomp" and "Seccomp_filters" lines.
     std::multimap<std::string, std::string> thread_seccomp() const {
         std::multimap<std::string, std::string> out;
         for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-            const std::string status = read(t.path().string() + "/status");
+            const std::string status = read_file(t.path().string() + "/status");
             out.emplace(field(status, "Name"),
                         field(status, "Seccomp") + "/" + field(status, "Seccomp_filters"));
         }

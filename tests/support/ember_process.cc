@@ -115,6 +115,11 @@ std::string guest_config(const std::string& kernel, int mem_mib, const std::stri
     return json.str();
 }
 
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
 int count_lines_containing(const std::string& text, const std::string& needle) {
     std::istringstream in(text);
     std::string line;

@@ -54,6 +54,9 @@ class TempDir {
 std::string guest_config(const std::string& kernel, int mem_mib = 16,
                          const std::string& boot_args = "");
 
+// The whole content of a file; empty if it cannot be read.
+std::string read_file(const std::string& path);
+
 // Lines of `text` that contain `needle`.
 int count_lines_containing(const std::string& text, const std::string& needle);
 

@@ -20,9 +20,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
+using testing::read_file;
+
+// The ELF header of a file with no program headers: static, it needs nothing.
+std::string static_elf_header() {
+    Elf64_Ehdr h{};
+    std::memcpy(h.e_ident, ELFMAG, SELFMAG);
+    h.e_ident[EI_CLASS] = ELFCLASS64;
+    h.e_ident[EI_DATA] = ELFDATA2LSB;
+    h.e_machine = EM_X86_64;
+    h.e_phentsize = sizeof(Elf64_Phdr);
+    return std::string(reinterpret_cast<const char*>(&h), sizeof h);
 }
 
 std::string self() {
@@ -70,13 +78,7 @@ TEST(JailerLibraries, EverySharedObjectTheLoaderMappedIsFound) {
 
 TEST(JailerLibraries, AStaticFileNeedsNothing) {
     testing::TempDir dir;
-    Elf64_Ehdr h{};
-    std::memcpy(h.e_ident, ELFMAG, SELFMAG);
-    h.e_ident[EI_CLASS] = ELFCLASS64;
-    h.e_ident[EI_DATA] = ELFDATA2LSB;
-    h.e_machine = EM_X86_64;
-    h.e_phentsize = sizeof(Elf64_Phdr);
-    auto path = dir.write("static", std::string(reinterpret_cast<const char*>(&h), sizeof h));
+    auto path = dir.write("static", static_elf_header());
     auto found = shared_libraries({path}, default_library_dirs());
     ASSERT_TRUE(found) << found.error().message;
     EXPECT_TRUE(found->empty());
@@ -139,15 +141,9 @@ TEST(JailerLibraries, ALibraryOfAnotherMachineIsPassedOverAsTheLoaderDoes) {
     std::memcpy(&h, whole.data(), sizeof h);
     h.e_machine = EM_AARCH64;
     std::memcpy(other.data(), &h, sizeof h);
-    // A library with no dependencies of its own: a static header.
-    Elf64_Ehdr lib{};
-    std::memcpy(lib.e_ident, ELFMAG, SELFMAG);
-    lib.e_ident[EI_CLASS] = ELFCLASS64;
-    lib.e_ident[EI_DATA] = ELFDATA2LSB;
-    lib.e_machine = EM_X86_64;
-    lib.e_phentsize = sizeof(Elf64_Phdr);
     dir.write("first/libc.so.6", other);
-    dir.write("second/libc.so.6", std::string(reinterpret_cast<const char*>(&lib), sizeof lib));
+    // A library with no dependencies of its own.
+    dir.write("second/libc.so.6", static_elf_header());
     auto found = shared_libraries({self()}, {dir.path() + "/first", dir.path() + "/second",
                                              "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"});
     ASSERT_TRUE(found) << found.error().message;
