@@ -229,5 +229,22 @@ TEST_F(TransportTest, ConfigSpaceAndOddAccesses) {
     EXPECT_EQ(rd(VIRTIO_MMIO_STATUS), 0u);
 }
 
+// Found by fuzz/mmio_fuzz: a QUEUE_NUM above the maximum, written but never made live, made the
+// VM's snapshot one that no restore would take.
+TEST_F(TransportTest, AQueueSizeAboveTheMaximumNotYetLiveSurvivesASnapshot) {
+    negotiate(kFVersion1);
+    wr(VIRTIO_MMIO_QUEUE_SEL, 0);
+    wr(VIRTIO_MMIO_QUEUE_NUM, 1000);
+    const std::vector<uint8_t> saved = transport->save();
+    FakeDevice other;
+    Interrupt other_interrupt(irq);
+    auto restored = MmioTransport::create(other, other_interrupt, h.mem(), nullptr, 0xd0000000);
+    ASSERT_TRUE(restored);
+    auto r = (*restored)->restore(std::span<const uint8_t>(saved));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ((*restored)->save(), saved);
+    EXPECT_EQ(other.activations, 0);
+}
+
 }  // namespace
 }  // namespace ember::virtio

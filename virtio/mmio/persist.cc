@@ -27,9 +27,11 @@ Result<TransportState> decode_transport(std::span<const uint8_t> payload) {
     t.live = live;
     EMBER_TRY(get_vector(r, t.queues, 8));
     if (!r.done()) return fail("virtio section has trailing bytes");
+    // A size above the maximum is what a driver may have written and not yet set live (the
+    // transport holds any QUEUE_NUM until DRIVER_OK validates it): restore() validates a live
+    // queue as DRIVER_OK would, so only the maximum, which is the device's, is checked here.
     for (const auto& q : t.queues)
-        if (q.size > q.max_size || q.max_size > kMaxQueueSize)
-            return fail("virtio section: bad queue size");
+        if (q.max_size > kMaxQueueSize) return fail("virtio section: bad queue size");
     return t;
 }
 
