@@ -1,6 +1,6 @@
 // libember_api_http.so: HTTP/1.1 on a Unix socket with Debian's cpp-httplib, which has no
 // Unix-socket listener of its own: we accept connections ourselves and hand each request to its
-// protected Server::process_request through a Stream over the accepted fd.
+// protected Server::process_request (request_server.h) through a Stream over the accepted fd.
 //
 // Each connection gets its own thread and a read timeout, so a slow, stalled or vanished client
 // holds up nobody else; keep-alive is served until the client closes.
@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "api/http/http_types.h"
+#include "api/http/request_server.h"
 
 namespace ember::api {
 namespace {
@@ -85,69 +86,10 @@ class FdStream : public httplib::Stream {
     size_t start_ = 0, end_ = 0;
 };
 
-// Set by a handler on a connection's thread when the connection must close after its answer.
-thread_local bool t_close_connection = false;
-
-std::string too_large(const std::string& size, size_t limit) {
-    return "{\"fault_message\":\"Request payload with size " + size +
-           " is larger than the limit of " + std::to_string(limit) +
-           " allowed by server.\\nAll previous unanswered requests will be dropped.\"}";
-}
-
-class UdsHttpServer : public httplib::Server, public HttpServer {
+class UdsHttpServer : public RequestServer, public HttpServer {
   public:
-    UdsHttpServer(const HttpServerOptions& options) : options_(options) {
-        set_payload_max_length(options.max_payload);
-        auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-            HttpResponse out =
-                options_.handler->handle(HttpRequest{req.method, req.path, req.body});
-            res.status = out.status;
-            if (out.deprecated) res.set_header("Deprecation", "true");
-            if (!out.body.empty()) res.set_content(out.body, "application/json");
-        };
-        // A body announced over the limit is refused from its headers, before it is read: a client
-        // that sends less than it announced gets its answer at once instead of waiting. What it
-        // did send cannot be told from a next request, so the connection closes.
-        // cpp-httplib reads no body for a GET; Firecracker refuses one. Unread, it would be taken
-        // for the next request, so this connection closes too.
-        set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-            const std::string length = req.get_header_value("Content-Length");
-            if (length.empty() || length.size() > 19 ||
-                length.find_first_not_of("0123456789") != std::string::npos)
-                return HandlerResponse::Unhandled;
-            const uint64_t bytes = std::stoull(length);
-            // The answer is the last on this connection: what follows its head is not a request.
-            auto refuse_and_close = [&res](const std::string& fault_json) {
-                res.status = 400;
-                res.set_content(fault_json, "application/json");
-                t_close_connection = true;
-                return HandlerResponse::Handled;
-            };
-            if (bytes > 0 && req.method != "PUT" && req.method != "PATCH" && req.method != "POST")
-                return refuse_and_close("{\"fault_message\":\"" + req.method +
-                                        " request cannot have a body.\"}");
-            if (bytes <= options_.max_payload) return HandlerResponse::Unhandled;
-            return refuse_and_close(too_large(length, options_.max_payload));
-        });
-        Get(R"(.*)", handler);
-        Put(R"(.*)", handler);
-        Patch(R"(.*)", handler);
-        Post(R"(.*)", handler);
-        Delete(R"(.*)", handler);
-        // Errors cpp-httplib raises itself (a body over the limit, a malformed request) get
-        // Firecracker's shape too.
-        set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-            if (!res.body.empty()) return;  // cpp-httplib calls this for our own 400s too
-            const int status = res.status;
-            const bool over = status == 413;
-            res.status = 400;
-            res.set_content(
-                over ? too_large(req.get_header_value("Content-Length"), options_.max_payload)
-                     : "{\"fault_message\":\"Malformed request (HTTP status " +
-                           std::to_string(status) + ")\"}",
-                "application/json");
-        });
-    }
+    explicit UdsHttpServer(const HttpServerOptions& options)
+        : RequestServer(*options.handler, options.max_payload), options_(options) {}
 
     ~UdsHttpServer() override {
         stopping_ = true;
@@ -233,10 +175,7 @@ class UdsHttpServer : public httplib::Server, public HttpServer {
             if (::poll(&p, 1, kIdleTimeoutMs) <= 0 ||
                 (p.revents & (POLLHUP | POLLERR) && !(p.revents & POLLIN)))
                 break;
-            bool closed = false;
-            t_close_connection = false;
-            if (!process_request(stream, false, closed, nullptr) || closed || t_close_connection)
-                break;
+            if (!serve_one(stream)) break;
         }
         ::close(c.fd);
         c.done = true;

@@ -52,7 +52,17 @@ Result<Tap> Tap::open(const std::string& name) {
     return tap;
 }
 
+Tap Tap::from_socket(UniqueFd socket, std::string name) {
+    Tap tap(std::move(socket), std::move(name));
+    tap.is_socket_ = true;
+    return tap;
+}
+
 Result<void> Tap::set_offloads(const TapOffloads& offloads) const {
+    if (is_socket_) {
+        if (flags_of(offloads) == 0) return {};
+        return fail("'" + name_ + "' is a socket standing in for a tap: it has no offloads");
+    }
     if (::ioctl(fd(), TUNSETOFFLOAD, static_cast<unsigned long>(flags_of(offloads))) < 0)
         return fail_errno("tap '" + name_ + "': TUNSETOFFLOAD");
     return {};

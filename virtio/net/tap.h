@@ -27,6 +27,9 @@ class Tap {
   public:
     // Errors name the tap and say what is wrong: it does not exist, it is busy, it is not a tap.
     static Result<Tap> open(const std::string& name);
+    // A datagram socket standing in for a tap (tests, fuzzing): frames cross the same way, one per
+    // datagram; there are no offloads to set, so setting none succeeds and any other fails.
+    static Tap from_socket(UniqueFd socket, std::string name);
 
     // Which offloads this tap accepts, probed once at open.
     const TapOffloads& supported() const { return supported_; }
@@ -46,6 +49,7 @@ class Tap {
     UniqueFd fd_;
     std::string name_;
     TapOffloads supported_;
+    bool is_socket_ = false;
 };
 
 }  // namespace ember::virtio
