@@ -253,6 +253,18 @@ TEST(Queue, AvailIndexRunningAheadBreaksTheQueueUntilReset) {
     EXPECT_FALSE(*again) << "a broken queue yields nothing more";
 }
 
+// Found by fuzz/block_fuzz: a broken queue still said chains were waiting, so a device that goes
+// round again on that answer spun its thread for ever at the guest's next kick.
+TEST(Queue, ABrokenQueueNeverAsksItsDeviceToGoRoundAgain) {
+    VirtqHarness h;
+    h.state().event_idx = true;
+    Queue q(h.state());
+    h.set_avail_idx(100);
+    ASSERT_FALSE(q.pop(h.mem()));
+    ASSERT_TRUE(q.broken());
+    EXPECT_FALSE(q.enable_notification(h.mem()));
+}
+
 TEST(Queue, MalformedChainsStillReturnTheirHead) {
     VirtqHarness h;
     Queue q(h.state());

@@ -143,7 +143,8 @@ bool Queue::needs_notification(const GuestMemory& mem) {
 }
 
 bool Queue::enable_notification(const GuestMemory& mem) {
-    if (!s_.event_idx) return false;
+    // A broken queue hands out nothing more: "go round again" would spin its device for ever.
+    if (!s_.event_idx || broken_) return false;
     // The driver kicks only when its avail index moves past avail_event, so publish the index
     // it has reached, not the device's position: a device that left chains posted (too few
     // for an RX frame) would otherwise be asking for a kick the driver has already passed.

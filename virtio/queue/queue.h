@@ -90,7 +90,7 @@ class Queue {
 
     // With EVENT_IDX: asks the driver to kick when it posts past what it has posted so far.
     // Returns true when chains are posted that the device has not taken (some may have come
-    // meanwhile), so the device should go round again.
+    // meanwhile), so the device should go round again; never for a broken queue.
     bool enable_notification(const GuestMemory& mem);
 
     const QueueState& state() const { return s_; }
