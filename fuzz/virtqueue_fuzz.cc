@@ -49,5 +49,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)q.add_used(mem, head, written_per_chain);
         (void)q.needs_notification(mem);
     }
+    // The next kick: a broken queue hands out nothing and never asks its device to go round again.
+    if (q.broken()) {
+        auto again = q.pop(mem);
+        require(again.has_value() && !*again, "a broken queue hands out nothing more");
+        require(!q.enable_notification(mem), "a broken queue never asks to be gone round again");
+    }
     return 0;
 }
