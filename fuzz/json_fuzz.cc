@@ -1,0 +1,93 @@
+// Every JSON body the API parses, and the --config-file document: the first byte picks the parser,
+// the rest is the text. A parser may refuse, with a message, but never crash; a config it takes
+// must survive being written out and read back: to_json(parse(to_json(c))) == to_json(c).
+#include <string>
+#include <string_view>
+
+#include "api/json/api_bodies.h"
+#include "api/json/vm_config_json.h"
+#include "api/json/writer.h"
+#include "fuzz/support/require.h"
+#include "vmm/config/vm_config.h"
+
+using namespace ember;
+using fuzz::require;
+
+namespace {
+
+template <typename T>
+void refused_with_a_reason(const Result<T>& r) {
+    if (!r) require(!r.error().message.empty(), "a refusal says why");
+}
+
+void config_round_trip(std::string_view text) {
+    auto config = json::parse_vm_config(text);
+    refused_with_a_reason(config);
+    if (!config) return;
+    refused_with_a_reason(Result<void>(validate(*config)));
+    const std::string written = json::to_json(*config);
+    auto again = json::parse_vm_config(written);
+    if (!again) std::fprintf(stderr, "%s\n%s\n", written.c_str(), again.error().message.c_str());
+    require(again.has_value(), "a config written out parses again");
+    require(json::to_json(*again) == written, "a config written out reads back the same");
+}
+
+void machine_round_trip(std::string_view text) {
+    auto machine = json::parse_machine_config(text);
+    refused_with_a_reason(machine);
+    if (!machine) return;
+    refused_with_a_reason(validate_machine(*machine));
+    const std::string written = json::to_json(*machine);
+    auto again = json::parse_machine_config(written);
+    if (!again) std::fprintf(stderr, "%s\n%s\n", written.c_str(), again.error().message.c_str());
+    require(again.has_value(), "a machine config written out parses again");
+    require(json::to_json(*again) == written, "a machine config written out reads back the same");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    if (size == 0) return 0;
+    const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
+    switch (data[0] % 14) {
+        case 0: config_round_trip(text); break;
+        case 1: machine_round_trip(text); break;
+        case 2: {
+            auto r = json::parse_boot_source(text);
+            refused_with_a_reason(r);
+            break;
+        }
+        case 3: {
+            auto r = json::parse_drive(text);
+            refused_with_a_reason(r);
+            if (r) refused_with_a_reason(validate_drive(*r));
+            break;
+        }
+        case 4: {
+            auto r = json::parse_network_interface(text);
+            refused_with_a_reason(r);
+            if (r) refused_with_a_reason(validate_network_interface(*r));
+            break;
+        }
+        case 5: refused_with_a_reason(json::parse_machine_config_patch(text)); break;
+        case 6: {
+            auto r = json::parse_drive_patch(text);
+            refused_with_a_reason(r);
+            if (r) refused_with_a_reason(validate_drive_update(*r));
+            break;
+        }
+        case 7: {
+            auto r = json::parse_network_interface_patch(text);
+            refused_with_a_reason(r);
+            if (r) refused_with_a_reason(validate_network_interface_update(*r));
+            break;
+        }
+        case 8: refused_with_a_reason(json::parse_action_type(text)); break;
+        case 9: refused_with_a_reason(json::parse_vm_state(text)); break;
+        case 10: refused_with_a_reason(json::parse_logger(text)); break;
+        case 11: refused_with_a_reason(json::parse_metrics_path(text)); break;
+        case 12: refused_with_a_reason(json::parse_snapshot_create(text)); break;
+        case 13: refused_with_a_reason(json::parse_snapshot_load(text)); break;
+    }
+    return 0;
+}
