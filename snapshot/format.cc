@@ -14,7 +14,7 @@ constexpr size_t kSectionHeader = 4 + 4 + 8;
 void append_bytes(std::vector<uint8_t>& out, const void* bytes, size_t n) {
     size_t at = out.size();
     out.resize(at + n);
-    std::memcpy(out.data() + at, bytes, n);
+    if (n) std::memcpy(out.data() + at, bytes, n);  // an empty payload's data() may be null
 }
 
 template <typename T>
@@ -86,7 +86,10 @@ Result<Reader> Reader::parse(std::span<const uint8_t> file, std::span<const uint
             return fail("snapshot has a required section " + std::to_string(id) +
                         " this ember does not know");
         if (understood)
-            r.sections_.push_back(Section{id & ~kOptional, version, body.subspan(pos, length)});
+            r.sections_.push_back(Section{id & ~kOptional, version, body.subspan(pos, length),
+                                          (id & kOptional) != 0});
+        else
+            ++r.skipped_;
         pos += length;
     }
     if (pos != body.size()) return fail("snapshot has trailing bytes after its sections");

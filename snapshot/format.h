@@ -23,9 +23,10 @@ inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr uint32_t kOptional = 0x80000000u;
 
 struct Section {
-    uint32_t id;
+    uint32_t id;  // without kOptional
     uint32_t version;
     std::span<const uint8_t> payload;
+    bool optional = false;  // the file marked it kOptional
 };
 
 class Writer {
@@ -49,10 +50,13 @@ class Reader {
     Result<Section> one(uint32_t id) const;
     uint32_t format_version() const { return version_; }
     const std::vector<Section>& sections() const { return sections_; }
+    // Optional sections this reader did not know and left out of sections().
+    uint32_t skipped() const { return skipped_; }
 
   private:
     uint32_t version_ = 0;
     std::vector<Section> sections_;
+    uint32_t skipped_ = 0;
 };
 
 uint64_t fnv1a64(std::span<const uint8_t> bytes);
