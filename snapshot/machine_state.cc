@@ -14,7 +14,7 @@ void put_opt(ByteWriter& w, const std::optional<std::string>& s) {
 }
 
 Result<void> get_opt(ByteReader& r, std::optional<std::string>& out) {
-    auto has = r.get<uint8_t>();
+    auto has = r.get_flag();
     if (!has) return std::unexpected(has.error());
     out.reset();
     if (!*has) return {};
@@ -41,17 +41,20 @@ void put_limiter(ByteWriter& w, const std::optional<RateLimiterConfig>& r) {
 }
 
 Result<void> get_bucket(ByteReader& r, std::optional<TokenBucketConfig>& out) {
-    auto has = r.get<uint8_t>();
+    auto has = r.get_flag();
     if (!has) return std::unexpected(has.error());
     out.reset();
     if (!*has) return {};
     TokenBucketConfig b;
     auto size = r.get<uint64_t>();
-    auto has_burst = r.get<uint8_t>();
+    auto has_burst = r.get_flag();
     auto burst = r.get<uint64_t>();
     auto refill = r.get<uint64_t>();
-    if (!size || !has_burst || !burst || !refill)
-        return fail("rate limiter in snapshot is truncated");
+    if (!has_burst) return std::unexpected(has_burst.error());
+    if (!size || !burst || !refill) return fail("rate limiter in snapshot is truncated");
+    // Written as 0 when there is none: anything else is not a file ember wrote.
+    if (!*has_burst && *burst != 0)
+        return fail("rate limiter in snapshot: a burst without its flag");
     b.size = *size;
     if (*has_burst) b.one_time_burst = *burst;
     b.refill_time = *refill;
@@ -60,7 +63,7 @@ Result<void> get_bucket(ByteReader& r, std::optional<TokenBucketConfig>& out) {
 }
 
 Result<void> get_limiter(ByteReader& r, std::optional<RateLimiterConfig>& out) {
-    auto has = r.get<uint8_t>();
+    auto has = r.get_flag();
     if (!has) return std::unexpected(has.error());
     out.reset();
     if (!*has) return {};
@@ -270,12 +273,10 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
     VmConfig c;
     EMBER_TRY(read_into(r, c.machine.vcpu_count));
     EMBER_TRY(read_into(r, c.machine.mem_size_mib));
-    uint8_t smt = 0, dirty = 0, boot = 0;
-    EMBER_TRY(read_into(r, smt));
-    EMBER_TRY(read_into(r, dirty));
+    bool boot = false;
+    EMBER_TRY(read_into(r, c.machine.smt));
+    EMBER_TRY(read_into(r, c.machine.track_dirty_pages));
     EMBER_TRY(read_into(r, boot));
-    c.machine.smt = smt;
-    c.machine.track_dirty_pages = dirty;
     if (boot) {
         BootSourceConfig b;
         auto kernel = r.get_string();
@@ -295,11 +296,8 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
         if (!id || !path) return fail("config section: drive is truncated");
         d.drive_id = *id;
         d.path_on_host = *path;
-        uint8_t root = 0, ro = 0;
-        EMBER_TRY(read_into(r, root));
-        EMBER_TRY(read_into(r, ro));
-        d.is_root_device = root;
-        d.is_read_only = ro;
+        EMBER_TRY(read_into(r, d.is_root_device));
+        EMBER_TRY(read_into(r, d.is_read_only));
         EMBER_TRY(get_opt(r, d.partuuid));
         auto cache = r.get_string();
         auto engine = r.get_string();

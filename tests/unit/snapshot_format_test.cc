@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "snapshot/format.h"
+#include "virtio/mmio/persist.h"
+#include "vmm/devices/i8042_persist.h"
 
 namespace ember::snapshot {
 namespace {
@@ -90,6 +92,65 @@ TEST(SnapshotFormat, ByteReaderIsBoundsChecked) {
     auto s = l.get_string();
     ASSERT_FALSE(s);
     EXPECT_NE(s.error().message.find("shorter than its contents"), std::string::npos);
+}
+
+// Found by fuzz/snapshot_state_fuzz: a flag byte of 2 was read as true and written back as 1, so a
+// file was taken that ember would never have written (and a queue's flags were copied raw into a
+// bool, which is undefined).
+TEST(SnapshotFormat, AFlagIsZeroOrOneAndNothingElse) {
+    const std::vector<uint8_t> bytes = {0, 1, 2};
+    ByteReader r(bytes, "test");
+    EXPECT_EQ(r.get_flag(), false);
+    EXPECT_EQ(r.get_flag(), true);
+    auto two = r.get_flag();
+    ASSERT_FALSE(two);
+    EXPECT_NE(two.error().message.find("a flag holds 2, not 0 or 1"), std::string::npos);
+
+    I8042State state;
+    std::vector<uint8_t> i8042 = encode(state);
+    i8042[4] = 2;  // last_write_was_command
+    EXPECT_FALSE(decode_i8042(i8042));
+}
+
+// Found by fuzz/snapshot_state_fuzz (UBSan): an empty payload's null data went to memcpy.
+TEST(SnapshotFormat, AnEmptySectionIsWrittenAndReadBack) {
+    Writer w;
+    w.add(1, 1, std::span<const uint8_t>());
+    const auto file = w.finish();
+    auto r = Reader::parse(file, kKnown);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->one(1)->payload.empty());
+}
+
+TEST(SnapshotFormat, VirtioQueuesKeepTheirFirstLayoutAndRefuseWhatWasNeverWritten) {
+    virtio::TransportState t;
+    virtio::QueueState q;
+    q.ready = true;
+    q.desc_table = 0x1000;
+    q.indirect = true;
+    t.queues = {q};
+    const std::vector<uint8_t> bytes = virtio::encode(t);
+    // The queue as the first files held it: the struct's own 40 bytes, padding zeroed.
+    std::vector<uint8_t> raw(40, 0);
+    const uint16_t max = q.max_size, size = q.size;
+    const uint64_t desc = 0x1000;
+    std::memcpy(&raw[0], &max, 2);
+    std::memcpy(&raw[2], &size, 2);
+    raw[4] = 1;  // ready
+    std::memcpy(&raw[8], &desc, 8);
+    raw[37] = 1;  // indirect
+    ASSERT_GE(bytes.size(), raw.size());
+    EXPECT_EQ(std::vector<uint8_t>(bytes.end() - 40, bytes.end()), raw);
+    auto back = virtio::decode_transport(bytes);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(virtio::encode(*back), bytes);
+
+    auto padded = bytes;
+    padded[bytes.size() - 40 + 5] = 1;  // after `ready`
+    EXPECT_FALSE(virtio::decode_transport(padded));
+    auto flag = bytes;
+    flag[bytes.size() - 40 + 37] = 2;  // `indirect`
+    EXPECT_FALSE(virtio::decode_transport(flag));
 }
 
 }  // namespace

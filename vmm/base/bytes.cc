@@ -12,6 +12,13 @@ void ByteWriter::put_bytes(std::span<const uint8_t> b) {
     bytes_.insert(bytes_.end(), b.begin(), b.end());
 }
 
+Result<bool> ByteReader::get_flag() {
+    auto v = get<uint8_t>();
+    if (!v) return std::unexpected(v.error());
+    if (*v > 1) return fail(what_ + ": a flag holds " + std::to_string(*v) + ", not 0 or 1");
+    return *v == 1;
+}
+
 Result<std::string> ByteReader::get_string() {
     auto n = get<uint32_t>();
     if (!n) return std::unexpected(n.error());

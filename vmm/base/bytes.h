@@ -37,12 +37,16 @@ class ByteReader {
     template <typename T>
     Result<T> get() {
         static_assert(std::is_trivially_copyable_v<T>);
+        static_assert(!std::is_same_v<T, bool>, "a flag is read with get_flag()");
         if (bytes_.size() - pos_ < sizeof(T)) return truncated();
         T v;
         std::memcpy(&v, bytes_.data() + pos_, sizeof v);
         pos_ += sizeof v;
         return v;
     }
+    // A flag, written as one byte: 0 or 1. Any other value could not have been written, and a
+    // file holding one is refused rather than read back as something it would not write again.
+    Result<bool> get_flag();
     Result<std::string> get_string();
     Result<std::vector<uint8_t>> get_bytes();
     bool done() const { return pos_ == bytes_.size(); }
@@ -59,6 +63,13 @@ class ByteReader {
 template <typename T>
 Result<void> read_into(ByteReader& r, T& out) {
     auto v = r.get<T>();
+    if (!v) return std::unexpected(v.error());
+    out = *v;
+    return {};
+}
+
+inline Result<void> read_into(ByteReader& r, bool& out) {
+    auto v = r.get_flag();
     if (!v) return std::unexpected(v.error());
     out = *v;
     return {};

@@ -20,11 +20,8 @@ Result<I8042State> decode_i8042(std::span<const uint8_t> payload) {
     for (uint8_t* b :
          {&s.command_byte, &s.output_port, &s.pending_command, &s.pending_keyboard_cmd})
         EMBER_TRY(read_into(r, *b));
-    uint8_t last = 0, enabled = 0;
-    EMBER_TRY(read_into(r, last));
-    EMBER_TRY(read_into(r, enabled));
-    s.last_write_was_command = last;
-    s.keyboard_enabled = enabled;
+    EMBER_TRY(read_into(r, s.last_write_was_command));
+    EMBER_TRY(read_into(r, s.keyboard_enabled));
     auto out = r.get_bytes();
     if (!out) return std::unexpected(out.error());
     if (out->size() > I8042::kOutputCapacity) return fail("i8042 section: output buffer too long");

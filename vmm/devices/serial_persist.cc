@@ -19,9 +19,7 @@ Result<SerialState> decode_serial(std::span<const uint8_t> payload) {
     for (uint8_t* b :
          {&s.divisor_low, &s.divisor_high, &s.ier, &s.lcr, &s.mcr, &s.lsr, &s.msr, &s.scr})
         EMBER_TRY(read_into(r, *b));
-    uint8_t thr = 0;
-    EMBER_TRY(read_into(r, thr));
-    s.thr_empty_pending = thr;
+    EMBER_TRY(read_into(r, s.thr_empty_pending));
     auto rx = r.get_bytes();
     if (!rx) return std::unexpected(rx.error());
     if (rx->size() > Serial::kRxFifoSize) return fail("serial section: receive FIFO too long");
