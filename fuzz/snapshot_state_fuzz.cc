@@ -1,0 +1,122 @@
+// State files as they might come back from storage, tampered with: the container (magic, format
+// version, section headers and lengths), then every section ember knows, each through the decoder
+// or device that reads it at restore. What is taken must be what would be written again: a file
+// re-encodes byte for byte from its sections, and each section from what its decoder made of it.
+//
+// The file's checksum would stop nearly every mutation at the door, so the first byte chooses:
+// odd, the input is the whole file, checksum included; even, the rest of the input is the file
+// without its checksum, and the target appends the right one.
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fuzz/support/fake_device.h"
+#include "fuzz/support/fuzzed_queues.h"
+#include "fuzz/support/require.h"
+#include "snapshot/format.h"
+#include "snapshot/machine_state.h"
+#include "virtio/mmio/mmio_transport.h"
+#include "vmm/base/event_fd.h"
+#include "vmm/base/log.h"
+#include "vmm/devices/i8042.h"
+#include "vmm/devices/output_buffer.h"
+#include "vmm/devices/serial.h"
+#include "vmm/machine/sections.h"
+
+using namespace ember;
+using fuzz::require;
+
+namespace {
+
+// A decoded payload's encoding is the payload, or the decoder refused it.
+template <typename T>
+void require_round_trip(std::span<const uint8_t> payload, const Result<T>& decoded) {
+    if (!decoded) {
+        require(!decoded.error().message.empty(), "a refusal says why");
+        return;
+    }
+    require(snapshot::encode(*decoded) == std::vector<uint8_t>(payload.begin(), payload.end()),
+            "a section re-encodes to the bytes it was read from");
+}
+
+// A device restored from a payload saves that payload again, or it refused it.
+void require_round_trip(Persistent& device, std::span<const uint8_t> payload) {
+    auto restored = device.restore(payload);
+    if (!restored) {
+        require(!restored.error().message.empty(), "a refusal says why");
+        return;
+    }
+    require(device.save() == std::vector<uint8_t>(payload.begin(), payload.end()),
+            "a device saves what it was restored from");
+}
+
+void check_section(const snapshot::Section& s, const GuestMemory& mem) {
+    static fuzz::NullIrq irq;
+    if (std::getenv("EMBER_FUZZ_VERBOSE"))
+        std::fprintf(stderr, "section %u (%s), %zu bytes\n", s.id,
+                     std::string(section_name(s.id)).c_str(), s.payload.size());
+    switch (s.id) {
+        case snapshot::kConfig:
+            require_round_trip(s.payload, snapshot::decode_config(s.payload));
+            break;
+        case snapshot::kVmKvm: require_round_trip(s.payload, snapshot::decode_vm(s.payload)); break;
+        case snapshot::kVcpu:
+            require_round_trip(s.payload, snapshot::decode_vcpu(s.payload));
+            break;
+        case snapshot::kMemory:
+            require_round_trip(s.payload, snapshot::decode_memory(s.payload));
+            break;
+        case kSerialSection.id: {
+            OutputBuffer out(64, std::move(*EventFd::create()));
+            Serial serial(irq, out);
+            require_round_trip(serial, s.payload);
+            break;
+        }
+        case kI8042Section.id: {
+            I8042 i8042(irq, [] {});
+            require_round_trip(i8042, s.payload);
+            break;
+        }
+        case virtio::kTransportSection.id: {
+            fuzz::FakeDevice device(mem);
+            virtio::Interrupt interrupt(irq);
+            auto transport =
+                virtio::MmioTransport::create(device, interrupt, mem, nullptr, 0xd0000000);
+            require(transport.has_value(), "a transport can be made");
+            require_round_trip(**transport, s.payload);
+            break;
+        }
+        default: require(false, "the reader hands out only the sections it was told it knows");
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    static const GuestMemory mem = [] {
+        log::set_level(log::Level::Off);
+        return fuzz::make_guest_memory();
+    }();
+    if (size == 0) return 0;
+    std::vector<uint8_t> file(data + 1, data + size);
+    if (!(data[0] & 1)) {
+        const uint64_t sum = snapshot::fnv1a64(file);
+        const auto* bytes = reinterpret_cast<const uint8_t*>(&sum);
+        file.insert(file.end(), bytes, bytes + sizeof sum);
+    }
+    auto reader = snapshot::Reader::parse(file, kStateSectionIds);
+    if (!reader) {
+        require(!reader.error().message.empty(), "a refusal says why");
+        return 0;
+    }
+    snapshot::Writer again;
+    for (const auto& s : reader->sections()) {
+        check_section(s, mem);
+        again.add(s.id | (s.optional ? snapshot::kOptional : 0), s.version, s.payload);
+    }
+    // An older format version, or optional sections this ember skipped, are not written back.
+    if (reader->format_version() == snapshot::kFormatVersion && reader->skipped() == 0)
+        require(again.finish() == file, "a state file re-encodes byte for byte");
+    return 0;
+}
