@@ -15,7 +15,7 @@ Result<uint64_t> merge_diff(int base, int diff) {
     if (b.st_size != d.st_size)
         return fail("the base is " + std::to_string(b.st_size) + " bytes and the diff " +
                     std::to_string(d.st_size) + ": not a diff of that base");
-    std::vector<char> buf(1 << 20);
+    std::vector<char> buf(static_cast<size_t>(std::min<off_t>(d.st_size, 1 << 20)));
     off_t pos = 0;
     uint64_t copied = 0;
     while (pos < d.st_size) {
