@@ -43,6 +43,7 @@ struct Drives {
     explicit Drives(const GuestMemory& mem) : interrupt(irq) {
         char dir[] = "/tmp/ember-block-fuzz-XXXXXX";
         require(::mkdtemp(dir) != nullptr, "a scratch directory");
+        scratch = dir;
         for (size_t i = 0; i < drives.size(); ++i) {
             auto& d = drives[i];
             d.path = std::string(dir) + "/disk" + std::to_string(i);
@@ -66,6 +67,14 @@ struct Drives {
             if (config.is_read_only) d.contents = read_image(d.path);
         }
     }
+    ~Drives() {
+        for (auto& d : drives) {
+            d.device.reset();
+            ::unlink(d.path.c_str());
+        }
+        ::rmdir(scratch.c_str());
+    }
+    std::string scratch;
     fuzz::NullIrq irq;
     virtio::Interrupt interrupt;
     // Sync and Async, each read-write and read-only, each with both cache types.
