@@ -517,6 +517,23 @@ bool holds_any(pid_t pid, const std::vector<std::string>& targets) {
     return false;
 }
 
+// Clients that each keep a connection open: each is served on a thread of its own, under the API
+// thread's seccomp filter. glibc gives each new thread that allocates an arena of its own, and the
+// first time a process has more than 8 it reads the CPU count from /sys, an openat that filter
+// forbids: the ninth or so connection killed ember (seen first as a rare failure of the stale
+// socket race below, whose losers each connect to the winner).
+TEST(Api, ManyConnectionsHeldOpenAtOnceAreAllServed) {
+    ApiEmber ember;
+    std::vector<UdsHttpClient> clients;
+    for (int i = 0; i < 24; ++i) {
+        clients.push_back(ember.client());
+        EXPECT_EQ(call(clients.back(), "GET", "/").status, 200) << "connection " << i << "\n"
+                                                                << ember.log();
+    }
+    for (auto& c : clients) EXPECT_EQ(call(c, "GET", "/machine-config").status, 200);
+    EXPECT_EQ(ember.stop(), 0) << ember.log();
+}
+
 // Many embers told to replace the same stale socket at once: exactly one of them serves on it,
 // and the others are refused. Without the lock, two could each unlink and bind, one of them then
 // serving on a socket file that is gone. A race, so a run without the lock fails only sometimes.

@@ -1,6 +1,7 @@
 // ember: one microVM per process. This file turns the command line into a VmConfig and options,
 // runs the VMM on the main thread, and prints one status line as it exits.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -382,5 +383,10 @@ int main(int argc, char** argv) {
     // CPU time is counted from process start by the kernel; wall time from here, which misses only
     // the dynamic loader's work before main.
     auto start = std::chrono::steady_clock::now();
+    // glibc gives each new thread that allocates an arena of its own, and the first time a process
+    // has more than 8 it reads the CPU count from /sys to set their limit: an openat the API and
+    // vCPU threads' seccomp filters forbid, which a burst of API connections reached. A fixed
+    // limit is never looked up, and it bounds the heap's overhead too.
+    ::mallopt(M_ARENA_MAX, 8);
     return ember::run(argc, argv, start);
 }
