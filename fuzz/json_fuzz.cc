@@ -20,6 +20,13 @@ void refused_with_a_reason(const Result<T>& r) {
     if (!r) require(!r.error().message.empty(), "a refusal says why");
 }
 
+// A body its parser takes goes on to the value rules, which may refuse it too, with a reason.
+template <typename T, typename Validate>
+void parsed_then_validated(const Result<T>& r, Validate validate) {
+    refused_with_a_reason(r);
+    if (r) refused_with_a_reason(validate(*r));
+}
+
 void config_round_trip(std::string_view text) {
     auto config = json::parse_vm_config(text);
     refused_with_a_reason(config);
@@ -57,31 +64,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             refused_with_a_reason(r);
             break;
         }
-        case 3: {
-            auto r = json::parse_drive(text);
-            refused_with_a_reason(r);
-            if (r) refused_with_a_reason(validate_drive(*r));
+        case 3: parsed_then_validated(json::parse_drive(text), validate_drive); break;
+        case 4:
+            parsed_then_validated(json::parse_network_interface(text), validate_network_interface);
             break;
-        }
-        case 4: {
-            auto r = json::parse_network_interface(text);
-            refused_with_a_reason(r);
-            if (r) refused_with_a_reason(validate_network_interface(*r));
-            break;
-        }
         case 5: refused_with_a_reason(json::parse_machine_config_patch(text)); break;
-        case 6: {
-            auto r = json::parse_drive_patch(text);
-            refused_with_a_reason(r);
-            if (r) refused_with_a_reason(validate_drive_update(*r));
+        case 6: parsed_then_validated(json::parse_drive_patch(text), validate_drive_update); break;
+        case 7:
+            parsed_then_validated(json::parse_network_interface_patch(text),
+                                  validate_network_interface_update);
             break;
-        }
-        case 7: {
-            auto r = json::parse_network_interface_patch(text);
-            refused_with_a_reason(r);
-            if (r) refused_with_a_reason(validate_network_interface_update(*r));
-            break;
-        }
         case 8: refused_with_a_reason(json::parse_action_type(text)); break;
         case 9: refused_with_a_reason(json::parse_vm_state(text)); break;
         case 10: refused_with_a_reason(json::parse_logger(text)); break;
