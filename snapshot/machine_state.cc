@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "vmm/arch/x86_64/layout.h"
+
 namespace ember::snapshot {
 namespace {
 
@@ -332,13 +334,42 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
 std::vector<uint8_t> encode(const MemoryLayout& m) {
     ByteWriter w;
     put_vector(w, m.regions);
+    w.put(static_cast<uint8_t>(m.generation_id.has_value()));
+    if (m.generation_id) {
+        w.put(m.generation_id->addr);
+        w.put(m.generation_id->gsi);
+    }
     return w.bytes();
 }
 
-Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload) {
+Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload, uint32_t version) {
+    if (version < 1 || version > kMemoryLayoutVersion)
+        return fail("memory section version " + std::to_string(version) +
+                    ": this ember reads versions 1 to " + std::to_string(kMemoryLayoutVersion));
     ByteReader r(payload, "memory section");
     MemoryLayout m;
     EMBER_TRY(get_vector(r, m.regions, 8));
+    if (version >= 2) {
+        bool present = false;
+        EMBER_TRY(read_into(r, present));
+        if (present) {
+            GenerationIdPlace place{};
+            EMBER_TRY(read_into(r, place.addr));
+            EMBER_TRY(read_into(r, place.gsi));
+            // 16 bytes inside one region: ember writes there on restore.
+            const bool inside = std::any_of(m.regions.begin(), m.regions.end(), [&](const auto& g) {
+                return place.addr >= g.guest_addr && g.size >= 16 &&
+                       place.addr - g.guest_addr <= g.size - 16;
+            });
+            if (!inside)
+                return fail("memory section: the generation ID at " + std::to_string(place.addr) +
+                            " is outside guest memory");
+            if (place.gsi > x86::kLastGsi)
+                return fail("memory section: the generation ID's interrupt " +
+                            std::to_string(place.gsi) + " is not a line of the IOAPIC");
+            m.generation_id = place;
+        }
+    }
     if (!r.done()) return fail("memory section has trailing bytes");
     return m;
 }

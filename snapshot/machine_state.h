@@ -6,6 +6,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -48,9 +49,17 @@ struct VmKvmState {
     kvm_clock_data clock{};
 };
 
-// The memory file's layout: guest regions back to back from offset 0.
+// The memory file's layout: guest regions back to back from offset 0. Version 2 adds where the
+// guest was told (through ACPI) its generation ID lives and which interrupt announces a new one; a
+// version 1 section, from before ember wrote ACPI tables, has none.
+inline constexpr uint32_t kMemoryLayoutVersion = 2;
+struct GenerationIdPlace {
+    uint64_t addr;
+    uint32_t gsi;
+};
 struct MemoryLayout {
     std::vector<MemoryRegionSpec> regions;
+    std::optional<GenerationIdPlace> generation_id;
     uint64_t total() const;
 };
 
@@ -67,6 +76,6 @@ Result<VmKvmState> decode_vm(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const VmConfig& c);
 Result<VmConfig> decode_config(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const MemoryLayout& m);
-Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload);
+Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload, uint32_t version);
 
 }  // namespace ember::snapshot

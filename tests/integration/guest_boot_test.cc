@@ -33,6 +33,17 @@ TEST(GuestBoot, HelloPrintsOverTheUartAndResetsThroughTheI8042) {
         << r.err;
 }
 
+TEST(GuestBoot, AcpiTablesAreWhereAGuestLooksAndS5PowersOff) {
+    auto r = boot("acpi_power_off");
+    ASSERT_FALSE(r.timed_out) << r.err;
+    EXPECT_EQ(r.out,
+              "acpi: RSDP ok\nacpi: XSDT ok\nacpi: FACP ok\nacpi: APIC ok\nacpi: DSDT ok\n"
+              "acpi: powering off through port 0x0000000000000600\n");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(count_lines_containing(r.err, "exited: guest powered off (ACPI S5"), 1) << r.err;
+    EXPECT_EQ(count_lines_containing(r.err, "boot: ACPI tables (RSDP at 0xe0000"), 1) << r.err;
+}
+
 TEST(GuestBoot, PitInterruptsArriveThroughTheIoapic) {
     auto r = boot("pit_irq");
     ASSERT_FALSE(r.timed_out) << "no PIT interrupt reached the guest\n" << r.out << r.err;

@@ -185,6 +185,49 @@ TEST_F(Snapshot, RestoredGuestContinuesWhereItWasInANewProcess) {
     EXPECT_NE(line.find("\"vmm_full_create_snapshot\":0,"), std::string::npos) << line;
 }
 
+// VMGenID: each clone of one snapshot gets its own generation ID and is told through the Generic
+// Event Device's interrupt (GSI 3), so guests can reseed what clones would otherwise share.
+TEST_F(Snapshot, EveryRestoreGetsANewGenerationIdAndTheInterruptThatAnnouncesIt) {
+    auto genid_line = [](const std::string& out, size_t nth) {
+        size_t at = 0;
+        for (size_t i = 0; i <= nth; ++i) {
+            at = out.find("genid 0x", i == 0 ? 0 : at + 1);
+            if (at == std::string::npos) return std::string();
+        }
+        size_t end = out.find('\n', at);
+        return end == std::string::npos ? std::string() : out.substr(at, end - at);
+    };
+    std::string original;
+    {
+        Ember a;
+        ASSERT_TRUE(configure(a, "generation_id.elf"));
+        ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_TRUE(a.wait_until([&](const std::string& out) {
+            return !genid_line(out, 0).empty();
+        })) << a.output();
+        original = genid_line(a.output(), 0);
+        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        ASSERT_EQ(a.call("PUT", "/snapshot/create", create_body()).status, 204);
+        a.kill(SIGKILL);
+    }
+    EXPECT_NE(original, "genid 0x00000000000000000000000000000000") << "a booted VM has an ID";
+    std::vector<std::string> clones;
+    for (int i = 0; i < 2; ++i) {
+        Ember clone;
+        ASSERT_EQ(clone.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
+        ASSERT_TRUE(clone.wait_until([&](const std::string& out) {
+            return !genid_line(out, 0).empty();
+        })) << clone.output();
+        const std::string out = clone.output();
+        EXPECT_EQ(out.find("ged interrupt\n"), 0u) << "the interrupt comes first:\n" << out;
+        EXPECT_EQ(out.find("genid unchanged"), std::string::npos) << out;
+        clones.push_back(genid_line(out, 0));
+    }
+    EXPECT_NE(clones[0], original);
+    EXPECT_NE(clones[1], original);
+    EXPECT_NE(clones[0], clones[1]) << "two clones of one snapshot share a generation ID";
+}
+
 TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
     const std::string disk = files.write("disk.img", std::string(1 << 20, '\0'));
     std::string before;

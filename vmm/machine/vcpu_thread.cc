@@ -136,7 +136,7 @@ void VcpuThread::thread_main() {
                                                       ": KVM_RUN: " + std::strerror(-rc));
             break;
         }
-        if (!handle_exit()) break;
+        if (!handle_exit() || sink_.exit_requested()) break;
     }
     t_kvm_run = nullptr;
     std::lock_guard lock(mutex_);

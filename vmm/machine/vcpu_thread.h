@@ -25,13 +25,16 @@
 
 namespace ember {
 
-enum class ExitReason { GuestReset, TripleFault, GuestHalted, Signal, Error };
+enum class ExitReason { GuestReset, GuestPowerOff, TripleFault, GuestHalted, Signal, Error };
 
 class ExitSink {
   public:
     virtual ~ExitSink() = default;
     // Thread-safe; the first request wins.
     virtual void request_exit(ExitReason reason, std::string detail) = 0;
+    // Whether the VM is ending: a vCPU does not enter the guest again once it is, so nothing runs
+    // after a guest's own reset or power-off write.
+    virtual bool exit_requested() const = 0;
 };
 
 struct VcpuCounters {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "vmm/arch/x86_64/acpi.h"
 #include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/arch/x86_64/lapic.h"
 #include "vmm/arch/x86_64/layout.h"
@@ -18,6 +19,7 @@ namespace ember {
 std::string VmExitStatus::describe() const {
     switch (reason) {
         case ExitReason::GuestReset: return "guest reset the VM (" + detail + ")";
+        case ExitReason::GuestPowerOff: return "guest powered off (" + detail + ")";
         case ExitReason::TripleFault: return "guest triple-faulted (" + detail + ")";
         case ExitReason::GuestHalted: return "guest halted (" + detail + ")";
         case ExitReason::Signal: return "stopped by " + detail;
@@ -122,6 +124,13 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
     });
     irqs_.push_back(std::move(*kbd_irq));
     if (auto r = pio_bus_.insert(*i8042_, kI8042Base, kI8042Length); !r) return r;
+
+    sleep_control_ = std::make_unique<SleepControl>(x86::kSleepTypeS5, [this] {
+        request_exit(ExitReason::GuestPowerOff, "ACPI S5 through the sleep control register");
+    });
+    if (auto r = pio_bus_.insert(*sleep_control_, x86::kSleepControlPort, kSleepRegistersLength);
+        !r)
+        return r;
 
     if (options_.boot_timer) {
         boot_timer_ = std::make_unique<BootTimer>(options_.start_time, options_.start_cpu_us);
@@ -296,6 +305,7 @@ void Vmm::request_exit(ExitReason reason, std::string detail) {
         if (exit_status_) return;
         exit_status_ = VmExitStatus{reason, std::move(detail)};
     }
+    exit_requested_.store(true, std::memory_order_release);
     exit_event_.signal();
 }
 

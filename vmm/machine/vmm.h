@@ -26,6 +26,7 @@
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/output_buffer.h"
 #include "vmm/devices/serial.h"
+#include "vmm/devices/sleep_control.h"
 #include "vmm/event_loop/event_loop.h"
 #include "vmm/kvm/host_quirks.h"
 #include "vmm/kvm/kvm.h"
@@ -96,6 +97,7 @@ class Vmm : public ExitSink {
     VmState state() const { return state_; }
 
     void request_exit(ExitReason reason, std::string detail) override;
+    bool exit_requested() const override { return exit_requested_.load(std::memory_order_acquire); }
     Result<void> send_ctrl_alt_del() { return i8042_->send_ctrl_alt_del(); }
 
     const GuestMemory& memory() const { return memory_; }
@@ -132,6 +134,8 @@ class Vmm : public ExitSink {
     Result<void> create_vcpus(const VmConfig& config,
                               const std::vector<snapshot::VcpuState>* restored);
     Result<void> watch_fds();
+    // A restored VM's new generation ID, announced on the Generic Event Device's line.
+    Result<void> renew_generation_id();
     // Every device a snapshot keeps, in the order their sections are written.
     std::vector<Persistent*> persistent_devices() const;
     void stop_vcpus();
@@ -160,6 +164,10 @@ class Vmm : public ExitSink {
     std::unique_ptr<Serial> serial_;
     std::unique_ptr<I8042> i8042_;
     std::unique_ptr<BootTimer> boot_timer_;
+    std::unique_ptr<SleepControl> sleep_control_;
+    // Where the guest's generation ID lives, for a VM booted with ACPI tables (or restored from
+    // one): a restore writes a new one there and raises the GED's interrupt.
+    std::optional<snapshot::GenerationIdPlace> generation_id_;
 
     // One virtio-mmio device: its interrupt line, the device and the transport in front of it.
     struct VirtioMmio {
@@ -178,6 +186,7 @@ class Vmm : public ExitSink {
 
     std::mutex exit_mutex_;
     std::optional<VmExitStatus> exit_status_;
+    std::atomic<bool> exit_requested_{false};
 };
 
 }  // namespace ember

@@ -1,12 +1,17 @@
 // The Vmm's guest loading for a fresh boot: the kernel, the initrd, the command line and the
-// tables the kernel reads (zero page or PVH start info, e820, MP table, boot GDT and page tables).
+// tables the kernel reads (zero page or PVH start info, e820, ACPI and MP tables, boot GDT and page
+// tables). Both ACPI and the MP table with command-line devices are there: a kernel built without
+// ACPI (ember's own) uses the latter, a distribution's kernel the former.
+#include "vmm/arch/x86_64/acpi.h"
 #include "vmm/arch/x86_64/boot_params.h"
 #include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/arch/x86_64/e820.h"
+#include "vmm/arch/x86_64/layout.h"
 #include "vmm/arch/x86_64/mptable.h"
 #include "vmm/arch/x86_64/regs.h"
 #include "vmm/base/hex.h"
 #include "vmm/base/log.h"
+#include "vmm/machine/generation_id.h"
 #include "vmm/machine/vmm.h"
 
 namespace ember {
@@ -41,14 +46,29 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
     auto cmdline_size = x86::write_cmdline(memory_, cmdline_, kernel_.cmdline_max);
     if (!cmdline_size) return wrap_error(std::move(cmdline_size), "boot-source.boot_args");
 
+    x86::AcpiMachine machine{
+        config.machine.vcpu_count,
+        {static_cast<uint16_t>(kCom1Base), static_cast<uint8_t>(kCom1Gsi)},
+        {static_cast<uint16_t>(kI8042Base), static_cast<uint8_t>(kKeyboardGsi)},
+        {}};
+    for (const auto& slot : virtio_plan_)
+        machine.virtio.push_back({slot.base, x86::kMmioSlotSize, slot.gsi});
+    auto rsdp = x86::write_acpi_tables(memory_, machine);
+    if (!rsdp) return std::unexpected(rsdp.error());
+    if (auto r = write_new_generation_id(memory_, x86::kVmGenIdAddr); !r) return r;
+    generation_id_ = snapshot::GenerationIdPlace{x86::kVmGenIdAddr, x86::kGedGsi};
+
     auto e820 = x86::e820_map(memory_.regions());
-    x86::BootInfo info{e820, *cmdline_size, initrd};
+    x86::BootInfo info{e820, *cmdline_size, initrd, *rsdp};
     if (kernel_.protocol == x86::BootProtocol::Pvh) {
         if (auto r = x86::write_pvh_start_info(memory_, info); !r) return r;
     } else if (auto r = x86::write_zero_page(memory_, kernel_, info); !r) {
         return r;
     }
     if (auto r = x86::write_mptable(memory_, config.machine.vcpu_count); !r) return r;
+    log::info("boot: ACPI tables (RSDP at " + hex(*rsdp) +
+              ", VMGenID, power off through S5) for kernels with ACPI; an MP table and "
+              "virtio_mmio.device= arguments for kernels without");
     return x86::write_cpu_boot_tables(memory_, kernel_.protocol);
 }
 

@@ -9,6 +9,9 @@
 #include "snapshot/devices.h"
 #include "vmm/base/atomic_file.h"
 #include "vmm/base/file_io.h"
+#include "vmm/base/log.h"
+#include "vmm/machine/generation_id.h"
+#include "vmm/machine/irq_fd.h"
 #include "vmm/machine/sections.h"
 #include "vmm/machine/sigbus_guard.h"
 #include "vmm/machine/vmm.h"
@@ -73,7 +76,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     if (track_dirty_pages) config->machine.track_dirty_pages = true;
     auto layout_section = section(snapshot::kMemory);
     if (!layout_section) return std::unexpected(layout_section.error());
-    auto layout = snapshot::decode_memory(layout_section->payload);
+    auto layout = snapshot::decode_memory(layout_section->payload, layout_section->version);
     if (!layout) return std::unexpected(layout.error());
     auto vm_section = section(snapshot::kVmKvm);
     if (!vm_section) return std::unexpected(vm_section.error());
@@ -115,8 +118,24 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     if (auto r = (*vmm)->create_vcpus(*config, &vcpus); !r) return std::unexpected(r.error());
     if (auto r = (*vmm)->watch_fds(); !r) return std::unexpected(r.error());
     (*vmm)->memory_file_ = std::move(mem_fd);
+    // After the vCPUs' LAPICs are restored, or the interrupt would be overwritten with them.
+    if (layout->generation_id) {
+        (*vmm)->generation_id_ = layout->generation_id;
+        if (auto r = (*vmm)->renew_generation_id(); !r) return std::unexpected(r.error());
+    }
     return vmm;
 }
+Result<void> Vmm::renew_generation_id() {
+    if (auto r = write_new_generation_id(memory_, generation_id_->addr); !r) return r;
+    auto irq = IrqFd::create(vm_, generation_id_->gsi);
+    if (!irq) return std::unexpected(irq.error());
+    (*irq)->trigger();
+    irqs_.push_back(std::move(*irq));
+    log::info("restore: a new VM generation ID, announced on GSI " +
+              std::to_string(generation_id_->gsi));
+    return {};
+}
+
 Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string& memory_path,
                                 bool diff) {
     if (state_ != VmState::Paused) return fail("a snapshot can only be taken of a paused microVM");
@@ -132,7 +151,8 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     w.add(snapshot::kConfig, 1, snapshot::encode(config_));
     snapshot::MemoryLayout layout;
     for (const auto& r : memory_.regions()) layout.regions.push_back({r.guest_addr, r.size()});
-    w.add(snapshot::kMemory, 1, snapshot::encode(layout));
+    layout.generation_id = generation_id_;
+    w.add(snapshot::kMemory, snapshot::kMemoryLayoutVersion, snapshot::encode(layout));
     auto vm_state = snapshot::capture_vm(vm_);
     if (!vm_state) return std::unexpected(vm_state.error());
     w.add(snapshot::kVmKvm, 1, snapshot::encode(*vm_state));

@@ -115,6 +115,8 @@ Result<void> write_zero_page(const GuestMemory& mem, const KernelImage& kernel,
         params.e820_table[i].type = info.e820[i].type;
     }
     params.e820_entries = static_cast<uint8_t>(info.e820.size());
+    // Read from boot protocol 2.14 on; older kernels find the RSDP by scanning 0xe0000-0xfffff.
+    params.acpi_rsdp_addr = info.acpi_rsdp_addr;
     return mem.write_obj(kZeroPageAddr, params);
 }
 
@@ -125,6 +127,7 @@ Result<void> write_pvh_start_info(const GuestMemory& mem, const BootInfo& info) 
     start.cmdline_paddr = kCmdlineAddr;
     start.memmap_paddr = kPvhMemmapAddr;
     start.memmap_entries = static_cast<uint32_t>(info.e820.size());
+    start.rsdp_paddr = info.acpi_rsdp_addr;
     uint64_t cursor = kPvhMemmapAddr;
     for (const auto& e : info.e820) {
         HvmMemmapEntry entry{e.addr, e.size, e.type, 0};

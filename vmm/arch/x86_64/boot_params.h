@@ -23,6 +23,7 @@ struct BootInfo {
     std::span<const E820Entry> e820;
     uint64_t cmdline_size = 0;  // bytes written at kCmdlineAddr, NUL included
     std::optional<InitrdPlacement> initrd;
+    uint64_t acpi_rsdp_addr = 0;  // 0: no ACPI tables
 };
 
 // Writes the NUL-terminated command line at kCmdlineAddr; an error if it is longer than the

@@ -1,0 +1,25 @@
+#include "vmm/machine/generation_id.h"
+
+#include <sys/random.h>
+
+#include <array>
+
+#include "vmm/arch/x86_64/acpi.h"
+
+namespace ember {
+
+Result<void> write_new_generation_id(const GuestMemory& mem, uint64_t addr) {
+    std::array<uint8_t, x86::kVmGenIdBytes> id{};
+    size_t got = 0;
+    while (got < id.size()) {
+        ssize_t n = ::getrandom(id.data() + got, id.size() - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno("VM generation ID: getrandom");
+        got += static_cast<size_t>(n);
+    }
+    if (auto r = mem.write(addr, id); !r)
+        return std::unexpected(std::move(r.error()).wrap("VM generation ID"));
+    return {};
+}
+
+}  // namespace ember
