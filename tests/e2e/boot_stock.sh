@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Debian's own generic kernel (rootfs-tools/build-stock-kernel: linux-image-amd64, unchanged) on
+# ember, which it finds only through ACPI: it has no MP-table-only path and no virtio-mmio
+# command-line devices. Its initramfs loads the virtio modules, mounts the root from virtio-blk,
+# takes a lease over virtio-net and powers off, which must end ember with status 0; the kernel's log
+# must hold no ACPI error or warning.
+# Then VMGenID: the same kernel snapshotted while it waits, restored twice, one clone after the
+# other; each clone's kernel must report the VM fork and read /dev/urandom bytes of its own.
+ember=$1
+source "$(dirname "$0")/common.sh"
+stock=$("$repo/rootfs-tools/build-stock-kernel" generic | tail -n 1) ||
+    { echo "FAIL: could not build the stock kernel image"; exit 1; }
+stock_args="console=ttyS0 panic=-1"
+
+cat > "$work/vm.json" <<JSON
+{
+  "boot-source": {
+    "kernel_image_path": "$stock/vmlinuz",
+    "initrd_path": "$stock/initrd.gz",
+    "boot_args": "$stock_args stock.mode=poweroff"
+  },
+  "drives": [{ "drive_id": "rootfs", "path_on_host": "$work/rootfs.ext4", "is_root_device": true }],
+  "network-interfaces": [{ "iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02" }],
+  "machine-config": { "vcpu_count": 2, "mem_size_mib": 256 }
+}
+JSON
+start=$(date +%s)
+timeout 1500 ip netns exec "$ns" "$ember" --no-api --config-file "$work/vm.json" > "$work/console" 2> "$work/log"
+rc=$?
+echo "stock boot took $(( $(date +%s) - start ))s, exit code $rc ($(cat "$stock/contents"))"
+
+expect console "ACPI: RSDP 0x00000000000E0000"
+expect console "ACPI: FACP 0x"
+expect console "ACPI: DSDT 0x"
+expect console "ACPI: APIC 0x"
+expect console "smpboot: Allowing 2 CPUs"
+# Hardware-reduced ACPI has no legacy PIC, so Linux numbers ISA lines dynamically: the UART
+# and the i8042 are found through the DSDT (PNP0501, PNP0303), not by probing.
+expect console "00:00: ttyS0 at I/O 0x3f8 (irq = "
+expect console "i8042: PNP: PS/2 Controller [PNP0303:PS2K] at 0x60,0x64"
+expect console "virtio_blk virtio0: [vda]"
+expect console "stock-init: root mounted from virtio-blk"
+expect console "stock-init: eth0 leased 172.30.0."
+expect console "stock-init: ping 172.30.0.1 answered"
+expect console "stock-init: powering off"
+expect log "boot: ACPI tables (RSDP at 0xe0000"
+expect log "exited: guest powered off (ACPI S5 through the sleep control register)"
+for bad in "ACPI Error" "ACPI Warning" "ACPI BIOS Error" "ACPI BIOS Warning" "Kernel panic"; do
+    absent console "$bad"
+done
+[ "$rc" -eq 0 ] || { echo "FAIL: ember exited with $rc"; failures=$((failures + 1)); }
+
+# VMGenID across clones.
+ip netns exec "$ns" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
+pid_a=$!
+api_up "$work/a.sock"
+must 204 api "$work/a.sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
+must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$stock/vmlinuz\", \"initrd_path\": \"$stock/initrd.gz\", \"boot_args\": \"$stock_args stock.mode=fork\"}"
+must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": true}"
+must 204 api "$work/a.sock" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
+must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
+wait_for "$work/console_a" "stock-init: waiting for a VM fork" 1200 ||
+    { echo "FAIL: the stock kernel never waited for a fork"; tail -30 "$work/console_a"; exit 1; }
+must 204 api "$work/a.sock" PATCH /vm '{"state": "Paused"}'
+must 204 api "$work/a.sock" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/vm.state\", \"mem_file_path\": \"$work/vm.mem\"}"
+kill -9 "$pid_a"; wait "$pid_a" 2>/dev/null; pid_a=
+original=$(sed -n 's/.*stock-init: urandom \([0-9a-f]*\).*/\1/p' "$work/console_a" | tail -n 1)
+
+clone_bytes=()
+for clone in 1 2; do
+    sock="$work/clone$clone.sock"
+    ip netns exec "$ns" "$ember" --api-sock "$sock" --serial-out "$work/console_$clone" 2> "$work/log_clone$clone" &
+    pid=$!
+    api_up "$sock"
+    must 204 api "$sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/vm.mem\"}, \"resume_vm\": true}"
+    wait_for "$work/console_$clone" "stock-init: after fork 1: urandom" 900 ||
+        { echo "FAIL: clone $clone never reported a VM fork"; failures=$((failures + 1)); }
+    kill -9 "$pid"; wait "$pid" 2>/dev/null
+    expect "console_$clone" "random: crng reseeded due to virtual machine fork"
+    expect "log_clone$clone" "restore: a new VM generation ID, announced on GSI 3"
+    clone_bytes+=("$(sed -n 's/.*after fork 1: urandom \([0-9a-f]*\).*/\1/p' "$work/console_$clone")")
+done
+echo "urandom before the snapshot: $original; after the restore: ${clone_bytes[*]}"
+if [ -z "$original" ] || [ -z "${clone_bytes[0]}" ] || [ -z "${clone_bytes[1]}" ] ||
+    [ "${clone_bytes[0]}" = "${clone_bytes[1]}" ] || [ "${clone_bytes[0]}" = "$original" ]; then
+    echo "FAIL: the clones' /dev/urandom bytes are missing or shared"
+    failures=$((failures + 1))
+else
+    echo "ok: each clone reads its own /dev/urandom bytes"
+fi
+
+if [ "$failures" -ne 0 ]; then
+    echo "--- ember log"; cat "$work/log"
+    echo "--- last console lines"; tail -n 60 "$work/console"
+    for f in console_a console_1 console_2; do echo "--- $f"; tail -n 15 "$work/$f" 2>/dev/null; done
+    exit 1
+fi
