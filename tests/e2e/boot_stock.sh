@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Debian's own generic kernel (rootfs-tools/build-stock-kernel: linux-image-amd64, unchanged) on
-# ember, which it finds only through ACPI: it has no MP-table-only path and no virtio-mmio
-# command-line devices. Its initramfs loads the virtio modules, mounts the root from virtio-blk,
-# takes a lease over virtio-net and powers off, which must end ember with status 0; the kernel's log
-# must hold no ACPI error or warning.
-# Then VMGenID: the same kernel snapshotted while it waits, restored twice, one clone after the
-# other; each clone's kernel must report the VM fork and read /dev/urandom bytes of its own.
+# Debian's own kernels (rootfs-tools/build-stock-kernel: linux-image-cloud-amd64 and
+# linux-image-amd64, unchanged) on ember, where they find their devices through ACPI: neither has
+# virtio-mmio command-line devices. Each one's initramfs loads the virtio modules, mounts the root
+# from virtio-blk, takes a lease over virtio-net and powers off, which must end ember with status
+# 0; the kernel's log must hold no ACPI error or warning.
+# Then VMGenID, with the generic kernel (the cloud one has no vmgenid driver): snapshotted while it
+# waits, restored twice, one clone after the other; each clone's kernel must report the VM fork and
+# read /dev/urandom bytes of its own.
 ember=$1
 source "$(dirname "$0")/common.sh"
-stock=$("$repo/rootfs-tools/build-stock-kernel" generic | tail -n 1) ||
-    { echo "FAIL: could not build the stock kernel image"; exit 1; }
 stock_args="console=ttyS0 panic=-1"
 
-cat > "$work/vm.json" <<JSON
+# boot_flavour FLAVOUR: one boot to power-off; its console and log are console_FLAVOUR, log_FLAVOUR.
+boot_flavour() {
+    local flavour=$1 image rc start
+    image=$("$repo/rootfs-tools/build-stock-kernel" "$flavour" | tail -n 1) ||
+        { echo "FAIL: could not build the $flavour kernel image"; failures=$((failures + 1)); return; }
+    cat > "$work/vm_$flavour.json" <<JSON
 {
   "boot-source": {
-    "kernel_image_path": "$stock/vmlinuz",
-    "initrd_path": "$stock/initrd.gz",
+    "kernel_image_path": "$image/vmlinuz",
+    "initrd_path": "$image/initrd.gz",
     "boot_args": "$stock_args stock.mode=poweroff"
   },
   "drives": [{ "drive_id": "rootfs", "path_on_host": "$work/rootfs.ext4", "is_root_device": true }],
@@ -24,31 +28,37 @@ cat > "$work/vm.json" <<JSON
   "machine-config": { "vcpu_count": 2, "mem_size_mib": 256 }
 }
 JSON
-start=$(date +%s)
-timeout 1500 ip netns exec "$ns" "$ember" --no-api --config-file "$work/vm.json" > "$work/console" 2> "$work/log"
-rc=$?
-echo "stock boot took $(( $(date +%s) - start ))s, exit code $rc ($(cat "$stock/contents"))"
-
-expect console "ACPI: RSDP 0x00000000000E0000"
-expect console "ACPI: FACP 0x"
-expect console "ACPI: DSDT 0x"
-expect console "ACPI: APIC 0x"
-expect console "smpboot: Allowing 2 CPUs"
-# Hardware-reduced ACPI has no legacy PIC, so Linux numbers ISA lines dynamically: the UART
-# and the i8042 are found through the DSDT (PNP0501, PNP0303), not by probing.
-expect console "00:00: ttyS0 at I/O 0x3f8 (irq = "
-expect console "i8042: PNP: PS/2 Controller [PNP0303:PS2K] at 0x60,0x64"
-expect console "virtio_blk virtio0: [vda]"
-expect console "stock-init: root mounted from virtio-blk"
-expect console "stock-init: eth0 leased 172.30.0."
-expect console "stock-init: ping 172.30.0.1 answered"
-expect console "stock-init: powering off"
-expect log "boot: ACPI tables (RSDP at 0xe0000"
-expect log "exited: guest powered off (ACPI S5 through the sleep control register)"
-for bad in "ACPI Error" "ACPI Warning" "ACPI BIOS Error" "ACPI BIOS Warning" "Kernel panic"; do
-    absent console "$bad"
-done
-[ "$rc" -eq 0 ] || { echo "FAIL: ember exited with $rc"; failures=$((failures + 1)); }
+    start=$(date +%s)
+    timeout 1500 ip netns exec "$ns" "$ember" --no-api --config-file "$work/vm_$flavour.json" \
+        > "$work/console_$flavour" 2> "$work/log_$flavour"
+    rc=$?
+    echo "$flavour boot took $(( $(date +%s) - start ))s, exit code $rc ($(cat "$image/contents"))"
+    local c=console_$flavour
+    expect "$c" "ACPI: RSDP 0x00000000000E0000"
+    expect "$c" "ACPI: FACP 0x"
+    expect "$c" "ACPI: DSDT 0x"
+    expect "$c" "ACPI: APIC 0x"
+    expect "$c" "smpboot: Allowing 2 CPUs"
+    # Hardware-reduced ACPI has no legacy PIC, so Linux numbers ISA lines dynamically: the UART
+    # and the i8042 are found through the DSDT (PNP0501, PNP0303), not by probing.
+    expect "$c" "00:00: ttyS0 at I/O 0x3f8 (irq = "
+    expect "$c" "i8042: PNP: PS/2 Controller [PNP0303:PS2K] at 0x60,0x64"
+    expect "$c" "virtio_blk virtio0: [vda]"
+    expect "$c" "stock-init: root mounted from virtio-blk"
+    expect "$c" "stock-init: eth0 leased 172.30.0."
+    expect "$c" "stock-init: ping 172.30.0.1 answered"
+    expect "$c" "stock-init: powering off"
+    expect "log_$flavour" "boot: ACPI tables (RSDP at 0xe0000"
+    expect "log_$flavour" "exited: guest powered off (ACPI S5 through the sleep control register)"
+    local bad
+    for bad in "ACPI Error" "ACPI Warning" "ACPI BIOS Error" "ACPI BIOS Warning" "Kernel panic"; do
+        absent "$c" "$bad"
+    done
+    [ "$rc" -eq 0 ] || { echo "FAIL: ember exited with $rc"; failures=$((failures + 1)); }
+}
+boot_flavour cloud
+boot_flavour generic
+stock=$("$repo/rootfs-tools/build-stock-kernel" generic | tail -n 1)
 
 # VMGenID across clones.
 ip netns exec "$ns" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
@@ -90,8 +100,7 @@ else
 fi
 
 if [ "$failures" -ne 0 ]; then
-    echo "--- ember log"; cat "$work/log"
-    echo "--- last console lines"; tail -n 60 "$work/console"
-    for f in console_a console_1 console_2; do echo "--- $f"; tail -n 15 "$work/$f" 2>/dev/null; done
+    for f in log_cloud log_generic; do echo "--- $f"; cat "$work/$f" 2>/dev/null; done
+    for f in console_cloud console_generic console_a console_1 console_2; do echo "--- $f"; tail -n 15 "$work/$f" 2>/dev/null; done
     exit 1
 fi
