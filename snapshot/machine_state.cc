@@ -91,12 +91,15 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
     auto tsc = v.get_tsc_khz();
     if (!tsc) return std::unexpected(tsc.error());
     s.tsc_khz = *tsc;
+    // The MP state first: reading it makes KVM take the INIT or SIPI a vCPU still has pending,
+    // which rewrites its registers and LAPIC. Read after them, it would describe a vCPU (runnable
+    // at a SIPI's vector) that the registers saved beside it do not (still at the reset vector).
+    auto mp = v.get_mp_state();
     auto regs = v.get_regs();
     auto sregs = v.get_sregs();
     auto xsave = v.get_xsave();
     auto xcrs = v.get_xcrs();
     auto lapic = v.get_lapic();
-    auto mp = v.get_mp_state();
     auto events = v.get_vcpu_events();
     auto dregs = v.get_debugregs();
     for (const Error* e : {regs ? nullptr : &regs.error(), sregs ? nullptr : &sregs.error(),
