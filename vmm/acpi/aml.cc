@@ -67,11 +67,7 @@ void put_le(Bytes& out, T value) {
 Bytes encode_length(size_t value) {
     if (value < 0x40) return {static_cast<uint8_t>(value)};
     Bytes out{static_cast<uint8_t>(value & 0x0f)};
-    value >>= 4;
-    while (value != 0) {
-        out.push_back(static_cast<uint8_t>(value));
-        value >>= 8;
-    }
+    for (size_t rest = value >> 4; rest != 0; rest >>= 8) out.push_back(static_cast<uint8_t>(rest));
     if (out.size() > 4) bad_input("package length", std::to_string(value));
     out[0] |= static_cast<uint8_t>((out.size() - 1) << 6);
     return out;
