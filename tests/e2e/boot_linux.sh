@@ -46,11 +46,11 @@ JSON
 
 start=$(date +%s)
 if [ -n "$jailer" ]; then
-    timeout 1500 "$jailer" --id e2e --exec-file "$ember" --uid 10000 --gid 10000 \
+    timeout 300 "$jailer" --id e2e --exec-file "$ember" --uid 10000 --gid 10000 \
         --chroot-base-dir "$work/jails" --netns "/var/run/netns/$ns" \
         -- --no-api --config-file "$config_in_vm" > "$work/console" 2> "$work/log"
 else
-    timeout 1500 ip netns exec "$ns" "$ember" --no-api --config-file "$config_in_vm" > "$work/console" 2> "$work/log"
+    timeout 300 ip netns exec "$ns" "$ember" --no-api --config-file "$config_in_vm" > "$work/console" 2> "$work/log"
 fi
 rc=$?
 echo "boot took $(( $(date +%s) - start ))s, exit code $rc"

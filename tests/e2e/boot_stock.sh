@@ -28,11 +28,23 @@ boot_flavour() {
   "machine-config": { "vcpu_count": 2, "mem_size_mib": 256 }
 }
 JSON
-    start=$(date +%s)
-    timeout 1500 ip netns exec "$ns" "$ember" --no-api --config-file "$work/vm_$flavour.json" \
-        > "$work/console_$flavour" 2> "$work/log_$flavour"
-    rc=$?
-    echo "$flavour boot took $(( $(date +%s) - start ))s, exit code $rc ($(cat "$image/contents"))"
+    local attempt
+    for attempt in 1 2; do
+        start=$(date +%s)
+        timeout 300 ip netns exec "$ns" "$ember" --no-api --config-file "$work/vm_$flavour.json" \
+            > "$work/console_$flavour" 2> "$work/log_$flavour"
+        rc=$?
+        echo "$flavour boot took $(( $(date +%s) - start ))s, exit code $rc ($(cat "$image/contents"))"
+        # Under the nested runner (EMBER_NESTED=1, set by tests/nested/run) a few percent of
+        # generic-kernel boots have triple-faulted or stopped at a random point of the kernel's
+        # own start, before any driver of ember's devices loaded (issue 9). Such a boot is tried
+        # once more, and said here; a second one fails the test, and on any KVM not emulated
+        # nothing is retried.
+        grep -qF "exited: guest powered off" "$work/log_$flavour" && break
+        [ "${EMBER_NESTED:-}" = 1 ] && [ "$attempt" = 1 ] || break
+        echo "RETRY: the $flavour boot did not power off under the nested runner; its end:"
+        tail -n 3 "$work/console_$flavour"; tail -n 1 "$work/log_$flavour"
+    done
     local c=console_$flavour
     expect "$c" "ACPI: RSDP 0x00000000000E0000"
     expect "$c" "ACPI: FACP 0x"
@@ -69,7 +81,7 @@ must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$stock/v
 must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": true}"
 must 204 api "$work/a.sock" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
 must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
-wait_for "$work/console_a" "stock-init: waiting for a VM fork" 1200 ||
+wait_for "$work/console_a" "stock-init: waiting for a VM fork" 300 ||
     { echo "FAIL: the stock kernel never waited for a fork"; tail -30 "$work/console_a"; exit 1; }
 must 204 api "$work/a.sock" PATCH /vm '{"state": "Paused"}'
 must 204 api "$work/a.sock" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/vm.state\", \"mem_file_path\": \"$work/vm.mem\"}"
@@ -83,7 +95,7 @@ for clone in 1 2; do
     pid=$!
     api_up "$sock"
     must 204 api "$sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/vm.mem\"}, \"resume_vm\": true}"
-    wait_for "$work/console_$clone" "stock-init: after fork 1: urandom" 900 ||
+    wait_for "$work/console_$clone" "stock-init: after fork 1: urandom" 300 ||
         { echo "FAIL: clone $clone never reported a VM fork"; failures=$((failures + 1)); }
     kill -9 "$pid"; wait "$pid" 2>/dev/null
     expect "console_$clone" "random: crng reseeded due to virtual machine fork"

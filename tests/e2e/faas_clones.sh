@@ -70,7 +70,7 @@ must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"pat
 must 204 api "$work/a.sock" PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"$guest_mac\"}"
 boot_start=$(date +%s%N)
 must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
-wait_for "$work/console_a" "fn: ready on $guest_ip:8080" 900 ||
+wait_for "$work/console_a" "fn: ready on $guest_ip:8080" 300 ||
     { echo "FAIL: the function never said it was ready"; tail -n 30 "$work/console_a"; cat "$work/log_a"; exit 1; }
 first=$(first_answer "fn-$$-0") || { echo "FAIL: the booted function never answered"; tail -n 20 "$work/console_a"; exit 1; }
 echo "cold: the booted function answered $(ms_since "$boot_start") ms after InstanceStart: $first"
