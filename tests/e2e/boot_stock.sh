@@ -37,9 +37,9 @@ JSON
         echo "$flavour boot took $(( $(date +%s) - start ))s, exit code $rc ($(cat "$image/contents"))"
         # Under the nested runner (EMBER_NESTED=1, set by tests/nested/run) a few percent of
         # stock-kernel boots (generic and cloud) have triple-faulted or stopped at a random point
-        # of the kernel's own start, before any driver of ember's devices loaded (issue 9). Such a boot is tried
-        # once more, and said here; a second one fails the test, and on any KVM not emulated
-        # nothing is retried.
+        # of the kernel's own start, before any driver of ember's devices loaded (issue 9). Such
+        # a boot is tried once more, and said here; a second one fails the test, and on any KVM
+        # not emulated nothing is retried.
         grep -qF "exited: guest powered off" "$work/log_$flavour" && break
         [ "${EMBER_NESTED:-}" = 1 ] && [ "$attempt" = 1 ] || break
         echo "RETRY: the $flavour boot did not power off under the nested runner; its end:"
