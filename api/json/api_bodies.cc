@@ -21,15 +21,24 @@ Result<T> with_object(std::string_view text, F&& from) {
     return value;
 }
 
+// "<key>: unknown variant `x`, expected `A` or `B`": Firecracker's words (serde's) for a value
+// outside an enumeration, which its clients match on.
+Error unknown_variant(const std::string& key, const std::string& value,
+                      std::initializer_list<const char*> allowed) {
+    const bool two = allowed.size() == 2;
+    std::string list;
+    for (const char* a : allowed)
+        list += std::string(list.empty() ? "" : two ? " or " : ", ") + "`" + a + "`";
+    return Error{key + ": unknown variant `" + value + "`, expected " + (two ? "" : "one of ") +
+                 list};
+}
+
 Result<std::string> one_of(Fields& f, const char* key, std::initializer_list<const char*> allowed) {
     auto v = f.required(f.string(key), key);
     if (!v) return v;
-    std::string list;
-    for (const char* a : allowed) {
+    for (const char* a : allowed)
         if (*v == a) return v;
-        list += std::string(list.empty() ? "" : ", ") + "\"" + a + "\"";
-    }
-    return fail(std::string(key) + ": '" + *v + "' is not one of " + list);
+    return std::unexpected(unknown_variant(f.path_of(key), *v, allowed));
 }
 
 // One entry of network_overrides: iface_id, host_dev_name.
@@ -137,7 +146,7 @@ Result<SnapshotCreate> parse_snapshot_create(std::string_view text) {
         if (!type) return std::unexpected(type.error());
         if (*type) {
             if (**type != "Full" && **type != "Diff")
-                return fail("snapshot_type: '" + **type + "' is not one of \"Full\", \"Diff\"");
+                return std::unexpected(unknown_variant("snapshot_type", **type, {"Full", "Diff"}));
             c.snapshot_type = **type;
         }
         auto path = f.required(f.string("snapshot_path"), "snapshot_path");
@@ -169,8 +178,8 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
             if (*type == "Uffd")
                 return fail("mem_backend.backend_type: \"Uffd\" is not supported by ember yet");
             if (*type != "File")
-                return fail("mem_backend.backend_type: '" + *type +
-                            "' is not one of \"File\", \"Uffd\"");
+                return std::unexpected(
+                    unknown_variant("mem_backend.backend_type", *type, {"File", "Uffd"}));
             auto bp = b.required(b.string("backend_path"), "backend_path");
             if (!bp) return std::unexpected(bp.error());
             l.mem_file_path = *bp;
@@ -178,7 +187,7 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
         } else if (*mem_file) {
             l.mem_file_path = **mem_file;
         } else {
-            return fail("mem_backend: missing required field");
+            return fail("mem_backend: missing field `mem_backend`");
         }
         if (auto r = take(f.boolean("resume_vm"), l.resume_vm); !r)
             return std::unexpected(r.error());

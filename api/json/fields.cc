@@ -97,7 +97,8 @@ Result<bool> Fields::present(const char* key) {
 Result<void> Fields::finish() const {
     for (auto field : object_) {
         if (!seen_.contains(field.key))
-            return fail(path_of(std::string(field.key).c_str()) + ": unknown field");
+            return fail(path_of(std::string(field.key).c_str()) + ": unknown field `" +
+                        std::string(field.key) + "`");
     }
     return {};
 }

@@ -1,6 +1,8 @@
 // Typed, checked access to one JSON object's fields, with messages that name the field by its path
 // ("machine-config.vcpu_count: ..."). finish() rejects any field that was not asked for, so an
-// unknown or misspelt field is an error, not silently ignored. null counts as absent.
+// unknown or misspelt field is an error, not silently ignored. null counts as absent. A missing or
+// unknown field's message holds Firecracker's own words for it ("missing field `vcpu_count`"),
+// which its clients and tests match on.
 #pragma once
 
 #include <simdjson.h>
@@ -33,7 +35,7 @@ class Fields {
     template <typename T>
     Result<T> required(Result<std::optional<T>> value, const char* key) const {
         if (!value) return std::unexpected(value.error());
-        if (!*value) return fail(path_of(key) + ": missing required field");
+        if (!*value) return fail(path_of(key) + ": missing field `" + key + "`");
         return **value;
     }
 

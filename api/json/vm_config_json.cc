@@ -126,7 +126,7 @@ Result<VmConfig> parse_vm_config(std::string_view text) {
     if (!config) return config;
     if (auto r = validate(*config); !r) return std::unexpected(r.error());
     // Checked last, so a document with a worse problem is told about that one first.
-    if (!config->boot_source) return fail("boot-source: missing required field");
+    if (!config->boot_source) return fail("boot-source: missing field `boot-source`");
     return config;
 }
 

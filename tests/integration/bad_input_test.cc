@@ -57,14 +57,15 @@ TEST(BadInput, MalformedJson) {
 
 TEST(BadInput, UnknownTopLevelField) {
     TempDir dir;
-    expect_one_error(run_config(dir, R"({"boot-sauce": {}})"), "boot-sauce: unknown field");
+    expect_one_error(run_config(dir, R"({"boot-sauce": {}})"),
+                     "boot-sauce: unknown field `boot-sauce`");
 }
 
 TEST(BadInput, UnknownNestedFieldIsNamedByItsPath) {
     TempDir dir;
     expect_one_error(
         run_config(dir, R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "vcpus": 2}})"),
-        "machine-config.vcpus: unknown field");
+        "machine-config.vcpus: unknown field `vcpus`");
 }
 
 TEST(BadInput, WrongType) {

@@ -42,10 +42,10 @@ TEST(SnapshotLoadBody, BadNetworkOverridesNameTheField) {
     EXPECT_EQ(error_of(parse_snapshot_load(head + R"([7]})")),
               "network_overrides[0]: expected an object, got an integer");
     EXPECT_EQ(error_of(parse_snapshot_load(head + R"([{"iface_id": "eth0"}]})")),
-              "network_overrides[0].host_dev_name: missing required field");
+              "network_overrides[0].host_dev_name: missing field `host_dev_name`");
     EXPECT_EQ(error_of(parse_snapshot_load(
                   head + R"([{"iface_id": "eth0", "host_dev_name": "t", "guest_mac": "x"}]})")),
-              "network_overrides[0].guest_mac: unknown field");
+              "network_overrides[0].guest_mac: unknown field `guest_mac`");
     EXPECT_EQ(error_of(parse_snapshot_load(head + R"([{"iface_id": "eth0", "host_dev_name": "a"},
                                                        {"iface_id": "eth0", "host_dev_name": "b"}]})")),
               "network_overrides[1].iface_id: 'eth0' is overridden twice");

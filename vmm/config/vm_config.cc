@@ -111,11 +111,11 @@ Result<void> validate_drive(const DriveConfig& d) {
     const std::string where = "drive '" + d.drive_id + "'";
     if (d.path_on_host.empty()) return fail(where + ": path_on_host: must not be empty");
     if (d.cache_type != "Unsafe" && d.cache_type != "Writeback")
-        return fail(where + ": cache_type: must be \"Unsafe\" or \"Writeback\", got '" +
-                    d.cache_type + "'");
+        return fail(where + ": cache_type: unknown variant `" + d.cache_type +
+                    "`, expected `Unsafe` or `Writeback`");
     if (d.io_engine != "Sync" && d.io_engine != "Async")
-        return fail(where + ": io_engine: must be \"Sync\" or \"Async\", got '" + d.io_engine +
-                    "'");
+        return fail(where + ": io_engine: unknown variant `" + d.io_engine +
+                    "`, expected `Sync` or `Async`");
     if (d.partuuid && !d.is_root_device)
         return fail(where + ": partuuid: only the root device may name a partition");
     // It goes onto the kernel command line as root=PARTUUID=...: a space or anything else there
