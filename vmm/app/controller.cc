@@ -296,6 +296,7 @@ Outcome Controller::handle(const SetVmState& a) {
 }
 
 Outcome Controller::handle(const PutLogger& a) {
+    if (auto r = require_not_started(); !r) return r;
     if (a.config.log_path) {
         auto sink = open_sink(*a.config.log_path);
         if (!sink) return bad("logger.log_path: " + sink.error().message);
@@ -306,6 +307,7 @@ Outcome Controller::handle(const PutLogger& a) {
 }
 
 Outcome Controller::handle(const PutMetrics& a) {
+    if (auto r = require_not_started(); !r) return r;
     if (metrics_file_.valid()) return bad("metrics: the metrics system is already configured");
     auto sink = open_sink(a.metrics_path);
     if (!sink) return bad("metrics.metrics_path: " + sink.error().message);

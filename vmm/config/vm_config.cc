@@ -198,8 +198,8 @@ Result<void> validate(const VmConfig& config) {
         if (!ids.insert(n.iface_id).second)
             return fail("network-interfaces: iface_id '" + n.iface_id + "' appears twice");
         if (!taps.insert(n.host_dev_name).second)
-            return fail("network-interfaces: host_dev_name '" + n.host_dev_name +
-                        "' is used twice");
+            return fail("Could not create the network device: network-interfaces: host_dev_name '" +
+                        n.host_dev_name + "' is used twice");
         if (n.guest_mac && !macs.insert(*n.guest_mac).second)
             return fail("The MAC address is already in use: " + *n.guest_mac +
                         " (network-interfaces: guest_mac used twice)");
