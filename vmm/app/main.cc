@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -312,8 +314,14 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     options.vmm.start_cpu_us = cli->start_time_cpu_us;
     options.vmm.quirks = detect_host_quirks();
     std::unique_ptr<api::Router> router;
-    options.api_metrics = [&router] {
-        return router ? router->metrics() : std::vector<metrics::Group>{};
+    // Firecracker's api_server group: how long the process took to serve its API, in wall time
+    // from its start (or --start-time-us) and in CPU time (less --start-time-cpu-us).
+    std::optional<metrics::Group> api_server;
+    options.api_metrics = [&router, &api_server] {
+        std::vector<metrics::Group> groups;
+        if (api_server) groups.push_back(*api_server);
+        if (router) std::ranges::move(router->metrics(), std::back_inserter(groups));
+        return groups;
     };
     options.exit_on_failed_load = !cli->serve_after_failed_load;
     options.vmm.vcpu_filter = &filters->vcpu;
@@ -369,6 +377,15 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         auto started = api::start_http_server(http);
         if (!started) return give_up(started.error().message);
         server = std::move(*started);
+        const auto wall = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - start);
+        const uint64_t cpu = process_cpu_time_us();
+        using Kind = metrics::Field::Kind;
+        api_server = metrics::Group{
+            "api_server",
+            {{"process_startup_time_us", static_cast<uint64_t>(wall.count()), Kind::Value},
+             {"process_startup_time_cpu_us", cpu - std::min(cpu, cli->start_time_cpu_us),
+              Kind::Value}}};
     }
     VmExitStatus status = (*controller)->run();
     server.reset();
