@@ -181,11 +181,11 @@ TEST(Api, EveryErrorClassIsA400NamingTheField) {
     expect_fault(
         call(c, "PUT", "/drives/a",
              R"({"drive_id": "a", "path_on_host": "/nonexistent", "is_root_device": false})"),
-        "Unable to create the virtio block device: drive 'a': path_on_host: /nonexistent: No "
-        "such file or directory");
+        "Unable to create the virtio block device: No such file or directory (os error 2) (drive "
+        "'a': path_on_host: /nonexistent)");
     expect_fault(call(c, "PUT", "/boot-source", R"({"kernel_image_path": "/nonexistent/vmlinux"})"),
-                 "The kernel file cannot be opened: boot-source.kernel_image_path: "
-                 "/nonexistent/vmlinux: No such file or directory");
+                 "The kernel file cannot be opened: No such file or directory (os error 2) "
+                 "(boot-source.kernel_image_path: /nonexistent/vmlinux)");
     expect_fault(call(c, "PUT", "/network-interfaces/eth0",
                       R"({"iface_id": "eth0", "host_dev_name": "nosuchtap7"})"),
                  "Could not create the network device: network interface 'eth0': tap "

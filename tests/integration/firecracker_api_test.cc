@@ -161,7 +161,7 @@ TEST(FirecrackerApi, BeforeStart) {
         {"GET", "/machine-config", "", 200, R"("vcpu_count":1)"},
         {"GET", "/machine-config", "", 200, R"("mem_size_mib":64)"},
         {"PUT", "/boot-source", R"({"kernel_image_path": "foo.bar"})", 400,
-         "The kernel file cannot be opened"},
+         "The kernel file cannot be opened: No such file or directory (os error 2)"},
         {"PUT", "/boot-source", R"({"kernel_image_path": ")" + guest("counter") + "\"}", 204, ""},
         {"PATCH", "/boot-source", R"({"kernel_image_path": "otherfile"})", 400,
          "Invalid request method"},
@@ -256,7 +256,7 @@ TEST(FirecrackerApi, RunningAndPaused) {
          R"({"drive_id": "scratch", "path_on_host": "foo.bar", "is_root_device": false})", 400,
          "unknown field `is_root_device`"},
         {"PATCH", "/drives/scratch", R"({"drive_id": "scratch", "path_on_host": "foo.bar"})", 400,
-         "No such file or directory"},
+         "Error manipulating the backing file: No such file or directory (os error 2) foo.bar"},
         {"PATCH", "/drives/scratch",
          R"({"drive_id": "scratch", "path_on_host": ")" + bigger + "\"}", 204, ""},
         {"PATCH", "/drives/scratch", R"({"drive_id": "scratch", "rate_limiter": {

@@ -367,7 +367,8 @@ TEST(BlockDeviceCreate, ImageErrorsAreClear) {
     c.path_on_host = dir.path() + "/missing.img";
     auto missing = BlockDevice::create(c, h.mem(), interrupt, {});
     ASSERT_FALSE(missing);
-    EXPECT_NE(missing.error().message.find("drive 'data': " + c.path_on_host + ": No such file"),
+    EXPECT_NE(missing.error().message.find("No such file or directory (os error 2) " +
+                                           c.path_on_host + " (drive 'data')"),
               std::string::npos);
     c.path_on_host = dir.write("odd.img", std::string(1000, 'x'));
     auto odd = BlockDevice::create(c, h.mem(), interrupt, {});

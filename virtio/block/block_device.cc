@@ -44,7 +44,10 @@ Result<OpenedImage> open_image(const DriveConfig& config, bool direct_io) {
     const std::string who = "drive '" + config.drive_id + "': " + config.path_on_host;
     int flags = (config.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct_io ? O_DIRECT : 0);
     int raw = ::open(config.path_on_host.c_str(), flags);
-    if (raw < 0) return fail_errno(who);
+    // Firecracker's words, then the path and which drive.
+    if (raw < 0)
+        return fail(os_error(errno) + " " + config.path_on_host + " (drive '" + config.drive_id +
+                    "')");
     UniqueFd image(raw);
     struct stat st{};
     if (::fstat(image.get(), &st) < 0) return fail_errno(who);
@@ -134,7 +137,7 @@ Result<bool> BlockDevice::update(const DriveUpdate& update) {
         DriveConfig next = config_;
         next.path_on_host = *update.path_on_host;
         auto o = open_image(next, direct_io_);
-        if (!o) return std::unexpected(o.error());
+        if (!o) return wrap_error(std::move(o), "Error manipulating the backing file");
         opened = std::move(*o);
     }
     std::optional<RateLimiterConfig> limits;

@@ -40,9 +40,11 @@ Result<UniqueFd> open_sink(const std::string& path) {
     return UniqueFd(fd);
 }
 
+// Why `path` cannot be read, in Firecracker's words, then which field named it: "No such file or
+// directory (os error 2) (boot-source.kernel_image_path: /x)".
 Outcome check_readable(const std::string& field, const std::string& path) {
     if (::access(path.c_str(), R_OK) != 0)
-        return bad(field + ": " + path + ": " + std::strerror(errno));
+        return bad(os_error(errno) + " (" + field + ": " + path + ")");
     return {};
 }
 

@@ -39,6 +39,12 @@ inline std::unexpected<Error> fail_errno(std::string_view what, int err = errno)
     return std::unexpected(Error{std::string(what) + ": " + std::strerror(err)});
 }
 
+// An OS error as Firecracker (Rust's std::io::Error) words it, "No such file or directory (os
+// error 2)": scripts written against Firecracker match on it.
+inline std::string os_error(int err) {
+    return std::string(std::strerror(err)) + " (os error " + std::to_string(err) + ")";
+}
+
 }  // namespace ember
 
 // The one early return: `EMBER_TRY(step());` returns step()'s error from a function returning any
