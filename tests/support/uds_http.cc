@@ -20,7 +20,7 @@ Result<UdsHttpClient> UdsHttpClient::connect(const std::string& path, int timeou
         UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!fd.valid()) return fail_errno("socket");
         if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
-            return UdsHttpClient(std::move(fd));
+            return UdsHttpClient(std::move(fd), path);
         if (waited >= timeout_ms) return fail_errno("connect " + path);
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -44,8 +44,23 @@ Result<HttpReply> UdsHttpClient::request(const std::string& method, const std::s
         req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
                "\r\n";
     req += "\r\n" + body;
+    if (auto r = reconnect_if_closed(); !r) return std::unexpected(r.error());
     if (auto r = send_raw(req); !r) return std::unexpected(r.error());
     return read_reply();
+}
+
+// ember closes a keep-alive connection after a minute idle, which a test that does slow work
+// between two requests (reading a 32 MiB file under ASan in an emulated VM) can reach. Like any
+// HTTP client, this one then opens a new connection; the server having closed is seen before the
+// request is sent, so no request is ever sent twice.
+Result<void> UdsHttpClient::reconnect_if_closed() {
+    if (!buffered_.empty()) return {};
+    char byte;
+    if (::recv(fd_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0) return {};
+    auto fresh = connect(path_);
+    if (!fresh) return std::unexpected(fresh.error());
+    fd_ = std::move(fresh->fd_);
+    return {};
 }
 
 Result<HttpReply> UdsHttpClient::read_reply() {

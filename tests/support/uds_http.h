@@ -32,8 +32,12 @@ class UdsHttpClient {
     int fd() const { return fd_.get(); }
 
   private:
-    explicit UdsHttpClient(UniqueFd fd) : fd_(std::move(fd)) {}
+    UdsHttpClient(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+    // A new connection in place of one the server closed while it was idle.
+    Result<void> reconnect_if_closed();
+
     UniqueFd fd_;
+    std::string path_;
     std::string buffered_;
 };
 
