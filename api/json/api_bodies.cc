@@ -4,6 +4,7 @@
 #include "api/json/rate_limiter_json.h"
 #include "api/json/vm_config_json.h"
 #include "vmm/base/log.h"
+#include "vmm/config/vm_config.h"
 
 namespace ember::json {
 namespace {
@@ -19,18 +20,6 @@ Result<T> with_object(std::string_view text, F&& from) {
     if (!value) return value;
     if (auto r = f.finish(); !r) return std::unexpected(r.error());
     return value;
-}
-
-// "<key>: unknown variant `x`, expected `A` or `B`": Firecracker's words (serde's) for a value
-// outside an enumeration, which its clients match on.
-Error unknown_variant(const std::string& key, const std::string& value,
-                      std::initializer_list<const char*> allowed) {
-    const bool two = allowed.size() == 2;
-    std::string list;
-    for (const char* a : allowed)
-        list += std::string(list.empty() ? "" : two ? " or " : ", ") + "`" + a + "`";
-    return Error{key + ": unknown variant `" + value + "`, expected " + (two ? "" : "one of ") +
-                 list};
 }
 
 Result<std::string> one_of(Fields& f, const char* key, std::initializer_list<const char*> allowed) {

@@ -111,11 +111,11 @@ Result<void> validate_drive(const DriveConfig& d) {
     const std::string where = "drive '" + d.drive_id + "'";
     if (d.path_on_host.empty()) return fail(where + ": path_on_host: must not be empty");
     if (d.cache_type != "Unsafe" && d.cache_type != "Writeback")
-        return fail(where + ": cache_type: unknown variant `" + d.cache_type +
-                    "`, expected `Unsafe` or `Writeback`");
+        return std::unexpected(
+            unknown_variant(where + ": cache_type", d.cache_type, {"Unsafe", "Writeback"}));
     if (d.io_engine != "Sync" && d.io_engine != "Async")
-        return fail(where + ": io_engine: unknown variant `" + d.io_engine +
-                    "`, expected `Sync` or `Async`");
+        return std::unexpected(
+            unknown_variant(where + ": io_engine", d.io_engine, {"Sync", "Async"}));
     if (d.partuuid && !d.is_root_device)
         return fail(where + ": partuuid: only the root device may name a partition");
     // It goes onto the kernel command line as root=PARTUUID=...: a space or anything else there
@@ -173,6 +173,16 @@ RateLimiterConfig updated_rate_limiter(const std::optional<RateLimiterConfig>& o
     if (update.bandwidth) out.bandwidth = *update.bandwidth;
     if (update.ops) out.ops = *update.ops;
     return out;
+}
+
+Error unknown_variant(const std::string& key, const std::string& value,
+                      std::initializer_list<const char*> allowed) {
+    const bool two = allowed.size() == 2;
+    std::string list;
+    for (const char* a : allowed)
+        list += std::string(list.empty() ? "" : two ? " or " : ", ") + "`" + a + "`";
+    return Error{key + ": unknown variant `" + value + "`, expected " + (two ? "" : "one of ") +
+                 list};
 }
 
 Result<void> validate(const VmConfig& config) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -104,6 +105,11 @@ Result<void> validate_drive_update(const DriveUpdate& update);
 Result<void> validate_network_interface_update(const NetworkInterfaceUpdate& update);
 // Every part, and the rules between parts (unique ids, one root device, a boot source to boot).
 Result<void> validate(const VmConfig& config);
+
+// "<key>: unknown variant `x`, expected `A` or `B`": Firecracker's words (serde's) for a value
+// outside an enumeration, which its clients match on. The API's bodies use it too.
+Error unknown_variant(const std::string& key, const std::string& value,
+                      std::initializer_list<const char*> allowed);
 
 // IDs are non-empty, at most 64 bytes, and only ASCII letters, digits and '_', as Firecracker's.
 bool is_valid_id(const std::string& id);
