@@ -1,0 +1,41 @@
+/* Started by tests/nested/init and kept for the nested VM's life: one idle KVM VM with two vCPUs
+ * that never run, vCPU 0 with its local APIC software-disabled (as at reset) and vCPU 1 with it
+ * hardware-disabled (APIC base MSR without the enable bit).
+ *
+ * KVM flips jump labels as VMs come and go: preempt_notifier_key, whose site is in __schedule,
+ * whenever the number of VMs moves between 0 and 1, and apic_sw_disabled and apic_hw_disabled
+ * whenever the number of such vCPUs does. Each flip rewrites kernel code while the other CPU runs
+ * it. Under QEMU 7.2's TCG a CPU has been seen to go on executing the old translation of such a
+ * site, with its int3, after the code in memory was restored: the int3 handler finds no int3
+ * there, backs the CPU up to run the instruction again (kprobes does this for a breakpoint that
+ * was removed), and both CPUs spin there with interrupts off. With this VM held, the counts never
+ * reach 0 and none of these labels flips. */
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static int fail(const char* what) {
+    perror(what);
+    return 1;
+}
+
+int main(int argc, char** argv) {
+    int kvm = open(argc > 1 ? argv[1] : "/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm < 0) return fail("nested: kvm-key-holder: /dev/kvm");
+    int vm = ioctl(kvm, KVM_CREATE_VM, 0);
+    if (vm < 0) return fail("nested: kvm-key-holder: KVM_CREATE_VM");
+    if (ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0)
+        return fail("nested: kvm-key-holder: KVM_CREATE_IRQCHIP");
+    if (ioctl(vm, KVM_CREATE_VCPU, 0) < 0) return fail("nested: kvm-key-holder: KVM_CREATE_VCPU 0");
+    int cpu1 = ioctl(vm, KVM_CREATE_VCPU, 1);
+    if (cpu1 < 0) return fail("nested: kvm-key-holder: KVM_CREATE_VCPU 1");
+    struct {
+        struct kvm_msrs header;
+        struct kvm_msr_entry entry;
+    } apic_base = {.header = {.nmsrs = 1}, .entry = {.index = 0x1b, .data = 0xfee00000}};
+    if (ioctl(cpu1, KVM_SET_MSRS, &apic_base) != 1)
+        return fail("nested: kvm-key-holder: APIC base");
+    for (;;) pause();
+}
