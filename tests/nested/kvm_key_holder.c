@@ -9,7 +9,10 @@
  * site, with its int3, after the code in memory was restored: the int3 handler finds no int3
  * there, backs the CPU up to run the instruction again (kprobes does this for a breakpoint that
  * was removed), and both CPUs spin there with interrupts off. With this VM held, the counts never
- * reach 0 and none of these labels flips. */
+ * reach 0 and none of these labels flips.
+ *
+ * Usage: kvm-key-holder [KVM [NOTE]]. Once it holds the VM it appends a line saying so to NOTE,
+ * which tests/nested/run reads to tell that it did. */
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -37,5 +40,14 @@ int main(int argc, char** argv) {
     } apic_base = {.header = {.nmsrs = 1}, .entry = {.index = 0x1b, .data = 0xfee00000}};
     if (ioctl(cpu1, KVM_SET_MSRS, &apic_base) != 1)
         return fail("nested: kvm-key-holder: APIC base");
+    if (argc > 2) {
+        int note = open(argv[2], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (note < 0) return fail("nested: kvm-key-holder: note");
+        char line[80];
+        int n =
+            snprintf(line, sizeof line, "nested: kvm-key-holder holds a VM (pid %d)\n", getpid());
+        if (write(note, line, (size_t)n) != n) return fail("nested: kvm-key-holder: note");
+        close(note);
+    }
     for (;;) pause();
 }
