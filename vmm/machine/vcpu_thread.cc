@@ -153,7 +153,7 @@ bool VcpuThread::handle_exit() {
         case KVM_EXIT_INTR: return true;
         case KVM_EXIT_SHUTDOWN:
             sink_.request_exit(ExitReason::TripleFault,
-                               who + " triple-faulted (KVM_EXIT_SHUTDOWN)" + cpu_summary());
+                               who + " triple-faulted (KVM_EXIT_SHUTDOWN)" + shutdown_summary());
             return false;
         case KVM_EXIT_HLT:
             sink_.request_exit(ExitReason::GuestHalted, who + " halted with interrupts disabled");
@@ -239,6 +239,17 @@ std::string VcpuThread::cpu_summary() const {
         out += " cr0 " + hex(s->cr0) + " cr3 " + hex(s->cr3) + " cr4 " + hex(s->cr4) + " efer " +
                hex(s->efer);
     return out;
+}
+
+// KVM on AMD cannot trust the VMCB after a shutdown intercept, so it INITs the vCPU before it
+// reports one: the registers are then the reset vector's, and printing them would point at code
+// the guest never ran. Intel's KVM keeps the state the guest faulted in.
+std::string VcpuThread::shutdown_summary() const {
+    auto regs = vcpu_.get_regs();
+    auto sregs = vcpu_.get_sregs();
+    if (regs && sregs && regs->rip == 0xfff0 && sregs->cs.base == 0xffff0000)
+        return "; where is not known: KVM had already reset the vCPU, as it does on AMD";
+    return cpu_summary();
 }
 
 bool VcpuThread::handle_internal_error() {

@@ -86,6 +86,7 @@ class VcpuThread {
     bool try_emulation_fallback();
     // " at rip ... cr0 ... efer ..." for messages about a vCPU that stopped unexpectedly.
     std::string cpu_summary() const;
+    std::string shutdown_summary() const;
 
     Vcpu vcpu_;
     const Bus& pio_;
