@@ -23,6 +23,15 @@ void on_kick(int) {
     if (t_kvm_run != nullptr) t_kvm_run->immediate_exit = 1;
 }
 
+std::string format_cpu(const Result<kvm_regs>& regs, const Result<kvm_sregs>& sregs) {
+    std::string out;
+    if (regs) out += " at rip " + hex(regs->rip) + " rsp " + hex(regs->rsp);
+    if (sregs)
+        out += " cr0 " + hex(sregs->cr0) + " cr3 " + hex(sregs->cr3) + " cr4 " + hex(sregs->cr4) +
+               " efer " + hex(sregs->efer);
+    return out;
+}
+
 }  // namespace
 
 void install_kick_handler() {
@@ -233,12 +242,7 @@ bool VcpuThread::handle_mmio() {
 }
 
 std::string VcpuThread::cpu_summary() const {
-    std::string out;
-    if (auto regs = vcpu_.get_regs()) out += " at rip " + hex(regs->rip) + " rsp " + hex(regs->rsp);
-    if (auto s = vcpu_.get_sregs())
-        out += " cr0 " + hex(s->cr0) + " cr3 " + hex(s->cr3) + " cr4 " + hex(s->cr4) + " efer " +
-               hex(s->efer);
-    return out;
+    return format_cpu(vcpu_.get_regs(), vcpu_.get_sregs());
 }
 
 // KVM on AMD cannot trust the VMCB after a shutdown intercept, so it INITs the vCPU before it
@@ -249,7 +253,7 @@ std::string VcpuThread::shutdown_summary() const {
     auto sregs = vcpu_.get_sregs();
     if (regs && sregs && regs->rip == 0xfff0 && sregs->cs.base == 0xffff0000)
         return "; where is not known: KVM had already reset the vCPU, as it does on AMD";
-    return cpu_summary();
+    return format_cpu(regs, sregs);
 }
 
 bool VcpuThread::handle_internal_error() {
