@@ -79,5 +79,50 @@ TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
     ::close(devnull);
 }
 
+// A `rep movsl` from MMIO exits once per register. KVM completes each register inside the next
+// KVM_RUN, and that completion may set up the next register's exit at once, even with
+// immediate_exit set. A vCPU pausing there must serve that exit before it stops: otherwise, once
+// resumed, the guest gets the previous register's value in its place.
+TEST(Pause, AStringCopyFromMmioCutByPausesGetsEveryRegister) {
+    testing::TempDir dir;
+    VmConfig config;
+    config.boot_source = BootSourceConfig{std::string(EMBER_GUEST_DIR) + "/mmio_rep.elf", {}, {}};
+    config.machine.mem_size_mib = 16;
+    DriveConfig drive;
+    drive.drive_id = "data";
+    drive.path_on_host = dir.write("disk.img", std::string(1 << 20, '\0'));
+    config.drives.push_back(drive);
+    const std::string console = dir.path() + "/console";
+    int out = ::open(console.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_GE(out, 0);
+    VmmOptions options;
+    options.serial_out_fd = out;
+    auto vmm = Vmm::create(config, options);
+    ASSERT_TRUE(vmm) << vmm.error().message;
+    ASSERT_TRUE((*vmm)->start());
+    std::thread vmm_thread([&] { (*vmm)->run(); });
+    auto copied_past = [&](uint64_t n) {
+        return [&, n] { return counter(**vmm) > n || (*vmm)->state() == VmState::Exited; };
+    };
+
+    ASSERT_TRUE(wait_for(copied_past(10), kFailsafe)) << "the guest never copied";
+    // Three of every four exits the guest makes leave another one pending, so most of these
+    // pauses land on one.
+    int rounds = 0;
+    for (; rounds < 40 && (*vmm)->state() != VmState::Exited; ++rounds) {
+        (*vmm)->pause();
+        uint64_t at_pause = counter(**vmm);
+        (*vmm)->resume();
+        ASSERT_TRUE(wait_for(copied_past(at_pause + 2), kFailsafe)) << "the guest did not go on";
+    }
+    EXPECT_EQ(rounds, 40);
+    EXPECT_EQ(testing::read_file(console), "copying\n");
+    EXPECT_NE((*vmm)->state(), VmState::Exited) << "the guest found a bad copy and reset";
+
+    (*vmm)->request_exit(ExitReason::Signal, "test");
+    vmm_thread.join();
+    ::close(out);
+}
+
 }  // namespace
 }  // namespace ember

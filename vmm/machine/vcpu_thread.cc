@@ -92,14 +92,27 @@ void VcpuThread::stop_and_join() {
     if (thread_.joinable()) thread_.join();
 }
 
-void VcpuThread::complete_pending_io() {
+bool VcpuThread::complete_pending_io() {
     kvm_run* run = vcpu_.run_struct();
     run->immediate_exit = 1;
-    int rc = vcpu_.run();
-    if (rc != -EINTR && rc != 0)
-        log::warn("vCPU " + std::to_string(vcpu_.id()) +
-                  ": completing pending I/O: " + std::strerror(-rc));
+    bool go_on = true;
+    for (;;) {
+        int rc = vcpu_.run();
+        // 0: completing the last exit took the instruction to another one (the next register of
+        // a string copy from MMIO, the other half of a split access, the next batch of a rep
+        // INS). KVM will complete that one with whatever the run struct then holds, so it is
+        // served here like any other, and KVM_RUN entered again, until the instruction is done.
+        if (rc == 0) {
+            if (handle_exit() && !sink_.exit_requested()) continue;
+            go_on = false;
+        } else if (rc != -EINTR && rc != -EAGAIN) {
+            log::warn("vCPU " + std::to_string(vcpu_.id()) +
+                      ": completing pending I/O: " + std::strerror(-rc));
+        }
+        break;
+    }
     run->immediate_exit = 0;
+    return go_on;
 }
 
 void VcpuThread::thread_main() {
@@ -125,7 +138,7 @@ void VcpuThread::thread_main() {
             if (request_ == Request::Stop) break;
             if (request_ == Request::Pause) {
                 lock.unlock();
-                complete_pending_io();
+                if (!complete_pending_io()) break;
                 lock.lock();
                 paused_ = true;
                 cv_.notify_all();

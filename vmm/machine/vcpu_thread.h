@@ -3,9 +3,9 @@
 //
 // Pause and kick: a dedicated real-time signal, sent with pthread_kill to one vCPU thread (which
 // unblocks it), whose handler sets kvm_run.immediate_exit, so a kick can never be lost between
-// checking for a request and entering KVM_RUN. A paused vCPU first re-enters KVM_RUN once with
+// checking for a request and entering KVM_RUN. A paused vCPU first re-enters KVM_RUN with
 // immediate_exit set, which completes a PIO/MMIO read the guest is waiting on, so its registers are
-// consistent before anyone reads them.
+// consistent before anyone reads them; any further exit the instruction needs is served on the way.
 #pragma once
 
 #include <pthread.h>
@@ -77,7 +77,8 @@ class VcpuThread {
 
     void thread_main();
     void kick();
-    void complete_pending_io();
+    // False when serving an exit on the way ended the VM.
+    bool complete_pending_io();
     // False when the vCPU must stop.
     bool handle_exit();
     bool handle_io();
