@@ -2,7 +2,7 @@
 # cached), a work directory with a private copy of the rootfs, and a network namespace $ns with tap0
 # at 172.30.0.1/24 and dnsmasq leasing on it; namespaces a test adds to $extra_ns go too. At exit,
 # background jobs are killed and all of this is removed. Also: expect/absent (console checks) and
-# api/must/api_up/wait_for (driving ember's API with curl).
+# api/must/api_up/wait_for (driving ember's API with curl) and wait_exit.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 kernel=$("$repo/rootfs-tools/build-kernel" | tail -n 1) || { echo "FAIL: could not build the kernel"; exit 1; }
@@ -68,6 +68,15 @@ must() {  # must STATUS COMMAND...: the API call answers STATUS, or the test end
 api_up() {  # api_up SOCKET: waits until a new process answers GET / (it may not be listening yet)
     for _ in $(seq 1 300); do [ "$(api "$1" GET /)" = 200 ] && return 0; sleep 0.1; done
     echo "FAIL: nothing answered on $1"; show_logs; exit 1
+}
+wait_exit() {  # wait_exit PID SECONDS: the background job's exit status, once it ends by itself
+    # or, as a failsafe, is killed after SECONDS
+    local pid=$1 rc=0
+    { sleep "$2" && kill -9 "$pid"; } 2>/dev/null &
+    local failsafe=$!
+    wait "$pid" || rc=$?
+    pkill -P "$failsafe" sleep 2>/dev/null; wait "$failsafe" 2>/dev/null
+    return "$rc"
 }
 wait_for() {  # wait_for FILE TEXT SECONDS: until a line of FILE contains TEXT
     for _ in $(seq 1 $(( $3 * 10 ))); do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done

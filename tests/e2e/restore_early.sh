@@ -32,9 +32,7 @@ for round in $(seq 1 "$rounds"); do
     pid_b=$!
     api_up "$work/b.sock"
     must 204 api "$work/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/vm.mem\"}, \"resume_vm\": true}"
-    for _ in $(seq 1 6000); do kill -0 "$pid_b" 2> /dev/null || break; sleep 0.1; done
-    kill -9 "$pid_b" 2> /dev/null
-    wait "$pid_b"; rc=$?
+    wait_exit "$pid_b" 600; rc=$?
     if grep -qF "ember-init: running as init; rebooting" "$work/console_b" &&
         grep -qF "exited: guest reset the VM" "$work/log_b" && [ "$rc" -eq 0 ]; then
         echo "ok: round $round: paused after $at console lines; the restored kernel ran init and rebooted"

@@ -31,8 +31,7 @@ ip netns exec "$ns" "$ember" --api-sock "$work/b.sock" --serial-out "$work/conso
 pid_b=$!
 api_up "$work/b.sock"
 must 204 api "$work/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/vm.mem\"}, \"resume_vm\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}"
-for _ in $(seq 1 3000); do kill -0 "$pid_b" 2>/dev/null || break; sleep 0.1; done
-wait "$pid_b"; rc=$?; pid_b=
+wait_exit "$pid_b" 300; rc=$?; pid_b=
 echo "restored guest ran to its end, $(( $(date +%s) - start ))s in all, exit code $rc"
 
 expect console_a "virtio_blk virtio0: [vda]"
