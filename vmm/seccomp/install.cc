@@ -6,7 +6,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <ucontext.h>
+
+#include <atomic>
+#include <cerrno>
+
 #include "vmm/base/log.h"
+#include "vmm/seccomp/library_calls.h"
 
 namespace ember::seccomp {
 namespace {
@@ -33,16 +39,30 @@ char* append_number(char* at, char* end, long n) {
     return at;
 }
 
+// Process-wide, because a signal handler has nowhere else to count.
+std::atomic<uint64_t> g_refused_lookups{0};
+constexpr uint64_t kLookupsReported = 16;  // a library retrying in a loop does not flood the log
+
 // Async-signal-safe: no allocation, no lock, one write.
-void on_sigsys(int, siginfo_t* info, void*) {
-    char line[160];
+void on_sigsys(int, siginfo_t* info, void* context) {
+    const bool lookup = is_file_lookup(info->si_syscall);
+    const uint64_t refused = lookup ? g_refused_lookups.fetch_add(1) : 0;
+    char line[200];
     char* end = line + sizeof line - 1;
-    char* at = append(line, end, "ember: error: the ");
+    char* at = append(line, end, lookup ? "ember: warning: the " : "ember: error: the ");
     at = append(at, end, t_kind);
     at = append(at, end, " thread made system call ");
     at = append_number(at, end, info->si_syscall);
-    at = append(at, end, ", which its seccomp filter forbids\n");
-    (void)!::write(log::fd(), line, static_cast<size_t>(at - line));
+    at = append(at, end,
+                lookup ? ", a file lookup its seccomp filter forbids: it fails with EACCES\n"
+                       : ", which its seccomp filter forbids\n");
+    if (!lookup || refused < kLookupsReported)
+        (void)!::write(log::fd(), line, static_cast<size_t>(at - line));
+    if (lookup) {
+        // The call was not made; what the handler leaves in RAX is its result.
+        static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RAX] = -EACCES;
+        return;
+    }
     ::_exit(148);
 }
 
@@ -58,6 +78,10 @@ Result<void> install(const BpfProgram& program, ThreadKind kind) {
                           " thread's seccomp filter");
     t_kind = thread_kind_name(kind);
     return {};
+}
+
+uint64_t refused_file_lookups() {
+    return g_refused_lookups.load();
 }
 
 void install_sigsys_reporter() {

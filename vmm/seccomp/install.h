@@ -1,6 +1,8 @@
 // Putting a compiled filter on a thread, and reporting the system call that a filter refused.
 #pragma once
 
+#include <cstdint>
+
 #include "vmm/base/error.h"
 #include "vmm/seccomp/filters.h"
 
@@ -12,8 +14,12 @@ namespace ember::seccomp {
 Result<void> install(const BpfProgram& program, ThreadKind kind);
 
 // The handler for SIGSYS, which a "trap" action raises: one line on the log naming the thread
-// kind and the system call, then exit 148 (128 + SIGSYS), as Firecracker does. Process-wide:
-// installed once, before any filter.
+// kind and the system call, then exit 148 (128 + SIGSYS), as Firecracker does. A file lookup
+// (library_calls.h) instead fails with EACCES and is counted. Process-wide: installed once,
+// before any filter.
 void install_sigsys_reporter();
+
+// File lookups that a filter refused with EACCES so far.
+uint64_t refused_file_lookups();
 
 }  // namespace ember::seccomp
