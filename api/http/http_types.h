@@ -1,5 +1,5 @@
 // What crosses between ember and its HTTP server module (libember_api_http.so, loaded only when
-// the API is served, because the cpp-httplib it links costs every process ~2.5 ms to load).
+// the API is served).
 // Plain structs and one interface each way; the module knows nothing else of ember.
 #pragma once
 
@@ -24,7 +24,7 @@ struct HttpResponse {
 class RequestHandler {
   public:
     virtual ~RequestHandler() = default;
-    // Called on the server's connection threads, concurrently.
+    // Called on the server's thread, one request at a time.
     virtual HttpResponse handle(const HttpRequest& request) = 0;
 };
 
@@ -43,6 +43,9 @@ struct HttpServerOptions {
     // thread's seccomp filter there); the threads it starts for connections inherit what it does.
     // false: the server accepts nobody.
     std::function<bool()> on_thread_start;
+    // Called on the server's thread with what went wrong that the server rides out (accept
+    // errors, at most one line every 10 s): ember logs it.
+    std::function<void(const std::string&)> on_warning;
 };
 
 // The module's entry point; returns null with `error` set on failure. The caller owns the result.

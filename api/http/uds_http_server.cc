@@ -1,115 +1,68 @@
-// libember_api_http.so: HTTP/1.1 on a Unix socket with Debian's cpp-httplib, which has no
-// Unix-socket listener of its own: we accept connections ourselves and hand each request to its
-// protected Server::process_request (request_server.h) through a Stream over the accepted fd.
-//
-// Each connection gets its own thread and a read timeout, so a slow, stalled or vanished client
-// holds up nobody else; keep-alive is served until the client closes.
-#include <httplib.h>
-#include <poll.h>
+// libember_api_http.so: HTTP/1.1 on the API's Unix socket, served by one thread with an event loop
+// over every connection (as Firecracker's API server is one thread). No client can hold up the
+// others: sockets are non-blocking, a whole request must arrive within its deadline, and when
+// connections run out (our cap, or the process's file limit) the oldest idle one gives way to the
+// newcomer.
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <list>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <memory>
-#include <mutex>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 
+#include "api/http/http_connection.h"
 #include "api/http/http_types.h"
-#include "api/http/request_server.h"
+#include "vmm/base/unique_fd.h"
 
 namespace ember::api {
 namespace {
 
-constexpr int kReadTimeoutMs = 5000;   // a request must arrive whole within this
-constexpr int kIdleTimeoutMs = 60000;  // an idle keep-alive connection is closed after this
-constexpr size_t kMaxConnections = 256;
+using Clock = HttpConnection::Clock;
 
-class FdStream : public httplib::Stream {
-  public:
-    explicit FdStream(int fd) : fd_(fd) {}
-    bool is_writable() const override { return wait(POLLOUT, kReadTimeoutMs); }
-    // Buffered: cpp-httplib reads request lines one byte at a time, and a recv per byte would
-    // cost ~200 system calls per request.
-    bool is_readable() const override { return start_ < end_ || wait(POLLIN, kReadTimeoutMs); }
-    ssize_t read(char* ptr, size_t size) override {
-        if (start_ == end_) {
-            if (!wait(POLLIN, kReadTimeoutMs)) return -1;
-            ssize_t n;
-            do {
-                n = ::recv(fd_, buffer_, sizeof buffer_, 0);
-            } while (n < 0 && errno == EINTR);
-            if (n <= 0) return n;
-            start_ = 0;
-            end_ = static_cast<size_t>(n);
-        }
-        size_t n = std::min(size, end_ - start_);
-        std::memcpy(ptr, buffer_ + start_, n);
-        start_ += n;
-        return static_cast<ssize_t>(n);
-    }
-    bool has_buffered() const { return start_ < end_; }
-    ssize_t write(const char* ptr, size_t size) override {
-        size_t done = 0;
-        while (done < size) {
-            if (!is_writable()) return -1;
-            ssize_t n = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return -1;
-            done += static_cast<size_t>(n);
-        }
-        return static_cast<ssize_t>(size);
-    }
-    void get_remote_ip_and_port(std::string& ip, int& port) const override {
-        ip = "unix";
-        port = 0;
-    }
-    void get_local_ip_and_port(std::string& ip, int& port) const override {
-        ip = "unix";
-        port = 0;
-    }
-    socket_t socket() const override { return fd_; }
+constexpr size_t kMaxConnections = 512;
+// After an accept error nothing else cures (the host's file table full), accepting pauses this
+// long instead of spinning on a listening socket that stays readable.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+constexpr auto kWarningInterval = std::chrono::seconds(10);
 
-  private:
-    bool wait(short events, int timeout_ms) const {
-        pollfd p{fd_, events, 0};
-        int r;
-        do {
-            r = ::poll(&p, 1, timeout_ms);
-        } while (r < 0 && errno == EINTR);
-        return r > 0 && (p.revents & events);
-    }
-    int fd_;
-    char buffer_[4096];
-    size_t start_ = 0, end_ = 0;
-};
-
-class UdsHttpServer : public RequestServer, public HttpServer {
+class UdsHttpServer : public HttpServer {
   public:
     explicit UdsHttpServer(const HttpServerOptions& options)
-        : RequestServer(*options.handler, options.max_payload), options_(options) {}
+        : options_(options), listen_fd_(options.listen_fd) {}
 
     ~UdsHttpServer() override {
-        stopping_ = true;
-        ::shutdown(listen_fd_, SHUT_RDWR);
-        if (acceptor_.joinable()) acceptor_.join();
-        {
-            // Reading stops; an answer being written still goes out (the one to a request that
-            // ended the VMM, for one).
-            std::lock_guard lock(mutex_);
-            for (auto& c : connections_) ::shutdown(c.fd, SHUT_RD);
+        if (thread_.joinable()) {
+            const uint64_t one = 1;
+            (void)!::write(stop_fd_.get(), &one, sizeof one);
+            thread_.join();
         }
-        for (auto& c : connections_) c.thread.join();
-        ::close(listen_fd_);
         ::unlink(options_.socket_path.c_str());
     }
 
     bool start(std::string& error) {
-        listen_fd_ = options_.listen_fd;
+        // Accepted until EAGAIN at each wake-up: the loop must never block in accept4.
+        const int flags = ::fcntl(listen_fd_.get(), F_GETFL);
+        if (flags < 0 || ::fcntl(listen_fd_.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
+            error = std::string("the API socket: ") + std::strerror(errno);
+            return false;
+        }
+        epoll_fd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+        stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (!epoll_fd_.valid() || !stop_fd_.valid() || !watch(stop_fd_.get(), EPOLLIN) ||
+            !watch(listen_fd_.get(), EPOLLIN)) {
+            error = std::string("the API server's event loop: ") + std::strerror(errno);
+            return false;
+        }
         try {
-            acceptor_ = std::thread([this] { accept_loop(); });
+            thread_ = std::thread([this] { run(); });
         } catch (const std::system_error& e) {
             error = std::string("cannot start the API server's thread: ") + e.what();
             return false;
@@ -118,75 +71,142 @@ class UdsHttpServer : public RequestServer, public HttpServer {
     }
 
   private:
-    struct Connection {
-        int fd;
-        std::thread thread;
-        std::atomic<bool> done{false};
-    };
-
-    static bool failed(std::string& error, std::string message) {
-        error = std::move(message);
-        return false;
+    bool watch(int fd, uint32_t events) {
+        epoll_event ev{events, {.fd = fd}};
+        return ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
     }
 
-    void accept_loop() {
+    void run() {
         ::pthread_setname_np(::pthread_self(), "ember_api");
         if (options_.on_thread_start && !options_.on_thread_start()) return;
-        while (!stopping_) {
-            int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd < 0) {
-                if (errno == EINTR || errno == ECONNABORTED) continue;
-                return;  // shut down
+        epoll_event events[64];
+        for (;;) {
+            const int n = ::epoll_wait(epoll_fd_.get(), events, 64, wait_ms(Clock::now()));
+            if (n < 0 && errno != EINTR) {
+                warn(std::string("the API server's event loop failed: ") + std::strerror(errno));
+                return;
             }
-            std::lock_guard lock(mutex_);
-            reap_finished();
-            if (connections_.size() >= kMaxConnections) {
-                ::close(fd);
+            const Clock::time_point now = Clock::now();
+            for (int i = 0; i < std::max(n, 0); ++i) {
+                const int fd = events[i].data.fd;
+                if (fd == stop_fd_.get()) return;
+                if (fd == listen_fd_.get()) {
+                    accept_all(now);
+                    continue;
+                }
+                auto it = connections_.find(fd);
+                if (it == connections_.end()) continue;  // evicted earlier in this batch
+                HttpConnection& c = *it->second.connection;
+                const uint32_t got = events[i].events;
+                bool open = true;
+                if (got & EPOLLOUT) open = c.on_writable(now);
+                if (open && (got & (EPOLLIN | EPOLLHUP | EPOLLERR))) open = c.on_readable(now);
+                if (open) {
+                    rearm(c);
+                } else {
+                    connections_.erase(it);
+                }
+            }
+            expire(now);
+            if (accept_paused_ && now >= accept_resume_) {
+                accept_paused_ = false;
+                watch(listen_fd_.get(), EPOLLIN);
+            }
+        }
+    }
+
+    int wait_ms(Clock::time_point now) const {
+        Clock::time_point until = now + std::chrono::seconds(1);
+        if (accept_paused_) until = std::min(until, accept_resume_);
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+        return static_cast<int>(std::max<int64_t>(ms, 0));
+    }
+
+    void accept_all(Clock::time_point now) {
+        for (int accepted = 0; accepted < 64; ++accepted) {
+            if (connections_.size() >= kMaxConnections) evict_oldest();
+            const int fd =
+                ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (fd >= 0) {
+                auto c = std::make_unique<HttpConnection>(UniqueFd(fd), *options_.handler, limits(),
+                                                          now);
+                epoll_event ev{c->events(), {.fd = fd}};
+                if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0)
+                    connections_.emplace(fd, Entry{std::move(c), next_serial_++});
                 continue;
             }
-            auto& c = connections_.emplace_back();
-            c.fd = fd;
-            // Without a thread (the host's task limit reached) the client sees its connection
-            // closed, and the server keeps accepting.
-            try {
-                c.thread = std::thread([this, &c] { serve(c); });
-            } catch (const std::system_error&) {
-                ::close(fd);
-                connections_.pop_back();
-            }
+            const int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) return;
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+            warn_limited(now, std::string("accepting an API connection failed: ") +
+                                  std::strerror(err) +
+                                  (err == EMFILE || err == ENFILE
+                                       ? " (out of file descriptors; the oldest idle connection "
+                                         "gives way)"
+                                       : ""));
+            // Out of descriptors: a connection's is the one we can free.
+            if ((err == EMFILE || err == ENFILE) && evict_oldest()) continue;
+            ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, listen_fd_.get(), nullptr);
+            accept_paused_ = true;
+            accept_resume_ = now + kAcceptBackoff;
+            return;
         }
     }
 
-    void reap_finished() {
-        for (auto it = connections_.begin(); it != connections_.end();) {
-            if (it->done) {
-                it->thread.join();
-                it = connections_.erase(it);
-            } else {
-                ++it;
-            }
-        }
+    RequestLimits limits() const {
+        RequestLimits l;
+        l.max_payload = options_.max_payload;
+        return l;
     }
 
-    void serve(Connection& c) {
-        FdStream stream(c.fd);
-        while (!stopping_) {
-            pollfd p{c.fd, POLLIN, 0};
-            if (::poll(&p, 1, kIdleTimeoutMs) <= 0 ||
-                (p.revents & (POLLHUP | POLLERR) && !(p.revents & POLLIN)))
-                break;
-            if (!serve_one(stream)) break;
-        }
-        ::close(c.fd);
-        c.done = true;
+    void rearm(const HttpConnection& c) {
+        epoll_event ev{c.events(), {.fd = c.fd()}};
+        ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, c.fd(), &ev);
+    }
+
+    bool evict_oldest() {
+        // Connections accepted in one batch share a time; the earlier accepted goes first.
+        auto oldest = std::ranges::min_element(connections_, {}, [](const auto& entry) {
+            return std::pair(entry.second.connection->since(), entry.second.serial);
+        });
+        if (oldest == connections_.end()) return false;
+        connections_.erase(oldest);
+        return true;
+    }
+
+    void expire(Clock::time_point now) {
+        if (now - last_sweep_ < std::chrono::milliseconds(200)) return;
+        last_sweep_ = now;
+        std::erase_if(connections_, [now](const auto& entry) {
+            return entry.second.connection->deadline() <= now;
+        });
+    }
+
+    void warn(const std::string& message) {
+        if (options_.on_warning) options_.on_warning(message);
+    }
+
+    void warn_limited(Clock::time_point now, const std::string& message) {
+        if (now - last_warning_ < kWarningInterval) return;
+        last_warning_ = now;
+        warn(message);
     }
 
     HttpServerOptions options_;
-    int listen_fd_ = -1;
-    std::atomic<bool> stopping_{false};
-    std::thread acceptor_;
-    std::mutex mutex_;
-    std::list<Connection> connections_;
+    UniqueFd listen_fd_;
+    UniqueFd epoll_fd_;
+    UniqueFd stop_fd_;
+    std::thread thread_;
+    struct Entry {
+        std::unique_ptr<HttpConnection> connection;
+        uint64_t serial;
+    };
+    std::unordered_map<int, Entry> connections_;  // by fd
+    uint64_t next_serial_ = 0;
+    bool accept_paused_ = false;
+    Clock::time_point accept_resume_{};
+    Clock::time_point last_sweep_{};
+    Clock::time_point last_warning_{};
 };
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include "vmm/machine/vmm.h"
 #include "vmm/seccomp/filters.h"
 #include "vmm/seccomp/install.h"
+#include "vmm/seccomp/library_calls.h"
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.0.0"
@@ -272,7 +273,10 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         log::error(filters.error().message);
         return 1;
     }
-    if (!cli->no_seccomp) seccomp::install_sigsys_reporter();
+    if (!cli->no_seccomp) {
+        seccomp::make_library_calls_once();
+        seccomp::install_sigsys_reporter();
+    }
 
     std::optional<VmConfig> config;
     if (cli->config_file) {
@@ -367,13 +371,14 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     if (listening) {
         router = std::make_unique<api::Router>(**controller);
         api::HttpServerOptions http{
-            cli->api_sock, listening->release(), cli->max_payload, router.get(), {}};
+            cli->api_sock, listening->release(), cli->max_payload, router.get(), {}, {}};
         // A thread that cannot be confined serves nobody: ember stops.
         http.on_thread_start = [&filters, &controller] {
             auto r = seccomp::install(filters->api, seccomp::ThreadKind::Api);
             if (!r) (*controller)->stop(r.error().message);
             return r.has_value();
         };
+        http.on_warning = [](const std::string& message) { log::warn(message); };
         auto started = api::start_http_server(http);
         if (!started) return give_up(started.error().message);
         server = std::move(*started);
