@@ -116,13 +116,32 @@ TEST(Api, EveryErrorClassIsA400NamingTheField) {
                       R"({"iface_id": "eth0", "host_dev_name": "nosuchtap7"})"),
                  "Could not create the network device: network interface 'eth0': tap "
                  "'nosuchtap7' does not exist");
-    EXPECT_EQ(call(c, "PUT", "/drives/r1",
-                   R"({"drive_id": "r1", "path_on_host": "/dev/null", "is_root_device": true})")
-                  .status,
-              204);
-    expect_fault(call(c, "PUT", "/drives/r2",
-                      R"({"drive_id": "r2", "path_on_host": "/dev/null", "is_root_device": true})"),
-                 "A root block device already exists!");
+    // A FIFO would block the open() that loads it for ever, a character device is no disk.
+    const std::string fifo = ember.dir.path() + "/fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    expect_fault(call(c, "PUT", "/boot-source", R"({"kernel_image_path": ")" + fifo + "\"}"),
+                 "The kernel file cannot be opened: not a regular file "
+                 "(boot-source.kernel_image_path: " +
+                     fifo + ")");
+    expect_fault(call(c, "PUT", "/boot-source",
+                      R"({"kernel_image_path": ")" + guest("hello") + R"(", "initrd_path": ")" +
+                          fifo + "\"}"),
+                 "not a regular file (boot-source.initrd_path: " + fifo + ")");
+    for (const std::string& odd : {fifo, std::string("/dev/null")})
+        expect_fault(call(c, "PUT", "/drives/d",
+                          R"({"drive_id": "d", "path_on_host": ")" + odd +
+                              R"(", "is_root_device": false, "is_read_only": true})"),
+                     "not a regular file or block device (drive 'd': path_on_host: " + odd + ")");
+    const std::string image = ember.dir.write("root.img", std::string(512, '\0'));
+    EXPECT_EQ(
+        call(c, "PUT", "/drives/r1",
+             R"({"drive_id": "r1", "path_on_host": ")" + image + R"(", "is_root_device": true})")
+            .status,
+        204);
+    expect_fault(
+        call(c, "PUT", "/drives/r2",
+             R"({"drive_id": "r2", "path_on_host": ")" + image + R"(", "is_root_device": true})"),
+        "A root block device already exists!");
     expect_fault(call(c, "PUT", "/actions", R"({"action_type": "Reboot"})"),
                  "action_type: unknown variant `Reboot`, expected one of `InstanceStart`, "
                  "`SendCtrlAltDel`, `FlushMetrics`");

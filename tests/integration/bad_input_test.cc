@@ -1,6 +1,7 @@
 // Every kind of bad input from outside ends ember with one clear error line and a non-zero exit,
 // never a crash or a hang.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <string>
 
@@ -93,6 +94,39 @@ TEST(BadInput, MissingKernel) {
     TempDir dir;
     expect_one_error(run_config(dir, guest_config("/nonexistent/vmlinux")),
                      "kernel /nonexistent/vmlinux: No such file or directory");
+}
+
+// A FIFO's open() would wait for a writer for ever, on the thread that also serves SIGTERM.
+std::string fifo(const TempDir& dir, const std::string& name) {
+    std::string path = dir.path() + "/" + name;
+    EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0);
+    return path;
+}
+
+TEST(BadInput, KernelThatIsAFifo) {
+    TempDir dir;
+    auto kernel = fifo(dir, "vmlinux");
+    expect_one_error(run_config(dir, guest_config(kernel)),
+                     "kernel " + kernel + ": not a regular file");
+}
+
+TEST(BadInput, InitrdThatIsAFifo) {
+    TempDir dir;
+    auto initrd = fifo(dir, "initrd");
+    expect_one_error(run_config(dir, R"({"boot-source": {"kernel_image_path": ")" + hello() +
+                                         R"(", "initrd_path": ")" + initrd +
+                                         R"("}, "machine-config": {"vcpu_count": 1, )"
+                                         R"("mem_size_mib": 16}})"),
+                     "initrd " + initrd + ": not a regular file");
+}
+
+TEST(BadInput, ReadOnlyDriveThatIsAFifo) {
+    TempDir dir;
+    auto image = fifo(dir, "disk.img");
+    std::string json = guest_config(hello());
+    json.insert(json.size() - 1, R"(, "drives": [{"drive_id": "data", "path_on_host": ")" + image +
+                                     R"(", "is_root_device": false, "is_read_only": true}])");
+    expect_one_error(run_config(dir, json), "not a regular file or block device " + image);
 }
 
 TEST(BadInput, TruncatedElfKernel) {

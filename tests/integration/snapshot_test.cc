@@ -546,6 +546,14 @@ TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {
               std::string::npos);
     EXPECT_NE(load_error(state, files.path() + "/missing.mem").find("No such file or directory"),
               std::string::npos);
+    // A FIFO would block the load's open() for ever, and with it SIGTERM.
+    const std::string fifo = files.path() + "/fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    EXPECT_NE(load_error(fifo, mem).find("snapshot_path " + fifo + ": not a regular file"),
+              std::string::npos);
+    EXPECT_NE(load_error(state, fifo).find("mem_file_path " + fifo + ": not a regular file"),
+              std::string::npos);
+    EXPECT_NE(load_error(state, "/dev/zero").find("not a regular file"), std::string::npos);
     EXPECT_NE(load_error(state, files.write("small.mem", std::string(4096, '\0')))
                   .find("bytes of memory"),
               std::string::npos);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <linux/virtio_blk.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -376,6 +377,15 @@ TEST(BlockDeviceCreate, ImageErrorsAreClear) {
     EXPECT_NE(odd.error().message.find("not a multiple of 512"), std::string::npos);
     c.path_on_host = dir.path();
     EXPECT_FALSE(BlockDevice::create(c, h.mem(), interrupt, {}));
+    // A read-only open() of a FIFO would wait for a writer for ever.
+    c.path_on_host = dir.path() + "/fifo";
+    ASSERT_EQ(::mkfifo(c.path_on_host.c_str(), 0600), 0);
+    c.is_read_only = true;
+    auto fifo = BlockDevice::create(c, h.mem(), interrupt, {});
+    ASSERT_FALSE(fifo);
+    EXPECT_NE(fifo.error().message.find("not a regular file or block device " + c.path_on_host),
+              std::string::npos)
+        << fifo.error().message;
 }
 
 TEST(BlockDeviceConfig, CapacitySegMaxAndBlockSize) {

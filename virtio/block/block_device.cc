@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "vmm/base/log.h"
+#include "vmm/base/open_file.h"
 
 namespace ember::virtio {
 namespace {
@@ -42,17 +43,15 @@ struct OpenedImage {
 
 Result<OpenedImage> open_image(const DriveConfig& config, bool direct_io) {
     const std::string who = "drive '" + config.drive_id + "': " + config.path_on_host;
-    int flags = (config.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct_io ? O_DIRECT : 0);
-    int raw = ::open(config.path_on_host.c_str(), flags);
+    int flags = (config.is_read_only ? O_RDONLY : O_RDWR) | (direct_io ? O_DIRECT : 0);
+    auto opened = open_file(config.path_on_host, flags, FileKinds::RegularOrBlockDevice);
     // Firecracker's words, then the path and which drive.
-    if (raw < 0)
-        return fail(os_error(errno) + " " + config.path_on_host + " (drive '" + config.drive_id +
-                    "')");
-    UniqueFd image(raw);
+    if (!opened)
+        return fail(opened.error().message + " " + config.path_on_host + " (drive '" +
+                    config.drive_id + "')");
+    UniqueFd image = std::move(*opened);
     struct stat st{};
     if (::fstat(image.get(), &st) < 0) return fail_errno(who);
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-        return fail(who + ": not a regular file or block device");
     uint64_t size = static_cast<uint64_t>(st.st_size);
     if (S_ISBLK(st.st_mode)) {
         off_t end = ::lseek(image.get(), 0, SEEK_END);

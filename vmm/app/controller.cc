@@ -12,6 +12,7 @@
 
 #include "vmm/app/vm_metrics.h"
 #include "vmm/base/log.h"
+#include "vmm/base/open_file.h"
 #include "vmm/seccomp/install.h"
 
 namespace ember {
@@ -41,10 +42,12 @@ Result<UniqueFd> open_sink(const std::string& path) {
 }
 
 // Why `path` cannot be read, in Firecracker's words, then which field named it: "No such file or
-// directory (os error 2) (boot-source.kernel_image_path: /x)".
-Outcome check_readable(const std::string& field, const std::string& path) {
-    if (::access(path.c_str(), R_OK) != 0)
-        return bad(os_error(errno) + " (" + field + ": " + path + ")");
+// directory (os error 2) (boot-source.kernel_image_path: /x)". Opened rather than access()ed, so
+// that a FIFO or a device is refused now, not found when the VM starts.
+Outcome check_readable(const std::string& field, const std::string& path,
+                       FileKinds kinds = FileKinds::Regular) {
+    if (auto fd = open_file(path, O_RDONLY, kinds); !fd)
+        return bad(fd.error().message + " (" + field + ": " + path + ")");
     return {};
 }
 
@@ -211,7 +214,7 @@ Outcome Controller::handle(const PutDrive& a) {
     if (auto r = require_not_started(); !r) return r;
     if (auto r = validate_drive(a.config); !r) return bad(r.error().message);
     if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
-                                a.config.path_on_host);
+                                a.config.path_on_host, FileKinds::RegularOrBlockDevice);
         !r)
         return bad("Unable to create the virtio block device: " + r.error().message);
     VmConfig trial = config();

@@ -10,6 +10,7 @@
 #include "vmm/base/atomic_file.h"
 #include "vmm/base/file_io.h"
 #include "vmm/base/log.h"
+#include "vmm/base/open_file.h"
 #include "vmm/machine/generation_id.h"
 #include "vmm/machine/irq_fd.h"
 #include "vmm/machine/sections.h"
@@ -21,17 +22,16 @@ namespace {
 
 constexpr uint64_t kMaxStateFileBytes = 64 << 20;
 
+// Its errors leave the path to the caller, which names the field as well.
 Result<std::vector<uint8_t>> read_whole_file(const std::string& path, uint64_t limit) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return fail_errno(path);
-    auto size = file_size(fd.get());
-    if (!size) return std::unexpected(std::move(size.error()).wrap(path));
+    auto fd = open_file(path, O_RDONLY);
+    if (!fd) return std::unexpected(fd.error());
+    auto size = file_size(fd->get());
+    if (!size) return std::unexpected(size.error());
     if (*size > limit)
-        return fail(path + ": " + std::to_string(*size) +
-                    " bytes is too large for a snapshot state file");
+        return fail(std::to_string(*size) + " bytes is too large for a snapshot state file");
     std::vector<uint8_t> bytes(*size);
-    if (auto r = pread_exact(fd.get(), bytes, 0); !r)
-        return std::unexpected(std::move(r.error()).wrap(path));
+    if (auto r = pread_exact(fd->get(), bytes, 0); !r) return std::unexpected(r.error());
     return bytes;
 }
 
@@ -57,7 +57,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                                           const std::vector<NetworkOverride>& network_overrides,
                                           bool track_dirty_pages, VmmOptions options) {
     auto bytes = read_whole_file(state_path, kMaxStateFileBytes);
-    if (!bytes) return std::unexpected(std::move(bytes.error()).wrap("snapshot_path"));
+    if (!bytes) return wrap_error(std::move(bytes), "snapshot_path " + state_path);
     auto file = snapshot::Reader::parse(*bytes, kStateSectionIds);
     if (!file) return std::unexpected(std::move(file.error()).wrap("snapshot_path " + state_path));
     auto section = [&](uint32_t id) { return file->one(id); };
@@ -94,8 +94,9 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
 
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
     // first time the guest touched a page past its end.
-    UniqueFd mem_fd(::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!mem_fd.valid()) return fail_errno("mem_file_path " + memory_path);
+    auto opened = open_file(memory_path, O_RDONLY);
+    if (!opened) return wrap_error(std::move(opened), "mem_file_path " + memory_path);
+    UniqueFd mem_fd = std::move(*opened);
     auto mem_size = file_size(mem_fd.get());
     if (!mem_size)
         return std::unexpected(std::move(mem_size.error()).wrap("mem_file_path " + memory_path));

@@ -8,6 +8,7 @@
 
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/base/file_io.h"
+#include "vmm/base/open_file.h"
 #include "vmm/base/unique_fd.h"
 
 namespace ember::x86 {
@@ -77,17 +78,16 @@ Result<uint64_t> initrd_address(const GuestMemory& mem, const KernelImage& kerne
 
 Result<InitrdPlacement> load_initrd(const GuestMemory& mem, const KernelImage& kernel,
                                     const std::string& path) {
-    int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (raw < 0) return fail_errno("initrd " + path);
-    UniqueFd fd(raw);
-    auto size = file_size(fd.get());
+    auto fd = open_file(path, O_RDONLY);
+    if (!fd) return wrap_error(std::move(fd), "initrd " + path);
+    auto size = file_size(fd->get());
     if (!size) return std::unexpected(std::move(size.error()).wrap("initrd " + path));
     if (*size == 0) return fail("initrd " + path + ": file is empty");
     auto addr = initrd_address(mem, kernel, *size);
     if (!addr) return std::unexpected(std::move(addr.error()).wrap("initrd " + path));
     auto dest = mem.slice(*addr, *size);
     if (!dest) return std::unexpected(dest.error());
-    if (auto r = pread_exact(fd.get(), *dest, 0); !r)
+    if (auto r = pread_exact(fd->get(), *dest, 0); !r)
         return std::unexpected(std::move(r.error()).wrap("initrd " + path));
     return InitrdPlacement{*addr, *size};
 }

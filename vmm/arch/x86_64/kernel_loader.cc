@@ -7,6 +7,7 @@
 
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/base/file_io.h"
+#include "vmm/base/open_file.h"
 #include "vmm/base/unique_fd.h"
 
 namespace ember::x86 {
@@ -22,23 +23,22 @@ Result<void> check_fits(const GuestMemory& mem, uint64_t addr, uint64_t end) {
 }
 
 Result<KernelImage> load_kernel(const GuestMemory& mem, const std::string& path) {
-    int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (raw < 0) return fail_errno("kernel " + path);
-    UniqueFd fd(raw);
-    auto size = file_size(fd.get());
+    auto fd = open_file(path, O_RDONLY);
+    if (!fd) return wrap_error(std::move(fd), "kernel " + path);
+    auto size = file_size(fd->get());
     if (!size) return std::unexpected(std::move(size.error()).wrap("kernel " + path));
 
     uint8_t magic[SELFMAG] = {};
     uint32_t hdrs = 0;
-    if (*size >= SELFMAG) (void)pread_exact(fd.get(), magic, 0);
+    if (*size >= SELFMAG) (void)pread_exact(fd->get(), magic, 0);
     if (*size >= 0x206)
-        (void)pread_exact(fd.get(), std::span(reinterpret_cast<uint8_t*>(&hdrs), 4), 0x202);
+        (void)pread_exact(fd->get(), std::span(reinterpret_cast<uint8_t*>(&hdrs), 4), 0x202);
 
     Result<KernelImage> image = fail("is neither an ELF vmlinux nor a bzImage");
     if (std::memcmp(magic, ELFMAG, SELFMAG) == 0)
-        image = load_elf(mem, fd.get(), *size);
+        image = load_elf(mem, fd->get(), *size);
     else if (hdrs == 0x53726448)
-        image = load_bzimage(mem, fd.get(), *size);
+        image = load_bzimage(mem, fd->get(), *size);
     if (!image) return std::unexpected(std::move(image.error()).wrap("kernel " + path));
     return image;
 }
