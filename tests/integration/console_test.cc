@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -119,6 +120,40 @@ TEST(Console, AReaderThatStopsReadingStallsNeitherTheGuestNorTheExit) {
     ::close(out[0]);
     ::close(err[0]);
     ::close(devnull);
+}
+
+// --serial-out names a file ember may create and truncate: never through a symbolic link, whose
+// target (say a file of the user's) would be truncated, and never blocking on a FIFO nobody reads.
+TEST(Console, SerialOutRefusesASymlinkAndAFifoWithoutReaderAndTruncatesOnlyFiles) {
+    TempDir dir;
+    auto config = dir.write("vm.json", guest_config(guest("hello")));
+    auto serial_out = [&](const std::string& path) {
+        return run_process(
+            {EMBER_BINARY, "--no-api", "--config-file", config, "--serial-out", path}, kFailsafe);
+    };
+    auto precious = dir.write("precious", "keep me");
+    const std::string link = dir.path() + "/console-link";
+    ASSERT_EQ(::symlink(precious.c_str(), link.c_str()), 0);
+    auto r = serial_out(link);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("--serial-out " + link + ": is a symbolic link"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(read_file(precious), "keep me");
+
+    const std::string fifo = dir.path() + "/fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    r = serial_out(fifo);
+    EXPECT_FALSE(r.timed_out);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("--serial-out " + fifo + ": a FIFO with no reader"), std::string::npos)
+        << r.err;
+
+    auto file = dir.write("console", std::string(10000, 'x'));
+    r = serial_out(file);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_file(file), "hello from the test guest\n");
+    r = serial_out("/dev/null");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 }  // namespace

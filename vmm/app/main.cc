@@ -25,6 +25,7 @@
 #include "vmm/app/controller.h"
 #include "vmm/app/terminal.h"
 #include "vmm/base/log.h"
+#include "vmm/base/open_file.h"
 #include "vmm/base/unique_fd.h"
 #include "vmm/devices/boot_timer.h"
 #include "vmm/host_check/host_check.h"
@@ -226,6 +227,19 @@ UniqueFd console_fd(int fd) {
     return UniqueFd(::dup(fd));
 }
 
+// Never through a symbolic link, whose target it would truncate; a FIFO or terminal is written
+// non-blocking as console_fd's are, and only a regular file is truncated.
+Result<UniqueFd> open_serial_out(const std::string& path) {
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+        return fail("is a symbolic link; name the file itself");
+    auto fd = open_file(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, FileKinds::Any);
+    if (!fd) return fd;
+    if (::fstat(fd->get(), &st) == 0 && S_ISREG(st.st_mode) && ::ftruncate(fd->get(), 0) < 0)
+        return fail(os_error(errno));
+    return fd;
+}
+
 int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     std::signal(SIGPIPE, SIG_IGN);
     auto cli = parse_cli(argc, argv);
@@ -295,12 +309,12 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
 
     UniqueFd serial_out;
     if (cli->serial_out) {
-        serial_out.reset(
-            ::open(cli->serial_out->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-        if (!serial_out.valid()) {
-            log::error(fail_errno("--serial-out " + *cli->serial_out).error().message);
+        auto opened = open_serial_out(*cli->serial_out);
+        if (!opened) {
+            log::error("--serial-out " + *cli->serial_out + ": " + opened.error().message);
             return 1;
         }
+        serial_out = std::move(*opened);
     } else {
         serial_out = console_fd(STDOUT_FILENO);
     }
