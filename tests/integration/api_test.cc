@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -21,6 +22,7 @@
 #include "tests/support/netns.h"
 #include "tests/support/pids_cgroup.h"
 #include "tests/support/uds_http.h"
+#include "vmm/base/unique_fd.h"
 
 namespace ember::testing {
 namespace {
@@ -567,7 +569,7 @@ TEST(Api, MetricsAndLoggerGoWhereTheyAreSent) {
     ApiEmber ember;
     auto c = ember.client();
     const std::string metrics = ember.dir.path() + "/metrics.json",
-                      log = ember.dir.path() + "/ember.log";
+                      log = ember.dir.write("ember.log", "");
     EXPECT_EQ(call(c, "PUT", "/metrics", R"({"metrics_path": ")" + metrics + "\"}").status, 204);
     EXPECT_EQ(call(c, "PUT", "/logger",
                    R"({"log_path": ")" + log + R"(", "level": "Info", "show_level": true})")
@@ -603,6 +605,52 @@ TEST(Api, MetricsAndLoggerGoWhereTheyAreSent) {
     std::ifstream l(log);
     std::string logged(std::istreambuf_iterator<char>(l), {});
     EXPECT_NE(logged.find("exited: stopped by Terminated"), std::string::npos) << logged;
+}
+
+// The logger writes to a regular file or a FIFO that exists: a missing file is Firecracker's error,
+// and a device such as /dev/kvm would take every later line.
+TEST(Api, LoggerRefusesAMissingFileADeviceAndAFifoWithoutReader) {
+    ApiEmber ember;
+    auto c = ember.client();
+    const std::string fifo = ember.dir.path() + "/log.fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    auto logger = [&](const std::string& path) {
+        return call(c, "PUT", "/logger", R"({"log_path": ")" + path + "\"}");
+    };
+    expect_fault(logger(ember.dir.path() + "/missing.log"),
+                 "logger.log_path " + ember.dir.path() +
+                     "/missing.log: No such file or directory (os error 2)");
+    EXPECT_FALSE(std::filesystem::exists(ember.dir.path() + "/missing.log"));
+    expect_fault(logger("/dev/kvm"), "logger.log_path /dev/kvm: not a regular file or FIFO");
+    expect_fault(logger(fifo), "logger.log_path " + fifo + ": a FIFO with no reader");
+    expect_fault(call(c, "PUT", "/metrics", R"({"metrics_path": "/dev/null"})"),
+                 "metrics.metrics_path /dev/null: not a regular file or FIFO");
+    EXPECT_EQ(call(c, "GET", "/").status, 200);
+    EXPECT_EQ(ember.stop(), 0) << ember.log();
+}
+
+// --log-path to a FIFO: without a reader a clear error, not an open() that waits for ever; with a
+// reader that stops reading, the lines it does not take are dropped and every thread goes on.
+TEST(Api, ALogFifoNeverBlocksEmber) {
+    TempDir dir;
+    const std::string fifo = dir.path() + "/log.fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    auto alone = run_process(
+        {EMBER_BINARY, "--api-sock", dir.path() + "/api.sock", "--log-path", fifo}, kFailsafe);
+    EXPECT_FALSE(alone.timed_out);
+    EXPECT_EQ(alone.exit_code, 1) << alone.err;
+    EXPECT_NE(alone.err.find("--log-path " + fifo + ": a FIFO with no reader"), std::string::npos)
+        << alone.err;
+
+    UniqueFd reader(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    ASSERT_TRUE(reader.valid());
+    ApiEmber ember({"--log-path", fifo});
+    auto c = ember.client();
+    // Two lines a request: far more than the FIFO's 64 KiB holds.
+    for (int i = 0; i < 2000; ++i) ASSERT_EQ(call(c, "GET", "/").status, 200) << i;
+    EXPECT_EQ(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 16})").status,
+              204);
+    EXPECT_EQ(ember.stop(), 0);
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ class Replay {
   public:
     explicit Replay(std::vector<std::string> extra = {}) {
         sock_ = dir.path() + "/api.sock";
-        log_path = dir.path() + "/log";
+        log_path = dir.write("log", "");  // Firecracker's logger opens a file, never creates one
         std::vector<std::string> argv = {EMBER_BINARY, "--api-sock", sock_, "--serial-out",
                                          dir.path() + "/console"};
         argv.insert(argv.end(), extra.begin(), extra.end());
@@ -134,6 +134,8 @@ TEST(FirecrackerApi, BeforeStart) {
         {"GET", "/machine-config", "", 200, R"("vcpu_count":1)"},
         {"GET", "/machine-config", "", 200, R"("mem_size_mib":128)"},
         {"GET", "/machine-config", "", 200, R"("smt":false)"},
+        {"PUT", "/logger", R"({"log_path": ")" + vm.dir.path() + R"(/missing.log"})", 400,
+         "No such file or directory (os error 2)"},
         {"PUT", "/logger", R"({"log_path": ")" + vm.log_path + R"(", "level": "Info",
           "show_level": true, "show_log_origin": true})",
          204, ""},

@@ -30,15 +30,13 @@ std::unexpected<Error> bad(std::string message) {
     return fail(std::move(message));
 }
 
-// Opens a log or metrics destination: a file (created) or an existing FIFO (which must have a
-// reader: ember never blocks waiting for one).
-Result<UniqueFd> open_sink(const std::string& path) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == ENXIO) return fail(path + ": FIFO has no reader");
-        return fail_errno(path);
-    }
-    return UniqueFd(fd);
+// Opens a log or metrics destination: a regular file or a FIFO, which must have a reader. It stays
+// non-blocking, so a reader that stalls costs the lines it does not take, never a thread. As in
+// Firecracker, a log file must exist already; a metrics file is created.
+Result<UniqueFd> open_sink(const std::string& field, const std::string& path, int create) {
+    auto fd = open_file(path, O_WRONLY | O_APPEND | O_NONBLOCK | create, FileKinds::RegularOrFifo);
+    if (!fd) return wrap_error(std::move(fd), field + " " + path);
+    return fd;
 }
 
 // Why `path` cannot be read, in Firecracker's words, then which field named it: "No such file or
@@ -303,8 +301,8 @@ Outcome Controller::handle(const SetVmState& a) {
 Outcome Controller::handle(const PutLogger& a) {
     if (auto r = require_not_started(); !r) return r;
     if (a.config.log_path) {
-        auto sink = open_sink(*a.config.log_path);
-        if (!sink) return bad("logger.log_path: " + sink.error().message);
+        auto sink = open_sink("logger.log_path", *a.config.log_path, 0);
+        if (!sink) return bad(sink.error().message);
         log::set_fd(sink->get());
     }
     if (a.config.level) log::set_level(*a.config.level);
@@ -314,8 +312,8 @@ Outcome Controller::handle(const PutLogger& a) {
 Outcome Controller::handle(const PutMetrics& a) {
     if (auto r = require_not_started(); !r) return r;
     if (metrics_file_.valid()) return bad("metrics: the metrics system is already configured");
-    auto sink = open_sink(a.metrics_path);
-    if (!sink) return bad("metrics.metrics_path: " + sink.error().message);
+    auto sink = open_sink("metrics.metrics_path", a.metrics_path, O_CREAT);
+    if (!sink) return bad(sink.error().message);
     metrics_file_ = std::move(*sink);
     itimerspec period{};
     period.it_value.tv_sec = period.it_interval.tv_sec = kMetricsPeriod.count();

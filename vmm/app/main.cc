@@ -270,12 +270,14 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     log::set_level(cli->level);
     UniqueFd log_file;
     if (cli->log_path) {
-        log_file.reset(
-            ::open(cli->log_path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-        if (!log_file.valid()) {
-            log::error(fail_errno("--log-path " + *cli->log_path).error().message);
+        // As PUT /logger's, but created when missing, as --log-path always has been.
+        auto opened = open_file(*cli->log_path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK,
+                                FileKinds::RegularOrFifo);
+        if (!opened) {
+            log::error("--log-path " + *cli->log_path + ": " + opened.error().message);
             return 1;
         }
+        log_file = std::move(*opened);
         log::set_fd(log_file.get());
     }
 

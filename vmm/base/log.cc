@@ -64,7 +64,8 @@ void emit(std::string_view prefix, std::string_view message) {
     line += prefix;
     line += message;
     line += '\n';
-    // One write(2) per line so lines from different threads never interleave.
+    // One write(2) per line so lines from different threads never interleave. A FIFO sink is
+    // non-blocking: a line its stalled reader cannot take now is dropped, never waited for.
     [[maybe_unused]] ssize_t n =
         ::write(g_fd.load(std::memory_order_relaxed), line.data(), line.size());
 }
