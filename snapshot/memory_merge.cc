@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "vmm/base/file_io.h"
+
 namespace ember::snapshot {
 
 Result<uint64_t> merge_diff(int base, int diff) {
@@ -15,7 +17,7 @@ Result<uint64_t> merge_diff(int base, int diff) {
     if (b.st_size != d.st_size)
         return fail("the base is " + std::to_string(b.st_size) + " bytes and the diff " +
                     std::to_string(d.st_size) + ": not a diff of that base");
-    std::vector<char> buf(static_cast<size_t>(std::min<off_t>(d.st_size, 1 << 20)));
+    std::vector<uint8_t> buf(static_cast<size_t>(std::min<off_t>(d.st_size, 1 << 20)));
     off_t pos = 0;
     uint64_t copied = 0;
     while (pos < d.st_size) {
@@ -35,8 +37,10 @@ Result<uint64_t> merge_diff(int base, int diff) {
             if (n < 0) return fail_errno("reading the diff at " + std::to_string(at));
             if (n == 0)
                 return fail("the diff ended at " + std::to_string(at) + " while it was read");
-            if (::pwrite(base, buf.data(), static_cast<size_t>(n), at) != n)
-                return fail_errno("writing the base at " + std::to_string(at));
+            if (auto w = pwrite_all(base, {buf.data(), static_cast<size_t>(n)},
+                                    static_cast<uint64_t>(at));
+                !w)
+                return wrap_error(std::move(w), "writing the base at " + std::to_string(at));
             at += n;
             copied += static_cast<uint64_t>(n);
         }

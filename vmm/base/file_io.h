@@ -1,4 +1,5 @@
-// Whole reads at an offset, retrying short reads and EINTR: files from outside may be short.
+// Whole reads and writes, retrying short ones and EINTR: files from outside may be short, Linux
+// moves at most 0x7ffff000 bytes in one call, and a signal can cut a write to a pipe short.
 #pragma once
 
 #include <sys/stat.h>
@@ -26,6 +27,40 @@ inline Result<void> pread_exact(int fd, std::span<uint8_t> out, uint64_t offset)
         done += static_cast<size_t>(n);
     }
     return {};
+}
+
+namespace detail {
+
+// `write_from(bytes, done)` writes from `bytes` (what is left) and returns what write(2) would.
+template <typename WriteFrom>
+Result<void> write_whole(std::span<const uint8_t> bytes, WriteFrom write_from) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = write_from(bytes.subspan(done), done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("write");
+        }
+        if (n == 0)
+            return fail("write: nothing written of the last " +
+                        std::to_string(bytes.size() - done) + " bytes");
+        done += static_cast<size_t>(n);
+    }
+    return {};
+}
+
+}  // namespace detail
+
+inline Result<void> write_all(int fd, std::span<const uint8_t> bytes) {
+    return detail::write_whole(bytes, [fd](std::span<const uint8_t> rest, size_t) {
+        return ::write(fd, rest.data(), rest.size());
+    });
+}
+
+inline Result<void> pwrite_all(int fd, std::span<const uint8_t> bytes, uint64_t offset) {
+    return detail::write_whole(bytes, [fd, offset](std::span<const uint8_t> rest, size_t done) {
+        return ::pwrite(fd, rest.data(), rest.size(), static_cast<off_t>(offset + done));
+    });
 }
 
 inline Result<uint64_t> file_size(int fd) {

@@ -35,17 +35,6 @@ Result<std::vector<uint8_t>> read_whole_file(const std::string& path, uint64_t l
     return bytes;
 }
 
-Result<void> write_all(int fd, std::span<const uint8_t> bytes) {
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return fail_errno("write");
-        done += static_cast<size_t>(n);
-    }
-    return {};
-}
-
 bool same_file(const struct stat& a, const struct stat& b) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
@@ -251,9 +240,7 @@ Result<void> Vmm::write_memory_file(int fd, const std::vector<std::vector<uint64
             if (!wanted(at)) continue;
             uint64_t run = kGuestPageSize;
             while (at + run < r.size() && wanted(at + run)) run += kGuestPageSize;
-            if (::pwrite(fd, base + at, run, static_cast<off_t>(offset + at)) !=
-                static_cast<ssize_t>(run))
-                return fail_errno("write");
+            if (auto w = pwrite_all(fd, {base + at, run}, offset + at); !w) return w;
             at += run - kGuestPageSize;
         }
         offset += r.size();
