@@ -424,6 +424,35 @@ TEST_F(Snapshot, AFailedCreateLeavesTheOldSnapshotWhole) {
     EXPECT_TRUE(one_unbroken_stream(before, c.output(), "tick "));
 }
 
+// The memory file is renamed into place before the state file; when the state file's rename then
+// fails (a directory at its path), the previous memory file must come back: a new memory file
+// beside the old state file would be a pair that restores a guest with the wrong memory.
+TEST_F(Snapshot, AFailedCommitOfTheStateFileLeavesTheOldPairWhole) {
+    std::string before = snapshot_a_ticking_guest();
+    const std::string base_mem = file_bytes(mem), base_state = file_bytes(state);
+    const std::string copy = files.path() + "/copy.mem", blocked = files.path() + "/blocked";
+    ASSERT_EQ(std::system(("cp " + mem + " " + copy).c_str()), 0);
+    ASSERT_EQ(::mkdir(blocked.c_str(), 0700), 0);
+    Ember b;
+    ASSERT_EQ(b.call("PUT", "/snapshot/load", load_body(true, state, copy)).status, 204);
+    ASSERT_TRUE(b.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
+    ASSERT_EQ(b.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    auto r = b.call("PUT", "/snapshot/create",
+                    R"({"snapshot_type": "Full", "snapshot_path": ")" + blocked +
+                        R"(", "mem_file_path": ")" + mem + "\"}");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find(blocked + ": Is a directory"), std::string::npos) << r.body;
+    EXPECT_TRUE(file_bytes(mem) == base_mem) << "a failed create replaced the memory file";
+    EXPECT_TRUE(file_bytes(state) == base_state);
+    EXPECT_EQ(stray_temporaries(files.path()), 0);
+    // The VM goes on, and the old pair still loads.
+    EXPECT_EQ(b.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+    Ember c;
+    ASSERT_EQ(c.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
+    ASSERT_TRUE(c.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
+    EXPECT_TRUE(one_unbroken_stream(before, c.output(), "tick "));
+}
+
 TEST_F(Snapshot, ADiffAfterARestoreWithTrackDirtyPages) {
     std::string before = snapshot_a_ticking_guest();  // a Full snapshot, without tracking
     const std::string copy = files.path() + "/base.mem", diff_state = files.path() + "/d.state",

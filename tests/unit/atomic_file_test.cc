@@ -2,6 +2,7 @@
 #include "vmm/base/atomic_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,61 @@ TEST(AtomicFile, AMissingDirectoryIsAClearError) {
     EXPECT_NE(f.error().message.find("missing/vm.state: No such file or directory"),
               std::string::npos)
         << f.error().message;
+}
+
+AtomicFile written(const std::string& path, const std::string& bytes) {
+    auto f = AtomicFile::create(path);
+    EXPECT_TRUE(f) << f.error().message;
+    EXPECT_EQ(::write(f->fd(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    return std::move(*f);
+}
+
+ino_t inode(const std::string& path) {
+    struct stat st{};
+    return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+TEST(AtomicFile, APairIsCommittedWhole) {
+    testing::TempDir dir;
+    auto mem = dir.write("vm.mem", "old memory");
+    auto state = dir.write("vm.state", "old state");
+    auto m = written(mem, "new memory");
+    auto s = written(state, "new state");
+    ASSERT_TRUE(AtomicFile::commit_pair(m, s));
+    EXPECT_EQ(read(mem), "new memory");
+    EXPECT_EQ(read(state), "new state");
+    EXPECT_EQ(temporaries(dir.path()), 0) << "the previous memory file's second name is gone too";
+}
+
+// The second rename fails after the first has been made (here: a directory where the second file
+// goes); the first target gets its previous file back, the very inode a VM may map.
+TEST(AtomicFile, APairWhoseSecondRenameFailsLeavesThePreviousPair) {
+    testing::TempDir dir;
+    auto mem = dir.write("vm.mem", "old memory");
+    const ino_t old_inode = inode(mem);
+    const std::string state = dir.path() + "/vm.state";
+    ASSERT_EQ(::mkdir(state.c_str(), 0700), 0);
+    {
+        auto m = written(mem, "new memory");
+        auto s = written(state, "new state");
+        auto r = AtomicFile::commit_pair(m, s);
+        ASSERT_FALSE(r);
+        EXPECT_NE(r.error().message.find(state + ": Is a directory"), std::string::npos)
+            << r.error().message;
+    }
+    EXPECT_EQ(read(mem), "old memory");
+    EXPECT_EQ(inode(mem), old_inode);
+    EXPECT_EQ(temporaries(dir.path()), 0);
+
+    // With no previous first file, the new one goes again.
+    const std::string fresh = dir.path() + "/fresh.mem";
+    {
+        auto f = written(fresh, "new memory");
+        auto s = written(state, "new state");
+        ASSERT_FALSE(AtomicFile::commit_pair(f, s));
+    }
+    EXPECT_FALSE(std::filesystem::exists(fresh));
+    EXPECT_EQ(temporaries(dir.path()), 0);
 }
 
 }  // namespace

@@ -155,9 +155,9 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     }
     snapshot::save_devices(w, devices);
 
-    // Both files are written beside their targets and renamed over them only once both are
-    // complete: a failure (or a crash) before that leaves any earlier snapshot at these paths
-    // whole, and a process that maps an old memory file keeps its own inode either way.
+    // Both files are written beside their targets and renamed over them as a pair only once both
+    // are complete: a failure leaves any earlier snapshot at these paths whole, and a process that
+    // maps an old memory file keeps its own inode either way.
     auto mem_file = AtomicFile::create(memory_path);
     if (!mem_file) return wrap_error(std::move(mem_file), "mem_file_path");
     auto dirty = take_dirty_pages();
@@ -166,14 +166,17 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     auto state_file = written ? AtomicFile::create(state_path) : std::unexpected(written.error());
     auto saved =
         state_file ? write_all(state_file->fd(), w.finish()) : std::unexpected(state_file.error());
-    if (saved) saved = mem_file->commit();
-    if (saved) saved = state_file->commit();
     if (!saved) {
         // The pages written since the last snapshot still are: the next Diff must carry them.
         keep_dirty_pages(*dirty);
         return std::unexpected(
             std::move(saved.error())
                 .wrap(written ? "snapshot_path " + state_path : "mem_file_path " + memory_path));
+    }
+    // Its errors name the file that failed.
+    if (auto r = AtomicFile::commit_pair(*mem_file, *state_file); !r) {
+        keep_dirty_pages(*dirty);
+        return r;
     }
     return {};
 }
