@@ -1,7 +1,12 @@
 #include "snapshot/format.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cstring>
+
+#include "vmm/base/file_io.h"
+#include "vmm/base/open_file.h"
 
 namespace ember::snapshot {
 namespace {
@@ -109,6 +114,18 @@ Result<Section> Reader::one(uint32_t id) const {
         return fail("snapshot has " + std::to_string(found.size()) + " sections of kind " +
                     std::to_string(id) + ", expected one");
     return found[0];
+}
+
+Result<std::vector<uint8_t>> read_state_file(const std::string& path) {
+    auto fd = open_file(path, O_RDONLY);
+    if (!fd) return std::unexpected(fd.error());
+    auto size = file_size(fd->get());
+    if (!size) return std::unexpected(size.error());
+    if (*size > kMaxStateFileBytes)
+        return fail(std::to_string(*size) + " bytes is too large for a snapshot state file");
+    std::vector<uint8_t> bytes(*size);
+    if (auto r = pread_exact(fd->get(), bytes, 0); !r) return std::unexpected(r.error());
+    return bytes;
 }
 
 }  // namespace ember::snapshot

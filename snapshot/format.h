@@ -61,4 +61,12 @@ class Reader {
 
 uint64_t fnv1a64(std::span<const uint8_t> bytes);
 
+// The largest state file a reader takes: many times any VM's, and a bound on what a path from
+// outside (a FIFO, /dev/zero, a huge file) can make it read and allocate.
+inline constexpr uint64_t kMaxStateFileBytes = 64 << 20;
+
+// The whole state file at `path`, which must be a regular file of at most kMaxStateFileBytes; the
+// errors leave the path to the caller, which names the field too.
+Result<std::vector<uint8_t>> read_state_file(const std::string& path);
+
 }  // namespace ember::snapshot

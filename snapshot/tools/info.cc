@@ -1,7 +1,6 @@
 // ember-snapshot-info STATE_FILE: what a snapshot state file holds, for humans.
 #include <cstdio>
-#include <fstream>
-#include <iterator>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -10,25 +9,22 @@
 
 using namespace ember;
 
-int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: ember-snapshot-info STATE_FILE\n");
-        return 2;
-    }
-    std::ifstream in(argv[1], std::ios::binary);
-    if (!in) {
-        std::fprintf(stderr, "ember-snapshot-info: cannot read %s\n", argv[1]);
+namespace {
+
+int describe(const char* path) {
+    auto read = snapshot::read_state_file(path);
+    if (!read) {
+        std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", path, read.error().message.c_str());
         return 1;
     }
-    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+    const std::vector<uint8_t>& bytes = *read;
     auto file = snapshot::Reader::parse(bytes, kStateSectionIds);
     if (!file) {
-        std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", argv[1],
-                     file.error().message.c_str());
+        std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", path, file.error().message.c_str());
         return 1;
     }
-    std::printf("%s: ember snapshot, format version %u, %zu bytes\n", argv[1],
-                file->format_version(), bytes.size());
+    std::printf("%s: ember snapshot, format version %u, %zu bytes\n", path, file->format_version(),
+                bytes.size());
     for (const auto& s : file->sections())
         std::printf("  section %-30s version %u, %zu bytes\n",
                     std::string(section_name(s.id)).c_str(), s.version, s.payload.size());
@@ -58,4 +54,20 @@ int main(int argc, char** argv) {
                     static_cast<ull>(v->sregs.cr0), static_cast<ull>(v->sregs.efer), xcr0);
     }
     return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: ember-snapshot-info STATE_FILE\n");
+        return 2;
+    }
+    // Whatever a file holds, the tool answers with a message and an exit code, never an abort.
+    try {
+        return describe(argv[1]);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", argv[1], e.what());
+        return 1;
+    }
 }

@@ -510,6 +510,27 @@ TEST_F(Snapshot, InfoToolDescribesAStateFileAndRefusesABadOne) {
     EXPECT_NE(bad.err.find("truncated"), std::string::npos) << bad.err;
 }
 
+// What is not a state file is refused with a message and exit code 1: no abort on a directory, no
+// endless read of /dev/zero, no open() that waits for a FIFO's writer, no huge allocation.
+TEST(SnapshotInfo, RefusesWhatIsNotARegularFileOfASaneSize) {
+    TempDir dir;
+    const std::string fifo = dir.path() + "/fifo", huge = dir.path() + "/huge.state";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    ASSERT_EQ(::truncate(dir.write("huge.state", "").c_str(), 65 << 20), 0);  // sparse
+    for (const auto& [path, says] :
+         {std::pair{dir.path(), std::string("not a regular file")},
+          std::pair{std::string("/dev/zero"), std::string("not a regular file")},
+          std::pair{fifo, std::string("not a regular file")},
+          std::pair{huge, std::string("68157440 bytes is too large for a snapshot state file")}}) {
+        auto r = run_process({EMBER_SNAPSHOT_INFO, path}, kFailsafe);
+        EXPECT_FALSE(r.timed_out) << path;
+        EXPECT_EQ(r.signal, 0) << path << ": " << r.err;
+        EXPECT_EQ(r.exit_code, 1) << path << ": " << r.err;
+        EXPECT_NE(r.err.find("ember-snapshot-info: " + path + ": " + says), std::string::npos)
+            << r.err;
+    }
+}
+
 TEST_F(Snapshot, AMemoryFileTruncatedUnderARunningVmIsReportedNotSilent) {
     snapshot_a_ticking_guest();
     auto copy = files.path() + "/copy.mem";

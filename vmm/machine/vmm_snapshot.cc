@@ -20,21 +20,6 @@
 namespace ember {
 namespace {
 
-constexpr uint64_t kMaxStateFileBytes = 64 << 20;
-
-// Its errors leave the path to the caller, which names the field as well.
-Result<std::vector<uint8_t>> read_whole_file(const std::string& path, uint64_t limit) {
-    auto fd = open_file(path, O_RDONLY);
-    if (!fd) return std::unexpected(fd.error());
-    auto size = file_size(fd->get());
-    if (!size) return std::unexpected(size.error());
-    if (*size > limit)
-        return fail(std::to_string(*size) + " bytes is too large for a snapshot state file");
-    std::vector<uint8_t> bytes(*size);
-    if (auto r = pread_exact(fd->get(), bytes, 0); !r) return std::unexpected(r.error());
-    return bytes;
-}
-
 bool same_file(const struct stat& a, const struct stat& b) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
@@ -45,7 +30,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                                           const std::string& memory_path,
                                           const std::vector<NetworkOverride>& network_overrides,
                                           bool track_dirty_pages, VmmOptions options) {
-    auto bytes = read_whole_file(state_path, kMaxStateFileBytes);
+    auto bytes = snapshot::read_state_file(state_path);
     if (!bytes) return wrap_error(std::move(bytes), "snapshot_path " + state_path);
     auto file = snapshot::Reader::parse(*bytes, kStateSectionIds);
     if (!file) return std::unexpected(std::move(file.error()).wrap("snapshot_path " + state_path));
