@@ -3,26 +3,24 @@
 // only the diff's data extents: its holes are pages that did not change.
 #include <fcntl.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 
 #include "snapshot/memory_merge.h"
-#include "vmm/base/unique_fd.h"
+#include "vmm/base/open_file.h"
 
 int main(int argc, char** argv) {
     if (argc != 3) {
         std::fprintf(stderr, "usage: ember-snapshot-merge BASE_MEMORY_FILE DIFF_MEMORY_FILE\n");
         return 2;
     }
-    ember::UniqueFd base(::open(argv[1], O_WRONLY | O_CLOEXEC));
-    ember::UniqueFd diff(::open(argv[2], O_RDONLY | O_CLOEXEC));
-    if (!base.valid() || !diff.valid()) {
-        std::fprintf(stderr, "ember-snapshot-merge: %s: %s\n", base.valid() ? argv[2] : argv[1],
-                     std::strerror(errno));
+    auto base = ember::open_file(argv[1], O_WRONLY);
+    auto diff = ember::open_file(argv[2], O_RDONLY);
+    if (!base || !diff) {
+        std::fprintf(stderr, "ember-snapshot-merge: %s: %s\n", base ? argv[2] : argv[1],
+                     (base ? diff : base).error().message.c_str());
         return 1;
     }
-    auto copied = ember::snapshot::merge_diff(base.get(), diff.get());
+    auto copied = ember::snapshot::merge_diff(base->get(), diff->get());
     if (!copied) {
         std::fprintf(stderr, "ember-snapshot-merge: %s onto %s: %s\n", argv[2], argv[1],
                      copied.error().message.c_str());

@@ -638,5 +638,19 @@ TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {
         std::string::npos);
 }
 
+TEST(SnapshotMerge, RefusesAFifoInsteadOfWaitingForItsOtherEnd) {
+    TempDir dir;
+    const std::string fifo = dir.path() + "/fifo", file = dir.write("diff.mem", "");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    for (const auto& [base, diff] : {std::pair{fifo, file}, std::pair{file, fifo}}) {
+        auto r = run_process({EMBER_SNAPSHOT_MERGE, base, diff}, kFailsafe);
+        EXPECT_FALSE(r.timed_out);
+        EXPECT_EQ(r.exit_code, 1) << r.err;
+        EXPECT_NE(r.err.find("ember-snapshot-merge: " + fifo + ": not a regular file"),
+                  std::string::npos)
+            << r.err;
+    }
+}
+
 }  // namespace
 }  // namespace ember::testing

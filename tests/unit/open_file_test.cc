@@ -28,6 +28,7 @@ TEST(OpenFile, AFifoIsRefusedWithoutWaitingForAWriter) {
     const std::string fifo = dir.path() + "/fifo";
     ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
     EXPECT_EQ(error_of(open_file(fifo, O_RDONLY)), "not a regular file");
+    EXPECT_EQ(error_of(open_file(fifo, O_WRONLY)), "not a regular file");
     EXPECT_EQ(error_of(open_file(fifo, O_RDONLY, FileKinds::RegularOrBlockDevice)),
               "not a regular file or block device");
 }

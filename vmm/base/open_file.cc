@@ -29,9 +29,13 @@ const char* refusal(FileKinds kinds) {
 Result<UniqueFd> open_file(const std::string& path, int flags, FileKinds kinds, mode_t mode) {
     UniqueFd fd(::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC, mode));
     if (!fd.valid()) {
-        // What O_NONBLOCK makes of a FIFO opened for writing that nobody reads.
-        if (errno == ENXIO && (flags & O_ACCMODE) == O_WRONLY)
+        // What O_NONBLOCK makes of a FIFO opened for writing that nobody reads (or of a socket or
+        // a device without its driver): never a regular file.
+        if (errno == ENXIO && (flags & O_ACCMODE) == O_WRONLY) {
+            if (kinds != FileKinds::RegularOrFifo && kinds != FileKinds::Any)
+                return fail(refusal(kinds));
             return fail("a FIFO with no reader: " + os_error(ENXIO));
+        }
         return fail(os_error(errno));
     }
     struct stat st{};
