@@ -52,6 +52,10 @@ Result<std::optional<std::string>> Fields::string(const char* key) {
     auto s = typed<std::string_view>(key, "a string");
     if (!s || !*s)
         return s ? Result<std::optional<std::string>>(std::nullopt) : std::unexpected(s.error());
+    // JSON's \u0000 arrives as a real NUL, which every C string (a path, the kernel command line)
+    // would end at: "/vmlinux\u0000/etc/shadow" would be taken as "/vmlinux".
+    if ((*s)->find('\0') != std::string_view::npos)
+        return fail(path_of(key) + ": must not contain a NUL character (\\u0000)");
     return std::string(**s);
 }
 
@@ -95,7 +99,13 @@ Result<bool> Fields::present(const char* key) {
 }
 
 Result<void> Fields::finish() const {
+    // simdjson keeps every copy of a repeated key and at_key() finds the first; Firecracker
+    // (serde) refuses the document, so a later copy can never silently lose.
+    std::set<std::string_view> keys;
     for (auto field : object_) {
+        if (!keys.insert(field.key).second)
+            return fail(path_of(std::string(field.key).c_str()) + ": duplicate field `" +
+                        std::string(field.key) + "`");
         if (!seen_.contains(field.key))
             return fail(path_of(std::string(field.key).c_str()) + ": unknown field `" +
                         std::string(field.key) + "`");

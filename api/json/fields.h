@@ -1,8 +1,9 @@
 // Typed, checked access to one JSON object's fields, with messages that name the field by its path
 // ("machine-config.vcpu_count: ..."). finish() rejects any field that was not asked for, so an
-// unknown or misspelt field is an error, not silently ignored. null counts as absent. A missing or
-// unknown field's message holds Firecracker's own words for it ("missing field `vcpu_count`"),
-// which its clients and tests match on.
+// unknown or misspelt field is an error, not silently ignored, and any field given twice. null
+// counts as absent; a string holding a NUL is refused. A missing, unknown or repeated field's
+// message holds Firecracker's own words for it ("missing field `vcpu_count`", "duplicate field
+// `vcpu_count`"), which its clients and tests match on.
 #pragma once
 
 #include <simdjson.h>

@@ -114,6 +114,19 @@ TEST(Api, EveryErrorClassIsA400NamingTheField) {
     expect_fault(call(c, "PUT", "/boot-source", R"({"kernel_image_path": "/nonexistent/vmlinux"})"),
                  "The kernel file cannot be opened: No such file or directory (os error 2) "
                  "(boot-source.kernel_image_path: /nonexistent/vmlinux)");
+    // The path opened would end at the NUL: hello.elf would boot in place of what was named.
+    expect_fault(call(c, "PUT", "/boot-source",
+                      R"({"kernel_image_path": ")" + guest("hello") + R"(\u0000/etc/shadow"})"),
+                 "kernel_image_path: must not contain a NUL character");
+    expect_fault(call(c, "PUT", "/boot-source",
+                      R"({"kernel_image_path": "/nonexistent", "kernel_image_path": ")" +
+                          guest("hello") + "\"}"),
+                 "duplicate field `kernel_image_path`");
+    // Refused when given, as Firecracker refuses it, not first at InstanceStart.
+    expect_fault(call(c, "PUT", "/boot-source",
+                      R"({"kernel_image_path": ")" + guest("hello") + R"(", "boot_args": ")" +
+                          std::string(3000, 'a') + "\"}"),
+                 "The kernel command line is invalid: boot-source.boot_args: 3000 bytes");
     expect_fault(call(c, "PUT", "/network-interfaces/eth0",
                       R"({"iface_id": "eth0", "host_dev_name": "nosuchtap7"})"),
                  "Could not create the network device: network interface 'eth0': tap "

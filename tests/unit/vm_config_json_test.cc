@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "api/json/api_bodies.h"
 #include "api/json/vm_config_json.h"
 
 namespace ember::json {
@@ -89,6 +90,21 @@ TEST(VmConfigJson, EachErrorNamesTheField) {
         {R"({"drives": [{"drive_id": "r", "path_on_host": "/x", "is_root_device": true,
                          "partuuid": "0eaa91a0-01/PARTNROFF=x"}]})",
          "is not a partition UUID"},
+        // A C string ends at the NUL: the path opened would not be the path given.
+        {R"({"boot-source": {"kernel_image_path": "/k.elf\u0000/etc/shadow"}})",
+         "boot-source.kernel_image_path: must not contain a NUL character"},
+        {R"({"boot-source": {"kernel_image_path": "/k"},
+             "drives": [{"drive_id": "r", "path_on_host": "/x\u0000y", "is_root_device": true}]})",
+         "drives[0].path_on_host: must not contain a NUL character"},
+        // Firecracker refuses a repeated key; simdjson would let the first copy win.
+        {R"({"boot-source": {"kernel_image_path": "/k", "kernel_image_path": "/other"}})",
+         "boot-source.kernel_image_path: duplicate field `kernel_image_path`"},
+        {R"({"boot-source": {"kernel_image_path": "/k"}, "boot-source": {"kernel_image_path": "/j"}})",
+         "boot-source: duplicate field `boot-source`"},
+        {R"({"boot-source": {"kernel_image_path": "/k"},
+             "drives": [{"drive_id": "a", "path_on_host": "/x", "is_root_device": false,
+                         "rate_limiter": {"ops": {"size": 1, "refill_time": 1, "size": 2}}}]})",
+         "drives[0].rate_limiter.ops.size: duplicate field `size`"},
         {R"({"vsock": {"guest_cid": 3}})", "vsock: not supported by ember"},
         {R"({"machine-config": )", "invalid JSON"},
         // Found by fuzz/json_fuzz: without it the document was taken, yet what GET /vm/config
@@ -110,6 +126,33 @@ TEST(VmConfigJson, SingleObjectBodiesForTheApi) {
     ASSERT_TRUE(m);
     EXPECT_EQ(m->vcpu_count, 4u);
     EXPECT_FALSE(parse_boot_source(R"({"kernel_image_path": "/k", "initrd": "/i"})"));
+}
+
+TEST(VmConfigJson, BootArgsLongerThanFirecrackersLimitAreRefusedWithTheBootSource) {
+    auto config = [](size_t n) {
+        return R"({"boot-source": {"kernel_image_path": "/k", "boot_args": ")" +
+               std::string(n, 'a') + "\"}}";
+    };
+    // Firecracker's CMDLINE_MAX_SIZE is 2048 with the NUL.
+    EXPECT_TRUE(parse_vm_config(config(2047)));
+    auto r = parse_vm_config(config(2048));
+    ASSERT_FALSE(r);
+    EXPECT_NE(error_of(r).find("boot-source.boot_args: 2048 bytes, more than the 2047"),
+              std::string::npos)
+        << error_of(r);
+}
+
+TEST(VmConfigJson, ApiBodiesRefuseRepeatedFieldsAndNuls) {
+    auto load = parse_snapshot_load(
+        R"({"snapshot_path": "/s", "mem_file_path": "/m", "snapshot_path": "/t"})");
+    ASSERT_FALSE(load);
+    EXPECT_EQ(load.error().message, "snapshot_path: duplicate field `snapshot_path`");
+    auto backend = parse_snapshot_load(
+        R"({"snapshot_path": "/s", "mem_backend": {"backend_type": "File", "backend_path": "/m\u0000"}})");
+    ASSERT_FALSE(backend);
+    EXPECT_EQ(backend.error().message,
+              "mem_backend.backend_path: must not contain a NUL character (\\u0000)");
+    EXPECT_FALSE(parse_metrics_path(R"({"metrics_path": "/m", "metrics_path": "/n"})"));
 }
 
 TEST(VmConfigJson, PartitionUuidsLinuxTakes) {

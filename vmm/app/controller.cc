@@ -187,6 +187,7 @@ Outcome Controller::handle(const PutBootSource& a) {
             return bad(
                 "The initrd file cannot be opened due to invalid path or invalid permissions. " +
                 r.error().message);
+    if (auto r = validate_boot_source(a.config); !r) return bad(r.error().message);
     VmConfig c = config();
     c.boot_source = a.config;
     return configured(std::move(c));

@@ -185,9 +185,19 @@ Error unknown_variant(const std::string& key, const std::string& value,
                  list};
 }
 
-Result<void> validate(const VmConfig& config) {
-    if (config.boot_source && config.boot_source->kernel_image_path.empty())
+Result<void> validate_boot_source(const BootSourceConfig& b) {
+    if (b.kernel_image_path.empty())
         return fail("boot-source.kernel_image_path: must not be empty");
+    if (b.boot_args && b.boot_args->size() > kMaxBootArgsSize)
+        return fail("The kernel command line is invalid: boot-source.boot_args: " +
+                    std::to_string(b.boot_args->size()) + " bytes, more than the " +
+                    std::to_string(kMaxBootArgsSize) + " a kernel command line holds");
+    return {};
+}
+
+Result<void> validate(const VmConfig& config) {
+    if (config.boot_source)
+        if (auto r = validate_boot_source(*config.boot_source); !r) return r;
     if (auto r = validate_machine(config.machine); !r) return r;
     std::set<std::string> ids;
     int roots = 0;

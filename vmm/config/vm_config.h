@@ -98,6 +98,12 @@ inline constexpr uint32_t kMaxVcpuCount = 32;
 // 1 TiB; the CPU's physical address width may lower it further (checked when the VM is built).
 inline constexpr uint32_t kMaxMemSizeMib = 1024 * 1024;
 
+// Firecracker's limit (its CMDLINE_MAX_SIZE of 2048, less the NUL), checked when the boot source
+// is given; the full command line, with the arguments ember adds, is checked again against the
+// kernel's own limit when it is written.
+inline constexpr size_t kMaxBootArgsSize = 2047;
+
+Result<void> validate_boot_source(const BootSourceConfig& boot);
 Result<void> validate_machine(const MachineConfig& machine);
 Result<void> validate_drive(const DriveConfig& drive);
 Result<void> validate_network_interface(const NetworkInterfaceConfig& iface);
