@@ -121,7 +121,8 @@ void VcpuThread::thread_main() {
     sigaddset(&set, kick_signal());
     ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     t_kvm_run = vcpu_.run_struct();
-    const std::string name = "ember_vcpu" + std::to_string(vcpu_.id());
+    // Firecracker's name: Kata's driver finds vCPU threads to pin by the prefix "fc_vcpu".
+    const std::string name = "fc_vcpu " + std::to_string(vcpu_.id());
     ::pthread_setname_np(::pthread_self(), name.c_str());
     bool running = true;
     if (filter_ != nullptr) {
