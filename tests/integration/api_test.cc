@@ -689,6 +689,19 @@ TEST(Cli, FirecrackersFlagsAreAcceptedAndMetricsPathIsHonoured) {
     EXPECT_NE(line.find("\"vcpu\":{\"exit_io_in\":"), std::string::npos) << line;
 }
 
+TEST(Cli, TheLogOpensWithFirecrackersStartLineNamingBothVersions) {
+    TempDir dir;
+    auto config = dir.write("vm.json", guest_config(guest("hello")));
+    const std::string log = dir.path() + "/ember.log";
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config, "--log-path", log},
+                         kFailsafe);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::ifstream l(log);
+    std::string first;
+    ASSERT_TRUE(std::getline(l, first)) << "nothing logged";
+    EXPECT_EQ(first, "ember: info: Running Firecracker v1.7.0 (ember v" EMBER_VERSION ")");
+}
+
 TEST(Cli, BadNumbersAreRefused) {
     auto r = run_process({EMBER_BINARY, "--http-api-max-payload-size", "lots"}, kFailsafe);
     EXPECT_EQ(r.exit_code, 1);

@@ -280,6 +280,9 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         log_file = std::move(*opened);
         log::set_fd(log_file.get());
     }
+    // Firecracker's first line, which its test framework waits for, with what actually runs.
+    log::info(std::string("Running Firecracker v") + api::kPinnedFirecrackerVersion +
+              " (ember v" EMBER_VERSION ")");
 
     for (const auto& flag : cli->ignored)
         log::info("accepted " + flag + " (no effect in ember yet)");
