@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "tests/support/ember_process.h"
 #include "tests/support/uds_http.h"
@@ -106,7 +107,17 @@ TEST(Seccomp, EachThreadRunsUnderItsOwnFilterOnceTheVmRuns) {
     auto reply = client->request("GET", "/");
     ASSERT_TRUE(reply);
     EXPECT_NE(reply->body.find("Running"), std::string::npos) << reply->body;
-    const auto threads = ember.thread_seccomp();
+    // A vCPU thread names and confines itself as it starts, which may be just after the VM is
+    // reported running.
+    auto threads = ember.thread_seccomp();
+    auto vcpu_ready = [&] {
+        auto it = threads.find("fc_vcpu 0");
+        return it != threads.end() && it->second == "2/1";
+    };
+    for (int i = 0; i < 100 && !vcpu_ready(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        threads = ember.thread_seccomp();
+    }
     int main_threads = 0, api = 0, vcpu = 0;
     for (const auto& [name, mode] : threads) {
         // Mode 2 (filter), and one filter each: the API thread starts before the VMM thread is
