@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <simdjson.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -664,6 +665,143 @@ TEST(Api, ALogFifoNeverBlocksEmber) {
     EXPECT_EQ(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 16})").status,
               204);
     EXPECT_EQ(ember.stop(), 0);
+}
+
+// Firecracker v1.7.0's tests/host_tools/fcmetrics.py (validate_fc_metrics, x86_64): every group
+// its metrics validator and dashboards require, with every field each must hold as a number.
+const std::vector<std::pair<std::string, std::vector<std::string>>> kFirecrackerMetrics = {
+    {"api_server",
+     {"process_startup_time_us", "process_startup_time_cpu_us", "sync_response_fails",
+      "sync_vmm_send_timeout_count"}},
+    {"balloon",
+     {"activate_fails", "inflate_count", "stats_updates_count", "stats_update_fails",
+      "deflate_count", "event_fails"}},
+    {"block",
+     {"activate_fails", "cfg_fails", "no_avail_buffer", "event_fails", "execute_fails",
+      "invalid_reqs_count", "flush_count", "queue_event_count", "rate_limiter_event_count",
+      "update_count", "update_fails", "read_bytes", "write_bytes", "read_count", "write_count",
+      "rate_limiter_throttled_events", "io_engine_throttled_events", "remaining_reqs_count"}},
+    {"deprecated_api", {"deprecated_http_api_calls", "deprecated_cmd_line_api_calls"}},
+    {"get_api_requests",
+     {"instance_info_count", "machine_cfg_count", "mmds_count", "vmm_version_count"}},
+    {"i8042",
+     {"error_count", "missed_read_count", "missed_write_count", "read_count", "reset_count",
+      "write_count"}},
+    {"latencies_us",
+     {"full_create_snapshot", "diff_create_snapshot", "load_snapshot", "pause_vm", "resume_vm",
+      "vmm_full_create_snapshot", "vmm_diff_create_snapshot", "vmm_load_snapshot", "vmm_pause_vm",
+      "vmm_resume_vm"}},
+    {"logger", {"missed_metrics_count", "metrics_fails", "missed_log_count", "log_fails"}},
+    {"mmds",
+     {"rx_accepted", "rx_accepted_err", "rx_accepted_unusual", "rx_bad_eth", "rx_count", "tx_bytes",
+      "tx_count", "tx_errors", "tx_frames", "connections_created", "connections_destroyed"}},
+    {"net",
+     {"activate_fails",
+      "cfg_fails",
+      "mac_address_updates",
+      "no_rx_avail_buffer",
+      "no_tx_avail_buffer",
+      "event_fails",
+      "rx_queue_event_count",
+      "rx_event_rate_limiter_count",
+      "rx_partial_writes",
+      "rx_rate_limiter_throttled",
+      "rx_tap_event_count",
+      "rx_bytes_count",
+      "rx_packets_count",
+      "rx_fails",
+      "rx_count",
+      "tap_read_fails",
+      "tap_write_fails",
+      "tx_bytes_count",
+      "tx_malformed_frames",
+      "tx_fails",
+      "tx_count",
+      "tx_packets_count",
+      "tx_partial_reads",
+      "tx_queue_event_count",
+      "tx_rate_limiter_event_count",
+      "tx_rate_limiter_throttled",
+      "tx_spoofed_mac_count",
+      "tx_remaining_reqs_count"}},
+    {"patch_api_requests",
+     {"drive_count", "drive_fails", "network_count", "network_fails", "machine_cfg_count",
+      "machine_cfg_fails", "mmds_count", "mmds_fails"}},
+    {"put_api_requests",
+     {"actions_count",     "actions_fails",     "boot_source_count", "boot_source_fails",
+      "drive_count",       "drive_fails",       "logger_count",      "logger_fails",
+      "machine_cfg_count", "machine_cfg_fails", "cpu_cfg_count",     "cpu_cfg_fails",
+      "metrics_count",     "metrics_fails",     "network_count",     "network_fails",
+      "mmds_count",        "mmds_fails",        "vsock_count",       "vsock_fails"}},
+    {"seccomp", {"num_faults"}},
+    {"vcpu", {"exit_io_in", "exit_io_out", "exit_mmio_read", "exit_mmio_write", "failures"}},
+    {"vmm", {"device_events", "panic_count"}},
+    {"uart",
+     {"error_count", "flush_count", "missed_read_count", "missed_write_count", "read_count",
+      "write_count"}},
+    {"signals", {"sigbus", "sigsegv", "sigxfsz", "sigxcpu", "sigpipe", "sighup", "sigill"}},
+    {"vsock",
+     {"activate_fails",       "cfg_fails",         "rx_queue_event_fails", "tx_queue_event_fails",
+      "ev_queue_event_fails", "muxer_event_fails", "conn_event_fails",     "rx_queue_event_count",
+      "tx_queue_event_count", "rx_bytes_count",    "tx_bytes_count",       "rx_packets_count",
+      "tx_packets_count",     "conns_added",       "conns_killed",         "conns_removed",
+      "killq_resync",         "tx_flush_fails",    "tx_write_fails",       "rx_read_fails"}},
+    {"entropy",
+     {"activate_fails", "entropy_event_fails", "entropy_event_count", "entropy_bytes",
+      "host_rng_fails", "entropy_rate_limiter_throttled", "rate_limiter_event_count"}},
+};
+
+// What Firecracker's validator would reject in a metrics line, one problem per line; "" if none.
+std::string firecracker_metrics_problems(const std::string& line) {
+    simdjson::dom::parser parser;
+    simdjson::dom::object root;
+    if (parser.parse(line).get_object().get(root)) return "not a JSON object: " + line;
+    std::string problems;
+    uint64_t ts;
+    if (root["utc_timestamp_ms"].get_uint64().get(ts)) problems += "no utc_timestamp_ms\n";
+    for (const auto& [group, fields] : kFirecrackerMetrics) {
+        simdjson::dom::object g;
+        if (root[group].get_object().get(g)) {
+            problems += "no group " + group + "\n";
+            continue;
+        }
+        for (const auto& f : fields) {
+            simdjson::dom::element v;
+            if (g[f].get(v) || !v.is_number()) problems += "no number " + group + "." + f + "\n";
+        }
+    }
+    return problems;
+}
+
+// Before boot, booted with a drive, and at exit: the line always holds all of Firecracker's groups
+// and fields, a device ember lacks (balloon, vsock, mmds, entropy) as zeros.
+TEST(Api, MetricsCarryEveryGroupAndFieldFirecrackersValidatorRequires) {
+    ApiEmber ember;
+    auto c = ember.client();
+    const std::string metrics = ember.dir.path() + "/metrics.json";
+    const std::string disk = ember.dir.write("disk.img", std::string(1 << 20, '\0'));
+    EXPECT_EQ(call(c, "PUT", "/metrics", R"({"metrics_path": ")" + metrics + "\"}").status, 204);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
+    EXPECT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("counter"))).status, 204);
+    EXPECT_EQ(call(c, "PUT", "/drives/scratch",
+                   R"({"drive_id": "scratch", "path_on_host": ")" + disk +
+                       R"(", "is_root_device": false})")
+                  .status,
+              204);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
+    EXPECT_EQ(ember.stop(), 0) << ember.log();
+    std::ifstream m(metrics);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(m, line);) lines.push_back(line);
+    ASSERT_EQ(lines.size(), 3u) << "one line per flush and one at exit";
+    for (const auto& line : lines) EXPECT_EQ(firecracker_metrics_problems(line), "") << line;
+    // A drive's own group has the aggregate's fields.
+    simdjson::dom::parser parser;
+    simdjson::dom::object drive;
+    ASSERT_FALSE(parser.parse(lines[1])["block_scratch"].get_object().get(drive)) << lines[1];
+    for (const auto& f : kFirecrackerMetrics[2].second)
+        EXPECT_FALSE(drive[f].error()) << "block_scratch." << f;
 }
 
 }  // namespace

@@ -61,5 +61,17 @@ TEST(Log, LevelsAreNamedAsFirecrackerNamesThemInAnyCase) {
     EXPECT_FALSE(log::parse_level(""));
 }
 
+// Firecracker's logger.missed_log_count: a line the sink did not take is counted, not lost unseen.
+TEST(Log, ALineTheSinkRefusesIsCountedAsMissed) {
+    const int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(full, 0);
+    const uint64_t before = log::missed_lines();
+    log::set_fd(full);
+    log::error("this line does not fit");
+    log::set_fd(-1);
+    ::close(full);
+    EXPECT_EQ(log::missed_lines(), before + 1);
+}
+
 }  // namespace
 }  // namespace ember

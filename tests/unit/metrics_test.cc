@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "vmm/base/metrics_groups.h"
+
 namespace ember::metrics {
 namespace {
 
@@ -37,6 +41,40 @@ TEST(Metrics, AddIntoSumsFieldByField) {
     EXPECT_EQ(total.fields[0].name, "rx_packets_count");
     EXPECT_EQ(total.fields[0].value, 12u);
     EXPECT_EQ(total.fields[1].value, 23u);
+}
+
+TEST(Metrics, FirecrackersGroupsKeepWhatWasCountedAndFillTheRestWithZeros) {
+    std::vector<Group> counted{
+        {"ember_only", {{"x", 1}}},
+        {"block_rootfs", {{"read_count", 4}}},
+        {"block", {{"read_count", 4}}},
+        {"uart", {{"missed_write_count", 9}, {"ember_extra", 2}}},
+    };
+    auto all = with_firecracker_groups(counted);
+    auto find = [&](const std::string& name) {
+        auto it = std::ranges::find(all, name, &Group::name);
+        return it == all.end() ? -1 : static_cast<int>(it - all.begin());
+    };
+    ASSERT_EQ(find("api_server"), 0);
+    for (const char* g : {"balloon", "vsock", "mmds", "entropy", "signals", "seccomp", "vmm"})
+        EXPECT_GE(find(g), 0) << g;
+    // A drive's group follows the aggregate and has its fields; a group Firecracker lacks is last.
+    ASSERT_EQ(find("block_rootfs"), find("block") + 1);
+    EXPECT_EQ(find("ember_only"), static_cast<int>(all.size()) - 1);
+    const auto& drive = all[static_cast<size_t>(find("block_rootfs"))];
+    const auto& total = all[static_cast<size_t>(find("block"))];
+    ASSERT_EQ(drive.fields.size(), total.fields.size());
+    EXPECT_EQ(total.fields.front().name, "activate_fails");
+    EXPECT_EQ(total.fields.front().value, 0u);
+    auto value = [](const Group& g, const std::string& f) {
+        auto it = std::ranges::find(g.fields, f, &Field::name);
+        return it == g.fields.end() ? uint64_t{99} : it->value;
+    };
+    EXPECT_EQ(value(drive, "read_count"), 4u);
+    const auto& uart = all[static_cast<size_t>(find("uart"))];
+    EXPECT_EQ(value(uart, "missed_write_count"), 9u);
+    EXPECT_EQ(value(uart, "write_count"), 0u);
+    EXPECT_EQ(uart.fields.back().name, "ember_extra");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "vmm/app/vm_metrics.h"
 #include "vmm/base/log.h"
+#include "vmm/base/metrics_groups.h"
 #include "vmm/base/open_file.h"
 #include "vmm/seccomp/install.h"
 
@@ -412,11 +413,17 @@ Outcome Controller::write_metrics() {
                        {"vmm_load_snapshot", l.load_snapshot, Field::Kind::Value},
                        {"vmm_pause_vm", l.pause_vm, Field::Kind::Value},
                        {"vmm_resume_vm", l.resume_vm, Field::Kind::Value}}});
+    groups.push_back(
+        {"logger", {{"metrics_fails", metrics_fails_}, {"missed_log_count", log::missed_lines()}}});
     if (vmm_)
         for (auto& g : vm_metrics(*vmm_, config())) groups.push_back(std::move(g));
-    std::string line = metrics_reporter_.line(static_cast<uint64_t>(now.count()), groups);
-    if (::write(metrics_file_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+    std::string line = metrics_reporter_.line(static_cast<uint64_t>(now.count()),
+                                              metrics::with_firecracker_groups(std::move(groups)));
+    if (::write(metrics_file_.get(), line.data(), line.size()) !=
+        static_cast<ssize_t>(line.size())) {
+        ++metrics_fails_;
         return bad("FlushMetrics: " + std::string(std::strerror(errno)));
+    }
     return {};
 }
 

@@ -114,6 +114,7 @@ class Controller : public ActionSink {
         uint64_t full_create_snapshot = 0, diff_create_snapshot = 0, load_snapshot = 0,
                  pause_vm = 0, resume_vm = 0;
     } latencies_us_;
+    uint64_t metrics_fails_ = 0;  // lines not written whole: Firecracker's logger.metrics_fails
 
     mutable std::mutex mutex_;  // guards config_, the queue and stop_reason_
     VmConfig config_;

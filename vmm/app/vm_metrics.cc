@@ -66,6 +66,8 @@ std::vector<metrics::Group> vm_metrics(const Vmm& vmm, const VmConfig& config) {
                        {"exit_io_out", io_out},
                        {"exit_mmio_read", mmio_read},
                        {"exit_mmio_write", mmio_write}}});
+    // Console bytes dropped because the console's reader fell behind.
+    groups.push_back({"uart", {{"missed_write_count", vmm.serial_bytes_dropped()}}});
 
     add_device_groups(groups, "block", config.drives, [&](const DriveConfig& d) {
         const auto* b = vmm.block_device(d.drive_id);

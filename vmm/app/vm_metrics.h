@@ -10,8 +10,9 @@
 
 namespace ember {
 
-// "vcpu"; "block" (every drive added up) and "block_<drive_id>"; "net" and "net_<iface_id>".
-// Only fields ember counts are named: a missing field is one ember has no count for.
+// "vcpu", "uart"; "block" (every drive added up) and "block_<drive_id>"; "net" and
+// "net_<iface_id>". Only fields ember counts are named: metrics::with_firecracker_groups() adds the
+// rest.
 std::vector<metrics::Group> vm_metrics(const Vmm& vmm, const VmConfig& config);
 
 }  // namespace ember

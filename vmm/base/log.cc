@@ -14,6 +14,7 @@ namespace {
 std::atomic<Level> g_level{Level::Info};
 std::atomic<int> g_fd{STDERR_FILENO};
 std::mutex g_sink_mutex;  // serialises set_fd; writers never take it
+std::atomic<uint64_t> g_missed{0};
 
 constexpr std::string_view kNames[] = {"error", "warn", "info", "debug"};
 
@@ -43,6 +44,9 @@ Level level() {
 int fd() {
     return g_fd.load(std::memory_order_relaxed);
 }
+uint64_t missed_lines() {
+    return g_missed.load(std::memory_order_relaxed);
+}
 
 void set_fd(int fd) {
     std::lock_guard lock(g_sink_mutex);
@@ -65,9 +69,10 @@ void emit(std::string_view prefix, std::string_view message) {
     line += message;
     line += '\n';
     // One write(2) per line so lines from different threads never interleave. A FIFO sink is
-    // non-blocking: a line its stalled reader cannot take now is dropped, never waited for.
-    [[maybe_unused]] ssize_t n =
-        ::write(g_fd.load(std::memory_order_relaxed), line.data(), line.size());
+    // non-blocking: a line its stalled reader cannot take now is dropped and counted, never
+    // waited for.
+    const ssize_t n = ::write(g_fd.load(std::memory_order_relaxed), line.data(), line.size());
+    if (n != static_cast<ssize_t>(line.size())) g_missed.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // a logger through every constructor would buy nothing but noise.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "vmm/base/error.h"
@@ -24,6 +25,10 @@ void set_fd(int fd);
 
 // The descriptor lines go to now: for a signal handler's one write().
 int fd();
+
+// Lines lost so far, whole or in part (a full disk, a FIFO nobody reads): Firecracker's
+// logger.missed_log_count.
+uint64_t missed_lines();
 
 void write(Level level, std::string_view message);
 // Whatever the level: for the one status line ember prints as it exits.
