@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/uds_http.h"
 
@@ -39,15 +40,19 @@ double pct(std::vector<double> v, double p) {
                       static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1))))];
 }
 
+// A process ended with SIGKILL, which leaves its API socket file behind: ember refuses to start
+// at an existing path, so the file goes with the process.
 struct Proc {
     pid_t pid = -1;
     int out = -1;
+    std::string sock;
     ~Proc() {
         if (pid > 0) {
             ::kill(pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
         }
         if (out >= 0) ::close(out);
+        if (!sock.empty()) ::unlink(sock.c_str());
     }
 };
 
@@ -59,6 +64,12 @@ void start(Proc& p, const std::vector<std::string>& argv) {
     ::close(devnull);
     ::close(fds[1]);
     p.out = fds[0];
+}
+
+// An ember serving its API at `sock`, its console on p.out.
+void start_ember(Proc& p, const std::string& sock) {
+    p.sock = sock;
+    start(p, {EMBER_BINARY, "--api-sock", sock, "--level", "Error"});
 }
 
 // Waits for a '.' on the process's stdout (draining whatever else); false after 10 s.
@@ -115,13 +126,12 @@ bool wait_char(int fd, char c) {
 
 // The fault tail: a restored guest's first pass over 64 MiB, with the memory file cold (page
 // cache dropped) and warm, against a later pass over the same, now resident, pages.
-int touch_64mib(TempDir& dir, int runs) {
+int touch_64mib(TempDir& dir, int runs, bool quick) {
     const std::string state = dir.path() + "/t.state", mem = dir.path() + "/t.mem",
                       sock = dir.path() + "/t.sock";
     {
         Proc a;
-        ::unlink(sock.c_str());
-        start(a, {EMBER_BINARY, "--api-sock", sock, "--level", "Error"});
+        start_ember(a, sock);
         auto c = UdsHttpClient::connect(sock);
         if (!c) return 1;
         (void)c->request("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 256})");
@@ -137,7 +147,7 @@ int touch_64mib(TempDir& dir, int runs) {
         if (!r || r->status != 204) return std::fprintf(stderr, "toucher snapshot failed\n"), 1;
     }
     std::vector<double> cold, warm, resident;
-    for (int i = 0; i < std::max(3, runs / 4); ++i) {
+    for (int i = 0; i < (quick ? 1 : std::max(3, runs / 4)); ++i) {
         for (bool drop : {true, false}) {
             if (drop) {
                 ::sync();
@@ -145,8 +155,7 @@ int touch_64mib(TempDir& dir, int runs) {
                 if (f) std::fputs("3", f), std::fclose(f);
             }
             Proc b;
-            ::unlink(sock.c_str());
-            start(b, {EMBER_BINARY, "--api-sock", sock, "--level", "Error"});
+            start_ember(b, sock);
             auto c = UdsHttpClient::connect(sock);
             if (!c) return 1;
             auto r =
@@ -184,7 +193,10 @@ int touch_64mib(TempDir& dir, int runs) {
 
 int main(int argc, char** argv) {
     std::string qemu;
-    int runs = 20;
+    // Quick: every size and every column, each timed once or twice (perf/README.md).
+    const bool quick = ember::perf::quick_mode();
+    int runs = quick ? 2 : 20;
+    const int creates = quick ? 1 : 5;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--qemu" && i + 1 < argc)
@@ -209,7 +221,7 @@ int main(int argc, char** argv) {
         std::vector<double> create_ms, diff_ms;
         {
             Proc a;
-            start(a, {EMBER_BINARY, "--api-sock", sock, "--level", "Error"});
+            start_ember(a, sock);
             auto c = UdsHttpClient::connect(sock);
             if (!c) return std::fprintf(stderr, "ember A: %s\n", c.error().message.c_str()), 1;
             (void)c->request("PUT", "/machine-config",
@@ -222,7 +234,7 @@ int main(int argc, char** argv) {
             if (!wait_dot(a.out))
                 return std::fprintf(stderr, "ember A: the guest printed nothing\n"), 1;
             (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
-            for (int i = 0; i < 5; ++i) {
+            for (int i = 0; i < creates; ++i) {
                 auto t = Clock::now();
                 auto r = c->request("PUT", "/snapshot/create",
                                     R"({"snapshot_type": "Full", "snapshot_path": ")" + state +
@@ -235,7 +247,7 @@ int main(int argc, char** argv) {
                 create_ms.push_back(ms_since(t));
             }
             // Diff: the guest runs a little between snapshots, as between two function calls.
-            for (int i = 0; i < 5; ++i) {
+            for (int i = 0; i < creates; ++i) {
                 (void)c->request("PATCH", "/vm", R"({"state": "Resumed"})");
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
                 (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
@@ -253,10 +265,9 @@ int main(int argc, char** argv) {
                                  mem + R"("}, "resume_vm": true})";
         for (int i = 0; i < runs; ++i) {
             const std::string bsock = dir.path() + "/b.sock";
-            ::unlink(bsock.c_str());
             Proc b;
             auto t0 = Clock::now();
-            start(b, {EMBER_BINARY, "--api-sock", bsock, "--level", "Error"});
+            start_ember(b, bsock);
             auto c = UdsHttpClient::connect(bsock);
             if (!c) return std::fprintf(stderr, "ember B: %s\n", c.error().message.c_str()), 1;
             auto t1 = Clock::now();
@@ -351,5 +362,5 @@ int main(int argc, char** argv) {
             q50 > 0 ? std::to_string(pct(start_ms, 0.5) / q50).substr(0, 5).c_str() : "-");
         std::fflush(stdout);
     }
-    return touch_64mib(dir, runs);
+    return touch_64mib(dir, runs, quick);
 }
