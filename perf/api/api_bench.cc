@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/uds_http.h"
 
@@ -116,7 +117,8 @@ bool qmp_read_until(int fd, std::string& buf, const char* needle) {
 
 int main(int argc, char** argv) {
     std::string qemu;
-    int runs = 20, requests = 10000;
+    const bool quick = ember::perf::quick_mode();
+    int runs = quick ? 2 : 20, requests = quick ? 100 : 10000;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--qemu" && i + 1 < argc)

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/virtq_harness.h"
 #include "virtio/block/block_device.h"
@@ -146,8 +147,9 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
     std::string fio = "/usr/bin/fio";
-    int ms = 1500;
-    int reps = 3;
+    const bool quick = ember::perf::quick_mode();
+    int ms = quick ? 50 : 1500;
+    int reps = quick ? 1 : 3;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--fio" && i + 1 < argc)

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "perf/quick.h"
 #include "tests/support/netns.h"
 #include "tests/support/virtq_harness.h"
 #include "virtio/net/net_device.h"
@@ -244,7 +245,7 @@ void set_mtu(int mtu) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int ms = 1500;
+    int ms = ember::perf::quick_mode() ? 50 : 1500;
     if (argc == 3 && std::string(argv[1]) == "--ms") ms = std::stoi(argv[2]);
     if (!testing::enter_new_netns() || !testing::create_tap(kTap)) {
         std::fprintf(stderr, "perf/net needs root: it makes its own network namespace and tap\n");

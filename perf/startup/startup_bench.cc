@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "perf/quick.h"
 #include "tests/support/ember_process.h"
 
 namespace {
@@ -141,7 +142,7 @@ std::string bios_image(const std::string& blob) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int runs = 30;
+    int runs = ember::perf::quick_mode() ? 2 : 30;
     std::string qemu, lkvm;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
