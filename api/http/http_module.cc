@@ -46,11 +46,32 @@ Result<UniqueFd> listen_unix_socket(const std::string& path, bool replace_stale)
     }
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd.valid()) return fail_errno("socket");
+    // Bound and listening under a private name first, then linked to its own: a client that sees
+    // the socket file can connect at once (bound but not yet listening, it would be refused).
+    const size_t slash = path.rfind('/');
+    const std::string staging = path.substr(0, slash == std::string::npos ? 0 : slash + 1) +
+                                ".ember-api-" + std::to_string(::getpid()) + ".sock";
+    const bool staged = staging.size() < sizeof addr.sun_path;
+    sockaddr_un bind_addr = addr;
+    if (staged) {
+        std::memcpy(bind_addr.sun_path, staging.c_str(), staging.size() + 1);
+        ::unlink(staging.c_str());  // a crashed ember's with our pid
+    }
     mode_t old = ::umask(0177);  // the socket file is created 0600
-    int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&bind_addr), sizeof bind_addr);
     ::umask(old);
     if (bound < 0) return fail_errno("--api-sock " + path);
-    if (::listen(fd.get(), 128) < 0) return fail_errno("listen");
+    if (::listen(fd.get(), 128) < 0) {
+        if (staged) ::unlink(staging.c_str());
+        return fail_errno("listen");
+    }
+    if (staged) {
+        const int linked = ::link(staging.c_str(), path.c_str());
+        const int err = errno;
+        ::unlink(staging.c_str());
+        if (linked < 0 && err == EEXIST) return fail(in_use + " (a file appeared there meanwhile)");
+        if (linked < 0) return fail_errno("--api-sock " + path, err);
+    }
     return fd;
 }
 

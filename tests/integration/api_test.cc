@@ -462,7 +462,11 @@ std::vector<std::string> listening_inodes(const std::string& path) {
         std::istringstream fields(line);
         std::string num, refs, proto, flags, type, state, inode, name;
         fields >> num >> refs >> proto >> flags >> type >> state >> inode >> name;
-        if (name == path && flags == "00010000") inodes.push_back("socket:[" + inode + "]");
+        // ember binds under a staging name beside the path and links the path to it once it
+        // listens (".ember-api-PID.sock").
+        const bool beside = name.starts_with(path.substr(0, path.rfind('/') + 1) + ".ember-api-");
+        if ((name == path || beside) && flags == "00010000")
+            inodes.push_back("socket:[" + inode + "]");
     }
     return inodes;
 }

@@ -7,6 +7,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -164,6 +167,41 @@ TEST(HostileClient, HundredsOfSlowAndIdleConnectionsDoNotKeepANewClientOut) {
     EXPECT_EQ(call(c, "GET", "/").status, 200) << ember.log();
     EXPECT_EQ(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 16})").status,
               204);
+}
+
+TEST(HostileClient, TheSocketFileAppearsOnlyOnceItAccepts) {
+    // Clients that connect the moment the file appears: some were refused (ECONNREFUSED) when the
+    // file was bound before it listened.
+    for (int round = 0; round < 20; ++round) {
+        TempDir dir;
+        const std::string sock = dir.path() + "/api.sock";
+        std::atomic<int> refused = 0;
+        std::vector<std::thread> clients;
+        for (int i = 0; i < 4; ++i)
+            clients.emplace_back([&] {
+                sockaddr_un addr{};
+                addr.sun_family = AF_UNIX;
+                std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
+                const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+                while (std::chrono::steady_clock::now() < deadline) {
+                    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+                    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+                        return;
+                    if (errno == ECONNREFUSED) {
+                        ++refused;
+                        return;
+                    }
+                }
+            });
+        const int devnull = ::open("/dev/null", O_RDWR);
+        const pid_t pid = spawn({EMBER_BINARY, "--api-sock", sock}, devnull, devnull, devnull);
+        ::close(devnull);
+        for (auto& t : clients) t.join();
+        ::kill(pid, SIGTERM);
+        ::waitpid(pid, nullptr, 0);
+        ASSERT_EQ(refused.load(), 0) << "round " << round;
+        EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << "no staging file is left behind";
+    }
 }
 
 TEST(HostileClient, OutOfFileDescriptorsTheServerLogsAndGoesOn) {
