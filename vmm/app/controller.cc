@@ -27,10 +27,6 @@ uint64_t micros_since(std::chrono::steady_clock::time_point start) {
                                      .count());
 }
 
-std::unexpected<Error> bad(std::string message) {
-    return fail(std::move(message));
-}
-
 // Opens a log or metrics destination: a regular file or a FIFO, which must have a reader. It stays
 // non-blocking, so a reader that stalls costs the lines it does not take, never a thread. As in
 // Firecracker, a log file must exist already; a metrics file is created.
@@ -46,7 +42,7 @@ Result<UniqueFd> open_sink(const std::string& field, const std::string& path, in
 Outcome check_readable(const std::string& field, const std::string& path,
                        FileKinds kinds = FileKinds::Regular) {
     if (auto fd = open_file(path, O_RDONLY, kinds); !fd)
-        return bad(fd.error().message + " (" + field + ": " + path + ")");
+        return fail(fd.error().message + " (" + field + ": " + path + ")");
     return {};
 }
 
@@ -112,7 +108,7 @@ Outcome Controller::submit(Action action) {
     std::future<Outcome> done;
     {
         std::lock_guard lock(mutex_);
-        if (stop_reason_ || state_ == VmState::Exited) return bad("the microVM is shutting down");
+        if (stop_reason_ || state_ == VmState::Exited) return fail("the microVM is shutting down");
         queue_.push_back(Pending{std::move(action), {}});
         done = queue_.back().done.get_future();
     }
@@ -139,7 +135,7 @@ void Controller::handle_wake() {
         stopping = stop_reason_;
     }
     if (stopping) {
-        for (auto& p : work) p.done.set_value(bad("the microVM is shutting down"));
+        for (auto& p : work) p.done.set_value(fail("the microVM is shutting down"));
         if (vmm_) vmm_->request_exit(ExitReason::Signal, *stopping);
         loop_.stop();
         return;
@@ -157,13 +153,13 @@ VmState Controller::state() const {
 }
 
 Outcome Controller::apply(const VmConfig& config) {
-    if (auto r = validate(config); !r) return bad(r.error().message);
+    if (auto r = validate(config); !r) return fail(r.error().message);
     return configured(config);
 }
 
 Outcome Controller::require_not_started() const {
     if (state_ != VmState::NotStarted)
-        return bad("The requested operation is not supported after starting the microVM.");
+        return fail("The requested operation is not supported after starting the microVM.");
     return {};
 }
 
@@ -182,13 +178,13 @@ Outcome Controller::handle(const PutBootSource& a) {
     if (auto r = require_not_started(); !r) return r;
     // Firecracker's texts first, which scripts grep for; then which field and file.
     if (auto r = check_readable("boot-source.kernel_image_path", a.config.kernel_image_path); !r)
-        return bad("The kernel file cannot be opened: " + r.error().message);
+        return fail("The kernel file cannot be opened: " + r.error().message);
     if (a.config.initrd_path)
         if (auto r = check_readable("boot-source.initrd_path", *a.config.initrd_path); !r)
-            return bad(
+            return fail(
                 "The initrd file cannot be opened due to invalid path or invalid permissions. " +
                 r.error().message);
-    if (auto r = validate_boot_source(a.config); !r) return bad(r.error().message);
+    if (auto r = validate_boot_source(a.config); !r) return fail(r.error().message);
     VmConfig c = config();
     c.boot_source = a.config;
     return configured(std::move(c));
@@ -204,7 +200,7 @@ Outcome Controller::handle(const PatchMachineConfig& a) {
 
 Outcome Controller::set_machine(const MachineConfig& m) {
     if (auto r = require_not_started(); !r) return r;
-    if (auto r = validate_machine(m); !r) return bad(r.error().message);
+    if (auto r = validate_machine(m); !r) return fail(r.error().message);
     VmConfig c = config();
     c.machine = m;
     return configured(std::move(c));
@@ -212,36 +208,36 @@ Outcome Controller::set_machine(const MachineConfig& m) {
 
 Outcome Controller::handle(const PutDrive& a) {
     if (auto r = require_not_started(); !r) return r;
-    if (auto r = validate_drive(a.config); !r) return bad(r.error().message);
+    if (auto r = validate_drive(a.config); !r) return fail(r.error().message);
     if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
                                 a.config.path_on_host, FileKinds::RegularOrBlockDevice);
         !r)
-        return bad("Unable to create the virtio block device: " + r.error().message);
+        return fail("Unable to create the virtio block device: " + r.error().message);
     VmConfig trial = config();
     std::erase_if(trial.drives, [&](const auto& d) { return d.drive_id == a.config.drive_id; });
     trial.drives.push_back(a.config);
-    if (auto r = validate(trial); !r) return bad(r.error().message);
+    if (auto r = validate(trial); !r) return fail(r.error().message);
     return configured(std::move(trial));
 }
 
 Outcome Controller::handle(const PutNetworkInterface& a) {
     if (auto r = require_not_started(); !r) return r;
-    if (auto r = validate_network_interface(a.config); !r) return bad(r.error().message);
+    if (auto r = validate_network_interface(a.config); !r) return fail(r.error().message);
     if (::if_nametoindex(a.config.host_dev_name.c_str()) == 0)
-        return bad("Could not create the network device: network interface '" + a.config.iface_id +
-                   "': tap '" + a.config.host_dev_name + "' does not exist");
+        return fail("Could not create the network device: network interface '" + a.config.iface_id +
+                    "': tap '" + a.config.host_dev_name + "' does not exist");
     VmConfig trial = config();
     std::erase_if(trial.network_interfaces,
                   [&](const auto& n) { return n.iface_id == a.config.iface_id; });
     trial.network_interfaces.push_back(a.config);
-    if (auto r = validate(trial); !r) return bad(r.error().message);
+    if (auto r = validate(trial); !r) return fail(r.error().message);
     return configured(std::move(trial));
 }
 
 Outcome Controller::handle(const PatchDrive& a) {
     EMBER_TRY(can_update_devices());
-    if (auto r = validate_drive_update(a.update); !r) return bad(r.error().message);
-    if (auto r = vmm_->update_drive(a.update); !r) return bad(r.error().message);
+    if (auto r = validate_drive_update(a.update); !r) return fail(r.error().message);
+    if (auto r = vmm_->update_drive(a.update); !r) return fail(r.error().message);
     std::lock_guard lock(mutex_);
     config_ = vmm_->config();
     return {};
@@ -249,8 +245,8 @@ Outcome Controller::handle(const PatchDrive& a) {
 
 Outcome Controller::handle(const PatchNetworkInterface& a) {
     EMBER_TRY(can_update_devices());
-    if (auto r = validate_network_interface_update(a.update); !r) return bad(r.error().message);
-    if (auto r = vmm_->update_network_interface(a.update); !r) return bad(r.error().message);
+    if (auto r = validate_network_interface_update(a.update); !r) return fail(r.error().message);
+    if (auto r = vmm_->update_network_interface(a.update); !r) return fail(r.error().message);
     std::lock_guard lock(mutex_);
     config_ = vmm_->config();
     return {};
@@ -259,8 +255,8 @@ Outcome Controller::handle(const PatchNetworkInterface& a) {
 // Firecracker updates devices of a VM that runs or is paused; before boot, PUT them again.
 Outcome Controller::can_update_devices() const {
     if (state_ == VmState::NotStarted || !vmm_)
-        return bad("The requested operation is not supported before starting the microVM.");
-    if (state_ == VmState::Exited) return bad("the microVM has exited");
+        return fail("The requested operation is not supported before starting the microVM.");
+    if (state_ == VmState::Exited) return fail("the microVM has exited");
     return {};
 }
 
@@ -270,8 +266,8 @@ Outcome Controller::handle(const InstanceStart&) {
 
 Outcome Controller::handle(const SendCtrlAltDel&) {
     if (!vmm_ || state_ == VmState::Exited)
-        return bad("SendCtrlAltDel: the microVM is not running");
-    if (auto r = vmm_->send_ctrl_alt_del(); !r) return bad("SendCtrlAltDel: " + r.error().message);
+        return fail("SendCtrlAltDel: the microVM is not running");
+    if (auto r = vmm_->send_ctrl_alt_del(); !r) return fail("SendCtrlAltDel: " + r.error().message);
     return {};
 }
 
@@ -280,19 +276,19 @@ Outcome Controller::handle(const FlushMetrics&) {
 }
 
 Outcome Controller::handle(const SetVmState& a) {
-    if (!vmm_) return bad("The requested operation is not supported before starting the microVM.");
+    if (!vmm_) return fail("The requested operation is not supported before starting the microVM.");
     // As in Firecracker, asking for the state the VM is in is a success: SDK retries and "make
     // sure it is paused" logic rely on it.
     const auto start = std::chrono::steady_clock::now();
     if (a.paused) {
         if (state_ == VmState::Paused) return {};
-        if (state_ != VmState::Running) return bad("the microVM is not running");
+        if (state_ != VmState::Running) return fail("the microVM is not running");
         vmm_->pause();
         state_ = VmState::Paused;
         latencies_us_.pause_vm = micros_since(start);
     } else {
         if (state_ == VmState::Running) return {};
-        if (state_ != VmState::Paused) return bad("the microVM is not paused");
+        if (state_ != VmState::Paused) return fail("the microVM is not paused");
         vmm_->resume();
         state_ = VmState::Running;
         latencies_us_.resume_vm = micros_since(start);
@@ -304,7 +300,7 @@ Outcome Controller::handle(const PutLogger& a) {
     if (auto r = require_not_started(); !r) return r;
     if (a.config.log_path) {
         auto sink = open_sink("logger.log_path", *a.config.log_path, 0);
-        if (!sink) return bad(sink.error().message);
+        if (!sink) return fail(sink.error().message);
         log::set_fd(sink->get());
     }
     if (a.config.level) log::set_level(*a.config.level);
@@ -313,9 +309,9 @@ Outcome Controller::handle(const PutLogger& a) {
 
 Outcome Controller::handle(const PutMetrics& a) {
     if (auto r = require_not_started(); !r) return r;
-    if (metrics_file_.valid()) return bad("metrics: the metrics system is already configured");
+    if (metrics_file_.valid()) return fail("metrics: the metrics system is already configured");
     auto sink = open_sink("metrics.metrics_path", a.metrics_path, O_CREAT);
-    if (!sink) return bad(sink.error().message);
+    if (!sink) return fail(sink.error().message);
     metrics_file_ = std::move(*sink);
     itimerspec period{};
     period.it_value.tv_sec = period.it_interval.tv_sec = kMetricsPeriod.count();
@@ -325,12 +321,12 @@ Outcome Controller::handle(const PutMetrics& a) {
 
 Outcome Controller::handle(const CreateSnapshot& a) {
     if (!vmm_ || state_ != VmState::Paused)
-        return bad(
+        return fail(
             "snapshot/create: the microVM must be paused first (PATCH /vm {\"state\": "
             "\"Paused\"})");
     const auto start = std::chrono::steady_clock::now();
     if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff); !r)
-        return bad("snapshot/create: " + r.error().message);
+        return fail("snapshot/create: " + r.error().message);
     (a.diff ? latencies_us_.diff_create_snapshot : latencies_us_.full_create_snapshot) =
         micros_since(start);
     return {};
@@ -338,7 +334,7 @@ Outcome Controller::handle(const CreateSnapshot& a) {
 
 Outcome Controller::handle(const LoadSnapshot& a) {
     if (state_ != VmState::NotStarted || configured_)
-        return bad(
+        return fail(
             "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
     const auto start = std::chrono::steady_clock::now();
     auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, a.network_overrides,
@@ -364,18 +360,18 @@ Outcome Controller::failed_load(std::string why) {
         fatal_ = why;
         loop_.stop();
     }
-    return bad(std::move(why));
+    return fail(std::move(why));
 }
 
 Outcome Controller::start_instance() {
     if (state_ != VmState::NotStarted)
-        return bad("The requested operation is not supported after starting the microVM.");
+        return fail("The requested operation is not supported after starting the microVM.");
     VmConfig config = this->config();
     if (!config.boot_source)
-        return bad("boot-source: no kernel configured (PUT /boot-source first)");
+        return fail("boot-source: no kernel configured (PUT /boot-source first)");
     auto vmm = Vmm::create(config, options_.vmm);
-    if (!vmm) return bad(vmm.error().message);
-    if (auto r = (*vmm)->start(); !r) return bad(r.error().message);
+    if (!vmm) return fail(vmm.error().message);
+    if (auto r = (*vmm)->start(); !r) return fail(r.error().message);
     vmm_ = std::move(*vmm);
     state_ = VmState::Running;
     if (auto r = confine_vmm_thread(); !r) return r;
@@ -393,14 +389,14 @@ Outcome Controller::confine_vmm_thread() {
     if (auto r = seccomp::install(*options_.vmm_filter, seccomp::ThreadKind::Vmm); !r) {
         fatal_ = r.error().message;
         loop_.stop();
-        return bad(r.error().message);
+        return fail(r.error().message);
     }
     return {};
 }
 
 Outcome Controller::write_metrics() {
     if (!metrics_file_.valid())
-        return bad("FlushMetrics: the metrics system is not configured: PUT /metrics first");
+        return fail("FlushMetrics: the metrics system is not configured: PUT /metrics first");
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::system_clock::now().time_since_epoch());
     std::vector<metrics::Group> groups;
@@ -415,6 +411,7 @@ Outcome Controller::write_metrics() {
                        {"vmm_resume_vm", l.resume_vm, Field::Kind::Value}}});
     groups.push_back(
         {"logger", {{"metrics_fails", metrics_fails_}, {"missed_log_count", log::missed_lines()}}});
+    groups.push_back({"seccomp", {{"num_faults", seccomp::refused_file_lookups()}}});
     if (vmm_)
         for (auto& g : vm_metrics(*vmm_, config())) groups.push_back(std::move(g));
     std::string line = metrics_reporter_.line(static_cast<uint64_t>(now.count()),
@@ -422,7 +419,7 @@ Outcome Controller::write_metrics() {
     if (::write(metrics_file_.get(), line.data(), line.size()) !=
         static_cast<ssize_t>(line.size())) {
         ++metrics_fails_;
-        return bad("FlushMetrics: " + std::string(std::strerror(errno)));
+        return fail("FlushMetrics: " + std::string(std::strerror(errno)));
     }
     return {};
 }
@@ -439,7 +436,7 @@ VmExitStatus Controller::run() {
         if (!stop_reason_) stop_reason_ = "the microVM ended";
         left.swap(queue_);
     }
-    for (auto& p : left) p.done.set_value(bad("the microVM is shutting down"));
+    for (auto& p : left) p.done.set_value(fail("the microVM is shutting down"));
     VmExitStatus status{ExitReason::Signal, *stop_reason_};
     if (fatal_) status = {ExitReason::Error, *fatal_};
     if (vmm_) status = vmm_->finish();
