@@ -67,8 +67,6 @@ size_t require_whole_answers(std::string_view out, bool head_asked) {
     return answers;
 }
 
-}  // namespace
-
 std::string drain(int fd) {
     std::string out;
     char buffer[4096];
