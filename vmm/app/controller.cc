@@ -10,10 +10,11 @@
 #include <chrono>
 #include <cstring>
 
+#include "vmm/app/outside_paths.h"
 #include "vmm/app/vm_metrics.h"
+#include "vmm/base/fatal_exit.h"
 #include "vmm/base/log.h"
 #include "vmm/base/metrics_groups.h"
-#include "vmm/base/open_file.h"
 #include "vmm/seccomp/install.h"
 
 namespace ember {
@@ -25,25 +26,6 @@ uint64_t micros_since(std::chrono::steady_clock::time_point start) {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                      std::chrono::steady_clock::now() - start)
                                      .count());
-}
-
-// Opens a log or metrics destination: a regular file or a FIFO, which must have a reader. It stays
-// non-blocking, so a reader that stalls costs the lines it does not take, never a thread. As in
-// Firecracker, a log file must exist already; a metrics file is created.
-Result<UniqueFd> open_sink(const std::string& field, const std::string& path, int create) {
-    auto fd = open_file(path, O_WRONLY | O_APPEND | O_NONBLOCK | create, FileKinds::RegularOrFifo);
-    if (!fd) return wrap_error(std::move(fd), field + " " + path);
-    return fd;
-}
-
-// Why `path` cannot be read, in Firecracker's words, then which field named it: "No such file or
-// directory (os error 2) (boot-source.kernel_image_path: /x)". Opened rather than access()ed, so
-// that a FIFO or a device is refused now, not found when the VM starts.
-Outcome check_readable(const std::string& field, const std::string& path,
-                       FileKinds kinds = FileKinds::Regular) {
-    if (auto fd = open_file(path, O_RDONLY, kinds); !fd)
-        return fail(fd.error().message + " (" + field + ": " + path + ")");
-    return {};
 }
 
 }  // namespace
@@ -68,6 +50,10 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
     if (auto r = c->loop_.add(c->wake_.fd(), EPOLLIN, [self](uint32_t) { self->handle_wake(); });
         !r)
         return std::unexpected(r.error());
+    // A thread dying of a fatal signal hands its exit to this one (vmm/base/fatal_exit.h).
+    if (const int fd = fatal_exit::notify_fd(); fd >= 0)
+        if (auto r = c->loop_.add(fd, EPOLLIN, [](uint32_t) { fatal_exit::finish(); }); !r)
+            return std::unexpected(r.error());
     if (auto r =
             c->loop_.add(signal_fd, EPOLLIN,
                          [self](uint32_t) {

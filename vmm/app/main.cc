@@ -24,6 +24,7 @@
 #include "api/routes/router.h"
 #include "vmm/app/controller.h"
 #include "vmm/app/terminal.h"
+#include "vmm/base/fatal_exit.h"
 #include "vmm/base/log.h"
 #include "vmm/base/open_file.h"
 #include "vmm/base/unique_fd.h"
@@ -292,6 +293,9 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         log::error(filters.error().message);
         return 1;
     }
+    // The main thread is the VMM thread; a fatal signal on another thread hands it the exit.
+    fatal_exit::init();
+    fatal_exit::mark_vmm_thread();
     if (!cli->no_seccomp) {
         seccomp::make_library_calls_once();
         seccomp::install_sigsys_reporter();
@@ -373,6 +377,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
             return 1;
         }
         listening = std::move(*l);
+        fatal_exit::remember_socket(cli->api_sock);
     }
     // Until the server owns it, a failed start removes the socket file it made.
     auto give_up = [&](std::string_view why) {

@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include "vmm/base/fatal_exit.h"
+
 namespace ember {
 
 RawTerminal::RawTerminal(int fd) : fd_(fd) {
     termios t{};
     if (!::isatty(fd) || ::tcgetattr(fd, &t) != 0) return;
     saved_ = t;
+    fatal_exit::remember_terminal(fd, t);
     t.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | ISIG);
     t.c_cc[VMIN] = 1;
     t.c_cc[VTIME] = 0;
@@ -15,7 +18,9 @@ RawTerminal::RawTerminal(int fd) : fd_(fd) {
 }
 
 RawTerminal::~RawTerminal() {
-    if (saved_) ::tcsetattr(fd_, TCSANOW, &*saved_);
+    if (!saved_) return;
+    fatal_exit::forget_terminal();
+    ::tcsetattr(fd_, TCSANOW, &*saved_);
 }
 
 }  // namespace ember

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "vmm/base/fatal_exit.h"
+
 namespace ember {
 namespace {
 
@@ -45,7 +47,7 @@ void on_sigbus(int sig, siginfo_t* info, void*) {
     line[n++] = ')';
     line[n++] = '\n';
     [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, line, n);
-    ::_exit(1);
+    fatal_exit::exit_now(1);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include "vmm/base/fatal_exit.h"
 #include "vmm/base/log.h"
 #include "vmm/seccomp/library_calls.h"
 
@@ -63,7 +64,7 @@ void on_sigsys(int, siginfo_t* info, void* context) {
         static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RAX] = -EACCES;
         return;
     }
-    ::_exit(148);
+    fatal_exit::exit_now(148);
 }
 
 }  // namespace

@@ -1,0 +1,19 @@
+#include "vmm/app/outside_paths.h"
+
+#include <fcntl.h>
+
+namespace ember {
+
+Result<UniqueFd> open_sink(const std::string& field, const std::string& path, int create) {
+    auto fd = open_file(path, O_WRONLY | O_APPEND | O_NONBLOCK | create, FileKinds::RegularOrFifo);
+    if (!fd) return wrap_error(std::move(fd), field + " " + path);
+    return fd;
+}
+
+Outcome check_readable(const std::string& field, const std::string& path, FileKinds kinds) {
+    if (auto fd = open_file(path, O_RDONLY, kinds); !fd)
+        return fail(fd.error().message + " (" + field + ": " + path + ")");
+    return {};
+}
+
+}  // namespace ember

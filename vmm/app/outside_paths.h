@@ -1,0 +1,26 @@
+// The paths the API names for the Controller, opened the way it needs them: checked for reading
+// now (so a FIFO or a device is refused at the PUT, not found when the VM starts), or opened as a
+// log or metrics sink that never blocks a thread.
+#pragma once
+
+#include <string>
+
+#include "vmm/actions.h"
+#include "vmm/base/error.h"
+#include "vmm/base/open_file.h"
+#include "vmm/base/unique_fd.h"
+
+namespace ember {
+
+// Opens a log or metrics destination: a regular file or a FIFO, which must have a reader. It stays
+// non-blocking, so a reader that stalls costs the lines it does not take, never a thread. As in
+// Firecracker, a log file must exist already; a metrics file is created.
+Result<UniqueFd> open_sink(const std::string& field, const std::string& path, int create);
+
+// Why `path` cannot be read, in Firecracker's words, then which field named it: "No such file or
+// directory (os error 2) (boot-source.kernel_image_path: /x)". Opened rather than access()ed, so
+// that a FIFO or a device is refused now, not found when the VM starts.
+Outcome check_readable(const std::string& field, const std::string& path,
+                       FileKinds kinds = FileKinds::Regular);
+
+}  // namespace ember
