@@ -362,6 +362,25 @@ int stray_temporaries(const std::string& dir) {
     return n;
 }
 
+struct FileWas {
+    std::string path, bytes;
+};
+
+// After a create that failed on the paused `vm`: the earlier pair is byte for byte what it was,
+// no temporary is left in `dir`, the VM goes on, and the pair still restores the guest where
+// `before` left off (`load` is the load request's body for that pair).
+void expect_old_pair_whole(Ember& vm, const std::string& dir, const FileWas& state,
+                           const FileWas& mem, const std::string& load, const std::string& before) {
+    EXPECT_TRUE(file_bytes(mem.path) == mem.bytes) << "a failed create replaced the memory file";
+    EXPECT_TRUE(file_bytes(state.path) == state.bytes);
+    EXPECT_EQ(stray_temporaries(dir), 0);
+    EXPECT_EQ(vm.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+    Ember c;
+    ASSERT_EQ(c.call("PUT", "/snapshot/load", load).status, 204);
+    ASSERT_TRUE(c.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
+    EXPECT_TRUE(one_unbroken_stream(before, c.output(), "tick "));
+}
+
 TEST_F(Snapshot, SnapshottingOntoTheFileItWasRestoredFromIsRefused) {
     std::string before = snapshot_a_ticking_guest();
     const std::string base_mem = file_bytes(mem), base_state = file_bytes(state);
@@ -414,14 +433,8 @@ TEST_F(Snapshot, AFailedCreateLeavesTheOldSnapshotWhole) {
                         R"(/missing/vm.state", "mem_file_path": ")" + mem + "\"}");
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(r.body.find("missing/vm.state"), std::string::npos) << r.body;
-    EXPECT_TRUE(file_bytes(mem) == base_mem) << "a failed create replaced the memory file";
-    EXPECT_TRUE(file_bytes(state) == base_state);
-    EXPECT_EQ(stray_temporaries(files.path()), 0);
-    EXPECT_EQ(b.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
-    Ember c;
-    ASSERT_EQ(c.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
-    ASSERT_TRUE(c.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
-    EXPECT_TRUE(one_unbroken_stream(before, c.output(), "tick "));
+    expect_old_pair_whole(b, files.path(), {state, base_state}, {mem, base_mem},
+                          load_body(true, state, mem), before);
 }
 
 // The memory file is renamed into place before the state file; when the state file's rename then
@@ -442,15 +455,8 @@ TEST_F(Snapshot, AFailedCommitOfTheStateFileLeavesTheOldPairWhole) {
                         R"(", "mem_file_path": ")" + mem + "\"}");
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(r.body.find(blocked + ": Is a directory"), std::string::npos) << r.body;
-    EXPECT_TRUE(file_bytes(mem) == base_mem) << "a failed create replaced the memory file";
-    EXPECT_TRUE(file_bytes(state) == base_state);
-    EXPECT_EQ(stray_temporaries(files.path()), 0);
-    // The VM goes on, and the old pair still loads.
-    EXPECT_EQ(b.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
-    Ember c;
-    ASSERT_EQ(c.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
-    ASSERT_TRUE(c.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
-    EXPECT_TRUE(one_unbroken_stream(before, c.output(), "tick "));
+    expect_old_pair_whole(b, files.path(), {state, base_state}, {mem, base_mem},
+                          load_body(true, state, mem), before);
 }
 
 TEST_F(Snapshot, ADiffAfterARestoreWithTrackDirtyPages) {
