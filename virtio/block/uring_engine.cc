@@ -74,7 +74,9 @@ class UringEngine : public IoEngine {
         submit();
         while (in_flight_ > 0) {
             io_uring_cqe* cqe;
-            if (::io_uring_wait_cqe(&ring_, &cqe) < 0) break;
+            const int r = ::io_uring_wait_cqe(&ring_, &cqe);
+            if (r == -EINTR) continue;  // a counted signal (vmm/base/signal_counts.h)
+            if (r < 0) break;
             reap(out);
         }
     }

@@ -15,6 +15,7 @@
 #include "vmm/base/fatal_exit.h"
 #include "vmm/base/log.h"
 #include "vmm/base/metrics_groups.h"
+#include "vmm/base/signal_counts.h"
 #include "vmm/seccomp/install.h"
 
 namespace ember {
@@ -52,7 +53,13 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
         return std::unexpected(r.error());
     // A thread dying of a fatal signal hands its exit to this one (vmm/base/fatal_exit.h).
     if (const int fd = fatal_exit::notify_fd(); fd >= 0)
-        if (auto r = c->loop_.add(fd, EPOLLIN, [](uint32_t) { fatal_exit::finish(); }); !r)
+        // Its metrics go out first, as Firecracker's do on a fatal signal: the last line counts it.
+        if (auto r = c->loop_.add(fd, EPOLLIN,
+                                  [self](uint32_t) {
+                                      if (self->metrics_file_.valid()) (void)self->write_metrics();
+                                      fatal_exit::finish();
+                                  });
+            !r)
             return std::unexpected(r.error());
     if (auto r =
             c->loop_.add(signal_fd, EPOLLIN,
@@ -60,6 +67,7 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
                              signalfd_siginfo info{};
                              if (::read(self->signal_fd_.get(), &info, sizeof info) != sizeof info)
                                  return;
+                             signal_counts::count(static_cast<int>(info.ssi_signo));
                              std::string name = strsignal(static_cast<int>(info.ssi_signo));
                              if (self->vmm_)
                                  self->vmm_->request_exit(ExitReason::Signal, name);
@@ -398,6 +406,8 @@ Outcome Controller::write_metrics() {
     groups.push_back(
         {"logger", {{"metrics_fails", metrics_fails_}, {"missed_log_count", log::missed_lines()}}});
     groups.push_back({"seccomp", {{"num_faults", seccomp::refused_file_lookups()}}});
+    groups.push_back(signal_counts::metrics_group());
+    groups.push_back({"vmm", {{"device_events", loop_.events_handled()}}});
     if (vmm_)
         for (auto& g : vm_metrics(*vmm_, config())) groups.push_back(std::move(g));
     std::string line = metrics_reporter_.line(static_cast<uint64_t>(now.count()),

@@ -27,6 +27,7 @@
 #include "vmm/base/fatal_exit.h"
 #include "vmm/base/log.h"
 #include "vmm/base/open_file.h"
+#include "vmm/base/signal_counts.h"
 #include "vmm/base/unique_fd.h"
 #include "vmm/devices/boot_timer.h"
 #include "vmm/host_check/host_check.h"
@@ -242,7 +243,7 @@ Result<UniqueFd> open_serial_out(const std::string& path) {
 }
 
 int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
-    std::signal(SIGPIPE, SIG_IGN);
+    signal_counts::count_and_ignore_survivable();
     auto cli = parse_cli(argc, argv);
     if (!cli) {
         log::error(cli.error().message);

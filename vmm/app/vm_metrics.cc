@@ -66,8 +66,18 @@ std::vector<metrics::Group> vm_metrics(const Vmm& vmm, const VmConfig& config) {
                        {"exit_io_out", io_out},
                        {"exit_mmio_read", mmio_read},
                        {"exit_mmio_write", mmio_write}}});
-    // Console bytes dropped because the console's reader fell behind.
-    groups.push_back({"uart", {{"missed_write_count", vmm.serial_bytes_dropped()}}});
+    const SerialCounters uart = vmm.serial_counters();
+    groups.push_back({"uart",
+                      {{"read_count", uart.read_count},
+                       {"write_count", uart.write_count},
+                       // Console bytes dropped because the console's reader fell behind.
+                       {"missed_write_count", vmm.serial_bytes_dropped()}}});
+    const I8042Counters kbd = vmm.i8042_counters();
+    groups.push_back({"i8042",
+                      {{"read_count", kbd.read_count},
+                       {"write_count", kbd.write_count},
+                       {"reset_count", kbd.reset_count},
+                       {"missed_write_count", kbd.missed_write_count}}});
 
     add_device_groups(groups, "block", config.drives, [&](const DriveConfig& d) {
         const auto* b = vmm.block_device(d.drive_id);

@@ -10,7 +10,7 @@
 
 namespace ember {
 
-// "vcpu", "uart"; "block" (every drive added up) and "block_<drive_id>"; "net" and
+// "vcpu", "uart", "i8042"; "block" (every drive added up) and "block_<drive_id>"; "net" and
 // "net_<iface_id>". Only fields ember counts are named: metrics::with_firecracker_groups() adds the
 // rest.
 std::vector<metrics::Group> vm_metrics(const Vmm& vmm, const VmConfig& config);

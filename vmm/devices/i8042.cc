@@ -33,6 +33,7 @@ void I8042::read(uint64_t offset, std::span<uint8_t> data) {
         }
         data[0] = s_.output.front();
         s_.output.pop_front();
+        ++counters_.read_count;
         // One byte per interrupt: raise the next edge only after the guest took this one.
         if (!s_.output.empty() && (s_.command_byte & kCbKeyboardInterrupt)) irq_.trigger();
     }
@@ -43,6 +44,7 @@ void I8042::write(uint64_t offset, std::span<const uint8_t> data) {
     bool reset = false;
     {
         std::lock_guard lock(mutex_);
+        ++counters_.write_count;
         if (offset == kStatusPort) {
             s_.last_write_was_command = true;
             controller_command(data[0], reset);
@@ -50,6 +52,7 @@ void I8042::write(uint64_t offset, std::span<const uint8_t> data) {
             s_.last_write_was_command = false;
             data_write(data[0], reset);
         }
+        if (reset) ++counters_.reset_count;
     }
     if (reset) on_reset_();
 }
@@ -134,7 +137,10 @@ void I8042::keyboard_command(uint8_t value) {
 void I8042::push(std::initializer_list<uint8_t> bytes) {
     bool was_empty = s_.output.empty();
     for (uint8_t b : bytes) {
-        if (s_.output.size() >= kOutputCapacity) break;
+        if (s_.output.size() >= kOutputCapacity) {
+            ++counters_.missed_write_count;
+            continue;
+        }
         s_.output.push_back(b);
     }
     if (was_empty && !s_.output.empty() && (s_.command_byte & kCbKeyboardInterrupt)) irq_.trigger();
@@ -162,6 +168,11 @@ void I8042::restore(const I8042State& state) {
 I8042State I8042::state() const {
     std::lock_guard lock(mutex_);
     return s_;
+}
+
+I8042Counters I8042::counters() const {
+    std::lock_guard lock(mutex_);
+    return counters_;
 }
 
 }  // namespace ember

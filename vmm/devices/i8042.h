@@ -32,6 +32,14 @@ struct I8042State {
     std::deque<uint8_t> output;
 };
 
+// What the guest did with the controller, for Firecracker's "i8042" metrics; not part of the state.
+struct I8042Counters {
+    uint64_t read_count = 0;          // bytes the guest took from the data port
+    uint64_t write_count = 0;         // bytes the guest wrote to either port
+    uint64_t reset_count = 0;         // times the guest pulsed the reset line
+    uint64_t missed_write_count = 0;  // bytes for the guest lost to a full output buffer
+};
+
 class I8042 : public BusDevice, public Persistent {
   public:
     static constexpr size_t kOutputCapacity = 16;
@@ -47,6 +55,7 @@ class I8042 : public BusDevice, public Persistent {
 
     I8042State state() const;
     void restore(const I8042State& state);
+    I8042Counters counters() const;
 
     // Persistent (i8042_persist.cc).
     StateSection section() const override;
@@ -64,6 +73,7 @@ class I8042 : public BusDevice, public Persistent {
     std::function<void()> on_reset_;
     mutable std::mutex mutex_;
     I8042State s_;
+    I8042Counters counters_;
 };
 
 }  // namespace ember

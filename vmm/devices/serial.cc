@@ -56,6 +56,7 @@ uint8_t Serial::read_register(uint64_t offset, bool& drained) {
             if (s_.rx.empty()) return 0;
             uint8_t byte = s_.rx.front();
             s_.rx.pop_front();
+            ++counters_.read_count;
             if (s_.rx.empty()) {
                 s_.lsr &= ~kLsrDataReady;
                 drained = true;
@@ -95,6 +96,7 @@ void Serial::write_register(uint64_t offset, uint8_t value) {
                 receive(value);
             } else {
                 out_.push(std::span(&value, 1));
+                ++counters_.write_count;
                 s_.thr_empty_pending = true;
                 update_interrupt();
             }
@@ -176,6 +178,11 @@ void Serial::restore(const SerialState& state) {
 SerialState Serial::state() const {
     std::lock_guard lock(mutex_);
     return s_;
+}
+
+SerialCounters Serial::counters() const {
+    std::lock_guard lock(mutex_);
+    return counters_;
 }
 
 }  // namespace ember

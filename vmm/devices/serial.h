@@ -36,6 +36,12 @@ struct SerialState {
     std::deque<uint8_t> rx;
 };
 
+// What the guest did with the port, for Firecracker's "uart" metrics; not part of the state.
+struct SerialCounters {
+    uint64_t read_count = 0;   // bytes the guest took from the receive FIFO
+    uint64_t write_count = 0;  // bytes the guest sent
+};
+
 class Serial : public BusDevice, public Persistent {
   public:
     static constexpr size_t kRxFifoSize = 64;
@@ -53,6 +59,7 @@ class Serial : public BusDevice, public Persistent {
 
     SerialState state() const;
     void restore(const SerialState& state);
+    SerialCounters counters() const;
 
     // Persistent (serial_persist.cc).
     StateSection section() const override;
@@ -71,6 +78,7 @@ class Serial : public BusDevice, public Persistent {
     std::function<void()> on_rx_drained_;
     mutable std::mutex mutex_;
     SerialState s_;
+    SerialCounters counters_;
 };
 
 }  // namespace ember

@@ -46,6 +46,7 @@ Result<int> EventLoop::run_once(int timeout_ms) {
         auto handler = it->second;
         (*handler)(events[i].events);
         ++dispatched;
+        ++events_handled_;
     }
     return dispatched;
 }

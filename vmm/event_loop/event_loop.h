@@ -31,6 +31,8 @@ class EventLoop {
     // ran. For tests and benchmarks, which drive the loop themselves.
     Result<int> run_once(int timeout_ms);
     void stop() { stopped_ = true; }
+    // Handlers run so far: Firecracker's vmm.device_events.
+    uint64_t events_handled() const { return events_handled_; }
 
   private:
     explicit EventLoop(UniqueFd epoll) : epoll_(std::move(epoll)) {}
@@ -38,6 +40,7 @@ class EventLoop {
     // Handlers are shared so one may remove itself (or another) while it runs.
     std::unordered_map<int, std::shared_ptr<Handler>> handlers_;
     bool stopped_ = false;
+    uint64_t events_handled_ = 0;
 };
 
 }  // namespace ember

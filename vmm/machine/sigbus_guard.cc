@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "vmm/base/fatal_exit.h"
+#include "vmm/base/signal_counts.h"
 
 namespace ember {
 namespace {
@@ -31,6 +32,7 @@ void on_sigbus(int sig, siginfo_t* info, void*) {
         ::signal(sig, SIG_DFL);
         return;
     }
+    signal_counts::count(SIGBUS);
     static const char prefix[] =
         "ember: error: guest memory was lost: the snapshot's memory file was truncated or "
         "changed under the running VM (SIGBUS at 0x";

@@ -105,6 +105,8 @@ class Vmm : public ExitSink {
     const VmConfig& config() const { return config_; }
     const std::string& kernel_cmdline() const { return cmdline_; }
     uint64_t serial_bytes_dropped() const;
+    SerialCounters serial_counters() const { return serial_->counters(); }
+    I8042Counters i8042_counters() const { return i8042_->counters(); }
     const std::vector<std::unique_ptr<VcpuThread>>& vcpus() const { return vcpus_; }
     // The block device for a drive id, or null.
     const virtio::BlockDevice* block_device(const std::string& drive_id) const;
