@@ -53,13 +53,7 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
         return std::unexpected(r.error());
     // A thread dying of a fatal signal hands its exit to this one (vmm/base/fatal_exit.h).
     if (const int fd = fatal_exit::notify_fd(); fd >= 0)
-        // Its metrics go out first, as Firecracker's do on a fatal signal: the last line counts it.
-        if (auto r = c->loop_.add(fd, EPOLLIN,
-                                  [self](uint32_t) {
-                                      if (self->metrics_file_.valid()) (void)self->write_metrics();
-                                      fatal_exit::finish();
-                                  });
-            !r)
+        if (auto r = c->loop_.add(fd, EPOLLIN, [](uint32_t) { fatal_exit::finish(); }); !r)
             return std::unexpected(r.error());
     if (auto r =
             c->loop_.add(signal_fd, EPOLLIN,
