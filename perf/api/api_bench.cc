@@ -247,6 +247,9 @@ int main(int argc, char** argv) {
     }
     ::close(devnull);
     bool peer = !qmp_us.empty();
+    std::printf(
+        "\n| request, one connection | ember | QEMU QMP query-status | ember/QEMU |\n"
+        "|---|---|---|---|\n");
     row("GET / p50", pct(get_us, 0.5), peer ? pct(qmp_us, 0.5) : 0);
     row("GET / p99", pct(get_us, 0.99), peer ? pct(qmp_us, 0.99) : 0);
     row("PUT /machine-config p50", pct(put_us, 0.5), peer ? pct(qmp_us, 0.5) : 0);

@@ -132,7 +132,7 @@ double fio_iops(const std::string& file, bool direct, bool write, unsigned depth
     }
     size_t field = write ? 48 : 7;
     if (fields.size() <= field) {
-        std::fprintf(stderr, "fio failed: %s\n", r.err.c_str());
+        std::fprintf(stderr, "%s failed (exit %d): %s\n", fio.c_str(), r.exit_code, r.err.c_str());
         return 0;
     }
     return std::stod(fields[field]);

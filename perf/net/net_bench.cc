@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "perf/quick.h"
+#include "tests/support/net_frames.h"
 #include "tests/support/netns.h"
 #include "tests/support/virtq_harness.h"
 #include "virtio/net/net_device.h"
@@ -38,51 +39,16 @@ struct NoIrq : IrqTrigger {
     void trigger() override {}
 };
 
-uint16_t ip_checksum(const uint8_t* p, size_t n) {
-    uint32_t sum = 0;
-    for (size_t i = 0; i + 1 < n; i += 2) sum += (p[i] << 8) | p[i + 1];
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    return static_cast<uint16_t>(~sum);
-}
-
-// An Ethernet frame of `size` bytes; with `gso`, a TCP/IPv4 super-frame and its vnet header.
+// An Ethernet frame of `size` bytes; with `gso`, a TCP/IPv4 super-frame for the tap to segment.
 std::string eth_frame(size_t size, bool gso) {
+    if (gso) return testing::tcpv4_frame(size);
     std::string f(size, '\0');
-    std::memcpy(f.data(), "\x02\x00\x00\x00\x00\x01\x06\x00\xac\x10\x00\x02", 12);
-    if (!gso) {
-        f[12] = '\x88';
-        f[13] = '\xb5';
-        return f;
-    }
-    f[12] = '\x08';
-    f[13] = '\x00';
-    auto* ip = reinterpret_cast<uint8_t*>(f.data() + 14);
-    ip[0] = 0x45;
-    uint16_t total = htons(static_cast<uint16_t>(size - 14));
-    std::memcpy(ip + 2, &total, 2);
-    ip[8] = 64;
-    ip[9] = 6;  // TCP
-    const uint8_t addresses[8] = {0xac, 0x1f, 0x00, 0x01, 0xac, 0x1f, 0x00, 0x02};
-    std::memcpy(ip + 12, addresses, sizeof addresses);
-    uint16_t csum = htons(ip_checksum(ip, 20));
-    std::memcpy(ip + 10, &csum, 2);
-    uint8_t* tcp = ip + 20;
-    tcp[12] = 5 << 4;  // data offset
-    tcp[13] = 0x18;    // PSH ACK
+    std::memcpy(f.data(), "\x02\x00\x00\x00\x00\x01\x06\x00\xac\x10\x00\x02\x88\xb5", 14);
     return f;
 }
 
 std::string vnet_header(bool gso) {
-    std::string h(virtio::kVnetHeaderSize, '\0');
-    if (!gso) return h;
-    h[0] = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
-    h[1] = 1;  // VIRTIO_NET_HDR_GSO_TCPV4
-    uint16_t hdr_len = 54, gso_size = 1448, csum_start = 34, csum_offset = 16;
-    std::memcpy(h.data() + 2, &hdr_len, 2);
-    std::memcpy(h.data() + 4, &gso_size, 2);
-    std::memcpy(h.data() + 6, &csum_start, 2);
-    std::memcpy(h.data() + 8, &csum_offset, 2);
-    return h;
+    return testing::vnet_header(gso);
 }
 
 struct Result {
