@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "jailer/beneath.h"
+#include "vmm/base/file_io.h"
 #include "vmm/base/unique_fd.h"
 
 namespace ember::jailer {
@@ -45,8 +46,8 @@ Result<void> copy_file(const std::string& from, const std::string& to) {
     // In the kernel, without a trip through user space; unlike copy_file_range, sendfile also
     // copies between file systems of different types (the jail may be on a tmpfs).
     for (off_t left = st.st_size; left > 0;) {
-        ssize_t n = ::sendfile(out.get(), in.get(), nullptr, static_cast<size_t>(left));
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = retry_on_eintr(
+            [&] { return ::sendfile(out.get(), in.get(), nullptr, static_cast<size_t>(left)); });
         if (n < 0) return fail_errno("copying " + from + " to " + to);
         if (n == 0) return fail(from + ": shorter than it was when opened");
         left -= n;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 
+#include "vmm/base/file_io.h"
 #include "vmm/base/unique_fd.h"
 
 namespace ember::jailer {
@@ -45,14 +46,10 @@ Result<std::string> read_at(const ElfFile& f, uint64_t offset, uint64_t len, con
     if (__builtin_add_overflow(offset, len, &end) || end > f.size)
         return fail(f.path + ": its " + std::string(what) + " lies outside the file");
     std::string bytes(len, '\0');
-    for (uint64_t done = 0; done < len;) {
-        ssize_t n =
-            ::pread(f.fd.get(), bytes.data() + done, len - done, static_cast<off_t>(offset + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno(f.path);
-        if (n == 0) return fail(f.path + ": shorter than its " + std::string(what));
-        done += static_cast<uint64_t>(n);
-    }
+    if (auto r = pread_exact(f.fd.get(), std::span(reinterpret_cast<uint8_t*>(bytes.data()), len),
+                             offset);
+        !r)
+        return fail(f.path + ": its " + std::string(what) + ": " + r.error().message);
     return bytes;
 }
 

@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include "vmm/base/file_io.h"
 
 #include <cerrno>
 
@@ -71,8 +72,8 @@ bool HttpConnection::on_readable(Clock::time_point now) {
     char buffer[16384];
     // A few reads per wake-up, so one busy client cannot starve the others.
     for (int reads = 0; reads < 4 && (write_shut_ || input_.size() < kMaxPendingInput); ++reads) {
-        const ssize_t n = ::recv(fd_.get(), buffer, sizeof buffer, 0);
-        if (n < 0 && errno == EINTR) continue;
+        const ssize_t n =
+            retry_on_eintr([&] { return ::recv(fd_.get(), buffer, sizeof buffer, 0); });
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n < 0) return false;
         if (n == 0) {
@@ -140,8 +141,8 @@ void HttpConnection::refuse(const RequestRefusal& refusal) {
 
 bool HttpConnection::flush(Clock::time_point now) {
     while (!output_.empty()) {
-        const ssize_t n = ::send(fd_.get(), output_.data(), output_.size(), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
+        const ssize_t n = retry_on_eintr(
+            [&] { return ::send(fd_.get(), output_.data(), output_.size(), MSG_NOSIGNAL); });
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
         if (n <= 0) return false;
         output_.erase(0, static_cast<size_t>(n));

@@ -28,21 +28,6 @@ pid_t spawn_ember(const std::string& config, int in_fd, int out_fd, int err_fd) 
     return spawn({EMBER_BINARY, "--no-api", "--config-file", config}, in_fd, out_fd, err_fd);
 }
 
-// Reads fd until `needle` has been seen or the timeout passes.
-std::string read_until(int fd, const std::string& needle, std::chrono::milliseconds timeout) {
-    std::string seen;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (seen.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0) continue;
-        char buf[256];
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        seen.append(buf, static_cast<size_t>(n));
-    }
-    return seen;
-}
-
 // waitpid with a deadline; SIGKILLs and fails the test if the child does not exit in time.
 int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

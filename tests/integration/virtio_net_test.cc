@@ -13,20 +13,6 @@
 namespace ember::testing {
 namespace {
 
-std::string read_until(int fd, const std::string& needle, int timeout_ms) {
-    std::string seen;
-    for (int waited = 0; seen.find(needle) == std::string::npos && waited < timeout_ms;
-         waited += 100) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0) continue;
-        char buf[512];
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        seen.append(buf, static_cast<size_t>(n));
-    }
-    return seen;
-}
-
 TEST(VirtioNet, GuestSendsAndReceivesEthernetFramesThroughTheTap) {
     ASSERT_TRUE(enter_new_netns());
     ASSERT_TRUE(create_tap("vmtap0"));
@@ -45,7 +31,8 @@ TEST(VirtioNet, GuestSendsAndReceivesEthernetFramesThroughTheTap) {
         spawn({EMBER_BINARY, "--no-api", "--config-file", config}, devnull, out[1], devnull);
     ::close(out[1]);
 
-    EXPECT_NE(read_until(out[0], "net: sent\n", 30000).find("net: sent\n"), std::string::npos);
+    EXPECT_NE(read_until(out[0], "net: sent\n", std::chrono::seconds(30)).find("net: sent\n"),
+              std::string::npos);
     std::string from_guest;
     for (int i = 0; i < 50 && from_guest.find("hello from the guest") == std::string::npos; ++i)
         from_guest = sock->receive(200);
@@ -58,7 +45,7 @@ TEST(VirtioNet, GuestSendsAndReceivesEthernetFramesThroughTheTap) {
                            std::string("\x02\x00\x00\x00\x00\x01", 6) + "\x88\xb5" +
                            "hello from the host";
     ASSERT_TRUE(sock->send(to_guest));
-    EXPECT_NE(read_until(out[0], "net: received hello from the host\n", 30000)
+    EXPECT_NE(read_until(out[0], "net: received hello from the host\n", std::chrono::seconds(30))
                   .find("net: received hello from the host"),
               std::string::npos);
     int status = 0;

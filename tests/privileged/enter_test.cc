@@ -17,6 +17,7 @@
 #include "jailer/jail.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/in_child.h"
+#include "tests/support/netns.h"
 
 namespace ember::jailer {
 namespace {
@@ -96,19 +97,8 @@ TEST(JailerEnter, IdsAreDroppedForGood) {
 }
 
 TEST(JailerEnter, TheNetworkNamespaceIsJoined) {
-    int ready[2];
-    ASSERT_EQ(::pipe(ready), 0);
-    pid_t owner = ::fork();
-    if (owner == 0) {
-        if (::unshare(CLONE_NEWNET) != 0) ::_exit(1);
-        char c = 1;
-        (void)!::write(ready[1], &c, 1);
-        ::pause();
-        ::_exit(0);
-    }
-    char c = 0;
-    ASSERT_EQ(::read(ready[0], &c, 1), 1);
-    const std::string theirs = "/proc/" + std::to_string(owner) + "/ns/net";
+    ember::testing::NetnsHolder owner;
+    const std::string theirs = owner.path();
     const ino_t target = ns_inode(theirs);
     EXPECT_NE(target, ns_inode("/proc/self/ns/net"));
     EXPECT_EQ(in_child([&] {
@@ -119,10 +109,6 @@ TEST(JailerEnter, TheNetworkNamespaceIsJoined) {
     auto missing = join_netns("/nonexistent/ns");
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().message.find("--netns /nonexistent/ns"), std::string::npos);
-    ::kill(owner, SIGKILL);
-    ::waitpid(owner, nullptr, 0);
-    ::close(ready[0]);
-    ::close(ready[1]);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 
 #include "jailer/cgroups.h"
 #include "tests/support/ember_process.h"
+#include "tests/support/netns.h"
 #include "tests/support/uds_http.h"
 #include "vmm/base/unique_fd.h"
 
@@ -50,35 +51,6 @@ ino_t inode(const std::string& path) {
     struct stat st{};
     return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
-
-// A process that holds a network namespace of its own for as long as the test runs.
-class NetnsHolder {
-  public:
-    NetnsHolder() {
-        int ready[2];
-        if (::pipe(ready) != 0) return;
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            if (::unshare(CLONE_NEWNET) != 0) ::_exit(1);
-            char c = 1;
-            (void)!::write(ready[1], &c, 1);
-            ::pause();
-            ::_exit(0);
-        }
-        char c = 0;
-        (void)!::read(ready[0], &c, 1);
-        ::close(ready[0]);
-        ::close(ready[1]);
-    }
-    ~NetnsHolder() {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-    }
-    std::string path() const { return "/proc/" + std::to_string(pid_) + "/ns/net"; }
-
-  private:
-    pid_t pid_ = -1;
-};
 
 class JailedEmber : public ::testing::Test {
   protected:

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tests/support/net_frames.h"
 #include "tests/support/netns.h"
 #include "tests/support/virtq_harness.h"
 #include "tests/unit/fake_irq.h"
@@ -373,25 +374,8 @@ TEST_F(NetTest, GsoHeaderFromTheGuestPassesToTheTap) {
     ASSERT_TRUE(device->offered_features() & (1ull << net::kHostTso4));
     // A 4000-byte TCP/IPv4 frame with a TSO vnet header: only a tap that got the header (and not
     // the frame with the header's bytes in front) passes it on whole.
-    std::string f(4000, '\0');
-    std::memcpy(f.data(), "\x02\x00\x00\x00\x00\x01\x06\x00\xac\x10\x00\x02\x08\x00", 14);
-    uint8_t* ip = reinterpret_cast<uint8_t*>(f.data() + 14);
-    ip[0] = 0x45;
-    ip[2] = static_cast<uint8_t>((4000 - 14) >> 8);
-    ip[3] = static_cast<uint8_t>((4000 - 14) & 0xff);
-    ip[8] = 64;
-    ip[9] = 6;
-    const uint8_t addresses[8] = {0xac, 0x1f, 0x00, 0x01, 0xac, 0x1f, 0x00, 0x02};
-    std::memcpy(ip + 12, addresses, sizeof addresses);
-    ip[32] = 0x50;  // TCP data offset
-    std::string hdr(kVnetHeaderSize, '\0');
-    hdr[0] = 1;  // NEEDS_CSUM
-    hdr[1] = 1;  // GSO_TCPV4
-    uint16_t hdr_len = 54, gso_size = 1448, csum_start = 34, csum_offset = 16;
-    std::memcpy(hdr.data() + 2, &hdr_len, 2);
-    std::memcpy(hdr.data() + 4, &gso_size, 2);
-    std::memcpy(hdr.data() + 6, &csum_start, 2);
-    std::memcpy(hdr.data() + 8, &csum_offset, 2);
+    const std::string f = testing::tcpv4_frame(4000);
+    const std::string hdr = testing::vnet_header(true);
     uint64_t buf = tx.alloc(8192);
     tx.fill(buf, hdr + f);
     tx.add_chain({{buf, static_cast<uint32_t>(hdr.size() + f.size())}});

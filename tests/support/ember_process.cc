@@ -129,4 +129,18 @@ int count_lines_containing(const std::string& text, const std::string& needle) {
     return n;
 }
 
+std::string read_until(int fd, const std::string& needle, std::chrono::milliseconds timeout) {
+    std::string seen;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (seen.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        char buf[512];
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        seen.append(buf, static_cast<size_t>(n));
+    }
+    return seen;
+}
+
 }  // namespace ember::testing

@@ -35,6 +35,9 @@ struct SignalOnOutput {
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                           const std::optional<SignalOnOutput>& on_output = std::nullopt);
 
+// Reads fd until `needle` has been seen, the fd ends or `timeout` passes; everything read.
+std::string read_until(int fd, const std::string& needle, std::chrono::milliseconds timeout);
+
 // fork + exec with the given stdin, stdout and stderr (each dup'ed in the child); returns the pid.
 pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd);
 

@@ -12,6 +12,20 @@ namespace ember::testing {
 // Moves this process into a new, empty network namespace (loopback only).
 Result<void> enter_new_netns();
 
+// A child process that holds a network namespace of its own for as long as this object lives.
+class NetnsHolder {
+  public:
+    NetnsHolder();
+    ~NetnsHolder();
+    NetnsHolder(const NetnsHolder&) = delete;
+    NetnsHolder& operator=(const NetnsHolder&) = delete;
+    // "/proc/PID/ns/net"; the child is in its namespace once the constructor returns.
+    std::string path() const { return "/proc/" + std::to_string(pid_) + "/ns/net"; }
+
+  private:
+    int pid_ = -1;
+};
+
 // Creates a persistent tap named `name` (not attached by anyone) and sets it up.
 Result<void> create_tap(const std::string& name);
 Result<void> delete_tap(const std::string& name);

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "virtio/block/io_engine.h"
+#include "vmm/base/file_io.h"
 
 namespace ember::virtio {
 namespace {
@@ -36,16 +37,15 @@ class SyncEngine : public IoEngine {
         std::vector<iovec> iov(op.iov.begin(), op.iov.end());
         size_t first = 0;
         while (first < iov.size()) {
-            ssize_t n =
-                op.kind == IoOp::Kind::Read
-                    ? ::preadv(fd_, iov.data() + first, static_cast<int>(iov.size() - first),
-                               static_cast<off_t>(op.offset + total))
-                    : ::pwritev(fd_, iov.data() + first, static_cast<int>(iov.size() - first),
-                                static_cast<off_t>(op.offset + total));
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                return -errno;
-            }
+            ssize_t n = retry_on_eintr([&] {
+                return op.kind == IoOp::Kind::Read
+                           ? ::preadv(fd_, iov.data() + first, static_cast<int>(iov.size() - first),
+                                      static_cast<off_t>(op.offset + total))
+                           : ::pwritev(fd_, iov.data() + first,
+                                       static_cast<int>(iov.size() - first),
+                                       static_cast<off_t>(op.offset + total));
+            });
+            if (n < 0) return -errno;
             if (n == 0) break;
             total += n;
             auto left = static_cast<size_t>(n);

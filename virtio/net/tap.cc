@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "vmm/base/file_io.h"
 
 #include <cerrno>
 #include <cstring>
@@ -69,18 +70,13 @@ Result<void> Tap::set_offloads(const TapOffloads& offloads) const {
 }
 
 ssize_t Tap::read(std::span<uint8_t> frame) const {
-    ssize_t n;
-    do {
-        n = ::read(fd(), frame.data(), frame.size());
-    } while (n < 0 && errno == EINTR);
+    const ssize_t n = retry_on_eintr([&] { return ::read(fd(), frame.data(), frame.size()); });
     return n < 0 ? -errno : n;
 }
 
 ssize_t Tap::write(std::span<const iovec> frame) const {
-    ssize_t n;
-    do {
-        n = ::writev(fd(), frame.data(), static_cast<int>(frame.size()));
-    } while (n < 0 && errno == EINTR);
+    const ssize_t n = retry_on_eintr(
+        [&] { return ::writev(fd(), frame.data(), static_cast<int>(frame.size())); });
     return n < 0 ? -errno : n;
 }
 

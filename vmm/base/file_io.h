@@ -13,15 +13,25 @@
 
 namespace ember {
 
+// Calls `call` again while it fails with EINTR (a signal arrived before anything was done); returns
+// its last result, errno as it left it.
+template <typename Call>
+auto retry_on_eintr(Call call) {
+    decltype(call()) r;
+    do {
+        r = call();
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
 inline Result<void> pread_exact(int fd, std::span<uint8_t> out, uint64_t offset) {
     size_t done = 0;
     while (done < out.size()) {
-        ssize_t n =
-            ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno("read");
-        }
+        ssize_t n = retry_on_eintr([&] {
+            return ::pread(fd, out.data() + done, out.size() - done,
+                           static_cast<off_t>(offset + done));
+        });
+        if (n < 0) return fail_errno("read");
         if (n == 0)
             return fail("unexpected end of file at offset " + std::to_string(offset + done));
         done += static_cast<size_t>(n);
@@ -36,11 +46,8 @@ template <typename WriteFrom>
 Result<void> write_whole(std::span<const uint8_t> bytes, WriteFrom write_from) {
     size_t done = 0;
     while (done < bytes.size()) {
-        ssize_t n = write_from(bytes.subspan(done), done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno("write");
-        }
+        ssize_t n = retry_on_eintr([&] { return write_from(bytes.subspan(done), done); });
+        if (n < 0) return fail_errno("write");
         if (n == 0)
             return fail("write: nothing written of the last " +
                         std::to_string(bytes.size() - done) + " bytes");

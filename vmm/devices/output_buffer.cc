@@ -1,6 +1,7 @@
 #include "vmm/devices/output_buffer.h"
 
 #include <unistd.h>
+#include "vmm/base/file_io.h"
 
 #include <algorithm>
 
@@ -38,9 +39,8 @@ Result<OutputBuffer::Drain> OutputBuffer::drain_to(int fd) {
                         scratch_.begin());
         }
         // Written without the lock: a slow console delays only this thread, never a vCPU's push.
-        ssize_t n = ::write(fd, scratch_.data(), contiguous);
+        ssize_t n = retry_on_eintr([&] { return ::write(fd, scratch_.data(), contiguous); });
         if (n < 0) {
-            if (errno == EINTR) continue;
             if (errno == EAGAIN) return Drain::Blocked;
             return fail_errno("serial output");
         }

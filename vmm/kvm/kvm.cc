@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include "vmm/base/file_io.h"
 
 #include <algorithm>
 #include <cstring>
@@ -96,11 +97,8 @@ Result<std::vector<uint32_t>> Kvm::msr_index_list() const {
 }
 
 Result<Vm> Kvm::create_vm() const {
-    int raw;
     // EINTR is possible while the kernel allocates the VM; retrying is what the ioctl expects.
-    do {
-        raw = ::ioctl(fd_.get(), KVM_CREATE_VM, 0);
-    } while (raw < 0 && errno == EINTR);
+    const int raw = retry_on_eintr([&] { return ::ioctl(fd_.get(), KVM_CREATE_VM, 0); });
     if (raw < 0) return fail_errno("KVM_CREATE_VM");
     return Vm(UniqueFd(raw), vcpu_mmap_size_);
 }

@@ -46,27 +46,13 @@ Result<void> Vm::create_pit2() const {
     return {};
 }
 
-namespace {
-
-Result<void> irqfd(int vm_fd, int event_fd, uint32_t gsi, uint32_t flags) {
+Result<void> Vm::register_irqfd(int event_fd, uint32_t gsi) const {
     kvm_irqfd request{};
     request.fd = static_cast<uint32_t>(event_fd);
     request.gsi = gsi;
-    request.flags = flags;
-    if (::ioctl(vm_fd, KVM_IRQFD, &request) < 0)
-        return fail_errno(std::string(flags ? "KVM_IRQFD deassign" : "KVM_IRQFD") + " for GSI " +
-                          std::to_string(gsi));
+    if (::ioctl(fd(), KVM_IRQFD, &request) < 0)
+        return fail_errno("KVM_IRQFD for GSI " + std::to_string(gsi));
     return {};
-}
-
-}  // namespace
-
-Result<void> Vm::register_irqfd(int event_fd, uint32_t gsi) const {
-    return irqfd(fd(), event_fd, gsi, 0);
-}
-
-Result<void> Vm::unregister_irqfd(int event_fd, uint32_t gsi) const {
-    return irqfd(fd(), event_fd, gsi, KVM_IRQFD_FLAG_DEASSIGN);
 }
 
 namespace {

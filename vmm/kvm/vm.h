@@ -25,7 +25,6 @@ class Vm {
     // KVM's PIT with the speaker port left to KVM's dummy, so no exit per port-0x61 access.
     Result<void> create_pit2() const;
     Result<void> register_irqfd(int event_fd, uint32_t gsi) const;
-    Result<void> unregister_irqfd(int event_fd, uint32_t gsi) const;
     // A guest write of `datamatch` (4 bytes) at `addr` in MMIO space signals event_fd in the
     // kernel, with no exit to us.
     Result<void> register_ioeventfd(int event_fd, uint64_t addr, uint32_t datamatch) const;

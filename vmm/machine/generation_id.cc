@@ -5,6 +5,7 @@
 #include <array>
 
 #include "vmm/arch/x86_64/acpi.h"
+#include "vmm/base/file_io.h"
 
 namespace ember {
 
@@ -12,8 +13,8 @@ Result<void> write_new_generation_id(const GuestMemory& mem, uint64_t addr) {
     std::array<uint8_t, x86::kVmGenIdBytes> id{};
     size_t got = 0;
     while (got < id.size()) {
-        ssize_t n = ::getrandom(id.data() + got, id.size() - got, 0);
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n =
+            retry_on_eintr([&] { return ::getrandom(id.data() + got, id.size() - got, 0); });
         if (n < 0) return fail_errno("VM generation ID: getrandom");
         got += static_cast<size_t>(n);
     }

@@ -40,7 +40,6 @@
 namespace ember {
 
 inline constexpr uint64_t kMiB = 1 << 20;
-inline constexpr uint64_t kGuestPageSize = 4096;
 
 struct VmmOptions {
     bool boot_timer = false;
@@ -103,7 +102,6 @@ class Vmm : public ExitSink {
     const GuestMemory& memory() const { return memory_; }
     // What the VM was built from; for a restored VM, the snapshot's, with network overrides.
     const VmConfig& config() const { return config_; }
-    const std::string& kernel_cmdline() const { return cmdline_; }
     uint64_t serial_bytes_dropped() const;
     SerialCounters serial_counters() const { return serial_->counters(); }
     I8042Counters i8042_counters() const { return i8042_->counters(); }
@@ -157,7 +155,6 @@ class Vmm : public ExitSink {
     uint64_t memory_file_bytes_ = 0;
     std::optional<SigbusGuard> sigbus_guard_;  // a restored VM's file-backed memory
     x86::KernelImage kernel_;
-    std::string cmdline_;
 
     Bus pio_bus_;
     Bus mmio_bus_;

@@ -36,14 +36,15 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
         initrd = *placed;
     }
 
-    cmdline_ = boot.boot_args.value_or(kDefaultBootArgs) + virtio_boot_args(config, virtio_plan_);
-    std::string quirk_args = quirk_boot_args(options_.quirks, cmdline_);
+    std::string cmdline =
+        boot.boot_args.value_or(kDefaultBootArgs) + virtio_boot_args(config, virtio_plan_);
+    std::string quirk_args = quirk_boot_args(options_.quirks, cmdline);
     if (!quirk_args.empty()) {
         log::info("host KVM emulates guest ring 0 (kvm_pvm): added kernel arguments '" +
                   quirk_args + "'");
-        cmdline_ += " " + quirk_args;
+        cmdline += " " + quirk_args;
     }
-    auto cmdline_size = x86::write_cmdline(memory_, cmdline_, kernel_.cmdline_max);
+    auto cmdline_size = x86::write_cmdline(memory_, cmdline, kernel_.cmdline_max);
     if (!cmdline_size) return wrap_error(std::move(cmdline_size), "boot-source.boot_args");
 
     x86::AcpiMachine machine{

@@ -81,7 +81,7 @@ Result<void> GuestMemory::write(uint64_t addr, std::span<const uint8_t> data) co
 
 void GuestMemory::enable_dirty_tracking() const {
     if (!dirty_.empty()) return;
-    for (const auto& r : regions_) dirty_.emplace_back((r.size() / 4096 + 63) / 64, 0);
+    for (const auto& r : regions_) dirty_.emplace_back((r.size() / kGuestPageSize + 63) / 64, 0);
 }
 
 void GuestMemory::mark_dirty(uint64_t addr, uint64_t len) const {
@@ -89,8 +89,8 @@ void GuestMemory::mark_dirty(uint64_t addr, uint64_t len) const {
     for (size_t i = 0; i < regions_.size(); ++i) {
         const auto& r = regions_[i];
         if (addr < r.guest_addr || addr >= r.end()) continue;
-        uint64_t first = (addr - r.guest_addr) / 4096;
-        uint64_t last = (std::min(addr + len, r.end()) - 1 - r.guest_addr) / 4096;
+        uint64_t first = (addr - r.guest_addr) / kGuestPageSize;
+        uint64_t last = (std::min(addr + len, r.end()) - 1 - r.guest_addr) / kGuestPageSize;
         for (uint64_t p = first; p <= last; ++p) dirty_[i][p / 64] |= 1ull << (p % 64);
         return;
     }

@@ -16,6 +16,9 @@
 
 namespace ember {
 
+// The unit of dirty tracking, snapshot memory files and KVM's dirty log.
+inline constexpr uint64_t kGuestPageSize = 4096;
+
 struct MemoryRegionSpec {
     uint64_t guest_addr;
     uint64_t size;
