@@ -57,9 +57,9 @@ struct Drives {
             DriveConfig config;
             config.drive_id = "fuzz" + std::to_string(i);
             config.path_on_host = d.path;
-            config.io_engine = i & 1 ? "Async" : "Sync";
+            config.io_engine = i & 1 ? IoEngineType::Async : IoEngineType::Sync;
             config.is_read_only = i & 2;
-            config.cache_type = i & 4 ? "Writeback" : "Unsafe";
+            config.cache_type = i & 4 ? CacheType::Writeback : CacheType::Unsafe;
             auto device = virtio::BlockDevice::create(config, mem, interrupt, {});
             if (!device) std::fprintf(stderr, "%s\n", device.error().message.c_str());
             require(device.has_value(), "a block device over the scratch image");

@@ -258,8 +258,8 @@ std::vector<uint8_t> encode(const VmConfig& c) {
         w.put<uint8_t>(d.is_root_device);
         w.put<uint8_t>(d.is_read_only);
         put_opt(w, d.partuuid);
-        w.put_string(d.cache_type);
-        w.put_string(d.io_engine);
+        w.put_string(std::string(name_of(d.cache_type)));
+        w.put_string(std::string(name_of(d.io_engine)));
         put_limiter(w, d.rate_limiter);
     }
     w.put(static_cast<uint32_t>(c.network_interfaces.size()));
@@ -307,8 +307,8 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
         auto cache = r.get_string();
         auto engine = r.get_string();
         if (!cache || !engine) return fail("config section: drive is truncated");
-        d.cache_type = *cache;
-        d.io_engine = *engine;
+        EMBER_TRY(assign(cache_type_named(*cache, "config section: cache_type"), d.cache_type));
+        EMBER_TRY(assign(io_engine_named(*engine, "config section: io_engine"), d.io_engine));
         EMBER_TRY(get_limiter(r, d.rate_limiter));
         c.drives.push_back(std::move(d));
     }

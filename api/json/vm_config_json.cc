@@ -54,8 +54,13 @@ Result<DriveConfig> drive_from(object o, const std::string& path) {
     EMBER_TRY(need(f, f.boolean("is_root_device"), "is_root_device", d.is_root_device));
     EMBER_TRY(take(f.boolean("is_read_only"), d.is_read_only));
     EMBER_TRY(take(f.string("partuuid"), d.partuuid));
-    EMBER_TRY(take(f.string("cache_type"), d.cache_type));
-    EMBER_TRY(take(f.string("io_engine"), d.io_engine));
+    std::optional<std::string> cache_type, io_engine;
+    EMBER_TRY(take(f.string("cache_type"), cache_type));
+    EMBER_TRY(take(f.string("io_engine"), io_engine));
+    if (cache_type)
+        EMBER_TRY(assign(cache_type_named(*cache_type, f.path_of("cache_type")), d.cache_type));
+    if (io_engine)
+        EMBER_TRY(assign(io_engine_named(*io_engine, f.path_of("io_engine")), d.io_engine));
     EMBER_TRY(take(rate_limiter_from(f, "rate_limiter"), d.rate_limiter));
     EMBER_TRY(f.finish());
     return d;

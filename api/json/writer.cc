@@ -69,10 +69,11 @@ std::string to_json(const VmConfig& c) {
         const auto& d = c.drives[i];
         out += std::string(i ? "," : "") + "{\"drive_id\":" + quote(d.drive_id) +
                ",\"partuuid\":" + opt(d.partuuid) + ",\"is_root_device\":" + b(d.is_root_device) +
-               ",\"cache_type\":" + quote(d.cache_type) + ",\"is_read_only\":" + b(d.is_read_only) +
+               ",\"cache_type\":" + quote(std::string(name_of(d.cache_type))) +
+               ",\"is_read_only\":" + b(d.is_read_only) +
                ",\"path_on_host\":" + quote(d.path_on_host) +
                ",\"rate_limiter\":" + limiter(d.rate_limiter) +
-               ",\"io_engine\":" + quote(d.io_engine) + ",\"socket\":null}";
+               ",\"io_engine\":" + quote(std::string(name_of(d.io_engine))) + ",\"socket\":null}";
     }
     out += "],\"machine-config\":" + to_json(c.machine) + ",\"network-interfaces\":[";
     for (size_t i = 0; i < c.network_interfaces.size(); ++i) {

@@ -39,7 +39,7 @@ struct Slot {
     uint64_t header, data, status;
 };
 
-double device_iops(const std::string& file, const std::string& engine, bool direct, bool write,
+double device_iops(const std::string& file, IoEngineType engine, bool direct, bool write,
                    unsigned depth, std::chrono::milliseconds duration) {
     testing::VirtqHarness h(256, 16ull << 20);
     NoIrq irq;
@@ -195,9 +195,11 @@ int main(int argc, char** argv) {
             for (unsigned depth : {1u, 32u}) {
                 std::vector<double> u, sy, f;
                 for (int rep = 0; rep < reps; ++rep) {
-                    u.push_back(device_iops(file, "Async", direct, write, depth, duration));
+                    u.push_back(
+                        device_iops(file, IoEngineType::Async, direct, write, depth, duration));
                     f.push_back(fio_iops(file, direct, write, depth, duration, fio));
-                    sy.push_back(device_iops(file, "Sync", direct, write, depth, duration));
+                    sy.push_back(
+                        device_iops(file, IoEngineType::Sync, direct, write, depth, duration));
                 }
                 double uring = median(u), sync = median(sy), peer = median(f);
                 std::printf("| %s | %s | %u | %.0f | %.0f | %.0f | %.2f | %.2f |\n",

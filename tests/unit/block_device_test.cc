@@ -22,7 +22,7 @@ using testing::VirtqHarness;
 
 constexpr uint64_t kImageBytes = 1 << 20;
 
-class BlockTest : public ::testing::TestWithParam<std::string> {
+class BlockTest : public ::testing::TestWithParam<IoEngineType> {
   protected:
     void SetUp() override {
         image = dir.write("disk.img", std::string(kImageBytes, '\0'));
@@ -128,7 +128,7 @@ TEST_P(BlockTest, ABrokenRingKickedAgainIsLeftAlone) {
 }
 
 TEST_P(BlockTest, FlushWithWritebackIsPassedToTheHost) {
-    config.cache_type = "Writeback";
+    config.cache_type = CacheType::Writeback;
     start();
     EXPECT_TRUE(device->offered_features() & (1ull << VIRTIO_BLK_F_FLUSH));
     auto f = request(VIRTIO_BLK_T_FLUSH, 0, 0, false);
@@ -410,7 +410,8 @@ TEST(BlockDeviceConfig, CapacitySegMaxAndBlockSize) {
     EXPECT_EQ(blk_size, 512u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, BlockTest, ::testing::Values("Sync", "Async"));
+INSTANTIATE_TEST_SUITE_P(Engines, BlockTest,
+                         ::testing::Values(IoEngineType::Sync, IoEngineType::Async));
 
 }  // namespace
 }  // namespace ember::virtio

@@ -28,8 +28,8 @@ TEST(VmConfigJson, ParsesFirecrackersConfigFile) {
     EXPECT_EQ(config->machine.mem_size_mib, 256u);
     EXPECT_TRUE(config->machine.track_dirty_pages);
     ASSERT_EQ(config->drives.size(), 1u);
-    EXPECT_EQ(config->drives[0].cache_type, "Writeback");
-    EXPECT_EQ(config->drives[0].io_engine, "Sync");
+    EXPECT_EQ(config->drives[0].cache_type, CacheType::Writeback);
+    EXPECT_EQ(config->drives[0].io_engine, IoEngineType::Sync);
     EXPECT_EQ(config->drives[0].rate_limiter->ops->one_time_burst, 5u);
     ASSERT_EQ(config->network_interfaces.size(), 1u);
     EXPECT_EQ(config->network_interfaces[0].guest_mac, "06:00:ac:10:00:02");

@@ -77,7 +77,7 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
 
     std::unique_ptr<IoEngine> engine;
     DriveConfig effective = config;
-    if (config.io_engine == "Sync") {
+    if (config.io_engine == IoEngineType::Sync) {
         engine = make_sync_engine(image.get());
     } else {
         int setup_errno = 0;
@@ -90,7 +90,7 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
             log::warn("drive '" + config.drive_id + "': io_uring is unavailable (" +
                       uring.error().message + "): using io_engine Sync");
             engine = make_sync_engine(image.get());
-            effective.io_engine = "Sync";
+            effective.io_engine = IoEngineType::Sync;
         } else {
             return std::unexpected(std::move(uring.error()).wrap(who + ": io_engine Async"));
         }
@@ -122,7 +122,7 @@ BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& 
     features_ = kFVersion1 | (1ull << kRingFEventIdx) | (1ull << kRingFIndirectDesc) |
                 (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE);
     if (config_.is_read_only) features_ |= 1ull << VIRTIO_BLK_F_RO;
-    if (config_.cache_type == "Writeback") features_ |= 1ull << VIRTIO_BLK_F_FLUSH;
+    if (config_.cache_type == CacheType::Writeback) features_ |= 1ull << VIRTIO_BLK_F_FLUSH;
 }
 
 BlockDevice::~BlockDevice() {
@@ -279,7 +279,7 @@ void BlockDevice::process_queue(size_t) {
                 }
                 break;
             case RequestType::Flush:
-                if (config_.cache_type != "Writeback") {
+                if (config_.cache_type != CacheType::Writeback) {
                     // Unsafe: the guest's writes are in the host page cache; nothing to wait for.
                     ++counters_.flush_ops;
                     complete(head, req->status_addr, VIRTIO_BLK_S_OK, 1);

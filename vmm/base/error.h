@@ -34,6 +34,14 @@ std::unexpected<Error> wrap_error(Result<T>&& r, std::string_view context) {
     return std::unexpected(std::move(r.error()).wrap(context));
 }
 
+// Stores `value` in `out`, or hands back its error: `EMBER_TRY(assign(parse(x), field));`.
+template <typename T, typename U>
+Result<void> assign(Result<T> value, U& out) {
+    if (!value) return std::unexpected(std::move(value.error()));
+    out = std::move(*value);
+    return {};
+}
+
 // "<what>: <strerror(errno)>", capturing errno at the call.
 inline std::unexpected<Error> fail_errno(std::string_view what, int err = errno) {
     return std::unexpected(Error{std::string(what) + ": " + std::strerror(err)});

@@ -110,12 +110,6 @@ Result<void> validate_drive(const DriveConfig& d) {
                     "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
     const std::string where = "drive '" + d.drive_id + "'";
     if (d.path_on_host.empty()) return fail(where + ": path_on_host: must not be empty");
-    if (d.cache_type != "Unsafe" && d.cache_type != "Writeback")
-        return std::unexpected(
-            unknown_variant(where + ": cache_type", d.cache_type, {"Unsafe", "Writeback"}));
-    if (d.io_engine != "Sync" && d.io_engine != "Async")
-        return std::unexpected(
-            unknown_variant(where + ": io_engine", d.io_engine, {"Sync", "Async"}));
     if (d.partuuid && !d.is_root_device)
         return fail(where + ": partuuid: only the root device may name a partition");
     // It goes onto the kernel command line as root=PARTUUID=...: a space or anything else there
@@ -173,6 +167,26 @@ RateLimiterConfig updated_rate_limiter(const std::optional<RateLimiterConfig>& o
     if (update.bandwidth) out.bandwidth = *update.bandwidth;
     if (update.ops) out.ops = *update.ops;
     return out;
+}
+
+std::string_view name_of(CacheType type) {
+    return type == CacheType::Writeback ? "Writeback" : "Unsafe";
+}
+
+std::string_view name_of(IoEngineType engine) {
+    return engine == IoEngineType::Sync ? "Sync" : "Async";
+}
+
+Result<CacheType> cache_type_named(std::string_view name, const std::string& key) {
+    if (name == "Unsafe") return CacheType::Unsafe;
+    if (name == "Writeback") return CacheType::Writeback;
+    return std::unexpected(unknown_variant(key, std::string(name), {"Unsafe", "Writeback"}));
+}
+
+Result<IoEngineType> io_engine_named(std::string_view name, const std::string& key) {
+    if (name == "Sync") return IoEngineType::Sync;
+    if (name == "Async") return IoEngineType::Async;
+    return std::unexpected(unknown_variant(key, std::string(name), {"Sync", "Async"}));
 }
 
 Error unknown_variant(const std::string& key, const std::string& value,

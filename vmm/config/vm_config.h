@@ -39,14 +39,27 @@ struct MachineConfig {
     std::string huge_pages = "None";
 };
 
+// How the guest's writes reach the disk: Unsafe never flushes (no VIRTIO_BLK_F_FLUSH); Writeback
+// offers flush and honours it.
+enum class CacheType : uint8_t { Unsafe, Writeback };
+// What serves a drive's requests: io_uring, or preadv/pwritev on the VMM thread.
+enum class IoEngineType : uint8_t { Async, Sync };
+
+// Firecracker's names, as its API and config file write them.
+std::string_view name_of(CacheType type);
+std::string_view name_of(IoEngineType engine);
+// The value Firecracker's name stands for; otherwise unknown_variant() under `key`.
+Result<CacheType> cache_type_named(std::string_view name, const std::string& key);
+Result<IoEngineType> io_engine_named(std::string_view name, const std::string& key);
+
 struct DriveConfig {
     std::string drive_id;
     std::string path_on_host;
     bool is_root_device = false;
     bool is_read_only = false;
     std::optional<std::string> partuuid;
-    std::string cache_type = "Unsafe";  // or "Writeback"
-    std::string io_engine = "Async";    // or "Sync"
+    CacheType cache_type = CacheType::Unsafe;
+    IoEngineType io_engine = IoEngineType::Async;
     std::optional<RateLimiterConfig> rate_limiter;
 };
 
