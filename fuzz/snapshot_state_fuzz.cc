@@ -19,10 +19,10 @@
 #include "virtio/mmio/mmio_transport.h"
 #include "vmm/base/event_fd.h"
 #include "vmm/base/log.h"
+#include "vmm/base/state_sections.h"
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/output_buffer.h"
 #include "vmm/devices/serial.h"
-#include "vmm/machine/sections.h"
 
 using namespace ember;
 using fuzz::require;
@@ -55,7 +55,7 @@ void check_section(const snapshot::Section& s, const GuestMemory& mem) {
     static fuzz::NullIrq irq;
     if (std::getenv("EMBER_FUZZ_VERBOSE"))
         std::fprintf(stderr, "section %u (%s), %zu bytes\n", s.id,
-                     std::string(section_name(s.id)).c_str(), s.payload.size());
+                     std::string(state_sections::name_of(s.id)).c_str(), s.payload.size());
     switch (s.id) {
         case snapshot::kConfig:
             require_round_trip(s.payload, snapshot::decode_config(s.payload));
@@ -115,7 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const auto* bytes = reinterpret_cast<const uint8_t*>(&sum);
         file.insert(file.end(), bytes, bytes + sizeof sum);
     }
-    auto reader = snapshot::Reader::parse(file, kStateSectionIds);
+    auto reader = snapshot::Reader::parse(file, state_sections::kIds);
     if (!reader) {
         require(!reader.error().message.empty(), "a refusal says why");
         return 0;

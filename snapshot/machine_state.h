@@ -21,13 +21,9 @@
 
 namespace ember::snapshot {
 
-// The machine-wide sections; each device declares its own beside it (vmm/machine/sections.h).
-inline constexpr StateSection kConfigSection{1, "config"};
-inline constexpr StateSection kVmKvmSection{2, "vm (PIC, IOAPIC, PIT, clock)"};
-inline constexpr StateSection kVcpuSection{3, "vcpu"};
-inline constexpr StateSection kMemorySection{6, "memory layout"};
-inline constexpr uint32_t kConfig = kConfigSection.id, kVmKvm = kVmKvmSection.id,
-                          kVcpu = kVcpuSection.id, kMemory = kMemorySection.id;
+// The machine-wide sections' ids (vmm/base/state_sections.h).
+inline constexpr uint32_t kConfig = state_sections::kConfig.id, kVmKvm = state_sections::kVmKvm.id,
+                          kVcpu = state_sections::kVcpu.id, kMemory = state_sections::kMemory.id;
 
 struct VcpuState {
     std::vector<kvm_cpuid_entry2> cpuid;

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "snapshot/machine_state.h"
-#include "vmm/machine/sections.h"
+#include "vmm/base/state_sections.h"
 
 using namespace ember;
 
@@ -18,7 +18,7 @@ int describe(const char* path) {
         return 1;
     }
     const std::vector<uint8_t>& bytes = *read;
-    auto file = snapshot::Reader::parse(bytes, kStateSectionIds);
+    auto file = snapshot::Reader::parse(bytes, state_sections::kIds);
     if (!file) {
         std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", path, file.error().message.c_str());
         return 1;
@@ -27,7 +27,8 @@ int describe(const char* path) {
                 bytes.size());
     for (const auto& s : file->sections())
         std::printf("  section %-30s version %u, %zu bytes\n",
-                    std::string(section_name(s.id)).c_str(), s.version, s.payload.size());
+                    std::string(state_sections::name_of(s.id)).c_str(), s.version,
+                    s.payload.size());
     if (auto c = file->one(snapshot::kConfig)) {
         if (auto config = snapshot::decode_config(c->payload)) {
             std::printf("machine: %u vCPUs, %u MiB\n", config->machine.vcpu_count,

@@ -12,7 +12,7 @@
 
 namespace ember::virtio {
 
-inline constexpr StateSection kTransportSection{7, "virtio"};
+inline constexpr StateSection kTransportSection = state_sections::kVirtio;
 
 std::vector<uint8_t> encode(const TransportState& t);
 Result<TransportState> decode_transport(std::span<const uint8_t> payload);

@@ -1,6 +1,6 @@
 // What the snapshot code asks of a device whose guest-visible state a snapshot keeps. Each device
-// kind declares its section (an id in the state file and a name for tools) beside it, implements
-// these in its own *_persist.cc, and gets one line in vmm/machine/sections.h.
+// kind has its section's line in vmm/base/state_sections.h, implements these in its own
+// *_persist.cc, and gets one line in vmm/machine/sections.h, the kinds a VM restores.
 #pragma once
 
 #include <cstdint>
@@ -9,13 +9,9 @@
 #include <vector>
 
 #include "vmm/base/error.h"
+#include "vmm/base/state_sections.h"
 
 namespace ember {
-
-struct StateSection {
-    uint32_t id;
-    std::string_view name;
-};
 
 class Persistent {
   public:

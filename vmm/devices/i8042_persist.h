@@ -11,7 +11,7 @@
 
 namespace ember {
 
-inline constexpr StateSection kI8042Section{5, "i8042"};
+inline constexpr StateSection kI8042Section = state_sections::kI8042;
 
 std::vector<uint8_t> encode(const I8042State& s);
 Result<I8042State> decode_i8042(std::span<const uint8_t> payload);

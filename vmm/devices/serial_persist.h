@@ -11,7 +11,7 @@
 
 namespace ember {
 
-inline constexpr StateSection kSerialSection{4, "serial"};
+inline constexpr StateSection kSerialSection = state_sections::kSerial;
 
 std::vector<uint8_t> encode(const SerialState& s);
 Result<SerialState> decode_serial(std::span<const uint8_t> payload);

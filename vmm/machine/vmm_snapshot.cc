@@ -32,7 +32,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                                           bool track_dirty_pages, VmmOptions options) {
     auto bytes = snapshot::read_state_file(state_path);
     if (!bytes) return wrap_error(std::move(bytes), "snapshot_path " + state_path);
-    auto file = snapshot::Reader::parse(*bytes, kStateSectionIds);
+    auto file = snapshot::Reader::parse(*bytes, state_sections::kIds);
     if (!file) return std::unexpected(std::move(file.error()).wrap("snapshot_path " + state_path));
     auto section = [&](uint32_t id) { return file->one(id); };
     auto config_section = section(snapshot::kConfig);
