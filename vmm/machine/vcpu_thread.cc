@@ -103,7 +103,7 @@ bool VcpuThread::complete_pending_io() {
         // INS). KVM will complete that one with whatever the run struct then holds, so it is
         // served here like any other, and KVM_RUN entered again, until the instruction is done.
         if (rc == 0) {
-            if (handle_exit() && !sink_.exit_requested()) continue;
+            if (handle_exit() != ExitOutcome::Stopped && !sink_.exit_requested()) continue;
             go_on = false;
         } else if (rc != -EINTR && rc != -EAGAIN) {
             log::warn("vCPU " + std::to_string(vcpu_.id()) +
@@ -159,7 +159,7 @@ void VcpuThread::thread_main() {
                                                       ": KVM_RUN: " + std::strerror(-rc));
             break;
         }
-        if (!handle_exit() || sink_.exit_requested()) break;
+        if (handle_exit() == ExitOutcome::Stopped || sink_.exit_requested()) break;
     }
     t_kvm_run = nullptr;
     std::lock_guard lock(mutex_);
@@ -167,20 +167,20 @@ void VcpuThread::thread_main() {
     cv_.notify_all();
 }
 
-bool VcpuThread::handle_exit() {
+VcpuThread::ExitOutcome VcpuThread::handle_exit() {
     kvm_run* run = vcpu_.run_struct();
     const std::string who = "vCPU " + std::to_string(vcpu_.id());
     switch (run->exit_reason) {
         case KVM_EXIT_IO: return handle_io();
         case KVM_EXIT_MMIO: return handle_mmio();
-        case KVM_EXIT_INTR: return true;
+        case KVM_EXIT_INTR: return ExitOutcome::Interrupted;
         case KVM_EXIT_SHUTDOWN:
             sink_.request_exit(ExitReason::TripleFault,
                                who + " triple-faulted (KVM_EXIT_SHUTDOWN)" + shutdown_summary());
-            return false;
+            return ExitOutcome::Stopped;
         case KVM_EXIT_HLT:
             sink_.request_exit(ExitReason::GuestHalted, who + " halted with interrupts disabled");
-            return false;
+            return ExitOutcome::Stopped;
         case KVM_EXIT_SYSTEM_EVENT:
             if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH) {
                 sink_.request_exit(ExitReason::Error, who + " reported a guest crash");
@@ -188,12 +188,12 @@ bool VcpuThread::handle_exit() {
                 sink_.request_exit(ExitReason::GuestReset,
                                    who + " requested a system reset or shutdown");
             }
-            return false;
+            return ExitOutcome::Stopped;
         case KVM_EXIT_FAIL_ENTRY:
             sink_.request_exit(ExitReason::Error,
                                who + ": KVM_EXIT_FAIL_ENTRY, hardware reason " +
                                    hex(run->fail_entry.hardware_entry_failure_reason));
-            return false;
+            return ExitOutcome::Stopped;
         case KVM_EXIT_INTERNAL_ERROR: return handle_internal_error();
         default: {
             uint64_t n = counters_.unknown_exits.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -201,12 +201,12 @@ bool VcpuThread::handle_exit() {
             if (n <= 10 || n % 1000 == 0)
                 log::warn(who + ": unhandled KVM exit reason " + std::to_string(run->exit_reason) +
                           " (" + std::to_string(n) + " so far)");
-            return true;
+            return ExitOutcome::Handled;
         }
     }
 }
 
-bool VcpuThread::handle_io() {
+VcpuThread::ExitOutcome VcpuThread::handle_io() {
     kvm_run* run = vcpu_.run_struct();
     const auto& io = run->io;
     (io.direction == KVM_EXIT_IO_IN ? counters_.io_in_exits : counters_.io_out_exits)
@@ -216,7 +216,7 @@ bool VcpuThread::handle_io() {
         bytes > vcpu_.run_size() - io.data_offset) {
         sink_.request_exit(ExitReason::Error,
                            "vCPU " + std::to_string(vcpu_.id()) + ": malformed PIO exit");
-        return false;
+        return ExitOutcome::Stopped;
     }
     uint8_t* data = reinterpret_cast<uint8_t*>(run) + io.data_offset;
     for (uint32_t i = 0; i < io.count; ++i, data += io.size) {
@@ -231,10 +231,10 @@ bool VcpuThread::handle_io() {
             counters_.unhandled_pio.fetch_add(1, std::memory_order_relaxed);
         }
     }
-    return true;
+    return ExitOutcome::Handled;
 }
 
-bool VcpuThread::handle_mmio() {
+VcpuThread::ExitOutcome VcpuThread::handle_mmio() {
     kvm_run* run = vcpu_.run_struct();
     auto& mmio = run->mmio;
     (mmio.is_write ? counters_.mmio_write_exits : counters_.mmio_read_exits)
@@ -242,7 +242,7 @@ bool VcpuThread::handle_mmio() {
     if (mmio.len == 0 || mmio.len > sizeof mmio.data) {
         sink_.request_exit(ExitReason::Error,
                            "vCPU " + std::to_string(vcpu_.id()) + ": malformed MMIO exit");
-        return false;
+        return ExitOutcome::Stopped;
     }
     std::span<uint8_t> span(mmio.data, mmio.len);
     if (mmio.is_write) {
@@ -252,7 +252,7 @@ bool VcpuThread::handle_mmio() {
         std::memset(mmio.data, 0, mmio.len);
         counters_.unhandled_mmio.fetch_add(1, std::memory_order_relaxed);
     }
-    return true;
+    return ExitOutcome::Handled;
 }
 
 std::string VcpuThread::cpu_summary() const {
@@ -270,13 +270,13 @@ std::string VcpuThread::shutdown_summary() const {
     return format_cpu(regs, sregs);
 }
 
-bool VcpuThread::handle_internal_error() {
-    if (try_emulation_fallback()) return true;
+VcpuThread::ExitOutcome VcpuThread::handle_internal_error() {
+    if (try_emulation_fallback()) return ExitOutcome::Handled;
     const auto& internal = vcpu_.run_struct()->internal;
     std::string detail = "vCPU " + std::to_string(vcpu_.id()) + ": KVM internal error, suberror " +
                          std::to_string(internal.suberror) + cpu_summary();
     sink_.request_exit(ExitReason::Error, detail);
-    return false;
+    return ExitOutcome::Stopped;
 }
 
 // A host whose KVM emulates guest ring 0 in software cannot emulate a few instructions there and

@@ -74,16 +74,18 @@ class VcpuThread {
 
   private:
     enum class Request { Run, Pause, Stop };
+    // What serving one KVM exit leaves the vCPU to do (Firecracker's VcpuEmulation): run on, run
+    // on after a signal cut KVM_RUN short, or stop, the VM's exit already requested.
+    enum class ExitOutcome { Handled, Interrupted, Stopped };
 
     void thread_main();
     void kick();
     // False when serving an exit on the way ended the VM.
     bool complete_pending_io();
-    // False when the vCPU must stop.
-    bool handle_exit();
-    bool handle_io();
-    bool handle_mmio();
-    bool handle_internal_error();
+    ExitOutcome handle_exit();
+    ExitOutcome handle_io();
+    ExitOutcome handle_mmio();
+    ExitOutcome handle_internal_error();
     bool try_emulation_fallback();
     // " at rip ... cr0 ... efer ..." for messages about a vCPU that stopped unexpectedly.
     std::string cpu_summary() const;
