@@ -80,11 +80,10 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
     if (config.io_engine == IoEngineType::Sync) {
         engine = make_sync_engine(image.get());
     } else {
-        int setup_errno = 0;
-        auto uring = make_uring_engine(image.get(), kMaxQueueSize, &setup_errno);
+        auto uring = make_uring_engine(image.get(), kMaxQueueSize);
         if (uring) {
             engine = std::move(*uring);
-        } else if (setup_errno == ENOSYS || setup_errno == EPERM) {
+        } else if (uring.error().kind == ErrorKind::Unavailable) {
             // An old kernel, io_uring_disabled, or a container's seccomp profile: the drive still
             // works, synchronously, and says so.
             log::warn("drive '" + config.drive_id + "': io_uring is unavailable (" +

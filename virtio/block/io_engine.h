@@ -48,9 +48,8 @@ class IoEngine {
 
 // preadv/pwritev/fdatasync on the calling thread; completions are ready when push() returns.
 std::unique_ptr<IoEngine> make_sync_engine(int fd);
-// io_uring with the image registered as a fixed file and an eventfd for completions. When the
-// ring cannot be set up at all, *setup_errno (if given) holds why.
-Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth,
-                                                    int* setup_errno = nullptr);
+// io_uring with the image registered as a fixed file and an eventfd for completions. An error of
+// kind Unavailable: this host has no io_uring or forbids it.
+Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth);
 
 }  // namespace ember::virtio

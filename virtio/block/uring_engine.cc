@@ -98,7 +98,7 @@ class UringEngine : public IoEngine {
 
 }  // namespace
 
-Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth, int* setup_errno) {
+Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth) {
     io_uring ring;
     // COOP_TASKRUN: completions are run when we next enter the kernel instead of by interrupting
     // us; older kernels refuse the flag, and then the ring works without it. R_DISABLED: the ring
@@ -106,10 +106,7 @@ Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth, int*
     int r =
         ::io_uring_queue_init(depth, &ring, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED);
     if (r == -EINVAL) r = ::io_uring_queue_init(depth, &ring, IORING_SETUP_R_DISABLED);
-    if (r < 0) {
-        if (setup_errno) *setup_errno = -r;
-        return fail_errno("io_uring_queue_init", -r);
-    }
+    if (r < 0) return fail_setup_errno("io_uring_queue_init", -r);
     auto done = EventFd::create();
     if (!done) {
         ::io_uring_queue_exit(&ring);

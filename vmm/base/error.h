@@ -11,13 +11,22 @@
 
 namespace ember {
 
+// The causes a caller branches on; everything else is Failed, told apart by its message only.
+enum class ErrorKind : uint8_t {
+    Failed,
+    // The host lacks or forbids the facility asked for (ENOSYS, or EPERM from a seccomp profile
+    // or a sysctl): a caller may fall back to another way.
+    Unavailable,
+};
+
 struct Error {
     std::string message;
+    ErrorKind kind = ErrorKind::Failed;
 
     // Prefixes context: Error{"No such file"}.wrap("drive 'rootfs'") -> "drive 'rootfs': No such
-    // file".
+    // file". The kind stays.
     Error wrap(std::string_view context) && {
-        return Error{std::string(context) + ": " + std::move(message)};
+        return Error{std::string(context) + ": " + std::move(message), kind};
     }
 };
 
@@ -45,6 +54,13 @@ Result<void> assign(Result<T> value, U& out) {
 // "<what>: <strerror(errno)>", capturing errno at the call.
 inline std::unexpected<Error> fail_errno(std::string_view what, int err = errno) {
     return std::unexpected(Error{std::string(what) + ": " + std::strerror(err)});
+}
+
+// fail_errno(), of kind Unavailable when `err` says the host lacks or forbids the call.
+inline std::unexpected<Error> fail_setup_errno(std::string_view what, int err = errno) {
+    auto e = fail_errno(what, err);
+    if (err == ENOSYS || err == EPERM) e.error().kind = ErrorKind::Unavailable;
+    return e;
 }
 
 // An OS error as Firecracker (Rust's std::io::Error) words it, "No such file or directory (os
