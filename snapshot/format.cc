@@ -124,7 +124,7 @@ Result<std::vector<uint8_t>> read_state_file(const std::string& path) {
     if (*size > kMaxStateFileBytes)
         return fail(std::to_string(*size) + " bytes is too large for a snapshot state file");
     std::vector<uint8_t> bytes(*size);
-    if (auto r = pread_exact(fd->get(), bytes, 0); !r) return std::unexpected(r.error());
+    EMBER_TRY(pread_exact(fd->get(), bytes, 0));
     return bytes;
 }
 

@@ -70,8 +70,8 @@ Result<void> get_limiter(ByteReader& r, std::optional<RateLimiterConfig>& out) {
     out.reset();
     if (!*has) return {};
     RateLimiterConfig l;
-    if (auto x = get_bucket(r, l.bandwidth); !x) return x;
-    if (auto x = get_bucket(r, l.ops); !x) return x;
+    EMBER_TRY(get_bucket(r, l.bandwidth));
+    EMBER_TRY(get_bucket(r, l.ops));
     out = l;
     return {};
 }
@@ -128,27 +128,27 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
 }
 
 Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s) {
-    if (auto r = v.set_cpuid(s.cpuid); !r) return r;
+    EMBER_TRY(v.set_cpuid(s.cpuid));
     if (s.tsc_khz) {
         // Another host may not scale the TSC; the guest then sees time at that host's rate.
         if (auto current = v.get_tsc_khz(); current && *current != s.tsc_khz)
             (void)v.set_tsc_khz(s.tsc_khz);
     }
-    if (auto r = v.set_sregs(s.sregs); !r) return r;
-    if (auto r = v.set_regs(s.regs); !r) return r;
-    if (auto r = v.set_xsave(s.xsave); !r) return r;
-    if (auto r = v.set_xcrs(s.xcrs); !r) return r;
+    EMBER_TRY(v.set_sregs(s.sregs));
+    EMBER_TRY(v.set_regs(s.regs));
+    EMBER_TRY(v.set_xsave(s.xsave));
+    EMBER_TRY(v.set_xcrs(s.xcrs));
     // The LAPIC before the MSRs: KVM drops a TSC-deadline write unless the timer is in that mode.
-    if (auto r = v.set_lapic(s.lapic); !r) return r;
+    EMBER_TRY(v.set_lapic(s.lapic));
     std::vector<kvm_msr_entry> msrs = s.msrs;
     // TSC first and TSC_DEADLINE last: the deadline is relative to the restored TSC.
     std::stable_sort(msrs.begin(), msrs.end(), [](const auto& a, const auto& b) {
         auto rank = [](uint32_t i) { return i == kMsrTsc ? 0 : i == kMsrTscDeadline ? 2 : 1; };
         return rank(a.index) < rank(b.index);
     });
-    if (auto r = v.set_msrs(msrs); !r) return r;
-    if (auto r = v.set_mp_state(s.mp_state); !r) return r;
-    if (auto r = v.set_vcpu_events(s.events); !r) return r;
+    EMBER_TRY(v.set_msrs(msrs));
+    EMBER_TRY(v.set_mp_state(s.mp_state));
+    EMBER_TRY(v.set_vcpu_events(s.events));
     return v.set_debugregs(s.debugregs);
 }
 
@@ -174,8 +174,8 @@ Result<VmKvmState> capture_vm(const Vm& vm) {
 
 Result<void> restore_vm(const Vm& vm, const VmKvmState& s) {
     for (const auto* chip : {&s.pic_master, &s.pic_slave, &s.ioapic})
-        if (auto r = vm.set_irqchip(*chip); !r) return r;
-    if (auto r = vm.set_pit2(s.pit); !r) return r;
+        EMBER_TRY(vm.set_irqchip(*chip));
+    EMBER_TRY(vm.set_pit2(s.pit));
     return vm.set_clock(s.clock);
 }
 

@@ -18,7 +18,7 @@ Result<T> with_object(std::string_view text, F&& from) {
     Fields f(*o, "");
     auto value = from(f);
     if (!value) return value;
-    if (auto r = f.finish(); !r) return std::unexpected(r.error());
+    EMBER_TRY(f.finish());
     return value;
 }
 
@@ -38,7 +38,7 @@ Result<std::pair<std::string, std::string>> network_override_from(object o,
     if (!id) return std::unexpected(id.error());
     auto tap = f.required(f.string("host_dev_name"), "host_dev_name");
     if (!tap) return std::unexpected(tap.error());
-    if (auto r = f.finish(); !r) return std::unexpected(r.error());
+    EMBER_TRY(f.finish());
     return std::pair{*id, *tap};
 }
 
@@ -47,10 +47,10 @@ Result<std::pair<std::string, std::string>> network_override_from(object o,
 Result<MachineConfigPatch> parse_machine_config_patch(std::string_view text) {
     return with_object<MachineConfigPatch>(text, [](Fields& f) -> Result<MachineConfigPatch> {
         MachineConfigPatch p;
-        if (auto r = take(f.u32("vcpu_count"), p.vcpu_count); !r) return std::unexpected(r.error());
+        EMBER_TRY(take(f.u32("vcpu_count"), p.vcpu_count));
         if (auto r = take(f.u32("mem_size_mib"), p.mem_size_mib); !r)
             return std::unexpected(r.error());
-        if (auto r = take(f.boolean("smt"), p.smt); !r) return std::unexpected(r.error());
+        EMBER_TRY(take(f.boolean("smt"), p.smt));
         if (auto r = take(f.boolean("track_dirty_pages"), p.track_dirty_pages); !r)
             return std::unexpected(r.error());
         if (auto r = take(f.string("cpu_template"), p.cpu_template); !r)
@@ -106,9 +106,9 @@ Result<bool> parse_vm_state(std::string_view text) {
 Result<LoggerConfig> parse_logger(std::string_view text) {
     return with_object<LoggerConfig>(text, [](Fields& f) -> Result<LoggerConfig> {
         LoggerConfig l;
-        if (auto r = take(f.string("log_path"), l.log_path); !r) return std::unexpected(r.error());
+        EMBER_TRY(take(f.string("log_path"), l.log_path));
         std::optional<std::string> level;
-        if (auto r = take(f.string("level"), level); !r) return std::unexpected(r.error());
+        EMBER_TRY(take(f.string("level"), level));
         if (level) {
             auto parsed = log::parse_level(*level);
             if (!parsed) return fail("level: " + parsed.error().message);
@@ -118,7 +118,7 @@ Result<LoggerConfig> parse_logger(std::string_view text) {
             return std::unexpected(r.error());
         if (auto r = take(f.boolean("show_log_origin"), l.show_log_origin); !r)
             return std::unexpected(r.error());
-        if (auto r = take(f.string("module"), l.module); !r) return std::unexpected(r.error());
+        EMBER_TRY(take(f.string("module"), l.module));
         return l;
     });
 }
@@ -144,7 +144,7 @@ Result<SnapshotCreate> parse_snapshot_create(std::string_view text) {
         auto mem = f.required(f.string("mem_file_path"), "mem_file_path");
         if (!mem) return std::unexpected(mem.error());
         c.mem_file_path = *mem;
-        if (auto v = f.string("version"); !v) return std::unexpected(v.error());
+        EMBER_TRY(f.string("version"));
         return c;
     });
 }
@@ -172,7 +172,7 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
             auto bp = b.required(b.string("backend_path"), "backend_path");
             if (!bp) return std::unexpected(bp.error());
             l.mem_file_path = *bp;
-            if (auto r = b.finish(); !r) return std::unexpected(r.error());
+            EMBER_TRY(b.finish());
         } else if (*mem_file) {
             l.mem_file_path = **mem_file;
         } else {

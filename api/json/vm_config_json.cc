@@ -129,7 +129,7 @@ Result<VmConfig> vm_config_from(object o, const std::string&) {
 Result<VmConfig> parse_vm_config(std::string_view text) {
     auto config = parse_with<VmConfig>(text, vm_config_from);
     if (!config) return config;
-    if (auto r = validate(*config); !r) return std::unexpected(r.error());
+    EMBER_TRY(validate(*config));
     // Checked last, so a document with a worse problem is told about that one first.
     if (!config->boot_source) return fail("boot-source: missing field `boot-source`");
     return config;

@@ -141,7 +141,7 @@ Result<void> NetDevice::activate(uint64_t acked, std::vector<Queue> queues) {
     offloads.tso4 = offloads.csum && (acked & bit(net::kGuestTso4));
     offloads.tso6 = offloads.csum && (acked & bit(net::kGuestTso6));
     offloads.ufo = offloads.csum && (acked & bit(net::kGuestUfo));
-    if (auto r = tap_.set_offloads(offloads); !r) return r;
+    EMBER_TRY(tap_.set_offloads(offloads));
     acked_ = acked;
     queues_ = std::move(queues);
     return {};

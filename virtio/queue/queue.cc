@@ -115,8 +115,8 @@ Result<std::optional<AvailableChain>> Queue::pop(const GuestMemory& mem) {
 Result<void> Queue::add_used(const GuestMemory& mem, uint16_t head, uint32_t len) {
     if (head >= s_.size) return fail("used head " + std::to_string(head) + " is out of range");
     uint64_t elem = s_.used_ring + 4 + 8ull * (s_.next_used % s_.size);
-    if (auto r = mem.write_obj<uint32_t>(elem, head); !r) return r;
-    if (auto r = mem.write_obj<uint32_t>(elem + 4, len); !r) return r;
+    EMBER_TRY(mem.write_obj<uint32_t>(elem, head));
+    EMBER_TRY(mem.write_obj<uint32_t>(elem + 4, len));
     ++s_.next_used;
     // The element must be visible before the index that publishes it.
     std::atomic_thread_fence(std::memory_order_release);

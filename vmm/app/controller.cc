@@ -163,7 +163,7 @@ Outcome Controller::execute(const Action& action) {
 }
 
 Outcome Controller::handle(const PutBootSource& a) {
-    if (auto r = require_not_started(); !r) return r;
+    EMBER_TRY(require_not_started());
     // Firecracker's texts first, which scripts grep for; then which field and file.
     if (auto r = check_readable("boot-source.kernel_image_path", a.config.kernel_image_path); !r)
         return fail("The kernel file cannot be opened: " + r.error().message);
@@ -187,7 +187,7 @@ Outcome Controller::handle(const PatchMachineConfig& a) {
 }
 
 Outcome Controller::set_machine(const MachineConfig& m) {
-    if (auto r = require_not_started(); !r) return r;
+    EMBER_TRY(require_not_started());
     if (auto r = validate_machine(m); !r) return fail(r.error().message);
     VmConfig c = config();
     c.machine = m;
@@ -195,7 +195,7 @@ Outcome Controller::set_machine(const MachineConfig& m) {
 }
 
 Outcome Controller::handle(const PutDrive& a) {
-    if (auto r = require_not_started(); !r) return r;
+    EMBER_TRY(require_not_started());
     if (auto r = validate_drive(a.config); !r) return fail(r.error().message);
     if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
                                 a.config.path_on_host, FileKinds::RegularOrBlockDevice);
@@ -209,7 +209,7 @@ Outcome Controller::handle(const PutDrive& a) {
 }
 
 Outcome Controller::handle(const PutNetworkInterface& a) {
-    if (auto r = require_not_started(); !r) return r;
+    EMBER_TRY(require_not_started());
     if (auto r = validate_network_interface(a.config); !r) return fail(r.error().message);
     if (::if_nametoindex(a.config.host_dev_name.c_str()) == 0)
         return fail("Could not create the network device: network interface '" + a.config.iface_id +
@@ -285,7 +285,7 @@ Outcome Controller::handle(const SetVmState& a) {
 }
 
 Outcome Controller::handle(const PutLogger& a) {
-    if (auto r = require_not_started(); !r) return r;
+    EMBER_TRY(require_not_started());
     if (a.config.log_path) {
         auto sink = open_sink("logger.log_path", *a.config.log_path, 0);
         if (!sink) return fail(sink.error().message);
@@ -296,7 +296,7 @@ Outcome Controller::handle(const PutLogger& a) {
 }
 
 Outcome Controller::handle(const PutMetrics& a) {
-    if (auto r = require_not_started(); !r) return r;
+    EMBER_TRY(require_not_started());
     if (metrics_file_.valid()) return fail("metrics: the metrics system is already configured");
     auto sink = open_sink("metrics.metrics_path", a.metrics_path, O_CREAT);
     if (!sink) return fail(sink.error().message);
@@ -332,7 +332,7 @@ Outcome Controller::handle(const LoadSnapshot& a) {
         return failed_load("Failed to resume microVM: " + r.error().message);
     vmm_ = std::move(*vmm);
     state_ = a.resume_vm ? VmState::Running : VmState::Paused;
-    if (auto r = confine_vmm_thread(); !r) return r;
+    EMBER_TRY(confine_vmm_thread());
     latencies_us_.load_snapshot = micros_since(start);
     // GET /vm/config and the metrics describe the restored VM, not an empty one.
     std::lock_guard lock(mutex_);
@@ -362,7 +362,7 @@ Outcome Controller::start_instance() {
     if (auto r = (*vmm)->start(); !r) return fail(r.error().message);
     vmm_ = std::move(*vmm);
     state_ = VmState::Running;
-    if (auto r = confine_vmm_thread(); !r) return r;
+    EMBER_TRY(confine_vmm_thread());
     // What runs, as GET /vm/config reports it: a drive's io_engine may have fallen back to Sync.
     std::lock_guard lock(mutex_);
     config_ = vmm_->config();

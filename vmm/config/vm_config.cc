@@ -70,10 +70,8 @@ Result<void> validate_bucket(const TokenBucketConfig& b, const std::string& wher
 Result<void> validate_rate_limiter(const std::optional<RateLimiterConfig>& rl,
                                    const std::string& where) {
     if (!rl) return {};
-    if (rl->bandwidth)
-        if (auto r = validate_bucket(*rl->bandwidth, where + ".bandwidth"); !r) return r;
-    if (rl->ops)
-        if (auto r = validate_bucket(*rl->ops, where + ".ops"); !r) return r;
+    if (rl->bandwidth) EMBER_TRY(validate_bucket(*rl->bandwidth, where + ".bandwidth"));
+    if (rl->ops) EMBER_TRY(validate_bucket(*rl->ops, where + ".ops"));
     return {};
 }
 
@@ -210,13 +208,12 @@ Result<void> validate_boot_source(const BootSourceConfig& b) {
 }
 
 Result<void> validate(const VmConfig& config) {
-    if (config.boot_source)
-        if (auto r = validate_boot_source(*config.boot_source); !r) return r;
-    if (auto r = validate_machine(config.machine); !r) return r;
+    if (config.boot_source) EMBER_TRY(validate_boot_source(*config.boot_source));
+    EMBER_TRY(validate_machine(config.machine));
     std::set<std::string> ids;
     int roots = 0;
     for (const auto& d : config.drives) {
-        if (auto r = validate_drive(d); !r) return r;
+        EMBER_TRY(validate_drive(d));
         if (!ids.insert(d.drive_id).second)
             return fail("drives: drive_id '" + d.drive_id + "' appears twice");
         roots += d.is_root_device ? 1 : 0;
@@ -228,7 +225,7 @@ Result<void> validate(const VmConfig& config) {
     ids.clear();
     std::set<std::string> taps, macs;
     for (const auto& n : config.network_interfaces) {
-        if (auto r = validate_network_interface(n); !r) return r;
+        EMBER_TRY(validate_network_interface(n));
         if (!ids.insert(n.iface_id).second)
             return fail("network-interfaces: iface_id '" + n.iface_id + "' appears twice");
         if (!taps.insert(n.host_dev_name).second)

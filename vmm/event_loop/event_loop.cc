@@ -54,7 +54,7 @@ Result<int> EventLoop::run_once(int timeout_ms) {
 Result<void> EventLoop::run() {
     stopped_ = false;
     while (!stopped_) {
-        if (auto r = run_once(-1); !r) return std::unexpected(r.error());
+        EMBER_TRY(run_once(-1));
     }
     return {};
 }

@@ -70,12 +70,12 @@ uint64_t guest_addr_of(const uint8_t* symbol) {
 
 Result<void> write_guest(const GuestMemory& mem) {
     std::span code(ember_probe_guest_start, ember_probe_guest_end);
-    if (auto r = mem.write(kCodeAddr, code); !r) return r;
+    EMBER_TRY(mem.write(kCodeAddr, code));
     // One 2 MiB page, user-accessible, so the ring-3 loop runs from the same code.
     constexpr uint64_t kPresentWritableUser = 0x7, kLargePage = 0x80;
-    if (auto r = mem.write_obj(kPml4Addr, kPdptAddr | kPresentWritableUser); !r) return r;
-    if (auto r = mem.write_obj(kPdptAddr, kPdAddr | kPresentWritableUser); !r) return r;
-    if (auto r = mem.write_obj<uint64_t>(kPdAddr, kPresentWritableUser | kLargePage); !r) return r;
+    EMBER_TRY(mem.write_obj(kPml4Addr, kPdptAddr | kPresentWritableUser));
+    EMBER_TRY(mem.write_obj(kPdptAddr, kPdAddr | kPresentWritableUser));
+    EMBER_TRY(mem.write_obj<uint64_t>(kPdAddr, kPresentWritableUser | kLargePage));
     // SYSRET takes its ring-3 selectors from STAR[63:48]: data at +8, 64-bit code at +16.
     const std::array<uint64_t, 7> gdt = {
         0,
@@ -92,13 +92,13 @@ Result<void> write_guest(const GuestMemory& mem) {
 Result<void> setup_vcpu(const Kvm& kvm, const Vcpu& vcpu) {
     auto cpuid = kvm.supported_cpuid();
     if (!cpuid) return std::unexpected(cpuid.error());
-    if (auto r = vcpu.set_cpuid(*cpuid); !r) return r;
+    EMBER_TRY(vcpu.set_cpuid(*cpuid));
     const kvm_msr_entry msrs[] = {
         {kMsrStar, 0, (uint64_t{kUserBase * 8} << 48) | (uint64_t{kKernelCode * 8} << 32)},
         {kMsrLstar, 0, guest_addr_of(ember_probe_guest_syscall_entry)},
         {kMsrSfmask, 0, 0},
     };
-    if (auto r = vcpu.set_msrs(msrs); !r) return r;
+    EMBER_TRY(vcpu.set_msrs(msrs));
 
     auto sregs = vcpu.get_sregs();
     if (!sregs) return std::unexpected(sregs.error());
@@ -112,7 +112,7 @@ Result<void> setup_vcpu(const Kvm& kvm, const Vcpu& vcpu) {
     sregs->cr4 = 1u << 5;                              // PAE
     sregs->cr0 = (1u << 0) | (1u << 4) | (1u << 31);   // PE, ET, PG
     sregs->efer = (1u << 0) | (1u << 8) | (1u << 10);  // SCE, LME, LMA
-    if (auto r = vcpu.set_sregs(*sregs); !r) return r;
+    EMBER_TRY(vcpu.set_sregs(*sregs));
 
     kvm_regs regs{};
     regs.rflags = 0x2;
@@ -154,7 +154,7 @@ Result<std::optional<double>> run_loop(const Vcpu& vcpu) {
     const double rounds = static_cast<double>(kRounds - regs->rdx);
     if (first->cut_off) {
         regs->rdx = 1;
-        if (auto r = vcpu.set_regs(*regs); !r) return std::unexpected(r.error());
+        EMBER_TRY(vcpu.set_regs(*regs));
         auto rest = run_bounded(vcpu);
         if (!rest) return std::unexpected(rest.error());
         if (rest->cut_off) return fail("the probe guest did not leave its loop");
@@ -201,8 +201,8 @@ Result<ProbeResult> run_probe_vm(const Kvm& kvm) {
                                             KVM_MEM_LOG_DIRTY_PAGES);
         !r)
         return std::unexpected(r.error());
-    if (auto r = vm->set_tss_address(kTssAddr); !r) return std::unexpected(r.error());
-    if (auto r = write_guest(*mem); !r) return std::unexpected(r.error());
+    EMBER_TRY(vm->set_tss_address(kTssAddr));
+    EMBER_TRY(write_guest(*mem));
     auto vcpu = vm->create_vcpu(0);
     if (!vcpu) return std::unexpected(vcpu.error());
     if (auto r = setup_vcpu(kvm, *vcpu); !r)

@@ -14,7 +14,7 @@ class IrqFd : public IrqTrigger {
     static Result<std::unique_ptr<IrqFd>> create(const Vm& vm, uint32_t gsi) {
         auto fd = EventFd::create();
         if (!fd) return std::unexpected(fd.error());
-        if (auto r = vm.register_irqfd(fd->fd(), gsi); !r) return std::unexpected(r.error());
+        EMBER_TRY(vm.register_irqfd(fd->fd(), gsi));
         return std::make_unique<IrqFd>(std::move(*fd));
     }
     explicit IrqFd(EventFd fd) : fd_(std::move(fd)) {}

@@ -45,7 +45,7 @@ Vmm::~Vmm() {
 // The parts a new VM and a restored one share: KVM, memory (fresh, or mapped from a snapshot's
 // memory file), the in-kernel irqchip and PIT, the event loop, the device plan.
 Result<std::unique_ptr<Vmm>> Vmm::build(const VmConfig& config, VmmOptions options, int memory_fd) {
-    if (auto r = validate(config); !r) return std::unexpected(r.error());
+    EMBER_TRY(validate(config));
     auto kvm = Kvm::open(options.kvm_path);
     if (!kvm) return std::unexpected(kvm.error());
     auto vm = kvm->create_vm();
@@ -71,9 +71,9 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const VmConfig& config, VmmOptions optio
     // needs for real-mode emulation.
     if (auto r = vm->set_identity_map_address(x86::kIdentityMapAddr); !r)
         return std::unexpected(r.error());
-    if (auto r = vm->set_tss_address(x86::kTssAddr); !r) return std::unexpected(r.error());
-    if (auto r = vm->create_irqchip(); !r) return std::unexpected(r.error());
-    if (auto r = vm->create_pit2(); !r) return std::unexpected(r.error());
+    EMBER_TRY(vm->set_tss_address(x86::kTssAddr));
+    EMBER_TRY(vm->create_irqchip());
+    EMBER_TRY(vm->create_pit2());
 
     std::optional<EventLoop> loop;
     if (options.loop == nullptr) {
@@ -100,10 +100,10 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions opti
     if (!config.boot_source) return fail("boot-source: no kernel configured");
     auto vmm = build(config, std::move(options), -1);
     if (!vmm) return vmm;
-    if (auto r = (*vmm)->load_guest(config); !r) return std::unexpected(r.error());
-    if (auto r = (*vmm)->create_devices(config); !r) return std::unexpected(r.error());
-    if (auto r = (*vmm)->create_vcpus(config, nullptr); !r) return std::unexpected(r.error());
-    if (auto r = (*vmm)->watch_fds(); !r) return std::unexpected(r.error());
+    EMBER_TRY((*vmm)->load_guest(config));
+    EMBER_TRY((*vmm)->create_devices(config));
+    EMBER_TRY((*vmm)->create_vcpus(config, nullptr));
+    EMBER_TRY((*vmm)->watch_fds());
     return vmm;
 }
 Result<void> Vmm::create_devices(const VmConfig& config) {
@@ -115,7 +115,7 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
     if (!com1_irq) return std::unexpected(com1_irq.error());
     serial_ = std::make_unique<Serial>(**com1_irq, console_->output());
     irqs_.push_back(std::move(*com1_irq));
-    if (auto r = pio_bus_.insert(*serial_, kCom1Base, kCom1Length); !r) return r;
+    EMBER_TRY(pio_bus_.insert(*serial_, kCom1Base, kCom1Length));
 
     auto kbd_irq = IrqFd::create(vm_, kKeyboardGsi);
     if (!kbd_irq) return std::unexpected(kbd_irq.error());
@@ -123,7 +123,7 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
         request_exit(ExitReason::GuestReset, "reset through the i8042 keyboard controller");
     });
     irqs_.push_back(std::move(*kbd_irq));
-    if (auto r = pio_bus_.insert(*i8042_, kI8042Base, kI8042Length); !r) return r;
+    EMBER_TRY(pio_bus_.insert(*i8042_, kI8042Base, kI8042Length));
 
     sleep_control_ = std::make_unique<SleepControl>(x86::kSleepTypeS5, [this] {
         request_exit(ExitReason::GuestPowerOff, "ACPI S5 through the sleep control register");
@@ -162,7 +162,7 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
             virtio::MmioTransport::create(*device, *d.interrupt, memory_, &vm_, slot.base);
         if (!transport) return std::unexpected(transport.error());
         d.transport = std::move(*transport);
-        if (auto r = mmio_bus_.insert(*d.transport, slot.base, x86::kMmioSlotSize); !r) return r;
+        EMBER_TRY(mmio_bus_.insert(*d.transport, slot.base, x86::kMmioSlotSize));
         virtio_.push_back(std::move(d));
     }
     return {};
@@ -258,8 +258,8 @@ Result<void> Vmm::watch_fds() {
     if (auto r = loop_->add(exit_event_.fd(), EPOLLIN, [this](uint32_t) { loop_->stop(); }); !r)
         return r;
     for (auto& d : virtio_) {
-        if (auto r = d.transport->attach(*loop_); !r) return r;
-        if (auto r = d.block ? d.block->attach(*loop_) : d.net->attach(*loop_); !r) return r;
+        EMBER_TRY(d.transport->attach(*loop_));
+        EMBER_TRY(d.block ? d.block->attach(*loop_) : d.net->attach(*loop_));
     }
     return console_->attach(*loop_, *serial_);
 }

@@ -56,17 +56,17 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
         machine.virtio.push_back({slot.base, x86::kMmioSlotSize, slot.gsi});
     auto rsdp = x86::write_acpi_tables(memory_, machine);
     if (!rsdp) return std::unexpected(rsdp.error());
-    if (auto r = write_new_generation_id(memory_, x86::kVmGenIdAddr); !r) return r;
+    EMBER_TRY(write_new_generation_id(memory_, x86::kVmGenIdAddr));
     generation_id_ = snapshot::GenerationIdPlace{x86::kVmGenIdAddr, x86::kGedGsi};
 
     auto e820 = x86::e820_map(memory_.regions());
     x86::BootInfo info{e820, *cmdline_size, initrd, *rsdp};
     if (kernel_.protocol == x86::BootProtocol::Pvh) {
-        if (auto r = x86::write_pvh_start_info(memory_, info); !r) return r;
+        EMBER_TRY(x86::write_pvh_start_info(memory_, info));
     } else if (auto r = x86::write_zero_page(memory_, kernel_, info); !r) {
         return r;
     }
-    if (auto r = x86::write_mptable(memory_, config.machine.vcpu_count); !r) return r;
+    EMBER_TRY(x86::write_mptable(memory_, config.machine.vcpu_count));
     log::info("boot: ACPI tables (RSDP at " + hex(*rsdp) +
               ", VMGenID, power off through S5) for kernels with ACPI; an MP table and "
               "virtio_mmio.device= arguments for kernels without");

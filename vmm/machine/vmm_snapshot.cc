@@ -86,22 +86,22 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
     if (auto r = snapshot::restore_vm((*vmm)->vm_, *vm_state); !r)
         return std::unexpected(r.error());
-    if (auto r = (*vmm)->create_devices(*config); !r) return std::unexpected(r.error());
+    EMBER_TRY((*vmm)->create_devices(*config));
     if (auto r = snapshot::restore_devices(*file, (*vmm)->persistent_devices(), kDeviceSections);
         !r)
         return std::unexpected(r.error());
-    if (auto r = (*vmm)->create_vcpus(*config, &vcpus); !r) return std::unexpected(r.error());
-    if (auto r = (*vmm)->watch_fds(); !r) return std::unexpected(r.error());
+    EMBER_TRY((*vmm)->create_vcpus(*config, &vcpus));
+    EMBER_TRY((*vmm)->watch_fds());
     (*vmm)->memory_file_ = std::move(mem_fd);
     // After the vCPUs' LAPICs are restored, or the interrupt would be overwritten with them.
     if (layout->generation_id) {
         (*vmm)->generation_id_ = layout->generation_id;
-        if (auto r = (*vmm)->renew_generation_id(); !r) return std::unexpected(r.error());
+        EMBER_TRY((*vmm)->renew_generation_id());
     }
     return vmm;
 }
 Result<void> Vmm::renew_generation_id() {
-    if (auto r = write_new_generation_id(memory_, generation_id_->addr); !r) return r;
+    EMBER_TRY(write_new_generation_id(memory_, generation_id_->addr));
     auto irq = IrqFd::create(vm_, generation_id_->gsi);
     if (!irq) return std::unexpected(irq.error());
     (*irq)->trigger();
@@ -118,7 +118,7 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
         return fail(
             "Diff snapshots need dirty page tracking: machine-config.track_dirty_pages (or "
             "track_dirty_pages when loading a snapshot)");
-    if (auto r = refuse_mapped_targets(state_path, memory_path); !r) return r;
+    EMBER_TRY(refuse_mapped_targets(state_path, memory_path));
     // Requests in flight finish first, so the snapshot holds no I/O half done.
     const auto devices = persistent_devices();
     for (Persistent* d : devices) d->quiesce();
@@ -228,7 +228,7 @@ Result<void> Vmm::write_memory_file(int fd, const std::vector<std::vector<uint64
             if (!wanted(at)) continue;
             uint64_t run = kGuestPageSize;
             while (at + run < r.size() && wanted(at + run)) run += kGuestPageSize;
-            if (auto w = pwrite_all(fd, {base + at, run}, offset + at); !w) return w;
+            EMBER_TRY(pwrite_all(fd, {base + at, run}, offset + at));
             at += run - kGuestPageSize;
         }
         offset += r.size();

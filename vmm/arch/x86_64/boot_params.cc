@@ -131,14 +131,14 @@ Result<void> write_pvh_start_info(const GuestMemory& mem, const BootInfo& info) 
     uint64_t cursor = kPvhMemmapAddr;
     for (const auto& e : info.e820) {
         HvmMemmapEntry entry{e.addr, e.size, e.type, 0};
-        if (auto r = mem.write_obj(cursor, entry); !r) return r;
+        EMBER_TRY(mem.write_obj(cursor, entry));
         cursor += sizeof entry;
     }
     if (info.initrd) {
         HvmModlistEntry module{info.initrd->addr, info.initrd->size, 0, 0};
         start.nr_modules = 1;
         start.modlist_paddr = cursor;
-        if (auto r = mem.write_obj(cursor, module); !r) return r;
+        EMBER_TRY(mem.write_obj(cursor, module));
         cursor += sizeof module;
     }
     if (cursor > kZeroPageAddr) return fail("PVH start info overflows its page");

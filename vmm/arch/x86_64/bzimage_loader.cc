@@ -57,11 +57,11 @@ Result<KernelImage> load_bzimage(const GuestMemory& mem, int fd, uint64_t file_s
     image.initrd_addr_max = hdr.initrd_addr_max ? hdr.initrd_addr_max : 0x37ffffff;
     image.setup_header.assign(reinterpret_cast<const uint8_t*>(&hdr),
                               reinterpret_cast<const uint8_t*>(&hdr) + header_len);
-    if (auto r = check_fits(mem, load_addr, image.end); !r) return std::unexpected(r.error());
+    EMBER_TRY(check_fits(mem, load_addr, image.end));
 
     auto dest = mem.slice(load_addr, kernel_size);
     if (!dest) return std::unexpected(dest.error());
-    if (auto r = pread_exact(fd, *dest, kernel_offset); !r) return std::unexpected(r.error());
+    EMBER_TRY(pread_exact(fd, *dest, kernel_offset));
     return image;
 }
 

@@ -77,7 +77,7 @@ Result<KernelImage> load_elf(const GuestMemory& mem, int fd, uint64_t file_size)
                 ph.p_filesz > kMaxNoteBytes)
                 return fail("ELF note segment lies beyond the end of the file");
             std::vector<uint8_t> notes(ph.p_filesz);
-            if (auto r = pread_exact(fd, notes, ph.p_offset); !r) return std::unexpected(r.error());
+            EMBER_TRY(pread_exact(fd, notes, ph.p_offset));
             if (auto pvh = find_pvh_entry(notes)) {
                 image.protocol = BootProtocol::Pvh;
                 image.entry = *pvh;
@@ -100,7 +100,7 @@ Result<KernelImage> load_elf(const GuestMemory& mem, int fd, uint64_t file_size)
     if (!any_load) return fail("ELF kernel has no loadable segment");
     if (image.entry < lowest || image.entry >= image.end)
         return fail("ELF entry point " + hex(image.entry) + " is outside the loaded segments");
-    if (auto r = check_fits(mem, lowest, image.end); !r) return std::unexpected(r.error());
+    EMBER_TRY(check_fits(mem, lowest, image.end));
 
     for (const auto& ph : phdrs) {
         if (ph.p_type != PT_LOAD) continue;

@@ -34,7 +34,7 @@ std::array<uint64_t, 4> boot_gdt(CpuMode mode) {
 }
 
 Result<void> write_gdt(const GuestMemory& mem, const std::array<uint64_t, 4>& gdt) {
-    if (auto r = mem.write_obj(kGdtAddr, gdt); !r) return r;
+    EMBER_TRY(mem.write_obj(kGdtAddr, gdt));
     return mem.write_obj<uint64_t>(kIdtAddr, 0);
 }
 

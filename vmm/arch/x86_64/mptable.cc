@@ -135,7 +135,7 @@ Result<void> write_mptable(const GuestMemory& mem, uint32_t vcpu_count) {
     fp.spec_rev = 4;
     fp.checksum = checksum(reinterpret_cast<const uint8_t*>(&fp), sizeof fp);
 
-    if (auto r = mem.write_obj(kMptableAddr, fp); !r) return r;
+    EMBER_TRY(mem.write_obj(kMptableAddr, fp));
     return mem.write(config_addr, table);
 }
 

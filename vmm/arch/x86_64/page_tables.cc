@@ -14,8 +14,8 @@ constexpr uint64_t kHugePage = 1 << 7;  // PS: the entry maps 2 MiB, not a table
 }  // namespace
 
 Result<void> write_identity_page_tables(const GuestMemory& mem) {
-    if (auto r = mem.write_obj<uint64_t>(kPml4Addr, kPdptAddr | kPresent | kWritable); !r) return r;
-    if (auto r = mem.write_obj<uint64_t>(kPdptAddr, kPdAddr | kPresent | kWritable); !r) return r;
+    EMBER_TRY(mem.write_obj<uint64_t>(kPml4Addr, kPdptAddr | kPresent | kWritable));
+    EMBER_TRY(mem.write_obj<uint64_t>(kPdptAddr, kPdAddr | kPresent | kWritable));
     std::array<uint64_t, 512> pd;
     for (uint64_t i = 0; i < pd.size(); ++i) pd[i] = (i << 21) | kPresent | kWritable | kHugePage;
     return mem.write_obj(kPdAddr, pd);

@@ -21,7 +21,7 @@ CpuMode mode_for(BootProtocol protocol) {
 }  // namespace
 
 Result<void> write_cpu_boot_tables(const GuestMemory& mem, BootProtocol protocol) {
-    if (auto r = write_gdt(mem, boot_gdt(mode_for(protocol))); !r) return r;
+    EMBER_TRY(write_gdt(mem, boot_gdt(mode_for(protocol))));
     if (protocol == BootProtocol::Linux64) return write_identity_page_tables(mem);
     return {};
 }
@@ -55,7 +55,7 @@ Result<void> setup_boot_vcpu_registers(const Vcpu& vcpu, BootProtocol protocol, 
         sregs->efer = 0;
         regs.rbx = kPvhStartInfoAddr;
     }
-    if (auto r = vcpu.set_sregs(*sregs); !r) return r;
+    EMBER_TRY(vcpu.set_sregs(*sregs));
     return vcpu.set_regs(regs);
 }
 
