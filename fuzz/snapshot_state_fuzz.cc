@@ -77,18 +77,18 @@ void check_section(const snapshot::Section& s, const GuestMemory& mem) {
             }
             break;
         }
-        case kSerialSection.id: {
+        case state_sections::kSerial.id: {
             OutputBuffer out(64, std::move(*EventFd::create()));
             Serial serial(irq, out);
             require_round_trip(serial, s.payload);
             break;
         }
-        case kI8042Section.id: {
+        case state_sections::kI8042.id: {
             I8042 i8042(irq, [] {});
             require_round_trip(i8042, s.payload);
             break;
         }
-        case virtio::kTransportSection.id: {
+        case state_sections::kVirtio.id: {
             fuzz::FakeDevice device(mem);
             virtio::Interrupt interrupt(irq);
             auto transport =
