@@ -4,16 +4,24 @@
 // space, and what it does with its queues. The transport (virtio/mmio) owns the guest-facing
 // registers and calls the device on the VMM thread only: activate() when the driver sets
 // DRIVER_OK, process_queue() when a queue is kicked, reset() when the driver writes status 0.
+// The Vmm holds its devices as a list of these and reaches each only through this interface:
+// its fds, live updates, its part of the VM's configuration and its metrics.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "virtio/queue/queue.h"
 #include "vmm/base/error.h"
+#include "vmm/base/metrics.h"
+#include "vmm/config/vm_config.h"
 #include "vmm/devices/irq.h"
+#include "vmm/event_loop/event_loop.h"
 #include "vmm/memory/guest_memory.h"
 
 namespace ember::virtio {
@@ -40,9 +48,32 @@ class Interrupt {
     std::atomic<uint32_t> status_{0};
 };
 
+// A change to a running device: PATCH /drives/{id}, PATCH /network-interfaces/{id}.
+using DeviceUpdate = std::variant<DriveUpdate, NetworkInterfaceUpdate>;
+
 class VirtioDevice {
   public:
     virtual ~VirtioDevice() = default;
+
+    // The id its configuration gave it (drive_id, iface_id).
+    virtual const std::string& id() const = 0;
+    // On the VMM thread, once, before the guest runs: watches the device's own fds. The loop
+    // stays the device's until it is destroyed (an update may watch new fds).
+    virtual Result<void> attach(EventLoop&) { return {}; }
+    // Whether `update` is meant for this device: its kind, and its id. A kind that takes no live
+    // update keeps the default.
+    virtual bool takes(const DeviceUpdate&) const { return false; }
+    // On the VMM thread, after boot, an update takes() said yes to. True when the config space
+    // may have changed, so the transport should tell the driver. On error nothing changed.
+    virtual Result<bool> update(const DeviceUpdate&) { return fail(id() + ": takes no update"); }
+    // Writes this device's configuration as it runs into the VM's (its entry under its id): the
+    // io_engine it fell back to, the backing file and rate limits an update gave it.
+    virtual void record_config(VmConfig&) const {}
+    // Firecracker's metrics: the group of the device's kind ("block", "net"), which adds up every
+    // device of the kind and names this one "<kind>_<id>", and this device's fields in it. A kind
+    // without metrics keeps the defaults and is left out.
+    virtual std::string_view metrics_kind() const { return {}; }
+    virtual std::vector<metrics::Field> metrics() const { return {}; }
 
     virtual uint32_t device_type() const = 0;
     virtual uint64_t offered_features() const = 0;

@@ -14,6 +14,7 @@ class FakeDevice : public virtio::VirtioDevice {
   public:
     explicit FakeDevice(const GuestMemory& mem) : mem_(mem) {}
 
+    const std::string& id() const override { return id_; }
     uint32_t device_type() const override { return 2; }
     uint64_t offered_features() const override {
         return virtio::kFVersion1 | (1ull << virtio::kRingFEventIdx) |
@@ -51,6 +52,7 @@ class FakeDevice : public virtio::VirtioDevice {
     }
 
   private:
+    std::string id_ = "fake";
     const GuestMemory& mem_;
     bool active_ = false;
     std::vector<virtio::Queue> queues_;

@@ -14,6 +14,7 @@ namespace ember::virtio {
 namespace {
 
 struct FakeDevice : VirtioDevice {
+    const std::string& id() const override { return name; }
     uint32_t device_type() const override { return 2; }
     uint64_t offered_features() const override {
         return kFVersion1 | (1ull << kRingFEventIdx) | (1ull << 5);
@@ -36,6 +37,7 @@ struct FakeDevice : VirtioDevice {
     }
     std::vector<QueueState> queue_states() const override { return {}; }
 
+    std::string name = "fake";
     bool fail_activation = false;
     uint64_t acked = 0;
     std::vector<Queue> queues;

@@ -57,19 +57,23 @@ class BlockDevice : public VirtioDevice {
     void on_rate_limiter_timer();
     // Waits for every request in flight and completes it into the guest (snapshots).
     void quiesce() override;
-    // The loop stays the device's until it is destroyed (an update may watch new fds).
-    Result<void> attach(EventLoop& loop);
+    Result<void> attach(EventLoop& loop) override;
+    bool takes(const DeviceUpdate& update) const override;
+    Result<bool> update(const DeviceUpdate& update) override;
     // PATCH /drives after boot, on the VMM thread: a new image (in-flight requests finish on the
     // old one first) and/or new rate limits. True when the capacity in the config space may have
-    // changed, so the transport should tell the driver. On error nothing changed.
+    // changed. On error nothing changed.
     Result<bool> update(const DriveUpdate& update);
+    void record_config(VmConfig& config) const override;
+    std::string_view metrics_kind() const override { return "block"; }
+    std::vector<metrics::Field> metrics() const override;  // block_metrics.cc
 
     // Signalled when the engine has completions (watch it edge-triggered); -1 for the synchronous
     // engine.
     int completion_fd() const { return engine_->completion_fd(); }
     uint64_t capacity_sectors() const { return capacity_sectors_.load(std::memory_order_relaxed); }
     const BlockCounters& counters() const { return counters_; }
-    const std::string& id() const { return config_.drive_id; }
+    const std::string& id() const override { return config_.drive_id; }
     // As the drive runs: io_engine is Sync where Async fell back.
     const DriveConfig& config() const { return config_; }
 

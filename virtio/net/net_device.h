@@ -54,18 +54,22 @@ class NetDevice : public VirtioDevice {
     void reset() override;
     std::vector<QueueState> queue_states() const override;
 
-    // The loop stays the device's until it is destroyed (an update may watch new fds).
-    Result<void> attach(EventLoop& loop);
+    Result<void> attach(EventLoop& loop) override;
+    bool takes(const DeviceUpdate& update) const override;
+    Result<bool> update(const DeviceUpdate& update) override;
     // PATCH /network-interfaces after boot, on the VMM thread: new rate limits, in force at once.
     // On error nothing changed.
     Result<void> update(const NetworkInterfaceUpdate& update);
+    void record_config(VmConfig& config) const override;
+    std::string_view metrics_kind() const override { return "net"; }
+    std::vector<metrics::Field> metrics() const override;  // net_metrics.cc
     // The tap's readiness (EPOLLIN, EPOLLOUT, errors) and the rate limiters' timers.
     void on_tap_event(uint32_t events);
     void on_rx_limiter_timer();
     void on_tx_limiter_timer();
 
     const NetCounters& counters() const { return counters_; }
-    const std::string& id() const { return config_.iface_id; }
+    const std::string& id() const override { return config_.iface_id; }
     const NetworkInterfaceConfig& config() const { return config_; }
     int tap_fd() const { return tap_.fd(); }
 

@@ -225,7 +225,7 @@ Outcome Controller::handle(const PutNetworkInterface& a) {
 Outcome Controller::handle(const PatchDrive& a) {
     EMBER_TRY(can_update_devices());
     if (auto r = validate_drive_update(a.update); !r) return fail(r.error().message);
-    if (auto r = vmm_->update_drive(a.update); !r) return fail(r.error().message);
+    if (auto r = vmm_->update_device(a.update); !r) return fail(r.error().message);
     std::lock_guard lock(mutex_);
     config_ = vmm_->config();
     return {};
@@ -234,7 +234,7 @@ Outcome Controller::handle(const PatchDrive& a) {
 Outcome Controller::handle(const PatchNetworkInterface& a) {
     EMBER_TRY(can_update_devices());
     if (auto r = validate_network_interface_update(a.update); !r) return fail(r.error().message);
-    if (auto r = vmm_->update_network_interface(a.update); !r) return fail(r.error().message);
+    if (auto r = vmm_->update_device(a.update); !r) return fail(r.error().message);
     std::lock_guard lock(mutex_);
     config_ = vmm_->config();
     return {};
@@ -403,7 +403,7 @@ Outcome Controller::write_metrics() {
     groups.push_back(signal_counts::metrics_group());
     groups.push_back({"vmm", {{"device_events", loop_.events_handled()}}});
     if (vmm_)
-        for (auto& g : vm_metrics(*vmm_, config())) groups.push_back(std::move(g));
+        for (auto& g : vm_metrics(*vmm_)) groups.push_back(std::move(g));
     std::string line = metrics_reporter_.line(static_cast<uint64_t>(now.count()),
                                               metrics::with_firecracker_groups(std::move(groups)));
     if (::write(metrics_file_.get(), line.data(), line.size()) !=

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "vmm/base/metrics.h"
-#include "vmm/config/vm_config.h"
 #include "vmm/machine/vmm.h"
 
 namespace ember {
@@ -13,6 +12,6 @@ namespace ember {
 // "vcpu", "uart", "i8042"; "block" (every drive added up) and "block_<drive_id>"; "net" and
 // "net_<iface_id>". Only fields ember counts are named: metrics::with_firecracker_groups() adds the
 // rest.
-std::vector<metrics::Group> vm_metrics(const Vmm& vmm, const VmConfig& config);
+std::vector<metrics::Group> vm_metrics(const Vmm& vmm);
 
 }  // namespace ember

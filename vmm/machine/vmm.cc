@@ -13,6 +13,7 @@
 #include "vmm/base/log.h"
 #include "vmm/machine/console.h"
 #include "vmm/machine/irq_fd.h"
+#include "vmm/machine/virtio_kinds.h"
 
 namespace ember {
 
@@ -138,28 +139,17 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
             return r;
     }
     for (const auto& slot : virtio_plan_) {
-        VirtioMmio d{slot, {}, {}, {}, {}, {}};
+        VirtioMmio d{slot, {}, {}, {}, {}};
         auto irq = IrqFd::create(vm_, slot.gsi);
         if (!irq) return std::unexpected(irq.error());
         d.irq = std::move(*irq);
         d.interrupt = std::make_unique<virtio::Interrupt>(*d.irq);
-        virtio::VirtioDevice* device;
-        if (slot.kind == VirtioSlot::Kind::Block) {
-            auto block =
-                virtio::BlockDevice::create(config.drives[slot.index], memory_, *d.interrupt, {});
-            if (!block) return std::unexpected(block.error());
-            d.block = std::move(*block);
-            config_.drives[slot.index].io_engine = d.block->config().io_engine;
-            device = d.block.get();
-        } else {
-            auto net = virtio::NetDevice::create(config.network_interfaces[slot.index], memory_,
-                                                 *d.interrupt);
-            if (!net) return std::unexpected(net.error());
-            d.net = std::move(*net);
-            device = d.net.get();
-        }
+        auto device = create_virtio_device(slot, config, memory_, *d.interrupt);
+        if (!device) return std::unexpected(device.error());
+        d.device = std::move(*device);
+        d.device->record_config(config_);
         auto transport =
-            virtio::MmioTransport::create(*device, *d.interrupt, memory_, &vm_, slot.base);
+            virtio::MmioTransport::create(*d.device, *d.interrupt, memory_, &vm_, slot.base);
         if (!transport) return std::unexpected(transport.error());
         d.transport = std::move(*transport);
         EMBER_TRY(mmio_bus_.insert(*d.transport, slot.base, x86::kMmioSlotSize));
@@ -178,46 +168,22 @@ std::vector<Persistent*> Vmm::persistent_devices() const {
     return out;
 }
 
-const virtio::BlockDevice* Vmm::block_device(const std::string& drive_id) const {
-    for (const auto& d : virtio_)
-        if (d.block && d.block->id() == drive_id) return d.block.get();
-    return nullptr;
+std::vector<const virtio::VirtioDevice*> Vmm::virtio_devices() const {
+    std::vector<const virtio::VirtioDevice*> out;
+    for (const auto& d : virtio_) out.push_back(d.device.get());
+    return out;
 }
 
-const virtio::NetDevice* Vmm::net_device(const std::string& iface_id) const {
-    for (const auto& d : virtio_)
-        if (d.net && d.net->id() == iface_id) return d.net.get();
-    return nullptr;
-}
-
-Result<void> Vmm::update_drive(const DriveUpdate& update) {
+Result<void> Vmm::update_device(const virtio::DeviceUpdate& update) {
     for (auto& d : virtio_) {
-        if (!d.block || d.block->id() != update.drive_id) continue;
-        auto changed = d.block->update(update);
+        if (!d.device->takes(update)) continue;
+        auto changed = d.device->update(update);
         if (!changed) return std::unexpected(changed.error());
         if (*changed) d.transport->config_changed();
-        for (auto& c : config_.drives)
-            if (c.drive_id == update.drive_id) {
-                c.path_on_host = d.block->config().path_on_host;
-                c.rate_limiter = d.block->config().rate_limiter;
-            }
+        d.device->record_config(config_);
         return {};
     }
-    return fail("drive '" + update.drive_id + "': no such drive");
-}
-
-Result<void> Vmm::update_network_interface(const NetworkInterfaceUpdate& update) {
-    for (auto& d : virtio_) {
-        if (!d.net || d.net->id() != update.iface_id) continue;
-        EMBER_TRY(d.net->update(update));
-        for (auto& c : config_.network_interfaces)
-            if (c.iface_id == update.iface_id) {
-                c.rx_rate_limiter = d.net->config().rx_rate_limiter;
-                c.tx_rate_limiter = d.net->config().tx_rate_limiter;
-            }
-        return {};
-    }
-    return fail("network interface '" + update.iface_id + "': no such interface");
+    return fail(no_such_device(update));
 }
 
 Result<void> Vmm::create_vcpus(const VmConfig& config,
@@ -259,7 +225,7 @@ Result<void> Vmm::watch_fds() {
         return r;
     for (auto& d : virtio_) {
         EMBER_TRY(d.transport->attach(*loop_));
-        EMBER_TRY(d.block ? d.block->attach(*loop_) : d.net->attach(*loop_));
+        EMBER_TRY(d.device->attach(*loop_));
     }
     return console_->attach(*loop_, *serial_);
 }

@@ -106,12 +106,11 @@ class Vmm : public ExitSink {
     SerialCounters serial_counters() const { return serial_->counters(); }
     I8042Counters i8042_counters() const { return i8042_->counters(); }
     const std::vector<std::unique_ptr<VcpuThread>>& vcpus() const { return vcpus_; }
-    // The block device for a drive id, or null.
-    const virtio::BlockDevice* block_device(const std::string& drive_id) const;
-    const virtio::NetDevice* net_device(const std::string& iface_id) const;
-    // PATCH after boot, on the VMM thread: the device changes at once, and config() with it.
-    Result<void> update_drive(const DriveUpdate& update);
-    Result<void> update_network_interface(const NetworkInterfaceUpdate& update);
+    // The virtio devices, in slot order (the root drive first).
+    std::vector<const virtio::VirtioDevice*> virtio_devices() const;
+    // PATCH after boot, on the VMM thread: the device the update names changes at once, and
+    // config() with it.
+    Result<void> update_device(const virtio::DeviceUpdate& update);
 
     // Only create() can make the key, so only create() builds a Vmm (through make_unique).
     class Key {
@@ -173,8 +172,7 @@ class Vmm : public ExitSink {
         VirtioSlot slot;
         std::unique_ptr<IrqFd> irq;
         std::unique_ptr<virtio::Interrupt> interrupt;
-        std::unique_ptr<virtio::BlockDevice> block;  // one of block and net
-        std::unique_ptr<virtio::NetDevice> net;
+        std::unique_ptr<virtio::VirtioDevice> device;
         std::unique_ptr<virtio::MmioTransport> transport;
     };
     std::vector<VirtioSlot> virtio_plan_;
