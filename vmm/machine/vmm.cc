@@ -170,6 +170,7 @@ std::vector<Persistent*> Vmm::persistent_devices() const {
 
 std::vector<const virtio::VirtioDevice*> Vmm::virtio_devices() const {
     std::vector<const virtio::VirtioDevice*> out;
+    out.reserve(virtio_.size());
     for (const auto& d : virtio_) out.push_back(d.device.get());
     return out;
 }
