@@ -65,8 +65,11 @@ must() {  # must STATUS COMMAND...: the API call answers STATUS, or the test end
     done
     exit 1
 }
-api_up() {  # api_up SOCKET: waits until a new process answers GET / (it may not be listening yet)
-    for _ in $(seq 1 300); do [ "$(api "$1" GET /)" = 200 ] && return 0; sleep 0.1; done
+# Waits are bounded by the clock, not by a count of tries: under tests/nested/run every process
+# start costs a large fraction of a second, and 3,000 tries of 0.1 s took more than 30 minutes.
+api_up() {  # api_up SOCKET: waits (60 s) until a new process answers GET / (it may not listen yet)
+    local deadline=$((SECONDS + 60))
+    while [ "$SECONDS" -lt "$deadline" ]; do [ "$(api "$1" GET /)" = 200 ] && return 0; sleep 0.1; done
     echo "FAIL: nothing answered on $1"; show_logs; exit 1
 }
 wait_exit() {  # wait_exit PID SECONDS: the background job's exit status, once it ends by itself
@@ -79,6 +82,7 @@ wait_exit() {  # wait_exit PID SECONDS: the background job's exit status, once i
     return "$rc"
 }
 wait_for() {  # wait_for FILE TEXT SECONDS: until a line of FILE contains TEXT
-    for _ in $(seq 1 $(( $3 * 10 ))); do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    return 1
+    local deadline=$((SECONDS + $3))
+    while [ "$SECONDS" -lt "$deadline" ]; do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    grep -qF -- "$2" "$1" 2>/dev/null
 }
