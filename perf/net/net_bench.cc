@@ -47,10 +47,6 @@ std::string eth_frame(size_t size, bool gso) {
     return f;
 }
 
-std::string vnet_header(bool gso) {
-    return testing::vnet_header(gso);
-}
-
 struct Result {
     double fps = 0;
     double gbps = 0;
@@ -92,7 +88,7 @@ Result device_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration
     testing::VirtqDriver tx(mem.owned_mem, 256, 0x180000, 0x1000000);
     auto loop = *EventLoop::create();
     auto dev = make_device(mem.owned_mem, interrupt, rx, tx, loop);
-    const std::string bytes = vnet_header(gso) + eth_frame(frame_size, gso);
+    const std::string bytes = testing::vnet_header(gso) + eth_frame(frame_size, gso);
     constexpr uint16_t kInFlight = 128;
     for (uint16_t i = 0; i < kInFlight; ++i) {
         uint64_t buf = tx.alloc(static_cast<uint32_t>(bytes.size()));
@@ -117,7 +113,7 @@ Result raw_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration) {
     auto tap = virtio::Tap::open(kTap);
     if (!tap) std::exit(1);
     (void)tap->set_offloads({true, true, true, false});
-    const std::string bytes = vnet_header(gso) + eth_frame(frame_size, gso);
+    const std::string bytes = testing::vnet_header(gso) + eth_frame(frame_size, gso);
     iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
     uint64_t frames = 0;
     auto start = Clock::now();
