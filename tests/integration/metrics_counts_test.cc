@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -73,6 +74,9 @@ TEST(MetricsCounts, SignalsAreCountedAndAFileSizeLimitFailsOnlyTheSnapshot) {
                       R"({"snapshot_type": "Full", "snapshot_path": ")" + state +
                           R"(", "mem_file_path": ")" + mem + "\"}"),
                  "File too large");
+    // Nothing half-written is left behind: no pair, no temporary file.
+    for (const auto& entry : std::filesystem::directory_iterator(ember.dir.path()))
+        EXPECT_EQ(entry.path().filename().string().find("vm."), std::string::npos) << entry.path();
     ASSERT_EQ(::prlimit(ember.pid, RLIMIT_FSIZE, &before, nullptr), 0) << std::strerror(errno);
     EXPECT_EQ(call(c, "PATCH", "/vm", R"({"state": "Resumed"})").status, 204) << ember.log();
     ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
