@@ -1,9 +1,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <future>
 #include <string>
@@ -99,6 +101,52 @@ TEST(OutputBuffer, APushDoesNotWaitForASlowConsole) {
     for (ssize_t n; (n = ::read(p[0], sink.data(), sink.size())) > 0;)
         got += static_cast<size_t>(n);
     EXPECT_EQ(got, pipe_size + 100 + 11);
+    ::close(p[0]);
+    ::close(p[1]);
+}
+
+// Two threads draining at once (the VMM thread's loop, and a thread that pauses the VM) must
+// neither write a byte twice nor lose count of what is queued: once they did both, and a
+// drainer whose count had wrapped below zero wrote stale bytes for ever, filling the disk.
+TEST(OutputBuffer, TwoDrainersTakeTurnsAndWriteEveryByteOnce) {
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_NONBLOCK), 0);
+    OutputBuffer buf(1 << 20, *EventFd::create());  // room for everything: nothing is dropped
+    std::string expected;
+    for (int i = 0; i < 3000; ++i) expected += "line " + std::to_string(i) + "\n";
+    std::atomic<bool> pushed{false};
+    std::thread pusher([&] {
+        for (size_t at = 0; at < expected.size(); at += 7) buf.push(bytes(expected.substr(at, 7)));
+        pushed = true;
+    });
+    const auto deadline = std::chrono::steady_clock::now() + testing::kFailsafe;
+    auto drainer = [&] {
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto r = buf.drain_to(p[1]);
+            if (!r) return;
+            if (pushed && *r == OutputBuffer::Drain::Empty) return;
+        }
+    };
+    std::thread a(drainer), b(drainer);
+    std::string got;
+    char chunk[4096];
+    while (got.size() <= expected.size() && std::chrono::steady_clock::now() < deadline) {
+        pollfd readable{p[0], POLLIN, 0};
+        if (::poll(&readable, 1, 100) <= 0) {
+            if (pushed && got.size() == expected.size()) break;
+            continue;
+        }
+        const ssize_t n = ::read(p[0], chunk, sizeof chunk);
+        if (n > 0) got.append(chunk, static_cast<size_t>(n));
+    }
+    pusher.join();
+    a.join();
+    b.join();
+    for (ssize_t n; (n = ::read(p[0], chunk, sizeof chunk)) > 0;)
+        got.append(chunk, static_cast<size_t>(n));
+    EXPECT_EQ(buf.dropped(), 0u);
+    EXPECT_EQ(got.size(), expected.size());
+    EXPECT_TRUE(got == expected) << "bytes repeated or out of order";
     ::close(p[0]);
     ::close(p[1]);
 }

@@ -1,9 +1,10 @@
 #include "vmm/devices/output_buffer.h"
 
 #include <unistd.h>
-#include "vmm/base/file_io.h"
 
 #include <algorithm>
+
+#include "vmm/base/file_io.h"
 
 namespace ember {
 
@@ -26,6 +27,7 @@ void OutputBuffer::push(std::span<const uint8_t> bytes) {
 }
 
 Result<OutputBuffer::Drain> OutputBuffer::drain_to(int fd) {
+    std::lock_guard drain(drain_mutex_);
     for (;;) {
         size_t contiguous;
         {
@@ -51,12 +53,14 @@ Result<OutputBuffer::Drain> OutputBuffer::drain_to(int fd) {
 }
 
 void OutputBuffer::discard_all() {
+    std::lock_guard drain(drain_mutex_);
     std::lock_guard lock(mutex_);
     dropped_.fetch_add(size_, std::memory_order_relaxed);
     head_ = size_ = 0;
 }
 
 std::vector<uint8_t> OutputBuffer::take_all() {
+    std::lock_guard drain(drain_mutex_);
     std::lock_guard lock(mutex_);
     std::vector<uint8_t> out;
     out.reserve(size_);

@@ -22,8 +22,9 @@ class OutputBuffer {
     void push(std::span<const uint8_t> bytes);
 
     enum class Drain { Empty, Blocked };
-    // Writes what it can to fd; Blocked when fd would block with bytes still queued. One thread
-    // drains (the VMM thread); pushes go on while it writes.
+    // Writes what it can to fd; Blocked when fd would block with bytes still queued. Pushes go on
+    // while it writes. Drainers take turns: the VMM thread drains, and so does whichever thread
+    // pauses the VM (an in-process user may pause from another).
     Result<Drain> drain_to(int fd);
 
     // Takes everything queued.
@@ -38,6 +39,9 @@ class OutputBuffer {
   private:
     size_t capacity_;
     EventFd ready_;
+    // Held for a whole drain, and by take_all and discard_all, so that what a drainer copied out
+    // is still queued when it accounts for the bytes it wrote. Pushes never take it.
+    std::mutex drain_mutex_;
     std::mutex mutex_;
     std::vector<uint8_t> ring_;
     std::vector<uint8_t> scratch_;  // the drainer's copy, written out without the lock
