@@ -14,6 +14,7 @@
 #include "fuzz/support/fake_device.h"
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/require.h"
+#include "snapshot/devices.h"
 #include "snapshot/format.h"
 #include "snapshot/machine_state.h"
 #include "virtio/mmio/mmio_transport.h"
@@ -40,9 +41,22 @@ void require_round_trip(std::span<const uint8_t> payload, const Result<T>& decod
             "a section re-encodes to the bytes it was read from");
 }
 
-// A device restored from a payload saves that payload again, or it refused it.
-void require_round_trip(Persistent& device, std::span<const uint8_t> payload) {
-    auto restored = device.restore(payload);
+// A device restored from a payload saves that payload again, or it refused it. In a tagged file
+// the payload follows the device's tag, which must also read back as written.
+void require_round_trip(Persistent& device, const snapshot::Section& s, bool tagged) {
+    std::span<const uint8_t> payload = s.payload;
+    if (tagged) {
+        auto split = snapshot::split_device_section(s.payload);
+        if (!split) {
+            require(!split.error().message.empty(), "a refusal says why");
+            return;
+        }
+        require(snapshot::tagged_payload(split->tag, split->payload) ==
+                    std::vector<uint8_t>(s.payload.begin(), s.payload.end()),
+                "a device tag re-encodes to the bytes it was read from");
+        payload = split->payload;
+    }
+    auto restored = device.restore(payload, s.version);
     if (!restored) {
         require(!restored.error().message.empty(), "a refusal says why");
         return;
@@ -51,7 +65,7 @@ void require_round_trip(Persistent& device, std::span<const uint8_t> payload) {
             "a device saves what it was restored from");
 }
 
-void check_section(const snapshot::Section& s, const GuestMemory& mem) {
+void check_section(const snapshot::Section& s, bool tagged, const GuestMemory& mem) {
     static fuzz::NullIrq irq;
     if (std::getenv("EMBER_FUZZ_VERBOSE"))
         std::fprintf(stderr, "section %u (%s), %zu bytes\n", s.id,
@@ -80,12 +94,12 @@ void check_section(const snapshot::Section& s, const GuestMemory& mem) {
         case state_sections::kSerial.id: {
             OutputBuffer out(64, std::move(*EventFd::create()));
             Serial serial(irq, out);
-            require_round_trip(serial, s.payload);
+            require_round_trip(serial, s, tagged);
             break;
         }
         case state_sections::kI8042.id: {
             I8042 i8042(irq, [] {});
-            require_round_trip(i8042, s.payload);
+            require_round_trip(i8042, s, tagged);
             break;
         }
         case state_sections::kVirtio.id: {
@@ -94,7 +108,7 @@ void check_section(const snapshot::Section& s, const GuestMemory& mem) {
             auto transport =
                 virtio::MmioTransport::create(device, interrupt, mem, nullptr, 0xd0000000);
             require(transport.has_value(), "a transport can be made");
-            require_round_trip(**transport, s.payload);
+            require_round_trip(**transport, s, tagged);
             break;
         }
         default: require(false, "the reader hands out only the sections it was told it knows");
@@ -115,14 +129,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const auto* bytes = reinterpret_cast<const uint8_t*>(&sum);
         file.insert(file.end(), bytes, bytes + sizeof sum);
     }
-    auto reader = snapshot::Reader::parse(file, state_sections::kIds);
+    auto reader = snapshot::Reader::parse(file, state_sections::kAll);
     if (!reader) {
         require(!reader.error().message.empty(), "a refusal says why");
         return 0;
     }
     snapshot::Writer again;
     for (const auto& s : reader->sections()) {
-        check_section(s, mem);
+        check_section(s, reader->format_version() >= snapshot::kFirstTaggedFormat, mem);
         again.add(s.id | (s.optional ? snapshot::kOptional : 0), s.version, s.payload);
     }
     // An older format version, or optional sections this ember skipped, are not written back.

@@ -61,7 +61,7 @@ std::vector<uint8_t> Writer::finish() const {
     return file;
 }
 
-Result<Reader> Reader::parse(std::span<const uint8_t> file, std::span<const uint32_t> known) {
+Result<Reader> Reader::parse(std::span<const uint8_t> file, std::span<const StateSection> known) {
     if (file.size() < kHeaderSize + 8)
         return fail("snapshot file is truncated (" + std::to_string(file.size()) + " bytes)");
     if (std::memcmp(file.data(), kMagic, sizeof kMagic) != 0)
@@ -86,10 +86,17 @@ Result<Reader> Reader::parse(std::span<const uint8_t> file, std::span<const uint
         if (length > body.size() - pos)
             return fail("snapshot section " + std::to_string(id) +
                         " runs past the end of the file");
-        bool understood = std::find(known.begin(), known.end(), id & ~kOptional) != known.end();
+        const auto kind = std::find_if(known.begin(), known.end(), [&](const StateSection& k) {
+            return k.id == (id & ~kOptional);
+        });
+        const bool understood = kind != known.end();
         if (!understood && !(id & kOptional))
             return fail("snapshot has a required section " + std::to_string(id) +
                         " this ember does not know");
+        if (understood && (version == 0 || version > kind->version))
+            return fail("snapshot " + std::string(kind->name) + " section has version " +
+                        std::to_string(version) + "; this ember reads versions 1 to " +
+                        std::to_string(kind->version));
         if (understood)
             r.sections_.push_back(Section{id & ~kOptional, version, body.subspan(pos, length),
                                           (id & kOptional) != 0});

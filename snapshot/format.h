@@ -3,7 +3,8 @@
 // The state file: "EMBERSNP", a format version, then sections, each an id, a version of its own
 // and a length, and last a 64-bit FNV-1a checksum of everything before it. A reader skips a section
 // it does not know when its id carries kOptional, and fails clearly on anything else: a truncated
-// file, a bad checksum, a foreign magic, a newer format, a missing or unknown required section.
+// file, a bad checksum, a foreign magic, a newer format, a missing or unknown required section, a
+// section newer than its kind as this ember knows it (vmm/base/state_sections.h).
 #pragma once
 
 #include <cstdint>
@@ -14,11 +15,15 @@
 
 #include "vmm/base/bytes.h"
 #include "vmm/base/error.h"
+#include "vmm/base/state_sections.h"
 
 namespace ember::snapshot {
 
 inline constexpr char kMagic[8] = {'E', 'M', 'B', 'E', 'R', 'S', 'N', 'P'};
-inline constexpr uint32_t kFormatVersion = 1;
+// 2: each per-device section begins with the tag of its device (snapshot/devices.h); format 1 had
+// none, and its device sections are matched to devices by their order.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFirstTaggedFormat = 2;
 // A reader that does not know a section with this bit set skips it.
 inline constexpr uint32_t kOptional = 0x80000000u;
 
@@ -32,6 +37,10 @@ struct Section {
 class Writer {
   public:
     void add(uint32_t id, uint32_t version, std::span<const uint8_t> payload);
+    // At the version this ember writes the kind at.
+    void add(const StateSection& kind, std::span<const uint8_t> payload) {
+        add(kind.id, kind.version, payload);
+    }
     // The whole file, checksum included.
     std::vector<uint8_t> finish() const;
 
@@ -42,9 +51,10 @@ class Writer {
 
 class Reader {
   public:
-    // Checks the whole file before handing out any section. `known` lists the ids this reader
-    // understands; a section outside it is an error unless marked optional.
-    static Result<Reader> parse(std::span<const uint8_t> file, std::span<const uint32_t> known);
+    // Checks the whole file before handing out any section. `known` lists the kinds this reader
+    // understands, each with the newest version it reads; a section outside them is an error
+    // unless marked optional.
+    static Result<Reader> parse(std::span<const uint8_t> file, std::span<const StateSection> known);
 
     std::vector<Section> all(uint32_t id) const;
     Result<Section> one(uint32_t id) const;

@@ -48,7 +48,7 @@ struct VmKvmState {
 // The memory file's layout: guest regions back to back from offset 0. Version 2 adds where the
 // guest was told (through ACPI) its generation ID lives and which interrupt announces a new one; a
 // version 1 section, from before ember wrote ACPI tables, has none.
-inline constexpr uint32_t kMemoryLayoutVersion = 2;
+inline constexpr uint32_t kMemoryLayoutVersion = state_sections::kMemory.version;
 struct GenerationIdPlace {
     uint64_t addr;
     uint32_t gsi;

@@ -55,6 +55,8 @@ class VirtioDevice {
   public:
     virtual ~VirtioDevice() = default;
 
+    // Its kind ("block", "net"), as metrics and snapshot tags name it.
+    virtual std::string_view kind() const = 0;
     // The id its configuration gave it (drive_id, iface_id).
     virtual const std::string& id() const = 0;
     // On the VMM thread, once, before the guest runs: watches the device's own fds. The loop

@@ -14,6 +14,7 @@ class FakeDevice : public virtio::VirtioDevice {
   public:
     explicit FakeDevice(const GuestMemory& mem) : mem_(mem) {}
 
+    std::string_view kind() const override { return "fake"; }
     const std::string& id() const override { return id_; }
     uint32_t device_type() const override { return 2; }
     uint64_t offered_features() const override {

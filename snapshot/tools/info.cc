@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "snapshot/devices.h"
 #include "snapshot/machine_state.h"
 #include "vmm/base/state_sections.h"
 
@@ -18,17 +19,23 @@ int describe(const char* path) {
         return 1;
     }
     const std::vector<uint8_t>& bytes = *read;
-    auto file = snapshot::Reader::parse(bytes, state_sections::kIds);
+    auto file = snapshot::Reader::parse(bytes, state_sections::kAll);
     if (!file) {
         std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", path, file.error().message.c_str());
         return 1;
     }
     std::printf("%s: ember snapshot, format version %u, %zu bytes\n", path, file->format_version(),
                 bytes.size());
-    for (const auto& s : file->sections())
-        std::printf("  section %-30s version %u, %zu bytes\n",
-                    std::string(state_sections::name_of(s.id)).c_str(), s.version,
-                    s.payload.size());
+    const bool tagged = file->format_version() >= snapshot::kFirstTaggedFormat;
+    for (const auto& s : file->sections()) {
+        std::string of;
+        if (tagged && state_sections::kind_of(s.id).per_device)
+            if (auto split = snapshot::split_device_section(s.payload))
+                of = ": " + snapshot::describe(split->tag);
+        std::printf("  section %-30s version %u, %zu bytes%s\n",
+                    std::string(state_sections::name_of(s.id)).c_str(), s.version, s.payload.size(),
+                    of.c_str());
+    }
     if (auto c = file->one(snapshot::kConfig)) {
         if (auto config = snapshot::decode_config(c->payload)) {
             std::printf("machine: %u vCPUs, %u MiB\n", config->machine.vcpu_count,

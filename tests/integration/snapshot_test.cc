@@ -23,14 +23,15 @@ namespace {
 using namespace std::chrono_literals;
 
 struct Ember {
-    explicit Ember(const std::vector<std::string>& extra = {}) {
+    // In `cwd`, when given, where relative paths in its configuration resolve.
+    explicit Ember(const std::vector<std::string>& extra = {}, const std::string& cwd = "") {
         sock = dir.path() + "/api.sock";
         console = dir.path() + "/console";
         int devnull = ::open("/dev/null", O_RDWR);
         std::vector<std::string> argv = {EMBER_BINARY, "--api-sock", sock,   "--serial-out",
                                          console,      "--level",    "Error"};
         argv.insert(argv.end(), extra.begin(), extra.end());
-        pid = spawn(argv, devnull, devnull, devnull);
+        pid = spawn(argv, devnull, devnull, devnull, cwd);
         ::close(devnull);
         auto c = UdsHttpClient::connect(sock);
         EXPECT_TRUE(c);
@@ -259,6 +260,31 @@ TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
         << b.output();
     // A failed disk request would print its own line and break the stream.
     EXPECT_TRUE(one_unbroken_stream(before, b.output(), "blk tick "));
+}
+
+// tests/data/state-format-1 is a paused blk_ticker with two drives, snapshotted by ember at
+// 7b66950, before device sections carried their device's tag (tests/data/make-state-file writes it
+// again): today's ember restores it, hands each section to its device in the older order, and the
+// guest goes on with its disk.
+TEST_F(Snapshot, AStateFileFromBeforeDeviceTagsStillLoadsAndRuns) {
+    const std::string fixture = std::string(EMBER_TEST_DATA) + "/state-format-1";
+    files.write("data.img", std::string(1 << 20, '\0'));
+    files.write("spare.img", std::string(1 << 20, '\0'));
+    auto unpacked = run_process(
+        {"/bin/sh", "-c", "xz -dc \"$0\" > \"$1\"", fixture + "/vm.mem.xz", mem}, kFailsafe);
+    ASSERT_EQ(unpacked.exit_code, 0) << unpacked.err;
+    std::ifstream printed_in(fixture + "/console.txt");
+    const std::string printed(std::istreambuf_iterator<char>(printed_in), {});
+    ASSERT_NE(printed.find("blk tick 3 ok"), std::string::npos) << printed;
+
+    Ember b({}, files.path());  // the drives are data.img and spare.img, relative to ember
+    auto loaded = b.call("PUT", "/snapshot/load", load_body(true, fixture + "/vm.state", mem));
+    ASSERT_EQ(loaded.status, 204) << loaded.body;
+    auto config = b.call("GET", "/vm/config").body;
+    EXPECT_NE(config.find("\"drive_id\":\"spare\""), std::string::npos) << config;
+    ASSERT_TRUE(b.wait_until([](const std::string& out) { return lines_in(out) >= 2; }))
+        << b.output();
+    EXPECT_TRUE(one_unbroken_stream(printed, b.output(), "blk tick "));
 }
 
 TEST_F(Snapshot, DiffOnTopOfFullRestoresTheRightBytes) {
@@ -511,6 +537,8 @@ TEST_F(Snapshot, InfoToolDescribesAStateFileAndRefusesABadOne) {
                              "section serial", "section i8042"})
         EXPECT_NE(info.out.find(name), std::string::npos) << name << " in " << info.out;
     EXPECT_EQ(info.out.find("section ?"), std::string::npos) << info.out;
+    // A device's section names its device.
+    EXPECT_NE(info.out.find("bytes: i8042\n"), std::string::npos) << info.out;
     auto bad = run_process({EMBER_SNAPSHOT_INFO, files.write("bad.state", "nonsense")}, kFailsafe);
     EXPECT_EQ(bad.exit_code, 1);
     EXPECT_NE(bad.err.find("truncated"), std::string::npos) << bad.err;

@@ -14,10 +14,12 @@
 
 namespace ember::testing {
 
-pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
+pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd,
+            const std::string& cwd) {
     pid_t pid = ::fork();
     if (pid == 0) {
         if (in_fd < 0 || out_fd < 0 || err_fd < 0) ::_exit(126);
+        if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
         ::dup2(in_fd, STDIN_FILENO);
         ::dup2(out_fd, STDOUT_FILENO);
         ::dup2(err_fd, STDERR_FILENO);

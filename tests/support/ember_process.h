@@ -38,8 +38,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
 // Reads fd until `needle` has been seen, the fd ends or `timeout` passes; everything read.
 std::string read_until(int fd, const std::string& needle, std::chrono::milliseconds timeout);
 
-// fork + exec with the given stdin, stdout and stderr (each dup'ed in the child); returns the pid.
-pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd);
+// fork + exec with the given stdin, stdout and stderr (each dup'ed in the child), in `cwd` when it
+// is not empty; returns the pid.
+pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd,
+            const std::string& cwd = "");
 
 // A fresh temporary directory, removed with everything in it when the object goes.
 class TempDir {

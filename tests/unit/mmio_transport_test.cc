@@ -14,6 +14,7 @@ namespace ember::virtio {
 namespace {
 
 struct FakeDevice : VirtioDevice {
+    std::string_view kind() const override { return "fake"; }
     const std::string& id() const override { return name; }
     uint32_t device_type() const override { return 2; }
     uint64_t offered_features() const override {
@@ -242,7 +243,7 @@ TEST_F(TransportTest, AQueueSizeAboveTheMaximumNotYetLiveSurvivesASnapshot) {
     Interrupt other_interrupt(irq);
     auto restored = MmioTransport::create(other, other_interrupt, h.mem(), nullptr, 0xd0000000);
     ASSERT_TRUE(restored);
-    auto r = (*restored)->restore(std::span<const uint8_t>(saved));
+    auto r = (*restored)->restore(std::span<const uint8_t>(saved), 1);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ((*restored)->save(), saved);
     EXPECT_EQ(other.activations, 0);

@@ -9,7 +9,7 @@
 namespace ember::snapshot {
 namespace {
 
-const uint32_t kKnown[] = {1, 2, 3};
+const StateSection kKnown[] = {{1, "one"}, {2, "two", 7}, {3, "three"}};
 
 std::vector<uint8_t> sample() {
     Writer w;
@@ -76,6 +76,21 @@ TEST(SnapshotFormat, UnknownRequiredSectionAndLyingLengthsAreRefused) {
     file.resize(body + 8);
     std::memcpy(file.data() + body, &sum, 8);
     EXPECT_NE(error_of(file).find("runs past the end"), std::string::npos);
+}
+
+TEST(SnapshotFormat, ASectionNewerThanItsKindIsRefusedAndSoIsVersionZero) {
+    std::vector<uint8_t> p = {1};
+    Writer newer;
+    newer.add(2, 8, p);
+    EXPECT_EQ(error_of(newer.finish()),
+              "snapshot two section has version 8; this ember reads versions 1 to 7");
+    Writer zero;
+    zero.add(1, 0, p);
+    EXPECT_EQ(error_of(zero.finish()),
+              "snapshot one section has version 0; this ember reads versions 1 to 1");
+    Writer older;
+    older.add(2, 6, p);
+    EXPECT_EQ(error_of(older.finish()), "(parsed)");
 }
 
 TEST(SnapshotFormat, ByteReaderIsBoundsChecked) {

@@ -65,7 +65,8 @@ class BlockDevice : public VirtioDevice {
     // changed. On error nothing changed.
     Result<bool> update(const DriveUpdate& update);
     void record_config(VmConfig& config) const override;
-    std::string_view metrics_kind() const override { return "block"; }
+    std::string_view kind() const override { return "block"; }
+    std::string_view metrics_kind() const override { return kind(); }
     std::vector<metrics::Field> metrics() const override;  // block_metrics.cc
 
     // Signalled when the engine has completions (watch it edge-triggered); -1 for the synchronous

@@ -70,7 +70,7 @@ class MmioTransport : public BusDevice, public Persistent {
     StateSection section() const override;
     void quiesce() override;
     std::vector<uint8_t> save() const override;
-    Result<void> restore(std::span<const uint8_t> payload) override;
+    Result<void> restore(std::span<const uint8_t> payload, uint32_t version) override;
 
     // Tests: handle pending lifecycle requests and queue kicks as the VMM loop would.
     void run_pending();

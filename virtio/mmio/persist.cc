@@ -110,7 +110,8 @@ std::vector<uint8_t> MmioTransport::save() const {
     return encode(state());
 }
 
-Result<void> MmioTransport::restore(std::span<const uint8_t> payload) {
+// Every version so far is 1.
+Result<void> MmioTransport::restore(std::span<const uint8_t> payload, uint32_t /*version*/) {
     auto t = decode_transport(payload);
     if (!t) return std::unexpected(t.error());
     return restore(*t);

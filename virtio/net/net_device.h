@@ -61,7 +61,8 @@ class NetDevice : public VirtioDevice {
     // On error nothing changed.
     Result<void> update(const NetworkInterfaceUpdate& update);
     void record_config(VmConfig& config) const override;
-    std::string_view metrics_kind() const override { return "net"; }
+    std::string_view kind() const override { return "net"; }
+    std::string_view metrics_kind() const override { return kind(); }
     std::vector<metrics::Field> metrics() const override;  // net_metrics.cc
     // The tap's readiness (EPOLLIN, EPOLLOUT, errors) and the rate limiters' timers.
     void on_tap_event(uint32_t events);

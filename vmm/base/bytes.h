@@ -50,6 +50,7 @@ class ByteReader {
     Result<std::string> get_string();
     Result<std::vector<uint8_t>> get_bytes();
     bool done() const { return pos_ == bytes_.size(); }
+    size_t remaining() const { return bytes_.size() - pos_; }
 
   private:
     std::unexpected<Error> truncated() const {

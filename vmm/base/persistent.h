@@ -1,6 +1,6 @@
 // What the snapshot code asks of a device whose guest-visible state a snapshot keeps. Each device
-// kind has its section's line in vmm/base/state_sections.h, implements these in its own
-// *_persist.cc, and gets one line in vmm/machine/sections.h, the kinds a VM restores.
+// kind has its section's line in vmm/base/state_sections.h, with the version it writes, and
+// implements these in its own *_persist.cc.
 #pragma once
 
 #include <cstdint>
@@ -20,11 +20,12 @@ class Persistent {
     // With the VM paused, before anything is captured: finishes work in flight (a block request,
     // say), so the snapshot holds nothing half done.
     virtual void quiesce() {}
-    // With the VM paused: the device's section payload.
+    // With the VM paused: the device's section payload, at section().version.
     virtual std::vector<uint8_t> save() const = 0;
     // Before the vCPUs exist: puts back what save() wrote, or says why it cannot. The payload
-    // comes from a file and is checked as hostile input.
-    virtual Result<void> restore(std::span<const uint8_t> payload) = 0;
+    // comes from a file and is checked as hostile input; its version, from 1 up to
+    // section().version, has been checked.
+    virtual Result<void> restore(std::span<const uint8_t> payload, uint32_t version) = 0;
 };
 
 }  // namespace ember

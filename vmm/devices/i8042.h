@@ -60,7 +60,7 @@ class I8042 : public BusDevice, public Persistent {
     // Persistent (i8042_persist.cc).
     StateSection section() const override;
     std::vector<uint8_t> save() const override;
-    Result<void> restore(std::span<const uint8_t> payload) override;
+    Result<void> restore(std::span<const uint8_t> payload, uint32_t version) override;
 
   private:
     void controller_command(uint8_t command, bool& reset);

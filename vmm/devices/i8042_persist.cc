@@ -38,7 +38,8 @@ std::vector<uint8_t> I8042::save() const {
     return encode(state());
 }
 
-Result<void> I8042::restore(std::span<const uint8_t> payload) {
+// Every version so far is 1.
+Result<void> I8042::restore(std::span<const uint8_t> payload, uint32_t /*version*/) {
     auto s = decode_i8042(payload);
     if (!s) return std::unexpected(s.error());
     restore(*s);

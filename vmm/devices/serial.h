@@ -64,7 +64,7 @@ class Serial : public BusDevice, public Persistent {
     // Persistent (serial_persist.cc).
     StateSection section() const override;
     std::vector<uint8_t> save() const override;
-    Result<void> restore(std::span<const uint8_t> payload) override;
+    Result<void> restore(std::span<const uint8_t> payload, uint32_t version) override;
 
   private:
     uint8_t read_register(uint64_t offset, bool& drained);

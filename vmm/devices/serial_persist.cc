@@ -36,7 +36,8 @@ std::vector<uint8_t> Serial::save() const {
     return encode(state());
 }
 
-Result<void> Serial::restore(std::span<const uint8_t> payload) {
+// Every version so far is 1.
+Result<void> Serial::restore(std::span<const uint8_t> payload, uint32_t /*version*/) {
     auto s = decode_serial(payload);
     if (!s) return std::unexpected(s.error());
     restore(*s);

@@ -162,9 +162,12 @@ uint64_t Vmm::serial_bytes_dropped() const {
     return console_->dropped();
 }
 
-std::vector<Persistent*> Vmm::persistent_devices() const {
-    std::vector<Persistent*> out{serial_.get(), i8042_.get()};
-    for (const auto& d : virtio_) out.push_back(d.transport.get());
+std::vector<snapshot::TaggedDevice> Vmm::persistent_devices() const {
+    std::vector<snapshot::TaggedDevice> out{{serial_.get(), {"serial", "serial"}},
+                                            {i8042_.get(), {"i8042", "i8042"}}};
+    for (const auto& d : virtio_)
+        out.push_back({d.transport.get(),
+                       {std::string(d.device->kind()), d.device->id(), d.slot.base, d.slot.gsi}});
     return out;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "snapshot/devices.h"
 #include "snapshot/machine_state.h"
 #include "virtio/block/block_device.h"
 #include "virtio/mmio/mmio_transport.h"
@@ -136,7 +137,7 @@ class Vmm : public ExitSink {
     // A restored VM's new generation ID, announced on the Generic Event Device's line.
     Result<void> renew_generation_id();
     // Every device a snapshot keeps, in the order their sections are written.
-    std::vector<Persistent*> persistent_devices() const;
+    std::vector<snapshot::TaggedDevice> persistent_devices() const;
     void stop_vcpus();
 
     VmmOptions options_;

@@ -13,7 +13,6 @@
 #include "vmm/base/open_file.h"
 #include "vmm/machine/generation_id.h"
 #include "vmm/machine/irq_fd.h"
-#include "vmm/machine/sections.h"
 #include "vmm/machine/sigbus_guard.h"
 #include "vmm/machine/vmm.h"
 
@@ -32,7 +31,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                                           bool track_dirty_pages, VmmOptions options) {
     auto bytes = snapshot::read_state_file(state_path);
     if (!bytes) return wrap_error(std::move(bytes), "snapshot_path " + state_path);
-    auto file = snapshot::Reader::parse(*bytes, state_sections::kIds);
+    auto file = snapshot::Reader::parse(*bytes, state_sections::kAll);
     if (!file) return std::unexpected(std::move(file.error()).wrap("snapshot_path " + state_path));
     auto section = [&](uint32_t id) { return file->one(id); };
     auto config_section = section(snapshot::kConfig);
@@ -87,9 +86,8 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     if (auto r = snapshot::restore_vm((*vmm)->vm_, *vm_state); !r)
         return std::unexpected(r.error());
     EMBER_TRY((*vmm)->create_devices(*config));
-    if (auto r = snapshot::restore_devices(*file, (*vmm)->persistent_devices(), kDeviceSections);
-        !r)
-        return std::unexpected(r.error());
+    EMBER_TRY(snapshot::restore_devices(*file, (*vmm)->persistent_devices(),
+                                        state_sections::kPerDeviceKinds));
     EMBER_TRY((*vmm)->create_vcpus(*config, &vcpus));
     EMBER_TRY((*vmm)->watch_fds());
     (*vmm)->memory_file_ = std::move(mem_fd);
@@ -121,22 +119,22 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     EMBER_TRY(refuse_mapped_targets(state_path, memory_path));
     // Requests in flight finish first, so the snapshot holds no I/O half done.
     const auto devices = persistent_devices();
-    for (Persistent* d : devices) d->quiesce();
+    for (const auto& d : devices) d.device->quiesce();
     snapshot::Writer w;
-    w.add(snapshot::kConfig, 1, snapshot::encode(config_));
+    w.add(state_sections::kConfig, snapshot::encode(config_));
     snapshot::MemoryLayout layout;
     for (const auto& r : memory_.regions()) layout.regions.push_back({r.guest_addr, r.size()});
     layout.generation_id = generation_id_;
-    w.add(snapshot::kMemory, snapshot::kMemoryLayoutVersion, snapshot::encode(layout));
+    w.add(state_sections::kMemory, snapshot::encode(layout));
     auto vm_state = snapshot::capture_vm(vm_);
     if (!vm_state) return std::unexpected(vm_state.error());
-    w.add(snapshot::kVmKvm, 1, snapshot::encode(*vm_state));
+    w.add(state_sections::kVmKvm, snapshot::encode(*vm_state));
     auto msrs = kvm_.msr_index_list();
     if (!msrs) return std::unexpected(msrs.error());
     for (size_t i = 0; i < vcpus_.size(); ++i) {
         auto s = snapshot::capture_vcpu(vcpus_[i]->vcpu(), *msrs, vcpu_cpuid_[i]);
         if (!s) return std::unexpected(std::move(s.error()).wrap("vCPU " + std::to_string(i)));
-        w.add(snapshot::kVcpu, 1, snapshot::encode(*s));
+        w.add(state_sections::kVcpu, snapshot::encode(*s));
     }
     snapshot::save_devices(w, devices);
 
