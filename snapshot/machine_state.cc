@@ -273,7 +273,7 @@ std::vector<uint8_t> encode(const VmConfig& c) {
     return w.bytes();
 }
 
-Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
+Result<ValidVmConfig> decode_config(std::span<const uint8_t> payload) {
     ByteReader r(payload, "config section");
     VmConfig c;
     EMBER_TRY(read_into(r, c.machine.vcpu_count));
@@ -328,10 +328,9 @@ Result<VmConfig> decode_config(std::span<const uint8_t> payload) {
         c.network_interfaces.push_back(std::move(n));
     }
     if (!r.done()) return fail("config section has trailing bytes");
-    if (auto v = validate(c); !v) return fail("config section: " + v.error().message);
-    if (auto v = validate_machine(c.machine); !v)
-        return fail("config section: " + v.error().message);
-    return c;
+    auto valid = ValidVmConfig::check(std::move(c));
+    if (!valid) return std::unexpected(std::move(valid.error()).wrap("config section"));
+    return valid;
 }
 
 std::vector<uint8_t> encode(const MemoryLayout& m) {

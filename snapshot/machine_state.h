@@ -70,7 +70,7 @@ Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const VmKvmState& s);
 Result<VmKvmState> decode_vm(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const VmConfig& c);
-Result<VmConfig> decode_config(std::span<const uint8_t> payload);
+Result<ValidVmConfig> decode_config(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const MemoryLayout& m);
 Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload, uint32_t version);
 

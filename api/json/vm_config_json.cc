@@ -126,12 +126,13 @@ Result<VmConfig> vm_config_from(object o, const std::string&) {
 
 }  // namespace
 
-Result<VmConfig> parse_vm_config(std::string_view text) {
-    auto config = parse_with<VmConfig>(text, vm_config_from);
+Result<ValidVmConfig> parse_vm_config(std::string_view text) {
+    auto parsed = parse_with<VmConfig>(text, vm_config_from);
+    if (!parsed) return std::unexpected(parsed.error());
+    auto config = ValidVmConfig::check(std::move(*parsed));
     if (!config) return config;
-    EMBER_TRY(validate(*config));
     // Checked last, so a document with a worse problem is told about that one first.
-    if (!config->boot_source) return fail("boot-source: missing field `boot-source`");
+    if (!(*config)->boot_source) return fail("boot-source: missing field `boot-source`");
     return config;
 }
 

@@ -10,7 +10,7 @@
 namespace ember::json {
 
 // Firecracker's --config-file document: boot-source, machine-config, drives, network-interfaces.
-Result<VmConfig> parse_vm_config(std::string_view text);
+Result<ValidVmConfig> parse_vm_config(std::string_view text);
 
 Result<BootSourceConfig> parse_boot_source(std::string_view text);
 Result<MachineConfig> parse_machine_config(std::string_view text);

@@ -37,7 +37,8 @@ int describe(const char* path) {
                     of.c_str());
     }
     if (auto c = file->one(snapshot::kConfig)) {
-        if (auto config = snapshot::decode_config(c->payload)) {
+        if (auto valid = snapshot::decode_config(c->payload)) {
+            const VmConfig* config = &valid->get();
             std::printf("machine: %u vCPUs, %u MiB\n", config->machine.vcpu_count,
                         config->machine.mem_size_mib);
             if (config->boot_source)

@@ -40,7 +40,7 @@ TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
     int devnull = ::open("/dev/null", O_WRONLY);
     VmmOptions options;
     options.serial_out_fd = devnull;
-    auto vmm = Vmm::create(config, options);
+    auto vmm = Vmm::create(*ValidVmConfig::check(config), options);
     ASSERT_TRUE(vmm) << vmm.error().message;
     ASSERT_TRUE((*vmm)->start());
     std::thread vmm_thread([&] { (*vmm)->run(); });
@@ -97,7 +97,7 @@ TEST(Pause, AStringCopyFromMmioCutByPausesGetsEveryRegister) {
     ASSERT_GE(out, 0);
     VmmOptions options;
     options.serial_out_fd = out;
-    auto vmm = Vmm::create(config, options);
+    auto vmm = Vmm::create(*ValidVmConfig::check(config), options);
     ASSERT_TRUE(vmm) << vmm.error().message;
     ASSERT_TRUE((*vmm)->start());
     std::thread vmm_thread([&] { (*vmm)->run(); });

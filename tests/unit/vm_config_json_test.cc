@@ -21,18 +21,18 @@ TEST(VmConfigJson, ParsesFirecrackersConfigFile) {
       "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}]
     })");
     ASSERT_TRUE(config) << error_of(config);
-    EXPECT_EQ(config->boot_source->kernel_image_path, "/k");
-    EXPECT_EQ(config->boot_source->boot_args, "console=ttyS0");
-    EXPECT_FALSE(config->boot_source->initrd_path);
-    EXPECT_EQ(config->machine.vcpu_count, 2u);
-    EXPECT_EQ(config->machine.mem_size_mib, 256u);
-    EXPECT_TRUE(config->machine.track_dirty_pages);
-    ASSERT_EQ(config->drives.size(), 1u);
-    EXPECT_EQ(config->drives[0].cache_type, CacheType::Writeback);
-    EXPECT_EQ(config->drives[0].io_engine, IoEngineType::Sync);
-    EXPECT_EQ(config->drives[0].rate_limiter->ops->one_time_burst, 5u);
-    ASSERT_EQ(config->network_interfaces.size(), 1u);
-    EXPECT_EQ(config->network_interfaces[0].guest_mac, "06:00:ac:10:00:02");
+    EXPECT_EQ((*config)->boot_source->kernel_image_path, "/k");
+    EXPECT_EQ((*config)->boot_source->boot_args, "console=ttyS0");
+    EXPECT_FALSE((*config)->boot_source->initrd_path);
+    EXPECT_EQ((*config)->machine.vcpu_count, 2u);
+    EXPECT_EQ((*config)->machine.mem_size_mib, 256u);
+    EXPECT_TRUE((*config)->machine.track_dirty_pages);
+    ASSERT_EQ((*config)->drives.size(), 1u);
+    EXPECT_EQ((*config)->drives[0].cache_type, CacheType::Writeback);
+    EXPECT_EQ((*config)->drives[0].io_engine, IoEngineType::Sync);
+    EXPECT_EQ((*config)->drives[0].rate_limiter->ops->one_time_burst, 5u);
+    ASSERT_EQ((*config)->network_interfaces.size(), 1u);
+    EXPECT_EQ((*config)->network_interfaces[0].guest_mac, "06:00:ac:10:00:02");
 }
 
 TEST(VmConfigJson, EachErrorNamesTheField) {
@@ -167,4 +167,25 @@ TEST(VmConfigJson, PartitionUuidsLinuxTakes) {
 }
 
 }  // namespace
+// A ValidVmConfig is only ever one validate() passed: nothing configured yet is one, and check()
+// refuses what validate() refuses, with its words.
+TEST(ValidVmConfig, IsMadeOnlyFromWhatValidatePasses) {
+    EXPECT_TRUE(validate(ValidVmConfig().get()));
+    VmConfig two_roots;
+    for (const char* id : {"a", "b"}) {
+        DriveConfig d;
+        d.drive_id = id;
+        d.path_on_host = "/dev/null";
+        d.is_root_device = true;
+        two_roots.drives.push_back(d);
+    }
+    auto refused = ValidVmConfig::check(two_roots);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().message, validate(two_roots).error().message);
+    two_roots.drives.pop_back();
+    auto taken = ValidVmConfig::check(two_roots);
+    ASSERT_TRUE(taken) << taken.error().message;
+    EXPECT_EQ(taken->get().drives.size(), 1u);
+}
+
 }  // namespace ember::json

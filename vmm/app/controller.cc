@@ -133,16 +133,15 @@ void Controller::handle_wake() {
 
 VmConfig Controller::config() const {
     std::lock_guard lock(mutex_);
-    return config_;
+    return running_ ? *running_ : config_.get();
 }
 
 VmState Controller::state() const {
     return state_.load();
 }
 
-Outcome Controller::apply(const VmConfig& config) {
-    if (auto r = validate(config); !r) return fail(r.error().message);
-    return configured(config);
+Outcome Controller::apply(ValidVmConfig config) {
+    return configured(std::move(config));
 }
 
 Outcome Controller::require_not_started() const {
@@ -151,10 +150,11 @@ Outcome Controller::require_not_started() const {
     return {};
 }
 
-Outcome Controller::configured(VmConfig config) {
+Outcome Controller::configured(Result<ValidVmConfig> config) {
+    if (!config) return fail(config.error().message);
     configured_ = true;
     std::lock_guard lock(mutex_);
-    config_ = std::move(config);
+    config_ = std::move(*config);
     return {};
 }
 
@@ -172,10 +172,9 @@ Outcome Controller::handle(const PutBootSource& a) {
             return fail(
                 "The initrd file cannot be opened due to invalid path or invalid permissions. " +
                 r.error().message);
-    if (auto r = validate_boot_source(a.config); !r) return fail(r.error().message);
     VmConfig c = config();
     c.boot_source = a.config;
-    return configured(std::move(c));
+    return configured(ValidVmConfig::check(std::move(c)));
 }
 
 Outcome Controller::handle(const PutMachineConfig& a) {
@@ -188,10 +187,9 @@ Outcome Controller::handle(const PatchMachineConfig& a) {
 
 Outcome Controller::set_machine(const MachineConfig& m) {
     EMBER_TRY(require_not_started());
-    if (auto r = validate_machine(m); !r) return fail(r.error().message);
     VmConfig c = config();
     c.machine = m;
-    return configured(std::move(c));
+    return configured(ValidVmConfig::check(std::move(c)));
 }
 
 Outcome Controller::handle(const PutDrive& a) {
@@ -204,8 +202,7 @@ Outcome Controller::handle(const PutDrive& a) {
     VmConfig trial = config();
     std::erase_if(trial.drives, [&](const auto& d) { return d.drive_id == a.config.drive_id; });
     trial.drives.push_back(a.config);
-    if (auto r = validate(trial); !r) return fail(r.error().message);
-    return configured(std::move(trial));
+    return configured(ValidVmConfig::check(std::move(trial)));
 }
 
 Outcome Controller::handle(const PutNetworkInterface& a) {
@@ -218,8 +215,7 @@ Outcome Controller::handle(const PutNetworkInterface& a) {
     std::erase_if(trial.network_interfaces,
                   [&](const auto& n) { return n.iface_id == a.config.iface_id; });
     trial.network_interfaces.push_back(a.config);
-    if (auto r = validate(trial); !r) return fail(r.error().message);
-    return configured(std::move(trial));
+    return configured(ValidVmConfig::check(std::move(trial)));
 }
 
 Outcome Controller::handle(const PatchDrive& a) {
@@ -227,7 +223,7 @@ Outcome Controller::handle(const PatchDrive& a) {
     if (auto r = validate_drive_update(a.update); !r) return fail(r.error().message);
     if (auto r = vmm_->update_device(a.update); !r) return fail(r.error().message);
     std::lock_guard lock(mutex_);
-    config_ = vmm_->config();
+    running_ = vmm_->config();
     return {};
 }
 
@@ -236,7 +232,7 @@ Outcome Controller::handle(const PatchNetworkInterface& a) {
     if (auto r = validate_network_interface_update(a.update); !r) return fail(r.error().message);
     if (auto r = vmm_->update_device(a.update); !r) return fail(r.error().message);
     std::lock_guard lock(mutex_);
-    config_ = vmm_->config();
+    running_ = vmm_->config();
     return {};
 }
 
@@ -336,7 +332,7 @@ Outcome Controller::handle(const LoadSnapshot& a) {
     latencies_us_.load_snapshot = micros_since(start);
     // GET /vm/config and the metrics describe the restored VM, not an empty one.
     std::lock_guard lock(mutex_);
-    config_ = vmm_->config();
+    running_ = vmm_->config();
     return {};
 }
 
@@ -354,8 +350,11 @@ Outcome Controller::failed_load(std::string why) {
 Outcome Controller::start_instance() {
     if (state_ != VmState::NotStarted)
         return fail("The requested operation is not supported after starting the microVM.");
-    VmConfig config = this->config();
-    if (!config.boot_source)
+    const ValidVmConfig config = [&] {
+        std::lock_guard lock(mutex_);
+        return config_;
+    }();
+    if (!config->boot_source)
         return fail("boot-source: no kernel configured (PUT /boot-source first)");
     auto vmm = Vmm::create(config, options_.vmm);
     if (!vmm) return fail(vmm.error().message);
@@ -365,7 +364,7 @@ Outcome Controller::start_instance() {
     EMBER_TRY(confine_vmm_thread());
     // What runs, as GET /vm/config reports it: a drive's io_engine may have fallen back to Sync.
     std::lock_guard lock(mutex_);
-    config_ = vmm_->config();
+    running_ = vmm_->config();
     return {};
 }
 

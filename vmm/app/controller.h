@@ -59,7 +59,7 @@ class Controller : public ActionSink {
 
     // For main, on the VMM thread before run(): apply a whole config as the config file does, and
     // run an action directly (InstanceStart after --config-file, PutMetrics for --metrics-path).
-    Outcome apply(const VmConfig& config);
+    Outcome apply(ValidVmConfig config);
     Outcome execute_now(const Action& action) { return execute(action); }
 
     Controller(ControllerOptions options, EventLoop loop, EventFd wake, UniqueFd signal_fd,
@@ -100,7 +100,7 @@ class Controller : public ActionSink {
     Outcome can_update_devices() const;
     // A configuration action succeeded with `config`: from now on a snapshot can no longer be
     // loaded.
-    Outcome configured(VmConfig config);
+    Outcome configured(Result<ValidVmConfig> config);
 
     ControllerOptions options_;
     EventLoop loop_;
@@ -116,8 +116,12 @@ class Controller : public ActionSink {
     } latencies_us_;
     uint64_t metrics_fails_ = 0;  // lines not written whole: Firecracker's logger.metrics_fails
 
-    mutable std::mutex mutex_;  // guards config_, the queue and stop_reason_
-    VmConfig config_;
+    mutable std::mutex mutex_;  // guards config_, running_, the queue and stop_reason_
+    // Before a VM exists, the configuration the API has built, which InstanceStart boots; once it
+    // runs, the Vmm owns the configuration and running_ is its copy as of the last change (an
+    // io_engine fallback, an update), for GET /vm/config on the API's thread.
+    ValidVmConfig config_;
+    std::optional<VmConfig> running_;
     std::deque<Pending> queue_;
     std::optional<std::string> stop_reason_;
 

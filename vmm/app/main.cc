@@ -302,7 +302,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         seccomp::install_sigsys_reporter();
     }
 
-    std::optional<VmConfig> config;
+    std::optional<ValidVmConfig> config;
     if (cli->config_file) {
         auto text = read_config_file(*cli->config_file);
         if (!text) {

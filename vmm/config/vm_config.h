@@ -1,6 +1,7 @@
 // vmm/config: what a VM is made of, as Firecracker's API and --config-file describe it, and the
 // checks every path into it shares. The JSON parsers (api/json) fill these structs; validate()
-// decides. Field names follow Firecracker's so messages name what the user wrote.
+// decides, once, where a configuration comes in, and hands out a ValidVmConfig. Field names follow
+// Firecracker's so messages name what the user wrote.
 #pragma once
 
 #include <cstdint>
@@ -124,6 +125,25 @@ Result<void> validate_drive_update(const DriveUpdate& update);
 Result<void> validate_network_interface_update(const NetworkInterfaceUpdate& update);
 // Every part, and the rules between parts (unique ids, one root device, a boot source to boot).
 Result<void> validate(const VmConfig& config);
+
+// A VmConfig that validate() has passed. Only check() makes one, so a configuration is checked
+// once, where it comes in (a config file, an API request, a state file), and what takes one (the
+// Controller, Vmm::create) does not check it again.
+class ValidVmConfig {
+  public:
+    ValidVmConfig() = default;  // nothing configured yet, which is valid
+    static Result<ValidVmConfig> check(VmConfig config) {
+        EMBER_TRY(validate(config));
+        return ValidVmConfig(std::move(config));
+    }
+    const VmConfig& get() const { return config_; }
+    const VmConfig* operator->() const { return &config_; }
+    operator const VmConfig&() const { return config_; }  // NOLINT(google-explicit-constructor)
+
+  private:
+    explicit ValidVmConfig(VmConfig config) : config_(std::move(config)) {}
+    VmConfig config_;
+};
 
 // "<key>: unknown variant `x`, expected `A` or `B`": Firecracker's words (serde's) for a value
 // outside an enumeration, which its clients match on. The API's bodies use it too.

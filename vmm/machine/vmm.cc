@@ -45,8 +45,9 @@ Vmm::~Vmm() {
 
 // The parts a new VM and a restored one share: KVM, memory (fresh, or mapped from a snapshot's
 // memory file), the in-kernel irqchip and PIT, the event loop, the device plan.
-Result<std::unique_ptr<Vmm>> Vmm::build(const VmConfig& config, VmmOptions options, int memory_fd) {
-    EMBER_TRY(validate(config));
+Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions options,
+                                        int memory_fd) {
+    const VmConfig& config = valid;
     auto kvm = Kvm::open(options.kvm_path);
     if (!kvm) return std::unexpected(kvm.error());
     auto vm = kvm->create_vm();
@@ -97,9 +98,10 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const VmConfig& config, VmmOptions optio
     return vmm;
 }
 
-Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, VmmOptions options) {
+Result<std::unique_ptr<Vmm>> Vmm::create(const ValidVmConfig& valid, VmmOptions options) {
+    const VmConfig& config = valid;
     if (!config.boot_source) return fail("boot-source: no kernel configured");
-    auto vmm = build(config, std::move(options), -1);
+    auto vmm = build(valid, std::move(options), -1);
     if (!vmm) return vmm;
     EMBER_TRY((*vmm)->load_guest(config));
     EMBER_TRY((*vmm)->create_devices(config));

@@ -68,7 +68,7 @@ struct VmExitStatus {
 
 class Vmm : public ExitSink {
   public:
-    static Result<std::unique_ptr<Vmm>> create(const VmConfig& config, VmmOptions options);
+    static Result<std::unique_ptr<Vmm>> create(const ValidVmConfig& config, VmmOptions options);
     ~Vmm() override;
 
     // Rebuilds a VM from a snapshot's state file and memory file (mapped MAP_PRIVATE).
@@ -122,7 +122,7 @@ class Vmm : public ExitSink {
         std::optional<EventLoop> own_loop, EventFd exit_event);
 
   private:
-    static Result<std::unique_ptr<Vmm>> build(const VmConfig& config, VmmOptions options,
+    static Result<std::unique_ptr<Vmm>> build(const ValidVmConfig& config, VmmOptions options,
                                               int memory_fd);
     Result<void> refuse_mapped_targets(const std::string& state_path,
                                        const std::string& memory_path) const;

@@ -23,6 +23,25 @@ bool same_file(const struct stat& a, const struct stat& b) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+// The snapshot's configuration as the load asks for it: other taps, dirty tracking. Checked again
+// when it changes, since two overrides may name one tap.
+Result<ValidVmConfig> with_load_options(ValidVmConfig config,
+                                        const std::vector<NetworkOverride>& network_overrides,
+                                        bool track_dirty_pages) {
+    if (network_overrides.empty() && !track_dirty_pages) return config;
+    VmConfig changed = config;
+    for (const auto& o : network_overrides) {
+        auto it = std::find_if(changed.network_interfaces.begin(), changed.network_interfaces.end(),
+                               [&](const auto& n) { return n.iface_id == o.iface_id; });
+        if (it == changed.network_interfaces.end())
+            return fail("network_overrides: the snapshot has no network interface '" + o.iface_id +
+                        "'");
+        it->host_dev_name = o.host_dev_name;
+    }
+    if (track_dirty_pages) changed.machine.track_dirty_pages = true;
+    return ValidVmConfig::check(std::move(changed));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
@@ -36,17 +55,10 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     auto section = [&](uint32_t id) { return file->one(id); };
     auto config_section = section(snapshot::kConfig);
     if (!config_section) return std::unexpected(config_section.error());
-    auto config = snapshot::decode_config(config_section->payload);
+    auto decoded = snapshot::decode_config(config_section->payload);
+    if (!decoded) return std::unexpected(decoded.error());
+    auto config = with_load_options(std::move(*decoded), network_overrides, track_dirty_pages);
     if (!config) return std::unexpected(config.error());
-    for (const auto& o : network_overrides) {
-        auto it = std::find_if(config->network_interfaces.begin(), config->network_interfaces.end(),
-                               [&](const auto& n) { return n.iface_id == o.iface_id; });
-        if (it == config->network_interfaces.end())
-            return fail("network_overrides: the snapshot has no network interface '" + o.iface_id +
-                        "'");
-        it->host_dev_name = o.host_dev_name;
-    }
-    if (track_dirty_pages) config->machine.track_dirty_pages = true;
     auto layout_section = section(snapshot::kMemory);
     if (!layout_section) return std::unexpected(layout_section.error());
     auto layout = snapshot::decode_memory(layout_section->payload, layout_section->version);
@@ -61,9 +73,9 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
         if (!v) return std::unexpected(v.error());
         vcpus.push_back(std::move(*v));
     }
-    if (vcpus.size() != config->machine.vcpu_count)
+    if (vcpus.size() != (*config)->machine.vcpu_count)
         return fail("snapshot has " + std::to_string(vcpus.size()) + " vCPU sections for " +
-                    std::to_string(config->machine.vcpu_count) + " vCPUs");
+                    std::to_string((*config)->machine.vcpu_count) + " vCPUs");
 
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
     // first time the guest touched a page past its end.
@@ -73,7 +85,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     auto mem_size = file_size(mem_fd.get());
     if (!mem_size)
         return std::unexpected(std::move(mem_size.error()).wrap("mem_file_path " + memory_path));
-    const uint64_t expected = uint64_t{config->machine.mem_size_mib} * kMiB;
+    const uint64_t expected = uint64_t{(*config)->machine.mem_size_mib} * kMiB;
     if (layout->total() != expected || *mem_size != expected)
         return fail("mem_file_path " + memory_path + ": " + std::to_string(*mem_size) +
                     " bytes, but the snapshot's VM has " + std::to_string(expected) +
