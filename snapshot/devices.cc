@@ -1,21 +1,23 @@
 #include "snapshot/devices.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include "vmm/base/bytes.h"
+#include "vmm/config/vm_config.h"
 
 namespace ember::snapshot {
 namespace {
 
-// Kinds and ids are short names (an id is at most 64 bytes); a longer one is not ember's.
-constexpr size_t kMaxName = 64;
-
 std::string where(const DeviceTag& tag) {
-    if (tag.mmio_base == 0) return "on I/O ports";
     char at[64];
-    std::snprintf(at, sizeof at, "at %#" PRIx64 " (GSI %u)", tag.mmio_base, tag.gsi);
+    if (tag.mmio_base == 0)
+        std::snprintf(at, sizeof at, "on I/O ports (GSI %u)", tag.gsi);
+    else
+        std::snprintf(at, sizeof at, "at %#" PRIx64 " (GSI %u)", tag.mmio_base, tag.gsi);
     return at;
 }
 
@@ -55,41 +57,36 @@ Result<void> restore_in_order(const Reader& file, std::span<const TaggedDevice> 
 
 Result<void> restore_by_tag(const Reader& file, std::span<const TaggedDevice> devices,
                             std::span<const StateSection> kinds) {
-    struct Found {
+    // Every section is matched to a device before any device is restored, and the first that no
+    // device claims ends the search: a file of a million tiny sections costs no more than one.
+    struct Match {
         Section section;
         SplitSection split;
-        bool taken = false;
     };
-    std::vector<Found> found;
-    for (const StateSection& kind : kinds)
-        for (const Section& s : file.all(kind.id)) {
-            auto split = split_device_section(s.payload);
-            if (!split)
-                return std::unexpected(std::move(split.error()).wrap(std::string(kind.name)));
-            found.push_back({s, *split});
-        }
-    // Every device is matched before any is restored, so a file that does not fit changes nothing.
-    std::vector<const Found*> mine;
-    for (const TaggedDevice& d : devices) {
-        Found* match = nullptr;
-        for (Found& f : found) {
-            if (f.section.id != d.device->section().id || f.split.tag.kind != d.tag.kind ||
-                f.split.tag.id != d.tag.id)
-                continue;
-            if (match) return fail("the snapshot has two sections for " + describe(d.tag));
-            match = &f;
-        }
-        if (!match) return fail("the snapshot has no section for " + describe(d.tag));
-        if (match->split.tag != d.tag)
-            return fail(describe(d.tag) + " was " + where(match->split.tag) +
-                        " in the snapshot, and this VM places it " + where(d.tag));
-        match->taken = true;
-        mine.push_back(match);
+    std::vector<std::optional<Match>> mine(devices.size());
+    for (const Section& s : file.sections()) {
+        const auto kind = std::find_if(kinds.begin(), kinds.end(),
+                                       [&](const StateSection& k) { return k.id == s.id; });
+        if (kind == kinds.end()) continue;
+        auto split = split_device_section(s.payload);
+        if (!split) return std::unexpected(std::move(split.error()).wrap(std::string(kind->name)));
+        const DeviceTag& tag = split->tag;
+        size_t i = 0;
+        while (i < devices.size() &&
+               (devices[i].device->section().id != s.id || devices[i].tag.kind != tag.kind ||
+                devices[i].tag.id != tag.id))
+            ++i;
+        if (i == devices.size())
+            return fail("the snapshot has a " + std::string(kind->name) + " section for " +
+                        describe(tag) + ", which this VM does not have");
+        if (mine[i]) return fail("the snapshot has two sections for " + describe(tag));
+        if (tag != devices[i].tag)
+            return fail(describe(tag) + " was " + where(tag) +
+                        " in the snapshot, and this VM places it " + where(devices[i].tag));
+        mine[i] = Match{s, *split};
     }
-    for (const Found& f : found)
-        if (!f.taken)
-            return fail("the snapshot has a section for " + describe(f.split.tag) +
-                        ", which this VM does not have");
+    for (size_t i = 0; i < devices.size(); ++i)
+        if (!mine[i]) return fail("the snapshot has no section for " + describe(devices[i].tag));
     for (size_t i = 0; i < devices.size(); ++i)
         EMBER_TRY(restore_one(devices[i], mine[i]->section, mine[i]->split.payload));
     return {};
@@ -98,7 +95,8 @@ Result<void> restore_by_tag(const Reader& file, std::span<const TaggedDevice> de
 }  // namespace
 
 std::string describe(const DeviceTag& tag) {
-    return tag.kind == tag.id ? tag.kind : tag.kind + " '" + tag.id + "'";
+    const bool lone = tag.kind == tag.id && tag.mmio_base == 0;  // "serial", "i8042"
+    return lone ? tag.kind : tag.kind + " '" + tag.id + "'";
 }
 
 std::vector<uint8_t> tagged_payload(const DeviceTag& tag, std::span<const uint8_t> payload) {
@@ -118,9 +116,10 @@ Result<SplitSection> split_device_section(std::span<const uint8_t> section) {
     for (std::string* name : {&s.tag.kind, &s.tag.id}) {
         auto n = r.get_string();
         if (!n) return std::unexpected(n.error());
-        if (n->empty() || n->size() > kMaxName)
-            return fail("device tag: a name of " + std::to_string(n->size()) + " bytes, not 1 to " +
-                        std::to_string(kMaxName));
+        // What ember writes is a config id or a kind's name; anything else (a control character
+        // for a terminal, say) is refused before a message or a tool prints it.
+        if (!is_valid_id(*n))
+            return fail("device tag: a kind or id that is not 1 to 64 letters, digits or '_'");
         *name = std::move(*n);
     }
     EMBER_TRY(read_into(r, s.tag.mmio_base));

@@ -54,7 +54,7 @@ std::vector<uint8_t> Writer::finish() const {
     std::vector<uint8_t> file;
     file.reserve(kHeaderSize + body_.size() + 8);
     append_bytes(file, kMagic, sizeof kMagic);
-    append(file, kFormatVersion);
+    append(file, format_version_);
     append(file, count_);
     append_bytes(file, body_.data(), body_.size());
     append(file, fnv1a64(file));
@@ -68,6 +68,7 @@ Result<Reader> Reader::parse(std::span<const uint8_t> file, std::span<const Stat
         return fail("not an ember snapshot file (bad magic)");
     Reader r;
     r.version_ = load<uint32_t>(file.data() + sizeof kMagic);
+    if (r.version_ == 0) return fail("snapshot format version 0 is not one ember wrote");
     if (r.version_ > kFormatVersion)
         return fail("snapshot format version " + std::to_string(r.version_) +
                     " is newer than this ember reads (" + std::to_string(kFormatVersion) + ")");

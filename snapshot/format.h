@@ -36,6 +36,8 @@ struct Section {
 
 class Writer {
   public:
+    // An older format only for tests and fuzzers that re-encode an older file.
+    explicit Writer(uint32_t format_version = kFormatVersion) : format_version_(format_version) {}
     void add(uint32_t id, uint32_t version, std::span<const uint8_t> payload);
     // At the version this ember writes the kind at.
     void add(const StateSection& kind, std::span<const uint8_t> payload) {
@@ -45,6 +47,7 @@ class Writer {
     std::vector<uint8_t> finish() const;
 
   private:
+    uint32_t format_version_;
     std::vector<uint8_t> body_;
     uint32_t count_ = 0;
 };

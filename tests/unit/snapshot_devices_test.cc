@@ -117,7 +117,7 @@ TEST(SnapshotDevices, AFileThatDoesNotFitTheVmIsRefusedBeforeAnyRestore) {
     auto extra = restore_devices(reader, one, kKinds);
     ASSERT_FALSE(extra);
     EXPECT_EQ(extra.error().message,
-              "the snapshot has a section for toy 'b', which this VM does not have");
+              "the snapshot has a toy section for toy 'b', which this VM does not have");
     EXPECT_EQ(only.restored_version, 0u) << "nothing restored";
 
     Toy x, y, z;
@@ -190,7 +190,13 @@ TEST(SnapshotDevices, ABadPayloadOrTagNamesWhereItCameFrom) {
     long_id.add(kToySection, tagged_payload(toy(std::string(65, 'x')), {}));
     auto l = restore_devices(parsed(long_id.finish()), one, kKinds);
     ASSERT_FALSE(l);
-    EXPECT_EQ(l.error().message, "toy: device tag: a name of 65 bytes, not 1 to 64");
+    EXPECT_EQ(l.error().message,
+              "toy: device tag: a kind or id that is not 1 to 64 letters, digits or '_'");
+    Writer escape;
+    escape.add(kToySection, tagged_payload(toy("a\x1b[2J"), {}));
+    auto e = restore_devices(parsed(escape.finish()), one, kKinds);
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().message, l.error().message) << "no control character gets through";
 }
 
 }  // namespace

@@ -55,6 +55,9 @@ TEST(SnapshotFormat, EveryCorruptionIsAClearError) {
     auto newer = good;
     newer[8] = static_cast<uint8_t>(kFormatVersion + 1);
     EXPECT_NE(error_of(newer).find("newer than this ember reads"), std::string::npos);
+    auto zero = good;
+    zero[8] = 0;
+    EXPECT_NE(error_of(zero).find("format version 0 is not one ember wrote"), std::string::npos);
     EXPECT_NE(error_of(std::vector<uint8_t>{}).find("truncated"), std::string::npos);
 }
 
