@@ -70,11 +70,13 @@ std::vector<uint8_t> saved_as_format_1(std::span<Toy* const> devices) {
     return file;
 }
 
+// The reader's sections point into `file`, which must outlive it.
 Reader parsed(const std::vector<uint8_t>& file) {
     auto reader = Reader::parse(file, kKinds);
     EXPECT_TRUE(reader) << reader.error().message;
     return *reader;
 }
+Reader parsed(std::vector<uint8_t>&&) = delete;
 
 DeviceTag toy(const std::string& id, uint64_t base = 0xd0000000, uint32_t gsi = 5) {
     return {"toy", id, base, gsi};
@@ -110,7 +112,8 @@ TEST(SnapshotDevices, EachDeviceGetsBackItsOwnSectionWhateverTheOrder) {
 TEST(SnapshotDevices, AFileThatDoesNotFitTheVmIsRefusedBeforeAnyRestore) {
     Toy a, b;
     const TaggedDevice two[] = {{&a, toy("a")}, {&b, toy("b", 0xd0001000, 6)}};
-    const Reader reader = parsed(saved(two));
+    const auto file = saved(two);  // the reader's sections point into it
+    const Reader reader = parsed(file);
 
     Toy only;
     const TaggedDevice one[] = {{&only, toy("a")}};
@@ -176,25 +179,29 @@ TEST(SnapshotDevices, ABadPayloadOrTagNamesWhereItCameFrom) {
     Writer w;
     const std::vector<uint8_t> garbage = {1, 2};
     w.add(kToySection, tagged_payload(toy("a"), garbage));
-    auto r = restore_devices(parsed(w.finish()), one, kKinds);
+    const auto w_file = w.finish();
+    auto r = restore_devices(parsed(w_file), one, kKinds);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message, "toy 'a': toy section: section is shorter than its contents");
 
     Writer untagged;
     untagged.add(kToySection, garbage);
-    auto u = restore_devices(parsed(untagged.finish()), one, kKinds);
+    const auto untagged_file = untagged.finish();
+    auto u = restore_devices(parsed(untagged_file), one, kKinds);
     ASSERT_FALSE(u);
     EXPECT_EQ(u.error().message, "toy: device tag: section is shorter than its contents");
 
     Writer long_id;
     long_id.add(kToySection, tagged_payload(toy(std::string(65, 'x')), {}));
-    auto l = restore_devices(parsed(long_id.finish()), one, kKinds);
+    const auto long_id_file = long_id.finish();
+    auto l = restore_devices(parsed(long_id_file), one, kKinds);
     ASSERT_FALSE(l);
     EXPECT_EQ(l.error().message,
               "toy: device tag: a kind or id that is not 1 to 64 letters, digits or '_'");
     Writer escape;
     escape.add(kToySection, tagged_payload(toy("a\x1b[2J"), {}));
-    auto e = restore_devices(parsed(escape.finish()), one, kKinds);
+    const auto escape_file = escape.finish();
+    auto e = restore_devices(parsed(escape_file), one, kKinds);
     ASSERT_FALSE(e);
     EXPECT_EQ(e.error().message, l.error().message) << "no control character gets through";
 }
