@@ -58,6 +58,9 @@ class Reader {
     // understands, each with the newest version it reads; a section outside them is an error
     // unless marked optional.
     static Result<Reader> parse(std::span<const uint8_t> file, std::span<const StateSection> known);
+    // The sections point into `file`, which must outlive the reader: never a temporary.
+    static Result<Reader> parse(std::vector<uint8_t>&& file,
+                                std::span<const StateSection> known) = delete;
 
     std::vector<Section> all(uint32_t id) const;
     Result<Section> one(uint32_t id) const;
