@@ -13,8 +13,8 @@
 
 #include "api/http/http_connection.h"
 #include "api/routes/router.h"
+#include "core/base/log.h"
 #include "fuzz/support/require.h"
-#include "vmm/base/log.h"
 
 using namespace ember;
 using fuzz::require;

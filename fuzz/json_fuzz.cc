@@ -7,8 +7,8 @@
 #include "api/json/api_bodies.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
+#include "core/config/vm_config.h"
 #include "fuzz/support/require.h"
-#include "vmm/config/vm_config.h"
 
 using namespace ember;
 using fuzz::require;

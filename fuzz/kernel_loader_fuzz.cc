@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/arch/x86_64/kernel_loader.h"
 #include "fuzz/support/require.h"
-#include "vmm/arch/x86_64/kernel_loader.h"
 
 using namespace ember;
 using fuzz::require;

@@ -4,11 +4,11 @@
 // end the transport's state must survive a save and restore byte for byte.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include "core/base/log.h"
 #include "fuzz/support/fake_device.h"
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/require.h"
 #include "virtio/mmio/mmio_transport.h"
-#include "vmm/base/log.h"
 
 using namespace ember;
 using fuzz::require;

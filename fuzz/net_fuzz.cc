@@ -10,12 +10,12 @@
 
 #include <memory>
 
+#include "core/base/log.h"
 #include "fuzz/support/fake_device.h"
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/queue_watch.h"
 #include "fuzz/support/require.h"
 #include "virtio/net/net_device.h"
-#include "vmm/base/log.h"
 
 using namespace ember;
 using fuzz::require;

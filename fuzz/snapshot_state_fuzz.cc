@@ -11,6 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "core/base/event_fd.h"
+#include "core/base/log.h"
+#include "core/base/state_sections.h"
+#include "core/devices/i8042.h"
+#include "core/devices/output_buffer.h"
+#include "core/devices/serial.h"
 #include "fuzz/support/fake_device.h"
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/require.h"
@@ -18,12 +24,6 @@
 #include "snapshot/format.h"
 #include "snapshot/machine_state.h"
 #include "virtio/mmio/mmio_transport.h"
-#include "vmm/base/event_fd.h"
-#include "vmm/base/log.h"
-#include "vmm/base/state_sections.h"
-#include "vmm/devices/i8042.h"
-#include "vmm/devices/output_buffer.h"
-#include "vmm/devices/serial.h"
 
 using namespace ember;
 using fuzz::require;

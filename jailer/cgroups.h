@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/base/error.h"
 #include "jailer/options.h"
-#include "vmm/base/error.h"
 
 namespace ember::jailer {
 

@@ -9,8 +9,8 @@
 
 #include <map>
 
+#include "core/base/unique_fd.h"
 #include "jailer/beneath.h"
-#include "vmm/base/unique_fd.h"
 
 namespace ember::jailer {
 

@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "core/base/file_io.h"
+#include "core/base/unique_fd.h"
 #include "jailer/beneath.h"
-#include "vmm/base/file_io.h"
-#include "vmm/base/unique_fd.h"
 
 namespace ember::jailer {
 namespace {

@@ -13,8 +13,8 @@
 #include <optional>
 #include <set>
 
-#include "vmm/base/file_io.h"
-#include "vmm/base/unique_fd.h"
+#include "core/base/file_io.h"
+#include "core/base/unique_fd.h"
 
 namespace ember::jailer {
 namespace {

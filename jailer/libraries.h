@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "core/base/error.h"
 
 namespace ember::jailer {
 

@@ -17,13 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "core/base/unique_fd.h"
 #include "jailer/cgroups.h"
 #include "jailer/enter.h"
 #include "jailer/jail.h"
 #include "jailer/libraries.h"
 #include "jailer/options.h"
 #include "jailer/process.h"
-#include "vmm/base/unique_fd.h"
 
 namespace ember::jailer {
 namespace {

@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "vmm/config/vm_config.h"
+#include "core/config/vm_config.h"
 
 namespace ember::jailer {
 namespace {

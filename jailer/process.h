@@ -4,8 +4,8 @@
 
 #include <vector>
 
+#include "core/base/error.h"
 #include "jailer/options.h"
-#include "vmm/base/error.h"
 
 namespace ember::jailer {
 

@@ -6,8 +6,8 @@
 #include <map>
 #include <optional>
 
-#include "vmm/base/bytes.h"
-#include "vmm/config/vm_config.h"
+#include "core/base/bytes.h"
+#include "core/config/vm_config.h"
 
 namespace ember::snapshot {
 namespace {

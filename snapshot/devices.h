@@ -1,5 +1,5 @@
 // The devices' sections in a state file: each device writes and reads its own payload
-// (vmm/base/persistent.h); this file tags each with the device it belongs to and hands it back to
+// (core/base/persistent.h); this file tags each with the device it belongs to and hands it back to
 // that device at restore.
 #pragma once
 
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "core/base/error.h"
+#include "core/base/persistent.h"
 #include "snapshot/format.h"
-#include "vmm/base/error.h"
-#include "vmm/base/persistent.h"
 
 namespace ember::snapshot {
 

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "vmm/base/file_io.h"
-#include "vmm/base/open_file.h"
+#include "core/base/file_io.h"
+#include "core/base/open_file.h"
 
 namespace ember::snapshot {
 namespace {

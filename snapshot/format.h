@@ -4,7 +4,7 @@
 // and a length, and last a 64-bit FNV-1a checksum of everything before it. A reader skips a section
 // it does not know when its id carries kOptional, and fails clearly on anything else: a truncated
 // file, a bad checksum, a foreign magic, a newer format, a missing or unknown required section, a
-// section newer than its kind as this ember knows it (vmm/base/state_sections.h).
+// section newer than its kind as this ember knows it (core/base/state_sections.h).
 #pragma once
 
 #include <cstdint>
@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/bytes.h"
-#include "vmm/base/error.h"
-#include "vmm/base/state_sections.h"
+#include "core/base/bytes.h"
+#include "core/base/error.h"
+#include "core/base/state_sections.h"
 
 namespace ember::snapshot {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "vmm/arch/x86_64/layout.h"
+#include "core/arch/x86_64/layout.h"
 
 namespace ember::snapshot {
 namespace {

@@ -10,18 +10,18 @@
 #include <span>
 #include <vector>
 
+#include "core/base/error.h"
+#include "core/base/persistent.h"
+#include "core/config/vm_config.h"
+#include "core/kvm/kvm_abi.h"
+#include "core/kvm/vcpu.h"
+#include "core/kvm/vm.h"
+#include "core/memory/guest_memory.h"
 #include "snapshot/format.h"
-#include "vmm/base/error.h"
-#include "vmm/base/persistent.h"
-#include "vmm/config/vm_config.h"
-#include "vmm/kvm/kvm_abi.h"
-#include "vmm/kvm/vcpu.h"
-#include "vmm/kvm/vm.h"
-#include "vmm/memory/guest_memory.h"
 
 namespace ember::snapshot {
 
-// The machine-wide sections' ids (vmm/base/state_sections.h).
+// The machine-wide sections' ids (core/base/state_sections.h).
 inline constexpr uint32_t kConfig = state_sections::kConfig.id, kVmKvm = state_sections::kVmKvm.id,
                           kVcpu = state_sections::kVcpu.id, kMemory = state_sections::kMemory.id;
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "vmm/base/file_io.h"
+#include "core/base/file_io.h"
 
 namespace ember::snapshot {
 

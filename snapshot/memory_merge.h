@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "vmm/base/error.h"
+#include "core/base/error.h"
 
 namespace ember::snapshot {
 

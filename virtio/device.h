@@ -16,13 +16,13 @@
 #include <variant>
 #include <vector>
 
+#include "core/base/error.h"
+#include "core/base/metrics.h"
+#include "core/config/vm_config.h"
+#include "core/devices/irq.h"
+#include "core/event_loop/event_loop.h"
+#include "core/memory/guest_memory.h"
 #include "virtio/queue/queue.h"
-#include "vmm/base/error.h"
-#include "vmm/base/metrics.h"
-#include "vmm/config/vm_config.h"
-#include "vmm/devices/irq.h"
-#include "vmm/event_loop/event_loop.h"
-#include "vmm/memory/guest_memory.h"
 
 namespace ember::virtio {
 

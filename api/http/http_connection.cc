@@ -2,7 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include "vmm/base/file_io.h"
+#include "core/base/file_io.h"
 
 #include <cerrno>
 

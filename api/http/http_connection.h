@@ -9,7 +9,7 @@
 
 #include "api/http/http_types.h"
 #include "api/http/request_parser.h"
-#include "vmm/base/unique_fd.h"
+#include "core/base/unique_fd.h"
 
 namespace ember::api {
 

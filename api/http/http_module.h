@@ -6,8 +6,8 @@
 #include <memory>
 
 #include "api/http/http_types.h"
-#include "vmm/base/error.h"
-#include "vmm/base/unique_fd.h"
+#include "core/base/error.h"
+#include "core/base/unique_fd.h"
 
 namespace ember::api {
 

@@ -20,7 +20,7 @@
 
 #include "api/http/http_connection.h"
 #include "api/http/http_types.h"
-#include "vmm/base/unique_fd.h"
+#include "core/base/unique_fd.h"
 
 namespace ember::api {
 namespace {

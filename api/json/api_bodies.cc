@@ -3,8 +3,8 @@
 #include "api/json/fields.h"
 #include "api/json/rate_limiter_json.h"
 #include "api/json/vm_config_json.h"
-#include "vmm/base/log.h"
-#include "vmm/config/vm_config.h"
+#include "core/base/log.h"
+#include "core/config/vm_config.h"
 
 namespace ember::json {
 namespace {

@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "vmm/base/error.h"
-#include "vmm/config/machine_config_patch.h"
+#include "core/base/error.h"
+#include "core/config/machine_config_patch.h"
 
 namespace ember::json {
 

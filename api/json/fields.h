@@ -14,7 +14,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "vmm/base/error.h"
+#include "core/base/error.h"
 
 namespace ember::json {
 

@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "api/json/fields.h"
-#include "vmm/config/vm_config.h"
+#include "core/config/vm_config.h"
 
 namespace ember::json {
 

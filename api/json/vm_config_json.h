@@ -1,11 +1,11 @@
-// api/json: Firecracker's JSON bodies and config file into vmm/config structs. Parsing checks
-// shape and types; the value rules live in vmm/config's validate(), shared by every path in.
+// api/json: Firecracker's JSON bodies and config file into core/config structs. Parsing checks
+// shape and types; the value rules live in core/config's validate(), shared by every path in.
 #pragma once
 
 #include <string_view>
 
-#include "vmm/base/error.h"
-#include "vmm/config/vm_config.h"
+#include "core/base/error.h"
+#include "core/config/vm_config.h"
 
 namespace ember::json {
 

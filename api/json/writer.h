@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "vmm/config/vm_config.h"
+#include "core/config/vm_config.h"
 
 namespace ember::json {
 

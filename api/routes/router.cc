@@ -6,7 +6,7 @@
 #include "api/json/api_bodies.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
-#include "vmm/base/log.h"
+#include "core/base/log.h"
 
 namespace ember::api {
 namespace {

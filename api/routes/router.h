@@ -1,6 +1,6 @@
 // api/routes: Firecracker's REST API (pinned: the v1.7.0 swagger) as ember serves it. The router
 // runs on the HTTP server's connection threads: it parses and checks a request, hands a typed
-// action to the VMM through vmm/actions.h (the Controller runs it on the VMM thread) or reads a
+// action to the VMM through core/actions.h (the Controller runs it on the VMM thread) or reads a
 // copy for a GET, and answers with Firecracker's status codes: 204 with no body, 200 with JSON,
 // 400 with {"fault_message": ...}.
 #pragma once
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "api/http/http_types.h"
-#include "vmm/actions.h"
-#include "vmm/base/metrics.h"
+#include "core/actions.h"
+#include "core/base/metrics.h"
 
 namespace ember::api {
 

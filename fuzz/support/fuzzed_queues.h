@@ -13,8 +13,8 @@
 #include <span>
 #include <vector>
 
+#include "core/memory/guest_memory.h"
 #include "virtio/queue/queue.h"
-#include "vmm/memory/guest_memory.h"
 
 namespace ember::fuzz {
 

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "core/arch/x86_64/acpi.h"
+#include "core/arch/x86_64/layout.h"
+#include "core/arch/x86_64/mptable.h"
 #include "perf/quick.h"
-#include "vmm/arch/x86_64/acpi.h"
-#include "vmm/arch/x86_64/layout.h"
-#include "vmm/arch/x86_64/mptable.h"
 
 namespace ember {
 namespace {

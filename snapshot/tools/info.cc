@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "core/base/state_sections.h"
 #include "snapshot/devices.h"
 #include "snapshot/machine_state.h"
-#include "vmm/base/state_sections.h"
 
 using namespace ember;
 

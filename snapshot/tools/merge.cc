@@ -5,8 +5,8 @@
 
 #include <cstdio>
 
+#include "core/base/open_file.h"
 #include "snapshot/memory_merge.h"
-#include "vmm/base/open_file.h"
 
 int main(int argc, char** argv) {
     if (argc != 3) {

@@ -18,12 +18,12 @@
 #include <sstream>
 #include <thread>
 
+#include "core/base/unique_fd.h"
 #include "tests/support/api_ember.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/netns.h"
 #include "tests/support/pids_cgroup.h"
 #include "tests/support/uds_http.h"
-#include "vmm/base/unique_fd.h"
 
 namespace ember::testing {
 namespace {

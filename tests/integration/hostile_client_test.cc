@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/base/unique_fd.h"
 #include "tests/support/api_ember.h"
-#include "vmm/base/unique_fd.h"
 
 namespace ember::testing {
 namespace {

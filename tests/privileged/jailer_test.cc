@@ -17,11 +17,11 @@
 #include <set>
 #include <sstream>
 
+#include "core/base/unique_fd.h"
 #include "jailer/cgroups.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/netns.h"
 #include "tests/support/uds_http.h"
-#include "vmm/base/unique_fd.h"
 
 namespace ember::testing {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "vmm/base/error.h"
-#include "vmm/base/unique_fd.h"
+#include "core/base/error.h"
+#include "core/base/unique_fd.h"
 
 namespace ember::testing {
 

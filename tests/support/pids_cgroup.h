@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "vmm/base/error.h"
+#include "core/base/error.h"
 
 namespace ember::testing {
 

@@ -4,9 +4,9 @@
 
 #include <string>
 
+#include "core/base/error.h"
+#include "core/base/unique_fd.h"
 #include "tests/support/ember_process.h"
-#include "vmm/base/error.h"
-#include "vmm/base/unique_fd.h"
 
 namespace ember::testing {
 

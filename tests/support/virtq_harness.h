@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/memory/guest_memory.h"
 #include "virtio/queue/queue.h"
-#include "vmm/memory/guest_memory.h"
 
 namespace ember::testing {
 

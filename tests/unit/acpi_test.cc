@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "core/acpi/aml.h"
+#include "core/acpi/tables.h"
+#include "core/arch/x86_64/acpi.h"
+#include "core/arch/x86_64/e820.h"
+#include "core/arch/x86_64/layout.h"
 #include "tests/support/ember_process.h"
 #include "tests/unit/test_memory.h"
-#include "vmm/acpi/aml.h"
-#include "vmm/acpi/tables.h"
-#include "vmm/arch/x86_64/acpi.h"
-#include "vmm/arch/x86_64/e820.h"
-#include "vmm/arch/x86_64/layout.h"
 
 namespace ember {
 namespace {

@@ -1,5 +1,5 @@
 // A file written whole or not at all: the target keeps its old bytes until commit().
-#include "vmm/base/atomic_file.h"
+#include "core/base/atomic_file.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

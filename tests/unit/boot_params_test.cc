@@ -1,8 +1,8 @@
 #include <asm/bootparam.h>
 #include <gtest/gtest.h>
 
+#include "core/arch/x86_64/boot_params.h"
 #include "tests/unit/test_memory.h"
-#include "vmm/arch/x86_64/boot_params.h"
 
 namespace ember::x86 {
 namespace {

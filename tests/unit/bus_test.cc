@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "vmm/devices/bus.h"
+#include "core/devices/bus.h"
 
 namespace ember {
 namespace {

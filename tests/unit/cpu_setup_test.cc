@@ -2,12 +2,12 @@
 
 #include <cstring>
 
+#include "core/arch/x86_64/cpuid.h"
+#include "core/arch/x86_64/gdt.h"
+#include "core/arch/x86_64/lapic.h"
+#include "core/arch/x86_64/msrs.h"
+#include "core/arch/x86_64/page_tables.h"
 #include "tests/unit/test_memory.h"
-#include "vmm/arch/x86_64/cpuid.h"
-#include "vmm/arch/x86_64/gdt.h"
-#include "vmm/arch/x86_64/lapic.h"
-#include "vmm/arch/x86_64/msrs.h"
-#include "vmm/arch/x86_64/page_tables.h"
 
 namespace ember::x86 {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <cstring>
 
+#include "core/arch/x86_64/kernel_loader.h"
 #include "tests/unit/test_memory.h"
-#include "vmm/arch/x86_64/kernel_loader.h"
 
 namespace ember::x86 {
 namespace {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "vmm/base/event_fd.h"
-#include "vmm/event_loop/event_loop.h"
+#include "core/base/event_fd.h"
+#include "core/event_loop/event_loop.h"
 
 namespace ember {
 namespace {

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "vmm/devices/irq.h"
+#include "core/devices/irq.h"
 
 namespace ember::testing {
 

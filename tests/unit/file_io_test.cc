@@ -1,6 +1,6 @@
 // Whole writes: a write cut short (by a signal, or by Linux's 0x7ffff000-byte cap on one call) is
 // carried on until every byte is out, and a failure says why, never "write: Success".
-#include "vmm/base/file_io.h"
+#include "core/base/file_io.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/base/unique_fd.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/in_child.h"
-#include "vmm/base/unique_fd.h"
 
 namespace ember {
 namespace {

@@ -1,9 +1,9 @@
 // The host report's pure parts: how a line reads, and when ring 0 counts as emulated.
-#include "vmm/host_check/host_check.h"
+#include "core/host_check/host_check.h"
 
 #include <gtest/gtest.h>
 
-#include "vmm/host_check/probe_vm.h"
+#include "core/host_check/probe_vm.h"
 
 namespace ember {
 namespace {

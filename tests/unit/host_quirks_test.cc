@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "vmm/kvm/host_quirks.h"
+#include "core/kvm/host_quirks.h"
 
 namespace ember {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <vector>
 
+#include "core/devices/i8042.h"
 #include "tests/unit/fake_irq.h"
-#include "vmm/devices/i8042.h"
 
 namespace ember {
 namespace {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "core/arch/x86_64/e820.h"
 #include "tests/unit/test_memory.h"
-#include "vmm/arch/x86_64/e820.h"
 
 namespace ember::x86 {
 namespace {

@@ -1,7 +1,7 @@
 // The log's sink can change while other threads log: no line ever lands in a descriptor the
 // caller closed and the process reused for something else (a disk image, say).
 // Levels are named as Firecracker names them.
-#include "vmm/base/log.h"
+#include "core/base/log.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,10 +1,10 @@
-#include "vmm/base/metrics.h"
+#include "core/base/metrics.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "vmm/base/metrics_groups.h"
+#include "core/base/metrics_groups.h"
 
 namespace ember::metrics {
 namespace {

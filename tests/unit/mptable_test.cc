@@ -3,8 +3,8 @@
 #include <numeric>
 #include <vector>
 
+#include "core/arch/x86_64/mptable.h"
 #include "tests/unit/test_memory.h"
-#include "vmm/arch/x86_64/mptable.h"
 
 namespace ember::x86 {
 namespace {

@@ -1,5 +1,5 @@
 // Paths from outside are opened without ever blocking, and only as the kinds of file they may be.
-#include "vmm/base/open_file.h"
+#include "core/base/open_file.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -13,7 +13,7 @@
 
 #include "tests/support/ember_process.h"
 
-#include "vmm/devices/output_buffer.h"
+#include "core/devices/output_buffer.h"
 
 namespace ember {
 namespace {

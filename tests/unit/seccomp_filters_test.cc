@@ -8,10 +8,10 @@
 #include <cerrno>
 #include <string>
 
+#include "core/base/log.h"
+#include "core/seccomp/filters.h"
+#include "core/seccomp/install.h"
 #include "tests/support/in_child.h"
-#include "vmm/base/log.h"
-#include "vmm/seccomp/filters.h"
-#include "vmm/seccomp/install.h"
 
 namespace ember::seccomp {
 namespace {

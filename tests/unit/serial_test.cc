@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "core/devices/serial.h"
 #include "tests/unit/fake_irq.h"
-#include "vmm/devices/serial.h"
 
 namespace ember {
 namespace {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "vmm/devices/sleep_control.h"
+#include "core/devices/sleep_control.h"
 
 namespace ember {
 namespace {

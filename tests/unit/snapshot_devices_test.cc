@@ -9,7 +9,7 @@
 #include <array>
 #include <string>
 
-#include "vmm/base/bytes.h"
+#include "core/base/bytes.h"
 
 namespace ember::snapshot {
 namespace {

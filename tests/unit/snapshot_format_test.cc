@@ -2,9 +2,9 @@
 
 #include <cstring>
 
+#include "core/devices/i8042_persist.h"
 #include "snapshot/format.h"
 #include "virtio/mmio/persist.h"
-#include "vmm/devices/i8042_persist.h"
 
 namespace ember::snapshot {
 namespace {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "core/base/bytes.h"
 #include "snapshot/machine_state.h"
-#include "vmm/base/bytes.h"
 
 namespace ember::snapshot {
 namespace {

@@ -8,9 +8,9 @@
 
 #include <string>
 
-#include "vmm/arch/x86_64/layout.h"
-#include "vmm/base/unique_fd.h"
-#include "vmm/memory/guest_memory.h"
+#include "core/arch/x86_64/layout.h"
+#include "core/base/unique_fd.h"
+#include "core/memory/guest_memory.h"
 
 namespace ember::testing {
 

@@ -6,8 +6,8 @@
 
 #include <cstring>
 
-#include "vmm/base/log.h"
-#include "vmm/base/open_file.h"
+#include "core/base/log.h"
+#include "core/base/open_file.h"
 
 namespace ember::virtio {
 namespace {

@@ -13,13 +13,13 @@
 #include <optional>
 #include <vector>
 
+#include "core/base/unique_fd.h"
+#include "core/config/vm_config.h"
+#include "core/event_loop/event_loop.h"
 #include "virtio/block/io_engine.h"
 #include "virtio/block/request.h"
 #include "virtio/device.h"
 #include "virtio/rate_limiter/rate_limiter.h"
-#include "vmm/base/unique_fd.h"
-#include "vmm/config/vm_config.h"
-#include "vmm/event_loop/event_loop.h"
 
 namespace ember::virtio {
 

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/base/error.h"
+#include "core/memory/guest_memory.h"
 #include "virtio/queue/queue.h"
-#include "vmm/base/error.h"
-#include "vmm/memory/guest_memory.h"
 
 namespace ember::virtio {
 

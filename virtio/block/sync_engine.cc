@@ -2,8 +2,8 @@
 
 #include <cerrno>
 
+#include "core/base/file_io.h"
 #include "virtio/block/io_engine.h"
-#include "vmm/base/file_io.h"
 
 namespace ember::virtio {
 namespace {

@@ -2,9 +2,9 @@
 
 #include <cstring>
 
+#include "core/base/event_fd.h"
 #include "virtio/block/io_engine.h"
 #include "virtio/block/uring_restrictions.h"
-#include "vmm/base/event_fd.h"
 
 namespace ember::virtio {
 namespace {
@@ -75,7 +75,7 @@ class UringEngine : public IoEngine {
         while (in_flight_ > 0) {
             io_uring_cqe* cqe;
             const int r = ::io_uring_wait_cqe(&ring_, &cqe);
-            if (r == -EINTR) continue;  // a counted signal (vmm/base/signal_counts.h)
+            if (r == -EINTR) continue;  // a counted signal (core/base/signal_counts.h)
             if (r < 0) break;
             reap(out);
         }

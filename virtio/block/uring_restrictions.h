@@ -6,7 +6,7 @@
 
 #include <liburing.h>
 
-#include "vmm/base/error.h"
+#include "core/base/error.h"
 
 namespace ember::virtio {
 

@@ -17,12 +17,12 @@
 #include <mutex>
 #include <vector>
 
+#include "core/base/event_fd.h"
+#include "core/base/persistent.h"
+#include "core/devices/bus.h"
+#include "core/event_loop/event_loop.h"
+#include "core/kvm/vm.h"
 #include "virtio/device.h"
-#include "vmm/base/event_fd.h"
-#include "vmm/base/persistent.h"
-#include "vmm/devices/bus.h"
-#include "vmm/event_loop/event_loop.h"
-#include "vmm/kvm/vm.h"
 
 namespace ember::virtio {
 

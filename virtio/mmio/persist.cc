@@ -3,7 +3,7 @@
 #include <array>
 #include <cstddef>
 
-#include "vmm/base/bytes.h"
+#include "core/base/bytes.h"
 
 namespace ember::virtio {
 namespace {

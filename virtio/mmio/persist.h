@@ -6,9 +6,9 @@
 #include <span>
 #include <vector>
 
+#include "core/base/error.h"
+#include "core/base/persistent.h"
 #include "virtio/mmio/mmio_transport.h"
-#include "vmm/base/error.h"
-#include "vmm/base/persistent.h"
 
 namespace ember::virtio {
 

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "vmm/base/log.h"
+#include "core/base/log.h"
 
 namespace ember::virtio {
 namespace {

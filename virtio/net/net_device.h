@@ -14,11 +14,11 @@
 #include <optional>
 #include <vector>
 
+#include "core/config/vm_config.h"
+#include "core/event_loop/event_loop.h"
 #include "virtio/device.h"
 #include "virtio/net/tap.h"
 #include "virtio/rate_limiter/rate_limiter.h"
-#include "vmm/config/vm_config.h"
-#include "vmm/event_loop/event_loop.h"
 
 namespace ember::virtio {
 

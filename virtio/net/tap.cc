@@ -6,7 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "vmm/base/file_io.h"
+#include "core/base/file_io.h"
 
 #include <cerrno>
 #include <cstring>

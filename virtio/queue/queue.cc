@@ -3,7 +3,7 @@
 #include <atomic>
 #include <cstring>
 
-#include "vmm/base/hex.h"
+#include "core/base/hex.h"
 
 namespace ember::virtio {
 namespace {

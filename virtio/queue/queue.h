@@ -9,8 +9,8 @@
 #include <span>
 #include <vector>
 
-#include "vmm/base/error.h"
-#include "vmm/memory/guest_memory.h"
+#include "core/base/error.h"
+#include "core/memory/guest_memory.h"
 
 namespace ember::virtio {
 

@@ -5,10 +5,10 @@
 
 #include <optional>
 
+#include "core/base/error.h"
+#include "core/base/unique_fd.h"
+#include "core/event_loop/event_loop.h"
 #include "virtio/rate_limiter/token_bucket.h"
-#include "vmm/base/error.h"
-#include "vmm/base/unique_fd.h"
-#include "vmm/event_loop/event_loop.h"
 
 namespace ember::virtio {
 

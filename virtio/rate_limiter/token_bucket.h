@@ -8,7 +8,7 @@
 #include <functional>
 #include <optional>
 
-#include "vmm/config/vm_config.h"
+#include "core/config/vm_config.h"
 
 namespace ember::virtio {
 

@@ -10,13 +10,13 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/base/fatal_exit.h"
+#include "core/base/log.h"
+#include "core/base/metrics_groups.h"
+#include "core/base/signal_counts.h"
+#include "core/seccomp/install.h"
 #include "vmm/app/outside_paths.h"
 #include "vmm/app/vm_metrics.h"
-#include "vmm/base/fatal_exit.h"
-#include "vmm/base/log.h"
-#include "vmm/base/metrics_groups.h"
-#include "vmm/base/signal_counts.h"
-#include "vmm/seccomp/install.h"
 
 namespace ember {
 namespace {
@@ -51,7 +51,7 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
     if (auto r = c->loop_.add(c->wake_.fd(), EPOLLIN, [self](uint32_t) { self->handle_wake(); });
         !r)
         return std::unexpected(r.error());
-    // A thread dying of a fatal signal hands its exit to this one (vmm/base/fatal_exit.h).
+    // A thread dying of a fatal signal hands its exit to this one (core/base/fatal_exit.h).
     if (const int fd = fatal_exit::notify_fd(); fd >= 0)
         if (auto r = c->loop_.add(fd, EPOLLIN, [](uint32_t) { fatal_exit::finish(); }); !r)
             return std::unexpected(r.error());

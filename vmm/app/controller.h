@@ -16,11 +16,11 @@
 #include <string>
 #include <variant>
 
-#include "vmm/actions.h"
-#include "vmm/base/event_fd.h"
-#include "vmm/base/metrics.h"
-#include "vmm/base/unique_fd.h"
-#include "vmm/event_loop/event_loop.h"
+#include "core/actions.h"
+#include "core/base/event_fd.h"
+#include "core/base/metrics.h"
+#include "core/base/unique_fd.h"
+#include "core/event_loop/event_loop.h"
 #include "vmm/machine/vmm.h"
 
 namespace ember {

@@ -5,10 +5,10 @@
 
 #include <string>
 
-#include "vmm/actions.h"
-#include "vmm/base/error.h"
-#include "vmm/base/open_file.h"
-#include "vmm/base/unique_fd.h"
+#include "core/actions.h"
+#include "core/base/error.h"
+#include "core/base/open_file.h"
+#include "core/base/unique_fd.h"
 
 namespace ember {
 

@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-#include "vmm/base/fatal_exit.h"
+#include "core/base/fatal_exit.h"
 
 namespace ember {
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "vmm/base/metrics.h"
+#include "core/base/metrics.h"
 #include "vmm/machine/vmm.h"
 
 namespace ember {

@@ -5,7 +5,7 @@
 
 #include <chrono>
 
-#include "vmm/base/log.h"
+#include "core/base/log.h"
 
 namespace ember {
 namespace {

@@ -7,11 +7,11 @@
 #include <memory>
 #include <optional>
 
-#include "vmm/base/error.h"
-#include "vmm/base/event_fd.h"
-#include "vmm/devices/output_buffer.h"
-#include "vmm/devices/serial.h"
-#include "vmm/event_loop/event_loop.h"
+#include "core/base/error.h"
+#include "core/base/event_fd.h"
+#include "core/devices/output_buffer.h"
+#include "core/devices/serial.h"
+#include "core/event_loop/event_loop.h"
 
 namespace ember {
 

@@ -1,7 +1,7 @@
 #include "vmm/machine/device_layout.h"
 
-#include "vmm/arch/x86_64/layout.h"
-#include "vmm/base/hex.h"
+#include "core/arch/x86_64/layout.h"
+#include "core/base/hex.h"
 
 namespace ember {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "vmm/base/error.h"
-#include "vmm/config/vm_config.h"
+#include "core/base/error.h"
+#include "core/config/vm_config.h"
 
 namespace ember {
 

@@ -4,8 +4,8 @@
 
 #include <array>
 
-#include "vmm/arch/x86_64/acpi.h"
-#include "vmm/base/file_io.h"
+#include "core/arch/x86_64/acpi.h"
+#include "core/base/file_io.h"
 
 namespace ember {
 

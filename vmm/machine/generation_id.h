@@ -5,8 +5,8 @@
 
 #include <cstdint>
 
-#include "vmm/base/error.h"
-#include "vmm/memory/guest_memory.h"
+#include "core/base/error.h"
+#include "core/memory/guest_memory.h"
 
 namespace ember {
 

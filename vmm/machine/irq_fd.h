@@ -3,9 +3,9 @@
 
 #include <memory>
 
-#include "vmm/base/event_fd.h"
-#include "vmm/devices/irq.h"
-#include "vmm/kvm/vm.h"
+#include "core/base/event_fd.h"
+#include "core/devices/irq.h"
+#include "core/kvm/vm.h"
 
 namespace ember {
 

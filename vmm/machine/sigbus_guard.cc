@@ -7,8 +7,8 @@
 #include <atomic>
 #include <cstring>
 
-#include "vmm/base/fatal_exit.h"
-#include "vmm/base/signal_counts.h"
+#include "core/base/fatal_exit.h"
+#include "core/base/signal_counts.h"
 
 namespace ember {
 namespace {

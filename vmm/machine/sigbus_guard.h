@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <span>
 
-#include "vmm/memory/guest_memory.h"
+#include "core/memory/guest_memory.h"
 
 namespace ember {
 

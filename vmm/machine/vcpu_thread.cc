@@ -5,9 +5,9 @@
 #include <cstring>
 #include <optional>
 
-#include "vmm/base/hex.h"
-#include "vmm/base/log.h"
-#include "vmm/seccomp/install.h"
+#include "core/base/hex.h"
+#include "core/base/log.h"
+#include "core/seccomp/install.h"
 
 namespace ember {
 namespace {

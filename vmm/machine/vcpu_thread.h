@@ -18,10 +18,10 @@
 #include <system_error>
 #include <thread>
 
-#include "vmm/base/error.h"
-#include "vmm/devices/bus.h"
-#include "vmm/kvm/vcpu.h"
-#include "vmm/seccomp/filters.h"
+#include "core/base/error.h"
+#include "core/devices/bus.h"
+#include "core/kvm/vcpu.h"
+#include "core/seccomp/filters.h"
 
 namespace ember {
 

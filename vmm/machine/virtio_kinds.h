@@ -6,11 +6,11 @@
 #include <memory>
 #include <string>
 
+#include "core/base/error.h"
+#include "core/config/vm_config.h"
+#include "core/memory/guest_memory.h"
 #include "virtio/device.h"
-#include "vmm/base/error.h"
-#include "vmm/config/vm_config.h"
 #include "vmm/machine/device_layout.h"
-#include "vmm/memory/guest_memory.h"
 
 namespace ember {
 

@@ -3,14 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
-#include "vmm/arch/x86_64/acpi.h"
-#include "vmm/arch/x86_64/cpuid.h"
-#include "vmm/arch/x86_64/lapic.h"
-#include "vmm/arch/x86_64/layout.h"
-#include "vmm/arch/x86_64/msrs.h"
-#include "vmm/arch/x86_64/regs.h"
-#include "vmm/base/file_io.h"
-#include "vmm/base/log.h"
+#include "core/arch/x86_64/acpi.h"
+#include "core/arch/x86_64/cpuid.h"
+#include "core/arch/x86_64/lapic.h"
+#include "core/arch/x86_64/layout.h"
+#include "core/arch/x86_64/msrs.h"
+#include "core/arch/x86_64/regs.h"
+#include "core/base/file_io.h"
+#include "core/base/log.h"
 #include "vmm/machine/console.h"
 #include "vmm/machine/irq_fd.h"
 #include "vmm/machine/virtio_kinds.h"

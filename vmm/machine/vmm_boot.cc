@@ -2,15 +2,15 @@
 // tables the kernel reads (zero page or PVH start info, e820, ACPI and MP tables, boot GDT and page
 // tables). Both ACPI and the MP table with command-line devices are there: a kernel built without
 // ACPI (ember's own) uses the latter, a distribution's kernel the former.
-#include "vmm/arch/x86_64/acpi.h"
-#include "vmm/arch/x86_64/boot_params.h"
-#include "vmm/arch/x86_64/cpuid.h"
-#include "vmm/arch/x86_64/e820.h"
-#include "vmm/arch/x86_64/layout.h"
-#include "vmm/arch/x86_64/mptable.h"
-#include "vmm/arch/x86_64/regs.h"
-#include "vmm/base/hex.h"
-#include "vmm/base/log.h"
+#include "core/arch/x86_64/acpi.h"
+#include "core/arch/x86_64/boot_params.h"
+#include "core/arch/x86_64/cpuid.h"
+#include "core/arch/x86_64/e820.h"
+#include "core/arch/x86_64/layout.h"
+#include "core/arch/x86_64/mptable.h"
+#include "core/arch/x86_64/regs.h"
+#include "core/base/hex.h"
+#include "core/base/log.h"
 #include "vmm/machine/generation_id.h"
 #include "vmm/machine/vmm.h"
 

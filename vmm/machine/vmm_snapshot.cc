@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/base/atomic_file.h"
+#include "core/base/file_io.h"
+#include "core/base/log.h"
+#include "core/base/open_file.h"
 #include "snapshot/devices.h"
-#include "vmm/base/atomic_file.h"
-#include "vmm/base/file_io.h"
-#include "vmm/base/log.h"
-#include "vmm/base/open_file.h"
 #include "vmm/machine/generation_id.h"
 #include "vmm/machine/irq_fd.h"
 #include "vmm/machine/sigbus_guard.h"

@@ -1,0 +1,52 @@
+// Owning memory mapping: munmap'd exactly once.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "core/base/error.h"
+
+namespace ember {
+
+class Mapping {
+  public:
+    Mapping() = default;
+    Mapping(Mapping&& other) noexcept
+        : addr_(std::exchange(other.addr_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    Mapping& operator=(Mapping&& other) noexcept {
+        if (this != &other) {
+            unmap();
+            addr_ = std::exchange(other.addr_, nullptr);
+            size_ = std::exchange(other.size_, 0);
+        }
+        return *this;
+    }
+    Mapping(const Mapping&) = delete;
+    Mapping& operator=(const Mapping&) = delete;
+    ~Mapping() { unmap(); }
+
+    static Result<Mapping> map(size_t size, int prot, int flags, int fd = -1, off_t offset = 0) {
+        void* addr = ::mmap(nullptr, size, prot, flags, fd, offset);
+        if (addr == MAP_FAILED) return fail_errno("mmap of " + std::to_string(size) + " bytes");
+        return Mapping(static_cast<uint8_t*>(addr), size);
+    }
+
+    uint8_t* data() const { return addr_; }
+    size_t size() const { return size_; }
+
+  private:
+    Mapping(uint8_t* addr, size_t size) : addr_(addr), size_(size) {}
+    void unmap() {
+        if (addr_ != nullptr) ::munmap(addr_, size_);
+        addr_ = nullptr;
+        size_ = 0;
+    }
+
+    uint8_t* addr_ = nullptr;
+    size_t size_ = 0;
+};
+
+}  // namespace ember

@@ -1,0 +1,39 @@
+// PATCH /machine-config: any subset of the machine config's fields.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/base/log.h"
+#include "core/config/vm_config.h"
+
+namespace ember {
+
+struct MachineConfigPatch {
+    std::optional<uint32_t> vcpu_count;
+    std::optional<uint32_t> mem_size_mib;
+    std::optional<bool> smt;
+    std::optional<bool> track_dirty_pages;
+    std::optional<std::string> cpu_template;
+    std::optional<std::string> huge_pages;
+
+    MachineConfig applied_to(MachineConfig m) const {
+        if (vcpu_count) m.vcpu_count = *vcpu_count;
+        if (mem_size_mib) m.mem_size_mib = *mem_size_mib;
+        if (smt) m.smt = *smt;
+        if (track_dirty_pages) m.track_dirty_pages = *track_dirty_pages;
+        if (cpu_template) m.cpu_template = *cpu_template;
+        if (huge_pages) m.huge_pages = *huge_pages;
+        return m;
+    }
+};
+
+struct LoggerConfig {
+    std::optional<std::string> log_path;  // absent: lines keep going where they go
+    std::optional<log::Level> level;
+    bool show_level = false;
+    bool show_log_origin = false;
+    std::optional<std::string> module;
+};
+
+}  // namespace ember

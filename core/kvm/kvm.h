@@ -1,0 +1,45 @@
+// core/kvm: RAII wrappers over the KVM ioctl API. Kvm is /dev/kvm, Vm a VM fd, Vcpu a vCPU fd with
+// its mapped kvm_run. Nothing here knows about boot protocols or devices.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/base/error.h"
+#include "core/base/unique_fd.h"
+
+namespace ember {
+
+class Vm;
+
+struct KvmCapability {
+    long id;
+    const char* name;
+};
+// Every capability ember relies on; Kvm::open() refuses a host that lacks one.
+std::span<const KvmCapability> required_kvm_capabilities();
+
+class Kvm {
+  public:
+    // Opens the device and checks the API version and every capability ember relies on, so a
+    // missing one is a clear error at start rather than a failed ioctl mid-boot.
+    static Result<Kvm> open(const std::string& path = "/dev/kvm");
+
+    int fd() const { return fd_.get(); }
+    int check_extension(long capability) const;
+    size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
+    Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+    Result<std::vector<uint32_t>> msr_index_list() const;
+    Result<Vm> create_vm() const;
+
+  private:
+    Kvm(UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+    UniqueFd fd_;
+    size_t vcpu_mmap_size_;
+};
+
+}  // namespace ember

@@ -1,0 +1,139 @@
+#include "core/kvm/vcpu.h"
+
+#include <sys/ioctl.h>
+
+#include <cstring>
+
+#include <string>
+#include "core/base/hex.h"
+#include "core/kvm/kvm_abi.h"
+
+namespace ember {
+namespace {
+
+template <typename T>
+Result<T> get(int fd, unsigned long request, const char* name) {
+    T value{};
+    if (::ioctl(fd, request, &value) < 0) return fail_errno(name);
+    return value;
+}
+
+template <typename T>
+Result<void> set(int fd, unsigned long request, const T& value, const char* name) {
+    if (::ioctl(fd, request, &value) < 0) return fail_errno(name);
+    return {};
+}
+
+// A kvm_msrs argument: the header, then the entries.
+std::vector<uint8_t> msrs_buffer(std::span<const kvm_msr_entry> entries) {
+    std::vector<uint8_t> buf(sizeof(kvm_abi::MsrsHeader) + entries.size_bytes());
+    reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs =
+        static_cast<uint32_t>(entries.size());
+    std::memcpy(buf.data() + sizeof(kvm_abi::MsrsHeader), entries.data(), entries.size_bytes());
+    return buf;
+}
+
+}  // namespace
+
+int Vcpu::run() const {
+    return ::ioctl(fd_.get(), KVM_RUN, 0) < 0 ? -errno : 0;
+}
+
+Result<kvm_regs> Vcpu::get_regs() const {
+    return get<kvm_regs>(fd(), KVM_GET_REGS, "KVM_GET_REGS");
+}
+Result<void> Vcpu::set_regs(const kvm_regs& r) const {
+    return set(fd(), KVM_SET_REGS, r, "KVM_SET_REGS");
+}
+Result<kvm_sregs> Vcpu::get_sregs() const {
+    return get<kvm_sregs>(fd(), KVM_GET_SREGS, "KVM_GET_SREGS");
+}
+Result<void> Vcpu::set_sregs(const kvm_sregs& s) const {
+    return set(fd(), KVM_SET_SREGS, s, "KVM_SET_SREGS");
+}
+Result<kvm_fpu> Vcpu::get_fpu() const {
+    return get<kvm_fpu>(fd(), KVM_GET_FPU, "KVM_GET_FPU");
+}
+Result<void> Vcpu::set_fpu(const kvm_fpu& f) const {
+    return set(fd(), KVM_SET_FPU, f, "KVM_SET_FPU");
+}
+Result<kvm_lapic_state> Vcpu::get_lapic() const {
+    return get<kvm_lapic_state>(fd(), KVM_GET_LAPIC, "KVM_GET_LAPIC");
+}
+Result<void> Vcpu::set_lapic(const kvm_lapic_state& l) const {
+    return set(fd(), KVM_SET_LAPIC, l, "KVM_SET_LAPIC");
+}
+Result<kvm_vcpu_events> Vcpu::get_vcpu_events() const {
+    return get<kvm_vcpu_events>(fd(), KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS");
+}
+Result<void> Vcpu::set_vcpu_events(const kvm_vcpu_events& e) const {
+    return set(fd(), KVM_SET_VCPU_EVENTS, e, "KVM_SET_VCPU_EVENTS");
+}
+Result<kvm_mp_state> Vcpu::get_mp_state() const {
+    return get<kvm_mp_state>(fd(), KVM_GET_MP_STATE, "KVM_GET_MP_STATE");
+}
+
+Result<void> Vcpu::set_mp_state(const kvm_mp_state& m) const {
+    return set(fd(), KVM_SET_MP_STATE, m, "KVM_SET_MP_STATE");
+}
+Result<kvm_abi::Xsave> Vcpu::get_xsave() const {
+    return get<kvm_abi::Xsave>(fd(), kvm_abi::kGetXsave, "KVM_GET_XSAVE");
+}
+Result<void> Vcpu::set_xsave(const kvm_abi::Xsave& x) const {
+    return set(fd(), kvm_abi::kSetXsave, x, "KVM_SET_XSAVE");
+}
+Result<kvm_xcrs> Vcpu::get_xcrs() const {
+    return get<kvm_xcrs>(fd(), KVM_GET_XCRS, "KVM_GET_XCRS");
+}
+Result<void> Vcpu::set_xcrs(const kvm_xcrs& x) const {
+    return set(fd(), KVM_SET_XCRS, x, "KVM_SET_XCRS");
+}
+Result<kvm_debugregs> Vcpu::get_debugregs() const {
+    return get<kvm_debugregs>(fd(), KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS");
+}
+Result<void> Vcpu::set_debugregs(const kvm_debugregs& d) const {
+    return set(fd(), KVM_SET_DEBUGREGS, d, "KVM_SET_DEBUGREGS");
+}
+Result<uint32_t> Vcpu::get_tsc_khz() const {
+    int khz = ::ioctl(fd(), KVM_GET_TSC_KHZ, 0);
+    if (khz < 0) return fail_errno("KVM_GET_TSC_KHZ");
+    return static_cast<uint32_t>(khz);
+}
+Result<void> Vcpu::set_tsc_khz(uint32_t khz) const {
+    if (::ioctl(fd(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz)) < 0)
+        return fail_errno("KVM_SET_TSC_KHZ");
+    return {};
+}
+
+Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const {
+    std::vector<uint8_t> buf(sizeof(kvm_abi::Cpuid2Header) + entries.size_bytes());
+    reinterpret_cast<kvm_abi::Cpuid2Header*>(buf.data())->nent =
+        static_cast<uint32_t>(entries.size());
+    std::memcpy(buf.data() + sizeof(kvm_abi::Cpuid2Header), entries.data(), entries.size_bytes());
+    if (::ioctl(fd(), kvm_abi::kSetCpuid2, buf.data()) < 0) return fail_errno("KVM_SET_CPUID2");
+    return {};
+}
+
+Result<void> Vcpu::set_msrs(std::span<const kvm_msr_entry> entries) const {
+    auto buf = msrs_buffer(entries);
+    int n = ::ioctl(fd(), kvm_abi::kSetMsrs, buf.data());
+    if (n < 0) return fail_errno("KVM_SET_MSRS");
+    // KVM stops at the first MSR it rejects and returns how many it set.
+    if (static_cast<size_t>(n) != entries.size())
+        return fail("KVM_SET_MSRS: KVM rejected MSR " + hex(entries[static_cast<size_t>(n)].index));
+    return {};
+}
+
+Result<std::vector<kvm_msr_entry>> Vcpu::get_msrs(std::span<const uint32_t> indices) const {
+    std::vector<kvm_msr_entry> entries(indices.size());
+    for (size_t i = 0; i < indices.size(); ++i) entries[i].index = indices[i];
+    auto buf = msrs_buffer(entries);
+    int n = ::ioctl(fd(), kvm_abi::kGetMsrs, buf.data());
+    if (n < 0) return fail_errno("KVM_GET_MSRS");
+    entries.resize(static_cast<size_t>(n));
+    std::memcpy(entries.data(), buf.data() + sizeof(kvm_abi::MsrsHeader),
+                entries.size() * sizeof(kvm_msr_entry));
+    return entries;
+}
+
+}  // namespace ember

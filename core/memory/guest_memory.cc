@@ -1,0 +1,106 @@
+#include "core/memory/guest_memory.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace ember {
+
+Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSpec> specs) {
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    std::vector<GuestRegion> regions;
+    uint64_t previous_end = 0;
+    for (const auto& spec : specs) {
+        if (spec.size == 0 || spec.guest_addr % page != 0 || spec.size % page != 0)
+            return fail("guest memory region at " + hex(spec.guest_addr) + " size " +
+                        hex(spec.size) + " is empty or not page-aligned");
+        if (spec.guest_addr + spec.size < spec.guest_addr)
+            return fail("guest memory region at " + hex(spec.guest_addr) + " wraps around");
+        if (!regions.empty() && spec.guest_addr < previous_end)
+            return fail("guest memory regions overlap or are unsorted at " + hex(spec.guest_addr));
+        auto mapping = Mapping::map(spec.size, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+        if (!mapping)
+            return std::unexpected(
+                std::move(mapping.error()).wrap("guest memory at " + hex(spec.guest_addr)));
+        previous_end = spec.guest_addr + spec.size;
+        regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
+    }
+    return GuestMemory(std::move(regions));
+}
+
+Result<GuestMemory> GuestMemory::map_file(std::span<const MemoryRegionSpec> specs, int fd) {
+    std::vector<GuestRegion> regions;
+    uint64_t offset = 0;
+    for (const auto& spec : specs) {
+        auto mapping = Mapping::map(spec.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
+                                    fd, static_cast<off_t>(offset));
+        if (!mapping) return std::unexpected(std::move(mapping.error()).wrap("memory file"));
+        regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
+        offset += spec.size;
+    }
+    return GuestMemory(std::move(regions));
+}
+
+uint64_t GuestMemory::total_size() const {
+    uint64_t total = 0;
+    for (const auto& r : regions_) total += r.size();
+    return total;
+}
+
+Result<std::span<uint8_t>> GuestMemory::slice(uint64_t addr, uint64_t len) const {
+    for (const auto& r : regions_) {
+        if (addr >= r.guest_addr && addr < r.end()) {
+            uint64_t offset = addr - r.guest_addr;
+            if (len > r.size() - offset)
+                return fail("guest range " + hex(addr) + "+" + hex(len) +
+                            " runs past the end of guest memory region " + hex(r.guest_addr) + "-" +
+                            hex(r.end()));
+            return std::span<uint8_t>(r.mapping.data() + offset, len);
+        }
+    }
+    // A zero-length access is still an address the guest named; it must be inside memory too.
+    return fail("guest address " + hex(addr) + " is not in guest memory");
+}
+
+Result<void> GuestMemory::read(uint64_t addr, std::span<uint8_t> out) const {
+    auto s = slice(addr, out.size());
+    if (!s) return std::unexpected(s.error());
+    if (!out.empty()) std::memcpy(out.data(), s->data(), out.size());
+    return {};
+}
+
+Result<void> GuestMemory::write(uint64_t addr, std::span<const uint8_t> data) const {
+    auto s = slice(addr, data.size());
+    if (!s) return std::unexpected(s.error());
+    if (!data.empty()) std::memcpy(s->data(), data.data(), data.size());
+    mark_dirty(addr, data.size());
+    return {};
+}
+
+void GuestMemory::enable_dirty_tracking() const {
+    if (!dirty_.empty()) return;
+    for (const auto& r : regions_) dirty_.emplace_back((r.size() / kGuestPageSize + 63) / 64, 0);
+}
+
+void GuestMemory::mark_dirty(uint64_t addr, uint64_t len) const {
+    if (dirty_.empty() || len == 0) return;
+    for (size_t i = 0; i < regions_.size(); ++i) {
+        const auto& r = regions_[i];
+        if (addr < r.guest_addr || addr >= r.end()) continue;
+        uint64_t first = (addr - r.guest_addr) / kGuestPageSize;
+        uint64_t last = (std::min(addr + len, r.end()) - 1 - r.guest_addr) / kGuestPageSize;
+        for (uint64_t p = first; p <= last; ++p) dirty_[i][p / 64] |= 1ull << (p % 64);
+        return;
+    }
+}
+
+std::vector<uint64_t> GuestMemory::take_dirty(size_t region) const {
+    if (dirty_.empty()) return {};
+    std::vector<uint64_t> out(dirty_[region].size(), 0);
+    out.swap(dirty_[region]);
+    return out;
+}
+
+}  // namespace ember

@@ -1,0 +1,83 @@
+// core/memory: the guest's RAM as host mappings, and the only way to reach it. Every access names a
+// guest physical address and a length and is checked against the regions: a guest address never
+// becomes a host pointer without that check, and no access crosses a region edge.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "core/base/error.h"
+#include "core/base/hex.h"
+#include "core/base/mapping.h"
+
+namespace ember {
+
+// The unit of dirty tracking, snapshot memory files and KVM's dirty log.
+inline constexpr uint64_t kGuestPageSize = 4096;
+
+struct MemoryRegionSpec {
+    uint64_t guest_addr;
+    uint64_t size;
+};
+
+struct GuestRegion {
+    uint64_t guest_addr;
+    Mapping mapping;
+
+    uint64_t size() const { return mapping.size(); }
+    uint64_t end() const { return guest_addr + mapping.size(); }
+};
+
+class GuestMemory {
+  public:
+    // Anonymous, MAP_NORESERVE: the host commits a page only when the guest first touches it.
+    // Regions must be page-aligned, non-empty, sorted and non-overlapping.
+    static Result<GuestMemory> create_anonymous(std::span<const MemoryRegionSpec> specs);
+
+    // The regions mapped MAP_PRIVATE from `fd`, back to back from offset 0: restore costs a
+    // mapping, not a copy, and pages are read from the file only when the guest touches them.
+    static Result<GuestMemory> map_file(std::span<const MemoryRegionSpec> specs, int fd);
+
+    const std::vector<GuestRegion>& regions() const { return regions_; }
+    uint64_t total_size() const;
+
+    // The host bytes for [addr, addr + len); an error if any byte is outside one region.
+    Result<std::span<uint8_t>> slice(uint64_t addr, uint64_t len) const;
+
+    Result<void> read(uint64_t addr, std::span<uint8_t> out) const;
+    Result<void> write(uint64_t addr, std::span<const uint8_t> data) const;
+
+    // Pages ember itself writes (devices filling guest buffers) are remembered for Diff snapshots
+    // once tracking is on; KVM's dirty log covers what the guest writes.
+    void enable_dirty_tracking() const;
+    bool tracking_dirty() const { return !dirty_.empty(); }
+    void mark_dirty(uint64_t addr, uint64_t len) const;
+    // The region's bitmap (a bit per 4 KiB page), cleared as it is taken.
+    std::vector<uint64_t> take_dirty(size_t region) const;
+
+    template <typename T>
+    Result<T> read_obj(uint64_t addr) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        T value;
+        auto r = read(addr, std::span(reinterpret_cast<uint8_t*>(&value), sizeof value));
+        if (!r) return std::unexpected(r.error());
+        return value;
+    }
+    template <typename T>
+    Result<void> write_obj(uint64_t addr, const T& value) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        return write(addr, std::span(reinterpret_cast<const uint8_t*>(&value), sizeof value));
+    }
+
+  private:
+    explicit GuestMemory(std::vector<GuestRegion> regions) : regions_(std::move(regions)) {}
+    std::vector<GuestRegion> regions_;
+    // Tracking metadata, not guest state: written from the VMM thread even through a const view.
+    mutable std::vector<std::vector<uint64_t>> dirty_;
+};
+
+}  // namespace ember

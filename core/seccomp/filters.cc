@@ -1,0 +1,244 @@
+#include "core/seccomp/filters.h"
+
+#include <seccomp.h>
+#include <simdjson.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "core/base/unique_fd.h"
+
+namespace ember::seccomp {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+struct ContextDeleter {
+    void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
+};
+using Context = std::unique_ptr<void, ContextDeleter>;
+
+// "allow", "trap", "log", "kill_thread", "kill_process", {"errno": N} or {"trace": N}.
+Result<uint32_t> action_from(element e, const std::string& where) {
+    if (e.is_string()) {
+        std::string_view name = e.get_string().value_unsafe();
+        if (name == "allow") return SCMP_ACT_ALLOW;
+        if (name == "trap") return SCMP_ACT_TRAP;
+        if (name == "log") return SCMP_ACT_LOG;
+        if (name == "kill_thread") return SCMP_ACT_KILL_THREAD;
+        if (name == "kill_process") return SCMP_ACT_KILL_PROCESS;
+        return fail(where + ": unknown action '" + std::string(name) + "'");
+    }
+    if (e.is_object()) {
+        object o = e.get_object().value_unsafe();
+        if (o.size() == 1) {
+            auto [key, value] = *o.begin();
+            uint64_t n = 0;
+            if (value.get_uint64().get(n) == simdjson::SUCCESS && n <= 0xffff) {
+                if (key == "errno") return SCMP_ACT_ERRNO(static_cast<uint16_t>(n));
+                if (key == "trace") return SCMP_ACT_TRACE(static_cast<uint16_t>(n));
+            }
+        }
+    }
+    return fail(where +
+                ": an action is \"allow\", \"trap\", \"log\", \"kill_thread\", "
+                "\"kill_process\", {\"errno\": N} or {\"trace\": N}");
+}
+
+Result<uint64_t> u64_field(object o, const char* key, const std::string& where) {
+    uint64_t n = 0;
+    if (o[key].get_uint64().get(n) != simdjson::SUCCESS)
+        return fail(where + "." + key + ": expected a non-negative integer");
+    return n;
+}
+
+// One and-bound argument condition: {"index", "type": "dword"|"qword", "op", "val"}.
+Result<scmp_arg_cmp> condition_from(element e, const std::string& where) {
+    object o;
+    if (e.get_object().get(o) != simdjson::SUCCESS) return fail(where + ": expected an object");
+    for (auto [key, value] : o) {
+        if (key != "index" && key != "type" && key != "op" && key != "val" && key != "comment")
+            return fail(where + ": unknown field '" + std::string(key) + "'");
+    }
+    auto index = u64_field(o, "index", where);
+    if (!index) return std::unexpected(index.error());
+    if (*index > 5) return fail(where + ".index: a system call has arguments 0 to 5");
+    auto val = u64_field(o, "val", where);
+    if (!val) return std::unexpected(val.error());
+    std::string_view type;
+    if (o["type"].get_string().get(type) != simdjson::SUCCESS ||
+        (type != "dword" && type != "qword"))
+        return fail(where + ".type: expected \"dword\" or \"qword\"");
+    const bool dword = type == "dword";
+    if (dword && *val > 0xffffffffu) return fail(where + ".val: more than a dword holds");
+
+    scmp_arg_cmp cmp{};
+    cmp.arg = static_cast<unsigned>(*index);
+    cmp.datum_a = *val;
+    element op = o["op"].value_unsafe();
+    std::string_view name;
+    if (o["op"].get_string().get(name) == simdjson::SUCCESS) {
+        if (name == "eq" || name == "ne") {
+            // A dword is compared on its low 32 bits: the upper half of the register is
+            // whatever the caller left there.
+            if (dword) {
+                cmp.op = name == "eq" ? SCMP_CMP_MASKED_EQ : SCMP_CMP_NE;
+                if (name == "eq") {
+                    cmp.datum_a = 0xffffffffu;
+                    cmp.datum_b = *val;
+                }
+            } else {
+                cmp.op = name == "eq" ? SCMP_CMP_EQ : SCMP_CMP_NE;
+            }
+            return cmp;
+        }
+        if (name == "ge") cmp.op = SCMP_CMP_GE;
+        if (name == "gt") cmp.op = SCMP_CMP_GT;
+        if (name == "le") cmp.op = SCMP_CMP_LE;
+        if (name == "lt") cmp.op = SCMP_CMP_LT;
+        if (cmp.op != 0) return cmp;
+    } else if (op.is_object()) {
+        uint64_t mask = 0;
+        if (op["masked_eq"].get_uint64().get(mask) == simdjson::SUCCESS) {
+            cmp.op = SCMP_CMP_MASKED_EQ;
+            cmp.datum_a = mask;
+            cmp.datum_b = *val;
+            return cmp;
+        }
+    }
+    return fail(where +
+                ".op: expected \"eq\", \"ne\", \"ge\", \"gt\", \"le\", \"lt\" or "
+                "{\"masked_eq\": MASK}");
+}
+
+Result<BpfProgram> export_bpf(scmp_filter_ctx ctx, const std::string& kind) {
+    UniqueFd out(::memfd_create("ember-seccomp", MFD_CLOEXEC));
+    if (!out.valid()) return fail_errno("memfd_create");
+    if (int rc = seccomp_export_bpf(ctx, out.get()); rc < 0)
+        return fail_errno("the " + kind + " filter: exporting its BPF", -rc);
+    off_t size = ::lseek(out.get(), 0, SEEK_END);
+    if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0)
+        return fail("the " + kind + " filter: libseccomp exported no program");
+    BpfProgram program;
+    program.instructions.resize(static_cast<size_t>(size) / sizeof(sock_filter));
+    if (::pread(out.get(), program.instructions.data(), static_cast<size_t>(size), 0) != size)
+        return fail_errno("the " + kind + " filter: reading its BPF");
+    return program;
+}
+
+Result<BpfProgram> compile_one(object o, const std::string& kind) {
+    for (auto [key, value] : o) {
+        if (key != "default_action" && key != "filter_action" && key != "filter")
+            return fail(kind + ": unknown field '" + std::string(key) + "'");
+    }
+    element e;
+    if (o["default_action"].get(e) != simdjson::SUCCESS)
+        return fail(kind + ".default_action: missing");
+    auto default_action = action_from(e, kind + ".default_action");
+    if (!default_action) return std::unexpected(default_action.error());
+    if (o["filter_action"].get(e) != simdjson::SUCCESS)
+        return fail(kind + ".filter_action: missing");
+    auto filter_action = action_from(e, kind + ".filter_action");
+    if (!filter_action) return std::unexpected(filter_action.error());
+    if (*filter_action == *default_action)
+        return fail(kind + ": filter_action and default_action are the same action");
+    simdjson::dom::array rules;
+    if (o["filter"].get_array().get(rules) != simdjson::SUCCESS)
+        return fail(kind + ".filter: expected an array of rules");
+
+    Context ctx(seccomp_init(*default_action));
+    if (!ctx) return fail(kind + ": libseccomp could not start a filter");
+    // ember sets no_new_privs itself, once, before the first filter.
+    seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0);
+    size_t i = 0;
+    for (element rule_element : rules) {
+        const std::string where = kind + ".filter[" + std::to_string(i++) + "]";
+        object rule;
+        if (rule_element.get_object().get(rule) != simdjson::SUCCESS)
+            return fail(where + ": expected an object");
+        for (auto [key, value] : rule) {
+            if (key != "syscall" && key != "args" && key != "comment")
+                return fail(where + ": unknown field '" + std::string(key) + "'");
+        }
+        std::string_view name;
+        if (rule["syscall"].get_string().get(name) != simdjson::SUCCESS)
+            return fail(where + ".syscall: expected a system call's name");
+        const std::string syscall_name(name);
+        const int nr = seccomp_syscall_resolve_name(syscall_name.c_str());
+        if (nr == __NR_SCMP_ERROR)
+            return fail(where + ".syscall: '" + syscall_name +
+                        "' is no system call of this machine");
+        std::vector<scmp_arg_cmp> conditions;
+        simdjson::dom::array args;
+        if (auto r = rule["args"].get_array().get(args); r == simdjson::SUCCESS) {
+            size_t j = 0;
+            for (element a : args) {
+                auto c = condition_from(a, where + ".args[" + std::to_string(j++) + "]");
+                if (!c) return std::unexpected(c.error());
+                conditions.push_back(*c);
+            }
+        } else if (r != simdjson::NO_SUCH_FIELD) {
+            return fail(where + ".args: expected an array of conditions");
+        }
+        if (int rc =
+                seccomp_rule_add_array(ctx.get(), *filter_action, nr,
+                                       static_cast<unsigned>(conditions.size()), conditions.data());
+            rc < 0)
+            return fail_errno(where + " (" + syscall_name + ")", -rc);
+    }
+    return export_bpf(ctx.get(), kind);
+}
+
+}  // namespace
+
+const char* thread_kind_name(ThreadKind kind) {
+    switch (kind) {
+        case ThreadKind::Vmm: return "vmm";
+        case ThreadKind::Api: return "api";
+        case ThreadKind::Vcpu: return "vcpu";
+    }
+    return "?";
+}
+
+const BpfProgram& ThreadFilters::of(ThreadKind kind) const {
+    switch (kind) {
+        case ThreadKind::Vmm: return vmm;
+        case ThreadKind::Api: return api;
+        case ThreadKind::Vcpu: return vcpu;
+    }
+    return vmm;
+}
+
+BpfProgram& ThreadFilters::of(ThreadKind kind) {
+    return const_cast<BpfProgram&>(std::as_const(*this).of(kind));
+}
+
+Result<ThreadFilters> compile_filters(std::string_view json) {
+    simdjson::dom::parser parser;
+    object top;
+    if (auto r = parser.parse(json.data(), json.size()).get_object().get(top);
+        r != simdjson::SUCCESS)
+        return fail(std::string("not a JSON object: ") + simdjson::error_message(r));
+    ThreadFilters filters;
+    for (auto [key, value] : top) {
+        if (key != "vmm" && key != "api" && key != "vcpu")
+            return fail("unknown thread kind '" + std::string(key) +
+                        "' (ember's threads are vmm, api and vcpu)");
+    }
+    for (ThreadKind kind : {ThreadKind::Vmm, ThreadKind::Api, ThreadKind::Vcpu}) {
+        const std::string name = thread_kind_name(kind);
+        object o;
+        if (top[name].get_object().get(o) != simdjson::SUCCESS)
+            return fail("no filter for the " + name + " thread");
+        auto program = compile_one(o, name);
+        if (!program) return std::unexpected(program.error());
+        filters.of(kind) = std::move(*program);
+    }
+    return filters;
+}
+
+}  // namespace ember::seccomp

@@ -1,0 +1,41 @@
+// Per-thread seccomp filters in Firecracker's JSON format ("vmm", "api", "vcpu", each with a
+// default_action, a filter_action and rules of syscall names and argument conditions), compiled
+// to BPF once at start-up, before any thread needs one. Compiled with libseccomp, as Firecracker's
+// own seccompiler does: it resolves syscall names, checks the architecture and gets 64-bit
+// argument comparisons right, which hand-written BPF would have to redo.
+#pragma once
+
+#include <linux/filter.h>
+
+#include <string_view>
+#include <vector>
+
+#include "core/base/error.h"
+
+namespace ember::seccomp {
+
+enum class ThreadKind { Vmm, Api, Vcpu };
+
+const char* thread_kind_name(ThreadKind kind);
+
+struct BpfProgram {
+    std::vector<sock_filter> instructions;
+};
+
+// One program per thread kind; empty (no instructions) where filtering is off.
+struct ThreadFilters {
+    BpfProgram vmm, api, vcpu;
+
+    const BpfProgram& of(ThreadKind kind) const;
+    BpfProgram& of(ThreadKind kind);
+};
+
+// A document in Firecracker's format with a filter for each of "vmm", "api" and "vcpu". Every
+// error names the thread kind and the rule.
+Result<ThreadFilters> compile_filters(std::string_view json);
+
+// ember's own filters: what each thread of ember calls, and for ioctl and socket, with which
+// arguments.
+std::string_view default_filters_json();
+
+}  // namespace ember::seccomp

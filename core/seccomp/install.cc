@@ -1,0 +1,96 @@
+#include "core/seccomp/install.h"
+
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <ucontext.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "core/base/fatal_exit.h"
+#include "core/base/log.h"
+#include "core/seccomp/library_calls.h"
+
+namespace ember::seccomp {
+namespace {
+
+// Set without a system call, so the handler needs none but the write it reports with.
+thread_local const char* t_kind = "main";
+
+// Appends `text`, then returns the new end; never past `end`.
+char* append(char* at, char* end, const char* text) {
+    while (*text != '\0' && at < end) *at++ = *text++;
+    return at;
+}
+
+char* append_number(char* at, char* end, long n) {
+    char digits[24];
+    int len = 0;
+    unsigned long u = n < 0 ? static_cast<unsigned long>(-n) : static_cast<unsigned long>(n);
+    do {
+        digits[len++] = static_cast<char>('0' + u % 10);
+        u /= 10;
+    } while (u != 0 && len < 24);
+    if (n < 0 && at < end) *at++ = '-';
+    while (len > 0 && at < end) *at++ = digits[--len];
+    return at;
+}
+
+// Process-wide, because a signal handler has nowhere else to count.
+std::atomic<uint64_t> g_refused_lookups{0};
+constexpr uint64_t kLookupsReported = 16;  // a library retrying in a loop does not flood the log
+
+// Async-signal-safe: no allocation, no lock, one write.
+void on_sigsys(int, siginfo_t* info, void* context) {
+    const bool lookup = is_file_lookup(info->si_syscall);
+    const uint64_t refused = lookup ? g_refused_lookups.fetch_add(1) : 0;
+    char line[200];
+    char* end = line + sizeof line - 1;
+    char* at = append(line, end, lookup ? "ember: warning: the " : "ember: error: the ");
+    at = append(at, end, t_kind);
+    at = append(at, end, " thread made system call ");
+    at = append_number(at, end, info->si_syscall);
+    at = append(at, end,
+                lookup ? ", a file lookup its seccomp filter forbids: it fails with EACCES\n"
+                       : ", which its seccomp filter forbids\n");
+    if (!lookup || refused < kLookupsReported)
+        (void)!::write(log::fd(), line, static_cast<size_t>(at - line));
+    if (lookup) {
+        // The call was not made; what the handler leaves in RAX is its result.
+        static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RAX] = -EACCES;
+        return;
+    }
+    fatal_exit::exit_now(148);
+}
+
+}  // namespace
+
+Result<void> install(const BpfProgram& program, ThreadKind kind) {
+    if (program.instructions.empty()) return {};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return fail_errno("PR_SET_NO_NEW_PRIVS");
+    sock_fprog fprog{static_cast<unsigned short>(program.instructions.size()),
+                     const_cast<sock_filter*>(program.instructions.data())};
+    if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0)
+        return fail_errno(std::string("installing the ") + thread_kind_name(kind) +
+                          " thread's seccomp filter");
+    t_kind = thread_kind_name(kind);
+    return {};
+}
+
+uint64_t refused_file_lookups() {
+    return g_refused_lookups.load();
+}
+
+void install_sigsys_reporter() {
+    struct sigaction sa{};
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSYS, &sa, nullptr);
+}
+
+}  // namespace ember::seccomp
