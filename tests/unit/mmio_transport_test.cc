@@ -249,5 +249,25 @@ TEST_F(TransportTest, AQueueSizeAboveTheMaximumNotYetLiveSurvivesASnapshot) {
     EXPECT_EQ(other.activations, 0);
 }
 
+// A restore that fails after this device (a later device's section, the vCPUs) must not have served
+// the requests the guest left in the queues: they wait as kicks for the event loop.
+TEST_F(TransportTest, ARestoredLiveDeviceServesItsQueuesOnlyFromTheLoop) {
+    negotiate(kFVersion1);
+    setup_queue();
+    driver_ok();
+    ASSERT_TRUE(transport->active());
+    const std::vector<uint8_t> saved = transport->save();
+    FakeDevice other;
+    Interrupt other_interrupt(irq);
+    auto restored = MmioTransport::create(other, other_interrupt, h.mem(), nullptr, 0xd0000000);
+    ASSERT_TRUE(restored);
+    auto r = (*restored)->restore(std::span<const uint8_t>(saved), 1);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(other.activations, 1);
+    EXPECT_EQ(other.processed, 0);
+    (*restored)->run_pending();
+    EXPECT_EQ(other.processed, 1) << "each queue is looked at once, from the loop";
+}
+
 }  // namespace
 }  // namespace ember::virtio

@@ -251,6 +251,12 @@ void MmioTransport::handle_lifecycle() {
 }
 
 void MmioTransport::activate(const Request& request) {
+    if (!start_device(request)) return;
+    // A kick may have come before we were active; look at every queue once.
+    for (size_t i = 0; i < notify_evts_.size(); ++i) device_.process_queue(i);
+}
+
+bool MmioTransport::start_device(const Request& request) {
     if (active_) deactivate();
     std::vector<Queue> queues;
     queues.reserve(request.queues.size());
@@ -275,12 +281,11 @@ void MmioTransport::activate(const Request& request) {
             status_ |= VIRTIO_CONFIG_S_NEEDS_RESET;
         }
         interrupt_.raise(kInterruptConfigChange);
-        return;
+        return false;
     }
     active_ = true;
     ++counters_.activations;
-    // A kick may have come before we were active; look at every queue once.
-    for (size_t i = 0; i < notify_evts_.size(); ++i) device_.process_queue(i);
+    return true;
 }
 
 void MmioTransport::deactivate() {
@@ -337,10 +342,10 @@ Result<void> MmioTransport::restore(const TransportState& t) {
         if (auto r = Queue(q).validate(mem_); !r)
             return fail("snapshot queue: " + r.error().message);
     }
-    activate(Request{Lifecycle::Activate, t.driver_features, t.queues});
-    if (!active_)
+    if (!start_device(Request{Lifecycle::Activate, t.driver_features, t.queues}))
         return fail("virtio device type " + std::to_string(device_.device_type()) +
                     " could not restart");
+    for (auto& kick : notify_evts_) kick.signal();
     return {};
 }
 

@@ -62,7 +62,9 @@ class MmioTransport : public BusDevice, public Persistent {
     // VMM thread, with the vCPUs paused.
     TransportState state() const;
     // VMM thread, before the vCPUs run: puts the registers back and, if the device was live,
-    // activates it with its queues where they were.
+    // activates it with its queues where they were. Requests the guest left in its queues are
+    // not served here but posted as kicks, which the event loop serves once the whole restore has
+    // succeeded: a load that fails after this device has written nothing to its backend.
     Result<void> restore(const TransportState& state);
 
     // Persistent (persist.cc): the transport speaks for its device, which keeps no state beyond
@@ -103,6 +105,7 @@ class MmioTransport : public BusDevice, public Persistent {
     // VMM thread.
     void handle_lifecycle();
     void activate(const Request& request);
+    bool start_device(const Request& request);
     void deactivate();
     void on_notify(size_t queue);
 
