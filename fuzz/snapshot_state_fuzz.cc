@@ -20,6 +20,7 @@
 #include "fuzz/support/fake_device.h"
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/require.h"
+#include "snapshot/config_section.h"
 #include "snapshot/devices.h"
 #include "snapshot/format.h"
 #include "snapshot/machine_state.h"

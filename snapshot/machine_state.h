@@ -12,7 +12,6 @@
 
 #include "core/base/error.h"
 #include "core/base/persistent.h"
-#include "core/config/vm_config.h"
 #include "core/kvm/kvm_abi.h"
 #include "core/kvm/vcpu.h"
 #include "core/kvm/vm.h"
@@ -69,8 +68,6 @@ std::vector<uint8_t> encode(const VcpuState& s);
 Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const VmKvmState& s);
 Result<VmKvmState> decode_vm(std::span<const uint8_t> payload);
-std::vector<uint8_t> encode(const VmConfig& c);
-Result<ValidVmConfig> decode_config(std::span<const uint8_t> payload);
 std::vector<uint8_t> encode(const MemoryLayout& m);
 Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload, uint32_t version);
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/base/state_sections.h"
+#include "snapshot/config_section.h"
 #include "snapshot/devices.h"
 #include "snapshot/machine_state.h"
 

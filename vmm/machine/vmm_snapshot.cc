@@ -10,6 +10,7 @@
 #include "core/base/file_io.h"
 #include "core/base/log.h"
 #include "core/base/open_file.h"
+#include "snapshot/config_section.h"
 #include "snapshot/devices.h"
 #include "vmm/machine/generation_id.h"
 #include "vmm/machine/irq_fd.h"
