@@ -10,7 +10,7 @@
 namespace ember::snapshot {
 namespace {
 
-// Each list holds at most this many entries, far above what validate() lets a VM have.
+// Each list holds at most this many entries, above the virtio slots a VM has (plan_virtio_slots).
 constexpr uint32_t kMaxListed = 64;
 
 template <typename T>
@@ -23,8 +23,8 @@ void put_struct(ByteWriter& w, const T& s) {
 }
 
 // A string, a flag or a number as itself; an enumeration by its name; an optional as a flag and
-// then its value, except that an optional number's value is always there (0 when absent); a list
-// as a count and its entries.
+// then its value, except that an optional integer's (bool included) is always there, 0 when
+// absent; a list as a count and its entries.
 template <typename T>
 void put_value(ByteWriter& w, const T& v) {
     if constexpr (config::Described<T>) {

@@ -1,10 +1,13 @@
 // core/config: the one description of each configuration struct's fields, which every codec walks:
-// JSON in (api/json/config_codec.h), JSON out (the same), and the state file's config section
-// (snapshot/config_section.cc). A field added here is read, written and snapshotted everywhere.
+// JSON in (api/json/config_codec.h), JSON out (api/json/writer.cc), and the state file's config
+// section (snapshot/config_section.cc). A field added here is read from JSON and written to it.
 //
-// Fields are listed in Firecracker's JSON order, which GET /vm/config keeps. `state` is the field's
-// place in the state file's config section, whose order the files ember has written fix; a field
-// without one is not kept in snapshots.
+// Fields are listed in Firecracker's JSON order, which GET /vm/config keeps; JSON in checks them in
+// that order too, so it also decides which of two errors in one body is reported. `state` is the
+// field's place in the state file's config section, whose order the files ember has written fix; a
+// field without one is not kept in snapshots. Giving a field a place changes the section's layout:
+// it needs a new version of the section (core/base/state_sections.h) and a decoder that still reads
+// the old one. Places run from 0 with no gap or repeat (config_codecs_test checks it).
 #pragma once
 
 #include <algorithm>
@@ -37,49 +40,51 @@ struct Refused {
 template <typename S, typename V>
     requires std::same_as<std::remove_const_t<S>, TokenBucketConfig>
 void describe(S& b, V&& v) {
-    v(Field{"size", 0, true}, b.size);
-    v(Field{"one_time_burst", 1}, b.one_time_burst);
-    v(Field{"refill_time", 2, true}, b.refill_time);
+    v(Field{.name = "size", .state = 0, .required = true}, b.size);
+    v(Field{.name = "one_time_burst", .state = 1}, b.one_time_burst);
+    v(Field{.name = "refill_time", .state = 2, .required = true}, b.refill_time);
 }
 
 template <typename S, typename V>
     requires std::same_as<std::remove_const_t<S>, RateLimiterConfig>
 void describe(S& r, V&& v) {
-    v(Field{"bandwidth", 0}, r.bandwidth);
-    v(Field{"ops", 1}, r.ops);
+    v(Field{.name = "bandwidth", .state = 0}, r.bandwidth);
+    v(Field{.name = "ops", .state = 1}, r.ops);
 }
 
 template <typename S, typename V>
     requires std::same_as<std::remove_const_t<S>, BootSourceConfig>
 void describe(S& b, V&& v) {
-    v(Field{"kernel_image_path", 0, true}, b.kernel_image_path);
-    v(Field{"initrd_path", 1}, b.initrd_path);
-    v(Field{"boot_args", 2}, b.boot_args);
+    v(Field{.name = "kernel_image_path", .state = 0, .required = true}, b.kernel_image_path);
+    v(Field{.name = "initrd_path", .state = 1}, b.initrd_path);
+    v(Field{.name = "boot_args", .state = 2}, b.boot_args);
 }
 
 template <typename S, typename V>
     requires std::same_as<std::remove_const_t<S>, MachineConfig>
 void describe(S& m, V&& v) {
-    v(Field{"vcpu_count", 0, true}, m.vcpu_count);
-    v(Field{"mem_size_mib", 1, true}, m.mem_size_mib);
-    v(Field{"smt", 2}, m.smt);
-    v(Field{"track_dirty_pages", 3}, m.track_dirty_pages);
-    // Only their defaults are valid, so a snapshot has no need of them.
-    v(Field{"huge_pages"}, m.huge_pages);
-    v(Field{"cpu_template", kNotInState, false, true}, m.cpu_template);
+    v(Field{.name = "vcpu_count", .state = 0, .required = true}, m.vcpu_count);
+    v(Field{.name = "mem_size_mib", .state = 1, .required = true}, m.mem_size_mib);
+    v(Field{.name = "smt", .state = 2}, m.smt);
+    v(Field{.name = "track_dirty_pages", .state = 3}, m.track_dirty_pages);
+    // validate() accepts only their defaults ("None"), so a snapshot does not keep them: an
+    // explicit cpu_template "None" is served by GET /vm/config before a snapshot, and not after a
+    // restore.
+    v(Field{.name = "huge_pages"}, m.huge_pages);
+    v(Field{.name = "cpu_template", .omit_when_absent = true}, m.cpu_template);
 }
 
 template <typename S, typename V>
     requires std::same_as<std::remove_const_t<S>, DriveConfig>
 void describe(S& d, V&& v) {
-    v(Field{"drive_id", 0, true}, d.drive_id);
-    v(Field{"partuuid", 4}, d.partuuid);
-    v(Field{"is_root_device", 2, true}, d.is_root_device);
-    v(Field{"cache_type", 5}, d.cache_type);
-    v(Field{"is_read_only", 3}, d.is_read_only);
-    v(Field{"path_on_host", 1, true}, d.path_on_host);
-    v(Field{"rate_limiter", 7}, d.rate_limiter);
-    v(Field{"io_engine", 6}, d.io_engine);
+    v(Field{.name = "drive_id", .state = 0, .required = true}, d.drive_id);
+    v(Field{.name = "partuuid", .state = 4}, d.partuuid);
+    v(Field{.name = "is_root_device", .state = 2, .required = true}, d.is_root_device);
+    v(Field{.name = "cache_type", .state = 5}, d.cache_type);
+    v(Field{.name = "is_read_only", .state = 3}, d.is_read_only);
+    v(Field{.name = "path_on_host", .state = 1, .required = true}, d.path_on_host);
+    v(Field{.name = "rate_limiter", .state = 7}, d.rate_limiter);
+    v(Field{.name = "io_engine", .state = 6}, d.io_engine);
     // Firecracker's vhost-user drives name a socket instead of a file; its exported configs carry
     // "socket": null for every other drive.
     v(Refused{"socket", "vhost-user block devices are not supported by ember"});
@@ -88,11 +93,11 @@ void describe(S& d, V&& v) {
 template <typename S, typename V>
     requires std::same_as<std::remove_const_t<S>, NetworkInterfaceConfig>
 void describe(S& n, V&& v) {
-    v(Field{"iface_id", 0, true}, n.iface_id);
-    v(Field{"host_dev_name", 1, true}, n.host_dev_name);
-    v(Field{"guest_mac", 2}, n.guest_mac);
-    v(Field{"rx_rate_limiter", 3}, n.rx_rate_limiter);
-    v(Field{"tx_rate_limiter", 4}, n.tx_rate_limiter);
+    v(Field{.name = "iface_id", .state = 0, .required = true}, n.iface_id);
+    v(Field{.name = "host_dev_name", .state = 1, .required = true}, n.host_dev_name);
+    v(Field{.name = "guest_mac", .state = 2}, n.guest_mac);
+    v(Field{.name = "rx_rate_limiter", .state = 3}, n.rx_rate_limiter);
+    v(Field{.name = "tx_rate_limiter", .state = 4}, n.tx_rate_limiter);
 }
 
 // The whole configuration, as Firecracker's config file and GET /vm/config write it. The sections
@@ -102,11 +107,11 @@ template <typename S, typename V>
 void describe(S& c, V&& v) {
     constexpr const char* kUnsupported = "not supported by ember";
     // Firecracker writes this shape before a boot source is set.
-    v(Field{"boot-source", 1, false, false, true}, c.boot_source);
+    v(Field{.name = "boot-source", .state = 1, .default_when_absent = true}, c.boot_source);
     v(Refused{"cpu-config", kUnsupported});
-    v(Field{"drives", 2}, c.drives);
-    v(Field{"machine-config", 0}, c.machine);
-    v(Field{"network-interfaces", 3}, c.network_interfaces);
+    v(Field{.name = "drives", .state = 2}, c.drives);
+    v(Field{.name = "machine-config", .state = 0}, c.machine);
+    v(Field{.name = "network-interfaces", .state = 3}, c.network_interfaces);
     for (const char* section : {"balloon", "vsock", "logger", "metrics", "mmds-config", "entropy"})
         v(Refused{section, kUnsupported});
 }

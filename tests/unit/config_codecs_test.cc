@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
+#include "core/config/config_fields.h"
 #include "snapshot/config_section.h"
 
 namespace ember {
@@ -139,6 +141,35 @@ TEST(ConfigCodecs, AStateFileListingTooManyDrivesIsRefused) {
     auto r = snapshot::decode_config(bytes);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message, "config section lists more than 64 drives");
+}
+
+// Each struct's places in the state file run 0..n-1, once each, and `required` marks only fields
+// that can be absent from JSON and have no default to fall back on (not an optional or a list).
+template <typename T>
+void expect_well_formed(const char* what) {
+    T t{};
+    std::multiset<int> places;
+    config::describe(
+        t, config::Overloaded{[](const config::Refused&) {},
+                              [&](const config::Field& f, const auto& member) {
+                                  using M = std::decay_t<decltype(member)>;
+                                  if (f.state != config::kNotInState) places.insert(f.state);
+                                  if (config::IsOptional<M>::value || config::IsVector<M>::value) {
+                                      EXPECT_FALSE(f.required) << what << "." << f.name;
+                                  }
+                              }});
+    int expected = 0;
+    for (int place : places) EXPECT_EQ(place, expected++) << what << ": places must run 0..n-1";
+}
+
+TEST(ConfigCodecs, EveryDescriptionPlacesItsFieldsOnceEachWithNoGap) {
+    expect_well_formed<TokenBucketConfig>("TokenBucketConfig");
+    expect_well_formed<RateLimiterConfig>("RateLimiterConfig");
+    expect_well_formed<BootSourceConfig>("BootSourceConfig");
+    expect_well_formed<MachineConfig>("MachineConfig");
+    expect_well_formed<DriveConfig>("DriveConfig");
+    expect_well_formed<NetworkInterfaceConfig>("NetworkInterfaceConfig");
+    expect_well_formed<VmConfig>("VmConfig");
 }
 
 }  // namespace
