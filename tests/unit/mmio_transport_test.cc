@@ -86,11 +86,27 @@ class TransportTest : public ::testing::Test {
         transport->run_pending();
     }
 
+    // A second transport, over `other`, restored from `saved` as a new ember would restore it.
+    std::unique_ptr<MmioTransport> restore_other(const std::vector<uint8_t>& saved) {
+        auto t = MmioTransport::create(other, other_interrupt, h.mem(), nullptr, 0xd0000000);
+        if (!t) {
+            ADD_FAILURE() << t.error().message;
+            return nullptr;
+        }
+        if (auto r = (*t)->restore(std::span<const uint8_t>(saved), 1); !r) {
+            ADD_FAILURE() << r.error().message;
+            return nullptr;
+        }
+        return std::move(*t);
+    }
+
     testing::VirtqHarness h;
     testing::CountingIrq irq;
     FakeDevice dev;
     Interrupt interrupt;
     std::unique_ptr<MmioTransport> transport;
+    FakeDevice other;
+    Interrupt other_interrupt{irq};
 };
 
 TEST_F(TransportTest, IdentifiesAsAVersion2Device) {
@@ -239,13 +255,9 @@ TEST_F(TransportTest, AQueueSizeAboveTheMaximumNotYetLiveSurvivesASnapshot) {
     wr(VIRTIO_MMIO_QUEUE_SEL, 0);
     wr(VIRTIO_MMIO_QUEUE_NUM, 1000);
     const std::vector<uint8_t> saved = transport->save();
-    FakeDevice other;
-    Interrupt other_interrupt(irq);
-    auto restored = MmioTransport::create(other, other_interrupt, h.mem(), nullptr, 0xd0000000);
+    auto restored = restore_other(saved);
     ASSERT_TRUE(restored);
-    auto r = (*restored)->restore(std::span<const uint8_t>(saved), 1);
-    ASSERT_TRUE(r) << r.error().message;
-    EXPECT_EQ((*restored)->save(), saved);
+    EXPECT_EQ(restored->save(), saved);
     EXPECT_EQ(other.activations, 0);
 }
 
@@ -257,15 +269,11 @@ TEST_F(TransportTest, ARestoredLiveDeviceServesItsQueuesOnlyFromTheLoop) {
     driver_ok();
     ASSERT_TRUE(transport->active());
     const std::vector<uint8_t> saved = transport->save();
-    FakeDevice other;
-    Interrupt other_interrupt(irq);
-    auto restored = MmioTransport::create(other, other_interrupt, h.mem(), nullptr, 0xd0000000);
+    auto restored = restore_other(saved);
     ASSERT_TRUE(restored);
-    auto r = (*restored)->restore(std::span<const uint8_t>(saved), 1);
-    ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(other.activations, 1);
     EXPECT_EQ(other.processed, 0);
-    (*restored)->run_pending();
+    restored->run_pending();
     EXPECT_EQ(other.processed, 1) << "each queue is looked at once, from the loop";
 }
 
