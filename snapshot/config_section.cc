@@ -49,13 +49,6 @@ void put_value(ByteWriter& w, const T& v) {
     }
 }
 
-Result<void> from_name(std::string_view name, const std::string& key, CacheType& out) {
-    return assign(cache_type_named(name, key), out);
-}
-Result<void> from_name(std::string_view name, const std::string& key, IoEngineType& out) {
-    return assign(io_engine_named(name, key), out);
-}
-
 template <typename T>
 Result<void> get_value(ByteReader& r, const char* name, T& out);
 
@@ -101,7 +94,7 @@ Result<void> get_value(ByteReader& r, const char* name, T& out) {
     } else if constexpr (std::is_enum_v<T>) {
         auto text = r.get_string();
         if (!text) return std::unexpected(text.error());
-        return from_name(*text, std::string("config section: ") + name, out);
+        return config::from_name(*text, std::string("config section: ") + name, out);
     } else {
         return read_into(r, out);
     }

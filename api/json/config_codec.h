@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "api/json/fields.h"
@@ -18,26 +19,6 @@ template <config::Described T>
 Result<T> read_struct(simdjson::dom::object o, const std::string& path);
 
 namespace codec {
-
-inline Result<std::optional<std::string>> get(Fields& f, const char* key, std::string*) {
-    return f.string(key);
-}
-inline Result<std::optional<bool>> get(Fields& f, const char* key, bool*) {
-    return f.boolean(key);
-}
-inline Result<std::optional<uint32_t>> get(Fields& f, const char* key, uint32_t*) {
-    return f.u32(key);
-}
-inline Result<std::optional<uint64_t>> get(Fields& f, const char* key, uint64_t*) {
-    return f.u64(key);
-}
-
-inline Result<void> from_name(std::string_view name, const std::string& key, CacheType& out) {
-    return assign(cache_type_named(name, key), out);
-}
-inline Result<void> from_name(std::string_view name, const std::string& key, IoEngineType& out) {
-    return assign(io_engine_named(name, key), out);
-}
 
 inline Result<void> required_absent(const Fields& f, const config::Field& field) {
     if (!field.required) return {};
@@ -51,37 +32,53 @@ inline Result<void> refuse(Fields& f, const config::Refused& refused) {
     return {};
 }
 
-// A value that is present, or absent: required fields say so, others keep their default.
+// The field as a V when it is present: a scalar as itself, an enumeration by its name, a struct
+// by its description.
+template <typename V>
+Result<std::optional<V>> get(Fields& f, const char* key) {
+    if constexpr (std::is_same_v<V, std::string>) {
+        return f.string(key);
+    } else if constexpr (std::is_same_v<V, bool>) {
+        return f.boolean(key);
+    } else if constexpr (std::is_same_v<V, uint32_t>) {
+        return f.u32(key);
+    } else if constexpr (std::is_same_v<V, uint64_t>) {
+        return f.u64(key);
+    } else if constexpr (std::is_enum_v<V>) {
+        auto name = f.string(key);
+        if (!name) return std::unexpected(name.error());
+        if (!*name) return std::optional<V>{};
+        V value{};
+        EMBER_TRY(config::from_name(**name, f.path_of(key), value));
+        return std::optional<V>(value);
+    } else {
+        static_assert(config::Described<V>);
+        auto o = f.object(key);
+        if (!o) return std::unexpected(o.error());
+        if (!*o) return std::optional<V>{};
+        auto value = read_struct<V>(**o, f.path_of(key));
+        if (!value) return std::unexpected(value.error());
+        return std::optional<V>(std::move(*value));
+    }
+}
+
+// A list is empty when absent; any other value keeps its default, or is reported missing when
+// the field is required.
 template <typename T>
 Result<void> read_value(Fields& f, const config::Field& field, T& out) {
-    if constexpr (std::is_enum_v<T>) {
-        std::optional<std::string> name;
-        EMBER_TRY(take(f.string(field.name), name));
-        if (!name) return required_absent(f, field);
-        return from_name(*name, f.path_of(field.name), out);
-    } else if constexpr (config::Described<T>) {
-        auto o = f.object(field.name);
-        if (!o) return std::unexpected(o.error());
-        if (!*o) return required_absent(f, field);
-        return assign(read_struct<T>(**o, f.path_of(field.name)), out);
-    } else if constexpr (config::IsVector<T>::value) {
-        return assign(
-            list_from<typename T::value_type>(f, field.name, read_struct<typename T::value_type>),
-            out);
-    } else if constexpr (config::IsOptional<T>::value) {
+    if constexpr (config::IsVector<T>::value) {
         using V = typename T::value_type;
-        if constexpr (config::Described<V>) {
-            auto o = f.object(field.name);
-            if (!o) return std::unexpected(o.error());
-            if (!*o) return {};
-            return assign(read_struct<V>(**o, f.path_of(field.name)), out);
-        } else {
-            return take(get(f, field.name, static_cast<V*>(nullptr)), out);
-        }
-    } else if (field.required) {
-        return assign(f.required(get(f, field.name, static_cast<T*>(nullptr)), field.name), out);
+        return assign(list_from<V>(f, field.name, read_struct<V>), out);
     } else {
-        return take(get(f, field.name, static_cast<T*>(nullptr)), out);
+        using V = config::ValueOf<T>;
+        auto value = get<V>(f, field.name);
+        if (!value) return std::unexpected(value.error());
+        if (!*value) return required_absent(f, field);
+        if constexpr (config::IsOptional<T>::value)
+            out = std::move(*value);
+        else
+            out = std::move(**value);
+        return {};
     }
 }
 

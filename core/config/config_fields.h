@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <concepts>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -128,6 +130,14 @@ struct AnyVisitor {
     void operator()(A&&...) const {}
 };
 
+// An enumeration from Firecracker's name for it, for any codec; unknown_variant() under `key`.
+inline Result<void> from_name(std::string_view name, const std::string& key, CacheType& out) {
+    return assign(cache_type_named(name, key), out);
+}
+inline Result<void> from_name(std::string_view name, const std::string& key, IoEngineType& out) {
+    return assign(io_engine_named(name, key), out);
+}
+
 // What the codecs tell apart besides a struct with a describe().
 template <typename T>
 struct IsVector : std::false_type {};
@@ -137,6 +147,17 @@ template <typename T>
 struct IsOptional : std::false_type {};
 template <typename T>
 struct IsOptional<std::optional<T>> : std::true_type {};
+// What an optional holds, or the type itself.
+template <typename T>
+struct ValueOfT {
+    using type = T;
+};
+template <typename T>
+struct ValueOfT<std::optional<T>> {
+    using type = T;
+};
+template <typename T>
+using ValueOf = typename ValueOfT<T>::type;
 
 // A struct with a describe(): the codecs recurse into it.
 template <typename T>
