@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "vmm/machine/device_layout.h"
+#include "vmm/machine/virtio_kinds.h"
 
 namespace ember {
 namespace {
@@ -17,7 +18,7 @@ DriveConfig drive(const std::string& id, bool root, bool ro = false) {
 TEST(DeviceLayout, RootDriveComesFirstAndEachGetsASlotAndAGsi) {
     VmConfig c;
     c.drives = {drive("data", false), drive("rootfs", true)};
-    auto slots = plan_virtio_slots(c, false);
+    auto slots = plan_virtio_slots(c, false, virtio_kinds());
     ASSERT_TRUE(slots);
     ASSERT_EQ(slots->size(), 2u);
     EXPECT_EQ((*slots)[0].index, 1u);
@@ -33,7 +34,7 @@ TEST(DeviceLayout, RootDriveComesFirstAndEachGetsASlotAndAGsi) {
 TEST(DeviceLayout, BootTimerShiftsTheSlotsButNotTheGsis) {
     VmConfig c;
     c.drives = {drive("rootfs", true, true)};
-    auto slots = plan_virtio_slots(c, true);
+    auto slots = plan_virtio_slots(c, true, virtio_kinds());
     ASSERT_TRUE(slots);
     EXPECT_EQ((*slots)[0].base, 0xd0001000u);
     EXPECT_EQ((*slots)[0].gsi, 5u);
@@ -44,7 +45,7 @@ TEST(DeviceLayout, PartuuidNamesTheRoot) {
     VmConfig c;
     c.drives = {drive("rootfs", true)};
     c.drives[0].partuuid = "0eaa91a0-01";
-    auto slots = plan_virtio_slots(c, false);
+    auto slots = plan_virtio_slots(c, false, virtio_kinds());
     EXPECT_EQ(virtio_boot_args(c, *slots),
               " root=PARTUUID=0eaa91a0-01 rw virtio_mmio.device=4K@0xd0000000:5");
 }
@@ -56,10 +57,10 @@ TEST(DeviceLayout, NetworkInterfacesFollowTheDrives) {
     n.host_dev_name = "tap0";
     c.network_interfaces = {n};
     c.drives = {drive("rootfs", true)};
-    auto slots = plan_virtio_slots(c, false);
+    auto slots = plan_virtio_slots(c, false, virtio_kinds());
     ASSERT_TRUE(slots);
     ASSERT_EQ(slots->size(), 2u);
-    EXPECT_EQ((*slots)[1].kind, VirtioSlot::Kind::Net);
+    EXPECT_EQ((*slots)[1].kind->name, "net");
     EXPECT_EQ((*slots)[1].base, 0xd0001000u);
     EXPECT_EQ((*slots)[1].gsi, 6u);
 }
@@ -73,7 +74,7 @@ TEST(DeviceLayout, MoreDevicesThanInterruptLines) {
         id += std::to_string(i);
         c.drives.push_back(drive(id, false));
     }
-    auto slots = plan_virtio_slots(c, false);
+    auto slots = plan_virtio_slots(c, false, virtio_kinds());
     ASSERT_FALSE(slots);
     EXPECT_NE(slots.error().message.find("only 19 interrupt lines"), std::string::npos);
 }

@@ -1,23 +1,17 @@
-// The kinds of virtio device a VM can have, and the one place that makes each from its slot's
-// configuration entry (vmm/machine/device_layout.h plans the slots). Everything else the Vmm
-// does with a device goes through virtio::VirtioDevice.
+// The kinds of virtio device ember's VMs can have, one line each in virtio_kinds.cc. Everything
+// else the Vmm does with a device goes through virtio::VirtioKind and virtio::VirtioDevice.
 #pragma once
 
-#include <memory>
+#include <span>
 #include <string>
 
-#include "core/base/error.h"
-#include "core/config/vm_config.h"
-#include "core/memory/guest_memory.h"
 #include "virtio/device.h"
-#include "vmm/machine/device_layout.h"
+#include "virtio/kind.h"
 
 namespace ember {
 
-Result<std::unique_ptr<virtio::VirtioDevice>> create_virtio_device(const VirtioSlot& slot,
-                                                                   const VmConfig& config,
-                                                                   const GuestMemory& memory,
-                                                                   virtio::Interrupt& interrupt);
+// In the order they take slots.
+std::span<const virtio::VirtioKind* const> virtio_kinds();
 
 // What to say when no device takes an update: "drive 'x': no such drive" and the like.
 std::string no_such_device(const virtio::DeviceUpdate& update);

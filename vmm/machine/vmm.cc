@@ -92,7 +92,7 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions o
     auto cpuid = vmm->kvm_.supported_cpuid();
     if (!cpuid) return std::unexpected(cpuid.error());
     vmm->cpuid_ = std::move(*cpuid);
-    auto plan = plan_virtio_slots(config, vmm->options_.boot_timer);
+    auto plan = plan_virtio_slots(config, vmm->options_.boot_timer, vmm->options_.virtio_kinds);
     if (!plan) return std::unexpected(plan.error());
     vmm->virtio_plan_ = std::move(*plan);
     return vmm;
@@ -146,9 +146,12 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
         if (!irq) return std::unexpected(irq.error());
         d.irq = std::move(*irq);
         d.interrupt = std::make_unique<virtio::Interrupt>(*d.irq);
-        auto device = create_virtio_device(slot, config, memory_, *d.interrupt);
+        auto device = slot.kind->create(config, slot.index, memory_, *d.interrupt);
         if (!device) return std::unexpected(device.error());
         d.device = std::move(*device);
+        if (d.device->kind() != slot.kind->name)
+            return fail("a device of kind '" + std::string(slot.kind->name) + "' calls itself '" +
+                        std::string(d.device->kind()) + "'");
         d.device->record_config(config_);
         auto transport =
             virtio::MmioTransport::create(*d.device, *d.interrupt, memory_, &vm_, slot.base);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,12 +32,11 @@
 #include "core/seccomp/filters.h"
 #include "snapshot/devices.h"
 #include "snapshot/machine_state.h"
-#include "virtio/block/block_device.h"
 #include "virtio/mmio/mmio_transport.h"
-#include "virtio/net/net_device.h"
 #include "vmm/machine/device_layout.h"
 #include "vmm/machine/sigbus_guard.h"
 #include "vmm/machine/vcpu_thread.h"
+#include "vmm/machine/virtio_kinds.h"
 
 namespace ember {
 
@@ -57,6 +57,9 @@ struct VmmOptions {
     std::string kvm_path = "/dev/kvm";
     // Installed by each vCPU thread before its first KVM_RUN; null: none (not owned).
     const seccomp::BpfProgram* vcpu_filter = nullptr;
+    // The virtio kinds this VM's configuration may have devices of, in slot order; a restore
+    // must be given the kinds its snapshot was taken with.
+    std::span<const virtio::VirtioKind* const> virtio_kinds = ember::virtio_kinds();
 };
 
 struct VmExitStatus {
