@@ -32,7 +32,7 @@ Result<void> bind_read_only(const std::string& chroot_dir, const std::string& ho
     auto it = dirs.find(parent);
     if (it == dirs.end()) {
         auto opened = open_dirs_beneath(chroot_dir, parent);
-        if (!opened) return std::unexpected(opened.error());
+        EMBER_TRY(opened);
         it = dirs.emplace(parent, std::move(*opened)).first;
     }
     const UniqueFd* dir = &it->second;

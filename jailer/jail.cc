@@ -69,7 +69,7 @@ Result<void> make_node(const std::string& root, const DeviceNode& node, uid_t ui
     const std::string relative = node.path + 1;
     const auto slash = relative.rfind('/');
     auto dir = open_dirs_beneath(root, relative.substr(0, slash));
-    if (!dir) return std::unexpected(dir.error());
+    EMBER_TRY(dir);
     const std::string name = relative.substr(slash + 1);
     const std::string path = root + node.path;
     if (::mknodat(dir->get(), name.c_str(), S_IFCHR | 0600, dev) < 0)
@@ -99,7 +99,7 @@ Result<void> fill(const JailerOptions& o, const std::vector<std::string>& beside
         const std::string path = root + dir;
         const bool existed = ::access(path.c_str(), F_OK) == 0;
         auto fd = open_dirs_beneath(root, dir);
-        if (!fd) return std::unexpected(fd.error());
+        EMBER_TRY(fd);
         if (!existed) made.push_back(path);
         if (::fchown(fd->get(), o.uid, o.gid) < 0 || ::fchmod(fd->get(), 0700) < 0)
             return fail_errno(path);

@@ -79,7 +79,7 @@ Result<std::string> string_at(const ElfFile& f, uint64_t table, uint64_t size, u
     for (uint64_t at = offset; at < size;) {
         const uint64_t chunk = std::min<uint64_t>(256, size - at);
         auto bytes = read_at(f, table + at, chunk, "string table");
-        if (!bytes) return std::unexpected(bytes.error());
+        EMBER_TRY(bytes);
         auto nul = bytes->find('\0');
         if (nul != std::string::npos) return name + bytes->substr(0, nul);
         name += *bytes;
@@ -106,7 +106,7 @@ Result<Dependencies> read_dependencies(const ElfFile* f, const Elf64_Ehdr* h) {
         return fail(path + ": a malformed program header table");
     auto table =
         read_at(*f, h->e_phoff, uint64_t{h->e_phnum} * sizeof(Elf64_Phdr), "program header table");
-    if (!table) return std::unexpected(table.error());
+    EMBER_TRY(table);
 
     Dependencies deps;
     std::vector<Elf64_Phdr> loads;
@@ -120,7 +120,7 @@ Result<Dependencies> read_dependencies(const ElfFile* f, const Elf64_Ehdr* h) {
             if (p.p_filesz < 2 || p.p_filesz > PATH_MAX)
                 return fail(path + ": a malformed program interpreter");
             auto interp = read_at(*f, p.p_offset, p.p_filesz, "program interpreter");
-            if (!interp) return std::unexpected(interp.error());
+            EMBER_TRY(interp);
             if (interp->back() != '\0' || interp->find('\0') != interp->size() - 1 ||
                 interp->front() != '/')
                 return fail(path + ": its program interpreter is not an absolute path");
@@ -132,7 +132,7 @@ Result<Dependencies> read_dependencies(const ElfFile* f, const Elf64_Ehdr* h) {
 
     if (dynamic->p_filesz > kMaxDynamicBytes) return fail(path + ": a malformed dynamic section");
     auto dyn = read_at(*f, dynamic->p_offset, dynamic->p_filesz, "dynamic section");
-    if (!dyn) return std::unexpected(dyn.error());
+    EMBER_TRY(dyn);
     std::vector<uint64_t> needed, runpath;
     std::optional<uint64_t> strtab, strsz;
     for (size_t at = 0; at + sizeof(Elf64_Dyn) <= dyn->size(); at += sizeof(Elf64_Dyn)) {
@@ -148,15 +148,15 @@ Result<Dependencies> read_dependencies(const ElfFile* f, const Elf64_Ehdr* h) {
     if (!strtab || !strsz || *strsz > kMaxStringTableBytes)
         return fail(path + ": a malformed dynamic string table");
     auto offset = file_offset(*f, loads, *strtab);
-    if (!offset) return std::unexpected(offset.error());
+    EMBER_TRY(offset);
     for (uint64_t n : needed) {
         auto name = string_at(*f, *offset, *strsz, n);
-        if (!name) return std::unexpected(name.error());
+        EMBER_TRY(name);
         deps.needed.push_back(std::move(*name));
     }
     for (uint64_t r : runpath) {
         auto list = string_at(*f, *offset, *strsz, r);
-        if (!list) return std::unexpected(list.error());
+        EMBER_TRY(list);
         size_t start = 0;
         while (start <= list->size()) {
             size_t end = list->find(':', start);
@@ -179,9 +179,9 @@ struct OpenElf {
 
 Result<OpenElf> open_loadable(const std::string& path) {
     auto f = open_elf(path);
-    if (!f) return std::unexpected(f.error());
+    EMBER_TRY(f);
     auto h = read_header(*f);
-    if (!h) return std::unexpected(h.error());
+    EMBER_TRY(h);
     return OpenElf{std::move(*f), *h};
 }
 
@@ -212,7 +212,7 @@ Result<std::vector<std::string>> shared_libraries(const std::vector<std::string>
     std::deque<OpenElf> to_read;
     for (const auto& path : elf_files) {
         auto f = open_loadable(path);
-        if (!f) return std::unexpected(f.error());
+        EMBER_TRY(f);
         to_read.push_back(std::move(*f));
     }
     while (!to_read.empty()) {
@@ -220,7 +220,7 @@ Result<std::vector<std::string>> shared_libraries(const std::vector<std::string>
         to_read.pop_front();
         const std::string& path = elf.file.path;
         auto deps = read_dependencies(&elf.file, &elf.header);
-        if (!deps) return std::unexpected(deps.error());
+        EMBER_TRY(deps);
         if (deps->interpreter) {
             if (!open_loadable(*deps->interpreter))
                 return fail(path + ": its program interpreter " + *deps->interpreter +
@@ -232,7 +232,7 @@ Result<std::vector<std::string>> shared_libraries(const std::vector<std::string>
         for (const auto& name : deps->needed) {
             if (!names_seen.insert(name).second) continue;
             auto lib = find_library(path, name, deps->runpath, dirs);
-            if (!lib) return std::unexpected(lib.error());
+            EMBER_TRY(lib);
             if (found.insert(lib->file.path).second) to_read.push_back(std::move(*lib));
         }
     }

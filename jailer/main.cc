@@ -57,7 +57,7 @@ Result<Checked> check(const JailerOptions& o) {
     if (::access(c.module.c_str(), R_OK) < 0)
         return fail_errno(c.module + " (ember's API module, expected beside --exec-file)");
     auto libraries = shared_libraries({o.exec_file, c.module}, default_library_dirs());
-    if (!libraries) return std::unexpected(libraries.error());
+    EMBER_TRY(libraries);
     c.libraries = std::move(*libraries);
     if (o.netns) {
         struct stat st{};

@@ -73,7 +73,7 @@ Result<JailerOptions> parse_options(std::span<const std::string> args) {
         auto once = [&](std::optional<std::string>& slot) -> Result<void> {
             if (slot) return fail(arg + ": given twice");
             auto v = value();
-            if (!v) return std::unexpected(v.error());
+            EMBER_TRY(v);
             slot = *v;
             return {};
         };
@@ -91,23 +91,23 @@ Result<JailerOptions> parse_options(std::span<const std::string> args) {
             bool& have = arg == "--uid" ? have_uid : have_gid;
             if (have) return fail(arg + ": given twice");
             auto v = value();
-            if (!v) return std::unexpected(v.error());
+            EMBER_TRY(v);
             auto n = whole_number(arg, *v);
-            if (!n) return std::unexpected(n.error());
+            EMBER_TRY(n);
             if (*n > 0xfffffffeULL) return fail(arg + ": " + *v + " is not a valid id");
             (arg == "--uid" ? o.uid : o.gid) = static_cast<uint32_t>(*n);
             have = true;
         } else if (arg == "--cgroup-version") {
             auto v = value();
-            if (!v) return std::unexpected(v.error());
+            EMBER_TRY(v);
             if (*v != "1" && *v != "2")
                 return fail("--cgroup-version: must be 1 or 2, got '" + *v + "'");
             o.cgroup_version = *v == "1" ? 1 : 2;
         } else if (arg == "--cgroup") {
             auto v = value();
-            if (!v) return std::unexpected(v.error());
+            EMBER_TRY(v);
             auto kv = key_value(arg, *v);
-            if (!kv) return std::unexpected(kv.error());
+            EMBER_TRY(kv);
             const auto& file = kv->first;
             if (file.find('/') != std::string::npos || file.find('.') == std::string::npos ||
                 file[0] == '.')
@@ -116,9 +116,9 @@ Result<JailerOptions> parse_options(std::span<const std::string> args) {
             o.cgroups.push_back({kv->first, kv->second});
         } else if (arg == "--resource-limit") {
             auto v = value();
-            if (!v) return std::unexpected(v.error());
+            EMBER_TRY(v);
             auto kv = key_value(arg, *v);
-            if (!kv) return std::unexpected(kv.error());
+            EMBER_TRY(kv);
             int resource;
             if (kv->first == "fsize")
                 resource = RLIMIT_FSIZE;
@@ -128,7 +128,7 @@ Result<JailerOptions> parse_options(std::span<const std::string> args) {
                 return fail("--resource-limit: unknown resource '" + kv->first +
                             "' (fsize or no-file)");
             auto n = whole_number(arg, kv->second);
-            if (!n) return std::unexpected(n.error());
+            EMBER_TRY(n);
             o.resource_limits.push_back({resource, *n});
         } else if (arg == "--daemonize") {
             o.daemonize = true;

@@ -67,7 +67,7 @@ Result<void> get_value(ByteReader& r, const char* name, T& out) {
         return get_struct(r, out);
     } else if constexpr (config::IsVector<T>::value) {
         auto count = r.get<uint32_t>();
-        if (!count) return std::unexpected(count.error());
+        EMBER_TRY(count);
         if (*count > kMaxListed)
             return fail("config section lists more than " + std::to_string(kMaxListed) + " " +
                         name);
@@ -76,7 +76,7 @@ Result<void> get_value(ByteReader& r, const char* name, T& out) {
         return {};
     } else if constexpr (config::IsOptional<T>::value) {
         auto has = r.get_flag();
-        if (!has) return std::unexpected(has.error());
+        EMBER_TRY(has);
         out.reset();
         typename T::value_type value{};
         if constexpr (std::is_integral_v<typename T::value_type>) {
@@ -93,7 +93,7 @@ Result<void> get_value(ByteReader& r, const char* name, T& out) {
         return assign(r.get_string(), out);
     } else if constexpr (std::is_enum_v<T>) {
         auto text = r.get_string();
-        if (!text) return std::unexpected(text.error());
+        EMBER_TRY(text);
         return config::from_name(*text, std::string("config section: ") + name, out);
     } else {
         return read_into(r, out);
@@ -114,7 +114,7 @@ Result<ValidVmConfig> decode_config(std::span<const uint8_t> payload) {
     EMBER_TRY(get_struct(r, c));
     if (!r.done()) return fail("config section has trailing bytes");
     auto valid = ValidVmConfig::check(std::move(c));
-    if (!valid) return std::unexpected(std::move(valid.error()).wrap("config section"));
+    EMBER_TRY(valid, "config section");
     return valid;
 }
 

@@ -23,8 +23,7 @@ std::string where(const DeviceTag& tag) {
 
 Result<void> restore_one(const TaggedDevice& d, const Section& s,
                          std::span<const uint8_t> payload) {
-    if (auto r = d.device->restore(payload, s.version); !r)
-        return std::unexpected(std::move(r.error()).wrap(describe(d.tag)));
+    EMBER_TRY(d.device->restore(payload, s.version), describe(d.tag));
     return {};
 }
 
@@ -69,7 +68,7 @@ Result<void> restore_by_tag(const Reader& file, std::span<const TaggedDevice> de
                                        [&](const StateSection& k) { return k.id == s.id; });
         if (kind == kinds.end()) continue;
         auto split = split_device_section(s.payload);
-        if (!split) return std::unexpected(std::move(split.error()).wrap(std::string(kind->name)));
+        EMBER_TRY(split, std::string(kind->name));
         const DeviceTag& tag = split->tag;
         size_t i = 0;
         while (i < devices.size() &&
@@ -115,7 +114,7 @@ Result<SplitSection> split_device_section(std::span<const uint8_t> section) {
     SplitSection s;
     for (std::string* name : {&s.tag.kind, &s.tag.id}) {
         auto n = r.get_string();
-        if (!n) return std::unexpected(n.error());
+        EMBER_TRY(n);
         // What ember writes is a config id or a kind's name; anything else (a control character
         // for a terminal, say) is refused before a message or a tool prints it.
         if (!is_valid_id(*n))

@@ -126,9 +126,9 @@ Result<Section> Reader::one(uint32_t id) const {
 
 Result<std::vector<uint8_t>> read_state_file(const std::string& path) {
     auto fd = open_file(path, O_RDONLY);
-    if (!fd) return std::unexpected(fd.error());
+    EMBER_TRY(fd);
     auto size = file_size(fd->get());
-    if (!size) return std::unexpected(size.error());
+    EMBER_TRY(size);
     if (*size > kMaxStateFileBytes)
         return fail(std::to_string(*size) + " bytes is too large for a snapshot state file");
     std::vector<uint8_t> bytes(*size);

@@ -23,7 +23,7 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
     VcpuState s;
     s.cpuid = std::move(cpuid);
     auto tsc = v.get_tsc_khz();
-    if (!tsc) return std::unexpected(tsc.error());
+    EMBER_TRY(tsc);
     s.tsc_khz = *tsc;
     // The MP state first: reading it makes KVM take the INIT or SIPI a vCPU still has pending,
     // which rewrites its registers and LAPIC. Read after them, it would describe a vCPU (runnable
@@ -53,7 +53,7 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
     std::vector<uint32_t> wanted(msr_indices.begin(), msr_indices.end());
     while (!wanted.empty()) {
         auto got = v.get_msrs(wanted);
-        if (!got) return std::unexpected(got.error());
+        EMBER_TRY(got);
         s.msrs.insert(s.msrs.end(), got->begin(), got->end());
         if (got->size() == wanted.size()) break;
         wanted.erase(wanted.begin(), wanted.begin() + static_cast<ptrdiff_t>(got->size() + 1));
@@ -93,11 +93,11 @@ Result<VmKvmState> capture_vm(const Vm& vm) {
     auto ioapic = vm.get_irqchip(KVM_IRQCHIP_IOAPIC);
     auto pit = vm.get_pit2();
     auto clock = vm.get_clock();
-    if (!master) return std::unexpected(master.error());
-    if (!slave) return std::unexpected(slave.error());
-    if (!ioapic) return std::unexpected(ioapic.error());
-    if (!pit) return std::unexpected(pit.error());
-    if (!clock) return std::unexpected(clock.error());
+    EMBER_TRY(master);
+    EMBER_TRY(slave);
+    EMBER_TRY(ioapic);
+    EMBER_TRY(pit);
+    EMBER_TRY(clock);
     s.pic_master = *master;
     s.pic_slave = *slave;
     s.ioapic = *ioapic;

@@ -37,10 +37,9 @@ Result<uint64_t> merge_diff(int base, int diff) {
             if (n < 0) return fail_errno("reading the diff at " + std::to_string(at));
             if (n == 0)
                 return fail("the diff ended at " + std::to_string(at) + " while it was read");
-            if (auto w = pwrite_all(base, {buf.data(), static_cast<size_t>(n)},
-                                    static_cast<uint64_t>(at));
-                !w)
-                return wrap_error(std::move(w), "writing the base at " + std::to_string(at));
+            EMBER_TRY(
+                pwrite_all(base, {buf.data(), static_cast<size_t>(n)}, static_cast<uint64_t>(at)),
+                "writing the base at " + std::to_string(at));
             at += n;
             copied += static_cast<uint64_t>(n);
         }

@@ -32,7 +32,7 @@ struct VirtioKind {
 // `device` as a VirtioDevice, for a kind's create().
 template <typename Device>
 Result<std::unique_ptr<VirtioDevice>> as_virtio_device(Result<std::unique_ptr<Device>> device) {
-    if (!device) return std::unexpected(std::move(device.error()));
+    EMBER_TRY(device);
     return std::unique_ptr<VirtioDevice>(std::move(*device));
 }
 

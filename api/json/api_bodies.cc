@@ -14,17 +14,17 @@ using simdjson::dom::object;
 template <typename T, typename F>
 Result<T> with_object(std::string_view text, F&& from) {
     auto o = parse_object(text);
-    if (!o) return std::unexpected(o.error());
+    EMBER_TRY(o);
     Fields f(*o, "");
     auto value = from(f);
-    if (!value) return value;
+    EMBER_TRY(value);
     EMBER_TRY(f.finish());
     return value;
 }
 
 Result<std::string> one_of(Fields& f, const char* key, std::initializer_list<const char*> allowed) {
     auto v = f.required(f.string(key), key);
-    if (!v) return v;
+    EMBER_TRY(v);
     for (const char* a : allowed)
         if (*v == a) return v;
     return std::unexpected(unknown_variant(f.path_of(key), *v, allowed));
@@ -35,9 +35,9 @@ Result<std::pair<std::string, std::string>> network_override_from(object o,
                                                                   const std::string& path) {
     Fields f(o, path);
     auto id = f.required(f.string("iface_id"), "iface_id");
-    if (!id) return std::unexpected(id.error());
+    EMBER_TRY(id);
     auto tap = f.required(f.string("host_dev_name"), "host_dev_name");
-    if (!tap) return std::unexpected(tap.error());
+    EMBER_TRY(tap);
     EMBER_TRY(f.finish());
     return std::pair{*id, *tap};
 }
@@ -48,15 +48,11 @@ Result<MachineConfigPatch> parse_machine_config_patch(std::string_view text) {
     return with_object<MachineConfigPatch>(text, [](Fields& f) -> Result<MachineConfigPatch> {
         MachineConfigPatch p;
         EMBER_TRY(take(f.u32("vcpu_count"), p.vcpu_count));
-        if (auto r = take(f.u32("mem_size_mib"), p.mem_size_mib); !r)
-            return std::unexpected(r.error());
+        EMBER_TRY(take(f.u32("mem_size_mib"), p.mem_size_mib));
         EMBER_TRY(take(f.boolean("smt"), p.smt));
-        if (auto r = take(f.boolean("track_dirty_pages"), p.track_dirty_pages); !r)
-            return std::unexpected(r.error());
-        if (auto r = take(f.string("cpu_template"), p.cpu_template); !r)
-            return std::unexpected(r.error());
-        if (auto r = take(f.string("huge_pages"), p.huge_pages); !r)
-            return std::unexpected(r.error());
+        EMBER_TRY(take(f.boolean("track_dirty_pages"), p.track_dirty_pages));
+        EMBER_TRY(take(f.string("cpu_template"), p.cpu_template));
+        EMBER_TRY(take(f.string("huge_pages"), p.huge_pages));
         if (!p.vcpu_count && !p.mem_size_mib && !p.smt && !p.track_dirty_pages && !p.cpu_template &&
             !p.huge_pages)
             return fail("Empty PATCH request.");
@@ -68,7 +64,7 @@ Result<DriveUpdate> parse_drive_patch(std::string_view text) {
     return with_object<DriveUpdate>(text, [](Fields& f) -> Result<DriveUpdate> {
         DriveUpdate u;
         auto id = f.required(f.string("drive_id"), "drive_id");
-        if (!id) return std::unexpected(id.error());
+        EMBER_TRY(id);
         u.drive_id = *id;
         EMBER_TRY(take(f.string("path_on_host"), u.path_on_host));
         EMBER_TRY(take(rate_limiter_from(f, "rate_limiter"), u.rate_limiter));
@@ -81,7 +77,7 @@ Result<NetworkInterfaceUpdate> parse_network_interface_patch(std::string_view te
         text, [](Fields& f) -> Result<NetworkInterfaceUpdate> {
             NetworkInterfaceUpdate u;
             auto id = f.required(f.string("iface_id"), "iface_id");
-            if (!id) return std::unexpected(id.error());
+            EMBER_TRY(id);
             u.iface_id = *id;
             EMBER_TRY(take(rate_limiter_from(f, "rx_rate_limiter"), u.rx_rate_limiter));
             EMBER_TRY(take(rate_limiter_from(f, "tx_rate_limiter"), u.tx_rate_limiter));
@@ -98,7 +94,7 @@ Result<std::string> parse_action_type(std::string_view text) {
 Result<bool> parse_vm_state(std::string_view text) {
     return with_object<bool>(text, [](Fields& f) -> Result<bool> {
         auto s = one_of(f, "state", {"Paused", "Resumed"});
-        if (!s) return std::unexpected(s.error());
+        EMBER_TRY(s);
         return *s == "Paused";
     });
 }
@@ -114,10 +110,8 @@ Result<LoggerConfig> parse_logger(std::string_view text) {
             if (!parsed) return fail("level: " + parsed.error().message);
             l.level = *parsed;
         }
-        if (auto r = take(f.boolean("show_level"), l.show_level); !r)
-            return std::unexpected(r.error());
-        if (auto r = take(f.boolean("show_log_origin"), l.show_log_origin); !r)
-            return std::unexpected(r.error());
+        EMBER_TRY(take(f.boolean("show_level"), l.show_level));
+        EMBER_TRY(take(f.boolean("show_log_origin"), l.show_log_origin));
         EMBER_TRY(take(f.string("module"), l.module));
         return l;
     });
@@ -132,17 +126,17 @@ Result<SnapshotCreate> parse_snapshot_create(std::string_view text) {
     return with_object<SnapshotCreate>(text, [](Fields& f) -> Result<SnapshotCreate> {
         SnapshotCreate c;
         auto type = f.string("snapshot_type");
-        if (!type) return std::unexpected(type.error());
+        EMBER_TRY(type);
         if (*type) {
             if (**type != "Full" && **type != "Diff")
                 return std::unexpected(unknown_variant("snapshot_type", **type, {"Full", "Diff"}));
             c.snapshot_type = **type;
         }
         auto path = f.required(f.string("snapshot_path"), "snapshot_path");
-        if (!path) return std::unexpected(path.error());
+        EMBER_TRY(path);
         c.snapshot_path = *path;
         auto mem = f.required(f.string("mem_file_path"), "mem_file_path");
-        if (!mem) return std::unexpected(mem.error());
+        EMBER_TRY(mem);
         c.mem_file_path = *mem;
         EMBER_TRY(f.string("version"));
         return c;
@@ -153,24 +147,24 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
     return with_object<SnapshotLoad>(text, [](Fields& f) -> Result<SnapshotLoad> {
         SnapshotLoad l;
         auto path = f.required(f.string("snapshot_path"), "snapshot_path");
-        if (!path) return std::unexpected(path.error());
+        EMBER_TRY(path);
         l.snapshot_path = *path;
         auto mem_file = f.string("mem_file_path");
-        if (!mem_file) return std::unexpected(mem_file.error());
+        EMBER_TRY(mem_file);
         auto backend = f.object("mem_backend");
-        if (!backend) return std::unexpected(backend.error());
+        EMBER_TRY(backend);
         if (*mem_file && *backend) return fail("mem_file_path and mem_backend: give one, not both");
         if (*backend) {
             Fields b(**backend, "mem_backend");
             auto type = b.required(b.string("backend_type"), "backend_type");
-            if (!type) return std::unexpected(type.error());
+            EMBER_TRY(type);
             if (*type == "Uffd")
                 return fail("mem_backend.backend_type: \"Uffd\" is not supported by ember yet");
             if (*type != "File")
                 return std::unexpected(
                     unknown_variant("mem_backend.backend_type", *type, {"File", "Uffd"}));
             auto bp = b.required(b.string("backend_path"), "backend_path");
-            if (!bp) return std::unexpected(bp.error());
+            EMBER_TRY(bp);
             l.mem_file_path = *bp;
             EMBER_TRY(b.finish());
         } else if (*mem_file) {
@@ -178,19 +172,16 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
         } else {
             return fail("mem_backend: missing field `mem_backend`");
         }
-        if (auto r = take(f.boolean("resume_vm"), l.resume_vm); !r)
-            return std::unexpected(r.error());
+        EMBER_TRY(take(f.boolean("resume_vm"), l.resume_vm));
         bool diff = false;
-        if (auto r = take(f.boolean("enable_diff_snapshots"), diff); !r)
-            return std::unexpected(r.error());
-        if (auto r = take(f.boolean("track_dirty_pages"), l.track_dirty_pages); !r)
-            return std::unexpected(r.error());
+        EMBER_TRY(take(f.boolean("enable_diff_snapshots"), diff));
+        EMBER_TRY(take(f.boolean("track_dirty_pages"), l.track_dirty_pages));
         l.track_dirty_pages = l.track_dirty_pages || diff;
         auto diff_given = f.present("enable_diff_snapshots");
-        if (!diff_given) return std::unexpected(diff_given.error());
+        EMBER_TRY(diff_given);
         l.deprecated_fields = mem_file->has_value() || *diff_given;
         auto overrides = list_from(f, "network_overrides", network_override_from);
-        if (!overrides) return std::unexpected(overrides.error());
+        EMBER_TRY(overrides);
         for (size_t i = 0; i < overrides->size(); ++i)
             for (size_t j = 0; j < i; ++j)
                 if ((*overrides)[j].first == (*overrides)[i].first)

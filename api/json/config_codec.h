@@ -27,7 +27,7 @@ inline Result<void> required_absent(const Fields& f, const config::Field& field)
 
 inline Result<void> refuse(Fields& f, const config::Refused& refused) {
     auto present = f.present(refused.name);
-    if (!present) return std::unexpected(present.error());
+    EMBER_TRY(present);
     if (*present) return fail(f.path_of(refused.name) + ": " + refused.why);
     return {};
 }
@@ -46,7 +46,7 @@ Result<std::optional<V>> get(Fields& f, const char* key) {
         return f.u64(key);
     } else if constexpr (std::is_enum_v<V>) {
         auto name = f.string(key);
-        if (!name) return std::unexpected(name.error());
+        EMBER_TRY(name);
         if (!*name) return std::optional<V>{};
         V value{};
         EMBER_TRY(config::from_name(**name, f.path_of(key), value));
@@ -54,10 +54,10 @@ Result<std::optional<V>> get(Fields& f, const char* key) {
     } else {
         static_assert(config::Described<V>);
         auto o = f.object(key);
-        if (!o) return std::unexpected(o.error());
+        EMBER_TRY(o);
         if (!*o) return std::optional<V>{};
         auto value = read_struct<V>(**o, f.path_of(key));
-        if (!value) return std::unexpected(value.error());
+        EMBER_TRY(value);
         return std::optional<V>(std::move(*value));
     }
 }
@@ -72,7 +72,7 @@ Result<void> read_value(Fields& f, const config::Field& field, T& out) {
     } else {
         using V = config::ValueOf<T>;
         auto value = get<V>(f, field.name);
-        if (!value) return std::unexpected(value.error());
+        EMBER_TRY(value);
         if (!*value) return required_absent(f, field);
         if constexpr (config::IsOptional<T>::value)
             out = std::move(*value);

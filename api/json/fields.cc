@@ -40,7 +40,7 @@ Result<std::optional<simdjson::dom::element>> Fields::find(const char* key) {
 template <typename T>
 Result<std::optional<T>> Fields::typed(const char* key, const char* what) {
     auto v = find(key);
-    if (!v) return std::unexpected(v.error());
+    EMBER_TRY(v);
     if (!*v) return std::nullopt;
     T out;
     if ((*v)->get(out))
@@ -61,7 +61,7 @@ Result<std::optional<std::string>> Fields::string(const char* key) {
 
 Result<std::optional<uint64_t>> Fields::u64(const char* key) {
     auto v = find(key);
-    if (!v) return std::unexpected(v.error());
+    EMBER_TRY(v);
     if (!*v) return std::nullopt;
     uint64_t n;
     if ((*v)->get_uint64().get(n)) {
@@ -74,7 +74,7 @@ Result<std::optional<uint64_t>> Fields::u64(const char* key) {
 
 Result<std::optional<uint32_t>> Fields::u32(const char* key) {
     auto v = u64(key);
-    if (!v) return std::unexpected(v.error());
+    EMBER_TRY(v);
     if (!*v) return std::nullopt;
     if (**v > UINT32_MAX) return fail(path_of(key) + ": " + std::to_string(**v) + " is too large");
     return static_cast<uint32_t>(**v);
@@ -94,7 +94,7 @@ Result<std::optional<simdjson::dom::array>> Fields::array(const char* key) {
 
 Result<bool> Fields::present(const char* key) {
     auto v = find(key);
-    if (!v) return std::unexpected(v.error());
+    EMBER_TRY(v);
     return v->has_value();
 }
 

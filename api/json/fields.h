@@ -35,7 +35,7 @@ class Fields {
     // An error unless the field is present.
     template <typename T>
     Result<T> required(Result<std::optional<T>> value, const char* key) const {
-        if (!value) return std::unexpected(value.error());
+        EMBER_TRY(value);
         if (!*value) return fail(path_of(key) + ": missing field `" + key + "`");
         return **value;
     }
@@ -66,7 +66,7 @@ std::string type_name(simdjson::dom::element_type type);
 // Moves an optional field into `out`, leaving the default when absent.
 template <typename T, typename U>
 Result<void> take(Result<std::optional<T>> value, U& out) {
-    if (!value) return std::unexpected(value.error());
+    EMBER_TRY(value);
     if (!*value) return {};
     if constexpr (std::is_same_v<U, std::optional<T>>)
         out = std::move(*value);
@@ -82,7 +82,7 @@ Result<std::vector<T>> list_from(Fields& parent, const char* key,
                                  Result<T> (*item_from)(simdjson::dom::object,
                                                         const std::string&)) {
     auto a = parent.array(key);
-    if (!a) return std::unexpected(a.error());
+    EMBER_TRY(a);
     std::vector<T> out;
     if (!*a) return out;
     size_t index = 0;
@@ -92,7 +92,7 @@ Result<std::vector<T>> list_from(Fields& parent, const char* key,
         if (element.get_object().get(o))
             return fail(path + ": expected an object, got " + type_name(element.type()));
         auto item = item_from(o, path);
-        if (!item) return std::unexpected(item.error());
+        EMBER_TRY(item);
         out.push_back(std::move(*item));
     }
     return out;

@@ -9,7 +9,7 @@ namespace {
 template <config::Described T>
 Result<T> parse_as(std::string_view text) {
     auto o = parse_object(text);
-    if (!o) return std::unexpected(o.error());
+    EMBER_TRY(o);
     return read_struct<T>(*o, "");
 }
 
@@ -17,9 +17,9 @@ Result<T> parse_as(std::string_view text) {
 
 Result<ValidVmConfig> parse_vm_config(std::string_view text) {
     auto parsed = parse_as<VmConfig>(text);
-    if (!parsed) return std::unexpected(parsed.error());
+    EMBER_TRY(parsed);
     auto config = ValidVmConfig::check(std::move(*parsed));
-    if (!config) return config;
+    EMBER_TRY(config);
     // Checked last, so a document with a worse problem is told about that one first.
     if (!(*config)->boot_source) return fail("boot-source: missing field `boot-source`");
     return config;

@@ -90,7 +90,7 @@ Result<void> AtomicFile::commit_pair(AtomicFile& first, AtomicFile& second) {
     EMBER_TRY(first.sync());
     EMBER_TRY(second.sync());
     auto previous = keep_previous(first.path_);
-    if (!previous) return std::unexpected(previous.error());
+    EMBER_TRY(previous);
     if (auto r = first.rename_over_target(); !r) {
         if (!previous->empty()) ::unlink(previous->c_str());
         return r;

@@ -14,14 +14,14 @@ void ByteWriter::put_bytes(std::span<const uint8_t> b) {
 
 Result<bool> ByteReader::get_flag() {
     auto v = get<uint8_t>();
-    if (!v) return std::unexpected(v.error());
+    EMBER_TRY(v);
     if (*v > 1) return fail(what_ + ": a flag holds " + std::to_string(*v) + ", not 0 or 1");
     return *v == 1;
 }
 
 Result<std::string> ByteReader::get_string() {
     auto n = get<uint32_t>();
-    if (!n) return std::unexpected(n.error());
+    EMBER_TRY(n);
     if (bytes_.size() - pos_ < *n) return truncated();
     std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), *n);
     pos_ += *n;
@@ -30,7 +30,7 @@ Result<std::string> ByteReader::get_string() {
 
 Result<std::vector<uint8_t>> ByteReader::get_bytes() {
     auto n = get<uint32_t>();
-    if (!n) return std::unexpected(n.error());
+    EMBER_TRY(n);
     if (bytes_.size() - pos_ < *n) return truncated();
     std::vector<uint8_t> b(bytes_.begin() + static_cast<ptrdiff_t>(pos_),
                            bytes_.begin() + static_cast<ptrdiff_t>(pos_ + *n));

@@ -64,14 +64,14 @@ class ByteReader {
 template <typename T>
 Result<void> read_into(ByteReader& r, T& out) {
     auto v = r.get<T>();
-    if (!v) return std::unexpected(v.error());
+    EMBER_TRY(v);
     out = *v;
     return {};
 }
 
 inline Result<void> read_into(ByteReader& r, bool& out) {
     auto v = r.get_flag();
-    if (!v) return std::unexpected(v.error());
+    EMBER_TRY(v);
     out = *v;
     return {};
 }
@@ -87,14 +87,14 @@ void put_vector(ByteWriter& w, const std::vector<T>& v) {
 template <typename T>
 Result<void> get_vector(ByteReader& r, std::vector<T>& out, uint32_t limit) {
     auto n = r.get<uint32_t>();
-    if (!n) return std::unexpected(n.error());
+    EMBER_TRY(n);
     if (*n > limit)
         return fail("snapshot lists " + std::to_string(*n) + " entries, more than " +
                     std::to_string(limit));
     out.clear();
     for (uint32_t i = 0; i < *n; ++i) {
         auto e = r.get<T>();
-        if (!e) return std::unexpected(e.error());
+        EMBER_TRY(e);
         out.push_back(*e);
     }
     return {};

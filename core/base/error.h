@@ -33,20 +33,37 @@ struct Error {
 template <typename T>
 using Result = std::expected<T, Error>;
 
+}  // namespace ember
+
+namespace ember::detail {
+inline Error propagated(Error e) {
+    return e;
+}
+inline Error propagated(Error e, std::string_view context) {
+    return std::move(e).wrap(context);
+}
+}  // namespace ember::detail
+
+// The one early return. `EMBER_TRY(step());` returns step()'s error from a function returning any
+// Result; `EMBER_TRY(step(), "kernel " + path);` returns it with that context before it. A Result
+// kept for its value is checked the same way: `auto fd = open(...); EMBER_TRY(fd);`.
+#define EMBER_TRY(expr, ...)                                                                     \
+    do {                                                                                         \
+        if (auto&& ember_try_ = (expr); !ember_try_)                                             \
+            return std::unexpected(::ember::detail::propagated(std::move(ember_try_.error())     \
+                                                                   __VA_OPT__(, ) __VA_ARGS__)); \
+    } while (0)
+
+namespace ember {
+
 inline std::unexpected<Error> fail(std::string message) {
     return std::unexpected(Error{std::move(message)});
-}
-
-// r's error with `context` before it, to return from a function of another Result type.
-template <typename T>
-std::unexpected<Error> wrap_error(Result<T>&& r, std::string_view context) {
-    return std::unexpected(std::move(r.error()).wrap(context));
 }
 
 // Stores `value` in `out`, or hands back its error: `EMBER_TRY(assign(parse(x), field));`.
 template <typename T, typename U>
 Result<void> assign(Result<T> value, U& out) {
-    if (!value) return std::unexpected(std::move(value.error()));
+    EMBER_TRY(value);
     out = std::move(*value);
     return {};
 }
@@ -70,10 +87,3 @@ inline std::string os_error(int err) {
 }
 
 }  // namespace ember
-
-// The one early return: `EMBER_TRY(step());` returns step()'s error from a function returning any
-// Result (or std::expected with the same error type).
-#define EMBER_TRY(expr)                                                \
-    do {                                                               \
-        if (auto _r = (expr); !_r) return std::unexpected(_r.error()); \
-    } while (0)

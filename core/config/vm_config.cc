@@ -134,8 +134,7 @@ Result<void> validate_network_interface(const NetworkInterfaceConfig& n) {
     if (n.guest_mac && is_multicast_mac(*n.guest_mac))
         log::warn(where + ": guest_mac " + *n.guest_mac +
                   " is a multicast address; the guest will likely choose a random one instead");
-    if (auto r = validate_rate_limiter(n.rx_rate_limiter, where + ": rx_rate_limiter"); !r)
-        return r;
+    EMBER_TRY(validate_rate_limiter(n.rx_rate_limiter, where + ": rx_rate_limiter"));
     return validate_rate_limiter(n.tx_rate_limiter, where + ": tx_rate_limiter");
 }
 
@@ -154,8 +153,7 @@ Result<void> validate_network_interface_update(const NetworkInterfaceUpdate& u) 
         return fail("network-interfaces.iface_id: '" + u.iface_id +
                     "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
     const std::string where = "network interface '" + u.iface_id + "'";
-    if (auto r = validate_rate_limiter(u.rx_rate_limiter, where + ": rx_rate_limiter"); !r)
-        return r;
+    EMBER_TRY(validate_rate_limiter(u.rx_rate_limiter, where + ": rx_rate_limiter"));
     return validate_rate_limiter(u.tx_rate_limiter, where + ": tx_rate_limiter");
 }
 

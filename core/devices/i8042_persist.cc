@@ -23,7 +23,7 @@ Result<I8042State> decode_i8042(std::span<const uint8_t> payload) {
     EMBER_TRY(read_into(r, s.last_write_was_command));
     EMBER_TRY(read_into(r, s.keyboard_enabled));
     auto out = r.get_bytes();
-    if (!out) return std::unexpected(out.error());
+    EMBER_TRY(out);
     if (out->size() > I8042::kOutputCapacity) return fail("i8042 section: output buffer too long");
     s.output.assign(out->begin(), out->end());
     if (!r.done()) return fail("i8042 section has trailing bytes");
@@ -41,7 +41,7 @@ std::vector<uint8_t> I8042::save() const {
 // Every version so far is 1.
 Result<void> I8042::restore(std::span<const uint8_t> payload, uint32_t /*version*/) {
     auto s = decode_i8042(payload);
-    if (!s) return std::unexpected(s.error());
+    EMBER_TRY(s);
     restore(*s);
     return {};
 }

@@ -21,7 +21,7 @@ Result<SerialState> decode_serial(std::span<const uint8_t> payload) {
         EMBER_TRY(read_into(r, *b));
     EMBER_TRY(read_into(r, s.thr_empty_pending));
     auto rx = r.get_bytes();
-    if (!rx) return std::unexpected(rx.error());
+    EMBER_TRY(rx);
     if (rx->size() > Serial::kRxFifoSize) return fail("serial section: receive FIFO too long");
     s.rx.assign(rx->begin(), rx->end());
     if (!r.done()) return fail("serial section has trailing bytes");
@@ -39,7 +39,7 @@ std::vector<uint8_t> Serial::save() const {
 // Every version so far is 1.
 Result<void> Serial::restore(std::span<const uint8_t> payload, uint32_t /*version*/) {
     auto s = decode_serial(payload);
-    if (!s) return std::unexpected(s.error());
+    EMBER_TRY(s);
     restore(*s);
     return {};
 }

@@ -91,7 +91,7 @@ Result<void> write_guest(const GuestMemory& mem) {
 
 Result<void> setup_vcpu(const Kvm& kvm, const Vcpu& vcpu) {
     auto cpuid = kvm.supported_cpuid();
-    if (!cpuid) return std::unexpected(cpuid.error());
+    EMBER_TRY(cpuid);
     EMBER_TRY(vcpu.set_cpuid(*cpuid));
     const kvm_msr_entry msrs[] = {
         {kMsrStar, 0, (uint64_t{kUserBase * 8} << 48) | (uint64_t{kKernelCode * 8} << 32)},
@@ -101,7 +101,7 @@ Result<void> setup_vcpu(const Kvm& kvm, const Vcpu& vcpu) {
     EMBER_TRY(vcpu.set_msrs(msrs));
 
     auto sregs = vcpu.get_sregs();
-    if (!sregs) return std::unexpected(sregs.error());
+    EMBER_TRY(sregs);
     sregs->gdt.base = kGdtAddr;
     sregs->gdt.limit = 7 * 8 - 1;
     sregs->cs = x86::segment_from_gdt_entry(x86::gdt_entry(0xa09b, 0, 0xfffff), kKernelCode);
@@ -148,18 +148,18 @@ Result<RunOutcome> run_bounded(const Vcpu& vcpu) {
 // per second, or nullopt when the guest stopped without finishing the loop.
 Result<std::optional<double>> run_loop(const Vcpu& vcpu) {
     auto first = run_bounded(vcpu);
-    if (!first) return std::unexpected(first.error());
+    EMBER_TRY(first);
     auto regs = vcpu.get_regs();
-    if (!regs) return std::unexpected(regs.error());
+    EMBER_TRY(regs);
     const double rounds = static_cast<double>(kRounds - regs->rdx);
     if (first->cut_off) {
         regs->rdx = 1;
         EMBER_TRY(vcpu.set_regs(*regs));
         auto rest = run_bounded(vcpu);
-        if (!rest) return std::unexpected(rest.error());
+        EMBER_TRY(rest);
         if (rest->cut_off) return fail("the probe guest did not leave its loop");
         regs = vcpu.get_regs();
-        if (!regs) return std::unexpected(regs.error());
+        EMBER_TRY(regs);
     }
     if (regs->rdx != 0) return std::nullopt;
     return 2.0 * rounds / first->seconds;
@@ -194,19 +194,16 @@ std::string describe_stop(const Vcpu& vcpu) {
 Result<ProbeResult> run_probe_vm(const Kvm& kvm) {
     const MemoryRegionSpec spec{0, kMemSize};
     auto mem = GuestMemory::create_anonymous(std::span(&spec, 1));
-    if (!mem) return std::unexpected(mem.error());
+    EMBER_TRY(mem);
     auto vm = kvm.create_vm();
-    if (!vm) return std::unexpected(vm.error());
-    if (auto r = vm->set_user_memory_region(0, 0, kMemSize, mem->regions()[0].mapping.data(),
-                                            KVM_MEM_LOG_DIRTY_PAGES);
-        !r)
-        return std::unexpected(r.error());
+    EMBER_TRY(vm);
+    EMBER_TRY(vm->set_user_memory_region(0, 0, kMemSize, mem->regions()[0].mapping.data(),
+                                         KVM_MEM_LOG_DIRTY_PAGES));
     EMBER_TRY(vm->set_tss_address(kTssAddr));
     EMBER_TRY(write_guest(*mem));
     auto vcpu = vm->create_vcpu(0);
-    if (!vcpu) return std::unexpected(vcpu.error());
-    if (auto r = setup_vcpu(kvm, *vcpu); !r)
-        return std::unexpected(std::move(r.error()).wrap("probe vCPU"));
+    EMBER_TRY(vcpu);
+    EMBER_TRY(setup_vcpu(kvm, *vcpu), "probe vCPU");
 
     struct sigaction alarm{}, previous{};
     alarm.sa_handler = on_probe_alarm;  // no SA_RESTART: the alarm must end KVM_RUN with EINTR
@@ -218,18 +215,18 @@ Result<ProbeResult> run_probe_vm(const Kvm& kvm) {
 
     ProbeResult result;
     auto ring0 = run_loop(*vcpu);
-    if (!ring0) return std::unexpected(std::move(ring0.error()).wrap("ring-0 loop"));
+    EMBER_TRY(ring0, "ring-0 loop");
     if (!*ring0 || !stopped_at_port(*vcpu->run_struct(), kDoneRing0Port))
         return fail("the probe guest stopped in ring 0: " + describe_stop(*vcpu));
     result.ring0_per_second = **ring0;
     // The dirty log holds the pages written since the slot was registered: the guest's one write
     // must be among them.
     auto dirty = vm->get_dirty_log(0, kMemSize / 4096);
-    if (!dirty) return std::unexpected(dirty.error());
+    EMBER_TRY(dirty);
     result.dirty_log_saw_write = ((*dirty)[kWrittenPage / 64] >> (kWrittenPage % 64)) & 1;
 
     auto ring3 = run_loop(*vcpu);
-    if (!ring3) return std::unexpected(std::move(ring3.error()).wrap("ring-3 loop"));
+    EMBER_TRY(ring3, "ring-3 loop");
     result.ring3_per_second = *ring3;
     auto regs = vcpu->get_regs();
     auto sregs = vcpu->get_sregs();

@@ -36,7 +36,7 @@ Result<GuestMemory> GuestMemory::map_file(std::span<const MemoryRegionSpec> spec
     for (const auto& spec : specs) {
         auto mapping = Mapping::map(spec.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE,
                                     fd, static_cast<off_t>(offset));
-        if (!mapping) return std::unexpected(std::move(mapping.error()).wrap("memory file"));
+        EMBER_TRY(mapping, "memory file");
         regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
         offset += spec.size;
     }
@@ -66,14 +66,14 @@ Result<std::span<uint8_t>> GuestMemory::slice(uint64_t addr, uint64_t len) const
 
 Result<void> GuestMemory::read(uint64_t addr, std::span<uint8_t> out) const {
     auto s = slice(addr, out.size());
-    if (!s) return std::unexpected(s.error());
+    EMBER_TRY(s);
     if (!out.empty()) std::memcpy(out.data(), s->data(), out.size());
     return {};
 }
 
 Result<void> GuestMemory::write(uint64_t addr, std::span<const uint8_t> data) const {
     auto s = slice(addr, data.size());
-    if (!s) return std::unexpected(s.error());
+    EMBER_TRY(s);
     if (!data.empty()) std::memcpy(s->data(), data.data(), data.size());
     mark_dirty(addr, data.size());
     return {};

@@ -64,7 +64,7 @@ class GuestMemory {
         static_assert(std::is_trivially_copyable_v<T>);
         T value;
         auto r = read(addr, std::span(reinterpret_cast<uint8_t*>(&value), sizeof value));
-        if (!r) return std::unexpected(r.error());
+        EMBER_TRY(r);
         return value;
     }
     template <typename T>

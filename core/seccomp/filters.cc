@@ -65,10 +65,10 @@ Result<scmp_arg_cmp> condition_from(element e, const std::string& where) {
             return fail(where + ": unknown field '" + std::string(key) + "'");
     }
     auto index = u64_field(o, "index", where);
-    if (!index) return std::unexpected(index.error());
+    EMBER_TRY(index);
     if (*index > 5) return fail(where + ".index: a system call has arguments 0 to 5");
     auto val = u64_field(o, "val", where);
-    if (!val) return std::unexpected(val.error());
+    EMBER_TRY(val);
     std::string_view type;
     if (o["type"].get_string().get(type) != simdjson::SUCCESS ||
         (type != "dword" && type != "qword"))
@@ -139,11 +139,11 @@ Result<BpfProgram> compile_one(object o, const std::string& kind) {
     if (o["default_action"].get(e) != simdjson::SUCCESS)
         return fail(kind + ".default_action: missing");
     auto default_action = action_from(e, kind + ".default_action");
-    if (!default_action) return std::unexpected(default_action.error());
+    EMBER_TRY(default_action);
     if (o["filter_action"].get(e) != simdjson::SUCCESS)
         return fail(kind + ".filter_action: missing");
     auto filter_action = action_from(e, kind + ".filter_action");
-    if (!filter_action) return std::unexpected(filter_action.error());
+    EMBER_TRY(filter_action);
     if (*filter_action == *default_action)
         return fail(kind + ": filter_action and default_action are the same action");
     simdjson::dom::array rules;
@@ -178,7 +178,7 @@ Result<BpfProgram> compile_one(object o, const std::string& kind) {
             size_t j = 0;
             for (element a : args) {
                 auto c = condition_from(a, where + ".args[" + std::to_string(j++) + "]");
-                if (!c) return std::unexpected(c.error());
+                EMBER_TRY(c);
                 conditions.push_back(*c);
             }
         } else if (r != simdjson::NO_SUCH_FIELD) {
@@ -235,7 +235,7 @@ Result<ThreadFilters> compile_filters(std::string_view json) {
         if (top[name].get_object().get(o) != simdjson::SUCCESS)
             return fail("no filter for the " + name + " thread");
         auto program = compile_one(o, name);
-        if (!program) return std::unexpected(program.error());
+        EMBER_TRY(program);
         filters.of(kind) = std::move(*program);
     }
     return filters;

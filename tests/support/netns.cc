@@ -80,7 +80,7 @@ Result<void> enter_new_netns() {
 }
 
 Result<void> create_tap(const std::string& name) {
-    if (auto r = tun_persist(name, true); !r) return r;
+    EMBER_TRY(tun_persist(name, true));
     return set_up(name);
 }
 

@@ -44,8 +44,8 @@ Result<HttpReply> UdsHttpClient::request(const std::string& method, const std::s
         req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
                "\r\n";
     req += "\r\n" + body;
-    if (auto r = reconnect_if_closed(); !r) return std::unexpected(r.error());
-    if (auto r = send_raw(req); !r) return std::unexpected(r.error());
+    EMBER_TRY(reconnect_if_closed());
+    EMBER_TRY(send_raw(req));
     return read_reply();
 }
 
@@ -58,7 +58,7 @@ Result<void> UdsHttpClient::reconnect_if_closed() {
     char byte;
     if (::recv(fd_.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0) return {};
     auto fresh = connect(path_);
-    if (!fresh) return std::unexpected(fresh.error());
+    EMBER_TRY(fresh);
     fd_ = std::move(fresh->fd_);
     return {};
 }

@@ -34,7 +34,7 @@ class Toy : public Persistent {
         ByteReader r(payload, "toy section");
         EMBER_TRY(read_into(r, counter));
         auto n = r.get_string();
-        if (!n) return std::unexpected(n.error());
+        EMBER_TRY(n);
         if (!r.done()) return fail("toy section has trailing bytes");
         name = *n;
         return {};

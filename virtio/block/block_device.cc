@@ -71,7 +71,7 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
                                                          const Options& options) {
     const std::string who = "drive '" + config.drive_id + "': " + config.path_on_host;
     auto opened = open_image(config, options.direct_io);
-    if (!opened) return std::unexpected(opened.error());
+    EMBER_TRY(opened);
     UniqueFd image = std::move(opened->fd);
     const uint64_t size = opened->sectors * kSectorSize;
 
@@ -95,7 +95,7 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
         }
     }
     auto limiter = RateLimiter::create(config.rate_limiter, options.clock());
-    if (!limiter) return std::unexpected(std::move(limiter.error()).wrap(who));
+    EMBER_TRY(limiter, who);
     auto serial = disk_serial(image.get());
     auto device = std::make_unique<BlockDevice>(effective, mem, interrupt, std::move(image),
                                                 size / kSectorSize, std::move(engine),
@@ -151,7 +151,7 @@ Result<bool> BlockDevice::update(const DriveUpdate& update) {
         DriveConfig next = config_;
         next.path_on_host = *update.path_on_host;
         auto o = open_image(next, direct_io_);
-        if (!o) return wrap_error(std::move(o), "Error manipulating the backing file");
+        EMBER_TRY(o, "Error manipulating the backing file");
         opened = std::move(*o);
     }
     std::optional<RateLimiterConfig> limits;
@@ -159,14 +159,13 @@ Result<bool> BlockDevice::update(const DriveUpdate& update) {
     if (update.rate_limiter) {
         limits = updated_rate_limiter(config_.rate_limiter, *update.rate_limiter);
         auto l = RateLimiter::create(limits, clock_());
-        if (!l) return wrap_error(std::move(l), "drive '" + config_.drive_id + "'");
+        EMBER_TRY(l, "drive '" + config_.drive_id + "'");
         limiter = std::move(*l);
     }
     if (opened) {
         // What the guest asked of the old image completes on it; later requests go to the new.
         quiesce();
-        if (auto r = engine_->replace_file(opened->fd.get()); !r)
-            return wrap_error(std::move(r), "drive '" + config_.drive_id + "'");
+        EMBER_TRY(engine_->replace_file(opened->fd.get()), "drive '" + config_.drive_id + "'");
         image_ = std::move(opened->fd);
         capacity_sectors_.store(opened->sectors, std::memory_order_relaxed);
         serial_ = disk_serial(image_.get());
@@ -174,10 +173,9 @@ Result<bool> BlockDevice::update(const DriveUpdate& update) {
     }
     if (limiter) {
         config_.rate_limiter = limits;
-        if (auto r = replace_rate_limiter(limiter_, std::move(*limiter), loop_,
-                                          [this](uint32_t) { on_rate_limiter_timer(); });
-            !r)
-            return wrap_error(std::move(r), "drive '" + config_.drive_id + "': rate limiter");
+        EMBER_TRY(replace_rate_limiter(limiter_, std::move(*limiter), loop_,
+                                       [this](uint32_t) { on_rate_limiter_timer(); }),
+                  "drive '" + config_.drive_id + "': rate limiter");
     }
     // Requests held back by the old limits, or waiting while the image changed, go on now.
     process_queue(0);

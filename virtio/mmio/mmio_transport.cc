@@ -22,11 +22,11 @@ Result<std::unique_ptr<MmioTransport>> MmioTransport::create(VirtioDevice& devic
                                                              const GuestMemory& mem, const Vm* vm,
                                                              uint64_t base) {
     auto lifecycle = EventFd::create();
-    if (!lifecycle) return std::unexpected(lifecycle.error());
+    EMBER_TRY(lifecycle);
     std::vector<EventFd> notify;
     for (size_t i = 0; i < device.queue_count(); ++i) {
         auto evt = EventFd::create();
-        if (!evt) return std::unexpected(evt.error());
+        EMBER_TRY(evt);
         notify.push_back(std::move(*evt));
     }
     return std::make_unique<MmioTransport>(device, interrupt, mem, vm, base, std::move(*lifecycle),

@@ -34,7 +34,7 @@ void put_queue(ByteWriter& w, const QueueState& q) {
 Result<void> zero_padding(ByteReader& r, size_t bytes) {
     for (size_t i = 0; i < bytes; ++i) {
         auto b = r.get<uint8_t>();
-        if (!b) return std::unexpected(b.error());
+        EMBER_TRY(b);
         if (*b != 0) return fail("virtio section: a queue's padding is not zero");
     }
     return {};
@@ -80,13 +80,13 @@ Result<TransportState> decode_transport(std::span<const uint8_t> payload) {
     EMBER_TRY(read_into(r, t.driver_features));
     EMBER_TRY(read_into(r, t.live));
     auto queues = r.get<uint32_t>();
-    if (!queues) return std::unexpected(queues.error());
+    EMBER_TRY(queues);
     if (*queues > kMaxQueues)
         return fail("virtio section lists " + std::to_string(*queues) + " queues, more than " +
                     std::to_string(kMaxQueues));
     for (uint32_t i = 0; i < *queues; ++i) {
         auto q = get_queue(r);
-        if (!q) return std::unexpected(q.error());
+        EMBER_TRY(q);
         t.queues.push_back(*q);
     }
     if (!r.done()) return fail("virtio section has trailing bytes");
@@ -113,7 +113,7 @@ std::vector<uint8_t> MmioTransport::save() const {
 // Every version so far is 1.
 Result<void> MmioTransport::restore(std::span<const uint8_t> payload, uint32_t /*version*/) {
     auto t = decode_transport(payload);
-    if (!t) return std::unexpected(t.error());
+    EMBER_TRY(t);
     return restore(*t);
 }
 

@@ -28,12 +28,12 @@ Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetworkInterfaceConfi
                                                      TimeSource clock) {
     const std::string who = "network interface '" + config.iface_id + "'";
     auto tap = Tap::open(config.host_dev_name);
-    if (!tap) return std::unexpected(std::move(tap.error()).wrap(who));
+    EMBER_TRY(tap, who);
     auto mtu = tap->mtu();
     auto rx = RateLimiter::create(config.rx_rate_limiter, clock());
-    if (!rx) return std::unexpected(std::move(rx.error()).wrap(who));
+    EMBER_TRY(rx, who);
     auto tx = RateLimiter::create(config.tx_rate_limiter, clock());
-    if (!tx) return std::unexpected(std::move(tx.error()).wrap(who));
+    EMBER_TRY(tx, who);
     std::optional<std::array<uint8_t, 6>> mac;
     if (config.guest_mac) mac = parse_mac(*config.guest_mac);
     return std::make_unique<NetDevice>(config, mem, interrupt, std::move(*tap), mac,
@@ -104,13 +104,13 @@ Result<void> NetDevice::update(const NetworkInterfaceUpdate& update) {
     if (update.rx_rate_limiter) {
         rx_limits = updated_rate_limiter(config_.rx_rate_limiter, *update.rx_rate_limiter);
         auto l = RateLimiter::create(rx_limits, clock_());
-        if (!l) return wrap_error(std::move(l), who + ": rx_rate_limiter");
+        EMBER_TRY(l, who + ": rx_rate_limiter");
         rx = std::move(*l);
     }
     if (update.tx_rate_limiter) {
         tx_limits = updated_rate_limiter(config_.tx_rate_limiter, *update.tx_rate_limiter);
         auto l = RateLimiter::create(tx_limits, clock_());
-        if (!l) return wrap_error(std::move(l), who + ": tx_rate_limiter");
+        EMBER_TRY(l, who + ": tx_rate_limiter");
         tx = std::move(*l);
     }
     if (rx) {

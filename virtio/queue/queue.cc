@@ -35,7 +35,7 @@ Result<void> walk_table(const GuestMemory& mem, uint64_t table, uint32_t table_s
         if (visited >= table_size)
             return fail("descriptor chain loops or is longer than its table");
         auto raw = mem.read_obj<RawDescriptor>(table + index * kDescSize);
-        if (!raw) return std::unexpected(raw.error());
+        EMBER_TRY(raw);
         if (raw->flags & kDescFIndirect) {
             if (!allow_indirect) return fail("indirect descriptor where none is allowed");
             if (raw->flags & kDescFNext) return fail("indirect descriptor also has NEXT set");
@@ -90,8 +90,7 @@ uint16_t Queue::avail_idx(const GuestMemory& mem) const {
 Result<DescriptorChain> Queue::walk(const GuestMemory& mem, uint16_t head) const {
     DescriptorChain chain;
     chain.head = head;
-    if (auto r = walk_table(mem, s_.desc_table, s_.size, head, s_.indirect, chain); !r)
-        return std::unexpected(r.error());
+    EMBER_TRY(walk_table(mem, s_.desc_table, s_.size, head, s_.indirect, chain));
     return chain;
 }
 
@@ -107,7 +106,7 @@ Result<std::optional<AvailableChain>> Queue::pop(const GuestMemory& mem) {
             " entries ahead of the device, more than the queue's " + std::to_string(s_.size));
     }
     auto head = mem.read_obj<uint16_t>(s_.avail_ring + 4 + 2ull * (s_.next_avail % s_.size));
-    if (!head) return std::unexpected(head.error());
+    EMBER_TRY(head);
     ++s_.next_avail;
     return AvailableChain{*head, walk(mem, *head)};
 }

@@ -33,9 +33,9 @@ uint64_t micros_since(std::chrono::steady_clock::time_point start) {
 
 Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options) {
     auto loop = EventLoop::create();
-    if (!loop) return std::unexpected(loop.error());
+    EMBER_TRY(loop);
     auto wake = EventFd::create();
-    if (!wake) return std::unexpected(wake.error());
+    EMBER_TRY(wake);
     sigset_t set;
     sigemptyset(&set);
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
@@ -48,37 +48,25 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
     auto c = std::make_unique<Controller>(std::move(options), std::move(*loop), std::move(*wake),
                                           std::move(sfd), std::move(tfd));
     Controller* self = c.get();
-    if (auto r = c->loop_.add(c->wake_.fd(), EPOLLIN, [self](uint32_t) { self->handle_wake(); });
-        !r)
-        return std::unexpected(r.error());
+    EMBER_TRY(c->loop_.add(c->wake_.fd(), EPOLLIN, [self](uint32_t) { self->handle_wake(); }));
     // A thread dying of a fatal signal hands its exit to this one (core/base/fatal_exit.h).
     if (const int fd = fatal_exit::notify_fd(); fd >= 0)
-        if (auto r = c->loop_.add(fd, EPOLLIN, [](uint32_t) { fatal_exit::finish(); }); !r)
-            return std::unexpected(r.error());
-    if (auto r =
-            c->loop_.add(signal_fd, EPOLLIN,
-                         [self](uint32_t) {
-                             signalfd_siginfo info{};
-                             if (::read(self->signal_fd_.get(), &info, sizeof info) != sizeof info)
-                                 return;
-                             signal_counts::count(static_cast<int>(info.ssi_signo));
-                             std::string name = strsignal(static_cast<int>(info.ssi_signo));
-                             if (self->vmm_)
-                                 self->vmm_->request_exit(ExitReason::Signal, name);
-                             else
-                                 self->stop(name);
-                         });
-        !r)
-        return std::unexpected(r.error());
-    if (auto r = c->loop_.add(timer_fd, EPOLLIN,
-                              [self](uint32_t) {
-                                  uint64_t expirations;
-                                  [[maybe_unused]] ssize_t n =
-                                      ::read(self->metrics_timer_.get(), &expirations, 8);
-                                  (void)self->write_metrics();
-                              });
-        !r)
-        return std::unexpected(r.error());
+        EMBER_TRY(c->loop_.add(fd, EPOLLIN, [](uint32_t) { fatal_exit::finish(); }));
+    EMBER_TRY(c->loop_.add(signal_fd, EPOLLIN, [self](uint32_t) {
+        signalfd_siginfo info{};
+        if (::read(self->signal_fd_.get(), &info, sizeof info) != sizeof info) return;
+        signal_counts::count(static_cast<int>(info.ssi_signo));
+        std::string name = strsignal(static_cast<int>(info.ssi_signo));
+        if (self->vmm_)
+            self->vmm_->request_exit(ExitReason::Signal, name);
+        else
+            self->stop(name);
+    }));
+    EMBER_TRY(c->loop_.add(timer_fd, EPOLLIN, [self](uint32_t) {
+        uint64_t expirations;
+        [[maybe_unused]] ssize_t n = ::read(self->metrics_timer_.get(), &expirations, 8);
+        (void)self->write_metrics();
+    }));
     return c;
 }
 

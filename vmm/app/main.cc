@@ -111,7 +111,7 @@ Result<Cli> parse_cli(int argc, char** argv) {
         };
         auto take = [&](auto& slot) -> Result<void> {
             auto v = value();
-            if (!v) return std::unexpected(v.error());
+            EMBER_TRY(v);
             slot = *v;
             return {};
         };
@@ -139,7 +139,7 @@ Result<Cli> parse_cli(int argc, char** argv) {
         else if (arg == "--http-api-max-payload-size" || arg == "--start-time-us" ||
                  arg == "--start-time-cpu-us" || arg == "--parent-cpu-time-us") {
             auto v = value();
-            if (!v) return std::unexpected(v.error());
+            EMBER_TRY(v);
             char* end = nullptr;
             errno = 0;
             unsigned long long n = std::strtoull(v->c_str(), &end, 10);
@@ -161,7 +161,7 @@ Result<Cli> parse_cli(int argc, char** argv) {
             r = take(cli.seccomp_filter);
         } else if (arg == "--level") {
             auto v = value();
-            if (!v) return std::unexpected(v.error());
+            EMBER_TRY(v);
             auto level = log::parse_level(*v);
             if (!level) return fail("--level: " + level.error().message);
             cli.level = *level;
@@ -175,7 +175,7 @@ Result<Cli> parse_cli(int argc, char** argv) {
             cli.print_seccomp_filter = true;
         else
             return fail("unknown argument '" + std::string(arg) + "' (see --help)");
-        if (!r) return std::unexpected(r.error());
+        EMBER_TRY(r);
     }
     if (cli.help || cli.version || cli.check_host || cli.print_seccomp_filter) return cli;
     if (!is_valid_instance_id(cli.id))
@@ -196,9 +196,9 @@ Result<seccomp::ThreadFilters> thread_filters(const Cli& cli) {
     if (cli.no_seccomp) return seccomp::ThreadFilters{};
     if (!cli.seccomp_filter) return seccomp::compile_filters(seccomp::default_filters_json());
     auto text = read_config_file(*cli.seccomp_filter);
-    if (!text) return wrap_error(std::move(text), "--seccomp-filter");
+    EMBER_TRY(text, "--seccomp-filter");
     auto filters = seccomp::compile_filters(*text);
-    if (!filters) return wrap_error(std::move(filters), "--seccomp-filter " + *cli.seccomp_filter);
+    EMBER_TRY(filters, "--seccomp-filter " + *cli.seccomp_filter);
     return filters;
 }
 
@@ -236,7 +236,7 @@ Result<UniqueFd> open_serial_out(const std::string& path) {
     if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
         return fail("is a symbolic link; name the file itself");
     auto fd = open_file(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, FileKinds::Any);
-    if (!fd) return fd;
+    EMBER_TRY(fd);
     if (::fstat(fd->get(), &st) == 0 && S_ISREG(st.st_mode) && ::ftruncate(fd->get(), 0) < 0)
         return fail(os_error(errno));
     return fd;

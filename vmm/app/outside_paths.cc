@@ -6,7 +6,7 @@ namespace ember {
 
 Result<UniqueFd> open_sink(const std::string& field, const std::string& path, int create) {
     auto fd = open_file(path, O_WRONLY | O_APPEND | O_NONBLOCK | create, FileKinds::RegularOrFifo);
-    if (!fd) return wrap_error(std::move(fd), field + " " + path);
+    EMBER_TRY(fd, field + " " + path);
     return fd;
 }
 

@@ -17,7 +17,7 @@ constexpr auto kFinalFlushTimeout = std::chrono::seconds(2);
 
 Result<std::unique_ptr<Console>> Console::create(int out_fd, int in_fd) {
     auto ready = EventFd::create();
-    if (!ready) return std::unexpected(ready.error());
+    EMBER_TRY(ready);
     return std::make_unique<Console>(std::move(*ready), out_fd, in_fd);
 }
 
@@ -36,7 +36,7 @@ Result<void> Console::attach(EventLoop& loop, Serial& serial) {
         return r;
     if (in_fd_ < 0) return {};
     auto drained = EventFd::create();
-    if (!drained) return std::unexpected(drained.error());
+    EMBER_TRY(drained);
     rx_drained_ = std::move(*drained);
     serial.set_rx_drained_callback([this] { rx_drained_->signal(); });
     if (auto r = loop.add(rx_drained_->fd(), EPOLLIN,
@@ -47,8 +47,7 @@ Result<void> Console::attach(EventLoop& loop, Serial& serial) {
                           });
         !r)
         return r;
-    if (auto r = loop.add(in_fd_, EPOLLIN, [this](uint32_t) { read_input(); }); !r)
-        return std::unexpected(std::move(r.error()).wrap("serial input"));
+    EMBER_TRY(loop.add(in_fd_, EPOLLIN, [this](uint32_t) { read_input(); }), "serial input");
     input_armed_ = true;
     return {};
 }

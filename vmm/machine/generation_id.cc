@@ -18,8 +18,7 @@ Result<void> write_new_generation_id(const GuestMemory& mem, uint64_t addr) {
         if (n < 0) return fail_errno("VM generation ID: getrandom");
         got += static_cast<size_t>(n);
     }
-    if (auto r = mem.write(addr, id); !r)
-        return std::unexpected(std::move(r.error()).wrap("VM generation ID"));
+    EMBER_TRY(mem.write(addr, id), "VM generation ID");
     return {};
 }
 

@@ -13,7 +13,7 @@ class IrqFd : public IrqTrigger {
   public:
     static Result<std::unique_ptr<IrqFd>> create(const Vm& vm, uint32_t gsi) {
         auto fd = EventFd::create();
-        if (!fd) return std::unexpected(fd.error());
+        EMBER_TRY(fd);
         EMBER_TRY(vm.register_irqfd(fd->fd(), gsi));
         return std::make_unique<IrqFd>(std::move(*fd));
     }

@@ -26,13 +26,13 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
                     std::to_string(phys_bits) + "-bit physical address space");
 
     auto kernel = x86::load_kernel(memory_, boot.kernel_image_path);
-    if (!kernel) return wrap_error(std::move(kernel), "boot-source");
+    EMBER_TRY(kernel, "boot-source");
     kernel_ = std::move(*kernel);
 
     std::optional<x86::InitrdPlacement> initrd;
     if (boot.initrd_path) {
         auto placed = x86::load_initrd(memory_, kernel_, *boot.initrd_path);
-        if (!placed) return wrap_error(std::move(placed), "boot-source");
+        EMBER_TRY(placed, "boot-source");
         initrd = *placed;
     }
 
@@ -45,7 +45,7 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
         cmdline += " " + quirk_args;
     }
     auto cmdline_size = x86::write_cmdline(memory_, cmdline, kernel_.cmdline_max);
-    if (!cmdline_size) return wrap_error(std::move(cmdline_size), "boot-source.boot_args");
+    EMBER_TRY(cmdline_size, "boot-source.boot_args");
 
     x86::AcpiMachine machine{
         config.machine.vcpu_count,
@@ -55,7 +55,7 @@ Result<void> Vmm::load_guest(const VmConfig& config) {
     for (const auto& slot : virtio_plan_)
         machine.virtio.push_back({slot.base, x86::kMmioSlotSize, slot.gsi});
     auto rsdp = x86::write_acpi_tables(memory_, machine);
-    if (!rsdp) return std::unexpected(rsdp.error());
+    EMBER_TRY(rsdp);
     EMBER_TRY(write_new_generation_id(memory_, x86::kVmGenIdAddr));
     generation_id_ = snapshot::GenerationIdPlace{x86::kVmGenIdAddr, x86::kGedGsi};
 

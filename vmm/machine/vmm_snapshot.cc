@@ -50,28 +50,28 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                                           const std::vector<NetworkOverride>& network_overrides,
                                           bool track_dirty_pages, VmmOptions options) {
     auto bytes = snapshot::read_state_file(state_path);
-    if (!bytes) return wrap_error(std::move(bytes), "snapshot_path " + state_path);
+    EMBER_TRY(bytes, "snapshot_path " + state_path);
     auto file = snapshot::Reader::parse(*bytes, state_sections::kAll);
-    if (!file) return std::unexpected(std::move(file.error()).wrap("snapshot_path " + state_path));
+    EMBER_TRY(file, "snapshot_path " + state_path);
     auto section = [&](uint32_t id) { return file->one(id); };
     auto config_section = section(snapshot::kConfig);
-    if (!config_section) return std::unexpected(config_section.error());
+    EMBER_TRY(config_section);
     auto decoded = snapshot::decode_config(config_section->payload);
-    if (!decoded) return std::unexpected(decoded.error());
+    EMBER_TRY(decoded);
     auto config = with_load_options(std::move(*decoded), network_overrides, track_dirty_pages);
-    if (!config) return std::unexpected(config.error());
+    EMBER_TRY(config);
     auto layout_section = section(snapshot::kMemory);
-    if (!layout_section) return std::unexpected(layout_section.error());
+    EMBER_TRY(layout_section);
     auto layout = snapshot::decode_memory(layout_section->payload, layout_section->version);
-    if (!layout) return std::unexpected(layout.error());
+    EMBER_TRY(layout);
     auto vm_section = section(snapshot::kVmKvm);
-    if (!vm_section) return std::unexpected(vm_section.error());
+    EMBER_TRY(vm_section);
     auto vm_state = snapshot::decode_vm(vm_section->payload);
-    if (!vm_state) return std::unexpected(vm_state.error());
+    EMBER_TRY(vm_state);
     std::vector<snapshot::VcpuState> vcpus;
     for (const auto& s : file->all(snapshot::kVcpu)) {
         auto v = snapshot::decode_vcpu(s.payload);
-        if (!v) return std::unexpected(v.error());
+        EMBER_TRY(v);
         vcpus.push_back(std::move(*v));
     }
     if (vcpus.size() != (*config)->machine.vcpu_count)
@@ -81,11 +81,10 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
     // first time the guest touched a page past its end.
     auto opened = open_file(memory_path, O_RDONLY);
-    if (!opened) return wrap_error(std::move(opened), "mem_file_path " + memory_path);
+    EMBER_TRY(opened, "mem_file_path " + memory_path);
     UniqueFd mem_fd = std::move(*opened);
     auto mem_size = file_size(mem_fd.get());
-    if (!mem_size)
-        return std::unexpected(std::move(mem_size.error()).wrap("mem_file_path " + memory_path));
+    EMBER_TRY(mem_size, "mem_file_path " + memory_path);
     const uint64_t expected = uint64_t{(*config)->machine.mem_size_mib} * kMiB;
     if (layout->total() != expected || *mem_size != expected)
         return fail("mem_file_path " + memory_path + ": " + std::to_string(*mem_size) +
@@ -93,11 +92,10 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                     " bytes of memory");
 
     auto vmm = build(*config, std::move(options), mem_fd.get());
-    if (!vmm) return vmm;
+    EMBER_TRY(vmm);
     (*vmm)->memory_file_bytes_ = expected;
     (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
-    if (auto r = snapshot::restore_vm((*vmm)->vm_, *vm_state); !r)
-        return std::unexpected(r.error());
+    EMBER_TRY(snapshot::restore_vm((*vmm)->vm_, *vm_state));
     EMBER_TRY((*vmm)->create_devices(*config));
     EMBER_TRY(snapshot::restore_devices(*file, (*vmm)->persistent_devices(),
                                         state_sections::kPerDeviceKinds));
@@ -114,7 +112,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
 Result<void> Vmm::renew_generation_id() {
     EMBER_TRY(write_new_generation_id(memory_, generation_id_->addr));
     auto irq = IrqFd::create(vm_, generation_id_->gsi);
-    if (!irq) return std::unexpected(irq.error());
+    EMBER_TRY(irq);
     (*irq)->trigger();
     irqs_.push_back(std::move(*irq));
     log::info("restore: a new VM generation ID, announced on GSI " +
@@ -140,13 +138,13 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     layout.generation_id = generation_id_;
     w.add(state_sections::kMemory, snapshot::encode(layout));
     auto vm_state = snapshot::capture_vm(vm_);
-    if (!vm_state) return std::unexpected(vm_state.error());
+    EMBER_TRY(vm_state);
     w.add(state_sections::kVmKvm, snapshot::encode(*vm_state));
     auto msrs = kvm_.msr_index_list();
-    if (!msrs) return std::unexpected(msrs.error());
+    EMBER_TRY(msrs);
     for (size_t i = 0; i < vcpus_.size(); ++i) {
         auto s = snapshot::capture_vcpu(vcpus_[i]->vcpu(), *msrs, vcpu_cpuid_[i]);
-        if (!s) return std::unexpected(std::move(s.error()).wrap("vCPU " + std::to_string(i)));
+        EMBER_TRY(s, "vCPU " + std::to_string(i));
         w.add(state_sections::kVcpu, snapshot::encode(*s));
     }
     snapshot::save_devices(w, devices);
@@ -155,9 +153,9 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     // are complete: a failure leaves any earlier snapshot at these paths whole, and a process that
     // maps an old memory file keeps its own inode either way.
     auto mem_file = AtomicFile::create(memory_path);
-    if (!mem_file) return wrap_error(std::move(mem_file), "mem_file_path");
+    EMBER_TRY(mem_file, "mem_file_path");
     auto dirty = take_dirty_pages();
-    if (!dirty) return std::unexpected(dirty.error());
+    EMBER_TRY(dirty);
     auto written = write_memory_file(mem_file->fd(), diff ? &*dirty : nullptr);
     auto state_file = written ? AtomicFile::create(state_path) : std::unexpected(written.error());
     auto saved =
@@ -204,7 +202,7 @@ Result<std::vector<std::vector<uint64_t>>> Vmm::take_dirty_pages() const {
     if (!memory_.tracking_dirty()) return dirty;
     for (uint32_t i = 0; i < memory_.regions().size(); ++i) {
         auto log = vm_.get_dirty_log(i, memory_.regions()[i].size() / kGuestPageSize);
-        if (!log) return std::unexpected(log.error());
+        EMBER_TRY(log);
         auto ours = memory_.take_dirty(i);
         for (size_t w = 0; w < log->size() && w < ours.size(); ++w) (*log)[w] |= ours[w];
         dirty.push_back(std::move(*log));

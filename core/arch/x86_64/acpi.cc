@@ -78,8 +78,7 @@ struct Placer {
         if (table.size() > kAcpiAreaEnd - at)
             return fail(std::string("ACPI ") + what + " of " + std::to_string(table.size()) +
                         " bytes does not fit below " + hex(kAcpiAreaEnd));
-        if (auto r = mem.write(at, table); !r)
-            return std::unexpected(std::move(r.error()).wrap(std::string("ACPI ") + what));
+        EMBER_TRY(mem.write(at, table), std::string("ACPI ") + what);
         next = (at + table.size() + 15) & ~uint64_t{15};
         return at;
     }
@@ -102,24 +101,23 @@ std::vector<uint8_t> dsdt_definition_block(const AcpiMachine& machine) {
 Result<uint64_t> write_acpi_tables(const GuestMemory& mem, const AcpiMachine& machine) {
     Placer placer{mem};
     auto dsdt = placer.place(acpi::dsdt(dsdt_definition_block(machine)), "DSDT");
-    if (!dsdt) return dsdt;
+    EMBER_TRY(dsdt);
     using Space = acpi::ByteRegister::Space;
     auto fadt = placer.place(acpi::fadt({*dsdt,
                                          {Space::SystemIo, kSleepControlPort},
                                          {Space::SystemIo, kSleepStatusPort},
                                          true}),
                              "FADT");
-    if (!fadt) return fadt;
+    EMBER_TRY(fadt);
     auto madt = placer.place(acpi::madt({static_cast<uint32_t>(kLapicAddr), machine.vcpu_count,
                                          static_cast<uint8_t>(machine.vcpu_count),
                                          static_cast<uint32_t>(kIoapicAddr), kLapicNmiLint}),
                              "MADT");
-    if (!madt) return madt;
+    EMBER_TRY(madt);
     const uint64_t tables[] = {*fadt, *madt};
     auto xsdt = placer.place(acpi::xsdt(tables), "XSDT");
-    if (!xsdt) return xsdt;
-    if (auto r = mem.write(kAcpiRsdpAddr, acpi::rsdp(*xsdt)); !r)
-        return std::unexpected(std::move(r.error()).wrap("ACPI RSDP"));
+    EMBER_TRY(xsdt);
+    EMBER_TRY(mem.write(kAcpiRsdpAddr, acpi::rsdp(*xsdt)), "ACPI RSDP");
     return kAcpiRsdpAddr;
 }
 

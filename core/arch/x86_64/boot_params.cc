@@ -57,7 +57,7 @@ Result<uint64_t> write_cmdline(const GuestMemory& mem, std::string_view cmdline,
         return fail("kernel command line is " + std::to_string(cmdline.size()) +
                     " bytes; the kernel accepts at most " + std::to_string(max_size - 1));
     auto dest = mem.slice(kCmdlineAddr, cmdline.size() + 1);
-    if (!dest) return std::unexpected(dest.error());
+    EMBER_TRY(dest);
     std::memcpy(dest->data(), cmdline.data(), cmdline.size());
     (*dest)[cmdline.size()] = 0;
     return cmdline.size() + 1;
@@ -79,16 +79,15 @@ Result<uint64_t> initrd_address(const GuestMemory& mem, const KernelImage& kerne
 Result<InitrdPlacement> load_initrd(const GuestMemory& mem, const KernelImage& kernel,
                                     const std::string& path) {
     auto fd = open_file(path, O_RDONLY);
-    if (!fd) return wrap_error(std::move(fd), "initrd " + path);
+    EMBER_TRY(fd, "initrd " + path);
     auto size = file_size(fd->get());
-    if (!size) return std::unexpected(std::move(size.error()).wrap("initrd " + path));
+    EMBER_TRY(size, "initrd " + path);
     if (*size == 0) return fail("initrd " + path + ": file is empty");
     auto addr = initrd_address(mem, kernel, *size);
-    if (!addr) return std::unexpected(std::move(addr.error()).wrap("initrd " + path));
+    EMBER_TRY(addr, "initrd " + path);
     auto dest = mem.slice(*addr, *size);
-    if (!dest) return std::unexpected(dest.error());
-    if (auto r = pread_exact(fd->get(), *dest, 0); !r)
-        return std::unexpected(std::move(r.error()).wrap("initrd " + path));
+    EMBER_TRY(dest);
+    EMBER_TRY(pread_exact(fd->get(), *dest, 0), "initrd " + path);
     return InitrdPlacement{*addr, *size};
 }
 

@@ -20,10 +20,8 @@ Result<KernelImage> load_bzimage(const GuestMemory& mem, int fd, uint64_t file_s
     setup_header hdr;
     if (file_size < kSetupHeaderOffset + sizeof hdr)
         return fail("bzImage too short for its setup header");
-    if (auto r = pread_exact(fd, std::span(reinterpret_cast<uint8_t*>(&hdr), sizeof hdr),
-                             kSetupHeaderOffset);
-        !r)
-        return std::unexpected(r.error());
+    EMBER_TRY(pread_exact(fd, std::span(reinterpret_cast<uint8_t*>(&hdr), sizeof hdr),
+                          kSetupHeaderOffset));
     if (hdr.header != kHdrsMagic) return fail("not a bzImage (no HdrS signature)");
     if (hdr.boot_flag != 0xaa55) return fail("bzImage boot flag is not 0xaa55");
     if (hdr.version < kMinProtocol)
@@ -40,8 +38,7 @@ Result<KernelImage> load_bzimage(const GuestMemory& mem, int fd, uint64_t file_s
 
     // The header's own length is given by the byte at 0x201 (the jump's offset) plus 0x202.
     uint8_t jump_len = 0;
-    if (auto r = pread_exact(fd, std::span(&jump_len, 1), 0x201); !r)
-        return std::unexpected(r.error());
+    EMBER_TRY(pread_exact(fd, std::span(&jump_len, 1), 0x201));
     uint64_t header_len = std::min<uint64_t>(sizeof hdr, 0x202 + jump_len - kSetupHeaderOffset);
 
     KernelImage image;
@@ -60,7 +57,7 @@ Result<KernelImage> load_bzimage(const GuestMemory& mem, int fd, uint64_t file_s
     EMBER_TRY(check_fits(mem, load_addr, image.end));
 
     auto dest = mem.slice(load_addr, kernel_size);
-    if (!dest) return std::unexpected(dest.error());
+    EMBER_TRY(dest);
     EMBER_TRY(pread_exact(fd, *dest, kernel_offset));
     return image;
 }

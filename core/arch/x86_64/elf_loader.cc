@@ -46,8 +46,7 @@ std::optional<uint64_t> find_pvh_entry(std::span<const uint8_t> notes) {
 Result<KernelImage> load_elf(const GuestMemory& mem, int fd, uint64_t file_size) {
     Elf64_Ehdr ehdr;
     if (file_size < sizeof ehdr) return fail("ELF file too short for its header");
-    if (auto r = pread_exact(fd, std::span(reinterpret_cast<uint8_t*>(&ehdr), sizeof ehdr), 0); !r)
-        return std::unexpected(r.error());
+    EMBER_TRY(pread_exact(fd, std::span(reinterpret_cast<uint8_t*>(&ehdr), sizeof ehdr), 0));
     if (std::memcmp(ehdr.e_ident, ELFMAG, SELFMAG) != 0) return fail("not an ELF file");
     if (ehdr.e_ident[EI_CLASS] != ELFCLASS64 || ehdr.e_ident[EI_DATA] != ELFDATA2LSB)
         return fail("ELF kernel is not 64-bit little-endian");
@@ -61,10 +60,8 @@ Result<KernelImage> load_elf(const GuestMemory& mem, int fd, uint64_t file_size)
         return fail("ELF program headers lie beyond the end of the file");
 
     std::vector<Elf64_Phdr> phdrs(ehdr.e_phnum);
-    if (auto r = pread_exact(fd, std::span(reinterpret_cast<uint8_t*>(phdrs.data()), ph_bytes),
-                             ehdr.e_phoff);
-        !r)
-        return std::unexpected(r.error());
+    EMBER_TRY(pread_exact(fd, std::span(reinterpret_cast<uint8_t*>(phdrs.data()), ph_bytes),
+                          ehdr.e_phoff));
 
     KernelImage image;
     image.entry = ehdr.e_entry;
@@ -107,9 +104,8 @@ Result<KernelImage> load_elf(const GuestMemory& mem, int fd, uint64_t file_size)
         // The BSS part (p_memsz beyond p_filesz) is left alone: guest memory is freshly mapped
         // and zero, and writing zeros would only commit its pages.
         auto dest = mem.slice(ph.p_paddr, ph.p_memsz);
-        if (!dest) return std::unexpected(dest.error());
-        if (auto r = pread_exact(fd, dest->first(ph.p_filesz), ph.p_offset); !r)
-            return std::unexpected(r.error());
+        EMBER_TRY(dest);
+        EMBER_TRY(pread_exact(fd, dest->first(ph.p_filesz), ph.p_offset));
     }
     return image;
 }

@@ -24,9 +24,9 @@ Result<void> check_fits(const GuestMemory& mem, uint64_t addr, uint64_t end) {
 
 Result<KernelImage> load_kernel(const GuestMemory& mem, const std::string& path) {
     auto fd = open_file(path, O_RDONLY);
-    if (!fd) return wrap_error(std::move(fd), "kernel " + path);
+    EMBER_TRY(fd, "kernel " + path);
     auto size = file_size(fd->get());
-    if (!size) return std::unexpected(std::move(size.error()).wrap("kernel " + path));
+    EMBER_TRY(size, "kernel " + path);
 
     uint8_t magic[SELFMAG] = {};
     uint32_t hdrs = 0;
@@ -39,7 +39,7 @@ Result<KernelImage> load_kernel(const GuestMemory& mem, const std::string& path)
         image = load_elf(mem, fd->get(), *size);
     else if (hdrs == 0x53726448)
         image = load_bzimage(mem, fd->get(), *size);
-    if (!image) return std::unexpected(std::move(image.error()).wrap("kernel " + path));
+    EMBER_TRY(image, "kernel " + path);
     return image;
 }
 

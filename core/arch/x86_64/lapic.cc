@@ -29,7 +29,7 @@ void set_lint_delivery_modes(kvm_lapic_state& lapic) {
 
 Result<void> setup_lapic(const Vcpu& vcpu) {
     auto lapic = vcpu.get_lapic();
-    if (!lapic) return std::unexpected(lapic.error());
+    EMBER_TRY(lapic);
     set_lint_delivery_modes(*lapic);
     return vcpu.set_lapic(*lapic);
 }

@@ -28,7 +28,7 @@ Result<void> write_cpu_boot_tables(const GuestMemory& mem, BootProtocol protocol
 
 Result<void> setup_boot_vcpu_registers(const Vcpu& vcpu, BootProtocol protocol, uint64_t entry) {
     auto sregs = vcpu.get_sregs();
-    if (!sregs) return std::unexpected(sregs.error());
+    EMBER_TRY(sregs);
     auto gdt = boot_gdt(mode_for(protocol));
     sregs->gdt.base = kGdtAddr;
     sregs->gdt.limit = sizeof(gdt) - 1;
