@@ -1,27 +1,13 @@
 /* A minimal polling virtio-mmio driver for the first virtio-blk device at 0xd0000000, shared by
  * the virtio-blk test guests. */
 #include "virtio_blk_driver.h"
+#include "virtq.h"
 
-#define QSIZE 8
+#define QSIZE VIRTQ_SIZE
 
-struct desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags;
-    uint16_t next;
-};
-
-static struct desc descs[QSIZE] __attribute__((aligned(16)));
-static struct {
-    uint16_t flags, idx, ring[QSIZE], used_event;
-} avail __attribute__((aligned(2)));
-static struct {
-    uint16_t flags, idx;
-    struct {
-        uint32_t id, len;
-    } ring[QSIZE];
-    uint16_t avail_event;
-} used __attribute__((aligned(4096)));
+static struct virtq_desc descs[QSIZE] __attribute__((aligned(16)));
+static struct virtq_avail avail __attribute__((aligned(2)));
+static struct virtq_used used __attribute__((aligned(4096)));
 
 static struct {
     uint32_t type, ioprio;
@@ -44,14 +30,14 @@ uint8_t request(uint32_t type, uint64_t sector, int with_data, int device_writes
     header.sector = sector;
     status = 0xff;
     int n = 0;
-    descs[n] = (struct desc){(uint64_t)&header, sizeof header, 1, (uint16_t)(n + 1)};
+    descs[n] = (struct virtq_desc){(uint64_t)&header, sizeof header, 1, (uint16_t)(n + 1)};
     ++n;
     if (with_data) {
-        descs[n] = (struct desc){(uint64_t)data, sizeof data,
+        descs[n] = (struct virtq_desc){(uint64_t)data, sizeof data,
                                  (uint16_t)(1 | (device_writes_data ? 2 : 0)), (uint16_t)(n + 1)};
         ++n;
     }
-    descs[n] = (struct desc){(uint64_t)&status, 1, 2, 0};
+    descs[n] = (struct virtq_desc){(uint64_t)&status, 1, 2, 0};
     uint16_t before = *(volatile uint16_t*)&used.idx;
     avail.ring[avail.idx % QSIZE] = 0;
     __asm__ volatile("" ::: "memory");

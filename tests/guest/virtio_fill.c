@@ -3,26 +3,16 @@
  * first round it waits for the host to write a non-zero word at GO_ADDR (a test snapshots it
  * there, and lets the restored VM go on). */
 #include "guest.h"
+#include "virtq.h"
 
 #define REG(off) (0xd0000000ull + (off))
-#define QSIZE 4
+#define QSIZE VIRTQ_SIZE
 #define LEN 64
 #define GO_ADDR 0x300000ull
 
-static struct {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
-} descs[QSIZE] __attribute__((aligned(16)));
-static struct {
-    uint16_t flags, idx, ring[QSIZE];
-} avail __attribute__((aligned(2)));
-static struct {
-    uint16_t flags, idx;
-    struct {
-        uint32_t id, len;
-    } ring[QSIZE];
-} used __attribute__((aligned(4096)));
+static struct virtq_desc descs[QSIZE] __attribute__((aligned(16)));
+static struct virtq_avail avail __attribute__((aligned(2)));
+static struct virtq_used used __attribute__((aligned(4096)));
 static uint8_t buffer[LEN];
 
 static int fail(const char* why) {

@@ -2,34 +2,18 @@
  * posts receive buffers, sends one frame (EtherType 0x88b5) and then prints the payload of the
  * first 0x88b5 frame it receives. The host test sees the first and sends the second. */
 #include "guest.h"
+#include "virtq.h"
 
 #define BASE 0xd0000000ull
 #define REG(off) (BASE + (off))
-#define QSIZE 8
+#define QSIZE VIRTQ_SIZE
 #define HDR 12
 #define BUF 2048
 
-struct desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags;
-    uint16_t next;
-};
-struct avail {
-    uint16_t flags, idx, ring[QSIZE], used_event;
-};
-struct used {
-    uint16_t flags, idx;
-    struct {
-        uint32_t id, len;
-    } ring[QSIZE];
-    uint16_t avail_event;
-};
-
-static struct desc rx_desc[QSIZE] __attribute__((aligned(16))),
+static struct virtq_desc rx_desc[QSIZE] __attribute__((aligned(16))),
     tx_desc[QSIZE] __attribute__((aligned(16)));
-static struct avail rx_avail __attribute__((aligned(2))), tx_avail __attribute__((aligned(2)));
-static struct used rx_used __attribute__((aligned(4096))), tx_used __attribute__((aligned(4096)));
+static struct virtq_avail rx_avail __attribute__((aligned(2))), tx_avail __attribute__((aligned(2)));
+static struct virtq_used rx_used __attribute__((aligned(4096))), tx_used __attribute__((aligned(4096)));
 static uint8_t rx_bufs[QSIZE][BUF] __attribute__((aligned(4096)));
 static uint8_t tx_buf[BUF];
 
@@ -40,7 +24,7 @@ static void fail(const char* why) {
     guest_reset();
 }
 
-static void setup_queue(uint32_t index, struct desc* d, struct avail* a, struct used* u) {
+static void setup_queue(uint32_t index, struct virtq_desc* d, struct virtq_avail* a, struct virtq_used* u) {
     mmio_write32(REG(0x030), index);
     if (mmio_read32(REG(0x034)) < QSIZE) fail("queue too small");
     mmio_write32(REG(0x038), QSIZE);
@@ -72,7 +56,7 @@ int guest_main(void) {
     for (int i = 0; i < 6; ++i) mac[i] = *(volatile uint8_t*)(REG(0x100) + i);
 
     for (uint16_t i = 0; i < QSIZE; ++i) {
-        rx_desc[i] = (struct desc){(uint64_t)rx_bufs[i], BUF, 2 /* WRITE */, 0};
+        rx_desc[i] = (struct virtq_desc){(uint64_t)rx_bufs[i], BUF, 2 /* WRITE */, 0};
         rx_avail.ring[i] = i;
     }
     __asm__ volatile("" ::: "memory");
@@ -85,7 +69,7 @@ int guest_main(void) {
     f[12] = 0x88;
     f[13] = 0xb5;
     for (unsigned i = 0; i < sizeof hello - 1; ++i) f[14 + i] = (uint8_t)hello[i];
-    tx_desc[0] = (struct desc){(uint64_t)tx_buf, HDR + 14 + sizeof hello - 1, 0, 0};
+    tx_desc[0] = (struct virtq_desc){(uint64_t)tx_buf, HDR + 14 + sizeof hello - 1, 0, 0};
     tx_avail.ring[0] = 0;
     __asm__ volatile("" ::: "memory");
     *(volatile uint16_t*)&tx_avail.idx = 1;
