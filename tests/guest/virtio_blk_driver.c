@@ -33,8 +33,9 @@ uint8_t request(uint32_t type, uint64_t sector, int with_data, int device_writes
     descs[n] = (struct virtq_desc){(uint64_t)&header, sizeof header, 1, (uint16_t)(n + 1)};
     ++n;
     if (with_data) {
-        descs[n] = (struct virtq_desc){(uint64_t)data, sizeof data,
-                                 (uint16_t)(1 | (device_writes_data ? 2 : 0)), (uint16_t)(n + 1)};
+        descs[n] =
+            (struct virtq_desc){(uint64_t)data, sizeof data,
+                                (uint16_t)(1 | (device_writes_data ? 2 : 0)), (uint16_t)(n + 1)};
         ++n;
     }
     descs[n] = (struct virtq_desc){(uint64_t)&status, 1, 2, 0};

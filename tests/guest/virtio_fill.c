@@ -57,7 +57,8 @@ int guest_main(void) {
         mmio_write32(REG(0x050), 0); /* QueueNotify */
         for (uint64_t spins = 0; *(volatile uint16_t*)&used.idx != round; ++spins)
             if (spins > 100000000ull) return fail("no completion");
-        if (used.ring[(round - 1) % QSIZE].len != LEN) return fail("the device wrote another length");
+        if (used.ring[(round - 1) % QSIZE].len != LEN)
+            return fail("the device wrote another length");
         for (int i = 0; i < LEN; ++i)
             if (((volatile uint8_t*)buffer)[i] != 0x5a) return fail("the buffer is not filled");
         puts("virtio-fill: round ");

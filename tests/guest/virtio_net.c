@@ -12,8 +12,10 @@
 
 static struct virtq_desc rx_desc[QSIZE] __attribute__((aligned(16))),
     tx_desc[QSIZE] __attribute__((aligned(16)));
-static struct virtq_avail rx_avail __attribute__((aligned(2))), tx_avail __attribute__((aligned(2)));
-static struct virtq_used rx_used __attribute__((aligned(4096))), tx_used __attribute__((aligned(4096)));
+static struct virtq_avail rx_avail __attribute__((aligned(2))),
+    tx_avail __attribute__((aligned(2)));
+static struct virtq_used rx_used __attribute__((aligned(4096))),
+    tx_used __attribute__((aligned(4096)));
 static uint8_t rx_bufs[QSIZE][BUF] __attribute__((aligned(4096)));
 static uint8_t tx_buf[BUF];
 
@@ -24,7 +26,8 @@ static void fail(const char* why) {
     guest_reset();
 }
 
-static void setup_queue(uint32_t index, struct virtq_desc* d, struct virtq_avail* a, struct virtq_used* u) {
+static void setup_queue(uint32_t index, struct virtq_desc* d, struct virtq_avail* a,
+                        struct virtq_used* u) {
     mmio_write32(REG(0x030), index);
     if (mmio_read32(REG(0x034)) < QSIZE) fail("queue too small");
     mmio_write32(REG(0x038), QSIZE);
