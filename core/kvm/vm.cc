@@ -85,9 +85,7 @@ Result<Vcpu> Vm::create_vcpu(uint32_t id) const {
     if (raw < 0) return fail_errno("KVM_CREATE_VCPU " + std::to_string(id));
     UniqueFd fd(raw);
     auto run = Mapping::map(vcpu_mmap_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-    if (!run)
-        return std::unexpected(
-            std::move(run.error()).wrap("vCPU " + std::to_string(id) + " kvm_run"));
+    EMBER_TRY(run, "vCPU " + std::to_string(id) + " kvm_run");
     return Vcpu(id, std::move(fd), std::move(*run));
 }
 

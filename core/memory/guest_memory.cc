@@ -21,9 +21,7 @@ Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSp
             return fail("guest memory regions overlap or are unsorted at " + hex(spec.guest_addr));
         auto mapping = Mapping::map(spec.size, PROT_READ | PROT_WRITE,
                                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
-        if (!mapping)
-            return std::unexpected(
-                std::move(mapping.error()).wrap("guest memory at " + hex(spec.guest_addr)));
+        EMBER_TRY(mapping, "guest memory at " + hex(spec.guest_addr));
         previous_end = spec.guest_addr + spec.size;
         regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
     }
