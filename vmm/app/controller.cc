@@ -416,7 +416,11 @@ VmExitStatus Controller::run() {
     for (auto& p : left) p.done.set_value(fail("the microVM is shutting down"));
     VmExitStatus status{ExitReason::Signal, *stop_reason_};
     if (fatal_) status = {ExitReason::Error, *fatal_};
-    if (vmm_) status = vmm_->finish();
+    // Unless the VM ended first, it ends for the reason the loop did.
+    if (vmm_) {
+        vmm_->request_exit(status.reason, status.detail);
+        status = vmm_->finish();
+    }
     state_ = VmState::Exited;
     if (metrics_file_.valid()) (void)write_metrics();
     return status;

@@ -288,6 +288,9 @@ VmExitStatus Vmm::run() {
 }
 
 VmExitStatus Vmm::finish() {
+    // An owner that stops its loop without a reason (a failure of its own) still gets a status;
+    // a reason recorded earlier wins.
+    request_exit(ExitReason::Signal, "the VMM's owner ended the VM");
     stop_vcpus();
     // A memory file that shrank under the VM took the guest's memory with it: whatever the guest
     // did next (on some hosts it faults, on others KVM_RUN fails) is a consequence, not the cause.
