@@ -15,6 +15,17 @@ bool is_valid_id(const std::string& id) {
     return true;
 }
 
+namespace {
+
+// "drives.drive_id: 'x y' must be 1-64 characters of A-Z, a-z, 0-9 or _".
+Result<void> check_id(std::string_view field, const std::string& id) {
+    if (is_valid_id(id)) return {};
+    return fail(std::string(field) + ": '" + id +
+                "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
+}
+
+}  // namespace
+
 bool is_valid_instance_id(const std::string& id) {
     if (id.empty() || id.size() > 64) return false;
     for (unsigned char c : id)
@@ -103,9 +114,7 @@ Result<void> validate_machine(const MachineConfig& m) {
 }
 
 Result<void> validate_drive(const DriveConfig& d) {
-    if (!is_valid_id(d.drive_id))
-        return fail("drives.drive_id: '" + d.drive_id +
-                    "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
+    EMBER_TRY(check_id("drives.drive_id", d.drive_id));
     const std::string where = "drive '" + d.drive_id + "'";
     if (d.path_on_host.empty()) return fail(where + ": path_on_host: must not be empty");
     if (d.partuuid && !d.is_root_device)
@@ -120,9 +129,7 @@ Result<void> validate_drive(const DriveConfig& d) {
 }
 
 Result<void> validate_network_interface(const NetworkInterfaceConfig& n) {
-    if (!is_valid_id(n.iface_id))
-        return fail("network-interfaces.iface_id: '" + n.iface_id +
-                    "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
+    EMBER_TRY(check_id("network-interfaces.iface_id", n.iface_id));
     const std::string where = "network interface '" + n.iface_id + "'";
     if (n.host_dev_name.empty() || n.host_dev_name.size() > 15)
         return fail(where + ": host_dev_name: must be 1-15 characters (a Linux interface name)");
@@ -139,9 +146,7 @@ Result<void> validate_network_interface(const NetworkInterfaceConfig& n) {
 }
 
 Result<void> validate_drive_update(const DriveUpdate& u) {
-    if (!is_valid_id(u.drive_id))
-        return fail("drives.drive_id: '" + u.drive_id +
-                    "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
+    EMBER_TRY(check_id("drives.drive_id", u.drive_id));
     const std::string where = "drive '" + u.drive_id + "'";
     if (u.path_on_host && u.path_on_host->empty())
         return fail(where + ": path_on_host: must not be empty");
@@ -149,9 +154,7 @@ Result<void> validate_drive_update(const DriveUpdate& u) {
 }
 
 Result<void> validate_network_interface_update(const NetworkInterfaceUpdate& u) {
-    if (!is_valid_id(u.iface_id))
-        return fail("network-interfaces.iface_id: '" + u.iface_id +
-                    "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
+    EMBER_TRY(check_id("network-interfaces.iface_id", u.iface_id));
     const std::string where = "network interface '" + u.iface_id + "'";
     EMBER_TRY(validate_rate_limiter(u.rx_rate_limiter, where + ": rx_rate_limiter"));
     return validate_rate_limiter(u.tx_rate_limiter, where + ": tx_rate_limiter");
