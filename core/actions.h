@@ -56,15 +56,20 @@ struct CreateSnapshot {
 struct LoadSnapshot {
     std::string snapshot_path;
     std::string mem_file_path;
-    bool resume_vm;
+    bool resume_vm = false;
     std::vector<NetworkOverride> network_overrides;
     bool track_dirty_pages = false;
+    std::string working_set_path;  // empty: none (an ember extension)
+};
+// An ember extension: the pages a restored VM touched since its load, written for later loads.
+struct RecordWorkingSet {
+    std::string working_set_path;
 };
 
-using Action =
-    std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutDrive, PatchDrive,
-                 PutNetworkInterface, PatchNetworkInterface, InstanceStart, SendCtrlAltDel,
-                 FlushMetrics, SetVmState, PutLogger, PutMetrics, CreateSnapshot, LoadSnapshot>;
+using Action = std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutDrive,
+                            PatchDrive, PutNetworkInterface, PatchNetworkInterface, InstanceStart,
+                            SendCtrlAltDel, FlushMetrics, SetVmState, PutLogger, PutMetrics,
+                            CreateSnapshot, LoadSnapshot, RecordWorkingSet>;
 
 // Success, or why not: the API answers 400 with the message as Firecracker's fault_message.
 using Outcome = Result<void>;

@@ -61,6 +61,10 @@ std::vector<uint8_t> Writer::finish() const {
     return file;
 }
 
+uint64_t closing_checksum(std::span<const uint8_t> file) {
+    return file.size() < 8 ? 0 : load<uint64_t>(file.data() + file.size() - 8);
+}
+
 Result<Reader> Reader::parse(std::span<const uint8_t> file, std::span<const StateSection> known) {
     if (file.size() < kHeaderSize + 8)
         return fail("snapshot file is truncated (" + std::to_string(file.size()) + " bytes)");

@@ -76,6 +76,8 @@ class Reader {
 };
 
 uint64_t fnv1a64(std::span<const uint8_t> bytes);
+// The closing checksum of a file Reader::parse() accepted: what names the snapshot it holds.
+uint64_t closing_checksum(std::span<const uint8_t> file);
 
 // The largest state file a reader takes: many times any VM's, and a bound on what a path from
 // outside (a FIFO, /dev/zero, a huge file) can make it read and allocate.

@@ -173,6 +173,12 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
             return fail("mem_backend: missing field `mem_backend`");
         }
         EMBER_TRY(take(f.boolean("resume_vm"), l.resume_vm));
+        auto working_set = f.string("working_set_path");
+        EMBER_TRY(working_set);
+        if (*working_set) {
+            if ((*working_set)->empty()) return fail("working_set_path: empty path");
+            l.working_set_path = **working_set;
+        }
         bool diff = false;
         EMBER_TRY(take(f.boolean("enable_diff_snapshots"), diff));
         EMBER_TRY(take(f.boolean("track_dirty_pages"), l.track_dirty_pages));
@@ -189,6 +195,15 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
                                 (*overrides)[i].first + "' is overridden twice");
         l.network_overrides = std::move(*overrides);
         return l;
+    });
+}
+
+Result<std::string> parse_working_set(std::string_view text) {
+    return with_object<std::string>(text, [](Fields& f) -> Result<std::string> {
+        auto path = f.required(f.string("working_set_path"), "working_set_path");
+        EMBER_TRY(path);
+        if (path->empty()) return fail("working_set_path: empty path");
+        return *path;
     });
 }
 

@@ -40,7 +40,11 @@ struct SnapshotLoad {
     bool track_dirty_pages = false;
     std::vector<std::pair<std::string, std::string>> network_overrides;  // iface_id, host_dev_name
     bool deprecated_fields = false;  // mem_file_path or enable_diff_snapshots was given
+    std::string working_set_path;    // an ember extension; empty: none
 };
 Result<SnapshotLoad> parse_snapshot_load(std::string_view text);
+
+// PUT /snapshot/working-set, an ember extension: {"working_set_path": P}.
+Result<std::string> parse_working_set(std::string_view text);
 
 }  // namespace ember::json

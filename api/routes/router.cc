@@ -239,14 +239,18 @@ HttpResponse Router::route(const HttpRequest& r) {
             if (failed(l, bad)) return bad;
             std::vector<NetworkOverride> overrides;
             for (const auto& [id, tap] : l->network_overrides) overrides.push_back({id, tap});
-            auto done =
-                from(vmm_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm,
-                                              overrides, l->track_dirty_pages}));
+            auto done = from(
+                vmm_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm,
+                                         overrides, l->track_dirty_pages, l->working_set_path}));
             return l->deprecated_fields
                        ? deprecated(done,
                                     "PUT /snapshot/load: mem_file_path and enable_diff_snapshots "
                                     "fields are deprecated.")
                        : done;
+        }
+        if (p == "/snapshot/working-set") {
+            auto path = json::parse_working_set(r.body);
+            return failed(path, bad) ? bad : from(vmm_.submit(RecordWorkingSet{*path}));
         }
         if (p == "/metrics") {
             auto path = json::parse_metrics_path(r.body);

@@ -161,16 +161,19 @@ TEST(DeviceKind, ASnapshotKeepsItsDeviceForAVmmThatListsTheKind) {
     });
     ASSERT_EQ(before.text.find("round 2:"), std::string::npos) << before.text;
 
+    LoadSnapshot load;
+    load.snapshot_path = state;
+    load.mem_file_path = memory;
     SerialPipe refused;
     on_vmm_thread([&] {
-        auto vmm = Vmm::restore(state, memory, {}, false, options(virtio_kinds(), refused));
+        auto vmm = Vmm::restore(load, options(virtio_kinds(), refused));
         ASSERT_FALSE(vmm) << "a snapshot with a fill device restored where no kind makes one";
         EXPECT_NE(vmm.error().message.find("fill0"), std::string::npos) << vmm.error().message;
     });
 
     SerialPipe after;
     on_vmm_thread([&] {
-        auto vmm = Vmm::restore(state, memory, {}, false, options(kWithFill, after));
+        auto vmm = Vmm::restore(load, options(kWithFill, after));
         ASSERT_TRUE(vmm) << vmm.error().message;
         // Rounds 2 and 3, on the restored queue where round 1 left it.
         EXPECT_EQ(run_to_the_end(**vmm), 2u);

@@ -12,8 +12,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
+#include "snapshot/format.h"
+#include "snapshot/working_set.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/uds_http.h"
 
@@ -670,6 +673,164 @@ TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {
                 R"({"snapshot_path": "/x", "mem_backend": {"backend_type": "Uffd", "backend_path": "/y"}})")
             .body.find("Uffd"),
         std::string::npos);
+}
+
+// The process's page faults so far, its threads' included (/proc/PID/stat: minflt and majflt).
+uint64_t page_faults(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), {});
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string f;
+    uint64_t minflt = 0, majflt = 0;
+    // After the name: state is field 3, minflt 10, majflt 12.
+    for (int i = 3; i <= 12 && fields >> f; ++i) {
+        if (i == 10) minflt = std::stoull(f);
+        if (i == 12) majflt = std::stoull(f);
+    }
+    return minflt + majflt;
+}
+
+class WorkingSet : public Snapshot {
+  protected:
+    // Boots the working-set guest to its fill and snapshots it.
+    void snapshot_the_filled_guest() {
+        Ember a;
+        ASSERT_TRUE(configure(a, "working_set.elf"));
+        ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_TRUE(a.wait_for("R")) << a.output();
+        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        ASSERT_EQ(a.call("PUT", "/snapshot/create", create_body()).status, 204);
+    }
+    std::string load_with(const std::string& working_set, bool resume = false) const {
+        std::string body = load_body(resume, state, mem);
+        return body.substr(0, body.size() - 1) + R"(, "working_set_path": ")" + working_set + "\"}";
+    }
+    // One round of the guest's touches, in a clone loaded paused: the page faults ember took
+    // from its resume to the guest's answer, which must be 'T'.
+    static uint64_t faults_for_one_round(Ember& clone) {
+        const uint64_t before = page_faults(clone.pid);
+        EXPECT_EQ(clone.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+        EXPECT_EQ(clone.call("PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status,
+                  204);
+        EXPECT_TRUE(clone.wait_until([](const std::string& out) { return !out.empty(); }));
+        EXPECT_EQ(clone.output(), "T") << "a touched page did not hold the snapshot's bytes";
+        return page_faults(clone.pid) - before;
+    }
+    std::string working_set = files.path() + "/vm.ws";
+};
+
+TEST_F(WorkingSet, ALoadWithTheRecordedWorkingSetRunsTheSameRoundWithoutItsFaults) {
+    ASSERT_NO_FATAL_FAILURE(snapshot_the_filled_guest());
+    {
+        Ember recorder;
+        ASSERT_EQ(recorder.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
+        ASSERT_EQ(recorder.call("PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status,
+                  204);
+        ASSERT_TRUE(recorder.wait_for("T")) << recorder.output();
+        // While it runs; its pages 512-767 now hold other bytes than the snapshot's.
+        auto r = recorder.call("PUT", "/snapshot/working-set",
+                               R"({"working_set_path": ")" + working_set + "\"}");
+        ASSERT_EQ(r.status, 204) << r.body;
+    }
+    // The guest's pages as the working set lists them: those it read and those it wrote, and
+    // little else of its 8,192: its code, stack and tables, and whatever the host maps around a
+    // touched page (on the paravirtual KVM here, the 256 pages the guest leaves alone came in
+    // read-only beside the ones it wrote). Guest addresses are memory-file offsets: 32 MiB is one
+    // region.
+    std::ifstream state_in(state, std::ios::binary);
+    std::string state_bytes((std::istreambuf_iterator<char>(state_in)), {});
+    ASSERT_GE(state_bytes.size(), 8u);
+    const auto sum = snapshot::closing_checksum(
+        {reinterpret_cast<const uint8_t*>(state_bytes.data()), state_bytes.size()});
+    UniqueFd ws_fd(::open(working_set.c_str(), O_RDONLY | O_CLOEXEC));
+    auto set = snapshot::read_working_set(ws_fd.get(), {sum, 32u << 20});
+    ASSERT_TRUE(set) << set.error().message;
+    auto pages_of = [&](uint64_t first, uint64_t count, bool written) {
+        uint64_t n = 0;
+        for (const auto& r : set->runs)
+            for (uint64_t p = 0; p < r.pages; ++p) {
+                const uint64_t page = r.offset / 4096 + p;
+                n += page >= first && page < first + count && (r.written == written);
+            }
+        return n;
+    };
+    constexpr uint64_t kFirst = 0x1000000 / 4096;  // the guest's page 0
+    EXPECT_EQ(pages_of(kFirst, 512, false), 512u) << "read";
+    EXPECT_EQ(pages_of(kFirst + 512, 256, true), 256u) << "written";
+    EXPECT_LT(set->counts().read_pages + set->counts().written_pages, 2048u);
+
+    Ember lazy;
+    ASSERT_EQ(lazy.call("PUT", "/snapshot/load", load_body(false, state, mem)).status, 204);
+    const uint64_t lazy_faults = faults_for_one_round(lazy);
+    Ember prefetched;
+    auto loaded = prefetched.call("PUT", "/snapshot/load", load_with(working_set));
+    ASSERT_EQ(loaded.status, 204) << loaded.body;
+    const uint64_t prefetched_faults = faults_for_one_round(prefetched);
+    // A fault per written page at least (how many reads cost one is the host's choice).
+    EXPECT_GE(lazy_faults, 256u) << "written pages are faults without a working set";
+    EXPECT_LT(prefetched_faults * 10, lazy_faults)
+        << prefetched_faults << " faults with the working set, " << lazy_faults << " without";
+
+    // A working set recorded from a clone that was itself loaded with one still loads and runs.
+    auto again = prefetched.call("PUT", "/snapshot/working-set",
+                                 R"({"working_set_path": ")" + working_set + "\"}");
+    ASSERT_EQ(again.status, 204) << again.body;
+    Ember third;
+    ASSERT_EQ(third.call("PUT", "/snapshot/load", load_with(working_set)).status, 204);
+    faults_for_one_round(third);
+}
+
+TEST_F(WorkingSet, AMissingOrForeignWorkingSetIsAClearErrorAndNothingLoads) {
+    ASSERT_NO_FATAL_FAILURE(snapshot_the_filled_guest());
+    {
+        Ember recorder;
+        ASSERT_EQ(recorder.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
+        ASSERT_EQ(recorder
+                      .call("PUT", "/snapshot/working-set",
+                            R"({"working_set_path": ")" + working_set + "\"}")
+                      .status,
+                  204);
+        // Another snapshot: the same guest, later.
+        ASSERT_EQ(recorder.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        auto other = recorder.call("PUT", "/snapshot/create",
+                                   R"({"snapshot_path": ")" + files.path() +
+                                       R"(/other.state", "mem_file_path": ")" + files.path() +
+                                       "/other.mem\"}");
+        ASSERT_EQ(other.status, 204) << other.body;
+    }
+    auto refused = [&](const std::string& body, const std::string& why) {
+        Ember e({"--serve-after-failed-load"});
+        auto r = e.call("PUT", "/snapshot/load", body);
+        EXPECT_EQ(r.status, 400);
+        EXPECT_NE(r.body.find(why), std::string::npos) << r.body;
+        EXPECT_NE(e.call("GET", "/").body.find("\"state\":\"Not started\""), std::string::npos)
+            << "nothing was loaded";
+    };
+    refused(load_with(files.path() + "/none.ws"),
+            "working_set_path " + files.path() + "/none.ws: No such file or directory");
+    const std::string other_load = R"({"snapshot_path": ")" + files.path() +
+                                   R"(/other.state", "mem_backend": {)" +
+                                   R"("backend_type": "File", "backend_path": ")" + files.path() +
+                                   R"(/other.mem"}, "working_set_path": ")" + working_set + "\"}";
+    refused(other_load, "recorded from another snapshot");
+    refused(load_with(mem), "not a working set file");
+
+    // Recording needs a VM restored from a snapshot.
+    Ember booted;
+    EXPECT_EQ(
+        booted
+            .call("PUT", "/snapshot/working-set", R"({"working_set_path": ")" + working_set + "\"}")
+            .status,
+        400);
+    ASSERT_TRUE(configure(booted, "working_set.elf"));
+    ASSERT_EQ(booted.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    auto r = booted.call("PUT", "/snapshot/working-set",
+                         R"({"working_set_path": ")" + working_set + "\"}");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("not restored from a snapshot"), std::string::npos) << r.body;
+    auto bad = booted.call("PUT", "/snapshot/working-set", R"({"path": "x"})");
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_NE(bad.body.find("working_set_path"), std::string::npos) << bad.body;
 }
 
 TEST(SnapshotMerge, RefusesAFifoInsteadOfWaitingForItsOtherEnd) {

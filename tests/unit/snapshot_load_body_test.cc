@@ -51,5 +51,21 @@ TEST(SnapshotLoadBody, BadNetworkOverridesNameTheField) {
               "network_overrides[1].iface_id: 'eth0' is overridden twice");
 }
 
+TEST(SnapshotLoadBody, AWorkingSetIsEmbersOwnOptionalField) {
+    auto l = parse_snapshot_load(
+        R"({"snapshot_path": "/a", "mem_file_path": "/b", "working_set_path": "/w"})");
+    ASSERT_TRUE(l) << l.error().message;
+    EXPECT_EQ(l->working_set_path, "/w");
+    EXPECT_EQ(
+        parse_snapshot_load(R"({"snapshot_path": "/a", "mem_file_path": "/b"})")->working_set_path,
+        "");
+    EXPECT_EQ(error_of(parse_snapshot_load(
+                  R"({"snapshot_path": "/a", "mem_file_path": "/b", "working_set_path": ""})")),
+              "working_set_path: empty path");
+    EXPECT_EQ(*parse_working_set(R"({"working_set_path": "/w"})"), "/w");
+    EXPECT_FALSE(parse_working_set(R"({"working_set_path": "/w", "x": 1})"));
+    EXPECT_FALSE(parse_working_set(R"({})"));
+}
+
 }  // namespace
 }  // namespace ember::json

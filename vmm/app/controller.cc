@@ -309,8 +309,7 @@ Outcome Controller::handle(const LoadSnapshot& a) {
         return fail(
             "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
     const auto start = std::chrono::steady_clock::now();
-    auto vmm = Vmm::restore(a.snapshot_path, a.mem_file_path, a.network_overrides,
-                            a.track_dirty_pages, options_.vmm);
+    auto vmm = Vmm::restore(a, options_.vmm);
     if (!vmm) return failed_load("Failed to restore from snapshot: " + vmm.error().message);
     if (auto r = (*vmm)->start(!a.resume_vm); !r)
         return failed_load("Failed to resume microVM: " + r.error().message);
@@ -321,6 +320,21 @@ Outcome Controller::handle(const LoadSnapshot& a) {
     // GET /vm/config and the metrics describe the restored VM, not an empty one.
     std::lock_guard lock(mutex_);
     running_ = vmm_->config();
+    return {};
+}
+
+Outcome Controller::handle(const RecordWorkingSet& a) {
+    if (!vmm_)
+        return fail(
+            "snapshot/working-set: no microVM: a working set records what a VM restored from a "
+            "snapshot touched after its load");
+    const auto start = std::chrono::steady_clock::now();
+    auto counts = vmm_->record_working_set(a.working_set_path);
+    if (!counts) return fail("snapshot/working-set: " + counts.error().message);
+    log::info("snapshot/working-set: " + std::to_string(counts->written_pages) + " written and " +
+              std::to_string(counts->read_pages) + " read pages in " +
+              std::to_string(counts->runs) + " runs, to " + a.working_set_path + " in " +
+              std::to_string(micros_since(start)) + " us");
     return {};
 }
 

@@ -89,6 +89,7 @@ class Controller : public ActionSink {
     Outcome handle(const PutMetrics& a);
     Outcome handle(const CreateSnapshot& a);
     Outcome handle(const LoadSnapshot& a);
+    Outcome handle(const RecordWorkingSet& a);
 
     Outcome start_instance();
     Outcome failed_load(std::string why);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/actions.h"
 #include "core/arch/x86_64/kernel_loader.h"
 #include "core/base/error.h"
 #include "core/base/event_fd.h"
@@ -32,6 +33,7 @@
 #include "core/seccomp/filters.h"
 #include "snapshot/devices.h"
 #include "snapshot/machine_state.h"
+#include "snapshot/working_set.h"
 #include "virtio/mmio/mmio_transport.h"
 #include "vmm/machine/device_layout.h"
 #include "vmm/machine/sigbus_guard.h"
@@ -74,12 +76,10 @@ class Vmm : public ExitSink {
     static Result<std::unique_ptr<Vmm>> create(const ValidVmConfig& config, VmmOptions options);
     ~Vmm() override;
 
-    // Rebuilds a VM from a snapshot's state file and memory file (mapped MAP_PRIVATE).
-    // `network_overrides` point a clone's interfaces at other taps.
-    static Result<std::unique_ptr<Vmm>> restore(
-        const std::string& state_path, const std::string& memory_path,
-        const std::vector<NetworkOverride>& network_overrides, bool track_dirty_pages,
-        VmmOptions options);
+    // Rebuilds a VM from a snapshot's state file and memory file (mapped MAP_PRIVATE), without
+    // starting it (`load.resume_vm` is the caller's). `network_overrides` point a clone's
+    // interfaces at other taps; a working set's pages are in place before this returns.
+    static Result<std::unique_ptr<Vmm>> restore(const LoadSnapshot& load, VmmOptions options);
 
     // Starts the vCPUs; with `paused`, they stop before running a guest instruction.
     Result<void> start(bool paused = false);
@@ -87,6 +87,9 @@ class Vmm : public ExitSink {
     // pages written since the last snapshot.
     Result<void> save_snapshot(const std::string& state_path, const std::string& memory_path,
                                bool diff = false);
+    // For a restored VM, running or paused: writes the pages it has touched since its load, as
+    // the snapshot holds them, to a working set at `path` (snapshot/working_set.h).
+    Result<snapshot::WorkingSetCounts> record_working_set(const std::string& path) const;
     // Runs the VMM thread's loop until the VM ends, then finish().
     VmExitStatus run();
     // Stops the vCPUs, flushes the console and says why the VM ended; for an owner that ran the
@@ -156,6 +159,7 @@ class Vmm : public ExitSink {
     // A restored VM's memory file, kept to notice if it is truncated under the running VM.
     UniqueFd memory_file_;
     uint64_t memory_file_bytes_ = 0;
+    snapshot::SnapshotIdentity restored_from_;
     std::optional<SigbusGuard> sigbus_guard_;  // a restored VM's file-backed memory
     x86::KernelImage kernel_;
 

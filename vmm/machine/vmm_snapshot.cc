@@ -10,8 +10,10 @@
 #include "core/base/file_io.h"
 #include "core/base/log.h"
 #include "core/base/open_file.h"
+#include "core/memory/resident_pages.h"
 #include "snapshot/config_section.h"
 #include "snapshot/devices.h"
+#include "snapshot/working_set.h"
 #include "vmm/machine/generation_id.h"
 #include "vmm/machine/irq_fd.h"
 #include "vmm/machine/sigbus_guard.h"
@@ -45,10 +47,9 @@ Result<ValidVmConfig> with_load_options(ValidVmConfig config,
 
 }  // namespace
 
-Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
-                                          const std::string& memory_path,
-                                          const std::vector<NetworkOverride>& network_overrides,
-                                          bool track_dirty_pages, VmmOptions options) {
+Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions options) {
+    const std::string& state_path = load.snapshot_path;
+    const std::string& memory_path = load.mem_file_path;
     auto bytes = snapshot::read_state_file(state_path);
     EMBER_TRY(bytes, "snapshot_path " + state_path);
     auto file = snapshot::Reader::parse(*bytes, state_sections::kAll);
@@ -58,7 +59,8 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
     EMBER_TRY(config_section);
     auto decoded = snapshot::decode_config(config_section->payload);
     EMBER_TRY(decoded);
-    auto config = with_load_options(std::move(*decoded), network_overrides, track_dirty_pages);
+    auto config =
+        with_load_options(std::move(*decoded), load.network_overrides, load.track_dirty_pages);
     EMBER_TRY(config);
     auto layout_section = section(snapshot::kMemory);
     EMBER_TRY(layout_section);
@@ -91,8 +93,34 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const std::string& state_path,
                     " bytes, but the snapshot's VM has " + std::to_string(expected) +
                     " bytes of memory");
 
+    const snapshot::SnapshotIdentity identity{snapshot::closing_checksum(*bytes), expected};
+    // Checked before anything is built: a working set that does not fit stops the load.
+    UniqueFd working_set_fd;
+    std::optional<snapshot::WorkingSet> working_set;
+    if (!load.working_set_path.empty()) {
+        const std::string field = "working_set_path " + load.working_set_path;
+        auto ws = open_file(load.working_set_path, O_RDONLY);
+        EMBER_TRY(ws, field);
+        working_set_fd = std::move(*ws);
+        auto set = snapshot::read_working_set(working_set_fd.get(), identity);
+        EMBER_TRY(set, field);
+        working_set = std::move(*set);
+    }
+
     auto vmm = build(*config, std::move(options), mem_fd.get());
     EMBER_TRY(vmm);
+    // Before anything else writes guest memory, and before any vCPU runs.
+    if (working_set) {
+        EMBER_TRY(
+            snapshot::prefetch_working_set(working_set_fd.get(), *working_set, (*vmm)->memory_),
+            "working_set_path " + load.working_set_path);
+        const auto c = working_set->counts();
+        log::info("restore: working set " + load.working_set_path + ": " +
+                  std::to_string(c.written_pages) + " written pages read in, " +
+                  std::to_string(c.read_pages) + " read pages mapped, in " +
+                  std::to_string(c.runs) + " runs");
+    }
+    (*vmm)->restored_from_ = identity;
     (*vmm)->memory_file_bytes_ = expected;
     (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
     EMBER_TRY(snapshot::restore_vm((*vmm)->vm_, *vm_state));
@@ -118,6 +146,31 @@ Result<void> Vmm::renew_generation_id() {
     log::info("restore: a new VM generation ID, announced on GSI " +
               std::to_string(generation_id_->gsi));
     return {};
+}
+
+Result<snapshot::WorkingSetCounts> Vmm::record_working_set(const std::string& path) const {
+    if (!memory_file_.valid())
+        return fail(
+            "the microVM was not restored from a snapshot: a working set is what a restored VM "
+            "touched after its load");
+    struct stat target{}, mapped{};
+    if (::stat(path.c_str(), &target) == 0 && ::fstat(memory_file_.get(), &mapped) == 0 &&
+        same_file(target, mapped))
+        return fail("working_set_path " + path +
+                    " is the memory file this microVM was restored from and still maps");
+    std::vector<std::vector<Residency>> residency;
+    for (const auto& r : memory_.regions()) {
+        auto pages = resident_pages(r.mapping.data(), r.size());
+        EMBER_TRY(pages);
+        residency.push_back(std::move(*pages));
+    }
+    const auto runs = snapshot::touched_runs(residency, memory_);
+    auto file = AtomicFile::create(path);
+    EMBER_TRY(file, "working_set_path " + path);
+    EMBER_TRY(snapshot::write_working_set(file->fd(), restored_from_, runs, memory_file_.get()),
+              "working_set_path " + path);
+    EMBER_TRY(file->commit(), "working_set_path " + path);
+    return snapshot::count_runs(runs);
 }
 
 Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string& memory_path,

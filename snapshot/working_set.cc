@@ -1,0 +1,234 @@
+#include "snapshot/working_set.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/base/bytes.h"
+#include "core/base/file_io.h"
+#include "core/base/hex.h"
+#include "snapshot/format.h"
+
+namespace ember::snapshot {
+namespace {
+
+constexpr char kWorkingSetMagic[8] = {'E', 'M', 'B', 'W', 'S', 'E', 'T', '\0'};
+constexpr uint32_t kVersion = 1;
+constexpr uint64_t kPage = kGuestPageSize;
+constexpr size_t kHeaderBytes = 8 + 4 + 4 + 5 * 8;
+constexpr size_t kRunBytes = 3 * 8;
+constexpr uint64_t kWritten = 1;
+// Beyond this many written runs, replacing each with anonymous memory (below) would split the
+// guest's mapping into more areas than a process may have (vm.max_map_count, 65,530 by default).
+constexpr size_t kMostAnonymousRuns = 8192;
+
+uint64_t data_offset_for(uint64_t runs) {
+    const uint64_t end = kHeaderBytes + runs * kRunBytes + 8;
+    return (end + kPage - 1) / kPage * kPage;
+}
+
+// The host bytes behind [offset, offset + pages) of the memory file, cut at regions' edges.
+template <typename Each>
+Result<void> for_each_piece(const GuestMemory& memory, const PageRun& run, Each each) {
+    uint64_t region_start = 0;
+    uint64_t at = run.offset;
+    const uint64_t end = run.offset + run.pages * kPage;
+    for (const auto& r : memory.regions()) {
+        const uint64_t region_end = region_start + r.size();
+        if (at < region_end && at < end) {
+            const uint64_t to = std::min(end, region_end);
+            EMBER_TRY(each(std::span<uint8_t>(r.mapping.data() + (at - region_start), to - at)));
+            at = to;
+        }
+        region_start = region_end;
+    }
+    if (at != end) return fail("working set: a run of pages ends past guest memory");
+    return {};
+}
+
+}  // namespace
+
+WorkingSetCounts count_runs(std::span<const PageRun> runs) {
+    WorkingSetCounts c;
+    for (const auto& r : runs) (r.written ? c.written_pages : c.read_pages) += r.pages;
+    c.runs = runs.size();
+    return c;
+}
+
+WorkingSetCounts WorkingSet::counts() const {
+    return count_runs(runs);
+}
+
+std::vector<PageRun> touched_runs(const std::vector<std::vector<Residency>>& residency,
+                                  const GuestMemory& memory) {
+    std::vector<PageRun> runs;
+    uint64_t region_offset = 0;
+    for (size_t i = 0; i < residency.size() && i < memory.regions().size(); ++i) {
+        const auto& pages = residency[i];
+        for (size_t p = 0; p < pages.size();) {
+            if (pages[p] == Residency::Absent) {
+                ++p;
+                continue;
+            }
+            const bool written = pages[p] == Residency::Private;
+            size_t q = p + 1;
+            while (q < pages.size() && pages[q] == pages[p]) ++q;
+            runs.push_back({region_offset + p * kPage, q - p, written});
+            p = q;
+        }
+        region_offset += memory.regions()[i].size();
+    }
+    return runs;
+}
+
+Result<void> write_working_set(int out, const SnapshotIdentity& snapshot,
+                               std::span<const PageRun> runs, int memory_fd) {
+    ByteWriter w;
+    for (char c : kWorkingSetMagic) w.put(c);
+    w.put(kVersion);
+    w.put(static_cast<uint32_t>(kPage));
+    w.put(snapshot.state_checksum);
+    w.put(snapshot.memory_bytes);
+    w.put(static_cast<uint64_t>(runs.size()));
+    const auto counts = count_runs(runs);
+    w.put(counts.written_pages);
+    w.put(counts.read_pages);
+    for (const auto& r : runs) {
+        w.put(r.offset);
+        w.put(r.pages);
+        w.put(r.written ? kWritten : uint64_t{0});
+    }
+    w.put(fnv1a64(w.bytes()));
+    std::vector<uint8_t> head = w.bytes();
+    head.resize(data_offset_for(runs.size()), 0);
+    EMBER_TRY(write_all(out, head));
+    // Written runs first: a File-backed load reads only those, from the start of the data.
+    std::vector<uint8_t> buffer(1024 * 1024);
+    for (const bool pass : {true, false}) {
+        for (const auto& r : runs) {
+            if (r.written != pass) continue;
+            for (uint64_t done = 0; done < r.pages * kPage;) {
+                const size_t n = std::min<uint64_t>(buffer.size(), r.pages * kPage - done);
+                std::span<uint8_t> chunk(buffer.data(), n);
+                EMBER_TRY(pread_exact(memory_fd, chunk, r.offset + done), "the memory file");
+                EMBER_TRY(write_all(out, chunk));
+                done += n;
+            }
+        }
+    }
+    return {};
+}
+
+Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected) {
+    auto size = file_size(fd);
+    EMBER_TRY(size);
+    std::vector<uint8_t> head(kHeaderBytes);
+    if (*size < kHeaderBytes) return fail("not a working set file: too short");
+    EMBER_TRY(pread_exact(fd, head, 0));
+    if (std::memcmp(head.data(), kWorkingSetMagic, sizeof kWorkingSetMagic) != 0)
+        return fail("not a working set file (no working set magic)");
+    ByteReader r(std::span<const uint8_t>(head).subspan(sizeof kWorkingSetMagic),
+                 "working set header");
+    auto version = r.get<uint32_t>();
+    auto page = r.get<uint32_t>();
+    auto checksum = r.get<uint64_t>();
+    auto memory_bytes = r.get<uint64_t>();
+    auto count = r.get<uint64_t>();
+    auto written = r.get<uint64_t>();
+    auto read = r.get<uint64_t>();
+    EMBER_TRY(read);  // the header is whole, so every field before it is too
+    if (*version != kVersion)
+        return fail("working set format version " + std::to_string(*version) +
+                    "; this ember reads version " + std::to_string(kVersion));
+    if (*page != kPage) return fail("working set of " + std::to_string(*page) + "-byte pages");
+    const SnapshotIdentity found{*checksum, *memory_bytes};
+    if (found != expected)
+        return fail("recorded from another snapshot (state checksum " + hex(found.state_checksum) +
+                    ", " + std::to_string(found.memory_bytes) +
+                    " bytes of memory), not the one being loaded (state checksum " +
+                    hex(expected.state_checksum) + ", " + std::to_string(expected.memory_bytes) +
+                    " bytes)");
+    // Every run holds a page at least, so a count past the memory's pages is a lie, not a size
+    // to allocate for.
+    if (*count > expected.memory_bytes / kPage)
+        return fail("working set lists " + std::to_string(*count) + " runs of pages, more than " +
+                    "the snapshot has pages");
+    const uint64_t index_bytes = *count * kRunBytes + 8;
+    if (*size < kHeaderBytes + index_bytes) return fail("working set is shorter than its index");
+    std::vector<uint8_t> index(kHeaderBytes + index_bytes);
+    EMBER_TRY(pread_exact(fd, index, 0));
+    uint64_t stored_sum = 0;
+    std::memcpy(&stored_sum, index.data() + index.size() - 8, 8);
+    if (fnv1a64(std::span(index).first(index.size() - 8)) != stored_sum)
+        return fail("working set index checksum mismatch: the file is damaged");
+    WorkingSet set{found, {}, data_offset_for(*count)};
+    ByteReader runs(std::span<const uint8_t>(index).subspan(kHeaderBytes, *count * kRunBytes),
+                    "working set index");
+    uint64_t previous_end = 0, counted_written = 0, counted_read = 0;
+    for (uint64_t i = 0; i < *count; ++i) {
+        auto offset = runs.get<uint64_t>();
+        auto pages = runs.get<uint64_t>();
+        auto flags = runs.get<uint64_t>();
+        EMBER_TRY(flags);
+        const std::string which = "working set run " + std::to_string(i);
+        if (*offset % kPage != 0 || *pages == 0 || (*flags & ~kWritten) != 0)
+            return fail(which + ": not page-aligned, empty, or with unknown flags");
+        if (*offset < previous_end) return fail(which + ": out of order or overlapping");
+        if (*offset > expected.memory_bytes || *pages > (expected.memory_bytes - *offset) / kPage)
+            return fail(which + " runs past the snapshot's memory");
+        previous_end = *offset + *pages * kPage;
+        const bool is_written = (*flags & kWritten) != 0;
+        (is_written ? counted_written : counted_read) += *pages;
+        set.runs.push_back({*offset, *pages, is_written});
+    }
+    if (counted_written != *written || counted_read != *read)
+        return fail("working set header and index disagree on the number of pages");
+    const uint64_t want = set.data_offset + (counted_written + counted_read) * kPage;
+    if (*size != want)
+        return fail("working set is " + std::to_string(*size) + " bytes, but its index lists " +
+                    std::to_string(counted_written + counted_read) + " pages (" +
+                    std::to_string(want) + " bytes)");
+    return set;
+}
+
+Result<void> prefetch_working_set(int fd, const WorkingSet& set, const GuestMemory& memory) {
+    // The memory file's reads start now, in the background, while the written pages come in.
+    for (const auto& run : set.runs)
+        if (!run.written)
+            EMBER_TRY(for_each_piece(memory, run, [](std::span<uint8_t> piece) -> Result<void> {
+                ::madvise(piece.data(), piece.size(), MADV_WILLNEED);  // a hint: failure is fine
+                return {};
+            }));
+    size_t written_runs = 0;
+    for (const auto& run : set.runs) written_runs += run.written ? 1 : 0;
+    const bool anonymous = written_runs <= kMostAnonymousRuns;
+    uint64_t at = set.data_offset;
+    for (const auto& run : set.runs) {
+        if (!run.written) continue;
+        EMBER_TRY(for_each_piece(memory, run, [&](std::span<uint8_t> piece) -> Result<void> {
+            // Anonymous memory in place of the file's: a page written into a private file mapping
+            // is first copied from the file, a read of the memory file the working set is there to
+            // spare. The guest's view is the same; KVM follows the change.
+            if (anonymous && ::mmap(piece.data(), piece.size(), PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+                                    0) == MAP_FAILED)
+                return fail_errno("working set: mapping written pages");
+            EMBER_TRY(pread_exact(fd, piece, at), "working set");
+            at += piece.size();
+            return {};
+        }));
+    }
+    for (const auto& run : set.runs) {
+        if (run.written) continue;
+        EMBER_TRY(for_each_piece(memory, run, [](std::span<uint8_t> piece) -> Result<void> {
+            if (::madvise(piece.data(), piece.size(), MADV_POPULATE_READ) < 0)
+                return fail_errno("working set: mapping read pages (MADV_POPULATE_READ)");
+            return {};
+        }));
+    }
+    return {};
+}
+
+}  // namespace ember::snapshot

@@ -1,0 +1,71 @@
+// A working set: the guest pages a VM restored from a snapshot touched after its load (what its
+// function needed to answer), with their contents as the snapshot's memory file holds them. A later
+// load of the same snapshot brings them in before any vCPU runs, in one sequential read, instead of
+// one fault each.
+//
+// The file: a header, an index of runs of pages (memory-file offsets, in order, each marked read or
+// written), then the pages' contents from a page-aligned offset: those of the written runs first,
+// then those of the read ones, each group in index order. The header names the snapshot (its state
+// file's closing checksum and its memory size) and carries a checksum of itself and the index.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/base/error.h"
+#include "core/memory/guest_memory.h"
+#include "core/memory/resident_pages.h"
+
+namespace ember::snapshot {
+
+struct SnapshotIdentity {
+    uint64_t state_checksum = 0;
+    uint64_t memory_bytes = 0;
+    bool operator==(const SnapshotIdentity&) const = default;
+};
+
+struct PageRun {
+    uint64_t offset;  // in the memory file, page-aligned
+    uint64_t pages;
+    bool written;
+    bool operator==(const PageRun&) const = default;
+};
+
+struct WorkingSetCounts {
+    uint64_t written_pages = 0;
+    uint64_t read_pages = 0;
+    uint64_t runs = 0;
+};
+
+struct WorkingSet {
+    SnapshotIdentity snapshot;
+    std::vector<PageRun> runs;
+    uint64_t data_offset = 0;  // where the contents start
+
+    WorkingSetCounts counts() const;
+};
+
+// The runs of touched pages of `memory`, mapped from a memory file back to back from offset 0,
+// from each page's residency (one vector per region). Runs never cross a region's edge.
+std::vector<PageRun> touched_runs(const std::vector<std::vector<Residency>>& residency,
+                                  const GuestMemory& memory);
+
+// Writes the working set to `out`, reading each page from `memory_fd`, the snapshot's memory file.
+Result<void> write_working_set(int out, const SnapshotIdentity& snapshot,
+                               std::span<const PageRun> runs, int memory_fd);
+
+WorkingSetCounts count_runs(std::span<const PageRun> runs);
+
+// Reads and checks the header and index of the working set in `fd` against the snapshot being
+// loaded: a working set of another snapshot, or an index that does not fit it, is an error.
+Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected);
+
+// For guest memory mapped privately from the snapshot's memory file: the written pages are read
+// from the working set into guest memory in one sequential pass (they would have become private
+// copies anyway), and the read ones are mapped from the memory file, so that clones keep sharing
+// them in the page cache.
+Result<void> prefetch_working_set(int fd, const WorkingSet& set, const GuestMemory& memory);
+
+}  // namespace ember::snapshot
