@@ -157,8 +157,10 @@ Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected) {
                     "the snapshot has pages");
     const uint64_t index_bytes = *count * kRunBytes + 8;
     if (*size < kHeaderBytes + index_bytes) return fail("working set is shorter than its index");
-    std::vector<uint8_t> index(kHeaderBytes + index_bytes);
-    EMBER_TRY(pread_exact(fd, index, 0));
+    // The index follows the header just read; the checksum covers both.
+    std::vector<uint8_t> index = std::move(head);
+    index.resize(kHeaderBytes + index_bytes);
+    EMBER_TRY(pread_exact(fd, std::span(index).subspan(kHeaderBytes), kHeaderBytes));
     uint64_t stored_sum = 0;
     std::memcpy(&stored_sum, index.data() + index.size() - 8, 8);
     if (fnv1a64(std::span(index).first(index.size() - 8)) != stored_sum)
