@@ -1,11 +1,12 @@
-// http_probe HOST PORT TIMEOUT_S: asks http://HOST:PORT/ until an HTTP answer arrives, then prints
-// the CLOCK_REALTIME time of that answer in microseconds (what `date +%s%N` / 1000 gives) and exits
-// 0; exits 1 after TIMEOUT_S. One process polling every 5 ms: perf/faas starts it before the VM
-// it waits for, so neither a process start per attempt nor TCP's one-second SYN retry (each attempt
-// is a new connection, abandoned after 100 ms) blurs the time of the first answer.
-// On stderr, one line says how the attempts went: how many, how each failed, and when (ms after
-// the probe started) the first connection was accepted and the answer came, so a slow answer
-// shows whether the time went before the connection (the network) or after it (the function).
+// http_probe HOST PORT TIMEOUT_S [PATH]: asks http://HOST:PORT/PATH (default /) until an HTTP
+// answer arrives, then prints the CLOCK_REALTIME time of that answer in microseconds (what `date
+// +%s%N` / 1000 gives) and exits 0; exits 1 after TIMEOUT_S. One process polling every 5 ms:
+// perf/faas starts it before the VM it waits for, so neither a process start per attempt nor TCP's
+// one-second SYN retry (each attempt is a new connection, abandoned after 100 ms) blurs the time of
+// the first answer. On stderr, one line says how the attempts went: how many, how each failed, and
+// when (ms after the probe started) the first connection was accepted and the answer came, so a
+// slow answer shows whether the time went before the connection (the network) or after it (the
+// function).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -32,7 +33,8 @@ struct Tally {
 };
 
 // One attempt: connect within 100 ms, send a GET, wait for a status line.
-Outcome ask(const sockaddr_in& addr, Clock::time_point give_up, Tally& tally) {
+Outcome ask(const sockaddr_in& addr, const std::string& get, Clock::time_point give_up,
+            Tally& tally) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Outcome::kOtherConnectError;
     Outcome outcome = Outcome::kConnectTimedOut;
@@ -46,7 +48,6 @@ Outcome ask(const sockaddr_in& addr, Clock::time_point give_up, Tally& tally) {
     if (ready && err == 0) {
         if (tally.first_connected == Clock::time_point{}) tally.first_connected = Clock::now();
         outcome = Outcome::kNoAnswer;
-        const std::string get = "GET / HTTP/1.1\r\nHost: fn\r\nConnection: close\r\n\r\n";
         if (::send(fd, get.data(), get.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(get.size())) {
             std::string in;
             while (Clock::now() < give_up && in.find("\r\n") == std::string::npos) {
@@ -85,8 +86,8 @@ void report(const Tally& t, Clock::time_point start, Clock::time_point end) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 4) {
-        std::fprintf(stderr, "usage: http_probe HOST PORT TIMEOUT_S\n");
+    if (argc != 4 && argc != 5) {
+        std::fprintf(stderr, "usage: http_probe HOST PORT TIMEOUT_S [PATH]\n");
         return 2;
     }
     sockaddr_in addr{};
@@ -96,11 +97,18 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "http_probe: bad address %s\n", argv[1]);
         return 2;
     }
+    const std::string path = argc == 5 ? argv[4] : "/";
+    if (path.empty() || path[0] != '/' || path.find_first_of(" \r\n") != std::string::npos) {
+        std::fprintf(stderr,
+                     "http_probe: PATH must start with / and hold no space or line break\n");
+        return 2;
+    }
+    const std::string get = "GET " + path + " HTTP/1.1\r\nHost: fn\r\nConnection: close\r\n\r\n";
     const auto start = Clock::now();
     const auto give_up = start + std::chrono::seconds(std::atoi(argv[3]));
     Tally tally;
     while (Clock::now() < give_up) {
-        const Outcome o = ask(addr, give_up, tally);
+        const Outcome o = ask(addr, get, give_up, tally);
         ++tally.attempts[static_cast<int>(o)];
         if (o == Outcome::kAnswered) {
             report(tally, start, Clock::now());

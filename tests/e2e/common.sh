@@ -2,7 +2,8 @@
 # cached), a work directory with a private copy of the rootfs, and a network namespace $ns with tap0
 # at 172.30.0.1/24 and dnsmasq leasing on it; namespaces a test adds to $extra_ns go too. At exit,
 # background jobs are killed and all of this is removed. Also: expect/absent (console checks) and
-# api/must/api_up/wait_for (driving ember's API with curl) and wait_exit.
+# api/must/api_up/wait_for (driving ember's API with curl) and wait_exit;
+# for function images, make_ns/field/check/boot_function.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 kernel=$("$repo/rootfs-tools/build-kernel" | tail -n 1) || { echo "FAIL: could not build the kernel"; exit 1; }
@@ -85,4 +86,56 @@ wait_for() {  # wait_for FILE TEXT SECONDS: until a line of FILE contains TEXT
     local deadline=$((SECONDS + $3))
     while [ "$SECONDS" -lt "$deadline" ]; do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
     grep -qF -- "$2" "$1" 2>/dev/null
+}
+
+# Functions (rootfs-tools' function images): every VM has one guest IP and MAC, as FaaS hosts run
+# clones, and reaches the host at $host_ip through a tap in a namespace of its own.
+host_ip=172.16.0.1
+guest_ip=172.16.0.2
+guest_mac=06:00:ac:10:00:02
+function_host_mac=02:fc:00:00:00:01
+fn_args="console=ttyS0 reboot=k panic=-1 nomodule i8042.noaux i8042.nomux i8042.nopnp ip=$guest_ip::$host_ip:255.255.255.0::eth0:off"
+make_ns() {  # make_ns NAME TAP MAC: a namespace whose TAP is the host side of a function's network
+    ip netns add "$1"
+    extra_ns+=("$1")
+    ip -n "$1" link set lo up
+    ip netns exec "$1" ip tuntap add dev "$2" mode tap
+    ip -n "$1" link set "$2" address "$3"
+    ip -n "$1" addr add "$host_ip/24" dev "$2"
+    ip -n "$1" link set "$2" up
+}
+field() {  # field JSON NAME
+    sed -n "s/.*\"$2\": \"\{0,1\}\([^\",}]*\).*/\1/p" <<< "$1"
+}
+check() {  # check DESCRIPTION CONDITION...
+    local what=$1; shift
+    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
+}
+
+# boot_function NS DISK MIB: boots a function image in NS (its tap0, the function's host MAC),
+# ember's pid in $pid_a, and waits for its init to say the function is ready. Under the nested
+# runner (EMBER_NESTED=1) a boot has been seen to stop at a random point of the kernel's own start
+# (issue 9; the CI runs of stops 29 and 30 each met one): there such a boot is tried once more, and
+# said; a second one fails the test, and on any KVM not emulated nothing is retried.
+boot_function() {
+    local attempt
+    for attempt in 1 2; do
+        rm -f "$work/a.sock"
+        ip netns exec "$1" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
+        pid_a=$!
+        api_up "$work/a.sock"
+        must 204 api "$work/a.sock" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $3}"
+        must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"$fn_args\"}"
+        must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$2\", \"is_root_device\": true, \"is_read_only\": true}"
+        must 204 api "$work/a.sock" PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"$guest_mac\"}"
+        boot_start=$(date +%s%N)
+        must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
+        wait_for "$work/console_a" "fn: ready on $guest_ip:8080" 600 && return 0
+        [ "${EMBER_NESTED:-}" = 1 ] && [ "$attempt" = 1 ] || break
+        echo "RETRY: the function did not say it was ready under the nested runner; its end:"
+        tail -n 3 "$work/console_a"; tail -n 1 "$work/log_a"
+        kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
+    done
+    echo "FAIL: the function never said it was ready"; tail -n 30 "$work/console_a"; cat "$work/log_a"
+    exit 1
 }

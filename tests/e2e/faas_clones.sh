@@ -15,21 +15,7 @@ ember=$1
 source "$(dirname "$0")/common.sh"
 clones=${EMBER_FAAS_CLONES:-4}
 function_disk="$rootfs/function.ext4"  # read-only: the original and every clone share it
-host_ip=172.16.0.1
-guest_ip=172.16.0.2
-guest_mac=06:00:ac:10:00:02
-function_host_mac=02:fc:00:00:00:01
-fn_args="console=ttyS0 reboot=k panic=-1 nomodule i8042.noaux i8042.nomux i8042.nopnp ip=$guest_ip::$host_ip:255.255.255.0::eth0:off"
 
-make_ns() {  # make_ns NAME TAP MAC: a namespace whose TAP is the host side of a function's network
-    ip netns add "$1"
-    extra_ns+=("$1")
-    ip -n "$1" link set lo up
-    ip netns exec "$1" ip tuntap add dev "$2" mode tap
-    ip -n "$1" link set "$2" address "$3"
-    ip -n "$1" addr add "$host_ip/24" dev "$2"
-    ip -n "$1" link set "$2" up
-}
 call_fn() {  # call_fn NS: one request to the function; prints its JSON body
     ip netns exec "$1" curl -s --max-time 10 "http://$guest_ip:8080/"
 }
@@ -40,13 +26,6 @@ first_answer() {  # first_answer NS: retries until the function answers (120 s);
         sleep 0.5
     done
     return 1
-}
-field() {  # field JSON NAME
-    sed -n "s/.*\"$2\": \"\{0,1\}\([^\",}]*\).*/\1/p" <<< "$1"
-}
-check() {  # check DESCRIPTION CONDITION...
-    local what=$1; shift
-    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi
 }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 declare -A stuck  # clones whose function did not answer as it should: their console is shown
@@ -61,33 +40,7 @@ answers() {  # answers K N DESCRIPTION: clone K's function answers with invocati
 
 # The original: boot, get an answer, snapshot.
 make_ns "fn-$$-0" tap0 "$function_host_mac"
-boot_original() {  # starts the original and waits (300 s) for its function to say it is ready
-    rm -f "$work/a.sock"
-    ip netns exec "fn-$$-0" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
-    pid_a=$!
-    api_up "$work/a.sock"
-    must 204 api "$work/a.sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
-    must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"$fn_args\"}"
-    must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$function_disk\", \"is_root_device\": true, \"is_read_only\": true}"
-    must 204 api "$work/a.sock" PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"$guest_mac\"}"
-    boot_start=$(date +%s%N)
-    must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
-    wait_for "$work/console_a" "fn: ready on $guest_ip:8080" 300
-}
-# Under the nested runner (EMBER_NESTED=1) a boot has been seen to stop at a random point of the
-# kernel's own start (issue 9; the CI runs of stops 29 and 30 each met one here). Such a boot is
-# tried once more, and said; a second one fails the test, and on any KVM not emulated nothing is
-# retried.
-ready=0
-boot_original && ready=1
-if [ "$ready" = 0 ] && [ "${EMBER_NESTED:-}" = 1 ]; then
-    echo "RETRY: the original's function did not say it was ready under the nested runner; its end:"
-    tail -n 3 "$work/console_a"; tail -n 1 "$work/log_a"
-    kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
-    boot_original && ready=1
-fi
-[ "$ready" = 1 ] ||
-    { echo "FAIL: the function never said it was ready"; tail -n 30 "$work/console_a"; cat "$work/log_a"; exit 1; }
+boot_function "fn-$$-0" "$function_disk" 128
 first=$(first_answer "fn-$$-0") || { echo "FAIL: the booted function never answered"; tail -n 20 "$work/console_a"; exit 1; }
 echo "cold: the booted function answered $(ms_since "$boot_start") ms after InstanceStart: $first"
 boot_id=$(field "$first" boot_id)
