@@ -55,7 +55,8 @@ struct CreateSnapshot {
 };
 struct LoadSnapshot {
     std::string snapshot_path;
-    std::string mem_file_path;
+    std::string mem_file_path;     // the File backend's memory file
+    std::string uffd_socket_path;  // or the Uffd backend's page-fault handler
     bool resume_vm = false;
     std::vector<NetworkOverride> network_overrides;
     bool track_dirty_pages = false;

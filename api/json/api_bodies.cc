@@ -158,14 +158,13 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
             Fields b(**backend, "mem_backend");
             auto type = b.required(b.string("backend_type"), "backend_type");
             EMBER_TRY(type);
-            if (*type == "Uffd")
-                return fail("mem_backend.backend_type: \"Uffd\" is not supported by ember yet");
-            if (*type != "File")
+            if (*type != "File" && *type != "Uffd")
                 return std::unexpected(
                     unknown_variant("mem_backend.backend_type", *type, {"File", "Uffd"}));
             auto bp = b.required(b.string("backend_path"), "backend_path");
             EMBER_TRY(bp);
-            l.mem_file_path = *bp;
+            if (bp->empty()) return fail("mem_backend.backend_path: empty path");
+            (*type == "File" ? l.mem_file_path : l.uffd_socket_path) = *bp;
             EMBER_TRY(b.finish());
         } else if (*mem_file) {
             l.mem_file_path = **mem_file;
@@ -177,6 +176,10 @@ Result<SnapshotLoad> parse_snapshot_load(std::string_view text) {
         EMBER_TRY(working_set);
         if (*working_set) {
             if ((*working_set)->empty()) return fail("working_set_path: empty path");
+            if (!l.uffd_socket_path.empty())
+                return fail(
+                    "working_set_path: with the Uffd backend the page-fault handler "
+                    "installs the working set (ember-uffd --working-set)");
             l.working_set_path = **working_set;
         }
         bool diff = false;

@@ -36,6 +36,7 @@ Result<SnapshotCreate> parse_snapshot_create(std::string_view text);
 struct SnapshotLoad {
     std::string snapshot_path;
     std::string mem_file_path;  // from mem_backend (backend_type File) or the older mem_file_path
+    std::string uffd_socket_path;  // from mem_backend (backend_type Uffd): the handler's socket
     bool resume_vm = false;
     bool track_dirty_pages = false;
     std::vector<std::pair<std::string, std::string>> network_overrides;  // iface_id, host_dev_name

@@ -239,9 +239,9 @@ HttpResponse Router::route(const HttpRequest& r) {
             if (failed(l, bad)) return bad;
             std::vector<NetworkOverride> overrides;
             for (const auto& [id, tap] : l->network_overrides) overrides.push_back({id, tap});
-            auto done = from(
-                vmm_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path, l->resume_vm,
-                                         overrides, l->track_dirty_pages, l->working_set_path}));
+            auto done = from(vmm_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path,
+                                                      l->uffd_socket_path, l->resume_vm, overrides,
+                                                      l->track_dirty_pages, l->working_set_path}));
             return l->deprecated_fields
                        ? deprecated(done,
                                     "PUT /snapshot/load: mem_file_path and enable_diff_snapshots "

@@ -665,14 +665,6 @@ TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {
               std::string::npos)
         << late.body;
     EXPECT_EQ(configured.call("GET", "/").status, 200) << "a load refused up front is not fatal";
-
-    Ember diff;
-    EXPECT_NE(
-        diff.call(
-                "PUT", "/snapshot/load",
-                R"({"snapshot_path": "/x", "mem_backend": {"backend_type": "Uffd", "backend_path": "/y"}})")
-            .body.find("Uffd"),
-        std::string::npos);
 }
 
 // The process's page faults so far, its threads' included (/proc/PID/stat: minflt and majflt).

@@ -67,5 +67,22 @@ TEST(SnapshotLoadBody, AWorkingSetIsEmbersOwnOptionalField) {
     EXPECT_FALSE(parse_working_set(R"({})"));
 }
 
+TEST(SnapshotLoadBody, TheUffdBackendNamesTheHandlersSocket) {
+    auto l = parse_snapshot_load(
+        R"({"snapshot_path": "/a", "mem_backend": {"backend_type": "Uffd", "backend_path": "/h.sock"}})");
+    ASSERT_TRUE(l) << l.error().message;
+    EXPECT_EQ(l->uffd_socket_path, "/h.sock");
+    EXPECT_EQ(l->mem_file_path, "");
+    EXPECT_EQ(
+        error_of(parse_snapshot_load(
+            R"({"snapshot_path": "/a", "mem_backend": {"backend_type": "Uffd", "backend_path": ""}})")),
+        "mem_backend.backend_path: empty path");
+    EXPECT_NE(error_of(parse_snapshot_load(
+                           R"({"snapshot_path": "/a", "mem_backend": {"backend_type": "Uffd", )"
+                           R"("backend_path": "/h"}, "working_set_path": "/w"})"))
+                  .find("the page-fault handler installs the working set"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace ember::json

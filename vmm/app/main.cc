@@ -353,6 +353,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     };
     options.exit_on_failed_load = !cli->serve_after_failed_load;
     options.vmm.vcpu_filter = &filters->vcpu;
+    options.vmm.vmm_filter = &filters->vmm;
     options.vmm_filter = &filters->vmm;
 
     // Created before any other thread: it blocks the termination signals for its signalfd.

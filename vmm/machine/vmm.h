@@ -32,11 +32,13 @@
 #include "core/memory/guest_memory.h"
 #include "core/seccomp/filters.h"
 #include "snapshot/devices.h"
+#include "snapshot/format.h"
 #include "snapshot/machine_state.h"
 #include "snapshot/working_set.h"
 #include "virtio/mmio/mmio_transport.h"
 #include "vmm/machine/device_layout.h"
 #include "vmm/machine/sigbus_guard.h"
+#include "vmm/machine/uffd_backing.h"
 #include "vmm/machine/vcpu_thread.h"
 #include "vmm/machine/virtio_kinds.h"
 
@@ -59,6 +61,9 @@ struct VmmOptions {
     std::string kvm_path = "/dev/kvm";
     // Installed by each vCPU thread before its first KVM_RUN; null: none (not owned).
     const seccomp::BpfProgram* vcpu_filter = nullptr;
+    // The VMM thread's, installed by the threads that do its work beside it (the page-fault
+    // handler's watch); null: none (not owned).
+    const seccomp::BpfProgram* vmm_filter = nullptr;
     // The virtio kinds this VM's configuration may have devices of, in slot order; a restore
     // must be given the kinds its snapshot was taken with.
     std::span<const virtio::VirtioKind* const> virtio_kinds = ember::virtio_kinds();
@@ -135,6 +140,15 @@ class Vmm : public ExitSink {
     Result<std::vector<std::vector<uint64_t>>> take_dirty_pages() const;
     void keep_dirty_pages(const std::vector<std::vector<uint64_t>>& dirty) const;
     Result<void> write_memory_file(int fd, const std::vector<std::vector<uint64_t>>* dirty) const;
+    static Result<std::unique_ptr<Vmm>> restore_through_handler(
+        const LoadSnapshot& load, VmmOptions options, const ValidVmConfig& config,
+        const snapshot::Reader& file, const snapshot::MemoryLayout& layout,
+        const snapshot::VmKvmState& vm_state, const std::vector<snapshot::VcpuState>& vcpus);
+    // What a restore does once guest memory is in place, however it got there.
+    Result<void> restore_state(const ValidVmConfig& config, const snapshot::Reader& file,
+                               const snapshot::MemoryLayout& layout,
+                               const snapshot::VmKvmState& vm_state,
+                               const std::vector<snapshot::VcpuState>& vcpus);
     Result<void> load_guest(const VmConfig& config);
     Result<void> create_devices(const VmConfig& config);
     Result<void> create_vcpus(const VmConfig& config,
@@ -161,6 +175,7 @@ class Vmm : public ExitSink {
     uint64_t memory_file_bytes_ = 0;
     snapshot::SnapshotIdentity restored_from_;
     std::optional<SigbusGuard> sigbus_guard_;  // a restored VM's file-backed memory
+    std::unique_ptr<UffdBacking> uffd_;        // a VM restored through a page-fault handler
     x86::KernelImage kernel_;
 
     Bus pio_bus_;

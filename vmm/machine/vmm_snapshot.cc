@@ -80,6 +80,14 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
         return fail("snapshot has " + std::to_string(vcpus.size()) + " vCPU sections for " +
                     std::to_string((*config)->machine.vcpu_count) + " vCPUs");
 
+    const uint64_t expected = uint64_t{(*config)->machine.mem_size_mib} * kMiB;
+    if (layout->total() != expected)
+        return fail("snapshot_path " + state_path + ": its memory layout has " +
+                    std::to_string(layout->total()) + " bytes for a VM of " +
+                    std::to_string(expected));
+    if (!load.uffd_socket_path.empty())
+        return restore_through_handler(load, std::move(options), *config, *file, *layout, *vm_state,
+                                       vcpus);
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
     // first time the guest touched a page past its end.
     auto opened = open_file(memory_path, O_RDONLY);
@@ -87,8 +95,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     UniqueFd mem_fd = std::move(*opened);
     auto mem_size = file_size(mem_fd.get());
     EMBER_TRY(mem_size, "mem_file_path " + memory_path);
-    const uint64_t expected = uint64_t{(*config)->machine.mem_size_mib} * kMiB;
-    if (layout->total() != expected || *mem_size != expected)
+    if (*mem_size != expected)
         return fail("mem_file_path " + memory_path + ": " + std::to_string(*mem_size) +
                     " bytes, but the snapshot's VM has " + std::to_string(expected) +
                     " bytes of memory");
@@ -123,19 +130,43 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     (*vmm)->restored_from_ = identity;
     (*vmm)->memory_file_bytes_ = expected;
     (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
-    EMBER_TRY(snapshot::restore_vm((*vmm)->vm_, *vm_state));
-    EMBER_TRY((*vmm)->create_devices(*config));
-    EMBER_TRY(snapshot::restore_devices(*file, (*vmm)->persistent_devices(),
-                                        state_sections::kPerDeviceKinds));
-    EMBER_TRY((*vmm)->create_vcpus(*config, &vcpus));
-    EMBER_TRY((*vmm)->watch_fds());
     (*vmm)->memory_file_ = std::move(mem_fd);
-    // After the vCPUs' LAPICs are restored, or the interrupt would be overwritten with them.
-    if (layout->generation_id) {
-        (*vmm)->generation_id_ = layout->generation_id;
-        EMBER_TRY((*vmm)->renew_generation_id());
-    }
+    EMBER_TRY((*vmm)->restore_state(*config, *file, *layout, *vm_state, vcpus));
     return vmm;
+}
+
+// Guest memory is anonymous, and every page of it comes from the handler: registered and handed
+// over before anything, ember included, touches it.
+Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(
+    const LoadSnapshot& load, VmmOptions options, const ValidVmConfig& config,
+    const snapshot::Reader& file, const snapshot::MemoryLayout& layout,
+    const snapshot::VmKvmState& vm_state, const std::vector<snapshot::VcpuState>& vcpus) {
+    auto vmm = build(config, std::move(options), -1);
+    EMBER_TRY(vmm);
+    auto backing =
+        UffdBacking::connect((*vmm)->memory_, load.uffd_socket_path, (*vmm)->options_.vmm_filter);
+    EMBER_TRY(backing);
+    (*vmm)->uffd_ = std::move(*backing);
+    EMBER_TRY((*vmm)->restore_state(config, file, layout, vm_state, vcpus));
+    return vmm;
+}
+
+Result<void> Vmm::restore_state(const ValidVmConfig& config, const snapshot::Reader& file,
+                                const snapshot::MemoryLayout& layout,
+                                const snapshot::VmKvmState& vm_state,
+                                const std::vector<snapshot::VcpuState>& vcpus) {
+    EMBER_TRY(snapshot::restore_vm(vm_, vm_state));
+    EMBER_TRY(create_devices(config));
+    EMBER_TRY(
+        snapshot::restore_devices(file, persistent_devices(), state_sections::kPerDeviceKinds));
+    EMBER_TRY(create_vcpus(config, &vcpus));
+    EMBER_TRY(watch_fds());
+    // After the vCPUs' LAPICs are restored, or the interrupt would be overwritten with them.
+    if (layout.generation_id) {
+        generation_id_ = layout.generation_id;
+        EMBER_TRY(renew_generation_id());
+    }
+    return {};
 }
 Result<void> Vmm::renew_generation_id() {
     EMBER_TRY(write_new_generation_id(memory_, generation_id_->addr));

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# A real function across a snapshot, with and without its working set. ember boots the Python
+# function image (rootfs-tools/build-python-function: Debian's Python 3 with Pillow and
+# cryptography, four FunctionBench-style functions warmed before they listen), every function
+# answers once, and the VM is snapshotted (Full). Clone 1 is restored lazily; its answers must be
+# the booted VM's, its invocation counter going on from the snapshot's; then it records its working
+# set. Clone 2 is restored with that working set, and clone 3 through ember-uffd (the Uffd backend)
+# with it; both must answer the same.
+# Also prints (never asserts) each clone's time from load to first answer and its page faults.
+ember=$1
+ember_uffd=$2
+source "$(dirname "$0")/common.sh"
+# Built on the host beforehand where this runs nested (tests/run-all does): there apt is slow and
+# offline.
+python_root=$("$repo/rootfs-tools/build-python-function" --cached 2> /dev/null ||
+              "$repo/rootfs-tools/build-python-function" | tail -n 1) ||
+    { echo "FAIL: could not build the Python function image"; exit 1; }
+image="$python_root/python-function.ext4"  # read-only: every VM shares it
+functions=(json hello resize aes)
+
+ask() {  # ask NS FUNCTION: one request; prints the JSON body
+    ip netns exec "$1" curl -s --max-time 60 "http://$guest_ip:8080/$2"
+}
+ask_until() {  # ask_until NS FUNCTION SECONDS: retries until the function answers; prints the body
+    local body deadline=$((SECONDS + $3))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        body=$(ip netns exec "$1" curl -s --connect-timeout 1 --max-time 60 "http://$guest_ip:8080/$2") &&
+            [ -n "$body" ] && { echo "$body"; return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+result_of() {  # result_of JSON: the function's result object
+    sed -n 's/.*"result": \({[^}]*}\).*/\1/p' <<< "$1"
+}
+faults_of() { awk '{print $10 + $12}' "/proc/$1/stat"; }  # minor + major
+
+make_ns "py-$$-0" tap0 "$function_host_mac"
+boot_function "py-$$-0" "$image" 256
+echo "booted: ready $(( ($(date +%s%N) - boot_start) / 1000000000 )) s after InstanceStart"
+
+declare -A expected
+n=0
+for f in "${functions[@]}"; do
+    t=$SECONDS
+    body=$(ask_until "py-$$-0" "$f" 120) || { echo "FAIL: the booted VM's $f never answered"; tail -n 20 "$work/console_a"; exit 1; }
+    n=$((n + 1))
+    echo "booted: $f answered in $((SECONDS - t)) s"
+    check "the booted VM's $f is invocation $n" [ "$(field "$body" invocation)" = "$n" ]
+    expected[$f]=$(result_of "$body")
+    echo "booted: $f: ${expected[$f]}"
+done
+boot_id=$(field "$body" boot_id)
+check "json serialised about 1 MB" [ "$(field "${expected[json]}" bytes)" -gt 1000000 ]
+check "resize made 400x300" [ "$(field "${expected[resize]}" width)x$(field "${expected[resize]}" height)" = 400x300 ]
+check "aes encrypted 1 MiB" [ "$(field "${expected[aes]}" bytes)" = 1048576 ]
+must 204 api "$work/a.sock" PATCH /vm '{"state": "Paused"}'
+must 204 api "$work/a.sock" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/py.state\", \"mem_file_path\": \"$work/py.mem\"}"
+kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
+
+file_load="{\"snapshot_path\": \"$work/py.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/py.mem\"}, \"resume_vm\": true"
+uffd_load="{\"snapshot_path\": \"$work/py.state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$work/uffd.sock\"}, \"resume_vm\": true"
+# clone K BODY: clone K in a namespace of its own, loaded with BODY; every function must answer as
+# the booted VM did, counting on from the snapshot's 4.
+clone() {
+    local k=$1 load_body=$2 body f start faults n=4
+    make_ns "py-$$-$k" tap0 "$function_host_mac"
+    ip netns exec "py-$$-$k" "$ember" --api-sock "$work/c$k.sock" --serial-out "$work/console_c$k" 2> "$work/log_c$k" &
+    pid=$!
+    api_up "$work/c$k.sock"
+    faults=$(faults_of "$pid")
+    start=$(date +%s%N)
+    must 204 api "$work/c$k.sock" PUT /snapshot/load "$load_body}"
+    for f in "${functions[@]}"; do
+        body=$(ask_until "py-$$-$k" "$f" 120) || { echo "FAIL: clone $k's $f never answered"; tail -n 20 "$work/console_c$k"; failures=$((failures + 1)); return; }
+        n=$((n + 1))
+        echo "clone $k: $f answered $(( ($(date +%s%N) - start) / 1000000 )) ms after its load began"
+        if [ "$n" = 5 ]; then
+            echo "clone $k: first answer ($f) $(( ($(date +%s%N) - start) / 1000000 )) ms after its load began, $(( $(faults_of "$pid") - faults )) page faults of ember's"
+        fi
+        check "clone $k's $f is invocation $n of the snapshot's VM" [ "$(field "$body" invocation)/$(field "$body" boot_id)" = "$n/$boot_id" ]
+        check "clone $k's $f answers as the booted VM did" [ "$(result_of "$body")" = "${expected[$f]}" ]
+    done
+}
+
+clone 1 "$file_load"
+must 204 api "$work/c1.sock" PUT /snapshot/working-set "{\"working_set_path\": \"$work/py.ws\"}"
+echo "clone 1 recorded a working set of $(( $(stat -c %s "$work/py.ws") / 1024 )) KiB"
+kill -9 "$pid"; wait "$pid" 2> /dev/null
+clone 2 "$file_load, \"working_set_path\": \"$work/py.ws\""
+kill -9 "$pid"; wait "$pid" 2> /dev/null
+"$ember_uffd" --socket "$work/uffd.sock" --mem-file "$work/py.mem" --working-set "$work/py.ws" \
+    --snapshot-path "$work/py.state" 2> "$work/uffd.log" &
+handler=$!
+for _ in $(seq 1 600); do [ -S "$work/uffd.sock" ] && break; sleep 0.1; done
+clone 3 "$uffd_load"
+kill -9 "$pid"; wait "$pid" 2> /dev/null
+handler_rc=0
+wait "$handler" || handler_rc=$?
+check "ember-uffd ended cleanly with its clone: $(cat "$work/uffd.log")" [ "$handler_rc" = 0 ]
+
+if [ "$failures" -ne 0 ]; then
+    for k in 1 2 3; do echo "--- clone $k log"; cat "$work/log_c$k"; echo "--- clone $k console"; tail -n 30 "$work/console_c$k"; done
+    exit 1
+fi

@@ -1,0 +1,205 @@
+// The Uffd memory backend through the API: a snapshot restored with every page served by a
+// page-fault handler, ember-uffd (on demand, and with a working set installed first) or one
+// written from Firecracker's documentation alone; and a handler that is missing or dies is a
+// clear error, never a hung ember.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "tests/support/api_ember.h"
+
+namespace ember::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Waits until `done(read_all(path))`; false after kFailsafe.
+template <typename Pred>
+bool wait_file(const std::string& path, Pred done) {
+    const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (done(read_all(path))) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return done(read_all(path));
+}
+bool wait_text(const std::string& path, const std::string& text) {
+    return wait_file(path, [&](const std::string& s) { return s.find(text) != std::string::npos; });
+}
+bool wait_exists(const std::string& path) {
+    return wait_file(path, [&](const std::string&) { return ::access(path.c_str(), F_OK) == 0; });
+}
+
+// A page-fault handler process: its stderr and stdout go to files in `dir`.
+struct Handler {
+    Handler(const TempDir& dir, const std::vector<std::string>& argv) {
+        out = dir.path() + "/handler.out";
+        err = dir.path() + "/handler.err";
+        int devnull = ::open("/dev/null", O_RDWR);
+        int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        pid = spawn(argv, devnull, o, e);
+        ::close(devnull);
+        ::close(o);
+        ::close(e);
+    }
+    ~Handler() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    }
+    // The exit status once it ends by itself (kFailsafe at most), or -1.
+    int wait() {
+        int status = 0;
+        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+        while (::waitpid(pid, &status, WNOHANG) == 0) {
+            if (std::chrono::steady_clock::now() > deadline) return -1;
+            std::this_thread::sleep_for(20ms);
+        }
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::string out, err;
+    pid_t pid = -1;
+};
+
+// The number ember-uffd's closing line gives before `what`.
+uint64_t count_before(const std::string& log, const std::string& what) {
+    std::smatch m;
+    if (!std::regex_search(log, m, std::regex("([0-9]+) " + what))) return 0;
+    return std::stoull(m[1]);
+}
+
+class Uffd : public ::testing::Test {
+  protected:
+    // The working-set guest, filled and snapshotted: each SendCtrlAltDel then makes it read 512
+    // of its pages, check them and rewrite 256, and print 'T' (or '?' for a page that held other
+    // bytes than the snapshot's).
+    void SetUp() override {
+        ApiEmber a;
+        auto c = a.client();
+        ASSERT_EQ(
+            call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
+            204);
+        ASSERT_EQ(call(c, "PUT", "/boot-source",
+                       R"({"kernel_image_path": ")" + guest("working_set") + "\"}")
+                      .status,
+                  204);
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_TRUE(wait_text(a.dir.path() + "/console", "R"));
+        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        ASSERT_EQ(call(c, "PUT", "/snapshot/create",
+                       R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}")
+                      .status,
+                  204);
+    }
+    std::string uffd_load(bool resume) const {
+        return R"({"snapshot_path": ")" + state +
+               R"(", "mem_backend": {"backend_type": "Uffd", "backend_path": ")" + sock +
+               R"("}, "resume_vm": )" + (resume ? "true" : "false") + "}";
+    }
+    // Loads through the handler listening on `sock` and runs one round, which must print 'T'.
+    void one_round_through_the_handler() {
+        ApiEmber clone;
+        auto c = clone.client();
+        auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true));
+        ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
+        const std::string console = clone.dir.path() + "/console";
+        ASSERT_TRUE(wait_file(console, [](const std::string& s) { return !s.empty(); }));
+        EXPECT_EQ(read_all(console), "T") << "a page did not hold the snapshot's bytes";
+    }
+
+    TempDir files;
+    std::string state = files.path() + "/vm.state", mem = files.path() + "/vm.mem",
+                sock = files.path() + "/uffd.sock", ws = files.path() + "/vm.ws";
+};
+
+TEST_F(Uffd, EmberUffdServesARestoreOnDemandAndWithAWorkingSet) {
+    uint64_t on_demand = 0;
+    {
+        Handler h(files, {EMBER_UFFD, "--socket", sock, "--mem-file", mem});
+        ASSERT_TRUE(wait_exists(sock));
+        one_round_through_the_handler();
+        ASSERT_EQ(h.wait(), 0) << "ember-uffd ends cleanly once ember is gone: " << read_all(h.err);
+        on_demand = count_before(read_all(h.err), "pages served on faults");
+        EXPECT_GE(on_demand, 768u) << read_all(h.err);
+    }
+    // A working set recorded by a File-backed clone after the same round.
+    {
+        ApiEmber recorder;
+        auto c = recorder.client();
+        ASSERT_EQ(call(c, "PUT", "/snapshot/load",
+                       R"({"snapshot_path": ")" + state +
+                           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
+                           R"("}, "resume_vm": true})")
+                      .status,
+                  204);
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
+        ASSERT_TRUE(wait_text(recorder.dir.path() + "/console", "T"));
+        ASSERT_EQ(call(c, "PUT", "/snapshot/working-set", R"({"working_set_path": ")" + ws + "\"}")
+                      .status,
+                  204);
+    }
+    Handler h(files, {EMBER_UFFD, "--socket", sock, "--mem-file", mem, "--working-set", ws,
+                      "--snapshot-path", state});
+    ASSERT_TRUE(wait_exists(sock));
+    one_round_through_the_handler();
+    ASSERT_EQ(h.wait(), 0) << read_all(h.err);
+    const std::string log = read_all(h.err);
+    EXPECT_GE(count_before(log, "working-set pages installed"), 768u) << log;
+    EXPECT_LE(count_before(log, "pages served on faults") + 700, on_demand) << log;
+}
+
+TEST_F(Uffd, AHandlerWrittenFromFirecrackersDocumentationServesARestore) {
+    Handler h(files, {EMBER_DOC_UFFD_HANDLER, sock, mem});
+    ASSERT_TRUE(wait_text(h.out, "listening"));
+    one_round_through_the_handler();
+    EXPECT_TRUE(wait_text(h.out, "1 regions")) << "one region of 32 MiB: " << read_all(h.out);
+}
+
+TEST_F(Uffd, AMissingOrDeadHandlerIsAClearErrorNotAHang) {
+    {
+        ApiEmber e({"--serve-after-failed-load"});
+        auto c = e.client();
+        auto r = call(c, "PUT", "/snapshot/load", uffd_load(true));
+        EXPECT_EQ(r.status, 400);
+        EXPECT_NE(r.body.find("mem_backend.backend_path " + sock), std::string::npos) << r.body;
+        EXPECT_NE(r.body.find("no page-fault handler listens there"), std::string::npos) << r.body;
+        std::string with_ws = uffd_load(true);
+        with_ws.insert(with_ws.size() - 1, R"(, "working_set_path": "/x")");
+        auto ws_too = call(c, "PUT", "/snapshot/load", with_ws);
+        EXPECT_EQ(ws_too.status, 400);
+        EXPECT_NE(ws_too.body.find("ember-uffd --working-set"), std::string::npos) << ws_too.body;
+        EXPECT_EQ(call(c, "GET", "/").status, 200);
+    }
+    // A handler that dies after the handshake: the loaded VM's memory is gone, and ember says so
+    // and exits rather than leave its vCPU waiting on a fault for ever.
+    Handler h(files, {EMBER_UFFD, "--socket", sock, "--mem-file", mem});
+    ASSERT_TRUE(wait_exists(sock));
+    ApiEmber clone;
+    auto c = clone.client();
+    ASSERT_EQ(call(c, "PUT", "/snapshot/load", uffd_load(false)).status, 204) << clone.log();
+    ::kill(h.pid, SIGKILL);
+    EXPECT_EQ(h.wait(), -1);
+    EXPECT_EQ(clone.wait(), 1);
+    EXPECT_NE(clone.log().find("the page-fault handler (pid"), std::string::npos) << clone.log();
+}
+
+}  // namespace
+}  // namespace ember::testing
