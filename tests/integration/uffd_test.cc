@@ -195,6 +195,10 @@ TEST_F(Uffd, AMissingOrDeadHandlerIsAClearErrorNotAHang) {
     ApiEmber clone;
     auto c = clone.client();
     ASSERT_EQ(call(c, "PUT", "/snapshot/load", uffd_load(false)).status, 204) << clone.log();
+    auto record = call(c, "PUT", "/snapshot/working-set", R"({"working_set_path": ")" + ws + "\"}");
+    EXPECT_EQ(record.status, 400);
+    EXPECT_NE(record.body.find("restored through the Uffd backend"), std::string::npos)
+        << record.body;
     ::kill(h.pid, SIGKILL);
     EXPECT_EQ(h.wait(), -1);
     EXPECT_EQ(clone.wait(), 1);

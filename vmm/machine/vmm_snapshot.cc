@@ -168,6 +168,7 @@ Result<void> Vmm::restore_state(const ValidVmConfig& config, const snapshot::Rea
     }
     return {};
 }
+
 Result<void> Vmm::renew_generation_id() {
     EMBER_TRY(write_new_generation_id(memory_, generation_id_->addr));
     auto irq = IrqFd::create(vm_, generation_id_->gsi);
@@ -180,6 +181,11 @@ Result<void> Vmm::renew_generation_id() {
 }
 
 Result<snapshot::WorkingSetCounts> Vmm::record_working_set(const std::string& path) const {
+    // Every page of such a VM is private, so residency cannot tell read pages from written ones.
+    if (uffd_)
+        return fail(
+            "the microVM was restored through the Uffd backend: record a working set from "
+            "a clone restored from the memory file (mem_backend File)");
     if (!memory_file_.valid())
         return fail(
             "the microVM was not restored from a snapshot: a working set is what a restored VM "
