@@ -9,7 +9,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -93,8 +92,8 @@ Result<int> run(const Options& o) {
         snapshot::receive_uffd_handshake(listener->get(), std::chrono::seconds(o.timeout_s));
     ::unlink(o.socket.c_str());  // one VMM per handler
     EMBER_TRY(handshake);
-    const pid_t vmm = handshake->peer;
-    UniqueFd pidfd(vmm > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, vmm, 0)) : -1);
+    const pid_t vmm = handshake->peer.pid;
+    const UniqueFd pidfd = std::move(handshake->peer.pidfd);
     auto server = snapshot::PageServer::create(std::move(*handshake),
                                                {memory->data(), static_cast<size_t>(*mem_size)});
     EMBER_TRY(server);

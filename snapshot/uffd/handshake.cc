@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <simdjson.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 #include <array>
@@ -41,6 +42,16 @@ Result<sockaddr_un> address_of(const std::string& path) {
 }
 
 }  // namespace
+
+UffdPeer peer_of(int connection) {
+    UffdPeer peer;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) peer.pid = cred.pid;
+    if (peer.pid > 0)
+        peer.pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, peer.pid, 0)));
+    return peer;
+}
 
 std::string encode_uffd_regions(std::span<const UffdRegion> regions) {
     std::string out = "[";
@@ -163,10 +174,7 @@ Result<UffdHandshake> receive_uffd_handshake(int listen_fd, std::chrono::millise
     UffdHandshake h;
     h.connection = UniqueFd(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!h.connection.valid()) return fail_errno("accept");
-    ucred cred{};
-    socklen_t cred_len = sizeof cred;
-    if (::getsockopt(h.connection.get(), SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0)
-        h.peer = cred.pid;
+    h.peer = peer_of(h.connection.get());
     std::string message;
     for (;;) {
         auto in = wait_for(h.connection.get(), POLLIN, until);

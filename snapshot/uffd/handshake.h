@@ -43,11 +43,20 @@ Result<UniqueFd> send_uffd_handshake(const std::string& socket_path,
                                      std::span<const UffdRegion> regions, int uffd,
                                      std::chrono::milliseconds deadline);
 
+// The process at the other end of a handshake's connection, which each side watches for the
+// other's exit: its pid as SO_PEERCRED names it in our pid namespace (0: outside it), and a pidfd
+// of it (invalid where the pid is not visible or pidfds are not offered).
+struct UffdPeer {
+    pid_t pid = 0;
+    UniqueFd pidfd;
+};
+UffdPeer peer_of(int connection);
+
 struct UffdHandshake {
     UniqueFd connection;
     UniqueFd uffd;
     std::vector<UffdRegion> regions;
-    pid_t peer = 0;  // the VMM, as SO_PEERCRED names it in our pid namespace (0: outside it)
+    UffdPeer peer;  // the VMM
 };
 
 // The handler's end: accepts one connection on `listen_fd` and reads the message, within

@@ -93,7 +93,8 @@ TEST(UffdHandshake, OneMessageCarriesTheRegionsAndTheFdAcrossASocket) {
     vmm.join();
     ASSERT_TRUE(vmm_end) << vmm_end.error().message;
     ASSERT_TRUE(h) << h.error().message;
-    EXPECT_EQ(h->peer, ::getpid());
+    EXPECT_EQ(h->peer.pid, ::getpid());
+    EXPECT_TRUE(h->peer.pidfd.valid());
     ASSERT_EQ(h->regions.size(), 1u);
     EXPECT_EQ(h->regions[0].offset, 0x1000u);
     uint64_t value = 0;

@@ -2,8 +2,6 @@
 
 #include <poll.h>
 #include <pthread.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
 
 #include <array>
 #include <chrono>
@@ -50,21 +48,16 @@ Result<std::unique_ptr<UffdBacking>> UffdBacking::connect(const GuestMemory& mem
     auto connection =
         snapshot::send_uffd_handshake(socket_path, regions, uffd->fd(), kHandshakeDeadline);
     EMBER_TRY(connection, field);
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    pid_t handler_pid = 0;
-    if (::getsockopt(connection->get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-        handler_pid = cred.pid;
-    UniqueFd handler(handler_pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, handler_pid, 0))
-                                     : -1);
-    if (!handler.valid())
+    auto peer = snapshot::peer_of(connection->get());
+    const pid_t handler_pid = peer.pid;
+    if (!peer.pidfd.valid())
         log::warn("restore: the page-fault handler's process cannot be watched from here (pid " +
                   std::to_string(handler_pid) +
                   "): should it exit, faults on pages it has not served will wait for ever");
     auto stop = EventFd::create();
     EMBER_TRY(stop);
     auto backing = std::make_unique<UffdBacking>(Key{}, std::move(*uffd), std::move(*connection),
-                                                 std::move(handler), std::move(*stop));
+                                                 std::move(peer.pidfd), std::move(*stop));
     if (backing->handler_.valid()) {
         try {
             backing->watcher_ = std::thread(
