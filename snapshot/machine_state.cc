@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/arch/x86_64/layout.h"
+#include "core/config/vm_config.h"
 
 namespace ember::snapshot {
 namespace {
@@ -180,6 +181,7 @@ std::vector<uint8_t> encode(const MemoryLayout& m) {
         w.put(m.generation_id->addr);
         w.put(m.generation_id->gsi);
     }
+    w.put(m.page_size);
     return w.bytes();
 }
 
@@ -210,6 +212,16 @@ Result<MemoryLayout> decode_memory(std::span<const uint8_t> payload, uint32_t ve
                             std::to_string(place.gsi) + " is not a line of the IOAPIC");
             m.generation_id = place;
         }
+    }
+    if (version >= 3) {
+        EMBER_TRY(read_into(r, m.page_size));
+        if (m.page_size != kGuestPageSize && m.page_size != kHugePageSize)
+            return fail("memory section: page size " + std::to_string(m.page_size) +
+                        " is neither 4 KiB nor 2 MiB");
+        for (const auto& g : m.regions)
+            if (g.guest_addr % m.page_size != 0 || g.size % m.page_size != 0)
+                return fail("memory section: the region at " + std::to_string(g.guest_addr) +
+                            " is not made of whole " + std::to_string(m.page_size) + "-byte pages");
     }
     if (!r.done()) return fail("memory section has trailing bytes");
     return m;

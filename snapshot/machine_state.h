@@ -46,7 +46,8 @@ struct VmKvmState {
 
 // The memory file's layout: guest regions back to back from offset 0. Version 2 adds where the
 // guest was told (through ACPI) its generation ID lives and which interrupt announces a new one; a
-// version 1 section, from before ember wrote ACPI tables, has none.
+// version 1 section, from before ember wrote ACPI tables, has none. Version 3 adds the size of the
+// pages guest memory was mapped with (machine-config.huge_pages); before it, 4 KiB.
 inline constexpr uint32_t kMemoryLayoutVersion = state_sections::kMemory.version;
 struct GenerationIdPlace {
     uint64_t addr;
@@ -55,6 +56,7 @@ struct GenerationIdPlace {
 struct MemoryLayout {
     std::vector<MemoryRegionSpec> regions;
     std::optional<GenerationIdPlace> generation_id;
+    uint64_t page_size = kGuestPageSize;
     uint64_t total() const;
 };
 

@@ -52,7 +52,13 @@ Result<MachineConfigPatch> parse_machine_config_patch(std::string_view text) {
         EMBER_TRY(take(f.boolean("smt"), p.smt));
         EMBER_TRY(take(f.boolean("track_dirty_pages"), p.track_dirty_pages));
         EMBER_TRY(take(f.string("cpu_template"), p.cpu_template));
-        EMBER_TRY(take(f.string("huge_pages"), p.huge_pages));
+        auto huge_pages = f.string("huge_pages");
+        EMBER_TRY(huge_pages);
+        if (*huge_pages) {
+            auto named = huge_pages_named(**huge_pages, f.path_of("huge_pages"));
+            EMBER_TRY(named);
+            p.huge_pages = *named;
+        }
         if (!p.vcpu_count && !p.mem_size_mib && !p.smt && !p.track_dirty_pages && !p.cpu_template &&
             !p.huge_pages)
             return fail("Empty PATCH request.");

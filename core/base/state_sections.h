@@ -30,7 +30,8 @@ inline constexpr StateSection kVmKvm{2, "vm (PIC, IOAPIC, PIT, clock)"};
 inline constexpr StateSection kVcpu{3, "vcpu"};
 inline constexpr StateSection kSerial{4, "serial", 1, kPerDevice};
 inline constexpr StateSection kI8042{5, "i8042", 1, kPerDevice};
-inline constexpr StateSection kMemory{6, "memory layout", 2};  // 2: the generation ID's address
+// 2: the generation ID's address; 3: the page size
+inline constexpr StateSection kMemory{6, "memory layout", 3};
 inline constexpr StateSection kVirtio{7, "virtio", 1, kPerDevice};
 
 inline constexpr StateSection kAll[] = {kConfig, kVmKvm, kVcpu, kSerial, kI8042, kMemory, kVirtio};

@@ -69,10 +69,11 @@ void describe(S& m, V&& v) {
     v(Field{.name = "mem_size_mib", .state = 1, .required = true}, m.mem_size_mib);
     v(Field{.name = "smt", .state = 2}, m.smt);
     v(Field{.name = "track_dirty_pages", .state = 3}, m.track_dirty_pages);
-    // validate() accepts only their defaults ("None"), so a snapshot does not keep them: an
-    // explicit cpu_template "None" is served by GET /vm/config before a snapshot, and not after a
-    // restore.
+    // Not in the config section: the memory layout section keeps the page size, and a restore
+    // sets huge_pages from it.
     v(Field{.name = "huge_pages"}, m.huge_pages);
+    // validate() accepts only its default ("None"), so a snapshot does not keep it: an explicit
+    // cpu_template "None" is served by GET /vm/config before a snapshot, and not after a restore.
     v(Field{.name = "cpu_template", .omit_when_absent = true}, m.cpu_template);
 }
 
@@ -136,6 +137,9 @@ inline Result<void> from_name(std::string_view name, const std::string& key, Cac
 }
 inline Result<void> from_name(std::string_view name, const std::string& key, IoEngineType& out) {
     return assign(io_engine_named(name, key), out);
+}
+inline Result<void> from_name(std::string_view name, const std::string& key, HugePages& out) {
+    return assign(huge_pages_named(name, key), out);
 }
 
 // What the codecs tell apart besides a struct with a describe().

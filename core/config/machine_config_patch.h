@@ -15,7 +15,7 @@ struct MachineConfigPatch {
     std::optional<bool> smt;
     std::optional<bool> track_dirty_pages;
     std::optional<std::string> cpu_template;
-    std::optional<std::string> huge_pages;
+    std::optional<HugePages> huge_pages;
 
     MachineConfig applied_to(MachineConfig m) const {
         if (vcpu_count) m.vcpu_count = *vcpu_count;

@@ -107,9 +107,11 @@ Result<void> validate_machine(const MachineConfig& m) {
     if (m.cpu_template && *m.cpu_template != "None")
         return fail("machine-config.cpu_template: '" + *m.cpu_template +
                     "' is not supported by ember; only \"None\" is");
-    if (m.huge_pages != "None")
-        return fail("machine-config.huge_pages: '" + m.huge_pages +
-                    "' is not supported by ember; only \"None\" is");
+    if (m.huge_pages == HugePages::Size2M && m.mem_size_mib % 2 != 0)
+        return fail(
+            "The memory size (MiB) is either 0, or not a multiple of the configured page size. "
+            "machine-config.mem_size_mib: must be a multiple of 2 with huge_pages \"2M\", got " +
+            std::to_string(m.mem_size_mib));
     return {};
 }
 
@@ -176,6 +178,14 @@ std::string_view name_of(IoEngineType engine) {
     return engine == IoEngineType::Sync ? "Sync" : "Async";
 }
 
+std::string_view name_of(HugePages pages) {
+    return pages == HugePages::Size2M ? "2M" : "None";
+}
+
+uint64_t page_size_of(HugePages pages) {
+    return pages == HugePages::Size2M ? kHugePageSize : 4096;
+}
+
 Result<CacheType> cache_type_named(std::string_view name, const std::string& key) {
     if (name == "Unsafe") return CacheType::Unsafe;
     if (name == "Writeback") return CacheType::Writeback;
@@ -186,6 +196,12 @@ Result<IoEngineType> io_engine_named(std::string_view name, const std::string& k
     if (name == "Sync") return IoEngineType::Sync;
     if (name == "Async") return IoEngineType::Async;
     return std::unexpected(unknown_variant(key, std::string(name), {"Sync", "Async"}));
+}
+
+Result<HugePages> huge_pages_named(std::string_view name, const std::string& key) {
+    if (name == "None") return HugePages::None;
+    if (name == "2M") return HugePages::Size2M;
+    return std::unexpected(unknown_variant(key, std::string(name), {"None", "2M"}));
 }
 
 Error unknown_variant(const std::string& key, const std::string& value,

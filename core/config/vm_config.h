@@ -31,13 +31,18 @@ struct BootSourceConfig {
     std::optional<std::string> boot_args;
 };
 
+// The pages guest memory is made of: the host's base pages, or hugetlbfs's 2 MiB pages, taken from
+// the host's pool (/proc/sys/vm/nr_hugepages) when the memory is mapped.
+enum class HugePages : uint8_t { None, Size2M };
+inline constexpr uint64_t kHugePageSize = 2 * 1024 * 1024;
+
 struct MachineConfig {
     uint32_t vcpu_count = 1;
     uint32_t mem_size_mib = 128;
     bool smt = false;
     bool track_dirty_pages = false;
     std::optional<std::string> cpu_template;  // only "None" is supported
-    std::string huge_pages = "None";
+    HugePages huge_pages = HugePages::None;
 };
 
 // How the guest's writes reach the disk: Unsafe never flushes (no VIRTIO_BLK_F_FLUSH); Writeback
@@ -49,9 +54,13 @@ enum class IoEngineType : uint8_t { Async, Sync };
 // Firecracker's names, as its API and config file write them.
 std::string_view name_of(CacheType type);
 std::string_view name_of(IoEngineType engine);
+std::string_view name_of(HugePages pages);
 // The value Firecracker's name stands for; otherwise unknown_variant() under `key`.
 Result<CacheType> cache_type_named(std::string_view name, const std::string& key);
 Result<IoEngineType> io_engine_named(std::string_view name, const std::string& key);
+Result<HugePages> huge_pages_named(std::string_view name, const std::string& key);
+// The size of the pages guest memory is mapped with: 4 KiB or 2 MiB.
+uint64_t page_size_of(HugePages pages);
 
 struct DriveConfig {
     std::string drive_id;

@@ -1,14 +1,24 @@
 #include "core/memory/guest_memory.h"
 
+#include <linux/mman.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 
 namespace ember {
 
-Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSpec> specs) {
-    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSpec> specs,
+                                                  uint64_t page_size) {
+    const uint64_t base_page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const bool huge = page_size != base_page;
+    if (huge && (page_size < base_page || !std::has_single_bit(page_size)))
+        return fail("guest memory: no pages of " + std::to_string(page_size) + " bytes");
+    const uint64_t page = page_size;
+    const int flags = huge ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+                                 (std::countr_zero(page_size) << MAP_HUGE_SHIFT)
+                           : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
     std::vector<GuestRegion> regions;
     uint64_t previous_end = 0;
     for (const auto& spec : specs) {
@@ -19,13 +29,19 @@ Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSp
             return fail("guest memory region at " + hex(spec.guest_addr) + " wraps around");
         if (!regions.empty() && spec.guest_addr < previous_end)
             return fail("guest memory regions overlap or are unsorted at " + hex(spec.guest_addr));
-        auto mapping = Mapping::map(spec.size, PROT_READ | PROT_WRITE,
-                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+        auto mapping = Mapping::map(spec.size, PROT_READ | PROT_WRITE, flags);
+        if (!mapping && huge)
+            return fail("guest memory at " + hex(spec.guest_addr) + ": the host's pool of " +
+                        std::to_string(page_size >> 20) + " MiB pages cannot give the " +
+                        std::to_string(spec.size / page_size) +
+                        " pages this region needs (HugePages_Free in /proc/meminfo; raise "
+                        "/proc/sys/vm/nr_hugepages): " +
+                        mapping.error().message);
         EMBER_TRY(mapping, "guest memory at " + hex(spec.guest_addr));
         previous_end = spec.guest_addr + spec.size;
         regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
     }
-    return GuestMemory(std::move(regions));
+    return GuestMemory(std::move(regions), page_size);
 }
 
 Result<GuestMemory> GuestMemory::map_file(std::span<const MemoryRegionSpec> specs, int fd) {
@@ -38,7 +54,7 @@ Result<GuestMemory> GuestMemory::map_file(std::span<const MemoryRegionSpec> spec
         regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
         offset += spec.size;
     }
-    return GuestMemory(std::move(regions));
+    return GuestMemory(std::move(regions), kGuestPageSize);
 }
 
 uint64_t GuestMemory::total_size() const {

@@ -35,8 +35,11 @@ struct GuestRegion {
 class GuestMemory {
   public:
     // Anonymous, MAP_NORESERVE: the host commits a page only when the guest first touches it.
-    // Regions must be page-aligned, non-empty, sorted and non-overlapping.
-    static Result<GuestMemory> create_anonymous(std::span<const MemoryRegionSpec> specs);
+    // Regions must be page-aligned, non-empty, sorted and non-overlapping. With a `page_size`
+    // above the host's, hugetlb pages of that size, reserved from the host's pool as the memory
+    // is mapped: a pool too small fails here, where MAP_NORESERVE would SIGBUS the guest later.
+    static Result<GuestMemory> create_anonymous(std::span<const MemoryRegionSpec> specs,
+                                                uint64_t page_size = kGuestPageSize);
 
     // The regions mapped MAP_PRIVATE from `fd`, back to back from offset 0: restore costs a
     // mapping, not a copy, and pages are read from the file only when the guest touches them.
@@ -44,6 +47,8 @@ class GuestMemory {
 
     const std::vector<GuestRegion>& regions() const { return regions_; }
     uint64_t total_size() const;
+    // 4 KiB, or the hugetlb page size the memory was made with.
+    uint64_t page_size() const { return page_size_; }
 
     // The host bytes for [addr, addr + len); an error if any byte is outside one region.
     Result<std::span<uint8_t>> slice(uint64_t addr, uint64_t len) const;
@@ -74,8 +79,10 @@ class GuestMemory {
     }
 
   private:
-    explicit GuestMemory(std::vector<GuestRegion> regions) : regions_(std::move(regions)) {}
+    GuestMemory(std::vector<GuestRegion> regions, uint64_t page_size)
+        : regions_(std::move(regions)), page_size_(page_size) {}
     std::vector<GuestRegion> regions_;
+    uint64_t page_size_;
     // Tracking metadata, not guest state: written from the VMM thread even through a const view.
     mutable std::vector<std::vector<uint64_t>> dirty_;
 };

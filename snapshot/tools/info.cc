@@ -53,6 +53,11 @@ int describe(const char* path) {
                             n.host_dev_name.c_str());
         }
     }
+    if (auto m = file->one(snapshot::kMemory)) {
+        if (auto layout = snapshot::decode_memory(m->payload, m->version))
+            std::printf("memory: %zu regions, %llu KiB pages\n", layout->regions.size(),
+                        static_cast<unsigned long long>(layout->page_size >> 10));
+    }
     int i = 0;
     for (const auto& s : file->all(snapshot::kVcpu)) {
         auto v = snapshot::decode_vcpu(s.payload);

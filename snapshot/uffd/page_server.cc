@@ -53,6 +53,10 @@ Result<void> PageServer::install(int working_set_fd, const WorkingSet& set) {
             if (region == nullptr || bytes > region->size - (run.offset - region->offset))
                 return fail("a working-set run at offset " + std::to_string(run.offset) +
                             " is outside the VM's regions");
+            // A huge page is copied whole or not at all.
+            if (region->page_size != kGuestPageSize)
+                return fail("the VM's memory is on " + std::to_string(region->page_size >> 10) +
+                            " KiB pages, and a working set is made of 4 KiB pages");
             buffer.resize(bytes);
             EMBER_TRY(pread_exact(working_set_fd, buffer, at), "working set");
             at += bytes;
@@ -72,7 +76,10 @@ Result<void> PageServer::fault(uint64_t addr) {
     const uint64_t dst = r->base_host_virt_addr + page * r->page_size;
     if (removed_[index][page]) {
         ++counts_.zero_faults;
-        return uffd_.zero(dst, r->page_size);
+        if (r->page_size == kGuestPageSize) return uffd_.zero(dst, r->page_size);
+        // hugetlb memory has no UFFDIO_ZEROPAGE: a copy of zeros.
+        zeros_.resize(r->page_size, 0);
+        return uffd_.copy(dst, zeros_.data(), r->page_size);
     }
     ++counts_.faults;
     return uffd_.copy(dst, memory_.data() + r->offset + page * r->page_size, r->page_size);

@@ -48,6 +48,7 @@ class PageServer {
     Userfault uffd_;
     std::span<const uint8_t> memory_;
     std::vector<std::vector<bool>> removed_;  // per region, per page
+    std::vector<uint8_t> zeros_;              // a zero huge page, once one is needed
     PageServerCounts counts_;
 };
 

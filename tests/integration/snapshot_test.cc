@@ -535,6 +535,7 @@ TEST_F(Snapshot, InfoToolDescribesAStateFileAndRefusesABadOne) {
     EXPECT_EQ(info.exit_code, 0) << info.err;
     EXPECT_NE(info.out.find("machine: 1 vCPUs, 32 MiB"), std::string::npos) << info.out;
     EXPECT_NE(info.out.find("vCPU 0: rip"), std::string::npos) << info.out;
+    EXPECT_NE(info.out.find("memory: 1 regions, 4 KiB pages"), std::string::npos) << info.out;
     // Named from core/base/state_sections.h: the machine's sections and each device's.
     for (const char* name : {"section config", "section vcpu", "section memory layout",
                              "section serial", "section i8042"})

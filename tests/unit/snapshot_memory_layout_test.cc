@@ -28,6 +28,31 @@ TEST(MemoryLayoutSection, TheGenerationIdRoundTrips) {
     EXPECT_FALSE(back->generation_id);
 }
 
+TEST(MemoryLayoutSection, ThePageSizeRoundTripsAndIsFourKiBBeforeVersionThree) {
+    MemoryLayout m = two_regions();
+    m.page_size = 2 << 20;
+    auto back = decode_memory(encode(m), kMemoryLayoutVersion);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->page_size, 2u << 20);
+
+    ByteWriter w;
+    put_vector(w, m.regions);
+    w.put(uint8_t{0});  // no generation ID
+    back = decode_memory(w.bytes(), 2);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->page_size, 4096u);
+
+    m.page_size = 1 << 30;
+    auto gigantic = decode_memory(encode(m), kMemoryLayoutVersion);
+    ASSERT_FALSE(gigantic);
+    EXPECT_NE(gigantic.error().message.find("neither 4 KiB nor 2 MiB"), std::string::npos);
+    m.page_size = 2 << 20;
+    m.regions = {{0, 0x100000}};  // 1 MiB: half a page
+    auto half = decode_memory(encode(m), kMemoryLayoutVersion);
+    ASSERT_FALSE(half);
+    EXPECT_NE(half.error().message.find("not made of whole"), std::string::npos);
+}
+
 // A state file written before ember had ACPI: the regions alone, version 1.
 TEST(MemoryLayoutSection, AVersionOneSectionLoadsWithoutAGenerationId) {
     ByteWriter w;
@@ -45,7 +70,7 @@ TEST(MemoryLayoutSection, RefusesWhatItCannotUse) {
     EXPECT_FALSE(decode_memory(encode(m), 0));
     auto newer = decode_memory(encode(m), kMemoryLayoutVersion + 1);
     ASSERT_FALSE(newer);
-    EXPECT_NE(newer.error().message.find("reads versions 1 to 2"), std::string::npos);
+    EXPECT_NE(newer.error().message.find("reads versions 1 to 3"), std::string::npos);
 
     m.generation_id = GenerationIdPlace{0xd0000000 - 8, 3};  // straddles the end of low memory
     auto outside = decode_memory(encode(m), kMemoryLayoutVersion);

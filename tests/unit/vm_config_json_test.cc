@@ -13,7 +13,8 @@ std::string error_of(const Result<VmConfig>& r) {
 TEST(VmConfigJson, ParsesFirecrackersConfigFile) {
     auto config = parse_vm_config(R"({
       "boot-source": {"kernel_image_path": "/k", "boot_args": "console=ttyS0", "initrd_path": null},
-      "machine-config": {"vcpu_count": 2, "mem_size_mib": 256, "smt": false, "track_dirty_pages": true},
+      "machine-config": {"vcpu_count": 2, "mem_size_mib": 256, "smt": false, "track_dirty_pages": true,
+                         "huge_pages": "2M"},
       "drives": [{"drive_id": "rootfs", "path_on_host": "/r.ext4", "is_root_device": true,
                   "is_read_only": false, "cache_type": "Writeback", "io_engine": "Sync",
                   "rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100},
@@ -27,6 +28,7 @@ TEST(VmConfigJson, ParsesFirecrackersConfigFile) {
     EXPECT_EQ((*config)->machine.vcpu_count, 2u);
     EXPECT_EQ((*config)->machine.mem_size_mib, 256u);
     EXPECT_TRUE((*config)->machine.track_dirty_pages);
+    EXPECT_EQ((*config)->machine.huge_pages, HugePages::Size2M);
     ASSERT_EQ((*config)->drives.size(), 1u);
     EXPECT_EQ((*config)->drives[0].cache_type, CacheType::Writeback);
     EXPECT_EQ((*config)->drives[0].io_engine, IoEngineType::Sync);
@@ -57,8 +59,10 @@ TEST(VmConfigJson, EachErrorNamesTheField) {
          "must be 1 or even when smt"},
         {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "cpu_template": "T2"}})",
          "'T2' is not supported"},
-        {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "huge_pages": "2M"}})",
-         "'2M' is not supported"},
+        {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "huge_pages": "1G"}})",
+         "machine-config.huge_pages: unknown variant `1G`, expected `None` or `2M`"},
+        {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 63, "huge_pages": "2M"}})",
+         "mem_size_mib: must be a multiple of 2 with huge_pages \"2M\", got 63"},
         {R"({"boot-source": {}})",
          "boot-source.kernel_image_path: missing field `kernel_image_path`"},
         {R"({"boot-source": {"kernel_image_path": 7}})",

@@ -42,7 +42,7 @@ Result<std::unique_ptr<UffdBacking>> UffdBacking::connect(const GuestMemory& mem
     for (const auto& r : memory.regions()) {
         EMBER_TRY(uffd->register_missing(r.mapping.data(), r.size()), "mem_backend Uffd");
         regions.push_back(
-            {reinterpret_cast<uint64_t>(r.mapping.data()), r.size(), offset, kGuestPageSize});
+            {reinterpret_cast<uint64_t>(r.mapping.data()), r.size(), offset, memory.page_size()});
         offset += r.size();
     }
     auto connection =

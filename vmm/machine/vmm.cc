@@ -54,9 +54,12 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions o
     EMBER_TRY(vm);
     const uint64_t mem_bytes = uint64_t{config.machine.mem_size_mib} * kMiB;
     auto regions = x86::ram_regions(mem_bytes);
+    const HugePages pages = config.machine.huge_pages;
     auto memory = memory_fd >= 0 ? GuestMemory::map_file(regions, memory_fd)
-                                 : GuestMemory::create_anonymous(regions);
-    EMBER_TRY(memory, "machine-config.mem_size_mib");
+                                 : GuestMemory::create_anonymous(regions, page_size_of(pages));
+    EMBER_TRY(memory, pages == HugePages::None
+                          ? std::string("machine-config.mem_size_mib")
+                          : "machine-config.huge_pages \"" + std::string(name_of(pages)) + "\"");
     // Memory goes in before the irqchip exists: after it, each KVM_SET_USER_MEMORY_REGION waits for
     // an SRCU grace period, measured at 7-11 ms for 128 MiB here against 0.16 ms before.
     // With track_dirty_pages KVM logs the pages the guest writes, for Diff snapshots.

@@ -140,6 +140,10 @@ class Vmm : public ExitSink {
     Result<std::vector<std::vector<uint64_t>>> take_dirty_pages() const;
     void keep_dirty_pages(const std::vector<std::vector<uint64_t>>& dirty) const;
     Result<void> write_memory_file(int fd, const std::vector<std::vector<uint64_t>>* dirty) const;
+    static Result<std::unique_ptr<Vmm>> restore_huge_pages(
+        int mem_fd, VmmOptions options, const ValidVmConfig& config, const snapshot::Reader& file,
+        const snapshot::MemoryLayout& layout, const snapshot::VmKvmState& vm_state,
+        const std::vector<snapshot::VcpuState>& vcpus);
     static Result<std::unique_ptr<Vmm>> restore_through_handler(
         const LoadSnapshot& load, VmmOptions options, const ValidVmConfig& config,
         const snapshot::Reader& file, const snapshot::MemoryLayout& layout,

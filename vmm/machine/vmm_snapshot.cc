@@ -13,6 +13,7 @@
 #include "core/memory/resident_pages.h"
 #include "snapshot/config_section.h"
 #include "snapshot/devices.h"
+#include "snapshot/memory_copy.h"
 #include "snapshot/working_set.h"
 #include "vmm/machine/generation_id.h"
 #include "vmm/machine/irq_fd.h"
@@ -26,13 +27,16 @@ bool same_file(const struct stat& a, const struct stat& b) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-// The snapshot's configuration as the load asks for it: other taps, dirty tracking. Checked again
-// when it changes, since two overrides may name one tap.
+// The snapshot's configuration as the load asks for it: other taps, dirty tracking; and its
+// memory's page size, which the layout keeps. Checked again when it changes, since two overrides
+// may name one tap.
 Result<ValidVmConfig> with_load_options(ValidVmConfig config,
                                         const std::vector<NetworkOverride>& network_overrides,
-                                        bool track_dirty_pages) {
-    if (network_overrides.empty() && !track_dirty_pages) return config;
+                                        bool track_dirty_pages, uint64_t page_size) {
+    const HugePages pages = page_size == kHugePageSize ? HugePages::Size2M : HugePages::None;
+    if (network_overrides.empty() && !track_dirty_pages && pages == HugePages::None) return config;
     VmConfig changed = config;
+    changed.machine.huge_pages = pages;
     for (const auto& o : network_overrides) {
         auto it = std::find_if(changed.network_interfaces.begin(), changed.network_interfaces.end(),
                                [&](const auto& n) { return n.iface_id == o.iface_id; });
@@ -59,13 +63,13 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     EMBER_TRY(config_section);
     auto decoded = snapshot::decode_config(config_section->payload);
     EMBER_TRY(decoded);
-    auto config =
-        with_load_options(std::move(*decoded), load.network_overrides, load.track_dirty_pages);
-    EMBER_TRY(config);
     auto layout_section = section(snapshot::kMemory);
     EMBER_TRY(layout_section);
     auto layout = snapshot::decode_memory(layout_section->payload, layout_section->version);
     EMBER_TRY(layout);
+    auto config = with_load_options(std::move(*decoded), load.network_overrides,
+                                    load.track_dirty_pages, layout->page_size);
+    EMBER_TRY(config);
     auto vm_section = section(snapshot::kVmKvm);
     EMBER_TRY(vm_section);
     auto vm_state = snapshot::decode_vm(vm_section->payload);
@@ -114,6 +118,14 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
         working_set = std::move(*set);
     }
 
+    if (layout->page_size != kGuestPageSize) {
+        if (working_set)
+            return fail("working_set_path " + load.working_set_path +
+                        ": the snapshot's VM is on huge pages, which a load from the memory "
+                        "file reads whole; a working set has nothing to add");
+        return restore_huge_pages(mem_fd.get(), std::move(options), *config, *file, *layout,
+                                  *vm_state, vcpus);
+    }
     auto vmm = build(*config, std::move(options), mem_fd.get());
     EMBER_TRY(vmm);
     // Before anything else writes guest memory, and before any vCPU runs.
@@ -132,6 +144,22 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
     (*vmm)->memory_file_ = std::move(mem_fd);
     EMBER_TRY((*vmm)->restore_state(*config, *file, *layout, *vm_state, vcpus));
+    return vmm;
+}
+
+// hugetlb memory cannot map the memory file: its pages are reserved and the file read into them
+// before any vCPU runs. Nothing maps the file afterwards.
+Result<std::unique_ptr<Vmm>> Vmm::restore_huge_pages(
+    int mem_fd, VmmOptions options, const ValidVmConfig& config, const snapshot::Reader& file,
+    const snapshot::MemoryLayout& layout, const snapshot::VmKvmState& vm_state,
+    const std::vector<snapshot::VcpuState>& vcpus) {
+    auto vmm = build(config, std::move(options), -1);
+    EMBER_TRY(vmm);
+    auto copied = snapshot::copy_memory_file(mem_fd, (*vmm)->memory_);
+    EMBER_TRY(copied);
+    log::info("restore: " + std::to_string(*copied >> 20) + " MiB of the memory file read into " +
+              std::to_string(layout.page_size >> 20) + " MiB pages");
+    EMBER_TRY((*vmm)->restore_state(config, file, layout, vm_state, vcpus));
     return vmm;
 }
 
@@ -186,6 +214,10 @@ Result<snapshot::WorkingSetCounts> Vmm::record_working_set(const std::string& pa
         return fail(
             "the microVM was restored through the Uffd backend: record a working set from "
             "a clone restored from the memory file (mem_backend File)");
+    if (memory_.page_size() != kGuestPageSize)
+        return fail(
+            "the microVM's memory is on huge pages, read whole at its load: no page of it comes "
+            "lazily, so there is no working set to record");
     if (!memory_file_.valid())
         return fail(
             "the microVM was not restored from a snapshot: a working set is what a restored VM "
@@ -225,6 +257,7 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     w.add(state_sections::kConfig, snapshot::encode(config_));
     snapshot::MemoryLayout layout;
     for (const auto& r : memory_.regions()) layout.regions.push_back({r.guest_addr, r.size()});
+    layout.page_size = memory_.page_size();
     layout.generation_id = generation_id_;
     w.add(state_sections::kMemory, snapshot::encode(layout));
     auto vm_state = snapshot::capture_vm(vm_);
