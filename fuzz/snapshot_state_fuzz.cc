@@ -84,9 +84,13 @@ void check_section(const snapshot::Section& s, bool tagged, const GuestMemory& m
             if (s.version == snapshot::kMemoryLayoutVersion) {
                 require_round_trip(s.payload, layout);
             } else if (layout) {
-                // A version 1 section is the regions alone; today's adds "no generation ID".
+                // A version 1 section is the regions alone; version 2 adds the generation ID
+                // ("none" here) and version 3 the page size (4 KiB before it).
                 std::vector<uint8_t> upgraded(s.payload.begin(), s.payload.end());
-                upgraded.push_back(0);
+                if (s.version < 2) upgraded.push_back(0);
+                const uint64_t page_size = kGuestPageSize;
+                const auto* bytes = reinterpret_cast<const uint8_t*>(&page_size);
+                upgraded.insert(upgraded.end(), bytes, bytes + sizeof page_size);
                 require(snapshot::encode(*layout) == upgraded,
                         "an older memory section re-encodes as today's with nothing added");
             }
