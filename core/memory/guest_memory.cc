@@ -15,14 +15,13 @@ Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSp
     const bool huge = page_size != base_page;
     if (huge && (page_size < base_page || !std::has_single_bit(page_size)))
         return fail("guest memory: no pages of " + std::to_string(page_size) + " bytes");
-    const uint64_t page = page_size;
     const int flags = huge ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
                                  (std::countr_zero(page_size) << MAP_HUGE_SHIFT)
                            : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
     std::vector<GuestRegion> regions;
     uint64_t previous_end = 0;
     for (const auto& spec : specs) {
-        if (spec.size == 0 || spec.guest_addr % page != 0 || spec.size % page != 0)
+        if (spec.size == 0 || spec.guest_addr % page_size != 0 || spec.size % page_size != 0)
             return fail("guest memory region at " + hex(spec.guest_addr) + " size " +
                         hex(spec.size) + " is empty or not page-aligned");
         if (spec.guest_addr + spec.size < spec.guest_addr)

@@ -10,13 +10,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/config/vm_config.h"
+#include "core/memory/guest_memory.h"
+
 namespace ember::snapshot {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr uint64_t kSmallPage = 4096;
-constexpr uint64_t kHugePage = 2 * 1024 * 1024;
 
 // Waits for `events` on `fd` until `until`: false when the time ran out.
 Result<bool> wait_for(int fd, short events, Clock::time_point until) {
@@ -99,7 +99,7 @@ Result<std::vector<UffdRegion>> parse_uffd_regions(std::string_view json) {
         EMBER_TRY(field("offset", true, r.offset));
         EMBER_TRY(field("page_size_kib", false, r.page_size));
         EMBER_TRY(field("page_size", r.page_size == 0, r.page_size));
-        if (r.page_size != kSmallPage && r.page_size != kHugePage)
+        if (r.page_size != kGuestPageSize && r.page_size != kHugePageSize)
             return fail(where + ": page size " + std::to_string(r.page_size) +
                         " is neither 4 KiB nor 2 MiB");
         if (r.size == 0 || r.size % r.page_size != 0 || r.offset % r.page_size != 0 ||
