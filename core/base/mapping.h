@@ -34,6 +34,29 @@ class Mapping {
         return Mapping(static_cast<uint8_t*>(addr), size);
     }
 
+    // Like map, at an address that is a multiple of `align` (a power of two). Reserves `align`
+    // more address space than asked, places the mapping inside it, and gives the slack back.
+    static Result<Mapping> map_aligned(size_t size, size_t align, int prot, int flags, int fd = -1,
+                                       off_t offset = 0) {
+        const size_t reserved = size + align;
+        void* reserve = ::mmap(nullptr, reserved, PROT_NONE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (reserve == MAP_FAILED)
+            return fail_errno("mmap of " + std::to_string(reserved) + " bytes of address space");
+        auto* base = static_cast<uint8_t*>(reserve);
+        const size_t head = (align - reinterpret_cast<uintptr_t>(base) % align) % align;
+        uint8_t* start = base + head;
+        void* addr = ::mmap(start, size, prot, flags | MAP_FIXED, fd, offset);
+        if (addr == MAP_FAILED) {
+            auto error = fail_errno("mmap of " + std::to_string(size) + " bytes");
+            ::munmap(reserve, reserved);
+            return error;
+        }
+        if (head > 0) ::munmap(base, head);
+        if (reserved > head + size) ::munmap(start + size, reserved - head - size);
+        return Mapping(start, size);
+    }
+
     uint8_t* data() const { return addr_; }
     size_t size() const { return size_; }
 

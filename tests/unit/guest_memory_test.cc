@@ -1,4 +1,8 @@
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/base/unique_fd.h"
 
 #include "tests/unit/test_memory.h"
 
@@ -33,6 +37,22 @@ TEST(GuestMemory, RejectsAccessesCrossingARegionEdge) {
     EXPECT_NE(crossing.error().message.find("runs past the end"), std::string::npos);
     // A length so large that addr + len wraps must not pass.
     EXPECT_FALSE(mem.slice(0x100000, UINT64_MAX));
+}
+
+// So that KVM can back the guest with large pages where the host has them.
+TEST(GuestMemory, RegionsSitAt2MiBAlignedHostAddresses) {
+    for (int n = 0; n < 8; ++n) {
+        auto mem = two_regions();
+        for (const auto& r : mem.regions())
+            EXPECT_EQ(reinterpret_cast<uintptr_t>(r.mapping.data()) % 0x200000, 0u);
+    }
+    UniqueFd file(::memfd_create("ember-guest-memory-test", MFD_CLOEXEC));
+    ASSERT_EQ(::ftruncate(file.get(), 0x20000), 0);
+    MemoryRegionSpec specs[] = {{0, 0x10000}, {0x100000, 0x10000}};
+    auto mapped = GuestMemory::map_file(specs, file.get());
+    ASSERT_TRUE(mapped) << mapped.error().message;
+    for (const auto& r : mapped->regions())
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(r.mapping.data()) % 0x200000, 0u);
 }
 
 TEST(GuestMemory, RejectsBadRegionSpecs) {

@@ -13,7 +13,8 @@ namespace ember::snapshot {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-// Four of the kernel's 64 KiB fault-around windows each: a read fault maps the file's other pages
+// Four of the kernel's 64 KiB fault-around windows each (guest memory sits at 2 MiB-aligned host
+// addresses, so the windows line up with the region): a read fault maps the file's other pages
 // in its window too (they are in the page cache), so what a guest read is known to a window.
 constexpr uint64_t kRegionPages = 64;
 // Two regions, as a memory file holds them back to back.
