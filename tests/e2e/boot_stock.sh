@@ -35,15 +35,10 @@ JSON
             > "$work/console_$flavour" 2> "$work/log_$flavour"
         rc=$?
         echo "$flavour boot took $(( $(date +%s) - start ))s, exit code $rc ($(cat "$image/contents"))"
-        # Under the nested runner (EMBER_NESTED=1, set by tests/nested/run) a few percent of
-        # stock-kernel boots (generic and cloud) have triple-faulted or stopped at a random point
-        # of the kernel's own start, before any driver of ember's devices loaded (issue 9). Such
-        # a boot is tried once more, and said here; a second one fails the test, and on any KVM
-        # not emulated nothing is retried.
+        # Stock kernels (generic and cloud) under the nested runner have also triple-faulted.
         grep -qF "exited: guest powered off" "$work/log_$flavour" && break
-        [ "${EMBER_NESTED:-}" = 1 ] && [ "$attempt" = 1 ] || break
-        echo "RETRY: the $flavour boot did not power off under the nested runner; its end:"
-        tail -n 3 "$work/console_$flavour"; tail -n 1 "$work/log_$flavour"
+        may_retry "$attempt" "the $flavour boot did not power off" "$work/console_$flavour" \
+            "$work/log_$flavour" || break
     done
     local c=console_$flavour
     expect "$c" "ACPI: RSDP 0x00000000000E0000"
