@@ -3,64 +3,17 @@
 // an empty pool is a clear error; and dirty tracking still gives a Diff snapshot its pages.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/file.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <string>
 
 #include "core/base/unique_fd.h"
 #include "tests/support/api_ember.h"
+#include "tests/support/huge_page_pool.h"
 #include "tests/support/uffd_handler.h"
 
 namespace ember::testing {
 namespace {
-
-constexpr const char* kPool = "/sys/kernel/mm/hugepages/hugepages-2048kB/";
-
-uint64_t pool_value(const std::string& name) {
-    std::ifstream in(std::string(kPool) + name);
-    uint64_t v = 0;
-    in >> v;
-    return v;
-}
-// Pages nobody holds or has reserved.
-uint64_t pool_available() {
-    return pool_value("free_hugepages") - pool_value("resv_hugepages");
-}
-bool set_pool(uint64_t pages) {
-    std::ofstream out(std::string(kPool) + "nr_hugepages");
-    out << pages;
-    out.close();
-    return out.good();
-}
-
-// The host's pool of 2 MiB pages, sized for one test and given back after it. The pool is the
-// host's: a lock keeps two of these tests (ctest runs them as processes) from sizing it at once.
-class HugePagePool {
-  public:
-    HugePagePool()
-        : lock_(::open("/run/lock/ember-huge-pages-test", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
-        if (lock_.valid()) ::flock(lock_.get(), LOCK_EX);
-        original_ = pool_value("nr_hugepages");
-    }
-    ~HugePagePool() { set_pool(original_); }
-    HugePagePool(const HugePagePool&) = delete;
-    HugePagePool& operator=(const HugePagePool&) = delete;
-
-    // At least `pages` available; false when the host cannot find them.
-    bool ensure(uint64_t pages) {
-        const uint64_t available = pool_available();
-        if (available < pages) set_pool(pool_value("nr_hugepages") + pages - available);
-        return pool_available() >= pages;
-    }
-    // None available: only what is held or reserved stays.
-    void empty() { set_pool(0); }
-
-  private:
-    UniqueFd lock_;
-    uint64_t original_ = 0;
-};
 
 constexpr uint64_t kGuestPages = 16;  // 32 MiB
 
