@@ -20,7 +20,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -128,6 +130,25 @@ bool wait_char(int fd, char c) {
     return false;
 }
 
+// Boots the toucher (tests/guest/toucher.c) in the ember `c` serves, its console on `console`,
+// with `machine_config`: the ms from InstanceStart to the end of its fill of 64 MiB ('R'), or
+// nothing (said on stderr) when a call failed or the fill never ended.
+std::optional<double> boot_toucher(UdsHttpClient& c, int console,
+                                   const std::string& machine_config) {
+    auto r = c.request("PUT", "/machine-config", machine_config);
+    if (!r || r->status != 204)
+        return std::fprintf(stderr, "machine-config failed\n"), std::nullopt;
+    r = c.request("PUT", "/boot-source",
+                  "{\"kernel_image_path\": \"" + std::string(EMBER_GUEST_DIR) + "/toucher.elf\"}");
+    if (!r || r->status != 204) return std::fprintf(stderr, "boot-source failed\n"), std::nullopt;
+    auto t = Clock::now();
+    r = c.request("PUT", "/actions", R"({"action_type": "InstanceStart"})");
+    if (!r || r->status != 204) return std::fprintf(stderr, "toucher start failed\n"), std::nullopt;
+    if (!wait_char(console, 'R'))
+        return std::fprintf(stderr, "toucher never filled\n"), std::nullopt;
+    return ms_since(t);
+}
+
 long long file_bytes(const std::string& path) {
     struct stat st{};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_size) : -1;
@@ -151,12 +172,7 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
         start_ember(a, sock);
         auto c = UdsHttpClient::connect(sock);
         if (!c) return 1;
-        (void)c->request("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 256})");
-        (void)c->request(
-            "PUT", "/boot-source",
-            "{\"kernel_image_path\": \"" + std::string(EMBER_GUEST_DIR) + "/toucher.elf\"}");
-        (void)c->request("PUT", "/actions", R"({"action_type": "InstanceStart"})");
-        if (!wait_char(a.out, 'R')) return std::fprintf(stderr, "toucher never got ready\n"), 1;
+        if (!boot_toucher(*c, a.out, R"({"vcpu_count": 1, "mem_size_mib": 256})")) return 1;
         (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
         auto r =
             c->request("PUT", "/snapshot/create",
@@ -258,9 +274,12 @@ int dirty_tracking_cost(TempDir& dir, int runs, bool quick) {
         static_cast<unsigned long long>(kGuestMib));
     std::printf(
         "| pages | tracking off | tracking on | on/off | create Diff |\n|---|---|---|---|---|\n");
-    for (const char* pages : {"None", "2M"}) {
-        const char* label = std::string(pages) == "2M" ? "2 MiB" : "4 KiB";
-        if (std::string(pages) == "2M" && !huge_ok) {
+    struct PageSize {
+        std::string_view huge_pages;  // machine-config's value
+        const char* label;
+    };
+    for (const auto& [pages, label] : {PageSize{"None", "4 KiB"}, PageSize{"2M", "2 MiB"}}) {
+        if (pages != "None" && !huge_ok) {
             std::printf("| %s | - | - | - | - |\n", label);
             std::fprintf(stderr, "dirty tracking: the host could not give %llu free 2 MiB pages\n",
                          static_cast<unsigned long long>(kGuestMib / 2));
@@ -273,27 +292,18 @@ int dirty_tracking_cost(TempDir& dir, int runs, bool quick) {
                 start_ember(a, sock);
                 auto c = UdsHttpClient::connect(sock);
                 if (!c) return 1;
-                auto r = c->request(
-                    "PUT", "/machine-config",
+                auto filled = boot_toucher(
+                    *c, a.out,
                     "{\"vcpu_count\": 1, \"mem_size_mib\": " + std::to_string(kGuestMib) +
-                        ", \"huge_pages\": \"" + pages +
+                        ", \"huge_pages\": \"" + std::string(pages) +
                         "\", \"track_dirty_pages\": " + (track ? "true" : "false") + "}");
-                if (!r || r->status != 204)
-                    return std::fprintf(stderr, "machine-config failed\n"), 1;
-                (void)c->request("PUT", "/boot-source",
-                                 "{\"kernel_image_path\": \"" + std::string(EMBER_GUEST_DIR) +
-                                     "/toucher.elf\"}");
-                auto t = Clock::now();
-                r = c->request("PUT", "/actions", R"({"action_type": "InstanceStart"})");
-                if (!r || r->status != 204)
-                    return std::fprintf(stderr, "toucher start failed\n"), 1;
-                if (!wait_char(a.out, 'R'))
-                    return std::fprintf(stderr, "toucher never filled\n"), 1;
-                fill[track].push_back(ms_since(t));
+                if (!filled) return 1;
+                fill[track].push_back(*filled);
                 if (!track) continue;
                 (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
-                t = Clock::now();
-                r = c->request("PUT", "/snapshot/create",
+                auto t = Clock::now();
+                auto r =
+                    c->request("PUT", "/snapshot/create",
                                R"({"snapshot_type": "Diff", "snapshot_path": ")" + dir.path() +
                                    R"(/d.state", "mem_file_path": ")" + dir.path() + "/d.mem\"}");
                 if (!r || r->status != 204) return std::fprintf(stderr, "Diff create failed\n"), 1;
