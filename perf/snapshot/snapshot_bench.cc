@@ -9,9 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,9 +24,11 @@
 #include <thread>
 #include <vector>
 
+#include "perf/peer_bios.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/huge_page_pool.h"
+#include "tests/support/qmp_client.h"
 #include "tests/support/uds_http.h"
 
 namespace {
@@ -89,32 +89,6 @@ bool wait_dot(int fd) {
         if (std::memchr(buf, '.', static_cast<size_t>(n))) return true;
     }
     return false;
-}
-
-std::string qmp(int fd, const std::string& cmd, const char* until = "return") {
-    if (!cmd.empty()) (void)!::send(fd, cmd.data(), cmd.size(), 0);
-    std::string got;
-    while (got.find(until) == std::string::npos) {
-        char buf[4096];
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        got.append(buf, static_cast<size_t>(n));
-    }
-    return got;
-}
-
-int connect_qmp(const std::string& path) {
-    for (int i = 0; i < 5000; ++i) {
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) return -1;
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
-        ::close(fd);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return -1;
 }
 
 // Reads until `c` shows up on fd; false after 30 s.
@@ -416,17 +390,8 @@ int main(int argc, char** argv) {
             // The same loop under QEMU, migrated to a file once, then started from it.
             const std::string bios = dir.path() + "/dots.bios", mig = dir.path() + "/vm.mig",
                               qsock = dir.path() + "/q.sock";
-            {
-                std::FILE* in = std::fopen(PEER_BLOB_DIR "/peer_dots.bin", "rb");
-                std::string blob(64, '\0');
-                blob.resize(std::fread(blob.data(), 1, blob.size(), in));
-                std::fclose(in);
-                std::string img(65536, '\xf4');
-                img.replace(0, blob.size(), blob);
-                const char jump[] = {'\xea', 0, 0, 0, '\xf0'};
-                img.replace(0xfff0, sizeof jump, jump, sizeof jump);
-                dir.write("dots.bios", img);
-            }
+            dir.write("dots.bios",
+                      ember::perf::bios_image(read_file(PEER_BLOB_DIR "/peer_dots.bin")));
             std::vector<std::string> base = {qemu,
                                              "-M",
                                              "microvm,x-option-roms=off,rtc=off",
@@ -449,20 +414,16 @@ int main(int argc, char** argv) {
                             {"-serial", "null", "-qmp", "unix:" + qsock + ",server=on,wait=off"});
                 ::unlink(qsock.c_str());
                 start(q, args);
-                int fd = connect_qmp(qsock);
-                if (fd < 0) return std::fprintf(stderr, "QEMU: no QMP socket\n"), 1;
-                qmp(fd, "", "QMP");
-                qmp(fd, "{\"execute\":\"qmp_capabilities\"}\n");
+                auto qmp = QmpClient::connect(qsock, 25000);
+                if (!qmp) return std::fprintf(stderr, "QEMU: %s\n", qmp.error().message.c_str()), 1;
                 std::this_thread::sleep_for(std::chrono::milliseconds(200));
-                qmp(fd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"exec:cat > " + mig +
-                            "\"}}\n");
+                (void)qmp->call(R"({"execute": "migrate", "arguments": {"uri": "exec:cat > )" +
+                                mig + "\"}}");
                 for (int i = 0; i < 10000; ++i) {
-                    if (qmp(fd, "{\"execute\":\"query-migrate\"}\n").find("completed") !=
-                        std::string::npos)
-                        break;
+                    auto r = qmp->call(R"({"execute": "query-migrate"})");
+                    if (!r || r->find("completed") != std::string::npos) break;
                     std::this_thread::sleep_for(std::chrono::milliseconds(5));
                 }
-                ::close(fd);
             }
             for (int i = 0; i < runs; ++i) {
                 Proc q;

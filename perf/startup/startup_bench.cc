@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "perf/peer_bios.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 
@@ -130,15 +131,6 @@ std::string read_file(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// QEMU's -bios image: the blob at f000:0000 and a far jump there from the reset vector.
-std::string bios_image(const std::string& blob) {
-    std::string img(65536, '\xf4');
-    img.replace(0, blob.size(), blob);
-    const char jump[] = {'\xea', 0, 0, 0, '\xf0'};
-    img.replace(0xfff0, sizeof jump, jump, sizeof jump);
-    return img;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -183,8 +175,9 @@ int main(int argc, char** argv) {
                 "-display",   "none",        "-m",
                 "128"};
         };
-        vmms.push_back({"qemu-microvm", q(dir.write("first_out.bios", bios_image(first_blob))),
-                        q(dir.write("hello.bios", bios_image(hello_blob)))});
+        vmms.push_back({"qemu-microvm",
+                        q(dir.write("first_out.bios", ember::perf::bios_image(first_blob))),
+                        q(dir.write("hello.bios", ember::perf::bios_image(hello_blob)))});
     }
     if (!lkvm.empty()) {
         auto k = [&](const std::string& flat) {

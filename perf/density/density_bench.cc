@@ -1,0 +1,695 @@
+// perf/density: how many idle clones of one snapshot this host holds, what each one costs, and how
+// fast they come. Every clone is its own ember restoring the same snapshot of a 128 MiB guest,
+// tests/guest/generation_id.c: it halts with interrupts on, and the restore wakes it with the
+// VMGenID notification, on which it prints "ged interrupt", its first answer. A freestanding guest,
+// because guest user space cannot run on every host's KVM and an idle Linux costs emulated CPU:
+// these are ember's and the kernel's costs, not a function's.
+//
+//   fill:  clones restored 8 at a time and kept, up to K = 1, 10, 100, 1000 (--max K), or until
+//          a restore fails, and then what failed is said. At each K: load -> first answer p50/p99
+//          of the clones that step added; per clone, means over all: USS outside guest RAM (it
+//          falls with K, as clean library pages are shared), the guest's private pages, page
+//          tables, threads and fds (from /proc); and what each clone the step added cost the host
+//          as a whole, from MemAvailable and from a memory cgroup the clones are charged to (the
+//          kernel's share, KVM's per-VM memory among it, apart).
+//   rate:  restores per second with 1, 2 and 8 at a time, each clone kept until the run ends.
+//
+// --svg FILE draws load -> answer and the cost per clone against K.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "perf/peer_bios.h"
+#include "perf/quick.h"
+#include "tests/support/ember_process.h"
+#include "tests/support/qmp_client.h"
+#include "tests/support/uds_http.h"
+
+namespace {
+
+using namespace ember::testing;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kGuestMib = 128;
+
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+double pct(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1,
+                      static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1))))];
+}
+
+// One ember and its console. SIGKILL leaves the API socket file behind, so it goes with the
+// process.
+struct Clone {
+    pid_t pid = -1;
+    ember::UniqueFd console;
+    std::string sock, err;
+    Clone() = default;
+    Clone(const Clone&) = delete;
+    Clone& operator=(const Clone&) = delete;
+    ~Clone() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+        if (!sock.empty()) ::unlink(sock.c_str());
+    }
+};
+
+// Starts `argv` as `c`, its stdout on c.console and its stderr in `err`, removing `sock` when it
+// goes; false (with the reason in `why`) when the process could not be made.
+bool start_process(Clone& c, const std::vector<std::string>& argv, const std::string& sock,
+                   const std::string& err, std::string& why) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+        return why = std::string("pipe: ") + std::strerror(errno), false;
+    ember::UniqueFd read_end(fds[0]), write_end(fds[1]);
+    ember::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    ember::UniqueFd err_file(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!devnull.valid() || !err_file.valid())
+        return why = std::string("open: ") + std::strerror(errno), false;
+    c.sock = sock;
+    c.err = err;
+    c.pid = spawn(argv, devnull.get(), write_end.get(), err_file.get());
+    if (c.pid < 0) return why = std::string("fork: ") + std::strerror(errno), false;
+    c.console = std::move(read_end);
+    return true;
+}
+
+bool start_ember(Clone& c, const std::string& sock, const std::string& err, std::string& why) {
+    return start_process(c, {EMBER_BINARY, "--api-sock", sock, "--level", "Error"}, sock, err, why);
+}
+
+std::string last_line(const std::string& text) {
+    auto end = text.find_last_not_of("\r\n");
+    if (end == std::string::npos) return "";
+    auto begin = text.find_last_of('\n', end);
+    return text.substr(begin == std::string::npos ? 0 : begin + 1,
+                       end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+}
+
+// How `c` ended, with its stderr's last line, or "" while it runs.
+std::string exit_of(Clone& c) {
+    int status = 0;
+    if (::waitpid(c.pid, &status, WNOHANG) != c.pid) return "";
+    c.pid = -1;
+    return "it exited (" +
+           (WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                : "status " + std::to_string(WEXITSTATUS(status))) +
+           "): " + last_line(read_file(c.err));
+}
+
+// Restores `load` into a fresh ember and waits for the guest's first answer: the ms from the load
+// request to it, or nothing, with what went wrong in `why`.
+std::optional<double> restore(Clone& c, const std::string& dir, int n, const std::string& load,
+                              std::string& why) {
+    const std::string sock = dir + "/c" + std::to_string(n) + ".sock";
+    if (!start_ember(c, sock, dir + "/c" + std::to_string(n) + ".err", why)) return std::nullopt;
+    auto client = UdsHttpClient::connect(sock, 30000);
+    auto died = [&] { return exit_of(c); };
+    if (!client) {
+        why = died();
+        if (why.empty()) why = "no API socket within 30 s: " + client.error().message;
+        return std::nullopt;
+    }
+    const auto t = Clock::now();
+    auto r = client->request("PUT", "/snapshot/load", load);
+    if (!r || r->status != 204) {
+        why = died();
+        if (why.empty())
+            why = "PUT /snapshot/load: " +
+                  (r ? std::to_string(r->status) + " " + r->body : r.error().message);
+        return std::nullopt;
+    }
+    const std::string seen = read_until(c.console.get(), "ged interrupt", std::chrono::seconds(60));
+    if (seen.find("ged interrupt") == std::string::npos) {
+        why = died();
+        if (why.empty()) why = "no answer from the guest within 60 s";
+        return std::nullopt;
+    }
+    return ms_since(t);
+}
+
+// The peer: a fresh QEMU restored with -incoming from `migration`; the ms from its start until
+// QMP says the guest runs, or nothing, with what went wrong in `why`.
+std::optional<double> restore_qemu(Clone& c, const std::string& dir, int n,
+                                   const std::vector<std::string>& qemu_vm,
+                                   const std::string& migration, std::string& why) {
+    const std::string sock = dir + "/q" + std::to_string(n) + ".sock";
+    auto argv = qemu_vm;
+    argv.insert(argv.end(), {"-serial", "null", "-qmp", "unix:" + sock + ",server=on,wait=off",
+                             "-incoming", "exec:cat " + migration});
+    const auto t = Clock::now();
+    if (!start_process(c, argv, sock, dir + "/q" + std::to_string(n) + ".err", why))
+        return std::nullopt;
+    auto qmp = QmpClient::connect(sock, 30000);
+    if (!qmp) {
+        why = exit_of(c);
+        if (why.empty()) why = qmp.error().message;
+        return std::nullopt;
+    }
+    for (int i = 0; i < 30000; ++i) {
+        auto r = qmp->call(R"({"execute": "query-status"})");
+        if (!r) return why = r.error().message, std::nullopt;
+        if (r->find("\"running\"") != std::string::npos) return ms_since(t);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    why = "the guest never ran";
+    return std::nullopt;
+}
+
+// What one clone costs, from /proc.
+struct CloneCost {
+    long long outside_kib = 0;  // USS outside guest RAM: ember's own
+    long long guest_kib = 0;    // the guest's private pages
+    long long pte_kib = 0;
+    long long threads = 0;
+    long long fds = 0;
+};
+
+// Guest RAM is the span of the mappings of `mem_file` (ember's memory file, mapped privately: the
+// pages the guest wrote are private copies within it) or, without one, QEMU's anonymous mapping of
+// the guest's size.
+CloneCost cost_of(pid_t pid, const std::string& mem_file) {
+    struct Area {
+        unsigned long long start, end;
+        bool guest_file;
+        long long private_kib;
+    };
+    std::vector<Area> areas;
+    std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
+    for (std::string line; std::getline(smaps, line);) {
+        unsigned long long s = 0, e = 0;
+        if (std::sscanf(line.c_str(), "%llx-%llx ", &s, &e) == 2 &&
+            line.find(' ') > line.find('-')) {
+            const bool guest = mem_file.empty() ? e - s >= (kGuestMib - 8) * 1048576ULL
+                                                : line.size() >= mem_file.size() &&
+                                                      line.compare(line.size() - mem_file.size(),
+                                                                   mem_file.size(), mem_file) == 0;
+            areas.push_back({s, e, guest, 0});
+            continue;
+        }
+        long long kib = 0;
+        if (!areas.empty() && (std::sscanf(line.c_str(), "Private_Clean: %lld kB", &kib) == 1 ||
+                               std::sscanf(line.c_str(), "Private_Dirty: %lld kB", &kib) == 1 ||
+                               std::sscanf(line.c_str(), "Private_Hugetlb: %lld kB", &kib) == 1))
+            areas.back().private_kib += kib;
+    }
+    unsigned long long lo = ~0ULL, hi = 0;
+    for (const auto& a : areas)
+        if (a.guest_file) lo = std::min(lo, a.start), hi = std::max(hi, a.end);
+    CloneCost cost;
+    for (const auto& a : areas)
+        (a.start >= lo && a.start < hi ? cost.guest_kib : cost.outside_kib) += a.private_kib;
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);) {
+        std::sscanf(line.c_str(), "VmPTE: %lld kB", &cost.pte_kib);
+        std::sscanf(line.c_str(), "Threads: %lld", &cost.threads);
+    }
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+        while (const dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.') ++cost.fds;
+        ::closedir(d);
+    }
+    return cost;
+}
+
+long long mem_available_kib() {
+    std::ifstream in("/proc/meminfo");
+    for (std::string line; std::getline(in, line);) {
+        long long kib = 0;
+        if (std::sscanf(line.c_str(), "MemAvailable: %lld kB", &kib) == 1) return kib;
+    }
+    return 0;
+}
+
+std::string first_line_of(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+// A memory cgroup the bench joins before it starts clones, so that everything they and the kernel
+// on their behalf allocate (KVM's per-VM memory, page tables, their pipes and sockets) is charged
+// to it: cgroup v2, or v1's memory controller. The bench leaves it, and removes it, at the end.
+class MemoryCgroup {
+  public:
+    static std::unique_ptr<MemoryCgroup> join(std::string& why) {
+        std::string own, v1;
+        std::ifstream in("/proc/self/cgroup");
+        for (std::string line; std::getline(in, line);) {
+            if (line.rfind("0::", 0) == 0) own = line.substr(3);
+            auto at = line.find(":memory:");
+            if (at != std::string::npos) v1 = line.substr(at + 8);
+        }
+        const bool is_v2 = ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+        const std::string parent = is_v2 ? "/sys/fs/cgroup" + own : "/sys/fs/cgroup/memory" + v1;
+        if (!is_v2 && v1.empty()) return why = "no memory cgroup controller", nullptr;
+        auto cg = std::make_unique<MemoryCgroup>(
+            parent, parent + "/ember-density-" + std::to_string(::getpid()), is_v2);
+        if (::mkdir(cg->path_.c_str(), 0755) != 0)
+            return why = "mkdir " + cg->path_ + ": " + std::strerror(errno), nullptr;
+        cg->made_ = true;
+        if (!write_to(cg->path_ + "/cgroup.procs", std::to_string(::getpid())))
+            return why = "joining " + cg->path_ + ": " + std::strerror(errno), nullptr;
+        cg->joined_ = true;
+        return cg;
+    }
+    MemoryCgroup(std::string parent, std::string path, bool v2)
+        : parent_(std::move(parent)), path_(std::move(path)), v2_(v2) {}
+    MemoryCgroup(const MemoryCgroup&) = delete;
+    MemoryCgroup& operator=(const MemoryCgroup&) = delete;
+    ~MemoryCgroup() {
+        if (joined_) write_to(parent_ + "/cgroup.procs", std::to_string(::getpid()));
+        if (made_) ::rmdir(path_.c_str());
+    }
+
+    long long charged_kib() const {
+        return std::atoll(
+                   first_line_of(path_ + (v2_ ? "/memory.current" : "/memory.usage_in_bytes"))
+                       .c_str()) /
+               1024;
+    }
+    // The kernel's own share: v1 counts it apart; v2's memory.stat names it "kernel".
+    long long kernel_kib() const {
+        if (!v2_)
+            return std::atoll(first_line_of(path_ + "/memory.kmem.usage_in_bytes").c_str()) / 1024;
+        std::ifstream in(path_ + "/memory.stat");
+        for (std::string line; std::getline(in, line);) {
+            long long bytes = 0;
+            if (std::sscanf(line.c_str(), "kernel %lld", &bytes) == 1) return bytes / 1024;
+        }
+        return -1;
+    }
+
+  private:
+    static bool write_to(const std::string& file, const std::string& value) {
+        ember::UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+        return fd.valid() &&
+               ::write(fd.get(), value.data(), value.size()) == static_cast<ssize_t>(value.size());
+    }
+    std::string parent_, path_;
+    bool v2_;
+    bool made_ = false, joined_ = false;
+};
+
+// Restores `count` clones `parallel` at a time, appended to `clones` and kept; their load ->
+// answer times in `times`. Stops at the first failure, said in `why`; the number restored.
+// Boots the idle peer guest under QEMU and migrates it to `migration`: "" or what failed.
+std::string migrate_qemu(const std::string& dir, const std::vector<std::string>& qemu_vm,
+                         const std::string& migration) {
+    Clone source;
+    std::string why;
+    const std::string sock = dir + "/qsource.sock";
+    auto argv = qemu_vm;
+    argv.insert(argv.end(), {"-serial", "stdio", "-qmp", "unix:" + sock + ",server=on,wait=off"});
+    if (!start_process(source, argv, sock, dir + "/qsource.err", why)) return why;
+    if (read_until(source.console.get(), "!", std::chrono::seconds(60)).find('!') ==
+        std::string::npos)
+        return "the guest never wrote its '!': " + exit_of(source);
+    auto qmp = QmpClient::connect(sock, 30000);
+    if (!qmp) return qmp.error().message;
+    auto r = qmp->call(R"({"execute": "migrate", "arguments": {"uri": "exec:cat > )" + migration +
+                       "\"}}");
+    if (!r) return r.error().message;
+    for (int i = 0; i < 30000; ++i) {
+        r = qmp->call(R"({"execute": "query-migrate"})");
+        if (!r) return r.error().message;
+        if (r->find("\"completed\"") != std::string::npos) return "";
+        if (r->find("\"failed\"") != std::string::npos) return "migration failed: " + *r;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return "the migration never completed";
+}
+
+// Restores one clone numbered n: the ms to its first answer, or nothing and why.
+using RestoreOne = std::function<std::optional<double>(Clone&, int n, std::string& why)>;
+
+int restore_many(std::vector<std::unique_ptr<Clone>>& clones, int count, int parallel,
+                 const RestoreOne& restore_one, std::vector<double>& times, std::string& why) {
+    const size_t base = clones.size();
+    for (int i = 0; i < count; ++i) clones.push_back(std::make_unique<Clone>());
+    std::atomic<int> next{0};
+    std::atomic<bool> failed{false};
+    std::mutex lock;
+    std::vector<char> ok(static_cast<size_t>(count), 0);
+    auto worker = [&] {
+        while (!failed.load()) {
+            const int i = next.fetch_add(1);
+            if (i >= count) return;
+            std::string reason;
+            auto ms = restore_one(*clones[base + static_cast<size_t>(i)],
+                                  static_cast<int>(base) + i, reason);
+            std::lock_guard hold(lock);
+            if (!ms) {
+                if (!failed.exchange(true)) why = reason;
+                continue;
+            }
+            times.push_back(*ms);
+            ok[static_cast<size_t>(i)] = 1;
+        }
+    };
+    std::vector<std::thread> workers;
+    workers.reserve(static_cast<size_t>(parallel));
+    for (int w = 0; w < parallel; ++w) workers.emplace_back(worker);
+    for (auto& w : workers) w.join();
+    // Keep only the clones that answered, in order, so that clones[0..n) are all live.
+    std::vector<std::unique_ptr<Clone>> live;
+    for (size_t i = 0; i < clones.size(); ++i)
+        if (i < base || ok[i - base]) live.push_back(std::move(clones[i]));
+    clones = std::move(live);
+    return static_cast<int>(clones.size() - base);
+}
+
+struct Step {
+    int k;
+    double p50, p99, per_second;
+    CloneCost mean;
+    long long host_kib, cgroup_kib, kernel_kib;
+};
+
+// Live clones grown step by step, 8 restored at a time, and what each step cost the host.
+class Fill {
+  public:
+    Fill(RestoreOne restore_one, std::string mem_file, const MemoryCgroup* cgroup)
+        : restore_one_(std::move(restore_one)), mem_file_(std::move(mem_file)), cgroup_(cgroup) {
+        available_before_ = mem_available_kib();
+        charged_before_ = cgroup_ ? cgroup_->charged_kib() : 0;
+        kernel_before_ = cgroup_ ? cgroup_->kernel_kib() : 0;
+    }
+
+    // Grows to k live clones: the step's figures, or nothing when no clone lives. A restore that
+    // fails ends the fill, said by broke().
+    std::optional<Step> grow_to(int k) {
+        std::vector<double> times;
+        const int want = k - static_cast<int>(clones_.size());
+        const auto t = Clock::now();
+        const int got = restore_many(clones_, want, 8, restore_one_, times, broke_);
+        const double seconds = ms_since(t) / 1000;
+        if (got < want && broke_.empty()) broke_ = "a restore failed";
+        if (clones_.empty()) return std::nullopt;
+        Step s{};
+        s.k = static_cast<int>(clones_.size());
+        s.p50 = pct(times, 0.5);
+        s.p99 = pct(times, 0.99);
+        s.per_second = seconds > 0 ? got / seconds : 0;
+        for (const auto& c : clones_) {
+            const CloneCost one = cost_of(c->pid, mem_file_);
+            s.mean.outside_kib += one.outside_kib;
+            s.mean.guest_kib += one.guest_kib;
+            s.mean.pte_kib += one.pte_kib;
+            s.mean.threads += one.threads;
+            s.mean.fds += one.fds;
+        }
+        const long long n = s.k;
+        s.mean = {s.mean.outside_kib / n, s.mean.guest_kib / n, s.mean.pte_kib / n,
+                  s.mean.threads / n, s.mean.fds / n};
+        // The host's and the cgroup's figures are what this step's clones added, per clone: the
+        // first clone also brings what the bench's own threads allocate.
+        const long long added = std::max(got, 1), available = mem_available_kib();
+        s.host_kib = (available_before_ - available) / added;
+        available_before_ = available;
+        s.cgroup_kib = s.kernel_kib = -1;
+        if (cgroup_) {
+            const long long charged = cgroup_->charged_kib(), kernel = cgroup_->kernel_kib();
+            s.cgroup_kib = (charged - charged_before_) / added;
+            s.kernel_kib = (kernel - kernel_before_) / added;
+            charged_before_ = charged, kernel_before_ = kernel;
+        }
+        return s;
+    }
+    const std::string& broke() const { return broke_; }
+    int live() const { return static_cast<int>(clones_.size()); }
+
+  private:
+    RestoreOne restore_one_;
+    std::string mem_file_;
+    const MemoryCgroup* cgroup_;
+    std::vector<std::unique_ptr<Clone>> clones_;
+    std::string broke_;
+    long long available_before_, charged_before_, kernel_before_;
+};
+
+void print_header(const char* time_column) {
+    std::printf(
+        "\n| K | %s p50 ms | p99 ms | restores/s | USS outside guest KiB | guest private KiB | "
+        "page "
+        "tables KiB | threads | fds | host KiB, added | cgroup KiB, added | of which kernel KiB "
+        "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        time_column);
+}
+
+void print_step(const Step& s) {
+    std::printf(
+        "| %d | %.1f | %.1f | %.1f | %lld | %lld | %lld | %lld | %lld | %lld | %lld | %lld |\n",
+        s.k, s.p50, s.p99, s.per_second, s.mean.outside_kib, s.mean.guest_kib, s.mean.pte_kib,
+        s.mean.threads, s.mean.fds, s.host_kib, s.cgroup_kib, s.kernel_kib);
+    std::fflush(stdout);
+}
+
+void write_svg(const std::string& path, const std::vector<Step>& steps) {
+    if (steps.empty()) return;
+    std::ofstream svg(path);
+    const double w = 640, h = 300, left = 60, right = 60, top = 30, bottom = 40;
+    double max_k = 1, max_ms = 1, max_kib = 1;
+    for (const auto& s : steps) {
+        max_k = std::max(max_k, static_cast<double>(s.k));
+        max_ms = std::max(max_ms, s.p99);
+        max_kib = std::max(max_kib, static_cast<double>(s.host_kib));
+    }
+    auto x = [&](int k) {
+        return left + (w - left - right) * std::log10(static_cast<double>(k)) /
+                          std::max(1.0, std::log10(max_k));
+    };
+    auto y = [&](double v, double max) { return top + (h - top - bottom) * (1 - v / max); };
+    auto line = [&](auto value, double max, const char* colour, const char* dash) {
+        svg << "<polyline fill='none' stroke='" << colour << "' stroke-dasharray='" << dash
+            << "' points='";
+        for (const auto& s : steps) svg << x(s.k) << ',' << y(value(s), max) << ' ';
+        svg << "'/>\n";
+    };
+    svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h
+        << "' font-family='sans-serif' font-size='11'>\n"
+        << "<text x='" << left << "' y='16'>ember clones of one snapshot: load to first answer "
+        << "and host memory per clone, against K</text>\n"
+        << "<line x1='" << left << "' y1='" << h - bottom << "' x2='" << w - right << "' y2='"
+        << h - bottom << "' stroke='black'/>\n";
+    for (const auto& s : steps)
+        svg << "<text x='" << x(s.k) << "' y='" << h - bottom + 14 << "' text-anchor='middle'>"
+            << s.k << "</text>\n";
+    svg << "<text x='" << (w / 2) << "' y='" << h - 8 << "' text-anchor='middle'>live clones K "
+        << "(log)</text>\n"
+        << "<text x='4' y='" << top + 10 << "' fill='#c03'>ms (max " << std::lround(max_ms)
+        << ")</text>\n"
+        << "<text x='" << w - right + 4 << "' y='" << top + 10 << "' fill='#06c'>KiB (max "
+        << max_kib << ")</text>\n";
+    line([](const Step& s) { return s.p50; }, max_ms, "#c03", "none");
+    line([](const Step& s) { return s.p99; }, max_ms, "#c03", "4 3");
+    line([](const Step& s) { return static_cast<double>(s.host_kib); }, max_kib, "#06c", "none");
+    svg << "<text x='" << left + 8 << "' y='" << h - bottom - 8 << "'>red: p50 (solid), p99 "
+        << "(dashed) load to answer; blue: host memory per clone</text>\n</svg>\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const bool quick = ember::perf::quick_mode();
+    int max_k = quick ? 10 : 1000;
+    std::string svg, qemu;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--max" && i + 1 < argc) {
+            max_k = std::atoi(argv[++i]);
+        } else if (a == "--svg" && i + 1 < argc) {
+            svg = argv[++i];
+        } else if (a == "--qemu" && i + 1 < argc) {
+            qemu = argv[++i];
+        } else {
+            std::fprintf(stderr, "usage: density_bench [--max K] [--svg FILE] [--qemu PATH]\n");
+            return 2;
+        }
+    }
+    // A clone holds a few fds here and in ember: a thousand of them need more than the default.
+    rlimit files{};
+    ::getrlimit(RLIMIT_NOFILE, &files);
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    TempDir dir;
+    const std::string state = dir.path() + "/g.state", mem = dir.path() + "/g.mem";
+    {
+        Clone source;
+        std::string why;
+        if (!start_ember(source, dir.path() + "/source.sock", dir.path() + "/source.err", why))
+            return std::fprintf(stderr, "density_bench: %s\n", why.c_str()), 1;
+        auto c = UdsHttpClient::connect(source.sock);
+        if (!c) return std::fprintf(stderr, "density_bench: no API\n"), 1;
+        for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
+                 {"/machine-config",
+                  R"({"vcpu_count": 1, "mem_size_mib": )" + std::to_string(kGuestMib) + "}"},
+                 {"/boot-source", R"({"kernel_image_path": ")" + std::string(EMBER_GUEST_DIR) +
+                                      "/generation_id.elf\"}"},
+                 {"/actions", R"({"action_type": "InstanceStart"})"}}) {
+            auto r = c->request("PUT", path, body);
+            if (!r || r->status != 204)
+                return std::fprintf(stderr, "density_bench: PUT %s failed\n", path.c_str()), 1;
+        }
+        if (read_until(source.console.get(), "genid", std::chrono::seconds(60)).find("genid") ==
+            std::string::npos)
+            return std::fprintf(stderr, "density_bench: the source guest never started\n"), 1;
+        auto r = c->request("PATCH", "/vm", R"({"state": "Paused"})");
+        if (r && r->status == 204)
+            r = c->request(
+                "PUT", "/snapshot/create",
+                R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}");
+        if (!r || r->status != 204)
+            return std::fprintf(stderr, "density_bench: the source snapshot failed\n"), 1;
+    }
+    const std::string load = R"({"snapshot_path": ")" + state +
+                             R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" +
+                             mem + R"("}, "resume_vm": true})";
+
+    utsname host{};
+    ::uname(&host);
+    std::printf(
+        "perf/density: idle clones of one %d MiB snapshot (tests/guest/generation_id), host %s %s; "
+        "open files %llu, pid_max %s, threads-max %s\n",
+        kGuestMib, host.sysname, host.release, static_cast<unsigned long long>(files.rlim_cur),
+        first_line_of("/proc/sys/kernel/pid_max").c_str(),
+        first_line_of("/proc/sys/kernel/threads-max").c_str());
+
+    std::string cgroup_why;
+    auto cgroup = MemoryCgroup::join(cgroup_why);
+    if (!cgroup) std::printf("memory cgroup: none (%s)\n", cgroup_why.c_str());
+
+    // Fill.
+    const RestoreOne ember_restore = [&](Clone& c, int n, std::string& why) {
+        return restore(c, dir.path(), n, load, why);
+    };
+    std::vector<Step> steps;
+    std::string broke;
+    int reached = 0;
+    {
+        Fill fill(ember_restore, mem, cgroup.get());
+        print_header("load -> answer");
+        std::vector<int> ks;
+        for (int k : {1, 10, 100, 250, 500})
+            if (k < max_k) ks.push_back(k);
+        for (int k = 1000; k < max_k; k += 1000) ks.push_back(k);
+        ks.push_back(max_k);
+        for (int k : ks) {
+            auto s = fill.grow_to(k);
+            if (s) print_step(steps.emplace_back(*s));
+            if (!s || !fill.broke().empty()) break;
+        }
+        reached = fill.live();
+        broke = fill.broke();
+    }
+    if (broke.empty())
+        std::printf("\nall %d clones answered and were alive together (--max %d)\n", reached,
+                    max_k);
+    else
+        std::printf("\nstopped at %d live clones: %s\n", reached, broke.c_str());
+
+    // The peer, to a K of its own.
+    const int peer_k = 10;
+    if (!qemu.empty()) {
+        const std::string bios = dir.write(
+            "idle.bios", ember::perf::bios_image(read_file(PEER_BLOB_DIR "/peer_first_out.bin")));
+        const std::vector<std::string> qemu_vm = {qemu,
+                                                  "-M",
+                                                  "microvm,x-option-roms=off,rtc=off",
+                                                  "-accel",
+                                                  "kvm",
+                                                  "-bios",
+                                                  bios,
+                                                  "-nodefaults",
+                                                  "-no-user-config",
+                                                  "-nographic",
+                                                  "-display",
+                                                  "none",
+                                                  "-m",
+                                                  std::to_string(kGuestMib)};
+        const std::string migration = dir.path() + "/idle.mig";
+        if (auto why = migrate_qemu(dir.path(), qemu_vm, migration); !why.empty())
+            return std::fprintf(stderr, "density_bench: the QEMU source: %s\n", why.c_str()), 1;
+        Fill fill(
+            [&](Clone& c, int n, std::string& why) {
+                return restore_qemu(c, dir.path(), n, qemu_vm, migration, why);
+            },
+            "", cgroup.get());
+        std::printf(
+            "\nthe peer: QEMU %s, clones restored with -incoming from a migration file of "
+            "an idle guest (perf/startup's first_out), time from process start:\n",
+            qemu.c_str());
+        print_header("start -> running");
+        auto peer = fill.grow_to(peer_k);
+        if (!peer || !fill.broke().empty())
+            return std::fprintf(stderr, "density_bench: QEMU clones: %s\n", fill.broke().c_str()),
+                   1;
+        print_step(*peer);
+        const Step* ours = nullptr;
+        for (const auto& s : steps)
+            if (s.k == peer_k) ours = &s;
+        if (ours)
+            std::printf(
+                "ember/QEMU at K=%d: USS outside guest %.3f, host per clone %.3f, cgroup per "
+                "clone %.3f, restores/s %.3f\n",
+                peer_k, static_cast<double>(ours->mean.outside_kib) / peer->mean.outside_kib,
+                static_cast<double>(ours->host_kib) / peer->host_kib,
+                static_cast<double>(ours->cgroup_kib) / peer->cgroup_kib,
+                ours->per_second / peer->per_second);
+    }
+
+    // Rate.
+    const int per_run = quick ? 4 : 96;
+    std::printf(
+        "\nrestores per second, %d clones kept alive per run:\n\n| at a time | seconds | "
+        "restores/s | load -> answer p50 ms | p99 ms |\n|---|---|---|---|---|\n",
+        per_run);
+    for (int parallel : {1, 2, 8}) {
+        std::vector<double> times;
+        std::string why;
+        std::vector<std::unique_ptr<Clone>> clones;
+        const auto t = Clock::now();
+        const int got = restore_many(clones, per_run, parallel, ember_restore, times, why);
+        const double seconds = ms_since(t) / 1000;
+        clones.clear();
+        if (got < per_run) {
+            std::printf("| %d | failed after %d: %s |\n", parallel, got, why.c_str());
+            return 1;
+        }
+        std::printf("| %d | %.2f | %.1f | %.1f | %.1f |\n", parallel, seconds, got / seconds,
+                    pct(times, 0.5), pct(times, 0.99));
+    }
+    if (!svg.empty()) write_svg(svg, steps);
+    return steps.empty() ? 1 : 0;
+}
