@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "perf/percentile.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/uds_http.h"
@@ -28,15 +29,10 @@ namespace {
 
 using namespace ember::testing;
 using Clock = std::chrono::steady_clock;
+using ember::perf::percentile;
 
 double us_since(Clock::time_point t) {
     return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
-}
-
-double pct(std::vector<double> v, double p) {
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1,
-                      static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1))))];
 }
 
 int connect_unix(const std::string& path) {
@@ -177,18 +173,18 @@ int main(int argc, char** argv) {
         else
             std::printf("| %s | %.0f us | - | - |\n", name, e);
     };
-    row("start to socket accepting, median", pct(ember_ready, 0.5),
-        qemu.empty() ? 0 : pct(qemu_ready, 0.5));
-    row("start to socket accepting, p90", pct(ember_ready, 0.9),
-        qemu.empty() ? 0 : pct(qemu_ready, 0.9));
+    row("start to socket accepting, median", percentile(ember_ready, 0.5),
+        qemu.empty() ? 0 : percentile(qemu_ready, 0.5));
+    row("start to socket accepting, p90", percentile(ember_ready, 0.9),
+        qemu.empty() ? 0 : percentile(qemu_ready, 0.9));
     // ember listens before its HTTP module is loaded: the first answer comes a little later.
-    row("start to first GET / answered, median", pct(ember_answer, 0.5), 0);
+    row("start to first GET / answered, median", percentile(ember_answer, 0.5), 0);
     if (jailed) {
         std::printf(
             "\n| measure | jailed ember | ember | jailed - ember | jailed/ember |\n"
             "|---|---|---|---|---|\n");
         for (double p : {0.5, 0.9}) {
-            const double j = pct(jailed_ready, p), e = pct(ember_ready, p);
+            const double j = percentile(jailed_ready, p), e = percentile(ember_ready, p);
             std::printf("| start to socket accepting, %s | %.0f us | %.0f us | %+.0f us | %.3f |\n",
                         p == 0.5 ? "median" : "p90", j, e, j - e, j / e);
         }
@@ -250,9 +246,9 @@ int main(int argc, char** argv) {
     std::printf(
         "\n| request, one connection | ember | QEMU QMP query-status | ember/QEMU |\n"
         "|---|---|---|---|\n");
-    row("GET / p50", pct(get_us, 0.5), peer ? pct(qmp_us, 0.5) : 0);
-    row("GET / p99", pct(get_us, 0.99), peer ? pct(qmp_us, 0.99) : 0);
-    row("PUT /machine-config p50", pct(put_us, 0.5), peer ? pct(qmp_us, 0.5) : 0);
-    row("PUT /machine-config p99", pct(put_us, 0.99), peer ? pct(qmp_us, 0.99) : 0);
+    row("GET / p50", percentile(get_us, 0.5), peer ? percentile(qmp_us, 0.5) : 0);
+    row("GET / p99", percentile(get_us, 0.99), peer ? percentile(qmp_us, 0.99) : 0);
+    row("PUT /machine-config p50", percentile(put_us, 0.5), peer ? percentile(qmp_us, 0.5) : 0);
+    row("PUT /machine-config p99", percentile(put_us, 0.99), peer ? percentile(qmp_us, 0.99) : 0);
     return 0;
 }

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "perf/peer_bios.h"
+#include "perf/percentile.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/qmp_client.h"
@@ -50,18 +51,12 @@ namespace {
 
 using namespace ember::testing;
 using Clock = std::chrono::steady_clock;
+using ember::perf::percentile;
 
 constexpr int kGuestMib = 128;
 
 double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-double pct(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1,
-                      static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1))))];
 }
 
 // One ember and its console. SIGKILL leaves the API socket file behind, so it goes with the
@@ -417,8 +412,8 @@ class Fill {
         if (clones_.empty()) return std::nullopt;
         Step s{};
         s.k = static_cast<int>(clones_.size());
-        s.p50 = pct(times, 0.5);
-        s.p99 = pct(times, 0.99);
+        s.p50 = percentile(times, 0.5);
+        s.p99 = percentile(times, 0.99);
         s.per_second = seconds > 0 ? got / seconds : 0;
         for (const auto& c : clones_) {
             const CloneCost one = cost_of(c->pid, mem_file_);
@@ -688,7 +683,7 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::printf("| %d | %.2f | %.1f | %.1f | %.1f |\n", parallel, seconds, got / seconds,
-                    pct(times, 0.5), pct(times, 0.99));
+                    percentile(times, 0.5), percentile(times, 0.99));
     }
     if (!svg.empty()) write_svg(svg, steps);
     return steps.empty() ? 1 : 0;

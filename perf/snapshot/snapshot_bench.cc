@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "perf/peer_bios.h"
+#include "perf/percentile.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/huge_page_pool.h"
@@ -35,15 +36,10 @@ namespace {
 
 using namespace ember::testing;
 using Clock = std::chrono::steady_clock;
+using ember::perf::percentile;
 
 double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-double pct(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1,
-                      static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1))))];
 }
 
 // A process ended with SIGKILL, which leaves its API socket file behind: ember refuses to start
@@ -215,10 +211,11 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
         "| first pass, memory file cold | first pass, warm | pass over resident pages | cold tail "
         "| warm tail |\n");
     std::printf("|---|---|---|---|---|\n");
-    std::printf("| %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f | %.1f |\n", pct(cold, 0.5),
-                pct(cold, 0.9), pct(warm, 0.5), pct(warm, 0.9), pct(resident, 0.5),
-                pct(resident, 0.9), pct(cold, 0.5) - pct(resident, 0.5),
-                pct(warm, 0.5) - pct(resident, 0.5));
+    std::printf("| %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f | %.1f |\n",
+                percentile(cold, 0.5), percentile(cold, 0.9), percentile(warm, 0.5),
+                percentile(warm, 0.9), percentile(resident, 0.5), percentile(resident, 0.9),
+                percentile(cold, 0.5) - percentile(resident, 0.5),
+                percentile(warm, 0.5) - percentile(resident, 0.5));
     std::printf(
         "\nthe same restores, load request to the end of the first pass, ms, median / p90; the "
         "working set\nis what a lazy restore's first pass touched (%lld KiB):\n\n",
@@ -227,8 +224,9 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
         "| memory file | lazy | with the working set | working set/lazy |\n|---|---|---|---|\n");
     for (int c = 1; c >= 0; --c)
         std::printf("| %s | %.1f / %.1f | %.1f / %.1f | %.2f |\n", c ? "cold" : "warm",
-                    pct(total[0][c], 0.5), pct(total[0][c], 0.9), pct(total[1][c], 0.5),
-                    pct(total[1][c], 0.9), pct(total[1][c], 0.5) / pct(total[0][c], 0.5));
+                    percentile(total[0][c], 0.5), percentile(total[0][c], 0.9),
+                    percentile(total[1][c], 0.5), percentile(total[1][c], 0.9),
+                    percentile(total[1][c], 0.5) / percentile(total[0][c], 0.5));
     return 0;
 }
 
@@ -285,8 +283,9 @@ int dirty_tracking_cost(TempDir& dir, int runs, bool quick) {
             }
         }
         std::printf("| %s | %.1f / %.1f | %.1f / %.1f | %.2f | %.1f / %.1f |\n", label,
-                    pct(fill[0], 0.5), pct(fill[0], 0.9), pct(fill[1], 0.5), pct(fill[1], 0.9),
-                    pct(fill[1], 0.5) / pct(fill[0], 0.5), pct(diff, 0.5), pct(diff, 0.9));
+                    percentile(fill[0], 0.5), percentile(fill[0], 0.9), percentile(fill[1], 0.5),
+                    percentile(fill[1], 0.9), percentile(fill[1], 0.5) / percentile(fill[0], 0.5),
+                    percentile(diff, 0.5), percentile(diff, 0.9));
         std::fflush(stdout);
     }
     return 0;
@@ -438,18 +437,19 @@ int main(int argc, char** argv) {
         }
         std::string guest =
             mib >= 1024 ? std::to_string(mib / 1024) + " GiB" : std::to_string(mib) + " MiB";
-        double q50 = pct(qemu_ms, 0.5);
+        double q50 = percentile(qemu_ms, 0.5);
         std::printf(
             "| %s | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %.1f / %.1f | %.1f / %.1f | %s | %s "
             "|\n",
-            guest.c_str(), pct(load_ms, 0.5), pct(load_ms, 0.9), pct(to_guest_ms, 0.5),
-            pct(to_guest_ms, 0.9), pct(start_ms, 0.5), pct(start_ms, 0.9), pct(create_ms, 0.5),
-            pct(create_ms, 0.9), pct(diff_ms, 0.5), pct(diff_ms, 0.9),
+            guest.c_str(), percentile(load_ms, 0.5), percentile(load_ms, 0.9),
+            percentile(to_guest_ms, 0.5), percentile(to_guest_ms, 0.9), percentile(start_ms, 0.5),
+            percentile(start_ms, 0.9), percentile(create_ms, 0.5), percentile(create_ms, 0.9),
+            percentile(diff_ms, 0.5), percentile(diff_ms, 0.9),
             q50 > 0 ? (std::to_string(q50).substr(0, 6) + " / " +
-                       std::to_string(pct(qemu_ms, 0.9)).substr(0, 6))
+                       std::to_string(percentile(qemu_ms, 0.9)).substr(0, 6))
                           .c_str()
                     : "-",
-            q50 > 0 ? std::to_string(pct(start_ms, 0.5) / q50).substr(0, 5).c_str() : "-");
+            q50 > 0 ? std::to_string(percentile(start_ms, 0.5) / q50).substr(0, 5).c_str() : "-");
         std::fflush(stdout);
     }
     if (int rc = touch_64mib(dir, runs, quick); rc != 0) return rc;

@@ -26,12 +26,14 @@
 #include <vector>
 
 #include "perf/peer_bios.h"
+#include "perf/percentile.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using ember::perf::percentile;
 using ember::testing::TempDir;
 
 struct Vmm {
@@ -118,12 +120,6 @@ std::optional<Memory> idle_memory(const std::vector<std::string>& argv, const st
     if (up) m = smaps_without_guest(r.pid);
     reap(r);
     return m;
-}
-
-double percentile(std::vector<double> v, double p) {
-    std::sort(v.begin(), v.end());
-    size_t i = static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1)));
-    return v[std::min(i, v.size() - 1)];
 }
 
 std::string read_file(const std::string& path) {
