@@ -469,6 +469,12 @@ void print_step(const Step& s) {
     std::fflush(stdout);
 }
 
+// What a clone added costs the host, for the plot: the cgroup's charge where there is one (the
+// host's MemAvailable moves with everything else it runs), never below 0.
+double added_kib(const Step& s) {
+    return static_cast<double>(std::max(0LL, s.cgroup_kib >= 0 ? s.cgroup_kib : s.host_kib));
+}
+
 void write_svg(const std::string& path, const std::vector<Step>& steps) {
     if (steps.empty()) return;
     std::ofstream svg(path);
@@ -477,7 +483,7 @@ void write_svg(const std::string& path, const std::vector<Step>& steps) {
     for (const auto& s : steps) {
         max_k = std::max(max_k, static_cast<double>(s.k));
         max_ms = std::max(max_ms, s.p99);
-        max_kib = std::max(max_kib, static_cast<double>(s.host_kib));
+        max_kib = std::max(max_kib, added_kib(s));
     }
     auto x = [&](int k) {
         return left + (w - left - right) * std::log10(static_cast<double>(k)) /
@@ -507,7 +513,7 @@ void write_svg(const std::string& path, const std::vector<Step>& steps) {
         << max_kib << ")</text>\n";
     line([](const Step& s) { return s.p50; }, max_ms, "#c03", "none");
     line([](const Step& s) { return s.p99; }, max_ms, "#c03", "4 3");
-    line([](const Step& s) { return static_cast<double>(s.host_kib); }, max_kib, "#06c", "none");
+    line(added_kib, max_kib, "#06c", "none");
     svg << "<text x='" << left + 8 << "' y='" << h - bottom - 8 << "'>red: p50 (solid), p99 "
         << "(dashed) load to answer; blue: host memory per clone</text>\n</svg>\n";
 }
