@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "perf/percentile.h"
+#include "perf/qemu_peer.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/uds_http.h"
@@ -134,23 +135,8 @@ int main(int argc, char** argv) {
     auto bios_path = dir.write("bios.bin", std::string(65536, '\xf4'));
     std::vector<std::string> ember_argv = {EMBER_BINARY, "--api-sock", ember_sock, "--level",
                                            "Error"};
-    std::vector<std::string> qemu_argv = {qemu,
-                                          "-M",
-                                          "microvm,x-option-roms=off,rtc=off",
-                                          "-accel",
-                                          "kvm",
-                                          "-bios",
-                                          bios_path,
-                                          "-nodefaults",
-                                          "-no-user-config",
-                                          "-nographic",
-                                          "-display",
-                                          "none",
-                                          "-S",
-                                          "-m",
-                                          "128",
-                                          "-qmp",
-                                          "unix:" + qmp_sock + ",server=on,wait=off"};
+    auto qemu_argv = ember::perf::qemu_microvm(qemu, bios_path, 128);
+    qemu_argv.insert(qemu_argv.end(), {"-S", "-qmp", "unix:" + qmp_sock + ",server=on,wait=off"});
 
     // The jailer needs root for its namespaces, cgroups and mknod.
     const bool jailed = ::geteuid() == 0;

@@ -35,13 +35,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "perf/peer_bios.h"
 #include "perf/percentile.h"
+#include "perf/qemu_peer.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/qmp_client.h"
@@ -625,20 +624,7 @@ int main(int argc, char** argv) {
     if (!qemu.empty()) {
         const std::string bios = dir.write(
             "idle.bios", ember::perf::bios_image(read_file(PEER_BLOB_DIR "/peer_first_out.bin")));
-        const std::vector<std::string> qemu_vm = {qemu,
-                                                  "-M",
-                                                  "microvm,x-option-roms=off,rtc=off",
-                                                  "-accel",
-                                                  "kvm",
-                                                  "-bios",
-                                                  bios,
-                                                  "-nodefaults",
-                                                  "-no-user-config",
-                                                  "-nographic",
-                                                  "-display",
-                                                  "none",
-                                                  "-m",
-                                                  std::to_string(kGuestMib)};
+        const auto qemu_vm = ember::perf::qemu_microvm(qemu, bios, kGuestMib);
         const std::string migration = dir.path() + "/idle.mig";
         if (auto why = migrate_qemu(dir.path(), qemu_vm, migration); !why.empty())
             return std::fprintf(stderr, "density_bench: the QEMU source: %s\n", why.c_str()), 1;

@@ -24,8 +24,8 @@
 #include <thread>
 #include <vector>
 
-#include "perf/peer_bios.h"
 #include "perf/percentile.h"
+#include "perf/qemu_peer.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/huge_page_pool.h"
@@ -391,20 +391,7 @@ int main(int argc, char** argv) {
                               qsock = dir.path() + "/q.sock";
             dir.write("dots.bios",
                       ember::perf::bios_image(read_file(PEER_BLOB_DIR "/peer_dots.bin")));
-            std::vector<std::string> base = {qemu,
-                                             "-M",
-                                             "microvm,x-option-roms=off,rtc=off",
-                                             "-accel",
-                                             "kvm",
-                                             "-bios",
-                                             bios,
-                                             "-nodefaults",
-                                             "-no-user-config",
-                                             "-nographic",
-                                             "-display",
-                                             "none",
-                                             "-m",
-                                             std::to_string(mib)};
+            const auto base = ember::perf::qemu_microvm(qemu, bios, mib);
             {
                 Proc q;
                 // Migrated while running (so the destination runs it), its console discarded.

@@ -25,8 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include "perf/peer_bios.h"
 #include "perf/percentile.h"
+#include "perf/qemu_peer.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
 
@@ -163,13 +163,9 @@ int main(int argc, char** argv) {
     const std::string hello_blob = read_file(blob_dir + "/peer_hello.bin");
     if (!qemu.empty()) {
         auto q = [&](const std::string& bios) {
-            return std::vector<std::string>{
-                qemu,         "-M",          "microvm,x-option-roms=off,rtc=off",
-                "-accel",     "kvm",         "-bios",
-                bios,         "-nodefaults", "-no-user-config",
-                "-nographic", "-serial",     "stdio",
-                "-display",   "none",        "-m",
-                "128"};
+            auto argv = ember::perf::qemu_microvm(qemu, bios, 128);
+            argv.insert(argv.end(), {"-serial", "stdio"});
+            return argv;
         };
         vmms.push_back({"qemu-microvm",
                         q(dir.write("first_out.bios", ember::perf::bios_image(first_blob))),
