@@ -5,13 +5,15 @@
 // because guest user space cannot run on every host's KVM and an idle Linux costs emulated CPU:
 // these are ember's and the kernel's costs, not a function's.
 //
-//   fill:  clones restored 8 at a time and kept, up to K = 1, 10, 100, 1000 (--max K), or until
-//          a restore fails, and then what failed is said. At each K: load -> first answer p50/p99
-//          of the clones that step added; per clone, means over all: USS outside guest RAM (it
-//          falls with K, as clean library pages are shared), the guest's private pages, page
+//   fill:  clones restored 8 at a time and kept, up to K = 1, 10, 100, 250, 500, 1000 (--max K),
+//          or until a restore fails, and then what failed is said. At each K: load -> first answer
+//          p50/p99 of the clones that step added; per clone, means over all: USS outside guest RAM
+//          (it falls with K, as clean library pages are shared), the guest's private pages, page
 //          tables, threads and fds (from /proc); and what each clone the step added cost the host
 //          as a whole, from MemAvailable and from a memory cgroup the clones are charged to (the
 //          kernel's share, KVM's per-VM memory among it, apart).
+//   peer:  (--qemu PATH) 10 QEMU clones restored with -incoming from a migration file of an idle
+//          guest, with the same figures, and ember/QEMU at K = 10.
 //   rate:  restores per second with 1, 2 and 8 at a time, each clone kept until the run ends.
 //
 // --svg FILE draws load -> answer and the cost per clone against K.
@@ -58,8 +60,8 @@ double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-// One ember and its console. SIGKILL leaves the API socket file behind, so it goes with the
-// process.
+// One VMM process (ember, or the peer's QEMU) and its console. SIGKILL leaves its socket file
+// behind, so that goes with the process.
 struct Clone {
     pid_t pid = -1;
     ember::UniqueFd console;
@@ -103,9 +105,9 @@ bool start_ember(Clone& c, const std::string& sock, const std::string& err, std:
 std::string last_line(const std::string& text) {
     auto end = text.find_last_not_of("\r\n");
     if (end == std::string::npos) return "";
-    auto begin = text.find_last_of('\n', end);
-    return text.substr(begin == std::string::npos ? 0 : begin + 1,
-                       end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+    const auto newline = text.find_last_of('\n', end);
+    const size_t from = newline == std::string::npos ? 0 : newline + 1;
+    return text.substr(from, end + 1 - from);
 }
 
 // How `c` ended, with its stderr's last line, or "" while it runs.
@@ -126,16 +128,15 @@ std::optional<double> restore(Clone& c, const std::string& dir, int n, const std
     const std::string sock = dir + "/c" + std::to_string(n) + ".sock";
     if (!start_ember(c, sock, dir + "/c" + std::to_string(n) + ".err", why)) return std::nullopt;
     auto client = UdsHttpClient::connect(sock, 30000);
-    auto died = [&] { return exit_of(c); };
     if (!client) {
-        why = died();
+        why = exit_of(c);
         if (why.empty()) why = "no API socket within 30 s: " + client.error().message;
         return std::nullopt;
     }
     const auto t = Clock::now();
     auto r = client->request("PUT", "/snapshot/load", load);
     if (!r || r->status != 204) {
-        why = died();
+        why = exit_of(c);
         if (why.empty())
             why = "PUT /snapshot/load: " +
                   (r ? std::to_string(r->status) + " " + r->body : r.error().message);
@@ -143,7 +144,7 @@ std::optional<double> restore(Clone& c, const std::string& dir, int n, const std
     }
     const std::string seen = read_until(c.console.get(), "ged interrupt", std::chrono::seconds(60));
     if (seen.find("ged interrupt") == std::string::npos) {
-        why = died();
+        why = exit_of(c);
         if (why.empty()) why = "no answer from the guest within 60 s";
         return std::nullopt;
     }
@@ -193,7 +194,7 @@ struct CloneCost {
 CloneCost cost_of(pid_t pid, const std::string& mem_file) {
     struct Area {
         unsigned long long start, end;
-        bool guest_file;
+        bool guest;
         long long private_kib;
     };
     std::vector<Area> areas;
@@ -217,7 +218,7 @@ CloneCost cost_of(pid_t pid, const std::string& mem_file) {
     }
     unsigned long long lo = ~0ULL, hi = 0;
     for (const auto& a : areas)
-        if (a.guest_file) lo = std::min(lo, a.start), hi = std::max(hi, a.end);
+        if (a.guest) lo = std::min(lo, a.start), hi = std::max(hi, a.end);
     CloneCost cost;
     for (const auto& a : areas)
         (a.start >= lo && a.start < hi ? cost.guest_kib : cost.outside_kib) += a.private_kib;
@@ -314,8 +315,6 @@ class MemoryCgroup {
     bool made_ = false, joined_ = false;
 };
 
-// Restores `count` clones `parallel` at a time, appended to `clones` and kept; their load ->
-// answer times in `times`. Stops at the first failure, said in `why`; the number restored.
 // Boots the idle peer guest under QEMU and migrates it to `migration`: "" or what failed.
 std::string migrate_qemu(const std::string& dir, const std::vector<std::string>& qemu_vm,
                          const std::string& migration) {
@@ -346,6 +345,8 @@ std::string migrate_qemu(const std::string& dir, const std::vector<std::string>&
 // Restores one clone numbered n: the ms to its first answer, or nothing and why.
 using RestoreOne = std::function<std::optional<double>(Clone&, int n, std::string& why)>;
 
+// Restores `count` clones `parallel` at a time, appended to `clones` and kept; their load ->
+// answer times in `times`. Stops at the first failure, said in `why`; the number restored.
 int restore_many(std::vector<std::unique_ptr<Clone>>& clones, int count, int parallel,
                  const RestoreOne& restore_one, std::vector<double>& times, std::string& why) {
     const size_t base = clones.size();
