@@ -128,7 +128,7 @@ class ReplyReader {
     // Waits until `deadline` for the first line, then stops reading. -1 when none came.
     long long first_line_us(Clock::time_point deadline) {
         finish(deadline);
-        return first_line_us_;
+        return first_line_us_.load();
     }
     const std::string& reply() const { return reply_; }
 
@@ -145,23 +145,22 @@ class ReplyReader {
             ssize_t n = ::recv(fd, buf, sizeof buf, 0);
             if (n <= 0) return;
             if (reply_.size() < 4096) reply_.append(buf, static_cast<size_t>(n));
-            if (first_line_us_ < 0 && reply_.find('\n') != std::string::npos)
-                first_line_us_ =
+            if (first_line_us_.load() < 0 && reply_.find('\n') != std::string::npos)
+                first_line_us_.store(
                     std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent)
-                        .count();
-            line_seen_.store(first_line_us_ >= 0);
+                        .count());
         }
     }
     void finish(Clock::time_point deadline) {
         if (!thread_.joinable()) return;
-        while (!line_seen_.load() && !done_.load() && Clock::now() < deadline)
+        while (first_line_us_.load() < 0 && !done_.load() && Clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         stop_.store(true);
         thread_.join();
     }
 
-    std::atomic<bool> stop_{false}, line_seen_{false}, done_{false};
-    long long first_line_us_ = -1;
+    std::atomic<bool> stop_{false}, done_{false};
+    std::atomic<long long> first_line_us_{-1};
     std::string reply_;
     std::thread thread_;
 };
