@@ -62,8 +62,8 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
     return s;
 }
 
-Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s) {
-    EMBER_TRY(v.set_cpuid(s.cpuid));
+Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, bool cpuid_in_place) {
+    if (!cpuid_in_place) EMBER_TRY(v.set_cpuid(s.cpuid));
     if (s.tsc_khz) {
         // Another host may not scale the TSC; the guest then sees time at that host's rate.
         if (auto current = v.get_tsc_khz(); current && *current != s.tsc_khz)

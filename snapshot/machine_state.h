@@ -62,7 +62,8 @@ struct MemoryLayout {
 
 Result<VcpuState> capture_vcpu(const Vcpu& vcpu, std::span<const uint32_t> msr_indices,
                                std::vector<kvm_cpuid_entry2> cpuid);
-Result<void> restore_vcpu(const Vcpu& vcpu, const VcpuState& state);
+// With `cpuid_in_place`, the vCPU already has the state's CPUID and is not given it again.
+Result<void> restore_vcpu(const Vcpu& vcpu, const VcpuState& state, bool cpuid_in_place = false);
 Result<VmKvmState> capture_vm(const Vm& vm);
 Result<void> restore_vm(const Vm& vm, const VmKvmState& state);
 

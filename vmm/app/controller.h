@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 
 #include "core/actions.h"
@@ -32,6 +33,8 @@ struct ControllerOptions {
     std::function<std::vector<metrics::Group>()> api_metrics;
     // Whether a failed PUT /snapshot/load ends the process after its answer, as in Firecracker.
     bool exit_on_failed_load = true;
+    // Whether run() makes the KVM VM while the API waits for a configuration (prepared_vm.h).
+    bool prepare_vm = true;
     // Installed on the VMM thread once the VM runs (booted or restored); null: none (not owned).
     // Before that the thread only configures, as in Firecracker.
     const seccomp::BpfProgram* vmm_filter = nullptr;
@@ -92,9 +95,13 @@ class Controller : public ActionSink {
     Outcome handle(const RecordWorkingSet& a);
 
     Outcome start_instance();
+    // Makes prepared_ when there is no VM yet; a host that cannot is told at InstanceStart or load.
+    void prepare();
+    std::optional<PreparedVm> take_prepared() { return std::exchange(prepared_, std::nullopt); }
     Outcome failed_load(std::string why);
     Outcome confine_vmm_thread();
     bool running_loop_ = false;  // run() has begun
+    bool confined_ = false;      // the VMM thread's filter is installed
     Outcome write_metrics();
     Outcome require_not_started() const;
     Outcome set_machine(const MachineConfig& m);
@@ -126,9 +133,10 @@ class Controller : public ActionSink {
     std::deque<Pending> queue_;
     std::optional<std::string> stop_reason_;
 
-    std::unique_ptr<Vmm> vmm_;          // VMM thread only
-    std::optional<std::string> fatal_;  // VMM thread only: why the process must end
-    bool configured_ = false;           // a config action succeeded: too late to load a snapshot
+    std::unique_ptr<Vmm> vmm_;            // VMM thread only
+    std::optional<PreparedVm> prepared_;  // VMM thread only: the next VM's, made before it
+    std::optional<std::string> fatal_;    // VMM thread only: why the process must end
+    bool configured_ = false;             // a config action succeeded: too late to load a snapshot
     std::atomic<VmState> state_{VmState::NotStarted};
 };
 

@@ -56,6 +56,9 @@ by Firecracker's config-file JSON boots at once (and the API, if on, keeps servi
                                   (by default any file there is refused, as Firecracker does)
   --serve-after-failed-load       keep serving after a failed PUT /snapshot/load (by default
                                   the process exits after answering, as Firecracker does)
+  --no-prepare-vm                 do not make the KVM VM while the API waits for a configuration
+                                  (by default ember makes it then, so that InstanceStart or
+                                  PUT /snapshot/load spends only what the VM's own needs cost)
   --config-file PATH              the VM's configuration (Firecracker's --config-file format)
   --id ID                         the microVM's identifier (letters, digits, '-', at most 64)
   --boot-timer                    log the time from process start until the guest writes the boot timer
@@ -82,6 +85,7 @@ struct Cli {
     bool no_api = false;
     bool replace_stale_socket = false;
     bool serve_after_failed_load = false;
+    bool no_prepare_vm = false;
     std::string api_sock = "/run/ember.socket";
     std::optional<std::string> metrics_path;
     size_t max_payload = 51200;
@@ -122,6 +126,8 @@ Result<Cli> parse_cli(int argc, char** argv) {
             cli.replace_stale_socket = true;
         else if (arg == "--serve-after-failed-load")
             cli.serve_after_failed_load = true;
+        else if (arg == "--no-prepare-vm")
+            cli.no_prepare_vm = true;
         else if (arg == "--no-api")
             cli.no_api = true;
         else if (arg == "--api-sock")
@@ -352,6 +358,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         return groups;
     };
     options.exit_on_failed_load = !cli->serve_after_failed_load;
+    options.prepare_vm = !cli->no_prepare_vm;
     options.vmm.vcpu_filter = &filters->vcpu;
     options.vmm.vmm_filter = &filters->vmm;
     options.vmm_filter = &filters->vmm;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "core/arch/x86_64/acpi.h"
 #include "core/arch/x86_64/cpuid.h"
@@ -46,12 +47,17 @@ Vmm::~Vmm() {
 // The parts a new VM and a restored one share: KVM, memory (fresh, or mapped from a snapshot's
 // memory file), the in-kernel irqchip and PIT, the event loop, the device plan.
 Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions options,
-                                        int memory_fd) {
+                                        int memory_fd, std::optional<PreparedVm> prepared) {
     const VmConfig& config = valid;
-    auto kvm = Kvm::open(options.kvm_path);
-    EMBER_TRY(kvm);
-    auto vm = kvm->create_vm();
-    EMBER_TRY(vm);
+    const bool fresh = !prepared;
+    if (fresh) {
+        auto kvm = Kvm::open(options.kvm_path);
+        EMBER_TRY(kvm);
+        auto vm = kvm->create_vm();
+        EMBER_TRY(vm);
+        prepared.emplace(PreparedVm{std::move(*kvm), std::move(*vm), {}, {}, {}});
+    }
+    const Vm& vm = prepared->vm;
     const uint64_t mem_bytes = uint64_t{config.machine.mem_size_mib} * kMiB;
     auto regions = x86::ram_regions(mem_bytes);
     const HugePages pages = config.machine.huge_pages;
@@ -60,22 +66,20 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions o
     EMBER_TRY(memory, pages == HugePages::None
                           ? std::string("machine-config.mem_size_mib")
                           : "machine-config.huge_pages \"" + std::string(name_of(pages)) + "\"");
-    // Memory goes in before the irqchip exists: after it, each KVM_SET_USER_MEMORY_REGION waits for
-    // an SRCU grace period, measured at 7-11 ms for 128 MiB here against 0.16 ms before.
+    // Memory goes in before the irqchip exists where it can: on some hosts (a 6.18 kernel with a
+    // paravirtual KVM) the irqchip starts an SRCU grace period that the first
+    // KVM_SET_USER_MEMORY_REGION after it waits out, measured at 4-11 ms against 0.16 ms. A
+    // prepared VM made its irqchip long before, so the period is over (0.1-0.2 ms measured ten
+    // milliseconds on), and Debian 12's 6.1 KVM shows no such wait at all.
     // With track_dirty_pages KVM logs the pages the guest writes, for Diff snapshots.
     const uint32_t flags = config.machine.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     if (flags) memory->enable_dirty_tracking();
     uint32_t slot = 0;
     for (const auto& r : memory->regions()) {
         EMBER_TRY(
-            vm->set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data(), flags));
+            vm.set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data(), flags));
     }
-    // KVM wants these before the vCPUs exist: pages in the MMIO gap that the CPU's virtualisation
-    // needs for real-mode emulation.
-    EMBER_TRY(vm->set_identity_map_address(x86::kIdentityMapAddr));
-    EMBER_TRY(vm->set_tss_address(x86::kTssAddr));
-    EMBER_TRY(vm->create_irqchip());
-    EMBER_TRY(vm->create_pit2());
+    if (fresh) EMBER_TRY(create_platform(vm));
 
     std::optional<EventLoop> loop;
     if (options.loop == nullptr) {
@@ -86,22 +90,28 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions o
     auto exit_event = EventFd::create();
     EMBER_TRY(exit_event);
 
-    auto vmm = std::make_unique<Vmm>(Key{}, std::move(options), std::move(*kvm), std::move(*vm),
-                                     std::move(*memory), std::move(loop), std::move(*exit_event));
+    auto vmm = std::make_unique<Vmm>(Key{}, std::move(options), std::move(prepared->kvm),
+                                     std::move(prepared->vm), std::move(*memory), std::move(loop),
+                                     std::move(*exit_event));
     vmm->config_ = config;
-    auto cpuid = vmm->kvm_.supported_cpuid();
-    EMBER_TRY(cpuid);
-    vmm->cpuid_ = std::move(*cpuid);
+    if (prepared->supported_cpuid.empty()) {
+        auto cpuid = vmm->kvm_.supported_cpuid();
+        EMBER_TRY(cpuid);
+        prepared->supported_cpuid = std::move(*cpuid);
+    }
+    vmm->cpuid_ = std::move(prepared->supported_cpuid);
+    vmm->boot_vcpu_ = std::move(prepared->boot_vcpu);
     auto plan = plan_virtio_slots(config, vmm->options_.boot_timer, vmm->options_.virtio_kinds);
     EMBER_TRY(plan);
     vmm->virtio_plan_ = std::move(*plan);
     return vmm;
 }
 
-Result<std::unique_ptr<Vmm>> Vmm::create(const ValidVmConfig& valid, VmmOptions options) {
+Result<std::unique_ptr<Vmm>> Vmm::create(const ValidVmConfig& valid, VmmOptions options,
+                                         std::optional<PreparedVm> prepared) {
     const VmConfig& config = valid;
     if (!config.boot_source) return fail("boot-source: no kernel configured");
-    auto vmm = build(valid, std::move(options), -1);
+    auto vmm = build(valid, std::move(options), -1, std::move(prepared));
     EMBER_TRY(vmm);
     EMBER_TRY((*vmm)->load_guest(config));
     EMBER_TRY((*vmm)->create_devices(config));
@@ -200,18 +210,22 @@ Result<void> Vmm::create_vcpus(const VmConfig& config,
     const x86::CpuTopology topology{config.machine.vcpu_count, config.machine.smt};
     install_kick_handler();
     for (uint32_t id = 0; id < config.machine.vcpu_count; ++id) {
-        auto vcpu = vm_.create_vcpu(id);
+        const std::vector<kvm_cpuid_entry2> cpuid =
+            restored ? (*restored)[id].cpuid : x86::guest_cpuid(cpuid_, id, topology);
+        std::optional<ReadyVcpu> ready =
+            id == 0 ? std::exchange(boot_vcpu_, std::nullopt) : std::nullopt;
+        const bool cpuid_in_place = ready && same_cpuid(ready->cpuid, cpuid);
+        auto vcpu = ready ? Result<Vcpu>(std::move(ready->vcpu)) : vm_.create_vcpu(id);
         EMBER_TRY(vcpu);
         const std::string who = "vCPU " + std::to_string(id);
+        vcpu_cpuid_.push_back(cpuid);
         if (restored) {
-            EMBER_TRY(snapshot::restore_vcpu(*vcpu, (*restored)[id]), who);
-            vcpu_cpuid_.push_back((*restored)[id].cpuid);
+            EMBER_TRY(snapshot::restore_vcpu(*vcpu, (*restored)[id], cpuid_in_place), who);
             vcpus_.push_back(std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_,
                                                           *this, options_.vcpu_filter));
             continue;
         }
-        vcpu_cpuid_.push_back(x86::guest_cpuid(cpuid_, id, topology));
-        EMBER_TRY(vcpu->set_cpuid(vcpu_cpuid_.back()), who);
+        if (!cpuid_in_place) EMBER_TRY(vcpu->set_cpuid(cpuid), who);
         EMBER_TRY(vcpu->set_msrs(msrs), who);
         EMBER_TRY(x86::setup_fpu(*vcpu), who);
         EMBER_TRY(x86::setup_lapic(*vcpu), who);

@@ -37,6 +37,7 @@
 #include "snapshot/working_set.h"
 #include "virtio/mmio/mmio_transport.h"
 #include "vmm/machine/device_layout.h"
+#include "vmm/machine/prepared_vm.h"
 #include "vmm/machine/sigbus_guard.h"
 #include "vmm/machine/uffd_backing.h"
 #include "vmm/machine/vcpu_thread.h"
@@ -78,13 +79,16 @@ struct VmExitStatus {
 
 class Vmm : public ExitSink {
   public:
-    static Result<std::unique_ptr<Vmm>> create(const ValidVmConfig& config, VmmOptions options);
+    // With `prepared`, the VM is built on it (prepared_vm.h); without, from nothing.
+    static Result<std::unique_ptr<Vmm>> create(const ValidVmConfig& config, VmmOptions options,
+                                               std::optional<PreparedVm> prepared = {});
     ~Vmm() override;
 
     // Rebuilds a VM from a snapshot's state file and memory file (mapped MAP_PRIVATE), without
     // starting it (`load.resume_vm` is the caller's). `network_overrides` point a clone's
     // interfaces at other taps; a working set's pages are in place before this returns.
-    static Result<std::unique_ptr<Vmm>> restore(const LoadSnapshot& load, VmmOptions options);
+    static Result<std::unique_ptr<Vmm>> restore(const LoadSnapshot& load, VmmOptions options,
+                                                std::optional<PreparedVm> prepared = {});
 
     // Starts the vCPUs; with `paused`, they stop before running a guest instruction.
     Result<void> start(bool paused = false);
@@ -134,20 +138,22 @@ class Vmm : public ExitSink {
 
   private:
     static Result<std::unique_ptr<Vmm>> build(const ValidVmConfig& config, VmmOptions options,
-                                              int memory_fd);
+                                              int memory_fd, std::optional<PreparedVm> prepared);
     Result<void> refuse_mapped_targets(const std::string& state_path,
                                        const std::string& memory_path) const;
     Result<std::vector<std::vector<uint64_t>>> take_dirty_pages() const;
     void keep_dirty_pages(const std::vector<std::vector<uint64_t>>& dirty) const;
     Result<void> write_memory_file(int fd, const std::vector<std::vector<uint64_t>>* dirty) const;
     static Result<std::unique_ptr<Vmm>> restore_huge_pages(
-        int mem_fd, VmmOptions options, const ValidVmConfig& config, const snapshot::Reader& file,
+        int mem_fd, VmmOptions options, std::optional<PreparedVm> prepared,
+        const ValidVmConfig& config, const snapshot::Reader& file,
         const snapshot::MemoryLayout& layout, const snapshot::VmKvmState& vm_state,
         const std::vector<snapshot::VcpuState>& vcpus);
     static Result<std::unique_ptr<Vmm>> restore_through_handler(
-        const LoadSnapshot& load, VmmOptions options, const ValidVmConfig& config,
-        const snapshot::Reader& file, const snapshot::MemoryLayout& layout,
-        const snapshot::VmKvmState& vm_state, const std::vector<snapshot::VcpuState>& vcpus);
+        const LoadSnapshot& load, VmmOptions options, std::optional<PreparedVm> prepared,
+        const ValidVmConfig& config, const snapshot::Reader& file,
+        const snapshot::MemoryLayout& layout, const snapshot::VmKvmState& vm_state,
+        const std::vector<snapshot::VcpuState>& vcpus);
     // What a restore does once guest memory is in place, however it got there.
     Result<void> restore_state(const ValidVmConfig& config, const snapshot::Reader& file,
                                const snapshot::MemoryLayout& layout,
@@ -174,6 +180,7 @@ class Vmm : public ExitSink {
     VmConfig config_;
     std::vector<kvm_cpuid_entry2> cpuid_;  // KVM's supported set, before per-vCPU topology
     std::vector<std::vector<kvm_cpuid_entry2>> vcpu_cpuid_;  // what each vCPU was given
+    std::optional<ReadyVcpu> boot_vcpu_;  // a prepared VM's, until create_vcpus() takes it
     // A restored VM's memory file, kept to notice if it is truncated under the running VM.
     UniqueFd memory_file_;
     uint64_t memory_file_bytes_ = 0;

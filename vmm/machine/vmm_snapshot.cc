@@ -51,7 +51,8 @@ Result<ValidVmConfig> with_load_options(ValidVmConfig config,
 
 }  // namespace
 
-Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions options) {
+Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions options,
+                                          std::optional<PreparedVm> prepared) {
     const std::string& state_path = load.snapshot_path;
     const std::string& memory_path = load.mem_file_path;
     auto bytes = snapshot::read_state_file(state_path);
@@ -90,8 +91,8 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
                     std::to_string(layout->total()) + " bytes for a VM of " +
                     std::to_string(expected));
     if (!load.uffd_socket_path.empty())
-        return restore_through_handler(load, std::move(options), *config, *file, *layout, *vm_state,
-                                       vcpus);
+        return restore_through_handler(load, std::move(options), std::move(prepared), *config,
+                                       *file, *layout, *vm_state, vcpus);
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
     // first time the guest touched a page past its end.
     auto opened = open_file(memory_path, O_RDONLY);
@@ -123,10 +124,10 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
             return fail("working_set_path " + load.working_set_path +
                         ": the snapshot's VM is on huge pages, which a load from the memory "
                         "file reads whole; a working set has nothing to add");
-        return restore_huge_pages(mem_fd.get(), std::move(options), *config, *file, *layout,
-                                  *vm_state, vcpus);
+        return restore_huge_pages(mem_fd.get(), std::move(options), std::move(prepared), *config,
+                                  *file, *layout, *vm_state, vcpus);
     }
-    auto vmm = build(*config, std::move(options), mem_fd.get());
+    auto vmm = build(*config, std::move(options), mem_fd.get(), std::move(prepared));
     EMBER_TRY(vmm);
     // Before anything else writes guest memory, and before any vCPU runs.
     if (working_set) {
@@ -150,10 +151,10 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
 // hugetlb memory cannot map the memory file: its pages are reserved and the file read into them
 // before any vCPU runs. Nothing maps the file afterwards.
 Result<std::unique_ptr<Vmm>> Vmm::restore_huge_pages(
-    int mem_fd, VmmOptions options, const ValidVmConfig& config, const snapshot::Reader& file,
-    const snapshot::MemoryLayout& layout, const snapshot::VmKvmState& vm_state,
-    const std::vector<snapshot::VcpuState>& vcpus) {
-    auto vmm = build(config, std::move(options), -1);
+    int mem_fd, VmmOptions options, std::optional<PreparedVm> prepared, const ValidVmConfig& config,
+    const snapshot::Reader& file, const snapshot::MemoryLayout& layout,
+    const snapshot::VmKvmState& vm_state, const std::vector<snapshot::VcpuState>& vcpus) {
+    auto vmm = build(config, std::move(options), -1, std::move(prepared));
     EMBER_TRY(vmm);
     auto copied = snapshot::copy_memory_file(mem_fd, (*vmm)->memory_);
     EMBER_TRY(copied);
@@ -166,10 +167,10 @@ Result<std::unique_ptr<Vmm>> Vmm::restore_huge_pages(
 // Guest memory is anonymous, and every page of it comes from the handler: registered and handed
 // over before anything, ember included, touches it.
 Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(
-    const LoadSnapshot& load, VmmOptions options, const ValidVmConfig& config,
-    const snapshot::Reader& file, const snapshot::MemoryLayout& layout,
+    const LoadSnapshot& load, VmmOptions options, std::optional<PreparedVm> prepared,
+    const ValidVmConfig& config, const snapshot::Reader& file, const snapshot::MemoryLayout& layout,
     const snapshot::VmKvmState& vm_state, const std::vector<snapshot::VcpuState>& vcpus) {
-    auto vmm = build(config, std::move(options), -1);
+    auto vmm = build(config, std::move(options), -1, std::move(prepared));
     EMBER_TRY(vmm);
     auto backing =
         UffdBacking::connect((*vmm)->memory_, load.uffd_socket_path, (*vmm)->options_.vmm_filter);

@@ -1,0 +1,160 @@
+// The VM an ember makes while it waits on its API (vmm/machine/prepared_vm.h): there before any
+// configuration, the one the guest then runs on, booted or restored, with each guest seeing the
+// CPUID of its own configuration; and with --no-prepare-vm, nothing made before InstanceStart.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+#include "tests/support/api_ember.h"
+
+namespace ember::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// How many of `pid`'s fds are the anonymous inode `name` ("kvm-vm", "kvm-vcpu:0").
+int fds_of(pid_t pid, const std::string& name) {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return -1;
+    int n = 0;
+    for (dirent* e; (e = ::readdir(d)) != nullptr;) {
+        char target[256] = {};
+        const std::string link = dir + "/" + e->d_name;
+        if (::readlink(link.c_str(), target, sizeof target - 1) > 0 &&
+            std::string(target) == "anon_inode:" + name)
+            ++n;
+    }
+    ::closedir(d);
+    return n;
+}
+
+bool console_shows(const ApiEmber& e, const std::string& needle) {
+    const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+    while (read_file(e.dir.path() + "/console").find(needle) == std::string::npos) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+std::string machine(int vcpus) {
+    return R"({"vcpu_count": )" + std::to_string(vcpus) + R"(, "mem_size_mib": 32})";
+}
+
+// A configuration call is answered by the VMM thread, which makes its VM before it takes any:
+// once one is answered, the VM is there or never will be.
+TEST(PreparedVm, IsMadeBeforeAnyConfigurationAndIsTheVmTheGuestRunsOn) {
+    ApiEmber e;
+    auto c = e.client();
+    ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);
+    EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 1) << e.log();
+    EXPECT_EQ(fds_of(e.pid, "kvm-vcpu:0"), 1);
+    EXPECT_EQ(count_lines_containing(e.log(), "a KVM VM is ready"), 1) << e.log();
+
+    ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
+    ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    ASSERT_TRUE(console_shows(e, "tick 2 ok")) << e.log();
+    EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 1) << "a second VM was made";
+    EXPECT_EQ(fds_of(e.pid, "kvm-vcpu:0"), 1);
+}
+
+TEST(PreparedVm, WithNoPrepareVmNothingIsMadeBeforeInstanceStart) {
+    ApiEmber e({"--no-prepare-vm"});
+    auto c = e.client();
+    ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);
+    EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 0);
+    EXPECT_EQ(count_lines_containing(e.log(), "a KVM VM is ready"), 0) << e.log();
+
+    ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
+    ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    ASSERT_TRUE(console_shows(e, "tick 2 ok")) << e.log();
+    EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 1);
+}
+
+// A failed InstanceStart takes the VM made ahead with it; the next one gets a new one.
+TEST(PreparedVm, AFailedInstanceStartLeavesAReadyVmForTheNext) {
+    ApiEmber e;
+    auto c = e.client();
+    const std::string not_a_kernel = e.dir.write("not-a-kernel", "plain text, not an ELF\n");
+    ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);
+    ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(not_a_kernel)).status, 204);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 400);
+    EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 1) << e.log();
+    EXPECT_EQ(count_lines_containing(e.log(), "a KVM VM is ready"), 2) << e.log();
+
+    ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
+    ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204)
+        << e.log();
+    ASSERT_TRUE(console_shows(e, "tick 2 ok")) << e.log();
+    EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 1);
+}
+
+// vCPU 0 is made ahead with the CPUID of a one-vCPU VM; a VM of two must still tell its guest
+// there are two (CPUID leaf 1, EBX bits 23:16), and vCPU 0 that it is APIC ID 0 (bits 31:24).
+class PreparedVmCpuid : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+
+TEST_P(PreparedVmCpuid, TheGuestSeesItsOwnTopology) {
+    const auto [vcpus, prepare] = GetParam();
+    ApiEmber e(prepare ? std::vector<std::string>{} : std::vector<std::string>{"--no-prepare-vm"});
+    auto c = e.client();
+    ASSERT_EQ(call(c, "PUT", "/machine-config", machine(vcpus)).status, 204);
+    ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("cpuid_probe"))).status, 204);
+    ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    // It prints, then resets the VM, which ends ember.
+    ASSERT_EQ(e.wait(), 0) << e.log();
+    const std::string out = read_file(e.dir.path() + "/console");
+    const auto at = out.find("cpuid1 ebx=");
+    ASSERT_NE(at, std::string::npos) << out;
+    const uint64_t ebx = std::stoull(out.substr(at + 11, 18), nullptr, 16);
+    EXPECT_EQ((ebx >> 16) & 0xff, static_cast<uint64_t>(vcpus)) << out;
+    EXPECT_EQ(ebx >> 24, 0u) << out;
+}
+
+INSTANTIATE_TEST_SUITE_P(OneAndTwoVcpus, PreparedVmCpuid,
+                         ::testing::Combine(::testing::Values(1, 2), ::testing::Bool()));
+
+// A snapshot of a one-vCPU and of a two-vCPU guest each go on in a fresh ember, with the VM made
+// ahead and without.
+class PreparedVmRestore : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+
+TEST_P(PreparedVmRestore, ASnapshotGoesOnInIt) {
+    const auto [vcpus, prepare] = GetParam();
+    TempDir files;
+    const std::string state = files.path() + "/vm.state", mem = files.path() + "/vm.mem";
+    {
+        ApiEmber source;
+        auto c = source.client();
+        ASSERT_EQ(call(c, "PUT", "/machine-config", machine(vcpus)).status, 204);
+        ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_TRUE(console_shows(source, "tick 2 ok")) << source.log();
+        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        ASSERT_EQ(call(c, "PUT", "/snapshot/create",
+                       R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}")
+                      .status,
+                  204);
+    }
+    ApiEmber clone(prepare ? std::vector<std::string>{}
+                           : std::vector<std::string>{"--no-prepare-vm"});
+    auto c = clone.client();
+    auto loaded = call(c, "PUT", "/snapshot/load",
+                       R"({"snapshot_path": ")" + state +
+                           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
+                           R"("}, "resume_vm": true})");
+    ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
+    // The clone's console starts empty: a line it completes is its own.
+    ASSERT_TRUE(console_shows(clone, " ok\n")) << clone.log();
+    EXPECT_EQ(fds_of(clone.pid, "kvm-vm"), 1);
+    EXPECT_EQ(fds_of(clone.pid, "kvm-vcpu:" + std::to_string(vcpus - 1)), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(OneAndTwoVcpus, PreparedVmRestore,
+                         ::testing::Combine(::testing::Values(1, 2), ::testing::Bool()));
+
+}  // namespace
+}  // namespace ember::testing

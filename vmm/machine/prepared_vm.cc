@@ -1,0 +1,44 @@
+#include "vmm/machine/prepared_vm.h"
+
+#include <algorithm>
+
+#include "core/arch/x86_64/cpuid.h"
+#include "core/arch/x86_64/layout.h"
+
+namespace ember {
+
+Result<void> create_platform(const Vm& vm) {
+    EMBER_TRY(vm.set_identity_map_address(x86::kIdentityMapAddr));
+    EMBER_TRY(vm.set_tss_address(x86::kTssAddr));
+    EMBER_TRY(vm.create_irqchip());
+    return vm.create_pit2();
+}
+
+bool same_cpuid(std::span<const kvm_cpuid_entry2> a, std::span<const kvm_cpuid_entry2> b) {
+    return std::ranges::equal(a, b, [](const kvm_cpuid_entry2& x, const kvm_cpuid_entry2& y) {
+        return x.function == y.function && x.index == y.index && x.flags == y.flags &&
+               x.eax == y.eax && x.ebx == y.ebx && x.ecx == y.ecx && x.edx == y.edx;
+    });
+}
+
+Result<PreparedVm> prepare_vm(const std::string& kvm_path) {
+    const auto start = std::chrono::steady_clock::now();
+    auto kvm = Kvm::open(kvm_path);
+    EMBER_TRY(kvm);
+    auto vm = kvm->create_vm();
+    EMBER_TRY(vm);
+    EMBER_TRY(create_platform(*vm));
+    auto cpuid = kvm->supported_cpuid();
+    EMBER_TRY(cpuid);
+    // After the irqchip, so that it has its in-kernel local APIC.
+    auto vcpu = vm->create_vcpu(0);
+    EMBER_TRY(vcpu);
+    auto vcpu_cpuid = x86::guest_cpuid(*cpuid, 0, x86::CpuTopology{});
+    EMBER_TRY(vcpu->set_cpuid(vcpu_cpuid));
+    return PreparedVm{std::move(*kvm), std::move(*vm), std::move(*cpuid),
+                      ReadyVcpu{std::move(*vcpu), std::move(vcpu_cpuid)},
+                      std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start)};
+}
+
+}  // namespace ember
