@@ -1,6 +1,7 @@
 // The VM an ember makes while it waits on its API (vmm/machine/prepared_vm.h): there before any
-// configuration, the one the guest then runs on, booted or restored, with each guest seeing the
-// CPUID of its own configuration; and with --no-prepare-vm, nothing made before InstanceStart.
+// configuration, with its irqchip, PIT and vCPU 0 once the API has been quiet, the one the guest
+// then runs on, booted or restored, with each guest seeing the CPUID of its own configuration;
+// and with --no-prepare-vm, nothing made before InstanceStart.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -33,13 +34,25 @@ int fds_of(pid_t pid, const std::string& name) {
     return n;
 }
 
-bool console_shows(const ApiEmber& e, const std::string& needle) {
+// Waits until `text()` holds `needle` `times` times (lines); false after kFailsafe.
+template <typename Text>
+bool shows(Text text, const std::string& needle, int times = 1) {
     const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
-    while (read_file(e.dir.path() + "/console").find(needle) == std::string::npos) {
+    while (count_lines_containing(text(), needle) < times) {
         if (std::chrono::steady_clock::now() > deadline) return false;
         std::this_thread::sleep_for(20ms);
     }
     return true;
+}
+
+bool console_shows(const ApiEmber& e, const std::string& needle) {
+    return shows([&] { return read_file(e.dir.path() + "/console"); }, needle);
+}
+
+constexpr const char* kReady = "a KVM VM is ready";
+
+bool ready(const ApiEmber& e, int times = 1) {
+    return shows([&] { return e.log(); }, kReady, times);
 }
 
 std::string machine(int vcpus) {
@@ -47,14 +60,16 @@ std::string machine(int vcpus) {
 }
 
 // A configuration call is answered by the VMM thread, which makes its VM before it takes any:
-// once one is answered, the VM is there or never will be.
+// once one is answered, the VM is there or never will be. Its platform and vCPU 0 come once the
+// API has been quiet, which the log says.
 TEST(PreparedVm, IsMadeBeforeAnyConfigurationAndIsTheVmTheGuestRunsOn) {
     ApiEmber e;
     auto c = e.client();
     ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);
     EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 1) << e.log();
+    ASSERT_TRUE(ready(e)) << e.log();
+    EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 1) << e.log();
     EXPECT_EQ(fds_of(e.pid, "kvm-vcpu:0"), 1);
-    EXPECT_EQ(count_lines_containing(e.log(), "a KVM VM is ready"), 1) << e.log();
 
     ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
     ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
@@ -68,7 +83,7 @@ TEST(PreparedVm, WithNoPrepareVmNothingIsMadeBeforeInstanceStart) {
     auto c = e.client();
     ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);
     EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 0);
-    EXPECT_EQ(count_lines_containing(e.log(), "a KVM VM is ready"), 0) << e.log();
+    EXPECT_EQ(count_lines_containing(e.log(), kReady), 0) << e.log();
 
     ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
     ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
@@ -83,9 +98,11 @@ TEST(PreparedVm, AFailedInstanceStartLeavesAReadyVmForTheNext) {
     const std::string not_a_kernel = e.dir.write("not-a-kernel", "plain text, not an ELF\n");
     ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);
     ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(not_a_kernel)).status, 204);
+    ASSERT_TRUE(ready(e)) << e.log();
     EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 400);
     EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 1) << e.log();
-    EXPECT_EQ(count_lines_containing(e.log(), "a KVM VM is ready"), 2) << e.log();
+    ASSERT_TRUE(ready(e, 2)) << e.log();
+    EXPECT_EQ(fds_of(e.pid, "kvm-vcpu:0"), 1);
 
     ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
     ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204)
@@ -102,6 +119,9 @@ TEST_P(PreparedVmCpuid, TheGuestSeesItsOwnTopology) {
     const auto [vcpus, prepare] = GetParam();
     ApiEmber e(prepare ? std::vector<std::string>{} : std::vector<std::string>{"--no-prepare-vm"});
     auto c = e.client();
+    if (prepare) {
+        ASSERT_TRUE(ready(e)) << e.log();
+    }
     ASSERT_EQ(call(c, "PUT", "/machine-config", machine(vcpus)).status, 204);
     ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("cpuid_probe"))).status, 204);
     ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
@@ -142,13 +162,16 @@ TEST_P(PreparedVmRestore, ASnapshotGoesOnInIt) {
     ApiEmber clone(prepare ? std::vector<std::string>{}
                            : std::vector<std::string>{"--no-prepare-vm"});
     auto c = clone.client();
+    if (prepare) {
+        ASSERT_TRUE(ready(clone)) << clone.log();
+    }
     auto loaded = call(c, "PUT", "/snapshot/load",
                        R"({"snapshot_path": ")" + state +
                            R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
                            R"("}, "resume_vm": true})");
     ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
     // The clone's console starts empty: a line it completes is its own.
-    ASSERT_TRUE(console_shows(clone, " ok\n")) << clone.log();
+    ASSERT_TRUE(console_shows(clone, " ok")) << clone.log();
     EXPECT_EQ(fds_of(clone.pid, "kvm-vm"), 1);
     EXPECT_EQ(fds_of(clone.pid, "kvm-vcpu:" + std::to_string(vcpus - 1)), 1);
 }

@@ -66,7 +66,7 @@ class Controller : public ActionSink {
     Outcome execute_now(const Action& action) { return execute(action); }
 
     Controller(ControllerOptions options, EventLoop loop, EventFd wake, UniqueFd signal_fd,
-               UniqueFd metrics_timer);
+               UniqueFd metrics_timer, UniqueFd quiet_timer);
 
   private:
     struct Pending {
@@ -97,6 +97,8 @@ class Controller : public ActionSink {
     Outcome start_instance();
     // Makes prepared_ when there is no VM yet; a host that cannot is told at InstanceStart or load.
     void prepare();
+    // Gives prepared_ its platform, once the API has been quiet (kQuietBeforePlatform).
+    void add_platform();
     std::optional<PreparedVm> take_prepared() { return std::exchange(prepared_, std::nullopt); }
     Outcome failed_load(std::string why);
     Outcome confine_vmm_thread();
@@ -115,6 +117,7 @@ class Controller : public ActionSink {
     EventFd wake_;
     UniqueFd signal_fd_;
     UniqueFd metrics_timer_;
+    UniqueFd quiet_timer_;  // the API has asked nothing of the VMM thread for a while
     UniqueFd metrics_file_;
     metrics::Reporter metrics_reporter_;
     // Firecracker's latencies_us group: how long the VMM thread took for the last of each.

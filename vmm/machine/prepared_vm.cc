@@ -22,23 +22,24 @@ bool same_cpuid(std::span<const kvm_cpuid_entry2> a, std::span<const kvm_cpuid_e
 }
 
 Result<PreparedVm> prepare_vm(const std::string& kvm_path) {
-    const auto start = std::chrono::steady_clock::now();
     auto kvm = Kvm::open(kvm_path);
     EMBER_TRY(kvm);
     auto vm = kvm->create_vm();
     EMBER_TRY(vm);
-    EMBER_TRY(create_platform(*vm));
     auto cpuid = kvm->supported_cpuid();
     EMBER_TRY(cpuid);
+    return PreparedVm{std::move(*kvm), std::move(*vm), std::move(*cpuid), {}};
+}
+
+Result<void> add_platform(PreparedVm& prepared) {
+    EMBER_TRY(create_platform(prepared.vm));
     // After the irqchip, so that it has its in-kernel local APIC.
-    auto vcpu = vm->create_vcpu(0);
+    auto vcpu = prepared.vm.create_vcpu(0);
     EMBER_TRY(vcpu);
-    auto vcpu_cpuid = x86::guest_cpuid(*cpuid, 0, x86::CpuTopology{});
-    EMBER_TRY(vcpu->set_cpuid(vcpu_cpuid));
-    return PreparedVm{std::move(*kvm), std::move(*vm), std::move(*cpuid),
-                      ReadyVcpu{std::move(*vcpu), std::move(vcpu_cpuid)},
-                      std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::steady_clock::now() - start)};
+    auto cpuid = x86::guest_cpuid(prepared.supported_cpuid, 0, x86::CpuTopology{});
+    EMBER_TRY(vcpu->set_cpuid(cpuid));
+    prepared.boot_vcpu = ReadyVcpu{std::move(*vcpu), std::move(cpuid)};
+    return {};
 }
 
 }  // namespace ember

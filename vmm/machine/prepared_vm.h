@@ -1,11 +1,16 @@
-// A KVM VM made before its configuration is known: what every microVM needs whatever it turns out
-// to be (the VM with its in-kernel irqchip and PIT, the host's CPUID, vCPU 0), so that an ember
-// waiting on its API spends InstanceStart or PUT /snapshot/load only on what the configuration or
-// the snapshot asks for. The Vmm takes it whole (Vmm::create, Vmm::restore) and adds the memory,
-// the devices and the other vCPUs.
+// A KVM VM made before its configuration is known, so that an ember waiting on its API spends
+// InstanceStart or PUT /snapshot/load only on what the configuration or the snapshot asks for. It
+// comes in two steps:
+// - prepare_vm(): the VM and the host's CPUID, at once;
+// - add_platform(): the in-kernel irqchip and PIT, and vCPU 0, which every VM has. Not at once:
+//   on some hosts (a 6.18 kernel with a paravirtual KVM) the irqchip starts an SRCU grace period
+//   that the first KVM_SET_USER_MEMORY_REGION after it waits out, 4-11 ms measured against
+//   0.1-0.2 ms once it is over, so a VM whose memory comes soon after is better off with its
+//   memory first and its irqchip after, as one made from nothing has them. Debian 12's 6.1 KVM
+//   shows no such wait.
+// The Vmm takes it whole (Vmm::create, Vmm::restore) and adds what is missing.
 #pragma once
 
-#include <chrono>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,9 +22,9 @@
 
 namespace ember {
 
-// vCPU 0, which every VM has, already given the CPUID of a VM with one vCPU (Firecracker's
-// default): a VM that wants exactly that, booted or restored on this host, skips the
-// KVM_SET_CPUID2 (120-180 us measured here), and any other sets its own over it before it runs.
+// vCPU 0 given the CPUID of a VM with one vCPU (Firecracker's default): a VM that wants exactly
+// that, booted or restored on this host, skips the KVM_SET_CPUID2 (120-180 us measured here), and
+// any other sets its own over it before it runs.
 struct ReadyVcpu {
     Vcpu vcpu;
     std::vector<kvm_cpuid_entry2> cpuid;
@@ -29,17 +34,20 @@ struct PreparedVm {
     Kvm kvm;
     Vm vm;
     std::vector<kvm_cpuid_entry2> supported_cpuid;
-    std::optional<ReadyVcpu> boot_vcpu;
-    std::chrono::microseconds took{};
+    std::optional<ReadyVcpu> boot_vcpu;  // there once the platform is
+
+    bool has_platform() const { return boot_vcpu.has_value(); }
 };
 
 bool same_cpuid(std::span<const kvm_cpuid_entry2> a, std::span<const kvm_cpuid_entry2> b);
 
-// The VM has no memory slot yet: the Vmm registers guest memory once it knows its size.
+// The VM has no memory slot and no platform yet.
 Result<PreparedVm> prepare_vm(const std::string& kvm_path);
+// The platform and vCPU 0; the VM still has no memory slot.
+Result<void> add_platform(PreparedVm& prepared);
 
-// What a VM needs before any memory or vCPU: the pages in the MMIO gap that the CPU's
-// virtualisation uses for real-mode emulation, the in-kernel irqchip and the PIT.
+// What a VM needs before any vCPU: the pages in the MMIO gap that the CPU's virtualisation uses
+// for real-mode emulation, the in-kernel irqchip and the PIT.
 Result<void> create_platform(const Vm& vm);
 
 }  // namespace ember

@@ -49,13 +49,10 @@ Vmm::~Vmm() {
 Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions options,
                                         int memory_fd, std::optional<PreparedVm> prepared) {
     const VmConfig& config = valid;
-    const bool fresh = !prepared;
-    if (fresh) {
-        auto kvm = Kvm::open(options.kvm_path);
-        EMBER_TRY(kvm);
-        auto vm = kvm->create_vm();
-        EMBER_TRY(vm);
-        prepared.emplace(PreparedVm{std::move(*kvm), std::move(*vm), {}, {}, {}});
+    if (!prepared) {
+        auto made = prepare_vm(options.kvm_path);
+        EMBER_TRY(made);
+        prepared = std::move(*made);
     }
     const Vm& vm = prepared->vm;
     const uint64_t mem_bytes = uint64_t{config.machine.mem_size_mib} * kMiB;
@@ -66,11 +63,7 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions o
     EMBER_TRY(memory, pages == HugePages::None
                           ? std::string("machine-config.mem_size_mib")
                           : "machine-config.huge_pages \"" + std::string(name_of(pages)) + "\"");
-    // Memory goes in before the irqchip exists where it can: on some hosts (a 6.18 kernel with a
-    // paravirtual KVM) the irqchip starts an SRCU grace period that the first
-    // KVM_SET_USER_MEMORY_REGION after it waits out, measured at 4-11 ms against 0.16 ms. A
-    // prepared VM made its irqchip long before, so the period is over (0.1-0.2 ms measured ten
-    // milliseconds on), and Debian 12's 6.1 KVM shows no such wait at all.
+    // Memory goes in before the irqchip where the VM has none yet (see prepared_vm.h).
     // With track_dirty_pages KVM logs the pages the guest writes, for Diff snapshots.
     const uint32_t flags = config.machine.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     if (flags) memory->enable_dirty_tracking();
@@ -79,7 +72,7 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions o
         EMBER_TRY(
             vm.set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data(), flags));
     }
-    if (fresh) EMBER_TRY(create_platform(vm));
+    if (!prepared->has_platform()) EMBER_TRY(create_platform(vm));
 
     std::optional<EventLoop> loop;
     if (options.loop == nullptr) {
@@ -94,11 +87,6 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions o
                                      std::move(prepared->vm), std::move(*memory), std::move(loop),
                                      std::move(*exit_event));
     vmm->config_ = config;
-    if (prepared->supported_cpuid.empty()) {
-        auto cpuid = vmm->kvm_.supported_cpuid();
-        EMBER_TRY(cpuid);
-        prepared->supported_cpuid = std::move(*cpuid);
-    }
     vmm->cpuid_ = std::move(prepared->supported_cpuid);
     vmm->boot_vcpu_ = std::move(prepared->boot_vcpu);
     auto plan = plan_virtio_slots(config, vmm->options_.boot_timer, vmm->options_.virtio_kinds);
