@@ -15,6 +15,9 @@
 //   peer:  (--qemu PATH) 10 QEMU clones restored with -incoming from a migration file of an idle
 //          guest, with the same figures, and ember/QEMU at K = 10.
 //   rate:  restores per second with 1, 2 and 8 at a time, each clone kept until the run ends.
+//   ready: the load into an ember that said its VM was ready (vmm/machine/prepared_vm.h), into
+//          one loaded as soon as its API answers, and into one with --no-prepare-vm (ember before
+//          it prepared a VM), interleaved: the load call and load -> answer, p50 and p99.
 //
 // --svg FILE draws load -> answer and the cost per clone against K.
 #include <dirent.h>
@@ -98,8 +101,19 @@ bool start_process(Clone& c, const std::vector<std::string>& argv, const std::st
     return true;
 }
 
-bool start_ember(Clone& c, const std::string& sock, const std::string& err, std::string& why) {
-    return start_process(c, {EMBER_BINARY, "--api-sock", sock, "--level", "Error"}, sock, err, why);
+// How a clone's ember starts and when its load is sent.
+enum class Start {
+    AtOnce,     // as soon as its API answers: the VM it prepares has no irqchip yet
+    Ready,      // once it says its VM is ready (irqchip, PIT and vCPU 0 made while it waited)
+    NoPrepare,  // --no-prepare-vm, at once: ember as it was before it prepared a VM
+};
+
+bool start_ember(Clone& c, const std::string& sock, const std::string& err, std::string& why,
+                 Start how = Start::AtOnce) {
+    std::vector<std::string> argv{EMBER_BINARY, "--api-sock", sock, "--level",
+                                  how == Start::Ready ? "Info" : "Error"};
+    if (how == Start::NoPrepare) argv.emplace_back("--no-prepare-vm");
+    return start_process(c, argv, sock, err, why);
 }
 
 std::string last_line(const std::string& text) {
@@ -121,20 +135,39 @@ std::string exit_of(Clone& c) {
            "): " + last_line(read_file(c.err));
 }
 
-// Restores `load` into a fresh ember and waits for the guest's first answer: the ms from the load
-// request to it, or nothing, with what went wrong in `why`.
-std::optional<double> restore(Clone& c, const std::string& dir, int n, const std::string& load,
-                              std::string& why) {
+struct LoadTimes {
+    double call_ms;    // the load request to its 204: the guest is running
+    double answer_ms;  // the load request to the guest's first answer
+};
+
+// Restores `load` into a fresh ember started `how` and waits for the guest's first answer: the
+// times from the load request, or nothing, with what went wrong in `why`.
+std::optional<LoadTimes> restore_timed(Clone& c, const std::string& dir, int n,
+                                       const std::string& load, Start how, std::string& why) {
     const std::string sock = dir + "/c" + std::to_string(n) + ".sock";
-    if (!start_ember(c, sock, dir + "/c" + std::to_string(n) + ".err", why)) return std::nullopt;
+    if (!start_ember(c, sock, dir + "/c" + std::to_string(n) + ".err", why, how))
+        return std::nullopt;
     auto client = UdsHttpClient::connect(sock, 30000);
     if (!client) {
         why = exit_of(c);
         if (why.empty()) why = "no API socket within 30 s: " + client.error().message;
         return std::nullopt;
     }
+    if (how == Start::Ready) {
+        const auto deadline = Clock::now() + std::chrono::seconds(30);
+        while (read_file(c.err).find("a KVM VM is ready") == std::string::npos) {
+            if (Clock::now() > deadline) {
+                why = exit_of(c);
+                if (why.empty())
+                    why = "never said its VM was ready: " + last_line(read_file(c.err));
+                return std::nullopt;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
     const auto t = Clock::now();
     auto r = client->request("PUT", "/snapshot/load", load);
+    const double call_ms = ms_since(t);
     if (!r || r->status != 204) {
         why = exit_of(c);
         if (why.empty())
@@ -148,7 +181,16 @@ std::optional<double> restore(Clone& c, const std::string& dir, int n, const std
         if (why.empty()) why = "no answer from the guest within 60 s";
         return std::nullopt;
     }
-    return ms_since(t);
+    return LoadTimes{call_ms, ms_since(t)};
+}
+
+// The ms from the load request to the guest's first answer, the ember started as a host agent
+// that keeps none ready starts it.
+std::optional<double> restore(Clone& c, const std::string& dir, int n, const std::string& load,
+                              std::string& why) {
+    auto times = restore_timed(c, dir, n, load, Start::AtOnce, why);
+    if (!times) return std::nullopt;
+    return times->answer_ms;
 }
 
 // The peer: a fresh QEMU restored with -incoming from `migration`; the ms from its start until
@@ -520,6 +562,45 @@ void write_svg(const std::string& path, const std::vector<Step>& steps) {
 
 }  // namespace
 
+// Ready before the load: `runs` clones each way, interleaved, one at a time, none kept.
+bool ready_embers(const std::string& dir, const std::string& load, int runs) {
+    struct Way {
+        Start how;
+        const char* name;
+        std::vector<double> call, answer;
+    };
+    std::vector<Way> ways{{Start::Ready, "ready (it said so before the load)", {}, {}},
+                          {Start::AtOnce, "load at once (as its API answers)", {}, {}},
+                          {Start::NoPrepare, "--no-prepare-vm, load at once", {}, {}}};
+    for (int i = 0; i < runs; ++i) {
+        for (auto& w : ways) {
+            Clone c;
+            std::string why;
+            auto t = restore_timed(c, dir, 100000 + i, load, w.how, why);
+            if (!t) return std::printf("\n%s: run %d failed: %s\n", w.name, i, why.c_str()), false;
+            w.call.push_back(t->call_ms);
+            w.answer.push_back(t->answer_ms);
+        }
+    }
+    std::printf(
+        "\nready before the load: %d clones each way, interleaved, one at a time; the load call is "
+        "PUT /snapshot/load (resume_vm) sent to its 204, the guest running:\n\n| ember | load call "
+        "p50 ms | p99 ms | load -> answer p50 ms | p99 ms |\n|---|---|---|---|---|\n",
+        runs);
+    for (auto& w : ways)
+        std::printf("| %s | %.3f | %.3f | %.3f | %.3f |\n", w.name, percentile(w.call, 0.5),
+                    percentile(w.call, 0.99), percentile(w.answer, 0.5),
+                    percentile(w.answer, 0.99));
+    const Way &ready = ways[0], &at_once = ways[1], &before = ways[2];
+    std::printf(
+        "ready / --no-prepare-vm: load call %.2f, load -> answer %.2f; at once / "
+        "--no-prepare-vm: load call %.2f\n",
+        percentile(ready.call, 0.5) / percentile(before.call, 0.5),
+        percentile(ready.answer, 0.5) / percentile(before.answer, 0.5),
+        percentile(at_once.call, 0.5) / percentile(before.call, 0.5));
+    return true;
+}
+
 int main(int argc, char** argv) {
     const bool quick = ember::perf::quick_mode();
     int max_k = quick ? 10 : 1000;
@@ -678,6 +759,7 @@ int main(int argc, char** argv) {
         std::printf("| %d | %.2f | %.1f | %.1f | %.1f |\n", parallel, seconds, got / seconds,
                     percentile(times, 0.5), percentile(times, 0.99));
     }
+    if (!ready_embers(dir.path(), load, quick ? 4 : 40)) return 1;
     if (!svg.empty()) write_svg(svg, steps);
     return steps.empty() ? 1 : 0;
 }
