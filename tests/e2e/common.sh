@@ -95,14 +95,23 @@ guest_ip=172.16.0.2
 guest_mac=06:00:ac:10:00:02
 function_host_mac=02:fc:00:00:00:01
 fn_args="console=ttyS0 reboot=k panic=-1 nomodule i8042.noaux i8042.nomux i8042.nopnp ip=$guest_ip::$host_ip:255.255.255.0::eth0:off"
-make_ns() {  # make_ns NAME TAP MAC: a namespace whose TAP is the host side of a function's network
+make_ns() {  # make_ns NAME TAP MAC [UID]: a namespace whose TAP is the host side of a function's
+    # network; with UID, that user (a jailed ember's) may open the tap
     ip netns add "$1"
     extra_ns+=("$1")
     ip -n "$1" link set lo up
-    ip netns exec "$1" ip tuntap add dev "$2" mode tap
+    ip netns exec "$1" ip tuntap add dev "$2" mode tap ${4:+user "$4"}
     ip -n "$1" link set "$2" address "$3"
     ip -n "$1" addr add "$host_ip/24" dev "$2"
     ip -n "$1" link set "$2" up
+}
+first_answer() {  # first_answer NS: retries until the function answers (120 s); prints the body
+    local body deadline=$((SECONDS + 120))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        body=$(ip netns exec "$1" curl -s --connect-timeout 1 --max-time 2 "http://$guest_ip:8080/") && [ -n "$body" ] && { echo "$body"; return 0; }
+        sleep 0.5
+    done
+    return 1
 }
 field() {  # field JSON NAME
     sed -n "s/.*\"$2\": \"\{0,1\}\([^\",}]*\).*/\1/p" <<< "$1"

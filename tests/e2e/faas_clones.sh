@@ -19,14 +19,6 @@ function_disk="$rootfs/function.ext4"  # read-only: the original and every clone
 call_fn() {  # call_fn NS: one request to the function; prints its JSON body
     ip netns exec "$1" curl -s --max-time 10 "http://$guest_ip:8080/"
 }
-first_answer() {  # first_answer NS: retries until the function answers (120 s); prints the body
-    local body deadline=$((SECONDS + 120))
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        body=$(ip netns exec "$1" curl -s --connect-timeout 1 --max-time 2 "http://$guest_ip:8080/") && [ -n "$body" ] && { echo "$body"; return 0; }
-        sleep 0.5
-    done
-    return 1
-}
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 declare -A stuck  # clones whose function did not answer as it should: their console is shown
 answers() {  # answers K N DESCRIPTION: clone K's function answers with invocation N
