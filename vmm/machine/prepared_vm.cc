@@ -1,9 +1,13 @@
 #include "vmm/machine/prepared_vm.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 
 #include "core/arch/x86_64/cpuid.h"
 #include "core/arch/x86_64/layout.h"
+#include "core/base/mapping.h"
+#include "core/memory/guest_memory.h"
 
 namespace ember {
 
@@ -31,8 +35,22 @@ Result<PreparedVm> prepare_vm(const std::string& kvm_path) {
     return PreparedVm{std::move(*kvm), std::move(*vm), std::move(*cpuid), {}};
 }
 
+namespace {
+
+// A page put in as a memory slot and taken out again: the grace period the irqchip started (see
+// prepared_vm.h) is waited out here, while the API is quiet, and not by the load's memory.
+Result<void> wait_out_memory_slot_grace(const Vm& vm) {
+    auto page = Mapping::map(kGuestPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    EMBER_TRY(page);
+    EMBER_TRY(vm.set_user_memory_region(0, 0, kGuestPageSize, page->data()));
+    return vm.set_user_memory_region(0, 0, 0, page->data());
+}
+
+}  // namespace
+
 Result<void> add_platform(PreparedVm& prepared) {
     EMBER_TRY(create_platform(prepared.vm));
+    EMBER_TRY(wait_out_memory_slot_grace(prepared.vm));
     // After the irqchip, so that it has its in-kernel local APIC.
     auto vcpu = prepared.vm.create_vcpu(0);
     EMBER_TRY(vcpu);

@@ -6,8 +6,8 @@
 //   on some hosts (a 6.18 kernel with a paravirtual KVM) the irqchip starts an SRCU grace period
 //   that the first KVM_SET_USER_MEMORY_REGION after it waits out, 4-11 ms measured against
 //   0.1-0.2 ms once it is over, so a VM whose memory comes soon after is better off with its
-//   memory first and its irqchip after, as one made from nothing has them. Debian 12's 6.1 KVM
-//   shows no such wait.
+//   memory first and its irqchip after, as one made from nothing has them. add_platform() waits
+//   the period out itself before it returns. Debian 12's 6.1 KVM shows no such wait.
 // The Vmm takes it whole (Vmm::create, Vmm::restore) and adds what is missing.
 #pragma once
 
