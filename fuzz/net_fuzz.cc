@@ -1,4 +1,5 @@
-// virtio-net as a hostile guest drives it: TX chains of any shape with any virtio-net header
+// virtio-net as a hostile guest drives it, on either engine (the input's first byte chooses): TX
+// chains of any shape with any virtio-net header
 // (GSO type, sizes and checksum offsets included: ember passes the header to the tap untouched,
 // and the kernel's tap checks it), RX buffers of any shape for frames from the host. The tap is a
 // datagram socket, so every frame that leaves is seen whole. What goes out must be exactly what
@@ -23,7 +24,7 @@ using fuzz::require;
 namespace {
 
 struct Net {
-    explicit Net(const GuestMemory& mem) : interrupt(irq) {
+    Net(const GuestMemory& mem, IoEngineType engine) : interrupt(irq) {
         int fds[2];
         require(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0,
                 "a socket pair for the tap");
@@ -31,13 +32,12 @@ struct Net {
         NetworkInterfaceConfig config;
         config.iface_id = "fuzz";
         config.host_dev_name = "socket";
-        auto rx = virtio::RateLimiter::create(std::nullopt, virtio::Clock::now());
-        auto tx = virtio::RateLimiter::create(std::nullopt, virtio::Clock::now());
-        require(rx.has_value() && tx.has_value(), "unlimited rate limiters");
-        device = std::make_unique<virtio::NetDevice>(
-            config, mem, interrupt, virtio::Tap::from_socket(UniqueFd(fds[0]), "socket"),
-            std::array<uint8_t, 6>{2, 0, 0, 0, 0, 1}, 1500, std::move(*rx), std::move(*tx),
-            virtio::Clock::now);
+        config.guest_mac = "02:00:00:00:00:01";
+        config.io_engine = engine;
+        auto made = virtio::NetDevice::create(config, mem, interrupt,
+                                              virtio::Tap::from_socket(UniqueFd(fds[0]), "socket"));
+        require(made.has_value(), "a device on the socket");
+        device = std::move(*made);
     }
 
     // Frames the device sent since the last call: their count and bytes, each checked.
@@ -76,9 +76,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         log::set_level(log::Level::Off);
         return fuzz::make_guest_memory();
     }();
-    static Net net(mem);
-    auto& device = *net.device;
+    static Net sync(mem, IoEngineType::Sync), uring(mem, IoEngineType::Async);
     FuzzedDataProvider in(data, size);
+    Net& net = in.ConsumeBool() ? uring : sync;
+    auto& device = *net.device;
     const virtio::QueueState rx = fuzz::fuzzed_queue(in, 0);
     const virtio::QueueState tx = fuzz::fuzzed_queue(in, fuzz::kQueueSpan);
     const uint64_t acked = device.offered_features() & in.ConsumeIntegral<uint64_t>();

@@ -101,6 +101,9 @@ void describe(S& n, V&& v) {
     v(Field{.name = "guest_mac", .state = 2}, n.guest_mac);
     v(Field{.name = "rx_rate_limiter", .state = 3}, n.rx_rate_limiter);
     v(Field{.name = "tx_rate_limiter", .state = 4}, n.tx_rate_limiter);
+    // An ember extension. Not kept in snapshots: a restored interface gets the default, as one
+    // configured without it does.
+    v(Field{.name = "io_engine"}, n.io_engine);
 }
 
 // The whole configuration, as Firecracker's config file and GET /vm/config write it. The sections

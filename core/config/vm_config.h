@@ -48,7 +48,8 @@ struct MachineConfig {
 // How the guest's writes reach the disk: Unsafe never flushes (no VIRTIO_BLK_F_FLUSH); Writeback
 // offers flush and honours it.
 enum class CacheType : uint8_t { Unsafe, Writeback };
-// What serves a drive's requests: io_uring, or preadv/pwritev on the VMM thread.
+// What serves a drive's requests or moves an interface's frames: io_uring, or a system call at a
+// time on the VMM thread.
 enum class IoEngineType : uint8_t { Async, Sync };
 
 // Firecracker's names, as its API and config file write them.
@@ -79,6 +80,8 @@ struct NetworkInterfaceConfig {
     std::optional<std::string> guest_mac;
     std::optional<RateLimiterConfig> rx_rate_limiter;
     std::optional<RateLimiterConfig> tx_rate_limiter;
+    // How its frames cross to the tap: Async (io_uring, batched) or Sync (a system call each).
+    IoEngineType io_engine = IoEngineType::Async;
 };
 
 // PATCH /drives/{id} after boot: a new backing file, new rate limits, or both.

@@ -1,5 +1,6 @@
 // virtio-net through the host queue harness over a real tap, inside a network namespace this
 // test process makes for itself: frames go only between the device and a packet socket there.
+// Every test runs on both engines (net_engine.h).
 #include <gtest/gtest.h>
 #include <poll.h>
 
@@ -32,7 +33,7 @@ std::string vnet_header() {
     return std::string(kVnetHeaderSize, '\0');
 }
 
-class NetTest : public ::testing::Test {
+class NetTest : public ::testing::TestWithParam<IoEngineType> {
   protected:
     static void SetUpTestSuite() {
         static const bool in_netns = testing::enter_new_netns().has_value();
@@ -46,6 +47,7 @@ class NetTest : public ::testing::Test {
         config.iface_id = "eth0";
         config.host_dev_name = tap;
         config.guest_mac = "06:00:ac:10:00:02";
+        config.io_engine = GetParam();
     }
     void TearDown() override {
         device.reset();
@@ -113,7 +115,7 @@ class NetTest : public ::testing::Test {
     std::unique_ptr<testing::PacketSocket> sock;
 };
 
-TEST_F(NetTest, TransmitsAFrameInOneDescriptor) {
+TEST_P(NetTest, TransmitsAFrameInOneDescriptor) {
     start(false);
     auto f = frame(100);
     uint64_t buf = tx.alloc(4096);
@@ -127,7 +129,7 @@ TEST_F(NetTest, TransmitsAFrameInOneDescriptor) {
     EXPECT_EQ(device->counters().tx_bytes, f.size());
 }
 
-TEST_F(NetTest, TransmitsAFrameSplitAcrossDescriptorsAndTheWholeRingPerKick) {
+TEST_P(NetTest, TransmitsAFrameSplitAcrossDescriptorsAndTheWholeRingPerKick) {
     start(false);
     for (int i = 0; i < 3; ++i) {
         auto f = frame(300, static_cast<char>('a' + i));
@@ -143,7 +145,7 @@ TEST_F(NetTest, TransmitsAFrameSplitAcrossDescriptorsAndTheWholeRingPerKick) {
     EXPECT_EQ(tx.used().size(), 3u);
 }
 
-TEST_F(NetTest, ReceivesIntoPostedBuffersWithTheVnetHeader) {
+TEST_P(NetTest, ReceivesIntoPostedBuffersWithTheVnetHeader) {
     start(false);
     uint64_t buf = rx.alloc(2048);
     uint16_t head = rx.add_chain({{buf, 2048, true}});
@@ -165,7 +167,7 @@ TEST_F(NetTest, ReceivesIntoPostedBuffersWithTheVnetHeader) {
     EXPECT_EQ(device->counters().rx_packets, 1u);
 }
 
-TEST_F(NetTest, FramesWaitInTheTapUntilTheGuestPostsBuffers) {
+TEST_P(NetTest, FramesWaitInTheTapUntilTheGuestPostsBuffers) {
     start(false);
     auto f = frame(64);
     ASSERT_TRUE(sock->send(f));
@@ -179,7 +181,7 @@ TEST_F(NetTest, FramesWaitInTheTapUntilTheGuestPostsBuffers) {
     EXPECT_EQ(rx.read(buf + kVnetHeaderSize, f.size()), f);
 }
 
-TEST_F(NetTest, AFrameBiggerThanTheBufferIsDroppedAndTheBufferKept) {
+TEST_P(NetTest, AFrameBiggerThanTheBufferIsDroppedAndTheBufferKept) {
     start(false);
     uint64_t buf = rx.alloc(4096);
     rx.fill(buf, std::string(4096, '\x5a'));
@@ -198,7 +200,7 @@ TEST_F(NetTest, AFrameBiggerThanTheBufferIsDroppedAndTheBufferKept) {
     EXPECT_EQ(rx.read(buf + kVnetHeaderSize, small.size()), small);
 }
 
-TEST_F(NetTest, MergeableBuffersCarryALargeFrameAcrossChains) {
+TEST_P(NetTest, MergeableBuffersCarryALargeFrameAcrossChains) {
     start(true);
     std::vector<uint64_t> bufs;
     for (int i = 0; i < 4; ++i) {
@@ -222,7 +224,7 @@ TEST_F(NetTest, MergeableBuffersCarryALargeFrameAcrossChains) {
     EXPECT_EQ(got.substr(kVnetHeaderSize), f);
 }
 
-TEST_F(NetTest, AFrameThePostedBuffersCannotHoldYetWaitsForMoreWithoutSpinning) {
+TEST_P(NetTest, AFrameThePostedBuffersCannotHoldYetWaitsForMoreWithoutSpinning) {
     start(true, /*event_idx=*/true);
     uint64_t first = rx.alloc(512);
     rx.add_chain({{first, 512, true}});
@@ -243,7 +245,7 @@ TEST_F(NetTest, AFrameThePostedBuffersCannotHoldYetWaitsForMoreWithoutSpinning) 
               f);
 }
 
-TEST_F(NetTest, MalformedTxChainsAreReturnedAndCounted) {
+TEST_P(NetTest, MalformedTxChainsAreReturnedAndCounted) {
     start(false);
     uint64_t a = tx.alloc(64), b = tx.alloc(64);
     tx.add_chain({{a, 64}, {b, 64, true}});  // a TX chain with a device-writable buffer
@@ -254,7 +256,7 @@ TEST_F(NetTest, MalformedTxChainsAreReturnedAndCounted) {
     EXPECT_EQ(device->counters().tx_packets, 0u);
 }
 
-TEST_F(NetTest, RxChainWithReadableBuffersIsReturnedEmpty) {
+TEST_P(NetTest, RxChainWithReadableBuffersIsReturnedEmpty) {
     start(false);
     uint64_t a = rx.alloc(2048);
     rx.add_chain({{a, 2048, false}});
@@ -266,7 +268,7 @@ TEST_F(NetTest, RxChainWithReadableBuffersIsReturnedEmpty) {
     EXPECT_EQ(device->counters().rx_errors, 1u);
 }
 
-TEST_F(NetTest, AnUnusableChainAmongTakenOnesIsReturnedOnceAndNoneIsSkipped) {
+TEST_P(NetTest, AnUnusableChainAmongTakenOnesIsReturnedOnceAndNoneIsSkipped) {
     start(true);
     uint64_t first = rx.alloc(512), bad = rx.alloc(512);
     uint16_t first_head = rx.add_chain({{first, 512, true}});
@@ -291,7 +293,7 @@ TEST_F(NetTest, AnUnusableChainAmongTakenOnesIsReturnedOnceAndNoneIsSkipped) {
     EXPECT_EQ(got.substr(kVnetHeaderSize), f);
 }
 
-TEST_F(NetTest, AFrameWaitingForBuffersIsChargedToTheRxLimiterOnce) {
+TEST_P(NetTest, AFrameWaitingForBuffersIsChargedToTheRxLimiterOnce) {
     // 1000 bytes of RX budget that never refill (the clock stands still): room for one 600-byte
     // frame, charged once however often the device looks for buffers.
     config.rx_rate_limiter =
@@ -309,7 +311,7 @@ TEST_F(NetTest, AFrameWaitingForBuffersIsChargedToTheRxLimiterOnce) {
     EXPECT_EQ(rx.read(buf + kVnetHeaderSize, f.size()), f);
 }
 
-TEST_F(NetTest, ConfigSpaceHasTheMacAndLinkUp) {
+TEST_P(NetTest, ConfigSpaceHasTheMacAndLinkUp) {
     start(false);
     uint8_t cfg[12];
     device->read_config(0, cfg);
@@ -319,7 +321,7 @@ TEST_F(NetTest, ConfigSpaceHasTheMacAndLinkUp) {
     EXPECT_TRUE(device->offered_features() & (1ull << net::kMac));
 }
 
-TEST_F(NetTest, TapErrorsAreClear) {
+TEST_P(NetTest, TapErrorsAreClear) {
     auto missing = Tap::open("nosuchtap0");
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().message.find("tap 'nosuchtap0' does not exist"), std::string::npos);
@@ -333,7 +335,7 @@ TEST_F(NetTest, TapErrorsAreClear) {
     EXPECT_NE(loopback.error().message.find("not a tap"), std::string::npos);
 }
 
-TEST_F(NetTest, WithoutAMacTheFeatureIsNotOffered) {
+TEST_P(NetTest, WithoutAMacTheFeatureIsNotOffered) {
     config.guest_mac.reset();
     start(false);
     EXPECT_FALSE(device->offered_features() & (1ull << net::kMac));
@@ -345,7 +347,7 @@ TEST_F(NetTest, WithoutAMacTheFeatureIsNotOffered) {
 namespace ember::virtio {
 namespace {
 
-TEST_F(NetTest, ATapThatDisappearsStopsTrafficButNotTheDevice) {
+TEST_P(NetTest, ATapThatDisappearsStopsTrafficButNotTheDevice) {
     start(false);
     ASSERT_EQ(std::system(("ip link delete " + tap).c_str()), 0);
     run_until_idle();
@@ -369,7 +371,7 @@ TEST_F(NetTest, ATapThatDisappearsStopsTrafficButNotTheDevice) {
 namespace ember::virtio {
 namespace {
 
-TEST_F(NetTest, GsoHeaderFromTheGuestPassesToTheTap) {
+TEST_P(NetTest, GsoHeaderFromTheGuestPassesToTheTap) {
     start(false);
     ASSERT_TRUE(device->offered_features() & (1ull << net::kHostTso4));
     // A 4000-byte TCP/IPv4 frame with a TSO vnet header: only a tap that got the header (and not
@@ -388,7 +390,7 @@ TEST_F(NetTest, GsoHeaderFromTheGuestPassesToTheTap) {
     EXPECT_EQ(seen.substr(0, 34), f.substr(0, 34));
 }
 
-TEST_F(NetTest, TxRateLimiterHoldsFramesUntilTheClockHasRefilledIt) {
+TEST_P(NetTest, TxRateLimiterHoldsFramesUntilTheClockHasRefilledIt) {
     using namespace std::chrono_literals;
     config.tx_rate_limiter =
         RateLimiterConfig{std::nullopt, TokenBucketConfig{1, std::nullopt, 50}};
@@ -416,7 +418,7 @@ TEST_F(NetTest, TxRateLimiterHoldsFramesUntilTheClockHasRefilledIt) {
     EXPECT_EQ(next_frame(), frame(64, 'y'));
 }
 
-TEST_F(NetTest, UpdatedTxLimitsHoldAndReleaseFramesAtOnce) {
+TEST_P(NetTest, UpdatedTxLimitsHoldAndReleaseFramesAtOnce) {
     start(false);
     auto limit = device->update(NetworkInterfaceUpdate{
         "eth0", std::nullopt, RateLimiterConfig{std::nullopt, TokenBucketConfig{1, {}, 50}}});
@@ -440,6 +442,41 @@ TEST_F(NetTest, UpdatedTxLimitsHoldAndReleaseFramesAtOnce) {
     EXPECT_EQ(next_frame(), frame(64, 'x'));
     EXPECT_EQ(next_frame(), frame(64, 'y'));
 }
+
+}  // namespace
+}  // namespace ember::virtio
+
+namespace ember::virtio {
+namespace {
+
+// One kick's worth of frames takes one io_uring_enter on the Async engine, and a writev each on
+// the Sync one; either way the guest's order is the tap's.
+TEST_P(NetTest, AKickOfFramesIsOneSystemCallOnAsyncAndOneEachOnSync) {
+    start(false);
+    ASSERT_EQ(device->config().io_engine, GetParam()) << "the engine asked for is the one running";
+    constexpr uint16_t kFrames = 12;
+    for (uint16_t i = 0; i < kFrames; ++i) {
+        auto bytes = vnet_header() + frame(100, static_cast<char>('a' + i));
+        uint64_t buf = tx.alloc(static_cast<uint32_t>(bytes.size()));
+        tx.fill(buf, bytes);
+        tx.write_desc(i, buf, static_cast<uint32_t>(bytes.size()), 0, 0);
+        tx.publish(i);
+    }
+    const uint64_t calls = device->engine_system_calls();
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(device->engine_system_calls() - calls,
+              GetParam() == IoEngineType::Async ? 1u : kFrames);
+    EXPECT_EQ(tx.used_idx(), kFrames);
+    for (uint16_t i = 0; i < kFrames; ++i) {
+        const std::string f = next_frame();
+        ASSERT_EQ(f.size(), 114u);
+        EXPECT_EQ(f.back(), static_cast<char>('a' + i)) << "frame " << i << " out of order";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, NetTest,
+                         ::testing::Values(IoEngineType::Async, IoEngineType::Sync),
+                         [](const auto& info) { return std::string(name_of(info.param)); });
 
 }  // namespace
 }  // namespace ember::virtio

@@ -80,7 +80,7 @@ TEST(ConfigCodecs, JsonOutKeepsFirecrackersShapeAndOrder) {
               "d\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":\"02:00:00:00:00:01\",\"rx_"
               "rate_limiter\":null,\"tx_"
               "rate_limiter\":{\"bandwidth\":null,\"ops\":{\"size\":9,\"one_time_burst\":3,"
-              "\"refill_time\":2}}}],\"ball"
+              "\"refill_time\":2}},\"io_engine\":\"Async\"}],\"ball"
               "oon\":null,\"vsock\":null,\"logger\":null,\"metrics\":null,\"mmds-config\":null,"
               "\"entropy\":null}");
     EXPECT_EQ(json::to_json(VmConfig{}),

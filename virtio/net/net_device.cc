@@ -1,5 +1,9 @@
 #include "virtio/net/net_device.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "core/base/log.h"
@@ -9,6 +13,11 @@ namespace {
 
 constexpr uint16_t kLinkUp = 1;
 constexpr size_t kNumBuffersOffset = 10;  // in virtio_net_hdr_v1
+// Frames read from the tap per engine call: io_uring's take one system call for the batch; a
+// system call per frame gains nothing from reading ahead of the guest's buffers.
+constexpr size_t kAsyncRxBatch = 32;
+// Frames handed to the engine per call.
+constexpr size_t kTxBatch = 64;
 
 uint64_t bit(uint32_t b) {
     return 1ull << b;
@@ -26,9 +35,16 @@ std::array<uint8_t, 6> parse_mac(const std::string& mac) {
 Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetworkInterfaceConfig& config,
                                                      const GuestMemory& mem, Interrupt& interrupt,
                                                      TimeSource clock) {
-    const std::string who = "network interface '" + config.iface_id + "'";
     auto tap = Tap::open(config.host_dev_name);
-    EMBER_TRY(tap, who);
+    EMBER_TRY(tap, "network interface '" + config.iface_id + "'");
+    return create(config, mem, interrupt, std::move(*tap), std::move(clock));
+}
+
+Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetworkInterfaceConfig& config,
+                                                     const GuestMemory& mem, Interrupt& interrupt,
+                                                     Tap opened, TimeSource clock) {
+    const std::string who = "network interface '" + config.iface_id + "'";
+    auto tap = std::make_unique<Tap>(std::move(opened));
     auto mtu = tap->mtu();
     auto rx = RateLimiter::create(config.rx_rate_limiter, clock());
     EMBER_TRY(rx, who);
@@ -36,30 +52,56 @@ Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetworkInterfaceConfi
     EMBER_TRY(tx, who);
     std::optional<std::array<uint8_t, 6>> mac;
     if (config.guest_mac) mac = parse_mac(*config.guest_mac);
-    return std::make_unique<NetDevice>(config, mem, interrupt, std::move(*tap), mac,
-                                       mtu.value_or(1500), std::move(*rx), std::move(*tx),
-                                       std::move(clock));
+
+    NetworkInterfaceConfig effective = config;
+    std::unique_ptr<NetEngine> engine;
+    if (config.io_engine == IoEngineType::Sync) {
+        engine = make_sync_net_engine(*tap);
+    } else if (auto uring = make_uring_net_engine(*tap); uring) {
+        engine = std::move(*uring);
+    } else if (uring.error().kind == ErrorKind::Unavailable) {
+        // As for a drive: an old kernel, io_uring_disabled, or a container's seccomp profile.
+        log::warn(who + ": io_uring is unavailable (" + uring.error().message +
+                  "): using io_engine Sync");
+        engine = make_sync_net_engine(*tap);
+        effective.io_engine = IoEngineType::Sync;
+    } else {
+        return std::unexpected(std::move(uring.error()).wrap(who + ": io_engine Async"));
+    }
+    // Mapped, not allocated: an idle device's buffers take no memory until frames arrive.
+    const size_t slots = effective.io_engine == IoEngineType::Async ? kAsyncRxBatch : 1;
+    auto buffers = Mapping::map(slots * kMaxFrame, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+    EMBER_TRY(buffers, who + ": RX buffers");
+    return std::make_unique<NetDevice>(effective, mem, interrupt, std::move(tap), std::move(engine),
+                                       std::move(*buffers), mac, mtu.value_or(1500), std::move(*rx),
+                                       std::move(*tx), std::move(clock));
 }
 
 NetDevice::NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt,
-                     Tap tap, std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu,
+                     std::unique_ptr<Tap> tap, std::unique_ptr<NetEngine> engine,
+                     Mapping rx_buffers, std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu,
                      RateLimiter rx_limiter, RateLimiter tx_limiter, TimeSource clock)
     : config_(std::move(config)),
       mem_(mem),
       interrupt_(interrupt),
       tap_(std::move(tap)),
+      rx_buffers_(std::move(rx_buffers)),
+      engine_(std::move(engine)),
       mac_(mac),
       mtu_(mtu),
       rx_limiter_(std::move(rx_limiter)),
       tx_limiter_(std::move(tx_limiter)),
-      clock_(std::move(clock)),
-      rx_frame_(kMaxFrame) {
+      clock_(std::move(clock)) {
+    for (size_t at = 0; at + kMaxFrame <= rx_buffers_.size(); at += kMaxFrame)
+        rx_slots_.emplace_back(rx_buffers_.data() + at, kMaxFrame);
+    rx_lengths_.resize(rx_slots_.size());
     features_ = kFVersion1 | bit(kRingFEventIdx) | bit(kRingFIndirectDesc) | bit(net::kStatus) |
                 bit(net::kMrgRxbuf) | bit(net::kMtu);
     if (mac_) features_ |= bit(net::kMac);
     // Frames from the guest with partial checksums or GSO go to the tap as they are: it takes them.
     features_ |= bit(net::kCsum) | bit(net::kHostTso4) | bit(net::kHostTso6);
-    const auto& tap_can = tap_.supported();
+    const auto& tap_can = tap_->supported();
     if (tap_can.ufo) features_ |= bit(net::kHostUfo);
     // Frames to the guest may come offloaded only if the tap can be told to produce them so.
     if (tap_can.csum) {
@@ -133,7 +175,7 @@ Result<void> NetDevice::update(const NetworkInterfaceUpdate& update) {
 
 Result<void> NetDevice::attach(EventLoop& loop) {
     loop_ = &loop;
-    if (auto r = loop.add(tap_.fd(), EPOLLIN | EPOLLOUT | EPOLLET,
+    if (auto r = loop.add(tap_->fd(), EPOLLIN | EPOLLOUT | EPOLLET,
                           [this](uint32_t e) { on_tap_event(e); });
         !r)
         return r;
@@ -158,7 +200,7 @@ Result<void> NetDevice::activate(uint64_t acked, std::vector<Queue> queues) {
     offloads.tso4 = offloads.csum && (acked & bit(net::kGuestTso4));
     offloads.tso6 = offloads.csum && (acked & bit(net::kGuestTso6));
     offloads.ufo = offloads.csum && (acked & bit(net::kGuestUfo));
-    EMBER_TRY(tap_.set_offloads(offloads));
+    EMBER_TRY(tap_->set_offloads(offloads));
     acked_ = acked;
     queues_ = std::move(queues);
     return {};
@@ -173,12 +215,12 @@ std::vector<QueueState> NetDevice::queue_states() const {
 
 void NetDevice::reset() {
     queues_.clear();
-    rx_frame_len_ = 0;
+    rx_next_ = rx_count_ = 0;
     rx_frame_charged_ = false;
     tx_blocked_ = false;
     used_added_ = {};
     acked_ = 0;
-    (void)tap_.set_offloads({});
+    (void)tap_->set_offloads({});
 }
 
 void NetDevice::process_queue(size_t index) {
@@ -225,34 +267,47 @@ void NetDevice::notify(size_t queue) {
     used_added_[queue] = false;
 }
 
+bool NetDevice::read_batch() {
+    // No more than the guest has room for, as far as its ring says (each frame takes a chain at
+    // least), and at least one, so that a frame waits in ember rather than in the tap only while
+    // the guest has posted nothing.
+    const size_t room = std::max<size_t>(queues_[kRxQueue].available(mem_), 1);
+    const size_t want = std::min(room, rx_slots_.size());
+    const ReadResult r = engine_->read(std::span(rx_slots_).first(want), rx_lengths_);
+    rx_next_ = 0;
+    rx_count_ = r.read;
+    if (r.error) {
+        ++counters_.rx_errors;
+        tap_failed("reading the tap", -r.error);
+    }
+    for (size_t i = 0; i < rx_count_; ++i)
+        if (rx_lengths_[i] > 0) return true;
+    rx_count_ = 0;
+    return false;
+}
+
 void NetDevice::receive() {
     if (queues_.empty() || tap_broken_) return;
     bool waiting_for_buffers = false;
     bool rechecked = false;  // since the last frame delivered
     while (!rx_limiter_.throttled()) {
-        if (rx_frame_len_ == 0) {
-            ssize_t n = tap_.read(rx_frame_);
-            if (n == -EAGAIN) break;
-            if (n < 0) {
-                ++counters_.rx_errors;
-                tap_failed("reading the tap", static_cast<int>(-n));
-                break;
-            }
-            if (static_cast<size_t>(n) < kVnetHeaderSize) {
-                ++counters_.rx_dropped;
-                continue;
-            }
-            rx_frame_len_ = static_cast<size_t>(n);
+        if (rx_next_ == rx_count_ && (tap_broken_ || !read_batch())) break;
+        const size_t len = rx_lengths_[rx_next_];
+        if (len < kVnetHeaderSize) {
+            // A buffer the batch left empty, or a runt frame, which the guest never sees.
+            if (len > 0) ++counters_.rx_dropped;
+            ++rx_next_;
+            continue;
         }
         // A frame is charged once, however many times it waits for buffers.
         if (!rx_frame_charged_) {
-            if (!rx_limiter_.consume(rx_frame_len_ - kVnetHeaderSize, clock_())) {
+            if (!rx_limiter_.consume(len - kVnetHeaderSize, clock_())) {
                 ++counters_.rx_rate_limited;
                 break;
             }
             rx_frame_charged_ = true;
         }
-        if (!deliver()) {
+        if (!deliver(rx_slots_[rx_next_].first(len))) {
             // Ask for a kick when the guest posts buffers. If it posted some while we looked, it
             // may not kick for them, and the tap (edge-triggered) says nothing about frames it
             // already holds: look once more instead of waiting. Only once: buffers that are
@@ -265,14 +320,14 @@ void NetDevice::receive() {
             break;
         }
         rechecked = false;
-        rx_frame_len_ = 0;
+        ++rx_next_;
         rx_frame_charged_ = false;
     }
     if (!waiting_for_buffers) (void)queues_[kRxQueue].enable_notification(mem_);
     notify(kRxQueue);
 }
 
-bool NetDevice::deliver() {
+bool NetDevice::deliver(std::span<uint8_t> frame) {
     Queue& q = queues_[kRxQueue];
     const bool mergeable = acked_ & bit(net::kMrgRxbuf);
     struct Taken {
@@ -298,7 +353,7 @@ bool NetDevice::deliver() {
         for (uint16_t head : unusable) return_unusable(head);
     };
     uint64_t capacity = 0;
-    while (capacity < rx_frame_len_) {
+    while (capacity < frame.size()) {
         auto popped = q.pop(mem_);
         if (!popped || !*popped) {
             rewind();
@@ -323,7 +378,7 @@ bool NetDevice::deliver() {
         capacity += cap;
         if (!mergeable) break;
     }
-    if (capacity < rx_frame_len_) {
+    if (capacity < frame.size()) {
         // One chain, too small, without mergeable buffers: drop the frame, keep the buffers.
         q.undo_pop();
         ++counters_.rx_dropped;
@@ -331,14 +386,14 @@ bool NetDevice::deliver() {
     }
     return_deferred();
     uint16_t num_buffers = static_cast<uint16_t>(taken.size());
-    std::memcpy(rx_frame_.data() + kNumBuffersOffset, &num_buffers, 2);
+    std::memcpy(frame.data() + kNumBuffersOffset, &num_buffers, 2);
     size_t offset = 0;
     for (const auto& t : taken) {
         uint32_t written = 0;
         for (const auto& d : t.buffers) {
-            if (offset == rx_frame_len_) break;
-            size_t n = std::min<size_t>(d.len, rx_frame_len_ - offset);
-            (void)mem_.write(d.addr, std::span<const uint8_t>(rx_frame_.data() + offset, n));
+            if (offset == frame.size()) break;
+            size_t n = std::min<size_t>(d.len, frame.size() - offset);
+            (void)mem_.write(d.addr, std::span<const uint8_t>(frame.data() + offset, n));
             offset += n;
             written += static_cast<uint32_t>(n);
         }
@@ -346,14 +401,15 @@ bool NetDevice::deliver() {
     }
     used_added_[kRxQueue] = true;
     ++counters_.rx_packets;
-    counters_.rx_bytes += rx_frame_len_ - kVnetHeaderSize;
+    counters_.rx_bytes += frame.size() - kVnetHeaderSize;
     return true;
 }
 
 void NetDevice::transmit() {
     if (queues_.empty() || tx_blocked_) return;
     Queue& q = queues_[kTxQueue];
-    std::vector<iovec> iov;
+    tx_batch_.clear();
+    tx_iov_.clear();
     while (!tx_limiter_.throttled()) {
         auto popped = q.pop(mem_);
         if (!popped) {
@@ -365,53 +421,76 @@ void NetDevice::transmit() {
             break;
         }
         auto& [head, chain] = **popped;
-        iov.clear();
+        const size_t first_iov = tx_iov_.size();
         uint64_t len = 0;
         bool valid = chain && chain->writable().empty();
         if (valid) {
             for (const auto& d : chain->descriptors) {
                 auto host = mem_.slice(d.addr, d.len);  // checked by the chain walk
-                iov.push_back(iovec{host->data(), host->size()});
+                tx_iov_.push_back(iovec{host->data(), host->size()});
                 len += d.len;
             }
             valid = len >= kVnetHeaderSize && len <= kMaxFrame;
         }
-        if (!valid) {
-            ++counters_.tx_dropped;
-            (void)q.add_used(mem_, head, 0);
-            used_added_[kTxQueue] = true;
-            continue;
-        }
-        if (tap_broken_) {
-            // The guest still gets its buffers back, or its TX ring would fill and its driver
-            // stall.
+        if (!valid || tap_broken_) {
+            // A broken tap still gives the guest its buffers back, or its TX ring would fill and
+            // its driver stall. The frames popped before this chain are written first: a chain the
+            // tap cannot take yet goes back with undo_pop(), which only rewinds over the last.
+            tx_iov_.resize(first_iov);
+            write_batch();
+            if (tx_blocked_) {
+                q.undo_pop();
+                break;
+            }
             ++counters_.tx_dropped;
             (void)q.add_used(mem_, head, 0);
             used_added_[kTxQueue] = true;
             continue;
         }
         if (!tx_limiter_.consume(len - kVnetHeaderSize, clock_())) {
+            tx_iov_.resize(first_iov);
             ++counters_.tx_rate_limited;
             q.undo_pop();
             break;
         }
-        ssize_t n = tap_.write(iov);
-        if (n == -EAGAIN) {
-            q.undo_pop();
-            tx_blocked_ = true;
-            break;
+        tx_batch_.push_back(TxFrame{head, len, first_iov, tx_iov_.size() - first_iov});
+        if (tx_batch_.size() == kTxBatch) {
+            write_batch();
+            if (tx_blocked_) break;
         }
-        if (n < 0) {
-            ++counters_.tx_errors;
-            tap_failed("writing the tap", static_cast<int>(-n));
-        } else {
-            ++counters_.tx_packets;
-            counters_.tx_bytes += len - kVnetHeaderSize;
-        }
-        (void)q.add_used(mem_, head, 0);
-        used_added_[kTxQueue] = true;
     }
+    write_batch();
     notify(kTxQueue);
+}
+
+void NetDevice::write_batch() {
+    if (tx_batch_.empty()) return;
+    Queue& q = queues_[kTxQueue];
+    tx_frames_.clear();
+    for (const auto& f : tx_batch_)
+        tx_frames_.emplace_back(tx_iov_.data() + f.first_iov, f.iov_count);
+    const WriteResult r = engine_->write(tx_frames_);
+    size_t done = r.written;
+    for (size_t i = 0; i < r.written; ++i) {
+        ++counters_.tx_packets;
+        counters_.tx_bytes += tx_batch_[i].len - kVnetHeaderSize;
+    }
+    if (r.error == -EAGAIN) {
+        // Not written: the chains go back to the ring, the last popped first, to be sent when the
+        // tap is writable again.
+        for (size_t i = done; i < tx_batch_.size(); ++i) q.undo_pop();
+        tx_blocked_ = true;
+    } else if (r.error) {
+        ++counters_.tx_errors;
+        tap_failed("writing the tap", -r.error);
+        // The frame that failed and those after it are dropped: their buffers go back.
+        counters_.tx_dropped += tx_batch_.size() - done - 1;
+        done = tx_batch_.size();
+    }
+    for (size_t i = 0; i < done; ++i) (void)q.add_used(mem_, tx_batch_[i].head, 0);
+    if (done) used_added_[kTxQueue] = true;
+    tx_batch_.clear();
+    tx_iov_.clear();
 }
 
 }  // namespace ember::virtio

@@ -1,11 +1,13 @@
-// The virtio-net device: an RX and a TX queue over a tap.
+// The virtio-net device: an RX and a TX queue over a tap, whose frames an engine (net_engine.h)
+// moves: io_uring by default (Async), or a system call per frame (Sync).
 //
-// TX: a kick drains the whole available ring, each frame (vnet header included) written to the
-// tap with one writev straight from guest memory. A full tap stops TX until it is writable.
-// RX: frames are read from the tap only while the guest has posted buffers; otherwise they wait in
-// the tap (the kernel's queue, bounded by its txqueuelen), never in ember. A frame is copied into
-// one chain, or with VIRTIO_NET_F_MRG_RXBUF into as many as it needs; one that cannot fit in what
-// the guest could ever post is dropped and counted, never written past the buffers.
+// TX: a kick drains the whole available ring, frames (vnet header included) handed to the engine
+// in batches straight from guest memory. A full tap stops TX until it is writable.
+// RX: frames are read from the tap in batches no larger than the buffers the guest has posted
+// (at least one); otherwise they wait in the tap (the kernel's queue, bounded by its txqueuelen).
+// What a batch read and the guest has no room for yet waits in ember, at most a batch. A frame is
+// copied into one chain, or with VIRTIO_NET_F_MRG_RXBUF into as many as it needs; one that cannot
+// fit in what the guest could ever post is dropped and counted, never written past the buffers.
 // Everything here runs on the VMM thread.
 #pragma once
 
@@ -14,9 +16,11 @@
 #include <optional>
 #include <vector>
 
+#include "core/base/mapping.h"
 #include "core/config/vm_config.h"
 #include "core/event_loop/event_loop.h"
 #include "virtio/device.h"
+#include "virtio/net/net_engine.h"
 #include "virtio/net/tap.h"
 #include "virtio/rate_limiter/rate_limiter.h"
 
@@ -41,9 +45,14 @@ class NetDevice : public VirtioDevice {
     // Largest frame a tap hands over: vnet header plus a 64 KiB GSO super-frame plus its headers.
     static constexpr size_t kMaxFrame = kVnetHeaderSize + 65535 + 14 + 4;
 
+    // On the tap `config` names.
     static Result<std::unique_ptr<NetDevice>> create(const NetworkInterfaceConfig& config,
                                                      const GuestMemory& mem, Interrupt& interrupt,
                                                      TimeSource clock = Clock::now);
+    // On a tap already open (tests and fuzzing: Tap::from_socket).
+    static Result<std::unique_ptr<NetDevice>> create(const NetworkInterfaceConfig& config,
+                                                     const GuestMemory& mem, Interrupt& interrupt,
+                                                     Tap tap, TimeSource clock = Clock::now);
 
     uint32_t device_type() const override { return 1; }
     uint64_t offered_features() const override { return features_; }
@@ -72,24 +81,36 @@ class NetDevice : public VirtioDevice {
     const NetCounters& counters() const { return counters_; }
     const std::string& id() const override { return config_.iface_id; }
     const NetworkInterfaceConfig& config() const { return config_; }
-    int tap_fd() const { return tap_.fd(); }
+    int tap_fd() const { return tap_->fd(); }
 
-    NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt, Tap tap,
+    // System calls its engine made, for perf/net.
+    uint64_t engine_system_calls() const { return engine_->system_calls(); }
+
+    // `config.io_engine` says which engine `engine` is.
+    NetDevice(NetworkInterfaceConfig config, const GuestMemory& mem, Interrupt& interrupt,
+              std::unique_ptr<Tap> tap, std::unique_ptr<NetEngine> engine, Mapping rx_buffers,
               std::optional<std::array<uint8_t, 6>> mac, uint16_t mtu, RateLimiter rx_limiter,
               RateLimiter tx_limiter, TimeSource clock);
 
   private:
     void receive();
-    // Puts the pending frame into RX buffers; false when the guest has not posted enough yet.
-    bool deliver();
+    // Reads a batch of frames from the tap into the RX buffers; false when it had none (or failed).
+    bool read_batch();
+    // Puts `frame` into RX buffers; false when the guest has not posted enough yet.
+    bool deliver(std::span<uint8_t> frame);
     void transmit();
+    // Writes the frames popped into tx_batch_, in order, and gives their chains back.
+    void write_batch();
     void notify(size_t queue);
     void tap_failed(const char* what, int err);
 
     NetworkInterfaceConfig config_;
     const GuestMemory& mem_;
     Interrupt& interrupt_;
-    Tap tap_;
+    std::unique_ptr<Tap> tap_;  // the engine holds a reference: it stays where it is
+    // The RX buffers outlive the engine, which may still have reads into them when it ends.
+    Mapping rx_buffers_;
+    std::unique_ptr<NetEngine> engine_;
     std::optional<std::array<uint8_t, 6>> mac_;
     uint16_t mtu_;
     uint64_t features_ = 0;
@@ -101,10 +122,22 @@ class NetDevice : public VirtioDevice {
 
     std::vector<Queue> queues_;
     std::array<bool, 2> used_added_{};
-    std::vector<uint8_t> rx_frame_;  // one frame read from the tap, waiting for RX buffers
-    size_t rx_frame_len_ = 0;
-    bool rx_frame_charged_ = false;  // the pending frame has passed the RX rate limiter
-    bool tx_blocked_ = false;        // the tap said EAGAIN: wait for EPOLLOUT
+    // A batch of frames read from the tap into rx_buffers_; [rx_next_, rx_count_) wait for RX
+    // buffers, and a length of 0 is a buffer the batch left empty.
+    std::vector<std::span<uint8_t>> rx_slots_;
+    std::vector<size_t> rx_lengths_;
+    size_t rx_next_ = 0, rx_count_ = 0;
+    bool rx_frame_charged_ = false;  // rx_next_'s frame has passed the RX rate limiter
+    // Frames popped from the TX ring for one engine call: their chains and their iovecs.
+    struct TxFrame {
+        uint16_t head;
+        uint64_t len;
+        size_t first_iov, iov_count;
+    };
+    std::vector<TxFrame> tx_batch_;
+    std::vector<iovec> tx_iov_;
+    std::vector<std::span<const iovec>> tx_frames_;
+    bool tx_blocked_ = false;  // the tap said EAGAIN: wait for EPOLLOUT
     bool tap_broken_ = false;
     NetCounters counters_;
 };

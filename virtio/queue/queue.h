@@ -93,6 +93,11 @@ class Queue {
     // meanwhile), so the device should go round again; never for a broken queue.
     bool enable_notification(const GuestMemory& mem);
 
+    // Chains the driver has made available and pop() has not taken yet, as its index says (a
+    // hostile driver can claim up to 65535: a bound for how much to take, never a promise).
+    uint16_t available(const GuestMemory& mem) const {
+        return static_cast<uint16_t>(avail_idx(mem) - s_.next_avail);
+    }
     const QueueState& state() const { return s_; }
     QueueState& state() { return s_; }
     bool broken() const { return broken_; }

@@ -1,0 +1,161 @@
+#include <liburing.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+
+#include "virtio/net/net_engine.h"
+#include "virtio/uring/restrictions.h"
+
+namespace ember::virtio {
+namespace {
+
+// Frames per io_uring_enter: a full TX ring of Linux's driver (256) takes four.
+constexpr unsigned kDepth = 64;
+// Every operation is RWF_NOWAIT and ends at once; one that has not within this long means a
+// kernel that does not keep that promise, and the device stops rather than hang the VMM thread.
+constexpr __kernel_timespec kStuck{.tv_sec = 1, .tv_nsec = 0};
+
+class UringNetEngine : public NetEngine {
+  public:
+    UringNetEngine(io_uring ring, int tap_fd) : ring_(ring), tap_fd_(tap_fd) {}
+    ~UringNetEngine() override { ::io_uring_queue_exit(&ring_); }
+    UringNetEngine(const UringNetEngine&) = delete;
+    UringNetEngine& operator=(const UringNetEngine&) = delete;
+
+    // Linked, so that they run in order and the first that fails (EAGAIN included) cancels the
+    // rest: what was written is always a prefix, as with writev one at a time.
+    WriteResult write(std::span<const std::span<const iovec>> frames) override {
+        WriteResult r;
+        while (r.written < frames.size()) {
+            const auto batch =
+                frames.subspan(r.written, std::min<size_t>(frames.size() - r.written, kDepth));
+            for (size_t i = 0; i < batch.size(); ++i) {
+                io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
+                ::io_uring_prep_writev(sqe, tap_fd_, batch[i].data(),
+                                       static_cast<unsigned>(batch[i].size()), 0);
+                sqe->rw_flags = RWF_NOWAIT;
+                if (i + 1 < batch.size()) sqe->flags |= IOSQE_IO_LINK;
+                ::io_uring_sqe_set_data64(sqe, i);
+            }
+            if (int err = run(batch.size()); err) return {r.written, err};
+            for (size_t i = 0; i < batch.size(); ++i) {
+                size_t want = 0;
+                for (const auto& v : batch[i]) want += v.iov_len;
+                if (results_[i] < 0 || static_cast<size_t>(results_[i]) != want) {
+                    r.error = results_[i] < 0 ? results_[i] : -EIO;
+                    return r;
+                }
+                ++r.written;
+            }
+        }
+        return r;
+    }
+
+    // Not linked: a read that finds the tap empty ends with EAGAIN and the others still run, so a
+    // frame that arrived in between is read, in its place.
+    ReadResult read(std::span<const std::span<uint8_t>> buffers,
+                    std::span<size_t> lengths) override {
+        const size_t n = std::min<size_t>(buffers.size(), kDepth);
+        for (size_t i = 0; i < n; ++i) {
+            io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
+            ::io_uring_prep_read(sqe, tap_fd_, buffers[i].data(),
+                                 static_cast<unsigned>(buffers[i].size()), 0);
+            sqe->rw_flags = RWF_NOWAIT;
+            ::io_uring_sqe_set_data64(sqe, i);
+        }
+        if (int err = run(n); err) return {0, err};
+        ReadResult r;
+        for (size_t i = 0; i < n; ++i) {
+            lengths[i] = 0;
+            if (results_[i] > 0) {
+                lengths[i] = static_cast<size_t>(results_[i]);
+            } else if (results_[i] != -EAGAIN && r.error == 0) {
+                r.error = results_[i] < 0 ? results_[i] : -EIO;
+            }
+        }
+        r.read = n;
+        return r;
+    }
+
+    uint64_t system_calls() const override { return calls_; }
+
+  private:
+    // Submits the n SQEs and waits for their n completions, which RWF_NOWAIT makes immediate: an
+    // empty tap says EAGAIN (without it, io_uring would wait for a frame); results_ by SQE.
+    int run(size_t n) {
+        io_uring_cqe* cqe = nullptr;
+        int r;
+        do {
+            ++calls_;
+            __kernel_timespec limit = kStuck;
+            r = ::io_uring_submit_and_wait_timeout(&ring_, &cqe, static_cast<unsigned>(n), &limit,
+                                                   nullptr);
+        } while (r == -EINTR);
+        for (size_t seen = 0; seen < n; ++seen) {
+            if (::io_uring_peek_cqe(&ring_, &cqe) != 0) {
+                // Cut short by a signal after submitting, or the kernel broke its promise.
+                ++calls_;
+                __kernel_timespec limit = kStuck;
+                const int w = ::io_uring_wait_cqe_timeout(&ring_, &cqe, &limit);
+                if (w == -EINTR) {
+                    --seen;
+                    continue;
+                }
+                if (w < 0) return w == -ETIME ? -ETIMEDOUT : w;
+            }
+            const uint64_t i = ::io_uring_cqe_get_data64(cqe);
+            if (i < results_.size()) results_[i] = cqe->res;
+            ::io_uring_cqe_seen(&ring_, cqe);
+        }
+        return r < 0 && r != -ETIME ? r : 0;
+    }
+
+    io_uring ring_;
+    int tap_fd_;
+    std::array<int, kDepth> results_{};
+    uint64_t calls_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<NetEngine>> make_uring_net_engine(const Tap& tap) {
+    io_uring ring;
+    // As the block device's ring (block/uring_engine.cc): COOP_TASKRUN where the kernel has it,
+    // and no work until the restrictions are in place. The tap is not registered with the ring: a
+    // registered file stays held until the ring's teardown finishes, after ember has gone, and a
+    // tap held so is busy for the next ember that opens it.
+    int r =
+        ::io_uring_queue_init(kDepth, &ring, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED);
+    if (r == -EINVAL) r = ::io_uring_queue_init(kDepth, &ring, IORING_SETUP_R_DISABLED);
+    if (r < 0) return fail_setup_errno("io_uring_queue_init", -r);
+    // Reads and writes of fds the VMM thread may read and write itself (its seccomp filter), and
+    // nothing else: no register call after this one.
+    static constexpr uint8_t kOps[] = {IORING_OP_READ, IORING_OP_WRITEV};
+    if (auto restricted = restrict_and_enable(
+            ring, RingRestrictions{.ops = kOps, .allowed_flags = IOSQE_IO_LINK});
+        !restricted) {
+        ::io_uring_queue_exit(&ring);
+        return std::unexpected(restricted.error());
+    }
+    // A kernel whose tap cannot take RWF_NOWAIT through io_uring says so to an empty read, which
+    // takes no frame.
+    io_uring_sqe* sqe = ::io_uring_get_sqe(&ring);
+    ::io_uring_prep_read(sqe, tap.fd(), nullptr, 0, 0);
+    sqe->rw_flags = RWF_NOWAIT;
+    io_uring_cqe* cqe = nullptr;
+    __kernel_timespec limit = kStuck;
+    r = ::io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &limit, nullptr);
+    const int probe = r < 0 ? r : cqe->res;
+    if (probe < 0) {
+        ::io_uring_queue_exit(&ring);
+        auto e = fail_errno("a non-blocking read of the tap through io_uring", -probe);
+        e.error().kind = ErrorKind::Unavailable;  // then a system call per frame does it
+        return e;
+    }
+    ::io_uring_cqe_seen(&ring, cqe);
+    return std::make_unique<UringNetEngine>(ring, tap.fd());
+}
+
+}  // namespace ember::virtio
