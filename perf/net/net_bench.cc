@@ -1,6 +1,8 @@
 // perf/net: frames per second and Gbit/s through ember's virtio-net device path (the host queue
-// harness plays the guest driver), TX and RX, for 64-byte, 1500-byte and 64 KiB frames, beside a
-// raw tap read/write loop on the same tap in the same run. Runs in a network namespace it makes.
+// harness plays the guest driver), TX and RX, for 64-byte, 1500-byte and 64 KiB frames, on each
+// engine (io_uring and a system call per frame) beside a raw tap read/write loop on the same tap
+// in the same run, with the system calls each made per frame (the measuring thread's, counted by
+// the kernel's raw_syscalls:sys_enter tracepoint). Runs in a network namespace it makes.
 //   TX: the device writes the harness's frames to the tap; raw: write() of the same frames.
 //   RX: a thread injects frames into the tap through a packet socket; the device reads them into
 //       posted buffers; raw: read() on the tap fd. Both see the same injector.
@@ -9,16 +11,20 @@
 // to make GSO frames towards the guest).
 #include <arpa/inet.h>
 #include <linux/if_tun.h>
+#include <linux/perf_event.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,23 +53,63 @@ std::string eth_frame(size_t size, bool gso) {
     return f;
 }
 
-struct Result {
-    double fps = 0;
-    double gbps = 0;
+// System calls the calling thread makes, from the kernel's raw_syscalls:sys_enter tracepoint;
+// invalid where the host has no tracefs or forbids perf events.
+class SyscallCounter {
+  public:
+    SyscallCounter() {
+        for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+            std::ifstream id(std::string(root) + "/events/raw_syscalls/sys_enter/id");
+            uint64_t config = 0;
+            if (!(id >> config)) continue;
+            perf_event_attr attr{};
+            attr.type = PERF_TYPE_TRACEPOINT;
+            attr.size = sizeof attr;
+            attr.config = config;
+            attr.disabled = 0;
+            fd_ = static_cast<int>(::syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
+            if (fd_ >= 0) return;
+        }
+    }
+    ~SyscallCounter() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    SyscallCounter(const SyscallCounter&) = delete;
+    SyscallCounter& operator=(const SyscallCounter&) = delete;
+    std::optional<uint64_t> now() const {
+        uint64_t n = 0;
+        if (fd_ < 0 || ::read(fd_, &n, sizeof n) != sizeof n) return std::nullopt;
+        return n;
+    }
+
+  private:
+    int fd_ = -1;
 };
 
-Result result(uint64_t frames, size_t frame_bytes, Clock::time_point start) {
+struct Rate {
+    double fps = 0;
+    double gbps = 0;
+    double calls_per_frame = -1;  // -1: not counted here
+};
+
+Rate rate_of(uint64_t frames, size_t frame_bytes, Clock::time_point start,
+             std::optional<uint64_t> calls_before, const SyscallCounter& counter) {
     double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    return {static_cast<double>(frames) / secs,
-            static_cast<double>(frames) * static_cast<double>(frame_bytes) * 8 / secs / 1e9};
+    Rate r{static_cast<double>(frames) / secs,
+           static_cast<double>(frames) * static_cast<double>(frame_bytes) * 8 / secs / 1e9};
+    const auto calls_after = counter.now();
+    if (calls_before && calls_after && frames > 0)
+        r.calls_per_frame = static_cast<double>(*calls_after - *calls_before) / frames;
+    return r;
 }
 
 std::unique_ptr<virtio::NetDevice> make_device(const GuestMemory& mem, virtio::Interrupt& interrupt,
                                                testing::VirtqDriver& rx, testing::VirtqDriver& tx,
-                                               EventLoop& loop) {
+                                               EventLoop& loop, IoEngineType engine) {
     NetworkInterfaceConfig config;
     config.iface_id = "bench";
     config.host_dev_name = kTap;
+    config.io_engine = engine;
     auto dev = virtio::NetDevice::create(config, mem, interrupt);
     if (!dev) {
         std::fprintf(stderr, "%s\n", dev.error().message.c_str());
@@ -77,17 +123,22 @@ std::unique_ptr<virtio::NetDevice> make_device(const GuestMemory& mem, virtio::I
                           std::move(queues)))
         std::exit(1);
     if (!(*dev)->attach(loop)) std::exit(1);
+    if ((*dev)->config().io_engine != engine) {
+        std::fprintf(stderr, "the device fell back from the engine asked for\n");
+        std::exit(1);
+    }
     return std::move(*dev);
 }
 
-Result device_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration) {
+Rate device_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration, IoEngineType engine,
+               const SyscallCounter& counter) {
     testing::OwnedGuestMemory mem(64 << 20);
     NoIrq irq;
     virtio::Interrupt interrupt(irq);
     testing::VirtqDriver rx(mem.owned_mem, 256, 0x100000, 0x200000);
     testing::VirtqDriver tx(mem.owned_mem, 256, 0x180000, 0x1000000);
     auto loop = *EventLoop::create();
-    auto dev = make_device(mem.owned_mem, interrupt, rx, tx, loop);
+    auto dev = make_device(mem.owned_mem, interrupt, rx, tx, loop, engine);
     const std::string bytes = testing::vnet_header(gso) + eth_frame(frame_size, gso);
     constexpr uint16_t kInFlight = 128;
     for (uint16_t i = 0; i < kInFlight; ++i) {
@@ -97,6 +148,7 @@ Result device_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration
         tx.publish(i);
     }
     uint16_t seen = 0;
+    const auto calls = counter.now();
     auto start = Clock::now();
     while (Clock::now() - start < duration) {
         dev->process_queue(virtio::NetDevice::kTxQueue);
@@ -106,22 +158,24 @@ Result device_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration
     }
     if (dev->counters().tx_dropped || dev->counters().tx_errors)
         std::fprintf(stderr, "TX dropped frames\n");
-    return result(dev->counters().tx_packets, frame_size, start);
+    return rate_of(dev->counters().tx_packets, frame_size, start, calls, counter);
 }
 
-Result raw_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration) {
+Rate raw_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration,
+            const SyscallCounter& counter) {
     auto tap = virtio::Tap::open(kTap);
     if (!tap) std::exit(1);
     (void)tap->set_offloads({true, true, true, false});
     const std::string bytes = testing::vnet_header(gso) + eth_frame(frame_size, gso);
     iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
     uint64_t frames = 0;
+    const auto calls = counter.now();
     auto start = Clock::now();
     while (Clock::now() - start < duration) {
         for (int i = 0; i < 64; ++i)
             if (tap->write(std::span(&iov, 1)) > 0) ++frames;
     }
-    return result(frames, frame_size, start);
+    return rate_of(frames, frame_size, start, calls, counter);
 }
 
 // Sends frames into the tap from the host side until told to stop.
@@ -145,7 +199,8 @@ class Injector {
     std::thread thread_;
 };
 
-Result device_rx(size_t frame_size, std::chrono::milliseconds duration) {
+Rate device_rx(size_t frame_size, std::chrono::milliseconds duration, IoEngineType engine,
+               const SyscallCounter& counter) {
     testing::OwnedGuestMemory mem(64 << 20);
     NoIrq irq;
     virtio::Interrupt interrupt(irq);
@@ -155,7 +210,7 @@ Result device_rx(size_t frame_size, std::chrono::milliseconds duration) {
     testing::VirtqDriver rx(mem.owned_mem, 256, 0x100000, 0x400000);
     testing::VirtqDriver tx(mem.owned_mem, 256, 0x180000, 0x300000);
     auto loop = *EventLoop::create();
-    auto dev = make_device(mem.owned_mem, interrupt, rx, tx, loop);
+    auto dev = make_device(mem.owned_mem, interrupt, rx, tx, loop, engine);
     for (uint16_t i = 0; i < count; ++i) {
         rx.write_desc(i, rx.alloc(buf_size), buf_size, virtio::kDescFWrite, 0);
         rx.publish(i);
@@ -164,6 +219,7 @@ Result device_rx(size_t frame_size, std::chrono::milliseconds duration) {
     Injector injector(frame_size);
     uint16_t seen = 0;
     const uint64_t before = dev->counters().rx_packets;
+    const auto calls = counter.now();
     auto start = Clock::now();
     while (Clock::now() - start < duration) {
         (void)loop.run_once(10);
@@ -173,15 +229,16 @@ Result device_rx(size_t frame_size, std::chrono::milliseconds duration) {
                 *mem.owned_mem.read_obj<uint32_t>(rx.used_ring() + 4 + 8ull * (seen % 256))));
         if (reposted) dev->process_queue(virtio::NetDevice::kRxQueue);  // the guest's kick
     }
-    return result(dev->counters().rx_packets - before, frame_size, start);
+    return rate_of(dev->counters().rx_packets - before, frame_size, start, calls, counter);
 }
 
-Result raw_rx(size_t frame_size, std::chrono::milliseconds duration) {
+Rate raw_rx(size_t frame_size, std::chrono::milliseconds duration, const SyscallCounter& counter) {
     auto tap = virtio::Tap::open(kTap);
     if (!tap) std::exit(1);
     std::vector<uint8_t> buf(virtio::NetDevice::kMaxFrame);
     Injector injector(frame_size);
     uint64_t frames = 0;
+    const auto calls = counter.now();
     auto start = Clock::now();
     while (Clock::now() - start < duration) {
         ssize_t n = tap->read(buf);
@@ -192,7 +249,7 @@ Result raw_rx(size_t frame_size, std::chrono::milliseconds duration) {
             ::poll(&p, 1, 10);
         }
     }
-    return result(frames, frame_size, start);
+    return rate_of(frames, frame_size, start, calls, counter);
 }
 
 void set_mtu(int mtu) {
@@ -217,11 +274,25 @@ int main(int argc, char** argv) {
         65500);  // the largest whole frame below tun's limit: 65514 bytes with its Ethernet header
     const auto d = std::chrono::milliseconds(ms);
     std::printf(
-        "perf/net: %d ms per run, ember device path vs raw tap loop, same tap, same run\n\n", ms);
+        "perf/net: %d ms per run, ember's device path on each engine vs a raw tap loop, same tap, "
+        "same run; calls/frame: system calls of the measuring thread per frame (- where the host "
+        "cannot count them)\n\n",
+        ms);
     std::printf(
-        "| dir | frame | ember frames/s | ember Gbit/s | raw frames/s | raw Gbit/s | ember/raw "
-        "|\n");
-    std::printf("|---|---|---|---|---|---|---|\n");
+        "| dir | frame | io_uring frames/s | Gbit/s | calls/frame | Sync frames/s | calls/frame | "
+        "raw frames/s | calls/frame | io_uring/raw | Sync/raw | io_uring/Sync |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    const SyscallCounter counter;
+    auto calls = [](const Rate& r) {
+        return r.calls_per_frame < 0 ? std::string("-")
+                                     : std::to_string(r.calls_per_frame).substr(0, 5);
+    };
+    auto row = [&](const char* dir, const char* name, const Rate& a, const Rate& s, const Rate& r) {
+        std::printf("| %s | %s | %.0f | %.2f | %s | %.0f | %s | %.0f | %s | %.2f | %.2f | %.2f |\n",
+                    dir, name, a.fps, a.gbps, calls(a).c_str(), s.fps, calls(s).c_str(), r.fps,
+                    calls(r).c_str(), a.fps / r.fps, s.fps / r.fps, a.fps / s.fps);
+        std::fflush(stdout);
+    };
     struct Size {
         const char* name;
         size_t bytes;
@@ -229,19 +300,17 @@ int main(int argc, char** argv) {
     };
     for (Size s :
          {Size{"64 B", 64, false}, Size{"1500 B", 1514, false}, Size{"64 KiB TSO", 65514, true}}) {
-        auto e = device_tx(s.bytes, s.gso, d);
-        auto r = raw_tx(s.bytes, s.gso, d);
-        std::printf("| TX | %s | %.0f | %.2f | %.0f | %.2f | %.2f |\n", s.name, e.fps, e.gbps,
-                    r.fps, r.gbps, e.fps / r.fps);
-        std::fflush(stdout);
+        auto a = device_tx(s.bytes, s.gso, d, IoEngineType::Async, counter);
+        auto sy = device_tx(s.bytes, s.gso, d, IoEngineType::Sync, counter);
+        auto r = raw_tx(s.bytes, s.gso, d, counter);
+        row("TX", s.name, a, sy, r);
     }
     for (Size s :
          {Size{"64 B", 64, false}, Size{"1500 B", 1514, false}, Size{"64 KiB", 65514, false}}) {
-        auto e = device_rx(s.bytes, d);
-        auto r = raw_rx(s.bytes, d);
-        std::printf("| RX | %s | %.0f | %.2f | %.0f | %.2f | %.2f |\n", s.name, e.fps, e.gbps,
-                    r.fps, r.gbps, e.fps / r.fps);
-        std::fflush(stdout);
+        auto a = device_rx(s.bytes, d, IoEngineType::Async, counter);
+        auto sy = device_rx(s.bytes, d, IoEngineType::Sync, counter);
+        auto r = raw_rx(s.bytes, d, counter);
+        row("RX", s.name, a, sy, r);
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -127,7 +128,8 @@ class NetDevice : public VirtioDevice {
     std::vector<std::span<uint8_t>> rx_slots_;
     std::vector<size_t> rx_lengths_;
     size_t rx_next_ = 0, rx_count_ = 0;
-    bool rx_frame_charged_ = false;  // rx_next_'s frame has passed the RX rate limiter
+    size_t rx_batch_limit_ = SIZE_MAX;  // frames the next batch read may take
+    bool rx_frame_charged_ = false;     // rx_next_'s frame has passed the RX rate limiter
     // Frames popped from the TX ring for one engine call: their chains and their iovecs.
     struct TxFrame {
         uint16_t head;
@@ -137,6 +139,7 @@ class NetDevice : public VirtioDevice {
     std::vector<TxFrame> tx_batch_;
     std::vector<iovec> tx_iov_;
     std::vector<std::span<const iovec>> tx_frames_;
+    std::vector<int> tx_results_;
     bool tx_blocked_ = false;  // the tap said EAGAIN: wait for EPOLLOUT
     bool tap_broken_ = false;
     NetCounters counters_;

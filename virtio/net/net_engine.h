@@ -17,14 +17,6 @@
 
 namespace ember::virtio {
 
-// Frames [0, written) went to the tap. `error` is 0, -EAGAIN (the tap is full: frame `written`
-// and those after it were not written), or why frame `written` failed (the tap is gone or refused
-// it; those after it were not written).
-struct WriteResult {
-    size_t written = 0;
-    int error = 0;
-};
-
 // Frames read into buffers [0, read), in order, each of lengths[i] bytes. `error` is 0 once the
 // tap had no more frames (or every buffer was used), or why reading failed.
 struct ReadResult {
@@ -35,8 +27,11 @@ struct ReadResult {
 class NetEngine {
   public:
     virtual ~NetEngine() = default;
-    // Each frame is its iovecs, vnet header first.
-    virtual WriteResult write(std::span<const std::span<const iovec>> frames) = 0;
+    // Writes frames to the tap, each its iovecs, vnet header first: results[i] is 0 once frame i
+    // went, or -errno. Once one fails, those after it are not written (-ECANCELED), except where
+    // the tap can never say EAGAIN (Tap::writes_can_wait): there io_uring writes each frame on
+    // its own, and one it refuses (a malformed header) does not hold back the rest.
+    virtual void write(std::span<const std::span<const iovec>> frames, std::span<int> results) = 0;
     virtual ReadResult read(std::span<const std::span<uint8_t>> buffers,
                             std::span<size_t> lengths) = 0;
     // System calls made so far, for perf/net.

@@ -9,18 +9,15 @@ class SyncNetEngine : public NetEngine {
   public:
     explicit SyncNetEngine(const Tap& tap) : tap_(tap) {}
 
-    WriteResult write(std::span<const std::span<const iovec>> frames) override {
-        WriteResult r;
-        for (const auto& frame : frames) {
+    void write(std::span<const std::span<const iovec>> frames, std::span<int> results) override {
+        size_t i = 0;
+        for (; i < frames.size(); ++i) {
             ++calls_;
-            const ssize_t n = tap_.write(frame);
-            if (n < 0) {
-                r.error = static_cast<int>(n);
-                break;
-            }
-            ++r.written;
+            const ssize_t n = tap_.write(frames[i]);
+            results[i] = n < 0 ? static_cast<int>(n) : 0;
+            if (n < 0) break;
         }
-        return r;
+        for (++i; i < frames.size(); ++i) results[i] = -ECANCELED;
     }
 
     ReadResult read(std::span<const std::span<uint8_t>> buffers,

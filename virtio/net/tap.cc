@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 namespace ember::virtio {
 namespace {
@@ -50,6 +51,10 @@ Result<Tap> Tap::open(const std::string& name) {
                               std::pair{TUN_F_CSUM | TUN_F_UFO, &tap.supported_.ufo}})
         *slot = ::ioctl(tap.fd(), TUNSETOFFLOAD, static_cast<unsigned long>(flag)) == 0;
     if (::ioctl(tap.fd(), TUNSETOFFLOAD, 0ul) < 0) return fail_errno(who + ": TUNSETOFFLOAD");
+    // A tap takes a frame whenever it can allocate one, unless its send buffer was given a size.
+    int sndbuf = 0;
+    tap.writes_can_wait_ =
+        ::ioctl(tap.fd(), TUNGETSNDBUF, &sndbuf) < 0 || sndbuf != std::numeric_limits<int>::max();
     return tap;
 }
 

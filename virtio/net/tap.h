@@ -33,6 +33,9 @@ class Tap {
 
     // Which offloads this tap accepts, probed once at open.
     const TapOffloads& supported() const { return supported_; }
+    // Whether a write can ever say EAGAIN: a tap's only when its send buffer has a limit (by
+    // default it has none), a socket's always.
+    bool writes_can_wait() const { return writes_can_wait_; }
     Result<void> set_offloads(const TapOffloads& offloads) const;
 
     // Frames, vnet header first. -errno on failure; -EAGAIN when it would block.
@@ -50,6 +53,7 @@ class Tap {
     std::string name_;
     TapOffloads supported_;
     bool is_socket_ = false;
+    bool writes_can_wait_ = true;
 };
 
 }  // namespace ember::virtio
