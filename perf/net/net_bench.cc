@@ -90,6 +90,7 @@ struct Rate {
     double fps = 0;
     double gbps = 0;
     double calls_per_frame = -1;  // -1: not counted here
+    uint64_t lost = 0;            // frames the device dropped or failed (none for the raw loop)
 };
 
 Rate rate_of(uint64_t frames, size_t frame_bytes, Clock::time_point start,
@@ -156,9 +157,9 @@ Rate device_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration, 
             tx.publish(static_cast<uint16_t>(
                 *mem.owned_mem.read_obj<uint32_t>(tx.used_ring() + 4 + 8ull * (seen % 256))));
     }
-    if (dev->counters().tx_dropped || dev->counters().tx_errors)
-        std::fprintf(stderr, "TX dropped frames\n");
-    return rate_of(dev->counters().tx_packets, frame_size, start, calls, counter);
+    auto r = rate_of(dev->counters().tx_packets, frame_size, start, calls, counter);
+    r.lost = dev->counters().tx_dropped + dev->counters().tx_errors;
+    return r;
 }
 
 Rate raw_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration,
@@ -229,7 +230,9 @@ Rate device_rx(size_t frame_size, std::chrono::milliseconds duration, IoEngineTy
                 *mem.owned_mem.read_obj<uint32_t>(rx.used_ring() + 4 + 8ull * (seen % 256))));
         if (reposted) dev->process_queue(virtio::NetDevice::kRxQueue);  // the guest's kick
     }
-    return rate_of(dev->counters().rx_packets - before, frame_size, start, calls, counter);
+    auto r = rate_of(dev->counters().rx_packets - before, frame_size, start, calls, counter);
+    r.lost = dev->counters().rx_dropped + dev->counters().rx_errors;
+    return r;
 }
 
 Rate raw_rx(size_t frame_size, std::chrono::milliseconds duration, const SyscallCounter& counter) {
@@ -280,17 +283,21 @@ int main(int argc, char** argv) {
         ms);
     std::printf(
         "| dir | frame | io_uring frames/s | Gbit/s | calls/frame | Sync frames/s | calls/frame | "
-        "raw frames/s | calls/frame | io_uring/raw | Sync/raw | io_uring/Sync |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        "raw frames/s | calls/frame | io_uring/raw | Sync/raw | io_uring/Sync | lost, io_uring / "
+        "Sync |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const SyscallCounter counter;
     auto calls = [](const Rate& r) {
         return r.calls_per_frame < 0 ? std::string("-")
                                      : std::to_string(r.calls_per_frame).substr(0, 5);
     };
     auto row = [&](const char* dir, const char* name, const Rate& a, const Rate& s, const Rate& r) {
-        std::printf("| %s | %s | %.0f | %.2f | %s | %.0f | %s | %.0f | %s | %.2f | %.2f | %.2f |\n",
-                    dir, name, a.fps, a.gbps, calls(a).c_str(), s.fps, calls(s).c_str(), r.fps,
-                    calls(r).c_str(), a.fps / r.fps, s.fps / r.fps, a.fps / s.fps);
+        std::printf(
+            "| %s | %s | %.0f | %.2f | %s | %.0f | %s | %.0f | %s | %.2f | %.2f | %.2f | %llu / "
+            "%llu |\n",
+            dir, name, a.fps, a.gbps, calls(a).c_str(), s.fps, calls(s).c_str(), r.fps,
+            calls(r).c_str(), a.fps / r.fps, s.fps / r.fps, a.fps / s.fps,
+            static_cast<unsigned long long>(a.lost), static_cast<unsigned long long>(s.lost));
         std::fflush(stdout);
     };
     struct Size {
