@@ -219,6 +219,9 @@ std::vector<QueueState> NetDevice::queue_states() const {
 
 void NetDevice::reset() {
     queues_.clear();
+    // Frames read from the tap that the guest will never see now.
+    for (size_t i = rx_next_; i < rx_count_; ++i)
+        if (rx_lengths_[i] != kNoFrame) ++counters_.rx_dropped;
     rx_next_ = rx_count_ = 0;
     rx_frame_charged_ = false;
     tx_blocked_ = false;
@@ -279,18 +282,20 @@ bool NetDevice::read_batch() {
     const size_t want = std::min({room, rx_slots_.size(), rx_batch_limit_});
     const ReadResult r = engine_->read(std::span(rx_slots_).first(want), rx_lengths_);
     rx_next_ = 0;
-    rx_count_ = r.read;
-    const size_t largest =
-        *std::max_element(rx_lengths_.begin(), rx_lengths_.begin() + static_cast<long>(want));
+    rx_count_ = r.looked;
+    size_t largest = 0, frames = 0;
+    for (size_t i = 0; i < rx_count_; ++i) {
+        if (rx_lengths_[i] == kNoFrame) continue;
+        largest = std::max(largest, rx_lengths_[i]);
+        ++frames;
+    }
     rx_batch_limit_ = std::max<size_t>(kRxBatchBytes / std::max<size_t>(largest, 4096), 1);
     if (r.error) {
         ++counters_.rx_errors;
         tap_failed("reading the tap", -r.error);
     }
-    for (size_t i = 0; i < rx_count_; ++i)
-        if (rx_lengths_[i] > 0) return true;
-    rx_count_ = 0;
-    return false;
+    if (frames == 0) rx_count_ = 0;
+    return frames > 0;
 }
 
 void NetDevice::receive() {
@@ -300,9 +305,9 @@ void NetDevice::receive() {
     while (!rx_limiter_.throttled()) {
         if (rx_next_ == rx_count_ && (tap_broken_ || !read_batch())) break;
         const size_t len = rx_lengths_[rx_next_];
-        if (len < kVnetHeaderSize) {
+        if (len == kNoFrame || len < kVnetHeaderSize) {
             // A buffer the batch left empty, or a runt frame, which the guest never sees.
-            if (len > 0) ++counters_.rx_dropped;
+            if (len != kNoFrame) ++counters_.rx_dropped;
             ++rx_next_;
             continue;
         }
@@ -332,6 +337,12 @@ void NetDevice::receive() {
     }
     if (!waiting_for_buffers) (void)queues_[kRxQueue].enable_notification(mem_);
     notify(kRxQueue);
+    // A tap that failed here passes no more frames either way: TX chains waiting for it to be
+    // writable go back to the guest now, or its TX ring would stay full.
+    if (tap_broken_ && tx_blocked_) {
+        tx_blocked_ = false;
+        transmit();
+    }
 }
 
 bool NetDevice::deliver(std::span<uint8_t> frame) {
@@ -500,7 +511,11 @@ void NetDevice::write_batch() {
         used_added_[kTxQueue] = true;
     }
     if (keep < tx_batch_.size()) {
-        for (size_t i = keep; i < tx_batch_.size(); ++i) q.undo_pop();
+        for (size_t i = keep; i < tx_batch_.size(); ++i) {
+            q.undo_pop();
+            // Charged when popped; charged again when they go.
+            tx_limiter_.give_back(tx_batch_[i].len - kVnetHeaderSize);
+        }
         tx_blocked_ = true;
     }
     tx_batch_.clear();

@@ -5,7 +5,8 @@
 // in batches straight from guest memory. A full tap stops TX until it is writable.
 // RX: frames are read from the tap in batches no larger than the buffers the guest has posted
 // (at least one); otherwise they wait in the tap (the kernel's queue, bounded by its txqueuelen).
-// What a batch read and the guest has no room for yet waits in ember, at most a batch. A frame is
+// What a batch read and the guest has no room for yet waits in ember, at most a batch; a reset or
+// a snapshot drops those (counted in rx_dropped), as the network may drop any frame. A frame is
 // copied into one chain, or with VIRTIO_NET_F_MRG_RXBUF into as many as it needs; one that cannot
 // fit in what the guest could ever post is dropped and counted, never written past the buffers.
 // Everything here runs on the VMM thread.
@@ -128,8 +129,9 @@ class NetDevice : public VirtioDevice {
     std::vector<std::span<uint8_t>> rx_slots_;
     std::vector<size_t> rx_lengths_;
     size_t rx_next_ = 0, rx_count_ = 0;
-    size_t rx_batch_limit_ = SIZE_MAX;  // frames the next batch read may take
-    bool rx_frame_charged_ = false;     // rx_next_'s frame has passed the RX rate limiter
+    // Frames the next batch read may take: at first as many as could be the largest.
+    size_t rx_batch_limit_ = 4;
+    bool rx_frame_charged_ = false;  // rx_next_'s frame has passed the RX rate limiter
     // Frames popped from the TX ring for one engine call: their chains and their iovecs.
     struct TxFrame {
         uint16_t head;

@@ -1,14 +1,16 @@
 // How a virtio-net device moves frames to and from its tap (tap.h). Both engines do it on the VMM
-// thread, keep frames in order, and have nothing in flight once a call returns, so a snapshot, a
-// reset or a rate limiter sees the device exactly as with either:
+// thread, keep frames in order, and have nothing in flight once a call returns:
 // - Sync: a writev or read system call per frame;
-// - Async: io_uring, one io_uring_enter for a whole batch. The tap stays non-blocking, so every
-//   operation finishes inside that call (a frame, or EAGAIN) and none is ever left waiting.
+// - Async: io_uring, one io_uring_enter for a whole batch. Every operation is RWF_NOWAIT, so it
+//   finishes inside that call (a frame, or EAGAIN) and none is ever left waiting.
+// An engine call that fails as a whole (not one frame's error) leaves the engine unusable: the
+// device stops its traffic then, as for a tap that has gone.
 #pragma once
 
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 
@@ -17,10 +19,13 @@
 
 namespace ember::virtio {
 
-// Frames read into buffers [0, read), in order, each of lengths[i] bytes. `error` is 0 once the
-// tap had no more frames (or every buffer was used), or why reading failed.
+// A buffer a read left without a frame.
+inline constexpr size_t kNoFrame = std::numeric_limits<size_t>::max();
+
+// Buffers [0, looked) were tried, in order: lengths[i] is the frame read into buffer i, or
+// kNoFrame. `error` is 0, or why reading failed.
 struct ReadResult {
-    size_t read = 0;
+    size_t looked = 0;
     int error = 0;
 };
 
@@ -32,6 +37,7 @@ class NetEngine {
     // the tap can never say EAGAIN (Tap::writes_can_wait): there io_uring writes each frame on
     // its own, and one it refuses (a malformed header) does not hold back the rest.
     virtual void write(std::span<const std::span<const iovec>> frames, std::span<int> results) = 0;
+    // Reads waiting frames, at most one per buffer, until the tap has none.
     virtual ReadResult read(std::span<const std::span<uint8_t>> buffers,
                             std::span<size_t> lengths) = 0;
     // System calls made so far, for perf/net.
@@ -39,7 +45,8 @@ class NetEngine {
 };
 
 std::unique_ptr<NetEngine> make_sync_net_engine(const Tap& tap);
-// An error of kind Unavailable: this host has no io_uring or forbids it.
+// An error of kind Unavailable: this host has no io_uring, forbids it, or its io_uring cannot do
+// what this engine needs.
 Result<std::unique_ptr<NetEngine>> make_uring_net_engine(const Tap& tap);
 
 }  // namespace ember::virtio

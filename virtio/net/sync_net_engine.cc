@@ -31,7 +31,7 @@ class SyncNetEngine : public NetEngine {
                 r.error = static_cast<int>(n);
                 break;
             }
-            lengths[r.read++] = static_cast<size_t>(n);
+            lengths[r.looked++] = static_cast<size_t>(n);
         }
         return r;
     }

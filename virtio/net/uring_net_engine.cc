@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
 
 #include "virtio/net/net_engine.h"
 #include "virtio/uring/restrictions.h"
@@ -16,6 +17,7 @@ constexpr unsigned kDepth = 64;
 // Every operation is RWF_NOWAIT and ends at once; one that has not within this long means a
 // kernel that does not keep that promise, and the device stops rather than hang the VMM thread.
 constexpr __kernel_timespec kStuck{.tv_sec = 1, .tv_nsec = 0};
+constexpr int kPending = INT_MIN;  // no completion yet
 
 class UringNetEngine : public NetEngine {
   public:
@@ -31,20 +33,16 @@ class UringNetEngine : public NetEngine {
     void write(std::span<const std::span<const iovec>> frames, std::span<int> results) override {
         for (size_t at = 0; at < frames.size(); at += kDepth) {
             const auto batch = frames.subspan(at, std::min<size_t>(frames.size() - at, kDepth));
-            for (size_t i = 0; i < batch.size(); ++i) {
-                io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
+            const int err = run(batch.size(), [&](io_uring_sqe* sqe, size_t i) {
                 ::io_uring_prep_writev(sqe, tap_fd_, batch[i].data(),
                                        static_cast<unsigned>(batch[i].size()), 0);
-                sqe->rw_flags = RWF_NOWAIT;
                 if (link_ && i + 1 < batch.size()) sqe->flags |= IOSQE_IO_LINK;
-                ::io_uring_sqe_set_data64(sqe, i);
-            }
-            const int err = run(batch.size());
+            });
             bool failed = false;
             for (size_t i = 0; i < batch.size(); ++i) {
                 size_t want = 0;
                 for (const auto& v : batch[i]) want += v.iov_len;
-                int r = err ? err : results_[i];
+                int r = results_[i] == kPending ? err : results_[i];
                 if (r >= 0) r = static_cast<size_t>(r) == want ? 0 : -EIO;
                 results[at + i] = r;
                 failed |= r != 0;
@@ -61,33 +59,37 @@ class UringNetEngine : public NetEngine {
     ReadResult read(std::span<const std::span<uint8_t>> buffers,
                     std::span<size_t> lengths) override {
         const size_t n = std::min<size_t>(buffers.size(), kDepth);
-        for (size_t i = 0; i < n; ++i) {
-            io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
+        const int err = run(n, [&](io_uring_sqe* sqe, size_t i) {
             ::io_uring_prep_read(sqe, tap_fd_, buffers[i].data(),
                                  static_cast<unsigned>(buffers[i].size()), 0);
-            sqe->rw_flags = RWF_NOWAIT;
-            ::io_uring_sqe_set_data64(sqe, i);
-        }
-        if (int err = run(n); err) return {0, err};
-        ReadResult r;
+        });
+        ReadResult r{n, err};
         for (size_t i = 0; i < n; ++i) {
-            lengths[i] = 0;
-            if (results_[i] > 0) {
-                lengths[i] = static_cast<size_t>(results_[i]);
-            } else if (results_[i] != -EAGAIN && r.error == 0) {
-                r.error = results_[i] < 0 ? results_[i] : -EIO;
-            }
+            const int res = results_[i];
+            lengths[i] = res >= 0 ? static_cast<size_t>(res) : kNoFrame;
+            if (res < 0 && res != -EAGAIN && res != kPending && r.error == 0) r.error = res;
         }
-        r.read = n;
         return r;
     }
 
     uint64_t system_calls() const override { return calls_; }
 
   private:
-    // Submits the n SQEs and waits for their n completions, which RWF_NOWAIT makes immediate: an
-    // empty tap says EAGAIN (without it, io_uring would wait for a frame); results_ by SQE.
-    int run(size_t n) {
+    // Prepares n RWF_NOWAIT SQEs with `prep`, submits them and waits for their n completions,
+    // which RWF_NOWAIT makes immediate: an empty tap says EAGAIN (without it, io_uring would wait
+    // for a frame). results_ by SQE, kPending for one that did not complete; 0, or why not all
+    // did.
+    template <typename Prep>
+    int run(size_t n, Prep prep) {
+        std::fill_n(results_.begin(), n, kPending);
+        for (size_t i = 0; i < n; ++i) {
+            // The ring is empty between calls, and n is at most its depth.
+            io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
+            if (sqe == nullptr) return -EBUSY;
+            prep(sqe, i);
+            sqe->rw_flags = RWF_NOWAIT;
+            ::io_uring_sqe_set_data64(sqe, i);
+        }
         io_uring_cqe* cqe = nullptr;
         int r;
         do {
@@ -96,23 +98,24 @@ class UringNetEngine : public NetEngine {
             r = ::io_uring_submit_and_wait_timeout(&ring_, &cqe, static_cast<unsigned>(n), &limit,
                                                    nullptr);
         } while (r == -EINTR);
-        for (size_t seen = 0; seen < n; ++seen) {
+        if (r < 0 && r != -ETIME) return r;
+        // A submission the kernel cut short (no memory for more requests) leaves SQEs it never
+        // saw: they would never complete.
+        if (::io_uring_sq_ready(&ring_) > 0) return -ENOMEM;
+        for (size_t seen = 0; seen < n;) {
             if (::io_uring_peek_cqe(&ring_, &cqe) != 0) {
-                // Cut short by a signal after submitting, or the kernel broke its promise.
                 ++calls_;
                 __kernel_timespec limit = kStuck;
                 const int w = ::io_uring_wait_cqe_timeout(&ring_, &cqe, &limit);
-                if (w == -EINTR) {
-                    --seen;
-                    continue;
-                }
+                if (w == -EINTR) continue;
                 if (w < 0) return w == -ETIME ? -ETIMEDOUT : w;
             }
             const uint64_t i = ::io_uring_cqe_get_data64(cqe);
-            if (i < results_.size()) results_[i] = cqe->res;
+            if (i < n) results_[i] = cqe->res;
             ::io_uring_cqe_seen(&ring_, cqe);
+            ++seen;
         }
-        return r < 0 && r != -ETIME ? r : 0;
+        return 0;
     }
 
     io_uring ring_;
@@ -125,15 +128,28 @@ class UringNetEngine : public NetEngine {
 }  // namespace
 
 Result<std::unique_ptr<NetEngine>> make_uring_net_engine(const Tap& tap) {
+    auto unavailable = [](std::string what, int err) {
+        auto e = fail_errno(what, err);
+        e.error().kind = ErrorKind::Unavailable;  // then a system call per frame does it
+        return e;
+    };
     io_uring ring;
     // As the block device's ring (block/uring_engine.cc): COOP_TASKRUN where the kernel has it,
-    // and no work until the restrictions are in place. The tap is not registered with the ring: a
-    // registered file stays held until the ring's teardown finishes, after ember has gone, and a
-    // tap held so is busy for the next ember that opens it.
+    // and no work until the restrictions are in place; a kernel without R_DISABLED (before 5.10)
+    // cannot be restricted. The tap is not registered with the ring: a registered file stays held
+    // until the ring's teardown finishes, after ember has gone, and a tap held so is busy for the
+    // next ember that opens it.
     int r =
         ::io_uring_queue_init(kDepth, &ring, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED);
     if (r == -EINVAL) r = ::io_uring_queue_init(kDepth, &ring, IORING_SETUP_R_DISABLED);
+    if (r == -EINVAL) return unavailable("io_uring_queue_init with IORING_SETUP_R_DISABLED", -r);
     if (r < 0) return fail_setup_errno("io_uring_queue_init", -r);
+    // Bounding a wait (kStuck) takes the kernel's EXT_ARG (5.11); without it liburing adds a
+    // timeout operation, which the restrictions below refuse.
+    if (!(ring.features & IORING_FEAT_EXT_ARG)) {
+        ::io_uring_queue_exit(&ring);
+        return unavailable("io_uring without IORING_FEAT_EXT_ARG", ENOSYS);
+    }
     // Reads and writes of fds the VMM thread may read and write itself (its seccomp filter), and
     // nothing else: no register call after this one.
     static constexpr uint8_t kOps[] = {IORING_OP_READ, IORING_OP_WRITEV};
@@ -151,12 +167,10 @@ Result<std::unique_ptr<NetEngine>> make_uring_net_engine(const Tap& tap) {
     io_uring_cqe* cqe = nullptr;
     __kernel_timespec limit = kStuck;
     r = ::io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &limit, nullptr);
-    const int probe = r < 0 ? r : cqe->res;
+    const int probe = r < 0 ? r : cqe == nullptr ? -ETIMEDOUT : cqe->res;
     if (probe < 0) {
         ::io_uring_queue_exit(&ring);
-        auto e = fail_errno("a non-blocking read of the tap through io_uring", -probe);
-        e.error().kind = ErrorKind::Unavailable;  // then a system call per frame does it
-        return e;
+        return unavailable("a non-blocking read of the tap through io_uring", -probe);
     }
     ::io_uring_cqe_seen(&ring, cqe);
     return std::make_unique<UringNetEngine>(ring, tap.fd(), tap.writes_can_wait());

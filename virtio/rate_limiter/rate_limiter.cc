@@ -37,6 +37,11 @@ bool RateLimiter::consume(uint64_t bytes, Clock::time_point now) {
     return false;
 }
 
+void RateLimiter::give_back(uint64_t bytes) {
+    if (ops_) ops_->give_back(1);
+    if (bandwidth_) bandwidth_->give_back(bytes);
+}
+
 void RateLimiter::arm(std::chrono::nanoseconds delay) {
     itimerspec spec{};
     spec.it_value.tv_sec = static_cast<time_t>(delay.count() / 1000000000);

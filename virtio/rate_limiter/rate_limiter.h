@@ -21,6 +21,8 @@ class RateLimiter {
     // Takes `bytes` from the bandwidth bucket and one op; both or neither. On false the timer
     // is armed for when both would succeed.
     bool consume(uint64_t bytes, Clock::time_point now);
+    // Returns what consume(bytes) took, for I/O that did not happen after all.
+    void give_back(uint64_t bytes);
     bool throttled() const { return throttled_; }
     // -1 when unlimited.
     int timer_fd() const { return timer_.get(); }
