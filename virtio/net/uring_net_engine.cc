@@ -5,6 +5,7 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <string_view>
 
 #include "virtio/net/net_engine.h"
 #include "virtio/uring/restrictions.h"
@@ -128,7 +129,7 @@ class UringNetEngine : public NetEngine {
 }  // namespace
 
 Result<std::unique_ptr<NetEngine>> make_uring_net_engine(const Tap& tap) {
-    auto unavailable = [](std::string what, int err) {
+    auto unavailable = [](std::string_view what, int err) {
         auto e = fail_errno(what, err);
         e.error().kind = ErrorKind::Unavailable;  // then a system call per frame does it
         return e;
