@@ -131,6 +131,15 @@ may_retry() {
     tail -n 3 "$3"; tail -n 1 "$4"
 }
 
+# configure_function SOCKET KERNEL DISK MIB: a function VM's machine, kernel, read-only root disk
+# and eth0 on tap0, with paths as that ember sees them (a jail's, for a jailed one).
+configure_function() {
+    must 204 api "$1" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $4}"
+    must 204 api "$1" PUT /boot-source "{\"kernel_image_path\": \"$2\", \"boot_args\": \"$fn_args\"}"
+    must 204 api "$1" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$3\", \"is_root_device\": true, \"is_read_only\": true}"
+    must 204 api "$1" PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"$guest_mac\"}"
+}
+
 # boot_function NS DISK MIB: boots a function image in NS (its tap0, the function's host MAC),
 # ember's pid in $pid_a, and waits for its init to say the function is ready, once more if
 # may_retry allows.
@@ -141,10 +150,7 @@ boot_function() {
         ip netns exec "$1" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
         pid_a=$!
         api_up "$work/a.sock"
-        must 204 api "$work/a.sock" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": $3}"
-        must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"$fn_args\"}"
-        must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$2\", \"is_root_device\": true, \"is_read_only\": true}"
-        must 204 api "$work/a.sock" PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"$guest_mac\"}"
+        configure_function "$work/a.sock" "$kernel" "$2" "$3"
         boot_start=$(date +%s%N)
         must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
         wait_for "$work/console_a" "fn: ready on $guest_ip:8080" 600 && return 0

@@ -40,27 +40,26 @@ echo "ok: the pool ember is ready: $(grep -F "a KVM VM is ready" "$work/log_pool
 
 # The function, booted in its jail with the jail's paths, answered, snapshotted there.
 src=$(jail_of fn)
-mkdir -p "$src"
-cp "$kernel" "$src/vmlinux"
-cp --reflink=auto "$rootfs/function.ext4" "$src/function.ext4"
-chown "$id:$id" "$src/vmlinux" "$src/function.ext4"
+fill_jail() {  # what the function's jail holds before its ember starts
+    rm -rf "$(dirname "$src")"
+    mkdir -p "$src"
+    cp "$kernel" "$src/vmlinux"
+    cp --reflink=auto "$rootfs/function.ext4" "$src/function.ext4"
+    chown "$id:$id" "$src/vmlinux" "$src/function.ext4"
+}
+fill_jail
 make_ns "fn-$$-0" tap0 "$function_host_mac" "$id"
 attempt=1
 while :; do
     start_jailed fn "fn-$$-0"
     sock=$src/run/api.sock
-    must 204 api "$sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
-    must 204 api "$sock" PUT /boot-source "{\"kernel_image_path\": \"/vmlinux\", \"boot_args\": \"$fn_args\"}"
-    must 204 api "$sock" PUT /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "/function.ext4", "is_root_device": true, "is_read_only": true}'
-    must 204 api "$sock" PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"$guest_mac\"}"
+    configure_function "$sock" /vmlinux /function.ext4 128
     must 204 api "$sock" PUT /actions '{"action_type": "InstanceStart"}'
     wait_for "$work/console_fn" "fn: ready on $guest_ip:8080" 600 && break
     may_retry "$attempt" "the jailed function's boot stalled" "$work/console_fn" "$work/log_fn" ||
         { echo "FAIL: the jailed function never said it was ready"; tail -n 20 "$work/console_fn"; exit 1; }
     kill -9 "$pid_fn"; wait "$pid_fn" 2> /dev/null
-    rm -rf "$(dirname "$src")"; mkdir -p "$src"
-    cp "$kernel" "$src/vmlinux"; cp --reflink=auto "$rootfs/function.ext4" "$src/function.ext4"
-    chown "$id:$id" "$src/vmlinux" "$src/function.ext4"
+    fill_jail
     attempt=2
 done
 first=$(ip netns exec "fn-$$-0" curl -s --max-time 60 "http://$guest_ip:8080/")
