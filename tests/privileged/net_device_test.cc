@@ -9,6 +9,7 @@
 
 #include "tests/support/net_frames.h"
 #include "tests/support/netns.h"
+#include "tests/support/uring_tap.h"
 #include "tests/support/virtq_harness.h"
 #include "tests/unit/fake_irq.h"
 #include "virtio/net/net_device.h"
@@ -450,10 +451,15 @@ namespace ember::virtio {
 namespace {
 
 // One kick's worth of frames takes one io_uring_enter on the Async engine, and a writev each on
-// the Sync one; either way the guest's order is the tap's.
+// the Sync one; either way the guest's order is the tap's. Async runs where the kernel lets a tap
+// take io_uring, and falls back to Sync elsewhere.
 TEST_P(NetTest, AKickOfFramesIsOneSystemCallOnAsyncAndOneEachOnSync) {
+    const IoEngineType runs = GetParam() == IoEngineType::Async && testing::taps_take_io_uring(tap)
+                                  ? IoEngineType::Async
+                                  : IoEngineType::Sync;
     start(false);
-    ASSERT_EQ(device->config().io_engine, GetParam()) << "the engine asked for is the one running";
+    ASSERT_EQ(device->config().io_engine, runs)
+        << "the engine running is the one asked for, or Sync";
     constexpr uint16_t kFrames = 12;
     for (uint16_t i = 0; i < kFrames; ++i) {
         auto bytes = vnet_header() + frame(100, static_cast<char>('a' + i));
@@ -464,8 +470,7 @@ TEST_P(NetTest, AKickOfFramesIsOneSystemCallOnAsyncAndOneEachOnSync) {
     }
     const uint64_t calls = device->engine_system_calls();
     device->process_queue(NetDevice::kTxQueue);
-    EXPECT_EQ(device->engine_system_calls() - calls,
-              GetParam() == IoEngineType::Async ? 1u : kFrames);
+    EXPECT_EQ(device->engine_system_calls() - calls, runs == IoEngineType::Async ? 1u : kFrames);
     EXPECT_EQ(tx.used_idx(), kFrames);
     for (uint16_t i = 0; i < kFrames; ++i) {
         const std::string f = next_frame();
