@@ -125,11 +125,12 @@ class NetDevice : public VirtioDevice {
     std::vector<Queue> queues_;
     std::array<bool, 2> used_added_{};
     // A batch of frames read from the tap into rx_buffers_; [rx_next_, rx_count_) wait for RX
-    // buffers, and a length of 0 is a buffer the batch left empty.
+    // buffers, and a length of kNoFrame is a buffer the batch left empty.
     std::vector<std::span<uint8_t>> rx_slots_;
     std::vector<size_t> rx_lengths_;
     size_t rx_next_ = 0, rx_count_ = 0;
-    // Frames the next batch read may take: at first as many as could be the largest.
+    // Frames the next batch read may take (net_device.cc, kRxBatchBytes): at first, as many as
+    // fit if each is a 64 KiB one.
     size_t rx_batch_limit_ = 4;
     bool rx_frame_charged_ = false;  // rx_next_'s frame has passed the RX rate limiter
     // Frames popped from the TX ring for one engine call: their chains and their iovecs.

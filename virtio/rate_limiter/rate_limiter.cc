@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "core/base/timer_fd.h"
+
 namespace ember::virtio {
 
 Result<RateLimiter> RateLimiter::create(const std::optional<RateLimiterConfig>& config,
@@ -43,10 +45,7 @@ void RateLimiter::give_back(uint64_t bytes) {
 }
 
 void RateLimiter::arm(std::chrono::nanoseconds delay) {
-    itimerspec spec{};
-    spec.it_value.tv_sec = static_cast<time_t>(delay.count() / 1000000000);
-    spec.it_value.tv_nsec = static_cast<long>(delay.count() % 1000000000);
-    ::timerfd_settime(timer_.get(), 0, &spec, nullptr);
+    arm_timer(timer_.get(), delay);
 }
 
 void RateLimiter::on_timer() {

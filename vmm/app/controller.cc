@@ -14,6 +14,7 @@
 #include "core/base/log.h"
 #include "core/base/metrics_groups.h"
 #include "core/base/signal_counts.h"
+#include "core/base/timer_fd.h"
 #include "core/seccomp/install.h"
 #include "vmm/app/outside_paths.h"
 #include "vmm/app/vm_metrics.h"
@@ -27,13 +28,6 @@ constexpr auto kMetricsPeriod = std::chrono::seconds(60);
 // as soon as the socket appears, gets its memory registered before the irqchip, while an ember kept
 // waiting is ready this long after its start (and, on hosts with the grace period, ~10 ms more).
 constexpr auto kQuietBeforePlatform = std::chrono::milliseconds(50);
-
-void arm_once(int timer_fd, std::chrono::nanoseconds after) {
-    itimerspec when{};
-    when.it_value.tv_sec = static_cast<time_t>(after.count() / 1'000'000'000);
-    when.it_value.tv_nsec = static_cast<long>(after.count() % 1'000'000'000);
-    ::timerfd_settime(timer_fd, 0, &when, nullptr);
-}
 
 uint64_t micros_since(std::chrono::steady_clock::time_point start) {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -141,7 +135,8 @@ void Controller::handle_wake() {
         // load or InstanceStart need not wait for. Nothing else runs on this thread meanwhile.
         if (vmm_ && !confined_) (void)confine_vmm_thread();
     }
-    if (prepared_ && !prepared_->has_platform()) arm_once(quiet_timer_.get(), kQuietBeforePlatform);
+    if (prepared_ && !prepared_->has_platform())
+        arm_timer(quiet_timer_.get(), kQuietBeforePlatform);
 }
 
 VmConfig Controller::config() const {
@@ -310,9 +305,7 @@ Outcome Controller::handle(const PutMetrics& a) {
     auto sink = open_sink("metrics.metrics_path", a.metrics_path, O_CREAT);
     if (!sink) return fail(sink.error().message);
     metrics_file_ = std::move(*sink);
-    itimerspec period{};
-    period.it_value.tv_sec = period.it_interval.tv_sec = kMetricsPeriod.count();
-    ::timerfd_settime(metrics_timer_.get(), 0, &period, nullptr);
+    arm_timer(metrics_timer_.get(), kMetricsPeriod, kMetricsPeriod);
     return {};
 }
 
@@ -383,7 +376,7 @@ void Controller::prepare() {
         return;
     }
     prepared_ = std::move(*prepared);
-    arm_once(quiet_timer_.get(), kQuietBeforePlatform);
+    arm_timer(quiet_timer_.get(), kQuietBeforePlatform);
 }
 
 void Controller::add_platform() {
@@ -410,11 +403,13 @@ Outcome Controller::start_instance() {
     if (!config->boot_source)
         return fail("boot-source: no kernel configured (PUT /boot-source first)");
     auto vmm = Vmm::create(config, options_.vmm, take_prepared());
-    auto started = vmm ? (*vmm)->start() : Result<void>(std::unexpected(vmm.error()));
-    if (!started) {
-        vmm = std::unexpected(started.error());  // the half-built VM goes first
+    if (vmm) {
+        // A VM that does not start goes before another is made.
+        if (auto r = (*vmm)->start(); !r) vmm = std::unexpected(r.error());
+    }
+    if (!vmm) {
         prepare();  // for an InstanceStart sent again once the configuration is fixed
-        return fail(started.error().message);
+        return fail(vmm.error().message);
     }
     vmm_ = std::move(*vmm);
     state_ = VmState::Running;
