@@ -11,19 +11,16 @@
 // to make GSO frames towards the guest).
 #include <arpa/inet.h>
 #include <linux/if_tun.h>
-#include <linux/perf_event.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -32,6 +29,7 @@
 #include "perf/quick.h"
 #include "tests/support/net_frames.h"
 #include "tests/support/netns.h"
+#include "tests/support/tracepoint_counter.h"
 #include "tests/support/virtq_harness.h"
 #include "virtio/net/net_device.h"
 
@@ -53,37 +51,9 @@ std::string eth_frame(size_t size, bool gso) {
     return f;
 }
 
-// System calls the calling thread makes, from the kernel's raw_syscalls:sys_enter tracepoint;
-// invalid where the host has no tracefs or forbids perf events.
-class SyscallCounter {
-  public:
-    SyscallCounter() {
-        for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-            std::ifstream id(std::string(root) + "/events/raw_syscalls/sys_enter/id");
-            uint64_t config = 0;
-            if (!(id >> config)) continue;
-            perf_event_attr attr{};
-            attr.type = PERF_TYPE_TRACEPOINT;
-            attr.size = sizeof attr;
-            attr.config = config;
-            attr.disabled = 0;
-            fd_ = static_cast<int>(::syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
-            if (fd_ >= 0) return;
-        }
-    }
-    ~SyscallCounter() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    SyscallCounter(const SyscallCounter&) = delete;
-    SyscallCounter& operator=(const SyscallCounter&) = delete;
-    std::optional<uint64_t> now() const {
-        uint64_t n = 0;
-        if (fd_ < 0 || ::read(fd_, &n, sizeof n) != sizeof n) return std::nullopt;
-        return n;
-    }
-
-  private:
-    int fd_ = -1;
+// System calls the calling thread makes, from the kernel's raw_syscalls:sys_enter tracepoint.
+struct SyscallCounter : testing::TracepointCounter {
+    SyscallCounter() : TracepointCounter("raw_syscalls/sys_enter") {}
 };
 
 struct Rate {
