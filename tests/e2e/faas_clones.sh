@@ -96,9 +96,15 @@ done
 check "the snapshot files are unchanged by the clones" sh -c "cd '$work' && sha256sum --quiet -c sums"
 check "clone 2's network device fell back to Sync" grep -qF "network interface 'eth0': io_uring is unavailable" "$work/log_c2"
 check "clone 2's disk fell back to Sync" grep -qF "drive 'rootfs': io_uring is unavailable" "$work/log_c2"
-# Where the kernel's tap takes RWF_NOWAIT through io_uring (not Debian 12's 6.1), clone 1's network
-# device runs on it; said, not asserted.
-echo "clone 1's network device: $(grep -F "network interface 'eth0': io_uring" "$work/log_c1" || echo "on io_uring")"
+# Clone 1's network device runs on io_uring where the kernel's tap takes RWF_NOWAIT reads through
+# it: seen from 6.12 (the nested runner's) to 6.18, and not on Debian 12's 6.1; said below 6.12.
+kernel=$(uname -r)
+if printf '6.12\n%s\n' "${kernel%%-*}" | sort -V -C; then
+    check "clone 1's network device runs on io_uring (Linux $kernel)" \
+        sh -c "! grep -qF \"network interface 'eth0': io_uring is unavailable\" '$work/log_c1'"
+else
+    echo "clone 1's network device: $(grep -F "network interface 'eth0': io_uring" "$work/log_c1" || echo "on io_uring")"
+fi
 
 rm "$work/fn.mem"
 for k in $(seq 1 "$clones"); do
