@@ -29,7 +29,8 @@ uint64_t data_offset_for(uint64_t runs) {
     return (end + kPage - 1) / kPage * kPage;
 }
 
-// The host bytes behind [offset, offset + pages) of the memory file, cut at regions' edges.
+// The host bytes behind [offset, offset + pages) of the memory file, cut at regions' edges, each
+// with the guest address it is at.
 template <typename Each>
 Result<void> for_each_piece(const GuestMemory& memory, const PageRun& run, Each each) {
     uint64_t region_start = 0;
@@ -39,7 +40,8 @@ Result<void> for_each_piece(const GuestMemory& memory, const PageRun& run, Each 
         const uint64_t region_end = region_start + r.size();
         if (at < region_end && at < end) {
             const uint64_t to = std::min(end, region_end);
-            EMBER_TRY(each(std::span<uint8_t>(r.mapping.data() + (at - region_start), to - at)));
+            EMBER_TRY(each(std::span<uint8_t>(r.mapping.data() + (at - region_start), to - at),
+                           r.guest_addr + (at - region_start)));
             at = to;
         }
         region_start = region_end;
@@ -199,38 +201,55 @@ Result<void> prefetch_working_set(int fd, const WorkingSet& set, const GuestMemo
     // The memory file's reads start now, in the background, while the written pages come in.
     for (const auto& run : set.runs)
         if (!run.written)
-            EMBER_TRY(for_each_piece(memory, run, [](std::span<uint8_t> piece) -> Result<void> {
-                ::madvise(piece.data(), piece.size(), MADV_WILLNEED);  // a hint: failure is fine
-                return {};
-            }));
+            EMBER_TRY(
+                for_each_piece(memory, run, [](std::span<uint8_t> piece, uint64_t) -> Result<void> {
+                    ::madvise(piece.data(), piece.size(),
+                              MADV_WILLNEED);  // a hint: failure is fine
+                    return {};
+                }));
     size_t written_runs = 0;
     for (const auto& run : set.runs) written_runs += run.written ? 1 : 0;
     const bool anonymous = written_runs <= kMostAnonymousRuns;
     uint64_t at = set.data_offset;
     for (const auto& run : set.runs) {
         if (!run.written) continue;
-        EMBER_TRY(for_each_piece(memory, run, [&](std::span<uint8_t> piece) -> Result<void> {
-            // Anonymous memory in place of the file's: a page written into a private file mapping
-            // is first copied from the file, a read of the memory file the working set is there to
-            // spare. The guest's view is the same; KVM follows the change.
-            if (anonymous && ::mmap(piece.data(), piece.size(), PROT_READ | PROT_WRITE,
-                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-                                    0) == MAP_FAILED)
-                return fail_errno("working set: mapping written pages");
-            EMBER_TRY(pread_exact(fd, piece, at), "working set");
-            at += piece.size();
-            return {};
-        }));
+        EMBER_TRY(
+            for_each_piece(memory, run, [&](std::span<uint8_t> piece, uint64_t) -> Result<void> {
+                // Anonymous memory in place of the file's: a page written into a private file
+                // mapping is first copied from the file, a read of the memory file the working set
+                // is there to spare. The guest's view is the same; KVM follows the change.
+                if (anonymous && ::mmap(piece.data(), piece.size(), PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+                                        0) == MAP_FAILED)
+                    return fail_errno("working set: mapping written pages");
+                EMBER_TRY(pread_exact(fd, piece, at), "working set");
+                at += piece.size();
+                return {};
+            }));
     }
     for (const auto& run : set.runs) {
         if (run.written) continue;
-        EMBER_TRY(for_each_piece(memory, run, [](std::span<uint8_t> piece) -> Result<void> {
-            if (::madvise(piece.data(), piece.size(), MADV_POPULATE_READ) < 0)
-                return fail_errno("working set: mapping read pages (MADV_POPULATE_READ)");
-            return {};
-        }));
+        EMBER_TRY(
+            for_each_piece(memory, run, [](std::span<uint8_t> piece, uint64_t) -> Result<void> {
+                if (::madvise(piece.data(), piece.size(), MADV_POPULATE_READ) < 0)
+                    return fail_errno("working set: mapping read pages (MADV_POPULATE_READ)");
+                return {};
+            }));
     }
     return {};
+}
+
+Result<std::vector<GuestRange>> guest_ranges(const WorkingSet& set, const GuestMemory& memory) {
+    std::vector<GuestRange> ranges;
+    for (const auto& run : set.runs)
+        EMBER_TRY(for_each_piece(memory, run, [&](std::span<uint8_t> piece, uint64_t at) {
+            if (!ranges.empty() && ranges.back().addr + ranges.back().size == at)
+                ranges.back().size += piece.size();
+            else
+                ranges.push_back({at, piece.size()});
+            return Result<void>{};
+        }));
+    return ranges;
 }
 
 }  // namespace ember::snapshot

@@ -68,4 +68,11 @@ Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected);
 // them in the page cache.
 Result<void> prefetch_working_set(int fd, const WorkingSet& set, const GuestMemory& memory);
 
+struct GuestRange {
+    uint64_t addr;
+    uint64_t size;
+};
+// Where the working set's pages are in guest-physical memory, adjacent runs merged.
+Result<std::vector<GuestRange>> guest_ranges(const WorkingSet& set, const GuestMemory& memory);
+
 }  // namespace ember::snapshot

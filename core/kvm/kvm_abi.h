@@ -42,4 +42,15 @@ inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 inline constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, Xsave);
 inline constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, Xsave);
 
+// KVM_PRE_FAULT_MEMORY (Linux 6.10), which Debian 12's uapi headers (6.1) do not have yet.
+inline constexpr long kCapPreFaultMemory = 236;
+struct PreFaultMemory {
+    uint64_t gpa;
+    uint64_t size;
+    uint64_t flags;
+    uint64_t padding[5];
+};
+static_assert(sizeof(PreFaultMemory) == 64);
+inline constexpr unsigned long kPreFaultMemory = _IOWR(KVMIO, 0xd5, PreFaultMemory);
+
 }  // namespace ember::kvm_abi

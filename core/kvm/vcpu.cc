@@ -94,6 +94,25 @@ Result<kvm_debugregs> Vcpu::get_debugregs() const {
 Result<void> Vcpu::set_debugregs(const kvm_debugregs& d) const {
     return set(fd(), KVM_SET_DEBUGREGS, d, "KVM_SET_DEBUGREGS");
 }
+Result<void> Vcpu::pre_fault_memory(uint64_t gpa, uint64_t size) const {
+    kvm_abi::PreFaultMemory range{};
+    range.gpa = gpa;
+    range.size = size;
+    // KVM advances gpa and size as it goes. It returns early with EINTR for a pending signal and
+    // with EAGAIN when it raced a memory slot change, each before any progress: retried, a bounded
+    // number of times in a row.
+    int retries = 0;
+    while (range.size > 0) {
+        if (::ioctl(fd(), kvm_abi::kPreFaultMemory, &range) == 0) {
+            retries = 0;
+            continue;
+        }
+        if ((errno != EINTR && errno != EAGAIN) || ++retries > 100)
+            return fail_errno("KVM_PRE_FAULT_MEMORY at guest address " + hex(range.gpa));
+    }
+    return {};
+}
+
 Result<uint32_t> Vcpu::get_tsc_khz() const {
     int khz = ::ioctl(fd(), KVM_GET_TSC_KHZ, 0);
     if (khz < 0) return fail_errno("KVM_GET_TSC_KHZ");

@@ -88,6 +88,8 @@ must 204 api "$work/c1.sock" PUT /snapshot/working-set "{\"working_set_path\": \
 echo "clone 1 recorded a working set of $(( $(stat -c %s "$work/py.ws") / 1024 )) KiB"
 kill -9 "$pid"; wait "$pid" 2> /dev/null
 clone 2 "$file_load, \"working_set_path\": \"$work/py.ws\""
+echo "clone 2: $(grep -o 'the working set.s [0-9]* pages mapped for the guest before it runs' "$work/log_c2" ||
+    echo "its working set left to the guest's first touches in KVM (no KVM_PRE_FAULT_MEMORY here)")"
 kill -9 "$pid"; wait "$pid" 2> /dev/null
 "$ember_uffd" --socket "$work/uffd.sock" --mem-file "$work/py.mem" --working-set "$work/py.ws" \
     --snapshot-path "$work/py.state" 2> "$work/uffd.log" &

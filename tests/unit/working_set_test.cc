@@ -195,5 +195,33 @@ TEST(WorkingSet, RunsOutsideTheSnapshotsMemoryAreRefused) {
     EXPECT_NE(r.error().message.find("out of order or overlapping"), std::string::npos);
 }
 
+TEST(WorkingSet, GuestRangesAreWhereTheRunsArePutInGuestMemory) {
+    UniqueFd file = memory_file();
+    auto m = GuestMemory::map_file(kSpecs, file.get());
+    ASSERT_TRUE(m) << m.error().message;
+    // Memory-file offsets: a read run and a written one back to back in region 0, one that
+    // crosses into region 1 (at guest 0x100000, not right after region 0), and one inside it.
+    WorkingSet set{kSnapshot,
+                   {{2 * kPage, 3, false},
+                    {5 * kPage, 1, true},
+                    {(kRegionPages - 2) * kPage, 4, true},
+                    {(kRegionPages + 10) * kPage, 1, false}},
+                   0};
+    auto ranges = guest_ranges(set, *m);
+    ASSERT_TRUE(ranges) << ranges.error().message;
+    const std::vector<std::pair<uint64_t, uint64_t>> want = {
+        {2 * kPage, 4 * kPage},
+        {(kRegionPages - 2) * kPage, 2 * kPage},
+        {0x100000, 2 * kPage},
+        {0x100000 + 10 * kPage, kPage}};
+    ASSERT_EQ(ranges->size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ((*ranges)[i].addr, want[i].first) << i;
+        EXPECT_EQ((*ranges)[i].size, want[i].second) << i;
+    }
+    set.runs = {{(2 * kRegionPages - 1) * kPage, 2, false}};
+    EXPECT_FALSE(guest_ranges(set, *m)) << "a run past guest memory";
+}
+
 }  // namespace
 }  // namespace ember::snapshot

@@ -59,6 +59,9 @@ by Firecracker's config-file JSON boots at once (and the API, if on, keeps servi
   --no-prepare-vm                 do not make the KVM VM while the API waits for a configuration
                                   (by default ember makes it then, so that InstanceStart or
                                   PUT /snapshot/load spends only what the VM's own needs cost)
+  --no-pre-fault                  on a load with a working set, leave its pages for KVM to map on
+                                  the guest's first touch (by default they are mapped before the
+                                  vCPUs run, where KVM has KVM_PRE_FAULT_MEMORY, Linux 6.10+)
   --config-file PATH              the VM's configuration (Firecracker's --config-file format)
   --id ID                         the microVM's identifier (letters, digits, '-', at most 64)
   --boot-timer                    log the time from process start until the guest writes the boot timer
@@ -86,6 +89,7 @@ struct Cli {
     bool replace_stale_socket = false;
     bool serve_after_failed_load = false;
     bool no_prepare_vm = false;
+    bool no_pre_fault = false;
     std::string api_sock = "/run/ember.socket";
     std::optional<std::string> metrics_path;
     size_t max_payload = 51200;
@@ -128,6 +132,8 @@ Result<Cli> parse_cli(int argc, char** argv) {
             cli.serve_after_failed_load = true;
         else if (arg == "--no-prepare-vm")
             cli.no_prepare_vm = true;
+        else if (arg == "--no-pre-fault")
+            cli.no_pre_fault = true;
         else if (arg == "--no-api")
             cli.no_api = true;
         else if (arg == "--api-sock")
@@ -359,6 +365,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     };
     options.exit_on_failed_load = !cli->serve_after_failed_load;
     options.prepare_vm = !cli->no_prepare_vm;
+    options.vmm.pre_fault = !cli->no_pre_fault;
     options.vmm.vcpu_filter = &filters->vcpu;
     options.vmm.vmm_filter = &filters->vmm;
     options.vmm_filter = &filters->vmm;

@@ -10,6 +10,7 @@
 #include "core/base/file_io.h"
 #include "core/base/log.h"
 #include "core/base/open_file.h"
+#include "core/kvm/kvm_abi.h"
 #include "core/memory/resident_pages.h"
 #include "snapshot/config_section.h"
 #include "snapshot/devices.h"
@@ -145,6 +146,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
     (*vmm)->memory_file_ = std::move(mem_fd);
     EMBER_TRY((*vmm)->restore_state(*config, *file, *layout, *vm_state, vcpus));
+    if (working_set) (*vmm)->pre_fault(*working_set);
     return vmm;
 }
 
@@ -196,6 +198,35 @@ Result<void> Vmm::restore_state(const ValidVmConfig& config, const snapshot::Rea
         EMBER_TRY(renew_generation_id());
     }
     return {};
+}
+
+// With the vCPUs' state in place, so that KVM maps for the mode the guest runs in. Only a speed-up:
+// where KVM cannot, the pages are mapped on the guest's first touch of each, as before.
+void Vmm::pre_fault(const snapshot::WorkingSet& set) {
+    if (!options_.pre_fault || vcpus_.empty() ||
+        kvm_.check_extension(kvm_abi::kCapPreFaultMemory) <= 0)
+        return;
+    auto ranges = snapshot::guest_ranges(set, memory_);
+    if (!ranges) {
+        log::warn("restore: " + ranges.error().message);
+        return;
+    }
+    const Vcpu& vcpu = vcpus_.front()->vcpu();
+    uint64_t bytes = 0;
+    for (const auto& range : *ranges) {
+        auto mapped = vcpu.pre_fault_memory(range.addr, range.size);
+        if (!mapped) {
+            log::warn(
+                "restore: the rest of the working set is mapped for the guest on its first "
+                "touch: " +
+                mapped.error().message);
+            return;
+        }
+        bytes += range.size;
+    }
+    log::info("restore: the working set's " + std::to_string(bytes / kGuestPageSize) +
+              " pages mapped for the guest before it runs (KVM_PRE_FAULT_MEMORY), in " +
+              std::to_string(ranges->size()) + " ranges");
 }
 
 Result<void> Vmm::renew_generation_id() {
