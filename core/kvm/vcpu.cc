@@ -107,8 +107,14 @@ Result<void> Vcpu::pre_fault_memory(uint64_t gpa, uint64_t size) const {
             retries = 0;
             continue;
         }
-        if ((errno != EINTR && errno != EAGAIN) || ++retries > 100)
-            return fail_errno("KVM_PRE_FAULT_MEMORY at guest address " + hex(range.gpa));
+        const int err = errno;
+        if ((err != EINTR && err != EAGAIN) || ++retries > 100) {
+            auto e = fail_errno("KVM_PRE_FAULT_MEMORY at guest address " + hex(range.gpa), err);
+            // This KVM cannot at all (no TDP, or a request it does not take), as against a range
+            // it could not map.
+            if (err == EOPNOTSUPP || err == EINVAL) e.error().kind = ErrorKind::Unavailable;
+            return e;
+        }
     }
     return {};
 }

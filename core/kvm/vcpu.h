@@ -50,7 +50,8 @@ class Vcpu {
     Result<void> set_debugregs(const kvm_debugregs& regs) const;
     Result<uint32_t> get_tsc_khz() const;
     // Maps [gpa, gpa + size) in the VM's stage-2 page tables now, as the guest's first touch of
-    // each page would, for a KVM with KVM_CAP_PRE_FAULT_MEMORY (kvm_abi.h). Before KVM_RUN.
+    // each page would, for a KVM with KVM_CAP_PRE_FAULT_MEMORY (kvm_abi.h). Before KVM_RUN. An
+    // error of kind Unavailable: this KVM cannot pre-fault at all.
     Result<void> pre_fault_memory(uint64_t gpa, uint64_t size) const;
     Result<void> set_tsc_khz(uint32_t khz) const;
 

@@ -212,21 +212,29 @@ void Vmm::pre_fault(const snapshot::WorkingSet& set) {
         return;
     }
     const Vcpu& vcpu = vcpus_.front()->vcpu();
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, failed = 0;
+    std::string first_failure;
     for (const auto& range : *ranges) {
         auto mapped = vcpu.pre_fault_memory(range.addr, range.size);
-        if (!mapped) {
-            log::warn(
-                "restore: the rest of the working set is mapped for the guest on its first "
-                "touch: " +
-                mapped.error().message);
+        if (mapped) {
+            bytes += range.size;
+            continue;
+        }
+        if (mapped.error().kind == ErrorKind::Unavailable) {
+            log::warn("restore: the working set is mapped for the guest on its first touches: " +
+                      mapped.error().message);
             return;
         }
-        bytes += range.size;
+        // One range KVM could not map says nothing of the others.
+        if (failed++ == 0) first_failure = mapped.error().message;
     }
     log::info("restore: the working set's " + std::to_string(bytes / kGuestPageSize) +
               " pages mapped for the guest before it runs (KVM_PRE_FAULT_MEMORY), in " +
-              std::to_string(ranges->size()) + " ranges");
+              std::to_string(ranges->size() - failed) + " ranges");
+    if (failed > 0)
+        log::warn(
+            "restore: " + std::to_string(failed) +
+            " ranges of the working set are left to the guest's first touches: " + first_failure);
 }
 
 Result<void> Vmm::renew_generation_id() {
