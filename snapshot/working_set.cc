@@ -203,8 +203,8 @@ Result<void> prefetch_working_set(int fd, const WorkingSet& set, const GuestMemo
         if (!run.written)
             EMBER_TRY(
                 for_each_piece(memory, run, [](std::span<uint8_t> piece, uint64_t) -> Result<void> {
-                    ::madvise(piece.data(), piece.size(),
-                              MADV_WILLNEED);  // a hint: failure is fine
+                    // A hint: failure is fine.
+                    ::madvise(piece.data(), piece.size(), MADV_WILLNEED);
                     return {};
                 }));
     size_t written_runs = 0;

@@ -7,15 +7,16 @@
 #include <sys/types.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "tests/support/tracepoint_counter.h"
+#include "tests/support/vcpu_threads.h"
 
 using ember::testing::TracepointCounter;
+using ember::testing::vcpu_threads;
 
 int main(int argc, char** argv) {
     if (argc != 3) {
@@ -28,15 +29,8 @@ int main(int argc, char** argv) {
     sigprocmask(SIG_BLOCK, &term, nullptr);
 
     std::vector<std::unique_ptr<TracepointCounter>> counters;
-    std::error_code ec;
-    const std::filesystem::path tasks = std::string("/proc/") + argv[1] + "/task";
-    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
-        std::ifstream comm(task.path() / "comm");
-        std::string name;
-        std::getline(comm, name);
-        if (name.rfind("fc_vcpu ", 0) != 0) continue;
-        auto counter = std::make_unique<TracepointCounter>(
-            "kvm/kvm_page_fault", static_cast<pid_t>(std::stoi(task.path().filename())));
+    for (pid_t tid : vcpu_threads(static_cast<pid_t>(std::stoi(argv[1])))) {
+        auto counter = std::make_unique<TracepointCounter>("kvm/kvm_page_fault", tid);
         if (counter->valid()) counters.push_back(std::move(counter));
     }
     const std::string out = argv[2];

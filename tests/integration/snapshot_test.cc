@@ -22,6 +22,7 @@
 #include "tests/support/ember_process.h"
 #include "tests/support/tracepoint_counter.h"
 #include "tests/support/uds_http.h"
+#include "tests/support/vcpu_threads.h"
 
 namespace ember::testing {
 namespace {
@@ -268,13 +269,18 @@ TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
     EXPECT_TRUE(one_unbroken_stream(before, b.output(), "blk tick "));
 }
 
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 // A copy of the state file at `from`, in its own format, whose vCPUs keep only the MSRs this host's
 // KVM lists. The MSRs a KVM saves depend on its CPU: a state file recorded on Intel holds LBR MSRs
 // (0x1db...) that the AMD KVM of tests/nested/run refuses, as it should refuse any foreign MSR.
 // Every other byte is the original's.
 ::testing::AssertionResult copy_with_host_msrs(const std::string& from, const std::string& to) {
-    std::ifstream in(from, std::ios::binary);
-    const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), {}};
+    const std::string text = file_bytes(from);
+    const std::span bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
     auto file = snapshot::Reader::parse(bytes, state_sections::kAll);
     if (!file) return ::testing::AssertionFailure() << file.error().message;
     if (file->skipped() != 0) return ::testing::AssertionFailure() << "unknown optional sections";
@@ -416,11 +422,6 @@ TEST_F(Snapshot, RequestsDuringALoadAreAnsweredNotHung) {
     EXPECT_EQ(loaded.status, 204) << loaded.body;
     EXPECT_GE(answered, 3);
     EXPECT_TRUE(b.wait_for("tick")) << b.output();
-}
-
-std::string file_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // Temporary files a snapshot write leaves in `dir` (there should be none).
@@ -848,18 +849,6 @@ TEST_F(WorkingSet, ALoadWithTheRecordedWorkingSetRunsTheSameRoundWithoutItsFault
     faults_for_one_round(third);
 }
 
-// The thread of ember's vCPU 0, by the name Firecracker gives it.
-pid_t vcpu_thread(pid_t pid) {
-    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-    for (const auto& task : std::filesystem::directory_iterator(tasks)) {
-        std::ifstream comm(task.path() / "comm");
-        std::string name;
-        std::getline(comm, name);
-        if (name == "fc_vcpu 0") return static_cast<pid_t>(std::stoi(task.path().filename()));
-    }
-    return -1;
-}
-
 // Where KVM can (KVM_PRE_FAULT_MEMORY), a load with a working set maps its pages in KVM's own
 // tables too, so that the guest's round takes no stage-2 fault (the kvm:kvm_page_fault
 // tracepoint on its vCPU thread) for them; with --no-pre-fault it takes one a page. Where KVM
@@ -881,7 +870,9 @@ TEST_F(WorkingSet, PagesPreFaultedInKvmCostTheGuestNoStageTwoFault) {
         Ember clone(args);
         auto loaded = clone.call("PUT", "/snapshot/load", load_with(working_set));
         EXPECT_EQ(loaded.status, 204) << loaded.body;
-        const TracepointCounter faults("kvm/kvm_page_fault", vcpu_thread(clone.pid));
+        const auto vcpus = vcpu_threads(clone.pid);
+        EXPECT_EQ(vcpus.size(), 1u) << "the guest has one vCPU";
+        const TracepointCounter faults("kvm/kvm_page_fault", vcpus.empty() ? -1 : vcpus[0]);
         const auto before = faults.now();
         faults_for_one_round(clone);
         const auto after = faults.now();
