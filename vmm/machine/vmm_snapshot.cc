@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "core/base/atomic_file.h"
@@ -23,6 +24,14 @@
 
 namespace ember {
 namespace {
+
+// "12.3 ms": how long a step of a load took, for its log line.
+std::string took_since(std::chrono::steady_clock::time_point start) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    return std::to_string(us / 1000) + "." + std::to_string(us % 1000 / 100) + " ms";
+}
 
 bool same_file(const struct stat& a, const struct stat& b) {
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
@@ -132,6 +141,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     EMBER_TRY(vmm);
     // Before anything else writes guest memory, and before any vCPU runs.
     if (working_set) {
+        const auto start = std::chrono::steady_clock::now();
         EMBER_TRY(
             snapshot::prefetch_working_set(working_set_fd.get(), *working_set, (*vmm)->memory_),
             "working_set_path " + load.working_set_path);
@@ -139,7 +149,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
         log::info("restore: working set " + load.working_set_path + ": " +
                   std::to_string(c.written_pages) + " written pages read in, " +
                   std::to_string(c.read_pages) + " read pages mapped, in " +
-                  std::to_string(c.runs) + " runs");
+                  std::to_string(c.runs) + " runs, in " + took_since(start));
     }
     (*vmm)->restored_from_ = identity;
     (*vmm)->memory_file_bytes_ = expected;
@@ -211,6 +221,7 @@ void Vmm::pre_fault(const snapshot::WorkingSet& set) {
         log::warn("restore: " + ranges.error().message);
         return;
     }
+    const auto start = std::chrono::steady_clock::now();
     const Vcpu& vcpu = vcpus_.front()->vcpu();
     uint64_t bytes = 0, failed = 0;
     std::string first_failure;
@@ -230,7 +241,7 @@ void Vmm::pre_fault(const snapshot::WorkingSet& set) {
     }
     log::info("restore: the working set's " + std::to_string(bytes / kGuestPageSize) +
               " pages mapped for the guest before it runs (KVM_PRE_FAULT_MEMORY), in " +
-              std::to_string(ranges->size() - failed) + " ranges");
+              std::to_string(ranges->size() - failed) + " ranges, in " + took_since(start));
     if (failed > 0)
         log::warn(
             "restore: " + std::to_string(failed) +
