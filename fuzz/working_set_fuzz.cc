@@ -82,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const MemoryRegionSpec spec[] = {{0, snapshot.memory_bytes}};
     auto memory = GuestMemory::map_file(spec, memory_file.get());
     require(static_cast<bool>(memory), "map the memory file");
-    require(static_cast<bool>(snapshot::prefetch_working_set(fd.get(), *set, *memory)),
+    require(static_cast<bool>(snapshot::prefetch_working_set(*set, *memory)),
             "an accepted working set is prefetched");
     const auto& region = memory->regions()[0];
     auto resident = resident_pages(region.mapping.data(), region.size());

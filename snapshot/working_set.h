@@ -1,7 +1,6 @@
 // A working set: the guest pages a VM restored from a snapshot touched after its load (what its
 // function needed to answer), with their contents as the snapshot's memory file holds them. A later
-// load of the same snapshot brings them in before any vCPU runs, in one sequential read, instead of
-// one fault each.
+// load of the same snapshot brings them in before any vCPU runs, instead of one fault each.
 //
 // The file: a header, an index of runs of pages (memory-file offsets, in order, each marked read or
 // written), then the pages' contents from a page-aligned offset: those of the written runs first,
@@ -62,11 +61,12 @@ WorkingSetCounts count_runs(std::span<const PageRun> runs);
 // loaded: a working set of another snapshot, or an index that does not fit it, is an error.
 Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected);
 
-// For guest memory mapped privately from the snapshot's memory file: the written pages are read
-// from the working set into guest memory in one sequential pass (they would have become private
-// copies anyway), and the read ones are mapped from the memory file, so that clones keep sharing
-// them in the page cache.
-Result<void> prefetch_working_set(int fd, const WorkingSet& set, const GuestMemory& memory);
+// For guest memory mapped privately from the snapshot's memory file: the written pages become the
+// clone's own copies of the file's (they would have on the guest's first write anyway), and the
+// read ones are mapped from the file, so that clones keep sharing them in the page cache. The
+// working set's copies of the pages are for a page-fault handler (ember-uffd), which has no file
+// mapping to copy from.
+Result<void> prefetch_working_set(const WorkingSet& set, const GuestMemory& memory);
 
 struct GuestRange {
     uint64_t addr;

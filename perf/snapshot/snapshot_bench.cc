@@ -133,7 +133,7 @@ void drop_page_cache() {
 // The fault tail: a restored guest's first pass over 64 MiB, with the memory file cold (page
 // cache dropped) and warm, against a later pass over the same, now resident, pages. Then the same
 // restores from the load request on, lazily and with the working set the first pass recorded, as
-// REAP measured them: the working set's one sequential read against a fault per page.
+// REAP measured them: the working set brought in before the vCPU runs against a fault per page.
 int touch_64mib(TempDir& dir, int runs, bool quick) {
     const std::string state = dir.path() + "/t.state", mem = dir.path() + "/t.mem",
                       sock = dir.path() + "/t.sock", ws = dir.path() + "/t.ws";

@@ -725,8 +725,7 @@ uint64_t page_faults(pid_t pid) {
 }
 
 // How many of the guest pages [guest_addr, + pages) are in ember's page tables: guest RAM starts
-// where the memory file is mapped from offset 0 (a 32 MiB guest is one region, and a working set's
-// anonymous pieces keep their addresses).
+// where the memory file is mapped from offset 0 (a 32 MiB guest is one region).
 uint64_t guest_pages_mapped(pid_t pid, const std::string& memory_file, uint64_t guest_addr,
                             uint64_t pages) {
     std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");

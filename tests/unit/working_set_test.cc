@@ -114,7 +114,7 @@ TEST(WorkingSet, ALaterCloneGetsTheSnapshotsPagesInPlaceAndTheRestStaysLazy) {
 
     auto clone = GuestMemory::map_file(kSpecs, file.get());
     ASSERT_TRUE(clone);
-    ASSERT_TRUE(prefetch_working_set(set_file.get(), *set, *clone));
+    ASSERT_TRUE(prefetch_working_set(*set, *clone));
     // In place before anything touched them: the read pages still the file's, shared; the written
     // ones private, holding the snapshot's bytes, not what the first clone wrote.
     auto residency = residency_of(*clone);

@@ -117,14 +117,12 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
 
     const snapshot::SnapshotIdentity identity{snapshot::closing_checksum(*bytes), expected};
     // Checked before anything is built: a working set that does not fit stops the load.
-    UniqueFd working_set_fd;
     std::optional<snapshot::WorkingSet> working_set;
     if (!load.working_set_path.empty()) {
         const std::string field = "working_set_path " + load.working_set_path;
         auto ws = open_file(load.working_set_path, O_RDONLY);
         EMBER_TRY(ws, field);
-        working_set_fd = std::move(*ws);
-        auto set = snapshot::read_working_set(working_set_fd.get(), identity);
+        auto set = snapshot::read_working_set(ws->get(), identity);
         EMBER_TRY(set, field);
         working_set = std::move(*set);
     }
@@ -142,12 +140,11 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     // Before anything else writes guest memory, and before any vCPU runs.
     if (working_set) {
         const auto start = std::chrono::steady_clock::now();
-        EMBER_TRY(
-            snapshot::prefetch_working_set(working_set_fd.get(), *working_set, (*vmm)->memory_),
-            "working_set_path " + load.working_set_path);
+        EMBER_TRY(snapshot::prefetch_working_set(*working_set, (*vmm)->memory_),
+                  "working_set_path " + load.working_set_path);
         const auto c = working_set->counts();
         log::info("restore: working set " + load.working_set_path + ": " +
-                  std::to_string(c.written_pages) + " written pages read in, " +
+                  std::to_string(c.written_pages) + " written pages copied in, " +
                   std::to_string(c.read_pages) + " read pages mapped, in " +
                   std::to_string(c.runs) + " runs, in " + took_since(start));
     }
