@@ -949,6 +949,34 @@ TEST_F(WorkingSet, AMissingOrForeignWorkingSetIsAClearErrorAndNothingLoads) {
     EXPECT_NE(bad.body.find("working_set_path"), std::string::npos) << bad.body;
 }
 
+// A load that fails once its working set is in (a drive of the snapshot's is gone, and its device
+// is made after the prefetch) is a clear error, and the ember that was asked serves on with nothing
+// loaded.
+TEST_F(WorkingSet, ALoadThatFailsAfterItsWorkingSetCameInIsAClearErrorAndNothingLoads) {
+    const std::string disk = files.write("disk.img", std::string(1 << 20, '\0'));
+    {
+        Ember a;
+        ASSERT_TRUE(configure(a, "working_set.elf"));
+        ASSERT_EQ(a.call("PUT", "/drives/data",
+                         R"({"drive_id": "data", "path_on_host": ")" + disk +
+                             R"(", "is_root_device": false})")
+                      .status,
+                  204);
+        ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_TRUE(a.wait_for("R")) << a.output();
+        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        ASSERT_EQ(a.call("PUT", "/snapshot/create", create_body()).status, 204);
+    }
+    ASSERT_NO_FATAL_FAILURE(record_working_set());
+    ASSERT_EQ(::unlink(disk.c_str()), 0);
+    Ember e({"--serve-after-failed-load"});
+    auto r = e.call("PUT", "/snapshot/load", load_with(working_set));
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find(disk), std::string::npos) << r.body;
+    EXPECT_NE(e.call("GET", "/").body.find("\"state\":\"Not started\""), std::string::npos)
+        << "nothing was loaded";
+}
+
 TEST(SnapshotMerge, RefusesAFifoInsteadOfWaitingForItsOtherEnd) {
     TempDir dir;
     const std::string fifo = dir.path() + "/fifo", file = dir.write("diff.mem", "");
