@@ -124,6 +124,16 @@ int lines_in(const std::string& out) {
     return ::testing::AssertionSuccess();
 }
 
+// Gives the guest `disk` as its drive "data", read-write.
+::testing::AssertionResult attach_disk(Ember& e, const std::string& disk) {
+    auto r = e.call(
+        "PUT", "/drives/data",
+        R"({"drive_id": "data", "path_on_host": ")" + disk + R"(", "is_root_device": false})");
+    if (r.status != 204)
+        return ::testing::AssertionFailure() << "PUT /drives/data: " << r.status << " " << r.body;
+    return ::testing::AssertionSuccess();
+}
+
 class Snapshot : public ::testing::Test {
   protected:
     // Boots the ticker, lets it tick, pauses it and snapshots it; returns what it printed, all
@@ -242,11 +252,7 @@ TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
     {
         Ember a;
         ASSERT_TRUE(configure(a, "blk_ticker.elf"));
-        ASSERT_EQ(a.call("PUT", "/drives/data",
-                         R"({"drive_id": "data", "path_on_host": ")" + disk +
-                             R"(", "is_root_device": false})")
-                      .status,
-                  204);
+        ASSERT_TRUE(attach_disk(a, disk));
         ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
         ASSERT_TRUE(a.wait_for("blk tick 3 ok")) << a.output();
         ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
@@ -752,10 +758,13 @@ uint64_t guest_pages_mapped(pid_t pid, const std::string& memory_file, uint64_t 
 
 class WorkingSet : public Snapshot {
   protected:
-    // Boots the working-set guest to its fill and snapshots it.
-    void snapshot_the_filled_guest() {
+    // Boots the working-set guest to its fill, with `disk` as a drive if given, and snapshots it.
+    void snapshot_the_filled_guest(const std::string& disk = "") {
         Ember a;
         ASSERT_TRUE(configure(a, "working_set.elf"));
+        if (!disk.empty()) {
+            ASSERT_TRUE(attach_disk(a, disk));
+        }
         ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
         ASSERT_TRUE(a.wait_for("R")) << a.output();
         ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
@@ -954,19 +963,7 @@ TEST_F(WorkingSet, AMissingOrForeignWorkingSetIsAClearErrorAndNothingLoads) {
 // loaded.
 TEST_F(WorkingSet, ALoadThatFailsAfterItsWorkingSetCameInIsAClearErrorAndNothingLoads) {
     const std::string disk = files.write("disk.img", std::string(1 << 20, '\0'));
-    {
-        Ember a;
-        ASSERT_TRUE(configure(a, "working_set.elf"));
-        ASSERT_EQ(a.call("PUT", "/drives/data",
-                         R"({"drive_id": "data", "path_on_host": ")" + disk +
-                             R"(", "is_root_device": false})")
-                      .status,
-                  204);
-        ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
-        ASSERT_TRUE(a.wait_for("R")) << a.output();
-        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
-        ASSERT_EQ(a.call("PUT", "/snapshot/create", create_body()).status, 204);
-    }
+    ASSERT_NO_FATAL_FAILURE(snapshot_the_filled_guest(disk));
     ASSERT_NO_FATAL_FAILURE(record_working_set());
     ASSERT_EQ(::unlink(disk.c_str()), 0);
     Ember e({"--serve-after-failed-load"});
