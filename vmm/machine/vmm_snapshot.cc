@@ -137,7 +137,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     }
     auto vmm = build(*config, std::move(options), mem_fd.get(), std::move(prepared));
     EMBER_TRY(vmm);
-    // Before anything else writes guest memory, and before any vCPU runs.
+    // Before any vCPU runs.
     if (working_set) {
         const auto start = std::chrono::steady_clock::now();
         EMBER_TRY(snapshot::prefetch_working_set(*working_set, (*vmm)->memory_),
