@@ -8,6 +8,7 @@
 // file's closing checksum and its memory size) and carries a checksum of itself and the index.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -61,12 +62,19 @@ WorkingSetCounts count_runs(std::span<const PageRun> runs);
 // loaded: a working set of another snapshot, or an index that does not fit it, is an error.
 Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected);
 
+// How long a prefetch's two populating passes took (its MADV_WILLNEED hints aside). A written page
+// costs a page fault's work of its own; read pages are mapped many to a fault.
+struct PrefetchTimes {
+    std::chrono::microseconds copy_written{};
+    std::chrono::microseconds map_read{};
+};
+
 // For guest memory mapped privately from the snapshot's memory file: the written pages become the
-// clone's own copies of the file's (they would have on the guest's first write anyway), and the
+// clone's own copies of the file's (they would have on the guest's first write anyway), then the
 // read ones are mapped from the file, so that clones keep sharing them in the page cache. The
 // working set's copies of the pages are for a page-fault handler (ember-uffd), which has no file
 // mapping to copy from.
-Result<void> prefetch_working_set(const WorkingSet& set, const GuestMemory& memory);
+Result<PrefetchTimes> prefetch_working_set(const WorkingSet& set, const GuestMemory& memory);
 
 struct GuestRange {
     uint64_t addr;

@@ -26,11 +26,14 @@ namespace ember {
 namespace {
 
 // "12.3 ms": how long a step of a load took, for its log line.
-std::string took_since(std::chrono::steady_clock::time_point start) {
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
+std::string in_ms(std::chrono::microseconds took) {
+    const auto us = took.count();
     return std::to_string(us / 1000) + "." + std::to_string(us % 1000 / 100) + " ms";
+}
+
+std::string took_since(std::chrono::steady_clock::time_point start) {
+    return in_ms(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start));
 }
 
 bool same_file(const struct stat& a, const struct stat& b) {
@@ -140,12 +143,13 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     // Before any vCPU runs.
     if (working_set) {
         const auto start = std::chrono::steady_clock::now();
-        EMBER_TRY(snapshot::prefetch_working_set(*working_set, (*vmm)->memory_),
-                  "working_set_path " + load.working_set_path);
+        auto times = snapshot::prefetch_working_set(*working_set, (*vmm)->memory_);
+        EMBER_TRY(times, "working_set_path " + load.working_set_path);
         const auto c = working_set->counts();
         log::info("restore: working set " + load.working_set_path + ": " +
-                  std::to_string(c.written_pages) + " written pages copied in, " +
-                  std::to_string(c.read_pages) + " read pages mapped, in " +
+                  std::to_string(c.written_pages) + " written pages copied in " +
+                  in_ms(times->copy_written) + ", " + std::to_string(c.read_pages) +
+                  " read pages mapped in " + in_ms(times->map_read) + ", in " +
                   std::to_string(c.runs) + " runs, in " + took_since(start));
     }
     (*vmm)->restored_from_ = identity;
