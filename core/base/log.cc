@@ -1,10 +1,14 @@
 #include "core/base/log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -12,11 +16,127 @@ namespace ember::log {
 namespace {
 
 std::atomic<Level> g_level{Level::Info};
+std::atomic<bool> g_show_level{true};
+std::atomic<bool> g_show_origin{false};
 std::atomic<int> g_fd{STDERR_FILENO};
+// stderr as detach_stderr() left it: where set_fd(-1) goes back to.
+std::atomic<int> g_stderr_fd{STDERR_FILENO};
 std::mutex g_sink_mutex;  // serialises set_fd; writers never take it
 std::atomic<uint64_t> g_missed{0};
+// Written before other threads start (set_instance_id), read-only after.
+char g_instance[65] = "anonymous-instance";
+thread_local char t_thread[16] = "-";
 
-constexpr std::string_view kNames[] = {"error", "warn", "info", "debug"};
+constexpr const char* kNames[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+// Appends `text` at `at`, never past `end`; returns the new end.
+char* put(char* at, char* end, std::string_view text) {
+    const size_t n = std::min(text.size(), static_cast<size_t>(end - at));
+    std::memcpy(at, text.data(), n);
+    return at + n;
+}
+
+// `value` in exactly `digits` decimal digits.
+char* put_number(char* at, char* end, uint64_t value, int digits) {
+    if (end - at < digits) return at;
+    for (int i = digits - 1; i >= 0; --i) {
+        at[i] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    }
+    return at + digits;
+}
+
+char* put_number(char* at, char* end, uint64_t value) {
+    int digits = 1;
+    for (uint64_t v = value; v >= 10; v /= 10) ++digits;
+    return put_number(at, end, value, digits);
+}
+
+// The civil date of a day count from 1970-01-01 (Howard Hinnant's days_from_civil, inverted):
+// no time zone, no library call.
+struct Date {
+    int64_t year;
+    unsigned month, day;
+};
+Date civil_from_days(int64_t days) {
+    days += 719468;
+    const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    const auto doe = static_cast<unsigned>(days - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned day = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned month = mp < 10 ? mp + 3 : mp - 9;
+    return {static_cast<int64_t>(yoe) + era * 400 + (month <= 2), month, day};
+}
+
+// This repository's root as the compiler named this file: stripped from every origin shown.
+std::string_view source_root() {
+    static constexpr std::string_view kSelf = "core/base/log.cc";
+    const std::string_view here = std::source_location::current().file_name();
+    return here.ends_with(kSelf) ? here.substr(0, here.size() - kSelf.size()) : std::string_view();
+}
+
+size_t prefix(char* out, size_t size, Level level, const std::source_location* origin) {
+    char* at = out;
+    char* const end = out + size;
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    const int64_t secs = now.tv_sec;
+    const int64_t days = (secs >= 0 ? secs : secs - 86399) / 86400;
+    const auto of_day = static_cast<uint64_t>(secs - days * 86400);
+    const Date date = civil_from_days(days);
+    at = put_number(at, end, static_cast<uint64_t>(std::max<int64_t>(date.year, 0)), 4);
+    at = put(at, end, "-");
+    at = put_number(at, end, date.month, 2);
+    at = put(at, end, "-");
+    at = put_number(at, end, date.day, 2);
+    at = put(at, end, "T");
+    at = put_number(at, end, of_day / 3600, 2);
+    at = put(at, end, ":");
+    at = put_number(at, end, of_day / 60 % 60, 2);
+    at = put(at, end, ":");
+    at = put_number(at, end, of_day % 60, 2);
+    at = put(at, end, ".");
+    at = put_number(at, end, static_cast<uint64_t>(now.tv_nsec), 9);
+    at = put(at, end, " [");
+    at = put(at, end, g_instance);
+    at = put(at, end, ":");
+    at = put(at, end, t_thread);
+    if (g_show_level.load(std::memory_order_relaxed)) {
+        at = put(at, end, ":");
+        at = put(at, end, kNames[std::clamp(static_cast<int>(level), 0, 3)]);
+    }
+    if (origin != nullptr && g_show_origin.load(std::memory_order_relaxed)) {
+        std::string_view file = origin->file_name();
+        if (const std::string_view root = source_root(); !root.empty() && file.starts_with(root))
+            file.remove_prefix(root.size());
+        at = put(at, end, ":");
+        at = put(at, end, file);
+        at = put(at, end, ":");
+        at = put_number(at, end, origin->line());
+    }
+    at = put(at, end, "] ");
+    return static_cast<size_t>(at - out);
+}
+
+void emit(Level level, std::string_view message, const std::source_location& origin) {
+    static constexpr std::string_view kCut = " [cut]\n";
+    char line[kMaxLine];
+    const size_t head = prefix(line, sizeof line, level, &origin);
+    size_t room = sizeof line - head - 1;  // and the newline
+    size_t n = std::min(message.size(), room);
+    if (n < message.size()) n = room - (kCut.size() - 1);
+    std::memcpy(line + head, message.data(), n);
+    size_t size = head + n;
+    if (n < message.size()) {
+        std::memcpy(line + size, kCut.data(), kCut.size());
+        size += kCut.size();
+    } else {
+        line[size++] = '\n';
+    }
+    write_raw(line, size);
+}
 
 }  // namespace
 
@@ -41,49 +161,77 @@ void set_level(Level level) {
 Level level() {
     return g_level.load(std::memory_order_relaxed);
 }
-int fd() {
-    return g_fd.load(std::memory_order_relaxed);
+void set_show(bool level, bool origin) {
+    g_show_level.store(level, std::memory_order_relaxed);
+    g_show_origin.store(origin, std::memory_order_relaxed);
+}
+void set_instance_id(std::string_view id) {
+    const size_t n = std::min(id.size(), sizeof g_instance - 1);
+    std::memcpy(g_instance, id.data(), n);
+    g_instance[n] = '\0';
+}
+void set_thread_name(std::string_view name) {
+    const size_t n = std::min(name.size(), sizeof t_thread - 1);
+    std::memcpy(t_thread, name.data(), n);
+    t_thread[n] = '\0';
 }
 uint64_t missed_lines() {
     return g_missed.load(std::memory_order_relaxed);
 }
 
+void detach_stderr() {
+    std::lock_guard lock(g_sink_mutex);
+    struct stat st{};
+    if (::fstat(STDERR_FILENO, &st) < 0 || S_ISREG(st.st_mode)) return;
+    if (!S_ISSOCK(st.st_mode)) {
+        // A new open file description of the same pipe or terminal: its O_NONBLOCK is ours alone.
+        const int fresh = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fresh >= 0) {
+            const int own = ::fcntl(fresh, F_DUPFD_CLOEXEC, 3);
+            ::close(fresh);
+            if (own >= 0) {
+                g_stderr_fd = own;
+                g_fd = own;
+                return;
+            }
+        }
+    }
+    // A socket cannot be opened afresh, and without /proc nothing can: the descriptor ember was
+    // given is made non-blocking itself.
+    const int flags = ::fcntl(STDERR_FILENO, F_GETFL);
+    if (flags >= 0) ::fcntl(STDERR_FILENO, F_SETFL, flags | O_NONBLOCK);
+}
+
 void set_fd(int fd) {
     std::lock_guard lock(g_sink_mutex);
-    const int target = fd < 0 ? STDERR_FILENO : fd;
-    const int own = g_fd.load(std::memory_order_relaxed);
-    if (own == STDERR_FILENO) {
+    const int target = fd < 0 ? g_stderr_fd.load() : fd;
+    static int own = -1;  // guarded by g_sink_mutex
+    if (own < 0) {
         // The first redirection: a descriptor of our own, kept for the process's lifetime.
-        const int dup = ::fcntl(target, F_DUPFD_CLOEXEC, 3);
-        if (dup >= 0) g_fd.store(dup, std::memory_order_relaxed);
+        own = ::fcntl(target, F_DUPFD_CLOEXEC, 3);
+        if (own < 0) return;
+    } else if (::dup3(target, own, O_CLOEXEC) < 0) {
         return;
     }
-    ::dup3(target, own, O_CLOEXEC);
+    g_fd.store(own, std::memory_order_relaxed);
 }
 
-namespace {
-
-void emit(std::string_view prefix, std::string_view message) {
-    std::string line = "ember: ";
-    line += prefix;
-    line += message;
-    line += '\n';
-    // One write(2) per line so lines from different threads never interleave. A FIFO sink is
-    // non-blocking: a line its stalled reader cannot take now is dropped and counted, never
-    // waited for.
-    const ssize_t n = ::write(g_fd.load(std::memory_order_relaxed), line.data(), line.size());
-    if (n != static_cast<ssize_t>(line.size())) g_missed.fetch_add(1, std::memory_order_relaxed);
+size_t format_prefix(char* out, size_t size, Level level) {
+    return prefix(out, size, level, nullptr);
 }
 
-}  // namespace
-
-void write(Level lvl, std::string_view message) {
+void write_raw(const char* line, size_t size) {
+    // One call per line, so lines from different threads never interleave.
+    const ssize_t n = ::write(g_fd.load(std::memory_order_relaxed), line, size);
+    if (n != static_cast<ssize_t>(size)) g_missed.fetch_add(1, std::memory_order_relaxed);
+}
+void write(Level lvl, std::string_view message, std::source_location origin) {
     if (lvl > level()) return;
-    emit(std::string(kNames[static_cast<int>(lvl)]) + ": ", message);
+    emit(lvl, message, origin);
 }
 
-void always(std::string_view message) {
-    emit("", message);
+void always(std::string_view message, std::source_location origin) {
+    emit(Level::Info, message, origin);
 }
 
 }  // namespace ember::log

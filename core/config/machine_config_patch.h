@@ -31,8 +31,8 @@ struct MachineConfigPatch {
 struct LoggerConfig {
     std::optional<std::string> log_path;  // absent: lines keep going where they go
     std::optional<log::Level> level;
-    bool show_level = false;
-    bool show_log_origin = false;
+    std::optional<bool> show_level;       // absent: as before (shown unless turned off)
+    std::optional<bool> show_log_origin;  // absent: as before (not shown)
     std::optional<std::string> module;
 };
 

@@ -40,25 +40,40 @@ char* append_number(char* at, char* end, long n) {
     return at;
 }
 
+// SIGSYS's si_code when a filter's trap raised it: the kernel's SYS_SECCOMP, which glibc's headers
+// do not name.
+constexpr int kSysSeccomp = 1;
+
 // Process-wide, because a signal handler has nowhere else to count.
 std::atomic<uint64_t> g_refused_lookups{0};
 constexpr uint64_t kLookupsReported = 16;  // a library retrying in a loop does not flood the log
 
-// Async-signal-safe: no allocation, no lock, one write.
+// Async-signal-safe: no allocation, no lock, one write. Only a SIGSYS the kernel raised for a
+// filter's trap is acted on: one sent by a process (kill, sigqueue) carries no system call, and
+// taking it for one would write a made-up result into whatever the thread was doing.
 void on_sigsys(int, siginfo_t* info, void* context) {
+    char line[400];
+    char* end = line + sizeof line - 1;
+    if (info->si_code != kSysSeccomp) {
+        char* at = line + log::format_prefix(line, sizeof line, log::Level::Warn);
+        at = append(at, end, "ignored a SIGSYS sent by process ");
+        at = append_number(at, end, info->si_pid);
+        at = append(at, end, ": it did not come from a seccomp filter\n");
+        log::write_raw(line, static_cast<size_t>(at - line));
+        return;
+    }
     const bool lookup = is_file_lookup(info->si_syscall);
     const uint64_t refused = lookup ? g_refused_lookups.fetch_add(1) : 0;
-    char line[200];
-    char* end = line + sizeof line - 1;
-    char* at = append(line, end, lookup ? "ember: warning: the " : "ember: error: the ");
+    char* at =
+        line + log::format_prefix(line, sizeof line, lookup ? log::Level::Warn : log::Level::Error);
+    at = append(at, end, "the ");
     at = append(at, end, t_kind);
     at = append(at, end, " thread made system call ");
     at = append_number(at, end, info->si_syscall);
     at = append(at, end,
                 lookup ? ", a file lookup its seccomp filter forbids: it fails with EACCES\n"
                        : ", which its seccomp filter forbids\n");
-    if (!lookup || refused < kLookupsReported)
-        (void)!::write(log::fd(), line, static_cast<size_t>(at - line));
+    if (!lookup || refused < kLookupsReported) log::write_raw(line, static_cast<size_t>(at - line));
     if (lookup) {
         // The call was not made; what the handler leaves in RAX is its result.
         static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RAX] = -EACCES;

@@ -27,7 +27,7 @@ void expect_one_error(const ProcessResult& r, const std::string& needle) {
     EXPECT_EQ(r.signal, 0) << "crashed: " << r.err;
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_EQ(r.out, "");
-    EXPECT_EQ(count_lines_containing(r.err, "ember: error: "), 1) << r.err;
+    EXPECT_EQ(count_lines_containing(r.err, ":ERROR] "), 1) << r.err;
     EXPECT_EQ(count_lines_containing(r.err, needle), 1) << "expected '" << needle << "' in:\n"
                                                         << r.err;
 }
@@ -48,7 +48,7 @@ TEST(BadInput, ConfigFileIsADirectory) {
     TempDir dir;
     auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", dir.path()}, kFailsafe);
     EXPECT_EQ(r.exit_code, 1) << r.err;
-    EXPECT_EQ(count_lines_containing(r.err, "ember: error: --config-file"), 1) << r.err;
+    EXPECT_EQ(count_lines_containing(r.err, ":ERROR] --config-file"), 1) << r.err;
 }
 
 TEST(BadInput, MalformedJson) {

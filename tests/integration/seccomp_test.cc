@@ -161,10 +161,9 @@ TEST_P(SeccompKills, ACallTheThreadsFilterLacksEndsEmberWith148) {
     // The VMM thread removed the socket file on the way out, whichever thread died, so the next
     // ember at that path is not refused.
     EXPECT_FALSE(std::filesystem::exists(ember.sock)) << ember.log();
-    EXPECT_NE(
-        ember.log().find("ember: error: the " + std::string(f.kind) + " thread made system call " +
-                         std::to_string(f.syscall) + ", which its seccomp filter forbids"),
-        std::string::npos)
+    EXPECT_NE(ember.log().find(":ERROR] the " + std::string(f.kind) + " thread made system call " +
+                               std::to_string(f.syscall) + ", which its seccomp filter forbids"),
+              std::string::npos)
         << ember.log();
 }
 

@@ -109,10 +109,9 @@ TEST(VirtioBlkConfig, MissingImageIsAClearError) {
     auto config = dir.write("vm.json", drive_config(dir.path() + "/nope.img", "Async"));
     auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe);
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_EQ(
-        count_lines_containing(r.err, "ember: error: No such file or directory (os error 2) " +
-                                          dir.path() + "/nope.img (drive 'data')"),
-        1)
+    EXPECT_EQ(count_lines_containing(r.err, ":ERROR] No such file or directory (os error 2) " +
+                                                dir.path() + "/nope.img (drive 'data')"),
+              1)
         << r.err;
 }
 

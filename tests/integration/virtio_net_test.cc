@@ -157,7 +157,7 @@ TEST(VirtioNet, MissingTapIsAClearConfigurationError) {
     auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config}, kFailsafe);
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(count_lines_containing(
-                  r.err, "ember: error: network interface 'eth0': tap 'notap9' does not exist"),
+                  r.err, ":ERROR] network interface 'eth0': tap 'notap9' does not exist"),
               1)
         << r.err;
 }

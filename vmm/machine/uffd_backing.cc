@@ -73,6 +73,7 @@ Result<std::unique_ptr<UffdBacking>> UffdBacking::connect(const GuestMemory& mem
 
 void UffdBacking::watch(const seccomp::BpfProgram* filter, pid_t handler_pid) const {
     ::pthread_setname_np(::pthread_self(), "uffd_watch");
+    log::set_thread_name("uffd_watch");
     if (filter != nullptr) {
         if (auto r = seccomp::install(*filter, seccomp::ThreadKind::Vmm); !r) {
             log::error("the page-fault handler's watch: " + r.error().message);

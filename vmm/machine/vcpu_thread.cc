@@ -124,6 +124,7 @@ void VcpuThread::thread_main() {
     // Firecracker's name: Kata's driver finds vCPU threads to pin by the prefix "fc_vcpu".
     const std::string name = "fc_vcpu " + std::to_string(vcpu_.id());
     ::pthread_setname_np(::pthread_self(), name.c_str());
+    log::set_thread_name(name);
     bool running = true;
     if (filter_ != nullptr) {
         if (auto r = seccomp::install(*filter_, seccomp::ThreadKind::Vcpu); !r) {
