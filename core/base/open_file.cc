@@ -1,7 +1,9 @@
 #include "core/base/open_file.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 namespace ember {
 namespace {
@@ -24,6 +26,31 @@ const char* refusal(FileKinds kinds) {
     }
 }
 
+// The kernel's own interfaces that look like files (S_ISREG, size 0): reading one is not reading a
+// disk or a kernel, and writing one can be a command (/proc/sysrq-trigger, a cgroup's limits).
+const char* kernel_interface(const UniqueFd& fd) {
+    struct statfs fs{};
+    if (::fstatfs(fd.get(), &fs) < 0) return nullptr;
+    switch (static_cast<unsigned long>(fs.f_type)) {
+        case PROC_SUPER_MAGIC: return "proc";
+        case SYSFS_MAGIC: return "sysfs";
+        case DEBUGFS_MAGIC: return "debugfs";
+        case TRACEFS_MAGIC: return "tracefs";
+        case SECURITYFS_MAGIC: return "securityfs";
+        case CGROUP_SUPER_MAGIC: return "cgroup";
+        case CGROUP2_SUPER_MAGIC: return "cgroup2";
+        case BPF_FS_MAGIC: return "bpf";
+        case PSTOREFS_MAGIC: return "pstore";
+        case EFIVARFS_MAGIC: return "efivarfs";
+        case SELINUX_MAGIC: return "selinuxfs";
+        case SMACK_MAGIC: return "smackfs";
+        case 0x62656570: return "configfs";  // CONFIGFS_MAGIC, not in linux/magic.h
+        case 0x65735543: return "fusectl";   // FUSECTL_SUPER_MAGIC, likewise
+        case BINFMTFS_MAGIC: return "binfmt_misc";
+        default: return nullptr;
+    }
+}
+
 }  // namespace
 
 Result<UniqueFd> open_file(const std::string& path, int flags, FileKinds kinds, mode_t mode) {
@@ -41,6 +68,9 @@ Result<UniqueFd> open_file(const std::string& path, int flags, FileKinds kinds, 
     struct stat st{};
     if (::fstat(fd.get(), &st) < 0) return fail(os_error(errno));
     if (!accepts(kinds, st.st_mode)) return fail(refusal(kinds));
+    if (const char* fs = kernel_interface(fd))
+        return fail(std::string("a file of the kernel's ") + fs +
+                    " interface (like /proc and /sys), not a file ember may use");
     if (!(flags & O_NONBLOCK)) {
         const int now = ::fcntl(fd.get(), F_GETFL);
         if (now < 0 || ::fcntl(fd.get(), F_SETFL, now & ~O_NONBLOCK) < 0)

@@ -16,9 +16,10 @@ namespace ember {
 enum class FileKinds { Regular, RegularOrBlockDevice, RegularOrFifo, Any };
 
 // Opens `path` with `flags` plus O_NONBLOCK and O_CLOEXEC, refuses a file not of `kinds` ("not a
-// regular file") and hands back a blocking descriptor unless `flags` held O_NONBLOCK. The errors
-// name neither path nor field, which the caller puts before them; an OS error is worded as
-// Firecracker words it, "No such file or directory (os error 2)", for the scripts that match it.
+// regular file") or one of the kernel's interfaces in /proc, /sys and their kin, and hands back a
+// blocking descriptor unless `flags` held O_NONBLOCK. The errors name neither path nor field, which
+// the caller puts before them; an OS error is worded as Firecracker words it, "No such file or
+// directory (os error 2)", for the scripts that match it.
 Result<UniqueFd> open_file(const std::string& path, int flags, FileKinds kinds = FileKinds::Regular,
                            mode_t mode = 0600);
 

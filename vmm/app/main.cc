@@ -76,7 +76,8 @@ by Firecracker's config-file JSON boots at once (and the API, if on, keeps servi
   --no-seccomp                    no seccomp filters (by default each thread kind has its own)
   --seccomp-filter PATH           filters in Firecracker's JSON format instead of ember's own
   --print-seccomp-filter          print ember's own filters in that format and exit
-  --show-level, --show-log-origin       accepted; log lines always carry their level
+  --show-level                    log lines carry their level (ember's default)
+  --show-log-origin               log lines carry the file and line that wrote them
   --check-host                    report whether this host can run ember's microVMs and exit
                                   (0 when it can)
   --version                       print the version and exit
@@ -96,6 +97,8 @@ struct Cli {
     std::optional<uint64_t> start_time_us;
     uint64_t start_time_cpu_us = 0;
     std::vector<std::string> ignored;
+    bool show_level = true;  // Firecracker's flag, and ember's default: always on
+    bool show_log_origin = false;
     bool no_seccomp = false;
     std::optional<std::string> seccomp_filter;
     std::string id = "anonymous-instance";
@@ -165,8 +168,10 @@ Result<Cli> parse_cli(int argc, char** argv) {
                 cli.start_time_cpu_us = n;
             else
                 cli.ignored.push_back(std::string(arg) + " " + *v);
-        } else if (arg == "--show-level" || arg == "--show-log-origin") {
-            cli.ignored.emplace_back(arg);
+        } else if (arg == "--show-level") {
+            cli.show_level = true;
+        } else if (arg == "--show-log-origin") {
+            cli.show_log_origin = true;
         } else if (arg == "--no-seccomp") {
             cli.no_seccomp = true;
         } else if (arg == "--seccomp-filter") {
@@ -256,6 +261,8 @@ Result<UniqueFd> open_serial_out(const std::string& path) {
 
 int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     signal_counts::count_and_ignore_survivable();
+    log::detach_stderr();
+    log::set_thread_name("ember");
     auto cli = parse_cli(argc, argv);
     if (!cli) {
         log::error(cli.error().message);
@@ -266,7 +273,9 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         return 0;
     }
     if (cli->version) {
-        std::printf("ember v%s\n", EMBER_VERSION);
+        // Firecracker's first line, which Kata's driver and Firecracker's tests parse for the
+        // version of the API spoken; then what actually runs.
+        std::printf("Firecracker v%s\nember v%s\n", api::kPinnedFirecrackerVersion, EMBER_VERSION);
         return 0;
     }
     if (cli->print_seccomp_filter) {
@@ -282,10 +291,12 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         return report.can_run_vms ? 0 : 1;
     }
     log::set_level(cli->level);
+    log::set_instance_id(cli->id);
+    log::set_show(cli->show_level, cli->show_log_origin);
     UniqueFd log_file;
     if (cli->log_path) {
         // As PUT /logger's, but created when missing, as --log-path always has been.
-        auto opened = open_file(*cli->log_path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK,
+        auto opened = open_file(*cli->log_path, O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK,
                                 FileKinds::RegularOrFifo);
         if (!opened) {
             log::error("--log-path " + *cli->log_path + ": " + opened.error().message);
@@ -414,6 +425,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
             cli->api_sock, listening->release(), cli->max_payload, router.get(), {}, {}};
         // A thread that cannot be confined serves nobody: ember stops.
         http.on_thread_start = [&filters, &controller] {
+            log::set_thread_name("ember_api");
             auto r = seccomp::install(filters->api, seccomp::ThreadKind::Api);
             if (!r) (*controller)->stop(r.error().message);
             return r.has_value();

@@ -5,7 +5,9 @@
 namespace ember {
 
 Result<UniqueFd> open_sink(const std::string& field, const std::string& path, int create) {
-    auto fd = open_file(path, O_WRONLY | O_APPEND | O_NONBLOCK | create, FileKinds::RegularOrFifo);
+    // Read and write, as Firecracker opens it: a FIFO's open then needs no reader (the SDK makes
+    // its metrics FIFO and may never read it), and what a full FIFO cannot take is dropped.
+    auto fd = open_file(path, O_RDWR | O_APPEND | O_NONBLOCK | create, FileKinds::RegularOrFifo);
     EMBER_TRY(fd, field + " " + path);
     return fd;
 }

@@ -12,9 +12,9 @@
 
 namespace ember {
 
-// Opens a log or metrics destination: a regular file or a FIFO, which must have a reader. It stays
-// non-blocking, so a reader that stalls costs the lines it does not take, never a thread. As in
-// Firecracker, a log file must exist already; a metrics file is created.
+// Opens a log or metrics destination: a regular file or a FIFO, with or without a reader yet. It
+// stays non-blocking, so a reader that stalls or never comes costs the lines it does not take,
+// never a thread. As in Firecracker, a log file must exist already; a metrics file is created.
 Result<UniqueFd> open_sink(const std::string& field, const std::string& path, int create);
 
 // Why `path` cannot be read, in Firecracker's words, then which field named it: "No such file or
