@@ -4,15 +4,22 @@
 #include <sys/socket.h>
 #include "core/base/file_io.h"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace ember::api {
 namespace {
 
-// Requests are not read further while this much of the client's answers is unsent, nor bytes
-// while this much input waits: a client that writes without reading holds a bounded buffer.
-constexpr size_t kMaxPendingOutput = 256 * 1024;
-constexpr size_t kMaxPendingInput = 64 * 1024;
+// Requests are not served while this much of the client's answers is unsent (past one answer,
+// which may be larger), nor bytes read while this much input waits with a whole request in it
+// (a request still arriving may have its whole head, up to the parser's limit): a client that
+// writes without reading holds a small buffer of each.
+constexpr size_t kMaxPendingOutput = 8 * 1024;
+constexpr size_t kMaxPendingInput = 4 * 1024;
+// A buffer that grew past this for one large answer is given back once it drains.
+constexpr size_t kKeptCapacity = 64 * 1024;
+// Requests answered in one wake-up before the others get their turn.
+constexpr size_t kRequestsPerTurn = 64;
 // A closing connection drops at most this much of what its client still sends.
 constexpr size_t kMaxDiscard = 1024 * 1024;
 
@@ -51,15 +58,32 @@ std::string json_string(std::string_view s) {
 }  // namespace
 
 HttpConnection::HttpConnection(UniqueFd fd, RequestHandler& handler, RequestLimits limits,
-                               Clock::time_point now)
-    : fd_(std::move(fd)), handler_(handler), parser_(limits), since_(now) {}
+                               Clock::time_point now, OutputBudget* budget)
+    : fd_(std::move(fd)),
+      handler_(handler),
+      parser_(limits),
+      // Room for the largest head the parser takes and a byte more, so that it refuses a head
+      // over its limit instead of waiting for bytes this buffer would never read.
+      max_head_input_(std::max(kMaxPendingInput, limits.max_head + 1)),
+      since_(now),
+      budget_(budget) {}
+
+HttpConnection::~HttpConnection() {
+    if (budget_ != nullptr) budget_->used -= accounted_;
+}
 
 uint32_t HttpConnection::events() const {
-    uint32_t events = output_.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT);
+    // Requests left for the next turn: a socket with room is writable at once, so EPOLLOUT brings
+    // this connection back in the very next wait, without a timer.
+    uint32_t events = output_.empty() && !more_ ? 0u : static_cast<uint32_t>(EPOLLOUT);
     if (peer_closed_) return events;
-    if (write_shut_ || (output_.size() < kMaxPendingOutput && input_.size() < kMaxPendingInput))
-        events |= EPOLLIN;
+    if (write_shut_ || (output_.size() < kMaxPendingOutput && input_room() > 0)) events |= EPOLLIN;
     return events;
+}
+
+size_t HttpConnection::input_room() const {
+    const size_t cap = starved_ ? max_head_input_ : kMaxPendingInput;
+    return input_.size() < cap ? cap - input_.size() : 0;
 }
 
 HttpConnection::Clock::time_point HttpConnection::deadline() const {
@@ -71,50 +95,92 @@ HttpConnection::Clock::time_point HttpConnection::deadline() const {
 bool HttpConnection::on_readable(Clock::time_point now) {
     char buffer[16384];
     // A few reads per wake-up, so one busy client cannot starve the others.
-    for (int reads = 0; reads < 4 && (write_shut_ || input_.size() < kMaxPendingInput); ++reads) {
-        const ssize_t n =
-            retry_on_eintr([&] { return ::recv(fd_.get(), buffer, sizeof buffer, 0); });
+    for (int reads = 0; reads < 4; ++reads) {
+        const bool discarding = closing_;
+        const size_t room = discarding ? sizeof buffer : std::min(sizeof buffer, input_room());
+        if (room == 0) break;
+        const ssize_t n = retry_on_eintr([&] { return ::recv(fd_.get(), buffer, room, 0); });
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n < 0) return false;
         if (n == 0) {
             // The client is done sending; what it asked before that is still answered.
             if (write_shut_) return false;
-            serve_buffered(now);
             closing_ = peer_closed_ = true;
-            return flush(now) && !write_shut_;
+            return pump(now) && !write_shut_;
         }
-        if (closing_) {
+        if (discarding) {
             discarded_ += static_cast<size_t>(n);
             if (discarded_ > kMaxDiscard) return false;
             continue;
         }
         if (input_.empty() && !parser_.in_request()) since_ = now;  // a new request begins
         input_.append(buffer, static_cast<size_t>(n));
+        starved_ = false;
+        // Served as it comes, so that what a client pipelines never piles up here unparsed.
+        if (!pump(now)) return false;
     }
-    serve_buffered(now);
-    return flush(now);
+    return pump(now);
 }
 
 bool HttpConnection::on_writable(Clock::time_point now) {
-    if (!flush(now)) return false;
-    serve_buffered(now);
-    return flush(now) && !(write_shut_ && peer_closed_);
+    return pump(now) && !(write_shut_ && peer_closed_);
 }
 
-void HttpConnection::serve_buffered(Clock::time_point now) {
-    while (!closing_ && output_.size() < kMaxPendingOutput && !input_.empty()) {
-        const RequestParser::Status status = parser_.feed(input_);
-        if (parser_.take_continue_request()) output_ += "HTTP/1.1 100 Continue\r\n\r\n";
-        if (status == RequestParser::Status::NeedMore) return;
-        if (status == RequestParser::Status::Refused) {
-            refuse(parser_.refusal());
-            return;
+bool HttpConnection::servable() const {
+    // Once closing, only a client that closed its side still has requests answered: one that
+    // asked to close has had the rest of its input dropped.
+    if (write_shut_ || input_.empty() || starved_ || (closing_ && !peer_closed_)) return false;
+    if (output_.empty()) return true;
+    if (output_.size() >= kMaxPendingOutput) return false;
+    return budget_ == nullptr || budget_->used < budget_->limit;
+}
+
+// Answers what the buffered input asks and sends it, for as long as the client takes the answers:
+// a drained output with requests still buffered is served again here, not left waiting for bytes
+// the client has already sent.
+bool HttpConnection::pump(Clock::time_point now) {
+    more_ = false;
+    size_t served = 0;
+    for (;;) {
+        while (served < kRequestsPerTurn && servable()) {
+            if (serve_one(now)) ++served;
         }
-        const ParsedRequest request = parser_.take_request();
-        answer(request, handler_.handle(request.request));
-        since_ = now;
-        if (!request.keep_alive) closing_ = true;
+        account();
+        if (!flush(now)) return false;
+        if (!output_.empty() || !servable()) return true;
+        if (served >= kRequestsPerTurn) {
+            more_ = true;
+            return true;
+        }
     }
+}
+
+// Feeds the parser once; true when a request was answered.
+bool HttpConnection::serve_one(Clock::time_point now) {
+    const RequestParser::Status status = parser_.feed(input_);
+    if (parser_.take_continue_request()) output_ += "HTTP/1.1 100 Continue\r\n\r\n";
+    if (status == RequestParser::Status::NeedMore) {
+        starved_ = true;
+        return false;
+    }
+    if (status == RequestParser::Status::Refused) {
+        refuse(parser_.refusal());
+        return false;
+    }
+    const ParsedRequest request = parser_.take_request();
+    answer(request, handler_.handle(request.request));
+    since_ = now;
+    if (!request.keep_alive) {
+        closing_ = true;
+        input_.clear();
+    }
+    return true;
+}
+
+void HttpConnection::account() {
+    if (budget_ == nullptr) return;
+    budget_->used = budget_->used - accounted_ + output_.size();
+    accounted_ = output_.size();
 }
 
 void HttpConnection::answer(const ParsedRequest& request, const HttpResponse& response) {
@@ -143,17 +209,22 @@ bool HttpConnection::flush(Clock::time_point now) {
     while (!output_.empty()) {
         const ssize_t n = retry_on_eintr(
             [&] { return ::send(fd_.get(), output_.data(), output_.size(), MSG_NOSIGNAL); });
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n <= 0) return false;
         output_.erase(0, static_cast<size_t>(n));
     }
-    if (closing_ && !write_shut_) {
+    if (output_.empty() && output_.capacity() > kKeptCapacity) std::string().swap(output_);
+    account();
+    // Closing, and nothing more to answer: a half-read request from a client that closed its side
+    // can never complete.
+    if (closing_ && !write_shut_ && output_.empty() && (input_.empty() || starved_)) {
         // The client reads its last answer and then end of stream; what it still sends is read
         // and dropped for a while, since closing with unread bytes would reset the connection.
         ::shutdown(fd_.get(), SHUT_WR);
         write_shut_ = true;
         linger_until_ = now + kLinger;
         input_.clear();
+        std::string().swap(input_);
     }
     return true;
 }

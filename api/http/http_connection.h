@@ -1,7 +1,9 @@
 // One client of the API socket, served from the API thread's event loop: bytes in, through the
 // request parser, to the handler, and answers out, in order, for as many requests as the client
 // sends on the connection (pipelined ones included). Non-blocking: a client that stops reading or
-// writing holds up nobody but itself, and only until its deadline.
+// writing holds up nobody but itself, and only until its deadline. What it can make ember hold is
+// small and bounded: a little input, a little output, and answers beyond that only from a budget
+// that all connections share.
 #pragma once
 
 #include <chrono>
@@ -12,6 +14,14 @@
 #include "core/base/unique_fd.h"
 
 namespace ember::api {
+
+// Answers written but not yet taken by their clients, over all of a server's connections. A
+// connection always gets to hold one answer; more only while the total is under the limit, so
+// hundreds of clients that pipeline and never read cost a few MB, not hundreds.
+struct OutputBudget {
+    size_t limit = 4 * 1024 * 1024;
+    size_t used = 0;
+};
 
 class HttpConnection {
   public:
@@ -25,8 +35,12 @@ class HttpConnection {
     // the client sees its answer rather than a reset.
     static constexpr auto kLinger = std::chrono::seconds(2);
 
+    // A connection without a budget holds answers up to its own bound alone.
     HttpConnection(UniqueFd fd, RequestHandler& handler, RequestLimits limits,
-                   Clock::time_point now);
+                   Clock::time_point now, OutputBudget* budget = nullptr);
+    ~HttpConnection();
+    HttpConnection(const HttpConnection&) = delete;
+    HttpConnection& operator=(const HttpConnection&) = delete;
 
     // Reads what has arrived and answers every request it completes. False: close it now.
     bool on_readable(Clock::time_point now);
@@ -41,14 +55,19 @@ class HttpConnection {
     Clock::time_point since() const { return since_; }
 
   private:
-    void serve_buffered(Clock::time_point now);
+    bool pump(Clock::time_point now);
+    bool servable() const;
+    size_t input_room() const;
+    bool serve_one(Clock::time_point now);
     void answer(const ParsedRequest& request, const HttpResponse& response);
     void refuse(const RequestRefusal& refusal);
     bool flush(Clock::time_point now);
+    void account();
 
     UniqueFd fd_;
     RequestHandler& handler_;
     RequestParser parser_;
+    size_t max_head_input_;
     std::string input_;
     std::string output_;
     Clock::time_point since_;
@@ -57,6 +76,10 @@ class HttpConnection {
     bool peer_closed_ = false;
     size_t discarded_ = 0;
     Clock::time_point linger_until_;
+    OutputBudget* budget_;
+    size_t accounted_ = 0;  // of output_, in budget_->used
+    bool more_ = false;     // requests wait in input_ that this wake-up left for the next
+    bool starved_ = false;  // input_ holds only the start of a request
 };
 
 }  // namespace ember::api

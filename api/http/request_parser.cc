@@ -30,6 +30,31 @@ std::string too_large(std::string_view size, size_t limit) {
            " allowed by server.\nAll previous unanswered requests will be dropped.";
 }
 
+// Where a head ends, from `from` on: a line that is empty, with or without its CR (RFC 9112 2.2
+// lets a recipient take a bare LF as a line's end). `head` is the head's length up to and with its
+// last header line's LF; `size` is that plus the empty line.
+struct HeadEnd {
+    size_t head, size;
+};
+std::optional<HeadEnd> find_head_end(std::string_view input, size_t from) {
+    for (size_t lf = input.find('\n', from); lf != std::string_view::npos;
+         lf = input.find('\n', lf + 1)) {
+        if (lf + 1 < input.size() && input[lf + 1] == '\n') return HeadEnd{lf + 1, lf + 2};
+        if (lf + 2 < input.size() && input[lf + 1] == '\r' && input[lf + 2] == '\n')
+            return HeadEnd{lf + 1, lf + 3};
+    }
+    return std::nullopt;
+}
+
+// The next line of a head and what follows it; the line without its LF or CRLF.
+std::string_view next_line(std::string_view& head) {
+    const size_t lf = head.find('\n');
+    std::string_view line = head.substr(0, lf);
+    head.remove_prefix(lf == std::string_view::npos ? head.size() : lf + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return line;
+}
+
 }  // namespace
 
 RequestParser::Status RequestParser::refuse(std::string fault_message) {
@@ -47,9 +72,8 @@ RequestParser::Status RequestParser::feed(std::string& input) {
             const size_t blank = input.find_first_not_of("\r\n");
             input.erase(0, blank == std::string::npos ? input.size() : blank);
         }
-        const size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
-        const size_t end = input.find("\r\n\r\n", from);
-        if (end == std::string::npos || end + 4 > limits_.max_head) {
+        const std::optional<HeadEnd> end = find_head_end(input, scanned_ > 2 ? scanned_ - 2 : 0);
+        if (!end || end->size > limits_.max_head) {
             if (input.size() > limits_.max_head)
                 return refuse("Request head is larger than the limit of " +
                               std::to_string(limits_.max_head) + " bytes.");
@@ -60,8 +84,8 @@ RequestParser::Status RequestParser::feed(std::string& input) {
         current_ = {};
         chunked_ = expect_continue_ = false;
         remaining_ = trailer_bytes_ = 0;
-        const Status head = parse_head(std::string_view(input).substr(0, end + 2));
-        input.erase(0, end + 4);
+        const Status head = parse_head(std::string_view(input).substr(0, end->head));
+        input.erase(0, end->size);
         if (head != Status::Complete) return head;
         if (Status s = after_head(); s != Status::NeedMore) return s;
     }
@@ -76,9 +100,7 @@ RequestParser::Status RequestParser::feed(std::string& input) {
 }
 
 RequestParser::Status RequestParser::parse_head(std::string_view head) {
-    const size_t line_end = head.find("\r\n");
-    const std::string_view request_line = head.substr(0, line_end);
-    head.remove_prefix(line_end + 2);
+    const std::string_view request_line = next_line(head);
 
     const size_t sp1 = request_line.find(' ');
     const size_t sp2 = sp1 == std::string_view::npos ? sp1 : request_line.find(' ', sp1 + 1);
@@ -101,9 +123,7 @@ RequestParser::Status RequestParser::parse_head(std::string_view head) {
     std::optional<std::string> content_length;
     size_t headers = 0;
     while (!head.empty()) {
-        const size_t end = head.find("\r\n");
-        const std::string_view line = head.substr(0, end);
-        head.remove_prefix(end + 2);
+        const std::string_view line = next_line(head);
         if (++headers > limits_.max_headers)
             return refuse("More than " + std::to_string(limits_.max_headers) + " headers.");
         const size_t colon = line.find(':');

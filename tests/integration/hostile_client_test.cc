@@ -1,10 +1,13 @@
 // What a hostile or careless client can do to ember's API, with seccomp on as it is by default:
 // bodies of every size and framing, slow and idle connections by the hundred, pipelined requests,
 // running out of file descriptors. Every case ends with ember alive and answering.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 #include <algorithm>
@@ -12,12 +15,16 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/base/unique_fd.h"
 #include "tests/support/api_ember.h"
+#include "tests/support/process_memory.h"
+#include "tests/support/vcpu_threads.h"
 
 namespace ember::testing {
 namespace {
@@ -230,6 +237,161 @@ TEST(HostileClient, OutOfFileDescriptorsTheServerLogsAndGoesOn) {
     // reports ember's exit path as a bad object. The exit is not what this test is about.
     ASSERT_EQ(::prlimit(ember.pid, RLIMIT_NOFILE, &before, nullptr), 0) << std::strerror(errno);
     EXPECT_EQ(ember.stop(), 0) << ember.log();
+}
+
+// More pipelined requests than the server answers before its output bound: it used to answer what
+// fitted, send it, and then wait for input that had already arrived (1,249 of 3,000 answered).
+TEST(HostileClient, PipelinedRequestsPastTheOutputBoundAreAllAnswered) {
+    ApiEmber ember;
+    auto c = ember.client();
+    constexpr int kGets = 3000;
+    std::string batch;
+    for (int i = 0; i < kGets; ++i) batch += "GET / HTTP/1.1\r\n\r\n";
+    batch += put("/machine-config", R"({"vcpu_count": 2, "mem_size_mib": 32})");
+    batch += "GET /machine-config HTTP/1.1\r\n\r\n";
+    ASSERT_TRUE(c.send_raw(batch));
+    for (int i = 0; i < kGets; ++i) {
+        auto r = c.read_reply();
+        ASSERT_TRUE(r) << "answer " << i << ": " << r.error().message;
+        ASSERT_EQ(r->status, 200) << i;
+    }
+    auto put_reply = c.read_reply();
+    ASSERT_TRUE(put_reply);
+    EXPECT_EQ(put_reply->status, 204);
+    auto config = c.read_reply();
+    ASSERT_TRUE(config);
+    EXPECT_NE(config->body.find("\"vcpu_count\":2"), std::string::npos) << config->body;
+}
+
+// RFC 9112 2.2: a bare LF ends a line as CRLF does. Such a request got no answer and its
+// connection closed after 10 s.
+TEST(HostileClient, BareLineFeedsEndLinesAsCrlfDoes) {
+    ApiEmber ember;
+    auto c = ember.client();
+    ASSERT_TRUE(
+        c.send_raw("GET / HTTP/1.1\nHost: localhost\n\n"
+                   "PUT /machine-config HTTP/1.1\nContent-Length: 37\n\n"
+                   R"({"vcpu_count": 2, "mem_size_mib": 32})"
+                   "GET /machine-config HTTP/1.1\n\n"));
+    auto first = c.read_reply();
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(first->status, 200);
+    auto second = c.read_reply();
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(second->status, 204) << second->body;
+    auto third = c.read_reply();
+    ASSERT_TRUE(third) << third.error().message;
+    EXPECT_NE(third->body.find("\"vcpu_count\":2"), std::string::npos) << third->body;
+}
+
+// A supervisor that stopped reading ember's stderr: every line was a blocking write, each request's
+// body was logged whole, and two 20 KB bodies filled the pipe, after which the API thread never
+// came back from write() and only SIGKILL ended ember.
+TEST(HostileClient, AStderrNobodyReadsNeitherStallsTheApiNorKeepsSigtermOut) {
+    TempDir dir;
+    const std::string sock = dir.path() + "/api.sock";
+    int err[2];
+    ASSERT_EQ(::pipe2(err, O_CLOEXEC), 0);
+    UniqueFd unread(err[0]);
+    const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    const pid_t pid = spawn({EMBER_BINARY, "--api-sock", sock}, devnull, devnull, err[1]);
+    ::close(devnull);
+    ::close(err[1]);
+    auto c = UdsHttpClient::connect(sock);
+    ASSERT_TRUE(c) << c.error().message;
+    for (int i = 0; i < 20; ++i) {
+        auto r = c->request("PUT", "/machine-config", padded(20000));
+        ASSERT_TRUE(r) << "request " << i << ": " << r.error().message;
+        EXPECT_EQ(r->status, 400) << i;
+    }
+    auto r = c->request("GET", "/");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+    while (::waitpid(pid, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline)
+        ::poll(nullptr, 0, 10);
+    if (::waitpid(pid, &status, WNOHANG) == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        FAIL() << "SIGTERM did not end ember";
+    }
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    // What the pipe took is whole lines, each in Firecracker's layout.
+    std::string logged;
+    char buf[65536];
+    for (ssize_t n; (n = ::read(unread.get(), buf, sizeof buf)) > 0;)
+        logged.append(buf, static_cast<size_t>(n));
+    ASSERT_FALSE(logged.empty());
+    EXPECT_EQ(logged.back(), '\n');
+    std::istringstream lines(logged);
+    for (std::string line; std::getline(lines, line);)
+        EXPECT_NE(line.find(" [anonymous-instance:"), std::string::npos) << line.substr(0, 200);
+}
+
+// 500 clients that pipeline requests and never read their answers: each used to hold 64 KiB of
+// input and 256 KiB of answers, 157 MB in all, and 32 MB stayed after they left.
+TEST(HostileClient, HundredsOfClientsThatNeverReadCostLittleMemoryAndGiveItBack) {
+    constexpr int kClients = 500;
+    rlimit files{};
+    ::getrlimit(RLIMIT_NOFILE, &files);
+    ASSERT_GE(files.rlim_cur, static_cast<rlim_t>(kClients + 64)) << "the test's own limit";
+    ApiEmber ember;
+    expect_alive(ember);
+    const uint64_t start = resident_bytes(ember.pid);
+    std::string batch;
+    while (batch.size() < 64 * 1024) batch += "GET /machine-config HTTP/1.1\r\n\r\n";
+    std::vector<UniqueFd> hostile;
+    for (int i = 0; i < kClients; ++i) {
+        hostile.push_back(raw_connect(ember.sock));
+        ASSERT_TRUE(hostile.back().valid()) << i;
+        // As much as the socket takes now; the rest would wait for the server to read.
+        (void)::send(hostile.back().get(), batch.data(), batch.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    // A client served after the crowd has been served: every hostile connection has had its turns
+    // (each turn answers until its output is full, and the server then stops reading it).
+    for (int round = 0; round < 8; ++round) expect_alive(ember);
+    const uint64_t crowded = resident_bytes(ember.pid);
+    hostile.clear();
+    for (int round = 0; round < 8; ++round) expect_alive(ember);
+    const uint64_t after = resident_bytes(ember.pid);
+    std::cout << "[ memory ] ember's RSS: " << start / 1024 << " KiB at start, " << crowded / 1024
+              << " KiB with " << kClients << " clients that never read, " << after / 1024
+              << " KiB once they left\n";
+#if !defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer's shadow and quarantine make RSS say nothing of ember's own buffers.
+    EXPECT_LE(crowded, 32ull << 20);
+    EXPECT_LE(after, start + (4ull << 20));
+#endif
+}
+
+// A SIGSYS that another process sent (kill, sigqueue) carries no system call: it was taken for a
+// refused file lookup, -EACCES went into the API thread's epoll_wait result, and its loop gave up
+// for good, leaving ember running with no API.
+TEST(HostileClient, ASigsysSentByAnotherProcessIsIgnored) {
+    ApiEmber ember;
+    expect_alive(ember);
+    const std::vector<pid_t> api = threads_named(ember.pid, "ember_api");
+    ASSERT_EQ(api.size(), 1u);
+    for (int i = 0; i < 4; ++i) {
+        siginfo_t info{};
+        info.si_signo = SIGSYS;
+        info.si_code = SI_QUEUE;
+        info.si_pid = ::getpid();
+        info.si_uid = ::getuid();
+        ASSERT_EQ(::syscall(SYS_rt_tgsigqueueinfo, ember.pid, api[0], SIGSYS, &info), 0)
+            << std::strerror(errno);
+        expect_alive(ember);
+    }
+    // Each one was handled before the thread it interrupted served the next request.
+    EXPECT_EQ(count_lines_containing(ember.log(), "ignored a SIGSYS sent by process"), 4)
+        << ember.log();
+    // A plain kill reaches whichever thread takes it.
+    ASSERT_EQ(::kill(ember.pid, SIGSYS), 0);
+    expect_alive(ember);
+    EXPECT_EQ(ember.stop(), 0) << ember.log();
+    EXPECT_EQ(count_lines_containing(ember.log(), "made system call"), 0) << ember.log();
 }
 
 }  // namespace

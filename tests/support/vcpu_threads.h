@@ -1,5 +1,5 @@
-// The thread ids of an ember process's vCPU threads, found by the names Firecracker gives them
-// ("fc_vcpu N"); none when the process is gone.
+// The thread ids of an ember process's threads by name: its vCPU threads by the names Firecracker
+// gives them ("fc_vcpu N"), its API thread ("ember_api"); none when the process is gone.
 #pragma once
 
 #include <sys/types.h>
@@ -12,7 +12,7 @@
 
 namespace ember::testing {
 
-inline std::vector<pid_t> vcpu_threads(pid_t pid) {
+inline std::vector<pid_t> threads_named(pid_t pid, const std::string& prefix) {
     std::vector<pid_t> found;
     std::error_code ec;
     const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
@@ -20,10 +20,14 @@ inline std::vector<pid_t> vcpu_threads(pid_t pid) {
         std::ifstream comm(task.path() / "comm");
         std::string name;
         std::getline(comm, name);
-        if (name.starts_with("fc_vcpu "))
+        if (name.starts_with(prefix))
             found.push_back(static_cast<pid_t>(std::stoi(task.path().filename())));
     }
     return found;
+}
+
+inline std::vector<pid_t> vcpu_threads(pid_t pid) {
+    return threads_named(pid, "fc_vcpu ");
 }
 
 }  // namespace ember::testing

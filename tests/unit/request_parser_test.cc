@@ -121,5 +121,23 @@ TEST(RequestParser, AClientThatExpectsContinueIsToldOnceItsHeadIsAccepted) {
         << "a body over the limit gets the refusal, not an invitation";
 }
 
+// RFC 9112 2.2: a bare LF ends a line as CRLF does, in the request line, the headers and the
+// empty line alike, whatever pieces the bytes come in.
+TEST(RequestParser, BareLineFeedsEndLines) {
+    const std::string bytes =
+        "GET / HTTP/1.1\nHost: localhost\n\n"
+        "PUT /machine-config HTTP/1.1\r\nContent-Length: 2\n\r\n{}"
+        "GET /vm/config HTTP/1.1\n\n";
+    for (size_t piece : {1u, 3u, 4096u}) {
+        const Outcome out = parse(bytes, piece);
+        ASSERT_EQ(out.refusal, "") << piece;
+        ASSERT_EQ(out.requests.size(), 3u) << piece;
+        EXPECT_EQ(out.requests[0].request.path, "/");
+        EXPECT_EQ(out.requests[1].request.method, "PUT");
+        EXPECT_EQ(out.requests[1].request.body, "{}");
+        EXPECT_EQ(out.requests[2].request.path, "/vm/config");
+    }
+}
+
 }  // namespace
 }  // namespace ember::api
