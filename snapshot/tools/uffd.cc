@@ -12,9 +12,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -126,9 +126,19 @@ int main(int argc, char** argv) {
             o.working_set = v;
         else if (a == "--snapshot-path")
             o.snapshot = v;
-        else if (a == "--timeout")
-            o.timeout_s = std::atoi(v.c_str());
-        else
+        else if (a == "--timeout") {
+            // Whole seconds from 1 to a day: atoi made 4294967297 one second, and junk zero.
+            int n = 0;
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 86400) {
+                std::fprintf(stderr,
+                             "ember-uffd: --timeout '%s' is not a whole number of "
+                             "seconds from 1 to 86400\n",
+                             v.c_str());
+                return 2;
+            }
+            o.timeout_s = n;
+        } else
             return usage();
     }
     if (o.socket.empty() || o.mem_file.empty() || o.timeout_s <= 0 ||

@@ -1,7 +1,9 @@
 #include "snapshot/uffd/handshake.h"
 
+#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <simdjson.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -9,6 +11,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #include "core/config/vm_config.h"
 #include "core/memory/guest_memory.h"
@@ -166,6 +169,20 @@ Result<UniqueFd> send_uffd_handshake(const std::string& socket_path,
     return sock;
 }
 
+// Whether `fd` is a userfaultfd: a handler given a pipe or a file instead would wait on it for ever
+// and then report that it had served a VM. /proc names the descriptor's kind; where /proc is
+// missing, UFFDIO_API tells a userfaultfd (EINVAL: its API was agreed already) from anything else
+// (ENOTTY).
+bool is_userfaultfd(int fd) {
+    char link[64] = {};
+    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    const ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+    if (n > 0) return std::string_view(link, static_cast<size_t>(n)) == "anon_inode:[userfaultfd]";
+    uffdio_api api{};
+    api.api = UFFD_API;
+    return ::ioctl(fd, UFFDIO_API, &api) == 0 || errno != ENOTTY;
+}
+
 Result<UffdHandshake> receive_uffd_handshake(int listen_fd, std::chrono::milliseconds deadline) {
     const auto until = Clock::now() + deadline;
     auto ready = wait_for(listen_fd, POLLIN, until);
@@ -214,6 +231,8 @@ Result<UffdHandshake> receive_uffd_handshake(int listen_fd, std::chrono::millise
             continue;
         EMBER_TRY(regions);
         if (!h.uffd.valid()) return fail("the regions message came without a userfaultfd");
+        if (!is_userfaultfd(h.uffd.get()))
+            return fail("the descriptor that came with the regions message is not a userfaultfd");
         h.regions = std::move(*regions);
         return h;
     }

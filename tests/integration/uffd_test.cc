@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "snapshot/uffd/handshake.h"
 #include "tests/support/api_ember.h"
 #include "tests/support/uffd_handler.h"
 
@@ -141,6 +142,33 @@ TEST_F(Uffd, AMissingOrDeadHandlerIsAClearErrorNotAHang) {
     EXPECT_EQ(h.wait(), -1);
     EXPECT_EQ(clone.wait(), 1);
     EXPECT_NE(clone.log().find("the page-fault handler (pid"), std::string::npos) << clone.log();
+}
+
+// ember-uffd took any descriptor as the userfaultfd (a pipe, say), waited on it, and exited 0 as if
+// it had served a VM; --timeout went through atoi, so 4294967297 was one second.
+TEST(EmberUffd, ADescriptorThatIsNotAUserfaultfdAndABadTimeoutAreErrors) {
+    TempDir dir;
+    const std::string mem = dir.write("mem", std::string(1 << 20, '\0'));
+    const std::string sock = dir.path() + "/uffd.sock";
+    for (const std::string bad : {"4294967297", "0", "-1", "30s", ""}) {
+        auto r = run_process({EMBER_UFFD, "--socket", sock, "--mem-file", mem, "--timeout", bad},
+                             kFailsafe);
+        EXPECT_EQ(r.exit_code, 2) << bad;
+        EXPECT_NE(r.err.find("--timeout '" + bad + "' is not a whole number of seconds"),
+                  std::string::npos)
+            << r.err;
+    }
+    Handler h(dir, {EMBER_UFFD, "--socket", sock, "--mem-file", mem, "--timeout", "60"});
+    ASSERT_TRUE(wait_exists(sock));
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    const std::vector<snapshot::UffdRegion> regions = {{0x200000, 1 << 20, 0, 4096}};
+    auto sent = snapshot::send_uffd_handshake(sock, regions, pipe_fds[0], kFailsafe);
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    ASSERT_TRUE(sent) << sent.error().message;
+    EXPECT_EQ(h.wait(), 1);
+    EXPECT_NE(read_all(h.err).find("is not a userfaultfd"), std::string::npos) << read_all(h.err);
 }
 
 }  // namespace

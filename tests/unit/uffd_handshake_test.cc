@@ -1,10 +1,16 @@
 // Firecracker's Uffd handshake: the regions' JSON both ways, strict where a handler must be, and
 // one message with its userfaultfd across a real socket.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/userfaultfd.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
+#include <cerrno>
 #include <cstring>
 #include <thread>
 
@@ -85,7 +91,12 @@ TEST(UffdHandshake, OneMessageCarriesTheRegionsAndTheFdAcrossASocket) {
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     ASSERT_EQ(::listen(listener.get(), 1), 0);
-    UniqueFd sent(::eventfd(7, EFD_CLOEXEC));  // any fd: the handler gets the same file
+    // User-mode faults only: a userfaultfd any user may make.
+    UniqueFd sent(
+        static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | 1 /*UFFD_USER_MODE_ONLY*/)));
+    ASSERT_TRUE(sent.valid()) << std::strerror(errno);
+    uffdio_api api{.api = UFFD_API, .features = 0, .ioctls = 0};
+    ASSERT_EQ(::ioctl(sent.get(), UFFDIO_API, &api), 0) << std::strerror(errno);
     const std::vector<UffdRegion> regions = {{0x200000, 0x200000, 0x1000, 4096}};
     Result<UniqueFd> vmm_end = fail("not run");
     std::thread vmm([&] { vmm_end = send_uffd_handshake(path, regions, sent.get(), 2s); });
@@ -97,9 +108,20 @@ TEST(UffdHandshake, OneMessageCarriesTheRegionsAndTheFdAcrossASocket) {
     EXPECT_TRUE(h->peer.pidfd.valid());
     ASSERT_EQ(h->regions.size(), 1u);
     EXPECT_EQ(h->regions[0].offset, 0x1000u);
-    uint64_t value = 0;
-    ASSERT_EQ(::read(h->uffd.get(), &value, sizeof value), static_cast<ssize_t>(sizeof value));
-    EXPECT_EQ(value, 7u) << "the fd that arrived is the one sent";
+    struct stat sent_st{}, got_st{};
+    ASSERT_EQ(::fstat(sent.get(), &sent_st), 0);
+    ASSERT_EQ(::fstat(h->uffd.get(), &got_st), 0);
+    EXPECT_EQ(got_st.st_ino, sent_st.st_ino) << "the fd that arrived is the one sent";
+
+    // Anything else sent as the userfaultfd (a pipe, an eventfd) is refused: a handler would
+    // otherwise wait on it and then report that it had served a VM.
+    UniqueFd not_uffd(::eventfd(7, EFD_CLOEXEC));
+    std::thread liar([&] { vmm_end = send_uffd_handshake(path, regions, not_uffd.get(), 2s); });
+    auto refused = receive_uffd_handshake(listener.get(), 2s);
+    liar.join();
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().message,
+              "the descriptor that came with the regions message is not a userfaultfd");
 
     // Nobody listening, and nobody connecting: errors in bounded time.
     auto none = send_uffd_handshake(dir.path() + "/none.sock", regions, sent.get(), 2s);
