@@ -1,12 +1,14 @@
 #include "jailer/jail.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <filesystem>
 
 #include "core/base/file_io.h"
@@ -119,13 +121,39 @@ std::string outermost_missing_dir(const std::string& dir) {
     return missing.string();
 }
 
+namespace {
+
+// The pid a jail's pid file holds is a live process. The file is the jail's, so it is read as
+// hostile: never through a link, a few bytes at most.
+bool pid_file_names_a_live_process(const std::filesystem::path& file) {
+    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid()) return false;
+    char text[16] = {};
+    const ssize_t n = ::read(fd.get(), text, sizeof text - 1);
+    if (n <= 0) return false;
+    pid_t pid = 0;
+    const auto [end, ec] = std::from_chars(text, text + n, pid);
+    if (ec != std::errc() || pid <= 0) return false;
+    return ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+}  // namespace
+
 Result<void> build_jail(const JailerOptions& o, const std::vector<std::string>& beside) {
     namespace fs = std::filesystem;
     const fs::path root = o.chroot_dir();
     std::error_code ec;
-    if (fs::exists(root / o.exec_name(), ec))
-        return fail("the jail " + root.string() + " already holds " + o.exec_name() +
-                    ": is microVM '" + o.id + "' running? Choose another --id");
+    if (fs::exists(root / o.exec_name(), ec)) {
+        if (pid_file_names_a_live_process(root / (o.exec_name() + ".pid")))
+            return fail("the jail " + root.string() + " already holds " + o.exec_name() +
+                        ": is microVM '" + o.id + "' running? Choose another --id");
+        // A run whose ember failed after it started, or that ended without its jail being
+        // removed (the host agent's job, as with Firecracker's jailer).
+        return fail("the jail " + root.string() + " holds " + o.exec_name() +
+                    " from a run that failed or has ended (no process lives at the pid in its " +
+                    o.exec_name() + ".pid): remove " + o.chroot_dir() + " to use the id '" + o.id +
+                    "' again");
+    }
     const std::string outermost = outermost_missing_dir(root);
     fs::create_directories(root, ec);
     if (ec) return fail(root.string() + ": " + ec.message());

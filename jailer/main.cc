@@ -1,8 +1,9 @@
 // ember-jailer: Firecracker's jailer, step by step in its order, ending in ember exec'd inside
 // the jail as the jail's uid and gid. Everything a flag names is checked before anything is
-// made; a step that fails before the jail is entered removes the jail this run made.
+// made; a step that fails before ember runs removes what this run made of the jail.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,28 +68,28 @@ Result<Checked> check(const JailerOptions& o) {
     return c;
 }
 
-// The jail's part on the host, up to pivot_root. On error the jail this run made is removed.
-Result<void> prepare(const JailerOptions& o, const Checked& c) {
+// Everything this run made of the jail, removed after a failure before ember runs, so that the id
+// can be used again: the whole jail where this run made its directories, else what it put in.
+// Any mount this run made over the jail (in its own mount namespace) goes first.
+void remove_jail(const JailerOptions& o, const std::string& outermost) {
     namespace fs = std::filesystem;
-    const std::string outermost = outermost_missing_dir(o.chroot_dir());
-    EMBER_TRY(build_jail(o, {c.module}));
-    auto steps = [&]() -> Result<void> {
-        EMBER_TRY(apply_resource_limits(o.resource_limits));
-        EMBER_TRY(join_cgroups(o, c.cgroup_mounts, ::getpid()));
-        if (o.netns) EMBER_TRY(join_netns(*o.netns));
-        return {};
-    };
-    auto r = steps();
-    if (!r) {
-        std::error_code ec;
-        if (!outermost.empty()) {
-            fs::remove_all(outermost, ec);
-        } else {
-            fs::remove(fs::path(o.chroot_dir()) / o.exec_name(), ec);
-            fs::remove(fs::path(o.chroot_dir()) / kModule, ec);
-        }
+    ::umount2(o.chroot_dir().c_str(), MNT_DETACH);
+    std::error_code ec;
+    if (!outermost.empty()) {
+        fs::remove_all(outermost, ec);
+    } else {
+        fs::remove(fs::path(o.chroot_dir()) / o.exec_name(), ec);
+        fs::remove(fs::path(o.chroot_dir()) / kModule, ec);
     }
-    return r;
+}
+
+// The jail's part on the host, up to pivot_root. `built` says whether this run made the jail.
+Result<void> prepare(const JailerOptions& o, const Checked& c, bool& built) {
+    EMBER_TRY(build_jail(o, {c.module}));
+    built = true;
+    EMBER_TRY(join_cgroups(o, c.cgroup_mounts, ::getpid()));
+    if (o.netns) EMBER_TRY(join_netns(*o.netns));
+    return {};
 }
 
 Result<void> write_pid_file(const JailerOptions& o, pid_t pid) {
@@ -114,7 +115,8 @@ Result<void> daemonize(const UniqueFd& dev_null) {
     return {};
 }
 
-[[noreturn]] void exec_ember(const JailerOptions& o, uint64_t start_us, uint64_t start_cpu_us) {
+// Returns only when the exec failed.
+Result<void> exec_ember(const JailerOptions& o, uint64_t start_us, uint64_t start_cpu_us) {
     std::vector<std::string> args = {"/" + o.exec_name(),
                                      "--id",
                                      o.id,
@@ -129,8 +131,7 @@ Result<void> daemonize(const UniqueFd& dev_null) {
     argv.push_back(nullptr);
     char* no_environment[] = {nullptr};
     ::execve(argv[0], argv.data(), no_environment);
-    std::fprintf(stderr, "ember-jailer: exec %s: %s\n", argv[0], std::strerror(errno));
-    ::_exit(1);
+    return fail_errno(std::string("exec ") + argv[0]);
 }
 
 // In the jail: daemonize, the pid namespace and pid file, the ids, then ember.
@@ -155,8 +156,11 @@ Result<void> finish(const JailerOptions& o, const UniqueFd& dev_null, uint64_t s
     } else {
         EMBER_TRY(write_pid_file(o, ::getpid()));
     }
+    // Late, so that no step of the jailer's own (the pid file, a failed run's clean-up) runs out
+    // of what a --resource-limit leaves to ember; still as root, which may raise a limit.
+    EMBER_TRY(apply_resource_limits(o.resource_limits));
     EMBER_TRY(drop_to(o.uid, o.gid));
-    exec_ember(o, start_us, start_cpu_us);
+    return exec_ember(o, start_us, start_cpu_us);
 }
 
 int run(int argc, char** argv) {
@@ -174,15 +178,28 @@ int run(int argc, char** argv) {
     clear_environment();
     auto checked = check(o);
     if (!checked) return failed(checked.error());
-    if (auto r = prepare(o, *checked); !r) return failed(r.error());
-    // Opened while the host's /dev is still there.
+    const std::string outermost = outermost_missing_dir(o.chroot_dir());
     UniqueFd dev_null;
-    if (o.daemonize) {
-        dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
-        if (!dev_null.valid()) return failed(fail_errno("/dev/null").error());
+    bool built = false;
+    auto outside = [&]() -> Result<void> {
+        EMBER_TRY(prepare(o, *checked, built));
+        // Opened while the host's /dev is still there.
+        if (o.daemonize) {
+            dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+            if (!dev_null.valid()) return fail_errno("/dev/null");
+        }
+        return enter_root(o.chroot_dir(), checked->libraries);
+    };
+    if (auto r = outside(); !r) {
+        // build_jail removes what it made itself when it fails; a jail that holds another run's
+        // ember is that run's, and stays.
+        if (built) remove_jail(o, outermost);
+        return failed(r.error());
     }
-    if (auto r = enter_root(o.chroot_dir(), checked->libraries); !r) return failed(r.error());
     auto r = finish(o, dev_null, start_us, start_cpu_us);
+    // Inside the jail now: what ember would have run from goes, so the id can be used again.
+    for (const std::string& file : {o.exec_name(), std::string(kModule), o.exec_name() + ".pid"})
+        ::unlink(("/" + file).c_str());
     return failed(r.error());
 }
 

@@ -102,10 +102,18 @@ TEST_F(JailTest, AJailAlreadyInUseIsRefusedAndLeftAlone) {
     ASSERT_TRUE(build_jail(o, {}));
     const std::string copy = o.chroot_dir() + "/ember";
     const auto before = stat_of(copy);
+    // No pid file, or one naming no live process: a run that failed or ended left it.
     auto again = build_jail(o, {});
     ASSERT_FALSE(again);
-    EXPECT_NE(again.error().message.find("already holds ember"), std::string::npos)
+    EXPECT_NE(again.error().message.find("holds ember from a run that failed or has ended"),
+              std::string::npos)
         << again.error().message;
+    // Its pid file names a live process (this one): that microVM may be running.
+    std::ofstream(o.chroot_dir() + "/ember.pid") << ::getpid();
+    auto running = build_jail(o, {});
+    ASSERT_FALSE(running);
+    EXPECT_NE(running.error().message.find("already holds ember: is microVM"), std::string::npos)
+        << running.error().message;
     const auto after = stat_of(copy);
     EXPECT_EQ(after.st_ino, before.st_ino);
     EXPECT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);

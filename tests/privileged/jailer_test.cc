@@ -239,4 +239,31 @@ TEST_F(JailedEmber, EveryBadFlagIsRefusedAndLeavesNothingBehind) {
 }
 
 }  // namespace
+// A run that fails once the jail is made: a --netns that is no network namespace fails after the
+// jail is built, and leaves nothing; an ember that cannot start inside its jail (three open files
+// are too few for its dynamic loader) leaves its jail to the host agent, as Firecracker's jailer
+// does, and the next run with that id is told so, not "is microVM running?".
+TEST_F(JailedEmber, AFailedRunLeavesNothingOrSaysWhatItLeft) {
+    fs::create_directories(base());
+    auto not_a_netns = run_process(jailer_args({"--netns", "/dev/null"}), kFailsafe);
+    EXPECT_EQ(not_a_netns.exit_code, 1) << not_a_netns.err;
+    EXPECT_NE(not_a_netns.err.find("/dev/null"), std::string::npos) << not_a_netns.err;
+    EXPECT_TRUE(fs::is_empty(base())) << "a jail was left behind";
+
+    auto args = jailer_args({"--resource-limit", "no-file=3"});
+    args.insert(args.end(), {"--", "--api-sock", "/run/api.sock"});
+    auto starved = run_process(args, kFailsafe);
+    EXPECT_NE(starved.exit_code, 0) << starved.err;
+    ASSERT_TRUE(fs::exists(root() + "/ember")) << starved.err;
+    auto again = run_process(args, kFailsafe);
+    EXPECT_EQ(again.exit_code, 1);
+    EXPECT_NE(again.err.find("holds ember from a run that failed or has ended"), std::string::npos)
+        << again.err;
+    EXPECT_NE(again.err.find("remove " + root() + " to use the id 'fn-1' again"), std::string::npos)
+        << again.err;
+    EXPECT_EQ(again.err.find("is microVM"), std::string::npos) << again.err;
+    fs::remove_all(base() + "/ember");
+    start({});
+}
+
 }  // namespace ember::testing
