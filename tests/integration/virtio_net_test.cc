@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/api_ember.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/netns.h"
 #include "tests/support/uds_http.h"
@@ -160,6 +161,24 @@ TEST(VirtioNet, MissingTapIsAClearConfigurationError) {
                   r.err, ":ERROR] network interface 'eth0': tap 'notap9' does not exist"),
               1)
         << r.err;
+}
+
+// As Firecracker, a network interface is refused at its PUT when its tap cannot be used: a
+// multi-queue tap (ember attaches one queue), a tun, a name that is no interface.
+TEST(VirtioNet, AMultiQueueTapOrATunIsRefusedAtItsPut) {
+    ASSERT_TRUE(enter_new_netns());
+    ASSERT_TRUE(create_multi_queue_tap("mqtap0"));
+    ASSERT_TRUE(create_tap("sqtap0"));
+    ApiEmber ember;
+    auto c = ember.client();
+    auto put = [&](const std::string& tap) {
+        return call(c, "PUT", "/network-interfaces/eth0",
+                    R"({"iface_id": "eth0", "host_dev_name": ")" + tap + "\"}");
+    };
+    expect_fault(put("mqtap0"), "tap 'mqtap0' is a multi-queue tap");
+    expect_fault(put("lo"), "tap 'lo' is not a tap device");
+    EXPECT_EQ(put("sqtap0").status, 204) << "and the tap is let go again";
+    EXPECT_EQ(put("sqtap0").status, 204);
 }
 
 }  // namespace

@@ -31,12 +31,12 @@ Result<void> set_up(const std::string& name) {
     return {};
 }
 
-Result<void> tun_persist(const std::string& name, bool persist) {
+Result<void> tun_persist(const std::string& name, bool persist, short extra_flags = 0) {
     UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
     if (!fd.valid()) return fail_errno("/dev/net/tun");
     ifreq ifr{};
     std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    ifr.ifr_flags = static_cast<short>(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | extra_flags);
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) return fail_errno("TUNSETIFF " + name);
     if (::ioctl(fd.get(), TUNSETPERSIST, persist ? 1 : 0) < 0)
         return fail_errno("TUNSETPERSIST " + name);
@@ -81,6 +81,11 @@ Result<void> enter_new_netns() {
 
 Result<void> create_tap(const std::string& name) {
     EMBER_TRY(tun_persist(name, true));
+    return set_up(name);
+}
+
+Result<void> create_multi_queue_tap(const std::string& name) {
+    EMBER_TRY(tun_persist(name, true, IFF_MULTI_QUEUE));
     return set_up(name);
 }
 

@@ -38,7 +38,16 @@ Result<Tap> Tap::open(const std::string& name) {
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
         int err = errno;
         if (err == EBUSY) return fail(who + " is busy: another process has it open");
-        if (err == EINVAL) return fail(who + " is not a tap device (or is a tun, or multi-queue)");
+        if (err == EINVAL) {
+            // The kernel refuses a single-queue attach to a multi-queue tap with the same EINVAL
+            // as a tun: asking again as multi-queue tells them apart (and attaches nothing that
+            // stays: the descriptor closes here).
+            ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+            if (::ioctl(fd.get(), TUNSETIFF, &ifr) == 0)
+                return fail(who + " is a multi-queue tap: ember, like Firecracker, takes a " +
+                            "single-queue one (ip tuntap add " + name + " mode tap)");
+            return fail(who + " is not a tap device (a tun, or another kind of interface)");
+        }
         return fail_errno(who + ": TUNSETIFF", err);
     }
     int hdr = kVnetHeaderSize;

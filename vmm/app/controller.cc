@@ -16,6 +16,7 @@
 #include "core/base/signal_counts.h"
 #include "core/base/timer_fd.h"
 #include "core/seccomp/install.h"
+#include "virtio/net/tap.h"
 #include "vmm/app/outside_paths.h"
 #include "vmm/app/vm_metrics.h"
 
@@ -219,6 +220,11 @@ Outcome Controller::handle(const PutNetworkInterface& a) {
     if (::if_nametoindex(a.config.host_dev_name.c_str()) == 0)
         return fail("Could not create the network device: network interface '" + a.config.iface_id +
                     "': tap '" + a.config.host_dev_name + "' does not exist");
+    // Opened once and let go, as Firecracker opens it here: a tun, a multi-queue tap or one another
+    // process holds is refused now, not at InstanceStart.
+    if (auto tap = virtio::Tap::open(a.config.host_dev_name); !tap)
+        return fail("Could not create the network device: network interface '" + a.config.iface_id +
+                    "': " + tap.error().message);
     VmConfig trial = config();
     std::erase_if(trial.network_interfaces,
                   [&](const auto& n) { return n.iface_id == a.config.iface_id; });
