@@ -306,14 +306,33 @@ class MemoryCgroup {
             auto at = line.find(":memory:");
             if (at != std::string::npos) v1 = line.substr(at + 8);
         }
+        if (own == "/") own.clear();
         const bool is_v2 = ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
         const std::string parent = is_v2 ? "/sys/fs/cgroup" + own : "/sys/fs/cgroup/memory" + v1;
         if (!is_v2 && v1.empty()) return why = "no memory cgroup controller", nullptr;
+        // v2 gives a child the memory controller only where its parent's cgroup.subtree_control
+        // enables it; without it the child has no memory.current and every charge would read 0. A
+        // hierarchy freshly mounted, as tests/nested/run's VM mounts it, enables none: it is
+        // enabled here as tests/support/pids_cgroup.cc enables pids, and left so (harmless once it
+        // is). A parent that does not offer it, or that v2 refuses it to (one holding processes,
+        // other than the root), is said instead.
+        if (is_v2 && !has_word(first_line_of(parent + "/cgroup.subtree_control"), "memory")) {
+            if (!has_word(first_line_of(parent + "/cgroup.controllers"), "memory"))
+                return why = "cgroup v2 offers " + parent + " no memory controller", nullptr;
+            if (!write_to(parent + "/cgroup.subtree_control", "+memory"))
+                return why = "enabling memory in " + parent +
+                             "/cgroup.subtree_control: " + std::strerror(errno),
+                       nullptr;
+        }
         auto cg = std::make_unique<MemoryCgroup>(
             parent, parent + "/ember-density-" + std::to_string(::getpid()), is_v2);
         if (::mkdir(cg->path_.c_str(), 0755) != 0)
             return why = "mkdir " + cg->path_ + ": " + std::strerror(errno), nullptr;
         cg->made_ = true;
+        const std::string charge_file =
+            cg->path_ + (is_v2 ? "/memory.current" : "/memory.usage_in_bytes");
+        if (::access(charge_file.c_str(), R_OK) != 0)
+            return why = charge_file + ": " + std::strerror(errno), nullptr;
         if (!write_to(cg->path_ + "/cgroup.procs", std::to_string(::getpid())))
             return why = "joining " + cg->path_ + ": " + std::strerror(errno), nullptr;
         cg->joined_ = true;
@@ -347,6 +366,15 @@ class MemoryCgroup {
     }
 
   private:
+    // Whether the space-separated list `text` (cgroup.controllers, cgroup.subtree_control) holds
+    // `word`.
+    static bool has_word(const std::string& text, const std::string& word) {
+        for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1))
+            if ((at == 0 || text[at - 1] == ' ') &&
+                (at + word.size() == text.size() || text[at + word.size()] == ' '))
+                return true;
+        return false;
+    }
     static bool write_to(const std::string& file, const std::string& value) {
         ember::UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
         return fd.valid() &&
@@ -477,7 +505,9 @@ class Fill {
         if (cgroup_) {
             const long long charged = cgroup_->charged_kib(), kernel = cgroup_->kernel_kib();
             s.cgroup_kib = (charged - charged_before_) / added;
-            s.kernel_kib = (kernel - kernel_before_) / added;
+            // -1 where memory.stat names no kernel share (v2 before Linux 5.18), not a 0.
+            s.kernel_kib =
+                kernel >= 0 && kernel_before_ >= 0 ? (kernel - kernel_before_) / added : -1;
             charged_before_ = charged, kernel_before_ = kernel;
         }
         return s;
@@ -728,14 +758,33 @@ int main(int argc, char** argv) {
         const Step* ours = nullptr;
         for (const auto& s : steps)
             if (s.k == peer_k) ours = &s;
-        if (ours)
+        // A ratio of two figures above 0, or "n/a (why)": a figure this host could not give (no
+        // memory cgroup), or one of 0 or below (MemAvailable moves with all else the host does),
+        // would make it a NaN, an infinity or a sign that means nothing. perf/run-quick accepts
+        // the n/a only with its reason.
+        const auto ratio = [](double ember, double peer, const char* unit) {
+            char text[160];
+            if (ember > 0 && peer > 0)
+                std::snprintf(text, sizeof text, "%.3f", ember / peer);
+            else
+                std::snprintf(text, sizeof text, "n/a (not both above 0: ember %.1f, QEMU %.1f %s)",
+                              ember, peer, unit);
+            return std::string(text);
+        };
+        if (ours) {
+            const auto kib = [](long long v) { return static_cast<double>(v); };
+            const std::string uss = ratio(kib(ours->mean.outside_kib), kib(peer->mean.outside_kib),
+                                          "KiB"),
+                              host = ratio(kib(ours->host_kib), kib(peer->host_kib), "KiB"),
+                              charged = cgroup ? ratio(kib(ours->cgroup_kib), kib(peer->cgroup_kib),
+                                                       "KiB")
+                                               : "n/a (no memory cgroup: " + cgroup_why + ")",
+                              rate = ratio(ours->per_second, peer->per_second, "restores/s");
             std::printf(
-                "ember/QEMU at K=%d: USS outside guest %.3f, host per clone %.3f, cgroup per "
-                "clone %.3f, restores/s %.3f\n",
-                peer_k, static_cast<double>(ours->mean.outside_kib) / peer->mean.outside_kib,
-                static_cast<double>(ours->host_kib) / peer->host_kib,
-                static_cast<double>(ours->cgroup_kib) / peer->cgroup_kib,
-                ours->per_second / peer->per_second);
+                "ember/QEMU at K=%d: USS outside guest %s, host per clone %s, cgroup per clone %s, "
+                "restores/s %s\n",
+                peer_k, uss.c_str(), host.c_str(), charged.c_str(), rate.c_str());
+        }
     }
 
     // Rate.

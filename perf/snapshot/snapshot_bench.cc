@@ -58,14 +58,26 @@ struct Proc {
     }
 };
 
-void start(Proc& p, const std::vector<std::string>& argv) {
+// Starts `argv` as `p`, its stdout on p.out and its stderr in the file `err` (discarded without
+// one).
+void start(Proc& p, const std::vector<std::string>& argv, const std::string& err = "") {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) std::abort();
     int devnull = ::open("/dev/null", O_RDWR);
-    p.pid = spawn(argv, devnull, fds[1], devnull);
+    int err_fd = err.empty() ? devnull : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    p.pid = spawn(argv, devnull, fds[1], err_fd < 0 ? devnull : err_fd);
+    if (err_fd >= 0 && err_fd != devnull) ::close(err_fd);
     ::close(devnull);
     ::close(fds[1]);
     p.out = fds[0];
+}
+
+// The last line of a QEMU's stderr file: why it exited, when it did.
+std::string last_line_of(const std::string& path) {
+    std::string text = read_file(path);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    const auto newline = text.find_last_of('\n');
+    return newline == std::string::npos ? text : text.substr(newline + 1);
 }
 
 // An ember serving its API at `sock`, its console on p.out.
@@ -385,10 +397,14 @@ int main(int argc, char** argv) {
             to_guest_ms.push_back(ms_since(t1));
             start_ms.push_back(ms_since(t0));
         }
-        if (!qemu.empty()) {
+        // A size QEMU cannot hold here is skipped and said in its row, measured as it would start.
+        // ember maps its guest with MAP_NORESERVE (core/memory/guest_memory.cc), so its columns
+        // are measured at every size.
+        const std::string qemu_skipped = qemu.empty() ? "" : ember::perf::qemu_cannot_fit(mib);
+        if (!qemu.empty() && qemu_skipped.empty()) {
             // The same loop under QEMU, migrated to a file once, then started from it.
             const std::string bios = dir.path() + "/dots.bios", mig = dir.path() + "/vm.mig",
-                              qsock = dir.path() + "/q.sock";
+                              qsock = dir.path() + "/q.sock", qerr = dir.path() + "/q.err";
             dir.write("dots.bios",
                       ember::perf::bios_image(read_file(PEER_BLOB_DIR "/peer_dots.bin")));
             const auto base = ember::perf::qemu_microvm(qemu, bios, mib);
@@ -399,9 +415,12 @@ int main(int argc, char** argv) {
                 args.insert(args.end(),
                             {"-serial", "null", "-qmp", "unix:" + qsock + ",server=on,wait=off"});
                 ::unlink(qsock.c_str());
-                start(q, args);
+                start(q, args, qerr);
                 auto qmp = QmpClient::connect(qsock, 25000);
-                if (!qmp) return std::fprintf(stderr, "QEMU: %s\n", qmp.error().message.c_str()), 1;
+                if (!qmp)
+                    return std::fprintf(stderr, "QEMU: %s: %s\n", qmp.error().message.c_str(),
+                                        last_line_of(qerr).c_str()),
+                           1;
                 std::this_thread::sleep_for(std::chrono::milliseconds(200));
                 (void)qmp->call(R"({"execute": "migrate", "arguments": {"uri": "exec:cat > )" +
                                 mig + "\"}}");
@@ -416,27 +435,34 @@ int main(int argc, char** argv) {
                 auto args = base;
                 args.insert(args.end(), {"-serial", "stdio", "-incoming", "exec:cat " + mig});
                 auto t0 = Clock::now();
-                start(q, args);
+                start(q, args, qerr);
                 if (!wait_dot(q.out))
-                    return std::fprintf(stderr, "QEMU -incoming: the guest printed nothing\n"), 1;
+                    return std::fprintf(stderr, "QEMU -incoming: the guest printed nothing: %s\n",
+                                        last_line_of(qerr).c_str()),
+                           1;
                 qemu_ms.push_back(ms_since(t0));
             }
         }
         std::string guest =
             mib >= 1024 ? std::to_string(mib / 1024) + " GiB" : std::to_string(mib) + " MiB";
         double q50 = percentile(qemu_ms, 0.5);
+        std::string qemu_cell = "-", ratio_cell = "-";
+        if (!qemu_skipped.empty()) {
+            qemu_cell = "n/a (" + qemu_skipped + ")";
+            ratio_cell = "n/a";
+        } else if (q50 > 0) {
+            qemu_cell = std::to_string(q50).substr(0, 6) + " / " +
+                        std::to_string(percentile(qemu_ms, 0.9)).substr(0, 6);
+            ratio_cell = std::to_string(percentile(start_ms, 0.5) / q50).substr(0, 5);
+        }
         std::printf(
             "| %s | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %.1f / %.1f | %.1f / %.1f | %s | %s "
             "|\n",
             guest.c_str(), percentile(load_ms, 0.5), percentile(load_ms, 0.9),
             percentile(to_guest_ms, 0.5), percentile(to_guest_ms, 0.9), percentile(start_ms, 0.5),
             percentile(start_ms, 0.9), percentile(create_ms, 0.5), percentile(create_ms, 0.9),
-            percentile(diff_ms, 0.5), percentile(diff_ms, 0.9),
-            q50 > 0 ? (std::to_string(q50).substr(0, 6) + " / " +
-                       std::to_string(percentile(qemu_ms, 0.9)).substr(0, 6))
-                          .c_str()
-                    : "-",
-            q50 > 0 ? std::to_string(percentile(start_ms, 0.5) / q50).substr(0, 5).c_str() : "-");
+            percentile(diff_ms, 0.5), percentile(diff_ms, 0.9), qemu_cell.c_str(),
+            ratio_cell.c_str());
         std::fflush(stdout);
     }
     if (int rc = touch_64mib(dir, runs, quick); rc != 0) return rc;
