@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 
+#include "core/base/unique_fd.h"
 #include "tests/support/ember_process.h"
 
 namespace ember::testing {
@@ -44,40 +47,168 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// An ember whose console and log the test reads as it waits. A wait ends as soon as ember can no
+// longer print what it waits for (it exited, or was stopped, as SIGTTOU and SIGTTIN stop a
+// background job that touches its terminal), so a failure costs seconds, not the failsafe; and
+// report() says how ember ended and what it logged or, if it still runs, where its threads wait.
+// Going out of scope kills ember: none outlives its test to spin its guest through later ones.
+class WatchedEmber {
+  public:
+    WatchedEmber(const std::string& config, int in_fd) {
+        int out[2], err[2];
+        if (::pipe2(out, O_CLOEXEC) != 0) return;
+        if (::pipe2(err, O_CLOEXEC) != 0) {
+            ::close(out[0]);
+            ::close(out[1]);
+            return;
+        }
+        out_.reset(out[0]);
+        err_.reset(err[0]);
+        pid_ = spawn_ember(config, in_fd, out[1], err[1]);
+        ::close(out[1]);
+        ::close(err[1]);
+    }
+    ~WatchedEmber() {
+        if (pid_ <= 0 || ended_) return;
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+    WatchedEmber(const WatchedEmber&) = delete;
+    WatchedEmber& operator=(const WatchedEmber&) = delete;
+
+    bool started() const { return pid_ > 0; }
+
+    // Whether the console shows `needle` within `timeout`.
+    bool wait_for_console(const std::string& needle, std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (console_.find(needle) == std::string::npos) {
+            if (!out_.valid() || stop_signal_ != 0 || std::chrono::steady_clock::now() >= deadline)
+                return false;
+            pump(100ms);
+        }
+        return true;
+    }
+
+    // ember's exit status; -1 if a signal ended or stopped it, or it still runs after `timeout`
+    // (then it is left running for report() to look at).
+    int wait_exit(std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!ended_) {
+            if (stop_signal_ != 0 || std::chrono::steady_clock::now() >= deadline) return -1;
+            pump(10ms);
+        }
+        return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+    }
+
+    std::string report() {
+        for (int i = 0; i < 64 && pump(0ms); ++i) {
+        }
+        // Both pipes at their end: ember is on its way out, which waitpid shows a moment later.
+        for (int i = 0; i < 100 && !ended_ && !out_.valid() && !err_.valid(); ++i) pump(10ms);
+        std::string r;
+        if (ended_ && WIFEXITED(status_)) {
+            r = "ember exited with status " + std::to_string(WEXITSTATUS(status_));
+        } else if (ended_) {
+            r = "ember died of signal " + std::to_string(WTERMSIG(status_)) + " (" +
+                ::strsignal(WTERMSIG(status_)) + ")";
+        } else if (stop_signal_ != 0) {
+            r = "ember was stopped by signal " + std::to_string(stop_signal_) + " (" +
+                ::strsignal(stop_signal_) + ")";
+        } else {
+            r = "ember still runs; its threads:\n" + threads();
+        }
+        return r + "\nits console: '" + console_ + "'\nits stderr:\n" + log_;
+    }
+
+  private:
+    // Notes whether ember ended or stopped, then reads what its console and log hold, waiting up
+    // to `wait` for something; whether anything was read.
+    bool pump(std::chrono::milliseconds wait) {
+        int status = 0;
+        if (!ended_ && ::waitpid(pid_, &status, WNOHANG | WUNTRACED) == pid_) {
+            if (WIFSTOPPED(status)) {
+                stop_signal_ = WSTOPSIG(status);
+            } else {
+                ended_ = true;
+                status_ = status;
+            }
+        }
+        pollfd fds[2] = {{out_.get(), POLLIN, 0}, {err_.get(), POLLIN, 0}};
+        if (::poll(fds, 2, static_cast<int>(wait.count())) <= 0) return false;
+        const bool console = read_into(out_, fds[0].revents, console_);
+        const bool log = read_into(err_, fds[1].revents, log_);
+        return console || log;
+    }
+
+    static bool read_into(UniqueFd& fd, short revents, std::string& text) {
+        if (!fd.valid() || !(revents & (POLLIN | POLLHUP | POLLERR))) return false;
+        char buf[4096];
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n > 0) {
+            text.append(buf, static_cast<size_t>(n));
+            return true;
+        }
+        if (n == 0 || errno != EINTR) fd.reset();
+        return false;
+    }
+
+    // A hang is explained by where it waits: each thread's state, wait channel and kernel stack
+    // (the stack only for root).
+    std::string threads() const {
+        std::string r;
+        std::error_code ec;
+        const std::string task = "/proc/" + std::to_string(pid_) + "/task";
+        for (const auto& entry : std::filesystem::directory_iterator(task, ec)) {
+            const std::string dir = entry.path().string();
+            const std::string stat = read_file(dir + "/stat");
+            const size_t name_end = stat.rfind(") ");
+            std::string comm = read_file(dir + "/comm");
+            if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+            r += entry.path().filename().string() + " " + comm + " state " +
+                 (name_end == std::string::npos ? "?" : stat.substr(name_end + 2, 1)) + " wchan " +
+                 read_file(dir + "/wchan") + "\n" + read_file(dir + "/stack");
+        }
+        return r;
+    }
+
+    UniqueFd out_;
+    UniqueFd err_;
+    pid_t pid_ = -1;
+    bool ended_ = false;
+    int status_ = 0;
+    int stop_signal_ = 0;
+    std::string console_;
+    std::string log_;
+};
+
 TEST(Console, TerminalInputReachesTheGuestAndTheTerminalIsRestored) {
-    int master = ::posix_openpt(O_RDWR | O_NOCTTY);
-    ASSERT_GE(master, 0);
-    ASSERT_EQ(::grantpt(master), 0);
-    ASSERT_EQ(::unlockpt(master), 0);
-    int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
-    ASSERT_GE(slave, 0);
+    // Close-on-exec: ember gets the terminal as its stdin and none of the test's other descriptors,
+    // the master side among them.
+    UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    ASSERT_TRUE(master.valid());
+    ASSERT_EQ(::grantpt(master.get()), 0);
+    ASSERT_EQ(::unlockpt(master.get()), 0);
+    UniqueFd slave(::open(::ptsname(master.get()), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    ASSERT_TRUE(slave.valid());
     termios before{};
-    ASSERT_EQ(::tcgetattr(slave, &before), 0);
+    ASSERT_EQ(::tcgetattr(slave.get(), &before), 0);
     ASSERT_TRUE(before.c_lflag & ICANON);
 
     TempDir dir;
     auto config = dir.write("vm.json", guest_config(guest("echo")));
-    int out[2];
-    ASSERT_EQ(::pipe(out), 0);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    pid_t pid = spawn_ember(config, slave, out[1], devnull);
-    ::close(out[1]);
-
-    EXPECT_NE(read_until(out[0], "ready\n", kFailsafe).find("ready\n"), std::string::npos);
+    WatchedEmber ember(config, slave.get());
+    ASSERT_TRUE(ember.started());
+    ASSERT_TRUE(ember.wait_for_console("ready\n", kFailsafe)) << ember.report();
     termios during{};
-    ASSERT_EQ(::tcgetattr(slave, &during), 0);
+    ASSERT_EQ(::tcgetattr(slave.get(), &during), 0);
     EXPECT_FALSE(during.c_lflag & (ICANON | ECHO)) << "ember puts the terminal in raw mode";
-    ASSERT_EQ(::write(master, "ping\r", 5), 5);
-    EXPECT_NE(read_until(out[0], "got: ping\n", kFailsafe).find("got: ping\n"), std::string::npos);
-    EXPECT_EQ(wait_exit(pid, kFailsafe), 0);
+    ASSERT_EQ(::write(master.get(), "ping\r", 5), 5);
+    ASSERT_TRUE(ember.wait_for_console("got: ping\n", kFailsafe)) << ember.report();
+    ASSERT_EQ(ember.wait_exit(kFailsafe), 0) << ember.report();
 
     termios after{};
-    ASSERT_EQ(::tcgetattr(slave, &after), 0);
+    ASSERT_EQ(::tcgetattr(slave.get(), &after), 0);
     EXPECT_EQ(after.c_lflag, before.c_lflag) << "terminal settings restored on exit";
-    ::close(out[0]);
-    ::close(devnull);
-    ::close(slave);
-    ::close(master);
 }
 
 TEST(Console, AReaderThatStopsReadingStallsNeitherTheGuestNorTheExit) {

@@ -23,6 +23,10 @@ pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err
         ::dup2(in_fd, STDIN_FILENO);
         ::dup2(out_fd, STDOUT_FILENO);
         ::dup2(err_fd, STDERR_FILENO);
+        // Nothing of the test's own (ctest's log, a pty's master, a pipe's other end) reaches the
+        // child: a process holding a pipe's write end would keep its reader from ever seeing the
+        // end.
+        ::close_range(3, ~0U, 0);
         std::vector<char*> args;
         args.reserve(argv.size() + 1);
         for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

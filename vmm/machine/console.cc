@@ -84,6 +84,10 @@ void Console::read_input() {
     if (n > 0) {
         serial_->enqueue_input(std::span(buf, static_cast<size_t>(n)));
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        // Said, since a guest that waits for input would otherwise wait without a word.
+        log::warn(n == 0 ? std::string("the console's input ended; the guest gets no more")
+                         : "reading the console's input: " + os_error(errno) +
+                               "; the guest gets no more");
         loop_->remove(in_fd_);
         in_fd_ = -1;
     }
