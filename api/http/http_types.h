@@ -46,6 +46,9 @@ struct HttpServerOptions {
     // Called on the server's thread with what went wrong that the server rides out (accept
     // errors, at most one line every 10 s): ember logs it.
     std::function<void(const std::string&)> on_warning;
+    // Called on the server's thread when it cannot go on serving (its event loop failed): ember
+    // stops, rather than run on with no API and nobody told.
+    std::function<void(const std::string&)> on_failure;
 };
 
 // The module's entry point; returns null with `error` set on failure. The caller owns the result.

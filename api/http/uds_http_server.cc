@@ -86,7 +86,12 @@ class UdsHttpServer : public HttpServer {
         for (;;) {
             const int n = ::epoll_wait(epoll_fd_.get(), events, 64, wait_ms(Clock::now()));
             if (n < 0 && errno != EINTR) {
-                warn(std::string("the API server's event loop failed: ") + std::strerror(errno));
+                const std::string why =
+                    std::string("the API server's event loop failed: ") + std::strerror(errno);
+                if (options_.on_failure)
+                    options_.on_failure(why);
+                else
+                    warn(why);
                 return;
             }
             const Clock::time_point now = Clock::now();

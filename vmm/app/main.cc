@@ -422,7 +422,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     if (listening) {
         router = std::make_unique<api::Router>(**controller);
         api::HttpServerOptions http{
-            cli->api_sock, listening->release(), cli->max_payload, router.get(), {}, {}};
+            cli->api_sock, listening->release(), cli->max_payload, router.get(), {}, {}, {}};
         // A thread that cannot be confined serves nobody: ember stops.
         http.on_thread_start = [&filters, &controller] {
             log::set_thread_name("ember_api");
@@ -431,6 +431,9 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
             return r.has_value();
         };
         http.on_warning = [](const std::string& message) { log::warn(message); };
+        http.on_failure = [&controller](const std::string& message) {
+            (*controller)->stop(message);
+        };
         auto started = api::start_http_server(http);
         if (!started) return give_up(started.error().message);
         server = std::move(*started);
