@@ -111,6 +111,9 @@ size_t prefix(char* out, size_t size, Level level, const std::source_location* o
         std::string_view file = origin->file_name();
         if (const std::string_view root = source_root(); !root.empty() && file.starts_with(root))
             file.remove_prefix(root.size());
+        // A build through ccache's base_dir names files relative to its build directory; an object
+        // from such a cache may sit beside ones that name theirs in full.
+        while (file.starts_with("../")) file.remove_prefix(3);
         at = put(at, end, ":");
         at = put(at, end, file);
         at = put(at, end, ":");

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <iostream>
+#include <optional>
 #include <string>
 
 #include "core/base/unique_fd.h"
@@ -135,17 +137,16 @@ TEST(GoSdk, TheSdksCallsBeforeBootWithFifosNobodyReadsThenSigterm) {
         << logged;
 
     // StopVMM: SIGTERM, and a clean exit, which Machine.Wait takes as success.
+    const auto term = std::chrono::steady_clock::now();
     ASSERT_EQ(::kill(pid, SIGTERM), 0);
-    int status = 0;
-    const auto until = std::chrono::steady_clock::now() + kFailsafe;
-    while (::waitpid(pid, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < until)
-        ::poll(nullptr, 0, 10);
-    if (::waitpid(pid, &status, WNOHANG) == 0) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        FAIL() << "SIGTERM did not end ember";
-    }
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    const std::optional<int> status = wait_for_end(pid, kFailsafe);
+    ASSERT_TRUE(status) << "SIGTERM did not end ember";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+    std::cout << "[ sigterm ] ember ended "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - term)
+                     .count()
+              << " ms after SIGTERM\n";
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -307,17 +308,16 @@ TEST(HostileClient, AStderrNobodyReadsNeitherStallsTheApiNorKeepsSigtermOut) {
     auto r = c->request("GET", "/");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
+    const auto term = std::chrono::steady_clock::now();
     ASSERT_EQ(::kill(pid, SIGTERM), 0);
-    int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
-    while (::waitpid(pid, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline)
-        ::poll(nullptr, 0, 10);
-    if (::waitpid(pid, &status, WNOHANG) == 0) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        FAIL() << "SIGTERM did not end ember";
-    }
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    const std::optional<int> status = wait_for_end(pid, kFailsafe);
+    ASSERT_TRUE(status) << "SIGTERM did not end ember";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+    std::cout << "[ sigterm ] ember ended "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - term)
+                     .count()
+              << " ms after SIGTERM\n";
     // What the pipe took is whole lines, each in Firecracker's layout.
     std::string logged;
     char buf[65536];

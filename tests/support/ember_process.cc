@@ -37,6 +37,20 @@ pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err
     return pid;
 }
 
+std::optional<int> wait_for_end(pid_t pid, std::chrono::milliseconds timeout) {
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            return std::nullopt;
+        }
+        ::poll(nullptr, 0, 5);
+    }
+    return status;
+}
+
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                           const std::optional<SignalOnOutput>& on_output) {
     int out_pipe[2], err_pipe[2];

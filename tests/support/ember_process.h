@@ -43,6 +43,10 @@ std::string read_until(int fd, const std::string& needle, std::chrono::milliseco
 pid_t spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd,
             const std::string& cwd = "");
 
+// Waits for the child `pid` to end, at most `timeout`; its wait status, or nothing when it had not
+// ended by then (it is then killed and reaped, so no test leaves it behind).
+std::optional<int> wait_for_end(pid_t pid, std::chrono::milliseconds timeout);
+
 // A fresh temporary directory, removed with everything in it when the object goes.
 class TempDir {
   public:
