@@ -1,7 +1,9 @@
 // perf/api: ember's API beside QEMU's QMP, both on Unix sockets, in the same run:
 //   fork/exec to the socket accepting (median, p90 over --runs starts, interleaved);
 //   p50/p99 latency of GET / and PUT /machine-config (ember) and query-status (QMP) over
-//   --requests requests each on one connection.
+//   --requests requests each on one connection;
+//   with --baseline PATH (another ember, say a build of an earlier commit, with its API module
+//   beside it), the same latencies for both embers, interleaved in rounds, and their ratio.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -110,10 +112,43 @@ bool qmp_read_until(int fd, std::string& buf, const char* needle) {
     return true;
 }
 
+struct Latencies {
+    std::vector<double> get_us, put_us;
+};
+
+// `requests` GET / and as many PUT /machine-config on one connection to a fresh ember, added to
+// `into`; false if ember did not answer as it should.
+bool measure_latencies(const std::string& binary, const std::string& sock, int requests,
+                       Latencies& into) {
+    const std::vector<std::string> argv = {binary, "--api-sock", sock, "--level", "Error"};
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::unlink(sock.c_str());
+    pid_t ember = spawn(argv, devnull, devnull, devnull);
+    ::close(devnull);
+    auto client = UdsHttpClient::connect(sock);
+    bool ok = static_cast<bool>(client);
+    for (int i = 0; ok && i < requests; ++i) {
+        auto t = Clock::now();
+        auto r = client->request("GET", "/");
+        into.get_us.push_back(us_since(t));
+        ok = r && r->status == 200;
+    }
+    for (int i = 0; ok && i < requests; ++i) {
+        auto t = Clock::now();
+        auto r =
+            client->request("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 128})");
+        into.put_us.push_back(us_since(t));
+        ok = r && r->status == 204;
+    }
+    ::kill(ember, SIGTERM);
+    ::waitpid(ember, nullptr, 0);
+    return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string qemu;
+    std::string qemu, baseline;
     const bool quick = ember::perf::quick_mode();
     int runs = quick ? 2 : 20, requests = quick ? 100 : 10000;
     for (int i = 1; i < argc; ++i) {
@@ -124,8 +159,12 @@ int main(int argc, char** argv) {
             runs = std::stoi(argv[++i]);
         else if (a == "--requests" && i + 1 < argc)
             requests = std::stoi(argv[++i]);
+        else if (a == "--baseline" && i + 1 < argc)
+            baseline = argv[++i];
         else {
-            std::fprintf(stderr, "usage: api_bench [--qemu PATH] [--runs N] [--requests N]\n");
+            std::fprintf(stderr,
+                         "usage: api_bench [--qemu PATH] [--runs N] [--requests N] "
+                         "[--baseline EMBER]\n");
             return 2;
         }
     }
@@ -178,28 +217,17 @@ int main(int argc, char** argv) {
         std::printf("\n(jailed start not measured: ember-jailer needs root)\n");
     }
 
-    // Latency: one long-lived process each.
+    // Latency: one long-lived process each; with a baseline, the two embers take turns.
+    Latencies ours, theirs;
+    const int rounds = baseline.empty() ? 1 : 4;
+    for (int round = 0; round < rounds; ++round) {
+        if (!measure_latencies(EMBER_BINARY, ember_sock, requests / rounds, ours)) return 1;
+        if (!baseline.empty() &&
+            !measure_latencies(baseline, dir.path() + "/baseline.sock", requests / rounds, theirs))
+            return 1;
+    }
+    const std::vector<double>&get_us = ours.get_us, &put_us = ours.put_us;
     int devnull = ::open("/dev/null", O_RDWR);
-    ::unlink(ember_sock.c_str());
-    pid_t ember = spawn(ember_argv, devnull, devnull, devnull);
-    auto client = UdsHttpClient::connect(ember_sock);
-    if (!client) return 1;
-    std::vector<double> get_us, put_us;
-    for (int i = 0; i < requests; ++i) {
-        auto t = Clock::now();
-        auto r = client->request("GET", "/");
-        get_us.push_back(us_since(t));
-        if (!r || r->status != 200) return 1;
-    }
-    for (int i = 0; i < requests; ++i) {
-        auto t = Clock::now();
-        auto r =
-            client->request("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 128})");
-        put_us.push_back(us_since(t));
-        if (!r || r->status != 204) return 1;
-    }
-    ::kill(ember, SIGTERM);
-    ::waitpid(ember, nullptr, 0);
 
     std::vector<double> qmp_us;
     if (!qemu.empty()) {
@@ -236,5 +264,19 @@ int main(int argc, char** argv) {
     row("GET / p99", percentile(get_us, 0.99), peer ? percentile(qmp_us, 0.99) : 0);
     row("PUT /machine-config p50", percentile(put_us, 0.5), peer ? percentile(qmp_us, 0.5) : 0);
     row("PUT /machine-config p99", percentile(put_us, 0.99), peer ? percentile(qmp_us, 0.99) : 0);
+    if (!baseline.empty()) {
+        std::printf(
+            "\n| request, one connection | ember | baseline (%s) | ember/baseline |\n"
+            "|---|---|---|---|\n",
+            baseline.c_str());
+        auto versus = [](const char* name, double e, double b) {
+            std::printf("| %s | %.0f us | %.0f us | %.3f |\n", name, e, b, e / b);
+        };
+        versus("GET / p50", percentile(get_us, 0.5), percentile(theirs.get_us, 0.5));
+        versus("GET / p99", percentile(get_us, 0.99), percentile(theirs.get_us, 0.99));
+        versus("PUT /machine-config p50", percentile(put_us, 0.5), percentile(theirs.put_us, 0.5));
+        versus("PUT /machine-config p99", percentile(put_us, 0.99),
+               percentile(theirs.put_us, 0.99));
+    }
     return 0;
 }
