@@ -10,6 +10,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,10 +45,28 @@ class ApiEmber {
     ~ApiEmber() {
         if (pid > 0) stop();
     }
+    // A connection, tried until ember answers; if ember has ended, at once. A failure ends the
+    // test (gtest reports the exception): there is no client to hand back.
     UdsHttpClient client() {
-        auto c = UdsHttpClient::connect(sock);
-        EXPECT_TRUE(c) << c.error().message << "\n" << log();
-        return std::move(*c);
+        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+        for (;;) {
+            auto c = UdsHttpClient::connect(sock, 100);
+            if (c) return std::move(*c);
+            const bool gone = ended();
+            if (gone || std::chrono::steady_clock::now() >= deadline) {
+                const std::string all = log();
+                throw std::runtime_error(c.error().message + (gone ? " (ember has ended)" : "") +
+                                         "\nember's log ends:\n" +
+                                         all.substr(all.size() > 4000 ? all.size() - 4000 : 0));
+            }
+        }
+    }
+    // Whether ember has ended, without reaping it: stop() and wait() still see its status.
+    bool ended() const {
+        siginfo_t info{};
+        return pid > 0 &&
+               ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+               info.si_pid == pid;
     }
     // SIGTERM and wait; the exit code.
     int stop() {
