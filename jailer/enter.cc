@@ -65,9 +65,16 @@ Result<void> enter_root(const std::string& chroot_dir, const std::vector<std::st
     // pivot_root wants the new root to be a mount point.
     if (::mount(chroot_dir.c_str(), chroot_dir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
         return fail_errno("bind-mounting " + chroot_dir);
+    // From here a failure takes the jail's mounts away again (in this private namespace only), so
+    // that the jailer can remove what it made of the jail.
+    auto undo = [&](Error e) -> Result<void> {
+        ::umount2(chroot_dir.c_str(), MNT_DETACH);
+        return std::unexpected(std::move(e));
+    };
     std::map<std::string, UniqueFd> dirs;
-    for (const auto& f : host_files) EMBER_TRY(bind_read_only(chroot_dir, f, dirs));
-    if (::chdir(chroot_dir.c_str()) < 0) return fail_errno("chdir " + chroot_dir);
+    for (const auto& f : host_files)
+        if (auto r = bind_read_only(chroot_dir, f, dirs); !r) return undo(r.error());
+    if (::chdir(chroot_dir.c_str()) < 0) return undo(fail_errno("chdir " + chroot_dir).error());
     // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then takes
     // the old root away without a directory for it in the jail.
     if (::syscall(SYS_pivot_root, ".", ".") < 0) return fail_errno("pivot_root");

@@ -3,7 +3,6 @@
 // made; a step that fails before ember runs removes what this run made of the jail.
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,10 +69,9 @@ Result<Checked> check(const JailerOptions& o) {
 
 // Everything this run made of the jail, removed after a failure before ember runs, so that the id
 // can be used again: the whole jail where this run made its directories, else what it put in.
-// Any mount this run made over the jail (in its own mount namespace) goes first.
+// (enter_root takes away its own mounts when it fails.)
 void remove_jail(const JailerOptions& o, const std::string& outermost) {
     namespace fs = std::filesystem;
-    ::umount2(o.chroot_dir().c_str(), MNT_DETACH);
     std::error_code ec;
     if (!outermost.empty()) {
         fs::remove_all(outermost, ec);

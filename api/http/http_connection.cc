@@ -93,6 +93,7 @@ HttpConnection::Clock::time_point HttpConnection::deadline() const {
 }
 
 bool HttpConnection::on_readable(Clock::time_point now) {
+    served_this_wake_ = 0;
     char buffer[16384];
     // A few reads per wake-up, so one busy client cannot starve the others.
     for (int reads = 0; reads < 4; ++reads) {
@@ -123,6 +124,7 @@ bool HttpConnection::on_readable(Clock::time_point now) {
 }
 
 bool HttpConnection::on_writable(Clock::time_point now) {
+    served_this_wake_ = 0;
     return pump(now) && !(write_shut_ && peer_closed_);
 }
 
@@ -140,15 +142,14 @@ bool HttpConnection::servable() const {
 // the client has already sent.
 bool HttpConnection::pump(Clock::time_point now) {
     more_ = false;
-    size_t served = 0;
     for (;;) {
-        while (served < kRequestsPerTurn && servable()) {
-            if (serve_one(now)) ++served;
+        while (served_this_wake_ < kRequestsPerTurn && servable()) {
+            if (serve_one(now)) ++served_this_wake_;
         }
         account();
         if (!flush(now)) return false;
         if (!output_.empty() || !servable()) return true;
-        if (served >= kRequestsPerTurn) {
+        if (served_this_wake_ >= kRequestsPerTurn) {
             more_ = true;
             return true;
         }

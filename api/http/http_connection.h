@@ -77,9 +77,10 @@ class HttpConnection {
     size_t discarded_ = 0;
     Clock::time_point linger_until_;
     OutputBudget* budget_;
-    size_t accounted_ = 0;  // of output_, in budget_->used
-    bool more_ = false;     // requests wait in input_ that this wake-up left for the next
-    bool starved_ = false;  // input_ holds only the start of a request
+    size_t accounted_ = 0;         // of output_, in budget_->used
+    bool more_ = false;            // requests wait in input_ that this wake-up left for the next
+    bool starved_ = false;         // input_ holds only the start of a request
+    size_t served_this_wake_ = 0;  // requests answered since the event loop last called in
 };
 
 }  // namespace ember::api

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -23,6 +24,7 @@ std::atomic<int> g_fd{STDERR_FILENO};
 std::atomic<int> g_stderr_fd{STDERR_FILENO};
 std::mutex g_sink_mutex;  // serialises set_fd; writers never take it
 std::atomic<uint64_t> g_missed{0};
+int g_stderr_flags = -1;  // stderr's own flags, where detach_stderr() had to change them
 // Written before other threads start (set_instance_id), read-only after.
 char g_instance[65] = "anonymous-instance";
 thread_local char t_thread[16] = "-";
@@ -100,9 +102,10 @@ size_t prefix(char* out, size_t size, Level level, const std::source_location* o
     at = put(at, end, ".");
     at = put_number(at, end, static_cast<uint64_t>(now.tv_nsec), 9);
     at = put(at, end, " [");
-    at = put(at, end, g_instance);
+    // Bounded even if a signal lands while a name is being written.
+    at = put(at, end, std::string_view(g_instance, ::strnlen(g_instance, sizeof g_instance)));
     at = put(at, end, ":");
-    at = put(at, end, t_thread);
+    at = put(at, end, std::string_view(t_thread, ::strnlen(t_thread, sizeof t_thread)));
     if (g_show_level.load(std::memory_order_relaxed)) {
         at = put(at, end, ":");
         at = put(at, end, kNames[std::clamp(static_cast<int>(level), 0, 3)]);
@@ -126,7 +129,8 @@ size_t prefix(char* out, size_t size, Level level, const std::source_location* o
 void emit(Level level, std::string_view message, const std::source_location& origin) {
     static constexpr std::string_view kCut = " [cut]\n";
     char line[kMaxLine];
-    const size_t head = prefix(line, sizeof line, level, &origin);
+    // The prefix leaves room for the cut marker, whatever its length.
+    const size_t head = prefix(line, sizeof line - kCut.size() - 1, level, &origin);
     size_t room = sizeof line - head - 1;  // and the newline
     size_t n = std::min(message.size(), room);
     if (n < message.size()) n = room - (kCut.size() - 1);
@@ -164,9 +168,11 @@ void set_level(Level level) {
 Level level() {
     return g_level.load(std::memory_order_relaxed);
 }
-void set_show(bool level, bool origin) {
-    g_show_level.store(level, std::memory_order_relaxed);
-    g_show_origin.store(origin, std::memory_order_relaxed);
+void set_show_level(bool show) {
+    g_show_level.store(show, std::memory_order_relaxed);
+}
+void set_show_origin(bool show) {
+    g_show_origin.store(show, std::memory_order_relaxed);
 }
 void set_instance_id(std::string_view id) {
     const size_t n = std::min(id.size(), sizeof g_instance - 1);
@@ -188,7 +194,7 @@ void detach_stderr() {
     if (::fstat(STDERR_FILENO, &st) < 0 || S_ISREG(st.st_mode)) return;
     if (!S_ISSOCK(st.st_mode)) {
         // A new open file description of the same pipe or terminal: its O_NONBLOCK is ours alone.
-        const int fresh = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        const int fresh = ::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fresh >= 0) {
             const int own = ::fcntl(fresh, F_DUPFD_CLOEXEC, 3);
             ::close(fresh);
@@ -200,9 +206,11 @@ void detach_stderr() {
         }
     }
     // A socket cannot be opened afresh, and without /proc nothing can: the descriptor ember was
-    // given is made non-blocking itself.
-    const int flags = ::fcntl(STDERR_FILENO, F_GETFL);
-    if (flags >= 0) ::fcntl(STDERR_FILENO, F_SETFL, flags | O_NONBLOCK);
+    // given is made non-blocking itself, and given back as it was when ember exits, since whoever
+    // shares it (a shell's terminal, a journal's socket) expects it so.
+    g_stderr_flags = ::fcntl(STDERR_FILENO, F_GETFL);
+    if (g_stderr_flags >= 0 && ::fcntl(STDERR_FILENO, F_SETFL, g_stderr_flags | O_NONBLOCK) == 0)
+        std::atexit([] { ::fcntl(STDERR_FILENO, F_SETFL, g_stderr_flags); });
 }
 
 void set_fd(int fd) {

@@ -30,7 +30,8 @@ Level level();
 
 // What each line's bracket shows besides the instance and the thread: the level (on unless
 // PUT /logger's show_level says false) and the origin, file:line (show_log_origin).
-void set_show(bool level, bool origin);
+void set_show_level(bool show);
+void set_show_origin(bool show);
 // The microVM's --id, shown in every line; set once, before any other thread starts.
 void set_instance_id(std::string_view id);
 // The calling thread's name in its lines ("ember_api", "fc_vcpu 0"); at most 15 characters kept.

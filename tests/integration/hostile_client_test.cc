@@ -349,9 +349,19 @@ TEST(HostileClient, HundredsOfClientsThatNeverReadCostLittleMemoryAndGiveItBack)
         // As much as the socket takes now; the rest would wait for the server to read.
         (void)::send(hostile.back().get(), batch.data(), batch.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
-    // A client served after the crowd has been served: every hostile connection has had its turns
-    // (each turn answers until its output is full, and the server then stops reading it).
-    for (int round = 0; round < 8; ++round) expect_alive(ember);
+    // Measured once every hostile client has answers waiting for it: the server has taken each
+    // connection in, served it until its output was full, and stopped reading it.
+    std::vector<pollfd> waiting;
+    for (const auto& fd : hostile) waiting.push_back({fd.get(), POLLIN, 0});
+    const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+    size_t answered = 0;
+    while (answered < waiting.size() && std::chrono::steady_clock::now() < deadline) {
+        ASSERT_GE(::poll(waiting.data(), waiting.size(), 100), 0);
+        answered = static_cast<size_t>(std::ranges::count_if(
+            waiting, [](const pollfd& p) { return (p.revents & POLLIN) != 0; }));
+    }
+    ASSERT_EQ(answered, waiting.size()) << "every client got answers";
+    expect_alive(ember);
     const uint64_t crowded = resident_bytes(ember.pid);
     hostile.clear();
     for (int round = 0; round < 8; ++round) expect_alive(ember);

@@ -169,14 +169,17 @@ TEST(VirtioNet, AMultiQueueTapOrATunIsRefusedAtItsPut) {
     ASSERT_TRUE(enter_new_netns());
     ASSERT_TRUE(create_multi_queue_tap("mqtap0"));
     ASSERT_TRUE(create_tap("sqtap0"));
+    ASSERT_TRUE(create_tun("tun0"));
     ApiEmber ember;
     auto c = ember.client();
     auto put = [&](const std::string& tap) {
         return call(c, "PUT", "/network-interfaces/eth0",
                     R"({"iface_id": "eth0", "host_dev_name": ")" + tap + "\"}");
     };
-    expect_fault(put("mqtap0"), "tap 'mqtap0' is a multi-queue tap");
-    expect_fault(put("lo"), "tap 'lo' is not a tap device");
+    // This test's network namespace is not the one /sys shows, so the message names both kinds.
+    expect_fault(put("mqtap0"), "tap 'mqtap0' is not a single-queue tap (a multi-queue tap");
+    expect_fault(put("tun0"), "tap 'tun0' is not a single-queue tap");
+    expect_fault(put("lo"), "tap 'lo' is not a single-queue tap");
     EXPECT_EQ(put("sqtap0").status, 204) << "and the tap is let go again";
     EXPECT_EQ(put("sqtap0").status, 204);
 }

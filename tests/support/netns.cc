@@ -31,12 +31,13 @@ Result<void> set_up(const std::string& name) {
     return {};
 }
 
-Result<void> tun_persist(const std::string& name, bool persist, short extra_flags = 0) {
+Result<void> tun_persist(const std::string& name, bool persist, short extra_flags = 0,
+                         short kind = IFF_TAP) {
     UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
     if (!fd.valid()) return fail_errno("/dev/net/tun");
     ifreq ifr{};
     std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-    ifr.ifr_flags = static_cast<short>(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | extra_flags);
+    ifr.ifr_flags = static_cast<short>(kind | IFF_NO_PI | IFF_VNET_HDR | extra_flags);
     if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) return fail_errno("TUNSETIFF " + name);
     if (::ioctl(fd.get(), TUNSETPERSIST, persist ? 1 : 0) < 0)
         return fail_errno("TUNSETPERSIST " + name);
@@ -86,6 +87,11 @@ Result<void> create_tap(const std::string& name) {
 
 Result<void> create_multi_queue_tap(const std::string& name) {
     EMBER_TRY(tun_persist(name, true, IFF_MULTI_QUEUE));
+    return set_up(name);
+}
+
+Result<void> create_tun(const std::string& name) {
+    EMBER_TRY(tun_persist(name, true, 0, IFF_TUN));
     return set_up(name);
 }
 

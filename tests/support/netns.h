@@ -31,6 +31,8 @@ Result<void> create_tap(const std::string& name);
 Result<void> delete_tap(const std::string& name);
 // The same as `ip tuntap add NAME mode tap multi_queue`.
 Result<void> create_multi_queue_tap(const std::string& name);
+// The same as `ip tuntap add NAME mode tun`.
+Result<void> create_tun(const std::string& name);
 
 // An AF_PACKET socket bound to an interface: sends and receives whole Ethernet frames.
 class PacketSocket {

@@ -9,6 +9,7 @@
 #include "core/base/file_io.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -18,6 +19,14 @@ namespace {
 unsigned flags_of(const TapOffloads& o) {
     return (o.csum ? TUN_F_CSUM : 0) | (o.tso4 ? TUN_F_TSO4 : 0) | (o.tso6 ? TUN_F_TSO6 : 0) |
            (o.ufo ? TUN_F_UFO : 0);
+}
+
+// A tun or tap device's IFF_* flags, from sysfs; 0 for any other interface or when unreadable.
+unsigned tun_flags(const std::string& name) {
+    UniqueFd fd(::open(("/sys/class/net/" + name + "/tun_flags").c_str(), O_RDONLY | O_CLOEXEC));
+    char text[32] = {};
+    if (!fd.valid() || ::read(fd.get(), text, sizeof text - 1) <= 0) return 0;
+    return static_cast<unsigned>(std::strtoul(text, nullptr, 16));
 }
 
 }  // namespace
@@ -40,13 +49,17 @@ Result<Tap> Tap::open(const std::string& name) {
         if (err == EBUSY) return fail(who + " is busy: another process has it open");
         if (err == EINVAL) {
             // The kernel refuses a single-queue attach to a multi-queue tap with the same EINVAL
-            // as a tun: asking again as multi-queue tells them apart (and attaches nothing that
-            // stays: the descriptor closes here).
-            ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
-            if (::ioctl(fd.get(), TUNSETIFF, &ifr) == 0)
-                return fail(who + " is a multi-queue tap: ember, like Firecracker, takes a " +
-                            "single-queue one (ip tuntap add " + name + " mode tap)");
-            return fail(who + " is not a tap device (a tun, or another kind of interface)");
+            // as a tun. The device's flags in sysfs tell them apart without attaching to it (a
+            // queue added to a tap another VMM uses would take some of its frames), where this
+            // /sys shows ember's network namespace; elsewhere the message names both.
+            const std::string hint =
+                ": ember, like Firecracker, takes a single-queue tap (ip tuntap add " + name +
+                " mode tap)";
+            const unsigned flags = tun_flags(name);
+            if (flags & IFF_MULTI_QUEUE) return fail(who + " is a multi-queue tap" + hint);
+            if (flags & IFF_TUN) return fail(who + " is a tun" + hint);
+            return fail(who + " is not a single-queue tap (a multi-queue tap, a tun or another " +
+                        "kind of interface)" + hint);
         }
         return fail_errno(who + ": TUNSETIFF", err);
     }

@@ -302,8 +302,8 @@ Outcome Controller::handle(const PutLogger& a) {
         log::set_fd(sink->get());
     }
     if (a.config.level) log::set_level(*a.config.level);
-    if (a.config.show_level || a.config.show_log_origin)
-        log::set_show(a.config.show_level.value_or(true), a.config.show_log_origin.value_or(false));
+    if (a.config.show_level) log::set_show_level(*a.config.show_level);
+    if (a.config.show_log_origin) log::set_show_origin(*a.config.show_log_origin);
     return {};
 }
 

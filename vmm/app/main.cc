@@ -292,7 +292,8 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     }
     log::set_level(cli->level);
     log::set_instance_id(cli->id);
-    log::set_show(cli->show_level, cli->show_log_origin);
+    log::set_show_level(cli->show_level);
+    log::set_show_origin(cli->show_log_origin);
     UniqueFd log_file;
     if (cli->log_path) {
         // As PUT /logger's, but created when missing, as --log-path always has been.
