@@ -137,16 +137,7 @@ TEST(GoSdk, TheSdksCallsBeforeBootWithFifosNobodyReadsThenSigterm) {
         << logged;
 
     // StopVMM: SIGTERM, and a clean exit, which Machine.Wait takes as success.
-    const auto term = std::chrono::steady_clock::now();
-    ASSERT_EQ(::kill(pid, SIGTERM), 0);
-    const std::optional<int> status = wait_for_end(pid, kFailsafe);
-    ASSERT_TRUE(status) << "SIGTERM did not end ember";
-    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
-    std::cout << "[ sigterm ] ember ended "
-              << std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - term)
-                     .count()
-              << " ms after SIGTERM\n";
+    expect_sigterm_ends_cleanly(pid);
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -94,6 +96,21 @@ class ApiEmber {
     std::string sock, err_path;
     pid_t pid = -1;
 };
+
+// Sends `pid` (an ember the test spawned) SIGTERM and expects it to end with status 0 within the
+// failsafe; says how long it took.
+inline void expect_sigterm_ends_cleanly(pid_t pid) {
+    const auto term = std::chrono::steady_clock::now();
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    const std::optional<int> status = wait_for_end(pid, kFailsafe);
+    ASSERT_TRUE(status) << "SIGTERM did not end ember";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+    std::cout << "[ sigterm ] ember ended "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - term)
+                     .count()
+              << " ms after SIGTERM\n";
+}
 
 inline HttpReply call(UdsHttpClient& c, const std::string& method, const std::string& path,
                       const std::string& body = "") {
