@@ -31,27 +31,14 @@ thread_local char t_thread[16] = "-";
 
 constexpr const char* kNames[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
-// Appends `text` at `at`, never past `end`; returns the new end.
-char* put(char* at, char* end, std::string_view text) {
-    const size_t n = std::min(text.size(), static_cast<size_t>(end - at));
-    std::memcpy(at, text.data(), n);
-    return at + n;
-}
-
 // `value` in exactly `digits` decimal digits.
-char* put_number(char* at, char* end, uint64_t value, int digits) {
+char* put_digits(char* at, char* end, uint64_t value, int digits) {
     if (end - at < digits) return at;
     for (int i = digits - 1; i >= 0; --i) {
         at[i] = static_cast<char>('0' + value % 10);
         value /= 10;
     }
     return at + digits;
-}
-
-char* put_number(char* at, char* end, uint64_t value) {
-    int digits = 1;
-    for (uint64_t v = value; v >= 10; v /= 10) ++digits;
-    return put_number(at, end, value, digits);
 }
 
 // The civil date of a day count from 1970-01-01 (Howard Hinnant's days_from_civil, inverted):
@@ -88,27 +75,27 @@ size_t prefix(char* out, size_t size, Level level, const std::source_location* o
     const int64_t days = (secs >= 0 ? secs : secs - 86399) / 86400;
     const auto of_day = static_cast<uint64_t>(secs - days * 86400);
     const Date date = civil_from_days(days);
-    at = put_number(at, end, static_cast<uint64_t>(std::max<int64_t>(date.year, 0)), 4);
-    at = put(at, end, "-");
-    at = put_number(at, end, date.month, 2);
-    at = put(at, end, "-");
-    at = put_number(at, end, date.day, 2);
-    at = put(at, end, "T");
-    at = put_number(at, end, of_day / 3600, 2);
-    at = put(at, end, ":");
-    at = put_number(at, end, of_day / 60 % 60, 2);
-    at = put(at, end, ":");
-    at = put_number(at, end, of_day % 60, 2);
-    at = put(at, end, ".");
-    at = put_number(at, end, static_cast<uint64_t>(now.tv_nsec), 9);
-    at = put(at, end, " [");
+    at = put_digits(at, end, static_cast<uint64_t>(std::max<int64_t>(date.year, 0)), 4);
+    at = append(at, end, "-");
+    at = put_digits(at, end, date.month, 2);
+    at = append(at, end, "-");
+    at = put_digits(at, end, date.day, 2);
+    at = append(at, end, "T");
+    at = put_digits(at, end, of_day / 3600, 2);
+    at = append(at, end, ":");
+    at = put_digits(at, end, of_day / 60 % 60, 2);
+    at = append(at, end, ":");
+    at = put_digits(at, end, of_day % 60, 2);
+    at = append(at, end, ".");
+    at = put_digits(at, end, static_cast<uint64_t>(now.tv_nsec), 9);
+    at = append(at, end, " [");
     // Bounded even if a signal lands while a name is being written.
-    at = put(at, end, std::string_view(g_instance, ::strnlen(g_instance, sizeof g_instance)));
-    at = put(at, end, ":");
-    at = put(at, end, std::string_view(t_thread, ::strnlen(t_thread, sizeof t_thread)));
+    at = append(at, end, std::string_view(g_instance, ::strnlen(g_instance, sizeof g_instance)));
+    at = append(at, end, ":");
+    at = append(at, end, std::string_view(t_thread, ::strnlen(t_thread, sizeof t_thread)));
     if (g_show_level.load(std::memory_order_relaxed)) {
-        at = put(at, end, ":");
-        at = put(at, end, kNames[std::clamp(static_cast<int>(level), 0, 3)]);
+        at = append(at, end, ":");
+        at = append(at, end, kNames[std::clamp(static_cast<int>(level), 0, 3)]);
     }
     if (origin != nullptr && g_show_origin.load(std::memory_order_relaxed)) {
         std::string_view file = origin->file_name();
@@ -117,12 +104,12 @@ size_t prefix(char* out, size_t size, Level level, const std::source_location* o
         // A build through ccache's base_dir names files relative to its build directory; an object
         // from such a cache may sit beside ones that name theirs in full.
         while (file.starts_with("../")) file.remove_prefix(3);
-        at = put(at, end, ":");
-        at = put(at, end, file);
-        at = put(at, end, ":");
-        at = put_number(at, end, origin->line());
+        at = append(at, end, ":");
+        at = append(at, end, file);
+        at = append(at, end, ":");
+        at = append_number(at, end, origin->line());
     }
-    at = put(at, end, "] ");
+    at = append(at, end, "] ");
     return static_cast<size_t>(at - out);
 }
 
@@ -225,6 +212,21 @@ void set_fd(int fd) {
         return;
     }
     g_fd.store(own, std::memory_order_relaxed);
+}
+
+char* append(char* at, char* end, std::string_view text) {
+    const size_t n = std::min(text.size(), static_cast<size_t>(end - at));
+    std::memcpy(at, text.data(), n);
+    return at + n;
+}
+
+char* append_number(char* at, char* end, int64_t value) {
+    if (value < 0 && at < end) *at++ = '-';
+    const uint64_t magnitude =
+        value < 0 ? ~static_cast<uint64_t>(value) + 1 : static_cast<uint64_t>(value);
+    int digits = 1;
+    for (uint64_t v = magnitude; v >= 10; v /= 10) ++digits;
+    return put_digits(at, end, magnitude, digits);
 }
 
 size_t format_prefix(char* out, size_t size, Level level) {

@@ -57,6 +57,10 @@ uint64_t missed_lines();
 // `out` (at most `size` bytes) and returns its length; then write_raw() sends the whole line.
 // Both are async-signal-safe: no allocation, no lock.
 size_t format_prefix(char* out, size_t size, Level level);
+// Pieces of such a line: `text`, or `value` in decimal, written at `at` and never past `end`;
+// each returns the new end. Async-signal-safe too.
+char* append(char* at, char* end, std::string_view text);
+char* append_number(char* at, char* end, int64_t value);
 void write_raw(const char* line, size_t size);
 
 void write(Level level, std::string_view message,

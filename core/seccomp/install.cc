@@ -21,25 +21,6 @@ namespace {
 // Set without a system call, so the handler needs none but the write it reports with.
 thread_local const char* t_kind = "main";
 
-// Appends `text`, then returns the new end; never past `end`.
-char* append(char* at, char* end, const char* text) {
-    while (*text != '\0' && at < end) *at++ = *text++;
-    return at;
-}
-
-char* append_number(char* at, char* end, long n) {
-    char digits[24];
-    int len = 0;
-    unsigned long u = n < 0 ? static_cast<unsigned long>(-n) : static_cast<unsigned long>(n);
-    do {
-        digits[len++] = static_cast<char>('0' + u % 10);
-        u /= 10;
-    } while (u != 0 && len < 24);
-    if (n < 0 && at < end) *at++ = '-';
-    while (len > 0 && at < end) *at++ = digits[--len];
-    return at;
-}
-
 // SIGSYS's si_code when a filter's trap raised it: the kernel's SYS_SECCOMP, which glibc's headers
 // do not name.
 constexpr int kSysSeccomp = 1;
@@ -56,9 +37,9 @@ void on_sigsys(int, siginfo_t* info, void* context) {
     char* end = line + sizeof line - 1;
     if (info->si_code != kSysSeccomp) {
         char* at = line + log::format_prefix(line, sizeof line, log::Level::Warn);
-        at = append(at, end, "ignored a SIGSYS sent by process ");
-        at = append_number(at, end, info->si_pid);
-        at = append(at, end, ": it did not come from a seccomp filter\n");
+        at = log::append(at, end, "ignored a SIGSYS sent by process ");
+        at = log::append_number(at, end, info->si_pid);
+        at = log::append(at, end, ": it did not come from a seccomp filter\n");
         log::write_raw(line, static_cast<size_t>(at - line));
         return;
     }
@@ -66,13 +47,13 @@ void on_sigsys(int, siginfo_t* info, void* context) {
     const uint64_t refused = lookup ? g_refused_lookups.fetch_add(1) : 0;
     char* at =
         line + log::format_prefix(line, sizeof line, lookup ? log::Level::Warn : log::Level::Error);
-    at = append(at, end, "the ");
-    at = append(at, end, t_kind);
-    at = append(at, end, " thread made system call ");
-    at = append_number(at, end, info->si_syscall);
-    at = append(at, end,
-                lookup ? ", a file lookup its seccomp filter forbids: it fails with EACCES\n"
-                       : ", which its seccomp filter forbids\n");
+    at = log::append(at, end, "the ");
+    at = log::append(at, end, t_kind);
+    at = log::append(at, end, " thread made system call ");
+    at = log::append_number(at, end, info->si_syscall);
+    at = log::append(at, end,
+                     lookup ? ", a file lookup its seccomp filter forbids: it fails with EACCES\n"
+                            : ", which its seccomp filter forbids\n");
     if (!lookup || refused < kLookupsReported) log::write_raw(line, static_cast<size_t>(at - line));
     if (lookup) {
         // The call was not made; what the handler leaves in RAX is its result.
