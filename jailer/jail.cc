@@ -86,16 +86,10 @@ Result<void> make_node(const std::string& root, const DeviceNode& node, uid_t ui
 // and nobody else may look in.
 constexpr const char* kOwnedDirs[] = {"", "/dev", "/dev/net", "/run"};
 
-Result<void> fill(const JailerOptions& o, const std::vector<std::string>& beside,
-                  const std::string& root, std::vector<std::string>& made) {
-    auto copy = [&](const std::string& from) -> Result<void> {
-        const std::string to = root + "/" + file_name(from);
-        EMBER_TRY(copy_file(from, to));
-        made.push_back(to);
-        return {};
-    };
-    EMBER_TRY(copy(o.exec_file));
-    for (const auto& f : beside) EMBER_TRY(copy(f));
+Result<void> fill(const JailerOptions& o, const std::string& root, std::vector<std::string>& made) {
+    const std::string exec = root + "/" + file_name(o.exec_file);
+    EMBER_TRY(copy_file(o.exec_file, exec));
+    made.push_back(exec);
     for (const auto& node : kNodes) EMBER_TRY(make_node(root, node, o.uid, o.gid, made));
     for (const char* dir : kOwnedDirs) {
         const std::string path = root + dir;
@@ -139,7 +133,7 @@ bool pid_file_names_a_live_process(const std::filesystem::path& file) {
 
 }  // namespace
 
-Result<void> build_jail(const JailerOptions& o, const std::vector<std::string>& beside) {
+Result<void> build_jail(const JailerOptions& o) {
     namespace fs = std::filesystem;
     const fs::path root = o.chroot_dir();
     std::error_code ec;
@@ -158,7 +152,7 @@ Result<void> build_jail(const JailerOptions& o, const std::vector<std::string>& 
     fs::create_directories(root, ec);
     if (ec) return fail(root.string() + ": " + ec.message());
     std::vector<std::string> made;
-    if (auto r = fill(o, beside, root.string(), made); !r) {
+    if (auto r = fill(o, root.string(), made); !r) {
         // Nothing half-made stays behind: the whole jail if this call made it, else what it added.
         if (!outermost.empty())
             fs::remove_all(outermost, ec);

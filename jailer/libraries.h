@@ -1,7 +1,7 @@
 // The shared objects a dynamically linked ember needs inside its jail: its program interpreter
-// (the dynamic loader) and every library in the DT_NEEDED closure of ember and its API module.
-// ember is linked dynamically (Debian's libraries) and its API module is dlopen()ed, so it cannot
-// be a static binary as Firecracker is; the jail gets read-only bind mounts of these files instead.
+// (the dynamic loader) and every library in the DT_NEEDED closure of ember. ember links Debian's
+// shared libraries, so it is not a static binary as Firecracker is; the jail gets read-only bind
+// mounts of these files instead.
 #pragma once
 
 #include <string>

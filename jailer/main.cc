@@ -28,8 +28,6 @@
 namespace ember::jailer {
 namespace {
 
-constexpr const char* kModule = "libember_api_http.so";
-
 uint64_t now_us(clockid_t clock) {
     timespec ts{};
     ::clock_gettime(clock, &ts);
@@ -45,7 +43,6 @@ std::string read_text(const std::string& path) {
 
 // What the flags name, looked at before anything is made.
 struct Checked {
-    std::string module;
     std::vector<std::string> libraries;
     std::vector<CgroupMount> cgroup_mounts;
 };
@@ -53,10 +50,7 @@ struct Checked {
 Result<Checked> check(const JailerOptions& o) {
     EMBER_TRY(check_exec_file(o.exec_file));
     Checked c;
-    c.module = o.exec_file.substr(0, o.exec_file.rfind('/') + 1) + kModule;
-    if (::access(c.module.c_str(), R_OK) < 0)
-        return fail_errno(c.module + " (ember's API module, expected beside --exec-file)");
-    auto libraries = shared_libraries({o.exec_file, c.module}, default_library_dirs());
+    auto libraries = shared_libraries({o.exec_file}, default_library_dirs());
     EMBER_TRY(libraries);
     c.libraries = std::move(*libraries);
     if (o.netns) {
@@ -73,17 +67,15 @@ Result<Checked> check(const JailerOptions& o) {
 void remove_jail(const JailerOptions& o, const std::string& outermost) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    if (!outermost.empty()) {
+    if (!outermost.empty())
         fs::remove_all(outermost, ec);
-    } else {
+    else
         fs::remove(fs::path(o.chroot_dir()) / o.exec_name(), ec);
-        fs::remove(fs::path(o.chroot_dir()) / kModule, ec);
-    }
 }
 
 // The jail's part on the host, up to pivot_root. `built` says whether this run made the jail.
 Result<void> prepare(const JailerOptions& o, const Checked& c, bool& built) {
-    EMBER_TRY(build_jail(o, {c.module}));
+    EMBER_TRY(build_jail(o));
     built = true;
     EMBER_TRY(join_cgroups(o, c.cgroup_mounts, ::getpid()));
     if (o.netns) EMBER_TRY(join_netns(*o.netns));
@@ -196,7 +188,7 @@ int run(int argc, char** argv) {
     }
     auto r = finish(o, dev_null, start_us, start_cpu_us);
     // Inside the jail now: what ember would have run from goes, so the id can be used again.
-    for (const std::string& file : {o.exec_name(), std::string(kModule), o.exec_name() + ".pid"})
+    for (const std::string& file : {o.exec_name(), o.exec_name() + ".pid"})
         ::unlink(("/" + file).c_str());
     return failed(r.error());
 }

@@ -1,5 +1,5 @@
 // api/routes: Firecracker's REST API (pinned: the v1.7.0 swagger) as ember serves it. The router
-// runs on the HTTP server's connection threads: it parses and checks a request, hands a typed
+// runs on the API thread: it parses and checks a request, hands a typed
 // action to the VMM through core/actions.h (the Controller runs it on the VMM thread) or reads a
 // copy for a GET, and answers with Firecracker's status codes: 204 with no body, 200 with JSON,
 // 400 with {"fault_message": ...}.

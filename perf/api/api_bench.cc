@@ -2,7 +2,7 @@
 //   fork/exec to the socket accepting (median, p90 over --runs starts, interleaved);
 //   p50/p99 latency of GET / and PUT /machine-config (ember) and query-status (QMP) over
 //   --requests requests each on one connection;
-//   with --baseline PATH (another ember, say a build of an earlier commit, with its API module
+//   with --baseline PATH (another ember, say a build of an earlier commit, with whatever it loads
 //   beside it), the same latencies for both embers, interleaved in rounds, and their ratio.
 #include <fcntl.h>
 #include <poll.h>
@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
         qemu.empty() ? 0 : percentile(qemu_ready, 0.5));
     row("start to socket accepting, p90", percentile(ember_ready, 0.9),
         qemu.empty() ? 0 : percentile(qemu_ready, 0.9));
-    // ember listens before its HTTP module is loaded: the first answer comes a little later.
+    // ember listens before its API thread serves: the first answer comes a little later.
     row("start to first GET / answered, median", percentile(ember_answer, 0.5), 0);
     if (jailed) {
         std::printf(

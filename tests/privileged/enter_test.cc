@@ -39,7 +39,7 @@ TEST(JailerEnter, TheJailBecomesRootAndTheHostIsGone) {
     o.uid = 1234;
     o.gid = 2345;
     o.chroot_base_dir = dir.path() + "/jails";
-    ASSERT_TRUE(build_jail(o, {}));
+    ASSERT_TRUE(build_jail(o));
     const std::string host_file = dir.path() + "/ember";
     EXPECT_EQ(in_child([&] {
                   if (!enter_root(o.chroot_dir())) return 1;
@@ -64,7 +64,7 @@ TEST(JailerEnter, HostFilesAppearReadOnlyAtTheirPathsAndNothingElseOfTheirDirect
     o.uid = 1234;
     o.gid = 2345;
     o.chroot_base_dir = dir.path() + "/jails";
-    ASSERT_TRUE(build_jail(o, {}));
+    ASSERT_TRUE(build_jail(o));
     const std::string lib_dir = dir.path() + "/lib";
     std::filesystem::create_directories(lib_dir);
     const std::string lib = dir.write("lib/libx.so.1", "the library");

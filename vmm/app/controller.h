@@ -3,8 +3,8 @@
 // termination signals, and the logger and metrics sinks.
 //
 // Other threads (the API server's) reach it two ways only: submit() queues a typed action for the
-// VMM thread and waits for its outcome; the snapshot getters (config, state) read a copy kept
-// under a mutex, so a GET never waits behind a long action.
+// VMM thread and waits for its outcome; the getters (config, state) read a copy kept under a
+// mutex, without waiting for the VMM thread.
 #pragma once
 
 #include <condition_variable>

@@ -19,7 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "api/http/http_module.h"
+#include "api/http/api_socket.h"
+#include "api/http/uds_http_server.h"
 #include "api/json/vm_config_json.h"
 #include "api/routes/router.h"
 #include "core/base/fatal_exit.h"
@@ -419,11 +420,14 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         if (auto r = (*controller)->execute_now(InstanceStart{}); !r)
             return give_up(r.error().message);
     }
-    std::unique_ptr<api::HttpServer> server;
+    std::unique_ptr<api::UdsHttpServer> server;
     if (listening) {
         router = std::make_unique<api::Router>(**controller);
-        api::HttpServerOptions http{
-            cli->api_sock, listening->release(), cli->max_payload, router.get(), {}, {}, {}};
+        api::HttpServerOptions http;
+        http.socket_path = cli->api_sock;
+        http.listen_fd = std::move(*listening);
+        http.max_payload = cli->max_payload;
+        http.handler = router.get();
         // A thread that cannot be confined serves nobody: ember stops.
         http.on_thread_start = [&filters, &controller] {
             log::set_thread_name("ember_api");
@@ -435,7 +439,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         http.on_failure = [&controller](const std::string& message) {
             (*controller)->stop(message);
         };
-        auto started = api::start_http_server(http);
+        auto started = api::UdsHttpServer::start(std::move(http));
         if (!started) return give_up(started.error().message);
         server = std::move(*started);
         const auto wall = std::chrono::duration_cast<std::chrono::microseconds>(

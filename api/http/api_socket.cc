@@ -1,6 +1,5 @@
-#include "api/http/http_module.h"
+#include "api/http/api_socket.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -10,7 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <string>
 
@@ -73,34 +71,6 @@ Result<UniqueFd> listen_unix_socket(const std::string& path, bool replace_stale)
         if (linked < 0) return fail_errno("--api-sock " + path, err);
     }
     return fd;
-}
-
-Result<std::unique_ptr<HttpServer>> start_http_server(const HttpServerOptions& options) {
-    char exe[PATH_MAX];
-    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-    std::string dir;
-    if (n >= 0) {
-        dir.assign(exe, static_cast<size_t>(n));
-    } else {
-        // A jail has no /proc: the path ember was started by, which the jailer makes absolute.
-        const char* started_as = program_invocation_name;
-        if (started_as == nullptr || started_as[0] != '/')
-            return fail(
-                "the API server module: /proc/self/exe is unreadable and ember was "
-                "not started by an absolute path");
-        dir = started_as;
-    }
-    dir.resize(dir.rfind('/') + 1);
-    const std::string path = dir + "libember_api_http.so";
-    // Never unloaded: the server's code must outlive the server.
-    void* module = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (module == nullptr) return fail("the API server module: " + std::string(::dlerror()));
-    auto start = reinterpret_cast<StartHttpServer>(::dlsym(module, kStartHttpServerSymbol));
-    if (start == nullptr) return fail(path + ": no " + kStartHttpServerSymbol);
-    std::string error;
-    HttpServer* server = start(options, error);
-    if (server == nullptr) return fail(error);
-    return std::unique_ptr<HttpServer>(server);
 }
 
 }  // namespace ember::api

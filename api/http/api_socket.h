@@ -1,11 +1,9 @@
-// The API socket and the HTTP server behind it. ember listens on the socket itself, before the
-// server module (and the OpenSSL it drags in) is loaded, so clients can connect at once; their
-// requests wait in the backlog for the few milliseconds the module takes.
+// The API socket: made before anything else that takes time (a --config-file's boot), so clients
+// can connect at once; their requests wait in the backlog until the server serves them.
 #pragma once
 
-#include <memory>
+#include <string>
 
-#include "api/http/http_types.h"
 #include "core/base/error.h"
 #include "core/base/unique_fd.h"
 
@@ -16,8 +14,5 @@ namespace ember::api {
 // listens on (a crashed VMM's) is replaced instead; embers doing so in one directory take turns
 // under a lock on it, so none can unlink a socket another has just bound.
 Result<UniqueFd> listen_unix_socket(const std::string& path, bool replace_stale);
-
-// Loads libember_api_http.so from beside the ember binary and starts serving options.listen_fd.
-Result<std::unique_ptr<HttpServer>> start_http_server(const HttpServerOptions& options);
 
 }  // namespace ember::api
