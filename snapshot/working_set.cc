@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/base/bytes.h"
+#include "core/base/elapsed.h"
 #include "core/base/file_io.h"
 #include "core/base/hex.h"
 #include "snapshot/format.h"
@@ -68,8 +69,7 @@ Result<std::chrono::microseconds> populate(const WorkingSet& set, const GuestMem
                 return {};
             }));
     }
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                 start);
+    return elapsed_since(start);
 }
 
 }  // namespace

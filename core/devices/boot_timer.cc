@@ -3,6 +3,7 @@
 #include <ctime>
 #include <string>
 
+#include "core/base/elapsed.h"
 #include "core/base/log.h"
 
 namespace ember {
@@ -19,9 +20,7 @@ void BootTimer::read(uint64_t, std::span<uint8_t> data) {
 
 void BootTimer::write(uint64_t offset, std::span<const uint8_t> data) {
     if (offset != 0 || data.empty() || data[0] != kMagic) return;
-    auto wall_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::steady_clock::now() - start_)
-                       .count();
+    const uint64_t wall_us = micros_since(start_);
     uint64_t cpu_us = process_cpu_time_us() - start_cpu_us_;
     log::write(log::Level::Info, "Guest-boot-time = " + std::to_string(wall_us) + " us " +
                                      std::to_string(wall_us / 1000) + " ms, " +

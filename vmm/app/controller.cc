@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/base/elapsed.h"
 #include "core/base/fatal_exit.h"
 #include "core/base/log.h"
 #include "core/base/metrics_groups.h"
@@ -29,12 +30,6 @@ constexpr auto kMetricsPeriod = std::chrono::seconds(60);
 // as soon as the socket appears, gets its memory registered before the irqchip, while an ember kept
 // waiting is ready this long after its start (and, on hosts with the grace period, ~10 ms more).
 constexpr auto kQuietBeforePlatform = std::chrono::milliseconds(50);
-
-uint64_t micros_since(std::chrono::steady_clock::time_point start) {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                     std::chrono::steady_clock::now() - start)
-                                     .count());
-}
 
 }  // namespace
 

@@ -23,6 +23,7 @@
 #include "api/http/uds_http_server.h"
 #include "api/json/vm_config_json.h"
 #include "api/routes/router.h"
+#include "core/base/elapsed.h"
 #include "core/base/fatal_exit.h"
 #include "core/base/log.h"
 #include "core/base/open_file.h"
@@ -442,13 +443,11 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         auto started = api::UdsHttpServer::start(std::move(http));
         if (!started) return give_up(started.error().message);
         server = std::move(*started);
-        const auto wall = std::chrono::duration_cast<std::chrono::microseconds>(
-            std::chrono::steady_clock::now() - start);
         const uint64_t cpu = process_cpu_time_us();
         using Kind = metrics::Field::Kind;
         api_server = metrics::Group{
             "api_server",
-            {{"process_startup_time_us", static_cast<uint64_t>(wall.count()), Kind::Value},
+            {{"process_startup_time_us", micros_since(start), Kind::Value},
              {"process_startup_time_cpu_us", cpu - std::min(cpu, cli->start_time_cpu_us),
               Kind::Value}}};
     }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/base/atomic_file.h"
+#include "core/base/elapsed.h"
 #include "core/base/file_io.h"
 #include "core/base/log.h"
 #include "core/base/open_file.h"
@@ -32,8 +33,7 @@ std::string in_ms(std::chrono::microseconds took) {
 }
 
 std::string took_since(std::chrono::steady_clock::time_point start) {
-    return in_ms(std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start));
+    return in_ms(elapsed_since(start));
 }
 
 bool same_file(const struct stat& a, const struct stat& b) {
