@@ -1,3 +1,5 @@
+// PUT /snapshot/load bodies as api/json reads them: Firecracker's fields, its deprecated
+// mem_file_path, network overrides, ember's working set, the Uffd backend, and bad bodies named.
 #include <gtest/gtest.h>
 
 #include "api/json/api_bodies.h"
