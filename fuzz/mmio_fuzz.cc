@@ -9,6 +9,7 @@
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/require.h"
 #include "virtio/mmio/mmio_transport.h"
+#include "virtio/mmio/persist.h"
 
 using namespace ember;
 using fuzz::require;
@@ -50,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     virtio::Interrupt interrupt2(irq);
     auto restored = virtio::MmioTransport::create(device2, interrupt2, mem, nullptr, 0xd0000000);
     require(restored.has_value(), "a second transport can be made");
-    auto back = (*restored)->restore(std::span<const uint8_t>(saved), 1);
+    auto back =
+        (*restored)->restore(std::span<const uint8_t>(saved), virtio::kTransportSection.version);
     if (!back) std::fprintf(stderr, "%s\n", back.error().message.c_str());
     require(back.has_value(), "a transport restores what it saved");
     require((*restored)->save() == saved, "a restored transport saves the same state");

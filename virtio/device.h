@@ -93,6 +93,15 @@ class VirtioDevice {
     virtual std::vector<QueueState> queue_states() const = 0;
     // With the VM paused: completes every request in flight into the guest (snapshots).
     virtual void quiesce() {}
+    // What the device keeps beyond its queues that a snapshot carries (its rate limiters' tokens),
+    // written into its section after the transport's registers; empty for a kind with none.
+    virtual std::vector<uint8_t> save_state() const { return {}; }
+    // Takes back what save_state() wrote, before the transport restores its queues. Empty (a file
+    // from before devices kept any) leaves the device as its configuration made it.
+    virtual Result<void> restore_state(std::span<const uint8_t> state) {
+        if (state.empty()) return {};
+        return fail(std::string(kind()) + " '" + id() + "': its kind keeps no snapshot state");
+    }
 };
 
 }  // namespace ember::virtio

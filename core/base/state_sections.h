@@ -32,7 +32,8 @@ inline constexpr StateSection kSerial{4, "serial", 1, kPerDevice};
 inline constexpr StateSection kI8042{5, "i8042", 1, kPerDevice};
 // 2: the generation ID's address; 3: the page size
 inline constexpr StateSection kMemory{6, "memory layout", 3};
-inline constexpr StateSection kVirtio{7, "virtio", 1, kPerDevice};
+// 2: the device's own state after the transport's (its rate limiters' tokens)
+inline constexpr StateSection kVirtio{7, "virtio", 2, kPerDevice};
 
 inline constexpr StateSection kAll[] = {kConfig, kVmKvm, kVcpu, kSerial, kI8042, kMemory, kVirtio};
 

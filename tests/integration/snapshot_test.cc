@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <span>
 #include <thread>
 
@@ -120,6 +121,58 @@ TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
         << b.output();
     // A failed disk request would print its own line and break the stream.
     EXPECT_TRUE(one_unbroken_stream(before, b.output(), "blk tick "));
+}
+
+// Whether any line ember wrote to its metrics file counts a drive throttled by its rate limiter
+// (each line holds what a counter gained since the one before).
+bool a_drive_was_throttled(const std::string& metrics) {
+    std::ifstream in(metrics);
+    const std::string key = "\"rate_limiter_throttled_events\":";
+    for (std::string line; std::getline(in, line);)
+        for (size_t at = line.find(key); at != std::string::npos; at = line.find(key, at + 1))
+            if (line[at + key.size()] != '0') return true;
+    return false;
+}
+
+// A drive's rate limiter allows 20 operations an hour, two per tick of blk_ticker: the guest gets
+// ten ticks in all. It is snapshotted a few ticks in; the clone spends only what was left, and is
+// throttled at the same tenth tick, not ten ticks after the restore.
+TEST_F(Snapshot, TokensARateLimiterSpentBeforeASnapshotStaySpentAfterIt) {
+    const std::string disk = files.write("disk.img", std::string(1 << 20, '\0'));
+    std::string before;
+    {
+        Ember a;
+        ASSERT_TRUE(configure(a, "blk_ticker.elf"));
+        auto drive =
+            a.call("PUT", "/drives/data",
+                   R"({"drive_id": "data", "path_on_host": ")" + disk +
+                       R"(", "is_root_device": false, )"
+                       R"("rate_limiter": {"ops": {"size": 20, "refill_time": 3600000}}})");
+        ASSERT_EQ(drive.status, 204) << drive.body;
+        ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_TRUE(a.wait_for("blk tick 3 ok")) << a.output();
+        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        before = a.output();
+        ASSERT_LT(lines_in(before), 10) << "the guest ran out of tokens before its snapshot";
+        ASSERT_EQ(a.call("PUT", "/snapshot/create", create_body()).status, 204);
+        a.kill(SIGKILL);
+    }
+    Ember b;
+    const std::string metrics = b.dir.path() + "/metrics.json";
+    ASSERT_EQ(b.call("PUT", "/metrics", R"({"metrics_path": ")" + metrics + "\"}").status, 204);
+    auto loaded = b.call("PUT", "/snapshot/load", load_body(true, state, mem));
+    ASSERT_EQ(loaded.status, 204) << loaded.body;
+    const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+    while (!a_drive_was_throttled(metrics) && std::chrono::steady_clock::now() < deadline) {
+        ASSERT_EQ(b.call("PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
+        std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(a_drive_was_throttled(metrics)) << b.output();
+    // Throttled for the next hour: once its console has caught up, it prints no more.
+    EXPECT_TRUE(b.wait_until([&](const std::string& out) { return lines_in(before + out) >= 10; }));
+    EXPECT_TRUE(one_unbroken_stream(before, b.output(), "blk tick "));
+    EXPECT_EQ(lines_in(before + b.output()), 10) << before << "--- after the restore:\n"
+                                                 << b.output();
 }
 
 // A copy of the state file at `from`, in its own format, whose vCPUs keep only the MSRs this host's

@@ -419,6 +419,46 @@ TEST_P(NetTest, TxRateLimiterHoldsFramesUntilTheClockHasRefilledIt) {
     EXPECT_EQ(next_frame(), frame(64, 'y'));
 }
 
+// The device's own snapshot state is its two rate limiters: a device made anew from the same
+// configuration and given that state has spent what the first had, and saves it back unchanged.
+TEST_P(NetTest, ItsRateLimitersTokensGoIntoItsSnapshotStateAndComeBack) {
+    config.rx_rate_limiter =
+        RateLimiterConfig{TokenBucketConfig{100000, std::nullopt, 1000}, std::nullopt};
+    config.tx_rate_limiter =
+        RateLimiterConfig{std::nullopt, TokenBucketConfig{3, std::nullopt, 1000}};
+    start(false);
+    for (int i = 0; i < 2; ++i) {
+        auto f = frame(64, static_cast<char>('x' + i));
+        uint64_t buf = tx.alloc(4096);
+        tx.fill(buf, vnet_header() + f);
+        tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    }
+    device->process_queue(NetDevice::kTxQueue);
+    ASSERT_EQ(device->counters().tx_packets, 2u);
+    const std::vector<uint8_t> saved = device->save_state();
+    device.reset();
+
+    auto again = NetDevice::create(config, mem.owned_mem, interrupt, [this] { return now; });
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_NE((*again)->save_state(), saved) << "a new device has all its tokens";
+    ASSERT_TRUE((*again)->restore_state(saved));
+    EXPECT_EQ((*again)->save_state(), saved);
+    EXPECT_TRUE((*again)->restore_state({})) << "a file from before devices kept state";
+
+    auto cut = (*again)->restore_state(std::span(saved).first(saved.size() - 1));
+    ASSERT_FALSE(cut);
+    EXPECT_NE(cut.error().message.find("network interface 'eth0'"), std::string::npos)
+        << cut.error().message;
+    again->reset();
+    config.tx_rate_limiter.reset();
+    auto unlimited = NetDevice::create(config, mem.owned_mem, interrupt, [this] { return now; });
+    ASSERT_TRUE(unlimited) << unlimited.error().message;
+    auto mismatch = (*unlimited)->restore_state(saved);
+    ASSERT_FALSE(mismatch);
+    EXPECT_NE(mismatch.error().message.find("TX rate limiter"), std::string::npos)
+        << mismatch.error().message;
+}
+
 TEST_P(NetTest, UpdatedTxLimitsHoldAndReleaseFramesAtOnce) {
     start(false);
     auto limit = device->update(NetworkInterfaceUpdate{

@@ -9,6 +9,7 @@
 #include "tests/support/virtq_harness.h"
 #include "tests/unit/fake_irq.h"
 #include "virtio/mmio/mmio_transport.h"
+#include "virtio/mmio/persist.h"
 
 namespace ember::virtio {
 namespace {
@@ -93,7 +94,8 @@ class TransportTest : public ::testing::Test {
             ADD_FAILURE() << t.error().message;
             return nullptr;
         }
-        if (auto r = (*t)->restore(std::span<const uint8_t>(saved), 1); !r) {
+        if (auto r = (*t)->restore(std::span<const uint8_t>(saved), kTransportSection.version);
+            !r) {
             ADD_FAILURE() << r.error().message;
             return nullptr;
         }

@@ -3,6 +3,8 @@
 
 #include <sys/timerfd.h>
 
+#include "core/base/bytes.h"
+#include "virtio/rate_limiter/persist.h"
 #include "virtio/rate_limiter/rate_limiter.h"
 
 namespace ember::virtio {
@@ -114,6 +116,98 @@ TEST(RateLimiter, BandwidthFailureGivesTheOpBack) {
     // 9 ops remain, not 8: the failed attempt's op was returned.
     for (int i = 0; i < 9; ++i) EXPECT_TRUE(rl->consume(1, t0 + 1s)) << i;
     EXPECT_FALSE(rl->consume(1, t0 + 1s));
+}
+
+// A snapshot at t0 + 30 ms of a bucket that spent 600 of 1000 tokens at t0 (refilling 10 a ms):
+// restored in another process at its own time t1, it holds 400, refills from 30 ms since its
+// last refill, and has its burst left as it was. The time between is not counted.
+TEST(TokenBucketState, TokensSpentBeforeASnapshotStaySpentAfterIt) {
+    const TokenBucketConfig config{1000, 300, 100};
+    TokenBucket before(config, t0);
+    EXPECT_TRUE(before.take(200, t0));  // from the burst
+    EXPECT_TRUE(before.take(700, t0));  // 100 more from the burst, 600 from the bucket
+    const TokenBucketState saved = before.state(t0 + 30ms);
+    EXPECT_EQ(saved.tokens, 400u);
+    EXPECT_EQ(saved.one_time_burst, 0u);
+    EXPECT_EQ(saved.since_refill_ns, 30'000'000u);
+
+    const Clock::time_point t1 = t0 + 24h;
+    TokenBucket after(config, t1);
+    ASSERT_TRUE(after.restore(saved, t1));
+    EXPECT_EQ(after.budget(), 400u);
+    EXPECT_EQ(after.one_time_burst(), 0u);
+    EXPECT_TRUE(after.take(700, t1)) << "the 30 ms since the last refill bring 300";
+    EXPECT_FALSE(after.take(1, t1));
+    EXPECT_EQ(after.wait_for(100, t1), 10ms);
+}
+
+TEST(TokenBucketState, ADebtSurvivesAndAStateTheConfigCannotReachIsRefused) {
+    const TokenBucketConfig config{100, 50, 100};
+    TokenBucket before(config, t0);
+    EXPECT_TRUE(before.take(50, t0));
+    EXPECT_TRUE(before.take(250, t0));  // oversized: 150 in debt
+    const TokenBucketState debt = before.state(t0);
+    EXPECT_TRUE(debt.in_debt);
+    EXPECT_EQ(debt.tokens, 150u);
+    TokenBucket after(config, t0);
+    ASSERT_TRUE(after.restore(debt, t0));
+    EXPECT_EQ(after.wait_for(1, t0), 151ms) << "151 tokens short at 1 a ms";
+
+    TokenBucket fresh(config, t0);
+    TokenBucketState too_full;
+    too_full.tokens = 101;
+    auto r = fresh.restore(too_full, t0);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("more than its size 100"), std::string::npos)
+        << r.error().message;
+    TokenBucketState too_much_burst;
+    too_much_burst.one_time_burst = 51;
+    EXPECT_FALSE(fresh.restore(too_much_burst, t0));
+    TokenBucketState bad_remainder;
+    bad_remainder.remainder = 100'000'000;  // a whole refill period of token*ns per token
+    EXPECT_FALSE(fresh.restore(bad_remainder, t0));
+    EXPECT_EQ(fresh.budget(), 100u) << "a refused state changes nothing";
+    EXPECT_EQ(fresh.one_time_burst(), 50u);
+}
+
+TEST(RateLimiterState, RoundTripsThroughBytesAndRefusesWhatWasNeverWritten) {
+    auto limiter = RateLimiter::create(RateLimiterConfig{TokenBucketConfig{1000, std::nullopt, 100},
+                                                         TokenBucketConfig{10, 5, 1000}},
+                                       t0);
+    ASSERT_TRUE(limiter);
+    EXPECT_TRUE(limiter->consume(900, t0));
+    ByteWriter w;
+    put_rate_limiter(w, limiter->state(t0));
+    ByteReader r(w.bytes(), "test");
+    auto back = get_rate_limiter(r);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_TRUE(r.done());
+    ASSERT_TRUE(back->bandwidth && back->ops);
+    EXPECT_EQ(back->bandwidth->tokens, 100u);
+    EXPECT_EQ(back->ops->one_time_burst, 4u);
+
+    auto restored =
+        RateLimiter::create(RateLimiterConfig{TokenBucketConfig{1000, std::nullopt, 100},
+                                              TokenBucketConfig{10, 5, 1000}},
+                            t0);
+    ASSERT_TRUE(restored->restore(*back, t0));
+    EXPECT_FALSE(restored->consume(101, t0)) << "only 100 bytes were left";
+
+    auto bandwidth_only = RateLimiter::create(
+        RateLimiterConfig{TokenBucketConfig{1000, std::nullopt, 100}, std::nullopt}, t0);
+    auto mismatch = bandwidth_only->restore(*back, t0);
+    ASSERT_FALSE(mismatch);
+    EXPECT_NE(mismatch.error().message.find("not the ones its configuration gives"),
+              std::string::npos)
+        << mismatch.error().message;
+
+    std::vector<uint8_t> unknown = w.bytes();
+    unknown[0] |= 4;
+    ByteReader u(unknown, "test");
+    EXPECT_FALSE(get_rate_limiter(u));
+    std::vector<uint8_t> cut(w.bytes().begin(), w.bytes().end() - 1);
+    ByteReader c(cut, "test");
+    EXPECT_FALSE(get_rate_limiter(c));
 }
 
 }  // namespace

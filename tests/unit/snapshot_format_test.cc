@@ -147,7 +147,11 @@ TEST(SnapshotFormat, VirtioQueuesKeepTheirFirstLayoutAndRefuseWhatWasNeverWritte
     q.desc_table = 0x1000;
     q.indirect = true;
     t.queues = {q};
-    const std::vector<uint8_t> bytes = virtio::encode(t);
+    // Version 2 adds the device's own state, length first, after the transport's: here none, so
+    // version 1's bytes are all but its last four.
+    const std::vector<uint8_t> v2 = virtio::encode({t, {}});
+    ASSERT_EQ(std::vector<uint8_t>(v2.end() - 4, v2.end()), std::vector<uint8_t>(4, 0));
+    const std::vector<uint8_t> bytes(v2.begin(), v2.end() - 4);
     // The queue as the first files held it: the struct's own 40 bytes, padding zeroed.
     std::vector<uint8_t> raw(40, 0);
     const uint16_t max = q.max_size, size = q.size;
@@ -159,16 +163,18 @@ TEST(SnapshotFormat, VirtioQueuesKeepTheirFirstLayoutAndRefuseWhatWasNeverWritte
     raw[37] = 1;  // indirect
     ASSERT_GE(bytes.size(), raw.size());
     EXPECT_EQ(std::vector<uint8_t>(bytes.end() - 40, bytes.end()), raw);
-    auto back = virtio::decode_transport(bytes);
+    auto back = virtio::decode_virtio_section(bytes, 1);
     ASSERT_TRUE(back) << back.error().message;
-    EXPECT_EQ(virtio::encode(*back), bytes);
+    EXPECT_EQ(virtio::encode(*back), v2);
+    EXPECT_FALSE(virtio::decode_virtio_section(v2, 1)) << "version 1 has nothing after the queues";
+    EXPECT_FALSE(virtio::decode_virtio_section(bytes, 2)) << "version 2 has the device's state";
 
     auto padded = bytes;
     padded[bytes.size() - 40 + 5] = 1;  // after `ready`
-    EXPECT_FALSE(virtio::decode_transport(padded));
+    EXPECT_FALSE(virtio::decode_virtio_section(padded, 1));
     auto flag = bytes;
     flag[bytes.size() - 40 + 37] = 2;  // `indirect`
-    EXPECT_FALSE(virtio::decode_transport(flag));
+    EXPECT_FALSE(virtio::decode_virtio_section(flag, 1));
 }
 
 }  // namespace

@@ -57,6 +57,9 @@ class BlockDevice : public VirtioDevice {
     void on_rate_limiter_timer();
     // Waits for every request in flight and completes it into the guest (snapshots).
     void quiesce() override;
+    // Its rate limiter's buckets (block_persist.cc).
+    std::vector<uint8_t> save_state() const override;
+    Result<void> restore_state(std::span<const uint8_t> state) override;
     Result<void> attach(EventLoop& loop) override;
     bool takes(const DeviceUpdate& update) const override;
     Result<bool> update(const DeviceUpdate& update) override;

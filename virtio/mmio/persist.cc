@@ -57,10 +57,7 @@ Result<QueueState> get_queue(ByteReader& r) {
     return q;
 }
 
-}  // namespace
-
-std::vector<uint8_t> encode(const TransportState& t) {
-    ByteWriter w;
+void put_transport(ByteWriter& w, const TransportState& t) {
     for (uint32_t v : {t.status, t.device_features_sel, t.driver_features_sel, t.queue_sel,
                        t.config_generation, t.interrupt_status})
         w.put(v);
@@ -68,11 +65,9 @@ std::vector<uint8_t> encode(const TransportState& t) {
     w.put<uint8_t>(t.live);
     w.put(static_cast<uint32_t>(t.queues.size()));
     for (const auto& q : t.queues) put_queue(w, q);
-    return w.bytes();
 }
 
-Result<TransportState> decode_transport(std::span<const uint8_t> payload) {
-    ByteReader r(payload, "virtio section");
+Result<TransportState> get_transport(ByteReader& r) {
     TransportState t;
     for (uint32_t* v : {&t.status, &t.device_features_sel, &t.driver_features_sel, &t.queue_sel,
                         &t.config_generation, &t.interrupt_status})
@@ -89,13 +84,36 @@ Result<TransportState> decode_transport(std::span<const uint8_t> payload) {
         EMBER_TRY(q);
         t.queues.push_back(*q);
     }
-    if (!r.done()) return fail("virtio section has trailing bytes");
     // A size above the maximum is what a driver may have written and not yet set live (the
     // transport holds any QUEUE_NUM until DRIVER_OK validates it): restore() validates a live
     // queue as DRIVER_OK would, so only the maximum, which is the device's, is checked here.
     for (const auto& q : t.queues)
         if (q.max_size > kMaxQueueSize) return fail("virtio section: bad queue size");
     return t;
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode(const VirtioSection& s) {
+    ByteWriter w;
+    put_transport(w, s.transport);
+    w.put_bytes(s.device);
+    return w.bytes();
+}
+
+Result<VirtioSection> decode_virtio_section(std::span<const uint8_t> payload, uint32_t version) {
+    ByteReader r(payload, "virtio section");
+    VirtioSection s;
+    auto t = get_transport(r);
+    EMBER_TRY(t);
+    s.transport = std::move(*t);
+    if (version >= 2) {
+        auto device = r.get_bytes();
+        EMBER_TRY(device);
+        s.device = std::move(*device);
+    }
+    if (!r.done()) return fail("virtio section has trailing bytes");
+    return s;
 }
 
 StateSection MmioTransport::section() const {
@@ -107,14 +125,15 @@ void MmioTransport::quiesce() {
 }
 
 std::vector<uint8_t> MmioTransport::save() const {
-    return encode(state());
+    return encode(VirtioSection{state(), device_.save_state()});
 }
 
-// Every version so far is 1.
-Result<void> MmioTransport::restore(std::span<const uint8_t> payload, uint32_t /*version*/) {
-    auto t = decode_transport(payload);
-    EMBER_TRY(t);
-    return restore(*t);
+// Version 1 has no device state: the device keeps what its configuration made.
+Result<void> MmioTransport::restore(std::span<const uint8_t> payload, uint32_t version) {
+    auto s = decode_virtio_section(payload, version);
+    EMBER_TRY(s);
+    EMBER_TRY(device_.restore_state(s->device));
+    return restore(s->transport);
 }
 
 }  // namespace ember::virtio

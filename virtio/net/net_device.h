@@ -72,6 +72,9 @@ class NetDevice : public VirtioDevice {
     // On error nothing changed.
     Result<void> update(const NetworkInterfaceUpdate& update);
     void record_config(VmConfig& config) const override;
+    // Its rate limiters' buckets, RX then TX (net_persist.cc).
+    std::vector<uint8_t> save_state() const override;
+    Result<void> restore_state(std::span<const uint8_t> state) override;
     std::string_view kind() const override { return "net"; }
     std::string_view metrics_kind() const override { return kind(); }
     std::vector<metrics::Field> metrics() const override;  // net_metrics.cc

@@ -54,6 +54,24 @@ void RateLimiter::on_timer() {
     throttled_ = false;
 }
 
+RateLimiterState RateLimiter::state(Clock::time_point now) const {
+    RateLimiterState s;
+    if (bandwidth_) s.bandwidth = bandwidth_->state(now);
+    if (ops_) s.ops = ops_->state(now);
+    return s;
+}
+
+Result<void> RateLimiter::restore(const RateLimiterState& s, Clock::time_point now) {
+    if (s.bandwidth.has_value() != bandwidth_.has_value() || s.ops.has_value() != ops_.has_value())
+        return fail("the saved rate limiter's buckets are not the ones its configuration gives");
+    std::optional<TokenBucket> bandwidth = bandwidth_, ops = ops_;
+    if (bandwidth) EMBER_TRY(bandwidth->restore(*s.bandwidth, now), "bandwidth");
+    if (ops) EMBER_TRY(ops->restore(*s.ops, now), "ops");
+    bandwidth_ = bandwidth;
+    ops_ = ops;
+    return {};
+}
+
 Result<void> replace_rate_limiter(RateLimiter& current, RateLimiter next, EventLoop* loop,
                                   EventLoop::Handler on_timer) {
     if (loop != nullptr && current.timer_fd() >= 0) loop->remove(current.timer_fd());

@@ -12,6 +12,12 @@
 
 namespace ember::virtio {
 
+// A rate limiter's buckets as a snapshot keeps them; a bucket the limiter lacks is absent.
+struct RateLimiterState {
+    std::optional<TokenBucketState> bandwidth;
+    std::optional<TokenBucketState> ops;
+};
+
 class RateLimiter {
   public:
     // No config, or neither bucket: never throttles and makes no timer.
@@ -28,6 +34,12 @@ class RateLimiter {
     int timer_fd() const { return timer_.get(); }
     // Clears the timer's expiry count; call when timer_fd() is readable.
     void on_timer();
+
+    RateLimiterState state(Clock::time_point now) const;
+    // Takes back what state() saved, for the same configuration: a bucket the state has and this
+    // limiter does not (or the reverse) is refused, and nothing changes. A restored limiter is not
+    // throttled: its queue is tried again, and throttles anew if its buckets are still short.
+    Result<void> restore(const RateLimiterState& state, Clock::time_point now);
 
     struct Counters {
         uint64_t throttled_events = 0;

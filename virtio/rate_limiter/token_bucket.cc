@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
 
 namespace ember::virtio {
 namespace {
@@ -21,7 +22,41 @@ TokenBucket::TokenBucket(const TokenBucketConfig& c, Clock::time_point now)
       refill_ns_(refill_ns(c.refill_time)),
       budget_(c.size),
       burst_(c.one_time_burst.value_or(0)),
+      burst_given_(burst_),
       last_(now) {}
+
+TokenBucketState TokenBucket::state(Clock::time_point now) const {
+    TokenBucketState s;
+    s.in_debt = budget_ < 0;
+    s.tokens = static_cast<uint64_t>(s.in_debt ? -budget_ : budget_);
+    s.one_time_burst = burst_;
+    s.remainder = remainder_;
+    s.since_refill_ns =
+        now > last_ ? static_cast<uint64_t>(
+                          std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_).count())
+                    : 0;
+    return s;
+}
+
+Result<void> TokenBucket::restore(const TokenBucketState& s, Clock::time_point now) {
+    if (!s.in_debt && s.tokens > size_)
+        return fail("a rate limiter bucket holds " + std::to_string(s.tokens) +
+                    " tokens, more than its size " + std::to_string(size_));
+    if (s.one_time_burst > burst_given_)
+        return fail("a rate limiter bucket has " + std::to_string(s.one_time_burst) +
+                    " burst tokens left, more than the " + std::to_string(burst_given_) +
+                    " it was given");
+    if (s.remainder != 0 && s.remainder >= refill_ns_)
+        return fail("a rate limiter bucket's refill remainder is out of range");
+    budget_ = s.in_debt ? -static_cast<Wide>(s.tokens) : static_cast<Wide>(s.tokens);
+    burst_ = s.one_time_burst;
+    remainder_ = s.remainder;
+    // At most a century back: any longer refills the bucket just the same, and the time point
+    // stays far from the clock's limits.
+    constexpr uint64_t kLongest = 100ull * 365 * 24 * 3600 * 1'000'000'000;
+    last_ = now - std::chrono::nanoseconds(std::min(s.since_refill_ns, kLongest));
+    return {};
+}
 
 void TokenBucket::refill(Clock::time_point now) {
     if (now <= last_ || refill_ns_ == 0) return;

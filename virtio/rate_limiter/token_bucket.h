@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 
+#include "core/base/error.h"
 #include "core/config/vm_config.h"
 
 namespace ember::virtio {
@@ -15,6 +16,17 @@ namespace ember::virtio {
 using Clock = std::chrono::steady_clock;
 // Where a device reads the time for its rate limiters: the real clock, or a test's.
 using TimeSource = std::function<Clock::time_point()>;
+
+// What a snapshot keeps of a bucket, as Firecracker's RateLimiterState does: its tokens (or its
+// debt), what is left of its one-time burst, and how long before the snapshot it last refilled, so
+// that tokens spent before a snapshot stay spent after it. The time on disk is not counted.
+struct TokenBucketState {
+    bool in_debt = false;
+    uint64_t tokens = 0;  // the budget, or the debt when in_debt
+    uint64_t one_time_burst = 0;
+    uint64_t remainder = 0;  // the refill's fraction of a token, in token*ns
+    uint64_t since_refill_ns = 0;
+};
 
 class TokenBucket {
   public:
@@ -27,6 +39,11 @@ class TokenBucket {
     void give_back(uint64_t n);
     // How long until `n` tokens could be taken (zero if they can now).
     std::chrono::nanoseconds wait_for(uint64_t n, Clock::time_point now);
+
+    TokenBucketState state(Clock::time_point now) const;
+    // Takes back a state; one this bucket's configuration could not have reached (more tokens
+    // than its size, more burst than it was given) is refused, and nothing changes.
+    Result<void> restore(const TokenBucketState& state, Clock::time_point now);
 
     uint64_t budget() const { return budget_ > 0 ? static_cast<uint64_t>(budget_) : 0; }
     uint64_t one_time_burst() const { return burst_; }
@@ -42,6 +59,7 @@ class TokenBucket {
     uint64_t refill_ns_;  // saturates at UINT64_MAX (584 years)
     Wide budget_;         // negative while in debt
     uint64_t burst_;
+    uint64_t burst_given_;  // the configuration's one-time burst
     Clock::time_point last_;
     uint64_t remainder_ = 0;  // sub-token refill carried between calls, in token*ns units
 };
