@@ -73,7 +73,7 @@ void check_section(const snapshot::Section& s, bool tagged, const GuestMemory& m
                      std::string(state_sections::name_of(s.id)).c_str(), s.payload.size());
     switch (s.id) {
         case snapshot::kConfig:
-            require_round_trip(s.payload, snapshot::decode_config(s.payload));
+            require_round_trip(s.payload, snapshot::decode_config(s.payload, s.version));
             break;
         case snapshot::kVmKvm: require_round_trip(s.payload, snapshot::decode_vm(s.payload)); break;
         case snapshot::kVcpu:

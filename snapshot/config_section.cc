@@ -50,21 +50,22 @@ void put_value(ByteWriter& w, const T& v) {
 }
 
 template <typename T>
-Result<void> get_value(ByteReader& r, const char* name, T& out);
+Result<void> get_value(ByteReader& r, uint32_t version, const char* name, T& out);
 
+// A field the section's version did not hold yet keeps its default.
 template <config::Described T>
-Result<void> get_struct(ByteReader& r, T& s) {
+Result<void> get_struct(ByteReader& r, uint32_t version, T& s) {
     Result<void> status;
     config::describe_in_state_order(s, [&](const config::Field& f, auto& v) {
-        if (status) status = get_value(r, f.name, v);
+        if (status && f.since <= version) status = get_value(r, version, f.name, v);
     });
     return status;
 }
 
 template <typename T>
-Result<void> get_value(ByteReader& r, const char* name, T& out) {
+Result<void> get_value(ByteReader& r, uint32_t version, const char* name, T& out) {
     if constexpr (config::Described<T>) {
-        return get_struct(r, out);
+        return get_struct(r, version, out);
     } else if constexpr (config::IsVector<T>::value) {
         auto count = r.get<uint32_t>();
         EMBER_TRY(count);
@@ -72,7 +73,8 @@ Result<void> get_value(ByteReader& r, const char* name, T& out) {
             return fail("config section lists more than " + std::to_string(kMaxListed) + " " +
                         name);
         out.clear();
-        for (uint32_t i = 0; i < *count; ++i) EMBER_TRY(get_value(r, name, out.emplace_back()));
+        for (uint32_t i = 0; i < *count; ++i)
+            EMBER_TRY(get_value(r, version, name, out.emplace_back()));
         return {};
     } else if constexpr (config::IsOptional<T>::value) {
         auto has = r.get_flag();
@@ -85,7 +87,7 @@ Result<void> get_value(ByteReader& r, const char* name, T& out) {
             if (!*has && value != 0)
                 return fail(std::string("config section: ") + name + " without its flag");
         } else if (*has) {
-            EMBER_TRY(get_value(r, name, value));
+            EMBER_TRY(get_value(r, version, name, value));
         }
         if (*has) out = std::move(value);
         return {};
@@ -108,10 +110,10 @@ std::vector<uint8_t> encode(const VmConfig& c) {
     return w.bytes();
 }
 
-Result<ValidVmConfig> decode_config(std::span<const uint8_t> payload) {
+Result<ValidVmConfig> decode_config(std::span<const uint8_t> payload, uint32_t version) {
     ByteReader r(payload, "config section");
     VmConfig c;
-    EMBER_TRY(get_struct(r, c));
+    EMBER_TRY(get_struct(r, version, c));
     if (!r.done()) return fail("config section has trailing bytes");
     auto valid = ValidVmConfig::check(std::move(c));
     EMBER_TRY(valid, "config section");

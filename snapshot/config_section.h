@@ -12,7 +12,8 @@
 namespace ember::snapshot {
 
 std::vector<uint8_t> encode(const VmConfig& c);
-// Checked as any configuration that comes in is.
-Result<ValidVmConfig> decode_config(std::span<const uint8_t> payload);
+// Reads a section of `version` (state_sections::kConfig: 1 up to the one ember writes); checked as
+// any configuration that comes in is.
+Result<ValidVmConfig> decode_config(std::span<const uint8_t> payload, uint32_t version);
 
 }  // namespace ember::snapshot

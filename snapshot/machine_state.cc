@@ -6,85 +6,10 @@
 #include "core/config/vm_config.h"
 
 namespace ember::snapshot {
-namespace {
-
-constexpr uint32_t kMsrTsc = 0x10;
-constexpr uint32_t kMsrTscDeadline = 0x6e0;
-
-}  // namespace
-
 uint64_t MemoryLayout::total() const {
     uint64_t t = 0;
     for (const auto& r : regions) t += r.size;
     return t;
-}
-
-Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indices,
-                               std::vector<kvm_cpuid_entry2> cpuid) {
-    VcpuState s;
-    s.cpuid = std::move(cpuid);
-    auto tsc = v.get_tsc_khz();
-    EMBER_TRY(tsc);
-    s.tsc_khz = *tsc;
-    // The MP state first: reading it makes KVM take the INIT or SIPI a vCPU still has pending,
-    // which rewrites its registers and LAPIC. Read after them, it would describe a vCPU (runnable
-    // at a SIPI's vector) that the registers saved beside it do not (still at the reset vector).
-    auto mp = v.get_mp_state();
-    auto regs = v.get_regs();
-    auto sregs = v.get_sregs();
-    auto xsave = v.get_xsave();
-    auto xcrs = v.get_xcrs();
-    auto lapic = v.get_lapic();
-    auto events = v.get_vcpu_events();
-    auto dregs = v.get_debugregs();
-    for (const Error* e : {regs ? nullptr : &regs.error(), sregs ? nullptr : &sregs.error(),
-                           xsave ? nullptr : &xsave.error(), xcrs ? nullptr : &xcrs.error(),
-                           lapic ? nullptr : &lapic.error(), mp ? nullptr : &mp.error(),
-                           events ? nullptr : &events.error(), dregs ? nullptr : &dregs.error()})
-        if (e) return std::unexpected(*e);
-    s.regs = *regs;
-    s.sregs = *sregs;
-    s.xsave = *xsave;
-    s.xcrs = *xcrs;
-    s.lapic = *lapic;
-    s.mp_state = *mp;
-    s.events = *events;
-    s.debugregs = *dregs;
-    // KVM reads MSRs in order and stops at the first it cannot read: drop that one and go on.
-    std::vector<uint32_t> wanted(msr_indices.begin(), msr_indices.end());
-    while (!wanted.empty()) {
-        auto got = v.get_msrs(wanted);
-        EMBER_TRY(got);
-        s.msrs.insert(s.msrs.end(), got->begin(), got->end());
-        if (got->size() == wanted.size()) break;
-        wanted.erase(wanted.begin(), wanted.begin() + static_cast<ptrdiff_t>(got->size() + 1));
-    }
-    return s;
-}
-
-Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, bool cpuid_in_place) {
-    if (!cpuid_in_place) EMBER_TRY(v.set_cpuid(s.cpuid));
-    if (s.tsc_khz) {
-        // Another host may not scale the TSC; the guest then sees time at that host's rate.
-        if (auto current = v.get_tsc_khz(); current && *current != s.tsc_khz)
-            (void)v.set_tsc_khz(s.tsc_khz);
-    }
-    EMBER_TRY(v.set_sregs(s.sregs));
-    EMBER_TRY(v.set_regs(s.regs));
-    EMBER_TRY(v.set_xsave(s.xsave));
-    EMBER_TRY(v.set_xcrs(s.xcrs));
-    // The LAPIC before the MSRs: KVM drops a TSC-deadline write unless the timer is in that mode.
-    EMBER_TRY(v.set_lapic(s.lapic));
-    std::vector<kvm_msr_entry> msrs = s.msrs;
-    // TSC first and TSC_DEADLINE last: the deadline is relative to the restored TSC.
-    std::stable_sort(msrs.begin(), msrs.end(), [](const auto& a, const auto& b) {
-        auto rank = [](uint32_t i) { return i == kMsrTsc ? 0 : i == kMsrTscDeadline ? 2 : 1; };
-        return rank(a.index) < rank(b.index);
-    });
-    EMBER_TRY(v.set_msrs(msrs));
-    EMBER_TRY(v.set_mp_state(s.mp_state));
-    EMBER_TRY(v.set_vcpu_events(s.events));
-    return v.set_debugregs(s.debugregs);
 }
 
 Result<VmKvmState> capture_vm(const Vm& vm) {

@@ -1,6 +1,7 @@
-// What a paused VM is made of, as KVM keeps it: each vCPU's registers, FPU/XSAVE, MSRs, LAPIC and
-// events, and the VM's PIC, IOAPIC, PIT and clock. Captured with every vCPU stopped (the pause
-// protocol completes any pending PIO/MMIO first) and put back in an order KVM accepts.
+// What a paused VM is made of, as the state file holds it: each vCPU's state
+// (core/kvm/vcpu_state.h, which keeps KVM's order for putting it back), the VM's PIC, IOAPIC, PIT
+// and clock, and the memory's layout. Captured with every vCPU stopped (the pause protocol
+// completes any pending PIO/MMIO first).
 #pragma once
 
 #include <linux/kvm.h>
@@ -13,7 +14,7 @@
 #include "core/base/error.h"
 #include "core/base/persistent.h"
 #include "core/kvm/kvm_abi.h"
-#include "core/kvm/vcpu.h"
+#include "core/kvm/vcpu_state.h"
 #include "core/kvm/vm.h"
 #include "core/memory/guest_memory.h"
 #include "snapshot/format.h"
@@ -23,20 +24,6 @@ namespace ember::snapshot {
 // The machine-wide sections' ids (core/base/state_sections.h).
 inline constexpr uint32_t kConfig = state_sections::kConfig.id, kVmKvm = state_sections::kVmKvm.id,
                           kVcpu = state_sections::kVcpu.id, kMemory = state_sections::kMemory.id;
-
-struct VcpuState {
-    std::vector<kvm_cpuid_entry2> cpuid;
-    uint32_t tsc_khz = 0;
-    kvm_regs regs{};
-    kvm_sregs sregs{};
-    kvm_abi::Xsave xsave{};
-    kvm_xcrs xcrs{};
-    std::vector<kvm_msr_entry> msrs;
-    kvm_lapic_state lapic{};
-    kvm_mp_state mp_state{};
-    kvm_vcpu_events events{};
-    kvm_debugregs debugregs{};
-};
 
 struct VmKvmState {
     kvm_irqchip pic_master{}, pic_slave{}, ioapic{};
@@ -60,10 +47,6 @@ struct MemoryLayout {
     uint64_t total() const;
 };
 
-Result<VcpuState> capture_vcpu(const Vcpu& vcpu, std::span<const uint32_t> msr_indices,
-                               std::vector<kvm_cpuid_entry2> cpuid);
-// With `cpuid_in_place`, the vCPU already has the state's CPUID and is not given it again.
-Result<void> restore_vcpu(const Vcpu& vcpu, const VcpuState& state, bool cpuid_in_place = false);
 Result<VmKvmState> capture_vm(const Vm& vm);
 Result<void> restore_vm(const Vm& vm, const VmKvmState& state);
 

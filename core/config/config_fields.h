@@ -6,8 +6,9 @@
 // that order too, so it also decides which of two errors in one body is reported. `state` is the
 // field's place in the state file's config section, whose order the files ember has written fix; a
 // field without one is not kept in snapshots. Giving a field a place changes the section's layout:
-// it needs a new version of the section (core/base/state_sections.h) and a decoder that still reads
-// the old one. Places run from 0 with no gap or repeat (config_codecs_test checks it).
+// raise the section's version (core/base/state_sections.h) and give the field that version as its
+// `since`; a section written before it lacks the field, which then reads as its default. Places
+// run from 0 with no gap or repeat (config_codecs_test checks it).
 #pragma once
 
 #include <algorithm>
@@ -30,6 +31,7 @@ struct Field {
     bool required = false;             // JSON in: "missing field" when absent
     bool omit_when_absent = false;     // JSON out: an absent value is left out rather than null
     bool default_when_absent = false;  // JSON out: an absent struct is written as its default
+    uint32_t since = 1;                // the config section's version that first held it
 };
 
 // A field ember refuses when given (anything but null), and writes as null.

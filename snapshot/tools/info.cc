@@ -38,7 +38,7 @@ int describe(const char* path) {
                     of.c_str());
     }
     if (auto c = file->one(snapshot::kConfig)) {
-        if (auto valid = snapshot::decode_config(c->payload)) {
+        if (auto valid = snapshot::decode_config(c->payload, c->version)) {
             const VmConfig* config = &valid->get();
             std::printf("machine: %u vCPUs, %u MiB\n", config->machine.vcpu_count,
                         config->machine.mem_size_mib);

@@ -10,6 +10,7 @@
 
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
+#include "core/base/state_sections.h"
 #include "core/config/config_fields.h"
 #include "snapshot/config_section.h"
 
@@ -114,7 +115,7 @@ TEST(ConfigCodecs, EachReadsBackWhatItWrote) {
     auto from_json = json::parse_vm_config(json::to_json(c));
     ASSERT_TRUE(from_json) << from_json.error().message;
     EXPECT_EQ(json::to_json(*from_json), json::to_json(c));
-    auto from_state = snapshot::decode_config(snapshot::encode(c));
+    auto from_state = snapshot::decode_config(snapshot::encode(c), state_sections::kConfig.version);
     ASSERT_TRUE(from_state) << from_state.error().message;
     EXPECT_EQ(snapshot::encode(*from_state), snapshot::encode(c));
     // The machine's cpu_template and huge_pages are not kept: only their defaults are valid.
@@ -138,7 +139,7 @@ TEST(ConfigCodecs, AStateFileListingTooManyDrivesIsRefused) {
     std::vector<uint8_t> bytes = snapshot::encode(VmConfig{});
     // machine-config's 10 bytes, no boot source, then the drives' count.
     bytes[11] = 65;
-    auto r = snapshot::decode_config(bytes);
+    auto r = snapshot::decode_config(bytes, state_sections::kConfig.version);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().message, "config section lists more than 64 drives");
 }

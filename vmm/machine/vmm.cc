@@ -193,7 +193,7 @@ Result<void> Vmm::update_device(const virtio::DeviceUpdate& update) {
 }
 
 Result<void> Vmm::create_vcpus(const VmConfig& config,
-                               const std::vector<snapshot::VcpuState>* restored) {
+                               const std::vector<VcpuState>* restored) {
     const auto msrs = x86::boot_msrs();
     const x86::CpuTopology topology{config.machine.vcpu_count, config.machine.smt};
     install_kick_handler();
@@ -208,7 +208,7 @@ Result<void> Vmm::create_vcpus(const VmConfig& config,
         const std::string who = "vCPU " + std::to_string(id);
         vcpu_cpuid_.push_back(cpuid);
         if (restored) {
-            EMBER_TRY(snapshot::restore_vcpu(*vcpu, (*restored)[id], cpuid_in_place), who);
+            EMBER_TRY(restore_vcpu(*vcpu, (*restored)[id], cpuid_in_place), who);
             vcpus_.push_back(std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_,
                                                           *this, options_.vcpu_filter));
             continue;

@@ -31,6 +31,7 @@
 #include "core/kvm/vm.h"
 #include "core/memory/guest_memory.h"
 #include "core/seccomp/filters.h"
+#include "snapshot/decoded_snapshot.h"
 #include "snapshot/devices.h"
 #include "snapshot/format.h"
 #include "snapshot/machine_state.h"
@@ -147,25 +148,17 @@ class Vmm : public ExitSink {
     Result<std::vector<std::vector<uint64_t>>> take_dirty_pages() const;
     void keep_dirty_pages(const std::vector<std::vector<uint64_t>>& dirty) const;
     Result<void> write_memory_file(int fd, const std::vector<std::vector<uint64_t>>* dirty) const;
-    static Result<std::unique_ptr<Vmm>> restore_huge_pages(
-        int mem_fd, VmmOptions options, std::optional<PreparedVm> prepared,
-        const ValidVmConfig& config, const snapshot::Reader& file,
-        const snapshot::MemoryLayout& layout, const snapshot::VmKvmState& vm_state,
-        const std::vector<snapshot::VcpuState>& vcpus);
+    static Result<std::unique_ptr<Vmm>> restore_huge_pages(int mem_fd, VmmOptions options,
+                                                           std::optional<PreparedVm> prepared,
+                                                           const snapshot::DecodedSnapshot& snap);
     static Result<std::unique_ptr<Vmm>> restore_through_handler(
         const LoadSnapshot& load, VmmOptions options, std::optional<PreparedVm> prepared,
-        const ValidVmConfig& config, const snapshot::Reader& file,
-        const snapshot::MemoryLayout& layout, const snapshot::VmKvmState& vm_state,
-        const std::vector<snapshot::VcpuState>& vcpus);
+        const snapshot::DecodedSnapshot& snap);
     // What a restore does once guest memory is in place, however it got there.
-    Result<void> restore_state(const ValidVmConfig& config, const snapshot::Reader& file,
-                               const snapshot::MemoryLayout& layout,
-                               const snapshot::VmKvmState& vm_state,
-                               const std::vector<snapshot::VcpuState>& vcpus);
+    Result<void> restore_state(const snapshot::DecodedSnapshot& snap);
     Result<void> load_guest(const VmConfig& config);
     Result<void> create_devices(const VmConfig& config);
-    Result<void> create_vcpus(const VmConfig& config,
-                              const std::vector<snapshot::VcpuState>* restored);
+    Result<void> create_vcpus(const VmConfig& config, const std::vector<VcpuState>* restored);
     Result<void> watch_fds();
     // Maps a loaded working set in KVM's stage-2 tables (VmmOptions::pre_fault).
     void pre_fault(const snapshot::WorkingSet& set);

@@ -15,6 +15,7 @@
 #include "core/kvm/kvm_abi.h"
 #include "core/memory/resident_pages.h"
 #include "snapshot/config_section.h"
+#include "snapshot/decoded_snapshot.h"
 #include "snapshot/devices.h"
 #include "snapshot/memory_copy.h"
 #include "snapshot/working_set.h"
@@ -68,46 +69,17 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
                                           std::optional<PreparedVm> prepared) {
     const std::string& state_path = load.snapshot_path;
     const std::string& memory_path = load.mem_file_path;
-    auto bytes = snapshot::read_state_file(state_path);
-    EMBER_TRY(bytes, "snapshot_path " + state_path);
-    auto file = snapshot::Reader::parse(*bytes, state_sections::kAll);
-    EMBER_TRY(file, "snapshot_path " + state_path);
-    auto section = [&](uint32_t id) { return file->one(id); };
-    auto config_section = section(snapshot::kConfig);
-    EMBER_TRY(config_section);
-    auto decoded = snapshot::decode_config(config_section->payload);
-    EMBER_TRY(decoded);
-    auto layout_section = section(snapshot::kMemory);
-    EMBER_TRY(layout_section);
-    auto layout = snapshot::decode_memory(layout_section->payload, layout_section->version);
-    EMBER_TRY(layout);
-    auto config = with_load_options(std::move(*decoded), load.network_overrides,
-                                    load.track_dirty_pages, layout->page_size);
+    auto snap = snapshot::read_snapshot(state_path);
+    EMBER_TRY(snap, "snapshot_path " + state_path);
+    auto config = with_load_options(std::move(snap->config), load.network_overrides,
+                                    load.track_dirty_pages, snap->layout.page_size);
     EMBER_TRY(config);
-    auto vm_section = section(snapshot::kVmKvm);
-    EMBER_TRY(vm_section);
-    auto vm_state = snapshot::decode_vm(vm_section->payload);
-    EMBER_TRY(vm_state);
-    std::vector<snapshot::VcpuState> vcpus;
-    for (const auto& s : file->all(snapshot::kVcpu)) {
-        auto v = snapshot::decode_vcpu(s.payload);
-        EMBER_TRY(v);
-        vcpus.push_back(std::move(*v));
-    }
-    if (vcpus.size() != (*config)->machine.vcpu_count)
-        return fail("snapshot has " + std::to_string(vcpus.size()) + " vCPU sections for " +
-                    std::to_string((*config)->machine.vcpu_count) + " vCPUs");
-
-    const uint64_t expected = uint64_t{(*config)->machine.mem_size_mib} * kMiB;
-    if (layout->total() != expected)
-        return fail("snapshot_path " + state_path + ": its memory layout has " +
-                    std::to_string(layout->total()) + " bytes for a VM of " +
-                    std::to_string(expected));
+    snap->config = std::move(*config);
     if (!load.uffd_socket_path.empty())
-        return restore_through_handler(load, std::move(options), std::move(prepared), *config,
-                                       *file, *layout, *vm_state, vcpus);
+        return restore_through_handler(load, std::move(options), std::move(prepared), *snap);
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
     // first time the guest touched a page past its end.
+    const uint64_t expected = snap->identity.memory_bytes;
     auto opened = open_file(memory_path, O_RDONLY);
     EMBER_TRY(opened, "mem_file_path " + memory_path);
     UniqueFd mem_fd = std::move(*opened);
@@ -118,27 +90,25 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
                     " bytes, but the snapshot's VM has " + std::to_string(expected) +
                     " bytes of memory");
 
-    const snapshot::SnapshotIdentity identity{snapshot::closing_checksum(*bytes), expected};
     // Checked before anything is built: a working set that does not fit stops the load.
     std::optional<snapshot::WorkingSet> working_set;
     if (!load.working_set_path.empty()) {
         const std::string field = "working_set_path " + load.working_set_path;
         auto ws = open_file(load.working_set_path, O_RDONLY);
         EMBER_TRY(ws, field);
-        auto set = snapshot::read_working_set(ws->get(), identity);
+        auto set = snapshot::read_working_set(ws->get(), snap->identity);
         EMBER_TRY(set, field);
         working_set = std::move(*set);
     }
 
-    if (layout->page_size != kGuestPageSize) {
+    if (snap->layout.page_size != kGuestPageSize) {
         if (working_set)
             return fail("working_set_path " + load.working_set_path +
                         ": the snapshot's VM is on huge pages, which a load from the memory "
                         "file reads whole; a working set has nothing to add");
-        return restore_huge_pages(mem_fd.get(), std::move(options), std::move(prepared), *config,
-                                  *file, *layout, *vm_state, vcpus);
+        return restore_huge_pages(mem_fd.get(), std::move(options), std::move(prepared), *snap);
     }
-    auto vmm = build(*config, std::move(options), mem_fd.get(), std::move(prepared));
+    auto vmm = build(snap->config, std::move(options), mem_fd.get(), std::move(prepared));
     EMBER_TRY(vmm);
     // Before any vCPU runs.
     if (working_set) {
@@ -152,60 +122,56 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
                   " read pages mapped in " + in_ms(times->map_read) + ", in " +
                   std::to_string(c.runs) + " runs, in " + took_since(start));
     }
-    (*vmm)->restored_from_ = identity;
+    (*vmm)->restored_from_ = snap->identity;
     (*vmm)->memory_file_bytes_ = expected;
     (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
     (*vmm)->memory_file_ = std::move(mem_fd);
-    EMBER_TRY((*vmm)->restore_state(*config, *file, *layout, *vm_state, vcpus));
+    EMBER_TRY((*vmm)->restore_state(*snap));
     if (working_set) (*vmm)->pre_fault(*working_set);
     return vmm;
 }
 
 // hugetlb memory cannot map the memory file: its pages are reserved and the file read into them
 // before any vCPU runs. Nothing maps the file afterwards.
-Result<std::unique_ptr<Vmm>> Vmm::restore_huge_pages(
-    int mem_fd, VmmOptions options, std::optional<PreparedVm> prepared, const ValidVmConfig& config,
-    const snapshot::Reader& file, const snapshot::MemoryLayout& layout,
-    const snapshot::VmKvmState& vm_state, const std::vector<snapshot::VcpuState>& vcpus) {
-    auto vmm = build(config, std::move(options), -1, std::move(prepared));
+Result<std::unique_ptr<Vmm>> Vmm::restore_huge_pages(int mem_fd, VmmOptions options,
+                                                     std::optional<PreparedVm> prepared,
+                                                     const snapshot::DecodedSnapshot& snap) {
+    auto vmm = build(snap.config, std::move(options), -1, std::move(prepared));
     EMBER_TRY(vmm);
     auto copied = snapshot::copy_memory_file(mem_fd, (*vmm)->memory_);
     EMBER_TRY(copied);
     log::info("restore: " + std::to_string(*copied >> 20) + " MiB of the memory file read into " +
-              std::to_string(layout.page_size >> 20) + " MiB pages");
-    EMBER_TRY((*vmm)->restore_state(config, file, layout, vm_state, vcpus));
+              std::to_string(snap.layout.page_size >> 20) + " MiB pages");
+    EMBER_TRY((*vmm)->restore_state(snap));
     return vmm;
 }
 
 // Guest memory is anonymous, and every page of it comes from the handler: registered and handed
 // over before anything, ember included, touches it.
-Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(
-    const LoadSnapshot& load, VmmOptions options, std::optional<PreparedVm> prepared,
-    const ValidVmConfig& config, const snapshot::Reader& file, const snapshot::MemoryLayout& layout,
-    const snapshot::VmKvmState& vm_state, const std::vector<snapshot::VcpuState>& vcpus) {
-    auto vmm = build(config, std::move(options), -1, std::move(prepared));
+Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(const LoadSnapshot& load,
+                                                          VmmOptions options,
+                                                          std::optional<PreparedVm> prepared,
+                                                          const snapshot::DecodedSnapshot& snap) {
+    auto vmm = build(snap.config, std::move(options), -1, std::move(prepared));
     EMBER_TRY(vmm);
     auto backing =
         UffdBacking::connect((*vmm)->memory_, load.uffd_socket_path, (*vmm)->options_.vmm_filter);
     EMBER_TRY(backing);
     (*vmm)->uffd_ = std::move(*backing);
-    EMBER_TRY((*vmm)->restore_state(config, file, layout, vm_state, vcpus));
+    EMBER_TRY((*vmm)->restore_state(snap));
     return vmm;
 }
 
-Result<void> Vmm::restore_state(const ValidVmConfig& config, const snapshot::Reader& file,
-                                const snapshot::MemoryLayout& layout,
-                                const snapshot::VmKvmState& vm_state,
-                                const std::vector<snapshot::VcpuState>& vcpus) {
-    EMBER_TRY(snapshot::restore_vm(vm_, vm_state));
-    EMBER_TRY(create_devices(config));
-    EMBER_TRY(
-        snapshot::restore_devices(file, persistent_devices(), state_sections::kPerDeviceKinds));
-    EMBER_TRY(create_vcpus(config, &vcpus));
+Result<void> Vmm::restore_state(const snapshot::DecodedSnapshot& snap) {
+    EMBER_TRY(snapshot::restore_vm(vm_, snap.vm));
+    EMBER_TRY(create_devices(snap.config));
+    EMBER_TRY(snapshot::restore_devices(snap.file, persistent_devices(),
+                                        state_sections::kPerDeviceKinds));
+    EMBER_TRY(create_vcpus(snap.config, &snap.vcpus));
     EMBER_TRY(watch_fds());
     // After the vCPUs' LAPICs are restored, or the interrupt would be overwritten with them.
-    if (layout.generation_id) {
-        generation_id_ = layout.generation_id;
+    if (snap.layout.generation_id) {
+        generation_id_ = snap.layout.generation_id;
         EMBER_TRY(renew_generation_id());
     }
     return {};
@@ -318,7 +284,7 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     auto msrs = kvm_.msr_index_list();
     EMBER_TRY(msrs);
     for (size_t i = 0; i < vcpus_.size(); ++i) {
-        auto s = snapshot::capture_vcpu(vcpus_[i]->vcpu(), *msrs, vcpu_cpuid_[i]);
+        auto s = capture_vcpu(vcpus_[i]->vcpu(), *msrs, vcpu_cpuid_[i]);
         EMBER_TRY(s, "vCPU " + std::to_string(i));
         w.add(state_sections::kVcpu, snapshot::encode(*s));
     }

@@ -1,0 +1,36 @@
+// A state file read and decoded whole before anything of the VM is built: its configuration, its
+// memory's layout, the VM's and each vCPU's KVM state, checked against one another, and its device
+// sections, which the devices take back by their tags (snapshot/devices.h). A restore builds the
+// VM from this one value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/base/error.h"
+#include "core/config/vm_config.h"
+#include "core/kvm/vcpu_state.h"
+#include "snapshot/format.h"
+#include "snapshot/machine_state.h"
+#include "snapshot/working_set.h"
+
+namespace ember::snapshot {
+
+struct DecodedSnapshot {
+    // The file's bytes, which `file`'s sections view: moving the vector keeps its buffer, so the
+    // value may move as a whole, but `bytes` must never be changed or moved out alone.
+    std::vector<uint8_t> bytes;
+    Reader file;
+    ValidVmConfig config;
+    MemoryLayout layout;
+    VmKvmState vm;
+    std::vector<VcpuState> vcpus;
+    SnapshotIdentity identity;  // what names it: its checksum and its memory's size
+};
+
+// Reads the state file at `path` (bounded, as read_state_file) and decodes it; an error names the
+// section at fault.
+Result<DecodedSnapshot> read_snapshot(const std::string& path);
+
+}  // namespace ember::snapshot
