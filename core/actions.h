@@ -4,6 +4,7 @@
 #pragma once
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -39,8 +40,16 @@ struct PatchNetworkInterface {
 struct InstanceStart {};
 struct SendCtrlAltDel {};
 struct FlushMetrics {};
+// PUT /actions names one of the three above.
+enum class ActionType { InstanceStart, SendCtrlAltDel, FlushMetrics };
+struct PutAction {
+    ActionType action_type = ActionType::InstanceStart;
+};
+// PATCH /vm.
+enum class VmStateChange { Paused, Resumed };
 struct SetVmState {
-    bool paused;
+    VmStateChange state = VmStateChange::Resumed;
+    bool paused() const { return state == VmStateChange::Paused; }
 };
 struct PutLogger {
     LoggerConfig config;
@@ -48,19 +57,38 @@ struct PutLogger {
 struct PutMetrics {
     std::string metrics_path;
 };
+enum class SnapshotType { Full, Diff };
 struct CreateSnapshot {
-    bool diff;
+    SnapshotType snapshot_type = SnapshotType::Full;
     std::string snapshot_path;
     std::string mem_file_path;
+    std::optional<std::string> version;  // Firecracker's, taken and not used
+    bool diff() const { return snapshot_type == SnapshotType::Diff; }
+};
+// Where a restored VM's memory comes from: the memory file, or a page-fault handler's socket.
+enum class MemBackendType { File, Uffd };
+struct MemBackend {
+    MemBackendType backend_type = MemBackendType::File;
+    std::string backend_path;
 };
 struct LoadSnapshot {
     std::string snapshot_path;
-    std::string mem_file_path;     // the File backend's memory file
-    std::string uffd_socket_path;  // or the Uffd backend's page-fault handler
+    // Set once the body is read (json::parse_snapshot_load), from mem_backend or the deprecated
+    // mem_file_path.
+    std::optional<MemBackend> mem_backend;
+    std::optional<std::string> mem_file_path;  // deprecated: a File backend
     bool resume_vm = false;
-    std::vector<NetworkOverride> network_overrides;
+    std::optional<bool> enable_diff_snapshots;  // deprecated: track_dirty_pages
     bool track_dirty_pages = false;
-    std::string working_set_path;  // empty: none (an ember extension)
+    std::vector<NetworkOverride> network_overrides;
+    std::optional<std::string> working_set_path;  // an ember extension
+
+    const MemBackend& memory() const { return *mem_backend; }
+    bool uffd() const { return memory().backend_type == MemBackendType::Uffd; }
+    // The request used a field Firecracker deprecates: its answer says so.
+    bool deprecated_fields() const {
+        return mem_file_path.has_value() || enable_diff_snapshots.has_value();
+    }
 };
 // An ember extension: the pages a restored VM touched since its load, written for later loads.
 struct RecordWorkingSet {

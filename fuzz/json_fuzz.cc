@@ -74,10 +74,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             parsed_then_validated(json::parse_network_interface_patch(text),
                                   validate_network_interface_update);
             break;
-        case 8: refused_with_a_reason(json::parse_action_type(text)); break;
+        case 8: refused_with_a_reason(json::parse_action(text)); break;
         case 9: refused_with_a_reason(json::parse_vm_state(text)); break;
         case 10: refused_with_a_reason(json::parse_logger(text)); break;
-        case 11: refused_with_a_reason(json::parse_metrics_path(text)); break;
+        case 11: refused_with_a_reason(json::parse_metrics(text)); break;
         case 12: refused_with_a_reason(json::parse_snapshot_create(text)); break;
         case 13: refused_with_a_reason(json::parse_snapshot_load(text)); break;
     }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/json/fields.h"
+#include "core/action_fields.h"
 #include "core/config/config_fields.h"
 
 namespace ember::json {

@@ -218,11 +218,13 @@ HttpResponse Router::route(const HttpRequest& r) {
             return from(vmm_.submit(PutNetworkInterface{*c}));
         }
         if (p == "/actions") {
-            auto a = json::parse_action_type(r.body);
+            auto a = json::parse_action(r.body);
             if (failed(a, bad)) return bad;
-            if (*a == "InstanceStart") return from(vmm_.submit(InstanceStart{}));
-            if (*a == "SendCtrlAltDel") return from(vmm_.submit(SendCtrlAltDel{}));
-            return from(vmm_.submit(FlushMetrics{}));
+            switch (a->action_type) {
+                case ActionType::InstanceStart: return from(vmm_.submit(InstanceStart{}));
+                case ActionType::SendCtrlAltDel: return from(vmm_.submit(SendCtrlAltDel{}));
+                case ActionType::FlushMetrics: return from(vmm_.submit(FlushMetrics{}));
+            }
         }
         if (p == "/logger") {
             auto l = json::parse_logger(r.body);
@@ -230,31 +232,26 @@ HttpResponse Router::route(const HttpRequest& r) {
         }
         if (p == "/snapshot/create") {
             auto c = json::parse_snapshot_create(r.body);
-            if (failed(c, bad)) return bad;
-            return from(vmm_.submit(
-                CreateSnapshot{c->snapshot_type == "Diff", c->snapshot_path, c->mem_file_path}));
+            return failed(c, bad) ? bad : from(vmm_.submit(std::move(*c)));
         }
         if (p == "/snapshot/load") {
             auto l = json::parse_snapshot_load(r.body);
             if (failed(l, bad)) return bad;
-            std::vector<NetworkOverride> overrides;
-            for (const auto& [id, tap] : l->network_overrides) overrides.push_back({id, tap});
-            auto done = from(vmm_.submit(LoadSnapshot{l->snapshot_path, l->mem_file_path,
-                                                      l->uffd_socket_path, l->resume_vm, overrides,
-                                                      l->track_dirty_pages, l->working_set_path}));
-            return l->deprecated_fields
+            const bool deprecated_fields = l->deprecated_fields();
+            auto done = from(vmm_.submit(std::move(*l)));
+            return deprecated_fields
                        ? deprecated(done,
                                     "PUT /snapshot/load: mem_file_path and enable_diff_snapshots "
                                     "fields are deprecated.")
                        : done;
         }
         if (p == "/snapshot/working-set") {
-            auto path = json::parse_working_set(r.body);
-            return failed(path, bad) ? bad : from(vmm_.submit(RecordWorkingSet{*path}));
+            auto w = json::parse_working_set(r.body);
+            return failed(w, bad) ? bad : from(vmm_.submit(std::move(*w)));
         }
         if (p == "/metrics") {
-            auto path = json::parse_metrics_path(r.body);
-            return failed(path, bad) ? bad : from(vmm_.submit(PutMetrics{*path}));
+            auto m = json::parse_metrics(r.body);
+            return failed(m, bad) ? bad : from(vmm_.submit(std::move(*m)));
         }
     } else if (m == "PATCH") {
         if (p == "/machine-config") {
@@ -267,8 +264,8 @@ HttpResponse Router::route(const HttpRequest& r) {
                        : done;
         }
         if (p == "/vm") {
-            auto paused = json::parse_vm_state(r.body);
-            return failed(paused, bad) ? bad : from(vmm_.submit(SetVmState{*paused}));
+            auto s = json::parse_vm_state(r.body);
+            return failed(s, bad) ? bad : from(vmm_.submit(*s));
         }
         if (auto id = id_after(p, "/drives/")) {
             auto c = json::parse_drive_patch(r.body);

@@ -19,6 +19,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/base/log.h"
+#include "core/config/machine_config_patch.h"
 #include "core/config/vm_config.h"
 
 namespace ember::config {
@@ -124,6 +126,51 @@ void describe(S& c, V&& v) {
         v(Refused{section, kUnsupported});
 }
 
+// The bodies of the API's PATCH requests and of PUT /logger: every field optional but the id.
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, MachineConfigPatch>
+void describe(S& p, V&& v) {
+    v(Field{.name = "vcpu_count"}, p.vcpu_count);
+    v(Field{.name = "mem_size_mib"}, p.mem_size_mib);
+    v(Field{.name = "smt"}, p.smt);
+    v(Field{.name = "track_dirty_pages"}, p.track_dirty_pages);
+    v(Field{.name = "cpu_template"}, p.cpu_template);
+    v(Field{.name = "huge_pages"}, p.huge_pages);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, DriveUpdate>
+void describe(S& u, V&& v) {
+    v(Field{.name = "drive_id", .required = true}, u.drive_id);
+    v(Field{.name = "path_on_host"}, u.path_on_host);
+    v(Field{.name = "rate_limiter"}, u.rate_limiter);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, NetworkInterfaceUpdate>
+void describe(S& u, V&& v) {
+    v(Field{.name = "iface_id", .required = true}, u.iface_id);
+    v(Field{.name = "rx_rate_limiter"}, u.rx_rate_limiter);
+    v(Field{.name = "tx_rate_limiter"}, u.tx_rate_limiter);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, NetworkOverride>
+void describe(S& o, V&& v) {
+    v(Field{.name = "iface_id", .required = true}, o.iface_id);
+    v(Field{.name = "host_dev_name", .required = true}, o.host_dev_name);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, LoggerConfig>
+void describe(S& l, V&& v) {
+    v(Field{.name = "log_path"}, l.log_path);
+    v(Field{.name = "level"}, l.level);
+    v(Field{.name = "show_level"}, l.show_level);
+    v(Field{.name = "show_log_origin"}, l.show_log_origin);
+    v(Field{.name = "module"}, l.module);
+}
+
 // A visitor made of lambdas: describe(s, Overloaded{[](const Field&, auto& m) {...},
 // [](const Refused&) {...}}).
 template <typename... F>
@@ -145,6 +192,13 @@ inline Result<void> from_name(std::string_view name, const std::string& key, IoE
 }
 inline Result<void> from_name(std::string_view name, const std::string& key, HugePages& out) {
     return assign(huge_pages_named(name, key), out);
+}
+// Any case, and Firecracker's aliases ("Warn", "Trace").
+inline Result<void> from_name(std::string_view name, const std::string& key, log::Level& out) {
+    auto level = log::parse_level(name);
+    if (!level) return fail(key + ": " + level.error().message);
+    out = *level;
+    return {};
 }
 
 // What the codecs tell apart besides a struct with a describe().

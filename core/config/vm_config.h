@@ -107,6 +107,7 @@ RateLimiterConfig updated_rate_limiter(const std::optional<RateLimiterConfig>& o
 struct NetworkOverride {
     std::string iface_id;
     std::string host_dev_name;
+    bool operator==(const NetworkOverride&) const = default;
 };
 
 struct VmConfig {

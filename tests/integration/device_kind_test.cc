@@ -163,7 +163,7 @@ TEST(DeviceKind, ASnapshotKeepsItsDeviceForAVmmThatListsTheKind) {
 
     LoadSnapshot load;
     load.snapshot_path = state;
-    load.mem_file_path = memory;
+    load.mem_backend = MemBackend{MemBackendType::File, memory};
     SerialPipe refused;
     on_vmm_thread([&] {
         auto vmm = Vmm::restore(load, options(virtio_kinds(), refused));

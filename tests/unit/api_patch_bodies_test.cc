@@ -1,8 +1,13 @@
-// PATCH /drives and PATCH /network-interfaces bodies, and how an update's rate limits combine with
-// the ones a device has.
+// PATCH /machine-config, /drives and /network-interfaces bodies, read from their field lists, and
+// how an update's rate limits combine with the ones a device has.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+#include <type_traits>
+
 #include "api/json/api_bodies.h"
+#include "core/config/config_fields.h"
 
 namespace ember::json {
 namespace {
@@ -59,6 +64,67 @@ TEST(DeviceUpdateBody, ABucketLeftOutStaysAndOneOfSizeZeroIsTurnedOff) {
         updated_rate_limiter(std::nullopt, {std::nullopt, TokenBucketConfig{1, {}, 1}});
     EXPECT_FALSE(from_none.bandwidth);
     EXPECT_EQ(from_none.ops->size, 1u);
+}
+
+// A JSON value of the type a member holds, for the test below.
+template <typename T>
+std::string sample() {
+    using V = config::ValueOf<T>;
+    if constexpr (std::is_same_v<V, std::string>) return R"("x")";
+    if constexpr (std::is_same_v<V, bool>) return "true";
+    if constexpr (std::is_integral_v<V>) return "1";
+    if constexpr (std::is_same_v<V, HugePages>) return R"("2M")";
+    if constexpr (config::Described<V>) return "{}";
+    return "unknown";
+}
+
+template <typename T>
+bool is_set(const T& member) {
+    if constexpr (config::IsOptional<T>::value)
+        return member.has_value();
+    else
+        return member == T{"x"};
+}
+
+// A PATCH body's fields are its struct's description: each field described is read from JSON
+// into its member, with nothing listed anywhere else. A field added to the description (of
+// MachineConfigPatch, DriveUpdate or NetworkInterfaceUpdate, in core/config/config_fields.h) is
+// read from the body with no other change.
+template <typename Patch, typename Parse>
+void expect_every_described_field_read(Parse parse) {
+    std::set<std::string> fields;
+    Patch described{};
+    config::describe(described, config::Overloaded{[&](const config::Field& f, const auto&) {
+                                                       fields.insert(f.name);
+                                                   },
+                                                   [](const config::Refused&) {}});
+    ASSERT_FALSE(fields.empty());
+    for (const std::string& field : fields) {
+        std::string body = "{";
+        config::describe(
+            described, config::Overloaded{[&](const config::Field& f, const auto& member) {
+                                              if (f.name != field && !f.required) return;
+                                              if (body.size() > 1) body.append(", ");
+                                              body.append("\"").append(f.name).append("\": ");
+                                              body.append(sample<std::decay_t<decltype(member)>>());
+                                          },
+                                          [](const config::Refused&) {}});
+        body += "}";
+        auto parsed = parse(body);
+        ASSERT_TRUE(parsed) << body << ": " << parsed.error().message;
+        config::describe(*parsed, config::Overloaded{[&](const config::Field& f, const auto& m) {
+                                                         if (f.name == field) {
+                                                             EXPECT_TRUE(is_set(m)) << body;
+                                                         }
+                                                     },
+                                                     [](const config::Refused&) {}});
+    }
+}
+
+TEST(PatchBodies, EveryFieldTheirDescriptionsListIsReadFromJson) {
+    expect_every_described_field_read<MachineConfigPatch>(parse_machine_config_patch);
+    expect_every_described_field_read<DriveUpdate>(parse_drive_patch);
+    expect_every_described_field_read<NetworkInterfaceUpdate>(parse_network_interface_patch);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 namespace ember::json {
 namespace {
 
-std::string error_of(const Result<SnapshotLoad>& r) {
+std::string error_of(const Result<LoadSnapshot>& r) {
     return r ? "(parsed)" : r.error().message;
 }
 
@@ -20,18 +20,21 @@ TEST(SnapshotLoadBody, ParsesFirecrackersBodyWithNetworkOverrides) {
                             {"iface_id": "eth1", "host_dev_name": "tap8"}]})");
     ASSERT_TRUE(l) << l.error().message;
     EXPECT_EQ(l->snapshot_path, "/s/vm.state");
-    EXPECT_EQ(l->mem_file_path, "/s/vm.mem");
+    EXPECT_EQ(l->memory().backend_path, "/s/vm.mem");
+    EXPECT_FALSE(l->uffd());
     EXPECT_TRUE(l->resume_vm);
     EXPECT_TRUE(l->track_dirty_pages);
     ASSERT_EQ(l->network_overrides.size(), 2u);
-    EXPECT_EQ(l->network_overrides[0], (std::pair<std::string, std::string>{"eth0", "tap7"}));
-    EXPECT_EQ(l->network_overrides[1], (std::pair<std::string, std::string>{"eth1", "tap8"}));
+    EXPECT_EQ(l->network_overrides[0], (NetworkOverride{"eth0", "tap7"}));
+    EXPECT_EQ(l->network_overrides[1], (NetworkOverride{"eth1", "tap8"}));
 }
 
 TEST(SnapshotLoadBody, TheOlderMemFilePathAndNoOverridesStillParse) {
     auto l = parse_snapshot_load(R"({"snapshot_path": "/a", "mem_file_path": "/b"})");
     ASSERT_TRUE(l) << l.error().message;
-    EXPECT_EQ(l->mem_file_path, "/b");
+    EXPECT_EQ(l->memory().backend_path, "/b");
+    EXPECT_FALSE(l->uffd());
+    EXPECT_TRUE(l->deprecated_fields());
     EXPECT_FALSE(l->resume_vm);
     EXPECT_TRUE(l->network_overrides.empty());
 }
@@ -58,13 +61,12 @@ TEST(SnapshotLoadBody, AWorkingSetIsEmbersOwnOptionalField) {
         R"({"snapshot_path": "/a", "mem_file_path": "/b", "working_set_path": "/w"})");
     ASSERT_TRUE(l) << l.error().message;
     EXPECT_EQ(l->working_set_path, "/w");
-    EXPECT_EQ(
-        parse_snapshot_load(R"({"snapshot_path": "/a", "mem_file_path": "/b"})")->working_set_path,
-        "");
+    EXPECT_FALSE(
+        parse_snapshot_load(R"({"snapshot_path": "/a", "mem_file_path": "/b"})")->working_set_path);
     EXPECT_EQ(error_of(parse_snapshot_load(
                   R"({"snapshot_path": "/a", "mem_file_path": "/b", "working_set_path": ""})")),
               "working_set_path: empty path");
-    EXPECT_EQ(*parse_working_set(R"({"working_set_path": "/w"})"), "/w");
+    EXPECT_EQ(parse_working_set(R"({"working_set_path": "/w"})")->working_set_path, "/w");
     EXPECT_FALSE(parse_working_set(R"({"working_set_path": "/w", "x": 1})"));
     EXPECT_FALSE(parse_working_set(R"({})"));
 }
@@ -73,8 +75,8 @@ TEST(SnapshotLoadBody, TheUffdBackendNamesTheHandlersSocket) {
     auto l = parse_snapshot_load(
         R"({"snapshot_path": "/a", "mem_backend": {"backend_type": "Uffd", "backend_path": "/h.sock"}})");
     ASSERT_TRUE(l) << l.error().message;
-    EXPECT_EQ(l->uffd_socket_path, "/h.sock");
-    EXPECT_EQ(l->mem_file_path, "");
+    EXPECT_TRUE(l->uffd());
+    EXPECT_EQ(l->memory().backend_path, "/h.sock");
     EXPECT_EQ(
         error_of(parse_snapshot_load(
             R"({"snapshot_path": "/a", "mem_backend": {"backend_type": "Uffd", "backend_path": ""}})")),

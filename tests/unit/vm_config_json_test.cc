@@ -156,7 +156,7 @@ TEST(VmConfigJson, ApiBodiesRefuseRepeatedFieldsAndNuls) {
     ASSERT_FALSE(backend);
     EXPECT_EQ(backend.error().message,
               "mem_backend.backend_path: must not contain a NUL character (\\u0000)");
-    EXPECT_FALSE(parse_metrics_path(R"({"metrics_path": "/m", "metrics_path": "/n"})"));
+    EXPECT_FALSE(parse_metrics(R"({"metrics_path": "/m", "metrics_path": "/n"})"));
 }
 
 TEST(VmConfigJson, PartitionUuidsLinuxTakes) {

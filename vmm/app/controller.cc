@@ -273,7 +273,7 @@ Outcome Controller::handle(const SetVmState& a) {
     // As in Firecracker, asking for the state the VM is in is a success: SDK retries and "make
     // sure it is paused" logic rely on it.
     const auto start = std::chrono::steady_clock::now();
-    if (a.paused) {
+    if (a.paused()) {
         if (state_ == VmState::Paused) return {};
         if (state_ != VmState::Running) return fail("the microVM is not running");
         vmm_->pause();
@@ -318,9 +318,9 @@ Outcome Controller::handle(const CreateSnapshot& a) {
             "snapshot/create: the microVM must be paused first (PATCH /vm {\"state\": "
             "\"Paused\"})");
     const auto start = std::chrono::steady_clock::now();
-    if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff); !r)
+    if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff()); !r)
         return fail("snapshot/create: " + r.error().message);
-    (a.diff ? latencies_us_.diff_create_snapshot : latencies_us_.full_create_snapshot) =
+    (a.diff() ? latencies_us_.diff_create_snapshot : latencies_us_.full_create_snapshot) =
         micros_since(start);
     return {};
 }

@@ -68,14 +68,14 @@ Result<ValidVmConfig> with_load_options(ValidVmConfig config,
 Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions options,
                                           std::optional<PreparedVm> prepared) {
     const std::string& state_path = load.snapshot_path;
-    const std::string& memory_path = load.mem_file_path;
+    const std::string& memory_path = load.memory().backend_path;
     auto snap = snapshot::read_snapshot(state_path);
     EMBER_TRY(snap, "snapshot_path " + state_path);
     auto config = with_load_options(std::move(snap->config), load.network_overrides,
                                     load.track_dirty_pages, snap->layout.page_size);
     EMBER_TRY(config);
     snap->config = std::move(*config);
-    if (!load.uffd_socket_path.empty())
+    if (load.uffd())
         return restore_through_handler(load, std::move(options), std::move(prepared), *snap);
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
     // first time the guest touched a page past its end.
@@ -92,9 +92,9 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
 
     // Checked before anything is built: a working set that does not fit stops the load.
     std::optional<snapshot::WorkingSet> working_set;
-    if (!load.working_set_path.empty()) {
-        const std::string field = "working_set_path " + load.working_set_path;
-        auto ws = open_file(load.working_set_path, O_RDONLY);
+    if (load.working_set_path) {
+        const std::string field = "working_set_path " + *load.working_set_path;
+        auto ws = open_file(*load.working_set_path, O_RDONLY);
         EMBER_TRY(ws, field);
         auto set = snapshot::read_working_set(ws->get(), snap->identity);
         EMBER_TRY(set, field);
@@ -103,7 +103,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
 
     if (snap->layout.page_size != kGuestPageSize) {
         if (working_set)
-            return fail("working_set_path " + load.working_set_path +
+            return fail("working_set_path " + *load.working_set_path +
                         ": the snapshot's VM is on huge pages, which a load from the memory "
                         "file reads whole; a working set has nothing to add");
         return restore_huge_pages(mem_fd.get(), std::move(options), std::move(prepared), *snap);
@@ -114,9 +114,9 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     if (working_set) {
         const auto start = std::chrono::steady_clock::now();
         auto times = snapshot::prefetch_working_set(*working_set, (*vmm)->memory_);
-        EMBER_TRY(times, "working_set_path " + load.working_set_path);
+        EMBER_TRY(times, "working_set_path " + *load.working_set_path);
         const auto c = working_set->counts();
-        log::info("restore: working set " + load.working_set_path + ": " +
+        log::info("restore: working set " + *load.working_set_path + ": " +
                   std::to_string(c.written_pages) + " written pages copied in " +
                   in_ms(times->copy_written) + ", " + std::to_string(c.read_pages) +
                   " read pages mapped in " + in_ms(times->map_read) + ", in " +
@@ -154,8 +154,8 @@ Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(const LoadSnapshot& lo
                                                           const snapshot::DecodedSnapshot& snap) {
     auto vmm = build(snap.config, std::move(options), -1, std::move(prepared));
     EMBER_TRY(vmm);
-    auto backing =
-        UffdBacking::connect((*vmm)->memory_, load.uffd_socket_path, (*vmm)->options_.vmm_filter);
+    auto backing = UffdBacking::connect((*vmm)->memory_, load.memory().backend_path,
+                                        (*vmm)->options_.vmm_filter);
     EMBER_TRY(backing);
     (*vmm)->uffd_ = std::move(*backing);
     EMBER_TRY((*vmm)->restore_state(snap));

@@ -1,0 +1,107 @@
+// The bodies of the API's action requests (PUT /actions, PATCH /vm, PUT /metrics, the snapshot
+// requests), described field by field as the configuration is (core/config/config_fields.h), so
+// that one JSON reader walks them all with the same rules. A field added here is read from JSON.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/actions.h"
+#include "core/config/config_fields.h"
+
+namespace ember::config {
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, PutAction>
+void describe(S& a, V&& v) {
+    v(Field{.name = "action_type", .required = true}, a.action_type);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, SetVmState>
+void describe(S& s, V&& v) {
+    v(Field{.name = "state", .required = true}, s.state);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, PutMetrics>
+void describe(S& m, V&& v) {
+    v(Field{.name = "metrics_path", .required = true}, m.metrics_path);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, RecordWorkingSet>
+void describe(S& w, V&& v) {
+    v(Field{.name = "working_set_path", .required = true}, w.working_set_path);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, CreateSnapshot>
+void describe(S& c, V&& v) {
+    v(Field{.name = "snapshot_type"}, c.snapshot_type);
+    v(Field{.name = "snapshot_path", .required = true}, c.snapshot_path);
+    v(Field{.name = "mem_file_path", .required = true}, c.mem_file_path);
+    v(Field{.name = "version"}, c.version);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, MemBackend>
+void describe(S& b, V&& v) {
+    v(Field{.name = "backend_type", .required = true}, b.backend_type);
+    v(Field{.name = "backend_path", .required = true}, b.backend_path);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, LoadSnapshot>
+void describe(S& l, V&& v) {
+    v(Field{.name = "snapshot_path", .required = true}, l.snapshot_path);
+    v(Field{.name = "mem_file_path"}, l.mem_file_path);
+    v(Field{.name = "mem_backend"}, l.mem_backend);
+    v(Field{.name = "resume_vm"}, l.resume_vm);
+    v(Field{.name = "working_set_path"}, l.working_set_path);
+    v(Field{.name = "enable_diff_snapshots"}, l.enable_diff_snapshots);
+    v(Field{.name = "track_dirty_pages"}, l.track_dirty_pages);
+    v(Field{.name = "network_overrides"}, l.network_overrides);
+}
+
+// Each enumeration by Firecracker's names for it; unknown_variant() under `key`.
+template <typename E, size_t N>
+Result<void> from_names(std::string_view name, const std::string& key, E& out,
+                        const std::pair<const char*, E> (&names)[N]) {
+    for (const auto& [n, value] : names)
+        if (name == n) {
+            out = value;
+            return {};
+        }
+    if constexpr (N == 2)
+        return std::unexpected(
+            unknown_variant(key, std::string(name), {names[0].first, names[1].first}));
+    else
+        return std::unexpected(unknown_variant(key, std::string(name),
+                                               {names[0].first, names[1].first, names[2].first}));
+}
+
+inline Result<void> from_name(std::string_view name, const std::string& key, ActionType& out) {
+    static constexpr std::pair<const char*, ActionType> kNames[] = {
+        {"InstanceStart", ActionType::InstanceStart},
+        {"SendCtrlAltDel", ActionType::SendCtrlAltDel},
+        {"FlushMetrics", ActionType::FlushMetrics}};
+    return from_names(name, key, out, kNames);
+}
+inline Result<void> from_name(std::string_view name, const std::string& key, VmStateChange& out) {
+    static constexpr std::pair<const char*, VmStateChange> kNames[] = {
+        {"Paused", VmStateChange::Paused}, {"Resumed", VmStateChange::Resumed}};
+    return from_names(name, key, out, kNames);
+}
+inline Result<void> from_name(std::string_view name, const std::string& key, SnapshotType& out) {
+    static constexpr std::pair<const char*, SnapshotType> kNames[] = {{"Full", SnapshotType::Full},
+                                                                      {"Diff", SnapshotType::Diff}};
+    return from_names(name, key, out, kNames);
+}
+inline Result<void> from_name(std::string_view name, const std::string& key, MemBackendType& out) {
+    static constexpr std::pair<const char*, MemBackendType> kNames[] = {
+        {"File", MemBackendType::File}, {"Uffd", MemBackendType::Uffd}};
+    return from_names(name, key, out, kNames);
+}
+
+}  // namespace ember::config
