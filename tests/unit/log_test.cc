@@ -19,8 +19,12 @@ namespace {
 TEST(Log, ChangingTheSinkUnderConcurrentLinesNeverWritesAReusedDescriptor) {
     testing::TempDir dir;
     std::atomic<bool> stop{false};
+    std::atomic<uint64_t> lines{0};
     std::thread writer([&] {
-        while (!stop) log::always("a line from another thread");
+        while (!stop) {
+            log::always("a line from another thread");
+            ++lines;
+        }
     });
     std::vector<std::string> victims;
     for (int i = 0; i < 200; ++i) {
@@ -34,7 +38,10 @@ TEST(Log, ChangingTheSinkUnderConcurrentLinesNeverWritesAReusedDescriptor) {
         int image = ::open(victim.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         ASSERT_GE(image, 0);
         victims.push_back(victim);
-        std::this_thread::yield();
+        // The writer logs at least once while the image holds the number: on a loaded host it
+        // might otherwise not run at all during the loop.
+        const uint64_t seen = lines;
+        while (lines == seen) std::this_thread::yield();
         ::close(image);
     }
     stop = true;
