@@ -3,6 +3,7 @@
 // the config types.
 #pragma once
 
+#include <any>
 #include <expected>
 #include <optional>
 #include <string>
@@ -28,14 +29,17 @@ struct PatchMachineConfig {
 struct PutDrive {
     DriveConfig config;
 };
-struct PatchDrive {
-    DriveUpdate update;
-};
 struct PutNetworkInterface {
     NetworkInterfaceConfig config;
 };
-struct PatchNetworkInterface {
-    NetworkInterfaceUpdate update;
+// PATCH of a running device (PATCH /drives/{id}, PATCH /network-interfaces/{id}), addressed by
+// its kind (as VirtioDevice::kind() says it: "block", "net") and id. `change` holds the kind's own
+// update (DriveUpdate, NetworkInterfaceUpdate), which only devices of that kind read: a kind that
+// takes updates adds nothing here.
+struct UpdateDevice {
+    std::string kind;
+    std::string id;
+    std::any change;
 };
 struct InstanceStart {};
 struct SendCtrlAltDel {};
@@ -95,10 +99,10 @@ struct RecordWorkingSet {
     std::string working_set_path;
 };
 
-using Action = std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutDrive,
-                            PatchDrive, PutNetworkInterface, PatchNetworkInterface, InstanceStart,
-                            SendCtrlAltDel, FlushMetrics, SetVmState, PutLogger, PutMetrics,
-                            CreateSnapshot, LoadSnapshot, RecordWorkingSet>;
+using Action =
+    std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutDrive, PutNetworkInterface,
+                 UpdateDevice, InstanceStart, SendCtrlAltDel, FlushMetrics, SetVmState, PutLogger,
+                 PutMetrics, CreateSnapshot, LoadSnapshot, RecordWorkingSet>;
 
 // Success, or why not: the API answers 400 with the message as Firecracker's fault_message.
 using Outcome = Result<void>;

@@ -5,15 +5,15 @@
 // registers and calls the device on the VMM thread only: activate() when the driver sets
 // DRIVER_OK, process_queue() when a queue is kicked, reset() when the driver writes status 0.
 // The Vmm holds its devices as a list of these and reaches each only through this interface:
-// its fds, live updates, its part of the VM's configuration and its metrics.
+// its fds, live updates and its metrics.
 #pragma once
 
+#include <any>
 #include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include "core/base/error.h"
@@ -48,9 +48,6 @@ class Interrupt {
     std::atomic<uint32_t> status_{0};
 };
 
-// A change to a running device: PATCH /drives/{id}, PATCH /network-interfaces/{id}.
-using DeviceUpdate = std::variant<DriveUpdate, NetworkInterfaceUpdate>;
-
 class VirtioDevice {
   public:
     virtual ~VirtioDevice() = default;
@@ -62,15 +59,11 @@ class VirtioDevice {
     // On the VMM thread, once, before the guest runs: watches the device's own fds. The loop
     // stays the device's until it is destroyed (an update may watch new fds).
     virtual Result<void> attach(EventLoop&) { return {}; }
-    // Whether `update` is meant for this device: its kind, and its id. A kind that takes no live
-    // update keeps the default.
-    virtual bool takes(const DeviceUpdate&) const { return false; }
-    // On the VMM thread, after boot, an update takes() said yes to. True when the config space
-    // may have changed, so the transport should tell the driver. On error nothing changed.
-    virtual Result<bool> update(const DeviceUpdate&) { return fail(id() + ": takes no update"); }
-    // Writes this device's configuration as it runs into the VM's (its entry under its id): the
-    // io_engine it fell back to, the backing file and rate limits an update gave it.
-    virtual void record_config(VmConfig&) const {}
+    // On the VMM thread, after boot: `change` is an update of the device's kind (UpdateDevice in
+    // core/actions.h), which the Vmm hands it by its kind and id. True when the config space may
+    // have changed, so the transport should tell the driver. On error nothing changed. A kind that
+    // takes updates derives from UpdatableDevice (below); any other refuses them.
+    virtual Result<bool> update(const std::any& change);
     // Firecracker's metrics: the group of the device's kind ("block", "net"), which adds up every
     // device of the kind and names this one "<kind>_<id>", and this device's fields in it. A kind
     // without metrics keeps the defaults and is left out.
@@ -102,6 +95,24 @@ class VirtioDevice {
         if (state.empty()) return {};
         return fail(std::string(kind()) + " '" + id() + "': its kind keeps no snapshot state");
     }
+};
+
+inline Result<bool> VirtioDevice::update(const std::any&) {
+    return fail(std::string(kind()) + " '" + id() + "': takes no update");
+}
+
+// A device whose kind takes live updates of type `Update`: it implements update(const Update&);
+// an update of another type is refused.
+template <typename Update>
+class UpdatableDevice : public VirtioDevice {
+  public:
+    Result<bool> update(const std::any& change) final {
+        const auto* u = std::any_cast<Update>(&change);
+        if (u == nullptr)
+            return fail(std::string(kind()) + " '" + id() + "': not an update of its kind");
+        return update(*u);
+    }
+    virtual Result<bool> update(const Update& update) = 0;
 };
 
 }  // namespace ember::virtio

@@ -1,7 +1,8 @@
 // A kind of virtio device, as the Vmm sees it before there is a device: which entries of a VM's
 // configuration are devices of the kind, and how to make one. Each kind's folder defines its
 // VirtioKind; vmm/machine/virtio_kinds.cc lists them, one line each, and the Vmm plans slots,
-// makes devices and tells the kernel about them through that list alone.
+// makes devices, tells the kernel about them, hands them their updates by kind and id, and keeps
+// the running configuration, through that list alone.
 #pragma once
 
 #include <memory>
@@ -27,6 +28,12 @@ struct VirtioKind {
     // What the kernel's command line says of an entry besides its slot (" root=/dev/vda rw"), or
     // null when the kind says nothing.
     std::string (*boot_args)(const VmConfig&, size_t entry) = nullptr;
+    // Writes a device of the kind, made from `entry`, into that entry as it runs: the io_engine it
+    // fell back to, the backing file and rate limits an update gave it. Null: the kind has no
+    // entries to keep up to date.
+    void (*record)(VmConfig&, size_t entry, const VirtioDevice&) = nullptr;
+    // What a user calls one ("drive", "network interface"), for "drive 'x': no such drive".
+    std::string_view noun = "device";
 };
 
 // `device` as a VirtioDevice, for a kind's create().

@@ -271,13 +271,13 @@ HttpResponse Router::route(const HttpRequest& r) {
             auto c = json::parse_drive_patch(r.body);
             if (failed(c, bad)) return bad;
             if (c->drive_id != *id) return id_mismatch(*id, c->drive_id);
-            return from(vmm_.submit(PatchDrive{*c}));
+            return from(vmm_.submit(UpdateDevice{"block", *id, std::move(*c)}));
         }
         if (auto id = id_after(p, "/network-interfaces/")) {
             auto c = json::parse_network_interface_patch(r.body);
             if (failed(c, bad)) return bad;
             if (c->iface_id != *id) return id_mismatch(*id, c->iface_id);
-            return from(vmm_.submit(PatchNetworkInterface{*c}));
+            return from(vmm_.submit(UpdateDevice{"net", *id, std::move(*c)}));
         }
     }
     return fault("Invalid request method and/or path: " + m + " " + p + ".");

@@ -121,6 +121,33 @@ TEST(DeviceKind, AListedKindGetsADeviceTheGuestDrives) {
         << serial.text;
 }
 
+// A kind that takes live updates needs nothing of vmm/, api/ or core/: its folder defines its
+// update and its device applies it (virtio::UpdatableDevice); the Vmm hands it over by kind and
+// id, and says so when no device has them. (A user reaches it through a route that parses its
+// body from its fields.)
+TEST(DeviceKind, AKindsOwnUpdateReachesItsDeviceByKindAndId) {
+    SerialPipe serial;
+    on_vmm_thread([&] {
+        auto vmm = Vmm::create(*ValidVmConfig::check(fill_guest()), options(kWithFill, serial));
+        ASSERT_TRUE(vmm) << vmm.error().message;
+        const auto* fill = dynamic_cast<const FillDevice*>((*vmm)->virtio_devices()[0]);
+        ASSERT_NE(fill, nullptr);
+        ASSERT_TRUE((*vmm)->update_device(UpdateDevice{"fill", "fill0", FillUpdate{0xa5}}));
+        EXPECT_EQ(fill->pattern(), 0xa5);
+
+        auto refused = (*vmm)->update_device(UpdateDevice{"fill", "fill0", FillUpdate{0}});
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().message, "fill 'fill0': a pattern of 0 fills nothing");
+        EXPECT_EQ(fill->pattern(), 0xa5) << "a refused update changes nothing";
+        auto missing = (*vmm)->update_device(UpdateDevice{"fill", "fill1", FillUpdate{1}});
+        ASSERT_FALSE(missing);
+        EXPECT_EQ(missing.error().message, "fill device 'fill1': no such fill device");
+        auto foreign = (*vmm)->update_device(UpdateDevice{"fill", "fill0", DriveUpdate{}});
+        ASSERT_FALSE(foreign);
+        EXPECT_EQ(foreign.error().message, "fill 'fill0': not an update of its kind");
+    });
+}
+
 TEST(DeviceKind, WithoutItsLineTheGuestFindsNoDevice) {
     SerialPipe serial;
     on_vmm_thread([&] {

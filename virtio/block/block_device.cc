@@ -128,23 +128,8 @@ BlockDevice::~BlockDevice() {
     reset();
 }
 
-bool BlockDevice::takes(const DeviceUpdate& update) const {
-    const auto* drive = std::get_if<DriveUpdate>(&update);
-    return drive && drive->drive_id == config_.drive_id;
-}
-
-Result<bool> BlockDevice::update(const DeviceUpdate& update) {
-    const auto* drive = std::get_if<DriveUpdate>(&update);
-    if (!drive) return fail("drive '" + config_.drive_id + "': not a drive update");
-    return this->update(*drive);
-}
-
-void BlockDevice::record_config(VmConfig& config) const {
-    for (auto& d : config.drives)
-        if (d.drive_id == config_.drive_id) d = config_;
-}
-
 Result<bool> BlockDevice::update(const DriveUpdate& update) {
+    EMBER_TRY(validate_drive_update(update));
     // Everything that can fail comes first, so a refused update changes nothing.
     std::optional<OpenedImage> opened;
     if (update.path_on_host) {

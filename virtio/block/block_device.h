@@ -31,7 +31,7 @@ struct BlockCounters {
     uint64_t rate_limited = 0;
 };
 
-class BlockDevice : public VirtioDevice {
+class BlockDevice : public UpdatableDevice<DriveUpdate> {
   public:
     struct Options {
         bool direct_io = false;  // O_DIRECT on the image (benchmarks)
@@ -61,13 +61,10 @@ class BlockDevice : public VirtioDevice {
     std::vector<uint8_t> save_state() const override;
     Result<void> restore_state(std::span<const uint8_t> state) override;
     Result<void> attach(EventLoop& loop) override;
-    bool takes(const DeviceUpdate& update) const override;
-    Result<bool> update(const DeviceUpdate& update) override;
     // PATCH /drives after boot, on the VMM thread: a new image (in-flight requests finish on the
     // old one first) and/or new rate limits. True when the capacity in the config space may have
     // changed. On error nothing changed.
-    Result<bool> update(const DriveUpdate& update);
-    void record_config(VmConfig& config) const override;
+    Result<bool> update(const DriveUpdate& update) override;
     std::string_view kind() const override { return "block"; }
     std::string_view metrics_kind() const override { return kind(); }
     std::vector<metrics::Field> metrics() const override;  // block_metrics.cc

@@ -27,9 +27,17 @@ std::string boot_args(const VmConfig& config, size_t entry) {
     return args + (drive.is_read_only ? " ro" : " rw");
 }
 
+void record(VmConfig& config, size_t entry, const VirtioDevice& device) {
+    config.drives[entry] = static_cast<const BlockDevice&>(device).config();
+}
+
 }  // namespace
 
-const VirtioKind kBlockKind{
-    .name = "block", .entries = entries, .create = create, .boot_args = boot_args};
+const VirtioKind kBlockKind{.name = "block",
+                            .entries = entries,
+                            .create = create,
+                            .boot_args = boot_args,
+                            .record = record,
+                            .noun = "drive"};
 
 }  // namespace ember::virtio

@@ -126,24 +126,8 @@ void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
     for (size_t i = 0; i < data.size(); ++i) data[i] = offset + i < cs.size() ? cs[offset + i] : 0;
 }
 
-bool NetDevice::takes(const DeviceUpdate& update) const {
-    const auto* iface = std::get_if<NetworkInterfaceUpdate>(&update);
-    return iface && iface->iface_id == config_.iface_id;
-}
-
-Result<bool> NetDevice::update(const DeviceUpdate& update) {
-    const auto* iface = std::get_if<NetworkInterfaceUpdate>(&update);
-    if (!iface) return fail("network interface '" + config_.iface_id + "': not its update");
-    EMBER_TRY(this->update(*iface));
-    return false;  // rate limits only: nothing the driver reads changed
-}
-
-void NetDevice::record_config(VmConfig& config) const {
-    for (auto& n : config.network_interfaces)
-        if (n.iface_id == config_.iface_id) n = config_;
-}
-
-Result<void> NetDevice::update(const NetworkInterfaceUpdate& update) {
+Result<bool> NetDevice::update(const NetworkInterfaceUpdate& update) {
+    EMBER_TRY(validate_network_interface_update(update));
     const std::string who = "network interface '" + config_.iface_id + "'";
     std::optional<RateLimiterConfig> rx_limits, tx_limits;
     std::optional<RateLimiter> rx, tx;
@@ -174,7 +158,7 @@ Result<void> NetDevice::update(const NetworkInterfaceUpdate& update) {
         receive();
         transmit();
     }
-    return {};
+    return false;
 }
 
 Result<void> NetDevice::attach(EventLoop& loop) {

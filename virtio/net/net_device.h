@@ -40,7 +40,7 @@ inline constexpr uint32_t kCsum = 0, kGuestCsum = 1, kMtu = 3, kMac = 5, kGuestT
                           kHostUfo = 14, kMrgRxbuf = 15, kStatus = 16;
 }  // namespace net
 
-class NetDevice : public VirtioDevice {
+class NetDevice : public UpdatableDevice<NetworkInterfaceUpdate> {
   public:
     static constexpr size_t kRxQueue = 0;
     static constexpr size_t kTxQueue = 1;
@@ -66,12 +66,9 @@ class NetDevice : public VirtioDevice {
     std::vector<QueueState> queue_states() const override;
 
     Result<void> attach(EventLoop& loop) override;
-    bool takes(const DeviceUpdate& update) const override;
-    Result<bool> update(const DeviceUpdate& update) override;
-    // PATCH /network-interfaces after boot, on the VMM thread: new rate limits, in force at once.
-    // On error nothing changed.
-    Result<void> update(const NetworkInterfaceUpdate& update);
-    void record_config(VmConfig& config) const override;
+    // PATCH /network-interfaces after boot, on the VMM thread: new rate limits, in force at once;
+    // nothing the driver reads changes (false). On error nothing changed.
+    Result<bool> update(const NetworkInterfaceUpdate& update) override;
     // Its rate limiters' buckets, RX then TX (net_persist.cc).
     std::vector<uint8_t> save_state() const override;
     Result<void> restore_state(std::span<const uint8_t> state) override;

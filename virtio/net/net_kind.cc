@@ -18,8 +18,16 @@ Result<std::unique_ptr<VirtioDevice>> create(const VmConfig& config, size_t entr
     return as_virtio_device(NetDevice::create(config.network_interfaces[entry], memory, interrupt));
 }
 
+void record(VmConfig& config, size_t entry, const VirtioDevice& device) {
+    config.network_interfaces[entry] = static_cast<const NetDevice&>(device).config();
+}
+
 }  // namespace
 
-const VirtioKind kNetKind{.name = "net", .entries = entries, .create = create};
+const VirtioKind kNetKind{.name = "net",
+                          .entries = entries,
+                          .create = create,
+                          .record = record,
+                          .noun = "network interface"};
 
 }  // namespace ember::virtio

@@ -227,19 +227,9 @@ Outcome Controller::handle(const PutNetworkInterface& a) {
     return configured(ValidVmConfig::check(std::move(trial)));
 }
 
-Outcome Controller::handle(const PatchDrive& a) {
+Outcome Controller::handle(const UpdateDevice& a) {
     EMBER_TRY(can_update_devices());
-    if (auto r = validate_drive_update(a.update); !r) return fail(r.error().message);
-    if (auto r = vmm_->update_device(a.update); !r) return fail(r.error().message);
-    std::lock_guard lock(mutex_);
-    running_ = vmm_->config();
-    return {};
-}
-
-Outcome Controller::handle(const PatchNetworkInterface& a) {
-    EMBER_TRY(can_update_devices());
-    if (auto r = validate_network_interface_update(a.update); !r) return fail(r.error().message);
-    if (auto r = vmm_->update_device(a.update); !r) return fail(r.error().message);
+    if (auto r = vmm_->update_device(a); !r) return fail(r.error().message);
     std::lock_guard lock(mutex_);
     running_ = vmm_->config();
     return {};

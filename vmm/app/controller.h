@@ -81,9 +81,8 @@ class Controller : public ActionSink {
     Outcome handle(const PutMachineConfig& a);
     Outcome handle(const PatchMachineConfig& a);
     Outcome handle(const PutDrive& a);
-    Outcome handle(const PatchDrive& a);
     Outcome handle(const PutNetworkInterface& a);
-    Outcome handle(const PatchNetworkInterface& a);
+    Outcome handle(const UpdateDevice& a);
     Outcome handle(const InstanceStart& a);
     Outcome handle(const SendCtrlAltDel& a);
     Outcome handle(const FlushMetrics& a);

@@ -17,11 +17,4 @@ std::span<const virtio::VirtioKind* const> virtio_kinds() {
     return kKinds;
 }
 
-std::string no_such_device(const virtio::DeviceUpdate& update) {
-    if (const auto* drive = std::get_if<DriveUpdate>(&update))
-        return "drive '" + drive->drive_id + "': no such drive";
-    return "network interface '" + std::get<NetworkInterfaceUpdate>(update).iface_id +
-           "': no such interface";
-}
-
 }  // namespace ember

@@ -149,12 +149,12 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
         if (d.device->kind() != slot.kind->name)
             return fail("a device of kind '" + std::string(slot.kind->name) + "' calls itself '" +
                         std::string(d.device->kind()) + "'");
-        d.device->record_config(config_);
         auto transport =
             virtio::MmioTransport::create(*d.device, *d.interrupt, memory_, &vm_, slot.base);
         EMBER_TRY(transport);
         d.transport = std::move(*transport);
         EMBER_TRY(mmio_bus_.insert(*d.transport, slot.base, x86::kMmioSlotSize));
+        record(d);
         virtio_.push_back(std::move(d));
     }
     return {};
@@ -180,20 +180,27 @@ std::vector<const virtio::VirtioDevice*> Vmm::virtio_devices() const {
     return out;
 }
 
-Result<void> Vmm::update_device(const virtio::DeviceUpdate& update) {
+Result<void> Vmm::update_device(const UpdateDevice& update) {
     for (auto& d : virtio_) {
-        if (!d.device->takes(update)) continue;
-        auto changed = d.device->update(update);
+        if (d.device->kind() != update.kind || d.device->id() != update.id) continue;
+        auto changed = d.device->update(update.change);
         EMBER_TRY(changed);
         if (*changed) d.transport->config_changed();
-        d.device->record_config(config_);
+        record(d);
         return {};
     }
-    return fail(no_such_device(update));
+    for (const auto* kind : options_.virtio_kinds)
+        if (kind->name == update.kind)
+            return fail(std::string(kind->noun) + " '" + update.id + "': no such " +
+                        std::string(kind->noun));
+    return fail("no device of kind '" + update.kind + "'");
 }
 
-Result<void> Vmm::create_vcpus(const VmConfig& config,
-                               const std::vector<VcpuState>* restored) {
+void Vmm::record(const VirtioMmio& d) {
+    if (d.slot.kind->record) d.slot.kind->record(config_, d.slot.index, *d.device);
+}
+
+Result<void> Vmm::create_vcpus(const VmConfig& config, const std::vector<VcpuState>* restored) {
     const auto msrs = x86::boot_msrs();
     const x86::CpuTopology topology{config.machine.vcpu_count, config.machine.smt};
     install_kick_handler();

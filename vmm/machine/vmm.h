@@ -128,9 +128,9 @@ class Vmm : public ExitSink {
     const std::vector<std::unique_ptr<VcpuThread>>& vcpus() const { return vcpus_; }
     // The virtio devices, in slot order (the root drive first).
     std::vector<const virtio::VirtioDevice*> virtio_devices() const;
-    // PATCH after boot, on the VMM thread: the device the update names changes at once, and
-    // config() with it.
-    Result<void> update_device(const virtio::DeviceUpdate& update);
+    // PATCH after boot, on the VMM thread: the device of the update's kind and id changes at once,
+    // and config() with it.
+    Result<void> update_device(const UpdateDevice& update);
 
     // Only create() can make the key, so only create() builds a Vmm (through make_unique).
     class Key {
@@ -207,6 +207,8 @@ class Vmm : public ExitSink {
         std::unique_ptr<virtio::VirtioDevice> device;
         std::unique_ptr<virtio::MmioTransport> transport;
     };
+    // Writes the device into config_ as it runs, through its kind.
+    void record(const VirtioMmio& d);
     std::vector<VirtioSlot> virtio_plan_;
     std::vector<VirtioMmio> virtio_;
 

@@ -22,7 +22,7 @@ void FillDevice::process_queue(size_t index) {
             for (const auto& d : chain->writable()) {
                 auto bytes = mem_.slice(d.addr, d.len);
                 if (!bytes) break;
-                std::ranges::fill(*bytes, kFillPattern);
+                std::ranges::fill(*bytes, pattern_);
                 mem_.mark_dirty(d.addr, d.len);
                 written += d.len;
             }
@@ -56,6 +56,7 @@ Result<std::unique_ptr<virtio::VirtioDevice>> create(const VmConfig&, size_t,
 
 }  // namespace
 
-const virtio::VirtioKind kFillKind{.name = "fill", .entries = entries, .create = create};
+const virtio::VirtioKind kFillKind{
+    .name = "fill", .entries = entries, .create = create, .noun = "fill device"};
 
 }  // namespace ember::testing

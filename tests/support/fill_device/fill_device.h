@@ -1,8 +1,9 @@
 // A trivial virtio device kind, for tests: one device in every VM, "fill0", with one queue whose
-// chains come back with every writable byte set to the device's pattern. This folder and one line
-// in a list of kinds (VmmOptions::virtio_kinds) are all it takes to give VMs a device of it: the
-// Vmm plans its slot, announces it on the kernel's command line, wires its transport and
-// interrupt, and lists it with its kind and id, through virtio::VirtioKind and VirtioDevice.
+// chains come back with every writable byte set to the device's pattern, which a live update
+// (FillUpdate) changes. This folder and one line in a list of kinds (VmmOptions::virtio_kinds)
+// are all it takes to give VMs a device of it: the Vmm plans its slot, announces it on the
+// kernel's command line, wires its transport and interrupt, lists it with its kind and id, and
+// hands it its updates by kind and id, through virtio::VirtioKind and VirtioDevice.
 #pragma once
 
 #include <algorithm>
@@ -15,7 +16,12 @@ namespace ember::testing {
 
 inline constexpr uint8_t kFillPattern = 0x5a;
 
-class FillDevice : public virtio::VirtioDevice {
+// The kind's own live update, as a PATCH body would carry it.
+struct FillUpdate {
+    uint8_t pattern = kFillPattern;
+};
+
+class FillDevice : public virtio::UpdatableDevice<FillUpdate> {
   public:
     FillDevice(const GuestMemory& mem, virtio::Interrupt& interrupt)
         : mem_(mem), interrupt_(interrupt) {}
@@ -34,7 +40,14 @@ class FillDevice : public virtio::VirtioDevice {
     void reset() override { queues_.clear(); }
     std::vector<virtio::QueueState> queue_states() const override;
 
+    Result<bool> update(const FillUpdate& update) override {
+        if (update.pattern == 0) return fail("fill '" + id_ + "': a pattern of 0 fills nothing");
+        pattern_ = update.pattern;
+        return false;
+    }
+
     uint64_t chains_filled() const { return chains_filled_; }
+    uint8_t pattern() const { return pattern_; }
 
   private:
     const GuestMemory& mem_;
@@ -42,6 +55,7 @@ class FillDevice : public virtio::VirtioDevice {
     std::string id_ = "fill0";
     std::vector<virtio::Queue> queues_;
     uint64_t chains_filled_ = 0;
+    uint8_t pattern_ = kFillPattern;
 };
 
 extern const virtio::VirtioKind kFillKind;
