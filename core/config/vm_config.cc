@@ -140,11 +140,14 @@ Result<void> validate_network_interface(const NetworkInterfaceConfig& n) {
                     "' is not a MAC address like 06:00:ac:10:00:02");
     // Firecracker takes these (its own API tests use 07:00:00:00:00:01); Linux's virtio-net then
     // gives the interface a random address instead.
-    if (n.guest_mac && is_multicast_mac(*n.guest_mac))
-        log::warn(where + ": guest_mac " + *n.guest_mac +
-                  " is a multicast address; the guest will likely choose a random one instead");
     EMBER_TRY(validate_rate_limiter(n.rx_rate_limiter, where + ": rx_rate_limiter"));
     return validate_rate_limiter(n.tx_rate_limiter, where + ": tx_rate_limiter");
+}
+
+std::optional<std::string> guest_mac_warning(const NetworkInterfaceConfig& n) {
+    if (!n.guest_mac || !is_multicast_mac(*n.guest_mac)) return std::nullopt;
+    return "network interface '" + n.iface_id + "': guest_mac " + *n.guest_mac +
+           " is a multicast address; the guest will likely choose a random one instead";
 }
 
 Result<void> validate_drive_update(const DriveUpdate& u) {

@@ -134,6 +134,9 @@ Result<void> validate_boot_source(const BootSourceConfig& boot);
 Result<void> validate_machine(const MachineConfig& machine);
 Result<void> validate_drive(const DriveConfig& drive);
 Result<void> validate_network_interface(const NetworkInterfaceConfig& iface);
+// What to warn of a valid interface (a multicast guest MAC, which Firecracker takes), said once
+// when the interface is given rather than each time a configuration is checked.
+std::optional<std::string> guest_mac_warning(const NetworkInterfaceConfig& iface);
 Result<void> validate_drive_update(const DriveUpdate& update);
 Result<void> validate_network_interface_update(const NetworkInterfaceUpdate& update);
 // Every part, and the rules between parts (unique ids, one root device, a boot source to boot).

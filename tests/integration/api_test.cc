@@ -365,6 +365,13 @@ TEST(Api, AnswersAsFirecrackerDoes) {
              R"({"iface_id": "eth1", "host_dev_name": "tapmc", "guest_mac": "07:00:00:00:00:01"})")
             .status,
         204);
+    // It is warned of once, when it is given, not again at each later configuration request.
+    EXPECT_EQ(call(c, "PATCH", "/machine-config", R"({"mem_size_mib": 32})").status, 204);
+    const std::string said = ember.log();
+    const std::string warning = "guest_mac 07:00:00:00:00:01 is a multicast address";
+    const size_t first = said.find(warning);
+    EXPECT_NE(first, std::string::npos) << said;
+    EXPECT_EQ(said.find(warning, first + 1), std::string::npos) << said;
 
     // A drive as Firecracker's exported config writes it ("socket": null) is taken; a vhost-user
     // drive is refused by name.

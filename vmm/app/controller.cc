@@ -60,8 +60,8 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
         if (::read(self->signal_fd_.get(), &info, sizeof info) != sizeof info) return;
         signal_counts::count(static_cast<int>(info.ssi_signo));
         std::string name = strsignal(static_cast<int>(info.ssi_signo));
-        if (self->vmm_)
-            self->vmm_->request_exit(ExitReason::Signal, name);
+        if (Vmm* vmm = self->vmm())
+            vmm->request_exit(ExitReason::Signal, name);
         else
             self->stop(name);
     }));
@@ -87,13 +87,15 @@ Controller::Controller(ControllerOptions options, EventLoop loop, EventFd wake, 
       metrics_timer_(std::move(metrics_timer)),
       quiet_timer_(std::move(quiet_timer)) {
     options_.vmm.loop = &loop_;
+    options_.vmm.published = &published_;
 }
 
 Outcome Controller::submit(Action action) {
     std::future<Outcome> done;
     {
         std::lock_guard lock(mutex_);
-        if (stop_reason_ || state_ == VmState::Exited) return fail("the microVM is shutting down");
+        if (stop_reason_ || published_.state() == VmState::Exited)
+            return fail("the microVM is shutting down");
         queue_.push_back(Pending{std::move(action), {}});
         done = queue_.back().done.get_future();
     }
@@ -121,7 +123,7 @@ void Controller::handle_wake() {
     }
     if (stopping) {
         for (auto& p : work) p.done.set_value(fail("the microVM is shutting down"));
-        if (vmm_) vmm_->request_exit(ExitReason::Signal, *stopping);
+        if (Vmm* vmm = this->vmm()) vmm->request_exit(ExitReason::Signal, *stopping);
         loop_.stop();
         return;
     }
@@ -129,36 +131,40 @@ void Controller::handle_wake() {
         p.done.set_value(execute(p.action));
         // Once the client has its answer: installing the filter takes 130-220 us here, which a
         // load or InstanceStart need not wait for. Nothing else runs on this thread meanwhile.
-        if (vmm_ && !confined_) (void)confine_vmm_thread();
+        if (auto* r = std::get_if<Running>(&phase_); r && !r->confined) (void)confine_vmm_thread();
     }
-    if (prepared_ && !prepared_->has_platform())
+    if (auto* c = configuring(); c && c->prepared && !c->prepared->has_platform())
         arm_timer(quiet_timer_.get(), kQuietBeforePlatform);
 }
 
 VmConfig Controller::config() const {
-    std::lock_guard lock(mutex_);
-    return running_ ? *running_ : config_.get();
+    return published_.config();
 }
 
 VmState Controller::state() const {
-    return state_.load();
+    return published_.state();
 }
 
 Outcome Controller::apply(ValidVmConfig config) {
+    for (const auto& n : config->network_interfaces)
+        if (auto warning = guest_mac_warning(n)) log::warn(*warning);
     return configured(std::move(config));
 }
 
-Outcome Controller::require_not_started() const {
-    if (state_ != VmState::NotStarted)
+Result<Controller::Configuring*> Controller::require_not_started() {
+    Configuring* c = configuring();
+    if (c == nullptr)
         return fail("The requested operation is not supported after starting the microVM.");
-    return {};
+    return c;
 }
 
 Outcome Controller::configured(Result<ValidVmConfig> config) {
     if (!config) return fail(config.error().message);
-    configured_ = true;
-    std::lock_guard lock(mutex_);
-    config_ = std::move(*config);
+    auto c = require_not_started();
+    EMBER_TRY(c);
+    (*c)->configured = true;
+    (*c)->config = std::move(*config);
+    published_.publish((*c)->config, VmState::NotStarted);
     return {};
 }
 
@@ -167,7 +173,8 @@ Outcome Controller::execute(const Action& action) {
 }
 
 Outcome Controller::handle(const PutBootSource& a) {
-    EMBER_TRY(require_not_started());
+    auto conf = require_not_started();
+    EMBER_TRY(conf);
     // Firecracker's texts first, which scripts grep for; then which field and file.
     if (auto r = check_readable("boot-source.kernel_image_path", a.config.kernel_image_path); !r)
         return fail("The kernel file cannot be opened: " + r.error().message);
@@ -176,7 +183,7 @@ Outcome Controller::handle(const PutBootSource& a) {
             return fail(
                 "The initrd file cannot be opened due to invalid path or invalid permissions. " +
                 r.error().message);
-    VmConfig c = config();
+    VmConfig c = (*conf)->config;
     c.boot_source = a.config;
     return configured(ValidVmConfig::check(std::move(c)));
 }
@@ -186,31 +193,36 @@ Outcome Controller::handle(const PutMachineConfig& a) {
 }
 
 Outcome Controller::handle(const PatchMachineConfig& a) {
-    return set_machine(a.patch.applied_to(config().machine));
+    auto conf = require_not_started();
+    EMBER_TRY(conf);
+    return set_machine(a.patch.applied_to((*conf)->config->machine));
 }
 
 Outcome Controller::set_machine(const MachineConfig& m) {
-    EMBER_TRY(require_not_started());
-    VmConfig c = config();
+    auto conf = require_not_started();
+    EMBER_TRY(conf);
+    VmConfig c = (*conf)->config;
     c.machine = m;
     return configured(ValidVmConfig::check(std::move(c)));
 }
 
 Outcome Controller::handle(const PutDrive& a) {
-    EMBER_TRY(require_not_started());
+    auto conf = require_not_started();
+    EMBER_TRY(conf);
     if (auto r = validate_drive(a.config); !r) return fail(r.error().message);
     if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
                                 a.config.path_on_host, FileKinds::RegularOrBlockDevice);
         !r)
         return fail("Unable to create the virtio block device: " + r.error().message);
-    VmConfig trial = config();
+    VmConfig trial = (*conf)->config;
     std::erase_if(trial.drives, [&](const auto& d) { return d.drive_id == a.config.drive_id; });
     trial.drives.push_back(a.config);
     return configured(ValidVmConfig::check(std::move(trial)));
 }
 
 Outcome Controller::handle(const PutNetworkInterface& a) {
-    EMBER_TRY(require_not_started());
+    auto conf = require_not_started();
+    EMBER_TRY(conf);
     if (auto r = validate_network_interface(a.config); !r) return fail(r.error().message);
     if (::if_nametoindex(a.config.host_dev_name.c_str()) == 0)
         return fail("Could not create the network device: network interface '" + a.config.iface_id +
@@ -220,27 +232,28 @@ Outcome Controller::handle(const PutNetworkInterface& a) {
     if (auto tap = virtio::Tap::open(a.config.host_dev_name); !tap)
         return fail("Could not create the network device: network interface '" + a.config.iface_id +
                     "': " + tap.error().message);
-    VmConfig trial = config();
+    VmConfig trial = (*conf)->config;
     std::erase_if(trial.network_interfaces,
                   [&](const auto& n) { return n.iface_id == a.config.iface_id; });
     trial.network_interfaces.push_back(a.config);
-    return configured(ValidVmConfig::check(std::move(trial)));
+    EMBER_TRY(configured(ValidVmConfig::check(std::move(trial))));
+    if (auto warning = guest_mac_warning(a.config)) log::warn(*warning);
+    return {};
 }
 
 Outcome Controller::handle(const UpdateDevice& a) {
-    EMBER_TRY(can_update_devices());
-    if (auto r = vmm_->update_device(a); !r) return fail(r.error().message);
-    std::lock_guard lock(mutex_);
-    running_ = vmm_->config();
-    return {};
+    auto vmm = can_update_devices();
+    EMBER_TRY(vmm);
+    return (*vmm)->update_device(a);
 }
 
 // Firecracker updates devices of a VM that runs or is paused; before boot, PUT them again.
-Outcome Controller::can_update_devices() const {
-    if (state_ == VmState::NotStarted || !vmm_)
+Result<Vmm*> Controller::can_update_devices() {
+    Vmm* v = vmm();
+    if (v == nullptr)
         return fail("The requested operation is not supported before starting the microVM.");
-    if (state_ == VmState::Exited) return fail("the microVM has exited");
-    return {};
+    if (v->state() == VmState::Exited) return fail("the microVM has exited");
+    return v;
 }
 
 Outcome Controller::handle(const InstanceStart&) {
@@ -248,9 +261,10 @@ Outcome Controller::handle(const InstanceStart&) {
 }
 
 Outcome Controller::handle(const SendCtrlAltDel&) {
-    if (!vmm_ || state_ == VmState::Exited)
+    Vmm* v = vmm();
+    if (v == nullptr || v->state() == VmState::Exited)
         return fail("SendCtrlAltDel: the microVM is not running");
-    if (auto r = vmm_->send_ctrl_alt_del(); !r) return fail("SendCtrlAltDel: " + r.error().message);
+    if (auto r = v->send_ctrl_alt_del(); !r) return fail("SendCtrlAltDel: " + r.error().message);
     return {};
 }
 
@@ -259,21 +273,21 @@ Outcome Controller::handle(const FlushMetrics&) {
 }
 
 Outcome Controller::handle(const SetVmState& a) {
-    if (!vmm_) return fail("The requested operation is not supported before starting the microVM.");
+    Vmm* v = vmm();
+    if (v == nullptr)
+        return fail("The requested operation is not supported before starting the microVM.");
     // As in Firecracker, asking for the state the VM is in is a success: SDK retries and "make
     // sure it is paused" logic rely on it.
     const auto start = std::chrono::steady_clock::now();
     if (a.paused()) {
-        if (state_ == VmState::Paused) return {};
-        if (state_ != VmState::Running) return fail("the microVM is not running");
-        vmm_->pause();
-        state_ = VmState::Paused;
+        if (v->state() == VmState::Paused) return {};
+        if (v->state() != VmState::Running) return fail("the microVM is not running");
+        v->pause();
         latencies_us_.pause_vm = micros_since(start);
     } else {
-        if (state_ == VmState::Running) return {};
-        if (state_ != VmState::Paused) return fail("the microVM is not paused");
-        vmm_->resume();
-        state_ = VmState::Running;
+        if (v->state() == VmState::Running) return {};
+        if (v->state() != VmState::Paused) return fail("the microVM is not paused");
+        v->resume();
         latencies_us_.resume_vm = micros_since(start);
     }
     return {};
@@ -303,12 +317,13 @@ Outcome Controller::handle(const PutMetrics& a) {
 }
 
 Outcome Controller::handle(const CreateSnapshot& a) {
-    if (!vmm_ || state_ != VmState::Paused)
+    Vmm* v = vmm();
+    if (v == nullptr || v->state() != VmState::Paused)
         return fail(
             "snapshot/create: the microVM must be paused first (PATCH /vm {\"state\": "
             "\"Paused\"})");
     const auto start = std::chrono::steady_clock::now();
-    if (auto r = vmm_->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff()); !r)
+    if (auto r = v->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff()); !r)
         return fail("snapshot/create: " + r.error().message);
     (a.diff() ? latencies_us_.diff_create_snapshot : latencies_us_.full_create_snapshot) =
         micros_since(start);
@@ -316,7 +331,8 @@ Outcome Controller::handle(const CreateSnapshot& a) {
 }
 
 Outcome Controller::handle(const LoadSnapshot& a) {
-    if (state_ != VmState::NotStarted || configured_)
+    const Configuring* c = configuring();
+    if (c == nullptr || c->configured)
         return fail(
             "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
     const auto start = std::chrono::steady_clock::now();
@@ -324,22 +340,19 @@ Outcome Controller::handle(const LoadSnapshot& a) {
     if (!vmm) return failed_load("Failed to restore from snapshot: " + vmm.error().message);
     if (auto r = (*vmm)->start(!a.resume_vm); !r)
         return failed_load("Failed to resume microVM: " + r.error().message);
-    vmm_ = std::move(*vmm);
-    state_ = a.resume_vm ? VmState::Running : VmState::Paused;
+    started(std::move(*vmm));
     latencies_us_.load_snapshot = micros_since(start);
-    // GET /vm/config and the metrics describe the restored VM, not an empty one.
-    std::lock_guard lock(mutex_);
-    running_ = vmm_->config();
     return {};
 }
 
 Outcome Controller::handle(const RecordWorkingSet& a) {
-    if (!vmm_)
+    Vmm* v = vmm();
+    if (v == nullptr)
         return fail(
             "snapshot/working-set: no microVM: a working set records what a VM restored from a "
             "snapshot touched after its load");
     const auto start = std::chrono::steady_clock::now();
-    auto counts = vmm_->record_working_set(a.working_set_path);
+    auto counts = v->record_working_set(a.working_set_path);
     if (!counts) return fail("snapshot/working-set: " + counts.error().message);
     log::info("snapshot/working-set: " + std::to_string(counts->written_pages) + " written and " +
               std::to_string(counts->read_pages) + " read pages in " +
@@ -362,22 +375,29 @@ Outcome Controller::failed_load(std::string why) {
 }
 
 void Controller::prepare() {
-    if (!options_.prepare_vm || vmm_ || prepared_) return;
+    Configuring* c = configuring();
+    if (!options_.prepare_vm || c == nullptr || c->prepared) return;
     auto prepared = prepare_vm(options_.vmm.kvm_path);
     if (!prepared) {
         log::info("no KVM VM made ahead of the configuration: " + prepared.error().message);
         return;
     }
-    prepared_ = std::move(*prepared);
+    c->prepared = std::move(*prepared);
     arm_timer(quiet_timer_.get(), kQuietBeforePlatform);
 }
 
+std::optional<PreparedVm> Controller::take_prepared() {
+    Configuring* c = configuring();
+    return c ? std::exchange(c->prepared, std::nullopt) : std::nullopt;
+}
+
 void Controller::add_platform() {
-    if (vmm_ || !prepared_ || prepared_->has_platform()) return;
+    Configuring* c = configuring();
+    if (c == nullptr || !c->prepared || c->prepared->has_platform()) return;
     const auto start = std::chrono::steady_clock::now();
-    if (auto r = ember::add_platform(*prepared_); !r) {
+    if (auto r = ember::add_platform(*c->prepared); !r) {
         log::info("no KVM VM made ahead of the configuration: " + r.error().message);
-        prepared_.reset();
+        c->prepared.reset();
         return;
     }
     log::info(
@@ -387,15 +407,11 @@ void Controller::add_platform() {
 }
 
 Outcome Controller::start_instance() {
-    if (state_ != VmState::NotStarted)
-        return fail("The requested operation is not supported after starting the microVM.");
-    const ValidVmConfig config = [&] {
-        std::lock_guard lock(mutex_);
-        return config_;
-    }();
-    if (!config->boot_source)
+    auto c = require_not_started();
+    EMBER_TRY(c);
+    if (!(*c)->config->boot_source)
         return fail("boot-source: no kernel configured (PUT /boot-source first)");
-    auto vmm = Vmm::create(config, options_.vmm, take_prepared());
+    auto vmm = Vmm::create((*c)->config, options_.vmm, take_prepared());
     if (vmm) {
         // A VM that does not start goes before another is made.
         if (auto r = (*vmm)->start(); !r) vmm = std::unexpected(r.error());
@@ -404,20 +420,23 @@ Outcome Controller::start_instance() {
         prepare();  // for an InstanceStart sent again once the configuration is fixed
         return fail(vmm.error().message);
     }
-    vmm_ = std::move(*vmm);
-    state_ = VmState::Running;
-    // What runs, as GET /vm/config reports it: a drive's io_engine may have fallen back to Sync.
-    std::lock_guard lock(mutex_);
-    running_ = vmm_->config();
+    started(std::move(*vmm));
     return {};
+}
+
+// The configuration is the Vmm's from here (it published what runs: a drive's io_engine may have
+// fallen back to Sync, a restore's is the snapshot's).
+void Controller::started(std::unique_ptr<Vmm> vmm) {
+    phase_ = Running{std::move(vmm)};
 }
 
 // A VMM thread that cannot be confined must not run a guest: the VM ends. A VM started before
 // run() (from --config-file) is confined when run() begins: by then the API's thread exists, and
 // it must not inherit the VMM thread's filter.
 Outcome Controller::confine_vmm_thread() {
-    if (options_.vmm_filter == nullptr || !running_loop_) return {};
-    confined_ = true;
+    auto* running = std::get_if<Running>(&phase_);
+    if (options_.vmm_filter == nullptr || !running_loop_ || running == nullptr) return {};
+    running->confined = true;
     if (auto r = seccomp::install(*options_.vmm_filter, seccomp::ThreadKind::Vmm); !r) {
         fatal_ = r.error().message;
         loop_.stop();
@@ -446,8 +465,8 @@ Outcome Controller::write_metrics() {
     groups.push_back({"seccomp", {{"num_faults", seccomp::refused_file_lookups()}}});
     groups.push_back(signal_counts::metrics_group());
     groups.push_back({"vmm", {{"device_events", loop_.events_handled()}}});
-    if (vmm_)
-        for (auto& g : vm_metrics(*vmm_)) groups.push_back(std::move(g));
+    if (const Vmm* v = vmm())
+        for (auto& g : vm_metrics(*v)) groups.push_back(std::move(g));
     std::string line = metrics_reporter_.line(static_cast<uint64_t>(now.count()),
                                               metrics::with_firecracker_groups(std::move(groups)));
     if (::write(metrics_file_.get(), line.data(), line.size()) !=
@@ -463,7 +482,7 @@ VmExitStatus Controller::run() {
     // After the API is up, so that its socket appears no later for it; a request that needs the
     // VMM thread meanwhile waits for the few hundred microseconds this takes.
     prepare();
-    const bool confined = !vmm_ || confine_vmm_thread().has_value();
+    const bool confined = vmm() == nullptr || confine_vmm_thread().has_value();
     if (confined) {
         if (auto r = loop_.run(); !r) stop(r.error().message);
     }
@@ -477,12 +496,13 @@ VmExitStatus Controller::run() {
     VmExitStatus status{ExitReason::Signal, *stop_reason_};
     if (fatal_) status = {ExitReason::Error, *fatal_};
     // Unless the VM ended first, it ends for the reason the loop did.
-    if (vmm_) {
-        vmm_->request_exit(status.reason, status.detail);
-        status = vmm_->finish();
+    if (Vmm* v = vmm()) {
+        v->request_exit(status.reason, status.detail);
+        status = v->finish();
     }
-    state_ = VmState::Exited;
+    published_.publish(VmState::Exited);
     if (metrics_file_.valid()) (void)write_metrics();
+    phase_ = Exited{status};
     return status;
 }
 

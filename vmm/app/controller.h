@@ -1,10 +1,12 @@
 // The Controller: what ember is between process start and process exit. It owns the VMM thread's
-// event loop, the configuration being built before boot, the Vmm once InstanceStart creates it,
-// termination signals, and the logger and metrics sinks.
+// event loop, termination signals, the logger and metrics sinks, and the VM's phase, one of:
+// configuring (the configuration being built, and a VM made ahead of it), running (the Vmm,
+// booted or restored: it owns the configuration from then on), exited. As Firecracker's
+// PrebootApiController and RuntimeApiController, each action is for a phase.
 //
 // Other threads (the API server's) reach it two ways only: submit() queues a typed action for the
-// VMM thread and waits for its outcome; the getters (config, state) read a copy kept under a
-// mutex, without waiting for the VMM thread.
+// VMM thread and waits for its outcome; the getters (config, state) read what the phase's owner
+// last published (vmm/machine/published_vm.h), without waiting for the VMM thread.
 #pragma once
 
 #include <condition_variable>
@@ -22,6 +24,7 @@
 #include "core/base/metrics.h"
 #include "core/base/unique_fd.h"
 #include "core/event_loop/event_loop.h"
+#include "vmm/machine/published_vm.h"
 #include "vmm/machine/vmm.h"
 
 namespace ember {
@@ -39,6 +42,24 @@ struct ControllerOptions {
     // Before that the thread only configures, as in Firecracker.
     const seccomp::BpfProgram* vmm_filter = nullptr;
 };
+
+// The VM's phase, as the Controller holds it: one of these at a time.
+namespace phase {
+// Before boot: the configuration as the API builds it, and the KVM VM made ahead of it.
+struct Configuring {
+    ValidVmConfig config;
+    std::optional<PreparedVm> prepared;
+    bool configured = false;  // a config action succeeded: too late to load a snapshot
+};
+// Booted or restored: the Vmm owns the configuration from here.
+struct Running {
+    std::unique_ptr<Vmm> vmm;
+    bool confined = false;  // the VMM thread's filter is installed
+};
+struct Exited {
+    VmExitStatus status;
+};
+}  // namespace phase
 
 class Controller : public ActionSink {
   public:
@@ -76,6 +97,16 @@ class Controller : public ActionSink {
 
     void handle_wake();
     Outcome execute(const Action& action);
+    using Configuring = phase::Configuring;
+    using Running = phase::Running;
+    using Exited = phase::Exited;
+    // The phase's, or null in another phase.
+    Configuring* configuring() { return std::get_if<Configuring>(&phase_); }
+    Vmm* vmm() {
+        auto* r = std::get_if<Running>(&phase_);
+        return r ? r->vmm.get() : nullptr;
+    }
+
     // One per action, on the VMM thread.
     Outcome handle(const PutBootSource& a);
     Outcome handle(const PutMachineConfig& a);
@@ -94,19 +125,21 @@ class Controller : public ActionSink {
     Outcome handle(const RecordWorkingSet& a);
 
     Outcome start_instance();
-    // Makes prepared_ when there is no VM yet; a host that cannot is told at InstanceStart or load.
+    // The Vmm, started: the phase is running from here.
+    void started(std::unique_ptr<Vmm> vmm);
+    // Makes a VM ahead while configuring; a host that cannot is told at InstanceStart or load.
     void prepare();
-    // Gives prepared_ its platform, once the API has been quiet (kQuietBeforePlatform).
+    // Gives the VM made ahead its platform, once the API has been quiet (kQuietBeforePlatform).
     void add_platform();
-    std::optional<PreparedVm> take_prepared() { return std::exchange(prepared_, std::nullopt); }
+    std::optional<PreparedVm> take_prepared();
     Outcome failed_load(std::string why);
     Outcome confine_vmm_thread();
     bool running_loop_ = false;  // run() has begun
-    bool confined_ = false;      // the VMM thread's filter is installed
     Outcome write_metrics();
-    Outcome require_not_started() const;
+    // The configuring phase, or the error Firecracker gives an action that needs it.
+    Result<Configuring*> require_not_started();
     Outcome set_machine(const MachineConfig& m);
-    Outcome can_update_devices() const;
+    Result<Vmm*> can_update_devices();
     // A configuration action succeeded with `config`: from now on a snapshot can no longer be
     // loaded.
     Outcome configured(Result<ValidVmConfig> config);
@@ -126,20 +159,15 @@ class Controller : public ActionSink {
     } latencies_us_;
     uint64_t metrics_fails_ = 0;  // lines not written whole: Firecracker's logger.metrics_fails
 
-    mutable std::mutex mutex_;  // guards config_, running_, the queue and stop_reason_
-    // Before a VM exists, the configuration the API has built, which InstanceStart boots; once it
-    // runs, the Vmm owns the configuration and running_ is its copy as of the last change (an
-    // io_engine fallback, an update), for GET /vm/config on the API's thread.
-    ValidVmConfig config_;
-    std::optional<VmConfig> running_;
+    mutable std::mutex mutex_;  // guards the queue and stop_reason_
     std::deque<Pending> queue_;
     std::optional<std::string> stop_reason_;
 
-    std::unique_ptr<Vmm> vmm_;            // VMM thread only
-    std::optional<PreparedVm> prepared_;  // VMM thread only: the next VM's, made before it
-    std::optional<std::string> fatal_;    // VMM thread only: why the process must end
-    bool configured_ = false;             // a config action succeeded: too late to load a snapshot
-    std::atomic<VmState> state_{VmState::NotStarted};
+    // What the API reads: the phase's configuration and state. Before phase_, whose Vmm
+    // publishes here until it is destroyed.
+    PublishedVm published_;
+    std::variant<Configuring, Running, Exited> phase_;  // VMM thread only
+    std::optional<std::string> fatal_;                  // VMM thread only: why the process must end
 };
 
 }  // namespace ember

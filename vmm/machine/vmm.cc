@@ -187,6 +187,7 @@ Result<void> Vmm::update_device(const UpdateDevice& update) {
         EMBER_TRY(changed);
         if (*changed) d.transport->config_changed();
         record(d);
+        publish();
         return {};
     }
     for (const auto* kind : options_.virtio_kinds)
@@ -261,7 +262,16 @@ Result<void> Vmm::start(bool paused) {
     } else {
         state_ = VmState::Running;
     }
+    publish();
     return {};
+}
+
+void Vmm::publish() const {
+    if (options_.published) options_.published->publish(config_, state_);
+}
+
+void Vmm::publish_state() const {
+    if (options_.published) options_.published->publish(state_);
 }
 
 void Vmm::pause() {
@@ -269,6 +279,7 @@ void Vmm::pause() {
     for (auto& v : vcpus_) v->request_pause();
     for (auto& v : vcpus_) v->wait_paused();
     state_ = VmState::Paused;
+    publish_state();
     // What the guest printed before the pause is on the console (a file, or a pipe with room)
     // by the time the pause is answered: a client that pauses and reads sees all of it.
     console_->drain();
@@ -278,6 +289,7 @@ void Vmm::resume() {
     if (state_ != VmState::Paused) return;
     for (auto& v : vcpus_) v->resume();
     state_ = VmState::Running;
+    publish_state();
 }
 
 void Vmm::request_exit(ExitReason reason, std::string detail) {
@@ -318,6 +330,7 @@ VmExitStatus Vmm::finish() {
         }
     }
     state_ = VmState::Exited;
+    publish_state();
     console_->flush_at_exit();
     if (uint64_t dropped = console_->dropped())
         log::warn(std::to_string(dropped) +

@@ -39,6 +39,7 @@
 #include "virtio/mmio/mmio_transport.h"
 #include "vmm/machine/device_layout.h"
 #include "vmm/machine/prepared_vm.h"
+#include "vmm/machine/published_vm.h"
 #include "vmm/machine/sigbus_guard.h"
 #include "vmm/machine/uffd_backing.h"
 #include "vmm/machine/vcpu_thread.h"
@@ -72,6 +73,9 @@ struct VmmOptions {
     // A restore with a working set maps its pages in KVM's stage-2 tables before the vCPUs run,
     // where KVM can (KVM_PRE_FAULT_MEMORY, Linux 6.10).
     bool pre_fault = true;
+    // Where the Vmm publishes its configuration and state for other threads once it has started,
+    // and after each change; null: nowhere (not owned).
+    PublishedVm* published = nullptr;
 };
 
 struct VmExitStatus {
@@ -209,6 +213,9 @@ class Vmm : public ExitSink {
     };
     // Writes the device into config_ as it runs, through its kind.
     void record(const VirtioMmio& d);
+    // Hands the configuration and state, or the state alone, to options_.published.
+    void publish() const;
+    void publish_state() const;
     std::vector<VirtioSlot> virtio_plan_;
     std::vector<VirtioMmio> virtio_;
 
