@@ -92,6 +92,12 @@ class NetTest : public ::testing::TestWithParam<IoEngineType> {
         ASSERT_EQ(::poll(&p, 1, 10000), 1) << "the frame never reached the tap";
         run_until_idle();
     }
+    // Posts `f` (after a zero vnet header) on the TX queue in one descriptor; its chain's head.
+    uint16_t post_frame(const std::string& f) {
+        uint64_t buf = tx.alloc(4096);
+        tx.fill(buf, vnet_header() + f);
+        return tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    }
     // The next frame of ours the packet socket sees (skipping anything else); empty if none
     // comes within 10 s.
     std::string next_frame() {
@@ -119,9 +125,7 @@ class NetTest : public ::testing::TestWithParam<IoEngineType> {
 TEST_P(NetTest, TransmitsAFrameInOneDescriptor) {
     start(false);
     auto f = frame(100);
-    uint64_t buf = tx.alloc(4096);
-    tx.fill(buf, vnet_header() + f);
-    uint16_t head = tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    const uint16_t head = post_frame(f);
     device->process_queue(NetDevice::kTxQueue);
     EXPECT_EQ(next_frame(), f);
     ASSERT_EQ(tx.used().size(), 1u);
@@ -352,16 +356,13 @@ TEST_P(NetTest, ATapThatDisappearsStopsTrafficButNotTheDevice) {
     start(false);
     ASSERT_EQ(std::system(("ip link delete " + tap).c_str()), 0);
     run_until_idle();
-    uint64_t buf = tx.alloc(4096);
-    auto f = frame(100);
-    tx.fill(buf, vnet_header() + f);
-    tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    post_frame(frame(100));
     device->process_queue(NetDevice::kTxQueue);
     EXPECT_EQ(tx.used().size(), 1u) << "the guest still gets its TX buffer back";
     EXPECT_EQ(device->counters().tx_packets, 0u);
     EXPECT_GE(device->counters().tx_dropped + device->counters().tx_errors, 1u);
     // A second frame is simply dropped: the device keeps answering the guest.
-    tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    post_frame(frame(100));
     device->process_queue(NetDevice::kTxQueue);
     EXPECT_EQ(tx.used().size(), 2u);
 }
@@ -396,12 +397,7 @@ TEST_P(NetTest, TxRateLimiterHoldsFramesUntilTheClockHasRefilledIt) {
     config.tx_rate_limiter =
         RateLimiterConfig{std::nullopt, TokenBucketConfig{1, std::nullopt, 50}};
     start(false);
-    for (int i = 0; i < 2; ++i) {
-        auto f = frame(64, static_cast<char>('x' + i));
-        uint64_t buf = tx.alloc(4096);
-        tx.fill(buf, vnet_header() + f);
-        tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
-    }
+    for (int i = 0; i < 2; ++i) post_frame(frame(64, static_cast<char>('x' + i)));
     device->process_queue(NetDevice::kTxQueue);
     EXPECT_EQ(device->counters().tx_packets, 1u);
     EXPECT_EQ(device->counters().tx_rate_limited, 1u);
@@ -427,12 +423,7 @@ TEST_P(NetTest, ItsRateLimitersTokensGoIntoItsSnapshotStateAndComeBack) {
     config.tx_rate_limiter =
         RateLimiterConfig{std::nullopt, TokenBucketConfig{3, std::nullopt, 1000}};
     start(false);
-    for (int i = 0; i < 2; ++i) {
-        auto f = frame(64, static_cast<char>('x' + i));
-        uint64_t buf = tx.alloc(4096);
-        tx.fill(buf, vnet_header() + f);
-        tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
-    }
+    for (int i = 0; i < 2; ++i) post_frame(frame(64, static_cast<char>('x' + i)));
     device->process_queue(NetDevice::kTxQueue);
     ASSERT_EQ(device->counters().tx_packets, 2u);
     const std::vector<uint8_t> saved = device->save_state();
@@ -464,12 +455,7 @@ TEST_P(NetTest, UpdatedTxLimitsHoldAndReleaseFramesAtOnce) {
     auto limit = device->update(NetworkInterfaceUpdate{
         "eth0", std::nullopt, RateLimiterConfig{std::nullopt, TokenBucketConfig{1, {}, 50}}});
     ASSERT_TRUE(limit) << limit.error().message;
-    for (int i = 0; i < 2; ++i) {
-        auto f = frame(64, static_cast<char>('x' + i));
-        uint64_t buf = tx.alloc(4096);
-        tx.fill(buf, vnet_header() + f);
-        tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
-    }
+    for (int i = 0; i < 2; ++i) post_frame(frame(64, static_cast<char>('x' + i)));
     device->process_queue(NetDevice::kTxQueue);
     EXPECT_EQ(device->counters().tx_packets, 1u) << "the new ops limit holds the second frame";
     EXPECT_EQ(device->counters().tx_rate_limited, 1u);
