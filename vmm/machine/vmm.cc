@@ -154,7 +154,6 @@ Result<void> Vmm::create_devices(const VmConfig& config) {
         EMBER_TRY(transport);
         d.transport = std::move(*transport);
         EMBER_TRY(mmio_bus_.insert(*d.transport, slot.base, x86::kMmioSlotSize));
-        record(d);
         virtio_.push_back(std::move(d));
     }
     return {};
@@ -186,7 +185,6 @@ Result<void> Vmm::update_device(const UpdateDevice& update) {
         auto changed = d.device->update(update.change);
         EMBER_TRY(changed);
         if (*changed) d.transport->config_changed();
-        record(d);
         publish();
         return {};
     }
@@ -197,8 +195,11 @@ Result<void> Vmm::update_device(const UpdateDevice& update) {
     return fail("no device of kind '" + update.kind + "'");
 }
 
-void Vmm::record(const VirtioMmio& d) {
-    if (d.slot.kind->record) d.slot.kind->record(config_, d.slot.index, *d.device);
+VmConfig Vmm::config() const {
+    VmConfig c = config_;
+    for (const auto& d : virtio_)
+        if (d.slot.kind->record) d.slot.kind->record(c, d.slot.index, *d.device);
+    return c;
 }
 
 Result<void> Vmm::create_vcpus(const VmConfig& config, const std::vector<VcpuState>* restored) {
@@ -267,7 +268,7 @@ Result<void> Vmm::start(bool paused) {
 }
 
 void Vmm::publish() const {
-    if (options_.published) options_.published->publish(config_, state_);
+    if (options_.published) options_.published->publish(config(), state_);
 }
 
 void Vmm::publish_state() const {

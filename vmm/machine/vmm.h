@@ -124,8 +124,10 @@ class Vmm : public ExitSink {
     Result<void> send_ctrl_alt_del() { return i8042_->send_ctrl_alt_del(); }
 
     const GuestMemory& memory() const { return memory_; }
-    // What the VM was built from; for a restored VM, the snapshot's, with network overrides.
-    const VmConfig& config() const { return config_; }
+    // What the VM runs as: what it was built from (for a restored VM, the snapshot's, with network
+    // overrides), each device's entry as the device has it now (an io_engine it fell back to,
+    // what an update gave it). Assembled when asked: the devices keep the one live copy.
+    VmConfig config() const;
     uint64_t serial_bytes_dropped() const;
     SerialCounters serial_counters() const { return serial_->counters(); }
     I8042Counters i8042_counters() const { return i8042_->counters(); }
@@ -179,7 +181,7 @@ class Vmm : public ExitSink {
     std::optional<EventLoop> own_loop_;
     EventLoop* loop_;
     EventFd exit_event_;
-    VmConfig config_;
+    VmConfig config_;  // as built; devices' entries are read from the devices (config())
     std::vector<kvm_cpuid_entry2> cpuid_;  // KVM's supported set, before per-vCPU topology
     std::vector<std::vector<kvm_cpuid_entry2>> vcpu_cpuid_;  // what each vCPU was given
     std::optional<ReadyVcpu> boot_vcpu_;  // a prepared VM's, until create_vcpus() takes it
@@ -211,8 +213,6 @@ class Vmm : public ExitSink {
         std::unique_ptr<virtio::VirtioDevice> device;
         std::unique_ptr<virtio::MmioTransport> transport;
     };
-    // Writes the device into config_ as it runs, through its kind.
-    void record(const VirtioMmio& d);
     // Hands the configuration and state, or the state alone, to options_.published.
     void publish() const;
     void publish_state() const;

@@ -272,7 +272,7 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     const auto devices = persistent_devices();
     for (const auto& d : devices) d.device->quiesce();
     snapshot::Writer w;
-    w.add(state_sections::kConfig, snapshot::encode(config_));
+    w.add(state_sections::kConfig, snapshot::encode(config()));
     snapshot::MemoryLayout layout;
     for (const auto& r : memory_.regions()) layout.regions.push_back({r.guest_addr, r.size()});
     layout.page_size = memory_.page_size();
