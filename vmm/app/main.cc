@@ -445,11 +445,10 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         server = std::move(*started);
         const uint64_t cpu = process_cpu_time_us();
         using Kind = metrics::Field::Kind;
-        api_server = metrics::Group{
-            "api_server",
-            {{"process_startup_time_us", micros_since(start), Kind::Value},
-             {"process_startup_time_cpu_us", cpu - std::min(cpu, cli->start_time_cpu_us),
-              Kind::Value}}};
+        api_server = metrics::Group{"api_server",
+                                    {{"process_startup_time_us", micros_since(start), Kind::Value},
+                                     {"process_startup_time_cpu_us",
+                                      cpu - std::min(cpu, cli->start_time_cpu_us), Kind::Value}}};
     }
     VmExitStatus status = (*controller)->run();
     server.reset();
