@@ -3,17 +3,6 @@
 #include "api/json/config_codec.h"
 
 namespace ember::json {
-namespace {
-
-template <config::Described T>
-Result<T> read_body(std::string_view text) {
-    auto o = parse_object(text);
-    EMBER_TRY(o);
-    return read_struct<T>(*o, "");
-}
-
-}  // namespace
-
 Result<MachineConfigPatch> parse_machine_config_patch(std::string_view text) {
     auto p = read_body<MachineConfigPatch>(text);
     EMBER_TRY(p);

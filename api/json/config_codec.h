@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -110,6 +111,14 @@ Result<T> read_struct(simdjson::dom::object o, const std::string& path) {
     T out;
     EMBER_TRY(read_fields(f, out));
     return out;
+}
+
+// A request body that must be one JSON object, read as a T by T's description.
+template <config::Described T>
+Result<T> read_body(std::string_view text) {
+    auto o = parse_object(text);
+    EMBER_TRY(o);
+    return read_struct<T>(*o, "");
 }
 
 }  // namespace ember::json

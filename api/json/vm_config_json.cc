@@ -3,20 +3,8 @@
 #include "api/json/config_codec.h"
 
 namespace ember::json {
-namespace {
-
-// Parses a body that must be one JSON object into a T, by T's description.
-template <config::Described T>
-Result<T> parse_as(std::string_view text) {
-    auto o = parse_object(text);
-    EMBER_TRY(o);
-    return read_struct<T>(*o, "");
-}
-
-}  // namespace
-
 Result<ValidVmConfig> parse_vm_config(std::string_view text) {
-    auto parsed = parse_as<VmConfig>(text);
+    auto parsed = read_body<VmConfig>(text);
     EMBER_TRY(parsed);
     auto config = ValidVmConfig::check(std::move(*parsed));
     EMBER_TRY(config);
@@ -26,16 +14,16 @@ Result<ValidVmConfig> parse_vm_config(std::string_view text) {
 }
 
 Result<BootSourceConfig> parse_boot_source(std::string_view text) {
-    return parse_as<BootSourceConfig>(text);
+    return read_body<BootSourceConfig>(text);
 }
 Result<MachineConfig> parse_machine_config(std::string_view text) {
-    return parse_as<MachineConfig>(text);
+    return read_body<MachineConfig>(text);
 }
 Result<DriveConfig> parse_drive(std::string_view text) {
-    return parse_as<DriveConfig>(text);
+    return read_body<DriveConfig>(text);
 }
 Result<NetworkInterfaceConfig> parse_network_interface(std::string_view text) {
-    return parse_as<NetworkInterfaceConfig>(text);
+    return read_body<NetworkInterfaceConfig>(text);
 }
 
 }  // namespace ember::json
