@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/actions.h"
 #include "core/config/config_fields.h"
@@ -81,27 +82,54 @@ Result<void> from_names(std::string_view name, const std::string& key, E& out,
                                                {names[0].first, names[1].first, names[2].first}));
 }
 
+// Firecracker's names for each enumeration of the requests, read by from_name and written by
+// name_of.
+inline constexpr std::pair<const char*, ActionType> kActionTypeNames[] = {
+    {"InstanceStart", ActionType::InstanceStart},
+    {"SendCtrlAltDel", ActionType::SendCtrlAltDel},
+    {"FlushMetrics", ActionType::FlushMetrics}};
+inline constexpr std::pair<const char*, VmStateChange> kVmStateChangeNames[] = {
+    {"Paused", VmStateChange::Paused}, {"Resumed", VmStateChange::Resumed}};
+inline constexpr std::pair<const char*, SnapshotType> kSnapshotTypeNames[] = {
+    {"Full", SnapshotType::Full}, {"Diff", SnapshotType::Diff}};
+inline constexpr std::pair<const char*, MemBackendType> kMemBackendTypeNames[] = {
+    {"File", MemBackendType::File}, {"Uffd", MemBackendType::Uffd}};
+
 inline Result<void> from_name(std::string_view name, const std::string& key, ActionType& out) {
-    static constexpr std::pair<const char*, ActionType> kNames[] = {
-        {"InstanceStart", ActionType::InstanceStart},
-        {"SendCtrlAltDel", ActionType::SendCtrlAltDel},
-        {"FlushMetrics", ActionType::FlushMetrics}};
-    return from_names(name, key, out, kNames);
+    return from_names(name, key, out, kActionTypeNames);
 }
 inline Result<void> from_name(std::string_view name, const std::string& key, VmStateChange& out) {
-    static constexpr std::pair<const char*, VmStateChange> kNames[] = {
-        {"Paused", VmStateChange::Paused}, {"Resumed", VmStateChange::Resumed}};
-    return from_names(name, key, out, kNames);
+    return from_names(name, key, out, kVmStateChangeNames);
 }
 inline Result<void> from_name(std::string_view name, const std::string& key, SnapshotType& out) {
-    static constexpr std::pair<const char*, SnapshotType> kNames[] = {{"Full", SnapshotType::Full},
-                                                                      {"Diff", SnapshotType::Diff}};
-    return from_names(name, key, out, kNames);
+    return from_names(name, key, out, kSnapshotTypeNames);
 }
 inline Result<void> from_name(std::string_view name, const std::string& key, MemBackendType& out) {
-    static constexpr std::pair<const char*, MemBackendType> kNames[] = {
-        {"File", MemBackendType::File}, {"Uffd", MemBackendType::Uffd}};
-    return from_names(name, key, out, kNames);
+    return from_names(name, key, out, kMemBackendTypeNames);
+}
+
+template <typename E, size_t N>
+constexpr std::string_view name_in(E value, const std::pair<const char*, E> (&names)[N]) {
+    for (const auto& [n, v] : names)
+        if (v == value) return n;
+    return "";
 }
 
 }  // namespace ember::config
+
+namespace ember {
+
+constexpr std::string_view name_of(ActionType t) {
+    return config::name_in(t, config::kActionTypeNames);
+}
+constexpr std::string_view name_of(VmStateChange s) {
+    return config::name_in(s, config::kVmStateChangeNames);
+}
+constexpr std::string_view name_of(SnapshotType t) {
+    return config::name_in(t, config::kSnapshotTypeNames);
+}
+constexpr std::string_view name_of(MemBackendType t) {
+    return config::name_in(t, config::kMemBackendTypeNames);
+}
+
+}  // namespace ember

@@ -13,6 +13,7 @@
 
 #include "api/json/fields.h"
 #include "core/action_fields.h"
+#include "core/answer_fields.h"
 #include "core/config/config_fields.h"
 
 namespace ember::json {

@@ -183,13 +183,11 @@ HttpResponse Router::route(const HttpRequest& r) {
     HttpResponse bad;
     if (m == "GET") {
         if (p == "/")
-            return ok_json("{\"id\":" + json::quote(vmm_.instance_id()) +
-                           ",\"state\":" + json::quote(state_name(vmm_.state())) +
-                           ",\"vmm_version\":" + json::quote(EMBER_VERSION) +
-                           ",\"app_name\":\"ember\"}");
-        if (p == "/version")
-            return ok_json(std::string("{\"firecracker_version\":\"") + kPinnedFirecrackerVersion +
-                           "\"}");
+            return ok_json(json::to_json(InstanceInfo{.id = vmm_.instance_id(),
+                                                      .state = vmm_.state(),
+                                                      .vmm_version = EMBER_VERSION,
+                                                      .app_name = "ember"}));
+        if (p == "/version") return ok_json(json::to_json(VersionInfo{kPinnedFirecrackerVersion}));
         if (p == "/vm/config") return ok_json(json::to_json(vmm_.config()));
         if (p == "/machine-config") return ok_json(json::to_json(vmm_.config().machine));
     } else if (m == "PUT") {

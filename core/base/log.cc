@@ -134,6 +134,17 @@ void emit(Level level, std::string_view message, const std::source_location& ori
 
 }  // namespace
 
+std::string_view name_of(Level level) {
+    switch (level) {
+        case Level::Off: return "Off";
+        case Level::Error: return "Error";
+        case Level::Warn: return "Warning";
+        case Level::Info: return "Info";
+        case Level::Debug: return "Debug";
+    }
+    return "Info";
+}
+
 Result<Level> parse_level(std::string_view name) {
     std::string l;
     for (char c : name) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

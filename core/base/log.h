@@ -25,6 +25,8 @@ inline constexpr size_t kMaxLine = 4096;
 
 // A level named as Firecracker names them: any case, Warn or Warning, Trace (taken as Debug), Off.
 Result<Level> parse_level(std::string_view name);
+// The name Firecracker's PUT /logger takes for it ("Warning" for Warn).
+std::string_view name_of(Level level);
 void set_level(Level level);
 Level level();
 
