@@ -1,0 +1,213 @@
+#include "api/client/client.h"
+
+#include <sys/socket.h>
+
+#include <httplib.h>
+
+#include "api/json/config_codec.h"
+#include "api/json/writer.h"
+
+namespace ember::client {
+namespace {
+
+std::string call_name(std::string_view method, const std::string& path) {
+    return std::string(method) + " " + path;
+}
+
+// What went wrong between us and the server, in words a host agent's log can use.
+std::string transport_error(httplib::Error error, const ClientOptions& o,
+                            std::chrono::milliseconds timeout) {
+    switch (error) {
+        case httplib::Error::Connection:
+            return "cannot connect to " + o.socket_path + " (is ember serving its API there?)";
+        case httplib::Error::ConnectionTimeout:
+            return "connecting to " + o.socket_path + " took longer than " +
+                   std::to_string(timeout.count()) + " ms";
+        case httplib::Error::Read:
+            return "the answer could not be read: the connection ended, or what came was not HTTP";
+        case httplib::Error::Write: return "the request could not be sent: the connection ended";
+        default: return "cpp-httplib error " + httplib::to_string(error);
+    }
+}
+
+// The fault_message of a 400 as ember and Firecracker write it; otherwise the status and the start
+// of the body.
+std::string fault_of(const Answer& a) {
+    if (auto o = json::parse_object(a.body)) {
+        json::Fields f(*o, "");
+        if (auto message = f.string("fault_message"); message && *message) return **message;
+    }
+    constexpr size_t kShown = 200;
+    return "HTTP " + std::to_string(a.status) +
+           (a.body.empty() ? "" : ": " + a.body.substr(0, kShown));
+}
+
+template <typename T>
+std::string body_of(const T& request) {
+    return json::to_json(request, json::Absent::Omitted);
+}
+
+}  // namespace
+
+Client::Client(ClientOptions options)
+    : options_(std::move(options)),
+      calls_(std::make_unique<std::mutex>()),
+      http_(std::make_unique<httplib::Client>(options_.socket_path)) {
+    if (!options_.watchdog) options_.watchdog = std::make_shared<Watchdog>();
+    http_->set_address_family(AF_UNIX);
+    http_->set_keep_alive(true);
+    // ember never compresses; a body that says it is compressed is refused as it came.
+    http_->set_decompress(false);
+}
+
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+Result<Answer> Client::call(std::string_view method, const std::string& path, std::string body,
+                            std::chrono::milliseconds timeout) {
+    std::lock_guard one_call(*calls_);
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(timeout - seconds);
+    // Each read, write and the connect get the whole bound too; the watch bounds their sum.
+    http_->set_connection_timeout(seconds.count(), micros.count());
+    http_->set_read_timeout(seconds.count(), micros.count());
+    http_->set_write_timeout(seconds.count(), micros.count());
+
+    httplib::Request request;
+    request.method = std::string(method);
+    request.path = path;
+    if (!body.empty()) request.set_header("Content-Type", "application/json");
+    request.body = std::move(body);
+    Answer answer;
+    bool too_long = false;
+    request.content_receiver = [&](const char* data, size_t length, uint64_t, uint64_t) {
+        if (answer.body.size() + length > options_.max_answer_bytes) {
+            too_long = true;
+            return false;
+        }
+        answer.body.append(data, length);
+        return true;
+    };
+
+    httplib::Response response;
+    httplib::Error error = httplib::Error::Success;
+    bool sent = false;
+    bool late = false;
+    {
+        httplib::Client& http = *http_;
+        auto watch =
+            options_.watchdog->watch(Watchdog::Clock::now() + timeout, [&http] { http.stop(); });
+        sent = http.send(request, response, error);
+        late = !sent && watch.fired();
+    }
+    if (!sent) {
+        const std::string name = call_name(method, path);
+        if (too_long)
+            return fail(name + ": the answer is longer than " +
+                        std::to_string(options_.max_answer_bytes) + " bytes");
+        if (late)
+            return fail(name + ": no whole answer within " + std::to_string(timeout.count()) +
+                        " ms");
+        return fail(name + ": " + transport_error(error, options_, timeout));
+    }
+    answer.status = response.status;
+    return answer;
+}
+
+Result<std::string> Client::exchange(std::string_view method, const std::string& path,
+                                     std::string body, std::chrono::milliseconds timeout) {
+    auto answer = call(method, path, std::move(body), timeout);
+    EMBER_TRY(answer);
+    if (answer->status == 200 || answer->status == 204) return std::move(answer->body);
+    return fail(call_name(method, path) + ": " + fault_of(*answer));
+}
+
+Result<void> Client::no_content(std::string_view method, const std::string& path, std::string body,
+                                std::chrono::milliseconds timeout) {
+    auto answer = exchange(method, path, std::move(body), timeout);
+    EMBER_TRY(answer);
+    return {};
+}
+
+Result<void> Client::no_content(std::string_view method, const std::string& path,
+                                std::string body) {
+    return no_content(method, path, std::move(body), options_.timeout);
+}
+
+template <typename T>
+Result<T> Client::get(const std::string& path) {
+    auto body = exchange("GET", path, {}, options_.timeout);
+    EMBER_TRY(body);
+    auto value = json::read_body<T>(*body);
+    EMBER_TRY(value, "GET " + path + ": the answer");
+    return value;
+}
+
+Result<InstanceInfo> Client::describe_instance() {
+    return get<InstanceInfo>("/");
+}
+Result<VersionInfo> Client::version() {
+    return get<VersionInfo>("/version");
+}
+Result<VmConfig> Client::vm_config() {
+    return get<VmConfig>("/vm/config");
+}
+Result<MachineConfig> Client::machine_config() {
+    return get<MachineConfig>("/machine-config");
+}
+
+Result<void> Client::put_machine_config(const MachineConfig& m) {
+    return no_content("PUT", "/machine-config", body_of(m));
+}
+Result<void> Client::patch_machine_config(const MachineConfigPatch& p) {
+    return no_content("PATCH", "/machine-config", body_of(p));
+}
+Result<void> Client::put_boot_source(const BootSourceConfig& b) {
+    return no_content("PUT", "/boot-source", body_of(b));
+}
+Result<void> Client::put_drive(const DriveConfig& d) {
+    return no_content("PUT", "/drives/" + d.drive_id, body_of(d));
+}
+Result<void> Client::patch_drive(const DriveUpdate& u) {
+    return no_content("PATCH", "/drives/" + u.drive_id, body_of(u));
+}
+Result<void> Client::put_network_interface(const NetworkInterfaceConfig& n) {
+    return no_content("PUT", "/network-interfaces/" + n.iface_id, body_of(n));
+}
+Result<void> Client::patch_network_interface(const NetworkInterfaceUpdate& u) {
+    return no_content("PATCH", "/network-interfaces/" + u.iface_id, body_of(u));
+}
+Result<void> Client::put_logger(const LoggerConfig& l) {
+    return no_content("PUT", "/logger", body_of(l));
+}
+Result<void> Client::put_metrics(const PutMetrics& m) {
+    return no_content("PUT", "/metrics", body_of(m));
+}
+
+Result<void> Client::configure(const VmConfig& c) {
+    EMBER_TRY(put_machine_config(c.machine));
+    if (c.boot_source) EMBER_TRY(put_boot_source(*c.boot_source));
+    for (const auto& d : c.drives) EMBER_TRY(put_drive(d));
+    for (const auto& n : c.network_interfaces) EMBER_TRY(put_network_interface(n));
+    return {};
+}
+
+Result<void> Client::action(ActionType type) {
+    return no_content("PUT", "/actions", body_of(PutAction{type}));
+}
+Result<void> Client::set_vm_state(VmStateChange state) {
+    return no_content("PATCH", "/vm", body_of(SetVmState{state}));
+}
+
+Result<void> Client::create_snapshot(const CreateSnapshot& c) {
+    return no_content("PUT", "/snapshot/create", body_of(c), options_.snapshot_timeout);
+}
+Result<void> Client::load_snapshot(const LoadSnapshot& l) {
+    return no_content("PUT", "/snapshot/load", body_of(l), options_.snapshot_timeout);
+}
+Result<void> Client::record_working_set(const RecordWorkingSet& w) {
+    return no_content("PUT", "/snapshot/working-set", body_of(w), options_.snapshot_timeout);
+}
+
+}  // namespace ember::client

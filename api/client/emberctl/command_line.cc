@@ -1,0 +1,171 @@
+#include "api/client/emberctl/command_line.h"
+
+#include <charconv>
+#include <utility>
+
+namespace ember::emberctl {
+
+const char* const kUsage = R"(usage: emberctl --sock PATH [--json] [--timeout-ms N] COMMAND [FLAGS]
+
+Start an ember serving its API at PATH, and leave it running:
+  boot      --kernel PATH [--rootfs PATH] [--tap NAME] [--guest-mac MAC] [--vcpus N]
+            [--mem MIB] [--boot-args ARGS], or --config-file PATH (Firecracker's format);
+            [--ember PATH] [--log PATH] [--console PATH]
+  restore   --state PATH --mem-file PATH [--working-set PATH] [--resume] [--net IFACE=TAP]...
+            [--ember PATH] [--log PATH] [--console PATH]
+Drive the ember serving at PATH:
+  status                       its id, state and version
+  config                       its configuration (GET /vm/config)
+  pause, resume
+  snapshot  --state PATH --mem-file PATH [--diff]
+  working-set --path PATH      write the pages the restored VM touched (PUT /snapshot/working-set)
+  metrics   --path PATH        send metrics to PATH, and flush them now
+  stop                         SIGTERM, then SIGKILL once --timeout-ms has passed
+
+--json prints what a script reads; errors go to stderr. Exit codes: 0 done, 1 the ember or its
+API failed, 2 a mistake on the command line.
+)";
+
+namespace {
+
+struct Named {
+    const char* name;
+    Command command;
+};
+constexpr Named kCommands[] = {
+    {"boot", Command::Boot},         {"restore", Command::Restore},
+    {"status", Command::Status},     {"config", Command::Config},
+    {"pause", Command::Pause},       {"resume", Command::Resume},
+    {"snapshot", Command::Snapshot}, {"working-set", Command::WorkingSet},
+    {"metrics", Command::Metrics},   {"stop", Command::Stop},
+};
+
+Result<uint32_t> number(const std::string& flag, const std::string& text) {
+    uint32_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size())
+        return fail(flag + ": '" + text + "' is not a number");
+    return value;
+}
+
+// Which flags each command takes, beyond the common ones.
+bool takes(Command c, const std::string& flag) {
+    const bool starts = c == Command::Boot || c == Command::Restore;
+    if (flag == "--ember" || flag == "--log" || flag == "--console") return starts;
+    if (c == Command::Boot)
+        return flag == "--config-file" || flag == "--kernel" || flag == "--rootfs" ||
+               flag == "--tap" || flag == "--guest-mac" || flag == "--vcpus" || flag == "--mem" ||
+               flag == "--boot-args";
+    if (c == Command::Restore)
+        return flag == "--state" || flag == "--mem-file" || flag == "--working-set" ||
+               flag == "--resume" || flag == "--net";
+    if (c == Command::Snapshot)
+        return flag == "--state" || flag == "--mem-file" || flag == "--diff";
+    if (c == Command::WorkingSet || c == Command::Metrics) return flag == "--path";
+    return false;
+}
+
+Result<void> check_complete(const CommandLine& cl) {
+    if (cl.sock.empty()) return fail("--sock is required");
+    switch (cl.command) {
+        case Command::Boot:
+            if (cl.config_file && !cl.kernel.empty())
+                return fail("boot: give --config-file or --kernel, not both");
+            if (!cl.config_file && cl.kernel.empty())
+                return fail("boot: --kernel (or --config-file) is required");
+            return {};
+        case Command::Restore:
+        case Command::Snapshot:
+            if (cl.state_path.empty() || cl.mem_file_path.empty())
+                return fail("--state and --mem-file are required");
+            return {};
+        case Command::WorkingSet:
+        case Command::Metrics:
+            if (cl.path.empty()) return fail("--path is required");
+            return {};
+        default: return {};
+    }
+}
+
+}  // namespace
+
+Result<CommandLine> parse_command_line(std::span<const std::string> args) {
+    CommandLine cl;
+    std::optional<Command> command;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (!arg.starts_with("--")) {
+            if (command) return fail("one command only: '" + arg + "' follows another");
+            for (const auto& [name, c] : kCommands)
+                if (arg == name) command = c;
+            if (!command) return fail("unknown command '" + arg + "'");
+            continue;
+        }
+        if (arg == "--json") {
+            cl.json = true;
+            continue;
+        }
+        if (arg == "--resume" || arg == "--diff") {
+            if (!command || !takes(*command, arg))
+                return fail(arg + " does not go with this command");
+            (arg == "--resume" ? cl.resume : cl.diff) = true;
+            continue;
+        }
+        if (i + 1 >= args.size()) return fail(arg + " needs a value");
+        const std::string& value = args[++i];
+        if (arg == "--sock") {
+            cl.sock = value;
+            continue;
+        }
+        if (arg == "--timeout-ms") {
+            auto ms = number(arg, value);
+            EMBER_TRY(ms);
+            cl.timeout = std::chrono::milliseconds(*ms);
+            continue;
+        }
+        if (!command) return fail(arg + " comes after the command it belongs to");
+        if (!takes(*command, arg)) return fail(arg + " does not go with this command");
+        if (arg == "--ember")
+            cl.ember = value;
+        else if (arg == "--log")
+            cl.log_path = value;
+        else if (arg == "--console")
+            cl.console_path = value;
+        else if (arg == "--config-file")
+            cl.config_file = value;
+        else if (arg == "--kernel")
+            cl.kernel = value;
+        else if (arg == "--rootfs")
+            cl.rootfs = value;
+        else if (arg == "--tap")
+            cl.tap = value;
+        else if (arg == "--guest-mac")
+            cl.guest_mac = value;
+        else if (arg == "--boot-args")
+            cl.boot_args = value;
+        else if (arg == "--state")
+            cl.state_path = value;
+        else if (arg == "--mem-file")
+            cl.mem_file_path = value;
+        else if (arg == "--working-set")
+            cl.working_set_path = value;
+        else if (arg == "--path")
+            cl.path = value;
+        else if (arg == "--vcpus" || arg == "--mem") {
+            auto n = number(arg, value);
+            EMBER_TRY(n);
+            (arg == "--vcpus" ? cl.vcpus : cl.mem_mib) = *n;
+        } else if (arg == "--net") {
+            const size_t eq = value.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == value.size())
+                return fail("--net: '" + value + "' is not IFACE=TAP");
+            cl.network_overrides.push_back({value.substr(0, eq), value.substr(eq + 1)});
+        }
+    }
+    if (!command) return fail("no command");
+    cl.command = *command;
+    EMBER_TRY(check_complete(cl));
+    return cl;
+}
+
+}  // namespace ember::emberctl

@@ -1,0 +1,66 @@
+// emberctl's command line, checked whole before anything runs: a command, its flags, and the
+// flags every command takes. A mistake is a message and exit code 2, and nothing has happened.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/action_fields.h"
+#include "core/base/error.h"
+
+namespace ember::emberctl {
+
+enum class Command {
+    Boot,
+    Restore,
+    Status,
+    Config,
+    Pause,
+    Resume,
+    Snapshot,
+    WorkingSet,
+    Metrics,
+    Stop
+};
+
+struct CommandLine {
+    Command command = Command::Status;
+    std::string sock;
+    bool json = false;
+    std::chrono::milliseconds timeout{10'000};
+
+    // boot and restore start an ember at `sock`, left running when emberctl ends.
+    std::string ember = "ember";
+    std::string log_path;
+    std::string console_path;
+
+    // boot: a config file, or the flags below.
+    std::optional<std::string> config_file;
+    std::string kernel;
+    std::optional<std::string> rootfs;
+    std::optional<std::string> tap;
+    std::optional<std::string> guest_mac;
+    uint32_t vcpus = 1;
+    uint32_t mem_mib = 128;
+    std::optional<std::string> boot_args;
+
+    // snapshot and restore.
+    std::string state_path;
+    std::string mem_file_path;
+    bool diff = false;
+    std::optional<std::string> working_set_path;
+    bool resume = false;
+    std::vector<NetworkOverride> network_overrides;
+
+    // working-set and metrics.
+    std::string path;
+};
+
+Result<CommandLine> parse_command_line(std::span<const std::string> args);
+
+extern const char* const kUsage;
+
+}  // namespace ember::emberctl

@@ -1,0 +1,166 @@
+#include "api/client/ready_pool.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+namespace ember::client {
+namespace {
+
+// After a start that failed, the pool waits this long before the next, doubling up to the most:
+// a missing kernel or a full host should not make it spin.
+constexpr std::chrono::milliseconds kFirstBackoff{50};
+constexpr std::chrono::milliseconds kMostBackoff{2000};
+
+void drain(int eventfd) {
+    uint64_t count = 0;
+    (void)!::read(eventfd, &count, sizeof count);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ReadyPool>> ReadyPool::start(PoolOptions options) {
+    if (options.size == 0) return fail("a pool of ready embers needs a size of at least 1");
+    UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (wake.get() < 0) return fail_errno("eventfd");
+    return std::make_unique<ReadyPool>(Key{}, std::move(options), std::move(wake));
+}
+
+ReadyPool::ReadyPool(Key, PoolOptions options, UniqueFd wake)
+    : options_(std::move(options)),
+      wake_(std::move(wake)),
+      thread_([this](std::stop_token stop) { refill(stop); }) {}
+
+ReadyPool::~ReadyPool() {
+    thread_.request_stop();
+    thread_.join();
+    // All at once, then each reaped: their exits overlap.
+    for (auto& e : ready_) ::kill(e.pid(), SIGTERM);
+}
+
+ProcessOptions ReadyPool::options_for(uint64_t n) const {
+    ProcessOptions o = options_.process;
+    const std::string name = options_.name + "-" + std::to_string(n);
+    if (o.jail) {
+        o.jail->id = name;
+    } else {
+        o.socket_path = options_.socket_dir + "/" + name + ".sock";
+        o.args.insert(o.args.begin(), {"--id", name});
+    }
+    return o;
+}
+
+void ReadyPool::wake_refill() const {
+    const uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void ReadyPool::drop_ended() {
+    const size_t before = ready_.size();
+    std::erase_if(ready_, [](EmberProcess& e) { return e.ended(); });
+    stats_.died_ready += before - ready_.size();
+}
+
+void ReadyPool::refill(std::stop_token stop) {
+    std::stop_callback on_stop(stop, [this] { wake_refill(); });
+    std::chrono::milliseconds backoff{0};
+    while (!stop.stop_requested()) {
+        std::optional<uint64_t> n;
+        std::vector<pollfd> fds{{.fd = wake_.get(), .events = POLLIN, .revents = 0}};
+        {
+            std::lock_guard lock(mutex_);
+            drop_ended();
+            if (ready_.size() < options_.size)
+                n = next_++;
+            else
+                for (const auto& e : ready_)
+                    fds.push_back({.fd = e.pidfd(), .events = POLLIN, .revents = 0});
+        }
+        if (n) {
+            auto ember = EmberProcess::start(options_for(*n));
+            {
+                std::lock_guard lock(mutex_);
+                if (ember) {
+                    ready_.push_back(std::move(*ember));
+                    ++stats_.started;
+                } else {
+                    ++stats_.failed_starts;
+                    stats_.last_error = ember.error().message;
+                }
+            }
+            changed_.notify_all();
+            if (ember) {
+                backoff = std::chrono::milliseconds(0);
+                continue;
+            }
+            backoff = std::clamp(backoff * 2, kFirstBackoff, kMostBackoff);
+            pollfd w = fds.front();
+            ::poll(&w, 1, static_cast<int>(backoff.count()));
+            drain(wake_.get());
+            continue;
+        }
+        // Full: sleep until a take() or stop wakes the pool, or a ready ember ends.
+        ::poll(fds.data(), fds.size(), -1);
+        drain(wake_.get());
+    }
+}
+
+Result<EmberProcess> ReadyPool::take() {
+    const auto timeout = options_.process.start_timeout;
+    std::unique_lock lock(mutex_);
+    const bool some = changed_.wait_for(lock, timeout, [&] {
+        drop_ended();
+        return !ready_.empty();
+    });
+    if (!some)
+        return fail(
+            "no ready ember within " + std::to_string(timeout.count()) + " ms" +
+            (stats_.last_error.empty() ? "" : "; the last start failed: " + stats_.last_error));
+    EmberProcess ember = std::move(ready_.front());
+    ready_.pop_front();
+    lock.unlock();
+    wake_refill();
+    return ember;
+}
+
+Result<EmberProcess> ReadyPool::restore(const LoadSnapshot& load) {
+    auto ember = take();
+    EMBER_TRY(ember);
+    auto loaded = ember->client().load_snapshot(load);
+    {
+        std::lock_guard lock(mutex_);
+        ++(loaded ? stats_.restores : stats_.failed_restores);
+        if (!loaded) stats_.last_error = loaded.error().message;
+    }
+    if (!loaded) return std::unexpected(std::move(loaded.error()));  // the ember stops as it goes
+    return ember;
+}
+
+PoolStats ReadyPool::stats() const {
+    std::lock_guard lock(mutex_);
+    PoolStats s = stats_;
+    s.ready = ready_.size();
+    return s;
+}
+
+Result<void> ReadyPool::wait_until_full(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    const bool full = changed_.wait_for(lock, timeout, [&] {
+        drop_ended();
+        return ready_.size() >= options_.size;
+    });
+    if (!full)
+        return fail(
+            "the pool had " + std::to_string(ready_.size()) + " of " +
+            std::to_string(options_.size) + " embers ready after " +
+            std::to_string(timeout.count()) + " ms" +
+            (stats_.last_error.empty() ? "" : "; the last start failed: " + stats_.last_error));
+    return {};
+}
+
+}  // namespace ember::client

@@ -1,0 +1,83 @@
+// api/client: a pool of ready embers ("Embers kept ready" in the README, as a class). It keeps
+// `size` embers started and serving, each making its KVM VM while it waits; restore() hands one a
+// snapshot load and gives it to the caller, and a replacement starts on the pool's own thread, off
+// the caller's path. A ready ember that dies is replaced. Jailed or not.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+
+#include "api/client/ember_process.h"
+#include "core/base/unique_fd.h"
+
+namespace ember::client {
+
+struct PoolOptions {
+    // What each ember is started with. Each gets a name, <name>-<n>: unjailed, its socket is
+    // <socket_dir>/<name>-<n>.sock and its --id the name; jailed, the name is its jail's id and
+    // process.socket_path its socket inside the jail.
+    ProcessOptions process;
+    std::string name = "ember";
+    std::string socket_dir = "/run";
+    size_t size = 2;
+};
+
+struct PoolStats {
+    size_t ready = 0;
+    uint64_t started = 0;        // embers that came up and were put in the pool
+    uint64_t failed_starts = 0;  // embers that did not come up
+    uint64_t died_ready = 0;     // ready embers that ended and were replaced
+    uint64_t restores = 0;
+    uint64_t failed_restores = 0;
+    std::string last_error;  // the last failed start's or restore's
+};
+
+class ReadyPool {
+    struct Key {};  // make_unique may call the constructor; nobody else can
+
+  public:
+    // Starts filling the pool on its own thread; returns at once.
+    static Result<std::unique_ptr<ReadyPool>> start(PoolOptions options);
+    // Stops the pool's thread and every ready ember; embers already handed out are the callers'.
+    ~ReadyPool();
+    ReadyPool(const ReadyPool&) = delete;
+    ReadyPool& operator=(const ReadyPool&) = delete;
+
+    // A ready ember, now the caller's (a jailed one's files go into its jail_root() before a
+    // load); waits for one up to the process's start_timeout.
+    Result<EmberProcess> take();
+    // take(), then PUT /snapshot/load with `load`. An ember whose load failed is stopped.
+    Result<EmberProcess> restore(const LoadSnapshot& load);
+
+    PoolStats stats() const;
+    // Until `size` embers are ready, at most `timeout`: for tests and benchmarks that measure a
+    // full pool.
+    Result<void> wait_until_full(std::chrono::milliseconds timeout);
+
+    ReadyPool(Key, PoolOptions options, UniqueFd wake);
+
+  private:
+    void refill(std::stop_token stop);
+    ProcessOptions options_for(uint64_t n) const;
+    // Drops ready embers that have ended. Under the lock.
+    void drop_ended();
+    void wake_refill() const;
+
+    PoolOptions options_;
+    UniqueFd wake_;  // an eventfd: the pool's thread polls it with the ready embers' pidfds
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<EmberProcess> ready_;
+    PoolStats stats_;
+    uint64_t next_ = 0;
+    std::jthread thread_;  // last: it starts once the rest is built, and stops first
+};
+
+}  // namespace ember::client
