@@ -3,7 +3,7 @@
 // config_fields.h, core/action_fields.h, core/answer_fields.h), so the two cannot drift. Every
 // call is bounded in time from connecting to the answer's last byte, and every answer in size;
 // ember's fault_message comes back as an Error naming the call ("PUT /drives/rootfs: ...").
-// One connection, kept alive between calls; one call at a time (a second caller waits).
+// A connection per call; one call at a time (a second caller waits).
 #pragma once
 
 #include <chrono>

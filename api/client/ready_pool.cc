@@ -55,6 +55,14 @@ ProcessOptions ReadyPool::options_for(uint64_t n) const {
     return o;
 }
 
+void ReadyPool::refill_from(std::chrono::steady_clock::time_point not_before) {
+    {
+        std::lock_guard lock(mutex_);
+        refill_not_before_ = not_before;
+    }
+    wake_refill();
+}
+
 void ReadyPool::wake_refill() const {
     const uint64_t one = 1;
     (void)!::write(wake_.get(), &one, sizeof one);
@@ -72,14 +80,18 @@ void ReadyPool::refill(std::stop_token stop) {
     while (!stop.stop_requested()) {
         std::optional<uint64_t> n;
         std::vector<pollfd> fds{{.fd = wake_.get(), .events = POLLIN, .revents = 0}};
+        int wait_ms = -1;
         {
             std::lock_guard lock(mutex_);
             drop_ended();
-            if (ready_.size() < options_.size)
+            const auto now = std::chrono::steady_clock::now();
+            if (ready_.size() < options_.size && now >= refill_not_before_)
                 n = next_++;
-            else
-                for (const auto& e : ready_)
-                    fds.push_back({.fd = e.pidfd(), .events = POLLIN, .revents = 0});
+            else if (ready_.size() < options_.size)
+                wait_ms = static_cast<int>(
+                    std::chrono::ceil<std::chrono::milliseconds>(refill_not_before_ - now).count());
+            for (const auto& e : ready_)
+                fds.push_back({.fd = e.pidfd(), .events = POLLIN, .revents = 0});
         }
         if (n) {
             auto ember = EmberProcess::start(options_for(*n));
@@ -104,13 +116,21 @@ void ReadyPool::refill(std::stop_token stop) {
             drain(wake_.get());
             continue;
         }
-        // Full: sleep until a take() or stop wakes the pool, or a ready ember ends.
-        ::poll(fds.data(), fds.size(), -1);
+        // Full, or waiting out a take()'s delay: sleep until a take() or stop wakes the pool, a
+        // ready ember ends, or the delay is over.
+        ::poll(fds.data(), fds.size(), wait_ms);
         drain(wake_.get());
     }
 }
 
 Result<EmberProcess> ReadyPool::take() {
+    auto ember = take_quietly();
+    EMBER_TRY(ember);
+    refill_from(std::chrono::steady_clock::now() + options_.refill_delay);
+    return ember;
+}
+
+Result<EmberProcess> ReadyPool::take_quietly() {
     const auto timeout = options_.process.start_timeout;
     std::unique_lock lock(mutex_);
     const bool some = changed_.wait_for(lock, timeout, [&] {
@@ -123,15 +143,17 @@ Result<EmberProcess> ReadyPool::take() {
             (stats_.last_error.empty() ? "" : "; the last start failed: " + stats_.last_error));
     EmberProcess ember = std::move(ready_.front());
     ready_.pop_front();
-    lock.unlock();
-    wake_refill();
     return ember;
 }
 
 Result<EmberProcess> ReadyPool::restore(const LoadSnapshot& load) {
-    auto ember = take();
+    // The replacement starts a moment after the load has answered: an ember starting (spawn,
+    // exec, its KVM VM) beside the load, or beside the clone's first steps, would slow the very
+    // restore the pool is for.
+    auto ember = take_quietly();
     EMBER_TRY(ember);
     auto loaded = ember->client().load_snapshot(load);
+    refill_from(std::chrono::steady_clock::now() + options_.refill_delay);
     {
         std::lock_guard lock(mutex_);
         ++(loaded ? stats_.restores : stats_.failed_restores);

@@ -1,7 +1,8 @@
 // api/client: a pool of ready embers ("Embers kept ready" in the README, as a class). It keeps
 // `size` embers started and serving, each making its KVM VM while it waits; restore() hands one a
-// snapshot load and gives it to the caller, and a replacement starts on the pool's own thread, off
-// the caller's path. A ready ember that dies is replaced. Jailed or not.
+// snapshot load and gives it to the caller, and a replacement starts on the pool's own thread a
+// moment after the load has answered (or after a take()), off the caller's path. A ready ember that
+// dies is replaced. Jailed or not.
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,11 @@ struct PoolOptions {
     std::string name = "ember";
     std::string socket_dir = "/run";
     size_t size = 2;
+    // After a take(), or a restore()'s load, how long the pool waits before it starts the
+    // replacement: the caller's load follows its take within milliseconds, and an ember starting
+    // beside it or beside the clone's first steps (spawn, exec, a KVM VM) would slow the very
+    // restore the pool is for.
+    std::chrono::milliseconds refill_delay{50};
 };
 
 struct PoolStats {
@@ -65,6 +71,10 @@ class ReadyPool {
 
   private:
     void refill(std::stop_token stop);
+    // take() without waking the pool's thread to start a replacement.
+    Result<EmberProcess> take_quietly();
+    // Wakes the pool's thread to start replacements, not before `not_before`.
+    void refill_from(std::chrono::steady_clock::time_point not_before);
     ProcessOptions options_for(uint64_t n) const;
     // Drops ready embers that have ended. Under the lock.
     void drop_ended();
@@ -77,6 +87,7 @@ class ReadyPool {
     std::deque<EmberProcess> ready_;
     PoolStats stats_;
     uint64_t next_ = 0;
+    std::chrono::steady_clock::time_point refill_not_before_{};
     std::jthread thread_;  // last: it starts once the rest is built, and stops first
 };
 

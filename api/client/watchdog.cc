@@ -7,6 +7,10 @@ namespace {
 
 // How often an expired watch's callback runs again until its call has ended.
 constexpr std::chrono::milliseconds kRefire{20};
+// With no watch, the thread still wakes this often, so that a new watch due later than that
+// need not wake it: most calls end long before their bound, and a thread woken per call costs
+// the caller a context switch.
+constexpr std::chrono::milliseconds kIdleWake{1000};
 
 }  // namespace
 
@@ -20,7 +24,7 @@ Watchdog::Watch Watchdog::watch(Clock::time_point deadline, std::function<void()
     std::lock_guard lock(mutex_);
     const uint64_t id = next_id_++;
     entries_.emplace(id, Entry{deadline, std::move(on_expiry)});
-    wake_.notify_one();
+    if (deadline < planned_wake_) wake_.notify_one();
     return Watch(this, id);
 }
 
@@ -39,25 +43,22 @@ bool Watchdog::Watch::fired() const {
 void Watchdog::run(std::stop_token stop) {
     std::unique_lock lock(mutex_);
     while (!stop.stop_requested()) {
-        if (entries_.empty()) {
-            wake_.wait(lock, stop, [&] { return !entries_.empty(); });
-            continue;
-        }
-        const auto earliest = std::min_element(
+        const auto now = Clock::now();
+        auto earliest = std::min_element(
             entries_.begin(), entries_.end(),
             [](const auto& a, const auto& b) { return a.second.next < b.second.next; });
-        const Clock::time_point when = earliest->second.next;
-        if (Clock::now() < when) {
-            // Woken early by a new watch, which may be due sooner, or by stop.
-            const uint64_t made = next_id_;
-            wake_.wait_until(lock, stop, when, [&] { return next_id_ != made; });
+        if (earliest != entries_.end() && earliest->second.next <= now) {
+            // Under the lock, so that no callback outlives its watch.
+            Entry& e = earliest->second;
+            e.on_expiry();
+            e.fired = true;
+            e.next = Clock::now() + kRefire;
             continue;
         }
-        // Under the lock, so that no callback outlives its watch.
-        Entry& e = earliest->second;
-        e.on_expiry();
-        e.fired = true;
-        e.next = Clock::now() + kRefire;
+        planned_wake_ = earliest != entries_.end() ? earliest->second.next : now + kIdleWake;
+        // Woken early by a watch due sooner, or by stop.
+        const uint64_t made = next_id_;
+        wake_.wait_until(lock, stop, planned_wake_, [&] { return next_id_ != made; });
     }
 }
 

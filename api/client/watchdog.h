@@ -58,8 +58,9 @@ class Watchdog {
     std::mutex mutex_;
     std::condition_variable_any wake_;
     std::map<uint64_t, Entry> entries_;
-    uint64_t next_id_ = 0;  // also how many watches were made: a new one wakes the thread
-    std::jthread thread_;   // last: it starts once the rest is built, and stops first
+    uint64_t next_id_ = 0;  // also how many watches were made: a new one may wake the thread
+    Clock::time_point planned_wake_{};  // when the thread wakes next: a watch due sooner wakes it
+    std::jthread thread_;               // last: it starts once the rest is built, and stops first
 };
 
 }  // namespace ember::client

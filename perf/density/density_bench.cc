@@ -18,8 +18,14 @@
 //   ready: the load into an ember that said its VM was ready (vmm/machine/prepared_vm.h), into
 //          one loaded as soon as its API answers, and into one with --no-prepare-vm (ember before
 //          it prepared a VM), interleaved: the load call and load -> answer, p50 and p99.
+//   pool:  a restore through the client library's pool of ready embers (api/client/ready_pool.h:
+//          take one, PUT /snapshot/load through cpp-httplib) beside the same load written by hand
+//          on a raw socket into an ember taken from the same pool, interleaved, each ember having
+//          said its VM was ready: take to the guest running (the load's 204, resume_vm), p50 and
+//          p99, and their ratio.
 //
-// --svg FILE draws load -> answer and the cost per clone against K.
+// --svg FILE draws load -> answer and the cost per clone against K. --pool RUNS runs only the
+// pool against the raw socket, RUNS restores each way.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -44,6 +50,8 @@
 #include <thread>
 #include <vector>
 
+#include "api/client/ready_pool.h"
+#include "api/json/api_bodies.h"
 #include "perf/percentile.h"
 #include "perf/qemu_peer.h"
 #include "perf/quick.h"
@@ -590,7 +598,93 @@ void write_svg(const std::string& path, const std::vector<Step>& steps) {
         << "(dashed) load to answer; blue: host memory per clone</text>\n</svg>\n";
 }
 
+// Until `log` holds `count` lines saying a KVM VM is ready, at most 30 s.
+bool wait_for_ready_lines(const std::string& log, int count) {
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (count_lines_containing(read_file(log), "a KVM VM is ready") < count) {
+        if (Clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
 }  // namespace
+
+// The pool against a raw socket: `runs` restores each way, interleaved, one at a time, none kept.
+// Both loads go to an ember of the one pool that has said its VM is ready, so the two differ only
+// in the client. (An ember that has waited longer loads slower, by milliseconds on a paravirtual
+// KVM: comparing a pool's ember with one started just before its load measures that, not the
+// client.)
+bool pool_against_raw(const std::string& dir, const std::string& load_body, int runs) {
+    auto load = ember::json::parse_snapshot_load(load_body);
+    if (!load) return std::printf("\npool: %s\n", load.error().message.c_str()), false;
+    ember::client::PoolOptions o;
+    o.process.ember = EMBER_BINARY;
+    o.process.args = {"--level", "Info"};
+    o.process.log_path = dir + "/pool.log";
+    o.process.start_timeout = std::chrono::seconds(30);
+    o.process.client.timeout = std::chrono::seconds(60);
+    o.socket_dir = dir;
+    o.name = "pool";
+    o.size = 1;
+    auto pool = ember::client::ReadyPool::start(o);
+    if (!pool) return std::printf("\npool: %s\n", pool.error().message.c_str()), false;
+    std::vector<double> raw, pooled;
+    for (int i = 0; i < runs; ++i) {
+        // Each way first in turn, and no clone of one way running beside the other's load, nor the
+        // pool's replacement starting: every ember it started has said it is ready.
+        const auto pool_ready = [&] {
+            auto full = (*pool)->wait_until_full(std::chrono::seconds(30));
+            const int started = static_cast<int>((*pool)->stats().started);
+            if (full && wait_for_ready_lines(o.process.log_path, started)) return true;
+            return std::printf("\npool: run %d: no ember became ready: %s\n", i,
+                               full ? "no ready line" : full.error().message.c_str()),
+                   false;
+        };
+        // The same load written by hand: into an ember taken from the pool, on a new connection.
+        const auto raw_run = [&] {
+            if (!pool_ready()) return false;
+            const auto start = Clock::now();
+            auto ember = (*pool)->take();
+            std::optional<UdsHttpClient> c;
+            if (ember) {
+                auto connected = UdsHttpClient::connect(ember->socket_path(), 30000);
+                if (connected) c.emplace(std::move(*connected));
+            }
+            auto r = c ? c->request("PUT", "/snapshot/load", load_body)
+                       : ember::Result<HttpReply>(ember::fail("no ember or no connection"));
+            const double ms = ms_since(start);
+            if (!r || r->status != 204)
+                return std::printf("\nraw socket: run %d failed: %s\n", i,
+                                   r ? r->body.c_str() : r.error().message.c_str()),
+                       false;
+            raw.push_back(ms);
+            return true;
+        };
+        const auto pool_run = [&] {
+            if (!pool_ready()) return false;
+            const auto start = Clock::now();
+            auto clone = (*pool)->restore(*load);
+            const double ms = ms_since(start);
+            if (!clone)
+                return std::printf("\npool: run %d: %s\n", i, clone.error().message.c_str()), false;
+            pooled.push_back(ms);
+            return true;
+        };
+        if (!(i % 2 ? pool_run() && raw_run() : raw_run() && pool_run())) return false;
+    }
+    std::printf(
+        "\nrestore through the client's pool against the same load on a raw socket: %d each, "
+        "interleaved, one at a time; take to the guest running (the load's 204, resume_vm), each "
+        "into an ember of one pool that said its VM was ready:\n\n| client | p50 ms | p99 ms |\n"
+        "|---|---|---|\n| take, then a raw socket (tests/support/uds_http) | %.3f | %.3f |\n"
+        "| ReadyPool::restore (cpp-httplib) "
+        "| %.3f | %.3f |\npool / raw socket: p50 %.3f, p99 %.3f\n",
+        runs, percentile(raw, 0.5), percentile(raw, 0.99), percentile(pooled, 0.5),
+        percentile(pooled, 0.99), percentile(pooled, 0.5) / percentile(raw, 0.5),
+        percentile(pooled, 0.99) / percentile(raw, 0.99));
+    return true;
+}
 
 // Ready before the load: `runs` clones each way, interleaved, one at a time, none kept.
 bool ready_embers(const std::string& dir, const std::string& load, int runs) {
@@ -635,16 +729,21 @@ int main(int argc, char** argv) {
     const bool quick = ember::perf::quick_mode();
     int max_k = quick ? 10 : 1000;
     std::string svg, qemu;
+    int pool_only = 0;  // --pool RUNS: only the pool against the raw socket
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--max" && i + 1 < argc) {
+        if (a == "--pool" && i + 1 < argc) {
+            pool_only = std::atoi(argv[++i]);
+        } else if (a == "--max" && i + 1 < argc) {
             max_k = std::atoi(argv[++i]);
         } else if (a == "--svg" && i + 1 < argc) {
             svg = argv[++i];
         } else if (a == "--qemu" && i + 1 < argc) {
             qemu = argv[++i];
         } else {
-            std::fprintf(stderr, "usage: density_bench [--max K] [--svg FILE] [--qemu PATH]\n");
+            std::fprintf(
+                stderr,
+                "usage: density_bench [--max K] [--svg FILE] [--qemu PATH] [--pool RUNS]\n");
             return 2;
         }
     }
@@ -688,6 +787,7 @@ int main(int argc, char** argv) {
     const std::string load = R"({"snapshot_path": ")" + state +
                              R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" +
                              mem + R"("}, "resume_vm": true})";
+    if (pool_only > 0) return pool_against_raw(dir.path(), load, pool_only) ? 0 : 1;
 
     utsname host{};
     ::uname(&host);
@@ -809,6 +909,7 @@ int main(int argc, char** argv) {
                     percentile(times, 0.5), percentile(times, 0.99));
     }
     if (!ready_embers(dir.path(), load, quick ? 4 : 40)) return 1;
+    if (!pool_against_raw(dir.path(), load, quick ? 4 : 40)) return 1;
     if (!svg.empty()) write_svg(svg, steps);
     return steps.empty() ? 1 : 0;
 }

@@ -1,0 +1,322 @@
+// ember's client library (api/client) against real ember processes: every endpoint through its
+// typed call, before boot (no guest) and after (a ticking test guest, paused, snapshotted and
+// restored in another ember), the ember process's start, failure and stop, and the pool of
+// ready embers. The client against servers that misbehave is tests/unit/client_hostile_server.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "api/client/ember_process.h"
+#include "api/client/ready_pool.h"
+#include "tests/support/ember_process.h"
+#include "tests/support/netns.h"
+
+namespace ember {
+namespace {
+
+using namespace std::chrono_literals;
+using client::Client;
+using client::EmberProcess;
+using testing::kFailsafe;
+using testing::TempDir;
+
+std::string guest(const std::string& name) {
+    return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf";
+}
+
+// An ember in `dir`, its console and log beside its socket, as <name>.console and <name>.log.
+client::ProcessOptions options(const TempDir& dir, const std::string& name) {
+    client::ProcessOptions o;
+    o.ember = EMBER_BINARY;
+    o.socket_path = dir.path() + "/" + name + ".sock";
+    o.args = {"--serial-out", dir.path() + "/" + name + ".console"};
+    o.log_path = dir.path() + "/" + name + ".log";
+    o.start_timeout = kFailsafe;
+    o.client.timeout = kFailsafe;
+    return o;
+}
+
+EmberProcess start(const TempDir& dir, const std::string& name) {
+    auto e = EmberProcess::start(options(dir, name));
+    if (!e) throw std::runtime_error(e.error().message);
+    return std::move(*e);
+}
+
+// Until the file holds `needle`, or the failsafe passes.
+bool wait_for_text(const std::string& path, const std::string& needle) {
+    const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (testing::read_file(path).find(needle) != std::string::npos) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
+}
+
+template <typename T>
+void expect_ok(const Result<T>& r) {
+    EXPECT_TRUE(r) << r.error().message;
+}
+
+void expect_error(const Result<void>& r, const std::string& message) {
+    ASSERT_FALSE(r) << "expected: " << message;
+    EXPECT_EQ(r.error().message, message);
+}
+
+// The ticking guest with a scratch drive and an interface on a tap of this test's own network
+// namespace (which the test enters first).
+VmConfig ticker_config(const TempDir& dir) {
+    EXPECT_TRUE(testing::create_tap("tap-client0"));
+    VmConfig c;
+    c.machine.mem_size_mib = 16;
+    c.boot_source.emplace();
+    c.boot_source->kernel_image_path = guest("ticker");
+    DriveConfig& d = c.drives.emplace_back();
+    d.drive_id = "scratch";
+    d.path_on_host = dir.write("scratch.img", std::string(1 << 20, '\0'));
+    NetworkInterfaceConfig& n = c.network_interfaces.emplace_back();
+    n.iface_id = "eth0";
+    n.host_dev_name = "tap-client0";
+    n.guest_mac = "06:00:ac:10:00:02";
+    return c;
+}
+
+TEST(Client, EveryCallBeforeBootReachesEmberAndReadsBack) {
+    ASSERT_TRUE(testing::enter_new_netns());
+    TempDir dir;
+    EmberProcess ember = start(dir, "a");
+    Client& c = ember.client();
+
+    auto info = c.describe_instance();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->state, VmState::NotStarted);
+    EXPECT_EQ(info->app_name, "ember");
+    auto version = c.version();
+    ASSERT_TRUE(version) << version.error().message;
+    EXPECT_EQ(version->firecracker_version, "1.7.0");
+
+    MachineConfig m;
+    m.vcpu_count = 2;
+    m.mem_size_mib = 32;
+    expect_ok(c.put_machine_config(m));
+    MachineConfigPatch patch;
+    patch.mem_size_mib = 24;
+    expect_ok(c.patch_machine_config(patch));
+    auto machine = c.machine_config();
+    ASSERT_TRUE(machine) << machine.error().message;
+    EXPECT_EQ(machine->vcpu_count, 2u);
+    EXPECT_EQ(machine->mem_size_mib, 24u);
+
+    VmConfig wanted = ticker_config(dir);
+    expect_ok(c.put_boot_source(*wanted.boot_source));
+    expect_ok(c.put_drive(wanted.drives[0]));
+    const NetworkInterfaceConfig& n = wanted.network_interfaces[0];
+    expect_ok(c.put_network_interface(n));
+    LoggerConfig logger;
+    logger.level = log::Level::Debug;
+    expect_ok(c.put_logger(logger));
+    const std::string metrics = dir.path() + "/metrics.json";
+    expect_ok(c.put_metrics(PutMetrics{metrics}));
+    expect_ok(c.flush_metrics());
+    EXPECT_NE(testing::read_file(metrics).find("\"put_api_requests\""), std::string::npos);
+
+    auto config = c.vm_config();
+    ASSERT_TRUE(config) << config.error().message;
+    EXPECT_EQ(config->machine.mem_size_mib, 24u);
+    ASSERT_TRUE(config->boot_source);
+    EXPECT_EQ(config->boot_source->kernel_image_path, guest("ticker"));
+    ASSERT_EQ(config->drives.size(), 1u);
+    EXPECT_EQ(config->drives[0].path_on_host, wanted.drives[0].path_on_host);
+    ASSERT_EQ(config->network_interfaces.size(), 1u);
+    EXPECT_EQ(config->network_interfaces[0].guest_mac, n.guest_mac);
+
+    // ember's refusals come back as errors naming the call, in ember's (Firecracker's) words.
+    DriveConfig missing = wanted.drives[0];
+    missing.drive_id = "missing";
+    missing.path_on_host = dir.path() + "/no-such.img";
+    auto refused = c.put_drive(missing);
+    ASSERT_FALSE(refused);
+    EXPECT_TRUE(refused.error().message.starts_with("PUT /drives/missing: "))
+        << refused.error().message;
+    const std::string before_boot =
+        "The requested operation is not supported before starting the microVM.";
+    DriveUpdate update;
+    update.drive_id = "scratch";
+    update.path_on_host = wanted.drives[0].path_on_host;
+    expect_error(c.patch_drive(update), "PATCH /drives/scratch: " + before_boot);
+    NetworkInterfaceUpdate net_update;
+    net_update.iface_id = "eth0";
+    net_update.rx_rate_limiter = RateLimiterConfig{};
+    expect_error(c.patch_network_interface(net_update),
+                 "PATCH /network-interfaces/eth0: " + before_boot);
+    auto paused = c.pause();
+    EXPECT_FALSE(paused);
+
+    auto status = ember.stop();
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+    EXPECT_NE(::access(ember.socket_path().c_str(), F_OK), 0) << "the socket is left behind";
+}
+
+TEST(Client, BootsPausesSnapshotsAndRestoresAGuest) {
+    ASSERT_TRUE(testing::enter_new_netns());
+    TempDir dir;
+    EmberProcess a = start(dir, "a");
+    ASSERT_TRUE(a.client().configure(ticker_config(dir)));
+    expect_ok(a.client().start());
+    ASSERT_TRUE(wait_for_text(dir.path() + "/a.console", "tick 3 ok"));
+    auto info = a.client().describe_instance();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->state, VmState::Running);
+
+    DriveUpdate update;
+    update.drive_id = "scratch";
+    update.path_on_host = dir.write("scratch2.img", std::string(1 << 20, '\0'));
+    expect_ok(a.client().patch_drive(update));
+    NetworkInterfaceUpdate net_update;
+    net_update.iface_id = "eth0";
+    net_update.tx_rate_limiter = RateLimiterConfig{
+        .bandwidth = TokenBucketConfig{.size = 1 << 20, .one_time_burst = {}, .refill_time = 100},
+        .ops = {}};
+    expect_ok(a.client().patch_network_interface(net_update));
+    expect_ok(a.client().send_ctrl_alt_del());
+
+    expect_ok(a.client().pause());
+    info = a.client().describe_instance();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->state, VmState::Paused);
+    CreateSnapshot create;
+    create.snapshot_path = dir.path() + "/fn.state";
+    create.mem_file_path = dir.path() + "/fn.mem";
+    expect_ok(a.client().create_snapshot(create));
+    expect_ok(a.client().resume());
+    expect_ok(a.stop());
+
+    EmberProcess b = start(dir, "b");
+    LoadSnapshot load;
+    load.snapshot_path = create.snapshot_path;
+    load.mem_backend = MemBackend{MemBackendType::File, create.mem_file_path};
+    load.resume_vm = true;
+    expect_ok(b.client().load_snapshot(load));
+    info = b.client().describe_instance();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->state, VmState::Running);
+    ASSERT_TRUE(wait_for_text(dir.path() + "/b.console", " ok\n"));
+    expect_ok(b.client().record_working_set(RecordWorkingSet{dir.path() + "/fn.ws"}));
+    EXPECT_EQ(::access((dir.path() + "/fn.ws").c_str(), F_OK), 0);
+    auto config = b.client().vm_config();
+    ASSERT_TRUE(config) << config.error().message;
+    ASSERT_EQ(config->drives.size(), 1u);
+    EXPECT_EQ(config->drives[0].path_on_host, update.path_on_host);
+    ASSERT_EQ(config->network_interfaces.size(), 1u);
+    ASSERT_TRUE(config->network_interfaces[0].tx_rate_limiter);
+    EXPECT_EQ(config->network_interfaces[0].tx_rate_limiter->bandwidth->size, 1u << 20);
+}
+
+TEST(EmberProcessStart, AnEmberThatExitsFailsTheStartWithItsLog) {
+    TempDir dir;
+    auto o = options(dir, "a");
+    o.args.push_back("--no-such-flag");
+    auto e = EmberProcess::start(o);
+    ASSERT_FALSE(e);
+    EXPECT_NE(e.error().message.find("exited with status"), std::string::npos) << e.error().message;
+    EXPECT_NE(e.error().message.find("--no-such-flag"), std::string::npos) << e.error().message;
+    EXPECT_NE(::access(o.socket_path.c_str(), F_OK), 0);
+}
+
+TEST(EmberProcessStart, AnEmberThatNeverServesIsKilledAndReaped) {
+    TempDir dir;
+    const std::string pid_file = dir.path() + "/pid";
+    const std::string script =
+        dir.write("never-serves", "#!/bin/sh\necho $$ > " + pid_file + "\nexec sleep 1000\n");
+    ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+    auto o = options(dir, "a");
+    o.ember = script;
+    o.start_timeout = 300ms;
+    auto e = EmberProcess::start(o);
+    ASSERT_FALSE(e);
+    EXPECT_NE(e.error().message.find("its API was not there within 300 ms"), std::string::npos)
+        << e.error().message;
+    const pid_t pid = std::stoi(testing::read_file(pid_file));
+    // Reaped as well as ended: not even a zombie is left.
+    EXPECT_EQ(::kill(pid, 0), -1);
+    EXPECT_EQ(errno, ESRCH);
+}
+
+client::PoolOptions pool_options(const TempDir& dir, size_t size) {
+    client::PoolOptions o;
+    o.process = options(dir, "pool");
+    o.process.socket_path.clear();
+    o.socket_dir = dir.path();
+    o.name = "ready";
+    o.size = size;
+    return o;
+}
+
+TEST(ReadyPool, KeepsItsEmbersReadyAndReplacesOnesThatDie) {
+    TempDir dir;
+    auto pool = client::ReadyPool::start(pool_options(dir, 2));
+    ASSERT_TRUE(pool) << pool.error().message;
+    expect_ok((*pool)->wait_until_full(kFailsafe));
+    EXPECT_EQ((*pool)->stats().started, 2u);
+
+    // One dies while it waits: the pool notices and starts another.
+    expect_ok(client::stop_ember_at(dir.path() + "/ready-0.sock", kFailsafe));
+    expect_ok((*pool)->wait_until_full(kFailsafe));
+    auto stats = (*pool)->stats();
+    EXPECT_EQ(stats.died_ready, 1u);
+    EXPECT_EQ(stats.started, 3u);
+
+    auto taken = (*pool)->take();
+    ASSERT_TRUE(taken) << taken.error().message;
+    auto info = taken->client().describe_instance();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->state, VmState::NotStarted);
+    expect_ok((*pool)->wait_until_full(kFailsafe));
+    EXPECT_EQ((*pool)->stats().started, 4u);
+}
+
+TEST(ReadyPool, RestoresASnapshotIntoAReadyEmber) {
+    ASSERT_TRUE(testing::enter_new_netns());
+    TempDir dir;
+    {
+        EmberProcess a = start(dir, "a");
+        ASSERT_TRUE(a.client().configure(ticker_config(dir)));
+        expect_ok(a.client().start());
+        ASSERT_TRUE(wait_for_text(dir.path() + "/a.console", "tick 3 ok"));
+        expect_ok(a.client().pause());
+        CreateSnapshot create;
+        create.snapshot_path = dir.path() + "/fn.state";
+        create.mem_file_path = dir.path() + "/fn.mem";
+        expect_ok(a.client().create_snapshot(create));
+    }
+    auto pool = client::ReadyPool::start(pool_options(dir, 1));
+    ASSERT_TRUE(pool) << pool.error().message;
+    LoadSnapshot load;
+    load.snapshot_path = dir.path() + "/fn.state";
+    load.mem_backend = MemBackend{MemBackendType::File, dir.path() + "/fn.mem"};
+    load.resume_vm = true;
+    auto clone = (*pool)->restore(load);
+    ASSERT_TRUE(clone) << clone.error().message;
+    auto info = clone->client().describe_instance();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->state, VmState::Running);
+    ASSERT_TRUE(wait_for_text(dir.path() + "/pool.console", " ok\n"));
+
+    load.snapshot_path = dir.path() + "/no-such.state";
+    auto failed = (*pool)->restore(load);
+    ASSERT_FALSE(failed);
+    EXPECT_TRUE(failed.error().message.starts_with("PUT /snapshot/load: "))
+        << failed.error().message;
+    auto stats = (*pool)->stats();
+    EXPECT_EQ(stats.restores, 1u);
+    EXPECT_EQ(stats.failed_restores, 1u);
+}
+
+}  // namespace
+}  // namespace ember
