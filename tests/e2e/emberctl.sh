@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# emberctl, the command line over ember's client library, drives a real kernel as a person would:
+# `boot` starts an ember with ember's own kernel and rootfs (root on virtio-blk, eth0 on a tap), and
+# leaves it running; `status`, `config`, `pause` and `snapshot` drive it while the kernel waits for
+# a DHCP answer on a tap with no server; `stop` ends it; `restore` starts a new ember from the
+# snapshot with eth0 moved to the tap that has one, and the kernel goes on to its lease, its root
+# mount and init, which reboots, ending the VM. Mistakes are exit code 2, failures 1.
+ember=$1
+emberctl=$2
+source "$(dirname "$0")/common.sh"
+# The embers emberctl starts are not this script's jobs: they go before the namespace does.
+trap 'pkill -9 -f -- "--api-sock $work/"; cleanup' EXIT
+ip netns exec "$ns" ip tuntap add dev tapsnap mode tap
+ip -n "$ns" link set tapsnap up
+ctl() { ip netns exec "$ns" "$emberctl" "$@"; }
+
+for attempt in 1 2; do
+    rm -f "$work/a.sock" "$work/console_a"
+    ctl --sock "$work/a.sock" boot --kernel "$kernel" --rootfs "$work/rootfs.ext4" --tap tapsnap \
+        --guest-mac 06:00:ac:10:00:02 --mem 128 --boot-args "$boot_args" --ember "$ember" \
+        --log "$work/log_a" --console "$work/console_a" > "$work/boot.out" ||
+        { echo "FAIL: emberctl boot: $(cat "$work/boot.out")"; show_logs; exit 1; }
+    wait_for "$work/console_a" "Sending DHCP requests" 300 && break
+    if ! may_retry "$attempt" "the kernel did not ask for a lease" "$work/console_a" "$work/log_a"; then
+        echo "FAIL: the kernel never asked for a lease"; tail -20 "$work/console_a"; exit 1
+    fi
+    ctl --sock "$work/a.sock" stop
+done
+cat "$work/boot.out"
+
+ctl --sock "$work/a.sock" status > "$work/status.out"
+expect status.out ": Running"
+ctl --sock "$work/a.sock" config > "$work/config.out"
+expect config.out "interface eth0: tap tapsnap, MAC 06:00:ac:10:00:02"
+expect config.out "drive rootfs: $work/rootfs.ext4, root"
+ctl --sock "$work/a.sock" pause > /dev/null
+ctl --sock "$work/a.sock" --json status > "$work/status.json"
+expect status.json '"state":"Paused"'
+ctl --sock "$work/a.sock" snapshot --state "$work/vm.state" --mem-file "$work/vm.mem" > "$work/snapshot.out" ||
+    { echo "FAIL: emberctl snapshot: $(cat "$work/snapshot.out")"; show_logs; exit 1; }
+ctl --sock "$work/a.sock" stop > /dev/null
+rc=0; ctl --sock "$work/a.sock" status 2> "$work/gone.err" || rc=$?
+check "status of a stopped ember fails with exit code 1" [ "$rc" = 1 ]
+expect gone.err "cannot connect to $work/a.sock"
+rc=0; ctl --sock "$work/a.sock" restore --state "$work/vm.state" 2> "$work/usage.err" || rc=$?
+check "a restore without --mem-file is a mistake: exit code 2" [ "$rc" = 2 ]
+expect usage.err "--state and --mem-file are required"
+
+ctl --sock "$work/b.sock" restore --state "$work/vm.state" --mem-file "$work/vm.mem" --resume \
+    --net eth0=tap0 --ember "$ember" --log "$work/log_b" --console "$work/console_b" > "$work/restore.out" ||
+    { echo "FAIL: emberctl restore: $(cat "$work/restore.out")"; show_logs; exit 1; }
+cat "$work/restore.out"
+wait_for "$work/log_b" "exited: guest reset the VM" 300
+
+absent console_a "IP-Config: Got DHCP answer"
+absent console_b "Linux version"
+expect console_b "IP-Config: Got DHCP answer from 172.30.0.1"
+expect console_b "VFS: Mounted root (ext4 filesystem) on device 254:0."
+expect console_b "ember-init: running as init; rebooting"
+expect log_b "exited: guest reset the VM (reset through the i8042 keyboard controller)"
+if [ "$failures" -ne 0 ]; then
+    show_logs; echo "--- console b"; tail -n 40 "$work/console_b"
+    exit 1
+fi
+echo "PASS"
