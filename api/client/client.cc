@@ -1,5 +1,7 @@
 #include "api/client/client.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <httplib.h>
@@ -47,12 +49,42 @@ std::string body_of(const T& request) {
     return json::to_json(request, json::Absent::Omitted);
 }
 
+// cpp-httplib (Debian's build) sends without MSG_NOSIGNAL: a server that closes before the whole
+// request is written would raise SIGPIPE, whose default kills the agent. The call's thread
+// blocks it, and takes back a SIGPIPE the call raised, so no handler of the agent's sees it.
+class SigpipeHeld {
+  public:
+    SigpipeHeld() {
+        sigemptyset(&pipe_);
+        sigaddset(&pipe_, SIGPIPE);
+        sigset_t pending;
+        sigpending(&pending);
+        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+        pthread_sigmask(SIG_BLOCK, &pipe_, &before_);
+    }
+    ~SigpipeHeld() {
+        if (!was_pending_) {
+            const timespec now{};
+            while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &before_, nullptr);
+    }
+    SigpipeHeld(const SigpipeHeld&) = delete;
+    SigpipeHeld& operator=(const SigpipeHeld&) = delete;
+
+  private:
+    sigset_t pipe_{}, before_{};
+    bool was_pending_ = false;
+};
+
 }  // namespace
 
 Client::Client(ClientOptions options)
     : options_(std::move(options)),
       calls_(std::make_unique<std::mutex>()),
-      http_(std::make_unique<httplib::Client>(options_.socket_path)) {
+      // (host, port), not a URL: the socket's path is taken as it is, never parsed.
+      http_(std::make_unique<httplib::Client>(options_.socket_path, 80)) {
     if (!options_.watchdog) options_.watchdog = std::make_shared<Watchdog>();
     http_->set_address_family(AF_UNIX);
     // A connection per call, as curl makes: a connect on a Unix socket costs microseconds, and a
@@ -70,9 +102,12 @@ Client& Client::operator=(Client&&) noexcept = default;
 Result<Answer> Client::call(std::string_view method, const std::string& path, std::string body,
                             std::chrono::milliseconds timeout) {
     std::lock_guard one_call(*calls_);
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(timeout - seconds);
-    // Each read, write and the connect get the whole bound too; the watch bounds their sum.
+    SigpipeHeld no_sigpipe;
+    // The watch bounds the call; each read, write and the connect get a second more, so that the
+    // watch, not one of them, ends a call that runs out of time, and says so.
+    const auto own = timeout + std::chrono::seconds(1);
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(own);
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(own - seconds);
     http_->set_connection_timeout(seconds.count(), micros.count());
     http_->set_read_timeout(seconds.count(), micros.count());
     http_->set_write_timeout(seconds.count(), micros.count());
@@ -142,7 +177,8 @@ template <typename T>
 Result<T> Client::get(const std::string& path) {
     auto body = exchange("GET", path, {}, options_.timeout);
     EMBER_TRY(body);
-    auto value = json::read_body<T>(*body);
+    // An answer's unknown fields are left alone: a newer ember may add some.
+    auto value = json::read_body<T, json::Unknown::Ignored>(*body);
     EMBER_TRY(value, "GET " + path + ": the answer");
     return value;
 }

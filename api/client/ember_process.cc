@@ -5,11 +5,14 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <utility>
@@ -18,6 +21,10 @@ namespace ember::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The status of a process someone else reaped (a SIGCHLD handler's waitpid(-1)): it has ended,
+// how is not known.
+constexpr int kReapedElsewhere = -1;
 
 // How long one wait on the process lasts between tries to connect to its socket: the socket
 // appears once ember has read its command line and made its VM's first pieces, in a few ms.
@@ -31,25 +38,55 @@ Result<UniqueFd> open_output(const std::string& path) {
     return UniqueFd(fd);
 }
 
-// A connection to the socket at `path`.
+Result<void> check_socket_path(const std::string& path) {
+    if (path.size() >= sizeof(sockaddr_un::sun_path))
+        return fail(path + ": longer than a Unix socket's path may be (" +
+                    std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes)");
+    return {};
+}
+
+// A connection to the socket at `path`, made without waiting: a server whose backlog is full (a
+// hung one) is an error, not a wait.
 Result<UniqueFd> connect_to(const std::string& path) {
+    EMBER_TRY(check_socket_path(path));
     sockaddr_un addr{};
-    if (path.size() >= sizeof addr.sun_path) return fail(path + ": the path is too long");
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd.get() < 0) return fail_errno("socket");
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
         return fail_errno(path);
     return fd;
 }
 
-// Whether something accepts connections at `path` now.
-bool accepts(const std::string& path) {
-    return connect_to(path).has_value();
+// The pid of the process serving the socket at `path`.
+Result<pid_t> server_pid(const std::string& path) {
+    auto fd = connect_to(path);
+    EMBER_TRY(fd);
+    ucred peer{};
+    socklen_t size = sizeof peer;
+    if (::getsockopt(fd->get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0)
+        return fail_errno(path + ": SO_PEERCRED");
+    return peer.pid;
+}
+
+// The socket file's identity, so that a socket is removed only while it is still the one seen.
+std::optional<std::pair<dev_t, ino_t>> identity(const std::string& path) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return std::pair{st.st_dev, st.st_ino};
+}
+
+int send_signal(int pidfd, int signal) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
+}
+
+int poll_ms(std::chrono::milliseconds timeout) {
+    return static_cast<int>(std::clamp<int64_t>(timeout.count(), 0, INT32_MAX));
 }
 
 std::string describe_status(int status) {
+    if (status == kReapedElsewhere) return "ended (reaped by someone else)";
     if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
     if (WIFSIGNALED(status)) return std::string("was killed by ") + strsignal(WTERMSIG(status));
     return "ended (wait status " + std::to_string(status) + ")";
@@ -59,9 +96,11 @@ std::string describe_status(int status) {
 std::string log_tail(const std::string& path) {
     if (path.empty()) return "";
     constexpr off_t kTail = 2000;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return "";
-    const off_t size = ::lseek(fd.get(), 0, SEEK_END);
+    // Not a FIFO's reader nor a terminal: only a regular file has a tail to read.
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    struct stat st{};
+    if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
+    const off_t size = st.st_size;
     const off_t from = size > kTail ? size - kTail : 0;
     std::string tail(static_cast<size_t>(size - from), '\0');
     const ssize_t n = ::pread(fd.get(), tail.data(), tail.size(), from);
@@ -77,6 +116,12 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     std::string host_socket = o.socket_path;
     if (o.jail) {
         const JailOptions& j = *o.jail;
+        // Both make the jailer fork and exit, so the pid this object watches would not be ember's.
+        for (const auto& a : j.args)
+            if (a == "--daemonize" || a == "--new-pid-ns")
+                return fail("ember-jailer " + a +
+                            ": an EmberProcess watches ember by its pid, "
+                            "which the jailer would not be");
         argv = {j.jailer,
                 "--id",
                 j.id,
@@ -96,6 +141,7 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     } else {
         argv = {o.ember};
     }
+    EMBER_TRY(check_socket_path(host_socket));
     argv.insert(argv.end(), {"--api-sock", o.socket_path});
     argv.insert(argv.end(), o.args.begin(), o.args.end());
 
@@ -106,6 +152,7 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     auto err = open_output(o.log_path);
     EMBER_TRY(err);
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
 
@@ -119,9 +166,20 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     posix_spawn_file_actions_adddup2(&actions, out->get(), 1);
     posix_spawn_file_actions_adddup2(&actions, err->get(), 2);
     posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    // Every signal at its default and none blocked: an agent that ignores SIGTERM or blocks
+    // SIGCHLD must not pass that on to ember.
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawnattr_setsigdefault(&attributes, &all);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     pid_t pid = -1;
-    const int spawned = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+    const int spawned = ::posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
     if (spawned != 0) return fail_errno("starting " + argv[0], spawned);
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     if (pidfd.get() < 0) {
@@ -178,7 +236,10 @@ EmberProcess::~EmberProcess() {
 Result<void> EmberProcess::wait_until_serving() {
     const auto deadline = Clock::now() + options_.start_timeout;
     const std::string what = "ember (" + options_.ember + ") at " + socket_path();
-    while (!accepts(socket_path())) {
+    for (;;) {
+        // Ours, not another ember left serving at the same path (an agent's earlier life's).
+        auto serving = server_pid(socket_path());
+        if (serving && *serving == pid_) break;
         if (reap_within(kConnectRetry))
             return fail(what + " " + describe_status(*status_) + " before serving its API" +
                         log_tail(options_.log_path));
@@ -187,6 +248,7 @@ Result<void> EmberProcess::wait_until_serving() {
                         std::to_string(options_.start_timeout.count()) + " ms" +
                         log_tail(options_.log_path));
     }
+    socket_identity_ = identity(socket_path());
     auto info = client_.describe_instance();
     EMBER_TRY(info, what);
     return {};
@@ -195,11 +257,10 @@ Result<void> EmberProcess::wait_until_serving() {
 bool EmberProcess::reap_within(std::chrono::milliseconds timeout) {
     if (status_) return true;
     pollfd p{.fd = pidfd_.get(), .events = POLLIN, .revents = 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    const int ready = ::poll(&p, 1, timeout.count() < 0 ? -1 : poll_ms(timeout));
     if (ready <= 0) return false;
     int status = 0;
-    if (::waitpid(pid_, &status, 0) != pid_) return false;
-    status_ = status;
+    status_ = ::waitpid(pid_, &status, 0) == pid_ ? status : kReapedElsewhere;
     return true;
 }
 
@@ -217,37 +278,47 @@ Result<int> EmberProcess::stop() {
         return fail("no ember process");
     }
     if (!status_) {
-        ::kill(pid_, SIGTERM);
+        // By its pidfd: the pid may be another process's by now if someone else reaped it.
+        send_signal(pidfd_.get(), SIGTERM);
         if (!reap_within(options_.stop_timeout)) {
-            ::kill(pid_, SIGKILL);
-            int status = 0;
-            if (::waitpid(pid_, &status, 0) != pid_) return fail_errno("waitpid");
-            status_ = status;
+            send_signal(pidfd_.get(), SIGKILL);
+            reap_within(std::chrono::milliseconds(-1));
         }
     }
-    ::unlink(socket_path().c_str());
+    // SIGKILL leaves the socket behind; a socket made since at that path is someone else's.
+    if (socket_identity_ && identity(socket_path()) == socket_identity_)
+        ::unlink(socket_path().c_str());
     pid_ = -1;
     return *status_;
 }
 
 Result<void> stop_ember_at(const std::string& socket_path, std::chrono::milliseconds timeout) {
-    auto fd = connect_to(socket_path);
-    EMBER_TRY(fd);
-    ucred peer{};
-    socklen_t size = sizeof peer;
-    if (::getsockopt(fd->get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0)
-        return fail_errno(socket_path + ": SO_PEERCRED");
-    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, peer.pid, 0)));
-    if (pidfd.get() < 0) return fail_errno("pidfd_open " + std::to_string(peer.pid));
-    fd->reset();
-    if (::kill(peer.pid, SIGTERM) != 0) return fail_errno("kill " + std::to_string(peer.pid));
+    auto pid = server_pid(socket_path);
+    EMBER_TRY(pid);
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0)));
+    if (pidfd.get() < 0) return fail_errno("pidfd_open " + std::to_string(*pid));
+    const auto before = identity(socket_path);
+    // Only an ember is stopped: a mistaken path must not SIGKILL whatever else serves there.
+    ClientOptions o;
+    o.socket_path = socket_path;
+    o.timeout = timeout;
+    auto info = Client(std::move(o)).describe_instance();
+    if (!info || info->app_name != "ember")
+        return fail(socket_path + ": not an ember's API (" +
+                    (info ? "app_name '" + info->app_name + "'" : info.error().message) +
+                    "): not stopped");
+    if (send_signal(pidfd.get(), SIGTERM) != 0)
+        return fail_errno("SIGTERM to " + std::to_string(*pid));
     pollfd p{.fd = pidfd.get(), .events = POLLIN, .revents = 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) == 1) return {};
-    ::kill(peer.pid, SIGKILL);
-    p.revents = 0;
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) == 1) return {};
-    return fail("ember (pid " + std::to_string(peer.pid) + ") at " + socket_path +
-                " did not end after SIGKILL");
+    if (::poll(&p, 1, poll_ms(timeout)) != 1) {
+        send_signal(pidfd.get(), SIGKILL);
+        p.revents = 0;
+        if (::poll(&p, 1, poll_ms(timeout)) != 1)
+            return fail("ember (pid " + std::to_string(*pid) + ") at " + socket_path +
+                        " did not end after SIGKILL");
+    }
+    if (before && identity(socket_path) == before) ::unlink(socket_path.c_str());
+    return {};
 }
 
 }  // namespace ember::client

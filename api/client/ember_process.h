@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/client/client.h"
@@ -19,7 +20,9 @@
 namespace ember::client {
 
 // ember-jailer's flags. ember then runs as `exec_file` inside <chroot_base_dir>/<its file
-// name>/<id>/root, and the socket path is taken as the jail sees it.
+// name>/<id>/root, and the socket path is taken as the jail sees it. --daemonize and --new-pid-ns
+// are refused: the jailer would fork, and the pid watched would not be ember's. The jail's
+// directory, with its copy of ember, stays when the process ends: the agent put files there.
 struct JailOptions {
     std::string jailer = "ember-jailer";
     std::string id;
@@ -60,8 +63,9 @@ class EmberProcess {
 
     // Whether the process has ended (it is then reaped; stop() still gives its status).
     bool ended();
-    // SIGTERM, then SIGKILL once stop_timeout has passed; reaps it and removes its socket. The
-    // wait status, as waitpid gives it.
+    // SIGTERM, then SIGKILL once stop_timeout has passed; reaps it and removes its socket (if it
+    // is still the one ember made). The wait status, as waitpid gives it, or -1 when someone else
+    // reaped the process.
     Result<int> stop();
     // Leaves the process running on its own (emberctl boot): the object forgets it.
     pid_t release();
@@ -77,12 +81,14 @@ class EmberProcess {
     pid_t pid_ = -1;
     UniqueFd pidfd_;
     std::optional<int> status_;
+    std::optional<std::pair<dev_t, ino_t>> socket_identity_;  // the socket file ember made
     std::string jail_root_;
     Client client_;
 };
 
 // Stops the ember serving at `socket_path`, started by someone else: its pid from the socket
-// (SO_PEERCRED), then SIGTERM, and SIGKILL once `timeout` has passed; returns once it has ended.
+// (SO_PEERCRED), checked to be an ember's by GET /, then SIGTERM, and SIGKILL once `timeout` has
+// passed; returns once it has ended, its socket removed.
 Result<void> stop_ember_at(const std::string& socket_path, std::chrono::milliseconds timeout);
 
 }  // namespace ember::client

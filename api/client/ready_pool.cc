@@ -26,6 +26,9 @@ void drain(int eventfd) {
 
 Result<std::unique_ptr<ReadyPool>> ReadyPool::start(PoolOptions options) {
     if (options.size == 0) return fail("a pool of ready embers needs a size of at least 1");
+    if (options.name.empty()) options.name = "ember-" + std::to_string(::getpid());
+    if (!options.process.client.watchdog)
+        options.process.client.watchdog = std::make_shared<Watchdog>();
     UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (wake.get() < 0) return fail_errno("eventfd");
     return std::make_unique<ReadyPool>(Key{}, std::move(options), std::move(wake));
@@ -34,7 +37,7 @@ Result<std::unique_ptr<ReadyPool>> ReadyPool::start(PoolOptions options) {
 ReadyPool::ReadyPool(Key, PoolOptions options, UniqueFd wake)
     : options_(std::move(options)),
       wake_(std::move(wake)),
-      thread_([this](std::stop_token stop) { refill(stop); }) {}
+      thread_([this](const std::stop_token& stop) { refill(stop); }) {}
 
 ReadyPool::~ReadyPool() {
     thread_.request_stop();
@@ -74,7 +77,7 @@ void ReadyPool::drop_ended() {
     stats_.died_ready += before - ready_.size();
 }
 
-void ReadyPool::refill(std::stop_token stop) {
+void ReadyPool::refill(const std::stop_token& stop) {
     std::stop_callback on_stop(stop, [this] { wake_refill(); });
     std::chrono::milliseconds backoff{0};
     while (!stop.stop_requested()) {

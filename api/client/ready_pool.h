@@ -23,9 +23,11 @@ namespace ember::client {
 struct PoolOptions {
     // What each ember is started with. Each gets a name, <name>-<n>: unjailed, its socket is
     // <socket_dir>/<name>-<n>.sock and its --id the name; jailed, the name is its jail's id and
-    // process.socket_path its socket inside the jail.
+    // process.socket_path its socket inside the jail. Its clients share one watchdog.
     ProcessOptions process;
-    std::string name = "ember";
+    // Empty: "ember-<this process's pid>", so that two agents, or an agent and the embers its
+    // earlier life left running, do not share names.
+    std::string name;
     std::string socket_dir = "/run";
     size_t size = 2;
     // After a take(), or a restore()'s load, how long the pool waits before it starts the
@@ -70,7 +72,7 @@ class ReadyPool {
     ReadyPool(Key, PoolOptions options, UniqueFd wake);
 
   private:
-    void refill(std::stop_token stop);
+    void refill(const std::stop_token& stop);
     // take() without waking the pool's thread to start a replacement.
     Result<EmberProcess> take_quietly();
     // Wakes the pool's thread to start replacements, not before `not_before`.

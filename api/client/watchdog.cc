@@ -14,7 +14,7 @@ constexpr std::chrono::milliseconds kIdleWake{1000};
 
 }  // namespace
 
-Watchdog::Watchdog() : thread_([this](std::stop_token stop) { run(stop); }) {}
+Watchdog::Watchdog() : thread_([this](const std::stop_token& stop) { run(stop); }) {}
 
 Watchdog::~Watchdog() {
     thread_.request_stop();
@@ -40,7 +40,7 @@ bool Watchdog::Watch::fired() const {
     return it != dog_->entries_.end() && it->second.fired;
 }
 
-void Watchdog::run(std::stop_token stop) {
+void Watchdog::run(const std::stop_token& stop) {
     std::unique_lock lock(mutex_);
     while (!stop.stop_requested()) {
         const auto now = Clock::now();

@@ -53,7 +53,7 @@ class Watchdog {
         std::function<void()> on_expiry;
         bool fired = false;
     };
-    void run(std::stop_token stop);
+    void run(const std::stop_token& stop);
 
     std::mutex mutex_;
     std::condition_variable_any wake_;

@@ -18,7 +18,11 @@
 
 namespace ember::json {
 
-template <config::Described T>
+// What a field the description lacks is: an error, as the server takes requests (a misspelt field
+// must not be silently ignored), or nothing, as a client takes answers (a newer ember may add one).
+enum class Unknown { Refused, Ignored };
+
+template <config::Described T, Unknown unknown = Unknown::Refused>
 Result<T> read_struct(simdjson::dom::object o, const std::string& path);
 
 namespace codec {
@@ -37,7 +41,7 @@ inline Result<void> refuse(Fields& f, const config::Refused& refused) {
 
 // The field as a V when it is present: a scalar as itself, an enumeration by its name, a struct
 // by its description.
-template <typename V>
+template <typename V, Unknown unknown>
 Result<std::optional<V>> get(Fields& f, const char* key) {
     if constexpr (std::is_same_v<V, std::string>) {
         return f.string(key);
@@ -59,7 +63,7 @@ Result<std::optional<V>> get(Fields& f, const char* key) {
         auto o = f.object(key);
         EMBER_TRY(o);
         if (!*o) return std::optional<V>{};
-        auto value = read_struct<V>(**o, f.path_of(key));
+        auto value = read_struct<V, unknown>(**o, f.path_of(key));
         EMBER_TRY(value);
         return std::optional<V>(std::move(*value));
     }
@@ -67,14 +71,14 @@ Result<std::optional<V>> get(Fields& f, const char* key) {
 
 // A list is empty when absent; any other value keeps its default, or is reported missing when
 // the field is required.
-template <typename T>
+template <Unknown unknown = Unknown::Refused, typename T>
 Result<void> read_value(Fields& f, const config::Field& field, T& out) {
     if constexpr (config::IsVector<T>::value) {
         using V = typename T::value_type;
-        return assign(list_from<V>(f, field.name, read_struct<V>), out);
+        return assign(list_from<V>(f, field.name, read_struct<V, unknown>), out);
     } else {
         using V = config::ValueOf<T>;
-        auto value = get<V>(f, field.name);
+        auto value = get<V, unknown>(f, field.name);
         EMBER_TRY(value);
         if (!*value) return required_absent(f, field);
         if constexpr (config::IsOptional<T>::value)
@@ -90,7 +94,7 @@ Result<void> read_value(Fields& f, const config::Field& field, T& out) {
 // Every field of `out` from `f`, then nothing else: finish() refuses what the description lacks.
 // Refused fields go first, since one explains why the rest may not fit (a vhost-user drive has a
 // socket and no path_on_host).
-template <config::Described T>
+template <Unknown unknown = Unknown::Refused, config::Described T>
 Result<void> read_fields(Fields& f, T& out) {
     Result<void> status;
     config::describe(out, config::Overloaded{[&](const config::Refused& refused) {
@@ -100,26 +104,30 @@ Result<void> read_fields(Fields& f, T& out) {
     config::describe(out, config::Overloaded{[](const config::Refused&) {},
                                              [&](const config::Field& field, auto& member) {
                                                  if (status)
-                                                     status = codec::read_value(f, field, member);
+                                                     status = codec::read_value<unknown>(f, field,
+                                                                                         member);
                                              }});
     EMBER_TRY(status);
-    return f.finish();
+    if constexpr (unknown == Unknown::Ignored)
+        return {};
+    else
+        return f.finish();
 }
 
-template <config::Described T>
+template <config::Described T, Unknown unknown>
 Result<T> read_struct(simdjson::dom::object o, const std::string& path) {
     Fields f(o, path);
     T out;
-    EMBER_TRY(read_fields(f, out));
+    EMBER_TRY(read_fields<unknown>(f, out));
     return out;
 }
 
-// A request body that must be one JSON object, read as a T by T's description.
-template <config::Described T>
+// A body that must be one JSON object, read as a T by T's description.
+template <config::Described T, Unknown unknown = Unknown::Refused>
 Result<T> read_body(std::string_view text) {
     auto o = parse_object(text);
     EMBER_TRY(o);
-    return read_struct<T>(*o, "");
+    return read_struct<T, unknown>(*o, "");
 }
 
 }  // namespace ember::json

@@ -12,7 +12,8 @@ source "$(dirname "$0")/common.sh"
 trap 'pkill -9 -f -- "--api-sock $work/"; cleanup' EXIT
 ip netns exec "$ns" ip tuntap add dev tapsnap mode tap
 ip -n "$ns" link set tapsnap up
-ctl() { ip netns exec "$ns" "$emberctl" "$@"; }
+# Every call's bound generous: under tests/nested/run an ember's start alone takes seconds.
+ctl() { ip netns exec "$ns" "$emberctl" --timeout-ms 600000 "$@"; }
 
 for attempt in 1 2; do
     rm -f "$work/a.sock" "$work/console_a"

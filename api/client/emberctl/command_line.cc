@@ -111,6 +111,10 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
             (arg == "--resume" ? cl.resume : cl.diff) = true;
             continue;
         }
+        const bool common = arg == "--sock" || arg == "--timeout-ms";
+        if (!common && (!command || !takes(*command, arg)))
+            return fail(command ? arg + " does not go with this command"
+                                : arg + " is not a flag emberctl knows before a command");
         if (i + 1 >= args.size()) return fail(arg + " needs a value");
         const std::string& value = args[++i];
         if (arg == "--sock") {
@@ -120,11 +124,10 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
         if (arg == "--timeout-ms") {
             auto ms = number(arg, value);
             EMBER_TRY(ms);
+            if (*ms == 0) return fail("--timeout-ms: 0 would end every call before it began");
             cl.timeout = std::chrono::milliseconds(*ms);
             continue;
         }
-        if (!command) return fail(arg + " comes after the command it belongs to");
-        if (!takes(*command, arg)) return fail(arg + " does not go with this command");
         if (arg == "--ember")
             cl.ember = value;
         else if (arg == "--log")

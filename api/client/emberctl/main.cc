@@ -2,8 +2,10 @@
 // It boots or restores a VM in an ember it starts and leaves running, and drives a running ember
 // through its socket: status, config, pause, resume, snapshot, working set, metrics, stop.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -71,6 +73,7 @@ client::ProcessOptions process_options(const CommandLine& cl) {
     o.console_path = cl.console_path;
     o.start_timeout = cl.timeout;
     o.client.timeout = cl.timeout;
+    o.client.snapshot_timeout = std::max(o.client.snapshot_timeout, cl.timeout);
     return o;
 }
 
@@ -78,6 +81,7 @@ client::Client client_of(const CommandLine& cl) {
     client::ClientOptions o;
     o.socket_path = cl.sock;
     o.timeout = cl.timeout;
+    o.snapshot_timeout = std::max(o.snapshot_timeout, cl.timeout);
     return client::Client(std::move(o));
 }
 
@@ -193,6 +197,7 @@ Result<void> run(const CommandLine& cl) {
 
 int main(int argc, char** argv) {
     using namespace ember::emberctl;
+    ::signal(SIGPIPE, SIG_IGN);
     const std::vector<std::string> args(argv + 1, argv + argc);
     if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
         std::fputs(kUsage, stdout);
