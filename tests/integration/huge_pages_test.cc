@@ -41,11 +41,12 @@ class HugePages : public ::testing::Test {
         // Read once the guest is idle: a page it faults in between the two reads of the pool
         // would move one count and not the other.
         EXPECT_EQ(before - pool_available(), kGuestPages)
-            << "the guest's 32 MiB are reserved from the pool as it starts";
+            << "the guest's 32 MiB are reserved from the pool as it starts\n"
+            << e.log();
     }
     void snapshot(ApiEmber& e, const std::string& type = "Full", const std::string& memory = "") {
         auto c = e.client();
-        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204) << e.log();
         auto r = call(c, "PUT", "/snapshot/create",
                       R"({"snapshot_type": ")" + type + R"(", "snapshot_path": ")" + state +
                           R"(", "mem_file_path": ")" + (memory.empty() ? mem : memory) + "\"}");
