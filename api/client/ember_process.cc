@@ -137,7 +137,7 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
         argv.push_back("--");
         jail_root = j.chroot_base_dir + "/" + std::filesystem::path(o.ember).filename().string() +
                     "/" + j.id + "/root";
-        host_socket = jail_root + "/" + o.socket_path;
+        host_socket = jail_root + (o.socket_path.starts_with('/') ? "" : "/") + o.socket_path;
     } else {
         argv = {o.ember};
     }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -321,6 +322,51 @@ TEST(ReadyPool, RestoresASnapshotIntoAReadyEmber) {
     auto stats = (*pool)->stats();
     EXPECT_EQ(stats.restores, 1u);
     EXPECT_EQ(stats.failed_restores, 1u);
+}
+
+// A jailed pool: each ember starts under ember-jailer as the jail's ids, in a jail of its own
+// named after it; a host agent puts the kernel into the jail of the one it takes, and boots it.
+TEST(ReadyPool, KeepsJailedEmbersAndBootsOneThroughItsJail) {
+    TempDir dir;
+    client::PoolOptions o;
+    o.process.ember = EMBER_BINARY;
+    o.process.socket_path = "/run/api.sock";
+    o.process.console_path = dir.path() + "/console";
+    o.process.log_path = dir.path() + "/log";
+    o.process.start_timeout = kFailsafe;
+    o.process.client.timeout = kFailsafe;
+    o.process.jail = client::JailOptions{.jailer = EMBER_JAILER,
+                                         .id = {},
+                                         .uid = 54321,
+                                         .gid = 54321,
+                                         .chroot_base_dir = dir.path() + "/jails",
+                                         .args = {}};
+    o.name = "fn";
+    o.size = 1;
+    auto pool = client::ReadyPool::start(o);
+    ASSERT_TRUE(pool) << pool.error().message;
+    auto ember = (*pool)->take();
+    ASSERT_TRUE(ember) << ember.error().message << testing::read_file(o.process.log_path);
+    const std::string root = dir.path() + "/jails/ember/fn-0/root";
+    EXPECT_EQ(ember->jail_root(), root);
+    EXPECT_EQ(ember->socket_path(), root + "/run/api.sock");
+    std::filesystem::copy_file(guest("hello"), root + "/hello.elf");
+    std::filesystem::permissions(root + "/hello.elf", std::filesystem::perms(0644));
+    MachineConfig m;
+    m.mem_size_mib = 16;
+    expect_ok(ember->client().put_machine_config(m));
+    BootSourceConfig boot;
+    boot.kernel_image_path = "/hello.elf";
+    expect_ok(ember->client().put_boot_source(boot));
+    expect_ok(ember->client().start());
+    // The guest prints and resets the VM, which ends ember.
+    ASSERT_TRUE(wait_for_text(o.process.console_path, "hello from the test guest\n"));
+    auto status = ember->stop();
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+    // Its replacement is jailed in its own jail.
+    expect_ok((*pool)->wait_until_full(kFailsafe));
+    EXPECT_TRUE(std::filesystem::exists(dir.path() + "/jails/ember/fn-1/root/run/api.sock"));
 }
 
 }  // namespace
