@@ -5,7 +5,6 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
 
 #include "core/action_fields.h"
 #include "core/config/vm_state.h"
@@ -48,16 +47,11 @@ void describe(S& i, V&& v) {
     v(Field{.name = "firecracker_version", .required = true}, i.firecracker_version);
 }
 
-inline constexpr std::pair<const char*, VmState> kVmStateNames[] = {
-    {"Not started", VmState::NotStarted},
-    {"Running", VmState::Running},
-    {"Paused", VmState::Paused},
-    {"Exited", VmState::Exited}};
-
+// By state_name(), the one spelling of each state.
 inline Result<void> from_name(std::string_view name, const std::string& key, VmState& out) {
-    for (const auto& [n, value] : kVmStateNames)
-        if (name == n) {
-            out = value;
+    for (VmState state : {VmState::NotStarted, VmState::Running, VmState::Paused, VmState::Exited})
+        if (name == state_name(state)) {
+            out = state;
             return {};
         }
     return fail(key + ": unknown VM state '" + std::string(name) + "'");

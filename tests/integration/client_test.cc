@@ -87,6 +87,24 @@ VmConfig ticker_config(const TempDir& dir) {
     return c;
 }
 
+// An ember `a` in `dir` running the ticking guest, three ticks in.
+EmberProcess boot_ticker(const TempDir& dir) {
+    EmberProcess a = start(dir, "a");
+    EXPECT_TRUE(a.client().configure(ticker_config(dir)));
+    expect_ok(a.client().start());
+    EXPECT_TRUE(wait_for_text(dir.path() + "/a.console", "tick 3 ok"));
+    return a;
+}
+
+// A Full snapshot of `e` (paused) as dir/fn.state and dir/fn.mem.
+CreateSnapshot snapshot_of(EmberProcess& e, const TempDir& dir) {
+    CreateSnapshot create;
+    create.snapshot_path = dir.path() + "/fn.state";
+    create.mem_file_path = dir.path() + "/fn.mem";
+    expect_ok(e.client().create_snapshot(create));
+    return create;
+}
+
 TEST(Client, EveryCallBeforeBootReachesEmberAndReadsBack) {
     ASSERT_TRUE(testing::enter_new_netns());
     TempDir dir;
@@ -167,10 +185,8 @@ TEST(Client, EveryCallBeforeBootReachesEmberAndReadsBack) {
 TEST(Client, BootsPausesSnapshotsAndRestoresAGuest) {
     ASSERT_TRUE(testing::enter_new_netns());
     TempDir dir;
-    EmberProcess a = start(dir, "a");
-    ASSERT_TRUE(a.client().configure(ticker_config(dir)));
-    expect_ok(a.client().start());
-    ASSERT_TRUE(wait_for_text(dir.path() + "/a.console", "tick 3 ok"));
+    EmberProcess a = boot_ticker(dir);
+    ASSERT_FALSE(::testing::Test::HasFailure());
     auto info = a.client().describe_instance();
     ASSERT_TRUE(info) << info.error().message;
     EXPECT_EQ(info->state, VmState::Running);
@@ -191,10 +207,7 @@ TEST(Client, BootsPausesSnapshotsAndRestoresAGuest) {
     info = a.client().describe_instance();
     ASSERT_TRUE(info) << info.error().message;
     EXPECT_EQ(info->state, VmState::Paused);
-    CreateSnapshot create;
-    create.snapshot_path = dir.path() + "/fn.state";
-    create.mem_file_path = dir.path() + "/fn.mem";
-    expect_ok(a.client().create_snapshot(create));
+    const CreateSnapshot create = snapshot_of(a, dir);
     expect_ok(a.client().resume());
     expect_ok(a.stop());
 
@@ -291,15 +304,10 @@ TEST(ReadyPool, RestoresASnapshotIntoAReadyEmber) {
     ASSERT_TRUE(testing::enter_new_netns());
     TempDir dir;
     {
-        EmberProcess a = start(dir, "a");
-        ASSERT_TRUE(a.client().configure(ticker_config(dir)));
-        expect_ok(a.client().start());
-        ASSERT_TRUE(wait_for_text(dir.path() + "/a.console", "tick 3 ok"));
+        EmberProcess a = boot_ticker(dir);
+        ASSERT_FALSE(::testing::Test::HasFailure());
         expect_ok(a.client().pause());
-        CreateSnapshot create;
-        create.snapshot_path = dir.path() + "/fn.state";
-        create.mem_file_path = dir.path() + "/fn.mem";
-        expect_ok(a.client().create_snapshot(create));
+        snapshot_of(a, dir);
     }
     auto pool = client::ReadyPool::start(pool_options(dir, 1));
     ASSERT_TRUE(pool) << pool.error().message;
