@@ -27,10 +27,10 @@
 #include "perf/percentile.h"
 #include "perf/qemu_peer.h"
 #include "perf/quick.h"
+#include "tests/support/ember_api.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/huge_page_pool.h"
 #include "tests/support/qmp_client.h"
-#include "tests/support/uds_http.h"
 
 namespace {
 
@@ -115,8 +115,7 @@ bool wait_char(int fd, char c) {
 // Boots the toucher (tests/guest/toucher.c) in the ember `c` serves, its console on `console`,
 // with `machine_config`: the ms from InstanceStart to the end of its fill of 64 MiB ('R'), or
 // nothing (said on stderr) when a call failed or the fill never ended.
-std::optional<double> boot_toucher(UdsHttpClient& c, int console,
-                                   const std::string& machine_config) {
+std::optional<double> boot_toucher(EmberApi& c, int console, const std::string& machine_config) {
     auto r = c.request("PUT", "/machine-config", machine_config);
     if (!r || r->status != 204)
         return std::fprintf(stderr, "machine-config failed\n"), std::nullopt;
@@ -152,7 +151,7 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
     {
         Proc a;
         start_ember(a, sock);
-        auto c = UdsHttpClient::connect(sock);
+        auto c = EmberApi::connect(sock);
         if (!c) return 1;
         if (!boot_toucher(*c, a.out, R"({"vcpu_count": 1, "mem_size_mib": 256})")) return 1;
         (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
@@ -173,7 +172,7 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
                        std::vector<double>* resident, bool record) -> bool {
         Proc b;
         start_ember(b, sock);
-        auto c = UdsHttpClient::connect(sock);
+        auto c = EmberApi::connect(sock);
         if (!c) return false;
         auto t0 = Clock::now();
         auto r = c->request("PUT", "/snapshot/load", load);
@@ -274,7 +273,7 @@ int dirty_tracking_cost(TempDir& dir, int runs, bool quick) {
             for (int track = 0; track < 2; ++track) {
                 Proc a;
                 start_ember(a, sock);
-                auto c = UdsHttpClient::connect(sock);
+                auto c = EmberApi::connect(sock);
                 if (!c) return 1;
                 auto filled = boot_toucher(
                     *c, a.out,
@@ -336,7 +335,7 @@ int main(int argc, char** argv) {
         {
             Proc a;
             start_ember(a, sock);
-            auto c = UdsHttpClient::connect(sock);
+            auto c = EmberApi::connect(sock);
             if (!c) return std::fprintf(stderr, "ember A: %s\n", c.error().message.c_str()), 1;
             (void)c->request("PUT", "/machine-config",
                              "{\"vcpu_count\": 1, \"track_dirty_pages\": true, \"mem_size_mib\": " +
@@ -382,7 +381,7 @@ int main(int argc, char** argv) {
             Proc b;
             auto t0 = Clock::now();
             start_ember(b, bsock);
-            auto c = UdsHttpClient::connect(bsock);
+            auto c = EmberApi::connect(bsock);
             if (!c) return std::fprintf(stderr, "ember B: %s\n", c.error().message.c_str()), 1;
             auto t1 = Clock::now();
             auto r = c->request("PUT", "/snapshot/load", load);

@@ -2,10 +2,11 @@
 # cached), a work directory with a private copy of the rootfs, and a network namespace $ns with tap0
 # at 172.30.0.1/24 and dnsmasq leasing on it; namespaces a test adds to $extra_ns go too. At exit,
 # background jobs are killed and all of this is removed. Also: expect/absent (console checks) and
-# api/must/api_up/wait_for (driving ember's API with curl) and wait_exit;
+# api/must/api_up/wait_for (driving ember's API through emberctl) and wait_exit;
 # for function images, make_ns/field/check/boot_function.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+[ -x "${EMBERCTL:-}" ] || { echo "FAIL: \$EMBERCTL names no emberctl (ctest sets it)"; exit 1; }
 kernel=$("$repo/rootfs-tools/build-kernel" | tail -n 1) || { echo "FAIL: could not build the kernel"; exit 1; }
 rootfs=$("$repo/rootfs-tools/build-rootfs" | tail -n 1) || { echo "FAIL: could not build the rootfs"; exit 1; }
 
@@ -13,6 +14,10 @@ work=$(mktemp -d)
 ns="ember-e2e-$$"
 extra_ns=()
 cleanup() {
+    if [ -n "${watchdog:-}" ]; then  # it first, then its sleep, which would wake it
+        local nap; nap=$(pgrep -P "$watchdog")
+        kill -9 "$watchdog" $nap 2>/dev/null
+    fi
     local jobs_left; jobs_left=$(jobs -p)
     [ -n "$jobs_left" ] && kill -9 $jobs_left 2>/dev/null
     [ -f "$work/dnsmasq.pid" ] && kill "$(cat "$work/dnsmasq.pid")" 2>/dev/null
@@ -21,6 +26,31 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+# descendants PID SKIP: every process below PID, deepest first, leaving out SKIP and its own.
+descendants() {
+    local p; for p in $(pgrep -P "$1"); do [ "$p" = "$2" ] || { descendants "$p" "$2"; echo "$p"; }; done
+}
+# A test that has not ended by itself after EMBER_E2E_LIMIT seconds (default 900; ctest's own
+# failsafe is 1800) shows where each of its processes waits, ember's threads too, and ends: the test
+# gets SIGTERM, whose EXIT trap bash runs once the command it waits on ends, and its processes are
+# killed so that it does. A CI run met a test that stopped for 23 minutes with no line saying where.
+e2e_watchdog() {
+    local limit=$1 test_pid=$2 self=$BASHPID p t
+    sleep "$limit" > /dev/null 2>&1
+    echo "FAIL: the test did not end within ${limit}s; where each of its processes was:"
+    for p in $(descendants "$test_pid" "$self"); do
+        echo "--- $p $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-200)"
+        for t in /proc/"$p"/task/*; do
+            echo "    $(basename "$t") $(cat "$t/comm" 2>/dev/null): $(cut -d' ' -f3 "$t/stat" 2>/dev/null) in $(cat "$t/wchan" 2>/dev/null)"
+            sed 's/^/        /' "$t/stack" 2>/dev/null | head -n 8
+        done
+    done
+    kill -TERM "$test_pid"
+    for p in $(descendants "$test_pid" "$self"); do kill -9 "$p" 2>/dev/null; done
+}
+e2e_watchdog "${EMBER_E2E_LIMIT:-900}" $$ &
+watchdog=$!
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
@@ -45,8 +75,14 @@ absent() {  # absent FILE TEXT: no line of $work/FILE contains TEXT
     if grep -qF -- "$2" "$work/$1"; then echo "FAIL: '$2' in $1"; failures=$((failures + 1)); else echo "ok: no '$2' in $1"; fi
 }
 
-api() {  # api SOCKET METHOD PATH BODY: prints the HTTP status; the body goes to $work/reply
-    curl -s --max-time 300 -o "$work/reply" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" ${4:+-d "$4"}
+# The API through ember's client (emberctl call; tests/e2e/CMakeLists.txt names it in $EMBERCTL),
+# as a host agent drives it; a call is bounded at 300 s, as long as a large snapshot may take.
+api() {  # api SOCKET METHOD PATH BODY: prints the HTTP status (000: no answer); the body, or why
+    # none came, goes to $work/reply
+    local status=""
+    { read -r status; cat > "$work/reply"; } < <("$EMBERCTL" --sock "$1" --timeout-ms 300000 call "$2" "$3" ${4:+"$4"} 2> "$work/reply.err")
+    [ -n "$status" ] || cp "$work/reply.err" "$work/reply"
+    echo "${status:-000}"
 }
 show_logs() {  # the last lines of every ember log in $work
     local f; for f in "$work"/log_*; do [ -s "$f" ] && { echo "--- $(basename "$f")"; tail -n 20 "$f"; }; done

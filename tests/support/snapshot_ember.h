@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/ember_api.h"
 #include "tests/support/ember_process.h"
-#include "tests/support/uds_http.h"
 
 namespace ember::testing {
 
@@ -33,9 +33,9 @@ struct Ember {
         argv.insert(argv.end(), extra.begin(), extra.end());
         pid = spawn(argv, devnull, devnull, devnull, cwd);
         ::close(devnull);
-        auto c = UdsHttpClient::connect(sock);
-        EXPECT_TRUE(c);
-        client.emplace(std::move(*c));
+        auto a = EmberApi::connect(sock);
+        EXPECT_TRUE(a) << a.error().message;
+        if (a) api.emplace(std::move(*a));
     }
     ~Ember() { kill(SIGKILL); }
     void kill(int sig) {
@@ -46,7 +46,8 @@ struct Ember {
     }
     HttpReply call(const std::string& method, const std::string& path,
                    const std::string& body = "") {
-        auto r = client->request(method, path, body);
+        if (!api) return {};
+        auto r = api->request(method, path, body);
         EXPECT_TRUE(r) << r.error().message;
         return r ? *r : HttpReply{};
     }
@@ -71,7 +72,7 @@ struct Ember {
     TempDir dir;
     std::string sock, console;
     pid_t pid = -1;
-    std::optional<UdsHttpClient> client;
+    std::optional<EmberApi> api;  // through ember's client library
 };
 
 // Whether what one process printed before a snapshot and another after restoring it read as one

@@ -1,5 +1,6 @@
 #include "api/client/emberctl/command_line.h"
 
+#include <algorithm>
 #include <charconv>
 #include <utility>
 
@@ -21,9 +22,10 @@ Drive the ember serving at PATH:
   working-set --path PATH      write the pages the restored VM touched (PUT /snapshot/working-set)
   metrics   --path PATH        send metrics to PATH, and flush them now
   stop                         SIGTERM, then SIGKILL once --timeout-ms has passed
+  call METHOD PATH [BODY]      any request; prints the answer's status on a line, then its body
 
 --json prints what a script reads; errors go to stderr. Exit codes: 0 done, 1 the ember or its
-API failed, 2 a mistake on the command line.
+API failed (for call: no answer, or a status other than 2xx), 2 a mistake on the command line.
 )";
 
 namespace {
@@ -38,6 +40,7 @@ constexpr Named kCommands[] = {
     {"pause", Command::Pause},       {"resume", Command::Resume},
     {"snapshot", Command::Snapshot}, {"working-set", Command::WorkingSet},
     {"metrics", Command::Metrics},   {"stop", Command::Stop},
+    {"call", Command::Call},
 };
 
 Result<uint32_t> number(const std::string& flag, const std::string& text) {
@@ -65,6 +68,27 @@ bool takes(Command c, const std::string& flag) {
     return false;
 }
 
+// call's METHOD, PATH and BODY, in that order.
+Result<void> take_operand(CommandLine& cl, const std::string& arg) {
+    if (cl.method.empty()) {
+        const bool token = std::ranges::all_of(arg, [](char c) { return c >= 'A' && c <= 'Z'; });
+        if (!token) return fail("call: '" + arg + "' is not a method (GET, PUT, PATCH)");
+        cl.method = arg;
+    } else if (cl.request_path.empty()) {
+        // Sent as the request line's target: a space or a line break would end it.
+        const bool target = arg.starts_with('/') && std::ranges::none_of(arg, [](char c) {
+                                return c == ' ' || c == '\r' || c == '\n';
+                            });
+        if (!target) return fail("call: '" + arg + "' is not a path starting with /");
+        cl.request_path = arg;
+    } else if (!cl.body) {
+        cl.body = arg;
+    } else {
+        return fail("call: one BODY only; '" + arg + "' follows it");
+    }
+    return {};
+}
+
 Result<void> check_complete(const CommandLine& cl) {
     if (cl.sock.empty()) return fail("--sock is required");
     switch (cl.command) {
@@ -83,6 +107,10 @@ Result<void> check_complete(const CommandLine& cl) {
         case Command::Metrics:
             if (cl.path.empty()) return fail("--path is required");
             return {};
+        case Command::Call:
+            if (cl.method.empty() || cl.request_path.empty())
+                return fail("call: METHOD and PATH are required");
+            return {};
         default: return {};
     }
 }
@@ -94,6 +122,10 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
     std::optional<Command> command;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
+        if (!arg.starts_with("--") && command == Command::Call) {
+            EMBER_TRY(take_operand(cl, arg));
+            continue;
+        }
         if (!arg.starts_with("--")) {
             if (command) return fail("one command only: '" + arg + "' follows another");
             for (const auto& [name, c] : kCommands)

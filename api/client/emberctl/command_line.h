@@ -23,7 +23,8 @@ enum class Command {
     Snapshot,
     WorkingSet,
     Metrics,
-    Stop
+    Stop,
+    Call
 };
 
 struct CommandLine {
@@ -57,6 +58,11 @@ struct CommandLine {
 
     // working-set and metrics.
     std::string path;
+
+    // call: METHOD PATH [BODY], sent as they are.
+    std::string method;
+    std::string request_path;
+    std::optional<std::string> body;
 };
 
 Result<CommandLine> parse_command_line(std::span<const std::string> args);

@@ -1,6 +1,7 @@
 // emberctl: a command line over ember's client library, in the spirit of Firecracker's firectl.
 // It boots or restores a VM in an ember it starts and leaves running, and drives a running ember
-// through its socket: status, config, pause, resume, snapshot, working set, metrics, stop.
+// through its socket: status, config, pause, resume, snapshot, working set, metrics, stop, and
+// any request as it is given (call), for scripts.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -123,6 +124,24 @@ void print_done(const CommandLine& cl, const char* what) {
         std::printf("%s: done\n", what);
 }
 
+// The answer as it came, whatever its status: a script reads the status from the first line (as
+// curl's -w '%{http_code}' gives it) and the body after it. A status other than 2xx fails the
+// call, once the answer is printed.
+Result<void> call(const CommandLine& cl) {
+    const auto answer =
+        client_of(cl).call(cl.method, cl.request_path, cl.body.value_or(""), cl.timeout);
+    EMBER_TRY(answer);
+    if (cl.json)
+        std::printf("{\"status\":%d,\"body\":%s}\n", answer->status,
+                    json::quote(answer->body).c_str());
+    else {
+        std::printf("%d\n", answer->status);
+        std::fwrite(answer->body.data(), 1, answer->body.size(), stdout);
+    }
+    if (answer->status / 100 == 2) return {};
+    return fail(cl.method + " " + cl.request_path + ": HTTP " + std::to_string(answer->status));
+}
+
 Result<void> run(const CommandLine& cl) {
     switch (cl.command) {
         case Command::Boot: {
@@ -185,9 +204,11 @@ Result<void> run(const CommandLine& cl) {
             break;
         }
         case Command::Stop: EMBER_TRY(client::stop_ember_at(cl.sock, cl.timeout)); break;
+        case Command::Call: return call(cl);
     }
-    constexpr const char* kNames[] = {"boot",   "restore",  "status",      "config",  "pause",
-                                      "resume", "snapshot", "working-set", "metrics", "stop"};
+    constexpr const char* kNames[] = {"boot",    "restore", "status",   "config",
+                                      "pause",   "resume",  "snapshot", "working-set",
+                                      "metrics", "stop",    "call"};
     print_done(cl, kNames[static_cast<int>(cl.command)]);
     return {};
 }

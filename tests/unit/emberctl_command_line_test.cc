@@ -1,0 +1,80 @@
+// emberctl's command line: what each command takes, and the mistakes refused before anything runs.
+#include "api/client/emberctl/command_line.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace ember::emberctl {
+namespace {
+
+Result<CommandLine> parse(std::vector<std::string> args) {
+    return parse_command_line(args);
+}
+
+TEST(EmberctlCommandLine, BootTakesItsFlagsAndTheCommonOnes) {
+    auto cl = parse({"--sock", "/run/a.sock", "--timeout-ms", "500", "boot", "--kernel", "vmlinux",
+                     "--rootfs", "root.ext4", "--vcpus", "2", "--mem", "256", "--net-placeholder"});
+    ASSERT_FALSE(cl);  // a flag boot does not take
+    EXPECT_NE(cl.error().message.find("--net-placeholder"), std::string::npos);
+
+    cl = parse({"--sock", "/run/a.sock", "--timeout-ms", "500", "boot", "--kernel", "vmlinux",
+                "--rootfs", "root.ext4", "--vcpus", "2", "--mem", "256"});
+    ASSERT_TRUE(cl) << cl.error().message;
+    EXPECT_EQ(cl->command, Command::Boot);
+    EXPECT_EQ(cl->timeout.count(), 500);
+    EXPECT_EQ(cl->kernel, "vmlinux");
+    EXPECT_EQ(cl->rootfs, "root.ext4");
+    EXPECT_EQ(cl->vcpus, 2u);
+    EXPECT_EQ(cl->mem_mib, 256u);
+}
+
+TEST(EmberctlCommandLine, RestoreTakesNetworkOverridesAsIfaceEqualsTap) {
+    auto cl = parse({"--sock", "s", "restore", "--state", "a.state", "--mem-file", "a.mem", "--net",
+                     "eth0=tap7", "--resume"});
+    ASSERT_TRUE(cl) << cl.error().message;
+    ASSERT_EQ(cl->network_overrides.size(), 1u);
+    EXPECT_EQ(cl->network_overrides[0].iface_id, "eth0");
+    EXPECT_EQ(cl->network_overrides[0].host_dev_name, "tap7");
+    EXPECT_TRUE(cl->resume);
+    EXPECT_FALSE(
+        parse({"--sock", "s", "restore", "--state", "a", "--mem-file", "b", "--net", "eth0"}));
+    EXPECT_FALSE(parse({"--sock", "s", "restore", "--state", "a"}));  // no --mem-file
+}
+
+TEST(EmberctlCommandLine, CallTakesAMethodAPathAndOneBody) {
+    auto cl = parse({"--sock", "s", "call", "PUT", "/drives/rootfs", R"({"drive_id": "rootfs"})"});
+    ASSERT_TRUE(cl) << cl.error().message;
+    EXPECT_EQ(cl->command, Command::Call);
+    EXPECT_EQ(cl->method, "PUT");
+    EXPECT_EQ(cl->request_path, "/drives/rootfs");
+    EXPECT_EQ(cl->body, R"({"drive_id": "rootfs"})");
+
+    cl = parse({"--sock", "s", "call", "GET", "/"});
+    ASSERT_TRUE(cl) << cl.error().message;
+    EXPECT_FALSE(cl->body);
+    // An empty body is a body: a third operand after it is refused.
+    EXPECT_FALSE(parse({"--sock", "s", "call", "PUT", "/a", "", "x"}));
+}
+
+TEST(EmberctlCommandLine, CallRefusesWhatCouldNotBeARequestLine) {
+    EXPECT_FALSE(parse({"--sock", "s", "call", "get", "/"}));
+    EXPECT_FALSE(parse({"--sock", "s", "call", "GET", "vm/config"}));
+    EXPECT_FALSE(parse({"--sock", "s", "call", "GET", "/ HTTP/1.0\r\nX: y"}));
+    EXPECT_FALSE(parse({"--sock", "s", "call", "GET"}));
+    EXPECT_FALSE(parse({"call", "GET", "/"}));  // no --sock
+}
+
+TEST(EmberctlCommandLine, MistakesAreRefusedWithTheirWords) {
+    auto cl = parse({"--sock", "s", "status", "pause"});
+    ASSERT_FALSE(cl);
+    EXPECT_NE(cl.error().message.find("one command only"), std::string::npos);
+    EXPECT_FALSE(parse({"--sock", "s", "frobnicate"}));
+    EXPECT_FALSE(parse({"--sock", "s", "--timeout-ms", "0", "status"}));
+    EXPECT_FALSE(parse({"--sock", "s", "pause", "--diff"}));
+    EXPECT_FALSE(parse({"--sock", "s"}));  // no command
+}
+
+}  // namespace
+}  // namespace ember::emberctl
