@@ -26,7 +26,7 @@ class HugePages : public ::testing::Test {
     // Boots the working-set guest (test/guest/working_set.c) on 2 MiB pages, until it has filled
     // its pages.
     void boot(ApiEmber& e, bool track_dirty_pages = false) {
-        auto c = e.client();
+        auto c = e.api();
         ASSERT_EQ(call(c, "PUT", "/machine-config",
                        R"({"vcpu_count": 1, "mem_size_mib": 32, "huge_pages": "2M", )"
                        R"("track_dirty_pages": )" +
@@ -45,7 +45,7 @@ class HugePages : public ::testing::Test {
             << e.log();
     }
     void snapshot(ApiEmber& e, const std::string& type = "Full", const std::string& memory = "") {
-        auto c = e.client();
+        auto c = e.api();
         ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204) << e.log();
         auto r = call(c, "PUT", "/snapshot/create",
                       R"({"snapshot_type": ")" + type + R"(", "snapshot_path": ")" + state +
@@ -54,7 +54,7 @@ class HugePages : public ::testing::Test {
     }
     // One round of the guest in `e`: it must print 'T'.
     static void one_round(ApiEmber& e) {
-        auto c = e.client();
+        auto c = e.api();
         const std::string console = e.dir.path() + "/console";
         const size_t printed = read_all(console).size();
         ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
@@ -77,7 +77,7 @@ TEST_F(HugePages, ABootAndItsRestoresFromTheFileAndThroughEmberUffd) {
     {
         ApiEmber source;
         boot(source);
-        auto c = source.client();
+        auto c = source.api();
         EXPECT_NE(call(c, "GET", "/vm/config").body.find(R"("huge_pages":"2M")"),
                   std::string::npos);
         snapshot(source);
@@ -86,7 +86,7 @@ TEST_F(HugePages, ABootAndItsRestoresFromTheFileAndThroughEmberUffd) {
     EXPECT_NE(info.out.find("memory: 1 regions, 2048 KiB pages"), std::string::npos) << info.out;
     {
         ApiEmber clone;
-        auto c = clone.client();
+        auto c = clone.api();
         const uint64_t before = pool_available();
         auto loaded = call(c, "PUT", "/snapshot/load", load_body("File", mem));
         ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
@@ -102,7 +102,7 @@ TEST_F(HugePages, ABootAndItsRestoresFromTheFileAndThroughEmberUffd) {
     ASSERT_TRUE(wait_exists(sock));
     {
         ApiEmber clone;
-        auto c = clone.client();
+        auto c = clone.api();
         auto loaded = call(c, "PUT", "/snapshot/load", load_body("Uffd", sock));
         ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
         one_round(clone);
@@ -122,14 +122,14 @@ TEST_F(HugePages, AnEmptyPoolIsAClearErrorAtStartAndAtLoad) {
     }
     pool.empty();
     ApiEmber e({"--serve-after-failed-load"});
-    auto c = e.client();
+    auto c = e.api();
     auto loaded = call(c, "PUT", "/snapshot/load", load_body("File", mem));
     expect_fault(loaded, "raise /proc/sys/vm/nr_hugepages");
     expect_fault(loaded, "machine-config.huge_pages \\\"2M\\\"");
     EXPECT_EQ(call(c, "GET", "/").status, 200);
 
     ApiEmber fresh;
-    auto f = fresh.client();
+    auto f = fresh.api();
     ASSERT_EQ(call(f, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
               204);
     expect_fault(call(f, "PATCH", "/machine-config", R"({"huge_pages": "1G"})"),
@@ -147,7 +147,7 @@ TEST_F(HugePages, DirtyTrackingGivesADiffSnapshotItsPages) {
     ApiEmber source;
     boot(source, /*track_dirty_pages=*/true);
     snapshot(source);
-    auto c = source.client();
+    auto c = source.api();
     ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
     one_round(source);
     const std::string diff = files.path() + "/vm.diff";

@@ -64,7 +64,7 @@ std::string machine(int vcpus) {
 // API has been quiet, which the log says.
 TEST(PreparedVm, IsMadeBeforeAnyConfigurationAndIsTheVmTheGuestRunsOn) {
     ApiEmber e;
-    auto c = e.client();
+    auto c = e.api();
     ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);
     EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 1) << e.log();
     ASSERT_TRUE(ready(e)) << e.log();
@@ -80,7 +80,7 @@ TEST(PreparedVm, IsMadeBeforeAnyConfigurationAndIsTheVmTheGuestRunsOn) {
 
 TEST(PreparedVm, WithNoPrepareVmNothingIsMadeBeforeInstanceStart) {
     ApiEmber e({"--no-prepare-vm"});
-    auto c = e.client();
+    auto c = e.api();
     ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);
     EXPECT_EQ(fds_of(e.pid, "kvm-vm"), 0);
     EXPECT_EQ(count_lines_containing(e.log(), kReady), 0) << e.log();
@@ -94,7 +94,7 @@ TEST(PreparedVm, WithNoPrepareVmNothingIsMadeBeforeInstanceStart) {
 // A failed InstanceStart takes the VM made ahead with it; the next one gets a new one.
 TEST(PreparedVm, AFailedInstanceStartLeavesAReadyVmForTheNext) {
     ApiEmber e;
-    auto c = e.client();
+    auto c = e.api();
     const std::string not_a_kernel = e.dir.write("not-a-kernel", "plain text, not an ELF\n");
     ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);
     ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(not_a_kernel)).status, 204);
@@ -118,7 +118,7 @@ class PreparedVmCpuid : public ::testing::TestWithParam<std::tuple<int, bool>> {
 TEST_P(PreparedVmCpuid, TheGuestSeesItsOwnTopology) {
     const auto [vcpus, prepare] = GetParam();
     ApiEmber e(prepare ? std::vector<std::string>{} : std::vector<std::string>{"--no-prepare-vm"});
-    auto c = e.client();
+    auto c = e.api();
     if (prepare) {
         ASSERT_TRUE(ready(e)) << e.log();
     }
@@ -148,7 +148,7 @@ TEST_P(PreparedVmRestore, ASnapshotGoesOnInIt) {
     const std::string state = files.path() + "/vm.state", mem = files.path() + "/vm.mem";
     {
         ApiEmber source;
-        auto c = source.client();
+        auto c = source.api();
         ASSERT_EQ(call(c, "PUT", "/machine-config", machine(vcpus)).status, 204);
         ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
         ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
@@ -161,7 +161,7 @@ TEST_P(PreparedVmRestore, ASnapshotGoesOnInIt) {
     }
     ApiEmber clone(prepare ? std::vector<std::string>{}
                            : std::vector<std::string>{"--no-prepare-vm"});
-    auto c = clone.client();
+    auto c = clone.api();
     if (prepare) {
         ASSERT_TRUE(ready(clone)) << clone.log();
     }

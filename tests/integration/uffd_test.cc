@@ -31,7 +31,7 @@ class Uffd : public ::testing::Test {
     // bytes than the snapshot's).
     void SetUp() override {
         ApiEmber a;
-        auto c = a.client();
+        auto c = a.api();
         ASSERT_EQ(
             call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
             204);
@@ -55,7 +55,7 @@ class Uffd : public ::testing::Test {
     // Loads through the handler listening on `sock` and runs one round, which must print 'T'.
     void one_round_through_the_handler() {
         ApiEmber clone;
-        auto c = clone.client();
+        auto c = clone.api();
         auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true));
         ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
         ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
@@ -82,7 +82,7 @@ TEST_F(Uffd, EmberUffdServesARestoreOnDemandAndWithAWorkingSet) {
     // A working set recorded by a File-backed clone after the same round.
     {
         ApiEmber recorder;
-        auto c = recorder.client();
+        auto c = recorder.api();
         ASSERT_EQ(call(c, "PUT", "/snapshot/load",
                        R"({"snapshot_path": ")" + state +
                            R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
@@ -115,7 +115,7 @@ TEST_F(Uffd, AHandlerWrittenFromFirecrackersDocumentationServesARestore) {
 TEST_F(Uffd, AMissingOrDeadHandlerIsAClearErrorNotAHang) {
     {
         ApiEmber e({"--serve-after-failed-load"});
-        auto c = e.client();
+        auto c = e.api();
         auto r = call(c, "PUT", "/snapshot/load", uffd_load(true));
         EXPECT_EQ(r.status, 400);
         EXPECT_NE(r.body.find("mem_backend.backend_path " + sock), std::string::npos) << r.body;
@@ -132,7 +132,7 @@ TEST_F(Uffd, AMissingOrDeadHandlerIsAClearErrorNotAHang) {
     Handler h(files, {EMBER_UFFD, "--socket", sock, "--mem-file", mem});
     ASSERT_TRUE(wait_exists(sock));
     ApiEmber clone;
-    auto c = clone.client();
+    auto c = clone.api();
     ASSERT_EQ(call(c, "PUT", "/snapshot/load", uffd_load(false)).status, 204) << clone.log();
     auto record = call(c, "PUT", "/snapshot/working-set", R"({"working_set_path": ")" + ws + "\"}");
     EXPECT_EQ(record.status, 400);

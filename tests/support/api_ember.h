@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/ember_api.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/uds_http.h"
 
@@ -62,6 +63,14 @@ class ApiEmber {
                                          all.substr(all.size() > 4000 ? all.size() - 4000 : 0));
             }
         }
+    }
+    // The API through ember's client library, for tests that drive a VM rather than test the
+    // server's HTTP: once ember answers (its start is waited for as client() waits).
+    EmberApi api() {
+        (void)client();
+        auto a = EmberApi::connect(sock);
+        if (!a) throw std::runtime_error(a.error().message);
+        return std::move(*a);
     }
     // Whether ember has ended, without reaping it: stop() and wait() still see its status.
     bool ended() const {
@@ -113,6 +122,13 @@ inline void expect_sigterm_ends_cleanly(pid_t pid) {
 }
 
 inline HttpReply call(UdsHttpClient& c, const std::string& method, const std::string& path,
+                      const std::string& body = "") {
+    auto r = c.request(method, path, body);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : HttpReply{};
+}
+
+inline HttpReply call(EmberApi& c, const std::string& method, const std::string& path,
                       const std::string& body = "") {
     auto r = c.request(method, path, body);
     EXPECT_TRUE(r) << r.error().message;
