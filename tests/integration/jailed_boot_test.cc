@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/ember_api.h"
 #include "tests/support/ember_process.h"
-#include "tests/support/uds_http.h"
 
 namespace ember::testing {
 namespace {
@@ -49,7 +49,7 @@ TEST(JailedBoot, AGuestBootsInTheJailThroughTheApiInside) {
         }
     } reaper{pid};
 
-    auto client = UdsHttpClient::connect(root + "/run/api.sock");
+    auto client = EmberApi::connect(root + "/run/api.sock");
     ASSERT_TRUE(client) << client.error().message << "\n" << read_file(err_path);
     auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
         auto r = client->request(method, path, body);

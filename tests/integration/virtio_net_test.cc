@@ -11,7 +11,6 @@
 #include "tests/support/api_ember.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/netns.h"
-#include "tests/support/uds_http.h"
 #include "tests/support/uring_tap.h"
 
 namespace ember::testing {
@@ -121,7 +120,7 @@ TEST(VirtioNetFallback, TheRunningConfigurationSaysWhichEngineRuns) {
         int devnull = ::open("/dev/null", O_RDWR);
         pid_t pid = spawn(argv, devnull, devnull, devnull);
         ::close(devnull);
-        auto c = UdsHttpClient::connect(sock);
+        auto c = EmberApi::connect(sock);
         ASSERT_TRUE(c) << c.error().message;
         auto put = [&](const std::string& path, const std::string& body) {
             auto r = c->request("PUT", path, body);
