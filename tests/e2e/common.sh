@@ -32,9 +32,9 @@ descendants() {
     local p; for p in $(pgrep -P "$1"); do [ "$p" = "$2" ] || { descendants "$p" "$2"; echo "$p"; }; done
 }
 # A test that has not ended by itself after EMBER_E2E_LIMIT seconds (default 900; ctest's own
-# failsafe is 1800) shows where each of its processes waits, ember's threads too, and ends: the test
-# gets SIGTERM, whose EXIT trap bash runs once the command it waits on ends, and its processes are
-# killed so that it does. A CI run met a test that stopped for 23 minutes with no line saying where.
+# failsafe is 1800) shows where each of its processes waits, ember's threads too, and ends: its
+# processes are killed (one left would hold ctest's output open), then the test gets SIGTERM, whose
+# EXIT trap cleans up. A CI run met a test that stopped for 23 minutes with no line saying where.
 e2e_watchdog() {
     local limit=$1 test_pid=$2 self=$BASHPID p t on_fuse=
     sleep "$limit" > /dev/null 2>&1
@@ -51,8 +51,11 @@ e2e_watchdog() {
     # test runs) is virtiofs, a FUSE file system; a request it never answers is the runner's fault.
     [ "${EMBER_NESTED:-}" = 1 ] && [ -n "$on_fuse" ] &&
         echo "FAIL: stalled on the nested runner's virtiofs: a process above waits on a FUSE request"
-    kill -TERM "$test_pid"
+    # Stopped first: bash runs the EXIT trap as SIGTERM comes, and that trap kills this watchdog.
+    kill -STOP "$test_pid"
     for p in $(descendants "$test_pid" "$self"); do kill -9 "$p" 2>/dev/null; done
+    kill -TERM "$test_pid"
+    kill -CONT "$test_pid"
 }
 e2e_watchdog "${EMBER_E2E_LIMIT:-900}" $$ &
 watchdog=$!
