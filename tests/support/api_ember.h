@@ -121,15 +121,11 @@ inline void expect_sigterm_ends_cleanly(pid_t pid) {
               << " ms after SIGTERM\n";
 }
 
-inline HttpReply call(UdsHttpClient& c, const std::string& method, const std::string& path,
-                      const std::string& body = "") {
-    auto r = c.request(method, path, body);
-    EXPECT_TRUE(r) << r.error().message;
-    return r ? *r : HttpReply{};
-}
-
-inline HttpReply call(EmberApi& c, const std::string& method, const std::string& path,
-                      const std::string& body = "") {
+// One request on a raw connection (UdsHttpClient) or through ember's client (EmberApi); a call
+// that got no answer fails the test and gives an empty reply.
+template <typename Api>
+HttpReply call(Api& c, const std::string& method, const std::string& path,
+               const std::string& body = "") {
     auto r = c.request(method, path, body);
     EXPECT_TRUE(r) << r.error().message;
     return r ? *r : HttpReply{};
