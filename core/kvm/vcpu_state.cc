@@ -1,12 +1,21 @@
 #include "core/kvm/vcpu_state.h"
 
 #include <algorithm>
+#include <string>
+
+#include "core/base/log.h"
 
 namespace ember {
 namespace {
 
 constexpr uint32_t kMsrTsc = 0x10;
 constexpr uint32_t kMsrTscDeadline = 0x6e0;
+constexpr uint64_t kTscTolerancePpm = 250;
+
+bool tsc_differs(uint32_t here_khz, uint32_t saved_khz) {
+    const uint64_t apart = here_khz > saved_khz ? here_khz - saved_khz : saved_khz - here_khz;
+    return apart * 1'000'000 > kTscTolerancePpm * saved_khz;
+}
 
 }  // namespace
 
@@ -56,9 +65,17 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
 Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, bool cpuid_in_place) {
     if (!cpuid_in_place) EMBER_TRY(v.set_cpuid(s.cpuid));
     if (s.tsc_khz) {
-        // Another host may not scale the TSC; the guest then sees time at that host's rate.
-        if (auto current = v.get_tsc_khz(); current && *current != s.tsc_khz)
-            (void)v.set_tsc_khz(s.tsc_khz);
+        // Within 250 ppm (Firecracker's bound) the guest's clock keeps the host's rate: less drift
+        // than NTP corrects, and no scaling on every guest TSC read. A host that cannot scale
+        // leaves the guest seeing time at its own rate, which is said.
+        auto current = v.get_tsc_khz();
+        if (current && tsc_differs(*current, s.tsc_khz)) {
+            if (auto set = v.set_tsc_khz(s.tsc_khz); !set)
+                log::warn("restore: the snapshot's TSC ran at " + std::to_string(s.tsc_khz) +
+                          " kHz and this host's runs at " + std::to_string(*current) +
+                          " kHz, which its KVM cannot scale (" + set.error().message +
+                          "): the guest's clock runs at this host's rate until it recalibrates");
+        }
     }
     EMBER_TRY(v.set_sregs(s.sregs));
     EMBER_TRY(v.set_regs(s.regs));

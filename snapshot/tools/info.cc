@@ -1,11 +1,17 @@
-// ember-snapshot-info STATE_FILE: what a snapshot state file holds, for humans.
+// ember-snapshot-info [--check-host] STATE_FILE: what a snapshot state file holds, for humans.
+// --check-host also tells whether this host's KVM can give the guest its CPU, as a load checks it,
+// and exits 3 when it cannot.
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
 
+#include "core/arch/x86_64/cpu_fit.h"
 #include "core/base/state_sections.h"
+#include "core/kvm/kvm.h"
 #include "snapshot/config_section.h"
+#include "snapshot/cpu_fit.h"
 #include "snapshot/devices.h"
 #include "snapshot/machine_state.h"
 
@@ -13,7 +19,32 @@ using namespace ember;
 
 namespace {
 
-int describe(const char* path) {
+constexpr int kDoesNotFit = 3;
+
+// Whether a load of these vCPUs here would pass the CPU check; the exit code.
+int check_host(const std::vector<VcpuState>& vcpus) {
+    auto kvm = Kvm::open();
+    auto cpuid = kvm ? kvm->supported_cpuid() : Result<std::vector<kvm_cpuid_entry2>>(fail(""));
+    auto msrs = kvm ? kvm->msr_index_list() : Result<std::vector<uint32_t>>(fail(""));
+    if (!kvm || !cpuid || !msrs) {
+        std::fprintf(stderr, "ember-snapshot-info: --check-host: %s\n",
+                     (!kvm     ? kvm.error()
+                      : !cpuid ? cpuid.error()
+                               : msrs.error())
+                         .message.c_str());
+        return 1;
+    }
+    const std::string here = x86::cpu_vendor(*cpuid);
+    const auto s = snapshot::cpu_shortfall(vcpus, *cpuid, *msrs);
+    if (!s.empty()) {
+        std::printf("this host (%s): cannot load it: %s\n", here.c_str(), x86::describe(s).c_str());
+        return kDoesNotFit;
+    }
+    std::printf("this host (%s): the guest's CPU fits\n", here.c_str());
+    return 0;
+}
+
+int describe(const char* path, bool check) {
     auto read = snapshot::read_state_file(path);
     if (!read) {
         std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", path, read.error().message.c_str());
@@ -58,31 +89,41 @@ int describe(const char* path) {
             std::printf("memory: %zu regions, %llu KiB pages\n", layout->regions.size(),
                         static_cast<unsigned long long>(layout->page_size >> 10));
     }
-    int i = 0;
+    std::vector<VcpuState> vcpus;
     for (const auto& s : file->all(snapshot::kVcpu)) {
         auto v = snapshot::decode_vcpu(s.payload);
-        if (!v) continue;
+        if (!v) {
+            std::fprintf(stderr, "ember-snapshot-info: %s: vCPU %zu: %s\n", path, vcpus.size(),
+                         v.error().message.c_str());
+            return 1;
+        }
         using ull = unsigned long long;
-        const ull xcr0 = v->xcrs.nr_xcrs ? v->xcrs.xcrs[0].value : 0;
-        std::printf("vCPU %d: rip %#llx, mp_state %u, cr0 %#llx, efer %#llx, xcr0 %#llx\n", i++,
-                    static_cast<ull>(v->regs.rip), v->mp_state.mp_state,
-                    static_cast<ull>(v->sregs.cr0), static_cast<ull>(v->sregs.efer), xcr0);
+        std::printf(
+            "vCPU %zu: rip %#llx, mp_state %u, cr0 %#llx, efer %#llx, xcr0 %#llx; a %s CPU, %zu "
+            "CPUID entries, %zu MSRs\n",
+            vcpus.size(), static_cast<ull>(v->regs.rip), v->mp_state.mp_state,
+            static_cast<ull>(v->sregs.cr0), static_cast<ull>(v->sregs.efer),
+            static_cast<ull>(snapshot::saved_xcr0(*v)), x86::cpu_vendor(v->cpuid).c_str(),
+            v->cpuid.size(), v->msrs.size());
+        vcpus.push_back(std::move(*v));
     }
-    return 0;
+    return check ? check_host(vcpus) : 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: ember-snapshot-info STATE_FILE\n");
+    const bool check = argc == 3 && std::strcmp(argv[1], "--check-host") == 0;
+    if (argc != 2 + (check ? 1 : 0)) {
+        std::fprintf(stderr, "usage: ember-snapshot-info [--check-host] STATE_FILE\n");
         return 2;
     }
+    const char* path = argv[argc - 1];
     // Whatever a file holds, the tool answers with a message and an exit code, never an abort.
     try {
-        return describe(argv[1]);
+        return describe(path, check);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", argv[1], e.what());
+        std::fprintf(stderr, "ember-snapshot-info: %s: %s\n", path, e.what());
         return 1;
     }
 }

@@ -5,10 +5,17 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <span>
 #include <thread>
 
+#include "core/arch/x86_64/cpu_fit.h"
+#include "core/kvm/kvm.h"
+#include "snapshot/format.h"
+#include "snapshot/machine_state.h"
 #include "tests/support/snapshot_ember.h"
 
 namespace ember::testing {
@@ -137,6 +144,96 @@ TEST_F(Snapshot, AMemoryFileTruncatedUnderARunningVmIsReportedNotSilent) {
     b.pid = -1;
     EXPECT_TRUE(WIFEXITED(status)) << "ember must exit with a status, not die from a signal";
     EXPECT_EQ(WEXITSTATUS(status), 1);
+}
+
+// What a state file from a host with another CPU looks like here: its vCPUs were given a feature of
+// leaf 7 that this host's KVM does not offer, and saved an MSR that it does not list. What the
+// load should name is in `missing`.
+::testing::AssertionResult as_from_another_cpu(const std::string& from, const std::string& to,
+                                               x86::CpuShortfall& missing) {
+    const std::string text = file_bytes(from);
+    auto file = snapshot::Reader::parse(
+        std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+        state_sections::kAll);
+    if (!file) return ::testing::AssertionFailure() << file.error().message;
+    auto kvm = Kvm::open();
+    if (!kvm) return ::testing::AssertionFailure() << kvm.error().message;
+    auto listed = kvm->msr_index_list();
+    auto supported = kvm->supported_cpuid();
+    if (!listed || !supported) return ::testing::AssertionFailure() << "KVM's lists";
+    uint32_t msr = 0;
+    for (uint32_t candidate : {0x1dbu, 0x1dcu, 0x680u, 0x6e1u, 0x4b564dffu})
+        if (std::find(listed->begin(), listed->end(), candidate) == listed->end()) {
+            msr = candidate;
+            break;
+        }
+    if (msr == 0) return ::testing::AssertionFailure() << "this KVM lists every candidate MSR";
+    snapshot::Writer out(file->format_version());
+    for (const auto& section : file->sections()) {
+        const uint32_t id = section.optional ? section.id | snapshot::kOptional : section.id;
+        if (section.id != snapshot::kVcpu) {
+            out.add(id, section.version, section.payload);
+            continue;
+        }
+        auto vcpu = snapshot::decode_vcpu(section.payload);
+        if (!vcpu) return ::testing::AssertionFailure() << vcpu.error().message;
+        auto leaf7 = std::find_if(vcpu->cpuid.begin(), vcpu->cpuid.end(),
+                                  [](const auto& e) { return e.function == 7 && e.index == 0; });
+        auto host7 = std::find_if(supported->begin(), supported->end(),
+                                  [](const auto& e) { return e.function == 7 && e.index == 0; });
+        if (leaf7 == vcpu->cpuid.end() || host7 == supported->end() || host7->ebx == ~0u)
+            return ::testing::AssertionFailure() << "no leaf 7 feature to add";
+        const uint32_t not_offered = ~host7->ebx;
+        leaf7->ebx |= not_offered & (0u - not_offered);  // the lowest of them
+        vcpu->msrs.push_back(kvm_msr_entry{.index = msr, .reserved = 0, .data = 0});
+        missing = x86::cpu_shortfall(vcpu->cpuid, 0, std::vector{msr}, *supported, *listed);
+        out.add(id, section.version, snapshot::encode(*vcpu));
+    }
+    const auto written = out.finish();
+    std::ofstream(to, std::ios::binary)
+        .write(reinterpret_cast<const char*>(written.data()),
+               static_cast<std::streamsize>(written.size()));
+    if (missing.features.size() != 1 || missing.msrs.size() != 1)
+        return ::testing::AssertionFailure() << x86::describe(missing);
+    return ::testing::AssertionSuccess();
+}
+
+// A guest whose CPU this host cannot give is refused before any of it is built, with what is
+// missing named, and ember goes on as after any failed load: here it still serves, and the same
+// guest from a state file this host fits loads into it and runs.
+TEST_F(Snapshot, AGuestCpuThisHostLacksIsRefusedByName) {
+    const std::string before = snapshot_a_ticking_guest();
+    x86::CpuShortfall missing;
+    const std::string foreign = files.path() + "/foreign-cpu.state";
+    ASSERT_TRUE(as_from_another_cpu(state, foreign, missing));
+
+    Ember e({"--serve-after-failed-load"});
+    auto refused = e.call("PUT", "/snapshot/load", load_body(true, foreign, mem));
+    EXPECT_EQ(refused.status, 400);
+    EXPECT_NE(refused.body.find("this host lacks " + missing.features.front() +
+                                " that the guest was booted with"),
+              std::string::npos)
+        << refused.body;
+    char msr[16];
+    std::snprintf(msr, sizeof msr, "0x%x", missing.msrs.front());
+    EXPECT_NE(refused.body.find(std::string("does not restore the MSRs ") + msr), std::string::npos)
+        << refused.body;
+    EXPECT_EQ(e.call("GET", "/").status, 200);
+
+    // ember-snapshot-info tells the same before a load is tried.
+    auto told = run_process({EMBER_SNAPSHOT_INFO, "--check-host", foreign}, kFailsafe);
+    EXPECT_EQ(told.exit_code, 3) << told.err;
+    EXPECT_NE(told.out.find(": cannot load it: this host lacks " + missing.features.front()),
+              std::string::npos)
+        << told.out;
+    auto fits = run_process({EMBER_SNAPSHOT_INFO, "--check-host", state}, kFailsafe);
+    EXPECT_EQ(fits.exit_code, 0) << fits.err;
+    EXPECT_NE(fits.out.find("): the guest's CPU fits"), std::string::npos) << fits.out;
+
+    auto loaded = e.call("PUT", "/snapshot/load", load_body(true, state, mem));
+    ASSERT_EQ(loaded.status, 204) << loaded.body;
+    ASSERT_TRUE(e.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
+    EXPECT_TRUE(one_unbroken_stream(before, e.output(), "tick "));
 }
 
 TEST_F(Snapshot, BadFilesAndMisuseAreClearErrors) {

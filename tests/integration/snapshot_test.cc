@@ -3,12 +3,14 @@
 // state file of an older format.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <span>
 #include <thread>
 
+#include "core/arch/x86_64/cpuid.h"
 #include "core/kvm/kvm.h"
 #include "snapshot/format.h"
 #include "snapshot/machine_state.h"
@@ -181,11 +183,11 @@ TEST_F(Snapshot, TokensARateLimiterSpentBeforeASnapshotStaySpentAfterIt) {
                                                 << b.output();
 }
 
-// A copy of the state file at `from`, in its own format, whose vCPUs keep only the MSRs this host's
-// KVM lists. The MSRs a KVM saves depend on its CPU: a state file recorded on Intel holds LBR MSRs
-// (0x1db...) that the AMD KVM of tests/nested/run refuses, as it should refuse any foreign MSR.
-// Every other byte is the original's.
-::testing::AssertionResult copy_with_host_msrs(const std::string& from, const std::string& to) {
+// A copy of the state file at `from`, in its own format, whose vCPUs have this host's CPUID and
+// keep only the MSRs this host's KVM lists. Both depend on the CPU it was recorded on: one from
+// Intel holds LBR MSRs (0x1db...) and features (gfni...) that an AMD host lacks, and a load refuses
+// a guest CPU this host cannot give (CpuFit in tests/unit). Every other byte is the original's.
+::testing::AssertionResult copy_for_this_host(const std::string& from, const std::string& to) {
     const std::string text = file_bytes(from);
     const std::span bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
     auto file = snapshot::Reader::parse(bytes, state_sections::kAll);
@@ -195,6 +197,12 @@ TEST_F(Snapshot, TokensARateLimiterSpentBeforeASnapshotStaySpentAfterIt) {
     if (!kvm) return ::testing::AssertionFailure() << kvm.error().message;
     auto listed = kvm->msr_index_list();
     if (!listed) return ::testing::AssertionFailure() << listed.error().message;
+    auto supported = kvm->supported_cpuid();
+    if (!supported) return ::testing::AssertionFailure() << supported.error().message;
+    const auto vcpus = static_cast<uint32_t>(
+        std::count_if(file->sections().begin(), file->sections().end(),
+                      [](const auto& section) { return section.id == snapshot::kVcpu; }));
+    uint32_t vcpu_id = 0;
     snapshot::Writer out(file->format_version());
     for (const auto& section : file->sections()) {
         const uint32_t id = section.optional ? section.id | snapshot::kOptional : section.id;
@@ -204,6 +212,7 @@ TEST_F(Snapshot, TokensARateLimiterSpentBeforeASnapshotStaySpentAfterIt) {
         }
         auto vcpu = snapshot::decode_vcpu(section.payload);
         if (!vcpu) return ::testing::AssertionFailure() << vcpu.error().message;
+        vcpu->cpuid = x86::guest_cpuid(*supported, vcpu_id++, {.vcpu_count = vcpus});
         std::erase_if(vcpu->msrs, [&](const kvm_msr_entry& msr) {
             return std::find(listed->begin(), listed->end(), msr.index) == listed->end();
         });
@@ -218,7 +227,7 @@ TEST_F(Snapshot, TokensARateLimiterSpentBeforeASnapshotStaySpentAfterIt) {
 
 // tests/data/state-format-1 is a paused blk_ticker with two drives, snapshotted by ember at
 // 7b66950, before device sections carried their device's tag (tests/data/make-state-file writes it
-// again): today's ember restores it (with this host's MSRs, above), hands each section to its
+// again): today's ember restores it (with this host's CPU, above), hands each section to its
 // device in the older order, and the guest goes on with its disk.
 TEST_F(Snapshot, AStateFileFromBeforeDeviceTagsStillLoadsAndRuns) {
     const std::string fixture = std::string(EMBER_TEST_DATA) + "/state-format-1";
@@ -231,7 +240,7 @@ TEST_F(Snapshot, AStateFileFromBeforeDeviceTagsStillLoadsAndRuns) {
     const std::string printed(std::istreambuf_iterator<char>(printed_in), {});
     ASSERT_NE(printed.find("blk tick 3 ok"), std::string::npos) << printed;
 
-    ASSERT_TRUE(copy_with_host_msrs(fixture + "/vm.state", state));
+    ASSERT_TRUE(copy_for_this_host(fixture + "/vm.state", state));
 
     Ember b({}, files.path());  // the drives are data.img and spare.img, relative to ember
     auto loaded = b.call("PUT", "/snapshot/load", load_body(true, state, mem));

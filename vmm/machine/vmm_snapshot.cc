@@ -15,6 +15,7 @@
 #include "core/kvm/kvm_abi.h"
 #include "core/memory/resident_pages.h"
 #include "snapshot/config_section.h"
+#include "snapshot/cpu_fit.h"
 #include "snapshot/decoded_snapshot.h"
 #include "snapshot/devices.h"
 #include "snapshot/memory_copy.h"
@@ -63,6 +64,27 @@ Result<ValidVmConfig> with_load_options(ValidVmConfig config,
     return ValidVmConfig::check(std::move(changed));
 }
 
+// Checked before anything is built: a guest given a CPU feature, an XSAVE component or an MSR
+// that this host's KVM does not offer is refused here, with what is missing named, rather than by
+// KVM halfway through the load (an MSR) or by the guest's first use of an instruction that is gone
+// (SIGILL, long after the load said yes). Another vendor is said, not refused: KVM runs it.
+Result<void> check_cpu_fits(const snapshot::DecodedSnapshot& snap, const PreparedVm& host) {
+    auto host_msrs = host.kvm.msr_index_list();
+    EMBER_TRY(host_msrs);
+    const auto all = snapshot::cpu_shortfall(snap.vcpus, host.supported_cpuid, *host_msrs);
+    if (!all.empty()) return fail(x86::describe(all));
+    if (!snap.vcpus.empty()) {
+        const std::string was = x86::cpu_vendor(snap.vcpus.front().cpuid);
+        const std::string here = x86::cpu_vendor(host.supported_cpuid);
+        if (was != here)
+            log::warn("restore: the snapshot's guest was given a " + was +
+                      " CPU and this host is " + here +
+                      "; every feature it was given is here, but its kernel chose paths "
+                      "for the other vendor");
+    }
+    return {};
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions options,
@@ -75,6 +97,12 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
                                     load.track_dirty_pages, snap->layout.page_size);
     EMBER_TRY(config);
     snap->config = std::move(*config);
+    if (!prepared) {
+        auto made = prepare_vm(options.kvm_path);
+        EMBER_TRY(made);
+        prepared = std::move(*made);
+    }
+    EMBER_TRY(check_cpu_fits(*snap, *prepared), "snapshot_path " + state_path);
     if (load.uffd())
         return restore_through_handler(load, std::move(options), std::move(prepared), *snap);
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the

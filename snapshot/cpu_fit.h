@@ -1,0 +1,25 @@
+// Whether a snapshot's vCPUs, as saved, can go on on this host (core/arch/x86_64/cpu_fit.h, over
+// every vCPU): what a load checks before it builds anything, and what ember-snapshot-info
+// --check-host tells before a host agent sends the state file anywhere.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/arch/x86_64/cpu_fit.h"
+#include "core/kvm/vcpu_state.h"
+
+namespace ember::snapshot {
+
+// `host`: KVM_GET_SUPPORTED_CPUID here; `host_msrs`: KVM_GET_MSR_INDEX_LIST here. Each name once.
+x86::CpuShortfall cpu_shortfall(std::span<const VcpuState> vcpus,
+                                std::span<const kvm_cpuid_entry2> host,
+                                std::span<const uint32_t> host_msrs);
+
+// XCR0 as the vCPU saved it (1, x87 only, where it saved none).
+uint64_t saved_xcr0(const VcpuState& v);
+
+}  // namespace ember::snapshot

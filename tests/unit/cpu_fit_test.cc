@@ -1,0 +1,98 @@
+// core/arch/x86_64/cpu_fit: what a snapshot's guest CPU needs that a host's KVM lacks, named.
+#include "core/arch/x86_64/cpu_fit.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+namespace ember::x86 {
+namespace {
+
+kvm_cpuid_entry2 leaf(uint32_t function, uint32_t index, uint32_t eax, uint32_t ebx, uint32_t ecx,
+                      uint32_t edx) {
+    kvm_cpuid_entry2 e{};
+    e.function = function;
+    e.index = index;
+    if (function == 0x7 || function == 0xd) e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+    e.eax = eax;
+    e.ebx = ebx;
+    e.ecx = ecx;
+    e.edx = edx;
+    return e;
+}
+
+constexpr uint32_t kRdrand = 1u << 30, kAvx = 1u << 28, kHypervisor = 1u << 31, kOsxsave = 1u << 27,
+                   kHtt = 1u << 28, kSse2 = 1u << 26;
+constexpr uint32_t kAvx2 = 1u << 5, kClflushopt = 1u << 23, kOspke = 1u << 4, kPku = 1u << 3;
+
+// A host with a few features, and a guest given exactly those.
+std::vector<kvm_cpuid_entry2> host() {
+    return {leaf(0x1, 0, 0, 0, kRdrand | kAvx, kSse2),
+            leaf(0x7, 0, 0, kAvx2 | kClflushopt, kPku, 0), leaf(0x7, 1, 0, 0, 0, 0),
+            leaf(0xd, 0, 0x7, 0, 0, 0)};
+}
+
+TEST(CpuFit, AGuestGivenWhatTheHostOffersFits) {
+    const std::vector<uint32_t> msrs{0x10, 0x174};
+    const auto s = cpu_shortfall(host(), 0x7, msrs, host(), msrs);
+    EXPECT_TRUE(s.empty());
+    EXPECT_EQ(describe(s), "the guest's CPU fits this host");
+}
+
+TEST(CpuFit, EveryMissingFeatureIsNamedInTheWordsOfProcCpuinfo) {
+    auto here = host();
+    here[0].ecx &= ~kRdrand;
+    here[1].ebx &= ~(kAvx2 | kClflushopt);
+    const auto s = cpu_shortfall(host(), 0x7, {}, here, {});
+    EXPECT_EQ(s.features, (std::vector<std::string>{"rdrand", "avx2", "clflushopt"}));
+    EXPECT_EQ(describe(s),
+              "this host lacks rdrand, avx2, clflushopt that the guest was booted with; restore "
+              "it on a host whose CPU and KVM have them");
+}
+
+TEST(CpuFit, BitsEmberSetsOrThatMirrorAControlRegisterAreNotCompared) {
+    auto guest = host();
+    guest[0].ecx |= kHypervisor | kOsxsave;
+    guest[0].edx |= kHtt;
+    guest[1].ecx |= kOspke;
+    EXPECT_TRUE(cpu_shortfall(guest, 0x7, {}, host(), {}).empty());
+}
+
+TEST(CpuFit, ALeafTheHostLacksLacksEveryBitAndSubleavesAreTheirOwn) {
+    std::vector<kvm_cpuid_entry2> guest = host();
+    guest.push_back(leaf(0x80000001, 0, 0, 0, 0, 1u << 29));  // lm
+    guest[2].eax = 1u << 4;                                   // 7.1: avx_vnni
+    guest[1].ebx |= 1u << 6;                                  // 7.0 ebx bit 6: no name
+    const auto s = cpu_shortfall(guest, 0x7, {}, host(), {});
+    EXPECT_EQ(s.features, (std::vector<std::string>{"cpuid 0x7.0 ebx bit 6", "avx_vnni", "lm"}));
+}
+
+TEST(CpuFit, XsaveComponentsTheGuestEnabledMustBeOnesTheHostSaves) {
+    const auto s = cpu_shortfall(host(), 0x207 | (uint64_t{1} << 40), {}, host(), {});
+    EXPECT_EQ(s.xsave, (std::vector<std::string>{"pkru", "XCR0 bit 40"}));
+    EXPECT_NE(describe(s).find("cannot save the XSAVE state pkru, XCR0 bit 40"), std::string::npos)
+        << describe(s);
+}
+
+TEST(CpuFit, MsrsTheHostsKvmDoesNotListAreNamedOnce) {
+    const std::vector<uint32_t> saved{0x10, 0x1db, 0x1db, 0xc0000080};
+    const std::vector<uint32_t> here{0x10, 0xc0000080};
+    const auto s = cpu_shortfall(host(), 0x7, saved, host(), here);
+    EXPECT_EQ(s.msrs, (std::vector<uint32_t>{0x1db}));
+    EXPECT_NE(describe(s).find("does not restore the MSRs 0x1db that the snapshot saved"),
+              std::string::npos)
+        << describe(s);
+}
+
+TEST(CpuFit, TheVendorComesFromLeafZero) {
+    kvm_cpuid_entry2 zero{};
+    std::memcpy(&zero.ebx, "Auth", 4);
+    std::memcpy(&zero.edx, "enti", 4);
+    std::memcpy(&zero.ecx, "cAMD", 4);
+    EXPECT_EQ(cpu_vendor(std::vector{zero}), "AuthenticAMD");
+    EXPECT_EQ(cpu_vendor(host()), "");
+}
+
+}  // namespace
+}  // namespace ember::x86
