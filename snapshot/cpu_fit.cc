@@ -31,8 +31,10 @@ x86::CpuShortfall cpu_shortfall(std::span<const VcpuState> vcpus,
         const auto s = x86::cpu_shortfall(v.cpuid, saved_xcr0(v), msrs, host, host_msrs);
         add_new(all.features, s.features);
         add_new(all.xsave, s.xsave);
-        add_new(all.msrs, s.msrs);
+        all.msrs.insert(all.msrs.end(), s.msrs.begin(), s.msrs.end());
     }
+    std::sort(all.msrs.begin(), all.msrs.end());
+    all.msrs.erase(std::unique(all.msrs.begin(), all.msrs.end()), all.msrs.end());
     return all;
 }
 

@@ -208,10 +208,13 @@ CpuShortfall cpu_shortfall(std::span<const kvm_cpuid_entry2> guest, uint64_t xcr
         const char* name = n < 32 ? kXsaveComponents[static_cast<size_t>(n)] : nullptr;
         s.xsave.push_back(name ? name : "XCR0 bit " + std::to_string(n));
     }
+    // Sorted: a state file may hold thousands of MSRs per vCPU.
+    std::vector<uint32_t> offered_msrs(host_msrs.begin(), host_msrs.end());
+    std::sort(offered_msrs.begin(), offered_msrs.end());
     for (uint32_t m : guest_msrs)
-        if (std::find(host_msrs.begin(), host_msrs.end(), m) == host_msrs.end() &&
-            std::find(s.msrs.begin(), s.msrs.end(), m) == s.msrs.end())
-            s.msrs.push_back(m);
+        if (!std::binary_search(offered_msrs.begin(), offered_msrs.end(), m)) s.msrs.push_back(m);
+    std::sort(s.msrs.begin(), s.msrs.end());
+    s.msrs.erase(std::unique(s.msrs.begin(), s.msrs.end()), s.msrs.end());
     return s;
 }
 

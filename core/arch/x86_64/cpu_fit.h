@@ -17,7 +17,7 @@ namespace ember::x86 {
 struct CpuShortfall {
     std::vector<std::string> features;  // CPUID feature bits
     std::vector<std::string> xsave;     // XCR0 components the guest enabled
-    std::vector<uint32_t> msrs;         // MSRs saved that this host's KVM does not list
+    std::vector<uint32_t> msrs;         // MSRs saved that this host's KVM does not list, sorted
 
     bool empty() const { return features.empty() && xsave.empty() && msrs.empty(); }
 };
