@@ -1,14 +1,17 @@
 #include "snapshot/cpu_fit.h"
 
 #include <algorithm>
+#include <set>
+#include <string>
 
 namespace ember::snapshot {
 namespace {
 
-template <typename T>
-void add_new(std::vector<T>& to, const std::vector<T>& from) {
+// In first-seen order; a set beside, since a hostile file may repeat vCPUs by the thousand.
+void add_new(std::vector<std::string>& to, std::set<std::string>& seen,
+             const std::vector<std::string>& from) {
     for (const auto& x : from)
-        if (std::find(to.begin(), to.end(), x) == to.end()) to.push_back(x);
+        if (seen.insert(x).second) to.push_back(x);
 }
 
 }  // namespace
@@ -24,13 +27,11 @@ x86::CpuShortfall cpu_shortfall(std::span<const VcpuState> vcpus,
                                 std::span<const kvm_cpuid_entry2> host,
                                 std::span<const uint32_t> host_msrs) {
     x86::CpuShortfall all;
+    std::set<std::string> features, xsave;
     for (const VcpuState& v : vcpus) {
-        std::vector<uint32_t> msrs;
-        msrs.reserve(v.msrs.size());
-        for (const auto& m : v.msrs) msrs.push_back(m.index);
-        const auto s = x86::cpu_shortfall(v.cpuid, saved_xcr0(v), msrs, host, host_msrs);
-        add_new(all.features, s.features);
-        add_new(all.xsave, s.xsave);
+        const auto s = x86::cpu_shortfall(v.cpuid, saved_xcr0(v), v.msrs, host, host_msrs);
+        add_new(all.features, features, s.features);
+        add_new(all.xsave, xsave, s.xsave);
         all.msrs.insert(all.msrs.end(), s.msrs.begin(), s.msrs.end());
     }
     std::sort(all.msrs.begin(), all.msrs.end());

@@ -99,7 +99,8 @@ int describe(const char* path, bool check) {
         }
         using ull = unsigned long long;
         std::printf(
-            "vCPU %zu: rip %#llx, mp_state %u, cr0 %#llx, efer %#llx, xcr0 %#llx; a %s CPU, %zu "
+            "vCPU %zu: rip %#llx, mp_state %u, cr0 %#llx, efer %#llx, xcr0 %#llx; CPU vendor %s, "
+            "%zu "
             "CPUID entries, %zu MSRs\n",
             vcpus.size(), static_cast<ull>(v->regs.rip), v->mp_state.mp_state,
             static_cast<ull>(v->sregs.cr0), static_cast<ull>(v->sregs.efer),

@@ -185,8 +185,10 @@ TEST_F(Snapshot, AMemoryFileTruncatedUnderARunningVmIsReportedNotSilent) {
             return ::testing::AssertionFailure() << "no leaf 7 feature to add";
         const uint32_t not_offered = ~host7->ebx;
         leaf7->ebx |= not_offered & (0u - not_offered);  // the lowest of them
-        vcpu->msrs.push_back(kvm_msr_entry{.index = msr, .reserved = 0, .data = 0});
-        missing = x86::cpu_shortfall(vcpu->cpuid, 0, std::vector{msr}, *supported, *listed);
+        // Not 0: an unlisted MSR at 0 is one a load leaves out.
+        vcpu->msrs.push_back(kvm_msr_entry{.index = msr, .reserved = 0, .data = 1});
+        missing = x86::cpu_shortfall(vcpu->cpuid, 0, std::span(&vcpu->msrs.back(), 1), *supported,
+                                     *listed);
         out.add(id, section.version, snapshot::encode(*vcpu));
     }
     const auto written = out.finish();

@@ -184,8 +184,8 @@ TEST_F(Snapshot, TokensARateLimiterSpentBeforeASnapshotStaySpentAfterIt) {
 }
 
 // A copy of the state file at `from`, in its own format, whose vCPUs have this host's CPUID and
-// keep only the MSRs this host's KVM lists. Both depend on the CPU it was recorded on: one from
-// Intel holds LBR MSRs (0x1db...) and features (gfni...) that an AMD host lacks, and a load refuses
+// keep only the MSRs this host's KVM lists. Both depend on the CPU and kernel it was recorded on
+// (an AMD CPU with gfni, whose KVM reported 0x80000008 hints this one does not), and a load refuses
 // a guest CPU this host cannot give (CpuFit in tests/unit). Every other byte is the original's.
 ::testing::AssertionResult copy_for_this_host(const std::string& from, const std::string& to) {
     const std::string text = file_bytes(from);

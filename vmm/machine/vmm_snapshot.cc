@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/arch/x86_64/cpu_fit.h"
 #include "core/base/atomic_file.h"
 #include "core/base/elapsed.h"
 #include "core/base/file_io.h"
@@ -64,15 +65,18 @@ Result<ValidVmConfig> with_load_options(ValidVmConfig config,
     return ValidVmConfig::check(std::move(changed));
 }
 
-// Checked before anything is built: a guest given a CPU feature, an XSAVE component or an MSR
-// that this host's KVM does not offer is refused here, with what is missing named, rather than by
-// KVM halfway through the load (an MSR) or by the guest's first use of an instruction that is gone
-// (SIGILL, long after the load said yes). Another vendor is said, not refused: KVM runs it.
-Result<void> check_cpu_fits(const snapshot::DecodedSnapshot& snap, const PreparedVm& host) {
+// Checked before the VM's memory and devices are built: a guest given a CPU feature, an XSAVE
+// component or an MSR that this host's KVM does not offer is refused here, with what is missing
+// named, rather than by KVM halfway through the load (an MSR) or by the guest's first use of an
+// instruction that is gone (SIGILL, long after the load said yes). Another vendor is said, not
+// refused: KVM runs it. MSRs at 0 that this KVM has no state for are left out (cpu_fit.h).
+Result<void> fit_to_host(snapshot::DecodedSnapshot& snap, const PreparedVm& host) {
     auto host_msrs = host.kvm.msr_index_list();
     EMBER_TRY(host_msrs);
     const auto all = snapshot::cpu_shortfall(snap.vcpus, host.supported_cpuid, *host_msrs);
     if (!all.empty()) return fail(x86::describe(all));
+    for (VcpuState& v : snap.vcpus)
+        std::erase_if(v.msrs, [&](const auto& m) { return x86::not_restored(m, *host_msrs); });
     if (!snap.vcpus.empty()) {
         const std::string was = x86::cpu_vendor(snap.vcpus.front().cpuid);
         const std::string here = x86::cpu_vendor(host.supported_cpuid);
@@ -102,7 +106,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
         EMBER_TRY(made);
         prepared = std::move(*made);
     }
-    EMBER_TRY(check_cpu_fits(*snap, *prepared), "snapshot_path " + state_path);
+    EMBER_TRY(fit_to_host(*snap, *prepared), "snapshot_path " + state_path);
     if (load.uffd())
         return restore_through_handler(load, std::move(options), std::move(prepared), *snap);
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the

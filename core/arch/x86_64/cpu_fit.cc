@@ -32,7 +32,9 @@ constexpr std::array kFeatureRegisters{
                           "cx8",  "apic",  nullptr, "sep",     "mtrr",  "pge", "mca",  "cmov",
                           "pat",  "pse36", "pn",    "clflush", nullptr, "dts", "acpi", "mmx",
                           "fxsr", "sse",   "sse2",  "ss",      "ht",    "tm",  "ia64", "pbe"}},
-    FeatureRegister{0x1, 0, Reg::Ecx, bit(27) /* OSXSAVE: CR4 */ | bit(31) /* ember's */,
+    // TSC-deadline: KVM emulates it whatever the CPU, and only newer KVMs report it.
+    FeatureRegister{0x1, 0, Reg::Ecx,
+                    bit(24) /* TSC-deadline */ | bit(27) /* OSXSAVE: CR4 */ | bit(31) /* ember's */,
                     Names{"pni",    "pclmulqdq", "dtes64",  "monitor", "ds_cpl",
                           "vmx",    "smx",       "est",     "tm2",     "ssse3",
                           "cid",    "sdbg",      "fma",     "cx16",    "xtpr",
@@ -40,8 +42,9 @@ constexpr std::array kFeatureRegisters{
                           "sse4_2", "x2apic",    "movbe",   "popcnt",  "tsc_deadline_timer",
                           "aes",    "xsave",     "osxsave", "avx",     "f16c",
                           "rdrand", "hypervisor"}},
+    // Bits 6 and 13 say how the FPU reports, not what the guest may use.
     FeatureRegister{
-        0x7, 0, Reg::Ebx, 0,
+        0x7, 0, Reg::Ebx, bit(6) | bit(13),
         Names{"fsgsbase", "tsc_adjust", "sgx",      "bmi1",       "hle",      "avx2",
               nullptr,    "smep",       "bmi2",     "erms",       "invpcid",  "rtm",
               "cqm",      nullptr,      "mpx",      "rdt_a",      "avx512f",  "avx512dq",
@@ -89,27 +92,31 @@ constexpr std::array kFeatureRegisters{
                           nullptr,   "tbm",        "topoext",     "perfctr_core",  "perfctr_nb",
                           nullptr,   "bpext",      "ptsc",        "perfctr_llc",   "mwaitx",
                           nullptr,   nullptr}},
+    // On AMD, bits 0-9, 12-17, 23 and 24 repeat leaf 1's EDX (compared there); Intel has 0 here.
     FeatureRegister{
-        0x80000001, 0, Reg::Edx, 0,
+        0x80000001, 0, Reg::Edx, 0x0183f3ffu,
         Names{nullptr, nullptr,    nullptr,   nullptr,   nullptr, nullptr, nullptr,    nullptr,
               nullptr, nullptr,    nullptr,   "syscall", nullptr, nullptr, nullptr,    nullptr,
               nullptr, nullptr,    nullptr,   "mp",      "nx",    nullptr, "mmxext",   nullptr,
               nullptr, "fxsr_opt", "pdpe1gb", "rdtscp",  nullptr, "lm",    "3dnowext", "3dnow"}},
     FeatureRegister{
         0x80000007, 0, Reg::Edx, 0,
-        Names{nullptr,         nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-              "invariant_tsc", nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-              nullptr,         nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-              nullptr,         nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}},
+        Names{nullptr,       nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+              "nonstop_tsc", nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+              nullptr,       nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+              nullptr,       nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}},
+    // Bits 17, 18, 26, 29 and 30 are hints KVM makes up per kernel version ("always on", "not
+    // affected"): no instruction depends on them.
     FeatureRegister{
-        0x80000008, 0, Reg::Ebx, 0,
+        0x80000008, 0, Reg::Ebx, bit(17) | bit(18) | bit(26) | bit(29) | bit(30),
         Names{"clzero",   nullptr,     "xsaveerptr", nullptr, "rdpru", nullptr, nullptr, nullptr,
               nullptr,    "wbnoinvd",  nullptr,      nullptr, "ibpb",  nullptr, "ibrs",  "stibp",
               nullptr,    nullptr,     nullptr,      nullptr, nullptr, nullptr, nullptr, nullptr,
               "amd_ssbd", "virt_ssbd", nullptr,      nullptr, nullptr, nullptr, nullptr, nullptr}},
 };
 
-// XCR0's components, as the kernel's x86/fpu lines name them.
+// XCR0's components, as the kernel's x86/fpu lines name them (the others are IA32_XSS's, never
+// in XCR0).
 constexpr Names kXsaveComponents{"x87",
                                  "sse",
                                  "avx",
@@ -118,14 +125,14 @@ constexpr Names kXsaveComponents{"x87",
                                  "avx512_opmask",
                                  "avx512_zmm_hi256",
                                  "avx512_hi16_zmm",
-                                 "pt",
+                                 nullptr,
                                  "pkru",
                                  nullptr,
-                                 "cet_user",
-                                 "cet_supervisor",
                                  nullptr,
                                  nullptr,
-                                 "lbr",
+                                 nullptr,
+                                 nullptr,
+                                 nullptr,
                                  nullptr,
                                  "amx_tilecfg",
                                  "amx_tiledata",
@@ -186,7 +193,7 @@ std::string joined(const std::vector<std::string>& items) {
 }  // namespace
 
 CpuShortfall cpu_shortfall(std::span<const kvm_cpuid_entry2> guest, uint64_t xcr0,
-                           std::span<const uint32_t> guest_msrs,
+                           std::span<const kvm_msr_entry> guest_msrs,
                            std::span<const kvm_cpuid_entry2> host,
                            std::span<const uint32_t> host_msrs) {
     CpuShortfall s;
@@ -208,14 +215,21 @@ CpuShortfall cpu_shortfall(std::span<const kvm_cpuid_entry2> guest, uint64_t xcr
         const char* name = n < 32 ? kXsaveComponents[static_cast<size_t>(n)] : nullptr;
         s.xsave.push_back(name ? name : "XCR0 bit " + std::to_string(n));
     }
-    // Sorted: a state file may hold thousands of MSRs per vCPU.
+    // Sorted: a state file may hold thousands of MSRs per vCPU. An MSR at 0 that this host's KVM
+    // does not list is one another kernel saves and this one has no state for (Hyper-V's without
+    // CONFIG_KVM_HYPERV, say): the load leaves it out (not_restored) rather than refusing.
     std::vector<uint32_t> offered_msrs(host_msrs.begin(), host_msrs.end());
     std::sort(offered_msrs.begin(), offered_msrs.end());
-    for (uint32_t m : guest_msrs)
-        if (!std::binary_search(offered_msrs.begin(), offered_msrs.end(), m)) s.msrs.push_back(m);
+    for (const kvm_msr_entry& m : guest_msrs)
+        if (m.data != 0 && !std::binary_search(offered_msrs.begin(), offered_msrs.end(), m.index))
+            s.msrs.push_back(m.index);
     std::sort(s.msrs.begin(), s.msrs.end());
     s.msrs.erase(std::unique(s.msrs.begin(), s.msrs.end()), s.msrs.end());
     return s;
+}
+
+bool not_restored(const kvm_msr_entry& m, std::span<const uint32_t> host_msrs) {
+    return m.data == 0 && std::find(host_msrs.begin(), host_msrs.end(), m.index) == host_msrs.end();
 }
 
 std::string describe(const CpuShortfall& s) {
@@ -246,7 +260,11 @@ std::string cpu_vendor(std::span<const kvm_cpuid_entry2> cpuid) {
     std::memcpy(text, &e->ebx, 4);
     std::memcpy(text + 4, &e->edx, 4);
     std::memcpy(text + 8, &e->ecx, 4);
-    return text;
+    // From a state file, so from anywhere: nothing of it reaches a log or a terminal raw.
+    std::string out(text);
+    for (char& c : out)
+        if (c < 0x20 || c > 0x7e) c = '?';
+    return out;
 }
 
 }  // namespace ember::x86
