@@ -26,6 +26,9 @@ struct PutMachineConfig {
 struct PatchMachineConfig {
     MachineConfigPatch patch;
 };
+struct PutCpuConfig {
+    CpuTemplate config;
+};
 struct PutDrive {
     DriveConfig config;
 };
@@ -100,9 +103,9 @@ struct RecordWorkingSet {
 };
 
 using Action =
-    std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutDrive, PutNetworkInterface,
-                 UpdateDevice, InstanceStart, SendCtrlAltDel, FlushMetrics, SetVmState, PutLogger,
-                 PutMetrics, CreateSnapshot, LoadSnapshot, RecordWorkingSet>;
+    std::variant<PutBootSource, PutMachineConfig, PatchMachineConfig, PutCpuConfig, PutDrive,
+                 PutNetworkInterface, UpdateDevice, InstanceStart, SendCtrlAltDel, FlushMetrics,
+                 SetVmState, PutLogger, PutMetrics, CreateSnapshot, LoadSnapshot, RecordWorkingSet>;
 
 // Success, or why not: the API answers 400 with the message as Firecracker's fault_message.
 using Outcome = Result<void>;

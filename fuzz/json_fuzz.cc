@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "api/json/api_bodies.h"
+#include "api/json/cpu_config_json.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
 #include "core/config/vm_config.h"
@@ -51,12 +52,23 @@ void machine_round_trip(std::string_view text) {
     require(json::to_json(*again) == written, "a machine config written out reads back the same");
 }
 
+// A template written out reads back the same: what the client sends is what ember takes.
+void cpu_config_round_trip(std::string_view text) {
+    auto t = json::parse_cpu_config(text);
+    refused_with_a_reason(t);
+    if (!t) return;
+    const std::string written = json::to_json(*t);
+    auto again = json::parse_cpu_config(written);
+    require(again.has_value(), "a CPU template written out parses again");
+    require(json::to_json(*again) == written, "a CPU template written out reads back the same");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
     const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
-    switch (data[0] % 14) {
+    switch (data[0] % 15) {
         case 0: config_round_trip(text); break;
         case 1: machine_round_trip(text); break;
         case 2: {
@@ -80,6 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 11: refused_with_a_reason(json::parse_metrics(text)); break;
         case 12: refused_with_a_reason(json::parse_snapshot_create(text)); break;
         case 13: refused_with_a_reason(json::parse_snapshot_load(text)); break;
+        case 14: cpu_config_round_trip(text); break;
     }
     return 0;
 }

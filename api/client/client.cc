@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include "api/json/config_codec.h"
+#include "api/json/cpu_config_json.h"
 #include "api/json/writer.h"
 
 namespace ember::client {
@@ -224,11 +225,16 @@ Result<void> Client::put_metrics(const PutMetrics& m) {
     return no_content("PUT", "/metrics", body_of(m));
 }
 
+Result<void> Client::put_cpu_config(const CpuTemplate& t) {
+    return no_content("PUT", "/cpu-config", json::to_json(t));
+}
+
 Result<void> Client::configure(const VmConfig& c) {
     EMBER_TRY(put_machine_config(c.machine));
     if (c.boot_source) EMBER_TRY(put_boot_source(*c.boot_source));
     for (const auto& d : c.drives) EMBER_TRY(put_drive(d));
     for (const auto& n : c.network_interfaces) EMBER_TRY(put_network_interface(n));
+    if (c.cpu_config) EMBER_TRY(put_cpu_config(*c.cpu_config));
     return {};
 }
 

@@ -67,6 +67,7 @@ class Client {
     Result<void> patch_network_interface(const NetworkInterfaceUpdate& u);
     Result<void> put_logger(const LoggerConfig& l);
     Result<void> put_metrics(const PutMetrics& m);
+    Result<void> put_cpu_config(const CpuTemplate& t);
     // Every section of `c`: machine, boot source, drives, network interfaces, in that order.
     Result<void> configure(const VmConfig& c);
 

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "api/json/api_bodies.h"
+#include "api/json/cpu_config_json.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
 #include "core/base/log.h"
@@ -198,6 +199,10 @@ HttpResponse Router::route(const HttpRequest& r) {
             return c->cpu_template
                        ? deprecated(done, "PUT /machine-config: cpu_template field is deprecated.")
                        : done;
+        }
+        if (p == "/cpu-config") {
+            auto c = json::parse_cpu_config(r.body);
+            return failed(c, bad) ? bad : from(vmm_.submit(PutCpuConfig{std::move(*c)}));
         }
         if (p == "/boot-source") {
             auto c = json::parse_boot_source(r.body);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/config/cpu_template.h"
 
 namespace ember {
 
@@ -115,6 +116,9 @@ struct VmConfig {
     MachineConfig machine;
     std::vector<DriveConfig> drives;
     std::vector<NetworkInterfaceConfig> network_interfaces;
+    // PUT /cpu-config's template. Not written by GET /vm/config, as Firecracker writes null there;
+    // a snapshot keeps its effect (the CPUID and MSRs the guest was given), not the template.
+    std::optional<CpuTemplate> cpu_config;
 };
 
 // The kernel command line used when boot-source has no boot_args.

@@ -1,4 +1,5 @@
-/* Prints what CPUID says in guest ring 0: vendor, max leaves, and the long-mode/NX bits. */
+/* Prints what CPUID says in guest ring 0: vendor, max leaves, and the long-mode/NX bits; and
+ * SYSENTER_CS (MSR 0x174), which a CPU template may set. */
 #include "guest.h"
 
 int guest_main(void) {
@@ -22,6 +23,9 @@ int guest_main(void) {
     put_hex(c);
     puts(" edx=");
     put_hex(d);
+    puts("\n");
+    puts("msr174=");
+    put_hex(rdmsr(0x174));
     puts("\n");
     return 0;
 }

@@ -22,6 +22,11 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t* a, uint32_t* b, 
                          uint32_t* d) {
     __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
 }
+static inline uint64_t rdmsr(uint32_t index) {
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(index));
+    return ((uint64_t)hi << 32) | lo;
+}
 
 void putc(char c);
 void puts(const char* s);

@@ -198,6 +198,16 @@ Outcome Controller::handle(const PatchMachineConfig& a) {
     return set_machine(a.patch.applied_to((*conf)->config->machine));
 }
 
+// As in Firecracker, the last of a static template (machine-config's cpu_template) and a custom
+// one is the one a boot uses; only "None" is a static template here, so this one wins.
+Outcome Controller::handle(const PutCpuConfig& a) {
+    auto conf = require_not_started();
+    EMBER_TRY(conf);
+    VmConfig c = (*conf)->config;
+    c.cpu_config = a.config;
+    return configured(ValidVmConfig::check(std::move(c)));
+}
+
 Outcome Controller::set_machine(const MachineConfig& m) {
     auto conf = require_not_started();
     EMBER_TRY(conf);

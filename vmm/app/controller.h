@@ -111,6 +111,7 @@ class Controller : public ActionSink {
     Outcome handle(const PutBootSource& a);
     Outcome handle(const PutMachineConfig& a);
     Outcome handle(const PatchMachineConfig& a);
+    Outcome handle(const PutCpuConfig& a);
     Outcome handle(const PutDrive& a);
     Outcome handle(const PutNetworkInterface& a);
     Outcome handle(const UpdateDevice& a);

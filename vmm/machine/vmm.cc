@@ -1,4 +1,5 @@
 #include "vmm/machine/vmm.h"
+#include "vmm/machine/templated_cpu.h"
 
 #include <algorithm>
 #include <cstring>
@@ -101,6 +102,10 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const ValidVmConfig& valid, VmmOptions 
     if (!config.boot_source) return fail("boot-source: no kernel configured");
     auto vmm = build(valid, std::move(options), -1, std::move(prepared));
     EMBER_TRY(vmm);
+    if (config.cpu_config) {
+        EMBER_TRY(check_kvm_capabilities((*vmm)->kvm_, *config.cpu_config));
+        (*vmm)->cpuid_ = templated_cpuid(std::move((*vmm)->cpuid_), *config.cpu_config);
+    }
     EMBER_TRY((*vmm)->load_guest(config));
     EMBER_TRY((*vmm)->create_devices(config));
     EMBER_TRY((*vmm)->create_vcpus(config, nullptr));
@@ -224,6 +229,7 @@ Result<void> Vmm::create_vcpus(const VmConfig& config, const std::vector<VcpuSta
         }
         if (!cpuid_in_place) EMBER_TRY(vcpu->set_cpuid(cpuid), who);
         EMBER_TRY(vcpu->set_msrs(msrs), who);
+        if (config.cpu_config) EMBER_TRY(apply_msr_modifiers(*vcpu, *config.cpu_config), who);
         EMBER_TRY(x86::setup_fpu(*vcpu), who);
         EMBER_TRY(x86::setup_lapic(*vcpu), who);
         // Application processors wait for INIT/SIPI from the kernel; only the BSP starts at the

@@ -1,0 +1,72 @@
+#include "vmm/machine/templated_cpu.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace ember {
+namespace {
+
+uint32_t& register_of(kvm_cpuid_entry2& e, CpuidRegister r) {
+    switch (r) {
+        case CpuidRegister::Eax: return e.eax;
+        case CpuidRegister::Ebx: return e.ebx;
+        case CpuidRegister::Ecx: return e.ecx;
+        case CpuidRegister::Edx: return e.edx;
+    }
+    return e.eax;
+}
+
+std::string hex(uint32_t v) {
+    char text[16];
+    std::snprintf(text, sizeof text, "0x%x", v);
+    return text;
+}
+
+}  // namespace
+
+std::vector<kvm_cpuid_entry2> templated_cpuid(std::vector<kvm_cpuid_entry2> supported,
+                                              const CpuTemplate& t) {
+    for (const auto& m : t.cpuid_modifiers) {
+        auto it = std::find_if(supported.begin(), supported.end(), [&](const auto& e) {
+            return e.function == m.leaf &&
+                   (!(e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e.index == m.subleaf);
+        });
+        if (it == supported.end()) {
+            kvm_cpuid_entry2 added{};
+            added.function = m.leaf;
+            added.index = m.subleaf;
+            added.flags = m.flags;
+            supported.push_back(added);
+            it = supported.end() - 1;
+        }
+        for (const auto& r : m.modifiers) {
+            uint32_t& value = register_of(*it, r.reg);
+            value = static_cast<uint32_t>(r.bitmap.applied_to(value));
+        }
+    }
+    return supported;
+}
+
+Result<void> check_kvm_capabilities(const Kvm& kvm, const CpuTemplate& t) {
+    for (const auto& c : t.kvm_capabilities)
+        if (!c.removed && kvm.check_extension(c.capability) <= 0)
+            return fail("cpu-config: kvm_capabilities: this host's KVM lacks capability " +
+                        std::to_string(c.capability));
+    return {};
+}
+
+Result<void> apply_msr_modifiers(const Vcpu& vcpu, const CpuTemplate& t) {
+    for (const auto& m : t.msr_modifiers) {
+        const std::string which = "cpu-config: msr_modifiers: MSR " + hex(m.addr);
+        const uint32_t index = m.addr;
+        auto current = vcpu.get_msrs(std::span(&index, 1));
+        EMBER_TRY(current, which);
+        if (current->size() != 1) return fail(which + ": this host's KVM does not read it");
+        const kvm_msr_entry entry{
+            .index = m.addr, .reserved = 0, .data = m.bitmap.applied_to(current->front().data)};
+        EMBER_TRY(vcpu.set_msrs(std::span(&entry, 1)), which);
+    }
+    return {};
+}
+
+}  // namespace ember
