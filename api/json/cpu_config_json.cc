@@ -11,7 +11,7 @@ namespace {
 
 // Bounds on a template: far more than any CPU has leaves or MSRs worth changing.
 constexpr size_t kMaxCpuidModifiers = 256;
-constexpr size_t kMaxRegisterModifiers = 4;
+constexpr size_t kMaxRegisterModifiers = 16;
 constexpr size_t kMaxMsrModifiers = 256;
 constexpr size_t kMaxKvmCapabilities = 64;
 constexpr uint32_t kU32Max = std::numeric_limits<uint32_t>::max();
@@ -65,8 +65,8 @@ Result<CpuidRegisterModifier> register_modifier(Fields& f) {
             known = true;
         }
     if (!known)
-        return fail(f.path_of("register") + ": unknown variant `" + name->substr(0, 40) +
-                    "`, expected one of `eax`, `ebx`, `ecx`, `edx`");
+        return fail(f.path_of("register") +
+                    ": unknown variant, expected one of `eax`, `ebx`, `ecx`, `edx`");
     auto bitmap = bitmap_field(f, 32);
     EMBER_TRY(bitmap);
     m.bitmap = *bitmap;
@@ -81,6 +81,8 @@ Result<CpuidLeafModifier> leaf_modifier(Fields& f) {
     EMBER_TRY(subleaf);
     auto flags = f.required(f.u32("flags"), "flags");
     EMBER_TRY(flags);
+    auto listed = f.required(f.array("modifiers"), "modifiers");  // required, as in Firecracker
+    EMBER_TRY(listed);
     auto modifiers =
         objects<CpuidRegisterModifier>(f, "modifiers", kMaxRegisterModifiers, register_modifier);
     EMBER_TRY(modifiers);
@@ -118,7 +120,7 @@ Result<std::vector<KvmCapabilityModifier>> capabilities(Fields& f) {
             m.removed = true;
             text.remove_prefix(1);
         }
-        auto number = parse_template_integer(text, kU32Max, path);
+        auto number = parse_decimal(text, kU32Max, path);
         EMBER_TRY(number);
         m.capability = static_cast<uint32_t>(*number);
         out.push_back(m);

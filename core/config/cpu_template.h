@@ -54,14 +54,18 @@ struct CpuTemplate {
     std::vector<MsrModifier> msr_modifiers;
 };
 
-// A bitmap of `bits` (32 or 64) bits: "0b" and then 0, 1, x, with "_" between them as the user
-// likes; a shorter one keeps (x) the high bits it leaves out. `where` names the field in errors.
+// A bitmap of `bits` (32 or 64) bits: 0, 1 and x after an optional "0b", with "_" between them
+// as the user likes; a shorter one keeps (x) the high bits it leaves out, and "0b" alone keeps
+// all. Firecracker's rules. `where` names the field in errors.
 Result<BitmapModifier> parse_bitmap(std::string_view text, unsigned bits, const std::string& where);
 
-// An integer in a string, as Firecracker's templates write leaves, subleaves and MSR addresses:
-// hexadecimal with "0x", binary with "0b", or decimal; at most `max`.
+// A leaf, subleaf or MSR address as Firecracker's templates write them: "0x" hexadecimal or "0b"
+// binary (a bare decimal is refused, as Firecracker refuses it); at most `max`.
 Result<uint64_t> parse_template_integer(std::string_view text, uint64_t max,
                                         const std::string& where);
+
+// A KVM capability's number: decimal only, as Firecracker takes it.
+Result<uint64_t> parse_decimal(std::string_view text, uint64_t max, const std::string& where);
 
 std::string_view name_of(CpuidRegister reg);
 

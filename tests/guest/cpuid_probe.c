@@ -1,5 +1,5 @@
 /* Prints what CPUID says in guest ring 0: vendor, max leaves, and the long-mode/NX bits; and
- * SYSENTER_CS (MSR 0x174), which a CPU template may set. */
+ * SYSENTER_CS and PAT (MSRs 0x174, 0x277), which a CPU template may set. */
 #include "guest.h"
 
 int guest_main(void) {
@@ -26,6 +26,8 @@ int guest_main(void) {
     puts("\n");
     puts("msr174=");
     put_hex(rdmsr(0x174));
+    puts(" msr277=");
+    put_hex(rdmsr(0x277));
     puts("\n");
     return 0;
 }

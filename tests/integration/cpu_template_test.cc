@@ -1,100 +1,160 @@
 // A custom CPU template (PUT /cpu-config, Firecracker's language) as a booted guest sees it: its
-// CPUID bits set and cleared over the host's, its MSR bitmap over the boot value, a KVM capability
-// the host lacks failing InstanceStart by name, and the template refused once the VM runs.
+// CPUID bits set and cleared over the host's, its MSR bitmaps over KVM's reset values with ember's
+// boot MSRs winning where both set one (as Firecracker's boot protocol does), a KVM capability the
+// host lacks or a leaf KVM does not offer failing InstanceStart by name, a static template given
+// later replacing it, and no template taken once the VM runs.
 #include <gtest/gtest.h>
 
 #include <string>
-#include <thread>
 
 #include "tests/support/api_ember.h"
 
 namespace ember::testing {
 namespace {
 
-// The hex number after `key` on the console, e.g. "ecx=" in "cpuid1 ebx=... ecx=...".
+constexpr const char* kMachine = R"({"vcpu_count": 1, "mem_size_mib": 32})";
+
+// The hex number after `key` on the console's line that starts with `line`.
 uint64_t printed(const std::string& out, const std::string& line, const std::string& key) {
     const auto at = out.find(line);
     if (at == std::string::npos) return ~uint64_t{0};
     const auto k = out.find(key, at);
-    return k == std::string::npos ? ~uint64_t{0}
-                                  : std::stoull(out.substr(k + key.size(), 18), nullptr, 16);
+    if (k == std::string::npos) return ~uint64_t{0};
+    return std::stoull(out.substr(k + key.size(), 18), nullptr, 16);
 }
 
-// Leaf 1 ECX: bit 0 set and bit 13 (cx16) cleared, whatever the host has; SYSENTER_CS's low 16
-// bits set to 0x1234 and the rest kept (0 at boot).
+// Boots cpuid_probe, with `cpu_config` first unless empty; its console.
+std::string probe(const std::string& cpu_config) {
+    ApiEmber e;
+    auto c = e.api();
+    EXPECT_EQ(call(c, "PUT", "/machine-config", kMachine).status, 204);
+    if (!cpu_config.empty()) {
+        auto put = call(c, "PUT", "/cpu-config", cpu_config);
+        EXPECT_EQ(put.status, 204) << put.body;
+    }
+    EXPECT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("cpuid_probe"))).status, 204);
+    EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    // It prints, then resets the VM, which ends ember.
+    EXPECT_EQ(e.wait(), 0) << e.log();
+    return read_file(e.dir.path() + "/console");
+}
+
+// Leaf 1 ECX: MONITOR (bit 3) set and CX16 (bit 13) cleared, whatever the host offers. PAT's low
+// byte set to 7 (UC-), the rest kept. SYSENTER_CS asked for too, but ember's boot protocol sets it
+// (to 0) after the template, as Firecracker's does.
 constexpr const char* kTemplate = R"({
   "kvm_capabilities": ["!56"],
   "cpuid_modifiers": [
     {"leaf": "0x1", "subleaf": "0x0", "flags": 0,
-     "modifiers": [{"register": "ecx", "bitmap": "0bxxxxxxxxxxxxxxxxxx0x_xxxx_xxxx_xxx1"}]}
+     "modifiers": [{"register": "ecx", "bitmap": "0bxxxxxxxxxxxxxxxxxx0x_xxxx_xxxx_1xxx"}]}
   ],
   "msr_modifiers": [
+    {"addr": "0x277", "bitmap": "0b0000_0111"},
     {"addr": "0x174", "bitmap": "0b0001_0010_0011_0100"}
   ]
 })";
 
 TEST(CpuTemplate, TheGuestBootsWithTheTemplatesCpuidAndMsrs) {
-    ApiEmber e;
-    auto c = e.api();
-    ASSERT_EQ(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
-              204);
-    auto put = call(c, "PUT", "/cpu-config", kTemplate);
-    ASSERT_EQ(put.status, 204) << put.body;
-    ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("cpuid_probe"))).status, 204);
-    ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
-    // It prints, then resets the VM, which ends ember.
-    ASSERT_EQ(e.wait(), 0) << e.log();
-    const std::string out = read_file(e.dir.path() + "/console");
-    const uint64_t ecx = printed(out, "cpuid1 ", "ecx=");
-    ASSERT_NE(ecx, ~uint64_t{0}) << out;
-    EXPECT_EQ(ecx & 1, 1u) << out;
-    EXPECT_EQ(ecx & (1u << 13), 0u) << out;
-    EXPECT_EQ(printed(out, "msr174=", "msr174="), 0x1234u) << out;
+    const std::string plain = probe("");
+    const uint64_t host_ecx = printed(plain, "cpuid1 ", "ecx=");
+    const uint64_t host_pat = printed(plain, "msr174=", "msr277=");
+    ASSERT_NE(host_ecx, ~uint64_t{0}) << plain;
+    ASSERT_NE(host_pat, ~uint64_t{0}) << plain;
+    const uint64_t want_ecx = (host_ecx | (1u << 3)) & ~uint64_t{1u << 13};
+    const uint64_t want_pat = (host_pat & ~uint64_t{0xff}) | 0x07;
+    ASSERT_TRUE(want_ecx != host_ecx || want_pat != host_pat)
+        << "the template would change nothing";
+
+    const std::string out = probe(kTemplate);
+    EXPECT_EQ(printed(out, "cpuid1 ", "ecx="), want_ecx) << plain << out;
+    EXPECT_EQ(printed(out, "msr174=", "msr277="), want_pat) << out;
+    EXPECT_EQ(printed(out, "msr174=", "msr174="), 0u) << "the boot protocol's value wins\n" << out;
 }
 
-TEST(CpuTemplate, AKvmCapabilityTheHostLacksFailsTheBootByName) {
+TEST(CpuTemplate, WhatTheHostLacksFailsTheBootByNameAndALaterStaticTemplateReplacesIt) {
     ApiEmber e;
     auto c = e.api();
-    ASSERT_EQ(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
-              204);
-    ASSERT_EQ(call(c, "PUT", "/cpu-config", R"({"kvm_capabilities": ["4000000"]})").status, 204);
+    ASSERT_EQ(call(c, "PUT", "/machine-config", kMachine).status, 204);
     ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
-    auto start = call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})");
-    EXPECT_EQ(start.status, 400);
-    EXPECT_NE(start.body.find("kvm_capabilities: this host's KVM lacks capability 4000000"),
-              std::string::npos)
-        << start.body;
-    // Fixed, it boots.
-    ASSERT_EQ(call(c, "PUT", "/cpu-config", R"({"kvm_capabilities": ["!4000000"]})").status, 204);
+    for (const auto& [cpu_config, says] :
+         std::initializer_list<std::pair<std::string, std::string>>{
+             {R"({"kvm_capabilities": ["!4000000", "4000000"]})",
+              "kvm_capabilities: this host's KVM lacks capability 4000000"},
+             {R"({"cpuid_modifiers": [{"leaf": "0x8000001", "subleaf": "0x0", "flags": 0,
+                  "modifiers": []}]})",
+              "Template changes a CPUID entry not supported by KVM: Leaf: 0x8000001, Subleaf: "
+              "0x0"}}) {
+        ASSERT_EQ(call(c, "PUT", "/cpu-config", cpu_config).status, 204);
+        auto start = call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})");
+        EXPECT_EQ(start.status, 400);
+        EXPECT_NE(start.body.find(says), std::string::npos) << start.body;
+    }
+    // Taken in order: added, then taken off the checks.
+    ASSERT_EQ(
+        call(c, "PUT", "/cpu-config", R"({"kvm_capabilities": ["4000000", "!4000000"]})").status,
+        204);
+    ASSERT_EQ(call(c, "PUT", "/cpu-config", R"({"kvm_capabilities": ["4000000"]})").status, 204);
+    // The last of a static and a custom template is the one a boot uses.
+    ASSERT_EQ(call(c, "PATCH", "/machine-config", R"({"cpu_template": "None"})").status, 204);
     ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204)
         << e.log();
 }
 
-TEST(CpuTemplate, BadTemplatesAreClearErrorsAndNoneIsTakenOnceRunning) {
+TEST(CpuTemplate, CapabilitiesAreTakenInOrder) {
     ApiEmber e;
     auto c = e.api();
-    for (const auto& [body, says] : std::initializer_list<std::pair<std::string, std::string>>{
-             {R"({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0", "flags": 0, "modifiers":
+    ASSERT_EQ(call(c, "PUT", "/machine-config", kMachine).status, 204);
+    ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
+    ASSERT_EQ(
+        call(c, "PUT", "/cpu-config", R"({"kvm_capabilities": ["4000000", "!4000000"]})").status,
+        204);
+    ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204)
+        << e.log();
+}
+
+TEST(CpuTemplate, BadTemplatesAreClearErrorsAndATemplateLeavesALoadAllowed) {
+    ApiEmber e;
+    auto c = e.api();
+    for (
+        const auto& [body, says] : std::initializer_list<std::pair<std::string, std::string>>{
+            {R"({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers":
                  [{"register": "fax", "bitmap": "0b1"}]}]})",
-              "cpuid_modifiers[0].modifiers[0].register: unknown variant `fax`"},
-             {R"({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0", "flags": 0, "modifiers":
+             "cpuid_modifiers[0].modifiers[0].register: unknown variant, expected one of `eax`"},
+            {R"({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers":
                  [{"register": "eax", "bitmap": "0b12"}]}]})",
-              "cpuid_modifiers[0].modifiers[0].bitmap: '2' is not 0, 1 or x"},
-             {R"({"msr_modifiers": [{"addr": "0x10a", "bitmap": "1111"}]})",
-              "1111\\\" does not begin with 0b"},
-             {R"({"msr_modifiers": [{"addr": "0x1_0000_0000", "bitmap": "0b1"}]})",
-              "0x1_0000_0000\\\" is not an integer of at most 4294967295"},
-             {R"({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0", "modifiers": []}]})",
-              "cpuid_modifiers[0].flags: missing field `flags`"},
-             {R"({"reg_modifiers": []})", "reg_modifiers: only for aarch64"},
-             {R"({"cpu_modifiers": []})", "cpu_modifiers"},
-         }) {
+             "cpuid_modifiers[0].modifiers[0].bitmap: '2' is not 0, 1 or x"},
+            {R"({"cpuid_modifiers": [{"leaf": "1", "subleaf": "0x0", "flags": 0, "modifiers": []}]})",
+             "cpuid_modifiers[0].leaf: \\\"1\\\" is not a 0x (or 0b) number"},
+            {R"({"msr_modifiers": [{"addr": "0x100000000", "bitmap": "0b1"}]})",
+             "msr_modifiers[0].addr: \\\"0x100000000\\\" is not a 0x (or 0b) number of at most "
+             "4294967295"},
+            {R"({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0}]})",
+             "cpuid_modifiers[0].modifiers: missing field `modifiers`"},
+            {R"({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "modifiers": []}]})",
+             "cpuid_modifiers[0].flags: missing field `flags`"},
+            {R"({"kvm_capabilities": ["0x79"]})",
+             "kvm_capabilities[0]: \\\"0x79\\\" is not a decimal"},
+            {R"({"reg_modifiers": []})", "reg_modifiers: only for aarch64"},
+            {R"({"cpu_modifiers": []})", "cpu_modifiers"},
+        }) {
         auto r = call(c, "PUT", "/cpu-config", body);
         EXPECT_EQ(r.status, 400) << body;
         EXPECT_NE(r.body.find(says), std::string::npos) << r.body;
     }
-    ASSERT_EQ(call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
-              204);
+    // A template is no boot resource: a snapshot may still be loaded (here one that is not there).
+    ASSERT_EQ(call(c, "PUT", "/cpu-config", R"({"kvm_capabilities": []})").status, 204);
+    auto load =
+        call(c, "PUT", "/snapshot/load",
+             R"({"snapshot_path": "/nonexistent/vm.state", "mem_file_path": "/nonexistent"})");
+    EXPECT_EQ(load.status, 400);
+    EXPECT_EQ(load.body.find("after configuring boot-specific resources"), std::string::npos)
+        << load.body;
+}
+
+TEST(CpuTemplate, NoneIsTakenOnceRunning) {
+    ApiEmber e;
+    auto c = e.api();
+    ASSERT_EQ(call(c, "PUT", "/machine-config", kMachine).status, 204);
     ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
     ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
     auto late = call(c, "PUT", "/cpu-config", R"({"kvm_capabilities": []})");

@@ -18,19 +18,22 @@ TEST(CpuTemplateBitmap, EachBitIsClearedSetOrKeptAndAShortOneKeepsTheHighBits) {
     EXPECT_EQ(b->value, 0b100u);
     EXPECT_EQ(b->applied_to(0xfffffff3u), 0xfffffff6u);
     EXPECT_EQ(b->applied_to(0), 0b100u);
-    // Underscores only separate.
+    // Underscores only separate, and 0b may be left out, as Firecracker reads them.
     EXPECT_EQ(*parse_bitmap("0b1_x_0", 32, "bitmap"), *b);
+    EXPECT_EQ(*parse_bitmap("1x0", 32, "bitmap"), *b);
     auto full = parse_bitmap("0b" + std::string(64, '1'), 64, "bitmap");
     ASSERT_TRUE(full);
     EXPECT_EQ(full->mask, ~uint64_t{0});
+    // No bits at all keeps every bit.
+    EXPECT_EQ(parse_bitmap("0b", 32, "bitmap")->mask, 0u);
+    EXPECT_EQ(parse_bitmap("0b___", 32, "bitmap")->mask, 0u);
 }
 
 TEST(CpuTemplateBitmap, WhatIsNotABitmapIsRefusedByName) {
     for (const auto& [text, says] : std::initializer_list<std::pair<std::string, std::string>>{
-             {"1010", "\"1010\" does not begin with 0b"},
              {"0b10a", "'a' is not 0, 1 or x"},
-             {"0b", "no bits"},
-             {"0b___", "no bits"},
+             {"2", "'2' is not 0, 1 or x"},
+             {"0b1\xc3\xa9", "'\\xa9' is not 0, 1 or x"},  // a byte of UTF-8, shown escaped
              {"0b" + std::string(33, 'x'), "more than 32 bits"}}) {
         auto b = parse_bitmap(text, 32, "cpuid_modifiers[0].modifiers[0].bitmap");
         ASSERT_FALSE(b) << text;
@@ -40,12 +43,19 @@ TEST(CpuTemplateBitmap, WhatIsNotABitmapIsRefusedByName) {
     }
 }
 
-TEST(CpuTemplateInteger, HexBinaryAndDecimalUpToTheirBound) {
+TEST(CpuTemplateInteger, HexOrBinaryAsFirecrackerTakesThemAndDecimalForCapabilities) {
     EXPECT_EQ(*parse_template_integer("0x10a", 0xffffffff, "addr"), 0x10au);
     EXPECT_EQ(*parse_template_integer("0b101", 0xffffffff, "addr"), 5u);
-    EXPECT_EQ(*parse_template_integer("56", 0xffffffff, "addr"), 56u);
-    for (const char* bad : {"", "0x", "0x1g", "-1", "0x100000000", " 1", "1 "})
+    for (const char* bad : {"", "56", "0X10", "0x", "0x1g", "-1", "0x100000000", " 0x1", "0x1 "})
         EXPECT_FALSE(parse_template_integer(bad, 0xffffffff, "addr")) << bad;
+    auto message = parse_template_integer("0x100000000", 0xffffffff, "addr");
+    EXPECT_NE(message.error().message.find(
+                  "addr: \"0x100000000\" is not a 0x (or 0b) number of at most 4294967295"),
+              std::string::npos)
+        << message.error().message;
+    EXPECT_EQ(*parse_decimal("121", 0xffffffff, "c"), 121u);
+    for (const char* bad : {"", "0x79", "-1", "4294967296", "12a"})
+        EXPECT_FALSE(parse_decimal(bad, 0xffffffff, "c")) << bad;
 }
 
 // The x86 parts of Firecracker's own example template.
@@ -79,7 +89,7 @@ TEST(CpuConfigJson, FirecrackersExampleReadsAsItSays) {
 // What ember's client sends (to_json) is what the server reads back.
 TEST(CpuConfigJson, ATemplateWrittenOutReadsBackTheSame) {
     auto t = json::parse_cpu_config(R"({"kvm_capabilities": ["121", "!56"],
-        "cpuid_modifiers": [{"leaf": "0x80000001", "subleaf": "0", "flags": 1, "modifiers": [
+        "cpuid_modifiers": [{"leaf": "0x80000001", "subleaf": "0x0", "flags": 1, "modifiers": [
             {"register": "edx", "bitmap": "0b1x0"}, {"register": "ebx", "bitmap": "0b0"}]}],
         "msr_modifiers": [{"addr": "0xc0000080", "bitmap": "0b1_0000_0000_x"}]})");
     ASSERT_TRUE(t) << t.error().message;
@@ -104,7 +114,7 @@ TEST(CpuConfigJson, ABodyOverItsBoundsIsRefused) {
         << t.error().message;
 }
 
-TEST(TemplatedCpuid, BitmapsGoOverKvmsLeavesAndALeafKvmLacksIsAdded) {
+TEST(TemplatedCpuid, BitmapsAndFlagsGoOverKvmsLeafOfTheSameLeafAndSubleaf) {
     kvm_cpuid_entry2 one{};
     one.function = 1;
     one.ecx = 0x00002000;
@@ -113,6 +123,9 @@ TEST(TemplatedCpuid, BitmapsGoOverKvmsLeavesAndALeafKvmLacksIsAdded) {
     seven.index = 0;
     seven.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
     seven.ebx = 0xffffffff;
+    kvm_cpuid_entry2 seven_one = seven;
+    seven_one.index = 1;
+    seven_one.ebx = 0;
     CpuTemplate t;
     t.cpuid_modifiers = {
         {.leaf = 1,
@@ -120,22 +133,30 @@ TEST(TemplatedCpuid, BitmapsGoOverKvmsLeavesAndALeafKvmLacksIsAdded) {
          .flags = 0,
          .modifiers = {{CpuidRegister::Ecx, *parse_bitmap("0b0x_xxxx_xxxx_xxx1", 32, "b")}}},
         {.leaf = 7,
-         .subleaf = 0,
-         .flags = 1,
-         .modifiers = {{CpuidRegister::Ebx, *parse_bitmap("0b0", 32, "b")}}},
-        {.leaf = 7,
          .subleaf = 1,
          .flags = 1,
-         .modifiers = {{CpuidRegister::Eax, *parse_bitmap("0b10000", 32, "b")}}},
+         .modifiers = {{CpuidRegister::Ebx, *parse_bitmap("0b1", 32, "b")}}},
     };
-    const auto out = templated_cpuid({one, seven}, t);
-    ASSERT_EQ(out.size(), 3u);
-    EXPECT_EQ(out[0].ecx, 0x1u);
-    EXPECT_EQ(out[1].ebx, 0xfffffffeu);
-    EXPECT_EQ(out[2].function, 7u);
-    EXPECT_EQ(out[2].index, 1u);
-    EXPECT_EQ(out[2].flags, 1u);
-    EXPECT_EQ(out[2].eax, 0x10u);
+    const auto out = templated_cpuid({one, seven, seven_one}, t);
+    ASSERT_TRUE(out) << out.error().message;
+    ASSERT_EQ(out->size(), 3u);
+    EXPECT_EQ((*out)[0].ecx, 0x1u);
+    EXPECT_EQ((*out)[1].ebx, 0xffffffffu) << "subleaf 0 is not subleaf 1";
+    EXPECT_EQ((*out)[2].ebx, 0x1u);
+    EXPECT_EQ((*out)[2].flags, 1u);
+}
+
+// A typo must not pass for a change: a leaf KVM does not offer is refused, in Firecracker's words.
+TEST(TemplatedCpuid, ALeafKvmDoesNotOfferIsRefused) {
+    kvm_cpuid_entry2 one{};
+    one.function = 1;
+    CpuTemplate t;
+    t.cpuid_modifiers = {{.leaf = 0x8000001, .subleaf = 0, .flags = 0, .modifiers = {}}};
+    const auto out = templated_cpuid({one}, t);
+    ASSERT_FALSE(out);
+    EXPECT_EQ(out.error().message,
+              "cpu-config: Template changes a CPUID entry not supported by KVM: Leaf: 0x8000001, "
+              "Subleaf: 0x0");
 }
 
 }  // namespace

@@ -189,30 +189,37 @@ Outcome Controller::handle(const PutBootSource& a) {
 }
 
 Outcome Controller::handle(const PutMachineConfig& a) {
-    return set_machine(a.config);
+    return set_machine(a.config, a.config.cpu_template.has_value());
 }
 
 Outcome Controller::handle(const PatchMachineConfig& a) {
     auto conf = require_not_started();
     EMBER_TRY(conf);
-    return set_machine(a.patch.applied_to((*conf)->config->machine));
+    return set_machine(a.patch.applied_to((*conf)->config->machine),
+                       a.patch.cpu_template.has_value());
 }
 
 // As in Firecracker, the last of a static template (machine-config's cpu_template) and a custom
-// one is the one a boot uses; only "None" is a static template here, so this one wins.
+// one is the one a boot uses; and a template alone, not being a boot resource, leaves a snapshot
+// load allowed.
 Outcome Controller::handle(const PutCpuConfig& a) {
     auto conf = require_not_started();
     EMBER_TRY(conf);
     VmConfig c = (*conf)->config;
     c.cpu_config = a.config;
-    return configured(ValidVmConfig::check(std::move(c)));
+    auto valid = ValidVmConfig::check(std::move(c));
+    if (!valid) return fail(valid.error().message);
+    (*conf)->config = std::move(*valid);
+    published_.publish((*conf)->config, VmState::NotStarted);
+    return {};
 }
 
-Outcome Controller::set_machine(const MachineConfig& m) {
+Outcome Controller::set_machine(const MachineConfig& m, bool static_template) {
     auto conf = require_not_started();
     EMBER_TRY(conf);
     VmConfig c = (*conf)->config;
     c.machine = m;
+    if (static_template) c.cpu_config.reset();  // the static template ("None") came last
     return configured(ValidVmConfig::check(std::move(c)));
 }
 

@@ -139,7 +139,8 @@ class Controller : public ActionSink {
     Outcome write_metrics();
     // The configuring phase, or the error Firecracker gives an action that needs it.
     Result<Configuring*> require_not_started();
-    Outcome set_machine(const MachineConfig& m);
+    // `static_template`: the request named a cpu_template, which replaces a custom one.
+    Outcome set_machine(const MachineConfig& m, bool static_template);
     Result<Vmm*> can_update_devices();
     // A configuration action succeeded with `config`: from now on a snapshot can no longer be
     // loaded.

@@ -24,21 +24,16 @@ std::string hex(uint32_t v) {
 
 }  // namespace
 
-std::vector<kvm_cpuid_entry2> templated_cpuid(std::vector<kvm_cpuid_entry2> supported,
-                                              const CpuTemplate& t) {
+Result<std::vector<kvm_cpuid_entry2>> templated_cpuid(std::vector<kvm_cpuid_entry2> supported,
+                                                      const CpuTemplate& t) {
     for (const auto& m : t.cpuid_modifiers) {
         auto it = std::find_if(supported.begin(), supported.end(), [&](const auto& e) {
-            return e.function == m.leaf &&
-                   (!(e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e.index == m.subleaf);
+            return e.function == m.leaf && e.index == m.subleaf;
         });
-        if (it == supported.end()) {
-            kvm_cpuid_entry2 added{};
-            added.function = m.leaf;
-            added.index = m.subleaf;
-            added.flags = m.flags;
-            supported.push_back(added);
-            it = supported.end() - 1;
-        }
+        if (it == supported.end())
+            return fail("cpu-config: Template changes a CPUID entry not supported by KVM: Leaf: " +
+                        hex(m.leaf) + ", Subleaf: " + hex(m.subleaf));
+        it->flags = m.flags;
         for (const auto& r : m.modifiers) {
             uint32_t& value = register_of(*it, r.reg);
             value = static_cast<uint32_t>(r.bitmap.applied_to(value));
@@ -48,10 +43,15 @@ std::vector<kvm_cpuid_entry2> templated_cpuid(std::vector<kvm_cpuid_entry2> supp
 }
 
 Result<void> check_kvm_capabilities(const Kvm& kvm, const CpuTemplate& t) {
-    for (const auto& c : t.kvm_capabilities)
-        if (!c.removed && kvm.check_extension(c.capability) <= 0)
+    std::vector<uint32_t> wanted;
+    for (const auto& c : t.kvm_capabilities) {
+        std::erase(wanted, c.capability);
+        if (!c.removed) wanted.push_back(c.capability);
+    }
+    for (uint32_t c : wanted)
+        if (kvm.check_extension(c) <= 0)
             return fail("cpu-config: kvm_capabilities: this host's KVM lacks capability " +
-                        std::to_string(c.capability));
+                        std::to_string(c));
     return {};
 }
 

@@ -15,16 +15,18 @@
 
 namespace ember {
 
-// `supported` with each modifier's bitmaps applied; a leaf it names that KVM lacks is added, as
-// zeros under the modifier's bitmaps and flags.
-std::vector<kvm_cpuid_entry2> templated_cpuid(std::vector<kvm_cpuid_entry2> supported,
-                                              const CpuTemplate& t);
+// `supported` with each modifier's bitmaps and flags over the entry of its (leaf, subleaf). A leaf
+// KVM does not offer is refused, in Firecracker's words: a typo must not pass for a change.
+Result<std::vector<kvm_cpuid_entry2>> templated_cpuid(std::vector<kvm_cpuid_entry2> supported,
+                                                      const CpuTemplate& t);
 
-// Each capability the template asks for must be one this host's KVM has ("!N" asks nothing).
+// The capabilities the template asks for, taken in order ("N" adds N, "!N" takes it off), must be
+// ones this host's KVM has.
 Result<void> check_kvm_capabilities(const Kvm& kvm, const CpuTemplate& t);
 
-// The template's MSRs written to a booting vCPU: each bitmap over the value the vCPU has (ember's
-// boot value, or KVM's reset value). An MSR KVM will not read or write fails the boot, named.
+// The template's MSRs written to a booting vCPU, each bitmap over KVM's reset value, before
+// ember's boot MSRs: as in Firecracker, the boot protocol's values win where both set one. An MSR
+// KVM will not read or write fails the boot, named.
 Result<void> apply_msr_modifiers(const Vcpu& vcpu, const CpuTemplate& t);
 
 }  // namespace ember

@@ -104,7 +104,9 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const ValidVmConfig& valid, VmmOptions 
     EMBER_TRY(vmm);
     if (config.cpu_config) {
         EMBER_TRY(check_kvm_capabilities((*vmm)->kvm_, *config.cpu_config));
-        (*vmm)->cpuid_ = templated_cpuid(std::move((*vmm)->cpuid_), *config.cpu_config);
+        auto templated = templated_cpuid(std::move((*vmm)->cpuid_), *config.cpu_config);
+        EMBER_TRY(templated);
+        (*vmm)->cpuid_ = std::move(*templated);
     }
     EMBER_TRY((*vmm)->load_guest(config));
     EMBER_TRY((*vmm)->create_devices(config));
@@ -228,8 +230,8 @@ Result<void> Vmm::create_vcpus(const VmConfig& config, const std::vector<VcpuSta
             continue;
         }
         if (!cpuid_in_place) EMBER_TRY(vcpu->set_cpuid(cpuid), who);
-        EMBER_TRY(vcpu->set_msrs(msrs), who);
         if (config.cpu_config) EMBER_TRY(apply_msr_modifiers(*vcpu, *config.cpu_config), who);
+        EMBER_TRY(vcpu->set_msrs(msrs), who);
         EMBER_TRY(x86::setup_fpu(*vcpu), who);
         EMBER_TRY(x86::setup_lapic(*vcpu), who);
         // Application processors wait for INIT/SIPI from the kernel; only the BSP starts at the
