@@ -1,10 +1,10 @@
 #include "api/json/cpu_config_json.h"
 
 #include <cstdint>
-#include <cstdio>
 #include <limits>
 
 #include "api/json/fields.h"
+#include "core/base/hex.h"
 
 namespace ember::json {
 namespace {
@@ -137,12 +137,6 @@ std::string bitmap_text(const BitmapModifier& b, unsigned bits) {
     return out;
 }
 
-std::string hex(uint32_t v) {
-    char text[16];
-    std::snprintf(text, sizeof text, "0x%x", v);
-    return text;
-}
-
 }  // namespace
 
 // Appends only: GCC 12 warns (-Wrestrict, wrongly) on "literal" + std::string here.
@@ -156,8 +150,8 @@ std::string to_json(const CpuTemplate& t) {
     out.append("],\"cpuid_modifiers\":[");
     for (size_t i = 0; i < t.cpuid_modifiers.size(); ++i) {
         const auto& m = t.cpuid_modifiers[i];
-        out.append(i ? "," : "").append("{\"leaf\":\"").append(hex(m.leaf));
-        out.append("\",\"subleaf\":\"").append(hex(m.subleaf)).append("\",\"flags\":");
+        out.append(i ? "," : "").append("{\"leaf\":\"").append(hex32(m.leaf));
+        out.append("\",\"subleaf\":\"").append(hex32(m.subleaf)).append("\",\"flags\":");
         out.append(std::to_string(m.flags)).append(",\"modifiers\":[");
         for (size_t j = 0; j < m.modifiers.size(); ++j) {
             out.append(j ? "," : "").append("{\"register\":\"");
@@ -168,7 +162,7 @@ std::string to_json(const CpuTemplate& t) {
     }
     out.append("],\"msr_modifiers\":[");
     for (size_t i = 0; i < t.msr_modifiers.size(); ++i) {
-        out.append(i ? "," : "").append("{\"addr\":\"").append(hex(t.msr_modifiers[i].addr));
+        out.append(i ? "," : "").append("{\"addr\":\"").append(hex32(t.msr_modifiers[i].addr));
         out.append("\",\"bitmap\":\"").append(bitmap_text(t.msr_modifiers[i].bitmap, 64));
         out.append("\"}");
     }

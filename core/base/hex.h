@@ -13,4 +13,12 @@ inline std::string hex(uint64_t value) {
     return buf;
 }
 
+// "0x0" for zero too: a CPUID leaf, subleaf or MSR index as Firecracker's templates and messages
+// write them (hex() above prints zero as "0", which a template's parser refuses).
+inline std::string hex32(uint32_t value) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%x", value);
+    return buf;
+}
+
 }  // namespace ember

@@ -1,7 +1,8 @@
 #include "vmm/machine/templated_cpu.h"
 
 #include <algorithm>
-#include <cstdio>
+
+#include "core/base/hex.h"
 
 namespace ember {
 namespace {
@@ -16,12 +17,6 @@ uint32_t& register_of(kvm_cpuid_entry2& e, CpuidRegister r) {
     return e.eax;
 }
 
-std::string hex(uint32_t v) {
-    char text[16];
-    std::snprintf(text, sizeof text, "0x%x", v);
-    return text;
-}
-
 }  // namespace
 
 Result<std::vector<kvm_cpuid_entry2>> templated_cpuid(std::vector<kvm_cpuid_entry2> supported,
@@ -32,7 +27,7 @@ Result<std::vector<kvm_cpuid_entry2>> templated_cpuid(std::vector<kvm_cpuid_entr
         });
         if (it == supported.end())
             return fail("cpu-config: Template changes a CPUID entry not supported by KVM: Leaf: " +
-                        hex(m.leaf) + ", Subleaf: " + hex(m.subleaf));
+                        hex32(m.leaf) + ", Subleaf: " + hex32(m.subleaf));
         it->flags = m.flags;
         for (const auto& r : m.modifiers) {
             uint32_t& value = register_of(*it, r.reg);
@@ -57,7 +52,7 @@ Result<void> check_kvm_capabilities(const Kvm& kvm, const CpuTemplate& t) {
 
 Result<void> apply_msr_modifiers(const Vcpu& vcpu, const CpuTemplate& t) {
     for (const auto& m : t.msr_modifiers) {
-        const std::string which = "cpu-config: msr_modifiers: MSR " + hex(m.addr);
+        const std::string which = "cpu-config: msr_modifiers: MSR " + hex32(m.addr);
         const uint32_t index = m.addr;
         auto current = vcpu.get_msrs(std::span(&index, 1));
         EMBER_TRY(current, which);

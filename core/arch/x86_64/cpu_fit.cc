@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/base/hex.h"
+
 namespace ember::x86 {
 namespace {
 
@@ -178,12 +180,6 @@ std::string unnamed_bit(const FeatureRegister& f, int n) {
     return text;
 }
 
-std::string hex(uint32_t v) {
-    char text[16];
-    std::snprintf(text, sizeof text, "0x%x", v);
-    return text;
-}
-
 std::string joined(const std::vector<std::string>& items) {
     std::string out;
     for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
@@ -243,7 +239,7 @@ std::string describe(const CpuShortfall& s) {
     if (!s.msrs.empty()) {
         std::vector<std::string> msrs;
         msrs.reserve(s.msrs.size());
-        for (uint32_t m : s.msrs) msrs.push_back(hex(m));
+        for (uint32_t m : s.msrs) msrs.push_back(hex32(m));
         parts.push_back("its KVM does not restore the MSRs " + joined(msrs) +
                         " that the snapshot saved");
     }
