@@ -2,6 +2,8 @@
 // shape and types; the value rules live in core/config's validate(), shared by every path in.
 #pragma once
 
+#include <functional>
+#include <string>
 #include <string_view>
 
 #include "core/base/error.h"
@@ -9,8 +11,12 @@
 
 namespace ember::json {
 
-// Firecracker's --config-file document: boot-source, machine-config, drives, network-interfaces.
-Result<ValidVmConfig> parse_vm_config(std::string_view text);
+// A file's bytes by its path, bounded as the caller bounds files it reads.
+using ReadFile = std::function<Result<std::string>(const std::string& path)>;
+
+// Firecracker's --config-file document: boot-source, machine-config, drives, network-interfaces,
+// and cpu-config, a custom CPU template's file read through `read_file` (without one, refused).
+Result<ValidVmConfig> parse_vm_config(std::string_view text, const ReadFile& read_file = nullptr);
 
 Result<BootSourceConfig> parse_boot_source(std::string_view text);
 Result<MachineConfig> parse_machine_config(std::string_view text);

@@ -118,7 +118,7 @@ void describe(S& c, V&& v) {
     constexpr const char* kUnsupported = "not supported by ember";
     // Firecracker writes this shape before a boot source is set.
     v(Field{.name = "boot-source", .state = 1, .default_when_absent = true}, c.boot_source);
-    v(Refused{"cpu-config", kUnsupported});
+    v(Field{.name = "cpu-config"}, c.cpu_config_file);
     v(Field{.name = "drives", .state = 2}, c.drives);
     v(Field{.name = "machine-config", .state = 0}, c.machine);
     v(Field{.name = "network-interfaces", .state = 3}, c.network_interfaces);

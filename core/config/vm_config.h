@@ -119,6 +119,10 @@ struct VmConfig {
     // PUT /cpu-config's template. Not written by GET /vm/config, as Firecracker writes null there;
     // a snapshot keeps its effect (the CPUID and MSRs the guest was given), not the template.
     std::optional<CpuTemplate> cpu_config;
+    // A config file's "cpu-config": the path of a template file, as Firecracker v1.7 takes it.
+    // Only between reading the document and reading that file (json::parse_vm_config), which
+    // leaves the template in cpu_config and this empty.
+    std::optional<std::string> cpu_config_file;
 };
 
 // The kernel command line used when boot-source has no boot_args.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tests/support/api_ember.h"
+#include "tests/support/ember_process.h"
 
 namespace ember::testing {
 namespace {
@@ -69,6 +70,34 @@ TEST(CpuTemplate, TheGuestBootsWithTheTemplatesCpuidAndMsrs) {
     EXPECT_EQ(printed(out, "cpuid1 ", "ecx="), want_ecx) << plain << out;
     EXPECT_EQ(printed(out, "msr174=", "msr277="), want_pat) << out;
     EXPECT_EQ(printed(out, "msr174=", "msr174="), 0u) << "the boot protocol's value wins\n" << out;
+}
+
+// Firecracker v1.7's config file gives the template as a file's path: the same guest CPU as PUT
+// /cpu-config gives, and a file that is not there fails the start by its path.
+TEST(CpuTemplate, AConfigFilesCpuConfigIsTheTemplatesPath) {
+    const std::string plain = probe("");
+    const uint64_t host_ecx = printed(plain, "cpuid1 ", "ecx=");
+    ASSERT_NE(host_ecx, ~uint64_t{0}) << plain;
+
+    TempDir dir;
+    auto config = [&](const std::string& template_path) {
+        return dir.write("vm.json", R"({"boot-source": {"kernel_image_path": ")" +
+                                        guest("cpuid_probe") + R"("}, "machine-config": )" +
+                                        kMachine + R"(, "cpu-config": ")" + template_path + "\"}");
+    };
+    const std::string from_file = dir.write("template.json", kTemplate);
+    auto r = run_process({EMBER_BINARY, "--no-api", "--config-file", config(from_file)}, kFailsafe);
+    ASSERT_FALSE(r.timed_out) << r.err;
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(printed(r.out, "cpuid1 ", "ecx="), (host_ecx | (1u << 3)) & ~uint64_t{1u << 13})
+        << plain << r.out;
+
+    const std::string missing = dir.path() + "/no-such-template.json";
+    auto refused =
+        run_process({EMBER_BINARY, "--no-api", "--config-file", config(missing)}, kFailsafe);
+    EXPECT_EQ(refused.exit_code, 1) << refused.err;
+    EXPECT_EQ(count_lines_containing(refused.err, "cpu-config: " + missing + ": "), 1)
+        << refused.err;
 }
 
 TEST(CpuTemplate, WhatTheHostLacksFailsTheBootByNameAndALaterStaticTemplateReplacesIt) {

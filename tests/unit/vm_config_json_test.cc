@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "api/json/api_bodies.h"
 #include "api/json/vm_config_json.h"
 
@@ -123,6 +126,47 @@ TEST(VmConfigJson, EachErrorNamesTheField) {
         EXPECT_NE(error_of(r).find(c.expected), std::string::npos)
             << c.json << "\n  got: " << error_of(r);
     }
+}
+
+// Firecracker v1.7's config file names a custom CPU template's file; the template is read from it
+// as PUT /cpu-config reads a body, and an error names the path and the field.
+TEST(VmConfigJson, CpuConfigIsATemplateFileReadThroughTheCaller) {
+    const std::string doc =
+        R"({"boot-source": {"kernel_image_path": "/k"}, "cpu-config": "/t.json"})";
+    std::vector<std::string> asked;
+    auto reader = [&](std::string body) {
+        return [&asked, body](const std::string& path) -> Result<std::string> {
+            asked.push_back(path);
+            if (body.empty()) return fail(path + ": No such file or directory");
+            return body;
+        };
+    };
+    auto config = parse_vm_config(
+        doc, reader(R"({"msr_modifiers": [{"addr": "0x277", "bitmap": "0b0111"}]})"));
+    ASSERT_TRUE(config) << error_of(config);
+    EXPECT_EQ(asked, std::vector<std::string>{"/t.json"});
+    ASSERT_TRUE((*config)->cpu_config);
+    ASSERT_EQ((*config)->cpu_config->msr_modifiers.size(), 1u);
+    EXPECT_EQ((*config)->cpu_config->msr_modifiers[0].addr, 0x277u);
+    EXPECT_EQ((*config)->cpu_config->msr_modifiers[0].bitmap,
+              (BitmapModifier{.mask = 0xf, .value = 7}));
+    EXPECT_FALSE((*config)->cpu_config_file);
+
+    EXPECT_EQ(error_of(parse_vm_config(doc, reader(""))),
+              "cpu-config: /t.json: No such file or directory");
+    EXPECT_EQ(error_of(parse_vm_config(
+                  doc, reader(R"({"msr_modifiers": [{"addr": "631", "bitmap": "0b1"}]})"))),
+              "cpu-config /t.json: msr_modifiers[0].addr: \"631\" is not a 0x (or 0b) number of at "
+              "most 4294967295");
+    EXPECT_EQ(error_of(parse_vm_config(doc)),
+              "cpu-config /t.json: a template file is read only from --config-file");
+    EXPECT_EQ(error_of(parse_vm_config(R"({"boot-source": {"kernel_image_path": "/k"},
+                                           "cpu-config": {"msr_modifiers": []}})",
+                                       reader("{}"))),
+              "cpu-config: expected a string, got an object");
+    // What GET /vm/config writes reads back, without a file.
+    EXPECT_TRUE(
+        parse_vm_config(R"({"boot-source": {"kernel_image_path": "/k"}, "cpu-config": null})"));
 }
 
 TEST(VmConfigJson, SingleObjectBodiesForTheApi) {

@@ -335,7 +335,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
             log::error("--config-file: " + text.error().message);
             return 1;
         }
-        auto parsed = json::parse_vm_config(*text);
+        auto parsed = json::parse_vm_config(*text, read_config_file);
         if (!parsed) {
             log::error("--config-file " + *cli->config_file + ": " + parsed.error().message);
             return 1;

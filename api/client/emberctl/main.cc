@@ -41,7 +41,7 @@ Result<VmConfig> config_of(const CommandLine& cl) {
     if (cl.config_file) {
         auto text = read_config_file(*cl.config_file);
         EMBER_TRY(text);
-        auto config = json::parse_vm_config(*text);
+        auto config = json::parse_vm_config(*text, read_config_file);
         EMBER_TRY(config, *cl.config_file);
         return config->get();
     }
