@@ -224,6 +224,13 @@ CpuShortfall cpu_shortfall(std::span<const kvm_cpuid_entry2> guest, uint64_t xcr
     return s;
 }
 
+std::vector<FeatureBits> feature_bits() {
+    std::vector<FeatureBits> out;
+    for (const auto& f : kFeatureRegisters)
+        out.push_back({f.leaf, f.subleaf, static_cast<unsigned>(f.reg), ~f.not_compared});
+    return out;
+}
+
 bool not_restored(const kvm_msr_entry& m, std::span<const uint32_t> host_msrs) {
     return m.data == 0 && std::find(host_msrs.begin(), host_msrs.end(), m.index) == host_msrs.end();
 }

@@ -35,6 +35,16 @@ CpuShortfall cpu_shortfall(std::span<const kvm_cpuid_entry2> guest, uint64_t xcr
 // "this host lacks rdrand, avx2 that the guest was booted with; ..." for a load's error.
 std::string describe(const CpuShortfall& s);
 
+// A CPUID register whose bits are features a host offers or lacks (`reg`: 0 for EAX to 3 for EDX),
+// and the bits of it cpu_shortfall() compares: what a fleet's template intersects.
+struct FeatureBits {
+    uint32_t leaf;
+    uint32_t subleaf;
+    unsigned reg;
+    uint32_t compared;
+};
+std::vector<FeatureBits> feature_bits();
+
 // The saved MSRs a load leaves out: at 0, and unknown to this host's KVM (`host_msrs`).
 bool not_restored(const kvm_msr_entry& m, std::span<const uint32_t> host_msrs);
 
