@@ -5,6 +5,10 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include <vector>
+
+#include "core/base/file_io.h"
+
 namespace ember {
 namespace {
 
@@ -77,6 +81,20 @@ Result<UniqueFd> open_file(const std::string& path, int flags, FileKinds kinds, 
             return fail(os_error(errno));
     }
     return fd;
+}
+
+Result<std::string> read_small_file(const std::string& path, size_t most) {
+    auto fd = open_file(path, O_RDONLY);
+    EMBER_TRY(fd, path);
+    auto size = file_size(fd->get());
+    EMBER_TRY(size, path);
+    if (*size > most)
+        return fail(path + ": " + std::to_string(*size) + " bytes is larger than the " +
+                    std::to_string(most) + "-byte limit for this file");
+    std::string text(*size, '\0');
+    EMBER_TRY(pread_exact(fd->get(), {reinterpret_cast<uint8_t*>(text.data()), text.size()}, 0),
+              path);
+    return text;
 }
 
 }  // namespace ember

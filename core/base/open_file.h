@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <string>
 
 #include "core/base/error.h"
@@ -22,5 +23,9 @@ enum class FileKinds { Regular, RegularOrBlockDevice, RegularOrFifo, Any };
 // directory (os error 2)", for the scripts that match it.
 Result<UniqueFd> open_file(const std::string& path, int flags, FileKinds kinds = FileKinds::Regular,
                            mode_t mode = 0600);
+
+// The whole of a small regular file from outside (a config file, a CPU template), refused unread
+// when it holds more than `most` bytes. Errors begin with the path.
+Result<std::string> read_small_file(const std::string& path, size_t most);
 
 }  // namespace ember

@@ -10,11 +10,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -222,18 +219,7 @@ Result<seccomp::ThreadFilters> thread_filters(const Cli& cli) {
 }
 
 Result<std::string> read_config_file(const std::string& path) {
-    std::error_code ec;
-    auto size = std::filesystem::file_size(path, ec);
-    if (ec) return fail(path + ": " + ec.message());
-    if (size > kMaxConfigFileBytes)
-        return fail(path + ": " + std::to_string(size) + " bytes is larger than the " +
-                    std::to_string(kMaxConfigFileBytes) + "-byte limit for a config file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return fail_errno(path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) return fail_errno(path);
-    return text.str();
+    return read_small_file(path, kMaxConfigFileBytes);
 }
 
 // The console fd for the VMM thread: a pipe or terminal is reopened non-blocking, so a stalled

@@ -4,9 +4,6 @@
 //   ember-cpu intersect DUMP...  one template every host of the dumps can boot a guest under
 //   ember-cpu verify TEMPLATE    whether this host can; exit 3 when it cannot
 // Whether a snapshot's state file can load here: ember-snapshot-info --check-host.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -14,7 +11,7 @@
 
 #include "api/json/cpu_config_json.h"
 #include "core/base/hex.h"
-#include "core/base/unique_fd.h"
+#include "core/base/open_file.h"
 #include "core/kvm/kvm.h"
 #include "vmm/machine/fleet_template.h"
 #include "vmm/machine/templated_cpu.h"
@@ -29,22 +26,9 @@ constexpr const char* kUsage =
     "       ember-cpu intersect DUMP...\n"
     "       ember-cpu verify TEMPLATE\n";
 
-// A template is a few tens of KiB; this bounds what a mistaken path (a disk image) costs.
-Result<std::string> read_template(const std::string& path) {
-    constexpr size_t kMost = 1 << 20;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return fail_errno(path);
-    std::string text(kMost + 1, '\0');
-    size_t have = 0;
-    for (ssize_t n; (n = ::read(fd.get(), text.data() + have, text.size() - have)) > 0;)
-        have += static_cast<size_t>(n);
-    if (have > kMost) return fail(path + ": longer than 1 MiB: not a CPU template");
-    text.resize(have);
-    return text;
-}
-
 Result<CpuTemplate> template_at(const std::string& path) {
-    auto text = read_template(path);
+    // A template is a few tens of KiB; this bounds what a mistaken path (a disk image) costs.
+    auto text = read_small_file(path, 1 << 20);
     EMBER_TRY(text);
     auto t = json::parse_cpu_config(*text);
     EMBER_TRY(t, path);
@@ -73,11 +57,17 @@ std::string joined(const std::vector<std::string>& items) {
     return out;
 }
 
+// A template on stdout, which must have taken it whole: a host agent redirects it to a file.
+Result<int> write_out(const CpuTemplate& t) {
+    std::printf("%s\n", json::to_json(t).c_str());
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) return fail_errno("stdout");
+    return 0;
+}
+
 Result<int> dump() {
     auto host = this_host();
     EMBER_TRY(host);
-    std::printf("%s\n", json::to_json(dump_of(host->cpuid)).c_str());
-    return 0;
+    return write_out(dump_of(host->cpuid));
 }
 
 Result<int> intersect(const std::vector<std::string>& paths) {
@@ -89,8 +79,7 @@ Result<int> intersect(const std::vector<std::string>& paths) {
     }
     auto fleet = fleet_template(dumps);
     EMBER_TRY(fleet);
-    std::printf("%s\n", json::to_json(*fleet).c_str());
-    return 0;
+    return write_out(*fleet);
 }
 
 Result<int> verify(const std::string& path) {

@@ -15,6 +15,7 @@
 #include "api/client/emberctl/command_line.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
+#include "core/base/open_file.h"
 #include "core/base/unique_fd.h"
 
 namespace ember::emberctl {
@@ -23,18 +24,10 @@ namespace {
 constexpr int kFailed = 1;
 constexpr int kUsageError = 2;
 
+// A config file or CPU template is a few KiB; this bounds what a mistaken path (a disk image)
+// costs.
 Result<std::string> read_config_file(const std::string& path) {
-    // A config file is a few KiB; this bounds what a mistaken path (a disk image) costs.
-    constexpr size_t kMost = 1 << 20;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return fail_errno(path);
-    std::string text(kMost + 1, '\0');
-    size_t have = 0;
-    for (ssize_t n; (n = ::read(fd.get(), text.data() + have, text.size() - have)) > 0;)
-        have += static_cast<size_t>(n);
-    if (have > kMost) return fail(path + ": longer than 1 MiB: not a config file");
-    text.resize(have);
-    return text;
+    return read_small_file(path, 1 << 20);
 }
 
 Result<VmConfig> config_of(const CommandLine& cl) {
