@@ -122,6 +122,7 @@ TEST(TemplatedCpuid, BitmapsAndFlagsGoOverKvmsLeafOfTheSameLeafAndSubleaf) {
     seven.function = 7;
     seven.index = 0;
     seven.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+    seven.eax = 1;  // its highest subleaf
     seven.ebx = 0xffffffff;
     kvm_cpuid_entry2 seven_one = seven;
     seven_one.index = 1;

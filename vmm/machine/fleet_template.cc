@@ -14,6 +14,7 @@ namespace {
 constexpr uint32_t kAll = std::numeric_limits<uint32_t>::max();
 constexpr std::array kRegisters{CpuidRegister::Eax, CpuidRegister::Ebx, CpuidRegister::Ecx,
                                 CpuidRegister::Edx};
+constexpr unsigned kEax = 0;
 
 // The registers whose bits are XSAVE components: 0xD.0 EAX:EDX (XCR0's), 0xD.1 ECX:EDX
 // (IA32_XSS's).
@@ -24,8 +25,24 @@ constexpr std::array<x86::FeatureBits, 4> kXsaveComponents{{
     {0xd, 1, 3, kAll},
 }};
 
-// The highest basic and extended leaves, in EAX of leaves 0 and 0x80000000.
-constexpr std::array<uint32_t, 2> kMaxLeaf{0x0, 0x80000000};
+// Where a guest reads how far to look: the highest basic leaf, the highest extended leaf, the
+// highest subleaf of leaf 7, each in EAX. templated_cpuid() drops the entries past them.
+struct Bound {
+    uint32_t leaf;
+    uint32_t subleaf;
+};
+constexpr std::array kBounds{Bound{0x0, 0}, Bound{0x80000000, 0}, Bound{0x7, 0}};
+
+// 0x80000008 EAX: the physical (bits 7-0) and linear (15-8) address widths.
+constexpr uint32_t kAddressSizes = 0x80000008;
+
+std::string named(uint32_t leaf, uint32_t subleaf) {
+    return "leaf " + hex32(leaf) + ", subleaf " + hex32(subleaf);
+}
+
+std::string dump_name(size_t index) {
+    return "dump " + std::to_string(index + 1);
+}
 
 const CpuidLeafModifier* find(const CpuTemplate& t, uint32_t leaf, uint32_t subleaf) {
     for (const auto& m : t.cpuid_modifiers)
@@ -33,30 +50,62 @@ const CpuidLeafModifier* find(const CpuTemplate& t, uint32_t leaf, uint32_t subl
     return nullptr;
 }
 
-// The register's value in a dump; every dump gives all four.
+// The register's value in a dump, which gives all four.
 uint32_t value_of(const CpuidLeafModifier& m, unsigned reg) {
     for (const auto& r : m.modifiers)
         if (static_cast<unsigned>(r.reg) == reg) return static_cast<uint32_t>(r.bitmap.value);
     return 0;
 }
 
-Result<void> check_is_dump(const CpuTemplate& t, size_t which) {
-    for (const auto& m : t.cpuid_modifiers) {
-        bool seen[4] = {};
+uint32_t value_in(const CpuTemplate& dump, uint32_t leaf, uint32_t subleaf, unsigned reg) {
+    const CpuidLeafModifier* m = find(dump, leaf, subleaf);
+    return m ? value_of(*m, reg) : 0;
+}
+
+// A dump gives each of its (leaf, subleaf)s once, with all four registers in full, the leaves
+// that say how far a guest looks among them, and nothing else.
+Result<void> check_is_dump(const CpuTemplate& t, size_t index) {
+    const std::string which = dump_name(index);
+    if (!t.msr_modifiers.empty() || !t.kvm_capabilities.empty())
+        return fail(which + ": sets MSRs or KVM capabilities: not a dump, which gives CPUID only");
+    for (size_t i = 0; i < t.cpuid_modifiers.size(); ++i) {
+        const auto& m = t.cpuid_modifiers[i];
+        if (find(t, m.leaf, m.subleaf) != &m)
+            return fail(which + ": " + named(m.leaf, m.subleaf) + " is given twice");
+        unsigned seen = 0;
         for (const auto& r : m.modifiers) {
+            const unsigned reg = 1u << static_cast<unsigned>(r.reg);
             if (r.bitmap.mask != kAll)
-                return fail("dump " + std::to_string(which + 1) + ": leaf " + hex32(m.leaf) +
-                            ", subleaf " + hex32(m.subleaf) + ", " + std::string(name_of(r.reg)) +
+                return fail(which + ": " + named(m.leaf, m.subleaf) + ", " +
+                            std::string(name_of(r.reg)) +
                             " keeps bits (x): not a dump, which gives every bit");
-            seen[static_cast<unsigned>(r.reg)] = true;
+            if (seen & reg)
+                return fail(which + ": " + named(m.leaf, m.subleaf) + ", " +
+                            std::string(name_of(r.reg)) + " is given twice");
+            seen |= reg;
         }
         for (auto reg : kRegisters)
-            if (!seen[static_cast<unsigned>(reg)])
-                return fail("dump " + std::to_string(which + 1) + ": leaf " + hex32(m.leaf) +
-                            ", subleaf " + hex32(m.subleaf) + " lacks " +
+            if (!(seen & (1u << static_cast<unsigned>(reg))))
+                return fail(which + ": " + named(m.leaf, m.subleaf) + " lacks " +
                             std::string(name_of(reg)) + ": not a dump, which gives every register");
     }
+    for (const Bound& b : {kBounds[0], kBounds[1]})
+        if (find(t, b.leaf, b.subleaf) == nullptr)
+            return fail(which + " lacks " + named(b.leaf, b.subleaf) +
+                        ", which every CPU has: not a dump");
     return {};
+}
+
+// Leaf 0's vendor string, EBX, EDX, ECX.
+std::array<uint32_t, 3> vendor_of(const CpuTemplate& dump) {
+    return {value_in(dump, 0, 0, 1), value_in(dump, 0, 0, 3), value_in(dump, 0, 0, 2)};
+}
+
+// Whether a guest under the template, its bounds `lowest`, would look at (leaf, subleaf).
+bool within(uint32_t leaf, uint32_t subleaf, const std::array<uint32_t, 3>& lowest) {
+    if (leaf == 0x7 && subleaf > lowest[2]) return false;
+    if (leaf >= 0x80000000) return leaf <= lowest[1];
+    return leaf < 0x40000000 ? leaf <= lowest[0] : true;
 }
 
 }  // namespace
@@ -79,10 +128,34 @@ CpuTemplate dump_of(std::span<const kvm_cpuid_entry2> supported) {
 
 Result<CpuTemplate> fleet_template(std::span<const CpuTemplate> dumps) {
     if (dumps.empty()) return fail("no dumps to intersect");
-    for (size_t i = 0; i < dumps.size(); ++i) EMBER_TRY(check_is_dump(dumps[i], i));
+    for (size_t i = 0; i < dumps.size(); ++i) {
+        EMBER_TRY(check_is_dump(dumps[i], i));
+        if (vendor_of(dumps[i]) != vendor_of(dumps.front()))
+            return fail(dump_name(i) +
+                        " is from another CPU vendor than dump 1: a template "
+                        "cannot make one vendor's CPU pass for another's");
+    }
+
+    std::array<uint32_t, 3> lowest{kAll, kAll, kAll};
+    for (size_t b = 0; b < kBounds.size(); ++b)
+        for (const auto& d : dumps)
+            lowest[b] = std::min(lowest[b], value_in(d, kBounds[b].leaf, kBounds[b].subleaf, kEax));
 
     std::vector<x86::FeatureBits> features = x86::feature_bits();
     features.insert(features.end(), kXsaveComponents.begin(), kXsaveComponents.end());
+
+    // A register whose bits a load compares, given by one host and not by another, inside what a
+    // guest looks at: no template can take it from the hosts that give it.
+    for (const auto& f : features) {
+        if (!within(f.leaf, f.subleaf, lowest)) continue;
+        size_t missing = dumps.size();
+        size_t given = dumps.size();
+        for (size_t i = 0; i < dumps.size(); ++i)
+            (find(dumps[i], f.leaf, f.subleaf) ? given : missing) = i;
+        if (missing < dumps.size() && given < dumps.size())
+            return fail(dump_name(missing) + " lacks " + named(f.leaf, f.subleaf) + ", which " +
+                        dump_name(given) + " gives within the leaves every dump has");
+    }
 
     CpuTemplate out;
     auto modifier_for = [&](const CpuidLeafModifier& first) -> CpuidLeafModifier& {
@@ -107,11 +180,20 @@ Result<CpuTemplate> fleet_template(std::span<const CpuTemplate> dumps) {
             modifier_for(first).modifiers.push_back(
                 {kRegisters[f.reg], BitmapModifier{.mask = cleared, .value = 0}});
         }
-        if (std::find(kMaxLeaf.begin(), kMaxLeaf.end(), first.leaf) != kMaxLeaf.end()) {
-            uint32_t lowest = kAll;
-            for (const auto* m : each) lowest = std::min(lowest, value_of(*m, 0));
+        for (size_t b = 0; b < kBounds.size(); ++b)
+            if (kBounds[b].leaf == first.leaf && kBounds[b].subleaf == first.subleaf)
+                modifier_for(first).modifiers.push_back(
+                    {CpuidRegister::Eax, BitmapModifier{.mask = kAll, .value = lowest[b]}});
+        if (first.leaf == kAddressSizes) {
+            uint32_t physical = 0xff;
+            uint32_t linear = 0xff;
+            for (const auto* m : each) {
+                physical = std::min(physical, value_of(*m, kEax) & 0xff);
+                linear = std::min(linear, (value_of(*m, kEax) >> 8) & 0xff);
+            }
             modifier_for(first).modifiers.push_back(
-                {CpuidRegister::Eax, BitmapModifier{.mask = kAll, .value = lowest}});
+                {CpuidRegister::Eax,
+                 BitmapModifier{.mask = 0xffff, .value = linear << 8 | physical}});
         }
     }
     return out;

@@ -17,6 +17,32 @@ uint32_t& register_of(kvm_cpuid_entry2& e, CpuidRegister r) {
     return e.eax;
 }
 
+const kvm_cpuid_entry2* entry(const std::vector<kvm_cpuid_entry2>& cpuid, uint32_t leaf) {
+    for (const auto& e : cpuid)
+        if (e.function == leaf && e.index == 0) return &e;
+    return nullptr;
+}
+
+// KVM answers from any entry the table holds, even one past the highest leaf or subleaf that the
+// table itself gives; a template that lowers one of them (a fleet's, to the lowest of its hosts')
+// takes away what lies past it, or a load on a host without those leaves would find them.
+void drop_past_bounds(std::vector<kvm_cpuid_entry2>& cpuid) {
+    constexpr uint32_t kHypervisorLeaves = 0x40000000;
+    constexpr uint32_t kExtendedLeaves = 0x80000000;
+    const kvm_cpuid_entry2* basic = entry(cpuid, 0);
+    const kvm_cpuid_entry2* extended = entry(cpuid, kExtendedLeaves);
+    const kvm_cpuid_entry2* seven = entry(cpuid, 7);
+    const uint32_t max_basic = basic ? basic->eax : ~0u;
+    const uint32_t max_extended = extended ? extended->eax : ~0u;
+    const uint32_t max_seven = seven ? seven->eax : ~0u;
+    std::erase_if(cpuid, [&](const kvm_cpuid_entry2& e) {
+        if (e.function < kHypervisorLeaves)
+            return e.function > max_basic || (e.function == 7 && e.index > max_seven);
+        return e.function > kExtendedLeaves && e.function < kExtendedLeaves + 0x10000000 &&
+               e.function > max_extended;
+    });
+}
+
 }  // namespace
 
 Result<std::vector<kvm_cpuid_entry2>> templated_cpuid(std::vector<kvm_cpuid_entry2> supported,
@@ -34,6 +60,7 @@ Result<std::vector<kvm_cpuid_entry2>> templated_cpuid(std::vector<kvm_cpuid_entr
             value = static_cast<uint32_t>(r.bitmap.applied_to(value));
         }
     }
+    drop_past_bounds(supported);
     return supported;
 }
 

@@ -15,7 +15,8 @@
 
 namespace ember {
 
-// `supported` with each modifier's bitmaps and flags over the entry of its (leaf, subleaf). A leaf
+// `supported` with each modifier's bitmaps and flags over the entry of its (leaf, subleaf), less
+// the entries past the highest basic leaf, extended leaf and leaf-7 subleaf it then gives. A leaf
 // KVM does not offer is refused, in Firecracker's words: a typo must not pass for a change.
 Result<std::vector<kvm_cpuid_entry2>> templated_cpuid(std::vector<kvm_cpuid_entry2> supported,
                                                       const CpuTemplate& t);

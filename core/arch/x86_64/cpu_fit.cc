@@ -80,6 +80,9 @@ constexpr std::array kFeatureRegisters{
               nullptr, nullptr, "fzrm",  "fsrs",  "fsrc",     nullptr,       nullptr, nullptr,
               nullptr, nullptr, nullptr, nullptr, nullptr,    nullptr,       nullptr, "avx_ifma",
               nullptr, nullptr, "lam",   nullptr, nullptr,    nullptr,       nullptr, nullptr}},
+    // The controls a guest may set in SPEC_CTRL (PSFD, IPRED, RRSBA, DDPD_U, BHI): a SPEC_CTRL
+    // value a host without them cannot take back. Bit 5 and above are "not affected" hints.
+    FeatureRegister{0x7, 2, Reg::Edx, ~0x1fu, Names{}},
     FeatureRegister{
         0xd, 1, Reg::Eax, 0,
         Names{"xsaveopt", "xsavec", "xgetbv1", "xsaves", "xfd",   nullptr, nullptr, nullptr,
@@ -107,6 +110,20 @@ constexpr std::array kFeatureRegisters{
               "nonstop_tsc", nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
               nullptr,       nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
               nullptr,       nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr}},
+    // Automatic IBRS: a guest that uses it sets EFER bit 21, which a host without it refuses. The
+    // other bits of the leaf describe how the CPU behaves, not what a guest may turn on.
+    FeatureRegister{0x80000021, 0, Reg::Eax, ~bit(8),
+                    Names{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                          "autoibrs"}},
+    // KVM's paravirtual features: each a hypercall or an MSR the guest's kernel then uses.
+    FeatureRegister{0x40000001, 0, Reg::Eax, 0,
+                    Names{"kvm_clocksource", "kvm_nop_io_delay", "kvm_mmu_op", "kvm_clocksource2",
+                          "kvm_async_pf", "kvm_steal_time", "kvm_pv_eoi", "kvm_pv_unhalt", nullptr,
+                          "kvm_pv_tlb_flush", "kvm_async_pf_vmexit", "kvm_pv_send_ipi",
+                          "kvm_poll_control", "kvm_pv_sched_yield", "kvm_async_pf_int",
+                          "kvm_msi_ext_dest_id", "kvm_hc_map_gpa_range", "kvm_migration_control",
+                          nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                          "kvm_clocksource_stable"}},
     // Bits 17, 18, 26, 29 and 30 are hints KVM makes up per kernel version ("always on", "not
     // affected"): no instruction depends on them.
     FeatureRegister{
@@ -226,6 +243,7 @@ CpuShortfall cpu_shortfall(std::span<const kvm_cpuid_entry2> guest, uint64_t xcr
 
 std::vector<FeatureBits> feature_bits() {
     std::vector<FeatureBits> out;
+    out.reserve(kFeatureRegisters.size());
     for (const auto& f : kFeatureRegisters)
         out.push_back({f.leaf, f.subleaf, static_cast<unsigned>(f.reg), ~f.not_compared});
     return out;
