@@ -21,6 +21,7 @@
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/require.h"
 #include "snapshot/config_section.h"
+#include "snapshot/cpu_template_section.h"
 #include "snapshot/devices.h"
 #include "snapshot/format.h"
 #include "snapshot/machine_state.h"
@@ -76,6 +77,9 @@ void check_section(const snapshot::Section& s, bool tagged, const GuestMemory& m
             require_round_trip(s.payload, snapshot::decode_config(s.payload, s.version));
             break;
         case snapshot::kVmKvm: require_round_trip(s.payload, snapshot::decode_vm(s.payload)); break;
+        case state_sections::kCpuTemplate.id:
+            require_round_trip(s.payload, snapshot::decode_cpu_template(s.payload));
+            break;
         case snapshot::kVcpu:
             require_round_trip(s.payload, snapshot::decode_vcpu(s.payload));
             break;

@@ -1,6 +1,7 @@
 #include "snapshot/decoded_snapshot.h"
 
 #include "snapshot/config_section.h"
+#include "snapshot/cpu_template_section.h"
 
 namespace ember::snapshot {
 
@@ -17,6 +18,16 @@ Result<DecodedSnapshot> read_snapshot(const std::string& path) {
     auto config = decode_config(config_section->payload, config_section->version);
     EMBER_TRY(config);
     s.config = std::move(*config);
+    if (auto t = s.file.all(state_sections::kCpuTemplate.id); !t.empty()) {
+        if (t.size() > 1) return fail("more than one cpu template section");
+        auto booted_under = decode_cpu_template(t.front().payload);
+        EMBER_TRY(booted_under);
+        VmConfig with = s.config;
+        with.cpu_config = std::move(*booted_under);
+        auto checked = ValidVmConfig::check(std::move(with));
+        EMBER_TRY(checked);
+        s.config = std::move(*checked);
+    }
     auto layout_section = s.file.one(kMemory);
     EMBER_TRY(layout_section);
     auto layout = decode_memory(layout_section->payload, layout_section->version);

@@ -9,11 +9,6 @@
 namespace ember::json {
 namespace {
 
-// Bounds on a template: far more than any CPU has leaves or MSRs worth changing.
-constexpr size_t kMaxCpuidModifiers = 256;
-constexpr size_t kMaxRegisterModifiers = 16;
-constexpr size_t kMaxMsrModifiers = 256;
-constexpr size_t kMaxKvmCapabilities = 64;
 constexpr uint32_t kU32Max = std::numeric_limits<uint32_t>::max();
 
 // Each element of the array field `key` as an object, read by `item` (Fields of it, its path);

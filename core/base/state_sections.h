@@ -35,7 +35,11 @@ inline constexpr StateSection kMemory{6, "memory layout", 3};
 // 2: the device's own state after the transport's (its rate limiters' tokens)
 inline constexpr StateSection kVirtio{7, "virtio", 2, kPerDevice};
 
-inline constexpr StateSection kAll[] = {kConfig, kVmKvm, kVcpu, kSerial, kI8042, kMemory, kVirtio};
+// The custom CPU template the guest was booted under, when there was one (written optional).
+inline constexpr StateSection kCpuTemplate{8, "cpu template"};
+
+inline constexpr StateSection kAll[] = {kConfig, kVmKvm,  kVcpu,   kSerial,
+                                        kI8042,  kMemory, kVirtio, kCpuTemplate};
 
 // The kinds a VM hands to its devices at restore.
 inline constexpr auto kPerDeviceKinds = [] {

@@ -4,6 +4,7 @@
 // own topology edits, as Firecracker applies a template before its CPUID normalization).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -28,6 +29,7 @@ enum class CpuidRegister : uint8_t { Eax, Ebx, Ecx, Edx };
 struct CpuidRegisterModifier {
     CpuidRegister reg = CpuidRegister::Eax;
     BitmapModifier bitmap;
+    bool operator==(const CpuidRegisterModifier&) const = default;
 };
 
 struct CpuidLeafModifier {
@@ -35,23 +37,34 @@ struct CpuidLeafModifier {
     uint32_t subleaf = 0;
     uint32_t flags = 0;  // KVM's, as KVM_GET_SUPPORTED_CPUID writes them
     std::vector<CpuidRegisterModifier> modifiers;
+    bool operator==(const CpuidLeafModifier&) const = default;
 };
 
 struct MsrModifier {
     uint32_t addr = 0;
     BitmapModifier bitmap;
+    bool operator==(const MsrModifier&) const = default;
 };
 
 // "121" asks that the host's KVM have capability 121; "!121" takes it off the checks.
 struct KvmCapabilityModifier {
     uint32_t capability = 0;
     bool removed = false;
+    bool operator==(const KvmCapabilityModifier&) const = default;
 };
+
+// Bounds on a template, wherever one comes from: far more than any CPU has leaves or MSRs worth
+// changing.
+inline constexpr size_t kMaxCpuidModifiers = 256;
+inline constexpr size_t kMaxRegisterModifiers = 16;
+inline constexpr size_t kMaxMsrModifiers = 256;
+inline constexpr size_t kMaxKvmCapabilities = 64;
 
 struct CpuTemplate {
     std::vector<KvmCapabilityModifier> kvm_capabilities;
     std::vector<CpuidLeafModifier> cpuid_modifiers;
     std::vector<MsrModifier> msr_modifiers;
+    bool operator==(const CpuTemplate&) const = default;
 };
 
 // A bitmap of `bits` (32 or 64) bits: 0, 1 and x after an optional "0b", with "_" between them

@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "core/arch/x86_64/cpu_fit.h"
+#include "core/base/hex.h"
 #include "core/base/state_sections.h"
 #include "core/kvm/kvm.h"
 #include "snapshot/config_section.h"
 #include "snapshot/cpu_fit.h"
+#include "snapshot/cpu_template_section.h"
 #include "snapshot/devices.h"
 #include "snapshot/machine_state.h"
 
@@ -84,6 +86,17 @@ int describe(const char* path, bool check) {
                             n.host_dev_name.c_str());
         }
     }
+    for (const auto& s : file->all(state_sections::kCpuTemplate.id)) {
+        auto t = snapshot::decode_cpu_template(s.payload);
+        if (!t) {
+            std::printf("CPU template: %s\n", t.error().message.c_str());
+            continue;
+        }
+        std::printf(
+            "CPU template: custom, %zu CPUID leaves and %zu MSRs it sets, %zu KVM "
+            "capabilities\n",
+            t->cpuid_modifiers.size(), t->msr_modifiers.size(), t->kvm_capabilities.size());
+    }
     if (auto m = file->one(snapshot::kMemory)) {
         if (auto layout = snapshot::decode_memory(m->payload, m->version))
             std::printf("memory: %zu regions, %llu KiB pages\n", layout->regions.size(),
@@ -106,6 +119,9 @@ int describe(const char* path, bool check) {
             static_cast<ull>(v->sregs.cr0), static_cast<ull>(v->sregs.efer),
             static_cast<ull>(snapshot::saved_xcr0(*v)), x86::cpu_vendor(v->cpuid).c_str(),
             v->cpuid.size(), v->msrs.size());
+        std::string msrs;
+        for (const auto& m : v->msrs) msrs.append(" ").append(hex32(m.index));
+        std::printf("  MSRs:%s\n", msrs.c_str());
         vcpus.push_back(std::move(*v));
     }
     return check ? check_host(vcpus) : 0;

@@ -9,6 +9,7 @@
 #include "api/json/cpu_config_json.h"
 #include "tests/support/api_ember.h"
 #include "tests/support/ember_process.h"
+#include "tests/support/snapshot_ember.h"
 
 namespace ember::testing {
 namespace {
@@ -108,6 +109,63 @@ TEST(FleetTemplate, WhatThisHostCannotGiveIsRefusedByNameAndATemplateIsNoDump) {
     EXPECT_NE(r.err.find("none.json: No such file or directory"), std::string::npos) << r.err;
     r = run_process({EMBER_CPU, "merge"}, kFailsafe);
     EXPECT_EQ(r.exit_code, 2);
+}
+
+// The saved MSRs of a state file, as ember-snapshot-info lists them.
+std::string saved_msrs(const std::string& state) {
+    auto info = run_process({EMBER_SNAPSHOT_INFO, state}, kFailsafe);
+    EXPECT_EQ(info.exit_code, 0) << info.err;
+    const auto at = info.out.find("  MSRs:");
+    return at == std::string::npos ? "" : info.out.substr(at, info.out.find('\n', at) - at) + " ";
+}
+
+// A snapshot knows the template its guest was booted under, and so does every snapshot of a VM
+// restored from it; it saves the MSRs that template set, and of the rest only those that hold the
+// guest's state: not the host's microcode revision (0x8b), which the next host's KVM gives.
+TEST_F(Snapshot, ATemplateAndItsMsrsTravelWithTheSnapshotsOfItsGuest) {
+    snapshot_a_ticking_guest();
+    const std::string plain = saved_msrs(state);
+    EXPECT_NE(plain.find(" 0x10 "), std::string::npos) << plain;
+    EXPECT_NE(plain.find(" 0x277 "), std::string::npos) << plain;
+    EXPECT_EQ(plain.find(" 0x8b "), std::string::npos) << plain;
+    EXPECT_EQ(plain.find(" 0x10a "), std::string::npos) << plain;
+    auto info = run_process({EMBER_SNAPSHOT_INFO, state}, kFailsafe);
+    EXPECT_EQ(info.out.find("CPU template"), std::string::npos) << info.out;
+
+    // ARCH_CAPABILITIES kept as KVM gives it ("0b"), yet named by the template.
+    Ember a;
+    ASSERT_TRUE(configure(a, "ticker.elf"));
+    auto put =
+        a.call("PUT", "/cpu-config", R"({"msr_modifiers": [{"addr": "0x10a", "bitmap": "0b"}],
+        "cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0,
+                             "modifiers": [{"register": "ecx", "bitmap": "0b0"}]}]})");
+    ASSERT_EQ(put.status, 204) << put.body;
+    ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+    ASSERT_TRUE(a.wait_for("tick 2 ok")) << a.output();
+    ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    ASSERT_EQ(a.call("PUT", "/snapshot/create", create_body()).status, 204);
+    a.kill(SIGKILL);
+    const std::string told =
+        "CPU template: custom, 1 CPUID leaves and 1 MSRs it sets, 0 KVM "
+        "capabilities";
+    info = run_process({EMBER_SNAPSHOT_INFO, state}, kFailsafe);
+    EXPECT_NE(info.out.find(told), std::string::npos) << info.out;
+    EXPECT_NE(saved_msrs(state).find(" 0x10a "), std::string::npos) << saved_msrs(state);
+
+    Ember b;
+    auto loaded = b.call("PUT", "/snapshot/load", load_body(true, state, mem));
+    ASSERT_EQ(loaded.status, 204) << loaded.body;
+    ASSERT_TRUE(b.wait_for("tick 3 ok")) << b.output();
+    ASSERT_EQ(b.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    const std::string again = files.path() + "/again.state",
+                      again_mem = files.path() + "/again.mem";
+    auto created =
+        b.call("PUT", "/snapshot/create",
+               R"({"snapshot_path": ")" + again + R"(", "mem_file_path": ")" + again_mem + "\"}");
+    ASSERT_EQ(created.status, 204) << created.body;
+    info = run_process({EMBER_SNAPSHOT_INFO, again}, kFailsafe);
+    EXPECT_NE(info.out.find(told), std::string::npos) << info.out;
+    EXPECT_NE(saved_msrs(again).find(" 0x10a "), std::string::npos) << saved_msrs(again);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/arch/x86_64/cpu_fit.h"
+#include "core/arch/x86_64/saved_msrs.h"
 #include "core/base/atomic_file.h"
 #include "core/base/elapsed.h"
 #include "core/base/file_io.h"
@@ -17,6 +18,7 @@
 #include "core/memory/resident_pages.h"
 #include "snapshot/config_section.h"
 #include "snapshot/cpu_fit.h"
+#include "snapshot/cpu_template_section.h"
 #include "snapshot/decoded_snapshot.h"
 #include "snapshot/devices.h"
 #include "snapshot/memory_copy.h"
@@ -305,6 +307,9 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     for (const auto& d : devices) d.device->quiesce();
     snapshot::Writer w;
     w.add(state_sections::kConfig, snapshot::encode(config()));
+    if (const auto& t = config().cpu_config)
+        w.add(state_sections::kCpuTemplate.id | snapshot::kOptional,
+              state_sections::kCpuTemplate.version, snapshot::encode(*t));
     snapshot::MemoryLayout layout;
     for (const auto& r : memory_.regions()) layout.regions.push_back({r.guest_addr, r.size()});
     layout.page_size = memory_.page_size();
@@ -315,8 +320,12 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     w.add(state_sections::kVmKvm, snapshot::encode(*vm_state));
     auto msrs = kvm_.msr_index_list();
     EMBER_TRY(msrs);
+    std::vector<uint32_t> template_msrs;
+    if (const auto& t = config().cpu_config)
+        for (const auto& m : t->msr_modifiers) template_msrs.push_back(m.addr);
     for (size_t i = 0; i < vcpus_.size(); ++i) {
-        auto s = capture_vcpu(vcpus_[i]->vcpu(), *msrs, vcpu_cpuid_[i]);
+        const auto to_save = x86::msrs_to_save(*msrs, vcpu_cpuid_[i], template_msrs);
+        auto s = capture_vcpu(vcpus_[i]->vcpu(), to_save, vcpu_cpuid_[i]);
         EMBER_TRY(s, "vCPU " + std::to_string(i));
         w.add(state_sections::kVcpu, snapshot::encode(*s));
     }

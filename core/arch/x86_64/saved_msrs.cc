@@ -1,0 +1,107 @@
+#include "core/arch/x86_64/saved_msrs.h"
+
+#include <algorithm>
+#include <array>
+
+namespace ember::x86 {
+namespace {
+
+struct Range {
+    uint32_t first;
+    uint32_t last;
+    bool contains(uint32_t index) const { return index >= first && index <= last; }
+};
+
+// The guest's state on every x86-64 vCPU, whatever its CPUID.
+constexpr std::array kAlways{
+    Range{0x10, 0x10},              // TSC
+    Range{0x11, 0x12},              // KVM's first clock MSRs
+    Range{0x1b, 0x1b},              // APIC base
+    Range{0x3b, 0x3b},              // TSC_ADJUST
+    Range{0x140, 0x140},            // MISC_FEATURES_ENABLES (CPUID faulting)
+    Range{0x174, 0x176},            // SYSENTER
+    Range{0x17a, 0x17b},            // MCG_STATUS, MCG_CTL
+    Range{0x1a0, 0x1a0},            // MISC_ENABLE
+    Range{0x1d9, 0x1d9},            // DEBUGCTL
+    Range{0x1fc, 0x1fc},            // POWER_CTL
+    Range{0x200, 0x21f},            // variable MTRRs
+    Range{0x250, 0x250},            // fixed MTRRs
+    Range{0x258, 0x259},            //
+    Range{0x268, 0x26f},            //
+    Range{0x277, 0x277},            // PAT
+    Range{0x2ff, 0x2ff},            // MTRRdefType
+    Range{0x400, 0x47f},            // machine-check banks
+    Range{0x4d0, 0x4d0},            // MCG_EXT_CTL
+    Range{0x6e0, 0x6e0},            // TSC_DEADLINE
+    Range{0xc1, 0xc8},              // Intel's counters, their selectors, fixed counters,
+    Range{0x186, 0x18d},            // controls and full-width counters: zero in a guest
+    Range{0x309, 0x30b},            // that never used them, which any host takes
+    Range{0x38d, 0x390},            //
+    Range{0x4c1, 0x4c8},            //
+    Range{0xc0000080, 0xc0000084},  // EFER, STAR, LSTAR, CSTAR, SFMASK
+    Range{0xc0000100, 0xc0000102},  // FS, GS, KERNEL_GS base
+    Range{0xc0000300, 0xc0000303},  // AMD's counters, their global controls,
+    Range{0xc0010000, 0xc0010007},  //
+    Range{0xc0010200, 0xc001020b},  //
+    Range{0xc0010015, 0xc0010015},  // HWCR
+    Range{0x4b564d00, 0x4b564dff},  // KVM's paravirtual MSRs
+};
+
+struct Implied {
+    Range msrs;
+    // Saved when the guest's CPUID has any of these bits: (leaf, subleaf, register 0-3, bit).
+    std::array<std::array<uint32_t, 4>, 3> by;
+};
+
+constexpr uint32_t kNone = 0xffffffff;
+
+// MSRs that belong to a feature, saved only when the guest was given it.
+constexpr std::array kImplied{
+    Implied{{0xc0000103, 0xc0000103}, {{{0x80000001, 0, 3, 27}, {0x7, 0, 2, 22}, {kNone}}}},
+    // SPEC_CTRL: Intel's IBRS, STIBP, SSBD; AMD's.
+    Implied{{0x48, 0x48}, {{{0x7, 0, 3, 26}, {0x7, 0, 3, 31}, {0x80000008, 0, 1, 14}}}},
+    Implied{{0x48, 0x48}, {{{0x80000008, 0, 1, 15}, {0x80000008, 0, 1, 24}, {kNone}}}},
+    Implied{{0xc001011f, 0xc001011f}, {{{0x80000008, 0, 1, 25}, {kNone}, {kNone}}}},  // virt_ssbd
+    Implied{{0xda0, 0xda0}, {{{0xd, 1, 0, 3}, {kNone}, {kNone}}}},                    // XSS: xsaves
+    Implied{{0x1c4, 0x1c5}, {{{0xd, 1, 0, 4}, {kNone}, {kNone}}}},                    // XFD: xfd
+    Implied{{0xe1, 0xe1}, {{{0x7, 0, 2, 5}, {kNone}, {kNone}}}},            // UMWAIT_CONTROL
+    Implied{{0x6a0, 0x6a8}, {{{0x7, 0, 2, 7}, {0x7, 0, 3, 20}, {kNone}}}},  // CET: shstk, ibt
+    Implied{{0x6e1, 0x6e1}, {{{0x7, 0, 2, 31}, {kNone}, {kNone}}}},         // PKRS: pks
+    Implied{{0x3a, 0x3a}, {{{0x1, 0, 2, 5}, {kNone}, {kNone}}}},            // FEAT_CTL: vmx
+    Implied{{0xc0010117, 0xc0010117}, {{{0x80000001, 0, 2, 2}, {kNone}, {kNone}}}},  // svm
+};
+
+bool has(std::span<const kvm_cpuid_entry2> cpuid, const std::array<uint32_t, 4>& bit) {
+    if (bit[0] == kNone) return false;
+    for (const auto& e : cpuid) {
+        if (e.function != bit[0] || e.index != bit[1]) continue;
+        const uint32_t regs[4] = {e.eax, e.ebx, e.ecx, e.edx};
+        return (regs[bit[2]] >> bit[3]) & 1;
+    }
+    return false;
+}
+
+bool saved(uint32_t index, std::span<const kvm_cpuid_entry2> guest_cpuid) {
+    for (const Range& r : kAlways)
+        if (r.contains(index)) return true;
+    for (const Implied& i : kImplied)
+        if (i.msrs.contains(index))
+            for (const auto& bit : i.by)
+                if (has(guest_cpuid, bit)) return true;
+    return false;
+}
+
+}  // namespace
+
+std::vector<uint32_t> msrs_to_save(std::span<const uint32_t> host_list,
+                                   std::span<const kvm_cpuid_entry2> guest_cpuid,
+                                   std::span<const uint32_t> template_msrs) {
+    std::vector<uint32_t> out;
+    for (uint32_t index : host_list)
+        if (saved(index, guest_cpuid) ||
+            std::find(template_msrs.begin(), template_msrs.end(), index) != template_msrs.end())
+            out.push_back(index);
+    return out;
+}
+
+}  // namespace ember::x86

@@ -1,0 +1,70 @@
+// Which MSRs a snapshot saves (core/arch/x86_64/saved_msrs): the guest's state, not the host's
+// description; a feature's MSRs only with the feature; a template's whatever they are.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "core/arch/x86_64/saved_msrs.h"
+
+namespace ember::x86 {
+namespace {
+
+// As this kind of host's KVM lists them (AMD, a paravirtual KVM), with UMWAIT_CONTROL and XSS.
+const std::vector<uint32_t> kHostList{
+    0x174, 0x175,      0x176,      0xc0000081, 0xc0000083, 0xc0000102, 0xc0000084, 0xc0000082,
+    0x10,  0x277,      0xc0010117, 0x1d9,      0x1db,      0x1dc,      0x1dd,      0x1de,
+    0x12,  0x11,       0x4b564d01, 0x4b564d00, 0x3b,       0x6e0,      0x10a,      0x345,
+    0x1a0, 0x17a,      0x17b,      0x34,       0xce,       0x140,      0xc001011f, 0x1fc,
+    0x8b,  0xc0010015, 0xe1,       0xda0,      0xc0000103};
+
+kvm_cpuid_entry2 entry(uint32_t leaf, uint32_t subleaf, uint32_t eax, uint32_t ebx, uint32_t ecx,
+                       uint32_t edx) {
+    kvm_cpuid_entry2 e{};
+    e.function = leaf;
+    e.index = subleaf;
+    e.eax = eax;
+    e.ebx = ebx;
+    e.ecx = ecx;
+    e.edx = edx;
+    return e;
+}
+
+bool in(const std::vector<uint32_t>& list, uint32_t msr) {
+    return std::find(list.begin(), list.end(), msr) != list.end();
+}
+
+TEST(SavedMsrs, TheGuestsStateAndNotTheHostsDescription) {
+    const auto saved = msrs_to_save(kHostList, {}, {});
+    for (uint32_t state : {0x10u, 0x11u, 0x12u, 0x174u, 0x277u, 0x1a0u, 0x3bu, 0x6e0u, 0x1d9u,
+                           0x140u, 0xc0000082u, 0xc0000102u, 0x4b564d00u, 0x17au})
+        EXPECT_TRUE(in(saved, state)) << std::hex << state;
+    // Microcode, platform, perf and vulnerability descriptions, an SMI count, branch records.
+    for (uint32_t host : {0x8bu, 0xceu, 0x345u, 0x10au, 0x34u, 0x1dbu, 0x1deu})
+        EXPECT_FALSE(in(saved, host)) << std::hex << host;
+    // Features the guest was not given.
+    for (uint32_t feature : {0xe1u, 0xda0u, 0xc0000103u, 0xc001011fu, 0xc0010117u})
+        EXPECT_FALSE(in(saved, feature)) << std::hex << feature;
+    // Never one the host does not list.
+    EXPECT_FALSE(in(saved, 0x2ff));
+}
+
+TEST(SavedMsrs, AFeaturesMsrsWithTheFeatureAndATemplatesWhateverTheyAre) {
+    const std::vector cpuid{entry(0x7, 0, 0, 0, 1u << 5 /* waitpkg */, 0),
+                            entry(0xd, 1, 1u << 3 /* xsaves */, 0, 0, 0),
+                            entry(0x80000001, 0, 0, 0, 0, 1u << 27 /* rdtscp */),
+                            entry(0x80000008, 0, 0, 1u << 25 /* virt_ssbd */, 0, 0)};
+    const std::vector<uint32_t> from_template{0x10a, 0x3a};
+    const auto saved = msrs_to_save(kHostList, cpuid, from_template);
+    for (uint32_t msr : {0xe1u, 0xda0u, 0xc0000103u, 0xc001011fu, 0x10au})
+        EXPECT_TRUE(in(saved, msr)) << std::hex << msr;
+    EXPECT_FALSE(in(saved, 0x3a)) << "a template's MSR the host does not list";
+    EXPECT_FALSE(in(saved, 0xc0010117)) << "svm was not given";
+    // In the host list's order.
+    EXPECT_TRUE(std::is_sorted(saved.begin(), saved.end(), [](uint32_t a, uint32_t b) {
+        return std::find(kHostList.begin(), kHostList.end(), a) <
+               std::find(kHostList.begin(), kHostList.end(), b);
+    }));
+}
+
+}  // namespace
+}  // namespace ember::x86
