@@ -38,6 +38,8 @@ constexpr std::array kAlways{
     Range{0x309, 0x30b},            // that never used them, which any host takes
     Range{0x38d, 0x390},            //
     Range{0x4c1, 0x4c8},            //
+    Range{0x3f1, 0x3f2},            // PEBS
+    Range{0x600, 0x600},            // DS_AREA
     Range{0xc0000080, 0xc0000084},  // EFER, STAR, LSTAR, CSTAR, SFMASK
     Range{0xc0000100, 0xc0000102},  // FS, GS, KERNEL_GS base
     Range{0xc0000300, 0xc0000303},  // AMD's counters, their global controls,
@@ -69,6 +71,14 @@ constexpr std::array kImplied{
     Implied{{0x6e1, 0x6e1}, {{{0x7, 0, 2, 31}, {kNone}, {kNone}}}},         // PKRS: pks
     Implied{{0x3a, 0x3a}, {{{0x1, 0, 2, 5}, {kNone}, {kNone}}}},            // FEAT_CTL: vmx
     Implied{{0xc0010117, 0xc0010117}, {{{0x80000001, 0, 2, 2}, {kNone}, {kNone}}}},  // svm
+    Implied{{0xc0000104, 0xc0000104}, {{{0x80000001, 0, 2, 2}, {kNone}, {kNone}}}},  // TSC ratio
+    Implied{{0x122, 0x122}, {{{0x7, 0, 3, 29}, {kNone}, {kNone}}}},  // TSX_CTRL: arch_capabilities
+    Implied{{0xd90, 0xd90}, {{{0x7, 0, 1, 14}, {kNone}, {kNone}}}},  // BNDCFGS: mpx
+    Implied{{0x560, 0x587}, {{{0x7, 0, 1, 25}, {kNone}, {kNone}}}},  // RTIT: intel_pt
+    // Architectural LBRs: their controls, depth, records and their infos.
+    Implied{{0x14ce, 0x14cf}, {{{0x7, 0, 3, 19}, {kNone}, {kNone}}}},
+    Implied{{0x1500, 0x16ff}, {{{0x7, 0, 3, 19}, {kNone}, {kNone}}}},
+    Implied{{0x1200, 0x12ff}, {{{0x7, 0, 3, 19}, {kNone}, {kNone}}}},
 };
 
 bool has(std::span<const kvm_cpuid_entry2> cpuid, const std::array<uint32_t, 4>& bit) {
