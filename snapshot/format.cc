@@ -94,8 +94,11 @@ Result<Reader> Reader::parse(std::span<const uint8_t> file, std::span<const Stat
         const auto kind = std::find_if(known.begin(), known.end(), [&](const StateSection& k) {
             return k.id == (id & ~kOptional);
         });
-        const bool understood = kind != known.end();
-        if (!understood && !(id & kOptional))
+        const bool optional = (id & kOptional) != 0;
+        // An optional section of a layout newer than this ember reads is skipped, as one of a
+        // kind it does not know.
+        const bool understood = kind != known.end() && !(optional && version > kind->version);
+        if (!understood && !optional)
             return fail("snapshot has a required section " + std::to_string(id) +
                         " this ember does not know");
         if (understood && (version == 0 || version > kind->version))

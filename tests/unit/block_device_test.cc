@@ -4,8 +4,10 @@
 #include <linux/virtio_blk.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -344,6 +346,45 @@ TEST_P(BlockTest, UpdatedRateLimitsHoldAndReleaseRequestsAtOnce) {
     expected_ops_ = 2;
     settle();
     EXPECT_EQ(status(second), VIRTIO_BLK_S_OK);
+}
+
+// Whether this host's file system takes RWF_NOWAIT reads or writes on the image at once.
+bool takes_nowait(const std::string& path, bool write) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+    char byte = 0;
+    iovec v{&byte, 1};
+    const ssize_t n = write ? ::pwritev2(fd.get(), &v, 1, 0, RWF_NOWAIT)
+                            : ::preadv2(fd.get(), &v, 1, 0, RWF_NOWAIT);
+    return n == 1;
+}
+
+// A write the page cache takes and a read it holds are answered before the notification returns,
+// on either engine: io_uring's completion, eventfd and epoll round trip is for what must wait.
+TEST_P(BlockTest, WhatThePageCacheTakesAtOnceIsAnsweredWithinTheNotification) {
+    start();
+    const bool writes = takes_nowait(image, true), reads = takes_nowait(image, false);
+    std::printf("this file system takes RWF_NOWAIT writes: %s, reads: %s\n", writes ? "yes" : "no",
+                reads ? "yes" : "no");
+    auto w = request(VIRTIO_BLK_T_OUT, 8, 4096, false);
+    h->fill(w.data, std::string(4096, 'w'));
+    device->process_queue(0);
+    if (writes || GetParam() == IoEngineType::Sync) {
+        EXPECT_EQ(status(w), VIRTIO_BLK_S_OK);
+        EXPECT_EQ(h->used().size(), 1u);
+    }
+    settle();
+    EXPECT_EQ(status(w), VIRTIO_BLK_S_OK);
+    auto r = request(VIRTIO_BLK_T_IN, 8, 4096, true);
+    device->process_queue(0);
+    if (reads || GetParam() == IoEngineType::Sync) {
+        EXPECT_EQ(status(r), VIRTIO_BLK_S_OK);
+        EXPECT_EQ(h->used().size(), 2u);
+    }
+    settle();
+    EXPECT_EQ(h->read(r.data, 4096), std::string(4096, 'w'));
+    EXPECT_EQ(image_bytes(8 * 512, 4096), std::string(4096, 'w'));
+    EXPECT_EQ(device->counters().write_bytes, 4096u);
+    EXPECT_EQ(device->counters().read_bytes, 4096u);
 }
 
 TEST_P(BlockTest, ResetWaitsForInFlightIoAndWritesNothingAfter) {

@@ -102,6 +102,21 @@ TEST(CpuFit, MsrsTheHostsKvmDoesNotListAreNamedOnceUnlessTheyHoldZero) {
         << describe(s);
 }
 
+// The controls a guest turns on that a host without them refuses: SPEC_CTRL's (7.2 EDX 0-4),
+// automatic IBRS and SBPB (0x80000021 EAX 8, 27), and KVM's paravirtual features; and not the
+// bits of those leaves that only describe the CPU.
+TEST(CpuFit, ControlsAGuestTurnsOnAndKvmsParavirtualFeaturesAreCompared) {
+    const std::vector guest{leaf(0x7, 2, 0, 0, 0, 0x1f | 1u << 5),
+                            leaf(0x80000021, 0, 1u << 8 | 1u << 27 | 1u << 2, 0, 0, 0),
+                            leaf(0x40000001, 0, 1u << 7 | 1u << 24, 0, 0, 0)};
+    const auto s = cpu_shortfall(guest, 1, {}, host(), {});
+    EXPECT_EQ(s.features,
+              (std::vector<std::string>{"cpuid 0x7.2 edx bit 0", "cpuid 0x7.2 edx bit 1",
+                                        "cpuid 0x7.2 edx bit 2", "cpuid 0x7.2 edx bit 3",
+                                        "cpuid 0x7.2 edx bit 4", "autoibrs", "sbpb",
+                                        "kvm_pv_unhalt", "kvm_clocksource_stable"}));
+}
+
 TEST(CpuFit, TheVendorComesFromLeafZero) {
     kvm_cpuid_entry2 zero{};
     std::memcpy(&zero.ebx, "Auth", 4);

@@ -31,7 +31,8 @@ kvm_cpuid_entry2 entry(uint32_t leaf, uint32_t subleaf, uint32_t eax, uint32_t e
 constexpr uint32_t kAuth = 0x68747541, kEnti = 0x69746e65, kCamd = 0x444d4163;
 
 // Two hosts of one vendor. The newer has avx (1 ECX 28), avx2 (7.0 EBX 5), leaf 7.1 with avx_vnni
-// (EAX 4), AVX-512 state (0xD.0 EAX 5-7), more basic and extended leaves and wider addresses.
+// (EAX 4), AVX-512 state (0xD.0 EAX 5-7), more basic and extended leaves, and more physical but
+// fewer linear address bits.
 const Cpuid kNewer{entry(0, 0, 0xd, kAuth, kCamd, kEnti),
                    entry(1, 0, 0xa00f11, 0, 0x98000001, 0),
                    entry(7, 0, 1, 1u << 5, 0, 0),
@@ -40,7 +41,7 @@ const Cpuid kNewer{entry(0, 0, 0xd, kAuth, kCamd, kEnti),
                    entry(0xd, 1, 0xf, 0, 0, 0),
                    entry(0x80000000, 0, 0x80000021, 0, 0, 0),
                    entry(0x80000001, 0, 0, 0, 0, 0),
-                   entry(0x80000008, 0, 0x3930, 0, 0, 0),
+                   entry(0x80000008, 0, 0x302e, 0, 0, 0),
                    entry(0x80000021, 0, 1u << 8, 0, 0, 0)};
 const Cpuid kOlder{entry(0, 0, 0xd, kAuth, kCamd, kEnti),
                    entry(1, 0, 0x800f12, 0, 0x88000001, 0),
@@ -49,7 +50,7 @@ const Cpuid kOlder{entry(0, 0, 0xd, kAuth, kCamd, kEnti),
                    entry(0xd, 1, 0x1, 0, 0, 0),
                    entry(0x80000000, 0, 0x80000008, 0, 0, 0),
                    entry(0x80000001, 0, 0, 0, 0, 0),
-                   entry(0x80000008, 0, 0x3028, 0, 0, 0)};
+                   entry(0x80000008, 0, 0x3928, 0, 0, 0)};
 
 const BitmapModifier* modifier(const CpuTemplate& t, uint32_t leaf, CpuidRegister reg) {
     for (const auto& m : t.cpuid_modifiers)

@@ -2,6 +2,7 @@
 // description; a feature's MSRs only with the feature; a template's whatever they are.
 #include <gtest/gtest.h>
 
+#include <tuple>
 #include <vector>
 
 #include "core/arch/x86_64/saved_msrs.h"
@@ -15,7 +16,7 @@ const std::vector<uint32_t> kHostList{
     0x10,  0x277,      0xc0010117, 0x1d9,      0x1db,      0x1dc,      0x1dd,      0x1de,
     0x12,  0x11,       0x4b564d01, 0x4b564d00, 0x3b,       0x6e0,      0x10a,      0x345,
     0x1a0, 0x17a,      0x17b,      0x34,       0xce,       0x140,      0xc001011f, 0x1fc,
-    0x8b,  0xc0010015, 0xe1,       0xda0,      0xc0000103};
+    0x8b,  0xc0010015, 0xe1,       0xda0,      0xc0000103, 0x48,       0x122,      0x3a};
 
 kvm_cpuid_entry2 entry(uint32_t leaf, uint32_t subleaf, uint32_t eax, uint32_t ebx, uint32_t ecx,
                        uint32_t edx) {
@@ -39,10 +40,11 @@ TEST(SavedMsrs, TheGuestsStateAndNotTheHostsDescription) {
                            0x140u, 0xc0000082u, 0xc0000102u, 0x4b564d00u, 0x17au})
         EXPECT_TRUE(in(saved, state)) << std::hex << state;
     // Microcode, platform, perf and vulnerability descriptions, an SMI count, branch records.
-    for (uint32_t host : {0x8bu, 0xceu, 0x345u, 0x10au, 0x34u, 0x1dbu, 0x1deu})
+    for (uint32_t host : {0x8bu, 0xceu, 0x345u, 0x10au, 0x34u})
         EXPECT_FALSE(in(saved, host)) << std::hex << host;
     // Features the guest was not given.
-    for (uint32_t feature : {0xe1u, 0xda0u, 0xc0000103u, 0xc001011fu, 0xc0010117u})
+    for (uint32_t feature :
+         {0xe1u, 0xda0u, 0xc0000103u, 0xc001011fu, 0xc0010117u, 0x48u, 0x122u, 0x3au})
         EXPECT_FALSE(in(saved, feature)) << std::hex << feature;
     // Never one the host does not list.
     EXPECT_FALSE(in(saved, 0x2ff));
@@ -53,12 +55,29 @@ TEST(SavedMsrs, AFeaturesMsrsWithTheFeatureAndATemplatesWhateverTheyAre) {
                             entry(0xd, 1, 1u << 3 /* xsaves */, 0, 0, 0),
                             entry(0x80000001, 0, 0, 0, 0, 1u << 27 /* rdtscp */),
                             entry(0x80000008, 0, 0, 1u << 25 /* virt_ssbd */, 0, 0)};
-    const std::vector<uint32_t> from_template{0x10a, 0x3a};
+    const std::vector<uint32_t> from_template{0x10a, 0x2ff};
     const auto saved = msrs_to_save(kHostList, cpuid, from_template);
     for (uint32_t msr : {0xe1u, 0xda0u, 0xc0000103u, 0xc001011fu, 0x10au})
         EXPECT_TRUE(in(saved, msr)) << std::hex << msr;
-    EXPECT_FALSE(in(saved, 0x3a)) << "a template's MSR the host does not list";
+    EXPECT_FALSE(in(saved, 0x2ff)) << "a template's MSR the host does not list";
+    EXPECT_FALSE(in(saved, 0x48)) << "no speculation control was given";
+    EXPECT_FALSE(in(saved, 0x3a)) << "vmx was not given";
     EXPECT_FALSE(in(saved, 0xc0010117)) << "svm was not given";
+    // SPEC_CTRL with any of its features, Intel's or AMD's; TSX_CTRL with ARCH_CAPABILITIES;
+    // FEAT_CTL with vmx.
+    for (auto [leaf, reg, bit] : {std::tuple{0x7u, 3, 26},
+                                  {0x7u, 3, 31},
+                                  {0x80000008u, 1, 14},
+                                  {0x80000008u, 1, 15},
+                                  {0x80000008u, 1, 24}}) {
+        kvm_cpuid_entry2 e = entry(leaf, 0, 0, 0, 0, 0);
+        (reg == 1 ? e.ebx : e.edx) = 1u << bit;
+        EXPECT_TRUE(in(msrs_to_save(kHostList, std::vector{e}, {}), 0x48)) << leaf << " " << bit;
+    }
+    EXPECT_TRUE(
+        in(msrs_to_save(kHostList, std::vector{entry(0x7, 0, 0, 0, 0, 1u << 29)}, {}), 0x122));
+    EXPECT_TRUE(
+        in(msrs_to_save(kHostList, std::vector{entry(0x1, 0, 0, 0, 1u << 5, 0)}, {}), 0x3a));
     // In the host list's order.
     EXPECT_TRUE(std::is_sorted(saved.begin(), saved.end(), [](uint32_t a, uint32_t b) {
         return std::find(kHostList.begin(), kHostList.end(), a) <

@@ -18,6 +18,7 @@ std::vector<uint8_t> sample() {
     w.add(2, 7, b);
     w.add(2, 7, a);
     w.add(99 | kOptional, 1, b);  // from a newer ember: skippable
+    w.add(3 | kOptional, 2, b);   // a kind this reader knows, in a newer layout: skippable too
     return w.finish();
 }
 
@@ -40,6 +41,7 @@ TEST(SnapshotFormat, RoundTripsSectionsAndSkipsUnknownOptionalOnes) {
     EXPECT_EQ(r->all(2)[0].version, 7u);
     EXPECT_FALSE(r->one(2)) << "two of them";
     EXPECT_FALSE(r->one(3)) << "none of them";
+    EXPECT_EQ(r->skipped(), 2u);
 }
 
 TEST(SnapshotFormat, EveryCorruptionIsAClearError) {

@@ -308,8 +308,9 @@ void BlockDevice::process_queue(size_t) {
         }
     }
     engine_->submit();
-    // The synchronous engine has finished already; the ring's completions arrive by eventfd.
-    if (engine_->completion_fd() < 0) process_completions();
+    // The synchronous engine has finished already, as has what the ring's did at once; the rest
+    // of the ring's completions arrive by eventfd.
+    if (engine_->completes_in_push()) process_completions();
     notify_if_needed();
 }
 

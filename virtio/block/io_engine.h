@@ -40,6 +40,8 @@ class IoEngine {
     // Signalled whenever completions are posted; -1 if operations complete inside push(). Watch
     // it edge-triggered: reap() does not read it.
     virtual int completion_fd() const = 0;
+    // Whether some operations pushed have completed already, without a signal: reap them now.
+    virtual bool completes_in_push() const { return completion_fd() < 0; }
     virtual size_t in_flight() const = 0;
     // With nothing in flight: operations from now on go to `fd` (a drive's new image). The
     // caller keeps `fd` open.
@@ -48,8 +50,9 @@ class IoEngine {
 
 // preadv/pwritev/fdatasync on the calling thread; completions are ready when push() returns.
 std::unique_ptr<IoEngine> make_sync_engine(int fd);
-// io_uring with the image registered as a fixed file and an eventfd for completions. An error of
-// kind Unavailable: this host has no io_uring or forbids it.
+// io_uring with the image registered as a fixed file and an eventfd for completions; a buffered
+// image's reads and writes the page cache can take at once are done in push(). An error of kind
+// Unavailable: this host has no io_uring or forbids it.
 Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth);
 
 }  // namespace ember::virtio

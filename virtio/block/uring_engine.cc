@@ -1,5 +1,8 @@
+#include <fcntl.h>
 #include <liburing.h>
+#include <sys/uio.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "core/base/event_fd.h"
@@ -9,9 +12,17 @@
 namespace ember::virtio {
 namespace {
 
+// Whether a request on `fd` may be tried at once: not with O_DIRECT, where the page cache is not
+// in the way and the ring is what brings the depth.
+bool buffered(int fd) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    return flags >= 0 && !(flags & O_DIRECT);
+}
+
 class UringEngine : public IoEngine {
   public:
-    UringEngine(io_uring ring, EventFd done) : ring_(ring), done_(std::move(done)) {}
+    UringEngine(io_uring ring, EventFd done, int fd)
+        : ring_(ring), done_(std::move(done)), fd_(fd), at_once_(buffered(fd)) {}
     ~UringEngine() override {
         std::vector<IoCompletion> ignored;
         drain(ignored);
@@ -21,6 +32,10 @@ class UringEngine : public IoEngine {
     UringEngine& operator=(const UringEngine&) = delete;
 
     bool push(const IoOp& op) override {
+        // Only the first of a notification's requests: a batch goes to the ring in one
+        // io_uring_enter, which serves the page cache's part of it as fast, and the rest at depth.
+        const bool first = pushed_++ == 0;
+        if (first && op.kind != IoOp::Kind::Flush && done_at_once(op)) return true;
         io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
         if (sqe == nullptr) return false;
         const auto n = static_cast<unsigned>(op.iov.size());
@@ -51,6 +66,7 @@ class UringEngine : public IoEngine {
     }
 
     void submit() override {
+        pushed_ = 0;
         int r;
         do {
             r = ::io_uring_submit(&ring_);
@@ -60,6 +76,8 @@ class UringEngine : public IoEngine {
     // The completion eventfd is watched edge-triggered (IoEngine::completion_fd), so it is never
     // read: every CQE the kernel posts signals it again.
     void reap(std::vector<IoCompletion>& out) override {
+        out.insert(out.end(), ready_.begin(), ready_.end());
+        ready_.clear();
         io_uring_cqe* cqe;
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&ring_, head, cqe) {
@@ -71,6 +89,8 @@ class UringEngine : public IoEngine {
     }
 
     void drain(std::vector<IoCompletion>& out) override {
+        out.insert(out.end(), ready_.begin(), ready_.end());
+        ready_.clear();
         submit();
         while (in_flight_ > 0) {
             io_uring_cqe* cqe;
@@ -82,17 +102,55 @@ class UringEngine : public IoEngine {
     }
 
     int completion_fd() const override { return done_.fd(); }
-    size_t in_flight() const override { return in_flight_; }
+    bool completes_in_push() const override { return !ready_.empty(); }
+    size_t in_flight() const override { return in_flight_ + ready_.size(); }
     Result<void> replace_file(int fd) override {
         // The image is registered file 0: swap what that slot holds.
         int r = ::io_uring_register_files_update(&ring_, 0, &fd, 1);
         if (r < 0) return fail_errno("io_uring_register_files_update", -r);
+        fd_ = fd;
+        at_once_ = AtOnce(buffered(fd));
         return {};
     }
 
   private:
+    // A read the page cache holds, or a write it takes, without waiting (RWF_NOWAIT): done here,
+    // one system call, where the ring would cost a submission, a completion, its eventfd and an
+    // epoll wakeup (a guest writing small blocks one at a time through the page cache ran at a
+    // third of the synchronous engine's speed). Whatever would wait (a page not cached, dirty
+    // pages throttled, a file system that cannot say), or comes short, goes to the ring whole: a
+    // read or write of the same bytes again is the same request. A file system that refuses
+    // RWF_NOWAIT for a kind of request is not asked again.
+    bool done_at_once(const IoOp& op) {
+        const bool read = op.kind == IoOp::Kind::Read;
+        if (!(read ? at_once_.reads : at_once_.writes)) return false;
+        size_t total = 0;
+        for (const iovec& v : op.iov) total += v.iov_len;
+        const int n_iov = static_cast<int>(op.iov.size());
+        const ssize_t n =
+            read ? ::preadv2(fd_, op.iov.data(), n_iov, static_cast<off_t>(op.offset), RWF_NOWAIT)
+                 : ::pwritev2(fd_, op.iov.data(), n_iov, static_cast<off_t>(op.offset), RWF_NOWAIT);
+        if (n >= 0 && static_cast<size_t>(n) == total) {
+            ready_.push_back(IoCompletion{op.tag, n});
+            return true;
+        }
+        if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
+            (read ? at_once_.reads : at_once_.writes) = false;
+        return false;
+    }
+
+    struct AtOnce {
+        bool reads = false;
+        bool writes = false;
+        explicit AtOnce(bool both) : reads(both), writes(both) {}
+    };
+
     io_uring ring_;
     EventFd done_;
+    int fd_;
+    AtOnce at_once_;
+    std::vector<IoCompletion> ready_;
+    size_t pushed_ = 0;  // since the last submit()
     size_t in_flight_ = 0;
 };
 
@@ -124,7 +182,7 @@ Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth) {
         ::io_uring_queue_exit(&ring);
         return std::unexpected(restricted.error());
     }
-    return std::make_unique<UringEngine>(ring, std::move(*done));
+    return std::make_unique<UringEngine>(ring, std::move(*done), fd);
 }
 
 }  // namespace ember::virtio

@@ -23,6 +23,7 @@ constexpr std::array kAlways{
     Range{0x17a, 0x17b},            // MCG_STATUS, MCG_CTL
     Range{0x1a0, 0x1a0},            // MISC_ENABLE
     Range{0x1d9, 0x1d9},            // DEBUGCTL
+    Range{0x1db, 0x1de},            // the last branch and exception records (AMD's LBR)
     Range{0x1fc, 0x1fc},            // POWER_CTL
     Range{0x200, 0x21f},            // variable MTRRs
     Range{0x250, 0x250},            // fixed MTRRs

@@ -1,6 +1,6 @@
 // Which MSRs a snapshot saves: of those this host's KVM lists (KVM_GET_MSR_INDEX_LIST), the ones
 // that hold the guest's own state. Read-only MSRs that describe the host (its microcode, platform
-// and perf capabilities, the CPU's vulnerabilities, an SMI count, branch records) are left to the
+// and perf capabilities, the CPU's vulnerabilities, an SMI count) are left to the
 // destination's KVM, which gives a restored vCPU its own host's values, so a snapshot does not
 // carry one host's description to another, nor fail a load on a KVM that lists none of them. An
 // MSR of a feature the guest was not given (UMWAIT_CONTROL without waitpkg) is not saved either:
