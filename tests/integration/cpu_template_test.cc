@@ -9,20 +9,12 @@
 
 #include "tests/support/api_ember.h"
 #include "tests/support/ember_process.h"
+#include "tests/support/probed_value.h"
 
 namespace ember::testing {
 namespace {
 
 constexpr const char* kMachine = R"({"vcpu_count": 1, "mem_size_mib": 32})";
-
-// The hex number after `key` on the console's line that starts with `line`.
-uint64_t printed(const std::string& out, const std::string& line, const std::string& key) {
-    const auto at = out.find(line);
-    if (at == std::string::npos) return ~uint64_t{0};
-    const auto k = out.find(key, at);
-    if (k == std::string::npos) return ~uint64_t{0};
-    return std::stoull(out.substr(k + key.size(), 18), nullptr, 16);
-}
 
 // Boots cpuid_probe, with `cpu_config` first unless empty; its console.
 std::string probe(const std::string& cpu_config) {

@@ -9,6 +9,7 @@
 #include "api/json/cpu_config_json.h"
 #include "tests/support/api_ember.h"
 #include "tests/support/ember_process.h"
+#include "tests/support/probed_value.h"
 #include "tests/support/snapshot_ember.h"
 
 namespace ember::testing {
@@ -23,15 +24,6 @@ uint64_t& register_in(CpuTemplate& t, uint32_t leaf, CpuidRegister reg) {
     ADD_FAILURE() << "no leaf " << leaf;
     static uint64_t none;
     return none;
-}
-
-// The hex number after `key` on the console's line that starts with `line`.
-uint64_t printed(const std::string& out, const std::string& line, const std::string& key) {
-    const auto at = out.find(line);
-    if (at == std::string::npos) return ~uint64_t{0};
-    const auto k = out.find(key, at);
-    if (k == std::string::npos) return ~uint64_t{0};
-    return std::stoull(out.substr(k + key.size(), 18), nullptr, 16);
 }
 
 TEST(FleetTemplate, TwoHostsDumpsGiveATemplateBothCanRunAndTheGuestSeesTheirIntersection) {

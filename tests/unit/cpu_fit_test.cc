@@ -6,21 +6,12 @@
 #include <cstring>
 #include <vector>
 
+#include "tests/unit/cpuid_entry.h"
+
 namespace ember::x86 {
 namespace {
 
-kvm_cpuid_entry2 leaf(uint32_t function, uint32_t index, uint32_t eax, uint32_t ebx, uint32_t ecx,
-                      uint32_t edx) {
-    kvm_cpuid_entry2 e{};
-    e.function = function;
-    e.index = index;
-    if (function == 0x7 || function == 0xd) e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-    e.eax = eax;
-    e.ebx = ebx;
-    e.ecx = ecx;
-    e.edx = edx;
-    return e;
-}
+constexpr auto leaf = ember::testing::cpuid_entry;
 
 constexpr uint32_t kRdrand = 1u << 30, kAvx = 1u << 28, kHypervisor = 1u << 31, kOsxsave = 1u << 27,
                    kHtt = 1u << 28, kSse2 = 1u << 26;

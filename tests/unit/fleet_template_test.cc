@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/arch/x86_64/cpu_fit.h"
+#include "tests/unit/cpuid_entry.h"
 #include "vmm/machine/fleet_template.h"
 #include "vmm/machine/templated_cpu.h"
 
@@ -14,18 +15,7 @@ namespace {
 
 using Cpuid = std::vector<kvm_cpuid_entry2>;
 
-kvm_cpuid_entry2 entry(uint32_t leaf, uint32_t subleaf, uint32_t eax, uint32_t ebx, uint32_t ecx,
-                       uint32_t edx) {
-    kvm_cpuid_entry2 e{};
-    e.function = leaf;
-    e.index = subleaf;
-    e.flags = leaf == 7 || leaf == 0xd ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
-    e.eax = eax;
-    e.ebx = ebx;
-    e.ecx = ecx;
-    e.edx = edx;
-    return e;
-}
+constexpr auto entry = ember::testing::cpuid_entry;
 
 // "AuthenticAMD" in leaf 0's EBX, EDX, ECX.
 constexpr uint32_t kAuth = 0x68747541, kEnti = 0x69746e65, kCamd = 0x444d4163;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/arch/x86_64/saved_msrs.h"
+#include "tests/unit/cpuid_entry.h"
 
 namespace ember::x86 {
 namespace {
@@ -18,17 +19,7 @@ const std::vector<uint32_t> kHostList{
     0x1a0, 0x17a,      0x17b,      0x34,       0xce,       0x140,      0xc001011f, 0x1fc,
     0x8b,  0xc0010015, 0xe1,       0xda0,      0xc0000103, 0x48,       0x122,      0x3a};
 
-kvm_cpuid_entry2 entry(uint32_t leaf, uint32_t subleaf, uint32_t eax, uint32_t ebx, uint32_t ecx,
-                       uint32_t edx) {
-    kvm_cpuid_entry2 e{};
-    e.function = leaf;
-    e.index = subleaf;
-    e.eax = eax;
-    e.ebx = ebx;
-    e.ecx = ecx;
-    e.edx = edx;
-    return e;
-}
+constexpr auto entry = ember::testing::cpuid_entry;
 
 bool in(const std::vector<uint32_t>& list, uint32_t msr) {
     return std::find(list.begin(), list.end(), msr) != list.end();
