@@ -4,6 +4,7 @@
 
 #include <sys/uio.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -35,8 +36,12 @@ class IoEngine {
     virtual void submit() = 0;
     // Appends finished operations to `out`.
     virtual void reap(std::vector<IoCompletion>& out) = 0;
-    // Waits for every operation in flight and appends them to `out` (reset, shutdown).
+    // Waits for every operation in flight and appends them to `out` (reset, a snapshot, a new
+    // image).
     virtual void drain(std::vector<IoCompletion>& out) = 0;
+    // As drain(), but for at most `limit`: false when operations were still in flight then (an
+    // image that stopped answering), which stay the kernel's (the device's end, ember's exit).
+    virtual bool drain_for(std::vector<IoCompletion>& out, std::chrono::milliseconds limit) = 0;
     // Signalled whenever completions are posted; -1 if operations complete inside push(). Watch
     // it edge-triggered: reap() does not read it.
     virtual int completion_fd() const = 0;
@@ -47,6 +52,10 @@ class IoEngine {
     // caller keeps `fd` open.
     virtual Result<void> replace_file(int fd) = 0;
 };
+
+// How long a device's end waits for its requests (drain_for): a drive whose image stopped
+// answering does not hold up ember's exit.
+inline constexpr std::chrono::seconds kIoEndWait{1};
 
 // preadv/pwritev/fdatasync on the calling thread; completions are ready when push() returns.
 std::unique_ptr<IoEngine> make_sync_engine(int fd);

@@ -22,6 +22,10 @@ class SyncEngine : public IoEngine {
         done_.clear();
     }
     void drain(std::vector<IoCompletion>& out) override { reap(out); }
+    bool drain_for(std::vector<IoCompletion>& out, std::chrono::milliseconds) override {
+        reap(out);
+        return true;
+    }
     int completion_fd() const override { return -1; }
     size_t in_flight() const override { return done_.size(); }
     Result<void> replace_file(int fd) override {

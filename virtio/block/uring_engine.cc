@@ -3,7 +3,9 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "core/base/event_fd.h"
 #include "virtio/block/io_engine.h"
@@ -23,9 +25,11 @@ class UringEngine : public IoEngine {
   public:
     UringEngine(io_uring ring, EventFd done, int fd)
         : ring_(ring), done_(std::move(done)), fd_(fd), at_once_(buffered(fd)) {}
+    // What is still in flight after kIoEndWait stays the kernel's: closing the ring cancels what it
+    // can, and ember's exit ends the rest. Not waited for twice where the device already gave up.
     ~UringEngine() override {
         std::vector<IoCompletion> ignored;
-        drain(ignored);
+        if (!abandoned_) (void)drain_for(ignored, kIoEndWait);
         ::io_uring_queue_exit(&ring_);
     }
     UringEngine(const UringEngine&) = delete;
@@ -88,17 +92,10 @@ class UringEngine : public IoEngine {
         in_flight_ -= seen;
     }
 
-    void drain(std::vector<IoCompletion>& out) override {
-        out.insert(out.end(), ready_.begin(), ready_.end());
-        ready_.clear();
-        submit();
-        while (in_flight_ > 0) {
-            io_uring_cqe* cqe;
-            const int r = ::io_uring_wait_cqe(&ring_, &cqe);
-            if (r == -EINTR) continue;  // a counted signal (core/base/signal_counts.h)
-            if (r < 0) break;
-            reap(out);
-        }
+    void drain(std::vector<IoCompletion>& out) override { (void)wait_out(out, std::nullopt); }
+    bool drain_for(std::vector<IoCompletion>& out, std::chrono::milliseconds limit) override {
+        abandoned_ = !wait_out(out, std::chrono::steady_clock::now() + limit);
+        return !abandoned_;
     }
 
     int completion_fd() const override { return done_.fd(); }
@@ -114,6 +111,36 @@ class UringEngine : public IoEngine {
     }
 
   private:
+    // Reaps until nothing is in flight, or until `deadline`. A kernel without EXT_ARG (before
+    // 5.11) cannot bound the wait on this ring (its timeout operation is not among the ring's
+    // allowed ones): there the wait is whole.
+    bool wait_out(std::vector<IoCompletion>& out,
+                  std::optional<std::chrono::steady_clock::time_point> deadline) {
+        out.insert(out.end(), ready_.begin(), ready_.end());
+        ready_.clear();
+        submit();
+        const bool bounded = deadline && (ring_.features & IORING_FEAT_EXT_ARG);
+        while (in_flight_ > 0) {
+            io_uring_cqe* cqe;
+            int r;
+            if (bounded) {
+                const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    *deadline - std::chrono::steady_clock::now());
+                if (left.count() <= 0) return false;
+                __kernel_timespec ts{.tv_sec = left.count() / 1'000'000'000,
+                                     .tv_nsec = left.count() % 1'000'000'000};
+                r = ::io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
+                if (r == -ETIME) continue;  // the deadline is checked above
+            } else {
+                r = ::io_uring_wait_cqe(&ring_, &cqe);
+            }
+            if (r == -EINTR) continue;  // a counted signal (core/base/signal_counts.h)
+            if (r < 0) break;
+            reap(out);
+        }
+        return in_flight_ == 0;
+    }
+
     // A read the page cache holds, or a write it takes, without waiting (RWF_NOWAIT): done here,
     // one system call, where the ring would cost a submission, a completion, its eventfd and an
     // epoll wakeup (a guest writing small blocks one at a time through the page cache ran at a
@@ -152,6 +179,7 @@ class UringEngine : public IoEngine {
     std::vector<IoCompletion> ready_;
     size_t pushed_ = 0;  // since the last submit()
     size_t in_flight_ = 0;
+    bool abandoned_ = false;  // a bounded drain ended with operations in flight
 };
 
 }  // namespace
