@@ -2,9 +2,14 @@
 // real ember process; the host then checks the image file.
 #include <gtest/gtest.h>
 
-#include <fstream>
+#include <sys/stat.h>
 
+#include <fstream>
+#include <optional>
+
+#include "tests/support/api_ember.h"
 #include "tests/support/ember_process.h"
+#include "tests/support/fuse_file.h"
 
 namespace ember::testing {
 namespace {
@@ -101,7 +106,94 @@ TEST(VirtioBlkSlots, BootTimerTakesTheFirstSlot) {
     // The guest looks for its disk at 0xd0000000; with the boot timer there, it finds none.
     auto r =
         run_process({EMBER_BINARY, "--no-api", "--boot-timer", "--config-file", config}, kFailsafe);
-    EXPECT_EQ(r.out, "virtio-blk: FAIL: no virtio-blk device at 0xd0000000\n");
+    EXPECT_EQ(r.out, "virtio-blk: FAIL: no virtio-blk device at 0x00000000d0000000\n");
+}
+
+// A guest (blk_stall) with two drives: the first's image a FUSE file whose reads and writes the
+// test holds unanswered, as a hung network file system or a dying disk would, the second a plain
+// file.
+class VirtioBlkStall : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const std::string mount_point = dir.path() + "/fuse";
+        ASSERT_EQ(::mkdir(mount_point.c_str(), 0755), 0);
+        std::string contents(1 << 20, '\0');
+        for (size_t i = 0; i < contents.size(); ++i) contents[i] = static_cast<char>(i % 251);
+        std::string why;
+        image = FuseFile::mount(mount_point, contents, why);
+        ASSERT_TRUE(image) << why;
+        image->hold();
+        const std::string healthy = dir.write("healthy.img", std::string(1 << 20, '\0'));
+        auto config =
+            dir.write("vm.json", R"({"boot-source": {"kernel_image_path": ")" + guest("blk_stall") +
+                                     R"("}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 16},
+                              "drives": [{"drive_id": "stalled", "path_on_host": ")" +
+                                     image->path() + R"(", "is_root_device": false},
+                                         {"drive_id": "healthy", "path_on_host": ")" +
+                                     healthy + R"(", "is_root_device": false}]})");
+        ember.emplace(std::vector<std::string>{"--config-file", config});
+        console = ember->dir.path() + "/console";
+    }
+    int ticks() const { return count_lines_containing(read_file(console), "healthy drive tick"); }
+    template <typename Pred>
+    bool wait_until(Pred done) const {
+        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+        while (!done() && std::chrono::steady_clock::now() < deadline && !ember->ended())
+            std::this_thread::sleep_for(20ms);
+        return done();
+    }
+    // Once the guest's read of the first drive is held: the second drive still serves the guest.
+    void expect_the_healthy_drive_serves() {
+        ASSERT_TRUE(image->wait_held(1)) << read_file(console) << ember->log();
+        const int at_hold = ticks();
+        ASSERT_TRUE(wait_until([&] { return ticks() >= at_hold + 3; }))
+            << "the healthy drive stopped with the stalled one:\n"
+            << read_file(console) << ember->log();
+    }
+
+    TempDir dir;
+    // Ended after the image: a failed test first has the image answer what it holds, and ember is
+    // not left waiting on it.
+    std::optional<ApiEmber> ember;
+    std::unique_ptr<FuseFile> image;
+    std::string console;
+};
+
+// The API still answers, the guest's other drive still serves, and its read is answered, with the
+// image's bytes, once the image answers again.
+TEST_F(VirtioBlkStall, AStalledDriveStallsNeitherTheApiNorTheOtherDrive) {
+    expect_the_healthy_drive_serves();
+    auto c = ember->client();
+    const HttpReply info = call(c, "GET", "/");
+    EXPECT_EQ(info.status, 200);
+    EXPECT_NE(info.body.find("\"state\":\"Running\""), std::string::npos) << info.body;
+    EXPECT_EQ(call(c, "GET", "/vm/config").status, 200);
+    EXPECT_EQ(read_file(console).find("stalled drive answered"), std::string::npos)
+        << "the read was answered while the image held it";
+    EXPECT_EQ(image->answered(), 0u);
+
+    image->release();
+    ASSERT_TRUE(wait_until([&] {
+        return read_file(console).find("stalled drive answered, bytes ok") != std::string::npos;
+    })) << read_file(console)
+        << ember->log();
+    EXPECT_EQ(ember->wait(), 0) << ember->log();
+    EXPECT_GE(image->answered(), 1u);
+    EXPECT_EQ(read_file(console).find("FAIL"), std::string::npos) << read_file(console);
+}
+
+// SIGTERM ends ember while the image still holds the guest's read: the stop waits for no answer.
+TEST_F(VirtioBlkStall, SigtermEndsEmberWhileADriveStalls) {
+    expect_the_healthy_drive_serves();
+    expect_sigterm_ends_cleanly(ember->pid);
+    ember->pid = -1;
+    EXPECT_EQ(image->answered(), 0u);
+    EXPECT_EQ(count_lines_containing(ember->log(),
+                                     "drive 'stalled': its image left 1 request "
+                                     "unanswered for 1 s; the device ends without "
+                                     "them"),
+              1)
+        << ember->log();
 }
 
 TEST(VirtioBlkConfig, MissingImageIsAClearError) {

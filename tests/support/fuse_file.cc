@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
-#include <sys/mount.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -45,8 +45,8 @@ std::unique_ptr<FuseFile> FuseFile::mount(const std::string& dir, std::string co
         why = std::string("/dev/fuse: ") + std::strerror(errno);
         return nullptr;
     }
-    const std::string options = "fd=" + std::to_string(fd) +
-                                ",rootmode=40000,user_id=0,group_id=0,allow_other";
+    const std::string options =
+        "fd=" + std::to_string(fd) + ",rootmode=40000,user_id=0,group_id=0,allow_other";
     if (::mount("ember-test", dir.c_str(), "fuse", MS_NOSUID | MS_NODEV, options.c_str()) < 0) {
         why = "mounting FUSE on " + dir + ": " + std::strerror(errno);
         ::close(fd);
@@ -217,9 +217,7 @@ void FuseFile::serve() {
             }
             case FUSE_FLUSH:
             case FUSE_RELEASE:
-            case FUSE_FSYNC:
-                reply(in.unique, 0);
-                break;
+            case FUSE_FSYNC: reply(in.unique, 0); break;
             case FUSE_STATFS: {
                 fuse_statfs_out out{};
                 out.st.bsize = out.st.frsize = 4096;
@@ -229,10 +227,8 @@ void FuseFile::serve() {
             }
             case FUSE_FORGET:
             case FUSE_BATCH_FORGET:
-            case FUSE_INTERRUPT:
-                break;  // never answered
-            default:
-                reply(in.unique, -ENOSYS);
+            case FUSE_INTERRUPT: break;  // never answered
+            default: reply(in.unique, -ENOSYS);
         }
     }
 }
