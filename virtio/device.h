@@ -84,8 +84,9 @@ class VirtioDevice {
     virtual void reset() = 0;
     // The queues as the device has advanced them (for snapshots and tests).
     virtual std::vector<QueueState> queue_states() const = 0;
-    // With the VM paused: completes every request in flight into the guest (snapshots).
-    virtual void quiesce() {}
+    // With the VM paused: completes every request in flight into the guest (snapshots), or says
+    // why it could not, in bounded time.
+    virtual Result<void> quiesce() { return {}; }
     // What the device keeps beyond its queues that a snapshot carries (its rate limiters' tokens),
     // written into its section after the transport's registers; empty for a kind with none.
     virtual std::vector<uint8_t> save_state() const { return {}; }

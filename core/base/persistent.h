@@ -18,8 +18,8 @@ class Persistent {
     virtual ~Persistent() = default;
     virtual StateSection section() const = 0;
     // With the VM paused, before anything is captured: finishes work in flight (a block request,
-    // say), so the snapshot holds nothing half done.
-    virtual void quiesce() {}
+    // say), so the snapshot holds nothing half done; or says why it could not, in bounded time.
+    virtual Result<void> quiesce() { return {}; }
     // With the VM paused: the device's section payload, at section().version.
     virtual std::vector<uint8_t> save() const = 0;
     // Before the vCPUs exist: puts back what save() wrote, or says why it cannot. The payload

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <optional>
@@ -194,6 +195,33 @@ TEST_F(VirtioBlkStall, SigtermEndsEmberWhileADriveStalls) {
                                      "them"),
               1)
         << ember->log();
+}
+
+// A snapshot waits for a stalled drive a bounded time, then fails by the drive's name and leaves
+// no file; ember goes on serving, the VM stays paused and resumes, and the read is answered once
+// the image answers.
+TEST_F(VirtioBlkStall, ASnapshotFailsByTheStalledDrivesNameAndEmberGoesOn) {
+    expect_the_healthy_drive_serves();
+    auto c = ember->client();
+    ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    const std::string state = dir.path() + "/vm.state", memory = dir.path() + "/vm.mem";
+    expect_fault(
+        call(c, "PUT", "/snapshot/create",
+             R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + memory + R"("})"),
+        "snapshot/create: drive 'stalled': its image has left 1 request unanswered for "
+        "5 s");
+    EXPECT_NE(::access(state.c_str(), F_OK), 0) << "no state file";
+    EXPECT_NE(::access(memory.c_str(), F_OK), 0) << "no memory file";
+    const HttpReply info = call(c, "GET", "/");
+    EXPECT_NE(info.body.find("\"state\":\"Paused\""), std::string::npos) << info.body;
+    ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
+
+    image->release();
+    ASSERT_TRUE(wait_until([&] {
+        return read_file(console).find("stalled drive answered, bytes ok") != std::string::npos;
+    })) << read_file(console)
+        << ember->log();
+    EXPECT_EQ(ember->wait(), 0) << ember->log();
 }
 
 TEST(VirtioBlkConfig, MissingImageIsAClearError) {

@@ -22,7 +22,10 @@ class Toy : public Persistent {
   public:
     explicit Toy(StateSection kind = kToySection) : kind_(kind) {}
     StateSection section() const override { return kind_; }
-    void quiesce() override { ++quiesced; }
+    Result<void> quiesce() override {
+        ++quiesced;
+        return {};
+    }
     std::vector<uint8_t> save() const override {
         ByteWriter w;
         w.put(counter);

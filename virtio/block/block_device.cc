@@ -4,6 +4,7 @@
 #include <linux/virtio_blk.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "core/base/log.h"
@@ -12,6 +13,9 @@
 namespace ember::virtio {
 namespace {
 
+// How long a snapshot or a new image waits for the requests in flight: an image that stopped
+// answering fails the call, by name, and ember goes on serving.
+constexpr std::chrono::seconds kQuiesceWait{5};
 constexpr uint32_t kSegMax = kMaxQueueSize - 2;  // header and status take two descriptors
 
 struct ConfigSpace {
@@ -157,7 +161,7 @@ Result<bool> BlockDevice::update(const DriveUpdate& update) {
     }
     if (opened) {
         // What the guest asked of the old image completes on it; later requests go to the new.
-        quiesce();
+        EMBER_TRY(quiesce(), "the new image is not taken");
         EMBER_TRY(engine_->replace_file(opened->fd.get()), "drive '" + config_.drive_id + "'");
         image_ = std::move(opened->fd);
         capacity_sectors_.store(opened->sectors, std::memory_order_relaxed);
@@ -365,12 +369,18 @@ void BlockDevice::process_completions() {
     }
 }
 
-void BlockDevice::quiesce() {
-    if (!queue_) return;
+Result<void> BlockDevice::quiesce() {
+    if (!queue_) return {};
     completions_.clear();
-    engine_->drain(completions_);
+    const bool all = engine_->drain_for(completions_, kQuiesceWait);
     for (const auto& c : completions_) complete_io(c);
     notify_if_needed();
+    if (all) return {};
+    // The rest complete later, as any request does.
+    const size_t n = engine_->in_flight();
+    return fail("drive '" + config_.drive_id + "': its image has left " + std::to_string(n) +
+                (n == 1 ? " request" : " requests") + " unanswered for " +
+                std::to_string(kQuiesceWait.count()) + " s");
 }
 
 void BlockDevice::on_rate_limiter_timer() {

@@ -56,7 +56,7 @@ class BlockDevice : public UpdatableDevice<DriveUpdate> {
     void process_completions();
     void on_rate_limiter_timer();
     // Waits for every request in flight and completes it into the guest (snapshots).
-    void quiesce() override;
+    Result<void> quiesce() override;
     // Its rate limiter's buckets (block_persist.cc).
     std::vector<uint8_t> save_state() const override;
     Result<void> restore_state(std::span<const uint8_t> state) override;

@@ -70,7 +70,7 @@ class MmioTransport : public BusDevice, public Persistent {
     // Persistent (persist.cc): the transport speaks for its device, which keeps no state beyond
     // the queues; quiesce() waits for the device's requests in flight.
     StateSection section() const override;
-    void quiesce() override;
+    Result<void> quiesce() override;
     std::vector<uint8_t> save() const override;
     Result<void> restore(std::span<const uint8_t> payload, uint32_t version) override;
 

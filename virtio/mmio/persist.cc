@@ -120,8 +120,8 @@ StateSection MmioTransport::section() const {
     return kTransportSection;
 }
 
-void MmioTransport::quiesce() {
-    device_.quiesce();
+Result<void> MmioTransport::quiesce() {
+    return device_.quiesce();
 }
 
 std::vector<uint8_t> MmioTransport::save() const {

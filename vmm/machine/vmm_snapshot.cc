@@ -304,7 +304,7 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     EMBER_TRY(refuse_mapped_targets(state_path, memory_path));
     // Requests in flight finish first, so the snapshot holds no I/O half done.
     const auto devices = persistent_devices();
-    for (const auto& d : devices) d.device->quiesce();
+    for (const auto& d : devices) EMBER_TRY(d.device->quiesce());
     snapshot::Writer w;
     w.add(state_sections::kConfig, snapshot::encode(config()));
     if (const auto& t = config().cpu_config)
