@@ -163,12 +163,13 @@ class VirtioBlkStall : public ::testing::Test {
 // The API still answers, the guest's other drive still serves, and its read is answered, with the
 // image's bytes, once the image answers again.
 TEST_F(VirtioBlkStall, AStalledDriveStallsNeitherTheApiNorTheOtherDrive) {
-    expect_the_healthy_drive_serves();
+    ASSERT_NO_FATAL_FAILURE(expect_the_healthy_drive_serves());
+    // Calls the VMM thread itself answers (GET / would be answered from the API thread's copy).
     auto c = ember->client();
+    EXPECT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+    EXPECT_EQ(call(c, "PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
     const HttpReply info = call(c, "GET", "/");
-    EXPECT_EQ(info.status, 200);
     EXPECT_NE(info.body.find("\"state\":\"Running\""), std::string::npos) << info.body;
-    EXPECT_EQ(call(c, "GET", "/vm/config").status, 200);
     EXPECT_EQ(read_file(console).find("stalled drive answered"), std::string::npos)
         << "the read was answered while the image held it";
     EXPECT_EQ(image->answered(), 0u);
@@ -185,8 +186,8 @@ TEST_F(VirtioBlkStall, AStalledDriveStallsNeitherTheApiNorTheOtherDrive) {
 
 // SIGTERM ends ember while the image still holds the guest's read: the stop waits for no answer.
 TEST_F(VirtioBlkStall, SigtermEndsEmberWhileADriveStalls) {
-    expect_the_healthy_drive_serves();
-    expect_sigterm_ends_cleanly(ember->pid);
+    ASSERT_NO_FATAL_FAILURE(expect_the_healthy_drive_serves());
+    ASSERT_NO_FATAL_FAILURE(expect_sigterm_ends_cleanly(ember->pid));
     ember->pid = -1;
     EXPECT_EQ(image->answered(), 0u);
     EXPECT_EQ(count_lines_containing(ember->log(),
@@ -201,7 +202,7 @@ TEST_F(VirtioBlkStall, SigtermEndsEmberWhileADriveStalls) {
 // no file; ember goes on serving, the VM stays paused and resumes, and the read is answered once
 // the image answers.
 TEST_F(VirtioBlkStall, ASnapshotFailsByTheStalledDrivesNameAndEmberGoesOn) {
-    expect_the_healthy_drive_serves();
+    ASSERT_NO_FATAL_FAILURE(expect_the_healthy_drive_serves());
     auto c = ember->client();
     ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
     const std::string state = dir.path() + "/vm.state", memory = dir.path() + "/vm.mem";

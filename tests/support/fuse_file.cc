@@ -40,7 +40,9 @@ fuse_attr attributes(uint64_t node, size_t size) {
 
 std::unique_ptr<FuseFile> FuseFile::mount(const std::string& dir, std::string contents,
                                           std::string& why) {
-    const int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    // Non-blocking: a request can leave the queue between poll() and read() (its sender killed),
+    // and a blocked read() would not see the stop.
+    const int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         why = std::string("/dev/fuse: ") + std::strerror(errno);
         return nullptr;

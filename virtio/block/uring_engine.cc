@@ -126,7 +126,10 @@ class UringEngine : public IoEngine {
             if (bounded) {
                 const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     *deadline - std::chrono::steady_clock::now());
-                if (left.count() <= 0) return false;
+                if (left.count() <= 0) {
+                    reap(out);  // what came in at the deadline is not left behind
+                    break;
+                }
                 __kernel_timespec ts{.tv_sec = left.count() / 1'000'000'000,
                                      .tv_nsec = left.count() % 1'000'000'000};
                 r = ::io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
