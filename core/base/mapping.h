@@ -60,6 +60,17 @@ class Mapping {
     uint8_t* data() const { return addr_; }
     size_t size() const { return size_; }
 
+    // Gives the pages back to the host and keeps the addresses reserved (PROT_NONE) for the rest
+    // of the process, never unmapped: for memory the kernel may still write into after its owner
+    // is done with it (I/O left in flight at exit), where a later mapping must not land.
+    void retire() {
+        if (addr_ != nullptr)
+            (void)::mmap(addr_, size_, PROT_NONE,
+                         MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        addr_ = nullptr;
+        size_ = 0;
+    }
+
   private:
     Mapping(uint8_t* addr, size_t size) : addr_(addr), size_(size) {}
     void unmap() {

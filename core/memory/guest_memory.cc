@@ -66,6 +66,11 @@ Result<GuestMemory> GuestMemory::map_file(std::span<const MemoryRegionSpec> spec
     return GuestMemory(std::move(regions), kGuestPageSize);
 }
 
+void GuestMemory::retire() {
+    for (auto& r : regions_) r.mapping.retire();
+    regions_.clear();
+}
+
 uint64_t GuestMemory::total_size() const {
     uint64_t total = 0;
     for (const auto& r : regions_) total += r.size();

@@ -46,6 +46,10 @@ class GuestMemory {
     static Result<GuestMemory> map_file(std::span<const MemoryRegionSpec> specs, int fd);
 
     const std::vector<GuestRegion>& regions() const { return regions_; }
+    // At the end, where devices left I/O in flight into the guest's pages: the memory is given
+    // back and its addresses stay reserved until the process exits (Mapping::retire). The
+    // memory has no regions after it.
+    void retire();
     uint64_t total_size() const;
     // 4 KiB, or the hugetlb page size the memory was made with.
     uint64_t page_size() const { return page_size_; }

@@ -2,6 +2,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <utility>
+#include <vector>
+
 #include "core/base/unique_fd.h"
 
 #include "tests/unit/test_memory.h"
@@ -19,6 +23,28 @@ TEST(GuestMemory, ReadsBackWhatWasWritten) {
     ASSERT_TRUE(mem.write_obj<uint64_t>(0x100008, 0x1122334455667788));
     EXPECT_EQ(*mem.read_obj<uint64_t>(0x100008), 0x1122334455667788u);
     EXPECT_EQ(mem.total_size(), 0x20000u);
+}
+
+// Retired memory is given back, and its addresses stay taken: no later mapping lands where the
+// kernel may still write (a drive's read left in flight at exit).
+TEST(GuestMemory, RetiredMemoryKeepsItsAddressesReservedAndHoldsNothing) {
+    auto mem = two_regions();
+    ASSERT_TRUE(mem.write_obj<uint64_t>(0x100008, 0x1122334455667788));
+    std::vector<std::pair<uint8_t*, size_t>> ranges;
+    for (const auto& r : mem.regions()) ranges.emplace_back(r.mapping.data(), r.size());
+    mem.retire();
+    EXPECT_TRUE(mem.regions().empty());
+    EXPECT_FALSE(mem.read_obj<uint64_t>(0x100008));
+    for (auto [addr, size] : ranges) {
+        void* again =
+            ::mmap(addr, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        EXPECT_EQ(again, MAP_FAILED) << "the range was free again";
+        EXPECT_EQ(errno, EEXIST);
+        // Reserved without access: the kernel's write into it fails rather than landing.
+        unsigned char residency = 1;
+        EXPECT_EQ(::mincore(addr, 4096, &residency), 0);
+        EXPECT_EQ(residency & 1, 0) << "the page was given back";
+    }
 }
 
 TEST(GuestMemory, RejectsAddressesOutsideEveryRegion) {

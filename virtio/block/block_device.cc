@@ -4,6 +4,7 @@
 #include <linux/virtio_blk.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 
@@ -128,6 +129,14 @@ BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& 
     if (config_.cache_type == CacheType::Writeback) features_ |= 1ull << VIRTIO_BLK_F_FLUSH;
 }
 
+namespace {
+std::atomic<bool> left_in_flight{false};
+}  // namespace
+
+bool drives_left_requests_in_flight() {
+    return left_in_flight.load();
+}
+
 BlockDevice::~BlockDevice() {
     // As reset(), but bounded: ember's exit waits for no drive (its guest never saw these
     // requests complete, as after a power cut), and no guest runs after this.
@@ -140,6 +149,7 @@ BlockDevice::~BlockDevice() {
         // Not closed here: on FUSE, close() sends a FLUSH that waits, uninterruptibly, for the
         // image (and for the inode lock a held write keeps). ember's exit closes it.
         (void)image_.release();
+        left_in_flight = true;
     }
 }
 

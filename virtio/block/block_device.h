@@ -23,6 +23,11 @@
 
 namespace ember::virtio {
 
+// Whether a drive of this process ended with requests its image never answered (its end gave up
+// after kIoEndWait): the kernel may still write into their buffers, in guest memory, which must
+// then never be unmapped into something else (GuestMemory::retire).
+bool drives_left_requests_in_flight();
+
 struct BlockCounters {
     uint64_t read_ops = 0, write_ops = 0, flush_ops = 0, get_id_ops = 0;
     uint64_t read_bytes = 0, write_bytes = 0;

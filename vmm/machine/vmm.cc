@@ -13,6 +13,7 @@
 #include "core/arch/x86_64/regs.h"
 #include "core/base/file_io.h"
 #include "core/base/log.h"
+#include "virtio/block/block_device.h"
 #include "vmm/machine/console.h"
 #include "vmm/machine/irq_fd.h"
 #include "vmm/machine/virtio_kinds.h"
@@ -43,6 +44,10 @@ Vmm::Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory,
 
 Vmm::~Vmm() {
     stop_vcpus();
+    // The devices end before the memory, as members would; a drive that left requests to the
+    // kernel leaves the memory reserved, so that no later mapping takes what they may write into.
+    virtio_.clear();
+    if (virtio::drives_left_requests_in_flight()) memory_.retire();
 }
 
 // The parts a new VM and a restored one share: KVM, memory (fresh, or mapped from a snapshot's
