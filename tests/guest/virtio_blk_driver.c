@@ -14,32 +14,42 @@ void fail(const char* why) {
     guest_reset();
 }
 
-void blk_submit(struct blk_dev* dev, uint32_t type, uint64_t sector, uint8_t* buf, uint32_t len,
-                int device_writes_data) {
-    dev->header.type = type;
-    dev->header.ioprio = 0;
-    dev->header.sector = sector;
-    dev->status = 0xff;
-    int n = 0;
-    dev->descs[n] =
-        (struct virtq_desc){(uint64_t)&dev->header, sizeof dev->header, 1, (uint16_t)(n + 1)};
+void blk_submit_slot(struct blk_dev* dev, unsigned slot, uint32_t type, uint64_t sector,
+                     uint8_t* buf, uint32_t len, int device_writes_data) {
+    dev->header[slot].type = type;
+    dev->header[slot].ioprio = 0;
+    dev->header[slot].sector = sector;
+    dev->status[slot] = 0xff;
+    const uint16_t head = (uint16_t)(3 * slot);
+    uint16_t n = head;
+    dev->descs[n] = (struct virtq_desc){(uint64_t)&dev->header[slot], sizeof dev->header[slot], 1,
+                                        (uint16_t)(n + 1)};
     ++n;
     if (len) {
         dev->descs[n] = (struct virtq_desc){
             (uint64_t)buf, len, (uint16_t)(1 | (device_writes_data ? 2 : 0)), (uint16_t)(n + 1)};
         ++n;
     }
-    dev->descs[n] = (struct virtq_desc){(uint64_t)&dev->status, 1, 2, 0};
-    dev->used_before = *(volatile uint16_t*)&dev->used.idx;
-    dev->avail.ring[dev->avail.idx % QSIZE] = 0;
+    dev->descs[n] = (struct virtq_desc){(uint64_t)&dev->status[slot], 1, 2, 0};
+    dev->avail.ring[dev->avail.idx % QSIZE] = head;
     __asm__ volatile("" ::: "memory");
     *(volatile uint16_t*)&dev->avail.idx = (uint16_t)(dev->avail.idx + 1);
     __asm__ volatile("mfence" ::: "memory");
     mmio_write32(dev->base + 0x050, 0); /* QueueNotify */
 }
 
+void blk_submit(struct blk_dev* dev, uint32_t type, uint64_t sector, uint8_t* buf, uint32_t len,
+                int device_writes_data) {
+    dev->used_before = *(volatile uint16_t*)&dev->used.idx;
+    blk_submit_slot(dev, 0, type, sector, buf, len, device_writes_data);
+}
+
+uint16_t blk_completed(const struct blk_dev* dev) {
+    return (uint16_t)(*(volatile const uint16_t*)&dev->used.idx - dev->used_before);
+}
+
 int blk_done(const struct blk_dev* dev) {
-    return *(volatile const uint16_t*)&dev->used.idx != dev->used_before;
+    return blk_completed(dev) != 0;
 }
 
 uint8_t blk_wait(struct blk_dev* dev) {
@@ -47,7 +57,7 @@ uint8_t blk_wait(struct blk_dev* dev) {
         if (spins > 100000000ull) fail("no completion");
     /* acknowledge any interrupt */
     mmio_write32(dev->base + 0x064, mmio_read32(dev->base + 0x060));
-    return dev->status;
+    return dev->status[0];
 }
 
 uint8_t request(uint32_t type, uint64_t sector, int with_data, int device_writes_data) {

@@ -1,9 +1,12 @@
-/* The split virtqueue as the test guests' drivers lay it out: eight entries a queue. */
+/* The split virtqueue as the test guests' drivers lay it out: eight entries a queue, unless the
+ * driver defines VIRTQ_SIZE before it includes this. */
 #pragma once
 
 #include <stdint.h>
 
+#ifndef VIRTQ_SIZE
 #define VIRTQ_SIZE 8
+#endif
 
 struct virtq_desc {
     uint64_t addr;

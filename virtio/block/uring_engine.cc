@@ -209,6 +209,18 @@ Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth) {
         ::io_uring_queue_exit(&ring);
         return fail_errno("io_uring_register_eventfd", -r);
     }
+    // A request the page cache cannot serve at once runs on one of io-wq's bounded workers, and
+    // those are the submitting thread's, shared by all its rings: 4 per CPU unless raised. A drive
+    // whose image stops answering holds one per request, and with 8 held on 2 CPUs the other
+    // drives' requests waited behind them. Each ring raises the thread's limit by its depth (the
+    // most it can hold), so a stalled drive never takes them all; workers start only when
+    // needed. Kernels before 5.15 cannot raise it, and the ring works as before.
+    unsigned limits[2] = {0, 0};  // 0: unchanged; the current limits come back
+    if (::io_uring_register_iowq_max_workers(&ring, limits) == 0 && limits[0] > 0) {
+        limits[0] += depth;
+        limits[1] = 0;
+        (void)::io_uring_register_iowq_max_workers(&ring, limits);
+    }
     if (auto restricted = restrict_and_enable(ring); !restricted) {
         ::io_uring_queue_exit(&ring);
         return std::unexpected(restricted.error());
