@@ -44,7 +44,8 @@ TEST_F(Snapshot, RestoredGuestContinuesWhereItWasInANewProcess) {
     EXPECT_TRUE(one_unbroken_stream(before, c.output(), "tick "));
 
     // Firecracker's latencies_us: what the load took, and nothing for what never ran here.
-    ASSERT_EQ(c.call("PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
+    const auto flushed = c.call("PUT", "/actions", R"({"action_type": "FlushMetrics"})");
+    ASSERT_EQ(flushed.status, 204) << flushed.body;
     std::ifstream m(metrics);
     std::string line;
     ASSERT_TRUE(std::getline(m, line));

@@ -64,6 +64,12 @@ class UringEngine : public IoEngine {
             case IoOp::Kind::Flush: ::io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC); break;
         }
         sqe->flags |= IOSQE_FIXED_FILE;  // index 0: the registered image
+        // A read on a file system that refuses RWF_NOWAIT cannot be tried without blocking:
+        // straight to a worker. io_uring tries a buffered read inline first, and on 6.12 that try
+        // ran FUSE's readahead on the VMM thread, which waited there for the image once it held
+        // max_background requests. (A buffered write is tried inline only where the file system
+        // says it can be: FMODE_BUF_WASYNC.)
+        if (op.kind == IoOp::Kind::Read && !nowait_reads_) sqe->flags |= IOSQE_ASYNC;
         ::io_uring_sqe_set_data64(sqe, op.tag);
         ++in_flight_;
         return true;
@@ -107,6 +113,7 @@ class UringEngine : public IoEngine {
         if (r < 0) return fail_errno("io_uring_register_files_update", -r);
         fd_ = fd;
         at_once_ = AtOnce(buffered(fd));
+        nowait_reads_ = true;
         return {};
     }
 
@@ -164,8 +171,10 @@ class UringEngine : public IoEngine {
             ready_.push_back(IoCompletion{op.tag, n});
             return true;
         }
-        if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
+        if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
             (read ? at_once_.reads : at_once_.writes) = false;
+            if (read) nowait_reads_ = false;
+        }
         return false;
     }
 
@@ -179,6 +188,8 @@ class UringEngine : public IoEngine {
     EventFd done_;
     int fd_;
     AtOnce at_once_;
+    // Whether the image's file system takes RWF_NOWAIT reads, as far as a refusal has shown.
+    bool nowait_reads_ = true;
     std::vector<IoCompletion> ready_;
     size_t pushed_ = 0;  // since the last submit()
     size_t in_flight_ = 0;
