@@ -2,7 +2,8 @@
 # cached), a work directory with a private copy of the rootfs, and a network namespace $ns with tap0
 # at 172.30.0.1/24 and dnsmasq leasing on it; namespaces a test adds to $extra_ns go too. At exit,
 # background jobs are killed and all of this is removed. Also: expect/absent (console checks) and
-# api/must/api_up/wait_for (driving ember's API through emberctl) and wait_exit;
+# api/must/api_up/wait_for (driving ember's API through emberctl), show_logs/show_embers (what
+# ember said and where its threads wait) and wait_exit;
 # for function images, make_ns/field/check/boot_function.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -101,14 +102,16 @@ must() {  # must STATUS COMMAND...: the API call answers STATUS, or the test end
     [ "$got" = "$want" ] && return 0
     echo "FAIL: $* answered $got: $(cat "$work/reply")"
     show_logs
-    # Where each ember thread is, for a request that hung.
+    show_embers
+    exit 1
+}
+show_embers() {  # where each thread of each ember in $work is, for a request or a guest that hung
     local p t; for p in $(pgrep -f -- "--api-sock $work/"); do
         for t in /proc/"$p"/task/*; do
             echo "--- $p/$(basename "$t") $(cat "$t/comm"): $(cut -d' ' -f3 "$t/stat") in $(cat "$t/wchan" 2>/dev/null)"
             head -n 8 "$t/stack" 2>/dev/null
         done
     done
-    exit 1
 }
 # Waits are bounded by the clock, not by a count of tries: under tests/nested/run every process
 # start costs a large fraction of a second, and 3,000 tries of 0.1 s took more than 30 minutes.
@@ -126,9 +129,13 @@ wait_exit() {  # wait_exit PID SECONDS: the background job's exit status, once i
     pkill -P "$failsafe" sleep 2>/dev/null; wait "$failsafe" 2>/dev/null
     return "$rc"
 }
-wait_for() {  # wait_for FILE TEXT SECONDS: until a line of FILE contains TEXT
+wait_for() {  # wait_for FILE TEXT SECONDS [PID]: until a line of FILE contains TEXT, or PID ends
     local deadline=$((SECONDS + $3))
-    while [ "$SECONDS" -lt "$deadline" ]; do grep -qF -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        grep -qF -- "$2" "$1" 2>/dev/null && return 0
+        [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null && break
+        sleep 0.1
+    done
     grep -qF -- "$2" "$1" 2>/dev/null
 }
 
@@ -197,7 +204,7 @@ boot_function() {
         configure_function "$work/a.sock" "$kernel" "$2" "$3"
         boot_start=$(date +%s%N)
         must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
-        wait_for "$work/console_a" "fn: ready on $guest_ip:8080" 600 && return 0
+        wait_for "$work/console_a" "fn: ready on $guest_ip:8080" 600 "$pid_a" && return 0
         may_retry "$attempt" "the function did not say it was ready" "$work/console_a" "$work/log_a" || break
         kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
     done

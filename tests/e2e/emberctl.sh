@@ -23,7 +23,7 @@ for attempt in 1 2; do
         { echo "FAIL: emberctl boot: $(cat "$work/boot.out")"; show_logs; exit 1; }
     wait_for "$work/console_a" "Sending DHCP requests" 300 && break
     if ! may_retry "$attempt" "the kernel did not ask for a lease" "$work/console_a" "$work/log_a"; then
-        echo "FAIL: the kernel never asked for a lease"; tail -20 "$work/console_a"; exit 1
+        echo "FAIL: the kernel never asked for a lease"; tail -20 "$work/console_a"; show_logs; exit 1
     fi
     ctl --sock "$work/a.sock" stop
 done

@@ -23,9 +23,9 @@ for attempt in 1 2; do
     must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": true}"
     must 204 api "$work/a.sock" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tapsnap", "guest_mac": "06:00:ac:10:00:02"}'
     must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
-    wait_for "$work/console_a" "Sending DHCP requests" 300 && break
+    wait_for "$work/console_a" "Sending DHCP requests" 300 "$pid_a" && break
     if ! may_retry "$attempt" "the kernel did not ask for a lease" "$work/console_a" "$work/log_a"; then
-        echo "FAIL: the kernel never asked for a lease"; tail -20 "$work/console_a"; exit 1
+        echo "FAIL: the kernel never asked for a lease"; tail -20 "$work/console_a"; show_logs; exit 1
     fi
     kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
 done
