@@ -87,6 +87,11 @@ class VirtioDevice {
     // With the VM paused: completes every request in flight into the guest (snapshots), or says
     // why it could not, in bounded time.
     virtual Result<void> quiesce() { return {}; }
+    // At the VM's end, on the VMM thread, with no vCPU running: stops the device's I/O, waiting a
+    // bounded time. False when the host kept requests that may still write into guest memory after
+    // the device is gone, which must then never be unmapped into something else
+    // (GuestMemory::retire).
+    virtual bool end() { return true; }
     // What the device keeps beyond its queues that a snapshot carries (its rate limiters' tokens),
     // written into its section after the transport's registers; empty for a kind with none.
     virtual std::vector<uint8_t> save_state() const { return {}; }

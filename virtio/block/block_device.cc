@@ -129,28 +129,24 @@ BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& 
     if (config_.cache_type == CacheType::Writeback) features_ |= 1ull << VIRTIO_BLK_F_FLUSH;
 }
 
-namespace {
-std::atomic<bool> left_in_flight{false};
-}  // namespace
-
-bool drives_left_requests_in_flight() {
-    return left_in_flight.load();
+BlockDevice::~BlockDevice() {
+    if (!ended_) end();
 }
 
-BlockDevice::~BlockDevice() {
+bool BlockDevice::end() {
     // As reset(), but bounded: ember's exit waits for no drive (its guest never saw these
     // requests complete, as after a power cut), and no guest runs after this.
+    ended_ = true;
     completions_.clear();
-    if (!engine_->drain_for(completions_, kIoEndWait)) {
-        const size_t n = engine_->in_flight();
-        log::warn("drive '" + config_.drive_id + "': its image left " + std::to_string(n) +
-                  (n == 1 ? " request" : " requests") + " unanswered for " +
-                  std::to_string(kIoEndWait.count()) + " s; the device ends without them");
-        // Not closed here: on FUSE, close() sends a FLUSH that waits, uninterruptibly, for the
-        // image (and for the inode lock a held write keeps). ember's exit closes it.
-        (void)image_.release();
-        left_in_flight = true;
-    }
+    if (engine_->drain_for(completions_, kIoEndWait)) return true;
+    const size_t n = engine_->in_flight();
+    log::warn("drive '" + config_.drive_id + "': its image left " + std::to_string(n) +
+              (n == 1 ? " request" : " requests") + " unanswered for " +
+              std::to_string(kIoEndWait.count()) + " s; the device ends without them");
+    // Not closed here: on FUSE, close() sends a FLUSH that waits, uninterruptibly, for the
+    // image (and for the inode lock a held write keeps). ember's exit closes it.
+    (void)image_.release();
+    return false;
 }
 
 Result<bool> BlockDevice::update(const DriveUpdate& update) {

@@ -23,11 +23,6 @@
 
 namespace ember::virtio {
 
-// Whether a drive of this process ended with requests its image never answered (its end gave up
-// after kIoEndWait): the kernel may still write into their buffers, in guest memory, which must
-// then never be unmapped into something else (GuestMemory::retire).
-bool drives_left_requests_in_flight();
-
 struct BlockCounters {
     uint64_t read_ops = 0, write_ops = 0, flush_ops = 0, get_id_ops = 0;
     uint64_t read_bytes = 0, write_bytes = 0;
@@ -62,6 +57,8 @@ class BlockDevice : public UpdatableDevice<DriveUpdate> {
     void on_rate_limiter_timer();
     // Waits for every request in flight and completes it into the guest (snapshots).
     Result<void> quiesce() override;
+    // Waits kIoEndWait at most; what the image has not answered by then stays with the kernel.
+    bool end() override;
     // Its rate limiter's buckets (block_persist.cc).
     std::vector<uint8_t> save_state() const override;
     Result<void> restore_state(std::span<const uint8_t> state) override;
@@ -108,6 +105,7 @@ class BlockDevice : public UpdatableDevice<DriveUpdate> {
     UniqueFd image_;
     std::atomic<uint64_t> capacity_sectors_;  // read by vCPU threads through the config space
     bool direct_io_ = false;
+    bool ended_ = false;
     EventLoop* loop_ = nullptr;
     uint64_t features_;
     std::unique_ptr<IoEngine> engine_;

@@ -13,7 +13,6 @@
 #include "core/arch/x86_64/regs.h"
 #include "core/base/file_io.h"
 #include "core/base/log.h"
-#include "virtio/block/block_device.h"
 #include "vmm/machine/console.h"
 #include "vmm/machine/irq_fd.h"
 #include "vmm/machine/virtio_kinds.h"
@@ -44,10 +43,12 @@ Vmm::Vmm(Key, VmmOptions options, Kvm kvm, Vm vm, GuestMemory memory,
 
 Vmm::~Vmm() {
     stop_vcpus();
-    // The devices end before the memory, as members would; a drive that left requests to the
+    // The devices end before the memory, as members would; a device that left requests to the
     // kernel leaves the memory reserved, so that no later mapping takes what they may write into.
+    bool memory_lent = false;
+    for (auto& d : virtio_) memory_lent |= !d.device->end();
     virtio_.clear();
-    if (virtio::drives_left_requests_in_flight()) memory_.retire();
+    if (memory_lent) memory_.retire();
 }
 
 // The parts a new VM and a restored one share: KVM, memory (fresh, or mapped from a snapshot's
