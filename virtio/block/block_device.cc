@@ -18,6 +18,10 @@ namespace {
 // answering fails the call, by name, and ember goes on serving.
 constexpr std::chrono::seconds kQuiesceWait{5};
 constexpr uint32_t kSegMax = kMaxQueueSize - 2;  // header and status take two descriptors
+// The most requests a drive hands to io_uring at once; the rest wait in the queue. A request the
+// page cache cannot serve holds a kernel worker thread until the image answers, so this bounds the
+// threads a drive whose image stopped answering keeps (the guests' drivers rarely go deeper).
+constexpr unsigned kMaxRequestsInFlight = 64;
 
 struct ConfigSpace {
     uint64_t capacity;
@@ -85,7 +89,7 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::create(const DriveConfig& conf
     if (config.io_engine == IoEngineType::Sync) {
         engine = make_sync_engine(image.get());
     } else {
-        auto uring = make_uring_engine(image.get(), kMaxQueueSize);
+        auto uring = make_uring_engine(image.get(), kMaxRequestsInFlight);
         if (uring) {
             engine = std::move(*uring);
         } else if (uring.error().kind == ErrorKind::Unavailable) {

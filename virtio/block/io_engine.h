@@ -60,8 +60,9 @@ inline constexpr std::chrono::seconds kIoEndWait{1};
 // preadv/pwritev/fdatasync on the calling thread; completions are ready when push() returns.
 std::unique_ptr<IoEngine> make_sync_engine(int fd);
 // io_uring with the image registered as a fixed file and an eventfd for completions; a buffered
-// image's reads and writes the page cache can take at once are done in push(). An error of kind
-// Unavailable: this host has no io_uring or forbids it.
+// image's reads and writes the page cache can take at once are done in push(), and at most `depth`
+// requests are in flight (push() refuses more). An error of kind Unavailable: this host has no
+// io_uring or forbids it.
 Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth);
 
 }  // namespace ember::virtio

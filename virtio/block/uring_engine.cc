@@ -21,10 +21,25 @@ bool buffered(int fd) {
     return flags >= 0 && !(flags & O_DIRECT);
 }
 
+bool refuses_nowait(ssize_t n) {
+    return n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS);
+}
+
+// Whether a buffered `fd`'s file system takes RWF_NOWAIT reads: one byte is asked for, which
+// never waits (a refusal comes at once, a page not cached is EAGAIN) and is not used. Asked when
+// the image is opened, so that no read reaches the ring before the answer.
+bool takes_nowait_reads(int fd) {
+    char byte;
+    iovec v{&byte, 1};
+    return !refuses_nowait(::preadv2(fd, &v, 1, 0, RWF_NOWAIT));
+}
+
 class UringEngine : public IoEngine {
   public:
-    UringEngine(io_uring ring, EventFd done, int fd)
-        : ring_(ring), done_(std::move(done)), fd_(fd), at_once_(buffered(fd)) {}
+    UringEngine(io_uring ring, EventFd done, int fd, unsigned depth)
+        : ring_(ring), done_(std::move(done)), depth_(depth) {
+        use_file(fd);
+    }
     // What is still in flight after kIoEndWait stays the kernel's: closing the ring cancels what it
     // can, and ember's exit ends the rest. Not waited for twice where the device already gave up.
     ~UringEngine() override {
@@ -40,6 +55,7 @@ class UringEngine : public IoEngine {
         // io_uring_enter, which serves the page cache's part of it as fast, and the rest at depth.
         const bool first = pushed_++ == 0;
         if (first && op.kind != IoOp::Kind::Flush && done_at_once(op)) return true;
+        if (in_flight_ >= depth_) return false;
         io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
         if (sqe == nullptr) return false;
         const auto n = static_cast<unsigned>(op.iov.size());
@@ -69,7 +85,7 @@ class UringEngine : public IoEngine {
         // ran FUSE's readahead on the VMM thread, which waited there for the image once it held
         // max_background requests. (A buffered write is tried inline only where the file system
         // says it can be: FMODE_BUF_WASYNC.)
-        if (op.kind == IoOp::Kind::Read && !nowait_reads_) sqe->flags |= IOSQE_ASYNC;
+        if (op.kind == IoOp::Kind::Read && async_reads_) sqe->flags |= IOSQE_ASYNC;
         ::io_uring_sqe_set_data64(sqe, op.tag);
         ++in_flight_;
         return true;
@@ -111,9 +127,7 @@ class UringEngine : public IoEngine {
         // The image is registered file 0: swap what that slot holds.
         int r = ::io_uring_register_files_update(&ring_, 0, &fd, 1);
         if (r < 0) return fail_errno("io_uring_register_files_update", -r);
-        fd_ = fd;
-        at_once_ = AtOnce(buffered(fd));
-        nowait_reads_ = true;
+        use_file(fd);
         return {};
     }
 
@@ -160,7 +174,7 @@ class UringEngine : public IoEngine {
     // RWF_NOWAIT for a kind of request is not asked again.
     bool done_at_once(const IoOp& op) {
         const bool read = op.kind == IoOp::Kind::Read;
-        if (!(read ? at_once_.reads : at_once_.writes)) return false;
+        if (!(read ? at_once_reads_ : at_once_writes_)) return false;
         size_t total = 0;
         for (const iovec& v : op.iov) total += v.iov_len;
         const int n_iov = static_cast<int>(op.iov.size());
@@ -171,25 +185,28 @@ class UringEngine : public IoEngine {
             ready_.push_back(IoCompletion{op.tag, n});
             return true;
         }
-        if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
-            (read ? at_once_.reads : at_once_.writes) = false;
-            if (read) nowait_reads_ = false;
+        if (refuses_nowait(n)) {
+            (read ? at_once_reads_ : at_once_writes_) = false;
+            if (read) async_reads_ = true;
         }
         return false;
     }
 
-    struct AtOnce {
-        bool reads = false;
-        bool writes = false;
-        explicit AtOnce(bool both) : reads(both), writes(both) {}
-    };
+    void use_file(int fd) {
+        fd_ = fd;
+        const bool cached = buffered(fd);
+        at_once_writes_ = cached;
+        at_once_reads_ = cached && takes_nowait_reads(fd);
+        async_reads_ = cached && !at_once_reads_;
+    }
 
     io_uring ring_;
     EventFd done_;
-    int fd_;
-    AtOnce at_once_;
-    // Whether the image's file system takes RWF_NOWAIT reads, as far as a refusal has shown.
-    bool nowait_reads_ = true;
+    unsigned depth_;  // the most requests in flight
+    int fd_ = -1;
+    bool at_once_reads_ = false, at_once_writes_ = false;
+    // The image's file system refuses RWF_NOWAIT reads: they go to io-wq (IOSQE_ASYNC).
+    bool async_reads_ = false;
     std::vector<IoCompletion> ready_;
     size_t pushed_ = 0;  // since the last submit()
     size_t in_flight_ = 0;
@@ -224,7 +241,7 @@ Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth) {
     // those are the submitting thread's, shared by all its rings: 4 per CPU unless raised. A drive
     // whose image stops answering holds one per request, and with 8 held on 2 CPUs the other
     // drives' requests waited behind them. Each ring raises the thread's limit by its depth (the
-    // most it can hold), so a stalled drive never takes them all; workers start only when
+    // most it keeps in flight), so a stalled drive never takes them all; workers start only when
     // needed. Kernels before 5.15 cannot raise it, and the ring works as before.
     unsigned limits[2] = {0, 0};  // 0: unchanged; the current limits come back
     if (::io_uring_register_iowq_max_workers(&ring, limits) == 0 && limits[0] > 0) {
@@ -236,7 +253,7 @@ Result<std::unique_ptr<IoEngine>> make_uring_engine(int fd, unsigned depth) {
         ::io_uring_queue_exit(&ring);
         return std::unexpected(restricted.error());
     }
-    return std::make_unique<UringEngine>(ring, std::move(*done), fd);
+    return std::make_unique<UringEngine>(ring, std::move(*done), fd, depth);
 }
 
 }  // namespace ember::virtio
