@@ -256,6 +256,42 @@ TEST_P(BlockTest, RequestsBeyondTheEnginesDepthWaitTheirTurn) {
     EXPECT_EQ(h->used().size(), 2u * kRequests);
 }
 
+// A snapshot's quiesce reaps the completions the waiting requests waited for: it must take and
+// finish those too, or nothing would take them again.
+TEST_P(BlockTest, QuiesceFinishesTheRequestsWaitingBeyondTheEnginesDepth) {
+    start(256);
+    constexpr int kRequests = 80;
+    std::vector<Req> writes;
+    for (int i = 0; i < kRequests; ++i) {
+        writes.push_back(request(VIRTIO_BLK_T_OUT, static_cast<uint64_t>(i) * 8, 4096, false));
+        h->fill(writes.back().data, std::string(4096, static_cast<char>(i)));
+    }
+    device->process_queue(0);
+    ASSERT_TRUE(device->quiesce());
+    EXPECT_EQ(h->used().size(), static_cast<size_t>(kRequests)) << "all answered by the quiesce";
+    auto later = request(VIRTIO_BLK_T_IN, 0, 4096, true);
+    run();
+    EXPECT_EQ(status(later), VIRTIO_BLK_S_OK) << "and the queue goes on after it";
+    EXPECT_EQ(h->read(later.data, 4096), std::string(4096, '\0'));
+}
+
+// A request the engine refused goes back to the queue with its tokens: the bucket is charged once
+// per request however often it waits.
+TEST_P(BlockTest, ARequestWaitingForTheEngineIsChargedOnce) {
+    Clock::time_point now{};
+    options.clock = [&now] { return now; };  // never refills
+    constexpr int kRequests = 80;
+    config.rate_limiter =
+        RateLimiterConfig{std::nullopt, TokenBucketConfig{kRequests, std::nullopt, 1000}};
+    start(256);
+    std::vector<Req> writes;
+    for (int i = 0; i < kRequests; ++i)
+        writes.push_back(request(VIRTIO_BLK_T_OUT, static_cast<uint64_t>(i) * 8, 4096, false));
+    run();
+    for (int i = 0; i < kRequests; ++i) EXPECT_EQ(status(writes[i]), VIRTIO_BLK_S_OK) << i;
+    EXPECT_EQ(device->counters().rate_limited, 0u);
+}
+
 TEST_P(BlockTest, AHeadReusedWhileInFlightIsRefusedButReturned) {
     start();
     auto w = request(VIRTIO_BLK_T_OUT, 0, 512, false);

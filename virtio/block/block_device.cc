@@ -4,7 +4,7 @@
 #include <linux/virtio_blk.h>
 #include <sys/stat.h>
 
-#include <atomic>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -133,6 +133,8 @@ BlockDevice::BlockDevice(DriveConfig config, const GuestMemory& mem, Interrupt& 
     if (config_.cache_type == CacheType::Writeback) features_ |= 1ull << VIRTIO_BLK_F_FLUSH;
 }
 
+// An owner that did not call end() (a test, a benchmark) gets the same bounded wait, but cannot
+// tell whether requests were left that may still write into its memory: Vmm calls end() itself.
 BlockDevice::~BlockDevice() {
     if (!ended_) end();
 }
@@ -327,6 +329,7 @@ void BlockDevice::process_queue(size_t) {
                 req->sector * kSectorSize, slot->iov, head};
         if (!engine_->push(op)) {
             slot.reset();
+            limiter_.give_back(req->data_len);  // charged again when it is popped again
             queue_->undo_pop();
             waiting_for_engine_ = true;
             break;
@@ -384,10 +387,22 @@ void BlockDevice::process_completions() {
 
 Result<void> BlockDevice::quiesce() {
     if (!queue_) return {};
-    completions_.clear();
-    const bool all = engine_->drain_for(completions_, kQuiesceWait);
-    for (const auto& c : completions_) complete_io(c);
-    notify_if_needed();
+    const auto deadline = std::chrono::steady_clock::now() + kQuiesceWait;
+    bool all = false;
+    for (;;) {
+        completions_.clear();
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        all = engine_->drain_for(completions_, std::max(left, std::chrono::milliseconds(0)));
+        for (const auto& c : completions_) complete_io(c);
+        notify_if_needed();
+        // Requests the engine could not take yet wait in the queue for a completion, and the
+        // completions were reaped here: take them now, and wait for them too, or nothing would
+        // ever take them.
+        if (!all || !waiting_for_engine_) break;
+        waiting_for_engine_ = false;
+        process_queue(0);
+    }
     if (all) return {};
     // The rest complete later, as any request does.
     const size_t n = engine_->in_flight();

@@ -26,8 +26,9 @@ bool refuses_nowait(ssize_t n) {
 }
 
 // Whether a buffered `fd`'s file system takes RWF_NOWAIT reads: one byte is asked for, which
-// never waits (a refusal comes at once, a page not cached is EAGAIN) and is not used. Asked when
-// the image is opened, so that no read reaches the ring before the answer.
+// waits for no I/O (a refusal comes at once; a page not cached is EAGAIN, at most after starting
+// readahead of the image's first pages, which a guest reads first) and is not used. Asked when the
+// image is opened, so that no read reaches the ring before the answer.
 bool takes_nowait_reads(int fd) {
     char byte;
     iovec v{&byte, 1};
