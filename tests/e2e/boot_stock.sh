@@ -68,23 +68,13 @@ boot_flavour generic
 stock=$("$repo/rootfs-tools/build-stock-kernel" generic | tail -n 1)
 
 # VMGenID across clones.
-for attempt in 1 2; do
-    rm -f "$work/a.sock"
-    ip netns exec "$ns" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
-    pid_a=$!
-    api_up "$work/a.sock"
-    must 204 api "$work/a.sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
-    must 204 api "$work/a.sock" PUT /boot-source "{\"kernel_image_path\": \"$stock/vmlinuz\", \"initrd_path\": \"$stock/initrd.gz\", \"boot_args\": \"$stock_args stock.mode=fork\"}"
-    must 204 api "$work/a.sock" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": true}"
-    must 204 api "$work/a.sock" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
-    must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
-    wait_for "$work/console_a" "stock-init: waiting for a VM fork" 300 "$pid_a" && break
-    may_retry "$attempt" "the stock kernel did not wait for a fork" "$work/console_a" "$work/log_a" || {
-        echo "FAIL: the stock kernel never waited for a fork"; tail -30 "$work/console_a"; show_logs; show_embers
-        exit 1
-    }
-    kill -9 "$pid_a"; wait "$pid_a" 2>/dev/null
-done
+configure_fork() {  # configure_fork SOCKET: the generic kernel, to wait for a VM fork
+    must 204 api "$1" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
+    must 204 api "$1" PUT /boot-source "{\"kernel_image_path\": \"$stock/vmlinuz\", \"initrd_path\": \"$stock/initrd.gz\", \"boot_args\": \"$stock_args stock.mode=fork\"}"
+    must 204 api "$1" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": true}"
+    must 204 api "$1" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
+}
+boot_a "$ns" "stock-init: waiting for a VM fork" 300 configure_fork
 must 204 api "$work/a.sock" PATCH /vm '{"state": "Paused"}'
 must 204 api "$work/a.sock" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/vm.state\", \"mem_file_path\": \"$work/vm.mem\"}"
 kill -9 "$pid_a"; wait "$pid_a" 2>/dev/null; pid_a=

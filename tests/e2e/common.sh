@@ -4,7 +4,8 @@
 # background jobs are killed and all of this is removed. Also: expect/absent (console checks) and
 # api/must/api_up/wait_for (driving ember's API through emberctl), show_logs/show_embers (what
 # ember said and where its threads wait) and wait_exit;
-# for function images, make_ns/field/check/boot_function.
+# boot_a (an ember on $work/a.sock booted until its console says a line); for function images,
+# make_ns/field/check/boot_function.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 [ -x "${EMBERCTL:-}" ] || { echo "FAIL: \$EMBERCTL names no emberctl (ctest sets it)"; exit 1; }
@@ -191,23 +192,33 @@ configure_function() {
     must 204 api "$1" PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"$guest_mac\"}"
 }
 
-# boot_function NS DISK MIB: boots a function image in NS (its tap0, the function's host MAC),
-# ember's pid in $pid_a, and waits for its init to say the function is ready, once more if
-# may_retry allows.
-boot_function() {
-    local attempt
+# boot_a NS TEXT SECONDS CONFIGURE [ARG...]: ember in NS on $work/a.sock (its pid in $pid_a),
+# set up by `CONFIGURE $work/a.sock ARG...`, started ($boot_start: when, in ns), until its console
+# says TEXT; tried once more where may_retry allows, and otherwise the test fails here.
+boot_a() {
+    local ns_a=$1 text=$2 seconds=$3 attempt
+    shift 3
     for attempt in 1 2; do
-        rm -f "$work/a.sock"
-        ip netns exec "$1" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
+        rm -f "$work/a.sock" "$work/console_a"
+        ip netns exec "$ns_a" "$ember" --api-sock "$work/a.sock" --serial-out "$work/console_a" 2> "$work/log_a" &
         pid_a=$!
         api_up "$work/a.sock"
-        configure_function "$work/a.sock" "$kernel" "$2" "$3"
+        "$@" "$work/a.sock"
         boot_start=$(date +%s%N)
         must 204 api "$work/a.sock" PUT /actions '{"action_type": "InstanceStart"}'
-        wait_for "$work/console_a" "fn: ready on $guest_ip:8080" 600 "$pid_a" && return 0
-        may_retry "$attempt" "the function did not say it was ready" "$work/console_a" "$work/log_a" || break
+        wait_for "$work/console_a" "$text" "$seconds" "$pid_a" && return 0
+        may_retry "$attempt" "the guest did not say '$text'" "$work/console_a" "$work/log_a" || break
         kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
     done
-    echo "FAIL: the function never said it was ready"; tail -n 30 "$work/console_a"; cat "$work/log_a"
+    echo "FAIL: the guest never said '$text'"; tail -n 30 "$work/console_a"; cat "$work/log_a"; show_embers
     exit 1
+}
+
+# boot_function NS DISK MIB: boots a function image in NS (its tap0, the function's host MAC), as
+# boot_a does, until its init says the function is ready.
+boot_function() {
+    boot_a "$1" "fn: ready on $guest_ip:8080" 600 configure_function_on "$kernel" "$2" "$3"
+}
+configure_function_on() {  # configure_function_on KERNEL DISK MIB SOCKET, for boot_a
+    configure_function "$4" "$1" "$2" "$3"
 }
