@@ -164,7 +164,7 @@ int run(int argc, char** argv) {
     auto options = parse_options(args);
     if (!options) return failed(options.error());
     const JailerOptions& o = *options;
-    if (auto r = close_inherited_fds(); !r) return failed(r.error());
+    if (auto r = close_inherited_fds(o.keep_fd); !r) return failed(r.error());
     clear_environment();
     auto checked = check(o);
     if (!checked) return failed(checked.error());

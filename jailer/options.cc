@@ -12,6 +12,9 @@
 namespace ember::jailer {
 namespace {
 
+// Linux's default fs.nr_open: no process has a descriptor numbered higher.
+constexpr uint64_t kMaxKeptFd = (1 << 20) - 1;
+
 Result<uint64_t> whole_number(const std::string& flag, const std::string& text) {
     char* end = nullptr;
     errno = 0;
@@ -136,6 +139,16 @@ Result<JailerOptions> parse_options(std::span<const std::string> args) {
             o.new_pid_ns = true;
         } else if (arg == "--allow-root") {
             allow_root = true;
+        } else if (arg == "--keep-fd") {
+            if (o.keep_fd) return fail("--keep-fd: given twice");
+            auto v = value();
+            EMBER_TRY(v);
+            auto n = whole_number(arg, *v);
+            EMBER_TRY(n);
+            if (*n < 3 || *n > kMaxKeptFd)
+                return fail("--keep-fd: " + *v + " is not a descriptor above stdio (3 to " +
+                            std::to_string(kMaxKeptFd) + ")");
+            o.keep_fd = static_cast<int>(*n);
         } else {
             return fail("unknown argument '" + arg + "'");
         }

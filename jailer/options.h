@@ -37,6 +37,9 @@ struct JailerOptions {
     std::vector<CgroupValue> cgroups;
     std::string parent_cgroup;  // relative; the exec file's name unless given
     std::vector<ResourceLimit> resource_limits;
+    // --keep-fd: one inherited descriptor passed on to ember (ember's --ready-fd, say); every
+    // other from 3 up is closed.
+    std::optional<int> keep_fd;
     std::vector<std::string> exec_args;  // after "--", for ember
 
     // The exec file's name: the jail is <chroot_base_dir>/<exec_name>/<id>/root.
@@ -44,9 +47,9 @@ struct JailerOptions {
     std::string chroot_dir() const;
 };
 
-// Firecracker's flags, plus --allow-root: uid or gid 0 is refused without it (a jailed ember
-// running as root would defeat the jail). Checks the syntax and every rule that needs no file
-// system; check_exec_file() looks at the file.
+// Firecracker's flags, plus --allow-root (uid or gid 0 is refused without it: a jailed ember
+// running as root would defeat the jail) and --keep-fd. Checks the syntax and every rule that
+// needs no file system; check_exec_file() looks at the file.
 Result<JailerOptions> parse_options(std::span<const std::string> args);
 
 // The exec file exists, is a regular file and is executable.

@@ -2,6 +2,7 @@
 // beyond stdio, no inherited environment, and the resource limits asked for.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "core/base/error.h"
@@ -9,8 +10,9 @@
 
 namespace ember::jailer {
 
-// Closes every descriptor above 2 (what the parent left open must not reach the jail).
-Result<void> close_inherited_fds();
+// Closes every descriptor above 2 (what the parent left open must not reach the jail) but `keep`,
+// which must be open and is made to survive the exec.
+Result<void> close_inherited_fds(std::optional<int> keep = std::nullopt);
 
 // Empties the environment: ember gets only what the jailer passes on its command line.
 void clear_environment();

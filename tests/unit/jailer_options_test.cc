@@ -51,6 +51,10 @@ TEST(JailerOptions, FirecrackersFlagsWithTheirDefaults) {
     EXPECT_EQ(o->resource_limits[0].resource, RLIMIT_NOFILE);
     EXPECT_EQ(o->resource_limits[1].value, 250000000u);
     EXPECT_EQ(o->exec_args, (std::vector<std::string>{"--config-file", "vm.json"}));
+    EXPECT_FALSE(o->keep_fd);
+    auto kept = parse(with({"--keep-fd", "3"}));
+    ASSERT_TRUE(kept) << kept.error().message;
+    EXPECT_EQ(kept->keep_fd, 3);
 
     auto plain = parse(minimal());
     ASSERT_TRUE(plain);
@@ -96,6 +100,9 @@ TEST(JailerOptions, EachBadFlagIsRefusedByName) {
         {with({"--resource-limit", "cpu=1"}), "unknown resource 'cpu' (fsize or no-file)"},
         {with({"--resource-limit", "fsize=lots"}), "--resource-limit: 'lots' is not a whole"},
         {with({"--netns"}), "--netns: needs a value"},
+        {with({"--keep-fd", "2"}), "--keep-fd: 2 is not a descriptor above stdio"},
+        {with({"--keep-fd", "1048576"}), "--keep-fd: 1048576 is not a descriptor above stdio"},
+        {with({"--keep-fd", "3", "--keep-fd", "4"}), "--keep-fd: given twice"},
         {with({"--seccomp-level", "2"}), "unknown argument '--seccomp-level'"},
     };
     for (const auto& c : cases) {

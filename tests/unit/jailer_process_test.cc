@@ -27,6 +27,26 @@ TEST(JailerProcess, InheritedDescriptorsAboveStdioAreClosed) {
               0);
 }
 
+TEST(JailerProcess, OnlyTheKeptDescriptorSurvivesAndItOutlivesTheExec) {
+    EXPECT_EQ(in_child([] {
+                  const int below = ::open("/dev/null", O_RDONLY);
+                  const int kept = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+                  const int above = ::open("/dev/null", O_RDONLY);
+                  if (below < 3 || kept <= below || above <= kept) return 1;
+                  if (!close_inherited_fds(kept)) return 2;
+                  if (::fcntl(below, F_GETFD) != -1 || ::fcntl(above, F_GETFD) != -1) return 3;
+                  return ::fcntl(kept, F_GETFD) == 0 ? 0 : 4;  // open, and no FD_CLOEXEC
+              }),
+              0);
+    EXPECT_EQ(in_child([] {
+                  const int fd = ::open("/dev/null", O_RDONLY);
+                  ::close(fd);
+                  auto r = close_inherited_fds(fd);
+                  return !r && r.error().message.starts_with("--keep-fd ") ? 0 : 1;
+              }),
+              0);
+}
+
 TEST(JailerProcess, TheEnvironmentIsEmptied) {
     EXPECT_EQ(
         in_child([] {
