@@ -908,5 +908,17 @@ TEST(Cli, BadNumbersAreRefused) {
         << r.err;
 }
 
+// The child has nothing open above stdio (spawn closes it), so descriptor 3 is not there.
+TEST(Cli, AReadyFdMustBeAnOpenDescriptorAboveStdio) {
+    auto stdio = run_process({EMBER_BINARY, "--ready-fd", "2"}, kFailsafe);
+    EXPECT_EQ(stdio.exit_code, 1);
+    EXPECT_NE(stdio.err.find("--ready-fd: 2 is not a descriptor above stdio"), std::string::npos)
+        << stdio.err;
+    auto closed = run_process({EMBER_BINARY, "--ready-fd", "3"}, kFailsafe);
+    EXPECT_EQ(closed.exit_code, 1);
+    EXPECT_NE(closed.err.find("--ready-fd 3: not an open descriptor"), std::string::npos)
+        << closed.err;
+}
+
 }  // namespace
 }  // namespace ember::testing

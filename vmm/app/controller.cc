@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <string_view>
 
 #include "core/base/elapsed.h"
 #include "core/base/fatal_exit.h"
@@ -415,12 +416,21 @@ void Controller::add_platform() {
     if (auto r = ember::add_platform(*c->prepared); !r) {
         log::info("no KVM VM made ahead of the configuration: " + r.error().message);
         c->prepared.reset();
-        return;
+    } else {
+        log::info(
+            "a KVM VM is ready for InstanceStart or PUT /snapshot/load (its irqchip, PIT and "
+            "vCPU 0 made in " +
+            std::to_string(micros_since(start)) + " us)");
     }
-    log::info(
-        "a KVM VM is ready for InstanceStart or PUT /snapshot/load (its irqchip, PIT and "
-        "vCPU 0 made in " +
-        std::to_string(micros_since(start)) + " us)");
+    announce_ready();
+}
+
+void Controller::announce_ready() {
+    if (!options_.ready_fd.valid()) return;
+    constexpr std::string_view kLine = "ready\n";
+    if (::write(options_.ready_fd.get(), kLine.data(), kLine.size()) < 0)
+        log::warn(std::string("--ready-fd: ") + std::strerror(errno));
+    options_.ready_fd.reset();
 }
 
 Outcome Controller::start_instance() {
@@ -445,6 +455,7 @@ Outcome Controller::start_instance() {
 // fallen back to Sync, a restore's is the snapshot's).
 void Controller::started(std::unique_ptr<Vmm> vmm) {
     phase_ = Running{std::move(vmm)};
+    announce_ready();  // nothing is made ahead any more
 }
 
 // A VMM thread that cannot be confined must not run a guest: the VM ends. A VM started before
@@ -499,6 +510,7 @@ VmExitStatus Controller::run() {
     // After the API is up, so that its socket appears no later for it; a request that needs the
     // VMM thread meanwhile waits for the few hundred microseconds this takes.
     prepare();
+    if (auto* c = configuring(); c == nullptr || !c->prepared) announce_ready();
     const bool confined = vmm() == nullptr || confine_vmm_thread().has_value();
     if (confined) {
         if (auto r = loop_.run(); !r) stop(r.error().message);

@@ -38,6 +38,10 @@ struct ControllerOptions {
     bool exit_on_failed_load = true;
     // Whether run() makes the KVM VM while the API waits for a configuration (prepared_vm.h).
     bool prepare_vm = true;
+    // --ready-fd: written one line ("ready") and closed once ember has made all it makes ahead
+    // (the VM's irqchip, PIT and vCPU 0, or nothing when it cannot or need not), so that a host
+    // agent knows when a load spends nothing on them. Non-blocking; invalid: none.
+    UniqueFd ready_fd;
     // Installed on the VMM thread once the VM runs (booted or restored); null: none (not owned).
     // Before that the thread only configures, as in Firecracker.
     const seccomp::BpfProgram* vmm_filter = nullptr;
@@ -132,6 +136,8 @@ class Controller : public ActionSink {
     void prepare();
     // Gives the VM made ahead its platform, once the API has been quiet (kQuietBeforePlatform).
     void add_platform();
+    // Writes the --ready-fd line, once.
+    void announce_ready();
     std::optional<PreparedVm> take_prepared();
     Outcome failed_load(std::string why);
     Outcome confine_vmm_thread();

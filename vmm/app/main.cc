@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -58,6 +59,9 @@ by Firecracker's config-file JSON boots at once (and the API, if on, keeps servi
   --no-prepare-vm                 do not make the KVM VM while the API waits for a configuration
                                   (by default ember makes it then, so that InstanceStart or
                                   PUT /snapshot/load spends only what the VM's own needs cost)
+  --ready-fd N                    write a line ("ready") to descriptor N and close it once the KVM
+                                  VM made ahead is complete (or none will be): a host agent that
+                                  keeps embers ready polls it instead of reading the log
   --no-pre-fault                  on a load with a working set, leave its pages for KVM to map on
                                   the guest's first touch (by default they are mapped before the
                                   vCPUs run, where KVM has KVM_PRE_FAULT_MEMORY, Linux 6.10+)
@@ -94,6 +98,7 @@ struct Cli {
     std::optional<std::string> metrics_path;
     size_t max_payload = 51200;
     std::optional<uint64_t> start_time_us;
+    std::optional<int> ready_fd;
     uint64_t start_time_cpu_us = 0;
     std::vector<std::string> ignored;
     bool show_level = true;  // Firecracker's flag, and ember's default: always on
@@ -151,7 +156,8 @@ Result<Cli> parse_cli(int argc, char** argv) {
         else if (arg == "--metrics-path")
             r = take(cli.metrics_path);
         else if (arg == "--http-api-max-payload-size" || arg == "--start-time-us" ||
-                 arg == "--start-time-cpu-us" || arg == "--parent-cpu-time-us") {
+                 arg == "--start-time-cpu-us" || arg == "--parent-cpu-time-us" ||
+                 arg == "--ready-fd") {
             auto v = value();
             EMBER_TRY(v);
             char* end = nullptr;
@@ -165,7 +171,11 @@ Result<Cli> parse_cli(int argc, char** argv) {
                 cli.start_time_us = n;
             else if (arg == "--start-time-cpu-us")
                 cli.start_time_cpu_us = n;
-            else
+            else if (arg == "--ready-fd") {
+                if (n < 3 || n > INT_MAX)
+                    return fail("--ready-fd: " + *v + " is not a descriptor above stdio");
+                cli.ready_fd = static_cast<int>(n);
+            } else
                 cli.ignored.push_back(std::string(arg) + " " + *v);
         } else if (arg == "--show-level") {
             cli.show_level = true;
@@ -200,6 +210,17 @@ Result<Cli> parse_cli(int argc, char** argv) {
     if (cli.no_seccomp && cli.seccomp_filter)
         return fail("--no-seccomp and --seccomp-filter: choose one");
     return cli;
+}
+
+// --ready-fd's descriptor, inherited open for writing; made non-blocking, so that a reader that
+// never reads cannot stall the VMM thread, and kept from anything ember starts.
+Result<UniqueFd> ready_descriptor(int fd) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0) return fail("not an open descriptor");
+    if ((flags & O_ACCMODE) == O_RDONLY) return fail("not open for writing");
+    if (::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return fail(os_error(errno));
+    return UniqueFd(fd);
 }
 
 // Config files are small; anything larger is a mistake (or an attack), not a VM description.
@@ -294,6 +315,15 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         log_file = std::move(*opened);
         log::set_fd(log_file.get());
     }
+    UniqueFd ready;
+    if (cli->ready_fd) {
+        auto fd = ready_descriptor(*cli->ready_fd);
+        if (!fd) {
+            log::error("--ready-fd " + std::to_string(*cli->ready_fd) + ": " + fd.error().message);
+            return 1;
+        }
+        ready = std::move(*fd);
+    }
     // Firecracker's first line, which its test framework waits for, with what actually runs.
     log::info(std::string("Running Firecracker v") + api::kPinnedFirecrackerVersion +
               " (ember v" EMBER_VERSION ")");
@@ -365,6 +395,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     };
     options.exit_on_failed_load = !cli->serve_after_failed_load;
     options.prepare_vm = !cli->no_prepare_vm;
+    options.ready_fd = std::move(ready);
     options.vmm.pre_fault = !cli->no_pre_fault;
     options.vmm.vcpu_filter = &filters->vcpu;
     options.vmm.vmm_filter = &filters->vmm;
