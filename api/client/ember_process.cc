@@ -26,6 +26,9 @@ using Clock = std::chrono::steady_clock;
 // how is not known.
 constexpr int kReapedElsewhere = -1;
 
+// The descriptor ember's --ready-fd names: the first after stdio.
+constexpr int kReadyFd = 3;
+
 // How long one wait on the process lasts between tries to connect to its socket: the socket
 // appears once ember has read its command line and made its VM's first pieces, in a few ms.
 constexpr std::chrono::milliseconds kConnectRetry{2};
@@ -134,6 +137,7 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
                 "--chroot-base-dir",
                 j.chroot_base_dir};
         argv.insert(argv.end(), j.args.begin(), j.args.end());
+        if (o.watch_prepared) argv.insert(argv.end(), {"--keep-fd", std::to_string(kReadyFd)});
         argv.push_back("--");
         jail_root = j.chroot_base_dir + "/" + std::filesystem::path(o.ember).filename().string() +
                     "/" + j.id + "/root";
@@ -143,7 +147,21 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     }
     EMBER_TRY(check_socket_path(host_socket));
     argv.insert(argv.end(), {"--api-sock", o.socket_path});
+    if (o.watch_prepared) argv.insert(argv.end(), {"--ready-fd", std::to_string(kReadyFd)});
     argv.insert(argv.end(), o.args.begin(), o.args.end());
+
+    UniqueFd ready_read, ready_write;
+    if (o.watch_prepared) {
+        int ends[2];
+        if (::pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) return fail_errno("pipe2");
+        ready_read.reset(ends[0]);
+        ready_write.reset(ends[1]);
+        // Above the descriptors the child's dup2s write to, so that none of them overwrites it.
+        if (ready_write.get() <= kReadyFd) {
+            ready_write.reset(::fcntl(ready_write.get(), F_DUPFD_CLOEXEC, kReadyFd + 1));
+            if (!ready_write.valid()) return fail_errno("fcntl F_DUPFD_CLOEXEC");
+        }
+    }
 
     auto in = open_output("");
     EMBER_TRY(in);
@@ -165,7 +183,9 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     posix_spawn_file_actions_adddup2(&actions, in->get(), 0);
     posix_spawn_file_actions_adddup2(&actions, out->get(), 1);
     posix_spawn_file_actions_adddup2(&actions, err->get(), 2);
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    if (ready_write.valid())
+        posix_spawn_file_actions_adddup2(&actions, ready_write.get(), kReadyFd);
+    posix_spawn_file_actions_addclosefrom_np(&actions, ready_write.valid() ? kReadyFd + 1 : 3);
     // Every signal at its default and none blocked: an agent that ignores SIGTERM or blocks
     // SIGCHLD must not pass that on to ember.
     posix_spawnattr_t attributes;
@@ -180,6 +200,7 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     const int spawned = ::posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
+    ready_write.reset();  // ember's alone: its end, or its exit, ends the pipe
     if (spawned != 0) return fail_errno("starting " + argv[0], spawned);
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     if (pidfd.get() < 0) {
@@ -190,8 +211,8 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     }
     ClientOptions client_options = o.client;
     client_options.socket_path = host_socket;
-    EmberProcess ember(std::move(o), pid, std::move(pidfd), std::move(jail_root),
-                       Client(std::move(client_options)));
+    EmberProcess ember(std::move(o), pid, std::move(pidfd), std::move(ready_read),
+                       std::move(jail_root), Client(std::move(client_options)));
     auto serving = ember.wait_until_serving();
     if (!serving) {
         (void)ember.stop();
@@ -200,11 +221,12 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     return ember;
 }
 
-EmberProcess::EmberProcess(ProcessOptions options, pid_t pid, UniqueFd pidfd, std::string jail_root,
-                           Client client)
+EmberProcess::EmberProcess(ProcessOptions options, pid_t pid, UniqueFd pidfd, UniqueFd ready,
+                           std::string jail_root, Client client)
     : options_(std::move(options)),
       pid_(pid),
       pidfd_(std::move(pidfd)),
+      ready_(std::move(ready)),
       jail_root_(std::move(jail_root)),
       client_(std::move(client)) {}
 
@@ -213,6 +235,8 @@ EmberProcess::EmberProcess(EmberProcess&& other) noexcept
       pid_(std::exchange(other.pid_, -1)),
       pidfd_(std::move(other.pidfd_)),
       status_(other.status_),
+      ready_(std::move(other.ready_)),
+      prepared_(other.prepared_),
       jail_root_(std::move(other.jail_root_)),
       client_(std::move(other.client_)) {}
 
@@ -223,6 +247,8 @@ EmberProcess& EmberProcess::operator=(EmberProcess&& other) noexcept {
         pid_ = std::exchange(other.pid_, -1);
         pidfd_ = std::move(other.pidfd_);
         status_ = other.status_;
+        ready_ = std::move(other.ready_);
+        prepared_ = other.prepared_;
         jail_root_ = std::move(other.jail_root_);
         client_ = std::move(other.client_);
     }
@@ -251,6 +277,41 @@ Result<void> EmberProcess::wait_until_serving() {
     socket_identity_ = identity(socket_path());
     auto info = client_.describe_instance();
     EMBER_TRY(info, what);
+    return {};
+}
+
+bool EmberProcess::prepared() {
+    if (ready_.valid()) {
+        char line[16];
+        const ssize_t n = ::read(ready_.get(), line, sizeof line);
+        // A line, or the pipe's end (ember ended, or was not started with --ready-fd): either
+        // way nothing more will come.
+        if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
+            prepared_ = n > 0;
+            ready_.reset();
+        }
+    }
+    return prepared_;
+}
+
+Result<void> EmberProcess::wait_until_prepared(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    const std::string what = "ember (" + options_.ember + ") at " + socket_path();
+    if (!options_.watch_prepared) return fail(what + ": not started to say when it is prepared");
+    while (!prepared()) {
+        if (!ready_.valid()) {
+            if (reap_within(options_.stop_timeout))
+                return fail(what + " " + describe_status(*status_) + " before it was prepared" +
+                            log_tail(options_.log_path));
+            return fail(what + ": closed its --ready-fd without a line");
+        }
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0)
+            return fail(what + ": not prepared within " + std::to_string(timeout.count()) + " ms" +
+                        log_tail(options_.log_path));
+        pollfd p{.fd = ready_.get(), .events = POLLIN, .revents = 0};
+        ::poll(&p, 1, poll_ms(left));
+    }
     return {};
 }
 

@@ -1,7 +1,8 @@
 // api/client: one ember process, as a host agent runs it (the Go SDK's Machine): started plain or
-// under ember-jailer, waited for until its API answers, within a bound, then driven through its
-// Client, and stopped (SIGTERM, then SIGKILL after a bound) and reaped. A start that fails leaves
-// nothing running and no socket behind; neither does the object going away.
+// under ember-jailer, waited for until its API answers, within a bound (and, for a pool, watched
+// until it has made its KVM VM ahead of a load), then driven through its Client, and stopped
+// (SIGTERM, then SIGKILL after a bound) and reaped. A start that fails leaves nothing running and
+// no socket behind; neither does the object going away.
 #pragma once
 
 #include <sys/types.h>
@@ -41,7 +42,10 @@ struct ProcessOptions {
     std::string console_path;  // ember's stdout (the serial console), appended; empty: /dev/null
     std::chrono::milliseconds start_timeout{10'000};  // until its API answers
     std::chrono::milliseconds stop_timeout{5'000};    // from SIGTERM to SIGKILL
-    ClientOptions client;                             // its socket_path is filled in
+    // Whether ember is started with --ready-fd (a pipe's end as its fd 3, kept by the jailer's
+    // --keep-fd), so that prepared() tells when it has made its KVM VM ahead of a load.
+    bool watch_prepared = false;
+    ClientOptions client;  // its socket_path is filled in
 };
 
 class EmberProcess {
@@ -56,6 +60,14 @@ class EmberProcess {
     pid_t pid() const { return pid_; }
     // Readable once the process has ended: for a poll() over many.
     int pidfd() const { return pidfd_.get(); }
+    // With watch_prepared: whether ember has made all it makes ahead of a load (its --ready-fd
+    // line: the KVM VM's irqchip, PIT and vCPU 0, ~50 ms after its API answers), without waiting.
+    bool prepared();
+    // Readable once prepared() may have changed; -1 once it cannot any more: for a poll() over
+    // many.
+    int prepared_fd() const { return ready_.get(); }
+    // prepared(), waiting up to `timeout`.
+    Result<void> wait_until_prepared(std::chrono::milliseconds timeout);
     // The socket's path on this host (inside the jail's root when jailed).
     const std::string& socket_path() const { return client_.socket_path(); }
     // The jail's root on this host; empty when not jailed.
@@ -71,8 +83,8 @@ class EmberProcess {
     pid_t release();
 
   private:
-    EmberProcess(ProcessOptions options, pid_t pid, UniqueFd pidfd, std::string jail_root,
-                 Client client);
+    EmberProcess(ProcessOptions options, pid_t pid, UniqueFd pidfd, UniqueFd ready,
+                 std::string jail_root, Client client);
     Result<void> wait_until_serving();
     // Waits up to `timeout` for the process to end, and reaps it.
     bool reap_within(std::chrono::milliseconds timeout);
@@ -81,6 +93,8 @@ class EmberProcess {
     pid_t pid_ = -1;
     UniqueFd pidfd_;
     std::optional<int> status_;
+    UniqueFd ready_;  // the --ready-fd pipe's read end, until its line or its end is read
+    bool prepared_ = false;
     std::optional<std::pair<dev_t, ino_t>> socket_identity_;  // the socket file ember made
     std::string jail_root_;
     Client client_;

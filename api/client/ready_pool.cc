@@ -48,6 +48,7 @@ ReadyPool::~ReadyPool() {
 
 ProcessOptions ReadyPool::options_for(uint64_t n) const {
     ProcessOptions o = options_.process;
+    o.watch_prepared = true;
     const std::string name = options_.name + "-" + std::to_string(n);
     if (o.jail) {
         o.jail->id = name;
@@ -71,10 +72,18 @@ void ReadyPool::wake_refill() const {
     (void)!::write(wake_.get(), &one, sizeof one);
 }
 
-void ReadyPool::drop_ended() {
+bool ReadyPool::settle() {
     const size_t before = ready_.size();
     std::erase_if(ready_, [](EmberProcess& e) { return e.ended(); });
     stats_.died_ready += before - ready_.size();
+    bool became = false;
+    for (auto& e : ready_) became |= e.prepared_fd() >= 0 && e.prepared();
+    return became;
+}
+
+size_t ReadyPool::prepared_count() {
+    return static_cast<size_t>(
+        std::ranges::count_if(ready_, [](EmberProcess& e) { return e.prepared(); }));
 }
 
 void ReadyPool::refill(const std::stop_token& stop) {
@@ -84,18 +93,23 @@ void ReadyPool::refill(const std::stop_token& stop) {
         std::optional<uint64_t> n;
         std::vector<pollfd> fds{{.fd = wake_.get(), .events = POLLIN, .revents = 0}};
         int wait_ms = -1;
+        bool became_prepared = false;
         {
             std::lock_guard lock(mutex_);
-            drop_ended();
+            became_prepared = settle();
             const auto now = std::chrono::steady_clock::now();
             if (ready_.size() < options_.size && now >= refill_not_before_)
                 n = next_++;
             else if (ready_.size() < options_.size)
                 wait_ms = static_cast<int>(
                     std::chrono::ceil<std::chrono::milliseconds>(refill_not_before_ - now).count());
-            for (const auto& e : ready_)
+            for (const auto& e : ready_) {
                 fds.push_back({.fd = e.pidfd(), .events = POLLIN, .revents = 0});
+                if (e.prepared_fd() >= 0)
+                    fds.push_back({.fd = e.prepared_fd(), .events = POLLIN, .revents = 0});
+            }
         }
+        if (became_prepared) changed_.notify_all();
         if (n) {
             auto ember = EmberProcess::start(options_for(*n));
             {
@@ -120,7 +134,7 @@ void ReadyPool::refill(const std::stop_token& stop) {
             continue;
         }
         // Full, or waiting out a take()'s delay: sleep until a take() or stop wakes the pool, a
-        // ready ember ends, or the delay is over.
+        // ready ember ends or is prepared, or the delay is over.
         ::poll(fds.data(), fds.size(), wait_ms);
         drain(wake_.get());
     }
@@ -137,15 +151,17 @@ Result<EmberProcess> ReadyPool::take_quietly() {
     const auto timeout = options_.process.start_timeout;
     std::unique_lock lock(mutex_);
     const bool some = changed_.wait_for(lock, timeout, [&] {
-        drop_ended();
+        settle();
         return !ready_.empty();
     });
     if (!some)
         return fail(
             "no ready ember within " + std::to_string(timeout.count()) + " ms" +
             (stats_.last_error.empty() ? "" : "; the last start failed: " + stats_.last_error));
-    EmberProcess ember = std::move(ready_.front());
-    ready_.pop_front();
+    auto chosen = std::ranges::find_if(ready_, [](EmberProcess& e) { return e.prepared(); });
+    if (chosen == ready_.end()) chosen = ready_.begin();
+    EmberProcess ember = std::move(*chosen);
+    ready_.erase(chosen);
     return ember;
 }
 
@@ -166,23 +182,24 @@ Result<EmberProcess> ReadyPool::restore(const LoadSnapshot& load) {
     return ember;
 }
 
-PoolStats ReadyPool::stats() const {
+PoolStats ReadyPool::stats() {
     std::lock_guard lock(mutex_);
     PoolStats s = stats_;
     s.ready = ready_.size();
+    s.prepared = prepared_count();
     return s;
 }
 
 Result<void> ReadyPool::wait_until_full(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
     const bool full = changed_.wait_for(lock, timeout, [&] {
-        drop_ended();
-        return ready_.size() >= options_.size;
+        settle();
+        return prepared_count() >= options_.size;
     });
     if (!full)
         return fail(
-            "the pool had " + std::to_string(ready_.size()) + " of " +
-            std::to_string(options_.size) + " embers ready after " +
+            "the pool had " + std::to_string(prepared_count()) + " of " +
+            std::to_string(options_.size) + " embers ready and prepared after " +
             std::to_string(timeout.count()) + " ms" +
             (stats_.last_error.empty() ? "" : "; the last start failed: " + stats_.last_error));
     return {};

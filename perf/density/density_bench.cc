@@ -598,16 +598,6 @@ void write_svg(const std::string& path, const std::vector<Step>& steps) {
         << "(dashed) load to answer; blue: host memory per clone</text>\n</svg>\n";
 }
 
-// Until `log` holds `count` lines saying a KVM VM is ready, at most 30 s.
-bool wait_for_ready_lines(const std::string& log, int count) {
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (count_lines_containing(read_file(log), "a KVM VM is ready") < count) {
-        if (Clock::now() > deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return true;
-}
-
 }  // namespace
 
 // The pool against a raw socket: `runs` restores each way, interleaved, one at a time, none kept.
@@ -632,13 +622,13 @@ bool pool_against_raw(const std::string& dir, const std::string& load_body, int 
     std::vector<double> raw, pooled;
     for (int i = 0; i < runs; ++i) {
         // Each way first in turn, and no clone of one way running beside the other's load, nor the
-        // pool's replacement starting: every ember it started has said it is ready.
+        // pool's replacement starting: the pool is full once its ember has said on its --ready-fd
+        // that its VM is made.
         const auto pool_ready = [&] {
             auto full = (*pool)->wait_until_full(std::chrono::seconds(30));
-            const int started = static_cast<int>((*pool)->stats().started);
-            if (full && wait_for_ready_lines(o.process.log_path, started)) return true;
+            if (full) return true;
             return std::printf("\npool: run %d: no ember became ready: %s\n", i,
-                               full ? "no ready line" : full.error().message.c_str()),
+                               full.error().message.c_str()),
                    false;
         };
         // The same load written by hand: into an ember taken from the pool, on a new connection.

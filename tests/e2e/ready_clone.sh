@@ -2,8 +2,9 @@
 # A function clone restored into a ready ember, jailed: the path a host agent that keeps embers
 # waiting takes (README, "Embers kept ready"). Every ember runs in a jail (ember-jailer, uid and gid
 # 10000, its network namespace through --netns), so every path the snapshot records is the jail's:
-# - a pool ember is started first, in its jail, before anything exists to load, and says in its log
-#   that its KVM VM is ready;
+# - a pool ember is started first, in its jail, before anything exists to load, and says on its
+#   --ready-fd (passed into the jail by --keep-fd, read as the README's recipe reads it) and in its
+#   log that its KVM VM is ready;
 # - the function image boots in a jail of its own, answers, and is paused and snapshotted there;
 # - the snapshot and the function disk are linked into the pool ember's jail at the same paths, and
 #   it loads them, resumed, behind a tap of its own with the function's host MAC.
@@ -18,10 +19,18 @@ id=10000
 jails=$work/jails
 
 jail_of() { echo "$jails/$(basename "$ember")/$1/root"; }
-start_jailed() {  # start_jailed NAME NS: ember in jail NAME for NS, its pid in pid_NAME
+start_jailed() {  # start_jailed NAME NS [ready]: ember in jail NAME for NS, its pid in pid_NAME;
+    # with "ready", its --ready-fd line goes to ready_NAME
+    local keep=() ready=()
+    if [ "${3:-}" = ready ]; then
+        keep=(--keep-fd 3) ready=(--ready-fd 3)
+        exec 3> >(cat > "$work/ready_$1")
+    fi
     "$jailer" --id "$1" --exec-file "$ember" --uid "$id" --gid "$id" --chroot-base-dir "$jails" \
-        --netns "/var/run/netns/$2" -- --api-sock /run/api.sock > "$work/console_$1" 2> "$work/log_$1" &
+        --netns "/var/run/netns/$2" "${keep[@]}" -- --api-sock /run/api.sock "${ready[@]}" \
+        > "$work/console_$1" 2> "$work/log_$1" &
     printf -v "pid_$1" '%s' $!
+    [ "${3:-}" = ready ] && exec 3>&-
     api_up "$(jail_of "$1")/run/api.sock"
 }
 kvm_vms_of() {  # kvm_vms_of PID: how many KVM VM fds the process holds
@@ -32,10 +41,12 @@ kvm_vms_of() {  # kvm_vms_of PID: how many KVM VM fds the process holds
 
 # The pool ember, waiting before there is anything to load.
 make_ns "fn-$$-1" tapc1 "$function_host_mac" "$id"
-start_jailed pool "fn-$$-1"
+start_jailed pool "fn-$$-1" ready
 pool=$(jail_of pool)
-wait_for "$work/log_pool" "a KVM VM is ready" 120 ||
-    { echo "FAIL: the pool ember never said its VM was ready"; cat "$work/log_pool"; exit 1; }
+wait_for "$work/ready_pool" "ready" 120 "$pid_pool" ||
+    { echo "FAIL: the pool ember never said on its --ready-fd that its VM was ready"; cat "$work/log_pool"; exit 1; }
+grep -qF "a KVM VM is ready" "$work/log_pool" ||
+    { echo "FAIL: the pool ember said it was ready before its VM was"; cat "$work/log_pool"; exit 1; }
 echo "ok: the pool ember is ready: $(grep -F "a KVM VM is ready" "$work/log_pool")"
 
 # The function, booted in its jail with the jail's paths, answered, snapshotted there.

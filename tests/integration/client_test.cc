@@ -243,6 +243,34 @@ TEST(EmberProcessStart, AnEmberThatExitsFailsTheStartWithItsLog) {
     EXPECT_NE(::access(o.socket_path.c_str(), F_OK), 0);
 }
 
+// --ready-fd: the line comes once the VM made ahead has its irqchip, PIT and vCPU 0 (which ember
+// logs first), or at once when nothing is made ahead.
+TEST(EmberProcessStart, SaysWhenItHasMadeItsVmAhead) {
+    TempDir dir;
+    auto o = options(dir, "a");
+    o.watch_prepared = true;
+    auto e = EmberProcess::start(o);
+    ASSERT_TRUE(e) << e.error().message;
+    expect_ok(e->wait_until_prepared(kFailsafe));
+    EXPECT_TRUE(e->prepared());
+    EXPECT_EQ(e->prepared_fd(), -1);
+    EXPECT_NE(testing::read_file(o.log_path).find("a KVM VM is ready"), std::string::npos);
+
+    auto none = options(dir, "b");
+    none.watch_prepared = true;
+    none.args.push_back("--no-prepare-vm");
+    auto n = EmberProcess::start(none);
+    ASSERT_TRUE(n) << n.error().message;
+    expect_ok(n->wait_until_prepared(kFailsafe));
+    EXPECT_EQ(testing::read_file(none.log_path).find("a KVM VM is ready"), std::string::npos);
+
+    // Not asked for: nothing to wait on.
+    auto plain = EmberProcess::start(options(dir, "c"));
+    ASSERT_TRUE(plain) << plain.error().message;
+    EXPECT_FALSE(plain->prepared());
+    EXPECT_FALSE(plain->wait_until_prepared(kFailsafe));
+}
+
 TEST(EmberProcessStart, AnEmberThatNeverServesIsKilledAndReaped) {
     TempDir dir;
     const std::string pid_file = dir.path() + "/pid";
@@ -283,6 +311,7 @@ TEST(ReadyPool, KeepsItsEmbersReadyAndReplacesOnesThatDie) {
     ASSERT_TRUE(pool) << pool.error().message;
     expect_ok((*pool)->wait_until_full(kFailsafe));
     EXPECT_EQ((*pool)->stats().started, 2u);
+    EXPECT_EQ((*pool)->stats().prepared, 2u) << "full means each has made its KVM VM";
 
     // One dies while it waits: the pool notices and starts another.
     expect_ok(client::stop_ember_at(dir.path() + "/ready-0.sock", kFailsafe));
@@ -293,6 +322,7 @@ TEST(ReadyPool, KeepsItsEmbersReadyAndReplacesOnesThatDie) {
 
     auto taken = (*pool)->take();
     ASSERT_TRUE(taken) << taken.error().message;
+    EXPECT_TRUE(taken->prepared());
     auto info = taken->client().describe_instance();
     ASSERT_TRUE(info) << info.error().message;
     EXPECT_EQ(info->state, VmState::NotStarted);
@@ -353,8 +383,11 @@ TEST(ReadyPool, KeepsJailedEmbersAndBootsOneThroughItsJail) {
     o.size = 1;
     auto pool = client::ReadyPool::start(o);
     ASSERT_TRUE(pool) << pool.error().message;
+    // The jailer passes the pool's --ready-fd on (--keep-fd).
+    expect_ok((*pool)->wait_until_full(kFailsafe));
     auto ember = (*pool)->take();
     ASSERT_TRUE(ember) << ember.error().message << testing::read_file(o.process.log_path);
+    EXPECT_TRUE(ember->prepared());
     const std::string root = dir.path() + "/jails/ember/fn-0/root";
     EXPECT_EQ(ember->jail_root(), root);
     EXPECT_EQ(ember->socket_path(), root + "/run/api.sock");
