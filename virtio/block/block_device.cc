@@ -346,6 +346,12 @@ void BlockDevice::complete_io(const IoCompletion& c) {
     if (c.tag >= in_flight_.size() || !in_flight_[c.tag]) return;
     InFlight req = std::move(*in_flight_[c.tag]);
     in_flight_[c.tag].reset();
+    if (req.orphaned || !queue_) {
+        // The kernel wrote the guest's buffers all the same (Diff snapshots must see them).
+        if (req.type == RequestType::In)
+            for (const auto& d : req.guest) mem_.mark_dirty(d.addr, d.len);
+        return;
+    }
     bool ok = c.result >= 0 && static_cast<uint64_t>(c.result) == req.expected;
     if (!ok) {
         ++counters_.io_errors;
@@ -374,7 +380,7 @@ void BlockDevice::complete_io(const IoCompletion& c) {
 }
 
 void BlockDevice::process_completions() {
-    if (!queue_) return;
+    // Also with no queue: a reset's orphans end so (complete_io drops them).
     completions_.clear();
     engine_->reap(completions_);
     for (const auto& c : completions_) complete_io(c);
@@ -386,7 +392,7 @@ void BlockDevice::process_completions() {
 }
 
 Result<void> BlockDevice::quiesce() {
-    if (!queue_) return {};
+    if (!queue_ && engine_->in_flight() == 0) return {};
     const auto deadline = std::chrono::steady_clock::now() + kQuiesceWait;
     bool all = false;
     for (;;) {
@@ -417,10 +423,22 @@ void BlockDevice::on_rate_limiter_timer() {
 }
 
 void BlockDevice::reset() {
-    // No write into guest memory may follow a reset: wait out the I/O, drop its results.
+    // No write into guest memory may follow a reset: wait out the I/O, drop its results. The wait
+    // is bounded, as a snapshot's is: a guest resetting a drive whose image stopped answering must
+    // not stop the VMM thread. What is left stays in flight, orphaned: its completion is dropped,
+    // its descriptor head refused until then, and a read among it still fills its buffer when the
+    // image answers, as a DMA a device cannot call back would.
+    for (auto& slot : in_flight_)
+        if (slot) slot->orphaned = true;
     completions_.clear();
-    engine_->drain(completions_);
-    for (auto& slot : in_flight_) slot.reset();
+    const bool all = engine_->drain_for(completions_, kQuiesceWait);
+    for (const auto& c : completions_) complete_io(c);
+    if (!all) {
+        const size_t n = engine_->in_flight();
+        log::warn("drive '" + config_.drive_id + "': reset with " + std::to_string(n) +
+                  (n == 1 ? " request" : " requests") + " its image left unanswered for " +
+                  std::to_string(kQuiesceWait.count()) + " s; they end when it answers");
+    }
     queue_.reset();
     waiting_for_engine_ = false;
     used_added_ = false;

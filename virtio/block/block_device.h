@@ -92,6 +92,7 @@ class BlockDevice : public UpdatableDevice<DriveUpdate> {
         uint64_t expected;
         std::vector<iovec> iov;
         std::vector<Descriptor> guest;
+        bool orphaned = false;  // left in flight by a reset: its completion is dropped
     };
 
     // Finishes a request: status byte, used ring entry (`written` bytes incl. the status).
