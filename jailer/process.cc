@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,10 +19,14 @@ Result<void> close_inherited_fds(std::optional<int> keep) {
         return {};
     };
     if (!keep) return close_range(3, ~0u);
+    const std::string what = "--keep-fd " + std::to_string(*keep);
+    struct stat st{};
+    if (::fstat(*keep, &st) != 0) return fail_errno(what);
+    // A directory or file descriptor would reach the host's file system from inside the jail.
+    if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+        return fail(what + ": not a pipe or socket (nothing else is passed into a jail)");
     const int flags = ::fcntl(*keep, F_GETFD);
-    if (flags < 0) return fail_errno("--keep-fd " + std::to_string(*keep));
-    if (::fcntl(*keep, F_SETFD, flags & ~FD_CLOEXEC) < 0)
-        return fail_errno("--keep-fd " + std::to_string(*keep));
+    if (flags < 0 || ::fcntl(*keep, F_SETFD, flags & ~FD_CLOEXEC) < 0) return fail_errno(what);
     const auto kept = static_cast<unsigned>(*keep);
     EMBER_TRY(close_range(3, kept - 1));
     return close_range(kept + 1, ~0u);

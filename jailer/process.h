@@ -11,7 +11,7 @@
 namespace ember::jailer {
 
 // Closes every descriptor above 2 (what the parent left open must not reach the jail) but `keep`,
-// which must be open and is made to survive the exec.
+// which must be an open pipe or socket and is made to survive the exec.
 Result<void> close_inherited_fds(std::optional<int> keep = std::nullopt);
 
 // Empties the environment: ember gets only what the jailer passes on its command line.

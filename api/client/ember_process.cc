@@ -237,6 +237,7 @@ EmberProcess::EmberProcess(EmberProcess&& other) noexcept
       status_(other.status_),
       ready_(std::move(other.ready_)),
       prepared_(other.prepared_),
+      socket_identity_(other.socket_identity_),
       jail_root_(std::move(other.jail_root_)),
       client_(std::move(other.client_)) {}
 
@@ -249,6 +250,7 @@ EmberProcess& EmberProcess::operator=(EmberProcess&& other) noexcept {
         status_ = other.status_;
         ready_ = std::move(other.ready_);
         prepared_ = other.prepared_;
+        socket_identity_ = other.socket_identity_;
         jail_root_ = std::move(other.jail_root_);
         client_ = std::move(other.client_);
     }
@@ -300,7 +302,9 @@ Result<void> EmberProcess::wait_until_prepared(std::chrono::milliseconds timeout
     if (!options_.watch_prepared) return fail(what + ": not started to say when it is prepared");
     while (!prepared()) {
         if (!ready_.valid()) {
-            if (reap_within(options_.stop_timeout))
+            // Its end closed the pipe: the pidfd follows at once.
+            const auto left = std::max(deadline - Clock::now(), Clock::duration::zero());
+            if (reap_within(std::chrono::ceil<std::chrono::milliseconds>(left)))
                 return fail(what + " " + describe_status(*status_) + " before it was prepared" +
                             log_tail(options_.log_path));
             return fail(what + ": closed its --ready-fd without a line");

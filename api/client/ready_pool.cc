@@ -72,18 +72,20 @@ void ReadyPool::wake_refill() const {
     (void)!::write(wake_.get(), &one, sizeof one);
 }
 
-bool ReadyPool::settle() {
+size_t ReadyPool::settle() {
     const size_t before = ready_.size();
     std::erase_if(ready_, [](EmberProcess& e) { return e.ended(); });
     stats_.died_ready += before - ready_.size();
+    size_t prepared = 0;
     bool became = false;
-    for (auto& e : ready_) became |= e.prepared_fd() >= 0 && e.prepared();
-    return became;
-}
-
-size_t ReadyPool::prepared_count() {
-    return static_cast<size_t>(
-        std::ranges::count_if(ready_, [](EmberProcess& e) { return e.prepared(); }));
+    for (auto& e : ready_) {
+        const bool unknown = e.prepared_fd() >= 0;  // prepared() reads its line only then
+        const bool is = e.prepared();
+        became |= unknown && is;
+        prepared += is ? 1 : 0;
+    }
+    if (became) changed_.notify_all();
+    return prepared;
 }
 
 void ReadyPool::refill(const std::stop_token& stop) {
@@ -93,10 +95,9 @@ void ReadyPool::refill(const std::stop_token& stop) {
         std::optional<uint64_t> n;
         std::vector<pollfd> fds{{.fd = wake_.get(), .events = POLLIN, .revents = 0}};
         int wait_ms = -1;
-        bool became_prepared = false;
         {
             std::lock_guard lock(mutex_);
-            became_prepared = settle();
+            settle();
             const auto now = std::chrono::steady_clock::now();
             if (ready_.size() < options_.size && now >= refill_not_before_)
                 n = next_++;
@@ -109,7 +110,6 @@ void ReadyPool::refill(const std::stop_token& stop) {
                     fds.push_back({.fd = e.prepared_fd(), .events = POLLIN, .revents = 0});
             }
         }
-        if (became_prepared) changed_.notify_all();
         if (n) {
             auto ember = EmberProcess::start(options_for(*n));
             {
@@ -186,21 +186,17 @@ PoolStats ReadyPool::stats() {
     std::lock_guard lock(mutex_);
     PoolStats s = stats_;
     s.ready = ready_.size();
-    s.prepared = prepared_count();
+    s.prepared = settle();
     return s;
 }
 
 Result<void> ReadyPool::wait_until_full(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    const bool full = changed_.wait_for(lock, timeout, [&] {
-        settle();
-        return prepared_count() >= options_.size;
-    });
+    const bool full = changed_.wait_for(lock, timeout, [&] { return settle() >= options_.size; });
     if (!full)
         return fail(
-            "the pool had " + std::to_string(prepared_count()) + " of " +
-            std::to_string(options_.size) + " embers ready and prepared after " +
-            std::to_string(timeout.count()) + " ms" +
+            "the pool had " + std::to_string(settle()) + " of " + std::to_string(options_.size) +
+            " embers ready and prepared after " + std::to_string(timeout.count()) + " ms" +
             (stats_.last_error.empty() ? "" : "; the last start failed: " + stats_.last_error));
     return {};
 }

@@ -40,7 +40,7 @@ struct PoolOptions {
 
 struct PoolStats {
     size_t ready = 0;            // serving
-    size_t prepared = 0;         // of those, the ones that have made their KVM VM ahead
+    size_t prepared = 0;         // of those, the ones that said they made all they make ahead
     uint64_t started = 0;        // embers that came up and were put in the pool
     uint64_t failed_starts = 0;  // embers that did not come up
     uint64_t died_ready = 0;     // ready embers that ended and were replaced
@@ -82,10 +82,9 @@ class ReadyPool {
     // Wakes the pool's thread to start replacements, not before `not_before`.
     void refill_from(std::chrono::steady_clock::time_point not_before);
     ProcessOptions options_for(uint64_t n) const;
-    // Drops ready embers that have ended and reads which are prepared; whether any became so.
-    // Under the lock.
-    bool settle();
-    size_t prepared_count();
+    // Drops ready embers that have ended, reads which are prepared and wakes the waiters when one
+    // became so; how many are. Under the lock.
+    size_t settle();
     void wake_refill() const;
 
     PoolOptions options_;

@@ -918,6 +918,16 @@ TEST(Cli, AReadyFdMustBeAnOpenDescriptorAboveStdio) {
     EXPECT_EQ(closed.exit_code, 1);
     EXPECT_NE(closed.err.find("--ready-fd 3: not an open descriptor"), std::string::npos)
         << closed.err;
+    // Nor one ember opened itself (its log file, its copy of stderr).
+    TempDir dir;
+    auto own = run_process({EMBER_BINARY, "--log-path", dir.path() + "/log", "--ready-fd", "3"},
+                           kFailsafe);
+    EXPECT_EQ(own.exit_code, 1);
+    EXPECT_NE(own.err.find("--ready-fd 3: not an open descriptor"), std::string::npos) << own.err;
+    auto own_stderr = run_process({EMBER_BINARY, "--ready-fd", "4"}, kFailsafe);
+    EXPECT_EQ(own_stderr.exit_code, 1);
+    EXPECT_NE(own_stderr.err.find("--ready-fd 4: not an open descriptor"), std::string::npos)
+        << own_stderr.err;
 }
 
 }  // namespace

@@ -271,6 +271,18 @@ TEST(EmberProcessStart, SaysWhenItHasMadeItsVmAhead) {
     EXPECT_FALSE(plain->wait_until_prepared(kFailsafe));
 }
 
+// With no time to end on SIGTERM, it is killed, and the socket it leaves is removed.
+TEST(EmberProcessStart, AStopThatKillsRemovesTheSocketLeftBehind) {
+    TempDir dir;
+    auto o = options(dir, "a");
+    o.stop_timeout = 0ms;
+    auto e = EmberProcess::start(o);
+    ASSERT_TRUE(e) << e.error().message;
+    auto status = e->stop();
+    ASSERT_TRUE(status) << status.error().message;
+    EXPECT_NE(::access(o.socket_path.c_str(), F_OK), 0) << "left behind";
+}
+
 TEST(EmberProcessStart, AnEmberThatNeverServesIsKilledAndReaped) {
     TempDir dir;
     const std::string pid_file = dir.path() + "/pid";

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
 
 #include "tests/support/in_child.h"
 
@@ -27,10 +28,12 @@ TEST(JailerProcess, InheritedDescriptorsAboveStdioAreClosed) {
               0);
 }
 
-TEST(JailerProcess, OnlyTheKeptDescriptorSurvivesAndItOutlivesTheExec) {
+TEST(JailerProcess, OnlyTheKeptPipeSurvivesAndItOutlivesTheExec) {
     EXPECT_EQ(in_child([] {
                   const int below = ::open("/dev/null", O_RDONLY);
-                  const int kept = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+                  int ends[2];
+                  if (::pipe2(ends, O_CLOEXEC) != 0) return 1;
+                  const int kept = ends[1];
                   const int above = ::open("/dev/null", O_RDONLY);
                   if (below < 3 || kept <= below || above <= kept) return 1;
                   if (!close_inherited_fds(kept)) return 2;
@@ -43,6 +46,18 @@ TEST(JailerProcess, OnlyTheKeptDescriptorSurvivesAndItOutlivesTheExec) {
                   ::close(fd);
                   auto r = close_inherited_fds(fd);
                   return !r && r.error().message.starts_with("--keep-fd ") ? 0 : 1;
+              }),
+              0);
+}
+
+// A directory's descriptor in the jail would reach the host's files (openat(fd, "..")).
+TEST(JailerProcess, ADescriptorThatIsNotAPipeOrSocketIsNotKept) {
+    EXPECT_EQ(in_child([] {
+                  const int dir = ::open("/", O_RDONLY | O_DIRECTORY);
+                  auto r = close_inherited_fds(dir);
+                  if (r || r.error().message.find("not a pipe or socket") == std::string::npos)
+                      return 1;
+                  return ::fcntl(dir, F_GETFD) != -1 ? 0 : 2;  // nothing closed on a refusal
               }),
               0);
 }

@@ -398,6 +398,7 @@ void Controller::prepare() {
     auto prepared = prepare_vm(options_.vmm.kvm_path);
     if (!prepared) {
         log::info("no KVM VM made ahead of the configuration: " + prepared.error().message);
+        announce_ready();  // nothing more will be made
         return;
     }
     c->prepared = std::move(*prepared);

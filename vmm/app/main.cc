@@ -212,15 +212,24 @@ Result<Cli> parse_cli(int argc, char** argv) {
     return cli;
 }
 
-// --ready-fd's descriptor, inherited open for writing; made non-blocking, so that a reader that
-// never reads cannot stall the VMM thread, and kept from anything ember starts.
+// --ready-fd's descriptor, inherited open for writing, written without blocking, so that a reader
+// that never reads cannot stall the VMM thread. A pipe or terminal is reopened non-blocking as
+// console_fd's are, so that the parent's own description is left as it was; elsewhere (a socket,
+// or no /proc, as in the jail) the description itself is made non-blocking.
 Result<UniqueFd> ready_descriptor(int fd) {
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0) return fail("not an open descriptor");
     if ((flags & O_ACCMODE) == O_RDONLY) return fail("not open for writing");
+    UniqueFd inherited(fd);
+    struct stat st{};
+    if (::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
+        const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+        UniqueFd reopened(::open(proc.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+        if (reopened.valid()) return reopened;
+    }
     if (::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         return fail(os_error(errno));
-    return UniqueFd(fd);
+    return inherited;
 }
 
 // Config files are small; anything larger is a mistake (or an attack), not a VM description.
@@ -270,11 +279,18 @@ Result<UniqueFd> open_serial_out(const std::string& path) {
 
 int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     signal_counts::count_and_ignore_survivable();
+    auto cli = parse_cli(argc, argv);
+    // Before ember opens a descriptor of its own: --ready-fd may only name one it inherited.
+    std::optional<Result<UniqueFd>> ready;
+    if (cli && cli->ready_fd) ready = ready_descriptor(*cli->ready_fd);
     log::detach_stderr();
     log::set_thread_name("ember");
-    auto cli = parse_cli(argc, argv);
     if (!cli) {
         log::error(cli.error().message);
+        return 1;
+    }
+    if (ready && !*ready) {
+        log::error("--ready-fd " + std::to_string(*cli->ready_fd) + ": " + ready->error().message);
         return 1;
     }
     if (cli->help) {
@@ -314,15 +330,6 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         }
         log_file = std::move(*opened);
         log::set_fd(log_file.get());
-    }
-    UniqueFd ready;
-    if (cli->ready_fd) {
-        auto fd = ready_descriptor(*cli->ready_fd);
-        if (!fd) {
-            log::error("--ready-fd " + std::to_string(*cli->ready_fd) + ": " + fd.error().message);
-            return 1;
-        }
-        ready = std::move(*fd);
     }
     // Firecracker's first line, which its test framework waits for, with what actually runs.
     log::info(std::string("Running Firecracker v") + api::kPinnedFirecrackerVersion +
@@ -395,7 +402,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     };
     options.exit_on_failed_load = !cli->serve_after_failed_load;
     options.prepare_vm = !cli->no_prepare_vm;
-    options.ready_fd = std::move(ready);
+    if (ready) options.ready_fd = std::move(**ready);
     options.vmm.pre_fault = !cli->no_pre_fault;
     options.vmm.vcpu_filter = &filters->vcpu;
     options.vmm.vmm_filter = &filters->vmm;
