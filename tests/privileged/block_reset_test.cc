@@ -86,6 +86,15 @@ TEST(BlockReset, EndsWhileTheImageHoldsARequestAndItsLateAnswerIsDropped) {
     EXPECT_EQ(h.used_idx(), 1);
     EXPECT_EQ(static_cast<uint8_t>(h.read(held.status, 1)[0]), VIRTIO_BLK_S_IOERR);
 
+    // Reset again while the image still holds it (the device does not wait for it again), and set
+    // up again: still refused.
+    h.fill(held.status, "\xee");
+    (*device)->reset();
+    ASSERT_TRUE((*device)->activate((*device)->offered_features(), queue_of(h)));
+    (*device)->process_queue(0);
+    EXPECT_EQ(h.used_idx(), 1);
+    EXPECT_EQ(static_cast<uint8_t>(h.read(held.status, 1)[0]), VIRTIO_BLK_S_IOERR);
+
     // The image answers: the kernel fills the buffer, and the device drops the completion.
     image->release();
     ASSERT_TRUE((*device)->quiesce());

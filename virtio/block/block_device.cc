@@ -427,13 +427,20 @@ void BlockDevice::reset() {
     // is bounded, as a snapshot's is: a guest resetting a drive whose image stopped answering must
     // not stop the VMM thread. What is left stays in flight, orphaned: its completion is dropped,
     // its descriptor head refused until then, and a read among it still fills its buffer when the
-    // image answers, as a DMA a device cannot call back would.
-    for (auto& slot : in_flight_)
-        if (slot) slot->orphaned = true;
+    // image answers, as a DMA a device cannot call back would. While an earlier reset's requests
+    // are still unanswered the image is known to be stalled, and a reset does not wait again: a
+    // guest resetting in a loop would hold the thread 5 s of every 5.
+    bool stalled = false;
+    for (auto& slot : in_flight_) {
+        if (!slot) continue;
+        stalled |= slot->orphaned;
+        slot->orphaned = true;
+    }
     completions_.clear();
-    const bool all = engine_->drain_for(completions_, kQuiesceWait);
+    const auto wait = stalled ? std::chrono::milliseconds(0) : kQuiesceWait;
+    const bool all = engine_->drain_for(completions_, wait);
     for (const auto& c : completions_) complete_io(c);
-    if (!all) {
+    if (!all && !stalled) {
         const size_t n = engine_->in_flight();
         log::warn("drive '" + config_.drive_id + "': reset with " + std::to_string(n) +
                   (n == 1 ? " request" : " requests") + " its image left unanswered for " +
