@@ -71,14 +71,21 @@ class HostileServer {
     std::jthread acceptor_;
 };
 
-// Reads the request's head, so that what the server sends next is an answer to it.
+// Reads the request, its body included, so that what the server sends next is an answer to it
+// (a server that closed with the body unread would fail the client's write of it instead).
 void read_request(int fd) {
     std::string seen;
     char buf[4096];
-    while (seen.find("\r\n\r\n") == std::string::npos) {
+    size_t end = std::string::npos;
+    size_t body = 0;
+    while (end == std::string::npos || seen.size() < end + 4 + body) {
         const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n <= 0) return;
         seen.append(buf, static_cast<size_t>(n));
+        if (end == std::string::npos && (end = seen.find("\r\n\r\n")) != std::string::npos) {
+            const size_t at = seen.find("Content-Length: ");
+            if (at != std::string::npos && at < end) body = std::stoul(seen.substr(at + 16));
+        }
     }
 }
 
