@@ -76,5 +76,14 @@ TEST(SavedMsrs, AFeaturesMsrsWithTheFeatureAndATemplatesWhateverTheyAre) {
     }));
 }
 
+// Every MSR this kind of host lists is placed: saved, a feature's, or the host's description; one
+// a newer KVM adds is named (Intel's CMCI controls here).
+TEST(SavedMsrs, OnlyWhatEmberDoesNotKnowIsUnclassified) {
+    EXPECT_TRUE(unclassified_msrs(kHostList).empty());
+    auto newer = kHostList;
+    newer.insert(newer.end(), {0x280, 0x9e, 0x480, 0x4b564d07, 0x6a2});
+    EXPECT_EQ(unclassified_msrs(newer), std::vector<uint32_t>{0x280});
+}
+
 }  // namespace
 }  // namespace ember::x86

@@ -204,6 +204,7 @@ class Vmm : public ExitSink {
     // Where the guest's generation ID lives, for a VM booted with ACPI tables (or restored from
     // one): a restore writes a new one there and raises the GED's interrupt.
     std::optional<snapshot::GenerationIdPlace> generation_id_;
+    bool named_unclassified_msrs_ = false;  // a snapshot said once which MSRs it cannot place
 
     // One virtio-mmio device: its interrupt line, the device and the transport in front of it.
     struct VirtioMmio {

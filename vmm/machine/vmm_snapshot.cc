@@ -12,6 +12,7 @@
 #include "core/base/atomic_file.h"
 #include "core/base/elapsed.h"
 #include "core/base/file_io.h"
+#include "core/base/hex.h"
 #include "core/base/log.h"
 #include "core/base/open_file.h"
 #include "core/kvm/kvm_abi.h"
@@ -320,6 +321,15 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
     w.add(state_sections::kVmKvm, snapshot::encode(*vm_state));
     auto msrs = kvm_.msr_index_list();
     EMBER_TRY(msrs);
+    if (!named_unclassified_msrs_) {
+        named_unclassified_msrs_ = true;
+        if (auto unknown = x86::unclassified_msrs(*msrs); !unknown.empty()) {
+            std::string list;
+            for (uint32_t m : unknown) list += (list.empty() ? "" : ", ") + hex(m);
+            log::warn("snapshot: this host's KVM lists MSRs ember does not know, not saved: " +
+                      list);
+        }
+    }
     std::vector<uint32_t> template_msrs;
     if (const auto& t = config().cpu_config)
         for (const auto& m : t->msr_modifiers) template_msrs.push_back(m.addr);

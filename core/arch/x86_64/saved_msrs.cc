@@ -50,6 +50,20 @@ constexpr std::array kAlways{
     Range{0x4b564d00, 0x4b564dff},  // KVM's paravirtual MSRs
 };
 
+// Left to the destination's KVM, as the header says: the host's description, or (SMBASE) the
+// state of an SMM ember's guests never have.
+constexpr std::array kHostDescribes{
+    Range{0x34, 0x34},              // SMI_COUNT
+    Range{0x8b, 0x8b},              // UCODE_REV
+    Range{0x9e, 0x9e},              // SMBASE
+    Range{0xce, 0xcf},              // PLATFORM_INFO, CORE_CAPABILITIES
+    Range{0x10a, 0x10a},            // ARCH_CAPABILITIES
+    Range{0x179, 0x179},            // MCG_CAP
+    Range{0x345, 0x345},            // PERF_CAPABILITIES
+    Range{0x480, 0x491},            // VMX capabilities
+    Range{0xc0011029, 0xc0011029},  // DE_CFG
+};
+
 struct Implied {
     Range msrs;
     // Saved when the guest's CPUID has any of these bits: (leaf, subleaf, register 0-3, bit).
@@ -112,6 +126,19 @@ std::vector<uint32_t> msrs_to_save(std::span<const uint32_t> host_list,
         if (saved(index, guest_cpuid) ||
             std::find(template_msrs.begin(), template_msrs.end(), index) != template_msrs.end())
             out.push_back(index);
+    return out;
+}
+
+std::vector<uint32_t> unclassified_msrs(std::span<const uint32_t> host_list) {
+    auto in = [](const auto& ranges, uint32_t index) {
+        return std::ranges::any_of(ranges, [&](const Range& r) { return r.contains(index); });
+    };
+    std::vector<uint32_t> out;
+    for (uint32_t index : host_list) {
+        const bool implied =
+            std::ranges::any_of(kImplied, [&](const Implied& i) { return i.msrs.contains(index); });
+        if (!in(kAlways, index) && !in(kHostDescribes, index) && !implied) out.push_back(index);
+    }
     return out;
 }
 

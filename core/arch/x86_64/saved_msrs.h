@@ -22,4 +22,9 @@ std::vector<uint32_t> msrs_to_save(std::span<const uint32_t> host_list,
                                    std::span<const kvm_cpuid_entry2> guest_cpuid,
                                    std::span<const uint32_t> template_msrs);
 
+// Of `host_list`, the MSRs ember knows nothing of: neither the guest's state above nor a host's
+// description it leaves. A newer KVM may list guest state there that a snapshot then does not
+// carry, so a snapshot names them.
+std::vector<uint32_t> unclassified_msrs(std::span<const uint32_t> host_list);
+
 }  // namespace ember::x86
