@@ -50,9 +50,10 @@ constexpr std::array kAlways{
     Range{0x4b564d00, 0x4b564dff},  // KVM's paravirtual MSRs
 };
 
-// Left to the destination's KVM, as the header says: the host's description, or (SMBASE) the
-// state of an SMM ember's guests never have.
-constexpr std::array kHostDescribes{
+// Left to the destination's KVM, as the header says: the host's description, or the state of
+// what ember's guests never have (SMM's SMBASE, Hyper-V's enlightenments: ember gives no Hyper-V
+// CPUID leaves, and KVM serves those MSRs only to a vCPU that enabled them).
+constexpr std::array kLeftOut{
     Range{0x34, 0x34},              // SMI_COUNT
     Range{0x8b, 0x8b},              // UCODE_REV
     Range{0x9e, 0x9e},              // SMBASE
@@ -62,6 +63,7 @@ constexpr std::array kHostDescribes{
     Range{0x345, 0x345},            // PERF_CAPABILITIES
     Range{0x480, 0x491},            // VMX capabilities
     Range{0xc0011029, 0xc0011029},  // DE_CFG
+    Range{0x40000000, 0x400001ff},  // Hyper-V's
 };
 
 struct Implied {
@@ -137,7 +139,7 @@ std::vector<uint32_t> unclassified_msrs(std::span<const uint32_t> host_list) {
     for (uint32_t index : host_list) {
         const bool implied =
             std::ranges::any_of(kImplied, [&](const Implied& i) { return i.msrs.contains(index); });
-        if (!in(kAlways, index) && !in(kHostDescribes, index) && !implied) out.push_back(index);
+        if (!in(kAlways, index) && !in(kLeftOut, index) && !implied) out.push_back(index);
     }
     return out;
 }
