@@ -82,6 +82,11 @@ class VirtioDevice {
     virtual void process_queue(size_t index) = 0;
     // Stops all use of guest memory, waiting for in-flight I/O, and forgets the queues.
     virtual void reset() = 0;
+    // On the vCPU thread whose write of status 0 asked for reset(), which runs later on the VMM
+    // thread: from here the driver must see nothing more of the device (no used entry, no
+    // interrupt), though a request in flight may still end in between. Cleared by the next
+    // reset() or activate(). Must only set what the VMM thread reads atomically.
+    virtual void reset_requested() {}
     // The queues as the device has advanced them (for snapshots and tests).
     virtual std::vector<QueueState> queue_states() const = 0;
     // With the VM paused: completes every request in flight into the guest (snapshots), or says

@@ -111,5 +111,50 @@ TEST(BlockReset, EndsWhileTheImageHoldsARequestAndItsLateAnswerIsDropped) {
     EXPECT_EQ(h.read(next.data, 4096), std::string(4096, 'i'));
 }
 
+// Between the driver's write of status 0 (the vCPU thread) and reset() (the VMM thread), a request
+// that ends is dropped too: the driver sees nothing of the device after its write.
+TEST(BlockReset, ARequestEndingBeforeTheResetRunsIsDroppedAsWell) {
+    testing::TempDir dir;
+    const std::string mount_point = dir.path() + "/mnt";
+    ASSERT_EQ(::mkdir(mount_point.c_str(), 0700), 0);
+    std::string why;
+    auto image = FuseFile::mount(mount_point, std::string(1 << 20, 'i'), why);
+    ASSERT_TRUE(image) << why;
+
+    VirtqHarness h;
+    testing::CountingIrq irq;
+    Interrupt interrupt{irq};
+    EventLoop loop = *EventLoop::create();
+    DriveConfig config;
+    config.drive_id = "held";
+    config.path_on_host = image->path();
+    config.io_engine = IoEngineType::Async;
+    auto device = BlockDevice::create(config, h.mem(), interrupt, {});
+    ASSERT_TRUE(device) << device.error().message;
+    ASSERT_EQ((*device)->config().io_engine, IoEngineType::Async) << "io_uring is needed here";
+    h.state().indirect = true;
+    ASSERT_TRUE((*device)->activate((*device)->offered_features(), queue_of(h)));
+    ASSERT_TRUE((*device)->attach(loop));
+
+    image->hold();
+    const Read held = add_read(h, 0);
+    (*device)->process_queue(0);
+    ASSERT_TRUE(image->wait_held(1));
+    (*device)->reset_requested();
+    image->release();
+    ASSERT_TRUE((*device)->quiesce());
+    EXPECT_EQ(h.used_idx(), 0);
+    EXPECT_EQ(static_cast<uint8_t>(h.read(held.status, 1)[0]), 0xee);
+    EXPECT_EQ(irq.count, 0);
+
+    // Nothing is left for the reset to wait for, and the drive serves on once set up again.
+    (*device)->reset();
+    ASSERT_TRUE((*device)->activate((*device)->offered_features(), queue_of(h)));
+    (*device)->process_queue(0);
+    ASSERT_TRUE((*device)->quiesce());
+    EXPECT_EQ(h.used_idx(), 1);
+    EXPECT_EQ(static_cast<uint8_t>(h.read(held.status, 1)[0]), VIRTIO_BLK_S_OK);
+}
+
 }  // namespace
 }  // namespace ember::virtio

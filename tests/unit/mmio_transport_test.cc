@@ -37,13 +37,14 @@ struct FakeDevice : VirtioDevice {
         queues.clear();
         ++resets;
     }
+    void reset_requested() override { ++reset_requests; }
     std::vector<QueueState> queue_states() const override { return {}; }
 
     std::string name = "fake";
     bool fail_activation = false;
     uint64_t acked = 0;
     std::vector<Queue> queues;
-    int activations = 0, processed = 0, resets = 0;
+    int activations = 0, processed = 0, resets = 0, reset_requests = 0;
 };
 
 class TransportTest : public ::testing::Test {
@@ -189,6 +190,9 @@ TEST_F(TransportTest, ResetStopsTheDeviceAndClearsEverything) {
     EXPECT_EQ(rd(VIRTIO_MMIO_STATUS), 0u);
     EXPECT_EQ(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0u);
     EXPECT_EQ(rd(VIRTIO_MMIO_QUEUE_READY), 0u);
+    // The device is told at once, on the writing thread; its reset runs with the pending work.
+    EXPECT_EQ(dev.reset_requests, 1);
+    EXPECT_EQ(dev.resets, 0);
     transport->run_pending();
     EXPECT_EQ(dev.resets, 1);
     EXPECT_FALSE(transport->active());

@@ -227,6 +227,8 @@ Result<void> BlockDevice::activate(uint64_t, std::vector<Queue> queues) {
     if (queues.size() != 1 || !queues[0].state().ready)
         return fail("virtio-blk needs its request queue ready");
     queue_ = queues[0];
+    // A reset asked for while the device was not active had no reset() to clear it.
+    reset_requested_.store(false, std::memory_order_release);
     return {};
 }
 
@@ -248,7 +250,7 @@ void BlockDevice::notify_if_needed() {
 }
 
 void BlockDevice::process_queue(size_t) {
-    if (!queue_) return;
+    if (!queue_ || reset_requested_.load(std::memory_order_acquire)) return;
     while (!waiting_for_engine_ && !limiter_.throttled()) {
         auto popped = queue_->pop(mem_);
         if (!popped) {
@@ -346,7 +348,7 @@ void BlockDevice::complete_io(const IoCompletion& c) {
     if (c.tag >= in_flight_.size() || !in_flight_[c.tag]) return;
     InFlight req = std::move(*in_flight_[c.tag]);
     in_flight_[c.tag].reset();
-    if (req.orphaned || !queue_) {
+    if (req.orphaned || !queue_ || reset_requested_.load(std::memory_order_acquire)) {
         // The kernel wrote the guest's buffers all the same (Diff snapshots must see them).
         if (req.type == RequestType::In)
             for (const auto& d : req.guest) mem_.mark_dirty(d.addr, d.len);
@@ -449,6 +451,7 @@ void BlockDevice::reset() {
     queue_.reset();
     waiting_for_engine_ = false;
     used_added_ = false;
+    reset_requested_.store(false, std::memory_order_release);
 }
 
 }  // namespace ember::virtio

@@ -50,6 +50,7 @@ class BlockDevice : public UpdatableDevice<DriveUpdate> {
     Result<void> activate(uint64_t acked_features, std::vector<Queue> queues) override;
     void process_queue(size_t index) override;
     void reset() override;
+    void reset_requested() override { reset_requested_.store(true, std::memory_order_release); }
     std::vector<QueueState> queue_states() const override;
 
     // Engine completions are ready (its completion fd fired), or the rate limiter's timer fired.
@@ -118,6 +119,8 @@ class BlockDevice : public UpdatableDevice<DriveUpdate> {
     std::vector<std::optional<InFlight>> in_flight_;  // by descriptor head
     bool used_added_ = false;
     bool waiting_for_engine_ = false;
+    // The driver wrote status 0 and reset() has not run yet: completions are dropped as orphans'.
+    std::atomic<bool> reset_requested_{false};
     std::vector<IoCompletion> completions_;
     BlockCounters counters_;
 };

@@ -200,6 +200,7 @@ void MmioTransport::reset_transport_locked() {
 void MmioTransport::write_status(uint32_t value) {
     if (value == 0) {
         reset_transport_locked();
+        device_.reset_requested();
         requests_.push_back(Request{Lifecycle::Reset, 0, {}});
         return;
     }
