@@ -48,64 +48,75 @@ std::vector<Queue> queue_of(VirtqHarness& h) {
     return queues;
 }
 
-TEST(BlockReset, EndsWhileTheImageHoldsARequestAndItsLateAnswerIsDropped) {
-    testing::TempDir dir;
-    const std::string mount_point = dir.path() + "/mnt";
-    ASSERT_EQ(::mkdir(mount_point.c_str(), 0700), 0);
-    std::string why;
-    auto image = FuseFile::mount(mount_point, std::string(1 << 20, 'i'), why);
-    ASSERT_TRUE(image) << why;
+// A drive on a FUSE image, active, with one read the image holds unanswered (head 0).
+class BlockReset : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const std::string mount_point = dir.path() + "/mnt";
+        ASSERT_EQ(::mkdir(mount_point.c_str(), 0700), 0);
+        std::string why;
+        image = FuseFile::mount(mount_point, std::string(1 << 20, 'i'), why);
+        ASSERT_TRUE(image) << why;
+        DriveConfig config;
+        config.drive_id = "stalled";
+        config.path_on_host = image->path();
+        config.io_engine = IoEngineType::Async;
+        auto created = BlockDevice::create(config, h.mem(), interrupt, {});
+        ASSERT_TRUE(created) << created.error().message;
+        device = std::move(*created);
+        ASSERT_EQ(device->config().io_engine, IoEngineType::Async) << "io_uring is needed here";
+        h.state().indirect = true;
+        ASSERT_TRUE(device->activate(device->offered_features(), queue_of(h)));
+        ASSERT_TRUE(device->attach(loop));
 
+        image->hold();
+        held = add_read(h, 0);
+        device->process_queue(0);
+        ASSERT_TRUE(image->wait_held(1));
+    }
+
+    testing::TempDir dir;
+    std::unique_ptr<FuseFile> image;
     VirtqHarness h;
     testing::CountingIrq irq;
     Interrupt interrupt{irq};
     EventLoop loop = *EventLoop::create();
-    DriveConfig config;
-    config.drive_id = "stalled";
-    config.path_on_host = image->path();
-    config.io_engine = IoEngineType::Async;
-    auto device = BlockDevice::create(config, h.mem(), interrupt, {});
-    ASSERT_TRUE(device) << device.error().message;
-    ASSERT_EQ((*device)->config().io_engine, IoEngineType::Async) << "io_uring is needed here";
-    h.state().indirect = true;
-    ASSERT_TRUE((*device)->activate((*device)->offered_features(), queue_of(h)));
-    ASSERT_TRUE((*device)->attach(loop));
+    std::unique_ptr<BlockDevice> device;
+    Read held{};
+};
 
-    image->hold();
-    const Read held = add_read(h, 0);
-    (*device)->process_queue(0);
-    ASSERT_TRUE(image->wait_held(1));
+TEST_F(BlockReset, EndsWhileTheImageHoldsARequestAndItsLateAnswerIsDropped) {
     // Unbounded, this would wait for the image for ever.
-    (*device)->reset();
+    device->reset();
     EXPECT_EQ(h.used_idx(), 0);
 
     // The driver sets the queue up again from its start, so the held request's head comes again
     // while the image still holds it: refused, but returned.
-    ASSERT_TRUE((*device)->activate((*device)->offered_features(), queue_of(h)));
-    (*device)->process_queue(0);
+    ASSERT_TRUE(device->activate(device->offered_features(), queue_of(h)));
+    device->process_queue(0);
     EXPECT_EQ(h.used_idx(), 1);
     EXPECT_EQ(static_cast<uint8_t>(h.read(held.status, 1)[0]), VIRTIO_BLK_S_IOERR);
 
     // Reset again while the image still holds it (the device does not wait for it again), and set
     // up again: still refused.
     h.fill(held.status, "\xee");
-    (*device)->reset();
-    ASSERT_TRUE((*device)->activate((*device)->offered_features(), queue_of(h)));
-    (*device)->process_queue(0);
+    device->reset();
+    ASSERT_TRUE(device->activate(device->offered_features(), queue_of(h)));
+    device->process_queue(0);
     EXPECT_EQ(h.used_idx(), 1);
     EXPECT_EQ(static_cast<uint8_t>(h.read(held.status, 1)[0]), VIRTIO_BLK_S_IOERR);
 
     // The image answers: the kernel fills the buffer, and the device drops the completion.
     image->release();
-    ASSERT_TRUE((*device)->quiesce());
+    ASSERT_TRUE(device->quiesce());
     EXPECT_EQ(h.read(held.data, 4096), std::string(4096, 'i'));
     EXPECT_EQ(h.used_idx(), 1);
     EXPECT_EQ(static_cast<uint8_t>(h.read(held.status, 1)[0]), VIRTIO_BLK_S_IOERR);
 
     // The drive serves on.
     const Read next = add_read(h, 8);
-    (*device)->process_queue(0);
-    ASSERT_TRUE((*device)->quiesce());
+    device->process_queue(0);
+    ASSERT_TRUE(device->quiesce());
     EXPECT_EQ(h.used_idx(), 2);
     EXPECT_EQ(static_cast<uint8_t>(h.read(next.status, 1)[0]), VIRTIO_BLK_S_OK);
     EXPECT_EQ(h.read(next.data, 4096), std::string(4096, 'i'));
@@ -113,45 +124,19 @@ TEST(BlockReset, EndsWhileTheImageHoldsARequestAndItsLateAnswerIsDropped) {
 
 // Between the driver's write of status 0 (the vCPU thread) and reset() (the VMM thread), a request
 // that ends is dropped too: the driver sees nothing of the device after its write.
-TEST(BlockReset, ARequestEndingBeforeTheResetRunsIsDroppedAsWell) {
-    testing::TempDir dir;
-    const std::string mount_point = dir.path() + "/mnt";
-    ASSERT_EQ(::mkdir(mount_point.c_str(), 0700), 0);
-    std::string why;
-    auto image = FuseFile::mount(mount_point, std::string(1 << 20, 'i'), why);
-    ASSERT_TRUE(image) << why;
-
-    VirtqHarness h;
-    testing::CountingIrq irq;
-    Interrupt interrupt{irq};
-    EventLoop loop = *EventLoop::create();
-    DriveConfig config;
-    config.drive_id = "held";
-    config.path_on_host = image->path();
-    config.io_engine = IoEngineType::Async;
-    auto device = BlockDevice::create(config, h.mem(), interrupt, {});
-    ASSERT_TRUE(device) << device.error().message;
-    ASSERT_EQ((*device)->config().io_engine, IoEngineType::Async) << "io_uring is needed here";
-    h.state().indirect = true;
-    ASSERT_TRUE((*device)->activate((*device)->offered_features(), queue_of(h)));
-    ASSERT_TRUE((*device)->attach(loop));
-
-    image->hold();
-    const Read held = add_read(h, 0);
-    (*device)->process_queue(0);
-    ASSERT_TRUE(image->wait_held(1));
-    (*device)->reset_requested();
+TEST_F(BlockReset, ARequestEndingBeforeTheResetRunsIsDroppedAsWell) {
+    device->reset_requested();
     image->release();
-    ASSERT_TRUE((*device)->quiesce());
+    ASSERT_TRUE(device->quiesce());
     EXPECT_EQ(h.used_idx(), 0);
     EXPECT_EQ(static_cast<uint8_t>(h.read(held.status, 1)[0]), 0xee);
     EXPECT_EQ(irq.count, 0);
 
     // Nothing is left for the reset to wait for, and the drive serves on once set up again.
-    (*device)->reset();
-    ASSERT_TRUE((*device)->activate((*device)->offered_features(), queue_of(h)));
-    (*device)->process_queue(0);
-    ASSERT_TRUE((*device)->quiesce());
+    device->reset();
+    ASSERT_TRUE(device->activate(device->offered_features(), queue_of(h)));
+    device->process_queue(0);
+    ASSERT_TRUE(device->quiesce());
     EXPECT_EQ(h.used_idx(), 1);
     EXPECT_EQ(static_cast<uint8_t>(h.read(held.status, 1)[0]), VIRTIO_BLK_S_OK);
 }
