@@ -5,6 +5,9 @@
 #include <linux/virtio_mmio.h>
 
 #include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "tests/support/virtq_harness.h"
 #include "tests/unit/fake_irq.h"
@@ -27,24 +30,38 @@ struct FakeDevice : VirtioDevice {
     }
     Result<void> activate(uint64_t features, std::vector<Queue> q) override {
         if (fail_activation) return fail("no backend");
+        if (during_activation) during_activation();
         acked = features;
         queues = std::move(q);
         ++activations;
+        events.emplace_back("activated");  // where a device forgets reset_requested()
         return {};
     }
-    void process_queue(size_t) override { ++processed; }
+    void process_queue(size_t) override {
+        ++processed;
+        events.emplace_back("processed");
+    }
     void reset() override {
         queues.clear();
         ++resets;
     }
-    void reset_requested() override { ++reset_requests; }
-    std::vector<QueueState> queue_states() const override { return {}; }
+    void reset_requested() override {
+        ++reset_requests;
+        events.emplace_back("reset requested");
+    }
+    std::vector<QueueState> queue_states() const override {
+        std::vector<QueueState> out;
+        for (const auto& q : queues) out.push_back(q.state());
+        return out;
+    }
 
     std::string name = "fake";
     bool fail_activation = false;
     uint64_t acked = 0;
     std::vector<Queue> queues;
     int activations = 0, processed = 0, resets = 0, reset_requests = 0;
+    std::vector<std::string> events;
+    std::function<void()> during_activation;  // runs inside activate(), as another thread might
 };
 
 class TransportTest : public ::testing::Test {
@@ -203,6 +220,35 @@ TEST_F(TransportTest, ResetStopsTheDeviceAndClearsEverything) {
     EXPECT_EQ(dev.activations, 2);
 }
 
+// The driver writes on its vCPU thread; the device starts and stops on the VMM thread, later.
+TEST_F(TransportTest, AnActivationTheDriverResetBeforeItRanIsNotStarted) {
+    negotiate(kFVersion1);
+    setup_queue();
+    wr(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+                               VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+    wr(VIRTIO_MMIO_STATUS, 0);
+    transport->run_pending();
+    EXPECT_EQ(dev.activations, 0);
+    EXPECT_EQ(dev.processed, 0);
+    EXPECT_FALSE(transport->active());
+}
+
+TEST_F(TransportTest, AResetAskedForWhileTheDeviceStartsHoldsItBeforeItLooksAtARing) {
+    negotiate(kFVersion1);
+    setup_queue();
+    dev.during_activation = [&] { wr(VIRTIO_MMIO_STATUS, 0); };
+    driver_ok();
+    const std::vector<std::string> started = {"reset requested", "activated", "reset requested",
+                                              "processed"};
+    ASSERT_GE(dev.events.size(), started.size());
+    EXPECT_EQ(std::vector<std::string>(dev.events.begin(), dev.events.begin() + 4), started)
+        << "the device must be told again after its activate(), before its queues are looked at";
+    dev.during_activation = nullptr;
+    transport->run_pending();
+    EXPECT_EQ(dev.resets, 1);
+    EXPECT_FALSE(transport->active());
+}
+
 TEST_F(TransportTest, InvalidQueueSetsNeedsResetInsteadOfActivating) {
     negotiate(kFVersion1);
     setup_queue(0x1008);  // misaligned descriptor table
@@ -265,6 +311,21 @@ TEST_F(TransportTest, AQueueSizeAboveTheMaximumNotYetLiveSurvivesASnapshot) {
     ASSERT_TRUE(restored);
     EXPECT_EQ(restored->save(), saved);
     EXPECT_EQ(other.activations, 0);
+}
+
+// A snapshot taken between the driver's reset and the device's: what the driver set up is gone.
+TEST_F(TransportTest, ASnapshotTakenBeforeAResetRanSavesTheDeviceReset) {
+    negotiate(kFVersion1);
+    setup_queue();
+    driver_ok();
+    ASSERT_TRUE(transport->active());
+    wr(VIRTIO_MMIO_STATUS, 0);
+    auto restored = restore_other(transport->save());
+    ASSERT_TRUE(restored);
+    EXPECT_EQ(other.activations, 0);
+    uint32_t ready = 1;
+    restored->read(VIRTIO_MMIO_QUEUE_READY, std::span(reinterpret_cast<uint8_t*>(&ready), 4));
+    EXPECT_EQ(ready, 0u);
 }
 
 // A restore that fails after this device (a later device's section, the vCPUs) must not have served

@@ -3,6 +3,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/base/log.h"
@@ -243,11 +244,13 @@ void MmioTransport::handle_lifecycle() {
         std::lock_guard lock(mutex_);
         requests.swap(requests_);
     }
-    for (auto& r : requests) {
-        if (r.op == Lifecycle::Reset)
+    auto is_reset = [](const Request& r) { return r.op == Lifecycle::Reset; };
+    for (auto r = requests.begin(); r != requests.end(); ++r) {
+        if (is_reset(*r))
             deactivate();
-        else
-            activate(r);
+        else if (std::none_of(r + 1, requests.end(), is_reset))
+            activate(*r);
+        // else the driver reset the device before it started: its rings are no longer its own.
     }
 }
 
@@ -284,6 +287,15 @@ bool MmioTransport::start_device(const Request& request) {
         interrupt_.raise(kInterruptConfigChange);
         return false;
     }
+    // The device's activate() forgot any reset_requested(): a reset the driver has asked for
+    // since this activation was queued must hold the device again before it looks at a ring. A
+    // later one calls reset_requested() itself, after this.
+    {
+        std::lock_guard lock(mutex_);
+        if (std::ranges::any_of(requests_,
+                                [](const Request& r) { return r.op == Lifecycle::Reset; }))
+            device_.reset_requested();
+    }
     active_ = true;
     ++counters_.activations;
     return true;
@@ -312,7 +324,9 @@ TransportState MmioTransport::state() const {
     TransportState t{status_,    device_features_sel_, driver_features_sel_, driver_features_,
                      queue_sel_, config_generation_,   interrupt_.status(),  live_,
                      queues_};
-    if (active_) {
+    // With a reset or an activation still to run, the transport's queues are the driver's now,
+    // not the ones the device runs on.
+    if (active_ && requests_.empty()) {
         auto advanced = device_.queue_states();
         for (size_t i = 0; i < advanced.size() && i < t.queues.size(); ++i)
             t.queues[i] = advanced[i];
