@@ -69,6 +69,15 @@ class NetTest : public ::testing::TestWithParam<IoEngineType> {
         ASSERT_TRUE(device->attach(loop));
         sock = std::make_unique<testing::PacketSocket>(*testing::PacketSocket::open(tap));
     }
+    // The transport's reset and the driver's next activation, on the same rings.
+    void reset_and_restart() {
+        device->reset();
+        std::vector<Queue> queues;
+        queues.emplace_back(rx.state());
+        queues.emplace_back(tx.state());
+        ASSERT_TRUE(device->activate(device->offered_features() & ~(1ull << net::kMrgRxbuf),
+                                     std::move(queues)));
+    }
     // Runs the device's events as the VMM loop would until `done` holds (10 s at most).
     template <typename Pred>
     void pump_until(Pred done) {
@@ -314,6 +323,46 @@ TEST_P(NetTest, AFrameWaitingForBuffersIsChargedToTheRxLimiterOnce) {
     ASSERT_EQ(rx.used().size(), 1u) << "the frame was charged again while it waited";
     EXPECT_EQ(device->counters().rx_rate_limited, 0u);
     EXPECT_EQ(rx.read(buf + kVnetHeaderSize, f.size()), f);
+}
+
+// The driver's write of status 0 runs on its vCPU thread, reset() later on the VMM thread: in
+// between, the driver may already have given its buffers to something else.
+TEST_P(NetTest, BetweenTheDriversResetAndResetNoFrameReachesItsBuffers) {
+    start(false);
+    uint64_t buf = rx.alloc(2048);
+    rx.fill(buf, std::string(2048, '\x5a'));
+    rx.add_chain({{buf, 2048, true}});
+    device->process_queue(NetDevice::kRxQueue);
+    device->reset_requested();
+    const int interrupts = irq.count;
+    auto f = frame(200);
+    ASSERT_TRUE(sock->send(f));
+    pump_arrived_frame();
+    device->process_queue(NetDevice::kRxQueue);
+    EXPECT_EQ(rx.used().size(), 0u);
+    EXPECT_EQ(rx.read(buf, 2048), std::string(2048, '\x5a'));
+    EXPECT_EQ(irq.count, interrupts);
+
+    // Reset and started again, the device reads the frame that waited in the tap.
+    reset_and_restart();
+    device->process_queue(NetDevice::kRxQueue);
+    ASSERT_EQ(rx.used().size(), 1u);
+    EXPECT_EQ(rx.read(buf + kVnetHeaderSize, f.size()), f);
+}
+
+TEST_P(NetTest, BetweenTheDriversResetAndResetNoTxChainIsTakenOrGivenBack) {
+    start(false);
+    device->reset_requested();
+    auto f = frame(100);
+    post_frame(f);
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(tx.used().size(), 0u);
+    EXPECT_EQ(device->counters().tx_packets, 0u);
+
+    reset_and_restart();
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(next_frame(), f);
+    EXPECT_EQ(tx.used().size(), 1u);
 }
 
 TEST_P(NetTest, ConfigSpaceHasTheMacAndLinkUp) {

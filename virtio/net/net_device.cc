@@ -191,6 +191,8 @@ Result<void> NetDevice::activate(uint64_t acked, std::vector<Queue> queues) {
     EMBER_TRY(tap_->set_offloads(offloads));
     acked_ = acked;
     queues_ = std::move(queues);
+    // A reset asked for while the device was not active had no reset() to clear it.
+    reset_requested_.store(false, std::memory_order_release);
     return {};
 }
 
@@ -212,10 +214,11 @@ void NetDevice::reset() {
     used_added_ = {};
     acked_ = 0;
     (void)tap_->set_offloads({});
+    reset_requested_.store(false, std::memory_order_release);
 }
 
 void NetDevice::process_queue(size_t index) {
-    if (queues_.empty()) return;
+    if (halted()) return;
     if (index == kTxQueue)
         transmit();
     else
@@ -223,7 +226,8 @@ void NetDevice::process_queue(size_t index) {
 }
 
 void NetDevice::on_tap_event(uint32_t events) {
-    if (queues_.empty() || tap_broken_) return;
+    // Frames that came meanwhile wait in the tap: activate() is followed by a look at each queue.
+    if (halted() || tap_broken_) return;
     if (events & (EPOLLERR | EPOLLHUP)) {
         tap_failed("tap reported an error", EIO);
         return;
@@ -283,10 +287,11 @@ bool NetDevice::read_batch() {
 }
 
 void NetDevice::receive() {
-    if (queues_.empty() || tap_broken_) return;
+    if (halted() || tap_broken_) return;
     bool waiting_for_buffers = false;
     bool rechecked = false;  // since the last frame delivered
     while (!rx_limiter_.throttled()) {
+        if (halted()) return;
         if (rx_next_ == rx_count_ && (tap_broken_ || !read_batch())) break;
         const size_t len = rx_lengths_[rx_next_];
         if (len == kNoFrame || len < kVnetHeaderSize) {
@@ -319,6 +324,7 @@ void NetDevice::receive() {
         ++rx_next_;
         rx_frame_charged_ = false;
     }
+    if (halted()) return;
     if (!waiting_for_buffers) (void)queues_[kRxQueue].enable_notification(mem_);
     notify(kRxQueue);
     // A tap that failed here passes no more frames either way: TX chains waiting for it to be
@@ -408,11 +414,12 @@ bool NetDevice::deliver(std::span<uint8_t> frame) {
 }
 
 void NetDevice::transmit() {
-    if (queues_.empty() || tx_blocked_) return;
+    if (halted() || tx_blocked_) return;
     Queue& q = queues_[kTxQueue];
     tx_batch_.clear();
     tx_iov_.clear();
     while (!tx_limiter_.throttled()) {
+        if (halted()) break;
         auto popped = q.pop(mem_);
         if (!popped) {
             log::warn("virtio-net '" + config_.iface_id + "': " + popped.error().message);
@@ -440,6 +447,7 @@ void NetDevice::transmit() {
             // tap cannot take yet goes back with undo_pop(), which only rewinds over the last.
             tx_iov_.resize(first_iov);
             write_batch();
+            if (halted()) break;
             if (tx_blocked_) {
                 q.undo_pop();
                 break;
@@ -462,17 +470,36 @@ void NetDevice::transmit() {
         }
     }
     write_batch();
+    if (halted()) return;
     notify(kTxQueue);
 }
 
 void NetDevice::write_batch() {
     if (tx_batch_.empty()) return;
+    if (halted()) {
+        // The driver has reset the device since these were popped: they are not sent, and their
+        // chains are no longer its ring's to give back.
+        tx_batch_.clear();
+        tx_iov_.clear();
+        return;
+    }
     Queue& q = queues_[kTxQueue];
     tx_frames_.clear();
     for (const auto& f : tx_batch_)
         tx_frames_.emplace_back(tx_iov_.data() + f.first_iov, f.iov_count);
     tx_results_.assign(tx_batch_.size(), 0);
     engine_->write(tx_frames_, tx_results_);
+    if (halted()) {
+        // The driver reset the device while these went: counted, but not given back.
+        for (size_t i = 0; i < tx_batch_.size(); ++i) {
+            if (tx_results_[i] != 0) continue;
+            ++counters_.tx_packets;
+            counters_.tx_bytes += tx_batch_[i].len - kVnetHeaderSize;
+        }
+        tx_batch_.clear();
+        tx_iov_.clear();
+        return;
+    }
     auto not_yet = [](int r) { return r == -EAGAIN || r == -ECANCELED; };
     const bool failed = std::ranges::any_of(tx_results_, [&](int r) { return r && !not_yet(r); });
     // Unless the tap failed, frames it could not take yet go back to the ring, to be sent when it

@@ -9,10 +9,12 @@
 // a snapshot drops those (counted in rx_dropped), as the network may drop any frame. A frame is
 // copied into one chain, or with VIRTIO_NET_F_MRG_RXBUF into as many as it needs; one that cannot
 // fit in what the guest could ever post is dropped and counted, never written past the buffers.
-// Everything here runs on the VMM thread.
+// Everything here runs on the VMM thread, except reset_requested(): from the driver's reset until
+// reset() runs, no frame goes into its buffers and no chain or interrupt goes back to it.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -63,6 +65,7 @@ class NetDevice : public UpdatableDevice<NetworkInterfaceUpdate> {
     Result<void> activate(uint64_t acked_features, std::vector<Queue> queues) override;
     void process_queue(size_t index) override;
     void reset() override;
+    void reset_requested() override { reset_requested_.store(true, std::memory_order_release); }
     std::vector<QueueState> queue_states() const override;
 
     Result<void> attach(EventLoop& loop) override;
@@ -105,6 +108,11 @@ class NetDevice : public UpdatableDevice<NetworkInterfaceUpdate> {
     void write_batch();
     void notify(size_t queue);
     void tap_failed(const char* what, int err);
+    // No queue, or the driver has reset the device and reset() has not run yet: nothing may touch
+    // the rings or the buffers, which the driver may already be using for something else.
+    bool halted() const {
+        return queues_.empty() || reset_requested_.load(std::memory_order_acquire);
+    }
 
     NetworkInterfaceConfig config_;
     const GuestMemory& mem_;
@@ -123,6 +131,8 @@ class NetDevice : public UpdatableDevice<NetworkInterfaceUpdate> {
     EventLoop* loop_ = nullptr;
 
     std::vector<Queue> queues_;
+    // The driver wrote status 0 (on its vCPU thread) and reset() has not run yet.
+    std::atomic<bool> reset_requested_{false};
     std::array<bool, 2> used_added_{};
     // A batch of frames read from the tap into rx_buffers_; [rx_next_, rx_count_) wait for RX
     // buffers, and a length of kNoFrame is a buffer the batch left empty.
