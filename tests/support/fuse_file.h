@@ -19,7 +19,9 @@ namespace ember::testing {
 class FuseFile {
   public:
     // Mounts a FUSE file system on `dir` (an empty directory) holding one file, "image", with
-    // `contents`. Null, with the reason in `why`, where this host cannot (no /dev/fuse, not root).
+    // `contents`, seen only by the calling thread and the processes it starts from then on (the
+    // first mount moves it into a mount namespace of its own). Null, with the reason in `why`,
+    // where this host cannot (no /dev/fuse, not root).
     static std::unique_ptr<FuseFile> mount(const std::string& dir, std::string contents,
                                            std::string& why);
     // Answers what is held, unmounts, and ends the thread.
