@@ -17,37 +17,17 @@
  * in kvm_apic_has_interrupt while a test ran `ember --check-host`, before the second VM was held.
  * With both held, the counts never reach 0 and none of these labels flips.
  *
- * A perf event on a tracepoint, attached to a task, flips two more: perf_sched_events, whose site
- * is in __schedule, and the tracepoint's own. Tests count KVM's stage-2 faults that way
- * (tests/support/tracepoint_counter.h), so given that tracepoint's id file, the holder keeps such
- * an event open on itself too.
- *
- * Usage: kvm-key-holder [KVM [NOTE [TRACEPOINT_ID]]]. Once it holds its VMs it appends a line
- * saying so to NOTE, which tests/nested/run reads to tell that it did. */
+ * Usage: kvm-key-holder [KVM [NOTE]]. Once it holds its VMs it appends a line saying so to NOTE,
+ * which tests/nested/run reads to tell that it did. */
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <linux/perf_event.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 static int fail(const char* what) {
     perror(what);
     return 1;
-}
-
-/* Opens a counting event on the tracepoint whose id ID_FILE holds, attached to this process;
- * -1 when it cannot (the note then says so, and the VMs are held all the same). */
-static int hold_tracepoint(const char* id_file) {
-    FILE* f = fopen(id_file, "re");
-    if (!f) return -1;
-    unsigned long long id = 0;
-    int got = fscanf(f, "%llu", &id);
-    fclose(f);
-    if (got != 1) return -1;
-    struct perf_event_attr attr = {.type = PERF_TYPE_TRACEPOINT, .size = sizeof attr, .config = id};
-    return (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
 int main(int argc, char** argv) {
@@ -70,13 +50,12 @@ int main(int argc, char** argv) {
     if (bare < 0) return fail("nested: kvm-key-holder: KVM_CREATE_VM without an irqchip");
     if (ioctl(bare, KVM_CREATE_VCPU, 0) < 0)
         return fail("nested: kvm-key-holder: KVM_CREATE_VCPU without an irqchip");
-    int event = argc > 3 ? hold_tracepoint(argv[3]) : -1;
     if (argc > 2) {
         int note = open(argv[2], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (note < 0) return fail("nested: kvm-key-holder: note");
-        char line[160];
-        int n = snprintf(line, sizeof line, "nested: kvm-key-holder holds its VMs (pid %d)%s\n",
-                         getpid(), event >= 0 || argc <= 3 ? "" : ", but no tracepoint event");
+        char line[80];
+        int n = snprintf(line, sizeof line, "nested: kvm-key-holder holds its VMs (pid %d)\n",
+                         getpid());
         if (write(note, line, (size_t)n) != n) return fail("nested: kvm-key-holder: note");
         close(note);
     }
