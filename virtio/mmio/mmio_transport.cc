@@ -244,7 +244,6 @@ void MmioTransport::handle_lifecycle() {
         std::lock_guard lock(mutex_);
         requests.swap(requests_);
     }
-    auto is_reset = [](const Request& r) { return r.op == Lifecycle::Reset; };
     for (auto r = requests.begin(); r != requests.end(); ++r) {
         if (is_reset(*r))
             deactivate();
@@ -292,9 +291,7 @@ bool MmioTransport::start_device(const Request& request) {
     // later one calls reset_requested() itself, after this.
     {
         std::lock_guard lock(mutex_);
-        if (std::ranges::any_of(requests_,
-                                [](const Request& r) { return r.op == Lifecycle::Reset; }))
-            device_.reset_requested();
+        if (std::ranges::any_of(requests_, is_reset)) device_.reset_requested();
     }
     active_ = true;
     ++counters_.activations;

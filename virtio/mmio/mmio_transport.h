@@ -95,6 +95,7 @@ class MmioTransport : public BusDevice, public Persistent {
         uint64_t features = 0;
         std::vector<QueueState> queues;
     };
+    static bool is_reset(const Request& r) { return r.op == Lifecycle::Reset; }
 
     uint32_t read_register(uint64_t offset);
     void write_register(uint64_t offset, uint32_t value);
