@@ -96,10 +96,7 @@ class ApiEmber {
         pid = -1;
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
-    std::string log() const {
-        std::ifstream in(err_path);
-        return std::string(std::istreambuf_iterator<char>(in), {});
-    }
+    std::string log() const { return read_file(err_path); }
 
     TempDir dir;
     std::string sock, err_path;

@@ -51,10 +51,7 @@ struct Ember {
         EXPECT_TRUE(r) << r.error().message;
         return r ? *r : HttpReply{};
     }
-    std::string output() const {
-        std::ifstream in(console);
-        return std::string(std::istreambuf_iterator<char>(in), {});
-    }
+    std::string output() const { return read_file(console); }
     // Waits until the console output satisfies `done`; false after kFailsafe.
     template <typename Pred>
     bool wait_until(Pred done) const {
@@ -165,8 +162,7 @@ class Snapshot : public ::testing::Test {
 };
 
 inline std::string file_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    return read_file(path);
 }
 
 }  // namespace ember::testing

@@ -20,8 +20,7 @@
 namespace ember::testing {
 
 inline std::string read_all(const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    return read_file(path);
 }
 
 // Waits until `done(read_all(path))`; false after kFailsafe.
