@@ -56,10 +56,10 @@ class HugePages : public ::testing::Test {
     static void one_round(ApiEmber& e) {
         auto c = e.api();
         const std::string console = e.dir.path() + "/console";
-        const size_t printed = read_all(console).size();
+        const size_t printed = read_file(console).size();
         ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
         ASSERT_TRUE(wait_file(console, [&](const std::string& s) { return s.size() > printed; }));
-        EXPECT_EQ(read_all(console).substr(printed), "T")
+        EXPECT_EQ(read_file(console).substr(printed), "T")
             << "a page did not hold the snapshot's bytes";
     }
     std::string load_body(const std::string& backend, const std::string& path) const {
@@ -107,11 +107,11 @@ TEST_F(HugePages, ABootAndItsRestoresFromTheFileAndThroughEmberUffd) {
         ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
         one_round(clone);
     }
-    ASSERT_EQ(h.wait(), 0) << read_all(h.err);
+    ASSERT_EQ(h.wait(), 0) << read_file(h.err);
     // 768 pages of 4 KiB touched, in 2 MiB faults: the 6 MiB they span, and little else.
-    const uint64_t served = count_before(read_all(h.err), "pages served on faults");
-    EXPECT_GE(served, 3u) << read_all(h.err);
-    EXPECT_LE(served, kGuestPages) << read_all(h.err);
+    const uint64_t served = count_before(read_file(h.err), "pages served on faults");
+    EXPECT_GE(served, 3u) << read_file(h.err);
+    EXPECT_LE(served, kGuestPages) << read_file(h.err);
 }
 
 TEST_F(HugePages, AnEmptyPoolIsAClearErrorAtStartAndAtLoad) {

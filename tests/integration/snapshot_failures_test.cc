@@ -38,8 +38,8 @@ struct FileWas {
 // `before` left off (`load` is the load request's body for that pair).
 void expect_old_pair_whole(Ember& vm, const std::string& dir, const FileWas& state,
                            const FileWas& mem, const std::string& load, const std::string& before) {
-    EXPECT_TRUE(file_bytes(mem.path) == mem.bytes) << "a failed create replaced the memory file";
-    EXPECT_TRUE(file_bytes(state.path) == state.bytes);
+    EXPECT_TRUE(read_file(mem.path) == mem.bytes) << "a failed create replaced the memory file";
+    EXPECT_TRUE(read_file(state.path) == state.bytes);
     EXPECT_EQ(stray_temporaries(dir), 0);
     EXPECT_EQ(vm.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
     Ember c;
@@ -50,7 +50,7 @@ void expect_old_pair_whole(Ember& vm, const std::string& dir, const FileWas& sta
 
 TEST_F(Snapshot, SnapshottingOntoTheFileItWasRestoredFromIsRefused) {
     std::string before = snapshot_a_ticking_guest();
-    const std::string base_mem = file_bytes(mem), base_state = file_bytes(state);
+    const std::string base_mem = read_file(mem), base_state = read_file(state);
     Ember clone, sibling;
     ASSERT_EQ(clone.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
     ASSERT_EQ(sibling.call("PUT", "/snapshot/load", load_body(true, state, mem)).status, 204);
@@ -72,8 +72,8 @@ TEST_F(Snapshot, SnapshottingOntoTheFileItWasRestoredFromIsRefused) {
     EXPECT_NE(same.body.find("name the same file"), std::string::npos) << same.body;
 
     // Nothing was lost: the base is as it was, both VMs run on, and it still restores.
-    EXPECT_TRUE(file_bytes(mem) == base_mem) << "the base memory file changed";
-    EXPECT_TRUE(file_bytes(state) == base_state) << "the base state file changed";
+    EXPECT_TRUE(read_file(mem) == base_mem) << "the base memory file changed";
+    EXPECT_TRUE(read_file(state) == base_state) << "the base state file changed";
     EXPECT_EQ(clone.call("PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
     ASSERT_TRUE(clone.wait_until([](const std::string& out) { return lines_in(out) >= 3; }));
     EXPECT_TRUE(one_unbroken_stream(before, clone.output(), "tick "));
@@ -87,7 +87,7 @@ TEST_F(Snapshot, SnapshottingOntoTheFileItWasRestoredFromIsRefused) {
 
 TEST_F(Snapshot, AFailedCreateLeavesTheOldSnapshotWhole) {
     std::string before = snapshot_a_ticking_guest();
-    const std::string base_mem = file_bytes(mem), base_state = file_bytes(state);
+    const std::string base_mem = read_file(mem), base_state = read_file(state);
     const std::string copy = files.path() + "/copy.mem";
     ASSERT_EQ(std::system(("cp " + mem + " " + copy).c_str()), 0);
     Ember b;
@@ -109,7 +109,7 @@ TEST_F(Snapshot, AFailedCreateLeavesTheOldSnapshotWhole) {
 // beside the old state file would be a pair that restores a guest with the wrong memory.
 TEST_F(Snapshot, AFailedCommitOfTheStateFileLeavesTheOldPairWhole) {
     std::string before = snapshot_a_ticking_guest();
-    const std::string base_mem = file_bytes(mem), base_state = file_bytes(state);
+    const std::string base_mem = read_file(mem), base_state = read_file(state);
     const std::string copy = files.path() + "/copy.mem", blocked = files.path() + "/blocked";
     ASSERT_EQ(std::system(("cp " + mem + " " + copy).c_str()), 0);
     ASSERT_EQ(::mkdir(blocked.c_str(), 0700), 0);
@@ -151,7 +151,7 @@ TEST_F(Snapshot, AMemoryFileTruncatedUnderARunningVmIsReportedNotSilent) {
 // load should name is in `missing`.
 ::testing::AssertionResult as_from_another_cpu(const std::string& from, const std::string& to,
                                                x86::CpuShortfall& missing) {
-    const std::string text = file_bytes(from);
+    const std::string text = read_file(from);
     auto file = snapshot::Reader::parse(
         std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
         state_sections::kAll);

@@ -189,7 +189,7 @@ TEST_F(Snapshot, TokensARateLimiterSpentBeforeASnapshotStaySpentAfterIt) {
 // (an AMD CPU with gfni, whose KVM reported 0x80000008 hints this one does not), and a load refuses
 // a guest CPU this host cannot give (CpuFit in tests/unit). Every other byte is the original's.
 ::testing::AssertionResult copy_for_this_host(const std::string& from, const std::string& to) {
-    const std::string text = file_bytes(from);
+    const std::string text = read_file(from);
     const std::span bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
     auto file = snapshot::Reader::parse(bytes, state_sections::kAll);
     if (!file) return ::testing::AssertionFailure() << file.error().message;

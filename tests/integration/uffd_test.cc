@@ -61,7 +61,7 @@ class Uffd : public ::testing::Test {
         ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
         const std::string console = clone.dir.path() + "/console";
         ASSERT_TRUE(wait_file(console, [](const std::string& s) { return !s.empty(); }));
-        EXPECT_EQ(read_all(console), "T") << "a page did not hold the snapshot's bytes";
+        EXPECT_EQ(read_file(console), "T") << "a page did not hold the snapshot's bytes";
     }
 
     TempDir files;
@@ -75,9 +75,10 @@ TEST_F(Uffd, EmberUffdServesARestoreOnDemandAndWithAWorkingSet) {
         Handler h(files, {EMBER_UFFD, "--socket", sock, "--mem-file", mem});
         ASSERT_TRUE(wait_exists(sock));
         one_round_through_the_handler();
-        ASSERT_EQ(h.wait(), 0) << "ember-uffd ends cleanly once ember is gone: " << read_all(h.err);
-        on_demand = count_before(read_all(h.err), "pages served on faults");
-        EXPECT_GE(on_demand, 768u) << read_all(h.err);
+        ASSERT_EQ(h.wait(), 0) << "ember-uffd ends cleanly once ember is gone: "
+                               << read_file(h.err);
+        on_demand = count_before(read_file(h.err), "pages served on faults");
+        EXPECT_GE(on_demand, 768u) << read_file(h.err);
     }
     // A working set recorded by a File-backed clone after the same round.
     {
@@ -99,8 +100,8 @@ TEST_F(Uffd, EmberUffdServesARestoreOnDemandAndWithAWorkingSet) {
                       "--snapshot-path", state});
     ASSERT_TRUE(wait_exists(sock));
     one_round_through_the_handler();
-    ASSERT_EQ(h.wait(), 0) << read_all(h.err);
-    const std::string log = read_all(h.err);
+    ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+    const std::string log = read_file(h.err);
     EXPECT_GE(count_before(log, "working-set pages installed"), 768u) << log;
     EXPECT_LE(count_before(log, "pages served on faults") + 700, on_demand) << log;
 }
@@ -109,7 +110,7 @@ TEST_F(Uffd, AHandlerWrittenFromFirecrackersDocumentationServesARestore) {
     Handler h(files, {EMBER_DOC_UFFD_HANDLER, sock, mem});
     ASSERT_TRUE(wait_text(h.out, "listening"));
     one_round_through_the_handler();
-    EXPECT_TRUE(wait_text(h.out, "1 regions")) << "one region of 32 MiB: " << read_all(h.out);
+    EXPECT_TRUE(wait_text(h.out, "1 regions")) << "one region of 32 MiB: " << read_file(h.out);
 }
 
 TEST_F(Uffd, AMissingOrDeadHandlerIsAClearErrorNotAHang) {
@@ -168,7 +169,7 @@ TEST(EmberUffd, ADescriptorThatIsNotAUserfaultfdAndABadTimeoutAreErrors) {
     ::close(pipe_fds[1]);
     ASSERT_TRUE(sent) << sent.error().message;
     EXPECT_EQ(h.wait(), 1);
-    EXPECT_NE(read_all(h.err).find("is not a userfaultfd"), std::string::npos) << read_all(h.err);
+    EXPECT_NE(read_file(h.err).find("is not a userfaultfd"), std::string::npos) << read_file(h.err);
 }
 
 }  // namespace

@@ -161,8 +161,4 @@ class Snapshot : public ::testing::Test {
     std::string state = files.path() + "/vm.state", mem = files.path() + "/vm.mem";
 };
 
-inline std::string file_bytes(const std::string& path) {
-    return read_file(path);
-}
-
 }  // namespace ember::testing

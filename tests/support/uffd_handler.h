@@ -19,19 +19,15 @@
 
 namespace ember::testing {
 
-inline std::string read_all(const std::string& path) {
-    return read_file(path);
-}
-
-// Waits until `done(read_all(path))`; false after kFailsafe.
+// Waits until `done(read_file(path))`; false after kFailsafe.
 template <typename Pred>
 bool wait_file(const std::string& path, Pred done) {
     const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
     while (std::chrono::steady_clock::now() < deadline) {
-        if (done(read_all(path))) return true;
+        if (done(read_file(path))) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return done(read_all(path));
+    return done(read_file(path));
 }
 inline bool wait_text(const std::string& path, const std::string& text) {
     return wait_file(path, [&](const std::string& s) { return s.find(text) != std::string::npos; });
