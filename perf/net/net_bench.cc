@@ -1,11 +1,13 @@
 // perf/net: frames per second and Gbit/s through ember's virtio-net device path (the host queue
 // harness plays the guest driver), TX and RX, for 64-byte, 1500-byte and 64 KiB frames, on each
 // engine (io_uring and a system call per frame) beside a raw tap read/write loop on the same tap
-// in the same run, with the system calls each made per frame (the measuring thread's, counted by
-// the kernel's raw_syscalls:sys_enter tracepoint). Runs in a network namespace it makes.
+// in the same run, with the system calls and CPU time each spent per frame (the measuring
+// thread's; calls counted by the kernel's raw_syscalls:sys_enter tracepoint). Runs in a network
+// namespace it makes.
 //   TX: the device writes the harness's frames to the tap; raw: write() of the same frames.
 //   RX: a thread injects frames into the tap through a packet socket; the device reads them into
-//       posted buffers; raw: read() on the tap fd. Both see the same injector.
+//       posted buffers; raw: read() on the tap fd. Both see the same injector, flat out, or 10,000
+//       frames a second (each then finds its reader asleep, as a function's requests do).
 // 64 KiB TX frames are TCP/IPv4 with a GSO vnet header (what a guest sends with TSO); 64 KiB RX
 // frames are plain 65514-byte frames on a tap with MTU 65500 (the host stack would need a TCP flow
 // to make GSO frames towards the guest).
@@ -13,6 +15,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/base/unique_fd.h"
 #include "perf/quick.h"
 #include "tests/support/net_frames.h"
 #include "tests/support/netns.h"
@@ -60,17 +64,34 @@ struct Rate {
     double fps = 0;
     double gbps = 0;
     double calls_per_frame = -1;  // -1: not counted here
+    double cpu_ns_per_frame = 0;  // the measuring thread's CPU time (user and system)
     uint64_t lost = 0;            // frames the device dropped or failed (none for the raw loop)
 };
 
-Rate rate_of(uint64_t frames, size_t frame_bytes, Clock::time_point start,
-             std::optional<uint64_t> calls_before, const SyscallCounter& counter) {
-    double secs = std::chrono::duration<double>(Clock::now() - start).count();
+double thread_cpu_seconds() {
+    timespec t{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+// Where a measured run began: the clock, and the measuring thread's CPU time and system calls.
+struct Mark {
+    explicit Mark(const SyscallCounter& counter)
+        : calls(counter.now()), cpu(thread_cpu_seconds()), at(Clock::now()) {}
+    std::optional<uint64_t> calls;
+    double cpu;
+    Clock::time_point at;
+};
+
+Rate rate_of(uint64_t frames, size_t frame_bytes, const Mark& mark, const SyscallCounter& counter) {
+    double secs = std::chrono::duration<double>(Clock::now() - mark.at).count();
     Rate r{static_cast<double>(frames) / secs,
            static_cast<double>(frames) * static_cast<double>(frame_bytes) * 8 / secs / 1e9};
     const auto calls_after = counter.now();
-    if (calls_before && calls_after && frames > 0)
-        r.calls_per_frame = static_cast<double>(*calls_after - *calls_before) / frames;
+    if (mark.calls && calls_after && frames > 0)
+        r.calls_per_frame = static_cast<double>(*calls_after - *mark.calls) / frames;
+    if (frames > 0)
+        r.cpu_ns_per_frame = (thread_cpu_seconds() - mark.cpu) * 1e9 / static_cast<double>(frames);
     return r;
 }
 
@@ -119,15 +140,14 @@ Rate device_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration, 
         tx.publish(i);
     }
     uint16_t seen = 0;
-    const auto calls = counter.now();
-    auto start = Clock::now();
-    while (Clock::now() - start < duration) {
+    const Mark mark(counter);
+    while (Clock::now() - mark.at < duration) {
         dev->process_queue(virtio::NetDevice::kTxQueue);
         for (uint16_t used = tx.used_idx(); seen != used; ++seen)
             tx.publish(static_cast<uint16_t>(
                 *mem.owned_mem.read_obj<uint32_t>(tx.used_ring() + 4 + 8ull * (seen % 256))));
     }
-    auto r = rate_of(dev->counters().tx_packets, frame_size, start, calls, counter);
+    auto r = rate_of(dev->counters().tx_packets, frame_size, mark, counter);
     r.lost = dev->counters().tx_dropped + dev->counters().tx_errors;
     return r;
 }
@@ -140,23 +160,28 @@ Rate raw_tx(size_t frame_size, bool gso, std::chrono::milliseconds duration,
     const std::string bytes = testing::vnet_header(gso) + eth_frame(frame_size, gso);
     iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
     uint64_t frames = 0;
-    const auto calls = counter.now();
-    auto start = Clock::now();
-    while (Clock::now() - start < duration) {
+    const Mark mark(counter);
+    while (Clock::now() - mark.at < duration) {
         for (int i = 0; i < 64; ++i)
             if (tap->write(std::span(&iov, 1)) > 0) ++frames;
     }
-    return rate_of(frames, frame_size, start, calls, counter);
+    return rate_of(frames, frame_size, mark, counter);
 }
 
-// Sends frames into the tap from the host side until told to stop.
+// Sends frames into the tap from the host side until told to stop: as fast as it can, or one
+// each `interval`, as requests to a function come, each finding its reader asleep.
 class Injector {
   public:
-    explicit Injector(size_t frame_size) : frame_(eth_frame(frame_size, false)) {
-        thread_ = std::thread([this] {
+    Injector(size_t frame_size, std::optional<Clock::duration> interval)
+        : frame_(eth_frame(frame_size, false)) {
+        thread_ = std::thread([this, interval] {
             auto sock = testing::PacketSocket::open(kTap);
             if (!sock) return;
-            while (!stop_.load(std::memory_order_relaxed)) (void)sock->send(frame_);
+            auto next = Clock::now();
+            while (!stop_.load(std::memory_order_relaxed)) {
+                (void)sock->send(frame_);
+                if (interval) std::this_thread::sleep_until(next += *interval);
+            }
         });
     }
     ~Injector() {
@@ -170,7 +195,8 @@ class Injector {
     std::thread thread_;
 };
 
-Rate device_rx(size_t frame_size, std::chrono::milliseconds duration, IoEngineType engine,
+Rate device_rx(size_t frame_size, std::optional<Clock::duration> interval,
+               std::chrono::milliseconds duration, IoEngineType engine,
                const SyscallCounter& counter) {
     testing::OwnedGuestMemory mem(64 << 20);
     NoIrq irq;
@@ -180,6 +206,8 @@ Rate device_rx(size_t frame_size, std::chrono::milliseconds duration, IoEngineTy
     const uint16_t count = frame_size > 4096 ? 64 : 256;
     testing::VirtqDriver rx(mem.owned_mem, 256, 0x100000, 0x400000);
     testing::VirtqDriver tx(mem.owned_mem, 256, 0x180000, 0x300000);
+    // Linux's driver negotiates EVENT_IDX and kicks after a refill only where the device asked.
+    rx.state().event_idx = true;
     auto loop = *EventLoop::create();
     auto dev = make_device(mem.owned_mem, interrupt, rx, tx, loop, engine);
     for (uint16_t i = 0; i < count; ++i) {
@@ -187,33 +215,46 @@ Rate device_rx(size_t frame_size, std::chrono::milliseconds duration, IoEngineTy
         rx.publish(i);
     }
     dev->process_queue(virtio::NetDevice::kRxQueue);
-    Injector injector(frame_size);
+    // A kick reaches the VMM thread as KVM's ioeventfd does: an eventfd in its loop.
+    UniqueFd kick(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!loop.add(kick.get(), EPOLLIN, [&](uint32_t) {
+            uint64_t n;
+            (void)!::read(kick.get(), &n, sizeof n);
+            dev->process_queue(virtio::NetDevice::kRxQueue);
+        }))
+        std::exit(1);
+    Injector injector(frame_size, interval);
     uint16_t seen = 0;
+    uint16_t avail = count;
     const uint64_t before = dev->counters().rx_packets;
-    const auto calls = counter.now();
-    auto start = Clock::now();
-    while (Clock::now() - start < duration) {
+    const Mark mark(counter);
+    while (Clock::now() - mark.at < duration) {
         (void)loop.run_once(10);
-        bool reposted = false;
-        for (uint16_t used = rx.used_idx(); seen != used; ++seen, reposted = true)
+        const uint16_t old = avail;
+        for (uint16_t used = rx.used_idx(); seen != used; ++seen, ++avail)
             rx.publish(static_cast<uint16_t>(
                 *mem.owned_mem.read_obj<uint32_t>(rx.used_ring() + 4 + 8ull * (seen % 256))));
-        if (reposted) dev->process_queue(virtio::NetDevice::kRxQueue);  // the guest's kick
+        // The driver's kick, where vring_need_event says the device wants one.
+        if (static_cast<uint16_t>(avail - rx.avail_event() - 1) <
+            static_cast<uint16_t>(avail - old)) {
+            const uint64_t one = 1;
+            (void)!::write(kick.get(), &one, sizeof one);
+        }
     }
-    auto r = rate_of(dev->counters().rx_packets - before, frame_size, start, calls, counter);
+    auto r = rate_of(dev->counters().rx_packets - before, frame_size, mark, counter);
     r.lost = dev->counters().rx_dropped + dev->counters().rx_errors;
     return r;
 }
 
-Rate raw_rx(size_t frame_size, std::chrono::milliseconds duration, const SyscallCounter& counter) {
+Rate raw_rx(size_t frame_size, std::optional<Clock::duration> interval,
+            std::chrono::milliseconds duration, const SyscallCounter& counter) {
     auto tap = virtio::Tap::open(kTap);
     if (!tap) std::exit(1);
     std::vector<uint8_t> buf(virtio::NetDevice::kMaxFrame);
-    Injector injector(frame_size);
+    Injector injector(frame_size, interval);
     uint64_t frames = 0;
-    const auto calls = counter.now();
-    auto start = Clock::now();
-    while (Clock::now() - start < duration) {
+    const Mark mark(counter);
+    while (Clock::now() - mark.at < duration) {
         ssize_t n = tap->read(buf);
         if (n > 0) {
             ++frames;
@@ -222,7 +263,7 @@ Rate raw_rx(size_t frame_size, std::chrono::milliseconds duration, const Syscall
             ::poll(&p, 1, 10);
         }
     }
-    return rate_of(frames, frame_size, start, calls, counter);
+    return rate_of(frames, frame_size, mark, counter);
 }
 
 void set_mtu(int mtu) {
@@ -253,9 +294,9 @@ int main(int argc, char** argv) {
         ms);
     std::printf(
         "| dir | frame | io_uring frames/s | Gbit/s | calls/frame | Sync frames/s | calls/frame | "
-        "raw frames/s | calls/frame | io_uring/raw | Sync/raw | io_uring/Sync | lost, io_uring / "
-        "Sync |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        "raw frames/s | calls/frame | io_uring/raw | Sync/raw | io_uring/Sync | CPU ns/frame, "
+        "io_uring / Sync / raw | lost, io_uring / Sync |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const SyscallCounter counter;
     auto calls = [](const Rate& r) {
         return r.calls_per_frame < 0 ? std::string("-")
@@ -263,11 +304,13 @@ int main(int argc, char** argv) {
     };
     auto row = [&](const char* dir, const char* name, const Rate& a, const Rate& s, const Rate& r) {
         std::printf(
-            "| %s | %s | %.0f | %.2f | %s | %.0f | %s | %.0f | %s | %.2f | %.2f | %.2f | %llu / "
-            "%llu |\n",
+            "| %s | %s | %.0f | %.2f | %s | %.0f | %s | %.0f | %s | %.2f | %.2f | %.2f | %.0f / "
+            "%.0f "
+            "/ %.0f | %llu / %llu |\n",
             dir, name, a.fps, a.gbps, calls(a).c_str(), s.fps, calls(s).c_str(), r.fps,
-            calls(r).c_str(), a.fps / r.fps, s.fps / r.fps, a.fps / s.fps,
-            static_cast<unsigned long long>(a.lost), static_cast<unsigned long long>(s.lost));
+            calls(r).c_str(), a.fps / r.fps, s.fps / r.fps, a.fps / s.fps, a.cpu_ns_per_frame,
+            s.cpu_ns_per_frame, r.cpu_ns_per_frame, static_cast<unsigned long long>(a.lost),
+            static_cast<unsigned long long>(s.lost));
         std::fflush(stdout);
     };
     struct Size {
@@ -284,10 +327,17 @@ int main(int argc, char** argv) {
     }
     for (Size s :
          {Size{"64 B", 64, false}, Size{"1500 B", 1514, false}, Size{"64 KiB", 65514, false}}) {
-        auto a = device_rx(s.bytes, d, IoEngineType::Async, counter);
-        auto sy = device_rx(s.bytes, d, IoEngineType::Sync, counter);
-        auto r = raw_rx(s.bytes, d, counter);
+        auto a = device_rx(s.bytes, std::nullopt, d, IoEngineType::Async, counter);
+        auto sy = device_rx(s.bytes, std::nullopt, d, IoEngineType::Sync, counter);
+        auto r = raw_rx(s.bytes, std::nullopt, d, counter);
         row("RX", s.name, a, sy, r);
     }
+    // A function's requests: each frame wakes its reader. The frame rate is the injector's; what
+    // differs is the CPU time and system calls each frame costs.
+    const auto every = std::chrono::microseconds(100);
+    auto a = device_rx(64, every, d, IoEngineType::Async, counter);
+    auto sy = device_rx(64, every, d, IoEngineType::Sync, counter);
+    auto r = raw_rx(64, every, d, counter);
+    row("RX", "64 B, 10,000/s", a, sy, r);
     return 0;
 }
