@@ -9,6 +9,8 @@
 // a snapshot drops those (counted in rx_dropped), as the network may drop any frame. A frame is
 // copied into one chain, or with VIRTIO_NET_F_MRG_RXBUF into as many as it needs; one that cannot
 // fit in what the guest could ever post is dropped and counted, never written past the buffers.
+// The tap's EPOLLIN brings frames in; the guest is asked to kick only while a frame waits for its
+// buffers, and a read that found the tap empty is not repeated until EPOLLIN comes again.
 // Everything here runs on the VMM thread, except reset_requested(): from the driver's reset until
 // reset() runs, no frame goes into its buffers and no chain or interrupt goes back to it.
 #pragma once
@@ -143,6 +145,8 @@ class NetDevice : public UpdatableDevice<NetworkInterfaceUpdate> {
     // fit if each is a 64 KiB one.
     size_t rx_batch_limit_ = 4;
     bool rx_frame_charged_ = false;  // rx_next_'s frame has passed the RX rate limiter
+    // The last read found the tap empty and no EPOLLIN has come since: a read would find nothing.
+    bool tap_empty_ = false;
     // Frames popped from the TX ring for one engine call: their chains and their iovecs.
     struct TxFrame {
         uint16_t head;

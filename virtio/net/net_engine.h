@@ -23,10 +23,12 @@ namespace ember::virtio {
 inline constexpr size_t kNoFrame = std::numeric_limits<size_t>::max();
 
 // Buffers [0, looked) were tried, in order: lengths[i] is the frame read into buffer i, or
-// kNoFrame. `error` is 0, or why reading failed.
+// kNoFrame. `error` is 0, or why reading failed. `drained`: a read found the tap empty, so a frame
+// read after this call comes with a new EPOLLIN edge.
 struct ReadResult {
     size_t looked = 0;
     int error = 0;
+    bool drained = false;
 };
 
 class NetEngine {

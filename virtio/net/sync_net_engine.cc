@@ -26,7 +26,10 @@ class SyncNetEngine : public NetEngine {
         for (const auto& buffer : buffers) {
             ++calls_;
             const ssize_t n = tap_.read(buffer);
-            if (n == -EAGAIN) break;
+            if (n == -EAGAIN) {
+                r.drained = true;
+                break;
+            }
             if (n < 0) {
                 r.error = static_cast<int>(n);
                 break;

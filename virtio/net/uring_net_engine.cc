@@ -68,6 +68,7 @@ class UringNetEngine : public NetEngine {
         for (size_t i = 0; i < n; ++i) {
             const int res = results_[i];
             lengths[i] = res >= 0 ? static_cast<size_t>(res) : kNoFrame;
+            r.drained |= res == -EAGAIN;
             if (res < 0 && res != -EAGAIN && res != kPending && r.error == 0) r.error = res;
         }
         return r;
