@@ -191,6 +191,7 @@ Result<void> NetDevice::activate(uint64_t acked, std::vector<Queue> queues) {
     EMBER_TRY(tap_->set_offloads(offloads));
     acked_ = acked;
     queues_ = std::move(queues);
+    tap_empty_ = false;  // the look at each queue that follows reads the tap
     // A reset asked for while the device was not active had no reset() to clear it.
     reset_requested_.store(false, std::memory_order_release);
     return {};
@@ -295,7 +296,9 @@ bool NetDevice::read_batch() {
 }
 
 void NetDevice::receive() {
-    if (halted() || tap_broken_) return;
+    // Not on tap_broken_: frames a batch read before the tap failed still go to the guest, once it
+    // posts buffers for them. The loop reads no more from a broken tap.
+    if (halted()) return;
     bool rechecked = false;  // since the last frame delivered
     while (!rx_limiter_.throttled()) {
         if (halted()) return;

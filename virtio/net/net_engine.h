@@ -23,8 +23,10 @@ namespace ember::virtio {
 inline constexpr size_t kNoFrame = std::numeric_limits<size_t>::max();
 
 // Buffers [0, looked) were tried, in order: lengths[i] is the frame read into buffer i, or
-// kNoFrame. `error` is 0, or why reading failed. `drained`: a read found the tap empty, so a frame
-// read after this call comes with a new EPOLLIN edge.
+// kNoFrame. `error` is 0, or why reading failed. `drained`: a read found the tap empty. The tap
+// queues each frame and then wakes its waiters, and a non-blocking read says EAGAIN only when its
+// queue is empty; so with the reads of a batch made in order and none waiting, any frame not read
+// by this call came after that read, and raised an EPOLLIN edge of its own.
 struct ReadResult {
     size_t looked = 0;
     int error = 0;
