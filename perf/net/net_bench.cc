@@ -225,18 +225,15 @@ Rate device_rx(size_t frame_size, std::optional<Clock::duration> interval,
         std::exit(1);
     Injector injector(frame_size, interval);
     uint16_t seen = 0;
-    uint16_t avail = count;
     const uint64_t before = dev->counters().rx_packets;
     const Mark mark(counter);
     while (Clock::now() - mark.at < duration) {
         (void)loop.run_once(10);
-        const uint16_t old = avail;
-        for (uint16_t used = rx.used_idx(); seen != used; ++seen, ++avail)
+        const uint16_t before_refill = rx.avail_idx();
+        for (uint16_t used = rx.used_idx(); seen != used; ++seen)
             rx.publish(static_cast<uint16_t>(
                 *mem.owned_mem.read_obj<uint32_t>(rx.used_ring() + 4 + 8ull * (seen % 256))));
-        // The driver's kick, where vring_need_event says the device wants one.
-        if (static_cast<uint16_t>(avail - rx.avail_event() - 1) <
-            static_cast<uint16_t>(avail - old)) {
+        if (rx.kick_needed(before_refill)) {
             const uint64_t one = 1;
             (void)!::write(kick.get(), &one, sizeof one);
         }
@@ -304,9 +301,8 @@ int main(int argc, char** argv) {
     };
     auto row = [&](const char* dir, const char* name, const Rate& a, const Rate& s, const Rate& r) {
         std::printf(
-            "| %s | %s | %.0f | %.2f | %s | %.0f | %s | %.0f | %s | %.2f | %.2f | %.2f | %.0f / "
-            "%.0f "
-            "/ %.0f | %llu / %llu |\n",
+            "| %s | %s | %.0f | %.2f | %s | %.0f | %s | %.0f | %s | %.2f | %.2f | %.2f | "
+            "%.0f / %.0f / %.0f | %llu / %llu |\n",
             dir, name, a.fps, a.gbps, calls(a).c_str(), s.fps, calls(s).c_str(), r.fps,
             calls(r).c_str(), a.fps / r.fps, s.fps / r.fps, a.fps / s.fps, a.cpu_ns_per_frame,
             s.cpu_ns_per_frame, r.cpu_ns_per_frame, static_cast<unsigned long long>(a.lost),

@@ -106,6 +106,11 @@ class VirtqDriver {
         (void)mem_.write_obj<uint16_t>(avail_ + 4 + 2ull * size_, v);
     }
     uint16_t avail_event() const { return *mem_.read_obj<uint16_t>(used_ + 4 + 8ull * size_); }
+    uint16_t avail_idx() const { return avail_idx_; }
+    // Whether a driver with EVENT_IDX that moved its avail index on from `before` kicks now.
+    bool kick_needed(uint16_t before) const {
+        return virtio::need_event(avail_event(), avail_idx_, before);
+    }
 
     uint16_t used_idx() const { return *mem_.read_obj<uint16_t>(used_ + 2); }
     // The used ring's entries so far: (head, bytes written).

@@ -136,9 +136,7 @@ bool Queue::needs_notification(const GuestMemory& mem) {
     }
     if (!valid) return true;
     uint16_t used_event = mem.read_obj<uint16_t>(s_.avail_ring + 4 + 2ull * s_.size).value_or(0);
-    // vring_need_event: notify if used_event lies in (old_used, new_used].
-    return static_cast<uint16_t>(new_used - used_event - 1) <
-           static_cast<uint16_t>(new_used - old_used);
+    return need_event(used_event, new_used, old_used);
 }
 
 bool Queue::enable_notification(const GuestMemory& mem) {

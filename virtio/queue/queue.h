@@ -26,6 +26,12 @@ inline constexpr uint32_t kRingFEventIdx = 29;
 // Bounds a whole chain, direct and indirect descriptors together.
 inline constexpr size_t kMaxChainDescriptors = 2 * kMaxQueueSize;
 
+// vring_need_event (VIRTIO_RING_F_EVENT_IDX): a side that moved its index from `before` to `now`
+// notifies the other if the event index the other asked for lies in (before, now].
+constexpr bool need_event(uint16_t event, uint16_t now, uint16_t before) {
+    return static_cast<uint16_t>(now - event - 1) < static_cast<uint16_t>(now - before);
+}
+
 // Everything the guest configured and the device advanced: enough to rebuild the queue.
 struct QueueState {
     uint16_t max_size = kMaxQueueSize;
