@@ -206,6 +206,8 @@ int main(int argc, char** argv) {
     const bool quick = ember::perf::quick_mode();
     int ms = quick ? 50 : 1500;
     int reps = quick ? 1 : 3;
+    // /var/tmp: a real disk, so O_DIRECT means what it says (a tmpfs /tmp would refuse it).
+    std::string dir = "/var/tmp";
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--fio" && i + 1 < argc)
@@ -214,14 +216,16 @@ int main(int argc, char** argv) {
             ms = std::stoi(argv[++i]);
         else if (a == "--reps" && i + 1 < argc)
             reps = std::stoi(argv[++i]);
+        else if (a == "--dir" && i + 1 < argc)
+            dir = argv[++i];
         else {
             std::fprintf(stderr,
-                         "usage: blk_bench [--fio PATH] [--ms MILLISECONDS_PER_RUN] [--reps N]\n");
+                         "usage: blk_bench [--fio PATH] [--ms MILLISECONDS_PER_RUN] [--reps N] "
+                         "[--dir DIRECTORY]\n");
             return 2;
         }
     }
-    // /var/tmp: a real disk, so O_DIRECT means what it says (a tmpfs /tmp would refuse it).
-    const std::string file = "/var/tmp/ember-blk-bench.img";
+    const std::string file = dir + "/ember-blk-bench.img";
     {
         // Real data, not a sparse file, so O_DIRECT reads go to the disk.
         int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
