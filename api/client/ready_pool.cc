@@ -165,20 +165,23 @@ Result<EmberProcess> ReadyPool::take_quietly() {
     return ember;
 }
 
-Result<EmberProcess> ReadyPool::restore(const LoadSnapshot& load) {
-    // The replacement starts a moment after the load has answered: an ember starting (spawn,
-    // exec, its KVM VM) beside the load, or beside the clone's first steps, would slow the very
-    // restore the pool is for.
+Result<EmberProcess> ReadyPool::take_for(const FirstSteps& first_steps) {
+    // The replacement starts a moment after the steps have ended: an ember starting (spawn, exec,
+    // its KVM VM) beside a load, or beside the clone's first steps, would slow the very restore
+    // the pool is for.
     auto ember = take_quietly();
     EMBER_TRY(ember);
-    auto loaded = ember->client().load_snapshot(load);
+    auto done = first_steps(*ember);
     refill_from(std::chrono::steady_clock::now() + options_.refill_delay);
-    {
-        std::lock_guard lock(mutex_);
-        ++(loaded ? stats_.restores : stats_.failed_restores);
-        if (!loaded) stats_.last_error = loaded.error().message;
-    }
-    if (!loaded) return std::unexpected(std::move(loaded.error()));  // the ember stops as it goes
+    if (!done) return std::unexpected(std::move(done.error()));  // the ember stops as it goes
+    return ember;
+}
+
+Result<EmberProcess> ReadyPool::restore(const LoadSnapshot& load) {
+    auto ember = take_for([&](EmberProcess& e) { return e.client().load_snapshot(load); });
+    std::lock_guard lock(mutex_);
+    ++(ember ? stats_.restores : stats_.failed_restores);
+    if (!ember) stats_.last_error = ember.error().message;
     return ember;
 }
 

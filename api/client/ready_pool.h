@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -31,10 +32,10 @@ struct PoolOptions {
     std::string name;
     std::string socket_dir = "/run";
     size_t size = 2;
-    // After a take(), or a restore()'s load, how long the pool waits before it starts the
-    // replacement: the caller's load follows its take within milliseconds, and an ember starting
-    // beside it or beside the clone's first steps (spawn, exec, a KVM VM) would slow the very
-    // restore the pool is for.
+    // After a take(), a restore()'s load or a take_for()'s steps, how long the pool waits before it
+    // starts the replacement: the caller's load follows its take within milliseconds, and an ember
+    // starting beside it or beside the clone's first steps (spawn, exec, a KVM VM) would slow the
+    // very restore the pool is for.
     std::chrono::milliseconds refill_delay{50};
 };
 
@@ -67,6 +68,11 @@ class ReadyPool {
     Result<EmberProcess> take();
     // take(), then PUT /snapshot/load with `load`. An ember whose load failed is stopped.
     Result<EmberProcess> restore(const LoadSnapshot& load);
+    // take(), then the caller's own first steps on the ember (a load sent its own way, a PATCH
+    // after it), with the replacement held back until they have ended, as restore() holds it back
+    // for its load. An ember whose steps failed is stopped.
+    using FirstSteps = std::function<Result<void>(EmberProcess&)>;
+    Result<EmberProcess> take_for(const FirstSteps& first_steps);
 
     PoolStats stats();
     // Until `size` embers are ready and prepared, at most `timeout`: for tests and benchmarks that

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/client/client.h"
 #include "perf/percentile.h"
 #include "perf/qemu_peer.h"
 #include "perf/quick.h"
@@ -139,6 +140,51 @@ bool measure_latencies(const std::string& binary, const std::string& sock, int r
             client->request("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 128})");
         into.put_us.push_back(us_since(t));
         ok = r && r->status == 204;
+    }
+    ::kill(ember, SIGTERM);
+    ::waitpid(ember, nullptr, 0);
+    return ok;
+}
+
+// The client library (api/client, on cpp-httplib) against the same request written by hand, each
+// on a new connection per call as the client makes it, interleaved, `requests` each into one
+// ember: what a host agent pays per call for the library.
+struct ClientCost {
+    std::vector<double> raw_put_us, client_put_us, raw_get_us, client_get_us;
+};
+
+bool measure_client_cost(const std::string& sock, int requests, ClientCost& into) {
+    const std::vector<std::string> argv = {EMBER_BINARY, "--api-sock", sock, "--level", "Error"};
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::unlink(sock.c_str());
+    pid_t ember = spawn(argv, devnull, devnull, devnull);
+    ::close(devnull);
+    bool ok = static_cast<bool>(UdsHttpClient::connect(sock));
+    ember::client::ClientOptions options;
+    options.socket_path = sock;
+    ember::client::Client client(options);
+    ember::MachineConfig machine;
+    machine.vcpu_count = 1;
+    machine.mem_size_mib = 128;
+    const std::string body = R"({"vcpu_count": 1, "mem_size_mib": 128})";
+    const auto raw = [&](const char* method, const char* path, const std::string& b, int status,
+                         std::vector<double>& out) {
+        auto t = Clock::now();
+        auto c = UdsHttpClient::connect(sock);
+        if (!c) return false;
+        auto r = c->request(method, path, b);
+        out.push_back(us_since(t));
+        return r && r->status == status;
+    };
+    for (int i = 0; ok && i < requests; ++i) {
+        ok = raw("PUT", "/machine-config", body, 204, into.raw_put_us);
+        auto t = Clock::now();
+        ok = ok && client.put_machine_config(machine).has_value();
+        into.client_put_us.push_back(us_since(t));
+        ok = ok && raw("GET", "/", "", 200, into.raw_get_us);
+        t = Clock::now();
+        ok = ok && client.describe_instance().has_value();
+        into.client_get_us.push_back(us_since(t));
     }
     ::kill(ember, SIGTERM);
     ::waitpid(ember, nullptr, 0);
@@ -278,5 +324,20 @@ int main(int argc, char** argv) {
         versus("PUT /machine-config p99", percentile(put_us, 0.99),
                percentile(theirs.put_us, 0.99));
     }
+
+    ClientCost cost;
+    if (!measure_client_cost(dir.path() + "/client.sock", requests, cost)) return 1;
+    std::printf(
+        "\n| request, a new connection each, interleaved | api/client (cpp-httplib) | raw socket "
+        "(tests/support/uds_http) | client/raw |\n|---|---|---|---|\n");
+    auto against = [](const char* name, const std::vector<double>& c, const std::vector<double>& r,
+                      double p) {
+        std::printf("| %s | %.0f us | %.0f us | %.3f |\n", name, percentile(c, p), percentile(r, p),
+                    percentile(c, p) / percentile(r, p));
+    };
+    against("PUT /machine-config p50", cost.client_put_us, cost.raw_put_us, 0.5);
+    against("PUT /machine-config p99", cost.client_put_us, cost.raw_put_us, 0.99);
+    against("GET / p50", cost.client_get_us, cost.raw_get_us, 0.5);
+    against("GET / p99", cost.client_get_us, cost.raw_get_us, 0.99);
     return 0;
 }

@@ -631,22 +631,24 @@ bool pool_against_raw(const std::string& dir, const std::string& load_body, int 
                                full.error().message.c_str()),
                    false;
         };
-        // The same load written by hand: into an ember taken from the pool, on a new connection.
+        // The same load written by hand: into an ember taken from the pool, on a new connection,
+        // with the pool's replacement held back until it has answered, as restore() holds it.
         const auto raw_run = [&] {
             if (!pool_ready()) return false;
             const auto start = Clock::now();
-            auto ember = (*pool)->take();
-            std::optional<UdsHttpClient> c;
-            if (ember) {
-                auto connected = UdsHttpClient::connect(ember->socket_path(), 30000);
-                if (connected) c.emplace(std::move(*connected));
-            }
-            auto r = c ? c->request("PUT", "/snapshot/load", load_body)
-                       : ember::Result<HttpReply>(ember::fail("no ember or no connection"));
+            auto ember =
+                (*pool)->take_for([&](ember::client::EmberProcess& e) -> ember::Result<void> {
+                    auto c = UdsHttpClient::connect(e.socket_path(), 30000);
+                    EMBER_TRY(c);
+                    auto r = c->request("PUT", "/snapshot/load", load_body);
+                    EMBER_TRY(r);
+                    if (r->status != 204) return ember::fail(r->body);
+                    return {};
+                });
             const double ms = ms_since(start);
-            if (!r || r->status != 204)
+            if (!ember)
                 return std::printf("\nraw socket: run %d failed: %s\n", i,
-                                   r ? r->body.c_str() : r.error().message.c_str()),
+                                   ember.error().message.c_str()),
                        false;
             raw.push_back(ms);
             return true;
@@ -667,7 +669,7 @@ bool pool_against_raw(const std::string& dir, const std::string& load_body, int 
         "\nrestore through the client's pool against the same load on a raw socket: %d each, "
         "interleaved, one at a time; take to the guest running (the load's 204, resume_vm), each "
         "into an ember of one pool that said its VM was ready:\n\n| client | p50 ms | p99 ms |\n"
-        "|---|---|---|\n| take, then a raw socket (tests/support/uds_http) | %.3f | %.3f |\n"
+        "|---|---|---|\n| take_for, then a raw socket (tests/support/uds_http) | %.3f | %.3f |\n"
         "| ReadyPool::restore (cpp-httplib) "
         "| %.3f | %.3f |\npool / raw socket: p50 %.3f, p99 %.3f\n",
         runs, percentile(raw, 0.5), percentile(raw, 0.99), percentile(pooled, 0.5),

@@ -374,6 +374,42 @@ TEST(ReadyPool, RestoresASnapshotIntoAReadyEmber) {
     EXPECT_EQ(stats.failed_restores, 1u);
 }
 
+// A host agent's own first steps on a taken ember: the pool starts no replacement beside them,
+// and an ember whose steps failed is stopped.
+TEST(ReadyPool, TakeForHoldsTheReplacementBackUntilTheCallersStepsEnd) {
+    TempDir dir;
+    auto o = pool_options(dir, 1);
+    o.refill_delay = std::chrono::milliseconds(0);
+    auto pool = client::ReadyPool::start(o);
+    ASSERT_TRUE(pool) << pool.error().message;
+    expect_ok((*pool)->wait_until_full(kFailsafe));
+
+    auto taken = (*pool)->take_for([&](EmberProcess& e) -> Result<void> {
+        auto info = e.client().describe_instance();
+        EMBER_TRY(info);
+        EXPECT_EQ(info->state, VmState::NotStarted);
+        // A take() with no delay would have the pool full again in this time.
+        EXPECT_FALSE((*pool)->wait_until_full(std::chrono::milliseconds(500)))
+            << "a replacement started while the caller's steps ran";
+        EXPECT_EQ((*pool)->stats().started, 1u);
+        return {};
+    });
+    ASSERT_TRUE(taken) << taken.error().message;
+    expect_ok((*pool)->wait_until_full(kFailsafe));
+    EXPECT_EQ((*pool)->stats().started, 2u);
+
+    std::string socket;
+    auto refused = (*pool)->take_for([&](EmberProcess& e) -> Result<void> {
+        socket = e.socket_path();
+        return fail("the agent's step refused");
+    });
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().message, "the agent's step refused");
+    EXPECT_FALSE(std::filesystem::exists(socket)) << "the ember whose steps failed was stopped";
+    expect_ok((*pool)->wait_until_full(kFailsafe));
+    EXPECT_EQ((*pool)->stats().started, 3u);
+}
+
 // A jailed pool: each ember starts under ember-jailer as the jail's ids, in a jail of its own
 // named after it; a host agent puts the kernel into the jail of the one it takes, and boots it.
 TEST(ReadyPool, KeepsJailedEmbersAndBootsOneThroughItsJail) {
