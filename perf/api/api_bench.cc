@@ -335,9 +335,9 @@ int main(int argc, char** argv) {
         std::printf("| %s | %.0f us | %.0f us | %.3f |\n", name, percentile(c, p), percentile(r, p),
                     percentile(c, p) / percentile(r, p));
     };
-    against("PUT /machine-config p50", cost.client_put_us, cost.raw_put_us, 0.5);
-    against("PUT /machine-config p99", cost.client_put_us, cost.raw_put_us, 0.99);
-    against("GET / p50", cost.client_get_us, cost.raw_get_us, 0.5);
-    against("GET / p99", cost.client_get_us, cost.raw_get_us, 0.99);
+    against("client PUT /machine-config p50", cost.client_put_us, cost.raw_put_us, 0.5);
+    against("client PUT /machine-config p99", cost.client_put_us, cost.raw_put_us, 0.99);
+    against("client GET / p50", cost.client_get_us, cost.raw_get_us, 0.5);
+    against("client GET / p99", cost.client_get_us, cost.raw_get_us, 0.99);
     return 0;
 }
