@@ -39,7 +39,7 @@ Result<DecodedSnapshot> read_snapshot(const std::string& path) {
     EMBER_TRY(vm);
     s.vm = *vm;
     for (const auto& section : s.file.all(kVcpu)) {
-        auto v = decode_vcpu(section.payload);
+        auto v = decode_vcpu(section.payload, section.version);
         EMBER_TRY(v);
         s.vcpus.push_back(std::move(*v));
     }

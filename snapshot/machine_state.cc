@@ -52,10 +52,14 @@ std::vector<uint8_t> encode(const VcpuState& s) {
     w.put(s.mp_state);
     w.put(s.events);
     w.put(s.debugregs);
+    put_vector(w, s.nested);
     return w.bytes();
 }
 
-Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload) {
+Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload, uint32_t version) {
+    if (version < 1 || version > kVcpuVersion)
+        return fail("vCPU section version " + std::to_string(version) +
+                    ": this ember reads versions 1 to " + std::to_string(kVcpuVersion));
     ByteReader r(payload, "vCPU section");
     VcpuState s;
     EMBER_TRY(get_vector(r, s.cpuid, 1024));
@@ -69,6 +73,10 @@ Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload) {
     EMBER_TRY(read_into(r, s.mp_state));
     EMBER_TRY(read_into(r, s.events));
     EMBER_TRY(read_into(r, s.debugregs));
+    if (version >= 2) {
+        EMBER_TRY(get_vector(r, s.nested, static_cast<uint32_t>(kMaxNestedStateBytes)));
+        if (!s.nested.empty()) EMBER_TRY(check_nested_state(s.nested), "vCPU section");
+    }
     if (!r.done()) return fail("vCPU section has trailing bytes");
     return s;
 }

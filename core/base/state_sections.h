@@ -27,7 +27,8 @@ namespace state_sections {
 
 inline constexpr StateSection kConfig{1, "config"};
 inline constexpr StateSection kVmKvm{2, "vm (PIC, IOAPIC, PIT, clock)"};
-inline constexpr StateSection kVcpu{3, "vcpu"};
+// 2: the vCPU's nested virtualization state, when its guest used it
+inline constexpr StateSection kVcpu{3, "vcpu", 2};
 inline constexpr StateSection kSerial{4, "serial", 1, kPerDevice};
 inline constexpr StateSection kI8042{5, "i8042", 1, kPerDevice};
 // 2: the generation ID's address; 3: the page size

@@ -58,7 +58,9 @@ Result<Kvm> Kvm::open(const std::string& path) {
     int mmap_size = ::ioctl(fd.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
     if (mmap_size < static_cast<int>(sizeof(kvm_run)))
         return fail_errno(path + ": KVM_GET_VCPU_MMAP_SIZE");
-    return Kvm(std::move(fd), static_cast<size_t>(mmap_size));
+    const int nested = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_NESTED_STATE);
+    return Kvm(std::move(fd), static_cast<size_t>(mmap_size),
+               nested > 0 ? static_cast<size_t>(nested) : 0);
 }
 
 int Kvm::check_extension(long capability) const {

@@ -32,14 +32,21 @@ class Kvm {
     int fd() const { return fd_.get(); }
     int check_extension(long capability) const;
     size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
+    // KVM_CAP_NESTED_STATE: the most bytes a vCPU's nested virtualization state takes; 0 where
+    // this KVM keeps none.
+    size_t nested_state_size() const { return nested_state_size_; }
     Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
     Result<std::vector<uint32_t>> msr_index_list() const;
     Result<Vm> create_vm() const;
 
   private:
-    Kvm(UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+    Kvm(UniqueFd fd, size_t vcpu_mmap_size, size_t nested_state_size)
+        : fd_(std::move(fd)),
+          vcpu_mmap_size_(vcpu_mmap_size),
+          nested_state_size_(nested_state_size) {}
     UniqueFd fd_;
     size_t vcpu_mmap_size_;
+    size_t nested_state_size_;
 };
 
 }  // namespace ember

@@ -119,6 +119,28 @@ Result<void> Vcpu::pre_fault_memory(uint64_t gpa, uint64_t size) const {
     return {};
 }
 
+Result<std::vector<uint8_t>> Vcpu::get_nested_state(size_t max_size) const {
+    if (max_size < sizeof(kvm_nested_state)) return fail("KVM_GET_NESTED_STATE: no room");
+    // kvm_nested_state's alignment, for the header KVM reads and writes in place.
+    std::vector<uint64_t> buf((max_size + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+    auto* state = reinterpret_cast<kvm_nested_state*>(buf.data());
+    state->size = static_cast<uint32_t>(max_size);
+    if (::ioctl(fd(), KVM_GET_NESTED_STATE, state) < 0) return fail_errno("KVM_GET_NESTED_STATE");
+    if (state->size < sizeof(kvm_nested_state) || state->size > max_size)
+        return fail("KVM_GET_NESTED_STATE: " + std::to_string(state->size) + " bytes");
+    const auto* bytes = reinterpret_cast<const uint8_t*>(buf.data());
+    return std::vector<uint8_t>(bytes, bytes + state->size);
+}
+
+Result<void> Vcpu::set_nested_state(std::span<const uint8_t> state) const {
+    if (state.size() < sizeof(kvm_nested_state)) return fail("KVM_SET_NESTED_STATE: too short");
+    std::vector<uint64_t> buf((state.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+    std::memcpy(buf.data(), state.data(), state.size());
+    if (::ioctl(fd(), KVM_SET_NESTED_STATE, buf.data()) < 0)
+        return fail_errno("KVM_SET_NESTED_STATE");
+    return {};
+}
+
 Result<uint32_t> Vcpu::get_tsc_khz() const {
     int khz = ::ioctl(fd(), KVM_GET_TSC_KHZ, 0);
     if (khz < 0) return fail_errno("KVM_GET_TSC_KHZ");

@@ -48,6 +48,10 @@ class Vcpu {
     Result<void> set_xcrs(const kvm_xcrs& xcrs) const;
     Result<kvm_debugregs> get_debugregs() const;
     Result<void> set_debugregs(const kvm_debugregs& regs) const;
+    // KVM_GET_NESTED_STATE into `max_size` bytes (Kvm::nested_state_size()): the header and the
+    // data after it, as many bytes as the header's size says.
+    Result<std::vector<uint8_t>> get_nested_state(size_t max_size) const;
+    Result<void> set_nested_state(std::span<const uint8_t> state) const;
     Result<uint32_t> get_tsc_khz() const;
     // Maps [gpa, gpa + size) in the VM's stage-2 page tables now, as the guest's first touch of
     // each page would, for a KVM with KVM_CAP_PRE_FAULT_MEMORY (kvm_abi.h). Before KVM_RUN. An

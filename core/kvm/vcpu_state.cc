@@ -1,6 +1,7 @@
 #include "core/kvm/vcpu_state.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "core/base/log.h"
@@ -10,6 +11,7 @@ namespace {
 
 constexpr uint32_t kMsrTsc = 0x10;
 constexpr uint32_t kMsrTscDeadline = 0x6e0;
+constexpr uint32_t kMsrFeatureControl = 0x3a;
 constexpr uint64_t kTscTolerancePpm = 250;
 
 bool tsc_differs(uint32_t here_khz, uint32_t saved_khz) {
@@ -17,10 +19,42 @@ bool tsc_differs(uint32_t here_khz, uint32_t saved_khz) {
     return apart * 1'000'000 > kTscTolerancePpm * saved_khz;
 }
 
+kvm_nested_state header_of(std::span<const uint8_t> state) {
+    kvm_nested_state h{};
+    std::memcpy(&h, state.data(), std::min(state.size(), sizeof h));
+    return h;
+}
+
 }  // namespace
 
+bool nested_state_in_use(std::span<const uint8_t> state) {
+    const kvm_nested_state h = header_of(state);
+    if (h.flags & KVM_STATE_NESTED_GUEST_MODE) return true;
+    switch (h.format) {
+        case KVM_STATE_NESTED_FORMAT_SVM: return !(h.flags & KVM_STATE_NESTED_GIF_SET);
+        case KVM_STATE_NESTED_FORMAT_VMX:
+            return h.hdr.vmx.vmxon_pa != ~uint64_t{0} || h.hdr.vmx.smm.flags != 0;
+        default: return true;  // a format this ember does not know: KVM does
+    }
+}
+
+Result<void> check_nested_state(std::span<const uint8_t> state) {
+    if (state.size() < sizeof(kvm_nested_state) || state.size() > kMaxNestedStateBytes)
+        return fail("nested virtualization state of " + std::to_string(state.size()) +
+                    " bytes; it takes " + std::to_string(sizeof(kvm_nested_state)) + " to " +
+                    std::to_string(kMaxNestedStateBytes));
+    const kvm_nested_state h = header_of(state);
+    if (h.size != state.size())
+        return fail("nested virtualization state: its header says " + std::to_string(h.size) +
+                    " bytes, and " + std::to_string(state.size()) + " came");
+    if (h.format != KVM_STATE_NESTED_FORMAT_SVM && h.format != KVM_STATE_NESTED_FORMAT_VMX)
+        return fail("nested virtualization state of format " + std::to_string(h.format) +
+                    ", neither VMX (0) nor SVM (1)");
+    return {};
+}
+
 Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indices,
-                               std::vector<kvm_cpuid_entry2> cpuid) {
+                               std::vector<kvm_cpuid_entry2> cpuid, size_t nested_state_size) {
     VcpuState s;
     s.cpuid = std::move(cpuid);
     auto tsc = v.get_tsc_khz();
@@ -59,6 +93,17 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
         if (got->size() == wanted.size()) break;
         wanted.erase(wanted.begin(), wanted.begin() + static_cast<ptrdiff_t>(got->size() + 1));
     }
+    if (nested_state_size > 0) {
+        // A KVM that lists the capability and then cannot read the state would otherwise fail
+        // every snapshot on its host, of guests that never used nested virtualization too: the
+        // snapshot goes on without it, and says so.
+        auto nested = v.get_nested_state(nested_state_size);
+        if (!nested)
+            log::warn("snapshot: vCPU " + std::to_string(v.id()) + ": " + nested.error().message +
+                      ": saved without nested virtualization state");
+        else if (nested_state_in_use(*nested))
+            s.nested = std::move(*nested);
+    }
     return s;
 }
 
@@ -78,6 +123,14 @@ Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, bool cpuid_in_place
         }
     }
     EMBER_TRY(v.set_sregs(s.sregs));
+    if (!s.nested.empty()) {
+        // KVM takes a nested state only on top of what allows it: EFER.SVME (in the special
+        // registers just set) for SVM; for VMX, CR4.VMXE and the feature-control MSR that lets
+        // VMXON run.
+        for (const auto& m : s.msrs)
+            if (m.index == kMsrFeatureControl) EMBER_TRY(v.set_msrs({&m, 1}));
+        EMBER_TRY(v.set_nested_state(s.nested));
+    }
     EMBER_TRY(v.set_regs(s.regs));
     EMBER_TRY(v.set_xsave(s.xsave));
     EMBER_TRY(v.set_xcrs(s.xcrs));

@@ -1,6 +1,8 @@
-// A vCPU's state as KVM keeps it (registers, FPU/XSAVE, MSRs, LAPIC, events), captured from a
-// stopped vCPU and put back in the order KVM needs: the MP state read first, the LAPIC set before
-// the MSRs, the TSC first among them and its deadline last. snapshot/ writes it to the state file.
+// A vCPU's state as KVM keeps it (registers, FPU/XSAVE, MSRs, LAPIC, events, and the nested
+// virtualization state of a guest that uses it), captured from a stopped vCPU and put back in the
+// order KVM needs: the MP state read first, the nested state set right after the special
+// registers that enable it, the LAPIC set before the MSRs, the TSC first among them and its
+// deadline last. snapshot/ writes it to the state file.
 #pragma once
 
 #include <linux/kvm.h>
@@ -27,10 +29,24 @@ struct VcpuState {
     kvm_mp_state mp_state{};
     kvm_vcpu_events events{};
     kvm_debugregs debugregs{};
+    // KVM_GET_NESTED_STATE's bytes while the guest uses nested virtualization (a nested guest
+    // running, SVM's GIF clear, VMX's VMXON); empty otherwise, and then nothing is set back.
+    std::vector<uint8_t> nested;
 };
 
+// The most bytes a vCPU's nested state takes: the header, and VMX's two VMCSs after it.
+inline constexpr size_t kMaxNestedStateBytes =
+    sizeof(kvm_nested_state) + 2 * KVM_STATE_NESTED_VMX_VMCS_SIZE;
+// Whether `state` (KVM_GET_NESTED_STATE's) holds more than a vCPU that never used nested
+// virtualization has: such a state need not be saved.
+bool nested_state_in_use(std::span<const uint8_t> state);
+// A saved nested state's frame, before KVM judges the rest: a header whose size is the bytes
+// given, of a format KVM knows, within kMaxNestedStateBytes.
+Result<void> check_nested_state(std::span<const uint8_t> state);
+
+// `nested_state_size`: Kvm::nested_state_size(); 0 reads no nested state.
 Result<VcpuState> capture_vcpu(const Vcpu& vcpu, std::span<const uint32_t> msr_indices,
-                               std::vector<kvm_cpuid_entry2> cpuid);
+                               std::vector<kvm_cpuid_entry2> cpuid, size_t nested_state_size);
 // With `cpuid_in_place`, the vCPU already has the state's CPUID and is not given it again.
 Result<void> restore_vcpu(const Vcpu& vcpu, const VcpuState& state, bool cpuid_in_place = false);
 

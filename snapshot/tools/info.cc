@@ -104,7 +104,7 @@ int describe(const char* path, bool check) {
     }
     std::vector<VcpuState> vcpus;
     for (const auto& s : file->all(snapshot::kVcpu)) {
-        auto v = snapshot::decode_vcpu(s.payload);
+        auto v = snapshot::decode_vcpu(s.payload, s.version);
         if (!v) {
             std::fprintf(stderr, "ember-snapshot-info: %s: vCPU %zu: %s\n", path, vcpus.size(),
                          v.error().message.c_str());
@@ -122,6 +122,13 @@ int describe(const char* path, bool check) {
         std::string msrs;
         for (const auto& m : v->msrs) msrs.append(" ").append(hex32(m.index));
         std::printf("  MSRs:%s\n", msrs.c_str());
+        if (!v->nested.empty()) {
+            kvm_nested_state h{};
+            std::memcpy(&h, v->nested.data(), sizeof h);
+            std::printf("  nested virtualization state: %s, flags %#x, %zu bytes\n",
+                        h.format == KVM_STATE_NESTED_FORMAT_SVM ? "SVM" : "VMX",
+                        static_cast<unsigned>(h.flags), v->nested.size());
+        }
         vcpus.push_back(std::move(*v));
     }
     return check ? check_host(vcpus) : 0;

@@ -175,7 +175,7 @@ TEST_F(Snapshot, AMemoryFileTruncatedUnderARunningVmIsReportedNotSilent) {
             out.add(id, section.version, section.payload);
             continue;
         }
-        auto vcpu = snapshot::decode_vcpu(section.payload);
+        auto vcpu = snapshot::decode_vcpu(section.payload, section.version);
         if (!vcpu) return ::testing::AssertionFailure() << vcpu.error().message;
         auto leaf7 = std::find_if(vcpu->cpuid.begin(), vcpu->cpuid.end(),
                                   [](const auto& e) { return e.function == 7 && e.index == 0; });
@@ -189,7 +189,7 @@ TEST_F(Snapshot, AMemoryFileTruncatedUnderARunningVmIsReportedNotSilent) {
         vcpu->msrs.push_back(kvm_msr_entry{.index = msr, .reserved = 0, .data = 1});
         missing = x86::cpu_shortfall(vcpu->cpuid, 0, std::span(&vcpu->msrs.back(), 1), *supported,
                                      *listed);
-        out.add(id, section.version, snapshot::encode(*vcpu));
+        out.add(id, snapshot::kVcpuVersion, snapshot::encode(*vcpu));
     }
     const auto written = out.finish();
     std::ofstream(to, std::ios::binary)

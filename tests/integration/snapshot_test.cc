@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <span>
 #include <thread>
 
 #include "core/arch/x86_64/cpuid.h"
 #include "core/kvm/kvm.h"
+#include "snapshot/decoded_snapshot.h"
 #include "snapshot/format.h"
 #include "snapshot/machine_state.h"
 #include "tests/support/snapshot_ember.h"
@@ -95,6 +97,51 @@ TEST_F(Snapshot, EveryRestoreGetsANewGenerationIdAndTheInterruptThatAnnouncesIt)
     EXPECT_NE(clones[0], original);
     EXPECT_NE(clones[1], original);
     EXPECT_NE(clones[0], clones[1]) << "two clones of one snapshot share a generation ID";
+}
+
+// Nested virtualization's state travels in the snapshot: a guest that cleared SVM's global
+// interrupt flag (tests/guest/svm_gif.c) keeps it clear in the restored VM, where its pending timer
+// interrupt waits for STGI. Restored without it, KVM starts the vCPU with GIF set.
+TEST_F(Snapshot, AGuestUsingNestedVirtualizationKeepsThatStateAcrossARestore) {
+    {
+        Ember a;
+        ASSERT_TRUE(configure(a, "svm_gif.elf"));
+        ASSERT_EQ(a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_TRUE(a.wait_until([](const std::string& out) {
+            return out.find("gif clear\n") != std::string::npos ||
+                   out.find("no svm\n") != std::string::npos ||
+                   out.find("gif lost\n") != std::string::npos;
+        })) << a.output();
+        if (a.output().find("no svm\n") != std::string::npos)
+            GTEST_SKIP() << "this host's KVM gives guests no SVM (AMD's nested virtualization); "
+                            "the nested runner's KVM does";
+        ASSERT_NE(a.output().find("gif clear\n"), std::string::npos) << a.output();
+        ASSERT_EQ(a.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        auto created = a.call("PUT", "/snapshot/create", create_body());
+        ASSERT_EQ(created.status, 204) << created.body;
+        a.kill(SIGKILL);
+    }
+    auto saved = snapshot::read_snapshot(state);
+    ASSERT_TRUE(saved) << saved.error().message;
+    ASSERT_EQ(saved->vcpus.size(), 1u);
+    const auto& nested = saved->vcpus[0].nested;
+    ASSERT_GE(nested.size(), sizeof(kvm_nested_state)) << "the state file holds the nested state";
+    kvm_nested_state header{};
+    std::memcpy(&header, nested.data(), sizeof header);
+    EXPECT_EQ(header.format, KVM_STATE_NESTED_FORMAT_SVM);
+    EXPECT_EQ(header.flags & KVM_STATE_NESTED_GIF_SET, 0) << "saved with GIF clear";
+    auto info = run_process({EMBER_SNAPSHOT_INFO, state}, kFailsafe);
+    EXPECT_NE(info.out.find("\n  nested virtualization state: SVM, flags 0, "), std::string::npos)
+        << info.out;
+
+    Ember b;
+    auto loaded = b.call("PUT", "/snapshot/load", load_body(true, state, mem));
+    ASSERT_EQ(loaded.status, 204) << loaded.body;
+    ASSERT_TRUE(b.wait_until([](const std::string& out) {
+        return out.find("tick\n") != std::string::npos ||
+               out.find("gif lost\n") != std::string::npos;
+    })) << b.output();
+    EXPECT_EQ(b.output(), "gif held\ntick\n");
 }
 
 TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {
@@ -211,13 +258,13 @@ TEST_F(Snapshot, TokensARateLimiterSpentBeforeASnapshotStaySpentAfterIt) {
             out.add(id, section.version, section.payload);
             continue;
         }
-        auto vcpu = snapshot::decode_vcpu(section.payload);
+        auto vcpu = snapshot::decode_vcpu(section.payload, section.version);
         if (!vcpu) return ::testing::AssertionFailure() << vcpu.error().message;
         vcpu->cpuid = x86::guest_cpuid(*supported, vcpu_id++, {.vcpu_count = vcpus});
         std::erase_if(vcpu->msrs, [&](const kvm_msr_entry& msr) {
             return std::find(listed->begin(), listed->end(), msr.index) == listed->end();
         });
-        out.add(id, section.version, snapshot::encode(*vcpu));
+        out.add(id, snapshot::kVcpuVersion, snapshot::encode(*vcpu));
     }
     const auto written = out.finish();
     std::ofstream(to, std::ios::binary)

@@ -335,7 +335,7 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
         for (const auto& m : t->msr_modifiers) template_msrs.push_back(m.addr);
     for (size_t i = 0; i < vcpus_.size(); ++i) {
         const auto to_save = x86::msrs_to_save(*msrs, vcpu_cpuid_[i], template_msrs);
-        auto s = capture_vcpu(vcpus_[i]->vcpu(), to_save, vcpu_cpuid_[i]);
+        auto s = capture_vcpu(vcpus_[i]->vcpu(), to_save, vcpu_cpuid_[i], kvm_.nested_state_size());
         EMBER_TRY(s, "vCPU " + std::to_string(i));
         w.add(state_sections::kVcpu, snapshot::encode(*s));
     }

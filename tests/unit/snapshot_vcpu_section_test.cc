@@ -1,0 +1,96 @@
+// The vCPU section's versions: 2 adds the nested virtualization state, whose frame is checked
+// before KVM sees it; a version 1 section loads with none.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/kvm/vcpu_state.h"
+#include "snapshot/machine_state.h"
+
+namespace ember::snapshot {
+namespace {
+
+VcpuState a_vcpu() {
+    VcpuState s;
+    s.regs.rip = 0x100000;
+    s.msrs = {{.index = 0x10, .reserved = 0, .data = 42}};
+    return s;
+}
+
+// A nested state of `data` bytes after its header, as KVM_GET_NESTED_STATE writes one.
+std::vector<uint8_t> nested_state(uint16_t format, uint16_t flags, size_t data) {
+    kvm_nested_state h{};
+    h.format = format;
+    h.flags = flags;
+    h.size = static_cast<uint32_t>(sizeof h + data);
+    std::vector<uint8_t> bytes(sizeof h + data, 0x5a);
+    std::memcpy(bytes.data(), &h, sizeof h);
+    return bytes;
+}
+
+TEST(VcpuSection, TheNestedStateRoundTripsAndIsEmptyForAGuestWithoutOne) {
+    VcpuState s = a_vcpu();
+    auto back = decode_vcpu(encode(s), kVcpuVersion);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_TRUE(back->nested.empty());
+    EXPECT_EQ(back->regs.rip, 0x100000u);
+
+    s.nested = nested_state(KVM_STATE_NESTED_FORMAT_SVM, KVM_STATE_NESTED_GUEST_MODE, 4096);
+    back = decode_vcpu(encode(s), kVcpuVersion);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->nested, s.nested);
+}
+
+TEST(VcpuSection, AVersionOneSectionLoadsWithNoNestedState) {
+    std::vector<uint8_t> v2 = encode(a_vcpu());
+    // Version 1 is version 2 without the nested state's (empty) list at the end.
+    const std::vector<uint8_t> v1(v2.begin(), v2.end() - 4);
+    auto back = decode_vcpu(v1, 1);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_TRUE(back->nested.empty());
+    EXPECT_EQ(back->msrs.size(), 1u);
+    EXPECT_FALSE(decode_vcpu(v2, 1)) << "version 1 has nothing after the debug registers";
+    EXPECT_FALSE(decode_vcpu(v2, kVcpuVersion + 1));
+}
+
+TEST(VcpuSection, RefusesANestedStateWhoseFrameIsWrong) {
+    VcpuState s = a_vcpu();
+    auto refused = [&](std::vector<uint8_t> nested) {
+        s.nested = std::move(nested);
+        auto back = decode_vcpu(encode(s), kVcpuVersion);
+        return back ? std::string() : back.error().message;
+    };
+    auto lying = nested_state(KVM_STATE_NESTED_FORMAT_VMX, 0, 100);
+    lying.pop_back();
+    EXPECT_NE(refused(lying).find("its header says 228 bytes, and 227 came"), std::string::npos)
+        << refused(lying);
+    EXPECT_NE(refused(nested_state(7, 0, 0)).find("format 7"), std::string::npos);
+    EXPECT_NE(refused(std::vector<uint8_t>(64, 0)).find("of 64 bytes"), std::string::npos);
+    EXPECT_NE(refused(nested_state(KVM_STATE_NESTED_FORMAT_VMX, 0, 3 * 4096)).find("entries"),
+              std::string::npos)
+        << "more than the largest state is refused before it is read";
+}
+
+TEST(VcpuSection, OnlyANestedStateInUseIsWorthSaving) {
+    EXPECT_FALSE(nested_state_in_use(
+        nested_state(KVM_STATE_NESTED_FORMAT_SVM, KVM_STATE_NESTED_GIF_SET, 0)));
+    EXPECT_TRUE(nested_state_in_use(nested_state(KVM_STATE_NESTED_FORMAT_SVM, 0, 0)))
+        << "GIF clear";
+    EXPECT_TRUE(nested_state_in_use(
+        nested_state(KVM_STATE_NESTED_FORMAT_SVM,
+                     KVM_STATE_NESTED_GIF_SET | KVM_STATE_NESTED_GUEST_MODE, 4096)));
+
+    auto vmx = nested_state(KVM_STATE_NESTED_FORMAT_VMX, 0, 0);
+    kvm_nested_state h{};
+    std::memcpy(&h, vmx.data(), sizeof h);
+    h.hdr.vmx.vmxon_pa = ~uint64_t{0};
+    h.hdr.vmx.vmcs12_pa = ~uint64_t{0};
+    std::memcpy(vmx.data(), &h, sizeof h);
+    EXPECT_FALSE(nested_state_in_use(vmx)) << "no VMXON";
+    h.hdr.vmx.vmxon_pa = 0x10000;
+    std::memcpy(vmx.data(), &h, sizeof h);
+    EXPECT_TRUE(nested_state_in_use(vmx)) << "after VMXON";
+}
+
+}  // namespace
+}  // namespace ember::snapshot
