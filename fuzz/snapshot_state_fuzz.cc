@@ -81,16 +81,12 @@ void check_section(const snapshot::Section& s, bool tagged, const GuestMemory& m
             require_round_trip(s.payload, snapshot::decode_cpu_template(s.payload));
             break;
         case snapshot::kVcpu: {
+            // Version 1 (no nested state) and 2 (one) are both still written.
             auto vcpu = snapshot::decode_vcpu(s.payload, s.version);
-            if (s.version == snapshot::kVcpuVersion) {
-                require_round_trip(s.payload, vcpu);
-            } else if (vcpu) {
-                // A version 1 section is today's without the nested state: an empty one.
-                std::vector<uint8_t> upgraded(s.payload.begin(), s.payload.end());
-                upgraded.insert(upgraded.end(), 4, 0);
-                require(snapshot::encode(*vcpu) == upgraded,
-                        "an older vCPU section re-encodes as today's with nothing added");
-            }
+            if (vcpu)
+                require(snapshot::vcpu_section_version(*vcpu) == s.version,
+                        "a vCPU section is read back at the version it would be written at");
+            require_round_trip(s.payload, vcpu);
             break;
         }
         case snapshot::kMemory: {

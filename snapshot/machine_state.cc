@@ -52,8 +52,13 @@ std::vector<uint8_t> encode(const VcpuState& s) {
     w.put(s.mp_state);
     w.put(s.events);
     w.put(s.debugregs);
-    put_vector(w, s.nested);
+    if (vcpu_section_version(s) >= 2) put_vector(w, s.nested);
     return w.bytes();
+}
+
+uint32_t vcpu_section_version(const VcpuState& s) {
+    // Version 1 where there is no nested state, so that an ember from before version 2 loads it.
+    return s.nested.empty() ? 1 : kVcpuVersion;
 }
 
 Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload, uint32_t version) {
@@ -74,8 +79,9 @@ Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload, uint32_t version
     EMBER_TRY(read_into(r, s.events));
     EMBER_TRY(read_into(r, s.debugregs));
     if (version >= 2) {
-        EMBER_TRY(get_vector(r, s.nested, static_cast<uint32_t>(kMaxNestedStateBytes)));
-        if (!s.nested.empty()) EMBER_TRY(check_nested_state(s.nested), "vCPU section");
+        EMBER_TRY(get_vector(r, s.nested, static_cast<uint32_t>(kMaxNestedStateBytes)),
+                  "vCPU section: nested virtualization state (bytes)");
+        EMBER_TRY(check_nested_state(s.nested), "vCPU section");
     }
     if (!r.done()) return fail("vCPU section has trailing bytes");
     return s;

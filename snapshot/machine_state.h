@@ -50,8 +50,10 @@ struct MemoryLayout {
 Result<VmKvmState> capture_vm(const Vm& vm);
 Result<void> restore_vm(const Vm& vm, const VmKvmState& state);
 
-// Version 2 adds the nested virtualization state (empty when the guest did not use it).
+// Version 2 adds the nested virtualization state; a vCPU without one is written as version 1.
 inline constexpr uint32_t kVcpuVersion = state_sections::kVcpu.version;
+uint32_t vcpu_section_version(const VcpuState& s);
+// At vcpu_section_version(s).
 std::vector<uint8_t> encode(const VcpuState& s);
 Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload, uint32_t version);
 std::vector<uint8_t> encode(const VmKvmState& s);

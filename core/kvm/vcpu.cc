@@ -133,7 +133,12 @@ Result<std::vector<uint8_t>> Vcpu::get_nested_state(size_t max_size) const {
 }
 
 Result<void> Vcpu::set_nested_state(std::span<const uint8_t> state) const {
-    if (state.size() < sizeof(kvm_nested_state)) return fail("KVM_SET_NESTED_STATE: too short");
+    kvm_nested_state header{};
+    if (state.size() >= sizeof header) std::memcpy(&header, state.data(), sizeof header);
+    // KVM reads as many bytes as the header says: no more than are here.
+    if (state.size() < sizeof header || header.size != state.size())
+        return fail("KVM_SET_NESTED_STATE: " + std::to_string(state.size()) +
+                    " bytes, not a whole state");
     std::vector<uint64_t> buf((state.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
     std::memcpy(buf.data(), state.data(), state.size());
     if (::ioctl(fd(), KVM_SET_NESTED_STATE, buf.data()) < 0)

@@ -12,6 +12,9 @@ namespace {
 constexpr uint32_t kMsrTsc = 0x10;
 constexpr uint32_t kMsrTscDeadline = 0x6e0;
 constexpr uint32_t kMsrFeatureControl = 0x3a;
+constexpr uint32_t kMsrVmxBasic = 0x480, kMsrVmxLast = 0x491;  // VMX capabilities
+constexpr uint64_t kEferSvme = 1ull << 12;
+constexpr uint64_t kCr4Vmxe = 1ull << 13;
 constexpr uint64_t kTscTolerancePpm = 250;
 
 bool tsc_differs(uint32_t here_khz, uint32_t saved_khz) {
@@ -94,15 +97,20 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
         wanted.erase(wanted.begin(), wanted.begin() + static_cast<ptrdiff_t>(got->size() + 1));
     }
     if (nested_state_size > 0) {
-        // A KVM that lists the capability and then cannot read the state would otherwise fail
-        // every snapshot on its host, of guests that never used nested virtualization too: the
-        // snapshot goes on without it, and says so.
+        // Nested virtualization is in use only once the guest has turned it on (EFER.SVME,
+        // CR4.VMXE). Before that, a KVM that lists the capability and cannot read the state
+        // would otherwise fail every snapshot on its host: the snapshot goes on and says so.
+        const bool turned_on = (s.sregs.efer & kEferSvme) || (s.sregs.cr4 & kCr4Vmxe);
         auto nested = v.get_nested_state(nested_state_size);
-        if (!nested)
+        if (!nested && turned_on) return std::unexpected(nested.error());
+        if (!nested) {
             log::warn("snapshot: vCPU " + std::to_string(v.id()) + ": " + nested.error().message +
                       ": saved without nested virtualization state");
-        else if (nested_state_in_use(*nested))
+        } else if (nested_state_in_use(*nested)) {
+            // What a load would refuse is refused now, before the old snapshot is replaced.
+            EMBER_TRY(check_nested_state(*nested));
             s.nested = std::move(*nested);
+        }
     }
     return s;
 }
@@ -125,10 +133,13 @@ Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, bool cpuid_in_place
     EMBER_TRY(v.set_sregs(s.sregs));
     if (!s.nested.empty()) {
         // KVM takes a nested state only on top of what allows it: EFER.SVME (in the special
-        // registers just set) for SVM; for VMX, CR4.VMXE and the feature-control MSR that lets
-        // VMXON run.
+        // registers just set) for SVM; for VMX, CR4.VMXE, the feature-control MSR that lets
+        // VMXON run, and the VMX capabilities a template set (KVM refuses them after VMXON),
+        // which its state is checked against.
         for (const auto& m : s.msrs)
-            if (m.index == kMsrFeatureControl) EMBER_TRY(v.set_msrs({&m, 1}));
+            if (m.index == kMsrFeatureControl ||
+                (m.index >= kMsrVmxBasic && m.index <= kMsrVmxLast))
+                EMBER_TRY(v.set_msrs({&m, 1}));
         EMBER_TRY(v.set_nested_state(s.nested));
     }
     EMBER_TRY(v.set_regs(s.regs));

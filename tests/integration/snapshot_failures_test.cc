@@ -189,7 +189,7 @@ TEST_F(Snapshot, AMemoryFileTruncatedUnderARunningVmIsReportedNotSilent) {
         vcpu->msrs.push_back(kvm_msr_entry{.index = msr, .reserved = 0, .data = 1});
         missing = x86::cpu_shortfall(vcpu->cpuid, 0, std::span(&vcpu->msrs.back(), 1), *supported,
                                      *listed);
-        out.add(id, snapshot::kVcpuVersion, snapshot::encode(*vcpu));
+        out.add(id, snapshot::vcpu_section_version(*vcpu), snapshot::encode(*vcpu));
     }
     const auto written = out.finish();
     std::ofstream(to, std::ios::binary)

@@ -264,7 +264,7 @@ TEST_F(Snapshot, TokensARateLimiterSpentBeforeASnapshotStaySpentAfterIt) {
         std::erase_if(vcpu->msrs, [&](const kvm_msr_entry& msr) {
             return std::find(listed->begin(), listed->end(), msr.index) == listed->end();
         });
-        out.add(id, snapshot::kVcpuVersion, snapshot::encode(*vcpu));
+        out.add(id, snapshot::vcpu_section_version(*vcpu), snapshot::encode(*vcpu));
     }
     const auto written = out.finish();
     std::ofstream(to, std::ios::binary)

@@ -337,7 +337,7 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
         const auto to_save = x86::msrs_to_save(*msrs, vcpu_cpuid_[i], template_msrs);
         auto s = capture_vcpu(vcpus_[i]->vcpu(), to_save, vcpu_cpuid_[i], kvm_.nested_state_size());
         EMBER_TRY(s, "vCPU " + std::to_string(i));
-        w.add(state_sections::kVcpu, snapshot::encode(*s));
+        w.add(state_sections::kVcpu.id, snapshot::vcpu_section_version(*s), snapshot::encode(*s));
     }
     snapshot::save_devices(w, devices);
 
