@@ -12,16 +12,7 @@
 
 volatile uint64_t interrupts;
 
-void ged_handler(void);
-__asm__(
-    ".global ged_handler\n"
-    "ged_handler:\n"
-    "  push %rax\n"
-    "  lock incq interrupts(%rip)\n"
-    "  movl $0, %eax\n"
-    "  movabs %eax, 0xfee000b0\n"
-    "  pop %rax\n"
-    "  iretq\n");
+COUNTING_IRQ_HANDLER(ged_handler, interrupts);
 
 static void ioapic_write(uint32_t reg, uint32_t value) {
     mmio_write32(IOAPIC, reg);

@@ -49,5 +49,19 @@ struct idt_entry {
     uint32_t zero;
 } __attribute__((packed));
 
+/* Defines `void name(void)`, an interrupt handler that adds one to the volatile uint64_t `counter`
+ * and signals the LAPIC's end of interrupt (movabs: a 32-bit displacement would sign-extend). */
+#define COUNTING_IRQ_HANDLER(name, counter) \
+    void name(void);                        \
+    __asm__(".global " #name "\n" #name     \
+            ":\n"                           \
+            "  push %rax\n"                 \
+            "  lock incq " #counter         \
+            "(%rip)\n"                      \
+            "  movl $0, %eax\n"             \
+            "  movabs %eax, 0xfee000b0\n"   \
+            "  pop %rax\n"                  \
+            "  iretq\n")
+
 void set_idt_gate(int vector, void (*handler)(void));
 void load_idt(void);

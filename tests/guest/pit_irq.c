@@ -9,17 +9,7 @@
 
 volatile uint64_t ticks;
 
-void timer_handler(void);
-__asm__(
-    ".global timer_handler\n"
-    "timer_handler:\n"
-    "  push %rax\n"
-    "  lock incq ticks(%rip)\n"
-    "  movl $0, %eax\n"
-    "  movabs %eax, 0xfee000b0\n" /* LAPIC EOI: movabs, as a 32-bit displacement would sign-extend
-                                   */
-    "  pop %rax\n"
-    "  iretq\n");
+COUNTING_IRQ_HANDLER(timer_handler, ticks);
 
 static void ioapic_write(uint32_t reg, uint32_t value) {
     mmio_write32(IOAPIC, reg);

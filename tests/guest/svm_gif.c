@@ -14,16 +14,7 @@
 
 volatile uint64_t ticks;
 
-void timer_handler(void);
-__asm__(
-    ".global timer_handler\n"
-    "timer_handler:\n"
-    "  push %rax\n"
-    "  lock incq ticks(%rip)\n"
-    "  movl $0, %eax\n"
-    "  movabs %eax, 0xfee000b0\n"
-    "  pop %rax\n"
-    "  iretq\n");
+COUNTING_IRQ_HANDLER(timer_handler, ticks);
 
 static inline void wrmsr(uint32_t index, uint64_t v) {
     __asm__ volatile("wrmsr" ::"c"(index), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
