@@ -16,6 +16,7 @@ constexpr uint32_t kMsrVmxBasic = 0x480, kMsrVmxLast = 0x491;  // VMX capabiliti
 constexpr uint64_t kEferSvme = 1ull << 12;
 constexpr uint64_t kCr4Vmxe = 1ull << 13;
 constexpr uint64_t kTscTolerancePpm = 250;
+constexpr uint64_t kXcr0AtReset = 1;  // x87 state alone
 
 bool tsc_differs(uint32_t here_khz, uint32_t saved_khz) {
     const uint64_t apart = here_khz > saved_khz ? here_khz - saved_khz : saved_khz - here_khz;
@@ -39,6 +40,13 @@ bool nested_state_in_use(std::span<const uint8_t> state) {
             return h.hdr.vmx.vmxon_pa != ~uint64_t{0} || h.hdr.vmx.smm.flags != 0;
         default: return true;  // a format this ember does not know: KVM does
     }
+}
+
+bool xcrs_as_at_reset(const kvm_xcrs& xcrs) {
+    const uint32_t n = std::min<uint32_t>(xcrs.nr_xcrs, KVM_MAX_XCRS);
+    for (uint32_t i = 0; i < n; ++i)
+        if (xcrs.xcrs[i].xcr != 0 || xcrs.xcrs[i].value != kXcr0AtReset) return false;
+    return true;
 }
 
 Result<void> check_nested_state(std::span<const uint8_t> state) {
@@ -144,7 +152,10 @@ Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, bool cpuid_in_place
     }
     EMBER_TRY(v.set_regs(s.regs));
     EMBER_TRY(v.set_xsave(s.xsave));
-    EMBER_TRY(v.set_xcrs(s.xcrs));
+    // A host whose CPU has no XSAVE refuses KVM_SET_XCRS outright. A guest that never enabled
+    // XSAVE (every guest booted on such a host or under a template without it) has the XCR0 that
+    // KVM gives each new vCPU, and loads there with nothing to set.
+    if (!xcrs_as_at_reset(s.xcrs)) EMBER_TRY(v.set_xcrs(s.xcrs));
     // The LAPIC before the MSRs: KVM drops a TSC-deadline write unless the timer is in that mode.
     EMBER_TRY(v.set_lapic(s.lapic));
     std::vector<kvm_msr_entry> msrs = s.msrs;

@@ -44,6 +44,9 @@ bool nested_state_in_use(std::span<const uint8_t> state);
 // given, of a format KVM knows, within kMaxNestedStateBytes.
 Result<void> check_nested_state(std::span<const uint8_t> state);
 
+// Whether `xcrs` hold nothing but the XCR0 every new vCPU has (x87 state alone), or nothing.
+bool xcrs_as_at_reset(const kvm_xcrs& xcrs);
+
 // `nested_state_size`: Kvm::nested_state_size(); 0 reads no nested state.
 Result<VcpuState> capture_vcpu(const Vcpu& vcpu, std::span<const uint32_t> msr_indices,
                                std::vector<kvm_cpuid_entry2> cpuid, size_t nested_state_size);

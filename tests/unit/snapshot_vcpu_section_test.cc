@@ -1,5 +1,6 @@
 // The vCPU section's versions: 2 adds the nested virtualization state, whose frame is checked
-// before KVM sees it; a vCPU without one is still written, and read, as version 1.
+// before KVM sees it; a vCPU without one is still written, and read, as version 1. And which saved
+// XCRs a load sets back.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -92,6 +93,20 @@ TEST(VcpuSection, OnlyANestedStateInUseIsWorthSaving) {
     h.hdr.vmx.vmxon_pa = 0x10000;
     std::memcpy(vmx.data(), &h, sizeof h);
     EXPECT_TRUE(nested_state_in_use(vmx)) << "after VMXON";
+}
+
+// A host without XSAVE refuses KVM_SET_XCRS: what every new vCPU has is not set back, so that a
+// guest that never enabled XSAVE loads there (tests/e2e/cpu_models.sh, on Opteron_G3).
+TEST(VcpuState, OnlyXcrsPastX87AloneAreSetBack) {
+    kvm_xcrs x{};
+    EXPECT_TRUE(xcrs_as_at_reset(x)) << "none saved: a host without XSAVE reads none";
+    x.nr_xcrs = 1;
+    x.xcrs[0] = {.xcr = 0, .reserved = 0, .value = 1};
+    EXPECT_TRUE(xcrs_as_at_reset(x));
+    x.xcrs[0].value = 0x7;
+    EXPECT_FALSE(xcrs_as_at_reset(x)) << "SSE and AVX state enabled";
+    x.xcrs[0] = {.xcr = 1, .reserved = 0, .value = 1};
+    EXPECT_FALSE(xcrs_as_at_reset(x)) << "an XCR other than XCR0 is for KVM to judge";
 }
 
 }  // namespace
