@@ -102,7 +102,14 @@ Result<Vm> Kvm::create_vm() const {
     // EINTR is possible while the kernel allocates the VM; retrying is what the ioctl expects.
     const int raw = retry_on_eintr([&] { return ::ioctl(fd_.get(), KVM_CREATE_VM, 0); });
     if (raw < 0) return fail_errno("KVM_CREATE_VM");
-    return Vm(UniqueFd(raw), vcpu_mmap_size_);
+    Vm vm(UniqueFd(raw), vcpu_mmap_size_);
+    // An exception pending at a snapshot is then saved as pending, with its payload (a #PF's CR2,
+    // a #DB's DR6), where KVM would otherwise write the payload into the guest's registers first
+    // and save it as delivered. A nested guest's exception that L1 intercepts stays L1's to take
+    // after a restore. QEMU enables it for the same reason.
+    if (check_extension(KVM_CAP_EXCEPTION_PAYLOAD) > 0)
+        EMBER_TRY(vm.enable_cap(KVM_CAP_EXCEPTION_PAYLOAD, 1));
+    return vm;
 }
 
 }  // namespace ember

@@ -42,6 +42,15 @@ bool nested_state_in_use(std::span<const uint8_t> state) {
     }
 }
 
+kvm_vcpu_events events_to_save(kvm_vcpu_events e) {
+    if ((e.flags & KVM_VCPUEVENT_VALID_PAYLOAD) && !e.exception.pending) {
+        e.flags &= ~uint32_t{KVM_VCPUEVENT_VALID_PAYLOAD};
+        e.exception_has_payload = 0;
+        e.exception_payload = 0;
+    }
+    return e;
+}
+
 bool xcrs_as_at_reset(const kvm_xcrs& xcrs) {
     const uint32_t n = std::min<uint32_t>(xcrs.nr_xcrs, KVM_MAX_XCRS);
     for (uint32_t i = 0; i < n; ++i)
@@ -93,7 +102,7 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
     s.xcrs = *xcrs;
     s.lapic = *lapic;
     s.mp_state = *mp;
-    s.events = *events;
+    s.events = events_to_save(*events);
     s.debugregs = *dregs;
     // KVM reads MSRs in order and stops at the first it cannot read: drop that one and go on.
     std::vector<uint32_t> wanted(msr_indices.begin(), msr_indices.end());

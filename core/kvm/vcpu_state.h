@@ -44,6 +44,10 @@ bool nested_state_in_use(std::span<const uint8_t> state);
 // given, of a format KVM knows, within kMaxNestedStateBytes.
 Result<void> check_nested_state(std::span<const uint8_t> state);
 
+// KVM_GET_VCPU_EVENTS's answer as a snapshot keeps it. Where KVM_CAP_EXCEPTION_PAYLOAD is on
+// (Kvm::create_vm), only an exception still pending needs its format: without one, the events are
+// written as a KVM without the capability writes them, which any host's KVM takes back.
+kvm_vcpu_events events_to_save(kvm_vcpu_events events);
 // Whether `xcrs` hold nothing but the XCR0 every new vCPU has (x87 state alone), or nothing.
 bool xcrs_as_at_reset(const kvm_xcrs& xcrs);
 

@@ -39,6 +39,15 @@ Result<void> Vm::create_irqchip() const {
     return {};
 }
 
+Result<void> Vm::enable_cap(uint32_t capability, uint64_t arg) const {
+    kvm_enable_cap c{};
+    c.cap = capability;
+    c.args[0] = arg;
+    if (::ioctl(fd_.get(), KVM_ENABLE_CAP, &c) < 0)
+        return fail_errno("KVM_ENABLE_CAP " + std::to_string(capability));
+    return {};
+}
+
 Result<void> Vm::create_pit2() const {
     kvm_pit_config config{};
     config.flags = KVM_PIT_SPEAKER_DUMMY;

@@ -22,6 +22,8 @@ class Vm {
     Result<void> set_tss_address(uint64_t addr) const;
     Result<void> set_identity_map_address(uint64_t addr) const;
     Result<void> create_irqchip() const;
+    // KVM_ENABLE_CAP on the VM, with `arg` as its first argument.
+    Result<void> enable_cap(uint32_t capability, uint64_t arg) const;
     // KVM's PIT with the speaker port left to KVM's dummy, so no exit per port-0x61 access.
     Result<void> create_pit2() const;
     Result<void> register_irqfd(int event_fd, uint32_t gsi) const;

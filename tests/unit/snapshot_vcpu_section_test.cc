@@ -1,6 +1,6 @@
 // The vCPU section's versions: 2 adds the nested virtualization state, whose frame is checked
 // before KVM sees it; a vCPU without one is still written, and read, as version 1. And which saved
-// XCRs a load sets back.
+// XCRs a load sets back, and when the events keep KVM_CAP_EXCEPTION_PAYLOAD's format.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -107,6 +107,30 @@ TEST(VcpuState, OnlyXcrsPastX87AloneAreSetBack) {
     EXPECT_FALSE(xcrs_as_at_reset(x)) << "SSE and AVX state enabled";
     x.xcrs[0] = {.xcr = 1, .reserved = 0, .value = 1};
     EXPECT_FALSE(xcrs_as_at_reset(x)) << "an XCR other than XCR0 is for KVM to judge";
+}
+
+// Events in KVM_CAP_EXCEPTION_PAYLOAD's format load only where KVM has the capability: they are
+// kept so only while an exception is pending, whose payload a load needs.
+TEST(VcpuState, OnlyAPendingExceptionKeepsThePayloadFormat) {
+    kvm_vcpu_events e{};
+    e.flags = KVM_VCPUEVENT_VALID_PAYLOAD | KVM_VCPUEVENT_VALID_SHADOW;
+    e.exception.injected = 1;
+    e.exception.nr = 14;
+    e.exception_has_payload = 1;
+    e.exception_payload = 0x1000;
+    auto saved = events_to_save(e);
+    EXPECT_EQ(saved.flags, uint32_t{KVM_VCPUEVENT_VALID_SHADOW});
+    EXPECT_EQ(saved.exception.injected, 1);
+    EXPECT_EQ(saved.exception.nr, 14);
+    EXPECT_EQ(saved.exception_has_payload, 0) << "KVM drops an injected exception's payload";
+
+    e.exception.injected = 0;
+    e.exception.pending = 1;
+    saved = events_to_save(e);
+    EXPECT_EQ(saved.flags, e.flags);
+    EXPECT_EQ(saved.exception.pending, 1);
+    EXPECT_EQ(saved.exception_has_payload, 1);
+    EXPECT_EQ(saved.exception_payload, 0x1000u) << "a #PF's CR2, not yet written";
 }
 
 }  // namespace
