@@ -81,7 +81,8 @@ void check_section(const snapshot::Section& s, bool tagged, const GuestMemory& m
             require_round_trip(s.payload, snapshot::decode_cpu_template(s.payload));
             break;
         case snapshot::kVcpu: {
-            // Version 1 (no nested state) and 2 (one) are both still written.
+            // Versions 1 (no nested state), 2 (one) and 3 (an exception pending) are all still
+            // written.
             auto vcpu = snapshot::decode_vcpu(s.payload, s.version);
             if (vcpu)
                 require(snapshot::vcpu_section_version(*vcpu) == s.version,

@@ -23,6 +23,17 @@ uint64_t saved_xcr0(const VcpuState& v) {
     return 1;
 }
 
+std::string pending_exception_misfit(std::span<const VcpuState> vcpus, bool exception_payload) {
+    if (exception_payload) return {};
+    for (size_t i = 0; i < vcpus.size(); ++i)
+        if (vcpus[i].events.flags & KVM_VCPUEVENT_VALID_PAYLOAD)
+            return "vCPU " + std::to_string(i) + " was paused with exception " +
+                   std::to_string(vcpus[i].events.exception.nr) +
+                   " pending, which this host's KVM cannot take back: it lacks "
+                   "KVM_CAP_EXCEPTION_PAYLOAD (Linux 4.20)";
+    return {};
+}
+
 x86::CpuShortfall cpu_shortfall(std::span<const VcpuState> vcpus,
                                 std::span<const kvm_cpuid_entry2> host,
                                 std::span<const uint32_t> host_msrs) {

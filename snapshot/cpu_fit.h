@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/arch/x86_64/cpu_fit.h"
@@ -18,6 +19,11 @@ namespace ember::snapshot {
 x86::CpuShortfall cpu_shortfall(std::span<const VcpuState> vcpus,
                                 std::span<const kvm_cpuid_entry2> host,
                                 std::span<const uint32_t> host_msrs);
+
+// Why a vCPU paused with an exception pending cannot be loaded where KVM lacks
+// KVM_CAP_EXCEPTION_PAYLOAD (`exception_payload`: whether this host's KVM has it); empty where
+// nothing stands in the way.
+std::string pending_exception_misfit(std::span<const VcpuState> vcpus, bool exception_payload);
 
 // XCR0 as the vCPU saved it (1, x87 only, where it saved none).
 uint64_t saved_xcr0(const VcpuState& v);

@@ -57,8 +57,10 @@ std::vector<uint8_t> encode(const VcpuState& s) {
 }
 
 uint32_t vcpu_section_version(const VcpuState& s) {
-    // Version 1 where there is no nested state, so that an ember from before version 2 loads it.
-    return s.nested.empty() ? 1 : kVcpuVersion;
+    // The lowest version that holds the state, so that an older ember loads what it can, and
+    // refuses by the version what it cannot, before anything is built.
+    if (s.events.flags & KVM_VCPUEVENT_VALID_PAYLOAD) return 3;
+    return s.nested.empty() ? 1 : 2;
 }
 
 Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload, uint32_t version) {
@@ -81,9 +83,15 @@ Result<VcpuState> decode_vcpu(std::span<const uint8_t> payload, uint32_t version
     if (version >= 2) {
         EMBER_TRY(get_vector(r, s.nested, static_cast<uint32_t>(kMaxNestedStateBytes)),
                   "vCPU section: nested virtualization state (bytes)");
-        EMBER_TRY(check_nested_state(s.nested), "vCPU section");
+        if (version == 2 || !s.nested.empty())
+            EMBER_TRY(check_nested_state(s.nested), "vCPU section");
     }
     if (!r.done()) return fail("vCPU section has trailing bytes");
+    const bool pending_format = s.events.flags & KVM_VCPUEVENT_VALID_PAYLOAD;
+    if (pending_format != (version == 3))
+        return fail("vCPU section version " + std::to_string(version) +
+                    (pending_format ? " with" : " without") +
+                    " events in KVM_CAP_EXCEPTION_PAYLOAD's format, which version 3 alone holds");
     return s;
 }
 

@@ -27,8 +27,9 @@ namespace state_sections {
 
 inline constexpr StateSection kConfig{1, "config"};
 inline constexpr StateSection kVmKvm{2, "vm (PIC, IOAPIC, PIT, clock)"};
-// 2: the vCPU's nested virtualization state, when its guest used it
-inline constexpr StateSection kVcpu{3, "vcpu", 2};
+// 2: the vCPU's nested virtualization state, when its guest used it; 3: events that hold an
+// exception still pending (KVM_CAP_EXCEPTION_PAYLOAD's format), with or without a nested state
+inline constexpr StateSection kVcpu{3, "vcpu", 3};
 inline constexpr StateSection kSerial{4, "serial", 1, kPerDevice};
 inline constexpr StateSection kI8042{5, "i8042", 1, kPerDevice};
 // 2: the generation ID's address; 3: the page size

@@ -42,6 +42,12 @@ int check_host(const std::vector<VcpuState>& vcpus) {
         std::printf("this host (%s): cannot load it: %s\n", here.c_str(), x86::describe(s).c_str());
         return kDoesNotFit;
     }
+    const std::string pending = snapshot::pending_exception_misfit(
+        vcpus, kvm->check_extension(KVM_CAP_EXCEPTION_PAYLOAD) > 0);
+    if (!pending.empty()) {
+        std::printf("this host (%s): cannot load it: %s\n", here.c_str(), pending.c_str());
+        return kDoesNotFit;
+    }
     std::printf("this host (%s): the guest's CPU fits\n", here.c_str());
     return 0;
 }

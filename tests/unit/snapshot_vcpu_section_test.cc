@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/kvm/vcpu_state.h"
+#include "snapshot/cpu_fit.h"
 #include "snapshot/machine_state.h"
 
 namespace ember::snapshot {
@@ -39,8 +40,30 @@ TEST(VcpuSection, TheNestedStateRoundTripsAndAVcpuWithoutOneIsWrittenAsVersionOn
     EXPECT_EQ(back->msrs.size(), 1u);
 
     s.nested = nested_state(KVM_STATE_NESTED_FORMAT_SVM, KVM_STATE_NESTED_GUEST_MODE, 4096);
-    EXPECT_EQ(vcpu_section_version(s), kVcpuVersion);
-    back = decode_vcpu(encode(s), kVcpuVersion);
+    EXPECT_EQ(vcpu_section_version(s), 2u);
+    back = decode_vcpu(encode(s), 2);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->nested, s.nested);
+}
+
+// Version 3: an exception still pending at the pause, in KVM_CAP_EXCEPTION_PAYLOAD's format, with
+// a nested state or without one. An ember that reads up to version 2 refuses it by the version.
+TEST(VcpuSection, APendingExceptionIsVersionThreeWithOrWithoutANestedState) {
+    VcpuState s = a_vcpu();
+    s.events.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
+    s.events.exception.pending = 1;
+    s.events.exception.nr = 14;
+    s.events.exception_has_payload = 1;
+    s.events.exception_payload = 0x1000;
+    EXPECT_EQ(vcpu_section_version(s), 3u);
+    auto back = decode_vcpu(encode(s), 3);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_TRUE(back->nested.empty());
+    EXPECT_EQ(back->events.exception_payload, 0x1000u);
+
+    s.nested = nested_state(KVM_STATE_NESTED_FORMAT_SVM, KVM_STATE_NESTED_GUEST_MODE, 4096);
+    EXPECT_EQ(vcpu_section_version(s), 3u);
+    back = decode_vcpu(encode(s), 3);
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(back->nested, s.nested);
 }
@@ -52,15 +75,24 @@ TEST(VcpuSection, EachVersionHoldsWhatItSaysAndNoMore) {
     const std::vector<uint8_t> v2 = encode(nested);
     EXPECT_FALSE(decode_vcpu(v1, 2)) << "a version 2 section holds a nested state";
     EXPECT_FALSE(decode_vcpu(v2, 1)) << "version 1 has nothing after the debug registers";
+    EXPECT_FALSE(decode_vcpu(v2, 3)) << "version 3 holds an exception pending";
     EXPECT_FALSE(decode_vcpu(v2, kVcpuVersion + 1));
     EXPECT_FALSE(decode_vcpu(v2, 0));
+
+    VcpuState pending = nested;
+    pending.events.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
+    pending.events.exception.pending = 1;
+    auto refused = decode_vcpu(encode(pending), 2);
+    ASSERT_FALSE(refused) << "KVM's format for a pending exception in a version 2 section";
+    EXPECT_NE(refused.error().message.find("which version 3 alone holds"), std::string::npos)
+        << refused.error().message;
 }
 
 TEST(VcpuSection, RefusesANestedStateWhoseFrameIsWrong) {
     VcpuState s = a_vcpu();
     auto refused = [&](std::vector<uint8_t> nested) {
         s.nested = std::move(nested);
-        auto back = decode_vcpu(encode(s), kVcpuVersion);
+        auto back = decode_vcpu(encode(s), 2);
         return back ? std::string() : back.error().message;
     };
     auto lying = nested_state(KVM_STATE_NESTED_FORMAT_VMX, 0, 100);
@@ -131,6 +163,17 @@ TEST(VcpuState, OnlyAPendingExceptionKeepsThePayloadFormat) {
     EXPECT_EQ(saved.exception.pending, 1);
     EXPECT_EQ(saved.exception_has_payload, 1);
     EXPECT_EQ(saved.exception_payload, 0x1000u) << "a #PF's CR2, not yet written";
+
+    // Where KVM lacks the capability, a load (and ember-snapshot-info --check-host) says why.
+    std::vector<VcpuState> vcpus(2);
+    EXPECT_EQ(pending_exception_misfit(vcpus, false), "");
+    vcpus[1].events = saved;
+    EXPECT_EQ(pending_exception_misfit(vcpus, true), "");
+    EXPECT_NE(pending_exception_misfit(vcpus, false)
+                  .find("vCPU 1 was paused with exception 14 pending, which this host's KVM cannot "
+                        "take back: it lacks KVM_CAP_EXCEPTION_PAYLOAD"),
+              std::string::npos)
+        << pending_exception_misfit(vcpus, false);
 }
 
 }  // namespace

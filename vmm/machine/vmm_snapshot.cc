@@ -78,13 +78,9 @@ Result<void> fit_to_host(snapshot::DecodedSnapshot& snap, const PreparedVm& host
     EMBER_TRY(host_msrs);
     const auto all = snapshot::cpu_shortfall(snap.vcpus, host.supported_cpuid, *host_msrs);
     if (!all.empty()) return fail(x86::describe(all));
-    for (size_t i = 0; i < snap.vcpus.size(); ++i)
-        if ((snap.vcpus[i].events.flags & KVM_VCPUEVENT_VALID_PAYLOAD) &&
-            host.kvm.check_extension(KVM_CAP_EXCEPTION_PAYLOAD) <= 0)
-            return fail("vCPU " + std::to_string(i) + " was paused with exception " +
-                        std::to_string(snap.vcpus[i].events.exception.nr) +
-                        " pending, which this host's KVM cannot take back: it lacks "
-                        "KVM_CAP_EXCEPTION_PAYLOAD (Linux 4.20)");
+    const std::string pending = snapshot::pending_exception_misfit(
+        snap.vcpus, host.kvm.check_extension(KVM_CAP_EXCEPTION_PAYLOAD) > 0);
+    if (!pending.empty()) return fail(pending);
     for (VcpuState& v : snap.vcpus)
         std::erase_if(v.msrs, [&](const auto& m) { return x86::not_restored(m, *host_msrs); });
     if (!snap.vcpus.empty()) {
