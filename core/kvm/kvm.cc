@@ -59,8 +59,9 @@ Result<Kvm> Kvm::open(const std::string& path) {
     if (mmap_size < static_cast<int>(sizeof(kvm_run)))
         return fail_errno(path + ": KVM_GET_VCPU_MMAP_SIZE");
     const int nested = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_NESTED_STATE);
+    const bool payload = ::ioctl(fd.get(), KVM_CHECK_EXTENSION, KVM_CAP_EXCEPTION_PAYLOAD) > 0;
     return Kvm(std::move(fd), static_cast<size_t>(mmap_size),
-               nested > 0 ? static_cast<size_t>(nested) : 0);
+               nested > 0 ? static_cast<size_t>(nested) : 0, payload);
 }
 
 int Kvm::check_extension(long capability) const {
@@ -107,8 +108,7 @@ Result<Vm> Kvm::create_vm() const {
     // a #DB's DR6), where KVM would otherwise write the payload into the guest's registers first
     // and save it as delivered. A nested guest's exception that L1 intercepts stays L1's to take
     // after a restore. QEMU enables it for the same reason.
-    if (check_extension(KVM_CAP_EXCEPTION_PAYLOAD) > 0)
-        EMBER_TRY(vm.enable_cap(KVM_CAP_EXCEPTION_PAYLOAD, 1));
+    if (exception_payload_) EMBER_TRY(vm.enable_cap(KVM_CAP_EXCEPTION_PAYLOAD, 1));
     return vm;
 }
 

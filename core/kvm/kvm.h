@@ -35,18 +35,23 @@ class Kvm {
     // KVM_CAP_NESTED_STATE: the most bytes a vCPU's nested virtualization state takes; 0 where
     // this KVM keeps none.
     size_t nested_state_size() const { return nested_state_size_; }
+    // KVM_CAP_EXCEPTION_PAYLOAD: whether a pending exception can be saved and set back as pending
+    // (create_vm turns it on wherever it is listed).
+    bool exception_payload() const { return exception_payload_; }
     Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
     Result<std::vector<uint32_t>> msr_index_list() const;
     Result<Vm> create_vm() const;
 
   private:
-    Kvm(UniqueFd fd, size_t vcpu_mmap_size, size_t nested_state_size)
+    Kvm(UniqueFd fd, size_t vcpu_mmap_size, size_t nested_state_size, bool exception_payload)
         : fd_(std::move(fd)),
           vcpu_mmap_size_(vcpu_mmap_size),
-          nested_state_size_(nested_state_size) {}
+          nested_state_size_(nested_state_size),
+          exception_payload_(exception_payload) {}
     UniqueFd fd_;
     size_t vcpu_mmap_size_;
     size_t nested_state_size_;
+    bool exception_payload_;
 };
 
 }  // namespace ember

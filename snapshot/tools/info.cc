@@ -42,8 +42,7 @@ int check_host(const std::vector<VcpuState>& vcpus) {
         std::printf("this host (%s): cannot load it: %s\n", here.c_str(), x86::describe(s).c_str());
         return kDoesNotFit;
     }
-    const std::string pending = snapshot::pending_exception_misfit(
-        vcpus, kvm->check_extension(KVM_CAP_EXCEPTION_PAYLOAD) > 0);
+    const std::string pending = snapshot::pending_exception_misfit(vcpus, kvm->exception_payload());
     if (!pending.empty()) {
         std::printf("this host (%s): cannot load it: %s\n", here.c_str(), pending.c_str());
         return kDoesNotFit;

@@ -78,8 +78,8 @@ Result<void> fit_to_host(snapshot::DecodedSnapshot& snap, const PreparedVm& host
     EMBER_TRY(host_msrs);
     const auto all = snapshot::cpu_shortfall(snap.vcpus, host.supported_cpuid, *host_msrs);
     if (!all.empty()) return fail(x86::describe(all));
-    const std::string pending = snapshot::pending_exception_misfit(
-        snap.vcpus, host.kvm.check_extension(KVM_CAP_EXCEPTION_PAYLOAD) > 0);
+    const std::string pending =
+        snapshot::pending_exception_misfit(snap.vcpus, host.kvm.exception_payload());
     if (!pending.empty()) return fail(pending);
     for (VcpuState& v : snap.vcpus)
         std::erase_if(v.msrs, [&](const auto& m) { return x86::not_restored(m, *host_msrs); });
