@@ -16,13 +16,6 @@ void add_new(std::vector<std::string>& to, std::set<std::string>& seen,
 
 }  // namespace
 
-uint64_t saved_xcr0(const VcpuState& v) {
-    const auto n = std::min<uint32_t>(v.xcrs.nr_xcrs, KVM_MAX_XCRS);
-    for (uint32_t i = 0; i < n; ++i)
-        if (v.xcrs.xcrs[i].xcr == 0) return v.xcrs.xcrs[i].value;
-    return 1;
-}
-
 std::string pending_exception_misfit(std::span<const VcpuState> vcpus, bool exception_payload) {
     if (exception_payload) return {};
     for (size_t i = 0; i < vcpus.size(); ++i)

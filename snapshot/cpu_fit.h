@@ -25,7 +25,4 @@ x86::CpuShortfall cpu_shortfall(std::span<const VcpuState> vcpus,
 // nothing stands in the way.
 std::string pending_exception_misfit(std::span<const VcpuState> vcpus, bool exception_payload);
 
-// XCR0 as the vCPU saved it (1, x87 only, where it saved none).
-uint64_t saved_xcr0(const VcpuState& v);
-
 }  // namespace ember::snapshot

@@ -51,6 +51,13 @@ kvm_vcpu_events events_to_save(kvm_vcpu_events e) {
     return e;
 }
 
+uint64_t saved_xcr0(const VcpuState& v) {
+    const auto n = std::min<uint32_t>(v.xcrs.nr_xcrs, KVM_MAX_XCRS);
+    for (uint32_t i = 0; i < n; ++i)
+        if (v.xcrs.xcrs[i].xcr == 0) return v.xcrs.xcrs[i].value;
+    return kXcr0AtReset;
+}
+
 bool xcrs_as_at_reset(const kvm_xcrs& xcrs) {
     const uint32_t n = std::min<uint32_t>(xcrs.nr_xcrs, KVM_MAX_XCRS);
     for (uint32_t i = 0; i < n; ++i)

@@ -48,6 +48,8 @@ Result<void> check_nested_state(std::span<const uint8_t> state);
 // (Kvm::create_vm), only an exception still pending needs its format: without one, the events are
 // written as a KVM without the capability writes them, which any host's KVM takes back.
 kvm_vcpu_events events_to_save(kvm_vcpu_events events);
+// XCR0 as the vCPU saved it (x87 alone, as at reset, where it saved none).
+uint64_t saved_xcr0(const VcpuState& v);
 // Whether `xcrs` hold nothing but the XCR0 every new vCPU has (x87 state alone), or nothing.
 bool xcrs_as_at_reset(const kvm_xcrs& xcrs);
 

@@ -122,8 +122,8 @@ int describe(const char* path, bool check) {
             "CPUID entries, %zu MSRs\n",
             vcpus.size(), static_cast<ull>(v->regs.rip), v->mp_state.mp_state,
             static_cast<ull>(v->sregs.cr0), static_cast<ull>(v->sregs.efer),
-            static_cast<ull>(snapshot::saved_xcr0(*v)), x86::cpu_vendor(v->cpuid).c_str(),
-            v->cpuid.size(), v->msrs.size());
+            static_cast<ull>(saved_xcr0(*v)), x86::cpu_vendor(v->cpuid).c_str(), v->cpuid.size(),
+            v->msrs.size());
         std::string msrs;
         for (const auto& m : v->msrs) msrs.append(" ").append(hex32(m.index));
         std::printf("  MSRs:%s\n", msrs.c_str());
