@@ -58,10 +58,15 @@ class SigpipeHeld {
     SigpipeHeld() {
         sigemptyset(&pipe_);
         sigaddset(&pipe_, SIGPIPE);
-        sigset_t pending;
-        sigpending(&pending);
-        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
         pthread_sigmask(SIG_BLOCK, &pipe_, &before_);
+        blocked_before_ = sigismember(&before_, SIGPIPE) == 1;
+        // A thread that did not block SIGPIPE has none pending: it would have been delivered. Only
+        // one that did must be asked, so that the agent's own is left to it.
+        if (blocked_before_) {
+            sigset_t pending;
+            sigpending(&pending);
+            was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+        }
     }
     ~SigpipeHeld() {
         if (!was_pending_) {
@@ -69,13 +74,14 @@ class SigpipeHeld {
             while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
             }
         }
-        pthread_sigmask(SIG_SETMASK, &before_, nullptr);
+        if (!blocked_before_) pthread_sigmask(SIG_SETMASK, &before_, nullptr);
     }
     SigpipeHeld(const SigpipeHeld&) = delete;
     SigpipeHeld& operator=(const SigpipeHeld&) = delete;
 
   private:
     sigset_t pipe_{}, before_{};
+    bool blocked_before_ = false;
     bool was_pending_ = false;
 };
 
