@@ -672,7 +672,7 @@ bool pool_against_raw(const std::string& dir, const std::string& load_body, int 
         "|---|---|---|\n| take_for, then a raw socket (tests/support/uds_http) | %.3f | %.3f |\n"
         "| ReadyPool::restore (cpp-httplib) "
         "| %.3f | %.3f |\npool / raw socket: p50 %.3f, p99 %.3f; pool - raw socket: p50 %+.3f ms, "
-        "p99 %+.3f ms (the client's own cost, which perf/api --client-only times alone)\n",
+        "p99 %+.3f ms\n",
         runs, percentile(raw, 0.5), percentile(raw, 0.99), percentile(pooled, 0.5),
         percentile(pooled, 0.99), percentile(pooled, 0.5) / percentile(raw, 0.5),
         percentile(pooled, 0.99) / percentile(raw, 0.99),

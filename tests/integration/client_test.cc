@@ -220,7 +220,8 @@ TEST(Client, BootsPausesSnapshotsAndRestoresAGuest) {
     load.snapshot_path = create.snapshot_path;
     load.mem_backend = MemBackend{MemBackendType::File, create.mem_file_path};
     load.resume_vm = true;
-    expect_ok(b.client().load_snapshot(load));
+    auto loaded = b.client().load_snapshot(load);
+    ASSERT_TRUE(loaded) << loaded.error().message;
     info = b.client().describe_instance();
     ASSERT_TRUE(info) << info.error().message;
     EXPECT_EQ(info->state, VmState::Running);
