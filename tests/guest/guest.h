@@ -28,6 +28,11 @@ static inline uint64_t rdmsr(uint32_t index) {
     return ((uint64_t)hi << 32) | lo;
 }
 
+/* How many times a guest polls for a device's answer before it gives up: seconds on hardware,
+ * minutes emulated (tests/nested/run), where 1e8 spins gave up on healthy requests under ASan
+ * while the other test of `ctest -j2` ran. The host test's failsafe bounds the test in any case. */
+#define SPINS_BEFORE_GIVING_UP 10000000000ull
+
 void putc(char c);
 void puts(const char* s);
 void put_hex(uint64_t v);

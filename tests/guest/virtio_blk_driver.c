@@ -53,11 +53,9 @@ int blk_done(const struct blk_dev* dev) {
 }
 
 uint8_t blk_wait(struct blk_dev* dev) {
-    /* Seconds on hardware, minutes emulated (tests/nested/run), where 1e8 spins had a healthy
-     * request under ASan, or one a rate limiter holds until the test pauses the guest, given up
-     * on; the host's failsafe bounds the test in any case. */
+    /* Also a request a rate limiter holds until the test pauses the guest. */
     for (uint64_t spins = 0; !blk_done(dev); ++spins)
-        if (spins > 10000000000ull) fail("no completion");
+        if (spins > SPINS_BEFORE_GIVING_UP) fail("no completion");
     /* acknowledge any interrupt */
     mmio_write32(dev->base + 0x064, mmio_read32(dev->base + 0x060));
     return dev->status[0];

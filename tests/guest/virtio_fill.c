@@ -56,7 +56,7 @@ int guest_main(void) {
         __asm__ volatile("mfence" ::: "memory");
         mmio_write32(REG(0x050), 0); /* QueueNotify */
         for (uint64_t spins = 0; *(volatile uint16_t*)&used.idx != round; ++spins)
-            if (spins > 100000000ull) return fail("no completion");
+            if (spins > SPINS_BEFORE_GIVING_UP) return fail("no completion");
         if (used.ring[(round - 1) % QSIZE].len != LEN)
             return fail("the device wrote another length");
         for (int i = 0; i < LEN; ++i)
