@@ -24,6 +24,7 @@
 
 #include "api/client/client.h"
 #include "api/json/writer.h"
+#include "core/base/unique_fd.h"
 #include "perf/percentile.h"
 #include "perf/qemu_peer.h"
 #include "perf/quick.h"
@@ -118,15 +119,21 @@ struct Latencies {
     std::vector<double> get_us, put_us;
 };
 
+// An ember (`binary`) serving on `sock` with `more` arguments, its output dropped; its pid.
+pid_t start_ember(const std::string& binary, const std::string& sock,
+                  const std::vector<std::string>& more = {}) {
+    std::vector<std::string> argv = {binary, "--api-sock", sock, "--level", "Error"};
+    argv.insert(argv.end(), more.begin(), more.end());
+    const ember::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    ::unlink(sock.c_str());
+    return spawn(argv, devnull.get(), devnull.get(), devnull.get());
+}
+
 // `requests` GET / and as many PUT /machine-config on one connection to a fresh ember, added to
 // `into`; false if ember did not answer as it should.
 bool measure_latencies(const std::string& binary, const std::string& sock, int requests,
                        Latencies& into) {
-    const std::vector<std::string> argv = {binary, "--api-sock", sock, "--level", "Error"};
-    int devnull = ::open("/dev/null", O_RDWR);
-    ::unlink(sock.c_str());
-    pid_t ember = spawn(argv, devnull, devnull, devnull);
-    ::close(devnull);
+    const pid_t ember = start_ember(binary, sock);
     auto client = UdsHttpClient::connect(sock);
     bool ok = static_cast<bool>(client);
     for (int i = 0; ok && i < requests; ++i) {
@@ -161,16 +168,9 @@ struct ClientCost {
 
 bool measure_client_cost(const std::string& sock, int requests, ClientCost& into) {
     const std::string load_sock = sock + ".load";
-    int devnull = ::open("/dev/null", O_RDWR);
-    const auto start = [&](const std::string& at, std::vector<std::string> more) {
-        std::vector<std::string> argv = {EMBER_BINARY, "--api-sock", at, "--level", "Error"};
-        argv.insert(argv.end(), more.begin(), more.end());
-        ::unlink(at.c_str());
-        return spawn(argv, devnull, devnull, devnull);
-    };
-    const pid_t ember = start(sock, {});
-    const pid_t loader = start(load_sock, {"--serve-after-failed-load", "--no-prepare-vm"});
-    ::close(devnull);
+    const pid_t ember = start_ember(EMBER_BINARY, sock);
+    const pid_t loader =
+        start_ember(EMBER_BINARY, load_sock, {"--serve-after-failed-load", "--no-prepare-vm"});
     bool ok = UdsHttpClient::connect(sock) && UdsHttpClient::connect(load_sock);
     ember::client::ClientOptions options;
     options.socket_path = sock;
@@ -189,15 +189,16 @@ bool measure_client_cost(const std::string& sock, int requests, ClientCost& into
     const std::string load_body = ember::json::to_json(load, ember::json::Absent::Omitted);
     // Refused for the missing file, not for anything else (a configured ember refuses any load).
     const std::string refusal = "snapshot_path " + load.snapshot_path + ": No such file";
+    // The answer must have `status`, and a body that holds `needle`.
     const auto raw = [&](const std::string& at, const char* method, const char* path,
-                         const std::string& b, int status, std::vector<double>& out) {
+                         const std::string& b, int status, std::vector<double>& out,
+                         const std::string& needle = "") {
         auto t = Clock::now();
         auto c = UdsHttpClient::connect(at);
         if (!c) return false;
         auto r = c->request(method, path, b);
         out.push_back(us_since(t));
-        return r && r->status == status &&
-               (status != 400 || r->body.find(refusal) != std::string::npos);
+        return r && r->status == status && r->body.find(needle) != std::string::npos;
     };
     for (int i = 0; ok && i < requests; ++i) {
         ok = raw(sock, "PUT", "/machine-config", body, 204, into.raw_put_us);
@@ -208,7 +209,8 @@ bool measure_client_cost(const std::string& sock, int requests, ClientCost& into
         t = Clock::now();
         ok = ok && client.describe_instance().has_value();
         into.client_get_us.push_back(us_since(t));
-        ok = ok && raw(load_sock, "PUT", "/snapshot/load", load_body, 400, into.raw_load_us);
+        ok = ok &&
+             raw(load_sock, "PUT", "/snapshot/load", load_body, 400, into.raw_load_us, refusal);
         t = Clock::now();
         auto refused = load_client.load_snapshot(load);
         into.client_load_us.push_back(us_since(t));

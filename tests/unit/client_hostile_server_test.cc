@@ -71,14 +71,17 @@ class HostileServer {
     std::jthread acceptor_;
 };
 
-// Reads the request, its body included, so that what the server sends next is an answer to it
-// (a server that closed with the body unread would fail the client's write of it instead).
-void read_request(int fd) {
+enum class Body { Read, Left };
+
+// Reads the request, its body included unless it is Left, so that what the server sends next is an
+// answer to it (a server that closed with the body unread would fail the client's write of it
+// instead, which is what Left is for).
+void read_request(int fd, Body what = Body::Read) {
     std::string seen;
     char buf[4096];
     size_t end = std::string::npos;
     size_t body = 0;
-    while (end == std::string::npos || seen.size() < end + 4 + body) {
+    while (end == std::string::npos || (what == Body::Read && seen.size() < end + 4 + body)) {
         const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n <= 0) return;
         seen.append(buf, static_cast<size_t>(n));
@@ -105,13 +108,7 @@ void wait_for_client_to_go(int fd) {
 // raises SIGPIPE. (cpp-httplib does write again, because the 400 is there to read: it peeks
 // before each write.)
 void answer_the_head_and_close(int fd) {
-    std::string seen;
-    char buf[4096];
-    while (seen.find("\r\n\r\n") == std::string::npos) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) return;
-        seen.append(buf, static_cast<size_t>(n));
-    }
+    read_request(fd, Body::Left);
     send_all(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\n{}");
 }
 
