@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -48,6 +49,7 @@ struct Proc {
     pid_t pid = -1;
     int out = -1;
     std::string sock;
+    std::string err;  // its stderr's file, when it has one
     ~Proc() {
         if (pid > 0) {
             ::kill(pid, SIGKILL);
@@ -66,13 +68,14 @@ void start(Proc& p, const std::vector<std::string>& argv, const std::string& err
     int devnull = ::open("/dev/null", O_RDWR);
     int err_fd = err.empty() ? devnull : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     p.pid = spawn(argv, devnull, fds[1], err_fd < 0 ? devnull : err_fd);
+    if (err_fd >= 0) p.err = err;
     if (err_fd >= 0 && err_fd != devnull) ::close(err_fd);
     ::close(devnull);
     ::close(fds[1]);
     p.out = fds[0];
 }
 
-// The last line of a QEMU's stderr file: why it exited, when it did.
+// The last line of a process's stderr file: why it exited, when it did.
 std::string last_line_of(const std::string& path) {
     std::string text = read_file(path);
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
@@ -80,53 +83,76 @@ std::string last_line_of(const std::string& path) {
     return newline == std::string::npos ? text : text.substr(newline + 1);
 }
 
-// An ember serving its API at `sock`, its console on p.out.
+// An ember serving its API at `sock`, its console on p.out, its errors in a file beside `sock`.
 void start_ember(Proc& p, const std::string& sock) {
     p.sock = sock;
-    start(p, {EMBER_BINARY, "--api-sock", sock, "--level", "Error"});
+    start(p, {EMBER_BINARY, "--api-sock", sock, "--level", "Error"}, sock + ".err");
 }
 
-// Waits for a '.' on the process's stdout (draining whatever else); false after 10 s.
-bool wait_dot(int fd) {
-    for (auto t = Clock::now(); ms_since(t) < 10000;) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0) continue;
+// A wait's bound only ends a hang. Emulated (tests/nested/run), a QEMU peer's start from cold
+// files took up to 4.4 s, and a 30 s wait for the toucher's ~1 s pass once ran out in CI.
+constexpr int kHangMs = 120000;
+
+// Reads p's console until `c` shows up (draining whatever else). When it does not, says on stderr
+// why not: the console closed (with how the process ended) or kHangMs passed, with the console's
+// last bytes and the last line of the process's stderr.
+bool wait_char(Proc& p, char c) {
+    std::string why = "no '" + std::string(1, c) + "' within " + std::to_string(kHangMs) + " ms";
+    std::string tail;
+    for (auto t = Clock::now(); ms_since(t) < kHangMs;) {
+        pollfd pfd{p.out, POLLIN, 0};
+        if (::poll(&pfd, 1, 100) <= 0) continue;
         char buf[4096];
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) return false;
-        if (std::memchr(buf, '.', static_cast<size_t>(n))) return true;
+        ssize_t n = ::read(p.out, buf, sizeof buf);
+        if (n > 0 && std::memchr(buf, c, static_cast<size_t>(n))) return true;
+        if (n > 0) {
+            tail.append(buf, static_cast<size_t>(n));
+            if (tail.size() > 32) tail.erase(0, tail.size() - 32);
+            continue;
+        }
+        int status = 0;
+        why = "its console closed";
+        if (::waitpid(p.pid, &status, 0) == p.pid) {
+            p.pid = -1;
+            why += WIFSIGNALED(status) ? ", killed by signal " + std::to_string(WTERMSIG(status))
+                                       : ", exit status " + std::to_string(WEXITSTATUS(status));
+        }
+        break;
     }
+    std::string shown;
+    for (unsigned char ch : tail) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02x", ch);
+        shown += std::isprint(ch) ? std::string(1, static_cast<char>(ch)) : std::string(hex);
+    }
+    const std::string last = p.err.empty() ? "" : last_line_of(p.err);
+    std::fprintf(stderr, "%s; its console's last bytes: \"%s\"%s%s\n", why.c_str(), shown.c_str(),
+                 last.empty() ? "" : "; its stderr: ", last.c_str());
     return false;
 }
 
-// Reads until `c` shows up on fd; false after 30 s.
-bool wait_char(int fd, char c) {
-    for (auto t = Clock::now(); ms_since(t) < 30000;) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0) continue;
-        char buf[256];
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) return false;
-        if (std::memchr(buf, c, static_cast<size_t>(n))) return true;
-    }
+// One API call that must answer 204; false, with the call and its answer on stderr, otherwise.
+bool call(EmberApi& c, const std::string& method, const std::string& path,
+          const std::string& body) {
+    auto r = c.request(method, path, body);
+    if (r && r->status == 204) return true;
+    std::fprintf(
+        stderr, "%s %s: %s\n", method.c_str(), path.c_str(),
+        r ? (std::to_string(r->status) + " " + r->body).c_str() : r.error().message.c_str());
     return false;
 }
 
-// Boots the toucher (tests/guest/toucher.c) in the ember `c` serves, its console on `console`,
-// with `machine_config`: the ms from InstanceStart to the end of its fill of 64 MiB ('R'), or
-// nothing (said on stderr) when a call failed or the fill never ended.
-std::optional<double> boot_toucher(EmberApi& c, int console, const std::string& machine_config) {
-    auto r = c.request("PUT", "/machine-config", machine_config);
-    if (!r || r->status != 204)
-        return std::fprintf(stderr, "machine-config failed\n"), std::nullopt;
-    r = c.request("PUT", "/boot-source",
-                  "{\"kernel_image_path\": \"" + std::string(EMBER_GUEST_DIR) + "/toucher.elf\"}");
-    if (!r || r->status != 204) return std::fprintf(stderr, "boot-source failed\n"), std::nullopt;
+// Boots the toucher (tests/guest/toucher.c) in `ember`, whose API `c` is, with `machine_config`:
+// the ms from InstanceStart to the end of its fill of 64 MiB ('R'), or nothing (said on stderr)
+// when a call failed or the fill never ended.
+std::optional<double> boot_toucher(EmberApi& c, Proc& ember, const std::string& machine_config) {
+    if (!call(c, "PUT", "/machine-config", machine_config) ||
+        !call(c, "PUT", "/boot-source",
+              "{\"kernel_image_path\": \"" + std::string(EMBER_GUEST_DIR) + "/toucher.elf\"}"))
+        return std::nullopt;
     auto t = Clock::now();
-    r = c.request("PUT", "/actions", R"({"action_type": "InstanceStart"})");
-    if (!r || r->status != 204) return std::fprintf(stderr, "toucher start failed\n"), std::nullopt;
-    if (!wait_char(console, 'R'))
-        return std::fprintf(stderr, "toucher never filled\n"), std::nullopt;
+    if (!call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})")) return std::nullopt;
+    if (!wait_char(ember, 'R')) return std::fprintf(stderr, "toucher never filled\n"), std::nullopt;
     return ms_since(t);
 }
 
@@ -153,12 +179,11 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
         start_ember(a, sock);
         auto c = EmberApi::connect(sock);
         if (!c) return 1;
-        if (!boot_toucher(*c, a.out, R"({"vcpu_count": 1, "mem_size_mib": 256})")) return 1;
-        (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
-        auto r =
-            c->request("PUT", "/snapshot/create",
-                       R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}");
-        if (!r || r->status != 204) return std::fprintf(stderr, "toucher snapshot failed\n"), 1;
+        if (!boot_toucher(*c, a, R"({"vcpu_count": 1, "mem_size_mib": 256})")) return 1;
+        if (!call(*c, "PATCH", "/vm", R"({"state": "Paused"})") ||
+            !call(*c, "PUT", "/snapshot/create",
+                  R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}"))
+            return 1;
     }
     const std::string lazy_load =
         R"({"snapshot_path": ")" + state +
@@ -166,6 +191,8 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
         R"("}, "resume_vm": true})";
     const std::string ws_load =
         lazy_load.substr(0, lazy_load.size() - 1) + R"(, "working_set_path": ")" + ws + "\"}";
+    // The keystrokes that start each of the toucher's passes over its memory.
+    const std::string kPass = R"({"action_type": "SendCtrlAltDel"})";
     // One restore: from the load request to the end of the first pass (and a second pass, timed
     // into `resident`, when asked); the working set recorded after it when `record` is set.
     auto restore = [&](const std::string& load, double& load_to_pass, double* pass,
@@ -175,25 +202,21 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
         auto c = EmberApi::connect(sock);
         if (!c) return false;
         auto t0 = Clock::now();
-        auto r = c->request("PUT", "/snapshot/load", load);
-        if (!r || r->status != 204)
-            return std::fprintf(stderr, "toucher load failed: %s\n", r ? r->body.c_str() : ""),
-                   false;
+        if (!call(*c, "PUT", "/snapshot/load", load)) return false;
         auto t = Clock::now();
-        (void)c->request("PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
-        if (!wait_char(b.out, 'T')) return std::fprintf(stderr, "no first pass\n"), false;
+        if (!call(*c, "PUT", "/actions", kPass)) return false;
+        if (!wait_char(b, 'T')) return std::fprintf(stderr, "no first pass\n"), false;
         load_to_pass = ms_since(t0);
         if (pass) *pass = ms_since(t);
         if (resident) {
             t = Clock::now();
-            (void)c->request("PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
-            if (!wait_char(b.out, 'T')) return std::fprintf(stderr, "no second pass\n"), false;
+            if (!call(*c, "PUT", "/actions", kPass)) return false;
+            if (!wait_char(b, 'T')) return std::fprintf(stderr, "no second pass\n"), false;
             resident->push_back(ms_since(t));
         }
         if (record) {
-            r = c->request("PUT", "/snapshot/working-set",
-                           R"({"working_set_path": ")" + ws + "\"}");
-            if (!r || r->status != 204) return std::fprintf(stderr, "working set failed\n"), false;
+            if (!call(*c, "PUT", "/snapshot/working-set", R"({"working_set_path": ")" + ws + "\"}"))
+                return false;
         }
         return true;
     };
@@ -276,20 +299,19 @@ int dirty_tracking_cost(TempDir& dir, int runs, bool quick) {
                 auto c = EmberApi::connect(sock);
                 if (!c) return 1;
                 auto filled = boot_toucher(
-                    *c, a.out,
+                    *c, a,
                     "{\"vcpu_count\": 1, \"mem_size_mib\": " + std::to_string(kGuestMib) +
                         ", \"huge_pages\": \"" + std::string(pages) +
                         "\", \"track_dirty_pages\": " + (track ? "true" : "false") + "}");
                 if (!filled) return 1;
                 fill[track].push_back(*filled);
                 if (!track) continue;
-                (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
+                if (!call(*c, "PATCH", "/vm", R"({"state": "Paused"})")) return 1;
                 auto t = Clock::now();
-                auto r =
-                    c->request("PUT", "/snapshot/create",
-                               R"({"snapshot_type": "Diff", "snapshot_path": ")" + dir.path() +
-                                   R"(/d.state", "mem_file_path": ")" + dir.path() + "/d.mem\"}");
-                if (!r || r->status != 204) return std::fprintf(stderr, "Diff create failed\n"), 1;
+                if (!call(*c, "PUT", "/snapshot/create",
+                          R"({"snapshot_type": "Diff", "snapshot_path": ")" + dir.path() +
+                              R"(/d.state", "mem_file_path": ")" + dir.path() + "/d.mem\"}"))
+                    return 1;
                 diff.push_back(ms_since(t));
             }
         }
@@ -337,38 +359,35 @@ int main(int argc, char** argv) {
             start_ember(a, sock);
             auto c = EmberApi::connect(sock);
             if (!c) return std::fprintf(stderr, "ember A: %s\n", c.error().message.c_str()), 1;
-            (void)c->request("PUT", "/machine-config",
-                             "{\"vcpu_count\": 1, \"track_dirty_pages\": true, \"mem_size_mib\": " +
-                                 std::to_string(mib) + "}");
-            (void)c->request(
-                "PUT", "/boot-source",
-                "{\"kernel_image_path\": \"" + std::string(EMBER_GUEST_DIR) + "/dots.elf\"}");
-            (void)c->request("PUT", "/actions", R"({"action_type": "InstanceStart"})");
-            if (!wait_dot(a.out))
+            if (!call(*c, "PUT", "/machine-config",
+                      "{\"vcpu_count\": 1, \"track_dirty_pages\": true, \"mem_size_mib\": " +
+                          std::to_string(mib) + "}") ||
+                !call(
+                    *c, "PUT", "/boot-source",
+                    "{\"kernel_image_path\": \"" + std::string(EMBER_GUEST_DIR) + "/dots.elf\"}") ||
+                !call(*c, "PUT", "/actions", R"({"action_type": "InstanceStart"})"))
+                return 1;
+            if (!wait_char(a, '.'))
                 return std::fprintf(stderr, "ember A: the guest printed nothing\n"), 1;
-            (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
+            if (!call(*c, "PATCH", "/vm", R"({"state": "Paused"})")) return 1;
             for (int i = 0; i < creates; ++i) {
                 auto t = Clock::now();
-                auto r = c->request("PUT", "/snapshot/create",
-                                    R"({"snapshot_type": "Full", "snapshot_path": ")" + state +
-                                        R"(", "mem_file_path": ")" + mem + "\"}");
-                if (!r || r->status != 204) {
-                    std::fprintf(stderr, "create failed: %s\n",
-                                 r ? r->body.c_str() : r.error().message.c_str());
+                if (!call(*c, "PUT", "/snapshot/create",
+                          R"({"snapshot_type": "Full", "snapshot_path": ")" + state +
+                              R"(", "mem_file_path": ")" + mem + "\"}"))
                     return 1;
-                }
                 create_ms.push_back(ms_since(t));
             }
             // Diff: the guest runs a little between snapshots, as between two function calls.
             for (int i = 0; i < creates; ++i) {
-                (void)c->request("PATCH", "/vm", R"({"state": "Resumed"})");
+                if (!call(*c, "PATCH", "/vm", R"({"state": "Resumed"})")) return 1;
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                (void)c->request("PATCH", "/vm", R"({"state": "Paused"})");
+                if (!call(*c, "PATCH", "/vm", R"({"state": "Paused"})")) return 1;
                 auto t = Clock::now();
-                auto r = c->request("PUT", "/snapshot/create",
-                                    R"({"snapshot_type": "Diff", "snapshot_path": ")" + state +
-                                        R"(.diff", "mem_file_path": ")" + mem + ".diff\"}");
-                if (!r || r->status != 204) return std::fprintf(stderr, "diff create failed\n"), 1;
+                if (!call(*c, "PUT", "/snapshot/create",
+                          R"({"snapshot_type": "Diff", "snapshot_path": ")" + state +
+                              R"(.diff", "mem_file_path": ")" + mem + ".diff\"}"))
+                    return 1;
                 diff_ms.push_back(ms_since(t));
             }
         }
@@ -384,14 +403,9 @@ int main(int argc, char** argv) {
             auto c = EmberApi::connect(bsock);
             if (!c) return std::fprintf(stderr, "ember B: %s\n", c.error().message.c_str()), 1;
             auto t1 = Clock::now();
-            auto r = c->request("PUT", "/snapshot/load", load);
-            if (!r || r->status != 204) {
-                std::fprintf(stderr, "load failed: %s\n",
-                             r ? r->body.c_str() : r.error().message.c_str());
-                return 1;
-            }
+            if (!call(*c, "PUT", "/snapshot/load", load)) return 1;
             load_ms.push_back(ms_since(t1));
-            if (!wait_dot(b.out))
+            if (!wait_char(b, '.'))
                 return std::fprintf(stderr, "ember B: the restored guest printed nothing\n"), 1;
             to_guest_ms.push_back(ms_since(t1));
             start_ms.push_back(ms_since(t0));
@@ -435,10 +449,8 @@ int main(int argc, char** argv) {
                 args.insert(args.end(), {"-serial", "stdio", "-incoming", "exec:cat " + mig});
                 auto t0 = Clock::now();
                 start(q, args, qerr);
-                if (!wait_dot(q.out))
-                    return std::fprintf(stderr, "QEMU -incoming: the guest printed nothing: %s\n",
-                                        last_line_of(qerr).c_str()),
-                           1;
+                if (!wait_char(q, '.'))
+                    return std::fprintf(stderr, "QEMU -incoming: the guest printed nothing\n"), 1;
                 qemu_ms.push_back(ms_since(t0));
             }
         }
