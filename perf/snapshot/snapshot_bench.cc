@@ -192,7 +192,7 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
     const std::string ws_load =
         lazy_load.substr(0, lazy_load.size() - 1) + R"(, "working_set_path": ")" + ws + "\"}";
     // The keystrokes that start each of the toucher's passes over its memory.
-    const std::string kPass = R"({"action_type": "SendCtrlAltDel"})";
+    const std::string pass_keys = R"({"action_type": "SendCtrlAltDel"})";
     // One restore: from the load request to the end of the first pass (and a second pass, timed
     // into `resident`, when asked); the working set recorded after it when `record` is set.
     auto restore = [&](const std::string& load, double& load_to_pass, double* pass,
@@ -204,13 +204,13 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
         auto t0 = Clock::now();
         if (!call(*c, "PUT", "/snapshot/load", load)) return false;
         auto t = Clock::now();
-        if (!call(*c, "PUT", "/actions", kPass)) return false;
+        if (!call(*c, "PUT", "/actions", pass_keys)) return false;
         if (!wait_char(b, 'T')) return std::fprintf(stderr, "no first pass\n"), false;
         load_to_pass = ms_since(t0);
         if (pass) *pass = ms_since(t);
         if (resident) {
             t = Clock::now();
-            if (!call(*c, "PUT", "/actions", kPass)) return false;
+            if (!call(*c, "PUT", "/actions", pass_keys)) return false;
             if (!wait_char(b, 'T')) return std::fprintf(stderr, "no second pass\n"), false;
             resident->push_back(ms_since(t));
         }

@@ -63,11 +63,16 @@ void reap(Running r) {
     ::close(r.out_fd);
 }
 
-// Waits for `marker` on stdout; returns the microseconds from t0, or nothing after 10 s.
+// A silence that only a hang outlasts: emulated (tests/nested/run), a VMM's first start from cold
+// files takes seconds.
+constexpr int kHangMs = 120000;
+
+// Waits for `marker` on stdout; returns the microseconds from t0, or nothing once it stays silent
+// for kHangMs.
 std::optional<double> wait_for(const Running& r, const std::string& marker, Clock::time_point t0) {
     std::string seen;
     pollfd p{r.out_fd, POLLIN, 0};
-    while (::poll(&p, 1, 10000) > 0) {
+    while (::poll(&p, 1, kHangMs) > 0) {
         char buf[512];
         ssize_t n = ::read(r.out_fd, buf, sizeof buf);
         if (n <= 0) return std::nullopt;
