@@ -110,13 +110,14 @@ bool wait_char(Proc& p, char c) {
             if (tail.size() > 32) tail.erase(0, tail.size() - 32);
             continue;
         }
-        int status = 0;
         why = "its console closed";
-        if (::waitpid(p.pid, &status, 0) == p.pid) {
-            p.pid = -1;
-            why += WIFSIGNALED(status) ? ", killed by signal " + std::to_string(WTERMSIG(status))
-                                       : ", exit status " + std::to_string(WEXITSTATUS(status));
-        }
+        const auto status = wait_for_end(p.pid, std::chrono::milliseconds(kHangMs));
+        p.pid = -1;  // reaped, and killed first if it had not ended
+        if (!status)
+            why += ", and the process had not ended " + std::to_string(kHangMs) + " ms later";
+        else
+            why += WIFSIGNALED(*status) ? ", killed by signal " + std::to_string(WTERMSIG(*status))
+                                        : ", exit status " + std::to_string(WEXITSTATUS(*status));
         break;
     }
     std::string shown;
