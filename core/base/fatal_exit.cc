@@ -78,4 +78,8 @@ void finish() {
     undo_and_exit(g_status.load());
 }
 
+void exit_here(int status) {
+    undo_and_exit(status);
+}
+
 }  // namespace ember::fatal_exit

@@ -27,5 +27,8 @@ void forget_terminal();
 [[noreturn]] void exit_now(int status);
 // On the VMM thread, once notify_fd() rings: the exit another thread asked for.
 [[noreturn]] void finish();
+// Ends the process with `status` from the calling thread, undoing as exit_now does: for a thread
+// whose filter allows it (the VMM thread's) that cannot wait for the VMM thread.
+[[noreturn]] void exit_here(int status);
 
 }  // namespace ember::fatal_exit

@@ -113,17 +113,47 @@ size_t prefix(char* out, size_t size, Level level, const std::source_location* o
     return static_cast<size_t>(at - out);
 }
 
+// How `c` is written in a line: itself, or, for a control character, an escape ("\n", "\x1b"),
+// so that no string from outside (a path in a config file, an --id) can end a line and forge
+// the next, wherever it entered. Its length, at most 4, in `out`.
+size_t escaped(char c, char* out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+        out[0] = c;
+        return 1;
+    }
+    out[0] = '\\';
+    switch (c) {
+        case '\n': out[1] = 'n'; return 2;
+        case '\r': out[1] = 'r'; return 2;
+        case '\t': out[1] = 't'; return 2;
+        default: break;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    out[1] = 'x';
+    out[2] = kHex[u >> 4];
+    out[3] = kHex[u & 0xf];
+    return 4;
+}
+
 void emit(Level level, std::string_view message, const std::source_location& origin) {
     static constexpr std::string_view kCut = " [cut]\n";
     char line[kMaxLine];
     // The prefix leaves room for the cut marker, whatever its length.
     const size_t head = prefix(line, sizeof line - kCut.size() - 1, level, &origin);
-    size_t room = sizeof line - head - 1;  // and the newline
-    size_t n = std::min(message.size(), room);
-    if (n < message.size()) n = room - (kCut.size() - 1);
-    std::memcpy(line + head, message.data(), n);
-    size_t size = head + n;
-    if (n < message.size()) {
+    const size_t end = sizeof line - 1;             // room for the newline
+    const size_t cut_at = end - (kCut.size() - 1);  // room for the marker instead
+    size_t size = head, fits_marker = head, taken = 0;
+    char piece[4];
+    for (; taken < message.size(); ++taken) {
+        const size_t n = escaped(message[taken], piece);
+        if (size + n > end) break;
+        std::memcpy(line + size, piece, n);
+        size += n;
+        if (size <= cut_at) fits_marker = size;
+    }
+    if (taken < message.size()) {
+        size = fits_marker;
         std::memcpy(line + size, kCut.data(), kCut.size());
         size += kCut.size();
     } else {
@@ -173,8 +203,15 @@ void set_show_origin(bool show) {
     g_show_origin.store(show, std::memory_order_relaxed);
 }
 void set_instance_id(std::string_view id) {
-    const size_t n = std::min(id.size(), sizeof g_instance - 1);
-    std::memcpy(g_instance, id.data(), n);
+    // Escaped as a message is: an --id cannot end a line either.
+    size_t n = 0;
+    char piece[4];
+    for (char c : id) {
+        const size_t k = escaped(c, piece);
+        if (n + k > sizeof g_instance - 1) break;
+        std::memcpy(g_instance + n, piece, k);
+        n += k;
+    }
     g_instance[n] = '\0';
 }
 void set_thread_name(std::string_view name) {

@@ -22,10 +22,11 @@ void BootTimer::write(uint64_t offset, std::span<const uint8_t> data) {
     if (offset != 0 || data.empty() || data[0] != kMagic) return;
     const uint64_t wall_us = micros_since(start_);
     uint64_t cpu_us = process_cpu_time_us() - start_cpu_us_;
-    log::write(log::Level::Info, "Guest-boot-time = " + std::to_string(wall_us) + " us " +
-                                     std::to_string(wall_us / 1000) + " ms, " +
-                                     std::to_string(cpu_us) + " CPU us " +
-                                     std::to_string(cpu_us / 1000) + " CPU ms");
+    lines_.write(log::Level::Info, [&] {
+        return "Guest-boot-time = " + std::to_string(wall_us) + " us " +
+               std::to_string(wall_us / 1000) + " ms, " + std::to_string(cpu_us) + " CPU us " +
+               std::to_string(cpu_us / 1000) + " CPU ms";
+    });
 }
 
 }  // namespace ember

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "core/base/log_limit.h"
 #include "core/devices/bus.h"
 
 namespace ember {
@@ -24,6 +25,7 @@ class BootTimer : public BusDevice {
   private:
     std::chrono::steady_clock::time_point start_;
     uint64_t start_cpu_us_;
+    log::LineLimit lines_;  // a guest may write the magic byte in a loop
 };
 
 uint64_t process_cpu_time_us();

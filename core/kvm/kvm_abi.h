@@ -53,4 +53,14 @@ struct PreFaultMemory {
 static_assert(sizeof(PreFaultMemory) == 64);
 inline constexpr unsigned long kPreFaultMemory = _IOWR(KVMIO, 0xd5, PreFaultMemory);
 
+// KVM_EXIT_MEMORY_FAULT (Linux 6.8), with KVM_RUN's EFAULT: kvm_run's exit union then holds the
+// guest range KVM could not map.
+inline constexpr uint32_t kExitMemoryFault = 39;
+struct MemoryFault {
+    uint64_t flags;
+    uint64_t gpa;
+    uint64_t size;
+};
+static_assert(sizeof(MemoryFault) <= sizeof(kvm_run{}.padding));
+
 }  // namespace ember::kvm_abi

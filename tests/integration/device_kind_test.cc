@@ -180,7 +180,7 @@ TEST(DeviceKind, ASnapshotKeepsItsDeviceForAVmmThatListsTheKind) {
             ASSERT_LT(std::chrono::steady_clock::now(), deadline) << before.text;
             ASSERT_TRUE(loop->run_once(10));
         }
-        (*vmm)->pause();
+        ASSERT_TRUE((*vmm)->pause());
         auto saved = (*vmm)->save_snapshot(state, memory);
         ASSERT_TRUE(saved) << saved.error().message;
         // Nothing asked the VM to end: finish() still says why it did.

@@ -55,7 +55,7 @@ TEST(Pause, PausedGuestStopsAndResumedGuestContinues) {
     ASSERT_TRUE(wait_for([&] { return counter(**vmm) > c0 + 1000; }, kFailsafe));
     const auto window = std::chrono::steady_clock::now() - t0;
     for (int round = 0; round < 3; ++round) {
-        (*vmm)->pause();
+        ASSERT_TRUE((*vmm)->pause());
         EXPECT_EQ((*vmm)->state(), VmState::Paused);
         uint64_t at_pause = counter(**vmm);
         auto regs = (*vmm)->vcpus()[0]->vcpu().get_regs();
@@ -110,7 +110,7 @@ TEST(Pause, AStringCopyFromMmioCutByPausesGetsEveryRegister) {
     // pauses land on one.
     int rounds = 0;
     for (; rounds < 40 && (*vmm)->state() != VmState::Exited; ++rounds) {
-        (*vmm)->pause();
+        ASSERT_TRUE((*vmm)->pause());
         uint64_t at_pause = counter(**vmm);
         (*vmm)->resume();
         ASSERT_TRUE(wait_for(copied_past(at_pause + 2), kFailsafe)) << "the guest did not go on";

@@ -114,22 +114,26 @@ TEST(Seccomp, EachThreadRunsUnderItsOwnFilterOnceTheVmRuns) {
         auto it = threads.find(name);
         return it != threads.end() && it->second == "2/1";
     };
-    auto vcpu_ready = [&] { return confined("fc_vcpu 0") && confined("ember"); };
+    auto vcpu_ready = [&] {
+        return confined("fc_vcpu 0") && confined("ember") && confined("ember_signals");
+    };
     for (int i = 0; i < 100 && !vcpu_ready(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
         threads = ember.thread_seccomp();
     }
-    int main_threads = 0, api = 0, vcpu = 0;
+    int main_threads = 0, api = 0, vcpu = 0, signals = 0;
     for (const auto& [name, mode] : threads) {
         // Mode 2 (filter), and one filter each: the API thread starts before the VMM thread is
-        // confined, and vCPU threads confine themselves.
+        // confined, and vCPU threads and the termination signals' thread confine themselves.
         EXPECT_EQ(mode, "2/1") << name;
         main_threads += name == "ember";
         api += name == "ember_api";
+        signals += name == "ember_signals";
         // Firecracker's name, which Kata's driver matches on (by its prefix "fc_vcpu").
         vcpu += name == "fc_vcpu 0";
     }
     EXPECT_EQ(main_threads, 1);
+    EXPECT_EQ(signals, 1);
     EXPECT_GE(api, 1);
     EXPECT_EQ(vcpu, 1);
 }

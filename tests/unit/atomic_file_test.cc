@@ -131,5 +131,126 @@ TEST(AtomicFile, APairWhoseSecondRenameFailsLeavesThePreviousPair) {
     EXPECT_EQ(temporaries(dir.path()), 0);
 }
 
+int leftovers(const std::string& dir) {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().filename().string().find(".ember-") != std::string::npos) ++n;
+    return n;
+}
+
+TEST(AtomicFile, WhatAKilledWriterLeftGoesAtTheNextCreateAtItsTarget) {
+    testing::TempDir dir;
+    auto target = dir.write("vm.mem", "old");
+    for (int i = 0; i < 3; ++i) {
+        pid_t child = ::fork();
+        if (child == 0) {
+            auto f = AtomicFile::create(target);
+            if (f) (void)!::write(f->fd(), "half", 4);
+            ::_exit(0);  // as if killed mid-write
+        }
+        ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+    }
+    ASSERT_EQ(temporaries(dir.path()), 1) << "each killed create removed the one before";
+    auto f = written(target, "new");
+    EXPECT_EQ(temporaries(dir.path()), 1) << "only the live writer's own";
+    ASSERT_TRUE(f.commit());
+    EXPECT_EQ(read(target), "new");
+    EXPECT_EQ(leftovers(dir.path()), 0);
+}
+
+// Another writer's temporary, alive (here in this very process, through another descriptor), is
+// not taken for a dead one's.
+TEST(AtomicFile, ALiveWritersTemporaryIsLeftAlone) {
+    testing::TempDir dir;
+    auto target = dir.write("vm.state", "old");
+    auto first = written(target, "first");
+    auto second = written(target, "second");
+    EXPECT_EQ(temporaries(dir.path()), 2);
+    ASSERT_TRUE(second.commit());
+    ASSERT_TRUE(first.commit());
+    EXPECT_EQ(read(target), "first");
+    EXPECT_EQ(leftovers(dir.path()), 0);
+}
+
+class KilledPairCommit : public ::testing::TestWithParam<AtomicFile::PairStep> {};
+
+// A create killed after each step of its pair's commit, as SIGKILL would: what it left is found
+// and undone, and the pair at the paths is whole, the previous one unless both new files were in
+// place (then the new one), the very inode a VM may map.
+TEST_P(KilledPairCommit, LeavesAWholePairOnceRecovered) {
+    const AtomicFile::PairStep killed_after = GetParam();
+    for (bool had_pair : {true, false}) {
+        testing::TempDir dir;
+        const std::string mem = dir.path() + "/vm.mem", state = dir.path() + "/vm.state";
+        if (had_pair) {
+            dir.write("vm.mem", "old memory");
+            dir.write("vm.state", "old state");
+        }
+        const ino_t old_inode = inode(mem);
+        pid_t child = ::fork();
+        if (child == 0) {
+            auto m = written(mem, "new memory");
+            auto s = written(state, "new state");
+            (void)AtomicFile::commit_pair(m, s, [&](AtomicFile::PairStep step) {
+                if (step == killed_after) ::_exit(0);
+            });
+            ::_exit(1);
+        }
+        int status = 0;
+        ASSERT_EQ(::waitpid(child, &status, 0), child);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "killed where asked";
+        if (killed_after != AtomicFile::PairStep::Done) {
+            EXPECT_GT(leftovers(dir.path()), 0) << "a kill leaves files behind";
+        }
+        AtomicFile::recover_pair(mem, state);
+        EXPECT_EQ(leftovers(dir.path()), 0) << "had a pair: " << had_pair;
+        const bool new_pair = killed_after >= AtomicFile::PairStep::SecondPlaced;
+        if (new_pair) {
+            EXPECT_EQ(read(mem), "new memory");
+            EXPECT_EQ(read(state), "new state");
+        } else if (had_pair) {
+            EXPECT_EQ(read(mem), "old memory");
+            EXPECT_EQ(read(state), "old state");
+            EXPECT_EQ(inode(mem), old_inode);
+        } else {
+            EXPECT_FALSE(std::filesystem::exists(mem)) << "no half pair";
+            EXPECT_FALSE(std::filesystem::exists(state));
+        }
+        // And the next create at the paths goes through.
+        auto m = written(mem, "newer memory");
+        auto s = written(state, "newer state");
+        ASSERT_TRUE(AtomicFile::commit_pair(m, s));
+        EXPECT_EQ(leftovers(dir.path()), 0);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(EachStep, KilledPairCommit,
+                         ::testing::Values(AtomicFile::PairStep::PreviousKept,
+                                           AtomicFile::PairStep::SecondNamedForPair,
+                                           AtomicFile::PairStep::FirstPlaced,
+                                           AtomicFile::PairStep::SecondPlaced,
+                                           AtomicFile::PairStep::Done));
+
+// recover_pair() leaves a live writer's pair commit alone: here this process is the writer,
+// stopped after the first rename, and another process's recovery finds its files held.
+TEST(AtomicFile, ALiveWritersPairCommitIsNotUndone) {
+    testing::TempDir dir;
+    const std::string mem = dir.write("vm.mem", "old memory");
+    const std::string state = dir.write("vm.state", "old state");
+    auto m = written(mem, "new memory");
+    auto s = written(state, "new state");
+    ASSERT_TRUE(AtomicFile::commit_pair(m, s, [&](AtomicFile::PairStep step) {
+        if (step != AtomicFile::PairStep::FirstPlaced) return;
+        pid_t child = ::fork();
+        if (child == 0) ::_exit(AtomicFile::recover_pair(mem, state));
+        int status = 0;
+        ASSERT_EQ(::waitpid(child, &status, 0), child);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "it removed nothing";
+    }));
+    EXPECT_EQ(read(mem), "new memory");
+    EXPECT_EQ(read(state), "new state");
+    EXPECT_EQ(leftovers(dir.path()), 0);
+}
+
 }  // namespace
 }  // namespace ember

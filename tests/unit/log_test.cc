@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <thread>
 
+#include "core/base/log_limit.h"
 #include "tests/support/ember_process.h"
 
 namespace ember {
@@ -78,6 +80,93 @@ TEST(Log, ALineTheSinkRefusesIsCountedAsMissed) {
     log::set_fd(-1);
     ::close(full);
     EXPECT_EQ(log::missed_lines(), before + 1);
+}
+
+// The lines `write` logs, as the sink got them.
+template <typename Write>
+std::string logged(Write write) {
+    testing::TempDir dir;
+    const std::string path = dir.path() + "/log";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    EXPECT_GE(fd, 0);
+    log::set_fd(fd);
+    write();
+    log::set_fd(-1);
+    ::close(fd);
+    return testing::read_file(path);
+}
+
+// A string from outside (a config file's path, an --id) cannot end a line and forge the next: its
+// control characters are written as escapes, whichever way it entered.
+TEST(Log, ControlCharactersInAMessageAreEscapedSoNoLineCanBeForged) {
+    const std::string text = logged([] {
+        log::always(
+            "path /img\n2026-01-01T00:00:00.000000000 [anonymous-instance:ember:ERROR] "
+            "forged\r\t\x1b[31m\x7f end");
+    });
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+    EXPECT_NE(text.find("path /img\\n2026-01-01T00:00:00.000000000 [anonymous-instance:ember:"
+                        "ERROR] forged\\r\\t\\x1b[31m\\x7f end\n"),
+              std::string::npos)
+        << text;
+}
+
+TEST(Log, AnInstanceIdIsEscapedAsAMessageIs) {
+    log::set_instance_id("vm\n2026 [x:y:ERROR] z");
+    const std::string text = logged([] { log::always("hello"); });
+    log::set_instance_id("anonymous-instance");
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+    EXPECT_NE(text.find("[vm\\n2026 [x:y:ERROR] z:"), std::string::npos) << text;
+}
+
+// A message whose escapes do not fit is cut at a whole escape, and says so.
+TEST(Log, ALongMessageOfEscapesIsCutAtAWholeOne) {
+    const std::string text = logged([] { log::always(std::string(3000, '\x01')); });
+    ASSERT_TRUE(text.ends_with("\\x01 [cut]\n")) << text.substr(text.size() - 40);
+    EXPECT_LE(text.size(), log::kMaxLine);
+}
+
+TEST(LineLimit, LetsABurstThroughThenALineAPeriodSayingHowManyItDropped) {
+    log::LineLimit limit(3, std::chrono::seconds(10));
+    const auto t0 = log::LineLimit::Clock::time_point{} + std::chrono::hours(1);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(limit.admit(t0), 0u) << i;
+    for (int i = 0; i < 1000; ++i) EXPECT_FALSE(limit.admit(t0 + std::chrono::seconds(5)));
+    EXPECT_EQ(limit.dropped(), 1000u);
+    EXPECT_EQ(limit.admit(t0 + std::chrono::seconds(10)), 1000u) << "the next line says so";
+    EXPECT_FALSE(limit.admit(t0 + std::chrono::seconds(11)));
+    EXPECT_EQ(limit.admit(t0 + std::chrono::seconds(20)), 1u);
+    // A long quiet fills the burst again, and no more.
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(limit.admit(t0 + std::chrono::hours(1))) << i;
+    EXPECT_FALSE(limit.admit(t0 + std::chrono::hours(1)));
+}
+
+TEST(LineLimit, TheSharedBudgetBoundsBytesAcrossPlaces) {
+    log::ByteBudget budget(1000, 100);
+    const auto t0 = log::LineLimit::Clock::time_point{} + std::chrono::hours(1);
+    EXPECT_TRUE(budget.take(600, t0));
+    EXPECT_FALSE(budget.take(600, t0));
+    EXPECT_TRUE(budget.take(400, t0));
+    EXPECT_FALSE(budget.take(100, t0 + std::chrono::milliseconds(500)));
+    EXPECT_TRUE(budget.take(100, t0 + std::chrono::seconds(1)));
+    EXPECT_TRUE(budget.take(1000, t0 + std::chrono::hours(1)));
+    EXPECT_FALSE(budget.take(1, t0 + std::chrono::hours(1)));
+}
+
+// What a place writes through its limit: its burst, then nothing until its period has passed, the
+// dropped lines counted in the next one.
+TEST(LineLimit, WritesTheBurstAndDropsTheRest) {
+    log::LineLimit limit(2, std::chrono::hours(1));
+    int made = 0;
+    const std::string text = logged([&] {
+        for (int i = 0; i < 50; ++i)
+            limit.warn([&] {
+                ++made;
+                return "the guest did it again";
+            });
+    });
+    EXPECT_EQ(made, 2) << "a dropped line is never even made";
+    EXPECT_EQ(testing::count_lines_containing(text, "the guest did it again"), 2) << text;
+    EXPECT_EQ(limit.dropped(), 48u);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// A restored VM whose memory file is truncated under it ends with a message naming the cause; a
-// SIGBUS anywhere else still kills the process as SIGBUS does.
+// A restored VM whose memory file is truncated under it ends with a message naming the guest
+// address and the memory file; a SIGBUS anywhere else still kills the process as SIGBUS does.
 #include "vmm/machine/sigbus_guard.h"
 
 #include <fcntl.h>
@@ -39,7 +39,7 @@ TEST(SigbusGuard, GuardsTheGuestMemoryOnlyWhileItLives) {
     GuestMemory mem = mapped(fd);
     const uint8_t* base = mem.regions()[0].mapping.data();
     {
-        SigbusGuard guard(mem);
+        SigbusGuard guard(mem, "the memory file /m could not serve the page");
         EXPECT_TRUE(SigbusGuard::guards(base));
         EXPECT_TRUE(SigbusGuard::guards(base + kSize - 1));
         EXPECT_FALSE(SigbusGuard::guards(base + kSize));
@@ -54,13 +54,15 @@ TEST(SigbusGuardDeathTest, ATruncatedMemoryFileEndsTheProcessWithItsCause) {
         {
             int fd = memory_file();
             GuestMemory mem = mapped(fd);
-            SigbusGuard guard(mem);
+            SigbusGuard guard(mem, "the memory file /m could not serve the page");
             if (::ftruncate(fd, 0) != 0) std::abort();
             volatile uint8_t v = mem.regions()[0].mapping.data()[4096];
             (void)v;
             std::exit(0);
         },
-        ::testing::ExitedWithCode(1), "guest memory was lost: the snapshot's memory file");
+        ::testing::ExitedWithCode(1),
+        ":ERROR\\] guest memory at 0x1000 could not be provided \\(ember's own access to it raised "
+        "SIGBUS\\): the memory file /m could not serve the page\n");
 }
 
 TEST(SigbusGuardDeathTest, ASigbusOutsideGuestMemoryIsNotClaimed) {
@@ -68,7 +70,7 @@ TEST(SigbusGuardDeathTest, ASigbusOutsideGuestMemoryIsNotClaimed) {
         {
             int guest_fd = memory_file();
             GuestMemory mem = mapped(guest_fd);
-            SigbusGuard guard(mem);
+            SigbusGuard guard(mem, "the memory file /m could not serve the page");
             int other = memory_file();
             void* p = ::mmap(nullptr, kSize, PROT_READ, MAP_SHARED, other, 0);
             if (p == MAP_FAILED || ::ftruncate(other, 0) != 0) std::abort();

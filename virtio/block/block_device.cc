@@ -240,7 +240,7 @@ std::vector<QueueState> BlockDevice::queue_states() const {
 void BlockDevice::complete(uint16_t head, uint64_t status_addr, uint8_t status, uint32_t written) {
     (void)mem_.write_obj(status_addr, status);
     if (auto r = queue_->add_used(mem_, head, written); !r)
-        log::warn("virtio-blk: " + r.error().message);
+        warnings_.warn([&] { return "virtio-blk: " + r.error().message; });
     used_added_ = true;
 }
 
@@ -254,8 +254,10 @@ void BlockDevice::process_queue(size_t) {
     while (!waiting_for_engine_ && !limiter_.throttled()) {
         auto popped = queue_->pop(mem_);
         if (!popped) {
-            log::warn("virtio-blk '" + config_.drive_id + "': " + popped.error().message +
-                      "; the queue is stopped until the driver resets the device");
+            warnings_.warn([&] {
+                return "virtio-blk '" + config_.drive_id + "': " + popped.error().message +
+                       "; the queue is stopped until the driver resets the device";
+            });
             ++counters_.invalid_requests;
             break;
         }
@@ -357,9 +359,11 @@ void BlockDevice::complete_io(const IoCompletion& c) {
     bool ok = c.result >= 0 && static_cast<uint64_t>(c.result) == req.expected;
     if (!ok) {
         ++counters_.io_errors;
-        log::warn("virtio-blk '" + config_.drive_id + "': " +
-                  (c.result < 0 ? std::string(std::strerror(static_cast<int>(-c.result)))
-                                : "short transfer of " + std::to_string(c.result) + " bytes"));
+        warnings_.warn([&] {
+            return "virtio-blk '" + config_.drive_id + "': " +
+                   (c.result < 0 ? std::string(std::strerror(static_cast<int>(-c.result)))
+                                 : "short transfer of " + std::to_string(c.result) + " bytes");
+        });
     }
     uint32_t written = 1;
     switch (req.type) {
@@ -444,9 +448,11 @@ void BlockDevice::reset() {
     for (const auto& c : completions_) complete_io(c);
     if (!all && !stalled) {
         const size_t n = engine_->in_flight();
-        log::warn("drive '" + config_.drive_id + "': reset with " + std::to_string(n) +
-                  (n == 1 ? " request" : " requests") + " its image left unanswered for " +
-                  std::to_string(kQuiesceWait.count()) + " s; they end when it answers");
+        warnings_.warn([&] {
+            return "drive '" + config_.drive_id + "': reset with " + std::to_string(n) +
+                   (n == 1 ? " request" : " requests") + " its image left unanswered for " +
+                   std::to_string(kQuiesceWait.count()) + " s; they end when it answers";
+        });
     }
     queue_.reset();
     waiting_for_engine_ = false;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/base/log_limit.h"
 #include "core/base/unique_fd.h"
 #include "core/config/vm_config.h"
 #include "core/event_loop/event_loop.h"
@@ -123,6 +124,9 @@ class BlockDevice : public UpdatableDevice<DriveUpdate> {
     std::atomic<bool> reset_requested_{false};
     std::vector<IoCompletion> completions_;
     BlockCounters counters_;
+    // Lines the guest can cause as often as it likes: a broken ring, the image's errors for each
+    // request, a reset while the image holds requests.
+    log::LineLimit warnings_;
 };
 
 }  // namespace ember::virtio

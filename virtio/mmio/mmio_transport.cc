@@ -226,8 +226,10 @@ void MmioTransport::write_status(uint32_t value) {
         q.indirect = driver_features_ & (1ull << kRingFIndirectDesc);
         if (!q.ready) continue;
         if (auto r = Queue(q).validate(mem_); !r) {
-            log::warn("virtio device type " + std::to_string(device_.device_type()) + ": queue " +
-                      std::to_string(&q - queues.data()) + ": " + r.error().message);
+            warnings_.warn([&] {
+                return "virtio device type " + std::to_string(device_.device_type()) + ": queue " +
+                       std::to_string(&q - queues.data()) + ": " + r.error().message;
+            });
             status_ |= VIRTIO_CONFIG_S_NEEDS_RESET;
             interrupt_.raise(kInterruptConfigChange);
             return;
@@ -269,16 +271,20 @@ bool MmioTransport::start_device(const Request& request) {
             auto r = vm_->register_ioeventfd(notify_evts_[i].fd(), base_ + VIRTIO_MMIO_QUEUE_NOTIFY,
                                              static_cast<uint32_t>(i));
             if (!r)
-                log::warn("virtio: " + r.error().message +
-                          "; queue kicks will exit to ember instead");
+                warnings_.warn([&] {
+                    return "virtio: " + r.error().message +
+                           "; queue kicks will exit to ember instead";
+                });
             else
                 ioeventfds_registered_ = true;
         }
     }
     if (auto r = device_.activate(request.features, std::move(queues)); !r) {
         ++counters_.activation_failures;
-        log::warn("virtio device type " + std::to_string(device_.device_type()) +
-                  " could not start: " + r.error().message);
+        warnings_.warn([&] {
+            return "virtio device type " + std::to_string(device_.device_type()) +
+                   " could not start: " + r.error().message;
+        });
         {
             std::lock_guard lock(mutex_);
             status_ |= VIRTIO_CONFIG_S_NEEDS_RESET;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/base/event_fd.h"
+#include "core/base/log_limit.h"
 #include "core/base/persistent.h"
 #include "core/devices/bus.h"
 #include "core/event_loop/event_loop.h"
@@ -132,6 +133,8 @@ class MmioTransport : public BusDevice, public Persistent {
     bool active_ = false;  // VMM thread only
     bool ioeventfds_registered_ = false;
     Counters counters_;
+    // Every line below is one the guest can cause, as often as it likes.
+    log::LineLimit warnings_;
 };
 
 }  // namespace ember::virtio

@@ -233,8 +233,12 @@ void NetDevice::on_tap_event(uint32_t events) {
     if (events & EPOLLIN) tap_empty_ = false;
     if (halted() || tap_broken_) return;
     if (events & (EPOLLERR | EPOLLHUP)) {
-        tap_failed("tap reported an error", EIO);
-        return;
+        // A tap whose interface was deleted says so, and has nothing to read until EPOLLIN.
+        tap_empty_ = !(events & EPOLLIN);
+        warnings_.warn([&] {
+            return "network interface '" + config_.iface_id +
+                   "': the tap reported an error (was its interface deleted?)";
+        });
     }
     if (events & EPOLLIN) receive();
     if ((events & EPOLLOUT) && tx_blocked_) {
@@ -287,10 +291,14 @@ bool NetDevice::read_batch() {
     // a whole batch's, and a batch that comes back full lets the next take the limit again.
     if (r.drained) rx_batch_limit_ = std::min(rx_batch_limit_, std::max<size_t>(2 * frames, 2));
     if (r.error) {
+        // Not read again until the tap says it has a frame: a read error is not retried in a loop.
         ++counters_.rx_errors;
-        tap_failed("reading the tap", -r.error);
+        warnings_.warn([&] {
+            return "network interface '" + config_.iface_id +
+                   "': reading the tap: " + std::strerror(-r.error);
+        });
     }
-    tap_empty_ = r.drained && r.error == 0;
+    tap_empty_ = r.drained || r.error != 0;
     if (frames == 0) rx_count_ = 0;
     return frames > 0;
 }
@@ -433,7 +441,8 @@ void NetDevice::transmit() {
         if (halted()) break;
         auto popped = q.pop(mem_);
         if (!popped) {
-            log::warn("virtio-net '" + config_.iface_id + "': " + popped.error().message);
+            warnings_.warn(
+                [&] { return "virtio-net '" + config_.iface_id + "': " + popped.error().message; });
             break;
         }
         if (!*popped) {
@@ -499,7 +508,7 @@ void NetDevice::write_batch() {
     for (const auto& f : tx_batch_)
         tx_frames_.emplace_back(tx_iov_.data() + f.first_iov, f.iov_count);
     tx_results_.assign(tx_batch_.size(), 0);
-    engine_->write(tx_frames_, tx_results_);
+    const int engine_error = engine_->write(tx_frames_, tx_results_);
     if (halted()) {
         // The driver reset the device while these went: counted, but not given back.
         for (size_t i = 0; i < tx_batch_.size(); ++i) {
@@ -511,27 +520,37 @@ void NetDevice::write_batch() {
         tx_iov_.clear();
         return;
     }
+    if (engine_error) tap_failed("writing the tap", -engine_error);
     auto not_yet = [](int r) { return r == -EAGAIN || r == -ECANCELED; };
-    const bool failed = std::ranges::any_of(tx_results_, [&](int r) { return r && !not_yet(r); });
-    // Unless the tap failed, frames it could not take yet go back to the ring, to be sent when it
-    // is writable: the ones after the last frame that went, which undo_pop() rewinds over
-    // (net_engine.h: where a tap can say EAGAIN, nothing goes after a frame it refused).
+    // Frames the tap had no room for yet go back to the ring, to be sent when it is writable: the
+    // ones after the last frame that went or was refused, which undo_pop() rewinds over
+    // (net_engine.h). A broken engine sends nothing more: they are given back unsent.
     size_t keep = tx_batch_.size();
-    while (!failed && keep > 0 && not_yet(tx_results_[keep - 1])) --keep;
+    while (!engine_error && keep > 0 && not_yet(tx_results_[keep - 1])) --keep;
+    int refused = 0, refusals = 0;
     for (size_t i = 0; i < keep; ++i) {
         const int r = tx_results_[i];
         if (r == 0) {
             ++counters_.tx_packets;
             counters_.tx_bytes += tx_batch_[i].len - kVnetHeaderSize;
         } else if (not_yet(r)) {
-            ++counters_.tx_dropped;  // behind a frame the tap refused, or before one that went
+            ++counters_.tx_dropped;  // before one that went, or not sent by a broken engine
         } else {
+            // Refused for itself (a runt, a GSO header the tap will not take, its link down):
+            // dropped and counted, as the network may drop any frame; the rest go on.
             ++counters_.tx_errors;
-            tap_failed("writing the tap", -r);
+            refused = r;
+            ++refusals;
         }
         (void)q.add_used(mem_, tx_batch_[i].head, 0);
         used_added_[kTxQueue] = true;
     }
+    if (refusals > 0)
+        warnings_.warn([&] {
+            return "network interface '" + config_.iface_id + "': the tap refused " +
+                   std::to_string(refusals) + (refusals == 1 ? " frame" : " frames") +
+                   " from the guest (" + std::strerror(-refused) + "); dropped";
+        });
     if (keep < tx_batch_.size()) {
         for (size_t i = keep; i < tx_batch_.size(); ++i) {
             q.undo_pop();

@@ -2,7 +2,9 @@
 // moves: io_uring by default (Async), or a system call per frame (Sync).
 //
 // TX: a kick drains the whole available ring, frames (vnet header included) handed to the engine
-// in batches straight from guest memory. A full tap stops TX until it is writable.
+// in batches straight from guest memory. A full tap stops TX until it is writable. A frame the tap
+// refuses (a runt, a GSO header it will not take, its link down) is dropped and counted, and the
+// rest go on: a guest's bad frame or a link set down for a while costs only those frames.
 // RX: frames are read from the tap in batches no larger than the buffers the guest has posted
 // (at least one); otherwise they wait in the tap (the kernel's queue, bounded by its txqueuelen).
 // What a batch read and the guest has no room for yet waits in ember, at most a batch; a reset or
@@ -22,6 +24,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/base/log_limit.h"
 #include "core/base/mapping.h"
 #include "core/config/vm_config.h"
 #include "core/event_loop/event_loop.h"
@@ -158,8 +161,11 @@ class NetDevice : public UpdatableDevice<NetworkInterfaceUpdate> {
     std::vector<std::span<const iovec>> tx_frames_;
     std::vector<int> tx_results_;
     bool tx_blocked_ = false;  // the tap said EAGAIN: wait for EPOLLOUT
-    bool tap_broken_ = false;
+    bool tap_broken_ = false;  // the engine failed as a whole: no more traffic
     NetCounters counters_;
+    // Lines the guest can cause as often as it likes (bad frames, a broken ring), and the tap's
+    // errors, which a link set down and up repeats.
+    log::LineLimit warnings_;
 };
 
 // "aa:bb:cc:dd:ee:ff" into bytes (the config layer has validated it).

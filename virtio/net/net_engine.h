@@ -3,8 +3,10 @@
 // - Sync: a writev or read system call per frame;
 // - Async: io_uring, one io_uring_enter for a whole batch. Every operation is RWF_NOWAIT, so it
 //   finishes inside that call (a frame, or EAGAIN) and none is ever left waiting.
-// An engine call that fails as a whole (not one frame's error) leaves the engine unusable: the
-// device stops its traffic then, as for a tap that has gone.
+// A frame the tap refuses (EINVAL for a runt or a GSO header it will not take, EIO while its link
+// is down, EBADFD once its interface is deleted) is that frame's error alone: the frames after it
+// are still written. An engine call that fails as a whole (not one frame's error) leaves the
+// engine unusable: the device stops its traffic then.
 #pragma once
 
 #include <sys/uio.h>
@@ -37,10 +39,10 @@ class NetEngine {
   public:
     virtual ~NetEngine() = default;
     // Writes frames to the tap, each its iovecs, vnet header first: results[i] is 0 once frame i
-    // went, or -errno. Once one fails, those after it are not written (-ECANCELED), except where
-    // the tap can never say EAGAIN (Tap::writes_can_wait): there io_uring writes each frame on
-    // its own, and one it refuses (a malformed header) does not hold back the rest.
-    virtual void write(std::span<const std::span<const iovec>> frames, std::span<int> results) = 0;
+    // went, -EAGAIN for the first the tap had no room for (those after it are not written:
+    // -ECANCELED), or -errno for a frame the tap refused. Returns 0, or -errno when the engine
+    // itself failed (then results[i] says -ECANCELED for each frame it did not get to).
+    virtual int write(std::span<const std::span<const iovec>> frames, std::span<int> results) = 0;
     // Reads waiting frames, at most one per buffer, until the tap has none.
     virtual ReadResult read(std::span<const std::span<uint8_t>> buffers,
                             std::span<size_t> lengths) = 0;

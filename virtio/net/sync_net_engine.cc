@@ -9,15 +9,16 @@ class SyncNetEngine : public NetEngine {
   public:
     explicit SyncNetEngine(const Tap& tap) : tap_(tap) {}
 
-    void write(std::span<const std::span<const iovec>> frames, std::span<int> results) override {
+    int write(std::span<const std::span<const iovec>> frames, std::span<int> results) override {
         size_t i = 0;
         for (; i < frames.size(); ++i) {
             ++calls_;
             const ssize_t n = tap_.write(frames[i]);
             results[i] = n < 0 ? static_cast<int>(n) : 0;
-            if (n < 0) break;
+            if (n == -EAGAIN) break;
         }
         for (++i; i < frames.size(); ++i) results[i] = -ECANCELED;
+        return 0;
     }
 
     ReadResult read(std::span<const std::span<uint8_t>> buffers,

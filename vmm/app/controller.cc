@@ -20,6 +20,7 @@
 #include "core/seccomp/install.h"
 #include "virtio/net/tap.h"
 #include "vmm/app/outside_paths.h"
+#include "vmm/app/termination_watch.h"
 #include "vmm/app/vm_metrics.h"
 
 namespace ember {
@@ -48,24 +49,25 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
     UniqueFd tfd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
     UniqueFd quiet(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
     if (!tfd.valid() || !quiet.valid()) return fail_errno("timerfd_create");
-    const int signal_fd = sfd.get(), timer_fd = tfd.get(), quiet_fd = quiet.get();
+    const int timer_fd = tfd.get(), quiet_fd = quiet.get();
+    const seccomp::BpfProgram* filter = options.vmm_filter;
     auto c = std::make_unique<Controller>(std::move(options), std::move(*loop), std::move(*wake),
-                                          std::move(sfd), std::move(tfd), std::move(quiet));
+                                          std::move(tfd), std::move(quiet));
     Controller* self = c.get();
     EMBER_TRY(c->loop_.add(c->wake_.fd(), EPOLLIN, [self](uint32_t) { self->handle_wake(); }));
     // A thread dying of a fatal signal hands its exit to this one (core/base/fatal_exit.h).
     if (const int fd = fatal_exit::notify_fd(); fd >= 0)
         EMBER_TRY(c->loop_.add(fd, EPOLLIN, [](uint32_t) { fatal_exit::finish(); }));
-    EMBER_TRY(c->loop_.add(signal_fd, EPOLLIN, [self](uint32_t) {
-        signalfd_siginfo info{};
-        if (::read(self->signal_fd_.get(), &info, sizeof info) != sizeof info) return;
-        signal_counts::count(static_cast<int>(info.ssi_signo));
-        std::string name = strsignal(static_cast<int>(info.ssi_signo));
-        if (Vmm* vmm = self->vmm())
-            vmm->request_exit(ExitReason::Signal, name);
-        else
-            self->stop(name);
-    }));
+    // Read on a thread of their own, which ends the process if the VMM thread cannot.
+    auto watch = TerminationWatch::start(
+        std::move(sfd),
+        [self](int signo) {
+            signal_counts::count(signo);
+            self->stop(strsignal(signo));
+        },
+        filter);
+    EMBER_TRY(watch);
+    c->termination_ = std::move(*watch);
     EMBER_TRY(c->loop_.add(timer_fd, EPOLLIN, [self](uint32_t) {
         uint64_t expirations;
         [[maybe_unused]] ssize_t n = ::read(self->metrics_timer_.get(), &expirations, 8);
@@ -79,17 +81,18 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
     return c;
 }
 
-Controller::Controller(ControllerOptions options, EventLoop loop, EventFd wake, UniqueFd signal_fd,
+Controller::Controller(ControllerOptions options, EventLoop loop, EventFd wake,
                        UniqueFd metrics_timer, UniqueFd quiet_timer)
     : options_(std::move(options)),
       loop_(std::move(loop)),
       wake_(std::move(wake)),
-      signal_fd_(std::move(signal_fd)),
       metrics_timer_(std::move(metrics_timer)),
       quiet_timer_(std::move(quiet_timer)) {
     options_.vmm.loop = &loop_;
     options_.vmm.published = &published_;
 }
+
+Controller::~Controller() = default;
 
 Outcome Controller::submit(Action action) {
     std::future<Outcome> done;
@@ -300,7 +303,7 @@ Outcome Controller::handle(const SetVmState& a) {
     if (a.paused()) {
         if (v->state() == VmState::Paused) return {};
         if (v->state() != VmState::Running) return fail("the microVM is not running");
-        v->pause();
+        EMBER_TRY(v->pause());
         latencies_us_.pause_vm = micros_since(start);
     } else {
         if (v->state() == VmState::Running) return {};
@@ -533,6 +536,8 @@ VmExitStatus Controller::run() {
     published_.publish(VmState::Exited);
     if (metrics_file_.valid()) (void)write_metrics();
     phase_ = Exited{status};
+    // The VM and its devices have ended: what is left of the exit waits on nothing.
+    if (termination_) termination_->disarm();
     return status;
 }
 

@@ -1,8 +1,9 @@
 // The Controller: what ember is between process start and process exit. It owns the VMM thread's
-// event loop, termination signals, the logger and metrics sinks, and the VM's phase, one of:
-// configuring (the configuration being built, and a VM made ahead of it), running (the Vmm,
-// booted or restored: it owns the configuration from then on), exited. As Firecracker's
-// PrebootApiController and RuntimeApiController, each action is for a phase.
+// event loop, termination signals (read by a TerminationWatch, termination_watch.h), the logger and
+// metrics sinks, and the VM's phase, one of: configuring (the configuration being built, and a VM
+// made ahead of it), running (the Vmm, booted or restored: it owns the configuration from then on),
+// exited. As Firecracker's PrebootApiController and RuntimeApiController, each action is for a
+// phase.
 //
 // Other threads (the API server's) reach it two ways only: submit() queues a typed action for the
 // VMM thread and waits for its outcome; the getters (config, state) read what the phase's owner
@@ -90,8 +91,9 @@ class Controller : public ActionSink {
     Outcome apply(ValidVmConfig config);
     Outcome execute_now(const Action& action) { return execute(action); }
 
-    Controller(ControllerOptions options, EventLoop loop, EventFd wake, UniqueFd signal_fd,
-               UniqueFd metrics_timer, UniqueFd quiet_timer);
+    Controller(ControllerOptions options, EventLoop loop, EventFd wake, UniqueFd metrics_timer,
+               UniqueFd quiet_timer);
+    ~Controller();
 
   private:
     struct Pending {
@@ -155,7 +157,6 @@ class Controller : public ActionSink {
     ControllerOptions options_;
     EventLoop loop_;
     EventFd wake_;
-    UniqueFd signal_fd_;
     UniqueFd metrics_timer_;
     UniqueFd quiet_timer_;  // the API has asked nothing of the VMM thread for a while
     UniqueFd metrics_file_;
@@ -176,6 +177,8 @@ class Controller : public ActionSink {
     PublishedVm published_;
     std::variant<Configuring, Running, Exited> phase_;  // VMM thread only
     std::optional<std::string> fatal_;                  // VMM thread only: why the process must end
+    // Last, so that it is gone before anything it calls into: the termination signals' reader.
+    std::unique_ptr<class TerminationWatch> termination_;
 };
 
 }  // namespace ember

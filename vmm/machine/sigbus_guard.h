@@ -1,7 +1,8 @@
-// A restored VM's memory is a MAP_PRIVATE mapping of the snapshot's memory file: if someone
-// truncates the file while the VM runs, touching a page past the new end raises SIGBUS. ember
-// cannot go on, but it says why instead of dying silently. (KVM itself sees EFAULT and stops the
-// vCPU with an error.)
+// A restored VM's memory is a MAP_PRIVATE mapping of the snapshot's memory file: if the file is cut
+// short while the VM runs, or its file system cannot give a page (full, failing), ember's own
+// access to that page (a device filling a guest buffer) raises SIGBUS. ember cannot go on, but it
+// says why, naming the guest address and the memory file, and ends with status 1, as a vCPU's
+// failed access does (vcpu_thread.h, lose_guest_memory).
 //
 // The handler is process-wide; it claims a SIGBUS only when the faulting address lies in a
 // guarded range. Any other SIGBUS is a bug elsewhere: the default action is put back and the
@@ -11,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "core/memory/guest_memory.h"
 
@@ -18,9 +20,10 @@ namespace ember {
 
 class SigbusGuard {
   public:
-    // Installs the handler (once per process) and guards `memory`'s regions until destruction. One
-    // guard at a time: ember restores one VM per process.
-    explicit SigbusGuard(const GuestMemory& memory);
+    // Installs the handler (once per process) and guards `memory`'s regions until destruction;
+    // `failure` says what failed ("the memory file /x could not serve the page: ..."), cut at
+    // 512 bytes. One guard at a time: ember restores one VM per process.
+    SigbusGuard(const GuestMemory& memory, std::string_view failure);
     ~SigbusGuard();
     SigbusGuard(const SigbusGuard&) = delete;
     SigbusGuard& operator=(const SigbusGuard&) = delete;

@@ -7,6 +7,7 @@
 
 #include "core/base/hex.h"
 #include "core/base/log.h"
+#include "core/kvm/kvm_abi.h"
 #include "core/seccomp/install.h"
 
 namespace ember {
@@ -73,6 +74,11 @@ void VcpuThread::wait_paused() {
     cv_.wait(lock, [&] { return paused_ || ended_ || !thread_.joinable(); });
 }
 
+bool VcpuThread::wait_paused(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_until(lock, deadline, [&] { return paused_ || ended_ || !thread_.joinable(); });
+}
+
 void VcpuThread::resume() {
     {
         std::lock_guard lock(mutex_);
@@ -106,8 +112,10 @@ bool VcpuThread::complete_pending_io() {
             if (handle_exit() != ExitOutcome::Stopped && !sink_.exit_requested()) continue;
             go_on = false;
         } else if (rc != -EINTR && rc != -EAGAIN) {
-            log::warn("vCPU " + std::to_string(vcpu_.id()) +
-                      ": completing pending I/O: " + std::strerror(-rc));
+            warnings_.warn([&] {
+                return "vCPU " + std::to_string(vcpu_.id()) +
+                       ": completing pending I/O: " + std::strerror(-rc);
+            });
         }
         break;
     }
@@ -155,6 +163,19 @@ void VcpuThread::thread_main() {
             counters_.kicks.fetch_add(1, std::memory_order_relaxed);
             continue;
         }
+        if (rc == -EFAULT) {
+            // Hardware KVM's answer to a guest page the host could not provide (a memory file on
+            // a full or failing file system): where KVM says which, the exit names it.
+            const kvm_run* run = vcpu_.run_struct();
+            std::optional<uint64_t> gpa;
+            if (run->exit_reason == kvm_abi::kExitMemoryFault) {
+                kvm_abi::MemoryFault fault{};
+                std::memcpy(&fault, run->padding, sizeof fault);
+                gpa = fault.gpa;
+            }
+            lose_guest_memory(gpa, "KVM_RUN failed with EFAULT");
+            break;
+        }
         if (rc < 0) {
             sink_.request_exit(ExitReason::Error, "vCPU " + std::to_string(vcpu_.id()) +
                                                       ": KVM_RUN: " + std::strerror(-rc));
@@ -198,10 +219,10 @@ VcpuThread::ExitOutcome VcpuThread::handle_exit() {
         case KVM_EXIT_INTERNAL_ERROR: return handle_internal_error();
         default: {
             uint64_t n = counters_.unknown_exits.fetch_add(1, std::memory_order_relaxed) + 1;
-            // Log the first few and then every 1000th, so a storm cannot flood the log.
-            if (n <= 10 || n % 1000 == 0)
-                log::warn(who + ": unhandled KVM exit reason " + std::to_string(run->exit_reason) +
-                          " (" + std::to_string(n) + " so far)");
+            warnings_.warn([&] {
+                return who + ": unhandled KVM exit reason " + std::to_string(run->exit_reason) +
+                       " (" + std::to_string(n) + " so far)";
+            });
             return ExitOutcome::Handled;
         }
     }
@@ -245,6 +266,8 @@ VcpuThread::ExitOutcome VcpuThread::handle_mmio() {
                            "vCPU " + std::to_string(vcpu_.id()) + ": malformed MMIO exit");
         return ExitOutcome::Stopped;
     }
+    if (sink_.is_guest_ram(mmio.phys_addr))
+        return lose_guest_memory(mmio.phys_addr, "KVM reported an access to it as MMIO");
     std::span<uint8_t> span(mmio.data, mmio.len);
     if (mmio.is_write) {
         if (!mmio_.write(mmio.phys_addr, span))
@@ -254,6 +277,17 @@ VcpuThread::ExitOutcome VcpuThread::handle_mmio() {
         counters_.unhandled_mmio.fetch_add(1, std::memory_order_relaxed);
     }
     return ExitOutcome::Handled;
+}
+
+// Never answered as unassigned MMIO (reads of 0, writes dropped): the guest would go on with its
+// memory silently wrong. As for a memory file cut short (sigbus_guard.h), the VM ends at once.
+VcpuThread::ExitOutcome VcpuThread::lose_guest_memory(std::optional<uint64_t> gpa,
+                                                      std::string_view how) {
+    sink_.request_exit(ExitReason::Error, "vCPU " + std::to_string(vcpu_.id()) + ": guest memory" +
+                                              (gpa ? " at " + hex(*gpa) : "") +
+                                              " could not be provided (" + std::string(how) +
+                                              "): " + sink_.guest_memory_failure());
+    return ExitOutcome::Stopped;
 }
 
 std::string VcpuThread::cpu_summary() const {

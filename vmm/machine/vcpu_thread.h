@@ -11,14 +11,17 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
 
 #include "core/base/error.h"
+#include "core/base/log_limit.h"
 #include "core/devices/bus.h"
 #include "core/kvm/vcpu.h"
 #include "core/seccomp/filters.h"
@@ -35,6 +38,13 @@ class ExitSink {
     // Whether the VM is ending: a vCPU does not enter the guest again once it is, so nothing runs
     // after a guest's own reset or power-off write.
     virtual bool exit_requested() const = 0;
+    // Whether `gpa` is guest RAM: an MMIO exit there is never a device access, but a page the host
+    // failed to provide (on a KVM that emulates guest ring 0, a fault on a memory file whose file
+    // system is full comes back so).
+    virtual bool is_guest_ram(uint64_t gpa) const = 0;
+    // What failed when guest RAM could not be provided ("the memory file /x could not serve the
+    // page: ..."), for the VM's exit message.
+    virtual std::string guest_memory_failure() const = 0;
 };
 
 struct VcpuCounters {
@@ -64,7 +74,11 @@ class VcpuThread {
     Result<void> start();
     // Asks the vCPU to stop at its next exit; returns at once.
     void request_pause();
-    // Blocks until the vCPU acknowledged the pause (or has ended).
+    // Blocks until the vCPU acknowledged the pause (or has ended), or `deadline` passed: false
+    // then. A vCPU that waits inside KVM_RUN (on guest memory the host has not provided yet) does
+    // not see the request until KVM_RUN returns.
+    bool wait_paused(std::chrono::steady_clock::time_point deadline);
+    // The same without a bound: for vCPUs that start paused, before they run.
     void wait_paused();
     void resume();
     void stop_and_join();
@@ -86,6 +100,8 @@ class VcpuThread {
     ExitOutcome handle_io();
     ExitOutcome handle_mmio();
     ExitOutcome handle_internal_error();
+    // Ends the VM: guest RAM (at `gpa`, where known) could not be provided, as `how` showed.
+    ExitOutcome lose_guest_memory(std::optional<uint64_t> gpa, std::string_view how);
     bool try_emulation_fallback();
     // " at rip ... cr0 ... efer ..." for messages about a vCPU that stopped unexpectedly.
     std::string cpu_summary() const;
@@ -104,6 +120,7 @@ class VcpuThread {
     std::condition_variable cv_;
     Request request_ = Request::Run;
     bool paused_ = false;
+    log::LineLimit warnings_;   // lines the guest can cause as often as it likes
     bool logged_int3_ = false;  // this thread only
     bool logged_fwait_ = false;
     bool ended_ = false;

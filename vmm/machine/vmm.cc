@@ -289,15 +289,25 @@ void Vmm::publish_state() const {
     if (options_.published) options_.published->publish(state_);
 }
 
-void Vmm::pause() {
-    if (state_ != VmState::Running) return;
+Result<void> Vmm::pause() {
+    if (state_ != VmState::Running) return {};
     for (auto& v : vcpus_) v->request_pause();
-    for (auto& v : vcpus_) v->wait_paused();
+    const auto deadline = std::chrono::steady_clock::now() + kPauseBound;
+    for (auto& v : vcpus_) {
+        if (v->wait_paused(deadline)) continue;
+        for (auto& w : vcpus_) w->resume();
+        return fail("vCPU " + std::to_string(v->vcpu().id()) + " did not stop within " +
+                    std::to_string(kPauseBound.count()) +
+                    " s: KVM_RUN has not returned (it may wait on guest memory the host cannot "
+                    "provide yet, as from a memory file whose file system does not answer); the "
+                    "microVM was not paused and runs on");
+    }
     state_ = VmState::Paused;
     publish_state();
     // What the guest printed before the pause is on the console (a file, or a pipe with room)
     // by the time the pause is answered: a client that pauses and reads sees all of it.
     console_->drain();
+    return {};
 }
 
 void Vmm::resume() {

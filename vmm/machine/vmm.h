@@ -114,13 +114,18 @@ class Vmm : public ExitSink {
     VmExitStatus finish();
 
     // Stop and restart every vCPU; pause() returns once all have acknowledged and the console
-    // has been given what they printed.
-    void pause();
+    // has been given what they printed. A vCPU that has not stopped within kPauseBound (it waits
+    // inside KVM_RUN, on guest memory whose file system does not answer) fails the pause, and the
+    // others run on: the VM stays running, and the VMM thread serves on.
+    static constexpr std::chrono::seconds kPauseBound{2};
+    Result<void> pause();
     void resume();
     VmState state() const { return state_; }
 
     void request_exit(ExitReason reason, std::string detail) override;
     bool exit_requested() const override { return exit_requested_.load(std::memory_order_acquire); }
+    bool is_guest_ram(uint64_t gpa) const override { return memory_.slice(gpa, 1).has_value(); }
+    std::string guest_memory_failure() const override { return memory_failure_; }
     Result<void> send_ctrl_alt_del() { return i8042_->send_ctrl_alt_del(); }
 
     const GuestMemory& memory() const { return memory_; }
@@ -168,8 +173,12 @@ class Vmm : public ExitSink {
     Result<void> watch_fds();
     // Maps a loaded working set in KVM's stage-2 tables (VmmOptions::pre_fault).
     void pre_fault(const snapshot::WorkingSet& set);
-    // A restored VM's new generation ID, announced on the Generic Event Device's line.
+    // A restored VM's new generation ID (where it has one), announced on the Generic Event
+    // Device's line.
     Result<void> renew_generation_id();
+    // How long a load waits for the memory file's pages that ember itself touches.
+    static constexpr std::chrono::milliseconds kMemoryFileBound{5000};
+    Result<void> page_in_what_ember_touches() const;
     // Every device a snapshot keeps, in the order their sections are written.
     std::vector<snapshot::TaggedDevice> persistent_devices() const;
     void stop_vcpus();
@@ -185,6 +194,9 @@ class Vmm : public ExitSink {
     std::vector<kvm_cpuid_entry2> cpuid_;  // KVM's supported set, before per-vCPU topology
     std::vector<std::vector<kvm_cpuid_entry2>> vcpu_cpuid_;  // what each vCPU was given
     std::optional<ReadyVcpu> boot_vcpu_;  // a prepared VM's, until create_vcpus() takes it
+    // What a guest page the host could not provide means, for the VM's exit: set before any vCPU
+    // is made, read-only after.
+    std::string memory_failure_ = "the host could not give it a page (is it out of memory?)";
     // A restored VM's memory file, kept to notice if it is truncated under the running VM.
     UniqueFd memory_file_;
     uint64_t memory_file_bytes_ = 0;

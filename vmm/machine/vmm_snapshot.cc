@@ -95,12 +95,21 @@ Result<void> fit_to_host(snapshot::DecodedSnapshot& snap, const PreparedVm& host
     return {};
 }
 
+std::string memory_file_failure(const std::string& path) {
+    return "the memory file " + path +
+           " could not serve the page: its file system is full, failing or stalled, or the file "
+           "was cut short";
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions options,
                                           std::optional<PreparedVm> prepared) {
     const std::string& state_path = load.snapshot_path;
     const std::string& memory_path = load.memory().backend_path;
+    // A create killed between its renames left the memory file of a newer pair beside the state
+    // file of the older: put back, the older pair loads whole (atomic_file.h).
+    if (!load.uffd()) AtomicFile::recover_pair(memory_path, state_path);
     auto snap = snapshot::read_snapshot(state_path);
     EMBER_TRY(snap, "snapshot_path " + state_path);
     auto config = with_load_options(std::move(snap->config), load.network_overrides,
@@ -162,7 +171,8 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     }
     (*vmm)->restored_from_ = snap->identity;
     (*vmm)->memory_file_bytes_ = expected;
-    (*vmm)->sigbus_guard_.emplace((*vmm)->memory_);
+    (*vmm)->memory_failure_ = memory_file_failure(memory_path);
+    (*vmm)->sigbus_guard_.emplace((*vmm)->memory_, (*vmm)->memory_failure_);
     (*vmm)->memory_file_ = std::move(mem_fd);
     EMBER_TRY((*vmm)->restore_state(*snap));
     if (working_set) (*vmm)->pre_fault(*working_set);
@@ -195,6 +205,8 @@ Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(const LoadSnapshot& lo
     auto backing = UffdBacking::connect((*vmm)->memory_, load.memory().backend_path,
                                         (*vmm)->options_.vmm_filter);
     EMBER_TRY(backing);
+    (*vmm)->memory_failure_ =
+        "the page-fault handler at " + load.memory().backend_path + " did not serve the page";
     (*vmm)->uffd_ = std::move(*backing);
     EMBER_TRY((*vmm)->restore_state(snap));
     return vmm;
@@ -346,7 +358,9 @@ Result<void> Vmm::save_snapshot(const std::string& state_path, const std::string
 
     // Both files are written beside their targets and renamed over them as a pair only once both
     // are complete: a failure leaves any earlier snapshot at these paths whole, and a process that
-    // maps an old memory file keeps its own inode either way.
+    // maps an old memory file keeps its own inode either way. What a create killed at these paths
+    // left goes first (atomic_file.h).
+    AtomicFile::recover_pair(memory_path, state_path);
     auto mem_file = AtomicFile::create(memory_path);
     EMBER_TRY(mem_file, "mem_file_path");
     auto dirty = take_dirty_pages();
