@@ -1,4 +1,6 @@
-// virtio-net as a hostile guest drives it, on either engine (the input's first byte chooses): TX
+// virtio-net as a hostile guest drives it, on either engine, over a tap that takes any frame or one
+// that refuses those over 4 KiB, as a tap refuses a runt or a bad GSO header (the input's first
+// byte chooses; a refused frame is dropped and counted, and the rest go on): TX
 // chains of any shape with any virtio-net header
 // (GSO type, sizes and checksum offsets included: ember passes the header to the tap untouched,
 // and the kernel's tap checks it), RX buffers of any shape for frames from the host. The tap is a
@@ -23,11 +25,18 @@ using fuzz::require;
 
 namespace {
 
+// A tap that refuses a frame over this many bytes, by its send buffer (EMSGSIZE).
+constexpr int kRefusingSndbuf = 4096;
+
 struct Net {
-    Net(const GuestMemory& mem, IoEngineType engine) : interrupt(irq) {
+    Net(const GuestMemory& mem, IoEngineType engine, bool refusing = false) : interrupt(irq) {
         int fds[2];
         require(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0,
                 "a socket pair for the tap");
+        if (refusing)
+            require(::setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &kRefusingSndbuf,
+                                 sizeof kRefusingSndbuf) == 0,
+                    "a small send buffer");
         host = UniqueFd(fds[1]);
         NetworkInterfaceConfig config;
         config.iface_id = "fuzz";
@@ -76,9 +85,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         log::set_level(log::Level::Off);
         return fuzz::make_guest_memory();
     }();
-    static Net sync(mem, IoEngineType::Sync), uring(mem, IoEngineType::Async);
+    static Net sync(mem, IoEngineType::Sync), uring(mem, IoEngineType::Async),
+        sync_refusing(mem, IoEngineType::Sync, true),
+        uring_refusing(mem, IoEngineType::Async, true);
     FuzzedDataProvider in(data, size);
-    Net& net = in.ConsumeBool() ? uring : sync;
+    Net* const nets[] = {&sync, &uring, &sync_refusing, &uring_refusing};
+    Net& net = *nets[in.ConsumeIntegralInRange<size_t>(0, 3)];
     auto& device = *net.device;
     const virtio::QueueState rx = fuzz::fuzzed_queue(in, 0);
     const virtio::QueueState tx = fuzz::fuzzed_queue(in, fuzz::kQueueSpan);

@@ -1,6 +1,7 @@
 #include "core/base/log_limit.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace ember::log {
 namespace {
@@ -11,6 +12,9 @@ constexpr uint64_t kSharedBurst = 32 << 10;
 constexpr uint64_t kSharedPerSecond = 256;
 // A line's prefix (time, instance, thread, level) as the budget counts it.
 constexpr uint64_t kPrefixBytes = 64;
+
+// Process-wide, as the log is (log.h).
+std::atomic<uint64_t> g_dropped{0};
 
 }  // namespace
 
@@ -27,6 +31,7 @@ std::optional<uint64_t> LineLimit::admit(Clock::time_point now) {
     }
     if (tokens_ == 0) {
         ++dropped_;
+        g_dropped.fetch_add(1, std::memory_order_relaxed);
         return std::nullopt;
     }
     if (tokens_-- == burst_) refilled_ = now;  // the period runs from the first line it pays for
@@ -45,6 +50,7 @@ void LineLimit::emit(Level lvl, std::string line, uint64_t dropped_before,
     if (!shared_line_budget().take(line.size() + kPrefixBytes, Clock::now())) {
         std::lock_guard lock(mutex_);
         dropped_ += 1 + dropped_before;
+        g_dropped.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     log::write(lvl, line, origin);
@@ -70,9 +76,12 @@ bool ByteBudget::take(uint64_t bytes, LineLimit::Clock::time_point now) {
 }
 
 ByteBudget& shared_line_budget() {
-    // Process-wide, as the log is (log.h).
     static ByteBudget budget(kSharedBurst, kSharedPerSecond);
     return budget;
+}
+
+uint64_t lines_dropped() {
+    return g_dropped.load(std::memory_order_relaxed);
 }
 
 }  // namespace ember::log

@@ -80,4 +80,7 @@ class ByteBudget {
 // The one every LineLimit of the process draws on.
 ByteBudget& shared_line_budget();
 
+// Lines every LineLimit of the process has dropped so far: ember's last line says how many.
+uint64_t lines_dropped();
+
 }  // namespace ember::log

@@ -159,3 +159,46 @@ TEST(BadInput, UnknownCliArgument) {
 
 }  // namespace
 }  // namespace ember::testing
+
+namespace ember::testing {
+namespace {
+
+// A line someone would like ember's log to show: Firecracker's layout, as a reader of it parses.
+const std::string kForged = "2026-01-01T00:00:00.000000000 [anonymous-instance:ember:ERROR] forged";
+
+// Every line of `log` starts with ember's own time stamp, not with a forger's.
+void expect_no_forged_line(const std::string& log) {
+    size_t start = 0;
+    for (size_t end; (end = log.find('\n', start)) != std::string::npos; start = end + 1)
+        EXPECT_NE(log.compare(start, kForged.size(), kForged), 0) << "forged:\n" << log;
+    EXPECT_NE(log.find("\\n" + kForged), std::string::npos) << "escaped, not lost:\n" << log;
+}
+
+// A newline in a string of the config file, or of the command line, is written to the log as an
+// escape, as the same string sent through the API is: no string from outside forges a line.
+TEST(BadInput, ANewlineInAConfigFilesPathForgesNoLogLine) {
+    TempDir dir;
+    auto r = run_config(dir, R"({"boot-source": {"kernel_image_path": ")" + hello() +
+                                 R"("}, "drives": [{"drive_id": "rootfs", "path_on_host": ")" +
+                                 dir.path() + R"(/missing\n)" + kForged +
+                                 R"(", "is_root_device": true}]})");
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    expect_no_forged_line(r.err);
+}
+
+TEST(BadInput, ANewlineInTheIdOrTheConfigFilesOwnPathForgesNoLogLine) {
+    TempDir dir;
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"--id", "vm\n" + kForged},
+          std::vector<std::string>{"--config-file", dir.path() + "/none\n" + kForged}}) {
+        std::vector<std::string> argv = {EMBER_BINARY, "--no-api"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        if (args[0] == "--id") argv.insert(argv.end(), {"--config-file", "/nonexistent.json"});
+        auto r = run_process(argv, kFailsafe);
+        EXPECT_EQ(r.exit_code, 1) << r.err;
+        expect_no_forged_line(r.err);
+    }
+}
+
+}  // namespace
+}  // namespace ember::testing

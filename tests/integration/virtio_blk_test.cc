@@ -194,15 +194,15 @@ TEST_F(VirtioBlkStall, AStalledDriveStallsNeitherTheApiNorTheOtherDrive) {
     EXPECT_EQ(read_file(console).find("FAIL"), std::string::npos) << read_file(console);
 }
 
-// SIGTERM: ember's own end waits for the stalled drive at most 1 s and says what it left. The exit
-// itself then waits on the kernel: a FUSE request its daemon has read ends only when the daemon
-// answers or its connection ends (as on a hard-mounted NFS), for ember's io-wq threads as for any
-// thread. Once the image answers, ember ends with status 0.
+// SIGTERM: ember's own end waits for the stalled drive at most 500 ms and says what it left. The
+// exit itself then waits on the kernel: a FUSE request its daemon has read ends only when the
+// daemon answers or its connection ends (as on a hard-mounted NFS), for ember's io-wq threads as
+// for any thread. Once the image answers, ember ends with status 0.
 TEST_F(VirtioBlkStall, SigtermEndsEmbersOwnWaitForAStalledDrive) {
     ASSERT_NO_FATAL_FAILURE(expect_the_healthy_drive_serves());
     ASSERT_EQ(::kill(ember->pid, SIGTERM), 0);
     const std::string left =
-        "drive 'stalled': its image left 21 requests unanswered for 1 s; the device ends "
+        "drive 'stalled': its image left 21 requests unanswered for 500 ms; the device ends "
         "without them";
     ASSERT_TRUE(wait_until([&] { return count_lines_containing(ember->log(), left) == 1; }))
         << ember->log();

@@ -108,10 +108,12 @@ class NetTest : public ::testing::TestWithParam<IoEngineType> {
         return buf;
     }
     // Posts `f` (after a zero vnet header) on the TX queue in one descriptor; its chain's head.
-    uint16_t post_frame(const std::string& f) {
-        uint64_t buf = tx.alloc(4096);
-        tx.fill(buf, vnet_header() + f);
-        return tx.add_chain({{buf, static_cast<uint32_t>(kVnetHeaderSize + f.size())}});
+    uint16_t post_frame(const std::string& f) { return post_raw(vnet_header() + f); }
+    // Posts `bytes`, vnet header and all, as they are.
+    uint16_t post_raw(const std::string& bytes) {
+        uint64_t buf = tx.alloc(8192);
+        tx.fill(buf, bytes);
+        return tx.add_chain({{buf, static_cast<uint32_t>(bytes.size())}});
     }
     // The next frame of ours the packet socket sees (skipping anything else); empty if none
     // comes within 10 s.
@@ -480,6 +482,69 @@ TEST_P(NetTest, ATapThatDisappearsStopsTrafficButNotTheDevice) {
 
 namespace ember::virtio {
 namespace {
+
+// What a hostile guest sends that the tap refuses: a bare vnet header and a frame shorter than an
+// Ethernet header (runts: EINVAL), a GSO type no kernel knows, a checksum offset past the frame.
+// Each is dropped and counted, and given back; the frames around them go out, and so do later ones
+// (issue 63: one refused write used to end the device's traffic for good).
+TEST_P(NetTest, FramesTheTapRefusesAreDroppedAndTheRestGoOn) {
+    start(false);
+    const std::string before = frame(100, 'a'), after = frame(100, 'b');
+    std::string bad_gso = testing::vnet_header(true);
+    bad_gso[1] = 7;  // no VIRTIO_NET_HDR_GSO_* has it
+    std::string csum_past_end = testing::vnet_header(false);
+    csum_past_end[0] = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+    const uint16_t far = 0x7000;
+    std::memcpy(csum_past_end.data() + 6, &far, 2);
+    post_frame(before);
+    post_raw(vnet_header());
+    post_raw(vnet_header() + std::string(10, 'r'));
+    post_raw(bad_gso + testing::tcpv4_frame(4000));
+    post_raw(csum_past_end + frame(40));
+    post_frame(after);
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(next_frame(), before);
+    EXPECT_EQ(next_frame(), after);
+    EXPECT_EQ(tx.used().size(), 6u) << "every chain comes back";
+    EXPECT_EQ(device->counters().tx_packets, 2u);
+    EXPECT_EQ(device->counters().tx_errors, 4u);
+    for (int i = 0; i < 3; ++i) {
+        post_raw(vnet_header());
+        const std::string later = frame(200, static_cast<char>('c' + i));
+        post_frame(later);
+        device->process_queue(NetDevice::kTxQueue);
+        EXPECT_EQ(next_frame(), later);
+    }
+    EXPECT_EQ(device->counters().tx_errors, 7u);
+}
+
+// A tap whose link is set down refuses every frame (EIO): each is dropped and counted, and once
+// the link is up again frames pass both ways, with no reset of the device.
+TEST_P(NetTest, ATapSetDownAndUpAgainPassesFramesAgain) {
+    start(false);
+    ASSERT_TRUE(testing::set_link(tap, false));
+    post_frame(frame(100, 'd'));
+    post_frame(frame(100, 'e'));
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(tx.used().size(), 2u);
+    EXPECT_EQ(device->counters().tx_packets, 0u);
+    EXPECT_EQ(device->counters().tx_errors, 2u);
+    ASSERT_TRUE(testing::set_link(tap, true));
+    // A packet socket reports the link's going down once; a fresh one starts clean.
+    sock = std::make_unique<testing::PacketSocket>(*testing::PacketSocket::open(tap));
+    const std::string out = frame(100, 'u');
+    post_frame(out);
+    device->process_queue(NetDevice::kTxQueue);
+    EXPECT_EQ(next_frame(), out);
+    EXPECT_EQ(device->counters().tx_packets, 1u);
+    const uint64_t buf = post_rx_buffer(2048);
+    device->process_queue(NetDevice::kRxQueue);
+    const std::string in = frame(64, 'i');
+    ASSERT_TRUE(sock->send(in));
+    pump_until([&] { return rx.used().size() == 1; });
+    ASSERT_EQ(rx.used().size(), 1u);
+    EXPECT_EQ(rx.read(buf + kVnetHeaderSize, in.size()), in);
+}
 
 TEST_P(NetTest, GsoHeaderFromTheGuestPassesToTheTap) {
     start(false);

@@ -21,14 +21,7 @@ namespace ember::testing {
 namespace {
 
 Result<void> set_up(const std::string& name) {
-    UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!sock.valid()) return fail_errno("socket");
-    ifreq ifr{};
-    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-    if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return fail_errno("SIOCGIFFLAGS " + name);
-    ifr.ifr_flags |= IFF_UP;
-    if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) return fail_errno("SIOCSIFFLAGS " + name);
-    return {};
+    return set_link(name, true);
 }
 
 Result<void> tun_persist(const std::string& name, bool persist, short extra_flags = 0,
@@ -78,6 +71,20 @@ Result<void> enter_new_netns() {
         std::fclose(f);
     }
     return set_up("lo");
+}
+
+Result<void> set_link(const std::string& name, bool up) {
+    UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!sock.valid()) return fail_errno("socket");
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return fail_errno("SIOCGIFFLAGS " + name);
+    if (up)
+        ifr.ifr_flags |= IFF_UP;
+    else
+        ifr.ifr_flags &= ~IFF_UP;
+    if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) return fail_errno("SIOCSIFFLAGS " + name);
+    return {};
 }
 
 Result<void> create_tap(const std::string& name) {

@@ -29,6 +29,8 @@ class NetnsHolder {
 // Creates a persistent tap named `name` (not attached by anyone) and sets it up.
 Result<void> create_tap(const std::string& name);
 Result<void> delete_tap(const std::string& name);
+// Sets an interface's link up or down, as `ip link set NAME up|down` does.
+Result<void> set_link(const std::string& name, bool up);
 // The same as `ip tuntap add NAME mode tap multi_queue`.
 Result<void> create_multi_queue_tap(const std::string& name);
 // The same as `ip tuntap add NAME mode tun`.

@@ -148,7 +148,7 @@ bool BlockDevice::end() {
     const size_t n = engine_->in_flight();
     log::warn("drive '" + config_.drive_id + "': its image left " + std::to_string(n) +
               (n == 1 ? " request" : " requests") + " unanswered for " +
-              std::to_string(kIoEndWait.count()) + " s; the device ends without them");
+              std::to_string(kIoEndWait.count()) + " ms; the device ends without them");
     // Not closed here: on FUSE, close() sends a FLUSH that waits, uninterruptibly, for the
     // image (and for the inode lock a held write keeps). ember's exit closes it.
     (void)image_.release();

@@ -54,8 +54,9 @@ class IoEngine {
 };
 
 // How long a device's end waits for its requests (drain_for): a drive whose image stopped
-// answering does not hold up ember's exit.
-inline constexpr std::chrono::seconds kIoEndWait{1};
+// answering does not hold up ember's exit, which a termination signal bounds at a second in all
+// (vmm/app/termination_watch.h).
+inline constexpr std::chrono::milliseconds kIoEndWait{500};
 
 // preadv/pwritev/fdatasync on the calling thread; completions are ready when push() returns.
 std::unique_ptr<IoEngine> make_sync_engine(int fd);

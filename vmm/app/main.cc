@@ -24,6 +24,7 @@
 #include "core/base/elapsed.h"
 #include "core/base/fatal_exit.h"
 #include "core/base/log.h"
+#include "core/base/log_limit.h"
 #include "core/base/open_file.h"
 #include "core/base/signal_counts.h"
 #include "core/base/unique_fd.h"
@@ -476,7 +477,11 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     }
     VmExitStatus status = (*controller)->run();
     server.reset();
-    log::always("microVM '" + cli->id + "' exited: " + status.describe());
+    std::string dropped;
+    if (const uint64_t n = log::lines_dropped())
+        dropped = "; " + std::to_string(n) + " log lines the guest caused were not written (log " +
+                  "limits)";
+    log::always("microVM '" + cli->id + "' exited: " + status.describe() + dropped);
     return status.exit_code();
 }
 

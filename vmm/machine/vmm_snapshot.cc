@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/arch/x86_64/acpi.h"
 #include "core/arch/x86_64/cpu_fit.h"
 #include "core/arch/x86_64/saved_msrs.h"
 #include "core/base/atomic_file.h"
@@ -15,6 +16,7 @@
 #include "core/base/hex.h"
 #include "core/base/log.h"
 #include "core/base/open_file.h"
+#include "core/base/read_within.h"
 #include "core/kvm/kvm_abi.h"
 #include "core/memory/resident_pages.h"
 #include "snapshot/config_section.h"
@@ -175,8 +177,39 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     (*vmm)->sigbus_guard_.emplace((*vmm)->memory_, (*vmm)->memory_failure_);
     (*vmm)->memory_file_ = std::move(mem_fd);
     EMBER_TRY((*vmm)->restore_state(*snap));
+    EMBER_TRY((*vmm)->page_in_what_ember_touches(), "mem_file_path " + memory_path);
+    EMBER_TRY((*vmm)->renew_generation_id());
     if (working_set) (*vmm)->pre_fault(*working_set);
     return vmm;
+}
+
+// Guest memory the VMM thread writes or reads itself as the VM starts, read from the memory file
+// into the page cache first, within a bound: the new generation ID's page, and the rings of the
+// live virtio queues, which the first kicks of the restored devices read. A file system that does
+// not answer then fails the load, where touching those pages would block the VMM thread, and
+// with it the API, for as long as the file system stalls.
+Result<void> Vmm::page_in_what_ember_touches() const {
+    std::vector<FileRange> ranges;
+    auto add = [&](uint64_t gpa, uint64_t size) {
+        uint64_t offset = 0;
+        for (const auto& r : memory_.regions()) {
+            if (gpa >= r.guest_addr && gpa < r.end()) {
+                const uint64_t at = gpa - r.guest_addr;
+                ranges.push_back({offset + at, std::min(size, r.size() - at)});
+                return;
+            }
+            offset += r.size();
+        }
+    };
+    if (generation_id_) add(generation_id_->addr, x86::kVmGenIdBytes);
+    for (const auto& d : virtio_)
+        for (const auto& q : d.device->queue_states()) {
+            if (!q.ready) continue;
+            add(q.desc_table, uint64_t{16} * q.size);
+            add(q.avail_ring, 6 + uint64_t{2} * q.size);
+            add(q.used_ring, 6 + uint64_t{8} * q.size);
+        }
+    return read_within(memory_file_.get(), std::move(ranges), kMemoryFileBound);
 }
 
 // hugetlb memory cannot map the memory file: its pages are reserved and the file read into them
@@ -191,6 +224,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore_huge_pages(int mem_fd, VmmOptions opti
     log::info("restore: " + std::to_string(*copied >> 20) + " MiB of the memory file read into " +
               std::to_string(snap.layout.page_size >> 20) + " MiB pages");
     EMBER_TRY((*vmm)->restore_state(snap));
+    EMBER_TRY((*vmm)->renew_generation_id());
     return vmm;
 }
 
@@ -209,6 +243,7 @@ Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(const LoadSnapshot& lo
         "the page-fault handler at " + load.memory().backend_path + " did not serve the page";
     (*vmm)->uffd_ = std::move(*backing);
     EMBER_TRY((*vmm)->restore_state(snap));
+    EMBER_TRY((*vmm)->renew_generation_id());
     return vmm;
 }
 
@@ -219,11 +254,7 @@ Result<void> Vmm::restore_state(const snapshot::DecodedSnapshot& snap) {
                                         state_sections::kPerDeviceKinds));
     EMBER_TRY(create_vcpus(snap.config, &snap.vcpus));
     EMBER_TRY(watch_fds());
-    // After the vCPUs' LAPICs are restored, or the interrupt would be overwritten with them.
-    if (snap.layout.generation_id) {
-        generation_id_ = snap.layout.generation_id;
-        EMBER_TRY(renew_generation_id());
-    }
+    generation_id_ = snap.layout.generation_id;
     return {};
 }
 
@@ -265,7 +296,9 @@ void Vmm::pre_fault(const snapshot::WorkingSet& set) {
             " ranges of the working set are left to the guest's first touches: " + first_failure);
 }
 
+// After the vCPUs' LAPICs are restored, or the interrupt would be overwritten with them.
 Result<void> Vmm::renew_generation_id() {
+    if (!generation_id_) return {};
     EMBER_TRY(write_new_generation_id(memory_, generation_id_->addr));
     auto irq = IrqFd::create(vm_, generation_id_->gsi);
     EMBER_TRY(irq);
