@@ -36,6 +36,10 @@ std::string leftover_prefix(const Where& w, std::string_view kind) {
 std::string leftover(const Where& w, std::string_view kind, const std::string& token) {
     return w.dir + leftover_prefix(w, kind) + token;
 }
+// A commit's own leftover of `kind`: one at a time in a directory, under its lock.
+std::string leftover(const Where& w, std::string_view kind) {
+    return w.dir + "." + w.name + ".ember-" + std::string(kind);
+}
 
 void sync_directory_of(const std::string& path) {
     // A rename is durable only once its directory is.
@@ -105,6 +109,34 @@ int remove_dead(const std::string& path, std::string_view kind) {
     return removed;
 }
 
+// The directory of `path`, flocked: pair commits and recoveries in one directory go one at a time,
+// so that a recovery never undoes a live commit's step, nor two recoveries each half of one dead
+// commit. Held a moment by each; not waited for more than a second (a holder stalled on its file
+// system), after which the caller goes on without it (`locked` false). A file system without
+// flock on directories goes without it too.
+struct DirectoryLock {
+    UniqueFd fd;
+    bool locked = false;
+    bool busy = false;  // another held it throughout
+};
+DirectoryLock lock_directory_of(const std::string& path) {
+    const std::string dir = where(path).dir;
+    DirectoryLock l{
+        UniqueFd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)),
+        false};
+    if (!l.fd.valid()) return l;
+    for (int tries = 0; tries < 200; ++tries) {
+        if (::flock(l.fd.get(), LOCK_EX | LOCK_NB) == 0) {
+            l.locked = true;
+            return l;
+        }
+        if (errno != EWOULDBLOCK && errno != EINTR) return l;
+        ::usleep(5000);
+    }
+    l.busy = true;
+    return l;
+}
+
 // Creates a file named by `pattern` (ending in XXXXXX) and takes its flock. A file that a cleaner
 // took and removed before this process locked it is made again.
 Result<std::pair<std::string, UniqueFd>> create_locked(const std::string& pattern,
@@ -114,11 +146,18 @@ Result<std::pair<std::string, UniqueFd>> create_locked(const std::string& patter
         const int raw = ::mkostemp(name.data(), O_CLOEXEC);
         if (raw < 0) return fail_errno(target);
         UniqueFd fd(raw);
-        // A file system without flock writes unlocked files, which no cleaner takes (Unknown).
-        if (retry_on_eintr([&] { return ::flock(fd.get(), LOCK_EX); }) != 0)
+        // A cleaner that took the new file first holds its lock a moment, then removes it. A file
+        // system without flock writes unlocked files, which no cleaner takes (Unknown).
+        int locked = -1;
+        for (int tries = 0; tries < 200; ++tries) {
+            locked = ::flock(fd.get(), LOCK_EX | LOCK_NB);
+            if (locked == 0 || (errno != EWOULDBLOCK && errno != EINTR)) break;
+            ::usleep(5000);
+        }
+        if (locked != 0 && errno != EWOULDBLOCK && errno != EINTR)
             return std::pair{std::move(name), std::move(fd)};
         struct stat st{};
-        if (::fstat(fd.get(), &st) == 0 && st.st_nlink > 0)
+        if (locked == 0 && ::fstat(fd.get(), &st) == 0 && st.st_nlink > 0)
             return std::pair{std::move(name), std::move(fd)};
     }
     return fail(target + ": its temporary files keep being removed by another process");
@@ -163,10 +202,10 @@ Result<void> AtomicFile::commit() {
     return {};
 }
 
-// Step by step, and what recover_pair() makes of a kill after each:
-//   PreviousKept:        .first.ember-prev-T links the first target's file (or .ember-none-T says
-//                        it had none): the targets are as before; the leftovers go.
-//   SecondNamedForPair:  the second file is .second.ember-pair-T: as before.
+// Step by step, under the directory's lock, and what recover_pair() makes of a kill after each:
+//   PreviousKept:        .<first>.ember-prev links the first target's file (or .ember-none says it
+//                        had none): the targets are as before; the leftovers go.
+//   SecondNamedForPair:  the second file is .<second>.ember-pair: as before.
 //   FirstPlaced:         the first target is the new file, the second the old: the first gets its
 //                        previous file back (or goes), and the pair is as before.
 //   SecondPlaced:        both new: the previous file's second name goes.
@@ -177,9 +216,14 @@ Result<void> AtomicFile::commit_pair(AtomicFile& first, AtomicFile& second,
     };
     EMBER_TRY(first.sync());
     EMBER_TRY(second.sync());
+    const DirectoryLock held = lock_directory_of(first.path_);
+    if (held.busy)
+        return fail(first.path_ + ": another process has held its directory's lock for a second " +
+                    "(a snapshot being written or put back there); nothing was replaced");
+    // A kill's leftovers, put right first: their names are this commit's.
+    recover_locked(first.path_, second.path_);
     const Where fw = where(first.path_), sw = where(second.path_);
-    const std::string token = first.temp_.substr(first.temp_.size() - 6);
-    const std::string prev = leftover(fw, kPrev, token), none = leftover(fw, kNone, token);
+    const std::string prev = leftover(fw, kPrev), none = leftover(fw, kNone);
     // linkat rather than link: the VMM thread's seccomp filter allows only the former.
     std::string kept = prev;
     if (::linkat(AT_FDCWD, first.path_.c_str(), AT_FDCWD, prev.c_str(), 0) != 0) {
@@ -189,7 +233,7 @@ Result<void> AtomicFile::commit_pair(AtomicFile& first, AtomicFile& second,
         if (!marker.valid()) return fail_errno(first.path_ + ": marking that it had no file");
     }
     step(PairStep::PreviousKept);
-    const std::string pair = leftover(sw, kPair, token);
+    const std::string pair = leftover(sw, kPair);
     if (::rename(second.temp_.c_str(), pair.c_str()) != 0) {
         auto e = fail_errno(second.path_);
         ::unlink(kept.c_str());
@@ -221,39 +265,41 @@ Result<void> AtomicFile::commit_pair(AtomicFile& first, AtomicFile& second,
     return {};
 }
 
+// With the directory's lock held, no commit is between its steps: what is there is a dead one's.
+int AtomicFile::recover_locked(const std::string& first_path, const std::string& second_path) {
+    const Where fw = where(first_path), sw = where(second_path);
+    const std::string prev = leftover(fw, kPrev), none = leftover(fw, kNone);
+    const std::string pair = leftover(sw, kPair);
+    int fixed = 0;
+    if (exists(prev)) {
+        // The first target is the new file once it is not the previous one.
+        if (inode_of(first_path) != inode_of(prev) && exists(pair)) {
+            if (::rename(prev.c_str(), first_path.c_str()) != 0) return fixed;
+            ++fixed;
+        }
+    } else if (exists(none)) {
+        // It had no file: one there now is the new one, if the second never followed.
+        if (exists(pair) && ::unlink(first_path.c_str()) == 0) ++fixed;
+    } else if (!exists(pair)) {
+        return fixed;
+    }
+    for (const auto& left : {prev, none, pair})
+        if (::unlink(left.c_str()) == 0) ++fixed;
+    sync_directory_of(first_path);
+    sync_directory_of(second_path);
+    return fixed;
+}
+
 int AtomicFile::recover_pair(const std::string& first_path, const std::string& second_path) {
     const Where fw = where(first_path), sw = where(second_path);
-    int fixed = 0;
-    for (std::string_view kind : {kPrev, kNone}) {
-        for (const auto& token : tokens(fw, leftover_prefix(fw, kind))) {
-            const std::string kept = leftover(fw, kind, token);
-            const std::string first_temp = leftover(fw, kTmp, token);
-            const std::string pair = leftover(sw, kPair, token);
-            // The writer's first file is its temporary until placed, the first target after.
-            const bool placed = !exists(first_temp);
-            const Owner writer = owner_of(placed ? first_path : first_temp);
-            if (writer.state != Owner::Dead && !(placed && writer.state == Owner::Absent)) continue;
-            const bool first_is_new =
-                kind == kPrev ? inode_of(first_path) != inode_of(kept) : placed;
-            if (first_is_new && exists(pair)) {
-                // Cut off between the renames: the first target's previous file goes back.
-                const int undone = kind == kPrev ? ::rename(kept.c_str(), first_path.c_str())
-                                                 : ::unlink(first_path.c_str());
-                if (undone != 0 && !(kind == kNone && errno == ENOENT)) continue;
-                ++fixed;
-            }
-            for (const auto& left : {kept, first_temp, pair})
-                if (::unlink(left.c_str()) == 0) ++fixed;
-        }
-    }
-    fixed += remove_dead(second_path, kPair);
-    fixed += remove_dead(first_path, kTmp);
-    fixed += remove_dead(second_path, kTmp);
-    if (fixed > 0) {
-        sync_directory_of(first_path);
-        sync_directory_of(second_path);
-    }
-    return fixed;
+    // Nothing to do, as after every commit that ended: a few lstat()s, no lock.
+    if (!exists(leftover(fw, kPrev)) && !exists(leftover(fw, kNone)) &&
+        !exists(leftover(sw, kPair)))
+        return 0;
+    // Not while another holds the lock: its commit or recovery is under way.
+    const DirectoryLock held = lock_directory_of(first_path);
+    if (held.busy) return 0;
+    return recover_locked(first_path, second_path);
 }
 
 }  // namespace ember

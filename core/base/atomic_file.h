@@ -7,15 +7,16 @@
 // memory): whatever fails, the previous pair at those paths stays whole.
 //
 // A process killed while it writes (SIGKILL, a crash) leaves its files beside the targets, up to
-// the size of guest memory; the next create() at a target removes what a dead writer left there,
-// and recover_pair() (the next snapshot or load at those paths) also undoes a pair commit cut off
-// between its two renames, so that the previous pair is whole again. A writer holds an flock on
-// each of its files for as long as it lives: that is how a dead one's are told from a live one's,
-// in another process or pid namespace alike. Left files are named
-//   .<name>.ember-tmp-<T>   a file being written (T: its random token);
-//   .<name>.ember-prev-<T>  the first target's previous file, kept while a pair is renamed in;
-//   .<name>.ember-none-<T>  the same, where the first target had no previous file;
-//   .<name>.ember-pair-<T>  the second file of a pair, named by the first's token while renamed.
+// the size of guest memory. The next create() at a target removes what a dead writer left there:
+// each writer holds an flock on its files for as long as it lives, so a dead one's are told from a
+// live one's, in another process or pid namespace alike. A pair commit goes under its first
+// target's directory's flock, one at a time, so recover_pair() (each snapshot create, and each
+// load, where it costs three lstat()s when there is nothing to do) finds only a dead commit's
+// files, and puts a pair cut off between its two renames back as it was. Left files are named
+//   .<name>.ember-tmp-<T>  a file being written (T: its random token);
+//   .<name>.ember-prev     the first target's previous file, kept while a pair is renamed in;
+//   .<name>.ember-none     the same, where the first target had no previous file;
+//   .<name>.ember-pair     the second file of a pair, while it is renamed in.
 // Nothing else in the directory is touched.
 #pragma once
 
@@ -49,13 +50,15 @@ class AtomicFile {
     static Result<void> commit_pair(AtomicFile& first, AtomicFile& second,
                                     const std::function<void(PairStep)>& after_step = {});
     // What a killed commit_pair() of files at `first_path` and `second_path` left: a pair cut off
-    // between its renames is put back as it was before, and every file of a dead writer beside
-    // either target is removed. A live writer's files are left alone; what cannot be removed (a
-    // directory this process may not write) is left too. Returns how many files it removed or
-    // put back.
+    // between its renames is put back as it was before, and the commit's own leftovers go (its
+    // temporary files go at the next create()). A commit under way is waited for a second, then
+    // left alone; what cannot be removed (a directory this process may not write) is left too.
+    // Returns how many files it removed or put back.
     static int recover_pair(const std::string& first_path, const std::string& second_path);
 
   private:
+    // recover_pair() with the directory's lock already held.
+    static int recover_locked(const std::string& first_path, const std::string& second_path);
     Result<void> sync() const;
     Result<void> rename_over_target();
     AtomicFile(std::string path, std::string temp, UniqueFd fd)

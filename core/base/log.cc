@@ -190,6 +190,14 @@ Result<Level> parse_level(std::string_view name) {
     return fail(std::move(message));
 }
 
+std::string escape(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    char piece[4];
+    for (char c : text) out.append(piece, escaped(c, piece));
+    return out;
+}
+
 void set_level(Level level) {
     g_level.store(level, std::memory_order_relaxed);
 }

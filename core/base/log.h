@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <source_location>
+#include <string>
 #include <string_view>
 
 #include "core/base/error.h"
@@ -64,6 +65,10 @@ size_t format_prefix(char* out, size_t size, Level level);
 char* append(char* at, char* end, std::string_view text);
 char* append_number(char* at, char* end, int64_t value);
 void write_raw(const char* line, size_t size);
+
+// `text` as a line would show it: control characters as escapes ("\n", "\x1b"). For text a
+// signal handler writes later, escaped ahead of time.
+std::string escape(std::string_view text);
 
 void write(Level level, std::string_view message,
            std::source_location origin = std::source_location::current());

@@ -47,7 +47,8 @@ void LineLimit::emit(Level lvl, std::string line, uint64_t dropped_before,
                      std::source_location origin) {
     if (dropped_before > 0)
         line += " (" + std::to_string(dropped_before) + " more such lines were not logged)";
-    if (!shared_line_budget().take(line.size() + kPrefixBytes, Clock::now())) {
+    ByteBudget& budget = budget_ != nullptr ? *budget_ : shared_line_budget();
+    if (!budget.take(line.size() + kPrefixBytes, Clock::now())) {
         std::lock_guard lock(mutex_);
         dropped_ += 1 + dropped_before;
         g_dropped.fetch_add(1, std::memory_order_relaxed);

@@ -25,10 +25,20 @@ class LineLimit {
     static constexpr Clock::duration kPeriod = std::chrono::seconds(10);
 
     LineLimit() = default;
-    LineLimit(uint32_t burst, Clock::duration period) : burst_(burst), period_(period) {}
+    // `budget`: the shared one the lines draw on; null: the process's (tests give their own).
+    LineLimit(uint32_t burst, Clock::duration period, class ByteBudget* budget = nullptr)
+        : burst_(burst), period_(period), budget_(budget) {}
     // Not copied with its owner: a copy starts afresh.
-    LineLimit(const LineLimit& other) : burst_(other.burst_), period_(other.period_) {}
-    LineLimit& operator=(const LineLimit&) { return *this; }
+    LineLimit(const LineLimit& other)
+        : burst_(other.burst_), period_(other.period_), budget_(other.budget_) {}
+    LineLimit& operator=(const LineLimit& other) {
+        if (this != &other) {
+            burst_ = other.burst_;
+            period_ = other.period_;
+            budget_ = other.budget_;
+        }
+        return *this;
+    }
 
     // Writes the line `make()` returns (called only if the line goes out) at `level`, if this
     // place's budget and the process's allow it now; else counts it as dropped. A line written
@@ -55,6 +65,7 @@ class LineLimit {
 
     uint32_t burst_ = kBurst;
     Clock::duration period_ = kPeriod;
+    class ByteBudget* budget_ = nullptr;
     mutable std::mutex mutex_;
     bool started_ = false;
     uint32_t tokens_ = 0;

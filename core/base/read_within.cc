@@ -1,7 +1,9 @@
 #include "core/base/read_within.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -41,23 +43,53 @@ Result<void> read_all(const Reading& r) {
     return {};
 }
 
+// Readers started and not yet done: process-wide, as the threads are.
+std::atomic<int> g_waiting{0};
+
+// Whether `range` is in the page cache whole: read without waiting (RWF_NOWAIT), it comes back at
+// once or not at all. Any failure says no: the thread reads it then, and says why.
+bool cached(int fd, const FileRange& range, std::vector<uint8_t>& buffer) {
+    for (uint64_t at = 0; at < range.size;) {
+        const uint64_t n = std::min<uint64_t>(range.size - at, buffer.size());
+        iovec iov{buffer.data(), n};
+        const ssize_t got =
+            ::preadv2(fd, &iov, 1, static_cast<off_t>(range.offset + at), RWF_NOWAIT);
+        if (got <= 0) return got == 0;
+        at += static_cast<uint64_t>(got);
+    }
+    return true;
+}
+
 }  // namespace
 
 Result<void> read_within(int fd, std::vector<FileRange> ranges, std::chrono::milliseconds bound) {
+    {
+        std::vector<uint8_t> buffer(64 << 10);
+        std::erase_if(ranges, [&](const FileRange& r) { return cached(fd, r, buffer); });
+    }
     if (ranges.empty()) return {};
+    if (g_waiting.load(std::memory_order_relaxed) >= kMaxLeft) {
+        auto e = fail(std::to_string(kMaxLeft) +
+                      " earlier reads of files on it still wait: its file system has not answered");
+        e.error().kind = ErrorKind::Unavailable;
+        return e;
+    }
     auto reading = std::make_shared<Reading>();
     reading->fd = UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
     if (!reading->fd.valid()) return fail_errno("dup");
     reading->ranges = std::move(ranges);
     try {
+        g_waiting.fetch_add(1, std::memory_order_relaxed);
         std::thread([reading] {
             auto result = read_all(*reading);
+            g_waiting.fetch_sub(1, std::memory_order_relaxed);
             std::lock_guard lock(reading->mutex);
             reading->result = std::move(result);
             reading->done = true;
             reading->done_changed.notify_all();
         }).detach();
     } catch (const std::system_error& e) {
+        g_waiting.fetch_sub(1, std::memory_order_relaxed);
         return fail(std::string("cannot start a thread to read with: ") + e.what());
     }
     std::unique_lock lock(reading->mutex);

@@ -9,6 +9,7 @@
 // The file systems are the test's own: a tmpfs with size=, and support/fuse_file's FUSE file that
 // holds its reads on command, each in a mount namespace of the test's.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
@@ -183,26 +184,31 @@ TEST_F(StalledMemoryFile, APauseFailsWithinItsBoundAndSigtermStillEndsEmber) {
     ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
     ASSERT_TRUE(fuse->wait_held(1)) << "the guest's first new page waits on the file system";
     const HttpReply paused = call(c, "PATCH", "/vm", R"({"state": "Paused"})");
-    // A vCPU that a signal gets out of KVM_RUN while its page waits pauses; one the kernel holds
-    // in the fault fails the pause by the bound. Either way the answer comes.
-    if (paused.status != 204)
-        expect_fault(paused, "vCPU 0 did not stop within 2 s: KVM_RUN has not returned");
     const HttpReply info = call(c, "GET", "/");
     EXPECT_EQ(info.status, 200) << info.body;
     ASSERT_EQ(::kill(b.pid, SIGTERM), 0);
-    // The watch's line comes within its bound, though the process itself ends only once the
-    // kernel lets the waiting vCPU go (the FUSE server has read its request).
+    if (paused.status == 204) {
+        // This kernel got the vCPU out of KVM_RUN while its page waited (a signal interrupts the
+        // fault): paused, it ends as any paused VM does.
+        fuse->release();
+        const auto status = end_of(b);
+        ASSERT_TRUE(status) << b.log();
+        EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status << b.log();
+        return;
+    }
+    // The kernel holds the vCPU in the fault: the pause failed by its bound, and SIGTERM's end,
+    // which would join that vCPU, is cut by the signal thread, whose line comes while the file
+    // system still holds the page. The process itself ends once the kernel lets the vCPU go.
+    expect_fault(paused, "vCPU 0 did not stop within 2 s: KVM_RUN has not returned");
+    const std::string line = "the microVM did not end within 1000 ms of Terminated";
     const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
-    while (b.log().find("did not end within 1000 ms of Terminated") == std::string::npos &&
-           !b.ended() && std::chrono::steady_clock::now() < deadline)
+    while (b.log().find(line) == std::string::npos && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_NE(b.log().find(line), std::string::npos) << b.log();
     fuse->release();
     const auto status = end_of(b);
     ASSERT_TRUE(status) << b.log();
-    if (b.log().find("did not end within 1000 ms of Terminated") != std::string::npos)
-        EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status;
-    else
-        EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status << b.log();
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *status;
 }
 
 // Files named as a killed create leaves them, beside `dir`'s snapshot.
@@ -213,17 +219,25 @@ int leftovers(const std::string& dir) {
     return n;
 }
 
-// Boots the ticker, pauses it and kills it with SIGKILL as its create at `state` and `mem` writes
-// its temporary memory file (seen through inotify): what a killed create leaves.
+// Boots the toucher (64 MiB of pages it wrote, so that its memory file takes a while to write),
+// pauses it and kills it with SIGKILL as its create at `state` and `mem` writes its temporary
+// memory file (seen through inotify): what a killed create leaves.
 ::testing::AssertionResult kill_a_create(const std::string& dir, const std::string& state,
                                          const std::string& mem) {
-    for (int attempt = 0; attempt < 10; ++attempt) {
+    {
         Ember a;
-        if (!configure(a, "ticker.elf")) return ::testing::AssertionFailure() << "configure";
-        a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})");
-        if (!a.wait_for("tick 2 ok")) return ::testing::AssertionFailure() << a.output();
-        a.call("PATCH", "/vm", R"({"state": "Paused"})");
-        UniqueFd watch(::inotify_init1(IN_CLOEXEC));
+        const std::string toucher = std::string(EMBER_GUEST_DIR) + "/toucher.elf";
+        if (a.call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 80})").status !=
+                204 ||
+            a.call("PUT", "/boot-source", R"({"kernel_image_path": ")" + toucher + R"("})")
+                    .status != 204 ||
+            a.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status != 204)
+            return ::testing::AssertionFailure() << "the toucher did not start";
+        if (!a.wait_for("R")) return ::testing::AssertionFailure() << a.output();
+        if (a.call("PATCH", "/vm", R"({"state": "Paused"})").status != 204)
+            return ::testing::AssertionFailure() << "no pause";
+        const std::string mem_before = read_file(mem), state_before = read_file(state);
+        UniqueFd watch(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
         if (::inotify_add_watch(watch.get(), dir.c_str(), IN_CREATE) < 0)
             return ::testing::AssertionFailure() << "inotify: " << std::strerror(errno);
         std::thread create([&] {
@@ -233,11 +247,13 @@ int leftovers(const std::string& dir) {
                     "PUT", "/snapshot/create",
                     R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}");
         });
-        char events[4096];
         bool seen = false;
-        while (!seen) {
+        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+        while (!seen && std::chrono::steady_clock::now() < deadline) {
+            pollfd p{watch.get(), POLLIN, 0};
+            if (::poll(&p, 1, 100) <= 0) continue;
+            char events[4096];
             const ssize_t n = ::read(watch.get(), events, sizeof events);
-            if (n <= 0) break;
             for (ssize_t at = 0; at < n;) {
                 const auto* e = reinterpret_cast<const inotify_event*>(events + at);
                 if (e->len > 0 && std::string(e->name).find(".ember-tmp-") != std::string::npos)
@@ -247,33 +263,34 @@ int leftovers(const std::string& dir) {
         }
         a.kill(SIGKILL);
         create.join();
-        if (leftovers(dir) > 0) return ::testing::AssertionSuccess();
+        if (!seen || leftovers(dir) == 0)
+            return ::testing::AssertionFailure() << "the create finished before its kill";
+        if (read_file(mem) != mem_before || read_file(state) != state_before)
+            return ::testing::AssertionFailure() << "a killed create changed the pair";
     }
-    return ::testing::AssertionFailure() << "every create finished before its kill";
+    return ::testing::AssertionSuccess();
 }
 
-// A create killed as it writes leaves its temporary file, up to the size of guest memory; the next
-// load at the paths removes it, as does the next create, and the earlier pair is whole throughout.
-TEST_F(Snapshot, WhatAKilledCreateLeftIsRemovedByTheNextLoadOrCreateAtThosePaths) {
+// A create killed as it writes leaves the earlier pair whole, which still loads, and a temporary
+// file up to the size of guest memory beside it (1.5 GB after eight kills in the issue's round),
+// which the next create at the paths removes.
+TEST_F(Snapshot, WhatAKilledCreateLeftIsRemovedByTheNextCreateAtThosePaths) {
     const std::string before = snapshot_a_ticking_guest();
-    const std::string mem_bytes = read_file(mem), state_bytes = read_file(state);
     ASSERT_TRUE(kill_a_create(files.path(), state, mem));
-    EXPECT_EQ(read_file(mem), mem_bytes);
-    EXPECT_EQ(read_file(state), state_bytes);
+    ASSERT_TRUE(kill_a_create(files.path(), state, mem));
+    EXPECT_GE(leftovers(files.path()), 1);
 
     Ember loaded;
     ASSERT_EQ(loaded.call("PUT", "/snapshot/load", file_load(state, mem, true)).status, 204);
-    EXPECT_EQ(leftovers(files.path()), 0) << "the load removed what the killed create left";
     ASSERT_TRUE(loaded.wait_until([](const std::string& out) { return lines_in(out) >= 2; }));
     EXPECT_TRUE(one_unbroken_stream(before, loaded.output(), "tick "));
 
-    ASSERT_TRUE(kill_a_create(files.path(), state, mem));
     Ember next;
     ASSERT_TRUE(configure(next, "ticker.elf"));
     ASSERT_EQ(next.call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
     ASSERT_EQ(next.call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
     ASSERT_EQ(next.call("PUT", "/snapshot/create", create_body()).status, 204);
-    EXPECT_EQ(leftovers(files.path()), 0) << "the create removed what the killed one left";
+    EXPECT_EQ(leftovers(files.path()), 0) << "the create removed what the killed ones left";
 }
 
 }  // namespace

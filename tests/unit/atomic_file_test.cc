@@ -203,7 +203,8 @@ TEST_P(KilledPairCommit, LeavesAWholePairOnceRecovered) {
             EXPECT_GT(leftovers(dir.path()), 0) << "a kill leaves files behind";
         }
         AtomicFile::recover_pair(mem, state);
-        EXPECT_EQ(leftovers(dir.path()), 0) << "had a pair: " << had_pair;
+        EXPECT_EQ(leftovers(dir.path()), temporaries(dir.path()))
+            << "only the temporary files are left, for the next create; had a pair: " << had_pair;
         const bool new_pair = killed_after >= AtomicFile::PairStep::SecondPlaced;
         if (new_pair) {
             EXPECT_EQ(read(mem), "new memory");
@@ -216,11 +217,30 @@ TEST_P(KilledPairCommit, LeavesAWholePairOnceRecovered) {
             EXPECT_FALSE(std::filesystem::exists(mem)) << "no half pair";
             EXPECT_FALSE(std::filesystem::exists(state));
         }
-        // And the next create at the paths goes through.
+        // And the next create at the paths goes through, and removes what was left.
         auto m = written(mem, "newer memory");
         auto s = written(state, "newer state");
         ASSERT_TRUE(AtomicFile::commit_pair(m, s));
         EXPECT_EQ(leftovers(dir.path()), 0);
+        // A commit finds a kill's leftovers itself, with no recover_pair() first.
+        if (killed_after == AtomicFile::PairStep::FirstPlaced && had_pair) {
+            pid_t again = ::fork();
+            if (again == 0) {
+                auto m2 = written(mem, "lost memory");
+                auto s2 = written(state, "lost state");
+                (void)AtomicFile::commit_pair(m2, s2, [&](AtomicFile::PairStep step) {
+                    if (step == killed_after) ::_exit(0);
+                });
+                ::_exit(1);
+            }
+            ASSERT_EQ(::waitpid(again, nullptr, 0), again);
+            auto m3 = written(mem, "newest memory");
+            auto s3 = written(state, "newest state");
+            ASSERT_TRUE(AtomicFile::commit_pair(m3, s3));
+            EXPECT_EQ(read(mem), "newest memory");
+            EXPECT_EQ(read(state), "newest state");
+            EXPECT_EQ(leftovers(dir.path()), 0);
+        }
     }
 }
 
@@ -232,7 +252,8 @@ INSTANTIATE_TEST_SUITE_P(EachStep, KilledPairCommit,
                                            AtomicFile::PairStep::Done));
 
 // recover_pair() leaves a live writer's pair commit alone: here this process is the writer,
-// stopped after the first rename, and another process's recovery finds its files held.
+// stopped after the first rename, and another process's recovery finds the directory's lock held
+// (for a second) and removes nothing.
 TEST(AtomicFile, ALiveWritersPairCommitIsNotUndone) {
     testing::TempDir dir;
     const std::string mem = dir.write("vm.mem", "old memory");

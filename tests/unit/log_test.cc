@@ -140,6 +140,21 @@ TEST(LineLimit, LetsABurstThroughThenALineAPeriodSayingHowManyItDropped) {
     EXPECT_FALSE(limit.admit(t0 + std::chrono::hours(1)));
 }
 
+// Places that each stay under their own limit still share one budget: what it refuses is dropped
+// and counted as if the place had.
+TEST(LineLimit, ASharedBudgetDropsWhatItCannotTake) {
+    log::ByteBudget budget(300, 1);
+    log::LineLimit a(10, std::chrono::hours(1), &budget), b(10, std::chrono::hours(1), &budget);
+    const std::string text = logged([&] {
+        for (int i = 0; i < 5; ++i) {
+            a.warn([] { return std::string(100, 'a'); });
+            b.warn([] { return std::string(100, 'b'); });
+        }
+    });
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+    EXPECT_EQ(a.dropped() + b.dropped(), 9u);
+}
+
 TEST(LineLimit, TheSharedBudgetBoundsBytesAcrossPlaces) {
     log::ByteBudget budget(1000, 100);
     const auto t0 = log::LineLimit::Clock::time_point{} + std::chrono::hours(1);
@@ -155,7 +170,8 @@ TEST(LineLimit, TheSharedBudgetBoundsBytesAcrossPlaces) {
 // What a place writes through its limit: its burst, then nothing until its period has passed, the
 // dropped lines counted in the next one.
 TEST(LineLimit, WritesTheBurstAndDropsTheRest) {
-    log::LineLimit limit(2, std::chrono::hours(1));
+    log::ByteBudget budget(1 << 20, 1 << 20);
+    log::LineLimit limit(2, std::chrono::hours(1), &budget);
     int made = 0;
     const std::string text = logged([&] {
         for (int i = 0; i < 50; ++i)

@@ -14,7 +14,10 @@ class SyncNetEngine : public NetEngine {
         for (; i < frames.size(); ++i) {
             ++calls_;
             const ssize_t n = tap_.write(frames[i]);
-            results[i] = n < 0 ? static_cast<int>(n) : 0;
+            size_t want = 0;
+            for (const auto& v : frames[i]) want += v.iov_len;
+            // A tap takes a frame whole or not at all: a short write is a refusal.
+            results[i] = n < 0 ? static_cast<int>(n) : static_cast<size_t>(n) == want ? 0 : -EIO;
             if (n == -EAGAIN) break;
         }
         for (++i; i < frames.size(); ++i) results[i] = -ECANCELED;

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <climits>
 #include <string_view>
+#include <vector>
 
 #include "virtio/net/net_engine.h"
 #include "virtio/uring/restrictions.h"
@@ -30,42 +31,50 @@ class UringNetEngine : public NetEngine {
 
     // Linked where the tap can say EAGAIN, so that the first that fails cancels the rest and what
     // was written is a prefix, as with writev one at a time; a frame the tap refused for itself
-    // cancels the rest too, and they go again after it. Elsewhere each is on its own: links cost a
-    // third of the frame rate at 64 bytes (perf/net), each link a task_work hop.
+    // cancels the rest too, and those it cancelled go again after it. Elsewhere each is on its
+    // own: links cost a third of the frame rate at 64 bytes (perf/net), each link a task_work hop.
     int write(std::span<const std::span<const iovec>> frames, std::span<int> results) override {
-        size_t at = 0;
-        while (at < frames.size()) {
-            const auto batch = frames.subspan(at, std::min<size_t>(frames.size() - at, kDepth));
-            const int err = run(batch.size(), [&](io_uring_sqe* sqe, size_t i) {
-                ::io_uring_prep_writev(sqe, tap_fd_, batch[i].data(),
-                                       static_cast<unsigned>(batch[i].size()), 0);
-                if (link_ && i + 1 < batch.size()) sqe->flags |= IOSQE_IO_LINK;
+        std::fill(results.begin(), results.end(), -ECANCELED);
+        // The frames still to write, in order: all of them at first, then what a link cancelled.
+        std::vector<size_t>& todo = todo_;
+        todo.resize(frames.size());
+        for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+        size_t from = 0;
+        while (from < todo.size()) {
+            const size_t n = std::min<size_t>(todo.size() - from, kDepth);
+            const int err = run(n, [&](io_uring_sqe* sqe, size_t i) {
+                const auto& f = frames[todo[from + i]];
+                ::io_uring_prep_writev(sqe, tap_fd_, f.data(), static_cast<unsigned>(f.size()), 0);
+                if (link_ && i + 1 < n) sqe->flags |= IOSQE_IO_LINK;
             });
-            size_t next = at + batch.size();
-            for (size_t i = 0; i < batch.size(); ++i) {
-                if (results_[i] == kPending) {
-                    results[at + i] = -ECANCELED;
-                    continue;
-                }
+            bool again = false, full = false;
+            std::vector<size_t>& next = next_;
+            next.clear();
+            for (size_t i = 0; i < n; ++i) {
+                const size_t frame = todo[from + i];
+                if (results_[i] == kPending) continue;  // stays -ECANCELED
                 size_t want = 0;
-                for (const auto& v : batch[i]) want += v.iov_len;
+                for (const auto& v : frames[frame]) want += v.iov_len;
                 int r = results_[i];
                 // A tap takes a frame whole or not at all: a short write is a refusal.
                 if (r >= 0) r = static_cast<size_t>(r) == want ? 0 : -EIO;
-                results[at + i] = r;
-                if (link_ && r != 0 && next == at + batch.size()) next = at + i + 1;
+                results[frame] = r;
+                full |= r == -EAGAIN;
+                if (r == -ECANCELED && !full) {
+                    next.push_back(frame);  // cancelled by a refusal before it: once more
+                    again = true;
+                }
             }
-            if (err) {
-                for (size_t i = at + batch.size(); i < frames.size(); ++i) results[i] = -ECANCELED;
-                return err;
+            if (err) return err;
+            if (full) return 0;  // nothing more goes until the tap has room
+            if (link_ && again) {
+                next.insert(next.end(), todo.begin() + static_cast<std::ptrdiff_t>(from + n),
+                            todo.end());
+                todo.swap(next);
+                from = 0;
+                continue;
             }
-            // The frame that broke the link: after EAGAIN nothing more goes now; after a frame
-            // refused for itself, those it cancelled go again.
-            if (next < at + batch.size() && results[next - 1] == -EAGAIN) {
-                for (size_t i = next; i < frames.size(); ++i) results[i] = -ECANCELED;
-                return 0;
-            }
-            at = next;
+            from += n;
         }
         return 0;
     }
@@ -138,6 +147,7 @@ class UringNetEngine : public NetEngine {
     io_uring ring_;
     int tap_fd_;
     bool link_;
+    std::vector<size_t> todo_, next_;  // write()'s, kept for their capacity
     std::array<int, kDepth> results_{};
     uint64_t calls_ = 0;
 };

@@ -59,13 +59,14 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
     if (const int fd = fatal_exit::notify_fd(); fd >= 0)
         EMBER_TRY(c->loop_.add(fd, EPOLLIN, [](uint32_t) { fatal_exit::finish(); }));
     // Read on a thread of their own, which ends the process if the VMM thread cannot.
-    auto watch = TerminationWatch::start(
-        std::move(sfd),
-        [self](int signo) {
-            signal_counts::count(signo);
-            self->stop(strsignal(signo));
-        },
-        filter);
+    TerminationHooks hooks;
+    hooks.on_signal = [self](int signo) {
+        signal_counts::count(signo);
+        self->stop(strsignal(signo));
+    };
+    hooks.ended = [self] { return self->published_.state() == VmState::Exited; };
+    hooks.on_failure = [self](const std::string& why) { self->stop("the signal thread: " + why); };
+    auto watch = TerminationWatch::start(std::move(sfd), std::move(hooks), filter);
     EMBER_TRY(watch);
     c->termination_ = std::move(*watch);
     EMBER_TRY(c->loop_.add(timer_fd, EPOLLIN, [self](uint32_t) {

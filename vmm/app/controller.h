@@ -93,7 +93,7 @@ class Controller : public ActionSink {
 
     Controller(ControllerOptions options, EventLoop loop, EventFd wake, UniqueFd metrics_timer,
                UniqueFd quiet_timer);
-    ~Controller();
+    ~Controller() override;
 
   private:
     struct Pending {

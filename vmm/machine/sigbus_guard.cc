@@ -67,8 +67,10 @@ void on_sigbus(int sig, siginfo_t* info, void*) {
 }  // namespace
 
 SigbusGuard::SigbusGuard(const GuestMemory& memory, std::string_view failure) {
-    const size_t n = std::min(failure.size(), sizeof g_failure - 1);
-    std::memcpy(g_failure, failure.data(), n);
+    // Escaped here: the handler writes it as it is, and a path can hold a newline.
+    const std::string text = log::escape(failure);
+    const size_t n = std::min(text.size(), sizeof g_failure - 1);
+    std::memcpy(g_failure, text.data(), n);
     g_failure[n] = '\0';
     size_t i = 0;
     for (const auto& r : memory.regions()) {

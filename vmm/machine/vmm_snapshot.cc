@@ -177,7 +177,12 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     (*vmm)->sigbus_guard_.emplace((*vmm)->memory_, (*vmm)->memory_failure_);
     (*vmm)->memory_file_ = std::move(mem_fd);
     EMBER_TRY((*vmm)->restore_state(*snap));
-    EMBER_TRY((*vmm)->page_in_what_ember_touches(), "mem_file_path " + memory_path);
+    if (auto r = (*vmm)->page_in_what_ember_touches(); !r) {
+        // Not closed where its file system stopped answering: on FUSE, close() sends a FLUSH
+        // that waits for the server, uninterruptibly. The process's exit closes it.
+        if (r.error().kind == ErrorKind::Unavailable) (void)(*vmm)->memory_file_.release();
+        return std::unexpected(std::move(r.error()).wrap("mem_file_path " + memory_path));
+    }
     EMBER_TRY((*vmm)->renew_generation_id());
     if (working_set) (*vmm)->pre_fault(*working_set);
     return vmm;
