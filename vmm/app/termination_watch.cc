@@ -92,8 +92,8 @@ void TerminationWatch::force_exit(int signo, bool vcpus_stopped) {
         vcpus_stopped ? std::to_string(kEndCap.count()) + " ms of " + strsignal(signo) +
                             ": its end is still under way"
                       : std::to_string(kBound.count()) + " ms of " + strsignal(signo) +
-                            ": the VMM thread is still waiting (on guest memory whose file system "
-                            "does not answer, or a vCPU that waits on it)";
+                            ": the VMM thread is still busy or waiting (a long snapshot, guest "
+                            "memory whose file system does not answer, a vCPU that waits on it)";
     log::error("the microVM did not end within " + waited + "; ember ends without it");
     // Holding the lock: a disarm that comes now waits for an exit that does not return.
     fatal_exit::exit_here(1);
