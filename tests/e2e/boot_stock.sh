@@ -2,14 +2,47 @@
 # Debian's own kernels (rootfs-tools/build-stock-kernel: linux-image-cloud-amd64 and
 # linux-image-amd64, unchanged) on ember, where they find their devices through ACPI: neither has
 # virtio-mmio command-line devices. Each one's initramfs loads the virtio modules, mounts the root
-# from virtio-blk, takes a lease over virtio-net and powers off, which must end ember with status
-# 0; the kernel's log must hold no ACPI error or warning.
-# Then VMGenID, with the generic kernel (the cloud one has no vmgenid driver): snapshotted while it
-# waits, restored twice, one clone after the other; each clone's kernel must report the VM fork and
-# read /dev/urandom bytes of its own.
+# from virtio-blk and takes a lease over virtio-net; the kernel's log must hold no ACPI error or
+# warning. The cloud kernel then powers off, which must end ember with status 0.
+# The generic kernel boots once, for VMGenID as well: snapshotted while it waits, restored twice,
+# one clone after the other; each clone's kernel must report the VM fork and read /dev/urandom
+# bytes of its own, then power off, ending its ember with status 0 (the generic kernel's ACPI S5).
 ember=$1
 source "$(dirname "$0")/common.sh"
 stock_args="console=ttyS0 panic=-1"
+
+# expect_boot CONSOLE LOG: what a stock kernel's boot on ember shows, through ACPI.
+expect_boot() {
+    local c=$1
+    expect "$c" "ACPI: RSDP 0x00000000000E0000"
+    expect "$c" "ACPI: FACP 0x"
+    expect "$c" "ACPI: DSDT 0x"
+    expect "$c" "ACPI: APIC 0x"
+    expect "$c" "smpboot: Allowing 2 CPUs"
+    # Hardware-reduced ACPI has no legacy PIC, so Linux numbers ISA lines dynamically: the UART
+    # and the i8042 are found through the DSDT (PNP0501, PNP0303), not by probing.
+    expect "$c" "00:00: ttyS0 at I/O 0x3f8 (irq = "
+    expect "$c" "i8042: PNP: PS/2 Controller [PNP0303:PS2K] at 0x60,0x64"
+    expect "$c" "virtio_blk virtio0: [vda]"
+    expect "$c" "stock-init: root mounted from virtio-blk"
+    expect "$c" "stock-init: eth0 leased 172.30.0."
+    expect "$c" "stock-init: ping 172.30.0.1 answered"
+    expect "$2" "boot: ACPI tables (RSDP at 0xe0000"
+    no_kernel_errors "$c"
+}
+# expect_power_off CONSOLE LOG: the guest powered off through ACPI S5, and its kernel said nothing
+# amiss on the way.
+expect_power_off() {
+    expect "$1" "stock-init: powering off"
+    expect "$2" "exited: guest powered off (ACPI S5 through the sleep control register)"
+    no_kernel_errors "$1"
+}
+no_kernel_errors() {
+    local bad
+    for bad in "ACPI Error" "ACPI Warning" "ACPI BIOS Error" "ACPI BIOS Warning" "Kernel panic"; do
+        absent "$1" "$bad"
+    done
+}
 
 # boot_flavour FLAVOUR: one boot to power-off; its console and log are console_FLAVOUR, log_FLAVOUR.
 boot_flavour() {
@@ -40,41 +73,22 @@ JSON
         may_retry "$attempt" "the $flavour boot did not power off" "$work/console_$flavour" \
             "$work/log_$flavour" || break
     done
-    local c=console_$flavour
-    expect "$c" "ACPI: RSDP 0x00000000000E0000"
-    expect "$c" "ACPI: FACP 0x"
-    expect "$c" "ACPI: DSDT 0x"
-    expect "$c" "ACPI: APIC 0x"
-    expect "$c" "smpboot: Allowing 2 CPUs"
-    # Hardware-reduced ACPI has no legacy PIC, so Linux numbers ISA lines dynamically: the UART
-    # and the i8042 are found through the DSDT (PNP0501, PNP0303), not by probing.
-    expect "$c" "00:00: ttyS0 at I/O 0x3f8 (irq = "
-    expect "$c" "i8042: PNP: PS/2 Controller [PNP0303:PS2K] at 0x60,0x64"
-    expect "$c" "virtio_blk virtio0: [vda]"
-    expect "$c" "stock-init: root mounted from virtio-blk"
-    expect "$c" "stock-init: eth0 leased 172.30.0."
-    expect "$c" "stock-init: ping 172.30.0.1 answered"
-    expect "$c" "stock-init: powering off"
-    expect "log_$flavour" "boot: ACPI tables (RSDP at 0xe0000"
-    expect "log_$flavour" "exited: guest powered off (ACPI S5 through the sleep control register)"
-    local bad
-    for bad in "ACPI Error" "ACPI Warning" "ACPI BIOS Error" "ACPI BIOS Warning" "Kernel panic"; do
-        absent "$c" "$bad"
-    done
+    expect_boot "console_$flavour" "log_$flavour"
+    expect_power_off "console_$flavour" "log_$flavour"
     [ "$rc" -eq 0 ] || { echo "FAIL: ember exited with $rc"; failures=$((failures + 1)); }
 }
 boot_flavour cloud
-boot_flavour generic
 stock=$("$repo/rootfs-tools/build-stock-kernel" generic | tail -n 1)
 
-# VMGenID across clones.
+# The generic kernel's boot, and VMGenID across its clones.
 configure_fork() {  # configure_fork SOCKET: the generic kernel, to wait for a VM fork
-    must 204 api "$1" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
+    must 204 api "$1" PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}'
     must 204 api "$1" PUT /boot-source "{\"kernel_image_path\": \"$stock/vmlinuz\", \"initrd_path\": \"$stock/initrd.gz\", \"boot_args\": \"$stock_args stock.mode=fork\"}"
     must 204 api "$1" PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$work/rootfs.ext4\", \"is_root_device\": true}"
     must 204 api "$1" PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
 }
 boot_a "$ns" "stock-init: waiting for a VM fork" 300 configure_fork
+expect_boot console_a log_a
 must 204 api "$work/a.sock" PATCH /vm '{"state": "Paused"}'
 must 204 api "$work/a.sock" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/vm.state\", \"mem_file_path\": \"$work/vm.mem\"}"
 kill -9 "$pid_a"; wait "$pid_a" 2>/dev/null; pid_a=
@@ -87,11 +101,13 @@ for clone in 1 2; do
     pid=$!
     api_up "$sock"
     must 204 api "$sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/vm.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/vm.mem\"}, \"resume_vm\": true}"
-    wait_for "$work/console_$clone" "stock-init: after fork 1: urandom" 300 "$pid" ||
-        { echo "FAIL: clone $clone never reported a VM fork"; failures=$((failures + 1)); }
-    kill -9 "$pid"; wait "$pid" 2>/dev/null
+    rc=0
+    wait_exit "$pid" 300 || rc=$?
+    [ "$rc" -eq 0 ] || { echo "FAIL: clone $clone's ember exited with $rc"; failures=$((failures + 1)); }
     expect "console_$clone" "random: crng reseeded due to virtual machine fork"
+    expect "console_$clone" "stock-init: after fork 1: urandom"
     expect "log_clone$clone" "restore: a new VM generation ID, announced on GSI 3"
+    expect_power_off "console_$clone" "log_clone$clone"
     clone_bytes+=("$(sed -n 's/.*after fork 1: urandom \([0-9a-f]*\).*/\1/p' "$work/console_$clone")")
 done
 echo "urandom before the snapshot: $original; after the restore: ${clone_bytes[*]}"
@@ -104,7 +120,7 @@ else
 fi
 
 if [ "$failures" -ne 0 ]; then
-    for f in log_cloud log_generic; do echo "--- $f"; cat "$work/$f" 2>/dev/null; done
-    for f in console_cloud console_generic console_a console_1 console_2; do echo "--- $f"; tail -n 15 "$work/$f" 2>/dev/null; done
+    for f in log_cloud log_a log_clone1 log_clone2; do echo "--- $f"; cat "$work/$f" 2>/dev/null; done
+    for f in console_cloud console_a console_1 console_2; do echo "--- $f"; tail -n 15 "$work/$f" 2>/dev/null; done
     exit 1
 fi
