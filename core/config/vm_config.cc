@@ -106,7 +106,10 @@ Result<void> validate_machine(const MachineConfig& m) {
             std::to_string(kMaxMemSizeMib) + ", got " + std::to_string(m.mem_size_mib));
     if (m.cpu_template && *m.cpu_template != "None")
         return fail("machine-config.cpu_template: '" + *m.cpu_template +
-                    "' is not supported by ember; only \"None\" is");
+                    "' is not supported by ember, which ships none of Firecracker's static "
+                    "templates (deprecated there since v1.5): give the guest's CPU a custom "
+                    "template with PUT /cpu-config (the config file's \"cpu-config\"), or a "
+                    "fleet's template made by ember-cpu; only \"None\" is accepted here");
     if (m.huge_pages == HugePages::Size2M && m.mem_size_mib % 2 != 0)
         return fail(
             "The memory size (MiB) is either 0, or not a multiple of the configured page size. "

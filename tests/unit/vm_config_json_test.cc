@@ -61,7 +61,10 @@ TEST(VmConfigJson, EachErrorNamesTheField) {
         {R"({"machine-config": {"vcpu_count": 3, "mem_size_mib": 64, "smt": true}})",
          "must be 1 or even when smt"},
         {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "cpu_template": "T2"}})",
-         "'T2' is not supported"},
+         "'T2' is not supported by ember, which ships none of Firecracker's static templates "
+         "(deprecated there since v1.5): give the guest's CPU a custom template with PUT "
+         "/cpu-config (the config file's \"cpu-config\"), or a fleet's template made by "
+         "ember-cpu; only \"None\" is accepted here"},
         {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "huge_pages": "1G"}})",
          "machine-config.huge_pages: unknown variant `1G`, expected `None` or `2M`"},
         {R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 63, "huge_pages": "2M"}})",
