@@ -555,16 +555,34 @@ double added_kib(const Step& s) {
     return static_cast<double>(std::max(0LL, s.cgroup_kib >= 0 ? s.cgroup_kib : s.host_kib));
 }
 
+// An axis's top: the first of 1, 2, 5 (times a power of ten) at or above max, split in 5 ticks.
+double axis_top(double max) {
+    if (!(max > 0)) return 1;
+    const double scale = std::pow(10.0, std::floor(std::log10(max)));
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (m * scale >= max) return m * scale;
+    return 10 * scale;
+}
+
+// A tick's label, with as many decimals as its step needs.
+std::string tick_label(double v, double step) {
+    const int decimals = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step)));
+    char out[32];
+    std::snprintf(out, sizeof out, "%.*f", decimals, v);
+    return out;
+}
+
 void write_svg(const std::string& path, const std::vector<Step>& steps) {
     if (steps.empty()) return;
     std::ofstream svg(path);
-    const double w = 640, h = 300, left = 60, right = 60, top = 30, bottom = 40;
-    double max_k = 1, max_ms = 1, max_kib = 1;
+    const double w = 720, h = 340, left = 80, right = 90, top = 50, bottom = 50, ticks = 5;
+    double max_k = 1, max_ms = 0, max_kib = 0;
     for (const auto& s : steps) {
         max_k = std::max(max_k, static_cast<double>(s.k));
         max_ms = std::max(max_ms, s.p99);
         max_kib = std::max(max_kib, added_kib(s));
     }
+    const double top_ms = axis_top(max_ms), top_kib = axis_top(max_kib);
     auto x = [&](int k) {
         return left + (w - left - right) * std::log10(static_cast<double>(k)) /
                           std::max(1.0, std::log10(max_k));
@@ -578,24 +596,41 @@ void write_svg(const std::string& path, const std::vector<Step>& steps) {
     };
     svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << w << "' height='" << h
         << "' font-family='sans-serif' font-size='11'>\n"
-        << "<text x='" << left << "' y='16'>ember clones of one snapshot: load to first answer "
-        << "and host memory per clone, against K</text>\n"
+        << "<text x='" << w / 2 << "' y='16' text-anchor='middle'>ember clones of one snapshot: "
+        << "load to first answer and host memory per clone, against K</text>\n"
+        << "<text x='" << w / 2 << "' y='32' text-anchor='middle'><tspan fill='#c03'>red: p50 "
+        << "(solid), p99 (dashed), left axis</tspan>; <tspan fill='#06c'>blue: host memory per "
+        << "clone, right axis</tspan></text>\n";
+    // Both y axes, their ticks and a light grid at the ticks.
+    for (int i = 0; i <= ticks; ++i) {
+        const double at = y(i / ticks, 1);
+        svg << "<line x1='" << left << "' y1='" << at << "' x2='" << w - right << "' y2='" << at
+            << "' stroke='#ddd'/>\n"
+            << "<text x='" << left - 6 << "' y='" << at + 4 << "' text-anchor='end' fill='#c03'>"
+            << tick_label(top_ms * i / ticks, top_ms / ticks) << "</text>\n"
+            << "<text x='" << w - right + 6 << "' y='" << at + 4 << "' fill='#06c'>"
+            << tick_label(top_kib * i / ticks, top_kib / ticks) << "</text>\n";
+    }
+    svg << "<line x1='" << left << "' y1='" << top << "' x2='" << left << "' y2='" << h - bottom
+        << "' stroke='black'/>\n"
+        << "<line x1='" << w - right << "' y1='" << top << "' x2='" << w - right << "' y2='"
+        << h - bottom << "' stroke='black'/>\n"
         << "<line x1='" << left << "' y1='" << h - bottom << "' x2='" << w - right << "' y2='"
         << h - bottom << "' stroke='black'/>\n";
+    const double middle = (top + h - bottom) / 2;
+    svg << "<text transform='translate(18," << middle << ") rotate(-90)' text-anchor='middle' "
+        << "fill='#c03'>load to first answer, ms</text>\n"
+        << "<text transform='translate(" << w - 14 << ',' << middle << ") rotate(90)' "
+        << "text-anchor='middle' fill='#06c'>host memory per clone, KiB</text>\n";
     for (const auto& s : steps)
-        svg << "<text x='" << x(s.k) << "' y='" << h - bottom + 14 << "' text-anchor='middle'>"
+        svg << "<text x='" << x(s.k) << "' y='" << h - bottom + 16 << "' text-anchor='middle'>"
             << s.k << "</text>\n";
-    svg << "<text x='" << (w / 2) << "' y='" << h - 8 << "' text-anchor='middle'>live clones K "
-        << "(log)</text>\n"
-        << "<text x='4' y='" << top + 10 << "' fill='#c03'>ms (max " << std::lround(max_ms)
-        << ")</text>\n"
-        << "<text x='" << w - right + 4 << "' y='" << top + 10 << "' fill='#06c'>KiB (max "
-        << max_kib << ")</text>\n";
-    line([](const Step& s) { return s.p50; }, max_ms, "#c03", "none");
-    line([](const Step& s) { return s.p99; }, max_ms, "#c03", "4 3");
-    line(added_kib, max_kib, "#06c", "none");
-    svg << "<text x='" << left + 8 << "' y='" << h - bottom - 8 << "'>red: p50 (solid), p99 "
-        << "(dashed) load to answer; blue: host memory per clone</text>\n</svg>\n";
+    svg << "<text x='" << (left + w - right) / 2 << "' y='" << h - 12
+        << "' text-anchor='middle'>live clones K (log scale)</text>\n";
+    line([](const Step& s) { return s.p50; }, top_ms, "#c03", "none");
+    line([](const Step& s) { return s.p99; }, top_ms, "#c03", "4 3");
+    line(added_kib, top_kib, "#06c", "none");
+    svg << "</svg>\n";
 }
 
 }  // namespace
