@@ -44,8 +44,8 @@ if [ "${1:-}" != --in ]; then
     # ends a run that overstays, and removes its files. Here the seven steps, in four rounds, take
     # about 140 s (a 2-core AMD host, QEMU 10).
     deadline=$((SECONDS + 3300))
-    # session HOST STEP: the step in a nested VM of HOST's model. One CPU: the nested VMs that died
-    # (a kernel panic, a wedge) and the guests that triple-faulted in them had two (issue 67).
+    # session HOST STEP: the step in a nested VM of HOST's model. One CPU: five of the six nested VMs
+    # seen to die under QEMU 10 had two, as had those whose guests triple-faulted (issue 67).
     session() {
         local try rc limit start=$SECONDS
         for try in 1 2 3; do
