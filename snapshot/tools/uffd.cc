@@ -1,10 +1,15 @@
 // ember-uffd --socket PATH --mem-file FILE [--working-set WS --snapshot-path STATE]
 //            [--timeout SECONDS]
+// ember-uffd --socket PATH --manifest URL --write-state STATE [--timeout SECONDS]
 // A page-fault handler for the Uffd memory backend, of ember and of Firecracker alike: listens on
 // PATH, takes one VMM's handshake (within --timeout, default 30 s), installs the working set WS
 // whole if given (checked against the snapshot it was recorded from), then serves every other
 // page from the memory file as the guest faults on it. Exits 0 once the VMM is gone, with what it
 // served on stderr; 1 on any error, which the VMM sees as its handler's exit.
+// With --manifest, the snapshot comes from a store (snapshot/store/manifest.h): its state file is
+// fetched to STATE before PATH exists, for the agent's load; the working set the manifest names is
+// fetched ahead and installed first; every other fault brings in the chunk that holds it. Every
+// chunk is checked against its SHA-256 before the guest sees it.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -19,10 +24,15 @@
 #include <optional>
 #include <string>
 
+#include "core/base/atomic_file.h"
 #include "core/base/file_io.h"
 #include "core/base/mapping.h"
 #include "core/base/open_file.h"
+#include "snapshot/decoded_snapshot.h"
 #include "snapshot/format.h"
+#include "snapshot/store/chunked_memory.h"
+#include "snapshot/store/directory_store.h"
+#include "snapshot/store/manifest_url.h"
 #include "snapshot/uffd/handshake.h"
 #include "snapshot/uffd/page_server.h"
 
@@ -31,14 +41,16 @@ namespace {
 using namespace ember;
 
 struct Options {
-    std::string socket, mem_file, working_set, snapshot;
+    std::string socket, mem_file, working_set, snapshot, manifest, write_state;
     int timeout_s = 30;
 };
 
 int usage() {
     std::fprintf(stderr,
                  "usage: ember-uffd --socket PATH --mem-file FILE [--working-set WS "
-                 "--snapshot-path STATE] [--timeout SECONDS]\n");
+                 "--snapshot-path STATE] [--timeout SECONDS]\n"
+                 "       ember-uffd --socket PATH --manifest URL --write-state STATE "
+                 "[--timeout SECONDS]\n");
     return 2;
 }
 
@@ -63,7 +75,79 @@ Result<UniqueFd> listen_on(const std::string& path) {
     return sock;
 }
 
+void report(pid_t vmm, const snapshot::PageServerCounts& c) {
+    std::fprintf(stderr,
+                 "ember-uffd: the VMM (pid %d) is gone; %llu working-set pages installed, %llu "
+                 "pages served on faults, %llu as zeros after %llu removals\n",
+                 static_cast<int>(vmm), static_cast<unsigned long long>(c.prefetched),
+                 static_cast<unsigned long long>(c.faults),
+                 static_cast<unsigned long long>(c.zero_faults),
+                 static_cast<unsigned long long>(c.removes));
+}
+
+Result<snapshot::UffdHandshake> handshake_on(const Options& o) {
+    auto listener = listen_on(o.socket);
+    EMBER_TRY(listener);
+    auto handshake =
+        snapshot::receive_uffd_handshake(listener->get(), std::chrono::seconds(o.timeout_s));
+    ::unlink(o.socket.c_str());  // one VMM per handler
+    return handshake;
+}
+
+// The state file, fetched whole and written to `path` before the socket exists, so that an agent
+// that waits for the socket finds it; it must describe the manifest's memory.
+Result<void> write_state(const snapshot::Manifest& m, snapshot::ChunkStore& store,
+                         const std::string& path) {
+    auto state = snapshot::fetch_file(m, m.state, store);
+    EMBER_TRY(state, "the state file");
+    auto file = AtomicFile::create(path);
+    EMBER_TRY(file, "--write-state " + path);
+    EMBER_TRY(write_all(file->fd(), *state), "--write-state " + path);
+    EMBER_TRY(file->commit(), "--write-state " + path);
+    auto decoded = snapshot::read_snapshot(path);
+    EMBER_TRY(decoded, "the store's state file");
+    if (decoded->identity.memory_bytes != m.memory.bytes)
+        return fail("the store's state file lays out " +
+                    std::to_string(decoded->identity.memory_bytes) +
+                    " bytes of memory, and its manifest " + std::to_string(m.memory.bytes));
+    return {};
+}
+
+Result<int> run_from_store(const Options& o) {
+    auto url = snapshot::parse_manifest_url(o.manifest);
+    EMBER_TRY(url, "--manifest");
+    auto store = snapshot::DirectoryStore::open(url->root, false);
+    EMBER_TRY(store, "--manifest " + o.manifest);
+    auto text = store->manifest(url->name);
+    EMBER_TRY(text, "--manifest " + o.manifest);
+    auto manifest = snapshot::parse_manifest(*text);
+    EMBER_TRY(manifest, "--manifest " + o.manifest);
+    EMBER_TRY(write_state(*manifest, *store, o.write_state), "--manifest " + o.manifest);
+
+    auto handshake = handshake_on(o);
+    EMBER_TRY(handshake);
+    const pid_t vmm = handshake->peer.pid;
+    const UniqueFd pidfd = std::move(handshake->peer.pidfd);
+    auto source = std::make_unique<snapshot::ChunkedMemory>(*manifest, *store, 8);
+    const snapshot::ChunkedMemory& chunks = *source;
+    auto server = snapshot::PageServer::create(std::move(*handshake), std::move(source));
+    EMBER_TRY(server);
+    if (!manifest->working_set.empty()) EMBER_TRY(server->install_runs(manifest->working_set));
+    EMBER_TRY(server->serve(pidfd.get()));
+    report(vmm, server->counts());
+    const auto& c = chunks.counts();
+    std::fprintf(stderr,
+                 "ember-uffd: from the store: %llu chunks fetched (%llu bytes), %llu of them "
+                 "ahead for the working set; %llu pages installed\n",
+                 static_cast<unsigned long long>(c.fetched),
+                 static_cast<unsigned long long>(c.fetched_bytes),
+                 static_cast<unsigned long long>(c.ahead),
+                 static_cast<unsigned long long>(server->counts().installed));
+    return 0;
+}
+
 Result<int> run(const Options& o) {
+    if (!o.manifest.empty()) return run_from_store(o);
     auto mem_fd = open_file(o.mem_file, O_RDONLY);
     EMBER_TRY(mem_fd, "--mem-file " + o.mem_file);
     auto mem_size = file_size(mem_fd->get());
@@ -86,27 +170,17 @@ Result<int> run(const Options& o) {
         set = std::move(*read);
     }
 
-    auto listener = listen_on(o.socket);
-    EMBER_TRY(listener);
-    auto handshake =
-        snapshot::receive_uffd_handshake(listener->get(), std::chrono::seconds(o.timeout_s));
-    ::unlink(o.socket.c_str());  // one VMM per handler
+    auto handshake = handshake_on(o);
     EMBER_TRY(handshake);
     const pid_t vmm = handshake->peer.pid;
     const UniqueFd pidfd = std::move(handshake->peer.pidfd);
-    auto server = snapshot::PageServer::create(std::move(*handshake),
-                                               {memory->data(), static_cast<size_t>(*mem_size)});
+    auto server = snapshot::PageServer::create(
+        std::move(*handshake), std::make_unique<snapshot::MappedMemory>(std::span<const uint8_t>(
+                                   memory->data(), static_cast<size_t>(*mem_size))));
     EMBER_TRY(server);
     if (set) EMBER_TRY(server->install(ws_fd.get(), *set));
     EMBER_TRY(server->serve(pidfd.get()));
-    const auto& c = server->counts();
-    std::fprintf(stderr,
-                 "ember-uffd: the VMM (pid %d) is gone; %llu working-set pages installed, %llu "
-                 "pages served on faults, %llu as zeros after %llu removals\n",
-                 static_cast<int>(vmm), static_cast<unsigned long long>(c.prefetched),
-                 static_cast<unsigned long long>(c.faults),
-                 static_cast<unsigned long long>(c.zero_faults),
-                 static_cast<unsigned long long>(c.removes));
+    report(vmm, server->counts());
     return 0;
 }
 
@@ -126,6 +200,10 @@ int main(int argc, char** argv) {
             o.working_set = v;
         else if (a == "--snapshot-path")
             o.snapshot = v;
+        else if (a == "--manifest")
+            o.manifest = v;
+        else if (a == "--write-state")
+            o.write_state = v;
         else if (a == "--timeout") {
             // Whole seconds from 1 to a day: atoi made 4294967297 one second, and junk zero.
             int n = 0;
@@ -141,9 +219,11 @@ int main(int argc, char** argv) {
         } else
             return usage();
     }
-    if (o.socket.empty() || o.mem_file.empty() || o.timeout_s <= 0 ||
-        o.working_set.empty() != o.snapshot.empty())
-        return usage();
+    const bool from_file = !o.mem_file.empty() && o.manifest.empty() && o.write_state.empty() &&
+                           o.working_set.empty() == o.snapshot.empty();
+    const bool from_store = o.mem_file.empty() && !o.manifest.empty() && !o.write_state.empty() &&
+                            o.working_set.empty() && o.snapshot.empty();
+    if (o.socket.empty() || o.timeout_s <= 0 || (!from_file && !from_store)) return usage();
     auto r = run(o);
     if (!r) {
         std::fprintf(stderr, "ember-uffd: %s\n", r.error().message.c_str());

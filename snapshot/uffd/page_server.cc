@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 
@@ -11,22 +12,27 @@
 
 namespace ember::snapshot {
 
-PageServer::PageServer(UffdHandshake handshake, std::span<const uint8_t> memory)
+PageServer::PageServer(UffdHandshake handshake, std::unique_ptr<MemorySource> source)
     : handshake_(std::move(handshake)),
       uffd_(Userfault::adopt(std::move(handshake_.uffd))),
-      memory_(memory) {
-    for (const auto& r : handshake_.regions) removed_.emplace_back(r.size / r.page_size, false);
+      source_(std::move(source)) {
+    for (const auto& r : handshake_.regions) {
+        removed_.emplace_back(r.size / r.page_size, false);
+        installed_.emplace_back(r.size / r.page_size, false);
+    }
 }
 
-Result<PageServer> PageServer::create(UffdHandshake handshake, std::span<const uint8_t> memory) {
+Result<PageServer> PageServer::create(UffdHandshake handshake,
+                                      std::unique_ptr<MemorySource> source) {
+    const uint64_t size = source->size();
     for (size_t i = 0; i < handshake.regions.size(); ++i) {
         const auto& r = handshake.regions[i];
-        if (r.offset > memory.size() || r.size > memory.size() - r.offset)
+        if (r.offset > size || r.size > size - r.offset)
             return fail("region " + std::to_string(i) + " (offset " + std::to_string(r.offset) +
-                        ", " + std::to_string(r.size) + " bytes) runs past the memory file's " +
-                        std::to_string(memory.size()) + " bytes");
+                        ", " + std::to_string(r.size) + " bytes) runs past the memory's " +
+                        std::to_string(size) + " bytes");
     }
-    return PageServer(std::move(handshake), memory);
+    return PageServer(std::move(handshake), std::move(source));
 }
 
 const UffdRegion* PageServer::region_of(uint64_t addr, size_t* index) const {
@@ -62,8 +68,77 @@ Result<void> PageServer::install(int working_set_fd, const WorkingSet& set) {
             at += bytes;
             EMBER_TRY(uffd_.copy(region->base_host_virt_addr + (run.offset - region->offset),
                                  buffer.data(), bytes));
+            const size_t index = static_cast<size_t>(region - handshake_.regions.data());
+            const uint64_t first = (run.offset - region->offset) / kGuestPageSize;
+            for (uint64_t p = first; p < first + run.pages; ++p) installed_[index][p] = true;
             counts_.prefetched += run.pages;
         }
+    }
+    return {};
+}
+
+Result<void> PageServer::install_runs(std::span<const PageRun> runs) {
+    EMBER_TRY(source_->prefetch(runs));
+    for (bool written : {true, false}) {
+        for (const auto& run : runs) {
+            if (run.written != written) continue;
+            size_t index = handshake_.regions.size();
+            for (size_t i = 0; i < handshake_.regions.size(); ++i) {
+                const auto& r = handshake_.regions[i];
+                if (run.offset >= r.offset && run.offset - r.offset < r.size) index = i;
+            }
+            if (index == handshake_.regions.size() ||
+                run.pages * kGuestPageSize > handshake_.regions[index].size -
+                                                 (run.offset - handshake_.regions[index].offset))
+                return fail("a working-set run at offset " + std::to_string(run.offset) +
+                            " is outside the VM's regions");
+            const UffdRegion& r = handshake_.regions[index];
+            if (r.page_size != kGuestPageSize)
+                return fail("the VM's memory is on " + std::to_string(r.page_size >> 10) +
+                            " KiB pages, and a working set is made of 4 KiB pages");
+            const uint64_t first = (run.offset - r.offset) / kGuestPageSize;
+            for (uint64_t p = first; p < first + run.pages; ++p)
+                if (!installed_[index][p] && !removed_[index][p]) EMBER_TRY(bring_in(index, p));
+            counts_.prefetched += run.pages;
+        }
+    }
+    return {};
+}
+
+Result<void> PageServer::bring_in(size_t index, uint64_t page) {
+    const UffdRegion& r = handshake_.regions[index];
+    auto extent = source_->extent_at(r.offset + page * r.page_size, r.page_size);
+    EMBER_TRY(extent);
+    if (extent->offset % r.page_size != 0 || extent->length % r.page_size != 0 ||
+        extent->offset > r.offset + page * r.page_size ||
+        extent->offset + extent->length < r.offset + (page + 1) * r.page_size)
+        return fail("the memory source handed back an extent that does not hold the page");
+    // The part of the extent in this region, by the region's pages.
+    const uint64_t lo = std::max(extent->offset, r.offset);
+    const uint64_t hi = std::min(extent->offset + extent->length, r.offset + r.size);
+    auto& installed = installed_[index];
+    const auto& removed = removed_[index];
+    uint64_t p = (lo - r.offset) / r.page_size;
+    const uint64_t end = (hi - r.offset) / r.page_size;
+    while (p < end) {
+        if (installed[p] || removed[p]) {
+            ++p;
+            continue;
+        }
+        const uint64_t start = p;
+        while (p < end && !installed[p] && !removed[p]) installed[p++] = true;
+        const uint64_t dst = r.base_host_virt_addr + start * r.page_size;
+        const uint64_t bytes = (p - start) * r.page_size;
+        const uint64_t from = r.offset + start * r.page_size - extent->offset;
+        if (extent->bytes != nullptr) {
+            EMBER_TRY(uffd_.copy(dst, extent->bytes + from, bytes));
+        } else if (r.page_size == kGuestPageSize) {
+            EMBER_TRY(uffd_.zero(dst, bytes));
+        } else {
+            zeros_.resize(std::max<size_t>(zeros_.size(), bytes), 0);
+            EMBER_TRY(uffd_.copy(dst, zeros_.data(), bytes));
+        }
+        counts_.installed += p - start;
     }
     return {};
 }
@@ -81,8 +156,10 @@ Result<void> PageServer::fault(uint64_t addr) {
         zeros_.resize(r->page_size, 0);
         return uffd_.copy(dst, zeros_.data(), r->page_size);
     }
+    // Installed already: a second vCPU's fault on it, which the first one's copy woke.
+    if (installed_[index][page]) return {};
     ++counts_.faults;
-    return uffd_.copy(dst, memory_.data() + r->offset + page * r->page_size, r->page_size);
+    return bring_in(index, page);
 }
 
 void PageServer::remove(uint64_t start, uint64_t end) {

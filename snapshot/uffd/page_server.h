@@ -1,22 +1,27 @@
-// ember-uffd's work once the handshake is done: serves a restored VM's guest memory from the
-// snapshot's memory file, a page per fault, after installing a working set whole if it has one.
+// ember-uffd's work once the handshake is done: serves a restored VM's guest memory from a memory
+// source (the snapshot's memory file, a page per fault, or a store's chunks, a chunk per fault),
+// after installing a working set whole if it has one. It keeps which pages it installed, so that
+// it installs each once.
 // Pages the VMM discards (UFFD_EVENT_REMOVE: a balloon's MADV_DONTNEED) come back as zero pages,
 // never as the file's stale bytes.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "core/base/error.h"
 #include "core/memory/userfault.h"
 #include "snapshot/uffd/handshake.h"
+#include "snapshot/uffd/memory_source.h"
 #include "snapshot/working_set.h"
 
 namespace ember::snapshot {
 
 struct PageServerCounts {
-    uint64_t faults = 0;       // pages copied in on a fault
+    uint64_t faults = 0;       // faults served from the source (each installs its whole extent)
+    uint64_t installed = 0;    // pages installed from the source, on faults and ahead of them
     uint64_t zero_faults = 0;  // removed pages faulted in again, as zeros
     uint64_t removes = 0;      // UFFD_EVENT_REMOVE events
     uint64_t prefetched = 0;   // working-set pages installed before serving
@@ -24,12 +29,15 @@ struct PageServerCounts {
 
 class PageServer {
   public:
-    // `memory` is the snapshot's memory file, mapped; every region must lie inside it.
-    static Result<PageServer> create(UffdHandshake handshake, std::span<const uint8_t> memory);
+    // Every region must lie inside `source`.
+    static Result<PageServer> create(UffdHandshake handshake, std::unique_ptr<MemorySource> source);
 
     // Copies the working set's pages (read and written alike: this memory is anonymous) into the
-    // VM, in the file's order.
+    // VM from the working-set file, in the file's order.
     Result<void> install(int working_set_fd, const WorkingSet& set);
+    // Installs the extents of the source that hold `runs` (written runs first), which the source
+    // fetches ahead first.
+    Result<void> install_runs(std::span<const PageRun> runs);
 
     // Serves faults until the VMM is gone (its connection hangs up or `vmm_pidfd`, when valid,
     // says it exited). An error is a fault that could not be served.
@@ -38,17 +46,21 @@ class PageServer {
     const PageServerCounts& counts() const { return counts_; }
 
   private:
-    PageServer(UffdHandshake handshake, std::span<const uint8_t> memory);
+    PageServer(UffdHandshake handshake, std::unique_ptr<MemorySource> source);
     // The region holding host address `addr`, or null.
     const UffdRegion* region_of(uint64_t addr, size_t* index) const;
     Result<void> fault(uint64_t addr);
+    // Installs the source's extent that holds page `page` of region `index`: its pages in the
+    // region that are neither installed nor removed.
+    Result<void> bring_in(size_t index, uint64_t page);
     void remove(uint64_t start, uint64_t end);
 
     UffdHandshake handshake_;
     Userfault uffd_;
-    std::span<const uint8_t> memory_;
-    std::vector<std::vector<bool>> removed_;  // per region, per page
-    std::vector<uint8_t> zeros_;              // a zero huge page, once one is needed
+    std::unique_ptr<MemorySource> source_;
+    std::vector<std::vector<bool>> removed_;    // per region, per page
+    std::vector<std::vector<bool>> installed_;  // per region, per page
+    std::vector<uint8_t> zeros_;                // a zero huge page, once one is needed
     PageServerCounts counts_;
 };
 

@@ -5,7 +5,8 @@
 # answers once, and the VM is snapshotted (Full). Clone 1 is restored lazily; its answers must be
 # the booted VM's, its invocation counter going on from the snapshot's; then it records its working
 # set. Clone 2 is restored with that working set, and clone 3 through ember-uffd (the Uffd backend)
-# with it; both must answer the same.
+# with it; clone 4 through ember-uffd from a store (snapshot/store) the snapshot was pushed to; all
+# must answer the same.
 # Also prints (never asserts) each clone's time from load to first answer and its page faults.
 ember=$1
 ember_uffd=$2
@@ -59,7 +60,6 @@ must 204 api "$work/a.sock" PUT /snapshot/create "{\"snapshot_type\": \"Full\", 
 kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
 
 file_load="{\"snapshot_path\": \"$work/py.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/py.mem\"}, \"resume_vm\": true"
-uffd_load="{\"snapshot_path\": \"$work/py.state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$work/uffd.sock\"}, \"resume_vm\": true"
 # clone K BODY: clone K in a namespace of its own, loaded with BODY; every function must answer as
 # the booted VM did, counting on from the snapshot's 4.
 clone() {
@@ -91,17 +91,32 @@ clone 2 "$file_load, \"working_set_path\": \"$work/py.ws\""
 echo "clone 2: $(grep -o 'the working set.s [0-9]* pages mapped for the guest before it runs' "$work/log_c2" ||
     echo "its working set left to the guest's first touches in KVM (no KVM_PRE_FAULT_MEMORY here)")"
 kill -9 "$pid"; wait "$pid" 2> /dev/null
-"$ember_uffd" --socket "$work/uffd.sock" --mem-file "$work/py.mem" --working-set "$work/py.ws" \
-    --snapshot-path "$work/py.state" 2> "$work/uffd.log" &
-handler=$!
-for _ in $(seq 1 600); do [ -S "$work/uffd.sock" ] && break; sleep 0.1; done
-clone 3 "$uffd_load"
-kill -9 "$pid"; wait "$pid" 2> /dev/null
-handler_rc=0
-wait "$handler" || handler_rc=$?
-check "ember-uffd ended cleanly with its clone: $(cat "$work/uffd.log")" [ "$handler_rc" = 0 ]
+# handler_clone K STATE ARGS...: clone K loaded from STATE through ember-uffd ARGS, which must end
+# cleanly with its clone.
+handler_clone() {
+    local k=$1 state=$2 handler handler_rc=0
+    shift 2
+    "$ember_uffd" --socket "$work/uffd$k.sock" "$@" 2> "$work/uffd$k.log" &
+    handler=$!
+    for _ in $(seq 1 600); do [ -S "$work/uffd$k.sock" ] && break; sleep 0.1; done
+    clone "$k" "{\"snapshot_path\": \"$state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$work/uffd$k.sock\"}, \"resume_vm\": true"
+    kill -9 "$pid"; wait "$pid" 2> /dev/null
+    wait "$handler" || handler_rc=$?
+    cat "$work/uffd$k.log"
+    check "ember-uffd ended cleanly with clone $k" [ "$handler_rc" = 0 ]
+}
+handler_clone 3 "$work/py.state" --mem-file "$work/py.mem" --working-set "$work/py.ws" \
+    --snapshot-path "$work/py.state"
+
+ember_snapshot=$(dirname "$ember_uffd")/ember-snapshot
+"$ember_snapshot" chunk-sizes --snapshot-path "$work/py.state" --mem-file-path "$work/py.mem" \
+    --working-set "$work/py.ws" || failures=$((failures + 1))
+manifest="file://$work/store/snapshots/py.json"
+"$ember_snapshot" push --snapshot-path "$work/py.state" --mem-file-path "$work/py.mem" \
+    --working-set "$work/py.ws" "$manifest" || failures=$((failures + 1))
+handler_clone 4 "$work/py4.state" --manifest "$manifest" --write-state "$work/py4.state"
 
 if [ "$failures" -ne 0 ]; then
-    for k in 1 2 3; do echo "--- clone $k log"; cat "$work/log_c$k"; echo "--- clone $k console"; tail -n 30 "$work/console_c$k"; done
+    for k in 1 2 3 4; do echo "--- clone $k log"; cat "$work/log_c$k"; echo "--- clone $k console"; tail -n 30 "$work/console_c$k"; done
     exit 1
 fi

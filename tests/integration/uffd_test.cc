@@ -1,7 +1,8 @@
 // The Uffd memory backend through the API: a snapshot restored with every page served by a
-// page-fault handler, ember-uffd (on demand, and with a working set installed first) or one
-// written from Firecracker's documentation alone; and a handler that is missing or dies is a
-// clear error, never a hung ember.
+// page-fault handler, ember-uffd (on demand, and with a working set installed first; from the
+// memory file or from a store's chunks) or one written from Firecracker's documentation alone; and
+// a handler that is missing or dies, or a store that hands back bad bytes, is a clear error, never
+// a hung ember or a guest that sees them.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "snapshot/store/manifest.h"
 #include "snapshot/uffd/handshake.h"
 #include "tests/support/api_ember.h"
 #include "tests/support/uffd_handler.h"
@@ -47,21 +49,54 @@ class Uffd : public ::testing::Test {
                       .status,
                   204);
     }
-    std::string uffd_load(bool resume) const {
-        return R"({"snapshot_path": ")" + state +
+    std::string uffd_load(bool resume) const { return uffd_load(resume, state); }
+    std::string uffd_load(bool resume, const std::string& state_path) const {
+        return R"({"snapshot_path": ")" + state_path +
                R"(", "mem_backend": {"backend_type": "Uffd", "backend_path": ")" + sock +
                R"("}, "resume_vm": )" + (resume ? "true" : "false") + "}";
     }
     // Loads through the handler listening on `sock` and runs one round, which must print 'T'.
-    void one_round_through_the_handler() {
+    void one_round_through_the_handler() { one_round_through_the_handler(state); }
+    void one_round_through_the_handler(const std::string& state_path) {
         ApiEmber clone;
         auto c = clone.api();
-        auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true));
+        auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true, state_path));
         ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
         ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
         const std::string console = clone.dir.path() + "/console";
         ASSERT_TRUE(wait_file(console, [](const std::string& s) { return !s.empty(); }));
         EXPECT_EQ(read_file(console), "T") << "a page did not hold the snapshot's bytes";
+    }
+
+    // A working set recorded by a File-backed clone after one round, at `ws`.
+    void record_working_set() {
+        ApiEmber recorder;
+        auto c = recorder.api();
+        ASSERT_EQ(call(c, "PUT", "/snapshot/load",
+                       R"({"snapshot_path": ")" + state +
+                           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
+                           R"("}, "resume_vm": true})")
+                      .status,
+                  204);
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
+        ASSERT_TRUE(wait_text(recorder.dir.path() + "/console", "T"));
+        ASSERT_EQ(call(c, "PUT", "/snapshot/working-set", R"({"working_set_path": ")" + ws + "\"}")
+                      .status,
+                  204);
+    }
+    // ember-snapshot push of the snapshot (with the working set where `with_ws`) as `name` into
+    // the store under files/store; returns what it printed.
+    std::string push(const std::string& name, bool with_ws) {
+        std::vector<std::string> argv = {EMBER_SNAPSHOT,    "push", "--snapshot-path", state,
+                                         "--mem-file-path", mem};
+        if (with_ws) argv.insert(argv.end(), {"--working-set", ws});
+        argv.push_back(manifest_url(name));
+        auto r = run_process(argv, kFailsafe);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return r.out;
+    }
+    std::string manifest_url(const std::string& name) const {
+        return "file://" + files.path() + "/store/snapshots/" + name + ".json";
     }
 
     TempDir files;
@@ -80,22 +115,7 @@ TEST_F(Uffd, EmberUffdServesARestoreOnDemandAndWithAWorkingSet) {
         on_demand = count_before(read_file(h.err), "pages served on faults");
         EXPECT_GE(on_demand, 768u) << read_file(h.err);
     }
-    // A working set recorded by a File-backed clone after the same round.
-    {
-        ApiEmber recorder;
-        auto c = recorder.api();
-        ASSERT_EQ(call(c, "PUT", "/snapshot/load",
-                       R"({"snapshot_path": ")" + state +
-                           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
-                           R"("}, "resume_vm": true})")
-                      .status,
-                  204);
-        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
-        ASSERT_TRUE(wait_text(recorder.dir.path() + "/console", "T"));
-        ASSERT_EQ(call(c, "PUT", "/snapshot/working-set", R"({"working_set_path": ")" + ws + "\"}")
-                      .status,
-                  204);
-    }
+    record_working_set();
     Handler h(files, {EMBER_UFFD, "--socket", sock, "--mem-file", mem, "--working-set", ws,
                       "--snapshot-path", state});
     ASSERT_TRUE(wait_exists(sock));
@@ -104,6 +124,81 @@ TEST_F(Uffd, EmberUffdServesARestoreOnDemandAndWithAWorkingSet) {
     const std::string log = read_file(h.err);
     EXPECT_GE(count_before(log, "working-set pages installed"), 768u) << log;
     EXPECT_LE(count_before(log, "pages served on faults") + 700, on_demand) << log;
+}
+
+// Two pushes of one snapshot share every chunk; a restore from the store writes the state file for
+// the load, fetches the working set's chunks ahead, and serves the rest a chunk per fault.
+TEST_F(Uffd, EmberUffdRestoresFromAStoreWithTheWorkingSetFetchedAhead) {
+    record_working_set();
+    const std::string first = push("fn", true);
+    EXPECT_NE(first.find(" 0 shared"), std::string::npos) << first;
+    const std::string second = push("fn-again", false);
+    EXPECT_NE(second.find(" 0 stored (0 bytes)"), std::string::npos) << second;
+
+    const std::string fetched = files.path() + "/fetched.state";
+    {
+        Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
+                          "--write-state", fetched});
+        ASSERT_TRUE(wait_exists(sock));
+        EXPECT_EQ(read_file(fetched), read_file(state))
+            << "the state file, whole, before the socket";
+        one_round_through_the_handler(fetched);
+        ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+        const std::string log = read_file(h.err);
+        EXPECT_GE(count_before(log, "working-set pages installed"), 768u) << log;
+        EXPECT_GT(count_before(log, "of them ahead for the working set"), 0u) << log;
+    }
+    // Without the working set: every page comes on a fault, a chunk at a time.
+    Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn-again"),
+                      "--write-state", fetched});
+    ASSERT_TRUE(wait_exists(sock));
+    one_round_through_the_handler(fetched);
+    ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+    const std::string log = read_file(h.err);
+    EXPECT_EQ(count_before(log, "of them ahead for the working set"), 0u) << log;
+    EXPECT_GT(count_before(log, "pages installed"), count_before(log, "pages served on faults"))
+        << "a fault brings in its whole chunk: " << log;
+}
+
+// A chunk whose bytes are not what its name says, or that is gone: the handler refuses it before
+// the guest sees it and exits with the reason, and ember, its memory gone, exits saying so.
+TEST_F(Uffd, AStoreThatHandsBackBadBytesEndsTheRestoreNeverTheGuestSeesThem) {
+    push("fn", false);
+    auto manifest = snapshot::parse_manifest(read_file(files.path() + "/store/snapshots/fn.json"));
+    ASSERT_TRUE(manifest) << manifest.error().message;
+    const std::string fetched = files.path() + "/fetched.state";
+    for (const bool corrupt : {true, false}) {
+        for (const auto& id : manifest->memory.chunks) {
+            if (!id) continue;
+            const std::string path = files.path() + "/store/chunks/" + id->hex();
+            if (corrupt) {
+                std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+                char byte = 0;
+                f.get(byte);
+                f.seekp(0);
+                f.put(static_cast<char>(byte ^ 0x5a));
+            } else {
+                ::unlink(path.c_str());
+            }
+        }
+        Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
+                          "--write-state", fetched});
+        ASSERT_TRUE(wait_exists(sock));
+        ApiEmber clone;
+        auto c = clone.api();
+        // The first touch of guest memory (the load's own, of the VM generation ID, or the
+        // guest's) fetches a bad chunk: ember may end before it answers either.
+        (void)c.request("PUT", "/snapshot/load", uffd_load(false, fetched));
+        (void)c.request("PATCH", "/vm", R"({"state": "Resumed"})");
+        EXPECT_EQ(h.wait(), 1);
+        EXPECT_NE(read_file(h.err).find(corrupt ? "is corrupt: its bytes hash to"
+                                                : "No such file or directory"),
+                  std::string::npos)
+            << read_file(h.err);
+        EXPECT_EQ(clone.wait(), 1);
+        EXPECT_NE(clone.log().find("the page-fault handler (pid"), std::string::npos)
+            << clone.log();
+    }
 }
 
 TEST_F(Uffd, AHandlerWrittenFromFirecrackersDocumentationServesARestore) {

@@ -1,0 +1,25 @@
+// Where a restore reads a store's chunks from. A store is hostile: every chunk it hands back is
+// checked against its name and length before anything uses it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/base/error.h"
+#include "snapshot/store/chunk_id.h"
+
+namespace ember::snapshot {
+
+class ChunkStore {
+  public:
+    virtual ~ChunkStore() = default;
+    // The chunk named `id`, which must be `length` bytes long and hash to its name. Called from
+    // several threads at once.
+    virtual Result<std::vector<uint8_t>> get(const ChunkId& id, uint64_t length) = 0;
+};
+
+// "chunk <id>: ..." where `bytes` is not what `id` names (or not `length` long).
+Result<void> check_chunk(const ChunkId& id, uint64_t length, const std::vector<uint8_t>& bytes);
+
+}  // namespace ember::snapshot

@@ -1,0 +1,50 @@
+// A store's chunks as a restored VM's guest memory (ember-uffd --manifest): a fault brings in the
+// whole chunk that holds it, fetched and checked once; a working set's chunks are fetched ahead, in
+// parallel, before any vCPU runs. Chunks of zeros are never fetched. Nothing is kept once the page
+// server has installed it.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "snapshot/store/chunk_store.h"
+#include "snapshot/store/manifest.h"
+#include "snapshot/uffd/memory_source.h"
+
+namespace ember::snapshot {
+
+struct ChunkCounts {
+    uint64_t fetched = 0;        // chunks read from the store
+    uint64_t fetched_bytes = 0;  // their bytes
+    uint64_t ahead = 0;          // of them, fetched ahead for the working set
+};
+
+class ChunkedMemory final : public MemorySource {
+  public:
+    // `fetchers`: how many chunks a prefetch reads at once.
+    ChunkedMemory(const Manifest& manifest, ChunkStore& store, unsigned fetchers)
+        : manifest_(manifest), store_(store), fetchers_(fetchers == 0 ? 1 : fetchers) {}
+
+    uint64_t size() const override { return manifest_.memory.bytes; }
+    Result<MemoryExtent> extent_at(uint64_t offset, uint64_t page) override;
+    Result<void> prefetch(std::span<const PageRun> runs) override;
+
+    const ChunkCounts& counts() const { return counts_; }
+
+  private:
+    Result<std::vector<uint8_t>> fetch(uint64_t index);
+
+    const Manifest& manifest_;
+    ChunkStore& store_;
+    unsigned fetchers_;
+    std::unordered_map<uint64_t, std::vector<uint8_t>> ahead_;  // by chunk index, until taken
+    std::vector<uint8_t> current_;                              // the last chunk handed out
+    ChunkCounts counts_;
+};
+
+// A whole file of the manifest (the state file), its chunks fetched in order and checked.
+Result<std::vector<uint8_t>> fetch_file(const Manifest& manifest, const ChunkedFile& file,
+                                        ChunkStore& store);
+
+}  // namespace ember::snapshot

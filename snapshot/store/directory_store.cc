@@ -1,0 +1,102 @@
+#include "snapshot/store/directory_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "core/base/atomic_file.h"
+#include "core/base/file_io.h"
+#include "core/base/open_file.h"
+#include "snapshot/store/manifest.h"
+
+namespace ember::snapshot {
+
+namespace {
+
+Result<void> make_folder(const std::string& path) {
+    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(path);
+    return {};
+}
+
+}  // namespace
+
+Result<void> check_snapshot_name(std::string_view name) {
+    const bool ok = !name.empty() && name.size() <= 200 && name.front() != '.' &&
+                    name.find_first_not_of(
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789._-") == std::string_view::npos;
+    if (!ok)
+        return fail("snapshot name '" + std::string(name.substr(0, 200)) +
+                    "': letters, digits, '.', '_' and '-' only, not starting with '.', at most "
+                    "200 of them");
+    return {};
+}
+
+Result<DirectoryStore> DirectoryStore::open(const std::string& root, bool create) {
+    if (create) {
+        EMBER_TRY(make_folder(root), "store");
+        EMBER_TRY(make_folder(root + "/chunks"), "store");
+        EMBER_TRY(make_folder(root + "/snapshots"), "store");
+    }
+    const std::string chunks = root + "/chunks";
+    UniqueFd fd(::open(chunks.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return fail_errno("store " + root + ": " + chunks);
+    return DirectoryStore(root, std::move(fd));
+}
+
+bool DirectoryStore::has(const ChunkId& id) const {
+    return ::faccessat(chunks_.get(), id.hex().c_str(), F_OK, 0) == 0;
+}
+
+Result<std::vector<uint8_t>> DirectoryStore::get(const ChunkId& id, uint64_t length) {
+    auto fd = open_file(chunk_path(id), O_RDONLY);
+    EMBER_TRY(fd, "chunk " + id.hex());
+    auto size = file_size(fd->get());
+    EMBER_TRY(size, "chunk " + id.hex());
+    if (*size != length)
+        return fail("chunk " + id.hex() + ": " + std::to_string(*size) +
+                    " bytes in the store, where the manifest says " + std::to_string(length));
+    std::vector<uint8_t> bytes(length);
+    EMBER_TRY(pread_exact(fd->get(), bytes, 0), "chunk " + id.hex());
+    EMBER_TRY(check_chunk(id, length, bytes));
+    return bytes;
+}
+
+Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> bytes) {
+    if (has(id)) return false;
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    const std::string name = id.hex();
+    const std::string temporary = "." + name + ".tmp-" + std::to_string(random());
+    UniqueFd fd(
+        ::openat(chunks_.get(), temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) return fail_errno("store " + root_ + ": a chunk's temporary file");
+    auto written = write_all(fd.get(), bytes);
+    if (written) {
+        if (::renameat(chunks_.get(), temporary.c_str(), chunks_.get(), name.c_str()) == 0)
+            return true;
+        written = fail_errno("renaming it into place");
+    }
+    ::unlinkat(chunks_.get(), temporary.c_str(), 0);
+    return std::unexpected(std::move(written.error()).wrap("store " + root_ + ": chunk " + name));
+}
+
+Result<void> DirectoryStore::put_manifest(std::string_view name, std::string_view text) {
+    EMBER_TRY(check_snapshot_name(name));
+    // The chunks first: a manifest that outlives a crash names only chunks that are whole.
+    if (::syncfs(chunks_.get()) != 0) return fail_errno("store " + root_ + ": syncfs");
+    auto file = AtomicFile::create(root_ + "/snapshots/" + std::string(name) + ".json");
+    EMBER_TRY(file, "store " + root_);
+    EMBER_TRY(write_all(file->fd(), {reinterpret_cast<const uint8_t*>(text.data()), text.size()}),
+              "store " + root_ + ": manifest");
+    EMBER_TRY(file->commit(), "store " + root_ + ": manifest");
+    return {};
+}
+
+Result<std::string> DirectoryStore::manifest(std::string_view name) const {
+    EMBER_TRY(check_snapshot_name(name));
+    return read_small_file(root_ + "/snapshots/" + std::string(name) + ".json", kMaxManifestBytes);
+}
+
+}  // namespace ember::snapshot

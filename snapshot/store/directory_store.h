@@ -1,0 +1,44 @@
+// A store in a local directory (a file:// URL; an NFS mount is one too): the layout of manifest.h.
+// Push writes chunks under temporary names and renames them in, syncs the file system, and writes
+// the manifest last, so a manifest never names a chunk that is not whole in the store.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/base/error.h"
+#include "core/base/unique_fd.h"
+#include "snapshot/store/chunk_store.h"
+
+namespace ember::snapshot {
+
+// A snapshot's name in a store: letters, digits, '.', '_' and '-', not starting with '.', at most
+// 200 characters.
+Result<void> check_snapshot_name(std::string_view name);
+
+class DirectoryStore final : public ChunkStore {
+  public:
+    // `create`: make the root's chunks/ and snapshots/ folders where missing (a push).
+    static Result<DirectoryStore> open(const std::string& root, bool create);
+
+    Result<std::vector<uint8_t>> get(const ChunkId& id, uint64_t length) override;
+    bool has(const ChunkId& id) const;
+    // Stores `bytes` under their name unless a chunk of that name is there already: true if it
+    // stored them.
+    Result<bool> put(const ChunkId& id, std::span<const uint8_t> bytes);
+    // Syncs what put() wrote, then writes the manifest `name` whole.
+    Result<void> put_manifest(std::string_view name, std::string_view text);
+    Result<std::string> manifest(std::string_view name) const;
+
+    const std::string& root() const { return root_; }
+
+  private:
+    explicit DirectoryStore(std::string root, UniqueFd chunks)
+        : root_(std::move(root)), chunks_(std::move(chunks)) {}
+    std::string chunk_path(const ChunkId& id) const { return root_ + "/chunks/" + id.hex(); }
+
+    std::string root_;
+    UniqueFd chunks_;  // the chunks/ folder
+};
+
+}  // namespace ember::snapshot

@@ -1,0 +1,161 @@
+#include "snapshot/store/manifest.h"
+
+#include <simdjson.h>
+
+#include <bit>
+
+#include "snapshot/format.h"
+
+namespace ember::snapshot {
+
+namespace {
+
+// '"name"', built by appending: GCC 12 warns, wrongly, of an overlapping copy in "\"" + string.
+std::string in_quotes(std::string_view name) {
+    std::string out(1, '"');
+    out.append(name).push_back('"');
+    return out;
+}
+
+void append_chunks(std::string& out, const ChunkedFile& file) {
+    out += "{\"bytes\": " + std::to_string(file.bytes) + ", \"chunks\": [";
+    for (size_t i = 0; i < file.chunks.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += file.chunks[i] ? in_quotes(file.chunks[i]->hex()) : "null";
+    }
+    out += "]}";
+}
+
+Result<uint64_t> field_u64(simdjson::dom::object o, std::string_view name) {
+    uint64_t v = 0;
+    if (o[name].get_uint64().get(v) != simdjson::SUCCESS)
+        return fail(in_quotes(name) + " is missing or not a whole number");
+    return v;
+}
+
+Result<ChunkedFile> chunked_file(simdjson::dom::object top, std::string_view name,
+                                 uint64_t chunk_size, uint64_t most_bytes) {
+    simdjson::dom::object o;
+    if (top[name].get_object().get(o) != simdjson::SUCCESS)
+        return fail(in_quotes(name) + " is missing or not an object");
+    ChunkedFile file;
+    auto bytes = field_u64(o, "bytes");
+    EMBER_TRY(bytes, std::string(name));
+    if (*bytes == 0 || *bytes > most_bytes)
+        return fail(std::string(name) + ": " + std::to_string(*bytes) + " bytes, where 1 to " +
+                    std::to_string(most_bytes) + " are allowed");
+    file.bytes = *bytes;
+    simdjson::dom::array chunks;
+    if (o["chunks"].get_array().get(chunks) != simdjson::SUCCESS)
+        return fail(std::string(name) + ": \"chunks\" is missing or not an array");
+    const uint64_t expected = (file.bytes + chunk_size - 1) / chunk_size;
+    if (chunks.size() != expected)
+        return fail(std::string(name) + ": " + std::to_string(chunks.size()) + " chunks for " +
+                    std::to_string(file.bytes) + " bytes, where chunks of " +
+                    std::to_string(chunk_size) + " make " + std::to_string(expected));
+    file.chunks.reserve(expected);
+    for (auto element : chunks) {
+        if (element.is_null()) {
+            file.chunks.emplace_back();
+            continue;
+        }
+        std::string_view hex;
+        std::optional<ChunkId> id;
+        if (element.get_string().get(hex) == simdjson::SUCCESS) id = ChunkId::parse(hex);
+        if (!id)
+            return fail(std::string(name) + ": chunk " + std::to_string(file.chunks.size()) +
+                        " is neither null nor 64 lower-case hex digits");
+        file.chunks.push_back(id);
+    }
+    return file;
+}
+
+Result<std::vector<PageRun>> working_set_runs(simdjson::dom::object top, uint64_t memory_bytes) {
+    std::vector<PageRun> runs;
+    simdjson::dom::array array;
+    if (auto e = top["working_set"].get_array().get(array); e == simdjson::NO_SUCH_FIELD)
+        return runs;
+    else if (e != simdjson::SUCCESS)
+        return fail("\"working_set\" is not an array");
+    uint64_t end = 0;
+    for (auto element : array) {
+        simdjson::dom::array triple;
+        uint64_t v[3] = {};
+        bool ok = element.get_array().get(triple) == simdjson::SUCCESS && triple.size() == 3;
+        for (size_t i = 0; ok && i < 3; ++i)
+            ok = triple.at(i).get_uint64().get(v[i]) == simdjson::SUCCESS;
+        const std::string which = "working set run " + std::to_string(runs.size());
+        if (!ok || v[2] > 1) return fail(which + " is not [offset, pages, 0 or 1]");
+        if (v[0] % kGuestPageSize != 0 || v[1] == 0 || v[0] < end ||
+            v[1] > (memory_bytes - std::min(v[0], memory_bytes)) / kGuestPageSize)
+            return fail(which + " (offset " + std::to_string(v[0]) + ", " + std::to_string(v[1]) +
+                        " pages) is not whole pages, in order, inside the memory");
+        end = v[0] + v[1] * kGuestPageSize;
+        runs.push_back({v[0], v[1], v[2] == 1});
+    }
+    return runs;
+}
+
+}  // namespace
+
+uint64_t Manifest::chunk_length(uint64_t bytes, uint64_t index) const {
+    const uint64_t start = index * chunk_size;
+    return start >= bytes ? 0 : std::min(chunk_size, bytes - start);
+}
+
+std::string encode_manifest(const Manifest& m) {
+    std::string out =
+        "{\"format\": \"ember-store-manifest\", \"version\": 1, \"hash\": \"sha256\",\n";
+    out += " \"chunk_size\": " + std::to_string(m.chunk_size) + ",\n \"state\": ";
+    append_chunks(out, m.state);
+    out += ",\n \"memory\": ";
+    append_chunks(out, m.memory);
+    out += ",\n \"working_set\": [";
+    for (size_t i = 0; i < m.working_set.size(); ++i) {
+        const auto& r = m.working_set[i];
+        out += (i > 0 ? ", [" : "[") + std::to_string(r.offset) + ", " + std::to_string(r.pages) +
+               ", " + (r.written ? "1]" : "0]");
+    }
+    out += "]}\n";
+    return out;
+}
+
+Result<Manifest> parse_manifest(std::string_view json) {
+    if (json.size() > kMaxManifestBytes)
+        return fail("a manifest of " + std::to_string(json.size()) + " bytes, over the " +
+                    std::to_string(kMaxManifestBytes) + " allowed");
+    simdjson::dom::parser parser;
+    simdjson::dom::object top;
+    if (auto e = parser.parse(json.data(), json.size()).get_object().get(top);
+        e != simdjson::SUCCESS)
+        return fail(std::string("not a JSON object: ") + simdjson::error_message(e));
+    std::string_view format, hash;
+    if (top["format"].get_string().get(format) != simdjson::SUCCESS ||
+        format != "ember-store-manifest")
+        return fail("not an ember store manifest (\"format\" is not \"ember-store-manifest\")");
+    auto version = field_u64(top, "version");
+    EMBER_TRY(version);
+    if (*version != 1)
+        return fail("manifest version " + std::to_string(*version) +
+                    "; this ember reads version 1");
+    if (top["hash"].get_string().get(hash) != simdjson::SUCCESS || hash != "sha256")
+        return fail("the manifest's \"hash\" is not \"sha256\"");
+    Manifest m;
+    auto chunk_size = field_u64(top, "chunk_size");
+    EMBER_TRY(chunk_size);
+    if (!std::has_single_bit(*chunk_size) || *chunk_size < kMinChunkSize ||
+        *chunk_size > kMaxChunkSize)
+        return fail("a chunk size of " + std::to_string(*chunk_size) +
+                    " bytes; it is a power of two from 4 KiB to 4 MiB");
+    m.chunk_size = *chunk_size;
+    EMBER_TRY(assign(chunked_file(top, "state", m.chunk_size, kMaxStateFileBytes), m.state));
+    for (const auto& c : m.state.chunks)
+        if (!c) return fail("state: a chunk is null; only memory has zero chunks");
+    EMBER_TRY(assign(chunked_file(top, "memory", m.chunk_size, kMaxStoredMemoryBytes), m.memory));
+    if (m.memory.bytes % kGuestPageSize != 0)
+        return fail("memory: " + std::to_string(m.memory.bytes) + " bytes, not whole pages");
+    EMBER_TRY(assign(working_set_runs(top, m.memory.bytes), m.working_set));
+    return m;
+}
+
+}  // namespace ember::snapshot

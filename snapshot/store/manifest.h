@@ -1,0 +1,60 @@
+// A snapshot in a store: the manifest that names the content-addressed chunks of its state file and
+// memory file, and the working set a restore installs first.
+//
+// A store is a plain layout that a directory, a web server or an object store serves alike:
+//   <root>/chunks/<64 hex digits>    a chunk: the bytes whose SHA-256 is its name
+//   <root>/snapshots/<name>.json     a manifest
+// so a manifest's chunks are found beside the folder that holds it. Memory chunks of all-zero bytes
+// are not stored: the manifest names them null. Chunks cut both files at multiples of the chunk
+// size; each is the chunk size long but the file's last, which is what is left.
+//
+// The manifest is JSON: {"format": "ember-store-manifest", "version": 1, "hash": "sha256",
+// "chunk_size": N, "state": {"bytes": N, "chunks": [ID, ...]}, "memory": {"bytes": N, "chunks":
+// [ID or null, ...]}, "working_set": [[OFFSET, PAGES, WRITTEN], ...]}, the working set's runs of
+// 4 KiB pages by memory-file offset, written ones marked 1, in order (empty when it has none).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/base/error.h"
+#include "snapshot/store/chunk_id.h"
+#include "snapshot/working_set.h"
+
+namespace ember::snapshot {
+
+inline constexpr uint64_t kMinChunkSize = 4096;
+inline constexpr uint64_t kMaxChunkSize = uint64_t{4} << 20;
+// A manifest of a 64 GiB memory in 64 KiB chunks is 70 MiB of JSON at most; larger is not one.
+inline constexpr size_t kMaxManifestBytes = size_t{96} << 20;
+inline constexpr uint64_t kMaxStoredMemoryBytes = uint64_t{64} << 30;
+
+// A file cut into chunks; a chunk that is nullopt holds zeros only.
+struct ChunkedFile {
+    uint64_t bytes = 0;
+    std::vector<std::optional<ChunkId>> chunks;
+    bool operator==(const ChunkedFile&) const = default;
+};
+
+struct Manifest {
+    uint64_t chunk_size = 0;
+    ChunkedFile state;
+    ChunkedFile memory;
+    std::vector<PageRun> working_set;
+
+    // The length of chunk `index` of a file of `bytes`.
+    uint64_t chunk_length(uint64_t bytes, uint64_t index) const;
+    bool operator==(const Manifest&) const = default;
+};
+
+std::string encode_manifest(const Manifest& manifest);
+
+// Checks everything a restore relies on: the chunk size (a power of two from 4 KiB to 4 MiB), each
+// file's chunk count against its size, the state file's bound, no zero chunk in it, and a working
+// set of whole pages in order inside the memory.
+Result<Manifest> parse_manifest(std::string_view json);
+
+}  // namespace ember::snapshot

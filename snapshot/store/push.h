@@ -1,0 +1,39 @@
+// Pushing a snapshot into a store: its state file and memory file cut into chunks of one size, each
+// stored once under its SHA-256 (all-zero memory chunks not at all), and a manifest that names them
+// and the working set a restore installs first.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/base/error.h"
+#include "snapshot/store/directory_store.h"
+#include "snapshot/store/manifest.h"
+
+namespace ember::snapshot {
+
+struct PushInput {
+    std::string state_path;
+    std::string memory_path;
+    std::string working_set_path;  // empty: none
+    uint64_t chunk_size = 0;
+};
+
+struct PushCounts {
+    uint64_t chunks = 0;        // non-zero chunks the manifest names, state and memory
+    uint64_t zero_chunks = 0;   // memory chunks of zeros, not stored
+    uint64_t stored = 0;        // chunks this push wrote
+    uint64_t shared = 0;        // chunks the store held already (another snapshot's, or this one's)
+    uint64_t stored_bytes = 0;  // bytes this push wrote
+};
+
+// Checks the files against one another first (the memory file's size against the state file's
+// layout, the working set against both). Writes the manifest last.
+Result<PushCounts> push_snapshot(DirectoryStore& store, std::string_view name,
+                                 const PushInput& input);
+
+// The manifest of a snapshot, without storing anything: what push would write (its counts say
+// what a store holds already where `store` is given).
+Result<Manifest> chunk_snapshot(const PushInput& input, DirectoryStore* store, PushCounts* counts);
+
+}  // namespace ember::snapshot

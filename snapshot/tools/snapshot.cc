@@ -1,0 +1,183 @@
+// ember-snapshot push --snapshot-path STATE --mem-file-path MEM [--working-set WS]
+//                     [--chunk-size BYTES] MANIFEST_URL
+// ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM --working-set WS
+// push: puts a snapshot into a store (snapshot/store/manifest.h) as the manifest at MANIFEST_URL
+// (file:///STORE/snapshots/NAME.json), storing each chunk the store does not hold yet, and says how
+// many it shared with what was there. chunk-sizes: for each chunk size, what a restore from a store
+// fetches ahead for the working set and what the store holds, to choose the size by (it reads the
+// memory once and hashes nothing: a chunk is stored unless all zeros, sharing aside).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/base/file_io.h"
+#include "core/base/open_file.h"
+#include "core/memory/guest_memory.h"
+#include "snapshot/decoded_snapshot.h"
+#include "snapshot/store/manifest_url.h"
+#include "snapshot/store/push.h"
+
+namespace {
+
+using namespace ember;
+using namespace ember::snapshot;
+
+// 256 KiB: see the chunk-size table in snapshot/README.md.
+constexpr uint64_t kDefaultChunkSize = uint64_t{256} << 10;
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: ember-snapshot push --snapshot-path STATE --mem-file-path MEM "
+                 "[--working-set WS] [--chunk-size BYTES] MANIFEST_URL\n"
+                 "       ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM "
+                 "--working-set WS\n");
+    return 2;
+}
+
+Result<int> push(const PushInput& in, const std::string& url_text) {
+    auto url = parse_manifest_url(url_text);
+    EMBER_TRY(url);
+    auto store = DirectoryStore::open(url->root, true);
+    EMBER_TRY(store);
+    auto counts = push_snapshot(*store, url->name, in);
+    EMBER_TRY(counts);
+    std::printf(
+        "ember-snapshot: pushed %s: %llu chunks of %llu KiB, %llu stored (%llu bytes) and %llu "
+        "shared with what the store held; %llu chunks of zeros not stored\n",
+        url_text.c_str(), static_cast<unsigned long long>(counts->chunks),
+        static_cast<unsigned long long>(in.chunk_size >> 10),
+        static_cast<unsigned long long>(counts->stored),
+        static_cast<unsigned long long>(counts->stored_bytes),
+        static_cast<unsigned long long>(counts->shared),
+        static_cast<unsigned long long>(counts->zero_chunks));
+    return 0;
+}
+
+// Which 4 KiB pages of the memory file hold anything but zeros: one read, holes skipped.
+Result<std::vector<bool>> nonzero_pages(const std::string& path) {
+    auto fd = open_file(path, O_RDONLY);
+    EMBER_TRY(fd, "memory file " + path);
+    auto size = file_size(fd->get());
+    EMBER_TRY(size, "memory file " + path);
+    std::vector<bool> pages(*size / kGuestPageSize, false);
+    std::vector<uint8_t> buffer(uint64_t{1} << 20);
+    for (uint64_t at = 0; at < *size;) {
+        const off_t data = ::lseek(fd->get(), static_cast<off_t>(at), SEEK_DATA);
+        if (data < 0 && errno == ENXIO) break;
+        if (data > 0)
+            at = std::max(at, static_cast<uint64_t>(data) / kGuestPageSize * kGuestPageSize);
+        const uint64_t n = std::min<uint64_t>(buffer.size(), *size - at);
+        EMBER_TRY(pread_exact(fd->get(), std::span(buffer).first(n), at), "memory file " + path);
+        for (uint64_t p = 0; p < n / kGuestPageSize; ++p) {
+            const auto page = std::span(buffer).subspan(p * kGuestPageSize, kGuestPageSize);
+            pages[at / kGuestPageSize + p] =
+                std::any_of(page.begin(), page.end(), [](uint8_t b) { return b != 0; });
+        }
+        at += n;
+    }
+    return pages;
+}
+
+// For each chunk size: what a restore fetches ahead for the working set (requests, bytes, against
+// the working set's own bytes), and what the store holds of this memory (chunks not all zeros).
+Result<int> chunk_sizes(const PushInput& in) {
+    auto snapshot = read_snapshot(in.state_path);
+    EMBER_TRY(snapshot, "state file " + in.state_path);
+    auto ws_fd = open_file(in.working_set_path, O_RDONLY);
+    EMBER_TRY(ws_fd, "working set " + in.working_set_path);
+    auto set = read_working_set(ws_fd->get(), snapshot->identity);
+    EMBER_TRY(set, "working set " + in.working_set_path);
+    auto pages = nonzero_pages(in.memory_path);
+    EMBER_TRY(pages);
+    if (pages->size() * kGuestPageSize != snapshot->identity.memory_bytes)
+        return fail("memory file " + in.memory_path + ": not the state file's memory");
+    uint64_t set_bytes = 0;
+    for (const auto& run : set->runs) set_bytes += run.pages * kGuestPageSize;
+    std::printf("working set: %llu KiB in %zu runs; memory %llu MiB\n",
+                static_cast<unsigned long long>(set_bytes >> 10), set->runs.size(),
+                static_cast<unsigned long long>(snapshot->identity.memory_bytes >> 20));
+    std::printf(
+        "| chunk | requests for the working set | KiB fetched ahead | x working set | "
+        "non-zero chunks | store MiB |\n|---|---|---|---|---|---|\n");
+    for (uint64_t size = 16 << 10; size <= (uint64_t{4} << 20); size *= 2) {
+        const uint64_t per = size / kGuestPageSize;
+        const uint64_t chunks = (pages->size() + per - 1) / per;
+        std::vector<bool> nonzero(chunks, false);
+        for (uint64_t p = 0; p < pages->size(); ++p)
+            if ((*pages)[p]) nonzero[p / per] = true;
+        std::vector<bool> wanted(chunks, false);
+        for (const auto& run : set->runs)
+            for (uint64_t p = run.offset / kGuestPageSize;
+                 p < run.offset / kGuestPageSize + run.pages; ++p)
+                wanted[p / per] = wanted[p / per] || nonzero[p / per];
+        uint64_t requests = 0, stored = 0;
+        for (uint64_t c = 0; c < chunks; ++c) {
+            requests += wanted[c] ? 1 : 0;
+            stored += nonzero[c] ? 1 : 0;
+        }
+        const uint64_t fetched_kib = requests * (size >> 10);
+        const uint64_t store_mib = (stored * size) >> 20;
+        std::printf(
+            "| %llu KiB | %llu | %llu | %.2f | %llu | %llu |\n",
+            static_cast<unsigned long long>(size >> 10), static_cast<unsigned long long>(requests),
+            static_cast<unsigned long long>(fetched_kib),
+            set_bytes == 0 ? 0.0 : static_cast<double>(requests * size) / set_bytes,
+            static_cast<unsigned long long>(stored), static_cast<unsigned long long>(store_mib));
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return usage();
+    const std::string command = argv[1];
+    PushInput in;
+    in.chunk_size = kDefaultChunkSize;
+    std::string url;
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (!a.starts_with("--")) {
+            if (!url.empty()) return usage();
+            url = a;
+            continue;
+        }
+        if (i + 1 >= argc) return usage();
+        const std::string v = argv[++i];
+        if (a == "--snapshot-path") {
+            in.state_path = v;
+        } else if (a == "--mem-file-path") {
+            in.memory_path = v;
+        } else if (a == "--working-set") {
+            in.working_set_path = v;
+        } else if (a == "--chunk-size") {
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), in.chunk_size);
+            if (ec != std::errc() || end != v.data() + v.size()) {
+                std::fprintf(stderr, "ember-snapshot: --chunk-size '%s' is not a number\n",
+                             v.c_str());
+                return 2;
+            }
+        } else {
+            return usage();
+        }
+    }
+    if (in.state_path.empty() || in.memory_path.empty()) return usage();
+    Result<int> r = 0;
+    if (command == "push" && !url.empty())
+        r = push(in, url);
+    else if (command == "chunk-sizes" && url.empty() && !in.working_set_path.empty())
+        r = chunk_sizes(in);
+    else
+        return usage();
+    if (!r) {
+        std::fprintf(stderr, "ember-snapshot: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    return *r;
+}

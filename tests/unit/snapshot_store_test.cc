@@ -1,0 +1,234 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+#include "snapshot/store/chunk_id.h"
+#include "snapshot/store/chunked_memory.h"
+#include "snapshot/store/directory_store.h"
+#include "snapshot/store/manifest.h"
+#include "snapshot/store/manifest_url.h"
+#include "tests/support/ember_process.h"
+
+namespace ember::snapshot {
+namespace {
+
+std::vector<uint8_t> bytes_of(std::string_view s) {
+    return {s.begin(), s.end()};
+}
+
+TEST(SnapshotStore, AChunkIsNamedByTheSha256OfItsBytes) {
+    // FIPS 180-2's example.
+    EXPECT_EQ(chunk_id_of(bytes_of("abc")).hex(),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const auto id = ChunkId::parse(chunk_id_of(bytes_of("abc")).hex());
+    ASSERT_TRUE(id);
+    EXPECT_EQ(*id, chunk_id_of(bytes_of("abc")));
+    EXPECT_FALSE(
+        ChunkId::parse("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+    EXPECT_FALSE(ChunkId::parse("ba7816bf"));
+    EXPECT_FALSE(ChunkId::parse(std::string(63, 'a') + "g"));
+}
+
+Manifest sample() {
+    Manifest m;
+    m.chunk_size = 16384;
+    m.state = {20000, {chunk_id_of(bytes_of("s0")), chunk_id_of(bytes_of("s1"))}};
+    m.memory = {
+        65536,
+        {chunk_id_of(bytes_of("m0")), std::nullopt, std::nullopt, chunk_id_of(bytes_of("m0"))}};
+    m.working_set = {{0, 2, true}, {49152, 4, false}};
+    return m;
+}
+
+TEST(SnapshotStore, AManifestReadsBackAsItWasWritten) {
+    const Manifest m = sample();
+    auto back = parse_manifest(encode_manifest(m));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(*back, m);
+    EXPECT_EQ(back->chunk_length(20000, 1), 20000u - 16384u);
+}
+
+TEST(SnapshotStore, AManifestThatARestoreCouldNotTrustIsRefusedWithItsReason) {
+    const std::string good = encode_manifest(sample());
+    auto with = [&](std::string_view from, std::string_view to) {
+        std::string s = good;
+        const size_t at = s.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        return s.replace(at, from.size(), to);
+    };
+    const std::pair<std::string, std::string> cases[] = {
+        {with("\"chunk_size\": 16384", "\"chunk_size\": 12288"), "power of two"},
+        {with("\"chunk_size\": 16384", "\"chunk_size\": 2048"), "power of two"},
+        {with("\"version\": 1", "\"version\": 2"), "version 2"},
+        {with("\"sha256\"", "\"md5\""), "\"hash\""},
+        {with("\"bytes\": 65536", "\"bytes\": 81920"), "chunks of 16384 make 5"},
+        {with("\"bytes\": 65536", "\"bytes\": 65000"), "not whole pages"},
+        {with("\"bytes\": 20000", "\"bytes\": 0"), "1 to"},
+        {with("null, null", "null, \"zz\""), "neither null nor"},
+        {with("\"chunks\": [\"", "\"chunks\": [null, \""), "3 chunks for 20000 bytes"},
+        {with(chunk_id_of(bytes_of("s0")).hex().insert(0, 1, '"').append(1, '"'), "null"),
+         "only memory has zero chunks"},
+        {with("[49152, 4, 0]", "[49152, 5, 0]"), "inside the memory"},
+        {with("[49152, 4, 0]", "[100, 1, 0]"), "whole pages"},
+        {with("[[0, 2, 1], [49152, 4, 0]]", "[[49152, 4, 0], [0, 2, 1]]"), "in order"},
+        {with("[49152, 4, 0]", "[49152, 4, 2]"), "0 or 1"},
+        {"[1, 2]", "not a JSON object"},
+        {"{\"format\": \"other\"}", "not an ember store manifest"},
+    };
+    for (const auto& [text, reason] : cases) {
+        auto m = parse_manifest(text);
+        ASSERT_FALSE(m) << reason;
+        EXPECT_NE(m.error().message.find(reason), std::string::npos)
+            << m.error().message << " (wanted: " << reason << ")";
+    }
+}
+
+TEST(SnapshotStore, AManifestUrlNamesAFileStoreAndASnapshotInIt) {
+    auto u = parse_manifest_url("file:///srv/store/snapshots/python-3.11.json");
+    ASSERT_TRUE(u) << u.error().message;
+    EXPECT_EQ(u->root, "/srv/store");
+    EXPECT_EQ(u->name, "python-3.11");
+    auto s3 = parse_manifest_url("s3://bucket/snapshots/a.json");
+    ASSERT_FALSE(s3);
+    EXPECT_NE(s3.error().message.find("'s3' is not one this ember reads yet"), std::string::npos);
+    for (const char* bad :
+         {"/srv/store/snapshots/a.json", "file://srv/snapshots/a.json", "file:///srv/store/a.json",
+          "file:///srv/snapshots/.a.json", "file:///srv/snapshots/a%2F.json",
+          "file:///srv/snapshots/a.txt", "file:///srv/snapshots/../a.json"})
+        EXPECT_FALSE(parse_manifest_url(bad)) << bad;
+}
+
+TEST(SnapshotStore, ADirectoryStoreKeepsAChunkOnceAndHandsBackOnlyWhatItsNameSays) {
+    testing::TempDir dir;
+    const std::string root = dir.path() + "/store";
+    auto store = DirectoryStore::open(root, true);
+    ASSERT_TRUE(store) << store.error().message;
+    const auto bytes = bytes_of("the bytes of a chunk");
+    const ChunkId id = chunk_id_of(bytes);
+    auto stored = store->put(id, bytes);
+    ASSERT_TRUE(stored) << stored.error().message;
+    EXPECT_TRUE(*stored);
+    auto again = store->put(id, bytes);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(*again) << "a chunk is stored once";
+    auto got = store->get(id, bytes.size());
+    ASSERT_TRUE(got) << got.error().message;
+    EXPECT_EQ(*got, bytes);
+
+    auto short_read = store->get(id, bytes.size() + 1);
+    ASSERT_FALSE(short_read);
+    EXPECT_NE(short_read.error().message.find("where the manifest says"), std::string::npos);
+
+    // One byte changed in the store: the chunk is refused, named.
+    std::fstream f(root + "/chunks/" + id.hex(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3);
+    f.put('X');
+    f.close();
+    auto corrupt = store->get(id, bytes.size());
+    ASSERT_FALSE(corrupt);
+    EXPECT_NE(corrupt.error().message.find("chunk " + id.hex() + " is corrupt"), std::string::npos)
+        << corrupt.error().message;
+
+    auto missing = store->get(chunk_id_of(bytes_of("never stored")), 12);
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message.find("No such file"), std::string::npos);
+
+    ASSERT_TRUE(store->put_manifest("fn", "{}"));
+    auto manifest = store->manifest("fn");
+    ASSERT_TRUE(manifest);
+    EXPECT_EQ(*manifest, "{}");
+    EXPECT_FALSE(store->put_manifest("../fn", "{}"));
+    EXPECT_FALSE(DirectoryStore::open(dir.path() + "/nothing", false));
+}
+
+// A store in memory that counts what it is asked for.
+class CountingStore final : public ChunkStore {
+  public:
+    void add(std::vector<uint8_t> bytes) { chunks_[chunk_id_of(bytes).hex()] = std::move(bytes); }
+    Result<std::vector<uint8_t>> get(const ChunkId& id, uint64_t length) override {
+        std::lock_guard lock(mutex_);
+        ++gets_[id.hex()];
+        auto it = chunks_.find(id.hex());
+        if (it == chunks_.end()) return fail("no chunk " + id.hex());
+        EMBER_TRY(check_chunk(id, length, it->second));
+        return it->second;
+    }
+    int gets(const std::vector<uint8_t>& bytes) { return gets_[chunk_id_of(bytes).hex()]; }
+    int total() {
+        int n = 0;
+        for (const auto& [_, c] : gets_) n += c;
+        return n;
+    }
+    std::map<std::string, std::vector<uint8_t>> chunks_;
+
+  private:
+    std::mutex mutex_;
+    std::map<std::string, int> gets_;
+};
+
+TEST(SnapshotStore, ChunkedMemoryFetchesAChunkWhenAskedAndAWorkingSetsChunksAhead) {
+    constexpr uint64_t kChunk = 16384;
+    std::vector<std::vector<uint8_t>> data;
+    for (uint8_t i = 0; i < 4; ++i) data.emplace_back(kChunk, static_cast<uint8_t>(i + 1));
+    CountingStore store;
+    for (const auto& d : data) store.add(d);
+    Manifest m;
+    m.chunk_size = kChunk;
+    m.memory.bytes = 5 * kChunk;
+    for (const auto& d : data) m.memory.chunks.push_back(chunk_id_of(d));
+    m.memory.chunks.insert(m.memory.chunks.begin() + 2, std::nullopt);  // chunk 2: zeros
+    ChunkedMemory memory(m, store, 4);
+
+    auto zeros = memory.extent_at(2 * kChunk + 4096, 4096);
+    ASSERT_TRUE(zeros);
+    EXPECT_EQ(zeros->bytes, nullptr);
+    EXPECT_EQ(zeros->offset, 2 * kChunk);
+    EXPECT_EQ(store.total(), 0);
+
+    auto first = memory.extent_at(kChunk + 8192, 4096);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(first->offset, kChunk);
+    EXPECT_EQ(first->length, kChunk);
+    EXPECT_EQ(first->bytes[0], 2);
+    EXPECT_EQ(store.gets(data[1]), 1);
+
+    // Runs over chunks 3 and 4 (data 2 and 3): fetched ahead, then handed out without a fetch.
+    const PageRun runs[] = {{3 * kChunk + 4096, 1, true}, {4 * kChunk, 4, false}};
+    ASSERT_TRUE(memory.prefetch(runs));
+    EXPECT_EQ(memory.counts().ahead, 2u);
+    auto ahead = memory.extent_at(4 * kChunk, 4096);
+    ASSERT_TRUE(ahead);
+    EXPECT_EQ(ahead->bytes[kChunk - 1], 4);
+    EXPECT_EQ(store.gets(data[3]), 1);
+    EXPECT_EQ(store.total(), 3);
+
+    // A region of 2 MiB pages cannot be served from 16 KiB chunks.
+    EXPECT_FALSE(memory.extent_at(0, 2 << 20));
+}
+
+TEST(SnapshotStore, ACorruptChunkIsAnErrorAndNeverHandedOut) {
+    constexpr uint64_t kChunk = 4096;
+    const std::vector<uint8_t> good(kChunk, 7);
+    CountingStore store;
+    store.add(good);
+    store.chunks_.begin()->second[100] = 8;  // the store's copy rots
+    Manifest m;
+    m.chunk_size = kChunk;
+    m.memory = {kChunk, {chunk_id_of(good)}};
+    ChunkedMemory memory(m, store, 2);
+    auto e = memory.extent_at(0, 4096);
+    ASSERT_FALSE(e);
+    EXPECT_NE(e.error().message.find("is corrupt"), std::string::npos) << e.error().message;
+    const PageRun run[] = {{0, 1, true}};
+    auto p = memory.prefetch(run);
+    ASSERT_FALSE(p);
+    EXPECT_NE(p.error().message.find("fetching the working set"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ember::snapshot
