@@ -1,6 +1,7 @@
 // ember-uffd --socket PATH --mem-file FILE [--working-set WS --snapshot-path STATE]
 //            [--timeout SECONDS]
-// ember-uffd --socket PATH --manifest URL --write-state STATE [--timeout SECONDS]
+// ember-uffd --socket PATH --manifest URL --write-state STATE [--cache DIR [--cache-bytes N]]
+//            [--timeout SECONDS]
 // A page-fault handler for the Uffd memory backend, of ember and of Firecracker alike: listens on
 // PATH, takes one VMM's handshake (within --timeout, default 30 s), installs the working set WS
 // whole if given (checked against the snapshot it was recorded from), then serves every other
@@ -9,7 +10,9 @@
 // With --manifest, the snapshot comes from a store (snapshot/store/manifest.h): its state file is
 // fetched to STATE before PATH exists, for the agent's load; the working set the manifest names is
 // fetched ahead and installed first; every other fault brings in the chunk that holds it. Every
-// chunk is checked against its SHA-256 before the guest sees it.
+// chunk is checked against its SHA-256 before the guest sees it. --cache keeps chunks in DIR, a
+// host-wide cache that every handler on the host shares (snapshot/store/chunk_cache.h), of at most
+// N bytes (default 4 GiB).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -30,6 +33,7 @@
 #include "core/base/open_file.h"
 #include "snapshot/decoded_snapshot.h"
 #include "snapshot/format.h"
+#include "snapshot/store/chunk_cache.h"
 #include "snapshot/store/chunked_memory.h"
 #include "snapshot/store/directory_store.h"
 #include "snapshot/store/manifest_url.h"
@@ -41,7 +45,8 @@ namespace {
 using namespace ember;
 
 struct Options {
-    std::string socket, mem_file, working_set, snapshot, manifest, write_state;
+    std::string socket, mem_file, working_set, snapshot, manifest, write_state, cache;
+    uint64_t cache_bytes = uint64_t{4} << 30;
     int timeout_s = 30;
 };
 
@@ -50,7 +55,7 @@ int usage() {
                  "usage: ember-uffd --socket PATH --mem-file FILE [--working-set WS "
                  "--snapshot-path STATE] [--timeout SECONDS]\n"
                  "       ember-uffd --socket PATH --manifest URL --write-state STATE "
-                 "[--timeout SECONDS]\n");
+                 "[--cache DIR [--cache-bytes N]] [--timeout SECONDS]\n");
     return 2;
 }
 
@@ -122,13 +127,21 @@ Result<int> run_from_store(const Options& o) {
     EMBER_TRY(text, "--manifest " + o.manifest);
     auto manifest = snapshot::parse_manifest(*text);
     EMBER_TRY(manifest, "--manifest " + o.manifest);
-    EMBER_TRY(write_state(*manifest, *store, o.write_state), "--manifest " + o.manifest);
+    std::unique_ptr<snapshot::ChunkCache> cache;
+    if (!o.cache.empty()) {
+        auto opened = snapshot::ChunkCache::open(o.cache, o.cache_bytes, *store);
+        EMBER_TRY(opened, "--cache " + o.cache);
+        cache = std::move(*opened);
+    }
+    snapshot::ChunkStore& chunks_from = cache ? static_cast<snapshot::ChunkStore&>(*cache)
+                                              : static_cast<snapshot::ChunkStore&>(*store);
+    EMBER_TRY(write_state(*manifest, chunks_from, o.write_state), "--manifest " + o.manifest);
 
     auto handshake = handshake_on(o);
     EMBER_TRY(handshake);
     const pid_t vmm = handshake->peer.pid;
     const UniqueFd pidfd = std::move(handshake->peer.pidfd);
-    auto source = std::make_unique<snapshot::ChunkedMemory>(*manifest, *store, 8);
+    auto source = std::make_unique<snapshot::ChunkedMemory>(*manifest, chunks_from, 8);
     const snapshot::ChunkedMemory& chunks = *source;
     auto server = snapshot::PageServer::create(std::move(*handshake), std::move(source));
     EMBER_TRY(server);
@@ -143,6 +156,16 @@ Result<int> run_from_store(const Options& o) {
                  static_cast<unsigned long long>(c.fetched_bytes),
                  static_cast<unsigned long long>(c.ahead),
                  static_cast<unsigned long long>(server->counts().installed));
+    if (cache) {
+        const auto& k = cache->counts();
+        std::fprintf(stderr,
+                     "ember-uffd: the cache: %llu chunks found there, %llu fetched into it, %llu "
+                     "found bad and fetched again, %llu let go\n",
+                     static_cast<unsigned long long>(k.hits.load()),
+                     static_cast<unsigned long long>(k.fetched.load()),
+                     static_cast<unsigned long long>(k.bad.load()),
+                     static_cast<unsigned long long>(k.evicted.load()));
+    }
     return 0;
 }
 
@@ -204,7 +227,16 @@ int main(int argc, char** argv) {
             o.manifest = v;
         else if (a == "--write-state")
             o.write_state = v;
-        else if (a == "--timeout") {
+        else if (a == "--cache")
+            o.cache = v;
+        else if (a == "--cache-bytes") {
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.cache_bytes);
+            if (ec != std::errc() || end != v.data() + v.size() || o.cache_bytes == 0) {
+                std::fprintf(stderr, "ember-uffd: --cache-bytes '%s' is not a number of bytes\n",
+                             v.c_str());
+                return 2;
+            }
+        } else if (a == "--timeout") {
             // Whole seconds from 1 to a day: atoi made 4294967297 one second, and junk zero.
             int n = 0;
             const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
@@ -223,6 +255,7 @@ int main(int argc, char** argv) {
                            o.working_set.empty() == o.snapshot.empty();
     const bool from_store = o.mem_file.empty() && !o.manifest.empty() && !o.write_state.empty() &&
                             o.working_set.empty() && o.snapshot.empty();
+    if (!o.cache.empty() && !from_store) return usage();
     if (o.socket.empty() || o.timeout_s <= 0 || (!from_file && !from_store)) return usage();
     auto r = run(o);
     if (!r) {

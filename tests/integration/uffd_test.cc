@@ -160,6 +160,30 @@ TEST_F(Uffd, EmberUffdRestoresFromAStoreWithTheWorkingSetFetchedAhead) {
         << "a fault brings in its whole chunk: " << log;
 }
 
+// The host-wide cache: a second restore finds every chunk there and fetches nothing from the store.
+TEST_F(Uffd, ASecondRestoreThroughTheCacheFetchesNothingFromTheStore) {
+    push("fn", false);
+    const std::string fetched = files.path() + "/fetched.state";
+    const std::string cache = files.path() + "/cache";
+    uint64_t first_fetched = 0;
+    for (int round = 0; round < 2; ++round) {
+        Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
+                          "--write-state", fetched, "--cache", cache});
+        ASSERT_TRUE(wait_exists(sock));
+        one_round_through_the_handler(fetched);
+        ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+        const std::string log = read_file(h.err);
+        const uint64_t into = count_before(log, "fetched into it");
+        if (round == 0) {
+            first_fetched = into;
+            EXPECT_GT(into, 0u) << log;
+        } else {
+            EXPECT_EQ(into, 0u) << log;
+            EXPECT_GE(count_before(log, "chunks found there"), first_fetched) << log;
+        }
+    }
+}
+
 // A chunk whose bytes are not what its name says, or that is gone: the handler refuses it before
 // the guest sees it and exits with the reason, and ember, its memory gone, exits saying so.
 TEST_F(Uffd, AStoreThatHandsBackBadBytesEndsTheRestoreNeverTheGuestSeesThem) {

@@ -1,12 +1,18 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/time.h>
+
 #include <atomic>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <thread>
 
+#include "snapshot/store/chunk_cache.h"
 #include "snapshot/store/chunk_id.h"
 #include "snapshot/store/chunked_memory.h"
 #include "snapshot/store/directory_store.h"
@@ -228,6 +234,102 @@ TEST(SnapshotStore, ACorruptChunkIsAnErrorAndNeverHandedOut) {
     auto p = memory.prefetch(run);
     ASSERT_FALSE(p);
     EXPECT_NE(p.error().message.find("fetching the working set"), std::string::npos);
+}
+
+std::vector<std::vector<uint8_t>> some_chunks(int n, size_t size) {
+    std::vector<std::vector<uint8_t>> out;
+    for (int i = 0; i < n; ++i) out.emplace_back(size, static_cast<uint8_t>(0x40 + i));
+    return out;
+}
+
+// Ten restores at once (each its own cache, as each is its own process) over one folder: the store
+// sees each chunk once.
+TEST(SnapshotStore, TenCachesOfOneFolderFetchEachChunkOnce) {
+    testing::TempDir dir;
+    CountingStore origin;
+    const auto chunks = some_chunks(6, 65536);
+    for (const auto& c : chunks) origin.add(c);
+    std::atomic<int> wrong{0};
+    {
+        std::vector<std::jthread> clones;
+        for (int k = 0; k < 10; ++k)
+            clones.emplace_back([&, k] {
+                auto cache = ChunkCache::open(dir.path() + "/cache", 1 << 30, origin);
+                if (!cache) {
+                    ++wrong;
+                    return;
+                }
+                for (size_t i = 0; i < chunks.size(); ++i) {
+                    const auto& c = chunks[(i + static_cast<size_t>(k)) % chunks.size()];
+                    auto got = (*cache)->get(chunk_id_of(c), c.size());
+                    if (!got || *got != c) ++wrong;
+                }
+            });
+    }
+    EXPECT_EQ(wrong, 0);
+    for (const auto& c : chunks) EXPECT_EQ(origin.gets(c), 1);
+}
+
+TEST(SnapshotStore, ACachedChunkIsCheckedNotTrustedAndABadOneFetchedAgain) {
+    testing::TempDir dir;
+    CountingStore origin;
+    const auto chunk = some_chunks(1, 4096)[0];
+    origin.add(chunk);
+    auto cache = ChunkCache::open(dir.path(), 1 << 20, origin);
+    ASSERT_TRUE(cache) << cache.error().message;
+    ASSERT_TRUE((*cache)->get(chunk_id_of(chunk), chunk.size()));
+    ASSERT_TRUE((*cache)->get(chunk_id_of(chunk), chunk.size()));
+    EXPECT_EQ((*cache)->counts().hits, 1u);
+    {
+        std::fstream f(dir.path() + "/" + chunk_id_of(chunk).hex(),
+                       std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(10);
+        f.put('!');
+    }
+    auto again = (*cache)->get(chunk_id_of(chunk), chunk.size());
+    ASSERT_TRUE(again);
+    EXPECT_EQ(*again, chunk);
+    EXPECT_EQ((*cache)->counts().bad, 1u);
+    EXPECT_EQ(origin.gets(chunk), 2);
+}
+
+TEST(SnapshotStore, ACachePastItsBoundLetsItsLeastRecentlyUsedChunksGo) {
+    testing::TempDir dir;
+    CountingStore origin;
+    const auto c = some_chunks(4, 4096);  // A B C D
+    for (const auto& x : c) origin.add(x);
+    auto cache = ChunkCache::open(dir.path(), 3 * 4096, origin);
+    ASSERT_TRUE(cache);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*cache)->get(chunk_id_of(c[i]), 4096));
+    // B and C last used long ago, A just now (the clock's ticks are too coarse to order them).
+    for (int i : {1, 2}) {
+        const timeval old[2] = {{1000 + i, 0}, {1000 + i, 0}};
+        ASSERT_EQ(::utimes((dir.path() + "/" + chunk_id_of(c[i]).hex()).c_str(), old), 0);
+    }
+    ASSERT_TRUE((*cache)->get(chunk_id_of(c[0]), 4096));
+    ASSERT_TRUE((*cache)->get(chunk_id_of(c[3]), 4096));  // over the bound: B and C go
+    EXPECT_EQ((*cache)->counts().evicted, 2u);
+    for (int i : {0, 3}) ASSERT_TRUE((*cache)->get(chunk_id_of(c[i]), 4096));
+    EXPECT_EQ(origin.gets(c[0]), 1);
+    EXPECT_EQ(origin.gets(c[3]), 1);
+    ASSERT_TRUE((*cache)->get(chunk_id_of(c[1]), 4096));
+    EXPECT_EQ(origin.gets(c[1]), 2);
+}
+
+// A process stopped while it holds a chunk's lock delays the others by the wait, then they fetch.
+TEST(SnapshotStore, ALockHeldForEverDelaysAFetchButDoesNotStopIt) {
+    testing::TempDir dir;
+    CountingStore origin;
+    const auto chunk = some_chunks(1, 4096)[0];
+    origin.add(chunk);
+    auto cache = ChunkCache::open(dir.path(), 1 << 20, origin, std::chrono::milliseconds(50));
+    ASSERT_TRUE(cache);
+    const std::string lock = dir.path() + "/locks/" + chunk_id_of(chunk).hex().substr(0, 2);
+    const UniqueFd held(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    ASSERT_EQ(::flock(held.get(), LOCK_EX), 0);
+    auto got = (*cache)->get(chunk_id_of(chunk), chunk.size());
+    ASSERT_TRUE(got) << got.error().message;
+    EXPECT_EQ(*got, chunk);
 }
 
 }  // namespace
