@@ -1,0 +1,208 @@
+// perf/snapshot store_bench: a restore from a store of chunks (snapshot/store) against a restore
+// from the memory file on the host's disk, and against what a platform does without a store: copy
+// the memory file over, then load it. The toucher (256 MiB, 64 MiB of it filled) is snapshotted;
+// a lazy restore's first pass records its working set, and the snapshot is pushed with it. Each
+// row times one restore from its start (the handler's spawn where there is one, the load request
+// where not, the copy's start for the copy) to the end of the guest's first pass over its 64 MiB,
+// the function's "first answer"; ember is started beforehand in every row. Then what the store
+// fetched against the working set, and what two snapshots of one guest share in the store.
+// The store here is a folder on the same disk (file://): a network's round trips are not in these
+// figures.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "perf/percentile.h"
+#include "perf/quick.h"
+#include "perf/snapshot/bench_process.h"
+
+namespace {
+
+using namespace ember::perf;
+using ember::testing::TempDir;
+
+struct Snapshot {
+    std::string state, mem, ws;
+};
+
+// Boots the toucher, snapshots it at `prefix`.state/.mem, then records the working set of a lazy
+// restore's first pass at `prefix`.ws.
+bool make_snapshot(const std::string& sock, const std::string& prefix, Snapshot& s) {
+    s = {prefix + ".state", prefix + ".mem", prefix + ".ws"};
+    {
+        Proc a;
+        start_ember(a, sock);
+        auto c = EmberApi::connect(sock);
+        if (!c) return std::fprintf(stderr, "ember: %s\n", c.error().message.c_str()), false;
+        if (!boot_toucher(*c, a, R"({"vcpu_count": 1, "mem_size_mib": 256})")) return false;
+        if (!call(*c, "PATCH", "/vm", R"({"state": "Paused"})") ||
+            !call(*c, "PUT", "/snapshot/create",
+                  R"({"snapshot_path": ")" + s.state + R"(", "mem_file_path": ")" + s.mem + "\"}"))
+            return false;
+    }
+    Proc b;
+    start_ember(b, sock);
+    auto c = EmberApi::connect(sock);
+    return c &&
+           call(*c, "PUT", "/snapshot/load",
+                R"({"snapshot_path": ")" + s.state +
+                    R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + s.mem +
+                    R"("}, "resume_vm": true})") &&
+           call(*c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})") &&
+           wait_char(b, 'T') &&
+           call(*c, "PUT", "/snapshot/working-set", R"({"working_set_path": ")" + s.ws + "\"}");
+}
+
+std::string file_load(const std::string& state, const std::string& mem, const std::string& ws) {
+    return R"({"snapshot_path": ")" + state +
+           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
+           R"("}, "resume_vm": true, "working_set_path": ")" + ws + "\"}";
+}
+
+std::string uffd_load(const std::string& state, const std::string& handler_sock) {
+    return R"({"snapshot_path": ")" + state +
+           R"(", "mem_backend": {"backend_type": "Uffd", "backend_path": ")" + handler_sock +
+           R"("}, "resume_vm": true})";
+}
+
+bool wait_socket(const std::string& path) {
+    for (auto t = Clock::now(); ms_since(t) < 120000;) {
+        struct stat st{};
+        if (::stat(path.c_str(), &st) == 0) return true;
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return std::fprintf(stderr, "no handler socket at %s\n", path.c_str()), false;
+}
+
+uint64_t number_before(const std::string& text, const std::string& what) {
+    std::smatch m;
+    return std::regex_search(text, m, std::regex("([0-9]+) " + what)) ? std::stoull(m[1]) : 0;
+}
+
+}  // namespace
+
+int main() {
+    const bool quick = ember::perf::quick_mode();
+    const int runs = quick ? 1 : 7;
+    TempDir dir;
+    const std::string sock = dir.path() + "/api.sock", hsock = dir.path() + "/uffd.sock";
+    Snapshot s, other;
+    if (!make_snapshot(sock, dir.path() + "/a", s) ||
+        !make_snapshot(sock, dir.path() + "/b", other))
+        return 1;
+    const std::string store = dir.path() + "/store";
+    auto push = [&](const Snapshot& x, const std::string& name) {
+        auto r = ember::testing::run_process(
+            {EMBER_SNAPSHOT, "push", "--snapshot-path", x.state, "--mem-file-path", x.mem,
+             "--working-set", x.ws, "file://" + store + "/snapshots/" + name + ".json"},
+            std::chrono::minutes(5));
+        if (r.exit_code != 0) std::fprintf(stderr, "push: %s\n", r.err.c_str());
+        return r;
+    };
+    const auto first = push(s, "a");
+    const auto second = push(other, "b");
+    if (first.exit_code != 0 || second.exit_code != 0) return 1;
+
+    // One restore: `begin` starts it (and may spawn a handler into `handler`), `load` is the body.
+    std::string handler_log;
+    auto restore = [&](auto begin, const std::string& load, std::vector<double>& into) {
+        std::optional<Proc> vm(std::in_place);
+        start_ember(*vm, sock);
+        auto c = EmberApi::connect(sock);
+        if (!c) return std::fprintf(stderr, "ember: %s\n", c.error().message.c_str()), false;
+        Proc handler;
+        const auto t0 = Clock::now();
+        if (!begin(handler)) return std::fprintf(stderr, "the restore could not begin\n"), false;
+        if (!call(*c, "PUT", "/snapshot/load", load) ||
+            !call(*c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})") ||
+            !wait_char(*vm, 'T'))
+            return false;
+        into.push_back(ms_since(t0));
+        vm.reset();  // ember gone: the handler ends and says what it served
+        if (handler.pid > 0) {
+            ember::testing::wait_for_end(handler.pid, std::chrono::seconds(30));
+            handler.pid = -1;
+            handler_log = ember::testing::read_file(handler.err);
+        }
+        return true;
+    };
+    auto no_handler = [](Proc&) { return true; };
+    auto from_store = [&](const std::string& cache) {
+        return [&, cache](Proc& h) {
+            start(h,
+                  {EMBER_UFFD, "--socket", hsock, "--manifest",
+                   "file://" + store + "/snapshots/a.json", "--write-state",
+                   dir.path() + "/fetched.state", "--cache", cache},
+                  dir.path() + "/handler.err");
+            return wait_socket(hsock);
+        };
+    };
+    std::vector<double> local, local_uffd, empty, warm, copied;
+    uint64_t fetched_bytes = 0, fetched_chunks = 0;
+    for (int i = 0; i < runs; ++i) {
+        if (!restore(no_handler, file_load(s.state, s.mem, s.ws), local)) return 1;
+        if (!restore(
+                [&](Proc& h) {
+                    start(h,
+                          {EMBER_UFFD, "--socket", hsock, "--mem-file", s.mem, "--working-set",
+                           s.ws, "--snapshot-path", s.state},
+                          dir.path() + "/handler.err");
+                    return wait_socket(hsock);
+                },
+                uffd_load(s.state, hsock), local_uffd))
+            return 1;
+        std::filesystem::remove_all(dir.path() + "/cache");
+        if (!restore(from_store(dir.path() + "/cache"),
+                     uffd_load(dir.path() + "/fetched.state", hsock), empty))
+            return 1;
+        fetched_bytes = number_before(handler_log, "bytes\\), [0-9]+ of them ahead");
+        fetched_chunks = number_before(handler_log, "chunks fetched");
+        if (!restore(from_store(dir.path() + "/cache"),
+                     uffd_load(dir.path() + "/fetched.state", hsock), warm))
+            return 1;
+        const std::string copy = dir.path() + "/copied.mem";
+        std::filesystem::remove(copy);
+        if (!restore(
+                [&](Proc&) {
+                    auto r = ember::testing::run_process(
+                        {"/bin/cp", "--sparse=always", s.mem, copy}, std::chrono::minutes(5));
+                    return r.exit_code == 0;
+                },
+                file_load(s.state, copy, s.ws), copied))
+            return 1;
+    }
+    const double base = percentile(local, 0.5);
+    std::printf(
+        "\nrestore to the first answer (the toucher's pass over 64 MiB of a 256 MiB guest), ms, "
+        "median of %d; the store is a local folder:\n\n| restore | ms | x local file "
+        "|\n|---|---|---|\n",
+        runs);
+    auto row = [&](const char* name, const std::vector<double>& v) {
+        std::printf("| %s | %.1f | %.2f |\n", name, percentile(v, 0.5), percentile(v, 0.5) / base);
+    };
+    row("local memory file, working set (File)", local);
+    row("local memory file, working set, through ember-uffd", local_uffd);
+    row("store, empty cache", empty);
+    row("store, warm cache", warm);
+    row("copy the memory file, then load", copied);
+    const auto ws_bytes = file_bytes(s.ws);
+    std::printf(
+        "\nfetched from the store before the first answer: %llu chunks, %llu KiB; the working-set "
+        "file %lld KiB; ratio %.2f\n",
+        static_cast<unsigned long long>(fetched_chunks),
+        static_cast<unsigned long long>(fetched_bytes >> 10), ws_bytes / 1024,
+        ws_bytes > 0 ? static_cast<double>(fetched_bytes) / static_cast<double>(ws_bytes) : 0.0);
+    const uint64_t chunks = number_before(second.out, "chunks of");
+    const uint64_t shared = number_before(second.out, "shared with");
+    std::printf(
+        "two snapshots of one guest: the second's %llu chunks, %llu shared with the first's "
+        "(%.0f%%)\n",
+        static_cast<unsigned long long>(chunks), static_cast<unsigned long long>(shared),
+        chunks > 0 ? 100.0 * static_cast<double>(shared) / static_cast<double>(chunks) : 0.0);
+    return 0;
+}
