@@ -6,24 +6,30 @@ namespace ember::snapshot {
 
 Result<ManifestUrl> parse_manifest_url(std::string_view url) {
     const std::string shown(url.substr(0, 300));
-    constexpr std::string_view kFile = "file://";
-    if (!url.starts_with(kFile)) {
+    ManifestUrl out;
+    std::string_view path;
+    if (url.starts_with("file://")) {
+        path = url.substr(7);
+        if (!path.starts_with("/"))
+            return fail("manifest URL '" + shown + "': a file:// URL holds an absolute path");
+    } else if (url.starts_with("http://") || url.starts_with("https://")) {
+        out.remote = true;
+        path = url;
+    } else {
         const size_t colon = url.find("://");
         if (colon < 10)
-            return fail("manifest URL '" + shown + "': the scheme '" +
-                        std::string(url.substr(0, colon)) +
-                        "' is not one this ember reads yet; it reads file:///PATH");
+            return fail(
+                "manifest URL '" + shown + "': the scheme '" + std::string(url.substr(0, colon)) +
+                "' is not one this ember reads yet; it reads file://, http:// and https://");
         return fail("manifest URL '" + shown + "': not a URL (file:///STORE/snapshots/NAME.json)");
     }
-    const std::string_view path = url.substr(kFile.size());
     constexpr std::string_view kFolder = "/snapshots/";
     const size_t folder = path.rfind(kFolder);
-    if (!path.starts_with("/") || folder == std::string_view::npos || !path.ends_with(".json") ||
-        path.find('%') != std::string_view::npos || path.find('?') != std::string_view::npos)
-        return fail("manifest URL '" + shown +
-                    "': a manifest is at file:///STORE/snapshots/NAME.json");
-    if (folder == 0) return fail("manifest URL '" + shown + "': a store's folder is not /");
-    ManifestUrl out;
+    if (folder == std::string_view::npos || !path.ends_with(".json") ||
+        path.find_first_of("%?# \r\n\t") != std::string_view::npos)
+        return fail("manifest URL '" + shown + "': a manifest is at STORE/snapshots/NAME.json");
+    if (!out.remote && folder == 0)
+        return fail("manifest URL '" + shown + "': a store's folder is not /");
     out.root = std::string(path.substr(0, folder));
     const std::string_view file = path.substr(folder + kFolder.size());
     out.name = std::string(file.substr(0, file.size() - 5));

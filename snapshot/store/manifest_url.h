@@ -1,5 +1,6 @@
-// A manifest's URL, which names its store and itself: <root>/snapshots/<name>.json under file://
-// (a local directory, an absolute path). A restore and a push take one.
+// A manifest's URL, which names its store and itself: <root>/snapshots/<name>.json, under file://
+// (a local directory, an absolute path), or http:// or https:// (a web server; restores only). A
+// restore and a push take one.
 #pragma once
 
 #include <string>
@@ -10,11 +11,12 @@
 namespace ember::snapshot {
 
 struct ManifestUrl {
-    std::string root;  // the store's folder
-    std::string name;  // the snapshot's name in it
+    bool remote = false;  // http(s)
+    std::string root;     // the store's folder, or its URL
+    std::string name;     // the snapshot's name in it
 };
 
-// A URL of another scheme (http, https, s3) is refused by name: this ember reads file:// stores.
+// A URL of another scheme (s3) is refused by name.
 Result<ManifestUrl> parse_manifest_url(std::string_view url);
 
 }  // namespace ember::snapshot

@@ -1,7 +1,7 @@
 // ember-uffd --socket PATH --mem-file FILE [--working-set WS --snapshot-path STATE]
 //            [--timeout SECONDS]
 // ember-uffd --socket PATH --manifest URL --write-state STATE [--cache DIR [--cache-bytes N]]
-//            [--timeout SECONDS]
+//            [--fetcher PATH] [--timeout SECONDS]
 // A page-fault handler for the Uffd memory backend, of ember and of Firecracker alike: listens on
 // PATH, takes one VMM's handshake (within --timeout, default 30 s), installs the working set WS
 // whole if given (checked against the snapshot it was recorded from), then serves every other
@@ -12,7 +12,8 @@
 // fetched ahead and installed first; every other fault brings in the chunk that holds it. Every
 // chunk is checked against its SHA-256 before the guest sees it. --cache keeps chunks in DIR, a
 // host-wide cache that every handler on the host shares (snapshot/store/chunk_cache.h), of at most
-// N bytes (default 4 GiB).
+// N bytes (default 4 GiB). From an http:// or https:// store, objects come through
+// ember-store-fetch (--fetcher; by default the one beside this program), a process of its own.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -36,6 +37,7 @@
 #include "snapshot/store/chunk_cache.h"
 #include "snapshot/store/chunked_memory.h"
 #include "snapshot/store/directory_store.h"
+#include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/manifest_url.h"
 #include "snapshot/uffd/handshake.h"
 #include "snapshot/uffd/page_server.h"
@@ -45,7 +47,7 @@ namespace {
 using namespace ember;
 
 struct Options {
-    std::string socket, mem_file, working_set, snapshot, manifest, write_state, cache;
+    std::string socket, mem_file, working_set, snapshot, manifest, write_state, cache, fetcher;
     uint64_t cache_bytes = uint64_t{4} << 30;
     int timeout_s = 30;
 };
@@ -55,7 +57,7 @@ int usage() {
                  "usage: ember-uffd --socket PATH --mem-file FILE [--working-set WS "
                  "--snapshot-path STATE] [--timeout SECONDS]\n"
                  "       ember-uffd --socket PATH --manifest URL --write-state STATE "
-                 "[--cache DIR [--cache-bytes N]] [--timeout SECONDS]\n");
+                 "[--cache DIR [--cache-bytes N]] [--fetcher PATH] [--timeout SECONDS]\n");
     return 2;
 }
 
@@ -121,9 +123,20 @@ Result<void> write_state(const snapshot::Manifest& m, snapshot::ChunkStore& stor
 Result<int> run_from_store(const Options& o) {
     auto url = snapshot::parse_manifest_url(o.manifest);
     EMBER_TRY(url, "--manifest");
-    auto store = snapshot::DirectoryStore::open(url->root, false);
-    EMBER_TRY(store, "--manifest " + o.manifest);
-    auto text = store->manifest(url->name);
+    std::unique_ptr<snapshot::ChunkStore> store;
+    Result<std::string> text = fail("");
+    if (url->remote) {
+        auto fetcher =
+            snapshot::FetcherStore::start(o.fetcher, url->root, std::chrono::seconds(60));
+        EMBER_TRY(fetcher, "--fetcher " + o.fetcher);
+        text = (*fetcher)->manifest(url->name);
+        store = std::move(*fetcher);
+    } else {
+        auto directory = snapshot::DirectoryStore::open(url->root, false);
+        EMBER_TRY(directory, "--manifest " + o.manifest);
+        text = directory->manifest(url->name);
+        store = std::make_unique<snapshot::DirectoryStore>(std::move(*directory));
+    }
     EMBER_TRY(text, "--manifest " + o.manifest);
     auto manifest = snapshot::parse_manifest(*text);
     EMBER_TRY(manifest, "--manifest " + o.manifest);
@@ -133,8 +146,7 @@ Result<int> run_from_store(const Options& o) {
         EMBER_TRY(opened, "--cache " + o.cache);
         cache = std::move(*opened);
     }
-    snapshot::ChunkStore& chunks_from = cache ? static_cast<snapshot::ChunkStore&>(*cache)
-                                              : static_cast<snapshot::ChunkStore&>(*store);
+    snapshot::ChunkStore& chunks_from = cache ? *cache : *store;
     EMBER_TRY(write_state(*manifest, chunks_from, o.write_state), "--manifest " + o.manifest);
 
     auto handshake = handshake_on(o);
@@ -229,6 +241,8 @@ int main(int argc, char** argv) {
             o.write_state = v;
         else if (a == "--cache")
             o.cache = v;
+        else if (a == "--fetcher")
+            o.fetcher = v;
         else if (a == "--cache-bytes") {
             const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.cache_bytes);
             if (ec != std::errc() || end != v.data() + v.size() || o.cache_bytes == 0) {
@@ -255,7 +269,14 @@ int main(int argc, char** argv) {
                            o.working_set.empty() == o.snapshot.empty();
     const bool from_store = o.mem_file.empty() && !o.manifest.empty() && !o.write_state.empty() &&
                             o.working_set.empty() && o.snapshot.empty();
-    if (!o.cache.empty() && !from_store) return usage();
+    if ((!o.cache.empty() || !o.fetcher.empty()) && !from_store) return usage();
+    if (o.fetcher.empty()) {
+        // Beside this program, where the build and an install put it.
+        std::string self(4096, '\0');
+        const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
+        self.resize(n > 0 ? static_cast<size_t>(n) : 0);
+        o.fetcher = self.substr(0, self.rfind('/') + 1) + "ember-store-fetch";
+    }
     if (o.socket.empty() || o.timeout_s <= 0 || (!from_file && !from_store)) return usage();
     auto r = run(o);
     if (!r) {

@@ -20,89 +20,14 @@
 #include "snapshot/uffd/handshake.h"
 #include "tests/support/api_ember.h"
 #include "tests/support/uffd_handler.h"
+#include "tests/support/uffd_snapshot.h"
 
 namespace ember::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class Uffd : public ::testing::Test {
-  protected:
-    // The working-set guest, filled and snapshotted: each SendCtrlAltDel then makes it read 512
-    // of its pages, check them and rewrite 256, and print 'T' (or '?' for a page that held other
-    // bytes than the snapshot's).
-    void SetUp() override {
-        ApiEmber a;
-        auto c = a.api();
-        ASSERT_EQ(
-            call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
-            204);
-        ASSERT_EQ(call(c, "PUT", "/boot-source",
-                       R"({"kernel_image_path": ")" + guest("working_set") + "\"}")
-                      .status,
-                  204);
-        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
-        ASSERT_TRUE(wait_text(a.dir.path() + "/console", "R"));
-        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
-        ASSERT_EQ(call(c, "PUT", "/snapshot/create",
-                       R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}")
-                      .status,
-                  204);
-    }
-    std::string uffd_load(bool resume) const { return uffd_load(resume, state); }
-    std::string uffd_load(bool resume, const std::string& state_path) const {
-        return R"({"snapshot_path": ")" + state_path +
-               R"(", "mem_backend": {"backend_type": "Uffd", "backend_path": ")" + sock +
-               R"("}, "resume_vm": )" + (resume ? "true" : "false") + "}";
-    }
-    // Loads through the handler listening on `sock` and runs one round, which must print 'T'.
-    void one_round_through_the_handler() { one_round_through_the_handler(state); }
-    void one_round_through_the_handler(const std::string& state_path) {
-        ApiEmber clone;
-        auto c = clone.api();
-        auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true, state_path));
-        ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
-        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
-        const std::string console = clone.dir.path() + "/console";
-        ASSERT_TRUE(wait_file(console, [](const std::string& s) { return !s.empty(); }));
-        EXPECT_EQ(read_file(console), "T") << "a page did not hold the snapshot's bytes";
-    }
-
-    // A working set recorded by a File-backed clone after one round, at `ws`.
-    void record_working_set() {
-        ApiEmber recorder;
-        auto c = recorder.api();
-        ASSERT_EQ(call(c, "PUT", "/snapshot/load",
-                       R"({"snapshot_path": ")" + state +
-                           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
-                           R"("}, "resume_vm": true})")
-                      .status,
-                  204);
-        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
-        ASSERT_TRUE(wait_text(recorder.dir.path() + "/console", "T"));
-        ASSERT_EQ(call(c, "PUT", "/snapshot/working-set", R"({"working_set_path": ")" + ws + "\"}")
-                      .status,
-                  204);
-    }
-    // ember-snapshot push of the snapshot (with the working set where `with_ws`) as `name` into
-    // the store under files/store; returns what it printed.
-    std::string push(const std::string& name, bool with_ws) {
-        std::vector<std::string> argv = {EMBER_SNAPSHOT,    "push", "--snapshot-path", state,
-                                         "--mem-file-path", mem};
-        if (with_ws) argv.insert(argv.end(), {"--working-set", ws});
-        argv.push_back(manifest_url(name));
-        auto r = run_process(argv, kFailsafe);
-        EXPECT_EQ(r.exit_code, 0) << r.err;
-        return r.out;
-    }
-    std::string manifest_url(const std::string& name) const {
-        return "file://" + files.path() + "/store/snapshots/" + name + ".json";
-    }
-
-    TempDir files;
-    std::string state = files.path() + "/vm.state", mem = files.path() + "/vm.mem",
-                sock = files.path() + "/uffd.sock", ws = files.path() + "/vm.ws";
-};
+class Uffd : public UffdSnapshot {};
 
 TEST_F(Uffd, EmberUffdServesARestoreOnDemandAndWithAWorkingSet) {
     uint64_t on_demand = 0;
@@ -195,33 +120,18 @@ TEST_F(Uffd, AStoreThatHandsBackBadBytesEndsTheRestoreNeverTheGuestSeesThem) {
         for (const auto& id : manifest->memory.chunks) {
             if (!id) continue;
             const std::string path = files.path() + "/store/chunks/" + id->hex();
-            if (corrupt) {
-                std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-                char byte = 0;
-                f.get(byte);
-                f.seekp(0);
-                f.put(static_cast<char>(byte ^ 0x5a));
-            } else {
+            if (corrupt)
+                corrupt_first_byte(path);
+            else
                 ::unlink(path.c_str());
-            }
         }
         Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
                           "--write-state", fetched});
         ASSERT_TRUE(wait_exists(sock));
-        ApiEmber clone;
-        auto c = clone.api();
-        // The first touch of guest memory (the load's own, of the VM generation ID, or the
-        // guest's) fetches a bad chunk: ember may end before it answers either.
-        (void)c.request("PUT", "/snapshot/load", uffd_load(false, fetched));
-        (void)c.request("PATCH", "/vm", R"({"state": "Resumed"})");
-        EXPECT_EQ(h.wait(), 1);
-        EXPECT_NE(read_file(h.err).find(corrupt ? "is corrupt: its bytes hash to"
-                                                : "No such file or directory"),
+        const std::string err = restore_that_fails(h, fetched);
+        EXPECT_NE(err.find(corrupt ? "is corrupt: its bytes hash to" : "No such file or directory"),
                   std::string::npos)
-            << read_file(h.err);
-        EXPECT_EQ(clone.wait(), 1);
-        EXPECT_NE(clone.log().find("the page-fault handler (pid"), std::string::npos)
-            << clone.log();
+            << err;
     }
 }
 

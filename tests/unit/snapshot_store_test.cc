@@ -99,6 +99,12 @@ TEST(SnapshotStore, AManifestUrlNamesAFileStoreAndASnapshotInIt) {
     ASSERT_TRUE(u) << u.error().message;
     EXPECT_EQ(u->root, "/srv/store");
     EXPECT_EQ(u->name, "python-3.11");
+    auto web = parse_manifest_url("https://cdn.example:8443/fleet/snapshots/fn.json");
+    ASSERT_TRUE(web) << web.error().message;
+    EXPECT_TRUE(web->remote);
+    EXPECT_EQ(web->root, "https://cdn.example:8443/fleet");
+    EXPECT_EQ(web->name, "fn");
+    EXPECT_FALSE(parse_manifest_url("http://h/snapshots/fn.json?x=1"));
     auto s3 = parse_manifest_url("s3://bucket/snapshots/a.json");
     ASSERT_FALSE(s3);
     EXPECT_NE(s3.error().message.find("'s3' is not one this ember reads yet"), std::string::npos);

@@ -1,0 +1,57 @@
+// Reading a snapshot store over HTTP or HTTPS (a web server, a CDN, an object store's public
+// endpoint): a GET per object, bounded in bytes and in time, tried again a bounded number of times
+// when the network or the server fails (never when the server says the object is not there or not
+// the caller's). ember-store-fetch serves a page-fault handler's requests with it, so that only a
+// restore from a remote store pays for cpp-httplib and OpenSSL.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/client/watchdog.h"
+#include "core/base/error.h"
+
+namespace httplib {
+class Client;
+}
+
+namespace ember::client {
+
+struct FetchOptions {
+    std::chrono::milliseconds connect{2000};
+    std::chrono::milliseconds attempt{15000};  // one try, connect to the last byte
+    int tries = 3;
+    std::chrono::milliseconds backoff{200};  // before the second try; doubled for each next
+};
+
+class StoreFetcher {
+  public:
+    // `base`: http://HOST[:PORT][/PREFIX] or https://...; objects are PREFIX/PATH.
+    static Result<std::unique_ptr<StoreFetcher>> open(std::string_view base, FetchOptions options);
+    ~StoreFetcher();
+    StoreFetcher(const StoreFetcher&) = delete;
+    StoreFetcher& operator=(const StoreFetcher&) = delete;
+
+    // The object at PATH (relative to the base), at most `most` bytes. Safe from several threads:
+    // each call takes an idle connection or opens one.
+    Result<std::string> get(const std::string& path, size_t most);
+
+    const std::string& base() const { return base_; }
+
+  private:
+    StoreFetcher(std::string base, std::string origin, std::string prefix, FetchOptions options);
+    std::unique_ptr<httplib::Client> connection();
+    void give_back(std::unique_ptr<httplib::Client> c);
+
+    std::string base_, origin_, prefix_;
+    FetchOptions options_;
+    Watchdog watchdog_;
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<httplib::Client>> idle_;
+};
+
+}  // namespace ember::client

@@ -1,0 +1,178 @@
+#include "snapshot/store/fetcher_store.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+
+#include "core/base/file_io.h"
+#include "snapshot/store/manifest.h"
+
+extern char** environ;  // NOLINT: posix_spawn's
+
+namespace ember::snapshot {
+
+namespace {
+
+// Reads a pipe whole lines and exact byte counts at a time.
+class PipeReader {
+  public:
+    explicit PipeReader(int fd) : fd_(fd) {}
+    std::optional<std::string> line(size_t most) {
+        for (;;) {
+            if (const size_t nl = buffer_.find('\n'); nl != std::string::npos) {
+                std::string out = buffer_.substr(0, nl);
+                buffer_.erase(0, nl + 1);
+                return out;
+            }
+            if (buffer_.size() > most || !fill()) return std::nullopt;
+        }
+    }
+    std::optional<std::string> bytes(size_t n) {
+        while (buffer_.size() < n)
+            if (!fill()) return std::nullopt;
+        std::string out = buffer_.substr(0, n);
+        buffer_.erase(0, n);
+        return out;
+    }
+
+  private:
+    bool fill() {
+        char chunk[65536];
+        const ssize_t n = retry_on_eintr([&] { return ::read(fd_, chunk, sizeof chunk); });
+        if (n <= 0) return false;
+        buffer_.append(chunk, static_cast<size_t>(n));
+        return true;
+    }
+    int fd_;
+    std::string buffer_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<FetcherStore>> FetcherStore::start(const std::string& fetcher,
+                                                          const std::string& base,
+                                                          std::chrono::milliseconds wait) {
+    int in[2], out[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) return fail_errno("pipe");
+    UniqueFd in_read(in[0]), in_write(in[1]);
+    if (::pipe2(out, O_CLOEXEC) != 0) return fail_errno("pipe");
+    UniqueFd out_read(out[0]), out_write(out[1]);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in_read.get(), STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
+    std::string arg0 = fetcher, arg1 = base;
+    char* argv[] = {arg0.data(), arg1.data(), nullptr};
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, fetcher.c_str(), &actions, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) return fail_errno("starting " + fetcher, rc);
+    return std::unique_ptr<FetcherStore>(new FetcherStore(  // NOLINT: private
+        pid, std::move(in_write), std::move(out_read), wait));
+}
+
+FetcherStore::FetcherStore(pid_t pid, UniqueFd to, UniqueFd from, std::chrono::milliseconds wait)
+    : pid_(pid), to_(std::move(to)), from_(std::move(from)), wait_(wait) {
+    reader_ = std::jthread([this] { read_answers(); });
+}
+
+FetcherStore::~FetcherStore() {
+    to_.reset();
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    if (reader_.joinable()) reader_.join();
+}
+
+void FetcherStore::read_answers() {
+    PipeReader pipe(from_.get());
+    std::string why = "ember-store-fetch ended";
+    for (;;) {
+        auto head = pipe.line(4096);
+        if (!head) break;
+        // ID OK LENGTH | ID ERR MESSAGE
+        const size_t a = head->find(' ');
+        uint64_t id = 0;
+        const auto [end, ec] = std::from_chars(head->data(), head->data() + a, id);
+        if (a == std::string::npos || ec != std::errc() || end != head->data() + a) {
+            why = "ember-store-fetch answered what is not an answer";
+            break;
+        }
+        const std::string_view rest = std::string_view(*head).substr(a + 1);
+        size_t most = 0;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto asked = pending_.find(id); asked != pending_.end()) most = asked->second.most;
+        }
+        Result<std::string> answer = fail("");
+        if (rest.starts_with("OK ")) {
+            size_t length = 0;
+            const auto n = rest.substr(3);
+            const auto [e2, c2] = std::from_chars(n.data(), n.data() + n.size(), length);
+            if (c2 != std::errc() || e2 != n.data() + n.size() || length > most) {
+                why = "ember-store-fetch answered more bytes than were asked for";
+                break;
+            }
+            auto body = pipe.bytes(length);
+            if (!body) break;
+            answer = std::move(*body);
+        } else if (rest.starts_with("ERR ")) {
+            answer = fail(std::string(rest.substr(4)));
+        } else {
+            why = "ember-store-fetch answered what is not an answer";
+            break;
+        }
+        // The request may have given up waiting meanwhile.
+        std::lock_guard lock(mutex_);
+        if (auto it = pending_.find(id); it != pending_.end()) {
+            it->second.answer = std::move(answer);
+            answered_.notify_all();
+        }
+    }
+    std::lock_guard lock(mutex_);
+    dead_ = why;
+    answered_.notify_all();
+}
+
+Result<std::string> FetcherStore::fetch(const std::string& path, size_t most) {
+    std::unique_lock lock(mutex_);
+    if (dead_) return fail(*dead_);
+    const uint64_t id = next_id_++;
+    pending_[id].most = most;
+    const std::string request = std::to_string(id) + " " + path + " " + std::to_string(most) + "\n";
+    // A pipe's write of a line this short is whole (PIPE_BUF); the fetcher reads it at once.
+    if (!write_all(to_.get(), {reinterpret_cast<const uint8_t*>(request.data()), request.size()})) {
+        pending_.erase(id);
+        return fail("ember-store-fetch does not take requests");
+    }
+    const bool got = answered_.wait_for(
+        lock, wait_, [&] { return pending_[id].answer.has_value() || dead_.has_value(); });
+    auto answer = std::move(pending_[id].answer);
+    pending_.erase(id);
+    if (answer) return std::move(*answer);
+    if (!got)
+        return fail("no answer from the store within " + std::to_string(wait_.count()) + " ms");
+    return fail(*dead_);
+}
+
+Result<std::vector<uint8_t>> FetcherStore::get(const ChunkId& id, uint64_t length) {
+    Error last{""};
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        auto body = fetch("chunks/" + id.hex(), length);
+        EMBER_TRY(body, "chunk " + id.hex());
+        std::vector<uint8_t> bytes(body->begin(), body->end());
+        auto checked = check_chunk(id, length, bytes);
+        if (checked) return bytes;
+        last = std::move(checked.error());
+    }
+    return fail(last.message + " (asked for 3 times)");
+}
+
+Result<std::string> FetcherStore::manifest(const std::string& name) {
+    return fetch("snapshots/" + name + ".json", kMaxManifestBytes);
+}
+
+}  // namespace ember::snapshot

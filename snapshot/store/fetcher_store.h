@@ -1,0 +1,59 @@
+// A remote store (http:// or https://) read through ember-store-fetch, a process of its own that
+// this one starts and talks to over a pipe pair: a page-fault handler never links an HTTP client,
+// and the code that parses a server's bytes never holds the guest's memory. A chunk is checked on
+// arrival and asked for again, twice at most, when its bytes are not what its name says (a proxy's
+// or a disk's fault may pass); every wait is bounded, and a fetcher that dies fails what waits.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/base/unique_fd.h"
+#include "snapshot/store/chunk_store.h"
+
+namespace ember::snapshot {
+
+class FetcherStore final : public ChunkStore {
+  public:
+    // `fetcher`: ember-store-fetch's path; `base`: the store's URL (its root); `wait`: the most a
+    // request may wait for its answer.
+    static Result<std::unique_ptr<FetcherStore>> start(const std::string& fetcher,
+                                                       const std::string& base,
+                                                       std::chrono::milliseconds wait);
+    ~FetcherStore() override;
+    FetcherStore(const FetcherStore&) = delete;
+    FetcherStore& operator=(const FetcherStore&) = delete;
+
+    Result<std::vector<uint8_t>> get(const ChunkId& id, uint64_t length) override;
+    Result<std::string> manifest(const std::string& name);
+
+  private:
+    FetcherStore(pid_t pid, UniqueFd to, UniqueFd from, std::chrono::milliseconds wait);
+    // One request: the object at `path`, at most `most` bytes.
+    Result<std::string> fetch(const std::string& path, size_t most);
+    void read_answers();
+
+    pid_t pid_;
+    UniqueFd to_, from_;
+    std::chrono::milliseconds wait_;
+    std::mutex mutex_;
+    std::condition_variable answered_;
+    struct Pending {
+        size_t most = 0;
+        std::optional<Result<std::string>> answer;
+    };
+    std::map<uint64_t, Pending> pending_;
+    uint64_t next_id_ = 1;
+    std::optional<std::string> dead_;  // why no more answers come
+    std::jthread reader_;
+};
+
+}  // namespace ember::snapshot

@@ -1,0 +1,97 @@
+// Restores from a store served over HTTP by a real web server (nginx, started by the test): each
+// chunk fetched once across restores through the host's cache, counted in the server's own log; a
+// chunk served corrupt asked for again, then refused; a server that dies mid-restore ending the
+// restore within its bound, with the reason. The folder store and the handler's other faults are
+// in uffd_test.cc.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "snapshot/store/manifest.h"
+#include "tests/support/nginx_server.h"
+#include "tests/support/uffd_snapshot.h"
+
+namespace ember::testing {
+namespace {
+
+class HttpStore : public UffdSnapshot {
+  protected:
+    std::string store() const { return files.path() + "/store"; }
+    std::vector<std::string> handler(const Nginx& web, bool cache) const {
+        std::vector<std::string> argv = {
+            EMBER_UFFD,      "--socket", sock, "--manifest", web.url() + "/snapshots/fn.json",
+            "--write-state", fetched};
+        if (cache) argv.insert(argv.end(), {"--cache", files.path() + "/cache"});
+        return argv;
+    }
+    std::vector<std::string> memory_chunks() const {
+        auto m = snapshot::parse_manifest(read_file(store() + "/snapshots/fn.json"));
+        EXPECT_TRUE(m) << (m ? "" : m.error().message);
+        std::vector<std::string> out;
+        if (m)
+            for (const auto& c : m->memory.chunks)
+                if (c) out.push_back(c->hex());
+        return out;
+    }
+    std::string fetched = files.path() + "/fetched.state";
+};
+
+TEST_F(HttpStore, TwoRestoresThroughTheCacheFetchEachChunkOnceFromTheServer) {
+    record_working_set();
+    push("fn", true);
+    Nginx web(files, store());
+    for (int round = 0; round < 2; ++round) {
+        Handler h(files, handler(web, true));
+        ASSERT_TRUE(wait_exists(sock));
+        one_round_through_the_handler(fetched);
+        ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+        if (round == 0) {
+            EXPECT_GT(count_before(read_file(h.err), "of them ahead for the working set"), 0u)
+                << read_file(h.err);
+        }
+    }
+    int asked = 0;
+    for (const auto& c : memory_chunks()) {
+        const int n = web.requests("GET /chunks/" + c);
+        EXPECT_LE(n, 1) << "chunk " << c << " fetched " << n << " times";
+        asked += n;
+    }
+    EXPECT_GT(asked, 0);
+    EXPECT_EQ(web.requests("GET /snapshots/fn.json"), 2);
+}
+
+TEST_F(HttpStore, AChunkServedCorruptIsAskedForAgainThenTheRestoreEndsWithItsName) {
+    push("fn", false);
+    for (const auto& c : memory_chunks()) corrupt_first_byte(store() + "/chunks/" + c);
+    Nginx web(files, store());
+    Handler h(files, handler(web, true));
+    ASSERT_TRUE(wait_exists(sock));
+    const std::string err = restore_that_fails(h, fetched);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(err, m, std::regex("chunk ([0-9a-f]{64}) is corrupt"))) << err;
+    EXPECT_NE(err.find("(asked for 3 times)"), std::string::npos) << err;
+    EXPECT_EQ(web.requests("GET /chunks/" + m[1].str()), 3);
+}
+
+TEST_F(HttpStore, AServerThatDiesMidRestoreEndsItWithTheReason) {
+    push("fn", false);
+    Nginx web(files, store());
+    Handler h(files, handler(web, false));
+    ASSERT_TRUE(wait_exists(sock));
+    ApiEmber clone;
+    auto c = clone.api();
+    ASSERT_EQ(call(c, "PUT", "/snapshot/load", uffd_load(false, fetched)).status, 204)
+        << clone.log();
+    web.stop();
+    (void)c.request("PATCH", "/vm", R"({"state": "Resumed"})");
+    EXPECT_EQ(h.wait(), 1);
+    EXPECT_NE(read_file(h.err).find("(3 tries)"), std::string::npos) << read_file(h.err);
+    EXPECT_EQ(clone.wait(), 1);
+}
+
+}  // namespace
+}  // namespace ember::testing
