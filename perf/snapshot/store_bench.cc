@@ -6,8 +6,10 @@
 // where not, the copy's start for the copy) to the end of the guest's first pass over its 64 MiB,
 // the function's "first answer"; ember is started beforehand in every row. Then what the store
 // fetched against the working set, and what two snapshots of one guest share in the store.
-// The store here is a folder on the same disk (file://): a network's round trips are not in these
-// figures.
+// Then the same over HTTP: the store and the memory file served by nginx (Debian's nginx-light)
+// through a forwarder that adds a round trip of 1 ms, then 10 ms (perf/snapshot/delay_proxy.h; this
+// host's kernel may have no netem): the store with an empty cache, and copying the memory file over
+// (curl), then loading it.
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -20,6 +22,8 @@
 #include "perf/percentile.h"
 #include "perf/quick.h"
 #include "perf/snapshot/bench_process.h"
+#include "perf/snapshot/delay_proxy.h"
+#include "tests/support/nginx_server.h"
 
 namespace {
 
@@ -176,20 +180,73 @@ int main() {
                 file_load(s.state, copy, s.ws), copied))
             return 1;
     }
+    // Over HTTP: nginx serves the folder (the store, and the memory file), behind the forwarder.
+    ember::testing::Nginx web(dir, dir.path());
+    if (!web.ready())
+        return std::fprintf(stderr, "nginx did not start: %s\n", web.error_log().c_str()), 1;
+    struct Remote {
+        int rtt_ms;
+        std::vector<double> empty, warm, copied;
+    };
+    std::vector<Remote> remote = {{1, {}, {}, {}}, {10, {}, {}, {}}};
+    for (auto& r : remote) {
+        DelayProxy proxy(web.port(), std::chrono::milliseconds(r.rtt_ms));
+        const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port());
+        auto over_http = [&](const std::string& cache) {
+            return [&, cache](Proc& h) {
+                start(h,
+                      {EMBER_UFFD, "--socket", hsock, "--manifest", url + "/store/snapshots/a.json",
+                       "--write-state", dir.path() + "/fetched.state", "--cache", cache},
+                      dir.path() + "/handler.err");
+                return wait_socket(hsock);
+            };
+        };
+        for (int i = 0; i < runs; ++i) {
+            std::filesystem::remove_all(dir.path() + "/cache");
+            if (!restore(over_http(dir.path() + "/cache"),
+                         uffd_load(dir.path() + "/fetched.state", hsock), r.empty))
+                return std::fprintf(stderr, "%s\n", handler_log.c_str()), 1;
+            if (!restore(over_http(dir.path() + "/cache"),
+                         uffd_load(dir.path() + "/fetched.state", hsock), r.warm))
+                return 1;
+            const std::string copy = dir.path() + "/downloaded.mem";
+            std::filesystem::remove(copy);
+            if (!restore(
+                    [&](Proc&) {
+                        return ember::testing::run_process(
+                                   {"/usr/bin/curl", "-sf", "-o", copy,
+                                    url + "/" + std::filesystem::path(s.mem).filename().string()},
+                                   std::chrono::minutes(5))
+                                   .exit_code == 0;
+                    },
+                    file_load(s.state, copy, s.ws), r.copied))
+                return 1;
+        }
+    }
+
     const double base = percentile(local, 0.5);
     std::printf(
         "\nrestore to the first answer (the toucher's pass over 64 MiB of a 256 MiB guest), ms, "
-        "median of %d; the store is a local folder:\n\n| restore | ms | x local file "
-        "|\n|---|---|---|\n",
+        "median of %d:\n\n| restore | ms | x local file |\n|---|---|---|\n",
         runs);
-    auto row = [&](const char* name, const std::vector<double>& v) {
-        std::printf("| %s | %.1f | %.2f |\n", name, percentile(v, 0.5), percentile(v, 0.5) / base);
+    auto row = [&](const std::string& name, const std::vector<double>& v) {
+        std::printf("| %s | %.1f | %.2f |\n", name.c_str(), percentile(v, 0.5),
+                    percentile(v, 0.5) / base);
     };
     row("local memory file, working set (File)", local);
     row("local memory file, working set, through ember-uffd", local_uffd);
-    row("store, empty cache", empty);
-    row("store, warm cache", warm);
-    row("copy the memory file, then load", copied);
+    row("store in a local folder, empty cache", empty);
+    row("store in a local folder, warm cache", warm);
+    row("copy the memory file on the host, then load", copied);
+    for (const auto& r : remote) {
+        const std::string at = std::to_string(r.rtt_ms) + " ms away";
+        row("store over HTTP " + at + ", empty cache", r.empty);
+        row("store over HTTP " + at + ", warm cache", r.warm);
+        row("copy the memory file over HTTP " + at + ", then load", r.copied);
+    }
+    for (const auto& r : remote)
+        std::printf("at %d ms: store (empty cache) / copy then load %.2f\n", r.rtt_ms,
+                    percentile(r.empty, 0.5) / percentile(r.copied, 0.5));
     const auto ws_bytes = file_bytes(s.ws);
     std::printf(
         "\nfetched from the store before the first answer: %llu chunks, %llu KiB; the working-set "

@@ -65,8 +65,8 @@ Result<std::unique_ptr<FetcherStore>> FetcherStore::start(const std::string& fet
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in_read.get(), STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
-    std::string arg0 = fetcher, arg1 = base;
-    char* argv[] = {arg0.data(), arg1.data(), nullptr};
+    std::string arg0 = fetcher, arg1 = base, arg2 = "--fetchers", arg3 = std::to_string(kFetches);
+    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), arg3.data(), nullptr};
     pid_t pid = -1;
     const int rc = ::posix_spawn(&pid, fetcher.c_str(), &actions, nullptr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);

@@ -23,6 +23,10 @@ namespace ember::snapshot {
 
 class FetcherStore final : public ChunkStore {
   public:
+    // GETs at once: a round trip of a millisecond or more, not the server, bounds a restore's
+    // fetch ahead, so it runs as many as a browser opens to a CDN's origins.
+    static constexpr unsigned kFetches = 32;
+
     // `fetcher`: ember-store-fetch's path; `base`: the store's URL (its root); `wait`: the most a
     // request may wait for its answer.
     static Result<std::unique_ptr<FetcherStore>> start(const std::string& fetcher,

@@ -153,7 +153,8 @@ Result<int> run_from_store(const Options& o) {
     EMBER_TRY(handshake);
     const pid_t vmm = handshake->peer.pid;
     const UniqueFd pidfd = std::move(handshake->peer.pidfd);
-    auto source = std::make_unique<snapshot::ChunkedMemory>(*manifest, chunks_from, 8);
+    auto source = std::make_unique<snapshot::ChunkedMemory>(
+        *manifest, chunks_from, url->remote ? snapshot::FetcherStore::kFetches : 8);
     const snapshot::ChunkedMemory& chunks = *source;
     auto server = snapshot::PageServer::create(std::move(*handshake), std::move(source));
     EMBER_TRY(server);

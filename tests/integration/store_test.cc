@@ -44,6 +44,7 @@ TEST_F(HttpStore, TwoRestoresThroughTheCacheFetchEachChunkOnceFromTheServer) {
     record_working_set();
     push("fn", true);
     Nginx web(files, store());
+    ASSERT_TRUE(web.ready()) << web.error_log();
     for (int round = 0; round < 2; ++round) {
         Handler h(files, handler(web, true));
         ASSERT_TRUE(wait_exists(sock));
@@ -68,6 +69,7 @@ TEST_F(HttpStore, AChunkServedCorruptIsAskedForAgainThenTheRestoreEndsWithItsNam
     push("fn", false);
     for (const auto& c : memory_chunks()) corrupt_first_byte(store() + "/chunks/" + c);
     Nginx web(files, store());
+    ASSERT_TRUE(web.ready()) << web.error_log();
     Handler h(files, handler(web, true));
     ASSERT_TRUE(wait_exists(sock));
     const std::string err = restore_that_fails(h, fetched);
@@ -80,6 +82,7 @@ TEST_F(HttpStore, AChunkServedCorruptIsAskedForAgainThenTheRestoreEndsWithItsNam
 TEST_F(HttpStore, AServerThatDiesMidRestoreEndsItWithTheReason) {
     push("fn", false);
     Nginx web(files, store());
+    ASSERT_TRUE(web.ready()) << web.error_log();
     Handler h(files, handler(web, false));
     ASSERT_TRUE(wait_exists(sock));
     ApiEmber clone;

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -40,12 +39,10 @@ class Nginx {
         pid_ = spawn({"/usr/sbin/nginx", "-c", conf, "-e", dir_ + "/error.log"}, null, null, null);
         ::close(null);
         for (auto t = std::chrono::steady_clock::now();
-             std::chrono::steady_clock::now() - t < kFailsafe;) {
-            if (accepts()) return;
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+             !ready_ && std::chrono::steady_clock::now() - t < kFailsafe;) {
+            ready_ = accepts();
+            if (!ready_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
-        ADD_FAILURE() << "nginx (tests/support/nginx_server.h) never listened: "
-                      << read_file(dir_ + "/error.log");
     }
     ~Nginx() { stop(); }
     Nginx(const Nginx&) = delete;
@@ -58,6 +55,10 @@ class Nginx {
         ::waitpid(pid_, nullptr, 0);
         pid_ = -1;
     }
+    // Whether it listened within the failsafe; its error log says why not.
+    bool ready() const { return ready_; }
+    std::string error_log() const { return read_file(dir_ + "/error.log"); }
+    int port() const { return port_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     // Requests of its access log whose line holds `what`.
     int requests(const std::string& what) const {
@@ -90,6 +91,7 @@ class Nginx {
     std::string dir_;
     int port_ = 0;
     pid_t pid_ = -1;
+    bool ready_ = false;
 };
 
 }  // namespace ember::testing
