@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -16,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <utility>
+
+#include "api/client/spawn.h"
 
 namespace ember::client {
 namespace {
@@ -32,14 +33,6 @@ constexpr int kReadyFd = 3;
 // How long one wait on the process lasts between tries to connect to its socket: the socket
 // appears once ember has read its command line and made its VM's first pieces, in a few ms.
 constexpr std::chrono::milliseconds kConnectRetry{2};
-
-Result<UniqueFd> open_output(const std::string& path) {
-    const int fd = path.empty()
-                       ? ::open("/dev/null", O_WRONLY | O_CLOEXEC)
-                       : ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) return fail_errno(path.empty() ? "/dev/null" : path);
-    return UniqueFd(fd);
-}
 
 Result<void> check_socket_path(const std::string& path) {
     if (path.size() >= sizeof(sockaddr_un::sun_path))
@@ -169,46 +162,12 @@ Result<EmberProcess> EmberProcess::start(ProcessOptions o) {
     EMBER_TRY(out);
     auto err = open_output(o.log_path);
     EMBER_TRY(err);
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-
-    // posix_spawn, not fork: glibc's shares the agent's memory with the child until the exec
-    // (CLONE_VM | CLONE_VFORK), so an agent with a large heap and other threads pays neither a
-    // copy of its page tables nor their copy-on-write faults after. Nothing of the agent's (its
-    // other embers' sockets, say) leaks into ember: every descriptor from 3 up is closed.
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in->get(), 0);
-    posix_spawn_file_actions_adddup2(&actions, out->get(), 1);
-    posix_spawn_file_actions_adddup2(&actions, err->get(), 2);
-    if (ready_write.valid())
-        posix_spawn_file_actions_adddup2(&actions, ready_write.get(), kReadyFd);
-    posix_spawn_file_actions_addclosefrom_np(&actions, ready_write.valid() ? kReadyFd + 1 : 3);
-    // Every signal at its default and none blocked: an agent that ignores SIGTERM or blocks
-    // SIGCHLD must not pass that on to ember.
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attributes, &all);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = -1;
-    const int spawned = ::posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attributes);
+    auto spawned = spawn_program(std::move(argv), in->get(), out->get(), err->get(),
+                                 ready_write.valid() ? ready_write.get() : -1, kReadyFd);
     ready_write.reset();  // ember's alone: its end, or its exit, ends the pipe
-    if (spawned != 0) return fail_errno("starting " + argv[0], spawned);
-    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    if (pidfd.get() < 0) {
-        const int error = errno;
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        return fail_errno("pidfd_open", error);
-    }
+    EMBER_TRY(spawned);
+    const pid_t pid = spawned->pid;
+    UniqueFd pidfd = std::move(spawned->pidfd);
     ClientOptions client_options = o.client;
     client_options.socket_path = host_socket;
     EmberProcess ember(std::move(o), pid, std::move(pidfd), std::move(ready_read),

@@ -165,6 +165,14 @@ Result<EmberProcess> ReadyPool::take_quietly() {
     return ember;
 }
 
+Result<ReadyPool::StoreClone> ReadyPool::restore_from_store(const StoreRestore& from) {
+    auto handler = PageHandler::start(from);
+    EMBER_TRY(handler);
+    auto ember = restore(handler->load());
+    EMBER_TRY(ember);
+    return StoreClone{std::move(*ember), std::move(*handler)};
+}
+
 Result<EmberProcess> ReadyPool::take_for(const FirstSteps& first_steps) {
     // The replacement starts a moment after the steps have ended: an ember starting (spawn, exec,
     // its KVM VM) beside a load, or beside the clone's first steps, would slow the very restore

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "api/client/ember_process.h"
+#include "api/client/page_handler.h"
 #include "core/base/unique_fd.h"
 
 namespace ember::client {
@@ -68,6 +69,14 @@ class ReadyPool {
     Result<EmberProcess> take();
     // take(), then PUT /snapshot/load with `load`. An ember whose load failed is stopped.
     Result<EmberProcess> restore(const LoadSnapshot& load);
+    // A restore from a store of snapshots: ember-uffd started for it (PageHandler), then
+    // restore() through it once it has fetched the state file. The handler is the caller's with
+    // the ember, and ends once the ember has.
+    struct StoreClone {
+        EmberProcess ember;
+        PageHandler handler;
+    };
+    Result<StoreClone> restore_from_store(const StoreRestore& from);
     // take(), then the caller's own first steps on the ember (a load sent its own way, a PATCH
     // after it), with the replacement held back until they have ended, as restore() holds it back
     // for its load. An ember whose steps failed is stopped.

@@ -4,12 +4,14 @@
 # leaves it running; `status`, `config`, `pause` and `snapshot` drive it while the kernel waits for
 # a DHCP answer on a tap with no server; `stop` ends it; `restore` starts a new ember from the
 # snapshot with eth0 moved to the tap that has one, and the kernel goes on to its lease, its root
-# mount and init, which reboots, ending the VM. Mistakes are exit code 2, failures 1.
+# mount and init, which reboots, ending the VM. Then the snapshot is pushed into a store
+# (ember-snapshot push) and `restore --manifest` does the same from it, through ember-uffd. Mistakes
+# are exit code 2, failures 1.
 ember=$1
 emberctl=$2
 source "$(dirname "$0")/common.sh"
 # The embers emberctl starts are not this script's jobs: they go before the namespace does.
-trap 'pkill -9 -f -- "--api-sock $work/"; cleanup' EXIT
+trap 'pkill -9 -f -- "--api-sock $work/"; pkill -9 -f -- "--socket $work/"; cleanup' EXIT
 ip netns exec "$ns" ip tuntap add dev tapsnap mode tap
 ip -n "$ns" link set tapsnap up
 # Every call's bound generous: under tests/nested/run an ember's start alone takes seconds.
@@ -53,14 +55,30 @@ ctl --sock "$work/b.sock" restore --state "$work/vm.state" --mem-file "$work/vm.
 cat "$work/restore.out"
 wait_for "$work/log_b" "exited: guest reset the VM" 300
 
+tools=$(dirname "$ember")/../snapshot
+"$tools/ember-snapshot" push --snapshot-path "$work/vm.state" --mem-file-path "$work/vm.mem" \
+    "file://$work/store/snapshots/vm.json" ||
+    { echo "FAIL: ember-snapshot push"; exit 1; }
+ctl --sock "$work/c.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
+    --cache "$work/cache" --ember-uffd "$tools/ember-uffd" --resume --net eth0=tap0 \
+    --ember "$ember" --log "$work/log_c" --console "$work/console_c" > "$work/restore_c.out" ||
+    { echo "FAIL: emberctl restore --manifest: $(cat "$work/restore_c.out")"; cat "$work/c.sock.uffd.log"; show_logs; exit 1; }
+cat "$work/restore_c.out"
+wait_for "$work/log_c" "exited: guest reset the VM" 300
+
 absent console_a "IP-Config: Got DHCP answer"
-absent console_b "Linux version"
-expect console_b "IP-Config: Got DHCP answer from 172.30.0.1"
-expect console_b "VFS: Mounted root (ext4 filesystem) on device 254:0."
-expect console_b "ember-init: running as init; rebooting"
-expect log_b "exited: guest reset the VM (reset through the i8042 keyboard controller)"
+for vm in b c; do
+    absent "console_$vm" "Linux version"
+    expect "console_$vm" "IP-Config: Got DHCP answer from 172.30.0.1"
+    expect "console_$vm" "VFS: Mounted root (ext4 filesystem) on device 254:0."
+    expect "console_$vm" "ember-init: running as init; rebooting"
+    expect "log_$vm" "exited: guest reset the VM (reset through the i8042 keyboard controller)"
+done
+wait_for "$work/c.sock.uffd.log" "is gone" 60
+expect c.sock.uffd.log "from the store:"
 if [ "$failures" -ne 0 ]; then
-    show_logs; echo "--- console b"; tail -n 40 "$work/console_b"
+    show_logs; for vm in b c; do echo "--- console $vm"; tail -n 40 "$work/console_$vm"; done
+    echo "--- ember-uffd"; cat "$work/c.sock.uffd.log"
     exit 1
 fi
 echo "PASS"

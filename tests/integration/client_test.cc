@@ -347,15 +347,18 @@ TEST(ReadyPool, KeepsItsEmbersReadyAndReplacesOnesThatDie) {
     EXPECT_EQ((*pool)->stats().started, 4u);
 }
 
+// The ticker booted, paused and snapshotted as dir/fn.state and dir/fn.mem, its ember gone.
+void snapshot_a_ticker(const TempDir& dir) {
+    EmberProcess a = boot_ticker(dir);
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    expect_ok(a.client().pause());
+    snapshot_of(a, dir);
+}
+
 TEST(ReadyPool, RestoresASnapshotIntoAReadyEmber) {
     ASSERT_TRUE(testing::enter_new_netns());
     TempDir dir;
-    {
-        EmberProcess a = boot_ticker(dir);
-        ASSERT_FALSE(::testing::Test::HasFailure());
-        expect_ok(a.client().pause());
-        snapshot_of(a, dir);
-    }
+    ASSERT_NO_FATAL_FAILURE(snapshot_a_ticker(dir));
     auto pool = client::ReadyPool::start(pool_options(dir, 1));
     ASSERT_TRUE(pool) << pool.error().message;
     LoadSnapshot load;
@@ -377,6 +380,47 @@ TEST(ReadyPool, RestoresASnapshotIntoAReadyEmber) {
     auto stats = (*pool)->stats();
     EXPECT_EQ(stats.restores, 1u);
     EXPECT_EQ(stats.failed_restores, 1u);
+}
+
+// A restore from a store of snapshots (ember-snapshot push): the pool starts ember-uffd for it,
+// which fetches the state file, then loads a ready ember through it; the handler ends with the
+// ember. A manifest that is not there is an error with the handler's own words.
+TEST(ReadyPool, RestoresFromAStoreThroughEmberUffd) {
+    ASSERT_TRUE(testing::enter_new_netns());
+    TempDir dir;
+    ASSERT_NO_FATAL_FAILURE(snapshot_a_ticker(dir));
+    const std::string store = "file://" + dir.path() + "/store/snapshots/";
+    auto pushed =
+        testing::run_process({EMBER_SNAPSHOT, "push", "--snapshot-path", dir.path() + "/fn.state",
+                              "--mem-file-path", dir.path() + "/fn.mem", store + "fn.json"},
+                             kFailsafe);
+    ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+    auto pool = client::ReadyPool::start(pool_options(dir, 1));
+    ASSERT_TRUE(pool) << pool.error().message;
+    client::StoreRestore from;
+    from.manifest_url = store + "fn.json";
+    from.socket_path = dir.path() + "/fn.uffd";
+    from.state_path = dir.path() + "/fetched.state";
+    from.cache_dir = dir.path() + "/cache";
+    from.ember_uffd = EMBER_UFFD;
+    from.log_path = dir.path() + "/uffd.log";
+    auto clone = (*pool)->restore_from_store(from);
+    ASSERT_TRUE(clone) << clone.error().message;
+    auto info = clone->ember.client().describe_instance();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->state, VmState::Running);
+    ASSERT_TRUE(wait_for_text(dir.path() + "/pool.console", " ok\n"));
+    (void)clone->ember.stop();
+    const int status = clone->handler.wait(kFailsafe);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << status << ": " << testing::read_file(from.log_path);
+
+    from.manifest_url = store + "nothing.json";
+    auto missing = (*pool)->restore_from_store(from);
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message.find("nothing.json ended: ember-uffd: --manifest"),
+              std::string::npos)
+        << missing.error().message;
 }
 
 // A host agent's own first steps on a taken ember: the pool starts no replacement beside them,

@@ -43,6 +43,24 @@ TEST(EmberctlCommandLine, RestoreTakesNetworkOverridesAsIfaceEqualsTap) {
     EXPECT_FALSE(parse({"--sock", "s", "restore", "--state", "a"}));  // no --mem-file
 }
 
+TEST(EmberctlCommandLine, RestoreFromAStoreTakesAManifestInsteadOfTheFiles) {
+    auto cl =
+        parse({"--sock", "s", "restore", "--manifest", "https://cdn/snapshots/fn.json", "--cache",
+               "/var/cache/ember/chunks", "--ember-uffd", "/opt/ember-uffd", "--resume"});
+    ASSERT_TRUE(cl) << cl.error().message;
+    EXPECT_EQ(cl->manifest, "https://cdn/snapshots/fn.json");
+    EXPECT_EQ(cl->cache_dir, "/var/cache/ember/chunks");
+    EXPECT_EQ(cl->ember_uffd, "/opt/ember-uffd");
+    auto both = parse({"--sock", "s", "restore", "--manifest", "u", "--state", "a.state"});
+    ASSERT_FALSE(both);
+    EXPECT_NE(both.error().message.find("not both"), std::string::npos);
+    auto cache_alone =
+        parse({"--sock", "s", "restore", "--state", "a", "--mem-file", "b", "--cache", "/c"});
+    ASSERT_FALSE(cache_alone);
+    EXPECT_NE(cache_alone.error().message.find("go with --manifest"), std::string::npos);
+    EXPECT_FALSE(parse({"--sock", "s", "snapshot", "--manifest", "u"}));
+}
+
 TEST(EmberctlCommandLine, CallTakesAMethodAPathAndOneBody) {
     auto cl = parse({"--sock", "s", "call", "PUT", "/drives/rootfs", R"({"drive_id": "rootfs"})"});
     ASSERT_TRUE(cl) << cl.error().message;

@@ -14,6 +14,9 @@ Start an ember serving its API at PATH, and leave it running:
             [--ember PATH] [--log PATH] [--console PATH]
   restore   --state PATH --mem-file PATH [--working-set PATH] [--resume] [--net IFACE=TAP]...
             [--ember PATH] [--log PATH] [--console PATH]
+  restore   --manifest URL [--cache DIR] [--ember-uffd PATH] [--resume] [--net IFACE=TAP]...
+            [--ember PATH] [--log PATH] [--console PATH]: from a store, through ember-uffd, which
+            writes the state file to PATH.state and listens at PATH.uffd, its log PATH.uffd.log
 Drive the ember serving at PATH:
   status                       its id, state and version
   config                       its configuration (GET /vm/config)
@@ -61,7 +64,8 @@ bool takes(Command c, const std::string& flag) {
                flag == "--boot-args";
     if (c == Command::Restore)
         return flag == "--state" || flag == "--mem-file" || flag == "--working-set" ||
-               flag == "--resume" || flag == "--net";
+               flag == "--resume" || flag == "--net" || flag == "--manifest" || flag == "--cache" ||
+               flag == "--ember-uffd";
     if (c == Command::Snapshot)
         return flag == "--state" || flag == "--mem-file" || flag == "--diff";
     if (c == Command::WorkingSet || c == Command::Metrics) return flag == "--path";
@@ -99,6 +103,14 @@ Result<void> check_complete(const CommandLine& cl) {
                 return fail("boot: --kernel (or --config-file) is required");
             return {};
         case Command::Restore:
+            if (cl.manifest) {
+                if (!cl.state_path.empty() || !cl.mem_file_path.empty() || cl.working_set_path)
+                    return fail("restore: give --manifest, or --state and --mem-file, not both");
+                return {};
+            }
+            if (cl.cache_dir || cl.ember_uffd)
+                return fail("restore: --cache and --ember-uffd go with --manifest");
+            [[fallthrough]];
         case Command::Snapshot:
             if (cl.state_path.empty() || cl.mem_file_path.empty())
                 return fail("--state and --mem-file are required");
@@ -184,6 +196,12 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
             cl.mem_file_path = value;
         else if (arg == "--working-set")
             cl.working_set_path = value;
+        else if (arg == "--manifest")
+            cl.manifest = value;
+        else if (arg == "--cache")
+            cl.cache_dir = value;
+        else if (arg == "--ember-uffd")
+            cl.ember_uffd = value;
         else if (arg == "--path")
             cl.path = value;
         else if (arg == "--vcpus" || arg == "--mem") {

@@ -55,6 +55,10 @@ struct CommandLine {
     std::optional<std::string> working_set_path;
     bool resume = false;
     std::vector<NetworkOverride> network_overrides;
+    // restore from a store: its manifest's URL, the host's chunk cache, ember-uffd's path.
+    std::optional<std::string> manifest;
+    std::optional<std::string> cache_dir;
+    std::optional<std::string> ember_uffd;
 
     // working-set and metrics.
     std::string path;

@@ -13,6 +13,7 @@
 
 #include "api/client/ember_process.h"
 #include "api/client/emberctl/command_line.h"
+#include "api/client/page_handler.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
 #include "core/base/open_file.h"
@@ -152,11 +153,27 @@ Result<void> run(const CommandLine& cl) {
             LoadSnapshot load;
             load.snapshot_path = cl.state_path;
             load.mem_backend = MemBackend{MemBackendType::File, cl.mem_file_path};
+            load.working_set_path = cl.working_set_path;
+            std::optional<client::PageHandler> handler;
+            if (cl.manifest) {
+                client::StoreRestore from;
+                from.manifest_url = *cl.manifest;
+                from.socket_path = cl.sock + ".uffd";
+                from.state_path = cl.sock + ".state";
+                from.log_path = cl.sock + ".uffd.log";
+                from.cache_dir = cl.cache_dir.value_or("");
+                if (cl.ember_uffd) from.ember_uffd = *cl.ember_uffd;
+                auto started = client::PageHandler::start(from);
+                EMBER_TRY(started);
+                handler.emplace(std::move(*started));
+                load = handler->load();
+            }
             load.resume_vm = cl.resume;
             load.network_overrides = cl.network_overrides;
-            load.working_set_path = cl.working_set_path;
             auto pid = start_and(cl, [&](client::Client& c) { return c.load_snapshot(load); });
             EMBER_TRY(pid);
+            // It serves the VM for as long as the VM lives, after emberctl has ended.
+            if (handler) handler->let_go();
             print_started(cl, "restored", *pid);
             return {};
         }

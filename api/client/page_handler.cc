@@ -1,0 +1,109 @@
+#include "api/client/page_handler.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <fstream>
+
+#include "api/client/spawn.h"
+
+namespace ember::client {
+
+namespace {
+
+bool exists(const std::string& path) {
+    struct stat st{};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string last_line(const std::string& path) {
+    std::ifstream in(path);
+    std::string line, last;
+    while (std::getline(in, line))
+        if (!line.empty()) last = line;
+    return last;
+}
+
+}  // namespace
+
+Result<PageHandler> PageHandler::start(const StoreRestore& r) {
+    const size_t slash = r.socket_path.rfind('/');
+    const std::string folder =
+        slash == std::string::npos ? "." : r.socket_path.substr(0, slash + 1);
+    // Watched before the start: the handler renames its socket into place (IN_MOVED_TO).
+    UniqueFd watch(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (!watch.valid() ||
+        ::inotify_add_watch(watch.get(), folder.c_str(), IN_CREATE | IN_MOVED_TO) < 0)
+        return fail_errno("watching " + folder + " for the handler's socket");
+    std::vector<std::string> argv = {r.ember_uffd,   "--socket",      r.socket_path, "--manifest",
+                                     r.manifest_url, "--write-state", r.state_path};
+    if (!r.cache_dir.empty()) argv.insert(argv.end(), {"--cache", r.cache_dir});
+    auto in = open_output("");
+    EMBER_TRY(in);
+    auto err = open_output(r.log_path);
+    EMBER_TRY(err, "the handler's log");
+    auto spawned = spawn_program(std::move(argv), in->get(), err->get(), err->get());
+    EMBER_TRY(spawned);
+    LoadSnapshot load;
+    load.snapshot_path = r.state_path;
+    load.mem_backend = MemBackend{MemBackendType::Uffd, r.socket_path};
+    load.resume_vm = r.resume_vm;
+    PageHandler handler(spawned->pid, std::move(spawned->pidfd), std::move(load));
+
+    const auto deadline = std::chrono::steady_clock::now() + r.timeout;
+    while (!exists(r.socket_path)) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+            return fail(r.ember_uffd + " --manifest " + r.manifest_url + ": no socket within " +
+                        std::to_string(r.timeout.count()) + " ms");
+        std::array<pollfd, 2> fds{{{watch.get(), POLLIN, 0}, {handler.pidfd_.get(), POLLIN, 0}}};
+        if (::poll(fds.data(), fds.size(), static_cast<int>(left.count())) < 0 && errno != EINTR)
+            return fail_errno("poll");
+        if ((fds[1].revents & POLLIN) != 0 && !exists(r.socket_path)) {
+            const std::string why = r.log_path.empty() ? "" : ": " + last_line(r.log_path);
+            return fail(r.ember_uffd + " --manifest " + r.manifest_url + " ended" + why);
+        }
+        char events[4096];
+        while (::read(watch.get(), events, sizeof events) > 0) {
+        }
+    }
+    return handler;
+}
+
+PageHandler::PageHandler(PageHandler&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      pidfd_(std::move(other.pidfd_)),
+      load_(std::move(other.load_)) {}
+
+PageHandler& PageHandler::operator=(PageHandler&& other) noexcept {
+    if (this != &other) {
+        if (pid_ > 0) (void)wait(std::chrono::milliseconds(0));
+        pid_ = std::exchange(other.pid_, -1);
+        pidfd_ = std::move(other.pidfd_);
+        load_ = std::move(other.load_);
+    }
+    return *this;
+}
+
+PageHandler::~PageHandler() {
+    if (pid_ > 0) (void)wait(std::chrono::milliseconds(0));
+}
+
+int PageHandler::wait(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return -1;
+    pollfd fd{pidfd_.get(), POLLIN, 0};
+    if (::poll(&fd, 1, static_cast<int>(timeout.count())) <= 0) ::kill(pid_, SIGKILL);
+    int status = -1;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+}
+
+}  // namespace ember::client
