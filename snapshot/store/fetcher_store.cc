@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <string_view>
 
 #include "core/base/file_io.h"
 #include "snapshot/store/manifest.h"
@@ -17,38 +20,53 @@ namespace ember::snapshot {
 
 namespace {
 
-// Reads a pipe whole lines and exact byte counts at a time.
+// Reads a pipe a line, or an exact count of bytes, at a time. A body goes from the pipe into its
+// own buffer, but for what the last read took past its header: a chunk is copied once here.
 class PipeReader {
   public:
     explicit PipeReader(int fd) : fd_(fd) {}
     std::optional<std::string> line(size_t most) {
-        for (;;) {
-            if (const size_t nl = buffer_.find('\n'); nl != std::string::npos) {
-                std::string out = buffer_.substr(0, nl);
-                buffer_.erase(0, nl + 1);
+        for (size_t searched = 0;;) {
+            const std::string_view held = view();
+            if (const size_t nl = held.find('\n', searched); nl != std::string_view::npos) {
+                std::string out(held.substr(0, nl));
+                start_ += nl + 1;
                 return out;
             }
-            if (buffer_.size() > most || !fill()) return std::nullopt;
+            searched = held.size();
+            if (held.size() > most || !fill()) return std::nullopt;
         }
     }
-    std::optional<std::string> bytes(size_t n) {
-        while (buffer_.size() < n)
-            if (!fill()) return std::nullopt;
-        std::string out = buffer_.substr(0, n);
-        buffer_.erase(0, n);
+    std::optional<std::vector<uint8_t>> bytes(size_t n) {
+        std::vector<uint8_t> out(n);
+        const size_t have = std::min(n, buffer_.size() - start_);
+        std::memcpy(out.data(), buffer_.data() + start_, have);
+        start_ += have;
+        for (size_t at = have; at < n;) {
+            const ssize_t got =
+                retry_on_eintr([&] { return ::read(fd_, out.data() + at, n - at); });
+            if (got <= 0) return std::nullopt;
+            at += static_cast<size_t>(got);
+        }
         return out;
     }
 
   private:
+    std::string_view view() const { return std::string_view(buffer_).substr(start_); }
     bool fill() {
-        char chunk[65536];
-        const ssize_t n = retry_on_eintr([&] { return ::read(fd_, chunk, sizeof chunk); });
-        if (n <= 0) return false;
-        buffer_.append(chunk, static_cast<size_t>(n));
-        return true;
+        if (start_ > 0) {
+            buffer_.erase(0, start_);
+            start_ = 0;
+        }
+        const size_t old = buffer_.size();
+        buffer_.resize(old + 4096);
+        const ssize_t n = retry_on_eintr([&] { return ::read(fd_, buffer_.data() + old, 4096); });
+        buffer_.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+        return n > 0;
     }
     int fd_;
     std::string buffer_;
+    size_t start_ = 0;
 };
 
 }  // namespace
@@ -107,7 +125,7 @@ void FetcherStore::read_answers() {
             std::lock_guard lock(mutex_);
             if (auto asked = pending_.find(id); asked != pending_.end()) most = asked->second.most;
         }
-        Result<std::string> answer = fail("");
+        Result<std::vector<uint8_t>> answer = fail("");
         if (rest.starts_with("OK ")) {
             size_t length = 0;
             const auto n = rest.substr(3);
@@ -137,7 +155,7 @@ void FetcherStore::read_answers() {
     answered_.notify_all();
 }
 
-Result<std::string> FetcherStore::fetch(const std::string& path, size_t most) {
+Result<std::vector<uint8_t>> FetcherStore::fetch(const std::string& path, size_t most) {
     std::unique_lock lock(mutex_);
     if (dead_) return fail(*dead_);
     const uint64_t id = next_id_++;
@@ -161,18 +179,19 @@ Result<std::string> FetcherStore::fetch(const std::string& path, size_t most) {
 Result<std::vector<uint8_t>> FetcherStore::get(const ChunkId& id, uint64_t length) {
     Error last{""};
     for (int attempt = 0; attempt < 3; ++attempt) {
-        auto body = fetch("chunks/" + id.hex(), length);
-        EMBER_TRY(body, "chunk " + id.hex());
-        std::vector<uint8_t> bytes(body->begin(), body->end());
-        auto checked = check_chunk(id, length, bytes);
-        if (checked) return bytes;
+        auto bytes = fetch("chunks/" + id.hex(), length);
+        EMBER_TRY(bytes, "chunk " + id.hex());
+        auto checked = check_chunk(id, length, *bytes);
+        if (checked) return std::move(*bytes);
         last = std::move(checked.error());
     }
     return fail(last.message + " (asked for 3 times)");
 }
 
 Result<std::string> FetcherStore::manifest(const std::string& name) {
-    return fetch("snapshots/" + name + ".json", kMaxManifestBytes);
+    auto bytes = fetch("snapshots/" + name + ".json", kMaxManifestBytes);
+    EMBER_TRY(bytes);
+    return std::string(bytes->begin(), bytes->end());
 }
 
 }  // namespace ember::snapshot

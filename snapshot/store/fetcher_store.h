@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/base/unique_fd.h"
 #include "snapshot/store/chunk_store.h"
@@ -42,7 +43,7 @@ class FetcherStore final : public ChunkStore {
   private:
     FetcherStore(pid_t pid, UniqueFd to, UniqueFd from, std::chrono::milliseconds wait);
     // One request: the object at `path`, at most `most` bytes.
-    Result<std::string> fetch(const std::string& path, size_t most);
+    Result<std::vector<uint8_t>> fetch(const std::string& path, size_t most);
     void read_answers();
 
     pid_t pid_;
@@ -52,7 +53,7 @@ class FetcherStore final : public ChunkStore {
     std::condition_variable answered_;
     struct Pending {
         size_t most = 0;
-        std::optional<Result<std::string>> answer;
+        std::optional<Result<std::vector<uint8_t>>> answer;
     };
     std::map<uint64_t, Pending> pending_;
     uint64_t next_id_ = 1;
