@@ -12,7 +12,8 @@ Result<ManifestUrl> parse_manifest_url(std::string_view url) {
         path = url.substr(7);
         if (!path.starts_with("/"))
             return fail("manifest URL '" + shown + "': a file:// URL holds an absolute path");
-    } else if (url.starts_with("http://") || url.starts_with("https://")) {
+    } else if (url.starts_with("http://") || url.starts_with("https://") ||
+               url.starts_with("s3://")) {
         out.remote = true;
         path = url;
     } else {
@@ -20,7 +21,7 @@ Result<ManifestUrl> parse_manifest_url(std::string_view url) {
         if (colon < 10)
             return fail(
                 "manifest URL '" + shown + "': the scheme '" + std::string(url.substr(0, colon)) +
-                "' is not one this ember reads yet; it reads file://, http:// and https://");
+                "' is not one this ember reads; it reads file://, http://, https:// and s3://");
         return fail("manifest URL '" + shown + "': not a URL (file:///STORE/snapshots/NAME.json)");
     }
     constexpr std::string_view kFolder = "/snapshots/";

@@ -1,6 +1,6 @@
 // A manifest's URL, which names its store and itself: <root>/snapshots/<name>.json, under file://
-// (a local directory, an absolute path), or http:// or https:// (a web server; restores only). A
-// restore and a push take one.
+// (a local directory, an absolute path), http:// or https:// (a web server), or s3://BUCKET/...
+// (an S3 bucket; http(s) and s3 for restores only). A restore and a push take one.
 #pragma once
 
 #include <string>
@@ -11,12 +11,12 @@
 namespace ember::snapshot {
 
 struct ManifestUrl {
-    bool remote = false;  // http(s)
+    bool remote = false;  // http(s) or s3
     std::string root;     // the store's folder, or its URL
     std::string name;     // the snapshot's name in it
 };
 
-// A URL of another scheme (s3) is refused by name.
+// A URL of another scheme is refused by name.
 Result<ManifestUrl> parse_manifest_url(std::string_view url);
 
 }  // namespace ember::snapshot

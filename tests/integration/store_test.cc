@@ -12,6 +12,7 @@
 #include <string>
 
 #include "snapshot/store/manifest.h"
+#include "tests/support/fake_s3.h"
 #include "tests/support/nginx_server.h"
 #include "tests/support/uffd_snapshot.h"
 
@@ -94,6 +95,39 @@ TEST_F(HttpStore, AServerThatDiesMidRestoreEndsItWithTheReason) {
     EXPECT_EQ(h.wait(), 1);
     EXPECT_NE(read_file(h.err).find("(3 tries)"), std::string::npos) << read_file(h.err);
     EXPECT_EQ(clone.wait(), 1);
+}
+
+// s3://: every request signed with SigV4 from the environment's credentials, the bucket in the
+// path at AWS_ENDPOINT_URL; a wrong secret is S3's 403, which ends the restore with it, untried
+// again.
+TEST_F(HttpStore, AnS3BucketServesARestoreAndEveryRequestIsSigned) {
+    record_working_set();
+    push("fn", true);
+    FakeS3 s3("fleet-snapshots", store(), {"AKEMBERTEST", "secret/of+the/test", ""});
+    ::setenv("AWS_ENDPOINT_URL", s3.url().c_str(), 1);
+    ::setenv("AWS_REGION", "us-east-1", 1);
+    ::setenv("AWS_ACCESS_KEY_ID", "AKEMBERTEST", 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", "secret/of+the/test", 1);
+    const std::vector<std::string> argv = {
+        EMBER_UFFD,      "--socket", sock, "--manifest", "s3://fleet-snapshots/snapshots/fn.json",
+        "--write-state", fetched};
+    {
+        Handler h(files, argv);
+        ASSERT_TRUE(wait_exists(sock)) << read_file(h.err);
+        one_round_through_the_handler(fetched);
+        ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+        EXPECT_GT(s3.served(), 2);
+        EXPECT_EQ(s3.refused(), 0);
+    }
+    ::setenv("AWS_SECRET_ACCESS_KEY", "not the secret", 1);
+    Handler h(files, argv);
+    EXPECT_EQ(h.wait(), 1);
+    EXPECT_NE(read_file(h.err).find("the store answered HTTP 403"), std::string::npos)
+        << read_file(h.err);
+    EXPECT_EQ(s3.refused(), 1) << "a refusal is not tried again";
+    for (const char* v :
+         {"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"})
+        ::unsetenv(v);
 }
 
 }  // namespace

@@ -105,9 +105,13 @@ TEST(SnapshotStore, AManifestUrlNamesAFileStoreAndASnapshotInIt) {
     EXPECT_EQ(web->root, "https://cdn.example:8443/fleet");
     EXPECT_EQ(web->name, "fn");
     EXPECT_FALSE(parse_manifest_url("http://h/snapshots/fn.json?x=1"));
-    auto s3 = parse_manifest_url("s3://bucket/snapshots/a.json");
-    ASSERT_FALSE(s3);
-    EXPECT_NE(s3.error().message.find("'s3' is not one this ember reads yet"), std::string::npos);
+    auto s3 = parse_manifest_url("s3://fleet-snapshots/python/snapshots/a.json");
+    ASSERT_TRUE(s3) << s3.error().message;
+    EXPECT_TRUE(s3->remote);
+    EXPECT_EQ(s3->root, "s3://fleet-snapshots/python");
+    auto gs = parse_manifest_url("gs://bucket/snapshots/a.json");
+    ASSERT_FALSE(gs);
+    EXPECT_NE(gs.error().message.find("'gs' is not one this ember reads"), std::string::npos);
     for (const char* bad :
          {"/srv/store/snapshots/a.json", "file://srv/snapshots/a.json", "file:///srv/store/a.json",
           "file:///srv/snapshots/.a.json", "file:///srv/snapshots/a%2F.json",

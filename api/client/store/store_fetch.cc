@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <cstdlib>
 #include <thread>
 
 namespace ember::client {
@@ -14,8 +15,10 @@ Result<std::unique_ptr<StoreFetcher>> StoreFetcher::open(std::string_view base,
         scheme_end = 7;
     else if (base.starts_with("https://"))
         scheme_end = 8;
+    else if (base.starts_with("s3://"))
+        return open_s3(base, options);
     else
-        return fail("store '" + shown + "': not an http:// or https:// URL");
+        return fail("store '" + shown + "': not an http://, https:// or s3:// URL");
     const size_t slash = base.find('/', scheme_end);
     const std::string origin(base.substr(0, slash));
     std::string prefix = slash == std::string_view::npos ? "" : std::string(base.substr(slash));
@@ -24,6 +27,50 @@ Result<std::unique_ptr<StoreFetcher>> StoreFetcher::open(std::string_view base,
         return fail("store '" + shown + "': no host, or a character a base URL does not hold");
     return std::unique_ptr<StoreFetcher>(
         new StoreFetcher(std::string(base), origin, prefix, options));  // NOLINT: private
+}
+
+Result<std::unique_ptr<StoreFetcher>> StoreFetcher::open_s3(std::string_view base,
+                                                            FetchOptions options) {
+    const std::string shown(base.substr(0, 300));
+    const std::string_view rest = base.substr(5);
+    const size_t slash = rest.find('/');
+    const std::string bucket(rest.substr(0, slash));
+    std::string prefix = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    // S3's own rules for a bucket's name, which then goes into a host name or a path unencoded.
+    if (bucket.size() < 3 || bucket.size() > 63 ||
+        bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos ||
+        prefix.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") !=
+            std::string::npos)
+        return fail("store '" + shown + "': not s3://BUCKET[/PREFIX] with a bucket S3 names");
+    auto credentials = aws_credentials();
+    EMBER_TRY(credentials, "store '" + shown + "'");
+    auto env = [](const char* name) -> std::string {
+        const char* v = std::getenv(name);
+        return v != nullptr ? v : "";
+    };
+    std::string region = env("AWS_REGION");
+    if (region.empty()) region = env("AWS_DEFAULT_REGION");
+    if (region.empty()) region = "us-east-1";
+    std::string endpoint = env("AWS_ENDPOINT_URL_S3");
+    if (endpoint.empty()) endpoint = env("AWS_ENDPOINT_URL");
+    while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+    std::string origin;
+    if (endpoint.empty()) {
+        origin = "https://" + bucket + ".s3." + region + ".amazonaws.com";
+    } else {
+        // A store of one's own (Ceph's RADOS Gateway, MinIO): the bucket goes in the path.
+        if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://"))
+            return fail("AWS_ENDPOINT_URL '" + endpoint.substr(0, 300) +
+                        "': not an http:// or https:// URL");
+        origin = endpoint;
+        prefix = "/" + bucket + prefix;
+    }
+    auto fetcher = std::unique_ptr<StoreFetcher>(
+        new StoreFetcher(std::string(base), origin, prefix, options));  // NOLINT: private
+    fetcher->s3_ = S3{origin.substr(origin.find("://") + 3), region, std::move(*credentials)};
+    return fetcher;
 }
 
 StoreFetcher::StoreFetcher(std::string base, std::string origin, std::string prefix,
@@ -80,8 +127,20 @@ Result<std::string> StoreFetcher::get(const std::string& path, size_t most) {
             httplib::Client& http = *c;
             auto watch = watchdog_.watch(Watchdog::Clock::now() + options_.attempt,
                                          [&http] { http.stop(); });
+            httplib::Headers headers;
+            if (s3_) {
+                // An object's path is letters, digits and "._-/": nothing to encode.
+                static constexpr std::string_view kEmptyPayload =
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+                const std::string now = amz_date_now();
+                headers.emplace("Host", s3_->host);
+                for (auto& [name, value] :
+                     sign_v4(s3_->credentials, {s3_->region, "s3", now}, "GET", s3_->host,
+                             prefix_ + "/" + path, {}, kEmptyPayload))
+                    headers.emplace(std::move(name), std::move(value));
+            }
             auto r = c->Get(
-                prefix_ + "/" + path, httplib::Headers{},
+                prefix_ + "/" + path, headers,
                 [&](const httplib::Response& response) {
                     status = response.status;
                     return status == 200;

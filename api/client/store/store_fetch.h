@@ -1,17 +1,21 @@
 // Reading a snapshot store over HTTP or HTTPS (a web server, a CDN, an object store's public
-// endpoint): a GET per object, bounded in bytes and in time, tried again a bounded number of times
-// when the network or the server fails (never when the server says the object is not there or not
-// the caller's). ember-store-fetch serves a page-fault handler's requests with it, so that only a
-// restore from a remote store pays for cpp-httplib and OpenSSL.
+// endpoint), or from an S3 bucket (s3://BUCKET/PREFIX: AWS S3, or any S3-compatible store at
+// AWS_ENDPOINT_URL, addressed by path there), every request signed with SigV4: a GET per object,
+// bounded in bytes and in time, tried again a bounded number of times when the network or the
+// server fails (never when the server says the object is not there or not the caller's).
+// ember-store-fetch serves a page-fault handler's requests with it, so that only a restore from a
+// remote store pays for cpp-httplib and OpenSSL.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "api/client/store/sigv4.h"
 #include "api/client/watchdog.h"
 #include "core/base/error.h"
 
@@ -30,7 +34,10 @@ struct FetchOptions {
 
 class StoreFetcher {
   public:
-    // `base`: http://HOST[:PORT][/PREFIX] or https://...; objects are PREFIX/PATH.
+    // `base`: http://HOST[:PORT][/PREFIX] or https://...; objects are PREFIX/PATH. Or
+    // s3://BUCKET[/PREFIX], with the region from AWS_REGION (or AWS_DEFAULT_REGION; us-east-1
+    // where neither is set), the endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (AWS's own
+    // where neither is), and the credentials from aws_credentials().
     static Result<std::unique_ptr<StoreFetcher>> open(std::string_view base, FetchOptions options);
     ~StoreFetcher();
     StoreFetcher(const StoreFetcher&) = delete;
@@ -43,12 +50,20 @@ class StoreFetcher {
     const std::string& base() const { return base_; }
 
   private:
+    struct S3 {
+        std::string host;  // as the Host header says it, and as signed
+        std::string region;
+        AwsCredentials credentials;
+    };
     StoreFetcher(std::string base, std::string origin, std::string prefix, FetchOptions options);
+    static Result<std::unique_ptr<StoreFetcher>> open_s3(std::string_view base,
+                                                         FetchOptions options);
     std::unique_ptr<httplib::Client> connection();
     void give_back(std::unique_ptr<httplib::Client> c);
 
     std::string base_, origin_, prefix_;
     FetchOptions options_;
+    std::optional<S3> s3_;
     Watchdog watchdog_;
     std::mutex mutex_;
     std::vector<std::unique_ptr<httplib::Client>> idle_;

@@ -1,0 +1,81 @@
+// A stand-in for an S3 endpoint (as AWS_ENDPOINT_URL names one: path-style, /BUCKET/KEY): serves
+// one bucket's objects from a folder, over cpp-httplib on 127.0.0.1, and answers 403 to a request
+// whose SigV4 signature is not the one its credentials make for it (recomputed here with the
+// client's signer, which a unit test holds to AWS's own example). It counts both.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include "api/client/store/sigv4.h"
+#include "tests/support/ember_process.h"
+
+namespace ember::testing {
+
+class FakeS3 {
+  public:
+    FakeS3(std::string bucket, std::string root, client::AwsCredentials credentials)
+        : bucket_(std::move(bucket)), root_(std::move(root)), credentials_(std::move(credentials)) {
+        server_.Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
+            const std::string prefix = "/" + bucket_ + "/";
+            if (!signed_well(req)) {
+                ++refused_;
+                res.status = 403;
+                res.set_content("<Error><Code>SignatureDoesNotMatch</Code></Error>",
+                                "application/xml");
+                return;
+            }
+            ++served_;
+            const std::string key = req.path.substr(prefix.size());
+            if (!req.path.starts_with(prefix) || key.find("..") != std::string::npos ||
+                ::access((root_ + "/" + key).c_str(), R_OK) != 0) {
+                res.status = 404;
+                return;
+            }
+            res.set_content(read_file(root_ + "/" + key), "application/octet-stream");
+        });
+        // One request a connection: cpp-httplib's few worker threads would otherwise sit on the
+        // fetcher's 32 kept-alive connections until each times out.
+        server_.set_keep_alive_max_count(1);
+        // Bound and listening once this returns: a connection waits in the backlog until the
+        // thread's loop takes it.
+        port_ = server_.bind_to_any_port("127.0.0.1");
+        thread_ = std::jthread([this] { server_.listen_after_bind(); });
+    }
+    ~FakeS3() {
+        server_.stop();
+        thread_.join();
+    }
+    FakeS3(const FakeS3&) = delete;
+    FakeS3& operator=(const FakeS3&) = delete;
+
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    int served() const { return served_; }
+    int refused() const { return refused_; }
+
+  private:
+    bool signed_well(const httplib::Request& req) const {
+        const std::string date = req.get_header_value("x-amz-date");
+        const std::string payload = req.get_header_value("x-amz-content-sha256");
+        const std::string host = req.get_header_value("Host");
+        const std::string given = req.get_header_value("Authorization");
+        if (date.size() != 16 || payload.empty() || host.empty() || given.empty()) return false;
+        const auto expected = client::sign_v4(credentials_, {"us-east-1", "s3", date}, req.method,
+                                              host, req.path, {}, payload);
+        for (const auto& [name, value] : expected)
+            if (name == "Authorization") return value == given;
+        return false;
+    }
+
+    std::string bucket_, root_;
+    client::AwsCredentials credentials_;
+    httplib::Server server_;
+    int port_ = 0;
+    std::atomic<int> served_{0}, refused_{0};
+    std::jthread thread_;
+};
+
+}  // namespace ember::testing
