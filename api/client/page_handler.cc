@@ -41,6 +41,10 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
     if (!watch.valid() ||
         ::inotify_add_watch(watch.get(), folder.c_str(), IN_CREATE | IN_MOVED_TO) < 0)
         return fail_errno("watching " + folder + " for the handler's socket");
+    // A socket or state file an earlier handler left (killed while it listened) would pass for
+    // this one's: the load would read the old state file.
+    ::unlink(r.socket_path.c_str());
+    ::unlink(r.state_path.c_str());
     std::vector<std::string> argv = {r.ember_uffd,   "--socket",      r.socket_path, "--manifest",
                                      r.manifest_url, "--write-state", r.state_path};
     if (!r.cache_dir.empty()) argv.insert(argv.end(), {"--cache", r.cache_dir});

@@ -46,16 +46,19 @@ std::optional<std::vector<uint8_t>> ChunkCache::cached(const ChunkId& id, uint64
     UniqueFd fd(::openat(dir_.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd.valid()) return std::nullopt;
     struct stat st{};
-    std::vector<uint8_t> bytes;
-    bool good = ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
-                static_cast<uint64_t>(st.st_size) == length;
-    if (good) {
-        bytes.resize(length);
-        good = pread_exact(fd.get(), bytes, 0).has_value() && check_chunk(id, length, bytes);
-    }
-    if (!good) {
+    // Another length than the manifest's is a miss, not a bad chunk: a manifest cannot make the
+    // cache let go of a good chunk that another snapshot's restores use.
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_size) != length)
+        return std::nullopt;
+    std::vector<uint8_t> bytes(length);
+    if (!pread_exact(fd.get(), bytes, 0) || !check_chunk(id, length, bytes)) {
         ++counts_.bad;
-        ::unlinkat(dir_.get(), name.c_str(), 0);
+        // The file read, not one another process has renamed in since.
+        struct stat now{};
+        if (::fstatat(dir_.get(), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+            now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+            ::unlinkat(dir_.get(), name.c_str(), 0);
         return std::nullopt;
     }
     ::futimens(fd.get(), nullptr);  // used now: last to go

@@ -1,11 +1,11 @@
 // A host-wide cache of a store's chunks, shared by every restore on the host: a folder of chunks
 // named as in the store, bounded in bytes. Ten clones of one function fetch each chunk once: a
-// fetch holds a lock (an flock on one of 256 lock files, by the name's first byte) that every other
-// process and thread wanting a chunk of that byte waits on, and looks in the cache again once it
-// has it. A chunk is checked against its name on every read, so a cache left by a crash, a full
-// disk or a hand is never trusted; a bad one is fetched again. Past its bound the least recently
-// used chunks go (a chunk's time is its file's, renewed on each hit); a VM never needs the cache's
-// copy once its pages are installed, and a reader that has a chunk open keeps it.
+// fetch holds a lock (an flock on one of 65,536 lock files, by the name's first two bytes) that
+// every other process and thread wanting a chunk of those bytes waits on, and looks in the cache
+// again once it has it. A chunk is checked against its name on every read, so a cache left by a
+// crash, a full disk or a hand is never trusted; a bad one is fetched again. Past its bound the
+// least recently used chunks go (a chunk's time is its file's, renewed on each hit); a VM never
+// needs the cache's copy once its pages are installed, and a reader that has a chunk open keeps it.
 #pragma once
 
 #include <atomic>
@@ -54,7 +54,8 @@ class ChunkCache final : public ChunkStore {
     // The chunk from the cache, checked; nothing where it is missing or bad (a bad one is removed).
     std::optional<std::vector<uint8_t>> cached(const ChunkId& id, uint64_t length);
     Result<void> keep(const ChunkId& id, const std::vector<uint8_t>& bytes);
-    // Holds the lock of `id`'s first byte for as long as it lives (invalid: waited too long).
+    // Holds the lock of `id`'s first two bytes for as long as it lives (invalid: waited too
+    // long).
     UniqueFd lock(const ChunkId& id);
     // Counts the folder, removes dead writers' files, and the least recently used chunks past
     // nine tenths of the bound when it is over.

@@ -1,5 +1,6 @@
 #include "snapshot/store/chunked_memory.h"
 
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <thread>
@@ -48,6 +49,13 @@ Result<void> ChunkedMemory::prefetch(std::span<const PageRun> runs) {
                 (wanted.empty() || wanted.back() != i))
                 wanted.push_back(i);
     }
+    // Runs come written first, then read: a chunk may hold both.
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    // What is held ahead is bounded in bytes, whatever the runs: a sparse working set in large
+    // chunks would otherwise hold a chunk per page. The rest comes a chunk per fault.
+    const uint64_t most = std::max<uint64_t>(1, kMaxAheadBytes / manifest_.chunk_size);
+    if (wanted.size() > most) wanted.resize(most);
     std::vector<std::optional<Result<std::vector<uint8_t>>>> got(wanted.size());
     std::atomic<size_t> next{0};
     {

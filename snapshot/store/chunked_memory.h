@@ -14,6 +14,9 @@
 
 namespace ember::snapshot {
 
+// The most a prefetch holds at once.
+inline constexpr uint64_t kMaxAheadBytes = uint64_t{64} << 20;
+
 struct ChunkCounts {
     uint64_t fetched = 0;        // chunks read from the store
     uint64_t fetched_bytes = 0;  // their bytes

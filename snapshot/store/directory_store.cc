@@ -65,7 +65,11 @@ Result<std::vector<uint8_t>> DirectoryStore::get(const ChunkId& id, uint64_t len
 }
 
 Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> bytes) {
-    if (has(id)) return false;
+    // A chunk that a crash before the manifest's sync left short is not one the store holds.
+    struct stat st{};
+    if (::fstatat(chunks_.get(), id.hex().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == bytes.size())
+        return false;
     thread_local std::mt19937_64 random{std::random_device{}()};
     const std::string name = id.hex();
     const std::string temporary = "." + name + ".tmp-" + std::to_string(random());

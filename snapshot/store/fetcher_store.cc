@@ -113,9 +113,13 @@ void FetcherStore::read_answers() {
         if (!head) break;
         // ID OK LENGTH | ID ERR MESSAGE
         const size_t a = head->find(' ');
+        if (a == std::string::npos) {
+            why = "ember-store-fetch answered what is not an answer";
+            break;
+        }
         uint64_t id = 0;
         const auto [end, ec] = std::from_chars(head->data(), head->data() + a, id);
-        if (a == std::string::npos || ec != std::errc() || end != head->data() + a) {
+        if (ec != std::errc() || end != head->data() + a) {
             why = "ember-store-fetch answered what is not an answer";
             break;
         }

@@ -44,6 +44,8 @@ int usage() {
 Result<int> push(const PushInput& in, const std::string& url_text) {
     auto url = parse_manifest_url(url_text);
     EMBER_TRY(url);
+    if (url->remote)
+        return fail("push writes a file:// store; copy its folder to a web server or a bucket");
     auto store = DirectoryStore::open(url->root, true);
     EMBER_TRY(store);
     auto counts = push_snapshot(*store, url->name, in);

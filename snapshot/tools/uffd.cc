@@ -15,6 +15,7 @@
 // N bytes (default 4 GiB). From an http:// or https:// store, objects come through
 // ember-store-fetch (--fetcher; by default the one beside this program), a process of its own.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -223,6 +224,9 @@ Result<int> run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A fetcher (ember-store-fetch) that dies leaves a pipe with no reader: its write's EPIPE is
+    // the error that says so, where SIGPIPE would end this handler, and its VM, without a word.
+    ::signal(SIGPIPE, SIG_IGN);
     Options o;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];

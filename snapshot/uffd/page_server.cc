@@ -12,6 +12,13 @@
 
 namespace ember::snapshot {
 
+namespace {
+
+// 32 MiB of a working set fetched ahead at a time.
+constexpr uint64_t kAheadPages = 8192;
+
+}  // namespace
+
 PageServer::PageServer(UffdHandshake handshake, std::unique_ptr<MemorySource> source)
     : handshake_(std::move(handshake)),
       uffd_(Userfault::adopt(std::move(handshake_.uffd))),
@@ -78,30 +85,74 @@ Result<void> PageServer::install(int working_set_fd, const WorkingSet& set) {
 }
 
 Result<void> PageServer::install_runs(std::span<const PageRun> runs) {
-    EMBER_TRY(source_->prefetch(runs));
+    struct Placed {
+        size_t region;
+        uint64_t first;  // the region's page
+        uint64_t pages;
+        bool written;
+    };
+    std::vector<Placed> placed;
+    placed.reserve(runs.size());
+    for (const auto& run : runs) {
+        size_t index = handshake_.regions.size();
+        for (size_t i = 0; i < handshake_.regions.size(); ++i) {
+            const auto& r = handshake_.regions[i];
+            if (run.offset >= r.offset && run.offset - r.offset < r.size) index = i;
+        }
+        if (index == handshake_.regions.size() ||
+            run.pages * kGuestPageSize >
+                handshake_.regions[index].size - (run.offset - handshake_.regions[index].offset))
+            return fail("a working-set run at offset " + std::to_string(run.offset) +
+                        " is outside the VM's regions");
+        const UffdRegion& r = handshake_.regions[index];
+        if (r.page_size != kGuestPageSize)
+            return fail("the VM's memory is on " + std::to_string(r.page_size >> 10) +
+                        " KiB pages, and a working set is made of 4 KiB pages");
+        placed.push_back({index, (run.offset - r.offset) / kGuestPageSize, run.pages, run.written});
+        counts_.prefetched += run.pages;
+    }
+    // A slice of what is not in yet, fetched ahead, then installed: the source holds what it
+    // fetched until it is installed, so a working set as large as the VM costs the handler a
+    // slice's worth at most.
+    std::vector<PageRun> slice;
+    std::vector<size_t> slice_regions;
+    uint64_t in_slice = 0;
+    auto install_slice = [&]() -> Result<void> {
+        EMBER_TRY(source_->prefetch(slice));
+        for (size_t k = 0; k < slice.size(); ++k) {
+            const UffdRegion& r = handshake_.regions[slice_regions[k]];
+            const uint64_t first = (slice[k].offset - r.offset) / kGuestPageSize;
+            for (uint64_t p = first; p < first + slice[k].pages; ++p)
+                if (!installed_[slice_regions[k]][p] && !removed_[slice_regions[k]][p])
+                    EMBER_TRY(bring_in(slice_regions[k], p));
+        }
+        slice.clear();
+        slice_regions.clear();
+        in_slice = 0;
+        return {};
+    };
     for (bool written : {true, false}) {
-        for (const auto& run : runs) {
+        for (const auto& run : placed) {
             if (run.written != written) continue;
-            size_t index = handshake_.regions.size();
-            for (size_t i = 0; i < handshake_.regions.size(); ++i) {
-                const auto& r = handshake_.regions[i];
-                if (run.offset >= r.offset && run.offset - r.offset < r.size) index = i;
+            const auto& installed = installed_[run.region];
+            const auto& removed = removed_[run.region];
+            const UffdRegion& r = handshake_.regions[run.region];
+            for (uint64_t p = run.first, end = run.first + run.pages; p < end;) {
+                while (p < end && (installed[p] || removed[p])) ++p;
+                const uint64_t start = p;
+                while (p < end && !installed[p] && !removed[p] &&
+                       in_slice + (p - start) < kAheadPages)
+                    ++p;
+                if (p > start) {
+                    slice.push_back({r.offset + start * kGuestPageSize, p - start, written});
+                    slice_regions.push_back(run.region);
+                    in_slice += p - start;
+                }
+                if (in_slice >= kAheadPages) EMBER_TRY(install_slice());
             }
-            if (index == handshake_.regions.size() ||
-                run.pages * kGuestPageSize > handshake_.regions[index].size -
-                                                 (run.offset - handshake_.regions[index].offset))
-                return fail("a working-set run at offset " + std::to_string(run.offset) +
-                            " is outside the VM's regions");
-            const UffdRegion& r = handshake_.regions[index];
-            if (r.page_size != kGuestPageSize)
-                return fail("the VM's memory is on " + std::to_string(r.page_size >> 10) +
-                            " KiB pages, and a working set is made of 4 KiB pages");
-            const uint64_t first = (run.offset - r.offset) / kGuestPageSize;
-            for (uint64_t p = first; p < first + run.pages; ++p)
-                if (!installed_[index][p] && !removed_[index][p]) EMBER_TRY(bring_in(index, p));
-            counts_.prefetched += run.pages;
         }
     }
+    if (!slice.empty()) EMBER_TRY(install_slice());
     return {};
 }
 
@@ -187,14 +238,15 @@ Result<void> PageServer::serve(int vmm_pidfd) {
             std::array<uffd_msg, 16> msgs{};
             const ssize_t n = ::read(uffd_.fd(), msgs.data(), sizeof msgs);
             if (n < 0 && errno != EAGAIN && errno != EINTR) return fail_errno("reading the uffd");
-            for (ssize_t i = 0; i < n / static_cast<ssize_t>(sizeof(uffd_msg)); ++i) {
-                const auto& m = msgs[static_cast<size_t>(i)];
-                if (m.event == UFFD_EVENT_PAGEFAULT) {
-                    EMBER_TRY(fault(m.arg.pagefault.address));
-                } else if (m.event == UFFD_EVENT_REMOVE) {
-                    remove(m.arg.remove.start, m.arg.remove.end);
-                }
-            }
+            // A batch's removals first: reading them let their zaps run, which a fault's copy
+            // served after would otherwise race with stale bytes.
+            const auto count = static_cast<size_t>(std::max<ssize_t>(n, 0)) / sizeof(uffd_msg);
+            for (size_t i = 0; i < count; ++i)
+                if (msgs[i].event == UFFD_EVENT_REMOVE)
+                    remove(msgs[i].arg.remove.start, msgs[i].arg.remove.end);
+            for (size_t i = 0; i < count; ++i)
+                if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+                    EMBER_TRY(fault(msgs[i].arg.pagefault.address));
             continue;  // faults first: the VMM's exit can wait for them
         }
         if ((fds[0].revents & (POLLERR | POLLHUP)) != 0) return {};

@@ -35,8 +35,9 @@ class PageServer {
     // Copies the working set's pages (read and written alike: this memory is anonymous) into the
     // VM from the working-set file, in the file's order.
     Result<void> install(int working_set_fd, const WorkingSet& set);
-    // Installs the extents of the source that hold `runs` (written runs first), which the source
-    // fetches ahead first.
+    // Installs the extents of the source that hold `runs` (written runs first), checked against
+    // the regions first, then 32 MiB at a time: each slice of what is not in yet is fetched ahead
+    // by the source, then installed.
     Result<void> install_runs(std::span<const PageRun> runs);
 
     // Serves faults until the VMM is gone (its connection hangs up or `vmm_pidfd`, when valid,

@@ -334,7 +334,7 @@ TEST(SnapshotStore, ALockHeldForEverDelaysAFetchButDoesNotStopIt) {
     origin.add(chunk);
     auto cache = ChunkCache::open(dir.path(), 1 << 20, origin, std::chrono::milliseconds(50));
     ASSERT_TRUE(cache);
-    const std::string lock = dir.path() + "/locks/" + chunk_id_of(chunk).hex().substr(0, 2);
+    const std::string lock = dir.path() + "/locks/" + chunk_id_of(chunk).hex().substr(0, 4);
     const UniqueFd held(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     ASSERT_EQ(::flock(held.get(), LOCK_EX), 0);
     auto got = (*cache)->get(chunk_id_of(chunk), chunk.size());

@@ -29,11 +29,13 @@ struct Request {
     size_t most = 0;
 };
 
-// PATH as a store names its objects: letters, digits, '.', '_', '-' and '/', no "..", no leading
-// '/', and short.
+// PATH as a store names its objects: letters, digits, '.', '_', '-' and '/', no ".." segment, no
+// leading '/', and short.
 bool plain_path(std::string_view p) {
+    std::string framed(1, '/');
+    framed.append(p).push_back('/');
     return !p.empty() && p.size() <= 300 && p.front() != '/' &&
-           p.find("..") == std::string_view::npos &&
+           framed.find("/../") == std::string::npos &&
            p.find_first_not_of(
                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") ==
                std::string_view::npos;
