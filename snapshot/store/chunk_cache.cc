@@ -7,20 +7,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <random>
 #include <thread>
 #include <vector>
 
 #include "core/base/file_io.h"
+#include "snapshot/store/store_files.h"
 
 namespace ember::snapshot {
 
 namespace {
-
-Result<void> make_folder(const std::string& path) {
-    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(path);
-    return {};
-}
 
 bool is_chunk_name(std::string_view name) {
     return ChunkId::parse(name).has_value();
@@ -37,7 +32,6 @@ Result<std::unique_ptr<ChunkCache>> ChunkCache::open(const std::string& folder, 
     if (!dir.valid()) return fail_errno("chunk cache " + folder);
     std::unique_ptr<ChunkCache> cache(
         new ChunkCache(folder, std::move(dir), max_bytes, origin, lock_wait));  // NOLINT: private
-    cache->evict();
     return cache;
 }
 
@@ -66,11 +60,9 @@ std::optional<std::vector<uint8_t>> ChunkCache::cached(const ChunkId& id, uint64
 }
 
 UniqueFd ChunkCache::lock(const ChunkId& id) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    const char name[] = {
-        'l', 'o', 'c', 'k', 's', '/', kDigits[id.digest[0] >> 4], kDigits[id.digest[0] & 0xf],
-        '\0'};
-    UniqueFd fd(::openat(dir_.get(), name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    const std::string name = "locks/" + id.hex().substr(0, 4);
+    UniqueFd fd(
+        ::openat(dir_.get(), name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd.valid()) return fd;
     const auto deadline = std::chrono::steady_clock::now() + lock_wait_;
     auto pause = std::chrono::microseconds(200);
@@ -104,17 +96,10 @@ Result<std::vector<uint8_t>> ChunkCache::get(const ChunkId& id, uint64_t length)
 }
 
 Result<void> ChunkCache::keep(const ChunkId& id, const std::vector<uint8_t>& bytes) {
-    thread_local std::mt19937_64 random{std::random_device{}()};
-    const std::string name = id.hex();
-    const std::string temporary = "." + name + ".tmp-" + std::to_string(random());
-    UniqueFd fd(
-        ::openat(dir_.get(), temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) return fail_errno("chunk cache");
-    auto written = write_all(fd.get(), bytes);
-    if (!written || ::renameat(dir_.get(), temporary.c_str(), dir_.get(), name.c_str()) != 0) {
-        ::unlinkat(dir_.get(), temporary.c_str(), 0);
-        return fail("chunk cache: could not keep chunk " + name);
-    }
+    // The folder is counted before the first chunk kept, not at the start: a restore that finds
+    // every chunk here never reads the folder whole.
+    std::call_once(counted_once_, [this] { evict(); });
+    EMBER_TRY(write_named(dir_.get(), id.hex(), bytes), "chunk cache");
     const uint64_t added = written_ += bytes.size();
     if (counted_ + added > max_bytes_) evict();
     return {};

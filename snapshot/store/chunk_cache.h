@@ -31,10 +31,10 @@ struct CacheCounts {
 
 class ChunkCache final : public ChunkStore {
   public:
-    // Makes `folder` where missing, and counts (and trims) what it holds. `origin` must outlive
-    // the cache. A fetch waits at most `lock_wait` for another's of the same lock, then fetches
-    // the chunk itself: a process stopped while it holds a lock delays the others, never stops
-    // them.
+    // Makes `folder` where missing; what it holds is counted (and trimmed) once a chunk is kept.
+    // `origin` must outlive the cache. A fetch waits at most `lock_wait` for another's of the same
+    // lock, then fetches the chunk itself: a process stopped while it holds a lock delays the
+    // others, never stops them.
     static Result<std::unique_ptr<ChunkCache>> open(
         const std::string& folder, uint64_t max_bytes, ChunkStore& origin,
         std::chrono::milliseconds lock_wait = std::chrono::seconds(30));
@@ -67,6 +67,7 @@ class ChunkCache final : public ChunkStore {
     ChunkStore& origin_;
     std::chrono::milliseconds lock_wait_;
     std::mutex evicting_;
+    std::once_flag counted_once_;
     std::atomic<uint64_t> counted_{0};  // the folder's bytes when this process last counted them
     std::atomic<uint64_t> written_{0};  // bytes this process added since
     CacheCounts counts_;

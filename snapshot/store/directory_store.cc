@@ -4,23 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <random>
-
 #include "core/base/atomic_file.h"
 #include "core/base/file_io.h"
 #include "core/base/open_file.h"
 #include "snapshot/store/manifest.h"
+#include "snapshot/store/store_files.h"
 
 namespace ember::snapshot {
-
-namespace {
-
-Result<void> make_folder(const std::string& path) {
-    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(path);
-    return {};
-}
-
-}  // namespace
 
 Result<void> check_snapshot_name(std::string_view name) {
     const bool ok = !name.empty() && name.size() <= 200 && name.front() != '.' &&
@@ -46,10 +36,6 @@ Result<DirectoryStore> DirectoryStore::open(const std::string& root, bool create
     return DirectoryStore(root, std::move(fd));
 }
 
-bool DirectoryStore::has(const ChunkId& id) const {
-    return ::faccessat(chunks_.get(), id.hex().c_str(), F_OK, 0) == 0;
-}
-
 Result<std::vector<uint8_t>> DirectoryStore::get(const ChunkId& id, uint64_t length) {
     auto fd = open_file(chunk_path(id), O_RDONLY);
     EMBER_TRY(fd, "chunk " + id.hex());
@@ -70,20 +56,8 @@ Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> byt
     if (::fstatat(chunks_.get(), id.hex().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == bytes.size())
         return false;
-    thread_local std::mt19937_64 random{std::random_device{}()};
-    const std::string name = id.hex();
-    const std::string temporary = "." + name + ".tmp-" + std::to_string(random());
-    UniqueFd fd(
-        ::openat(chunks_.get(), temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) return fail_errno("store " + root_ + ": a chunk's temporary file");
-    auto written = write_all(fd.get(), bytes);
-    if (written) {
-        if (::renameat(chunks_.get(), temporary.c_str(), chunks_.get(), name.c_str()) == 0)
-            return true;
-        written = fail_errno("renaming it into place");
-    }
-    ::unlinkat(chunks_.get(), temporary.c_str(), 0);
-    return std::unexpected(std::move(written.error()).wrap("store " + root_ + ": chunk " + name));
+    EMBER_TRY(write_named(chunks_.get(), id.hex(), bytes), "store " + root_ + ": chunk");
+    return true;
 }
 
 Result<void> DirectoryStore::put_manifest(std::string_view name, std::string_view text) {

@@ -22,7 +22,6 @@ class DirectoryStore final : public ChunkStore {
     static Result<DirectoryStore> open(const std::string& root, bool create);
 
     Result<std::vector<uint8_t>> get(const ChunkId& id, uint64_t length) override;
-    bool has(const ChunkId& id) const;
     // Stores `bytes` under their name unless a chunk of that name is there already: true if it
     // stored them.
     Result<bool> put(const ChunkId& id, std::span<const uint8_t> bytes);

@@ -53,31 +53,38 @@ const UffdRegion* PageServer::region_of(uint64_t addr, size_t* index) const {
     return nullptr;
 }
 
+Result<size_t> PageServer::region_of_run(const PageRun& run) const {
+    for (size_t i = 0; i < handshake_.regions.size(); ++i) {
+        const auto& r = handshake_.regions[i];
+        if (run.offset < r.offset || run.offset - r.offset >= r.size) continue;
+        if (run.pages * kGuestPageSize > r.size - (run.offset - r.offset)) break;
+        // A huge page is copied whole or not at all.
+        if (r.page_size != kGuestPageSize)
+            return fail("the VM's memory is on " + std::to_string(r.page_size >> 10) +
+                        " KiB pages, and a working set is made of 4 KiB pages");
+        return i;
+    }
+    return fail("a working-set run at offset " + std::to_string(run.offset) +
+                " is outside the VM's regions");
+}
+
 Result<void> PageServer::install(int working_set_fd, const WorkingSet& set) {
     std::vector<uint8_t> buffer;
     uint64_t at = set.data_offset;
     for (bool written : {true, false}) {
         for (const auto& run : set.runs) {
             if (run.written != written) continue;
-            const UffdRegion* region = nullptr;
-            for (const auto& r : handshake_.regions)
-                if (run.offset >= r.offset && run.offset - r.offset < r.size) region = &r;
+            auto index = region_of_run(run);
+            EMBER_TRY(index);
+            const UffdRegion* region = &handshake_.regions[*index];
             const uint64_t bytes = run.pages * kGuestPageSize;
-            if (region == nullptr || bytes > region->size - (run.offset - region->offset))
-                return fail("a working-set run at offset " + std::to_string(run.offset) +
-                            " is outside the VM's regions");
-            // A huge page is copied whole or not at all.
-            if (region->page_size != kGuestPageSize)
-                return fail("the VM's memory is on " + std::to_string(region->page_size >> 10) +
-                            " KiB pages, and a working set is made of 4 KiB pages");
             buffer.resize(bytes);
             EMBER_TRY(pread_exact(working_set_fd, buffer, at), "working set");
             at += bytes;
             EMBER_TRY(uffd_.copy(region->base_host_virt_addr + (run.offset - region->offset),
                                  buffer.data(), bytes));
-            const size_t index = static_cast<size_t>(region - handshake_.regions.data());
             const uint64_t first = (run.offset - region->offset) / kGuestPageSize;
-            for (uint64_t p = first; p < first + run.pages; ++p) installed_[index][p] = true;
+            for (uint64_t p = first; p < first + run.pages; ++p) installed_[*index][p] = true;
             counts_.prefetched += run.pages;
         }
     }
@@ -94,21 +101,11 @@ Result<void> PageServer::install_runs(std::span<const PageRun> runs) {
     std::vector<Placed> placed;
     placed.reserve(runs.size());
     for (const auto& run : runs) {
-        size_t index = handshake_.regions.size();
-        for (size_t i = 0; i < handshake_.regions.size(); ++i) {
-            const auto& r = handshake_.regions[i];
-            if (run.offset >= r.offset && run.offset - r.offset < r.size) index = i;
-        }
-        if (index == handshake_.regions.size() ||
-            run.pages * kGuestPageSize >
-                handshake_.regions[index].size - (run.offset - handshake_.regions[index].offset))
-            return fail("a working-set run at offset " + std::to_string(run.offset) +
-                        " is outside the VM's regions");
-        const UffdRegion& r = handshake_.regions[index];
-        if (r.page_size != kGuestPageSize)
-            return fail("the VM's memory is on " + std::to_string(r.page_size >> 10) +
-                        " KiB pages, and a working set is made of 4 KiB pages");
-        placed.push_back({index, (run.offset - r.offset) / kGuestPageSize, run.pages, run.written});
+        auto index = region_of_run(run);
+        EMBER_TRY(index);
+        const UffdRegion& r = handshake_.regions[*index];
+        placed.push_back(
+            {*index, (run.offset - r.offset) / kGuestPageSize, run.pages, run.written});
         counts_.prefetched += run.pages;
     }
     // A slice of what is not in yet, fetched ahead, then installed: the source holds what it

@@ -48,6 +48,8 @@ class PageServer {
 
   private:
     PageServer(UffdHandshake handshake, std::unique_ptr<MemorySource> source);
+    // The region that holds the whole of a working set's run, of 4 KiB pages.
+    Result<size_t> region_of_run(const PageRun& run) const;
     // The region holding host address `addr`, or null.
     const UffdRegion* region_of(uint64_t addr, size_t* index) const;
     Result<void> fault(uint64_t addr);

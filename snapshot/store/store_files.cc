@@ -1,0 +1,33 @@
+#include "snapshot/store/store_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "core/base/file_io.h"
+#include "core/base/unique_fd.h"
+
+namespace ember::snapshot {
+
+Result<void> make_folder(const std::string& path) {
+    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(path);
+    return {};
+}
+
+Result<void> write_named(int dir, const std::string& name, std::span<const uint8_t> bytes) {
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    const std::string temporary = "." + name + ".tmp-" + std::to_string(random());
+    UniqueFd fd(::openat(dir, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) return fail_errno(name + ": its temporary file");
+    auto written = write_all(fd.get(), bytes);
+    if (written) {
+        if (::renameat(dir, temporary.c_str(), dir, name.c_str()) == 0) return {};
+        written = fail_errno("renaming it into place");
+    }
+    ::unlinkat(dir, temporary.c_str(), 0);
+    return std::unexpected(std::move(written.error()).wrap(name));
+}
+
+}  // namespace ember::snapshot

@@ -1,0 +1,18 @@
+// The files a store and a chunk cache are made of: folders made where missing, and a file written
+// under a temporary name beside its own and renamed into place, so that a reader sees it whole or
+// not at all and a crash leaves only a dot-file behind (.NAME.tmp-RANDOM, removed by its owner).
+#pragma once
+
+#include <span>
+#include <string>
+
+#include "core/base/error.h"
+
+namespace ember::snapshot {
+
+Result<void> make_folder(const std::string& path);
+
+// `bytes` as `name` in the folder `dir`, replacing what was there.
+Result<void> write_named(int dir, const std::string& name, std::span<const uint8_t> bytes);
+
+}  // namespace ember::snapshot
