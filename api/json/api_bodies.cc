@@ -50,13 +50,8 @@ Result<LoadSnapshot> parse_snapshot_load(std::string_view text) {
     else if (!l->mem_backend)
         return fail("mem_backend: missing field `mem_backend`");
     if (l->mem_backend->backend_path.empty()) return fail("mem_backend.backend_path: empty path");
-    if (l->working_set_path) {
-        if (l->working_set_path->empty()) return fail("working_set_path: empty path");
-        if (l->uffd())
-            return fail(
-                "working_set_path: with the Uffd backend the page-fault handler installs the "
-                "working set (ember-uffd --working-set)");
-    }
+    if (l->working_set_path && l->working_set_path->empty())
+        return fail("working_set_path: empty path");
     l->track_dirty_pages = l->track_dirty_pages || l->enable_diff_snapshots.value_or(false);
     const auto& overrides = l->network_overrides;
     for (size_t i = 0; i < overrides.size(); ++i)

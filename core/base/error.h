@@ -17,6 +17,8 @@ enum class ErrorKind : uint8_t {
     // The host lacks or forbids the facility asked for (ENOSYS, or EPERM from a seccomp profile
     // or a sysctl): a caller may fall back to another way.
     Unavailable,
+    // The process the call acted on is gone (ESRCH): there is nothing left to do for it.
+    Gone,
 };
 
 struct Error {

@@ -49,6 +49,17 @@ Result<void> Userfault::register_missing(void* addr, uint64_t len) const {
     return {};
 }
 
+namespace {
+
+// ESRCH: the memory's process has exited, and with it every fault there was to serve.
+std::unexpected<Error> fail_uffd(std::string_view what, int err = errno) {
+    auto e = fail_errno(what, err);
+    if (err == ESRCH) e.error().kind = ErrorKind::Gone;
+    return e;
+}
+
+}  // namespace
+
 Result<void> Userfault::copy(uint64_t dst, const void* src, uint64_t len) const {
     uint64_t done = 0;
     while (done < len) {
@@ -58,7 +69,7 @@ Result<void> Userfault::copy(uint64_t dst, const void* src, uint64_t len) const 
         c.len = len - done;
         if (::ioctl(fd_.get(), UFFDIO_COPY, &c) == 0 || errno == EEXIST) return {};
         // EAGAIN: the address space changed under the copy, which stopped after c.copy bytes.
-        if (errno != EAGAIN) return fail_errno("UFFDIO_COPY of " + std::to_string(len) + " bytes");
+        if (errno != EAGAIN) return fail_uffd("UFFDIO_COPY of " + std::to_string(len) + " bytes");
         if (c.copy > 0) done += static_cast<uint64_t>(c.copy);
     }
     return {};
@@ -69,7 +80,7 @@ Result<void> Userfault::zero(uint64_t dst, uint64_t len) const {
     z.range.start = dst;
     z.range.len = len;
     if (::ioctl(fd_.get(), UFFDIO_ZEROPAGE, &z) != 0 && errno != EEXIST)
-        return fail_errno("UFFDIO_ZEROPAGE of " + std::to_string(len) + " bytes");
+        return fail_uffd("UFFDIO_ZEROPAGE of " + std::to_string(len) + " bytes");
     return {};
 }
 

@@ -68,10 +68,12 @@ std::string file_load(const std::string& state, const std::string& mem, const st
            R"("}, "resume_vm": true, "working_set_path": ")" + ws + "\"}";
 }
 
-std::string uffd_load(const std::string& state, const std::string& handler_sock) {
+std::string uffd_load(const std::string& state, const std::string& handler_sock,
+                      const std::string& ws = "") {
     return R"({"snapshot_path": ")" + state +
            R"(", "mem_backend": {"backend_type": "Uffd", "backend_path": ")" + handler_sock +
-           R"("}, "resume_vm": true})";
+           "\"}, \"resume_vm\": true" +
+           (ws.empty() ? std::string() : R"(, "working_set_path": ")" + ws + "\"") + "}";
 }
 
 bool wait_socket(const std::string& path) {
@@ -158,7 +160,7 @@ int main() {
                           dir.path() + "/handler.err");
                     return wait_socket(hsock);
                 },
-                uffd_load(s.state, hsock), local_uffd))
+                uffd_load(s.state, hsock, s.ws), local_uffd))
             return 1;
         std::filesystem::remove_all(dir.path() + "/cache");
         if (!restore(from_store(dir.path() + "/cache"),

@@ -2,7 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,30 +22,67 @@ bool is_chunk_name(std::string_view name) {
     return ChunkId::parse(name).has_value();
 }
 
+bool is_subfolder_name(std::string_view name) {
+    return name.size() == 2 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// Calls `each(dir, name, stat)` for every entry of folder `dir` but "." and "..".
+template <typename Each>
+void for_each_entry(int dir, Each each) {
+    const int fd = ::dup(dir);
+    DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
+    if (listing == nullptr) {
+        if (fd >= 0) ::close(fd);
+        return;
+    }
+    ::rewinddir(listing);
+    while (const dirent* e = ::readdir(listing)) {
+        const std::string_view name = e->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st{};
+        if (::fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) each(dir, e->d_name, st);
+    }
+    ::closedir(listing);
+}
+
 }  // namespace
+
+std::string ChunkCache::path_of(const ChunkId& id) {
+    const std::string hex = id.hex();
+    std::string path = hex.substr(0, 2);
+    path += '/';
+    path += hex;
+    return path;
+}
+
+off_t ChunkCache::lock_byte(const ChunkId& id) {
+    return static_cast<off_t>(id.digest[0]) << 8 | id.digest[1];
+}
 
 Result<std::unique_ptr<ChunkCache>> ChunkCache::open(const std::string& folder, uint64_t max_bytes,
                                                      ChunkStore& origin,
                                                      std::chrono::milliseconds lock_wait) {
     EMBER_TRY(make_folder(folder), "chunk cache");
-    EMBER_TRY(make_folder(folder + "/locks"), "chunk cache");
     UniqueFd dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir.valid()) return fail_errno("chunk cache " + folder);
+    const UniqueFd locks(
+        ::openat(dir.get(), "locks", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!locks.valid()) return fail_errno("chunk cache " + folder + ": its lock file");
     std::unique_ptr<ChunkCache> cache(
         new ChunkCache(folder, std::move(dir), max_bytes, origin, lock_wait));  // NOLINT: private
     return cache;
 }
 
-std::optional<std::vector<uint8_t>> ChunkCache::cached(const ChunkId& id, uint64_t length) {
-    const std::string name = id.hex();
+ChunkBytes ChunkCache::cached(const ChunkId& id, uint64_t length) {
+    const std::string name = path_of(id);
     UniqueFd fd(::openat(dir_.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-    if (!fd.valid()) return std::nullopt;
+    if (!fd.valid()) return nullptr;
     struct stat st{};
     // Another length than the manifest's is a miss, not a bad chunk: a manifest cannot make the
     // cache let go of a good chunk that another snapshot's restores use.
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
         static_cast<uint64_t>(st.st_size) != length)
-        return std::nullopt;
+        return nullptr;
     std::vector<uint8_t> bytes(length);
     if (!pread_exact(fd.get(), bytes, 0) || !check_chunk(id, length, bytes)) {
         ++counts_.bad;
@@ -53,53 +91,156 @@ std::optional<std::vector<uint8_t>> ChunkCache::cached(const ChunkId& id, uint64
         if (::fstatat(dir_.get(), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
             now.st_ino == st.st_ino && now.st_dev == st.st_dev)
             ::unlinkat(dir_.get(), name.c_str(), 0);
-        return std::nullopt;
+        return nullptr;
     }
     ::futimens(fd.get(), nullptr);  // used now: last to go
-    return bytes;
+    return std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
 }
 
-UniqueFd ChunkCache::lock(const ChunkId& id) {
-    const std::string name = "locks/" + id.hex().substr(0, 4);
-    UniqueFd fd(
-        ::openat(dir_.get(), name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+UniqueFd ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued) {
+    // A description of its own: an open-file-description lock shuts out the process's other
+    // threads too, where they open the file themselves.
+    UniqueFd fd(::openat(dir_.get(), "locks", O_RDWR | O_CLOEXEC | O_NOFOLLOW));
     if (!fd.valid()) return fd;
+    struct flock range{};
+    range.l_type = F_WRLCK;
+    range.l_whence = SEEK_SET;
+    range.l_start = lock_byte(id);
+    range.l_len = 1;
     const auto deadline = std::chrono::steady_clock::now() + lock_wait_;
     auto pause = std::chrono::microseconds(200);
-    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-        if (errno != EWOULDBLOCK && errno != EINTR) return UniqueFd();
+    while (::fcntl(fd.get(), F_OFD_SETLK, &range) != 0) {
+        if (errno != EAGAIN && errno != EACCES && errno != EINTR) return UniqueFd();
         if (std::chrono::steady_clock::now() >= deadline) return UniqueFd();
-        std::this_thread::sleep_for(pause);
+        // The lock may be this process's own, held for a chunk the writer has yet to write (held
+        // back while a working set goes in), which waiting for would wait for the working set,
+        // which waits for this: the chunk itself is in the queue, or another of the lock's
+        // chunks is, and this one is fetched without the lock.
+        std::unique_lock guard(queue_mutex_);
+        auto ours = [&] {
+            queued = find_queued(id, length);
+            return queued || queued_locks_.contains(range.l_start);
+        };
+        if (ours()) return UniqueFd();
+        queue_changed_.wait_for(guard, pause);
+        if (ours()) return UniqueFd();
         pause = std::min(pause * 2, std::chrono::microseconds(20000));
     }
     return fd;
 }
 
-Result<std::vector<uint8_t>> ChunkCache::get(const ChunkId& id, uint64_t length) {
+ChunkBytes ChunkCache::find_queued(const ChunkId& id, uint64_t length) const {
+    for (const auto& p : queue_)
+        if (p.id == id && p.bytes->size() == length) return p.bytes;
+    if (writing_bytes_ && writing_id_ == id && writing_bytes_->size() == length)
+        return writing_bytes_;
+    return nullptr;
+}
+
+Result<ChunkBytes> ChunkCache::get(const ChunkId& id, uint64_t length) {
     if (auto hit = cached(id, length)) {
         ++counts_.hits;
-        return std::move(*hit);
+        return hit;
     }
-    const UniqueFd held = lock(id);
+    ChunkBytes queued;
+    UniqueFd held = lock(id, length, queued);
+    if (queued) {
+        ++counts_.hits;
+        return queued;
+    }
     // Another fetch of the chunk may have ended while this one waited.
     if (auto hit = cached(id, length)) {
         ++counts_.hits;
-        return std::move(*hit);
+        return hit;
     }
     auto bytes = origin_.get(id, length);
     EMBER_TRY(bytes);
     ++counts_.fetched;
-    // A cache that cannot keep the chunk (a full disk) costs the next restore a fetch, not this one
-    // its chunk.
-    (void)keep(id, *bytes);
+    queue(id, *bytes, std::move(held));
     return bytes;
+}
+
+namespace {
+
+// What the writer holds at most: past it a fetched chunk is not kept.
+constexpr uint64_t kMaxQueuedBytes = uint64_t{128} << 20;
+constexpr size_t kMaxQueued = 512;  // each holds a lock's file open
+
+}  // namespace
+
+void ChunkCache::queue(const ChunkId& id, ChunkBytes bytes, UniqueFd held) {
+    const std::lock_guard guard(queue_mutex_);
+    if (queue_.size() >= kMaxQueued || queued_bytes_ + bytes->size() > kMaxQueuedBytes) return;
+    if (!writer_.joinable()) {
+        try {
+            writer_ = std::thread([this] { write_queued(); });
+        } catch (const std::system_error&) {
+            return;  // no thread, no cache: the restore goes on
+        }
+    }
+    queued_bytes_ += bytes->size();
+    if (held.valid()) queued_locks_.insert(lock_byte(id));
+    queue_.push_back({id, std::move(bytes), std::move(held)});
+    queue_changed_.notify_all();
+}
+
+void ChunkCache::write_queued() {
+    // Behind every thread that installs pages or runs a vCPU: a write to the cache can wait.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+    ::pthread_setname_np(::pthread_self(), "cache_writer");
+    std::unique_lock guard(queue_mutex_);
+    for (;;) {
+        queue_changed_.wait(guard, [this] { return closing_ || (!held_ && !queue_.empty()); });
+        if (queue_.empty()) return;  // closing, with nothing left
+        Pending next = std::move(queue_.front());
+        queue_.pop_front();
+        writing_ = true;
+        writing_id_ = next.id;
+        writing_bytes_ = next.bytes;
+        guard.unlock();
+        // A cache that cannot keep the chunk (a full disk) costs the next restore a fetch, not
+        // this one its chunk.
+        (void)keep(next.id, *next.bytes);
+        guard.lock();
+        if (next.lock.valid()) queued_locks_.erase(queued_locks_.find(lock_byte(next.id)));
+        next.lock.reset();
+        writing_ = false;
+        writing_bytes_.reset();
+        queued_bytes_ -= next.bytes->size();
+        queue_changed_.notify_all();
+    }
+}
+
+void ChunkCache::hold_writes(bool held) {
+    const std::lock_guard guard(queue_mutex_);
+    held_ = held;
+    queue_changed_.notify_all();
+}
+
+void ChunkCache::flush() {
+    std::unique_lock guard(queue_mutex_);
+    queue_changed_.wait(guard, [this] { return queue_.empty() && !writing_; });
+}
+
+ChunkCache::~ChunkCache() {
+    {
+        const std::lock_guard guard(queue_mutex_);
+        closing_ = true;
+        queue_changed_.notify_all();
+    }
+    if (writer_.joinable()) writer_.join();
 }
 
 Result<void> ChunkCache::keep(const ChunkId& id, const std::vector<uint8_t>& bytes) {
     // The folder is counted before the first chunk kept, not at the start: a restore that finds
     // every chunk here never reads the folder whole.
     std::call_once(counted_once_, [this] { evict(); });
-    EMBER_TRY(write_named(dir_.get(), id.hex(), bytes), "chunk cache");
+    const std::string folder = id.hex().substr(0, 2);
+    if (::mkdirat(dir_.get(), folder.c_str(), 0755) != 0 && errno != EEXIST)
+        return fail_errno("chunk cache: " + folder);
+    const UniqueFd sub(::openat(dir_.get(), folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!sub.valid()) return fail_errno("chunk cache: " + folder);
+    EMBER_TRY(write_named(sub.get(), id.hex(), bytes), "chunk cache");
     const uint64_t added = written_ += bytes.size();
     if (counted_ + added > max_bytes_) evict();
     return {};
@@ -110,32 +251,32 @@ void ChunkCache::evict() {
     struct Entry {
         timespec used;
         uint64_t bytes;
-        std::string name;
+        std::string path;
     };
     std::vector<Entry> chunks;
     uint64_t total = 0;
-    const int fd = ::dup(dir_.get());
-    DIR* dir = fd < 0 ? nullptr : ::fdopendir(fd);
-    if (dir == nullptr) {
-        if (fd >= 0) ::close(fd);
-        return;
-    }
-    ::rewinddir(dir);
     const auto now = ::time(nullptr);
-    while (const dirent* e = ::readdir(dir)) {
-        const std::string_view name = e->d_name;
-        struct stat st{};
-        if (::fstatat(dir_.get(), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (is_chunk_name(name)) {
-            chunks.push_back({st.st_mtim, static_cast<uint64_t>(st.st_size), std::string(name)});
-            total += static_cast<uint64_t>(st.st_size);
-        } else if (name.starts_with(".") && name.find(".tmp-") != std::string_view::npos &&
-                   now - st.st_mtim.tv_sec > 60) {
-            ::unlinkat(dir_.get(), e->d_name, 0);  // a writer that died
-        }
+    std::vector<std::string> subfolders;
+    for_each_entry(dir_.get(), [&](int, const char* name, const struct stat& st) {
+        if (S_ISDIR(st.st_mode) && is_subfolder_name(name)) subfolders.emplace_back(name);
+    });
+    for (const auto& folder : subfolders) {
+        const UniqueFd sub(
+            ::openat(dir_.get(), folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+        if (!sub.valid()) continue;
+        for_each_entry(sub.get(), [&](int at, const char* entry, const struct stat& st) {
+            const std::string_view name = entry;
+            if (!S_ISREG(st.st_mode)) return;
+            if (is_chunk_name(name)) {
+                chunks.push_back({st.st_mtim, static_cast<uint64_t>(st.st_size),
+                                  folder + "/" + std::string(name)});
+                total += static_cast<uint64_t>(st.st_size);
+            } else if (name.starts_with(".") && name.find(".tmp-") != std::string_view::npos &&
+                       now - st.st_mtim.tv_sec > 60) {
+                ::unlinkat(at, entry, 0);  // a writer that died
+            }
+        });
     }
-    ::closedir(dir);
     if (total > max_bytes_) {
         std::sort(chunks.begin(), chunks.end(), [](const Entry& a, const Entry& b) {
             return a.used.tv_sec != b.used.tv_sec ? a.used.tv_sec < b.used.tv_sec
@@ -144,7 +285,7 @@ void ChunkCache::evict() {
         const uint64_t goal = max_bytes_ / 10 * 9;
         for (const auto& c : chunks) {
             if (total <= goal) break;
-            if (::unlinkat(dir_.get(), c.name.c_str(), 0) == 0) {
+            if (::unlinkat(dir_.get(), c.path.c_str(), 0) == 0) {
                 total -= c.bytes;
                 ++counts_.evicted;
             }

@@ -1,20 +1,33 @@
 // A host-wide cache of a store's chunks, shared by every restore on the host: a folder of chunks
-// named as in the store, bounded in bytes. Ten clones of one function fetch each chunk once: a
-// fetch holds a lock (an flock on one of 65,536 lock files, by the name's first two bytes) that
-// every other process and thread wanting a chunk of those bytes waits on, and looks in the cache
-// again once it has it. A chunk is checked against its name on every read, so a cache left by a
-// crash, a full disk or a hand is never trusted; a bad one is fetched again. Past its bound the
-// least recently used chunks go (a chunk's time is its file's, renewed on each hit); a VM never
-// needs the cache's copy once its pages are installed, and a reader that has a chunk open keeps it.
+// named as in the store, spread over 256 subfolders by the name's first byte (every thread that
+// adds a file to one folder waits on that folder's lock, so one folder made eight fetching threads
+// spin on it), bounded in bytes. Ten clones of one function fetch each chunk once: a fetch holds a
+// lock (an open-file-description lock on one of 65,536 bytes of the file "locks", by the name's
+// first two bytes) that every other process and thread wanting a chunk of those bytes waits on,
+// and looks in the cache again once it has it. A fetched chunk goes to the VM first; a thread of
+// its own, at the lowest priority, writes it to the cache after, and only then lets the lock go,
+// so that the write costs a restore nothing while others still find the chunk once it is there.
+// A chunk is checked against its name on every read,
+// so a cache left by a crash, a full disk or a hand is never trusted; a bad one is fetched again.
+// Past its bound the least recently used chunks go (a chunk's time is its file's, renewed on each
+// hit); a VM never needs the cache's copy once its pages are installed, and a reader that has a
+// chunk open keeps it.
 #pragma once
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/base/error.h"
 #include "core/base/unique_fd.h"
@@ -39,9 +52,23 @@ class ChunkCache final : public ChunkStore {
         const std::string& folder, uint64_t max_bytes, ChunkStore& origin,
         std::chrono::milliseconds lock_wait = std::chrono::seconds(30));
 
-    Result<std::vector<uint8_t>> get(const ChunkId& id, uint64_t length) override;
+    // Writes what it has queued first.
+    ~ChunkCache() override;
+    ChunkCache(const ChunkCache&) = delete;
+    ChunkCache& operator=(const ChunkCache&) = delete;
+
+    Result<ChunkBytes> get(const ChunkId& id, uint64_t length) override;
+    // Waits until every chunk fetched so far is in the cache (or could not be kept).
+    void flush();
+    // While held, fetched chunks wait to be written (what a restore does before its VM runs is
+    // what the guest waits on); letting go writes them.
+    void hold_writes(bool held);
 
     const CacheCounts& counts() const { return counts_; }
+
+    // Where the cache keeps chunk `id`, under its folder; and the byte of "locks" its fetch holds.
+    static std::string path_of(const ChunkId& id);
+    static off_t lock_byte(const ChunkId& id);
 
   private:
     ChunkCache(std::string folder, UniqueFd dir, uint64_t max_bytes, ChunkStore& origin,
@@ -52,11 +79,17 @@ class ChunkCache final : public ChunkStore {
           origin_(origin),
           lock_wait_(lock_wait) {}
     // The chunk from the cache, checked; nothing where it is missing or bad (a bad one is removed).
-    std::optional<std::vector<uint8_t>> cached(const ChunkId& id, uint64_t length);
+    ChunkBytes cached(const ChunkId& id, uint64_t length);
     Result<void> keep(const ChunkId& id, const std::vector<uint8_t>& bytes);
-    // Holds the lock of `id`'s first two bytes for as long as it lives (invalid: waited too
-    // long).
-    UniqueFd lock(const ChunkId& id);
+    // Hands a fetched chunk, and the lock held for it, to the writer; where the queue is full the
+    // chunk is not kept (the next restore fetches it), and the lock goes at once.
+    void queue(const ChunkId& id, ChunkBytes bytes, UniqueFd held);
+    void write_queued();
+    // Holds the lock of `id`'s first two bytes for as long as it lives (invalid: waited too long,
+    // or the lock file is gone, or the chunk turned up in this process's queue, in `queued`).
+    UniqueFd lock(const ChunkId& id, uint64_t length, ChunkBytes& queued);
+    // The chunk, where this process has fetched it and not yet written it; under queue_mutex_.
+    ChunkBytes find_queued(const ChunkId& id, uint64_t length) const;
     // Counts the folder, removes dead writers' files, and the least recently used chunks past
     // nine tenths of the bound when it is over.
     void evict();
@@ -71,6 +104,23 @@ class ChunkCache final : public ChunkStore {
     std::atomic<uint64_t> counted_{0};  // the folder's bytes when this process last counted them
     std::atomic<uint64_t> written_{0};  // bytes this process added since
     CacheCounts counts_;
+
+    struct Pending {
+        ChunkId id;
+        ChunkBytes bytes;
+        UniqueFd lock;
+    };
+    std::mutex queue_mutex_;
+    std::condition_variable queue_changed_;
+    std::deque<Pending> queue_;
+    uint64_t queued_bytes_ = 0;
+    bool writing_ = false;  // the writer has taken a chunk off the queue and not yet kept it
+    ChunkId writing_id_;
+    ChunkBytes writing_bytes_;
+    std::multiset<off_t> queued_locks_;  // the lock bytes the queue's chunks hold
+    bool held_ = false;
+    bool closing_ = false;
+    std::thread writer_;  // started by the first chunk fetched
 };
 
 }  // namespace ember::snapshot

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,12 +12,15 @@
 
 namespace ember::snapshot {
 
+// A chunk's bytes, shared: the cache writes the very bytes a restore installs, once it has.
+using ChunkBytes = std::shared_ptr<const std::vector<uint8_t>>;
+
 class ChunkStore {
   public:
     virtual ~ChunkStore() = default;
     // The chunk named `id`, which must be `length` bytes long and hash to its name. Called from
     // several threads at once.
-    virtual Result<std::vector<uint8_t>> get(const ChunkId& id, uint64_t length) = 0;
+    virtual Result<ChunkBytes> get(const ChunkId& id, uint64_t length) = 0;
 };
 
 // "chunk <id>: ..." where `bytes` is not what `id` names (or not `length` long).

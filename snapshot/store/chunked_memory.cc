@@ -1,15 +1,13 @@
 #include "snapshot/store/chunked_memory.h"
 
 #include <algorithm>
-#include <atomic>
-#include <optional>
-#include <thread>
 
+#include "core/base/at_once.h"
 #include "core/memory/guest_memory.h"
 
 namespace ember::snapshot {
 
-Result<std::vector<uint8_t>> ChunkedMemory::fetch(uint64_t index) {
+Result<ChunkBytes> ChunkedMemory::fetch(uint64_t index) {
     const auto& id = *manifest_.memory.chunks[index];
     auto bytes = store_.get(id, manifest_.chunk_length(manifest_.memory.bytes, index));
     EMBER_TRY(bytes, "memory chunk " + std::to_string(index));
@@ -26,54 +24,49 @@ Result<MemoryExtent> ChunkedMemory::extent_at(uint64_t offset, uint64_t page) {
     const uint64_t index = offset / chunk;
     const MemoryExtent zeros{index * chunk, manifest_.chunk_length(size(), index), nullptr};
     if (!manifest_.memory.chunks[index]) return zeros;
-    if (auto it = ahead_.find(index); it != ahead_.end()) {
-        current_ = std::move(it->second);
-        ahead_.erase(it);
-    } else {
-        auto bytes = fetch(index);
-        EMBER_TRY(bytes);
-        current_ = std::move(*bytes);
+    auto bytes = fetch(index);
+    EMBER_TRY(bytes);
+    current_ = std::move(*bytes);
+    {
+        const std::lock_guard guard(counting_);
         ++counts_.fetched;
-        counts_.fetched_bytes += current_.size();
+        counts_.fetched_bytes += current_->size();
     }
-    return MemoryExtent{zeros.offset, zeros.length, current_.data()};
+    return MemoryExtent{zeros.offset, zeros.length, current_->data()};
 }
 
-Result<void> ChunkedMemory::prefetch(std::span<const PageRun> runs) {
+Result<void> ChunkedMemory::deliver(std::span<const PageRun> runs, const TakeExtent& take) {
     std::vector<uint64_t> wanted;
     for (const auto& run : runs) {
+        if (run.pages == 0) continue;
         const uint64_t first = run.offset / manifest_.chunk_size;
         const uint64_t last = (run.offset + run.pages * kGuestPageSize - 1) / manifest_.chunk_size;
         for (uint64_t i = first; i <= last && i < manifest_.memory.chunks.size(); ++i)
-            if (manifest_.memory.chunks[i] && !ahead_.contains(i) &&
-                (wanted.empty() || wanted.back() != i))
-                wanted.push_back(i);
+            if (wanted.empty() || wanted.back() != i) wanted.push_back(i);
     }
     // Runs come written first, then read: a chunk may hold both.
     std::sort(wanted.begin(), wanted.end());
     wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-    // What is held ahead is bounded in bytes, whatever the runs: a sparse working set in large
-    // chunks would otherwise hold a chunk per page. The rest comes a chunk per fault.
+    // Each thread holds one chunk at a time, so what is held is bounded in bytes whatever the
+    // runs.
     const uint64_t most = std::max<uint64_t>(1, kMaxAheadBytes / manifest_.chunk_size);
-    if (wanted.size() > most) wanted.resize(most);
-    std::vector<std::optional<Result<std::vector<uint8_t>>>> got(wanted.size());
-    std::atomic<size_t> next{0};
-    {
-        std::vector<std::jthread> workers;
-        workers.reserve(fetchers_);
-        const unsigned n = std::min<unsigned>(fetchers_, static_cast<unsigned>(wanted.size()));
-        for (unsigned w = 0; w < n; ++w)
-            workers.emplace_back([&] {
-                for (size_t i; (i = next.fetch_add(1)) < wanted.size();) got[i] = fetch(wanted[i]);
-            });
-    }
-    for (size_t i = 0; i < wanted.size(); ++i) {
-        EMBER_TRY(*got[i], "fetching the working set");
-        counts_.fetched_bytes += (*got[i])->size();
-        ahead_.emplace(wanted[i], std::move(**got[i]));
-    }
-    counts_.fetched += wanted.size();
-    counts_.ahead += wanted.size();
+    const auto threads = static_cast<unsigned>(std::min<uint64_t>(fetchers_, most));
+    auto delivered = for_each_at_once(wanted.size(), threads, [&](size_t k) -> Result<void> {
+        const uint64_t index = wanted[k];
+        const MemoryExtent zeros{index * manifest_.chunk_size,
+                                 manifest_.chunk_length(size(), index), nullptr};
+        if (!manifest_.memory.chunks[index]) return take(zeros);
+        auto bytes = fetch(index);
+        EMBER_TRY(bytes);
+        {
+            const std::lock_guard guard(counting_);
+            ++counts_.fetched;
+            ++counts_.ahead;
+            counts_.fetched_bytes += (*bytes)->size();
+        }
+        return take({zeros.offset, zeros.length, (*bytes)->data()});
+    });
+    EMBER_TRY(delivered, "fetching the working set");
     return {};
 }
 
@@ -89,7 +82,7 @@ Result<std::vector<uint8_t>> fetch_file(const Manifest& manifest, const ChunkedF
         }
         auto bytes = store.get(*file.chunks[i], length);
         EMBER_TRY(bytes);
-        out.insert(out.end(), bytes->begin(), bytes->end());
+        out.insert(out.end(), (*bytes)->begin(), (*bytes)->end());
     }
     return out;
 }

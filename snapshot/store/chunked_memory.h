@@ -1,11 +1,11 @@
 // A store's chunks as a restored VM's guest memory (ember-uffd --manifest): a fault brings in the
-// whole chunk that holds it, fetched and checked once; a working set's chunks are fetched ahead, in
-// parallel, before any vCPU runs. Chunks of zeros are never fetched. Nothing is kept once the page
-// server has installed it.
+// whole chunk that holds it, fetched and checked once; a working set's chunks are fetched, checked
+// and installed by several threads at once, before any vCPU runs. Chunks of zeros are never
+// fetched. Nothing is kept once the page server has installed it.
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
+#include <mutex>
 #include <vector>
 
 #include "snapshot/store/chunk_store.h"
@@ -14,7 +14,7 @@
 
 namespace ember::snapshot {
 
-// The most a prefetch holds at once.
+// The most the threads delivering a working set hold at once: a chunk each.
 inline constexpr uint64_t kMaxAheadBytes = uint64_t{64} << 20;
 
 struct ChunkCounts {
@@ -25,24 +25,24 @@ struct ChunkCounts {
 
 class ChunkedMemory final : public MemorySource {
   public:
-    // `fetchers`: how many chunks a prefetch reads at once.
+    // `fetchers`: how many chunks a working set's delivery reads at once.
     ChunkedMemory(const Manifest& manifest, ChunkStore& store, unsigned fetchers)
         : manifest_(manifest), store_(store), fetchers_(fetchers == 0 ? 1 : fetchers) {}
 
     uint64_t size() const override { return manifest_.memory.bytes; }
     Result<MemoryExtent> extent_at(uint64_t offset, uint64_t page) override;
-    Result<void> prefetch(std::span<const PageRun> runs) override;
+    Result<void> deliver(std::span<const PageRun> runs, const TakeExtent& take) override;
 
     const ChunkCounts& counts() const { return counts_; }
 
   private:
-    Result<std::vector<uint8_t>> fetch(uint64_t index);
+    Result<ChunkBytes> fetch(uint64_t index);
 
     const Manifest& manifest_;
     ChunkStore& store_;
     unsigned fetchers_;
-    std::unordered_map<uint64_t, std::vector<uint8_t>> ahead_;  // by chunk index, until taken
-    std::vector<uint8_t> current_;                              // the last chunk handed out
+    ChunkBytes current_;  // the last chunk handed out
+    std::mutex counting_;
     ChunkCounts counts_;
 };
 

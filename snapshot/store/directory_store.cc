@@ -36,7 +36,7 @@ Result<DirectoryStore> DirectoryStore::open(const std::string& root, bool create
     return DirectoryStore(root, std::move(fd));
 }
 
-Result<std::vector<uint8_t>> DirectoryStore::get(const ChunkId& id, uint64_t length) {
+Result<ChunkBytes> DirectoryStore::get(const ChunkId& id, uint64_t length) {
     auto fd = open_file(chunk_path(id), O_RDONLY);
     EMBER_TRY(fd, "chunk " + id.hex());
     auto size = file_size(fd->get());
@@ -47,7 +47,7 @@ Result<std::vector<uint8_t>> DirectoryStore::get(const ChunkId& id, uint64_t len
     std::vector<uint8_t> bytes(length);
     EMBER_TRY(pread_exact(fd->get(), bytes, 0), "chunk " + id.hex());
     EMBER_TRY(check_chunk(id, length, bytes));
-    return bytes;
+    return std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
 }
 
 Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> bytes) {

@@ -21,7 +21,7 @@ class DirectoryStore final : public ChunkStore {
     // `create`: make the root's chunks/ and snapshots/ folders where missing (a push).
     static Result<DirectoryStore> open(const std::string& root, bool create);
 
-    Result<std::vector<uint8_t>> get(const ChunkId& id, uint64_t length) override;
+    Result<ChunkBytes> get(const ChunkId& id, uint64_t length) override;
     // Stores `bytes` under their name unless a chunk of that name is there already: true if it
     // stored them.
     Result<bool> put(const ChunkId& id, std::span<const uint8_t> bytes);

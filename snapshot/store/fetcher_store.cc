@@ -79,6 +79,9 @@ Result<std::unique_ptr<FetcherStore>> FetcherStore::start(const std::string& fet
     UniqueFd in_read(in[0]), in_write(in[1]);
     if (::pipe2(out, O_CLOEXEC) != 0) return fail_errno("pipe");
     UniqueFd out_read(out[0]), out_write(out[1]);
+    // Room for a few chunks' answers, where 64 KiB would take two wake-ups of each side per chunk
+    // (a hint: an unprivileged process past the system's bound keeps the default).
+    ::fcntl(out_write.get(), F_SETPIPE_SZ, 1 << 20);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in_read.get(), STDIN_FILENO);
@@ -151,12 +154,12 @@ void FetcherStore::read_answers() {
         std::lock_guard lock(mutex_);
         if (auto it = pending_.find(id); it != pending_.end()) {
             it->second.answer = std::move(answer);
-            answered_.notify_all();
+            it->second.answered.notify_one();
         }
     }
     std::lock_guard lock(mutex_);
     dead_ = why;
-    answered_.notify_all();
+    for (auto& [_, p] : pending_) p.answered.notify_one();
 }
 
 Result<std::vector<uint8_t>> FetcherStore::fetch(const std::string& path, size_t most) {
@@ -170,9 +173,10 @@ Result<std::vector<uint8_t>> FetcherStore::fetch(const std::string& path, size_t
         pending_.erase(id);
         return fail("ember-store-fetch does not take requests");
     }
-    const bool got = answered_.wait_for(
-        lock, wait_, [&] { return pending_[id].answer.has_value() || dead_.has_value(); });
-    auto answer = std::move(pending_[id].answer);
+    Pending& mine = pending_[id];
+    const bool got =
+        mine.answered.wait_for(lock, wait_, [&] { return mine.answer.has_value() || dead_; });
+    auto answer = std::move(mine.answer);
     pending_.erase(id);
     if (answer) return std::move(*answer);
     if (!got)
@@ -180,13 +184,13 @@ Result<std::vector<uint8_t>> FetcherStore::fetch(const std::string& path, size_t
     return fail(*dead_);
 }
 
-Result<std::vector<uint8_t>> FetcherStore::get(const ChunkId& id, uint64_t length) {
+Result<ChunkBytes> FetcherStore::get(const ChunkId& id, uint64_t length) {
     Error last{""};
     for (int attempt = 0; attempt < 3; ++attempt) {
         auto bytes = fetch("chunks/" + id.hex(), length);
         EMBER_TRY(bytes, "chunk " + id.hex());
         auto checked = check_chunk(id, length, *bytes);
-        if (checked) return std::move(*bytes);
+        if (checked) return std::make_shared<const std::vector<uint8_t>>(std::move(*bytes));
         last = std::move(checked.error());
     }
     return fail(last.message + " (asked for 3 times)");

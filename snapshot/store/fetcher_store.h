@@ -37,7 +37,7 @@ class FetcherStore final : public ChunkStore {
     FetcherStore(const FetcherStore&) = delete;
     FetcherStore& operator=(const FetcherStore&) = delete;
 
-    Result<std::vector<uint8_t>> get(const ChunkId& id, uint64_t length) override;
+    Result<ChunkBytes> get(const ChunkId& id, uint64_t length) override;
     Result<std::string> manifest(const std::string& name);
 
   private:
@@ -50,10 +50,11 @@ class FetcherStore final : public ChunkStore {
     UniqueFd to_, from_;
     std::chrono::milliseconds wait_;
     std::mutex mutex_;
-    std::condition_variable answered_;
     struct Pending {
         size_t most = 0;
         std::optional<Result<std::vector<uint8_t>>> answer;
+        // Its own: one answer wakes the one request that waits for it, not all 32.
+        std::condition_variable answered;
     };
     std::map<uint64_t, Pending> pending_;
     uint64_t next_id_ = 1;

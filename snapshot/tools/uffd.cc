@@ -159,7 +159,13 @@ Result<int> run_from_store(const Options& o) {
     const snapshot::ChunkedMemory& chunks = *source;
     auto server = snapshot::PageServer::create(std::move(*handshake), std::move(source));
     EMBER_TRY(server);
-    if (!manifest->working_set.empty()) EMBER_TRY(server->install_runs(manifest->working_set));
+    if (!manifest->working_set.empty()) {
+        // The cache is written once the VM runs, not while the working set goes in.
+        if (cache) cache->hold_writes(true);
+        auto installed = server->install_runs(manifest->working_set);
+        if (cache) cache->hold_writes(false);
+        EMBER_TRY(installed);
+    }
     EMBER_TRY(server->serve(pidfd.get()));
     report(vmm, server->counts());
     const auto& c = chunks.counts();
@@ -215,7 +221,7 @@ Result<int> run(const Options& o) {
         std::move(*handshake), std::make_unique<snapshot::MappedMemory>(std::span<const uint8_t>(
                                    memory->data(), static_cast<size_t>(*mem_size))));
     EMBER_TRY(server);
-    if (set) EMBER_TRY(server->install(ws_fd.get(), *set));
+    if (set) EMBER_TRY(server->install_runs(set->runs));
     EMBER_TRY(server->serve(pidfd.get()));
     report(vmm, server->counts());
     return 0;

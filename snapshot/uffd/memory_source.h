@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "core/base/error.h"
@@ -18,6 +19,10 @@ struct MemoryExtent {
     const uint8_t* bytes = nullptr;
 };
 
+// Called from several threads at once, each with its own extent; the bytes are valid only during
+// the call.
+using TakeExtent = std::function<Result<void>(const MemoryExtent&)>;
+
 class MemorySource {
   public:
     virtual ~MemorySource() = default;
@@ -25,21 +30,21 @@ class MemorySource {
     // The extent that holds `offset`: a whole number of `page`s (the region's page size) that
     // includes the one holding it. Its bytes stay valid until the next call.
     virtual Result<MemoryExtent> extent_at(uint64_t offset, uint64_t page) = 0;
-    // Brings in ahead of need what `runs` (a working set) cover, where that saves waits.
-    virtual Result<void> prefetch(std::span<const PageRun> runs) = 0;
+    // Hands `take` extents that together hold what `runs` (a working set) cover, none twice and
+    // none overlapping another, from several threads at once: each is fetched, checked and
+    // installed while the next ones are on their way. The first error (the source's or take's)
+    // ends it.
+    virtual Result<void> deliver(std::span<const PageRun> runs, const TakeExtent& take) = 0;
 };
 
-// The snapshot's memory file, mapped: a page at a time, no copy.
+// The snapshot's memory file, mapped: no copy of its own; a working set's runs are handed out in
+// pieces, to as many threads as the host has cores (eight at most).
 class MappedMemory final : public MemorySource {
   public:
     explicit MappedMemory(std::span<const uint8_t> memory) : memory_(memory) {}
     uint64_t size() const override { return memory_.size(); }
-    Result<MemoryExtent> extent_at(uint64_t offset, uint64_t page) override {
-        const uint64_t start = offset / page * page;
-        if (start + page > memory_.size()) return fail("a page past the memory file's end");
-        return MemoryExtent{start, page, memory_.data() + start};
-    }
-    Result<void> prefetch(std::span<const PageRun>) override { return {}; }
+    Result<MemoryExtent> extent_at(uint64_t offset, uint64_t page) override;
+    Result<void> deliver(std::span<const PageRun> runs, const TakeExtent& take) override;
 
   private:
     std::span<const uint8_t> memory_;

@@ -6,18 +6,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
+#include <mutex>
 
 #include "core/base/file_io.h"
 
 namespace ember::snapshot {
-
-namespace {
-
-// 32 MiB of a working set fetched ahead at a time.
-constexpr uint64_t kAheadPages = 8192;
-
-}  // namespace
 
 PageServer::PageServer(UffdHandshake handshake, std::unique_ptr<MemorySource> source)
     : handshake_(std::move(handshake)),
@@ -26,6 +21,8 @@ PageServer::PageServer(UffdHandshake handshake, std::unique_ptr<MemorySource> so
     for (const auto& r : handshake_.regions) {
         removed_.emplace_back(r.size / r.page_size, false);
         installed_.emplace_back(r.size / r.page_size, false);
+        if (r.page_size != kGuestPageSize)
+            zeros_.resize(std::max<size_t>(zeros_.size(), r.page_size));
     }
 }
 
@@ -68,89 +65,100 @@ Result<size_t> PageServer::region_of_run(const PageRun& run) const {
                 " is outside the VM's regions");
 }
 
-Result<void> PageServer::install(int working_set_fd, const WorkingSet& set) {
-    std::vector<uint8_t> buffer;
-    uint64_t at = set.data_offset;
+Result<void> PageServer::install_runs(std::span<const PageRun> runs) {
+    // The runs' pages not in yet, each once (runs may overlap), written runs first: the extents
+    // handed out must not overlap, since a copy that meets a page already there stops short.
+    std::vector<std::vector<bool>> wanted;
+    wanted.reserve(installed_.size());
+    for (const auto& r : installed_) wanted.emplace_back(r.size(), false);
+    std::vector<PageRun> todo;
     for (bool written : {true, false}) {
-        for (const auto& run : set.runs) {
+        for (const auto& run : runs) {
             if (run.written != written) continue;
             auto index = region_of_run(run);
             EMBER_TRY(index);
-            const UffdRegion* region = &handshake_.regions[*index];
-            const uint64_t bytes = run.pages * kGuestPageSize;
-            buffer.resize(bytes);
-            EMBER_TRY(pread_exact(working_set_fd, buffer, at), "working set");
-            at += bytes;
-            EMBER_TRY(uffd_.copy(region->base_host_virt_addr + (run.offset - region->offset),
-                                 buffer.data(), bytes));
-            const uint64_t first = (run.offset - region->offset) / kGuestPageSize;
-            for (uint64_t p = first; p < first + run.pages; ++p) installed_[*index][p] = true;
+            const UffdRegion& r = handshake_.regions[*index];
+            auto& want = wanted[*index];
+            const uint64_t first = (run.offset - r.offset) / kGuestPageSize;
+            for (uint64_t p = first, end = first + run.pages; p < end;) {
+                while (p < end && (want[p] || installed_[*index][p] || removed_[*index][p])) ++p;
+                const uint64_t start = p;
+                while (p < end && !want[p] && !installed_[*index][p] && !removed_[*index][p])
+                    want[p++] = true;
+                if (p > start)
+                    todo.push_back({r.offset + start * kGuestPageSize, p - start, written});
+            }
             counts_.prefetched += run.pages;
+        }
+    }
+    // The bitmaps are only read while the source's threads install; what they installed is
+    // marked once all are done.
+    std::mutex done_mutex;
+    std::vector<PageSpan> done;
+    std::atomic<bool> gone{false};
+    EMBER_TRY(source_->deliver(todo, [&](const MemoryExtent& e) -> Result<void> {
+        std::vector<PageSpan> copied;
+        EMBER_TRY(copy_extent(e, copied, gone));
+        const std::lock_guard guard(done_mutex);
+        done.insert(done.end(), copied.begin(), copied.end());
+        return {};
+    }));
+    mark_installed(done);
+    return {};
+}
+
+Result<void> PageServer::copy_extent(const MemoryExtent& extent, std::vector<PageSpan>& copied,
+                                     std::atomic<bool>& gone) const {
+    // The VMM may exit before its working set is all in (its guest answered with what it had):
+    // what is left to install is nobody's, and serve() sees the VMM's end.
+    auto unless_gone = [&](Result<void> r) -> Result<void> {
+        if (!r && r.error().kind == ErrorKind::Gone) {
+            gone = true;
+            return {};
+        }
+        return r;
+    };
+    for (size_t index = 0; !gone && index < handshake_.regions.size(); ++index) {
+        const UffdRegion& r = handshake_.regions[index];
+        // The part of the extent in this region, by the region's pages.
+        const uint64_t lo = std::max(extent.offset, r.offset);
+        const uint64_t hi = std::min(extent.offset + extent.length, r.offset + r.size);
+        if (lo >= hi) continue;
+        const auto& installed = installed_[index];
+        const auto& removed = removed_[index];
+        uint64_t p = (lo - r.offset) / r.page_size;
+        const uint64_t end = (hi - r.offset) / r.page_size;
+        while (p < end && !gone) {
+            if (installed[p] || removed[p]) {
+                ++p;
+                continue;
+            }
+            const uint64_t start = p;
+            while (p < end && !installed[p] && !removed[p]) ++p;
+            const uint64_t dst = r.base_host_virt_addr + start * r.page_size;
+            const uint64_t bytes = (p - start) * r.page_size;
+            const uint64_t from = r.offset + start * r.page_size - extent.offset;
+            if (extent.bytes != nullptr) {
+                EMBER_TRY(unless_gone(uffd_.copy(dst, extent.bytes + from, bytes)));
+            } else if (r.page_size == kGuestPageSize) {
+                EMBER_TRY(unless_gone(uffd_.zero(dst, bytes)));
+            } else {
+                // hugetlb memory has no UFFDIO_ZEROPAGE: copies of a zero page.
+                for (uint64_t at = 0; at < bytes; at += r.page_size)
+                    EMBER_TRY(unless_gone(uffd_.copy(dst + at, zeros_.data(), r.page_size)));
+            }
+            if (!gone) copied.push_back({index, start, p - start});
         }
     }
     return {};
 }
 
-Result<void> PageServer::install_runs(std::span<const PageRun> runs) {
-    struct Placed {
-        size_t region;
-        uint64_t first;  // the region's page
-        uint64_t pages;
-        bool written;
-    };
-    std::vector<Placed> placed;
-    placed.reserve(runs.size());
-    for (const auto& run : runs) {
-        auto index = region_of_run(run);
-        EMBER_TRY(index);
-        const UffdRegion& r = handshake_.regions[*index];
-        placed.push_back(
-            {*index, (run.offset - r.offset) / kGuestPageSize, run.pages, run.written});
-        counts_.prefetched += run.pages;
+void PageServer::mark_installed(std::span<const PageSpan> spans) {
+    for (const auto& s : spans) {
+        auto& installed = installed_[s.region];
+        for (uint64_t p = s.first; p < s.first + s.pages; ++p) installed[p] = true;
+        counts_.installed += s.pages;
     }
-    // A slice of what is not in yet, fetched ahead, then installed: the source holds what it
-    // fetched until it is installed, so a working set as large as the VM costs the handler a
-    // slice's worth at most.
-    std::vector<PageRun> slice;
-    std::vector<size_t> slice_regions;
-    uint64_t in_slice = 0;
-    auto install_slice = [&]() -> Result<void> {
-        EMBER_TRY(source_->prefetch(slice));
-        for (size_t k = 0; k < slice.size(); ++k) {
-            const UffdRegion& r = handshake_.regions[slice_regions[k]];
-            const uint64_t first = (slice[k].offset - r.offset) / kGuestPageSize;
-            for (uint64_t p = first; p < first + slice[k].pages; ++p)
-                if (!installed_[slice_regions[k]][p] && !removed_[slice_regions[k]][p])
-                    EMBER_TRY(bring_in(slice_regions[k], p));
-        }
-        slice.clear();
-        slice_regions.clear();
-        in_slice = 0;
-        return {};
-    };
-    for (bool written : {true, false}) {
-        for (const auto& run : placed) {
-            if (run.written != written) continue;
-            const auto& installed = installed_[run.region];
-            const auto& removed = removed_[run.region];
-            const UffdRegion& r = handshake_.regions[run.region];
-            for (uint64_t p = run.first, end = run.first + run.pages; p < end;) {
-                while (p < end && (installed[p] || removed[p])) ++p;
-                const uint64_t start = p;
-                while (p < end && !installed[p] && !removed[p] &&
-                       in_slice + (p - start) < kAheadPages)
-                    ++p;
-                if (p > start) {
-                    slice.push_back({r.offset + start * kGuestPageSize, p - start, written});
-                    slice_regions.push_back(run.region);
-                    in_slice += p - start;
-                }
-                if (in_slice >= kAheadPages) EMBER_TRY(install_slice());
-            }
-        }
-    }
-    if (!slice.empty()) EMBER_TRY(install_slice());
-    return {};
 }
 
 Result<void> PageServer::bring_in(size_t index, uint64_t page) {
@@ -161,33 +169,10 @@ Result<void> PageServer::bring_in(size_t index, uint64_t page) {
         extent->offset > r.offset + page * r.page_size ||
         extent->offset + extent->length < r.offset + (page + 1) * r.page_size)
         return fail("the memory source handed back an extent that does not hold the page");
-    // The part of the extent in this region, by the region's pages.
-    const uint64_t lo = std::max(extent->offset, r.offset);
-    const uint64_t hi = std::min(extent->offset + extent->length, r.offset + r.size);
-    auto& installed = installed_[index];
-    const auto& removed = removed_[index];
-    uint64_t p = (lo - r.offset) / r.page_size;
-    const uint64_t end = (hi - r.offset) / r.page_size;
-    while (p < end) {
-        if (installed[p] || removed[p]) {
-            ++p;
-            continue;
-        }
-        const uint64_t start = p;
-        while (p < end && !installed[p] && !removed[p]) installed[p++] = true;
-        const uint64_t dst = r.base_host_virt_addr + start * r.page_size;
-        const uint64_t bytes = (p - start) * r.page_size;
-        const uint64_t from = r.offset + start * r.page_size - extent->offset;
-        if (extent->bytes != nullptr) {
-            EMBER_TRY(uffd_.copy(dst, extent->bytes + from, bytes));
-        } else if (r.page_size == kGuestPageSize) {
-            EMBER_TRY(uffd_.zero(dst, bytes));
-        } else {
-            zeros_.resize(std::max<size_t>(zeros_.size(), bytes), 0);
-            EMBER_TRY(uffd_.copy(dst, zeros_.data(), bytes));
-        }
-        counts_.installed += p - start;
-    }
+    std::vector<PageSpan> copied;
+    std::atomic<bool> gone{false};
+    EMBER_TRY(copy_extent(*extent, copied, gone));
+    mark_installed(copied);
     return {};
 }
 
@@ -201,7 +186,6 @@ Result<void> PageServer::fault(uint64_t addr) {
         ++counts_.zero_faults;
         if (r->page_size == kGuestPageSize) return uffd_.zero(dst, r->page_size);
         // hugetlb memory has no UFFDIO_ZEROPAGE: a copy of zeros.
-        zeros_.resize(r->page_size, 0);
         return uffd_.copy(dst, zeros_.data(), r->page_size);
     }
     // Installed already: a second vCPU's fault on it, which the first one's copy woke.
@@ -241,9 +225,12 @@ Result<void> PageServer::serve(int vmm_pidfd) {
             for (size_t i = 0; i < count; ++i)
                 if (msgs[i].event == UFFD_EVENT_REMOVE)
                     remove(msgs[i].arg.remove.start, msgs[i].arg.remove.end);
-            for (size_t i = 0; i < count; ++i)
-                if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-                    EMBER_TRY(fault(msgs[i].arg.pagefault.address));
+            for (size_t i = 0; i < count; ++i) {
+                if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
+                auto served = fault(msgs[i].arg.pagefault.address);
+                if (!served && served.error().kind == ErrorKind::Gone) return {};  // the VMM ended
+                EMBER_TRY(served);
+            }
             continue;  // faults first: the VMM's exit can wait for them
         }
         if ((fds[0].revents & (POLLERR | POLLHUP)) != 0) return {};

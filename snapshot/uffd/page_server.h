@@ -6,6 +6,7 @@
 // never as the file's stale bytes.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -32,12 +33,9 @@ class PageServer {
     // Every region must lie inside `source`.
     static Result<PageServer> create(UffdHandshake handshake, std::unique_ptr<MemorySource> source);
 
-    // Copies the working set's pages (read and written alike: this memory is anonymous) into the
-    // VM from the working-set file, in the file's order.
-    Result<void> install(int working_set_fd, const WorkingSet& set);
-    // Installs the extents of the source that hold `runs` (written runs first), checked against
-    // the regions first, then 32 MiB at a time: each slice of what is not in yet is fetched ahead
-    // by the source, then installed.
+    // Installs the extents of the source that hold `runs` (a working set, written runs first),
+    // checked against the regions first; the source fetches, checks and installs them from
+    // several threads at once.
     Result<void> install_runs(std::span<const PageRun> runs);
 
     // Serves faults until the VMM is gone (its connection hangs up or `vmm_pidfd`, when valid,
@@ -53,9 +51,20 @@ class PageServer {
     // The region holding host address `addr`, or null.
     const UffdRegion* region_of(uint64_t addr, size_t* index) const;
     Result<void> fault(uint64_t addr);
-    // Installs the source's extent that holds page `page` of region `index`: its pages in the
-    // region that are neither installed nor removed.
+    // Installs the source's extent that holds page `page` of region `index`.
     Result<void> bring_in(size_t index, uint64_t page);
+    struct PageSpan {
+        size_t region;
+        uint64_t first;
+        uint64_t pages;
+    };
+    // Copies the pages of `extent` that are neither installed nor removed into every region it
+    // overlaps, and says which in `copied`. It only reads the bitmaps, so several threads may run
+    // it at once on extents that do not overlap; mark_installed records their work after.
+    // A VMM that has exited sets `gone` and ends the copying, without an error.
+    Result<void> copy_extent(const MemoryExtent& extent, std::vector<PageSpan>& copied,
+                             std::atomic<bool>& gone) const;
+    void mark_installed(std::span<const PageSpan> spans);
     void remove(uint64_t start, uint64_t end);
 
     UffdHandshake handshake_;
@@ -63,7 +72,7 @@ class PageServer {
     std::unique_ptr<MemorySource> source_;
     std::vector<std::vector<bool>> removed_;    // per region, per page
     std::vector<std::vector<bool>> installed_;  // per region, per page
-    std::vector<uint8_t> zeros_;                // a zero huge page, once one is needed
+    std::vector<uint8_t> zeros_;                // a zero huge page, where a region has them
     PageServerCounts counts_;
 };
 

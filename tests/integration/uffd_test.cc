@@ -41,14 +41,33 @@ TEST_F(Uffd, EmberUffdServesARestoreOnDemandAndWithAWorkingSet) {
         EXPECT_GE(on_demand, 768u) << read_file(h.err);
     }
     record_working_set();
+    // The load names the working set too: ember maps its pages for the guest once the handler has
+    // installed them (where KVM can pre-fault), and the guest sees the snapshot's bytes.
     Handler h(files, {EMBER_UFFD, "--socket", sock, "--mem-file", mem, "--working-set", ws,
                       "--snapshot-path", state});
     ASSERT_TRUE(wait_exists(sock));
-    one_round_through_the_handler();
+    one_round_through_the_handler(state, ws);
     ASSERT_EQ(h.wait(), 0) << read_file(h.err);
     const std::string log = read_file(h.err);
     EXPECT_GE(count_before(log, "working-set pages installed"), 768u) << log;
     EXPECT_LE(count_before(log, "pages served on faults") + 700, on_demand) << log;
+}
+
+// A working set in the load is checked against the snapshot as with the File backend, before
+// ember connects to the handler.
+TEST_F(Uffd, AWorkingSetOfAnotherSnapshotIsRefusedInAUffdLoad) {
+    record_working_set();
+    // The same runs, recorded for another state file: a byte of the header's checksum changed.
+    std::string other = read_file(ws);
+    other[16] = static_cast<char>(other[16] ^ 1);
+    const std::string wrong = files.path() + "/other.ws";
+    std::ofstream(wrong, std::ios::binary) << other;
+    ApiEmber clone;
+    auto c = clone.api();
+    auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true, state, wrong));
+    EXPECT_EQ(loaded.status, 400);
+    EXPECT_NE(loaded.body.find("working_set_path " + wrong), std::string::npos) << loaded.body;
+    EXPECT_NE(loaded.body.find("another snapshot"), std::string::npos) << loaded.body;
 }
 
 // Two pushes of one snapshot share every chunk; a restore from the store writes the state file for
@@ -154,7 +173,8 @@ TEST_F(Uffd, AMissingOrDeadHandlerIsAClearErrorNotAHang) {
         with_ws.insert(with_ws.size() - 1, R"(, "working_set_path": "/x")");
         auto ws_too = call(c, "PUT", "/snapshot/load", with_ws);
         EXPECT_EQ(ws_too.status, 400);
-        EXPECT_NE(ws_too.body.find("ember-uffd --working-set"), std::string::npos) << ws_too.body;
+        EXPECT_NE(ws_too.body.find("working_set_path /x: No such file"), std::string::npos)
+            << ws_too.body;
         EXPECT_EQ(call(c, "GET", "/").status, 200);
     }
     // A handler that dies after the handshake: the loaded VM's memory is gone, and ember says so

@@ -164,7 +164,8 @@ class Vmm : public ExitSink {
                                                            const snapshot::DecodedSnapshot& snap);
     static Result<std::unique_ptr<Vmm>> restore_through_handler(
         const LoadSnapshot& load, VmmOptions options, std::optional<PreparedVm> prepared,
-        const snapshot::DecodedSnapshot& snap);
+        const snapshot::DecodedSnapshot& snap,
+        const std::optional<snapshot::WorkingSet>& working_set);
     // What a restore does once guest memory is in place, however it got there.
     Result<void> restore_state(const snapshot::DecodedSnapshot& snap);
     Result<void> load_guest(const VmConfig& config);

@@ -124,8 +124,19 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
         prepared = std::move(*made);
     }
     EMBER_TRY(fit_to_host(*snap, *prepared), "snapshot_path " + state_path);
+    // Checked before anything is built: a working set that does not fit stops the load.
+    std::optional<snapshot::WorkingSet> working_set;
+    if (load.working_set_path) {
+        const std::string field = "working_set_path " + *load.working_set_path;
+        auto ws = open_file(*load.working_set_path, O_RDONLY);
+        EMBER_TRY(ws, field);
+        auto set = snapshot::read_working_set(ws->get(), snap->identity);
+        EMBER_TRY(set, field);
+        working_set = std::move(*set);
+    }
     if (load.uffd())
-        return restore_through_handler(load, std::move(options), std::move(prepared), *snap);
+        return restore_through_handler(load, std::move(options), std::move(prepared), *snap,
+                                       working_set);
     // The memory file must hold every byte the layout says: a shorter one would SIGBUS ember the
     // first time the guest touched a page past its end.
     const uint64_t expected = snap->identity.memory_bytes;
@@ -138,17 +149,6 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
         return fail("mem_file_path " + memory_path + ": " + std::to_string(*mem_size) +
                     " bytes, but the snapshot's VM has " + std::to_string(expected) +
                     " bytes of memory");
-
-    // Checked before anything is built: a working set that does not fit stops the load.
-    std::optional<snapshot::WorkingSet> working_set;
-    if (load.working_set_path) {
-        const std::string field = "working_set_path " + *load.working_set_path;
-        auto ws = open_file(*load.working_set_path, O_RDONLY);
-        EMBER_TRY(ws, field);
-        auto set = snapshot::read_working_set(ws->get(), snap->identity);
-        EMBER_TRY(set, field);
-        working_set = std::move(*set);
-    }
 
     if (snap->layout.page_size != kGuestPageSize) {
         if (working_set)
@@ -235,10 +235,9 @@ Result<std::unique_ptr<Vmm>> Vmm::restore_huge_pages(int mem_fd, VmmOptions opti
 
 // Guest memory is anonymous, and every page of it comes from the handler: registered and handed
 // over before anything, ember included, touches it.
-Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(const LoadSnapshot& load,
-                                                          VmmOptions options,
-                                                          std::optional<PreparedVm> prepared,
-                                                          const snapshot::DecodedSnapshot& snap) {
+Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(
+    const LoadSnapshot& load, VmmOptions options, std::optional<PreparedVm> prepared,
+    const snapshot::DecodedSnapshot& snap, const std::optional<snapshot::WorkingSet>& working_set) {
     auto vmm = build(snap.config, std::move(options), -1, std::move(prepared));
     EMBER_TRY(vmm);
     auto backing = UffdBacking::connect((*vmm)->memory_, load.memory().backend_path,
@@ -249,6 +248,9 @@ Result<std::unique_ptr<Vmm>> Vmm::restore_through_handler(const LoadSnapshot& lo
     (*vmm)->uffd_ = std::move(*backing);
     EMBER_TRY((*vmm)->restore_state(snap));
     EMBER_TRY((*vmm)->renew_generation_id());
+    // The handler brings the pages in (ember-uffd installs a working set first, from every core);
+    // KVM maps them for the guest here, where each would otherwise cost the guest an exit.
+    if (working_set) (*vmm)->pre_fault(*working_set);
     return vmm;
 }
 

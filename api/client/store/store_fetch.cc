@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <thread>
 
@@ -143,6 +144,14 @@ Result<std::string> StoreFetcher::get(const std::string& path, size_t most) {
                 prefix_ + "/" + path, headers,
                 [&](const httplib::Response& response) {
                     status = response.status;
+                    // The body's room at once, where it says its length and that is in bounds.
+                    const std::string length = response.get_header_value("Content-Length");
+                    size_t n = 0;
+                    const auto [end, ec] =
+                        std::from_chars(length.data(), length.data() + length.size(), n);
+                    if (status == 200 && ec == std::errc() &&
+                        end == length.data() + length.size() && n <= most)
+                        body.reserve(n);
                     return status == 200;
                 },
                 [&](const char* data, size_t length) {
