@@ -17,7 +17,8 @@ namespace ember::snapshot {
 namespace {
 
 constexpr char kWorkingSetMagic[8] = {'E', 'M', 'B', 'W', 'S', 'E', 'T', '\0'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersionWithContents = 1;
 constexpr uint64_t kPage = kGuestPageSize;
 constexpr size_t kHeaderBytes = 8 + 4 + 4 + 5 * 8;
 constexpr size_t kRunBytes = 3 * 8;
@@ -108,7 +109,7 @@ std::vector<PageRun> touched_runs(const std::vector<std::vector<Residency>>& res
 }
 
 Result<void> write_working_set(int out, const SnapshotIdentity& snapshot,
-                               std::span<const PageRun> runs, int memory_fd) {
+                               std::span<const PageRun> runs) {
     ByteWriter w;
     for (char c : kWorkingSetMagic) w.put(c);
     w.put(kVersion);
@@ -125,25 +126,7 @@ Result<void> write_working_set(int out, const SnapshotIdentity& snapshot,
         w.put(r.written ? kWritten : uint64_t{0});
     }
     w.put(fnv1a64(w.bytes()));
-    std::vector<uint8_t> head = w.bytes();
-    head.resize(data_offset_for(runs.size()), 0);
-    EMBER_TRY(write_all(out, head));
-    // The written runs' pages, then the read ones': the order ember-uffd installs them in, in one
-    // pass.
-    std::vector<uint8_t> buffer(1024 * 1024);
-    for (const bool pass : {true, false}) {
-        for (const auto& r : runs) {
-            if (r.written != pass) continue;
-            for (uint64_t done = 0; done < r.pages * kPage;) {
-                const size_t n = std::min<uint64_t>(buffer.size(), r.pages * kPage - done);
-                std::span<uint8_t> chunk(buffer.data(), n);
-                EMBER_TRY(pread_exact(memory_fd, chunk, r.offset + done), "the memory file");
-                EMBER_TRY(write_all(out, chunk));
-                done += n;
-            }
-        }
-    }
-    return {};
+    return write_all(out, w.bytes());
 }
 
 Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected) {
@@ -164,9 +147,10 @@ Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected) {
     auto written = r.get<uint64_t>();
     auto read = r.get<uint64_t>();
     EMBER_TRY(read);  // the header is whole, so every field before it is too
-    if (*version != kVersion)
+    if (*version != kVersion && *version != kVersionWithContents)
         return fail("working set format version " + std::to_string(*version) +
-                    "; this ember reads version " + std::to_string(kVersion));
+                    "; this ember reads versions " + std::to_string(kVersionWithContents) +
+                    " and " + std::to_string(kVersion));
     if (*page != kPage) return fail("working set of " + std::to_string(*page) + "-byte pages");
     const SnapshotIdentity found{*checksum, *memory_bytes};
     if (found != expected)
@@ -190,7 +174,7 @@ Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected) {
     std::memcpy(&stored_sum, index.data() + index.size() - 8, 8);
     if (fnv1a64(std::span(index).first(index.size() - 8)) != stored_sum)
         return fail("working set index checksum mismatch: the file is damaged");
-    WorkingSet set{found, {}, data_offset_for(*count)};
+    WorkingSet set{found, {}};
     ByteReader runs(std::span<const uint8_t>(index).subspan(kHeaderBytes, *count * kRunBytes),
                     "working set index");
     uint64_t previous_end = 0, counted_written = 0, counted_read = 0;
@@ -212,11 +196,16 @@ Result<WorkingSet> read_working_set(int fd, const SnapshotIdentity& expected) {
     }
     if (counted_written != *written || counted_read != *read)
         return fail("working set header and index disagree on the number of pages");
-    const uint64_t want = set.data_offset + (counted_written + counted_read) * kPage;
-    if (*size != want)
+    if (*version == kVersion && *size != kHeaderBytes + index_bytes)
+        return fail("working set is " + std::to_string(*size) + " bytes, where its header and " +
+                    "index are " + std::to_string(kHeaderBytes + index_bytes));
+    // A version 1 file's contents are skipped, but must be whole: a short one is damaged.
+    const uint64_t with_contents =
+        data_offset_for(*count) + (counted_written + counted_read) * kPage;
+    if (*version == kVersionWithContents && *size != with_contents)
         return fail("working set is " + std::to_string(*size) + " bytes, but its index lists " +
                     std::to_string(counted_written + counted_read) + " pages (" +
-                    std::to_string(want) + " bytes)");
+                    std::to_string(with_contents) + " bytes)");
     return set;
 }
 

@@ -1,11 +1,11 @@
 // A working set: the guest pages a VM restored from a snapshot touched after its load (what its
-// function needed to answer), with their contents as the snapshot's memory file holds them. A later
-// load of the same snapshot brings them in before any vCPU runs, instead of one fault each.
+// function needed to answer). A later load of the same snapshot brings them in before any vCPU
+// runs, instead of one fault each, from the snapshot's memory file (ember-uffd too).
 //
-// The file: a header, an index of runs of pages (memory-file offsets, in order, each marked read or
-// written), then the pages' contents from a page-aligned offset: those of the written runs first,
-// then those of the read ones, each group in index order. The header names the snapshot (its state
-// file's closing checksum and its memory size) and carries a checksum of itself and the index.
+// The file (version 2): a header, then an index of runs of pages (memory-file offsets, in order,
+// each marked read or written), then a checksum of both. The header names the snapshot (its state
+// file's closing checksum and its memory size). Version 1 files also carried the pages' contents,
+// from a page-aligned offset after the index; they are read still, their contents skipped.
 #pragma once
 
 #include <chrono>
@@ -42,7 +42,6 @@ struct WorkingSetCounts {
 struct WorkingSet {
     SnapshotIdentity snapshot;
     std::vector<PageRun> runs;
-    uint64_t data_offset = 0;  // where the contents start
 
     WorkingSetCounts counts() const;
 };
@@ -52,9 +51,9 @@ struct WorkingSet {
 std::vector<PageRun> touched_runs(const std::vector<std::vector<Residency>>& residency,
                                   const GuestMemory& memory);
 
-// Writes the working set to `out`, reading each page from `memory_fd`, the snapshot's memory file.
+// Writes the working set to `out`.
 Result<void> write_working_set(int out, const SnapshotIdentity& snapshot,
-                               std::span<const PageRun> runs, int memory_fd);
+                               std::span<const PageRun> runs);
 
 WorkingSetCounts count_runs(std::span<const PageRun> runs);
 
@@ -71,9 +70,7 @@ struct PrefetchTimes {
 
 // For guest memory mapped privately from the snapshot's memory file: the written pages become the
 // clone's own copies of the file's (they would have on the guest's first write anyway), then the
-// read ones are mapped from the file, so that clones keep sharing them in the page cache. The
-// working set's copies of the pages are for a page-fault handler (ember-uffd), which has no file
-// mapping to copy from.
+// read ones are mapped from the file, so that clones keep sharing them in the page cache.
 Result<PrefetchTimes> prefetch_working_set(const WorkingSet& set, const GuestMemory& memory);
 
 struct GuestRange {

@@ -145,9 +145,15 @@ inline std::optional<double> boot_toucher(EmberApi& c, Proc& ember,
     return ms_since(t);
 }
 
-inline long long file_bytes(const std::string& path) {
-    struct stat st{};
-    return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_size) : -1;
+// The bytes of the pages a working set file lists (its header's written and read page counts,
+// snapshot/working_set.h), or -1.
+inline long long working_set_bytes(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return -1;
+    uint64_t header[7] = {};
+    const bool whole = std::fread(header, sizeof header, 1, f) == 1;
+    std::fclose(f);
+    return whole ? static_cast<long long>((header[5] + header[6]) * 4096) : -1;
 }
 
 inline void drop_page_cache() {

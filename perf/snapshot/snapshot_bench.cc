@@ -126,7 +126,7 @@ int touch_64mib(TempDir& dir, int runs, bool quick) {
     std::printf(
         "\nthe same restores, load request to the end of the first pass, ms, median / p90; the "
         "working set\nis what a lazy restore's first pass touched (%lld KiB):\n\n",
-        static_cast<long long>(file_bytes(ws) / 1024));
+        working_set_bytes(ws) / 1024);
     std::printf(
         "| memory file | lazy | with the working set | working set/lazy |\n|---|---|---|---|\n");
     for (int c = 1; c >= 0; --c)

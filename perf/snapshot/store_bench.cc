@@ -149,7 +149,7 @@ int main() {
         };
     };
     std::vector<double> local, local_uffd, empty, warm, copied;
-    uint64_t fetched_bytes = 0, fetched_chunks = 0;
+    uint64_t fetched_bytes = 0, fetched_chunks = 0, ws_pages = 0;
     for (int i = 0; i < runs; ++i) {
         if (!restore(no_handler, file_load(s.state, s.mem, s.ws), local)) return 1;
         if (!restore(
@@ -168,6 +168,7 @@ int main() {
             return 1;
         fetched_bytes = number_before(handler_log, "bytes\\), [0-9]+ of them ahead");
         fetched_chunks = number_before(handler_log, "chunks fetched");
+        ws_pages = number_before(handler_log, "working-set pages installed");
         if (!restore(from_store(dir.path() + "/cache"),
                      uffd_load(dir.path() + "/fetched.state", hsock), warm))
             return 1;
@@ -249,12 +250,13 @@ int main() {
     for (const auto& r : remote)
         std::printf("at %d ms: store (empty cache) / copy then load %.2f\n", r.rtt_ms,
                     percentile(r.empty, 0.5) / percentile(r.copied, 0.5));
-    const auto ws_bytes = file_bytes(s.ws);
+    const uint64_t ws_bytes = ws_pages * 4096;
     std::printf(
-        "\nfetched from the store before the first answer: %llu chunks, %llu KiB; the working-set "
-        "file %lld KiB; ratio %.2f\n",
+        "\nfetched from the store before the first answer: %llu chunks, %llu KiB; the working set "
+        "%llu KiB; ratio %.2f\n",
         static_cast<unsigned long long>(fetched_chunks),
-        static_cast<unsigned long long>(fetched_bytes >> 10), ws_bytes / 1024,
+        static_cast<unsigned long long>(fetched_bytes >> 10),
+        static_cast<unsigned long long>(ws_bytes >> 10),
         ws_bytes > 0 ? static_cast<double>(fetched_bytes) / static_cast<double>(ws_bytes) : 0.0);
     const uint64_t chunks = number_before(second.out, "chunks of");
     const uint64_t shared = number_before(second.out, "shared with");

@@ -85,7 +85,7 @@ clone() {
 
 clone 1 "$file_load"
 must 204 api "$work/c1.sock" PUT /snapshot/working-set "{\"working_set_path\": \"$work/py.ws\"}"
-echo "clone 1 recorded a working set of $(( $(stat -c %s "$work/py.ws") / 1024 )) KiB"
+echo "clone 1 recorded its working set (an index of $(( $(stat -c %s "$work/py.ws") / 1024 )) KiB)"
 kill -9 "$pid"; wait "$pid" 2> /dev/null
 clone 2 "$file_load, \"working_set_path\": \"$work/py.ws\""
 echo "clone 2: $(grep -o 'the working set.s [0-9]* pages mapped for the guest before it runs' "$work/log_c2" ||

@@ -8,6 +8,7 @@
 
 #include "core/base/file_io.h"
 #include "core/base/unique_fd.h"
+#include "snapshot/format.h"
 
 namespace ember::snapshot {
 namespace {
@@ -102,15 +103,15 @@ TEST(WorkingSet, ALaterCloneGetsTheSnapshotsPagesInPlaceAndTheRestStaysLazy) {
         ASSERT_TRUE(first);
         touch_as_the_first_clone(*first);
         auto runs = touched_runs(residency_of(*first), *first);
-        ASSERT_TRUE(write_working_set(set_file.get(), kSnapshot, runs, file.get()));
+        ASSERT_TRUE(write_working_set(set_file.get(), kSnapshot, runs));
     }
     auto set = read_working_set(set_file.get(), kSnapshot);
     ASSERT_TRUE(set) << set.error().message;
     const auto counts = set->counts();
     EXPECT_EQ(counts.written_pages, 3u);
     EXPECT_GE(counts.read_pages, 3u);
-    EXPECT_EQ(*file_size(set_file.get()),
-              set->data_offset + (counts.written_pages + counts.read_pages) * kPage);
+    // The index alone: the pages come from the memory file.
+    EXPECT_EQ(*file_size(set_file.get()), 56 + set->runs.size() * 24 + 8);
 
     auto clone = GuestMemory::map_file(kSpecs, file.get());
     ASSERT_TRUE(clone);
@@ -133,10 +134,9 @@ TEST(WorkingSet, ALaterCloneGetsTheSnapshotsPagesInPlaceAndTheRestStaysLazy) {
 }
 
 TEST(WorkingSet, AWorkingSetOfAnotherSnapshotIsRefused) {
-    UniqueFd file = memory_file();
     UniqueFd set_file = memfd();
     const std::vector<PageRun> runs = {{1 * kPage, 2, false}, {5 * kPage, 1, true}};
-    ASSERT_TRUE(write_working_set(set_file.get(), kSnapshot, runs, file.get()));
+    ASSERT_TRUE(write_working_set(set_file.get(), kSnapshot, runs));
     auto other =
         read_working_set(set_file.get(), {kSnapshot.state_checksum + 1, kSnapshot.memory_bytes});
     ASSERT_FALSE(other);
@@ -146,7 +146,6 @@ TEST(WorkingSet, AWorkingSetOfAnotherSnapshotIsRefused) {
 }
 
 TEST(WorkingSet, ADamagedOrForeignFileIsRefusedBeforeAnythingIsRead) {
-    UniqueFd file = memory_file();
     auto error_of = [](const std::vector<uint8_t>& bytes, const SnapshotIdentity& id) {
         UniqueFd fd = memfd();
         EXPECT_TRUE(write_all(fd.get(), bytes));
@@ -156,7 +155,7 @@ TEST(WorkingSet, ADamagedOrForeignFileIsRefusedBeforeAnythingIsRead) {
     UniqueFd good = memfd();
     const std::vector<PageRun> runs = {
         {1 * kPage, 2, false}, {5 * kPage, 1, true}, {70 * kPage, 3, false}};
-    ASSERT_TRUE(write_working_set(good.get(), kSnapshot, runs, file.get()));
+    ASSERT_TRUE(write_working_set(good.get(), kSnapshot, runs));
     std::vector<uint8_t> bytes(*file_size(good.get()));
     ASSERT_TRUE(pread_exact(good.get(), bytes, 0));
     EXPECT_EQ(error_of(bytes, kSnapshot), "(read)");
@@ -167,10 +166,22 @@ TEST(WorkingSet, ADamagedOrForeignFileIsRefusedBeforeAnythingIsRead) {
     auto flipped = bytes;
     flipped[56 + 3] ^= 1;  // the first run's offset
     EXPECT_NE(error_of(flipped, kSnapshot).find("checksum mismatch"), std::string::npos);
-    auto short_data = bytes;
-    short_data.resize(bytes.size() - kPage);
-    EXPECT_NE(error_of(short_data, kSnapshot).find("but its index lists 6 pages"),
+    auto short_index = bytes;
+    short_index.resize(bytes.size() - 8);
+    EXPECT_NE(error_of(short_index, kSnapshot).find("shorter than its index"), std::string::npos);
+    auto longer = bytes;
+    longer.resize(bytes.size() + kPage);
+    EXPECT_NE(error_of(longer, kSnapshot).find("where its header and index are"),
               std::string::npos);
+    // A version 1 file: the same index, then the pages' contents from a page-aligned offset.
+    auto v1 = bytes;
+    v1[8] = 1;
+    const uint64_t sum = fnv1a64(std::span(v1).first(v1.size() - 8));
+    std::memcpy(v1.data() + v1.size() - 8, &sum, 8);
+    v1.resize(kPage + 6 * kPage, 0);
+    EXPECT_EQ(error_of(v1, kSnapshot), "(read)");
+    v1.resize(v1.size() - kPage);
+    EXPECT_NE(error_of(v1, kSnapshot).find("but its index lists 6 pages"), std::string::npos);
     auto huge_count = bytes;
     huge_count[32 + 4] = 0xff;  // the run count, past the snapshot's pages
     EXPECT_NE(error_of(huge_count, kSnapshot).find("more than the snapshot has pages"),
@@ -178,18 +189,17 @@ TEST(WorkingSet, ADamagedOrForeignFileIsRefusedBeforeAnythingIsRead) {
 }
 
 TEST(WorkingSet, RunsOutsideTheSnapshotsMemoryAreRefused) {
-    // A file written against a larger memory file, claiming the small snapshot's identity.
-    UniqueFd big = memory_file(4 * kRegionPages);
+    // A file written for a larger memory, claiming the small snapshot's identity.
     UniqueFd set_file = memfd();
     const std::vector<PageRun> past_the_end = {{(2 * kRegionPages + 1) * kPage, 1, true}};
-    ASSERT_TRUE(write_working_set(set_file.get(), kSnapshot, past_the_end, big.get()));
+    ASSERT_TRUE(write_working_set(set_file.get(), kSnapshot, past_the_end));
     auto r = read_working_set(set_file.get(), kSnapshot);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("runs past the snapshot's memory"), std::string::npos)
         << r.error().message;
     UniqueFd overlapping = memfd();
     const std::vector<PageRun> twice = {{1 * kPage, 2, false}, {2 * kPage, 1, true}};
-    ASSERT_TRUE(write_working_set(overlapping.get(), kSnapshot, twice, big.get()));
+    ASSERT_TRUE(write_working_set(overlapping.get(), kSnapshot, twice));
     r = read_working_set(overlapping.get(), kSnapshot);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message.find("out of order or overlapping"), std::string::npos);
@@ -205,8 +215,7 @@ TEST(WorkingSet, GuestRangesAreWhereTheRunsArePutInGuestMemory) {
                    {{2 * kPage, 3, false},
                     {5 * kPage, 1, true},
                     {(kRegionPages - 2) * kPage, 4, true},
-                    {(kRegionPages + 10) * kPage, 1, false}},
-                   0};
+                    {(kRegionPages + 10) * kPage, 1, false}}};
     auto ranges = guest_ranges(set, *m);
     ASSERT_TRUE(ranges) << ranges.error().message;
     const std::vector<std::pair<uint64_t, uint64_t>> want = {

@@ -344,7 +344,7 @@ Result<snapshot::WorkingSetCounts> Vmm::record_working_set(const std::string& pa
     const auto runs = snapshot::touched_runs(residency, memory_);
     auto file = AtomicFile::create(path);
     EMBER_TRY(file, "working_set_path " + path);
-    EMBER_TRY(snapshot::write_working_set(file->fd(), restored_from_, runs, memory_file_.get()),
+    EMBER_TRY(snapshot::write_working_set(file->fd(), restored_from_, runs),
               "working_set_path " + path);
     EMBER_TRY(file->commit(), "working_set_path " + path);
     return snapshot::count_runs(runs);
