@@ -45,8 +45,10 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
     // this one's: the load would read the old state file.
     ::unlink(r.socket_path.c_str());
     ::unlink(r.state_path.c_str());
-    std::vector<std::string> argv = {r.ember_uffd,   "--socket",      r.socket_path, "--manifest",
-                                     r.manifest_url, "--write-state", r.state_path};
+    const std::string working_set = r.state_path + ".ws";
+    std::vector<std::string> argv = {
+        r.ember_uffd,    "--socket",   r.socket_path,         "--manifest", r.manifest_url,
+        "--write-state", r.state_path, "--write-working-set", working_set};
     if (!r.cache_dir.empty()) argv.insert(argv.end(), {"--cache", r.cache_dir});
     auto in = open_output("");
     EMBER_TRY(in);
@@ -78,6 +80,8 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
         while (::read(watch.get(), events, sizeof events) > 0) {
         }
     }
+    // Written before the socket, where the snapshot has one.
+    if (exists(working_set)) handler.load_.working_set_path = working_set;
     return handler;
 }
 

@@ -1,7 +1,9 @@
 // api/client: ember-uffd started for one restore from a store of snapshots (README, "Snapshots in a
-// store"): it fetches the snapshot's state file, then listens, and the load goes to it through
-// Firecracker's Uffd backend. It ends by itself once its VM's ember has; until then this object
-// owns it (its destructor kills it), unless it is let go to outlive the caller (emberctl).
+// store"): it fetches the snapshot's state file (and the working set's index, beside it, where the
+// snapshot has one), then listens, and the load goes to it through Firecracker's Uffd backend,
+// naming that working set so that ember maps its pages for the guest before it runs. It ends by
+// itself once its VM's ember has; until then this object owns it (its destructor kills it), unless
+// it is let go to outlive the caller (emberctl).
 #pragma once
 
 #include <sys/types.h>

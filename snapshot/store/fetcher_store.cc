@@ -130,7 +130,13 @@ void FetcherStore::read_answers() {
         size_t most = 0;
         {
             std::lock_guard lock(mutex_);
-            if (auto asked = pending_.find(id); asked != pending_.end()) most = asked->second.most;
+            if (auto asked = pending_.find(id); asked != pending_.end()) {
+                most = asked->second.most;
+            } else if (auto late = abandoned_.find(id); late != abandoned_.end()) {
+                // Its request gave up waiting: the answer is read, and dropped.
+                most = late->second;
+                abandoned_.erase(late);
+            }
         }
         Result<std::vector<uint8_t>> answer = fail("");
         if (rest.starts_with("OK ")) {
@@ -179,6 +185,8 @@ Result<std::vector<uint8_t>> FetcherStore::fetch(const std::string& path, size_t
     auto answer = std::move(mine.answer);
     pending_.erase(id);
     if (answer) return std::move(*answer);
+    // Its answer may still come: it must be read past, not taken for the next one's.
+    if (!dead_) abandoned_[id] = most;
     if (!got)
         return fail("no answer from the store within " + std::to_string(wait_.count()) + " ms");
     return fail(*dead_);

@@ -57,6 +57,7 @@ class FetcherStore final : public ChunkStore {
         std::condition_variable answered;
     };
     std::map<uint64_t, Pending> pending_;
+    std::map<uint64_t, size_t> abandoned_;  // requests that gave up waiting: their bounds
     uint64_t next_id_ = 1;
     std::optional<std::string> dead_;  // why no more answers come
     std::jthread reader_;

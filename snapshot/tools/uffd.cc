@@ -1,7 +1,7 @@
 // ember-uffd --socket PATH --mem-file FILE [--working-set WS --snapshot-path STATE]
 //            [--timeout SECONDS]
-// ember-uffd --socket PATH --manifest URL --write-state STATE [--cache DIR [--cache-bytes N]]
-//            [--fetcher PATH] [--timeout SECONDS]
+// ember-uffd --socket PATH --manifest URL --write-state STATE [--write-working-set WS]
+//            [--cache DIR [--cache-bytes N]] [--fetcher PATH] [--timeout SECONDS]
 // A page-fault handler for the Uffd memory backend, of ember and of Firecracker alike: listens on
 // PATH, takes one VMM's handshake (within --timeout, default 30 s), installs the working set WS
 // whole if given (checked against the snapshot it was recorded from), then serves every other
@@ -9,7 +9,9 @@
 // served on stderr; 1 on any error, which the VMM sees as its handler's exit.
 // With --manifest, the snapshot comes from a store (snapshot/store/manifest.h): its state file is
 // fetched to STATE before PATH exists, for the agent's load; the working set the manifest names is
-// fetched ahead and installed first; every other fault brings in the chunk that holds it. Every
+// fetched ahead and installed first (and its index written to WS, where asked, also before PATH
+// exists: a load that names it has ember pre-fault those pages into KVM once they are in); every
+// other fault brings in the chunk that holds it. Every
 // chunk is checked against its SHA-256 before the guest sees it. --cache keeps chunks in DIR, a
 // host-wide cache that every handler on the host shares (snapshot/store/chunk_cache.h), of at most
 // N bytes (default 4 GiB). From an http:// or https:// store, objects come through
@@ -42,13 +44,15 @@
 #include "snapshot/store/manifest_url.h"
 #include "snapshot/uffd/handshake.h"
 #include "snapshot/uffd/page_server.h"
+#include "snapshot/working_set.h"
 
 namespace {
 
 using namespace ember;
 
 struct Options {
-    std::string socket, mem_file, working_set, snapshot, manifest, write_state, cache, fetcher;
+    std::string socket, mem_file, working_set, snapshot, manifest, write_state, write_working_set,
+        cache, fetcher;
     uint64_t cache_bytes = uint64_t{4} << 30;
     int timeout_s = 30;
 };
@@ -58,7 +62,8 @@ int usage() {
                  "usage: ember-uffd --socket PATH --mem-file FILE [--working-set WS "
                  "--snapshot-path STATE] [--timeout SECONDS]\n"
                  "       ember-uffd --socket PATH --manifest URL --write-state STATE "
-                 "[--cache DIR [--cache-bytes N]] [--fetcher PATH] [--timeout SECONDS]\n");
+                 "[--write-working-set WS] [--cache DIR [--cache-bytes N]] [--fetcher PATH] "
+                 "[--timeout SECONDS]\n");
     return 2;
 }
 
@@ -104,8 +109,9 @@ Result<snapshot::UffdHandshake> handshake_on(const Options& o) {
 
 // The state file, fetched whole and written to `path` before the socket exists, so that an agent
 // that waits for the socket finds it; it must describe the manifest's memory.
-Result<void> write_state(const snapshot::Manifest& m, snapshot::ChunkStore& store,
-                         const std::string& path) {
+Result<snapshot::SnapshotIdentity> write_state(const snapshot::Manifest& m,
+                                               snapshot::ChunkStore& store,
+                                               const std::string& path) {
     auto state = snapshot::fetch_file(m, m.state, store);
     EMBER_TRY(state, "the state file");
     auto file = AtomicFile::create(path);
@@ -118,6 +124,18 @@ Result<void> write_state(const snapshot::Manifest& m, snapshot::ChunkStore& stor
         return fail("the store's state file lays out " +
                     std::to_string(decoded->identity.memory_bytes) +
                     " bytes of memory, and its manifest " + std::to_string(m.memory.bytes));
+    return decoded->identity;
+}
+
+// The manifest's working set, as a working set file of the state file just written.
+Result<void> write_working_set(const snapshot::Manifest& m,
+                               const snapshot::SnapshotIdentity& identity,
+                               const std::string& path) {
+    auto file = AtomicFile::create(path);
+    EMBER_TRY(file, "--write-working-set " + path);
+    EMBER_TRY(snapshot::write_working_set(file->fd(), identity, m.working_set),
+              "--write-working-set " + path);
+    EMBER_TRY(file->commit(), "--write-working-set " + path);
     return {};
 }
 
@@ -148,7 +166,13 @@ Result<int> run_from_store(const Options& o) {
         cache = std::move(*opened);
     }
     snapshot::ChunkStore& chunks_from = cache ? *cache : *store;
-    EMBER_TRY(write_state(*manifest, chunks_from, o.write_state), "--manifest " + o.manifest);
+    auto identity = write_state(*manifest, chunks_from, o.write_state);
+    EMBER_TRY(identity, "--manifest " + o.manifest);
+    if (!o.write_working_set.empty()) {
+        ::unlink(o.write_working_set.c_str());  // none where the manifest has none
+        if (!manifest->working_set.empty())
+            EMBER_TRY(write_working_set(*manifest, *identity, o.write_working_set));
+    }
 
     auto handshake = handshake_on(o);
     EMBER_TRY(handshake);
@@ -250,6 +274,8 @@ int main(int argc, char** argv) {
             o.manifest = v;
         else if (a == "--write-state")
             o.write_state = v;
+        else if (a == "--write-working-set")
+            o.write_working_set = v;
         else if (a == "--cache")
             o.cache = v;
         else if (a == "--fetcher")
@@ -280,7 +306,8 @@ int main(int argc, char** argv) {
                            o.working_set.empty() == o.snapshot.empty();
     const bool from_store = o.mem_file.empty() && !o.manifest.empty() && !o.write_state.empty() &&
                             o.working_set.empty() && o.snapshot.empty();
-    if ((!o.cache.empty() || !o.fetcher.empty()) && !from_store) return usage();
+    if ((!o.cache.empty() || !o.fetcher.empty() || !o.write_working_set.empty()) && !from_store)
+        return usage();
     if (o.fetcher.empty()) {
         // Beside this program, where the build and an install put it.
         std::string self(4096, '\0');

@@ -406,6 +406,7 @@ TEST(ReadyPool, RestoresFromAStoreThroughEmberUffd) {
     from.log_path = dir.path() + "/uffd.log";
     auto clone = (*pool)->restore_from_store(from);
     ASSERT_TRUE(clone) << clone.error().message;
+    EXPECT_FALSE(clone->handler.load().working_set_path) << "pushed without a working set";
     auto info = clone->ember.client().describe_instance();
     ASSERT_TRUE(info) << info.error().message;
     EXPECT_EQ(info->state, VmState::Running);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -80,22 +81,28 @@ TEST_F(Uffd, EmberUffdRestoresFromAStoreWithTheWorkingSetFetchedAhead) {
     EXPECT_NE(second.find(" 0 stored (0 bytes)"), std::string::npos) << second;
 
     const std::string fetched = files.path() + "/fetched.state";
+    const std::string fetched_ws = files.path() + "/fetched.ws";
     {
         Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
-                          "--write-state", fetched});
+                          "--write-state", fetched, "--write-working-set", fetched_ws});
         ASSERT_TRUE(wait_exists(sock));
         EXPECT_EQ(read_file(fetched), read_file(state))
             << "the state file, whole, before the socket";
-        one_round_through_the_handler(fetched);
+        // The working set's index, as recorded (the state file fetched is the one recorded from):
+        // the load names it, and ember checks it against the state file.
+        EXPECT_EQ(read_file(fetched_ws), read_file(ws));
+        one_round_through_the_handler(fetched, fetched_ws);
         ASSERT_EQ(h.wait(), 0) << read_file(h.err);
         const std::string log = read_file(h.err);
         EXPECT_GE(count_before(log, "working-set pages installed"), 768u) << log;
         EXPECT_GT(count_before(log, "of them ahead for the working set"), 0u) << log;
     }
-    // Without the working set: every page comes on a fault, a chunk at a time.
+    // Without the working set: every page comes on a fault, a chunk at a time, and no index is
+    // written (the one left from before is removed).
     Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn-again"),
-                      "--write-state", fetched});
+                      "--write-state", fetched, "--write-working-set", fetched_ws});
     ASSERT_TRUE(wait_exists(sock));
+    EXPECT_FALSE(std::filesystem::exists(fetched_ws));
     one_round_through_the_handler(fetched);
     ASSERT_EQ(h.wait(), 0) << read_file(h.err);
     const std::string log = read_file(h.err);

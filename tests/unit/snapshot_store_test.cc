@@ -15,6 +15,7 @@
 #include "snapshot/store/chunk_id.h"
 #include "snapshot/store/chunked_memory.h"
 #include "snapshot/store/directory_store.h"
+#include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/manifest.h"
 #include "snapshot/store/manifest_url.h"
 #include "tests/support/ember_process.h"
@@ -384,6 +385,34 @@ TEST(SnapshotStore, HeldWritesNeverMakeARestoreWaitOnItself) {
     for (const auto* c : {&a, &b})
         EXPECT_EQ(::stat((dir.path() + "/" + ChunkCache::path_of(chunk_id_of(*c))).c_str(), &st),
                   0);
+}
+
+// An answer from ember-store-fetch that comes after its request gave up is read past: the next
+// request gets its own answer, where the late one's bytes once read as the next answer's head and
+// ended every fetch. The fetcher here answers the first request only once the second has come.
+TEST(SnapshotStore, ALateAnswerFromTheFetcherIsDroppedNotTakenForTheNext) {
+    testing::TempDir dir;
+    const std::string fetcher = dir.path() + "/fetcher";
+    {
+        std::ofstream f(fetcher);
+        f << "#!/bin/sh\n"
+             "read -r first; read -r second\n"
+             "printf '%s OK 5\\nlate!' \"${first%% *}\"\n"
+             "printf '%s OK 2\\n{}' \"${second%% *}\"\n"
+             "cat > /dev/null\n";
+    }
+    ASSERT_EQ(::chmod(fetcher.c_str(), 0700), 0);
+    auto store =
+        FetcherStore::start(fetcher, "http://store.invalid", std::chrono::milliseconds(100));
+    ASSERT_TRUE(store) << store.error().message;
+    auto first = (*store)->manifest("a");
+    ASSERT_FALSE(first);
+    EXPECT_NE(first.error().message.find("no answer from the store within 100 ms"),
+              std::string::npos)
+        << first.error().message;
+    auto second = (*store)->manifest("b");
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(*second, "{}");
 }
 
 // A process stopped while it holds a chunk's lock delays the others by the wait, then they fetch.
