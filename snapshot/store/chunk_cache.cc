@@ -122,6 +122,13 @@ UniqueFd ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued
             return queued || queued_locks_.contains(range.l_start);
         };
         if (ours()) return UniqueFd();
+        // Another process's lock: it may be waiting in turn for a lock this one holds for a
+        // chunk held back, so this process's writes go ahead from now on, and every lock it holds
+        // is let go once its chunk is written. No two restores then wait on each other.
+        if (held_) {
+            held_ = false;
+            queue_changed_.notify_all();
+        }
         queue_changed_.wait_for(guard, pause);
         if (ours()) return UniqueFd();
         pause = std::min(pause * 2, std::chrono::microseconds(20000));

@@ -58,10 +58,12 @@ class ChunkCache final : public ChunkStore {
     ChunkCache& operator=(const ChunkCache&) = delete;
 
     Result<ChunkBytes> get(const ChunkId& id, uint64_t length) override;
-    // Waits until every chunk fetched so far is in the cache (or could not be kept).
+    // Waits until every chunk fetched so far is in the cache (or could not be kept); writes must
+    // not be held.
     void flush();
     // While held, fetched chunks wait to be written (what a restore does before its VM runs is
-    // what the guest waits on); letting go writes them.
+    // what the guest waits on); letting go writes them. A fetch that has to wait for another
+    // process's lock lets go, as that process may be waiting for this one's.
     void hold_writes(bool held);
 
     const CacheCounts& counts() const { return counts_; }

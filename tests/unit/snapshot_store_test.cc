@@ -415,6 +415,42 @@ TEST(SnapshotStore, ALateAnswerFromTheFetcherIsDroppedNotTakenForTheNext) {
     EXPECT_EQ(*second, "{}");
 }
 
+// Two restores at once (two caches, as two processes), each holding back its writes, each holding
+// the lock of a chunk the other then needs: the one that waits lets its writes go, so both end,
+// each chunk fetched once, where each waited for the other's writes, held until its own working
+// set was in. A lock wait of ten minutes makes that deadlock hang the test.
+TEST(SnapshotStore, TwoRestoresHoldingBackTheirWritesNeverWaitOnEachOther) {
+    testing::TempDir dir;
+    CountingStore origin;
+    const auto c = some_chunks(2, 4096);  // X, Y
+    for (const auto& x : c) origin.add(x);
+    ASSERT_NE(ChunkCache::lock_byte(chunk_id_of(c[0])), ChunkCache::lock_byte(chunk_id_of(c[1])));
+    auto first = ChunkCache::open(dir.path(), 1 << 20, origin, std::chrono::minutes(10));
+    auto second = ChunkCache::open(dir.path(), 1 << 20, origin, std::chrono::minutes(10));
+    ASSERT_TRUE(first && second);
+    (*first)->hold_writes(true);
+    (*second)->hold_writes(true);
+    ASSERT_TRUE((*first)->get(chunk_id_of(c[0]), 4096));   // holds X's lock
+    ASSERT_TRUE((*second)->get(chunk_id_of(c[1]), 4096));  // holds Y's lock
+    std::atomic<int> wrong{0};
+    {
+        // Each restore's working set is in once it has its second chunk: it lets its writes go.
+        std::jthread a([&] {
+            auto got = (*first)->get(chunk_id_of(c[1]), 4096);
+            if (!got || **got != c[1]) ++wrong;
+            (*first)->hold_writes(false);
+        });
+        std::jthread b([&] {
+            auto got = (*second)->get(chunk_id_of(c[0]), 4096);
+            if (!got || **got != c[0]) ++wrong;
+            (*second)->hold_writes(false);
+        });
+    }
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(origin.gets(c[0]), 1);
+    EXPECT_EQ(origin.gets(c[1]), 1);
+}
+
 // A process stopped while it holds a chunk's lock delays the others by the wait, then they fetch.
 TEST(SnapshotStore, ALockHeldForEverDelaysAFetchButDoesNotStopIt) {
     testing::TempDir dir;
