@@ -201,7 +201,6 @@ void ChunkCache::write_queued() {
         if (queue_.empty()) return;  // closing, with nothing left
         Pending next = std::move(queue_.front());
         queue_.pop_front();
-        writing_ = true;
         writing_id_ = next.id;
         writing_bytes_ = next.bytes;
         guard.unlock();
@@ -211,7 +210,6 @@ void ChunkCache::write_queued() {
         guard.lock();
         if (next.lock.valid()) queued_locks_.erase(queued_locks_.find(lock_byte(next.id)));
         next.lock.reset();
-        writing_ = false;
         writing_bytes_.reset();
         queued_bytes_ -= next.bytes->size();
         queue_changed_.notify_all();
@@ -226,7 +224,7 @@ void ChunkCache::hold_writes(bool held) {
 
 void ChunkCache::flush() {
     std::unique_lock guard(queue_mutex_);
-    queue_changed_.wait(guard, [this] { return queue_.empty() && !writing_; });
+    queue_changed_.wait(guard, [this] { return queue_.empty() && !writing_bytes_; });
 }
 
 ChunkCache::~ChunkCache() {

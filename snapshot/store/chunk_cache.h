@@ -7,11 +7,10 @@
 // and looks in the cache again once it has it. A fetched chunk goes to the VM first; a thread of
 // its own, at the lowest priority, writes it to the cache after, and only then lets the lock go,
 // so that the write costs a restore nothing while others still find the chunk once it is there.
-// A chunk is checked against its name on every read,
-// so a cache left by a crash, a full disk or a hand is never trusted; a bad one is fetched again.
-// Past its bound the least recently used chunks go (a chunk's time is its file's, renewed on each
-// hit); a VM never needs the cache's copy once its pages are installed, and a reader that has a
-// chunk open keeps it.
+// A chunk is checked against its name on every read, so a cache left by a crash, a full disk or a
+// hand is never trusted; a bad one is fetched again. Past its bound the least recently used chunks
+// go (a chunk's time is its file's, renewed on each hit); a VM never needs the cache's copy once
+// its pages are installed, and a reader that has a chunk open keeps it.
 #pragma once
 
 #include <sys/types.h>
@@ -23,7 +22,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -116,7 +114,7 @@ class ChunkCache final : public ChunkStore {
     std::condition_variable queue_changed_;
     std::deque<Pending> queue_;
     uint64_t queued_bytes_ = 0;
-    bool writing_ = false;  // the writer has taken a chunk off the queue and not yet kept it
+    // The chunk the writer has taken off the queue and not yet kept, where there is one.
     ChunkId writing_id_;
     ChunkBytes writing_bytes_;
     std::multiset<off_t> queued_locks_;  // the lock bytes the queue's chunks hold

@@ -11,8 +11,8 @@
 // fetched to STATE before PATH exists, for the agent's load; the working set the manifest names is
 // fetched ahead and installed first (and its index written to WS, where asked, also before PATH
 // exists: a load that names it has ember pre-fault those pages into KVM once they are in); every
-// other fault brings in the chunk that holds it. Every
-// chunk is checked against its SHA-256 before the guest sees it. --cache keeps chunks in DIR, a
+// other fault brings in the chunk that holds it. Every chunk is checked against its SHA-256 before
+// the guest sees it. --cache keeps chunks in DIR, a
 // host-wide cache that every handler on the host shares (snapshot/store/chunk_cache.h), of at most
 // N bytes (default 4 GiB). From an http:// or https:// store, objects come through
 // ember-store-fetch (--fetcher; by default the one beside this program), a process of its own.
@@ -223,16 +223,14 @@ Result<int> run(const Options& o) {
     auto memory = Mapping::map(*mem_size, PROT_READ, MAP_PRIVATE, mem_fd->get());
     EMBER_TRY(memory, "--mem-file " + o.mem_file);
 
-    UniqueFd ws_fd;
     std::optional<snapshot::WorkingSet> set;
     if (!o.working_set.empty()) {
         auto state = snapshot::read_state_file(o.snapshot);
         EMBER_TRY(state, "--snapshot-path " + o.snapshot);
         auto ws = open_file(o.working_set, O_RDONLY);
         EMBER_TRY(ws, "--working-set " + o.working_set);
-        ws_fd = std::move(*ws);
-        auto read = snapshot::read_working_set(ws_fd.get(),
-                                               {snapshot::closing_checksum(*state), *mem_size});
+        auto read =
+            snapshot::read_working_set(ws->get(), {snapshot::closing_checksum(*state), *mem_size});
         EMBER_TRY(read, "--working-set " + o.working_set);
         set = std::move(*read);
     }
