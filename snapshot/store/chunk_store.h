@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/base/error.h"
@@ -21,6 +23,19 @@ class ChunkStore {
     // The chunk named `id`, which must be `length` bytes long and hash to its name. Called from
     // several threads at once.
     virtual Result<ChunkBytes> get(const ChunkId& id, uint64_t length) = 0;
+};
+
+// Where a push puts a snapshot's chunks and then its manifest: a directory, or a bucket.
+class ChunkSink {
+  public:
+    virtual ~ChunkSink() = default;
+    // Stores `bytes` under their name unless the store holds a chunk of that name already: true
+    // if it stored them. Called from parallel() threads at once.
+    virtual Result<bool> put(const ChunkId& id, std::span<const uint8_t> bytes) = 0;
+    // Once every chunk is in: the manifest `name`, whole or not at all.
+    virtual Result<void> put_manifest(std::string_view name, std::string_view text) = 0;
+    // How many puts at once keep it busy.
+    virtual unsigned parallel() const = 0;
 };
 
 // "chunk <id>: ..." where `bytes` is not what `id` names (or not `length` long).

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "core/base/atomic_file.h"
 #include "core/base/file_io.h"
 #include "core/base/open_file.h"
@@ -58,6 +61,10 @@ Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> byt
         return false;
     EMBER_TRY(write_named(chunks_.get(), id.hex(), bytes), "store " + root_ + ": chunk");
     return true;
+}
+
+unsigned DirectoryStore::parallel() const {
+    return std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
 }
 
 Result<void> DirectoryStore::put_manifest(std::string_view name, std::string_view text) {

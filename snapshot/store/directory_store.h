@@ -16,17 +16,17 @@ namespace ember::snapshot {
 // 200 characters.
 Result<void> check_snapshot_name(std::string_view name);
 
-class DirectoryStore final : public ChunkStore {
+class DirectoryStore final : public ChunkStore, public ChunkSink {
   public:
     // `create`: make the root's chunks/ and snapshots/ folders where missing (a push).
     static Result<DirectoryStore> open(const std::string& root, bool create);
 
     Result<ChunkBytes> get(const ChunkId& id, uint64_t length) override;
-    // Stores `bytes` under their name unless a chunk of that name is there already: true if it
-    // stored them.
-    Result<bool> put(const ChunkId& id, std::span<const uint8_t> bytes);
+    Result<bool> put(const ChunkId& id, std::span<const uint8_t> bytes) override;
     // Syncs what put() wrote, then writes the manifest `name` whole.
-    Result<void> put_manifest(std::string_view name, std::string_view text);
+    Result<void> put_manifest(std::string_view name, std::string_view text) override;
+    // Hashing is most of a push's work: a thread a core.
+    unsigned parallel() const override;
     Result<std::string> manifest(std::string_view name) const;
 
     const std::string& root() const { return root_; }

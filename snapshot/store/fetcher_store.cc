@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/base/file_io.h"
+#include "snapshot/store/directory_store.h"
 #include "snapshot/store/manifest.h"
 
 extern char** environ;  // NOLINT: posix_spawn's
@@ -40,7 +41,7 @@ class PipeReader {
     std::optional<std::vector<uint8_t>> bytes(size_t n) {
         std::vector<uint8_t> out(n);
         const size_t have = std::min(n, buffer_.size() - start_);
-        std::memcpy(out.data(), buffer_.data() + start_, have);
+        if (have > 0) std::memcpy(out.data(), buffer_.data() + start_, have);
         start_ += have;
         for (size_t at = have; at < n;) {
             const ssize_t got =
@@ -138,8 +139,10 @@ void FetcherStore::read_answers() {
                 abandoned_.erase(late);
             }
         }
-        Result<std::vector<uint8_t>> answer = fail("");
-        if (rest.starts_with("OK ")) {
+        Result<Reply> answer = fail("");
+        if (rest == "YES" || rest == "NO") {
+            answer = Reply{{}, rest == "YES"};
+        } else if (rest.starts_with("OK ")) {
             size_t length = 0;
             const auto n = rest.substr(3);
             const auto [e2, c2] = std::from_chars(n.data(), n.data() + n.size(), length);
@@ -149,7 +152,7 @@ void FetcherStore::read_answers() {
             }
             auto body = pipe.bytes(length);
             if (!body) break;
-            answer = std::move(*body);
+            answer = Reply{std::move(*body), std::nullopt};
         } else if (rest.starts_with("ERR ")) {
             answer = fail(std::string(rest.substr(4)));
         } else {
@@ -168,18 +171,28 @@ void FetcherStore::read_answers() {
     for (auto& [_, p] : pending_) p.answered.notify_one();
 }
 
-Result<std::vector<uint8_t>> FetcherStore::fetch(const std::string& path, size_t most) {
+Result<FetcherStore::Reply> FetcherStore::request(const std::string& head,
+                                                  std::span<const uint8_t> body, size_t most) {
     std::unique_lock lock(mutex_);
     if (dead_) return fail(*dead_);
     const uint64_t id = next_id_++;
-    pending_[id].most = most;
-    const std::string request = std::to_string(id) + " " + path + " " + std::to_string(most) + "\n";
-    // A pipe's write of a line this short is whole (PIPE_BUF); the fetcher reads it at once.
-    if (!write_all(to_.get(), {reinterpret_cast<const uint8_t*>(request.data()), request.size()})) {
+    Pending& mine = pending_[id];
+    mine.most = most;
+    lock.unlock();
+    // Not under mutex_: a PUT's bytes may wait for the fetcher to take them, which waits for its
+    // answers to be read, which takes mutex_.
+    bool sent = false;
+    {
+        std::lock_guard writing(writing_);
+        const std::string line = std::to_string(id) + " " + head + "\n";
+        sent = write_all(to_.get(), {reinterpret_cast<const uint8_t*>(line.data()), line.size()}) &&
+               (body.empty() || write_all(to_.get(), body));
+    }
+    lock.lock();
+    if (!sent) {
         pending_.erase(id);
         return fail("ember-store-fetch does not take requests");
     }
-    Pending& mine = pending_[id];
     const bool got =
         mine.answered.wait_for(lock, wait_, [&] { return mine.answer.has_value() || dead_; });
     auto answer = std::move(mine.answer);
@@ -190,6 +203,13 @@ Result<std::vector<uint8_t>> FetcherStore::fetch(const std::string& path, size_t
     if (!got)
         return fail("no answer from the store within " + std::to_string(wait_.count()) + " ms");
     return fail(*dead_);
+}
+
+Result<std::vector<uint8_t>> FetcherStore::fetch(const std::string& path, size_t most) {
+    auto reply = request("GET " + path + " " + std::to_string(most), {}, most);
+    EMBER_TRY(reply);
+    if (reply->held) return fail("ember-store-fetch answered a GET with YES or NO");
+    return std::move(reply->body);
 }
 
 Result<ChunkBytes> FetcherStore::get(const ChunkId& id, uint64_t length) {
@@ -208,6 +228,30 @@ Result<std::string> FetcherStore::manifest(const std::string& name) {
     auto bytes = fetch("snapshots/" + name + ".json", kMaxManifestBytes);
     EMBER_TRY(bytes);
     return std::string(bytes->begin(), bytes->end());
+}
+
+Result<bool> FetcherStore::put(const ChunkId& id, std::span<const uint8_t> bytes) {
+    const std::string path = "chunks/" + id.hex();
+    auto held = request("HAS " + path, {}, 0);
+    EMBER_TRY(held, "chunk " + id.hex());
+    if (!held->held)
+        return fail("chunk " + id.hex() + ": ember-store-fetch answered a HAS with bytes");
+    if (*held->held) return false;
+    EMBER_TRY(put_object(path, bytes), "chunk " + id.hex());
+    return true;
+}
+
+Result<void> FetcherStore::put_manifest(std::string_view name, std::string_view text) {
+    EMBER_TRY(check_snapshot_name(name));
+    return put_object("snapshots/" + std::string(name) + ".json",
+                      {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+Result<void> FetcherStore::put_object(const std::string& path, std::span<const uint8_t> bytes) {
+    auto reply = request("PUT " + path + " " + std::to_string(bytes.size()), bytes, 0);
+    EMBER_TRY(reply);
+    if (reply->held) return fail("ember-store-fetch answered a PUT with YES or NO");
+    return {};
 }
 
 }  // namespace ember::snapshot

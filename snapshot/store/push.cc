@@ -5,10 +5,16 @@
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
 
+#include "core/base/at_once.h"
 #include "core/base/file_io.h"
 #include "core/base/open_file.h"
 #include "snapshot/decoded_snapshot.h"
+#include "snapshot/store/directory_store.h"
 
 namespace ember::snapshot {
 
@@ -18,33 +24,70 @@ bool all_zero(std::span<const uint8_t> bytes) {
     return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
 }
 
-// Where the next data at or after `offset` begins in `fd` (holes read as zeros): the file's end
-// when only holes are left, `offset` itself where the file system cannot say.
-uint64_t next_data(int fd, uint64_t offset, uint64_t end) {
-    const off_t at = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
-    if (at < 0) return errno == ENXIO ? end : offset;
-    return static_cast<uint64_t>(at);
+// Which chunks of `fd` hold data, as far as its file system says (a chunk wholly in a hole reads
+// as zeros): all of them where it cannot say.
+std::vector<bool> chunks_with_data(int fd, uint64_t size, uint64_t chunk_size) {
+    const uint64_t count = (size + chunk_size - 1) / chunk_size;
+    std::vector<bool> data(count, false);
+    for (uint64_t at = 0; at < size;) {
+        const off_t start = ::lseek(fd, static_cast<off_t>(at), SEEK_DATA);
+        if (start < 0 && errno == ENXIO) break;
+        if (start < 0) return std::vector<bool>(count, true);
+        off_t end = ::lseek(fd, start, SEEK_HOLE);
+        if (end < 0) end = static_cast<off_t>(size);
+        const uint64_t last = std::min<uint64_t>(static_cast<uint64_t>(end), size);
+        for (uint64_t c = static_cast<uint64_t>(start) / chunk_size; c * chunk_size < last; ++c)
+            data[c] = true;
+        at = std::max(last, static_cast<uint64_t>(start) + 1);
+    }
+    return data;
 }
 
-Result<std::optional<ChunkId>> take_chunk(std::span<const uint8_t> bytes, DirectoryStore* store,
-                                          PushCounts& counts) {
-    const ChunkId id = chunk_id_of(bytes);
-    ++counts.chunks;
-    if (store == nullptr) return id;
-    auto stored = store->put(id, bytes);
-    EMBER_TRY(stored);
-    if (*stored) {
-        ++counts.stored;
-        counts.stored_bytes += bytes.size();
-    } else {
-        ++counts.shared;
+// The counts of a push whose chunks go in from several threads, and the chunks it has put: a
+// chunk met twice (two equal pages of memory) is put once.
+class Tally {
+  public:
+    // Names `bytes` and puts them into `store` (where given) unless this push has already.
+    Result<ChunkId> take(std::span<const uint8_t> bytes, ChunkSink* store) {
+        const ChunkId id = chunk_id_of(bytes);
+        {
+            std::lock_guard lock(mutex_);
+            ++counts_.chunks;
+            if (store == nullptr) return id;
+            if (!taken_.insert(id).second) {
+                ++counts_.shared;
+                return id;
+            }
+        }
+        auto stored = store->put(id, bytes);
+        EMBER_TRY(stored);
+        std::lock_guard lock(mutex_);
+        if (*stored) {
+            ++counts_.stored;
+            counts_.stored_bytes += bytes.size();
+        } else {
+            ++counts_.shared;
+        }
+        return id;
     }
-    return id;
-}
+    void zero() {
+        std::lock_guard lock(mutex_);
+        ++counts_.zero_chunks;
+    }
+    PushCounts counts() const {
+        std::lock_guard lock(mutex_);
+        return counts_;
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    PushCounts counts_;
+    std::unordered_set<ChunkId, ChunkIdHash> taken_;
+};
 
 }  // namespace
 
-Result<Manifest> chunk_snapshot(const PushInput& in, DirectoryStore* store, PushCounts* out) {
+Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCounts* out) {
     PushCounts counts;
     Manifest m;
     if (!std::has_single_bit(in.chunk_size) || in.chunk_size < kMinChunkSize ||
@@ -75,43 +118,45 @@ Result<Manifest> chunk_snapshot(const PushInput& in, DirectoryStore* store, Push
         m.working_set = std::move(set->runs);
     }
 
+    Tally tally;
     const std::vector<uint8_t>& state = snapshot->bytes;
     m.state.bytes = state.size();
     for (uint64_t at = 0; at < state.size(); at += m.chunk_size) {
         const auto piece = std::span(state).subspan(at, std::min(m.chunk_size, state.size() - at));
-        auto id = take_chunk(piece, store, counts);
+        auto id = tally.take(piece, store);
         EMBER_TRY(id, "state file");
-        m.state.chunks.push_back(*id);
+        m.state.chunks.emplace_back(*id);
     }
 
     m.memory.bytes = identity.memory_bytes;
-    std::vector<uint8_t> buffer(m.chunk_size);
-    uint64_t data = 0;
-    for (uint64_t at = 0; at < m.memory.bytes; at += m.chunk_size) {
+    const std::vector<bool> data = chunks_with_data(memory->get(), m.memory.bytes, m.chunk_size);
+    m.memory.chunks.assign(data.size(), std::nullopt);
+    const unsigned threads = store != nullptr
+                                 ? store->parallel()
+                                 : std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+    EMBER_TRY(for_each_at_once(data.size(), threads, [&](size_t c) -> Result<void> {
+        const uint64_t at = c * m.chunk_size;
         const uint64_t length = std::min(m.chunk_size, m.memory.bytes - at);
-        if (data < at + length) data = next_data(memory->get(), std::max(data, at), m.memory.bytes);
-        const auto piece = std::span(buffer).first(length);
-        if (data >= at + length) {  // a hole
-            ++counts.zero_chunks;
-            m.memory.chunks.emplace_back();
-            continue;
+        if (!data[c]) {
+            tally.zero();
+            return {};
         }
+        std::vector<uint8_t> piece(length);
         EMBER_TRY(pread_exact(memory->get(), piece, at), "memory file " + in.memory_path);
         if (all_zero(piece)) {
-            ++counts.zero_chunks;
-            m.memory.chunks.emplace_back();
-            continue;
+            tally.zero();
+            return {};
         }
-        auto id = take_chunk(piece, store, counts);
+        auto id = tally.take(piece, store);
         EMBER_TRY(id, "memory file");
-        m.memory.chunks.push_back(*id);
-    }
-    if (out != nullptr) *out = counts;
+        m.memory.chunks[c] = *id;
+        return {};
+    }));
+    if (out != nullptr) *out = tally.counts();
     return m;
 }
 
-Result<PushCounts> push_snapshot(DirectoryStore& store, std::string_view name,
-                                 const PushInput& input) {
+Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const PushInput& input) {
     EMBER_TRY(check_snapshot_name(name));
     PushCounts counts;
     auto manifest = chunk_snapshot(input, &store, &counts);

@@ -1,13 +1,13 @@
-// Pushing a snapshot into a store: its state file and memory file cut into chunks of one size, each
-// stored once under its SHA-256 (all-zero memory chunks not at all), and a manifest that names them
-// and the working set a restore installs first.
+// Pushing a snapshot into a store (a directory, or an S3 bucket): its state file and memory file
+// cut into chunks of one size, each stored once under its SHA-256 (all-zero memory chunks not at
+// all), and a manifest that names them and the working set a restore installs first.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "core/base/error.h"
-#include "snapshot/store/directory_store.h"
+#include "snapshot/store/chunk_store.h"
 #include "snapshot/store/manifest.h"
 
 namespace ember::snapshot {
@@ -28,12 +28,12 @@ struct PushCounts {
 };
 
 // Checks the files against one another first (the memory file's size against the state file's
-// layout, the working set against both). Writes the manifest last.
-Result<PushCounts> push_snapshot(DirectoryStore& store, std::string_view name,
-                                 const PushInput& input);
+// layout, the working set against both). Chunks go in from store.parallel() threads at once; the
+// manifest goes in last, once every chunk is in, and not at all where one is not.
+Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const PushInput& input);
 
-// The manifest of a snapshot, without storing anything: what push would write (its counts say
-// what a store holds already where `store` is given).
-Result<Manifest> chunk_snapshot(const PushInput& input, DirectoryStore* store, PushCounts* counts);
+// The manifest of a snapshot: what push writes, with its chunks put into `store` where it is
+// given.
+Result<Manifest> chunk_snapshot(const PushInput& input, ChunkSink* store, PushCounts* counts);
 
 }  // namespace ember::snapshot

@@ -2,16 +2,20 @@
 //                     [--chunk-size BYTES] MANIFEST_URL
 // ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM --working-set WS
 // push: puts a snapshot into a store (snapshot/store/manifest.h) as the manifest at MANIFEST_URL
-// (file:///STORE/snapshots/NAME.json), storing each chunk the store does not hold yet, and says how
-// many it shared with what was there. chunk-sizes: for each chunk size, what a restore from a store
-// fetches ahead for the working set and what the store holds, to choose the size by (it reads the
-// memory once and hashes nothing: a chunk is stored unless all zeros, sharing aside).
+// (file:///STORE/snapshots/NAME.json, or s3://BUCKET[/PREFIX]/snapshots/NAME.json with S3's
+// credentials, region and endpoint from the environment as ember-store-fetch takes them), storing
+// each chunk the store does not hold yet, and says how many it shared with what was there.
+// chunk-sizes: for each chunk size, what a restore from a store fetches ahead for the working set
+// and what the store holds, to choose the size by (it reads the memory once and hashes nothing: a
+// chunk is stored unless all zeros, sharing aside).
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -20,6 +24,8 @@
 #include "core/base/open_file.h"
 #include "core/memory/guest_memory.h"
 #include "snapshot/decoded_snapshot.h"
+#include "snapshot/store/directory_store.h"
+#include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/manifest_url.h"
 #include "snapshot/store/push.h"
 
@@ -41,14 +47,33 @@ int usage() {
     return 2;
 }
 
+// ember-store-fetch, beside this program (where the build and an install put it).
+std::string fetcher_path() {
+    std::string self(4096, '\0');
+    const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
+    self.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return self.substr(0, self.rfind('/') + 1) + "ember-store-fetch";
+}
+
 Result<int> push(const PushInput& in, const std::string& url_text) {
     auto url = parse_manifest_url(url_text);
     EMBER_TRY(url);
-    if (url->remote)
-        return fail("push writes a file:// store; copy its folder to a web server or a bucket");
-    auto store = DirectoryStore::open(url->root, true);
-    EMBER_TRY(store);
-    auto counts = push_snapshot(*store, url->name, in);
+    Result<PushCounts> counts = PushCounts{};
+    if (url->root.starts_with("s3://")) {
+        // A request's own bound is the fetcher's (its tries of 15 s each); this one only catches
+        // a fetcher that stopped answering.
+        auto store = FetcherStore::start(fetcher_path(), url->root, std::chrono::minutes(2));
+        EMBER_TRY(store);
+        counts = push_snapshot(**store, url->name, in);
+    } else if (url->remote) {
+        return fail(
+            "push writes a file:// store or an s3:// bucket; a web server serves a copy "
+            "of a store's folder");
+    } else {
+        auto store = DirectoryStore::open(url->root, true);
+        EMBER_TRY(store);
+        counts = push_snapshot(*store, url->name, in);
+    }
     EMBER_TRY(counts);
     std::printf(
         "ember-snapshot: pushed %s: %llu chunks of %llu KiB, %llu stored (%llu bytes) and %llu "
@@ -140,6 +165,8 @@ Result<int> chunk_sizes(const PushInput& in) {
 
 int main(int argc, char** argv) {
     if (argc < 2) return usage();
+    // A fetcher that dies leaves a pipe with no reader: the write's EPIPE says so, not a signal.
+    ::signal(SIGPIPE, SIG_IGN);
     const std::string command = argv[1];
     PushInput in;
     in.chunk_size = kDefaultChunkSize;

@@ -4,8 +4,10 @@
 // restore within its bound, with the reason. The folder store and the handler's other faults are
 // in uffd_test.cc.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -127,6 +129,60 @@ TEST_F(HttpStore, AnS3BucketServesARestoreAndEveryRequestIsSigned) {
     EXPECT_EQ(s3.refused(), 1) << "a refusal is not tried again";
     for (const char* v :
          {"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"})
+        ::unsetenv(v);
+}
+
+// ember-snapshot push s3://: a signed HEAD for each chunk and a signed PUT for each the bucket
+// lacks, the manifest last; the bucket then holds what a push into a folder writes, byte for byte,
+// and a second push stores nothing. A wrong secret is S3's 403, which ends the push with it and
+// leaves no manifest behind.
+TEST_F(HttpStore, APushIntoAnS3BucketStoresWhatAFolderPushWritesEachChunkOnce) {
+    record_working_set();
+    push("fn", true);
+    const std::string bucket = files.path() + "/bucket";
+    ASSERT_EQ(::mkdir(bucket.c_str(), 0755), 0);
+    FakeS3 s3("fleet-snapshots", bucket, {"AKEMBERTEST", "secret/of+the/test", ""});
+    ::setenv("AWS_ENDPOINT_URL", s3.url().c_str(), 1);
+    ::setenv("AWS_ACCESS_KEY_ID", "AKEMBERTEST", 1);
+    ::setenv("AWS_SECRET_ACCESS_KEY", "secret/of+the/test", 1);
+    const std::vector<std::string> argv = {EMBER_SNAPSHOT,
+                                           "push",
+                                           "--snapshot-path",
+                                           state,
+                                           "--mem-file-path",
+                                           mem,
+                                           "--working-set",
+                                           ws,
+                                           "s3://fleet-snapshots/snapshots/fn.json"};
+    auto first = run_process(argv, kFailsafe);
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_EQ(read_file(bucket + "/snapshots/fn.json"), read_file(store() + "/snapshots/fn.json"));
+    std::set<std::string> in_folder, in_bucket;
+    for (const auto& e : std::filesystem::directory_iterator(store() + "/chunks"))
+        in_folder.insert(e.path().filename());
+    for (const auto& e : std::filesystem::directory_iterator(bucket + "/chunks")) {
+        in_bucket.insert(e.path().filename());
+        EXPECT_EQ(read_file(e.path()),
+                  read_file(store() + "/chunks/" + e.path().filename().string()))
+            << e.path();
+    }
+    EXPECT_EQ(in_bucket, in_folder);
+    EXPECT_EQ(s3.stored(), static_cast<int>(in_folder.size()) + 1)
+        << "each chunk once, and the manifest";
+    EXPECT_EQ(s3.refused(), 0);
+
+    auto again = run_process(argv, kFailsafe);
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_NE(again.out.find(" 0 stored (0 bytes)"), std::string::npos) << again.out;
+    EXPECT_EQ(s3.stored(), static_cast<int>(in_folder.size()) + 2) << "only the manifest again";
+
+    ASSERT_EQ(::unlink((bucket + "/snapshots/fn.json").c_str()), 0);
+    ::setenv("AWS_SECRET_ACCESS_KEY", "not the secret", 1);
+    auto refused = run_process(argv, kFailsafe);
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("the store answered HTTP 403"), std::string::npos) << refused.err;
+    EXPECT_NE(::access((bucket + "/snapshots/fn.json").c_str(), F_OK), 0);
+    for (const char* v : {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"})
         ::unsetenv(v);
 }
 

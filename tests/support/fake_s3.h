@@ -1,12 +1,16 @@
 // A stand-in for an S3 endpoint (as AWS_ENDPOINT_URL names one: path-style, /BUCKET/KEY): serves
-// one bucket's objects from a folder, over cpp-httplib on 127.0.0.1, and answers 403 to a request
-// whose SigV4 signature is not the one its credentials make for it (recomputed here with the
-// client's signer, which a unit test holds to AWS's own example). It counts both.
+// one bucket's objects from a folder (GET, HEAD) and takes new ones into it (PUT), over cpp-httplib
+// on 127.0.0.1, and answers 403 to a request whose SigV4 signature is not the one its credentials
+// make for it (recomputed here with the client's signer, which a unit test holds to AWS's own
+// example). It counts what it served, refused and stored.
 #pragma once
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -37,6 +41,32 @@ class FakeS3 {
             }
             res.set_content(read_file(root_ + "/" + key), "application/octet-stream");
         });
+        // A PUT's object goes into the folder, its own folders made as needed; its body must hash
+        // to what its signature says it does (S3's XAmzContentSHA256Mismatch).
+        server_.Put(".*", [this](const httplib::Request& req, httplib::Response& res) {
+            const std::string prefix = "/" + bucket_ + "/";
+            if (!signed_well(req)) {
+                ++refused_;
+                res.status = 403;
+                return;
+            }
+            const std::string key = req.path.substr(std::min(prefix.size(), req.path.size()));
+            if (!req.path.starts_with(prefix) || key.empty() ||
+                key.find("..") != std::string::npos) {
+                res.status = 400;
+                return;
+            }
+            if (client::sha256_hex(req.body) != req.get_header_value("x-amz-content-sha256")) {
+                ++refused_;
+                res.status = 400;
+                return;
+            }
+            ++stored_;
+            std::filesystem::path path(root_ + "/" + key);
+            std::filesystem::create_directories(path.parent_path());
+            std::ofstream(path, std::ios::binary) << req.body;
+            res.status = 200;
+        });
         // One request a connection: cpp-httplib's few worker threads would otherwise sit on the
         // fetcher's 32 kept-alive connections until each times out.
         server_.set_keep_alive_max_count(1);
@@ -55,6 +85,7 @@ class FakeS3 {
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     int served() const { return served_; }
     int refused() const { return refused_; }
+    int stored() const { return stored_; }  // PUTs taken
 
   private:
     bool signed_well(const httplib::Request& req) const {
@@ -74,7 +105,7 @@ class FakeS3 {
     client::AwsCredentials credentials_;
     httplib::Server server_;
     int port_ = 0;
-    std::atomic<int> served_{0}, refused_{0};
+    std::atomic<int> served_{0}, refused_{0}, stored_{0};
     std::jthread thread_;
 };
 

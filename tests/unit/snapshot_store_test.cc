@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -387,21 +388,24 @@ TEST(SnapshotStore, HeldWritesNeverMakeARestoreWaitOnItself) {
                   0);
 }
 
+// A stand-in for ember-store-fetch: `script` run by sh in `dir`, where it keeps its files.
+std::string fake_fetcher(const testing::TempDir& dir, const std::string& script) {
+    const std::string path = dir.path() + "/fetcher";
+    std::ofstream(path) << "#!/bin/sh\ncd " << dir.path() << "\n" << script;
+    EXPECT_EQ(::chmod(path.c_str(), 0700), 0);
+    return path;
+}
+
 // An answer from ember-store-fetch that comes after its request gave up is read past: the next
 // request gets its own answer, where the late one's bytes once read as the next answer's head and
 // ended every fetch. The fetcher here answers the first request only once the second has come.
 TEST(SnapshotStore, ALateAnswerFromTheFetcherIsDroppedNotTakenForTheNext) {
     testing::TempDir dir;
-    const std::string fetcher = dir.path() + "/fetcher";
-    {
-        std::ofstream f(fetcher);
-        f << "#!/bin/sh\n"
-             "read -r first; read -r second\n"
-             "printf '%s OK 5\\nlate!' \"${first%% *}\"\n"
-             "printf '%s OK 2\\n{}' \"${second%% *}\"\n"
-             "cat > /dev/null\n";
-    }
-    ASSERT_EQ(::chmod(fetcher.c_str(), 0700), 0);
+    const std::string fetcher = fake_fetcher(dir,
+                                             "read -r first; read -r second\n"
+                                             "printf '%s OK 5\\nlate!' \"${first%% *}\"\n"
+                                             "printf '%s OK 2\\n{}' \"${second%% *}\"\n"
+                                             "cat > /dev/null\n");
     auto store =
         FetcherStore::start(fetcher, "http://store.invalid", std::chrono::milliseconds(100));
     ASSERT_TRUE(store) << store.error().message;
@@ -413,6 +417,43 @@ TEST(SnapshotStore, ALateAnswerFromTheFetcherIsDroppedNotTakenForTheNext) {
     auto second = (*store)->manifest("b");
     ASSERT_TRUE(second) << second.error().message;
     EXPECT_EQ(*second, "{}");
+}
+
+// A push into a bucket through ember-store-fetch: a HAS for each chunk, a PUT of its bytes for each
+// the store lacks, then the manifest's PUT. The fetcher here takes each PUT's bytes from the pipe
+// exactly (dd, a byte at a time), so a PUT not framed as its line says leaves the next request
+// unread and the test waiting out its bound.
+TEST(SnapshotStore, APushThroughTheFetcherPutsOnlyWhatTheStoreLacks) {
+    testing::TempDir dir;
+    const std::string fetcher = fake_fetcher(
+        dir,
+        "while read -r id verb path n; do\n"
+        "  case $verb in\n"
+        "    HAS) if [ -e \"held-${path##*/}\" ]; then echo \"$id YES\";\n"
+        "         else echo \"$id NO\"; fi ;;\n"
+        "    PUT) dd bs=1 count=\"$n\" of=\"put-${path##*/}\" status=none; echo \"$id OK 0\" ;;\n"
+        "    *) echo \"$id ERR not a HAS or a PUT\" ;;\n"
+        "  esac\n"
+        "done\n");
+    const auto c = some_chunks(2, 4096);
+    const ChunkId held = chunk_id_of(c[0]), lacking = chunk_id_of(c[1]);
+    {
+        std::ofstream(dir.path() + "/held-" + held.hex()) << "x";
+    }
+    auto store = FetcherStore::start(fetcher, "s3://bucket", std::chrono::seconds(30));
+    ASSERT_TRUE(store) << store.error().message;
+    auto first = (*store)->put(held, c[0]);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_FALSE(*first) << "the store held it";
+    auto second = (*store)->put(lacking, c[1]);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_TRUE(*second);
+    auto manifest = (*store)->put_manifest("fn", "{\"chunk_size\": 4096}");
+    ASSERT_TRUE(manifest) << manifest.error().message;
+    EXPECT_NE(::access((dir.path() + "/put-" + held.hex()).c_str(), F_OK), 0);
+    const std::string put = testing::read_file(dir.path() + "/put-" + lacking.hex());
+    EXPECT_EQ(put, std::string(c[1].begin(), c[1].end()));
+    EXPECT_EQ(testing::read_file(dir.path() + "/put-fn.json"), "{\"chunk_size\": 4096}");
 }
 
 // Two restores at once (two caches, as two processes), each holding back its writes, each holding

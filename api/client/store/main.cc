@@ -1,11 +1,14 @@
 // ember-store-fetch BASE_URL [--fetchers N]
-// Fetches objects of a snapshot store over HTTP(S) for a page-fault handler (ember-uffd
-// --manifest http://...), which starts it on its first miss and talks to it over a pipe pair, so
-// that the handler itself never links cpp-httplib and OpenSSL. Requests, one a line on stdin:
-//   ID PATH MOST          (ID a number the caller picks; PATH under BASE_URL; MOST its bound)
-// answers on stdout, in the order they finish, from N fetches at once (default 8):
-//   ID OK LENGTH\n followed by LENGTH bytes, or ID ERR MESSAGE\n
-// It ends once stdin does and every request has its answer. Exits 2 on a bad command line.
+// A snapshot store's objects over HTTP(S) or S3's API, for a page-fault handler (ember-uffd
+// --manifest http://...) and for a push (ember-snapshot push s3://...), which start it and talk to
+// it over a pipe pair, so that neither links cpp-httplib and OpenSSL itself. Requests on stdin (ID
+// a number the caller picks, PATH under BASE_URL):
+//   ID GET PATH MOST             the object, at most MOST bytes: ID OK LENGTH\n and its bytes
+//   ID HAS PATH                  whether the store holds it: ID YES\n or ID NO\n
+//   ID PUT PATH LENGTH\n BYTES   the object's bytes stored: ID OK 0\n
+// or, to any, ID ERR MESSAGE\n. Answers come on stdout in the order they finish, from N requests at
+// once (default 8). It ends once stdin does and every request has its answer, or at a request it
+// cannot read past (a PUT without its length). Exits 2 on a bad command line.
 #include <unistd.h>
 
 #include <charconv>
@@ -13,6 +16,7 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,10 +28,19 @@ namespace {
 
 using namespace ember;
 
+enum class Verb { kGet, kHas, kPut };
+
 struct Request {
     std::string id, path;
-    size_t most = 0;
+    Verb verb = Verb::kGet;
+    size_t most = 0;   // GET: the bound; PUT: the body's length
+    std::string body;  // PUT's
 };
+
+// The most a GET may ask for or a PUT carry (a chunk is at most 4 MiB; a manifest a few MiB), and
+// the most the PUTs waiting for a fetcher may hold: past it, stdin waits.
+constexpr size_t kMostObject = size_t{96} << 20;
+constexpr size_t kMostQueued = size_t{256} << 20;
 
 // PATH as a store names its objects: letters, digits, '.', '_', '-' and '/', no ".." segment, no
 // leading '/', and short.
@@ -39,6 +52,37 @@ bool plain_path(std::string_view p) {
            p.find_first_not_of(
                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") ==
                std::string_view::npos;
+}
+
+bool number(std::string_view text, size_t& out) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size();
+}
+
+// A request line's words: "ID VERB PATH [N]"; nullopt where it is not one.
+std::optional<Request> parse(std::string_view text) {
+    std::vector<std::string_view> words;
+    while (!text.empty() && words.size() < 5) {
+        const size_t space = text.find(' ');
+        words.push_back(text.substr(0, space));
+        text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+    }
+    Request r;
+    if (words.size() < 3 || words[0].empty() || words[0].size() > 20 ||
+        words[0].find_first_not_of("0123456789") != std::string_view::npos)
+        return std::nullopt;
+    r.id = std::string(words[0]);
+    r.path = std::string(words[2]);
+    if (words[1] == "GET" && words.size() == 4 && number(words[3], r.most)) {
+        r.verb = Verb::kGet;
+    } else if (words[1] == "HAS" && words.size() == 3) {
+        r.verb = Verb::kHas;
+    } else if (words[1] == "PUT" && words.size() == 4 && number(words[3], r.most)) {
+        r.verb = Verb::kPut;
+    } else {
+        return std::nullopt;
+    }
+    return r;
 }
 
 class Answers {
@@ -78,10 +122,16 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::mutex mutex;
-    std::condition_variable ready;
+    std::condition_variable ready, room;
     std::deque<Request> queue;
+    size_t queued = 0;  // bytes of the PUTs in the queue
     bool done = false;
     Answers answers;
+    auto answer_error = [&](const std::string& id, std::string why) {
+        for (char& ch : why)
+            if (ch == '\n' || ch == '\r') ch = ' ';
+        answers.send(id + " ERR " + why + "\n");
+    };
     {
         std::vector<std::jthread> workers;
         workers.reserve(fetchers);
@@ -96,14 +146,30 @@ int main(int argc, char** argv) {
                         r = std::move(queue.front());
                         queue.pop_front();
                     }
-                    auto body = (*fetcher)->get(r.path, r.most);
-                    if (body) {
-                        answers.send(r.id + " OK " + std::to_string(body->size()) + "\n", *body);
+                    if (r.verb == Verb::kGet) {
+                        auto body = (*fetcher)->get(r.path, r.most);
+                        if (body)
+                            answers.send(r.id + " OK " + std::to_string(body->size()) + "\n",
+                                         *body);
+                        else
+                            answer_error(r.id, body.error().message);
+                    } else if (r.verb == Verb::kHas) {
+                        auto held = (*fetcher)->has(r.path);
+                        if (held)
+                            answers.send(r.id + (*held ? " YES\n" : " NO\n"));
+                        else
+                            answer_error(r.id, held.error().message);
                     } else {
-                        std::string why = body.error().message;
-                        for (char& ch : why)
-                            if (ch == '\n' || ch == '\r') ch = ' ';
-                        answers.send(r.id + " ERR " + why + "\n");
+                        auto put = (*fetcher)->put(r.path, r.body);
+                        {
+                            std::lock_guard lock(mutex);
+                            queued -= r.body.size();
+                        }
+                        room.notify_one();
+                        if (put)
+                            answers.send(r.id + " OK 0\n");
+                        else
+                            answer_error(r.id, put.error().message);
                     }
                 }
             });
@@ -113,28 +179,37 @@ int main(int argc, char** argv) {
         while ((n = ::getline(&line, &capacity, stdin)) > 0) {
             std::string_view text(line, static_cast<size_t>(n));
             if (text.back() == '\n') text.remove_suffix(1);
-            const size_t a = text.find(' '), b = text.rfind(' ');
-            Request r;
-            if (a != std::string_view::npos && b > a) {
-                r.id = std::string(text.substr(0, a));
-                r.path = std::string(text.substr(a + 1, b - a - 1));
-                const auto most = text.substr(b + 1);
-                const auto [end, ec] =
-                    std::from_chars(most.data(), most.data() + most.size(), r.most);
-                if (ec != std::errc() || end != most.data() + most.size() || r.most > (96u << 20))
-                    r.most = 0;
-            }
-            if (r.id.empty() || r.id.size() > 20 ||
-                r.id.find_first_not_of("0123456789") != std::string::npos) {
-                answers.send("0 ERR a request that is not ID PATH MOST\n");
+            auto r = parse(text);
+            if (!r) {
+                // A PUT's bytes follow its line: past one that cannot be read, nothing can be.
+                if (text.find(" PUT ") != std::string_view::npos) {
+                    std::fprintf(stderr,
+                                 "ember-store-fetch: a PUT that is not ID PUT PATH LENGTH\n");
+                    break;
+                }
+                answers.send(
+                    "0 ERR a request that is not ID GET PATH MOST, ID HAS PATH or ID PUT "
+                    "PATH LENGTH\n");
                 continue;
             }
-            if (!plain_path(r.path) || r.most == 0) {
-                answers.send(r.id + " ERR a path or bound a store's object does not have\n");
+            if (r->verb == Verb::kPut) {
+                if (r->most > kMostObject) {
+                    std::fprintf(stderr, "ember-store-fetch: a PUT of more than %zu bytes\n",
+                                 kMostObject);
+                    break;
+                }
+                r->body.resize(r->most);
+                if (std::fread(r->body.data(), 1, r->most, stdin) != r->most) break;
+            }
+            if (!plain_path(r->path) ||
+                (r->verb == Verb::kGet && (r->most == 0 || r->most > kMostObject))) {
+                answer_error(r->id, "a path or bound a store's object does not have");
                 continue;
             }
-            std::lock_guard lock(mutex);
-            queue.push_back(std::move(r));
+            std::unique_lock lock(mutex);
+            room.wait(lock, [&] { return queued == 0 || queued + r->body.size() <= kMostQueued; });
+            queued += r->body.size();
+            queue.push_back(std::move(*r));
             ready.notify_one();
         }
         std::free(line);  // NOLINT: getline's buffer

@@ -40,15 +40,6 @@ std::string hex(std::string_view bytes) {
     return out;
 }
 
-std::string sha256_hex(std::string_view data) {
-    sha256_ctx ctx;
-    sha256_init(&ctx);
-    sha256_update(&ctx, data.size(), reinterpret_cast<const uint8_t*>(data.data()));
-    Digest out;
-    sha256_digest(&ctx, out.size(), out.data());
-    return hex(view(out));
-}
-
 std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -63,6 +54,15 @@ std::string trimmed(std::string_view s) {
 }
 
 }  // namespace
+
+std::string sha256_hex(std::string_view data) {
+    sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, data.size(), reinterpret_cast<const uint8_t*>(data.data()));
+    Digest out;
+    sha256_digest(&ctx, out.size(), out.data());
+    return hex(view(out));
+}
 
 Headers sign_v4(const AwsCredentials& credentials, const SigningScope& scope,
                 std::string_view method, std::string_view host, std::string_view path,

@@ -33,6 +33,9 @@ Headers sign_v4(const AwsCredentials& credentials, const SigningScope& scope,
                 std::string_view method, std::string_view host, std::string_view path,
                 const Headers& extra, std::string_view payload_sha256);
 
+// A body's SHA-256 as SigV4 signs it (x-amz-content-sha256): lower-case hex.
+std::string sha256_hex(std::string_view data);
+
 // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; else the profile AWS_PROFILE
 // (default: "default") of AWS_SHARED_CREDENTIALS_FILE (default: ~/.aws/credentials).
 Result<AwsCredentials> aws_credentials();

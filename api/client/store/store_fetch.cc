@@ -108,8 +108,10 @@ void StoreFetcher::give_back(std::unique_ptr<httplib::Client> c) {
     idle_.push_back(std::move(c));
 }
 
-Result<std::string> StoreFetcher::get(const std::string& path, size_t most) {
+Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, const std::string& path,
+                                                   std::string_view body, size_t most) {
     const std::string url = base_ + "/" + path;
+    const std::string what = std::string(method) + " " + url;
     std::string last;
     auto pause = options_.backoff;
     for (int attempt = 0; attempt < options_.tries; ++attempt) {
@@ -118,9 +120,8 @@ Result<std::string> StoreFetcher::get(const std::string& path, size_t most) {
             pause *= 2;
         }
         auto c = connection();
-        std::string body;
+        Reply reply;
         bool too_big = false;
-        int status = 0;
         bool answered = false;
         auto error = httplib::Error::Success;
         bool late = false;
@@ -131,56 +132,91 @@ Result<std::string> StoreFetcher::get(const std::string& path, size_t most) {
             httplib::Headers headers;
             if (s3_) {
                 // An object's path is letters, digits and "._-/": nothing to encode.
-                static constexpr std::string_view kEmptyPayload =
-                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
                 const std::string now = amz_date_now();
                 headers.emplace("Host", s3_->host);
                 for (auto& [name, value] :
-                     sign_v4(s3_->credentials, {s3_->region, "s3", now}, "GET", s3_->host,
-                             prefix_ + "/" + path, {}, kEmptyPayload))
+                     sign_v4(s3_->credentials, {s3_->region, "s3", now}, method, s3_->host,
+                             prefix_ + "/" + path, {}, sha256_hex(body)))
                     headers.emplace(std::move(name), std::move(value));
             }
-            auto r = c->Get(
-                prefix_ + "/" + path, headers,
-                [&](const httplib::Response& response) {
-                    status = response.status;
-                    // The body's room at once, where it says its length and that is in bounds.
-                    const std::string length = response.get_header_value("Content-Length");
-                    size_t n = 0;
-                    const auto [end, ec] =
-                        std::from_chars(length.data(), length.data() + length.size(), n);
-                    if (status == 200 && ec == std::errc() &&
-                        end == length.data() + length.size() && n <= most)
-                        body.reserve(n);
-                    return status == 200;
-                },
-                [&](const char* data, size_t length) {
-                    if (body.size() + length > most) {
-                        too_big = true;
-                        return false;
-                    }
-                    body.append(data, length);
-                    return true;
-                });
+            auto r = [&] {
+                if (method == "HEAD") return c->Head(prefix_ + "/" + path, headers);
+                if (method == "PUT")
+                    return c->Put(prefix_ + "/" + path, headers, body.data(), body.size(),
+                                  "application/octet-stream");
+                return c->Get(
+                    prefix_ + "/" + path, headers,
+                    [&](const httplib::Response& response) {
+                        reply.status = response.status;
+                        // The body's room at once, where it says its length and that is in
+                        // bounds.
+                        const std::string length = response.get_header_value("Content-Length");
+                        size_t n = 0;
+                        const auto [end, ec] =
+                            std::from_chars(length.data(), length.data() + length.size(), n);
+                        if (reply.status == 200 && ec == std::errc() &&
+                            end == length.data() + length.size() && n <= most)
+                            reply.body.reserve(n);
+                        return reply.status == 200;
+                    },
+                    [&](const char* data, size_t length) {
+                        if (reply.body.size() + length > most) {
+                            too_big = true;
+                            return false;
+                        }
+                        reply.body.append(data, length);
+                        return true;
+                    });
+            }();
             answered = static_cast<bool>(r);
             error = r.error();
+            if (answered && method != "GET") reply.status = r->status;
             late = watch.fired();
         }
         if (too_big)
-            return fail("GET " + url + ": more than the " + std::to_string(most) +
-                        " bytes it may be");
-        if (answered && status == 200) {
+            return fail(what + ": more than the " + std::to_string(most) + " bytes it may be");
+        const int status = reply.status;
+        const bool whole = answered && !late;  // a GET that is not a 200 was cut short
+        const bool final = status == 404 || status == 403 || status == 401 || status == 410;
+        if (whole && ((status >= 200 && status < 300) || final)) {
             give_back(std::move(c));
-            return body;
+            return reply;
         }
         // What the server says of the object itself is not tried again.
-        if (status == 404 || status == 403 || status == 401 || status == 410)
-            return fail("GET " + url + ": the store answered HTTP " + std::to_string(status));
+        if (final) return reply;
         last = late ? "no whole answer within " + std::to_string(options_.attempt.count()) + " ms"
                : status ? "HTTP " + std::to_string(status)
                         : httplib::to_string(error);
     }
-    return fail("GET " + url + ": " + last + " (" + std::to_string(options_.tries) + " tries)");
+    return fail(what + ": " + last + " (" + std::to_string(options_.tries) + " tries)");
+}
+
+Result<std::string> StoreFetcher::get(const std::string& path, size_t most) {
+    auto reply = exchange("GET", path, {}, most);
+    EMBER_TRY(reply);
+    if (reply->status != 200)
+        return fail("GET " + base_ + "/" + path + ": the store answered HTTP " +
+                    std::to_string(reply->status));
+    return std::move(reply->body);
+}
+
+Result<bool> StoreFetcher::has(const std::string& path) {
+    auto reply = exchange("HEAD", path, {}, 0);
+    EMBER_TRY(reply);
+    if (reply->status == 404) return false;
+    if (reply->status != 200)
+        return fail("HEAD " + base_ + "/" + path + ": the store answered HTTP " +
+                    std::to_string(reply->status));
+    return true;
+}
+
+Result<void> StoreFetcher::put(const std::string& path, std::string_view body) {
+    auto reply = exchange("PUT", path, body, 0);
+    EMBER_TRY(reply);
+    if (reply->status < 200 || reply->status >= 300)
+        return fail("PUT " + base_ + "/" + path + ": the store answered HTTP " +
+                    std::to_string(reply->status));
+    return {};
 }
 
 }  // namespace ember::client

@@ -2,9 +2,10 @@
 // endpoint), or from an S3 bucket (s3://BUCKET/PREFIX: AWS S3, or any S3-compatible store at
 // AWS_ENDPOINT_URL, addressed by path there), every request signed with SigV4: a GET per object,
 // bounded in bytes and in time, tried again a bounded number of times when the network or the
-// server fails (never when the server says the object is not there or not the caller's).
-// ember-store-fetch serves a page-fault handler's requests with it, so that only a restore from a
-// remote store pays for cpp-httplib and OpenSSL.
+// server fails (never when the server says the object is not there or not the caller's); and, for
+// a push, a HEAD and a PUT of an object. ember-store-fetch serves a page-fault handler's requests
+// (and a push's) with it, so that only a restore from a remote store pays for cpp-httplib and
+// OpenSSL.
 #pragma once
 
 #include <chrono>
@@ -43,9 +44,14 @@ class StoreFetcher {
     StoreFetcher(const StoreFetcher&) = delete;
     StoreFetcher& operator=(const StoreFetcher&) = delete;
 
-    // The object at PATH (relative to the base), at most `most` bytes. Safe from several threads:
-    // each call takes an idle connection or opens one.
+    // The object at PATH (relative to the base), at most `most` bytes. Safe from several threads,
+    // as are has() and put(): each call takes an idle connection or opens one.
     Result<std::string> get(const std::string& path, size_t most);
+    // Whether the store holds an object at PATH (a HEAD).
+    Result<bool> has(const std::string& path);
+    // `body` as the object at PATH (a PUT: an S3 bucket takes one, as does a web server that
+    // takes WebDAV's), signed with its SHA-256 for S3.
+    Result<void> put(const std::string& path, std::string_view body);
 
     const std::string& base() const { return base_; }
 
@@ -55,7 +61,16 @@ class StoreFetcher {
         std::string region;
         AwsCredentials credentials;
     };
+    struct Reply {
+        int status = 0;
+        std::string body;
+    };
     StoreFetcher(std::string base, std::string origin, std::string prefix, FetchOptions options);
+    // One request, tried again where the network or the server failed (never where the server
+    // says the object is not there or not the caller's: 401, 403, 404, 410, which it answers):
+    // its status and, for a GET, its body of at most `most` bytes.
+    Result<Reply> exchange(std::string_view method, const std::string& path, std::string_view body,
+                           size_t most);
     static Result<std::unique_ptr<StoreFetcher>> open_s3(std::string_view base,
                                                          FetchOptions options);
     std::unique_ptr<httplib::Client> connection();
