@@ -88,7 +88,6 @@ class Tally {
 }  // namespace
 
 Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCounts* out) {
-    PushCounts counts;
     Manifest m;
     if (!std::has_single_bit(in.chunk_size) || in.chunk_size < kMinChunkSize ||
         in.chunk_size > kMaxChunkSize)
