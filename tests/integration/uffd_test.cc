@@ -135,6 +135,33 @@ TEST_F(Uffd, ASecondRestoreThroughTheCacheFetchesNothingFromTheStore) {
     }
 }
 
+// A cache smaller than what a restore brings in: each chunk written past the bound lets the least
+// recently used ones go, so the folder holds no more than the bound once the restore is done, and
+// the restore goes on; the next one fetches again what went.
+TEST_F(Uffd, ACacheSmallerThanARestoreKeepsItsBoundAndTheRestoreGoesOn) {
+    push("fn", false);
+    const std::string fetched = files.path() + "/fetched.state";
+    const std::string cache = files.path() + "/cache";
+    constexpr uint64_t kBound = uint64_t{1} << 20;  // 8 chunks of 128 KiB
+    for (int round = 0; round < 2; ++round) {
+        Handler h(files,
+                  {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"), "--write-state",
+                   fetched, "--cache", cache, "--cache-bytes", std::to_string(kBound)});
+        ASSERT_TRUE(wait_exists(sock));
+        one_round_through_the_handler(fetched);
+        ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+        const std::string log = read_file(h.err);
+        EXPECT_GT(count_before(log, "fetched into it"), kBound / (128 << 10)) << log;
+        EXPECT_GT(count_before(log, "let go"), 0u) << log;
+        uint64_t held = 0;
+        for (const auto& e : std::filesystem::recursive_directory_iterator(cache))
+            if (e.is_regular_file() && e.path().filename().string().size() == 64)
+                held += e.file_size();
+        EXPECT_GT(held, 0u);
+        EXPECT_LE(held, kBound) << "round " << round;
+    }
+}
+
 // A chunk whose bytes are not what its name says, or that is gone: the handler refuses it before
 // the guest sees it and exits with the reason, and ember, its memory gone, exits saying so.
 TEST_F(Uffd, AStoreThatHandsBackBadBytesEndsTheRestoreNeverTheGuestSeesThem) {
