@@ -201,6 +201,8 @@ Result<int> run_from_store(const Options& o) {
                  static_cast<unsigned long long>(c.ahead),
                  static_cast<unsigned long long>(server->counts().installed));
     if (cache) {
+        // Its counts once what it holds back is written: what went past the bound went then.
+        cache->flush();
         const auto& k = cache->counts();
         std::fprintf(stderr,
                      "ember-uffd: the cache: %llu chunks found there, %llu fetched into it, %llu "
