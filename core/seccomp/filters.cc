@@ -193,6 +193,15 @@ Result<BpfProgram> compile_one(object o, const std::string& kind) {
     return export_bpf(ctx.get(), kind);
 }
 
+// The document's top object, which points into `parser`.
+Result<object> top_object(simdjson::dom::parser& parser, std::string_view json) {
+    object top;
+    if (auto r = parser.parse(json.data(), json.size()).get_object().get(top);
+        r != simdjson::SUCCESS)
+        return fail(std::string("not a JSON object: ") + simdjson::error_message(r));
+    return top;
+}
+
 }  // namespace
 
 const char* thread_kind_name(ThreadKind kind) {
@@ -219,12 +228,10 @@ BpfProgram& ThreadFilters::of(ThreadKind kind) {
 
 Result<ThreadFilters> compile_filters(std::string_view json) {
     simdjson::dom::parser parser;
-    object top;
-    if (auto r = parser.parse(json.data(), json.size()).get_object().get(top);
-        r != simdjson::SUCCESS)
-        return fail(std::string("not a JSON object: ") + simdjson::error_message(r));
+    auto top = top_object(parser, json);
+    EMBER_TRY(top);
     ThreadFilters filters;
-    for (auto [key, value] : top) {
+    for (auto [key, value] : *top) {
         if (key != "vmm" && key != "api" && key != "vcpu")
             return fail("unknown thread kind '" + std::string(key) +
                         "' (ember's threads are vmm, api and vcpu)");
@@ -232,13 +239,23 @@ Result<ThreadFilters> compile_filters(std::string_view json) {
     for (ThreadKind kind : {ThreadKind::Vmm, ThreadKind::Api, ThreadKind::Vcpu}) {
         const std::string name = thread_kind_name(kind);
         object o;
-        if (top[name].get_object().get(o) != simdjson::SUCCESS)
+        if ((*top)[name].get_object().get(o) != simdjson::SUCCESS)
             return fail("no filter for the " + name + " thread");
         auto program = compile_one(o, name);
         EMBER_TRY(program);
         filters.of(kind) = std::move(*program);
     }
     return filters;
+}
+
+Result<BpfProgram> compile_filter(std::string_view json, std::string_view name) {
+    simdjson::dom::parser parser;
+    auto top = top_object(parser, json);
+    EMBER_TRY(top);
+    object o;
+    if ((*top)[name].get_object().get(o) != simdjson::SUCCESS)
+        return fail("no filter named '" + std::string(name) + "'");
+    return compile_one(o, std::string(name));
 }
 
 }  // namespace ember::seccomp

@@ -34,6 +34,10 @@ struct ThreadFilters {
 // error names the thread kind and the rule.
 Result<ThreadFilters> compile_filters(std::string_view json);
 
+// The one filter named `name` in a document of that format: a program of ember's whose threads
+// all take one filter (ember-uffd's "handler").
+Result<BpfProgram> compile_filter(std::string_view json, std::string_view name);
+
 // ember's own filters: what each thread of ember calls, and for ioctl and socket, with which
 // arguments.
 std::string_view default_filters_json();

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <string>
 
 #include "core/base/fatal_exit.h"
 #include "core/base/log.h"
@@ -74,6 +75,21 @@ Result<void> install(const BpfProgram& program, ThreadKind kind) {
         return fail_errno(std::string("installing the ") + thread_kind_name(kind) +
                           " thread's seccomp filter");
     t_kind = thread_kind_name(kind);
+    return {};
+}
+
+Result<void> install_on_every_thread(const BpfProgram& program, const char* name) {
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return fail_errno("PR_SET_NO_NEW_PRIVS");
+    sock_fprog fprog{static_cast<unsigned short>(program.instructions.size()),
+                     const_cast<sock_filter*>(program.instructions.data())};
+    // A positive answer is the id of a thread that could not take the filter.
+    const long rc =
+        ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog);
+    if (rc < 0) return fail_errno(std::string("installing the ") + name + " seccomp filter");
+    if (rc > 0)
+        return fail(std::string("installing the ") + name + " seccomp filter: thread " +
+                    std::to_string(rc) + " could not take it");
+    t_kind = name;
     return {};
 }
 

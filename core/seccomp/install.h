@@ -13,6 +13,11 @@ namespace ember::seccomp {
 // (filtering off) installs nothing. `kind` names the thread in the SIGSYS report.
 Result<void> install(const BpfProgram& program, ThreadKind kind);
 
+// Installs `program` on every thread of the process at once (SECCOMP_FILTER_FLAG_TSYNC), for a
+// program whose threads all take one filter, once those it starts early have started. `name`
+// names the calling thread in the SIGSYS report.
+Result<void> install_on_every_thread(const BpfProgram& program, const char* name);
+
 // The handler for SIGSYS, which a "trap" action raises: one line on the log naming the thread
 // kind and the system call, then exit 148 (128 + SIGSYS), as Firecracker does. A file lookup
 // (library_calls.h) instead fails with EACCES and is counted. Process-wide: installed once,

@@ -165,6 +165,37 @@ TEST_F(Uffd, ACacheSmallerThanARestoreKeepsItsBoundAndTheRestoreGoesOn) {
     }
 }
 
+// Once the VMM's handshake is in, every thread of ember-uffd keeps to its seccomp filter
+// ("handler"), and a restore from a store through the cache is served so: a call the filter lacks
+// would end the handler with status 148, and the guest with it.
+TEST_F(Uffd, EveryThreadOfEmberUffdKeepsToItsSeccompFilterOnceTheVmmIsIn) {
+    record_working_set();
+    push("fn", true);
+    const std::string fetched = files.path() + "/fetched.state";
+    const std::string fetched_ws = files.path() + "/fetched.ws";
+    Handler h(files,
+              {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"), "--write-state",
+               fetched, "--write-working-set", fetched_ws, "--cache", files.path() + "/cache"});
+    ASSERT_TRUE(wait_exists(sock)) << read_file(h.err);
+    {
+        ApiEmber clone;
+        auto c = clone.api();
+        auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true, fetched, fetched_ws));
+        ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log() << read_file(h.err);
+        int threads = 0;
+        for (const auto& task :
+             std::filesystem::directory_iterator("/proc/" + std::to_string(h.pid) + "/task")) {
+            const std::string status = read_file(task.path().string() + "/status");
+            EXPECT_NE(status.find("\nSeccomp:\t2\n"), std::string::npos) << task.path() << status;
+            ++threads;
+        }
+        EXPECT_GE(threads, 2) << "the cache's writer, at least";
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
+        ASSERT_TRUE(wait_text(clone.dir.path() + "/console", "T")) << read_file(h.err);
+    }
+    EXPECT_EQ(h.wait(), 0) << read_file(h.err);
+}
+
 // A chunk whose bytes are not what its name says, or that is gone: the handler refuses it before
 // the guest sees it and exits with the reason, and ember, its memory gone, exits saying so.
 TEST_F(Uffd, AStoreThatHandsBackBadBytesEndsTheRestoreNeverTheGuestSeesThem) {

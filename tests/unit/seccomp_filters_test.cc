@@ -1,12 +1,15 @@
-// Firecracker's seccomp JSON compiled and installed: the rules do what they say (checked in forked
-// children, since a filter is for good), a trap is reported and ends the process with 148, and
-// every malformed document is refused with the place it goes wrong.
+// Firecracker's seccomp JSON compiled and installed (per thread kind, or one named filter on every
+// thread): the rules do what they say (checked in forked children, since a filter is for good), a
+// trap is reported and ends the process with 148, and every malformed document is refused with the
+// place it goes wrong.
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <string>
+#include <thread>
 
 #include "core/base/log.h"
 #include "core/seccomp/filters.h"
@@ -58,6 +61,34 @@ TEST(SeccompFilters, RulesAndArgumentConditionsDecideEachCall) {
                   if (::lseek(0, 0, SEEK_CUR) == -1 && errno == EPERM) return 6;
                   if (::lseek(0, 0, SEEK_END) != -1 || errno != EPERM) return 7;
                   return 0;
+              }),
+              0);
+}
+
+// A program whose threads all take one filter (ember-uffd's): the filter is found by its name, and
+// installed on every thread at once, a thread started before it among them.
+TEST(SeccompFilters, OneNamedFilterHoldsEveryThreadOfTheProcess) {
+    const std::string json = R"({"handler": {
+        "default_action": "allow", "filter_action": {"errno": 1},
+        "filter": [{"syscall": "getppid"}]}})";
+    EXPECT_NE(compile_filter(json, "other").error().message.find("no filter named 'other'"),
+              std::string::npos);
+    auto filter = compile_filter(json, "handler");
+    ASSERT_TRUE(filter) << filter.error().message;
+    EXPECT_EQ(in_child([&] {
+                  std::atomic<int> step{0};
+                  long earlier_thread = 0;
+                  std::thread earlier([&] {
+                      while (step.load() == 0) std::this_thread::yield();
+                      earlier_thread = ::syscall(SYS_getppid) == -1 && errno == EPERM ? 1 : 0;
+                  });
+                  const bool installed =
+                      static_cast<bool>(install_on_every_thread(*filter, "handler"));
+                  step = 1;
+                  earlier.join();
+                  if (!installed) return 1;
+                  if (::syscall(SYS_getppid) != -1 || errno != EPERM) return 2;
+                  return earlier_thread == 1 ? 0 : 3;
               }),
               0);
 }
