@@ -122,9 +122,12 @@ TEST(OutputBuffer, TwoDrainersTakeTurnsAndWriteEveryByteOnce) {
     const auto deadline = std::chrono::steady_clock::now() + testing::kFailsafe;
     auto drainer = [&] {
         while (std::chrono::steady_clock::now() < deadline) {
+            // Read before the drain: an Empty means everything only if the pusher had finished
+            // before it. Read after, a push between the two was left behind by both drainers.
+            const bool all_pushed = pushed;
             auto r = buf.drain_to(p[1]);
             if (!r) return;
-            if (pushed && *r == OutputBuffer::Drain::Empty) return;
+            if (all_pushed && *r == OutputBuffer::Drain::Empty) return;
         }
     };
     std::thread a(drainer), b(drainer);
