@@ -9,6 +9,10 @@
 
 namespace ember {
 
+unsigned busy_threads(unsigned most) {
+    return std::clamp(std::thread::hardware_concurrency(), 1u, most);
+}
+
 Result<void> for_each_at_once(size_t count, unsigned threads,
                               const std::function<Result<void>(size_t)>& each) {
     std::atomic<size_t> next{0};

@@ -10,6 +10,9 @@
 
 namespace ember {
 
+// Threads for work that keeps a core busy (hashing, copying): one a core, at most `most`.
+unsigned busy_threads(unsigned most = 8);
+
 // Calls `each(i)` for every i below `count` from at most `threads` threads (this one among them),
 // in no set order. Once an item fails no new one starts; the answer is the first failure.
 Result<void> for_each_at_once(size_t count, unsigned threads,

@@ -4,9 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <thread>
-
+#include "core/base/at_once.h"
 #include "core/base/atomic_file.h"
 #include "core/base/file_io.h"
 #include "core/base/open_file.h"
@@ -64,7 +62,7 @@ Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> byt
 }
 
 unsigned DirectoryStore::parallel() const {
-    return std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+    return busy_threads();
 }
 
 Result<void> DirectoryStore::put_manifest(std::string_view name, std::string_view text) {

@@ -72,6 +72,13 @@ class PipeReader {
 
 }  // namespace
 
+std::string FetcherStore::beside_this_program() {
+    std::string self(4096, '\0');
+    const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
+    self.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return self.substr(0, self.rfind('/') + 1) + "ember-store-fetch";
+}
+
 Result<std::unique_ptr<FetcherStore>> FetcherStore::start(const std::string& fetcher,
                                                           const std::string& base,
                                                           std::chrono::milliseconds wait) {

@@ -31,6 +31,9 @@ class FetcherStore final : public ChunkStore, public ChunkSink {
 
     // `fetcher`: ember-store-fetch's path; `base`: the store's URL (its root); `wait`: the most a
     // request may wait for its answer.
+    // ember-store-fetch beside the running program, where the build and an install put it.
+    static std::string beside_this_program();
+
     static Result<std::unique_ptr<FetcherStore>> start(const std::string& fetcher,
                                                        const std::string& base,
                                                        std::chrono::milliseconds wait);

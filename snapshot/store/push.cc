@@ -7,7 +7,6 @@
 #include <bit>
 #include <cerrno>
 #include <mutex>
-#include <thread>
 #include <unordered_set>
 
 #include "core/base/at_once.h"
@@ -130,9 +129,7 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
     m.memory.bytes = identity.memory_bytes;
     const std::vector<bool> data = chunks_with_data(memory->get(), m.memory.bytes, m.chunk_size);
     m.memory.chunks.assign(data.size(), std::nullopt);
-    const unsigned threads = store != nullptr
-                                 ? store->parallel()
-                                 : std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+    const unsigned threads = store != nullptr ? store->parallel() : busy_threads();
     EMBER_TRY(for_each_at_once(data.size(), threads, [&](size_t c) -> Result<void> {
         const uint64_t at = c * m.chunk_size;
         const uint64_t length = std::min(m.chunk_size, m.memory.bytes - at);

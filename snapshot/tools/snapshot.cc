@@ -47,14 +47,6 @@ int usage() {
     return 2;
 }
 
-// ember-store-fetch, beside this program (where the build and an install put it).
-std::string fetcher_path() {
-    std::string self(4096, '\0');
-    const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
-    self.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    return self.substr(0, self.rfind('/') + 1) + "ember-store-fetch";
-}
-
 Result<int> push(const PushInput& in, const std::string& url_text) {
     auto url = parse_manifest_url(url_text);
     EMBER_TRY(url);
@@ -62,7 +54,8 @@ Result<int> push(const PushInput& in, const std::string& url_text) {
     if (url->root.starts_with("s3://")) {
         // A request's own bound is the fetcher's (its tries of 15 s each); this one only catches
         // a fetcher that stopped answering.
-        auto store = FetcherStore::start(fetcher_path(), url->root, std::chrono::minutes(2));
+        auto store = FetcherStore::start(FetcherStore::beside_this_program(), url->root,
+                                         std::chrono::minutes(2));
         EMBER_TRY(store);
         counts = push_snapshot(**store, url->name, in);
     } else if (url->remote) {

@@ -324,13 +324,7 @@ int main(int argc, char** argv) {
                             o.working_set.empty() && o.snapshot.empty();
     if ((!o.cache.empty() || !o.fetcher.empty() || !o.write_working_set.empty()) && !from_store)
         return usage();
-    if (o.fetcher.empty()) {
-        // Beside this program, where the build and an install put it.
-        std::string self(4096, '\0');
-        const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
-        self.resize(n > 0 ? static_cast<size_t>(n) : 0);
-        o.fetcher = self.substr(0, self.rfind('/') + 1) + "ember-store-fetch";
-    }
+    if (o.fetcher.empty()) o.fetcher = snapshot::FetcherStore::beside_this_program();
     if (o.socket.empty() || o.timeout_s <= 0 || (!from_file && !from_store)) return usage();
     auto r = run(o);
     if (!r) {

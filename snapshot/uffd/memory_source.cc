@@ -1,7 +1,6 @@
 #include "snapshot/uffd/memory_source.h"
 
 #include <algorithm>
-#include <thread>
 #include <vector>
 
 #include "core/base/at_once.h"
@@ -34,8 +33,7 @@ Result<void> MappedMemory::deliver(std::span<const PageRun> runs, const TakeExte
             pieces.push_back({run.offset + at, length, memory_.data() + run.offset + at});
         }
     }
-    const unsigned cores = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
-    return for_each_at_once(pieces.size(), cores,
+    return for_each_at_once(pieces.size(), busy_threads(),
                             [&](size_t i) -> Result<void> { return take(pieces[i]); });
 }
 
