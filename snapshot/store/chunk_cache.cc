@@ -300,4 +300,10 @@ void ChunkCache::evict() {
     written_ = 0;
 }
 
+std::string describe(const CacheCounts& c) {
+    return std::to_string(c.hits.load()) + " chunks found there, " +
+           std::to_string(c.fetched.load()) + " fetched into it, " + std::to_string(c.bad.load()) +
+           " found bad and fetched again, " + std::to_string(c.evicted.load()) + " let go";
+}
+
 }  // namespace ember::snapshot

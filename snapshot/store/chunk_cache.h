@@ -40,6 +40,9 @@ struct CacheCounts {
     std::atomic<uint64_t> evicted{0};
 };
 
+// "N chunks found there, N fetched into it, N found bad and fetched again, N let go".
+std::string describe(const CacheCounts& counts);
+
 class ChunkCache final : public ChunkStore {
   public:
     // Makes `folder` where missing; what it holds is counted (and trimmed) once a chunk is kept.

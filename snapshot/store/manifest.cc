@@ -4,6 +4,7 @@
 
 #include <bit>
 
+#include "core/config/vm_config.h"
 #include "snapshot/format.h"
 
 namespace ember::snapshot {
@@ -17,8 +18,11 @@ std::string in_quotes(std::string_view name) {
     return out;
 }
 
-void append_chunks(std::string& out, const ChunkedFile& file) {
-    out += "{\"bytes\": " + std::to_string(file.bytes) + ", \"chunks\": [";
+// {"bytes": N, "chunks": [...]}, with the fields `first` (e.g. '"id": "x", ') before them.
+void append_chunks(std::string& out, const ChunkedFile& file, std::string_view first = {}) {
+    out += "{";
+    out += first;
+    out += "\"bytes\": " + std::to_string(file.bytes) + ", \"chunks\": [";
     for (size_t i = 0; i < file.chunks.size(); ++i) {
         if (i > 0) out += ", ";
         out += file.chunks[i] ? in_quotes(file.chunks[i]->hex()) : "null";
@@ -33,11 +37,9 @@ Result<uint64_t> field_u64(simdjson::dom::object o, std::string_view name) {
     return v;
 }
 
-Result<ChunkedFile> chunked_file(simdjson::dom::object top, std::string_view name,
-                                 uint64_t chunk_size, uint64_t most_bytes) {
-    simdjson::dom::object o;
-    if (top[name].get_object().get(o) != simdjson::SUCCESS)
-        return fail(in_quotes(name) + " is missing or not an object");
+// `o`'s "bytes" and "chunks", of the file `name`.
+Result<ChunkedFile> chunks_of(simdjson::dom::object o, std::string_view name, uint64_t chunk_size,
+                              uint64_t most_bytes) {
     ChunkedFile file;
     auto bytes = field_u64(o, "bytes");
     EMBER_TRY(bytes, std::string(name));
@@ -68,6 +70,41 @@ Result<ChunkedFile> chunked_file(simdjson::dom::object top, std::string_view nam
         file.chunks.push_back(id);
     }
     return file;
+}
+
+Result<ChunkedFile> chunked_file(simdjson::dom::object top, std::string_view name,
+                                 uint64_t chunk_size, uint64_t most_bytes) {
+    simdjson::dom::object o;
+    if (top[name].get_object().get(o) != simdjson::SUCCESS)
+        return fail(in_quotes(name) + " is missing or not an object");
+    return chunks_of(o, name, chunk_size, most_bytes);
+}
+
+Result<std::vector<StoredDrive>> stored_drives(simdjson::dom::object top, uint64_t chunk_size) {
+    std::vector<StoredDrive> drives;
+    simdjson::dom::array array;
+    if (auto e = top["drives"].get_array().get(array); e == simdjson::NO_SUCH_FIELD)
+        return drives;
+    else if (e != simdjson::SUCCESS)
+        return fail("\"drives\" is not an array");
+    if (array.size() > kMaxStoredDrives)
+        return fail(std::to_string(array.size()) + " drives; a manifest names at most " +
+                    std::to_string(kMaxStoredDrives));
+    for (auto element : array) {
+        const std::string which = "drive " + std::to_string(drives.size());
+        simdjson::dom::object o;
+        std::string_view id;
+        if (element.get_object().get(o) != simdjson::SUCCESS ||
+            o["id"].get_string().get(id) != simdjson::SUCCESS || !is_valid_id(std::string(id)))
+            return fail(which + " is not an object with an \"id\" of 1-64 of A-Z, a-z, 0-9 or _");
+        for (const auto& d : drives)
+            if (d.id == id) return fail("drive '" + d.id + "' is named twice");
+        StoredDrive drive{std::string(id), {}};
+        EMBER_TRY(assign(chunks_of(o, "drive " + drive.id, chunk_size, kMaxStoredDriveBytes),
+                         drive.image));
+        drives.push_back(std::move(drive));
+    }
+    return drives;
 }
 
 Result<std::vector<PageRun>> working_set_runs(simdjson::dom::object top, uint64_t memory_bytes) {
@@ -116,6 +153,11 @@ std::string encode_manifest(const Manifest& m) {
         out += (i > 0 ? ", [" : "[") + std::to_string(r.offset) + ", " + std::to_string(r.pages) +
                ", " + (r.written ? "1]" : "0]");
     }
+    out += "],\n \"drives\": [";
+    for (size_t i = 0; i < m.drives.size(); ++i) {
+        out += i > 0 ? ",\n  " : "\n  ";
+        append_chunks(out, m.drives[i].image, "\"id\": " + in_quotes(m.drives[i].id) + ", ");
+    }
     out += "]}\n";
     return out;
 }
@@ -155,6 +197,7 @@ Result<Manifest> parse_manifest(std::string_view json) {
     if (m.memory.bytes % kGuestPageSize != 0)
         return fail("memory: " + std::to_string(m.memory.bytes) + " bytes, not whole pages");
     EMBER_TRY(assign(working_set_runs(top, m.memory.bytes), m.working_set));
+    EMBER_TRY(assign(stored_drives(top, m.chunk_size), m.drives));
     return m;
 }
 

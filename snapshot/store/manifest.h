@@ -10,8 +10,11 @@
 //
 // The manifest is JSON: {"format": "ember-store-manifest", "version": 1, "hash": "sha256",
 // "chunk_size": N, "state": {"bytes": N, "chunks": [ID, ...]}, "memory": {"bytes": N, "chunks":
-// [ID or null, ...]}, "working_set": [[OFFSET, PAGES, WRITTEN], ...]}, the working set's runs of
-// 4 KiB pages by memory-file offset, written ones marked 1, in order (empty when it has none).
+// [ID or null, ...]}, "working_set": [[OFFSET, PAGES, WRITTEN], ...], "drives": [{"id": DRIVE_ID,
+// "bytes": N, "chunks": [ID or null, ...]}, ...]}, the working set's runs of 4 KiB pages by
+// memory-file offset, written ones marked 1, in order (empty when it has none), and the images of
+// the snapshot's read-only drives that went in with it, by drive id (none where none did; a
+// manifest without "drives" has none), whose chunks of zeros are null as memory's are.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +34,8 @@ inline constexpr uint64_t kMaxChunkSize = uint64_t{4} << 20;
 // A manifest of a 64 GiB memory in 64 KiB chunks is 70 MiB of JSON at most; larger is not one.
 inline constexpr size_t kMaxManifestBytes = size_t{96} << 20;
 inline constexpr uint64_t kMaxStoredMemoryBytes = uint64_t{64} << 30;
+inline constexpr uint64_t kMaxStoredDriveBytes = uint64_t{64} << 30;
+inline constexpr size_t kMaxStoredDrives = 16;
 
 // A file cut into chunks; a chunk that is nullopt holds zeros only.
 struct ChunkedFile {
@@ -39,11 +44,19 @@ struct ChunkedFile {
     bool operator==(const ChunkedFile&) const = default;
 };
 
+// A read-only drive's image, named by the snapshot's drive id (1-64 of A-Z, a-z, 0-9 or _).
+struct StoredDrive {
+    std::string id;
+    ChunkedFile image;
+    bool operator==(const StoredDrive&) const = default;
+};
+
 struct Manifest {
     uint64_t chunk_size = 0;
     ChunkedFile state;
     ChunkedFile memory;
     std::vector<PageRun> working_set;
+    std::vector<StoredDrive> drives;
 
     // The length of chunk `index` of a file of `bytes`.
     uint64_t chunk_length(uint64_t bytes, uint64_t index) const;
@@ -53,8 +66,8 @@ struct Manifest {
 std::string encode_manifest(const Manifest& manifest);
 
 // Checks everything a restore relies on: the chunk size (a power of two from 4 KiB to 4 MiB), each
-// file's chunk count against its size, the state file's bound, no zero chunk in it, and a working
-// set of whole pages in order inside the memory.
+// file's chunk count against its size, the state file's bound, no zero chunk in it, a working
+// set of whole pages in order inside the memory, and drives of distinct, valid ids.
 Result<Manifest> parse_manifest(std::string_view json);
 
 }  // namespace ember::snapshot

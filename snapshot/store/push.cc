@@ -84,6 +84,47 @@ class Tally {
     std::unordered_set<ChunkId, ChunkIdHash> taken_;
 };
 
+// Cuts the first `file.bytes` bytes of `fd` into chunks from several threads: chunks of zeros
+// named null, the others put into `store` (where given) once.
+Result<void> chunk_file(const UniqueFd& fd, const std::string& what, uint64_t chunk_size,
+                        ChunkSink* store, Tally& tally, ChunkedFile& file) {
+    const std::vector<bool> data = chunks_with_data(fd.get(), file.bytes, chunk_size);
+    file.chunks.assign(data.size(), std::nullopt);
+    const unsigned threads = store != nullptr ? store->parallel() : busy_threads();
+    return for_each_at_once(data.size(), threads, [&](size_t c) -> Result<void> {
+        const uint64_t at = c * chunk_size;
+        const uint64_t length = std::min(chunk_size, file.bytes - at);
+        if (!data[c]) {
+            tally.zero();
+            return {};
+        }
+        std::vector<uint8_t> piece(length);
+        EMBER_TRY(pread_exact(fd.get(), piece, at), what);
+        if (all_zero(piece)) {
+            tally.zero();
+            return {};
+        }
+        auto id = tally.take(piece, store);
+        EMBER_TRY(id, what);
+        file.chunks[c] = *id;
+        return {};
+    });
+}
+
+// Where drive `d`'s image is read from: it must be a read-only drive of the snapshot, whose guest
+// sees the image unchanged on every restore.
+Result<std::string> drive_path(const VmConfig& config, const DriveImage& d) {
+    for (const auto& drive : config.drives) {
+        if (drive.drive_id != d.id) continue;
+        if (!drive.is_read_only)
+            return fail("drive " + d.id +
+                        " is not read-only in the snapshot: its guest may have changed it, and "
+                        "only read-only drives go into a store");
+        return d.path.empty() ? drive.path_on_host : d.path;
+    }
+    return fail("the snapshot has no drive '" + d.id + "'");
+}
+
 }  // namespace
 
 Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCounts* out) {
@@ -127,27 +168,28 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
     }
 
     m.memory.bytes = identity.memory_bytes;
-    const std::vector<bool> data = chunks_with_data(memory->get(), m.memory.bytes, m.chunk_size);
-    m.memory.chunks.assign(data.size(), std::nullopt);
-    const unsigned threads = store != nullptr ? store->parallel() : busy_threads();
-    EMBER_TRY(for_each_at_once(data.size(), threads, [&](size_t c) -> Result<void> {
-        const uint64_t at = c * m.chunk_size;
-        const uint64_t length = std::min(m.chunk_size, m.memory.bytes - at);
-        if (!data[c]) {
-            tally.zero();
-            return {};
-        }
-        std::vector<uint8_t> piece(length);
-        EMBER_TRY(pread_exact(memory->get(), piece, at), "memory file " + in.memory_path);
-        if (all_zero(piece)) {
-            tally.zero();
-            return {};
-        }
-        auto id = tally.take(piece, store);
-        EMBER_TRY(id, "memory file");
-        m.memory.chunks[c] = *id;
-        return {};
-    }));
+    EMBER_TRY(
+        chunk_file(*memory, "memory file " + in.memory_path, m.chunk_size, store, tally, m.memory));
+    for (const auto& d : in.drives) {
+        auto path = drive_path(snapshot->config, d);
+        EMBER_TRY(path);
+        for (const auto& already : m.drives)
+            if (already.id == d.id) return fail("drive '" + d.id + "' is given twice");
+        if (m.drives.size() == kMaxStoredDrives)
+            return fail("more than " + std::to_string(kMaxStoredDrives) + " drives");
+        auto image = open_file(*path, O_RDONLY);
+        EMBER_TRY(image, "drive " + d.id + ": " + *path);
+        StoredDrive drive{d.id, {}};
+        auto bytes = file_size(image->get());
+        EMBER_TRY(bytes, "drive " + d.id + ": " + *path);
+        if (*bytes == 0 || *bytes > kMaxStoredDriveBytes)
+            return fail("drive " + d.id + ": " + *path + " is " + std::to_string(*bytes) +
+                        " bytes, where a store takes 1 to " + std::to_string(kMaxStoredDriveBytes));
+        drive.image.bytes = *bytes;
+        EMBER_TRY(chunk_file(*image, "drive " + d.id + ": " + *path, m.chunk_size, store, tally,
+                             drive.image));
+        m.drives.push_back(std::move(drive));
+    }
     if (out != nullptr) *out = tally.counts();
     return m;
 }

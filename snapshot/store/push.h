@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/base/error.h"
 #include "snapshot/store/chunk_store.h"
@@ -12,24 +13,32 @@
 
 namespace ember::snapshot {
 
+// A read-only drive of the snapshot whose image goes into the store with it.
+struct DriveImage {
+    std::string id;
+    std::string path;  // empty: where the snapshot's drive has it (its path_on_host)
+};
+
 struct PushInput {
     std::string state_path;
     std::string memory_path;
     std::string working_set_path;  // empty: none
+    std::vector<DriveImage> drives;
     uint64_t chunk_size = 0;
 };
 
 struct PushCounts {
-    uint64_t chunks = 0;        // non-zero chunks the manifest names, state and memory
-    uint64_t zero_chunks = 0;   // memory chunks of zeros, not stored
+    uint64_t chunks = 0;        // non-zero chunks the manifest names: state, memory, drives
+    uint64_t zero_chunks = 0;   // memory and drive chunks of zeros, not stored
     uint64_t stored = 0;        // chunks this push wrote
     uint64_t shared = 0;        // chunks the store held already (another snapshot's, or this one's)
     uint64_t stored_bytes = 0;  // bytes this push wrote
 };
 
 // Checks the files against one another first (the memory file's size against the state file's
-// layout, the working set against both). Chunks go in from store.parallel() threads at once; the
-// manifest goes in last, once every chunk is in, and not at all where one is not.
+// layout, the working set against both, each drive against a read-only drive of the snapshot).
+// Chunks go in from store.parallel() threads at once; the manifest goes in last, once every chunk
+// is in, and not at all where one is not.
 Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const PushInput& input);
 
 // The manifest of a snapshot: what push writes, with its chunks put into `store` where it is

@@ -1,10 +1,12 @@
 // ember-snapshot push --snapshot-path STATE --mem-file-path MEM [--working-set WS]
-//                     [--chunk-size BYTES] MANIFEST_URL
+//                     [--drive ID[=IMAGE]]... [--chunk-size BYTES] MANIFEST_URL
 // ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM --working-set WS
 // push: puts a snapshot into a store (snapshot/store/manifest.h) as the manifest at MANIFEST_URL
 // (file:///STORE/snapshots/NAME.json, or s3://BUCKET[/PREFIX]/snapshots/NAME.json with S3's
 // credentials, region and endpoint from the environment as ember-store-fetch takes them), storing
-// each chunk the store does not hold yet, and says how many it shared with what was there.
+// each chunk the store does not hold yet, and says how many it shared with what was there. Each
+// --drive puts a read-only drive of the snapshot in with it (its image at the drive's
+// path_on_host, or at IMAGE), for ember-store-mount to serve where the snapshot is restored.
 // chunk-sizes: for each chunk size, what a restore from a store fetches ahead for the working set
 // and what the store holds, to choose the size by (it reads the memory once and hashes nothing: a
 // chunk is stored unless all zeros, sharing aside).
@@ -41,7 +43,7 @@ constexpr uint64_t kDefaultChunkSize = uint64_t{128} << 10;
 int usage() {
     std::fprintf(stderr,
                  "usage: ember-snapshot push --snapshot-path STATE --mem-file-path MEM "
-                 "[--working-set WS] [--chunk-size BYTES] MANIFEST_URL\n"
+                 "[--working-set WS] [--drive ID[=IMAGE]]... [--chunk-size BYTES] MANIFEST_URL\n"
                  "       ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM "
                  "--working-set WS\n");
     return 2;
@@ -179,6 +181,10 @@ int main(int argc, char** argv) {
             in.memory_path = v;
         } else if (a == "--working-set") {
             in.working_set_path = v;
+        } else if (a == "--drive") {
+            const auto equals = v.find('=');
+            in.drives.push_back(
+                {v.substr(0, equals), equals == std::string::npos ? "" : v.substr(equals + 1)});
         } else if (a == "--chunk-size") {
             const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), in.chunk_size);
             if (ec != std::errc() || end != v.data() + v.size()) {

@@ -39,11 +39,9 @@
 #include "core/seccomp/install.h"
 #include "snapshot/decoded_snapshot.h"
 #include "snapshot/format.h"
-#include "snapshot/store/chunk_cache.h"
 #include "snapshot/store/chunked_memory.h"
-#include "snapshot/store/directory_store.h"
 #include "snapshot/store/fetcher_store.h"
-#include "snapshot/store/manifest_url.h"
+#include "snapshot/store/opened_store.h"
 #include "snapshot/uffd/handler_filter.h"
 #include "snapshot/uffd/handshake.h"
 #include "snapshot/uffd/page_server.h"
@@ -156,38 +154,16 @@ Result<void> write_working_set(const snapshot::Manifest& m,
 }
 
 Result<int> run_from_store(const Options& o) {
-    auto url = snapshot::parse_manifest_url(o.manifest);
-    EMBER_TRY(url, "--manifest");
-    std::unique_ptr<snapshot::ChunkStore> store;
-    Result<std::string> text = fail("");
-    if (url->remote) {
-        auto fetcher =
-            snapshot::FetcherStore::start(o.fetcher, url->root, std::chrono::seconds(60));
-        EMBER_TRY(fetcher, "--fetcher " + o.fetcher);
-        text = (*fetcher)->manifest(url->name);
-        store = std::move(*fetcher);
-    } else {
-        auto directory = snapshot::DirectoryStore::open(url->root, false);
-        EMBER_TRY(directory, "--manifest " + o.manifest);
-        text = directory->manifest(url->name);
-        store = std::make_unique<snapshot::DirectoryStore>(std::move(*directory));
-    }
-    EMBER_TRY(text, "--manifest " + o.manifest);
-    auto manifest = snapshot::parse_manifest(*text);
-    EMBER_TRY(manifest, "--manifest " + o.manifest);
-    std::unique_ptr<snapshot::ChunkCache> cache;
-    if (!o.cache.empty()) {
-        auto opened = snapshot::ChunkCache::open(o.cache, o.cache_bytes, *store);
-        EMBER_TRY(opened, "--cache " + o.cache);
-        cache = std::move(*opened);
-    }
-    snapshot::ChunkStore& chunks_from = cache ? *cache : *store;
-    auto identity = write_state(*manifest, chunks_from, o.write_state);
+    auto opened = snapshot::OpenedStore::open({o.manifest, o.fetcher, o.cache, o.cache_bytes});
+    EMBER_TRY(opened);
+    const snapshot::Manifest& m = (*opened)->manifest();
+    snapshot::ChunkCache* cache = (*opened)->cache();
+    snapshot::ChunkStore& chunks_from = (*opened)->chunks();
+    auto identity = write_state(m, chunks_from, o.write_state);
     EMBER_TRY(identity, "--manifest " + o.manifest);
     if (!o.write_working_set.empty()) {
         ::unlink(o.write_working_set.c_str());  // none where the manifest has none
-        if (!manifest->working_set.empty())
-            EMBER_TRY(write_working_set(*manifest, *identity, o.write_working_set));
+        if (!m.working_set.empty()) EMBER_TRY(write_working_set(m, *identity, o.write_working_set));
     }
 
     auto handshake = handshake_on(o);
@@ -195,14 +171,14 @@ Result<int> run_from_store(const Options& o) {
     const pid_t vmm = handshake->peer.pid;
     const UniqueFd pidfd = std::move(handshake->peer.pidfd);
     auto source = std::make_unique<snapshot::ChunkedMemory>(
-        *manifest, chunks_from, url->remote ? snapshot::FetcherStore::kFetches : 8);
+        m, chunks_from, (*opened)->remote() ? snapshot::FetcherStore::kFetches : 8);
     const snapshot::ChunkedMemory& chunks = *source;
     auto server = snapshot::PageServer::create(std::move(*handshake), std::move(source));
     EMBER_TRY(server);
-    if (!manifest->working_set.empty()) {
+    if (!m.working_set.empty()) {
         // The cache is written once the VM runs, not while the working set goes in.
         if (cache) cache->hold_writes(true);
-        auto installed = server->install_runs(manifest->working_set);
+        auto installed = server->install_runs(m.working_set);
         if (cache) cache->hold_writes(false);
         EMBER_TRY(installed);
     }
@@ -219,14 +195,7 @@ Result<int> run_from_store(const Options& o) {
     if (cache) {
         // Its counts once what it holds back is written: what went past the bound went then.
         cache->flush();
-        const auto& k = cache->counts();
-        std::fprintf(stderr,
-                     "ember-uffd: the cache: %llu chunks found there, %llu fetched into it, %llu "
-                     "found bad and fetched again, %llu let go\n",
-                     static_cast<unsigned long long>(k.hits.load()),
-                     static_cast<unsigned long long>(k.fetched.load()),
-                     static_cast<unsigned long long>(k.bad.load()),
-                     static_cast<unsigned long long>(k.evicted.load()));
+        std::fprintf(stderr, "ember-uffd: the cache: %s\n", describe(cache->counts()).c_str());
     }
     return 0;
 }

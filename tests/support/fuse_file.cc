@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -16,6 +15,7 @@
 #include <string_view>
 
 #include "tests/support/ember_process.h"
+#include "tests/support/mount_namespace.h"
 
 namespace ember::testing {
 namespace {
@@ -41,18 +41,8 @@ fuse_attr attributes(uint64_t node, size_t size) {
 
 std::unique_ptr<FuseFile> FuseFile::mount(const std::string& dir, std::string contents,
                                           std::string& why) {
-    // The mount goes into a mount namespace of this thread's own (and of the processes it starts),
-    // which ends with them: in the host's, a test killed by its failsafe left it behind, its
-    // directory not removable and every later look at it failing.
-    static const int own_namespace = [] {
-        if (::unshare(CLONE_NEWNS) < 0) return errno;
-        if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) return errno;
-        return 0;
-    }();
-    if (own_namespace != 0) {
-        why = std::string("a mount namespace of the test's own: ") + std::strerror(own_namespace);
-        return nullptr;
-    }
+    why = in_own_mount_namespace();
+    if (!why.empty()) return nullptr;
     // Non-blocking: a request can leave the queue between poll() and read() (its sender killed),
     // and a blocked read() would not see the stop.
     const int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);

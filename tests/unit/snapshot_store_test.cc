@@ -14,6 +14,7 @@
 
 #include "snapshot/store/chunk_cache.h"
 #include "snapshot/store/chunk_id.h"
+#include "snapshot/store/chunked_image.h"
 #include "snapshot/store/chunked_memory.h"
 #include "snapshot/store/directory_store.h"
 #include "snapshot/store/fetcher_store.h"
@@ -49,6 +50,9 @@ Manifest sample() {
         65536,
         {chunk_id_of(bytes_of("m0")), std::nullopt, std::nullopt, chunk_id_of(bytes_of("m0"))}};
     m.working_set = {{0, 2, true}, {49152, 4, false}};
+    m.drives = {
+        {"rootfs",
+         {40000, {chunk_id_of(bytes_of("d0")), std::nullopt, chunk_id_of(bytes_of("d2"))}}}};
     return m;
 }
 
@@ -84,6 +88,13 @@ TEST(SnapshotStore, AManifestThatARestoreCouldNotTrustIsRefusedWithItsReason) {
         {with("[49152, 4, 0]", "[100, 1, 0]"), "whole pages"},
         {with("[[0, 2, 1], [49152, 4, 0]]", "[[49152, 4, 0], [0, 2, 1]]"), "in order"},
         {with("[49152, 4, 0]", "[49152, 4, 2]"), "0 or 1"},
+        {with("\"id\": \"rootfs\"", "\"id\": \"root fs\""), "an \"id\" of 1-64"},
+        {with("\"bytes\": 40000", "\"bytes\": 50000"), "drive rootfs: 3 chunks"},
+        {with("\"drives\": [",
+              "\"drives\": [{\"id\": \"rootfs\", \"bytes\": 1, \"chunks\": [null]},"),
+         "drive 'rootfs' is named twice"},
+        {with("\"drives\": [", "\"drives\": {\"x\": 1}, \"ignored\": ["),
+         "\"drives\" is not an array"},
         {"[1, 2]", "not a JSON object"},
         {"{\"format\": \"other\"}", "not an ember store manifest"},
     };
@@ -93,6 +104,23 @@ TEST(SnapshotStore, AManifestThatARestoreCouldNotTrustIsRefusedWithItsReason) {
         EXPECT_NE(m.error().message.find(reason), std::string::npos)
             << m.error().message << " (wanted: " << reason << ")";
     }
+}
+
+TEST(SnapshotStore, AManifestNamesAtMostSixteenDrivesAndOneWithoutAnyHasNone) {
+    Manifest m = sample();
+    for (int i = 0; i < 16; ++i) {
+        std::string id = "d";  // appended: GCC 12 warns, wrongly, of an overlap in "d" + string
+        id += std::to_string(i);
+        m.drives.push_back({id, {1, {std::nullopt}}});
+    }
+    auto many = parse_manifest(encode_manifest(m));
+    ASSERT_FALSE(many);
+    EXPECT_NE(many.error().message.find("at most 16"), std::string::npos) << many.error().message;
+    const std::string all = encode_manifest(sample());
+    const std::string none = all.substr(0, all.find(",\n \"drives\"")) + "}";
+    auto without = parse_manifest(none);
+    ASSERT_TRUE(without) << without.error().message << "\n" << none;
+    EXPECT_TRUE(without->drives.empty());
 }
 
 TEST(SnapshotStore, AManifestUrlNamesAFileStoreAndASnapshotInIt) {
@@ -261,6 +289,58 @@ TEST(SnapshotStore, ACorruptChunkIsAnErrorAndNeverHandedOut) {
     ASSERT_FALSE(p);
     EXPECT_FALSE(taken);
     EXPECT_NE(p.error().message.find("fetching the working set"), std::string::npos);
+}
+
+// A drive's image read at any offset: the chunks a read spans, each fetched once while kept, the
+// zero chunk never, a read past the end short, and a corrupt chunk an error, never its bytes.
+TEST(SnapshotStore, AChunkedImageReadsAcrossChunksAndFetchesNoZeros) {
+    constexpr uint64_t kChunk = 4096;
+    std::vector<uint8_t> image(3 * kChunk + 100);
+    for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<uint8_t>(i * 7 + i / 4096);
+    std::fill(image.begin() + kChunk, image.begin() + 2 * kChunk, 0);  // chunk 1: zeros
+    CountingStore store;
+    ChunkedFile file{image.size(), {}};
+    for (uint64_t at = 0; at < image.size(); at += kChunk) {
+        std::vector<uint8_t> piece(
+            image.begin() + static_cast<ptrdiff_t>(at),
+            image.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(at + kChunk, image.size())));
+        if (at == kChunk) {
+            file.chunks.emplace_back();
+            continue;
+        }
+        file.chunks.emplace_back(chunk_id_of(piece));
+        store.add(std::move(piece));
+    }
+    ChunkedImage reader(file, kChunk, store);
+    EXPECT_EQ(reader.size(), image.size());
+
+    std::vector<uint8_t> out(2 * kChunk, 0xee);
+    auto got = reader.read(kChunk - 5, out);  // the end of 0, all of 1 (zeros), most of 2
+    ASSERT_TRUE(got) << got.error().message;
+    ASSERT_EQ(*got, out.size());
+    EXPECT_TRUE(std::equal(out.begin(), out.end(), image.begin() + kChunk - 5));
+    EXPECT_EQ(store.total(), 2);
+
+    auto tail = reader.read(3 * kChunk + 50, out);
+    ASSERT_TRUE(tail) << tail.error().message;
+    ASSERT_EQ(*tail, 50u);
+    EXPECT_TRUE(std::equal(out.begin(), out.begin() + 50, image.begin() + 3 * kChunk + 50));
+    auto past = reader.read(image.size(), out);
+    ASSERT_TRUE(past);
+    EXPECT_EQ(*past, 0u);
+    EXPECT_EQ(store.total(), 3);
+    ASSERT_TRUE(reader.read(0, std::span(out).first(10)));  // kept: not fetched again
+    EXPECT_EQ(store.total(), 3);
+    EXPECT_EQ(reader.counts().fetched, 3u);
+
+    for (auto& [_, bytes] : store.chunks_) bytes[0] ^= 1;  // every stored chunk rots
+    ChunkedImage rotten(file, kChunk, store);
+    std::fill(out.begin(), out.end(), 0xee);
+    auto bad = rotten.read(2 * kChunk, std::span(out).first(kChunk));
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("is corrupt"), std::string::npos) << bad.error().message;
+    EXPECT_EQ(out[1], 0xee) << "a corrupt chunk's bytes were handed out";
+    EXPECT_EQ(rotten.counts().failed, 1u);
 }
 
 std::vector<std::vector<uint8_t>> some_chunks(int n, size_t size) {

@@ -1,0 +1,42 @@
+// A manifest's store, opened for a restore from its URL: the manifest read and checked, and where
+// its chunks come from (a folder, or ember-store-fetch for http(s):// and s3://), behind the
+// host's cache where one is named. What ember-uffd and ember-store-mount both start from.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/base/error.h"
+#include "snapshot/store/chunk_cache.h"
+#include "snapshot/store/chunk_store.h"
+#include "snapshot/store/manifest.h"
+
+namespace ember::snapshot {
+
+struct StoreOptions {
+    std::string manifest_url;
+    std::string fetcher;  // ember-store-fetch, for a remote store
+    std::string cache;    // the cache's folder; empty: none
+    uint64_t cache_bytes = uint64_t{4} << 30;
+};
+
+class OpenedStore {
+  public:
+    static Result<std::unique_ptr<OpenedStore>> open(const StoreOptions& options);
+
+    const Manifest& manifest() const { return manifest_; }
+    // Where chunks come from: the cache where there is one, else the store itself.
+    ChunkStore& chunks() { return cache_ ? *cache_ : *origin_; }
+    ChunkCache* cache() { return cache_.get(); }
+    bool remote() const { return remote_; }
+
+  private:
+    OpenedStore() = default;
+    std::unique_ptr<ChunkStore> origin_;
+    std::unique_ptr<ChunkCache> cache_;  // after origin_, which it reads from: it goes first
+    Manifest manifest_;
+    bool remote_ = false;
+};
+
+}  // namespace ember::snapshot

@@ -1,0 +1,154 @@
+// ember-store-mount --manifest URL --at DIR [--cache DIR [--cache-bytes N]] [--fetcher PATH]
+//                   [--threads N]
+// Serves the read-only drive images that went into a store with a snapshot (ember-snapshot push
+// --drive) as files: DIR/<drive id> for each, read-only, mounted over FUSE until SIGTERM or SIGINT
+// (or DIR is unmounted), then unmounted. A read brings in the chunks it spans through the host's
+// cache (--cache, the folder ember-uffd shares; snapshot/store/chunk_cache.h), each checked against
+// its SHA-256 before any reader sees it; a chunk that cannot be had, after the fetcher's bounded
+// tries, is a read error (EIO) for that read alone, and its reason is printed. Point a restored
+// drive's path_on_host at DIR/<id> (a symbolic link, or a bind mount into a jail), and the restore
+// needs neither the memory file nor the image on the host beforehand: with ember-uffd --manifest,
+// the whole function comes from the store. The files are there (stat finds them) once it serves.
+// Needs CAP_SYS_ADMIN to mount.
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdio>
+#include <string>
+
+#include "core/base/at_once.h"
+#include "core/base/unique_fd.h"
+#include "snapshot/store/chunked_image.h"
+#include "snapshot/store/fetcher_store.h"
+#include "snapshot/store/opened_store.h"
+#include "snapshot/store/read_only_mount.h"
+
+namespace {
+
+using namespace ember;
+
+// The reasons printed for reads that failed; past it, only their count at the end.
+constexpr uint64_t kMostReported = 16;
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: ember-store-mount --manifest URL --at DIR [--cache DIR [--cache-bytes "
+                 "N]] [--fetcher PATH] [--threads N]\n");
+    return 2;
+}
+
+bool parse_number(const std::string& text, uint64_t& out) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size() && out != 0;
+}
+
+Result<int> run(const snapshot::StoreOptions& options, const std::string& at, unsigned threads) {
+    // SIGTERM and SIGINT end the serving threads through a signalfd that all of them watch.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    if (::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0)
+        return fail("blocking SIGTERM and SIGINT");
+    UniqueFd stop(::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!stop.valid()) return fail_errno("signalfd");
+
+    auto opened = snapshot::OpenedStore::open(options);
+    EMBER_TRY(opened);
+    const snapshot::Manifest& m = (*opened)->manifest();
+    if (m.drives.empty())
+        return fail("--manifest " + options.manifest_url +
+                    ": no drive went into the store with this snapshot (ember-snapshot push "
+                    "--drive ID)");
+    std::vector<std::unique_ptr<snapshot::ChunkedImage>> images;
+    std::vector<snapshot::ServedFile> files;
+    for (const auto& d : m.drives) {
+        images.push_back(
+            std::make_unique<snapshot::ChunkedImage>(d.image, m.chunk_size, (*opened)->chunks()));
+        auto* image = images.back().get();
+        files.push_back({d.id, d.image.bytes, [image](uint64_t offset, std::span<uint8_t> out) {
+                             return image->read(offset, out);
+                         }});
+    }
+    auto mount = snapshot::ReadOnlyMount::mount(at, std::move(files));
+    EMBER_TRY(mount, "--at " + at);
+    std::fprintf(stderr, "ember-store-mount: serving %zu drive%s at %s\n", m.drives.size(),
+                 m.drives.size() == 1 ? "" : "s", at.c_str());
+
+    std::atomic<uint64_t> failures{0};
+    EMBER_TRY(
+        (*mount)->serve(threads, stop.get(), [&](const snapshot::ServedFile& f, const Error& e) {
+            if (failures.fetch_add(1) < kMostReported)
+                std::fprintf(stderr,
+                             "ember-store-mount: drive %s: a read failed: "
+                             "%s\n",
+                             f.name.c_str(), e.message.c_str());
+        }));
+    mount->reset();  // unmounted before the counts, so that nothing reads on meanwhile
+    for (size_t i = 0; i < images.size(); ++i) {
+        const auto c = images[i]->counts();
+        std::fprintf(stderr,
+                     "ember-store-mount: drive %s: %llu reads answered, %llu failed; %llu chunks "
+                     "(%llu bytes) brought in\n",
+                     m.drives[i].id.c_str(), static_cast<unsigned long long>(c.reads),
+                     static_cast<unsigned long long>(c.failed),
+                     static_cast<unsigned long long>(c.fetched),
+                     static_cast<unsigned long long>(c.fetched_bytes));
+    }
+    if (auto* cache = (*opened)->cache()) {
+        cache->flush();
+        std::fprintf(stderr, "ember-store-mount: the cache: %s\n",
+                     describe(cache->counts()).c_str());
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // A fetcher that dies leaves a pipe with no reader: EPIPE says so, where SIGPIPE would end
+    // the mount, and every read of its drives, without a word.
+    ::signal(SIGPIPE, SIG_IGN);
+    snapshot::StoreOptions options;
+    std::string at;
+    uint64_t threads = busy_threads();
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (i + 1 >= argc) return usage();
+        const std::string v = argv[++i];
+        if (a == "--manifest")
+            options.manifest_url = v;
+        else if (a == "--at")
+            at = v;
+        else if (a == "--cache")
+            options.cache = v;
+        else if (a == "--fetcher")
+            options.fetcher = v;
+        else if (a == "--cache-bytes") {
+            if (!parse_number(v, options.cache_bytes)) {
+                std::fprintf(stderr,
+                             "ember-store-mount: --cache-bytes '%s' is not a number of "
+                             "bytes\n",
+                             v.c_str());
+                return 2;
+            }
+        } else if (a == "--threads") {
+            if (!parse_number(v, threads) || threads > snapshot::ReadOnlyMount::kMaxThreads) {
+                std::fprintf(stderr, "ember-store-mount: --threads '%s' is not 1 to %u\n",
+                             v.c_str(), snapshot::ReadOnlyMount::kMaxThreads);
+                return 2;
+            }
+        } else
+            return usage();
+    }
+    if (options.manifest_url.empty() || at.empty()) return usage();
+    if (options.fetcher.empty()) options.fetcher = snapshot::FetcherStore::beside_this_program();
+    auto r = run(options, at, static_cast<unsigned>(threads));
+    if (!r) {
+        std::fprintf(stderr, "ember-store-mount: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    return *r;
+}
