@@ -24,6 +24,8 @@ cleanup() {
     [ -n "$jobs_left" ] && kill -9 $jobs_left 2>/dev/null
     [ -f "$work/dnsmasq.pid" ] && kill "$(cat "$work/dnsmasq.pid")" 2>/dev/null
     ip netns del "$ns" 2>/dev/null
+    # A FUSE mount (ember-store-mount's) whose server was killed: unmounted, or rm could not go on.
+    awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/self/mounts | xargs -r -n1 umount -l 2>/dev/null
     local n; for n in "${extra_ns[@]}"; do ip netns del "$n" 2>/dev/null; done
     rm -rf "$work"
 }

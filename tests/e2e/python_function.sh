@@ -5,8 +5,11 @@
 # answers once, and the VM is snapshotted (Full). Clone 1 is restored lazily; its answers must be
 # the booted VM's, its invocation counter going on from the snapshot's; then it records its working
 # set. Clone 2 is restored with that working set, and clone 3 through ember-uffd (the Uffd backend)
-# with it; clone 4 through ember-uffd from a store (snapshot/store) the snapshot was pushed to; all
-# must answer the same.
+# with it; clone 4 through ember-uffd from a store (snapshot/store) the snapshot was pushed to, with
+# its root file system from the store too (ember-store-mount), nothing of either read from the
+# host's copies; all must answer the same. The VM's drive is a symbolic link to the image, which
+# clone 4's points at the mount's file instead. (A warmed function has what it reads of its disk
+# in its page cache, which is in the snapshot: the mount's counts show how little it reads.)
 # Also prints (never asserts) each clone's time from load to first answer and its page faults.
 ember=$1
 ember_uffd=$2
@@ -36,8 +39,9 @@ result_of() {  # result_of JSON: the function's result object
 }
 faults_of() { awk '{print $10 + $12}' "/proc/$1/stat"; }  # minor + major
 
+ln -s "$image" "$work/fn-rootfs.ext4"
 make_ns "py-$$-0" tap0 "$function_host_mac"
-boot_function "py-$$-0" "$image" 256
+boot_function "py-$$-0" "$work/fn-rootfs.ext4" 256
 echo "booted: ready $(( ($(date +%s%N) - boot_start) / 1000000000 )) s after InstanceStart"
 
 declare -A expected
@@ -113,8 +117,20 @@ ember_snapshot=$(dirname "$ember_uffd")/ember-snapshot
     --working-set "$work/py.ws" || failures=$((failures + 1))
 manifest="file://$work/store/snapshots/py.json"
 "$ember_snapshot" push --snapshot-path "$work/py.state" --mem-file-path "$work/py.mem" \
-    --working-set "$work/py.ws" "$manifest" || failures=$((failures + 1))
+    --working-set "$work/py.ws" --drive rootfs "$manifest" || failures=$((failures + 1))
+mkdir "$work/drives"
+"$(dirname "$ember_uffd")/ember-store-mount" --manifest "$manifest" --at "$work/drives" \
+    --cache "$work/cache" 2> "$work/mount.log" &
+mount_pid=$!
+for _ in $(seq 1 600); do [ -e "$work/drives/rootfs" ] && break; sleep 0.1; done
+check "ember-store-mount serves the function's root file system" cmp -s -n 65536 "$work/drives/rootfs" "$image"
+ln -sfn "$work/drives/rootfs" "$work/fn-rootfs.ext4"
 handler_clone 4 "$work/py4.state" --manifest "$manifest" --write-state "$work/py4.state"
+mount_rc=0
+kill -TERM "$mount_pid"; wait "$mount_pid" || mount_rc=$?
+cat "$work/mount.log"
+check "ember-store-mount ended cleanly on SIGTERM" [ "$mount_rc" = 0 ]
+check "no read of the root file system from the store failed" grep -q "reads answered, 0 failed" "$work/mount.log"
 
 if [ "$failures" -ne 0 ]; then
     for k in 1 2 3 4; do echo "--- clone $k log"; cat "$work/log_c$k"; echo "--- clone $k console"; tail -n 30 "$work/console_c$k"; done
