@@ -4,13 +4,19 @@
 // read-only folder needs is a dozen requests, every one bounded here, with no library in between.
 // The files never change while mounted, so the kernel keeps their pages and attributes: a function
 // cloned ten times on a host reads each page of its image once. Mounting needs CAP_SYS_ADMIN.
+// A small process of its own, forked at the mount, unmounts the folder once this one has ended,
+// however it ended (SIGKILL too): a server that dies leaves no dead mount behind, and the server
+// itself never needs umount2 under its seccomp filter.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/base/error.h"
@@ -34,34 +40,46 @@ class ReadOnlyMount {
     // Mounts `files` on `dir` (an existing directory), read-only, seen by every user.
     static Result<std::unique_ptr<ReadOnlyMount>> mount(const std::string& dir,
                                                         std::vector<ServedFile> files);
-    // Unmounts: whatever still has a file open reads an error from then on, never waits.
+    // Unmounts, and waits for its threads: whatever still has a file open reads an error from
+    // then on, never waits.
     ~ReadOnlyMount();
     ReadOnlyMount(const ReadOnlyMount&) = delete;
     ReadOnlyMount& operator=(const ReadOnlyMount&) = delete;
 
-    // Answers requests from `threads` threads (this one among them) until `stop_fd` is readable
-    // (a signalfd, say; never read here) or the folder is unmounted by someone else. A read a
-    // file cannot answer is answered EIO, and `on_error` told (from any thread).
-    Result<void> serve(unsigned threads, int stop_fd,
+    // Answers requests from `threads` threads of its own until `stop_fd` is readable (a
+    // signalfd, say; never read here): true; or until the folder is unmounted by someone else:
+    // false, once every thread has ended. After a stop, a thread still waiting on a read's chunk
+    // (a slow store's, up to the fetcher's bound) is not waited for: unmount(), then end the
+    // process, if waiting is not wanted. A read a file cannot answer is answered EIO, and
+    // `on_error` told (from any thread).
+    Result<bool> serve(unsigned threads, int stop_fd,
                        const std::function<void(const ServedFile&, const Error&)>& on_error);
+    // Unmounts now, and waits until that is done.
+    void unmount();
 
   private:
-    ReadOnlyMount(std::string dir, UniqueFd fuse, UniqueFd ended, std::vector<ServedFile> files)
-        : dir_(std::move(dir)),
-          fuse_(std::move(fuse)),
+    ReadOnlyMount(UniqueFd fuse, UniqueFd ended, UniqueFd unmounter_pipe, pid_t unmounter,
+                  std::vector<ServedFile> files)
+        : fuse_(std::move(fuse)),
           ended_(std::move(ended)),
+          unmounter_pipe_(std::move(unmounter_pipe)),
+          unmounter_(unmounter),
           files_(std::move(files)) {}
-    void serve_one(int stop_fd,
-                   const std::function<void(const ServedFile&, const Error&)>& on_error);
-    // Answers one request of `len` bytes in `buf`; `data` is this thread's buffer for a read.
-    void answer(const uint8_t* buf, size_t len, std::vector<uint8_t>& data,
-                const std::function<void(const ServedFile&, const Error&)>& on_error);
-    void reply(uint64_t unique, int error, const void* body = nullptr, size_t len = 0);
+    void serve_requests();
+    // Answers one request of `len` bytes in `buf`; `out` is this thread's buffer for the answer.
+    void answer(const uint8_t* buf, size_t len, std::vector<uint8_t>& out);
+    // Sends the answer whose body is the `len` bytes after the header's room in `out`.
+    void reply(uint64_t unique, int error, std::vector<uint8_t>& out, size_t len = 0);
+    // The same with `len` bytes of `body`, copied in.
+    void reply(uint64_t unique, int error, std::vector<uint8_t>& out, const void* body, size_t len);
 
-    std::string dir_;
     UniqueFd fuse_;
-    UniqueFd ended_;  // an eventfd, readable once one thread has seen the mount go
+    UniqueFd ended_;           // an eventfd, readable once one thread has seen the mount go
+    UniqueFd unmounter_pipe_;  // the unmounting process unmounts once this closes
+    pid_t unmounter_;
     std::vector<ServedFile> files_;
+    std::function<void(const ServedFile&, const Error&)> on_error_;
+    std::vector<std::thread> workers_;
 };
 
 }  // namespace ember::snapshot

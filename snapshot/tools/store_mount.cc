@@ -9,9 +9,11 @@
 // drive's path_on_host at DIR/<id> (a symbolic link, or a bind mount into a jail), and the restore
 // needs neither the memory file nor the image on the host beforehand: with ember-uffd --manifest,
 // the whole function comes from the store. The files are there (stat finds them) once it serves.
-// Needs CAP_SYS_ADMIN to mount.
+// Needs CAP_SYS_ADMIN to mount; once mounted, every thread keeps to ember-uffd's seccomp filter,
+// and a process of its own unmounts the folder however this one ends.
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <charconv>
@@ -20,10 +22,13 @@
 
 #include "core/base/at_once.h"
 #include "core/base/unique_fd.h"
+#include "core/seccomp/filters.h"
+#include "core/seccomp/install.h"
 #include "snapshot/store/chunked_image.h"
 #include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/opened_store.h"
 #include "snapshot/store/read_only_mount.h"
+#include "snapshot/uffd/handler_filter.h"
 
 namespace {
 
@@ -72,21 +77,29 @@ Result<int> run(const snapshot::StoreOptions& options, const std::string& at, un
                              return image->read(offset, out);
                          }});
     }
+    seccomp::install_sigsys_reporter();
+    auto filter = seccomp::compile_filter(snapshot::handler_filter_json(), "handler");
+    EMBER_TRY(filter, "seccomp");
     auto mount = snapshot::ReadOnlyMount::mount(at, std::move(files));
     EMBER_TRY(mount, "--at " + at);
+    // From here on it reads chunks, writes the cache, talks to a fetcher already started and
+    // answers the kernel: ember-uffd's work, under ember-uffd's filter.
+    EMBER_TRY(seccomp::install_on_every_thread(*filter, "handler"));
     std::fprintf(stderr, "ember-store-mount: serving %zu drive%s at %s\n", m.drives.size(),
                  m.drives.size() == 1 ? "" : "s", at.c_str());
 
     std::atomic<uint64_t> failures{0};
-    EMBER_TRY(
+    auto stopped =
         (*mount)->serve(threads, stop.get(), [&](const snapshot::ServedFile& f, const Error& e) {
             if (failures.fetch_add(1) < kMostReported)
                 std::fprintf(stderr,
-                             "ember-store-mount: drive %s: a read failed: "
-                             "%s\n",
+                             "ember-store-mount: drive %s: a read "
+                             "failed: %s\n",
                              f.name.c_str(), e.message.c_str());
-        }));
-    mount->reset();  // unmounted before the counts, so that nothing reads on meanwhile
+        });
+    EMBER_TRY(stopped);
+    // Unmounted before the counts, so that nothing reads on meanwhile.
+    (*mount)->unmount();
     for (size_t i = 0; i < images.size(); ++i) {
         const auto c = images[i]->counts();
         std::fprintf(stderr,
@@ -98,9 +111,17 @@ Result<int> run(const snapshot::StoreOptions& options, const std::string& at, un
                      static_cast<unsigned long long>(c.fetched_bytes));
     }
     if (auto* cache = (*opened)->cache()) {
+        // Its counts once what it holds back is written: what went past the bound went then.
         cache->flush();
         std::fprintf(stderr, "ember-store-mount: the cache: %s\n",
                      describe(cache->counts()).c_str());
+    }
+    if (*stopped) {
+        // A read still waiting on the store (its fetcher's tries, 45 s at most) would hold the
+        // exit back: the counts are out, the cache written and the folder unmounted, so nothing
+        // is lost by not waiting. The fetcher ends at its pipe's end.
+        std::fflush(stderr);
+        ::_exit(0);
     }
     return 0;
 }

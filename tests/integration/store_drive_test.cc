@@ -77,11 +77,13 @@ class StoreMount {
         return ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
                info.si_pid == pid_;
     }
-    // SIGTERM, then its exit status (-1: killed, or still running after the failsafe).
-    int stop() {
-        ::kill(pid_, SIGTERM);
+    // SIGTERM (or another signal), then its exit status (-1: killed, or still running after the
+    // failsafe).
+    int stop(int signal = SIGTERM) {
+        ::kill(pid_, signal);
         return wait();
     }
+    pid_t pid() const { return pid_; }
     int wait() {
         int status = 0;
         const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
@@ -98,11 +100,12 @@ class StoreMount {
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
     std::string err() const { return read_file(err_); }
-    // Whether `at` is still a mount point: its device differs from its parent's.
+    // Whether `at` is still mounted (a dead FUSE mount too, which stat() cannot look at).
     bool mounted() const {
-        struct stat self{}, parent{};
-        return ::stat(at_.c_str(), &self) == 0 && ::stat((at_ + "/..").c_str(), &parent) == 0 &&
-               self.st_dev != parent.st_dev;
+        std::istringstream mounts(read_file("/proc/self/mounts"));
+        for (std::string line; std::getline(mounts, line);)
+            if (line.find(" " + at_ + " ") != std::string::npos) return true;
+        return false;
     }
 
   private:
@@ -146,6 +149,7 @@ class StoreMountTest : public ::testing::Test {
         return id;
     }
     std::string root() const { return files.path() + "/store"; }
+    std::string mount_err_path() const { return files.path() + "/mount.err"; }
     std::string url() const { return "file://" + root() + "/snapshots/fn.json"; }
 
     TempDir files;
@@ -205,6 +209,65 @@ TEST_F(StoreMountTest, AChunkCorruptInTheStoreFailsThatReadAloneAndSaysWhich) {
     EXPECT_NE(err.find("drive rootfs: a read failed: chunk 1: chunk " + stored[1] + " is corrupt"),
               std::string::npos)
         << err;
+}
+
+TEST_F(StoreMountTest, EveryThreadKeepsToTheHandlersSeccompFilterOnceItServes) {
+    const std::string at = files.path() + "/mnt";
+    StoreMount mount(files, at, {"--manifest", url(), "--cache", files.path() + "/cache"});
+    ASSERT_TRUE(mount.serving("rootfs")) << mount.err();
+    EXPECT_EQ(read_file(at + "/rootfs"), rootfs);
+    int threads = 0;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(mount.pid()) + "/task")) {
+        const std::string status = read_file(task.path().string() + "/status");
+        EXPECT_NE(status.find("\nSeccomp:\t2\n"), std::string::npos) << task.path() << status;
+        ++threads;
+    }
+    EXPECT_GE(threads, 2) << "the serving threads and the cache's writer, at least";
+    EXPECT_EQ(mount.stop(), 0) << "a refused system call ends it with 148\n" << mount.err();
+}
+
+// However the server ends, SIGKILL too, its folder is unmounted, and a reader that held a file
+// open gets an error, never a wait.
+TEST_F(StoreMountTest, AServerKilledLeavesNoMountAndItsReadersAnError) {
+    const std::string at = files.path() + "/mnt";
+    StoreMount mount(files, at, {"--manifest", url()});
+    ASSERT_TRUE(mount.serving("rootfs")) << mount.err();
+    const int fd = ::open((at + "/rootfs").c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    alignas(4096) static char buffer[4096];
+    ASSERT_EQ(::pread(fd, buffer, sizeof buffer, 0), 4096);
+    EXPECT_EQ(mount.stop(SIGKILL), -1);
+    EXPECT_TRUE(wait_file(mount_err_path(), [&](const std::string&) { return !mount.mounted(); }))
+        << "the folder is still mounted after its server died";
+    EXPECT_EQ(::pread(fd, buffer, sizeof buffer, 8 * kChunk), -1);
+    ::close(fd);
+}
+
+// SIGTERM while a read waits on a store that stopped answering (its server frozen): the mount
+// ends then, not after its fetcher's tries, and the waiting reader's request is aborted with the
+// connection (ECONNABORTED); a mount that waited for the tries would have answered EIO.
+TEST_F(StoreMountTest, SigtermEndsAMountWhoseReadWaitsOnAStoreThatStoppedAnswering) {
+    Nginx web(files, root());
+    ASSERT_TRUE(web.ready()) << web.error_log();
+    const std::string at = files.path() + "/mnt";
+    StoreMount mount(files, at, {"--manifest", web.url() + "/snapshots/fn.json"});
+    ASSERT_TRUE(mount.serving("rootfs")) << mount.err();
+    web.freeze();
+    const int fd = ::open((at + "/rootfs").c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    int read_errno = 0;
+    std::thread reader([&] {
+        alignas(4096) static char buffer[4096];
+        if (::pread(fd, buffer, sizeof buffer, 0) < 0) read_errno = errno;
+    });
+    EXPECT_TRUE(wait_file(mount_err_path(), [&](const std::string&) { return web.has_unread(); }))
+        << "the read's request never reached the frozen server";
+    EXPECT_EQ(mount.stop(), 0) << mount.err();
+    reader.join();
+    ::close(fd);
+    EXPECT_EQ(read_errno, ECONNABORTED) << std::strerror(read_errno);
+    EXPECT_FALSE(mount.mounted());
 }
 
 TEST_F(StoreMountTest, AManifestWithoutDrivesIsRefusedAndNothingIsMounted) {

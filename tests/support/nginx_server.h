@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -54,6 +57,29 @@ class Nginx {
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);
         pid_ = -1;
+    }
+    // Stops it (SIGSTOP) without closing anything: a server that stopped answering. The kernel
+    // still takes connections and requests for it, which nobody reads.
+    void freeze() {
+        if (pid_ > 0) ::kill(pid_, SIGSTOP);
+    }
+    // Whether anything sent to it waits unread: a connection not accepted, or a request not read
+    // (/proc/net/tcp's receive queue of its port's sockets).
+    bool has_unread() const {
+        std::ifstream tcp("/proc/net/tcp");
+        char port[8];
+        std::snprintf(port, sizeof port, ":%04X", port_);
+        std::string line;
+        std::getline(tcp, line);  // the header
+        while (std::getline(tcp, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, state, queues;
+            fields >> slot >> local >> remote >> state >> queues;
+            if (local.size() > 5 && local.substr(local.size() - 5) == port &&
+                queues.substr(queues.find(':') + 1) != "00000000")
+                return true;
+        }
+        return false;
     }
     // Whether it listened within the failsafe; its error log says why not.
     bool ready() const { return ready_; }
