@@ -5,7 +5,8 @@
 namespace ember::client {
 namespace {
 
-// How often an expired watch's callback runs again until its call has ended.
+// How often an expired watch's callback runs again until its call has ended, and how often a
+// watch's check is asked.
 constexpr std::chrono::milliseconds kRefire{20};
 // With no watch, the thread still wakes this often, so that a new watch due later than that
 // need not wake it: most calls end long before their bound, and a thread woken per call costs
@@ -20,11 +21,13 @@ Watchdog::~Watchdog() {
     thread_.request_stop();
 }
 
-Watchdog::Watch Watchdog::watch(Clock::time_point deadline, std::function<void()> on_expiry) {
+Watchdog::Watch Watchdog::watch(Clock::time_point deadline, std::function<void()> on_expiry,
+                                std::function<bool()> overrun) {
     std::lock_guard lock(mutex_);
     const uint64_t id = next_id_++;
-    entries_.emplace(id, Entry{deadline, std::move(on_expiry)});
-    if (deadline < planned_wake_) wake_.notify_one();
+    const auto next = overrun ? std::min(deadline, Clock::now() + kRefire) : deadline;
+    entries_.emplace(id, Entry{next, deadline, std::move(on_expiry), std::move(overrun)});
+    if (next < planned_wake_) wake_.notify_one();
     return Watch(this, id);
 }
 
@@ -50,6 +53,10 @@ void Watchdog::run(const std::stop_token& stop) {
         if (earliest != entries_.end() && earliest->second.next <= now) {
             // Under the lock, so that no callback outlives its watch.
             Entry& e = earliest->second;
+            if (e.overrun && !e.fired && now < e.deadline && !e.overrun()) {
+                e.next = std::min(e.deadline, now + kRefire);
+                continue;
+            }
             e.on_expiry();
             e.fired = true;
             e.next = Clock::now() + kRefire;

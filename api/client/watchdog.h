@@ -3,7 +3,9 @@
 // cpp-httplib bounds each read and write, not a call: a server that sends one byte a second never
 // trips a five-second read timeout. A watch runs `on_expiry` (which shuts the call's socket) once
 // its deadline passes, and again every few milliseconds until the watch ends, so a call that was
-// still connecting when it first fired ends too. Many clients may share one watchdog.
+// still connecting when it first fired ends too. A watch may also be given a check, asked every
+// few milliseconds while it lives (a call's bytes against their bound, say): once it says so, the
+// watch fires as at its deadline. Many clients may share one watchdog.
 #pragma once
 
 #include <chrono>
@@ -45,12 +47,15 @@ class Watchdog {
         uint64_t id_;
     };
 
-    Watch watch(Clock::time_point deadline, std::function<void()> on_expiry);
+    Watch watch(Clock::time_point deadline, std::function<void()> on_expiry,
+                std::function<bool()> overrun = {});
 
   private:
     struct Entry {
         Clock::time_point next;
+        Clock::time_point deadline;
         std::function<void()> on_expiry;
+        std::function<bool()> overrun;
         bool fired = false;
     };
     void run(const std::stop_token& stop);

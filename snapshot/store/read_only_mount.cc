@@ -186,6 +186,7 @@ void ReadOnlyMount::reply(uint64_t unique, int error, std::vector<uint8_t>& out,
 void ReadOnlyMount::answer(const uint8_t* buf, size_t len, std::vector<uint8_t>& out) {
     if (len < sizeof(fuse_in_header)) return;
     const auto in = argument<fuse_in_header>(buf, len);
+    if (in.len < sizeof in) return;
     const size_t arg_len = std::min<size_t>(len, in.len) - sizeof in;
     const uint8_t* arg = buf + sizeof in;
     const bool is_file = in.nodeid >= kFirstFile && in.nodeid - kFirstFile < files_.size();

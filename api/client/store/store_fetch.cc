@@ -1,5 +1,7 @@
 #include "api/client/store/store_fetch.h"
 
+#include "api/client/store/received_bytes.h"
+
 #include <httplib.h>
 
 #include <charconv>
@@ -83,7 +85,7 @@ StoreFetcher::StoreFetcher(std::string base, std::string origin, std::string pre
 
 StoreFetcher::~StoreFetcher() = default;
 
-std::unique_ptr<httplib::Client> StoreFetcher::connection() {
+StoreFetcher::Connection StoreFetcher::connection() {
     {
         std::lock_guard lock(mutex_);
         if (!idle_.empty()) {
@@ -92,18 +94,26 @@ std::unique_ptr<httplib::Client> StoreFetcher::connection() {
             return c;
         }
     }
-    auto c = std::make_unique<httplib::Client>(origin_);
+    Connection c;
+    c.socket = std::make_shared<Socket>();
+    c.http = std::make_unique<httplib::Client>(origin_);
     const auto connect = options_.connect;
-    c->set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(connect).count(),
-                              static_cast<time_t>((connect.count() % 1000) * 1000));
-    c->set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(options_.attempt).count());
-    c->set_keep_alive(true);
-    c->set_decompress(false);
-    c->set_follow_location(false);
+    c.http->set_connection_timeout(
+        std::chrono::duration_cast<std::chrono::seconds>(connect).count(),
+        static_cast<time_t>((connect.count() % 1000) * 1000));
+    c.http->set_read_timeout(
+        std::chrono::duration_cast<std::chrono::seconds>(options_.attempt).count());
+    c.http->set_keep_alive(true);
+    c.http->set_decompress(false);
+    c.http->set_follow_location(false);
+    c.http->set_socket_options([socket = c.socket](int fd) {
+        socket->fd.store(fd);
+        socket->connects.fetch_add(1);
+    });
     return c;
 }
 
-void StoreFetcher::give_back(std::unique_ptr<httplib::Client> c) {
+void StoreFetcher::give_back(Connection c) {
     std::lock_guard lock(mutex_);
     idle_.push_back(std::move(c));
 }
@@ -122,13 +132,27 @@ Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, cons
         auto c = connection();
         Reply reply;
         bool too_big = false;
+        bool overran = false;
         bool answered = false;
         auto error = httplib::Error::Success;
         bool late = false;
         {
-            httplib::Client& http = *c;
-            auto watch = watchdog_.watch(Watchdog::Clock::now() + options_.attempt,
-                                         [&http] { http.stop(); });
+            httplib::Client& http = *c.http;
+            // The answer's bytes as a whole, headers and all, counted on its socket (a new one
+            // where the client connects again): cpp-httplib bounds a header line, not their count.
+            Socket& socket = *c.socket;
+            const uint64_t connects = socket.connects.load();
+            const uint64_t before = received_bytes(socket.fd.load());
+            const uint64_t bound = most + kMostHeaderBytes;
+            auto watch = watchdog_.watch(
+                Watchdog::Clock::now() + options_.attempt, [&http] { http.stop(); },
+                [&socket, &overran, connects, before, bound] {
+                    const uint64_t since = socket.connects.load() == connects ? before : 0;
+                    const uint64_t now = received_bytes(socket.fd.load());
+                    // A socket closed as the call ends counts nothing: not an overrun.
+                    overran = now > since && now - since > bound;
+                    return overran;
+                });
             httplib::Headers headers;
             if (s3_) {
                 // An object's path is letters, digits and "._-/": nothing to encode.
@@ -140,11 +164,11 @@ Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, cons
                     headers.emplace(std::move(name), std::move(value));
             }
             auto r = [&] {
-                if (method == "HEAD") return c->Head(prefix_ + "/" + path, headers);
+                if (method == "HEAD") return http.Head(prefix_ + "/" + path, headers);
                 if (method == "PUT")
-                    return c->Put(prefix_ + "/" + path, headers, body.data(), body.size(),
-                                  "application/octet-stream");
-                return c->Get(
+                    return http.Put(prefix_ + "/" + path, headers, body.data(), body.size(),
+                                    "application/octet-stream");
+                return http.Get(
                     prefix_ + "/" + path, headers,
                     [&](const httplib::Response& response) {
                         reply.status = response.status;
@@ -175,6 +199,10 @@ Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, cons
         }
         if (too_big)
             return fail(what + ": more than the " + std::to_string(most) + " bytes it may be");
+        if (overran && late)  // not tried again: a server that sends that much is not failing
+            return fail(what + ": an answer of more than " +
+                        std::to_string(most + kMostHeaderBytes) +
+                        " bytes, headers and all, where its body may be " + std::to_string(most));
         const int status = reply.status;
         const bool whole = answered && !late;  // a GET that is not a 200 was cut short
         const bool final = status == 404 || status == 403 || status == 401 || status == 410;

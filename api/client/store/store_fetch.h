@@ -8,7 +8,9 @@
 // OpenSSL.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +27,9 @@ class Client;
 }
 
 namespace ember::client {
+
+// What an answer may hold beyond its body's bound: its status line and headers.
+inline constexpr size_t kMostHeaderBytes = size_t{1} << 20;
 
 struct FetchOptions {
     std::chrono::milliseconds connect{2000};
@@ -73,15 +78,25 @@ class StoreFetcher {
                            size_t most);
     static Result<std::unique_ptr<StoreFetcher>> open_s3(std::string_view base,
                                                          FetchOptions options);
-    std::unique_ptr<httplib::Client> connection();
-    void give_back(std::unique_ptr<httplib::Client> c);
+    // A client and the socket it has open now (set by cpp-httplib as it connects), whose bytes
+    // the watchdog counts while a request runs.
+    struct Socket {
+        std::atomic<int> fd{-1};
+        std::atomic<uint64_t> connects{0};
+    };
+    struct Connection {
+        std::unique_ptr<httplib::Client> http;
+        std::shared_ptr<Socket> socket;
+    };
+    Connection connection();
+    void give_back(Connection c);
 
     std::string base_, origin_, prefix_;
     FetchOptions options_;
     std::optional<S3> s3_;
     Watchdog watchdog_;
     std::mutex mutex_;
-    std::vector<std::unique_ptr<httplib::Client>> idle_;
+    std::vector<Connection> idle_;
 };
 
 }  // namespace ember::client
