@@ -81,7 +81,10 @@ class DelayProxy {
             if (n <= 0) break;
             std::this_thread::sleep_until(std::chrono::steady_clock::now() + half_);
             for (ssize_t done = 0; done < n;) {
-                const ssize_t w = ::write(to, buffer.data() + done, static_cast<size_t>(n - done));
+                // MSG_NOSIGNAL: a peer that has gone (a fetcher that gave up on a try) is an
+                // error here, where write()'s SIGPIPE ended the whole benchmark.
+                const ssize_t w =
+                    ::send(to, buffer.data() + done, static_cast<size_t>(n - done), MSG_NOSIGNAL);
                 if (w <= 0) return;
                 done += w;
             }

@@ -137,6 +137,9 @@ uint64_t stop_mount(Mount& m) {
 }  // namespace
 
 int main() {
+    // A peer gone mid-write (a fetcher that gave up on a try) is an error where it is met, not
+    // the end of the benchmark.
+    ::signal(SIGPIPE, SIG_IGN);
     const bool quick = quick_mode();
     const int runs = quick ? 1 : 7;
     if (const std::string why = ember::testing::in_own_mount_namespace(); !why.empty())

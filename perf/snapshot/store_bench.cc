@@ -10,6 +10,7 @@
 // through a forwarder that adds a round trip of 1 ms, then 10 ms (perf/snapshot/delay_proxy.h; this
 // host's kernel may have no netem): the store with an empty cache, and copying the memory file over
 // (curl), then loading it.
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -93,6 +94,9 @@ uint64_t number_before(const std::string& text, const std::string& what) {
 }  // namespace
 
 int main() {
+    // A peer gone mid-write (a fetcher that gave up on a try) is an error where it is met, not
+    // the end of the benchmark.
+    ::signal(SIGPIPE, SIG_IGN);
     const bool quick = ember::perf::quick_mode();
     const int runs = quick ? 1 : 7;
     TempDir dir;
