@@ -16,8 +16,7 @@ Result<ChunkBytes> ChunkedImage::chunk(uint64_t index) {
             return hit.bytes;
         }
     }
-    const uint64_t start = index * chunk_size_;
-    const uint64_t length = std::min(chunk_size_, file_.bytes - start);
+    const uint64_t length = manifest_.chunk_length(file_.bytes, index);
     auto bytes = store_.get(*file_.chunks[index], length);
     EMBER_TRY(bytes, "chunk " + std::to_string(index));
     const std::lock_guard lock(mutex_);
@@ -33,9 +32,10 @@ Result<size_t> ChunkedImage::read(uint64_t offset, std::span<uint8_t> out) {
     const uint64_t end = offset + std::min<uint64_t>(out.size(), file_.bytes - offset);
     size_t done = 0;
     for (uint64_t at = offset; at < end;) {
-        const uint64_t index = at / chunk_size_;
-        const uint64_t within = at - index * chunk_size_;
-        const uint64_t n = std::min(end - at, chunk_size_ - within);
+        const uint64_t size = manifest_.chunk_size;
+        const uint64_t index = at / size;
+        const uint64_t within = at - index * size;
+        const uint64_t n = std::min(end - at, size - within);
         if (!file_.chunks[index]) {
             std::memset(out.data() + done, 0, n);
         } else {

@@ -27,9 +27,9 @@ class ChunkedImage {
     // How many chunks an image keeps after a read (each at most kMaxChunkSize).
     static constexpr size_t kKept = 4;
 
-    // `file` and `store` must outlive the image.
-    ChunkedImage(const ChunkedFile& file, uint64_t chunk_size, ChunkStore& store)
-        : file_(file), chunk_size_(chunk_size), store_(store) {}
+    // `file` (one of `manifest`'s) and both the others must outlive the image.
+    ChunkedImage(const Manifest& manifest, const ChunkedFile& file, ChunkStore& store)
+        : manifest_(manifest), file_(file), store_(store) {}
 
     uint64_t size() const { return file_.bytes; }
     // Fills `out` from `offset`, short only at the image's end. Called from several threads.
@@ -39,8 +39,8 @@ class ChunkedImage {
   private:
     Result<ChunkBytes> chunk(uint64_t index);
 
+    const Manifest& manifest_;
     const ChunkedFile& file_;
-    uint64_t chunk_size_;
     ChunkStore& store_;
     mutable std::mutex mutex_;
     struct Kept {

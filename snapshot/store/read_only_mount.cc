@@ -99,11 +99,15 @@ Result<std::unique_ptr<ReadOnlyMount>> ReadOnlyMount::mount(const std::string& d
 
 ReadOnlyMount::~ReadOnlyMount() {
     unmount();
-    const uint64_t one = 1;
-    (void)!::write(ended_.get(), &one, sizeof one);
+    end_all();
     for (auto& t : workers_) t.join();
     // Closing the last descriptor of /dev/fuse (fuse_, once this returns) ends the connection:
     // a VMM still reading gets an error, not a wait for answers nobody will give.
+}
+
+void ReadOnlyMount::end_all() {
+    const uint64_t one = 1;
+    (void)!::write(ended_.get(), &one, sizeof one);
 }
 
 void ReadOnlyMount::unmount() {
@@ -129,8 +133,7 @@ Result<bool> ReadOnlyMount::serve(
         }
         if (p[0].revents != 0) {
             // Idle threads end; one waiting on a read's chunk is not waited for.
-            const uint64_t one = 1;
-            (void)!::write(ended_.get(), &one, sizeof one);
+            end_all();
             return true;
         }
         if (p[1].revents != 0) break;
@@ -162,8 +165,7 @@ void ReadOnlyMount::serve_requests() {
         }
         answer(request.data(), static_cast<size_t>(n), out);
     }
-    const uint64_t one = 1;
-    (void)!::write(ended_.get(), &one, sizeof one);
+    end_all();
 }
 
 void ReadOnlyMount::reply(uint64_t unique, int error, std::vector<uint8_t>& out, size_t len) {

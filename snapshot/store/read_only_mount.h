@@ -66,6 +66,8 @@ class ReadOnlyMount {
           unmounter_(unmounter),
           files_(std::move(files)) {}
     void serve_requests();
+    // Makes `ended_` readable: every serving thread ends once it is not inside an answer.
+    void end_all();
     // Answers one request of `len` bytes in `buf`; `out` is this thread's buffer for the answer.
     void answer(const uint8_t* buf, size_t len, std::vector<uint8_t>& out);
     // Sends the answer whose body is the `len` bytes after the header's room in `out`.

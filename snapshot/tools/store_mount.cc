@@ -22,7 +22,6 @@
 
 #include "core/base/at_once.h"
 #include "core/base/unique_fd.h"
-#include "core/seccomp/filters.h"
 #include "core/seccomp/install.h"
 #include "snapshot/store/chunked_image.h"
 #include "snapshot/store/fetcher_store.h"
@@ -50,7 +49,7 @@ bool parse_number(const std::string& text, uint64_t& out) {
 }
 
 Result<int> run(const snapshot::StoreOptions& options, const std::string& at, unsigned threads) {
-    // SIGTERM and SIGINT end the serving threads through a signalfd that all of them watch.
+    // SIGTERM and SIGINT end the serving through a signalfd (ReadOnlyMount::serve watches it).
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
@@ -70,15 +69,13 @@ Result<int> run(const snapshot::StoreOptions& options, const std::string& at, un
     std::vector<std::unique_ptr<snapshot::ChunkedImage>> images;
     std::vector<snapshot::ServedFile> files;
     for (const auto& d : m.drives) {
-        images.push_back(
-            std::make_unique<snapshot::ChunkedImage>(d.image, m.chunk_size, (*opened)->chunks()));
+        images.push_back(std::make_unique<snapshot::ChunkedImage>(m, d.image, (*opened)->chunks()));
         auto* image = images.back().get();
         files.push_back({d.id, d.image.bytes, [image](uint64_t offset, std::span<uint8_t> out) {
                              return image->read(offset, out);
                          }});
     }
-    seccomp::install_sigsys_reporter();
-    auto filter = seccomp::compile_filter(snapshot::handler_filter_json(), "handler");
+    auto filter = snapshot::handler_filter();
     EMBER_TRY(filter, "seccomp");
     auto mount = snapshot::ReadOnlyMount::mount(at, std::move(files));
     EMBER_TRY(mount, "--at " + at);
@@ -92,9 +89,7 @@ Result<int> run(const snapshot::StoreOptions& options, const std::string& at, un
     auto stopped =
         (*mount)->serve(threads, stop.get(), [&](const snapshot::ServedFile& f, const Error& e) {
             if (failures.fetch_add(1) < kMostReported)
-                std::fprintf(stderr,
-                             "ember-store-mount: drive %s: a read "
-                             "failed: %s\n",
+                std::fprintf(stderr, "ember-store-mount: drive %s: a read failed: %s\n",
                              f.name.c_str(), e.message.c_str());
         });
     EMBER_TRY(stopped);

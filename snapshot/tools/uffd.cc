@@ -35,7 +35,6 @@
 #include "core/base/file_io.h"
 #include "core/base/mapping.h"
 #include "core/base/open_file.h"
-#include "core/seccomp/filters.h"
 #include "core/seccomp/install.h"
 #include "snapshot/decoded_snapshot.h"
 #include "snapshot/format.h"
@@ -99,17 +98,12 @@ void report(pid_t vmm, const snapshot::PageServerCounts& c) {
                  static_cast<unsigned long long>(c.removes));
 }
 
-// The filter, compiled before the handshake, where it costs the restore nothing.
-Result<seccomp::BpfProgram> handler_filter() {
-    seccomp::install_sigsys_reporter();
-    return seccomp::compile_filter(snapshot::handler_filter_json(), "handler");
-}
-
 // One VMM's handshake, after which every thread of this handler keeps to its seccomp filter: it
 // serves pages, writes the cache and talks to a fetcher already started, and never again starts a
 // program, opens a socket or maps a file it did not have.
 Result<snapshot::UffdHandshake> handshake_on(const Options& o) {
-    auto filter = handler_filter();
+    // Compiled before the handshake, where it costs the restore nothing.
+    auto filter = snapshot::handler_filter();
     EMBER_TRY(filter, "seccomp");
     auto listener = listen_on(o.socket);
     EMBER_TRY(listener);

@@ -4,10 +4,13 @@
 // the cache and a fetcher, with /dev/fuse in place of a userfaultfd.
 #pragma once
 
-#include <string_view>
+#include "core/base/error.h"
+#include "core/seccomp/filters.h"
 
 namespace ember::snapshot {
 
-std::string_view handler_filter_json();
+// The filter, compiled (before it is needed, where that costs nothing), with SIGSYS's reporter
+// installed for the process, so that a call outside it is named and ends the program with 148.
+Result<seccomp::BpfProgram> handler_filter();
 
 }  // namespace ember::snapshot

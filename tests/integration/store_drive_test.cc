@@ -43,63 +43,42 @@ std::string an_image(size_t bytes, size_t zeros_from, size_t zeros_to, uint32_t 
     return image;
 }
 
-// ember-store-mount serving a manifest's drives at `at`, its stderr in `dir`/mount.err.
+// ember-store-mount serving a manifest's drives at `at`, its stderr in `dir`/mount.err, ended with
+// SIGTERM (so that it unmounts) where the test has not ended it.
 class StoreMount {
   public:
     StoreMount(const TempDir& dir, const std::string& at, const std::vector<std::string>& extra)
-        : at_(at), err_(dir.path() + "/mount.err") {
-        ::mkdir(at.c_str(), 0755);
-        std::vector<std::string> argv = {EMBER_STORE_MOUNT, "--at", at};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-        const int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        pid_ = spawn(argv, null, null, err);
-        ::close(null);
-        ::close(err);
-    }
-    ~StoreMount() {
-        if (pid_ > 0) stop();
-    }
+        : at_(at), process_(dir, argv(at, extra), "mount") {}
+    ~StoreMount() { stop(); }
     StoreMount(const StoreMount&) = delete;
     StoreMount& operator=(const StoreMount&) = delete;
 
     // Waits until `name` is served (true) or the program has ended (false).
     bool serving(const std::string& name) {
         const std::string path = at_ + "/" + name;
-        return wait_file(err_,
+        return wait_file(process_.err,
                          [&](const std::string&) {
                              return ::access(path.c_str(), F_OK) == 0 || ended();
                          }) &&
                ::access(path.c_str(), F_OK) == 0;
     }
-    bool ended() {
+    bool ended() const {
         siginfo_t info{};
-        return ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-               info.si_pid == pid_;
+        return process_.pid > 0 &&
+               ::waitid(P_PID, static_cast<id_t>(process_.pid), &info,
+                        WEXITED | WNOHANG | WNOWAIT) == 0 &&
+               info.si_pid == process_.pid;
     }
-    // SIGTERM (or another signal), then its exit status (-1: killed, or still running after the
-    // failsafe).
+    // SIGTERM (or another signal), then its exit status (-1: killed, already reaped, or still
+    // running after the failsafe, when the Handler kills it).
     int stop(int signal = SIGTERM) {
-        ::kill(pid_, signal);
-        return wait();
+        if (process_.pid <= 0) return -1;
+        ::kill(process_.pid, signal);
+        return process_.wait();
     }
-    pid_t pid() const { return pid_; }
-    int wait() {
-        int status = 0;
-        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
-        while (::waitpid(pid_, &status, WNOHANG) == 0) {
-            if (std::chrono::steady_clock::now() > deadline) {
-                ::kill(pid_, SIGKILL);
-                ::waitpid(pid_, &status, 0);
-                pid_ = -1;
-                return -1;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    std::string err() const { return read_file(err_); }
+    int wait() { return process_.wait(); }
+    pid_t pid() const { return process_.pid; }
+    std::string err() const { return read_file(process_.err); }
     // Whether `at` is still mounted (a dead FUSE mount too, which stat() cannot look at).
     bool mounted() const {
         std::istringstream mounts(read_file("/proc/self/mounts"));
@@ -109,8 +88,16 @@ class StoreMount {
     }
 
   private:
-    std::string at_, err_;
-    pid_t pid_ = -1;
+    static std::vector<std::string> argv(const std::string& at,
+                                         const std::vector<std::string>& extra) {
+        ::mkdir(at.c_str(), 0755);
+        std::vector<std::string> argv = {EMBER_STORE_MOUNT, "--at", at};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return argv;
+    }
+
+    std::string at_;
+    Handler process_;
 };
 
 // A folder store under files/store holding a manifest "fn" with two drives and nothing else a

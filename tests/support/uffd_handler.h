@@ -36,11 +36,13 @@ inline bool wait_exists(const std::string& path) {
     return wait_file(path, [&](const std::string&) { return ::access(path.c_str(), F_OK) == 0; });
 }
 
-// A page-fault handler process: its stderr and stdout go to files in `dir`.
+// A page-fault handler process (or another of the store's programs): its stderr and stdout go to
+// `name`.err and `name`.out in `dir`.
 struct Handler {
-    Handler(const TempDir& dir, const std::vector<std::string>& argv) {
-        out = dir.path() + "/handler.out";
-        err = dir.path() + "/handler.err";
+    Handler(const TempDir& dir, const std::vector<std::string>& argv,
+            const std::string& name = "handler") {
+        out = dir.path() + "/" + name + ".out";
+        err = dir.path() + "/" + name + ".err";
         int devnull = ::open("/dev/null", O_RDWR);
         int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);

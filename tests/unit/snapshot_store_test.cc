@@ -311,7 +311,9 @@ TEST(SnapshotStore, AChunkedImageReadsAcrossChunksAndFetchesNoZeros) {
         file.chunks.emplace_back(chunk_id_of(piece));
         store.add(std::move(piece));
     }
-    ChunkedImage reader(file, kChunk, store);
+    Manifest m;
+    m.chunk_size = kChunk;
+    ChunkedImage reader(m, file, store);
     EXPECT_EQ(reader.size(), image.size());
 
     std::vector<uint8_t> out(2 * kChunk, 0xee);
@@ -334,7 +336,7 @@ TEST(SnapshotStore, AChunkedImageReadsAcrossChunksAndFetchesNoZeros) {
     EXPECT_EQ(reader.counts().fetched, 3u);
 
     for (auto& [_, bytes] : store.chunks_) bytes[0] ^= 1;  // every stored chunk rots
-    ChunkedImage rotten(file, kChunk, store);
+    ChunkedImage rotten(m, file, store);
     std::fill(out.begin(), out.end(), 0xee);
     auto bad = rotten.read(2 * kChunk, std::span(out).first(kChunk));
     ASSERT_FALSE(bad);
