@@ -1,8 +1,10 @@
 #include "tests/support/ember_process.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -162,6 +164,18 @@ int count_lines_containing(const std::string& text, const std::string& needle) {
     while (std::getline(in, line))
         if (line.find(needle) != std::string::npos) ++n;
     return n;
+}
+
+int free_loopback_port() {
+    UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        return 0;
+    return ntohs(a.sin_port);
 }
 
 std::string read_until(int fd, const std::string& needle, std::chrono::milliseconds timeout) {

@@ -69,4 +69,7 @@ std::string read_file(const std::string& path);
 // Lines of `text` that contain `needle`.
 int count_lines_containing(const std::string& text, const std::string& needle);
 
+// A TCP port on 127.0.0.1 that nothing listened on a moment ago, for a server a test starts.
+int free_loopback_port();
+
 }  // namespace ember::testing

@@ -26,7 +26,7 @@ class Nginx {
   public:
     Nginx(const TempDir& dir, const std::string& root) : dir_(dir.path() + "/nginx") {
         ::mkdir(dir_.c_str(), 0700);
-        port_ = free_port();
+        port_ = free_loopback_port();
         const std::string conf = dir.write(
             "nginx/nginx.conf",
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid " + dir_ +
@@ -92,17 +92,6 @@ class Nginx {
     }
 
   private:
-    static int free_port() {
-        const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof a;
-        ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-        ::close(s);
-        return ntohs(a.sin_port);
-    }
     bool accepts() const {
         const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in a{};

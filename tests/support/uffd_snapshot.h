@@ -47,22 +47,28 @@ class UffdSnapshot : public ::testing::Test {
                   204);
     }
     std::string uffd_load(bool resume) const { return uffd_load(resume, state); }
-    // With `working_set`, ember maps its pages for the guest once the handler has them.
+    // With `working_set`, ember maps its pages for the guest once the handler has them; the
+    // handler listens on `socket`, or on `sock` where it is empty.
     std::string uffd_load(bool resume, const std::string& state_path,
-                          const std::string& working_set = "") const {
+                          const std::string& working_set = "",
+                          const std::string& socket = "") const {
         std::string body = R"({"snapshot_path": ")" + state_path +
                            R"(", "mem_backend": {"backend_type": "Uffd", "backend_path": ")" +
-                           sock + R"("}, "resume_vm": )" + (resume ? "true" : "false");
+                           (socket.empty() ? sock : socket) + R"("}, "resume_vm": )" +
+                           (resume ? "true" : "false");
         if (!working_set.empty()) body += R"(, "working_set_path": ")" + working_set + "\"";
         return body + "}";
     }
-    // Loads through the handler listening on `sock` and runs one round, which must print 'T'.
+    // Loads through the handler listening on `sock` (or `socket`) and runs one round, which must
+    // print 'T'.
     void one_round_through_the_handler() { one_round_through_the_handler(state); }
     void one_round_through_the_handler(const std::string& state_path,
-                                       const std::string& working_set = "") {
+                                       const std::string& working_set = "",
+                                       const std::string& socket = "") {
         ApiEmber clone;
         auto c = clone.api();
-        auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true, state_path, working_set));
+        auto loaded =
+            call(c, "PUT", "/snapshot/load", uffd_load(true, state_path, working_set, socket));
         ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
         ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
         const std::string console = clone.dir.path() + "/console";
