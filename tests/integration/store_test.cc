@@ -3,8 +3,10 @@
 // chunk served corrupt asked for again, then refused; a server that dies mid-restore ending the
 // restore within its bound, with the reason. The folder store and the handler's other faults are
 // in uffd_test.cc.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -97,6 +99,38 @@ TEST_F(HttpStore, AServerThatDiesMidRestoreEndsItWithTheReason) {
     EXPECT_EQ(h.wait(), 1);
     EXPECT_NE(read_file(h.err).find("(3 tries)"), std::string::npos) << read_file(h.err);
     EXPECT_EQ(clone.wait(), 1);
+}
+
+// ember-store-fetch parses what servers send, so once its store is open every thread of it keeps
+// to its seccomp filter, and it still answers.
+TEST_F(HttpStore, EveryThreadOfTheFetcherKeepsToItsSeccompFilterOnceItsStoreIsOpen) {
+    push("fn", false);
+    Nginx web(files, store());
+    ASSERT_TRUE(web.ready()) << web.error_log();
+    int to_fetcher[2], from_fetcher[2];
+    ASSERT_EQ(::pipe2(to_fetcher, O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe2(from_fetcher, O_CLOEXEC), 0);
+    const pid_t pid = spawn({EMBER_STORE_FETCH, web.url()}, to_fetcher[0], from_fetcher[1], 2);
+    ::close(to_fetcher[0]);
+    ::close(from_fetcher[1]);
+    const std::string ask = "1 GET snapshots/fn.json 1048576\n";
+    ASSERT_EQ(::write(to_fetcher[1], ask.data(), ask.size()), static_cast<ssize_t>(ask.size()));
+    const std::string manifest = read_file(store() + "/snapshots/fn.json");
+    const std::string answer = read_until(from_fetcher[0], manifest, kFailsafe);
+    EXPECT_EQ(answer, "1 OK " + std::to_string(manifest.size()) + "\n" + manifest);
+    int threads = 0;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+        const std::string status = read_file(task.path().string() + "/status");
+        EXPECT_NE(status.find("\nSeccomp:\t2\n"), std::string::npos) << task.path() << status;
+        ++threads;
+    }
+    EXPECT_GE(threads, 2) << "its fetchers, at least";
+    ::close(to_fetcher[1]);
+    const auto status = wait_for_end(pid, kFailsafe);
+    ::close(from_fetcher[0]);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
 }
 
 // s3://: every request signed with SigV4 from the environment's credentials, the bucket in the

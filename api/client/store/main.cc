@@ -8,7 +8,8 @@
 //   ID PUT PATH LENGTH\n BYTES   the object's bytes stored: ID OK 0\n
 // or, to any, ID ERR MESSAGE\n. Answers come on stdout in the order they finish, from N requests at
 // once (default 8). It ends once stdin does and every request has its answer, or at a request it
-// cannot read past (a PUT without its length). Exits 2 on a bad command line.
+// cannot read past (a PUT without its length). Exits 2 on a bad command line. Once its store is
+// open, every thread keeps to a seccomp filter (fetch_filter.json).
 #include <unistd.h>
 
 #include <charconv>
@@ -21,8 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include "api/client/store/fetch_filter.h"
 #include "api/client/store/store_fetch.h"
 #include "core/base/file_io.h"
+#include "core/seccomp/install.h"
 
 namespace {
 
@@ -119,6 +122,15 @@ int main(int argc, char** argv) {
     auto fetcher = client::StoreFetcher::open(argv[1], {});
     if (!fetcher) {
         std::fprintf(stderr, "ember-store-fetch: %s\n", fetcher.error().message.c_str());
+        return 2;
+    }
+    // From here on every thread keeps to the filter: the credentials are read, and what is left
+    // is a client's work on what servers send.
+    auto filter = client::fetch_filter();
+    Result<void> filtered = filter ? seccomp::install_on_every_thread(*filter, "fetcher")
+                                   : Result<void>(std::unexpected(filter.error()));
+    if (!filtered) {
+        std::fprintf(stderr, "ember-store-fetch: seccomp: %s\n", filtered.error().message.c_str());
         return 2;
     }
     std::mutex mutex;
