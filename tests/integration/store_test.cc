@@ -17,6 +17,7 @@
 
 #include "snapshot/store/manifest.h"
 #include "tests/support/fake_s3.h"
+#include "tests/support/netns.h"
 #include "tests/support/nginx_server.h"
 #include "tests/support/uffd_snapshot.h"
 
@@ -99,6 +100,42 @@ TEST_F(HttpStore, AServerThatDiesMidRestoreEndsItWithTheReason) {
     EXPECT_EQ(h.wait(), 1);
     EXPECT_NE(read_file(h.err).find("(3 tries)"), std::string::npos) << read_file(h.err);
     EXPECT_EQ(clone.wait(), 1);
+}
+
+// A network that loses one packet in ten each way between the handler and the server (nftables
+// in the test's own network namespace; our hosts' kernels have no netem): TCP sends them again, the
+// restore takes longer, and every byte the guest reads is still the snapshot's.
+TEST_F(HttpStore, ARestoreOverANetworkThatLosesPacketsIsSlowerNotWrong) {
+    ASSERT_TRUE(enter_new_netns());
+    record_working_set();
+    push("fn", true);
+    Nginx web(files, store());
+    ASSERT_TRUE(web.ready()) << web.error_log();
+    const std::string port = std::to_string(web.port());
+    const std::string rules =
+        files.write("lossy.nft",
+                    "table inet lossy {\n  chain input {\n    type filter hook input priority 0;\n"
+                    "    tcp dport " +
+                        port +
+                        " numgen random mod 10 == 0 counter drop\n"
+                        "    tcp sport " +
+                        port + " numgen random mod 10 == 0 counter drop\n  }\n}\n");
+    auto added = run_process({"/usr/sbin/nft", "-f", rules}, kFailsafe);
+    ASSERT_EQ(added.exit_code, 0) << added.err;
+    for (int round = 0; round < 2; ++round) {
+        Handler h(files, handler(web, false));
+        ASSERT_TRUE(wait_exists(sock)) << read_file(h.err);
+        one_round_through_the_handler(fetched, round == 0 ? ws : "");
+        ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+    }
+    auto counted = run_process({"/usr/sbin/nft", "list", "table", "inet", "lossy"}, kFailsafe);
+    std::smatch m;
+    uint64_t dropped = 0;
+    for (std::string text = counted.out;
+         std::regex_search(text, m, std::regex("counter packets ([0-9]+)")); text = m.suffix())
+        dropped += std::stoull(m[1]);
+    RecordProperty("packets_dropped", std::to_string(dropped));
+    EXPECT_GT(dropped, 0u) << counted.out << "the network lost nothing: the test tested nothing";
 }
 
 // ember-store-fetch parses what servers send, so once its store is open every thread of it keeps
