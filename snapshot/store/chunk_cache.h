@@ -7,9 +7,13 @@
 // and looks in the cache again once it has it. A fetched chunk goes to the VM first; a thread of
 // its own, at the lowest priority, writes it to the cache after, and only then lets the lock go,
 // so that the write costs a restore nothing while others still find the chunk once it is there.
-// A chunk is checked against its name on every read, so a cache left by a crash, a full disk or a
-// hand is never trusted; a bad one is fetched again. Past its bound the least recently used chunks
-// go (a chunk's time is its file's, renewed on each hit); a VM never needs the cache's copy once
+// A chunk is checked against its name once each time the host starts: the file carries the boot's
+// ID (a user xattr) from when it was written from checked bytes or last checked, and one without
+// this boot's ID is checked before it is read. A process that dies leaves only a temporary file,
+// never a named one, so only the host's own crash can leave a chunk whose bytes are not yet on the
+// disk, and that takes a new boot; where the folder takes no user xattrs, every read is checked. A
+// bad one is fetched again. Past its bound the least recently used chunks go (a chunk's time is
+// its file's, renewed on a hit once it is a minute old); a VM never needs the cache's copy once
 // its pages are installed, and a reader that has a chunk open keeps it.
 #pragma once
 
@@ -35,12 +39,14 @@ namespace ember::snapshot {
 
 struct CacheCounts {
     std::atomic<uint64_t> hits{0};
+    std::atomic<uint64_t> hashed{0};   // of the hits: checked, not found checked since the boot
     std::atomic<uint64_t> fetched{0};  // from the store, into the cache
     std::atomic<uint64_t> bad{0};      // cached chunks that failed their check, fetched again
     std::atomic<uint64_t> evicted{0};
 };
 
-// "N chunks found there, N fetched into it, N found bad and fetched again, N let go".
+// "N chunks found there (N hashed again), N fetched into it, N found bad and fetched again, N let
+// go".
 std::string describe(const CacheCounts& counts);
 
 class ChunkCache final : public ChunkStore {
@@ -48,10 +54,11 @@ class ChunkCache final : public ChunkStore {
     // Makes `folder` where missing; what it holds is counted (and trimmed) once a chunk is kept.
     // `origin` must outlive the cache. A fetch waits at most `lock_wait` for another's of the same
     // lock, then fetches the chunk itself: a process stopped while it holds a lock delays the
-    // others, never stops them.
+    // others, never stops them. `boot` is the host's boot ID where empty (a test's stands in for
+    // another boot).
     static Result<std::unique_ptr<ChunkCache>> open(
         const std::string& folder, uint64_t max_bytes, ChunkStore& origin,
-        std::chrono::milliseconds lock_wait = std::chrono::seconds(30));
+        std::chrono::milliseconds lock_wait = std::chrono::seconds(30), std::string boot = {});
 
     // Writes what it has queued first.
     ~ChunkCache() override;
@@ -75,14 +82,19 @@ class ChunkCache final : public ChunkStore {
 
   private:
     ChunkCache(std::string folder, UniqueFd dir, uint64_t max_bytes, ChunkStore& origin,
-               std::chrono::milliseconds lock_wait)
+               std::chrono::milliseconds lock_wait, std::string boot)
         : folder_(std::move(folder)),
           dir_(std::move(dir)),
           max_bytes_(max_bytes),
           origin_(origin),
-          lock_wait_(lock_wait) {}
-    // The chunk from the cache, checked; nothing where it is missing or bad (a bad one is removed).
+          lock_wait_(lock_wait),
+          boot_(std::move(boot)) {}
+    // The chunk from the cache, checked where this boot has not; nothing where it is missing or
+    // bad (a bad one is removed).
     ChunkBytes cached(const ChunkId& id, uint64_t length);
+    // Whether the file carries this boot's ID; and marks it so.
+    bool checked_this_boot(int fd) const;
+    void mark_checked(int fd) const;
     Result<void> keep(const ChunkId& id, const std::vector<uint8_t>& bytes);
     // Hands a fetched chunk, and the lock held for it, to the writer; where the queue is full the
     // chunk is not kept (the next restore fetches it), and the lock goes at once.
@@ -102,6 +114,7 @@ class ChunkCache final : public ChunkStore {
     uint64_t max_bytes_;
     ChunkStore& origin_;
     std::chrono::milliseconds lock_wait_;
+    std::string boot_;
     std::mutex evicting_;
     std::once_flag counted_once_;
     std::atomic<uint64_t> counted_{0};  // the folder's bytes when this process last counted them

@@ -16,13 +16,15 @@ Result<void> make_folder(const std::string& path) {
     return {};
 }
 
-Result<void> write_named(int dir, const std::string& name, std::span<const uint8_t> bytes) {
+Result<void> write_named(int dir, const std::string& name, std::span<const uint8_t> bytes,
+                         const std::function<void(int)>& before_rename) {
     thread_local std::mt19937_64 random{std::random_device{}()};
     const std::string temporary = "." + name + ".tmp-" + std::to_string(random());
     UniqueFd fd(::openat(dir, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!fd.valid()) return fail_errno(name + ": its temporary file");
     auto written = write_all(fd.get(), bytes);
     if (written) {
+        if (before_rename) before_rename(fd.get());
         if (::renameat(dir, temporary.c_str(), dir, name.c_str()) == 0) return {};
         written = fail_errno("renaming it into place");
     }

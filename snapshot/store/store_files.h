@@ -3,6 +3,7 @@
 // not at all and a crash leaves only a dot-file behind (.NAME.tmp-RANDOM, removed by its owner).
 #pragma once
 
+#include <functional>
 #include <span>
 #include <string>
 
@@ -12,7 +13,9 @@ namespace ember::snapshot {
 
 Result<void> make_folder(const std::string& path);
 
-// `bytes` as `name` in the folder `dir`, replacing what was there.
-Result<void> write_named(int dir, const std::string& name, std::span<const uint8_t> bytes);
+// `bytes` as `name` in the folder `dir`, replacing what was there; `before_rename` sees the written
+// file's descriptor first, where given.
+Result<void> write_named(int dir, const std::string& name, std::span<const uint8_t> bytes,
+                         const std::function<void(int)>& before_rename = {});
 
 }  // namespace ember::snapshot
