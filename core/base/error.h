@@ -19,6 +19,9 @@ enum class ErrorKind : uint8_t {
     Unavailable,
     // The process the call acted on is gone (ESRCH): there is nothing left to do for it.
     Gone,
+    // The memory the call acted on is no longer mapped (a userfaultfd's ENOENT, or its EINVAL once
+    // every registered range is gone): its process may be ending, which the caller checks.
+    Unmapped,
 };
 
 struct Error {

@@ -51,10 +51,13 @@ Result<void> Userfault::register_missing(void* addr, uint64_t len) const {
 
 namespace {
 
-// ESRCH: the memory's process has exited, and with it every fault there was to serve.
+// ESRCH: the memory's process has exited, and with it every fault there was to serve. ENOENT
+// (EINVAL once no registered range is left): the range is no longer mapped, as when a VMM that
+// exits in order unmaps guest memory while its process is still there.
 std::unexpected<Error> fail_uffd(std::string_view what, int err = errno) {
     auto e = fail_errno(what, err);
     if (err == ESRCH) e.error().kind = ErrorKind::Gone;
+    if (err == ENOENT || err == EINVAL) e.error().kind = ErrorKind::Unmapped;
     return e;
 }
 

@@ -64,6 +64,9 @@ class PageServer {
     // A VMM that has exited sets `gone` and ends the copying, without an error.
     Result<void> copy_extent(const MemoryExtent& extent, std::vector<PageSpan>& copied,
                              std::atomic<bool>& gone) const;
+    // Whether a copy's failure is the VMM's end: its process gone, or its memory unmapped and its
+    // connection closed within two seconds.
+    bool vmm_ended(const Error& e) const;
     void mark_installed(std::span<const PageSpan> spans);
     void remove(uint64_t start, uint64_t end);
 
