@@ -2,11 +2,13 @@
 // (tests/support/rados_gateway.h). ember-snapshot push writes into its bucket and ember-uffd
 // restores from it, every request signed with SigV4 by ember's signer and checked by the gateway;
 // ten clones restored at once through one host cache fetch each chunk once, counted in the
-// gateway's log; a wrong secret is the gateway's 403, which ends a push and a restore with it.
-// The stand-in S3 and the nginx store are in store_test.cc.
+// gateway's log (four under the nested runner); a wrong secret is the gateway's 403, which ends a
+// push and a restore with it. The stand-in S3 and the nginx store are in store_test.cc.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -62,7 +64,15 @@ class RadosGatewayStore : public UffdSnapshot {
     RadosGateway gateway{files, kKey, kSecret};
 };
 
-TEST_F(RadosGatewayStore, APushAndTenClonesAtOnceFromItFetchEachChunkOnceAllSigned) {
+// Ten clones at once; four under the nested runner, where the one-node cluster, ten handlers with
+// their fetchers and ten embers under ASan shared two emulated cores, and the gateway answered
+// some GETs in more than the fetcher's 15 s (all nested run-all at 3d1d62a).
+int clones_at_once() {
+    const char* nested = std::getenv("EMBER_NESTED");
+    return nested != nullptr && std::string_view(nested) == "1" ? 4 : 10;
+}
+
+TEST_F(RadosGatewayStore, APushAndClonesAtOnceFromItFetchEachChunkOnceAllSigned) {
     record_working_set();
     auto pushed = push_to_gateway();
     ASSERT_EQ(pushed.exit_code, 0) << pushed.err << gateway.log();
@@ -74,16 +84,16 @@ TEST_F(RadosGatewayStore, APushAndTenClonesAtOnceFromItFetchEachChunkOnceAllSign
     auto manifest = snapshot::parse_manifest(read_file(files.path() + "/store/snapshots/fn.json"));
     ASSERT_TRUE(manifest) << manifest.error().message;
 
-    constexpr int kClones = 10;
+    const int count = clones_at_once();
     std::vector<std::unique_ptr<Handler>> handlers;
-    for (int k = 0; k < kClones; ++k)
+    for (int k = 0; k < count; ++k)
         handlers.push_back(
             std::make_unique<Handler>(files, handler(k), "handler" + std::to_string(k)));
-    for (int k = 0; k < kClones; ++k)
+    for (int k = 0; k < count; ++k)
         ASSERT_TRUE(wait_exists(socket(k))) << read_file(handlers[k]->err);
     {
         std::vector<std::jthread> clones;
-        for (int k = 0; k < kClones; ++k)
+        for (int k = 0; k < count; ++k)
             clones.emplace_back(
                 [this, k] { one_round_through_the_handler(fetched(k), "", socket(k)); });
     }
@@ -97,7 +107,7 @@ TEST_F(RadosGatewayStore, APushAndTenClonesAtOnceFromItFetchEachChunkOnceAllSign
         fetched_chunks += n;
     }
     EXPECT_GT(fetched_chunks, 0);
-    EXPECT_EQ(gateway.requests("\"GET /fleet-snapshots/snapshots/fn.json"), kClones);
+    EXPECT_EQ(gateway.requests("\"GET /fleet-snapshots/snapshots/fn.json"), count);
     EXPECT_EQ(count_lines_containing(gateway.log(), "\" 403 "), 0) << "every request signed";
 }
 
