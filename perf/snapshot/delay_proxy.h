@@ -16,25 +16,21 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/ember_process.h"
+
 namespace ember::perf {
 
 class DelayProxy {
   public:
     DelayProxy(int upstream_port, std::chrono::microseconds round_trip)
         : upstream_(upstream_port), half_(round_trip / 2) {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a = loopback(0);
-        socklen_t len = sizeof a;
-        ::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        ::listen(listener_, 64);
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
+        listener_ = ember::testing::listen_on_loopback(64, port_);
         acceptor_ = std::jthread([this] { accept_loop(); });
     }
     ~DelayProxy() {
         stopping_ = true;
-        ::shutdown(listener_, SHUT_RDWR);
-        ::close(listener_);
+        ::shutdown(listener_.get(), SHUT_RDWR);
+        listener_.reset();
         acceptor_.join();
         std::lock_guard lock(mutex_);
         for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
@@ -56,7 +52,7 @@ class DelayProxy {
     }
     void accept_loop() {
         while (!stopping_) {
-            const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+            const int client = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
             if (client < 0) {
                 if (stopping_) return;
                 continue;
@@ -94,7 +90,7 @@ class DelayProxy {
 
     int upstream_;
     std::chrono::microseconds half_;
-    int listener_ = -1;
+    UniqueFd listener_;
     int port_ = 0;
     std::atomic<bool> stopping_{false};
     std::mutex mutex_;

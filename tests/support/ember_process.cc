@@ -166,16 +166,34 @@ int count_lines_containing(const std::string& text, const std::string& needle) {
     return n;
 }
 
-int free_loopback_port() {
+namespace {
+
+// A TCP socket bound to 127.0.0.1 at a port the kernel picks, and that port; invalid on failure.
+UniqueFd bound_on_loopback(int& port) {
     UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof a;
-    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+    if (!s.valid() || ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
         ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        return 0;
-    return ntohs(a.sin_port);
+        return UniqueFd();
+    port = ntohs(a.sin_port);
+    return s;
+}
+
+}  // namespace
+
+int free_loopback_port() {
+    int port = 0;
+    (void)bound_on_loopback(port);
+    return port;
+}
+
+UniqueFd listen_on_loopback(int backlog, int& port) {
+    UniqueFd s = bound_on_loopback(port);
+    if (!s.valid() || ::listen(s.get(), backlog) != 0) return UniqueFd();
+    return s;
 }
 
 std::string read_until(int fd, const std::string& needle, std::chrono::milliseconds timeout) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/base/unique_fd.h"
+
 namespace ember::testing {
 
 // How long a test waits for something that should happen before it calls it hung. A failsafe,
@@ -71,5 +73,8 @@ int count_lines_containing(const std::string& text, const std::string& needle);
 
 // A TCP port on 127.0.0.1 that nothing listened on a moment ago, for a server a test starts.
 int free_loopback_port();
+// A TCP socket listening on 127.0.0.1 at a port the kernel picks (put in `port`), for a server a
+// test or a benchmark runs itself; invalid where it could not be made.
+UniqueFd listen_on_loopback(int backlog, int& port);
 
 }  // namespace ember::testing

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "api/client/store/store_fetch.h"
+#include "tests/support/ember_process.h"
 
 namespace ember::client {
 namespace {
@@ -20,22 +21,12 @@ namespace {
 // 1 KiB without end until its peer goes, counting what it got out.
 class EndlessHeaders {
   public:
-    EndlessHeaders() {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t length = sizeof a;
-        ::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        ::listen(listener_, 4);
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &length);
-        port_ = ntohs(a.sin_port);
+    EndlessHeaders() : listener_(testing::listen_on_loopback(4, port_)) {
         thread_ = std::thread([this] { serve(); });
     }
     ~EndlessHeaders() {
-        ::shutdown(listener_, SHUT_RDWR);  // ends a wait in accept()
+        ::shutdown(listener_.get(), SHUT_RDWR);  // ends a wait in accept()
         thread_.join();
-        ::close(listener_);
     }
     EndlessHeaders(const EndlessHeaders&) = delete;
     EndlessHeaders& operator=(const EndlessHeaders&) = delete;
@@ -45,7 +36,7 @@ class EndlessHeaders {
 
   private:
     void serve() {
-        const int c = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+        const int c = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) return;
         // Once the fetcher stops reading, a send waits at most this long, then the server ends.
         const timeval wait{2, 0};
@@ -62,8 +53,8 @@ class EndlessHeaders {
         ::close(c);
     }
 
-    int listener_ = -1;
     int port_ = 0;
+    UniqueFd listener_;
     std::atomic<uint64_t> sent_{0};
     std::thread thread_;
 };
