@@ -204,10 +204,8 @@ TEST_F(StoreMountTest, EveryThreadKeepsToTheHandlersSeccompFilterOnceItServes) {
     ASSERT_TRUE(mount.serving("rootfs")) << mount.err();
     EXPECT_EQ(read_file(at + "/rootfs"), rootfs);
     int threads = 0;
-    for (const auto& task :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(mount.pid()) + "/task")) {
-        const std::string status = read_file(task.path().string() + "/status");
-        EXPECT_NE(status.find("\nSeccomp:\t2\n"), std::string::npos) << task.path() << status;
+    for (const auto& [task, status] : thread_statuses(mount.pid())) {
+        EXPECT_NE(status.find("\nSeccomp:\t2\n"), std::string::npos) << task << status;
         ++threads;
     }
     EXPECT_GE(threads, 2) << "the serving threads and the cache's writer, at least";

@@ -156,10 +156,8 @@ TEST_F(HttpStore, EveryThreadOfTheFetcherKeepsToItsSeccompFilterOnceItsStoreIsOp
     const std::string answer = read_until(from_fetcher[0], manifest, kFailsafe);
     EXPECT_EQ(answer, "1 OK " + std::to_string(manifest.size()) + "\n" + manifest);
     int threads = 0;
-    for (const auto& task :
-         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-        const std::string status = read_file(task.path().string() + "/status");
-        EXPECT_NE(status.find("\nSeccomp:\t2\n"), std::string::npos) << task.path() << status;
+    for (const auto& [task, status] : thread_statuses(pid)) {
+        EXPECT_NE(status.find("\nSeccomp:\t2\n"), std::string::npos) << task << status;
         ++threads;
     }
     EXPECT_GE(threads, 2) << "its fetchers, at least";

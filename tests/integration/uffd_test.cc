@@ -183,10 +183,8 @@ TEST_F(Uffd, EveryThreadOfEmberUffdKeepsToItsSeccompFilterOnceTheVmmIsIn) {
         auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true, fetched, fetched_ws));
         ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log() << read_file(h.err);
         int threads = 0;
-        for (const auto& task :
-             std::filesystem::directory_iterator("/proc/" + std::to_string(h.pid) + "/task")) {
-            const std::string status = read_file(task.path().string() + "/status");
-            EXPECT_NE(status.find("\nSeccomp:\t2\n"), std::string::npos) << task.path() << status;
+        for (const auto& [task, status] : thread_statuses(h.pid)) {
+            EXPECT_NE(status.find("\nSeccomp:\t2\n"), std::string::npos) << task << status;
             ++threads;
         }
         EXPECT_GE(threads, 2) << "the cache's writer, at least";

@@ -166,6 +166,17 @@ int count_lines_containing(const std::string& text, const std::string& needle) {
     return n;
 }
 
+std::vector<std::pair<std::string, std::string>> thread_statuses(pid_t pid) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::error_code ec;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+        std::string status = read_file(task.path().string() + "/status");
+        if (!status.empty()) out.emplace_back(task.path().string(), std::move(status));
+    }
+    return out;
+}
+
 namespace {
 
 // A TCP socket bound to 127.0.0.1 at a port the kernel picks, and that port; invalid on failure.

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/unique_fd.h"
@@ -70,6 +71,10 @@ std::string read_file(const std::string& path);
 
 // Lines of `text` that contain `needle`.
 int count_lines_containing(const std::string& text, const std::string& needle);
+
+// The /proc status of each thread of `pid` alive now, by its /proc path; a thread that ends between
+// the listing and its read is left out (its status reads empty).
+std::vector<std::pair<std::string, std::string>> thread_statuses(pid_t pid);
 
 // A TCP port on 127.0.0.1 that nothing listened on a moment ago, for a server a test starts.
 int free_loopback_port();
