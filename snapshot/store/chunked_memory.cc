@@ -7,11 +7,34 @@
 
 namespace ember::snapshot {
 
-Result<ChunkBytes> ChunkedMemory::fetch(uint64_t index) {
+Result<ChunkBytes> ChunkedMemory::fetch(uint64_t index, bool ahead) {
     const auto& id = *manifest_.memory.chunks[index];
-    auto bytes = store_.get(id, manifest_.chunk_length(manifest_.memory.bytes, index));
+    const uint64_t length = manifest_.chunk_length(manifest_.memory.bytes, index);
+    auto bytes = store_.get(id, length);
     EMBER_TRY(bytes, "memory chunk " + std::to_string(index));
-    return bytes;
+    count(**bytes, ahead);
+    const auto patched = manifest_.memory.patches.find(index);
+    if (patched == manifest_.memory.patches.end()) return bytes;
+    const ChunkPatch& patch = patched->second;
+    auto pages = store_.get(patch.pages, patch.page_count() * kGuestPageSize);
+    EMBER_TRY(pages, "memory chunk " + std::to_string(index) + "'s patch");
+    count(**pages, ahead);
+    // The base is shared (the cache may be writing it): the chunk is a copy with the patch on it.
+    auto chunk = std::make_shared<std::vector<uint8_t>>(**bytes);
+    const uint8_t* from = (*pages)->data();
+    for (const auto& [first, n] : patch.runs) {
+        std::copy_n(from, uint64_t{n} * kGuestPageSize,
+                    chunk->data() + uint64_t{first} * kGuestPageSize);
+        from += uint64_t{n} * kGuestPageSize;
+    }
+    return ChunkBytes(std::move(chunk));
+}
+
+void ChunkedMemory::count(const std::vector<uint8_t>& bytes, bool ahead) {
+    const std::lock_guard guard(counting_);
+    ++counts_.fetched;
+    counts_.ahead += ahead ? 1 : 0;
+    counts_.fetched_bytes += bytes.size();
 }
 
 Result<MemoryExtent> ChunkedMemory::extent_at(uint64_t offset, uint64_t page) {
@@ -24,14 +47,9 @@ Result<MemoryExtent> ChunkedMemory::extent_at(uint64_t offset, uint64_t page) {
     const uint64_t index = offset / chunk;
     const MemoryExtent zeros{index * chunk, manifest_.chunk_length(size(), index), nullptr};
     if (!manifest_.memory.chunks[index]) return zeros;
-    auto bytes = fetch(index);
+    auto bytes = fetch(index, false);
     EMBER_TRY(bytes);
     current_ = std::move(*bytes);
-    {
-        const std::lock_guard guard(counting_);
-        ++counts_.fetched;
-        counts_.fetched_bytes += current_->size();
-    }
     return MemoryExtent{zeros.offset, zeros.length, current_->data()};
 }
 
@@ -56,14 +74,8 @@ Result<void> ChunkedMemory::deliver(std::span<const PageRun> runs, const TakeExt
         const MemoryExtent zeros{index * manifest_.chunk_size,
                                  manifest_.chunk_length(size(), index), nullptr};
         if (!manifest_.memory.chunks[index]) return take(zeros);
-        auto bytes = fetch(index);
+        auto bytes = fetch(index, true);
         EMBER_TRY(bytes);
-        {
-            const std::lock_guard guard(counting_);
-            ++counts_.fetched;
-            ++counts_.ahead;
-            counts_.fetched_bytes += (*bytes)->size();
-        }
         return take({zeros.offset, zeros.length, (*bytes)->data()});
     });
     EMBER_TRY(delivered, "fetching the working set");

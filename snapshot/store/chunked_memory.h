@@ -1,7 +1,8 @@
 // A store's chunks as a restored VM's guest memory (ember-uffd --manifest): a fault brings in the
-// whole chunk that holds it, fetched and checked once; a working set's chunks are fetched, checked
-// and installed by several threads at once, before any vCPU runs. Chunks of zeros are never
-// fetched. Nothing is kept once the page server has installed it.
+// whole chunk that holds it, fetched and checked once (a patched chunk: its base and its patch); a
+// working set's chunks are fetched, checked and installed by several threads at once, before any
+// vCPU runs. Chunks of zeros are never fetched. Nothing is kept once the page server has installed
+// it.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,7 @@ namespace ember::snapshot {
 inline constexpr uint64_t kMaxAheadBytes = uint64_t{64} << 20;
 
 struct ChunkCounts {
-    uint64_t fetched = 0;        // chunks read from the store
+    uint64_t fetched = 0;        // chunks read from the store (a patched chunk's base and patch: 2)
     uint64_t fetched_bytes = 0;  // their bytes
     uint64_t ahead = 0;          // of them, fetched ahead for the working set
 };
@@ -36,7 +37,9 @@ class ChunkedMemory final : public MemorySource {
     const ChunkCounts& counts() const { return counts_; }
 
   private:
-    Result<ChunkBytes> fetch(uint64_t index);
+    // Memory chunk `index`, put together where it is patched; `ahead`: for the working set.
+    Result<ChunkBytes> fetch(uint64_t index, bool ahead);
+    void count(const std::vector<uint8_t>& bytes, bool ahead);
 
     const Manifest& manifest_;
     ChunkStore& store_;

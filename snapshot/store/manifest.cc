@@ -25,7 +25,17 @@ void append_chunks(std::string& out, const ChunkedFile& file, std::string_view f
     out += "\"bytes\": " + std::to_string(file.bytes) + ", \"chunks\": [";
     for (size_t i = 0; i < file.chunks.size(); ++i) {
         if (i > 0) out += ", ";
-        out += file.chunks[i] ? in_quotes(file.chunks[i]->hex()) : "null";
+        const auto patch = file.patches.find(i);
+        if (patch == file.patches.end()) {
+            out += file.chunks[i] ? in_quotes(file.chunks[i]->hex()) : "null";
+            continue;
+        }
+        out += "{\"base\": " + in_quotes(file.chunks[i]->hex()) +
+               ", \"patch\": " + in_quotes(patch->second.pages.hex()) + ", \"pages\": [";
+        for (size_t r = 0; r < patch->second.runs.size(); ++r)
+            out += (r > 0 ? ", [" : "[") + std::to_string(patch->second.runs[r].first) + ", " +
+                   std::to_string(patch->second.runs[r].second) + "]";
+        out += "]}";
     }
     out += "]}";
 }
@@ -37,9 +47,56 @@ Result<uint64_t> field_u64(simdjson::dom::object o, std::string_view name) {
     return v;
 }
 
-// `o`'s "bytes" and "chunks", of the file `name`.
+std::optional<ChunkId> chunk_id(simdjson::dom::element e) {
+    std::string_view hex;
+    if (e.get_string().get(hex) != simdjson::SUCCESS) return std::nullopt;
+    return ChunkId::parse(hex);
+}
+
+// A field's chunk name: a missing field is an error value here, where converting it to an element
+// would throw.
+std::optional<ChunkId> chunk_id(simdjson::simdjson_result<simdjson::dom::element> field) {
+    simdjson::dom::element e;
+    if (field.get(e) != simdjson::SUCCESS) return std::nullopt;
+    return chunk_id(e);
+}
+
+// A patched chunk's entry, for a chunk of `length` bytes: its base, and runs of whole pages inside
+// the chunk, in order and apart.
+Result<ChunkPatch> patch_of(simdjson::dom::object o, uint64_t length,
+                            std::optional<ChunkId>& base) {
+    ChunkPatch patch;
+    base = chunk_id(o["base"]);
+    const auto pages = chunk_id(o["patch"]);
+    simdjson::dom::array runs;
+    if (!base || !pages || o["pages"].get_array().get(runs) != simdjson::SUCCESS ||
+        runs.size() == 0)
+        return fail(
+            "a patch is not {\"base\": ID, \"patch\": ID, \"pages\": [[FIRST, COUNT], ...]}");
+    patch.pages = *pages;
+    const uint64_t in_chunk = length / kGuestPageSize;
+    uint64_t end = 0;
+    for (auto element : runs) {
+        simdjson::dom::array pair;
+        uint64_t v[2] = {};
+        bool ok = element.get_array().get(pair) == simdjson::SUCCESS && pair.size() == 2;
+        for (size_t i = 0; ok && i < 2; ++i)
+            ok = pair.at(i).get_uint64().get(v[i]) == simdjson::SUCCESS;
+        if (!ok || v[1] == 0 || v[0] < end || v[0] >= in_chunk || v[1] > in_chunk - v[0] ||
+            (end > 0 && v[0] == end))
+            return fail(
+                "a patch's pages are not runs [FIRST, COUNT] in order, apart, inside "
+                "its chunk of " +
+                std::to_string(in_chunk) + " pages");
+        end = v[0] + v[1];
+        patch.runs.emplace_back(static_cast<uint32_t>(v[0]), static_cast<uint32_t>(v[1]));
+    }
+    return patch;
+}
+
+// `o`'s "bytes" and "chunks", of the file `name`; patched chunks only where `patches`.
 Result<ChunkedFile> chunks_of(simdjson::dom::object o, std::string_view name, uint64_t chunk_size,
-                              uint64_t most_bytes) {
+                              uint64_t most_bytes, bool patches = false) {
     ChunkedFile file;
     auto bytes = field_u64(o, "bytes");
     EMBER_TRY(bytes, std::string(name));
@@ -57,27 +114,34 @@ Result<ChunkedFile> chunks_of(simdjson::dom::object o, std::string_view name, ui
                     std::to_string(chunk_size) + " make " + std::to_string(expected));
     file.chunks.reserve(expected);
     for (auto element : chunks) {
+        const uint64_t index = file.chunks.size();
         if (element.is_null()) {
             file.chunks.emplace_back();
             continue;
         }
-        std::string_view hex;
-        std::optional<ChunkId> id;
-        if (element.get_string().get(hex) == simdjson::SUCCESS) id = ChunkId::parse(hex);
+        std::optional<ChunkId> id = chunk_id(element);
+        simdjson::dom::object patched;
+        if (!id && patches && element.get_object().get(patched) == simdjson::SUCCESS) {
+            const uint64_t length = std::min(chunk_size, file.bytes - index * chunk_size);
+            auto patch = patch_of(patched, length, id);
+            EMBER_TRY(patch, std::string(name) + ": chunk " + std::to_string(index));
+            file.patches.emplace(index, std::move(*patch));
+        }
         if (!id)
-            return fail(std::string(name) + ": chunk " + std::to_string(file.chunks.size()) +
-                        " is neither null nor 64 lower-case hex digits");
+            return fail(std::string(name) + ": chunk " + std::to_string(index) +
+                        (patches ? " is neither null, 64 lower-case hex digits nor a patch"
+                                 : " is neither null nor 64 lower-case hex digits"));
         file.chunks.push_back(id);
     }
     return file;
 }
 
 Result<ChunkedFile> chunked_file(simdjson::dom::object top, std::string_view name,
-                                 uint64_t chunk_size, uint64_t most_bytes) {
+                                 uint64_t chunk_size, uint64_t most_bytes, bool patches = false) {
     simdjson::dom::object o;
     if (top[name].get_object().get(o) != simdjson::SUCCESS)
         return fail(in_quotes(name) + " is missing or not an object");
-    return chunks_of(o, name, chunk_size, most_bytes);
+    return chunks_of(o, name, chunk_size, most_bytes, patches);
 }
 
 Result<std::vector<StoredDrive>> stored_drives(simdjson::dom::object top, uint64_t chunk_size) {
@@ -135,14 +199,21 @@ Result<std::vector<PageRun>> working_set_runs(simdjson::dom::object top, uint64_
 
 }  // namespace
 
+uint64_t ChunkPatch::page_count() const {
+    uint64_t n = 0;
+    for (const auto& run : runs) n += run.second;
+    return n;
+}
+
 uint64_t Manifest::chunk_length(uint64_t bytes, uint64_t index) const {
     const uint64_t start = index * chunk_size;
     return start >= bytes ? 0 : std::min(chunk_size, bytes - start);
 }
 
 std::string encode_manifest(const Manifest& m) {
-    std::string out =
-        "{\"format\": \"ember-store-manifest\", \"version\": 1, \"hash\": \"sha256\",\n";
+    std::string out = "{\"format\": \"ember-store-manifest\", \"version\": ";
+    out += m.memory.patches.empty() ? "1" : "2";
+    out += ", \"hash\": \"sha256\",\n";
     out += " \"chunk_size\": " + std::to_string(m.chunk_size) + ",\n \"state\": ";
     append_chunks(out, m.state);
     out += ",\n \"memory\": ";
@@ -177,9 +248,9 @@ Result<Manifest> parse_manifest(std::string_view json) {
         return fail("not an ember store manifest (\"format\" is not \"ember-store-manifest\")");
     auto version = field_u64(top, "version");
     EMBER_TRY(version);
-    if (*version != 1)
+    if (*version != 1 && *version != 2)
         return fail("manifest version " + std::to_string(*version) +
-                    "; this ember reads version 1");
+                    "; this ember reads versions 1 and 2");
     if (top["hash"].get_string().get(hash) != simdjson::SUCCESS || hash != "sha256")
         return fail("the manifest's \"hash\" is not \"sha256\"");
     Manifest m;
@@ -193,7 +264,8 @@ Result<Manifest> parse_manifest(std::string_view json) {
     EMBER_TRY(assign(chunked_file(top, "state", m.chunk_size, kMaxStateFileBytes), m.state));
     for (const auto& c : m.state.chunks)
         if (!c) return fail("state: a chunk is null; only memory has zero chunks");
-    EMBER_TRY(assign(chunked_file(top, "memory", m.chunk_size, kMaxStoredMemoryBytes), m.memory));
+    EMBER_TRY(assign(
+        chunked_file(top, "memory", m.chunk_size, kMaxStoredMemoryBytes, *version >= 2), m.memory));
     if (m.memory.bytes % kGuestPageSize != 0)
         return fail("memory: " + std::to_string(m.memory.bytes) + " bytes, not whole pages");
     EMBER_TRY(assign(working_set_runs(top, m.memory.bytes), m.working_set));

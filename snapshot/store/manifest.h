@@ -15,7 +15,15 @@
 // memory-file offset, written ones marked 1, in order (empty when it has none), and the images of
 // the snapshot's read-only drives that went in with it, by drive id (none where none did; a
 // manifest without "drives" has none), whose chunks of zeros are null as memory's are.
+//
+// Version 2 adds patched memory chunks, for a snapshot pushed onto its parent's (two functions
+// restored from one runtime's snapshot): an entry {"base": ID, "patch": ID, "pages": [[FIRST,
+// COUNT], ...]} is the chunk `base` (the parent's, stored once for both) with the runs of 4 KiB
+// pages named replaced, in order, by the pages of the chunk `patch`. A function writes a few pages
+// of most chunks it restored, so whole chunks alone would share little of them.
 #pragma once
+
+#include <map>
 
 #include <cstdint>
 #include <optional>
@@ -37,10 +45,22 @@ inline constexpr uint64_t kMaxStoredMemoryBytes = uint64_t{64} << 30;
 inline constexpr uint64_t kMaxStoredDriveBytes = uint64_t{64} << 30;
 inline constexpr size_t kMaxStoredDrives = 16;
 
-// A file cut into chunks; a chunk that is nullopt holds zeros only.
+// The pages of a chunk that differ from its base: runs of pages (first, count) by page index in the
+// chunk, in order and apart, whose bytes are those of the chunk `pages` one after another.
+struct ChunkPatch {
+    ChunkId pages;
+    std::vector<std::pair<uint32_t, uint32_t>> runs;
+
+    uint64_t page_count() const;
+    bool operator==(const ChunkPatch&) const = default;
+};
+
+// A file cut into chunks; a chunk that is nullopt holds zeros only. A patched chunk (memory's
+// alone) is its entry in `chunks` with the patch of the same index applied.
 struct ChunkedFile {
     uint64_t bytes = 0;
     std::vector<std::optional<ChunkId>> chunks;
+    std::map<uint64_t, ChunkPatch> patches = {};
     bool operator==(const ChunkedFile&) const = default;
 };
 

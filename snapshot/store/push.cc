@@ -12,6 +12,7 @@
 #include "core/base/at_once.h"
 #include "core/base/file_io.h"
 #include "core/base/open_file.h"
+#include "core/memory/guest_memory.h"
 #include "snapshot/decoded_snapshot.h"
 #include "snapshot/store/directory_store.h"
 
@@ -49,13 +50,20 @@ class Tally {
     // Names `bytes` and puts them into `store` (where given) unless this push has already.
     Result<ChunkId> take(std::span<const uint8_t> bytes, ChunkSink* store) {
         const ChunkId id = chunk_id_of(bytes);
+        EMBER_TRY(put(id, bytes, store, bytes.size()));
+        return id;
+    }
+    // Puts `bytes`, named `id`, as take() does: the stored bytes of a chunk of `length`.
+    Result<void> put(const ChunkId& id, std::span<const uint8_t> bytes, ChunkSink* store,
+                     uint64_t length) {
         {
             std::lock_guard lock(mutex_);
             ++counts_.chunks;
-            if (store == nullptr) return id;
+            counts_.bytes += length;
+            if (store == nullptr) return {};
             if (!taken_.insert(id).second) {
                 ++counts_.shared;
-                return id;
+                return {};
             }
         }
         auto stored = store->put(id, bytes);
@@ -67,7 +75,11 @@ class Tally {
         } else {
             ++counts_.shared;
         }
-        return id;
+        return {};
+    }
+    void patched() {
+        std::lock_guard lock(mutex_);
+        ++counts_.patched;
     }
     void zero() {
         std::lock_guard lock(mutex_);
@@ -84,14 +96,42 @@ class Tally {
     std::unordered_set<ChunkId, ChunkIdHash> taken_;
 };
 
+// `piece`, chunk `c` of a file, as a patch onto the parent's chunk at its place: none where the
+// parent has zeros there, the very same bytes, or bytes that differ in more than half the pages.
+Result<std::optional<ChunkPatch>> patch_onto(const ParentSnapshot& parent, uint64_t c,
+                                             std::span<const uint8_t> piece, const ChunkId& id,
+                                             std::vector<uint8_t>& pages) {
+    const auto& base = parent.manifest.memory.chunks[c];
+    if (!base || *base == id) return std::nullopt;
+    auto before = parent.chunks.get(*base, piece.size());
+    EMBER_TRY(before, "the parent's chunk " + std::to_string(c));
+    ChunkPatch patch;
+    pages.clear();
+    const uint64_t count = piece.size() / kGuestPageSize;
+    for (uint64_t p = 0; p < count; ++p) {
+        const auto page = piece.subspan(p * kGuestPageSize, kGuestPageSize);
+        if (std::equal(page.begin(), page.end(), (*before)->begin() + p * kGuestPageSize)) continue;
+        if (!patch.runs.empty() && patch.runs.back().first + patch.runs.back().second == p)
+            ++patch.runs.back().second;
+        else
+            patch.runs.emplace_back(static_cast<uint32_t>(p), 1);
+        pages.insert(pages.end(), page.begin(), page.end());
+    }
+    if (pages.size() * 2 > piece.size()) return std::nullopt;
+    return patch;
+}
+
 // Cuts the first `file.bytes` bytes of `fd` into chunks from several threads: chunks of zeros
-// named null, the others put into `store` (where given) once.
+// named null, the others put into `store` (where given) once, as patches onto `parent`'s where
+// given.
 Result<void> chunk_file(const UniqueFd& fd, const std::string& what, uint64_t chunk_size,
-                        ChunkSink* store, Tally& tally, ChunkedFile& file) {
+                        ChunkSink* store, Tally& tally, ChunkedFile& file,
+                        const ParentSnapshot* parent = nullptr) {
     const std::vector<bool> data = chunks_with_data(fd.get(), file.bytes, chunk_size);
     file.chunks.assign(data.size(), std::nullopt);
+    std::vector<std::optional<ChunkPatch>> patches(parent != nullptr ? data.size() : 0);
     const unsigned threads = store != nullptr ? store->parallel() : busy_threads();
-    return for_each_at_once(data.size(), threads, [&](size_t c) -> Result<void> {
+    auto cut = for_each_at_once(data.size(), threads, [&](size_t c) -> Result<void> {
         const uint64_t at = c * chunk_size;
         const uint64_t length = std::min(chunk_size, file.bytes - at);
         if (!data[c]) {
@@ -104,11 +144,28 @@ Result<void> chunk_file(const UniqueFd& fd, const std::string& what, uint64_t ch
             tally.zero();
             return {};
         }
-        auto id = tally.take(piece, store);
-        EMBER_TRY(id, what);
-        file.chunks[c] = *id;
+        const ChunkId id = chunk_id_of(piece);
+        if (parent != nullptr) {
+            std::vector<uint8_t> pages;
+            auto patch = patch_onto(*parent, c, piece, id, pages);
+            EMBER_TRY(patch, what);
+            if (*patch) {
+                (*patch)->pages = chunk_id_of(pages);
+                EMBER_TRY(tally.put((*patch)->pages, pages, store, piece.size()), what);
+                tally.patched();
+                file.chunks[c] = parent->manifest.memory.chunks[c];
+                patches[c] = std::move(*patch);
+                return {};
+            }
+        }
+        EMBER_TRY(tally.put(id, piece, store, piece.size()), what);
+        file.chunks[c] = id;
         return {};
     });
+    EMBER_TRY(cut);
+    for (uint64_t c = 0; c < patches.size(); ++c)
+        if (patches[c]) file.patches.emplace(c, std::move(*patches[c]));
+    return {};
 }
 
 // Where drive `d`'s image is read from: it must be a read-only drive of the snapshot, whose guest
@@ -127,7 +184,8 @@ Result<std::string> drive_path(const VmConfig& config, const DriveImage& d) {
 
 }  // namespace
 
-Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCounts* out) {
+Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCounts* out,
+                                const ParentSnapshot* parent) {
     Manifest m;
     if (!std::has_single_bit(in.chunk_size) || in.chunk_size < kMinChunkSize ||
         in.chunk_size > kMaxChunkSize)
@@ -157,6 +215,15 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
         m.working_set = std::move(set->runs);
     }
 
+    if (parent != nullptr && (parent->manifest.chunk_size != m.chunk_size ||
+                              parent->manifest.memory.bytes != identity.memory_bytes))
+        return fail("the parent has " + std::to_string(parent->manifest.memory.bytes >> 20) +
+                    " MiB of memory in chunks of " +
+                    std::to_string(parent->manifest.chunk_size >> 10) + " KiB, this snapshot " +
+                    std::to_string(identity.memory_bytes >> 20) + " MiB in chunks of " +
+                    std::to_string(m.chunk_size >> 10) +
+                    " KiB: a patch is onto the chunk at its place, of the same size");
+
     Tally tally;
     const std::vector<uint8_t>& state = snapshot->bytes;
     m.state.bytes = state.size();
@@ -168,8 +235,8 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
     }
 
     m.memory.bytes = identity.memory_bytes;
-    EMBER_TRY(
-        chunk_file(*memory, "memory file " + in.memory_path, m.chunk_size, store, tally, m.memory));
+    EMBER_TRY(chunk_file(*memory, "memory file " + in.memory_path, m.chunk_size, store, tally,
+                         m.memory, parent));
     for (const auto& d : in.drives) {
         auto path = drive_path(snapshot->config, d);
         EMBER_TRY(path);
@@ -194,10 +261,11 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
     return m;
 }
 
-Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const PushInput& input) {
+Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const PushInput& input,
+                                 const ParentSnapshot* parent) {
     EMBER_TRY(check_snapshot_name(name));
     PushCounts counts;
-    auto manifest = chunk_snapshot(input, &store, &counts);
+    auto manifest = chunk_snapshot(input, &store, &counts, parent);
     EMBER_TRY(manifest);
     EMBER_TRY(store.put_manifest(name, encode_manifest(*manifest)));
     return counts;

@@ -28,21 +28,32 @@ struct PushInput {
 };
 
 struct PushCounts {
-    uint64_t chunks = 0;        // non-zero chunks the manifest names: state, memory, drives
+    uint64_t chunks = 0;        // non-zero chunks of the files: state, memory, drives
+    uint64_t bytes = 0;         // their bytes
     uint64_t zero_chunks = 0;   // memory and drive chunks of zeros, not stored
-    uint64_t stored = 0;        // chunks this push wrote
+    uint64_t stored = 0;        // chunks this push wrote (a patch is one)
     uint64_t shared = 0;        // chunks the store held already (another snapshot's, or this one's)
+    uint64_t patched = 0;       // memory chunks put as the parent's with a patch of their own
     uint64_t stored_bytes = 0;  // bytes this push wrote
+};
+
+// The snapshot this one was restored from, in the store it goes to: each memory chunk that differs
+// from the parent's at its place in at most half its pages goes in as a patch onto that chunk.
+struct ParentSnapshot {
+    const Manifest& manifest;
+    ChunkStore& chunks;
 };
 
 // Checks the files against one another first (the memory file's size against the state file's
 // layout, the working set against both, each drive against a read-only drive of the snapshot).
 // Chunks go in from store.parallel() threads at once; the manifest goes in last, once every chunk
 // is in, and not at all where one is not.
-Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const PushInput& input);
+Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const PushInput& input,
+                                 const ParentSnapshot* parent = nullptr);
 
 // The manifest of a snapshot: what push writes, with its chunks put into `store` where it is
 // given.
-Result<Manifest> chunk_snapshot(const PushInput& input, ChunkSink* store, PushCounts* counts);
+Result<Manifest> chunk_snapshot(const PushInput& input, ChunkSink* store, PushCounts* counts,
+                                const ParentSnapshot* parent = nullptr);
 
 }  // namespace ember::snapshot

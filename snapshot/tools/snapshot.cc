@@ -1,5 +1,5 @@
 // ember-snapshot push --snapshot-path STATE --mem-file-path MEM [--working-set WS]
-//                     [--drive ID[=IMAGE]]... [--chunk-size BYTES] MANIFEST_URL
+//                     [--drive ID[=IMAGE]]... [--chunk-size BYTES] [--parent NAME] MANIFEST_URL
 // ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM --working-set WS
 // push: puts a snapshot into a store (snapshot/store/manifest.h) as the manifest at MANIFEST_URL
 // (file:///STORE/snapshots/NAME.json, or s3://BUCKET[/PREFIX]/snapshots/NAME.json with S3's
@@ -7,6 +7,9 @@
 // each chunk the store does not hold yet, and says how many it shared with what was there. Each
 // --drive puts a read-only drive of the snapshot in with it (its image at the drive's
 // path_on_host, or at IMAGE), for ember-store-mount to serve where the snapshot is restored.
+// --parent names the snapshot in the same store this one was restored from (a function's, from
+// its runtime's): a memory chunk that differs from the parent's in a few pages goes in as those
+// pages alone, a patch onto the parent's chunk.
 // chunk-sizes: for each chunk size, what a restore from a store fetches ahead for the working set
 // and what the store holds, to choose the size by (it reads the memory once and hashes nothing: a
 // chunk is stored unless all zeros, sharing aside).
@@ -43,13 +46,27 @@ constexpr uint64_t kDefaultChunkSize = uint64_t{128} << 10;
 int usage() {
     std::fprintf(stderr,
                  "usage: ember-snapshot push --snapshot-path STATE --mem-file-path MEM "
-                 "[--working-set WS] [--drive ID[=IMAGE]]... [--chunk-size BYTES] MANIFEST_URL\n"
+                 "[--working-set WS] [--drive ID[=IMAGE]]... [--chunk-size BYTES] [--parent NAME] "
+                 "MANIFEST_URL\n"
                  "       ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM "
                  "--working-set WS\n");
     return 2;
 }
 
-Result<int> push(const PushInput& in, const std::string& url_text) {
+// Pushes into `store` (a folder's or a bucket's), onto the parent snapshot `parent` where named.
+template <typename Store>
+Result<PushCounts> push_into(Store& store, const std::string& name, const PushInput& in,
+                             const std::string& parent) {
+    if (parent.empty()) return push_snapshot(store, name, in);
+    auto text = store.manifest(parent);
+    EMBER_TRY(text, "--parent " + parent);
+    auto manifest = parse_manifest(*text);
+    EMBER_TRY(manifest, "--parent " + parent);
+    const ParentSnapshot onto{*manifest, store};
+    return push_snapshot(store, name, in, &onto);
+}
+
+Result<int> push(const PushInput& in, const std::string& url_text, const std::string& parent) {
     auto url = parse_manifest_url(url_text);
     EMBER_TRY(url);
     Result<PushCounts> counts = PushCounts{};
@@ -59,7 +76,7 @@ Result<int> push(const PushInput& in, const std::string& url_text) {
         auto store = FetcherStore::start(FetcherStore::beside_this_program(), url->root,
                                          std::chrono::minutes(2));
         EMBER_TRY(store);
-        counts = push_snapshot(**store, url->name, in);
+        counts = push_into(**store, url->name, in, parent);
     } else if (url->remote) {
         return fail(
             "push writes a file:// store or an s3:// bucket; a web server serves a copy "
@@ -67,18 +84,18 @@ Result<int> push(const PushInput& in, const std::string& url_text) {
     } else {
         auto store = DirectoryStore::open(url->root, true);
         EMBER_TRY(store);
-        counts = push_snapshot(*store, url->name, in);
+        counts = push_into(*store, url->name, in, parent);
     }
     EMBER_TRY(counts);
+    const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
     std::printf(
-        "ember-snapshot: pushed %s: %llu chunks of %llu KiB, %llu stored (%llu bytes) and %llu "
-        "shared with what the store held; %llu chunks of zeros not stored\n",
-        url_text.c_str(), static_cast<unsigned long long>(counts->chunks),
-        static_cast<unsigned long long>(in.chunk_size >> 10),
-        static_cast<unsigned long long>(counts->stored),
-        static_cast<unsigned long long>(counts->stored_bytes),
-        static_cast<unsigned long long>(counts->shared),
-        static_cast<unsigned long long>(counts->zero_chunks));
+        "ember-snapshot: pushed %s: %llu chunks of %llu KiB (%llu of them patches onto the "
+        "parent's), %llu stored (%llu bytes) and %llu shared with what the store held; %llu%% of "
+        "the snapshot's %llu bytes were in the store already; %llu chunks of zeros not stored\n",
+        url_text.c_str(), u(counts->chunks), u(in.chunk_size >> 10), u(counts->patched),
+        u(counts->stored), u(counts->stored_bytes), u(counts->shared),
+        u(counts->bytes == 0 ? 0 : (counts->bytes - counts->stored_bytes) * 100 / counts->bytes),
+        u(counts->bytes), u(counts->zero_chunks));
     return 0;
 }
 
@@ -165,7 +182,7 @@ int main(int argc, char** argv) {
     const std::string command = argv[1];
     PushInput in;
     in.chunk_size = kDefaultChunkSize;
-    std::string url;
+    std::string url, parent;
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];
         if (!a.starts_with("--")) {
@@ -185,6 +202,8 @@ int main(int argc, char** argv) {
             const auto equals = v.find('=');
             in.drives.push_back(
                 {v.substr(0, equals), equals == std::string::npos ? "" : v.substr(equals + 1)});
+        } else if (a == "--parent") {
+            parent = v;
         } else if (a == "--chunk-size") {
             const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), in.chunk_size);
             if (ec != std::errc() || end != v.data() + v.size()) {
@@ -199,7 +218,7 @@ int main(int argc, char** argv) {
     if (in.state_path.empty() || in.memory_path.empty()) return usage();
     Result<int> r = 0;
     if (command == "push" && !url.empty())
-        r = push(in, url);
+        r = push(in, url, parent);
     else if (command == "chunk-sizes" && url.empty() && !in.working_set_path.empty())
         r = chunk_sizes(in);
     else

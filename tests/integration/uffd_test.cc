@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "core/arch/x86_64/acpi.h"
 #include "snapshot/store/manifest.h"
 #include "snapshot/uffd/handshake.h"
 #include "tests/support/api_ember.h"
@@ -109,6 +110,87 @@ TEST_F(Uffd, EmberUffdRestoresFromAStoreWithTheWorkingSetFetchedAhead) {
     EXPECT_EQ(count_before(log, "of them ahead for the working set"), 0u) << log;
     EXPECT_GT(count_before(log, "pages installed"), count_before(log, "pages served on faults"))
         << "a fault brings in its whole chunk: " << log;
+}
+
+// A snapshot of a clone pushed onto the snapshot it was restored from: a chunk the clone changed in
+// a few pages goes in as those pages, a patch onto the parent's chunk, so most of its bytes are
+// the parent's, stored once. Restored from the store, its memory is the clone's, byte for byte: a
+// Full snapshot of the restored VM, every page read through the handler, equals the clone's.
+TEST_F(Uffd, ASnapshotPushedOntoItsParentIsMostlyTheParentsAndRestoresByteForByte) {
+    const std::string child_state = files.path() + "/child.state",
+                      child_mem = files.path() + "/child.mem";
+    {
+        ApiEmber clone;
+        auto c = clone.api();
+        ASSERT_EQ(call(c, "PUT", "/snapshot/load",
+                       R"({"snapshot_path": ")" + state +
+                           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
+                           R"("}, "resume_vm": true})")
+                      .status,
+                  204);
+        // The round rewrites 256 of the 1,024 pages filled, a quarter of one 4 MiB chunk.
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
+        ASSERT_TRUE(wait_text(clone.dir.path() + "/console", "T"));
+        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        ASSERT_EQ(call(c, "PUT", "/snapshot/create",
+                       R"({"snapshot_path": ")" + child_state + R"(", "mem_file_path": ")" +
+                           child_mem + "\"}")
+                      .status,
+                  204);
+    }
+    const auto push_as = [&](const std::string& name, const std::string& from_state,
+                             const std::string& from_mem, const std::string& parent) {
+        std::vector<std::string> argv = {EMBER_SNAPSHOT,    "push",   "--snapshot-path", from_state,
+                                         "--mem-file-path", from_mem, "--chunk-size",    "4194304"};
+        if (!parent.empty()) argv.insert(argv.end(), {"--parent", parent});
+        argv.push_back(manifest_url(name));
+        auto r = run_process(argv, kFailsafe);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return r.out;
+    };
+    push_as("parent", state, mem, "");
+    const std::string pushed = push_as("child", child_state, child_mem, "parent");
+    EXPECT_GE(count_before(pushed, "of them patches onto the parent's"), 1u) << pushed;
+    std::smatch share;
+    ASSERT_TRUE(std::regex_search(pushed, share, std::regex("([0-9]+)% of the snapshot's")))
+        << pushed;
+    EXPECT_GE(std::stoi(share[1]), 70) << pushed;
+    auto manifest =
+        snapshot::parse_manifest(read_file(files.path() + "/store/snapshots/child.json"));
+    ASSERT_TRUE(manifest) << manifest.error().message;
+    ASSERT_FALSE(manifest->memory.patches.empty());
+    uint64_t patched_pages = 0;
+    for (const auto& [_, patch] : manifest->memory.patches) patched_pages += patch.page_count();
+    EXPECT_GE(patched_pages, 256u) << "every page the round rewrote";
+    EXPECT_LT(patched_pages, 512u);
+
+    const std::string fetched = files.path() + "/fetched.state",
+                      again = files.path() + "/again.mem";
+    Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("child"),
+                      "--write-state", fetched});
+    ASSERT_TRUE(wait_exists(sock));
+    {
+        ApiEmber restored;
+        auto c = restored.api();
+        auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(false, fetched));
+        ASSERT_EQ(loaded.status, 204) << loaded.body << restored.log();
+        ASSERT_EQ(call(c, "PUT", "/snapshot/create",
+                       R"({"snapshot_path": ")" + files.path() +
+                           R"(/again.state", "mem_file_path": ")" + again + "\"}")
+                      .status,
+                  204)
+            << restored.log();
+    }
+    ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+    // The load gave the restored VM a generation ID of its own (the VMGenID device's 16 bytes).
+    using x86::kVmGenIdAddr, x86::kVmGenIdBytes;
+    std::string restored = read_file(again), clone = read_file(child_mem);
+    ASSERT_EQ(restored.size(), clone.size());
+    EXPECT_NE(restored.substr(kVmGenIdAddr, kVmGenIdBytes),
+              clone.substr(kVmGenIdAddr, kVmGenIdBytes));
+    restored.replace(kVmGenIdAddr, kVmGenIdBytes, clone, kVmGenIdAddr, kVmGenIdBytes);
+    EXPECT_TRUE(restored == clone)
+        << "the restored memory is the clone's, every patched page in its place";
 }
 
 // The host-wide cache: a second restore finds every chunk there and fetches nothing from the store.

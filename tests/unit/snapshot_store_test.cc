@@ -76,7 +76,7 @@ TEST(SnapshotStore, AManifestThatARestoreCouldNotTrustIsRefusedWithItsReason) {
     const std::pair<std::string, std::string> cases[] = {
         {with("\"chunk_size\": 16384", "\"chunk_size\": 12288"), "power of two"},
         {with("\"chunk_size\": 16384", "\"chunk_size\": 2048"), "power of two"},
-        {with("\"version\": 1", "\"version\": 2"), "version 2"},
+        {with("\"version\": 1", "\"version\": 3"), "version 3"},
         {with("\"sha256\"", "\"md5\""), "\"hash\""},
         {with("\"bytes\": 65536", "\"bytes\": 81920"), "chunks of 16384 make 5"},
         {with("\"bytes\": 65536", "\"bytes\": 65000"), "not whole pages"},
@@ -104,6 +104,53 @@ TEST(SnapshotStore, AManifestThatARestoreCouldNotTrustIsRefusedWithItsReason) {
         ASSERT_FALSE(m) << reason;
         EXPECT_NE(m.error().message.find(reason), std::string::npos)
             << m.error().message << " (wanted: " << reason << ")";
+    }
+}
+
+// sample() with memory's chunk 3 patched onto chunk 0's bytes: pages 1 and 3 its own.
+Manifest patched_sample() {
+    Manifest m = sample();
+    m.memory.patches[3] = {chunk_id_of(bytes_of("p3")), {{1, 1}, {3, 1}}};
+    return m;
+}
+
+TEST(SnapshotStore, APatchedChunkReadsBackAndOnlyMemoryInVersion2HasOne) {
+    const Manifest m = patched_sample();
+    const std::string good = encode_manifest(m);
+    EXPECT_NE(good.find("\"version\": 2"), std::string::npos) << good;
+    EXPECT_NE(encode_manifest(sample()).find("\"version\": 1"), std::string::npos)
+        << "a manifest without patches stays readable by an ember that reads version 1";
+    auto back = parse_manifest(good);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(*back, m);
+    EXPECT_EQ(back->memory.patches.at(3).page_count(), 2u);
+
+    auto with = [&](std::string_view from, std::string_view to) {
+        std::string s = good;
+        const size_t at = s.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        return s.replace(at, from.size(), to);
+    };
+    const std::string patch = "\"pages\": [[1, 1], [3, 1]]";
+    const std::string d0 = chunk_id_of(bytes_of("d0")).hex();
+    const auto in_quotes = [](const std::string& s) { return "\"" + s + "\""; };
+    const std::pair<std::string, std::string> cases[] = {
+        {with("\"version\": 2", "\"version\": 1"), "neither null nor 64"},
+        {with(patch, "\"pages\": [[3, 1], [1, 1]]"), "in order, apart"},
+        {with(patch, "\"pages\": [[1, 1], [2, 1]]"), "in order, apart"},
+        {with(patch, "\"pages\": [[1, 4]]"), "inside its chunk of 4 pages"},
+        {with(patch, "\"pages\": [[1, 0]]"), "[FIRST, COUNT]"},
+        {with(patch, "\"pages\": []"), "not {\"base\": ID"},
+        {with("\"base\": \"", "\"base\": \"x"), "not {\"base\": ID"},
+        {with(in_quotes(d0), "{\"base\": " + in_quotes(d0) + ", \"patch\": " + in_quotes(d0) +
+                                 ", \"pages\": [[0, 1]]}"),
+         "drive rootfs: chunk 0 is neither null nor 64"},
+    };
+    for (const auto& [text, reason] : cases) {
+        auto parsed = parse_manifest(text);
+        ASSERT_FALSE(parsed) << reason;
+        EXPECT_NE(parsed.error().message.find(reason), std::string::npos)
+            << parsed.error().message << " (wanted: " << reason << ")";
     }
 }
 
@@ -266,6 +313,49 @@ TEST(SnapshotStore, ChunkedMemoryFetchesAChunkWhenAskedAndAWorkingSetsChunksAhea
 
     // A region of 2 MiB pages cannot be served from 16 KiB chunks.
     EXPECT_FALSE(memory.extent_at(0, 2 << 20));
+}
+
+// A patched chunk is its base with the patch's pages put in their places, on a fault and ahead
+// alike: both fetched and checked, the base's shared bytes left as they were.
+TEST(SnapshotStore, APatchedChunkIsItsBaseWithThePatchsPagesInPlace) {
+    constexpr uint64_t kChunk = 4 * 4096;
+    std::vector<uint8_t> base(kChunk), pages(2 * 4096);
+    for (size_t i = 0; i < base.size(); ++i) base[i] = static_cast<uint8_t>(i / 4096 + 1);
+    std::fill(pages.begin(), pages.begin() + 4096, 0xa1);
+    std::fill(pages.begin() + 4096, pages.end(), 0xa3);
+    CountingStore store;
+    store.add(base);
+    store.add(pages);
+    Manifest m;
+    m.chunk_size = kChunk;
+    m.memory = {2 * kChunk, {chunk_id_of(base), chunk_id_of(base)}};
+    m.memory.patches[1] = {chunk_id_of(pages), {{1, 1}, {3, 1}}};
+    ChunkedMemory memory(m, store, 2);
+
+    std::vector<uint8_t> expected = base;
+    std::fill(expected.begin() + 4096, expected.begin() + 2 * 4096, 0xa1);
+    std::fill(expected.begin() + 3 * 4096, expected.end(), 0xa3);
+    auto faulted = memory.extent_at(kChunk + 4096, 4096);
+    ASSERT_TRUE(faulted) << faulted.error().message;
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), faulted->bytes));
+    EXPECT_EQ(memory.counts().fetched, 2u);
+    EXPECT_EQ(memory.counts().fetched_bytes, kChunk + 2 * 4096);
+
+    std::vector<std::vector<uint8_t>> taken(2);
+    const PageRun runs[] = {{0, 1, false}, {kChunk, 4, false}};
+    ASSERT_TRUE(memory.deliver(runs, [&](const MemoryExtent& e) -> Result<void> {
+        taken[e.offset / kChunk].assign(e.bytes, e.bytes + e.length);
+        return {};
+    }));
+    EXPECT_EQ(taken[0], base) << "the unpatched chunk of the same base is the base";
+    EXPECT_EQ(taken[1], expected);
+    EXPECT_EQ(memory.counts().ahead, 3u);
+
+    store.chunks_.at(chunk_id_of(pages).hex())[5] ^= 1;  // the patch rots in the store
+    auto corrupt = memory.extent_at(kChunk, 4096);
+    ASSERT_FALSE(corrupt);
+    EXPECT_NE(corrupt.error().message.find("chunk 1's patch"), std::string::npos)
+        << corrupt.error().message;
 }
 
 TEST(SnapshotStore, ACorruptChunkIsAnErrorAndNeverHandedOut) {
