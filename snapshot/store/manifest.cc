@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <bit>
+#include <span>
 
 #include "core/config/vm_config.h"
 #include "snapshot/format.h"
@@ -61,6 +62,15 @@ std::optional<ChunkId> chunk_id(simdjson::simdjson_result<simdjson::dom::element
     return chunk_id(e);
 }
 
+// Whether `e` is an array of exactly `out.size()` whole numbers, read into `out`.
+bool whole_numbers(simdjson::dom::element e, std::span<uint64_t> out) {
+    simdjson::dom::array array;
+    if (e.get_array().get(array) != simdjson::SUCCESS || array.size() != out.size()) return false;
+    for (size_t i = 0; i < out.size(); ++i)
+        if (array.at(i).get_uint64().get(out[i]) != simdjson::SUCCESS) return false;
+    return true;
+}
+
 // A patched chunk's entry, for a chunk of `length` bytes: its base, and runs of whole pages inside
 // the chunk, in order and apart.
 Result<ChunkPatch> patch_of(simdjson::dom::object o, uint64_t length,
@@ -77,13 +87,9 @@ Result<ChunkPatch> patch_of(simdjson::dom::object o, uint64_t length,
     const uint64_t in_chunk = length / kGuestPageSize;
     uint64_t end = 0;
     for (auto element : runs) {
-        simdjson::dom::array pair;
         uint64_t v[2] = {};
-        bool ok = element.get_array().get(pair) == simdjson::SUCCESS && pair.size() == 2;
-        for (size_t i = 0; ok && i < 2; ++i)
-            ok = pair.at(i).get_uint64().get(v[i]) == simdjson::SUCCESS;
-        if (!ok || v[1] == 0 || v[0] < end || v[0] >= in_chunk || v[1] > in_chunk - v[0] ||
-            (end > 0 && v[0] == end))
+        if (!whole_numbers(element, v) || v[1] == 0 || (!patch.runs.empty() && v[0] <= end) ||
+            v[0] >= in_chunk || v[1] > in_chunk - v[0])
             return fail(
                 "a patch's pages are not runs [FIRST, COUNT] in order, apart, inside "
                 "its chunk of " +
@@ -180,11 +186,8 @@ Result<std::vector<PageRun>> working_set_runs(simdjson::dom::object top, uint64_
         return fail("\"working_set\" is not an array");
     uint64_t end = 0;
     for (auto element : array) {
-        simdjson::dom::array triple;
         uint64_t v[3] = {};
-        bool ok = element.get_array().get(triple) == simdjson::SUCCESS && triple.size() == 3;
-        for (size_t i = 0; ok && i < 3; ++i)
-            ok = triple.at(i).get_uint64().get(v[i]) == simdjson::SUCCESS;
+        const bool ok = whole_numbers(element, v);
         const std::string which = "working set run " + std::to_string(runs.size());
         if (!ok || v[2] > 1) return fail(which + " is not [offset, pages, 0 or 1]");
         if (v[0] % kGuestPageSize != 0 || v[1] == 0 || v[0] < end ||
