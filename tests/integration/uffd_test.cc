@@ -120,17 +120,10 @@ TEST_F(Uffd, ASnapshotPushedOntoItsParentIsMostlyTheParentsAndRestoresByteForByt
     const std::string child_state = files.path() + "/child.state",
                       child_mem = files.path() + "/child.mem";
     {
-        ApiEmber clone;
-        auto c = clone.api();
-        ASSERT_EQ(call(c, "PUT", "/snapshot/load",
-                       R"({"snapshot_path": ")" + state +
-                           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
-                           R"("}, "resume_vm": true})")
-                      .status,
-                  204);
         // The round rewrites 256 of the 1,024 pages filled, a quarter of one 4 MiB chunk.
-        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
-        ASSERT_TRUE(wait_text(clone.dir.path() + "/console", "T"));
+        ApiEmber clone;
+        ASSERT_NO_FATAL_FAILURE(one_round_from_the_file(clone));
+        auto c = clone.api();
         ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
         ASSERT_EQ(call(c, "PUT", "/snapshot/create",
                        R"({"snapshot_path": ")" + child_state + R"(", "mem_file_path": ")" +
@@ -138,18 +131,9 @@ TEST_F(Uffd, ASnapshotPushedOntoItsParentIsMostlyTheParentsAndRestoresByteForByt
                       .status,
                   204);
     }
-    const auto push_as = [&](const std::string& name, const std::string& from_state,
-                             const std::string& from_mem, const std::string& parent) {
-        std::vector<std::string> argv = {EMBER_SNAPSHOT,    "push",   "--snapshot-path", from_state,
-                                         "--mem-file-path", from_mem, "--chunk-size",    "4194304"};
-        if (!parent.empty()) argv.insert(argv.end(), {"--parent", parent});
-        argv.push_back(manifest_url(name));
-        auto r = run_process(argv, kFailsafe);
-        EXPECT_EQ(r.exit_code, 0) << r.err;
-        return r.out;
-    };
-    push_as("parent", state, mem, "");
-    const std::string pushed = push_as("child", child_state, child_mem, "parent");
+    push_files("parent", state, mem, {"--chunk-size", "4194304"});
+    const std::string pushed = push_files("child", child_state, child_mem,
+                                          {"--chunk-size", "4194304", "--parent", "parent"});
     EXPECT_GE(count_before(pushed, "of them patches onto the parent's"), 1u) << pushed;
     std::smatch share;
     ASSERT_TRUE(std::regex_search(pushed, share, std::regex("([0-9]+)% of the snapshot's")))

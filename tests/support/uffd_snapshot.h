@@ -76,10 +76,10 @@ class UffdSnapshot : public ::testing::Test {
         EXPECT_EQ(read_file(console), "T") << "a page did not hold the snapshot's bytes";
     }
 
-    // A working set recorded by a File-backed clone after one round, at `ws`.
-    void record_working_set() {
-        ApiEmber recorder;
-        auto c = recorder.api();
+    // Loads the snapshot into `clone` from the memory file and runs one round, which must print
+    // 'T'.
+    void one_round_from_the_file(ApiEmber& clone) {
+        auto c = clone.api();
         ASSERT_EQ(call(c, "PUT", "/snapshot/load",
                        R"({"snapshot_path": ")" + state +
                            R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
@@ -87,7 +87,13 @@ class UffdSnapshot : public ::testing::Test {
                       .status,
                   204);
         ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
-        ASSERT_TRUE(wait_text(recorder.dir.path() + "/console", "T"));
+        ASSERT_TRUE(wait_text(clone.dir.path() + "/console", "T"));
+    }
+    // A working set recorded by a File-backed clone after one round, at `ws`.
+    void record_working_set() {
+        ApiEmber recorder;
+        ASSERT_NO_FATAL_FAILURE(one_round_from_the_file(recorder));
+        auto c = recorder.api();
         ASSERT_EQ(call(c, "PUT", "/snapshot/working-set", R"({"working_set_path": ")" + ws + "\"}")
                       .status,
                   204);
@@ -95,9 +101,16 @@ class UffdSnapshot : public ::testing::Test {
     // ember-snapshot push of the snapshot (with the working set where `with_ws`) as `name` into
     // the store under files/store; returns what it printed.
     std::string push(const std::string& name, bool with_ws) {
-        std::vector<std::string> argv = {EMBER_SNAPSHOT,    "push", "--snapshot-path", state,
-                                         "--mem-file-path", mem};
-        if (with_ws) argv.insert(argv.end(), {"--working-set", ws});
+        return with_ws ? push_files(name, state, mem, {"--working-set", ws})
+                       : push_files(name, state, mem, {});
+    }
+    // ember-snapshot push of the snapshot at `from_state` and `from_mem`, with `more` arguments,
+    // as `name` into the store under files/store; returns what it printed.
+    std::string push_files(const std::string& name, const std::string& from_state,
+                           const std::string& from_mem, const std::vector<std::string>& more) {
+        std::vector<std::string> argv = {EMBER_SNAPSHOT,    "push",  "--snapshot-path", from_state,
+                                         "--mem-file-path", from_mem};
+        argv.insert(argv.end(), more.begin(), more.end());
         argv.push_back(manifest_url(name));
         auto r = run_process(argv, kFailsafe);
         EXPECT_EQ(r.exit_code, 0) << r.err;
