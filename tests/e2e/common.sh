@@ -5,7 +5,7 @@
 # api/must/api_up/wait_for (driving ember's API through emberctl), show_logs/show_embers (what
 # ember said and where its threads wait) and wait_exit;
 # boot_a (an ember on $work/a.sock booted until its console says a line); for function images,
-# make_ns/field/check/boot_function.
+# make_ns/field/check/boot_function/python_image.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 [ -x "${EMBERCTL:-}" ] || { echo "FAIL: \$EMBERCTL names no emberctl (ctest sets it)"; exit 1; }
@@ -164,6 +164,16 @@ make_ns() {  # make_ns NAME TAP MAC [UID]: a namespace whose TAP is the host sid
     ip -n "$1" link set "$2" address "$3"
     ip -n "$1" addr add "$host_ip/24" dev "$2"
     ip -n "$1" link set "$2" up
+}
+# python_image: prints the path of the Python function image (rootfs-tools/build-python-function),
+# read-only, which every VM shares; or says why not and fails. Built on the host beforehand where
+# this runs nested (tests/run-all does): there apt is slow and offline.
+python_image() {
+    local root
+    root=$("$repo/rootfs-tools/build-python-function" --cached 2> /dev/null ||
+           "$repo/rootfs-tools/build-python-function" | tail -n 1) ||
+        { echo "FAIL: could not build the Python function image" >&2; return 1; }
+    echo "$root/python-function.ext4"
 }
 first_answer() {  # first_answer NS: retries until the function answers (120 s); prints the body
     local body deadline=$((SECONDS + 120))

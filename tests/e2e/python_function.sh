@@ -14,12 +14,7 @@
 ember=$1
 ember_uffd=$2
 source "$(dirname "$0")/common.sh"
-# Built on the host beforehand where this runs nested (tests/run-all does): there apt is slow and
-# offline.
-python_root=$("$repo/rootfs-tools/build-python-function" --cached 2> /dev/null ||
-              "$repo/rootfs-tools/build-python-function" | tail -n 1) ||
-    { echo "FAIL: could not build the Python function image"; exit 1; }
-image="$python_root/python-function.ext4"  # read-only: every VM shares it
+image=$(python_image) || exit 1
 functions=(json hello resize aes)
 
 ask() {  # ask NS FUNCTION: one request; prints the JSON body

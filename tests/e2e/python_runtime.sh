@@ -11,11 +11,9 @@
 ember=$1
 ember_uffd=$2
 source "$(dirname "$0")/common.sh"
-python_root=$("$repo/rootfs-tools/build-python-function" --cached 2> /dev/null ||
-              "$repo/rootfs-tools/build-python-function" | tail -n 1) ||
-    { echo "FAIL: could not build the Python function image"; exit 1; }
+image=$(python_image) || exit 1
 ember_snapshot=$(dirname "$ember_uffd")/ember-snapshot
-ln -s "$python_root/python-function.ext4" "$work/fn-rootfs.ext4"
+ln -s "$image" "$work/fn-rootfs.ext4"
 failures=0
 
 ask() {  # ask NS METHOD PATH: one request, retried until it answers (120 s); prints the body
