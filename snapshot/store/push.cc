@@ -96,8 +96,9 @@ class Tally {
     std::unordered_set<ChunkId, ChunkIdHash> taken_;
 };
 
-// `piece`, chunk `c` of a file, as a patch onto the parent's chunk at its place: none where the
-// parent has zeros there, the very same bytes, or bytes that differ in more than half the pages.
+// `piece`, chunk `c` of a file, as a patch onto the parent's chunk at its place, its changed pages
+// put in `pages`: none where the parent has zeros there, the very same bytes, or bytes that differ
+// in more than half the pages.
 Result<std::optional<ChunkPatch>> patch_onto(const ParentSnapshot& parent, uint64_t c,
                                              std::span<const uint8_t> piece, const ChunkId& id,
                                              std::vector<uint8_t>& pages) {
@@ -106,7 +107,6 @@ Result<std::optional<ChunkPatch>> patch_onto(const ParentSnapshot& parent, uint6
     auto before = parent.chunks.get(*base, piece.size());
     EMBER_TRY(before, "the parent's chunk " + std::to_string(c));
     ChunkPatch patch;
-    pages.clear();
     const uint64_t count = piece.size() / kGuestPageSize;
     for (uint64_t p = 0; p < count; ++p) {
         const auto page = piece.subspan(p * kGuestPageSize, kGuestPageSize);
@@ -116,8 +116,9 @@ Result<std::optional<ChunkPatch>> patch_onto(const ParentSnapshot& parent, uint6
         else
             patch.runs.emplace_back(static_cast<uint32_t>(p), 1);
         pages.insert(pages.end(), page.begin(), page.end());
+        if (pages.size() * 2 > piece.size()) return std::nullopt;
     }
-    if (pages.size() * 2 > piece.size()) return std::nullopt;
+    patch.pages = chunk_id_of(pages);
     return patch;
 }
 
@@ -150,7 +151,6 @@ Result<void> chunk_file(const UniqueFd& fd, const std::string& what, uint64_t ch
             auto patch = patch_onto(*parent, c, piece, id, pages);
             EMBER_TRY(patch, what);
             if (*patch) {
-                (*patch)->pages = chunk_id_of(pages);
                 EMBER_TRY(tally.put((*patch)->pages, pages, store, piece.size()), what);
                 tally.patched();
                 file.chunks[c] = parent->manifest.memory.chunks[c];
