@@ -1,7 +1,7 @@
 // What a paused VM is made of, as the state file holds it: each vCPU's state
 // (core/kvm/vcpu_state.h, which keeps KVM's order for putting it back), the VM's PIC, IOAPIC, PIT
-// and clock, and the memory's layout. Captured with every vCPU stopped (the pause protocol
-// completes any pending PIO/MMIO first).
+// and clock (core/kvm/vm_state.h), the memory's layout, and the devices' own sections. Captured
+// with every vCPU stopped (the pause protocol completes any pending PIO/MMIO first).
 #pragma once
 
 #include <linux/kvm.h>
@@ -13,10 +13,12 @@
 
 #include "core/base/error.h"
 #include "core/base/persistent.h"
+#include "core/config/vm_config.h"
 #include "core/kvm/kvm_abi.h"
 #include "core/kvm/vcpu_state.h"
-#include "core/kvm/vm.h"
+#include "core/kvm/vm_state.h"
 #include "core/memory/guest_memory.h"
+#include "snapshot/devices.h"
 #include "snapshot/format.h"
 
 namespace ember::snapshot {
@@ -24,12 +26,6 @@ namespace ember::snapshot {
 // The machine-wide sections' ids (core/base/state_sections.h).
 inline constexpr uint32_t kConfig = state_sections::kConfig.id, kVmKvm = state_sections::kVmKvm.id,
                           kVcpu = state_sections::kVcpu.id, kMemory = state_sections::kMemory.id;
-
-struct VmKvmState {
-    kvm_irqchip pic_master{}, pic_slave{}, ioapic{};
-    kvm_pit_state2 pit{};
-    kvm_clock_data clock{};
-};
 
 // The memory file's layout: guest regions back to back from offset 0. Version 2 adds where the
 // guest was told (through ACPI) its generation ID lives and which interrupt announces a new one; a
@@ -47,8 +43,15 @@ struct MemoryLayout {
     uint64_t total() const;
 };
 
-Result<VmKvmState> capture_vm(const Vm& vm);
-Result<void> restore_vm(const Vm& vm, const VmKvmState& state);
+// What the Vmm hands write_snapshot() (write_snapshot.h): read_snapshot() gives the same back,
+// the devices' sections aside, which stay in the file until the rebuilt devices take them.
+struct MachineState {
+    VmConfig config;  // with its CPU template, which has a section of its own
+    MemoryLayout layout;
+    VmKvmState vm;
+    std::vector<VcpuState> vcpus;
+    std::vector<TaggedDevice> devices;  // quiesced, in the order their sections are written
+};
 
 // Version 2 adds the nested virtualization state; a vCPU without one is written as version 1.
 inline constexpr uint32_t kVcpuVersion = state_sections::kVcpu.version;

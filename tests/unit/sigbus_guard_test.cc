@@ -1,6 +1,6 @@
 // A restored VM whose memory file is truncated under it ends with a message naming the guest
 // address and the memory file; a SIGBUS anywhere else still kills the process as SIGBUS does.
-#include "vmm/machine/sigbus_guard.h"
+#include "snapshot/restore/sigbus_guard.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,6 +14,7 @@
 
 namespace ember {
 namespace {
+using snapshot::SigbusGuard;
 
 constexpr uint64_t kSize = 2 * 4096;
 

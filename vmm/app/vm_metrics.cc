@@ -4,6 +4,9 @@
 #include <string>
 #include <utility>
 
+#include "core/devices/i8042.h"
+#include "core/devices/serial.h"
+
 namespace ember {
 namespace {
 

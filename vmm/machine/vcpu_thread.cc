@@ -280,7 +280,8 @@ VcpuThread::ExitOutcome VcpuThread::handle_mmio() {
 }
 
 // Never answered as unassigned MMIO (reads of 0, writes dropped): the guest would go on with its
-// memory silently wrong. As for a memory file cut short (sigbus_guard.h), the VM ends at once.
+// memory silently wrong. As for a memory file cut short (snapshot/restore/sigbus_guard.h), the VM
+// ends at once.
 VcpuThread::ExitOutcome VcpuThread::lose_guest_memory(std::optional<uint64_t> gpa,
                                                       std::string_view how) {
     sink_.request_exit(ExitReason::Error, "vCPU " + std::to_string(vcpu_.id()) + ": guest memory" +

@@ -13,8 +13,16 @@
 #include "core/arch/x86_64/regs.h"
 #include "core/base/file_io.h"
 #include "core/base/log.h"
+#include "core/devices/boot_timer.h"
+#include "core/devices/i8042.h"
+#include "core/devices/serial.h"
+#include "core/devices/sleep_control.h"
+#include "snapshot/decoded_snapshot.h"
+#include "snapshot/restore/restored_memory.h"
+#include "virtio/mmio/mmio_transport.h"
 #include "vmm/machine/console.h"
 #include "vmm/machine/irq_fd.h"
+#include "vmm/machine/published_vm.h"
 #include "vmm/machine/virtio_kinds.h"
 
 namespace ember {
@@ -327,6 +335,21 @@ void Vmm::request_exit(ExitReason reason, std::string detail) {
     exit_event_.signal();
 }
 
+Result<void> Vmm::send_ctrl_alt_del() {
+    return i8042_->send_ctrl_alt_del();
+}
+SerialCounters Vmm::serial_counters() const {
+    return serial_->counters();
+}
+I8042Counters Vmm::i8042_counters() const {
+    return i8042_->counters();
+}
+
+std::string Vmm::guest_memory_failure() const {
+    return restored_ ? restored_->failure()
+                     : "the host could not give it a page (is it out of memory?)";
+}
+
 void Vmm::stop_vcpus() {
     for (auto& v : vcpus_) v->stop_and_join();
 }
@@ -341,18 +364,9 @@ VmExitStatus Vmm::finish() {
     // a reason recorded earlier wins.
     request_exit(ExitReason::Signal, "the VMM's owner ended the VM");
     stop_vcpus();
-    // A memory file that shrank under the VM took the guest's memory with it: whatever the guest
-    // did next (on some hosts it faults, on others KVM_RUN fails) is a consequence, not the cause.
-    if (memory_file_.valid()) {
-        auto size = file_size(memory_file_.get());
-        if (size && *size < memory_file_bytes_) {
-            std::lock_guard lock(exit_mutex_);
-            exit_status_ = VmExitStatus{ExitReason::Error,
-                                        "the snapshot's memory file shrank from " +
-                                            std::to_string(memory_file_bytes_) + " to " +
-                                            std::to_string(*size) +
-                                            " bytes while the VM ran; the guest lost its memory"};
-        }
+    if (auto lost = restored_ ? restored_->lost_memory() : std::nullopt) {
+        std::lock_guard lock(exit_mutex_);
+        exit_status_ = VmExitStatus{ExitReason::Error, std::move(*lost)};
     }
     state_ = VmState::Exited;
     publish_state();

@@ -8,8 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -19,64 +19,38 @@
 #include "core/base/event_fd.h"
 #include "core/config/vm_config.h"
 #include "core/config/vm_state.h"
-#include "core/devices/boot_timer.h"
 #include "core/devices/bus.h"
-#include "core/devices/i8042.h"
-#include "core/devices/output_buffer.h"
-#include "core/devices/serial.h"
-#include "core/devices/sleep_control.h"
 #include "core/event_loop/event_loop.h"
-#include "core/kvm/host_quirks.h"
-#include "core/kvm/kvm.h"
-#include "core/kvm/vm.h"
 #include "core/memory/guest_memory.h"
-#include "core/seccomp/filters.h"
-#include "snapshot/decoded_snapshot.h"
-#include "snapshot/devices.h"
-#include "snapshot/format.h"
 #include "snapshot/machine_state.h"
 #include "snapshot/working_set.h"
-#include "virtio/mmio/mmio_transport.h"
 #include "vmm/machine/device_layout.h"
 #include "vmm/machine/prepared_vm.h"
-#include "vmm/machine/published_vm.h"
-#include "vmm/machine/sigbus_guard.h"
-#include "vmm/machine/uffd_backing.h"
 #include "vmm/machine/vcpu_thread.h"
-#include "vmm/machine/virtio_kinds.h"
+#include "vmm/machine/vmm_options.h"
 
 namespace ember {
 
-inline constexpr uint64_t kMiB = 1 << 20;
+class BootTimer;
+class Console;
+class I8042;
+class IrqFd;
+class Serial;
+class SleepControl;
+struct I8042Counters;
+struct SerialCounters;
+namespace virtio {
+class Interrupt;
+class MmioTransport;
+class VirtioDevice;
+}  // namespace virtio
+namespace snapshot {
+class RestoredMemory;
+struct DecodedSnapshot;
+struct TaggedDevice;
+}  // namespace snapshot
 
-struct VmmOptions {
-    bool boot_timer = false;
-    // Where the guest's serial output goes (not owned). Should be non-blocking if it can block.
-    int serial_out_fd = 1;
-    // Host input for the guest's serial port, or -1 (not owned).
-    int serial_in_fd = -1;
-    // The VMM thread's event loop, when someone else (the Controller) owns it; else the Vmm
-    // makes its own.
-    EventLoop* loop = nullptr;
-    std::chrono::steady_clock::time_point start_time = std::chrono::steady_clock::now();
-    uint64_t start_cpu_us = 0;
-    HostQuirks quirks;
-    std::string kvm_path = "/dev/kvm";
-    // Installed by each vCPU thread before its first KVM_RUN; null: none (not owned).
-    const seccomp::BpfProgram* vcpu_filter = nullptr;
-    // The VMM thread's, installed by the threads that do its work beside it (the page-fault
-    // handler's watch); null: none (not owned).
-    const seccomp::BpfProgram* vmm_filter = nullptr;
-    // The virtio kinds this VM's configuration may have devices of, in slot order; a restore
-    // must be given the kinds its snapshot was taken with.
-    std::span<const virtio::VirtioKind* const> virtio_kinds = ember::virtio_kinds();
-    // A restore with a working set maps its pages in KVM's stage-2 tables before the vCPUs run,
-    // where KVM can (KVM_PRE_FAULT_MEMORY, Linux 6.10).
-    bool pre_fault = true;
-    // Where the Vmm publishes its configuration and state for other threads once it has started,
-    // and after each change; null: nowhere (not owned).
-    PublishedVm* published = nullptr;
-};
+inline constexpr uint64_t kMiB = 1 << 20;
 
 struct VmExitStatus {
     ExitReason reason;
@@ -125,8 +99,8 @@ class Vmm : public ExitSink {
     void request_exit(ExitReason reason, std::string detail) override;
     bool exit_requested() const override { return exit_requested_.load(std::memory_order_acquire); }
     bool is_guest_ram(uint64_t gpa) const override { return memory_.slice(gpa, 1).has_value(); }
-    std::string guest_memory_failure() const override { return memory_failure_; }
-    Result<void> send_ctrl_alt_del() { return i8042_->send_ctrl_alt_del(); }
+    std::string guest_memory_failure() const override;
+    Result<void> send_ctrl_alt_del();
 
     const GuestMemory& memory() const { return memory_; }
     // What the VM runs as: what it was built from (for a restored VM, the snapshot's, with network
@@ -134,8 +108,8 @@ class Vmm : public ExitSink {
     // what an update gave it). Assembled when asked: the devices keep the one live copy.
     VmConfig config() const;
     uint64_t serial_bytes_dropped() const;
-    SerialCounters serial_counters() const { return serial_->counters(); }
-    I8042Counters i8042_counters() const { return i8042_->counters(); }
+    SerialCounters serial_counters() const;
+    I8042Counters i8042_counters() const;
     const std::vector<std::unique_ptr<VcpuThread>>& vcpus() const { return vcpus_; }
     // The virtio devices, in slot order (the root drive first).
     std::vector<const virtio::VirtioDevice*> virtio_devices() const;
@@ -154,32 +128,18 @@ class Vmm : public ExitSink {
   private:
     static Result<std::unique_ptr<Vmm>> build(const ValidVmConfig& config, VmmOptions options,
                                               int memory_fd, std::optional<PreparedVm> prepared);
-    Result<void> refuse_mapped_targets(const std::string& state_path,
-                                       const std::string& memory_path) const;
-    Result<std::vector<std::vector<uint64_t>>> take_dirty_pages() const;
-    void keep_dirty_pages(const std::vector<std::vector<uint64_t>>& dirty) const;
-    Result<void> write_memory_file(int fd, const std::vector<std::vector<uint64_t>>* dirty) const;
-    static Result<std::unique_ptr<Vmm>> restore_huge_pages(int mem_fd, VmmOptions options,
-                                                           std::optional<PreparedVm> prepared,
-                                                           const snapshot::DecodedSnapshot& snap);
-    static Result<std::unique_ptr<Vmm>> restore_through_handler(
-        const LoadSnapshot& load, VmmOptions options, std::optional<PreparedVm> prepared,
-        const snapshot::DecodedSnapshot& snap,
-        const std::optional<snapshot::WorkingSet>& working_set);
     // What a restore does once guest memory is in place, however it got there.
     Result<void> restore_state(const snapshot::DecodedSnapshot& snap);
+    std::vector<snapshot::GuestRange> what_ember_touches() const;
+    // What the paused VM is made of, its devices quiesced.
+    Result<snapshot::MachineState> capture();
     Result<void> load_guest(const VmConfig& config);
     Result<void> create_devices(const VmConfig& config);
     Result<void> create_vcpus(const VmConfig& config, const std::vector<VcpuState>* restored);
     Result<void> watch_fds();
-    // Maps a loaded working set in KVM's stage-2 tables (VmmOptions::pre_fault).
-    void pre_fault(const snapshot::WorkingSet& set);
     // A restored VM's new generation ID (where it has one), announced on the Generic Event
     // Device's line.
     Result<void> renew_generation_id();
-    // How long a load waits for the memory file's pages that ember itself touches.
-    static constexpr std::chrono::milliseconds kMemoryFileBound{5000};
-    Result<void> page_in_what_ember_touches() const;
     // Every device a snapshot keeps, in the order their sections are written.
     std::vector<snapshot::TaggedDevice> persistent_devices() const;
     void stop_vcpus();
@@ -195,21 +155,13 @@ class Vmm : public ExitSink {
     std::vector<kvm_cpuid_entry2> cpuid_;  // KVM's supported set, before per-vCPU topology
     std::vector<std::vector<kvm_cpuid_entry2>> vcpu_cpuid_;  // what each vCPU was given
     std::optional<ReadyVcpu> boot_vcpu_;  // a prepared VM's, until create_vcpus() takes it
-    // What a guest page the host could not provide means, for the VM's exit: set before any vCPU
-    // is made, read-only after.
-    std::string memory_failure_ = "the host could not give it a page (is it out of memory?)";
-    // A restored VM's memory file, kept to notice if it is truncated under the running VM.
-    UniqueFd memory_file_;
-    uint64_t memory_file_bytes_ = 0;
-    snapshot::SnapshotIdentity restored_from_;
-    std::optional<SigbusGuard> sigbus_guard_;  // a restored VM's file-backed memory
-    std::unique_ptr<UffdBacking> uffd_;        // a VM restored through a page-fault handler
+    std::unique_ptr<snapshot::RestoredMemory> restored_;  // a restored VM's
     x86::KernelImage kernel_;
 
     Bus pio_bus_;
     Bus mmio_bus_;
-    std::vector<std::unique_ptr<class IrqFd>> irqs_;
-    std::unique_ptr<class Console> console_;
+    std::vector<std::unique_ptr<IrqFd>> irqs_;
+    std::unique_ptr<Console> console_;
     std::unique_ptr<Serial> serial_;
     std::unique_ptr<I8042> i8042_;
     std::unique_ptr<BootTimer> boot_timer_;

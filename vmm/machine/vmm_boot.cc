@@ -11,6 +11,8 @@
 #include "core/arch/x86_64/regs.h"
 #include "core/base/hex.h"
 #include "core/base/log.h"
+#include "core/devices/i8042.h"
+#include "core/devices/serial.h"
 #include "vmm/machine/generation_id.h"
 #include "vmm/machine/vmm.h"
 

@@ -16,7 +16,7 @@
 
 #include "core/memory/guest_memory.h"
 
-namespace ember {
+namespace ember::snapshot {
 
 class SigbusGuard {
   public:
@@ -32,4 +32,4 @@ class SigbusGuard {
     static bool guards(const void* addr);
 };
 
-}  // namespace ember
+}  // namespace ember::snapshot

@@ -1,4 +1,4 @@
-#include "vmm/machine/uffd_backing.h"
+#include "snapshot/restore/uffd_backing.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -12,7 +12,7 @@
 #include "core/seccomp/install.h"
 #include "snapshot/uffd/handshake.h"
 
-namespace ember {
+namespace ember::snapshot {
 namespace {
 
 // A handler that has not taken the connection and the message by then is not coming.
@@ -93,4 +93,4 @@ void UffdBacking::watch(const seccomp::BpfProgram* filter, pid_t handler_pid) co
     }
 }
 
-}  // namespace ember
+}  // namespace ember::snapshot

@@ -17,7 +17,7 @@
 #include "core/memory/userfault.h"
 #include "core/seccomp/filters.h"
 
-namespace ember {
+namespace ember::snapshot {
 
 class UffdBacking {
   public:
@@ -46,4 +46,4 @@ class UffdBacking {
     std::thread watcher_;
 };
 
-}  // namespace ember
+}  // namespace ember::snapshot

@@ -1,4 +1,4 @@
-#include "vmm/machine/sigbus_guard.h"
+#include "snapshot/restore/sigbus_guard.h"
 
 #include <signal.h>
 
@@ -11,7 +11,7 @@
 #include "core/base/log.h"
 #include "core/base/signal_counts.h"
 
-namespace ember {
+namespace ember::snapshot {
 namespace {
 
 // Read by the signal handler: lock-free atomics, and text written before any range is guarded.
@@ -99,4 +99,4 @@ bool SigbusGuard::guards(const void* addr) {
     return guarded_range(reinterpret_cast<uintptr_t>(addr)) != kMaxRanges;
 }
 
-}  // namespace ember
+}  // namespace ember::snapshot
