@@ -80,7 +80,7 @@ struct MemBackend {
 };
 struct LoadSnapshot {
     std::string snapshot_path;
-    // Set once the body is read (json::parse_snapshot_load), from mem_backend or the deprecated
+    // Set once the body is read (api/json/api_bodies.h), from mem_backend or the deprecated
     // mem_file_path.
     std::optional<MemBackend> mem_backend;
     std::optional<std::string> mem_file_path;  // deprecated: a File backend

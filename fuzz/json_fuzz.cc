@@ -45,12 +45,12 @@ void config_round_trip(std::string_view text) {
 }
 
 void machine_round_trip(std::string_view text) {
-    auto machine = json::parse_machine_config(text);
+    auto machine = json::parse_body<MachineConfig>(text);
     refused_with_a_reason(machine);
     if (!machine) return;
     refused_with_a_reason(validate_machine(*machine));
     const std::string written = json::to_json(*machine);
-    auto again = json::parse_machine_config(written);
+    auto again = json::parse_body<MachineConfig>(written);
     if (!again) std::fprintf(stderr, "%s\n%s\n", written.c_str(), again.error().message.c_str());
     require(again.has_value(), "a machine config written out parses again");
     require(json::to_json(*again) == written, "a machine config written out reads back the same");
@@ -76,26 +76,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 0: config_round_trip(text); break;
         case 1: machine_round_trip(text); break;
         case 2: {
-            auto r = json::parse_boot_source(text);
+            auto r = json::parse_body<BootSourceConfig>(text);
             refused_with_a_reason(r);
             break;
         }
-        case 3: parsed_then_validated(json::parse_drive(text), validate_drive); break;
+        case 3: parsed_then_validated(json::parse_body<DriveConfig>(text), validate_drive); break;
         case 4:
-            parsed_then_validated(json::parse_network_interface(text), validate_network_interface);
+            parsed_then_validated(json::parse_body<NetworkInterfaceConfig>(text),
+                                  validate_network_interface);
             break;
-        case 5: refused_with_a_reason(json::parse_machine_config_patch(text)); break;
-        case 6: parsed_then_validated(json::parse_drive_patch(text), validate_drive_update); break;
+        case 5: refused_with_a_reason(json::parse_body<MachineConfigPatch>(text)); break;
+        case 6:
+            parsed_then_validated(json::parse_body<DriveUpdate>(text), validate_drive_update);
+            break;
         case 7:
-            parsed_then_validated(json::parse_network_interface_patch(text),
+            parsed_then_validated(json::parse_body<NetworkInterfaceUpdate>(text),
                                   validate_network_interface_update);
             break;
-        case 8: refused_with_a_reason(json::parse_action(text)); break;
-        case 9: refused_with_a_reason(json::parse_vm_state(text)); break;
-        case 10: refused_with_a_reason(json::parse_logger(text)); break;
-        case 11: refused_with_a_reason(json::parse_metrics(text)); break;
-        case 12: refused_with_a_reason(json::parse_snapshot_create(text)); break;
-        case 13: refused_with_a_reason(json::parse_snapshot_load(text)); break;
+        case 8: refused_with_a_reason(json::parse_body<PutAction>(text)); break;
+        case 9: refused_with_a_reason(json::parse_body<SetVmState>(text)); break;
+        case 10: refused_with_a_reason(json::parse_body<LoggerConfig>(text)); break;
+        case 11: refused_with_a_reason(json::parse_body<PutMetrics>(text)); break;
+        case 12: refused_with_a_reason(json::parse_body<CreateSnapshot>(text)); break;
+        case 13: refused_with_a_reason(json::parse_body<LoadSnapshot>(text)); break;
         case 14: cpu_config_round_trip(text); break;
     }
     return 0;

@@ -49,6 +49,9 @@ template <typename T>
 std::string body_of(const T& request) {
     return json::to_json(request, json::Absent::Omitted);
 }
+std::string body_of(const CpuTemplate& t) {
+    return json::to_json(t);
+}
 
 // cpp-httplib (Debian's build) sends without MSG_NOSIGNAL: a server that closes before the whole
 // request is written would raise SIGPIPE, whose default kills the agent. The call's thread
@@ -175,13 +178,9 @@ Result<void> Client::no_content(std::string_view method, const std::string& path
     return {};
 }
 
-Result<void> Client::no_content(std::string_view method, const std::string& path,
-                                std::string body) {
-    return no_content(method, path, std::move(body), options_.timeout);
-}
-
 template <typename T>
-Result<T> Client::get(const std::string& path) {
+Result<T> Client::get(const endpoints::Endpoint<T>& e) {
+    const std::string path(e.path);
     auto body = exchange("GET", path, {}, options_.timeout);
     EMBER_TRY(body);
     // An answer's unknown fields are left alone: a newer ember may add some.
@@ -190,49 +189,56 @@ Result<T> Client::get(const std::string& path) {
     return value;
 }
 
+template <typename T>
+Result<void> Client::send(const endpoints::Endpoint<T>& e, const T& body) {
+    std::string path(e.path);
+    if constexpr (requires { endpoints::id_in(body); }) path += endpoints::id_in(body);
+    return no_content(endpoints::name_of(e.method), path, body_of(body),
+                      e.slow ? options_.snapshot_timeout : options_.timeout);
+}
+
 Result<InstanceInfo> Client::describe_instance() {
-    return get<InstanceInfo>("/");
+    return get(endpoints::kInstanceInfo);
 }
 Result<VersionInfo> Client::version() {
-    return get<VersionInfo>("/version");
+    return get(endpoints::kVersion);
 }
 Result<VmConfig> Client::vm_config() {
-    return get<VmConfig>("/vm/config");
+    return get(endpoints::kVmConfig);
 }
 Result<MachineConfig> Client::machine_config() {
-    return get<MachineConfig>("/machine-config");
+    return get(endpoints::kGetMachineConfig);
 }
 
 Result<void> Client::put_machine_config(const MachineConfig& m) {
-    return no_content("PUT", "/machine-config", body_of(m));
+    return send(endpoints::kPutMachineConfig, m);
 }
 Result<void> Client::patch_machine_config(const MachineConfigPatch& p) {
-    return no_content("PATCH", "/machine-config", body_of(p));
+    return send(endpoints::kPatchMachineConfig, p);
 }
 Result<void> Client::put_boot_source(const BootSourceConfig& b) {
-    return no_content("PUT", "/boot-source", body_of(b));
+    return send(endpoints::kBootSource, b);
 }
 Result<void> Client::put_drive(const DriveConfig& d) {
-    return no_content("PUT", "/drives/" + d.drive_id, body_of(d));
+    return send(endpoints::kPutDrive, d);
 }
 Result<void> Client::patch_drive(const DriveUpdate& u) {
-    return no_content("PATCH", "/drives/" + u.drive_id, body_of(u));
+    return send(endpoints::kPatchDrive, u);
 }
 Result<void> Client::put_network_interface(const NetworkInterfaceConfig& n) {
-    return no_content("PUT", "/network-interfaces/" + n.iface_id, body_of(n));
+    return send(endpoints::kPutNetworkInterface, n);
 }
 Result<void> Client::patch_network_interface(const NetworkInterfaceUpdate& u) {
-    return no_content("PATCH", "/network-interfaces/" + u.iface_id, body_of(u));
+    return send(endpoints::kPatchNetworkInterface, u);
 }
 Result<void> Client::put_logger(const LoggerConfig& l) {
-    return no_content("PUT", "/logger", body_of(l));
+    return send(endpoints::kLogger, l);
 }
 Result<void> Client::put_metrics(const PutMetrics& m) {
-    return no_content("PUT", "/metrics", body_of(m));
+    return send(endpoints::kMetrics, m);
 }
-
 Result<void> Client::put_cpu_config(const CpuTemplate& t) {
-    return no_content("PUT", "/cpu-config", json::to_json(t));
+    return send(endpoints::kCpuConfig, t);
 }
 
 Result<void> Client::configure(const VmConfig& c) {
@@ -245,20 +251,20 @@ Result<void> Client::configure(const VmConfig& c) {
 }
 
 Result<void> Client::action(ActionType type) {
-    return no_content("PUT", "/actions", body_of(PutAction{type}));
+    return send(endpoints::kActions, PutAction{type});
 }
 Result<void> Client::set_vm_state(VmStateChange state) {
-    return no_content("PATCH", "/vm", body_of(SetVmState{state}));
+    return send(endpoints::kVmState, SetVmState{state});
 }
 
 Result<void> Client::create_snapshot(const CreateSnapshot& c) {
-    return no_content("PUT", "/snapshot/create", body_of(c), options_.snapshot_timeout);
+    return send(endpoints::kCreateSnapshot, c);
 }
 Result<void> Client::load_snapshot(const LoadSnapshot& l) {
-    return no_content("PUT", "/snapshot/load", body_of(l), options_.snapshot_timeout);
+    return send(endpoints::kLoadSnapshot, l);
 }
 Result<void> Client::record_working_set(const RecordWorkingSet& w) {
-    return no_content("PUT", "/snapshot/working-set", body_of(w), options_.snapshot_timeout);
+    return send(endpoints::kRecordWorkingSet, w);
 }
 
 }  // namespace ember::client

@@ -1,9 +1,9 @@
-// api/client: one typed call for each endpoint ember serves, over its Unix socket, with the request
-// and answer types and the JSON descriptions the server reads and writes (core/config/
-// config_fields.h, core/action_fields.h, core/answer_fields.h), so the two cannot drift. Every
-// call is bounded in time from connecting to the answer's last byte, and every answer in size;
-// ember's fault_message comes back as an Error naming the call ("PUT /drives/rootfs: ...").
-// A connection per call; one call at a time (a second caller waits).
+// api/client: one typed call for each endpoint ember serves (core/endpoints.h), over its Unix
+// socket, with the request and answer types and the JSON descriptions the server reads and writes
+// (core/config/ config_fields.h, core/action_fields.h, core/answer_fields.h), so the two cannot
+// drift. Every call is bounded in time from connecting to the answer's last byte, and every answer
+// in size; ember's fault_message comes back as an Error naming the call ("PUT /drives/rootfs:
+// ..."). A connection per call; one call at a time (a second caller waits).
 #pragma once
 
 #include <chrono>
@@ -19,6 +19,7 @@
 #include "core/base/error.h"
 #include "core/config/machine_config_patch.h"
 #include "core/config/vm_config.h"
+#include "core/endpoints.h"
 
 namespace httplib {
 class Client;
@@ -93,9 +94,11 @@ class Client {
                                  std::chrono::milliseconds timeout);
     Result<void> no_content(std::string_view method, const std::string& path, std::string body,
                             std::chrono::milliseconds timeout);
-    Result<void> no_content(std::string_view method, const std::string& path, std::string body);
+    // An endpoint's call, its method, path, id and bound from its row (core/endpoints.h).
     template <typename T>
-    Result<T> get(const std::string& path);
+    Result<T> get(const endpoints::Endpoint<T>& e);
+    template <typename T>
+    Result<void> send(const endpoints::Endpoint<T>& e, const T& body);
 
     ClientOptions options_;
     std::unique_ptr<std::mutex> calls_;  // one call at a time on the one connection

@@ -32,17 +32,4 @@ Result<ValidVmConfig> parse_vm_config(std::string_view text, const ReadFile& rea
     return config;
 }
 
-Result<BootSourceConfig> parse_boot_source(std::string_view text) {
-    return read_body<BootSourceConfig>(text);
-}
-Result<MachineConfig> parse_machine_config(std::string_view text) {
-    return read_body<MachineConfig>(text);
-}
-Result<DriveConfig> parse_drive(std::string_view text) {
-    return read_body<DriveConfig>(text);
-}
-Result<NetworkInterfaceConfig> parse_network_interface(std::string_view text) {
-    return read_body<NetworkInterfaceConfig>(text);
-}
-
 }  // namespace ember::json

@@ -18,9 +18,4 @@ using ReadFile = std::function<Result<std::string>(const std::string& path)>;
 // and cpu-config, a custom CPU template's file read through `read_file` (without one, refused).
 Result<ValidVmConfig> parse_vm_config(std::string_view text, const ReadFile& read_file = nullptr);
 
-Result<BootSourceConfig> parse_boot_source(std::string_view text);
-Result<MachineConfig> parse_machine_config(std::string_view text);
-Result<DriveConfig> parse_drive(std::string_view text);
-Result<NetworkInterfaceConfig> parse_network_interface(std::string_view text);
-
 }  // namespace ember::json

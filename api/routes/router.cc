@@ -1,13 +1,14 @@
 #include "api/routes/router.h"
 
 #include <cctype>
+#include <concepts>
 #include <string_view>
+#include <type_traits>
 
 #include "api/json/api_bodies.h"
-#include "api/json/cpu_config_json.h"
-#include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
 #include "core/base/log.h"
+#include "core/endpoints.h"
 
 namespace ember::api {
 namespace {
@@ -24,13 +25,6 @@ HttpResponse ok_json(std::string body) {
 }
 HttpResponse from(const Outcome& outcome) {
     return outcome ? HttpResponse{204, {}} : fault(outcome.error());
-}
-
-template <typename T>
-bool failed(const Result<T>& r, HttpResponse& out) {
-    if (r) return false;
-    out = fault(r.error());
-    return true;
 }
 
 // "/drives/rootfs" with prefix "/drives/" gives "rootfs"; nothing for other paths.
@@ -51,7 +45,7 @@ std::string method_name(const std::string& method) {
 }
 
 // Firecracker logs a warning and answers with "Deprecation: true" for a deprecated field.
-HttpResponse deprecated(HttpResponse response, const char* message) {
+HttpResponse deprecated(HttpResponse response, const std::string& message) {
     log::warn(message);
     response.deprecated = true;
     return response;
@@ -61,6 +55,122 @@ HttpResponse id_mismatch(const std::string& path_id, const std::string& body_id)
     return fault("The id from the path [" + path_id + "] does not match the id from the body [" +
                  body_id + "]!");
 }
+
+// What a body asks the VMM for: its endpoint's action holding it, or the body itself where it is
+// the action.
+PutMachineConfig action_of(const endpoints::Row&, MachineConfig c, const std::string&) {
+    return {std::move(c)};
+}
+PatchMachineConfig action_of(const endpoints::Row&, MachineConfigPatch p, const std::string&) {
+    return {std::move(p)};
+}
+PutCpuConfig action_of(const endpoints::Row&, CpuTemplate t, const std::string&) {
+    return {std::move(t)};
+}
+PutBootSource action_of(const endpoints::Row&, BootSourceConfig b, const std::string&) {
+    return {std::move(b)};
+}
+PutDrive action_of(const endpoints::Row&, DriveConfig d, const std::string&) {
+    return {std::move(d)};
+}
+PutNetworkInterface action_of(const endpoints::Row&, NetworkInterfaceConfig n, const std::string&) {
+    return {std::move(n)};
+}
+PutLogger action_of(const endpoints::Row&, LoggerConfig l, const std::string&) {
+    return {std::move(l)};
+}
+Action action_of(const endpoints::Row&, PutAction a, const std::string&) {
+    switch (a.action_type) {
+        case ActionType::InstanceStart: return InstanceStart{};
+        case ActionType::SendCtrlAltDel: return SendCtrlAltDel{};
+        case ActionType::FlushMetrics: return FlushMetrics{};
+    }
+    return InstanceStart{};
+}
+template <typename Update>
+    requires std::same_as<Update, DriveUpdate> || std::same_as<Update, NetworkInterfaceUpdate>
+UpdateDevice action_of(const endpoints::Row& e, Update u, const std::string& id) {
+    return {std::string(e.device_kind), id, std::move(u)};
+}
+template <typename Body>
+Body action_of(const endpoints::Row&, Body b, const std::string&) {
+    return b;
+}
+
+// A deprecated field a body holds, for the warning Firecracker logs; null when none.
+const char* deprecation(const MachineConfig& c) {
+    return c.cpu_template ? "cpu_template field is deprecated." : nullptr;
+}
+const char* deprecation(const MachineConfigPatch& p) {
+    return p.cpu_template ? "cpu_template field is deprecated." : nullptr;
+}
+const char* deprecation(const LoadSnapshot& l) {
+    return l.deprecated_fields() ? "mem_file_path and enable_diff_snapshots fields are deprecated."
+                                 : nullptr;
+}
+template <typename Body>
+const char* deprecation(const Body&) {
+    return nullptr;
+}
+
+// A PUT or PATCH: its body read as its endpoint's type, its id checked against the path's, and
+// the action it asks for submitted.
+template <const auto& E>
+HttpResponse submit(ActionSink& vmm, const HttpRequest& r, const std::string& id) {
+    using Body = typename std::remove_cvref_t<decltype(E)>::Type;
+    auto body = json::parse_body<Body>(r.body);
+    if (!body) return fault(body.error());
+    if constexpr (requires { endpoints::id_in(*body); })
+        if (endpoints::id_in(*body) != id) return id_mismatch(id, endpoints::id_in(*body));
+    const char* warning = deprecation(*body);
+    HttpResponse done = from(vmm.submit(action_of(E, std::move(*body), id)));
+    if (!warning) return done;
+    return deprecated(std::move(done), std::string(endpoints::name_of(E.method)) + " " +
+                                           std::string(E.path) + ": " + warning);
+}
+
+HttpResponse instance_info(ActionSink& vmm, const HttpRequest&, const std::string&) {
+    return ok_json(json::to_json(InstanceInfo{.id = vmm.instance_id(),
+                                              .state = vmm.state(),
+                                              .vmm_version = EMBER_VERSION,
+                                              .app_name = "ember"}));
+}
+HttpResponse version(ActionSink&, const HttpRequest&, const std::string&) {
+    return ok_json(json::to_json(VersionInfo{kPinnedFirecrackerVersion}));
+}
+HttpResponse vm_config(ActionSink& vmm, const HttpRequest&, const std::string&) {
+    return ok_json(json::to_json(vmm.config()));
+}
+HttpResponse machine_config(ActionSink& vmm, const HttpRequest&, const std::string&) {
+    return ok_json(json::to_json(vmm.config().machine));
+}
+
+struct Route {
+    const endpoints::Row* endpoint;
+    HttpResponse (*serve)(ActionSink&, const HttpRequest&, const std::string& id);
+};
+namespace ep = endpoints;
+constexpr Route kRoutes[] = {
+    {&ep::kInstanceInfo, instance_info},
+    {&ep::kVersion, version},
+    {&ep::kVmConfig, vm_config},
+    {&ep::kGetMachineConfig, machine_config},
+    {&ep::kPutMachineConfig, submit<ep::kPutMachineConfig>},
+    {&ep::kCpuConfig, submit<ep::kCpuConfig>},
+    {&ep::kBootSource, submit<ep::kBootSource>},
+    {&ep::kPutDrive, submit<ep::kPutDrive>},
+    {&ep::kPutNetworkInterface, submit<ep::kPutNetworkInterface>},
+    {&ep::kActions, submit<ep::kActions>},
+    {&ep::kLogger, submit<ep::kLogger>},
+    {&ep::kCreateSnapshot, submit<ep::kCreateSnapshot>},
+    {&ep::kLoadSnapshot, submit<ep::kLoadSnapshot>},
+    {&ep::kRecordWorkingSet, submit<ep::kRecordWorkingSet>},
+    {&ep::kMetrics, submit<ep::kMetrics>},
+    {&ep::kPatchMachineConfig, submit<ep::kPatchMachineConfig>},
+    {&ep::kVmState, submit<ep::kVmState>},
+    {&ep::kPatchDrive, submit<ep::kPatchDrive>},
+    {&ep::kPatchNetworkInterface, submit<ep::kPatchNetworkInterface>},
+};
 
 }  // namespace
 
@@ -74,43 +184,16 @@ HttpResponse Router::handle(const HttpRequest& request) {
 
 namespace {
 
-// The endpoints Firecracker's metrics count, by the name their fields take: PUT /drives/x is
-// put_api_requests.drive_count, and drive_fails when it failed.
-struct CountedEndpoint {
-    std::string_view method, path;  // a path ending in '/' takes an id after it
-    std::string_view name;
-};
-constexpr CountedEndpoint kCounted[] = {
-    {"GET", "/", "instance_info"},
-    {"GET", "/machine-config", "machine_cfg"},
-    {"GET", "/mmds", "mmds"},
-    {"GET", "/version", "vmm_version"},
-    {"PUT", "/actions", "actions"},
-    {"PUT", "/boot-source", "boot_source"},
-    {"PUT", "/drives/", "drive"},
-    {"PUT", "/logger", "logger"},
-    {"PUT", "/machine-config", "machine_cfg"},
-    {"PUT", "/cpu-config", "cpu_cfg"},
-    {"PUT", "/metrics", "metrics"},
-    {"PUT", "/network-interfaces/", "network"},
-    {"PUT", "/mmds", "mmds"},
-    {"PUT", "/vsock", "vsock"},
-    {"PATCH", "/drives/", "drive"},
-    {"PATCH", "/network-interfaces/", "network"},
-    {"PATCH", "/machine-config", "machine_cfg"},
-    {"PATCH", "/mmds", "mmds"},
-};
-
-std::string group_of(std::string_view method) {
+std::string group_of(endpoints::Method method) {
     std::string g;
-    for (char c : method) g += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : endpoints::name_of(method))
+        g += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return g + "_api_requests";
 }
 
-bool matches(const CountedEndpoint& e, const HttpRequest& r) {
-    if (r.method != e.method) return false;
-    if (e.path.size() > 1 && e.path.back() == '/')
-        return r.path.size() > e.path.size() && r.path.starts_with(e.path);
+bool counts(const endpoints::Row& e, const HttpRequest& r) {
+    if (e.metric.empty() || r.method != endpoints::name_of(e.method)) return false;
+    if (e.takes_id()) return r.path.size() > e.path.size() && r.path.starts_with(e.path);
     return r.path == e.path;
 }
 
@@ -119,11 +202,12 @@ bool matches(const CountedEndpoint& e, const HttpRequest& r) {
 void Router::count(const HttpRequest& request, const HttpResponse& response) {
     std::lock_guard lock(counts_mutex_);
     if (response.deprecated) ++counts_["deprecated_api.deprecated_http_api_calls"];
-    for (const auto& e : kCounted) {
-        if (!matches(e, request)) continue;
-        const std::string field = group_of(e.method) + "." + std::string(e.name);
+    for (const auto& e : endpoints::kAll) {
+        if (!counts(e, request)) continue;
+        const std::string field = group_of(e.method) + "." + std::string(e.metric);
         ++counts_[field + "_count"];
-        if (response.status >= 400 && e.method != "GET") ++counts_[field + "_fails"];
+        if (response.status >= 400 && e.method != endpoints::Method::Get)
+            ++counts_[field + "_fails"];
         return;
     }
 }
@@ -135,13 +219,14 @@ std::vector<metrics::Group> Router::metrics() const {
         return it == counts_.end() ? uint64_t{0} : it->second;
     };
     std::vector<metrics::Group> groups;
-    for (std::string_view method : {"GET", "PUT", "PATCH"}) {
+    using endpoints::Method;
+    for (Method method : {Method::Get, Method::Put, Method::Patch}) {
         metrics::Group g{group_of(method), {}};
-        for (const auto& e : kCounted) {
-            if (e.method != method) continue;
-            const std::string name(e.name);
+        for (const auto& e : endpoints::kAll) {
+            if (e.method != method || e.metric.empty()) continue;
+            const std::string name(e.metric);
             g.fields.push_back({name + "_count", value(g.name + "." + name + "_count")});
-            if (method != "GET")
+            if (method != Method::Get)
                 g.fields.push_back({name + "_fails", value(g.name + "." + name + "_fails")});
         }
         groups.push_back(std::move(g));
@@ -179,111 +264,16 @@ HttpResponse Router::checked_route(const HttpRequest& r) {
 }
 
 HttpResponse Router::route(const HttpRequest& r) {
-    const std::string& m = r.method;
-    const std::string& p = r.path;
-    HttpResponse bad;
-    if (m == "GET") {
-        if (p == "/")
-            return ok_json(json::to_json(InstanceInfo{.id = vmm_.instance_id(),
-                                                      .state = vmm_.state(),
-                                                      .vmm_version = EMBER_VERSION,
-                                                      .app_name = "ember"}));
-        if (p == "/version") return ok_json(json::to_json(VersionInfo{kPinnedFirecrackerVersion}));
-        if (p == "/vm/config") return ok_json(json::to_json(vmm_.config()));
-        if (p == "/machine-config") return ok_json(json::to_json(vmm_.config().machine));
-    } else if (m == "PUT") {
-        if (p == "/machine-config") {
-            auto c = json::parse_machine_config(r.body);
-            if (failed(c, bad)) return bad;
-            auto done = from(vmm_.submit(PutMachineConfig{*c}));
-            return c->cpu_template
-                       ? deprecated(done, "PUT /machine-config: cpu_template field is deprecated.")
-                       : done;
-        }
-        if (p == "/cpu-config") {
-            auto c = json::parse_cpu_config(r.body);
-            return failed(c, bad) ? bad : from(vmm_.submit(PutCpuConfig{std::move(*c)}));
-        }
-        if (p == "/boot-source") {
-            auto c = json::parse_boot_source(r.body);
-            return failed(c, bad) ? bad : from(vmm_.submit(PutBootSource{*c}));
-        }
-        if (auto id = id_after(p, "/drives/")) {
-            auto c = json::parse_drive(r.body);
-            if (failed(c, bad)) return bad;
-            if (c->drive_id != *id) return id_mismatch(*id, c->drive_id);
-            return from(vmm_.submit(PutDrive{*c}));
-        }
-        if (auto id = id_after(p, "/network-interfaces/")) {
-            auto c = json::parse_network_interface(r.body);
-            if (failed(c, bad)) return bad;
-            if (c->iface_id != *id) return id_mismatch(*id, c->iface_id);
-            return from(vmm_.submit(PutNetworkInterface{*c}));
-        }
-        if (p == "/actions") {
-            auto a = json::parse_action(r.body);
-            if (failed(a, bad)) return bad;
-            switch (a->action_type) {
-                case ActionType::InstanceStart: return from(vmm_.submit(InstanceStart{}));
-                case ActionType::SendCtrlAltDel: return from(vmm_.submit(SendCtrlAltDel{}));
-                case ActionType::FlushMetrics: return from(vmm_.submit(FlushMetrics{}));
-            }
-        }
-        if (p == "/logger") {
-            auto l = json::parse_logger(r.body);
-            return failed(l, bad) ? bad : from(vmm_.submit(PutLogger{*l}));
-        }
-        if (p == "/snapshot/create") {
-            auto c = json::parse_snapshot_create(r.body);
-            return failed(c, bad) ? bad : from(vmm_.submit(std::move(*c)));
-        }
-        if (p == "/snapshot/load") {
-            auto l = json::parse_snapshot_load(r.body);
-            if (failed(l, bad)) return bad;
-            const bool deprecated_fields = l->deprecated_fields();
-            auto done = from(vmm_.submit(std::move(*l)));
-            return deprecated_fields
-                       ? deprecated(done,
-                                    "PUT /snapshot/load: mem_file_path and enable_diff_snapshots "
-                                    "fields are deprecated.")
-                       : done;
-        }
-        if (p == "/snapshot/working-set") {
-            auto w = json::parse_working_set(r.body);
-            return failed(w, bad) ? bad : from(vmm_.submit(std::move(*w)));
-        }
-        if (p == "/metrics") {
-            auto m = json::parse_metrics(r.body);
-            return failed(m, bad) ? bad : from(vmm_.submit(std::move(*m)));
-        }
-    } else if (m == "PATCH") {
-        if (p == "/machine-config") {
-            auto c = json::parse_machine_config_patch(r.body);
-            if (failed(c, bad)) return bad;
-            auto done = from(vmm_.submit(PatchMachineConfig{*c}));
-            return c->cpu_template
-                       ? deprecated(done,
-                                    "PATCH /machine-config: cpu_template field is deprecated.")
-                       : done;
-        }
-        if (p == "/vm") {
-            auto s = json::parse_vm_state(r.body);
-            return failed(s, bad) ? bad : from(vmm_.submit(*s));
-        }
-        if (auto id = id_after(p, "/drives/")) {
-            auto c = json::parse_drive_patch(r.body);
-            if (failed(c, bad)) return bad;
-            if (c->drive_id != *id) return id_mismatch(*id, c->drive_id);
-            return from(vmm_.submit(UpdateDevice{"block", *id, std::move(*c)}));
-        }
-        if (auto id = id_after(p, "/network-interfaces/")) {
-            auto c = json::parse_network_interface_patch(r.body);
-            if (failed(c, bad)) return bad;
-            if (c->iface_id != *id) return id_mismatch(*id, c->iface_id);
-            return from(vmm_.submit(UpdateDevice{"net", *id, std::move(*c)}));
+    for (const auto& route : kRoutes) {
+        const endpoints::Row& e = *route.endpoint;
+        if (r.method != endpoints::name_of(e.method)) continue;
+        if (!e.takes_id()) {
+            if (r.path == e.path) return route.serve(vmm_, r, {});
+        } else if (auto id = id_after(r.path, e.path)) {
+            return route.serve(vmm_, r, *id);
         }
     }
-    return fault("Invalid request method and/or path: " + m + " " + p + ".");
+    return fault("Invalid request method and/or path: " + r.method + " " + r.path + ".");
 }
 
 }  // namespace ember::api

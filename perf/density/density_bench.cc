@@ -641,7 +641,7 @@ void write_svg(const std::string& path, const std::vector<Step>& steps) {
 // KVM: comparing a pool's ember with one started just before its load measures that, not the
 // client.)
 bool pool_against_raw(const std::string& dir, const std::string& load_body, int runs) {
-    auto load = ember::json::parse_snapshot_load(load_body);
+    auto load = ember::json::parse_body<ember::LoadSnapshot>(load_body);
     if (!load) return std::printf("\npool: %s\n", load.error().message.c_str()), false;
     ember::client::PoolOptions o;
     o.process.ember = EMBER_BINARY;

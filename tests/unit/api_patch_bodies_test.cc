@@ -13,7 +13,7 @@ namespace ember::json {
 namespace {
 
 TEST(DeviceUpdateBody, ADrivePatchCarriesItsPathAndLimits) {
-    auto u = parse_drive_patch(R"({"drive_id": "scratch", "path_on_host": "/new.img",
+    auto u = parse_body<DriveUpdate>(R"({"drive_id": "scratch", "path_on_host": "/new.img",
         "rate_limiter": {"ops": {"size": 100, "refill_time": 1000}}})");
     ASSERT_TRUE(u) << u.error().message;
     EXPECT_EQ(u->drive_id, "scratch");
@@ -23,29 +23,29 @@ TEST(DeviceUpdateBody, ADrivePatchCarriesItsPathAndLimits) {
     ASSERT_TRUE(u->rate_limiter->ops);
     EXPECT_EQ(u->rate_limiter->ops->size, 100u);
 
-    auto bare = parse_drive_patch(R"({"drive_id": "scratch"})");
+    auto bare = parse_body<DriveUpdate>(R"({"drive_id": "scratch"})");
     ASSERT_TRUE(bare);
     EXPECT_FALSE(bare->path_on_host);
     EXPECT_FALSE(bare->rate_limiter);
 
     auto bad =
-        parse_drive_patch(R"({"drive_id": "scratch", "rate_limiter": {"ops": {"size": 1}}})");
+        parse_body<DriveUpdate>(R"({"drive_id": "scratch", "rate_limiter": {"ops": {"size": 1}}})");
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message.find("rate_limiter.ops.refill_time"), std::string::npos)
         << bad.error().message;
-    EXPECT_FALSE(parse_drive_patch(R"({"drive_id": "scratch", "is_read_only": true})"))
+    EXPECT_FALSE(parse_body<DriveUpdate>(R"({"drive_id": "scratch", "is_read_only": true})"))
         << "only the fields Firecracker lets a PATCH change";
 }
 
 TEST(DeviceUpdateBody, AnInterfacePatchCarriesEachDirectionsLimits) {
-    auto u = parse_network_interface_patch(R"({"iface_id": "eth0",
+    auto u = parse_body<NetworkInterfaceUpdate>(R"({"iface_id": "eth0",
         "tx_rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}}})");
     ASSERT_TRUE(u) << u.error().message;
     EXPECT_EQ(u->iface_id, "eth0");
     EXPECT_FALSE(u->rx_rate_limiter);
     ASSERT_TRUE(u->tx_rate_limiter);
     EXPECT_EQ(u->tx_rate_limiter->bandwidth->size, 1000u);
-    EXPECT_FALSE(parse_network_interface_patch(R"({"iface_id": "eth0", "guest_mac": "x"})"));
+    EXPECT_FALSE(parse_body<NetworkInterfaceUpdate>(R"({"iface_id": "eth0", "guest_mac": "x"})"));
 }
 
 TEST(DeviceUpdateBody, ABucketLeftOutStaysAndOneOfSizeZeroIsTurnedOff) {
@@ -122,9 +122,9 @@ void expect_every_described_field_read(Parse parse) {
 }
 
 TEST(PatchBodies, EveryFieldTheirDescriptionsListIsReadFromJson) {
-    expect_every_described_field_read<MachineConfigPatch>(parse_machine_config_patch);
-    expect_every_described_field_read<DriveUpdate>(parse_drive_patch);
-    expect_every_described_field_read<NetworkInterfaceUpdate>(parse_network_interface_patch);
+    expect_every_described_field_read<MachineConfigPatch>(parse_body<MachineConfigPatch>);
+    expect_every_described_field_read<DriveUpdate>(parse_body<DriveUpdate>);
+    expect_every_described_field_read<NetworkInterfaceUpdate>(parse_body<NetworkInterfaceUpdate>);
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ std::string error_of(const Result<LoadSnapshot>& r) {
 }
 
 TEST(SnapshotLoadBody, ParsesFirecrackersBodyWithNetworkOverrides) {
-    auto l = parse_snapshot_load(R"({
+    auto l = parse_body<LoadSnapshot>(R"({
       "snapshot_path": "/s/vm.state",
       "mem_backend": {"backend_type": "File", "backend_path": "/s/vm.mem"},
       "track_dirty_pages": true, "resume_vm": true,
@@ -30,7 +30,7 @@ TEST(SnapshotLoadBody, ParsesFirecrackersBodyWithNetworkOverrides) {
 }
 
 TEST(SnapshotLoadBody, TheOlderMemFilePathAndNoOverridesStillParse) {
-    auto l = parse_snapshot_load(R"({"snapshot_path": "/a", "mem_file_path": "/b"})");
+    auto l = parse_body<LoadSnapshot>(R"({"snapshot_path": "/a", "mem_file_path": "/b"})");
     ASSERT_TRUE(l) << l.error().message;
     EXPECT_EQ(l->memory().backend_path, "/b");
     EXPECT_FALSE(l->uffd());
@@ -42,49 +42,51 @@ TEST(SnapshotLoadBody, TheOlderMemFilePathAndNoOverridesStillParse) {
 TEST(SnapshotLoadBody, BadNetworkOverridesNameTheField) {
     const std::string head =
         R"({"snapshot_path": "/a", "mem_file_path": "/b", "network_overrides": )";
-    EXPECT_EQ(error_of(parse_snapshot_load(head + R"("tap0"})")),
+    EXPECT_EQ(error_of(parse_body<LoadSnapshot>(head + R"("tap0"})")),
               "network_overrides: expected an array, got a string");
-    EXPECT_EQ(error_of(parse_snapshot_load(head + R"([7]})")),
+    EXPECT_EQ(error_of(parse_body<LoadSnapshot>(head + R"([7]})")),
               "network_overrides[0]: expected an object, got an integer");
-    EXPECT_EQ(error_of(parse_snapshot_load(head + R"([{"iface_id": "eth0"}]})")),
+    EXPECT_EQ(error_of(parse_body<LoadSnapshot>(head + R"([{"iface_id": "eth0"}]})")),
               "network_overrides[0].host_dev_name: missing field `host_dev_name`");
-    EXPECT_EQ(error_of(parse_snapshot_load(
+    EXPECT_EQ(error_of(parse_body<LoadSnapshot>(
                   head + R"([{"iface_id": "eth0", "host_dev_name": "t", "guest_mac": "x"}]})")),
               "network_overrides[0].guest_mac: unknown field `guest_mac`");
-    EXPECT_EQ(error_of(parse_snapshot_load(head + R"([{"iface_id": "eth0", "host_dev_name": "a"},
+    EXPECT_EQ(
+        error_of(parse_body<LoadSnapshot>(head + R"([{"iface_id": "eth0", "host_dev_name": "a"},
                                                        {"iface_id": "eth0", "host_dev_name": "b"}]})")),
-              "network_overrides[1].iface_id: 'eth0' is overridden twice");
+        "network_overrides[1].iface_id: 'eth0' is overridden twice");
 }
 
 TEST(SnapshotLoadBody, AWorkingSetIsEmbersOwnOptionalField) {
-    auto l = parse_snapshot_load(
+    auto l = parse_body<LoadSnapshot>(
         R"({"snapshot_path": "/a", "mem_file_path": "/b", "working_set_path": "/w"})");
     ASSERT_TRUE(l) << l.error().message;
     EXPECT_EQ(l->working_set_path, "/w");
-    EXPECT_FALSE(
-        parse_snapshot_load(R"({"snapshot_path": "/a", "mem_file_path": "/b"})")->working_set_path);
-    EXPECT_EQ(error_of(parse_snapshot_load(
+    EXPECT_FALSE(parse_body<LoadSnapshot>(R"({"snapshot_path": "/a", "mem_file_path": "/b"})")
+                     ->working_set_path);
+    EXPECT_EQ(error_of(parse_body<LoadSnapshot>(
                   R"({"snapshot_path": "/a", "mem_file_path": "/b", "working_set_path": ""})")),
               "working_set_path: empty path");
-    EXPECT_EQ(parse_working_set(R"({"working_set_path": "/w"})")->working_set_path, "/w");
-    EXPECT_FALSE(parse_working_set(R"({"working_set_path": "/w", "x": 1})"));
-    EXPECT_FALSE(parse_working_set(R"({})"));
+    EXPECT_EQ(parse_body<RecordWorkingSet>(R"({"working_set_path": "/w"})")->working_set_path,
+              "/w");
+    EXPECT_FALSE(parse_body<RecordWorkingSet>(R"({"working_set_path": "/w", "x": 1})"));
+    EXPECT_FALSE(parse_body<RecordWorkingSet>(R"({})"));
 }
 
 TEST(SnapshotLoadBody, TheUffdBackendNamesTheHandlersSocket) {
-    auto l = parse_snapshot_load(
+    auto l = parse_body<LoadSnapshot>(
         R"({"snapshot_path": "/a", "mem_backend": {"backend_type": "Uffd", "backend_path": "/h.sock"}})");
     ASSERT_TRUE(l) << l.error().message;
     EXPECT_TRUE(l->uffd());
     EXPECT_EQ(l->memory().backend_path, "/h.sock");
     EXPECT_EQ(
-        error_of(parse_snapshot_load(
+        error_of(parse_body<LoadSnapshot>(
             R"({"snapshot_path": "/a", "mem_backend": {"backend_type": "Uffd", "backend_path": ""}})")),
         "mem_backend.backend_path: empty path");
     // The handler installs a working set's pages; ember maps them for the guest before it runs.
-    auto with_set =
-        parse_snapshot_load(R"({"snapshot_path": "/a", "mem_backend": {"backend_type": "Uffd", )"
-                            R"("backend_path": "/h"}, "working_set_path": "/w"})");
+    auto with_set = parse_body<LoadSnapshot>(
+        R"({"snapshot_path": "/a", "mem_backend": {"backend_type": "Uffd", )"
+        R"("backend_path": "/h"}, "working_set_path": "/w"})");
     ASSERT_TRUE(with_set) << with_set.error().message;
     EXPECT_EQ(with_set->working_set_path, "/w");
 }

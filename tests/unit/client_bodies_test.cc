@@ -23,7 +23,7 @@ TEST(ClientBodies, ALoadWithEveryFieldReadsBackAsTheServerReadsIt) {
     l.working_set_path = "/s/fn.ws";
     const std::string body = to_json(l, Absent::Omitted);
     EXPECT_EQ(body.find("mem_file_path"), std::string::npos) << body;
-    auto back = json::parse_snapshot_load(body);
+    auto back = json::parse_body<LoadSnapshot>(body);
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_FALSE(back->deprecated_fields());
     EXPECT_FALSE(back->uffd());
@@ -35,7 +35,7 @@ TEST(ClientBodies, RequestsLeaveOutWhatTheyDoNotSet) {
     MachineConfigPatch p;
     p.mem_size_mib = 256;
     EXPECT_EQ(to_json(p, Absent::Omitted), R"({"mem_size_mib":256})");
-    auto back = json::parse_machine_config_patch(to_json(p, Absent::Omitted));
+    auto back = json::parse_body<MachineConfigPatch>(to_json(p, Absent::Omitted));
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(back->mem_size_mib, 256u);
     EXPECT_FALSE(back->vcpu_count);
@@ -55,14 +55,14 @@ TEST(ClientBodies, EnumerationsGoOutByFirecrackersNames) {
     c.snapshot_type = SnapshotType::Diff;
     c.snapshot_path = "a";
     c.mem_file_path = "b";
-    auto back = json::parse_snapshot_create(to_json(c, Absent::Omitted));
+    auto back = json::parse_body<CreateSnapshot>(to_json(c, Absent::Omitted));
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_TRUE(back->diff());
 
     LoggerConfig l;
     l.level = log::Level::Warn;
     l.show_level = false;
-    auto logger = json::parse_logger(to_json(l, Absent::Omitted));
+    auto logger = json::parse_body<LoggerConfig>(to_json(l, Absent::Omitted));
     ASSERT_TRUE(logger) << logger.error().message;
     EXPECT_EQ(logger->level, log::Level::Warn);
     EXPECT_EQ(logger->show_level, false);
@@ -77,7 +77,7 @@ TEST(ClientBodies, AConfigPutSectionBySectionReadsBackWhole) {
     d.rate_limiter = RateLimiterConfig{
         .bandwidth = TokenBucketConfig{.size = 1000, .one_time_burst = 10, .refill_time = 100},
         .ops = std::nullopt};
-    auto back = json::parse_drive(to_json(d, Absent::Omitted));
+    auto back = json::parse_body<DriveConfig>(to_json(d, Absent::Omitted));
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(to_json(*back), to_json(d));
 }

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "api/json/api_bodies.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
 #include "core/base/state_sections.h"
@@ -123,12 +124,12 @@ TEST(ConfigCodecs, EachReadsBackWhatItWrote) {
 }
 
 TEST(ConfigCodecs, RefusedFieldsAreRefusedByName) {
-    auto socket = json::parse_drive(
+    auto socket = json::parse_body<DriveConfig>(
         R"({"drive_id": "a", "path_on_host": "/x", "is_root_device": false, "socket": "/s"})");
     ASSERT_FALSE(socket);
     EXPECT_EQ(socket.error().message,
               "socket: vhost-user block devices are not supported by ember");
-    EXPECT_TRUE(json::parse_drive(
+    EXPECT_TRUE(json::parse_body<DriveConfig>(
         R"({"drive_id": "a", "path_on_host": "/x", "is_root_device": false, "socket": null})"));
     auto vsock = json::parse_vm_config(R"({"vsock": {"guest_cid": 3}})");
     ASSERT_FALSE(vsock);

@@ -173,10 +173,10 @@ TEST(VmConfigJson, CpuConfigIsATemplateFileReadThroughTheCaller) {
 }
 
 TEST(VmConfigJson, SingleObjectBodiesForTheApi) {
-    auto m = parse_machine_config(R"({"vcpu_count": 4, "mem_size_mib": 512})");
+    auto m = parse_body<MachineConfig>(R"({"vcpu_count": 4, "mem_size_mib": 512})");
     ASSERT_TRUE(m);
     EXPECT_EQ(m->vcpu_count, 4u);
-    EXPECT_FALSE(parse_boot_source(R"({"kernel_image_path": "/k", "initrd": "/i"})"));
+    EXPECT_FALSE(parse_body<BootSourceConfig>(R"({"kernel_image_path": "/k", "initrd": "/i"})"));
 }
 
 TEST(VmConfigJson, BootArgsLongerThanFirecrackersLimitAreRefusedWithTheBootSource) {
@@ -194,16 +194,16 @@ TEST(VmConfigJson, BootArgsLongerThanFirecrackersLimitAreRefusedWithTheBootSourc
 }
 
 TEST(VmConfigJson, ApiBodiesRefuseRepeatedFieldsAndNuls) {
-    auto load = parse_snapshot_load(
+    auto load = parse_body<LoadSnapshot>(
         R"({"snapshot_path": "/s", "mem_file_path": "/m", "snapshot_path": "/t"})");
     ASSERT_FALSE(load);
     EXPECT_EQ(load.error().message, "snapshot_path: duplicate field `snapshot_path`");
-    auto backend = parse_snapshot_load(
+    auto backend = parse_body<LoadSnapshot>(
         R"({"snapshot_path": "/s", "mem_backend": {"backend_type": "File", "backend_path": "/m\u0000"}})");
     ASSERT_FALSE(backend);
     EXPECT_EQ(backend.error().message,
               "mem_backend.backend_path: must not contain a NUL character (\\u0000)");
-    EXPECT_FALSE(parse_metrics(R"({"metrics_path": "/m", "metrics_path": "/n"})"));
+    EXPECT_FALSE(parse_body<PutMetrics>(R"({"metrics_path": "/m", "metrics_path": "/n"})"));
 }
 
 TEST(VmConfigJson, PartitionUuidsLinuxTakes) {
