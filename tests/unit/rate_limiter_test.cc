@@ -1,7 +1,9 @@
 // Token buckets and the rate limiter, with time injected: no test sleeps or measures wall time.
 #include <gtest/gtest.h>
 
+#include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "core/base/bytes.h"
 #include "virtio/rate_limiter/persist.h"
@@ -96,6 +98,49 @@ TEST(RateLimiter, ThrottlesOnEitherBucketAndArmsItsTimer) {
     ASSERT_EQ(::timerfd_gettime(rl->timer_fd(), &armed), 0);
     EXPECT_TRUE(armed.it_value.tv_sec != 0 || armed.it_value.tv_nsec != 0);
     EXPECT_EQ(rl->counters().throttled_events, 1u);
+}
+
+// A live update's limiter is watched before anything changes: dropped (a refused update), the
+// device keeps its limiter and its watch; put, the new one takes both places.
+TEST(PendingLimiter, ChangesNothingUntilPutThenTakesTheOldOnesPlaceAndWatch) {
+    auto loop = EventLoop::create();
+    ASSERT_TRUE(loop);
+    const RateLimiterConfig config{TokenBucketConfig{4096, std::nullopt, 1000}, std::nullopt};
+    auto handler = [](uint32_t) {};
+    auto first = RateLimiter::create(config, t0);
+    ASSERT_TRUE(first);
+    auto current = RateLimiter::create(std::nullopt, t0);
+    ASSERT_TRUE(current);
+    auto watched = PendingLimiter::watch(std::move(*first), &*loop, handler);
+    ASSERT_TRUE(watched);
+    std::move(*watched).put(*current);
+    const int old_fd = current->timer_fd();
+    ASSERT_GE(old_fd, 0);
+    EXPECT_TRUE(loop->modify(old_fd, EPOLLIN)) << "the limiter put in place is watched";
+    {
+        auto next = RateLimiter::create(config, t0);
+        ASSERT_TRUE(next);
+        auto pending = PendingLimiter::watch(std::move(*next), &*loop, handler);
+        ASSERT_TRUE(pending);
+        EXPECT_TRUE(loop->modify(pending->timer_fd(), EPOLLIN));
+    }
+    EXPECT_EQ(current->timer_fd(), old_fd) << "a dropped update left the limiter as it was";
+    EXPECT_TRUE(loop->modify(old_fd, EPOLLIN)) << "and its watch";
+
+    auto unlimited = RateLimiter::create(std::nullopt, t0);
+    ASSERT_TRUE(unlimited);
+    auto pending = PendingLimiter::watch(std::move(*unlimited), &*loop, handler);
+    ASSERT_TRUE(pending);
+    const int dup = ::dup(old_fd);
+    ASSERT_GE(dup, 0);
+    std::move(*pending).put(*current);
+    EXPECT_EQ(current->timer_fd(), -1);
+    // epoll keys a watch by the file and the number: with the old timer's file kept open through
+    // `dup` and put back under its number, a watch left behind would still answer.
+    ASSERT_EQ(::dup2(dup, old_fd), old_fd);
+    EXPECT_FALSE(loop->modify(old_fd, EPOLLIN)) << "the old limiter's watch went with it";
+    ::close(old_fd);
+    ::close(dup);
 }
 
 TEST(RateLimiter, NoConfigNeverThrottles) {

@@ -167,12 +167,15 @@ Result<bool> BlockDevice::update(const DriveUpdate& update) {
         opened = std::move(*o);
     }
     std::optional<RateLimiterConfig> limits;
-    std::optional<RateLimiter> limiter;
+    std::optional<PendingLimiter> limiter;
     if (update.rate_limiter) {
         limits = updated_rate_limiter(config_.rate_limiter, *update.rate_limiter);
         auto l = RateLimiter::create(limits, clock_());
         EMBER_TRY(l, "drive '" + config_.drive_id + "'");
-        limiter = std::move(*l);
+        auto watched = PendingLimiter::watch(std::move(*l), loop_,
+                                             [this](uint32_t) { on_rate_limiter_timer(); });
+        EMBER_TRY(watched, "drive '" + config_.drive_id + "': rate limiter");
+        limiter.emplace(std::move(*watched));
     }
     if (opened) {
         // What the guest asked of the old image completes on it; later requests go to the new.
@@ -185,9 +188,7 @@ Result<bool> BlockDevice::update(const DriveUpdate& update) {
     }
     if (limiter) {
         config_.rate_limiter = limits;
-        EMBER_TRY(replace_rate_limiter(limiter_, std::move(*limiter), loop_,
-                                       [this](uint32_t) { on_rate_limiter_timer(); }),
-                  "drive '" + config_.drive_id + "': rate limiter");
+        std::move(*limiter).put(limiter_);
     }
     // Requests held back by the old limits, or waiting while the image changed, go on now.
     process_queue(0);

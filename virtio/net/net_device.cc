@@ -130,28 +130,33 @@ Result<bool> NetDevice::update(const NetworkInterfaceUpdate& update) {
     EMBER_TRY(validate_network_interface_update(update));
     const std::string who = "network interface '" + config_.iface_id + "'";
     std::optional<RateLimiterConfig> rx_limits, tx_limits;
-    std::optional<RateLimiter> rx, tx;
+    std::optional<PendingLimiter> rx, tx;
     if (update.rx_rate_limiter) {
         rx_limits = updated_rate_limiter(config_.rx_rate_limiter, *update.rx_rate_limiter);
         auto l = RateLimiter::create(rx_limits, clock_());
         EMBER_TRY(l, who + ": rx_rate_limiter");
-        rx = std::move(*l);
+        auto watched = PendingLimiter::watch(std::move(*l), loop_,
+                                             [this](uint32_t) { on_rx_limiter_timer(); });
+        EMBER_TRY(watched, who + ": rx_rate_limiter");
+        rx.emplace(std::move(*watched));
     }
     if (update.tx_rate_limiter) {
         tx_limits = updated_rate_limiter(config_.tx_rate_limiter, *update.tx_rate_limiter);
         auto l = RateLimiter::create(tx_limits, clock_());
         EMBER_TRY(l, who + ": tx_rate_limiter");
-        tx = std::move(*l);
+        auto watched = PendingLimiter::watch(std::move(*l), loop_,
+                                             [this](uint32_t) { on_tx_limiter_timer(); });
+        EMBER_TRY(watched, who + ": tx_rate_limiter");
+        tx.emplace(std::move(*watched));
     }
+    // Nothing has changed until here.
     if (rx) {
         config_.rx_rate_limiter = rx_limits;
-        EMBER_TRY(replace_rate_limiter(rx_limiter_, std::move(*rx), loop_,
-                                       [this](uint32_t) { on_rx_limiter_timer(); }));
+        std::move(*rx).put(rx_limiter_);
     }
     if (tx) {
         config_.tx_rate_limiter = tx_limits;
-        EMBER_TRY(replace_rate_limiter(tx_limiter_, std::move(*tx), loop_,
-                                       [this](uint32_t) { on_tx_limiter_timer(); }));
+        std::move(*tx).put(tx_limiter_);
     }
     // Traffic the old limits held back goes on under the new ones.
     if (!queues_.empty()) {

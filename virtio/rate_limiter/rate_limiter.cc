@@ -1,5 +1,7 @@
 #include "virtio/rate_limiter/rate_limiter.h"
 
+#include <utility>
+
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -72,13 +74,26 @@ Result<void> RateLimiter::restore(const RateLimiterState& s, Clock::time_point n
     return {};
 }
 
-Result<void> replace_rate_limiter(RateLimiter& current, RateLimiter next, EventLoop* loop,
-                                  EventLoop::Handler on_timer) {
-    if (loop != nullptr && current.timer_fd() >= 0) loop->remove(current.timer_fd());
-    current = std::move(next);
-    if (loop != nullptr && current.timer_fd() >= 0)
-        return loop->add(current.timer_fd(), EPOLLIN, std::move(on_timer));
-    return {};
+Result<PendingLimiter> PendingLimiter::watch(RateLimiter next, EventLoop* loop,
+                                             EventLoop::Handler on_timer) {
+    const bool watched = loop != nullptr && next.timer_fd() >= 0;
+    if (watched) EMBER_TRY(loop->add(next.timer_fd(), EPOLLIN, std::move(on_timer)));
+    return PendingLimiter(std::move(next), loop, watched);
+}
+
+PendingLimiter::PendingLimiter(PendingLimiter&& other) noexcept
+    : next_(std::move(other.next_)),
+      loop_(other.loop_),
+      watched_(std::exchange(other.watched_, false)) {}
+
+PendingLimiter::~PendingLimiter() {
+    if (watched_) loop_->remove(next_->timer_fd());
+}
+
+void PendingLimiter::put(RateLimiter& current) && {
+    if (loop_ != nullptr && current.timer_fd() >= 0) loop_->remove(current.timer_fd());
+    current = std::move(*next_);
+    watched_ = false;
 }
 
 }  // namespace ember::virtio

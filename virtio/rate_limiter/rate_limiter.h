@@ -57,9 +57,27 @@ class RateLimiter {
     Counters counters_;
 };
 
-// Puts `next` in `current`'s place, moving the timer's watch in `loop` (if the device is attached
-// to one) from the old timer to the new: a live rate limiter update.
-Result<void> replace_rate_limiter(RateLimiter& current, RateLimiter next, EventLoop* loop,
-                                  EventLoop::Handler on_timer);
+// A rate limiter made for a live update, its timer already watched in the device's loop (when the
+// device is attached to one): the part of an update that can fail, done before anything changes.
+// Dropped, it takes its watch back, so a refused update leaves the device as it was; put() puts
+// it in place of the old limiter, whose watch goes.
+class PendingLimiter {
+  public:
+    static Result<PendingLimiter> watch(RateLimiter next, EventLoop* loop,
+                                        EventLoop::Handler on_timer);
+    PendingLimiter(PendingLimiter&& other) noexcept;
+    PendingLimiter& operator=(PendingLimiter&&) = delete;
+    ~PendingLimiter();
+
+    int timer_fd() const { return next_->timer_fd(); }
+    void put(RateLimiter& current) &&;
+
+  private:
+    PendingLimiter(RateLimiter next, EventLoop* loop, bool watched)
+        : next_(std::move(next)), loop_(loop), watched_(watched) {}
+    std::optional<RateLimiter> next_;
+    EventLoop* loop_;  // the device's, or null before it is attached
+    bool watched_;     // next_'s timer is in loop_, and not yet put
+};
 
 }  // namespace ember::virtio
