@@ -7,6 +7,8 @@
 // the driver if it asked to be.
 #pragma once
 
+#include <linux/virtio_ids.h>
+
 #include <array>
 #include <atomic>
 #include <memory>
@@ -44,7 +46,7 @@ class BlockDevice : public UpdatableDevice<DriveUpdate> {
                                                        const Options& options);
     ~BlockDevice() override;
 
-    uint32_t device_type() const override { return 2; }
+    uint32_t device_type() const override { return VIRTIO_ID_BLOCK; }
     uint64_t offered_features() const override { return features_; }
     size_t queue_count() const override { return 1; }
     void read_config(uint64_t offset, std::span<uint8_t> data) const override;

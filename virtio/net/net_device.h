@@ -17,6 +17,8 @@
 // reset() runs, no frame goes into its buffers and no chain or interrupt goes back to it.
 #pragma once
 
+#include <linux/virtio_ids.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -63,7 +65,7 @@ class NetDevice : public UpdatableDevice<NetworkInterfaceUpdate> {
                                                      const GuestMemory& mem, Interrupt& interrupt,
                                                      Tap tap, TimeSource clock = Clock::now);
 
-    uint32_t device_type() const override { return 1; }
+    uint32_t device_type() const override { return VIRTIO_ID_NET; }
     uint64_t offered_features() const override { return features_; }
     size_t queue_count() const override { return 2; }
     void read_config(uint64_t offset, std::span<uint8_t> data) const override;
