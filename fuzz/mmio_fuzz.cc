@@ -5,6 +5,7 @@
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include "core/base/log.h"
+#include "core/event_loop/event_loop.h"
 #include "fuzz/support/fake_device.h"
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/require.h"
@@ -26,6 +27,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto transport = virtio::MmioTransport::create(device, interrupt, mem, nullptr, 0xd0000000);
     require(transport.has_value(), "a transport can be made");
     auto& t = **transport;
+    // The VMM thread's turn: lifecycle requests and kicks, as its loop runs them.
+    auto made = EventLoop::create();
+    require(made.has_value(), "an event loop can be made");
+    EventLoop& loop = *made;
+    require(t.attach(loop).has_value(), "the transport joins the loop");
+    auto turn = [&loop] {
+        for (auto n = loop.run_once(0); n && *n > 0; n = loop.run_once(0)) {
+        }
+    };
 
     while (in.remaining_bytes() > 0) {
         const uint8_t op = in.ConsumeIntegral<uint8_t>();
@@ -40,11 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         } else {
             t.read(offset, std::span<uint8_t>(bytes, len));
         }
-        // The VMM thread's turn: lifecycle requests and kicks, as its loop would run them.
-        if (op & 8) t.run_pending();
+        if (op & 8) turn();
         if (op & 16) (void)device.queue_states();
     }
-    t.run_pending();
+    turn();
 
     const std::vector<uint8_t> saved = t.save();
     fuzz::FakeDevice device2(mem);

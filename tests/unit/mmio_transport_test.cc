@@ -68,7 +68,15 @@ class TransportTest : public ::testing::Test {
   protected:
     TransportTest()
         : interrupt(irq),
-          transport(*MmioTransport::create(dev, interrupt, h.mem(), nullptr, 0xd0000000)) {}
+          transport(*MmioTransport::create(dev, interrupt, h.mem(), nullptr, 0xd0000000)) {
+        EXPECT_TRUE(transport->attach(loop));
+    }
+
+    // The VMM thread's turn: the lifecycle requests and kicks its loop has ready, until none is.
+    void turn() {
+        for (auto n = loop.run_once(0); n && *n > 0; n = loop.run_once(0)) {
+        }
+    }
 
     uint32_t rd(uint64_t off) {
         uint32_t v = 0;
@@ -102,7 +110,7 @@ class TransportTest : public ::testing::Test {
     void driver_ok() {
         wr(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                                    VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-        transport->run_pending();
+        turn();
     }
 
     // A second transport, over `other`, restored from `saved` as a new ember would restore it.
@@ -117,9 +125,11 @@ class TransportTest : public ::testing::Test {
             ADD_FAILURE() << r.error().message;
             return nullptr;
         }
+        EXPECT_TRUE((*t)->attach(loop));
         return std::move(*t);
     }
 
+    EventLoop loop = std::move(*EventLoop::create());
     testing::VirtqHarness h;
     testing::CountingIrq irq;
     FakeDevice dev;
@@ -182,10 +192,10 @@ TEST_F(TransportTest, DriverOkActivatesWithTheNegotiatedQueues) {
     EXPECT_GE(dev.processed, 1) << "the early kick is not lost";
     int before = dev.processed;
     wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-    transport->run_pending();
+    turn();
     EXPECT_EQ(dev.processed, before + 1);
     wr(VIRTIO_MMIO_QUEUE_NOTIFY, 7);  // no such queue: ignored
-    transport->run_pending();
+    turn();
     EXPECT_EQ(dev.processed, before + 1);
 }
 
@@ -210,7 +220,7 @@ TEST_F(TransportTest, ResetStopsTheDeviceAndClearsEverything) {
     // The device is told at once, on the writing thread; its reset runs with the pending work.
     EXPECT_EQ(dev.reset_requests, 1);
     EXPECT_EQ(dev.resets, 0);
-    transport->run_pending();
+    turn();
     EXPECT_EQ(dev.resets, 1);
     EXPECT_FALSE(transport->active());
     // And it can be brought up again.
@@ -227,7 +237,7 @@ TEST_F(TransportTest, AnActivationTheDriverResetBeforeItRanIsNotStarted) {
     wr(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                                VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
     wr(VIRTIO_MMIO_STATUS, 0);
-    transport->run_pending();
+    turn();
     EXPECT_EQ(dev.activations, 0);
     EXPECT_EQ(dev.processed, 0);
     EXPECT_FALSE(transport->active());
@@ -244,7 +254,7 @@ TEST_F(TransportTest, AResetAskedForWhileTheDeviceStartsHoldsItBeforeItLooksAtAR
     EXPECT_EQ(std::vector<std::string>(dev.events.begin(), dev.events.begin() + 4), started)
         << "the device must be told again after its activate(), before its queues are looked at";
     dev.during_activation = nullptr;
-    transport->run_pending();
+    turn();
     EXPECT_EQ(dev.resets, 1);
     EXPECT_FALSE(transport->active());
 }
@@ -275,7 +285,7 @@ TEST_F(TransportTest, DriverOkWithoutFeaturesOkIsIgnored) {
     setup_queue();
     wr(VIRTIO_MMIO_STATUS,
        VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK);
-    transport->run_pending();
+    turn();
     EXPECT_EQ(dev.activations, 0);
     EXPECT_FALSE(rd(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_DRIVER_OK);
 }
@@ -340,7 +350,7 @@ TEST_F(TransportTest, ARestoredLiveDeviceServesItsQueuesOnlyFromTheLoop) {
     ASSERT_TRUE(restored);
     EXPECT_EQ(other.activations, 1);
     EXPECT_EQ(other.processed, 0);
-    restored->run_pending();
+    turn();
     EXPECT_EQ(other.processed, 1) << "each queue is looked at once, from the loop";
 }
 

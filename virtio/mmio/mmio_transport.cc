@@ -367,10 +367,4 @@ Result<void> MmioTransport::restore(const TransportState& t) {
     return {};
 }
 
-void MmioTransport::run_pending() {
-    handle_lifecycle();
-    for (size_t i = 0; i < notify_evts_.size(); ++i)
-        if (notify_evts_[i].consume() != 0 && active_) device_.process_queue(i);
-}
-
 }  // namespace ember::virtio

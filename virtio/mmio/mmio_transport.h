@@ -75,9 +75,6 @@ class MmioTransport : public BusDevice, public Persistent {
     std::vector<uint8_t> save() const override;
     Result<void> restore(std::span<const uint8_t> payload, uint32_t version) override;
 
-    // Tests: handle pending lifecycle requests and queue kicks as the VMM loop would.
-    void run_pending();
-
     struct Counters {
         uint64_t activations = 0;
         uint64_t activation_failures = 0;
