@@ -164,7 +164,7 @@ Result<Controller::Configuring*> Controller::require_not_started() {
 }
 
 Outcome Controller::configured(Result<ValidVmConfig> config) {
-    if (!config) return fail(config.error().message);
+    EMBER_TRY(config);
     auto c = require_not_started();
     EMBER_TRY(c);
     (*c)->configured = true;
@@ -181,8 +181,8 @@ Outcome Controller::handle(const PutBootSource& a) {
     auto conf = require_not_started();
     EMBER_TRY(conf);
     // Firecracker's texts first, which scripts grep for; then which field and file.
-    if (auto r = check_readable("boot-source.kernel_image_path", a.config.kernel_image_path); !r)
-        return fail("The kernel file cannot be opened: " + r.error().message);
+    EMBER_TRY(check_readable("boot-source.kernel_image_path", a.config.kernel_image_path),
+              "The kernel file cannot be opened");
     if (a.config.initrd_path)
         if (auto r = check_readable("boot-source.initrd_path", *a.config.initrd_path); !r)
             return fail(
@@ -213,7 +213,7 @@ Outcome Controller::handle(const PutCpuConfig& a) {
     VmConfig c = (*conf)->config;
     c.cpu_config = a.config;
     auto valid = ValidVmConfig::check(std::move(c));
-    if (!valid) return fail(valid.error().message);
+    EMBER_TRY(valid);
     (*conf)->config = std::move(*valid);
     published_.publish((*conf)->config, VmState::NotStarted);
     return {};
@@ -228,37 +228,39 @@ Outcome Controller::set_machine(const MachineConfig& m, bool static_template) {
     return configured(ValidVmConfig::check(std::move(c)));
 }
 
+// The whole configuration with the device is checked first (its values, a second root or a
+// reused id, tap or MAC), then what it names on the host, as Firecracker's builders do.
 Outcome Controller::handle(const PutDrive& a) {
     auto conf = require_not_started();
     EMBER_TRY(conf);
-    if (auto r = validate_drive(a.config); !r) return fail(r.error().message);
-    if (auto r = check_readable("drive '" + a.config.drive_id + "': path_on_host",
-                                a.config.path_on_host, FileKinds::RegularOrBlockDevice);
-        !r)
-        return fail("Unable to create the virtio block device: " + r.error().message);
     VmConfig trial = (*conf)->config;
     std::erase_if(trial.drives, [&](const auto& d) { return d.drive_id == a.config.drive_id; });
     trial.drives.push_back(a.config);
-    return configured(ValidVmConfig::check(std::move(trial)));
+    auto valid = ValidVmConfig::check(std::move(trial));
+    EMBER_TRY(valid);
+    EMBER_TRY(check_readable("drive '" + a.config.drive_id + "': path_on_host",
+                             a.config.path_on_host, FileKinds::RegularOrBlockDevice),
+              "Unable to create the virtio block device");
+    return configured(std::move(valid));
 }
 
 Outcome Controller::handle(const PutNetworkInterface& a) {
     auto conf = require_not_started();
     EMBER_TRY(conf);
-    if (auto r = validate_network_interface(a.config); !r) return fail(r.error().message);
+    VmConfig trial = (*conf)->config;
+    std::erase_if(trial.network_interfaces,
+                  [&](const auto& n) { return n.iface_id == a.config.iface_id; });
+    trial.network_interfaces.push_back(a.config);
+    auto valid = ValidVmConfig::check(std::move(trial));
+    EMBER_TRY(valid);
     if (::if_nametoindex(a.config.host_dev_name.c_str()) == 0)
         return fail("Could not create the network device: network interface '" + a.config.iface_id +
                     "': tap '" + a.config.host_dev_name + "' does not exist");
     // Opened once and let go, as Firecracker opens it here: a tun, a multi-queue tap or one another
     // process holds is refused now, not at InstanceStart.
-    if (auto tap = virtio::Tap::open(a.config.host_dev_name); !tap)
-        return fail("Could not create the network device: network interface '" + a.config.iface_id +
-                    "': " + tap.error().message);
-    VmConfig trial = (*conf)->config;
-    std::erase_if(trial.network_interfaces,
-                  [&](const auto& n) { return n.iface_id == a.config.iface_id; });
-    trial.network_interfaces.push_back(a.config);
-    EMBER_TRY(configured(ValidVmConfig::check(std::move(trial))));
+    EMBER_TRY(virtio::Tap::open(a.config.host_dev_name),
+              "Could not create the network device: network interface '" + a.config.iface_id + "'");
+    EMBER_TRY(configured(std::move(valid)));
     if (auto warning = guest_mac_warning(a.config)) log::warn(*warning);
     return {};
 }
@@ -286,7 +288,7 @@ Outcome Controller::handle(const SendCtrlAltDel&) {
     Vmm* v = vmm();
     if (v == nullptr || v->state() == VmState::Exited)
         return fail("SendCtrlAltDel: the microVM is not running");
-    if (auto r = v->send_ctrl_alt_del(); !r) return fail("SendCtrlAltDel: " + r.error().message);
+    EMBER_TRY(v->send_ctrl_alt_del(), "SendCtrlAltDel");
     return {};
 }
 
@@ -319,7 +321,7 @@ Outcome Controller::handle(const PutLogger& a) {
     EMBER_TRY(require_not_started());
     if (a.config.log_path) {
         auto sink = open_sink("logger.log_path", *a.config.log_path, 0);
-        if (!sink) return fail(sink.error().message);
+        EMBER_TRY(sink);
         log::set_fd(sink->get());
     }
     if (a.config.level) log::set_level(*a.config.level);
@@ -332,7 +334,7 @@ Outcome Controller::handle(const PutMetrics& a) {
     EMBER_TRY(require_not_started());
     if (metrics_file_.valid()) return fail("metrics: the metrics system is already configured");
     auto sink = open_sink("metrics.metrics_path", a.metrics_path, O_CREAT);
-    if (!sink) return fail(sink.error().message);
+    EMBER_TRY(sink);
     metrics_file_ = std::move(*sink);
     arm_timer(metrics_timer_.get(), kMetricsPeriod, kMetricsPeriod);
     return {};
@@ -345,8 +347,7 @@ Outcome Controller::handle(const CreateSnapshot& a) {
             "snapshot/create: the microVM must be paused first (PATCH /vm {\"state\": "
             "\"Paused\"})");
     const auto start = std::chrono::steady_clock::now();
-    if (auto r = v->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff()); !r)
-        return fail("snapshot/create: " + r.error().message);
+    EMBER_TRY(v->save_snapshot(a.snapshot_path, a.mem_file_path, a.diff()), "snapshot/create");
     (a.diff() ? latencies_us_.diff_create_snapshot : latencies_us_.full_create_snapshot) =
         micros_since(start);
     return {};
@@ -375,7 +376,7 @@ Outcome Controller::handle(const RecordWorkingSet& a) {
             "snapshot touched after its load");
     const auto start = std::chrono::steady_clock::now();
     auto counts = v->record_working_set(a.working_set_path);
-    if (!counts) return fail("snapshot/working-set: " + counts.error().message);
+    EMBER_TRY(counts, "snapshot/working-set");
     log::info("snapshot/working-set: " + std::to_string(counts->written_pages) + " written and " +
               std::to_string(counts->read_pages) + " read pages in " +
               std::to_string(counts->runs) + " runs, to " + a.working_set_path + " in " +
@@ -450,7 +451,7 @@ Outcome Controller::start_instance() {
     }
     if (!vmm) {
         prepare();  // for an InstanceStart sent again once the configuration is fixed
-        return fail(vmm.error().message);
+        return std::unexpected(std::move(vmm.error()));
     }
     started(std::move(*vmm));
     return {};
@@ -473,7 +474,7 @@ Outcome Controller::confine_vmm_thread() {
     if (auto r = seccomp::install(*options_.vmm_filter, seccomp::ThreadKind::Vmm); !r) {
         fatal_ = r.error().message;
         loop_.stop();
-        return fail(r.error().message);
+        return std::unexpected(std::move(r.error()));
     }
     return {};
 }
