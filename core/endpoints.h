@@ -1,6 +1,6 @@
 // Every endpoint of ember's API, once: its method, its path, the type of its body (PUT, PATCH) or
 // its answer (GET), and the name Firecracker's metrics count it under. The router serves, counts
-// and reads the bodies of these rows (api/routes/router.cc); the client calls them
+// and reads the bodies of these rows (api/server/router.cc); the client calls them
 // (api/client/client.h). A new endpoint is a row here, its body's field description
 // (core/action_fields.h, core/config/config_fields.h) and its handler in the router.
 #pragma once

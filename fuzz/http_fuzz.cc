@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "api/http/http_connection.h"
-#include "api/routes/router.h"
+#include "api/server/http_connection.h"
+#include "api/server/router.h"
 #include "core/base/log.h"
 #include "fuzz/support/require.h"
 

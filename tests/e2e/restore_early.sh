@@ -40,7 +40,7 @@ for round in $(seq 1 "$rounds"); do
         echo "FAIL: round $round: paused after $at console lines; exit code $rc"
         echo "--- console before the snapshot"; tail -n 5 "$work/console_a"
         echo "--- log after the restore"; cat "$work/log_b"
-        echo "--- the snapshot's vCPUs"; "$(dirname "$ember")/../snapshot/ember-snapshot-info" "$work/vm.state" | grep '^vCPU'
+        echo "--- the snapshot's vCPUs"; "$(dirname "$ember")/ember-snapshot-info" "$work/vm.state" | grep '^vCPU'
         echo "--- console after the restore"; cat "$work/console_b"
         failures=$((failures + 1))
     fi

@@ -1,5 +1,5 @@
 // emberctl's command line: what each command takes, and the mistakes refused before anything runs.
-#include "api/client/emberctl/command_line.h"
+#include "vmm/tools/emberctl/command_line.h"
 
 #include <gtest/gtest.h>
 

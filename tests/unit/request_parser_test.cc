@@ -1,4 +1,4 @@
-#include "api/http/request_parser.h"
+#include "api/server/request_parser.h"
 
 #include <gtest/gtest.h>
 

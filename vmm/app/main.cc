@@ -17,10 +17,10 @@
 #include <string_view>
 #include <vector>
 
-#include "api/http/api_socket.h"
-#include "api/http/uds_http_server.h"
 #include "api/json/vm_config_json.h"
-#include "api/routes/router.h"
+#include "api/server/api_socket.h"
+#include "api/server/router.h"
+#include "api/server/uds_http_server.h"
 #include "core/base/elapsed.h"
 #include "core/base/fatal_exit.h"
 #include "core/base/log.h"

@@ -1,4 +1,4 @@
-#include "api/http/uds_http_server.h"
+#include "api/server/uds_http_server.h"
 
 #include <fcntl.h>
 #include <malloc.h>

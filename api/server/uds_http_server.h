@@ -13,8 +13,8 @@
 #include <thread>
 #include <unordered_map>
 
-#include "api/http/http_connection.h"
-#include "api/http/http_types.h"
+#include "api/server/http_connection.h"
+#include "api/server/http_types.h"
 #include "core/base/error.h"
 #include "core/base/event_fd.h"
 #include "core/base/unique_fd.h"

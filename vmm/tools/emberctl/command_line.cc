@@ -1,4 +1,4 @@
-#include "api/client/emberctl/command_line.h"
+#include "vmm/tools/emberctl/command_line.h"
 
 #include <algorithm>
 #include <charconv>

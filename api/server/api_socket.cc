@@ -1,4 +1,4 @@
-#include "api/http/api_socket.h"
+#include "api/server/api_socket.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

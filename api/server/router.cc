@@ -1,4 +1,4 @@
-#include "api/routes/router.h"
+#include "api/server/router.h"
 
 #include <cctype>
 #include <concepts>

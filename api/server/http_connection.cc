@@ -1,4 +1,4 @@
-#include "api/http/http_connection.h"
+#include "api/server/http_connection.h"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>

@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "api/client/ember_process.h"
-#include "api/client/emberctl/command_line.h"
 #include "api/client/page_handler.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
 #include "core/base/open_file.h"
 #include "core/base/unique_fd.h"
+#include "vmm/tools/emberctl/command_line.h"
 
 namespace ember::emberctl {
 namespace {

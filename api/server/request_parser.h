@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "api/http/http_types.h"
+#include "api/server/http_types.h"
 
 namespace ember::api {
 

@@ -1,4 +1,4 @@
-// api/routes: Firecracker's REST API (pinned: the v1.7.0 swagger) as ember serves it. The router
+// api/server: Firecracker's REST API (pinned: the v1.7.0 swagger) as ember serves it. The router
 // runs on the API thread: it parses and checks a request, hands a typed
 // action to the VMM through core/actions.h (the Controller runs it on the VMM thread) or reads a
 // copy for a GET, and answers with Firecracker's status codes: 204 with no body, 200 with JSON,
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "api/http/http_types.h"
+#include "api/server/http_types.h"
 #include "core/actions.h"
 #include "core/base/metrics.h"
 

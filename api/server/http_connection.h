@@ -9,8 +9,8 @@
 #include <chrono>
 #include <string>
 
-#include "api/http/http_types.h"
-#include "api/http/request_parser.h"
+#include "api/server/http_types.h"
+#include "api/server/request_parser.h"
 #include "core/base/unique_fd.h"
 
 namespace ember::api {
