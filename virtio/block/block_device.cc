@@ -166,16 +166,12 @@ Result<bool> BlockDevice::update(const DriveUpdate& update) {
         EMBER_TRY(o, "Error manipulating the backing file");
         opened = std::move(*o);
     }
-    std::optional<RateLimiterConfig> limits;
     std::optional<PendingLimiter> limiter;
     if (update.rate_limiter) {
-        limits = updated_rate_limiter(config_.rate_limiter, *update.rate_limiter);
-        auto l = RateLimiter::create(limits, clock_());
-        EMBER_TRY(l, "drive '" + config_.drive_id + "'");
-        auto watched = PendingLimiter::watch(std::move(*l), loop_,
-                                             [this](uint32_t) { on_rate_limiter_timer(); });
-        EMBER_TRY(watched, "drive '" + config_.drive_id + "': rate limiter");
-        limiter.emplace(std::move(*watched));
+        auto made = PendingLimiter::make(config_.rate_limiter, *update.rate_limiter, clock_(),
+                                         loop_, [this](uint32_t) { on_rate_limiter_timer(); });
+        EMBER_TRY(made, "drive '" + config_.drive_id + "'");
+        limiter.emplace(std::move(*made));
     }
     if (opened) {
         // What the guest asked of the old image completes on it; later requests go to the new.
@@ -186,10 +182,7 @@ Result<bool> BlockDevice::update(const DriveUpdate& update) {
         serial_ = disk_serial(image_.get());
         config_.path_on_host = *update.path_on_host;
     }
-    if (limiter) {
-        config_.rate_limiter = limits;
-        std::move(*limiter).put(limiter_);
-    }
+    if (limiter) std::move(*limiter).put(limiter_, config_.rate_limiter);
     // Requests held back by the old limits, or waiting while the image changed, go on now.
     process_queue(0);
     return opened.has_value();

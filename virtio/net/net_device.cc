@@ -129,35 +129,22 @@ void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
 Result<bool> NetDevice::update(const NetworkInterfaceUpdate& update) {
     EMBER_TRY(validate_network_interface_update(update));
     const std::string who = "network interface '" + config_.iface_id + "'";
-    std::optional<RateLimiterConfig> rx_limits, tx_limits;
     std::optional<PendingLimiter> rx, tx;
     if (update.rx_rate_limiter) {
-        rx_limits = updated_rate_limiter(config_.rx_rate_limiter, *update.rx_rate_limiter);
-        auto l = RateLimiter::create(rx_limits, clock_());
-        EMBER_TRY(l, who + ": rx_rate_limiter");
-        auto watched = PendingLimiter::watch(std::move(*l), loop_,
-                                             [this](uint32_t) { on_rx_limiter_timer(); });
-        EMBER_TRY(watched, who + ": rx_rate_limiter");
-        rx.emplace(std::move(*watched));
+        auto made = PendingLimiter::make(config_.rx_rate_limiter, *update.rx_rate_limiter, clock_(),
+                                         loop_, [this](uint32_t) { on_rx_limiter_timer(); });
+        EMBER_TRY(made, who + ": rx_rate_limiter");
+        rx.emplace(std::move(*made));
     }
     if (update.tx_rate_limiter) {
-        tx_limits = updated_rate_limiter(config_.tx_rate_limiter, *update.tx_rate_limiter);
-        auto l = RateLimiter::create(tx_limits, clock_());
-        EMBER_TRY(l, who + ": tx_rate_limiter");
-        auto watched = PendingLimiter::watch(std::move(*l), loop_,
-                                             [this](uint32_t) { on_tx_limiter_timer(); });
-        EMBER_TRY(watched, who + ": tx_rate_limiter");
-        tx.emplace(std::move(*watched));
+        auto made = PendingLimiter::make(config_.tx_rate_limiter, *update.tx_rate_limiter, clock_(),
+                                         loop_, [this](uint32_t) { on_tx_limiter_timer(); });
+        EMBER_TRY(made, who + ": tx_rate_limiter");
+        tx.emplace(std::move(*made));
     }
     // Nothing has changed until here.
-    if (rx) {
-        config_.rx_rate_limiter = rx_limits;
-        std::move(*rx).put(rx_limiter_);
-    }
-    if (tx) {
-        config_.tx_rate_limiter = tx_limits;
-        std::move(*tx).put(tx_limiter_);
-    }
+    if (rx) std::move(*rx).put(rx_limiter_, config_.rx_rate_limiter);
+    if (tx) std::move(*tx).put(tx_limiter_, config_.tx_rate_limiter);
     // Traffic the old limits held back goes on under the new ones.
     if (!queues_.empty()) {
         receive();

@@ -81,8 +81,21 @@ Result<PendingLimiter> PendingLimiter::watch(RateLimiter next, EventLoop* loop,
     return PendingLimiter(std::move(next), loop, watched);
 }
 
+Result<PendingLimiter> PendingLimiter::make(const std::optional<RateLimiterConfig>& now,
+                                            const RateLimiterConfig& update, Clock::time_point t,
+                                            EventLoop* loop, EventLoop::Handler on_timer) {
+    const RateLimiterConfig limits = updated_rate_limiter(now, update);
+    auto next = RateLimiter::create(limits, t);
+    EMBER_TRY(next);
+    auto pending = watch(std::move(*next), loop, std::move(on_timer));
+    EMBER_TRY(pending);
+    pending->limits_ = limits;
+    return pending;
+}
+
 PendingLimiter::PendingLimiter(PendingLimiter&& other) noexcept
     : next_(std::move(other.next_)),
+      limits_(other.limits_),
       loop_(other.loop_),
       watched_(std::exchange(other.watched_, false)) {}
 
@@ -94,6 +107,11 @@ void PendingLimiter::put(RateLimiter& current) && {
     if (loop_ != nullptr && current.timer_fd() >= 0) loop_->remove(current.timer_fd());
     current = std::move(*next_);
     watched_ = false;
+}
+
+void PendingLimiter::put(RateLimiter& current, std::optional<RateLimiterConfig>& config) && {
+    config = limits_;
+    std::move(*this).put(current);
 }
 
 }  // namespace ember::virtio

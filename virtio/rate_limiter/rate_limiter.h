@@ -63,6 +63,10 @@ class RateLimiter {
 // it in place of the old limiter, whose watch goes.
 class PendingLimiter {
   public:
+    // `update` applied to the device's limits (`now`), as Firecracker applies one.
+    static Result<PendingLimiter> make(const std::optional<RateLimiterConfig>& now,
+                                       const RateLimiterConfig& update, Clock::time_point t,
+                                       EventLoop* loop, EventLoop::Handler on_timer);
     static Result<PendingLimiter> watch(RateLimiter next, EventLoop* loop,
                                         EventLoop::Handler on_timer);
     PendingLimiter(PendingLimiter&& other) noexcept;
@@ -70,14 +74,17 @@ class PendingLimiter {
     ~PendingLimiter();
 
     int timer_fd() const { return next_->timer_fd(); }
+    // In place of `current`; with make()'s limits put in `config` too.
     void put(RateLimiter& current) &&;
+    void put(RateLimiter& current, std::optional<RateLimiterConfig>& config) &&;
 
   private:
     PendingLimiter(RateLimiter next, EventLoop* loop, bool watched)
         : next_(std::move(next)), loop_(loop), watched_(watched) {}
     std::optional<RateLimiter> next_;
-    EventLoop* loop_;  // the device's, or null before it is attached
-    bool watched_;     // next_'s timer is in loop_, and not yet put
+    std::optional<RateLimiterConfig> limits_;  // make()'s
+    EventLoop* loop_;                          // the device's, or null before it is attached
+    bool watched_;                             // next_'s timer is in loop_, and not yet put
 };
 
 }  // namespace ember::virtio
