@@ -6,13 +6,16 @@
 
 #include <linux/kvm.h>
 
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "core/base/error.h"
 #include "core/base/persistent.h"
+#include "core/base/state_codec.h"
 #include "core/config/vm_config.h"
 #include "core/kvm/kvm_abi.h"
 #include "core/kvm/vcpu_state.h"
@@ -42,6 +45,19 @@ struct MemoryLayout {
     uint64_t page_size = kGuestPageSize;
     uint64_t total() const;
 };
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, GenerationIdPlace>
+void describe_state(S& g, V&& v) {
+    v(StateField{"addr"}, g.addr);
+    v(StateField{"gsi"}, g.gsi);
+}
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, MemoryLayout>
+void describe_state(S& m, V&& v) {
+    v(StateField{.name = "regions", .max = 8}, m.regions);
+    v(StateField{.name = "generation_id", .since = 2}, m.generation_id);
+    v(StateField{.name = "page_size", .since = 3}, m.page_size);
+}
 
 // What the Vmm hands write_snapshot() (write_snapshot.h): read_snapshot() gives the same back,
 // the devices' sections aside, which stay in the file until the rebuilt devices take them.

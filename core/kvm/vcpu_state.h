@@ -7,11 +7,14 @@
 
 #include <linux/kvm.h>
 
+#include <concepts>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/base/state_codec.h"
 #include "core/kvm/kvm_abi.h"
 #include "core/kvm/vcpu.h"
 
@@ -37,6 +40,24 @@ struct VcpuState {
 // The most bytes a vCPU's nested state takes: the header, and VMX's two VMCSs after it.
 inline constexpr size_t kMaxNestedStateBytes =
     sizeof(kvm_nested_state) + 2 * KVM_STATE_NESTED_VMX_VMCS_SIZE;
+// The vCPU section's fields (core/base/state_codec.h): version 2 added the nested state.
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, VcpuState>
+void describe_state(S& s, V&& v) {
+    v(StateField{.name = "cpuid", .max = 1024}, s.cpuid);
+    v(StateField{"tsc_khz"}, s.tsc_khz);
+    v(StateField{"regs"}, s.regs);
+    v(StateField{"sregs"}, s.sregs);
+    v(StateField{"xsave"}, s.xsave);
+    v(StateField{"xcrs"}, s.xcrs);
+    v(StateField{.name = "msrs", .max = 4096}, s.msrs);
+    v(StateField{"lapic"}, s.lapic);
+    v(StateField{"mp_state"}, s.mp_state);
+    v(StateField{"events"}, s.events);
+    v(StateField{"debugregs"}, s.debugregs);
+    v(StateField{.name = "nested", .since = 2, .max = kMaxNestedStateBytes}, s.nested);
+}
+
 // Whether `state` (KVM_GET_NESTED_STATE's) holds more than a vCPU that never used nested
 // virtualization has: such a state need not be saved.
 bool nested_state_in_use(std::span<const uint8_t> state);

@@ -5,7 +5,11 @@
 
 #include <linux/kvm.h>
 
+#include <concepts>
+#include <type_traits>
+
 #include "core/base/error.h"
+#include "core/base/state_codec.h"
 #include "core/kvm/vm.h"
 
 namespace ember {
@@ -15,6 +19,17 @@ struct VmKvmState {
     kvm_pit_state2 pit{};
     kvm_clock_data clock{};
 };
+
+// The VM section's fields (core/base/state_codec.h).
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, VmKvmState>
+void describe_state(S& s, V&& v) {
+    v(StateField{"pic_master"}, s.pic_master);
+    v(StateField{"pic_slave"}, s.pic_slave);
+    v(StateField{"ioapic"}, s.ioapic);
+    v(StateField{"pit"}, s.pit);
+    v(StateField{"clock"}, s.clock);
+}
 
 Result<VmKvmState> capture_vm(const Vm& vm);
 Result<void> restore_vm(const Vm& vm, const VmKvmState& state);
