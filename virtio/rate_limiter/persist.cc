@@ -1,34 +1,18 @@
 #include "virtio/rate_limiter/persist.h"
 
+#include <tuple>
+
 namespace ember::virtio {
 namespace {
 
 constexpr uint8_t kBandwidth = 1, kOps = 2;
 
-void put_bucket(ByteWriter& w, const TokenBucketState& b) {
-    w.put<uint8_t>(b.in_debt);
-    w.put(b.tokens);
-    w.put(b.one_time_burst);
-    w.put(b.remainder);
-    w.put(b.since_refill_ns);
-}
-
-Result<TokenBucketState> get_bucket(ByteReader& r) {
-    TokenBucketState b;
-    EMBER_TRY(read_into(r, b.in_debt));
-    EMBER_TRY(read_into(r, b.tokens));
-    EMBER_TRY(read_into(r, b.one_time_burst));
-    EMBER_TRY(read_into(r, b.remainder));
-    EMBER_TRY(read_into(r, b.since_refill_ns));
-    return b;
-}
-
 }  // namespace
 
 void put_rate_limiter(ByteWriter& w, const RateLimiterState& s) {
     w.put<uint8_t>((s.bandwidth ? kBandwidth : 0) | (s.ops ? kOps : 0));
-    if (s.bandwidth) put_bucket(w, *s.bandwidth);
-    if (s.ops) put_bucket(w, *s.ops);
+    if (s.bandwidth) state_codec::put(w, *s.bandwidth, 1);
+    if (s.ops) state_codec::put(w, *s.ops, 1);
 }
 
 Result<RateLimiterState> get_rate_limiter(ByteReader& r) {
@@ -36,16 +20,10 @@ Result<RateLimiterState> get_rate_limiter(ByteReader& r) {
     EMBER_TRY(buckets);
     if ((*buckets & ~(kBandwidth | kOps)) != 0) return fail("a rate limiter names unknown buckets");
     RateLimiterState s;
-    if (*buckets & kBandwidth) {
-        auto b = get_bucket(r);
-        EMBER_TRY(b, "bandwidth bucket");
-        s.bandwidth = *b;
-    }
-    if (*buckets & kOps) {
-        auto b = get_bucket(r);
-        EMBER_TRY(b, "ops bucket");
-        s.ops = *b;
-    }
+    for (auto [bit, bucket, name] : {std::tuple{kBandwidth, &s.bandwidth, "bandwidth bucket"},
+                                     std::tuple{kOps, &s.ops, "ops bucket"}})
+        if (*buckets & bit)
+            EMBER_TRY(state_codec::get(r, name, StateField{name}, 1, bucket->emplace()), name);
     return s;
 }
 

@@ -1,11 +1,27 @@
 // A rate limiter's snapshot state, written into its device's section (virtio/mmio/persist.h).
 #pragma once
 
+#include <concepts>
+#include <type_traits>
+
 #include "core/base/bytes.h"
 #include "core/base/error.h"
+#include "core/base/state_codec.h"
 #include "virtio/rate_limiter/rate_limiter.h"
 
 namespace ember::virtio {
+
+// A bucket's fields (core/base/state_codec.h). The limiter writes a byte naming the buckets it
+// has, then each.
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, TokenBucketState>
+void describe_state(S& b, V&& v) {
+    v(StateField{"in_debt"}, b.in_debt);
+    v(StateField{"tokens"}, b.tokens);
+    v(StateField{"one_time_burst"}, b.one_time_burst);
+    v(StateField{"remainder"}, b.remainder);
+    v(StateField{"since_refill_ns"}, b.since_refill_ns);
+}
 
 void put_rate_limiter(ByteWriter& w, const RateLimiterState& s);
 Result<RateLimiterState> get_rate_limiter(ByteReader& r);
