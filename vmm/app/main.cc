@@ -278,6 +278,117 @@ Result<UniqueFd> open_serial_out(const std::string& path) {
     return fd;
 }
 
+// What ember answers without a VM (--help, --version, the default filter, --check-host), with the
+// exit status; nothing for a run.
+std::optional<int> answer_without_a_vm(const Cli& cli) {
+    if (cli.help) {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (cli.version) {
+        // Firecracker's first line, which Kata's driver and Firecracker's tests parse for the
+        // version of the API spoken; then what actually runs.
+        std::printf("Firecracker v%s\nember v%s\n", api::kPinnedFirecrackerVersion, EMBER_VERSION);
+        return 0;
+    }
+    if (cli.print_seccomp_filter) {
+        const std::string_view json = seccomp::default_filters_json();
+        std::fwrite(json.data(), 1, json.size(), stdout);
+        return 0;
+    }
+    if (cli.check_host) {
+        HostReport report = check_host();
+        for (const auto& line : report.lines) std::printf("%s\n", format_check_line(line).c_str());
+        std::printf("%s\n", report.can_run_vms ? "ember can run microVMs on this host"
+                                               : "ember cannot run microVMs on this host");
+        return report.can_run_vms ? 0 : 1;
+    }
+    return std::nullopt;
+}
+
+// The log as the flags ask, and its file (--log-path) when one is named.
+Result<UniqueFd> set_up_log(const Cli& cli) {
+    log::set_level(cli.level);
+    log::set_instance_id(cli.id);
+    log::set_show_level(cli.show_level);
+    log::set_show_origin(cli.show_log_origin);
+    if (!cli.log_path) return UniqueFd();
+    // As PUT /logger's, but created when missing, as --log-path always has been.
+    auto opened = open_file(*cli.log_path, O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK,
+                            FileKinds::RegularOrFifo);
+    EMBER_TRY(opened, "--log-path " + *cli.log_path);
+    log::set_fd(opened->get());
+    return opened;
+}
+
+Result<std::optional<ValidVmConfig>> config_from_file(const Cli& cli) {
+    if (!cli.config_file) return std::nullopt;
+    auto text = read_config_file(*cli.config_file);
+    EMBER_TRY(text, "--config-file");
+    auto parsed = json::parse_vm_config(*text, read_config_file);
+    EMBER_TRY(parsed, "--config-file " + *cli.config_file);
+    return std::move(*parsed);
+}
+
+Result<UniqueFd> serial_out_of(const Cli& cli) {
+    if (!cli.serial_out) return console_fd(STDOUT_FILENO);
+    auto opened = open_serial_out(*cli.serial_out);
+    EMBER_TRY(opened, "--serial-out " + *cli.serial_out);
+    return opened;
+}
+
+// What the Controller and its Vmm are run with, from the flags; the API's metrics are read
+// through `router` and `api_server` once the server has started.
+ControllerOptions controller_options(const Cli& cli, const seccomp::ThreadFilters& filters,
+                                     int serial_out, bool serial_in,
+                                     std::chrono::steady_clock::time_point start,
+                                     const std::unique_ptr<api::Router>& router,
+                                     const std::optional<metrics::Group>& api_server) {
+    ControllerOptions options;
+    options.instance_id = cli.id;
+    options.vmm.boot_timer = cli.boot_timer;
+    options.vmm.serial_out_fd = serial_out;
+    options.vmm.serial_in_fd = serial_in ? STDIN_FILENO : -1;
+    options.vmm.start_time = start;
+    options.vmm.start_cpu_us = cli.start_time_cpu_us;
+    options.vmm.quirks = detect_host_quirks();
+    options.api_metrics = [&router, &api_server] {
+        std::vector<metrics::Group> groups;
+        if (api_server) groups.push_back(*api_server);
+        if (router) std::ranges::move(router->metrics(), std::back_inserter(groups));
+        return groups;
+    };
+    options.exit_on_failed_load = !cli.serve_after_failed_load;
+    options.prepare_vm = !cli.no_prepare_vm;
+    options.vmm.pre_fault = !cli.no_pre_fault;
+    options.vmm.vcpu_filter = &filters.vcpu;
+    options.vmm.vmm_filter = &filters.vmm;
+    options.vmm_filter = &filters.vmm;
+    return options;
+}
+
+// The API server on the socket already listening, each of its threads under the API filter; one
+// that cannot be confined, or a server that fails, stops the Controller.
+Result<std::unique_ptr<api::UdsHttpServer>> serve_api(const Cli& cli, UniqueFd listening,
+                                                      api::Router& router,
+                                                      const seccomp::ThreadFilters& filters,
+                                                      Controller& controller) {
+    api::HttpServerOptions http;
+    http.socket_path = cli.api_sock;
+    http.listen_fd = std::move(listening);
+    http.max_payload = cli.max_payload;
+    http.handler = &router;
+    http.on_thread_start = [&filters, &controller] {
+        log::set_thread_name("ember_api");
+        auto r = seccomp::install(filters.api, seccomp::ThreadKind::Api);
+        if (!r) controller.stop(r.error().message);
+        return r.has_value();
+    };
+    http.on_warning = [](const std::string& message) { log::warn(message); };
+    http.on_failure = [&controller](const std::string& message) { controller.stop(message); };
+    return api::UdsHttpServer::start(std::move(http));
+}
+
 int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     signal_counts::count_and_ignore_survivable();
     auto cli = parse_cli(argc, argv);
@@ -286,64 +397,24 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     if (cli && cli->ready_fd) ready = ready_descriptor(*cli->ready_fd);
     log::detach_stderr();
     log::set_thread_name("ember");
-    if (!cli) {
-        log::error(cli.error().message);
+    auto stop = [](const Error& e) {
+        log::error(e.message);
         return 1;
-    }
-    if (ready && !*ready) {
-        log::error("--ready-fd " + std::to_string(*cli->ready_fd) + ": " + ready->error().message);
-        return 1;
-    }
-    if (cli->help) {
-        std::fputs(kUsage, stdout);
-        return 0;
-    }
-    if (cli->version) {
-        // Firecracker's first line, which Kata's driver and Firecracker's tests parse for the
-        // version of the API spoken; then what actually runs.
-        std::printf("Firecracker v%s\nember v%s\n", api::kPinnedFirecrackerVersion, EMBER_VERSION);
-        return 0;
-    }
-    if (cli->print_seccomp_filter) {
-        const std::string_view json = seccomp::default_filters_json();
-        std::fwrite(json.data(), 1, json.size(), stdout);
-        return 0;
-    }
-    if (cli->check_host) {
-        HostReport report = check_host();
-        for (const auto& line : report.lines) std::printf("%s\n", format_check_line(line).c_str());
-        std::printf("%s\n", report.can_run_vms ? "ember can run microVMs on this host"
-                                               : "ember cannot run microVMs on this host");
-        return report.can_run_vms ? 0 : 1;
-    }
-    log::set_level(cli->level);
-    log::set_instance_id(cli->id);
-    log::set_show_level(cli->show_level);
-    log::set_show_origin(cli->show_log_origin);
-    UniqueFd log_file;
-    if (cli->log_path) {
-        // As PUT /logger's, but created when missing, as --log-path always has been.
-        auto opened = open_file(*cli->log_path, O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK,
-                                FileKinds::RegularOrFifo);
-        if (!opened) {
-            log::error("--log-path " + *cli->log_path + ": " + opened.error().message);
-            return 1;
-        }
-        log_file = std::move(*opened);
-        log::set_fd(log_file.get());
-    }
+    };
+    if (!cli) return stop(cli.error());
+    if (ready && !*ready)
+        return stop(std::move(ready->error()).wrap("--ready-fd " + std::to_string(*cli->ready_fd)));
+    if (auto answered = answer_without_a_vm(*cli)) return *answered;
+    auto log_file = set_up_log(*cli);
+    if (!log_file) return stop(log_file.error());
     // Firecracker's first line, which its test framework waits for, with what actually runs.
     log::info(std::string("Running Firecracker v") + api::kPinnedFirecrackerVersion +
               " (ember v" EMBER_VERSION ")");
-
     for (const auto& flag : cli->ignored)
         log::info("accepted " + flag + " (no effect in ember yet)");
 
     auto filters = thread_filters(*cli);
-    if (!filters) {
-        log::error(filters.error().message);
-        return 1;
-    }
+    if (!filters) return stop(filters.error());
     // The main thread is the VMM thread; a fatal signal on another thread hands it the exit.
     fatal_exit::init();
     fatal_exit::mark_vmm_thread();
@@ -351,75 +422,28 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         seccomp::make_library_calls_once();
         seccomp::install_sigsys_reporter();
     }
-
-    std::optional<ValidVmConfig> config;
-    if (cli->config_file) {
-        auto text = read_config_file(*cli->config_file);
-        if (!text) {
-            log::error("--config-file: " + text.error().message);
-            return 1;
-        }
-        auto parsed = json::parse_vm_config(*text, read_config_file);
-        if (!parsed) {
-            log::error("--config-file " + *cli->config_file + ": " + parsed.error().message);
-            return 1;
-        }
-        config = std::move(*parsed);
-    }
-
-    UniqueFd serial_out;
-    if (cli->serial_out) {
-        auto opened = open_serial_out(*cli->serial_out);
-        if (!opened) {
-            log::error("--serial-out " + *cli->serial_out + ": " + opened.error().message);
-            return 1;
-        }
-        serial_out = std::move(*opened);
-    } else {
-        serial_out = console_fd(STDOUT_FILENO);
-    }
+    auto config = config_from_file(*cli);
+    if (!config) return stop(config.error());
+    auto serial_out = serial_out_of(*cli);
+    if (!serial_out) return stop(serial_out.error());
 
     RawTerminal terminal(STDIN_FILENO);
-    ControllerOptions options;
-    options.instance_id = cli->id;
-    options.vmm.boot_timer = cli->boot_timer;
-    options.vmm.serial_out_fd = serial_out.get();
-    options.vmm.serial_in_fd = terminal.active() ? STDIN_FILENO : -1;
     if (cli->start_time_us)
         start =
             std::chrono::steady_clock::time_point(std::chrono::microseconds(*cli->start_time_us));
-    options.vmm.start_time = start;
-    options.vmm.start_cpu_us = cli->start_time_cpu_us;
-    options.vmm.quirks = detect_host_quirks();
     std::unique_ptr<api::Router> router;
     // Firecracker's api_server group: how long the process took to serve its API, in wall time
     // from its start (or --start-time-us) and in CPU time (less --start-time-cpu-us).
     std::optional<metrics::Group> api_server;
-    options.api_metrics = [&router, &api_server] {
-        std::vector<metrics::Group> groups;
-        if (api_server) groups.push_back(*api_server);
-        if (router) std::ranges::move(router->metrics(), std::back_inserter(groups));
-        return groups;
-    };
-    options.exit_on_failed_load = !cli->serve_after_failed_load;
-    options.prepare_vm = !cli->no_prepare_vm;
+    ControllerOptions options = controller_options(*cli, *filters, serial_out->get(),
+                                                   terminal.active(), start, router, api_server);
     if (ready) options.ready_fd = std::move(**ready);
-    options.vmm.pre_fault = !cli->no_pre_fault;
-    options.vmm.vcpu_filter = &filters->vcpu;
-    options.vmm.vmm_filter = &filters->vmm;
-    options.vmm_filter = &filters->vmm;
-
     // Created before any other thread: it blocks the termination signals for its signalfd.
     auto controller = Controller::create(std::move(options));
-    if (!controller) {
-        log::error(controller.error().message);
-        return 1;
-    }
+    if (!controller) return stop(controller.error());
     if (cli->metrics_path) {
-        if (auto r = (*controller)->execute_now(PutMetrics{*cli->metrics_path}); !r) {
-            log::error("--metrics-path: " + r.error().message);
-            return 1;
-        }
+        if (auto r = (*controller)->execute_now(PutMetrics{*cli->metrics_path}); !r)
+            return stop(std::move(r.error()).wrap("--metrics-path"));
     }
 
     // The socket is listening from here, so clients can connect at once; their requests are
@@ -427,10 +451,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     std::optional<UniqueFd> listening;
     if (!cli->no_api) {
         auto l = api::listen_unix_socket(cli->api_sock, cli->replace_stale_socket);
-        if (!l) {
-            log::error(l.error().message);
-            return 1;
-        }
+        if (!l) return stop(l.error());
         listening = std::move(*l);
         fatal_exit::remember_socket(cli->api_sock);
     }
@@ -440,8 +461,8 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
         if (listening) ::unlink(cli->api_sock.c_str());
         return 1;
     };
-    if (config) {
-        if (auto r = (*controller)->apply(*config); !r)
+    if (*config) {
+        if (auto r = (*controller)->apply(**config); !r)
             return give_up("--config-file " + *cli->config_file + ": " + r.error().message);
         if (auto r = (*controller)->execute_now(InstanceStart{}); !r)
             return give_up(r.error().message);
@@ -449,23 +470,7 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     std::unique_ptr<api::UdsHttpServer> server;
     if (listening) {
         router = std::make_unique<api::Router>(**controller);
-        api::HttpServerOptions http;
-        http.socket_path = cli->api_sock;
-        http.listen_fd = std::move(*listening);
-        http.max_payload = cli->max_payload;
-        http.handler = router.get();
-        // A thread that cannot be confined serves nobody: ember stops.
-        http.on_thread_start = [&filters, &controller] {
-            log::set_thread_name("ember_api");
-            auto r = seccomp::install(filters->api, seccomp::ThreadKind::Api);
-            if (!r) (*controller)->stop(r.error().message);
-            return r.has_value();
-        };
-        http.on_warning = [](const std::string& message) { log::warn(message); };
-        http.on_failure = [&controller](const std::string& message) {
-            (*controller)->stop(message);
-        };
-        auto started = api::UdsHttpServer::start(std::move(http));
+        auto started = serve_api(*cli, std::move(*listening), *router, *filters, **controller);
         if (!started) return give_up(started.error().message);
         server = std::move(*started);
         const uint64_t cpu = process_cpu_time_us();
