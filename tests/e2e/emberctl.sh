@@ -55,7 +55,7 @@ ctl --sock "$work/b.sock" restore --state "$work/vm.state" --mem-file "$work/vm.
 cat "$work/restore.out"
 wait_for "$work/log_b" "exited: guest reset the VM" 300
 
-tools=$(dirname "$ember")/../snapshot
+tools=$(dirname "$ember")
 "$tools/ember-snapshot" push --snapshot-path "$work/vm.state" --mem-file-path "$work/vm.mem" \
     "file://$work/store/snapshots/vm.json" ||
     { echo "FAIL: ember-snapshot push"; exit 1; }
