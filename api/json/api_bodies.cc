@@ -1,11 +1,11 @@
 #include "api/json/api_bodies.h"
 
+#include "core/config/config_fields.h"
+
 namespace ember::json {
 
 Result<void> settle(MachineConfigPatch& p) {
-    if (!p.vcpu_count && !p.mem_size_mib && !p.smt && !p.track_dirty_pages && !p.cpu_template &&
-        !p.huge_pages)
-        return fail("Empty PATCH request.");
+    if (!config::gives_any(p)) return fail("Empty PATCH request.");
     return {};
 }
 

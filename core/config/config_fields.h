@@ -183,6 +183,31 @@ struct AnyVisitor {
     void operator()(A&&...) const {}
 };
 
+// Whether a PATCH body gives any field at all.
+template <typename Patch>
+bool gives_any(const Patch& patch) {
+    bool any = false;
+    describe(patch, Overloaded{[&](const Field&, const auto& given) { any |= given.has_value(); },
+                               [](const Refused&) {}});
+    return any;
+}
+
+// `whole` with what a PATCH body gives: each field given replaces the field of that name.
+template <typename Patch, typename Whole>
+Whole patched(Whole whole, const Patch& patch) {
+    auto refused = [](const Refused&) {};
+    auto replace_named = [&](const Field& p, const auto& given) {
+        if (!given) return;
+        auto replace = [&](const Field& w, auto& member) {
+            if constexpr (std::is_assignable_v<decltype(member), decltype(*given)>)
+                if (std::string_view(p.name) == w.name) member = *given;
+        };
+        describe(whole, Overloaded{replace, refused});
+    };
+    describe(patch, Overloaded{replace_named, refused});
+    return whole;
+}
+
 // An enumeration from Firecracker's name for it, for any codec; unknown_variant() under `key`.
 inline Result<void> from_name(std::string_view name, const std::string& key, CacheType& out) {
     return assign(cache_type_named(name, key), out);

@@ -1,4 +1,4 @@
-// PATCH /machine-config: any subset of the machine config's fields.
+// PATCH /machine-config: any subset of the machine config's fields (config::patched() applies one).
 #pragma once
 
 #include <optional>
@@ -16,16 +16,6 @@ struct MachineConfigPatch {
     std::optional<bool> track_dirty_pages;
     std::optional<std::string> cpu_template;
     std::optional<HugePages> huge_pages;
-
-    MachineConfig applied_to(MachineConfig m) const {
-        if (vcpu_count) m.vcpu_count = *vcpu_count;
-        if (mem_size_mib) m.mem_size_mib = *mem_size_mib;
-        if (smt) m.smt = *smt;
-        if (track_dirty_pages) m.track_dirty_pages = *track_dirty_pages;
-        if (cpu_template) m.cpu_template = *cpu_template;
-        if (huge_pages) m.huge_pages = *huge_pages;
-        return m;
-    }
 };
 
 struct LoggerConfig {

@@ -121,6 +121,41 @@ void expect_every_described_field_read(Parse parse) {
     }
 }
 
+// config::patched() matches a PATCH's fields to the machine config's by name: each field the
+// patch gives must land, and nothing else change.
+TEST(PatchBodies, EveryFieldAMachineConfigPatchGivesReplacesItsNamesake) {
+    const MachineConfig before{};
+    MachineConfigPatch all;
+    all.vcpu_count = before.vcpu_count + 1;
+    all.mem_size_mib = before.mem_size_mib + 1;
+    all.smt = !before.smt;
+    all.track_dirty_pages = !before.track_dirty_pages;
+    all.cpu_template = "None";
+    all.huge_pages = HugePages::Size2M;
+    const MachineConfig after = config::patched(before, all);
+    EXPECT_EQ(after.vcpu_count, *all.vcpu_count);
+    EXPECT_EQ(after.mem_size_mib, *all.mem_size_mib);
+    EXPECT_EQ(after.smt, *all.smt);
+    EXPECT_EQ(after.track_dirty_pages, *all.track_dirty_pages);
+    EXPECT_EQ(after.cpu_template, all.cpu_template);
+    EXPECT_EQ(after.huge_pages, *all.huge_pages);
+    int described = 0;
+    config::describe(all, [&](const config::Field&, const auto&) { ++described; });
+    EXPECT_EQ(described, 6) << "a field added to the patch is checked here too";
+
+    MachineConfigPatch one;
+    one.smt = true;
+    MachineConfig expected = before;
+    expected.smt = true;
+    const MachineConfig only = config::patched(before, one);
+    EXPECT_EQ(only.vcpu_count, expected.vcpu_count);
+    EXPECT_EQ(only.mem_size_mib, expected.mem_size_mib);
+    EXPECT_EQ(only.smt, expected.smt);
+    EXPECT_EQ(only.huge_pages, expected.huge_pages);
+    EXPECT_FALSE(config::gives_any(MachineConfigPatch{}));
+    EXPECT_TRUE(config::gives_any(one));
+}
+
 TEST(PatchBodies, EveryFieldTheirDescriptionsListIsReadFromJson) {
     expect_every_described_field_read<MachineConfigPatch>(parse_body<MachineConfigPatch>);
     expect_every_described_field_read<DriveUpdate>(parse_body<DriveUpdate>);

@@ -17,6 +17,7 @@
 #include "core/base/metrics_groups.h"
 #include "core/base/signal_counts.h"
 #include "core/base/timer_fd.h"
+#include "core/config/config_fields.h"
 #include "core/seccomp/install.h"
 #include "virtio/net/tap.h"
 #include "vmm/app/outside_paths.h"
@@ -200,7 +201,7 @@ Outcome Controller::handle(const PutMachineConfig& a) {
 Outcome Controller::handle(const PatchMachineConfig& a) {
     auto conf = require_not_started();
     EMBER_TRY(conf);
-    return set_machine(a.patch.applied_to((*conf)->config->machine),
+    return set_machine(config::patched((*conf)->config->machine, a.patch),
                        a.patch.cpu_template.has_value());
 }
 
