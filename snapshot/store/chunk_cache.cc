@@ -97,8 +97,9 @@ ChunkBytes ChunkCache::cached(const ChunkId& id, uint64_t length) {
         return nullptr;
     std::vector<uint8_t> bytes(length);
     const bool checked = checked_this_boot(fd.get());
-    if (!checked) ++counts_.hashed;
-    if (!pread_exact(fd.get(), bytes, 0) || (!checked && !check_chunk(id, length, bytes))) {
+    const bool read = pread_exact(fd.get(), bytes, 0).has_value();
+    if (read && !checked) ++counts_.hashed;
+    if (!read || (!checked && !check_chunk(id, length, bytes))) {
         ++counts_.bad;
         // The file read, not one another process has renamed in since.
         struct stat now{};
