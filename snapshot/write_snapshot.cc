@@ -16,10 +16,6 @@ namespace {
 
 using DirtyPages = std::vector<std::vector<uint64_t>>;
 
-bool same_file(const struct stat& a, const struct stat& b) {
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
 std::vector<uint8_t> state_file(const MachineState& m) {
     Writer w;
     w.add(state_sections::kConfig, encode(m.config));

@@ -79,7 +79,7 @@ Owner owner_of(const std::string& path) {
 bool remove_held(const std::string& path, const UniqueFd& held) {
     struct stat named{}, open{};
     if (::lstat(path.c_str(), &named) != 0 || ::fstat(held.get(), &open) != 0) return false;
-    if (named.st_ino != open.st_ino || named.st_dev != open.st_dev) return false;
+    if (!same_file(named, open)) return false;
     return ::unlink(path.c_str()) == 0;
 }
 

@@ -83,21 +83,4 @@ void put_vector(ByteWriter& w, const std::vector<T>& v) {
     for (const auto& e : v) w.put(e);
 }
 
-// What put_vector wrote; more than `limit` elements is an error, not an allocation.
-template <typename T>
-Result<void> get_vector(ByteReader& r, std::vector<T>& out, uint32_t limit) {
-    auto n = r.get<uint32_t>();
-    EMBER_TRY(n);
-    if (*n > limit)
-        return fail("snapshot lists " + std::to_string(*n) + " entries, more than " +
-                    std::to_string(limit));
-    out.clear();
-    for (uint32_t i = 0; i < *n; ++i) {
-        auto e = r.get<T>();
-        EMBER_TRY(e);
-        out.push_back(*e);
-    }
-    return {};
-}
-
 }  // namespace ember

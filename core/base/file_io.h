@@ -24,6 +24,11 @@ auto retry_on_eintr(Call call) {
     return r;
 }
 
+// Whether two stat results are the same file (the same inode of the same device).
+inline bool same_file(const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 inline Result<void> pread_exact(int fd, std::span<uint8_t> out, uint64_t offset) {
     size_t done = 0;
     while (done < out.size()) {

@@ -26,10 +26,6 @@ std::string took_since(std::chrono::steady_clock::time_point start) {
     return in_ms(elapsed_since(start));
 }
 
-bool same_file(const struct stat& a, const struct stat& b) {
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
 // Before any vCPU runs.
 Result<void> prefetch(const WorkingSet& set, const std::string& path, const GuestMemory& memory) {
     const auto start = std::chrono::steady_clock::now();

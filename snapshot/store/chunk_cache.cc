@@ -104,7 +104,7 @@ ChunkBytes ChunkCache::cached(const ChunkId& id, uint64_t length) {
         // The file read, not one another process has renamed in since.
         struct stat now{};
         if (::fstatat(dir_.get(), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-            now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+            same_file(now, st))
             ::unlinkat(dir_.get(), name.c_str(), 0);
         return nullptr;
     }
