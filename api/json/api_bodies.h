@@ -2,15 +2,12 @@
 // walking its description (core/config/config_fields.h, core/action_fields.h) with the
 // configuration's rules: unknown fields, wrong types, missing required fields and unsupported
 // values each get an error naming the field. What one field cannot say alone (an empty PATCH, a
-// backend given twice) is settled after. A CPU template has a language of its own
-// (cpu_config_json.h).
+// backend given twice) is settled after.
 #pragma once
 
-#include <concepts>
 #include <string_view>
 
 #include "api/json/config_codec.h"
-#include "api/json/cpu_config_json.h"
 #include "core/actions.h"
 #include "core/base/error.h"
 #include "core/config/machine_config_patch.h"
@@ -31,14 +28,10 @@ Result<void> settle(RecordWorkingSet& w);
 
 template <typename T>
 Result<T> parse_body(std::string_view text) {
-    if constexpr (std::same_as<T, CpuTemplate>) {
-        return parse_cpu_config(text);
-    } else {
-        auto body = read_body<T>(text);
-        EMBER_TRY(body);
-        EMBER_TRY(settle(*body));
-        return body;
-    }
+    auto body = read_body<T>(text);
+    EMBER_TRY(body);
+    EMBER_TRY(settle(*body));
+    return body;
 }
 
 }  // namespace ember::json

@@ -39,10 +39,21 @@ inline Result<void> refuse(Fields& f, const config::Refused& refused) {
     return {};
 }
 
-// The field as a V when it is present: a scalar as itself, an enumeration by its name, a struct
-// by its description.
+// The field as a V when it is present: a scalar as itself, a named value by its name, a leaf the
+// field's Text describes by that string, a struct by its description.
 template <typename V, Unknown unknown>
-Result<std::optional<V>> get(Fields& f, const char* key) {
+Result<std::optional<V>> get(Fields& f, const config::Field& field) {
+    const char* key = field.name;
+    if constexpr (config::Textual<V>) {
+        if (!std::is_arithmetic_v<V> || field.text != config::Text::Plain) {
+            auto text = f.string(key);
+            EMBER_TRY(text);
+            if (!*text) return std::optional<V>{};
+            V value{};
+            EMBER_TRY(config::from_text(**text, field.text, f.path_of(key), value));
+            return std::optional<V>(value);
+        }
+    }
     if constexpr (std::is_same_v<V, std::string>) {
         return f.string(key);
     } else if constexpr (std::is_same_v<V, bool>) {
@@ -51,7 +62,9 @@ Result<std::optional<V>> get(Fields& f, const char* key) {
         return f.u32(key);
     } else if constexpr (std::is_same_v<V, uint64_t>) {
         return f.u64(key);
-    } else if constexpr (std::is_enum_v<V>) {
+    } else if constexpr (config::Textual<V>) {
+        return fail(f.path_of(key) + ": read above, as text");  // not reached
+    } else if constexpr (config::Named<V>) {
         auto name = f.string(key);
         EMBER_TRY(name);
         if (!*name) return std::optional<V>{};
@@ -69,16 +82,54 @@ Result<std::optional<V>> get(Fields& f, const char* key) {
     }
 }
 
-// A list is empty when absent; any other value keeps its default, or is reported missing when
-// the field is required.
+// An entry of a list: a struct as an object, a named value as a string.
+template <typename V, Unknown unknown>
+Result<V> entry(simdjson::dom::element element, const std::string& path) {
+    if constexpr (config::Described<V>) {
+        simdjson::dom::object o;
+        if (element.get_object().get(o))
+            return fail(path + ": expected an object, got " + type_name(element.type()));
+        return read_struct<V, unknown>(o, path);
+    } else {
+        static_assert(config::Named<V>);
+        std::string_view text;
+        if (element.get_string().get(text))
+            return fail(path + ": expected a string, got " + type_name(element.type()));
+        V value{};
+        EMBER_TRY(config::from_name(text, path, value));
+        return value;
+    }
+}
+
+// Empty when absent, unless the field is required; never more than the field's `max`.
+template <typename V, Unknown unknown>
+Result<void> read_list(Fields& f, const config::Field& field, std::vector<V>& out) {
+    out.clear();
+    auto a = f.array(field.name);
+    EMBER_TRY(a);
+    if (!*a) return required_absent(f, field);
+    if (field.max && (*a)->size() > field.max)
+        return fail(f.path_of(field.name) + ": more than " + std::to_string(field.max) +
+                    " entries");
+    size_t index = 0;
+    for (auto element : **a) {
+        auto value =
+            entry<V, unknown>(element, f.path_of(field.name) + "[" + std::to_string(index++) + "]");
+        EMBER_TRY(value);
+        out.push_back(std::move(*value));
+    }
+    return {};
+}
+
+// A value other than a list keeps its default when absent, or is reported missing when the field
+// is required.
 template <Unknown unknown = Unknown::Refused, typename T>
 Result<void> read_value(Fields& f, const config::Field& field, T& out) {
     if constexpr (config::IsVector<T>::value) {
-        using V = typename T::value_type;
-        return assign(list_from<V>(f, field.name, read_struct<V, unknown>), out);
+        return read_list<typename T::value_type, unknown>(f, field, out);
     } else {
         using V = config::ValueOf<T>;
-        auto value = get<V, unknown>(f, field.name);
+        auto value = get<V, unknown>(f, field);
         EMBER_TRY(value);
         if (!*value) return required_absent(f, field);
         if constexpr (config::IsOptional<T>::value)

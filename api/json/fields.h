@@ -75,27 +75,4 @@ Result<void> take(Result<std::optional<T>> value, U& out) {
     return {};
 }
 
-// The array field `key`, each element an object turned into a T by `item_from`; empty when the
-// field is absent.
-template <typename T>
-Result<std::vector<T>> list_from(Fields& parent, const char* key,
-                                 Result<T> (*item_from)(simdjson::dom::object,
-                                                        const std::string&)) {
-    auto a = parent.array(key);
-    EMBER_TRY(a);
-    std::vector<T> out;
-    if (!*a) return out;
-    size_t index = 0;
-    for (auto element : **a) {
-        const std::string path = parent.path_of(key) + "[" + std::to_string(index++) + "]";
-        simdjson::dom::object o;
-        if (element.get_object().get(o))
-            return fail(path + ": expected an object, got " + type_name(element.type()));
-        auto item = item_from(o, path);
-        EMBER_TRY(item);
-        out.push_back(std::move(*item));
-    }
-    return out;
-}
-
 }  // namespace ember::json

@@ -42,11 +42,13 @@ void write_value(std::string& out, const T& v, Absent absent) {
         out += quote(v);
     } else if constexpr (std::is_same_v<T, bool>) {
         out += v ? "true" : "false";
-    } else if constexpr (std::is_enum_v<T>) {
+    } else if constexpr (config::Named<T>) {
         out += quote(name_of(v));
-    } else {
-        static_assert(std::is_integral_v<T>);
+    } else if constexpr (std::is_integral_v<T>) {
         out += std::to_string(v);
+    } else {
+        static_assert(config::Textual<T>,
+                      "a leaf JSON cannot hold");  // written by its field's Text
     }
 }
 
@@ -62,29 +64,33 @@ void write_struct(std::string& out, const T& s, Absent absent) {
         out += quote(name) + ":";
     };
     config::describe(
-        s, config::Overloaded{[&](const config::Refused& refused) {
-                                  if (absent == Absent::Omitted) return;
-                                  key(refused.name);
-                                  out += "null";
-                              },
-                              [&](const config::Field& field, const auto& value) {
-                                  using V = std::decay_t<decltype(value)>;
-                                  if constexpr (config::IsOptional<V>::value) {
-                                      if (!value &&
-                                          (field.omit_when_absent || absent == Absent::Omitted))
-                                          return;
-                                      key(field.name);
-                                      if (value)
-                                          write_value(out, *value, absent);
-                                      else if (field.default_when_absent)
-                                          write_value(out, typename V::value_type{}, absent);
-                                      else
-                                          out += "null";
-                                  } else {
-                                      key(field.name);
-                                      write_value(out, value, absent);
-                                  }
-                              }});
+        s, config::Overloaded{
+               [&](const config::Refused& refused) {
+                   if (absent == Absent::Omitted) return;
+                   key(refused.name);
+                   out += "null";
+               },
+               [&](const config::Field& field, const auto& value) {
+                   using V = std::decay_t<decltype(value)>;
+                   if constexpr (config::IsOptional<V>::value) {
+                       if (!value && (field.omit_when_absent || absent == Absent::Omitted)) return;
+                       key(field.name);
+                       if (value)
+                           write_value(out, *value, absent);
+                       else if (field.default_when_absent)
+                           write_value(out, typename V::value_type{}, absent);
+                       else
+                           out += "null";
+                   } else {
+                       key(field.name);
+                       if constexpr (config::Textual<V>)
+                           if (!std::is_arithmetic_v<V> || field.text != config::Text::Plain) {
+                               out += quote(config::to_text(value, field.text));
+                               return;
+                           }
+                       write_value(out, value, absent);
+                   }
+               }});
     out += '}';
 }
 

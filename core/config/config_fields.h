@@ -13,19 +13,27 @@
 
 #include <algorithm>
 #include <concepts>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
+#include "core/base/hex.h"
 #include "core/base/log.h"
+#include "core/config/cpu_template.h"
 #include "core/config/machine_config_patch.h"
 #include "core/config/vm_config.h"
 
 namespace ember::config {
 
 inline constexpr int kNotInState = -1;
+
+// A leaf that Firecracker's CPU templates write as a string where the member's type alone does not
+// say how: a "0x" (or "0b") number, or a bitmap of 32 or 64 bits (cpu_template.h).
+enum class Text : uint8_t { Plain, TemplateInteger, Bitmap32, Bitmap64 };
 
 struct Field {
     const char* name;  // Firecracker's JSON name, and the name messages give
@@ -34,6 +42,8 @@ struct Field {
     bool omit_when_absent = false;     // JSON out: an absent value is left out rather than null
     bool default_when_absent = false;  // JSON out: an absent struct is written as its default
     uint32_t since = 1;                // the config section's version that first held it
+    size_t max = 0;                    // JSON in: a list's most entries (0: the body's bound only)
+    Text text = Text::Plain;
 };
 
 // A field ember refuses when given (anything but null), and writes as null.
@@ -171,6 +181,42 @@ void describe(S& l, V&& v) {
     v(Field{.name = "module"}, l.module);
 }
 
+// A custom CPU template (PUT /cpu-config), in Firecracker's x86_64 language.
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, CpuidRegisterModifier>
+void describe(S& m, V&& v) {
+    v(Field{.name = "register", .required = true}, m.reg);
+    v(Field{.name = "bitmap", .required = true, .text = Text::Bitmap32}, m.bitmap);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, CpuidLeafModifier>
+void describe(S& m, V&& v) {
+    v(Field{.name = "leaf", .required = true, .text = Text::TemplateInteger}, m.leaf);
+    v(Field{.name = "subleaf", .required = true, .text = Text::TemplateInteger}, m.subleaf);
+    v(Field{.name = "flags", .required = true}, m.flags);
+    // Required, as in Firecracker.
+    v(Field{.name = "modifiers", .required = true, .max = kMaxRegisterModifiers}, m.modifiers);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, MsrModifier>
+void describe(S& m, V&& v) {
+    v(Field{.name = "addr", .required = true, .text = Text::TemplateInteger}, m.addr);
+    v(Field{.name = "bitmap", .required = true, .text = Text::Bitmap64}, m.bitmap);
+}
+
+template <typename S, typename V>
+    requires std::same_as<std::remove_const_t<S>, CpuTemplate>
+void describe(S& t, V&& v) {
+    constexpr const char* kArmOnly = "only for aarch64; this host is x86_64";
+    v(Refused{"reg_modifiers", kArmOnly});
+    v(Refused{"vcpu_features", kArmOnly});
+    v(Field{.name = "kvm_capabilities", .max = kMaxKvmCapabilities}, t.kvm_capabilities);
+    v(Field{.name = "cpuid_modifiers", .max = kMaxCpuidModifiers}, t.cpuid_modifiers);
+    v(Field{.name = "msr_modifiers", .max = kMaxMsrModifiers}, t.msr_modifiers);
+}
+
 // A visitor made of lambdas: describe(s, Overloaded{[](const Field&, auto& m) {...},
 // [](const Refused&) {...}}).
 template <typename... F>
@@ -225,6 +271,59 @@ inline Result<void> from_name(std::string_view name, const std::string& key, log
     out = *level;
     return {};
 }
+
+// "eax", as Firecracker's templates name the registers.
+inline Result<void> from_name(std::string_view name, const std::string& key, CpuidRegister& out) {
+    for (auto reg :
+         {CpuidRegister::Eax, CpuidRegister::Ebx, CpuidRegister::Ecx, CpuidRegister::Edx})
+        if (name == name_of(reg)) {
+            out = reg;
+            return {};
+        }
+    return fail(key + ": unknown variant, expected one of `eax`, `ebx`, `ecx`, `edx`");
+}
+// "121", or "!121" to take it off the checks.
+inline Result<void> from_name(std::string_view name, const std::string& key,
+                              KvmCapabilityModifier& out) {
+    out.removed = name.starts_with("!");
+    if (out.removed) name.remove_prefix(1);
+    auto number = parse_decimal(name, std::numeric_limits<uint32_t>::max(), key);
+    EMBER_TRY(number);
+    out.capability = static_cast<uint32_t>(*number);
+    return {};
+}
+
+// A value JSON holds as a string by its name: name_of() writes it, from_name() reads it (an
+// enumeration's may be declared with its type, after this).
+template <typename T>
+concept Named = std::is_enum_v<T> || requires(std::string_view s, const std::string& k, T& out) {
+    { from_name(s, k, out) } -> std::same_as<Result<void>>;
+};
+
+// A leaf a field's Text says how to write as a string.
+inline Result<void> from_text(std::string_view text, Text how, const std::string& key,
+                              uint32_t& out) {
+    (void)how;  // only TemplateInteger is a uint32_t's
+    auto n = parse_template_integer(text, std::numeric_limits<uint32_t>::max(), key);
+    EMBER_TRY(n);
+    out = static_cast<uint32_t>(*n);
+    return {};
+}
+inline Result<void> from_text(std::string_view text, Text how, const std::string& key,
+                              BitmapModifier& out) {
+    return assign(parse_bitmap(text, how == Text::Bitmap64 ? 64 : 32, key), out);
+}
+inline std::string to_text(uint32_t v, Text) {
+    return hex32(v);
+}
+inline std::string to_text(const BitmapModifier& b, Text how) {
+    return bitmap_text(b, how == Text::Bitmap64 ? 64 : 32);
+}
+
+template <typename T>
+concept Textual = requires(std::string_view s, const std::string& k, T& out) {
+    { from_text(s, Text::Plain, k, out) } -> std::same_as<Result<void>>;
+};
 
 // What the codecs tell apart besides a struct with a describe().
 template <typename T>

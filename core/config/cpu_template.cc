@@ -97,4 +97,19 @@ std::string_view name_of(CpuidRegister reg) {
     return "?";
 }
 
+// Appends only: GCC 12 warns (-Wrestrict, wrongly) on "literal" + std::string here.
+std::string name_of(const KvmCapabilityModifier& c) {
+    std::string out = c.removed ? "!" : "";
+    return out.append(std::to_string(c.capability));
+}
+
+std::string bitmap_text(const BitmapModifier& b, unsigned bits) {
+    std::string out = "0b";
+    for (unsigned i = bits; i-- > 0;) {
+        const uint64_t bit = uint64_t{1} << i;
+        out += !(b.mask & bit) ? 'x' : (b.value & bit) ? '1' : '0';
+    }
+    return out;
+}
+
 }  // namespace ember

@@ -81,5 +81,9 @@ Result<uint64_t> parse_template_integer(std::string_view text, uint64_t max,
 Result<uint64_t> parse_decimal(std::string_view text, uint64_t max, const std::string& where);
 
 std::string_view name_of(CpuidRegister reg);
+// "121", or "!121" when removed.
+std::string name_of(const KvmCapabilityModifier& c);
+// "0b" and `bits` of 0, 1 or x, highest first: each bit at the full width.
+std::string bitmap_text(const BitmapModifier& b, unsigned bits);
 
 }  // namespace ember

@@ -25,7 +25,7 @@ void describe_state(S& s, V&& v) {
     v(StateField{"pending_keyboard_cmd"}, s.pending_keyboard_cmd);
     v(StateField{"last_write_was_command"}, s.last_write_was_command);
     v(StateField{"keyboard_enabled"}, s.keyboard_enabled);
-    v(StateField{.name = "output", .max = I8042::kOutputCapacity}, s.output);
+    v(StateField{.name = "output bytes", .max = I8042::kOutputCapacity}, s.output);
 }
 
 std::vector<uint8_t> encode(const I8042State& s);

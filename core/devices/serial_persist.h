@@ -28,7 +28,7 @@ void describe_state(S& s, V&& v) {
     v(StateField{"msr"}, s.msr);
     v(StateField{"scr"}, s.scr);
     v(StateField{"thr_empty_pending"}, s.thr_empty_pending);
-    v(StateField{.name = "rx", .max = Serial::kRxFifoSize}, s.rx);
+    v(StateField{.name = "receive FIFO bytes", .max = Serial::kRxFifoSize}, s.rx);
 }
 
 std::vector<uint8_t> encode(const SerialState& s);

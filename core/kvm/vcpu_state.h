@@ -44,18 +44,19 @@ inline constexpr size_t kMaxNestedStateBytes =
 template <typename S, typename V>
     requires std::same_as<std::remove_const_t<S>, VcpuState>
 void describe_state(S& s, V&& v) {
-    v(StateField{.name = "cpuid", .max = 1024}, s.cpuid);
+    v(StateField{.name = "CPUID entries", .max = 1024}, s.cpuid);
     v(StateField{"tsc_khz"}, s.tsc_khz);
     v(StateField{"regs"}, s.regs);
     v(StateField{"sregs"}, s.sregs);
     v(StateField{"xsave"}, s.xsave);
     v(StateField{"xcrs"}, s.xcrs);
-    v(StateField{.name = "msrs", .max = 4096}, s.msrs);
+    v(StateField{.name = "MSRs", .max = 4096}, s.msrs);
     v(StateField{"lapic"}, s.lapic);
     v(StateField{"mp_state"}, s.mp_state);
     v(StateField{"events"}, s.events);
     v(StateField{"debugregs"}, s.debugregs);
-    v(StateField{.name = "nested", .since = 2, .max = kMaxNestedStateBytes}, s.nested);
+    v(StateField{.name = "nested state entries", .since = 2, .max = kMaxNestedStateBytes},
+      s.nested);
 }
 
 // Whether `state` (KVM_GET_NESTED_STATE's) holds more than a vCPU that never used nested

@@ -67,7 +67,7 @@ TEST(StateCodec, ABoundAFlagAndLeftoverBytesAreRefused) {
     o.bytes = {1, 2, 3, 4, 5};
     auto too_long = decode_state<Outer>(encode_state(o, 2), 2, "test section");
     ASSERT_FALSE(too_long);
-    EXPECT_EQ(too_long.error().message, "test section: bytes: 5 entries, more than 4");
+    EXPECT_EQ(too_long.error().message, "test section: 5 bytes, more than 4");
 
     o.bytes.clear();
     o.inner = Inner{};
@@ -81,7 +81,7 @@ TEST(StateCodec, ABoundAFlagAndLeftoverBytesAreRefused) {
     longer.push_back(0);
     auto trailing = decode_state<Outer>(longer, 2, "test section");
     ASSERT_FALSE(trailing);
-    EXPECT_EQ(trailing.error().message, "test section has trailing bytes");
+    EXPECT_EQ(trailing.error().message, "test section: 1 bytes too many");
     longer.resize(longer.size() - 2);
     EXPECT_FALSE(decode_state<Outer>(longer, 2, "test section")) << "one byte short";
 }

@@ -22,8 +22,7 @@ Result<RateLimiterState> get_rate_limiter(ByteReader& r) {
     RateLimiterState s;
     for (auto [bit, bucket, name] : {std::tuple{kBandwidth, &s.bandwidth, "bandwidth bucket"},
                                      std::tuple{kOps, &s.ops, "ops bucket"}})
-        if (*buckets & bit)
-            EMBER_TRY(state_codec::get(r, name, StateField{name}, 1, bucket->emplace()), name);
+        if (*buckets & bit) EMBER_TRY(state_codec::get_fields(r, name, 1, bucket->emplace()), name);
     return s;
 }
 
