@@ -8,53 +8,40 @@
 #include <utility>
 
 #include "core/actions.h"
+#include "core/base/described.h"
 #include "core/config/config_fields.h"
 
 namespace ember::config {
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, PutAction>
-void describe(S& a, V&& v) {
+void describe(Is<PutAction> auto& a, auto&& v) {
     v(Field{.name = "action_type", .required = true}, a.action_type);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, SetVmState>
-void describe(S& s, V&& v) {
+void describe(Is<SetVmState> auto& s, auto&& v) {
     v(Field{.name = "state", .required = true}, s.state);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, PutMetrics>
-void describe(S& m, V&& v) {
+void describe(Is<PutMetrics> auto& m, auto&& v) {
     v(Field{.name = "metrics_path", .required = true}, m.metrics_path);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, RecordWorkingSet>
-void describe(S& w, V&& v) {
+void describe(Is<RecordWorkingSet> auto& w, auto&& v) {
     v(Field{.name = "working_set_path", .required = true}, w.working_set_path);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, CreateSnapshot>
-void describe(S& c, V&& v) {
+void describe(Is<CreateSnapshot> auto& c, auto&& v) {
     v(Field{.name = "snapshot_type"}, c.snapshot_type);
     v(Field{.name = "snapshot_path", .required = true}, c.snapshot_path);
     v(Field{.name = "mem_file_path", .required = true}, c.mem_file_path);
     v(Field{.name = "version"}, c.version);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, MemBackend>
-void describe(S& b, V&& v) {
+void describe(Is<MemBackend> auto& b, auto&& v) {
     v(Field{.name = "backend_type", .required = true}, b.backend_type);
     v(Field{.name = "backend_path", .required = true}, b.backend_path);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, LoadSnapshot>
-void describe(S& l, V&& v) {
+void describe(Is<LoadSnapshot> auto& l, auto&& v) {
     v(Field{.name = "snapshot_path", .required = true}, l.snapshot_path);
     v(Field{.name = "mem_file_path"}, l.mem_file_path);
     v(Field{.name = "mem_backend"}, l.mem_backend);

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/action_fields.h"
+#include "core/base/described.h"
 #include "core/config/vm_state.h"
 
 namespace ember {
@@ -32,18 +33,14 @@ constexpr std::string_view name_of(VmState s) {
 
 namespace ember::config {
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, InstanceInfo>
-void describe(S& i, V&& v) {
+void describe(Is<InstanceInfo> auto& i, auto&& v) {
     v(Field{.name = "id", .required = true}, i.id);
     v(Field{.name = "state", .required = true}, i.state);
     v(Field{.name = "vmm_version", .required = true}, i.vmm_version);
     v(Field{.name = "app_name", .required = true}, i.app_name);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, VersionInfo>
-void describe(S& i, V&& v) {
+void describe(Is<VersionInfo> auto& i, auto&& v) {
     v(Field{.name = "firecracker_version", .required = true}, i.firecracker_version);
 }
 

@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/base/described.h"
 #include "core/base/error.h"
 #include "core/base/state_codec.h"
 #include "core/config/cpu_template.h"
@@ -19,46 +20,34 @@ namespace ember {
 
 // The section's layout, which the files ember has written fix; a bitmap is its mask and value, a
 // register its number (the API's names are api/json's, by core/config/config_fields.h).
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, BitmapModifier>
-void describe_state(S& b, V&& v) {
+void describe_state(Is<BitmapModifier> auto& b, auto&& v) {
     v(StateField{"mask"}, b.mask);
     v(StateField{"value"}, b.value);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, CpuidRegisterModifier>
-void describe_state(S& m, V&& v) {
+void describe_state(Is<CpuidRegisterModifier> auto& m, auto&& v) {
     v(StateField{"register"}, m.reg);
     v(StateField{"bitmap"}, m.bitmap);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, CpuidLeafModifier>
-void describe_state(S& m, V&& v) {
+void describe_state(Is<CpuidLeafModifier> auto& m, auto&& v) {
     v(StateField{"leaf"}, m.leaf);
     v(StateField{"subleaf"}, m.subleaf);
     v(StateField{"flags"}, m.flags);
     v(StateField{.name = "register modifiers", .max = kMaxRegisterModifiers}, m.modifiers);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, MsrModifier>
-void describe_state(S& m, V&& v) {
+void describe_state(Is<MsrModifier> auto& m, auto&& v) {
     v(StateField{"addr"}, m.addr);
     v(StateField{"bitmap"}, m.bitmap);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, KvmCapabilityModifier>
-void describe_state(S& c, V&& v) {
+void describe_state(Is<KvmCapabilityModifier> auto& c, auto&& v) {
     v(StateField{"capability"}, c.capability);
     v(StateField{"removed"}, c.removed);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, CpuTemplate>
-void describe_state(S& t, V&& v) {
+void describe_state(Is<CpuTemplate> auto& t, auto&& v) {
     v(StateField{.name = "KVM capabilities", .max = kMaxKvmCapabilities}, t.kvm_capabilities);
     v(StateField{.name = "CPUID modifiers", .max = kMaxCpuidModifiers}, t.cpuid_modifiers);
     v(StateField{.name = "MSR modifiers", .max = kMaxMsrModifiers}, t.msr_modifiers);

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/base/described.h"
 #include "core/base/error.h"
 #include "core/base/persistent.h"
 #include "core/base/state_codec.h"
@@ -45,15 +46,11 @@ struct MemoryLayout {
     uint64_t page_size = kGuestPageSize;
     uint64_t total() const;
 };
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, GenerationIdPlace>
-void describe_state(S& g, V&& v) {
+void describe_state(Is<GenerationIdPlace> auto& g, auto&& v) {
     v(StateField{"addr"}, g.addr);
     v(StateField{"gsi"}, g.gsi);
 }
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, MemoryLayout>
-void describe_state(S& m, V&& v) {
+void describe_state(Is<MemoryLayout> auto& m, auto&& v) {
     v(StateField{.name = "regions", .max = 8}, m.regions);
     v(StateField{.name = "generation_id", .since = 2}, m.generation_id);
     v(StateField{.name = "page_size", .since = 3}, m.page_size);

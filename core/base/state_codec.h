@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/base/bytes.h"
+#include "core/base/described.h"
 #include "core/base/error.h"
 
 namespace ember {
@@ -39,17 +40,6 @@ concept StateDescribed = requires(T& t, const T& c) {
 };
 
 namespace state_codec {
-
-template <typename T>
-struct IsList : std::false_type {};
-template <typename E>
-struct IsList<std::vector<E>> : std::true_type {};
-template <typename E>
-struct IsList<std::deque<E>> : std::true_type {};
-template <typename T>
-struct IsOptional : std::false_type {};
-template <typename E>
-struct IsOptional<std::optional<E>> : std::true_type {};
 
 template <typename T>
 void put(ByteWriter& w, const T& v, uint32_t version) {

@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/base/described.h"
 #include "core/base/hex.h"
 #include "core/base/log.h"
 #include "core/config/cpu_template.h"
@@ -53,32 +54,24 @@ struct Refused {
 };
 
 // Each describe() calls v(Field, member) for every field, and v(Refused) for each refused one.
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, TokenBucketConfig>
-void describe(S& b, V&& v) {
+void describe(Is<TokenBucketConfig> auto& b, auto&& v) {
     v(Field{.name = "size", .state = 0, .required = true}, b.size);
     v(Field{.name = "one_time_burst", .state = 1}, b.one_time_burst);
     v(Field{.name = "refill_time", .state = 2, .required = true}, b.refill_time);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, RateLimiterConfig>
-void describe(S& r, V&& v) {
+void describe(Is<RateLimiterConfig> auto& r, auto&& v) {
     v(Field{.name = "bandwidth", .state = 0}, r.bandwidth);
     v(Field{.name = "ops", .state = 1}, r.ops);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, BootSourceConfig>
-void describe(S& b, V&& v) {
+void describe(Is<BootSourceConfig> auto& b, auto&& v) {
     v(Field{.name = "kernel_image_path", .state = 0, .required = true}, b.kernel_image_path);
     v(Field{.name = "initrd_path", .state = 1}, b.initrd_path);
     v(Field{.name = "boot_args", .state = 2}, b.boot_args);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, MachineConfig>
-void describe(S& m, V&& v) {
+void describe(Is<MachineConfig> auto& m, auto&& v) {
     v(Field{.name = "vcpu_count", .state = 0, .required = true}, m.vcpu_count);
     v(Field{.name = "mem_size_mib", .state = 1, .required = true}, m.mem_size_mib);
     v(Field{.name = "smt", .state = 2}, m.smt);
@@ -91,9 +84,7 @@ void describe(S& m, V&& v) {
     v(Field{.name = "cpu_template", .omit_when_absent = true}, m.cpu_template);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, DriveConfig>
-void describe(S& d, V&& v) {
+void describe(Is<DriveConfig> auto& d, auto&& v) {
     v(Field{.name = "drive_id", .state = 0, .required = true}, d.drive_id);
     v(Field{.name = "partuuid", .state = 4}, d.partuuid);
     v(Field{.name = "is_root_device", .state = 2, .required = true}, d.is_root_device);
@@ -107,9 +98,7 @@ void describe(S& d, V&& v) {
     v(Refused{"socket", "vhost-user block devices are not supported by ember"});
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, NetworkInterfaceConfig>
-void describe(S& n, V&& v) {
+void describe(Is<NetworkInterfaceConfig> auto& n, auto&& v) {
     v(Field{.name = "iface_id", .state = 0, .required = true}, n.iface_id);
     v(Field{.name = "host_dev_name", .state = 1, .required = true}, n.host_dev_name);
     v(Field{.name = "guest_mac", .state = 2}, n.guest_mac);
@@ -122,9 +111,7 @@ void describe(S& n, V&& v) {
 
 // The whole configuration, as Firecracker's config file and GET /vm/config write it. The sections
 // ember does not implement are refused.
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, VmConfig>
-void describe(S& c, V&& v) {
+void describe(Is<VmConfig> auto& c, auto&& v) {
     constexpr const char* kUnsupported = "not supported by ember";
     // Firecracker writes this shape before a boot source is set.
     v(Field{.name = "boot-source", .state = 1, .default_when_absent = true}, c.boot_source);
@@ -137,9 +124,7 @@ void describe(S& c, V&& v) {
 }
 
 // The bodies of the API's PATCH requests and of PUT /logger: every field optional but the id.
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, MachineConfigPatch>
-void describe(S& p, V&& v) {
+void describe(Is<MachineConfigPatch> auto& p, auto&& v) {
     v(Field{.name = "vcpu_count"}, p.vcpu_count);
     v(Field{.name = "mem_size_mib"}, p.mem_size_mib);
     v(Field{.name = "smt"}, p.smt);
@@ -148,32 +133,24 @@ void describe(S& p, V&& v) {
     v(Field{.name = "huge_pages"}, p.huge_pages);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, DriveUpdate>
-void describe(S& u, V&& v) {
+void describe(Is<DriveUpdate> auto& u, auto&& v) {
     v(Field{.name = "drive_id", .required = true}, u.drive_id);
     v(Field{.name = "path_on_host"}, u.path_on_host);
     v(Field{.name = "rate_limiter"}, u.rate_limiter);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, NetworkInterfaceUpdate>
-void describe(S& u, V&& v) {
+void describe(Is<NetworkInterfaceUpdate> auto& u, auto&& v) {
     v(Field{.name = "iface_id", .required = true}, u.iface_id);
     v(Field{.name = "rx_rate_limiter"}, u.rx_rate_limiter);
     v(Field{.name = "tx_rate_limiter"}, u.tx_rate_limiter);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, NetworkOverride>
-void describe(S& o, V&& v) {
+void describe(Is<NetworkOverride> auto& o, auto&& v) {
     v(Field{.name = "iface_id", .required = true}, o.iface_id);
     v(Field{.name = "host_dev_name", .required = true}, o.host_dev_name);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, LoggerConfig>
-void describe(S& l, V&& v) {
+void describe(Is<LoggerConfig> auto& l, auto&& v) {
     v(Field{.name = "log_path"}, l.log_path);
     v(Field{.name = "level"}, l.level);
     v(Field{.name = "show_level"}, l.show_level);
@@ -182,16 +159,12 @@ void describe(S& l, V&& v) {
 }
 
 // A custom CPU template (PUT /cpu-config), in Firecracker's x86_64 language.
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, CpuidRegisterModifier>
-void describe(S& m, V&& v) {
+void describe(Is<CpuidRegisterModifier> auto& m, auto&& v) {
     v(Field{.name = "register", .required = true}, m.reg);
     v(Field{.name = "bitmap", .required = true, .text = Text::Bitmap32}, m.bitmap);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, CpuidLeafModifier>
-void describe(S& m, V&& v) {
+void describe(Is<CpuidLeafModifier> auto& m, auto&& v) {
     v(Field{.name = "leaf", .required = true, .text = Text::TemplateInteger}, m.leaf);
     v(Field{.name = "subleaf", .required = true, .text = Text::TemplateInteger}, m.subleaf);
     v(Field{.name = "flags", .required = true}, m.flags);
@@ -199,16 +172,12 @@ void describe(S& m, V&& v) {
     v(Field{.name = "modifiers", .required = true, .max = kMaxRegisterModifiers}, m.modifiers);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, MsrModifier>
-void describe(S& m, V&& v) {
+void describe(Is<MsrModifier> auto& m, auto&& v) {
     v(Field{.name = "addr", .required = true, .text = Text::TemplateInteger}, m.addr);
     v(Field{.name = "bitmap", .required = true, .text = Text::Bitmap64}, m.bitmap);
 }
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, CpuTemplate>
-void describe(S& t, V&& v) {
+void describe(Is<CpuTemplate> auto& t, auto&& v) {
     constexpr const char* kArmOnly = "only for aarch64; this host is x86_64";
     v(Refused{"reg_modifiers", kArmOnly});
     v(Refused{"vcpu_features", kArmOnly});
@@ -325,15 +294,10 @@ concept Textual = requires(std::string_view s, const std::string& k, T& out) {
     { from_text(s, Text::Plain, k, out) } -> std::same_as<Result<void>>;
 };
 
-// What the codecs tell apart besides a struct with a describe().
+// What the codecs tell apart besides a struct with a describe() (core/base/described.h).
 template <typename T>
-struct IsVector : std::false_type {};
-template <typename T>
-struct IsVector<std::vector<T>> : std::true_type {};
-template <typename T>
-struct IsOptional : std::false_type {};
-template <typename T>
-struct IsOptional<std::optional<T>> : std::true_type {};
+using IsVector = IsList<T>;
+using ember::IsOptional;
 // What an optional holds, or the type itself.
 template <typename T>
 struct ValueOfT {

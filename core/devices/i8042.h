@@ -11,8 +11,10 @@
 #include <span>
 #include <vector>
 
+#include "core/base/described.h"
 #include "core/base/error.h"
 #include "core/base/persistent.h"
+#include "core/base/state_codec.h"
 #include "core/devices/bus.h"
 #include "core/devices/irq.h"
 
@@ -40,7 +42,7 @@ struct I8042Counters {
     uint64_t missed_write_count = 0;  // bytes for the guest lost to a full output buffer
 };
 
-class I8042 : public BusDevice, public Persistent {
+class I8042 : public BusDevice, public PersistentState<I8042, state_sections::kI8042> {
   public:
     static constexpr size_t kOutputCapacity = 16;
 
@@ -54,13 +56,10 @@ class I8042 : public BusDevice, public Persistent {
     Result<void> send_ctrl_alt_del();
 
     I8042State state() const;
+    // PersistentState: the section holds the state.
     void restore(const I8042State& state);
+    using PersistentState::restore;
     I8042Counters counters() const;
-
-    // Persistent (i8042_persist.cc).
-    StateSection section() const override;
-    std::vector<uint8_t> save() const override;
-    Result<void> restore(std::span<const uint8_t> payload, uint32_t version) override;
 
   private:
     void controller_command(uint8_t command, bool& reset);
@@ -75,5 +74,16 @@ class I8042 : public BusDevice, public Persistent {
     I8042State s_;
     I8042Counters counters_;
 };
+
+// The section's layout, which the files ember has written fix.
+void describe_state(Is<I8042State> auto& s, auto&& v) {
+    v(StateField{"command_byte"}, s.command_byte);
+    v(StateField{"output_port"}, s.output_port);
+    v(StateField{"pending_command"}, s.pending_command);
+    v(StateField{"pending_keyboard_cmd"}, s.pending_keyboard_cmd);
+    v(StateField{"last_write_was_command"}, s.last_write_was_command);
+    v(StateField{"keyboard_enabled"}, s.keyboard_enabled);
+    v(StateField{.name = "output bytes", .max = I8042::kOutputCapacity}, s.output);
+}
 
 }  // namespace ember

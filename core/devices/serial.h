@@ -11,7 +11,9 @@
 #include <span>
 #include <vector>
 
+#include "core/base/described.h"
 #include "core/base/persistent.h"
+#include "core/base/state_codec.h"
 #include "core/devices/bus.h"
 #include "core/devices/irq.h"
 #include "core/devices/output_buffer.h"
@@ -42,7 +44,7 @@ struct SerialCounters {
     uint64_t write_count = 0;  // bytes the guest sent
 };
 
-class Serial : public BusDevice, public Persistent {
+class Serial : public BusDevice, public PersistentState<Serial, state_sections::kSerial> {
   public:
     static constexpr size_t kRxFifoSize = 64;
 
@@ -58,13 +60,10 @@ class Serial : public BusDevice, public Persistent {
     void set_rx_drained_callback(std::function<void()> callback);
 
     SerialState state() const;
+    // PersistentState: the section holds the state.
     void restore(const SerialState& state);
+    using PersistentState::restore;
     SerialCounters counters() const;
-
-    // Persistent (serial_persist.cc).
-    StateSection section() const override;
-    std::vector<uint8_t> save() const override;
-    Result<void> restore(std::span<const uint8_t> payload, uint32_t version) override;
 
   private:
     uint8_t read_register(uint64_t offset, bool& drained);
@@ -80,5 +79,19 @@ class Serial : public BusDevice, public Persistent {
     SerialState s_;
     SerialCounters counters_;
 };
+
+// The section's layout, which the files ember has written fix.
+void describe_state(Is<SerialState> auto& s, auto&& v) {
+    v(StateField{"divisor_low"}, s.divisor_low);
+    v(StateField{"divisor_high"}, s.divisor_high);
+    v(StateField{"ier"}, s.ier);
+    v(StateField{"lcr"}, s.lcr);
+    v(StateField{"mcr"}, s.mcr);
+    v(StateField{"lsr"}, s.lsr);
+    v(StateField{"msr"}, s.msr);
+    v(StateField{"scr"}, s.scr);
+    v(StateField{"thr_empty_pending"}, s.thr_empty_pending);
+    v(StateField{.name = "receive FIFO bytes", .max = Serial::kRxFifoSize}, s.rx);
+}
 
 }  // namespace ember

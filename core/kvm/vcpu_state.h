@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/base/described.h"
 #include "core/base/error.h"
 #include "core/base/state_codec.h"
 #include "core/kvm/kvm_abi.h"
@@ -41,9 +42,7 @@ struct VcpuState {
 inline constexpr size_t kMaxNestedStateBytes =
     sizeof(kvm_nested_state) + 2 * KVM_STATE_NESTED_VMX_VMCS_SIZE;
 // The vCPU section's fields (core/base/state_codec.h): version 2 added the nested state.
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, VcpuState>
-void describe_state(S& s, V&& v) {
+void describe_state(Is<VcpuState> auto& s, auto&& v) {
     v(StateField{.name = "CPUID entries", .max = 1024}, s.cpuid);
     v(StateField{"tsc_khz"}, s.tsc_khz);
     v(StateField{"regs"}, s.regs);

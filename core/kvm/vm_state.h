@@ -8,6 +8,7 @@
 #include <concepts>
 #include <type_traits>
 
+#include "core/base/described.h"
 #include "core/base/error.h"
 #include "core/base/state_codec.h"
 #include "core/kvm/vm.h"
@@ -21,9 +22,7 @@ struct VmKvmState {
 };
 
 // The VM section's fields (core/base/state_codec.h).
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, VmKvmState>
-void describe_state(S& s, V&& v) {
+void describe_state(Is<VmKvmState> auto& s, auto&& v) {
     v(StateField{"pic_master"}, s.pic_master);
     v(StateField{"pic_slave"}, s.pic_slave);
     v(StateField{"ioapic"}, s.ioapic);

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "core/devices/i8042_persist.h"
+#include "core/devices/i8042.h"
 #include "snapshot/format.h"
 #include "virtio/mmio/persist.h"
 
@@ -127,9 +127,9 @@ TEST(SnapshotFormat, AFlagIsZeroOrOneAndNothingElse) {
     EXPECT_NE(two.error().message.find("a flag holds 2, not 0 or 1"), std::string::npos);
 
     I8042State state;
-    std::vector<uint8_t> i8042 = encode(state);
+    std::vector<uint8_t> i8042 = encode_state(state, state_sections::kI8042.version);
     i8042[4] = 2;  // last_write_was_command
-    EXPECT_FALSE(decode_i8042(i8042));
+    EXPECT_FALSE(decode_state<I8042State>(i8042, state_sections::kI8042.version, "i8042 section"));
 }
 
 // Found by fuzz/snapshot_state_fuzz (UBSan): an empty payload's null data went to memcpy.

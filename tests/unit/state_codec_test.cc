@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/base/described.h"
 #include "core/base/state_codec.h"
 
 namespace ember {
@@ -25,15 +26,11 @@ struct Outer {
     uint64_t added_in_2 = 42;
 };
 
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, Inner>
-void describe_state(S& s, V&& v) {
+void describe_state(Is<Inner> auto& s, auto&& v) {
     v(StateField{"a"}, s.a);
     v(StateField{"b"}, s.b);
 }
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, Outer>
-void describe_state(S& s, V&& v) {
+void describe_state(Is<Outer> auto& s, auto&& v) {
     v(StateField{"first"}, s.first);
     v(StateField{.name = "bytes", .max = 4}, s.bytes);
     v(StateField{"inner"}, s.inner);

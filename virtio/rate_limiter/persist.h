@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "core/base/bytes.h"
+#include "core/base/described.h"
 #include "core/base/error.h"
 #include "core/base/state_codec.h"
 #include "virtio/rate_limiter/rate_limiter.h"
@@ -13,9 +14,7 @@ namespace ember::virtio {
 
 // A bucket's fields (core/base/state_codec.h). The limiter writes a byte naming the buckets it
 // has, then each.
-template <typename S, typename V>
-    requires std::same_as<std::remove_const_t<S>, TokenBucketState>
-void describe_state(S& b, V&& v) {
+void describe_state(Is<TokenBucketState> auto& b, auto&& v) {
     v(StateField{"in_debt"}, b.in_debt);
     v(StateField{"tokens"}, b.tokens);
     v(StateField{"one_time_burst"}, b.one_time_burst);
