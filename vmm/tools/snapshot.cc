@@ -33,6 +33,7 @@
 #include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/manifest_url.h"
 #include "snapshot/store/push.h"
+#include "vmm/tools/options.h"
 
 namespace {
 
@@ -183,38 +184,25 @@ int main(int argc, char** argv) {
     PushInput in;
     in.chunk_size = kDefaultChunkSize;
     std::string url, parent;
-    for (int i = 2; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (!a.starts_with("--")) {
-            if (!url.empty()) return usage();
-            url = a;
-            continue;
-        }
-        if (i + 1 >= argc) return usage();
-        const std::string v = argv[++i];
-        if (a == "--snapshot-path") {
-            in.state_path = v;
-        } else if (a == "--mem-file-path") {
-            in.memory_path = v;
-        } else if (a == "--working-set") {
-            in.working_set_path = v;
-        } else if (a == "--drive") {
-            const auto equals = v.find('=');
-            in.drives.push_back(
-                {v.substr(0, equals), equals == std::string::npos ? "" : v.substr(equals + 1)});
-        } else if (a == "--parent") {
-            parent = v;
-        } else if (a == "--chunk-size") {
-            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), in.chunk_size);
-            if (ec != std::errc() || end != v.data() + v.size()) {
-                std::fprintf(stderr, "ember-snapshot: --chunk-size '%s' is not a number\n",
-                             v.c_str());
-                return 2;
-            }
-        } else {
-            return usage();
-        }
+    auto parsed = tools::parse_options(
+        argc, argv, 2,
+        {{"--snapshot-path", &in.state_path},
+         {"--mem-file-path", &in.memory_path},
+         {"--working-set", &in.working_set_path},
+         {"--drive",
+          [&](const std::string& v) {
+              const auto equals = v.find('=');
+              in.drives.push_back(
+                  {v.substr(0, equals), equals == std::string::npos ? "" : v.substr(equals + 1)});
+          }},
+         {"--parent", &parent},
+         {"--chunk-size", tools::WholeNumber{.out = &in.chunk_size, .min = 0, .what = "a number"}}},
+        &url);
+    if (!parsed) {
+        std::fprintf(stderr, "ember-snapshot: %s\n", parsed.error().message.c_str());
+        return 2;
     }
+    if (!*parsed) return usage();
     if (in.state_path.empty() || in.memory_path.empty()) return usage();
     Result<int> r = 0;
     if (command == "push" && !url.empty())

@@ -28,6 +28,7 @@
 #include "snapshot/store/opened_store.h"
 #include "snapshot/store/read_only_mount.h"
 #include "snapshot/uffd/handler_filter.h"
+#include "vmm/tools/options.h"
 
 namespace {
 
@@ -41,11 +42,6 @@ int usage() {
                  "usage: ember-store-mount --manifest URL --at DIR [--cache DIR [--cache-bytes "
                  "N]] [--fetcher PATH] [--threads N]\n");
     return 2;
-}
-
-bool parse_number(const std::string& text, uint64_t& out) {
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc() && end == text.data() + text.size() && out != 0;
 }
 
 Result<int> run(const snapshot::StoreOptions& options, const std::string& at, unsigned threads) {
@@ -130,35 +126,24 @@ int main(int argc, char** argv) {
     snapshot::StoreOptions options;
     std::string at;
     uint64_t threads = busy_threads();
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (i + 1 >= argc) return usage();
-        const std::string v = argv[++i];
-        if (a == "--manifest")
-            options.manifest_url = v;
-        else if (a == "--at")
-            at = v;
-        else if (a == "--cache")
-            options.cache = v;
-        else if (a == "--fetcher")
-            options.fetcher = v;
-        else if (a == "--cache-bytes") {
-            if (!parse_number(v, options.cache_bytes)) {
-                std::fprintf(stderr,
-                             "ember-store-mount: --cache-bytes '%s' is not a number of "
-                             "bytes\n",
-                             v.c_str());
-                return 2;
-            }
-        } else if (a == "--threads") {
-            if (!parse_number(v, threads) || threads > snapshot::ReadOnlyMount::kMaxThreads) {
-                std::fprintf(stderr, "ember-store-mount: --threads '%s' is not 1 to %u\n",
-                             v.c_str(), snapshot::ReadOnlyMount::kMaxThreads);
-                return 2;
-            }
-        } else
-            return usage();
+    auto parsed = tools::parse_options(
+        argc, argv, 1,
+        {{"--manifest", &options.manifest_url},
+         {"--at", &at},
+         {"--cache", &options.cache},
+         {"--fetcher", &options.fetcher},
+         {"--cache-bytes",
+          tools::WholeNumber{.out = &options.cache_bytes, .what = "a number of bytes"}},
+         {"--threads",
+          tools::WholeNumber{
+              .out = &threads,
+              .max = snapshot::ReadOnlyMount::kMaxThreads,
+              .what = "1 to " + std::to_string(snapshot::ReadOnlyMount::kMaxThreads)}}});
+    if (!parsed) {
+        std::fprintf(stderr, "ember-store-mount: %s\n", parsed.error().message.c_str());
+        return 2;
     }
+    if (!*parsed) return usage();
     if (options.manifest_url.empty() || at.empty()) return usage();
     if (options.fetcher.empty()) options.fetcher = snapshot::FetcherStore::beside_this_program();
     auto r = run(options, at, static_cast<unsigned>(threads));

@@ -45,6 +45,7 @@
 #include "snapshot/uffd/handshake.h"
 #include "snapshot/uffd/page_server.h"
 #include "snapshot/working_set.h"
+#include "vmm/tools/options.h"
 
 namespace {
 
@@ -54,7 +55,7 @@ struct Options {
     std::string socket, mem_file, working_set, snapshot, manifest, write_state, write_working_set,
         cache, fetcher;
     uint64_t cache_bytes = uint64_t{4} << 30;
-    int timeout_s = 30;
+    uint64_t timeout_s = 30;
 };
 
 int usage() {
@@ -237,50 +238,27 @@ int main(int argc, char** argv) {
     // the error that says so, where SIGPIPE would end this handler, and its VM, without a word.
     ::signal(SIGPIPE, SIG_IGN);
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (i + 1 >= argc) return usage();
-        const std::string v = argv[++i];
-        if (a == "--socket")
-            o.socket = v;
-        else if (a == "--mem-file")
-            o.mem_file = v;
-        else if (a == "--working-set")
-            o.working_set = v;
-        else if (a == "--snapshot-path")
-            o.snapshot = v;
-        else if (a == "--manifest")
-            o.manifest = v;
-        else if (a == "--write-state")
-            o.write_state = v;
-        else if (a == "--write-working-set")
-            o.write_working_set = v;
-        else if (a == "--cache")
-            o.cache = v;
-        else if (a == "--fetcher")
-            o.fetcher = v;
-        else if (a == "--cache-bytes") {
-            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), o.cache_bytes);
-            if (ec != std::errc() || end != v.data() + v.size() || o.cache_bytes == 0) {
-                std::fprintf(stderr, "ember-uffd: --cache-bytes '%s' is not a number of bytes\n",
-                             v.c_str());
-                return 2;
-            }
-        } else if (a == "--timeout") {
-            // Whole seconds from 1 to a day: atoi made 4294967297 one second, and junk zero.
-            int n = 0;
-            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-            if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 86400) {
-                std::fprintf(stderr,
-                             "ember-uffd: --timeout '%s' is not a whole number of "
-                             "seconds from 1 to 86400\n",
-                             v.c_str());
-                return 2;
-            }
-            o.timeout_s = n;
-        } else
-            return usage();
+    auto parsed = tools::parse_options(
+        argc, argv, 1,
+        {{"--socket", &o.socket},
+         {"--mem-file", &o.mem_file},
+         {"--working-set", &o.working_set},
+         {"--snapshot-path", &o.snapshot},
+         {"--manifest", &o.manifest},
+         {"--write-state", &o.write_state},
+         {"--write-working-set", &o.write_working_set},
+         {"--cache", &o.cache},
+         {"--fetcher", &o.fetcher},
+         {"--cache-bytes", tools::WholeNumber{.out = &o.cache_bytes, .what = "a number of bytes"}},
+         // Whole seconds from 1 to a day: atoi made 4294967297 one second, and junk zero.
+         {"--timeout", tools::WholeNumber{.out = &o.timeout_s,
+                                          .max = 86400,
+                                          .what = "a whole number of seconds from 1 to 86400"}}});
+    if (!parsed) {
+        std::fprintf(stderr, "ember-uffd: %s\n", parsed.error().message.c_str());
+        return 2;
     }
+    if (!*parsed) return usage();
     const bool from_file = !o.mem_file.empty() && o.manifest.empty() && o.write_state.empty() &&
                            o.working_set.empty() == o.snapshot.empty();
     const bool from_store = o.mem_file.empty() && !o.manifest.empty() && !o.write_state.empty() &&
@@ -288,7 +266,7 @@ int main(int argc, char** argv) {
     if ((!o.cache.empty() || !o.fetcher.empty() || !o.write_working_set.empty()) && !from_store)
         return usage();
     if (o.fetcher.empty()) o.fetcher = snapshot::FetcherStore::beside_this_program();
-    if (o.socket.empty() || o.timeout_s <= 0 || (!from_file && !from_store)) return usage();
+    if (o.socket.empty() || (!from_file && !from_store)) return usage();
     auto r = run(o);
     if (!r) {
         std::fprintf(stderr, "ember-uffd: %s\n", r.error().message.c_str());
