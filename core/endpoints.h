@@ -1,8 +1,9 @@
 // Every endpoint of ember's API, once: its method, its path, the type of its body (PUT, PATCH) or
 // its answer (GET), and the name Firecracker's metrics count it under. The router serves, counts
 // and reads the bodies of these rows (api/server/router.cc); the client calls them
-// (api/client/client.h). A new endpoint is a row here, its body's field description
-// (core/action_fields.h, core/config/config_fields.h) and its handler in the router.
+// (api/client/client.h). A new endpoint is a row here and in All, its body's field description
+// (core/action_fields.h, core/config/config_fields.h), and in the router what it does: for a GET,
+// the answer_of() its type; for a PUT or PATCH whose body is not itself an action, an action_of().
 #pragma once
 
 #include <string_view>
@@ -73,33 +74,26 @@ inline constexpr Endpoint<MachineConfigPatch> kPatchMachineConfig{
     {Method::Patch, "/machine-config", "machine_cfg"}};
 inline constexpr Endpoint<SetVmState> kVmState{{Method::Patch, "/vm"}};
 
-// Every row, in the order Firecracker's metrics list them, with the endpoints ember does not serve
-// (MMDS, vsock) but whose requests its metrics count still.
-inline constexpr Row kAll[] = {
-    kInstanceInfo,
-    kGetMachineConfig,
-    {Method::Get, "/mmds", "mmds"},
-    kVersion,
-    kVmConfig,
-    kActions,
-    kBootSource,
-    kPutDrive,
-    kLogger,
-    kPutMachineConfig,
-    kCpuConfig,
-    kMetrics,
-    kPutNetworkInterface,
-    {Method::Put, "/mmds", "mmds"},
-    {Method::Put, "/vsock", "vsock"},
-    kCreateSnapshot,
-    kLoadSnapshot,
-    kRecordWorkingSet,
-    kPatchDrive,
-    kPatchNetworkInterface,
-    kPatchMachineConfig,
-    {Method::Patch, "/mmds", "mmds"},
-    kVmState,
+// The endpoints ember does not serve (MMDS, vsock) but whose requests its metrics count still.
+struct NotServed {};
+inline constexpr Endpoint<NotServed> kGetMmds{{Method::Get, "/mmds", "mmds"}};
+inline constexpr Endpoint<NotServed> kPutMmds{{Method::Put, "/mmds", "mmds"}};
+inline constexpr Endpoint<NotServed> kPutVsock{{Method::Put, "/vsock", "vsock"}};
+inline constexpr Endpoint<NotServed> kPatchMmds{{Method::Patch, "/mmds", "mmds"}};
+
+template <const auto&... E>
+struct List {
+    static constexpr Row rows[] = {E...};
 };
+
+// Every endpoint, in the order Firecracker's metrics list them: the router serves each (but those
+// not served), and the metrics count each.
+using All =
+    List<kInstanceInfo, kGetMachineConfig, kGetMmds, kVersion, kVmConfig, kActions, kBootSource,
+         kPutDrive, kLogger, kPutMachineConfig, kCpuConfig, kMetrics, kPutNetworkInterface,
+         kPutMmds, kPutVsock, kCreateSnapshot, kLoadSnapshot, kRecordWorkingSet, kPatchDrive,
+         kPatchNetworkInterface, kPatchMachineConfig, kPatchMmds, kVmState>;
+inline constexpr const auto& kAll = All::rows;
 
 // The id a body of an endpoint that takes one names, which its path must name too.
 inline const std::string& id_in(const DriveConfig& d) {

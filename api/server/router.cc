@@ -1,5 +1,6 @@
 #include "api/server/router.h"
 
+#include <array>
 #include <cctype>
 #include <concepts>
 #include <string_view>
@@ -113,12 +114,15 @@ const char* deprecation(const Body&) {
     return nullptr;
 }
 
+// The type of an endpoint's body (PUT, PATCH) or answer (GET).
+template <const auto& E>
+using BodyOf = typename std::remove_cvref_t<decltype(E)>::Type;
+
 // A PUT or PATCH: its body read as its endpoint's type, its id checked against the path's, and
 // the action it asks for submitted.
 template <const auto& E>
 HttpResponse submit(ActionSink& vmm, const HttpRequest& r, const std::string& id) {
-    using Body = typename std::remove_cvref_t<decltype(E)>::Type;
-    auto body = json::parse_body<Body>(r.body);
+    auto body = json::parse_body<BodyOf<E>>(r.body);
     if (!body) return fault(body.error());
     if constexpr (requires { endpoints::id_in(*body); })
         if (endpoints::id_in(*body) != id) return id_mismatch(id, endpoints::id_in(*body));
@@ -129,48 +133,50 @@ HttpResponse submit(ActionSink& vmm, const HttpRequest& r, const std::string& id
                                            std::string(E.path) + ": " + warning);
 }
 
-HttpResponse instance_info(ActionSink& vmm, const HttpRequest&, const std::string&) {
-    return ok_json(json::to_json(InstanceInfo{.id = vmm.instance_id(),
-                                              .state = vmm.state(),
-                                              .vmm_version = EMBER_VERSION,
-                                              .app_name = "ember"}));
+// What a GET answers, by its endpoint's type.
+InstanceInfo answer_of(ActionSink& vmm, std::type_identity<InstanceInfo>) {
+    return {.id = vmm.instance_id(),
+            .state = vmm.state(),
+            .vmm_version = EMBER_VERSION,
+            .app_name = "ember"};
 }
-HttpResponse version(ActionSink&, const HttpRequest&, const std::string&) {
-    return ok_json(json::to_json(VersionInfo{kPinnedFirecrackerVersion}));
+VersionInfo answer_of(ActionSink&, std::type_identity<VersionInfo>) {
+    return {kPinnedFirecrackerVersion};
 }
-HttpResponse vm_config(ActionSink& vmm, const HttpRequest&, const std::string&) {
-    return ok_json(json::to_json(vmm.config()));
+VmConfig answer_of(ActionSink& vmm, std::type_identity<VmConfig>) {
+    return vmm.config();
 }
-HttpResponse machine_config(ActionSink& vmm, const HttpRequest&, const std::string&) {
-    return ok_json(json::to_json(vmm.config().machine));
+MachineConfig answer_of(ActionSink& vmm, std::type_identity<MachineConfig>) {
+    return vmm.config().machine;
+}
+
+template <const auto& E>
+HttpResponse answer(ActionSink& vmm, const HttpRequest&, const std::string&) {
+    return ok_json(json::to_json(answer_of(vmm, std::type_identity<BodyOf<E>>{})));
 }
 
 struct Route {
     const endpoints::Row* endpoint;
+    // Null for an endpoint ember does not serve.
     HttpResponse (*serve)(ActionSink&, const HttpRequest&, const std::string& id);
 };
-namespace ep = endpoints;
-constexpr Route kRoutes[] = {
-    {&ep::kInstanceInfo, instance_info},
-    {&ep::kVersion, version},
-    {&ep::kVmConfig, vm_config},
-    {&ep::kGetMachineConfig, machine_config},
-    {&ep::kPutMachineConfig, submit<ep::kPutMachineConfig>},
-    {&ep::kCpuConfig, submit<ep::kCpuConfig>},
-    {&ep::kBootSource, submit<ep::kBootSource>},
-    {&ep::kPutDrive, submit<ep::kPutDrive>},
-    {&ep::kPutNetworkInterface, submit<ep::kPutNetworkInterface>},
-    {&ep::kActions, submit<ep::kActions>},
-    {&ep::kLogger, submit<ep::kLogger>},
-    {&ep::kCreateSnapshot, submit<ep::kCreateSnapshot>},
-    {&ep::kLoadSnapshot, submit<ep::kLoadSnapshot>},
-    {&ep::kRecordWorkingSet, submit<ep::kRecordWorkingSet>},
-    {&ep::kMetrics, submit<ep::kMetrics>},
-    {&ep::kPatchMachineConfig, submit<ep::kPatchMachineConfig>},
-    {&ep::kVmState, submit<ep::kVmState>},
-    {&ep::kPatchDrive, submit<ep::kPatchDrive>},
-    {&ep::kPatchNetworkInterface, submit<ep::kPatchNetworkInterface>},
-};
+
+template <const auto& E>
+constexpr Route route_of() {
+    if constexpr (std::same_as<BodyOf<E>, endpoints::NotServed>)
+        return {&E, nullptr};
+    else if constexpr (E.method == endpoints::Method::Get)
+        return {&E, answer<E>};
+    else
+        return {&E, submit<E>};
+}
+
+template <const auto&... E>
+constexpr std::array<Route, sizeof...(E)> routes(endpoints::List<E...>) {
+    return {route_of<E>()...};
+}
+
+constexpr auto kRoutes = routes(endpoints::All{});
 
 }  // namespace
 
@@ -266,7 +272,7 @@ HttpResponse Router::checked_route(const HttpRequest& r) {
 HttpResponse Router::route(const HttpRequest& r) {
     for (const auto& route : kRoutes) {
         const endpoints::Row& e = *route.endpoint;
-        if (r.method != endpoints::name_of(e.method)) continue;
+        if (route.serve == nullptr || r.method != endpoints::name_of(e.method)) continue;
         if (!e.takes_id()) {
             if (r.path == e.path) return route.serve(vmm_, r, {});
         } else if (auto id = id_after(r.path, e.path)) {
