@@ -2,14 +2,14 @@
 // struct. describe_state(s, v) calls v(StateField, member) for each field in the order its section
 // holds them; encode_state() writes them and decode_state() reads them back, checked: a flag is 0
 // or 1, a list holds no more than its field's `max`, and nothing is left over. A field's name is
-// what messages call it: a list's, what its entries are ("vCPU section: 5000 msrs, more than
+// what messages call it: a list's, what its entries are ("vCPU section: 5000 MSRs, more than
 // 4096").
 //
-// Leaves: a flag (bool) as one byte; a number, or a struct KVM defines, as its bytes; a list
-// (std::vector, std::deque) as a 32-bit count and its entries; an optional as a flag and, when
-// set, its value; a described struct as its fields. A field a later version of the section added
-// carries that version as its `since`: a section of an earlier version holds none, and the field
-// keeps its default (and encode_state at that version leaves it out).
+// Leaves: a flag (bool) as one byte; a number, or a struct KVM defines, as its bytes; ZeroBytes as
+// zeros; a list (std::vector, std::deque) as a 32-bit count and its entries; an optional as a flag
+// and, when set, its value; a described struct as its fields. A field a later version of the
+// section added carries that version as its `since`: a section of an earlier version holds none,
+// and the field keeps its default (and encode_state at that version leaves it out).
 #pragma once
 
 #include <concepts>
@@ -39,7 +39,19 @@ concept StateDescribed = requires(T& t, const T& c) {
     describe_state(c, [](const StateField&, const auto&) {});
 };
 
+// Bytes a layout keeps zeroed (a struct's padding, from when it was written as its own bytes):
+// written as zeros, and refused when they are not.
+template <size_t N>
+struct ZeroBytes {
+    static constexpr size_t kSize = N;
+};
+
 namespace state_codec {
+
+template <typename T>
+struct IsZeroBytes : std::false_type {};
+template <size_t N>
+struct IsZeroBytes<ZeroBytes<N>> : std::true_type {};
 
 template <typename T>
 void put(ByteWriter& w, const T& v, uint32_t version) {
@@ -55,6 +67,8 @@ void put(ByteWriter& w, const T& v, uint32_t version) {
         if (v) put(w, *v, version);
     } else if constexpr (std::is_same_v<T, bool>) {
         w.put<uint8_t>(v);
+    } else if constexpr (IsZeroBytes<T>::value) {
+        for (size_t i = 0; i < T::kSize; ++i) w.put<uint8_t>(0);
     } else {
         w.put(v);
     }
@@ -99,6 +113,13 @@ Result<void> get(ByteReader& r, const std::string& owner, const StateField& f, u
         auto v = r.get_flag();
         EMBER_TRY(v);
         out = *v;
+        return {};
+    } else if constexpr (IsZeroBytes<T>::value) {
+        for (size_t i = 0; i < T::kSize; ++i) {
+            auto b = r.get<uint8_t>();
+            EMBER_TRY(b);
+            if (*b != 0) return fail(owner + ": " + f.name + " is not zero");
+        }
         return {};
     } else {
         auto v = r.get<T>();
