@@ -21,30 +21,26 @@ namespace ember {
 // The section's layout, which the files ember has written fix; a bitmap is its mask and value, a
 // register its number (the API's names are api/json's, by core/config/config_fields.h).
 void describe_state(Is<BitmapModifier> auto& b, auto&& v) {
-    v(StateField{"mask"}, b.mask);
-    v(StateField{"value"}, b.value);
+    leaves(v, b.mask, b.value);
 }
 
 void describe_state(Is<CpuidRegisterModifier> auto& m, auto&& v) {
-    v(StateField{"register"}, m.reg);
+    leaves(v, m.reg);
     v(StateField{"bitmap"}, m.bitmap);
 }
 
 void describe_state(Is<CpuidLeafModifier> auto& m, auto&& v) {
-    v(StateField{"leaf"}, m.leaf);
-    v(StateField{"subleaf"}, m.subleaf);
-    v(StateField{"flags"}, m.flags);
+    leaves(v, m.leaf, m.subleaf, m.flags);
     v(StateField{.name = "register modifiers", .max = kMaxRegisterModifiers}, m.modifiers);
 }
 
 void describe_state(Is<MsrModifier> auto& m, auto&& v) {
-    v(StateField{"addr"}, m.addr);
+    leaves(v, m.addr);
     v(StateField{"bitmap"}, m.bitmap);
 }
 
 void describe_state(Is<KvmCapabilityModifier> auto& c, auto&& v) {
-    v(StateField{"capability"}, c.capability);
-    v(StateField{"removed"}, c.removed);
+    leaves(v, c.capability, c.removed);
 }
 
 void describe_state(Is<CpuTemplate> auto& t, auto&& v) {

@@ -47,8 +47,7 @@ struct MemoryLayout {
     uint64_t total() const;
 };
 void describe_state(Is<GenerationIdPlace> auto& g, auto&& v) {
-    v(StateField{"addr"}, g.addr);
-    v(StateField{"gsi"}, g.gsi);
+    leaves(v, g.addr, g.gsi);
 }
 void describe_state(Is<MemoryLayout> auto& m, auto&& v) {
     v(StateField{.name = "regions", .max = 8}, m.regions);

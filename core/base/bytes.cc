@@ -7,6 +7,11 @@ void ByteWriter::put_string(const std::string& s) {
     bytes_.insert(bytes_.end(), s.begin(), s.end());
 }
 
+void ByteWriter::put_raw(const void* data, size_t size) {
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    bytes_.insert(bytes_.end(), bytes, bytes + size);
+}
+
 void ByteWriter::put_bytes(std::span<const uint8_t> b) {
     put(static_cast<uint32_t>(b.size()));
     bytes_.insert(bytes_.end(), b.begin(), b.end());

@@ -18,15 +18,17 @@ class ByteWriter {
     template <typename T>
     void put(const T& v) {
         static_assert(std::is_trivially_copyable_v<T>);
-        size_t at = bytes_.size();
-        bytes_.resize(at + sizeof v);
-        std::memcpy(bytes_.data() + at, &v, sizeof v);
+        put_raw(&v, sizeof v);
     }
     void put_string(const std::string& s);
     void put_bytes(std::span<const uint8_t> b);
     const std::vector<uint8_t>& bytes() const { return bytes_; }
 
   private:
+    // Out of line: GCC 12 at -O3 warns (-Warray-bounds, -Wstringop-overflow, wrongly) on a
+    // vector's growth inlined with a size it knows.
+    void put_raw(const void* data, size_t size);
+
     std::vector<uint8_t> bytes_;
 };
 

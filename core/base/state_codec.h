@@ -39,6 +39,17 @@ concept StateDescribed = requires(T& t, const T& c) {
     describe_state(c, [](const StateField&, const auto&) {});
 };
 
+// Fields no message names, in their section's order: numbers, flags, KVM's structs. A list, an
+// optional or a described struct is named by its own v(StateField{...}, member).
+template <typename V, typename... M>
+void leaves(V& v, M&... members) {
+    static_assert(
+        ((!IsList<std::remove_const_t<M>>::value && !IsOptional<std::remove_const_t<M>>::value &&
+          !StateDescribed<std::remove_const_t<M>>) &&
+         ...));
+    (v(StateField{"field"}, members), ...);
+}
+
 // Bytes a layout keeps zeroed (a struct's padding, from when it was written as its own bytes):
 // written as zeros, and refused when they are not.
 template <size_t N>

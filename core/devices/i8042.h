@@ -77,12 +77,8 @@ class I8042 : public BusDevice, public PersistentState<I8042, state_sections::kI
 
 // The section's layout, which the files ember has written fix.
 void describe_state(Is<I8042State> auto& s, auto&& v) {
-    v(StateField{"command_byte"}, s.command_byte);
-    v(StateField{"output_port"}, s.output_port);
-    v(StateField{"pending_command"}, s.pending_command);
-    v(StateField{"pending_keyboard_cmd"}, s.pending_keyboard_cmd);
-    v(StateField{"last_write_was_command"}, s.last_write_was_command);
-    v(StateField{"keyboard_enabled"}, s.keyboard_enabled);
+    leaves(v, s.command_byte, s.output_port, s.pending_command, s.pending_keyboard_cmd,
+           s.last_write_was_command, s.keyboard_enabled);
     v(StateField{.name = "output bytes", .max = I8042::kOutputCapacity}, s.output);
 }
 

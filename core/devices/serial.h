@@ -82,15 +82,8 @@ class Serial : public BusDevice, public PersistentState<Serial, state_sections::
 
 // The section's layout, which the files ember has written fix.
 void describe_state(Is<SerialState> auto& s, auto&& v) {
-    v(StateField{"divisor_low"}, s.divisor_low);
-    v(StateField{"divisor_high"}, s.divisor_high);
-    v(StateField{"ier"}, s.ier);
-    v(StateField{"lcr"}, s.lcr);
-    v(StateField{"mcr"}, s.mcr);
-    v(StateField{"lsr"}, s.lsr);
-    v(StateField{"msr"}, s.msr);
-    v(StateField{"scr"}, s.scr);
-    v(StateField{"thr_empty_pending"}, s.thr_empty_pending);
+    leaves(v, s.divisor_low, s.divisor_high, s.ier, s.lcr, s.mcr, s.lsr, s.msr, s.scr,
+           s.thr_empty_pending);
     v(StateField{.name = "receive FIFO bytes", .max = Serial::kRxFifoSize}, s.rx);
 }
 

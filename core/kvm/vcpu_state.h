@@ -44,16 +44,9 @@ inline constexpr size_t kMaxNestedStateBytes =
 // The vCPU section's fields (core/base/state_codec.h): version 2 added the nested state.
 void describe_state(Is<VcpuState> auto& s, auto&& v) {
     v(StateField{.name = "CPUID entries", .max = 1024}, s.cpuid);
-    v(StateField{"tsc_khz"}, s.tsc_khz);
-    v(StateField{"regs"}, s.regs);
-    v(StateField{"sregs"}, s.sregs);
-    v(StateField{"xsave"}, s.xsave);
-    v(StateField{"xcrs"}, s.xcrs);
+    leaves(v, s.tsc_khz, s.regs, s.sregs, s.xsave, s.xcrs);
     v(StateField{.name = "MSRs", .max = 4096}, s.msrs);
-    v(StateField{"lapic"}, s.lapic);
-    v(StateField{"mp_state"}, s.mp_state);
-    v(StateField{"events"}, s.events);
-    v(StateField{"debugregs"}, s.debugregs);
+    leaves(v, s.lapic, s.mp_state, s.events, s.debugregs);
     v(StateField{.name = "nested state entries", .since = 2, .max = kMaxNestedStateBytes},
       s.nested);
 }

@@ -23,11 +23,7 @@ struct VmKvmState {
 
 // The VM section's fields (core/base/state_codec.h).
 void describe_state(Is<VmKvmState> auto& s, auto&& v) {
-    v(StateField{"pic_master"}, s.pic_master);
-    v(StateField{"pic_slave"}, s.pic_slave);
-    v(StateField{"ioapic"}, s.ioapic);
-    v(StateField{"pit"}, s.pit);
-    v(StateField{"clock"}, s.clock);
+    leaves(v, s.pic_master, s.pic_slave, s.ioapic, s.pit, s.clock);
 }
 
 Result<VmKvmState> capture_vm(const Vm& vm);

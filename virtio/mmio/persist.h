@@ -27,29 +27,16 @@ struct VirtioSection {
 void describe_state(Is<QueueState> auto& q, auto&& v) {
     ZeroBytes<3> after_ready;
     ZeroBytes<2> at_end;
-    v(StateField{"max_size"}, q.max_size);
-    v(StateField{"size"}, q.size);
-    v(StateField{"ready"}, q.ready);
+    leaves(v, q.max_size, q.size, q.ready);
     v(StateField{"padding"}, after_ready);
-    v(StateField{"desc_table"}, q.desc_table);
-    v(StateField{"avail_ring"}, q.avail_ring);
-    v(StateField{"used_ring"}, q.used_ring);
-    v(StateField{"next_avail"}, q.next_avail);
-    v(StateField{"next_used"}, q.next_used);
-    v(StateField{"event_idx"}, q.event_idx);
-    v(StateField{"indirect"}, q.indirect);
+    leaves(v, q.desc_table, q.avail_ring, q.used_ring, q.next_avail, q.next_used, q.event_idx,
+           q.indirect);
     v(StateField{"padding"}, at_end);
 }
 
 void describe_state(Is<TransportState> auto& t, auto&& v) {
-    v(StateField{"status"}, t.status);
-    v(StateField{"device_features_sel"}, t.device_features_sel);
-    v(StateField{"driver_features_sel"}, t.driver_features_sel);
-    v(StateField{"queue_sel"}, t.queue_sel);
-    v(StateField{"config_generation"}, t.config_generation);
-    v(StateField{"interrupt_status"}, t.interrupt_status);
-    v(StateField{"driver_features"}, t.driver_features);
-    v(StateField{"live"}, t.live);
+    leaves(v, t.status, t.device_features_sel, t.driver_features_sel, t.queue_sel,
+           t.config_generation, t.interrupt_status, t.driver_features, t.live);
     v(StateField{.name = "queues", .max = 8}, t.queues);
 }
 

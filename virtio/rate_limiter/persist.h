@@ -15,11 +15,7 @@ namespace ember::virtio {
 // A bucket's fields (core/base/state_codec.h). The limiter writes a byte naming the buckets it
 // has, then each.
 void describe_state(Is<TokenBucketState> auto& b, auto&& v) {
-    v(StateField{"in_debt"}, b.in_debt);
-    v(StateField{"tokens"}, b.tokens);
-    v(StateField{"one_time_burst"}, b.one_time_burst);
-    v(StateField{"remainder"}, b.remainder);
-    v(StateField{"since_refill_ns"}, b.since_refill_ns);
+    leaves(v, b.in_debt, b.tokens, b.one_time_burst, b.remainder, b.since_refill_ns);
 }
 
 void put_rate_limiter(ByteWriter& w, const RateLimiterState& s);
