@@ -229,10 +229,27 @@ std::optional<double> restore_qemu(Clone& c, const std::string& dir, int n,
     return std::nullopt;
 }
 
+// Where a clone's USS outside guest RAM is: the program's own file, the shared libraries', the
+// heap, the main thread's stack, other anonymous memory (other threads' stacks, malloc's arenas)
+// and the rest (KVM's vCPU mapping, files).
+enum Part { kBinary, kLibraries, kHeap, kMainStack, kAnonymous, kOther, kParts };
+constexpr const char* kPartNames[kParts] = {"binary",     "libraries",       "heap",
+                                            "main stack", "other anonymous", "other"};
+
+Part part_of(const std::string& name, const std::string& binary) {
+    if (name.empty()) return kAnonymous;
+    if (name == "[heap]") return kHeap;
+    if (name == "[stack]") return kMainStack;
+    if (!binary.empty() && name == binary) return kBinary;
+    if (name.find(".so") != std::string::npos) return kLibraries;
+    return kOther;
+}
+
 // What one clone costs, from /proc.
 struct CloneCost {
     long long outside_kib = 0;  // USS outside guest RAM: ember's own
-    long long guest_kib = 0;    // the guest's private pages
+    long long part_kib[kParts] = {};
+    long long guest_kib = 0;  // the guest's private pages
     long long pte_kib = 0;
     long long threads = 0;
     long long fds = 0;
@@ -241,10 +258,11 @@ struct CloneCost {
 // Guest RAM is the span of the mappings of `mem_file` (ember's memory file, mapped privately: the
 // pages the guest wrote are private copies within it) or, without one, QEMU's anonymous mapping of
 // the guest's size.
-CloneCost cost_of(pid_t pid, const std::string& mem_file) {
+CloneCost cost_of(pid_t pid, const std::string& mem_file, const std::string& binary) {
     struct Area {
         unsigned long long start, end;
         bool guest;
+        Part part;
         long long private_kib;
     };
     std::vector<Area> areas;
@@ -257,7 +275,18 @@ CloneCost cost_of(pid_t pid, const std::string& mem_file) {
                                                 : line.size() >= mem_file.size() &&
                                                       line.compare(line.size() - mem_file.size(),
                                                                    mem_file.size(), mem_file) == 0;
-            areas.push_back({s, e, guest, 0});
+            // The name is the sixth field, after the inode: whatever follows it, spaces and all.
+            std::string name;
+            int field = 0;
+            size_t at = 0;
+            while (field < 5 && at < line.size()) {
+                at = line.find(' ', at);
+                if (at == std::string::npos) break;
+                while (at < line.size() && line[at] == ' ') ++at;
+                ++field;
+            }
+            if (field == 5 && at < line.size()) name = line.substr(at);
+            areas.push_back({s, e, guest, part_of(name, binary), 0});
             continue;
         }
         long long kib = 0;
@@ -270,8 +299,11 @@ CloneCost cost_of(pid_t pid, const std::string& mem_file) {
     for (const auto& a : areas)
         if (a.guest) lo = std::min(lo, a.start), hi = std::max(hi, a.end);
     CloneCost cost;
-    for (const auto& a : areas)
-        (a.start >= lo && a.start < hi ? cost.guest_kib : cost.outside_kib) += a.private_kib;
+    for (const auto& a : areas) {
+        const bool in_guest = a.start >= lo && a.start < hi;
+        (in_guest ? cost.guest_kib : cost.outside_kib) += a.private_kib;
+        if (!in_guest) cost.part_kib[a.part] += a.private_kib;
+    }
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     for (std::string line; std::getline(status, line);) {
         std::sscanf(line.c_str(), "VmPTE: %lld kB", &cost.pte_kib);
@@ -471,8 +503,12 @@ struct Step {
 // Live clones grown step by step, 8 restored at a time, and what each step cost the host.
 class Fill {
   public:
-    Fill(RestoreOne restore_one, std::string mem_file, const MemoryCgroup* cgroup)
-        : restore_one_(std::move(restore_one)), mem_file_(std::move(mem_file)), cgroup_(cgroup) {
+    Fill(RestoreOne restore_one, std::string mem_file, std::string binary,
+         const MemoryCgroup* cgroup)
+        : restore_one_(std::move(restore_one)),
+          mem_file_(std::move(mem_file)),
+          binary_(std::move(binary)),
+          cgroup_(cgroup) {
         available_before_ = mem_available_kib();
         charged_before_ = cgroup_ ? cgroup_->charged_kib() : 0;
         kernel_before_ = cgroup_ ? cgroup_->kernel_kib() : 0;
@@ -494,16 +530,21 @@ class Fill {
         s.p99 = percentile(times, 0.99);
         s.per_second = seconds > 0 ? got / seconds : 0;
         for (const auto& c : clones_) {
-            const CloneCost one = cost_of(c->pid, mem_file_);
+            const CloneCost one = cost_of(c->pid, mem_file_, binary_);
             s.mean.outside_kib += one.outside_kib;
+            for (int p = 0; p < kParts; ++p) s.mean.part_kib[p] += one.part_kib[p];
             s.mean.guest_kib += one.guest_kib;
             s.mean.pte_kib += one.pte_kib;
             s.mean.threads += one.threads;
             s.mean.fds += one.fds;
         }
         const long long n = s.k;
-        s.mean = {s.mean.outside_kib / n, s.mean.guest_kib / n, s.mean.pte_kib / n,
-                  s.mean.threads / n, s.mean.fds / n};
+        s.mean.outside_kib /= n;
+        for (auto& kib : s.mean.part_kib) kib /= n;
+        s.mean.guest_kib /= n;
+        s.mean.pte_kib /= n;
+        s.mean.threads /= n;
+        s.mean.fds /= n;
         // The host's and the cgroup's figures are what this step's clones added, per clone: the
         // first clone also brings what the bench's own threads allocate.
         const long long added = std::max(got, 1), available = mem_available_kib();
@@ -525,7 +566,7 @@ class Fill {
 
   private:
     RestoreOne restore_one_;
-    std::string mem_file_;
+    std::string mem_file_, binary_;
     const MemoryCgroup* cgroup_;
     std::vector<std::unique_ptr<Clone>> clones_;
     std::string broke_;
@@ -547,6 +588,22 @@ void print_step(const Step& s) {
         s.k, s.p50, s.p99, s.per_second, s.mean.outside_kib, s.mean.guest_kib, s.mean.pte_kib,
         s.mean.threads, s.mean.fds, s.host_kib, s.cgroup_kib, s.kernel_kib);
     std::fflush(stdout);
+}
+
+// Where each K's USS outside guest RAM is, per clone: at K = 1 the clean pages of the program and
+// its libraries are this clone's alone; as K grows they are shared, and what stays is each clone's
+// own: the relocations written into the libraries' and the program's data, the heap, the stacks.
+void print_parts(const std::vector<Step>& steps) {
+    std::printf("\nper clone, where the USS outside guest RAM is (KiB):\n\n| K |");
+    for (const char* name : kPartNames) std::printf(" %s |", name);
+    std::printf("\n|---|");
+    for (int p = 0; p < kParts; ++p) std::printf("---|");
+    std::printf("\n");
+    for (const auto& s : steps) {
+        std::printf("| %d |", s.k);
+        for (long long kib : s.mean.part_kib) std::printf(" %lld |", kib);
+        std::printf("\n");
+    }
 }
 
 // What a clone added costs the host, for the plot: the cgroup's charge where there is one (the
@@ -840,7 +897,7 @@ int main(int argc, char** argv) {
     std::string broke;
     int reached = 0;
     {
-        Fill fill(ember_restore, mem, cgroup.get());
+        Fill fill(ember_restore, mem, EMBER_BINARY, cgroup.get());
         print_header("load -> answer");
         std::vector<int> ks;
         for (int k : {1, 10, 100, 250, 500})
@@ -855,6 +912,7 @@ int main(int argc, char** argv) {
         reached = fill.live();
         broke = fill.broke();
     }
+    print_parts(steps);
     if (broke.empty())
         std::printf("\nall %d clones answered and were alive together (--max %d)\n", reached,
                     max_k);
@@ -874,7 +932,7 @@ int main(int argc, char** argv) {
             [&](Clone& c, int n, std::string& why) {
                 return restore_qemu(c, dir.path(), n, qemu_vm, migration, why);
             },
-            "", cgroup.get());
+            "", "", cgroup.get());
         std::printf(
             "\nthe peer: QEMU %s, clones restored with -incoming from a migration file of "
             "an idle guest (perf/startup's first_out), time from process start:\n",
