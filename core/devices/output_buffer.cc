@@ -9,7 +9,10 @@
 namespace ember {
 
 OutputBuffer::OutputBuffer(size_t capacity, EventFd ready)
-    : capacity_(capacity), ready_(std::move(ready)), ring_(capacity), scratch_(capacity) {}
+    : capacity_(capacity),
+      ready_(std::move(ready)),
+      ring_(std::make_unique_for_overwrite<uint8_t[]>(capacity)),
+      scratch_(std::make_unique_for_overwrite<uint8_t[]>(capacity)) {}
 
 void OutputBuffer::push(std::span<const uint8_t> bytes) {
     bool was_empty;
@@ -37,11 +40,10 @@ Result<OutputBuffer::Drain> OutputBuffer::drain_to(int fd) {
                 return Drain::Empty;
             }
             contiguous = std::min(size_, capacity_ - head_);
-            std::copy_n(ring_.begin() + static_cast<std::ptrdiff_t>(head_), contiguous,
-                        scratch_.begin());
+            std::copy_n(ring_.get() + head_, contiguous, scratch_.get());
         }
         // Written without the lock: a slow console delays only this thread, never a vCPU's push.
-        ssize_t n = retry_on_eintr([&] { return ::write(fd, scratch_.data(), contiguous); });
+        ssize_t n = retry_on_eintr([&] { return ::write(fd, scratch_.get(), contiguous); });
         if (n < 0) {
             if (errno == EAGAIN) return Drain::Blocked;
             return fail_errno("serial output");

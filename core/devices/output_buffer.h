@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -43,9 +44,11 @@ class OutputBuffer {
     // is still queued when it accounts for the bytes it wrote. Pushes never take it.
     std::mutex drain_mutex_;
     std::mutex mutex_;
-    std::vector<uint8_t> ring_;
-    std::vector<uint8_t> scratch_;  // the drainer's copy, written out without the lock
-    size_t head_ = 0;               // next byte to drain
+    // Not zeroed when made: a page of them costs memory only once output reaches it, and a
+    // thousand idle clones each keep one pair (the head goes back to 0 whenever it is drained).
+    std::unique_ptr<uint8_t[]> ring_;
+    std::unique_ptr<uint8_t[]> scratch_;  // the drainer's copy, written out without the lock
+    size_t head_ = 0;                     // next byte to drain
     size_t size_ = 0;
     std::atomic<uint64_t> dropped_{0};
 };
