@@ -13,6 +13,7 @@
 
 #include "core/base/elapsed.h"
 #include "core/base/fatal_exit.h"
+#include "core/base/give_back_memory.h"
 #include "core/base/log.h"
 #include "core/base/metrics_groups.h"
 #include "core/base/signal_counts.h"
@@ -137,7 +138,10 @@ void Controller::handle_wake() {
         p.done.set_value(execute(p.action));
         // Once the client has its answer: installing the filter takes 130-220 us here, which a
         // load or InstanceStart need not wait for. Nothing else runs on this thread meanwhile.
-        if (auto* r = std::get_if<Running>(&phase_); r && !r->confined) (void)confine_vmm_thread();
+        if (auto* r = std::get_if<Running>(&phase_); r && !r->settled) {
+            if (!r->confined) (void)confine_vmm_thread();
+            give_back_build_memory();
+        }
     }
     if (auto* c = configuring(); c && c->prepared && !c->prepared->has_platform())
         arm_timer(quiet_timer_.get(), kQuietBeforePlatform);
@@ -480,6 +484,18 @@ Outcome Controller::confine_vmm_thread() {
     return {};
 }
 
+// Building or restoring a VM frees far more than it keeps (the state file, its decoded sections,
+// libseccomp's work on the filters) and runs deeper than serving it does: once the VM has started,
+// on this thread (the process's first, whose stack that is), both go back to the kernel. In a
+// restored clone (perf/density) that took its heap from 280 to 196 KiB and its stack from 52 to 24.
+void Controller::give_back_build_memory() {
+    auto* running = std::get_if<Running>(&phase_);
+    if (running == nullptr || running->settled) return;
+    running->settled = true;
+    give_back_freed_heap();
+    give_back_stack_below_here();
+}
+
 Outcome Controller::write_metrics() {
     if (!metrics_file_.valid())
         return fail("FlushMetrics: the metrics system is not configured: PUT /metrics first");
@@ -519,6 +535,7 @@ VmExitStatus Controller::run() {
     prepare();
     if (auto* c = configuring(); c == nullptr || !c->prepared) announce_ready();
     const bool confined = vmm() == nullptr || confine_vmm_thread().has_value();
+    give_back_build_memory();
     if (confined) {
         if (auto r = loop_.run(); !r) stop(r.error().message);
     }

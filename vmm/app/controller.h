@@ -60,6 +60,7 @@ struct Configuring {
 struct Running {
     std::unique_ptr<Vmm> vmm;
     bool confined = false;  // the VMM thread's filter is installed
+    bool settled = false;   // what building it touched has gone back (give_back_build_memory)
 };
 struct Exited {
     VmExitStatus status;
@@ -143,6 +144,7 @@ class Controller : public ActionSink {
     std::optional<PreparedVm> take_prepared();
     Outcome failed_load(std::string why);
     Outcome confine_vmm_thread();
+    void give_back_build_memory();
     bool running_loop_ = false;  // run() has begun
     Outcome write_metrics();
     // The configuring phase, or the error Firecracker gives an action that needs it.

@@ -1,0 +1,84 @@
+// core/base/give_back_memory: what building a VM touched and no longer needs goes back to the
+// kernel, and nothing the caller still uses.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/base/give_back_memory.h"
+
+namespace ember {
+namespace {
+
+uintptr_t page_size() {
+    return static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Whether the page holding `address` is in memory.
+bool resident(uintptr_t address) {
+    unsigned char in = 0;
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): a page below the stack pointer holds no object
+    void* page = reinterpret_cast<void*>(address & ~(page_size() - 1));
+    return ::mincore(page, page_size(), &in) == 0 && (in & 1) != 0;
+}
+
+// Writes 64 KiB of stack in each of `depth` nested calls; the address of the deepest.
+[[gnu::noinline]] uintptr_t touch_stack(int depth) {
+    volatile char block[64 * 1024];
+    for (size_t i = 0; i < sizeof block; i += 512) block[i] = 1;
+    const uintptr_t deepest =
+        depth > 1 ? touch_stack(depth - 1) : reinterpret_cast<uintptr_t>(&block[0]);
+    block[0] = 2;  // used after the call: no tail call
+    return deepest;
+}
+
+TEST(GiveBackMemory, TheStackBelowTheCallerGoesBackAndTheCallersFrameStays) {
+    const uintptr_t deep = touch_stack(3);
+    ASSERT_TRUE(resident(deep)) << "the deepest call's page, before";
+    volatile char here = 0;
+    give_back_stack_below_here();
+    EXPECT_FALSE(resident(deep)) << "the deepest call's page, after";
+    here = 1;
+    EXPECT_TRUE(resident(reinterpret_cast<uintptr_t>(&here))) << "the caller's own frame";
+    EXPECT_EQ(here, 1);
+}
+
+TEST(GiveBackMemory, FreedHeapPagesGoBackAndLiveOnesStay) {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "under AddressSanitizer its allocator serves malloc: there is no glibc heap to "
+                    "give back (the release build's run of this test checks it)";
+#endif
+    constexpr size_t kBlock = 16 * 1024;  // from the heap, below malloc's mmap threshold
+    std::vector<void*> blocks;
+    for (int i = 0; i < 256; ++i) {
+        void* b = std::malloc(kBlock);  // NOLINT(cppcoreguidelines-no-malloc): malloc's own heap
+        ASSERT_NE(b, nullptr);
+        std::memset(b, 1, kBlock);
+        blocks.push_back(b);
+    }
+    // Above them: freeing them leaves a hole, which free() keeps, not a top it would trim itself.
+    void* live = std::malloc(kBlock);  // NOLINT(cppcoreguidelines-no-malloc)
+    std::memset(live, 7, kBlock);
+    std::vector<uintptr_t> freed;
+    for (void* b : blocks) {
+        freed.push_back(reinterpret_cast<uintptr_t>(b) + kBlock / 2);
+        std::free(b);  // NOLINT(cppcoreguidelines-no-malloc)
+    }
+    auto count_resident = [&] {
+        int n = 0;
+        for (uintptr_t a : freed) n += resident(a);
+        return n;
+    };
+    ASSERT_GT(count_resident(), 200) << "freed, and still malloc's";
+    give_back_freed_heap();
+    EXPECT_LT(count_resident(), 10) << "given back";
+    EXPECT_EQ(static_cast<unsigned char*>(live)[kBlock - 1], 7) << "a live block is untouched";
+    std::free(live);  // NOLINT(cppcoreguidelines-no-malloc)
+}
+
+}  // namespace
+}  // namespace ember
