@@ -25,7 +25,8 @@
 //          p99, and their ratio.
 //
 // --svg FILE draws load -> answer and the cost per clone against K. --pool RUNS runs only the
-// pool against the raw socket, RUNS restores each way.
+// pool against the raw socket, RUNS restores each way. --ember PATH runs clones of another ember
+// (an earlier build), to set its figures beside this one's.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -116,9 +117,12 @@ enum class Start {
     NoPrepare,  // --no-prepare-vm, at once: ember as it was before it prepared a VM
 };
 
+// The ember the clones run: this build's, or --ember PATH's (an earlier build, to set beside it).
+std::string ember_binary = EMBER_BINARY;
+
 bool start_ember(Clone& c, const std::string& sock, const std::string& err, std::string& why,
                  Start how = Start::AtOnce) {
-    std::vector<std::string> argv{EMBER_BINARY, "--api-sock", sock, "--level",
+    std::vector<std::string> argv{ember_binary, "--api-sock", sock, "--level",
                                   how == Start::Ready ? "Info" : "Error"};
     if (how == Start::NoPrepare) argv.emplace_back("--no-prepare-vm");
     return start_process(c, argv, sock, err, why);
@@ -701,7 +705,7 @@ bool pool_against_raw(const std::string& dir, const std::string& load_body, int 
     auto load = ember::json::parse_body<ember::LoadSnapshot>(load_body);
     if (!load) return std::printf("\npool: %s\n", load.error().message.c_str()), false;
     ember::client::PoolOptions o;
-    o.process.ember = EMBER_BINARY;
+    o.process.ember = ember_binary;
     o.process.args = {"--level", "Info"};
     o.process.log_path = dir + "/pool.log";
     o.process.start_timeout = std::chrono::seconds(30);
@@ -827,10 +831,12 @@ int main(int argc, char** argv) {
             svg = argv[++i];
         } else if (a == "--qemu" && i + 1 < argc) {
             qemu = argv[++i];
+        } else if (a == "--ember" && i + 1 < argc) {
+            ember_binary = argv[++i];
         } else {
-            std::fprintf(
-                stderr,
-                "usage: density_bench [--max K] [--svg FILE] [--qemu PATH] [--pool RUNS]\n");
+            std::fprintf(stderr,
+                         "usage: density_bench [--max K] [--svg FILE] [--qemu PATH] [--pool RUNS] "
+                         "[--ember PATH]\n");
             return 2;
         }
     }
@@ -897,7 +903,7 @@ int main(int argc, char** argv) {
     std::string broke;
     int reached = 0;
     {
-        Fill fill(ember_restore, mem, EMBER_BINARY, cgroup.get());
+        Fill fill(ember_restore, mem, ember_binary, cgroup.get());
         print_header("load -> answer");
         std::vector<int> ks;
         for (int k : {1, 10, 100, 250, 500})
