@@ -54,6 +54,7 @@
 #include "api/client/ready_pool.h"
 #include "api/json/api_bodies.h"
 #include "perf/percentile.h"
+#include "perf/phase_line.h"
 #include "perf/qemu_peer.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
@@ -150,6 +151,8 @@ std::string exit_of(Clone& c) {
 struct LoadTimes {
     double call_ms;    // the load request to its 204: the guest is running
     double answer_ms;  // the load request to the guest's first answer
+    // The load's steps, from ember's log (an ember started Ready logs at Info): nothing otherwise.
+    std::optional<ember::perf::PhaseLine> phases;
 };
 
 // Restores `load` into a fresh ember started `how` and waits for the guest's first answer: the
@@ -193,7 +196,17 @@ std::optional<LoadTimes> restore_timed(Clone& c, const std::string& dir, int n,
         if (why.empty()) why = "no answer from the guest within 60 s";
         return std::nullopt;
     }
-    return LoadTimes{call_ms, ms_since(t)};
+    LoadTimes times{call_ms, ms_since(t), std::nullopt};
+    // Logged once the client has its answer, beside the guest.
+    for (int i = 0; how == Start::Ready && i < 5000 && !times.phases; ++i) {
+        times.phases = ember::perf::phase_line(read_file(c.err), "PUT /snapshot/load");
+        if (!times.phases) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (how == Start::Ready && !times.phases) {
+        why = "no phase line in its log: " + last_line(read_file(c.err));
+        return std::nullopt;
+    }
+    return times;
 }
 
 // The ms from the load request to the guest's first answer, the ember started as a host agent
@@ -778,6 +791,27 @@ bool pool_against_raw(const std::string& dir, const std::string& load_body, int 
 }
 
 // Ready before the load: `runs` clones each way, interleaved, one at a time, none kept.
+// Where a load into a ready ember goes, from each one's log: medians of each step's end and of
+// its own time, from the request's arrival (which the load call's time includes, with the HTTP).
+void print_load_phases(const std::vector<ember::perf::PhaseLine>& phased) {
+    std::printf(
+        "\nthe load into a ready ember by phase, %zu loads (medians; each step ends when the next "
+        "begins):\n\n| step | ends, us from the request | takes, us |\n|---|---|---|\n",
+        phased.size());
+    if (phased.empty()) return;
+    const size_t steps = phased.front().ends.size();
+    for (size_t i = 0; i < steps; ++i) {
+        std::vector<double> ends, takes;
+        for (const auto& p : phased) {
+            if (p.ends.size() != steps) continue;
+            ends.push_back(p.ends[i].second);
+            takes.push_back(p.ends[i].second - (i ? p.ends[i - 1].second : 0));
+        }
+        std::printf("| %s | %.0f | %.0f |\n", phased.front().ends[i].first.c_str(),
+                    percentile(ends, 0.5), percentile(takes, 0.5));
+    }
+}
+
 bool ready_embers(const std::string& dir, const std::string& load, int runs) {
     struct Way {
         Start how;
@@ -787,6 +821,7 @@ bool ready_embers(const std::string& dir, const std::string& load, int runs) {
     std::vector<Way> ways{{Start::Ready, "ready (it said so before the load)", {}, {}},
                           {Start::AtOnce, "load at once (as its API answers)", {}, {}},
                           {Start::NoPrepare, "--no-prepare-vm, load at once", {}, {}}};
+    std::vector<ember::perf::PhaseLine> phased;  // the ready embers' loads
     for (int i = 0; i < runs; ++i) {
         for (auto& w : ways) {
             Clone c;
@@ -795,6 +830,7 @@ bool ready_embers(const std::string& dir, const std::string& load, int runs) {
             if (!t) return std::printf("\n%s: run %d failed: %s\n", w.name, i, why.c_str()), false;
             w.call.push_back(t->call_ms);
             w.answer.push_back(t->answer_ms);
+            if (t->phases) phased.push_back(std::move(*t->phases));
         }
     }
     std::printf(
@@ -813,6 +849,7 @@ bool ready_embers(const std::string& dir, const std::string& load, int runs) {
         percentile(ready.call, 0.5) / percentile(before.call, 0.5),
         percentile(ready.answer, 0.5) / percentile(before.answer, 0.5),
         percentile(at_once.call, 0.5) / percentile(before.call, 0.5));
+    print_load_phases(phased);
     return true;
 }
 

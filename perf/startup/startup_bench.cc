@@ -3,6 +3,9 @@
 //       time is when that byte reaches the harness's pipe.
 //   (b) exec to first serial byte of a guest that polls the UART's line status first, as a
 //       console driver does (ember: tests/guest/hello; peers: the same in 16-bit code).
+//   ember's start by phase, in runs of (a) of its own with its log at Info: exec to main (main's
+//   CLOCK_MONOTONIC time, which ember logs, less the fork's), then each step ember marks
+//   (core/base/phase_times.h), then the guest's first instruction.
 //   Memory of the idle VMM with a 128 MiB guest, from /proc/PID/smaps, guest RAM excluded.
 // Peers are optional: --qemu PATH (Debian's qemu-system-x86_64) and --lkvm PATH (kvmtool built
 // from its source outside this repository).
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "perf/percentile.h"
+#include "perf/phase_line.h"
 #include "perf/qemu_peer.h"
 #include "perf/quick.h"
 #include "tests/support/ember_process.h"
@@ -132,6 +136,38 @@ std::string read_file(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// One start of ember by phase: from the fork to main (exec and dynamic linking), each step's end
+// from ember's log line ("phases, us from main (at M on CLOCK_MONOTONIC): step us, ..."), and the
+// guest's first instruction; every time in microseconds from the fork.
+struct Phases {
+    std::vector<std::pair<std::string, double>> ends;
+};
+
+std::optional<Phases> phases_of(std::vector<std::string> argv, const std::string& log) {
+    ::unlink(log.c_str());
+    for (size_t i = 0; i + 1 < argv.size(); ++i)
+        if (argv[i] == "--level") argv[i + 1] = "Info";
+    argv.insert(argv.begin() + 1, {"--log-path", log});
+    const auto t0 = Clock::now();
+    Running r = start(argv);
+    auto first = wait_for(r, "!", t0);
+    // The line comes once the VM runs, beside the guest; a start that never logs it is a failure.
+    std::optional<ember::perf::PhaseLine> line;
+    for (int i = 0; i < 5000 && !line; ++i) {
+        line = ember::perf::phase_line(read_file(log), "main");
+        if (!line) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    reap(r);
+    if (!first || !line) return std::nullopt;
+    const double fork_us = std::chrono::duration<double, std::micro>(t0.time_since_epoch()).count();
+    const double main_us = static_cast<double>(line->origin_us) - fork_us;
+    Phases p;
+    p.ends.emplace_back("exec and dynamic linking, to main", main_us);
+    for (const auto& [step, end] : line->ends) p.ends.emplace_back(step, main_us + end);
+    p.ends.emplace_back("the guest's first instruction ('!' read from its pipe)", *first);
+    return p;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -220,6 +256,31 @@ int main(int argc, char** argv) {
                             percentile(first_instruction[v.name], 0.5),
                         percentile(first_byte["ember"], 0.5) / percentile(first_byte[v.name], 0.5));
         }
+    }
+
+    // Where ember's start goes, in runs of its own: its log at Info costs a few writes more.
+    std::vector<Phases> phased;
+    for (int run = 0; run < runs; ++run)
+        if (auto p = phases_of(vmms.front().first_out, dir.path() + "/phases.log"))
+            phased.push_back(std::move(*p));
+    std::printf(
+        "\nember's start by phase, %zu of %d runs of (a) with its log at Info (medians; each step "
+        "ends when the next begins):\n\n| step | ends, us from fork/exec | takes, us "
+        "|\n|---|---|---|\n",
+        phased.size(), runs);
+    if (phased.empty() || phased.size() < static_cast<size_t>(runs)) {
+        std::printf("| failed: a start gave no phase line | | |\n");
+        return 1;
+    }
+    for (size_t i = 0; i < phased.front().ends.size(); ++i) {
+        std::vector<double> ends, takes;
+        for (const auto& p : phased) {
+            if (p.ends.size() != phased.front().ends.size()) continue;
+            ends.push_back(p.ends[i].second);
+            takes.push_back(p.ends[i].second - (i ? p.ends[i - 1].second : 0));
+        }
+        std::printf("| %s | %.0f | %.0f |\n", phased.front().ends[i].first.c_str(),
+                    percentile(ends, 0.5), percentile(takes, 0.5));
     }
 
     std::printf("\nidle VMM memory, 128 MiB guest, guest RAM mappings excluded (KiB):\n\n");

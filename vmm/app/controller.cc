@@ -16,6 +16,7 @@
 #include "core/base/give_back_memory.h"
 #include "core/base/log.h"
 #include "core/base/metrics_groups.h"
+#include "core/base/phase_times.h"
 #include "core/base/signal_counts.h"
 #include "core/base/timer_fd.h"
 #include "core/config/config_fields.h"
@@ -364,6 +365,7 @@ Outcome Controller::handle(const LoadSnapshot& a) {
         return fail(
             "Loading a microVM snapshot not allowed after configuring boot-specific resources.");
     const auto start = std::chrono::steady_clock::now();
+    if (options_.vmm.phases) options_.vmm.phases->restart("PUT /snapshot/load");
     auto vmm = Vmm::restore(a, options_.vmm, take_prepared());
     if (!vmm) return failed_load("Failed to restore from snapshot: " + vmm.error().message);
     if (auto r = (*vmm)->start(!a.resume_vm); !r)
@@ -449,6 +451,8 @@ Outcome Controller::start_instance() {
     EMBER_TRY(c);
     if (!(*c)->config->boot_source)
         return fail("boot-source: no kernel configured (PUT /boot-source first)");
+    // A start from --config-file is timed from main; one the API asks for, from its request.
+    if (options_.vmm.phases && running_loop_) options_.vmm.phases->restart("InstanceStart");
     auto vmm = Vmm::create((*c)->config, options_.vmm, take_prepared());
     if (vmm) {
         // A VM that does not start goes before another is made.
@@ -494,6 +498,7 @@ void Controller::give_back_build_memory() {
     running->settled = true;
     give_back_freed_heap();
     give_back_stack_below_here();
+    if (options_.vmm.phases) log::info(options_.vmm.phases->describe());
 }
 
 Outcome Controller::write_metrics() {

@@ -26,6 +26,7 @@
 #include "core/base/log.h"
 #include "core/base/log_limit.h"
 #include "core/base/open_file.h"
+#include "core/base/phase_times.h"
 #include "core/base/signal_counts.h"
 #include "core/base/unique_fd.h"
 #include "core/devices/boot_timer.h"
@@ -413,8 +414,10 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     for (const auto& flag : cli->ignored)
         log::info("accepted " + flag + " (no effect in ember yet)");
 
+    PhaseTimes phases(start, "main");
     auto filters = thread_filters(*cli);
     if (!filters) return stop(filters.error());
+    phases.mark("seccomp filters");
     // The main thread is the VMM thread; a fatal signal on another thread hands it the exit.
     fatal_exit::init();
     fatal_exit::mark_vmm_thread();
@@ -438,9 +441,11 @@ int run(int argc, char** argv, std::chrono::steady_clock::time_point start) {
     ControllerOptions options = controller_options(*cli, *filters, serial_out->get(),
                                                    terminal.active(), start, router, api_server);
     if (ready) options.ready_fd = std::move(**ready);
+    options.vmm.phases = &phases;
     // Created before any other thread: it blocks the termination signals for its signalfd.
     auto controller = Controller::create(std::move(options));
     if (!controller) return stop(controller.error());
+    phases.mark("controller");
     if (cli->metrics_path) {
         if (auto r = (*controller)->execute_now(PutMetrics{*cli->metrics_path}); !r)
             return stop(std::move(r.error()).wrap("--metrics-path"));

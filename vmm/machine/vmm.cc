@@ -13,6 +13,7 @@
 #include "core/arch/x86_64/regs.h"
 #include "core/base/file_io.h"
 #include "core/base/log.h"
+#include "core/base/phase_times.h"
 #include "core/devices/boot_timer.h"
 #include "core/devices/i8042.h"
 #include "core/devices/serial.h"
@@ -64,10 +65,12 @@ Vmm::~Vmm() {
 Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions options,
                                         int memory_fd, std::optional<PreparedVm> prepared) {
     const VmConfig& config = valid;
+    PhaseTimes* phases = options.phases;
     if (!prepared) {
         auto made = prepare_vm(options.kvm_path);
         EMBER_TRY(made);
         prepared = std::move(*made);
+        if (phases) phases->mark("KVM VM");
     }
     const Vm& vm = prepared->vm;
     const uint64_t mem_bytes = uint64_t{config.machine.mem_size_mib} * kMiB;
@@ -87,7 +90,11 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions o
         EMBER_TRY(
             vm.set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data(), flags));
     }
-    if (!prepared->has_platform()) EMBER_TRY(create_platform(vm));
+    if (phases) phases->mark("guest memory");
+    if (!prepared->has_platform()) {
+        EMBER_TRY(create_platform(vm));
+        if (phases) phases->mark("irqchip and PIT");
+    }
 
     std::optional<EventLoop> loop;
     if (options.loop == nullptr) {
@@ -123,9 +130,12 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const ValidVmConfig& valid, VmmOptions 
         (*vmm)->cpuid_ = std::move(*templated);
     }
     EMBER_TRY((*vmm)->load_guest(config));
+    (*vmm)->mark("kernel and boot tables");
     EMBER_TRY((*vmm)->create_devices(config));
+    (*vmm)->mark("devices");
     EMBER_TRY((*vmm)->create_vcpus(config, nullptr));
     EMBER_TRY((*vmm)->watch_fds());
+    (*vmm)->mark("vCPUs");
     return vmm;
 }
 Result<void> Vmm::create_devices(const VmConfig& config) {
@@ -285,8 +295,13 @@ Result<void> Vmm::start(bool paused) {
     } else {
         state_ = VmState::Running;
     }
+    mark("vCPU threads");
     publish();
     return {};
+}
+
+void Vmm::mark(const char* step) const {
+    if (options_.phases) options_.phases->mark(step);
 }
 
 void Vmm::publish() const {

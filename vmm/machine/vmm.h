@@ -181,6 +181,8 @@ class Vmm : public ExitSink {
     };
     // Hands the configuration and state, or the state alone, to options_.published.
     void publish() const;
+    // Marks the end of a step of its start or restore in options_.phases, if any.
+    void mark(const char* step) const;
     void publish_state() const;
     std::vector<VirtioSlot> virtio_plan_;
     std::vector<VirtioMmio> virtio_;

@@ -14,6 +14,7 @@
 namespace ember {
 
 class EventLoop;
+class PhaseTimes;
 class PublishedVm;
 
 struct VmmOptions {
@@ -43,6 +44,8 @@ struct VmmOptions {
     // Where the Vmm publishes its configuration and state for other threads once it has started,
     // and after each change; null: nowhere (not owned).
     PublishedVm* published = nullptr;
+    // Where the steps of its start or restore are marked as each ends; null: nowhere (not owned).
+    PhaseTimes* phases = nullptr;
 };
 
 }  // namespace ember

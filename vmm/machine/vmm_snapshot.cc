@@ -6,6 +6,7 @@
 #include "core/arch/x86_64/saved_msrs.h"
 #include "core/base/hex.h"
 #include "core/base/log.h"
+#include "core/base/phase_times.h"
 #include "snapshot/restore/plan.h"
 #include "snapshot/restore/restored_memory.h"
 #include "snapshot/write_snapshot.h"
@@ -24,17 +25,23 @@ Result<std::unique_ptr<Vmm>> Vmm::restore(const LoadSnapshot& load, VmmOptions o
     }
     auto plan = snapshot::plan_restore(load, prepared->kvm, prepared->supported_cpuid);
     EMBER_TRY(plan);
+    if (options.phases) options.phases->mark("state file");
     auto vmm = build(plan->snap.config, std::move(options), plan->mapped_fd(), std::move(prepared));
     EMBER_TRY(vmm);
     Vmm& v = **vmm;
     auto restored = snapshot::RestoredMemory::fill(*plan, v.memory_, v.options_.vmm_filter);
     EMBER_TRY(restored);
     v.restored_ = std::move(*restored);
+    v.mark("memory source");
     EMBER_TRY(v.restore_state(plan->snap));
+    v.mark("devices and vCPU state");
     EMBER_TRY(v.restored_->page_in(v.what_ember_touches(), v.memory_));
     EMBER_TRY(v.renew_generation_id());
-    if (v.options_.pre_fault && !v.vcpus_.empty())
+    v.mark("page-in and generation ID");
+    if (v.options_.pre_fault && !v.vcpus_.empty()) {
         v.restored_->pre_fault(v.kvm_, v.vcpus_.front()->vcpu(), v.memory_);
+        v.mark("pre-fault");
+    }
     return vmm;
 }
 
