@@ -11,9 +11,9 @@ namespace ember {
 // malloc's free pages, in every arena.
 void give_back_freed_heap();
 
-// The pages of this thread's stack more than `keep` bytes below the caller's frame, down to the
-// stack's end: dead, since nothing lives below the stack pointer, and zero-filled if touched again.
-// For the main thread, whose stack mapping grows down and ends at an unmapped gap.
+// The pages of the main thread's stack more than `keep` bytes below the caller's frame, down to
+// the stack's end: dead, since nothing lives below the stack pointer, and zero-filled if touched
+// again. On any other thread, nothing: only the main thread's stack ends at an unmapped gap.
 void give_back_stack_below_here(size_t keep = 16 * 1024);
 
 }  // namespace ember

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "core/base/give_back_memory.h"
@@ -26,10 +27,11 @@ bool resident(uintptr_t address) {
     return ::mincore(page, page_size(), &in) == 0 && (in & 1) != 0;
 }
 
-// Writes 64 KiB of stack in each of `depth` nested calls; the address of the deepest.
+// Writes 64 KiB of stack in each of `depth` nested calls; the address of the deepest. From alloca,
+// which is on the thread's own stack even where AddressSanitizer keeps locals on one of its own.
 [[gnu::noinline]] uintptr_t touch_stack(int depth) {
-    volatile char block[64 * 1024];
-    for (size_t i = 0; i < sizeof block; i += 512) block[i] = 1;
+    auto* block = static_cast<volatile char*>(__builtin_alloca(64 * 1024));
+    for (size_t i = 0; i < 64 * 1024; i += 512) block[i] = 1;
     const uintptr_t deepest =
         depth > 1 ? touch_stack(depth - 1) : reinterpret_cast<uintptr_t>(&block[0]);
     block[0] = 2;  // used after the call: no tail call
@@ -43,8 +45,23 @@ TEST(GiveBackMemory, TheStackBelowTheCallerGoesBackAndTheCallersFrameStays) {
     give_back_stack_below_here();
     EXPECT_FALSE(resident(deep)) << "the deepest call's page, after";
     here = 1;
-    EXPECT_TRUE(resident(reinterpret_cast<uintptr_t>(&here))) << "the caller's own frame";
+    EXPECT_TRUE(resident(reinterpret_cast<uintptr_t>(__builtin_frame_address(0))))
+        << "the caller's own frame";
     EXPECT_EQ(here, 1);
+}
+
+// Below another thread's stack is its guard page, mapped, and then other memory: there it does
+// nothing.
+TEST(GiveBackMemory, OnAnyThreadButTheMainOneTheStackStays) {
+    bool before = false, after = false;
+    std::thread([&] {
+        const uintptr_t deep = touch_stack(3);
+        before = resident(deep);
+        give_back_stack_below_here();
+        after = resident(deep);
+    }).join();
+    ASSERT_TRUE(before);
+    EXPECT_TRUE(after);
 }
 
 TEST(GiveBackMemory, FreedHeapPagesGoBackAndLiveOnesStay) {
