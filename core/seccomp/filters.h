@@ -1,6 +1,7 @@
 // Per-thread seccomp filters in Firecracker's JSON format ("vmm", "api", "vcpu", each with a
 // default_action, a filter_action and rules of syscall names and argument conditions), compiled
-// to BPF once at start-up, before any thread needs one. Compiled with libseccomp, as Firecracker's
+// to BPF before any thread needs one: ember's own when ember is built (default_programs.h),
+// --seccomp-filter's at start-up. Compiled with libseccomp, as Firecracker's
 // own seccompiler does: it resolves syscall names, checks the architecture and gets 64-bit
 // argument comparisons right, which hand-written BPF would have to redo.
 #pragma once

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/base/log.h"
+#include "core/seccomp/default_programs.h"
 #include "core/seccomp/filters.h"
 #include "core/seccomp/install.h"
 #include "tests/support/in_child.h"
@@ -36,6 +37,26 @@ TEST(SeccompFilters, EmbersOwnFiltersCompileForEveryThreadKind) {
     ASSERT_TRUE(filters) << filters.error().message;
     for (auto kind : {ThreadKind::Vmm, ThreadKind::Api, ThreadKind::Vcpu})
         EXPECT_GT(filters->of(kind).instructions.size(), 10u) << thread_kind_name(kind);
+}
+
+// What ember installs is what its filters compile to: the BPF built in when ember was built is the
+// same, instruction for instruction, as compiling the JSON now.
+TEST(SeccompFilters, TheProgramsBuiltInAreEmbersOwnFiltersCompiled) {
+    auto compiled = compile_filters(default_filters_json());
+    ASSERT_TRUE(compiled) << compiled.error().message;
+    const ThreadFilters built_in = default_programs();
+    for (auto kind : {ThreadKind::Vmm, ThreadKind::Api, ThreadKind::Vcpu}) {
+        const auto& a = built_in.of(kind).instructions;
+        const auto& b = compiled->of(kind).instructions;
+        ASSERT_EQ(a.size(), b.size()) << thread_kind_name(kind);
+        ASSERT_FALSE(a.empty()) << thread_kind_name(kind);
+        for (size_t i = 0; i < a.size(); ++i) {
+            EXPECT_EQ(a[i].code, b[i].code) << thread_kind_name(kind) << " " << i;
+            EXPECT_EQ(a[i].jt, b[i].jt) << thread_kind_name(kind) << " " << i;
+            EXPECT_EQ(a[i].jf, b[i].jf) << thread_kind_name(kind) << " " << i;
+            EXPECT_EQ(a[i].k, b[i].k) << thread_kind_name(kind) << " " << i;
+        }
+    }
 }
 
 TEST(SeccompFilters, RulesAndArgumentConditionsDecideEachCall) {

@@ -31,6 +31,7 @@
 #include "core/base/unique_fd.h"
 #include "core/devices/boot_timer.h"
 #include "core/host_check/host_check.h"
+#include "core/seccomp/default_programs.h"
 #include "core/seccomp/filters.h"
 #include "core/seccomp/install.h"
 #include "core/seccomp/library_calls.h"
@@ -242,7 +243,7 @@ Result<std::string> read_config_file(const std::string& path);
 // Each thread kind's filter: ember's own, --seccomp-filter's, or none with --no-seccomp.
 Result<seccomp::ThreadFilters> thread_filters(const Cli& cli) {
     if (cli.no_seccomp) return seccomp::ThreadFilters{};
-    if (!cli.seccomp_filter) return seccomp::compile_filters(seccomp::default_filters_json());
+    if (!cli.seccomp_filter) return seccomp::default_programs();
     auto text = read_config_file(*cli.seccomp_filter);
     EMBER_TRY(text, "--seccomp-filter");
     auto filters = seccomp::compile_filters(*text);
