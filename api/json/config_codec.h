@@ -39,21 +39,25 @@ inline Result<void> refuse(Fields& f, const config::Refused& refused) {
     return {};
 }
 
-// The field as a V when it is present: a scalar as itself, a named value by its name, a leaf the
-// field's Text describes by that string, a struct by its description.
+// The field as the string its Text describes, read into a V, when it is present.
+template <typename V>
+Result<std::optional<V>> get_text(Fields& f, const config::Field& field) {
+    auto text = f.string(field.name);
+    EMBER_TRY(text);
+    if (!*text) return std::optional<V>{};
+    V value{};
+    EMBER_TRY(config::from_text(**text, field.text, f.path_of(field.name), value));
+    return std::optional<V>(value);
+}
+
+// The field as a V when it is present: a scalar as itself (or as the string its field's Text
+// describes), a named value by its name, a struct by its description, a leaf that is only text (a
+// bitmap) as that string.
 template <typename V, Unknown unknown>
 Result<std::optional<V>> get(Fields& f, const config::Field& field) {
     const char* key = field.name;
-    if constexpr (config::Textual<V>) {
-        if (!std::is_arithmetic_v<V> || field.text != config::Text::Plain) {
-            auto text = f.string(key);
-            EMBER_TRY(text);
-            if (!*text) return std::optional<V>{};
-            V value{};
-            EMBER_TRY(config::from_text(**text, field.text, f.path_of(key), value));
-            return std::optional<V>(value);
-        }
-    }
+    if constexpr (std::is_arithmetic_v<V> && config::Textual<V>)
+        if (config::as_text<V>(field)) return get_text<V>(f, field);
     if constexpr (std::is_same_v<V, std::string>) {
         return f.string(key);
     } else if constexpr (std::is_same_v<V, bool>) {
@@ -62,8 +66,6 @@ Result<std::optional<V>> get(Fields& f, const config::Field& field) {
         return f.u32(key);
     } else if constexpr (std::is_same_v<V, uint64_t>) {
         return f.u64(key);
-    } else if constexpr (config::Textual<V>) {
-        return fail(f.path_of(key) + ": read above, as text");  // not reached
     } else if constexpr (config::Named<V>) {
         auto name = f.string(key);
         EMBER_TRY(name);
@@ -71,14 +73,16 @@ Result<std::optional<V>> get(Fields& f, const config::Field& field) {
         V value{};
         EMBER_TRY(config::from_name(**name, f.path_of(key), value));
         return std::optional<V>(value);
-    } else {
-        static_assert(config::Described<V>);
+    } else if constexpr (config::Described<V>) {
         auto o = f.object(key);
         EMBER_TRY(o);
         if (!*o) return std::optional<V>{};
         auto value = read_struct<V, unknown>(**o, f.path_of(key));
         EMBER_TRY(value);
         return std::optional<V>(std::move(*value));
+    } else {
+        static_assert(config::Textual<V>, "a leaf JSON cannot hold");
+        return get_text<V>(f, field);
     }
 }
 

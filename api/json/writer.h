@@ -64,33 +64,34 @@ void write_struct(std::string& out, const T& s, Absent absent) {
         out += quote(name) + ":";
     };
     config::describe(
-        s, config::Overloaded{
-               [&](const config::Refused& refused) {
-                   if (absent == Absent::Omitted) return;
-                   key(refused.name);
-                   out += "null";
-               },
-               [&](const config::Field& field, const auto& value) {
-                   using V = std::decay_t<decltype(value)>;
-                   if constexpr (config::IsOptional<V>::value) {
-                       if (!value && (field.omit_when_absent || absent == Absent::Omitted)) return;
-                       key(field.name);
-                       if (value)
-                           write_value(out, *value, absent);
-                       else if (field.default_when_absent)
-                           write_value(out, typename V::value_type{}, absent);
-                       else
-                           out += "null";
-                   } else {
-                       key(field.name);
-                       if constexpr (config::Textual<V>)
-                           if (!std::is_arithmetic_v<V> || field.text != config::Text::Plain) {
-                               out += quote(config::to_text(value, field.text));
-                               return;
-                           }
-                       write_value(out, value, absent);
-                   }
-               }});
+        s, config::Overloaded{[&](const config::Refused& refused) {
+                                  if (absent == Absent::Omitted) return;
+                                  key(refused.name);
+                                  out += "null";
+                              },
+                              [&](const config::Field& field, const auto& value) {
+                                  using V = std::decay_t<decltype(value)>;
+                                  if constexpr (config::IsOptional<V>::value) {
+                                      if (!value &&
+                                          (field.omit_when_absent || absent == Absent::Omitted))
+                                          return;
+                                      key(field.name);
+                                      if (value)
+                                          write_value(out, *value, absent);
+                                      else if (field.default_when_absent)
+                                          write_value(out, typename V::value_type{}, absent);
+                                      else
+                                          out += "null";
+                                  } else {
+                                      key(field.name);
+                                      if constexpr (config::Textual<V>)
+                                          if (config::as_text<V>(field)) {
+                                              out += quote(config::to_text(value, field.text));
+                                              return;
+                                          }
+                                      write_value(out, value, absent);
+                                  }
+                              }});
     out += '}';
 }
 

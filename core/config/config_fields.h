@@ -278,21 +278,34 @@ inline Result<void> from_text(std::string_view text, Text how, const std::string
     out = static_cast<uint32_t>(*n);
     return {};
 }
+constexpr unsigned bitmap_bits(Text how) {
+    return how == Text::Bitmap64 ? 64 : 32;
+}
 inline Result<void> from_text(std::string_view text, Text how, const std::string& key,
                               BitmapModifier& out) {
-    return assign(parse_bitmap(text, how == Text::Bitmap64 ? 64 : 32, key), out);
+    return assign(parse_bitmap(text, bitmap_bits(how), key), out);
 }
 inline std::string to_text(uint32_t v, Text) {
     return hex32(v);
 }
 inline std::string to_text(const BitmapModifier& b, Text how) {
-    return bitmap_text(b, how == Text::Bitmap64 ? 64 : 32);
+    return bitmap_text(b, bitmap_bits(how));
 }
 
 template <typename T>
 concept Textual = requires(std::string_view s, const std::string& k, T& out) {
     { from_text(s, Text::Plain, k, out) } -> std::same_as<Result<void>>;
 };
+
+// Whether a member of type T in `field` is JSON's as the string its Text describes: always for a
+// leaf that is only text (a bitmap), and for a number when its field says so.
+template <typename T>
+constexpr bool as_text(const Field& field) {
+    if constexpr (!Textual<T>)
+        return false;
+    else
+        return !std::is_arithmetic_v<T> || field.text != Text::Plain;
+}
 
 // What the codecs tell apart besides a struct with a describe() (core/base/described.h).
 template <typename T>
