@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "perf/percentile.h"
+
 namespace ember::perf {
 
 struct PhaseLine {
@@ -37,6 +39,23 @@ inline std::optional<PhaseLine> phase_line(const std::string& log, const std::st
         p.ends.emplace_back(step.substr(0, cut), std::atof(step.c_str() + cut + 1));
     }
     return p;
+}
+
+// One row per step of the runs' phases: the median of when it ends and of what it takes (from the
+// step before, or the origin). The steps are the first run's; a run with others is left out.
+inline void print_phase_rows(const std::vector<PhaseLine>& runs) {
+    if (runs.empty()) return;
+    const auto& steps = runs.front().ends;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        std::vector<double> ends, takes;
+        for (const auto& run : runs) {
+            if (run.ends.size() != steps.size()) continue;
+            ends.push_back(run.ends[i].second);
+            takes.push_back(run.ends[i].second - (i ? run.ends[i - 1].second : 0));
+        }
+        std::printf("| %s | %.0f | %.0f |\n", steps[i].first.c_str(), percentile(ends, 0.5),
+                    percentile(takes, 0.5));
+    }
 }
 
 }  // namespace ember::perf

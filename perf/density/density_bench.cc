@@ -798,18 +798,7 @@ void print_load_phases(const std::vector<ember::perf::PhaseLine>& phased) {
         "\nthe load into a ready ember by phase, %zu loads (medians; each step ends when the next "
         "begins):\n\n| step | ends, us from the request | takes, us |\n|---|---|---|\n",
         phased.size());
-    if (phased.empty()) return;
-    const size_t steps = phased.front().ends.size();
-    for (size_t i = 0; i < steps; ++i) {
-        std::vector<double> ends, takes;
-        for (const auto& p : phased) {
-            if (p.ends.size() != steps) continue;
-            ends.push_back(p.ends[i].second);
-            takes.push_back(p.ends[i].second - (i ? p.ends[i - 1].second : 0));
-        }
-        std::printf("| %s | %.0f | %.0f |\n", phased.front().ends[i].first.c_str(),
-                    percentile(ends, 0.5), percentile(takes, 0.5));
-    }
+    ember::perf::print_phase_rows(phased);
 }
 
 bool ready_embers(const std::string& dir, const std::string& load, int runs) {

@@ -139,11 +139,8 @@ std::string read_file(const std::string& path) {
 // One start of ember by phase: from the fork to main (exec and dynamic linking), each step's end
 // from ember's log line ("phases, us from main (at M on CLOCK_MONOTONIC): step us, ..."), and the
 // guest's first instruction; every time in microseconds from the fork.
-struct Phases {
-    std::vector<std::pair<std::string, double>> ends;
-};
-
-std::optional<Phases> phases_of(std::vector<std::string> argv, const std::string& log) {
+std::optional<ember::perf::PhaseLine> phases_of(std::vector<std::string> argv,
+                                                const std::string& log) {
     ::unlink(log.c_str());
     for (size_t i = 0; i + 1 < argv.size(); ++i)
         if (argv[i] == "--level") argv[i + 1] = "Info";
@@ -161,7 +158,8 @@ std::optional<Phases> phases_of(std::vector<std::string> argv, const std::string
     if (!first || !line) return std::nullopt;
     const double fork_us = std::chrono::duration<double, std::micro>(t0.time_since_epoch()).count();
     const double main_us = static_cast<double>(line->origin_us) - fork_us;
-    Phases p;
+    ember::perf::PhaseLine p;
+    p.origin_us = static_cast<long long>(fork_us);
     p.ends.emplace_back("exec and dynamic linking, to main", main_us);
     for (const auto& [step, end] : line->ends) p.ends.emplace_back(step, main_us + end);
     p.ends.emplace_back("the guest's first instruction ('!' read from its pipe)", *first);
@@ -259,7 +257,7 @@ int main(int argc, char** argv) {
     }
 
     // Where ember's start goes, in runs of its own: its log at Info costs a few writes more.
-    std::vector<Phases> phased;
+    std::vector<ember::perf::PhaseLine> phased;
     for (int run = 0; run < runs; ++run)
         if (auto p = phases_of(vmms.front().first_out, dir.path() + "/phases.log"))
             phased.push_back(std::move(*p));
@@ -272,16 +270,7 @@ int main(int argc, char** argv) {
         std::printf("| failed: a start gave no phase line | | |\n");
         return 1;
     }
-    for (size_t i = 0; i < phased.front().ends.size(); ++i) {
-        std::vector<double> ends, takes;
-        for (const auto& p : phased) {
-            if (p.ends.size() != phased.front().ends.size()) continue;
-            ends.push_back(p.ends[i].second);
-            takes.push_back(p.ends[i].second - (i ? p.ends[i - 1].second : 0));
-        }
-        std::printf("| %s | %.0f | %.0f |\n", phased.front().ends[i].first.c_str(),
-                    percentile(ends, 0.5), percentile(takes, 0.5));
-    }
+    ember::perf::print_phase_rows(phased);
 
     std::printf("\nidle VMM memory, 128 MiB guest, guest RAM mappings excluded (KiB):\n\n");
     std::printf("| VMM | RSS | PSS | USS (private) | anonymous |\n|---|---|---|---|---|\n");
