@@ -488,10 +488,10 @@ Outcome Controller::confine_vmm_thread() {
     return {};
 }
 
-// Building or restoring a VM frees far more than it keeps (the state file, its decoded sections,
-// libseccomp's work on the filters) and runs deeper than serving it does: once the VM has started,
-// on this thread (the process's first, whose stack that is), both go back to the kernel. In a
-// restored clone (perf/density) that took its heap from 280 to 196 KiB and its stack from 52 to 24.
+// Building or restoring a VM frees far more than it keeps (the state file, its decoded sections)
+// and runs deeper than serving it does: once the VM has started, on this thread (the process's
+// first, whose stack that is), both go back to the kernel. In a restored clone (perf/density)
+// that took its heap from 280 to 196 KiB and its stack from 52 to 24.
 void Controller::give_back_build_memory() {
     auto* running = std::get_if<Running>(&phase_);
     if (running == nullptr || running->settled) return;
