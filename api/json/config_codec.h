@@ -3,8 +3,6 @@
 // an unknown or repeated field and a refused one each name the field by its path.
 #pragma once
 
-#include <simdjson.h>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,7 +21,7 @@ namespace ember::json {
 enum class Unknown { Refused, Ignored };
 
 template <config::Described T, Unknown unknown = Unknown::Refused>
-Result<T> read_struct(simdjson::dom::object o, const std::string& path);
+Result<T> read_struct(const Object& o, const std::string& path);
 
 namespace codec {
 
@@ -88,19 +86,17 @@ Result<std::optional<V>> get(Fields& f, const config::Field& field) {
 
 // An entry of a list: a struct as an object, a named value as a string.
 template <typename V, Unknown unknown>
-Result<V> entry(simdjson::dom::element element, const std::string& path) {
+Result<V> entry(const Value& element, const std::string& path) {
     if constexpr (config::Described<V>) {
-        simdjson::dom::object o;
-        if (element.get_object().get(o))
-            return fail(path + ": expected an object, got " + type_name(element.type()));
-        return read_struct<V, unknown>(o, path);
+        const Object* o = element.object();
+        if (!o) return fail(path + ": expected an object, got " + type_name(element.type()));
+        return read_struct<V, unknown>(*o, path);
     } else {
         static_assert(config::Named<V>);
-        std::string_view text;
-        if (element.get_string().get(text))
-            return fail(path + ": expected a string, got " + type_name(element.type()));
+        const std::string* text = element.string();
+        if (!text) return fail(path + ": expected a string, got " + type_name(element.type()));
         V value{};
-        EMBER_TRY(config::from_name(text, path, value));
+        EMBER_TRY(config::from_name(*text, path, value));
         return value;
     }
 }
@@ -116,7 +112,7 @@ Result<void> read_list(Fields& f, const config::Field& field, std::vector<V>& ou
         return fail(f.path_of(field.name) + ": more than " + std::to_string(field.max) +
                     " entries");
     size_t index = 0;
-    for (auto element : **a) {
+    for (const Value& element : **a) {
         auto value =
             entry<V, unknown>(element, f.path_of(field.name) + "[" + std::to_string(index++) + "]");
         EMBER_TRY(value);
@@ -170,7 +166,7 @@ Result<void> read_fields(Fields& f, T& out) {
 }
 
 template <config::Described T, Unknown unknown>
-Result<T> read_struct(simdjson::dom::object o, const std::string& path) {
+Result<T> read_struct(const Object& o, const std::string& path) {
     Fields f(o, path);
     T out;
     EMBER_TRY(read_fields<unknown>(f, out));

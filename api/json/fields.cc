@@ -2,74 +2,45 @@
 
 namespace ember::json {
 
-std::string type_name(simdjson::dom::element_type type) {
-    using T = simdjson::dom::element_type;
-    switch (type) {
-        case T::ARRAY: return "an array";
-        case T::OBJECT: return "an object";
-        case T::INT64:
-        case T::UINT64: return "an integer";
-        case T::DOUBLE: return "a number";
-        case T::STRING: return "a string";
-        case T::BOOL: return "a boolean";
-        case T::NULL_VALUE: return "null";
-    }
-    return "a value";
+Result<Object> parse_object(std::string_view text) {
+    auto root = parse(text);
+    EMBER_TRY(root);
+    auto* o = root->object();
+    if (!o) return fail(std::string("expected a JSON object, got ") + type_name(root->type()));
+    return std::move(*o);
 }
 
-Result<simdjson::dom::object> parse_object(std::string_view text) {
-    thread_local simdjson::dom::parser parser;
-    simdjson::padded_string padded(text);
-    simdjson::dom::element root;
-    if (auto err = parser.parse(padded).get(root); err)
-        return fail(std::string("invalid JSON: ") + simdjson::error_message(err));
-    simdjson::dom::object o;
-    if (root.get_object().get(o))
-        return fail("expected a JSON object, got " + type_name(root.type()));
-    return o;
-}
-
-Result<std::optional<simdjson::dom::element>> Fields::find(const char* key) {
+const Value* Fields::find(const char* key) {
     seen_.insert(key);
-    simdjson::dom::element value;
-    if (object_.at_key(key).get(value) != simdjson::SUCCESS) return std::nullopt;
-    if (value.is_null()) return std::nullopt;
-    return value;
+    const Value* value = object_->find(key);
+    return value && !value->is_null() ? value : nullptr;
 }
 
-template <typename T>
-Result<std::optional<T>> Fields::typed(const char* key, const char* what) {
-    auto v = find(key);
-    EMBER_TRY(v);
-    if (!*v) return std::nullopt;
-    T out;
-    if ((*v)->get(out))
-        return fail(path_of(key) + ": expected " + what + ", got " + type_name((*v)->type()));
-    return out;
+Result<const Value*> Fields::typed(const char* key, Type type, const char* what) {
+    const Value* v = find(key);
+    if (v && v->type() != type)
+        return fail(path_of(key) + ": expected " + what + ", got " + type_name(v->type()));
+    return v;
 }
 
 Result<std::optional<std::string>> Fields::string(const char* key) {
-    auto s = typed<std::string_view>(key, "a string");
-    if (!s || !*s)
-        return s ? Result<std::optional<std::string>>(std::nullopt) : std::unexpected(s.error());
+    auto v = typed(key, Type::String, "a string");
+    EMBER_TRY(v);
+    if (!*v) return std::nullopt;
+    const std::string& s = *(*v)->string();
     // JSON's \u0000 arrives as a real NUL, which every C string (a path, the kernel command line)
     // would end at: "/vmlinux\u0000/etc/shadow" would be taken as "/vmlinux".
-    if ((*s)->find('\0') != std::string_view::npos)
+    if (s.find('\0') != std::string::npos)
         return fail(path_of(key) + ": must not contain a NUL character (\\u0000)");
-    return std::string(**s);
+    return s;
 }
 
 Result<std::optional<uint64_t>> Fields::u64(const char* key) {
-    auto v = find(key);
-    EMBER_TRY(v);
-    if (!*v) return std::nullopt;
-    uint64_t n;
-    if ((*v)->get_uint64().get(n)) {
-        if ((*v)->is_int64()) return fail(path_of(key) + ": must not be negative");
-        return fail(path_of(key) + ": expected an unsigned integer, got " +
-                    type_name((*v)->type()));
-    }
-    return n;
+    const Value* v = find(key);
+    if (!v) return std::nullopt;
+    if (auto n = v->u64()) return *n;
+    if (v->is_negative_integer()) return fail(path_of(key) + ": must not be negative");
+    return fail(path_of(key) + ": expected an unsigned integer, got " + type_name(v->type()));
 }
 
 Result<std::optional<uint32_t>> Fields::u32(const char* key) {
@@ -81,34 +52,37 @@ Result<std::optional<uint32_t>> Fields::u32(const char* key) {
 }
 
 Result<std::optional<bool>> Fields::boolean(const char* key) {
-    return typed<bool>(key, "a boolean");
+    auto v = typed(key, Type::Boolean, "a boolean");
+    EMBER_TRY(v);
+    if (!*v) return std::nullopt;
+    return (*v)->boolean();
 }
 
-Result<std::optional<simdjson::dom::object>> Fields::object(const char* key) {
-    return typed<simdjson::dom::object>(key, "an object");
+Result<const Object*> Fields::object(const char* key) {
+    auto v = typed(key, Type::Object, "an object");
+    EMBER_TRY(v);
+    return *v ? (*v)->object() : nullptr;
 }
 
-Result<std::optional<simdjson::dom::array>> Fields::array(const char* key) {
-    return typed<simdjson::dom::array>(key, "an array");
+Result<const Array*> Fields::array(const char* key) {
+    auto v = typed(key, Type::Array, "an array");
+    EMBER_TRY(v);
+    return *v ? (*v)->array() : nullptr;
 }
 
 Result<bool> Fields::present(const char* key) {
-    auto v = find(key);
-    EMBER_TRY(v);
-    return v->has_value();
+    return find(key) != nullptr;
 }
 
 Result<void> Fields::finish() const {
-    // simdjson keeps every copy of a repeated key and at_key() finds the first; Firecracker
-    // (serde) refuses the document, so a later copy can never silently lose.
+    // A repeated key is kept in the object; Firecracker (serde) refuses the document, so a later
+    // copy can never silently lose.
     std::set<std::string_view> keys;
-    for (auto field : object_) {
-        if (!keys.insert(field.key).second)
-            return fail(path_of(std::string(field.key).c_str()) + ": duplicate field `" +
-                        std::string(field.key) + "`");
-        if (!seen_.contains(field.key))
-            return fail(path_of(std::string(field.key).c_str()) + ": unknown field `" +
-                        std::string(field.key) + "`");
+    for (const auto& [key, value] : object_->members) {
+        if (!keys.insert(key).second)
+            return fail(path_of(key.c_str()) + ": duplicate field `" + key + "`");
+        if (!seen_.contains(key))
+            return fail(path_of(key.c_str()) + ": unknown field `" + key + "`");
     }
     return {};
 }

@@ -6,8 +6,6 @@
 // `vcpu_count`"), which its clients and tests match on.
 #pragma once
 
-#include <simdjson.h>
-
 #include <optional>
 #include <set>
 #include <string>
@@ -15,20 +13,22 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/json/document.h"
 
 namespace ember::json {
 
 class Fields {
   public:
-    Fields(simdjson::dom::object object, std::string path)
-        : object_(object), path_(std::move(path)) {}
+    // `object` must outlive the Fields.
+    Fields(const Object& object, std::string path) : object_(&object), path_(std::move(path)) {}
 
     Result<std::optional<std::string>> string(const char* key);
     Result<std::optional<uint64_t>> u64(const char* key);
     Result<std::optional<uint32_t>> u32(const char* key);
     Result<std::optional<bool>> boolean(const char* key);
-    Result<std::optional<simdjson::dom::object>> object(const char* key);
-    Result<std::optional<simdjson::dom::array>> array(const char* key);
+    // nullptr when absent.
+    Result<const Object*> object(const char* key);
+    Result<const Array*> array(const char* key);
     // Whether the field is there (and not null), whatever its type.
     Result<bool> present(const char* key);
 
@@ -46,22 +46,18 @@ class Fields {
     std::string path_of(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
 
   private:
-    Result<std::optional<simdjson::dom::element>> find(const char* key);
-    // The field as simdjson type T, or "<path>: expected <what>, got <type>".
-    template <typename T>
-    Result<std::optional<T>> typed(const char* key, const char* what);
+    // The field, or nullptr when it is absent or null.
+    const Value* find(const char* key);
+    // The field if it is a `type`, nullptr when absent, or "<path>: expected <what>, got <type>".
+    Result<const Value*> typed(const char* key, Type type, const char* what);
 
-    simdjson::dom::object object_;
+    const Object* object_;
     std::string path_;
     std::set<std::string, std::less<>> seen_;
 };
 
 // Parses text that must be one JSON object, with a message for malformed JSON or another type.
-// The object lives in this thread's parser, reused so that its buffers are allocated once, not
-// per request: it is valid until the next call on the same thread.
-Result<simdjson::dom::object> parse_object(std::string_view text);
-
-std::string type_name(simdjson::dom::element_type type);
+Result<Object> parse_object(std::string_view text);
 
 // Moves an optional field into `out`, leaving the default when absent.
 template <typename T, typename U>

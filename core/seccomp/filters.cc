@@ -1,7 +1,6 @@
 #include "core/seccomp/filters.h"
 
 #include <seccomp.h>
-#include <simdjson.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,12 +9,14 @@
 #include <utility>
 
 #include "core/base/unique_fd.h"
+#include "core/json/document.h"
 
 namespace ember::seccomp {
 namespace {
 
-using simdjson::dom::element;
-using simdjson::dom::object;
+using json::Array;
+using json::Object;
+using json::Value;
 
 struct ContextDeleter {
     void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
@@ -23,25 +24,21 @@ struct ContextDeleter {
 using Context = std::unique_ptr<void, ContextDeleter>;
 
 // "allow", "trap", "log", "kill_thread", "kill_process", {"errno": N} or {"trace": N}.
-Result<uint32_t> action_from(element e, const std::string& where) {
-    if (e.is_string()) {
-        std::string_view name = e.get_string().value_unsafe();
+Result<uint32_t> action_from(const Value& e, const std::string& where) {
+    if (const std::string* text = e.string()) {
+        const std::string& name = *text;
         if (name == "allow") return SCMP_ACT_ALLOW;
         if (name == "trap") return SCMP_ACT_TRAP;
         if (name == "log") return SCMP_ACT_LOG;
         if (name == "kill_thread") return SCMP_ACT_KILL_THREAD;
         if (name == "kill_process") return SCMP_ACT_KILL_PROCESS;
-        return fail(where + ": unknown action '" + std::string(name) + "'");
+        return fail(where + ": unknown action '" + name + "'");
     }
-    if (e.is_object()) {
-        object o = e.get_object().value_unsafe();
-        if (o.size() == 1) {
-            auto [key, value] = *o.begin();
-            uint64_t n = 0;
-            if (value.get_uint64().get(n) == simdjson::SUCCESS && n <= 0xffff) {
-                if (key == "errno") return SCMP_ACT_ERRNO(static_cast<uint16_t>(n));
-                if (key == "trace") return SCMP_ACT_TRACE(static_cast<uint16_t>(n));
-            }
+    if (const Object* o = e.object(); o && o->members.size() == 1) {
+        const auto& [key, value] = o->members.front();
+        if (auto n = value.u64(); n && *n <= 0xffff) {
+            if (key == "errno") return SCMP_ACT_ERRNO(static_cast<uint16_t>(*n));
+            if (key == "trace") return SCMP_ACT_TRACE(static_cast<uint16_t>(*n));
         }
     }
     return fail(where +
@@ -49,39 +46,43 @@ Result<uint32_t> action_from(element e, const std::string& where) {
                 "\"kill_process\", {\"errno\": N} or {\"trace\": N}");
 }
 
-Result<uint64_t> u64_field(object o, const char* key, const std::string& where) {
-    uint64_t n = 0;
-    if (o[key].get_uint64().get(n) != simdjson::SUCCESS)
-        return fail(where + "." + key + ": expected a non-negative integer");
-    return n;
+Result<uint64_t> u64_field(const Object& o, const char* key, const std::string& where) {
+    const Value* v = o.find(key);
+    if (auto n = v ? v->u64() : std::nullopt) return *n;
+    return fail(where + "." + key + ": expected a non-negative integer");
+}
+
+const std::string* string_field(const Object& o, std::string_view key) {
+    const Value* v = o.find(key);
+    return v ? v->string() : nullptr;
 }
 
 // One and-bound argument condition: {"index", "type": "dword"|"qword", "op", "val"}.
-Result<scmp_arg_cmp> condition_from(element e, const std::string& where) {
-    object o;
-    if (e.get_object().get(o) != simdjson::SUCCESS) return fail(where + ": expected an object");
-    for (auto [key, value] : o) {
+Result<scmp_arg_cmp> condition_from(const Value& e, const std::string& where) {
+    const Object* object = e.object();
+    if (!object) return fail(where + ": expected an object");
+    const Object& o = *object;
+    for (const auto& [key, value] : o.members) {
         if (key != "index" && key != "type" && key != "op" && key != "val" && key != "comment")
-            return fail(where + ": unknown field '" + std::string(key) + "'");
+            return fail(where + ": unknown field '" + key + "'");
     }
     auto index = u64_field(o, "index", where);
     EMBER_TRY(index);
     if (*index > 5) return fail(where + ".index: a system call has arguments 0 to 5");
     auto val = u64_field(o, "val", where);
     EMBER_TRY(val);
-    std::string_view type;
-    if (o["type"].get_string().get(type) != simdjson::SUCCESS ||
-        (type != "dword" && type != "qword"))
+    const std::string* type = string_field(o, "type");
+    if (!type || (*type != "dword" && *type != "qword"))
         return fail(where + ".type: expected \"dword\" or \"qword\"");
-    const bool dword = type == "dword";
+    const bool dword = *type == "dword";
     if (dword && *val > 0xffffffffu) return fail(where + ".val: more than a dword holds");
 
     scmp_arg_cmp cmp{};
     cmp.arg = static_cast<unsigned>(*index);
     cmp.datum_a = *val;
-    element op = o["op"].value_unsafe();
-    std::string_view name;
-    if (o["op"].get_string().get(name) == simdjson::SUCCESS) {
+    const Value* op = o.find("op");
+    if (const std::string* op_name = op ? op->string() : nullptr) {
+        const std::string& name = *op_name;
         if (name == "eq" || name == "ne") {
             // A dword is compared on its low 32 bits: the upper half of the register is
             // whatever the caller left there.
@@ -101,11 +102,11 @@ Result<scmp_arg_cmp> condition_from(element e, const std::string& where) {
         if (name == "le") cmp.op = SCMP_CMP_LE;
         if (name == "lt") cmp.op = SCMP_CMP_LT;
         if (cmp.op != 0) return cmp;
-    } else if (op.is_object()) {
-        uint64_t mask = 0;
-        if (op["masked_eq"].get_uint64().get(mask) == simdjson::SUCCESS) {
+    } else if (const Object* masked = op ? op->object() : nullptr) {
+        const Value* mask = masked->find("masked_eq");
+        if (auto m = mask ? mask->u64() : std::nullopt) {
             cmp.op = SCMP_CMP_MASKED_EQ;
-            cmp.datum_a = mask;
+            cmp.datum_a = *m;
             cmp.datum_b = *val;
             return cmp;
         }
@@ -130,59 +131,54 @@ Result<BpfProgram> export_bpf(scmp_filter_ctx ctx, const std::string& kind) {
     return program;
 }
 
-Result<BpfProgram> compile_one(object o, const std::string& kind) {
-    for (auto [key, value] : o) {
+Result<BpfProgram> compile_one(const Object& o, const std::string& kind) {
+    for (const auto& [key, value] : o.members) {
         if (key != "default_action" && key != "filter_action" && key != "filter")
-            return fail(kind + ": unknown field '" + std::string(key) + "'");
+            return fail(kind + ": unknown field '" + key + "'");
     }
-    element e;
-    if (o["default_action"].get(e) != simdjson::SUCCESS)
-        return fail(kind + ".default_action: missing");
-    auto default_action = action_from(e, kind + ".default_action");
+    const Value* e = o.find("default_action");
+    if (!e) return fail(kind + ".default_action: missing");
+    auto default_action = action_from(*e, kind + ".default_action");
     EMBER_TRY(default_action);
-    if (o["filter_action"].get(e) != simdjson::SUCCESS)
-        return fail(kind + ".filter_action: missing");
-    auto filter_action = action_from(e, kind + ".filter_action");
+    e = o.find("filter_action");
+    if (!e) return fail(kind + ".filter_action: missing");
+    auto filter_action = action_from(*e, kind + ".filter_action");
     EMBER_TRY(filter_action);
     if (*filter_action == *default_action)
         return fail(kind + ": filter_action and default_action are the same action");
-    simdjson::dom::array rules;
-    if (o["filter"].get_array().get(rules) != simdjson::SUCCESS)
-        return fail(kind + ".filter: expected an array of rules");
+    const Value* filter = o.find("filter");
+    const Array* rules = filter ? filter->array() : nullptr;
+    if (!rules) return fail(kind + ".filter: expected an array of rules");
 
     Context ctx(seccomp_init(*default_action));
     if (!ctx) return fail(kind + ": libseccomp could not start a filter");
     // ember sets no_new_privs itself, once, before the first filter.
     seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0);
     size_t i = 0;
-    for (element rule_element : rules) {
+    for (const Value& rule_element : *rules) {
         const std::string where = kind + ".filter[" + std::to_string(i++) + "]";
-        object rule;
-        if (rule_element.get_object().get(rule) != simdjson::SUCCESS)
-            return fail(where + ": expected an object");
-        for (auto [key, value] : rule) {
+        const Object* rule = rule_element.object();
+        if (!rule) return fail(where + ": expected an object");
+        for (const auto& [key, value] : rule->members) {
             if (key != "syscall" && key != "args" && key != "comment")
-                return fail(where + ": unknown field '" + std::string(key) + "'");
+                return fail(where + ": unknown field '" + key + "'");
         }
-        std::string_view name;
-        if (rule["syscall"].get_string().get(name) != simdjson::SUCCESS)
-            return fail(where + ".syscall: expected a system call's name");
-        const std::string syscall_name(name);
+        const std::string* name = string_field(*rule, "syscall");
+        if (!name) return fail(where + ".syscall: expected a system call's name");
+        const std::string& syscall_name = *name;
         const int nr = seccomp_syscall_resolve_name(syscall_name.c_str());
         if (nr == __NR_SCMP_ERROR)
             return fail(where + ".syscall: '" + syscall_name +
                         "' is no system call of this machine");
         std::vector<scmp_arg_cmp> conditions;
-        simdjson::dom::array args;
-        if (auto r = rule["args"].get_array().get(args); r == simdjson::SUCCESS) {
+        if (const Value* args = rule->find("args")) {
+            if (!args->array()) return fail(where + ".args: expected an array of conditions");
             size_t j = 0;
-            for (element a : args) {
+            for (const Value& a : *args->array()) {
                 auto c = condition_from(a, where + ".args[" + std::to_string(j++) + "]");
                 EMBER_TRY(c);
                 conditions.push_back(*c);
             }
-        } else if (r != simdjson::NO_SUCH_FIELD) {
-            return fail(where + ".args: expected an array of conditions");
         }
         if (int rc =
                 seccomp_rule_add_array(ctx.get(), *filter_action, nr,
@@ -193,13 +189,18 @@ Result<BpfProgram> compile_one(object o, const std::string& kind) {
     return export_bpf(ctx.get(), kind);
 }
 
-// The document's top object, which points into `parser`.
-Result<object> top_object(simdjson::dom::parser& parser, std::string_view json) {
-    object top;
-    if (auto r = parser.parse(json.data(), json.size()).get_object().get(top);
-        r != simdjson::SUCCESS)
-        return fail(std::string("not a JSON object: ") + simdjson::error_message(r));
-    return top;
+Result<Object> top_object(std::string_view text) {
+    auto root = json::parse(text);
+    if (!root) return fail("not a JSON object: " + root.error().message);
+    Object* top = root->object();
+    if (!top) return fail(std::string("not a JSON object: ") + json::type_name(root->type()));
+    return std::move(*top);
+}
+
+// The top object's member `name` as an object, or nullptr.
+const Object* object_field(const Object& top, std::string_view name) {
+    const Value* v = top.find(name);
+    return v ? v->object() : nullptr;
 }
 
 }  // namespace
@@ -226,36 +227,32 @@ BpfProgram& ThreadFilters::of(ThreadKind kind) {
     return const_cast<BpfProgram&>(std::as_const(*this).of(kind));
 }
 
-Result<ThreadFilters> compile_filters(std::string_view json) {
-    simdjson::dom::parser parser;
-    auto top = top_object(parser, json);
+Result<ThreadFilters> compile_filters(std::string_view text) {
+    auto top = top_object(text);
     EMBER_TRY(top);
     ThreadFilters filters;
-    for (auto [key, value] : *top) {
+    for (const auto& [key, value] : top->members) {
         if (key != "vmm" && key != "api" && key != "vcpu")
-            return fail("unknown thread kind '" + std::string(key) +
+            return fail("unknown thread kind '" + key +
                         "' (ember's threads are vmm, api and vcpu)");
     }
     for (ThreadKind kind : {ThreadKind::Vmm, ThreadKind::Api, ThreadKind::Vcpu}) {
         const std::string name = thread_kind_name(kind);
-        object o;
-        if ((*top)[name].get_object().get(o) != simdjson::SUCCESS)
-            return fail("no filter for the " + name + " thread");
-        auto program = compile_one(o, name);
+        const Object* o = object_field(*top, name);
+        if (!o) return fail("no filter for the " + name + " thread");
+        auto program = compile_one(*o, name);
         EMBER_TRY(program);
         filters.of(kind) = std::move(*program);
     }
     return filters;
 }
 
-Result<BpfProgram> compile_filter(std::string_view json, std::string_view name) {
-    simdjson::dom::parser parser;
-    auto top = top_object(parser, json);
+Result<BpfProgram> compile_filter(std::string_view text, std::string_view name) {
+    auto top = top_object(text);
     EMBER_TRY(top);
-    object o;
-    if ((*top)[name].get_object().get(o) != simdjson::SUCCESS)
-        return fail("no filter named '" + std::string(name) + "'");
-    return compile_one(o, std::string(name));
+    const Object* o = object_field(*top, name);
+    if (!o) return fail("no filter named '" + std::string(name) + "'");
+    return compile_one(*o, std::string(name));
 }
 
 }  // namespace ember::seccomp

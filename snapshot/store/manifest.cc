@@ -1,11 +1,10 @@
 #include "snapshot/store/manifest.h"
 
-#include <simdjson.h>
-
 #include <bit>
 #include <span>
 
 #include "core/config/vm_config.h"
+#include "core/json/document.h"
 #include "snapshot/format.h"
 
 namespace ember::snapshot {
@@ -41,52 +40,54 @@ void append_chunks(std::string& out, const ChunkedFile& file, std::string_view f
     out += "]}";
 }
 
-Result<uint64_t> field_u64(simdjson::dom::object o, std::string_view name) {
-    uint64_t v = 0;
-    if (o[name].get_uint64().get(v) != simdjson::SUCCESS)
-        return fail(in_quotes(name) + " is missing or not a whole number");
-    return v;
+using json::Array;
+using json::Object;
+using json::Value;
+
+Result<uint64_t> field_u64(const Object& o, std::string_view name) {
+    const Value* v = o.find(name);
+    if (auto n = v ? v->u64() : std::nullopt) return *n;
+    return fail(in_quotes(name) + " is missing or not a whole number");
 }
 
-std::optional<ChunkId> chunk_id(simdjson::dom::element e) {
-    std::string_view hex;
-    if (e.get_string().get(hex) != simdjson::SUCCESS) return std::nullopt;
-    return ChunkId::parse(hex);
-}
-
-// A field's chunk name: a missing field is an error value here, where converting it to an element
-// would throw.
-std::optional<ChunkId> chunk_id(simdjson::simdjson_result<simdjson::dom::element> field) {
-    simdjson::dom::element e;
-    if (field.get(e) != simdjson::SUCCESS) return std::nullopt;
-    return chunk_id(e);
+std::optional<ChunkId> chunk_id(const Value* e) {
+    const std::string* hex = e ? e->string() : nullptr;
+    if (!hex) return std::nullopt;
+    return ChunkId::parse(*hex);
 }
 
 // Whether `e` is an array of exactly `out.size()` whole numbers, read into `out`.
-bool whole_numbers(simdjson::dom::element e, std::span<uint64_t> out) {
-    simdjson::dom::array array;
-    if (e.get_array().get(array) != simdjson::SUCCESS || array.size() != out.size()) return false;
-    for (size_t i = 0; i < out.size(); ++i)
-        if (array.at(i).get_uint64().get(out[i]) != simdjson::SUCCESS) return false;
+bool whole_numbers(const Value& e, std::span<uint64_t> out) {
+    const Array* array = e.array();
+    if (!array || array->size() != out.size()) return false;
+    for (size_t i = 0; i < out.size(); ++i) {
+        auto n = (*array)[i].u64();
+        if (!n) return false;
+        out[i] = *n;
+    }
     return true;
+}
+
+// A field's array, or nullptr when it is absent or another type.
+const Array* array_of(const Object& o, std::string_view name) {
+    const Value* v = o.find(name);
+    return v ? v->array() : nullptr;
 }
 
 // A patched chunk's entry, for a chunk of `length` bytes: its base, and runs of whole pages inside
 // the chunk, in order and apart.
-Result<ChunkPatch> patch_of(simdjson::dom::object o, uint64_t length,
-                            std::optional<ChunkId>& base) {
+Result<ChunkPatch> patch_of(const Object& o, uint64_t length, std::optional<ChunkId>& base) {
     ChunkPatch patch;
-    base = chunk_id(o["base"]);
-    const auto pages = chunk_id(o["patch"]);
-    simdjson::dom::array runs;
-    if (!base || !pages || o["pages"].get_array().get(runs) != simdjson::SUCCESS ||
-        runs.size() == 0)
+    base = chunk_id(o.find("base"));
+    const auto pages = chunk_id(o.find("patch"));
+    const Array* runs = array_of(o, "pages");
+    if (!base || !pages || !runs || runs->empty())
         return fail(
             "a patch is not {\"base\": ID, \"patch\": ID, \"pages\": [[FIRST, COUNT], ...]}");
     patch.pages = *pages;
     const uint64_t in_chunk = length / kGuestPageSize;
     uint64_t end = 0;
-    for (auto element : runs) {
+    for (const Value& element : *runs) {
         uint64_t v[2] = {};
         if (!whole_numbers(element, v) || v[1] == 0 || (!patch.runs.empty() && v[0] <= end) ||
             v[0] >= in_chunk || v[1] > in_chunk - v[0])
@@ -101,7 +102,7 @@ Result<ChunkPatch> patch_of(simdjson::dom::object o, uint64_t length,
 }
 
 // `o`'s "bytes" and "chunks", of the file `name`; patched chunks only where `patches`.
-Result<ChunkedFile> chunks_of(simdjson::dom::object o, std::string_view name, uint64_t chunk_size,
+Result<ChunkedFile> chunks_of(const Object& o, std::string_view name, uint64_t chunk_size,
                               uint64_t most_bytes, bool patches = false) {
     ChunkedFile file;
     auto bytes = field_u64(o, "bytes");
@@ -110,26 +111,25 @@ Result<ChunkedFile> chunks_of(simdjson::dom::object o, std::string_view name, ui
         return fail(std::string(name) + ": " + std::to_string(*bytes) + " bytes, where 1 to " +
                     std::to_string(most_bytes) + " are allowed");
     file.bytes = *bytes;
-    simdjson::dom::array chunks;
-    if (o["chunks"].get_array().get(chunks) != simdjson::SUCCESS)
-        return fail(std::string(name) + ": \"chunks\" is missing or not an array");
+    const Array* chunks = array_of(o, "chunks");
+    if (!chunks) return fail(std::string(name) + ": \"chunks\" is missing or not an array");
     const uint64_t expected = (file.bytes + chunk_size - 1) / chunk_size;
-    if (chunks.size() != expected)
-        return fail(std::string(name) + ": " + std::to_string(chunks.size()) + " chunks for " +
+    if (chunks->size() != expected)
+        return fail(std::string(name) + ": " + std::to_string(chunks->size()) + " chunks for " +
                     std::to_string(file.bytes) + " bytes, where chunks of " +
                     std::to_string(chunk_size) + " make " + std::to_string(expected));
     file.chunks.reserve(expected);
-    for (auto element : chunks) {
+    for (const Value& element : *chunks) {
         const uint64_t index = file.chunks.size();
         if (element.is_null()) {
             file.chunks.emplace_back();
             continue;
         }
-        std::optional<ChunkId> id = chunk_id(element);
-        simdjson::dom::object patched;
-        if (!id && patches && element.get_object().get(patched) == simdjson::SUCCESS) {
+        std::optional<ChunkId> id = chunk_id(&element);
+        const Object* patched = element.object();
+        if (!id && patches && patched) {
             const uint64_t length = std::min(chunk_size, file.bytes - index * chunk_size);
-            auto patch = patch_of(patched, length, id);
+            auto patch = patch_of(*patched, length, id);
             EMBER_TRY(patch, std::string(name) + ": chunk " + std::to_string(index));
             file.patches.emplace(index, std::move(*patch));
         }
@@ -142,50 +142,48 @@ Result<ChunkedFile> chunks_of(simdjson::dom::object o, std::string_view name, ui
     return file;
 }
 
-Result<ChunkedFile> chunked_file(simdjson::dom::object top, std::string_view name,
-                                 uint64_t chunk_size, uint64_t most_bytes, bool patches = false) {
-    simdjson::dom::object o;
-    if (top[name].get_object().get(o) != simdjson::SUCCESS)
-        return fail(in_quotes(name) + " is missing or not an object");
-    return chunks_of(o, name, chunk_size, most_bytes, patches);
+Result<ChunkedFile> chunked_file(const Object& top, std::string_view name, uint64_t chunk_size,
+                                 uint64_t most_bytes, bool patches = false) {
+    const Value* v = top.find(name);
+    const Object* o = v ? v->object() : nullptr;
+    if (!o) return fail(in_quotes(name) + " is missing or not an object");
+    return chunks_of(*o, name, chunk_size, most_bytes, patches);
 }
 
-Result<std::vector<StoredDrive>> stored_drives(simdjson::dom::object top, uint64_t chunk_size) {
+Result<std::vector<StoredDrive>> stored_drives(const Object& top, uint64_t chunk_size) {
     std::vector<StoredDrive> drives;
-    simdjson::dom::array array;
-    if (auto e = top["drives"].get_array().get(array); e == simdjson::NO_SUCH_FIELD)
-        return drives;
-    else if (e != simdjson::SUCCESS)
-        return fail("\"drives\" is not an array");
-    if (array.size() > kMaxStoredDrives)
-        return fail(std::to_string(array.size()) + " drives; a manifest names at most " +
+    const Value* field = top.find("drives");
+    if (!field) return drives;
+    const Array* array = field->array();
+    if (!array) return fail("\"drives\" is not an array");
+    if (array->size() > kMaxStoredDrives)
+        return fail(std::to_string(array->size()) + " drives; a manifest names at most " +
                     std::to_string(kMaxStoredDrives));
-    for (auto element : array) {
+    for (const Value& element : *array) {
         const std::string which = "drive " + std::to_string(drives.size());
-        simdjson::dom::object o;
-        std::string_view id;
-        if (element.get_object().get(o) != simdjson::SUCCESS ||
-            o["id"].get_string().get(id) != simdjson::SUCCESS || !is_valid_id(std::string(id)))
+        const Object* o = element.object();
+        const Value* id_field = o ? o->find("id") : nullptr;
+        const std::string* id = id_field ? id_field->string() : nullptr;
+        if (!id || !is_valid_id(*id))
             return fail(which + " is not an object with an \"id\" of 1-64 of A-Z, a-z, 0-9 or _");
         for (const auto& d : drives)
-            if (d.id == id) return fail("drive '" + d.id + "' is named twice");
-        StoredDrive drive{std::string(id), {}};
-        EMBER_TRY(assign(chunks_of(o, "drive " + drive.id, chunk_size, kMaxStoredDriveBytes),
+            if (d.id == *id) return fail("drive '" + d.id + "' is named twice");
+        StoredDrive drive{*id, {}};
+        EMBER_TRY(assign(chunks_of(*o, "drive " + drive.id, chunk_size, kMaxStoredDriveBytes),
                          drive.image));
         drives.push_back(std::move(drive));
     }
     return drives;
 }
 
-Result<std::vector<PageRun>> working_set_runs(simdjson::dom::object top, uint64_t memory_bytes) {
+Result<std::vector<PageRun>> working_set_runs(const Object& top, uint64_t memory_bytes) {
     std::vector<PageRun> runs;
-    simdjson::dom::array array;
-    if (auto e = top["working_set"].get_array().get(array); e == simdjson::NO_SUCH_FIELD)
-        return runs;
-    else if (e != simdjson::SUCCESS)
-        return fail("\"working_set\" is not an array");
+    const Value* field = top.find("working_set");
+    if (!field) return runs;
+    const Array* array = field->array();
+    if (!array) return fail("\"working_set\" is not an array");
     uint64_t end = 0;
-    for (auto element : array) {
+    for (const Value& element : *array) {
         uint64_t v[3] = {};
         const bool ok = whole_numbers(element, v);
         const std::string which = "working set run " + std::to_string(runs.size());
@@ -236,26 +234,29 @@ std::string encode_manifest(const Manifest& m) {
     return out;
 }
 
-Result<Manifest> parse_manifest(std::string_view json) {
-    if (json.size() > kMaxManifestBytes)
-        return fail("a manifest of " + std::to_string(json.size()) + " bytes, over the " +
+Result<Manifest> parse_manifest(std::string_view text) {
+    if (text.size() > kMaxManifestBytes)
+        return fail("a manifest of " + std::to_string(text.size()) + " bytes, over the " +
                     std::to_string(kMaxManifestBytes) + " allowed");
-    simdjson::dom::parser parser;
-    simdjson::dom::object top;
-    if (auto e = parser.parse(json.data(), json.size()).get_object().get(top);
-        e != simdjson::SUCCESS)
-        return fail(std::string("not a JSON object: ") + simdjson::error_message(e));
-    std::string_view format, hash;
-    if (top["format"].get_string().get(format) != simdjson::SUCCESS ||
-        format != "ember-store-manifest")
+    auto root = json::parse(text);
+    if (!root) return fail("not a JSON object: " + root.error().message);
+    const Object* top_object = root->object();
+    if (!top_object)
+        return fail(std::string("not a JSON object: ") + json::type_name(root->type()));
+    const Object& top = *top_object;
+    auto text_field = [&](std::string_view name) -> std::string_view {
+        const Value* v = top.find(name);
+        const std::string* s = v ? v->string() : nullptr;
+        return s ? std::string_view(*s) : std::string_view();
+    };
+    if (text_field("format") != "ember-store-manifest")
         return fail("not an ember store manifest (\"format\" is not \"ember-store-manifest\")");
     auto version = field_u64(top, "version");
     EMBER_TRY(version);
     if (*version != 1 && *version != 2)
         return fail("manifest version " + std::to_string(*version) +
                     "; this ember reads versions 1 and 2");
-    if (top["hash"].get_string().get(hash) != simdjson::SUCCESS || hash != "sha256")
-        return fail("the manifest's \"hash\" is not \"sha256\"");
+    if (text_field("hash") != "sha256") return fail("the manifest's \"hash\" is not \"sha256\"");
     Manifest m;
     auto chunk_size = field_u64(top, "chunk_size");
     EMBER_TRY(chunk_size);

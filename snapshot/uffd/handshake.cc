@@ -2,7 +2,6 @@
 
 #include <linux/userfaultfd.h>
 #include <poll.h>
-#include <simdjson.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -14,6 +13,7 @@
 #include <string_view>
 
 #include "core/config/vm_config.h"
+#include "core/json/document.h"
 #include "core/memory/guest_memory.h"
 
 namespace ember::snapshot {
@@ -68,32 +68,31 @@ std::string encode_uffd_regions(std::span<const UffdRegion> regions) {
     return out + "]";
 }
 
-Result<std::vector<UffdRegion>> parse_uffd_regions(std::string_view json) {
-    if (json.size() > kMaxUffdMessage)
-        return fail("the regions message has " + std::to_string(json.size()) +
+Result<std::vector<UffdRegion>> parse_uffd_regions(std::string_view text) {
+    if (text.size() > kMaxUffdMessage)
+        return fail("the regions message has " + std::to_string(text.size()) +
                     " bytes, more than " + std::to_string(kMaxUffdMessage));
-    simdjson::dom::parser parser;
-    simdjson::dom::array array;
-    if (auto e = parser.parse(json.data(), json.size()).get_array().get(array);
-        e != simdjson::SUCCESS)
-        return fail(std::string("the regions message is not a JSON array: ") +
-                    simdjson::error_message(e));
+    auto root = json::parse(text);
+    const json::Array* array = root ? root->array() : nullptr;
+    if (!array)
+        return fail(std::string("the regions message is not a JSON array") +
+                    (root ? "" : ": " + root.error().message));
     std::vector<UffdRegion> regions;
-    for (auto element : array) {
+    for (const json::Value& element : *array) {
         const std::string where = "region " + std::to_string(regions.size());
         if (regions.size() == kMaxUffdRegions)
             return fail("more than " + std::to_string(kMaxUffdRegions) + " regions");
-        simdjson::dom::object o;
-        if (element.get_object().get(o) != simdjson::SUCCESS)
-            return fail(where + ": not an object");
+        const json::Object* o = element.object();
+        if (!o) return fail(where + ": not an object");
         auto field = [&](const char* name, bool required, uint64_t& out) -> Result<void> {
-            auto value = o[name];
-            if (value.error() == simdjson::NO_SUCH_FIELD) {
+            const json::Value* value = o->find(name);
+            if (!value) {
                 if (required) return fail(where + ": no " + name);
                 return {};
             }
-            if (value.get_uint64().get(out) != simdjson::SUCCESS)
-                return fail(where + ": " + name + " is not a non-negative integer");
+            auto n = value->u64();
+            if (!n) return fail(where + ": " + name + " is not a non-negative integer");
+            out = *n;
             return {};
         };
         UffdRegion r;

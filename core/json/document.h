@@ -1,0 +1,89 @@
+// core/json: JSON text read into a tree of values, for every reader of JSON in ember: API bodies
+// and the config file (api/json), seccomp filters, store manifests and the Uffd handshake. It takes
+// what RFC 8259 allows and nothing else, as strictly as simdjson, which the tests and a fuzz
+// target hold it against: UTF-8 only, no unpaired surrogate, integers from -2^63 to 2^64-1, no
+// number that overflows a double. Nesting is bounded, so hostile text cannot exhaust the stack.
+//
+// ember's own rather than simdjson's (still the tests' oracle): Debian ships simdjson only as a
+// shared library, which needs the shared libstdc++, and those two cost every ember process about a
+// millisecond of dynamic loading and tens of KiB of relocated pages (perf/startup, perf/density).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/base/error.h"
+
+namespace ember::json {
+
+class Value;
+struct Member;
+
+using Array = std::vector<Value>;
+
+// An object's members in the text's order, a repeated key kept: json::Fields refuses it by name,
+// as Firecracker's serde refuses the document.
+struct Object {
+    std::vector<Member> members;
+
+    // The first member named `key`, or nullptr.
+    const Value* find(std::string_view key) const;
+};
+
+enum class Type { Null, Boolean, Integer, Number, String, Array, Object };
+
+class Value {
+  public:
+    Value() = default;  // null
+    explicit Value(bool v);
+    explicit Value(int64_t v);
+    explicit Value(uint64_t v);
+    explicit Value(double v);
+    explicit Value(std::string v);
+    explicit Value(Array v);
+    explicit Value(Object v);
+
+    Type type() const;
+    bool is_null() const { return std::holds_alternative<std::nullptr_t>(v_); }
+    // An integer from 0 to 2^64-1, as every count, size and address ember reads is.
+    std::optional<uint64_t> u64() const;
+    bool is_negative_integer() const;
+    std::optional<bool> boolean() const;
+    const std::string* string() const { return std::get_if<std::string>(&v_); }
+    const Array* array() const { return std::get_if<Array>(&v_); }
+    const Object* object() const { return std::get_if<Object>(&v_); }
+    Object* object() { return std::get_if<Object>(&v_); }
+
+  private:
+    std::variant<std::nullptr_t, bool, int64_t, uint64_t, double, std::string, Array, Object> v_;
+};
+
+struct Member {
+    std::string key;
+    Value value;
+};
+
+// Here, where an Object's members are a complete type: building the variant may destroy one.
+inline Value::Value(bool v) : v_(v) {}
+inline Value::Value(int64_t v) : v_(v) {}
+inline Value::Value(uint64_t v) : v_(v) {}
+inline Value::Value(double v) : v_(v) {}
+inline Value::Value(std::string v) : v_(std::move(v)) {}
+inline Value::Value(Array v) : v_(std::move(v)) {}
+inline Value::Value(Object v) : v_(std::move(v)) {}
+
+// As deep as serde_json, Firecracker's parser, nests.
+constexpr size_t kMaxDepth = 128;
+
+// The one value `text` holds, or "invalid JSON: <what> at byte N".
+Result<Value> parse(std::string_view text);
+
+// "an object", "an integer", ...: for messages that say what a field was instead.
+const char* type_name(Type type);
+
+}  // namespace ember::json
