@@ -3,25 +3,12 @@
 #include <malloc.h>
 #include <sys/syscall.h>
 
-#include <cstdlib>
-#include <thread>
-
 namespace ember::seccomp {
 
 void make_library_calls_once() {
-    // A thread that allocates gets an arena of its own; freeing blocks of 64 KiB or more there
-    // (FASTBIN_CONSOLIDATION_THRESHOLD) past the trim threshold (128 KiB) shrinks its heap, and
-    // the first shrink in the process reads overcommit_memory and caches the answer. Blocks stay
-    // below the mmap threshold (128 KiB) so that they come from the arena's heap.
-    std::thread([] {
-        constexpr int kBlocks = 8;
-        void* blocks[kBlocks];
-        for (auto& b : blocks) {
-            b = std::malloc(96 * 1024);
-            asm volatile("" : : "r"(b) : "memory");  // so the compiler cannot elide the pair
-        }
-        for (auto* b : blocks) std::free(b);
-    }).join();
+    // glibc's first trim of a thread arena's heap reads overcommit_memory. ember has no such
+    // arena: main() limits glibc to its main arena (M_ARENA_MAX), which is trimmed with brk.
+    //
     // The API server trims the heap after a crowd of connections leaves. glibc's first
     // malloc_trim sets its allocator up if nothing did yet (as under AddressSanitizer, whose
     // allocator stands in for glibc's), and that asks getrandom for its tcache key: a call the API

@@ -11,8 +11,8 @@
 
 namespace ember::seccomp {
 
-// Runs, on a short-lived thread, the paths that make those calls once per process. Before any
-// filter is installed, and before the process has other threads.
+// Runs the paths that make those calls once per process. Before any filter is installed, and
+// before the process has other threads.
 void make_library_calls_once();
 
 // A system call that only looks a file up or opens it: a library tries it and copes when it
