@@ -106,7 +106,7 @@ TEST(VmConfigJson, EachErrorNamesTheField) {
         {R"({"boot-source": {"kernel_image_path": "/k"},
              "drives": [{"drive_id": "r", "path_on_host": "/x\u0000y", "is_root_device": true}]})",
          "drives[0].path_on_host: must not contain a NUL character"},
-        // Firecracker refuses a repeated key; simdjson would let the first copy win.
+        // Firecracker refuses a repeated key; a lookup alone would let the first copy win.
         {R"({"boot-source": {"kernel_image_path": "/k", "kernel_image_path": "/other"}})",
          "boot-source.kernel_image_path: duplicate field `kernel_image_path`"},
         {R"({"boot-source": {"kernel_image_path": "/k"}, "boot-source": {"kernel_image_path": "/j"}})",
