@@ -88,7 +88,7 @@ void append_utf8(std::string& out, uint32_t cp) {
 // at kMaxDepth.
 class Reader {
   public:
-    explicit Reader(std::string_view text) : s_(text) {}
+    Reader(std::string_view text, size_t max_tree_bytes) : s_(text), budget_(max_tree_bytes) {}
 
     Result<Value> document() {
         skip_space();
@@ -106,6 +106,15 @@ class Reader {
     }
 
     bool at_end() const { return i_ >= s_.size(); }
+
+    // Counts `bytes` against the tree's budget.
+    Result<void> take(size_t bytes) {
+        if (bytes > budget_)
+            return error("values taking more than " + std::to_string(taken_ + budget_) + " bytes");
+        budget_ -= bytes;
+        taken_ += bytes;
+        return {};
+    }
     char peek() const { return s_[i_]; }
 
     void skip_space() {
@@ -115,6 +124,7 @@ class Reader {
 
     Result<Value> value(size_t depth) {
         if (at_end()) return error("the text ends where a value should be");
+        EMBER_TRY(take(sizeof(Value)));
         switch (peek()) {
             case '{': return object(depth + 1);
             case '[': return array(depth + 1);
@@ -149,6 +159,7 @@ class Reader {
             if (at_end() || peek() != '"') return error("expected a key");
             auto key = string();
             EMBER_TRY(key);
+            EMBER_TRY(take(sizeof(Member) - sizeof(Value)));
             skip_space();
             if (at_end() || peek() != ':') return error("expected ':'");
             ++i_;
@@ -276,6 +287,7 @@ class Reader {
             const auto c = static_cast<unsigned char>(peek());
             if (c == '"') {
                 ++i_;
+                EMBER_TRY(take(out.size()));
                 return out;
             }
             if (c == '\\') {
@@ -407,12 +419,14 @@ class Reader {
 
     std::string_view s_;
     size_t i_ = 0;
+    size_t budget_;
+    size_t taken_ = 0;
 };
 
 }  // namespace
 
-Result<Value> parse(std::string_view text) {
-    return Reader(text).document();
+Result<Value> parse(std::string_view text, size_t max_tree_bytes) {
+    return Reader(text, max_tree_bytes).document();
 }
 
 }  // namespace ember::json

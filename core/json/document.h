@@ -2,7 +2,8 @@
 // and the config file (api/json), seccomp filters, store manifests and the Uffd handshake. It takes
 // what RFC 8259 allows and nothing else, as strictly as simdjson, which the tests and a fuzz
 // target hold it against: UTF-8 only, no unpaired surrogate, integers from -2^63 to 2^64-1, no
-// number that overflows a double. Nesting is bounded, so hostile text cannot exhaust the stack.
+// number that overflows a double. Nesting is bounded (at 128, where simdjson allows 1024), so
+// hostile text cannot exhaust the stack, and so is the memory the values take.
 //
 // ember's own rather than simdjson's (still the tests' oracle): Debian ships simdjson only as a
 // shared library, which needs the shared libstdc++, and those two cost every ember process about a
@@ -80,8 +81,14 @@ inline Value::Value(Object v) : v_(std::move(v)) {}
 // As deep as serde_json, Firecracker's parser, nests.
 constexpr size_t kMaxDepth = 128;
 
-// The one value `text` holds, or "invalid JSON: <what> at byte N".
-Result<Value> parse(std::string_view text);
+// What a document's values may take by default: far more than any body, config or filter file, and
+// a bound where a value costs many times the bytes of its text ("0," is 2 bytes, its Value 40).
+constexpr size_t kMaxTreeBytes = size_t{64} << 20;
+
+// The one value `text` holds, or "invalid JSON: <what> at byte N". Refused once the values read
+// take more than `max_tree_bytes` (each Value, and each string's and key's bytes; not the
+// vectors' spare capacity).
+Result<Value> parse(std::string_view text, size_t max_tree_bytes = kMaxTreeBytes);
 
 // "an object", "an integer", ...: for messages that say what a field was instead.
 const char* type_name(Type type);

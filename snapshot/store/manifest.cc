@@ -238,7 +238,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
     if (text.size() > kMaxManifestBytes)
         return fail("a manifest of " + std::to_string(text.size()) + " bytes, over the " +
                     std::to_string(kMaxManifestBytes) + " allowed");
-    auto root = json::parse(text);
+    auto root = json::parse(text, kMaxManifestTreeBytes);
     if (!root) return fail("not a JSON object: " + root.error().message);
     const Object* top_object = root->object();
     if (!top_object)

@@ -41,6 +41,9 @@ inline constexpr uint64_t kMinChunkSize = 4096;
 inline constexpr uint64_t kMaxChunkSize = uint64_t{4} << 20;
 // A manifest of a 64 GiB memory in 64 KiB chunks is 70 MiB of JSON at most; larger is not one.
 inline constexpr size_t kMaxManifestBytes = size_t{96} << 20;
+// What a manifest's values may take once parsed: that 70 MiB manifest's take about 110 MiB, while
+// text of many small values ("0,0,...") takes 20 times its bytes.
+inline constexpr size_t kMaxManifestTreeBytes = size_t{1} << 30;
 inline constexpr uint64_t kMaxStoredMemoryBytes = uint64_t{64} << 30;
 inline constexpr uint64_t kMaxStoredDriveBytes = uint64_t{64} << 30;
 inline constexpr size_t kMaxStoredDrives = 16;

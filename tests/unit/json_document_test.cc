@@ -176,6 +176,23 @@ TEST(JsonDocument, RefusesNestingDeeperThanItsBound) {
     EXPECT_FALSE(parse(hostile));
 }
 
+TEST(JsonDocument, RefusesValuesThatTakeMoreThanTheirBudget) {
+    // 1,000 zeros: 1,001 values of 40 bytes each, from 2,001 bytes of text.
+    std::string zeros = "[0";
+    for (int i = 1; i < 1000; ++i) zeros += ",0";
+    zeros += "]";
+    const size_t needed = 1001 * sizeof(Value);
+    EXPECT_TRUE(parse(zeros, needed));
+    auto r = parse(zeros, needed - 1);
+    ASSERT_FALSE(r);
+    EXPECT_NE(
+        r.error().message.find("values taking more than " + std::to_string(needed - 1) + " bytes"),
+        std::string::npos)
+        << r.error().message;
+    // Strings and keys count with their bytes.
+    EXPECT_FALSE(parse(R"({"key": "a long string of text"})", 3 * sizeof(Value)));
+}
+
 TEST(JsonDocument, KeepsARepeatedKeyAndFindsTheFirst) {
     auto r = parse(R"({"a": 1, "a": 2})");
     ASSERT_TRUE(r);
