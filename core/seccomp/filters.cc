@@ -83,20 +83,25 @@ Result<scmp_arg_cmp> condition_from(const Value& e, const std::string& where) {
     const Value* op = o.find("op");
     if (const std::string* op_name = op ? op->string() : nullptr) {
         const std::string& name = *op_name;
-        if (name == "eq" || name == "ne") {
-            // A dword is compared on its low 32 bits: the upper half of the register is
-            // whatever the caller left there.
+        // A dword is compared on its low 32 bits: the upper half of the register is whatever
+        // the caller left there. libseccomp masks only for masked_eq, so any other comparison of
+        // a dword would take the whole register, and a caller could set its upper half to pass
+        // ("ne", "ge" and the rest); those are refused rather than compared on 64 bits.
+        if (dword && name != "eq")
+            return fail(where + ".op: \"" + name +
+                        "\" on a dword would compare the whole register, whose upper half the "
+                        "caller sets; a dword takes \"eq\" or {\"masked_eq\": MASK}");
+        if (name == "eq") {
             if (dword) {
-                cmp.op = name == "eq" ? SCMP_CMP_MASKED_EQ : SCMP_CMP_NE;
-                if (name == "eq") {
-                    cmp.datum_a = 0xffffffffu;
-                    cmp.datum_b = *val;
-                }
+                cmp.op = SCMP_CMP_MASKED_EQ;
+                cmp.datum_a = 0xffffffffu;
+                cmp.datum_b = *val;
             } else {
-                cmp.op = name == "eq" ? SCMP_CMP_EQ : SCMP_CMP_NE;
+                cmp.op = SCMP_CMP_EQ;
             }
             return cmp;
         }
+        if (name == "ne") cmp.op = SCMP_CMP_NE;
         if (name == "ge") cmp.op = SCMP_CMP_GE;
         if (name == "gt") cmp.op = SCMP_CMP_GT;
         if (name == "le") cmp.op = SCMP_CMP_LE;
@@ -106,7 +111,7 @@ Result<scmp_arg_cmp> condition_from(const Value& e, const std::string& where) {
         const Value* mask = masked->find("masked_eq");
         if (auto m = mask ? mask->u64() : std::nullopt) {
             cmp.op = SCMP_CMP_MASKED_EQ;
-            cmp.datum_a = *m;
+            cmp.datum_a = dword ? *m & 0xffffffffu : *m;
             cmp.datum_b = *val;
             return cmp;
         }

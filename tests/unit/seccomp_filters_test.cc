@@ -66,8 +66,8 @@ TEST(SeccompFilters, RulesAndArgumentConditionsDecideEachCall) {
             {"syscall": "getppid"},
             {"syscall": "dup", "args": [{"index": 0, "type": "dword", "op": "eq", "val": 0}]},
             {"syscall": "lseek", "args": [
-                {"index": 2, "type": "dword", "op": {"masked_eq": 2}, "val": 2,
-                 "comment": "SEEK_END (2) refused"}]}
+                {"index": 2, "type": "dword", "op": {"masked_eq": 4294967298}, "val": 2,
+                 "comment": "SEEK_END (2) refused; the mask's bit 32 is beyond a dword"}]}
         ]})"));
     ASSERT_TRUE(filters) << filters.error().message;
     EXPECT_EQ(in_child([&] {
@@ -81,6 +81,9 @@ TEST(SeccompFilters, RulesAndArgumentConditionsDecideEachCall) {
                   if (other < 0) return 5;
                   if (::lseek(0, 0, SEEK_CUR) == -1 && errno == EPERM) return 6;
                   if (::lseek(0, 0, SEEK_END) != -1 || errno != EPERM) return 7;
+                  // A mask is a dword's too: the upper half cannot make SEEK_END pass.
+                  if (::syscall(SYS_lseek, 0, 0, 0x100000000L | SEEK_END) != -1 || errno != EPERM)
+                      return 8;
                   return 0;
               }),
               0);
@@ -196,6 +199,14 @@ TEST(SeccompFilters, MalformedDocumentsAreRefusedWithThePlace) {
          "vmm.filter[0].args[0].op: expected"},
         {rule(R"({"syscall": "read", "args": [{"index": 0, "type": "qword", "op": "eq"}]})"),
          "vmm.filter[0].args[0].val: expected a non-negative integer"},
+        // libseccomp would compare these on the whole register, whose upper half the caller
+        // sets: a dword of 0 with its upper half set would pass "ge 5".
+        {rule(R"({"syscall": "read", "args": [{"index": 0, "type": "dword", "op": "ge",
+            "val": 5}]})"),
+         "vmm.filter[0].args[0].op: \"ge\" on a dword would compare the whole register"},
+        {rule(R"({"syscall": "read", "args": [{"index": 0, "type": "dword", "op": "ne",
+            "val": 5}]})"),
+         "vmm.filter[0].args[0].op: \"ne\" on a dword would compare the whole register"},
     };
     for (const auto& [json, says] : cases) {
         const std::string error = error_of(json);
