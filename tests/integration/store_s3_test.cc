@@ -64,12 +64,14 @@ class RadosGatewayStore : public UffdSnapshot {
     RadosGateway gateway{files, kKey, kSecret};
 };
 
-// Ten clones at once; four under the nested runner, where the one-node cluster, ten handlers with
-// their fetchers and ten embers under ASan shared two emulated cores, and the gateway answered
-// some GETs in more than the fetcher's 15 s (all nested run-all at 3d1d62a).
+// Ten clones at once; two under the nested runner, where the one-node cluster, the handlers with
+// their fetchers and the embers under ASan share one emulated core: with ten the gateway answered
+// some GETs in more than the fetcher's 15 s (all nested at 3d1d62a), and on a slower host with
+// four, its answers outlasted a handler's 30 s wait for another's lock on a chunk, so each clone
+// fetched the working set's last chunks itself (stop 79, stop 78's build failing alike).
 int clones_at_once() {
     const char* nested = std::getenv("EMBER_NESTED");
-    return nested != nullptr && std::string_view(nested) == "1" ? 4 : 10;
+    return nested != nullptr && std::string_view(nested) == "1" ? 2 : 10;
 }
 
 TEST_F(RadosGatewayStore, APushAndClonesAtOnceFromItFetchEachChunkOnceAllSigned) {
