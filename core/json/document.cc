@@ -11,6 +11,26 @@ const Value* Object::find(std::string_view key) const {
     return nullptr;
 }
 
+const std::string* Object::find_string(std::string_view key) const {
+    const Value* v = find(key);
+    return v ? v->string() : nullptr;
+}
+
+const Array* Object::find_array(std::string_view key) const {
+    const Value* v = find(key);
+    return v ? v->array() : nullptr;
+}
+
+const Object* Object::find_object(std::string_view key) const {
+    const Value* v = find(key);
+    return v ? v->object() : nullptr;
+}
+
+std::optional<uint64_t> Object::find_u64(std::string_view key) const {
+    const Value* v = find(key);
+    return v ? v->u64() : std::nullopt;
+}
+
 Type Value::type() const {
     switch (v_.index()) {
         case 0: return Type::Null;
@@ -146,15 +166,32 @@ class Reader {
         return v;
     }
 
+    // Past the opening bracket: whether `close` follows at once (taken).
+    bool opened_empty(char close) {
+        ++i_;
+        skip_space();
+        if (at_end() || peek() != close) return false;
+        ++i_;
+        return true;
+    }
+
+    // After an entry: true at `close` (taken), false after a ',' and the space after it.
+    Result<bool> closed(char close, std::string_view expected) {
+        skip_space();
+        if (!at_end() && peek() == close) {
+            ++i_;
+            return true;
+        }
+        if (at_end() || peek() != ',') return error(expected);
+        ++i_;
+        skip_space();
+        return false;
+    }
+
     Result<Value> object(size_t depth) {
         if (depth > kMaxDepth) return error("nested too deep");
-        ++i_;
         Object o;
-        skip_space();
-        if (!at_end() && peek() == '}') {
-            ++i_;
-            return Value(std::move(o));
-        }
+        if (opened_empty('}')) return Value(std::move(o));
         while (true) {
             if (at_end() || peek() != '"') return error("expected a key");
             auto key = string();
@@ -167,40 +204,23 @@ class Reader {
             auto v = value(depth);
             EMBER_TRY(v);
             o.members.push_back({std::move(*key), std::move(*v)});
-            skip_space();
-            if (at_end()) return error("expected ',' or '}'");
-            if (peek() == '}') {
-                ++i_;
-                return Value(std::move(o));
-            }
-            if (peek() != ',') return error("expected ',' or '}'");
-            ++i_;
-            skip_space();
+            auto end = closed('}', "expected ',' or '}'");
+            EMBER_TRY(end);
+            if (*end) return Value(std::move(o));
         }
     }
 
     Result<Value> array(size_t depth) {
         if (depth > kMaxDepth) return error("nested too deep");
-        ++i_;
         Array a;
-        skip_space();
-        if (!at_end() && peek() == ']') {
-            ++i_;
-            return Value(std::move(a));
-        }
+        if (opened_empty(']')) return Value(std::move(a));
         while (true) {
             auto v = value(depth);
             EMBER_TRY(v);
             a.push_back(std::move(*v));
-            skip_space();
-            if (at_end()) return error("expected ',' or ']'");
-            if (peek() == ']') {
-                ++i_;
-                return Value(std::move(a));
-            }
-            if (peek() != ',') return error("expected ',' or ']'");
-            ++i_;
-            skip_space();
+            auto end = closed(']', "expected ',' or ']'");
+            EMBER_TRY(end);
+            if (*end) return Value(std::move(a));
         }
     }
 

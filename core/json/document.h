@@ -34,6 +34,11 @@ struct Object {
 
     // The first member named `key`, or nullptr.
     const Value* find(std::string_view key) const;
+    // That member as the type asked for; nothing when it is absent or another type.
+    const std::string* find_string(std::string_view key) const;
+    const Array* find_array(std::string_view key) const;
+    const Object* find_object(std::string_view key) const;
+    std::optional<uint64_t> find_u64(std::string_view key) const;
 };
 
 enum class Type { Null, Boolean, Integer, Number, String, Array, Object };

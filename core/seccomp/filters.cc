@@ -47,14 +47,8 @@ Result<uint32_t> action_from(const Value& e, const std::string& where) {
 }
 
 Result<uint64_t> u64_field(const Object& o, const char* key, const std::string& where) {
-    const Value* v = o.find(key);
-    if (auto n = v ? v->u64() : std::nullopt) return *n;
+    if (auto n = o.find_u64(key)) return *n;
     return fail(where + "." + key + ": expected a non-negative integer");
-}
-
-const std::string* string_field(const Object& o, std::string_view key) {
-    const Value* v = o.find(key);
-    return v ? v->string() : nullptr;
 }
 
 // One and-bound argument condition: {"index", "type": "dword"|"qword", "op", "val"}.
@@ -71,7 +65,7 @@ Result<scmp_arg_cmp> condition_from(const Value& e, const std::string& where) {
     if (*index > 5) return fail(where + ".index: a system call has arguments 0 to 5");
     auto val = u64_field(o, "val", where);
     EMBER_TRY(val);
-    const std::string* type = string_field(o, "type");
+    const std::string* type = o.find_string("type");
     if (!type || (*type != "dword" && *type != "qword"))
         return fail(where + ".type: expected \"dword\" or \"qword\"");
     const bool dword = *type == "dword";
@@ -108,8 +102,7 @@ Result<scmp_arg_cmp> condition_from(const Value& e, const std::string& where) {
         if (name == "lt") cmp.op = SCMP_CMP_LT;
         if (cmp.op != 0) return cmp;
     } else if (const Object* masked = op ? op->object() : nullptr) {
-        const Value* mask = masked->find("masked_eq");
-        if (auto m = mask ? mask->u64() : std::nullopt) {
+        if (auto m = masked->find_u64("masked_eq")) {
             cmp.op = SCMP_CMP_MASKED_EQ;
             cmp.datum_a = dword ? *m & 0xffffffffu : *m;
             cmp.datum_b = *val;
@@ -151,8 +144,7 @@ Result<BpfProgram> compile_one(const Object& o, const std::string& kind) {
     EMBER_TRY(filter_action);
     if (*filter_action == *default_action)
         return fail(kind + ": filter_action and default_action are the same action");
-    const Value* filter = o.find("filter");
-    const Array* rules = filter ? filter->array() : nullptr;
+    const Array* rules = o.find_array("filter");
     if (!rules) return fail(kind + ".filter: expected an array of rules");
 
     Context ctx(seccomp_init(*default_action));
@@ -168,7 +160,7 @@ Result<BpfProgram> compile_one(const Object& o, const std::string& kind) {
             if (key != "syscall" && key != "args" && key != "comment")
                 return fail(where + ": unknown field '" + key + "'");
         }
-        const std::string* name = string_field(*rule, "syscall");
+        const std::string* name = rule->find_string("syscall");
         if (!name) return fail(where + ".syscall: expected a system call's name");
         const std::string& syscall_name = *name;
         const int nr = seccomp_syscall_resolve_name(syscall_name.c_str());
@@ -200,12 +192,6 @@ Result<Object> top_object(std::string_view text) {
     Object* top = root->object();
     if (!top) return fail(std::string("not a JSON object: ") + json::type_name(root->type()));
     return std::move(*top);
-}
-
-// The top object's member `name` as an object, or nullptr.
-const Object* object_field(const Object& top, std::string_view name) {
-    const Value* v = top.find(name);
-    return v ? v->object() : nullptr;
 }
 
 }  // namespace
@@ -243,7 +229,7 @@ Result<ThreadFilters> compile_filters(std::string_view text) {
     }
     for (ThreadKind kind : {ThreadKind::Vmm, ThreadKind::Api, ThreadKind::Vcpu}) {
         const std::string name = thread_kind_name(kind);
-        const Object* o = object_field(*top, name);
+        const Object* o = top->find_object(name);
         if (!o) return fail("no filter for the " + name + " thread");
         auto program = compile_one(*o, name);
         EMBER_TRY(program);
@@ -255,7 +241,7 @@ Result<ThreadFilters> compile_filters(std::string_view text) {
 Result<BpfProgram> compile_filter(std::string_view text, std::string_view name) {
     auto top = top_object(text);
     EMBER_TRY(top);
-    const Object* o = object_field(*top, name);
+    const Object* o = top->find_object(name);
     if (!o) return fail("no filter named '" + std::string(name) + "'");
     return compile_one(*o, std::string(name));
 }

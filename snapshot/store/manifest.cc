@@ -45,13 +45,11 @@ using json::Object;
 using json::Value;
 
 Result<uint64_t> field_u64(const Object& o, std::string_view name) {
-    const Value* v = o.find(name);
-    if (auto n = v ? v->u64() : std::nullopt) return *n;
+    if (auto n = o.find_u64(name)) return *n;
     return fail(in_quotes(name) + " is missing or not a whole number");
 }
 
-std::optional<ChunkId> chunk_id(const Value* e) {
-    const std::string* hex = e ? e->string() : nullptr;
+std::optional<ChunkId> chunk_id(const std::string* hex) {
     if (!hex) return std::nullopt;
     return ChunkId::parse(*hex);
 }
@@ -68,19 +66,13 @@ bool whole_numbers(const Value& e, std::span<uint64_t> out) {
     return true;
 }
 
-// A field's array, or nullptr when it is absent or another type.
-const Array* array_of(const Object& o, std::string_view name) {
-    const Value* v = o.find(name);
-    return v ? v->array() : nullptr;
-}
-
 // A patched chunk's entry, for a chunk of `length` bytes: its base, and runs of whole pages inside
 // the chunk, in order and apart.
 Result<ChunkPatch> patch_of(const Object& o, uint64_t length, std::optional<ChunkId>& base) {
     ChunkPatch patch;
-    base = chunk_id(o.find("base"));
-    const auto pages = chunk_id(o.find("patch"));
-    const Array* runs = array_of(o, "pages");
+    base = chunk_id(o.find_string("base"));
+    const auto pages = chunk_id(o.find_string("patch"));
+    const Array* runs = o.find_array("pages");
     if (!base || !pages || !runs || runs->empty())
         return fail(
             "a patch is not {\"base\": ID, \"patch\": ID, \"pages\": [[FIRST, COUNT], ...]}");
@@ -111,7 +103,7 @@ Result<ChunkedFile> chunks_of(const Object& o, std::string_view name, uint64_t c
         return fail(std::string(name) + ": " + std::to_string(*bytes) + " bytes, where 1 to " +
                     std::to_string(most_bytes) + " are allowed");
     file.bytes = *bytes;
-    const Array* chunks = array_of(o, "chunks");
+    const Array* chunks = o.find_array("chunks");
     if (!chunks) return fail(std::string(name) + ": \"chunks\" is missing or not an array");
     const uint64_t expected = (file.bytes + chunk_size - 1) / chunk_size;
     if (chunks->size() != expected)
@@ -125,7 +117,7 @@ Result<ChunkedFile> chunks_of(const Object& o, std::string_view name, uint64_t c
             file.chunks.emplace_back();
             continue;
         }
-        std::optional<ChunkId> id = chunk_id(&element);
+        std::optional<ChunkId> id = chunk_id(element.string());
         const Object* patched = element.object();
         if (!id && patches && patched) {
             const uint64_t length = std::min(chunk_size, file.bytes - index * chunk_size);
@@ -144,8 +136,7 @@ Result<ChunkedFile> chunks_of(const Object& o, std::string_view name, uint64_t c
 
 Result<ChunkedFile> chunked_file(const Object& top, std::string_view name, uint64_t chunk_size,
                                  uint64_t most_bytes, bool patches = false) {
-    const Value* v = top.find(name);
-    const Object* o = v ? v->object() : nullptr;
+    const Object* o = top.find_object(name);
     if (!o) return fail(in_quotes(name) + " is missing or not an object");
     return chunks_of(*o, name, chunk_size, most_bytes, patches);
 }
@@ -162,8 +153,7 @@ Result<std::vector<StoredDrive>> stored_drives(const Object& top, uint64_t chunk
     for (const Value& element : *array) {
         const std::string which = "drive " + std::to_string(drives.size());
         const Object* o = element.object();
-        const Value* id_field = o ? o->find("id") : nullptr;
-        const std::string* id = id_field ? id_field->string() : nullptr;
+        const std::string* id = o ? o->find_string("id") : nullptr;
         if (!id || !is_valid_id(*id))
             return fail(which + " is not an object with an \"id\" of 1-64 of A-Z, a-z, 0-9 or _");
         for (const auto& d : drives)
@@ -245,8 +235,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
         return fail(std::string("not a JSON object: ") + json::type_name(root->type()));
     const Object& top = *top_object;
     auto text_field = [&](std::string_view name) -> std::string_view {
-        const Value* v = top.find(name);
-        const std::string* s = v ? v->string() : nullptr;
+        const std::string* s = top.find_string(name);
         return s ? std::string_view(*s) : std::string_view();
     };
     if (text_field("format") != "ember-store-manifest")
