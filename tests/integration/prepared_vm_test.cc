@@ -1,7 +1,8 @@
 // The VM an ember makes while it waits on its API (vmm/machine/prepared_vm.h): there before any
 // configuration, with its irqchip, PIT and vCPU 0 once the API has been quiet, the one the guest
 // then runs on, booted or restored, with each guest seeing the CPUID of its own configuration;
-// and with --no-prepare-vm, nothing made before InstanceStart.
+// its guest memory taken by a VM of its size; and with --no-prepare-vm, nothing made before
+// InstanceStart.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -178,6 +179,70 @@ TEST_P(PreparedVmRestore, ASnapshotGoesOnInIt) {
 
 INSTANTIATE_TEST_SUITE_P(OneAndTwoVcpus, PreparedVmRestore,
                          ::testing::Combine(::testing::Values(1, 2), ::testing::Bool()));
+
+// The guest memory made ahead (prepared_vm.h, ReadyMemory: 128 MiB in its KVM slot) is taken by
+// a VM of that size, booted or restored, and its slot logs the guest's writes where the VM tracks
+// dirty pages (a Diff snapshot reads KVM's dirty log, which a slot without the flag does not
+// have); a VM of another size puts in a slot of its own.
+class PreparedVmMemory : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+
+constexpr const char* kSlotTaken = "in the KVM slot made ahead";
+
+TEST_P(PreparedVmMemory, IsTakenByAVmOfItsSizeAndLeftForAnyOther) {
+    const auto [mib, track] = GetParam();
+    const int taken = mib == 128 ? 1 : 0;
+    const std::string tracking = track ? "true" : "false";
+    TempDir files;
+    const std::string state = files.path() + "/vm.state", mem = files.path() + "/vm.mem";
+    {
+        ApiEmber source;
+        auto c = source.api();
+        ASSERT_TRUE(ready(source)) << source.log();
+        ASSERT_EQ(call(c, "PUT", "/machine-config",
+                       R"({"vcpu_count": 1, "mem_size_mib": )" + std::to_string(mib) +
+                           R"(, "track_dirty_pages": )" + tracking + "}")
+                      .status,
+                  204);
+        ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204)
+            << source.log();
+        ASSERT_TRUE(console_shows(source, "tick 2 ok")) << source.log();
+        EXPECT_EQ(count_lines_containing(source.log(), kSlotTaken), taken) << source.log();
+        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        const auto full =
+            call(c, "PUT", "/snapshot/create",
+                 R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}");
+        ASSERT_EQ(full.status, 204) << full.body;
+        if (track) {
+            const auto diff =
+                call(c, "PUT", "/snapshot/create",
+                     R"({"snapshot_type": "Diff", "snapshot_path": ")" + files.path() +
+                         R"(/diff.state", "mem_file_path": ")" + files.path() + "/diff.mem\"}");
+            EXPECT_EQ(diff.status, 204) << diff.body << source.log();
+        }
+    }
+    ApiEmber clone;
+    auto c = clone.api();
+    ASSERT_TRUE(ready(clone)) << clone.log();
+    auto loaded = call(c, "PUT", "/snapshot/load",
+                       R"({"snapshot_path": ")" + state +
+                           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
+                           R"("}, "track_dirty_pages": )" + tracking + R"(, "resume_vm": true})");
+    ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
+    ASSERT_TRUE(console_shows(clone, " ok")) << clone.log();
+    EXPECT_EQ(count_lines_containing(clone.log(), kSlotTaken), taken) << clone.log();
+    if (track) {
+        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        const auto diff =
+            call(c, "PUT", "/snapshot/create",
+                 R"({"snapshot_type": "Diff", "snapshot_path": ")" + files.path() +
+                     R"(/clone.state", "mem_file_path": ")" + files.path() + "/clone.mem\"}");
+        EXPECT_EQ(diff.status, 204) << diff.body << clone.log();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(SizesAndTracking, PreparedVmMemory,
+                         ::testing::Combine(::testing::Values(32, 128), ::testing::Bool()));
 
 }  // namespace
 }  // namespace ember::testing

@@ -32,31 +32,63 @@ Result<PreparedVm> prepare_vm(const std::string& kvm_path) {
     EMBER_TRY(vm);
     auto cpuid = kvm->supported_cpuid();
     EMBER_TRY(cpuid);
-    return PreparedVm{std::move(*kvm), std::move(*vm), std::move(*cpuid), {}};
+    return PreparedVm{std::move(*kvm), std::move(*vm), std::move(*cpuid), {}, {}};
 }
 
 namespace {
 
-// A page put in as a memory slot and taken out again: the grace period the irqchip started (see
-// prepared_vm.h) is waited out here, while the API is quiet, and not by the load's memory.
-Result<void> wait_out_memory_slot_grace(const Vm& vm) {
-    auto page = Mapping::map(kGuestPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-    EMBER_TRY(page);
-    EMBER_TRY(vm.set_user_memory_region(0, 0, kGuestPageSize, page->data()));
-    return vm.set_user_memory_region(0, 0, 0, page->data());
+// Put in after the irqchip, it waits out the grace period the irqchip started (see
+// prepared_vm.h) here, while the API is quiet, and not in the load.
+Result<ReadyMemory> make_ready_memory(const Vm& vm) {
+    const auto regions = x86::ram_regions(kReadyMemoryBytes);
+    if (regions.size() != 1) return fail("128 MiB of guest memory is not one region");
+    // As GuestMemory::create_anonymous maps it.
+    auto mapping =
+        Mapping::map_aligned(regions[0].size, kGuestMemoryAlignment, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+    EMBER_TRY(mapping, "guest memory made ahead");
+    EMBER_TRY(
+        vm.set_user_memory_region(0, regions[0].guest_addr, regions[0].size, mapping->data()));
+    return ReadyMemory{regions[0].guest_addr, std::move(*mapping)};
 }
 
 }  // namespace
 
+Result<std::optional<GuestMemory>> take_ready_memory(PreparedVm& prepared,
+                                                     std::span<const MemoryRegionSpec> regions,
+                                                     uint64_t page_size, int memory_fd) {
+    if (!prepared.memory) return std::nullopt;
+    ReadyMemory ready = std::move(*prepared.memory);
+    prepared.memory.reset();
+    const size_t size = ready.mapping.size();
+    if (page_size != kGuestPageSize || regions.size() != 1 ||
+        regions[0].guest_addr != ready.guest_addr || regions[0].size != size) {
+        EMBER_TRY(prepared.vm.set_user_memory_region(0, ready.guest_addr, 0, ready.mapping.data()),
+                  "taking out the guest memory made ahead");
+        return std::nullopt;
+    }
+    // KVM's slot names addresses, not a mapping: the memory file's pages, mapped over the
+    // anonymous ones the guest has never touched, are what it finds there.
+    if (memory_fd >= 0 &&
+        ::mmap(ready.mapping.data(), size, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, memory_fd, 0) == MAP_FAILED)
+        return fail_errno("memory file: mmap over the guest memory made ahead");
+    std::vector<GuestRegion> adopted;
+    adopted.push_back(GuestRegion{ready.guest_addr, std::move(ready.mapping)});
+    return GuestMemory::adopt(std::move(adopted), kGuestPageSize);
+}
+
 Result<void> add_platform(PreparedVm& prepared) {
     EMBER_TRY(create_platform(prepared.vm));
-    EMBER_TRY(wait_out_memory_slot_grace(prepared.vm));
+    auto memory = make_ready_memory(prepared.vm);
+    EMBER_TRY(memory);
     // After the irqchip, so that it has its in-kernel local APIC.
     auto vcpu = prepared.vm.create_vcpu(0);
     EMBER_TRY(vcpu);
     auto cpuid = x86::guest_cpuid(prepared.supported_cpuid, 0, x86::CpuTopology{});
     EMBER_TRY(vcpu->set_cpuid(cpuid));
     prepared.boot_vcpu = ReadyVcpu{std::move(*vcpu), std::move(cpuid)};
+    prepared.memory = std::move(*memory);
     return {};
 }
 

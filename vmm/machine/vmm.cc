@@ -76,20 +76,29 @@ Result<std::unique_ptr<Vmm>> Vmm::build(const ValidVmConfig& valid, VmmOptions o
     const uint64_t mem_bytes = uint64_t{config.machine.mem_size_mib} * kMiB;
     auto regions = x86::ram_regions(mem_bytes);
     const HugePages pages = config.machine.huge_pages;
-    auto memory = memory_fd >= 0 ? GuestMemory::map_file(regions, memory_fd)
-                                 : GuestMemory::create_anonymous(regions, page_size_of(pages));
+    const uint64_t page_size = memory_fd >= 0 ? kGuestPageSize : page_size_of(pages);
+    auto ready = take_ready_memory(*prepared, regions, page_size, memory_fd);
+    EMBER_TRY(ready);
+    const bool slots_in = ready->has_value();
+    auto memory = slots_in         ? Result<GuestMemory>(std::move(**ready))
+                  : memory_fd >= 0 ? GuestMemory::map_file(regions, memory_fd)
+                                   : GuestMemory::create_anonymous(regions, page_size);
     EMBER_TRY(memory, pages == HugePages::None
                           ? std::string("machine-config.mem_size_mib")
                           : "machine-config.huge_pages \"" + std::string(name_of(pages)) + "\"");
     // Memory goes in before the irqchip where the VM has none yet (see prepared_vm.h).
-    // With track_dirty_pages KVM logs the pages the guest writes, for Diff snapshots.
+    // With track_dirty_pages KVM logs the pages the guest writes, for Diff snapshots: a slot
+    // already in takes the flag as a change of its flags alone.
     const uint32_t flags = config.machine.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     if (flags) memory->enable_dirty_tracking();
     uint32_t slot = 0;
     for (const auto& r : memory->regions()) {
-        EMBER_TRY(
-            vm.set_user_memory_region(slot++, r.guest_addr, r.size(), r.mapping.data(), flags));
+        if (!slots_in || flags)
+            EMBER_TRY(
+                vm.set_user_memory_region(slot, r.guest_addr, r.size(), r.mapping.data(), flags));
+        ++slot;
     }
+    if (slots_in) log::info("guest memory: in the KVM slot made ahead");
     if (phases) phases->mark("guest memory");
     if (!prepared->has_platform()) {
         EMBER_TRY(create_platform(vm));
