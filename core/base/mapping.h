@@ -57,6 +57,13 @@ class Mapping {
         return Mapping(start, size);
     }
 
+    // Forgets the mapping without unmapping it: for addresses that a MAP_FIXED which failed may
+    // already have unmapped, where another thread's mapping may be by now.
+    void abandon() {
+        addr_ = nullptr;
+        size_ = 0;
+    }
+
     uint8_t* data() const { return addr_; }
     size_t size() const { return size_; }
 

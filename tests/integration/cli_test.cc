@@ -1,5 +1,5 @@
 // ember's command line as Firecracker's clients use it: the flags, the start line, the version,
-// bad numbers, --ready-fd.
+// bad numbers, --ready-fd, --ready-memory-mib.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -82,6 +82,19 @@ TEST(Cli, BadNumbersAreRefused) {
     EXPECT_NE(r.err.find("--http-api-max-payload-size: 'lots' is not a whole number"),
               std::string::npos)
         << r.err;
+}
+
+TEST(Cli, ReadyMemoryMustFitBelowTheMmioGap) {
+    auto r = run_process({EMBER_BINARY, "--ready-memory-mib", "4096"}, kFailsafe);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("--ready-memory-mib: 4096 MiB is more than the 3328 MiB below the 32-bit "
+                         "MMIO gap"),
+              std::string::npos)
+        << r.err;
+    auto words = run_process({EMBER_BINARY, "--ready-memory-mib", "lots"}, kFailsafe);
+    EXPECT_EQ(words.exit_code, 1);
+    EXPECT_NE(words.err.find("--ready-memory-mib: 'lots' is not a whole number"), std::string::npos)
+        << words.err;
 }
 
 // The child has nothing open above stdio (spawn closes it), so descriptor 3 is not there.

@@ -8,10 +8,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support/api_ember.h"
+#include "tests/support/uffd_handler.h"
 
 namespace ember::testing {
 namespace {
@@ -183,13 +186,14 @@ INSTANTIATE_TEST_SUITE_P(OneAndTwoVcpus, PreparedVmRestore,
 // The guest memory made ahead (prepared_vm.h, ReadyMemory: 128 MiB in its KVM slot) is taken by
 // a VM of that size, booted or restored, and its slot logs the guest's writes where the VM tracks
 // dirty pages (a Diff snapshot reads KVM's dirty log, which a slot without the flag does not
-// have); a VM of another size puts in a slot of its own.
-class PreparedVmMemory : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+// have), and a restore through a page-fault handler (Uffd) has its faults in that memory served; a
+// VM of another size puts in a slot of its own.
+class PreparedVmMemory : public ::testing::TestWithParam<std::tuple<int, bool, bool>> {};
 
 constexpr const char* kSlotTaken = "in the KVM slot made ahead";
 
 TEST_P(PreparedVmMemory, IsTakenByAVmOfItsSizeAndLeftForAnyOther) {
-    const auto [mib, track] = GetParam();
+    const auto [mib, track, uffd] = GetParam();
     const int taken = mib == 128 ? 1 : 0;
     const std::string tracking = track ? "true" : "false";
     TempDir files;
@@ -221,12 +225,20 @@ TEST_P(PreparedVmMemory, IsTakenByAVmOfItsSizeAndLeftForAnyOther) {
             EXPECT_EQ(diff.status, 204) << diff.body << source.log();
         }
     }
+    const std::string sock = files.path() + "/uffd.sock";
+    std::optional<Handler> handler;
+    if (uffd) {
+        handler.emplace(files,
+                        std::vector<std::string>{EMBER_UFFD, "--socket", sock, "--mem-file", mem});
+        ASSERT_TRUE(wait_exists(sock)) << read_file(handler->err);
+    }
     ApiEmber clone;
     auto c = clone.api();
     ASSERT_TRUE(ready(clone)) << clone.log();
+    const std::string backend = uffd ? R"({"backend_type": "Uffd", "backend_path": ")" + sock
+                                     : R"({"backend_type": "File", "backend_path": ")" + mem;
     auto loaded = call(c, "PUT", "/snapshot/load",
-                       R"({"snapshot_path": ")" + state +
-                           R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
+                       R"({"snapshot_path": ")" + state + R"(", "mem_backend": )" + backend +
                            R"("}, "track_dirty_pages": )" + tracking + R"(, "resume_vm": true})");
     ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
     ASSERT_TRUE(console_shows(clone, " ok")) << clone.log();
@@ -241,8 +253,27 @@ TEST_P(PreparedVmMemory, IsTakenByAVmOfItsSizeAndLeftForAnyOther) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(SizesAndTracking, PreparedVmMemory,
-                         ::testing::Combine(::testing::Values(32, 128), ::testing::Bool()));
+// --ready-memory-mib sizes it (a VM of that size takes it), and 0 makes none.
+TEST(PreparedVm, ReadyMemoryMibSizesTheMemoryMadeAhead) {
+    for (const auto& [flag, taken] : {std::pair{"32", 1}, std::pair{"0", 0}}) {
+        ApiEmber e({"--ready-memory-mib", flag});
+        auto c = e.api();
+        ASSERT_TRUE(ready(e)) << e.log();
+        ASSERT_EQ(call(c, "PUT", "/machine-config", machine(1)).status, 204);  // 32 MiB
+        ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204)
+            << e.log();
+        ASSERT_TRUE(console_shows(e, "tick 2 ok")) << e.log();
+        EXPECT_EQ(count_lines_containing(e.log(), kSlotTaken), taken) << flag << ": " << e.log();
+        EXPECT_EQ(count_lines_containing(e.log(), "no guest memory made ahead"), 0) << e.log();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SizesTrackingAndUffd, PreparedVmMemory,
+    ::testing::Values(std::tuple{32, false, false}, std::tuple{32, true, false},
+                      std::tuple{128, false, false}, std::tuple{128, true, false},
+                      std::tuple{32, false, true}, std::tuple{128, false, true}));
 
 }  // namespace
 }  // namespace ember::testing

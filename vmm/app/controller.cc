@@ -426,7 +426,7 @@ void Controller::add_platform() {
     Configuring* c = configuring();
     if (c == nullptr || !c->prepared || c->prepared->has_platform()) return;
     const auto start = std::chrono::steady_clock::now();
-    if (auto r = ember::add_platform(*c->prepared); !r) {
+    if (auto r = ember::add_platform(*c->prepared, options_.ready_memory_bytes); !r) {
         log::info("no KVM VM made ahead of the configuration: " + r.error().message);
         c->prepared.reset();
     } else {

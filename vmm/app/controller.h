@@ -25,6 +25,7 @@
 #include "core/base/metrics.h"
 #include "core/base/unique_fd.h"
 #include "core/event_loop/event_loop.h"
+#include "vmm/machine/prepared_vm.h"
 #include "vmm/machine/published_vm.h"
 #include "vmm/machine/vmm.h"
 
@@ -39,6 +40,8 @@ struct ControllerOptions {
     bool exit_on_failed_load = true;
     // Whether run() makes the KVM VM while the API waits for a configuration (prepared_vm.h).
     bool prepare_vm = true;
+    // --ready-memory-mib: the guest memory the prepared VM holds in its KVM slot (ReadyMemory).
+    uint64_t ready_memory_bytes = kReadyMemoryBytes;
     // --ready-fd: written one line ("ready") and closed once ember has made all it makes ahead
     // (the VM's irqchip, PIT and vCPU 0, or nothing when it cannot or need not), so that a host
     // agent knows when a load spends nothing on them. Non-blocking; invalid: none.

@@ -21,6 +21,7 @@
 #include "api/server/api_socket.h"
 #include "api/server/router.h"
 #include "api/server/uds_http_server.h"
+#include "core/arch/x86_64/layout.h"
 #include "core/base/elapsed.h"
 #include "core/base/fatal_exit.h"
 #include "core/base/log.h"
@@ -37,6 +38,7 @@
 #include "core/seccomp/library_calls.h"
 #include "vmm/app/controller.h"
 #include "vmm/app/terminal.h"
+#include "vmm/machine/prepared_vm.h"
 #include "vmm/machine/vmm.h"
 
 #ifndef EMBER_VERSION
@@ -62,6 +64,9 @@ by Firecracker's config-file JSON boots at once (and the API, if on, keeps servi
   --no-prepare-vm                 do not make the KVM VM while the API waits for a configuration
                                   (by default ember makes it then, so that InstanceStart or
                                   PUT /snapshot/load spends only what the VM's own needs cost)
+  --ready-memory-mib N            the guest memory the KVM VM made ahead holds in its slot while it
+                                  waits (default 128, Firecracker's default size; 0: none): a VM
+                                  of that size takes it, one of any other size removes it first
   --ready-fd N                    write a line ("ready") to descriptor N and close it once the KVM
                                   VM made ahead is complete (or none will be): a host agent that
                                   keeps embers ready polls it instead of reading the log
@@ -102,6 +107,7 @@ struct Cli {
     size_t max_payload = 51200;
     std::optional<uint64_t> start_time_us;
     std::optional<int> ready_fd;
+    uint64_t ready_memory_mib = kReadyMemoryBytes >> 20;
     uint64_t start_time_cpu_us = 0;
     std::vector<std::string> ignored;
     bool show_level = true;  // Firecracker's flag, and ember's default: always on
@@ -160,7 +166,7 @@ Result<Cli> parse_cli(int argc, char** argv) {
             r = take(cli.metrics_path);
         else if (arg == "--http-api-max-payload-size" || arg == "--start-time-us" ||
                  arg == "--start-time-cpu-us" || arg == "--parent-cpu-time-us" ||
-                 arg == "--ready-fd") {
+                 arg == "--ready-fd" || arg == "--ready-memory-mib") {
             auto v = value();
             EMBER_TRY(v);
             char* end = nullptr;
@@ -178,6 +184,13 @@ Result<Cli> parse_cli(int argc, char** argv) {
                 if (n < 3 || n > INT_MAX)
                     return fail("--ready-fd: " + *v + " is not a descriptor above stdio");
                 cli.ready_fd = static_cast<int>(n);
+            } else if (arg == "--ready-memory-mib") {
+                // One region, as the memory made ahead is: below the 32-bit MMIO gap.
+                if (n > (x86::kMmioGapStart >> 20))
+                    return fail("--ready-memory-mib: " + *v + " MiB is more than the " +
+                                std::to_string(x86::kMmioGapStart >> 20) +
+                                " MiB below the 32-bit MMIO gap");
+                cli.ready_memory_mib = n;
             } else
                 cli.ignored.push_back(std::string(arg) + " " + *v);
         } else if (arg == "--show-level") {
@@ -362,6 +375,7 @@ ControllerOptions controller_options(const Cli& cli, const seccomp::ThreadFilter
     };
     options.exit_on_failed_load = !cli.serve_after_failed_load;
     options.prepare_vm = !cli.no_prepare_vm;
+    options.ready_memory_bytes = cli.ready_memory_mib << 20;
     options.vmm.pre_fault = !cli.no_pre_fault;
     options.vmm.vcpu_filter = &filters.vcpu;
     options.vmm.vmm_filter = &filters.vmm;

@@ -6,6 +6,7 @@
 
 #include "core/arch/x86_64/cpuid.h"
 #include "core/arch/x86_64/layout.h"
+#include "core/base/log.h"
 #include "core/base/mapping.h"
 #include "core/memory/guest_memory.h"
 
@@ -37,11 +38,20 @@ Result<PreparedVm> prepare_vm(const std::string& kvm_path) {
 
 namespace {
 
-// Put in after the irqchip, it waits out the grace period the irqchip started (see
-// prepared_vm.h) here, while the API is quiet, and not in the load.
-Result<ReadyMemory> make_ready_memory(const Vm& vm) {
-    const auto regions = x86::ram_regions(kReadyMemoryBytes);
-    if (regions.size() != 1) return fail("128 MiB of guest memory is not one region");
+// A slot put in after the irqchip waits out the grace period the irqchip started (see
+// prepared_vm.h), here, while the API is quiet, and not in the load: the ReadyMemory's, or where
+// there is none a page's, put in and taken out again.
+Result<void> wait_out_memory_slot_grace(const Vm& vm) {
+    auto page = Mapping::map(kGuestPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    EMBER_TRY(page);
+    EMBER_TRY(vm.set_user_memory_region(0, 0, kGuestPageSize, page->data()));
+    return vm.set_user_memory_region(0, 0, 0, page->data());
+}
+
+Result<ReadyMemory> make_ready_memory(const Vm& vm, uint64_t bytes) {
+    const auto regions = x86::ram_regions(bytes);
+    if (regions.size() != 1)
+        return fail(std::to_string(bytes >> 20) + " MiB of guest memory is not one region");
     // As GuestMemory::create_anonymous maps it.
     auto mapping =
         Mapping::map_aligned(regions[0].size, kGuestMemoryAlignment, PROT_READ | PROT_WRITE,
@@ -71,24 +81,34 @@ Result<std::optional<GuestMemory>> take_ready_memory(PreparedVm& prepared,
     // anonymous ones the guest has never touched, are what it finds there.
     if (memory_fd >= 0 &&
         ::mmap(ready.mapping.data(), size, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, memory_fd, 0) == MAP_FAILED)
-        return fail_errno("memory file: mmap over the guest memory made ahead");
+               MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, memory_fd, 0) == MAP_FAILED) {
+        auto failed = fail_errno("memory file: mmap over the guest memory made ahead");
+        ready.mapping.abandon();
+        return failed;
+    }
     std::vector<GuestRegion> adopted;
     adopted.push_back(GuestRegion{ready.guest_addr, std::move(ready.mapping)});
     return GuestMemory::adopt(std::move(adopted), kGuestPageSize);
 }
 
-Result<void> add_platform(PreparedVm& prepared) {
+Result<void> add_platform(PreparedVm& prepared, uint64_t memory_bytes) {
     EMBER_TRY(create_platform(prepared.vm));
-    auto memory = make_ready_memory(prepared.vm);
-    EMBER_TRY(memory);
+    // Without it, the VM is still ready: its memory comes with its configuration, as for a VM of
+    // another size.
+    if (memory_bytes > 0) {
+        auto memory = make_ready_memory(prepared.vm, memory_bytes);
+        if (memory)
+            prepared.memory = std::move(*memory);
+        else
+            log::info("no guest memory made ahead: " + memory.error().message);
+    }
+    if (!prepared.memory) EMBER_TRY(wait_out_memory_slot_grace(prepared.vm));
     // After the irqchip, so that it has its in-kernel local APIC.
     auto vcpu = prepared.vm.create_vcpu(0);
     EMBER_TRY(vcpu);
     auto cpuid = x86::guest_cpuid(prepared.supported_cpuid, 0, x86::CpuTopology{});
     EMBER_TRY(vcpu->set_cpuid(cpuid));
     prepared.boot_vcpu = ReadyVcpu{std::move(*vcpu), std::move(cpuid)};
-    prepared.memory = std::move(*memory);
     return {};
 }
 

@@ -33,11 +33,12 @@ struct ReadyVcpu {
     std::vector<kvm_cpuid_entry2> cpuid;
 };
 
-// Guest memory of Firecracker's default size (128 MiB, one region at 0), anonymous and
-// MAP_NORESERVE, in KVM as slot 0: a VM of that size, booted or restored, takes it (its memory file
-// mapped over it) rather than putting a slot in. A slot costs KVM_SET_USER_MEMORY_REGION 190-250
-// us on a paravirtual KVM whose shadow paging sizes per-page metadata for it (perf/density, the
-// load by phase); a VM of any other size takes this one out first.
+// Guest memory of Firecracker's default size (128 MiB, or --ready-memory-mib; one region at 0),
+// anonymous and MAP_NORESERVE, in KVM as slot 0: a VM of that size, booted or restored, takes it
+// (its memory file mapped over it) rather than putting a slot in. A slot costs
+// KVM_SET_USER_MEMORY_REGION 190-250 us on a paravirtual KVM whose shadow paging sizes per-page
+// metadata for it (perf/density, the load by phase); a VM of any other size takes this one out
+// first (60-80 us there).
 inline constexpr uint64_t kReadyMemoryBytes = uint64_t{128} << 20;
 struct ReadyMemory {
     uint64_t guest_addr;
@@ -58,8 +59,9 @@ bool same_cpuid(std::span<const kvm_cpuid_entry2> a, std::span<const kvm_cpuid_e
 
 // The VM has no memory slot and no platform yet.
 Result<PreparedVm> prepare_vm(const std::string& kvm_path);
-// The platform, vCPU 0 and the ReadyMemory slot.
-Result<void> add_platform(PreparedVm& prepared);
+// The platform, vCPU 0 and, where it can be made, a ReadyMemory slot of `memory_bytes` (none for
+// 0).
+Result<void> add_platform(PreparedVm& prepared, uint64_t memory_bytes = kReadyMemoryBytes);
 
 // The ReadyMemory as the VM's `regions` of `page_size` pages, the memory file `memory_fd` mapped
 // over it (anonymous where it is -1), when they are what it was made for; nothing otherwise, its
