@@ -8,6 +8,14 @@
 #include <bit>
 
 namespace ember {
+namespace {
+
+// KVM maps a guest range with one large page only where its host address and guest address agree
+// modulo the large page's size, and the kernel maps transparent huge pages or large page-cache
+// folios whole only at aligned addresses; regions start at multiples of 2 MiB in the guest.
+constexpr size_t kHostAlignment = 2 * 1024 * 1024;
+
+}  // namespace
 
 Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSpec> specs,
                                                   uint64_t page_size) {
@@ -28,7 +36,7 @@ Result<GuestMemory> GuestMemory::create_anonymous(std::span<const MemoryRegionSp
             return fail("guest memory region at " + hex(spec.guest_addr) + " wraps around");
         if (!regions.empty() && spec.guest_addr < previous_end)
             return fail("guest memory regions overlap or are unsorted at " + hex(spec.guest_addr));
-        auto mapping = Mapping::map_aligned(spec.size, std::max(kGuestMemoryAlignment, page_size),
+        auto mapping = Mapping::map_aligned(spec.size, std::max(kHostAlignment, page_size),
                                             PROT_READ | PROT_WRITE, flags);
         if (!mapping && huge)
             return fail("guest memory at " + hex(spec.guest_addr) + ": the host's pool of " +
@@ -49,13 +57,18 @@ Result<GuestMemory> GuestMemory::map_file(std::span<const MemoryRegionSpec> spec
     uint64_t offset = 0;
     for (const auto& spec : specs) {
         auto mapping =
-            Mapping::map_aligned(spec.size, kGuestMemoryAlignment, PROT_READ | PROT_WRITE,
+            Mapping::map_aligned(spec.size, kHostAlignment, PROT_READ | PROT_WRITE,
                                  MAP_PRIVATE | MAP_NORESERVE, fd, static_cast<off_t>(offset));
         EMBER_TRY(mapping, "memory file");
         regions.push_back(GuestRegion{spec.guest_addr, std::move(*mapping)});
         offset += spec.size;
     }
     return GuestMemory(std::move(regions), kGuestPageSize);
+}
+
+void GuestMemory::abandon() {
+    for (auto& r : regions_) r.mapping.abandon();
+    regions_.clear();
 }
 
 void GuestMemory::retire() {

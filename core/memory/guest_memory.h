@@ -3,7 +3,6 @@
 // becomes a host pointer without that check, and no access crosses a region edge.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -19,11 +18,6 @@ namespace ember {
 
 // The unit of dirty tracking, snapshot memory files and KVM's dirty log.
 inline constexpr uint64_t kGuestPageSize = 4096;
-// KVM maps a guest range with one large page only where its host address and guest address agree
-// modulo the large page's size, and the kernel maps transparent huge pages or large page-cache
-// folios whole only at aligned addresses; regions start at multiples of 2 MiB in the guest, and
-// their host mappings at multiples of this.
-inline constexpr size_t kGuestMemoryAlignment = 2 * 1024 * 1024;
 
 struct MemoryRegionSpec {
     uint64_t guest_addr;
@@ -50,17 +44,16 @@ class GuestMemory {
     // The regions mapped MAP_PRIVATE from `fd`, back to back from offset 0: restore costs a
     // mapping, not a copy, and pages are read from the file only when the guest touches them.
     static Result<GuestMemory> map_file(std::span<const MemoryRegionSpec> specs, int fd);
-    // Regions someone else mapped (a VM's memory made ahead of its configuration,
-    // vmm/machine/prepared_vm.h), page-aligned, sorted and non-overlapping, as the above make them.
-    static GuestMemory adopt(std::vector<GuestRegion> regions, uint64_t page_size) {
-        return GuestMemory(std::move(regions), page_size);
-    }
 
     const std::vector<GuestRegion>& regions() const { return regions_; }
     // At the end, where devices left I/O in flight into the guest's pages: the memory is given
     // back and its addresses stay reserved until the process exits (Mapping::retire). The
     // memory has no regions after it.
     void retire();
+    // Forgets its mappings without unmapping them: for addresses that a MAP_FIXED over them which
+    // failed may already have unmapped, where another thread's mapping may be by now. The memory
+    // has no regions after it.
+    void abandon();
     uint64_t total_size() const;
     // 4 KiB, or the hugetlb page size the memory was made with.
     uint64_t page_size() const { return page_size_; }

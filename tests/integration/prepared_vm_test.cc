@@ -183,9 +183,9 @@ TEST_P(PreparedVmRestore, ASnapshotGoesOnInIt) {
 INSTANTIATE_TEST_SUITE_P(OneAndTwoVcpus, PreparedVmRestore,
                          ::testing::Combine(::testing::Values(1, 2), ::testing::Bool()));
 
-// The guest memory made ahead (prepared_vm.h, ReadyMemory: 128 MiB in its KVM slot) is taken by
-// a VM of that size, booted or restored, and its slot logs the guest's writes where the VM tracks
-// dirty pages (a Diff snapshot reads KVM's dirty log, which a slot without the flag does not
+// The guest memory made ahead (prepared_vm.h, PreparedVm::memory: 128 MiB in its KVM slot) is taken
+// by a VM of that size, booted or restored, and its slot logs the guest's writes where the VM
+// tracks dirty pages (a Diff snapshot reads KVM's dirty log, which a slot without the flag does not
 // have), and a restore through a page-fault handler (Uffd) has its faults in that memory served; a
 // VM of another size puts in a slot of its own.
 class PreparedVmMemory : public ::testing::TestWithParam<std::tuple<int, bool, bool>> {};

@@ -29,8 +29,8 @@ constexpr size_t kRxBatchBytes = 256 << 10;
 // further into its page than the one before (a stride of 16 pages and 64 bytes), so that a
 // frame's offset in the kernel can meet a slot's only now and then.
 constexpr size_t kSlotOffset = 64;
-static_assert(NetDevice::kMaxFrame <= (16 << 12) + 64);
-constexpr size_t kSlotStride = (16 << 12) + 64;
+constexpr size_t kSlotStride = 16 * 4096 + 64;
+static_assert(NetDevice::kMaxFrame <= kSlotStride);
 
 uint64_t bit(uint32_t b) {
     return 1ull << b;

@@ -40,7 +40,8 @@ struct ControllerOptions {
     bool exit_on_failed_load = true;
     // Whether run() makes the KVM VM while the API waits for a configuration (prepared_vm.h).
     bool prepare_vm = true;
-    // --ready-memory-mib: the guest memory the prepared VM holds in its KVM slot (ReadyMemory).
+    // --ready-memory-mib: the guest memory the prepared VM holds in its KVM slot
+    // (PreparedVm::memory).
     uint64_t ready_memory_bytes = kReadyMemoryBytes;
     // --ready-fd: written one line ("ready") and closed once ember has made all it makes ahead
     // (the VM's irqchip, PIT and vCPU 0, or nothing when it cannot or need not), so that a host

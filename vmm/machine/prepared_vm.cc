@@ -39,8 +39,8 @@ Result<PreparedVm> prepare_vm(const std::string& kvm_path) {
 namespace {
 
 // A slot put in after the irqchip waits out the grace period the irqchip started (see
-// prepared_vm.h), here, while the API is quiet, and not in the load: the ReadyMemory's, or where
-// there is none a page's, put in and taken out again.
+// prepared_vm.h), here, while the API is quiet, and not in the load. The memory made ahead's slot
+// does; where there is none, a page's, put in and taken out again.
 Result<void> wait_out_memory_slot_grace(const Vm& vm) {
     auto page = Mapping::map(kGuestPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     EMBER_TRY(page);
@@ -48,18 +48,15 @@ Result<void> wait_out_memory_slot_grace(const Vm& vm) {
     return vm.set_user_memory_region(0, 0, 0, page->data());
 }
 
-Result<ReadyMemory> make_ready_memory(const Vm& vm, uint64_t bytes) {
+Result<GuestMemory> make_ready_memory(const Vm& vm, uint64_t bytes) {
     const auto regions = x86::ram_regions(bytes);
     if (regions.size() != 1)
         return fail(std::to_string(bytes >> 20) + " MiB of guest memory is not one region");
-    // As GuestMemory::create_anonymous maps it.
-    auto mapping =
-        Mapping::map_aligned(regions[0].size, kGuestMemoryAlignment, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
-    EMBER_TRY(mapping, "guest memory made ahead");
-    EMBER_TRY(
-        vm.set_user_memory_region(0, regions[0].guest_addr, regions[0].size, mapping->data()));
-    return ReadyMemory{regions[0].guest_addr, std::move(*mapping)};
+    auto memory = GuestMemory::create_anonymous(regions);
+    EMBER_TRY(memory, "guest memory made ahead");
+    const GuestRegion& r = memory->regions().front();
+    EMBER_TRY(vm.set_user_memory_region(0, r.guest_addr, r.size(), r.mapping.data()));
+    return memory;
 }
 
 }  // namespace
@@ -68,27 +65,25 @@ Result<std::optional<GuestMemory>> take_ready_memory(PreparedVm& prepared,
                                                      std::span<const MemoryRegionSpec> regions,
                                                      uint64_t page_size, int memory_fd) {
     if (!prepared.memory) return std::nullopt;
-    ReadyMemory ready = std::move(*prepared.memory);
+    GuestMemory ready = std::move(*prepared.memory);
     prepared.memory.reset();
-    const size_t size = ready.mapping.size();
-    if (page_size != kGuestPageSize || regions.size() != 1 ||
-        regions[0].guest_addr != ready.guest_addr || regions[0].size != size) {
-        EMBER_TRY(prepared.vm.set_user_memory_region(0, ready.guest_addr, 0, ready.mapping.data()),
+    const GuestRegion& r = ready.regions().front();
+    if (page_size != ready.page_size() || regions.size() != 1 ||
+        regions[0].guest_addr != r.guest_addr || regions[0].size != r.size()) {
+        EMBER_TRY(prepared.vm.set_user_memory_region(0, r.guest_addr, 0, r.mapping.data()),
                   "taking out the guest memory made ahead");
         return std::nullopt;
     }
     // KVM's slot names addresses, not a mapping: the memory file's pages, mapped over the
     // anonymous ones the guest has never touched, are what it finds there.
     if (memory_fd >= 0 &&
-        ::mmap(ready.mapping.data(), size, PROT_READ | PROT_WRITE,
+        ::mmap(r.mapping.data(), r.size(), PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, memory_fd, 0) == MAP_FAILED) {
         auto failed = fail_errno("memory file: mmap over the guest memory made ahead");
-        ready.mapping.abandon();
+        ready.abandon();
         return failed;
     }
-    std::vector<GuestRegion> adopted;
-    adopted.push_back(GuestRegion{ready.guest_addr, std::move(ready.mapping)});
-    return GuestMemory::adopt(std::move(adopted), kGuestPageSize);
+    return ready;
 }
 
 Result<void> add_platform(PreparedVm& prepared, uint64_t memory_bytes) {

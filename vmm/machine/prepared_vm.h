@@ -3,7 +3,7 @@
 // comes in two steps:
 // - prepare_vm(): the VM and the host's CPUID, at once;
 // - add_platform(): the in-kernel irqchip and PIT, vCPU 0, which every VM has, and guest memory of
-//   Firecracker's default size in its KVM slot (ReadyMemory). Not at once:
+//   Firecracker's default size in its KVM slot (PreparedVm::memory). Not at once:
 //   on some hosts (a 6.18 kernel with a paravirtual KVM) the irqchip starts an SRCU grace period
 //   that the first KVM_SET_USER_MEMORY_REGION after it waits out, 4-11 ms measured against
 //   0.1-0.2 ms once it is over, so a VM whose memory comes soon after is better off with its
@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "core/base/error.h"
-#include "core/base/mapping.h"
 #include "core/kvm/kvm.h"
 #include "core/kvm/vm.h"
 #include "core/memory/guest_memory.h"
@@ -33,24 +32,21 @@ struct ReadyVcpu {
     std::vector<kvm_cpuid_entry2> cpuid;
 };
 
-// Guest memory of Firecracker's default size (128 MiB, or --ready-memory-mib; one region at 0),
-// anonymous and MAP_NORESERVE, in KVM as slot 0: a VM of that size, booted or restored, takes it
-// (its memory file mapped over it) rather than putting a slot in. A slot costs
-// KVM_SET_USER_MEMORY_REGION 190-250 us on a paravirtual KVM whose shadow paging sizes per-page
-// metadata for it (perf/density, the load by phase); a VM of any other size takes this one out
-// first (60-80 us there).
+// The size of PreparedVm::memory: Firecracker's default, unless --ready-memory-mib says otherwise.
 inline constexpr uint64_t kReadyMemoryBytes = uint64_t{128} << 20;
-struct ReadyMemory {
-    uint64_t guest_addr;
-    Mapping mapping;
-};
 
 struct PreparedVm {
     Kvm kvm;
     Vm vm;
     std::vector<kvm_cpuid_entry2> supported_cpuid;
     std::optional<ReadyVcpu> boot_vcpu;  // there once the platform is
-    std::optional<ReadyMemory> memory;   // there once the platform is
+    // Guest memory made ahead (one region at 0, as GuestMemory::create_anonymous makes it), in
+    // KVM as slot 0: a VM of its size, booted or restored, takes it (its memory file mapped over
+    // it) rather than putting a slot in. A slot costs KVM_SET_USER_MEMORY_REGION 190-250 us on a
+    // paravirtual KVM whose shadow paging sizes per-page metadata for it (perf/density, the load
+    // by phase); a VM of any other size takes this one out first (60-80 us there). There once
+    // the platform is, where it could be made.
+    std::optional<GuestMemory> memory;
 
     bool has_platform() const { return boot_vcpu.has_value(); }
 };
@@ -59,13 +55,13 @@ bool same_cpuid(std::span<const kvm_cpuid_entry2> a, std::span<const kvm_cpuid_e
 
 // The VM has no memory slot and no platform yet.
 Result<PreparedVm> prepare_vm(const std::string& kvm_path);
-// The platform, vCPU 0 and, where it can be made, a ReadyMemory slot of `memory_bytes` (none for
+// The platform, vCPU 0 and, where it can be made, `memory_bytes` of memory made ahead (none for
 // 0).
 Result<void> add_platform(PreparedVm& prepared, uint64_t memory_bytes = kReadyMemoryBytes);
 
-// The ReadyMemory as the VM's `regions` of `page_size` pages, the memory file `memory_fd` mapped
-// over it (anonymous where it is -1), when they are what it was made for; nothing otherwise, its
-// slot taken out. The prepared VM has no ReadyMemory after it either way.
+// The memory made ahead as the VM's `regions` of `page_size` pages, the memory file `memory_fd`
+// mapped over it (anonymous where it is -1), when they are what it was made for; nothing
+// otherwise, its slot taken out. The prepared VM has no memory made ahead after it either way.
 Result<std::optional<GuestMemory>> take_ready_memory(PreparedVm& prepared,
                                                      std::span<const MemoryRegionSpec> regions,
                                                      uint64_t page_size, int memory_fd);
