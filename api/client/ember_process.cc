@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "api/client/spawn.h"
+#include "core/base/folder_watch.h"
 
 namespace ember::client {
 namespace {
@@ -30,8 +31,8 @@ constexpr int kReapedElsewhere = -1;
 // The descriptor ember's --ready-fd names: the first after stdio.
 constexpr int kReadyFd = 3;
 
-// How long one wait on the process lasts between tries to connect to its socket: the socket
-// appears once ember has read its command line and made its VM's first pieces, in a few ms.
+// The longest wait between tries to connect to ember's socket; ember linking the socket into
+// place ends a wait at once (FolderWatch).
 constexpr std::chrono::milliseconds kConnectRetry{2};
 
 Result<void> check_socket_path(const std::string& path) {
@@ -223,17 +224,23 @@ EmberProcess::~EmberProcess() {
 Result<void> EmberProcess::wait_until_serving() {
     const auto deadline = Clock::now() + options_.start_timeout;
     const std::string what = "ember (" + options_.ember + ") at " + socket_path();
+    // ember links its socket into place once it listens: woken by that, not by a timer.
+    FolderWatch watch = FolderWatch::of(socket_path());
     for (;;) {
         // Ours, not another ember left serving at the same path (an agent's earlier life's).
         auto serving = server_pid(socket_path());
         if (serving && *serving == pid_) break;
-        if (reap_within(kConnectRetry))
+        if (reap_within(std::chrono::milliseconds(0)))
             return fail(what + " " + describe_status(*status_) + " before serving its API" +
                         log_tail(options_.log_path));
-        if (Clock::now() >= deadline)
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0)
             return fail(what + ": its API was not there within " +
                         std::to_string(options_.start_timeout.count()) + " ms" +
                         log_tail(options_.log_path));
+        // kConnectRetry bounds each wait all the same: a look costs little, and an event
+        // missed (the folder replaced under the watch) then costs what a poll did.
+        watch.wait(std::min(left, kConnectRetry), pidfd_.get());
     }
     socket_identity_ = identity(socket_path());
     auto info = client_.describe_instance();

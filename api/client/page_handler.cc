@@ -3,15 +3,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <fstream>
 
 #include "api/client/spawn.h"
+#include "core/base/folder_watch.h"
 
 namespace ember::client {
 
@@ -33,14 +32,8 @@ std::string last_line(const std::string& path) {
 }  // namespace
 
 Result<PageHandler> PageHandler::start(const StoreRestore& r) {
-    const size_t slash = r.socket_path.rfind('/');
-    const std::string folder =
-        slash == std::string::npos ? "." : r.socket_path.substr(0, slash + 1);
-    // Watched before the start: the handler renames its socket into place (IN_MOVED_TO).
-    UniqueFd watch(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-    if (!watch.valid() ||
-        ::inotify_add_watch(watch.get(), folder.c_str(), IN_CREATE | IN_MOVED_TO) < 0)
-        return fail_errno("watching " + folder + " for the handler's socket");
+    // Watched before the start: the handler renames its socket into place.
+    FolderWatch watch = FolderWatch::of(r.socket_path);
     // A socket or state file an earlier handler left (killed while it listened) would pass for
     // this one's: the load would read the old state file.
     ::unlink(r.socket_path.c_str());
@@ -69,15 +62,11 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
         if (left.count() <= 0)
             return fail(r.ember_uffd + " --manifest " + r.manifest_url + ": no socket within " +
                         std::to_string(r.timeout.count()) + " ms");
-        std::array<pollfd, 2> fds{{{watch.get(), POLLIN, 0}, {handler.pidfd_.get(), POLLIN, 0}}};
-        if (::poll(fds.data(), fds.size(), static_cast<int>(left.count())) < 0 && errno != EINTR)
-            return fail_errno("poll");
-        if ((fds[1].revents & POLLIN) != 0 && !exists(r.socket_path)) {
+        watch.wait(left, handler.pidfd_.get());
+        pollfd ended{handler.pidfd_.get(), POLLIN, 0};
+        if (::poll(&ended, 1, 0) == 1 && !exists(r.socket_path)) {
             const std::string why = r.log_path.empty() ? "" : ": " + last_line(r.log_path);
             return fail(r.ember_uffd + " --manifest " + r.manifest_url + " ended" + why);
-        }
-        char events[4096];
-        while (::read(watch.get(), events, sizeof events) > 0) {
         }
     }
     // Written before the socket, where the snapshot has one.

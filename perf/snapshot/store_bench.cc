@@ -12,6 +12,7 @@
 // (curl), then loading it.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/folder_watch.h"
 #include "perf/percentile.h"
 #include "perf/quick.h"
 #include "perf/snapshot/bench_process.h"
@@ -77,13 +79,22 @@ std::string uffd_load(const std::string& state, const std::string& handler_sock,
            (ws.empty() ? std::string() : R"(, "working_set_path": ")" + ws + "\"") + "}";
 }
 
-bool wait_socket(const std::string& path) {
+// ember-uffd renames its socket into place once it listens.
+bool wait_socket(const std::string& path, const Proc& handler) {
+    ember::FolderWatch watch = ember::FolderWatch::of(path);
     for (auto t = Clock::now(); ms_since(t) < 120000;) {
         struct stat st{};
         if (::stat(path.c_str(), &st) == 0) return true;
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
+        siginfo_t ended{};  // looked at, not reaped: ~Proc reaps it
+        if (::waitid(P_PID, static_cast<id_t>(handler.pid), &ended, WEXITED | WNOHANG | WNOWAIT) ==
+                0 &&
+            ended.si_pid == handler.pid)
+            break;
+        watch.wait(std::chrono::milliseconds(1));
     }
-    return std::fprintf(stderr, "no handler socket at %s\n", path.c_str()), false;
+    return std::fprintf(stderr, "no handler socket at %s; its log:\n%s\n", path.c_str(),
+                        ember::testing::read_file(handler.err).c_str()),
+           false;
 }
 
 uint64_t number_before(const std::string& text, const std::string& what) {
@@ -149,7 +160,7 @@ int main() {
                    "file://" + store + "/snapshots/a.json", "--write-state",
                    dir.path() + "/fetched.state", "--cache", cache},
                   dir.path() + "/handler.err");
-            return wait_socket(hsock);
+            return wait_socket(hsock, h);
         };
     };
     std::vector<double> local, local_uffd, empty, warm, copied;
@@ -162,7 +173,7 @@ int main() {
                           {EMBER_UFFD, "--socket", hsock, "--mem-file", s.mem, "--working-set",
                            s.ws, "--snapshot-path", s.state},
                           dir.path() + "/handler.err");
-                    return wait_socket(hsock);
+                    return wait_socket(hsock, h);
                 },
                 uffd_load(s.state, hsock, s.ws), local_uffd))
             return 1;
@@ -205,7 +216,7 @@ int main() {
                       {EMBER_UFFD, "--socket", hsock, "--manifest", url + "/store/snapshots/a.json",
                        "--write-state", dir.path() + "/fetched.state", "--cache", cache},
                       dir.path() + "/handler.err");
-                return wait_socket(hsock);
+                return wait_socket(hsock, h);
             };
         };
         for (int i = 0; i < runs; ++i) {

@@ -1,6 +1,8 @@
 #include "tests/support/ember_api.h"
 
-#include <thread>
+#include <algorithm>
+
+#include "core/base/folder_watch.h"
 
 namespace ember::testing {
 
@@ -11,14 +13,17 @@ Result<EmberApi> EmberApi::connect(const std::string& socket_path, std::chrono::
     o.timeout = call_timeout;
     o.snapshot_timeout = call_timeout;
     client::Client c(std::move(o));
+    // A starting ember has no socket yet: asked again once it links one into place.
+    FolderWatch watch = FolderWatch::of(socket_path);
     const auto deadline = std::chrono::steady_clock::now() + wait;
     for (;;) {
-        // A starting ember has no socket yet, or does not accept on it yet: asked again shortly.
         auto up = c.call("GET", "/", "", std::chrono::milliseconds(1000));
         if (up) return EmberApi(std::move(c), call_timeout);
-        if (std::chrono::steady_clock::now() >= deadline)
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
             return fail(socket_path + ": no ember answered: " + up.error().message);
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        watch.wait(std::min(left, std::chrono::milliseconds(1)));
     }
 }
 

@@ -4,9 +4,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <thread>
+
+#include "core/base/folder_watch.h"
 
 namespace ember::testing {
 
@@ -15,7 +17,11 @@ Result<QmpClient> QmpClient::connect(const std::string& path, int timeout_ms) {
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof addr.sun_path) return fail("QMP socket path too long: " + path);
     std::memcpy(addr.sun_path, path.data(), path.size());
-    for (int waited = 0;; waited += 5) {
+    // Woken when QEMU binds its socket, as the tests' ember clients are when ember links its own.
+    // QEMU binds before it listens: a connect in between is refused, and asked again within 1 ms.
+    FolderWatch watch = FolderWatch::of(path);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
         UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!fd.valid()) return fail_errno("socket");
         if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
@@ -27,8 +33,11 @@ Result<QmpClient> QmpClient::connect(const std::string& path, int timeout_ms) {
             EMBER_TRY(client.call(R"({"execute": "qmp_capabilities"})", timeout_ms));
             return client;
         }
-        if (waited >= timeout_ms) return fail_errno("connect " + path);
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const int err = errno;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return fail_errno("connect " + path, err);
+        watch.wait(std::min(left, std::chrono::milliseconds(1)));
     }
 }
 

@@ -5,8 +5,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
-#include <thread>
+
+#include "core/base/folder_watch.h"
 
 namespace ember::testing {
 
@@ -16,13 +19,20 @@ Result<UdsHttpClient> UdsHttpClient::connect(const std::string& path, int timeou
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    for (int waited = 0;; waited += 5) {
+    // ember links its socket into place once it listens: woken by that, not by a timer.
+    FolderWatch watch = FolderWatch::of(path);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
         UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
         if (!fd.valid()) return fail_errno("socket");
         if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
             return UdsHttpClient(std::move(fd), path);
-        if (waited >= timeout_ms) return fail_errno("connect " + path);
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const int err = errno;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return fail_errno("connect " + path, err);
+        // A stale socket there (refused) makes no event: asked again within 1 ms.
+        watch.wait(std::min(left, std::chrono::milliseconds(1)));
     }
 }
 

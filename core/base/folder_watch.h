@@ -1,0 +1,35 @@
+// Wakes a process waiting for a name to appear in a folder: the socket another process links or
+// renames into place when it is ready (ember's API socket, ember-uffd's), so that the waiter
+// connects as soon as it can instead of polling on a timer. Watch first, then look, then wait:
+// nothing made between the look and the wait is missed.
+// A folder that is not there yet (a jail's, which the jailer makes after the start) or cannot be
+// watched (no inotify instances left) is polled instead, every kUnwatchedPoll.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "core/base/unique_fd.h"
+
+namespace ember {
+
+inline constexpr std::chrono::milliseconds kUnwatchedPoll{2};
+
+class FolderWatch {
+  public:
+    // Watches the folder that holds `path`.
+    static FolderWatch of(const std::string& path);
+
+    enum class Woken { Folder, OtherFd, Timeout };
+    // Returns once something was made, linked or moved into the folder since the last wait,
+    // `other_fd` (a pidfd, say; -1 for none) is readable, or `timeout` passed (kUnwatchedPoll at
+    // most where the folder is not watched). The caller looks again in any case.
+    Woken wait(std::chrono::milliseconds timeout, int other_fd = -1);
+
+    bool watching() const { return fd_.valid(); }
+
+  private:
+    UniqueFd fd_;
+};
+
+}  // namespace ember
