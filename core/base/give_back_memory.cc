@@ -1,10 +1,13 @@
 #include "core/base/give_back_memory.h"
 
+#include <link.h>
 #include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 namespace ember {
 
@@ -27,6 +30,48 @@ void give_back_stack_below_here(size_t keep) {
         // An address below the stack pointer, which no object holds: only an integer names it.
         // NOLINTNEXTLINE(performance-no-int-to-ptr)
         if (::madvise(reinterpret_cast<void*>(at), page, MADV_DONTNEED) != 0) return;
+}
+
+namespace {
+
+// The main program's executable segments: the first object dl_iterate_phdr reports.
+int populate_program_text(dl_phdr_info* info, size_t, void*) {
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+        if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
+        const uintptr_t from = (info->dlpi_addr + ph.p_vaddr) & ~(page - 1);
+        const uintptr_t to = info->dlpi_addr + ph.p_vaddr + ph.p_memsz;
+        // An address the program's headers name, not an object's.
+        // NOLINTNEXTLINE(performance-no-int-to-ptr)
+        (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_READ);
+    }
+    return 1;  // the program only
+}
+
+// A byte of each page written through a volatile pointer, so that the compiler keeps every write
+// (memory about to be freed, or below the frame, is otherwise dead to it).
+void touch_pages(volatile char* bytes, size_t size) {
+    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    for (size_t at = 0; at < size; at += page) bytes[at] = 0;
+}
+
+[[gnu::noinline]] void touch_stack(size_t bytes) {
+    touch_pages(static_cast<volatile char*>(__builtin_alloca(bytes)), bytes);
+}
+
+}  // namespace
+
+void touch_ahead(size_t stack_bytes, size_t heap_bytes) {
+    ::dl_iterate_phdr(populate_program_text, nullptr);
+    if (::gettid() == ::getpid() && stack_bytes > 0) touch_stack(stack_bytes);
+    // In pieces below malloc's mmap threshold, so that they come from the heap.
+    constexpr size_t kPiece = 16 * 1024;
+    std::vector<std::unique_ptr<char[]>> pieces;
+    for (size_t made = 0; made < heap_bytes; made += kPiece) {
+        pieces.push_back(std::make_unique_for_overwrite<char[]>(kPiece));
+        touch_pages(pieces.back().get(), kPiece);
+    }
 }
 
 }  // namespace ember

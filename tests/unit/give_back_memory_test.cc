@@ -1,6 +1,8 @@
 // core/base/give_back_memory: what building a VM touched and no longer needs goes back to the
-// kernel, and nothing the caller still uses.
+// kernel, and nothing the caller still uses; what a ready ember touches ahead of its load.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "core/base/give_back_memory.h"
+#include "core/base/unique_fd.h"
 
 namespace ember {
 namespace {
@@ -95,6 +98,68 @@ TEST(GiveBackMemory, FreedHeapPagesGoBackAndLiveOnesStay) {
     EXPECT_LT(count_resident(), 10) << "given back";
     EXPECT_EQ(static_cast<unsigned char*>(live)[kBlock - 1], 7) << "a live block is untouched";
     std::free(live);  // NOLINT(cppcoreguidelines-no-malloc)
+}
+
+// Whether this process maps the page at `address` (/proc/self/pagemap's present bit): a page of a
+// file in the page cache is resident before any process maps it.
+bool mapped(int pagemap, uintptr_t address) {
+    uint64_t entry = 0;
+    const auto at = static_cast<off_t>(address / page_size() * sizeof entry);
+    return ::pread(pagemap, &entry, sizeof entry, at) == sizeof entry && (entry >> 63) != 0;
+}
+
+struct Range {
+    uintptr_t from, to;
+};
+
+// The program's executable segments.
+std::vector<Range> program_text() {
+    std::vector<Range> text;
+    ::dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* out) {
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X) != 0)
+                    static_cast<std::vector<Range>*>(out)->push_back(
+                        {(info->dlpi_addr + ph.p_vaddr) & ~(page_size() - 1),
+                         info->dlpi_addr + ph.p_vaddr + ph.p_memsz});
+            }
+            return 1;
+        },
+        &text);
+    return text;
+}
+
+TEST(TouchAhead, TheProgramsWholeTextIsMapped) {
+    UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(pagemap.valid());
+    const auto text = program_text();
+    ASSERT_FALSE(text.empty());
+    auto count = [&] {
+        size_t n = 0, of = 0;
+        for (const Range& r : text)
+            for (uintptr_t a = r.from; a < r.to; a += page_size(), ++of)
+                n += mapped(pagemap.get(), a);
+        return std::pair{n, of};
+    };
+    // Unmapped first (clean pages of a file: what runs next maps its own back), so that the test
+    // sees what touch_ahead maps.
+    for (const Range& r : text)
+        // NOLINTNEXTLINE(performance-no-int-to-ptr): the program's own segment, by its headers
+        ASSERT_EQ(::madvise(reinterpret_cast<void*>(r.from), r.to - r.from, MADV_DONTNEED), 0);
+    const auto [before, pages] = count();
+    ASSERT_LT(before, pages / 2);
+    touch_ahead(0, 0);
+    EXPECT_EQ(count().first, pages);
+}
+
+TEST(TouchAhead, TheStackBelowTheCallerIsTouched) {
+    give_back_stack_below_here(0);
+    const uintptr_t frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    const uintptr_t below = frame - 48 * 1024;
+    ASSERT_FALSE(resident(below)) << "given back first";
+    touch_ahead(64 * 1024, 0);
+    EXPECT_TRUE(resident(below));
 }
 
 }  // namespace
