@@ -4,12 +4,13 @@
 // nothing made between the look and the wait is missed.
 // A folder that is not there yet (a jail's, which the jailer makes after the start) or cannot be
 // watched (no inotify instances left) is polled instead, every kUnwatchedPoll.
+// The inotify instances are kept for the next watch, never closed: closing one waits for an SRCU
+// grace period, measured at up to 13 ms on a paravirtual KVM host, which a restore would pay.
+// An instance keeps its earlier watches too: their events only wake a waiter, who looks again.
 #pragma once
 
 #include <chrono>
 #include <string>
-
-#include "core/base/unique_fd.h"
 
 namespace ember {
 
@@ -19,6 +20,11 @@ class FolderWatch {
   public:
     // Watches the folder that holds `path`.
     static FolderWatch of(const std::string& path);
+    FolderWatch(FolderWatch&& other) noexcept;
+    FolderWatch& operator=(FolderWatch&& other) noexcept;
+    FolderWatch(const FolderWatch&) = delete;
+    FolderWatch& operator=(const FolderWatch&) = delete;
+    ~FolderWatch();
 
     enum class Woken { Folder, OtherFd, Timeout };
     // Returns once something was made, linked or moved into the folder since the last wait,
@@ -26,10 +32,12 @@ class FolderWatch {
     // most where the folder is not watched). The caller looks again in any case.
     Woken wait(std::chrono::milliseconds timeout, int other_fd = -1);
 
-    bool watching() const { return fd_.valid(); }
+    bool watching() const { return watching_; }
 
   private:
-    UniqueFd fd_;
+    FolderWatch() = default;
+    int fd_ = -1;  // an inotify instance, this watch's alone until it goes back to the pool
+    bool watching_ = false;
 };
 
 }  // namespace ember

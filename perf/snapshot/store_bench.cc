@@ -193,6 +193,7 @@ int main() {
                 [&](Proc&) {
                     auto r = ember::testing::run_process(
                         {"/bin/cp", "--sparse=always", s.mem, copy}, std::chrono::minutes(5));
+                    if (r.exit_code != 0) std::fprintf(stderr, "cp: %s\n", r.err.c_str());
                     return r.exit_code == 0;
                 },
                 file_load(s.state, copy, s.ws), copied))
@@ -231,11 +232,12 @@ int main() {
             std::filesystem::remove(copy);
             if (!restore(
                     [&](Proc&) {
-                        return ember::testing::run_process(
-                                   {"/usr/bin/curl", "-sf", "-o", copy,
-                                    url + "/" + std::filesystem::path(s.mem).filename().string()},
-                                   std::chrono::minutes(5))
-                                   .exit_code == 0;
+                        auto got = ember::testing::run_process(
+                            {"/usr/bin/curl", "-sSf", "-o", copy,
+                             url + "/" + std::filesystem::path(s.mem).filename().string()},
+                            std::chrono::minutes(5));
+                        if (got.exit_code != 0) std::fprintf(stderr, "curl: %s\n", got.err.c_str());
+                        return got.exit_code == 0;
                     },
                     file_load(s.state, copy, s.ws), r.copied))
                 return 1;

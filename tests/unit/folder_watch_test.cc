@@ -60,5 +60,19 @@ TEST(FolderWatch, AFolderNotThereYetIsPolled) {
     EXPECT_EQ(watch.wait(hours(1)), Woken::Timeout);
 }
 
+// An instance kept from an earlier watch brings nothing of it: what the earlier folder saw wakes
+// nobody watching another.
+TEST(FolderWatch, AKeptInstanceWakesOnlyForWhatCameAfter) {
+    testing::TempDir first, second;
+    {
+        FolderWatch earlier = FolderWatch::of(first.path() + "/a.sock");
+        first.write("a.sock", "");
+    }
+    FolderWatch watch = FolderWatch::of(second.path() + "/b.sock");
+    EXPECT_EQ(watch.wait(milliseconds(0)), Woken::Timeout);
+    second.write("b.sock", "");
+    EXPECT_EQ(watch.wait(hours(1)), Woken::Folder);
+}
+
 }  // namespace
 }  // namespace ember
