@@ -139,9 +139,11 @@ void Controller::handle_wake() {
         p.done.set_value(execute(p.action));
         // Once the client has its answer: installing the filter takes 130-220 us here, which a
         // load or InstanceStart need not wait for. Nothing else runs on this thread meanwhile.
+        // The memory goes back first: finding the stack's pages takes mincore, which the filter
+        // need not allow.
         if (auto* r = std::get_if<Running>(&phase_); r && !r->settled) {
-            if (!r->confined) (void)confine_vmm_thread();
             give_back_build_memory();
+            if (!r->confined) (void)confine_vmm_thread();
         }
     }
     if (auto* c = configuring(); c && c->prepared && !c->prepared->has_platform())
@@ -541,8 +543,8 @@ VmExitStatus Controller::run() {
     // VMM thread meanwhile waits for the few hundred microseconds this takes.
     prepare();
     if (auto* c = configuring(); c == nullptr || !c->prepared) announce_ready();
+    give_back_build_memory();  // before the filter, as in handle_wake
     const bool confined = vmm() == nullptr || confine_vmm_thread().has_value();
-    give_back_build_memory();
     if (confined) {
         if (auto r = loop_.run(); !r) stop(r.error().message);
     }
