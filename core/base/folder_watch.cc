@@ -13,11 +13,11 @@
 namespace ember {
 namespace {
 
-// Instances no watch holds now: as many as have waited at once, up to kKept. Trivially
-// destructible, so that a watch that ends during the process's exit still finds it.
-constexpr size_t kKept = 64;
+// Instances no watch holds now, without watches: as many as have waited at once, up to
+// kKeptInstances. Trivially destructible, so that a watch that ends during the process's exit
+// still finds it.
 std::mutex g_idle_mutex;
-std::array<int, kKept> g_idle;
+std::array<int, kKeptInstances> g_idle;
 size_t g_idle_count = 0;
 
 void drain(int fd) {
@@ -31,7 +31,7 @@ int take_instance() {
         std::lock_guard lock(g_idle_mutex);
         if (g_idle_count > 0) {
             const int fd = g_idle[--g_idle_count];
-            drain(fd);  // what earlier watches saw
+            drain(fd);  // what the earlier watch saw, and its removal
             return fd;
         }
     }
@@ -46,17 +46,20 @@ FolderWatch FolderWatch::of(const std::string& path) {
         slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
     FolderWatch w;
     w.fd_ = take_instance();
-    w.watching_ =
-        w.fd_ >= 0 && ::inotify_add_watch(w.fd_, folder.c_str(), IN_CREATE | IN_MOVED_TO) >= 0;
+    if (w.fd_ >= 0) w.wd_ = ::inotify_add_watch(w.fd_, folder.c_str(), IN_CREATE | IN_MOVED_TO);
+    w.watching_ = w.wd_ >= 0;
     return w;
 }
 
 FolderWatch::FolderWatch(FolderWatch&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), watching_(std::exchange(other.watching_, false)) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      wd_(std::exchange(other.wd_, -1)),
+      watching_(std::exchange(other.watching_, false)) {}
 
 FolderWatch& FolderWatch::operator=(FolderWatch&& other) noexcept {
     if (this != &other) {
         std::swap(fd_, other.fd_);
+        std::swap(wd_, other.wd_);
         std::swap(watching_, other.watching_);
     }
     return *this;
@@ -64,15 +67,18 @@ FolderWatch& FolderWatch::operator=(FolderWatch&& other) noexcept {
 
 FolderWatch::~FolderWatch() {
     if (fd_ < 0) return;
+    // Taken out (the mark goes on the kernel's own time), so that a kept instance holds no folder
+    // and hears nothing from it.
+    if (wd_ >= 0) (void)::inotify_rm_watch(fd_, wd_);
     std::lock_guard lock(g_idle_mutex);
-    if (g_idle_count < kKept)
+    if (g_idle_count < kKeptInstances)
         g_idle[g_idle_count++] = fd_;
     else
         ::close(fd_);  // no room to keep it: closed, at the grace period's cost
 }
 
 FolderWatch::Woken FolderWatch::wait(std::chrono::milliseconds timeout, int other_fd) {
-    if (!watching()) timeout = std::min(timeout, kUnwatchedPoll);
+    timeout = std::min(timeout, watching() ? kLongestWait : kUnwatchedPoll);
     std::array<pollfd, 2> fds{{{watching() ? fd_ : -1, POLLIN, 0}, {other_fd, POLLIN, 0}}};
     const int ms = static_cast<int>(std::clamp<int64_t>(timeout.count(), 0, INT32_MAX));
     if (::poll(fds.data(), fds.size(), ms) <= 0) return Woken::Timeout;

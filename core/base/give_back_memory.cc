@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -29,7 +30,9 @@ void give_back_stack_below_here(size_t keep) {
     if (::gettid() != ::getpid()) return;
     const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
     const auto frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-    const uintptr_t top = (frame - keep) & ~(page - 1);
+    // A page at least: the frames of the calls made from here (mincore, madvise) are below this
+    // one's, and their return addresses must stay.
+    const uintptr_t top = (frame - std::max<uintptr_t>(keep, page)) & ~(page - 1);
     constexpr uintptr_t kMost = 8 * 1024 * 1024;
     constexpr uintptr_t kProbePages = 16;
     std::array<unsigned char, kProbePages> resident{};

@@ -13,7 +13,8 @@ namespace ember {
 // malloc's free pages, in every arena.
 void give_back_freed_heap();
 
-// The pages of the main thread's stack more than `keep` bytes below the caller's frame, down to
+// The pages of the main thread's stack more than `keep` bytes (a page at least) below the caller's
+// frame, down to
 // the stack's end: dead, since nothing lives below the stack pointer, and zero-filled if touched
 // again. On any other thread, nothing: only the main thread's stack ends at an unmapped gap.
 void give_back_stack_below_here(size_t keep = 16 * 1024);

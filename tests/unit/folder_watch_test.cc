@@ -60,8 +60,8 @@ TEST(FolderWatch, AFolderNotThereYetIsPolled) {
     EXPECT_EQ(watch.wait(hours(1)), Woken::Timeout);
 }
 
-// An instance kept from an earlier watch brings nothing of it: what the earlier folder saw wakes
-// nobody watching another.
+// An instance kept from an earlier watch brings nothing of it: what the earlier folder saw, or sees
+// later, wakes nobody watching another.
 TEST(FolderWatch, AKeptInstanceWakesOnlyForWhatCameAfter) {
     testing::TempDir first, second;
     {
@@ -70,6 +70,8 @@ TEST(FolderWatch, AKeptInstanceWakesOnlyForWhatCameAfter) {
     }
     FolderWatch watch = FolderWatch::of(second.path() + "/b.sock");
     EXPECT_EQ(watch.wait(milliseconds(0)), Woken::Timeout);
+    first.write("again.sock", "");
+    EXPECT_EQ(watch.wait(milliseconds(0)), Woken::Timeout) << "the earlier watch was taken out";
     second.write("b.sock", "");
     EXPECT_EQ(watch.wait(hours(1)), Woken::Folder);
 }
