@@ -62,9 +62,8 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
         if (left.count() <= 0)
             return fail(r.ember_uffd + " --manifest " + r.manifest_url + ": no socket within " +
                         std::to_string(r.timeout.count()) + " ms");
-        watch.wait(left, handler.pidfd_.get());
-        pollfd ended{handler.pidfd_.get(), POLLIN, 0};
-        if (::poll(&ended, 1, 0) == 1 && !exists(r.socket_path)) {
+        if (watch.wait(left, handler.pidfd_.get()) == FolderWatch::Woken::OtherFd &&
+            !exists(r.socket_path)) {
             const std::string why = r.log_path.empty() ? "" : ": " + last_line(r.log_path);
             return fail(r.ember_uffd + " --manifest " + r.manifest_url + " ended" + why);
         }

@@ -47,20 +47,16 @@ FolderWatch FolderWatch::of(const std::string& path) {
     FolderWatch w;
     w.fd_ = take_instance();
     if (w.fd_ >= 0) w.wd_ = ::inotify_add_watch(w.fd_, folder.c_str(), IN_CREATE | IN_MOVED_TO);
-    w.watching_ = w.wd_ >= 0;
     return w;
 }
 
 FolderWatch::FolderWatch(FolderWatch&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      wd_(std::exchange(other.wd_, -1)),
-      watching_(std::exchange(other.watching_, false)) {}
+    : fd_(std::exchange(other.fd_, -1)), wd_(std::exchange(other.wd_, -1)) {}
 
 FolderWatch& FolderWatch::operator=(FolderWatch&& other) noexcept {
     if (this != &other) {
         std::swap(fd_, other.fd_);
         std::swap(wd_, other.wd_);
-        std::swap(watching_, other.watching_);
     }
     return *this;
 }

@@ -37,13 +37,12 @@ class FolderWatch {
     // most, kUnwatchedPoll where the folder is not watched). The caller looks again in any case.
     Woken wait(std::chrono::milliseconds timeout, int other_fd = -1);
 
-    bool watching() const { return watching_; }
+    bool watching() const { return wd_ >= 0; }
 
   private:
     FolderWatch() = default;
     int fd_ = -1;  // an inotify instance, this watch's alone until it goes back to the pool
-    int wd_ = -1;  // the folder's watch in it
-    bool watching_ = false;
+    int wd_ = -1;  // the folder's watch in it; -1: not watched, polled
 };
 
 }  // namespace ember

@@ -20,9 +20,9 @@ void give_back_freed_heap() {
 // Down from below `keep` to the lowest page still mapped (the kernel keeps a gap below the main
 // thread's stack), so that nothing beyond the stack's own mapping is touched; at most 8 MiB, the
 // usual stack limit. The pages are found with mincore, which fails where nothing is mapped, and
-// given back with one madvise: each madvise flushes the TLB of every CPU the process runs on,
-// which interrupts a running vCPU (a guest's answer after a load came 0.2-0.45 ms later on the
-// 16-core host when the stack was given back a page at a time). Only on the main thread: below
+// given back with one madvise: each madvise flushes the TLB of every CPU the process runs on, a
+// running vCPU's too (after a load, a page at a time took 79-158 us on the 2-core host, one call
+// 49-52). Only on the main thread: below
 // another thread's stack is its guard page, which is mapped, and then another mapping. From the
 // frame's address, not a local's: AddressSanitizer may keep locals on a stack of its own, in the
 // heap.
