@@ -1,19 +1,25 @@
 // ember's threads under their seccomp filters, in a real process running a test guest: each
-// thread kind has its own filter once the VM runs, --no-seccomp installs none, and a call a
-// thread's filter lacks ends the process with 148 and a line naming the thread.
+// thread kind has its own filter once the VM runs, booted from a config file or loaded through the
+// API (the VMM thread's once the load's answer is out, or soon after where it never goes out),
+// --no-seccomp installs none, and a call a thread's filter lacks ends the process with 148 and a
+// line naming the thread.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
 
+#include "tests/support/api_ember.h"
 #include "tests/support/ember_process.h"
 #include "tests/support/uds_http.h"
 
@@ -28,6 +34,17 @@ std::string field(const std::string& status, const std::string& key) {
     while (std::getline(in, line))
         if (line.rfind(key + ":", 0) == 0) return line.substr(key.size() + 2);
     return "";
+}
+
+// Each of `pid`'s threads by name, with its "Seccomp" and "Seccomp_filters" lines.
+std::multimap<std::string, std::string> thread_seccomp(pid_t pid) {
+    std::multimap<std::string, std::string> out;
+    for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+        const std::string status = read_file(t.path().string() + "/status");
+        out.emplace(field(status, "Name"),
+                    field(status, "Seccomp") + "/" + field(status, "Seccomp_filters"));
+    }
+    return out;
 }
 
 // ember with the counter guest from --config-file and the API, until stopped.
@@ -62,15 +79,8 @@ class RunningEmber {
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
     std::string log() const { return read_file(err_path); }
-    // Each thread's name with its "Seccomp" and "Seccomp_filters" lines.
     std::multimap<std::string, std::string> thread_seccomp() const {
-        std::multimap<std::string, std::string> out;
-        for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-            const std::string status = read_file(t.path().string() + "/status");
-            out.emplace(field(status, "Name"),
-                        field(status, "Seccomp") + "/" + field(status, "Seccomp_filters"));
-        }
-        return out;
+        return testing::thread_seccomp(pid);
     }
 
     TempDir dir;
@@ -136,6 +146,84 @@ TEST(Seccomp, EachThreadRunsUnderItsOwnFilterOnceTheVmRuns) {
     EXPECT_EQ(signals, 1);
     EXPECT_GE(api, 1);
     EXPECT_EQ(vcpu, 1);
+}
+
+// A snapshot of the ticker guest, made by an ember of its own, and the body that loads it.
+class LoadedEmber : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        ApiEmber source;
+        auto c = source.api();
+        ASSERT_EQ(
+            call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
+            204);
+        ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        const std::string state = files_.path() + "/vm.state", mem = files_.path() + "/vm.mem";
+        ASSERT_EQ(call(c, "PUT", "/snapshot/create",
+                       R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}")
+                      .status,
+                  204);
+        load_ = R"({"snapshot_path": ")" + state +
+                R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
+                R"("}, "resume_vm": true})";
+    }
+    // Waits until the guest in `e` runs and its VMM thread ("ember") is under its filter; false
+    // after kFailsafe.
+    static bool vmm_thread_confined(const ApiEmber& e) {
+        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+        for (;;) {
+            auto threads = thread_seccomp(e.pid);
+            auto it = threads.find("ember");
+            if (it != threads.end() && it->second == "2/1" && threads.count("fc_vcpu 0") == 1)
+                return true;
+            if (std::chrono::steady_clock::now() >= deadline || e.ended()) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    }
+    static bool clone_ready(const ApiEmber& e) {
+        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
+        while (e.log().find("a KVM VM is ready") == std::string::npos) {
+            if (std::chrono::steady_clock::now() >= deadline || e.ended()) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return true;
+    }
+    TempDir files_;
+    std::string load_;
+};
+
+// The VMM thread's filter goes on once the load's answer is written (Controller::settle).
+TEST_F(LoadedEmber, ALoadThroughTheApiPutsEachThreadUnderItsFilter) {
+    ApiEmber clone;
+    auto c = clone.api();
+    ASSERT_EQ(call(c, "PUT", "/snapshot/load", load_).status, 204) << clone.log();
+    ASSERT_TRUE(vmm_thread_confined(clone)) << clone.log();
+    for (const auto& [name, mode] : thread_seccomp(clone.pid)) EXPECT_EQ(mode, "2/1") << name;
+}
+
+// A client that leaves before its answer cannot keep the VMM thread unconfined: the answer is
+// never written, and the VM settles on its own soon after the load (kSettleAtLatest).
+TEST_F(LoadedEmber, AClientGoneBeforeTheLoadsAnswerLeavesNoThreadUnconfined) {
+    ApiEmber clone;
+    // Ready: the VM made ahead has its platform, and no timer of the time before the load is
+    // left to settle the VM in the bound's place.
+    ASSERT_TRUE(clone_ready(clone)) << clone.log();
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, clone.sock.c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string request =
+        "PUT /snapshot/load HTTP/1.1\r\nHost: localhost\r\n"
+        "Content-Type: application/json\r\nContent-Length: " +
+        std::to_string(load_.size()) + "\r\n\r\n" + load_;
+    ASSERT_EQ(::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    fd.reset();  // gone before the load, which takes far longer than this, is answered
+    ASSERT_TRUE(vmm_thread_confined(clone)) << clone.log();
+    for (const auto& [name, mode] : thread_seccomp(clone.pid)) EXPECT_EQ(mode, "2/1") << name;
 }
 
 TEST(Seccomp, NoSeccompInstallsNoFilter) {
