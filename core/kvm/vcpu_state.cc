@@ -17,6 +17,7 @@ constexpr uint64_t kEferSvme = 1ull << 12;
 constexpr uint64_t kCr4Vmxe = 1ull << 13;
 constexpr uint64_t kTscTolerancePpm = 250;
 constexpr uint64_t kXcr0AtReset = 1;  // x87 state alone
+constexpr uint64_t kDr6AtReset = 0xffff0ff0, kDr7AtReset = 0x400;
 
 bool tsc_differs(uint32_t here_khz, uint32_t saved_khz) {
     const uint64_t apart = here_khz > saved_khz ? here_khz - saved_khz : saved_khz - here_khz;
@@ -139,13 +140,18 @@ Result<VcpuState> capture_vcpu(const Vcpu& v, std::span<const uint32_t> msr_indi
     return s;
 }
 
-Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, bool cpuid_in_place) {
-    if (!cpuid_in_place) EMBER_TRY(v.set_cpuid(s.cpuid));
+bool debugregs_as_at_reset(const kvm_debugregs& d) {
+    return d.db[0] == 0 && d.db[1] == 0 && d.db[2] == 0 && d.db[3] == 0 && d.dr6 == kDr6AtReset &&
+           d.dr7 == kDr7AtReset && d.flags == 0;
+}
+
+Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, const VcpuAsMade& as_made) {
+    if (!as_made.cpuid_in_place) EMBER_TRY(v.set_cpuid(s.cpuid));
     if (s.tsc_khz) {
         // Within 250 ppm (Firecracker's bound) the guest's clock keeps the host's rate: less drift
         // than NTP corrects, and no scaling on every guest TSC read. A host that cannot scale
         // leaves the guest seeing time at its own rate, which is said.
-        auto current = v.get_tsc_khz();
+        auto current = as_made.tsc_khz ? Result<uint32_t>(*as_made.tsc_khz) : v.get_tsc_khz();
         if (current && tsc_differs(*current, s.tsc_khz)) {
             if (auto set = v.set_tsc_khz(s.tsc_khz); !set)
                 log::warn("restore: the snapshot's TSC ran at " + std::to_string(s.tsc_khz) +
@@ -183,6 +189,7 @@ Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, bool cpuid_in_place
     EMBER_TRY(v.set_msrs(msrs));
     EMBER_TRY(v.set_mp_state(s.mp_state));
     EMBER_TRY(v.set_vcpu_events(s.events));
+    if (debugregs_as_at_reset(s.debugregs)) return {};
     return v.set_debugregs(s.debugregs);
 }
 

@@ -9,6 +9,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -70,7 +71,19 @@ bool xcrs_as_at_reset(const kvm_xcrs& xcrs);
 // `nested_state_size`: Kvm::nested_state_size(); 0 reads no nested state.
 Result<VcpuState> capture_vcpu(const Vcpu& vcpu, std::span<const uint32_t> msr_indices,
                                std::vector<kvm_cpuid_entry2> cpuid, size_t nested_state_size);
-// With `cpuid_in_place`, the vCPU already has the state's CPUID and is not given it again.
-Result<void> restore_vcpu(const Vcpu& vcpu, const VcpuState& state, bool cpuid_in_place = false);
+// What the caller knows of the vCPU a state goes into, which spares KVM calls (each takes KVM's
+// vCPU load and put: 7-12 us on our paravirtual-KVM hosts).
+struct VcpuAsMade {
+    // The vCPU already has the state's CPUID.
+    bool cpuid_in_place = false;
+    // Its TSC rate (KVM_GET_TSC_KHZ), where already read: every vCPU KVM makes runs at its VM's.
+    std::optional<uint32_t> tsc_khz;
+};
+// Puts `state` into `vcpu`, which KVM made and nothing has run or set since (its CPUID aside): what
+// KVM gives a new vCPU and the state holds too is not set again (the debug registers, which a guest
+// that never used them saved as at reset).
+Result<void> restore_vcpu(const Vcpu& vcpu, const VcpuState& state, const VcpuAsMade& as_made = {});
+// Whether `regs` are what KVM gives a new vCPU (DR0-3 clear, DR6 and DR7 at their reset values).
+bool debugregs_as_at_reset(const kvm_debugregs& regs);
 
 }  // namespace ember

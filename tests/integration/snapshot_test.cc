@@ -13,6 +13,7 @@
 
 #include "core/arch/x86_64/cpuid.h"
 #include "core/kvm/kvm.h"
+#include "core/kvm/vcpu_state.h"
 #include "snapshot/decoded_snapshot.h"
 #include "snapshot/format.h"
 #include "snapshot/machine_state.h"
@@ -142,6 +143,28 @@ TEST_F(Snapshot, AGuestUsingNestedVirtualizationKeepsThatStateAcrossARestore) {
                out.find("gif lost\n") != std::string::npos;
     })) << b.output();
     EXPECT_EQ(b.output(), "gif held\ntick\n");
+}
+
+// What restore_vcpu takes a new vCPU to hold, and leaves alone (core/kvm/vcpu_state.h): this
+// host's KVM gives each new vCPU the debug registers debugregs_as_at_reset knows, and the TSC rate
+// of its VM.
+TEST(VcpuAsMade, ANewVcpuHasTheDebugRegistersAndTscRateRestoreTakesItToHave) {
+    auto kvm = Kvm::open();
+    ASSERT_TRUE(kvm) << kvm.error().message;
+    auto vm = kvm->create_vm();
+    ASSERT_TRUE(vm) << vm.error().message;
+    ASSERT_TRUE(vm->create_irqchip());
+    auto first = vm->create_vcpu(0);
+    ASSERT_TRUE(first) << first.error().message;
+    auto regs = first->get_debugregs();
+    ASSERT_TRUE(regs) << regs.error().message;
+    EXPECT_TRUE(debugregs_as_at_reset(*regs))
+        << "DR6 " << std::hex << regs->dr6 << ", DR7 " << regs->dr7;
+    auto second = vm->create_vcpu(1);
+    ASSERT_TRUE(second) << second.error().message;
+    auto a = first->get_tsc_khz(), b = second->get_tsc_khz();
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(*a, *b);
 }
 
 TEST_F(Snapshot, ADiskKeepsWorkingAfterRestore) {

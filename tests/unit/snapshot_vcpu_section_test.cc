@@ -127,6 +127,29 @@ TEST(VcpuSection, OnlyANestedStateInUseIsWorthSaving) {
     EXPECT_TRUE(nested_state_in_use(vmx)) << "after VMXON";
 }
 
+// restore_vcpu leaves a new vCPU's debug registers alone where the state holds what KVM gave it;
+// a guest that used any of them has them set back.
+TEST(VcpuSection, DebugRegistersAsAtResetAreKnownAndAnyUseIsNot) {
+    kvm_debugregs d{};
+    d.dr6 = 0xffff0ff0;
+    d.dr7 = 0x400;
+    EXPECT_TRUE(debugregs_as_at_reset(d));
+    for (int i = 0; i < 4; ++i) {
+        kvm_debugregs used = d;
+        used.db[i] = 0x1000;
+        EXPECT_FALSE(debugregs_as_at_reset(used)) << "DR" << i;
+    }
+    kvm_debugregs armed = d;
+    armed.dr7 = 0x401;  // L0: a breakpoint enabled
+    EXPECT_FALSE(debugregs_as_at_reset(armed));
+    kvm_debugregs hit = d;
+    hit.dr6 = 0xffff0ff1;  // B0: a breakpoint hit
+    EXPECT_FALSE(debugregs_as_at_reset(hit));
+    kvm_debugregs flagged = d;
+    flagged.flags = 1;
+    EXPECT_FALSE(debugregs_as_at_reset(flagged));
+}
+
 // A host without XSAVE refuses KVM_SET_XCRS: what every new vCPU has is not set back, so that a
 // guest that never enabled XSAVE loads there (tests/e2e/cpu_models.sh, on Opteron_G3).
 TEST(VcpuState, OnlyXcrsPastX87AloneAreSetBack) {

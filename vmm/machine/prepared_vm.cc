@@ -103,7 +103,9 @@ Result<void> add_platform(PreparedVm& prepared, uint64_t memory_bytes) {
     EMBER_TRY(vcpu);
     auto cpuid = x86::guest_cpuid(prepared.supported_cpuid, 0, x86::CpuTopology{});
     EMBER_TRY(vcpu->set_cpuid(cpuid));
-    prepared.boot_vcpu = ReadyVcpu{std::move(*vcpu), std::move(cpuid)};
+    auto tsc_khz = vcpu->get_tsc_khz();
+    prepared.boot_vcpu = ReadyVcpu{std::move(*vcpu), std::move(cpuid),
+                                   tsc_khz ? std::optional<uint32_t>(*tsc_khz) : std::nullopt};
     return {};
 }
 

@@ -30,6 +30,7 @@ namespace ember {
 struct ReadyVcpu {
     Vcpu vcpu;
     std::vector<kvm_cpuid_entry2> cpuid;
+    std::optional<uint32_t> tsc_khz;  // its TSC rate, the VM's, read while it waits
 };
 
 // The size of PreparedVm::memory: Firecracker's default, unless --ready-memory-mib says otherwise.

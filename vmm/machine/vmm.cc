@@ -246,6 +246,8 @@ Result<void> Vmm::create_vcpus(const VmConfig& config, const std::vector<VcpuSta
     const auto msrs = x86::boot_msrs();
     const x86::CpuTopology topology{config.machine.vcpu_count, config.machine.smt};
     install_kick_handler();
+    // Read once for all: every vCPU KVM makes runs at its VM's rate.
+    std::optional<uint32_t> tsc_khz = boot_vcpu_ ? boot_vcpu_->tsc_khz : std::nullopt;
     for (uint32_t id = 0; id < config.machine.vcpu_count; ++id) {
         const std::vector<kvm_cpuid_entry2> cpuid =
             restored ? (*restored)[id].cpuid : x86::guest_cpuid(cpuid_, id, topology);
@@ -257,7 +259,9 @@ Result<void> Vmm::create_vcpus(const VmConfig& config, const std::vector<VcpuSta
         const std::string who = "vCPU " + std::to_string(id);
         vcpu_cpuid_.push_back(cpuid);
         if (restored) {
-            EMBER_TRY(restore_vcpu(*vcpu, (*restored)[id], cpuid_in_place), who);
+            if (!tsc_khz)
+                if (auto khz = vcpu->get_tsc_khz()) tsc_khz = *khz;
+            EMBER_TRY(restore_vcpu(*vcpu, (*restored)[id], {cpuid_in_place, tsc_khz}), who);
             vcpus_.push_back(std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_,
                                                           *this, options_.vcpu_filter));
             continue;
