@@ -116,9 +116,6 @@ class ActionSink {
     virtual ~ActionSink() = default;
     // Runs `action` on the VMM thread and returns how it went. Any thread.
     virtual Outcome submit(Action action) = 0;
-    // The API has written an answer whole: what the VMM thread put off until its answer was out
-    // may run now. Any thread.
-    virtual void answer_written() {}
     // Copies kept for readers: they never wait behind a running action. Any thread.
     virtual VmConfig config() const = 0;
     virtual VmState state() const = 0;

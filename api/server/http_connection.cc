@@ -207,16 +207,13 @@ void HttpConnection::refuse(const RequestRefusal& refusal) {
 }
 
 bool HttpConnection::flush(Clock::time_point now) {
-    bool sent = false;
     while (!output_.empty()) {
         const ssize_t n = retry_on_eintr(
             [&] { return ::send(fd_.get(), output_.data(), output_.size(), MSG_NOSIGNAL); });
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n <= 0) return false;
         output_.erase(0, static_cast<size_t>(n));
-        sent = true;
     }
-    if (sent && output_.empty()) handler_.answered();
     if (output_.empty() && output_.capacity() > kKeptCapacity) std::string().swap(output_);
     account();
     // Closing, and nothing more to answer: a half-read request from a client that closed its side

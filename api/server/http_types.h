@@ -24,8 +24,6 @@ class RequestHandler {
     virtual ~RequestHandler() = default;
     // Called on the server's thread, one request at a time.
     virtual HttpResponse handle(const HttpRequest& request) = 0;
-    // Called on the server's thread once an answer has gone out whole.
-    virtual void answered() {}
 };
 
 }  // namespace ember::api

@@ -22,7 +22,6 @@ class Router : public RequestHandler {
   public:
     explicit Router(ActionSink& vmm) : vmm_(vmm) {}
     HttpResponse handle(const HttpRequest& request) override;
-    void answered() override { vmm_.answer_written(); }
 
     // Firecracker's get_api_requests, put_api_requests, patch_api_requests and deprecated_api
     // groups: requests per endpoint so far, and the failed ones for PUT and PATCH.

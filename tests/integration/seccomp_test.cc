@@ -1,6 +1,7 @@
 // ember's threads under their seccomp filters, in a real process running a test guest: each
 // thread kind has its own filter once the VM runs, booted from a config file or loaded through the
-// API (the VMM thread's once the load's answer is out, or soon after where it never goes out),
+// API (the VMM thread's once it has handed the API the load's outcome, whether or not the answer
+// reaches the client),
 // --no-seccomp installs none, and a call a thread's filter lacks ends the process with 148 and a
 // line naming the thread.
 #include <fcntl.h>
@@ -194,7 +195,7 @@ class LoadedEmber : public ::testing::Test {
     std::string load_;
 };
 
-// The VMM thread's filter goes on once the load's answer is written (Controller::settle).
+// The VMM thread's filter goes on once it has handed over the load's outcome.
 TEST_F(LoadedEmber, ALoadThroughTheApiPutsEachThreadUnderItsFilter) {
     ApiEmber clone;
     auto c = clone.api();
@@ -204,11 +205,11 @@ TEST_F(LoadedEmber, ALoadThroughTheApiPutsEachThreadUnderItsFilter) {
 }
 
 // A client that leaves before its answer cannot keep the VMM thread unconfined: the answer is
-// never written, and the VM settles on its own soon after the load (kSettleAtLatest).
+// never written, and the VMM thread installs its filter all the same.
 TEST_F(LoadedEmber, AClientGoneBeforeTheLoadsAnswerLeavesNoThreadUnconfined) {
     ApiEmber clone;
     // Ready: the VM made ahead has its platform, and no timer of the time before the load is
-    // left to settle the VM in the bound's place.
+    // left to do what the load's end must do.
     ASSERT_TRUE(clone_ready(clone)) << clone.log();
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};

@@ -35,10 +35,6 @@ constexpr auto kMetricsPeriod = std::chrono::seconds(60);
 // as soon as the socket appears, gets its memory registered before the irqchip, while an ember kept
 // waiting is ready this long after its start (and, on hosts with the grace period, ~10 ms more).
 constexpr auto kQuietBeforePlatform = std::chrono::milliseconds(50);
-// How long a VM just started waits, at most, for the API to write the answer that started it
-// before it settles anyway: a client that never reads its answer does not keep the VMM thread
-// unconfined.
-constexpr auto kSettleAtLatest = std::chrono::milliseconds(2);
 
 }  // namespace
 
@@ -84,7 +80,7 @@ Result<std::unique_ptr<Controller>> Controller::create(ControllerOptions options
     EMBER_TRY(c->loop_.add(quiet_fd, EPOLLIN, [self](uint32_t) {
         uint64_t expirations;
         [[maybe_unused]] ssize_t n = ::read(self->quiet_timer_.get(), &expirations, 8);
-        self->on_quiet_timer();
+        self->add_platform();
     }));
     return c;
 }
@@ -140,16 +136,16 @@ void Controller::handle_wake() {
         return;
     }
     for (auto& p : work) {
-        Outcome outcome = execute(p.action);
-        // A load or InstanceStart that started the VM is answered first, and the VM settles once
-        // the answer is written: settling takes 100-300 us of this thread (the filter alone
-        // 130-220 us on our hosts) and malloc's lock, which the API thread writing the answer
-        // would otherwise wait for (60-150 us of a load's 0.8-0.9 ms on the 2-core host).
-        if (unsettled() && !settle_after_answer_.exchange(true))
-            arm_timer(quiet_timer_.get(), kSettleAtLatest);
-        p.done.set_value(std::move(outcome));
+        p.done.set_value(execute(p.action));
+        // Once the client has its answer: installing the filter takes 130-220 us here, which a
+        // load or InstanceStart need not wait for. Nothing else runs on this thread meanwhile.
+        // The memory goes back first: finding the stack's pages takes mincore, which the filter
+        // need not allow.
+        if (auto* r = std::get_if<Running>(&phase_); r && !r->settled) {
+            give_back_build_memory();
+            if (!r->confined) (void)confine_vmm_thread();
+        }
     }
-    if (unsettled() && !settle_after_answer_.load()) settle();
     if (auto* c = configuring(); c && c->prepared && !c->prepared->has_platform())
         arm_timer(quiet_timer_.get(), kQuietBeforePlatform);
 }
@@ -500,33 +496,6 @@ Outcome Controller::confine_vmm_thread() {
 // and runs deeper than serving it does: once the VM has started, on this thread (the process's
 // first, whose stack that is), both go back to the kernel. In a restored clone (perf/density)
 // that took its heap from 280 to 196 KiB and its stack from 52 to 24.
-void Controller::answer_written() {
-    if (settle_after_answer_.exchange(false)) wake_.signal();
-}
-
-bool Controller::unsettled() const {
-    const auto* r = std::get_if<Running>(&phase_);
-    return r != nullptr && !r->settled;
-}
-
-// The memory goes back first: finding the stack's pages takes mincore, which the filter need not
-// allow.
-void Controller::settle() {
-    settle_after_answer_ = false;
-    auto* r = std::get_if<Running>(&phase_);
-    if (r == nullptr || r->settled) return;
-    give_back_build_memory();
-    if (!r->confined) (void)confine_vmm_thread();
-}
-
-void Controller::on_quiet_timer() {
-    if (unsettled()) {
-        settle();
-        return;
-    }
-    add_platform();
-}
-
 void Controller::give_back_build_memory() {
     auto* running = std::get_if<Running>(&phase_);
     if (running == nullptr || running->settled) return;

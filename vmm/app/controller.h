@@ -10,7 +10,6 @@
 // last published (vmm/machine/published_vm.h), without waiting for the VMM thread.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -80,8 +79,6 @@ class Controller : public ActionSink {
 
     // Any thread: runs `action` on the VMM thread and returns how it went.
     Outcome submit(Action action) override;
-    // Any thread: a VM just started settles once its answer is out (settle()).
-    void answer_written() override;
 
     // The VMM thread: handles actions, the VM and signals until the VM ends or a signal arrives.
     VmExitStatus run();
@@ -152,12 +149,6 @@ class Controller : public ActionSink {
     Outcome failed_load(std::string why);
     Outcome confine_vmm_thread();
     void give_back_build_memory();
-    // A VM just started, not yet settled: its build's memory goes back and the VMM thread's filter
-    // goes on.
-    bool unsettled() const;
-    void settle();
-    // The quiet timer fired: a VM just started settles, or the VM made ahead gets its platform.
-    void on_quiet_timer();
     bool running_loop_ = false;  // run() has begun
     Outcome write_metrics();
     // The configuring phase, or the error Firecracker gives an action that needs it.
@@ -173,9 +164,7 @@ class Controller : public ActionSink {
     EventLoop loop_;
     EventFd wake_;
     UniqueFd metrics_timer_;
-    // While configuring, the API has asked nothing of the VMM thread for a while; once a VM has
-    // started, the longest its settling waits for the API to write its answer.
-    UniqueFd quiet_timer_;
+    UniqueFd quiet_timer_;  // the API has asked nothing of the VMM thread for a while
     UniqueFd metrics_file_;
     metrics::Reporter metrics_reporter_;
     // Firecracker's latencies_us group: how long the VMM thread took for the last of each.
@@ -188,9 +177,6 @@ class Controller : public ActionSink {
     mutable std::mutex mutex_;  // guards the queue and stop_reason_
     std::deque<Pending> queue_;
     std::optional<std::string> stop_reason_;
-    // Set by the VMM thread before it hands over the outcome of the action that started the VM;
-    // taken by the API thread once that answer is written (answer_written).
-    std::atomic<bool> settle_after_answer_{false};
 
     // What the API reads: the phase's configuration and state. Before phase_, whose Vmm
     // publishes here until it is destroyed.
