@@ -189,7 +189,7 @@ Result<void> restore_vcpu(const Vcpu& v, const VcpuState& s, const VcpuAsMade& a
     EMBER_TRY(v.set_msrs(msrs));
     EMBER_TRY(v.set_mp_state(s.mp_state));
     EMBER_TRY(v.set_vcpu_events(s.events));
-    if (debugregs_as_at_reset(s.debugregs)) return {};
+    if (as_made.fresh && debugregs_as_at_reset(s.debugregs)) return {};
     return v.set_debugregs(s.debugregs);
 }
 

@@ -74,16 +74,18 @@ Result<VcpuState> capture_vcpu(const Vcpu& vcpu, std::span<const uint32_t> msr_i
 // What the caller knows of the vCPU a state goes into, which spares KVM calls (each takes KVM's
 // vCPU load and put: 7-12 us on our paravirtual-KVM hosts).
 struct VcpuAsMade {
-    // The vCPU already has the state's CPUID.
+    // KVM made it and nothing has run it or set its state since (its CPUID aside): what KVM gives
+    // a new vCPU and the state holds too is not set again (the debug registers, which a guest that
+    // never used them saved as at reset).
+    bool fresh = false;
+    // It already has the state's CPUID.
     bool cpuid_in_place = false;
     // Its TSC rate (KVM_GET_TSC_KHZ), where already read: every vCPU KVM makes runs at its VM's.
     std::optional<uint32_t> tsc_khz;
 };
-// Puts `state` into `vcpu`, which KVM made and nothing has run or set since (its CPUID aside): what
-// KVM gives a new vCPU and the state holds too is not set again (the debug registers, which a guest
-// that never used them saved as at reset).
 Result<void> restore_vcpu(const Vcpu& vcpu, const VcpuState& state, const VcpuAsMade& as_made = {});
-// Whether `regs` are what KVM gives a new vCPU (DR0-3 clear, DR6 and DR7 at their reset values).
+// Whether `regs` are what KVM gives a new vCPU: DR0-3 clear, DR6 and DR7 at their reset values. (A
+// guest whose CPUID has RTM keeps DR6 at 0xfffe0ff0: its registers are set back, a saving lost.)
 bool debugregs_as_at_reset(const kvm_debugregs& regs);
 
 }  // namespace ember

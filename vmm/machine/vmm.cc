@@ -261,7 +261,10 @@ Result<void> Vmm::create_vcpus(const VmConfig& config, const std::vector<VcpuSta
         if (restored) {
             if (!tsc_khz)
                 if (auto khz = vcpu->get_tsc_khz()) tsc_khz = *khz;
-            EMBER_TRY(restore_vcpu(*vcpu, (*restored)[id], {cpuid_in_place, tsc_khz}), who);
+            EMBER_TRY(
+                restore_vcpu(*vcpu, (*restored)[id],
+                             {.fresh = true, .cpuid_in_place = cpuid_in_place, .tsc_khz = tsc_khz}),
+                who);
             vcpus_.push_back(std::make_unique<VcpuThread>(std::move(*vcpu), pio_bus_, mmio_bus_,
                                                           *this, options_.vcpu_filter));
             continue;
