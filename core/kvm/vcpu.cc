@@ -29,7 +29,9 @@ std::vector<uint8_t> msrs_buffer(std::span<const kvm_msr_entry> entries) {
     std::vector<uint8_t> buf(sizeof(kvm_abi::MsrsHeader) + entries.size_bytes());
     reinterpret_cast<kvm_abi::MsrsHeader*>(buf.data())->nmsrs =
         static_cast<uint32_t>(entries.size());
-    std::memcpy(buf.data() + sizeof(kvm_abi::MsrsHeader), entries.data(), entries.size_bytes());
+    // An empty span's data may be null, which memcpy must not be given.
+    if (!entries.empty())
+        std::memcpy(buf.data() + sizeof(kvm_abi::MsrsHeader), entries.data(), entries.size_bytes());
     return buf;
 }
 
@@ -161,7 +163,9 @@ Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const {
     std::vector<uint8_t> buf(sizeof(kvm_abi::Cpuid2Header) + entries.size_bytes());
     reinterpret_cast<kvm_abi::Cpuid2Header*>(buf.data())->nent =
         static_cast<uint32_t>(entries.size());
-    std::memcpy(buf.data() + sizeof(kvm_abi::Cpuid2Header), entries.data(), entries.size_bytes());
+    if (!entries.empty())
+        std::memcpy(buf.data() + sizeof(kvm_abi::Cpuid2Header), entries.data(),
+                    entries.size_bytes());
     if (::ioctl(fd(), kvm_abi::kSetCpuid2, buf.data()) < 0) return fail_errno("KVM_SET_CPUID2");
     return {};
 }
