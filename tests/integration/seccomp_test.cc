@@ -7,13 +7,10 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -22,6 +19,7 @@
 
 #include "tests/support/api_ember.h"
 #include "tests/support/ember_process.h"
+#include "tests/support/snapshot_ember.h"
 #include "tests/support/uds_http.h"
 
 namespace ember::testing {
@@ -149,57 +147,40 @@ TEST(Seccomp, EachThreadRunsUnderItsOwnFilterOnceTheVmRuns) {
     EXPECT_EQ(vcpu, 1);
 }
 
-// A snapshot of the ticker guest, made by an ember of its own, and the body that loads it.
-class LoadedEmber : public ::testing::Test {
+// A snapshot of the ticker guest (snapshot_ember.h), for clones to load.
+class LoadedEmber : public Snapshot {
   protected:
-    void SetUp() override {
-        ApiEmber source;
-        auto c = source.api();
-        ASSERT_EQ(
-            call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
-            204);
-        ASSERT_EQ(call(c, "PUT", "/boot-source", boot_source(guest("ticker"))).status, 204);
-        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
-        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
-        const std::string state = files_.path() + "/vm.state", mem = files_.path() + "/vm.mem";
-        ASSERT_EQ(call(c, "PUT", "/snapshot/create",
-                       R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}")
-                      .status,
-                  204);
-        load_ = R"({"snapshot_path": ")" + state +
-                R"(", "mem_backend": {"backend_type": "File", "backend_path": ")" + mem +
-                R"("}, "resume_vm": true})";
-    }
-    // Waits until the guest in `e` runs and its VMM thread ("ember") is under its filter; false
-    // after kFailsafe.
-    static bool vmm_thread_confined(const ApiEmber& e) {
+    void SetUp() override { snapshot_a_ticking_guest(); }
+    std::string load() const { return load_body(true, state, mem); }
+    // Waits until `done()` while `e` runs; false after kFailsafe or once it has ended.
+    template <typename Pred>
+    static bool while_running(const ApiEmber& e, Pred done) {
         const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
-        for (;;) {
-            auto threads = thread_seccomp(e.pid);
-            auto it = threads.find("ember");
-            if (it != threads.end() && it->second == "2/1" && threads.count("fc_vcpu 0") == 1)
-                return true;
-            if (std::chrono::steady_clock::now() >= deadline || e.ended()) return false;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    }
-    static bool clone_ready(const ApiEmber& e) {
-        const auto deadline = std::chrono::steady_clock::now() + kFailsafe;
-        while (e.log().find("a KVM VM is ready") == std::string::npos) {
+        while (!done()) {
             if (std::chrono::steady_clock::now() >= deadline || e.ended()) return false;
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         return true;
     }
-    TempDir files_;
-    std::string load_;
+    // The guest in `e` runs and its VMM thread ("ember") is under its filter.
+    static bool vmm_thread_confined(const ApiEmber& e) {
+        return while_running(e, [&] {
+            auto threads = thread_seccomp(e.pid);
+            auto it = threads.find("ember");
+            return it != threads.end() && it->second == "2/1" && threads.count("fc_vcpu 0") == 1;
+        });
+    }
+    static bool clone_ready(const ApiEmber& e) {
+        return while_running(
+            e, [&] { return e.log().find("a KVM VM is ready") != std::string::npos; });
+    }
 };
 
 // The VMM thread's filter goes on once it has handed over the load's outcome.
 TEST_F(LoadedEmber, ALoadThroughTheApiPutsEachThreadUnderItsFilter) {
     ApiEmber clone;
     auto c = clone.api();
-    ASSERT_EQ(call(c, "PUT", "/snapshot/load", load_).status, 204) << clone.log();
+    ASSERT_EQ(call(c, "PUT", "/snapshot/load", load()).status, 204) << clone.log();
     ASSERT_TRUE(vmm_thread_confined(clone)) << clone.log();
     for (const auto& [name, mode] : thread_seccomp(clone.pid)) EXPECT_EQ(mode, "2/1") << name;
 }
@@ -211,18 +192,14 @@ TEST_F(LoadedEmber, AClientGoneBeforeTheLoadsAnswerLeavesNoThreadUnconfined) {
     // Ready: the VM made ahead has its platform, and no timer of the time before the load is
     // left to do what the load's end must do.
     ASSERT_TRUE(clone_ready(clone)) << clone.log();
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, clone.sock.c_str(), sizeof addr.sun_path - 1);
-    ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    const std::string request =
-        "PUT /snapshot/load HTTP/1.1\r\nHost: localhost\r\n"
-        "Content-Type: application/json\r\nContent-Length: " +
-        std::to_string(load_.size()) + "\r\n\r\n" + load_;
-    ASSERT_EQ(::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(request.size()));
-    fd.reset();  // gone before the load, which takes far longer than this, is answered
+    {
+        auto client = clone.client();
+        const std::string body = load();
+        ASSERT_TRUE(
+            client.send_raw("PUT /snapshot/load HTTP/1.1\r\nHost: localhost\r\n"
+                            "Content-Type: application/json\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body));
+    }  // gone before the load, which takes far longer than this, is answered
     ASSERT_TRUE(vmm_thread_confined(clone)) << clone.log();
     for (const auto& [name, mode] : thread_seccomp(clone.pid)) EXPECT_EQ(mode, "2/1") << name;
 }

@@ -146,15 +146,22 @@ TEST_F(Snapshot, AGuestUsingNestedVirtualizationKeepsThatStateAcrossARestore) {
     EXPECT_EQ(b.output(), "gif held\ntick\n");
 }
 
+// A KVM VM with its in-kernel irqchip, which a vCPU's LAPIC needs, as ember makes it.
+Result<Vm> vm_with_irqchip() {
+    auto kvm = Kvm::open();
+    EMBER_TRY(kvm);
+    auto vm = kvm->create_vm();
+    EMBER_TRY(vm);
+    EMBER_TRY(vm->create_irqchip());
+    return vm;
+}
+
 // What restore_vcpu takes a new vCPU to hold, and leaves alone (core/kvm/vcpu_state.h): this
 // host's KVM gives each new vCPU the debug registers debugregs_as_at_reset knows, and its VM's TSC
 // rate, whatever rate an earlier vCPU was given.
 TEST(VcpuAsMade, ANewVcpuHasTheDebugRegistersAndTscRateRestoreTakesItToHave) {
-    auto kvm = Kvm::open();
-    ASSERT_TRUE(kvm) << kvm.error().message;
-    auto vm = kvm->create_vm();
+    auto vm = vm_with_irqchip();
     ASSERT_TRUE(vm) << vm.error().message;
-    ASSERT_TRUE(vm->create_irqchip());
     auto first = vm->create_vcpu(0);
     ASSERT_TRUE(first) << first.error().message;
     auto regs = first->get_debugregs();
@@ -176,11 +183,8 @@ TEST(VcpuAsMade, ANewVcpuHasTheDebugRegistersAndTscRateRestoreTakesItToHave) {
 // Debug registers a guest used are set back into a new vCPU; a state at reset put into a vCPU
 // that is not new sets them back too.
 TEST(VcpuAsMade, DebugRegistersAGuestUsedAreRestoredAndOnlyANewVcpusAreLeftAlone) {
-    auto kvm = Kvm::open();
-    ASSERT_TRUE(kvm) << kvm.error().message;
-    auto vm = kvm->create_vm();
+    auto vm = vm_with_irqchip();
     ASSERT_TRUE(vm) << vm.error().message;
-    ASSERT_TRUE(vm->create_irqchip());
     auto source = vm->create_vcpu(0);
     ASSERT_TRUE(source) << source.error().message;
     auto at_reset = capture_vcpu(*source, {}, {}, 0);
