@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/base/file_io.h"
@@ -76,10 +77,12 @@ Result<std::unique_ptr<ChunkCache>> ChunkCache::open(const std::string& folder, 
     EMBER_TRY(make_folder(folder), "chunk cache");
     UniqueFd dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir.valid()) return fail_errno("chunk cache " + folder);
-    const UniqueFd locks(
-        ::openat(dir.get(), "locks", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    // One description for every lock this process holds: an open-file-description lock shuts out
+    // other descriptions, so this process's threads keep out of each other's bytes themselves.
+    UniqueFd locks(::openat(dir.get(), "locks", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!locks.valid()) return fail_errno("chunk cache " + folder + ": its lock file");
-    std::unique_ptr<ChunkCache> cache(new ChunkCache(folder, std::move(dir), max_bytes, origin,
+    std::unique_ptr<ChunkCache> cache(new ChunkCache(folder, std::move(dir), std::move(locks),
+                                                     max_bytes, origin,
                                                      lock_wait,  // NOLINT: private
                                                      std::move(boot)));
     return cache;
@@ -130,11 +133,7 @@ void ChunkCache::mark_checked(int fd) const {
     (void)::fsetxattr(fd, kCheckedAttr, boot_.data(), boot_.size(), 0);
 }
 
-UniqueFd ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued) {
-    // A description of its own: an open-file-description lock shuts out the process's other
-    // threads too, where they open the file themselves.
-    UniqueFd fd(::openat(dir_.get(), "locks", O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd.valid()) return fd;
+std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued) {
     struct flock range{};
     range.l_type = F_WRLCK;
     range.l_whence = SEEK_SET;
@@ -142,36 +141,55 @@ UniqueFd ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued
     range.l_len = 1;
     const auto deadline = std::chrono::steady_clock::now() + lock_wait_;
     auto pause = std::chrono::microseconds(200);
-    while (::fcntl(fd.get(), F_OFD_SETLK, &range) != 0) {
-        if (errno != EAGAIN && errno != EACCES && errno != EINTR) return UniqueFd();
-        if (std::chrono::steady_clock::now() >= deadline) return UniqueFd();
-        // The lock may be this process's own, held for a chunk the writer has yet to write (held
-        // back while a working set goes in), which waiting for would wait for the working set,
-        // which waits for this: the chunk itself is in the queue, or another of the lock's
-        // chunks is, and this one is fetched without the lock.
-        std::unique_lock guard(queue_mutex_);
-        auto ours = [&] {
-            queued = find_queued(id, length);
-            return queued || queued_locks_.contains(range.l_start);
-        };
-        if (ours()) return UniqueFd();
-        // Another process's lock: it may be waiting in turn for a lock this one holds for a
-        // chunk held back, so this process's writes go ahead from now on, and every lock it holds
-        // is let go once its chunk is written. No two restores then wait on each other.
-        if (held_) {
-            held_ = false;
-            queue_changed_.notify_all();
+    std::unique_lock guard(queue_mutex_);
+    for (;;) {
+        // The chunk may have been fetched by this process and not yet written (held back while a
+        // working set goes in), or another of its byte's chunks may be: waiting for that lock
+        // would wait for the working set, which waits for this. The chunk is taken from the
+        // queue, or fetched without the lock.
+        queued = find_queued(id, length);
+        if (queued || queued_locks_.contains(range.l_start)) return std::nullopt;
+        // A byte this process holds is another of its threads' fetch, which queues its chunk or
+        // lets the byte go: this thread waits for either.
+        if (!held_locks_.contains(range.l_start)) {
+            if (::fcntl(locks_.get(), F_OFD_SETLK, &range) == 0) {
+                held_locks_.insert(range.l_start);
+                return range.l_start;
+            }
+            if (errno != EAGAIN && errno != EACCES && errno != EINTR) return std::nullopt;
+            // Another process's lock: it may be waiting in turn for a lock this one holds for a
+            // chunk held back, so this process's writes go ahead from now on, and every lock it
+            // holds is let go once its chunk is written. No two restores then wait on each other.
+            if (held_) {
+                held_ = false;
+                queue_changed_.notify_all();
+            }
         }
+        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
         queue_changed_.wait_for(guard, pause);
-        if (ours()) return UniqueFd();
         pause = std::min(pause * 2, std::chrono::microseconds(20000));
     }
-    return fd;
+}
+
+void ChunkCache::unlock_locked(off_t byte) {
+    struct flock range{};
+    range.l_type = F_UNLCK;
+    range.l_whence = SEEK_SET;
+    range.l_start = byte;
+    range.l_len = 1;
+    (void)::fcntl(locks_.get(), F_OFD_SETLK, &range);
+    held_locks_.erase(byte);
+    queue_changed_.notify_all();
+}
+
+void ChunkCache::unlock(off_t byte) {
+    const std::lock_guard guard(queue_mutex_);
+    unlock_locked(byte);
 }
 
 ChunkBytes ChunkCache::find_queued(const ChunkId& id, uint64_t length) const {
-    for (const auto& p : queue_)
-        if (p.id == id && p.bytes->size() == length) return p.bytes;
+    if (auto it = queued_by_id_.find(id); it != queued_by_id_.end() && it->second->size() == length)
+        return it->second;
     if (writing_bytes_ && writing_id_ == id && writing_bytes_->size() == length)
         return writing_bytes_;
     return nullptr;
@@ -183,7 +201,14 @@ Result<ChunkBytes> ChunkCache::get(const ChunkId& id, uint64_t length) {
         return hit;
     }
     ChunkBytes queued;
-    UniqueFd held = lock(id, length, queued);
+    // The lock until the chunk is queued, which hands it to the writer.
+    struct Held {
+        ChunkCache& cache;
+        std::optional<off_t> byte;
+        ~Held() {
+            if (byte) cache.unlock(*byte);
+        }
+    } held{*this, lock(id, length, queued)};
     if (queued) {
         ++counts_.hits;
         return queued;
@@ -196,31 +221,44 @@ Result<ChunkBytes> ChunkCache::get(const ChunkId& id, uint64_t length) {
     auto bytes = origin_.get(id, length);
     EMBER_TRY(bytes);
     ++counts_.fetched;
-    queue(id, *bytes, std::move(held));
+    queue(id, *bytes, std::exchange(held.byte, std::nullopt));
     return bytes;
 }
 
 namespace {
 
-// What the writer holds at most: past it a fetched chunk is not kept.
+// What the writer holds at most (the chunks' bytes, shared with the restore that fetched them).
 constexpr uint64_t kMaxQueuedBytes = uint64_t{128} << 20;
-constexpr size_t kMaxQueued = 512;  // each holds a lock's file open
 
 }  // namespace
 
-void ChunkCache::queue(const ChunkId& id, ChunkBytes bytes, UniqueFd held) {
-    const std::lock_guard guard(queue_mutex_);
-    if (queue_.size() >= kMaxQueued || queued_bytes_ + bytes->size() > kMaxQueuedBytes) return;
+void ChunkCache::queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t> held) {
+    std::unique_lock guard(queue_mutex_);
+    auto drop = [&] {
+        if (held) unlock_locked(*held);
+    };
+    // Fetched twice, without the lock (another chunk of its byte was queued): kept once.
+    if (queued_by_id_.contains(id)) return drop();
     if (!writer_.joinable()) {
         try {
             writer_ = std::thread([this] { write_queued(); });
         } catch (const std::system_error&) {
-            return;  // no thread, no cache: the restore goes on
+            return drop();  // no thread, no cache: the restore goes on
         }
     }
+    auto room = [&] { return queue_.empty() || queued_bytes_ + bytes->size() <= kMaxQueuedBytes; };
+    if (!room()) {
+        // A working set larger than what is held back: it is written from now on, as it comes.
+        held_ = false;
+        queue_changed_.notify_all();
+        if (!queue_changed_.wait_for(guard, lock_wait_, [&] { return closing_ || room(); }) ||
+            closing_)
+            return drop();
+    }
     queued_bytes_ += bytes->size();
-    if (held.valid()) queued_locks_.insert(lock_byte(id));
-    queue_.push_back({id, std::move(bytes), std::move(held)});
+    if (held) queued_locks_.insert(*held);
+    queued_by_id_.emplace(id, bytes);
+    queue_.push_back({id, std::move(bytes), held});
     queue_changed_.notify_all();
 }
 
@@ -234,6 +272,7 @@ void ChunkCache::write_queued() {
         if (queue_.empty()) return;  // closing, with nothing left
         Pending next = std::move(queue_.front());
         queue_.pop_front();
+        queued_by_id_.erase(next.id);
         writing_id_ = next.id;
         writing_bytes_ = next.bytes;
         guard.unlock();
@@ -241,8 +280,10 @@ void ChunkCache::write_queued() {
         // this one its chunk.
         (void)keep(next.id, *next.bytes);
         guard.lock();
-        if (next.lock.valid()) queued_locks_.erase(queued_locks_.find(lock_byte(next.id)));
-        next.lock.reset();
+        if (next.lock) {
+            queued_locks_.erase(queued_locks_.find(*next.lock));
+            unlock_locked(*next.lock);
+        }
         writing_bytes_.reset();
         queued_bytes_ -= next.bytes->size();
         queue_changed_.notify_all();

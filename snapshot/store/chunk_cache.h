@@ -3,10 +3,13 @@
 // adds a file to one folder waits on that folder's lock, so one folder made eight fetching threads
 // spin on it), bounded in bytes. Ten clones of one function fetch each chunk once: a fetch holds a
 // lock (an open-file-description lock on one of 65,536 bytes of the file "locks", by the name's
-// first two bytes) that every other process and thread wanting a chunk of those bytes waits on,
-// and looks in the cache again once it has it. A fetched chunk goes to the VM first; a thread of
-// its own, at the lowest priority, writes it to the cache after, and only then lets the lock go,
-// so that the write costs a restore nothing while others still find the chunk once it is there.
+// first two bytes, all of a process's on one description) that every other process wanting a
+// chunk of those bytes waits on, as this process's other threads wait on its list of the bytes it
+// holds, and looks in the cache again once it has it. A fetched chunk goes to the VM first; a
+// thread of its own, at the lowest priority, writes it to the cache after, and only then lets the
+// lock go, so that the write costs a restore nothing while others still find the chunk once it is
+// there. What a restore holds back for the writer is bounded in bytes: past that the writer starts
+// and a fetch waits for room, so that a large working set is kept whole.
 // A chunk is checked against its name once each time the host starts: the file carries the boot's
 // ID (a user xattr) from when it was written from checked bytes or last checked, and one without
 // this boot's ID is checked before it is read. A process that dies leaves only a temporary file,
@@ -26,13 +29,16 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/base/error.h"
 #include "core/base/unique_fd.h"
+#include "snapshot/store/chunk_id.h"
 #include "snapshot/store/chunk_store.h"
 
 namespace ember::snapshot {
@@ -81,10 +87,11 @@ class ChunkCache final : public ChunkStore {
     static off_t lock_byte(const ChunkId& id);
 
   private:
-    ChunkCache(std::string folder, UniqueFd dir, uint64_t max_bytes, ChunkStore& origin,
-               std::chrono::milliseconds lock_wait, std::string boot)
+    ChunkCache(std::string folder, UniqueFd dir, UniqueFd locks, uint64_t max_bytes,
+               ChunkStore& origin, std::chrono::milliseconds lock_wait, std::string boot)
         : folder_(std::move(folder)),
           dir_(std::move(dir)),
+          locks_(std::move(locks)),
           max_bytes_(max_bytes),
           origin_(origin),
           lock_wait_(lock_wait),
@@ -96,13 +103,18 @@ class ChunkCache final : public ChunkStore {
     bool checked_this_boot(int fd) const;
     void mark_checked(int fd) const;
     Result<void> keep(const ChunkId& id, const std::vector<uint8_t>& bytes);
-    // Hands a fetched chunk, and the lock held for it, to the writer; where the queue is full the
-    // chunk is not kept (the next restore fetches it), and the lock goes at once.
-    void queue(const ChunkId& id, ChunkBytes bytes, UniqueFd held);
+    // Hands a fetched chunk, and the lock byte held for it (if any), to the writer. Where the
+    // queue is full it lets held writes go and waits for room, at most the lock wait; a chunk that
+    // finds none is not kept (the next restore fetches it), and its lock goes at once.
+    void queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t> held);
     void write_queued();
-    // Holds the lock of `id`'s first two bytes for as long as it lives (invalid: waited too long,
-    // or the lock file is gone, or the chunk turned up in this process's queue, in `queued`).
-    UniqueFd lock(const ChunkId& id, uint64_t length, ChunkBytes& queued);
+    // Takes the lock of `id`'s first two bytes and returns its byte, to be let go with unlock()
+    // (nothing: waited too long, or the lock could not be taken, or the chunk or another of its
+    // byte turned up in this process's queue, the chunk then in `queued`).
+    std::optional<off_t> lock(const ChunkId& id, uint64_t length, ChunkBytes& queued);
+    // Under queue_mutex_.
+    void unlock_locked(off_t byte);
+    void unlock(off_t byte);
     // The chunk, where this process has fetched it and not yet written it; under queue_mutex_.
     ChunkBytes find_queued(const ChunkId& id, uint64_t length) const;
     // Counts the folder, removes dead writers' files, and the least recently used chunks past
@@ -111,6 +123,7 @@ class ChunkCache final : public ChunkStore {
 
     std::string folder_;
     UniqueFd dir_;
+    UniqueFd locks_;  // "locks", this process's description of it
     uint64_t max_bytes_;
     ChunkStore& origin_;
     std::chrono::milliseconds lock_wait_;
@@ -124,12 +137,14 @@ class ChunkCache final : public ChunkStore {
     struct Pending {
         ChunkId id;
         ChunkBytes bytes;
-        UniqueFd lock;
+        std::optional<off_t> lock;
     };
     std::mutex queue_mutex_;
     std::condition_variable queue_changed_;
     std::deque<Pending> queue_;
+    std::unordered_map<ChunkId, ChunkBytes, ChunkIdHash> queued_by_id_;
     uint64_t queued_bytes_ = 0;
+    std::set<off_t> held_locks_;  // the lock bytes this process holds, fetching or queued
     // The chunk the writer has taken off the queue and not yet kept, where there is one.
     ChunkId writing_id_;
     ChunkBytes writing_bytes_;

@@ -599,6 +599,45 @@ TEST(SnapshotStore, HeldWritesNeverMakeARestoreWaitOnItself) {
                   0);
 }
 
+// A working set of more chunks than a process may hold files open, and more bytes than the writer
+// holds back, is kept whole: held writes that outgrow the queue are let go, and a fetch waits for
+// room rather than leaving its chunk out. Before, chunks past the 512th, or past 128 MiB, were
+// never written, so every later restore fetched them again.
+TEST(SnapshotStore, AWorkingSetPastWhatTheWriterHoldsBackIsKeptWhole) {
+    testing::TempDir dir;
+    CountingStore origin;
+    // 600 chunks of a page, then 36 of the largest size (144 MiB), each its own bytes, held by
+    // the store alone.
+    std::vector<ChunkId> ids;
+    for (uint32_t i = 0; i < 636; ++i) {
+        std::vector<uint8_t> c(i < 600 ? 4096 : kMaxChunkSize, static_cast<uint8_t>(i));
+        std::memcpy(c.data(), &i, sizeof i);
+        ids.push_back(chunk_id_of(c));
+        origin.add(std::move(c));
+    }
+    auto bytes_of = [&](const ChunkId& id) -> const std::vector<uint8_t>& {
+        return origin.chunks_.at(id.hex());
+    };
+    {
+        auto restore = ChunkCache::open(dir.path(), uint64_t{1} << 30, origin);
+        ASSERT_TRUE(restore);
+        (*restore)->hold_writes(true);
+        for (const auto& id : ids) {
+            auto got = (*restore)->get(id, bytes_of(id).size());
+            ASSERT_TRUE(got) << got.error().message;
+            ASSERT_EQ(**got, bytes_of(id));
+        }
+        (*restore)->hold_writes(false);
+        (*restore)->flush();
+        EXPECT_EQ((*restore)->counts().fetched, ids.size());
+    }
+    auto next = ChunkCache::open(dir.path(), uint64_t{1} << 30, origin);
+    ASSERT_TRUE(next);
+    for (const auto& id : ids) ASSERT_TRUE((*next)->get(id, bytes_of(id).size()));
+    EXPECT_EQ((*next)->counts().hits, ids.size());
+    EXPECT_EQ(origin.total(), static_cast<int>(ids.size())) << "each chunk fetched once";
+}
+
 // A stand-in for ember-store-fetch: `script` run by sh in `dir`, where it keeps its files.
 std::string fake_fetcher(const testing::TempDir& dir, const std::string& script) {
     const std::string path = dir.path() + "/fetcher";
