@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
     std::condition_variable ready, room;
     std::deque<Request> queue;
     size_t queued = 0;  // bytes of the PUTs in the queue
+    unsigned idle = 0;  // workers waiting for a request
     bool done = false;
     Answers answers;
     auto answer_error = [&](const std::string& id, std::string why) {
@@ -147,44 +148,44 @@ int main(int argc, char** argv) {
     {
         std::vector<std::jthread> workers;
         workers.reserve(fetchers);
-        for (unsigned i = 0; i < fetchers; ++i)
-            workers.emplace_back([&] {
-                for (;;) {
-                    Request r;
-                    {
-                        std::unique_lock lock(mutex);
-                        ready.wait(lock, [&] { return done || !queue.empty(); });
-                        if (queue.empty()) return;
-                        r = std::move(queue.front());
-                        queue.pop_front();
-                    }
-                    if (r.verb == Verb::kGet) {
-                        auto body = (*fetcher)->get(r.path, r.most);
-                        if (body)
-                            answers.send(r.id + " OK " + std::to_string(body->size()) + "\n",
-                                         *body);
-                        else
-                            answer_error(r.id, body.error().message);
-                    } else if (r.verb == Verb::kHas) {
-                        auto held = (*fetcher)->has(r.path);
-                        if (held)
-                            answers.send(r.id + (*held ? " YES\n" : " NO\n"));
-                        else
-                            answer_error(r.id, held.error().message);
-                    } else {
-                        auto put = (*fetcher)->put(r.path, r.body);
-                        {
-                            std::lock_guard lock(mutex);
-                            queued -= r.body.size();
-                        }
-                        room.notify_one();
-                        if (put)
-                            answers.send(r.id + " OK 0\n");
-                        else
-                            answer_error(r.id, put.error().message);
-                    }
+        auto work = [&] {
+            for (;;) {
+                Request r;
+                {
+                    std::unique_lock lock(mutex);
+                    ++idle;
+                    ready.wait(lock, [&] { return done || !queue.empty(); });
+                    --idle;
+                    if (queue.empty()) return;
+                    r = std::move(queue.front());
+                    queue.pop_front();
                 }
-            });
+                if (r.verb == Verb::kGet) {
+                    auto body = (*fetcher)->get(r.path, r.most);
+                    if (body)
+                        answers.send(r.id + " OK " + std::to_string(body->size()) + "\n", *body);
+                    else
+                        answer_error(r.id, body.error().message);
+                } else if (r.verb == Verb::kHas) {
+                    auto held = (*fetcher)->has(r.path);
+                    if (held)
+                        answers.send(r.id + (*held ? " YES\n" : " NO\n"));
+                    else
+                        answer_error(r.id, held.error().message);
+                } else {
+                    auto put = (*fetcher)->put(r.path, r.body);
+                    {
+                        std::lock_guard lock(mutex);
+                        queued -= r.body.size();
+                    }
+                    room.notify_one();
+                    if (put)
+                        answers.send(r.id + " OK 0\n");
+                    else
+                        answer_error(r.id, put.error().message);
+                }
+            }
+        };
         char* line = nullptr;
         size_t capacity = 0;
         ssize_t n;
@@ -222,6 +223,18 @@ int main(int argc, char** argv) {
             room.wait(lock, [&] { return queued == 0 || queued + r->body.size() <= kMostQueued; });
             queued += r->body.size();
             queue.push_back(std::move(*r));
+            // Workers start as requests come, not all at once: a restore from a warm cache asks
+            // for its manifest alone, and each thread costs the start some 100 us.
+            if (idle < queue.size() && workers.size() < fetchers) {
+                try {
+                    workers.emplace_back(work);
+                } catch (const std::system_error&) {
+                    if (workers.empty()) {
+                        std::fprintf(stderr, "ember-store-fetch: no thread to fetch with\n");
+                        break;
+                    }
+                }
+            }
             ready.notify_one();
         }
         std::free(line);  // NOLINT: getline's buffer
