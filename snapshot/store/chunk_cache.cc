@@ -79,6 +79,8 @@ Result<std::unique_ptr<ChunkCache>> ChunkCache::open(const std::string& folder, 
     if (!dir.valid()) return fail_errno("chunk cache " + folder);
     // One description for every lock this process holds: an open-file-description lock shuts out
     // other descriptions, so this process's threads keep out of each other's bytes themselves.
+    // Nothing removes the file; one removed while restores run would leave them and later ones
+    // locking two files, each fetching what the other does until the earlier ones end.
     UniqueFd locks(::openat(dir.get(), "locks", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!locks.valid()) return fail_errno("chunk cache " + folder + ": its lock file");
     std::unique_ptr<ChunkCache> cache(new ChunkCache(folder, std::move(dir), std::move(locks),
@@ -152,11 +154,11 @@ std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkB
         // A byte this process holds is another of its threads' fetch, which queues its chunk or
         // lets the byte go: this thread waits for either.
         if (!held_locks_.contains(range.l_start)) {
-            if (::fcntl(locks_.get(), F_OFD_SETLK, &range) == 0) {
-                held_locks_.insert(range.l_start);
-                return range.l_start;
-            }
-            if (errno != EAGAIN && errno != EACCES && errno != EINTR) return std::nullopt;
+            held_locks_.insert(range.l_start);  // before the lock: no lock held and not listed
+            if (::fcntl(locks_.get(), F_OFD_SETLK, &range) == 0) return range.l_start;
+            const int err = errno;
+            held_locks_.erase(range.l_start);
+            if (err != EAGAIN && err != EACCES && err != EINTR) return std::nullopt;
             // Another process's lock: it may be waiting in turn for a lock this one holds for a
             // chunk held back, so this process's writes go ahead from now on, and every lock it
             // holds is let go once its chunk is written. No two restores then wait on each other.
@@ -188,11 +190,8 @@ void ChunkCache::unlock(off_t byte) {
 }
 
 ChunkBytes ChunkCache::find_queued(const ChunkId& id, uint64_t length) const {
-    if (auto it = queued_by_id_.find(id); it != queued_by_id_.end() && it->second->size() == length)
-        return it->second;
-    if (writing_bytes_ && writing_id_ == id && writing_bytes_->size() == length)
-        return writing_bytes_;
-    return nullptr;
+    const auto it = queued_by_id_.find(id);
+    return it != queued_by_id_.end() && it->second->size() == length ? it->second : nullptr;
 }
 
 Result<ChunkBytes> ChunkCache::get(const ChunkId& id, uint64_t length) {
@@ -237,8 +236,18 @@ void ChunkCache::queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t>
     auto drop = [&] {
         if (held) unlock_locked(*held);
     };
-    // Fetched twice, without the lock (another chunk of its byte was queued): kept once.
-    if (queued_by_id_.contains(id)) return drop();
+    // Fetched twice (without the lock: another chunk of its byte was queued): kept once, under
+    // this fetch's lock where the first had none.
+    if (queued_by_id_.contains(id)) {
+        if (held)
+            for (auto& p : queue_)
+                if (p.id == id && !p.lock) {
+                    queued_locks_.insert(*held);
+                    p.lock = held;
+                    return;
+                }
+        return drop();
+    }
     if (!writer_.joinable()) {
         try {
             writer_ = std::thread([this] { write_queued(); });
@@ -246,19 +255,39 @@ void ChunkCache::queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t>
             return drop();  // no thread, no cache: the restore goes on
         }
     }
-    auto room = [&] { return queue_.empty() || queued_bytes_ + bytes->size() <= kMaxQueuedBytes; };
-    if (!room()) {
-        // A working set larger than what is held back: it is written from now on, as it comes.
+    // Found by other fetches from here on, as if queued, while it makes room.
+    queued_by_id_.emplace(id, bytes);
+    if (held) queued_locks_.insert(*held);
+    if (queued_bytes_ + bytes->size() > kMaxQueuedBytes) {
+        // A working set larger than what is held back: it is written from now on, as it comes,
+        // and this fetch writes what is first in line until its own fits, not waiting on a
+        // writer at the lowest priority, which a busy host may not run for long.
         held_ = false;
         queue_changed_.notify_all();
-        if (!queue_changed_.wait_for(guard, lock_wait_, [&] { return closing_ || room(); }) ||
-            closing_)
-            return drop();
+        while (!queue_.empty() && queued_bytes_ + bytes->size() > kMaxQueuedBytes)
+            write_first(guard);
     }
     queued_bytes_ += bytes->size();
-    if (held) queued_locks_.insert(*held);
-    queued_by_id_.emplace(id, bytes);
     queue_.push_back({id, std::move(bytes), held});
+    queue_changed_.notify_all();
+}
+
+void ChunkCache::write_first(std::unique_lock<std::mutex>& guard) {
+    Pending next = std::move(queue_.front());
+    queue_.pop_front();
+    ++writing_;
+    guard.unlock();
+    // A cache that cannot keep the chunk (a full disk) costs the next restore a fetch, not this
+    // one its chunk.
+    (void)keep(next.id, *next.bytes);
+    guard.lock();
+    --writing_;
+    queued_by_id_.erase(next.id);
+    if (next.lock) {
+        queued_locks_.erase(queued_locks_.find(*next.lock));
+        unlock_locked(*next.lock);
+    }
+    queued_bytes_ -= next.bytes->size();
     queue_changed_.notify_all();
 }
 
@@ -270,23 +299,7 @@ void ChunkCache::write_queued() {
     for (;;) {
         queue_changed_.wait(guard, [this] { return closing_ || (!held_ && !queue_.empty()); });
         if (queue_.empty()) return;  // closing, with nothing left
-        Pending next = std::move(queue_.front());
-        queue_.pop_front();
-        queued_by_id_.erase(next.id);
-        writing_id_ = next.id;
-        writing_bytes_ = next.bytes;
-        guard.unlock();
-        // A cache that cannot keep the chunk (a full disk) costs the next restore a fetch, not
-        // this one its chunk.
-        (void)keep(next.id, *next.bytes);
-        guard.lock();
-        if (next.lock) {
-            queued_locks_.erase(queued_locks_.find(*next.lock));
-            unlock_locked(*next.lock);
-        }
-        writing_bytes_.reset();
-        queued_bytes_ -= next.bytes->size();
-        queue_changed_.notify_all();
+        write_first(guard);
     }
 }
 
@@ -298,7 +311,7 @@ void ChunkCache::hold_writes(bool held) {
 
 void ChunkCache::flush() {
     std::unique_lock guard(queue_mutex_);
-    queue_changed_.wait(guard, [this] { return queue_.empty() && !writing_bytes_; });
+    queue_changed_.wait(guard, [this] { return queue_.empty() && writing_ == 0; });
 }
 
 ChunkCache::~ChunkCache() {

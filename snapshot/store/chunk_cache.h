@@ -8,8 +8,8 @@
 // holds, and looks in the cache again once it has it. A fetched chunk goes to the VM first; a
 // thread of its own, at the lowest priority, writes it to the cache after, and only then lets the
 // lock go, so that the write costs a restore nothing while others still find the chunk once it is
-// there. What a restore holds back for the writer is bounded in bytes: past that the writer starts
-// and a fetch waits for room, so that a large working set is kept whole.
+// there. What a restore holds back for the writer is bounded in bytes: past that the writes start,
+// the fetches writing too where the writer is behind, so that a large working set is kept whole.
 // A chunk is checked against its name once each time the host starts: the file carries the boot's
 // ID (a user xattr) from when it was written from checked bytes or last checked, and one without
 // this boot's ID is checked before it is read. A process that dies leaves only a temporary file,
@@ -104,9 +104,12 @@ class ChunkCache final : public ChunkStore {
     void mark_checked(int fd) const;
     Result<void> keep(const ChunkId& id, const std::vector<uint8_t>& bytes);
     // Hands a fetched chunk, and the lock byte held for it (if any), to the writer. Where the
-    // queue is full it lets held writes go and waits for room, at most the lock wait; a chunk that
-    // finds none is not kept (the next restore fetches it), and its lock goes at once.
+    // queue is full it lets held writes go and writes the queue's first chunks itself until its
+    // own fits.
     void queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t> held);
+    // Writes the queue's first chunk to the cache and lets its lock go; under queue_mutex_, which
+    // it lets go meanwhile.
+    void write_first(std::unique_lock<std::mutex>& guard);
     void write_queued();
     // Takes the lock of `id`'s first two bytes and returns its byte, to be let go with unlock()
     // (nothing: waited too long, or the lock could not be taken, or the chunk or another of its
@@ -142,12 +145,11 @@ class ChunkCache final : public ChunkStore {
     std::mutex queue_mutex_;
     std::condition_variable queue_changed_;
     std::deque<Pending> queue_;
+    // The queue's chunks and those being written, by name.
     std::unordered_map<ChunkId, ChunkBytes, ChunkIdHash> queued_by_id_;
     uint64_t queued_bytes_ = 0;
-    std::set<off_t> held_locks_;  // the lock bytes this process holds, fetching or queued
-    // The chunk the writer has taken off the queue and not yet kept, where there is one.
-    ChunkId writing_id_;
-    ChunkBytes writing_bytes_;
+    std::set<off_t> held_locks_;         // the lock bytes this process holds, fetching or queued
+    unsigned writing_ = 0;               // chunks taken off the queue and not yet kept
     std::multiset<off_t> queued_locks_;  // the lock bytes the queue's chunks hold
     bool held_ = false;
     bool closing_ = false;

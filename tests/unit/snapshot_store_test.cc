@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "snapshot/store/chunk_cache.h"
@@ -597,6 +598,37 @@ TEST(SnapshotStore, HeldWritesNeverMakeARestoreWaitOnItself) {
     for (const auto* c : {&a, &b})
         EXPECT_EQ(::stat((dir.path() + "/" + ChunkCache::path_of(chunk_id_of(*c))).c_str(), &st),
                   0);
+}
+
+// The threads of one restore (one cache) fetch each chunk once: they keep out of each other's
+// lock bytes by the cache's own list, since the kernel's lock, on the one description all of them
+// share, does not tell them apart.
+TEST(SnapshotStore, TheThreadsOfOneCacheFetchEachChunkOnce) {
+    testing::TempDir dir;
+    CountingStore origin;
+    const auto chunks = some_chunks(24, 65536);
+    std::set<off_t> bytes;
+    for (const auto& c : chunks) {
+        origin.add(c);
+        bytes.insert(ChunkCache::lock_byte(chunk_id_of(c)));
+    }
+    ASSERT_EQ(bytes.size(), chunks.size()) << "each chunk under a lock byte of its own";
+    auto cache = ChunkCache::open(dir.path(), 1 << 30, origin);
+    ASSERT_TRUE(cache);
+    std::atomic<int> wrong{0};
+    {
+        std::vector<std::jthread> threads;
+        for (size_t k = 0; k < 16; ++k)
+            threads.emplace_back([&, k] {
+                for (size_t i = 0; i < chunks.size(); ++i) {
+                    const auto& c = chunks[(i * 7 + k) % chunks.size()];
+                    auto got = (*cache)->get(chunk_id_of(c), c.size());
+                    if (!got || **got != c) ++wrong;
+                }
+            });
+    }
+    EXPECT_EQ(wrong, 0);
+    for (const auto& c : chunks) EXPECT_EQ(origin.gets(c), 1);
 }
 
 // A working set of more chunks than a process may hold files open, and more bytes than the writer
