@@ -61,6 +61,26 @@ off_t ChunkCache::lock_byte(const ChunkId& id) {
     return static_cast<off_t>(id.digest[0]) << 8 | id.digest[1];
 }
 
+namespace {
+
+// The folder of the lock files (a folder where the cache's first layout had one file, "locks",
+// which an older handler may still hold locks in).
+constexpr char kLockFolder[] = "lock";
+
+// Lock `lock`'s file, by its first hex digit, and its byte there, by the other three.
+size_t lock_file_index(off_t lock) {
+    return static_cast<size_t>(lock >> 12) & 15;
+}
+std::string lock_file_name(off_t lock) {
+    return {"0123456789abcdef"[lock_file_index(lock)]};
+}
+
+}  // namespace
+
+ChunkCache::LockPlace ChunkCache::lock_place(off_t lock) {
+    return {std::string(kLockFolder) + '/' + lock_file_name(lock), lock & 0xfff};
+}
+
 Result<std::unique_ptr<ChunkCache>> ChunkCache::open(const std::string& folder, uint64_t max_bytes,
                                                      ChunkStore& origin,
                                                      std::chrono::milliseconds lock_wait,
@@ -77,12 +97,11 @@ Result<std::unique_ptr<ChunkCache>> ChunkCache::open(const std::string& folder, 
     EMBER_TRY(make_folder(folder), "chunk cache");
     UniqueFd dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir.valid()) return fail_errno("chunk cache " + folder);
-    // One description for every lock this process holds: an open-file-description lock shuts out
-    // other descriptions, so this process's threads keep out of each other's bytes themselves.
-    // Nothing removes the file; one removed while restores run would leave them and later ones
-    // locking two files, each fetching what the other does until the earlier ones end.
-    UniqueFd locks(::openat(dir.get(), "locks", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!locks.valid()) return fail_errno("chunk cache " + folder + ": its lock file");
+    if (::mkdirat(dir.get(), kLockFolder, 0755) != 0 && errno != EEXIST)
+        return fail_errno("chunk cache " + folder + ": its lock folder");
+    UniqueFd locks(
+        ::openat(dir.get(), kLockFolder, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (!locks.valid()) return fail_errno("chunk cache " + folder + ": its lock folder");
     std::unique_ptr<ChunkCache> cache(new ChunkCache(folder, std::move(dir), std::move(locks),
                                                      max_bytes, origin,
                                                      lock_wait,  // NOLINT: private
@@ -135,12 +154,25 @@ void ChunkCache::mark_checked(int fd) const {
     (void)::fsetxattr(fd, kCheckedAttr, boot_.data(), boot_.size(), 0);
 }
 
+int ChunkCache::lock_file(off_t lock) {
+    const std::lock_guard guard(lock_files_mutex_);
+    UniqueFd& fd = lock_files_[lock_file_index(lock)];
+    if (!fd.valid())
+        fd = UniqueFd(::openat(lock_dir_.get(), lock_file_name(lock).c_str(),
+                               O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    return fd.get();
+}
+
 std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued) {
+    const off_t lock = lock_byte(id);
     struct flock range{};
     range.l_type = F_WRLCK;
     range.l_whence = SEEK_SET;
-    range.l_start = lock_byte(id);
+    range.l_start = lock_place(lock).byte;
     range.l_len = 1;
+    // Opened (made, in a new cache) before the queue's mutex is taken, which every fetch waits on.
+    const int file = lock_file(lock);
+    if (file < 0) return std::nullopt;
     const auto deadline = std::chrono::steady_clock::now() + lock_wait_;
     auto pause = std::chrono::microseconds(200);
     std::unique_lock guard(queue_mutex_);
@@ -150,14 +182,14 @@ std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkB
         // would wait for the working set, which waits for this. The chunk is taken from the
         // queue, or fetched without the lock.
         queued = find_queued(id, length);
-        if (queued || queued_locks_.contains(range.l_start)) return std::nullopt;
+        if (queued || queued_locks_.contains(lock)) return std::nullopt;
         // A byte this process holds is another of its threads' fetch, which queues its chunk or
         // lets the byte go: this thread waits for either.
-        if (!held_locks_.contains(range.l_start)) {
-            held_locks_.insert(range.l_start);  // before the lock: no lock held and not listed
-            if (::fcntl(locks_.get(), F_OFD_SETLK, &range) == 0) return range.l_start;
+        if (!held_locks_.contains(lock)) {
+            held_locks_.insert(lock);  // before the lock: no lock held and not listed
+            if (::fcntl(file, F_OFD_SETLK, &range) == 0) return lock;
             const int err = errno;
-            held_locks_.erase(range.l_start);
+            held_locks_.erase(lock);
             if (err != EAGAIN && err != EACCES && err != EINTR) return std::nullopt;
             // Another process's lock: it may be waiting in turn for a lock this one holds for a
             // chunk held back, so this process's writes go ahead from now on, and every lock it
@@ -173,20 +205,21 @@ std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkB
     }
 }
 
-void ChunkCache::unlock_locked(off_t byte) {
+void ChunkCache::unlock_locked(off_t lock) {
     struct flock range{};
     range.l_type = F_UNLCK;
     range.l_whence = SEEK_SET;
-    range.l_start = byte;
+    range.l_start = lock_place(lock).byte;
     range.l_len = 1;
-    (void)::fcntl(locks_.get(), F_OFD_SETLK, &range);
-    held_locks_.erase(byte);
+    // Opened before its lock was taken, which this thread's mutex orders before this.
+    (void)::fcntl(lock_files_[lock_file_index(lock)].get(), F_OFD_SETLK, &range);
+    held_locks_.erase(lock);
     queue_changed_.notify_all();
 }
 
-void ChunkCache::unlock(off_t byte) {
+void ChunkCache::unlock(off_t lock) {
     const std::lock_guard guard(queue_mutex_);
-    unlock_locked(byte);
+    unlock_locked(lock);
 }
 
 ChunkBytes ChunkCache::find_queued(const ChunkId& id, uint64_t length) const {

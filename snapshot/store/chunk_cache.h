@@ -2,26 +2,30 @@
 // named as in the store, spread over 256 subfolders by the name's first byte (every thread that
 // adds a file to one folder waits on that folder's lock, so one folder made eight fetching threads
 // spin on it), bounded in bytes. Ten clones of one function fetch each chunk once: a fetch holds a
-// lock (an open-file-description lock on one of 65,536 bytes of the file "locks", by the name's
-// first two bytes, all of a process's on one description) that every other process wanting a
-// chunk of those bytes waits on, as this process's other threads wait on its list of the bytes it
-// holds, and looks in the cache again once it has it. A fetched chunk goes to the VM first; a
-// thread of its own, at the lowest priority, writes it to the cache after, and only then lets the
-// lock go, so that the write costs a restore nothing while others still find the chunk once it is
-// there. What a restore holds back for the writer is bounded in bytes: past that the writes start,
-// the fetches writing too where the writer is behind, so that a large working set is kept whole.
-// A chunk is checked against its name once each time the host starts: the file carries the boot's
-// ID (a user xattr) from when it was written from checked bytes or last checked, and one without
-// this boot's ID is checked before it is read. A process that dies leaves only a temporary file,
-// never a named one, so only the host's own crash can leave a chunk whose bytes are not yet on the
-// disk, and that takes a new boot; where the folder takes no user xattrs, every read is checked. A
-// bad one is fetched again. Past its bound the least recently used chunks go (a chunk's time is
-// its file's, renewed on a hit once it is a minute old); a VM never needs the cache's copy once
-// its pages are installed, and a reader that has a chunk open keeps it.
+// lock (an open-file-description lock, one of 65,536 by the name's first two bytes: a byte of
+// one of 16 files in the folder "lock", by the first hex digit) that every other process wanting
+// a chunk of those bytes waits on, as this process's other threads wait on its list of the locks
+// it holds, and looks in the cache again once it has it. The kernel looks through a file's locks
+// one by one at every lock and unlock, and a restore holds hundreds while its working set goes
+// in: in one file, that took 10% of a restore's handler's time, more with each restore at once.
+// (More files would cost a new cache more to make, in the fetches' path.) A fetched chunk goes to
+// the VM first; a thread of its own, at the lowest priority, writes it to the cache after, and only
+// then lets the lock go, so that the write costs a restore nothing while others still find the
+// chunk once it is there. What a restore holds back for the writer is bounded in bytes: past that
+// the writes start, the fetches writing too where the writer is behind, so that a large working set
+// is kept whole. A chunk is checked against its name once each time the host starts: the file
+// carries the boot's ID (a user xattr) from when it was written from checked bytes or last checked,
+// and one without this boot's ID is checked before it is read. A process that dies leaves only a
+// temporary file, never a named one, so only the host's own crash can leave a chunk whose bytes are
+// not yet on the disk, and that takes a new boot; where the folder takes no user xattrs, every read
+// is checked. A bad one is fetched again. Past its bound the least recently used chunks go (a
+// chunk's time is its file's, renewed on a hit once it is a minute old); a VM never needs the
+// cache's copy once its pages are installed, and a reader that has a chunk open keeps it.
 #pragma once
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -82,16 +86,22 @@ class ChunkCache final : public ChunkStore {
 
     const CacheCounts& counts() const { return counts_; }
 
-    // Where the cache keeps chunk `id`, under its folder; and the byte of "locks" its fetch holds.
+    // Where the cache keeps chunk `id`, under its folder; the lock its fetch holds, of 65,536;
+    // and where that lock is, under the folder.
     static std::string path_of(const ChunkId& id);
     static off_t lock_byte(const ChunkId& id);
+    struct LockPlace {
+        std::string file;
+        off_t byte;
+    };
+    static LockPlace lock_place(off_t lock);
 
   private:
     ChunkCache(std::string folder, UniqueFd dir, UniqueFd locks, uint64_t max_bytes,
                ChunkStore& origin, std::chrono::milliseconds lock_wait, std::string boot)
         : folder_(std::move(folder)),
           dir_(std::move(dir)),
-          locks_(std::move(locks)),
+          lock_dir_(std::move(locks)),
           max_bytes_(max_bytes),
           origin_(origin),
           lock_wait_(lock_wait),
@@ -103,7 +113,7 @@ class ChunkCache final : public ChunkStore {
     bool checked_this_boot(int fd) const;
     void mark_checked(int fd) const;
     Result<void> keep(const ChunkId& id, const std::vector<uint8_t>& bytes);
-    // Hands a fetched chunk, and the lock byte held for it (if any), to the writer. Where the
+    // Hands a fetched chunk, and the lock held for it (if any), to the writer. Where the
     // queue is full it lets held writes go and writes the queue's first chunks itself until its
     // own fits.
     void queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t> held);
@@ -111,13 +121,14 @@ class ChunkCache final : public ChunkStore {
     // it lets go meanwhile.
     void write_first(std::unique_lock<std::mutex>& guard);
     void write_queued();
-    // Takes the lock of `id`'s first two bytes and returns its byte, to be let go with unlock()
+    // Takes the lock of `id`'s first two bytes and returns it, to be let go with unlock()
     // (nothing: waited too long, or the lock could not be taken, or the chunk or another of its
-    // byte turned up in this process's queue, the chunk then in `queued`).
+    // lock's turned up in this process's queue, the chunk then in `queued`).
     std::optional<off_t> lock(const ChunkId& id, uint64_t length, ChunkBytes& queued);
-    // Under queue_mutex_.
-    void unlock_locked(off_t byte);
-    void unlock(off_t byte);
+    // Lock `lock`'s file (-1 where it cannot be opened); and, under queue_mutex_, its lock let go.
+    int lock_file(off_t lock);
+    void unlock_locked(off_t lock);
+    void unlock(off_t lock);
     // The chunk, where this process has fetched it and not yet written it; under queue_mutex_.
     ChunkBytes find_queued(const ChunkId& id, uint64_t length) const;
     // Counts the folder, removes dead writers' files, and the least recently used chunks past
@@ -126,7 +137,11 @@ class ChunkCache final : public ChunkStore {
 
     std::string folder_;
     UniqueFd dir_;
-    UniqueFd locks_;  // "locks", this process's description of it
+    UniqueFd lock_dir_;
+    // This process's description of each lock file, opened as first used: all its locks in a file
+    // on one description, which other processes' locks shut out and its own threads share.
+    std::mutex lock_files_mutex_;
+    std::array<UniqueFd, 16> lock_files_;
     uint64_t max_bytes_;
     ChunkStore& origin_;
     std::chrono::milliseconds lock_wait_;
@@ -148,9 +163,9 @@ class ChunkCache final : public ChunkStore {
     // The queue's chunks and those being written, by name.
     std::unordered_map<ChunkId, ChunkBytes, ChunkIdHash> queued_by_id_;
     uint64_t queued_bytes_ = 0;
-    std::set<off_t> held_locks_;         // the lock bytes this process holds, fetching or queued
+    std::set<off_t> held_locks_;         // the locks this process holds, fetching or queued
     unsigned writing_ = 0;               // chunks taken off the queue and not yet kept
-    std::multiset<off_t> queued_locks_;  // the lock bytes the queue's chunks hold
+    std::multiset<off_t> queued_locks_;  // the locks the queue's chunks hold
     bool held_ = false;
     bool closing_ = false;
     std::thread writer_;  // started by the first chunk fetched

@@ -774,6 +774,51 @@ TEST(SnapshotStore, TwoRestoresHoldingBackTheirWritesNeverWaitOnEachOther) {
     EXPECT_EQ(origin.gets(c[1]), 1);
 }
 
+// Another process's try at chunk `id`'s lock in the cache at `folder`, on a description of its
+// own, which holds the lock, where taken, while it lives.
+struct OthersLock {
+    UniqueFd fd;
+    bool taken = false;
+};
+OthersLock others_lock(const std::string& folder, const ChunkId& id) {
+    const auto place = ChunkCache::lock_place(ChunkCache::lock_byte(id));
+    OthersLock l{
+        UniqueFd(::open((folder + "/" + place.file).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600))};
+    struct flock range{};
+    range.l_type = F_WRLCK;
+    range.l_whence = SEEK_SET;
+    range.l_start = place.byte;
+    range.l_len = 1;
+    l.taken = l.fd.valid() && ::fcntl(l.fd.get(), F_OFD_SETLK, &range) == 0;
+    return l;
+}
+
+// Another process finds a chunk's lock where lock_place says, held from the fetch until the chunk
+// is in the cache; and the locks of one restore spread over the 16 files (the kernel looks
+// through a file's locks one by one at every lock and unlock).
+TEST(SnapshotStore, AChunkHeldBackHoldsItsLockWhereOtherProcessesLook) {
+    testing::TempDir dir;
+    CountingStore origin;
+    auto cache = ChunkCache::open(dir.path(), 1 << 20, origin, std::chrono::minutes(10));
+    ASSERT_TRUE(cache);
+    (*cache)->hold_writes(true);
+    const auto chunks = some_chunks(64, 4096);
+    for (const auto& c : chunks) {
+        origin.add(c);
+        ASSERT_TRUE((*cache)->get(chunk_id_of(c), c.size()));
+    }
+    std::set<std::string> files;
+    for (const auto& c : chunks) {
+        EXPECT_FALSE(others_lock(dir.path(), chunk_id_of(c)).taken) << "held back, its lock held";
+        files.insert(ChunkCache::lock_place(ChunkCache::lock_byte(chunk_id_of(c))).file);
+    }
+    EXPECT_EQ(files.size(), 16u) << "64 locks in " << files.size() << " files";
+    (*cache)->hold_writes(false);
+    (*cache)->flush();
+    for (const auto& c : chunks)
+        EXPECT_TRUE(others_lock(dir.path(), chunk_id_of(c)).taken) << "written, its lock let go";
+}
+
 // A process stopped while it holds a chunk's lock delays the others by the wait, then they fetch.
 TEST(SnapshotStore, ALockHeldForEverDelaysAFetchButDoesNotStopIt) {
     testing::TempDir dir;
@@ -782,13 +827,8 @@ TEST(SnapshotStore, ALockHeldForEverDelaysAFetchButDoesNotStopIt) {
     origin.add(chunk);
     auto cache = ChunkCache::open(dir.path(), 1 << 20, origin, std::chrono::milliseconds(50));
     ASSERT_TRUE(cache);
-    const UniqueFd held(::open((dir.path() + "/locks").c_str(), O_RDWR | O_CLOEXEC));
-    struct flock range{};
-    range.l_type = F_WRLCK;
-    range.l_whence = SEEK_SET;
-    range.l_start = ChunkCache::lock_byte(chunk_id_of(chunk));
-    range.l_len = 1;
-    ASSERT_EQ(::fcntl(held.get(), F_OFD_SETLK, &range), 0);
+    const OthersLock held = others_lock(dir.path(), chunk_id_of(chunk));
+    ASSERT_TRUE(held.taken);
     auto got = (*cache)->get(chunk_id_of(chunk), chunk.size());
     ASSERT_TRUE(got) << got.error().message;
     EXPECT_EQ(**got, chunk);
