@@ -102,6 +102,10 @@ Result<std::unique_ptr<ChunkCache>> ChunkCache::open(const std::string& folder, 
     UniqueFd locks(
         ::openat(dir.get(), kLockFolder, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!locks.valid()) return fail_errno("chunk cache " + folder + ": its lock folder");
+    // Its files are made as first used: a folder they cannot be made in is said now, not found
+    // by every fetch.
+    if (::faccessat(locks.get(), ".", W_OK, AT_EACCESS) != 0)
+        return fail_errno("chunk cache " + folder + ": its lock folder");
     std::unique_ptr<ChunkCache> cache(new ChunkCache(folder, std::move(dir), std::move(locks),
                                                      max_bytes, origin,
                                                      lock_wait,  // NOLINT: private
@@ -156,10 +160,13 @@ void ChunkCache::mark_checked(int fd) const {
 
 int ChunkCache::lock_file(off_t lock) {
     const std::lock_guard guard(lock_files_mutex_);
-    UniqueFd& fd = lock_files_[lock_file_index(lock)];
-    if (!fd.valid())
+    const size_t index = lock_file_index(lock);
+    UniqueFd& fd = lock_files_[index];
+    if (!fd.valid() && !lock_file_failed_[index]) {
         fd = UniqueFd(::openat(lock_dir_.get(), lock_file_name(lock).c_str(),
                                O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+        lock_file_failed_[index] = !fd.valid();  // tried once, not at every fetch
+    }
     return fd.get();
 }
 
@@ -172,7 +179,6 @@ std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkB
     range.l_len = 1;
     // Opened (made, in a new cache) before the queue's mutex is taken, which every fetch waits on.
     const int file = lock_file(lock);
-    if (file < 0) return std::nullopt;
     const auto deadline = std::chrono::steady_clock::now() + lock_wait_;
     auto pause = std::chrono::microseconds(200);
     std::unique_lock guard(queue_mutex_);
@@ -189,8 +195,10 @@ std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkB
             held_locks_.insert(lock);  // before the lock: no lock held and not listed
             if (::fcntl(file, F_OFD_SETLK, &range) == 0) return lock;
             const int err = errno;
+            // A lock the kernel could not take (no lock file, no room for locks) keeps this
+            // process's threads apart all the same; other processes may fetch the chunk too.
+            if (err != EAGAIN && err != EACCES && err != EINTR) return lock;
             held_locks_.erase(lock);
-            if (err != EAGAIN && err != EACCES && err != EINTR) return std::nullopt;
             // Another process's lock: it may be waiting in turn for a lock this one holds for a
             // chunk held back, so this process's writes go ahead from now on, and every lock it
             // holds is let go once its chunk is written. No two restores then wait on each other.
@@ -211,8 +219,10 @@ void ChunkCache::unlock_locked(off_t lock) {
     range.l_whence = SEEK_SET;
     range.l_start = lock_place(lock).byte;
     range.l_len = 1;
-    // Opened before its lock was taken, which this thread's mutex orders before this.
-    (void)::fcntl(lock_files_[lock_file_index(lock)].get(), F_OFD_SETLK, &range);
+    // The file was opened before its lock was taken, and queue_mutex_ orders that before this.
+    // One that could not be opened (-1) held no lock in the kernel.
+    if (const int file = lock_files_[lock_file_index(lock)].get(); file >= 0)
+        (void)::fcntl(file, F_OFD_SETLK, &range);
     held_locks_.erase(lock);
     queue_changed_.notify_all();
 }

@@ -142,6 +142,7 @@ class ChunkCache final : public ChunkStore {
     // on one description, which other processes' locks shut out and its own threads share.
     std::mutex lock_files_mutex_;
     std::array<UniqueFd, 16> lock_files_;
+    std::array<bool, 16> lock_file_failed_{};
     uint64_t max_bytes_;
     ChunkStore& origin_;
     std::chrono::milliseconds lock_wait_;

@@ -601,8 +601,8 @@ TEST(SnapshotStore, HeldWritesNeverMakeARestoreWaitOnItself) {
 }
 
 // The threads of one restore (one cache) fetch each chunk once: they keep out of each other's
-// lock bytes by the cache's own list, since the kernel's lock, on the one description all of them
-// share, does not tell them apart.
+// locks by the cache's own list, since the kernel's lock, on the one description of a lock file
+// all of them share, does not tell them apart.
 TEST(SnapshotStore, TheThreadsOfOneCacheFetchEachChunkOnce) {
     testing::TempDir dir;
     CountingStore origin;
@@ -772,6 +772,20 @@ TEST(SnapshotStore, TwoRestoresHoldingBackTheirWritesNeverWaitOnEachOther) {
     EXPECT_EQ(wrong, 0);
     EXPECT_EQ(origin.gets(c[0]), 1);
     EXPECT_EQ(origin.gets(c[1]), 1);
+}
+
+// Each of the 65,536 locks has a place of its own: a byte of one of 16 files.
+TEST(SnapshotStore, EveryLockHasAPlaceOfItsOwn) {
+    std::set<std::pair<std::string, off_t>> places;
+    for (off_t lock = 0; lock < 65536; ++lock) {
+        auto [file, byte] = ChunkCache::lock_place(lock);
+        ASSERT_TRUE(byte >= 0 && byte < 4096) << lock;
+        places.emplace(std::move(file), byte);
+    }
+    EXPECT_EQ(places.size(), 65536u);
+    std::set<std::string> files;
+    for (const auto& place : places) files.insert(place.first);
+    EXPECT_EQ(files.size(), 16u);
 }
 
 // Another process's try at chunk `id`'s lock in the cache at `folder`, on a description of its
