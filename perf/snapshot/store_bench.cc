@@ -165,6 +165,9 @@ int main() {
     };
     std::vector<double> local, local_uffd, empty, warm, copied;
     uint64_t fetched_bytes = 0, fetched_chunks = 0, ws_pages = 0;
+    // What a warm cache's restore found there and still fetched (none, where the cache kept what
+    // the restore before it fetched).
+    uint64_t warm_hits = 0, warm_fetched = 0;
     for (int i = 0; i < runs; ++i) {
         if (!restore(no_handler, file_load(s.state, s.mem, s.ws), local)) return 1;
         if (!restore(
@@ -187,6 +190,8 @@ int main() {
         if (!restore(from_store(dir.path() + "/cache"),
                      uffd_load(dir.path() + "/fetched.state", hsock), warm))
             return 1;
+        warm_hits = number_before(handler_log, "chunks found there");
+        warm_fetched = number_before(handler_log, "fetched into it");
         const std::string copy = dir.path() + "/copied.mem";
         std::filesystem::remove(copy);
         if (!restore(
@@ -275,6 +280,9 @@ int main() {
         static_cast<unsigned long long>(fetched_bytes >> 10),
         static_cast<unsigned long long>(ws_bytes >> 10),
         ws_bytes > 0 ? static_cast<double>(fetched_bytes) / static_cast<double>(ws_bytes) : 0.0);
+    std::printf(
+        "a warm cache's restore: %llu chunks found in the cache, %llu fetched from the store\n",
+        static_cast<unsigned long long>(warm_hits), static_cast<unsigned long long>(warm_fetched));
     const uint64_t chunks = number_before(second.out, "chunks of");
     const uint64_t shared = number_before(second.out, "shared with");
     std::printf(
