@@ -74,11 +74,24 @@ size_t lock_file_index(off_t lock) {
 std::string lock_file_name(off_t lock) {
     return {"0123456789abcdef"[lock_file_index(lock)]};
 }
+off_t lock_file_byte(off_t lock) {
+    return lock & 0xfff;
+}
+
+// Lock `lock`'s byte in its file, to take (F_WRLCK) or let go (F_UNLCK).
+struct flock lock_range(off_t lock, short type) {
+    struct flock range{};
+    range.l_type = type;
+    range.l_whence = SEEK_SET;
+    range.l_start = lock_file_byte(lock);
+    range.l_len = 1;
+    return range;
+}
 
 }  // namespace
 
 ChunkCache::LockPlace ChunkCache::lock_place(off_t lock) {
-    return {std::string(kLockFolder) + '/' + lock_file_name(lock), lock & 0xfff};
+    return {std::string(kLockFolder) + '/' + lock_file_name(lock), lock_file_byte(lock)};
 }
 
 Result<std::unique_ptr<ChunkCache>> ChunkCache::open(const std::string& folder, uint64_t max_bytes,
@@ -172,11 +185,7 @@ int ChunkCache::lock_file(off_t lock) {
 
 std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued) {
     const off_t lock = lock_byte(id);
-    struct flock range{};
-    range.l_type = F_WRLCK;
-    range.l_whence = SEEK_SET;
-    range.l_start = lock_place(lock).byte;
-    range.l_len = 1;
+    struct flock range = lock_range(lock, F_WRLCK);
     // Opened (made, in a new cache) before the queue's mutex is taken, which every fetch waits on.
     const int file = lock_file(lock);
     const auto deadline = std::chrono::steady_clock::now() + lock_wait_;
@@ -214,11 +223,7 @@ std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkB
 }
 
 void ChunkCache::unlock_locked(off_t lock) {
-    struct flock range{};
-    range.l_type = F_UNLCK;
-    range.l_whence = SEEK_SET;
-    range.l_start = lock_place(lock).byte;
-    range.l_len = 1;
+    struct flock range = lock_range(lock, F_UNLCK);
     // The file was opened before its lock was taken, and queue_mutex_ orders that before this.
     // One that could not be opened (-1) held no lock in the kernel.
     if (const int file = lock_files_[lock_file_index(lock)].get(); file >= 0)
