@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/base/file_io.h"
+#include "snapshot/store/snapshot_view.h"
 #include "snapshot/store/store_files.h"
 
 namespace ember::snapshot {
@@ -388,12 +389,19 @@ Result<void> ChunkCache::keep(const ChunkId& id, const std::vector<uint8_t>& byt
     return {};
 }
 
+void ChunkCache::added_beside(uint64_t bytes) {
+    std::call_once(counted_once_, [this] { evict(); });
+    const uint64_t added = written_ += bytes;
+    if (counted_ + added > max_bytes_) evict();
+}
+
 void ChunkCache::evict() {
     const std::lock_guard guard(evicting_);
     struct Entry {
         timespec used;
         uint64_t bytes;
-        std::string path;
+        std::string path;  // a chunk's under the folder; a view's name under views/
+        bool view = false;
     };
     std::vector<Entry> chunks;
     uint64_t total = 0;
@@ -419,6 +427,24 @@ void ChunkCache::evict() {
             }
         });
     }
+    const UniqueFd views(
+        ::openat(dir_.get(), kViewFolder, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (views.valid()) {
+        std::vector<std::string> stale;
+        for_each_entry(views.get(), [&](int at, const char* entry, const struct stat& st) {
+            const std::string_view name = entry;
+            if (!S_ISDIR(st.st_mode)) return;
+            if (auto use = view_use(at, entry)) {
+                if (is_chunk_name(name)) {
+                    chunks.push_back({use->used, use->bytes, std::string(name), true});
+                    total += use->bytes;
+                } else if (name.starts_with(".") && now - use->used.tv_sec > 600) {
+                    stale.emplace_back(name);  // a maker or a remover that died
+                }
+            }
+        });
+        for (const auto& name : stale) remove_view_folder(views.get(), name);
+    }
     if (total > max_bytes_) {
         std::sort(chunks.begin(), chunks.end(), [](const Entry& a, const Entry& b) {
             return a.used.tv_sec != b.used.tv_sec ? a.used.tv_sec < b.used.tv_sec
@@ -427,7 +453,11 @@ void ChunkCache::evict() {
         const uint64_t goal = max_bytes_ / 10 * 9;
         for (const auto& c : chunks) {
             if (total <= goal) break;
-            if (::unlinkat(dir_.get(), c.path.c_str(), 0) == 0) {
+            if (c.view) {
+                remove_view(views.get(), c.path);
+                total -= c.bytes;
+                ++counts_.evicted;
+            } else if (::unlinkat(dir_.get(), c.path.c_str(), 0) == 0) {
                 total -= c.bytes;
                 ++counts_.evicted;
             }

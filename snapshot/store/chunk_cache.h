@@ -18,9 +18,10 @@
 // and one without this boot's ID is checked before it is read. A process that dies leaves only a
 // temporary file, never a named one, so only the host's own crash can leave a chunk whose bytes are
 // not yet on the disk, and that takes a new boot; where the folder takes no user xattrs, every read
-// is checked. A bad one is fetched again. Past its bound the least recently used chunks go (a
-// chunk's time is its file's, renewed on a hit once it is a minute old); a VM never needs the
-// cache's copy once its pages are installed, and a reader that has a chunk open keeps it.
+// is checked. A bad one is fetched again. Past its bound the least recently used chunks go, and
+// snapshots' views (snapshot_view.h) with them (a chunk's time is its file's, renewed on a hit
+// once it is a minute old); a VM never needs the cache's copy once its pages are installed, and a
+// reader that has a chunk open keeps it.
 #pragma once
 
 #include <sys/types.h>
@@ -86,6 +87,15 @@ class ChunkCache final : public ChunkStore {
 
     const CacheCounts& counts() const { return counts_; }
 
+    const std::string& folder() const { return folder_; }
+    uint64_t max_bytes() const { return max_bytes_; }
+    // Whether the file carries this boot's ID; and marks it so.
+    bool checked_this_boot(int fd) const;
+    void mark_checked(int fd) const;
+    // `bytes` added to the folder beside the chunks (a snapshot's view, snapshot_view.h): counted
+    // against the bound, which may let the least recently used chunks and views go.
+    void added_beside(uint64_t bytes);
+
     // Where the cache keeps chunk `id`, under its folder; the lock its fetch holds, of 65,536;
     // and where that lock is, under the folder.
     static std::string path_of(const ChunkId& id);
@@ -109,9 +119,6 @@ class ChunkCache final : public ChunkStore {
     // The chunk from the cache, checked where this boot has not; nothing where it is missing or
     // bad (a bad one is removed).
     ChunkBytes cached(const ChunkId& id, uint64_t length);
-    // Whether the file carries this boot's ID; and marks it so.
-    bool checked_this_boot(int fd) const;
-    void mark_checked(int fd) const;
     Result<void> keep(const ChunkId& id, const std::vector<uint8_t>& bytes);
     // Hands a fetched chunk, and the lock held for it (if any), to the writer. Where the
     // queue is full it lets held writes go and writes the queue's first chunks itself until its
@@ -131,8 +138,8 @@ class ChunkCache final : public ChunkStore {
     void unlock(off_t lock);
     // The chunk, where this process has fetched it and not yet written it; under queue_mutex_.
     ChunkBytes find_queued(const ChunkId& id, uint64_t length) const;
-    // Counts the folder, removes dead writers' files, and the least recently used chunks past
-    // nine tenths of the bound when it is over.
+    // Counts the folder, removes dead writers' files, and the least recently used chunks and views
+    // past nine tenths of the bound when it is over.
     void evict();
 
     std::string folder_;

@@ -26,6 +26,8 @@ class OpenedStore {
     static Result<std::unique_ptr<OpenedStore>> open(const StoreOptions& options);
 
     const Manifest& manifest() const { return manifest_; }
+    // The SHA-256 of the manifest's text as the store handed it.
+    const ChunkId& manifest_digest() const { return manifest_digest_; }
     // Where chunks come from: the cache where there is one, else the store itself.
     ChunkStore& chunks() { return cache_ ? *cache_ : *origin_; }
     ChunkCache* cache() { return cache_.get(); }
@@ -36,6 +38,7 @@ class OpenedStore {
     std::unique_ptr<ChunkStore> origin_;
     std::unique_ptr<ChunkCache> cache_;  // after origin_, which it reads from: it goes first
     Manifest manifest_;
+    ChunkId manifest_digest_;
     bool remote_ = false;
 };
 

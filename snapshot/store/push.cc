@@ -267,7 +267,9 @@ Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const 
     PushCounts counts;
     auto manifest = chunk_snapshot(input, &store, &counts, parent);
     EMBER_TRY(manifest);
-    EMBER_TRY(store.put_manifest(name, encode_manifest(*manifest)));
+    const std::string text = encode_manifest(*manifest);
+    counts.manifest = chunk_id_of({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+    EMBER_TRY(store.put_manifest(name, text));
     return counts;
 }
 

@@ -35,6 +35,7 @@ struct PushCounts {
     uint64_t shared = 0;        // chunks the store held already (another snapshot's, or this one's)
     uint64_t patched = 0;       // memory chunks put as the parent's with a patch of their own
     uint64_t stored_bytes = 0;  // bytes this push wrote
+    ChunkId manifest;           // the SHA-256 of the manifest's text, which pins this snapshot
 };
 
 // The snapshot this one was restored from, in the store it goes to: each memory chunk that differs

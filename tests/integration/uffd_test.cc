@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -229,6 +230,122 @@ TEST_F(Uffd, ACacheSmallerThanARestoreKeepsItsBoundAndTheRestoreGoesOn) {
         EXPECT_GT(held, 0u);
         EXPECT_LE(held, kBound) << "round " << round;
     }
+}
+
+// ember-snapshot view: the snapshot made whole in the cache, as files a File load maps; the body
+// it prints loads it, and the guest sees the snapshot's bytes. Found again this boot, it is not
+// made again (nor the store asked, where the view is pinned by its manifest's SHA-256); one that
+// carries another boot's ID (a crash may have left its bytes short) is.
+TEST_F(Uffd, AViewInTheCacheRestoresFromLocalFilesAndIsMadeOnceABoot) {
+    record_working_set();
+    const std::string pushed = push("fn", true);
+    std::smatch digest;
+    ASSERT_TRUE(std::regex_search(pushed, digest, std::regex("SHA-256 ([0-9a-f]{64})"))) << pushed;
+    const std::string cache = files.path() + "/cache";
+    auto view = [&] {
+        auto r =
+            run_process({EMBER_SNAPSHOT, "view", "--cache", cache, manifest_url("fn")}, kFailsafe);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return r;
+    };
+    const auto first = view();
+    EXPECT_NE(first.err.find("made the view"), std::string::npos) << first.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(
+        first.out, m, std::regex(R"re("backend_path": "([^"]+/views/[0-9a-f]{64}/memory)")re")))
+        << first.out;
+    const std::string memory = m[1];
+    EXPECT_EQ(read_file(memory), read_file(mem)) << "holes where the snapshot has zeros";
+    EXPECT_NE(first.out.find(R"("working_set_path": ")"), std::string::npos) << first.out;
+    {
+        ApiEmber clone;
+        auto c = clone.api();
+        std::string body = first.out.substr(0, first.out.rfind('}'));
+        auto loaded = call(c, "PUT", "/snapshot/load", body + R"(, "resume_vm": true})");
+        ASSERT_EQ(loaded.status, 204) << loaded.body << clone.log();
+        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})").status, 204);
+        ASSERT_TRUE(wait_text(clone.dir.path() + "/console", "T"));
+        EXPECT_EQ(read_file(clone.dir.path() + "/console"), "T");
+    }
+    // Where the folder takes no user xattrs, no view is known as made this boot: each is made anew.
+    const bool marks = takes_user_xattrs(cache);
+    const auto again = view();
+    EXPECT_EQ(again.out, first.out);
+    EXPECT_EQ(again.err.find("made the view") == std::string::npos, marks) << again.err;
+    // Pinned by its manifest's SHA-256, a view made this boot is found without asking the store
+    // (here a port nothing listens on); a manifest with another is refused.
+    if (marks) {
+        auto pinned = run_process({EMBER_SNAPSHOT, "view", "--cache", cache, "--manifest-sha256",
+                                   digest[1], "http://127.0.0.1:9/store/snapshots/fn.json"},
+                                  kFailsafe);
+        EXPECT_EQ(pinned.exit_code, 0) << pinned.err;
+        EXPECT_EQ(pinned.out, first.out);
+    }
+    auto wrong = run_process({EMBER_SNAPSHOT, "view", "--cache", cache, "--manifest-sha256",
+                              std::string(64, '0'), manifest_url("fn")},
+                             kFailsafe);
+    EXPECT_EQ(wrong.exit_code, 1);
+    EXPECT_NE(wrong.err.find("not the pinned"), std::string::npos) << wrong.err;
+    EXPECT_TRUE(wrong.out.empty()) << wrong.out;
+    {
+        const UniqueFd fd(::open(memory.c_str(), O_RDWR | O_CLOEXEC));
+        ASSERT_TRUE(fd.valid());
+        if (marks) {
+            ASSERT_EQ(::fsetxattr(fd.get(), "user.ember.checked", "another-boot", 12, 0), 0);
+        }
+        // What a crash could leave: bytes of the working set's first page lost.
+        const std::vector<uint8_t> zeros(4096, 0);
+        ASSERT_EQ(::pwrite(fd.get(), zeros.data(), zeros.size(), 1 << 20), 4096);
+    }
+    const auto next_boot = view();
+    EXPECT_NE(next_boot.err.find("made the view"), std::string::npos) << next_boot.err;
+    EXPECT_EQ(next_boot.out, first.out);
+    EXPECT_EQ(read_file(memory), read_file(mem));
+}
+
+// Views count against the cache's bound as chunks do: a second snapshot's view in a cache too
+// small for both lets the least recently used go, and the folder stays within the bound. A view
+// larger than half the bound is refused, with the reason.
+TEST_F(Uffd, ViewsKeepToTheCachesBound) {
+    push("fn", false);
+    push_files("other", state, mem, {"--chunk-size", "65536"});
+    const std::string cache = files.path() + "/cache";
+    // The memory's chunks that are not zeros, as the view holds them.
+    uint64_t stored = 0;
+    {
+        auto r =
+            run_process({EMBER_SNAPSHOT, "view", "--cache", cache, manifest_url("fn")}, kFailsafe);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        stored = count_before(r.err, "bytes on the disk");
+        ASSERT_GT(stored, 0u) << r.err;
+    }
+    const uint64_t bound = stored * 5 / 2;
+    auto r = run_process({EMBER_SNAPSHOT, "view", "--cache", cache, "--cache-bytes",
+                          std::to_string(bound), manifest_url("other")},
+                         kFailsafe);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_GT(count_before(r.err, "let go"), 0u) << r.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"re("backend_path": "([^"]+)")re")));
+    EXPECT_EQ(read_file(m[1]), read_file(mem)) << "the view just made stays whole";
+    uint64_t held = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(cache)) {
+        struct stat st{};
+        if (!e.is_regular_file() || ::stat(e.path().c_str(), &st) != 0) continue;
+        const std::string name = e.path().filename().string();
+        if (name.size() == 64) held += static_cast<uint64_t>(st.st_size);
+        if (e.path().parent_path().parent_path().filename() == "views")
+            held += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+    EXPECT_LE(held, bound);
+
+    auto refused = run_process({EMBER_SNAPSHOT, "view", "--cache", files.path() + "/small",
+                                "--cache-bytes", std::to_string(stored), manifest_url("fn")},
+                               kFailsafe);
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("more than half the cache's bound"), std::string::npos)
+        << refused.err;
+    EXPECT_TRUE(refused.out.empty()) << refused.out;
 }
 
 // Once the VMM's handshake is in, every thread of ember-uffd keeps to its seccomp filter

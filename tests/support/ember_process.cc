@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -143,6 +144,14 @@ std::string guest_config(const std::string& kernel, int mem_mib, const std::stri
 
 // read(2) in large pieces: a snapshot's memory file is tens of MiB, which a stream iterator takes a
 // character at a time, and under ASan in the nested runner that cost a test minutes.
+bool takes_user_xattrs(const std::string& folder) {
+    const std::string probe = folder + "/.xattr-probe";
+    const UniqueFd fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    const bool ok = fd.valid() && ::fsetxattr(fd.get(), "user.probe", "1", 1, 0) == 0;
+    ::unlink(probe.c_str());
+    return ok;
+}
+
 std::string read_file(const std::string& path) {
     std::string bytes;
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

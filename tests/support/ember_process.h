@@ -62,6 +62,9 @@ class TempDir {
     std::string path_;
 };
 
+// Whether files in `folder` take user xattrs (tmpfs before Linux 6.6 does not).
+bool takes_user_xattrs(const std::string& folder);
+
 // The config-file JSON for a guest kernel image, with optional extra machine-config fields.
 std::string guest_config(const std::string& kernel, int mem_mib = 16,
                          const std::string& boot_args = "");

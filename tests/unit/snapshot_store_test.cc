@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/manifest.h"
 #include "snapshot/store/manifest_url.h"
+#include "snapshot/store/snapshot_view.h"
 #include "tests/support/ember_process.h"
 
 namespace ember::snapshot {
@@ -471,15 +473,6 @@ TEST(SnapshotStore, TenCachesOfOneFolderFetchEachChunkOnce) {
     for (const auto& c : chunks) EXPECT_EQ(origin.gets(c), 1);
 }
 
-// Whether files in `folder` take user xattrs (tmpfs before Linux 6.6 does not).
-bool takes_user_xattrs(const std::string& folder) {
-    const std::string probe = folder + "/.xattr-probe";
-    const UniqueFd fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-    const bool ok = fd.valid() && ::fsetxattr(fd.get(), "user.probe", "1", 1, 0) == 0;
-    ::unlink(probe.c_str());
-    return ok;
-}
-
 // A cached chunk is hashed once a boot: written from checked bytes, or checked once, it is not
 // hashed again until the host starts anew (another boot ID). One a host's crash left bad is found
 // bad in the next boot and fetched again, and the good bytes go to the reader.
@@ -489,7 +482,7 @@ TEST(SnapshotStore, ACachedChunkIsCheckedOnceEachBootAndABadOneFetchedAgain) {
     const auto chunk = some_chunks(1, 4096)[0];
     const ChunkId id = chunk_id_of(chunk);
     origin.add(chunk);
-    const bool marks = takes_user_xattrs(dir.path());
+    const bool marks = testing::takes_user_xattrs(dir.path());
     auto open = [&](const char* boot) {
         auto cache = ChunkCache::open(dir.path(), 1 << 20, origin, std::chrono::seconds(30), boot);
         EXPECT_TRUE(cache) << cache.error().message;
@@ -557,6 +550,50 @@ TEST(SnapshotStore, ACachePastItsBoundLetsItsLeastRecentlyUsedChunksGo) {
     EXPECT_EQ(origin.gets(c[3]), 1);
     ASSERT_TRUE((*cache)->get(chunk_id_of(c[1]), 4096));
     EXPECT_EQ(origin.gets(c[1]), 2);
+}
+
+// A snapshot's view (snapshot_view.h) counts against the cache's bound by the blocks its files
+// take, and goes as a chunk does, least recently used first (its time is its memory file's); the
+// temporary folder of a view's maker that died ten minutes ago goes, one being made now stays.
+TEST(SnapshotStore, ViewsCountAgainstTheBoundAndADeadMakersFolderGoes) {
+    testing::TempDir dir;
+    CountingStore origin;
+    const auto c = some_chunks(2, 65536);
+    for (const auto& x : c) origin.add(x);
+    const std::string views = dir.path() + "/" + kViewFolder;
+    auto folder_with_memory = [&](const std::string& name, time_t used) {
+        ASSERT_EQ(::mkdir((views + "/" + name).c_str(), 0755), 0);
+        const std::string memory = views + "/" + name + "/memory";
+        std::ofstream(memory, std::ios::binary) << std::string(65536, 'v');
+        const timeval old[2] = {{used, 0}, {used, 0}};
+        ASSERT_EQ(::utimes(memory.c_str(), old), 0);
+    };
+    ASSERT_EQ(::mkdir(views.c_str(), 0755), 0);
+    const std::string view = std::string(64, 'a');
+    const std::string dead = "." + view + ".tmp-dead", live = "." + view + ".tmp-live";
+    folder_with_memory(view, 1000);
+    folder_with_memory(dead, ::time(nullptr) - 601);
+    folder_with_memory(live, ::time(nullptr));
+    auto cache = ChunkCache::open(dir.path(), 150000, origin);  // two chunks and a view
+    ASSERT_TRUE(cache);
+    ASSERT_TRUE((*cache)->get(chunk_id_of(c[0]), c[0].size()));
+    (*cache)->flush();
+    EXPECT_FALSE(std::filesystem::exists(views + "/" + dead)) << "a dead maker's folder goes";
+    EXPECT_TRUE(std::filesystem::exists(views + "/" + live)) << "a live maker's stays";
+    EXPECT_TRUE(std::filesystem::exists(views + "/" + view)) << "within the bound: the view stays";
+    EXPECT_EQ((*cache)->counts().evicted, 0u);
+    // The second chunk takes the folder past its bound: the view, least recently used, goes
+    // whole, and the chunks stay.
+    ASSERT_TRUE((*cache)->get(chunk_id_of(c[1]), c[1].size()));
+    (*cache)->flush();
+    EXPECT_FALSE(std::filesystem::exists(views + "/" + view));
+    EXPECT_EQ((*cache)->counts().evicted, 1u);
+    for (const auto& x : c) {
+        ASSERT_TRUE((*cache)->get(chunk_id_of(x), x.size()));
+        EXPECT_EQ(origin.gets(x), 1);
+    }
+    for (const auto& e : std::filesystem::directory_iterator(views))
+        EXPECT_EQ(e.path().filename(), live) << "nothing set aside is left behind";
 }
 
 // While a working set goes in, fetched chunks wait to be written, their locks held: a second

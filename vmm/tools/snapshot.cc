@@ -10,6 +10,14 @@
 // --parent names the snapshot in the same store this one was restored from (a function's, from
 // its runtime's): a memory chunk that differs from the parent's in a few pages goes in as those
 // pages alone, a patch onto the parent's chunk.
+// ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] [--manifest-sha256 HEX]
+//                     MANIFEST_URL
+// view: the snapshot made whole in the host's chunk cache DIR (snapshot/store/snapshot_view.h),
+// found there where it was made this boot, else made from its chunks, fetched into the cache where
+// missing; prints the body of a load from it (the File backend, with its working set where it has
+// one), to which an agent adds what it sets ("resume_vm"). --manifest-sha256 pins the snapshot by
+// its manifest's SHA-256, as push printed it: a view of it made this boot is found without a word
+// to the store, and a manifest the store hands back with another is refused.
 // chunk-sizes: for each chunk size, what a restore from a store fetches ahead for the working set
 // and what the store holds, to choose the size by (it reads the memory once and hashes nothing: a
 // chunk is stored unless all zeros, sharing aside).
@@ -25,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "api/json/writer.h"
 #include "core/base/file_io.h"
 #include "core/base/open_file.h"
 #include "core/memory/guest_memory.h"
@@ -32,7 +41,9 @@
 #include "snapshot/store/directory_store.h"
 #include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/manifest_url.h"
+#include "snapshot/store/opened_store.h"
 #include "snapshot/store/push.h"
+#include "snapshot/store/snapshot_view.h"
 #include "vmm/tools/options.h"
 
 namespace {
@@ -49,6 +60,8 @@ int usage() {
                  "usage: ember-snapshot push --snapshot-path STATE --mem-file-path MEM "
                  "[--working-set WS] [--drive ID[=IMAGE]]... [--chunk-size BYTES] [--parent NAME] "
                  "MANIFEST_URL\n"
+                 "       ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] "
+                 "[--manifest-sha256 HEX] MANIFEST_URL\n"
                  "       ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM "
                  "--working-set WS\n");
     return 2;
@@ -92,11 +105,66 @@ Result<int> push(const PushInput& in, const std::string& url_text, const std::st
     std::printf(
         "ember-snapshot: pushed %s: %llu chunks of %llu KiB (%llu of them patches onto the "
         "parent's), %llu stored (%llu bytes) and %llu shared with what the store held; %llu%% of "
-        "the snapshot's %llu bytes were in the store already; %llu chunks of zeros not stored\n",
+        "the snapshot's %llu bytes were in the store already; %llu chunks of zeros not stored; "
+        "the manifest's SHA-256 %s\n",
         url_text.c_str(), u(counts->chunks), u(in.chunk_size >> 10), u(counts->patched),
         u(counts->stored), u(counts->stored_bytes), u(counts->shared),
         u(counts->bytes == 0 ? 0 : (counts->bytes - counts->stored_bytes) * 100 / counts->bytes),
-        u(counts->bytes), u(counts->zero_chunks));
+        u(counts->bytes), u(counts->zero_chunks), counts->manifest.hex().c_str());
+    return 0;
+}
+
+// A store of nothing: the cache a pinned view is looked for in fetches no chunk.
+class NoStore final : public ChunkStore {
+  public:
+    Result<ChunkBytes> get(const ChunkId& id, uint64_t) override {
+        return fail("chunk " + id.hex() + ": no store to fetch it from");
+    }
+};
+
+void print_load(const SnapshotView& made) {
+    std::string body = "{\"snapshot_path\": " + json::quote(made.state) +
+                       ", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": " +
+                       json::quote(made.memory) + "}";
+    if (!made.working_set.empty())
+        body += ", \"working_set_path\": " + json::quote(made.working_set);
+    std::printf("%s}\n", body.c_str());
+}
+
+Result<int> view(const StoreOptions& options, const std::string& pin_text) {
+    std::optional<ChunkId> pin;
+    if (!pin_text.empty()) {
+        pin = ChunkId::parse(pin_text);
+        if (!pin) return fail("--manifest-sha256: not 64 lowercase hex digits");
+        NoStore none;
+        auto cache = ChunkCache::open(options.cache, options.cache_bytes, none);
+        EMBER_TRY(cache, "--cache " + options.cache);
+        if (auto found = find_view(**cache, *pin)) {
+            print_load(*found);
+            return 0;
+        }
+    }
+    auto opened = OpenedStore::open(options);
+    EMBER_TRY(opened);
+    if (pin && (*opened)->manifest_digest() != *pin)
+        return fail(options.manifest_url + ": the manifest's SHA-256 is " +
+                    (*opened)->manifest_digest().hex() + ", not the pinned " + pin->hex());
+    ChunkCache& cache = *(*opened)->cache();
+    const auto start = std::chrono::steady_clock::now();
+    auto made = open_view(cache, (*opened)->manifest(), (*opened)->manifest_digest(),
+                          (*opened)->remote() ? FetcherStore::kFetches : 8);
+    EMBER_TRY(made, options.manifest_url);
+    print_load(*made);
+    if (made->made) {
+        cache.flush();
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - start);
+        std::fprintf(stderr,
+                     "ember-snapshot: made the view of %s (%llu bytes on the disk) in %lld ms; "
+                     "the cache: %s\n",
+                     options.manifest_url.c_str(), static_cast<unsigned long long>(made->bytes),
+                     static_cast<long long>(ms.count()), describe(cache.counts()).c_str());
+    }
     return 0;
 }
 
@@ -183,7 +251,8 @@ int main(int argc, char** argv) {
     const std::string command = argv[1];
     PushInput in;
     in.chunk_size = kDefaultChunkSize;
-    std::string url, parent;
+    std::string url, parent, pin;
+    StoreOptions store;
     auto parsed = tools::parse_options(
         argc, argv, 2,
         {{"--snapshot-path", &in.state_path},
@@ -196,6 +265,11 @@ int main(int argc, char** argv) {
                   {v.substr(0, equals), equals == std::string::npos ? "" : v.substr(equals + 1)});
           }},
          {"--parent", &parent},
+         {"--cache", &store.cache},
+         {"--fetcher", &store.fetcher},
+         {"--manifest-sha256", &pin},
+         {"--cache-bytes",
+          tools::WholeNumber{.out = &store.cache_bytes, .what = "a number of bytes"}},
          {"--chunk-size", tools::WholeNumber{.out = &in.chunk_size, .min = 0, .what = "a number"}}},
         &url);
     if (!parsed) {
@@ -203,14 +277,25 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (!*parsed) return usage();
-    if (in.state_path.empty() || in.memory_path.empty()) return usage();
+    const bool store_options = !store.cache.empty() || !store.fetcher.empty() || !pin.empty();
     Result<int> r = 0;
-    if (command == "push" && !url.empty())
-        r = push(in, url, parent);
-    else if (command == "chunk-sizes" && url.empty() && !in.working_set_path.empty())
-        r = chunk_sizes(in);
-    else
-        return usage();
+    if (command == "view") {
+        if (url.empty() || store.cache.empty() || !in.state_path.empty() ||
+            !in.memory_path.empty() || !in.working_set_path.empty() || !in.drives.empty() ||
+            !parent.empty())
+            return usage();
+        store.manifest_url = url;
+        if (store.fetcher.empty()) store.fetcher = FetcherStore::beside_this_program();
+        r = view(store, pin);
+    } else {
+        const bool files = !in.state_path.empty() && !in.memory_path.empty() && !store_options;
+        if (files && command == "push" && !url.empty())
+            r = push(in, url, parent);
+        else if (files && command == "chunk-sizes" && url.empty() && !in.working_set_path.empty())
+            r = chunk_sizes(in);
+        else
+            return usage();
+    }
     if (!r) {
         std::fprintf(stderr, "ember-snapshot: %s\n", r.error().message.c_str());
         return 1;

@@ -1,0 +1,196 @@
+#include "snapshot/store/snapshot_view.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <ctime>
+#include <optional>
+#include <random>
+
+#include "core/base/file_io.h"
+#include "core/base/unique_fd.h"
+#include "core/memory/guest_memory.h"
+#include "snapshot/decoded_snapshot.h"
+#include "snapshot/store/chunked_memory.h"
+#include "snapshot/store/store_files.h"
+
+namespace ember::snapshot {
+namespace {
+
+constexpr const char* kStateFile = "state";
+constexpr const char* kMemoryFile = "memory";
+constexpr const char* kWorkingSetFile = "working-set";
+constexpr std::array<const char*, 3> kViewFiles = {kStateFile, kMemoryFile, kWorkingSetFile};
+
+uint64_t disk_bytes(int dir, const char* name) {
+    struct stat st{};
+    if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+std::string random_suffix() {
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    return std::to_string(random());
+}
+
+// The view at views/`name`, where it is whole and was made (or found) this boot; its use renewed.
+std::optional<SnapshotView> found(const ChunkCache& cache, int views, const std::string& name) {
+    const UniqueFd dir(
+        ::openat(views, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (!dir.valid()) return std::nullopt;
+    const UniqueFd memory(::openat(dir.get(), kMemoryFile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    struct stat st{};
+    if (!memory.valid() || ::fstat(memory.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        !cache.checked_this_boot(memory.get()))
+        return std::nullopt;
+    struct stat state{};
+    if (::fstatat(dir.get(), kStateFile, &state, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(state.st_mode))
+        return std::nullopt;
+    // A view is renamed in whole: it has a working set where its manifest names one.
+    struct stat ws{};
+    const bool with_working_set =
+        ::fstatat(dir.get(), kWorkingSetFile, &ws, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(ws.st_mode);
+    // A view's time is its memory file's, renewed once a minute at most, as a chunk's is.
+    if (::time(nullptr) - st.st_mtim.tv_sec >= 60) ::futimens(memory.get(), nullptr);
+    const std::string path = cache.folder() + "/" + kViewFolder + "/" + name + "/";
+    SnapshotView view{path + kStateFile, path + kMemoryFile,
+                      with_working_set ? path + kWorkingSetFile : "", false, 0};
+    for (const char* file : kViewFiles) view.bytes += disk_bytes(dir.get(), file);
+    return view;
+}
+
+// The view's files, written into the folder `dir` at `path` from chunks through the cache.
+Result<void> write_view(int dir, const std::string& path, const Manifest& m, ChunkCache& cache,
+                        unsigned fetchers) {
+    auto state = fetch_file(m, m.state, cache);
+    EMBER_TRY(state, "the state file");
+    {
+        const UniqueFd fd(::openat(dir, kStateFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+        if (!fd.valid()) return fail_errno("its state file");
+        EMBER_TRY(write_all(fd.get(), *state), "its state file");
+    }
+    auto decoded = read_snapshot(path + "/" + kStateFile);
+    EMBER_TRY(decoded, "the store's state file");
+    if (decoded->identity.memory_bytes != m.memory.bytes)
+        return fail("the store's state file lays out " +
+                    std::to_string(decoded->identity.memory_bytes) +
+                    " bytes of memory, and its manifest " + std::to_string(m.memory.bytes));
+    if (!m.working_set.empty()) {
+        const UniqueFd fd(
+            ::openat(dir, kWorkingSetFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+        if (!fd.valid()) return fail_errno("its working set");
+        EMBER_TRY(write_working_set(fd.get(), decoded->identity, m.working_set), "its working set");
+    }
+    const UniqueFd memory(::openat(dir, kMemoryFile, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!memory.valid()) return fail_errno("its memory file");
+    if (::ftruncate(memory.get(), static_cast<off_t>(m.memory.bytes)) != 0)
+        return fail_errno("its memory file");
+    ChunkedMemory source(m, cache, fetchers);
+    const std::array<PageRun, 1> whole = {
+        PageRun{0, (m.memory.bytes + kGuestPageSize - 1) / kGuestPageSize, false}};
+    EMBER_TRY(source.deliver(whole,
+                             [&](const MemoryExtent& e) -> Result<void> {
+                                 if (e.bytes == nullptr) return {};  // a hole
+                                 return pwrite_all(memory.get(), {e.bytes, e.length}, e.offset);
+                             }),
+              "its memory file");
+    cache.mark_checked(memory.get());
+    return {};
+}
+
+}  // namespace
+
+// Nothing else than a view's files is ever in one of its folders.
+void remove_view_folder(int views, const std::string& name) {
+    const UniqueFd dir(
+        ::openat(views, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (dir.valid())
+        for (const char* file : kViewFiles) ::unlinkat(dir.get(), file, 0);
+    ::unlinkat(views, name.c_str(), AT_REMOVEDIR);
+}
+
+std::optional<ViewUse> view_use(int views, const std::string& name) {
+    const UniqueFd dir(
+        ::openat(views, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    struct stat st{};
+    if (!dir.valid() || ::fstat(dir.get(), &st) != 0) return std::nullopt;
+    ViewUse use{st.st_mtim, 0};
+    struct stat memory{};
+    if (::fstatat(dir.get(), kMemoryFile, &memory, AT_SYMLINK_NOFOLLOW) == 0)
+        use.used = memory.st_mtim;
+    for (const char* file : kViewFiles) use.bytes += disk_bytes(dir.get(), file);
+    return use;
+}
+
+void remove_view(int views, const std::string& name) {
+    // Aside first: a reader finds the view whole or not at all.
+    const std::string aside = "." + name + ".gone-" + random_suffix();
+    if (::renameat(views, name.c_str(), views, aside.c_str()) == 0)
+        remove_view_folder(views, aside);
+}
+
+std::optional<SnapshotView> find_view(const ChunkCache& cache, const ChunkId& digest) {
+    const std::string views_path = cache.folder() + "/" + kViewFolder;
+    const UniqueFd views(::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!views.valid()) return std::nullopt;
+    return found(cache, views.get(), digest.hex());
+}
+
+Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& m, const ChunkId& digest,
+                               unsigned fetchers) {
+    const std::string views_path = cache.folder() + "/" + kViewFolder;
+    EMBER_TRY(make_folder(views_path), "the cache's views");
+    const UniqueFd views(::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!views.valid()) return fail_errno("the cache's views " + views_path);
+    const std::string name = digest.hex();
+    if (auto view = found(cache, views.get(), name)) return *view;
+
+    uint64_t stored = 0;
+    for (size_t i = 0; i < m.memory.chunks.size(); ++i)
+        if (m.memory.chunks[i]) stored += m.chunk_length(m.memory.bytes, i);
+    if (stored > cache.max_bytes() / 2)
+        return fail("a view of " + std::to_string(stored) +
+                    " bytes of memory takes more than half the cache's bound of " +
+                    std::to_string(cache.max_bytes()) + " bytes");
+
+    std::string temporary = views_path + "/." + name + ".tmp-XXXXXX";
+    if (::mkdtemp(temporary.data()) == nullptr) return fail_errno("a view's temporary folder");
+    const std::string made_in = temporary.substr(views_path.size() + 1);
+    auto written = [&]() -> Result<void> {
+        const UniqueFd dir(::openat(views.get(), made_in.c_str(),
+                                    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+        if (!dir.valid()) return fail_errno("a view's temporary folder");
+        return write_view(dir.get(), temporary, m, cache, fetchers);
+    }();
+    if (!written) {
+        remove_view_folder(views.get(), made_in);
+        return std::unexpected(std::move(written.error()).wrap("the view of the snapshot"));
+    }
+    // Where a view is already there, it is either one another process has just made (taken, and
+    // this one dropped) or one of another boot (set aside for this one).
+    for (int tries = 0; tries < 2; ++tries) {
+        if (::renameat(views.get(), made_in.c_str(), views.get(), name.c_str()) == 0) {
+            auto view = found(cache, views.get(), name);
+            if (!view) return fail("the view made at " + views_path + "/" + name + " went at once");
+            view->made = true;
+            cache.added_beside(view->bytes);
+            return *view;
+        }
+        if (errno != EEXIST && errno != ENOTEMPTY) break;
+        if (auto view = found(cache, views.get(), name)) {
+            remove_view_folder(views.get(), made_in);
+            return *view;
+        }
+        remove_view(views.get(), name);
+    }
+    const int err = errno;
+    remove_view_folder(views.get(), made_in);
+    return fail_errno("the view " + views_path + "/" + name, err);
+}
+
+}  // namespace ember::snapshot
