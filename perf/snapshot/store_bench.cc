@@ -4,18 +4,25 @@
 // a lazy restore's first pass records its working set, and the snapshot is pushed with it. Each
 // row times one restore from its start (the handler's spawn where there is one, the load request
 // where not, the copy's start for the copy) to the end of the guest's first pass over its 64 MiB,
-// the function's "first answer"; ember is started beforehand in every row. Then what the store
-// fetched against the working set, and what two snapshots of one guest share in the store.
-// Then the same over HTTP: the store and the memory file served by nginx (Debian's nginx-light)
-// through a forwarder that adds a round trip of 1 ms, then 10 ms (perf/snapshot/delay_proxy.h; this
-// host's kernel may have no netem): the store with an empty cache, and copying the memory file over
-// (curl), then loading it.
+// the function's "first answer"; ember is started beforehand in every row. A warm host's view of
+// the snapshot (ember-snapshot view: the snapshot made whole in the cache) is made before the runs,
+// then timed from the command that finds it (pinned by the manifest's SHA-256, as an agent that
+// names its functions by it would ask: the store is not asked, so it is one row for any store) to
+// the answer of a File load from it; making one from a warm cache, and finding one without the
+// pin (the manifest read from the store), are timed beside. Each row also gives the clone's
+// anonymous memory after the answer: what it holds of its own. Then what the store fetched against
+// the working set, and what two snapshots of one guest share in the store. Then the same over HTTP:
+// the store and the memory file served by nginx (Debian's nginx-light) through a forwarder that
+// adds a round trip of 1 ms, then 10 ms (perf/snapshot/delay_proxy.h; this host's kernel may have
+// no netem): the store with an empty cache, and copying the memory file over (curl), then loading
+// it.
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <regex>
 #include <string>
@@ -97,9 +104,34 @@ bool wait_socket(const std::string& path, const Proc& handler) {
            false;
 }
 
+// ember-snapshot view of `url` in the cache `cache` (pinned by the manifest's SHA-256 `pin` where
+// given): the load body it prints, with resume_vm; empty where it failed. `ms` is how long it took.
+std::string view_load(const std::string& url, const std::string& cache, const std::string& pin = "",
+                      double* ms = nullptr) {
+    std::vector<std::string> argv = {EMBER_SNAPSHOT, "view", "--cache", cache, url};
+    if (!pin.empty()) argv.insert(argv.end() - 1, {"--manifest-sha256", pin});
+    const auto t0 = Clock::now();
+    auto r = ember::testing::run_process(argv, std::chrono::minutes(5));
+    if (ms != nullptr) *ms = ms_since(t0);
+    if (r.exit_code != 0 || r.out.rfind('}') == std::string::npos)
+        return std::fprintf(stderr, "view: %s\n", r.err.c_str()), std::string();
+    return r.out.substr(0, r.out.rfind('}')) + R"(, "resume_vm": true})";
+}
+
 uint64_t number_before(const std::string& text, const std::string& what) {
     std::smatch m;
     return std::regex_search(text, m, std::regex("([0-9]+) " + what)) ? std::stoull(m[1]) : 0;
+}
+
+// A process's anonymous memory, KiB: what a clone holds of its own (the page cache's pages of a
+// mapped memory file are every clone's).
+uint64_t anonymous_kib_of(pid_t pid) {
+    const std::string rollup =
+        ember::testing::read_file("/proc/" + std::to_string(pid) + "/smaps_rollup");
+    std::smatch m;
+    return std::regex_search(rollup, m, std::regex(R"(Anonymous:\s+([0-9]+) kB)"))
+               ? std::stoull(m[1])
+               : 0;
 }
 
 }  // namespace
@@ -129,6 +161,8 @@ int main() {
     const auto second = push(other, "b");
     if (first.exit_code != 0 || second.exit_code != 0) return 1;
 
+    // Each row's clones' anonymous memory after the first answer, by the row's times.
+    std::map<const std::vector<double>*, std::vector<double>> anonymous_kib;
     // One restore: `begin` starts it (and may spawn a handler into `handler`), `load` is the body.
     std::string handler_log;
     auto restore = [&](auto begin, const std::string& load, std::vector<double>& into) {
@@ -144,6 +178,7 @@ int main() {
             !wait_char(*vm, 'T'))
             return false;
         into.push_back(ms_since(t0));
+        anonymous_kib[&into].push_back(static_cast<double>(anonymous_kib_of(vm->pid)));
         vm.reset();  // ember gone: the handler ends and says what it served
         if (handler.pid > 0) {
             ember::testing::wait_for_end(handler.pid, std::chrono::seconds(30));
@@ -163,13 +198,27 @@ int main() {
             return wait_socket(hsock, h);
         };
     };
-    std::vector<double> local, local_uffd, empty, warm, copied;
+    std::vector<double> local, local_uffd, empty, warm, viewed, view_made, view_unpinned, copied;
+    const std::string url = "file://" + store + "/snapshots/a.json";
+    const std::string held_view = dir.path() + "/view-cache";
+    const std::string held_load = view_load(url, held_view);
+    if (held_load.empty()) return 1;
+    // The manifest's SHA-256, as push printed it: what an agent names the snapshot by.
+    std::smatch pinned;
+    if (!std::regex_search(first.out, pinned, std::regex("SHA-256 ([0-9a-f]{64})")))
+        return std::fprintf(stderr, "push printed no manifest SHA-256: %s\n", first.out.c_str()), 1;
+    const std::string pin = pinned[1];
     uint64_t fetched_bytes = 0, fetched_chunks = 0, ws_pages = 0;
     // What a warm cache's restore found there and still fetched (none, where the cache kept what
     // the restore before it fetched).
     uint64_t warm_hits = 0, warm_fetched = 0;
     for (int i = 0; i < runs; ++i) {
         if (!restore(no_handler, file_load(s.state, s.mem, s.ws), local)) return 1;
+        // The warm host's view, right after the File row: rows that write files leave them going
+        // to the disk while the next row runs, and the two rows should meet the same disk.
+        if (!restore([&](Proc&) { return view_load(url, held_view, pin) == held_load; }, held_load,
+                     viewed))
+            return 1;
         if (!restore(
                 [&](Proc& h) {
                     start(h,
@@ -192,6 +241,13 @@ int main() {
             return 1;
         warm_hits = number_before(handler_log, "chunks found there");
         warm_fetched = number_before(handler_log, "fetched into it");
+        // The view made from the warm cache (the chunks the working set did not need fetched), and
+        // found made without the pin.
+        double made = 0, unpinned = 0;
+        const std::string load = view_load(url, dir.path() + "/cache", "", &made);
+        if (load.empty() || view_load(url, dir.path() + "/cache", "", &unpinned) != load) return 1;
+        view_made.push_back(made);
+        view_unpinned.push_back(unpinned);
         const std::string copy = dir.path() + "/copied.mem";
         std::filesystem::remove(copy);
         if (!restore(
@@ -210,9 +266,9 @@ int main() {
         return std::fprintf(stderr, "nginx did not start: %s\n", web.error_log().c_str()), 1;
     struct Remote {
         int rtt_ms;
-        std::vector<double> empty, warm, copied;
+        std::vector<double> empty, warm, unpinned, copied;
     };
-    std::vector<Remote> remote = {{1, {}, {}, {}}, {10, {}, {}, {}}};
+    std::vector<Remote> remote = {{1, {}, {}, {}, {}}, {10, {}, {}, {}, {}}};
     for (auto& r : remote) {
         DelayProxy proxy(web.port(), std::chrono::milliseconds(r.rtt_ms));
         const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port());
@@ -233,6 +289,14 @@ int main() {
             if (!restore(over_http(dir.path() + "/cache"),
                          uffd_load(dir.path() + "/fetched.state", hsock), r.warm))
                 return 1;
+            const std::string manifest = url + "/store/snapshots/a.json";
+            // A pinned view is found without a word to the store: only finding one unpinned is
+            // timed here.
+            const std::string load = view_load(manifest, dir.path() + "/cache");
+            double unpinned = 0;
+            if (load.empty() || view_load(manifest, dir.path() + "/cache", "", &unpinned) != load)
+                return 1;
+            r.unpinned.push_back(unpinned);
             const std::string copy = dir.path() + "/downloaded.mem";
             std::filesystem::remove(copy);
             if (!restore(
@@ -252,16 +316,19 @@ int main() {
     const double base = percentile(local, 0.5);
     std::printf(
         "\nrestore to the first answer (the toucher's pass over 64 MiB of a 256 MiB guest), ms, "
-        "median of %d:\n\n| restore | ms | x local file |\n|---|---|---|\n",
+        "median of %d; and the clone's anonymous memory then, its own (the page cache's pages of a "
+        "mapped memory file are every clone's):\n\n| restore | ms | x local file | anonymous MiB "
+        "|\n|---|---|---|---|\n",
         runs);
     auto row = [&](const std::string& name, const std::vector<double>& v) {
-        std::printf("| %s | %.1f | %.2f |\n", name.c_str(), percentile(v, 0.5),
-                    percentile(v, 0.5) / base);
+        std::printf("| %s | %.1f | %.2f | %.1f |\n", name.c_str(), percentile(v, 0.5),
+                    percentile(v, 0.5) / base, percentile(anonymous_kib[&v], 0.5) / 1024);
     };
     row("local memory file, working set (File)", local);
     row("local memory file, working set, through ember-uffd", local_uffd);
     row("store in a local folder, empty cache", empty);
     row("store in a local folder, warm cache", warm);
+    row("a warm host: the view made, found by its pin (File), from any store", viewed);
     row("copy the memory file on the host, then load", copied);
     for (const auto& r : remote) {
         const std::string at = std::to_string(r.rtt_ms) + " ms away";
@@ -269,6 +336,13 @@ int main() {
         row("store over HTTP " + at + ", warm cache", r.warm);
         row("copy the memory file over HTTP " + at + ", then load", r.copied);
     }
+    std::printf(
+        "making the view from a warm cache (a folder's store): %.1f ms; finding it made without "
+        "the pin (the manifest read from the store): %.1f ms from the folder",
+        percentile(view_made, 0.5), percentile(view_unpinned, 0.5));
+    for (const auto& r : remote)
+        std::printf(", %.1f ms over HTTP %d ms away", percentile(r.unpinned, 0.5), r.rtt_ms);
+    std::printf("; medians of %d\n", runs);
     for (const auto& r : remote)
         std::printf("at %d ms: store (empty cache) / copy then load %.2f\n", r.rtt_ms,
                     percentile(r.empty, 0.5) / percentile(r.copied, 0.5));
