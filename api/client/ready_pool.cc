@@ -173,6 +173,12 @@ Result<ReadyPool::StoreClone> ReadyPool::restore_from_store(const StoreRestore& 
     return StoreClone{std::move(*ember), std::move(*handler)};
 }
 
+Result<EmberProcess> ReadyPool::restore_from_view(const StoreView& from) {
+    auto load = view_load(from);
+    EMBER_TRY(load);
+    return restore(*load);
+}
+
 Result<EmberProcess> ReadyPool::take_for(const FirstSteps& first_steps) {
     // The replacement starts a moment after the steps have ended: an ember starting (spawn, exec,
     // its KVM VM) beside a load, or beside the clone's first steps, would slow the very restore

@@ -19,6 +19,7 @@
 
 #include "api/client/ember_process.h"
 #include "api/client/page_handler.h"
+#include "api/client/store_view.h"
 #include "core/base/unique_fd.h"
 
 namespace ember::client {
@@ -77,6 +78,9 @@ class ReadyPool {
         PageHandler handler;
     };
     Result<StoreClone> restore_from_store(const StoreRestore& from);
+    // A restore from a store's snapshot made whole in the host's cache (view_load(), found or
+    // made first), through the File backend: nothing is left running beside the ember.
+    Result<EmberProcess> restore_from_view(const StoreView& from);
     // take(), then the caller's own first steps on the ember (a load sent its own way, a PATCH
     // after it), with the replacement held back until they have ended, as restore() holds it back
     // for its load. An ember whose steps failed is stopped.

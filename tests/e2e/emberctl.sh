@@ -5,8 +5,9 @@
 # a DHCP answer on a tap with no server; `stop` ends it; `restore` starts a new ember from the
 # snapshot with eth0 moved to the tap that has one, and the kernel goes on to its lease, its root
 # mount and init, which reboots, ending the VM. Then the snapshot is pushed into a store
-# (ember-snapshot push) and `restore --manifest` does the same from it, through ember-uffd. Mistakes
-# are exit code 2, failures 1.
+# (ember-snapshot push) and `restore --manifest` does the same from it, through ember-uffd, then
+# `restore --manifest --view` from the snapshot made whole in the cache. Mistakes are exit code 2,
+# failures 1.
 ember=$1
 emberctl=$2
 source "$(dirname "$0")/common.sh"
@@ -65,9 +66,17 @@ ctl --sock "$work/c.sock" restore --manifest "file://$work/store/snapshots/vm.js
     { echo "FAIL: emberctl restore --manifest: $(cat "$work/restore_c.out")"; cat "$work/c.sock.uffd.log"; show_logs; exit 1; }
 cat "$work/restore_c.out"
 wait_for "$work/log_c" "exited: guest reset the VM" 300
+# And from the snapshot made whole in the cache (ember-snapshot view), through the File backend.
+ctl --sock "$work/d.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
+    --cache "$work/cache" --view --ember-snapshot "$tools/ember-snapshot" --resume \
+    --net eth0=tap0 --ember "$ember" --log "$work/log_d" --console "$work/console_d" \
+    > "$work/restore_d.out" ||
+    { echo "FAIL: emberctl restore --view: $(cat "$work/restore_d.out")"; show_logs; exit 1; }
+cat "$work/restore_d.out"
+wait_for "$work/log_d" "exited: guest reset the VM" 300
 
 absent console_a "IP-Config: Got DHCP answer"
-for vm in b c; do
+for vm in b c d; do
     absent "console_$vm" "Linux version"
     expect "console_$vm" "IP-Config: Got DHCP answer from 172.30.0.1"
     expect "console_$vm" "VFS: Mounted root (ext4 filesystem) on device 254:0."
@@ -77,7 +86,7 @@ done
 wait_for "$work/c.sock.uffd.log" "is gone" 60
 expect c.sock.uffd.log "from the store:"
 if [ "$failures" -ne 0 ]; then
-    show_logs; for vm in b c; do echo "--- console $vm"; tail -n 40 "$work/console_$vm"; done
+    show_logs; for vm in b c d; do echo "--- console $vm"; tail -n 40 "$work/console_$vm"; done
     echo "--- ember-uffd"; cat "$work/c.sock.uffd.log"
     exit 1
 fi

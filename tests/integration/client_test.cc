@@ -382,21 +382,32 @@ TEST(ReadyPool, RestoresASnapshotIntoAReadyEmber) {
     EXPECT_EQ(stats.failed_restores, 1u);
 }
 
+// In a network namespace of its own, a ticker snapshotted and pushed into a folder store as
+// fn.json (`store` is the store's snapshots' URL), and a pool of one ready ember.
+class ReadyPoolFromAStore : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        ASSERT_TRUE(testing::enter_new_netns());
+        ASSERT_NO_FATAL_FAILURE(snapshot_a_ticker(dir));
+        store = "file://" + dir.path() + "/store/snapshots/";
+        auto pushed = testing::run_process(
+            {EMBER_SNAPSHOT, "push", "--snapshot-path", dir.path() + "/fn.state", "--mem-file-path",
+             dir.path() + "/fn.mem", store + "fn.json"},
+            kFailsafe);
+        ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+        auto started = client::ReadyPool::start(pool_options(dir, 1));
+        ASSERT_TRUE(started) << started.error().message;
+        pool = std::move(*started);
+    }
+    TempDir dir;
+    std::string store;
+    std::unique_ptr<client::ReadyPool> pool;
+};
+
 // A restore from a store of snapshots (ember-snapshot push): the pool starts ember-uffd for it,
 // which fetches the state file, then loads a ready ember through it; the handler ends with the
 // ember. A manifest that is not there is an error with the handler's own words.
-TEST(ReadyPool, RestoresFromAStoreThroughEmberUffd) {
-    ASSERT_TRUE(testing::enter_new_netns());
-    TempDir dir;
-    ASSERT_NO_FATAL_FAILURE(snapshot_a_ticker(dir));
-    const std::string store = "file://" + dir.path() + "/store/snapshots/";
-    auto pushed =
-        testing::run_process({EMBER_SNAPSHOT, "push", "--snapshot-path", dir.path() + "/fn.state",
-                              "--mem-file-path", dir.path() + "/fn.mem", store + "fn.json"},
-                             kFailsafe);
-    ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
-    auto pool = client::ReadyPool::start(pool_options(dir, 1));
-    ASSERT_TRUE(pool) << pool.error().message;
+TEST_F(ReadyPoolFromAStore, RestoresThroughEmberUffd) {
     client::StoreRestore from;
     from.manifest_url = store + "fn.json";
     from.socket_path = dir.path() + "/fn.uffd";
@@ -404,7 +415,7 @@ TEST(ReadyPool, RestoresFromAStoreThroughEmberUffd) {
     from.cache_dir = dir.path() + "/cache";
     from.ember_uffd = EMBER_UFFD;
     from.log_path = dir.path() + "/uffd.log";
-    auto clone = (*pool)->restore_from_store(from);
+    auto clone = pool->restore_from_store(from);
     ASSERT_TRUE(clone) << clone.error().message;
     EXPECT_FALSE(clone->handler.load().working_set_path) << "pushed without a working set";
     auto info = clone->ember.client().describe_instance();
@@ -417,11 +428,35 @@ TEST(ReadyPool, RestoresFromAStoreThroughEmberUffd) {
         << status << ": " << testing::read_file(from.log_path);
 
     from.manifest_url = store + "nothing.json";
-    auto missing = (*pool)->restore_from_store(from);
+    auto missing = pool->restore_from_store(from);
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().message.find("nothing.json ended: ember-uffd: --manifest"),
               std::string::npos)
         << missing.error().message;
+}
+
+// A restore from the snapshot made whole in the host's cache (ember-snapshot view): the pool loads
+// a ready ember from the view's files, the File backend, and the guest runs on from its snapshot.
+// A wrong pin is an error with ember-snapshot's own words, and nothing is loaded.
+TEST_F(ReadyPoolFromAStore, RestoresFromItsViewThroughTheFileBackend) {
+    client::StoreView from;
+    from.manifest_url = store + "fn.json";
+    from.cache_dir = dir.path() + "/cache";
+    from.ember_snapshot = EMBER_SNAPSHOT;
+    auto clone = pool->restore_from_view(from);
+    ASSERT_TRUE(clone) << clone.error().message;
+    auto info = clone->client().describe_instance();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->state, VmState::Running);
+    ASSERT_TRUE(wait_for_text(dir.path() + "/pool.console", " ok\n"));
+    (void)clone->stop();
+
+    from.manifest_sha256 = std::string(64, '0');
+    auto wrong = pool->restore_from_view(from);
+    ASSERT_FALSE(wrong);
+    EXPECT_NE(wrong.error().message.find("not the pinned"), std::string::npos)
+        << wrong.error().message;
+    EXPECT_EQ(pool->stats().restores, 1u);
 }
 
 // A host agent's own first steps on a taken ember: the pool starts no replacement beside them,

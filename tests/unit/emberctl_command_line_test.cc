@@ -61,6 +61,26 @@ TEST(EmberctlCommandLine, RestoreFromAStoreTakesAManifestInsteadOfTheFiles) {
     EXPECT_FALSE(parse({"--sock", "s", "snapshot", "--manifest", "u"}));
 }
 
+TEST(EmberctlCommandLine, RestoreFromAStoresViewTakesTheCacheAndAPin) {
+    auto cl = parse({"--sock", "s", "restore", "--manifest", "s3://b/snapshots/fn.json", "--cache",
+                     "/c", "--view", "--manifest-sha256", std::string(64, 'a'), "--ember-snapshot",
+                     "/opt/ember-snapshot", "--resume"});
+    ASSERT_TRUE(cl) << cl.error().message;
+    EXPECT_TRUE(cl->view);
+    EXPECT_EQ(cl->manifest_sha256, std::string(64, 'a'));
+    EXPECT_EQ(cl->ember_snapshot, "/opt/ember-snapshot");
+    auto no_cache = parse({"--sock", "s", "restore", "--manifest", "u", "--view"});
+    ASSERT_FALSE(no_cache);
+    EXPECT_NE(no_cache.error().message.find("--view takes --cache"), std::string::npos);
+    EXPECT_FALSE(parse({"--sock", "s", "restore", "--manifest", "u", "--cache", "/c", "--view",
+                        "--ember-uffd", "/opt/ember-uffd"}));
+    auto pin_alone = parse({"--sock", "s", "restore", "--manifest", "u", "--manifest-sha256", "a"});
+    ASSERT_FALSE(pin_alone);
+    EXPECT_NE(pin_alone.error().message.find("go with --view"), std::string::npos);
+    EXPECT_FALSE(parse({"--sock", "s", "restore", "--state", "a", "--mem-file", "b", "--view"}));
+    EXPECT_FALSE(parse({"--sock", "s", "snapshot", "--view"}));
+}
+
 TEST(EmberctlCommandLine, CallTakesAMethodAPathAndOneBody) {
     auto cl = parse({"--sock", "s", "call", "PUT", "/drives/rootfs", R"({"drive_id": "rootfs"})"});
     ASSERT_TRUE(cl) << cl.error().message;

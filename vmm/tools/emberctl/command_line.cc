@@ -17,6 +17,9 @@ Start an ember serving its API at PATH, and leave it running:
   restore   --manifest URL [--cache DIR] [--ember-uffd PATH] [--resume] [--net IFACE=TAP]...
             [--ember PATH] [--log PATH] [--console PATH]: from a store, through ember-uffd, which
             writes the state file to PATH.state and listens at PATH.uffd, its log PATH.uffd.log
+  restore   --manifest URL --cache DIR --view [--manifest-sha256 HEX] [--ember-snapshot PATH]
+            [--resume] [--net IFACE=TAP]... [--ember PATH] [--log PATH] [--console PATH]: from
+            the snapshot made whole in the cache (ember-snapshot view), through the File backend
 Drive the ember serving at PATH:
   status                       its id, state and version
   config                       its configuration (GET /vm/config)
@@ -65,7 +68,8 @@ bool takes(Command c, const std::string& flag) {
     if (c == Command::Restore)
         return flag == "--state" || flag == "--mem-file" || flag == "--working-set" ||
                flag == "--resume" || flag == "--net" || flag == "--manifest" || flag == "--cache" ||
-               flag == "--ember-uffd";
+               flag == "--ember-uffd" || flag == "--view" || flag == "--manifest-sha256" ||
+               flag == "--ember-snapshot";
     if (c == Command::Snapshot)
         return flag == "--state" || flag == "--mem-file" || flag == "--diff";
     if (c == Command::WorkingSet || c == Command::Metrics) return flag == "--path";
@@ -106,10 +110,16 @@ Result<void> check_complete(const CommandLine& cl) {
             if (cl.manifest) {
                 if (!cl.state_path.empty() || !cl.mem_file_path.empty() || cl.working_set_path)
                     return fail("restore: give --manifest, or --state and --mem-file, not both");
+                if (cl.view && (!cl.cache_dir || cl.ember_uffd))
+                    return fail("restore: --view takes --cache, and no --ember-uffd");
+                if (!cl.view && (cl.manifest_sha256 || cl.ember_snapshot))
+                    return fail("restore: --manifest-sha256 and --ember-snapshot go with --view");
                 return {};
             }
-            if (cl.cache_dir || cl.ember_uffd)
-                return fail("restore: --cache and --ember-uffd go with --manifest");
+            if (cl.cache_dir || cl.ember_uffd || cl.view || cl.manifest_sha256 || cl.ember_snapshot)
+                return fail(
+                    "restore: --cache, --ember-uffd, --view, --manifest-sha256 and "
+                    "--ember-snapshot go with --manifest");
             [[fallthrough]];
         case Command::Snapshot:
             if (cl.state_path.empty() || cl.mem_file_path.empty())
@@ -149,10 +159,10 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
             cl.json = true;
             continue;
         }
-        if (arg == "--resume" || arg == "--diff") {
+        if (arg == "--resume" || arg == "--diff" || arg == "--view") {
             if (!command || !takes(*command, arg))
                 return fail(arg + " does not go with this command");
-            (arg == "--resume" ? cl.resume : cl.diff) = true;
+            (arg == "--resume" ? cl.resume : arg == "--diff" ? cl.diff : cl.view) = true;
             continue;
         }
         const bool common = arg == "--sock" || arg == "--timeout-ms";
@@ -202,6 +212,10 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
             cl.cache_dir = value;
         else if (arg == "--ember-uffd")
             cl.ember_uffd = value;
+        else if (arg == "--manifest-sha256")
+            cl.manifest_sha256 = value;
+        else if (arg == "--ember-snapshot")
+            cl.ember_snapshot = value;
         else if (arg == "--path")
             cl.path = value;
         else if (arg == "--vcpus" || arg == "--mem") {

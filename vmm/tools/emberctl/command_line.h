@@ -55,10 +55,14 @@ struct CommandLine {
     std::optional<std::string> working_set_path;
     bool resume = false;
     std::vector<NetworkOverride> network_overrides;
-    // restore from a store: its manifest's URL, the host's chunk cache, ember-uffd's path.
+    // restore from a store: its manifest's URL, the host's chunk cache, ember-uffd's path; or,
+    // with `view`, from its view in the cache, pinned where given, ember-snapshot's path.
     std::optional<std::string> manifest;
     std::optional<std::string> cache_dir;
     std::optional<std::string> ember_uffd;
+    bool view = false;
+    std::optional<std::string> manifest_sha256;
+    std::optional<std::string> ember_snapshot;
 
     // working-set and metrics.
     std::string path;

@@ -13,6 +13,7 @@
 
 #include "api/client/ember_process.h"
 #include "api/client/page_handler.h"
+#include "api/client/store_view.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
 #include "core/base/open_file.h"
@@ -155,7 +156,16 @@ Result<void> run(const CommandLine& cl) {
             load.mem_backend = MemBackend{MemBackendType::File, cl.mem_file_path};
             load.working_set_path = cl.working_set_path;
             std::optional<client::PageHandler> handler;
-            if (cl.manifest) {
+            if (cl.manifest && cl.view) {
+                client::StoreView from;
+                from.manifest_url = *cl.manifest;
+                from.cache_dir = *cl.cache_dir;
+                from.manifest_sha256 = cl.manifest_sha256.value_or("");
+                if (cl.ember_snapshot) from.ember_snapshot = *cl.ember_snapshot;
+                auto viewed = client::view_load(from);
+                EMBER_TRY(viewed);
+                load = std::move(*viewed);
+            } else if (cl.manifest) {
                 client::StoreRestore from;
                 from.manifest_url = *cl.manifest;
                 from.socket_path = cl.sock + ".uffd";

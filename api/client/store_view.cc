@@ -1,0 +1,84 @@
+#include "api/client/store_view.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <string_view>
+
+#include "api/client/spawn.h"
+#include "api/json/api_bodies.h"
+#include "core/base/unique_fd.h"
+
+namespace ember::client {
+namespace {
+
+// What ember-snapshot view prints is a load body and a line or two: more is not its.
+constexpr size_t kMaxOutput = 64 << 10;
+
+std::string last_line(std::string_view text) {
+    while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    const size_t at = text.rfind('\n');
+    return std::string(at == std::string_view::npos ? text : text.substr(at + 1));
+}
+
+}  // namespace
+
+Result<LoadSnapshot> view_load(const StoreView& v) {
+    const std::string what = v.ember_snapshot + " view " + v.manifest_url;
+    std::array<int, 2> out{-1, -1}, err{-1, -1};
+    if (::pipe2(out.data(), O_CLOEXEC) != 0) return fail_errno(what + ": a pipe");
+    UniqueFd out_read(out[0]), out_write(out[1]);
+    if (::pipe2(err.data(), O_CLOEXEC) != 0) return fail_errno(what + ": a pipe");
+    UniqueFd err_read(err[0]), err_write(err[1]);
+    auto in = open_output("");
+    EMBER_TRY(in);
+    std::vector<std::string> argv = {v.ember_snapshot, "view", "--cache", v.cache_dir};
+    if (!v.manifest_sha256.empty())
+        argv.insert(argv.end(), {"--manifest-sha256", v.manifest_sha256});
+    argv.push_back(v.manifest_url);
+    auto spawned = spawn_program(std::move(argv), in->get(), out_write.get(), err_write.get());
+    EMBER_TRY(spawned, what);
+    out_write = UniqueFd();
+    err_write = UniqueFd();
+
+    std::array<std::string, 2> got;
+    std::array<pollfd, 2> fds{{{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0}}};
+    const auto deadline = std::chrono::steady_clock::now() + v.timeout;
+    bool timed_out = false;
+    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 ||
+            ::poll(fds.data(), fds.size(), static_cast<int>(left.count())) == 0) {
+            timed_out = true;
+            break;
+        }
+        for (size_t i = 0; i < fds.size(); ++i) {
+            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+            char buffer[4096];
+            const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+            if (n > 0 && got[i].size() < kMaxOutput)
+                got[i].append(buffer, static_cast<size_t>(n));
+            else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+                fds[i].fd = -1;
+        }
+    }
+    if (timed_out) ::kill(spawned->pid, SIGKILL);
+    int status = -1;
+    ::waitpid(spawned->pid, &status, 0);
+    if (timed_out)
+        return fail(what + ": no answer within " + std::to_string(v.timeout.count()) + " ms");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return fail(what + " failed" + (got[1].empty() ? "" : ": " + last_line(got[1])));
+    auto load = json::parse_body<LoadSnapshot>(got[0]);
+    EMBER_TRY(load, what + ": what it printed");
+    if (!load->mem_backend || load->uffd()) return fail(what + ": printed no File load");
+    load->resume_vm = v.resume_vm;
+    return load;
+}
+
+}  // namespace ember::client

@@ -1,0 +1,29 @@
+// api/client: a store's snapshot made whole in the host's chunk cache, for a File load
+// (`ember-snapshot view`; README, "A host that runs the function again: its view"): found at once
+// where it is pinned by its manifest's SHA-256 and was made this boot, else made, and the load
+// that names it. Every clone loaded from it maps the page cache's one copy of its memory, where a
+// restore through ember-uffd copies the working set into each.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "core/actions.h"
+#include "core/base/error.h"
+
+namespace ember::client {
+
+struct StoreView {
+    std::string manifest_url;     // file://, http://, https:// or s3://
+    std::string cache_dir;        // the host's chunk cache, which holds the view
+    std::string manifest_sha256;  // the pin, as push printed it; empty: the store is asked
+    std::string ember_snapshot = "ember-snapshot";
+    // Making a view fetches what the cache lacks of the snapshot's whole memory.
+    std::chrono::milliseconds timeout{300'000};
+    bool resume_vm = true;
+};
+
+// Runs ember-snapshot view and reads the load it prints; an error carries its last line.
+Result<LoadSnapshot> view_load(const StoreView& view);
+
+}  // namespace ember::client
