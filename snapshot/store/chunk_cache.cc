@@ -157,10 +157,6 @@ ChunkBytes ChunkCache::cached(const ChunkId& id, uint64_t length) {
     return std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
 }
 
-namespace {
-constexpr const char* kCheckedAttr = "user.ember.checked";
-}  // namespace
-
 bool ChunkCache::checked_this_boot(int fd) const {
     char mark[64];
     const ssize_t n = ::fgetxattr(fd, kCheckedAttr, mark, sizeof mark);
@@ -397,6 +393,9 @@ void ChunkCache::added_beside(uint64_t bytes) {
 
 void ChunkCache::evict() {
     const std::lock_guard guard(evicting_);
+    // What this process adds while the folder is counted may be missed by the count: it stays
+    // counted as added.
+    const uint64_t added_before = written_.load();
     struct Entry {
         timespec used;
         uint64_t bytes;
@@ -440,6 +439,8 @@ void ChunkCache::evict() {
                     total += use->bytes;
                 } else if (name.starts_with(".") && now - use->used.tv_sec > 600) {
                     stale.emplace_back(name);  // a maker or a remover that died
+                } else if (name.starts_with(".")) {
+                    total += use->bytes;  // a view being made, or removed: not to go yet
                 }
             }
         });
@@ -454,9 +455,9 @@ void ChunkCache::evict() {
         for (const auto& c : chunks) {
             if (total <= goal) break;
             if (c.view) {
-                remove_view(views.get(), c.path);
+                // Gone already (another process's eviction) is not counted twice.
+                if (remove_view(views.get(), c.path)) ++counts_.evicted;
                 total -= c.bytes;
-                ++counts_.evicted;
             } else if (::unlinkat(dir_.get(), c.path.c_str(), 0) == 0) {
                 total -= c.bytes;
                 ++counts_.evicted;
@@ -464,7 +465,7 @@ void ChunkCache::evict() {
         }
     }
     counted_ = total;
-    written_ = 0;
+    written_ -= added_before;
 }
 
 std::string describe(const CacheCounts& c) {

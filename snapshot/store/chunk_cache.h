@@ -48,6 +48,9 @@
 
 namespace ember::snapshot {
 
+// The user xattr a cached file carries: the ID of the boot that checked its bytes.
+inline constexpr const char* kCheckedAttr = "user.ember.checked";
+
 struct CacheCounts {
     std::atomic<uint64_t> hits{0};
     std::atomic<uint64_t> hashed{0};   // of the hits: checked, not found checked since the boot

@@ -1,5 +1,6 @@
 #include "snapshot/store/snapshot_view.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <ctime>
 #include <optional>
 #include <random>
+#include <string_view>
+#include <vector>
 
 #include "core/base/file_io.h"
 #include "core/base/unique_fd.h"
@@ -100,17 +103,36 @@ Result<void> write_view(int dir, const std::string& path, const Manifest& m, Chu
                              }),
               "its memory file");
     cache.mark_checked(memory.get());
+    // Without the mark no view is ever found made: each load would make its own anew.
+    if (!cache.checked_this_boot(memory.get()))
+        return fail(
+            "the cache's folder takes no user xattrs, which a view needs (a mark of the "
+            "boot that checked it)");
+    // Read-only: every clone maps the memory file, and sees a write to it (a merge of a Diff
+    // snapshot onto it, say) in each page it has not written itself.
+    for (const char* file : kViewFiles)
+        if (::fchmodat(dir, file, 0444, 0) != 0 && errno != ENOENT)
+            return fail_errno(std::string("its ") + file);
+    if (::fchmod(dir, 0755) != 0) return fail_errno("its folder");
     return {};
 }
 
 }  // namespace
 
-// Nothing else than a view's files is ever in one of its folders.
+// A view's folder holds files only (its own, or what another put there).
 void remove_view_folder(int views, const std::string& name) {
-    const UniqueFd dir(
-        ::openat(views, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-    if (dir.valid())
-        for (const char* file : kViewFiles) ::unlinkat(dir.get(), file, 0);
+    const int fd = ::openat(views, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
+    if (listing != nullptr) {
+        std::vector<std::string> files;
+        while (const dirent* e = ::readdir(listing))
+            if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..")
+                files.emplace_back(e->d_name);
+        for (const auto& file : files) ::unlinkat(fd, file.c_str(), 0);
+        ::closedir(listing);
+    } else if (fd >= 0) {
+        ::close(fd);
+    }
     ::unlinkat(views, name.c_str(), AT_REMOVEDIR);
 }
 
@@ -127,16 +149,18 @@ std::optional<ViewUse> view_use(int views, const std::string& name) {
     return use;
 }
 
-void remove_view(int views, const std::string& name) {
+bool remove_view(int views, const std::string& name) {
     // Aside first: a reader finds the view whole or not at all.
     const std::string aside = "." + name + ".gone-" + random_suffix();
-    if (::renameat(views, name.c_str(), views, aside.c_str()) == 0)
-        remove_view_folder(views, aside);
+    if (::renameat(views, name.c_str(), views, aside.c_str()) != 0) return false;
+    remove_view_folder(views, aside);
+    return true;
 }
 
 std::optional<SnapshotView> find_view(const ChunkCache& cache, const ChunkId& digest) {
     const std::string views_path = cache.folder() + "/" + kViewFolder;
-    const UniqueFd views(::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const UniqueFd views(
+        ::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!views.valid()) return std::nullopt;
     return found(cache, views.get(), digest.hex());
 }
@@ -145,7 +169,10 @@ Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& m, const Chunk
                                unsigned fetchers) {
     const std::string views_path = cache.folder() + "/" + kViewFolder;
     EMBER_TRY(make_folder(views_path), "the cache's views");
-    const UniqueFd views(::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    // Not followed, as the cache's eviction does not follow it: a view it could not count would
+    // never go.
+    const UniqueFd views(
+        ::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!views.valid()) return fail_errno("the cache's views " + views_path);
     const std::string name = digest.hex();
     if (auto view = found(cache, views.get(), name)) return *view;
@@ -173,22 +200,25 @@ Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& m, const Chunk
     }
     // Where a view is already there, it is either one another process has just made (taken, and
     // this one dropped) or one of another boot (set aside for this one).
+    int err = 0;
     for (int tries = 0; tries < 2; ++tries) {
-        if (::renameat(views.get(), made_in.c_str(), views.get(), name.c_str()) == 0) {
+        const bool renamed =
+            ::renameat(views.get(), made_in.c_str(), views.get(), name.c_str()) == 0;
+        err = errno;
+        if (renamed) {
             auto view = found(cache, views.get(), name);
             if (!view) return fail("the view made at " + views_path + "/" + name + " went at once");
             view->made = true;
             cache.added_beside(view->bytes);
             return *view;
         }
-        if (errno != EEXIST && errno != ENOTEMPTY) break;
+        if (err != EEXIST && err != ENOTEMPTY) break;
         if (auto view = found(cache, views.get(), name)) {
             remove_view_folder(views.get(), made_in);
             return *view;
         }
         remove_view(views.get(), name);
     }
-    const int err = errno;
     remove_view_folder(views.get(), made_in);
     return fail_errno("the view " + views_path + "/" + name, err);
 }

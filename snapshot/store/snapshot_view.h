@@ -9,9 +9,11 @@
 // A view is made from chunks checked against their names (through the cache, which fetches what it
 // lacks), under a temporary name, and renamed into place whole; its memory file carries the boot's
 // ID as a chunk does. A view without this boot's ID (a host's crash may have left its bytes short)
-// is made again, never read. It counts against the cache's bound and goes, least recently used
-// first, as chunks do: renamed aside whole first, so a reader finds all of it or none. A VM that
-// maps it keeps its memory file's pages while it runs.
+// is made again, never read; a folder that takes no user xattrs takes no views. Its files are
+// read-only: every clone maps the memory file and would see a write to it. It counts against the
+// cache's bound and goes, least recently used first, as chunks do: renamed aside whole first, so a
+// reader finds all of it or none. A VM that maps it keeps its memory file's pages, and their
+// blocks on the disk, while it runs: the bound counts only what is still named.
 #pragma once
 
 #include <sys/stat.h>
@@ -53,7 +55,8 @@ struct ViewUse {
     uint64_t bytes;
 };
 std::optional<ViewUse> view_use(int views, const std::string& name);
-void remove_view(int views, const std::string& name);
+// Whether it was there to remove.
+bool remove_view(int views, const std::string& name);
 void remove_view_folder(int views, const std::string& name);
 
 }  // namespace ember::snapshot

@@ -30,6 +30,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -285,6 +286,10 @@ int main(int argc, char** argv) {
             !parent.empty())
             return usage();
         store.manifest_url = url;
+        // The load it prints names the view's files: an ember elsewhere must find them.
+        std::error_code absolute_error;
+        auto absolute = std::filesystem::absolute(store.cache, absolute_error);
+        if (!absolute_error) store.cache = absolute.string();
         if (store.fetcher.empty()) store.fetcher = FetcherStore::beside_this_program();
         r = view(store, pin);
     } else {

@@ -2,11 +2,13 @@
 // file of the snapshot it follows), so the base can be loaded with the Diff's state file. Copies
 // only the diff's data extents: its holes are pages that did not change.
 #include <fcntl.h>
+#include <sys/xattr.h>
 
 #include <cstdio>
 
 #include "core/base/open_file.h"
 #include "snapshot/memory_merge.h"
+#include "snapshot/store/chunk_cache.h"
 
 int main(int argc, char** argv) {
     if (argc != 3) {
@@ -18,6 +20,16 @@ int main(int argc, char** argv) {
     if (!base || !diff) {
         std::fprintf(stderr, "ember-snapshot-merge: %s: %s\n", base ? argv[2] : argv[1],
                      (base ? diff : base).error().message.c_str());
+        return 1;
+    }
+    // A chunk cache's file (a store's snapshot's view, which clones map and would see the merge
+    // in): write-protected, but root writes it anyway.
+    if (::fgetxattr(base->get(), ember::snapshot::kCheckedAttr, nullptr, 0) >= 0) {
+        std::fprintf(
+            stderr,
+            "ember-snapshot-merge: %s is a chunk cache's (a store's snapshot's view, which "
+            "its clones map): merge onto a copy of it\n",
+            argv[1]);
         return 1;
     }
     auto copied = ember::snapshot::merge_diff(base->get(), diff->get());
