@@ -43,6 +43,8 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
         r.ember_uffd,    "--socket",   r.socket_path,         "--manifest", r.manifest_url,
         "--write-state", r.state_path, "--write-working-set", working_set};
     if (!r.cache_dir.empty()) argv.insert(argv.end(), {"--cache", r.cache_dir});
+    if (!r.cache_dir.empty() && r.cache_bytes != 0)
+        argv.insert(argv.end(), {"--cache-bytes", std::to_string(r.cache_bytes)});
     auto in = open_output("");
     EMBER_TRY(in);
     auto err = open_output(r.log_path);

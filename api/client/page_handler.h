@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "core/actions.h"
@@ -22,6 +23,7 @@ struct StoreRestore {
     std::string socket_path;   // the handler's socket: the load's backend_path
     std::string state_path;    // where the state file is written: the load's snapshot_path
     std::string cache_dir;     // the host's chunk cache; empty: none
+    uint64_t cache_bytes = 0;  // its bound; 0: ember-uffd's own (4 GiB)
     std::string ember_uffd = "ember-uffd";
     std::string log_path;                       // its stderr, appended; empty: /dev/null
     std::chrono::milliseconds timeout{60'000};  // until its socket is there

@@ -174,6 +174,10 @@ Result<ReadyPool::StoreClone> ReadyPool::restore_from_store(const StoreRestore& 
 }
 
 Result<EmberProcess> ReadyPool::restore_from_view(const StoreView& from) {
+    if (options_.process.jail)
+        return fail(
+            "restore_from_view: a jailed ember cannot reach the cache's files; take() one and link "
+            "the view's files (view_load()) into its jail");
     auto load = view_load(from);
     EMBER_TRY(load);
     return restore(*load);

@@ -79,7 +79,8 @@ class ReadyPool {
     };
     Result<StoreClone> restore_from_store(const StoreRestore& from);
     // A restore from a store's snapshot made whole in the host's cache (view_load(), found or
-    // made first), through the File backend: nothing is left running beside the ember.
+    // made first), through the File backend: nothing is left running beside the ember. Not for a
+    // jailed pool, whose embers see their jail's files alone.
     Result<EmberProcess> restore_from_view(const StoreView& from);
     // take(), then the caller's own first steps on the ember (a load sent its own way, a PATCH
     // after it), with the replacement held back until they have ended, as restore() holds it back

@@ -37,6 +37,8 @@ Result<LoadSnapshot> view_load(const StoreView& v) {
     auto in = open_output("");
     EMBER_TRY(in);
     std::vector<std::string> argv = {v.ember_snapshot, "view", "--cache", v.cache_dir};
+    if (v.cache_bytes != 0)
+        argv.insert(argv.end(), {"--cache-bytes", std::to_string(v.cache_bytes)});
     if (!v.manifest_sha256.empty())
         argv.insert(argv.end(), {"--manifest-sha256", v.manifest_sha256});
     argv.push_back(v.manifest_url);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include "core/actions.h"
@@ -16,6 +17,7 @@ namespace ember::client {
 struct StoreView {
     std::string manifest_url;     // file://, http://, https:// or s3://
     std::string cache_dir;        // the host's chunk cache, which holds the view
+    uint64_t cache_bytes = 0;     // its bound; 0: ember-snapshot's own (4 GiB)
     std::string manifest_sha256;  // the pin, as push printed it; empty: the store is asked
     std::string ember_snapshot = "ember-snapshot";
     // Making a view fetches what the cache lacks of the snapshot's whole memory.

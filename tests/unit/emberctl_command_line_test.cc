@@ -64,9 +64,13 @@ TEST(EmberctlCommandLine, RestoreFromAStoreTakesAManifestInsteadOfTheFiles) {
 TEST(EmberctlCommandLine, RestoreFromAStoresViewTakesTheCacheAndAPin) {
     auto cl = parse({"--sock", "s", "restore", "--manifest", "s3://b/snapshots/fn.json", "--cache",
                      "/c", "--view", "--manifest-sha256", std::string(64, 'a'), "--ember-snapshot",
-                     "/opt/ember-snapshot", "--resume"});
+                     "/opt/ember-snapshot", "--cache-bytes", "68719476736", "--resume"});
     ASSERT_TRUE(cl) << cl.error().message;
     EXPECT_TRUE(cl->view);
+    EXPECT_EQ(cl->cache_bytes, uint64_t{64} << 30);
+    EXPECT_FALSE(parse(
+        {"--sock", "s", "restore", "--manifest", "u", "--cache", "/c", "--cache-bytes", "4G"}));
+    EXPECT_FALSE(parse({"--sock", "s", "restore", "--manifest", "u", "--cache-bytes", "4096"}));
     EXPECT_EQ(cl->manifest_sha256, std::string(64, 'a'));
     EXPECT_EQ(cl->ember_snapshot, "/opt/ember-snapshot");
     auto no_cache = parse({"--sock", "s", "restore", "--manifest", "u", "--view"});

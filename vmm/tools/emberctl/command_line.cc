@@ -14,12 +14,14 @@ Start an ember serving its API at PATH, and leave it running:
             [--ember PATH] [--log PATH] [--console PATH]
   restore   --state PATH --mem-file PATH [--working-set PATH] [--resume] [--net IFACE=TAP]...
             [--ember PATH] [--log PATH] [--console PATH]
-  restore   --manifest URL [--cache DIR] [--ember-uffd PATH] [--resume] [--net IFACE=TAP]...
-            [--ember PATH] [--log PATH] [--console PATH]: from a store, through ember-uffd, which
-            writes the state file to PATH.state and listens at PATH.uffd, its log PATH.uffd.log
-  restore   --manifest URL --cache DIR --view [--manifest-sha256 HEX] [--ember-snapshot PATH]
-            [--resume] [--net IFACE=TAP]... [--ember PATH] [--log PATH] [--console PATH]: from
-            the snapshot made whole in the cache (ember-snapshot view), through the File backend
+  restore   --manifest URL [--cache DIR [--cache-bytes N]] [--ember-uffd PATH] [--resume]
+            [--net IFACE=TAP]... [--ember PATH] [--log PATH] [--console PATH]: from a store,
+            through ember-uffd, which writes the state file to PATH.state and listens at
+            PATH.uffd, its log PATH.uffd.log
+  restore   --manifest URL --cache DIR [--cache-bytes N] --view [--manifest-sha256 HEX]
+            [--ember-snapshot PATH] [--resume] [--net IFACE=TAP]... [--ember PATH] [--log PATH]
+            [--console PATH]: from the snapshot made whole in the cache (ember-snapshot view),
+            through the File backend
 Drive the ember serving at PATH:
   status                       its id, state and version
   config                       its configuration (GET /vm/config)
@@ -69,7 +71,7 @@ bool takes(Command c, const std::string& flag) {
         return flag == "--state" || flag == "--mem-file" || flag == "--working-set" ||
                flag == "--resume" || flag == "--net" || flag == "--manifest" || flag == "--cache" ||
                flag == "--ember-uffd" || flag == "--view" || flag == "--manifest-sha256" ||
-               flag == "--ember-snapshot";
+               flag == "--ember-snapshot" || flag == "--cache-bytes";
     if (c == Command::Snapshot)
         return flag == "--state" || flag == "--mem-file" || flag == "--diff";
     if (c == Command::WorkingSet || c == Command::Metrics) return flag == "--path";
@@ -110,15 +112,18 @@ Result<void> check_complete(const CommandLine& cl) {
             if (cl.manifest) {
                 if (!cl.state_path.empty() || !cl.mem_file_path.empty() || cl.working_set_path)
                     return fail("restore: give --manifest, or --state and --mem-file, not both");
+                if (cl.cache_bytes && !cl.cache_dir)
+                    return fail("restore: --cache-bytes goes with --cache");
                 if (cl.view && (!cl.cache_dir || cl.ember_uffd))
                     return fail("restore: --view takes --cache, and no --ember-uffd");
                 if (!cl.view && (cl.manifest_sha256 || cl.ember_snapshot))
                     return fail("restore: --manifest-sha256 and --ember-snapshot go with --view");
                 return {};
             }
-            if (cl.cache_dir || cl.ember_uffd || cl.view || cl.manifest_sha256 || cl.ember_snapshot)
+            if (cl.cache_dir || cl.cache_bytes || cl.ember_uffd || cl.view || cl.manifest_sha256 ||
+                cl.ember_snapshot)
                 return fail(
-                    "restore: --cache, --ember-uffd, --view, --manifest-sha256 and "
+                    "restore: --cache, --cache-bytes, --ember-uffd, --view, --manifest-sha256 and "
                     "--ember-snapshot go with --manifest");
             [[fallthrough]];
         case Command::Snapshot:
@@ -218,7 +223,13 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
             cl.ember_snapshot = value;
         else if (arg == "--path")
             cl.path = value;
-        else if (arg == "--vcpus" || arg == "--mem") {
+        else if (arg == "--cache-bytes") {
+            uint64_t n = 0;
+            const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+            if (ec != std::errc() || end != value.data() + value.size() || n == 0)
+                return fail("--cache-bytes: '" + value + "' is not a number of bytes");
+            cl.cache_bytes = n;
+        } else if (arg == "--vcpus" || arg == "--mem") {
             auto n = number(arg, value);
             EMBER_TRY(n);
             (arg == "--vcpus" ? cl.vcpus : cl.mem_mib) = *n;

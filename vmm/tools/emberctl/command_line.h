@@ -59,6 +59,7 @@ struct CommandLine {
     // with `view`, from its view in the cache, pinned where given, ember-snapshot's path.
     std::optional<std::string> manifest;
     std::optional<std::string> cache_dir;
+    std::optional<uint64_t> cache_bytes;
     std::optional<std::string> ember_uffd;
     bool view = false;
     std::optional<std::string> manifest_sha256;

@@ -160,6 +160,9 @@ Result<void> run(const CommandLine& cl) {
                 client::StoreView from;
                 from.manifest_url = *cl.manifest;
                 from.cache_dir = *cl.cache_dir;
+                from.cache_bytes = cl.cache_bytes.value_or(0);
+                // Making a view fetches the snapshot's memory: a longer --timeout-ms lengthens it.
+                from.timeout = std::max(from.timeout, cl.timeout);
                 from.manifest_sha256 = cl.manifest_sha256.value_or("");
                 if (cl.ember_snapshot) from.ember_snapshot = *cl.ember_snapshot;
                 auto viewed = client::view_load(from);
@@ -172,6 +175,7 @@ Result<void> run(const CommandLine& cl) {
                 from.state_path = cl.sock + ".state";
                 from.log_path = cl.sock + ".uffd.log";
                 from.cache_dir = cl.cache_dir.value_or("");
+                from.cache_bytes = cl.cache_bytes.value_or(0);
                 if (cl.ember_uffd) from.ember_uffd = *cl.ember_uffd;
                 auto started = client::PageHandler::start(from);
                 EMBER_TRY(started);
