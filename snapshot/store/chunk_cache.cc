@@ -1,6 +1,5 @@
 #include "snapshot/store/chunk_cache.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -27,25 +26,6 @@ bool is_chunk_name(std::string_view name) {
 
 bool is_subfolder_name(std::string_view name) {
     return name.size() == 2 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
-
-// Calls `each(dir, name, stat)` for every entry of folder `dir` but "." and "..".
-template <typename Each>
-void for_each_entry(int dir, Each each) {
-    const int fd = ::dup(dir);
-    DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
-    if (listing == nullptr) {
-        if (fd >= 0) ::close(fd);
-        return;
-    }
-    ::rewinddir(listing);
-    while (const dirent* e = ::readdir(listing)) {
-        const std::string_view name = e->d_name;
-        if (name == "." || name == "..") continue;
-        struct stat st{};
-        if (::fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) each(dir, e->d_name, st);
-    }
-    ::closedir(listing);
 }
 
 }  // namespace

@@ -201,6 +201,10 @@ uint64_t Manifest::chunk_length(uint64_t bytes, uint64_t index) const {
     return start >= bytes ? 0 : std::min(chunk_size, bytes - start);
 }
 
+ChunkId manifest_digest(std::string_view text) {
+    return chunk_id_of({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
 std::string encode_manifest(const Manifest& m) {
     std::string out = "{\"format\": \"ember-store-manifest\", \"version\": ";
     out += m.memory.patches.empty() ? "1" : "2";

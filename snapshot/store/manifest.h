@@ -87,6 +87,8 @@ struct Manifest {
 };
 
 std::string encode_manifest(const Manifest& manifest);
+// The SHA-256 of a manifest's text: what pins its snapshot (push prints it; a view is named by it).
+ChunkId manifest_digest(std::string_view text);
 
 // Checks everything a restore relies on: the chunk size (a power of two from 4 KiB to 4 MiB), each
 // file's chunk count against its size, the state file's bound, no zero chunk in it, a working

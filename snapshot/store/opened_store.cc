@@ -29,8 +29,7 @@ Result<std::unique_ptr<OpenedStore>> OpenedStore::open(const StoreOptions& o) {
     auto manifest = parse_manifest(*text);
     EMBER_TRY(manifest, "--manifest " + o.manifest_url);
     opened->manifest_ = std::move(*manifest);
-    opened->manifest_digest_ =
-        chunk_id_of({reinterpret_cast<const uint8_t*>(text->data()), text->size()});
+    opened->manifest_digest_ = snapshot::manifest_digest(*text);
     if (!o.cache.empty()) {
         auto cache = ChunkCache::open(o.cache, o.cache_bytes, *opened->origin_);
         EMBER_TRY(cache, "--cache " + o.cache);

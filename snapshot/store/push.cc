@@ -268,7 +268,7 @@ Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const 
     auto manifest = chunk_snapshot(input, &store, &counts, parent);
     EMBER_TRY(manifest);
     const std::string text = encode_manifest(*manifest);
-    counts.manifest = chunk_id_of({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+    counts.manifest = manifest_digest(text);
     EMBER_TRY(store.put_manifest(name, text));
     return counts;
 }

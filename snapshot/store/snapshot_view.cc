@@ -1,6 +1,5 @@
 #include "snapshot/store/snapshot_view.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,9 +9,6 @@
 #include <cstdlib>
 #include <ctime>
 #include <optional>
-#include <random>
-#include <string_view>
-#include <vector>
 
 #include "core/base/file_io.h"
 #include "core/base/unique_fd.h"
@@ -29,15 +25,15 @@ constexpr const char* kMemoryFile = "memory";
 constexpr const char* kWorkingSetFile = "working-set";
 constexpr std::array<const char*, 3> kViewFiles = {kStateFile, kMemoryFile, kWorkingSetFile};
 
-uint64_t disk_bytes(int dir, const char* name) {
-    struct stat st{};
-    if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
-    return static_cast<uint64_t>(st.st_blocks) * 512;
-}
-
-std::string random_suffix() {
-    thread_local std::mt19937_64 random{std::random_device{}()};
-    return std::to_string(random());
+// What a view's files in folder `dir` take on the disk.
+uint64_t disk_bytes(int dir) {
+    uint64_t bytes = 0;
+    for (const char* file : kViewFiles) {
+        struct stat st{};
+        if (::fstatat(dir, file, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+    return bytes;
 }
 
 // The view at views/`name`, where it is whole and was made (or found) this boot; its use renewed.
@@ -62,8 +58,7 @@ std::optional<SnapshotView> found(const ChunkCache& cache, int views, const std:
     if (::time(nullptr) - st.st_mtim.tv_sec >= 60) ::futimens(memory.get(), nullptr);
     const std::string path = cache.folder() + "/" + kViewFolder + "/" + name + "/";
     SnapshotView view{path + kStateFile, path + kMemoryFile,
-                      with_working_set ? path + kWorkingSetFile : "", false, 0};
-    for (const char* file : kViewFiles) view.bytes += disk_bytes(dir.get(), file);
+                      with_working_set ? path + kWorkingSetFile : "", false, disk_bytes(dir.get())};
     return view;
 }
 
@@ -121,18 +116,12 @@ Result<void> write_view(int dir, const std::string& path, const Manifest& m, Chu
 
 // A view's folder holds files only (its own, or what another put there).
 void remove_view_folder(int views, const std::string& name) {
-    const int fd = ::openat(views, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
-    if (listing != nullptr) {
-        std::vector<std::string> files;
-        while (const dirent* e = ::readdir(listing))
-            if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..")
-                files.emplace_back(e->d_name);
-        for (const auto& file : files) ::unlinkat(fd, file.c_str(), 0);
-        ::closedir(listing);
-    } else if (fd >= 0) {
-        ::close(fd);
-    }
+    const UniqueFd dir(
+        ::openat(views, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (dir.valid())
+        for_each_entry(dir.get(), [](int at, const char* file, const struct stat&) {
+            ::unlinkat(at, file, 0);
+        });
     ::unlinkat(views, name.c_str(), AT_REMOVEDIR);
 }
 
@@ -141,11 +130,10 @@ std::optional<ViewUse> view_use(int views, const std::string& name) {
         ::openat(views, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     struct stat st{};
     if (!dir.valid() || ::fstat(dir.get(), &st) != 0) return std::nullopt;
-    ViewUse use{st.st_mtim, 0};
+    ViewUse use{st.st_mtim, disk_bytes(dir.get())};
     struct stat memory{};
     if (::fstatat(dir.get(), kMemoryFile, &memory, AT_SYMLINK_NOFOLLOW) == 0)
         use.used = memory.st_mtim;
-    for (const char* file : kViewFiles) use.bytes += disk_bytes(dir.get(), file);
     return use;
 }
 

@@ -16,10 +16,14 @@ Result<void> make_folder(const std::string& path) {
     return {};
 }
 
+std::string random_suffix() {
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    return std::to_string(random());
+}
+
 Result<void> write_named(int dir, const std::string& name, std::span<const uint8_t> bytes,
                          const std::function<void(int)>& before_rename) {
-    thread_local std::mt19937_64 random{std::random_device{}()};
-    const std::string temporary = "." + name + ".tmp-" + std::to_string(random());
+    const std::string temporary = "." + name + ".tmp-" + random_suffix();
     UniqueFd fd(::openat(dir, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!fd.valid()) return fail_errno(name + ": its temporary file");
     auto written = write_all(fd.get(), bytes);

@@ -1,17 +1,46 @@
-// The files a store and a chunk cache are made of: folders made where missing, and a file written
+// The files a store and a chunk cache are made of: folders made where missing and listed, and a
+// file written
 // under a temporary name beside its own and renamed into place, so that a reader sees it whole or
 // not at all and a crash leaves only a dot-file behind (.NAME.tmp-RANDOM, removed by its owner).
 #pragma once
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "core/base/error.h"
 
 namespace ember::snapshot {
 
 Result<void> make_folder(const std::string& path);
+
+// A random number, as text: what makes a temporary name this process's own.
+std::string random_suffix();
+
+// Calls `each(dir, name, stat)` for every entry of folder `dir` but "." and "..".
+template <typename Each>
+void for_each_entry(int dir, Each each) {
+    const int fd = ::dup(dir);
+    DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
+    if (listing == nullptr) {
+        if (fd >= 0) ::close(fd);
+        return;
+    }
+    ::rewinddir(listing);
+    while (const dirent* e = ::readdir(listing)) {
+        const std::string_view name = e->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st{};
+        if (::fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) each(dir, e->d_name, st);
+    }
+    ::closedir(listing);
+}
 
 // `bytes` as `name` in the folder `dir`, replacing what was there; `before_rename` sees the written
 // file's descriptor first, where given.
