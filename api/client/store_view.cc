@@ -48,18 +48,24 @@ Result<LoadSnapshot> view_load(const StoreView& v) {
     err_write = UniqueFd();
 
     std::array<std::string, 2> got;
-    std::array<pollfd, 2> fds{{{out_read.get(), POLLIN, 0}, {err_read.get(), POLLIN, 0}}};
+    // Its output, then its end (a pidfd, readable once it has ended), all within the bound.
+    std::array<pollfd, 3> fds{{{out_read.get(), POLLIN, 0},
+                               {err_read.get(), POLLIN, 0},
+                               {spawned->pidfd.get(), POLLIN, 0}}};
     const auto deadline = std::chrono::steady_clock::now() + v.timeout;
     bool timed_out = false;
-    while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+    while (fds[0].fd >= 0 || fds[1].fd >= 0 || fds[2].fd >= 0) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0 ||
-            ::poll(fds.data(), fds.size(), static_cast<int>(left.count())) == 0) {
+        const int ready =
+            left.count() <= 0 ? 0 : ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
+        if (ready == 0) {
             timed_out = true;
             break;
         }
-        for (size_t i = 0; i < fds.size(); ++i) {
+        if (ready < 0) continue;  // interrupted: no revents to read
+        if (fds[2].revents != 0) fds[2].fd = -1;
+        for (size_t i = 0; i < 2; ++i) {
             if (fds[i].fd < 0 || fds[i].revents == 0) continue;
             char buffer[4096];
             const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
