@@ -4,7 +4,10 @@
 // a lazy restore's first pass records its working set, and the snapshot is pushed with it. Each
 // row times one restore from its start (the handler's spawn where there is one, the load request
 // where not, the copy's start for the copy) to the end of the guest's first pass over its 64 MiB,
-// the function's "first answer"; ember is started beforehand in every row. A warm host's view of
+// the function's "first answer"; ember is started beforehand in every row. A restore from the store
+// is made as the client makes one: ember-uffd writes the working set's index beside the state file
+// and the load names it (ember pre-faults those pages once they are in); the handler's own time to
+// install the working set is given beside. A warm host's view of
 // the snapshot (ember-snapshot view: the snapshot made whole in the cache) is made before the runs,
 // then timed from the command that finds it (pinned by the manifest's SHA-256, as an agent that
 // names its functions by it would ask: the store is not asked, so it is one row for any store) to
@@ -164,6 +167,8 @@ int main() {
 
     // Each row's clones' anonymous memory after the first answer, by the row's times.
     std::map<const std::vector<double>*, std::vector<double>> anonymous_kib;
+    // And, where a handler served it, the time it took to install the working set, ms.
+    std::map<const std::vector<double>*, std::vector<double>> install_ms;
     // One restore: `begin` starts it (and may spawn a handler into `handler`), `load` is the body.
     std::string handler_log;
     auto restore = [&](auto begin, const std::string& load, std::vector<double>& into) {
@@ -188,6 +193,8 @@ int main() {
             ember::testing::wait_for_end(handler.pid, std::chrono::seconds(30));
             handler.pid = -1;
             handler_log = ember::testing::read_file(handler.err);
+            install_ms[&into].push_back(static_cast<double>(number_before(handler_log, "us\\)")) /
+                                        1000);
         }
         return true;
     };
@@ -197,12 +204,18 @@ int main() {
             start(h,
                   {EMBER_UFFD, "--socket", hsock, "--manifest",
                    "file://" + store + "/snapshots/a.json", "--write-state",
-                   dir.path() + "/fetched.state", "--cache", cache},
+                   dir.path() + "/fetched.state", "--write-working-set", dir.path() + "/fetched.ws",
+                   "--cache", cache},
                   dir.path() + "/handler.err");
             return wait_socket(hsock, h);
         };
     };
     std::vector<double> local, local_uffd, empty, warm, viewed, view_made, view_unpinned, copied;
+    // A restore from the store as the client makes one: the handler writes the working set's index
+    // beside the state file, and the load names it, so ember pre-faults those pages once they are
+    // in.
+    const std::string fetched_load =
+        uffd_load(dir.path() + "/fetched.state", hsock, dir.path() + "/fetched.ws");
     const std::string url = "file://" + store + "/snapshots/a.json";
     const std::string held_view = dir.path() + "/view-cache";
     const std::string held_load = view_load(url, held_view);
@@ -233,15 +246,11 @@ int main() {
                 uffd_load(s.state, hsock, s.ws), local_uffd))
             return 1;
         std::filesystem::remove_all(dir.path() + "/cache");
-        if (!restore(from_store(dir.path() + "/cache"),
-                     uffd_load(dir.path() + "/fetched.state", hsock), empty))
-            return 1;
+        if (!restore(from_store(dir.path() + "/cache"), fetched_load, empty)) return 1;
         fetched_bytes = number_before(handler_log, "bytes\\), [0-9]+ of them ahead");
         fetched_chunks = number_before(handler_log, "chunks fetched");
         ws_pages = number_before(handler_log, "working-set pages installed");
-        if (!restore(from_store(dir.path() + "/cache"),
-                     uffd_load(dir.path() + "/fetched.state", hsock), warm))
-            return 1;
+        if (!restore(from_store(dir.path() + "/cache"), fetched_load, warm)) return 1;
         warm_hits = number_before(handler_log, "chunks found there");
         warm_fetched = number_before(handler_log, "fetched into it");
         // The view made from the warm cache (the chunks the working set did not need fetched), and
@@ -279,19 +288,17 @@ int main() {
             return [&, cache](Proc& h) {
                 start(h,
                       {EMBER_UFFD, "--socket", hsock, "--manifest", url + "/store/snapshots/a.json",
-                       "--write-state", dir.path() + "/fetched.state", "--cache", cache},
+                       "--write-state", dir.path() + "/fetched.state", "--write-working-set",
+                       dir.path() + "/fetched.ws", "--cache", cache},
                       dir.path() + "/handler.err");
                 return wait_socket(hsock, h);
             };
         };
         for (int i = 0; i < runs; ++i) {
             std::filesystem::remove_all(dir.path() + "/cache");
-            if (!restore(over_http(dir.path() + "/cache"),
-                         uffd_load(dir.path() + "/fetched.state", hsock), r.empty))
+            if (!restore(over_http(dir.path() + "/cache"), fetched_load, r.empty))
                 return std::fprintf(stderr, "%s\n", handler_log.c_str()), 1;
-            if (!restore(over_http(dir.path() + "/cache"),
-                         uffd_load(dir.path() + "/fetched.state", hsock), r.warm))
-                return 1;
+            if (!restore(over_http(dir.path() + "/cache"), fetched_load, r.warm)) return 1;
             const std::string manifest = url + "/store/snapshots/a.json";
             // A pinned view is found without a word to the store: only finding one unpinned is
             // timed here.
@@ -346,6 +353,15 @@ int main() {
     for (const auto& r : remote)
         std::printf(", %.1f ms over HTTP %d ms away", percentile(r.unpinned, 0.5), r.rtt_ms);
     std::printf("; medians of %d\n", runs);
+    auto installed = [&](const std::vector<double>& v) { return percentile(install_ms[&v], 0.5); };
+    std::printf(
+        "the working set's install by ember-uffd, ms (medians): from the memory file %.1f; a "
+        "folder's store, empty cache %.1f, warm %.1f",
+        installed(local_uffd), installed(empty), installed(warm));
+    for (const auto& r : remote)
+        std::printf("; over HTTP %d ms away, empty %.1f, warm %.1f", r.rtt_ms, installed(r.empty),
+                    installed(r.warm));
+    std::printf("\n");
     for (const auto& r : remote)
         std::printf("at %d ms: store (empty cache) / copy then load %.2f\n", r.rtt_ms,
                     percentile(r.empty, 0.5) / percentile(r.copied, 0.5));

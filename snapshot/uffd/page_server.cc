@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <mutex>
 
 #include "core/base/file_io.h"
@@ -66,6 +67,7 @@ Result<size_t> PageServer::region_of_run(const PageRun& run) const {
 }
 
 Result<void> PageServer::install_runs(std::span<const PageRun> runs) {
+    const auto start = std::chrono::steady_clock::now();
     // The runs' pages not in yet, each once (runs may overlap), written runs first: the extents
     // handed out must not overlap, since a copy that meets a page already there stops short.
     std::vector<std::vector<bool>> wanted;
@@ -104,6 +106,10 @@ Result<void> PageServer::install_runs(std::span<const PageRun> runs) {
         return {};
     }));
     mark_installed(done);
+    counts_.install_us +=
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::steady_clock::now() - start)
+                                  .count());
     return {};
 }
 

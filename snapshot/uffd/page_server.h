@@ -26,6 +26,7 @@ struct PageServerCounts {
     uint64_t zero_faults = 0;  // removed pages faulted in again, as zeros
     uint64_t removes = 0;      // UFFD_EVENT_REMOVE events
     uint64_t prefetched = 0;   // working-set pages installed before serving
+    uint64_t install_us = 0;   // the time they took
 };
 
 class PageServer {

@@ -90,13 +90,13 @@ Result<UniqueFd> listen_on(const std::string& path) {
 }
 
 void report(pid_t vmm, const snapshot::PageServerCounts& c) {
-    std::fprintf(stderr,
-                 "ember-uffd: the VMM (pid %d) is gone; %llu working-set pages installed, %llu "
-                 "pages served on faults, %llu as zeros after %llu removals\n",
-                 static_cast<int>(vmm), static_cast<unsigned long long>(c.prefetched),
-                 static_cast<unsigned long long>(c.faults),
-                 static_cast<unsigned long long>(c.zero_faults),
-                 static_cast<unsigned long long>(c.removes));
+    std::fprintf(
+        stderr,
+        "ember-uffd: the VMM (pid %d) is gone; %llu working-set pages installed (in "
+        "%llu us), %llu pages served on faults, %llu as zeros after %llu removals\n",
+        static_cast<int>(vmm), static_cast<unsigned long long>(c.prefetched),
+        static_cast<unsigned long long>(c.install_us), static_cast<unsigned long long>(c.faults),
+        static_cast<unsigned long long>(c.zero_faults), static_cast<unsigned long long>(c.removes));
 }
 
 // One VMM's handshake, after which every thread of this handler keeps to its seccomp filter: it
