@@ -171,7 +171,7 @@ int main() {
     std::map<const std::vector<double>*, std::vector<double>> install_ms;
     // One restore: `begin` starts it (and may spawn a handler into `handler`), `load` is the body.
     std::string handler_log;
-    auto restore = [&](auto begin, const std::string& load, std::vector<double>& into) {
+    auto restore = [&](const auto& begin, const std::string& load, std::vector<double>& into) {
         std::optional<Proc> vm(std::in_place);
         start_ember(*vm, sock);
         auto c = EmberApi::connect(sock);
