@@ -165,6 +165,73 @@ Result<EmberProcess> ReadyPool::take_quietly() {
     return ember;
 }
 
+Result<ReadyPool::HostClone> ReadyPool::restore_on_host(const StoreRestore& lazily,
+                                                        const StoreView& view) {
+    if (options_.process.jail)
+        return fail(
+            "restore_on_host: a jailed ember cannot reach the cache's views; use "
+            "restore_from_store()");
+    auto found = find_view_load(view);
+    EMBER_TRY(found);
+    if (*found) {
+        auto ember = restore(**found);
+        EMBER_TRY(ember);
+        return HostClone{std::move(*ember), std::nullopt};
+    }
+    auto clone = restore_from_store(lazily);
+    EMBER_TRY(clone);
+    // Once the clone has answered the load: the view's fetches and writes come after it.
+    std::lock_guard makers(makers_mutex_);
+    reap_makers();
+    const bool making = std::ranges::any_of(
+        makers_, [&](const ViewMaker& m) { return m.manifest_url() == view.manifest_url; });
+    if (!making) {
+        auto maker = ViewMaker::start(view);
+        if (maker) {
+            makers_.push_back(std::move(*maker));
+        } else {
+            std::lock_guard lock(mutex_);
+            ++stats_.views_failed;
+            stats_.last_error = maker.error().message;
+        }
+    }
+    return HostClone{std::move(clone->ember), std::move(clone->handler)};
+}
+
+void ReadyPool::reap_makers() {
+    for (auto it = makers_.begin(); it != makers_.end();) {
+        if (!it->ended()) {
+            ++it;
+            continue;
+        }
+        auto made = it->result();
+        {
+            std::lock_guard lock(mutex_);
+            ++(made ? stats_.views_made : stats_.views_failed);
+            if (!made) stats_.last_error = made.error().message;
+        }
+        it = makers_.erase(it);
+    }
+}
+
+Result<void> ReadyPool::wait_for_views(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::lock_guard makers(makers_mutex_);
+    for (;;) {
+        reap_makers();
+        if (makers_.empty()) return {};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+            return fail(std::to_string(makers_.size()) + " view makers still running after " +
+                        std::to_string(timeout.count()) + " ms");
+        std::vector<pollfd> fds;
+        fds.reserve(makers_.size());
+        for (const auto& m : makers_) fds.push_back({m.pidfd(), POLLIN, 0});
+        ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
+    }
+}
+
 Result<ReadyPool::StoreClone> ReadyPool::restore_from_store(const StoreRestore& from) {
     auto handler = PageHandler::start(from);
     EMBER_TRY(handler);
@@ -204,10 +271,13 @@ Result<EmberProcess> ReadyPool::restore(const LoadSnapshot& load) {
 }
 
 PoolStats ReadyPool::stats() {
+    std::lock_guard makers(makers_mutex_);
+    reap_makers();
     std::lock_guard lock(mutex_);
     PoolStats s = stats_;
     s.ready = ready_.size();
     s.prepared = settle();
+    s.views_making = makers_.size();
     return s;
 }
 

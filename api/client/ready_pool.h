@@ -13,9 +13,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/client/ember_process.h"
 #include "api/client/page_handler.h"
@@ -49,7 +51,10 @@ struct PoolStats {
     uint64_t died_ready = 0;     // ready embers that ended and were replaced
     uint64_t restores = 0;
     uint64_t failed_restores = 0;
-    std::string last_error;  // the last failed start's or restore's
+    uint64_t views_made = 0;    // views made in the background after restore_on_host()
+    uint64_t views_failed = 0;  // makers that failed, or did not start
+    size_t views_making = 0;    // makers still running
+    std::string last_error;     // the last failed start's, restore's or view maker's
 };
 
 class ReadyPool {
@@ -82,6 +87,19 @@ class ReadyPool {
     // made first), through the File backend: nothing is left running beside the ember. Not for a
     // jailed pool, whose embers see their jail's files alone.
     Result<EmberProcess> restore_from_view(const StoreView& from);
+    // A restore of a store's snapshot as this host's cache allows: from its view
+    // (restore_from_view()) where one was made this boot, found without making it
+    // (find_view_load()); else lazily through ember-uffd (restore_from_store()), after which
+    // the pool makes the view in the background at the lowest CPU priority (ViewMaker), for the
+    // next restore here: one maker for a snapshot at once, stopped with the pool. `view` names the
+    // same snapshot and cache as `lazily`. Not for a jailed pool.
+    struct HostClone {
+        EmberProcess ember;
+        std::optional<PageHandler> handler;  // the lazy restore's; none from the view
+    };
+    Result<HostClone> restore_on_host(const StoreRestore& lazily, const StoreView& view);
+    // Until every view maker has ended, at most `timeout`: for tests.
+    Result<void> wait_for_views(std::chrono::milliseconds timeout);
     // take(), then the caller's own first steps on the ember (a load sent its own way, a PATCH
     // after it), with the replacement held back until they have ended, as restore() holds it back
     // for its load. An ember whose steps failed is stopped.
@@ -106,6 +124,8 @@ class ReadyPool {
     // became so; how many are. Under the lock.
     size_t settle();
     void wake_refill() const;
+    // Reaps the view makers that have ended and counts them. Under makers_mutex_.
+    void reap_makers();
 
     PoolOptions options_;
     UniqueFd wake_;  // an eventfd: the pool's thread polls it with the ready embers' pidfds
@@ -115,6 +135,9 @@ class ReadyPool {
     PoolStats stats_;
     uint64_t next_ = 0;
     std::chrono::steady_clock::time_point refill_not_before_{};
+    // Taken before mutex_ where both are.
+    std::mutex makers_mutex_;
+    std::vector<ViewMaker> makers_;
     std::jthread thread_;  // last: it starts once the rest is built, and stops first
 };
 

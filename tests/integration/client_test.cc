@@ -465,6 +465,59 @@ TEST_F(ReadyPoolFromAStore, RestoresFromItsViewThroughTheFileBackend) {
     EXPECT_EQ(pool->stats().restores, 1u);
 }
 
+// A host's restores of one function: the first, with no view made, lazily through ember-uffd, after
+// which the pool makes the view in the background; the next from the view through the File backend,
+// with no handler beside it. A folder that takes no user xattrs takes no view: the maker's failure
+// is counted, with its reason.
+TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile) {
+    client::StoreRestore lazily;
+    lazily.manifest_url = store + "fn.json";
+    lazily.socket_path = dir.path() + "/fn.uffd";
+    lazily.state_path = dir.path() + "/fetched.state";
+    lazily.cache_dir = dir.path() + "/cache";
+    lazily.ember_uffd = EMBER_UFFD;
+    lazily.log_path = dir.path() + "/uffd.log";
+    client::StoreView view;
+    view.manifest_url = lazily.manifest_url;
+    view.cache_dir = lazily.cache_dir;
+    view.ember_snapshot = EMBER_SNAPSHOT;
+    const std::string console = dir.path() + "/pool.console";
+
+    auto first = pool->restore_on_host(lazily, view);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_TRUE(first->handler) << "no view was made before";
+    ASSERT_TRUE(wait_for_text(console, " ok\n"));
+    expect_ok(pool->wait_for_views(kFailsafe));
+    auto stats = pool->stats();
+    EXPECT_EQ(stats.views_making, 0u);
+    if (!testing::takes_user_xattrs(dir.path())) {
+        EXPECT_EQ(stats.views_failed, 1u);
+        EXPECT_NE(stats.last_error.find("takes no user xattrs"), std::string::npos)
+            << stats.last_error;
+        return;
+    }
+    EXPECT_EQ(stats.views_made, 1u) << stats.last_error;
+    (void)first->ember.stop();
+    ASSERT_TRUE(first->handler);
+    const int status = first->handler->wait(kFailsafe);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    // What the console says from here on is the second clone's: the first has ended.
+    ASSERT_EQ(::truncate(console.c_str(), 0), 0);
+
+    auto second = pool->restore_on_host(lazily, view);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_FALSE(second->handler) << "restored from the view";
+    auto info = second->ember.client().describe_instance();
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->state, VmState::Running);
+    ASSERT_TRUE(wait_for_text(console, " ok\n"));
+    stats = pool->stats();
+    EXPECT_EQ(stats.views_made, 1u) << "none made again";
+    EXPECT_EQ(stats.views_making, 0u);
+    EXPECT_EQ(stats.restores, 2u);
+    (void)second->ember.stop();
+}
+
 // A host agent's own first steps on a taken ember: the pool starts no replacement beside them,
 // and an ember whose steps failed is stopped.
 TEST(ReadyPool, TakeForHoldsTheReplacementBackUntilTheCallersStepsEnd) {

@@ -257,8 +257,29 @@ TEST_F(Uffd, AViewInTheCacheRestoresFromLocalFilesAndIsMadeOnceABoot) {
         EXPECT_EQ(r.exit_code, 0) << r.err;
         return r;
     };
+    // find-view makes nothing, and says so by its exit status: pinned, without asking the store
+    // (a port nothing listens on); unpinned, having read the manifest.
+    auto find = [&](const std::vector<std::string>& pin, const std::string& url) {
+        std::vector<std::string> argv = {EMBER_SNAPSHOT, "find-view", "--cache", cache};
+        argv.insert(argv.end(), pin.begin(), pin.end());
+        argv.push_back(url);
+        return run_process(argv, kFailsafe);
+    };
+    const std::vector<std::string> pin = {"--manifest-sha256", digest[1]};
+    const std::string nowhere = "http://127.0.0.1:9/store/snapshots/fn.json";
+    for (const auto& none : {find(pin, nowhere), find({}, manifest_url("fn"))}) {
+        EXPECT_EQ(none.exit_code, 3) << none.err;
+        EXPECT_NE(none.err.find("no view of"), std::string::npos) << none.err;
+        EXPECT_EQ(none.out, "");
+    }
+    EXPECT_FALSE(std::filesystem::exists(cache + "/views") &&
+                 !std::filesystem::is_empty(cache + "/views"));
     const auto first = view();
     EXPECT_NE(first.err.find("made the view"), std::string::npos) << first.err;
+    for (const auto& found : {find(pin, nowhere), find({}, manifest_url("fn"))}) {
+        EXPECT_EQ(found.exit_code, 0) << found.err;
+        EXPECT_EQ(found.out, first.out);
+    }
     std::smatch m;
     ASSERT_TRUE(std::regex_search(
         first.out, m, std::regex(R"re("backend_path": "([^"]+/views/[0-9a-f]{64}/memory)")re")))

@@ -12,12 +12,16 @@
 // pages alone, a patch onto the parent's chunk.
 // ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] [--manifest-sha256 HEX]
 //                     MANIFEST_URL
+// ember-snapshot find-view --cache DIR [--fetcher PATH] [--manifest-sha256 HEX] MANIFEST_URL
 // view: the snapshot made whole in the host's chunk cache DIR (snapshot/store/snapshot_view.h),
 // found there where it was made this boot, else made from its chunks, fetched into the cache where
 // missing; prints the body of a load from it (the File backend, with its working set where it has
 // one), to which an agent adds what it sets ("resume_vm"). --manifest-sha256 pins the snapshot by
 // its manifest's SHA-256, as push printed it: a view of it made this boot is found without a word
 // to the store, and a manifest the store hands back with another is refused.
+// find-view: as view, but only a view made this boot is printed; where there is none it makes
+// nothing, fetches no chunk, and exits 3 (an agent's choice between a local restore now and a
+// lazy one, after which it makes the view in the background).
 // chunk-sizes: for each chunk size, what a restore from a store fetches ahead for the working set
 // and what the store holds, to choose the size by (it reads the memory once and hashes nothing: a
 // chunk is stored unless all zeros, sharing aside).
@@ -62,6 +66,8 @@ int usage() {
                  "[--working-set WS] [--drive ID[=IMAGE]]... [--chunk-size BYTES] [--parent NAME] "
                  "MANIFEST_URL\n"
                  "       ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] "
+                 "[--manifest-sha256 HEX] MANIFEST_URL\n"
+                 "       ember-snapshot find-view --cache DIR [--fetcher PATH] "
                  "[--manifest-sha256 HEX] MANIFEST_URL\n"
                  "       ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM "
                  "--working-set WS\n");
@@ -132,7 +138,10 @@ void print_load(const SnapshotView& made) {
     std::printf("%s}\n", body.c_str());
 }
 
-Result<int> view(const StoreOptions& options, const std::string& pin_text) {
+// The exit status of find-view where no view is made.
+constexpr int kNoView = 3;
+
+Result<int> view(const StoreOptions& options, const std::string& pin_text, bool make) {
     std::optional<ChunkId> pin;
     if (!pin_text.empty()) {
         pin = ChunkId::parse(pin_text);
@@ -144,12 +153,26 @@ Result<int> view(const StoreOptions& options, const std::string& pin_text) {
             print_load(*found);
             return 0;
         }
+        if (!make) {
+            std::fprintf(stderr, "ember-snapshot: no view of %s made this boot in %s\n",
+                         pin->hex().c_str(), options.cache.c_str());
+            return kNoView;
+        }
     }
     auto opened = OpenedStore::open(options);
     EMBER_TRY(opened);
     if (pin && (*opened)->manifest_digest() != *pin)
         return fail(options.manifest_url + ": the manifest's SHA-256 is " +
                     (*opened)->manifest_digest().hex() + ", not the pinned " + pin->hex());
+    if (!make) {
+        if (auto found = find_view(*(*opened)->cache(), (*opened)->manifest_digest())) {
+            print_load(*found);
+            return 0;
+        }
+        std::fprintf(stderr, "ember-snapshot: no view of %s made this boot in %s\n",
+                     options.manifest_url.c_str(), options.cache.c_str());
+        return kNoView;
+    }
     ChunkCache& cache = *(*opened)->cache();
     const auto start = std::chrono::steady_clock::now();
     auto made = open_view(cache, (*opened)->manifest(), (*opened)->manifest_digest(),
@@ -280,7 +303,7 @@ int main(int argc, char** argv) {
     if (!*parsed) return usage();
     const bool store_options = !store.cache.empty() || !store.fetcher.empty() || !pin.empty();
     Result<int> r = 0;
-    if (command == "view") {
+    if (command == "view" || command == "find-view") {
         if (url.empty() || store.cache.empty() || !in.state_path.empty() ||
             !in.memory_path.empty() || !in.working_set_path.empty() || !in.drives.empty() ||
             !parent.empty())
@@ -291,7 +314,7 @@ int main(int argc, char** argv) {
         auto absolute = std::filesystem::absolute(store.cache, absolute_error);
         if (!absolute_error) store.cache = absolute.string();
         if (store.fetcher.empty()) store.fetcher = FetcherStore::beside_this_program();
-        r = view(store, pin);
+        r = view(store, pin, command == "view");
     } else {
         const bool files = !in.state_path.empty() && !in.memory_path.empty() && !store_options;
         if (files && command == "push" && !url.empty())
