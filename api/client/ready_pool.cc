@@ -165,12 +165,15 @@ Result<EmberProcess> ReadyPool::take_quietly() {
     return ember;
 }
 
+Result<void> ReadyPool::unjailed(const std::string& call, const std::string& instead) const {
+    if (options_.process.jail)
+        return fail(call + ": a jailed ember cannot reach the cache's views; " + instead);
+    return {};
+}
+
 Result<ReadyPool::HostClone> ReadyPool::restore_on_host(const StoreRestore& lazily,
                                                         const StoreView& view) {
-    if (options_.process.jail)
-        return fail(
-            "restore_on_host: a jailed ember cannot reach the cache's views; use "
-            "restore_from_store()");
+    EMBER_TRY(unjailed("restore_on_host", "use restore_from_store()"));
     auto found = find_view_load(view);
     EMBER_TRY(found);
     if (*found) {
@@ -241,10 +244,8 @@ Result<ReadyPool::StoreClone> ReadyPool::restore_from_store(const StoreRestore& 
 }
 
 Result<EmberProcess> ReadyPool::restore_from_view(const StoreView& from) {
-    if (options_.process.jail)
-        return fail(
-            "restore_from_view: a jailed ember cannot reach the cache's files; take() one and link "
-            "the view's files (view_load()) into its jail");
+    EMBER_TRY(unjailed("restore_from_view",
+                       "take() one and link the view's files (view_load()) into its jail"));
     auto load = view_load(from);
     EMBER_TRY(load);
     return restore(*load);

@@ -124,6 +124,8 @@ class ReadyPool {
     // became so; how many are. Under the lock.
     size_t settle();
     void wake_refill() const;
+    // An error for a jailed pool's `call`, whose embers see their jail's files alone.
+    Result<void> unjailed(const std::string& call, const std::string& instead) const;
     // Reaps the view makers that have ended and counts them. Under makers_mutex_.
     void reap_makers();
 

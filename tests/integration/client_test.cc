@@ -399,6 +399,17 @@ class ReadyPoolFromAStore : public ::testing::Test {
         ASSERT_TRUE(started) << started.error().message;
         pool = std::move(*started);
     }
+    // fn.json restored through ember-uffd, with a cache, its log in dir.
+    client::StoreRestore lazily() const {
+        client::StoreRestore from;
+        from.manifest_url = store + "fn.json";
+        from.socket_path = dir.path() + "/fn.uffd";
+        from.state_path = dir.path() + "/fetched.state";
+        from.cache_dir = dir.path() + "/cache";
+        from.ember_uffd = EMBER_UFFD;
+        from.log_path = dir.path() + "/uffd.log";
+        return from;
+    }
     TempDir dir;
     std::string store;
     std::unique_ptr<client::ReadyPool> pool;
@@ -408,13 +419,7 @@ class ReadyPoolFromAStore : public ::testing::Test {
 // which fetches the state file, then loads a ready ember through it; the handler ends with the
 // ember. A manifest that is not there is an error with the handler's own words.
 TEST_F(ReadyPoolFromAStore, RestoresThroughEmberUffd) {
-    client::StoreRestore from;
-    from.manifest_url = store + "fn.json";
-    from.socket_path = dir.path() + "/fn.uffd";
-    from.state_path = dir.path() + "/fetched.state";
-    from.cache_dir = dir.path() + "/cache";
-    from.ember_uffd = EMBER_UFFD;
-    from.log_path = dir.path() + "/uffd.log";
+    client::StoreRestore from = lazily();
     auto clone = pool->restore_from_store(from);
     ASSERT_TRUE(clone) << clone.error().message;
     EXPECT_FALSE(clone->handler.load().working_set_path) << "pushed without a working set";
@@ -470,20 +475,14 @@ TEST_F(ReadyPoolFromAStore, RestoresFromItsViewThroughTheFileBackend) {
 // with no handler beside it. A folder that takes no user xattrs takes no view: the maker's failure
 // is counted, with its reason.
 TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile) {
-    client::StoreRestore lazily;
-    lazily.manifest_url = store + "fn.json";
-    lazily.socket_path = dir.path() + "/fn.uffd";
-    lazily.state_path = dir.path() + "/fetched.state";
-    lazily.cache_dir = dir.path() + "/cache";
-    lazily.ember_uffd = EMBER_UFFD;
-    lazily.log_path = dir.path() + "/uffd.log";
+    const client::StoreRestore lazy = lazily();
     client::StoreView view;
-    view.manifest_url = lazily.manifest_url;
-    view.cache_dir = lazily.cache_dir;
+    view.manifest_url = lazy.manifest_url;
+    view.cache_dir = lazy.cache_dir;
     view.ember_snapshot = EMBER_SNAPSHOT;
     const std::string console = dir.path() + "/pool.console";
 
-    auto first = pool->restore_on_host(lazily, view);
+    auto first = pool->restore_on_host(lazy, view);
     ASSERT_TRUE(first) << first.error().message;
     EXPECT_TRUE(first->handler) << "no view was made before";
     ASSERT_TRUE(wait_for_text(console, " ok\n"));
@@ -504,7 +503,7 @@ TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile)
     // What the console says from here on is the second clone's: the first has ended.
     ASSERT_EQ(::truncate(console.c_str(), 0), 0);
 
-    auto second = pool->restore_on_host(lazily, view);
+    auto second = pool->restore_on_host(lazy, view);
     ASSERT_TRUE(second) << second.error().message;
     EXPECT_FALSE(second->handler) << "restored from the view";
     auto info = second->ember.client().describe_instance();
