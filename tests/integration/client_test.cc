@@ -600,6 +600,20 @@ TEST(ReadyPool, KeepsJailedEmbersAndBootsOneThroughItsJail) {
     // Its replacement is jailed in its own jail.
     expect_ok((*pool)->wait_until_full(kFailsafe));
     EXPECT_TRUE(std::filesystem::exists(dir.path() + "/jails/ember/fn-1/root/run/api.sock"));
+    // A store's view is the host's files, out of a jail's sight: refused before anything runs.
+    client::StoreView view;
+    view.manifest_url = "file://" + dir.path() + "/store/snapshots/fn.json";
+    view.cache_dir = dir.path() + "/cache";
+    view.ember_snapshot = "/nonexistent/ember-snapshot";
+    auto viewed = (*pool)->restore_from_view(view);
+    ASSERT_FALSE(viewed);
+    EXPECT_NE(viewed.error().message.find("restore_from_view: a jailed ember"), std::string::npos)
+        << viewed.error().message;
+    auto on_host = (*pool)->restore_on_host({}, view);
+    ASSERT_FALSE(on_host);
+    EXPECT_NE(on_host.error().message.find("restore_on_host: a jailed ember"), std::string::npos)
+        << on_host.error().message;
+    EXPECT_EQ((*pool)->stats().failed_restores, 0u) << "no ember was taken";
 }
 
 }  // namespace
