@@ -51,6 +51,8 @@ class ViewMaker {
     // Once ended(): whether it made (or found) the view, and where not, why.
     Result<void> result() const;
     int pidfd() const { return pidfd_.get(); }
+    // Leaves it running when this object goes, for a caller that ends first (it is reparented).
+    void let_go() { pid_ = -1; }
     const std::string& manifest_url() const { return manifest_url_; }
 
   private:

@@ -5,9 +5,10 @@
 # a DHCP answer on a tap with no server; `stop` ends it; `restore` starts a new ember from the
 # snapshot with eth0 moved to the tap that has one, and the kernel goes on to its lease, its root
 # mount and init, which reboots, ending the VM. Then the snapshot is pushed into a store
-# (ember-snapshot push) and `restore --manifest` does the same from it, through ember-uffd, then
-# `restore --manifest --view` from the snapshot made whole in the cache. Mistakes are exit code 2,
-# failures 1.
+# (ember-snapshot push) and `restore --manifest --on-host` does the same from it: with no view of it
+# in the cache, through ember-uffd, after which the view is made in the background; then
+# `restore --manifest --view` from the snapshot made whole in the cache, and `--on-host` again, from
+# that view, with no ember-uffd. Mistakes are exit code 2, failures 1.
 ember=$1
 emberctl=$2
 source "$(dirname "$0")/common.sh"
@@ -61,11 +62,23 @@ tools=$(dirname "$ember")
     "file://$work/store/snapshots/vm.json" ||
     { echo "FAIL: ember-snapshot push"; exit 1; }
 ctl --sock "$work/c.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
-    --cache "$work/cache" --ember-uffd "$tools/ember-uffd" --resume --net eth0=tap0 \
+    --cache "$work/cache" --on-host --ember-snapshot "$tools/ember-snapshot" \
+    --ember-uffd "$tools/ember-uffd" --resume --net eth0=tap0 \
     --ember "$ember" --log "$work/log_c" --console "$work/console_c" > "$work/restore_c.out" ||
     { echo "FAIL: emberctl restore --manifest: $(cat "$work/restore_c.out")"; cat "$work/c.sock.uffd.log"; show_logs; exit 1; }
 cat "$work/restore_c.out"
 wait_for "$work/log_c" "exited: guest reset the VM" 300
+# The view emberctl left being made, found made (find-view exits 3 until it is).
+made=0
+for _ in $(seq 1200); do
+    rc=0; "$tools/ember-snapshot" find-view --cache "$work/cache" \
+        "file://$work/store/snapshots/vm.json" > "$work/found.out" 2> "$work/found.err" || rc=$?
+    [ "$rc" = 0 ] && { made=1; break; }
+    [ "$rc" = 3 ] || break
+    sleep 0.5
+done
+check "the view of c's snapshot was made in the background" [ "$made" = 1 ]
+[ "$made" = 1 ] || cat "$work/found.err"
 # And from the snapshot made whole in the cache (ember-snapshot view), through the File backend.
 ctl --sock "$work/d.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
     --cache "$work/cache" --view --ember-snapshot "$tools/ember-snapshot" --resume \
@@ -74,9 +87,18 @@ ctl --sock "$work/d.sock" restore --manifest "file://$work/store/snapshots/vm.js
     { echo "FAIL: emberctl restore --view: $(cat "$work/restore_d.out")"; show_logs; exit 1; }
 cat "$work/restore_d.out"
 wait_for "$work/log_d" "exited: guest reset the VM" 300
+# --on-host with the view made: from it, and no ember-uffd started.
+ctl --sock "$work/e.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
+    --cache "$work/cache" --on-host --ember-snapshot "$tools/ember-snapshot" \
+    --ember-uffd "$tools/ember-uffd" --resume --net eth0=tap0 --ember "$ember" --log "$work/log_e" \
+    --console "$work/console_e" > "$work/restore_e.out" ||
+    { echo "FAIL: emberctl restore --on-host: $(cat "$work/restore_e.out")"; show_logs; exit 1; }
+cat "$work/restore_e.out"
+wait_for "$work/log_e" "exited: guest reset the VM" 300
+check "the second --on-host restore started no ember-uffd" [ ! -e "$work/e.sock.uffd.log" ]
 
 absent console_a "IP-Config: Got DHCP answer"
-for vm in b c d; do
+for vm in b c d e; do
     absent "console_$vm" "Linux version"
     expect "console_$vm" "IP-Config: Got DHCP answer from 172.30.0.1"
     expect "console_$vm" "VFS: Mounted root (ext4 filesystem) on device 254:0."
@@ -86,7 +108,7 @@ done
 wait_for "$work/c.sock.uffd.log" "is gone" 60
 expect c.sock.uffd.log "from the store:"
 if [ "$failures" -ne 0 ]; then
-    show_logs; for vm in b c d; do echo "--- console $vm"; tail -n 40 "$work/console_$vm"; done
+    show_logs; for vm in b c d e; do echo "--- console $vm"; tail -n 40 "$work/console_$vm"; done
     echo "--- ember-uffd"; cat "$work/c.sock.uffd.log"
     exit 1
 fi

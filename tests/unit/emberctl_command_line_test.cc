@@ -80,9 +80,28 @@ TEST(EmberctlCommandLine, RestoreFromAStoresViewTakesTheCacheAndAPin) {
                         "--ember-uffd", "/opt/ember-uffd"}));
     auto pin_alone = parse({"--sock", "s", "restore", "--manifest", "u", "--manifest-sha256", "a"});
     ASSERT_FALSE(pin_alone);
-    EXPECT_NE(pin_alone.error().message.find("go with --view"), std::string::npos);
+    EXPECT_NE(pin_alone.error().message.find("go with --view or --on-host"), std::string::npos);
     EXPECT_FALSE(parse({"--sock", "s", "restore", "--state", "a", "--mem-file", "b", "--view"}));
     EXPECT_FALSE(parse({"--sock", "s", "snapshot", "--view"}));
+}
+
+// --on-host: from the view where one is made, else through ember-uffd (which it may be given),
+// the view then made in the background; it needs the cache, and is not --view as well.
+TEST(EmberctlCommandLine, RestoreOnAHostTakesTheCacheAPinAndBothTools) {
+    auto cl = parse({"--sock", "s", "restore", "--manifest", "u", "--cache", "/c", "--on-host",
+                     "--manifest-sha256", std::string(64, 'b'), "--ember-snapshot",
+                     "/opt/ember-snapshot", "--ember-uffd", "/opt/ember-uffd"});
+    ASSERT_TRUE(cl) << cl.error().message;
+    EXPECT_TRUE(cl->on_host);
+    EXPECT_FALSE(cl->view);
+    EXPECT_EQ(cl->ember_uffd, "/opt/ember-uffd");
+    auto no_cache = parse({"--sock", "s", "restore", "--manifest", "u", "--on-host"});
+    ASSERT_FALSE(no_cache);
+    EXPECT_NE(no_cache.error().message.find("--on-host takes --cache"), std::string::npos);
+    EXPECT_FALSE(parse(
+        {"--sock", "s", "restore", "--manifest", "u", "--cache", "/c", "--on-host", "--view"}));
+    EXPECT_FALSE(parse({"--sock", "s", "restore", "--state", "a", "--mem-file", "b", "--on-host"}));
+    EXPECT_FALSE(parse({"--sock", "s", "boot", "--kernel", "k", "--on-host"}));
 }
 
 TEST(EmberctlCommandLine, CallTakesAMethodAPathAndOneBody) {

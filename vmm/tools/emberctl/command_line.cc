@@ -22,6 +22,11 @@ Start an ember serving its API at PATH, and leave it running:
             [--ember-snapshot PATH] [--resume] [--net IFACE=TAP]... [--ember PATH] [--log PATH]
             [--console PATH]: from the snapshot made whole in the cache (ember-snapshot view),
             through the File backend
+  restore   --manifest URL --cache DIR [--cache-bytes N] --on-host [--manifest-sha256 HEX]
+            [--ember-snapshot PATH] [--ember-uffd PATH] [--resume] [--net IFACE=TAP]...
+            [--ember PATH] [--log PATH] [--console PATH]: from its view where one was made this
+            boot (ember-snapshot find-view), else through ember-uffd, after which ember-snapshot
+            view makes the view in the background, at the lowest CPU priority, for the next one
 Drive the ember serving at PATH:
   status                       its id, state and version
   config                       its configuration (GET /vm/config)
@@ -70,8 +75,8 @@ bool takes(Command c, const std::string& flag) {
     if (c == Command::Restore)
         return flag == "--state" || flag == "--mem-file" || flag == "--working-set" ||
                flag == "--resume" || flag == "--net" || flag == "--manifest" || flag == "--cache" ||
-               flag == "--ember-uffd" || flag == "--view" || flag == "--manifest-sha256" ||
-               flag == "--ember-snapshot" || flag == "--cache-bytes";
+               flag == "--ember-uffd" || flag == "--view" || flag == "--on-host" ||
+               flag == "--manifest-sha256" || flag == "--ember-snapshot" || flag == "--cache-bytes";
     if (c == Command::Snapshot)
         return flag == "--state" || flag == "--mem-file" || flag == "--diff";
     if (c == Command::WorkingSet || c == Command::Metrics) return flag == "--path";
@@ -114,17 +119,20 @@ Result<void> check_complete(const CommandLine& cl) {
                     return fail("restore: give --manifest, or --state and --mem-file, not both");
                 if (cl.cache_bytes && !cl.cache_dir)
                     return fail("restore: --cache-bytes goes with --cache");
-                if (cl.view && (!cl.cache_dir || cl.ember_uffd))
-                    return fail("restore: --view takes --cache, and no --ember-uffd");
-                if (!cl.view && (cl.manifest_sha256 || cl.ember_snapshot))
-                    return fail("restore: --manifest-sha256 and --ember-snapshot go with --view");
+                if (cl.view && (!cl.cache_dir || cl.ember_uffd || cl.on_host))
+                    return fail("restore: --view takes --cache, and no --ember-uffd or --on-host");
+                if (cl.on_host && !cl.cache_dir) return fail("restore: --on-host takes --cache");
+                if (!cl.view && !cl.on_host && (cl.manifest_sha256 || cl.ember_snapshot))
+                    return fail(
+                        "restore: --manifest-sha256 and --ember-snapshot go with --view or "
+                        "--on-host");
                 return {};
             }
-            if (cl.cache_dir || cl.cache_bytes || cl.ember_uffd || cl.view || cl.manifest_sha256 ||
-                cl.ember_snapshot)
+            if (cl.cache_dir || cl.cache_bytes || cl.ember_uffd || cl.view || cl.on_host ||
+                cl.manifest_sha256 || cl.ember_snapshot)
                 return fail(
-                    "restore: --cache, --cache-bytes, --ember-uffd, --view, --manifest-sha256 and "
-                    "--ember-snapshot go with --manifest");
+                    "restore: --cache, --cache-bytes, --ember-uffd, --view, --on-host, "
+                    "--manifest-sha256 and --ember-snapshot go with --manifest");
             [[fallthrough]];
         case Command::Snapshot:
             if (cl.state_path.empty() || cl.mem_file_path.empty())
@@ -164,10 +172,13 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
             cl.json = true;
             continue;
         }
-        if (arg == "--resume" || arg == "--diff" || arg == "--view") {
+        if (arg == "--resume" || arg == "--diff" || arg == "--view" || arg == "--on-host") {
             if (!command || !takes(*command, arg))
                 return fail(arg + " does not go with this command");
-            (arg == "--resume" ? cl.resume : arg == "--diff" ? cl.diff : cl.view) = true;
+            (arg == "--resume" ? cl.resume
+             : arg == "--diff" ? cl.diff
+             : arg == "--view" ? cl.view
+                               : cl.on_host) = true;
             continue;
         }
         const bool common = arg == "--sock" || arg == "--timeout-ms";

@@ -56,12 +56,15 @@ struct CommandLine {
     bool resume = false;
     std::vector<NetworkOverride> network_overrides;
     // restore from a store: its manifest's URL, the host's chunk cache, ember-uffd's path; or,
-    // with `view`, from its view in the cache, pinned where given, ember-snapshot's path.
+    // with `view`, from its view in the cache, pinned where given, ember-snapshot's path; or, with
+    // `on_host`, from the view where one is made, else through ember-uffd, the view then made in
+    // the background.
     std::optional<std::string> manifest;
     std::optional<std::string> cache_dir;
     std::optional<uint64_t> cache_bytes;
     std::optional<std::string> ember_uffd;
     bool view = false;
+    bool on_host = false;
     std::optional<std::string> manifest_sha256;
     std::optional<std::string> ember_snapshot;
 

@@ -156,7 +156,10 @@ Result<void> run(const CommandLine& cl) {
             load.mem_backend = MemBackend{MemBackendType::File, cl.mem_file_path};
             load.working_set_path = cl.working_set_path;
             std::optional<client::PageHandler> handler;
-            if (cl.manifest && cl.view) {
+            // The view to make in the background once the restore is done (--on-host, with none
+            // made yet).
+            std::optional<client::StoreView> make_view;
+            if (cl.manifest && (cl.view || cl.on_host)) {
                 client::StoreView from;
                 from.manifest_url = *cl.manifest;
                 from.cache_dir = *cl.cache_dir;
@@ -165,10 +168,22 @@ Result<void> run(const CommandLine& cl) {
                 from.timeout = std::max(from.timeout, cl.timeout);
                 from.manifest_sha256 = cl.manifest_sha256.value_or("");
                 if (cl.ember_snapshot) from.ember_snapshot = *cl.ember_snapshot;
-                auto viewed = client::view_load(from);
-                EMBER_TRY(viewed);
-                load = std::move(*viewed);
-            } else if (cl.manifest) {
+                if (cl.view) {
+                    auto viewed = client::view_load(from);
+                    EMBER_TRY(viewed);
+                    load = std::move(*viewed);
+                } else {
+                    auto found = client::find_view_load(from);
+                    EMBER_TRY(found);
+                    if (*found)
+                        load = std::move(**found);
+                    else
+                        make_view = from;
+                }
+            }
+            // Through ember-uffd: --manifest alone, or --on-host where no view is made yet.
+            const bool lazily = cl.manifest && !cl.view && (!cl.on_host || make_view);
+            if (lazily) {
                 client::StoreRestore from;
                 from.manifest_url = *cl.manifest;
                 from.socket_path = cl.sock + ".uffd";
@@ -188,6 +203,16 @@ Result<void> run(const CommandLine& cl) {
             EMBER_TRY(pid);
             // It serves the VM for as long as the VM lives, after emberctl has ended.
             if (handler) handler->let_go();
+            if (make_view) {
+                // The restore is done whether or not the view is made: a failure to start the
+                // maker is said, not an error of the restore.
+                auto maker = client::ViewMaker::start(*make_view);
+                if (maker)
+                    maker->let_go();
+                else
+                    std::fprintf(stderr, "emberctl: the view is not being made: %s\n",
+                                 maker.error().message.c_str());
+            }
             print_started(cl, "restored", *pid);
             return {};
         }
