@@ -55,6 +55,7 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
     load.snapshot_path = r.state_path;
     load.mem_backend = MemBackend{MemBackendType::Uffd, r.socket_path};
     load.resume_vm = r.resume_vm;
+    load.network_overrides = r.network_overrides;
     PageHandler handler(spawned->pid, std::move(spawned->pidfd), std::move(load));
 
     const auto deadline = std::chrono::steady_clock::now() + r.timeout;

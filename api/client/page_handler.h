@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/actions.h"
 #include "core/base/error.h"
@@ -28,6 +29,7 @@ struct StoreRestore {
     std::string log_path;                       // its stderr, appended; empty: /dev/null
     std::chrono::milliseconds timeout{60'000};  // until its socket is there
     bool resume_vm = true;
+    std::vector<NetworkOverride> network_overrides;  // the load's: a clone's own taps
 };
 
 class PageHandler {

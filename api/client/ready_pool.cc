@@ -188,11 +188,17 @@ Result<ReadyPool::HostClone> ReadyPool::restore_on_host(const StoreRestore& lazi
     reap_makers();
     const bool making = std::ranges::any_of(
         makers_, [&](const ViewMaker& m) { return m.manifest_url() == view.manifest_url; });
-    if (!making) {
+    // A maker that failed (a folder without user xattrs, a view larger than the cache allows)
+    // would most likely fail again, having fetched and written all it could first.
+    const auto failed = maker_failed_.find(view.manifest_url);
+    const bool failed_lately = failed != maker_failed_.end() &&
+                               std::chrono::steady_clock::now() - failed->second < kMakerRetry;
+    if (!making && !failed_lately) {
         auto maker = ViewMaker::start(view);
         if (maker) {
             makers_.push_back(std::move(*maker));
         } else {
+            maker_failed_[view.manifest_url] = std::chrono::steady_clock::now();
             std::lock_guard lock(mutex_);
             ++stats_.views_failed;
             stats_.last_error = maker.error().message;
@@ -208,6 +214,10 @@ void ReadyPool::reap_makers() {
             continue;
         }
         auto made = it->result();
+        if (made)
+            maker_failed_.erase(it->manifest_url());
+        else
+            maker_failed_[it->manifest_url()] = std::chrono::steady_clock::now();
         {
             std::lock_guard lock(mutex_);
             ++(made ? stats_.views_made : stats_.views_failed);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "api/client/ember_process.h"
 #include "api/client/page_handler.h"
 #include "api/client/store_view.h"
+#include "api/client/view_maker.h"
 #include "core/base/unique_fd.h"
 
 namespace ember::client {
@@ -91,14 +93,18 @@ class ReadyPool {
     // (restore_from_view()) where one was made this boot, found without making it
     // (find_view_load()); else lazily through ember-uffd (restore_from_store()), after which
     // the pool makes the view in the background at the lowest CPU priority (ViewMaker), for the
-    // next restore here: one maker for a snapshot at once, stopped with the pool. `view` names the
-    // same snapshot and cache as `lazily`. Not for a jailed pool.
+    // next restore here: one maker for a snapshot at once, none for one whose maker failed in the
+    // last kMakerRetry, stopped with the pool. `view` names the same snapshot and cache as
+    // `lazily`. Not for a jailed pool. The makers are reaped (and those past the view's timeout
+    // stopped) at each call of this, stats() and wait_for_views().
     struct HostClone {
         EmberProcess ember;
         std::optional<PageHandler> handler;  // the lazy restore's; none from the view
     };
     Result<HostClone> restore_on_host(const StoreRestore& lazily, const StoreView& view);
-    // Until every view maker has ended, at most `timeout`: for tests.
+    static constexpr std::chrono::minutes kMakerRetry{5};
+    // Until every view maker has ended, at most `timeout`, holding back restore_on_host() and
+    // stats() meanwhile: for tests.
     Result<void> wait_for_views(std::chrono::milliseconds timeout);
     // take(), then the caller's own first steps on the ember (a load sent its own way, a PATCH
     // after it), with the replacement held back until they have ended, as restore() holds it back
@@ -140,6 +146,7 @@ class ReadyPool {
     // Taken before mutex_ where both are.
     std::mutex makers_mutex_;
     std::vector<ViewMaker> makers_;
+    std::map<std::string, std::chrono::steady_clock::time_point> maker_failed_;  // by manifest URL
     std::jthread thread_;  // last: it starts once the rest is built, and stops first
 };
 

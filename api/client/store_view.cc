@@ -3,14 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <string_view>
-#include <utility>
 
 #include "api/client/spawn.h"
 #include "api/json/api_bodies.h"
@@ -22,16 +19,18 @@ namespace {
 // What ember-snapshot view prints is a load body and a line or two: more is not its.
 constexpr size_t kMaxOutput = 64 << 10;
 
+// The exit status of ember-snapshot find-view where no view is made.
+constexpr int kNoView = 3;
+
+}  // namespace
+
 std::string last_line(std::string_view text) {
     while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
     const size_t at = text.rfind('\n');
     return std::string(at == std::string_view::npos ? text : text.substr(at + 1));
 }
 
-// The exit status of ember-snapshot find-view where no view is made.
-constexpr int kNoView = 3;
-
-std::vector<std::string> view_argv(const StoreView& v, const char* command) {
+std::vector<std::string> view_command(const StoreView& v, const char* command) {
     std::vector<std::string> argv = {v.ember_snapshot, command, "--cache", v.cache_dir};
     if (v.cache_bytes != 0)
         argv.insert(argv.end(), {"--cache-bytes", std::to_string(v.cache_bytes)});
@@ -40,6 +39,8 @@ std::vector<std::string> view_argv(const StoreView& v, const char* command) {
     argv.push_back(v.manifest_url);
     return argv;
 }
+
+namespace {
 
 // ember-snapshot `command` run to its end within the view's bound; nullopt where find-view found
 // none.
@@ -53,7 +54,7 @@ Result<std::optional<LoadSnapshot>> run_view(const StoreView& v, const char* com
     auto in = open_output("");
     EMBER_TRY(in);
     auto spawned =
-        spawn_program(view_argv(v, command), in->get(), out_write.get(), err_write.get());
+        spawn_program(view_command(v, command), in->get(), out_write.get(), err_write.get());
     EMBER_TRY(spawned, what);
     out_write = UniqueFd();
     err_write = UniqueFd();
@@ -99,6 +100,7 @@ Result<std::optional<LoadSnapshot>> run_view(const StoreView& v, const char* com
     EMBER_TRY(load, what + ": what it printed");
     if (!load->mem_backend || load->uffd()) return fail(what + ": printed no File load");
     load->resume_vm = v.resume_vm;
+    load->network_overrides = v.network_overrides;
     return std::optional<LoadSnapshot>(std::move(*load));
 }
 
@@ -113,92 +115,6 @@ Result<LoadSnapshot> view_load(const StoreView& v) {
 
 Result<std::optional<LoadSnapshot>> find_view_load(const StoreView& v) {
     return run_view(v, "find-view");
-}
-
-Result<ViewMaker> ViewMaker::start(const StoreView& v) {
-    const std::string what = v.ember_snapshot + " view " + v.manifest_url;
-    UniqueFd err(::memfd_create("ember-snapshot view", MFD_CLOEXEC));
-    if (!err.valid()) return fail_errno(what + ": a memfd for its errors");
-    auto nowhere = open_output("");
-    EMBER_TRY(nowhere);
-    auto spawned = spawn_program(view_argv(v, "view"), nowhere->get(), nowhere->get(), err.get());
-    EMBER_TRY(spawned, what);
-    // Before it starts the threads that fetch and write, which take its priority: the clone that
-    // was just restored, and every other, comes first.
-    ::setpriority(PRIO_PROCESS, static_cast<id_t>(spawned->pid), 19);
-    return ViewMaker(spawned->pid, std::move(spawned->pidfd), std::move(err), v.manifest_url,
-                     v.timeout);
-}
-
-ViewMaker::ViewMaker(pid_t pid, UniqueFd pidfd, UniqueFd err, std::string manifest_url,
-                     std::chrono::milliseconds timeout)
-    : pid_(pid),
-      pidfd_(std::move(pidfd)),
-      err_(std::move(err)),
-      manifest_url_(std::move(manifest_url)),
-      timeout_(timeout),
-      deadline_(std::chrono::steady_clock::now() + timeout) {}
-
-ViewMaker::ViewMaker(ViewMaker&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)),
-      pidfd_(std::move(other.pidfd_)),
-      err_(std::move(other.err_)),
-      manifest_url_(std::move(other.manifest_url_)),
-      timeout_(other.timeout_),
-      deadline_(other.deadline_),
-      late_(other.late_),
-      status_(other.status_) {}
-
-ViewMaker& ViewMaker::operator=(ViewMaker&& other) noexcept {
-    if (this != &other) {
-        stop();
-        pid_ = std::exchange(other.pid_, -1);
-        pidfd_ = std::move(other.pidfd_);
-        err_ = std::move(other.err_);
-        manifest_url_ = std::move(other.manifest_url_);
-        timeout_ = other.timeout_;
-        deadline_ = other.deadline_;
-        late_ = other.late_;
-        status_ = other.status_;
-    }
-    return *this;
-}
-
-ViewMaker::~ViewMaker() {
-    stop();
-}
-
-void ViewMaker::stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-}
-
-bool ViewMaker::ended() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) != pid_) {
-        if (std::chrono::steady_clock::now() < deadline_) return false;
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        late_ = true;
-    }
-    status_ = status;
-    pid_ = -1;
-    return true;
-}
-
-Result<void> ViewMaker::result() const {
-    const std::string what = "ember-snapshot view " + manifest_url_;
-    if (pid_ > 0) return fail(what + ": still making it");
-    if (late_) return fail(what + ": no end within " + std::to_string(timeout_.count()) + " ms");
-    if (WIFEXITED(status_) && WEXITSTATUS(status_) == 0) return {};
-    // What it said last: a few lines at most, of our own tool.
-    std::string said(4096, '\0');
-    const ssize_t n = ::pread(err_.get(), said.data(), said.size(), 0);
-    said.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    return fail(what + " failed" + (said.empty() ? "" : ": " + last_line(said)));
 }
 
 }  // namespace ember::client

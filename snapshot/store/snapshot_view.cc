@@ -88,6 +88,14 @@ Result<void> write_view(int dir, const std::string& path, const Manifest& m, Chu
     if (!memory.valid()) return fail_errno("its memory file");
     if (::ftruncate(memory.get(), static_cast<off_t>(m.memory.bytes)) != 0)
         return fail_errno("its memory file");
+    // Without the mark no view is ever found made: each load would make its own anew. Asked
+    // before the memory is fetched and written, not after. (The mark before the bytes is no
+    // promise: the folder is found only once it is renamed into place whole.)
+    cache.mark_checked(memory.get());
+    if (!cache.checked_this_boot(memory.get()))
+        return fail(
+            "the cache's folder takes no user xattrs, which a view needs (a mark of the "
+            "boot that checked it)");
     ChunkedMemory source(m, cache, fetchers);
     const std::array<PageRun, 1> whole = {
         PageRun{0, (m.memory.bytes + kGuestPageSize - 1) / kGuestPageSize, false}};
@@ -97,12 +105,6 @@ Result<void> write_view(int dir, const std::string& path, const Manifest& m, Chu
                                  return pwrite_all(memory.get(), {e.bytes, e.length}, e.offset);
                              }),
               "its memory file");
-    cache.mark_checked(memory.get());
-    // Without the mark no view is ever found made: each load would make its own anew.
-    if (!cache.checked_this_boot(memory.get()))
-        return fail(
-            "the cache's folder takes no user xattrs, which a view needs (a mark of the "
-            "boot that checked it)");
     // Read-only: every clone maps the memory file, and sees a write to it (a merge of a Diff
     // snapshot onto it, say) in each page it has not written itself.
     for (const char* file : kViewFiles)

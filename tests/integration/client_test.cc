@@ -471,9 +471,9 @@ TEST_F(ReadyPoolFromAStore, RestoresFromItsViewThroughTheFileBackend) {
 }
 
 // A host's restores of one function: the first, with no view made, lazily through ember-uffd, after
-// which the pool makes the view in the background; the next from the view through the File backend,
-// with no handler beside it. A folder that takes no user xattrs takes no view: the maker's failure
-// is counted, with its reason.
+// which the pool makes the view in the background, one maker however many clones come meanwhile;
+// the next from the view through the File backend, with no handler beside it. A folder that takes
+// no user xattrs takes no view: the maker's failure is counted, with its reason.
 TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile) {
     const client::StoreRestore lazy = lazily();
     client::StoreView view;
@@ -486,9 +486,21 @@ TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile)
     ASSERT_TRUE(first) << first.error().message;
     EXPECT_TRUE(first->handler) << "no view was made before";
     ASSERT_TRUE(wait_for_text(console, " ok\n"));
+    // A second clone at once: lazily again where the view is still being made (with no second
+    // maker), else from it.
+    ASSERT_TRUE(testing::create_tap("tap-client1"));
+    client::StoreRestore beside = lazy;
+    beside.socket_path = dir.path() + "/beside.uffd";
+    beside.state_path = dir.path() + "/beside.state";
+    beside.network_overrides = {{"eth0", "tap-client1"}};
+    client::StoreView beside_view = view;
+    beside_view.network_overrides = beside.network_overrides;
+    auto second = pool->restore_on_host(beside, beside_view);
+    ASSERT_TRUE(second) << second.error().message;
     expect_ok(pool->wait_for_views(kFailsafe));
     auto stats = pool->stats();
     EXPECT_EQ(stats.views_making, 0u);
+    EXPECT_EQ(stats.views_made + stats.views_failed, 1u) << "one maker for the snapshot";
     if (!testing::takes_user_xattrs(dir.path())) {
         EXPECT_EQ(stats.views_failed, 1u);
         EXPECT_NE(stats.last_error.find("takes no user xattrs"), std::string::npos)
@@ -496,25 +508,28 @@ TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile)
         return;
     }
     EXPECT_EQ(stats.views_made, 1u) << stats.last_error;
-    (void)first->ember.stop();
+    for (auto* clone : {&*first, &*second}) {
+        (void)clone->ember.stop();
+        if (!clone->handler) continue;
+        const int status = clone->handler->wait(kFailsafe);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    }
     ASSERT_TRUE(first->handler);
-    const int status = first->handler->wait(kFailsafe);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-    // What the console says from here on is the second clone's: the first has ended.
+    // What the console says from here on is the third clone's: the others have ended.
     ASSERT_EQ(::truncate(console.c_str(), 0), 0);
 
-    auto second = pool->restore_on_host(lazy, view);
-    ASSERT_TRUE(second) << second.error().message;
-    EXPECT_FALSE(second->handler) << "restored from the view";
-    auto info = second->ember.client().describe_instance();
+    auto third = pool->restore_on_host(lazy, view);
+    ASSERT_TRUE(third) << third.error().message;
+    EXPECT_FALSE(third->handler) << "restored from the view";
+    auto info = third->ember.client().describe_instance();
     ASSERT_TRUE(info) << info.error().message;
     EXPECT_EQ(info->state, VmState::Running);
     ASSERT_TRUE(wait_for_text(console, " ok\n"));
     stats = pool->stats();
     EXPECT_EQ(stats.views_made, 1u) << "none made again";
     EXPECT_EQ(stats.views_making, 0u);
-    EXPECT_EQ(stats.restores, 2u);
-    (void)second->ember.stop();
+    EXPECT_EQ(stats.restores, 3u);
+    (void)third->ember.stop();
 }
 
 // A host agent's own first steps on a taken ember: the pool starts no replacement beside them,

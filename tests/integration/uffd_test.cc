@@ -272,6 +272,12 @@ TEST_F(Uffd, AViewInTheCacheRestoresFromLocalFilesAndIsMadeOnceABoot) {
         EXPECT_NE(none.err.find("no view of"), std::string::npos) << none.err;
         EXPECT_EQ(none.out, "");
     }
+    // Nothing made, and no chunk fetched into the cache.
+    size_t chunks = 0;
+    if (std::filesystem::exists(cache))
+        for (const auto& e : std::filesystem::recursive_directory_iterator(cache))
+            chunks += e.is_regular_file() && e.path().filename().string().size() == 64 ? 1 : 0;
+    EXPECT_EQ(chunks, 0u);
     EXPECT_FALSE(std::filesystem::exists(cache + "/views") &&
                  !std::filesystem::is_empty(cache + "/views"));
     const auto first = view();

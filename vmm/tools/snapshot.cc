@@ -12,7 +12,8 @@
 // pages alone, a patch onto the parent's chunk.
 // ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] [--manifest-sha256 HEX]
 //                     MANIFEST_URL
-// ember-snapshot find-view --cache DIR [--fetcher PATH] [--manifest-sha256 HEX] MANIFEST_URL
+// ember-snapshot find-view --cache DIR [--cache-bytes N] [--fetcher PATH] [--manifest-sha256 HEX]
+//                          MANIFEST_URL
 // view: the snapshot made whole in the host's chunk cache DIR (snapshot/store/snapshot_view.h),
 // found there where it was made this boot, else made from its chunks, fetched into the cache where
 // missing; prints the body of a load from it (the File backend, with its working set where it has
@@ -67,7 +68,7 @@ int usage() {
                  "MANIFEST_URL\n"
                  "       ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] "
                  "[--manifest-sha256 HEX] MANIFEST_URL\n"
-                 "       ember-snapshot find-view --cache DIR [--fetcher PATH] "
+                 "       ember-snapshot find-view --cache DIR [--cache-bytes N] [--fetcher PATH] "
                  "[--manifest-sha256 HEX] MANIFEST_URL\n"
                  "       ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM "
                  "--working-set WS\n");
@@ -138,7 +139,7 @@ void print_load(const SnapshotView& made) {
     std::printf("%s}\n", body.c_str());
 }
 
-// The exit status of find-view where no view is made.
+// The exit status of find-view where no view is made (client::find_view_load reads it).
 constexpr int kNoView = 3;
 
 Result<int> view(const StoreOptions& options, const std::string& pin_text, bool make) {

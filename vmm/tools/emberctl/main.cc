@@ -14,6 +14,7 @@
 #include "api/client/ember_process.h"
 #include "api/client/page_handler.h"
 #include "api/client/store_view.h"
+#include "api/client/view_maker.h"
 #include "api/json/vm_config_json.h"
 #include "api/json/writer.h"
 #include "core/base/open_file.h"
