@@ -95,15 +95,25 @@ void ReadyPool::refill(const std::stop_token& stop) {
         std::optional<uint64_t> n;
         std::vector<pollfd> fds{{.fd = wake_.get(), .events = POLLIN, .revents = 0}};
         int wait_ms = -1;
+        // Before mutex_: the view makers that ended are reaped, and the others watched until
+        // their end or their deadline.
+        if (auto deadline = watch_makers(fds))
+            wait_ms = static_cast<int>(std::clamp<int64_t>(
+                std::chrono::ceil<std::chrono::milliseconds>(*deadline -
+                                                             std::chrono::steady_clock::now())
+                    .count(),
+                0, INT32_MAX));
         {
             std::lock_guard lock(mutex_);
             settle();
             const auto now = std::chrono::steady_clock::now();
             if (ready_.size() < options_.size && now >= refill_not_before_)
                 n = next_++;
-            else if (ready_.size() < options_.size)
-                wait_ms = static_cast<int>(
+            else if (ready_.size() < options_.size) {
+                const auto until = static_cast<int>(
                     std::chrono::ceil<std::chrono::milliseconds>(refill_not_before_ - now).count());
+                wait_ms = wait_ms < 0 ? until : std::min(wait_ms, until);
+            }
             for (const auto& e : ready_) {
                 fds.push_back({.fd = e.pidfd(), .events = POLLIN, .revents = 0});
                 if (e.prepared_fd() >= 0)
@@ -197,6 +207,7 @@ Result<ReadyPool::HostClone> ReadyPool::restore_on_host(const StoreRestore& lazi
         auto maker = ViewMaker::start(view);
         if (maker) {
             makers_.push_back(std::move(*maker));
+            wake_refill();  // its thread watches for the maker's end
         } else {
             maker_failed_[view.manifest_url] = std::chrono::steady_clock::now();
             std::lock_guard lock(mutex_);
@@ -225,24 +236,27 @@ void ReadyPool::reap_makers() {
         }
         it = makers_.erase(it);
     }
+    makers_changed_.notify_all();
+}
+
+std::optional<std::chrono::steady_clock::time_point> ReadyPool::watch_makers(
+    std::vector<pollfd>& fds) {
+    std::lock_guard makers(makers_mutex_);
+    reap_makers();
+    std::optional<std::chrono::steady_clock::time_point> first;
+    for (const auto& m : makers_) {
+        fds.push_back({.fd = m.pidfd(), .events = POLLIN, .revents = 0});
+        first = std::min(first.value_or(m.deadline()), m.deadline());
+    }
+    return first;
 }
 
 Result<void> ReadyPool::wait_for_views(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::lock_guard makers(makers_mutex_);
-    for (;;) {
-        reap_makers();
-        if (makers_.empty()) return {};
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0)
-            return fail(std::to_string(makers_.size()) + " view makers still running after " +
-                        std::to_string(timeout.count()) + " ms");
-        std::vector<pollfd> fds;
-        fds.reserve(makers_.size());
-        for (const auto& m : makers_) fds.push_back({m.pidfd(), POLLIN, 0});
-        ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
-    }
+    std::unique_lock makers(makers_mutex_);
+    // The pool's thread reaps each as it ends.
+    if (makers_changed_.wait_for(makers, timeout, [&] { return makers_.empty(); })) return {};
+    return fail(std::to_string(makers_.size()) + " view makers still running after " +
+                std::to_string(timeout.count()) + " ms");
 }
 
 Result<ReadyPool::StoreClone> ReadyPool::restore_from_store(const StoreRestore& from) {

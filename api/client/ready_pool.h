@@ -6,6 +6,8 @@
 // Jailed or not.
 #pragma once
 
+#include <poll.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -95,16 +97,15 @@ class ReadyPool {
     // the pool makes the view in the background at the lowest CPU priority (ViewMaker), for the
     // next restore here: one maker for a snapshot at once, none for one whose maker failed in the
     // last kMakerRetry, stopped with the pool. `view` names the same snapshot and cache as
-    // `lazily`. Not for a jailed pool. The makers are reaped (and those past the view's timeout
-    // stopped) at each call of this, stats() and wait_for_views().
+    // `lazily`. Not for a jailed pool. The pool's thread reaps each maker as it ends, and stops
+    // one at the view's timeout.
     struct HostClone {
         EmberProcess ember;
         std::optional<PageHandler> handler;  // the lazy restore's; none from the view
     };
     Result<HostClone> restore_on_host(const StoreRestore& lazily, const StoreView& view);
     static constexpr std::chrono::minutes kMakerRetry{5};
-    // Until every view maker has ended, at most `timeout`, holding back restore_on_host() and
-    // stats() meanwhile: for tests.
+    // Until every view maker has ended, at most `timeout`: for tests.
     Result<void> wait_for_views(std::chrono::milliseconds timeout);
     // take(), then the caller's own first steps on the ember (a load sent its own way, a PATCH
     // after it), with the replacement held back until they have ended, as restore() holds it back
@@ -132,8 +133,11 @@ class ReadyPool {
     void wake_refill() const;
     // An error for a jailed pool's `call`, whose embers see their jail's files alone.
     Result<void> unjailed(const std::string& call, const std::string& instead) const;
-    // Reaps the view makers that have ended and counts them. Under makers_mutex_.
+    // Reaps the view makers that have ended (stopping those past their deadline) and counts
+    // them. Under makers_mutex_.
     void reap_makers();
+    // reap_makers(), then the makers' pidfds added to `fds`; the first deadline among them.
+    std::optional<std::chrono::steady_clock::time_point> watch_makers(std::vector<pollfd>& fds);
 
     PoolOptions options_;
     UniqueFd wake_;  // an eventfd: the pool's thread polls it with the ready embers' pidfds
@@ -145,6 +149,7 @@ class ReadyPool {
     std::chrono::steady_clock::time_point refill_not_before_{};
     // Taken before mutex_ where both are.
     std::mutex makers_mutex_;
+    std::condition_variable makers_changed_;
     std::vector<ViewMaker> makers_;
     std::map<std::string, std::chrono::steady_clock::time_point> maker_failed_;  // by manifest URL
     std::jthread thread_;  // last: it starts once the rest is built, and stops first

@@ -36,6 +36,8 @@ class ViewMaker {
     // Readable once it has ended.
     int pidfd() const { return pidfd_.get(); }
     const std::string& manifest_url() const { return manifest_url_; }
+    // When it is stopped where it has not ended: its start and the view's timeout.
+    std::chrono::steady_clock::time_point deadline() const { return deadline_; }
     // Leaves it running when this object goes, for a caller that ends first (it is reparented).
     void let_go() { pid_ = -1; }
 

@@ -532,6 +532,35 @@ TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile)
     (void)third->ember.stop();
 }
 
+// A view maker that does not end is stopped by the pool's thread at the view's timeout, and
+// counted with its reason; the pool starts none again for that snapshot at once.
+TEST_F(ReadyPoolFromAStore, AViewMakerPastItsTimeoutIsStoppedAndNotStartedAgainAtOnce) {
+    // finds no view, and makes none in ten minutes
+    const std::string stuck = dir.write(
+        "stuck-ember-snapshot", "#!/bin/sh\n[ \"$1\" = find-view ] && exit 3\nexec sleep 600\n");
+    std::filesystem::permissions(stuck, std::filesystem::perms(0755));
+    const client::StoreRestore lazy = lazily();
+    client::StoreView view;
+    view.manifest_url = lazy.manifest_url;
+    view.cache_dir = lazy.cache_dir;
+    view.ember_snapshot = stuck;
+    view.timeout = std::chrono::milliseconds(300);
+    for (int restore = 0; restore < 2; ++restore) {
+        auto clone = pool->restore_on_host(lazy, view);
+        ASSERT_TRUE(clone) << clone.error().message;
+        ASSERT_TRUE(clone->handler);
+        expect_ok(pool->wait_for_views(kFailsafe));
+        const auto stats = pool->stats();
+        EXPECT_EQ(stats.views_making, 0u);
+        EXPECT_EQ(stats.views_failed, 1u) << "one maker, not one a restore";
+        EXPECT_NE(stats.last_error.find("no end within 300 ms"), std::string::npos)
+            << stats.last_error;
+        (void)clone->ember.stop();
+        const int status = clone->handler->wait(kFailsafe);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    }
+}
+
 // A host agent's own first steps on a taken ember: the pool starts no replacement beside them,
 // and an ember whose steps failed is stopped.
 TEST(ReadyPool, TakeForHoldsTheReplacementBackUntilTheCallersStepsEnd) {
