@@ -74,10 +74,6 @@ std::optional<std::pair<dev_t, ino_t>> identity(const std::string& path) {
     return std::pair{st.st_dev, st.st_ino};
 }
 
-int send_signal(int pidfd, int signal) {
-    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
-}
-
 int poll_ms(std::chrono::milliseconds timeout) {
     return static_cast<int>(std::clamp<int64_t>(timeout.count(), 0, INT32_MAX));
 }
@@ -310,9 +306,9 @@ Result<int> EmberProcess::stop() {
     }
     if (!status_) {
         // By its pidfd: the pid may be another process's by now if someone else reaped it.
-        send_signal(pidfd_.get(), SIGTERM);
+        signal_pidfd(pidfd_.get(), SIGTERM);
         if (!reap_within(options_.stop_timeout)) {
-            send_signal(pidfd_.get(), SIGKILL);
+            signal_pidfd(pidfd_.get(), SIGKILL);
             reap_within(std::chrono::milliseconds(-1));
         }
     }
@@ -338,11 +334,11 @@ Result<void> stop_ember_at(const std::string& socket_path, std::chrono::millisec
         return fail(socket_path + ": not an ember's API (" +
                     (info ? "app_name '" + info->app_name + "'" : info.error().message) +
                     "): not stopped");
-    if (send_signal(pidfd.get(), SIGTERM) != 0)
+    if (signal_pidfd(pidfd.get(), SIGTERM) != 0)
         return fail_errno("SIGTERM to " + std::to_string(*pid));
     pollfd p{.fd = pidfd.get(), .events = POLLIN, .revents = 0};
     if (::poll(&p, 1, poll_ms(timeout)) != 1) {
-        send_signal(pidfd.get(), SIGKILL);
+        signal_pidfd(pidfd.get(), SIGKILL);
         p.revents = 0;
         if (::poll(&p, 1, poll_ms(timeout)) != 1)
             return fail("ember (pid " + std::to_string(*pid) + ") at " + socket_path +

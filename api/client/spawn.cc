@@ -11,6 +11,10 @@ extern char** environ;  // NOLINT: posix_spawn's
 
 namespace ember::client {
 
+int signal_pidfd(int pidfd, int signal) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
+}
+
 Result<UniqueFd> open_output(const std::string& path) {
     const int fd = path.empty()
                        ? ::open("/dev/null", O_WRONLY | O_CLOEXEC)

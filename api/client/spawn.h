@@ -25,6 +25,9 @@ struct Spawned {
     UniqueFd pidfd;  // readable once it has ended
 };
 
+// Signals the process that `pidfd` names (pidfd_send_signal): never another that took its pid.
+int signal_pidfd(int pidfd, int signal);
+
 // `argv[0]` found on PATH; its stdin, stdout and stderr `in`, `out` and `err`, and `extra` (when
 // not -1) as its descriptor `extra_as`.
 Result<Spawned> spawn_program(std::vector<std::string> argv, int in, int out, int err,

@@ -25,10 +25,6 @@ constexpr off_t kSaidTail = 4096;
 constexpr int kIoprioWhoProcess = 1;
 constexpr int kIoprioLowestBestEffort = (2 << 13) | 7;
 
-int send_signal(int pidfd, int signal) {
-    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
-}
-
 }  // namespace
 
 Result<ViewMaker> ViewMaker::start(const StoreView& v) {
@@ -100,7 +96,7 @@ void ViewMaker::reap() {
 
 void ViewMaker::stop() {
     if (pid_ <= 0) return;
-    send_signal(pidfd_.get(), SIGKILL);
+    signal_pidfd(pidfd_.get(), SIGKILL);
     pollfd p{.fd = pidfd_.get(), .events = POLLIN, .revents = 0};
     while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
     }

@@ -199,16 +199,19 @@ int main() {
         return true;
     };
     auto no_handler = [](Proc&) { return true; };
-    auto from_store = [&](const std::string& cache) {
-        return [&, cache](Proc& h) {
+    // ember-uffd restoring `manifest` through the cache `cache`, as the client starts it.
+    auto through_uffd = [&](const std::string& manifest, const std::string& cache) {
+        return [&, manifest, cache](Proc& h) {
             start(h,
-                  {EMBER_UFFD, "--socket", hsock, "--manifest",
-                   "file://" + store + "/snapshots/a.json", "--write-state",
+                  {EMBER_UFFD, "--socket", hsock, "--manifest", manifest, "--write-state",
                    dir.path() + "/fetched.state", "--write-working-set", dir.path() + "/fetched.ws",
                    "--cache", cache},
                   dir.path() + "/handler.err");
             return wait_socket(hsock, h);
         };
+    };
+    auto from_store = [&](const std::string& cache) {
+        return through_uffd("file://" + store + "/snapshots/a.json", cache);
     };
     std::vector<double> local, local_uffd, empty, warm, viewed, view_made, view_unpinned, copied;
     // A restore from the store as the client makes one: the handler writes the working set's index
@@ -285,14 +288,7 @@ int main() {
         DelayProxy proxy(web.port(), std::chrono::milliseconds(r.rtt_ms));
         const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port());
         auto over_http = [&](const std::string& cache) {
-            return [&, cache](Proc& h) {
-                start(h,
-                      {EMBER_UFFD, "--socket", hsock, "--manifest", url + "/store/snapshots/a.json",
-                       "--write-state", dir.path() + "/fetched.state", "--write-working-set",
-                       dir.path() + "/fetched.ws", "--cache", cache},
-                      dir.path() + "/handler.err");
-                return wait_socket(hsock, h);
-            };
+            return through_uffd(url + "/store/snapshots/a.json", cache);
         };
         for (int i = 0; i < runs; ++i) {
             std::filesystem::remove_all(dir.path() + "/cache");

@@ -143,6 +143,11 @@ void print_load(const SnapshotView& made) {
 constexpr int kNoView = 3;
 
 Result<int> view(const StoreOptions& options, const std::string& pin_text, bool make) {
+    auto no_view = [&](const std::string& of) {
+        std::fprintf(stderr, "ember-snapshot: no view of %s made this boot in %s\n", of.c_str(),
+                     options.cache.c_str());
+        return kNoView;
+    };
     std::optional<ChunkId> pin;
     if (!pin_text.empty()) {
         pin = ChunkId::parse(pin_text);
@@ -154,11 +159,7 @@ Result<int> view(const StoreOptions& options, const std::string& pin_text, bool 
             print_load(*found);
             return 0;
         }
-        if (!make) {
-            std::fprintf(stderr, "ember-snapshot: no view of %s made this boot in %s\n",
-                         pin->hex().c_str(), options.cache.c_str());
-            return kNoView;
-        }
+        if (!make) return no_view(pin->hex());
     }
     auto opened = OpenedStore::open(options);
     EMBER_TRY(opened);
@@ -170,9 +171,7 @@ Result<int> view(const StoreOptions& options, const std::string& pin_text, bool 
             print_load(*found);
             return 0;
         }
-        std::fprintf(stderr, "ember-snapshot: no view of %s made this boot in %s\n",
-                     options.manifest_url.c_str(), options.cache.c_str());
-        return kNoView;
+        return no_view(options.manifest_url);
     }
     ChunkCache& cache = *(*opened)->cache();
     const auto start = std::chrono::steady_clock::now();
