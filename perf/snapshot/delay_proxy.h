@@ -2,13 +2,16 @@
 // "1 ms away" for a benchmark, on hosts whose kernel has no netem. Each direction of a connection
 // is a thread that reads what has come and writes it on once half the round trip has passed since
 // it read it, so a request and its answer take one round trip more than without it, and a long
-// answer arrives a window at a time, as over a real path.
+// answer arrives a window at a time, as over a real path. Given a rate, each direction is also a
+// link of that many bits a second that every connection shares: what is read leaves once the link
+// has sent what came before it.
 #pragma once
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <list>
@@ -22,8 +25,10 @@ namespace ember::perf {
 
 class DelayProxy {
   public:
-    DelayProxy(int upstream_port, std::chrono::microseconds round_trip)
-        : upstream_(upstream_port), half_(round_trip / 2) {
+    // `bits_per_second`: 0 for a link of no limit.
+    DelayProxy(int upstream_port, std::chrono::microseconds round_trip,
+               uint64_t bits_per_second = 0)
+        : upstream_(upstream_port), half_(round_trip / 2), bits_per_second_(bits_per_second) {
         listener_ = ember::testing::listen_on_loopback(64, port_);
         acceptor_ = std::jthread([this] { accept_loop(); });
     }
@@ -66,16 +71,31 @@ class DelayProxy {
             }
             std::lock_guard lock(mutex_);
             fds_.insert(fds_.end(), {client, server});
-            pumps_.emplace_back([this, client, server] { pump(client, server); });
-            pumps_.emplace_back([this, client, server] { pump(server, client); });
+            pumps_.emplace_back([this, client, server] { pump(client, server, up_); });
+            pumps_.emplace_back([this, client, server] { pump(server, client, down_); });
         }
     }
-    void pump(int from, int to) {
+    struct Link {
+        std::mutex mutex;
+        std::chrono::steady_clock::time_point free_at;
+    };
+    // When `bytes` read now have crossed the link: half a round trip, and the link's time to send
+    // them after what it is sending.
+    std::chrono::steady_clock::time_point arrival(Link& link, ssize_t bytes) {
+        const auto now = std::chrono::steady_clock::now();
+        if (bits_per_second_ == 0) return now + half_;
+        std::lock_guard lock(link.mutex);
+        link.free_at = std::max(link.free_at, now) +
+                       std::chrono::nanoseconds(static_cast<uint64_t>(bytes) * 8 * 1000000000 /
+                                                bits_per_second_);
+        return link.free_at + half_;
+    }
+    void pump(int from, int to, Link& link) {
         std::vector<char> buffer(1 << 20);
         for (;;) {
             const ssize_t n = ::read(from, buffer.data(), buffer.size());
             if (n <= 0) break;
-            std::this_thread::sleep_until(std::chrono::steady_clock::now() + half_);
+            std::this_thread::sleep_until(arrival(link, n));
             for (ssize_t done = 0; done < n;) {
                 // MSG_NOSIGNAL: a peer that has gone (a fetcher that gave up on a try) is an
                 // error here, where write()'s SIGPIPE ended the whole benchmark.
@@ -90,6 +110,8 @@ class DelayProxy {
 
     int upstream_;
     std::chrono::microseconds half_;
+    uint64_t bits_per_second_;
+    Link up_, down_;
     UniqueFd listener_;
     int port_ = 0;
     std::atomic<bool> stopping_{false};

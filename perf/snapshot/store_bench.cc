@@ -1,7 +1,9 @@
 // perf/snapshot store_bench: a restore from a store of chunks (snapshot/store) against a restore
 // from the memory file on the host's disk, and against what a platform does without a store: copy
 // the memory file over, then load it. The toucher (256 MiB, 64 MiB of it filled) is snapshotted;
-// a lazy restore's first pass records its working set, and the snapshot is pushed with it. Each
+// a lazy restore's first pass records its working set, and the snapshot is pushed with it, twice:
+// its chunks compressed (push's default, zstd level 3) and as they are (--compression-level 0),
+// each into a store of its own, and the empty cache's rows restore from both. Each
 // row times one restore from its start (the handler's spawn where there is one, the load request
 // where not, the copy's start for the copy) to the end of the guest's first pass over its 64 MiB,
 // the function's "first answer"; ember is started beforehand in every row. A restore from the store
@@ -16,14 +18,16 @@
 // anonymous memory after the answer: what it holds of its own. Then what the store fetched against
 // the working set, and what two snapshots of one guest share in the store. Then the same over HTTP:
 // the store and the memory file served by nginx (Debian's nginx-light) through a forwarder that
-// adds a round trip of 1 ms, then 10 ms (perf/snapshot/delay_proxy.h; this host's kernel may have
-// no netem): the store with an empty cache, and copying the memory file over (curl), then loading
-// it.
+// adds a round trip of 1 ms, then 10 ms, then 1 ms on a link of 1 Gbit/s that every connection
+// shares (perf/snapshot/delay_proxy.h; this host's kernel may have no netem): the store with an
+// empty cache, and copying the memory file over (curl), then loading it.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -48,8 +52,34 @@ struct Snapshot {
     std::string state, mem, ws;
 };
 
-// Boots the toucher, snapshots it at `prefix`.state/.mem, then records the working set of a lazy
-// restore's first pass at `prefix`.ws.
+// The toucher writes 8 bytes of each page (its number), which would compress 500-fold: here each
+// page's next 1,256 bytes are filled from a xorshift generator seeded by the page's number, the
+// rest left zeros, so that the memory compresses as a real guest's did (zstd level 3: a Python
+// runtime's snapshot in tests/e2e/python_runtime.sh, 3.25x; these pages 3.24x). The guest reads
+// only each page's first byte. Filled on the host: the toucher's ring 0 is emulated on some hosts,
+// where its writing them took half a minute.
+bool fill_like_a_guest(const std::string& mem) {
+    ember::UniqueFd fd(::open(mem.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fd.valid()) return std::perror(mem.c_str()), false;
+    constexpr uint64_t kBase = 0x1000000, kPages = 16384, kWords = 157;
+    std::vector<uint64_t> words(kWords);
+    for (uint64_t p = 0; p < kPages; ++p) {
+        uint64_t x = (p + 1) * 0x9e3779b97f4a7c15ull;
+        for (auto& w : words) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            w = x;
+        }
+        const auto at = static_cast<off_t>(kBase + p * 4096 + 8);
+        if (::pwrite(fd.get(), words.data(), kWords * 8, at) != static_cast<ssize_t>(kWords * 8))
+            return std::perror(mem.c_str()), false;
+    }
+    return true;
+}
+
+// Boots the toucher, snapshots it at `prefix`.state/.mem (its pages filled as a guest's,
+// fill_like_a_guest), then records the working set of a lazy restore's first pass at `prefix`.ws.
 bool make_snapshot(const std::string& sock, const std::string& prefix, Snapshot& s) {
     s = {prefix + ".state", prefix + ".mem", prefix + ".ws"};
     {
@@ -63,6 +93,7 @@ bool make_snapshot(const std::string& sock, const std::string& prefix, Snapshot&
                   R"({"snapshot_path": ")" + s.state + R"(", "mem_file_path": ")" + s.mem + "\"}"))
             return false;
     }
+    if (!fill_like_a_guest(s.mem)) return false;
     Proc b;
     start_ember(b, sock);
     auto c = EmberApi::connect(sock);
@@ -152,18 +183,22 @@ int main() {
     if (!make_snapshot(sock, dir.path() + "/a", s) ||
         !make_snapshot(sock, dir.path() + "/b", other))
         return 1;
-    const std::string store = dir.path() + "/store";
-    auto push = [&](const Snapshot& x, const std::string& name) {
+    const std::string store = dir.path() + "/store", raw_store = dir.path() + "/raw-store";
+    // Into `root`, its chunks compressed at zstd's `level` (0: stored as they are).
+    auto push = [&](const Snapshot& x, const std::string& root, const std::string& name,
+                    int level) {
         auto r = ember::testing::run_process(
             {EMBER_SNAPSHOT, "push", "--snapshot-path", x.state, "--mem-file-path", x.mem,
-             "--working-set", x.ws, "file://" + store + "/snapshots/" + name + ".json"},
+             "--working-set", x.ws, "--compression-level", std::to_string(level),
+             "file://" + root + "/snapshots/" + name + ".json"},
             std::chrono::minutes(5));
         if (r.exit_code != 0) std::fprintf(stderr, "push: %s\n", r.err.c_str());
         return r;
     };
-    const auto first = push(s, "a");
-    const auto second = push(other, "b");
-    if (first.exit_code != 0 || second.exit_code != 0) return 1;
+    const auto first = push(s, store, "a", 3);
+    const auto second = push(other, store, "b", 3);
+    const auto uncompressed = push(s, raw_store, "a", 0);
+    if (first.exit_code != 0 || second.exit_code != 0 || uncompressed.exit_code != 0) return 1;
 
     // Each row's clones' anonymous memory after the first answer, by the row's times.
     std::map<const std::vector<double>*, std::vector<double>> anonymous_kib;
@@ -210,10 +245,11 @@ int main() {
             return wait_socket(hsock, h);
         };
     };
-    auto from_store = [&](const std::string& cache) {
-        return through_uffd("file://" + store + "/snapshots/a.json", cache);
+    auto from_store = [&](const std::string& cache, const std::string& root) {
+        return through_uffd("file://" + root + "/snapshots/a.json", cache);
     };
-    std::vector<double> local, local_uffd, empty, warm, viewed, view_made, view_unpinned, copied;
+    std::vector<double> local, local_uffd, empty, empty_raw, warm, viewed, view_made, view_unpinned,
+        copied;
     // A restore from the store as the client makes one: the handler writes the working set's index
     // beside the state file, and the load names it, so ember pre-faults those pages once they are
     // in.
@@ -248,12 +284,23 @@ int main() {
                 },
                 uffd_load(s.state, hsock, s.ws), local_uffd))
             return 1;
-        std::filesystem::remove_all(dir.path() + "/cache");
-        if (!restore(from_store(dir.path() + "/cache"), fetched_load, empty)) return 1;
-        fetched_bytes = number_before(handler_log, "bytes\\), [0-9]+ of them ahead");
-        fetched_chunks = number_before(handler_log, "chunks fetched");
-        ws_pages = number_before(handler_log, "working-set pages installed");
-        if (!restore(from_store(dir.path() + "/cache"), fetched_load, warm)) return 1;
+        // The two empty caches' rows, in turn first: the second may meet the first's writes.
+        auto as_they_are = [&] {
+            std::filesystem::remove_all(dir.path() + "/cache");
+            return restore(from_store(dir.path() + "/cache", raw_store), fetched_load, empty_raw);
+        };
+        auto compressed = [&] {
+            std::filesystem::remove_all(dir.path() + "/cache");
+            if (!restore(from_store(dir.path() + "/cache", store), fetched_load, empty))
+                return false;
+            fetched_bytes = number_before(handler_log, "bytes\\), [0-9]+ of them ahead");
+            fetched_chunks = number_before(handler_log, "chunks fetched");
+            ws_pages = number_before(handler_log, "working-set pages installed");
+            return true;
+        };
+        if (i % 2 == 0 ? !(as_they_are() && compressed()) : !(compressed() && as_they_are()))
+            return 1;
+        if (!restore(from_store(dir.path() + "/cache", store), fetched_load, warm)) return 1;
         warm_hits = number_before(handler_log, "chunks found there");
         warm_fetched = number_before(handler_log, "fetched into it");
         // The view made from the warm cache (the chunks the working set did not need fetched), and
@@ -281,18 +328,35 @@ int main() {
         return std::fprintf(stderr, "nginx did not start: %s\n", web.error_log().c_str()), 1;
     struct Remote {
         int rtt_ms;
-        std::vector<double> empty, warm, unpinned, copied;
+        uint64_t gbit_per_second;  // the link's rate, shared by every connection; 0: no limit
+        std::vector<double> empty = {}, empty_raw = {}, warm = {}, unpinned = {}, copied = {};
+        std::string where() const {
+            return std::to_string(rtt_ms) + " ms away" +
+                   (gbit_per_second > 0 ? " on " + std::to_string(gbit_per_second) + " Gbit/s"
+                                        : std::string());
+        }
     };
-    std::vector<Remote> remote = {{1, {}, {}, {}, {}}, {10, {}, {}, {}, {}}};
+    std::vector<Remote> remote = {{.rtt_ms = 1, .gbit_per_second = 0},
+                                  {.rtt_ms = 10, .gbit_per_second = 0},
+                                  {.rtt_ms = 1, .gbit_per_second = 1}};
     for (auto& r : remote) {
-        DelayProxy proxy(web.port(), std::chrono::milliseconds(r.rtt_ms));
+        DelayProxy proxy(web.port(), std::chrono::milliseconds(r.rtt_ms),
+                         r.gbit_per_second * 1000000000);
         const std::string url = "http://127.0.0.1:" + std::to_string(proxy.port());
-        auto over_http = [&](const std::string& cache) {
-            return through_uffd(url + "/store/snapshots/a.json", cache);
+        auto over_http = [&](const std::string& cache, const std::string& root = "store") {
+            return through_uffd(url + "/" + root + "/snapshots/a.json", cache);
         };
         for (int i = 0; i < runs; ++i) {
-            std::filesystem::remove_all(dir.path() + "/cache");
-            if (!restore(over_http(dir.path() + "/cache"), fetched_load, r.empty))
+            auto as_they_are = [&] {
+                std::filesystem::remove_all(dir.path() + "/cache");
+                return restore(over_http(dir.path() + "/cache", "raw-store"), fetched_load,
+                               r.empty_raw);
+            };
+            auto compressed = [&] {
+                std::filesystem::remove_all(dir.path() + "/cache");
+                return restore(over_http(dir.path() + "/cache"), fetched_load, r.empty);
+            };
+            if (i % 2 == 0 ? !(as_they_are() && compressed()) : !(compressed() && as_they_are()))
                 return std::fprintf(stderr, "%s\n", handler_log.c_str()), 1;
             if (!restore(over_http(dir.path() + "/cache"), fetched_load, r.warm)) return 1;
             const std::string manifest = url + "/store/snapshots/a.json";
@@ -332,13 +396,15 @@ int main() {
     };
     row("local memory file, working set (File)", local);
     row("local memory file, working set, through ember-uffd", local_uffd);
-    row("store in a local folder, empty cache", empty);
+    row("store in a local folder, empty cache, chunks as they are", empty_raw);
+    row("store in a local folder, empty cache, chunks compressed", empty);
     row("store in a local folder, warm cache", warm);
     row("a warm host: the view made, found by its pin (File), from any store", viewed);
     row("copy the memory file on the host, then load", copied);
     for (const auto& r : remote) {
-        const std::string at = std::to_string(r.rtt_ms) + " ms away";
-        row("store over HTTP " + at + ", empty cache", r.empty);
+        const std::string at = r.where();
+        row("store over HTTP " + at + ", empty cache, chunks as they are", r.empty_raw);
+        row("store over HTTP " + at + ", empty cache, chunks compressed", r.empty);
         row("store over HTTP " + at + ", warm cache", r.warm);
         row("copy the memory file over HTTP " + at + ", then load", r.copied);
     }
@@ -347,7 +413,7 @@ int main() {
         "the pin (the manifest read from the store): %.1f ms from the folder",
         percentile(view_made, 0.5), percentile(view_unpinned, 0.5));
     for (const auto& r : remote)
-        std::printf(", %.1f ms over HTTP %d ms away", percentile(r.unpinned, 0.5), r.rtt_ms);
+        std::printf(", %.1f ms over HTTP %s", percentile(r.unpinned, 0.5), r.where().c_str());
     std::printf("; medians of %d\n", runs);
     auto installed = [&](const std::vector<double>& v) { return percentile(install_ms[&v], 0.5); };
     std::printf(
@@ -355,12 +421,27 @@ int main() {
         "folder's store, empty cache %.1f, warm %.1f",
         installed(local_uffd), installed(empty), installed(warm));
     for (const auto& r : remote)
-        std::printf("; over HTTP %d ms away, empty %.1f, warm %.1f", r.rtt_ms, installed(r.empty),
+        std::printf("; over HTTP %s, empty %.1f, warm %.1f", r.where().c_str(), installed(r.empty),
                     installed(r.warm));
     std::printf("\n");
     for (const auto& r : remote)
-        std::printf("at %d ms: store (empty cache) / copy then load %.2f\n", r.rtt_ms,
-                    percentile(r.empty, 0.5) / percentile(r.copied, 0.5));
+        std::printf(
+            "%s: store (empty cache) / copy then load %.2f (chunks as they are: %.2f); "
+            "compressed / as they are %.2f\n",
+            r.where().c_str(), percentile(r.empty, 0.5) / percentile(r.copied, 0.5),
+            percentile(r.empty_raw, 0.5) / percentile(r.copied, 0.5),
+            percentile(r.empty, 0.5) / percentile(r.empty_raw, 0.5));
+    std::printf("in a local folder, empty cache: compressed / as they are %.2f\n",
+                percentile(empty, 0.5) / percentile(empty_raw, 0.5));
+    // push: "N stored (BYTES bytes; RAW before compression)".
+    std::smatch stored;
+    if (std::regex_search(first.out, stored,
+                          std::regex(R"(stored \(([0-9]+) bytes; ([0-9]+) before compression)")))
+        std::printf(
+            "the snapshot's chunks in the store: %.1f MiB compressed (zstd level 3), %.1f MiB as "
+            "they are (%.2fx)\n",
+            std::stod(stored[1]) / 1048576, std::stod(stored[2]) / 1048576,
+            std::stod(stored[2]) / std::max(1.0, std::stod(stored[1])));
     const uint64_t ws_bytes = ws_pages * 4096;
     std::printf(
         "\nfetched from the store before the first answer: %llu chunks, %llu KiB; the working set "

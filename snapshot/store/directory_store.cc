@@ -8,6 +8,7 @@
 #include "core/base/atomic_file.h"
 #include "core/base/file_io.h"
 #include "core/base/open_file.h"
+#include "snapshot/store/chunk_codec.h"
 #include "snapshot/store/manifest.h"
 #include "snapshot/store/store_files.h"
 
@@ -42,13 +43,15 @@ Result<ChunkBytes> DirectoryStore::get(const ChunkId& id, uint64_t length) {
     EMBER_TRY(fd, "chunk " + id.hex());
     auto size = file_size(fd->get());
     EMBER_TRY(size, "chunk " + id.hex());
-    if (*size != length)
+    if (*size > length)
         return fail("chunk " + id.hex() + ": " + std::to_string(*size) +
-                    " bytes in the store, where the manifest says " + std::to_string(length));
-    std::vector<uint8_t> bytes(length);
-    EMBER_TRY(pread_exact(fd->get(), bytes, 0), "chunk " + id.hex());
-    EMBER_TRY(check_chunk(id, length, bytes));
-    return std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+                    " bytes in the store, where the manifest says at most " +
+                    std::to_string(length));
+    std::vector<uint8_t> stored(*size);
+    EMBER_TRY(pread_exact(fd->get(), stored, 0), "chunk " + id.hex());
+    auto bytes = decode_chunk(id, length, std::move(stored));
+    EMBER_TRY(bytes);
+    return std::make_shared<const std::vector<uint8_t>>(std::move(*bytes));
 }
 
 Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> bytes) {

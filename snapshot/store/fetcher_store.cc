@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/base/file_io.h"
+#include "snapshot/store/chunk_codec.h"
 #include "snapshot/store/directory_store.h"
 #include "snapshot/store/manifest.h"
 
@@ -224,8 +225,8 @@ Result<ChunkBytes> FetcherStore::get(const ChunkId& id, uint64_t length) {
     for (int attempt = 0; attempt < 3; ++attempt) {
         auto bytes = fetch("chunks/" + id.hex(), length);
         EMBER_TRY(bytes, "chunk " + id.hex());
-        auto checked = check_chunk(id, length, *bytes);
-        if (checked) return std::make_shared<const std::vector<uint8_t>>(std::move(*bytes));
+        auto checked = decode_chunk(id, length, std::move(*bytes));
+        if (checked) return std::make_shared<const std::vector<uint8_t>>(std::move(*checked));
         last = std::move(checked.error());
     }
     return fail(last.message + " (asked for 3 times)");

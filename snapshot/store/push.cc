@@ -14,6 +14,7 @@
 #include "core/base/open_file.h"
 #include "core/memory/guest_memory.h"
 #include "snapshot/decoded_snapshot.h"
+#include "snapshot/store/chunk_codec.h"
 #include "snapshot/store/directory_store.h"
 
 namespace ember::snapshot {
@@ -47,6 +48,8 @@ std::vector<bool> chunks_with_data(int fd, uint64_t size, uint64_t chunk_size) {
 // chunk met twice (two equal pages of memory) is put once.
 class Tally {
   public:
+    // `level`: zstd's, for the chunks put (0: none compressed).
+    explicit Tally(int level) : level_(level) {}
     // Names `bytes` and puts them into `store` (where given) unless this push has already.
     Result<ChunkId> take(std::span<const uint8_t> bytes, ChunkSink* store) {
         const ChunkId id = chunk_id_of(bytes);
@@ -66,12 +69,15 @@ class Tally {
                 return {};
             }
         }
-        auto stored = store->put(id, bytes);
+        const auto frame = compress_chunk(bytes, level_);
+        const std::span<const uint8_t> put = frame ? std::span<const uint8_t>(*frame) : bytes;
+        auto stored = store->put(id, put);
         EMBER_TRY(stored);
         std::lock_guard lock(mutex_);
         if (*stored) {
             ++counts_.stored;
-            counts_.stored_bytes += bytes.size();
+            counts_.stored_bytes += put.size();
+            counts_.stored_uncompressed += bytes.size();
         } else {
             ++counts_.shared;
         }
@@ -91,6 +97,7 @@ class Tally {
     }
 
   private:
+    int level_;
     mutable std::mutex mutex_;
     PushCounts counts_;
     std::unordered_set<ChunkId, ChunkIdHash> taken_;
@@ -224,7 +231,7 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
                     std::to_string(m.chunk_size >> 10) +
                     " KiB: a patch is onto the chunk at its place, of the same size");
 
-    Tally tally;
+    Tally tally(in.compression_level);
     const std::vector<uint8_t>& state = snapshot->bytes;
     m.state.bytes = state.size();
     for (uint64_t at = 0; at < state.size(); at += m.chunk_size) {

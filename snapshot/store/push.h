@@ -1,6 +1,7 @@
 // Pushing a snapshot into a store (a directory, or an S3 bucket): its state file and memory file
 // cut into chunks of one size, each stored once under its SHA-256 (all-zero memory chunks not at
-// all), and a manifest that names them and the working set a restore installs first.
+// all), compressed where that saves (chunk_codec.h), and a manifest that names them and the
+// working set a restore installs first.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "snapshot/store/chunk_codec.h"
 #include "snapshot/store/chunk_store.h"
 #include "snapshot/store/manifest.h"
 
@@ -25,6 +27,7 @@ struct PushInput {
     std::string working_set_path;  // empty: none
     std::vector<DriveImage> drives;
     uint64_t chunk_size = 0;
+    int compression_level = kDefaultCompressionLevel;  // zstd's (chunk_codec.h); 0: none
 };
 
 struct PushCounts {
@@ -35,7 +38,8 @@ struct PushCounts {
     uint64_t shared = 0;        // chunks the store held already (another snapshot's, or this one's)
     uint64_t patched = 0;       // memory chunks put as the parent's with a patch of their own
     uint64_t stored_bytes = 0;  // bytes this push wrote
-    ChunkId manifest;           // the SHA-256 of the manifest's text, which pins this snapshot
+    uint64_t stored_uncompressed = 0;  // the same chunks' bytes before compression
+    ChunkId manifest;  // the SHA-256 of the manifest's text, which pins this snapshot
 };
 
 // The snapshot this one was restored from, in the store it goes to: each memory chunk that differs

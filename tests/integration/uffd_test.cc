@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "core/arch/x86_64/acpi.h"
+#include "snapshot/store/chunk_codec.h"
 #include "snapshot/store/manifest.h"
 #include "snapshot/uffd/handshake.h"
 #include "tests/support/api_ember.h"
@@ -80,7 +81,7 @@ TEST_F(Uffd, EmberUffdRestoresFromAStoreWithTheWorkingSetFetchedAhead) {
     const std::string first = push("fn", true);
     EXPECT_NE(first.find(" 0 shared"), std::string::npos) << first;
     const std::string second = push("fn-again", false);
-    EXPECT_NE(second.find(" 0 stored (0 bytes)"), std::string::npos) << second;
+    EXPECT_NE(second.find(" 0 stored (0 bytes;"), std::string::npos) << second;
 
     const std::string fetched = files.path() + "/fetched.state";
     const std::string fetched_ws = files.path() + "/fetched.ws";
@@ -418,21 +419,32 @@ TEST_F(Uffd, EveryThreadOfEmberUffdKeepsToItsSeccompFilterOnceTheVmmIsIn) {
     EXPECT_EQ(h.wait(), 0) << read_file(h.err);
 }
 
-// A chunk whose bytes are not what its name says, or that is gone: the handler refuses it before
-// the guest sees it and exits with the reason, and ember, its memory gone, exits saying so.
+// A chunk whose bytes are not what its name says (a frame of other bytes), or that is gone: the
+// handler refuses it before the guest sees it and exits with the reason, and ember, its memory
+// gone, exits saying so.
 TEST_F(Uffd, AStoreThatHandsBackBadBytesEndsTheRestoreNeverTheGuestSeesThem) {
     push("fn", false);
     auto manifest = snapshot::parse_manifest(read_file(files.path() + "/store/snapshots/fn.json"));
     ASSERT_TRUE(manifest) << manifest.error().message;
     const std::string fetched = files.path() + "/fetched.state";
     for (const bool corrupt : {true, false}) {
-        for (const auto& id : manifest->memory.chunks) {
+        for (uint64_t i = 0; i < manifest->memory.chunks.size(); ++i) {
+            const auto& id = manifest->memory.chunks[i];
             if (!id) continue;
             const std::string path = files.path() + "/store/chunks/" + id->hex();
-            if (corrupt)
-                corrupt_first_byte(path);
-            else
+            if (!corrupt) {
                 ::unlink(path.c_str());
+                continue;
+            }
+            // A well-made zstd frame of other bytes of the chunk's length: only the check of the
+            // name against what it decompresses to can refuse it.
+            const std::vector<uint8_t> other(manifest->chunk_length(manifest->memory.bytes, i),
+                                             0xee);
+            const auto frame = snapshot::compress_chunk(other, snapshot::kDefaultCompressionLevel);
+            ASSERT_TRUE(frame);
+            std::ofstream(path, std::ios::binary | std::ios::trunc)
+                .write(reinterpret_cast<const char*>(frame->data()),
+                       static_cast<std::streamsize>(frame->size()));
         }
         Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
                           "--write-state", fetched});

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "snapshot/store/chunk_cache.h"
+#include "snapshot/store/chunk_codec.h"
 #include "snapshot/store/chunk_id.h"
 #include "snapshot/store/chunked_image.h"
 #include "snapshot/store/chunked_memory.h"
@@ -216,9 +217,17 @@ TEST(SnapshotStore, ADirectoryStoreKeepsAChunkOnceAndHandsBackOnlyWhatItsNameSay
     ASSERT_TRUE(got) << got.error().message;
     EXPECT_EQ(**got, bytes);
 
+    // Shorter than the manifest says: a zstd frame, which these bytes are not.
     auto short_read = store->get(id, bytes.size() + 1);
     ASSERT_FALSE(short_read);
-    EXPECT_NE(short_read.error().message.find("where the manifest says"), std::string::npos);
+    EXPECT_NE(short_read.error().message.find("is corrupt: its 20 stored bytes are no zstd frame"),
+              std::string::npos)
+        << short_read.error().message;
+    auto long_read = store->get(id, bytes.size() - 1);
+    ASSERT_FALSE(long_read);
+    EXPECT_NE(long_read.error().message.find("where the manifest says at most 19"),
+              std::string::npos)
+        << long_read.error().message;
 
     // One byte changed in the store: the chunk is refused, named.
     std::fstream f(root + "/chunks/" + id.hex(), std::ios::in | std::ios::out | std::ios::binary);
@@ -240,6 +249,89 @@ TEST(SnapshotStore, ADirectoryStoreKeepsAChunkOnceAndHandsBackOnlyWhatItsNameSay
     EXPECT_EQ(*manifest, "{}");
     EXPECT_FALSE(store->put_manifest("../fn", "{}"));
     EXPECT_FALSE(DirectoryStore::open(dir.path() + "/nothing", false));
+}
+
+// A chunk as a memory page often is: a little data, the rest zeros.
+std::vector<uint8_t> sparse_chunk(size_t length, uint8_t seed) {
+    std::vector<uint8_t> bytes(length, 0);
+    for (size_t i = 0; i < length; i += 4096) bytes[i] = static_cast<uint8_t>(seed + i / 4096);
+    return bytes;
+}
+
+std::vector<uint8_t> random_chunk(size_t length) {
+    std::vector<uint8_t> bytes(length);
+    uint64_t x = 0x9e3779b97f4a7c15;
+    for (auto& b : bytes) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        b = static_cast<uint8_t>(x);
+    }
+    return bytes;
+}
+
+TEST(ChunkCodec, CompressesWhereItSavesAndEveryStoreReadsBothForms) {
+    const auto sparse = sparse_chunk(131072, 1);
+    const auto frame = compress_chunk(sparse, kDefaultCompressionLevel);
+    ASSERT_TRUE(frame);
+    EXPECT_LT(frame->size(), sparse.size() / 8);
+    EXPECT_FALSE(compress_chunk(sparse, 0)) << "level 0 compresses nothing";
+    EXPECT_FALSE(compress_chunk(random_chunk(131072), kDefaultCompressionLevel))
+        << "bytes that do not shrink by an eighth are stored as they are";
+
+    const ChunkId id = chunk_id_of(sparse);
+    auto decoded = decode_chunk(id, sparse.size(), *frame);
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_EQ(*decoded, sparse);
+    auto raw = decode_chunk(id, sparse.size(), sparse);
+    ASSERT_TRUE(raw) << raw.error().message;
+    EXPECT_EQ(*raw, sparse);
+
+    // A folder store written by a push holds the frame, and hands back the chunk.
+    testing::TempDir dir;
+    auto store = DirectoryStore::open(dir.path() + "/store", true);
+    ASSERT_TRUE(store) << store.error().message;
+    ASSERT_TRUE(store->put(id, *frame));
+    auto got = store->get(id, sparse.size());
+    ASSERT_TRUE(got) << got.error().message;
+    EXPECT_EQ(**got, sparse);
+}
+
+TEST(ChunkCodec, AFrameIsDecompressedIntoTheChunksLengthAndCheckedNeverTrusted) {
+    const auto sparse = sparse_chunk(131072, 1);
+    const ChunkId id = chunk_id_of(sparse);
+    // A frame of other bytes of the same length: decompressed, then refused by the hash.
+    const auto other = compress_chunk(sparse_chunk(131072, 2), 3);
+    ASSERT_TRUE(other);
+    auto swapped = decode_chunk(id, sparse.size(), *other);
+    ASSERT_FALSE(swapped);
+    EXPECT_NE(swapped.error().message.find("is corrupt: its bytes hash to"), std::string::npos)
+        << swapped.error().message;
+    // A frame that holds more than the chunk (a small frame of 16 MiB of zeros): no more than the
+    // chunk's length is ever made.
+    const std::vector<uint8_t> zeros(16 << 20, 0);
+    const auto bomb = compress_chunk(zeros, 3);
+    ASSERT_TRUE(bomb);
+    ASSERT_LT(bomb->size(), sparse.size());
+    auto burst = decode_chunk(id, sparse.size(), *bomb);
+    ASSERT_FALSE(burst);
+    EXPECT_NE(burst.error().message.find("no zstd frame of 131072 bytes"), std::string::npos)
+        << burst.error().message;
+    // One that holds less.
+    const auto half = compress_chunk(std::span(sparse).first(65536), 3);
+    ASSERT_TRUE(half);
+    auto short_frame = decode_chunk(id, sparse.size(), *half);
+    ASSERT_FALSE(short_frame);
+    EXPECT_NE(short_frame.error().message.find("its zstd frame holds 65536 bytes"),
+              std::string::npos)
+        << short_frame.error().message;
+    // A frame with a byte changed in its middle.
+    auto damaged = *compress_chunk(sparse, 3);
+    damaged[damaged.size() / 2] ^= 0x55;
+    EXPECT_FALSE(decode_chunk(id, sparse.size(), damaged));
+    // Longer than the chunk: refused before any decompression.
+    auto longer = decode_chunk(id, 4096, sparse);
+    ASSERT_FALSE(longer);
+    EXPECT_NE(longer.error().message.find("where the manifest says at most 4096"),
+              std::string::npos);
 }
 
 // A store in memory that counts what it is asked for.

@@ -1,0 +1,64 @@
+#include "snapshot/store/chunk_codec.h"
+
+#include <zstd.h>
+
+#include <memory>
+#include <string>
+
+#include "snapshot/store/chunk_store.h"
+
+namespace ember::snapshot {
+
+namespace {
+
+struct FreeCctx {
+    void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct FreeDctx {
+    void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+
+}  // namespace
+
+std::optional<std::vector<uint8_t>> compress_chunk(std::span<const uint8_t> bytes, int level) {
+    if (level <= 0 || bytes.empty()) return std::nullopt;
+    // One context a thread: making one for each chunk costs more than compressing it.
+    thread_local std::unique_ptr<ZSTD_CCtx, FreeCctx> context(ZSTD_createCCtx());
+    if (!context) return std::nullopt;
+    std::vector<uint8_t> frame(ZSTD_compressBound(bytes.size()));
+    const size_t n = ZSTD_compressCCtx(context.get(), frame.data(), frame.size(), bytes.data(),
+                                       bytes.size(), level);
+    if (ZSTD_isError(n) != 0 || n > bytes.size() - bytes.size() / 8) return std::nullopt;
+    frame.resize(n);
+    return frame;
+}
+
+Result<std::vector<uint8_t>> decode_chunk(const ChunkId& id, uint64_t length,
+                                          std::vector<uint8_t> stored) {
+    if (stored.size() > length)
+        return fail("chunk " + id.hex() + ": " + std::to_string(stored.size()) +
+                    " bytes in the store, where the manifest says at most " +
+                    std::to_string(length));
+    if (stored.size() < length) {
+        thread_local std::unique_ptr<ZSTD_DCtx, FreeDctx> context(ZSTD_createDCtx());
+        if (!context) return fail("chunk " + id.hex() + ": no memory to decompress it");
+        // Exactly `length` bytes of room: a frame that says more, or holds more, is an error here,
+        // never a larger buffer.
+        std::vector<uint8_t> bytes(length);
+        const size_t n = ZSTD_decompressDCtx(context.get(), bytes.data(), bytes.size(),
+                                             stored.data(), stored.size());
+        if (ZSTD_isError(n) != 0)
+            return fail("chunk " + id.hex() + " is corrupt: its " + std::to_string(stored.size()) +
+                        " stored bytes are no zstd frame of " + std::to_string(length) +
+                        " bytes (" + ZSTD_getErrorName(n) + ")");
+        if (n != length)
+            return fail("chunk " + id.hex() + " is corrupt: its zstd frame holds " +
+                        std::to_string(n) + " bytes, where the manifest says " +
+                        std::to_string(length));
+        stored = std::move(bytes);
+    }
+    EMBER_TRY(check_chunk(id, length, stored));
+    return stored;
+}
+
+}  // namespace ember::snapshot
