@@ -61,11 +61,11 @@ bool make_image_and_store(const std::string& path, const std::string& root) {
     m.state = {1, {ember::snapshot::chunk_id_of(state)}};
     m.memory = {4096, {std::nullopt}};
     ember::snapshot::StoredDrive drive{"rootfs", {kImageBytes, {}}};
-    bool ok = static_cast<bool>(store->put(*m.state.chunks[0], state));
+    bool ok = static_cast<bool>(store->put(*m.state.chunks[0], state, state.size()));
     for (uint64_t at = 0; at < kImageBytes; at += kChunk) {
         const std::span<const uint8_t> piece(image.data() + at, kChunk);
         drive.image.chunks.emplace_back(ember::snapshot::chunk_id_of(piece));
-        ok = ok && store->put(*drive.image.chunks.back(), piece);
+        ok = ok && store->put(*drive.image.chunks.back(), piece, piece.size());
     }
     m.drives.push_back(std::move(drive));
     return ok && store->put_manifest("fn", ember::snapshot::encode_manifest(m));

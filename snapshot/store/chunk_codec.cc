@@ -23,7 +23,8 @@ struct FreeDctx {
 std::optional<std::vector<uint8_t>> compress_chunk(std::span<const uint8_t> bytes, int level) {
     if (level <= 0 || bytes.empty()) return std::nullopt;
     // One context a thread: making one for each chunk costs more than compressing it.
-    thread_local std::unique_ptr<ZSTD_CCtx, FreeCctx> context(ZSTD_createCCtx());
+    thread_local std::unique_ptr<ZSTD_CCtx, FreeCctx> context;
+    if (!context) context.reset(ZSTD_createCCtx());
     if (!context) return std::nullopt;
     std::vector<uint8_t> frame(ZSTD_compressBound(bytes.size()));
     const size_t n = ZSTD_compressCCtx(context.get(), frame.data(), frame.size(), bytes.data(),
@@ -40,7 +41,23 @@ Result<std::vector<uint8_t>> decode_chunk(const ChunkId& id, uint64_t length,
                     " bytes in the store, where the manifest says at most " +
                     std::to_string(length));
     if (stored.size() < length) {
-        thread_local std::unique_ptr<ZSTD_DCtx, FreeDctx> context(ZSTD_createDCtx());
+        // One frame of the chunk's length as it says, with no dictionary: concatenated or
+        // skippable frames, or one of unknown length, are not what push writes.
+        const unsigned long long says = ZSTD_getFrameContentSize(stored.data(), stored.size());
+        if (ZSTD_findFrameCompressedSize(stored.data(), stored.size()) != stored.size() ||
+            says != length || ZSTD_getDictID_fromFrame(stored.data(), stored.size()) != 0)
+            return fail("chunk " + id.hex() + " is corrupt: its " + std::to_string(stored.size()) +
+                        " stored bytes are no zstd frame of " + std::to_string(length) +
+                        " bytes (" +
+                        (says == ZSTD_CONTENTSIZE_ERROR     ? std::string("not a frame")
+                         : says == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("its length unsaid")
+                         : says != length ? "it says " + std::to_string(says) + " bytes"
+                                          : std::string("more than one frame, or a dictionary's")) +
+                        ")");
+        // One context a thread (made again where making it failed): about 95 KiB, which a
+        // handler's threads that live as long as its VM keep.
+        thread_local std::unique_ptr<ZSTD_DCtx, FreeDctx> context;
+        if (!context) context.reset(ZSTD_createDCtx());
         if (!context) return fail("chunk " + id.hex() + ": no memory to decompress it");
         // Exactly `length` bytes of room: a frame that says more, or holds more, is an error here,
         // never a larger buffer.

@@ -29,9 +29,11 @@ class ChunkStore {
 class ChunkSink {
   public:
     virtual ~ChunkSink() = default;
-    // Stores `bytes` under their name unless the store holds a chunk of that name already: true
-    // if it stored them. Called from parallel() threads at once.
-    virtual Result<bool> put(const ChunkId& id, std::span<const uint8_t> bytes) = 0;
+    // Stores `stored` (chunk `id` of `length` bytes, as it is or as a frame: chunk_codec.h) under
+    // its name unless the store holds that chunk already, in either form: true if it stored it.
+    // Called from parallel() threads at once.
+    virtual Result<bool> put(const ChunkId& id, std::span<const uint8_t> stored,
+                             uint64_t length) = 0;
     // Once every chunk is in: the manifest `name`, whole or not at all.
     virtual Result<void> put_manifest(std::string_view name, std::string_view text) = 0;
     // How many puts at once keep it busy.

@@ -54,12 +54,19 @@ Result<ChunkBytes> DirectoryStore::get(const ChunkId& id, uint64_t length) {
     return std::make_shared<const std::vector<uint8_t>>(std::move(*bytes));
 }
 
-Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> bytes) {
-    // A chunk that a crash before the manifest's sync left short is not one the store holds.
+Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> bytes,
+                                 uint64_t length) {
+    // A chunk that a crash before the manifest's sync left short is not one the store holds. One
+    // in the other form (pushed as it is before there were frames, or as a frame by another zstd)
+    // is, and stays: rewriting it would cost the dedup, and readers from before frames the chunks
+    // older snapshots share with this one.
     struct stat st{};
     if (::fstatat(chunks_.get(), id.hex().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == bytes.size())
-        return false;
+        S_ISREG(st.st_mode)) {
+        const auto size = static_cast<uint64_t>(st.st_size);
+        if (size == bytes.size() || size == length) return false;
+        if (size > 0 && size < length && get(id, length)) return false;
+    }
     EMBER_TRY(write_named(chunks_.get(), id.hex(), bytes), "store " + root_ + ": chunk");
     return true;
 }

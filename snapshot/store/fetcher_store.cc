@@ -238,7 +238,8 @@ Result<std::string> FetcherStore::manifest(const std::string& name) {
     return std::string(bytes->begin(), bytes->end());
 }
 
-Result<bool> FetcherStore::put(const ChunkId& id, std::span<const uint8_t> bytes) {
+// Any object of the chunk's name is the chunk, in either form: a restore checks it.
+Result<bool> FetcherStore::put(const ChunkId& id, std::span<const uint8_t> bytes, uint64_t) {
     const std::string path = "chunks/" + id.hex();
     auto held = request("HAS " + path, {}, 0);
     EMBER_TRY(held, "chunk " + id.hex());

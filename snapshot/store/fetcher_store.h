@@ -45,7 +45,7 @@ class FetcherStore final : public ChunkStore, public ChunkSink {
     Result<std::string> manifest(const std::string& name);
 
     // A push into a bucket (S3's API): a HEAD for each chunk, a PUT for each the store lacks.
-    Result<bool> put(const ChunkId& id, std::span<const uint8_t> bytes) override;
+    Result<bool> put(const ChunkId& id, std::span<const uint8_t> stored, uint64_t length) override;
     Result<void> put_manifest(std::string_view name, std::string_view text) override;
     unsigned parallel() const override { return kFetches; }
 

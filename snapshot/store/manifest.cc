@@ -207,7 +207,9 @@ ChunkId manifest_digest(std::string_view text) {
 
 std::string encode_manifest(const Manifest& m) {
     std::string out = "{\"format\": \"ember-store-manifest\", \"version\": ";
-    out += m.memory.patches.empty() ? "1" : "2";
+    // The lowest version that says what the manifest needs, so that older embers read what they
+    // can and refuse the rest at once, not at a chunk mid-restore.
+    out += m.compressed_chunks ? "3" : m.memory.patches.empty() ? "1" : "2";
     out += ", \"hash\": \"sha256\",\n";
     out += " \"chunk_size\": " + std::to_string(m.chunk_size) + ",\n \"state\": ";
     append_chunks(out, m.state);
@@ -246,11 +248,12 @@ Result<Manifest> parse_manifest(std::string_view text) {
         return fail("not an ember store manifest (\"format\" is not \"ember-store-manifest\")");
     auto version = field_u64(top, "version");
     EMBER_TRY(version);
-    if (*version != 1 && *version != 2)
+    if (*version < 1 || *version > 3)
         return fail("manifest version " + std::to_string(*version) +
-                    "; this ember reads versions 1 and 2");
+                    "; this ember reads versions 1 to 3");
     if (text_field("hash") != "sha256") return fail("the manifest's \"hash\" is not \"sha256\"");
     Manifest m;
+    m.compressed_chunks = *version >= 3;
     auto chunk_size = field_u64(top, "chunk_size");
     EMBER_TRY(chunk_size);
     if (!std::has_single_bit(*chunk_size) || *chunk_size < kMinChunkSize ||

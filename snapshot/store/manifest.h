@@ -2,7 +2,8 @@
 // memory file, and the working set a restore installs first.
 //
 // A store is a plain layout that a directory, a web server or an object store serves alike:
-//   <root>/chunks/<64 hex digits>    a chunk: the bytes whose SHA-256 is its name
+//   <root>/chunks/<64 hex digits>    a chunk: the bytes whose SHA-256 is its name, or a zstd
+//                                    frame of them (chunk_codec.h)
 //   <root>/snapshots/<name>.json     a manifest
 // so a manifest's chunks are found beside the folder that holds it. Memory chunks of all-zero bytes
 // are not stored: the manifest names them null. Chunks cut both files at multiples of the chunk
@@ -20,7 +21,9 @@
 // restored from one runtime's snapshot): an entry {"base": ID, "patch": ID, "pages": [[FIRST,
 // COUNT], ...]} is the chunk `base` (the parent's, stored once for both) with the runs of 4 KiB
 // pages named replaced, in order, by the pages of the chunk `patch`. A function writes a few pages
-// of most chunks it restored, so whole chunks alone would share little of them.
+// of most chunks it restored, so whole chunks alone would share little of them. Version 3 (what
+// push writes where it compresses) says that chunks may be zstd frames (chunk_codec.h); its
+// fields are version 2's.
 #pragma once
 
 #include <map>
@@ -80,6 +83,9 @@ struct Manifest {
     ChunkedFile memory;
     std::vector<PageRun> working_set;
     std::vector<StoredDrive> drives;
+    // Whether its chunks may be zstd frames (chunk_codec.h): version 3, which embers from before
+    // frames refuse. Without it, a store may still hand back frames that another push stored.
+    bool compressed_chunks = false;
 
     // The length of chunk `index` of a file of `bytes`.
     uint64_t chunk_length(uint64_t bytes, uint64_t index) const;

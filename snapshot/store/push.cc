@@ -71,7 +71,7 @@ class Tally {
         }
         const auto frame = compress_chunk(bytes, level_);
         const std::span<const uint8_t> put = frame ? std::span<const uint8_t>(*frame) : bytes;
-        auto stored = store->put(id, put);
+        auto stored = store->put(id, put, bytes.size());
         EMBER_TRY(stored);
         std::lock_guard lock(mutex_);
         if (*stored) {
@@ -232,6 +232,7 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
                     " KiB: a patch is onto the chunk at its place, of the same size");
 
     Tally tally(in.compression_level);
+    m.compressed_chunks = in.compression_level > 0;
     const std::vector<uint8_t>& state = snapshot->bytes;
     m.state.bytes = state.size();
     for (uint64_t at = 0; at < state.size(); at += m.chunk_size) {

@@ -132,7 +132,7 @@ class StoreMountTest : public ::testing::Test {
     }
     static ChunkId put(snapshot::DirectoryStore& store, const std::vector<uint8_t>& bytes) {
         const ChunkId id = snapshot::chunk_id_of(bytes);
-        EXPECT_TRUE(store.put(id, bytes));
+        EXPECT_TRUE(store.put(id, bytes, bytes.size()));
         return id;
     }
     std::string root() const { return files.path() + "/store"; }

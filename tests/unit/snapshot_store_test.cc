@@ -80,7 +80,7 @@ TEST(SnapshotStore, AManifestThatARestoreCouldNotTrustIsRefusedWithItsReason) {
     const std::pair<std::string, std::string> cases[] = {
         {with("\"chunk_size\": 16384", "\"chunk_size\": 12288"), "power of two"},
         {with("\"chunk_size\": 16384", "\"chunk_size\": 2048"), "power of two"},
-        {with("\"version\": 1", "\"version\": 3"), "version 3"},
+        {with("\"version\": 1", "\"version\": 4"), "version 4"},
         {with("\"sha256\"", "\"md5\""), "\"hash\""},
         {with("\"bytes\": 65536", "\"bytes\": 81920"), "chunks of 16384 make 5"},
         {with("\"bytes\": 65536", "\"bytes\": 65000"), "not whole pages"},
@@ -128,6 +128,16 @@ TEST(SnapshotStore, APatchedChunkReadsBackAndOnlyMemoryInVersion2HasOne) {
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(*back, m);
     EXPECT_EQ(back->memory.patches.at(3).page_count(), 2u);
+    // Chunks that may be frames: version 3, patched or not, which an ember from before frames
+    // refuses at once.
+    for (Manifest c : {sample(), patched_sample()}) {
+        c.compressed_chunks = true;
+        const std::string text = encode_manifest(c);
+        EXPECT_NE(text.find("\"version\": 3"), std::string::npos) << text;
+        auto read = parse_manifest(text);
+        ASSERT_TRUE(read) << read.error().message;
+        EXPECT_EQ(*read, c);
+    }
 
     auto with = [&](std::string_view from, std::string_view to) {
         std::string s = good;
@@ -207,10 +217,10 @@ TEST(SnapshotStore, ADirectoryStoreKeepsAChunkOnceAndHandsBackOnlyWhatItsNameSay
     ASSERT_TRUE(store) << store.error().message;
     const auto bytes = bytes_of("the bytes of a chunk");
     const ChunkId id = chunk_id_of(bytes);
-    auto stored = store->put(id, bytes);
+    auto stored = store->put(id, bytes, bytes.size());
     ASSERT_TRUE(stored) << stored.error().message;
     EXPECT_TRUE(*stored);
-    auto again = store->put(id, bytes);
+    auto again = store->put(id, bytes, bytes.size());
     ASSERT_TRUE(again);
     EXPECT_FALSE(*again) << "a chunk is stored once";
     auto got = store->get(id, bytes.size());
@@ -289,10 +299,42 @@ TEST(ChunkCodec, CompressesWhereItSavesAndEveryStoreReadsBothForms) {
     testing::TempDir dir;
     auto store = DirectoryStore::open(dir.path() + "/store", true);
     ASSERT_TRUE(store) << store.error().message;
-    ASSERT_TRUE(store->put(id, *frame));
+    auto put = store->put(id, *frame, sparse.size());
+    ASSERT_TRUE(put) << put.error().message;
+    EXPECT_TRUE(*put);
     auto got = store->get(id, sparse.size());
     ASSERT_TRUE(got) << got.error().message;
     EXPECT_EQ(**got, sparse);
+
+    // A chunk the store holds in the other form is held: neither rewritten nor counted as stored.
+    const std::string path = dir.path() + "/store/chunks/" + id.hex();
+    for (const auto& [held, offered] :
+         {std::pair{std::span<const uint8_t>(sparse), std::span<const uint8_t>(*frame)},
+          std::pair{std::span<const uint8_t>(*frame), std::span<const uint8_t>(sparse)}}) {
+        std::filesystem::remove(path);
+        ASSERT_TRUE(store->put(id, held, sparse.size()));
+        auto again = store->put(id, offered, sparse.size());
+        ASSERT_TRUE(again) << again.error().message;
+        EXPECT_FALSE(*again);
+        EXPECT_EQ(std::filesystem::file_size(path), held.size());
+    }
+    // As is a frame another zstd made (here: another level), once it reads back as the chunk.
+    const auto other_level = compress_chunk(sparse, 19);
+    ASSERT_TRUE(other_level);
+    ASSERT_NE(other_level->size(), frame->size());
+    std::filesystem::remove(path);
+    ASSERT_TRUE(store->put(id, *other_level, sparse.size()));
+    auto kept = store->put(id, *frame, sparse.size());
+    ASSERT_TRUE(kept);
+    EXPECT_FALSE(*kept);
+    // But not a short file that is no frame of it (a crash's): that is written again.
+    {
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << "torn";
+    }
+    auto rewritten = store->put(id, *frame, sparse.size());
+    ASSERT_TRUE(rewritten);
+    EXPECT_TRUE(*rewritten);
+    EXPECT_EQ(std::filesystem::file_size(path), frame->size());
 }
 
 TEST(ChunkCodec, AFrameIsDecompressedIntoTheChunksLengthAndCheckedNeverTrusted) {
@@ -320,9 +362,16 @@ TEST(ChunkCodec, AFrameIsDecompressedIntoTheChunksLengthAndCheckedNeverTrusted) 
     ASSERT_TRUE(half);
     auto short_frame = decode_chunk(id, sparse.size(), *half);
     ASSERT_FALSE(short_frame);
-    EXPECT_NE(short_frame.error().message.find("its zstd frame holds 65536 bytes"),
+    EXPECT_NE(short_frame.error().message.find("no zstd frame of 131072 bytes (it says 65536"),
               std::string::npos)
         << short_frame.error().message;
+    // The chunk's frame with another after it: not what push writes.
+    auto two = *compress_chunk(sparse, 3);
+    two.insert(two.end(), half->begin(), half->end());
+    auto pair = decode_chunk(id, sparse.size(), two);
+    ASSERT_FALSE(pair);
+    EXPECT_NE(pair.error().message.find("more than one frame"), std::string::npos)
+        << pair.error().message;
     // A frame with a byte changed in its middle.
     auto damaged = *compress_chunk(sparse, 3);
     damaged[damaged.size() / 2] ^= 0x55;
@@ -855,10 +904,10 @@ TEST(SnapshotStore, APushThroughTheFetcherPutsOnlyWhatTheStoreLacks) {
     }
     auto store = FetcherStore::start(fetcher, "s3://bucket", std::chrono::seconds(30));
     ASSERT_TRUE(store) << store.error().message;
-    auto first = (*store)->put(held, c[0]);
+    auto first = (*store)->put(held, c[0], c[0].size());
     ASSERT_TRUE(first) << first.error().message;
     EXPECT_FALSE(*first) << "the store held it";
-    auto second = (*store)->put(lacking, c[1]);
+    auto second = (*store)->put(lacking, c[1], c[1].size());
     ASSERT_TRUE(second) << second.error().message;
     EXPECT_TRUE(*second);
     auto manifest = (*store)->put_manifest("fn", "{\"chunk_size\": 4096}");
