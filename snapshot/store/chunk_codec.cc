@@ -41,19 +41,20 @@ Result<std::vector<uint8_t>> decode_chunk(const ChunkId& id, uint64_t length,
                     " bytes in the store, where the manifest says at most " +
                     std::to_string(length));
     if (stored.size() < length) {
+        auto no_frame = [&](const std::string& why) {
+            return fail("chunk " + id.hex() + " is corrupt: its " + std::to_string(stored.size()) +
+                        " stored bytes are no zstd frame of " + std::to_string(length) +
+                        " bytes (" + why + ")");
+        };
         // One frame of the chunk's length as it says, with no dictionary: concatenated or
         // skippable frames, or one of unknown length, are not what push writes.
         const unsigned long long says = ZSTD_getFrameContentSize(stored.data(), stored.size());
         if (ZSTD_findFrameCompressedSize(stored.data(), stored.size()) != stored.size() ||
             says != length || ZSTD_getDictID_fromFrame(stored.data(), stored.size()) != 0)
-            return fail("chunk " + id.hex() + " is corrupt: its " + std::to_string(stored.size()) +
-                        " stored bytes are no zstd frame of " + std::to_string(length) +
-                        " bytes (" +
-                        (says == ZSTD_CONTENTSIZE_ERROR     ? std::string("not a frame")
-                         : says == ZSTD_CONTENTSIZE_UNKNOWN ? std::string("its length unsaid")
-                         : says != length ? "it says " + std::to_string(says) + " bytes"
-                                          : std::string("more than one frame, or a dictionary's")) +
-                        ")");
+            return no_frame(says == ZSTD_CONTENTSIZE_ERROR     ? "not a frame"
+                            : says == ZSTD_CONTENTSIZE_UNKNOWN ? "its length unsaid"
+                            : says != length ? "it says " + std::to_string(says) + " bytes"
+                                             : "more than one frame, or a dictionary's");
         // One context a thread (made again where making it failed): about 95 KiB, which a
         // handler's threads that live as long as its VM keep.
         thread_local std::unique_ptr<ZSTD_DCtx, FreeDctx> context;
@@ -64,10 +65,7 @@ Result<std::vector<uint8_t>> decode_chunk(const ChunkId& id, uint64_t length,
         std::vector<uint8_t> bytes(length);
         const size_t n = ZSTD_decompressDCtx(context.get(), bytes.data(), bytes.size(),
                                              stored.data(), stored.size());
-        if (ZSTD_isError(n) != 0)
-            return fail("chunk " + id.hex() + " is corrupt: its " + std::to_string(stored.size()) +
-                        " stored bytes are no zstd frame of " + std::to_string(length) +
-                        " bytes (" + ZSTD_getErrorName(n) + ")");
+        if (ZSTD_isError(n) != 0) return no_frame(ZSTD_getErrorName(n));
         if (n != length)
             return fail("chunk " + id.hex() + " is corrupt: its zstd frame holds " +
                         std::to_string(n) + " bytes, where the manifest says " +

@@ -116,9 +116,8 @@ Result<int> push(const PushInput& in, const std::string& url_text, const std::st
     std::printf(
         "ember-snapshot: pushed %s: %llu chunks of %llu KiB (%llu of them patches onto the "
         "parent's), %llu stored (%llu bytes; %llu before compression) and %llu shared with what "
-        "the "
-        "store held; %llu%% of "
-        "the snapshot's %llu bytes were in the store already; %llu chunks of zeros not stored; "
+        "the store held; %llu%% of the snapshot's %llu bytes were in the store already; %llu "
+        "chunks of zeros not stored; "
         "the manifest's SHA-256 %s\n",
         url_text.c_str(), u(counts->chunks), u(in.chunk_size >> 10), u(counts->patched),
         u(counts->stored), u(counts->stored_bytes), u(counts->stored_uncompressed),
