@@ -3,6 +3,9 @@
 #include "api/client/store/received_bytes.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <charconv>
 #include <cstdlib>
@@ -106,7 +109,12 @@ StoreFetcher::Connection StoreFetcher::connection() {
     c.http->set_keep_alive(true);
     c.http->set_decompress(false);
     c.http->set_follow_location(false);
+    // TCP_NODELAY: a PUT goes out as its headers, then its body; with Nagle's algorithm a body
+    // shorter than a segment (a chunk that compressed well, a manifest) would wait for the
+    // server's delayed ACK of the headers, tens of ms an object.
     c.http->set_socket_options([socket = c.socket](int fd) {
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         socket->fd.store(fd);
         socket->connects.fetch_add(1);
     });
