@@ -322,8 +322,14 @@ void ChunkCache::write_queued() {
     ::pthread_setname_np(::pthread_self(), "cache_writer");
     std::unique_lock guard(queue_mutex_);
     for (;;) {
-        queue_changed_.wait(guard, [this] { return closing_ || (!held_ && !queue_.empty()); });
+        queue_changed_.wait(guard, [this] { return closing_ || !queue_.empty(); });
         if (queue_.empty()) return;  // closing, with nothing left
+        if (held_ && !closing_) {
+            if (!queue_changed_.wait_until(guard, hold_ends_,
+                                           [this] { return closing_ || !held_; }))
+                held_ = false;  // held too long: its locks keep others waiting
+            continue;
+        }
         write_first(guard);
     }
 }
@@ -331,6 +337,7 @@ void ChunkCache::write_queued() {
 void ChunkCache::hold_writes(bool held) {
     const std::lock_guard guard(queue_mutex_);
     held_ = held;
+    if (held) hold_ends_ = std::chrono::steady_clock::now() + lock_wait_ / 10;
     queue_changed_.notify_all();
 }
 

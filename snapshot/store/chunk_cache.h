@@ -85,7 +85,10 @@ class ChunkCache final : public ChunkStore {
     void flush();
     // While held, fetched chunks wait to be written (what a restore does before its VM runs is
     // what the guest waits on); letting go writes them. A fetch that has to wait for another
-    // process's lock lets go, as that process may be waiting for this one's.
+    // process's lock lets go, as that process may be waiting for this one's. A hold ends by itself
+    // a tenth of the lock wait after it began: each chunk held back holds its lock, and a restore
+    // whose store trickles (a slow or a hostile one) would otherwise keep every other process
+    // that wants a chunk under those locks waiting the whole lock wait.
     void hold_writes(bool held);
 
     const CacheCounts& counts() const { return counts_; }
@@ -178,6 +181,7 @@ class ChunkCache final : public ChunkStore {
     unsigned writing_ = 0;               // chunks taken off the queue and not yet kept
     std::multiset<off_t> queued_locks_;  // the locks the queue's chunks hold
     bool held_ = false;
+    std::chrono::steady_clock::time_point hold_ends_;
     bool closing_ = false;
     std::thread writer_;  // started by the first chunk fetched
 };

@@ -954,6 +954,28 @@ TEST(SnapshotStore, TwoRestoresHoldingBackTheirWritesNeverWaitOnEachOther) {
     EXPECT_EQ(origin.gets(c[1]), 1);
 }
 
+// A restore that holds back its writes for longer than a tenth of the lock wait (its store
+// trickles: slow, or hostile) lets them go, and with them the locks of the chunks it held back:
+// another process that wants one of those chunks finds it written, rather than waiting the whole
+// lock wait and fetching it again. The restore here never lets go of its hold itself.
+TEST(SnapshotStore, AHoldThatOutlastsATenthOfTheLockWaitLetsItsLocksGo) {
+    testing::TempDir dir;
+    CountingStore origin;
+    const auto chunk = some_chunks(1, 4096)[0];
+    origin.add(chunk);
+    const auto wait = std::chrono::seconds(20);
+    auto stalled = ChunkCache::open(dir.path(), 1 << 20, origin, wait);
+    auto neighbour = ChunkCache::open(dir.path(), 1 << 20, origin, wait);
+    ASSERT_TRUE(stalled && neighbour);
+    (*stalled)->hold_writes(true);
+    ASSERT_TRUE((*stalled)->get(chunk_id_of(chunk), chunk.size()));
+    auto got = (*neighbour)->get(chunk_id_of(chunk), chunk.size());
+    ASSERT_TRUE(got) << got.error().message;
+    EXPECT_EQ(**got, chunk);
+    EXPECT_EQ(origin.gets(chunk), 1) << "the neighbour waited out the lock and fetched it again";
+    EXPECT_EQ((*neighbour)->counts().hits, 1u);
+}
+
 // Each of the 65,536 locks has a place of its own: a byte of one of 16 files.
 TEST(SnapshotStore, EveryLockHasAPlaceOfItsOwn) {
     std::set<std::pair<std::string, off_t>> places;
