@@ -17,11 +17,23 @@ bool is_valid_id(const std::string& id) {
 
 namespace {
 
+// A value that failed its check, as an error quotes it: its first 64 bytes. It may have come from a
+// state file or a body of megabytes, and the error goes into a log.
+std::string quoted(std::string_view value) {
+    constexpr size_t kShown = 64;
+    // Appended: GCC 12 warns, wrongly, of an overlap in "'" + string.
+    std::string out(1, '\'');
+    out.append(value.substr(0, kShown));
+    if (value.size() <= kShown) return out += '\'';
+    out.append("...' (").append(std::to_string(value.size())).append(" bytes)");
+    return out;
+}
+
 // "drives.drive_id: 'x y' must be 1-64 characters of A-Z, a-z, 0-9 or _".
 Result<void> check_id(std::string_view field, const std::string& id) {
     if (is_valid_id(id)) return {};
-    return fail(std::string(field) + ": '" + id +
-                "' must be 1-64 characters of A-Z, a-z, 0-9 or _");
+    return fail(std::string(field) + ": " + quoted(id) +
+                " must be 1-64 characters of A-Z, a-z, 0-9 or _");
 }
 
 }  // namespace
@@ -105,8 +117,8 @@ Result<void> validate_machine(const MachineConfig& m) {
             "machine-config.mem_size_mib: must be between 1 and " +
             std::to_string(kMaxMemSizeMib) + ", got " + std::to_string(m.mem_size_mib));
     if (m.cpu_template && *m.cpu_template != "None")
-        return fail("machine-config.cpu_template: '" + *m.cpu_template +
-                    "' is not supported by ember, which ships none of Firecracker's static "
+        return fail("machine-config.cpu_template: " + quoted(*m.cpu_template) +
+                    " is not supported by ember, which ships none of Firecracker's static "
                     "templates (deprecated there since v1.5): give the guest's CPU a custom "
                     "template with PUT /cpu-config (the config file's \"cpu-config\"), or a "
                     "fleet's template made by ember-cpu; only \"None\" is accepted here");
@@ -127,8 +139,8 @@ Result<void> validate_drive(const DriveConfig& d) {
     // It goes onto the kernel command line as root=PARTUUID=...: a space or anything else there
     // would add kernel parameters of the caller's choosing.
     if (d.partuuid && !is_valid_partuuid(*d.partuuid))
-        return fail(where + ": partuuid: '" + *d.partuuid +
-                    "' is not a partition UUID (hex digits and '-', like 0eaa91a0-01 or "
+        return fail(where + ": partuuid: " + quoted(*d.partuuid) +
+                    " is not a partition UUID (hex digits and '-', like 0eaa91a0-01 or "
                     "a GPT UUID, optionally /PARTNROFF=N)");
     return validate_rate_limiter(d.rate_limiter, where + ": rate_limiter");
 }
@@ -139,8 +151,8 @@ Result<void> validate_network_interface(const NetworkInterfaceConfig& n) {
     if (n.host_dev_name.empty() || n.host_dev_name.size() > 15)
         return fail(where + ": host_dev_name: must be 1-15 characters (a Linux interface name)");
     if (n.guest_mac && !is_valid_mac(*n.guest_mac))
-        return fail(where + ": guest_mac: '" + *n.guest_mac +
-                    "' is not a MAC address like 06:00:ac:10:00:02");
+        return fail(where + ": guest_mac: " + quoted(*n.guest_mac) +
+                    " is not a MAC address like 06:00:ac:10:00:02");
     // Firecracker takes these (its own API tests use 07:00:00:00:00:01); Linux's virtio-net then
     // gives the interface a random address instead.
     EMBER_TRY(validate_rate_limiter(n.rx_rate_limiter, where + ": rx_rate_limiter"));

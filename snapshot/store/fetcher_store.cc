@@ -167,11 +167,14 @@ void FetcherStore::read_answers() {
             why = "ember-store-fetch answered what is not an answer";
             break;
         }
-        // The request may have given up waiting meanwhile.
+        // The request may have given up waiting meanwhile, and marked this answer to be read
+        // past: it has been, and the mark goes with it.
         std::lock_guard lock(mutex_);
         if (auto it = pending_.find(id); it != pending_.end()) {
             it->second.answer = std::move(answer);
             it->second.answered.notify_one();
+        } else {
+            abandoned_.erase(id);
         }
     }
     std::lock_guard lock(mutex_);

@@ -93,9 +93,10 @@ Result<ChunkPatch> patch_of(const Object& o, uint64_t length, std::optional<Chun
     return patch;
 }
 
-// `o`'s "bytes" and "chunks", of the file `name`; patched chunks only where `patches`.
+// `o`'s "bytes" and "chunks", of the file `name`; patched chunks only where `patches`. Its chunks
+// are taken from `left`, what the manifest's files may still name.
 Result<ChunkedFile> chunks_of(const Object& o, std::string_view name, uint64_t chunk_size,
-                              uint64_t most_bytes, bool patches = false) {
+                              uint64_t most_bytes, uint64_t& left, bool patches = false) {
     ChunkedFile file;
     auto bytes = field_u64(o, "bytes");
     EMBER_TRY(bytes, std::string(name));
@@ -110,6 +111,10 @@ Result<ChunkedFile> chunks_of(const Object& o, std::string_view name, uint64_t c
         return fail(std::string(name) + ": " + std::to_string(chunks->size()) + " chunks for " +
                     std::to_string(file.bytes) + " bytes, where chunks of " +
                     std::to_string(chunk_size) + " make " + std::to_string(expected));
+    if (expected > left)
+        return fail(std::string(name) + ": " + std::to_string(expected) + " chunks, past the " +
+                    std::to_string(kMaxManifestChunks) + " a manifest's files may have in all");
+    left -= expected;
     file.chunks.reserve(expected);
     for (const Value& element : *chunks) {
         const uint64_t index = file.chunks.size();
@@ -135,13 +140,14 @@ Result<ChunkedFile> chunks_of(const Object& o, std::string_view name, uint64_t c
 }
 
 Result<ChunkedFile> chunked_file(const Object& top, std::string_view name, uint64_t chunk_size,
-                                 uint64_t most_bytes, bool patches = false) {
+                                 uint64_t most_bytes, uint64_t& left, bool patches = false) {
     const Object* o = top.find_object(name);
     if (!o) return fail(in_quotes(name) + " is missing or not an object");
-    return chunks_of(*o, name, chunk_size, most_bytes, patches);
+    return chunks_of(*o, name, chunk_size, most_bytes, left, patches);
 }
 
-Result<std::vector<StoredDrive>> stored_drives(const Object& top, uint64_t chunk_size) {
+Result<std::vector<StoredDrive>> stored_drives(const Object& top, uint64_t chunk_size,
+                                               uint64_t& left) {
     std::vector<StoredDrive> drives;
     const Value* field = top.find("drives");
     if (!field) return drives;
@@ -159,7 +165,7 @@ Result<std::vector<StoredDrive>> stored_drives(const Object& top, uint64_t chunk
         for (const auto& d : drives)
             if (d.id == *id) return fail("drive '" + d.id + "' is named twice");
         StoredDrive drive{*id, {}};
-        EMBER_TRY(assign(chunks_of(*o, "drive " + drive.id, chunk_size, kMaxStoredDriveBytes),
+        EMBER_TRY(assign(chunks_of(*o, "drive " + drive.id, chunk_size, kMaxStoredDriveBytes, left),
                          drive.image));
         drives.push_back(std::move(drive));
     }
@@ -261,15 +267,17 @@ Result<Manifest> parse_manifest(std::string_view text) {
         return fail("a chunk size of " + std::to_string(*chunk_size) +
                     " bytes; it is a power of two from 4 KiB to 4 MiB");
     m.chunk_size = *chunk_size;
-    EMBER_TRY(assign(chunked_file(top, "state", m.chunk_size, kMaxStateFileBytes), m.state));
+    uint64_t left = kMaxManifestChunks;
+    EMBER_TRY(assign(chunked_file(top, "state", m.chunk_size, kMaxStateFileBytes, left), m.state));
     for (const auto& c : m.state.chunks)
         if (!c) return fail("state: a chunk is null; only memory has zero chunks");
     EMBER_TRY(assign(
-        chunked_file(top, "memory", m.chunk_size, kMaxStoredMemoryBytes, *version >= 2), m.memory));
+        chunked_file(top, "memory", m.chunk_size, kMaxStoredMemoryBytes, left, *version >= 2),
+        m.memory));
     if (m.memory.bytes % kGuestPageSize != 0)
         return fail("memory: " + std::to_string(m.memory.bytes) + " bytes, not whole pages");
     EMBER_TRY(assign(working_set_runs(top, m.memory.bytes), m.working_set));
-    EMBER_TRY(assign(stored_drives(top, m.chunk_size), m.drives));
+    EMBER_TRY(assign(stored_drives(top, m.chunk_size, left), m.drives));
     return m;
 }
 

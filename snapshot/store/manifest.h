@@ -45,8 +45,12 @@ inline constexpr uint64_t kMaxChunkSize = uint64_t{4} << 20;
 // A manifest of a 64 GiB memory in 64 KiB chunks is 70 MiB of JSON at most; larger is not one.
 inline constexpr size_t kMaxManifestBytes = size_t{96} << 20;
 // What a manifest's values may take once parsed: that 70 MiB manifest's take about 110 MiB, while
-// text of many small values ("0,0,...") takes 20 times its bytes.
-inline constexpr size_t kMaxManifestTreeBytes = size_t{1} << 30;
+// text of many small values ("null,null,...") takes 20 times its bytes, which this bounds.
+inline constexpr size_t kMaxManifestTreeBytes = size_t{256} << 20;
+// The chunks a manifest's files name in all, null ones too: that manifest's million, twice over.
+// Each takes 33 bytes once parsed, so a manifest of 64 GiB in 4 KiB chunks of zeros (16 million,
+// "null," each) is refused rather than taking half a GiB.
+inline constexpr uint64_t kMaxManifestChunks = uint64_t{1} << 21;
 inline constexpr uint64_t kMaxStoredMemoryBytes = uint64_t{64} << 30;
 inline constexpr uint64_t kMaxStoredDriveBytes = uint64_t{64} << 30;
 inline constexpr size_t kMaxStoredDrives = 16;

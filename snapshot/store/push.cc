@@ -175,6 +175,13 @@ Result<void> chunk_file(const UniqueFd& fd, const std::string& what, uint64_t ch
     return {};
 }
 
+// A snapshot a restore would refuse: its manifest names more chunks than a manifest may.
+std::string too_many_chunks(uint64_t chunk_size) {
+    return "in chunks of " + std::to_string(chunk_size >> 10) + " KiB its files make more than " +
+           std::to_string(kMaxManifestChunks) +
+           " chunks, which no restore takes: push it with a larger --chunk-size";
+}
+
 // Where drive `d`'s image is read from: it must be a read-only drive of the snapshot, whose guest
 // sees the image unchanged on every restore.
 Result<std::string> drive_path(const VmConfig& config, const DriveImage& d) {
@@ -214,6 +221,8 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
         return fail("memory file " + in.memory_path + ": " + std::to_string(*memory_bytes) +
                     " bytes, where the state file's layout has " +
                     std::to_string(identity.memory_bytes));
+    if ((identity.memory_bytes + m.chunk_size - 1) / m.chunk_size > kMaxManifestChunks)
+        return fail(too_many_chunks(m.chunk_size));
     if (!in.working_set_path.empty()) {
         auto fd = open_file(in.working_set_path, O_RDONLY);
         EMBER_TRY(fd, "working set " + in.working_set_path);
@@ -275,6 +284,9 @@ Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const 
     PushCounts counts;
     auto manifest = chunk_snapshot(input, &store, &counts, parent);
     EMBER_TRY(manifest);
+    uint64_t chunks = manifest->state.chunks.size() + manifest->memory.chunks.size();
+    for (const auto& d : manifest->drives) chunks += d.image.chunks.size();
+    if (chunks > kMaxManifestChunks) return fail(too_many_chunks(manifest->chunk_size));
     const std::string text = encode_manifest(*manifest);
     counts.manifest = manifest_digest(text);
     EMBER_TRY(store.put_manifest(name, text));

@@ -185,6 +185,27 @@ TEST(SnapshotStore, AManifestNamesAtMostSixteenDrivesAndOneWithoutAnyHasNone) {
     EXPECT_TRUE(without->drives.empty());
 }
 
+// A manifest names at most kMaxManifestChunks chunks in all: 8 GiB of memory in 4 KiB chunks of
+// zeros, with the state's one, is one past, and refused with what it names (a store's manifest of
+// 64 GiB in nulls took 1.7 GiB to read); one fewer of memory is read.
+TEST(SnapshotStore, AManifestOfMoreChunksThanAnyRestoreTakesIsRefused) {
+    Manifest m;
+    m.chunk_size = 4096;
+    m.state = {100, {chunk_id_of(bytes_of("s0"))}};
+    m.memory.bytes = kMaxManifestChunks * 4096;
+    m.memory.chunks.assign(kMaxManifestChunks, std::nullopt);
+    auto refused = parse_manifest(encode_manifest(m));
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("memory: 2097152 chunks, past the 2097152"),
+              std::string::npos)
+        << refused.error().message;
+    m.memory.bytes -= 4096;
+    m.memory.chunks.pop_back();
+    auto read = parse_manifest(encode_manifest(m));
+    ASSERT_TRUE(read) << read.error().message;
+    EXPECT_EQ(read->memory.chunks.size(), kMaxManifestChunks - 1);
+}
+
 TEST(SnapshotStore, AManifestUrlNamesAFileStoreAndASnapshotInIt) {
     auto u = parse_manifest_url("file:///srv/store/snapshots/python-3.11.json");
     ASSERT_TRUE(u) << u.error().message;

@@ -133,6 +133,19 @@ TEST(VmConfigJson, EachErrorNamesTheField) {
 
 // Firecracker v1.7's config file names a custom CPU template's file; the template is read from it
 // as PUT /cpu-config reads a body, and an error names the path and the field.
+// A value that fails its check is quoted by its first 64 bytes and its length: an id of a
+// megabyte (from a body, or a store's state file) makes an error line, not a megabyte of log.
+TEST(VmConfigJson, AnErrorQuotesALongValueByItsHeadAlone) {
+    const std::string id(1 << 20, '-');
+    auto config = parse_vm_config(R"({"drives": [{"drive_id": ")" + id +
+                                  R"(", "path_on_host": "/x", "is_root_device": false}]})");
+    const std::string error = error_of(config);
+    EXPECT_LT(error.size(), 256u) << error.substr(0, 300);
+    EXPECT_NE(error.find("'" + id.substr(0, 64) + "...' (1048576 bytes) must be 1-64 characters"),
+              std::string::npos)
+        << error.substr(0, 300);
+}
+
 TEST(VmConfigJson, CpuConfigIsATemplateFileReadThroughTheCaller) {
     const std::string doc =
         R"({"boot-source": {"kernel_image_path": "/k"}, "cpu-config": "/t.json"})";
