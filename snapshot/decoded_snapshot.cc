@@ -8,8 +8,12 @@ namespace ember::snapshot {
 Result<DecodedSnapshot> read_snapshot(const std::string& path) {
     auto bytes = read_state_file(path);
     EMBER_TRY(bytes);
+    return decode_snapshot(std::move(*bytes));
+}
+
+Result<DecodedSnapshot> decode_snapshot(std::vector<uint8_t> bytes) {
     DecodedSnapshot s;
-    s.bytes = std::move(*bytes);
+    s.bytes = std::move(bytes);
     auto file = Reader::parse(std::span<const uint8_t>(s.bytes), state_sections::kAll);
     EMBER_TRY(file);
     s.file = std::move(*file);

@@ -32,5 +32,7 @@ struct DecodedSnapshot {
 // Reads the state file at `path` (bounded, as read_state_file) and decodes it; an error names the
 // section at fault.
 Result<DecodedSnapshot> read_snapshot(const std::string& path);
+// The same of a state file's bytes already read.
+Result<DecodedSnapshot> decode_snapshot(std::vector<uint8_t> bytes);
 
 }  // namespace ember::snapshot

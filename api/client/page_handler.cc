@@ -7,9 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
+#include <algorithm>
 
 #include "api/client/spawn.h"
+#include "api/client/store_view.h"
 #include "core/base/folder_watch.h"
 
 namespace ember::client {
@@ -21,12 +22,18 @@ bool exists(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string last_line(const std::string& path) {
-    std::ifstream in(path);
-    std::string line, last;
-    while (std::getline(in, line))
-        if (!line.empty()) last = line;
-    return last;
+// The last line that is not empty in the log's last 4 KiB: the handler appends to a log that
+// other runs may have made long, and one line of it may be long too.
+std::string last_line_of(const std::string& path) {
+    constexpr off_t kTail = 4096;
+    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    struct stat st{};
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return "";
+    const off_t from = std::max<off_t>(0, st.st_size - kTail);
+    std::string tail(static_cast<size_t>(st.st_size - from), '\0');
+    const ssize_t n = ::pread(fd.get(), tail.data(), tail.size(), from);
+    tail.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return last_line(tail);
 }
 
 }  // namespace
@@ -42,6 +49,9 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
     std::vector<std::string> argv = {
         r.ember_uffd,    "--socket",   r.socket_path,         "--manifest", r.manifest_url,
         "--write-state", r.state_path, "--write-working-set", working_set};
+    if (!r.manifest_sha256.empty())
+        argv.insert(argv.end(), {"--manifest-sha256", r.manifest_sha256});
+    if (!r.drive_root.empty()) argv.insert(argv.end(), {"--drive-root", r.drive_root});
     if (!r.cache_dir.empty()) argv.insert(argv.end(), {"--cache", r.cache_dir});
     if (!r.cache_dir.empty() && r.cache_bytes != 0)
         argv.insert(argv.end(), {"--cache-bytes", std::to_string(r.cache_bytes)});
@@ -67,7 +77,7 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
                         std::to_string(r.timeout.count()) + " ms");
         if (watch.wait(left, handler.pidfd_.get()) == FolderWatch::Woken::OtherFd &&
             !exists(r.socket_path)) {
-            const std::string why = r.log_path.empty() ? "" : ": " + last_line(r.log_path);
+            const std::string why = r.log_path.empty() ? "" : ": " + last_line_of(r.log_path);
             return fail(r.ember_uffd + " --manifest " + r.manifest_url + " ended" + why);
         }
     }

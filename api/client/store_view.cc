@@ -36,6 +36,7 @@ std::vector<std::string> view_command(const StoreView& v, const char* command) {
         argv.insert(argv.end(), {"--cache-bytes", std::to_string(v.cache_bytes)});
     if (!v.manifest_sha256.empty())
         argv.insert(argv.end(), {"--manifest-sha256", v.manifest_sha256});
+    if (!v.drive_root.empty()) argv.insert(argv.end(), {"--drive-root", v.drive_root});
     argv.push_back(v.manifest_url);
     return argv;
 }

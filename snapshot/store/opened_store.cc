@@ -1,6 +1,7 @@
 #include "snapshot/store/opened_store.h"
 
 #include <chrono>
+#include <optional>
 
 #include "snapshot/store/directory_store.h"
 #include "snapshot/store/fetcher_store.h"
@@ -11,6 +12,11 @@ namespace ember::snapshot {
 Result<std::unique_ptr<OpenedStore>> OpenedStore::open(const StoreOptions& o) {
     auto url = parse_manifest_url(o.manifest_url);
     EMBER_TRY(url, "--manifest");
+    std::optional<ChunkId> pin;
+    if (!o.manifest_sha256.empty()) {
+        pin = ChunkId::parse(o.manifest_sha256);
+        if (!pin) return fail("--manifest-sha256: not 64 lowercase hex digits");
+    }
     std::unique_ptr<OpenedStore> opened(new OpenedStore());  // NOLINT: private
     opened->remote_ = url->remote;
     Result<std::string> text = fail("");
@@ -26,10 +32,13 @@ Result<std::unique_ptr<OpenedStore>> OpenedStore::open(const StoreOptions& o) {
         opened->origin_ = std::make_unique<DirectoryStore>(std::move(*directory));
     }
     EMBER_TRY(text, "--manifest " + o.manifest_url);
+    opened->manifest_digest_ = snapshot::manifest_digest(*text);
+    if (pin && opened->manifest_digest_ != *pin)
+        return fail("--manifest " + o.manifest_url + ": the manifest's SHA-256 is " +
+                    opened->manifest_digest_.hex() + ", not the pinned " + pin->hex());
     auto manifest = parse_manifest(*text);
     EMBER_TRY(manifest, "--manifest " + o.manifest_url);
     opened->manifest_ = std::move(*manifest);
-    opened->manifest_digest_ = snapshot::manifest_digest(*text);
     if (!o.cache.empty()) {
         auto cache = ChunkCache::open(o.cache, o.cache_bytes, *opened->origin_);
         EMBER_TRY(cache, "--cache " + o.cache);

@@ -19,6 +19,9 @@ struct StoreOptions {
     std::string fetcher;  // ember-store-fetch, for a remote store
     std::string cache;    // the cache's folder; empty: none
     uint64_t cache_bytes = uint64_t{4} << 30;
+    // The SHA-256 of the manifest's text that push printed, as 64 hex digits: any other manifest
+    // is refused before a chunk is read. Empty: whatever the URL hands back is taken.
+    std::string manifest_sha256;
 };
 
 class OpenedStore {

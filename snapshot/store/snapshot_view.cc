@@ -9,13 +9,14 @@
 #include <cstdlib>
 #include <ctime>
 #include <optional>
+#include <string_view>
 
 #include "core/base/file_io.h"
 #include "core/base/unique_fd.h"
 #include "core/memory/guest_memory.h"
-#include "snapshot/decoded_snapshot.h"
 #include "snapshot/store/chunked_memory.h"
 #include "snapshot/store/store_files.h"
+#include "snapshot/store/store_state.h"
 
 namespace ember::snapshot {
 namespace {
@@ -62,27 +63,23 @@ std::optional<SnapshotView> found(const ChunkCache& cache, int views, const std:
     return view;
 }
 
-// The view's files, written into the folder `dir` at `path` from chunks through the cache.
-Result<void> write_view(int dir, const std::string& path, const Manifest& m, ChunkCache& cache,
-                        unsigned fetchers) {
-    auto state = fetch_file(m, m.state, cache);
-    EMBER_TRY(state, "the state file");
+// The view's files, written into the folder `dir` from chunks through the cache.
+Result<void> write_view(int dir, const Manifest& m, const std::string& drive_root,
+                        ChunkCache& cache, unsigned fetchers) {
+    auto fetched = fetch_file(m, m.state, cache);
+    EMBER_TRY(fetched, "the state file");
+    auto state = state_for_host(std::move(*fetched), m, drive_root);
+    EMBER_TRY(state);
     {
         const UniqueFd fd(::openat(dir, kStateFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
         if (!fd.valid()) return fail_errno("its state file");
-        EMBER_TRY(write_all(fd.get(), *state), "its state file");
+        EMBER_TRY(write_all(fd.get(), state->bytes), "its state file");
     }
-    auto decoded = read_snapshot(path + "/" + kStateFile);
-    EMBER_TRY(decoded, "the store's state file");
-    if (decoded->identity.memory_bytes != m.memory.bytes)
-        return fail("the store's state file lays out " +
-                    std::to_string(decoded->identity.memory_bytes) +
-                    " bytes of memory, and its manifest " + std::to_string(m.memory.bytes));
     if (!m.working_set.empty()) {
         const UniqueFd fd(
             ::openat(dir, kWorkingSetFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
         if (!fd.valid()) return fail_errno("its working set");
-        EMBER_TRY(write_working_set(fd.get(), decoded->identity, m.working_set), "its working set");
+        EMBER_TRY(write_working_set(fd.get(), state->identity, m.working_set), "its working set");
     }
     const UniqueFd memory(::openat(dir, kMemoryFile, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!memory.valid()) return fail_errno("its memory file");
@@ -147,16 +144,31 @@ bool remove_view(int views, const std::string& name) {
     return true;
 }
 
-std::optional<SnapshotView> find_view(const ChunkCache& cache, const ChunkId& digest) {
+namespace {
+
+// views/<digest>, or views/<digest>-<the drive root's SHA-256, 16 hex digits>: one view for each
+// root, whose state file names it.
+std::string view_name(const ChunkId& digest, std::string_view drive_root) {
+    while (drive_root.size() > 1 && drive_root.back() == '/') drive_root.remove_suffix(1);
+    if (drive_root.empty()) return digest.hex();
+    const auto root =
+        chunk_id_of({reinterpret_cast<const uint8_t*>(drive_root.data()), drive_root.size()});
+    return digest.hex() + "-" + root.hex().substr(0, 16);
+}
+
+}  // namespace
+
+std::optional<SnapshotView> find_view(const ChunkCache& cache, const ChunkId& digest,
+                                      const std::string& drive_root) {
     const std::string views_path = cache.folder() + "/" + kViewFolder;
     const UniqueFd views(
         ::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!views.valid()) return std::nullopt;
-    return found(cache, views.get(), digest.hex());
+    return found(cache, views.get(), view_name(digest, drive_root));
 }
 
 Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& m, const ChunkId& digest,
-                               unsigned fetchers) {
+                               const std::string& drive_root, unsigned fetchers) {
     const std::string views_path = cache.folder() + "/" + kViewFolder;
     EMBER_TRY(make_folder(views_path), "the cache's views");
     // Not followed, as the cache's eviction does not follow it: a view it could not count would
@@ -164,7 +176,7 @@ Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& m, const Chunk
     const UniqueFd views(
         ::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!views.valid()) return fail_errno("the cache's views " + views_path);
-    const std::string name = digest.hex();
+    const std::string name = view_name(digest, drive_root);
     if (auto view = found(cache, views.get(), name)) return *view;
 
     uint64_t stored = 0;
@@ -182,7 +194,7 @@ Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& m, const Chunk
         const UniqueFd dir(::openat(views.get(), made_in.c_str(),
                                     O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
         if (!dir.valid()) return fail_errno("a view's temporary folder");
-        return write_view(dir.get(), temporary, m, cache, fetchers);
+        return write_view(dir.get(), m, drive_root, cache, fetchers);
     }();
     if (!written) {
         remove_view_folder(views.get(), made_in);

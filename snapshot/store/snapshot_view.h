@@ -1,6 +1,7 @@
 // A snapshot of a store made whole in the host's chunk cache, for a load from local files (the File
 // backend): its state file, its memory file (sparse: chunks of zeros are holes) and its working
-// set, in the cache's folder views/<SHA-256 of the manifest's text>/. An agent that names the
+// set, in the cache's folder views/<SHA-256 of the manifest's text>/ (with a suffix for a drive
+// root, below). An agent that names the
 // snapshot by that SHA-256 (which push prints) finds its view without asking the store. A restore
 // through ember-uffd copies every page into the guest; from the view, ember maps the memory file as
 // it maps any snapshot's, so a restore on a host that holds the function is a local restore, and
@@ -40,12 +41,14 @@ struct SnapshotView {
 
 // The view of `manifest`, whose text's SHA-256 is `digest`, in `cache`'s folder, found or made;
 // `fetchers` chunks are read at once. A view larger than half the cache's bound is refused: it
-// would push out all else.
+// would push out all else. Its state file has its drives under `drive_root` (store_state.h), and
+// the root is part of the view's name: views/<digest>-<16 hex digits of the root's SHA-256>.
 Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& manifest, const ChunkId& digest,
-                               unsigned fetchers);
-// The view of the manifest whose text's SHA-256 is `digest`, where it was made (or found) this
-// boot.
-std::optional<SnapshotView> find_view(const ChunkCache& cache, const ChunkId& digest);
+                               const std::string& drive_root, unsigned fetchers);
+// The view of the manifest whose text's SHA-256 is `digest`, with its drives under `drive_root`,
+// where it was made (or found) this boot.
+std::optional<SnapshotView> find_view(const ChunkCache& cache, const ChunkId& digest,
+                                      const std::string& drive_root);
 
 // For the cache's eviction, in its folder `views`: a view folder's (or a temporary one's) last use
 // (its memory file's time, else the folder's) and bytes on the disk; removing a view, renamed

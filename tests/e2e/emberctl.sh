@@ -61,8 +61,12 @@ tools=$(dirname "$ember")
 "$tools/ember-snapshot" push --snapshot-path "$work/vm.state" --mem-file-path "$work/vm.mem" \
     "file://$work/store/snapshots/vm.json" ||
     { echo "FAIL: ember-snapshot push"; exit 1; }
+# A restore from a store opens the snapshot's drives only in the folder it is given, at
+# DIR/<drive id>: the host's file, never the one the store's state file names.
+mkdir "$work/drives"
+ln -s "$work/rootfs.ext4" "$work/drives/rootfs"
 ctl --sock "$work/c.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
-    --cache "$work/cache" --on-host --ember-snapshot "$tools/ember-snapshot" \
+    --drive-root "$work/drives" --cache "$work/cache" --on-host --ember-snapshot "$tools/ember-snapshot" \
     --ember-uffd "$tools/ember-uffd" --resume --net eth0=tap0 \
     --ember "$ember" --log "$work/log_c" --console "$work/console_c" > "$work/restore_c.out" ||
     { echo "FAIL: emberctl restore --manifest: $(cat "$work/restore_c.out")"; cat "$work/c.sock.uffd.log"; show_logs; exit 1; }
@@ -71,7 +75,7 @@ wait_for "$work/log_c" "exited: guest reset the VM" 300
 # The view emberctl left being made, found made (find-view exits 3 until it is).
 made=0
 for _ in $(seq 1200); do
-    rc=0; "$tools/ember-snapshot" find-view --cache "$work/cache" \
+    rc=0; "$tools/ember-snapshot" find-view --cache "$work/cache" --drive-root "$work/drives" \
         "file://$work/store/snapshots/vm.json" > "$work/found.out" 2> "$work/found.err" || rc=$?
     [ "$rc" = 0 ] && { made=1; break; }
     [ "$rc" = 3 ] || break
@@ -81,7 +85,7 @@ check "the view of c's snapshot was made in the background" [ "$made" = 1 ]
 [ "$made" = 1 ] || cat "$work/found.err"
 # And from the snapshot made whole in the cache (ember-snapshot view), through the File backend.
 ctl --sock "$work/d.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
-    --cache "$work/cache" --view --ember-snapshot "$tools/ember-snapshot" --resume \
+    --drive-root "$work/drives" --cache "$work/cache" --view --ember-snapshot "$tools/ember-snapshot" --resume \
     --net eth0=tap0 --ember "$ember" --log "$work/log_d" --console "$work/console_d" \
     > "$work/restore_d.out" ||
     { echo "FAIL: emberctl restore --view: $(cat "$work/restore_d.out")"; show_logs; exit 1; }
@@ -89,7 +93,7 @@ cat "$work/restore_d.out"
 wait_for "$work/log_d" "exited: guest reset the VM" 300
 # --on-host with the view made: from it, and no ember-uffd started.
 ctl --sock "$work/e.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
-    --cache "$work/cache" --on-host --ember-snapshot "$tools/ember-snapshot" \
+    --drive-root "$work/drives" --cache "$work/cache" --on-host --ember-snapshot "$tools/ember-snapshot" \
     --ember-uffd "$tools/ember-uffd" --resume --net eth0=tap0 --ember "$ember" --log "$work/log_e" \
     --console "$work/console_e" > "$work/restore_e.out" ||
     { echo "FAIL: emberctl restore --on-host: $(cat "$work/restore_e.out")"; show_logs; exit 1; }

@@ -7,8 +7,8 @@
 # set. Clone 2 is restored with that working set, and clone 3 through ember-uffd (the Uffd backend)
 # with it; clone 4 through ember-uffd from a store (snapshot/store) the snapshot was pushed to, with
 # its root file system from the store too (ember-store-mount), nothing of either read from the
-# host's copies; all must answer the same. The VM's drive is a symbolic link to the image, which
-# clone 4's points at the mount's file instead. (A warmed function has what it reads of its disk
+# host's copies; all must answer the same. Clone 4's drive is the mount's file (ember-uffd
+# --drive-root), not the image the snapshot's state names. (A warmed function has what it reads of its disk
 # in its page cache, which is in the snapshot: the mount's counts show how little it reads.)
 # Also prints (never asserts) each clone's time from load to first answer and its page faults.
 ember=$1
@@ -119,8 +119,9 @@ mkdir "$work/drives"
 mount_pid=$!
 for _ in $(seq 1 600); do [ -e "$work/drives/rootfs" ] && break; sleep 0.1; done
 check "ember-store-mount serves the function's root file system" cmp -s -n 65536 "$work/drives/rootfs" "$image"
-ln -sfn "$work/drives/rootfs" "$work/fn-rootfs.ext4"
-handler_clone 4 "$work/py4.state" --manifest "$manifest" --write-state "$work/py4.state"
+# The clone's drive is the mount's file: ember-uffd writes the state with it at DIR/<drive id>.
+handler_clone 4 "$work/py4.state" --manifest "$manifest" --write-state "$work/py4.state" \
+    --drive-root "$work/drives"
 mount_rc=0
 kill -TERM "$mount_pid"; wait "$mount_pid" || mount_rc=$?
 cat "$work/mount.log"

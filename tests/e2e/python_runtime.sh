@@ -68,8 +68,12 @@ done
 
 # The second function restored from the store alone: its memory through ember-uffd, lazily.
 k=3
+# Its drive where the host puts it, the image under the drive's id: never where the store says.
+mkdir "$work/drives"
+ln -s "$image" "$work/drives/rootfs"
 "$ember_uffd" --socket "$work/uffd.sock" --manifest "file://$work/store/snapshots/resize.json" \
-    --write-state "$work/resize-fetched.state" --cache "$work/cache" 2> "$work/uffd.log" &
+    --write-state "$work/resize-fetched.state" --drive-root "$work/drives" --cache "$work/cache" \
+    2> "$work/uffd.log" &
 handler=$!
 for _ in $(seq 1 600); do [ -S "$work/uffd.sock" ] && break; sleep 0.1; done
 make_ns "rt-$$-$k" tap0 "$function_host_mac"

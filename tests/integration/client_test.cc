@@ -395,6 +395,9 @@ class ReadyPoolFromAStore : public ::testing::Test {
              dir.path() + "/fn.mem", store + "fn.json"},
             kFailsafe);
         ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+        // Its scratch drive where the host says, as a store's state file chooses no host file.
+        std::filesystem::create_directory(drives());
+        std::filesystem::create_symlink(dir.path() + "/scratch.img", drives() + "/scratch");
         auto started = client::ReadyPool::start(pool_options(dir, 1));
         ASSERT_TRUE(started) << started.error().message;
         pool = std::move(*started);
@@ -406,10 +409,12 @@ class ReadyPoolFromAStore : public ::testing::Test {
         from.socket_path = dir.path() + "/fn.uffd";
         from.state_path = dir.path() + "/fetched.state";
         from.cache_dir = dir.path() + "/cache";
+        from.drive_root = drives();
         from.ember_uffd = EMBER_UFFD;
         from.log_path = dir.path() + "/uffd.log";
         return from;
     }
+    std::string drives() const { return dir.path() + "/drives"; }
     TempDir dir;
     std::string store;
     std::unique_ptr<client::ReadyPool> pool;
@@ -447,6 +452,7 @@ TEST_F(ReadyPoolFromAStore, RestoresFromItsViewThroughTheFileBackend) {
     client::StoreView from;
     from.manifest_url = store + "fn.json";
     from.cache_dir = dir.path() + "/cache";
+    from.drive_root = drives();
     from.ember_snapshot = EMBER_SNAPSHOT;
     auto clone = pool->restore_from_view(from);
     if (!testing::takes_user_xattrs(dir.path())) {
@@ -479,6 +485,7 @@ TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile)
     client::StoreView view;
     view.manifest_url = lazy.manifest_url;
     view.cache_dir = lazy.cache_dir;
+    view.drive_root = lazy.drive_root;
     view.ember_snapshot = EMBER_SNAPSHOT;
     const std::string console = dir.path() + "/pool.console";
 
@@ -543,6 +550,7 @@ TEST_F(ReadyPoolFromAStore, AViewMakerPastItsTimeoutIsStoppedAndNotStartedAgainA
     client::StoreView view;
     view.manifest_url = lazy.manifest_url;
     view.cache_dir = lazy.cache_dir;
+    view.drive_root = lazy.drive_root;
     view.ember_snapshot = stuck;
     view.timeout = std::chrono::milliseconds(300);
     for (int restore = 0; restore < 2; ++restore) {

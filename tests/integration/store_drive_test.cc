@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "snapshot/decoded_snapshot.h"
 #include "snapshot/store/directory_store.h"
 #include "snapshot/store/manifest.h"
 #include "tests/support/mount_namespace.h"
@@ -293,87 +294,91 @@ TEST_F(StoreMountTest, TwoMountsThroughOneCacheFetchEachChunkOnceFromTheServer) 
     EXPECT_EQ(web.requests("GET /chunks/" + stored.back()), 0) << "small was never read";
 }
 
-// The blk_reader guest reading a read-only drive "data" (a 4 MiB image, its second MiB zeros)
-// through a symbolic link, snapshotted; then pushed into a store with its drive, and every file of
-// it removed from the host. A clone restored through ember-uffd --manifest, its drive's link now
-// pointing into ember-store-mount's folder, reads on: every block it reads is the image's.
+// The blk_reader guest reading a drive "data" (its second MiB zeros), snapshotted; then pushed into
+// a store, and every file of it removed from the host. A clone restored through ember-uffd
+// --manifest --drive-root, the folder where ember-store-mount serves the drive, reads on: every
+// block it reads is the image's.
 class StoreDrive : public UffdSnapshot {
   protected:
     void SetUp() override {}  // not UffdSnapshot's guest
-};
 
-int lines_in(const std::string& s) {
-    return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
-}
-
-// The blocks blk_reader printed in `console` past its first `skip` lines, checked against `image`:
-// how many matched; a mismatch or a failed read fails the test.
-int blocks_read_right(const std::string& console, const std::string& image, int skip) {
-    std::istringstream lines(console);
-    int matched = 0, n = 0;
-    for (std::string line; std::getline(lines, line);) {
-        if (n++ < skip || !lines.good()) continue;
-        std::smatch m;
-        if (!std::regex_match(line, m, std::regex("ro ([0-9]+) ([0-9]+)"))) {
-            ADD_FAILURE() << "line " << n << ": " << line;
-            continue;
+    // Boots blk_reader on `drive_path` and snapshots it once it has read 5 blocks of `image`; how
+    // many of those it read right.
+    int snapshot_reading(const std::string& drive_path, const std::string& image, bool read_only) {
+        ApiEmber a;
+        auto c = a.api();
+        EXPECT_EQ(
+            call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
+            204);
+        EXPECT_EQ(call(c, "PUT", "/boot-source",
+                       R"({"kernel_image_path": ")" + guest("blk_reader") + "\"}")
+                      .status,
+                  204);
+        EXPECT_EQ(call(c, "PUT", "/drives/data",
+                       R"({"drive_id": "data", "path_on_host": ")" + drive_path +
+                           R"(", "is_root_device": false, "is_read_only": )" +
+                           (read_only ? "true}" : "false}"))
+                      .status,
+                  204);
+        EXPECT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+        const std::string console = a.dir.path() + "/console";
+        if (!wait_file(console, [](const std::string& s) { return lines_in(s) >= 5; })) {
+            ADD_FAILURE() << "blk_reader read nothing: " << a.log();
+            return 0;
         }
-        const size_t block = std::stoul(m[1]);
-        uint32_t hash = 2166136261u;
-        for (size_t i = 0; i < 4096; ++i)
-            hash = (hash ^ static_cast<uint8_t>(image[block * 4096 + i])) * 16777619u;
-        EXPECT_EQ(std::stoul(m[2]), hash) << "block " << block;
-        ++matched;
+        EXPECT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+        const int read = blocks_read_right(read_file(console), image, 0);
+        EXPECT_EQ(call(c, "PUT", "/snapshot/create",
+                       R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}")
+                      .status,
+                  204);
+        return read;
     }
-    return matched;
-}
+
+    static int lines_in(const std::string& s) {
+        return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+    }
+
+    // The blocks blk_reader printed in `console` past its first `skip` lines, checked against
+    // `image`: how many matched; a mismatch or a failed read fails the test.
+    static int blocks_read_right(const std::string& console, const std::string& image, int skip) {
+        std::istringstream lines(console);
+        int matched = 0, n = 0;
+        for (std::string line; std::getline(lines, line);) {
+            if (n++ < skip || !lines.good()) continue;
+            std::smatch m;
+            if (!std::regex_match(line, m, std::regex("ro ([0-9]+) ([0-9]+)"))) {
+                ADD_FAILURE() << "line " << n << ": " << line;
+                continue;
+            }
+            const size_t block = std::stoul(m[1]);
+            uint32_t hash = 2166136261u;
+            for (size_t i = 0; i < 4096; ++i)
+                hash = (hash ^ static_cast<uint8_t>(image[block * 4096 + i])) * 16777619u;
+            EXPECT_EQ(std::stoul(m[2]), hash) << "block " << block;
+            ++matched;
+        }
+        return matched;
+    }
+};
 
 TEST_F(StoreDrive, AGuestRestoredFromTheStoreReadsItsDriveFromItWithNothingOnTheHost) {
     ASSERT_EQ(in_own_mount_namespace(), "");
     const std::string image = an_image(4 << 20, 1 << 20, 2 << 20, 3);
     const std::string image_path = files.write("image", image);
-    const std::string link = files.path() + "/data.img";
-    ASSERT_EQ(::symlink(image_path.c_str(), link.c_str()), 0);
-    int before = 0;
-    {
-        ApiEmber a;
-        auto c = a.api();
-        ASSERT_EQ(
-            call(c, "PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 32})").status,
-            204);
-        ASSERT_EQ(call(c, "PUT", "/boot-source",
-                       R"({"kernel_image_path": ")" + guest("blk_reader") + "\"}")
-                      .status,
-                  204);
-        ASSERT_EQ(call(c, "PUT", "/drives/data",
-                       R"({"drive_id": "data", "path_on_host": ")" + link +
-                           R"(", "is_root_device": false, "is_read_only": true})")
-                      .status,
-                  204);
-        ASSERT_EQ(call(c, "PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
-        const std::string console = a.dir.path() + "/console";
-        ASSERT_TRUE(wait_file(console, [](const std::string& s) { return lines_in(s) >= 5; }));
-        ASSERT_EQ(call(c, "PATCH", "/vm", R"({"state": "Paused"})").status, 204);
-        before = blocks_read_right(read_file(console), image, 0);
-        ASSERT_EQ(call(c, "PUT", "/snapshot/create",
-                       R"({"snapshot_path": ")" + state + R"(", "mem_file_path": ")" + mem + "\"}")
-                      .status,
-                  204);
-    }
-    EXPECT_GE(before, 5);
+    EXPECT_GE(snapshot_reading(image_path, image, true), 5);
     auto pushed = run_process({EMBER_SNAPSHOT, "push", "--snapshot-path", state, "--mem-file-path",
                                mem, "--drive", "data", "--chunk-size", "65536", manifest_url("fn")},
                               kFailsafe);
     ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
-    for (const auto& gone : {image_path, mem, state, link}) ASSERT_EQ(::unlink(gone.c_str()), 0);
+    for (const auto& gone : {image_path, mem, state}) ASSERT_EQ(::unlink(gone.c_str()), 0);
 
     const std::string cache = files.path() + "/cache", at = files.path() + "/drives";
     StoreMount mount(files, at, {"--manifest", manifest_url("fn"), "--cache", cache});
     ASSERT_TRUE(mount.serving("data")) << mount.err();
-    ASSERT_EQ(::symlink((at + "/data").c_str(), link.c_str()), 0);
     const std::string fetched = files.path() + "/fetched.state";
     Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
-                      "--write-state", fetched, "--cache", cache});
+                      "--write-state", fetched, "--drive-root", at, "--cache", cache});
     ASSERT_TRUE(wait_exists(sock)) << read_file(h.err);
     {
         ApiEmber clone;
@@ -396,6 +401,88 @@ TEST_F(StoreDrive, AGuestRestoredFromTheStoreReadsItsDriveFromItWithNothingOnThe
                                              "failed; ([0-9]+) chunks")))
         << err;
     EXPECT_GT(std::stoul(m[2]), 0u) << err;
+}
+
+// The store chooses no host file: a snapshot whose writable drive was a file of the host it was
+// taken on (here `victim`, as a hostile store would name one) is refused by ember-uffd and by a
+// view without a drive root, before the handler listens and before anything is opened; with one,
+// the state written has the drive at ROOT/<drive id>, writable as the guest knew it, and a view of
+// each root is a view of its own. A manifest other than the pinned one is refused before its state
+// file is fetched.
+TEST_F(StoreDrive, AStoresStateFileChoosesNoHostFileForADrive) {
+    const std::string image = an_image(1 << 20, 0, 0, 4);
+    const std::string victim = files.write("victim", image);
+    EXPECT_GE(snapshot_reading(victim, image, false), 5);
+    auto pushed = run_process({EMBER_SNAPSHOT, "push", "--snapshot-path", state, "--mem-file-path",
+                               mem, manifest_url("fn")},
+                              kFailsafe);
+    ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+    const std::string said = pushed.out + pushed.err;
+    std::smatch digest;
+    ASSERT_TRUE(std::regex_search(said, digest, std::regex("SHA-256 ([0-9a-f]{64})"))) << said;
+    struct stat before{};
+    ASSERT_EQ(::stat(victim.c_str(), &before), 0);
+
+    const std::string fetched = files.path() + "/fetched.state";
+    {
+        Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
+                          "--write-state", fetched});
+        EXPECT_EQ(h.wait(), 1) << read_file(h.err);
+        EXPECT_NE(read_file(h.err).find("--drive-root"), std::string::npos) << read_file(h.err);
+        EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "it listened";
+        EXPECT_NE(::access(fetched.c_str(), F_OK), 0) << "it wrote the state file";
+    }
+    {
+        Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
+                          "--manifest-sha256", std::string(64, '0'), "--write-state", fetched,
+                          "--drive-root", files.path()});
+        EXPECT_EQ(h.wait(), 1) << read_file(h.err);
+        EXPECT_NE(read_file(h.err).find("not the pinned"), std::string::npos) << read_file(h.err);
+        EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "it listened";
+    }
+    const std::string root = files.path() + "/drives";
+    {
+        Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
+                          "--manifest-sha256", digest[1], "--write-state", fetched, "--drive-root",
+                          root + "/"});
+        ASSERT_TRUE(wait_exists(sock)) << read_file(h.err);
+        auto written = snapshot::read_snapshot(fetched);
+        ASSERT_TRUE(written) << written.error().message;
+        ASSERT_EQ(written->config->drives.size(), 1u);
+        EXPECT_EQ(written->config->drives[0].path_on_host, root + "/data");
+        EXPECT_FALSE(written->config->drives[0].is_read_only);
+    }
+
+    const std::string cache = files.path() + "/cache";
+    auto refused =
+        run_process({EMBER_SNAPSHOT, "view", "--cache", cache, manifest_url("fn")}, kFailsafe);
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("--drive-root"), std::string::npos) << refused.err;
+    EXPECT_TRUE(refused.out.empty()) << refused.out;
+    std::string first_view;
+    for (const std::string& at : {root, files.path() + "/other"}) {
+        auto made = run_process(
+            {EMBER_SNAPSHOT, "view", "--cache", cache, "--drive-root", at, manifest_url("fn")},
+            kFailsafe);
+        ASSERT_EQ(made.exit_code, 0) << made.err;
+        std::smatch path;
+        ASSERT_TRUE(
+            std::regex_search(made.out, path, std::regex(R"re("snapshot_path": "([^"]+)")re")))
+            << made.out;
+        EXPECT_NE(path[1].str().find("/views/" + digest[1].str() + "-"), std::string::npos)
+            << path[1];
+        if (first_view.empty())
+            first_view = path[1];
+        else
+            EXPECT_NE(path[1], first_view) << "two roots shared one view";
+        auto viewed = snapshot::read_snapshot(path[1]);
+        ASSERT_TRUE(viewed) << viewed.error().message;
+        EXPECT_EQ(viewed->config->drives.at(0).path_on_host, at + "/data");
+    }
+    struct stat after{};
+    ASSERT_EQ(::stat(victim.c_str(), &after), 0);
+    EXPECT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    EXPECT_EQ(read_file(victim), image);
 }
 
 }  // namespace

@@ -1,16 +1,16 @@
-// ember-store-mount --manifest URL --at DIR [--cache DIR [--cache-bytes N]] [--fetcher PATH]
-//                   [--threads N]
+// ember-store-mount --manifest URL [--manifest-sha256 HEX] --at DIR [--cache DIR [--cache-bytes N]]
+//                   [--fetcher PATH] [--threads N]
 // Serves the read-only drive images that went into a store with a snapshot (ember-snapshot push
 // --drive) as files: DIR/<drive id> for each, read-only, mounted over FUSE until SIGTERM or SIGINT
 // (or DIR is unmounted), then unmounted. A read brings in the chunks it spans through the host's
 // cache (--cache, the folder ember-uffd shares; snapshot/store/chunk_cache.h), each checked against
 // its SHA-256 before any reader sees it; a chunk that cannot be had, after the fetcher's bounded
-// tries, is a read error (EIO) for that read alone, and its reason is printed. Point a restored
-// drive's path_on_host at DIR/<id> (a symbolic link, or a bind mount into a jail), and the restore
-// needs neither the memory file nor the image on the host beforehand: with ember-uffd --manifest,
-// the whole function comes from the store. The files are there (stat finds them) once it serves.
-// Needs CAP_SYS_ADMIN to mount; once mounted, every thread keeps to ember-uffd's seccomp filter,
-// and a process of its own unmounts the folder however this one ends.
+// tries, is a read error (EIO) for that read alone, and its reason is printed. Restore with its
+// drives at DIR/<id> (ember-uffd's --drive-root DIR, or a bind mount of DIR into a jail), and the
+// restore needs neither the memory file nor the image on the host beforehand: with ember-uffd
+// --manifest, the whole function comes from the store. The files are there (stat finds them) once
+// it serves. Needs CAP_SYS_ADMIN to mount; once mounted, every thread keeps to ember-uffd's seccomp
+// filter, and a process of its own unmounts the folder however this one ends.
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -39,8 +39,8 @@ constexpr uint64_t kMostReported = 16;
 
 int usage() {
     std::fprintf(stderr,
-                 "usage: ember-store-mount --manifest URL --at DIR [--cache DIR [--cache-bytes "
-                 "N]] [--fetcher PATH] [--threads N]\n");
+                 "usage: ember-store-mount --manifest URL [--manifest-sha256 HEX] --at DIR "
+                 "[--cache DIR [--cache-bytes N]] [--fetcher PATH] [--threads N]\n");
     return 2;
 }
 
@@ -129,6 +129,7 @@ int main(int argc, char** argv) {
     auto parsed = tools::parse_options(
         argc, argv, 1,
         {{"--manifest", &options.manifest_url},
+         {"--manifest-sha256", &options.manifest_sha256},
          {"--at", &at},
          {"--cache", &options.cache},
          {"--fetcher", &options.fetcher},

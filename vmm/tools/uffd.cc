@@ -1,7 +1,8 @@
 // ember-uffd --socket PATH --mem-file FILE [--working-set WS --snapshot-path STATE]
 //            [--timeout SECONDS]
 // ember-uffd --socket PATH --manifest URL --write-state STATE [--write-working-set WS]
-//            [--cache DIR [--cache-bytes N]] [--fetcher PATH] [--timeout SECONDS]
+//            [--drive-root DIR] [--manifest-sha256 HEX] [--cache DIR [--cache-bytes N]]
+//            [--fetcher PATH] [--timeout SECONDS]
 // A page-fault handler for the Uffd memory backend, of ember and of Firecracker alike: listens on
 // PATH, takes one VMM's handshake (within --timeout, default 30 s), installs the working set WS
 // whole if given (checked against the snapshot it was recorded from), then serves every other
@@ -12,7 +13,10 @@
 // fetched ahead and installed first (and its index written to WS, where asked, also before PATH
 // exists: a load that names it has ember pre-fault those pages into KVM once they are in); every
 // other fault brings in the chunk that holds it. Every chunk is checked against its SHA-256 before
-// the guest sees it. --cache keeps chunks in DIR, a
+// the guest sees it. The store chooses no host file: the state written has each of its drives at
+// DIR/<drive id> of --drive-root, and one with drives is refused without it
+// (snapshot/store/store_state.h). --manifest-sha256 pins the manifest by the SHA-256 push printed:
+// another is refused before anything else is read. --cache keeps chunks in DIR, a
 // host-wide cache that every handler on the host shares (snapshot/store/chunk_cache.h), of at most
 // N bytes (default 4 GiB). From an http:// or https:// store, objects come through
 // ember-store-fetch (--fetcher; by default the one beside this program), a process of its own.
@@ -41,6 +45,7 @@
 #include "snapshot/store/chunked_memory.h"
 #include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/opened_store.h"
+#include "snapshot/store/store_state.h"
 #include "snapshot/uffd/handler_filter.h"
 #include "snapshot/uffd/handshake.h"
 #include "snapshot/uffd/page_server.h"
@@ -52,8 +57,8 @@ namespace {
 using namespace ember;
 
 struct Options {
-    std::string socket, mem_file, working_set, snapshot, manifest, write_state, write_working_set,
-        cache, fetcher;
+    std::string socket, mem_file, working_set, snapshot, manifest, manifest_sha256, write_state,
+        write_working_set, drive_root, cache, fetcher;
     uint64_t cache_bytes = uint64_t{4} << 30;
     uint64_t timeout_s = 30;
 };
@@ -63,8 +68,8 @@ int usage() {
                  "usage: ember-uffd --socket PATH --mem-file FILE [--working-set WS "
                  "--snapshot-path STATE] [--timeout SECONDS]\n"
                  "       ember-uffd --socket PATH --manifest URL --write-state STATE "
-                 "[--write-working-set WS] [--cache DIR [--cache-bytes N]] [--fetcher PATH] "
-                 "[--timeout SECONDS]\n");
+                 "[--write-working-set WS] [--drive-root DIR] [--manifest-sha256 HEX] "
+                 "[--cache DIR [--cache-bytes N]] [--fetcher PATH] [--timeout SECONDS]\n");
     return 2;
 }
 
@@ -116,24 +121,20 @@ Result<snapshot::UffdHandshake> handshake_on(const Options& o) {
     return handshake;
 }
 
-// The state file, fetched whole and written to `path` before the socket exists, so that an agent
-// that waits for the socket finds it; it must describe the manifest's memory.
+// The state file, fetched whole, made this host's (its drives under --drive-root) and written to
+// `path` before the socket exists, so that an agent that waits for the socket finds it.
 Result<snapshot::SnapshotIdentity> write_state(const snapshot::Manifest& m,
-                                               snapshot::ChunkStore& store,
-                                               const std::string& path) {
-    auto state = snapshot::fetch_file(m, m.state, store);
-    EMBER_TRY(state, "the state file");
+                                               snapshot::ChunkStore& store, const Options& o) {
+    auto fetched = snapshot::fetch_file(m, m.state, store);
+    EMBER_TRY(fetched, "the state file");
+    auto state = snapshot::state_for_host(std::move(*fetched), m, o.drive_root);
+    EMBER_TRY(state);
+    const std::string& path = o.write_state;
     auto file = AtomicFile::create(path);
     EMBER_TRY(file, "--write-state " + path);
-    EMBER_TRY(write_all(file->fd(), *state), "--write-state " + path);
+    EMBER_TRY(write_all(file->fd(), state->bytes), "--write-state " + path);
     EMBER_TRY(file->commit(), "--write-state " + path);
-    auto decoded = snapshot::read_snapshot(path);
-    EMBER_TRY(decoded, "the store's state file");
-    if (decoded->identity.memory_bytes != m.memory.bytes)
-        return fail("the store's state file lays out " +
-                    std::to_string(decoded->identity.memory_bytes) +
-                    " bytes of memory, and its manifest " + std::to_string(m.memory.bytes));
-    return decoded->identity;
+    return state->identity;
 }
 
 // The manifest's working set, as a working set file of the state file just written.
@@ -149,12 +150,13 @@ Result<void> write_working_set(const snapshot::Manifest& m,
 }
 
 Result<int> run_from_store(const Options& o) {
-    auto opened = snapshot::OpenedStore::open({o.manifest, o.fetcher, o.cache, o.cache_bytes});
+    auto opened = snapshot::OpenedStore::open(
+        {o.manifest, o.fetcher, o.cache, o.cache_bytes, o.manifest_sha256});
     EMBER_TRY(opened);
     const snapshot::Manifest& m = (*opened)->manifest();
     snapshot::ChunkCache* cache = (*opened)->cache();
     snapshot::ChunkStore& chunks_from = (*opened)->chunks();
-    auto identity = write_state(m, chunks_from, o.write_state);
+    auto identity = write_state(m, chunks_from, o);
     EMBER_TRY(identity, "--manifest " + o.manifest);
     if (!o.write_working_set.empty()) {
         ::unlink(o.write_working_set.c_str());  // none where the manifest has none
@@ -247,6 +249,8 @@ int main(int argc, char** argv) {
          {"--manifest", &o.manifest},
          {"--write-state", &o.write_state},
          {"--write-working-set", &o.write_working_set},
+         {"--drive-root", &o.drive_root},
+         {"--manifest-sha256", &o.manifest_sha256},
          {"--cache", &o.cache},
          {"--fetcher", &o.fetcher},
          {"--cache-bytes", tools::WholeNumber{.out = &o.cache_bytes, .what = "a number of bytes"}},
@@ -263,7 +267,9 @@ int main(int argc, char** argv) {
                            o.working_set.empty() == o.snapshot.empty();
     const bool from_store = o.mem_file.empty() && !o.manifest.empty() && !o.write_state.empty() &&
                             o.working_set.empty() && o.snapshot.empty();
-    if ((!o.cache.empty() || !o.fetcher.empty() || !o.write_working_set.empty()) && !from_store)
+    if ((!o.cache.empty() || !o.fetcher.empty() || !o.write_working_set.empty() ||
+         !o.drive_root.empty() || !o.manifest_sha256.empty()) &&
+        !from_store)
         return usage();
     if (o.fetcher.empty()) o.fetcher = snapshot::FetcherStore::beside_this_program();
     if (o.socket.empty() || (!from_file && !from_store)) return usage();

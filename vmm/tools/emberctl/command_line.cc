@@ -14,19 +14,21 @@ Start an ember serving its API at PATH, and leave it running:
             [--ember PATH] [--log PATH] [--console PATH]
   restore   --state PATH --mem-file PATH [--working-set PATH] [--resume] [--net IFACE=TAP]...
             [--ember PATH] [--log PATH] [--console PATH]
-  restore   --manifest URL [--cache DIR [--cache-bytes N]] [--ember-uffd PATH] [--resume]
-            [--net IFACE=TAP]... [--ember PATH] [--log PATH] [--console PATH]: from a store,
-            through ember-uffd, which writes the state file to PATH.state and listens at
-            PATH.uffd, its log PATH.uffd.log
+  restore   --manifest URL [--manifest-sha256 HEX] [--drive-root DIR]
+            [--cache DIR [--cache-bytes N]] [--ember-uffd PATH] [--resume] [--net IFACE=TAP]...
+            [--ember PATH] [--log PATH] [--console PATH]: from a store, through ember-uffd, which
+            writes the state file to PATH.state and listens at PATH.uffd, its log PATH.uffd.log;
+            the snapshot's drives at DIR/<drive id>, never where the store says
   restore   --manifest URL --cache DIR [--cache-bytes N] --view [--manifest-sha256 HEX]
-            [--ember-snapshot PATH] [--resume] [--net IFACE=TAP]... [--ember PATH] [--log PATH]
-            [--console PATH]: from the snapshot made whole in the cache (ember-snapshot view),
-            through the File backend
+            [--drive-root DIR] [--ember-snapshot PATH] [--resume] [--net IFACE=TAP]...
+            [--ember PATH] [--log PATH] [--console PATH]: from the snapshot made whole in the
+            cache (ember-snapshot view), through the File backend
   restore   --manifest URL --cache DIR [--cache-bytes N] --on-host [--manifest-sha256 HEX]
-            [--ember-snapshot PATH] [--ember-uffd PATH] [--resume] [--net IFACE=TAP]...
-            [--ember PATH] [--log PATH] [--console PATH]: from its view where one was made this
-            boot (ember-snapshot find-view), else through ember-uffd, after which ember-snapshot
-            view makes the view in the background, at the lowest CPU priority, for the next one
+            [--drive-root DIR] [--ember-snapshot PATH] [--ember-uffd PATH] [--resume]
+            [--net IFACE=TAP]... [--ember PATH] [--log PATH] [--console PATH]: from its view
+            where one was made this boot (ember-snapshot find-view), else through ember-uffd,
+            after which ember-snapshot view makes the view in the background, at the lowest CPU
+            priority, for the next one
 Drive the ember serving at PATH:
   status                       its id, state and version
   config                       its configuration (GET /vm/config)
@@ -76,7 +78,8 @@ bool takes(Command c, const std::string& flag) {
         return flag == "--state" || flag == "--mem-file" || flag == "--working-set" ||
                flag == "--resume" || flag == "--net" || flag == "--manifest" || flag == "--cache" ||
                flag == "--ember-uffd" || flag == "--view" || flag == "--on-host" ||
-               flag == "--manifest-sha256" || flag == "--ember-snapshot" || flag == "--cache-bytes";
+               flag == "--manifest-sha256" || flag == "--ember-snapshot" ||
+               flag == "--cache-bytes" || flag == "--drive-root";
     if (c == Command::Snapshot)
         return flag == "--state" || flag == "--mem-file" || flag == "--diff";
     if (c == Command::WorkingSet || c == Command::Metrics) return flag == "--path";
@@ -122,17 +125,15 @@ Result<void> check_complete(const CommandLine& cl) {
                 if (cl.view && (!cl.cache_dir || cl.ember_uffd || cl.on_host))
                     return fail("restore: --view takes --cache, and no --ember-uffd or --on-host");
                 if (cl.on_host && !cl.cache_dir) return fail("restore: --on-host takes --cache");
-                if (!cl.view && !cl.on_host && (cl.manifest_sha256 || cl.ember_snapshot))
-                    return fail(
-                        "restore: --manifest-sha256 and --ember-snapshot go with --view or "
-                        "--on-host");
+                if (!cl.view && !cl.on_host && cl.ember_snapshot)
+                    return fail("restore: --ember-snapshot goes with --view or --on-host");
                 return {};
             }
             if (cl.cache_dir || cl.cache_bytes || cl.ember_uffd || cl.view || cl.on_host ||
-                cl.manifest_sha256 || cl.ember_snapshot)
+                cl.manifest_sha256 || cl.ember_snapshot || cl.drive_root)
                 return fail(
                     "restore: --cache, --cache-bytes, --ember-uffd, --view, --on-host, "
-                    "--manifest-sha256 and --ember-snapshot go with --manifest");
+                    "--manifest-sha256, --drive-root and --ember-snapshot go with --manifest");
             [[fallthrough]];
         case Command::Snapshot:
             if (cl.state_path.empty() || cl.mem_file_path.empty())
@@ -230,6 +231,8 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
             cl.ember_uffd = value;
         else if (arg == "--manifest-sha256")
             cl.manifest_sha256 = value;
+        else if (arg == "--drive-root")
+            cl.drive_root = value;
         else if (arg == "--ember-snapshot")
             cl.ember_snapshot = value;
         else if (arg == "--path")

@@ -66,6 +66,7 @@ struct CommandLine {
     bool view = false;
     bool on_host = false;
     std::optional<std::string> manifest_sha256;
+    std::optional<std::string> drive_root;  // where the snapshot's drives are opened
     std::optional<std::string> ember_snapshot;
 
     // working-set and metrics.

@@ -168,6 +168,7 @@ Result<void> run(const CommandLine& cl) {
                 // Making a view fetches the snapshot's memory: a longer --timeout-ms lengthens it.
                 from.timeout = std::max(from.timeout, cl.timeout);
                 from.manifest_sha256 = cl.manifest_sha256.value_or("");
+                from.drive_root = cl.drive_root.value_or("");
                 if (cl.ember_snapshot) from.ember_snapshot = *cl.ember_snapshot;
                 if (cl.view) {
                     auto viewed = client::view_load(from);
@@ -192,6 +193,8 @@ Result<void> run(const CommandLine& cl) {
                 from.log_path = cl.sock + ".uffd.log";
                 from.cache_dir = cl.cache_dir.value_or("");
                 from.cache_bytes = cl.cache_bytes.value_or(0);
+                from.manifest_sha256 = cl.manifest_sha256.value_or("");
+                from.drive_root = cl.drive_root.value_or("");
                 if (cl.ember_uffd) from.ember_uffd = *cl.ember_uffd;
                 auto started = client::PageHandler::start(from);
                 EMBER_TRY(started);

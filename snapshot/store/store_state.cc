@@ -1,0 +1,62 @@
+#include "snapshot/store/store_state.h"
+
+#include "core/base/state_sections.h"
+#include "snapshot/config_section.h"
+#include "snapshot/format.h"
+
+namespace ember::snapshot {
+namespace {
+
+// The file again with its config section's drives under `root`: every other section as it was.
+Result<std::vector<uint8_t>> with_drives_under(const DecodedSnapshot& s, const std::string& root) {
+    auto section = s.file.one(state_sections::kConfig.id);
+    EMBER_TRY(section);
+    // The section alone: a CPU template the file holds stays in its own section.
+    auto saved = decode_config(section->payload, section->version);
+    EMBER_TRY(saved);
+    VmConfig config = *saved;
+    for (auto& d : config.drives) d.path_on_host = root + "/" + d.drive_id;
+    EMBER_TRY(ValidVmConfig::check(config));
+    const std::vector<uint8_t> payload = encode(config);
+    Writer w(s.file.format_version());
+    for (const Section& each : s.file.sections()) {
+        const uint32_t id = each.id | (each.optional ? kOptional : 0);
+        if (each.id == state_sections::kConfig.id)
+            w.add(id, state_sections::kConfig.version, payload);
+        else
+            w.add(id, each.version, each.payload);
+    }
+    return w.finish();
+}
+
+}  // namespace
+
+Result<HostState> state_for_host(std::vector<uint8_t> state, const Manifest& m,
+                                 const std::string& drive_root) {
+    auto decoded = decode_snapshot(std::move(state));
+    EMBER_TRY(decoded, "the store's state file");
+    if (decoded->identity.memory_bytes != m.memory.bytes)
+        return fail("the store's state file lays out " +
+                    std::to_string(decoded->identity.memory_bytes) +
+                    " bytes of memory, and its manifest " + std::to_string(m.memory.bytes));
+    const auto& drives = decoded->config->drives;
+    if (drives.empty()) return HostState{std::move(decoded->bytes), decoded->identity};
+    if (drive_root.empty())
+        return fail("the store's snapshot has " + std::to_string(drives.size()) +
+                    " drive(s), the first '" + drives.front().drive_id +
+                    "': a restore from a store opens its drives only in a folder the host names "
+                    "(--drive-root DIR, each drive at DIR/<drive id>), never where the store "
+                    "says");
+    if (drive_root.front() != '/')
+        return fail("--drive-root " + drive_root + ": not an absolute path");
+    std::string root = drive_root;
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    if (root == "/") root.clear();
+    auto bytes = with_drives_under(*decoded, root);
+    EMBER_TRY(bytes, "the store's state file");
+    auto moved = decode_snapshot(std::move(*bytes));
+    EMBER_TRY(moved, "the store's state file, its drives under " + drive_root);
+    return HostState{std::move(moved->bytes), moved->identity};
+}
+
+}  // namespace ember::snapshot
