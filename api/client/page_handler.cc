@@ -52,6 +52,7 @@ Result<PageHandler> PageHandler::start(const StoreRestore& r) {
     if (!r.manifest_sha256.empty())
         argv.insert(argv.end(), {"--manifest-sha256", r.manifest_sha256});
     if (!r.drive_root.empty()) argv.insert(argv.end(), {"--drive-root", r.drive_root});
+    for (const auto& id : r.writable_drives) argv.insert(argv.end(), {"--writable-drive", id});
     if (!r.cache_dir.empty()) argv.insert(argv.end(), {"--cache", r.cache_dir});
     if (!r.cache_dir.empty() && r.cache_bytes != 0)
         argv.insert(argv.end(), {"--cache-bytes", std::to_string(r.cache_bytes)});

@@ -23,10 +23,11 @@ struct StoreRestore {
     std::string manifest_url;     // file://, http:// or https://
     std::string manifest_sha256;  // the pin, as push printed it; empty: the store is trusted
     std::string drive_root;       // the snapshot's drives at DIR/<drive id> (store_state.h)
-    std::string socket_path;      // the handler's socket: the load's backend_path
-    std::string state_path;       // where the state file is written: the load's snapshot_path
-    std::string cache_dir;        // the host's chunk cache; empty: none
-    uint64_t cache_bytes = 0;     // its bound; 0: ember-uffd's own (4 GiB)
+    std::vector<std::string> writable_drives;  // the ids of those it may write
+    std::string socket_path;                   // the handler's socket: the load's backend_path
+    std::string state_path;    // where the state file is written: the load's snapshot_path
+    std::string cache_dir;     // the host's chunk cache; empty: none
+    uint64_t cache_bytes = 0;  // its bound; 0: ember-uffd's own (4 GiB)
     std::string ember_uffd = "ember-uffd";
     std::string log_path;                       // its stderr, appended; empty: /dev/null
     std::chrono::milliseconds timeout{60'000};  // until its socket is there

@@ -37,6 +37,7 @@ std::vector<std::string> view_command(const StoreView& v, const char* command) {
     if (!v.manifest_sha256.empty())
         argv.insert(argv.end(), {"--manifest-sha256", v.manifest_sha256});
     if (!v.drive_root.empty()) argv.insert(argv.end(), {"--drive-root", v.drive_root});
+    for (const auto& id : v.writable_drives) argv.insert(argv.end(), {"--writable-drive", id});
     argv.push_back(v.manifest_url);
     return argv;
 }

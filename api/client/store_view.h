@@ -23,6 +23,7 @@ struct StoreView {
     uint64_t cache_bytes = 0;     // its bound; 0: ember-snapshot's own (4 GiB)
     std::string manifest_sha256;  // the pin, as push printed it; empty: the store is asked
     std::string drive_root;       // the snapshot's drives at DIR/<drive id> (store_state.h)
+    std::vector<std::string> writable_drives;  // the ids of those it may write
     std::string ember_snapshot = "ember-snapshot";
     // Making a view fetches what the cache lacks of the snapshot's whole memory.
     std::chrono::milliseconds timeout{300'000};

@@ -17,13 +17,13 @@ bool is_valid_id(const std::string& id) {
 
 namespace {
 
-// A value that failed its check, as an error quotes it: its first 64 bytes. It may have come from a
-// state file or a body of megabytes, and the error goes into a log.
+// A value that failed its check, as an error quotes it: its first 64 bytes, escaped. It may have
+// come from a state file or a body of megabytes, and the error goes into a log and a terminal.
+constexpr size_t kShown = 64;
 std::string quoted(std::string_view value) {
-    constexpr size_t kShown = 64;
     // Appended: GCC 12 warns, wrongly, of an overlap in "'" + string.
     std::string out(1, '\'');
-    out.append(value.substr(0, kShown));
+    out.append(log::escape(value.substr(0, kShown)));
     if (value.size() <= kShown) return out += '\'';
     out.append("...' (").append(std::to_string(value.size())).append(" bytes)");
     return out;
@@ -228,7 +228,9 @@ Error unknown_variant(const std::string& key, const std::string& value,
     std::string list;
     for (const char* a : allowed)
         list += std::string(list.empty() ? "" : two ? " or " : ", ") + "`" + a + "`";
-    return Error{key + ": unknown variant `" + value + "`, expected " + (two ? "" : "one of ") +
+    std::string shown = log::escape(std::string_view(value).substr(0, kShown));
+    if (value.size() > kShown) shown += "...";
+    return Error{key + ": unknown variant `" + shown + "`, expected " + (two ? "" : "one of ") +
                  list};
 }
 

@@ -421,7 +421,7 @@ void ChunkCache::evict() {
             const std::string_view name = entry;
             if (!S_ISDIR(st.st_mode)) return;
             if (auto use = view_use(at, entry)) {
-                if (is_chunk_name(name)) {
+                if (is_view_name(name)) {
                     chunks.push_back({use->used, use->bytes, std::string(name), true});
                     total += use->bytes;
                 } else if (name.starts_with(".") && now - use->used.tv_sec > 600) {

@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "core/base/file_io.h"
 #include "core/base/unique_fd.h"
@@ -64,11 +66,11 @@ std::optional<SnapshotView> found(const ChunkCache& cache, int views, const std:
 }
 
 // The view's files, written into the folder `dir` from chunks through the cache.
-Result<void> write_view(int dir, const Manifest& m, const std::string& drive_root,
-                        ChunkCache& cache, unsigned fetchers) {
+Result<void> write_view(int dir, const Manifest& m, const HostDrives& drives, ChunkCache& cache,
+                        unsigned fetchers) {
     auto fetched = fetch_file(m, m.state, cache);
     EMBER_TRY(fetched, "the state file");
-    auto state = state_for_host(std::move(*fetched), m, drive_root);
+    auto state = state_for_host(std::move(*fetched), m, drives);
     EMBER_TRY(state);
     {
         const UniqueFd fd(::openat(dir, kStateFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
@@ -146,29 +148,42 @@ bool remove_view(int views, const std::string& name) {
 
 namespace {
 
-// views/<digest>, or views/<digest>-<the drive root's SHA-256, 16 hex digits>: one view for each
-// root, whose state file names it.
-std::string view_name(const ChunkId& digest, std::string_view drive_root) {
-    while (drive_root.size() > 1 && drive_root.back() == '/') drive_root.remove_suffix(1);
-    if (drive_root.empty()) return digest.hex();
-    const auto root =
-        chunk_id_of({reinterpret_cast<const uint8_t*>(drive_root.data()), drive_root.size()});
-    return digest.hex() + "-" + root.hex().substr(0, 16);
+// views/<digest>-<16 hex digits of the SHA-256 of what the state file was made for>: one view for
+// each drive root and set of writable drives, whose state file names them. A name of the digest
+// alone (a view of an ember before drive roots, whose state is the store's) is never found.
+std::string view_name(const ChunkId& digest, const HostDrives& drives) {
+    std::string_view root = drives.root;
+    while (root.size() > 1 && root.back() == '/') root.remove_suffix(1);
+    std::string made_for(root);
+    std::vector<std::string> writable = drives.writable;
+    std::sort(writable.begin(), writable.end());
+    for (const auto& id : writable) made_for.append("\n").append(id);
+    const auto hash =
+        chunk_id_of({reinterpret_cast<const uint8_t*>(made_for.data()), made_for.size()});
+    return digest.hex() + "-" + hash.hex().substr(0, 16);
 }
 
 }  // namespace
 
+bool is_view_name(std::string_view name) {
+    const auto hex = [](std::string_view s) {
+        return s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+    };
+    if (name.size() == 64) return hex(name);
+    return name.size() == 81 && name[64] == '-' && hex(name.substr(0, 64)) && hex(name.substr(65));
+}
+
 std::optional<SnapshotView> find_view(const ChunkCache& cache, const ChunkId& digest,
-                                      const std::string& drive_root) {
+                                      const HostDrives& drives) {
     const std::string views_path = cache.folder() + "/" + kViewFolder;
     const UniqueFd views(
         ::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!views.valid()) return std::nullopt;
-    return found(cache, views.get(), view_name(digest, drive_root));
+    return found(cache, views.get(), view_name(digest, drives));
 }
 
 Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& m, const ChunkId& digest,
-                               const std::string& drive_root, unsigned fetchers) {
+                               const HostDrives& drives, unsigned fetchers) {
     const std::string views_path = cache.folder() + "/" + kViewFolder;
     EMBER_TRY(make_folder(views_path), "the cache's views");
     // Not followed, as the cache's eviction does not follow it: a view it could not count would
@@ -176,7 +191,7 @@ Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& m, const Chunk
     const UniqueFd views(
         ::open(views_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!views.valid()) return fail_errno("the cache's views " + views_path);
-    const std::string name = view_name(digest, drive_root);
+    const std::string name = view_name(digest, drives);
     if (auto view = found(cache, views.get(), name)) return *view;
 
     uint64_t stored = 0;
@@ -194,7 +209,7 @@ Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& m, const Chunk
         const UniqueFd dir(::openat(views.get(), made_in.c_str(),
                                     O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
         if (!dir.valid()) return fail_errno("a view's temporary folder");
-        return write_view(dir.get(), m, drive_root, cache, fetchers);
+        return write_view(dir.get(), m, drives, cache, fetchers);
     }();
     if (!written) {
         remove_view_folder(views.get(), made_in);

@@ -1,11 +1,11 @@
 // A snapshot of a store made whole in the host's chunk cache, for a load from local files (the File
 // backend): its state file, its memory file (sparse: chunks of zeros are holes) and its working
-// set, in the cache's folder views/<SHA-256 of the manifest's text>/ (with a suffix for a drive
-// root, below). An agent that names the
-// snapshot by that SHA-256 (which push prints) finds its view without asking the store. A restore
-// through ember-uffd copies every page into the guest; from the view, ember maps the memory file as
-// it maps any snapshot's, so a restore on a host that holds the function is a local restore, and
-// every clone of it shares the page cache's one copy of its pages instead of holding its own.
+// set, in the cache's folder views/<SHA-256 of the manifest's text>-<what its drives are>/. An
+// agent that names the snapshot by that SHA-256 (which push prints) finds its view without asking
+// the store. A restore through ember-uffd copies every page into the guest; from the view, ember
+// maps the memory file as it maps any snapshot's, so a restore on a host that holds the function is
+// a local restore, and every clone of it shares the page cache's one copy of its pages instead of
+// holding its own.
 //
 // A view is made from chunks checked against their names (through the cache, which fetches what it
 // lacks), under a temporary name, and renamed into place whole; its memory file carries the boot's
@@ -22,10 +22,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/base/error.h"
 #include "snapshot/store/chunk_cache.h"
 #include "snapshot/store/manifest.h"
+#include "snapshot/store/store_state.h"
 
 namespace ember::snapshot {
 
@@ -41,14 +43,18 @@ struct SnapshotView {
 
 // The view of `manifest`, whose text's SHA-256 is `digest`, in `cache`'s folder, found or made;
 // `fetchers` chunks are read at once. A view larger than half the cache's bound is refused: it
-// would push out all else. Its state file has its drives under `drive_root` (store_state.h), and
-// the root is part of the view's name: views/<digest>-<16 hex digits of the root's SHA-256>.
+// would push out all else. Its state file has its drives as `drives` says (store_state.h), which
+// is part of the view's name: views/<digest>-<16 hex digits of a SHA-256 of the root and the
+// writable drives>.
 Result<SnapshotView> open_view(ChunkCache& cache, const Manifest& manifest, const ChunkId& digest,
-                               const std::string& drive_root, unsigned fetchers);
-// The view of the manifest whose text's SHA-256 is `digest`, with its drives under `drive_root`,
+                               const HostDrives& drives, unsigned fetchers);
+// The view of the manifest whose text's SHA-256 is `digest`, with its drives as `drives` says,
 // where it was made (or found) this boot.
 std::optional<SnapshotView> find_view(const ChunkCache& cache, const ChunkId& digest,
-                                      const std::string& drive_root);
+                                      const HostDrives& drives);
+// A view's folder name (for the cache's eviction): 64 hex digits, then "-" and 16 more; or the 64
+// alone, a view of an ember before drive roots, counted and let go but never found.
+bool is_view_name(std::string_view name);
 
 // For the cache's eviction, in its folder `views`: a view folder's (or a temporary one's) last use
 // (its memory file's time, else the folder's) and bytes on the disk; removing a view, renamed

@@ -1,5 +1,7 @@
 #include "snapshot/store/store_state.h"
 
+#include <algorithm>
+
 #include "core/base/state_sections.h"
 #include "snapshot/config_section.h"
 #include "snapshot/format.h"
@@ -32,7 +34,7 @@ Result<std::vector<uint8_t>> with_drives_under(const DecodedSnapshot& s, const s
 }  // namespace
 
 Result<HostState> state_for_host(std::vector<uint8_t> state, const Manifest& m,
-                                 const std::string& drive_root) {
+                                 const HostDrives& host) {
     auto decoded = decode_snapshot(std::move(state));
     EMBER_TRY(decoded, "the store's state file");
     if (decoded->identity.memory_bytes != m.memory.bytes)
@@ -41,21 +43,32 @@ Result<HostState> state_for_host(std::vector<uint8_t> state, const Manifest& m,
                     " bytes of memory, and its manifest " + std::to_string(m.memory.bytes));
     const auto& drives = decoded->config->drives;
     if (drives.empty()) return HostState{std::move(decoded->bytes), decoded->identity};
-    if (drive_root.empty())
+    if (host.root.empty())
         return fail("the store's snapshot has " + std::to_string(drives.size()) +
                     " drive(s), the first '" + drives.front().drive_id +
                     "': a restore from a store opens its drives only in a folder the host names "
                     "(--drive-root DIR, each drive at DIR/<drive id>), never where the store "
                     "says");
-    if (drive_root.front() != '/')
-        return fail("--drive-root " + drive_root + ": not an absolute path");
-    std::string root = drive_root;
+    std::string root = host.root;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
-    if (root == "/") root.clear();
+    if (root.front() != '/' || root == "/")
+        return fail("--drive-root " + host.root + ": not an absolute path of a folder below /");
+    for (const auto& d : drives)
+        if (!d.is_read_only && std::find(host.writable.begin(), host.writable.end(), d.drive_id) ==
+                                   host.writable.end())
+            return fail("the store's snapshot has drive '" + d.drive_id +
+                        "' writable: a restore from a store writes a drive only where the host "
+                        "says it may (--writable-drive " +
+                        d.drive_id + ")");
+    // What this ember does not know of the file would be lost in the rewrite.
+    if (decoded->file.skipped() != 0)
+        return fail("the store's state file has " + std::to_string(decoded->file.skipped()) +
+                    " section(s) this ember does not know, which moving its drives would lose: "
+                    "restore it with a newer ember");
     auto bytes = with_drives_under(*decoded, root);
     EMBER_TRY(bytes, "the store's state file");
     auto moved = decode_snapshot(std::move(*bytes));
-    EMBER_TRY(moved, "the store's state file, its drives under " + drive_root);
+    EMBER_TRY(moved, "the store's state file, its drives under " + root);
     return HostState{std::move(moved->bytes), moved->identity};
 }
 

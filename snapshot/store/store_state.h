@@ -1,10 +1,10 @@
 // A store's state file made one this host may load. The store chose every byte of it, and the
 // manifest that names it is the same store's, so its hash proves nothing about its content: a
-// drive's path_on_host would pick which host file ember opens, and writes where the drive is not
-// read-only. Every drive is moved to `drive_root`/<drive id>, a folder the host chooses (where
-// ember-store-mount serves the store's images, say); a state with drives and no drive root is
-// refused. A drive id is 1-64 of A-Z, a-z, 0-9 and _, so it names a file in that folder and
-// nothing else.
+// drive's path_on_host would pick which host file ember opens, and is_read_only whether it writes
+// there. Every drive is moved to <root>/<drive id>, a folder the host chooses (where
+// ember-store-mount serves the store's images, say), and one the state calls writable must be one
+// the host names as such; a state with drives and no root is refused. A drive id is 1-64 of A-Z,
+// a-z, 0-9 and _, so it names a file in that folder and nothing else.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +22,15 @@ struct HostState {
     SnapshotIdentity identity;   // of `bytes`
 };
 
+// Where the host has a restored VM's drives: the folder (--drive-root) and the ids of those it may
+// write (--writable-drive).
+struct HostDrives {
+    std::string root;
+    std::vector<std::string> writable;
+};
+
 // `state` as a store handed it for manifest `m`: it must lay out the manifest's memory.
 Result<HostState> state_for_host(std::vector<uint8_t> state, const Manifest& m,
-                                 const std::string& drive_root);
+                                 const HostDrives& drives);
 
 }  // namespace ember::snapshot

@@ -62,11 +62,13 @@ tools=$(dirname "$ember")
     "file://$work/store/snapshots/vm.json" ||
     { echo "FAIL: ember-snapshot push"; exit 1; }
 # A restore from a store opens the snapshot's drives only in the folder it is given, at
-# DIR/<drive id>: the host's file, never the one the store's state file names.
+# DIR/<drive id>: the host's file, never the one the store's state file names; and writes one
+# only where it is told it may (the root file system here).
 mkdir "$work/drives"
 ln -s "$work/rootfs.ext4" "$work/drives/rootfs"
 ctl --sock "$work/c.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
-    --drive-root "$work/drives" --cache "$work/cache" --on-host --ember-snapshot "$tools/ember-snapshot" \
+    --drive-root "$work/drives" --writable-drive rootfs --cache "$work/cache" --on-host \
+    --ember-snapshot "$tools/ember-snapshot" \
     --ember-uffd "$tools/ember-uffd" --resume --net eth0=tap0 \
     --ember "$ember" --log "$work/log_c" --console "$work/console_c" > "$work/restore_c.out" ||
     { echo "FAIL: emberctl restore --manifest: $(cat "$work/restore_c.out")"; cat "$work/c.sock.uffd.log"; show_logs; exit 1; }
@@ -76,6 +78,7 @@ wait_for "$work/log_c" "exited: guest reset the VM" 300
 made=0
 for _ in $(seq 1200); do
     rc=0; "$tools/ember-snapshot" find-view --cache "$work/cache" --drive-root "$work/drives" \
+        --writable-drive rootfs \
         "file://$work/store/snapshots/vm.json" > "$work/found.out" 2> "$work/found.err" || rc=$?
     [ "$rc" = 0 ] && { made=1; break; }
     [ "$rc" = 3 ] || break
@@ -85,7 +88,8 @@ check "the view of c's snapshot was made in the background" [ "$made" = 1 ]
 [ "$made" = 1 ] || cat "$work/found.err"
 # And from the snapshot made whole in the cache (ember-snapshot view), through the File backend.
 ctl --sock "$work/d.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
-    --drive-root "$work/drives" --cache "$work/cache" --view --ember-snapshot "$tools/ember-snapshot" --resume \
+    --drive-root "$work/drives" --writable-drive rootfs --cache "$work/cache" --view \
+    --ember-snapshot "$tools/ember-snapshot" --resume \
     --net eth0=tap0 --ember "$ember" --log "$work/log_d" --console "$work/console_d" \
     > "$work/restore_d.out" ||
     { echo "FAIL: emberctl restore --view: $(cat "$work/restore_d.out")"; show_logs; exit 1; }
@@ -93,7 +97,8 @@ cat "$work/restore_d.out"
 wait_for "$work/log_d" "exited: guest reset the VM" 300
 # --on-host with the view made: from it, and no ember-uffd started.
 ctl --sock "$work/e.sock" restore --manifest "file://$work/store/snapshots/vm.json" \
-    --drive-root "$work/drives" --cache "$work/cache" --on-host --ember-snapshot "$tools/ember-snapshot" \
+    --drive-root "$work/drives" --writable-drive rootfs --cache "$work/cache" --on-host \
+    --ember-snapshot "$tools/ember-snapshot" \
     --ember-uffd "$tools/ember-uffd" --resume --net eth0=tap0 --ember "$ember" --log "$work/log_e" \
     --console "$work/console_e" > "$work/restore_e.out" ||
     { echo "FAIL: emberctl restore --on-host: $(cat "$work/restore_e.out")"; show_logs; exit 1; }

@@ -410,6 +410,7 @@ class ReadyPoolFromAStore : public ::testing::Test {
         from.state_path = dir.path() + "/fetched.state";
         from.cache_dir = dir.path() + "/cache";
         from.drive_root = drives();
+        from.writable_drives = {"scratch"};
         from.ember_uffd = EMBER_UFFD;
         from.log_path = dir.path() + "/uffd.log";
         return from;
@@ -453,6 +454,7 @@ TEST_F(ReadyPoolFromAStore, RestoresFromItsViewThroughTheFileBackend) {
     from.manifest_url = store + "fn.json";
     from.cache_dir = dir.path() + "/cache";
     from.drive_root = drives();
+    from.writable_drives = {"scratch"};
     from.ember_snapshot = EMBER_SNAPSHOT;
     auto clone = pool->restore_from_view(from);
     if (!testing::takes_user_xattrs(dir.path())) {
@@ -486,6 +488,7 @@ TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile)
     view.manifest_url = lazy.manifest_url;
     view.cache_dir = lazy.cache_dir;
     view.drive_root = lazy.drive_root;
+    view.writable_drives = lazy.writable_drives;
     view.ember_snapshot = EMBER_SNAPSHOT;
     const std::string console = dir.path() + "/pool.console";
 
@@ -551,6 +554,7 @@ TEST_F(ReadyPoolFromAStore, AViewMakerPastItsTimeoutIsStoppedAndNotStartedAgainA
     view.manifest_url = lazy.manifest_url;
     view.cache_dir = lazy.cache_dir;
     view.drive_root = lazy.drive_root;
+    view.writable_drives = lazy.writable_drives;
     view.ember_snapshot = stuck;
     view.timeout = std::chrono::milliseconds(300);
     for (int restore = 0; restore < 2; ++restore) {

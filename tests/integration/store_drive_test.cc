@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "snapshot/decoded_snapshot.h"
+#include "snapshot/store/chunk_cache.h"
 #include "snapshot/store/directory_store.h"
 #include "snapshot/store/manifest.h"
 #include "tests/support/mount_namespace.h"
@@ -405,10 +406,11 @@ TEST_F(StoreDrive, AGuestRestoredFromTheStoreReadsItsDriveFromItWithNothingOnThe
 
 // The store chooses no host file: a snapshot whose writable drive was a file of the host it was
 // taken on (here `victim`, as a hostile store would name one) is refused by ember-uffd and by a
-// view without a drive root, before the handler listens and before anything is opened; with one,
-// the state written has the drive at ROOT/<drive id>, writable as the guest knew it, and a view of
-// each root is a view of its own. A manifest other than the pinned one is refused before its state
-// file is fetched.
+// view without a drive root, and without the host's word that the drive may be written, before
+// the handler listens and before anything is opened; with both, the state written has the drive
+// at ROOT/<drive id>, and a load from it opens that file (here missing) and never the victim. A
+// view of each root, and of each set of writable drives, is a view of its own, counted against the
+// cache's bound. A manifest other than the pinned one is refused before its state file is fetched.
 TEST_F(StoreDrive, AStoresStateFileChoosesNoHostFileForADrive) {
     const std::string image = an_image(1 << 20, 0, 0, 4);
     const std::string victim = files.write("victim", image);
@@ -424,46 +426,62 @@ TEST_F(StoreDrive, AStoresStateFileChoosesNoHostFileForADrive) {
     ASSERT_EQ(::stat(victim.c_str(), &before), 0);
 
     const std::string fetched = files.path() + "/fetched.state";
-    {
-        Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
-                          "--write-state", fetched});
+    const std::string root = files.path() + "/drives";
+    auto refused = [&](const std::vector<std::string>& extra, const std::string& why) {
+        std::vector<std::string> argv = {EMBER_UFFD,         "--socket",      sock,   "--manifest",
+                                         manifest_url("fn"), "--write-state", fetched};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        Handler h(files, argv);
         EXPECT_EQ(h.wait(), 1) << read_file(h.err);
-        EXPECT_NE(read_file(h.err).find("--drive-root"), std::string::npos) << read_file(h.err);
+        EXPECT_NE(read_file(h.err).find(why), std::string::npos) << read_file(h.err);
         EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "it listened";
         EXPECT_NE(::access(fetched.c_str(), F_OK), 0) << "it wrote the state file";
-    }
-    {
-        Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
-                          "--manifest-sha256", std::string(64, '0'), "--write-state", fetched,
-                          "--drive-root", files.path()});
-        EXPECT_EQ(h.wait(), 1) << read_file(h.err);
-        EXPECT_NE(read_file(h.err).find("not the pinned"), std::string::npos) << read_file(h.err);
-        EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "it listened";
-    }
-    const std::string root = files.path() + "/drives";
+    };
+    refused({}, "--drive-root DIR");
+    refused({"--drive-root", root},
+            "writable: a restore from a store writes a drive only where "
+            "the host says it may (--writable-drive data)");
+    refused({"--drive-root", "/", "--writable-drive", "data"}, "--drive-root /: not an absolute");
+    refused({"--manifest-sha256", std::string(64, '0'), "--drive-root", root, "--writable-drive",
+             "data"},
+            "not the pinned");
     {
         Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("fn"),
                           "--manifest-sha256", digest[1], "--write-state", fetched, "--drive-root",
-                          root + "/"});
+                          root + "/", "--writable-drive", "data"});
         ASSERT_TRUE(wait_exists(sock)) << read_file(h.err);
         auto written = snapshot::read_snapshot(fetched);
         ASSERT_TRUE(written) << written.error().message;
         ASSERT_EQ(written->config->drives.size(), 1u);
         EXPECT_EQ(written->config->drives[0].path_on_host, root + "/data");
         EXPECT_FALSE(written->config->drives[0].is_read_only);
+        // ROOT/data is not there: the load fails on it, and nothing else is opened.
+        ApiEmber clone;
+        auto c = clone.api();
+        auto loaded = call(c, "PUT", "/snapshot/load", uffd_load(true, fetched));
+        EXPECT_EQ(loaded.status, 400) << loaded.body;
+        EXPECT_NE(loaded.body.find(root + "/data"), std::string::npos) << loaded.body;
     }
 
     const std::string cache = files.path() + "/cache";
-    auto refused =
-        run_process({EMBER_SNAPSHOT, "view", "--cache", cache, manifest_url("fn")}, kFailsafe);
-    EXPECT_EQ(refused.exit_code, 1);
-    EXPECT_NE(refused.err.find("--drive-root"), std::string::npos) << refused.err;
-    EXPECT_TRUE(refused.out.empty()) << refused.out;
-    std::string first_view;
+    auto view = [&](const std::vector<std::string>& extra) {
+        std::vector<std::string> argv = {EMBER_SNAPSHOT, "view", "--cache", cache};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        argv.push_back(manifest_url("fn"));
+        return run_process(argv, kFailsafe);
+    };
+    for (const auto& extra :
+         {std::vector<std::string>{}, std::vector<std::string>{"--drive-root", root}}) {
+        auto no = view(extra);
+        EXPECT_EQ(no.exit_code, 1);
+        EXPECT_NE(no.err.find(extra.empty() ? "--drive-root" : "--writable-drive"),
+                  std::string::npos)
+            << no.err;
+        EXPECT_TRUE(no.out.empty()) << no.out;
+    }
+    std::set<std::string> views;
     for (const std::string& at : {root, files.path() + "/other"}) {
-        auto made = run_process(
-            {EMBER_SNAPSHOT, "view", "--cache", cache, "--drive-root", at, manifest_url("fn")},
-            kFailsafe);
+        auto made = view({"--drive-root", at, "--writable-drive", "data"});
         ASSERT_EQ(made.exit_code, 0) << made.err;
         std::smatch path;
         ASSERT_TRUE(
@@ -471,14 +489,20 @@ TEST_F(StoreDrive, AStoresStateFileChoosesNoHostFileForADrive) {
             << made.out;
         EXPECT_NE(path[1].str().find("/views/" + digest[1].str() + "-"), std::string::npos)
             << path[1];
-        if (first_view.empty())
-            first_view = path[1];
-        else
-            EXPECT_NE(path[1], first_view) << "two roots shared one view";
+        views.insert(std::filesystem::path(path[1].str()).parent_path());
         auto viewed = snapshot::read_snapshot(path[1]);
         ASSERT_TRUE(viewed) << viewed.error().message;
         EXPECT_EQ(viewed->config->drives.at(0).path_on_host, at + "/data");
     }
+    EXPECT_EQ(views.size(), 2u) << "two roots shared one view";
+    // Both are counted against the bound: a cache of a byte lets both go.
+    auto none = snapshot::DirectoryStore::open(files.path() + "/none", true);
+    ASSERT_TRUE(none) << none.error().message;
+    auto small = snapshot::ChunkCache::open(cache, 1, *none);
+    ASSERT_TRUE(small) << small.error().message;
+    (*small)->added_beside(1);
+    for (const auto& v : views) EXPECT_FALSE(std::filesystem::exists(v)) << v << " was not let go";
+
     struct stat after{};
     ASSERT_EQ(::stat(victim.c_str(), &after), 0);
     EXPECT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);

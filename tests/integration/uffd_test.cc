@@ -289,7 +289,8 @@ TEST_F(Uffd, AViewInTheCacheRestoresFromLocalFilesAndIsMadeOnceABoot) {
     }
     std::smatch m;
     ASSERT_TRUE(std::regex_search(
-        first.out, m, std::regex(R"re("backend_path": "([^"]+/views/[0-9a-f]{64}/memory)")re")))
+        first.out, m,
+        std::regex(R"re("backend_path": "([^"]+/views/[0-9a-f]{64}-[0-9a-f]{16}/memory)")re")))
         << first.out;
     const std::string memory = m[1];
     EXPECT_EQ(read_file(memory), read_file(mem)) << "holes where the snapshot has zeros";

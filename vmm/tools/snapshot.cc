@@ -14,9 +14,9 @@
 // --compression-level N (1-19; 3 unless given) where that saves an eighth of its bytes; 0 stores
 // every chunk as it is.
 // ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] [--manifest-sha256 HEX]
-//                     [--drive-root DIR] MANIFEST_URL
+//                     [--drive-root DIR [--writable-drive ID]...] MANIFEST_URL
 // ember-snapshot find-view --cache DIR [--cache-bytes N] [--fetcher PATH] [--manifest-sha256 HEX]
-//                          [--drive-root DIR] MANIFEST_URL
+//                          [--drive-root DIR [--writable-drive ID]...] MANIFEST_URL
 // view: the snapshot made whole in the host's chunk cache DIR (snapshot/store/snapshot_view.h),
 // found there where it was made this boot, else made from its chunks, fetched into the cache where
 // missing; prints the body of a load from it (the File backend, with its working set where it has
@@ -24,7 +24,8 @@
 // its manifest's SHA-256, as push printed it: a view of it made this boot is found without a word
 // to the store, and a manifest the store hands back with another is refused. A snapshot with
 // drives needs --drive-root: the view's state file has each drive at DIR/<drive id>, never where
-// the store says (snapshot/store/store_state.h), and each root has a view of its own.
+// the store says, and a drive writable only where --writable-drive names it
+// (snapshot/store/store_state.h); each root has a view of its own.
 // find-view: as view, but only a view made this boot is printed; where there is none it makes
 // nothing, fetches no chunk, and exits 3 (an agent's choice between a local restore now and a
 // lazy one, after which it makes the view in the background).
@@ -67,16 +68,18 @@ using namespace ember::snapshot;
 constexpr uint64_t kDefaultChunkSize = uint64_t{128} << 10;
 
 int usage() {
-    std::fprintf(stderr,
-                 "usage: ember-snapshot push --snapshot-path STATE --mem-file-path MEM "
-                 "[--working-set WS] [--drive ID[=IMAGE]]... [--chunk-size BYTES] [--parent NAME] "
-                 "[--compression-level N] MANIFEST_URL\n"
-                 "       ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] "
-                 "[--manifest-sha256 HEX] [--drive-root DIR] MANIFEST_URL\n"
-                 "       ember-snapshot find-view --cache DIR [--cache-bytes N] [--fetcher PATH] "
-                 "[--manifest-sha256 HEX] [--drive-root DIR] MANIFEST_URL\n"
-                 "       ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM "
-                 "--working-set WS\n");
+    std::fprintf(
+        stderr,
+        "usage: ember-snapshot push --snapshot-path STATE --mem-file-path MEM "
+        "[--working-set WS] [--drive ID[=IMAGE]]... [--chunk-size BYTES] [--parent NAME] "
+        "[--compression-level N] MANIFEST_URL\n"
+        "       ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] "
+        "[--manifest-sha256 HEX] [--drive-root DIR [--writable-drive ID]...] MANIFEST_URL\n"
+        "       ember-snapshot find-view --cache DIR [--cache-bytes N] [--fetcher PATH] "
+        "[--manifest-sha256 HEX] [--drive-root DIR [--writable-drive ID]...] "
+        "MANIFEST_URL\n"
+        "       ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM "
+        "--working-set WS\n");
     return 2;
 }
 
@@ -150,7 +153,7 @@ void print_load(const SnapshotView& made) {
 // The exit status of find-view where no view is made (client::find_view_load reads it).
 constexpr int kNoView = 3;
 
-Result<int> view(const StoreOptions& options, const std::string& drive_root, bool make) {
+Result<int> view(const StoreOptions& options, const HostDrives& drives, bool make) {
     auto no_view = [&](const std::string& of) {
         std::fprintf(stderr, "ember-snapshot: no view of %s made this boot in %s\n", of.c_str(),
                      options.cache.c_str());
@@ -163,7 +166,7 @@ Result<int> view(const StoreOptions& options, const std::string& drive_root, boo
         NoStore none;
         auto cache = ChunkCache::open(options.cache, options.cache_bytes, none);
         EMBER_TRY(cache, "--cache " + options.cache);
-        if (auto found = find_view(**cache, *pin, drive_root)) {
+        if (auto found = find_view(**cache, *pin, drives)) {
             print_load(*found);
             return 0;
         }
@@ -172,7 +175,7 @@ Result<int> view(const StoreOptions& options, const std::string& drive_root, boo
     auto opened = OpenedStore::open(options);
     EMBER_TRY(opened);
     if (!make) {
-        if (auto found = find_view(*(*opened)->cache(), (*opened)->manifest_digest(), drive_root)) {
+        if (auto found = find_view(*(*opened)->cache(), (*opened)->manifest_digest(), drives)) {
             print_load(*found);
             return 0;
         }
@@ -180,7 +183,7 @@ Result<int> view(const StoreOptions& options, const std::string& drive_root, boo
     }
     ChunkCache& cache = *(*opened)->cache();
     const auto start = std::chrono::steady_clock::now();
-    auto made = open_view(cache, (*opened)->manifest(), (*opened)->manifest_digest(), drive_root,
+    auto made = open_view(cache, (*opened)->manifest(), (*opened)->manifest_digest(), drives,
                           (*opened)->remote() ? FetcherStore::kFetches : 8);
     EMBER_TRY(made, options.manifest_url);
     print_load(*made);
@@ -281,7 +284,8 @@ int main(int argc, char** argv) {
     PushInput in;
     in.chunk_size = kDefaultChunkSize;
     uint64_t level = kDefaultCompressionLevel;
-    std::string url, parent, drive_root;
+    std::string url, parent;
+    HostDrives drives;
     StoreOptions store;
     auto parsed = tools::parse_options(
         argc, argv, 2,
@@ -298,7 +302,8 @@ int main(int argc, char** argv) {
          {"--cache", &store.cache},
          {"--fetcher", &store.fetcher},
          {"--manifest-sha256", &store.manifest_sha256},
-         {"--drive-root", &drive_root},
+         {"--drive-root", &drives.root},
+         {"--writable-drive", [&](const std::string& id) { drives.writable.push_back(id); }},
          {"--cache-bytes",
           tools::WholeNumber{.out = &store.cache_bytes, .what = "a number of bytes"}},
          {"--chunk-size", tools::WholeNumber{.out = &in.chunk_size, .min = 0, .what = "a number"}},
@@ -312,7 +317,8 @@ int main(int argc, char** argv) {
     if (!*parsed) return usage();
     in.compression_level = static_cast<int>(level);
     const bool store_options = !store.cache.empty() || !store.fetcher.empty() ||
-                               !store.manifest_sha256.empty() || !drive_root.empty();
+                               !store.manifest_sha256.empty() || !drives.root.empty() ||
+                               !drives.writable.empty();
     Result<int> r = 0;
     if (command == "view" || command == "find-view") {
         if (url.empty() || store.cache.empty() || !in.state_path.empty() ||
@@ -325,7 +331,7 @@ int main(int argc, char** argv) {
         auto absolute = std::filesystem::absolute(store.cache, absolute_error);
         if (!absolute_error) store.cache = absolute.string();
         if (store.fetcher.empty()) store.fetcher = FetcherStore::beside_this_program();
-        r = view(store, drive_root, command == "view");
+        r = view(store, drives, command == "view");
     } else {
         const bool files = !in.state_path.empty() && !in.memory_path.empty() && !store_options;
         if (files && command == "push" && !url.empty())

@@ -1,8 +1,8 @@
 // ember-uffd --socket PATH --mem-file FILE [--working-set WS --snapshot-path STATE]
 //            [--timeout SECONDS]
 // ember-uffd --socket PATH --manifest URL --write-state STATE [--write-working-set WS]
-//            [--drive-root DIR] [--manifest-sha256 HEX] [--cache DIR [--cache-bytes N]]
-//            [--fetcher PATH] [--timeout SECONDS]
+//            [--drive-root DIR [--writable-drive ID]...] [--manifest-sha256 HEX]
+//            [--cache DIR [--cache-bytes N]] [--fetcher PATH] [--timeout SECONDS]
 // A page-fault handler for the Uffd memory backend, of ember and of Firecracker alike: listens on
 // PATH, takes one VMM's handshake (within --timeout, default 30 s), installs the working set WS
 // whole if given (checked against the snapshot it was recorded from), then serves every other
@@ -14,12 +14,13 @@
 // exists: a load that names it has ember pre-fault those pages into KVM once they are in); every
 // other fault brings in the chunk that holds it. Every chunk is checked against its SHA-256 before
 // the guest sees it. The store chooses no host file: the state written has each of its drives at
-// DIR/<drive id> of --drive-root, and one with drives is refused without it
-// (snapshot/store/store_state.h). --manifest-sha256 pins the manifest by the SHA-256 push printed:
-// another is refused before anything else is read. --cache keeps chunks in DIR, a
-// host-wide cache that every handler on the host shares (snapshot/store/chunk_cache.h), of at most
-// N bytes (default 4 GiB). From an http:// or https:// store, objects come through
-// ember-store-fetch (--fetcher; by default the one beside this program), a process of its own.
+// DIR/<drive id> of --drive-root, one with drives is refused without it, and one with a writable
+// drive unless --writable-drive names it (snapshot/store/store_state.h). --manifest-sha256 pins
+// the manifest by the SHA-256 push printed: another is refused before anything else is read.
+// --cache keeps chunks in DIR, a host-wide cache that every handler on the host shares
+// (snapshot/store/chunk_cache.h), of at most N bytes (default 4 GiB). From an http:// or https://
+// store, objects come through ember-store-fetch (--fetcher; by default the one beside this
+// program), a process of its own.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -34,6 +35,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/base/atomic_file.h"
 #include "core/base/file_io.h"
@@ -59,6 +61,7 @@ using namespace ember;
 struct Options {
     std::string socket, mem_file, working_set, snapshot, manifest, manifest_sha256, write_state,
         write_working_set, drive_root, cache, fetcher;
+    std::vector<std::string> writable_drives;
     uint64_t cache_bytes = uint64_t{4} << 30;
     uint64_t timeout_s = 30;
 };
@@ -68,7 +71,8 @@ int usage() {
                  "usage: ember-uffd --socket PATH --mem-file FILE [--working-set WS "
                  "--snapshot-path STATE] [--timeout SECONDS]\n"
                  "       ember-uffd --socket PATH --manifest URL --write-state STATE "
-                 "[--write-working-set WS] [--drive-root DIR] [--manifest-sha256 HEX] "
+                 "[--write-working-set WS] [--drive-root DIR [--writable-drive ID]...] "
+                 "[--manifest-sha256 HEX] "
                  "[--cache DIR [--cache-bytes N]] [--fetcher PATH] [--timeout SECONDS]\n");
     return 2;
 }
@@ -127,7 +131,8 @@ Result<snapshot::SnapshotIdentity> write_state(const snapshot::Manifest& m,
                                                snapshot::ChunkStore& store, const Options& o) {
     auto fetched = snapshot::fetch_file(m, m.state, store);
     EMBER_TRY(fetched, "the state file");
-    auto state = snapshot::state_for_host(std::move(*fetched), m, o.drive_root);
+    auto state =
+        snapshot::state_for_host(std::move(*fetched), m, {o.drive_root, o.writable_drives});
     EMBER_TRY(state);
     const std::string& path = o.write_state;
     auto file = AtomicFile::create(path);
@@ -250,6 +255,7 @@ int main(int argc, char** argv) {
          {"--write-state", &o.write_state},
          {"--write-working-set", &o.write_working_set},
          {"--drive-root", &o.drive_root},
+         {"--writable-drive", [&](const std::string& id) { o.writable_drives.push_back(id); }},
          {"--manifest-sha256", &o.manifest_sha256},
          {"--cache", &o.cache},
          {"--fetcher", &o.fetcher},
@@ -268,7 +274,7 @@ int main(int argc, char** argv) {
     const bool from_store = o.mem_file.empty() && !o.manifest.empty() && !o.write_state.empty() &&
                             o.working_set.empty() && o.snapshot.empty();
     if ((!o.cache.empty() || !o.fetcher.empty() || !o.write_working_set.empty() ||
-         !o.drive_root.empty() || !o.manifest_sha256.empty()) &&
+         !o.drive_root.empty() || !o.writable_drives.empty() || !o.manifest_sha256.empty()) &&
         !from_store)
         return usage();
     if (o.fetcher.empty()) o.fetcher = snapshot::FetcherStore::beside_this_program();

@@ -14,21 +14,22 @@ Start an ember serving its API at PATH, and leave it running:
             [--ember PATH] [--log PATH] [--console PATH]
   restore   --state PATH --mem-file PATH [--working-set PATH] [--resume] [--net IFACE=TAP]...
             [--ember PATH] [--log PATH] [--console PATH]
-  restore   --manifest URL [--manifest-sha256 HEX] [--drive-root DIR]
+  restore   --manifest URL [--manifest-sha256 HEX] [--drive-root DIR [--writable-drive ID]...]
             [--cache DIR [--cache-bytes N]] [--ember-uffd PATH] [--resume] [--net IFACE=TAP]...
             [--ember PATH] [--log PATH] [--console PATH]: from a store, through ember-uffd, which
             writes the state file to PATH.state and listens at PATH.uffd, its log PATH.uffd.log;
-            the snapshot's drives at DIR/<drive id>, never where the store says
+            the snapshot's drives at DIR/<drive id>, never where the store says, and written
+            only where --writable-drive names them
   restore   --manifest URL --cache DIR [--cache-bytes N] --view [--manifest-sha256 HEX]
-            [--drive-root DIR] [--ember-snapshot PATH] [--resume] [--net IFACE=TAP]...
-            [--ember PATH] [--log PATH] [--console PATH]: from the snapshot made whole in the
-            cache (ember-snapshot view), through the File backend
+            [--drive-root DIR [--writable-drive ID]...] [--ember-snapshot PATH] [--resume]
+            [--net IFACE=TAP]... [--ember PATH] [--log PATH] [--console PATH]: from the snapshot
+            made whole in the cache (ember-snapshot view), through the File backend
   restore   --manifest URL --cache DIR [--cache-bytes N] --on-host [--manifest-sha256 HEX]
-            [--drive-root DIR] [--ember-snapshot PATH] [--ember-uffd PATH] [--resume]
-            [--net IFACE=TAP]... [--ember PATH] [--log PATH] [--console PATH]: from its view
-            where one was made this boot (ember-snapshot find-view), else through ember-uffd,
-            after which ember-snapshot view makes the view in the background, at the lowest CPU
-            priority, for the next one
+            [--drive-root DIR [--writable-drive ID]...] [--ember-snapshot PATH]
+            [--ember-uffd PATH] [--resume] [--net IFACE=TAP]... [--ember PATH] [--log PATH]
+            [--console PATH]: from its view where one was made this boot (ember-snapshot
+            find-view), else through ember-uffd, after which ember-snapshot view makes the view
+            in the background, at the lowest CPU priority, for the next one
 Drive the ember serving at PATH:
   status                       its id, state and version
   config                       its configuration (GET /vm/config)
@@ -130,10 +131,12 @@ Result<void> check_complete(const CommandLine& cl) {
                 return {};
             }
             if (cl.cache_dir || cl.cache_bytes || cl.ember_uffd || cl.view || cl.on_host ||
-                cl.manifest_sha256 || cl.ember_snapshot || cl.drive_root)
+                cl.manifest_sha256 || cl.ember_snapshot || cl.drive_root ||
+                !cl.writable_drives.empty())
                 return fail(
                     "restore: --cache, --cache-bytes, --ember-uffd, --view, --on-host, "
-                    "--manifest-sha256, --drive-root and --ember-snapshot go with --manifest");
+                    "--manifest-sha256, --drive-root, --writable-drive and --ember-snapshot go "
+                    "with --manifest");
             [[fallthrough]];
         case Command::Snapshot:
             if (cl.state_path.empty() || cl.mem_file_path.empty())
@@ -233,6 +236,8 @@ Result<CommandLine> parse_command_line(std::span<const std::string> args) {
             cl.manifest_sha256 = value;
         else if (arg == "--drive-root")
             cl.drive_root = value;
+        else if (arg == "--writable-drive")
+            cl.writable_drives.push_back(value);
         else if (arg == "--ember-snapshot")
             cl.ember_snapshot = value;
         else if (arg == "--path")

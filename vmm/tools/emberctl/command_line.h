@@ -66,7 +66,8 @@ struct CommandLine {
     bool view = false;
     bool on_host = false;
     std::optional<std::string> manifest_sha256;
-    std::optional<std::string> drive_root;  // where the snapshot's drives are opened
+    std::optional<std::string> drive_root;     // where the snapshot's drives are opened
+    std::vector<std::string> writable_drives;  // and those of them it may write
     std::optional<std::string> ember_snapshot;
 
     // working-set and metrics.

@@ -169,6 +169,7 @@ Result<void> run(const CommandLine& cl) {
                 from.timeout = std::max(from.timeout, cl.timeout);
                 from.manifest_sha256 = cl.manifest_sha256.value_or("");
                 from.drive_root = cl.drive_root.value_or("");
+                from.writable_drives = cl.writable_drives;
                 if (cl.ember_snapshot) from.ember_snapshot = *cl.ember_snapshot;
                 if (cl.view) {
                     auto viewed = client::view_load(from);
@@ -195,6 +196,7 @@ Result<void> run(const CommandLine& cl) {
                 from.cache_bytes = cl.cache_bytes.value_or(0);
                 from.manifest_sha256 = cl.manifest_sha256.value_or("");
                 from.drive_root = cl.drive_root.value_or("");
+                from.writable_drives = cl.writable_drives;
                 if (cl.ember_uffd) from.ember_uffd = *cl.ember_uffd;
                 auto started = client::PageHandler::start(from);
                 EMBER_TRY(started);
