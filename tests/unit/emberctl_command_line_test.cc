@@ -79,17 +79,21 @@ TEST(EmberctlCommandLine, RestoreFromAStoresViewTakesTheCacheAndAPin) {
     EXPECT_FALSE(parse({"--sock", "s", "restore", "--manifest", "u", "--cache", "/c", "--view",
                         "--ember-uffd", "/opt/ember-uffd"}));
     // ember-uffd takes the pin and the drive root as a view does.
-    auto lazily = parse({"--sock", "s", "restore", "--manifest", "u", "--manifest-sha256", "a",
-                         "--drive-root", "/d"});
+    auto lazily =
+        parse({"--sock", "s", "restore", "--manifest", "u", "--manifest-sha256", "a",
+               "--drive-root", "/d", "--writable-drive", "scratch", "--writable-drive", "logs"});
     ASSERT_TRUE(lazily) << lazily.error().message;
     EXPECT_EQ(lazily->manifest_sha256, "a");
     EXPECT_EQ(lazily->drive_root, "/d");
+    EXPECT_EQ(lazily->writable_drives, (std::vector<std::string>{"scratch", "logs"}));
     auto tool_alone = parse(
         {"--sock", "s", "restore", "--manifest", "u", "--ember-snapshot", "/opt/ember-snapshot"});
     ASSERT_FALSE(tool_alone);
     EXPECT_NE(tool_alone.error().message.find("goes with --view or --on-host"), std::string::npos);
     EXPECT_FALSE(
         parse({"--sock", "s", "restore", "--state", "a", "--mem-file", "b", "--drive-root", "/d"}));
+    EXPECT_FALSE(parse(
+        {"--sock", "s", "restore", "--state", "a", "--mem-file", "b", "--writable-drive", "x"}));
     EXPECT_FALSE(parse({"--sock", "s", "restore", "--state", "a", "--mem-file", "b", "--view"}));
     EXPECT_FALSE(parse({"--sock", "s", "snapshot", "--view"}));
 }

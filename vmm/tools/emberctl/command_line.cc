@@ -80,7 +80,7 @@ bool takes(Command c, const std::string& flag) {
                flag == "--resume" || flag == "--net" || flag == "--manifest" || flag == "--cache" ||
                flag == "--ember-uffd" || flag == "--view" || flag == "--on-host" ||
                flag == "--manifest-sha256" || flag == "--ember-snapshot" ||
-               flag == "--cache-bytes" || flag == "--drive-root";
+               flag == "--cache-bytes" || flag == "--drive-root" || flag == "--writable-drive";
     if (c == Command::Snapshot)
         return flag == "--state" || flag == "--mem-file" || flag == "--diff";
     if (c == Command::WorkingSet || c == Command::Metrics) return flag == "--path";
