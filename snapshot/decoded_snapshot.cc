@@ -56,6 +56,7 @@ Result<DecodedSnapshot> decode_snapshot(std::vector<uint8_t> bytes) {
         return fail("its memory layout has " + std::to_string(s.layout.total()) +
                     " bytes for a VM of " + std::to_string(memory));
     s.identity = {closing_checksum(s.bytes), memory};
+    s.from_store = !s.file.all(state_sections::kFromStore.id).empty();
     return s;
 }
 

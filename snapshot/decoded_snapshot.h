@@ -27,6 +27,8 @@ struct DecodedSnapshot {
     VmKvmState vm;
     std::vector<VcpuState> vcpus;
     SnapshotIdentity identity;  // what names it: its checksum and its memory's size
+    // Written by a restore from a store: its load must give every interface a tap of this host.
+    bool from_store = false;
 };
 
 // Reads the state file at `path` (bounded, as read_state_file) and decodes it; an error names the

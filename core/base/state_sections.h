@@ -40,8 +40,13 @@ inline constexpr StateSection kVirtio{7, "virtio", 2, kPerDevice};
 // The custom CPU template the guest was booted under, when there was one (written optional).
 inline constexpr StateSection kCpuTemplate{8, "cpu template"};
 
-inline constexpr StateSection kAll[] = {kConfig, kVmKvm,  kVcpu,   kSerial,
-                                        kI8042,  kMemory, kVirtio, kCpuTemplate};
+// Empty, written optional by a restore from a store into a state with network interfaces
+// (snapshot/store/store_state.h): its tap names are a store's, and its load must name this host's
+// for every interface.
+inline constexpr StateSection kFromStore{9, "from a store"};
+
+inline constexpr StateSection kAll[] = {kConfig, kVmKvm,  kVcpu,        kSerial,   kI8042,
+                                        kMemory, kVirtio, kCpuTemplate, kFromStore};
 
 // The kinds a VM hands to its devices at restore.
 inline constexpr auto kPerDeviceKinds = [] {

@@ -94,6 +94,14 @@ Result<RestorePlan> plan_restore(const LoadSnapshot& load, const Kvm& kvm,
     if (!load.uffd()) AtomicFile::recover_pair(memory_path, state_path);
     auto snap = read_snapshot(state_path);
     EMBER_TRY(snap, "snapshot_path " + state_path);
+    if (snap->from_store)
+        for (const auto& n : snap->config->network_interfaces)
+            if (std::none_of(load.network_overrides.begin(), load.network_overrides.end(),
+                             [&](const auto& o) { return o.iface_id == n.iface_id; }))
+                return fail(
+                    "network_overrides: the snapshot came from a store, whose tap names "
+                    "are not this host's: name the tap of interface '" +
+                    n.iface_id + "'");
     auto config = with_load_options(std::move(snap->config), load.network_overrides,
                                     load.track_dirty_pages, snap->layout.page_size);
     EMBER_TRY(config);

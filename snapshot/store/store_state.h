@@ -4,7 +4,10 @@
 // there. Every drive is moved to <root>/<drive id>, a folder the host chooses (where
 // ember-store-mount serves the store's images, say), and one the state calls writable must be one
 // the host names as such; a state with drives and no root is refused. A drive id is 1-64 of A-Z,
-// a-z, 0-9 and _, so it names a file in that folder and nothing else.
+// a-z, 0-9 and _, so it names a file in that folder and nothing else. An interface's tap name is
+// the store's too: a state with interfaces is marked as from a store (state_sections::kFromStore),
+// and its load must name a tap of this host for every interface (network_overrides). A state
+// with neither drives nor interfaces is written as the store handed it.
 #pragma once
 
 #include <cstdint>

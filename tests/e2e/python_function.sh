@@ -98,7 +98,8 @@ handler_clone() {
     "$ember_uffd" --socket "$work/uffd$k.sock" "$@" 2> "$work/uffd$k.log" &
     handler=$!
     for _ in $(seq 1 600); do [ -S "$work/uffd$k.sock" ] && break; sleep 0.1; done
-    clone "$k" "{\"snapshot_path\": \"$state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$work/uffd$k.sock\"}, \"resume_vm\": true"
+    # A state from a store names no tap of this host: the load names the clone's own.
+    clone "$k" "{\"snapshot_path\": \"$state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$work/uffd$k.sock\"}, \"resume_vm\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]"
     kill -9 "$pid"; wait "$pid" 2> /dev/null
     wait "$handler" || handler_rc=$?
     cat "$work/uffd$k.log"

@@ -80,7 +80,8 @@ make_ns "rt-$$-$k" tap0 "$function_host_mac"
 ip netns exec "rt-$$-$k" "$ember" --api-sock "$work/c$k.sock" --serial-out "$work/console_c$k" 2> "$work/log_c$k" &
 pid=$!
 api_up "$work/c$k.sock"
-must 204 api "$work/c$k.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/resize-fetched.state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$work/uffd.sock\"}, \"resume_vm\": true}"
+# A state from a store names no tap of this host: the load names the clone's own.
+must 204 api "$work/c$k.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/resize-fetched.state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$work/uffd.sock\"}, \"resume_vm\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}"
 body=$(ask "rt-$$-$k" GET /resize) || { echo "FAIL: the clone from the store never answered"; tail -n 20 "$work/console_c$k"; failures=$((failures + 1)); }
 check "resize from the store answers as before its snapshot" [ "$(result_of "$body")" = "${expected[resize]}" ]
 check "it is the function's second call" [ "$(field "$body" invocation)" = 2 ]

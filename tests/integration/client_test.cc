@@ -411,6 +411,7 @@ class ReadyPoolFromAStore : public ::testing::Test {
         from.cache_dir = dir.path() + "/cache";
         from.drive_root = drives();
         from.writable_drives = {"scratch"};
+        from.network_overrides = {{"eth0", "tap-client0"}};
         from.ember_uffd = EMBER_UFFD;
         from.log_path = dir.path() + "/uffd.log";
         return from;
@@ -423,7 +424,8 @@ class ReadyPoolFromAStore : public ::testing::Test {
 
 // A restore from a store of snapshots (ember-snapshot push): the pool starts ember-uffd for it,
 // which fetches the state file, then loads a ready ember through it; the handler ends with the
-// ember. A manifest that is not there is an error with the handler's own words.
+// ember. A load that names no tap of this host for the snapshot's interface is refused; a manifest
+// that is not there is an error with the handler's own words.
 TEST_F(ReadyPoolFromAStore, RestoresThroughEmberUffd) {
     client::StoreRestore from = lazily();
     auto clone = pool->restore_from_store(from);
@@ -437,6 +439,16 @@ TEST_F(ReadyPoolFromAStore, RestoresThroughEmberUffd) {
     const int status = clone->handler.wait(kFailsafe);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
         << status << ": " << testing::read_file(from.log_path);
+
+    // The state from the store names a tap, which is the store's word: a load that does not name
+    // this host's for the interface is refused.
+    from.network_overrides.clear();
+    auto untapped = pool->restore_from_store(from);
+    ASSERT_FALSE(untapped);
+    EXPECT_NE(untapped.error().message.find("whose tap names are not this host's: name the tap "
+                                            "of interface 'eth0'"),
+              std::string::npos)
+        << untapped.error().message;
 
     from.manifest_url = store + "nothing.json";
     auto missing = pool->restore_from_store(from);
@@ -455,6 +467,7 @@ TEST_F(ReadyPoolFromAStore, RestoresFromItsViewThroughTheFileBackend) {
     from.cache_dir = dir.path() + "/cache";
     from.drive_root = drives();
     from.writable_drives = {"scratch"};
+    from.network_overrides = {{"eth0", "tap-client0"}};
     from.ember_snapshot = EMBER_SNAPSHOT;
     auto clone = pool->restore_from_view(from);
     if (!testing::takes_user_xattrs(dir.path())) {
@@ -489,6 +502,7 @@ TEST_F(ReadyPoolFromAStore, RestoresOnAHostLazilyThenFromTheViewItMadeMeanwhile)
     view.cache_dir = lazy.cache_dir;
     view.drive_root = lazy.drive_root;
     view.writable_drives = lazy.writable_drives;
+    view.network_overrides = lazy.network_overrides;
     view.ember_snapshot = EMBER_SNAPSHOT;
     const std::string console = dir.path() + "/pool.console";
 
@@ -555,6 +569,7 @@ TEST_F(ReadyPoolFromAStore, AViewMakerPastItsTimeoutIsStoppedAndNotStartedAgainA
     view.cache_dir = lazy.cache_dir;
     view.drive_root = lazy.drive_root;
     view.writable_drives = lazy.writable_drives;
+    view.network_overrides = lazy.network_overrides;
     view.ember_snapshot = stuck;
     view.timeout = std::chrono::milliseconds(300);
     for (int restore = 0; restore < 2; ++restore) {
