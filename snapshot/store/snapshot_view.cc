@@ -152,9 +152,7 @@ namespace {
 // each drive root and set of writable drives, whose state file names them. A name of the digest
 // alone (a view of an ember before drive roots, whose state is the store's) is never found.
 std::string view_name(const ChunkId& digest, const HostDrives& drives) {
-    std::string_view root = drives.root;
-    while (root.size() > 1 && root.back() == '/') root.remove_suffix(1);
-    std::string made_for(root);
+    std::string made_for(without_trailing_slashes(drives.root));
     std::vector<std::string> writable = drives.writable;
     std::sort(writable.begin(), writable.end());
     for (const auto& id : writable) made_for.append("\n").append(id);

@@ -41,6 +41,11 @@ Result<std::vector<uint8_t>> for_host(const DecodedSnapshot& s, const std::strin
 
 }  // namespace
 
+std::string_view without_trailing_slashes(std::string_view root) {
+    while (root.size() > 1 && root.back() == '/') root.remove_suffix(1);
+    return root;
+}
+
 Result<HostState> state_for_host(std::vector<uint8_t> state, const Manifest& m,
                                  const HostDrives& host) {
     auto decoded = decode_snapshot(std::move(state));
@@ -59,8 +64,7 @@ Result<HostState> state_for_host(std::vector<uint8_t> state, const Manifest& m,
                     "': a restore from a store opens its drives only in a folder the host names "
                     "(--drive-root DIR, each drive at DIR/<drive id>), never where the store "
                     "says");
-    std::string root = drives.empty() ? "" : host.root;
-    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    const std::string root(drives.empty() ? "" : without_trailing_slashes(host.root));
     if (!root.empty() && (root.front() != '/' || root == "/"))
         return fail("--drive-root " + host.root + ": not an absolute path of a folder below /");
     for (const auto& d : drives)

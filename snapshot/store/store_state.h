@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/base/error.h"
@@ -31,6 +32,9 @@ struct HostDrives {
     std::string root;
     std::vector<std::string> writable;
 };
+
+// `root` without the slashes that end it ("/" stays): one folder, however it was written.
+std::string_view without_trailing_slashes(std::string_view root);
 
 // `state` as a store handed it for manifest `m`: it must lay out the manifest's memory.
 Result<HostState> state_for_host(std::vector<uint8_t> state, const Manifest& m,
