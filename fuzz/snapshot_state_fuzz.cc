@@ -22,6 +22,7 @@
 #include "fuzz/support/require.h"
 #include "snapshot/config_section.h"
 #include "snapshot/cpu_template_section.h"
+#include "snapshot/decoded_snapshot.h"
 #include "snapshot/devices.h"
 #include "snapshot/format.h"
 #include "snapshot/machine_state.h"
@@ -125,6 +126,13 @@ void check_section(const snapshot::Section& s, bool tagged, const GuestMemory& m
                 virtio::MmioTransport::create(device, interrupt, mem, nullptr, 0xd0000000);
             require(transport.has_value(), "a transport can be made");
             require_round_trip(**transport, s, tagged);
+            break;
+        }
+        case state_sections::kFromStore.id: {
+            // A mark with nothing to decode: taken only empty, and then written back empty.
+            auto empty = snapshot::check_from_store_mark(s.payload);
+            require(empty.has_value() == s.payload.empty(), "a mark is taken only when empty");
+            if (!empty) require(!empty.error().message.empty(), "a refusal says why");
             break;
         }
         default: require(false, "the reader hands out only the sections it was told it knows");

@@ -56,8 +56,20 @@ Result<DecodedSnapshot> decode_snapshot(std::vector<uint8_t> bytes) {
         return fail("its memory layout has " + std::to_string(s.layout.total()) +
                     " bytes for a VM of " + std::to_string(memory));
     s.identity = {closing_checksum(s.bytes), memory};
-    s.from_store = !s.file.all(state_sections::kFromStore.id).empty();
+    if (auto marks = s.file.all(state_sections::kFromStore.id); !marks.empty()) {
+        if (marks.size() > 1) return fail("more than one 'from a store' section");
+        auto empty = check_from_store_mark(marks.front().payload);
+        EMBER_TRY(empty);
+        s.from_store = true;
+    }
     return s;
+}
+
+Result<void> check_from_store_mark(std::span<const uint8_t> payload) {
+    if (!payload.empty())
+        return fail("the 'from a store' section holds " + std::to_string(payload.size()) +
+                    " bytes; it is empty");
+    return {};
 }
 
 }  // namespace ember::snapshot

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,9 @@ struct DecodedSnapshot {
 Result<DecodedSnapshot> read_snapshot(const std::string& path);
 // The same of a state file's bytes already read.
 Result<DecodedSnapshot> decode_snapshot(std::vector<uint8_t> bytes);
+
+// The mark a restore from a store writes (state_sections::kFromStore) carries nothing: one with a
+// payload is refused rather than read past.
+Result<void> check_from_store_mark(std::span<const uint8_t> payload);
 
 }  // namespace ember::snapshot

@@ -367,6 +367,39 @@ TEST_F(Snapshot, AStateFileFromBeforeDeviceTagsStillLoadsAndRuns) {
     EXPECT_TRUE(one_unbroken_stream(printed, b.output(), "blk tick "));
 }
 
+// The mark a restore from a store leaves in a state with interfaces (snapshot/store/store_state.h)
+// is taken only as written: empty, and once.
+TEST(FromStoreMark, IsTakenOnlyEmptyAndOnce) {
+    const std::string text = read_file(std::string(EMBER_TEST_DATA) + "/state-format-1/vm.state");
+    const std::span bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    auto original = snapshot::Reader::parse(bytes, state_sections::kAll);
+    ASSERT_TRUE(original) << original.error().message;
+    auto marked = [&](const std::vector<std::vector<uint8_t>>& marks) {
+        snapshot::Writer out(original->format_version());
+        for (const auto& section : original->sections())
+            out.add(section.optional ? section.id | snapshot::kOptional : section.id,
+                    section.version, section.payload);
+        for (const auto& mark : marks)
+            out.add(state_sections::kFromStore.id | snapshot::kOptional,
+                    state_sections::kFromStore.version, mark);
+        return snapshot::decode_snapshot(out.finish());
+    };
+    auto plain = marked({});
+    ASSERT_TRUE(plain) << plain.error().message;
+    EXPECT_FALSE(plain->from_store);
+    auto once = marked({{}});
+    ASSERT_TRUE(once) << once.error().message;
+    EXPECT_TRUE(once->from_store);
+    auto carrying = marked({{1, 2, 3}});
+    ASSERT_FALSE(carrying);
+    EXPECT_NE(carrying.error().message.find("holds 3 bytes"), std::string::npos)
+        << carrying.error().message;
+    auto twice = marked({{}, {}});
+    ASSERT_FALSE(twice);
+    EXPECT_NE(twice.error().message.find("more than one"), std::string::npos)
+        << twice.error().message;
+}
+
 TEST_F(Snapshot, DiffOnTopOfFullRestoresTheRightBytes) {
     const std::string diff_state = files.path() + "/diff.state",
                       diff_mem = files.path() + "/diff.mem";
