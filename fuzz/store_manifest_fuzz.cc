@@ -30,6 +30,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 "working-set runs in order inside the memory");
         end = r.offset + r.pages * 4096;
     }
+    for (const auto& pack : m->packs) {
+        uint64_t bytes = 0;
+        for (const auto& c : pack.chunks) {
+            require(
+                c.length > 0 && c.length <= m->chunk_size && c.stored > 0 && c.stored <= c.length,
+                "a pack's chunks fit a chunk and are stored in no more");
+            bytes += c.stored;
+        }
+        require(!pack.chunks.empty() && bytes <= snapshot::kMaxPackBytes && bytes == pack.bytes(),
+                "a pack of some chunks, within its bound");
+    }
     auto again = snapshot::parse_manifest(snapshot::encode_manifest(*m));
     require(again && *again == *m, "the encoder's manifest reads back the same");
     return 0;

@@ -160,7 +160,8 @@ int ChunkCache::lock_file(off_t lock) {
     return fd.get();
 }
 
-std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued) {
+std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued,
+                                      bool wait) {
     const off_t lock = lock_byte(id);
     struct flock range = lock_range(lock, F_WRLCK);
     // Opened (made, in a new cache) before the queue's mutex is taken, which every fetch waits on.
@@ -193,7 +194,7 @@ std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkB
                 queue_changed_.notify_all();
             }
         }
-        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+        if (!wait || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
         queue_changed_.wait_for(guard, pause);
         pause = std::min(pause * 2, std::chrono::microseconds(20000));
     }
@@ -247,6 +248,66 @@ Result<ChunkBytes> ChunkCache::get(const ChunkId& id, uint64_t length) {
     ++counts_.fetched;
     queue(id, *bytes, std::exchange(held.byte, std::nullopt));
     return bytes;
+}
+
+Unpacked ChunkCache::get_packed(const ChunkId& pack, uint64_t offset,
+                                std::span<const PackedChunk> entries) {
+    Unpacked got;
+    got.chunks.resize(entries.size());
+    std::vector<std::optional<off_t>> locks(entries.size());
+    size_t first = entries.size(), last = 0;
+    for (size_t i = 0; i < entries.size(); ++i) {
+        const PackedChunk& e = entries[i];
+        if (auto hit = cached(e.id, e.length)) {
+            ++counts_.hits;
+            got.chunks[i] = std::move(hit);
+            continue;
+        }
+        ChunkBytes queued;
+        locks[i] = lock(e.id, e.length, queued, false);
+        if (queued) {
+            ++counts_.hits;
+            got.chunks[i] = std::move(queued);
+            continue;
+        }
+        if (!locks[i]) continue;
+        if (auto hit = cached(e.id, e.length)) {  // another fetch's, ended before the lock
+            ++counts_.hits;
+            got.chunks[i] = std::move(hit);
+            unlock(*std::exchange(locks[i], std::nullopt));
+            continue;
+        }
+        first = std::min(first, i);
+        last = i;
+    }
+    if (first == entries.size()) return got;
+    // One range, from the first chunk to fetch to the last (those between that the cache had come
+    // too: a cache that had some of a pack's chunks is a rare one, left by a crash or an eviction).
+    uint64_t from = offset, length = 0;
+    for (size_t i = 0; i < first; ++i) from += entries[i].stored;
+    for (size_t i = first; i <= last; ++i) length += entries[i].stored;
+    const auto span = entries.subspan(first, last - first + 1);
+    std::vector<ChunkBytes> brought(span.size());
+    auto bytes = origin_.get_range(pack, from, length);
+    got.reads = 1;
+    if (bytes) {
+        got.bytes = bytes->size();
+        std::vector<bool> take(span.size());
+        for (size_t i = 0; i < span.size(); ++i) take[i] = locks[first + i].has_value();
+        unpack(span, *bytes, take, brought);
+    }
+    for (size_t i = 0; i < span.size(); ++i) {
+        std::optional<off_t>& held = locks[first + i];
+        if (!held) continue;
+        if (!brought[i]) {  // left to get(), which fetches it alone and says why it cannot
+            unlock(*held);
+            continue;
+        }
+        ++counts_.fetched;
+        got.chunks[first + i] = brought[i];
+        queue(span[i].id, std::move(brought[i]), std::exchange(held, std::nullopt));
+    }
+    return got;
 }
 
 namespace {

@@ -80,6 +80,12 @@ class ChunkCache final : public ChunkStore {
     ChunkCache& operator=(const ChunkCache&) = delete;
 
     Result<ChunkBytes> get(const ChunkId& id, uint64_t length) override;
+    // The entries the cache has, and one range of the pack from the store for those it lacks
+    // whose locks it can take at once: an entry another fetch holds is left null, for get() to
+    // wait on, so that two restores at once still fetch each chunk once. What it brings is
+    // written to the cache as get()'s fetches are.
+    Unpacked get_packed(const ChunkId& pack, uint64_t offset,
+                        std::span<const PackedChunk> entries) override;
     // Waits until every chunk fetched so far is in the cache (or could not be kept); writes must
     // not be held.
     void flush();
@@ -136,8 +142,10 @@ class ChunkCache final : public ChunkStore {
     void write_queued();
     // Takes the lock of `id`'s first two bytes and returns it, to be let go with unlock()
     // (nothing: waited too long, or the lock could not be taken, or the chunk or another of its
-    // lock's turned up in this process's queue, the chunk then in `queued`).
-    std::optional<off_t> lock(const ChunkId& id, uint64_t length, ChunkBytes& queued);
+    // lock's turned up in this process's queue, the chunk then in `queued`). Without `wait`, one
+    // try: nothing where another fetch holds it.
+    std::optional<off_t> lock(const ChunkId& id, uint64_t length, ChunkBytes& queued,
+                              bool wait = true);
     // Lock `lock`'s file (-1 where it cannot be opened); and, under queue_mutex_, its lock let go.
     int lock_file(off_t lock);
     void unlock_locked(off_t lock);

@@ -1,5 +1,7 @@
 #include "snapshot/store/chunk_store.h"
 
+#include "snapshot/store/chunk_codec.h"
+
 namespace ember::snapshot {
 
 Result<void> check_chunk(const ChunkId& id, uint64_t length, const std::vector<uint8_t>& bytes) {
@@ -9,6 +11,36 @@ Result<void> check_chunk(const ChunkId& id, uint64_t length, const std::vector<u
     if (const ChunkId got = chunk_id_of(bytes); got != id)
         return fail("chunk " + id.hex() + " is corrupt: its bytes hash to " + got.hex());
     return {};
+}
+
+Result<std::vector<uint8_t>> ChunkStore::get_range(const ChunkId& object, uint64_t, uint64_t) {
+    return fail("object " + object.hex() + ": this store reads no ranges");
+}
+
+Unpacked ChunkStore::get_packed(const ChunkId& pack, uint64_t offset,
+                                std::span<const PackedChunk> entries) {
+    Unpacked got;
+    got.chunks.resize(entries.size());
+    uint64_t length = 0;
+    for (const auto& e : entries) length += e.stored;
+    auto bytes = get_range(pack, offset, length);
+    got.reads = 1;
+    if (!bytes) return got;
+    got.bytes = bytes->size();
+    unpack(entries, *bytes, std::vector<bool>(entries.size(), true), got.chunks);
+    return got;
+}
+
+void unpack(std::span<const PackedChunk> entries, std::span<const uint8_t> from,
+            const std::vector<bool>& take, std::vector<ChunkBytes>& out) {
+    uint64_t at = 0;
+    for (size_t i = 0; i < entries.size() && at <= from.size(); at += entries[i++].stored) {
+        if (!take[i] || entries[i].stored > from.size() - at) continue;
+        const auto stored = from.subspan(at, entries[i].stored);
+        auto chunk = decode_chunk(entries[i].id, entries[i].length,
+                                  std::vector<uint8_t>(stored.begin(), stored.end()));
+        if (chunk) out[i] = std::make_shared<const std::vector<uint8_t>>(std::move(*chunk));
+    }
 }
 
 }  // namespace ember::snapshot

@@ -17,12 +17,38 @@ namespace ember::snapshot {
 // A chunk's bytes, shared: the cache writes the very bytes a restore installs, once it has.
 using ChunkBytes = std::shared_ptr<const std::vector<uint8_t>>;
 
+// A chunk as a pack holds it (manifest.h): its name, its length, and the bytes its stored form
+// takes there (the chunk itself, or a shorter zstd frame: chunk_codec.h).
+struct PackedChunk {
+    ChunkId id;
+    uint64_t length = 0;
+    uint64_t stored = 0;
+    bool operator==(const PackedChunk&) const = default;
+};
+
+// What a read of a pack brought: each entry's chunk, checked, or null where it is left to get().
+struct Unpacked {
+    std::vector<ChunkBytes> chunks;
+    uint64_t reads = 0;  // ranges read from the store: none, or one
+    uint64_t bytes = 0;  // their bytes
+};
+
 class ChunkStore {
   public:
     virtual ~ChunkStore() = default;
     // The chunk named `id`, which must be `length` bytes long and hash to its name. Called from
     // several threads at once.
     virtual Result<ChunkBytes> get(const ChunkId& id, uint64_t length) = 0;
+    // `length` bytes from byte `offset` of the object `object` (a pack), exactly, unchecked: a
+    // pack is checked chunk by chunk. A store that reads no ranges fails.
+    virtual Result<std::vector<uint8_t>> get_range(const ChunkId& object, uint64_t offset,
+                                                   uint64_t length);
+    // The chunks `entries`, which lie one after another from byte `offset` of pack `pack`, in one
+    // range read, each checked against its name. Never an error: a chunk that could not be had so
+    // (the read failed, or its bytes are not what its name says) is null, and its restore gets it
+    // alone, which asks the store again and says why where that fails too.
+    virtual Unpacked get_packed(const ChunkId& pack, uint64_t offset,
+                                std::span<const PackedChunk> entries);
 };
 
 // Where a push puts a snapshot's chunks and then its manifest: a directory, or a bucket.
@@ -39,6 +65,12 @@ class ChunkSink {
     // How many puts at once keep it busy.
     virtual unsigned parallel() const = 0;
 };
+
+// Fills `out` (one per entry) with the entries of `from`, the stored forms of `entries` one after
+// another, decoded and checked, where `take` says so; an entry that is not what its name says is
+// left null.
+void unpack(std::span<const PackedChunk> entries, std::span<const uint8_t> from,
+            const std::vector<bool>& take, std::vector<ChunkBytes>& out);
 
 // "chunk <id>: ..." where `bytes` is not what `id` names (or not `length` long).
 Result<void> check_chunk(const ChunkId& id, uint64_t length, const std::vector<uint8_t>& bytes);

@@ -1,24 +1,38 @@
 #include "snapshot/store/chunked_memory.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
 
 #include "core/base/at_once.h"
 #include "core/memory/guest_memory.h"
 
 namespace ember::snapshot {
 
-Result<ChunkBytes> ChunkedMemory::fetch(uint64_t index, bool ahead) {
+Result<ChunkBytes> ChunkedMemory::piece(const ChunkId& id, uint64_t length, bool ahead,
+                                        const Brought& brought) {
+    for (const auto& [name, bytes] : brought)
+        if (name == id && bytes->size() == length) {
+            count(*bytes, ahead, true);
+            return bytes;
+        }
+    auto bytes = store_.get(id, length);
+    EMBER_TRY(bytes);
+    count(**bytes, ahead);
+    return bytes;
+}
+
+Result<ChunkBytes> ChunkedMemory::fetch(uint64_t index, bool ahead, const Brought& brought) {
     const auto& id = *manifest_.memory.chunks[index];
     const uint64_t length = manifest_.chunk_length(manifest_.memory.bytes, index);
-    auto bytes = store_.get(id, length);
+    auto bytes = piece(id, length, ahead, brought);
     EMBER_TRY(bytes, "memory chunk " + std::to_string(index));
-    count(**bytes, ahead);
     const auto patched = manifest_.memory.patches.find(index);
     if (patched == manifest_.memory.patches.end()) return bytes;
     const ChunkPatch& patch = patched->second;
-    auto pages = store_.get(patch.pages, patch.page_count() * kGuestPageSize);
+    auto pages = piece(patch.pages, patch.page_count() * kGuestPageSize, ahead, brought);
     EMBER_TRY(pages, "memory chunk " + std::to_string(index) + "'s patch");
-    count(**pages, ahead);
     // The base is shared (the cache may be writing it): the chunk is a copy with the patch on it.
     auto chunk = std::make_shared<std::vector<uint8_t>>(**bytes);
     const uint8_t* from = (*pages)->data();
@@ -30,10 +44,11 @@ Result<ChunkBytes> ChunkedMemory::fetch(uint64_t index, bool ahead) {
     return ChunkBytes(std::move(chunk));
 }
 
-void ChunkedMemory::count(const std::vector<uint8_t>& bytes, bool ahead) {
+void ChunkedMemory::count(const std::vector<uint8_t>& bytes, bool ahead, bool packed) {
     const std::lock_guard guard(counting_);
     ++counts_.fetched;
     counts_.ahead += ahead ? 1 : 0;
+    counts_.packed += packed ? 1 : 0;
     counts_.fetched_bytes += bytes.size();
 }
 
@@ -53,31 +68,115 @@ Result<MemoryExtent> ChunkedMemory::extent_at(uint64_t offset, uint64_t page) {
     return MemoryExtent{zeros.offset, zeros.length, current_->data()};
 }
 
-Result<void> ChunkedMemory::deliver(std::span<const PageRun> runs, const TakeExtent& take) {
-    std::vector<uint64_t> wanted;
-    for (const auto& run : runs) {
-        if (run.pages == 0) continue;
-        const uint64_t first = run.offset / manifest_.chunk_size;
-        const uint64_t last = (run.offset + run.pages * kGuestPageSize - 1) / manifest_.chunk_size;
-        for (uint64_t i = first; i <= last && i < manifest_.memory.chunks.size(); ++i)
-            if (wanted.empty() || wanted.back() != i) wanted.push_back(i);
+namespace {
+
+// A read of one pack's chunks `first` to `first + count`, which start at byte `offset` of it, and
+// the positions in the working set's list of the chunks it brings first.
+struct PackRead {
+    size_t pack = 0, first = 0, count = 0;
+    uint64_t offset = 0;
+    std::vector<size_t> owns;
+};
+
+// The reads of the packs that bring the pieces of the chunks `wanted`: each a run of pieces they
+// need, of at most kPackReadBytes, one after another in a pack. Each wanted chunk is owned by the
+// read that brings its first piece, and delivered by it; `alone` gets the rest.
+std::vector<PackRead> plan_reads(const Manifest& m, std::span<const uint64_t> wanted,
+                                 std::vector<size_t>& alone) {
+    struct Place {
+        size_t pack, entry;
+    };
+    std::unordered_map<ChunkId, Place, ChunkIdHash> places;
+    for (size_t p = 0; p < m.packs.size(); ++p)
+        for (size_t e = 0; e < m.packs[p].chunks.size(); ++e)
+            places.try_emplace(m.packs[p].chunks[e].id, Place{p, e});
+    std::vector<std::vector<bool>> needed(m.packs.size());
+    for (size_t p = 0; p < m.packs.size(); ++p) needed[p].resize(m.packs[p].chunks.size());
+    // The place of each wanted chunk's first piece, where a pack has it.
+    std::vector<std::optional<Place>> first_piece(wanted.size());
+    for (size_t k = 0; k < wanted.size(); ++k) {
+        const auto& id = m.memory.chunks[wanted[k]];
+        if (!id) continue;
+        if (auto at = places.find(*id); at != places.end()) {
+            first_piece[k] = at->second;
+            needed[at->second.pack][at->second.entry] = true;
+        }
+        if (auto patch = m.memory.patches.find(wanted[k]); patch != m.memory.patches.end())
+            if (auto at = places.find(patch->second.pages); at != places.end())
+                needed[at->second.pack][at->second.entry] = true;
     }
-    // Runs come written first, then read: a chunk may hold both.
-    std::sort(wanted.begin(), wanted.end());
-    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-    // Each thread holds one chunk at a time, so what is held is bounded in bytes whatever the
-    // runs.
-    const uint64_t most = std::max<uint64_t>(1, kMaxAheadBytes / manifest_.chunk_size);
+    std::vector<PackRead> reads;
+    // The read that brings each pack's entry, where one does.
+    std::vector<std::vector<size_t>> read_of(m.packs.size());
+    for (size_t p = 0; p < m.packs.size(); ++p) {
+        const auto& chunks = m.packs[p].chunks;
+        read_of[p].assign(chunks.size(), SIZE_MAX);
+        uint64_t offset = 0, brought = 0;
+        bool open = false;
+        for (size_t e = 0; e < chunks.size(); offset += chunks[e++].stored) {
+            if (!needed[p][e]) {
+                open = false;
+                continue;
+            }
+            if (!open || brought + chunks[e].length > kPackReadBytes) {
+                reads.push_back({p, e, 0, offset, {}});
+                brought = 0;
+                open = true;
+            }
+            ++reads.back().count;
+            brought += chunks[e].length;
+            read_of[p][e] = reads.size() - 1;
+        }
+    }
+    for (size_t k = 0; k < wanted.size(); ++k) {
+        if (first_piece[k])
+            reads[read_of[first_piece[k]->pack][first_piece[k]->entry]].owns.push_back(k);
+        else
+            alone.push_back(k);
+    }
+    return reads;
+}
+
+}  // namespace
+
+Result<void> ChunkedMemory::deliver(std::span<const PageRun> runs, const TakeExtent& take) {
+    const std::vector<uint64_t> wanted =
+        chunks_holding(runs, manifest_.chunk_size, manifest_.memory.chunks.size());
+    std::vector<size_t> alone;
+    const std::vector<PackRead> reads = plan_reads(manifest_, wanted, alone);
+    // Each thread holds one chunk at a time, or a read of a pack (its range, then what it
+    // brought), so what is held is bounded in bytes whatever the runs.
+    const uint64_t held = reads.empty() ? manifest_.chunk_size : 2 * kPackReadBytes;
+    const uint64_t most = std::max<uint64_t>(1, kMaxAheadBytes / held);
     const auto threads = static_cast<unsigned>(std::min<uint64_t>(fetchers_, most));
-    auto delivered = for_each_at_once(wanted.size(), threads, [&](size_t k) -> Result<void> {
+    auto deliver_one = [&](size_t k, const Brought& brought) -> Result<void> {
         const uint64_t index = wanted[k];
         const MemoryExtent zeros{index * manifest_.chunk_size,
                                  manifest_.chunk_length(size(), index), nullptr};
         if (!manifest_.memory.chunks[index]) return take(zeros);
-        auto bytes = fetch(index, true);
+        auto bytes = fetch(index, true, brought);
         EMBER_TRY(bytes);
         return take({zeros.offset, zeros.length, (*bytes)->data()});
-    });
+    };
+    // The reads first, as each brings several chunks; then the chunks no pack has.
+    auto delivered =
+        for_each_at_once(reads.size() + alone.size(), threads, [&](size_t u) -> Result<void> {
+            if (u >= reads.size()) return deliver_one(alone[u - reads.size()], {});
+            const PackRead& r = reads[u];
+            const ChunkPack& pack = manifest_.packs[r.pack];
+            const auto entries = std::span(pack.chunks).subspan(r.first, r.count);
+            Unpacked got = store_.get_packed(pack.id, r.offset, entries);
+            {
+                const std::lock_guard guard(counting_);
+                counts_.pack_reads += got.reads;
+                counts_.pack_bytes += got.bytes;
+            }
+            Brought brought;
+            for (size_t i = 0; i < entries.size(); ++i)
+                if (got.chunks[i]) brought.emplace_back(entries[i].id, std::move(got.chunks[i]));
+            for (size_t k : r.owns) EMBER_TRY(deliver_one(k, brought));
+            return {};
+        });
     EMBER_TRY(delivered, "fetching the working set");
     return {};
 }

@@ -1,8 +1,9 @@
 // A store's chunks as a restored VM's guest memory (ember-uffd --manifest): a fault brings in the
 // whole chunk that holds it, fetched and checked once (a patched chunk: its base and its patch); a
 // working set's chunks are fetched, checked and installed by several threads at once, before any
-// vCPU runs. Chunks of zeros are never fetched. Nothing is kept once the page server has installed
-// it.
+// vCPU runs, read from the manifest's packs a few MiB at a time where it has them (each thread its
+// own range, then the chunks it brought), and chunk by chunk where not. Chunks of zeros are never
+// fetched. Nothing is kept once the page server has installed it.
 #pragma once
 
 #include <cstdint>
@@ -15,13 +16,20 @@
 
 namespace ember::snapshot {
 
-// The most the threads delivering a working set hold at once: a chunk each.
+// The most the threads delivering a working set hold at once: a chunk each, or a read of a pack
+// and the chunks it brought.
 inline constexpr uint64_t kMaxAheadBytes = uint64_t{64} << 20;
+// The chunks one read of a pack brings at most, in bytes (its range is no longer: a chunk is
+// stored in no more than its bytes).
+inline constexpr uint64_t kPackReadBytes = uint64_t{2} << 20;
 
 struct ChunkCounts {
     uint64_t fetched = 0;        // chunks read from the store (a patched chunk's base and patch: 2)
     uint64_t fetched_bytes = 0;  // their bytes
     uint64_t ahead = 0;          // of them, fetched ahead for the working set
+    uint64_t packed = 0;         // of those, had from a pack
+    uint64_t pack_reads = 0;     // ranges of packs read
+    uint64_t pack_bytes = 0;     // their bytes
 };
 
 class ChunkedMemory final : public MemorySource {
@@ -37,9 +45,15 @@ class ChunkedMemory final : public MemorySource {
     const ChunkCounts& counts() const { return counts_; }
 
   private:
-    // Memory chunk `index`, put together where it is patched; `ahead`: for the working set.
-    Result<ChunkBytes> fetch(uint64_t index, bool ahead);
-    void count(const std::vector<uint8_t>& bytes, bool ahead);
+    // Chunks a read of a pack brought, by name.
+    using Brought = std::vector<std::pair<ChunkId, ChunkBytes>>;
+    // Memory chunk `index`, put together where it is patched; `ahead`: for the working set. Its
+    // pieces come from `brought` where they are there.
+    Result<ChunkBytes> fetch(uint64_t index, bool ahead, const Brought& brought = {});
+    // Chunk `id` of `length` bytes: from `brought`, or from the store.
+    Result<ChunkBytes> piece(const ChunkId& id, uint64_t length, bool ahead,
+                             const Brought& brought);
+    void count(const std::vector<uint8_t>& bytes, bool ahead, bool packed = false);
 
     const Manifest& manifest_;
     ChunkStore& store_;

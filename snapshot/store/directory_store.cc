@@ -54,6 +54,21 @@ Result<ChunkBytes> DirectoryStore::get(const ChunkId& id, uint64_t length) {
     return std::make_shared<const std::vector<uint8_t>>(std::move(*bytes));
 }
 
+Result<std::vector<uint8_t>> DirectoryStore::get_range(const ChunkId& object, uint64_t offset,
+                                                       uint64_t length) {
+    auto fd = open_file(chunk_path(object), O_RDONLY);
+    EMBER_TRY(fd, "object " + object.hex());
+    auto size = file_size(fd->get());
+    EMBER_TRY(size, "object " + object.hex());
+    if (offset > *size || length > *size - offset)
+        return fail("object " + object.hex() + ": " + std::to_string(*size) +
+                    " bytes in the store, where a read of " + std::to_string(length) +
+                    " bytes at " + std::to_string(offset) + " was asked for");
+    std::vector<uint8_t> bytes(length);
+    EMBER_TRY(pread_exact(fd->get(), bytes, offset), "object " + object.hex());
+    return bytes;
+}
+
 Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> bytes,
                                  uint64_t length) {
     // A chunk that a crash before the manifest's sync left short is not one the store holds. One

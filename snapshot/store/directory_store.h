@@ -22,6 +22,8 @@ class DirectoryStore final : public ChunkStore, public ChunkSink {
     static Result<DirectoryStore> open(const std::string& root, bool create);
 
     Result<ChunkBytes> get(const ChunkId& id, uint64_t length) override;
+    Result<std::vector<uint8_t>> get_range(const ChunkId& object, uint64_t offset,
+                                           uint64_t length) override;
     Result<bool> put(const ChunkId& id, std::span<const uint8_t> stored, uint64_t length) override;
     // Syncs what put() wrote, then writes the manifest `name` whole.
     Result<void> put_manifest(std::string_view name, std::string_view text) override;

@@ -235,6 +235,19 @@ Result<ChunkBytes> FetcherStore::get(const ChunkId& id, uint64_t length) {
     return fail(last.message + " (asked for 3 times)");
 }
 
+Result<std::vector<uint8_t>> FetcherStore::get_range(const ChunkId& object, uint64_t offset,
+                                                     uint64_t length) {
+    auto reply = request("RANGE chunks/" + object.hex() + " " + std::to_string(offset) + " " +
+                             std::to_string(length),
+                         {}, length);
+    EMBER_TRY(reply, "object " + object.hex());
+    if (reply->held) return fail("ember-store-fetch answered a RANGE with YES or NO");
+    if (reply->body.size() != length)
+        return fail("object " + object.hex() + ": " + std::to_string(reply->body.size()) +
+                    " bytes where " + std::to_string(length) + " were asked for");
+    return std::move(reply->body);
+}
+
 Result<std::string> FetcherStore::manifest(const std::string& name) {
     auto bytes = fetch("snapshots/" + name + ".json", kMaxManifestBytes);
     EMBER_TRY(bytes);

@@ -42,6 +42,8 @@ class FetcherStore final : public ChunkStore, public ChunkSink {
     FetcherStore& operator=(const FetcherStore&) = delete;
 
     Result<ChunkBytes> get(const ChunkId& id, uint64_t length) override;
+    Result<std::vector<uint8_t>> get_range(const ChunkId& object, uint64_t offset,
+                                           uint64_t length) override;
     Result<std::string> manifest(const std::string& name);
 
     // A push into a bucket (S3's API): a HEAD for each chunk, a PUT for each the store lacks.
@@ -55,8 +57,8 @@ class FetcherStore final : public ChunkStore, public ChunkSink {
         std::optional<bool> held;  // a HAS's answer
     };
     FetcherStore(pid_t pid, UniqueFd to, UniqueFd from, std::chrono::milliseconds wait);
-    // One request, "GET PATH MOST", "HAS PATH" or "PUT PATH LENGTH" with its `body`, and its
-    // answer, whose bytes are at most `most`.
+    // One request, "GET PATH MOST", "RANGE PATH OFFSET LENGTH", "HAS PATH" or "PUT PATH LENGTH"
+    // with its `body`, and its answer, whose bytes are at most `most`.
     Result<Reply> request(const std::string& head, std::span<const uint8_t> body, size_t most);
     // The object at `path`, at most `most` bytes.
     Result<std::vector<uint8_t>> fetch(const std::string& path, size_t most);

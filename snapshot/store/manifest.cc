@@ -1,5 +1,6 @@
 #include "snapshot/store/manifest.h"
 
+#include <algorithm>
 #include <bit>
 #include <span>
 
@@ -194,7 +195,77 @@ Result<std::vector<PageRun>> working_set_runs(const Object& top, uint64_t memory
     return runs;
 }
 
+Result<std::vector<ChunkPack>> chunk_packs(const Object& top, uint64_t chunk_size, uint64_t& left) {
+    std::vector<ChunkPack> packs;
+    const Value* field = top.find("packs");
+    if (!field) return packs;
+    const Array* array = field->array();
+    if (!array) return fail("\"packs\" is not an array");
+    if (array->size() > kMaxPacks)
+        return fail(std::to_string(array->size()) + " packs; a manifest names at most " +
+                    std::to_string(kMaxPacks));
+    for (const Value& element : *array) {
+        const std::string which = "pack " + std::to_string(packs.size());
+        const Object* o = element.object();
+        const auto id = o ? chunk_id(o->find_string("id")) : std::nullopt;
+        const Array* chunks = o ? o->find_array("chunks") : nullptr;
+        if (!id || !chunks || chunks->empty())
+            return fail(which + " is not {\"id\": ID, \"chunks\": [[ID, LENGTH, STORED], ...]}");
+        if (chunks->size() > left)
+            return fail(which + ": " + std::to_string(chunks->size()) + " chunks, past the " +
+                        std::to_string(kMaxManifestChunks) + " a manifest may name in all");
+        left -= chunks->size();
+        ChunkPack pack{*id, {}};
+        pack.chunks.reserve(chunks->size());
+        uint64_t bytes = 0;
+        for (const Value& entry : *chunks) {
+            const Array* e = entry.array();
+            const auto chunk = e && e->size() == 3 ? chunk_id((*e)[0].string()) : std::nullopt;
+            const auto length = chunk ? (*e)[1].u64() : std::nullopt;
+            const auto stored = length ? (*e)[2].u64() : std::nullopt;
+            if (!stored || *length == 0 || *length > chunk_size || *stored == 0 ||
+                *stored > *length)
+                return fail(which + ": chunk " + std::to_string(pack.chunks.size()) +
+                            " is not [ID, LENGTH, STORED] of 1 to " + std::to_string(chunk_size) +
+                            " bytes, stored in no more");
+            bytes += *stored;
+            if (bytes > kMaxPackBytes)
+                return fail(which + ": more than the " + std::to_string(kMaxPackBytes) +
+                            " bytes a pack may have");
+            pack.chunks.push_back({*chunk, *length, *stored});
+        }
+        packs.push_back(std::move(pack));
+    }
+    return packs;
+}
+
 }  // namespace
+
+uint64_t ChunkPack::bytes() const {
+    uint64_t n = 0;
+    for (const auto& c : chunks) n += c.stored;
+    return n;
+}
+
+std::vector<uint64_t> Manifest::working_set_chunks() const {
+    return chunks_holding(working_set, chunk_size, memory.chunks.size());
+}
+
+std::vector<uint64_t> chunks_holding(std::span<const PageRun> runs, uint64_t chunk_size,
+                                     uint64_t count) {
+    std::vector<uint64_t> wanted;
+    for (const auto& run : runs) {
+        if (run.pages == 0) continue;
+        const uint64_t first = run.offset / chunk_size;
+        const uint64_t last = (run.offset + run.pages * kGuestPageSize - 1) / chunk_size;
+        for (uint64_t i = first; i <= last && i < count; ++i)
+            if (wanted.empty() || wanted.back() != i) wanted.push_back(i);
+    }
+    // Runs come written first, then read: a chunk may hold both.
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    return wanted;
+}
 
 uint64_t ChunkPatch::page_count() const {
     uint64_t n = 0;
@@ -232,7 +303,23 @@ std::string encode_manifest(const Manifest& m) {
         out += i > 0 ? ",\n  " : "\n  ";
         append_chunks(out, m.drives[i].image, "\"id\": " + in_quotes(m.drives[i].id) + ", ");
     }
-    out += "]}\n";
+    out += "]";
+    // Only where there are packs: a manifest without is the text an older push wrote.
+    if (!m.packs.empty()) {
+        out += ",\n \"packs\": [";
+        for (size_t p = 0; p < m.packs.size(); ++p) {
+            out += p > 0 ? ",\n  {\"id\": " : "\n  {\"id\": ";
+            out += in_quotes(m.packs[p].id.hex()) + ", \"chunks\": [";
+            const auto& chunks = m.packs[p].chunks;
+            for (size_t i = 0; i < chunks.size(); ++i)
+                out += (i > 0 ? ", [" : "[") + in_quotes(chunks[i].id.hex()) + ", " +
+                       std::to_string(chunks[i].length) + ", " + std::to_string(chunks[i].stored) +
+                       "]";
+            out += "]}";
+        }
+        out += "]";
+    }
+    out += "}\n";
     return out;
 }
 
@@ -278,6 +365,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
         return fail("memory: " + std::to_string(m.memory.bytes) + " bytes, not whole pages");
     EMBER_TRY(assign(working_set_runs(top, m.memory.bytes), m.working_set));
     EMBER_TRY(assign(stored_drives(top, m.chunk_size, left), m.drives));
+    EMBER_TRY(assign(chunk_packs(top, m.chunk_size, left), m.packs));
     return m;
 }
 

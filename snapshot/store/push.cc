@@ -175,6 +175,57 @@ Result<void> chunk_file(const UniqueFd& fd, const std::string& what, uint64_t ch
     return {};
 }
 
+// The working set's chunks once more, as packs of at most `most` bytes put into `store` (where
+// given): each chunk's stored form (compressed as push compresses it) in the order a restore
+// installs them, each chunk once; a patched chunk's base (the parent's) and its patch.
+Result<void> pack_working_set(Manifest& m, const UniqueFd& memory, const ParentSnapshot* parent,
+                              int level, uint64_t most, ChunkSink* store, PushCounts& counts) {
+    std::unordered_set<ChunkId, ChunkIdHash> packed;
+    std::vector<uint8_t> bytes;
+    ChunkPack pack;
+    auto close = [&]() -> Result<void> {
+        if (pack.chunks.empty()) return {};
+        pack.id = chunk_id_of(bytes);
+        if (store != nullptr) EMBER_TRY(store->put(pack.id, bytes, bytes.size()), "pack");
+        ++counts.packs;
+        counts.packed += pack.chunks.size();
+        counts.pack_bytes += bytes.size();
+        m.packs.push_back(std::move(pack));
+        pack = {};
+        bytes.clear();
+        return {};
+    };
+    auto add = [&](const ChunkId& id, std::span<const uint8_t> chunk) -> Result<void> {
+        if (!packed.insert(id).second) return {};
+        const auto frame = compress_chunk(chunk, level);
+        const std::span<const uint8_t> stored = frame ? std::span<const uint8_t>(*frame) : chunk;
+        if (bytes.size() + stored.size() > most) EMBER_TRY(close());
+        bytes.insert(bytes.end(), stored.begin(), stored.end());
+        pack.chunks.push_back({id, chunk.size(), stored.size()});
+        return {};
+    };
+    for (uint64_t c : m.working_set_chunks()) {
+        const auto& id = m.memory.chunks[c];
+        if (!id) continue;
+        std::vector<uint8_t> piece(m.chunk_length(m.memory.bytes, c));
+        EMBER_TRY(pread_exact(memory.get(), piece, c * m.chunk_size), "memory file");
+        const auto patch = m.memory.patches.find(c);
+        if (patch == m.memory.patches.end() || parent == nullptr) {
+            EMBER_TRY(add(*id, piece));
+            continue;
+        }
+        auto base = parent->chunks.get(*id, piece.size());
+        EMBER_TRY(base, "the parent's chunk " + std::to_string(c));
+        EMBER_TRY(add(*id, **base));
+        std::vector<uint8_t> pages;
+        for (const auto& [first, n] : patch->second.runs)
+            pages.insert(pages.end(), piece.begin() + uint64_t{first} * kGuestPageSize,
+                         piece.begin() + uint64_t{first + n} * kGuestPageSize);
+        EMBER_TRY(add(patch->second.pages, pages));
+    }
+    return close();
+}
+
 // A snapshot a restore would refuse: its manifest names more chunks than a manifest may.
 std::string too_many_chunks(uint64_t chunk_size) {
     return "in chunks of " + std::to_string(chunk_size >> 10) + " KiB its files make more than " +
@@ -254,6 +305,10 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
     m.memory.bytes = identity.memory_bytes;
     EMBER_TRY(chunk_file(*memory, "memory file " + in.memory_path, m.chunk_size, store, tally,
                          m.memory, parent));
+    PushCounts packs;
+    if (in.pack_bytes > 0)
+        EMBER_TRY(pack_working_set(m, *memory, parent, in.compression_level,
+                                   std::min(in.pack_bytes, kMaxPackBytes), store, packs));
     for (const auto& d : in.drives) {
         auto path = drive_path(snapshot->config, d);
         EMBER_TRY(path);
@@ -274,7 +329,12 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
                              drive.image));
         m.drives.push_back(std::move(drive));
     }
-    if (out != nullptr) *out = tally.counts();
+    if (out != nullptr) {
+        *out = tally.counts();
+        out->packs = packs.packs;
+        out->packed = packs.packed;
+        out->pack_bytes = packs.pack_bytes;
+    }
     return m;
 }
 
@@ -286,6 +346,7 @@ Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const 
     EMBER_TRY(manifest);
     uint64_t chunks = manifest->state.chunks.size() + manifest->memory.chunks.size();
     for (const auto& d : manifest->drives) chunks += d.image.chunks.size();
+    for (const auto& p : manifest->packs) chunks += p.chunks.size();
     if (chunks > kMaxManifestChunks) return fail(too_many_chunks(manifest->chunk_size));
     const std::string text = encode_manifest(*manifest);
     counts.manifest = manifest_digest(text);

@@ -28,6 +28,8 @@ struct PushInput {
     std::vector<DriveImage> drives;
     uint64_t chunk_size = 0;
     int compression_level = kDefaultCompressionLevel;  // zstd's (chunk_codec.h); 0: none
+    // The most a pack of the working set's chunks holds (manifest.h); 0: no packs.
+    uint64_t pack_bytes = kMaxPackBytes;
 };
 
 struct PushCounts {
@@ -39,6 +41,9 @@ struct PushCounts {
     uint64_t patched = 0;       // memory chunks put as the parent's with a patch of their own
     uint64_t stored_bytes = 0;  // bytes this push wrote
     uint64_t stored_uncompressed = 0;  // the same chunks' bytes before compression
+    uint64_t packs = 0;                // packs of the working set's chunks
+    uint64_t packed = 0;               // the chunks in them
+    uint64_t pack_bytes = 0;           // their bytes
     ChunkId manifest;  // the SHA-256 of the manifest's text, which pins this snapshot
 };
 

@@ -108,6 +108,8 @@ TEST_F(RadosGatewayStore, APushAndClonesAtOnceFromItFetchEachChunkOnceAllSigned)
         EXPECT_LE(n, 1) << "chunk " << c->hex() << " fetched " << n << " times";
         fetched_chunks += n;
     }
+    for (const auto& p : manifest->packs)
+        fetched_chunks += gateway.requests("\"GET /fleet-snapshots/chunks/" + p.id.hex());
     EXPECT_GT(fetched_chunks, 0);
     EXPECT_EQ(gateway.requests("\"GET /fleet-snapshots/snapshots/fn.json"), count);
     EXPECT_EQ(count_lines_containing(gateway.log(), "\" 403 "), 0) << "every request signed";

@@ -111,6 +111,58 @@ TEST(SnapshotStore, AManifestThatARestoreCouldNotTrustIsRefusedWithItsReason) {
     }
 }
 
+// A manifest's packs read back as written; one that would make a restore read past a chunk's
+// bound, or a pack past its own, is refused; a manifest without packs says nothing of them, as an
+// older push's text did.
+TEST(SnapshotStore, AManifestsPacksReadBackAndOnesPastTheirBoundsAreRefused) {
+    Manifest m = sample();
+    EXPECT_EQ(encode_manifest(m).find("packs"), std::string::npos);
+    const ChunkId a = chunk_id_of(bytes_of("a")), b = chunk_id_of(bytes_of("b"));
+    m.packs.push_back({chunk_id_of(bytes_of("pack 0")), {{a, 16384, 900}, {b, 4096, 4096}}});
+    m.packs.push_back({chunk_id_of(bytes_of("pack 1")), {{b, 20, 20}}});
+    const std::string good = encode_manifest(m);
+    auto back = parse_manifest(good);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(*back, m);
+    EXPECT_EQ(back->packs[0].bytes(), 4996u);
+    EXPECT_NE(good.find("\"version\": 1"), std::string::npos) << "a reader without packs reads it";
+
+    auto with = [&](std::string_view from, std::string_view to) {
+        std::string s = good;
+        const size_t at = s.find(from);
+        EXPECT_NE(at, std::string::npos) << from;
+        return s.replace(at, from.size(), to);
+    };
+    const std::string many = [&] {
+        // 17 entries of 4 MiB stored as they are: past a pack's 64 MiB.
+        Manifest big = m;
+        big.chunk_size = uint64_t{4} << 20;
+        big.state.chunks.resize(1);
+        big.memory = {uint64_t{4} << 20, {std::nullopt}};
+        big.drives.clear();
+        big.working_set.clear();
+        big.packs = {{a, std::vector<PackedChunk>(17, {b, uint64_t{4} << 20, uint64_t{4} << 20})}};
+        return encode_manifest(big);
+    }();
+    const std::pair<std::string, std::string> cases[] = {
+        {with(", 900]", ", 16385]"), "stored in no more"},
+        {with("16384, 900", "32768, 900"), "of 1 to 16384 bytes"},
+        {with(", 4096, 4096]", ", 0, 0]"), "pack 0: chunk 1 is not"},
+        {with("\"packs\": [", "\"packs\": {\"x\": 1}, \"ignored\": ["), "\"packs\" is not"},
+        {with("{\"id\": \"" + chunk_id_of(bytes_of("pack 1")).hex() + "\", \"chunks\": [",
+              "{\"id\": \"" + chunk_id_of(bytes_of("pack 1")).hex() +
+                  "\", \"chunks\": [], \"x\": ["),
+         "pack 1 is not"},
+        {many, "more than the 67108864 bytes a pack may have"},
+    };
+    for (const auto& [text, reason] : cases) {
+        auto refused = parse_manifest(text);
+        ASSERT_FALSE(refused) << reason;
+        EXPECT_NE(refused.error().message.find(reason), std::string::npos)
+            << refused.error().message << " (wanted: " << reason << ")";
+    }
+}
+
 // sample() with memory's chunk 3 patched onto chunk 0's bytes: pages 1 and 3 its own.
 Manifest patched_sample() {
     Manifest m = sample();
@@ -416,6 +468,27 @@ class CountingStore final : public ChunkStore {
         EMBER_TRY(check_chunk(id, length, it->second));
         return std::make_shared<const std::vector<uint8_t>>(it->second);
     }
+    // An object read only by ranges (a pack): named by its bytes' SHA-256, as push names one.
+    ChunkId add_object(std::vector<uint8_t> bytes) {
+        const ChunkId id = chunk_id_of(bytes);
+        objects_[id.hex()] = std::move(bytes);
+        return id;
+    }
+    Result<std::vector<uint8_t>> get_range(const ChunkId& object, uint64_t offset,
+                                           uint64_t length) override {
+        std::lock_guard lock(mutex_);
+        ++ranges_;
+        auto it = objects_.find(object.hex());
+        if (it == objects_.end() || offset > it->second.size() ||
+            length > it->second.size() - offset)
+            return fail("no such range of " + object.hex());
+        return std::vector<uint8_t>(it->second.begin() + static_cast<ptrdiff_t>(offset),
+                                    it->second.begin() + static_cast<ptrdiff_t>(offset + length));
+    }
+    int ranges() {
+        std::lock_guard lock(mutex_);
+        return ranges_;
+    }
     int gets(const std::vector<uint8_t>& bytes) { return gets_[chunk_id_of(bytes).hex()]; }
     int total() {
         int n = 0;
@@ -423,11 +496,51 @@ class CountingStore final : public ChunkStore {
         return n;
     }
     std::map<std::string, std::vector<uint8_t>> chunks_;
+    std::map<std::string, std::vector<uint8_t>> objects_;
 
   private:
     std::mutex mutex_;
     std::map<std::string, int> gets_;
+    int ranges_ = 0;
 };
+
+// `chunks` packed as push packs them (each compressed where that saves, at zstd's level 3), into a
+// pack object of `store`, and the manifest of a memory of those chunks whose working set is all of
+// it.
+Manifest packed_memory(CountingStore& store, const std::vector<std::vector<uint8_t>>& chunks) {
+    Manifest m;
+    m.chunk_size = chunks.front().size();
+    m.memory.bytes = chunks.size() * m.chunk_size;
+    ChunkPack pack;
+    std::vector<uint8_t> bytes;
+    for (const auto& c : chunks) {
+        store.add(c);
+        m.memory.chunks.push_back(chunk_id_of(c));
+        const auto frame = compress_chunk(c, 3);
+        const std::vector<uint8_t>& stored = frame ? *frame : c;
+        bytes.insert(bytes.end(), stored.begin(), stored.end());
+        pack.chunks.push_back({chunk_id_of(c), c.size(), stored.size()});
+    }
+    pack.id = store.add_object(std::move(bytes));
+    m.packs.push_back(std::move(pack));
+    m.working_set = {{0, m.memory.bytes / 4096, false}};
+    return m;
+}
+
+// What a delivery of `runs` handed over: each chunk's bytes by offset.
+std::map<uint64_t, std::vector<uint8_t>> delivered(ChunkedMemory& memory,
+                                                   std::span<const PageRun> runs) {
+    std::mutex mutex;
+    std::map<uint64_t, std::vector<uint8_t>> taken;
+    auto done = memory.deliver(runs, [&](const MemoryExtent& e) -> Result<void> {
+        const std::lock_guard guard(mutex);
+        taken[e.offset] = e.bytes ? std::vector<uint8_t>(e.bytes, e.bytes + e.length)
+                                  : std::vector<uint8_t>(e.length, 0);
+        return {};
+    });
+    EXPECT_TRUE(done) << done.error().message;
+    return taken;
+}
 
 TEST(SnapshotStore, ChunkedMemoryFetchesAChunkWhenAskedAndAWorkingSetsChunksAhead) {
     constexpr uint64_t kChunk = 16384;
@@ -549,6 +662,54 @@ TEST(SnapshotStore, ACorruptChunkIsAnErrorAndNeverHandedOut) {
 
 // A drive's image read at any offset: the chunks a read spans, each fetched once while kept, the
 // zero chunk never, a read past the end short, and a corrupt chunk an error, never its bytes.
+// A working set whose chunks a pack holds comes from it a range at a time (kPackReadBytes), no
+// chunk asked for alone; a chunk the pack holds wrong, or a pack the store cannot read, is
+// fetched alone instead, and every byte handed over is still the chunk's.
+TEST(SnapshotStore, AWorkingSetComesFromItsPackARangeAtATimeAndAloneWhereThatFails) {
+    constexpr uint64_t kChunk = 128 << 10;
+    std::vector<std::vector<uint8_t>> chunks;
+    for (int i = 0; i < 40; ++i) {  // 5 MiB: three reads of at most 2 MiB
+        std::vector<uint8_t> c(kChunk, static_cast<uint8_t>(i + 1));
+        for (size_t b = 0; b < c.size(); b += 97) c[b] = static_cast<uint8_t>(b * (i + 3));
+        chunks.push_back(std::move(c));
+    }
+    CountingStore store;
+    const Manifest m = packed_memory(store, chunks);
+    ASSERT_LT(m.packs[0].bytes(), m.memory.bytes) << "the chunks are stored compressed";
+    std::map<uint64_t, std::vector<uint8_t>> expected;
+    for (size_t i = 0; i < chunks.size(); ++i) expected[i * kChunk] = chunks[i];
+    {
+        ChunkedMemory memory(m, store, 32);
+        EXPECT_EQ(delivered(memory, m.working_set), expected);
+        EXPECT_EQ(store.total(), 0) << "no chunk asked for alone";
+        EXPECT_EQ(store.ranges(), 3);
+        EXPECT_EQ(memory.counts().pack_reads, 3u);
+        EXPECT_EQ(memory.counts().pack_bytes, m.packs[0].bytes());
+        EXPECT_EQ(memory.counts().packed, chunks.size());
+        EXPECT_EQ(memory.counts().ahead, chunks.size());
+    }
+    // The pack's copy of chunk 7 rots: chunk 7 alone is fetched alone.
+    auto& pack = store.objects_.at(m.packs[0].id.hex());
+    uint64_t at = 0;
+    for (int i = 0; i < 7; ++i) at += m.packs[0].chunks[i].stored;
+    pack[at + m.packs[0].chunks[7].stored / 2] ^= 0x55;
+    {
+        ChunkedMemory memory(m, store, 32);
+        EXPECT_EQ(delivered(memory, m.working_set), expected);
+        EXPECT_EQ(store.total(), 1);
+        EXPECT_EQ(store.gets(chunks[7]), 1);
+        EXPECT_EQ(memory.counts().packed, chunks.size() - 1);
+    }
+    // The pack is gone from the store: every chunk alone.
+    store.objects_.clear();
+    {
+        ChunkedMemory memory(m, store, 32);
+        EXPECT_EQ(delivered(memory, m.working_set), expected);
+        EXPECT_EQ(store.total(), 1 + 40);
+        EXPECT_EQ(memory.counts().packed, 0u);
+    }
+}
+
 TEST(SnapshotStore, AChunkedImageReadsAcrossChunksAndFetchesNoZeros) {
     constexpr uint64_t kChunk = 4096;
     std::vector<uint8_t> image(3 * kChunk + 100);
@@ -902,6 +1063,30 @@ TEST(SnapshotStore, ALateAnswerFromTheFetcherIsDroppedNotTakenForTheNext) {
     EXPECT_EQ(*second, "{}");
 }
 
+// A range of an object through ember-store-fetch: asked for by its offset and length, and taken
+// only whole. The fetcher here answers every RANGE with the same 3 bytes.
+TEST(SnapshotStore, ARangeThroughTheFetcherIsAskedForByOffsetAndLengthAndTakenOnlyWhole) {
+    testing::TempDir dir;
+    const std::string fetcher = fake_fetcher(dir,
+                                             "while read -r id verb path offset n; do\n"
+                                             "  echo \"$verb $path $offset $n\" >> asked\n"
+                                             "  printf '%s OK 3\\nabc' \"$id\"\n"
+                                             "done\n");
+    auto store = FetcherStore::start(fetcher, "http://store.invalid", std::chrono::seconds(30));
+    ASSERT_TRUE(store) << store.error().message;
+    const ChunkId pack = chunk_id_of(bytes_of("pack"));
+    auto three = (*store)->get_range(pack, 5, 3);
+    ASSERT_TRUE(three) << three.error().message;
+    EXPECT_EQ(*three, bytes_of("abc"));
+    auto short_one = (*store)->get_range(pack, 8, 4);
+    ASSERT_FALSE(short_one);
+    EXPECT_NE(short_one.error().message.find("3 bytes where 4 were asked for"), std::string::npos)
+        << short_one.error().message;
+    store->reset();
+    EXPECT_EQ(testing::read_file(dir.path() + "/asked"),
+              "RANGE chunks/" + pack.hex() + " 5 3\nRANGE chunks/" + pack.hex() + " 8 4\n");
+}
+
 // A push into a bucket through ember-store-fetch: a HAS for each chunk, a PUT of its bytes for each
 // the store lacks, then the manifest's PUT. The fetcher here takes each PUT's bytes from the pipe
 // exactly (dd, a byte at a time), so a PUT not framed as its line says leaves the next request
@@ -1069,6 +1254,54 @@ TEST(SnapshotStore, ALockHeldForEverDelaysAFetchButDoesNotStopIt) {
     auto got = (*cache)->get(chunk_id_of(chunk), chunk.size());
     ASSERT_TRUE(got) << got.error().message;
     EXPECT_EQ(**got, chunk);
+}
+
+// Through the host's cache: the first restore reads the pack once for all its chunks, which the
+// cache then keeps; the next finds every chunk there and reads nothing. A chunk whose lock
+// another process holds (its fetch under way) is left out of the read, for a fetch of its own
+// that waits for the other's.
+TEST(SnapshotStore, ACacheReadsAPackOnceAndLeavesAChunkAnotherFetchHoldsOutOfTheRead) {
+    testing::TempDir dir;
+    CountingStore origin;
+    const auto chunks = some_chunks(8, 65536);
+    const Manifest m = packed_memory(origin, chunks);
+    {
+        auto cache = ChunkCache::open(dir.path(), 64 << 20, origin, std::chrono::minutes(10));
+        ASSERT_TRUE(cache) << cache.error().message;
+        ChunkedMemory memory(m, **cache, 8);
+        EXPECT_EQ(delivered(memory, m.working_set).size(), chunks.size());
+        EXPECT_EQ(origin.ranges(), 1);
+        EXPECT_EQ(origin.total(), 0);
+        (*cache)->flush();
+        EXPECT_EQ((*cache)->counts().fetched, chunks.size());
+    }
+    {
+        auto cache = ChunkCache::open(dir.path(), 64 << 20, origin, std::chrono::minutes(10));
+        ASSERT_TRUE(cache) << cache.error().message;
+        ChunkedMemory memory(m, **cache, 8);
+        EXPECT_EQ(delivered(memory, m.working_set).size(), chunks.size());
+        EXPECT_EQ(origin.ranges(), 1) << "a warm cache reads nothing";
+        EXPECT_EQ((*cache)->counts().hits, chunks.size());
+    }
+    testing::TempDir empty;
+    auto cache = ChunkCache::open(empty.path(), 64 << 20, origin, std::chrono::milliseconds(300));
+    ASSERT_TRUE(cache) << cache.error().message;
+    const ChunkId busy = chunk_id_of(chunks[0]);
+    // The lock files are made as a cache first uses them.
+    ASSERT_TRUE((*cache)->get(chunk_id_of(chunks[1]), chunks[1].size()));
+    const int gets_before = origin.total();
+    auto others = others_lock(empty.path(), busy);
+    ASSERT_TRUE(others.taken);
+    Unpacked got = (*cache)->get_packed(m.packs[0].id, 0, m.packs[0].chunks);
+    EXPECT_EQ(got.chunks[0], nullptr) << "another's fetch holds it";
+    EXPECT_NE(got.chunks[1], nullptr) << "in the cache already";
+    for (size_t i = 2; i < chunks.size(); ++i) ASSERT_NE(got.chunks[i], nullptr) << i;
+    EXPECT_EQ(*got.chunks[5], chunks[5]);
+    EXPECT_EQ(got.reads, 1u);
+    EXPECT_EQ(got.bytes,
+              m.packs[0].bytes() - m.packs[0].chunks[0].stored - m.packs[0].chunks[1].stored)
+        << "the range starts at the first chunk it fetches";
+    EXPECT_EQ(origin.total(), gets_before);
 }
 
 }  // namespace

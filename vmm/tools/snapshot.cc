@@ -1,6 +1,6 @@
 // ember-snapshot push --snapshot-path STATE --mem-file-path MEM [--working-set WS]
 //                     [--drive ID[=IMAGE]]... [--chunk-size BYTES] [--parent NAME]
-//                     [--compression-level N] MANIFEST_URL
+//                     [--compression-level N] [--pack-bytes N] MANIFEST_URL
 // ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM --working-set WS
 // push: puts a snapshot into a store (snapshot/store/manifest.h) as the manifest at MANIFEST_URL
 // (file:///STORE/snapshots/NAME.json, or s3://BUCKET[/PREFIX]/snapshots/NAME.json with S3's
@@ -12,7 +12,9 @@
 // its runtime's): a memory chunk that differs from the parent's in a few pages goes in as those
 // pages alone, a patch onto the parent's chunk. Each chunk is stored as one zstd frame at
 // --compression-level N (1-19; 3 unless given) where that saves an eighth of its bytes; 0 stores
-// every chunk as it is.
+// every chunk as it is. The working set's chunks go in once more, in packs of at most
+// --pack-bytes N (64 MiB unless given, and at most that; 0: none), which a restore reads a few MiB
+// at a time rather than a chunk at a time.
 // ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] [--manifest-sha256 HEX]
 //                     [--drive-root DIR [--writable-drive ID]...] MANIFEST_URL
 // ember-snapshot find-view --cache DIR [--cache-bytes N] [--fetcher PATH] [--manifest-sha256 HEX]
@@ -72,7 +74,7 @@ int usage() {
         stderr,
         "usage: ember-snapshot push --snapshot-path STATE --mem-file-path MEM "
         "[--working-set WS] [--drive ID[=IMAGE]]... [--chunk-size BYTES] [--parent NAME] "
-        "[--compression-level N] MANIFEST_URL\n"
+        "[--compression-level N] [--pack-bytes N] MANIFEST_URL\n"
         "       ember-snapshot view --cache DIR [--cache-bytes N] [--fetcher PATH] "
         "[--manifest-sha256 HEX] [--drive-root DIR [--writable-drive ID]...] MANIFEST_URL\n"
         "       ember-snapshot find-view --cache DIR [--cache-bytes N] [--fetcher PATH] "
@@ -123,13 +125,15 @@ Result<int> push(const PushInput& in, const std::string& url_text, const std::st
         "parent's), %llu stored (%llu bytes; %llu before compression) and %llu shared with what "
         "the store held; %llu%% of the snapshot's %llu bytes were in the store already; %llu "
         "chunks of zeros not stored; "
+        "the working set's %llu chunks in %llu packs (%llu bytes); "
         "the manifest's SHA-256 %s\n",
         url_text.c_str(), u(counts->chunks), u(in.chunk_size >> 10), u(counts->patched),
         u(counts->stored), u(counts->stored_bytes), u(counts->stored_uncompressed),
         u(counts->shared),
         u(counts->bytes == 0 ? 0
                              : (counts->bytes - counts->stored_uncompressed) * 100 / counts->bytes),
-        u(counts->bytes), u(counts->zero_chunks), counts->manifest.hex().c_str());
+        u(counts->bytes), u(counts->zero_chunks), u(counts->packed), u(counts->packs),
+        u(counts->pack_bytes), counts->manifest.hex().c_str());
     return 0;
 }
 
@@ -308,7 +312,11 @@ int main(int argc, char** argv) {
           tools::WholeNumber{.out = &store.cache_bytes, .what = "a number of bytes"}},
          {"--chunk-size", tools::WholeNumber{.out = &in.chunk_size, .min = 0, .what = "a number"}},
          {"--compression-level",
-          tools::WholeNumber{.out = &level, .min = 0, .max = 19, .what = "a zstd level"}}},
+          tools::WholeNumber{.out = &level, .min = 0, .max = 19, .what = "a zstd level"}},
+         {"--pack-bytes", tools::WholeNumber{.out = &in.pack_bytes,
+                                             .min = 0,
+                                             .max = kMaxPackBytes,
+                                             .what = "a number of bytes up to 64 MiB"}}},
         &url);
     if (!parsed) {
         std::fprintf(stderr, "ember-snapshot: %s\n", parsed.error().message.c_str());

@@ -4,6 +4,7 @@
 // it over a pipe pair, so that neither links cpp-httplib and OpenSSL itself. Requests on stdin (ID
 // a number the caller picks, PATH under BASE_URL):
 //   ID GET PATH MOST             the object, at most MOST bytes: ID OK LENGTH\n and its bytes
+//   ID RANGE PATH OFFSET LENGTH  LENGTH bytes of the object from OFFSET, exactly: as a GET's
 //   ID HAS PATH                  whether the store holds it: ID YES\n or ID NO\n
 //   ID PUT PATH LENGTH\n BYTES   the object's bytes stored: ID OK 0\n
 // or, to any, ID ERR MESSAGE\n. Answers come on stdout in the order they finish, from N requests at
@@ -31,13 +32,14 @@ namespace {
 
 using namespace ember;
 
-enum class Verb { kGet, kHas, kPut };
+enum class Verb { kGet, kRange, kHas, kPut };
 
 struct Request {
     std::string id, path;
     Verb verb = Verb::kGet;
-    size_t most = 0;   // GET: the bound; PUT: the body's length
-    std::string body;  // PUT's
+    size_t most = 0;    // GET: the bound; RANGE: the length; PUT: the body's length
+    size_t offset = 0;  // RANGE's
+    std::string body;   // PUT's
 };
 
 // The most a GET may ask for or a PUT carry (a chunk is at most 4 MiB; a manifest a few MiB), and
@@ -65,7 +67,7 @@ bool number(std::string_view text, size_t& out) {
 // A request line's words: "ID VERB PATH [N]"; nullopt where it is not one.
 std::optional<Request> parse(std::string_view text) {
     std::vector<std::string_view> words;
-    while (!text.empty() && words.size() < 5) {
+    while (!text.empty() && words.size() < 6) {
         const size_t space = text.find(' ');
         words.push_back(text.substr(0, space));
         text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
@@ -78,6 +80,9 @@ std::optional<Request> parse(std::string_view text) {
     r.path = std::string(words[2]);
     if (words[1] == "GET" && words.size() == 4 && number(words[3], r.most)) {
         r.verb = Verb::kGet;
+    } else if (words[1] == "RANGE" && words.size() == 5 && number(words[3], r.offset) &&
+               number(words[4], r.most)) {
+        r.verb = Verb::kRange;
     } else if (words[1] == "HAS" && words.size() == 3) {
         r.verb = Verb::kHas;
     } else if (words[1] == "PUT" && words.size() == 4 && number(words[3], r.most)) {
@@ -160,8 +165,10 @@ int main(int argc, char** argv) {
                     r = std::move(queue.front());
                     queue.pop_front();
                 }
-                if (r.verb == Verb::kGet) {
-                    auto body = (*fetcher)->get(r.path, r.most);
+                if (r.verb == Verb::kGet || r.verb == Verb::kRange) {
+                    auto body = r.verb == Verb::kGet
+                                    ? (*fetcher)->get(r.path, r.most)
+                                    : (*fetcher)->get_range(r.path, r.offset, r.most);
                     if (body)
                         answers.send(r.id + " OK " + std::to_string(body->size()) + "\n", *body);
                     else
@@ -201,8 +208,8 @@ int main(int argc, char** argv) {
                     break;
                 }
                 answers.send(
-                    "0 ERR a request that is not ID GET PATH MOST, ID HAS PATH or ID PUT "
-                    "PATH LENGTH\n");
+                    "0 ERR a request that is not ID GET PATH MOST, ID RANGE PATH OFFSET LENGTH, "
+                    "ID HAS PATH or ID PUT PATH LENGTH\n");
                 continue;
             }
             if (r->verb == Verb::kPut) {
@@ -214,8 +221,8 @@ int main(int argc, char** argv) {
                 r->body.resize(r->most);
                 if (std::fread(r->body.data(), 1, r->most, stdin) != r->most) break;
             }
-            if (!plain_path(r->path) ||
-                (r->verb == Verb::kGet && (r->most == 0 || r->most > kMostObject))) {
+            if (!plain_path(r->path) || ((r->verb == Verb::kGet || r->verb == Verb::kRange) &&
+                                         (r->most == 0 || r->most > kMostObject))) {
                 answer_error(r->id, "a path or bound a store's object does not have");
                 continue;
             }

@@ -187,13 +187,16 @@ Result<int> run_from_store(const Options& o) {
     EMBER_TRY(server->serve(pidfd.get()));
     report(vmm, server->counts());
     const auto& c = chunks.counts();
-    std::fprintf(stderr,
-                 "ember-uffd: from the store: %llu chunks fetched (%llu bytes), %llu of them "
-                 "ahead for the working set; %llu pages installed\n",
-                 static_cast<unsigned long long>(c.fetched),
-                 static_cast<unsigned long long>(c.fetched_bytes),
-                 static_cast<unsigned long long>(c.ahead),
-                 static_cast<unsigned long long>(server->counts().installed));
+    std::fprintf(
+        stderr,
+        "ember-uffd: from the store: %llu chunks fetched (%llu bytes), %llu of them "
+        "ahead for the working set, %llu of those from %llu reads of its packs (%llu "
+        "bytes); %llu pages installed\n",
+        static_cast<unsigned long long>(c.fetched),
+        static_cast<unsigned long long>(c.fetched_bytes), static_cast<unsigned long long>(c.ahead),
+        static_cast<unsigned long long>(c.packed), static_cast<unsigned long long>(c.pack_reads),
+        static_cast<unsigned long long>(c.pack_bytes),
+        static_cast<unsigned long long>(server->counts().installed));
     if (cache) {
         // Its counts once what it holds back is written: what went past the bound went then.
         cache->flush();

@@ -127,7 +127,10 @@ void StoreFetcher::give_back(Connection c) {
 }
 
 Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, const std::string& path,
-                                                   std::string_view body, size_t most) {
+                                                   std::string_view body, size_t most,
+                                                   std::string_view range) {
+    // A GET's answer with its body: the whole object's, or the range's.
+    const int full = range.empty() ? 200 : 206;
     const std::string url = base_ + "/" + path;
     const std::string what = std::string(method) + " " + url;
     std::string last;
@@ -171,6 +174,7 @@ Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, cons
                              prefix_ + "/" + path, {}, sha256_hex(body)))
                     headers.emplace(std::move(name), std::move(value));
             }
+            if (!range.empty()) headers.emplace("Range", std::string(range));
             auto r = [&] {
                 if (method == "HEAD") return http.Head(prefix_ + "/" + path, headers);
                 if (method == "PUT")
@@ -186,10 +190,10 @@ Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, cons
                         size_t n = 0;
                         const auto [end, ec] =
                             std::from_chars(length.data(), length.data() + length.size(), n);
-                        if (reply.status == 200 && ec == std::errc() &&
+                        if (reply.status == full && ec == std::errc() &&
                             end == length.data() + length.size() && n <= most)
                             reply.body.reserve(n);
-                        return reply.status == 200;
+                        return reply.status == full;
                     },
                     [&](const char* data, size_t length) {
                         if (reply.body.size() + length > most) {
@@ -213,7 +217,10 @@ Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, cons
                         " bytes, headers and all, where its body may be " + std::to_string(most));
         const int status = reply.status;
         const bool whole = answered && !late;  // a GET that is not a 200 was cut short
-        const bool final = status == 404 || status == 403 || status == 401 || status == 410;
+        // A server that answers a range with the whole object (200) reads no ranges: asking again
+        // would not change that.
+        const bool final = status == 404 || status == 403 || status == 401 || status == 410 ||
+                           (!range.empty() && status == 200) || status == 416;
         if (whole && ((status >= 200 && status < 300) || final)) {
             give_back(std::move(c));
             return reply;
@@ -233,6 +240,25 @@ Result<std::string> StoreFetcher::get(const std::string& path, size_t most) {
     if (reply->status != 200)
         return fail("GET " + base_ + "/" + path + ": the store answered HTTP " +
                     std::to_string(reply->status));
+    return std::move(reply->body);
+}
+
+Result<std::string> StoreFetcher::get_range(const std::string& path, uint64_t offset,
+                                            size_t length) {
+    if (length == 0 || offset > UINT64_MAX - length)
+        return fail("GET " + base_ + "/" + path +
+                    ": a range of no bytes, or past any object's end");
+    const std::string range =
+        "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1);
+    auto reply = exchange("GET", path, {}, length, range);
+    EMBER_TRY(reply);
+    if (reply->status != 206)
+        return fail("GET " + base_ + "/" + path + " (" + range + "): the store answered HTTP " +
+                    std::to_string(reply->status) +
+                    (reply->status == 200 ? ", the whole object: it reads no ranges" : ""));
+    if (reply->body.size() != length)
+        return fail("GET " + base_ + "/" + path + " (" + range +
+                    "): " + std::to_string(reply->body.size()) + " bytes");
     return std::move(reply->body);
 }
 

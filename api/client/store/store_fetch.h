@@ -52,6 +52,9 @@ class StoreFetcher {
     // The object at PATH (relative to the base), at most `most` bytes. Safe from several threads,
     // as are has() and put(): each call takes an idle connection or opens one.
     Result<std::string> get(const std::string& path, size_t most);
+    // Bytes `offset` to `offset + length` of the object at PATH, exactly (a GET with Range,
+    // answered 206).
+    Result<std::string> get_range(const std::string& path, uint64_t offset, size_t length);
     // Whether the store holds an object at PATH (a HEAD).
     Result<bool> has(const std::string& path);
     // `body` as the object at PATH (a PUT: an S3 bucket takes one, as does a web server that
@@ -73,9 +76,10 @@ class StoreFetcher {
     StoreFetcher(std::string base, std::string origin, std::string prefix, FetchOptions options);
     // One request, tried again where the network or the server failed (never where the server
     // says the object is not there or not the caller's: 401, 403, 404, 410, which it answers):
-    // its status and, for a GET, its body of at most `most` bytes.
+    // its status and, for a GET, its body of at most `most` bytes (of `range`, a Range header's
+    // value, where one is given).
     Result<Reply> exchange(std::string_view method, const std::string& path, std::string_view body,
-                           size_t most);
+                           size_t most, std::string_view range = {});
     static Result<std::unique_ptr<StoreFetcher>> open_s3(std::string_view base,
                                                          FetchOptions options);
     // A client and the socket it has open now (set by cpp-httplib as it connects), whose bytes
