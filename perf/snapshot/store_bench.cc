@@ -1,9 +1,12 @@
 // perf/snapshot store_bench: a restore from a store of chunks (snapshot/store) against a restore
 // from the memory file on the host's disk, and against what a platform does without a store: copy
 // the memory file over, then load it. The toucher (256 MiB, 64 MiB of it filled) is snapshotted;
-// a lazy restore's first pass records its working set, and the snapshot is pushed with it, twice:
-// its chunks compressed (push's default, zstd level 3) and as they are (--compression-level 0),
-// each into a store of its own, and the empty cache's rows restore from both. Each
+// a lazy restore's first pass records its working set, and the snapshot is pushed with it three
+// times, each into a store of its own: as push does by default (its chunks compressed at zstd level
+// 3, the working set's once more in a pack a restore reads by ranges), the same without the pack
+// (--pack-bytes 0: the working set fetched a chunk at a time), and its chunks as they are
+// (--compression-level 0, with a pack); the empty cache's rows restore from all three, in turn
+// first. Each
 // row times one restore from its start (the handler's spawn where there is one, the load request
 // where not, the copy's start for the copy) to the end of the guest's first pass over its 64 MiB,
 // the function's "first answer"; ember is started beforehand in every row. A restore from the store
@@ -183,22 +186,47 @@ int main() {
     if (!make_snapshot(sock, dir.path() + "/a", s) ||
         !make_snapshot(sock, dir.path() + "/b", other))
         return 1;
-    const std::string store = dir.path() + "/store", raw_store = dir.path() + "/raw-store";
-    // Into `root`, its chunks compressed at zstd's `level` (0: stored as they are).
-    auto push = [&](const Snapshot& x, const std::string& root, const std::string& name,
-                    int level) {
-        auto r = ember::testing::run_process(
-            {EMBER_SNAPSHOT, "push", "--snapshot-path", x.state, "--mem-file-path", x.mem,
-             "--working-set", x.ws, "--compression-level", std::to_string(level),
-             "file://" + root + "/snapshots/" + name + ".json"},
-            std::chrono::minutes(5));
+    const std::string store = dir.path() + "/store", raw_store = dir.path() + "/raw-store",
+                      unpacked_store = dir.path() + "/unpacked-store";
+    // Into `root`, its chunks compressed at zstd's `level` (0: stored as they are), the working
+    // set's packed unless `packs` is false.
+    auto push = [&](const Snapshot& x, const std::string& root, const std::string& name, int level,
+                    bool packs = true) {
+        std::vector<std::string> argv = {EMBER_SNAPSHOT,
+                                         "push",
+                                         "--snapshot-path",
+                                         x.state,
+                                         "--mem-file-path",
+                                         x.mem,
+                                         "--working-set",
+                                         x.ws,
+                                         "--compression-level",
+                                         std::to_string(level),
+                                         "file://" + root + "/snapshots/" + name + ".json"};
+        if (!packs) argv.insert(argv.end() - 1, {"--pack-bytes", "0"});
+        auto r = ember::testing::run_process(argv, std::chrono::minutes(5));
         if (r.exit_code != 0) std::fprintf(stderr, "push: %s\n", r.err.c_str());
         return r;
     };
     const auto first = push(s, store, "a", 3);
     const auto second = push(other, store, "b", 3);
     const auto uncompressed = push(s, raw_store, "a", 0);
-    if (first.exit_code != 0 || second.exit_code != 0 || uncompressed.exit_code != 0) return 1;
+    const auto unpacked = push(s, unpacked_store, "a", 3, false);
+    if (first.exit_code != 0 || second.exit_code != 0 || uncompressed.exit_code != 0 ||
+        unpacked.exit_code != 0)
+        return 1;
+    // The empty cache's restores from the three stores, in turn first (the later ones may meet
+    // the first's writes): run `i` of each.
+    struct EmptyRow {
+        std::string root;
+        std::vector<double>* into;
+    };
+    auto in_turn = [](int i, std::vector<EmptyRow> rows, const auto& one) {
+        std::rotate(rows.begin(), rows.begin() + i % static_cast<int>(rows.size()), rows.end());
+        for (const auto& r : rows)
+            if (!one(r)) return false;
+        return true;
+    };
 
     // Each row's clones' anonymous memory after the first answer, by the row's times.
     std::map<const std::vector<double>*, std::vector<double>> anonymous_kib;
@@ -248,8 +276,8 @@ int main() {
     auto from_store = [&](const std::string& cache, const std::string& root) {
         return through_uffd("file://" + root + "/snapshots/a.json", cache);
     };
-    std::vector<double> local, local_uffd, empty, empty_raw, warm, viewed, view_made, view_unpinned,
-        copied;
+    std::vector<double> local, local_uffd, empty, empty_raw, empty_unpacked, warm, viewed,
+        view_made, view_unpinned, copied;
     // A restore from the store as the client makes one: the handler writes the working set's index
     // beside the state file, and the load names it, so ember pre-faults those pages once they are
     // in.
@@ -264,7 +292,8 @@ int main() {
     if (!std::regex_search(first.out, pinned, std::regex("SHA-256 ([0-9a-f]{64})")))
         return std::fprintf(stderr, "push printed no manifest SHA-256: %s\n", first.out.c_str()), 1;
     const std::string pin = pinned[1];
-    uint64_t fetched_bytes = 0, fetched_chunks = 0, ws_pages = 0;
+    uint64_t fetched_bytes = 0, fetched_chunks = 0, ws_pages = 0, packed = 0, pack_reads = 0,
+             unpacked_chunks = 0;
     // What a warm cache's restore found there and still fetched (none, where the cache kept what
     // the restore before it fetched).
     uint64_t warm_hits = 0, warm_fetched = 0;
@@ -284,22 +313,24 @@ int main() {
                 },
                 uffd_load(s.state, hsock, s.ws), local_uffd))
             return 1;
-        // The two empty caches' rows, in turn first: the second may meet the first's writes.
-        auto as_they_are = [&] {
-            std::filesystem::remove_all(dir.path() + "/cache");
-            return restore(from_store(dir.path() + "/cache", raw_store), fetched_load, empty_raw);
-        };
-        auto compressed = [&] {
-            std::filesystem::remove_all(dir.path() + "/cache");
-            if (!restore(from_store(dir.path() + "/cache", store), fetched_load, empty))
-                return false;
-            fetched_bytes = number_before(handler_log, "bytes\\), [0-9]+ of them ahead");
-            fetched_chunks = number_before(handler_log, "chunks fetched");
-            ws_pages = number_before(handler_log, "working-set pages installed");
-            return true;
-        };
-        if (i % 2 == 0 ? !(as_they_are() && compressed()) : !(compressed() && as_they_are()))
-            return 1;
+        const bool emptied = in_turn(
+            i, {{store, &empty}, {unpacked_store, &empty_unpacked}, {raw_store, &empty_raw}},
+            [&](const EmptyRow& r) {
+                std::filesystem::remove_all(dir.path() + "/cache");
+                if (!restore(from_store(dir.path() + "/cache", r.root), fetched_load, *r.into))
+                    return false;
+                if (r.into == &empty) {
+                    fetched_bytes = number_before(handler_log, "bytes\\), [0-9]+ of them ahead");
+                    fetched_chunks = number_before(handler_log, "chunks fetched");
+                    ws_pages = number_before(handler_log, "working-set pages installed");
+                    packed = number_before(handler_log, "of those from");
+                    pack_reads = number_before(handler_log, "reads of its packs");
+                } else if (r.into == &empty_unpacked) {
+                    unpacked_chunks = number_before(handler_log, "of them ahead");
+                }
+                return true;
+            });
+        if (!emptied) return 1;
         if (!restore(from_store(dir.path() + "/cache", store), fetched_load, warm)) return 1;
         warm_hits = number_before(handler_log, "chunks found there");
         warm_fetched = number_before(handler_log, "fetched into it");
@@ -329,7 +360,8 @@ int main() {
     struct Remote {
         int rtt_ms;
         uint64_t gbit_per_second;  // the link's rate, shared by every connection; 0: no limit
-        std::vector<double> empty = {}, empty_raw = {}, warm = {}, unpinned = {}, copied = {};
+        std::vector<double> empty = {}, empty_raw = {}, empty_unpacked = {}, warm = {},
+                            unpinned = {}, copied = {};
         std::string where() const {
             return std::to_string(rtt_ms) + " ms away" +
                    (gbit_per_second > 0 ? " on " + std::to_string(gbit_per_second) + " Gbit/s"
@@ -347,17 +379,17 @@ int main() {
             return through_uffd(url + "/" + root + "/snapshots/a.json", cache);
         };
         for (int i = 0; i < runs; ++i) {
-            auto as_they_are = [&] {
-                std::filesystem::remove_all(dir.path() + "/cache");
-                return restore(over_http(dir.path() + "/cache", "raw-store"), fetched_load,
-                               r.empty_raw);
-            };
-            auto compressed = [&] {
-                std::filesystem::remove_all(dir.path() + "/cache");
-                return restore(over_http(dir.path() + "/cache"), fetched_load, r.empty);
-            };
-            if (i % 2 == 0 ? !(as_they_are() && compressed()) : !(compressed() && as_they_are()))
-                return std::fprintf(stderr, "%s\n", handler_log.c_str()), 1;
+            const bool emptied =
+                in_turn(i,
+                        {{"store", &r.empty},
+                         {"unpacked-store", &r.empty_unpacked},
+                         {"raw-store", &r.empty_raw}},
+                        [&](const EmptyRow& row) {
+                            std::filesystem::remove_all(dir.path() + "/cache");
+                            return restore(over_http(dir.path() + "/cache", row.root), fetched_load,
+                                           *row.into);
+                        });
+            if (!emptied) return std::fprintf(stderr, "%s\n", handler_log.c_str()), 1;
             if (!restore(over_http(dir.path() + "/cache"), fetched_load, r.warm)) return 1;
             const std::string manifest = url + "/store/snapshots/a.json";
             // A pinned view is found without a word to the store: only finding one unpinned is
@@ -397,14 +429,16 @@ int main() {
     row("local memory file, working set (File)", local);
     row("local memory file, working set, through ember-uffd", local_uffd);
     row("store in a local folder, empty cache, chunks as they are", empty_raw);
-    row("store in a local folder, empty cache, chunks compressed", empty);
+    row("store in a local folder, empty cache, compressed, no pack", empty_unpacked);
+    row("store in a local folder, empty cache, compressed, the working set's pack", empty);
     row("store in a local folder, warm cache", warm);
     row("a warm host: the view made, found by its pin (File), from any store", viewed);
     row("copy the memory file on the host, then load", copied);
     for (const auto& r : remote) {
         const std::string at = r.where();
         row("store over HTTP " + at + ", empty cache, chunks as they are", r.empty_raw);
-        row("store over HTTP " + at + ", empty cache, chunks compressed", r.empty);
+        row("store over HTTP " + at + ", empty cache, compressed, no pack", r.empty_unpacked);
+        row("store over HTTP " + at + ", empty cache, compressed, the working set's pack", r.empty);
         row("store over HTTP " + at + ", warm cache", r.warm);
         row("copy the memory file over HTTP " + at + ", then load", r.copied);
     }
@@ -426,13 +460,22 @@ int main() {
     std::printf("\n");
     for (const auto& r : remote)
         std::printf(
-            "%s: store (empty cache) / copy then load %.2f (chunks as they are: %.2f); "
-            "compressed / as they are %.2f\n",
+            "%s: store (empty cache) / copy then load %.2f (no pack: %.2f; chunks as they are: "
+            "%.2f); the pack / no pack %.2f; compressed / as they are %.2f\n",
             r.where().c_str(), percentile(r.empty, 0.5) / percentile(r.copied, 0.5),
+            percentile(r.empty_unpacked, 0.5) / percentile(r.copied, 0.5),
             percentile(r.empty_raw, 0.5) / percentile(r.copied, 0.5),
+            percentile(r.empty, 0.5) / percentile(r.empty_unpacked, 0.5),
             percentile(r.empty, 0.5) / percentile(r.empty_raw, 0.5));
-    std::printf("in a local folder, empty cache: compressed / as they are %.2f\n",
-                percentile(empty, 0.5) / percentile(empty_raw, 0.5));
+    std::printf(
+        "in a local folder, empty cache: the pack / no pack %.2f; compressed / as they are %.2f\n",
+        percentile(empty, 0.5) / percentile(empty_unpacked, 0.5),
+        percentile(empty, 0.5) / percentile(empty_raw, 0.5));
+    std::printf(
+        "the working set's chunks from the store: %llu from %llu reads of its pack, where "
+        "without it %llu requests of a chunk each\n",
+        static_cast<unsigned long long>(packed), static_cast<unsigned long long>(pack_reads),
+        static_cast<unsigned long long>(unpacked_chunks));
     // push: "N stored (BYTES bytes; RAW before compression)".
     std::smatch stored;
     if (std::regex_search(first.out, stored,
