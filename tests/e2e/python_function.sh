@@ -123,6 +123,8 @@ check "ember-store-mount serves the function's root file system" cmp -s -n 65536
 # The clone's drive is the mount's file: ember-uffd writes the state with it at DIR/<drive id>.
 handler_clone 4 "$work/py4.state" --manifest "$manifest" --write-state "$work/py4.state" \
     --drive-root "$work/drives"
+check "clone 4's working set came from the store's pack, by ranges" \
+    grep -Eq "[1-9][0-9]* of those from [1-9][0-9]* reads of its packs" "$work/uffd4.log"
 mount_rc=0
 kill -TERM "$mount_pid"; wait "$mount_pid" || mount_rc=$?
 cat "$work/mount.log"

@@ -52,6 +52,7 @@
 #include "core/base/open_file.h"
 #include "core/memory/guest_memory.h"
 #include "snapshot/decoded_snapshot.h"
+#include "snapshot/store/chunked_memory.h"
 #include "snapshot/store/directory_store.h"
 #include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/manifest_url.h"
@@ -229,8 +230,9 @@ Result<std::vector<bool>> nonzero_pages(const std::string& path) {
     return pages;
 }
 
-// For each chunk size: what a restore fetches ahead for the working set (requests, bytes, against
-// the working set's own bytes), and what the store holds of this memory (chunks not all zeros).
+// For each chunk size: what a restore fetches ahead for the working set (chunks, each a request
+// where the store has no pack, the reads of its pack where it has, bytes, against the working
+// set's own bytes), and what the store holds of this memory (chunks not all zeros).
 Result<int> chunk_sizes(const PushInput& in) {
     auto snapshot = read_snapshot(in.state_path);
     EMBER_TRY(snapshot, "state file " + in.state_path);
@@ -248,8 +250,8 @@ Result<int> chunk_sizes(const PushInput& in) {
                 static_cast<unsigned long long>(set_bytes >> 10), set->runs.size(),
                 static_cast<unsigned long long>(snapshot->identity.memory_bytes >> 20));
     std::printf(
-        "| chunk | requests for the working set | KiB fetched ahead | x working set | "
-        "non-zero chunks | store MiB |\n|---|---|---|---|---|---|\n");
+        "| chunk | chunks for the working set | reads of its pack | KiB fetched ahead | x working "
+        "set | non-zero chunks | store MiB |\n|---|---|---|---|---|---|---|\n");
     for (uint64_t size = 16 << 10; size <= (uint64_t{4} << 20); size *= 2) {
         const uint64_t per = size / kGuestPageSize;
         const uint64_t chunks = (pages->size() + per - 1) / per;
@@ -261,17 +263,25 @@ Result<int> chunk_sizes(const PushInput& in) {
             for (uint64_t p = run.offset / kGuestPageSize;
                  p < run.offset / kGuestPageSize + run.pages; ++p)
                 wanted[p / per] = wanted[p / per] || nonzero[p / per];
-        uint64_t requests = 0, stored = 0;
+        uint64_t requests = 0, stored = 0, reads = 0, read_bytes = 0;
         for (uint64_t c = 0; c < chunks; ++c) {
             requests += wanted[c] ? 1 : 0;
             stored += nonzero[c] ? 1 : 0;
+            // A read of the pack brings chunks until the next would pass kPackReadBytes
+            // (chunked_memory.h), as a restore plans them.
+            if (!wanted[c]) continue;
+            if (reads == 0 || read_bytes + size > kPackReadBytes) {
+                ++reads;
+                read_bytes = 0;
+            }
+            read_bytes += size;
         }
         const uint64_t fetched_kib = requests * (size >> 10);
         const uint64_t store_mib = (stored * size) >> 20;
         std::printf(
-            "| %llu KiB | %llu | %llu | %.2f | %llu | %llu |\n",
+            "| %llu KiB | %llu | %llu | %llu | %.2f | %llu | %llu |\n",
             static_cast<unsigned long long>(size >> 10), static_cast<unsigned long long>(requests),
-            static_cast<unsigned long long>(fetched_kib),
+            static_cast<unsigned long long>(reads), static_cast<unsigned long long>(fetched_kib),
             set_bytes == 0 ? 0.0 : static_cast<double>(requests * size) / set_bytes,
             static_cast<unsigned long long>(stored), static_cast<unsigned long long>(store_mib));
     }
