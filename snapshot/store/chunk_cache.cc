@@ -161,7 +161,7 @@ int ChunkCache::lock_file(off_t lock) {
 }
 
 std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkBytes& queued,
-                                      bool wait) {
+                                      bool wait, bool* mine) {
     const off_t lock = lock_byte(id);
     struct flock range = lock_range(lock, F_WRLCK);
     // Opened (made, in a new cache) before the queue's mutex is taken, which every fetch waits on.
@@ -175,7 +175,11 @@ std::optional<off_t> ChunkCache::lock(const ChunkId& id, uint64_t length, ChunkB
         // would wait for the working set, which waits for this. The chunk is taken from the
         // queue, or fetched without the lock.
         queued = find_queued(id, length);
-        if (queued || queued_locks_.contains(lock)) return std::nullopt;
+        if (queued || queued_locks_.contains(lock)) {
+            if (mine != nullptr) *mine = true;
+            return std::nullopt;
+        }
+        if (mine != nullptr) *mine = held_locks_.contains(lock);
         // A byte this process holds is another of its threads' fetch, which queues its chunk or
         // lets the byte go: this thread waits for either.
         if (!held_locks_.contains(lock)) {
@@ -254,60 +258,74 @@ Unpacked ChunkCache::get_packed(const ChunkId& pack, uint64_t offset,
                                 std::span<const PackedChunk> entries) {
     Unpacked got;
     got.chunks.resize(entries.size());
-    std::vector<std::optional<off_t>> locks(entries.size());
+    // Each lock taken is let go here unless handed to the writer with its chunk.
+    struct Held {
+        ChunkCache& cache;
+        std::vector<std::optional<off_t>> locks;
+        ~Held() {
+            for (const auto& l : locks)
+                if (l) cache.unlock(*l);
+        }
+    } held{*this, std::vector<std::optional<off_t>>(entries.size())};
+    // Entries to fetch: under their locks, or without one where this process holds the byte; and
+    // those another process is fetching, handed out (not kept) where the range brings them anyway.
+    std::vector<bool> fetch(entries.size(), false), others(entries.size(), false);
     size_t first = entries.size(), last = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
         const PackedChunk& e = entries[i];
-        if (auto hit = cached(e.id, e.length)) {
-            ++counts_.hits;
-            got.chunks[i] = std::move(hit);
-            continue;
-        }
+        if (in_cache(e.id, e.length)) continue;
         ChunkBytes queued;
-        locks[i] = lock(e.id, e.length, queued, false);
-        if (queued) {
-            ++counts_.hits;
-            got.chunks[i] = std::move(queued);
+        bool mine = false;
+        held.locks[i] = lock(e.id, e.length, queued, false, &mine);
+        if (queued) continue;                             // get() finds it in the queue
+        if (held.locks[i] && in_cache(e.id, e.length)) {  // another's fetch, ended just now
+            unlock(*std::exchange(held.locks[i], std::nullopt));
             continue;
         }
-        if (!locks[i]) continue;
-        if (auto hit = cached(e.id, e.length)) {  // another fetch's, ended before the lock
-            ++counts_.hits;
-            got.chunks[i] = std::move(hit);
-            unlock(*std::exchange(locks[i], std::nullopt));
+        if (!held.locks[i] && !mine) {  // another process's fetch: get() waits for it
+            others[i] = true;
             continue;
         }
+        fetch[i] = true;
         first = std::min(first, i);
         last = i;
     }
     if (first == entries.size()) return got;
-    // One range, from the first chunk to fetch to the last (those between that the cache had come
-    // too: a cache that had some of a pack's chunks is a rare one, left by a crash or an eviction).
+    // One range, from the first chunk to fetch to the last: what lies between (a chunk the cache
+    // has, or another process is fetching: rare, past a crash or an eviction) comes too.
     uint64_t from = offset, length = 0;
     for (size_t i = 0; i < first; ++i) from += entries[i].stored;
     for (size_t i = first; i <= last; ++i) length += entries[i].stored;
     const auto span = entries.subspan(first, last - first + 1);
-    std::vector<ChunkBytes> brought(span.size());
     auto bytes = origin_.get_range(pack, from, length);
-    got.reads = 1;
-    if (bytes) {
-        got.bytes = bytes->size();
-        std::vector<bool> take(span.size());
-        for (size_t i = 0; i < span.size(); ++i) take[i] = locks[first + i].has_value();
-        unpack(span, *bytes, take, brought);
+    if (!bytes) {
+        got.failed = true;
+        return got;  // the locks go with `held`: get() fetches each alone
     }
+    got.reads = 1;
+    got.bytes = bytes->size();
+    std::vector<ChunkBytes> brought(span.size());
+    std::vector<bool> take(span.size());
+    for (size_t i = 0; i < span.size(); ++i) take[i] = fetch[first + i] || others[first + i];
+    unpack(span, *bytes, take, brought);
     for (size_t i = 0; i < span.size(); ++i) {
-        std::optional<off_t>& held = locks[first + i];
-        if (!held) continue;
-        if (!brought[i]) {  // left to get(), which fetches it alone and says why it cannot
-            unlock(*held);
+        if (!brought[i]) continue;  // left to get(), which fetches it alone and says why
+        if (others[first + i]) {
+            got.chunks[first + i] = std::move(brought[i]);
             continue;
         }
         ++counts_.fetched;
         got.chunks[first + i] = brought[i];
-        queue(span[i].id, std::move(brought[i]), std::exchange(held, std::nullopt));
+        queue(span[i].id, std::move(brought[i]),
+              std::exchange(held.locks[first + i], std::nullopt));
     }
     return got;
+}
+
+bool ChunkCache::in_cache(const ChunkId& id, uint64_t length) const {
+    struct stat st{};
+    return ::fstatat(dir_.get(), path_of(id).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == length;
 }
 
 namespace {

@@ -80,10 +80,12 @@ class ChunkCache final : public ChunkStore {
     ChunkCache& operator=(const ChunkCache&) = delete;
 
     Result<ChunkBytes> get(const ChunkId& id, uint64_t length) override;
-    // The entries the cache has, and one range of the pack from the store for those it lacks
-    // whose locks it can take at once: an entry another fetch holds is left null, for get() to
-    // wait on, so that two restores at once still fetch each chunk once. What it brings is
-    // written to the cache as get()'s fetches are.
+    // One range of the pack from the store for the entries the cache lacks whose locks it can
+    // take at once (or that this process holds: a byte of 65,536 that another of its chunks
+    // holds, as get() fetches them): an entry another process's fetch holds is left null, for
+    // get() to wait on, so that two restores at once still fetch each chunk once, but for bytes
+    // the range brought anyway. Those the cache has are left null too, for get() to read and
+    // check. What it brings is written to the cache as get()'s fetches are.
     Unpacked get_packed(const ChunkId& pack, uint64_t offset,
                         std::span<const PackedChunk> entries) override;
     // Waits until every chunk fetched so far is in the cache (or could not be kept); writes must
@@ -131,6 +133,8 @@ class ChunkCache final : public ChunkStore {
     // The chunk from the cache, checked where this boot has not; nothing where it is missing or
     // bad (a bad one is removed).
     ChunkBytes cached(const ChunkId& id, uint64_t length);
+    // Whether the cache has a file of chunk `id`'s name and length (unread, unchecked).
+    bool in_cache(const ChunkId& id, uint64_t length) const;
     Result<void> keep(const ChunkId& id, const std::vector<uint8_t>& bytes);
     // Hands a fetched chunk, and the lock held for it (if any), to the writer. Where the
     // queue is full it lets held writes go and writes the queue's first chunks itself until its
@@ -143,9 +147,10 @@ class ChunkCache final : public ChunkStore {
     // Takes the lock of `id`'s first two bytes and returns it, to be let go with unlock()
     // (nothing: waited too long, or the lock could not be taken, or the chunk or another of its
     // lock's turned up in this process's queue, the chunk then in `queued`). Without `wait`, one
-    // try: nothing where another fetch holds it.
+    // try: nothing where another fetch holds it, `mine` set where that fetch is this process's
+    // (another of its threads', or a chunk of the same byte queued).
     std::optional<off_t> lock(const ChunkId& id, uint64_t length, ChunkBytes& queued,
-                              bool wait = true);
+                              bool wait = true, bool* mine = nullptr);
     // Lock `lock`'s file (-1 where it cannot be opened); and, under queue_mutex_, its lock let go.
     int lock_file(off_t lock);
     void unlock_locked(off_t lock);

@@ -24,8 +24,11 @@ Unpacked ChunkStore::get_packed(const ChunkId& pack, uint64_t offset,
     uint64_t length = 0;
     for (const auto& e : entries) length += e.stored;
     auto bytes = get_range(pack, offset, length);
+    if (!bytes) {
+        got.failed = true;
+        return got;
+    }
     got.reads = 1;
-    if (!bytes) return got;
     got.bytes = bytes->size();
     unpack(entries, *bytes, std::vector<bool>(entries.size(), true), got.chunks);
     return got;

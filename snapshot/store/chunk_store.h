@@ -29,8 +29,9 @@ struct PackedChunk {
 // What a read of a pack brought: each entry's chunk, checked, or null where it is left to get().
 struct Unpacked {
     std::vector<ChunkBytes> chunks;
-    uint64_t reads = 0;  // ranges read from the store: none, or one
-    uint64_t bytes = 0;  // their bytes
+    uint64_t reads = 0;   // ranges read from the store: none, or one
+    uint64_t bytes = 0;   // their bytes
+    bool failed = false;  // a range was asked for and not had (the pack is not worth asking again)
 };
 
 class ChunkStore {

@@ -1,6 +1,7 @@
 #include "snapshot/store/chunked_memory.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
@@ -86,31 +87,35 @@ std::vector<PackRead> plan_reads(const Manifest& m, std::span<const uint64_t> wa
     struct Place {
         size_t pack, entry;
     };
-    std::unordered_map<ChunkId, Place, ChunkIdHash> places;
-    for (size_t p = 0; p < m.packs.size(); ++p)
-        for (size_t e = 0; e < m.packs[p].chunks.size(); ++e)
-            places.try_emplace(m.packs[p].chunks[e].id, Place{p, e});
+    // The pieces the wanted chunks need, and where the packs first hold each: a manifest's packs
+    // may name many more chunks than the working set has, which cost a pass and nothing kept.
+    std::unordered_map<ChunkId, std::optional<Place>, ChunkIdHash> places;
+    for (uint64_t index : wanted) {
+        if (!m.memory.chunks[index]) continue;
+        places.try_emplace(*m.memory.chunks[index]);
+        if (auto patch = m.memory.patches.find(index); patch != m.memory.patches.end())
+            places.try_emplace(patch->second.pages);
+    }
     std::vector<std::vector<bool>> needed(m.packs.size());
-    for (size_t p = 0; p < m.packs.size(); ++p) needed[p].resize(m.packs[p].chunks.size());
+    for (size_t p = 0; p < m.packs.size(); ++p) {
+        needed[p].resize(m.packs[p].chunks.size());
+        for (size_t e = 0; e < m.packs[p].chunks.size(); ++e) {
+            auto at = places.find(m.packs[p].chunks[e].id);
+            if (at == places.end() || at->second) continue;
+            at->second = Place{p, e};
+            needed[p][e] = true;
+        }
+    }
     // The place of each wanted chunk's first piece, where a pack has it.
     std::vector<std::optional<Place>> first_piece(wanted.size());
-    for (size_t k = 0; k < wanted.size(); ++k) {
-        const auto& id = m.memory.chunks[wanted[k]];
-        if (!id) continue;
-        if (auto at = places.find(*id); at != places.end()) {
-            first_piece[k] = at->second;
-            needed[at->second.pack][at->second.entry] = true;
-        }
-        if (auto patch = m.memory.patches.find(wanted[k]); patch != m.memory.patches.end())
-            if (auto at = places.find(patch->second.pages); at != places.end())
-                needed[at->second.pack][at->second.entry] = true;
-    }
+    for (size_t k = 0; k < wanted.size(); ++k)
+        if (const auto& id = m.memory.chunks[wanted[k]]) first_piece[k] = places.at(*id);
     std::vector<PackRead> reads;
-    // The read that brings each pack's entry, where one does.
-    std::vector<std::vector<size_t>> read_of(m.packs.size());
+    // The read that brings each needed entry, by its pack and place there.
+    std::unordered_map<uint64_t, size_t> read_of;
+    const auto key = [](size_t p, size_t e) { return uint64_t{p} << 32 | e; };
     for (size_t p = 0; p < m.packs.size(); ++p) {
         const auto& chunks = m.packs[p].chunks;
-        read_of[p].assign(chunks.size(), SIZE_MAX);
         uint64_t offset = 0, brought = 0;
         bool open = false;
         for (size_t e = 0; e < chunks.size(); offset += chunks[e++].stored) {
@@ -125,12 +130,12 @@ std::vector<PackRead> plan_reads(const Manifest& m, std::span<const uint64_t> wa
             }
             ++reads.back().count;
             brought += chunks[e].length;
-            read_of[p][e] = reads.size() - 1;
+            read_of[key(p, e)] = reads.size() - 1;
         }
     }
     for (size_t k = 0; k < wanted.size(); ++k) {
         if (first_piece[k])
-            reads[read_of[first_piece[k]->pack][first_piece[k]->entry]].owns.push_back(k);
+            reads[read_of.at(key(first_piece[k]->pack, first_piece[k]->entry))].owns.push_back(k);
         else
             alone.push_back(k);
     }
@@ -144,9 +149,11 @@ Result<void> ChunkedMemory::deliver(std::span<const PageRun> runs, const TakeExt
         chunks_holding(runs, manifest_.chunk_size, manifest_.memory.chunks.size());
     std::vector<size_t> alone;
     const std::vector<PackRead> reads = plan_reads(manifest_, wanted, alone);
-    // Each thread holds one chunk at a time, or a read of a pack (its range, then what it
-    // brought), so what is held is bounded in bytes whatever the runs.
-    const uint64_t held = reads.empty() ? manifest_.chunk_size : 2 * kPackReadBytes;
+    // Each thread holds one chunk at a time, or a read of a pack (its range and what it brought,
+    // a read being one chunk where chunks are larger, and the chunk a patch is put on), so what
+    // is held is bounded in bytes whatever the runs.
+    const uint64_t chunk = manifest_.chunk_size;
+    const uint64_t held = reads.empty() ? chunk : 2 * std::max(kPackReadBytes, chunk) + chunk;
     const uint64_t most = std::max<uint64_t>(1, kMaxAheadBytes / held);
     const auto threads = static_cast<unsigned>(std::min<uint64_t>(fetchers_, most));
     auto deliver_one = [&](size_t k, const Brought& brought) -> Result<void> {
@@ -158,6 +165,9 @@ Result<void> ChunkedMemory::deliver(std::span<const PageRun> runs, const TakeExt
         EMBER_TRY(bytes);
         return take({zeros.offset, zeros.length, (*bytes)->data()});
     };
+    // A pack that could not be read once (gone, or a server that reads no ranges) is not asked
+    // again: its other reads' chunks are fetched alone.
+    std::vector<std::atomic<bool>> failed(manifest_.packs.size());
     // The reads first, as each brings several chunks; then the chunks no pack has.
     auto delivered =
         for_each_at_once(reads.size() + alone.size(), threads, [&](size_t u) -> Result<void> {
@@ -165,15 +175,19 @@ Result<void> ChunkedMemory::deliver(std::span<const PageRun> runs, const TakeExt
             const PackRead& r = reads[u];
             const ChunkPack& pack = manifest_.packs[r.pack];
             const auto entries = std::span(pack.chunks).subspan(r.first, r.count);
-            Unpacked got = store_.get_packed(pack.id, r.offset, entries);
-            {
-                const std::lock_guard guard(counting_);
-                counts_.pack_reads += got.reads;
-                counts_.pack_bytes += got.bytes;
-            }
             Brought brought;
-            for (size_t i = 0; i < entries.size(); ++i)
-                if (got.chunks[i]) brought.emplace_back(entries[i].id, std::move(got.chunks[i]));
+            if (!failed[r.pack]) {
+                Unpacked got = store_.get_packed(pack.id, r.offset, entries);
+                if (got.failed) failed[r.pack] = true;
+                {
+                    const std::lock_guard guard(counting_);
+                    counts_.pack_reads += got.reads;
+                    counts_.pack_bytes += got.bytes;
+                }
+                for (size_t i = 0; i < entries.size(); ++i)
+                    if (got.chunks[i])
+                        brought.emplace_back(entries[i].id, std::move(got.chunks[i]));
+            }
             for (size_t k : r.owns) EMBER_TRY(deliver_one(k, brought));
             return {};
         });

@@ -175,57 +175,6 @@ Result<void> chunk_file(const UniqueFd& fd, const std::string& what, uint64_t ch
     return {};
 }
 
-// The working set's chunks once more, as packs of at most `most` bytes put into `store` (where
-// given): each chunk's stored form (compressed as push compresses it) in the order a restore
-// installs them, each chunk once; a patched chunk's base (the parent's) and its patch.
-Result<void> pack_working_set(Manifest& m, const UniqueFd& memory, const ParentSnapshot* parent,
-                              int level, uint64_t most, ChunkSink* store, PushCounts& counts) {
-    std::unordered_set<ChunkId, ChunkIdHash> packed;
-    std::vector<uint8_t> bytes;
-    ChunkPack pack;
-    auto close = [&]() -> Result<void> {
-        if (pack.chunks.empty()) return {};
-        pack.id = chunk_id_of(bytes);
-        if (store != nullptr) EMBER_TRY(store->put(pack.id, bytes, bytes.size()), "pack");
-        ++counts.packs;
-        counts.packed += pack.chunks.size();
-        counts.pack_bytes += bytes.size();
-        m.packs.push_back(std::move(pack));
-        pack = {};
-        bytes.clear();
-        return {};
-    };
-    auto add = [&](const ChunkId& id, std::span<const uint8_t> chunk) -> Result<void> {
-        if (!packed.insert(id).second) return {};
-        const auto frame = compress_chunk(chunk, level);
-        const std::span<const uint8_t> stored = frame ? std::span<const uint8_t>(*frame) : chunk;
-        if (bytes.size() + stored.size() > most) EMBER_TRY(close());
-        bytes.insert(bytes.end(), stored.begin(), stored.end());
-        pack.chunks.push_back({id, chunk.size(), stored.size()});
-        return {};
-    };
-    for (uint64_t c : m.working_set_chunks()) {
-        const auto& id = m.memory.chunks[c];
-        if (!id) continue;
-        std::vector<uint8_t> piece(m.chunk_length(m.memory.bytes, c));
-        EMBER_TRY(pread_exact(memory.get(), piece, c * m.chunk_size), "memory file");
-        const auto patch = m.memory.patches.find(c);
-        if (patch == m.memory.patches.end() || parent == nullptr) {
-            EMBER_TRY(add(*id, piece));
-            continue;
-        }
-        auto base = parent->chunks.get(*id, piece.size());
-        EMBER_TRY(base, "the parent's chunk " + std::to_string(c));
-        EMBER_TRY(add(*id, **base));
-        std::vector<uint8_t> pages;
-        for (const auto& [first, n] : patch->second.runs)
-            pages.insert(pages.end(), piece.begin() + uint64_t{first} * kGuestPageSize,
-                         piece.begin() + uint64_t{first + n} * kGuestPageSize);
-        EMBER_TRY(add(patch->second.pages, pages));
-    }
-    return close();
-}
-
 // A snapshot a restore would refuse: its manifest names more chunks than a manifest may.
 std::string too_many_chunks(uint64_t chunk_size) {
     return "in chunks of " + std::to_string(chunk_size >> 10) + " KiB its files make more than " +
@@ -248,6 +197,73 @@ Result<std::string> drive_path(const VmConfig& config, const DriveImage& d) {
 }
 
 }  // namespace
+
+Result<void> pack_working_set(Manifest& m, int memory, const ParentSnapshot* parent, int level,
+                              uint64_t most, uint64_t most_chunks, ChunkSink* store,
+                              PushCounts& counts) {
+    std::unordered_set<ChunkId, ChunkIdHash> packed;
+    std::vector<uint8_t> bytes;
+    ChunkPack pack;
+    uint64_t chunks = 0;
+    bool full = false;  // kMaxPacks made, or most_chunks packed: the rest is fetched alone
+    auto close = [&]() -> Result<void> {
+        if (pack.chunks.empty()) return {};
+        pack.id = chunk_id_of(bytes);
+        if (store != nullptr) EMBER_TRY(store->put(pack.id, bytes, bytes.size()), "pack");
+        ++counts.packs;
+        counts.packed += pack.chunks.size();
+        counts.pack_bytes += bytes.size();
+        m.packs.push_back(std::move(pack));
+        pack = {};
+        bytes.clear();
+        full = full || m.packs.size() == kMaxPacks;
+        return {};
+    };
+    auto add = [&](const ChunkId& id, std::span<const uint8_t> chunk) -> Result<void> {
+        if (full || packed.contains(id)) return {};
+        if (chunks == most_chunks) {
+            full = true;
+            return {};
+        }
+        const auto frame = compress_chunk(chunk, level);
+        const std::span<const uint8_t> stored = frame ? std::span<const uint8_t>(*frame) : chunk;
+        if (bytes.size() + stored.size() > most) {
+            EMBER_TRY(close());
+            if (full) return {};
+        }
+        packed.insert(id);
+        ++chunks;
+        bytes.insert(bytes.end(), stored.begin(), stored.end());
+        pack.chunks.push_back({id, chunk.size(), stored.size()});
+        return {};
+    };
+    // Read again, so checked again: a memory file changed since it was cut would pack chunks
+    // that no restore takes.
+    const auto changed = [] { return fail("the memory file changed while it was pushed"); };
+    for (uint64_t c : m.working_set_chunks()) {
+        const auto& id = m.memory.chunks[c];
+        if (!id || full) continue;
+        std::vector<uint8_t> piece(m.chunk_length(m.memory.bytes, c));
+        EMBER_TRY(pread_exact(memory, piece, c * m.chunk_size), "memory file");
+        const auto patch = m.memory.patches.find(c);
+        if (patch == m.memory.patches.end()) {
+            if (chunk_id_of(piece) != *id) return changed();
+            EMBER_TRY(add(*id, piece));
+            continue;
+        }
+        if (parent == nullptr) return fail("a patched chunk without its parent");
+        auto base = parent->chunks.get(*id, piece.size());
+        EMBER_TRY(base, "the parent's chunk " + std::to_string(c));
+        EMBER_TRY(add(*id, **base));
+        std::vector<uint8_t> pages;
+        for (const auto& [first, n] : patch->second.runs)
+            pages.insert(pages.end(), piece.begin() + uint64_t{first} * kGuestPageSize,
+                         piece.begin() + uint64_t{first + n} * kGuestPageSize);
+        if (chunk_id_of(pages) != patch->second.pages) return changed();
+        EMBER_TRY(add(patch->second.pages, pages));
+    }
+    return close();
+}
 
 Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCounts* out,
                                 const ParentSnapshot* parent) {
@@ -305,10 +321,6 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
     m.memory.bytes = identity.memory_bytes;
     EMBER_TRY(chunk_file(*memory, "memory file " + in.memory_path, m.chunk_size, store, tally,
                          m.memory, parent));
-    PushCounts packs;
-    if (in.pack_bytes > 0)
-        EMBER_TRY(pack_working_set(m, *memory, parent, in.compression_level,
-                                   std::min(in.pack_bytes, kMaxPackBytes), store, packs));
     for (const auto& d : in.drives) {
         auto path = drive_path(snapshot->config, d);
         EMBER_TRY(path);
@@ -329,6 +341,15 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
                              drive.image));
         m.drives.push_back(std::move(drive));
     }
+    // Last, in what the manifest's chunk bound leaves: packs are a restore's shortcut, never what
+    // makes a snapshot one no restore takes.
+    uint64_t named = m.state.chunks.size() + m.memory.chunks.size();
+    for (const auto& d : m.drives) named += d.image.chunks.size();
+    PushCounts packs;
+    if (in.pack_bytes > 0 && named < kMaxManifestChunks)
+        EMBER_TRY(pack_working_set(m, memory->get(), parent, in.compression_level,
+                                   std::min(in.pack_bytes, kMaxPackBytes),
+                                   kMaxManifestChunks - named, store, packs));
     if (out != nullptr) {
         *out = tally.counts();
         out->packs = packs.packs;
@@ -348,7 +369,16 @@ Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const 
     for (const auto& d : manifest->drives) chunks += d.image.chunks.size();
     for (const auto& p : manifest->packs) chunks += p.chunks.size();
     if (chunks > kMaxManifestChunks) return fail(too_many_chunks(manifest->chunk_size));
-    const std::string text = encode_manifest(*manifest);
+    std::string text = encode_manifest(*manifest);
+    if (text.size() > kMaxManifestBytes && !manifest->packs.empty()) {
+        // The packs' lines made it too long (4 KiB chunks of a large working set): without them
+        // (they stay in the store, named by no manifest), the working set comes chunk by chunk.
+        manifest->packs.clear();
+        counts.packs = counts.packed = counts.pack_bytes = 0;
+        text = encode_manifest(*manifest);
+    }
+    // What every restore will do with it first: a manifest no restore takes is not published.
+    EMBER_TRY(parse_manifest(text), "push made a manifest no restore takes");
     counts.manifest = manifest_digest(text);
     EMBER_TRY(store.put_manifest(name, text));
     return counts;

@@ -61,6 +61,16 @@ struct ParentSnapshot {
 Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const PushInput& input,
                                  const ParentSnapshot* parent = nullptr);
 
+// The working set's chunks of `m` once more, as packs of at most `most` bytes (manifest.h) added
+// to `m` and put into `store` where given: each chunk's stored form (compressed at `level`, as
+// push compresses) in the order a restore installs them, each chunk once, a patched chunk's base
+// (`parent`'s) and its patch, each read again from `memory` and checked against its name. At most
+// kMaxPacks packs and `most_chunks` chunks in them: past either, the rest of the working set is in
+// no pack, and a restore fetches it chunk by chunk.
+Result<void> pack_working_set(Manifest& m, int memory, const ParentSnapshot* parent, int level,
+                              uint64_t most, uint64_t most_chunks, ChunkSink* store,
+                              PushCounts& counts);
+
 // The manifest of a snapshot: what push writes, with its chunks put into `store` where it is
 // given.
 Result<Manifest> chunk_snapshot(const PushInput& input, ChunkSink* store, PushCounts* counts,

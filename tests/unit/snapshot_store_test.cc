@@ -24,6 +24,7 @@
 #include "snapshot/store/fetcher_store.h"
 #include "snapshot/store/manifest.h"
 #include "snapshot/store/manifest_url.h"
+#include "snapshot/store/push.h"
 #include "snapshot/store/snapshot_view.h"
 #include "tests/support/ember_process.h"
 
@@ -660,8 +661,6 @@ TEST(SnapshotStore, ACorruptChunkIsAnErrorAndNeverHandedOut) {
     EXPECT_NE(p.error().message.find("fetching the working set"), std::string::npos);
 }
 
-// A drive's image read at any offset: the chunks a read spans, each fetched once while kept, the
-// zero chunk never, a read past the end short, and a corrupt chunk an error, never its bytes.
 // A working set whose chunks a pack holds comes from it a range at a time (kPackReadBytes), no
 // chunk asked for alone; a chunk the pack holds wrong, or a pack the store cannot read, is
 // fetched alone instead, and every byte handed over is still the chunk's.
@@ -700,16 +699,21 @@ TEST(SnapshotStore, AWorkingSetComesFromItsPackARangeAtATimeAndAloneWhereThatFai
         EXPECT_EQ(store.gets(chunks[7]), 1);
         EXPECT_EQ(memory.counts().packed, chunks.size() - 1);
     }
-    // The pack is gone from the store: every chunk alone.
+    // The pack is gone from the store: every chunk alone, the pack asked for once (one thread:
+    // with more, the reads under way when the first fails ask too).
     store.objects_.clear();
+    const int ranges = store.ranges();
     {
-        ChunkedMemory memory(m, store, 32);
+        ChunkedMemory memory(m, store, 1);
         EXPECT_EQ(delivered(memory, m.working_set), expected);
         EXPECT_EQ(store.total(), 1 + 40);
         EXPECT_EQ(memory.counts().packed, 0u);
+        EXPECT_EQ(store.ranges(), ranges + 1);
     }
 }
 
+// A drive's image read at any offset: the chunks a read spans, each fetched once while kept, the
+// zero chunk never, a read past the end short, and a corrupt chunk an error, never its bytes.
 TEST(SnapshotStore, AChunkedImageReadsAcrossChunksAndFetchesNoZeros) {
     constexpr uint64_t kChunk = 4096;
     std::vector<uint8_t> image(3 * kChunk + 100);
@@ -1259,7 +1263,7 @@ TEST(SnapshotStore, ALockHeldForEverDelaysAFetchButDoesNotStopIt) {
 // Through the host's cache: the first restore reads the pack once for all its chunks, which the
 // cache then keeps; the next finds every chunk there and reads nothing. A chunk whose lock
 // another process holds (its fetch under way) is left out of the read, for a fetch of its own
-// that waits for the other's.
+// that waits for the other's, and so is one the cache has.
 TEST(SnapshotStore, ACacheReadsAPackOnceAndLeavesAChunkAnotherFetchHoldsOutOfTheRead) {
     testing::TempDir dir;
     CountingStore origin;
@@ -1294,7 +1298,7 @@ TEST(SnapshotStore, ACacheReadsAPackOnceAndLeavesAChunkAnotherFetchHoldsOutOfThe
     ASSERT_TRUE(others.taken);
     Unpacked got = (*cache)->get_packed(m.packs[0].id, 0, m.packs[0].chunks);
     EXPECT_EQ(got.chunks[0], nullptr) << "another's fetch holds it";
-    EXPECT_NE(got.chunks[1], nullptr) << "in the cache already";
+    EXPECT_EQ(got.chunks[1], nullptr) << "in the cache already: get() reads and checks it";
     for (size_t i = 2; i < chunks.size(); ++i) ASSERT_NE(got.chunks[i], nullptr) << i;
     EXPECT_EQ(*got.chunks[5], chunks[5]);
     EXPECT_EQ(got.reads, 1u);
@@ -1302,6 +1306,101 @@ TEST(SnapshotStore, ACacheReadsAPackOnceAndLeavesAChunkAnotherFetchHoldsOutOfThe
               m.packs[0].bytes() - m.packs[0].chunks[0].stored - m.packs[0].chunks[1].stored)
         << "the range starts at the first chunk it fetches";
     EXPECT_EQ(origin.total(), gets_before);
+}
+
+// Two chunks of a pack whose names share their first two bytes share a lock of the cache's
+// 65,536: both come from the one read, the second without a lock of its own (as get() fetches
+// one whose byte this process holds), both kept.
+TEST(SnapshotStore, TwoChunksOfAPackThatShareALockComeFromTheOneRead) {
+    std::map<off_t, std::vector<uint8_t>> by_lock;
+    std::vector<std::vector<uint8_t>> pair;
+    for (uint32_t n = 0; pair.empty(); ++n) {
+        std::vector<uint8_t> c(4096, 0);
+        std::memcpy(c.data(), &n, sizeof n);
+        const off_t lock = ChunkCache::lock_byte(chunk_id_of(c));
+        if (auto it = by_lock.find(lock); it != by_lock.end())
+            pair = {it->second, c};
+        else
+            by_lock.emplace(lock, std::move(c));
+    }
+    testing::TempDir dir;
+    CountingStore origin;
+    const Manifest m = packed_memory(origin, pair);
+    {
+        auto cache = ChunkCache::open(dir.path(), 64 << 20, origin, std::chrono::minutes(10));
+        ASSERT_TRUE(cache) << cache.error().message;
+        Unpacked got = (*cache)->get_packed(m.packs[0].id, 0, m.packs[0].chunks);
+        ASSERT_NE(got.chunks[0], nullptr);
+        ASSERT_NE(got.chunks[1], nullptr);
+        EXPECT_EQ(*got.chunks[1], pair[1]);
+        EXPECT_EQ(got.reads, 1u);
+        (*cache)->flush();
+        EXPECT_EQ((*cache)->counts().fetched, 2u);
+    }
+    auto cache = ChunkCache::open(dir.path(), 64 << 20, origin, std::chrono::minutes(10));
+    ASSERT_TRUE(cache) << cache.error().message;
+    for (const auto& c : pair) ASSERT_TRUE((*cache)->get(chunk_id_of(c), c.size()));
+    EXPECT_EQ((*cache)->counts().hits, 2u) << "both kept";
+    EXPECT_EQ(origin.total(), 0);
+    EXPECT_EQ(origin.ranges(), 1);
+}
+
+// Push's packs: at most kMaxPacks of them and the chunks the manifest's bound leaves, the rest of
+// the working set in none; and a memory file that no longer holds the chunks it was cut into is
+// refused, not packed.
+TEST(SnapshotStore, PushPacksWithinTheManifestsBoundsAndChecksWhatItPacks) {
+    testing::TempDir dir;
+    constexpr uint64_t kPages = kMaxPacks + 76;
+    const std::string path = dir.path() + "/mem";
+    Manifest m;
+    m.chunk_size = 4096;
+    m.state = {100, {chunk_id_of(bytes_of("a state file"))}};
+    m.memory.bytes = kPages * 4096;
+    {
+        std::vector<uint8_t> memory(m.memory.bytes);
+        for (uint64_t p = 0; p < kPages; ++p) {
+            std::memcpy(memory.data() + p * 4096, &p, sizeof p);
+            m.memory.chunks.push_back(chunk_id_of(std::span(memory).subspan(p * 4096, 4096)));
+        }
+        std::ofstream(path, std::ios::binary)
+            .write(reinterpret_cast<const char*>(memory.data()),
+                   static_cast<std::streamsize>(memory.size()));
+    }
+    m.working_set = {{0, kPages, false}};
+    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd.valid());
+    auto pack = [&](uint64_t most, uint64_t most_chunks) {
+        Manifest packed = m;
+        PushCounts counts;
+        auto made =
+            pack_working_set(packed, fd.get(), nullptr, 0, most, most_chunks, nullptr, counts);
+        EXPECT_TRUE(made) << made.error().message;
+        EXPECT_EQ(counts.packs, packed.packs.size());
+        return packed;
+    };
+    const Manifest one_each = pack(4096, UINT64_MAX);  // a pack a chunk: kMaxPacks, then none
+    EXPECT_EQ(one_each.packs.size(), kMaxPacks);
+    EXPECT_EQ(one_each.packs.back().chunks[0].id, m.memory.chunks[kMaxPacks - 1]);
+    auto read_back = parse_manifest(encode_manifest(one_each));
+    ASSERT_TRUE(read_back) << read_back.error().message;
+    EXPECT_EQ(*read_back, one_each);
+    const Manifest bounded = pack(kMaxPackBytes, 10);
+    ASSERT_EQ(bounded.packs.size(), 1u);
+    EXPECT_EQ(bounded.packs[0].chunks.size(), 10u);
+    EXPECT_EQ(bounded.packs[0].bytes(), 10u * 4096);
+
+    {
+        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(5 * 4096 + 100);
+        f.put('x');
+    }
+    Manifest changed = m;
+    PushCounts counts;
+    auto refused =
+        pack_working_set(changed, fd.get(), nullptr, 0, kMaxPackBytes, UINT64_MAX, nullptr, counts);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("changed while it was pushed"), std::string::npos)
+        << refused.error().message;
 }
 
 }  // namespace

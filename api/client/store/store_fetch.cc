@@ -129,8 +129,11 @@ void StoreFetcher::give_back(Connection c) {
 Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, const std::string& path,
                                                    std::string_view body, size_t most,
                                                    std::string_view range) {
-    // A GET's answer with its body: the whole object's, or the range's.
+    // A GET's answer with its body: the whole object's, or the range's. A server may answer a
+    // range with the whole object (200), which is the range where it starts at 0 and is no longer
+    // than `most`.
     const int full = range.empty() ? 200 : 206;
+    const bool whole_will_do = range.starts_with("bytes=0-");
     const std::string url = base_ + "/" + path;
     const std::string what = std::string(method) + " " + url;
     std::string last;
@@ -190,10 +193,12 @@ Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, cons
                         size_t n = 0;
                         const auto [end, ec] =
                             std::from_chars(length.data(), length.data() + length.size(), n);
-                        if (reply.status == full && ec == std::errc() &&
-                            end == length.data() + length.size() && n <= most)
+                        const bool body =
+                            reply.status == full || (whole_will_do && reply.status == 200);
+                        if (body && ec == std::errc() && end == length.data() + length.size() &&
+                            n <= most)
                             reply.body.reserve(n);
-                        return reply.status == full;
+                        return body;
                     },
                     [&](const char* data, size_t length) {
                         if (reply.body.size() + length > most) {
@@ -220,7 +225,7 @@ Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, cons
         // A server that answers a range with the whole object (200) reads no ranges: asking again
         // would not change that.
         const bool final = status == 404 || status == 403 || status == 401 || status == 410 ||
-                           (!range.empty() && status == 200) || status == 416;
+                           (!range.empty() && !whole_will_do && status == 200) || status == 416;
         if (whole && ((status >= 200 && status < 300) || final)) {
             give_back(std::move(c));
             return reply;
@@ -252,7 +257,7 @@ Result<std::string> StoreFetcher::get_range(const std::string& path, uint64_t of
         "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1);
     auto reply = exchange("GET", path, {}, length, range);
     EMBER_TRY(reply);
-    if (reply->status != 206)
+    if (reply->status != 206 && !(reply->status == 200 && offset == 0))
         return fail("GET " + base_ + "/" + path + " (" + range + "): the store answered HTTP " +
                     std::to_string(reply->status) +
                     (reply->status == 200 ? ", the whole object: it reads no ranges" : ""));
