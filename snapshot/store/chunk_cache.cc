@@ -308,17 +308,21 @@ Unpacked ChunkCache::get_packed(const ChunkId& pack, uint64_t offset,
     std::vector<bool> take(span.size());
     for (size_t i = 0; i < span.size(); ++i) take[i] = fetch[first + i] || others[first + i];
     unpack(span, *bytes, take, brought);
-    for (size_t i = 0; i < span.size(); ++i) {
-        if (!brought[i]) continue;  // left to get(), which fetches it alone and says why
-        if (others[first + i]) {
-            got.chunks[first + i] = std::move(brought[i]);
-            continue;
+    // Those fetched without a lock go to the writer first: a lock is let go once its chunk is
+    // written, and another process that then takes it must find every chunk of its byte that
+    // this read brought already in the cache.
+    for (const bool locked : {false, true})
+        for (size_t i = 0; i < span.size(); ++i) {
+            if (!brought[i] || held.locks[first + i].has_value() != locked) continue;
+            if (others[first + i]) {
+                got.chunks[first + i] = std::move(brought[i]);
+                continue;
+            }
+            ++counts_.fetched;
+            got.chunks[first + i] = brought[i];
+            queue(span[i].id, std::move(brought[i]),
+                  std::exchange(held.locks[first + i], std::nullopt));
         }
-        ++counts_.fetched;
-        got.chunks[first + i] = brought[i];
-        queue(span[i].id, std::move(brought[i]),
-              std::exchange(held.locks[first + i], std::nullopt));
-    }
     return got;
 }
 

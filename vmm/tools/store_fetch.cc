@@ -207,14 +207,9 @@ int main(int argc, char** argv) {
                                  "ember-store-fetch: a PUT that is not ID PUT PATH LENGTH\n");
                     break;
                 }
-                // Under its own ID where it has one (a verb a later ember added), so that its
-                // caller is answered now rather than at its bound.
-                const std::string_view id = text.substr(0, text.find(' '));
-                const bool numbered = !id.empty() && id.size() <= 20 &&
-                                      id.find_first_not_of("0123456789") == std::string_view::npos;
-                answers.send(std::string(numbered ? id : "0") +
-                             " ERR a request that is not ID GET PATH MOST, ID RANGE PATH OFFSET "
-                             "LENGTH, ID HAS PATH or ID PUT PATH LENGTH\n");
+                answers.send(
+                    "0 ERR a request that is not ID GET PATH MOST, ID RANGE PATH OFFSET LENGTH, "
+                    "ID HAS PATH or ID PUT PATH LENGTH\n");
                 continue;
             }
             if (r->verb == Verb::kPut) {

@@ -193,12 +193,12 @@ Result<StoreFetcher::Reply> StoreFetcher::exchange(std::string_view method, cons
                         size_t n = 0;
                         const auto [end, ec] =
                             std::from_chars(length.data(), length.data() + length.size(), n);
-                        const bool body =
+                        const bool takes_body =
                             reply.status == full || (whole_will_do && reply.status == 200);
-                        if (body && ec == std::errc() && end == length.data() + length.size() &&
-                            n <= most)
+                        if (takes_body && ec == std::errc() &&
+                            end == length.data() + length.size() && n <= most)
                             reply.body.reserve(n);
-                        return body;
+                        return takes_body;
                     },
                     [&](const char* data, size_t length) {
                         if (reply.body.size() + length > most) {
