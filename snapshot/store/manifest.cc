@@ -147,17 +147,25 @@ Result<ChunkedFile> chunked_file(const Object& top, std::string_view name, uint6
     return chunks_of(*o, name, chunk_size, most_bytes, left, patches);
 }
 
+// The array `name` of at most `most` elements; null where the manifest has none.
+Result<const Array*> optional_array(const Object& top, std::string_view name, size_t most) {
+    const Value* field = top.find(name);
+    if (!field) return nullptr;
+    const Array* array = field->array();
+    if (!array) return fail(in_quotes(name) + " is not an array");
+    if (array->size() > most)
+        return fail(std::to_string(array->size()) + " " + std::string(name) +
+                    "; a manifest names at most " + std::to_string(most));
+    return array;
+}
+
 Result<std::vector<StoredDrive>> stored_drives(const Object& top, uint64_t chunk_size,
                                                uint64_t& left) {
     std::vector<StoredDrive> drives;
-    const Value* field = top.find("drives");
-    if (!field) return drives;
-    const Array* array = field->array();
-    if (!array) return fail("\"drives\" is not an array");
-    if (array->size() > kMaxStoredDrives)
-        return fail(std::to_string(array->size()) + " drives; a manifest names at most " +
-                    std::to_string(kMaxStoredDrives));
-    for (const Value& element : *array) {
+    auto array = optional_array(top, "drives", kMaxStoredDrives);
+    EMBER_TRY(array);
+    if (*array == nullptr) return drives;
+    for (const Value& element : **array) {
         const std::string which = "drive " + std::to_string(drives.size());
         const Object* o = element.object();
         const std::string* id = o ? o->find_string("id") : nullptr;
@@ -197,14 +205,10 @@ Result<std::vector<PageRun>> working_set_runs(const Object& top, uint64_t memory
 
 Result<std::vector<ChunkPack>> chunk_packs(const Object& top, uint64_t chunk_size, uint64_t& left) {
     std::vector<ChunkPack> packs;
-    const Value* field = top.find("packs");
-    if (!field) return packs;
-    const Array* array = field->array();
-    if (!array) return fail("\"packs\" is not an array");
-    if (array->size() > kMaxPacks)
-        return fail(std::to_string(array->size()) + " packs; a manifest names at most " +
-                    std::to_string(kMaxPacks));
-    for (const Value& element : *array) {
+    auto array = optional_array(top, "packs", kMaxPacks);
+    EMBER_TRY(array);
+    if (*array == nullptr) return packs;
+    for (const Value& element : **array) {
         const std::string which = "pack " + std::to_string(packs.size());
         const Object* o = element.object();
         const auto id = o ? chunk_id(o->find_string("id")) : std::nullopt;
