@@ -293,11 +293,9 @@ Unpacked ChunkCache::get_packed(const ChunkId& pack, uint64_t offset,
     if (first == entries.size()) return got;
     // One range, from the first chunk to fetch to the last: what lies between (a chunk the cache
     // has, or another process is fetching: rare, past a crash or an eviction) comes too.
-    uint64_t from = offset, length = 0;
-    for (size_t i = 0; i < first; ++i) from += entries[i].stored;
-    for (size_t i = first; i <= last; ++i) length += entries[i].stored;
     const auto span = entries.subspan(first, last - first + 1);
-    auto bytes = origin_.get_range(pack, from, length);
+    auto bytes =
+        origin_.get_range(pack, offset + stored_bytes(entries.first(first)), stored_bytes(span));
     if (!bytes) {
         got.failed = true;
         return got;  // the locks go with `held`: get() fetches each alone

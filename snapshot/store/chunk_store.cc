@@ -13,6 +13,12 @@ Result<void> check_chunk(const ChunkId& id, uint64_t length, const std::vector<u
     return {};
 }
 
+uint64_t stored_bytes(std::span<const PackedChunk> entries) {
+    uint64_t n = 0;
+    for (const auto& e : entries) n += e.stored;
+    return n;
+}
+
 Result<std::vector<uint8_t>> ChunkStore::get_range(const ChunkId& object, uint64_t, uint64_t) {
     return fail("object " + object.hex() + ": this store reads no ranges");
 }
@@ -21,9 +27,7 @@ Unpacked ChunkStore::get_packed(const ChunkId& pack, uint64_t offset,
                                 std::span<const PackedChunk> entries) {
     Unpacked got;
     got.chunks.resize(entries.size());
-    uint64_t length = 0;
-    for (const auto& e : entries) length += e.stored;
-    auto bytes = get_range(pack, offset, length);
+    auto bytes = get_range(pack, offset, stored_bytes(entries));
     if (!bytes) {
         got.failed = true;
         return got;

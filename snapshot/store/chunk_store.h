@@ -26,6 +26,9 @@ struct PackedChunk {
     bool operator==(const PackedChunk&) const = default;
 };
 
+// The bytes `entries` take one after another in a pack.
+uint64_t stored_bytes(std::span<const PackedChunk> entries);
+
 // What a read of a pack brought: each entry's chunk, checked, or null where it is left to get().
 struct Unpacked {
     std::vector<ChunkBytes> chunks;

@@ -13,11 +13,10 @@ namespace ember::snapshot {
 
 Result<ChunkBytes> ChunkedMemory::piece(const ChunkId& id, uint64_t length, bool ahead,
                                         const Brought& brought) {
-    for (const auto& [name, bytes] : brought)
-        if (name == id && bytes->size() == length) {
-            count(*bytes, ahead, true);
-            return bytes;
-        }
+    if (auto had = brought.find(id); had != brought.end() && had->second->size() == length) {
+        count(*had->second, ahead, true);
+        return had->second;
+    }
     auto bytes = store_.get(id, length);
     EMBER_TRY(bytes);
     count(**bytes, ahead);
@@ -185,8 +184,7 @@ Result<void> ChunkedMemory::deliver(std::span<const PageRun> runs, const TakeExt
                     counts_.pack_bytes += got.bytes;
                 }
                 for (size_t i = 0; i < entries.size(); ++i)
-                    if (got.chunks[i])
-                        brought.emplace_back(entries[i].id, std::move(got.chunks[i]));
+                    if (got.chunks[i]) brought.emplace(entries[i].id, std::move(got.chunks[i]));
             }
             for (size_t k : r.owns) EMBER_TRY(deliver_one(k, brought));
             return {};

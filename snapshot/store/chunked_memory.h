@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "snapshot/store/chunk_store.h"
@@ -46,7 +47,7 @@ class ChunkedMemory final : public MemorySource {
 
   private:
     // Chunks a read of a pack brought, by name.
-    using Brought = std::vector<std::pair<ChunkId, ChunkBytes>>;
+    using Brought = std::unordered_map<ChunkId, ChunkBytes, ChunkIdHash>;
     // Memory chunk `index`, put together where it is patched; `ahead`: for the working set. Its
     // pieces come from `brought` where they are there.
     Result<ChunkBytes> fetch(uint64_t index, bool ahead, const Brought& brought = {});

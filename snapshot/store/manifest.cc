@@ -246,8 +246,13 @@ Result<std::vector<ChunkPack>> chunk_packs(const Object& top, uint64_t chunk_siz
 }  // namespace
 
 uint64_t ChunkPack::bytes() const {
-    uint64_t n = 0;
-    for (const auto& c : chunks) n += c.stored;
+    return stored_bytes(chunks);
+}
+
+uint64_t Manifest::named_chunks() const {
+    uint64_t n = state.chunks.size() + memory.chunks.size();
+    for (const auto& d : drives) n += d.image.chunks.size();
+    for (const auto& p : packs) n += p.chunks.size();
     return n;
 }
 

@@ -116,6 +116,8 @@ struct Manifest {
 
     // The length of chunk `index` of a file of `bytes`.
     uint64_t chunk_length(uint64_t bytes, uint64_t index) const;
+    // The chunks its files and packs name, null ones too: what kMaxManifestChunks bounds.
+    uint64_t named_chunks() const;
     // The memory chunks that hold the working set's pages (chunks_holding()).
     std::vector<uint64_t> working_set_chunks() const;
     bool operator==(const Manifest&) const = default;

@@ -343,8 +343,7 @@ Result<Manifest> chunk_snapshot(const PushInput& in, ChunkSink* store, PushCount
     }
     // Last, in what the manifest's chunk bound leaves: packs are a restore's shortcut, never what
     // makes a snapshot one no restore takes.
-    uint64_t named = m.state.chunks.size() + m.memory.chunks.size();
-    for (const auto& d : m.drives) named += d.image.chunks.size();
+    const uint64_t named = m.named_chunks();
     PushCounts packs;
     if (in.pack_bytes > 0 && named < kMaxManifestChunks)
         EMBER_TRY(pack_working_set(m, memory->get(), parent, in.compression_level,
@@ -365,10 +364,8 @@ Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const 
     PushCounts counts;
     auto manifest = chunk_snapshot(input, &store, &counts, parent);
     EMBER_TRY(manifest);
-    uint64_t chunks = manifest->state.chunks.size() + manifest->memory.chunks.size();
-    for (const auto& d : manifest->drives) chunks += d.image.chunks.size();
-    for (const auto& p : manifest->packs) chunks += p.chunks.size();
-    if (chunks > kMaxManifestChunks) return fail(too_many_chunks(manifest->chunk_size));
+    if (manifest->named_chunks() > kMaxManifestChunks)
+        return fail(too_many_chunks(manifest->chunk_size));
     std::string text = encode_manifest(*manifest);
     if (text.size() > kMaxManifestBytes && !manifest->packs.empty()) {
         // The packs' lines made it too long (4 KiB chunks of a large working set): without them
