@@ -136,6 +136,20 @@ void FetcherStore::read_answers() {
             break;
         }
         const std::string_view rest = std::string_view(*head).substr(a + 1);
+        if (id == 0) {
+            // Not an answer to one request: a line it could not read. Ours are well formed, so it
+            // is a RANGE sent to an ember-store-fetch from before packs, which answers nothing
+            // else to it: every RANGE waiting fails now, not at the end of its wait.
+            if (!rest.starts_with("ERR ")) {
+                why = "ember-store-fetch answered what is not an answer";
+                break;
+            }
+            std::lock_guard lock(mutex_);
+            no_ranges_ = "ember-store-fetch reads no ranges (" + std::string(rest.substr(4)) + ")";
+            for (auto& [_, p] : pending_)
+                if (p.range) p.answered.notify_one();
+            continue;
+        }
         size_t most = 0;
         {
             std::lock_guard lock(mutex_);
@@ -183,12 +197,15 @@ void FetcherStore::read_answers() {
 }
 
 Result<FetcherStore::Reply> FetcherStore::request(const std::string& head,
-                                                  std::span<const uint8_t> body, size_t most) {
+                                                  std::span<const uint8_t> body, size_t most,
+                                                  bool range) {
     std::unique_lock lock(mutex_);
     if (dead_) return fail(*dead_);
+    if (range && no_ranges_) return fail(*no_ranges_);
     const uint64_t id = next_id_++;
     Pending& mine = pending_[id];
     mine.most = most;
+    mine.range = range;
     lock.unlock();
     // Not under mutex_: a PUT's bytes may wait for the fetcher to take them, which waits for its
     // answers to be read, which takes mutex_.
@@ -204,11 +221,13 @@ Result<FetcherStore::Reply> FetcherStore::request(const std::string& head,
         pending_.erase(id);
         return fail("ember-store-fetch does not take requests");
     }
-    const bool got =
-        mine.answered.wait_for(lock, wait_, [&] { return mine.answer.has_value() || dead_; });
+    const bool got = mine.answered.wait_for(
+        lock, wait_, [&] { return mine.answer.has_value() || dead_ || (range && no_ranges_); });
     auto answer = std::move(mine.answer);
     pending_.erase(id);
     if (answer) return std::move(*answer);
+    // Refused unread: no answer of its ID will come.
+    if (range && no_ranges_ && !dead_) return fail(*no_ranges_);
     // Its answer may still come: it must be read past, not taken for the next one's.
     if (!dead_) abandoned_[id] = most;
     if (!got)
@@ -239,7 +258,7 @@ Result<std::vector<uint8_t>> FetcherStore::get_range(const ChunkId& object, uint
                                                      uint64_t length) {
     auto reply = request("RANGE chunks/" + object.hex() + " " + std::to_string(offset) + " " +
                              std::to_string(length),
-                         {}, length);
+                         {}, length, true);
     EMBER_TRY(reply, "object " + object.hex());
     if (reply->held) return fail("ember-store-fetch answered a RANGE with YES or NO");
     if (reply->body.size() != length)

@@ -59,7 +59,8 @@ class FetcherStore final : public ChunkStore, public ChunkSink {
     FetcherStore(pid_t pid, UniqueFd to, UniqueFd from, std::chrono::milliseconds wait);
     // One request, "GET PATH MOST", "RANGE PATH OFFSET LENGTH", "HAS PATH" or "PUT PATH LENGTH"
     // with its `body`, and its answer, whose bytes are at most `most`.
-    Result<Reply> request(const std::string& head, std::span<const uint8_t> body, size_t most);
+    Result<Reply> request(const std::string& head, std::span<const uint8_t> body, size_t most,
+                          bool range = false);
     // The object at `path`, at most `most` bytes.
     Result<std::vector<uint8_t>> fetch(const std::string& path, size_t most);
     Result<void> put_object(const std::string& path, std::span<const uint8_t> bytes);
@@ -72,6 +73,7 @@ class FetcherStore final : public ChunkStore, public ChunkSink {
     std::mutex mutex_;
     struct Pending {
         size_t most = 0;
+        bool range = false;  // a RANGE, which an ember-store-fetch older than packs cannot read
         std::optional<Result<Reply>> answer;
         // Its own: one answer wakes the one request that waits for it, not all 32.
         std::condition_variable answered;
@@ -80,6 +82,9 @@ class FetcherStore final : public ChunkStore, public ChunkSink {
     std::map<uint64_t, size_t> abandoned_;  // requests that gave up waiting: their bounds
     uint64_t next_id_ = 1;
     std::optional<std::string> dead_;  // why no more answers come
+    // Why RANGEs fail at once: the fetcher answered one with its error for a request it cannot
+    // read (ID 0), which only RANGE, the newest verb, can be from one of ours.
+    std::optional<std::string> no_ranges_;
     std::jthread reader_;
 };
 

@@ -1091,6 +1091,48 @@ TEST(SnapshotStore, ARangeThroughTheFetcherIsAskedForByOffsetAndLengthAndTakenOn
               "RANGE chunks/" + pack.hex() + " 5 3\nRANGE chunks/" + pack.hex() + " 8 4\n");
 }
 
+// An ember-store-fetch from before packs answers a RANGE as any line it cannot read, with "0 ERR":
+// the RANGE fails at once with its words (where it waited out its bound before), the next is not
+// sent, and GETs go on.
+TEST(SnapshotStore, ARangeAnOlderFetcherCannotReadFailsAtOnceAndGetsGoOn) {
+    testing::TempDir dir;
+    const auto c = some_chunks(1, 4096);
+    const ChunkId id = chunk_id_of(c[0]);
+    {
+        std::ofstream(dir.path() + "/chunk", std::ios::binary)
+            .write(reinterpret_cast<const char*>(c[0].data()),
+                   static_cast<std::streamsize>(c[0].size()));
+    }
+    const std::string fetcher =
+        fake_fetcher(dir,
+                     "while read -r id verb path rest; do\n"
+                     "  echo \"$verb\" >> asked\n"
+                     "  case $verb in\n"
+                     "    GET) printf '%s OK %s\\n' \"$id\" \"$(wc -c < chunk)\"; cat chunk ;;\n"
+                     "    *) echo '0 ERR a request that is not ID GET PATH MOST' ;;\n"
+                     "  esac\n"
+                     "done\n");
+    // A bound no test run waits out: where the refusal were missed, the RANGE would fail with
+    // "no answer ... within", not with the fetcher's words.
+    auto store = FetcherStore::start(fetcher, "http://store.invalid", std::chrono::seconds(20));
+    ASSERT_TRUE(store) << store.error().message;
+    const ChunkId pack = chunk_id_of(bytes_of("pack"));
+    auto range = (*store)->get_range(pack, 0, 3);
+    ASSERT_FALSE(range);
+    EXPECT_NE(range.error().message.find("reads no ranges (a request that is not ID GET"),
+              std::string::npos)
+        << range.error().message;
+    auto again = (*store)->get_range(pack, 3, 3);
+    ASSERT_FALSE(again);
+    EXPECT_NE(again.error().message.find("reads no ranges"), std::string::npos)
+        << again.error().message;
+    auto chunk = (*store)->get(id, c[0].size());
+    ASSERT_TRUE(chunk) << chunk.error().message;
+    EXPECT_EQ(**chunk, c[0]);
+    store->reset();
+    EXPECT_EQ(testing::read_file(dir.path() + "/asked"), "RANGE\nGET\n");
+}
+
 // A push into a bucket through ember-store-fetch: a HAS for each chunk, a PUT of its bytes for each
 // the store lacks, then the manifest's PUT. The fetcher here takes each PUT's bytes from the pipe
 // exactly (dd, a byte at a time), so a PUT not framed as its line says leaves the next request
