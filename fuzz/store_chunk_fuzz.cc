@@ -23,6 +23,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else
         require(chunk.error().message.rfind("chunk " + zeros.hex(), 0) == 0,
                 "a refusal names the chunk");
+    // The same bytes as a pack's entry whose sum is theirs: handed back whole where decode_chunk
+    // hands them back; checked by the sum alone only where they are a frame, else by the name;
+    // under another sum, never.
+    snapshot::PackedChunk entry{zeros, length, stored.size(), snapshot::chunk_id_of(stored)};
+    bool by_sum = false;
+    auto packed = snapshot::decode_packed(entry, stored, by_sum);
+    if (chunk) require(packed && *packed == *chunk, "a right sum takes what the name takes");
+    if (packed)
+        require(packed->size() == length && by_sum == (stored.size() < length) &&
+                    (by_sum || snapshot::chunk_id_of(*packed) == zeros),
+                "a sum's chunk is its length, a frame's bytes or what its name says");
+    else
+        require(packed.error().message.rfind("chunk " + zeros.hex(), 0) == 0,
+                "a refusal names the chunk");
+    entry.sum = zeros;
+    if (stored.size() < length && !stored.empty())
+        require(!snapshot::decode_packed(entry, stored, by_sum), "a wrong sum is refused");
     if (!stored.empty()) {
         const auto frame = snapshot::compress_chunk(stored, 1);
         if (frame) {

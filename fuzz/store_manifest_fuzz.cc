@@ -36,6 +36,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             require(
                 c.length > 0 && c.length <= m->chunk_size && c.stored > 0 && c.stored <= c.length,
                 "a pack's chunks fit a chunk and are stored in no more");
+            require(c.sum.has_value() == pack.chunks.front().sum.has_value(),
+                    "a pack's chunks have sums all or none");
+            require(!c.sum || c.stored < c.length || *c.sum == c.id,
+                    "a chunk stored as it is has its name for its sum");
             bytes += c.stored;
         }
         require(!pack.chunks.empty() && bytes <= snapshot::kMaxPackBytes && bytes == pack.bytes(),

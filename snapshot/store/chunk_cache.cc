@@ -258,6 +258,7 @@ Unpacked ChunkCache::get_packed(const ChunkId& pack, uint64_t offset,
                                 std::span<const PackedChunk> entries) {
     Unpacked got;
     got.chunks.resize(entries.size());
+    got.by_sum.resize(entries.size());
     // Each lock taken is let go here unless handed to the writer with its chunk.
     struct Held {
         ChunkCache& cache;
@@ -305,13 +306,15 @@ Unpacked ChunkCache::get_packed(const ChunkId& pack, uint64_t offset,
     std::vector<ChunkBytes> brought(span.size());
     std::vector<bool> take(span.size());
     for (size_t i = 0; i < span.size(); ++i) take[i] = fetch[first + i] || others[first + i];
-    unpack(span, *bytes, take, brought);
+    std::vector<bool> by_sum;
+    unpack(span, *bytes, take, brought, by_sum);
     // Those fetched without a lock go to the writer first: a lock is let go once its chunk is
     // written, and another process that then takes it must find every chunk of its byte that
     // this read brought already in the cache.
     for (const bool locked : {false, true})
         for (size_t i = 0; i < span.size(); ++i) {
             if (!brought[i] || held.locks[first + i].has_value() != locked) continue;
+            got.by_sum[first + i] = by_sum[i];
             if (others[first + i]) {
                 got.chunks[first + i] = std::move(brought[i]);
                 continue;
@@ -319,7 +322,7 @@ Unpacked ChunkCache::get_packed(const ChunkId& pack, uint64_t offset,
             ++counts_.fetched;
             got.chunks[first + i] = brought[i];
             queue(span[i].id, std::move(brought[i]),
-                  std::exchange(held.locks[first + i], std::nullopt));
+                  std::exchange(held.locks[first + i], std::nullopt), by_sum[i]);
         }
     return got;
 }
@@ -337,7 +340,8 @@ constexpr uint64_t kMaxQueuedBytes = uint64_t{128} << 20;
 
 }  // namespace
 
-void ChunkCache::queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t> held) {
+void ChunkCache::queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t> held,
+                       bool by_sum) {
     std::unique_lock guard(queue_mutex_);
     auto drop = [&] {
         if (held) unlock_locked(*held);
@@ -371,21 +375,27 @@ void ChunkCache::queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t>
         held_ = false;
         queue_changed_.notify_all();
         while (!queue_.empty() && queued_bytes_ + bytes->size() > kMaxQueuedBytes)
-            write_first(guard);
+            write_first(guard, true);
     }
     queued_bytes_ += bytes->size();
-    queue_.push_back({id, std::move(bytes), held});
+    queue_.push_back({id, std::move(bytes), held, by_sum});
     queue_changed_.notify_all();
 }
 
-void ChunkCache::write_first(std::unique_lock<std::mutex>& guard) {
+void ChunkCache::write_first(std::unique_lock<std::mutex>& guard, bool by_fetch) {
     Pending next = std::move(queue_.front());
     queue_.pop_front();
     ++writing_;
     guard.unlock();
     // A cache that cannot keep the chunk (a full disk) costs the next restore a fetch, not this
-    // one its chunk.
-    (void)keep(next.id, *next.bytes);
+    // one its chunk. One checked by its sum is what its own manifest said; the cache, which every
+    // restore on the host reads, keeps it only as what its name says (a manifest whose sums lie
+    // would otherwise put its bytes under another snapshot's chunk): hashed to it by the writer,
+    // at the lowest priority, and not kept where a fetch writes it.
+    if (next.by_sum && (by_fetch || !check_chunk(next.id, next.bytes->size(), *next.bytes)))
+        ++counts_.refused;
+    else
+        (void)keep(next.id, *next.bytes);
     guard.lock();
     --writing_;
     queued_by_id_.erase(next.id);
@@ -445,7 +455,8 @@ Result<void> ChunkCache::keep(const ChunkId& id, const std::vector<uint8_t>& byt
         return fail_errno("chunk cache: " + folder);
     const UniqueFd sub(::openat(dir_.get(), folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!sub.valid()) return fail_errno("chunk cache: " + folder);
-    // Every chunk kept was checked on its way in (ChunkStore::get's promise).
+    // Every chunk kept was checked against its name on its way in (ChunkStore::get's promise;
+    // write_first hashes one checked by its pack's sum).
     EMBER_TRY(write_named(sub.get(), id.hex(), bytes, [this](int fd) { mark_checked(fd); }),
               "chunk cache");
     const uint64_t added = written_ += bytes.size();
@@ -540,7 +551,10 @@ std::string describe(const CacheCounts& c) {
     return std::to_string(c.hits.load()) + " chunks found there (" +
            std::to_string(c.hashed.load()) + " hashed again), " + std::to_string(c.fetched.load()) +
            " fetched into it, " + std::to_string(c.bad.load()) + " found bad and fetched again, " +
-           std::to_string(c.evicted.load()) + " let go";
+           std::to_string(c.evicted.load()) + " let go" +
+           (c.refused.load() > 0 ? ", " + std::to_string(c.refused.load()) +
+                                       " checked by their pack's sums alone not kept"
+                                 : "");
 }
 
 }  // namespace ember::snapshot

@@ -57,6 +57,9 @@ struct CacheCounts {
     std::atomic<uint64_t> fetched{0};  // from the store, into the cache
     std::atomic<uint64_t> bad{0};      // cached chunks that failed their check, fetched again
     std::atomic<uint64_t> evicted{0};
+    // Checked by a pack's sum alone and not kept: not what their names say, or written by a fetch
+    // (past what the writer holds) that would pay the hash the sum saved it.
+    std::atomic<uint64_t> refused{0};
 };
 
 // "N chunks found there (N hashed again), N fetched into it, N found bad and fetched again, N let
@@ -136,13 +139,13 @@ class ChunkCache final : public ChunkStore {
     // Whether the cache has a file of chunk `id`'s name and length (unread, unchecked).
     bool in_cache(const ChunkId& id, uint64_t length) const;
     Result<void> keep(const ChunkId& id, const std::vector<uint8_t>& bytes);
-    // Hands a fetched chunk, and the lock held for it (if any), to the writer. Where the
-    // queue is full it lets held writes go and writes the queue's first chunks itself until its
-    // own fits.
-    void queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t> held);
+    // Hands a fetched chunk, and the lock held for it (if any), to the writer; `by_sum`: checked
+    // by its stored bytes' sum alone, so hashed to its name before it is kept. Where the queue is
+    // full it lets held writes go and writes the queue's first chunks itself until its own fits.
+    void queue(const ChunkId& id, ChunkBytes bytes, std::optional<off_t> held, bool by_sum = false);
     // Writes the queue's first chunk to the cache and lets its lock go; under queue_mutex_, which
-    // it lets go meanwhile.
-    void write_first(std::unique_lock<std::mutex>& guard);
+    // it lets go meanwhile. `by_fetch`: on a fetching thread, not the writer's.
+    void write_first(std::unique_lock<std::mutex>& guard, bool by_fetch = false);
     void write_queued();
     // Takes the lock of `id`'s first two bytes and returns it, to be let go with unlock()
     // (nothing: waited too long, or the lock could not be taken, or the chunk or another of its
@@ -183,6 +186,7 @@ class ChunkCache final : public ChunkStore {
         ChunkId id;
         ChunkBytes bytes;
         std::optional<off_t> lock;
+        bool by_sum = false;
     };
     std::mutex queue_mutex_;
     std::condition_variable queue_changed_;

@@ -14,6 +14,7 @@
 
 #include "core/base/error.h"
 #include "snapshot/store/chunk_id.h"
+#include "snapshot/store/chunk_store.h"
 
 namespace ember::snapshot {
 
@@ -30,5 +31,16 @@ std::optional<std::vector<uint8_t>> compress_chunk(std::span<const uint8_t> byte
 // where it is neither.
 Result<std::vector<uint8_t>> decode_chunk(const ChunkId& id, uint64_t length,
                                           std::vector<uint8_t> stored);
+// The same from bytes held elsewhere (a pack's range): a frame is decompressed from them, with no
+// copy of its own.
+Result<std::vector<uint8_t>> decode_chunk(const ChunkId& id, uint64_t length,
+                                          std::span<const uint8_t> stored);
+
+// A pack's entry from its stored bytes: where the manifest gives its sum, checked against that
+// (the SHA-256 of a third of the bytes or less, where the chunk is compressed: a restore's largest
+// cost of CPU after the copies) and decompressed unhashed, `by_sum` set; else as decode_chunk.
+// "chunk <id> is corrupt: ..." where it is not what the manifest says.
+Result<std::vector<uint8_t>> decode_packed(const PackedChunk& entry,
+                                           std::span<const uint8_t> stored, bool& by_sum);
 
 }  // namespace ember::snapshot

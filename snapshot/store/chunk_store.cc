@@ -27,6 +27,7 @@ Unpacked ChunkStore::get_packed(const ChunkId& pack, uint64_t offset,
                                 std::span<const PackedChunk> entries) {
     Unpacked got;
     got.chunks.resize(entries.size());
+    got.by_sum.resize(entries.size());
     auto bytes = get_range(pack, offset, stored_bytes(entries));
     if (!bytes) {
         got.failed = true;
@@ -34,19 +35,23 @@ Unpacked ChunkStore::get_packed(const ChunkId& pack, uint64_t offset,
     }
     got.reads = 1;
     got.bytes = bytes->size();
-    unpack(entries, *bytes, std::vector<bool>(entries.size(), true), got.chunks);
+    unpack(entries, *bytes, std::vector<bool>(entries.size(), true), got.chunks, got.by_sum);
     return got;
 }
 
 void unpack(std::span<const PackedChunk> entries, std::span<const uint8_t> from,
-            const std::vector<bool>& take, std::vector<ChunkBytes>& out) {
+            const std::vector<bool>& take, std::vector<ChunkBytes>& out,
+            std::vector<bool>& by_sum) {
+    by_sum.assign(entries.size(), false);
     uint64_t at = 0;
     for (size_t i = 0; i < entries.size() && at <= from.size(); at += entries[i++].stored) {
         if (!take[i] || entries[i].stored > from.size() - at) continue;
         const auto stored = from.subspan(at, entries[i].stored);
-        auto chunk = decode_chunk(entries[i].id, entries[i].length,
-                                  std::vector<uint8_t>(stored.begin(), stored.end()));
-        if (chunk) out[i] = std::make_shared<const std::vector<uint8_t>>(std::move(*chunk));
+        bool summed = false;
+        auto chunk = decode_packed(entries[i], stored, summed);
+        if (!chunk) continue;
+        out[i] = std::make_shared<const std::vector<uint8_t>>(std::move(*chunk));
+        by_sum[i] = summed;
     }
 }
 

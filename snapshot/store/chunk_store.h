@@ -1,9 +1,11 @@
 // Where a restore reads a store's chunks from. A store is hostile: every chunk it hands back is
-// checked against its name and length before anything uses it.
+// checked against its name and length before anything uses it (a pack's, where the manifest gives
+// their sums, against those: chunk_codec.h, decode_packed).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +25,10 @@ struct PackedChunk {
     ChunkId id;
     uint64_t length = 0;
     uint64_t stored = 0;
+    // The SHA-256 of its stored bytes, where the manifest gives it (manifest.h, "sums"): a
+    // compressed chunk is then checked as it is read, a third of its bytes or less, and its
+    // decompressed bytes are what push hashed to its name.
+    std::optional<ChunkId> sum;
     bool operator==(const PackedChunk&) const = default;
 };
 
@@ -32,6 +38,9 @@ uint64_t stored_bytes(std::span<const PackedChunk> entries);
 // What a read of a pack brought: each entry's chunk, checked, or null where it is left to get().
 struct Unpacked {
     std::vector<ChunkBytes> chunks;
+    // Of those, the ones checked by their stored bytes' sum alone: right for the restore whose
+    // manifest gave the sum, not yet hashed to their names (what a host-wide cache keeps must be).
+    std::vector<bool> by_sum;
     uint64_t reads = 0;   // ranges read from the store: none, or one
     uint64_t bytes = 0;   // their bytes
     bool failed = false;  // a range was asked for and not had (the pack is not worth asking again)
@@ -48,8 +57,9 @@ class ChunkStore {
     virtual Result<std::vector<uint8_t>> get_range(const ChunkId& object, uint64_t offset,
                                                    uint64_t length);
     // The chunks `entries`, which lie one after another from byte `offset` of pack `pack`, in one
-    // range read, each checked against its name. Never an error: a chunk that could not be had so
-    // (the read failed, or its bytes are not what its name says) is null, and its restore gets it
+    // range read, each checked against its name or its sum (decode_packed). Never an error: a chunk
+    // that could not be had so (the read failed, or its bytes are not what the manifest says) is
+    // null, and its restore gets it
     // alone, which asks the store again and says why where that fails too.
     virtual Unpacked get_packed(const ChunkId& pack, uint64_t offset,
                                 std::span<const PackedChunk> entries);
@@ -71,10 +81,10 @@ class ChunkSink {
 };
 
 // Fills `out` (one per entry) with the entries of `from`, the stored forms of `entries` one after
-// another, decoded and checked, where `take` says so; an entry that is not what its name says is
-// left null.
+// another, decoded and checked (decode_packed), where `take` says so, and marks in `by_sum` those
+// checked by their sums alone; an entry that is not what the manifest says is left null.
 void unpack(std::span<const PackedChunk> entries, std::span<const uint8_t> from,
-            const std::vector<bool>& take, std::vector<ChunkBytes>& out);
+            const std::vector<bool>& take, std::vector<ChunkBytes>& out, std::vector<bool>& by_sum);
 
 // "chunk <id>: ..." where `bytes` is not what `id` names (or not `length` long).
 Result<void> check_chunk(const ChunkId& id, uint64_t length, const std::vector<uint8_t>& bytes);

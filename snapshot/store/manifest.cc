@@ -236,7 +236,23 @@ Result<std::vector<ChunkPack>> chunk_packs(const Object& top, uint64_t chunk_siz
             if (bytes > kMaxPackBytes)
                 return fail(which + ": more than the " + std::to_string(kMaxPackBytes) +
                             " bytes a pack may have");
-            pack.chunks.push_back({*chunk, *length, *stored});
+            pack.chunks.push_back({*chunk, *length, *stored, std::nullopt});
+        }
+        auto sums = optional_array(*o, "sums", pack.chunks.size());
+        EMBER_TRY(sums, which);
+        if (*sums != nullptr) {
+            if ((*sums)->size() != pack.chunks.size())
+                return fail(which + ": " + std::to_string((*sums)->size()) + " sums for " +
+                            std::to_string(pack.chunks.size()) + " chunks");
+            for (size_t i = 0; i < pack.chunks.size(); ++i) {
+                PackedChunk& e = pack.chunks[i];
+                e.sum = chunk_id((**sums)[i].string());
+                // A chunk stored as it is has its name for its sum: a pack cannot name bytes
+                // as a chunk's that do not hash to its name.
+                if (!e.sum || (e.stored == e.length && *e.sum != e.id))
+                    return fail(which + ": sum " + std::to_string(i) +
+                                " is not the SHA-256 of its chunk's stored bytes");
+            }
         }
         packs.push_back(std::move(pack));
     }
@@ -324,7 +340,15 @@ std::string encode_manifest(const Manifest& m) {
                 out += (i > 0 ? ", [" : "[") + in_quotes(chunks[i].id.hex()) + ", " +
                        std::to_string(chunks[i].length) + ", " + std::to_string(chunks[i].stored) +
                        "]";
-            out += "]}";
+            out += "]";
+            // Sums for every chunk or for none.
+            if (std::all_of(chunks.begin(), chunks.end(), [](const auto& c) { return c.sum; })) {
+                out += ", \"sums\": [";
+                for (size_t i = 0; i < chunks.size(); ++i)
+                    out += (i > 0 ? ", " : "") + in_quotes(chunks[i].sum->hex());
+                out += "]";
+            }
+            out += "}";
         }
         out += "]";
     }

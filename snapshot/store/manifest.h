@@ -30,7 +30,14 @@
 // order a restore installs them: [{"id": ID, "chunks": [[ID, LENGTH, STORED], ...]}, ...], each
 // pack an object under chunks/ named by the SHA-256 of its bytes. A restore reads a pack's chunks
 // a range at a time (a store's round trip costs more than its bytes: 515 chunks of 128 KiB took
-// 236 ms 1 ms away, 131 of 512 KiB 179 ms), and checks each against its name.
+// 236 ms 1 ms away, 131 of 512 KiB 179 ms), and checks each against its name. A pack may also
+// have "sums": [SUM, ...], one for each of its chunks, the SHA-256 of its stored bytes (a chunk
+// stored as it is: its name). A restore then checks a compressed chunk by its stored bytes, a
+// third of them or less, and takes the frame's bytes as what push hashed to its name (hashing
+// was a restore's largest cost of CPU after the copies); what it keeps in a host's cache it still
+// hashes to its name first. A reader that does not know "sums" checks each chunk by its name. So
+// a manifest's memory is what its packs' sums say as much as what its chunks' names do: its
+// digest, which covers both, is what names a snapshot.
 #pragma once
 
 #include <map>

@@ -234,7 +234,7 @@ Result<void> pack_working_set(Manifest& m, int memory, const ParentSnapshot* par
         packed.insert(id);
         ++chunks;
         bytes.insert(bytes.end(), stored.begin(), stored.end());
-        pack.chunks.push_back({id, chunk.size(), stored.size()});
+        pack.chunks.push_back({id, chunk.size(), stored.size(), frame ? chunk_id_of(stored) : id});
         return {};
     };
     // Read again, so checked again: a memory file changed since it was cut would pack chunks
@@ -368,8 +368,14 @@ Result<PushCounts> push_snapshot(ChunkSink& store, std::string_view name, const 
         return fail(too_many_chunks(manifest->chunk_size));
     std::string text = encode_manifest(*manifest);
     if (text.size() > kMaxManifestBytes && !manifest->packs.empty()) {
-        // The packs' lines made it too long (4 KiB chunks of a large working set): without them
-        // (they stay in the store, named by no manifest), the working set comes chunk by chunk.
+        // The packs' lines made it too long (4 KiB chunks of a large working set): without their
+        // sums first (a restore then hashes each chunk to its name), then without them (they stay
+        // in the store, named by no manifest), the working set coming chunk by chunk.
+        for (auto& pack : manifest->packs)
+            for (auto& c : pack.chunks) c.sum.reset();
+        text = encode_manifest(*manifest);
+    }
+    if (text.size() > kMaxManifestBytes && !manifest->packs.empty()) {
         manifest->packs.clear();
         counts.packs = counts.packed = counts.pack_bytes = 0;
         text = encode_manifest(*manifest);

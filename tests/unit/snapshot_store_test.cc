@@ -119,9 +119,13 @@ TEST(SnapshotStore, AManifestsPacksReadBackAndOnesPastTheirBoundsAreRefused) {
     Manifest m = sample();
     EXPECT_EQ(encode_manifest(m).find("packs"), std::string::npos);
     const ChunkId a = chunk_id_of(bytes_of("a")), b = chunk_id_of(bytes_of("b"));
-    m.packs.push_back({chunk_id_of(bytes_of("pack 0")), {{a, 16384, 900}, {b, 4096, 4096}}});
-    m.packs.push_back({chunk_id_of(bytes_of("pack 1")), {{b, 20, 20}}});
+    // Pack 0 without sums, as push wrote them before it summed; pack 1 with them.
+    m.packs.push_back({chunk_id_of(bytes_of("pack 0")),
+                       {{a, 16384, 900, std::nullopt}, {b, 4096, 4096, std::nullopt}}});
+    const ChunkId frame = chunk_id_of(bytes_of("a's frame"));
+    m.packs.push_back({chunk_id_of(bytes_of("pack 1")), {{b, 20, 20, b}, {a, 16384, 900, frame}}});
     const std::string good = encode_manifest(m);
+    EXPECT_EQ(good.find("\"sums\""), good.rfind("\"sums\"")) << "pack 0 has none";
     auto back = parse_manifest(good);
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(*back, m);
@@ -142,7 +146,8 @@ TEST(SnapshotStore, AManifestsPacksReadBackAndOnesPastTheirBoundsAreRefused) {
         big.memory = {uint64_t{4} << 20, {std::nullopt}};
         big.drives.clear();
         big.working_set.clear();
-        big.packs = {{a, std::vector<PackedChunk>(17, {b, uint64_t{4} << 20, uint64_t{4} << 20})}};
+        big.packs = {{a, std::vector<PackedChunk>(
+                             17, {b, uint64_t{4} << 20, uint64_t{4} << 20, std::nullopt})}};
         return encode_manifest(big);
     }();
     const std::pair<std::string, std::string> cases[] = {
@@ -155,6 +160,11 @@ TEST(SnapshotStore, AManifestsPacksReadBackAndOnesPastTheirBoundsAreRefused) {
                   "\", \"chunks\": [], \"x\": ["),
          "pack 1 is not"},
         {many, "more than the 67108864 bytes a pack may have"},
+        {with("\"sums\": [\"" + b.hex() + "\", ", "\"sums\": ["), "1 sums for 2 chunks"},
+        {with("\"sums\": [\"" + b.hex(), "\"sums\": [\"" + frame.hex()),
+         "pack 1: sum 0 is not the SHA-256"},
+        {with("\"" + frame.hex() + "\"]", "\"x\"]"), "pack 1: sum 1 is not"},
+        {with("\"sums\": [", "\"sums\": {\"x\": 1}, \"y\": ["), "pack 1: \"sums\" is not"},
     };
     for (const auto& [text, reason] : cases) {
         auto refused = parse_manifest(text);
@@ -507,8 +517,9 @@ class CountingStore final : public ChunkStore {
 
 // `chunks` packed as push packs them (each compressed where that saves, at zstd's level 3), into a
 // pack object of `store`, and the manifest of a memory of those chunks whose working set is all of
-// it.
-Manifest packed_memory(CountingStore& store, const std::vector<std::vector<uint8_t>>& chunks) {
+// it; with their stored bytes' sums where `sums`.
+Manifest packed_memory(CountingStore& store, const std::vector<std::vector<uint8_t>>& chunks,
+                       bool sums = false) {
     Manifest m;
     m.chunk_size = chunks.front().size();
     m.memory.bytes = chunks.size() * m.chunk_size;
@@ -520,7 +531,8 @@ Manifest packed_memory(CountingStore& store, const std::vector<std::vector<uint8
         const auto frame = compress_chunk(c, 3);
         const std::vector<uint8_t>& stored = frame ? *frame : c;
         bytes.insert(bytes.end(), stored.begin(), stored.end());
-        pack.chunks.push_back({chunk_id_of(c), c.size(), stored.size()});
+        pack.chunks.push_back({chunk_id_of(c), c.size(), stored.size(),
+                               sums ? std::optional(chunk_id_of(stored)) : std::nullopt});
     }
     pack.id = store.add_object(std::move(bytes));
     m.packs.push_back(std::move(pack));
@@ -710,6 +722,85 @@ TEST(SnapshotStore, AWorkingSetComesFromItsPackARangeAtATimeAndAloneWhereThatFai
         EXPECT_EQ(memory.counts().packed, 0u);
         EXPECT_EQ(store.ranges(), ranges + 1);
     }
+}
+
+// With sums, a pack's compressed chunks are checked by their stored bytes: each comes from its
+// read, and one whose stored bytes rotted is fetched alone. A manifest whose sum names another
+// chunk's frame gets that frame's bytes for its chunk (what it says of its own memory), which the
+// host's cache, which every restore reads, does not keep under the chunk's name.
+TEST(SnapshotStore, APacksSumsCheckItsStoredBytesAndTheCacheKeepsOnlyWhatNamesSay) {
+    constexpr uint64_t kChunk = 128 << 10;
+    std::vector<std::vector<uint8_t>> chunks;
+    for (int i = 0; i < 12; ++i) {
+        std::vector<uint8_t> c(kChunk, static_cast<uint8_t>(i + 1));
+        for (size_t b = 0; b < c.size(); b += 97) c[b] = static_cast<uint8_t>(b * (i + 3));
+        chunks.push_back(std::move(c));
+    }
+    CountingStore store;
+    const Manifest m = packed_memory(store, chunks, true);
+    for (const auto& e : m.packs[0].chunks) {
+        ASSERT_LT(e.stored, e.length) << "compressed";
+        ASSERT_TRUE(e.sum);
+    }
+    std::map<uint64_t, std::vector<uint8_t>> expected;
+    for (size_t i = 0; i < chunks.size(); ++i) expected[i * kChunk] = chunks[i];
+    {
+        ChunkedMemory memory(m, store, 32);
+        EXPECT_EQ(delivered(memory, m.working_set), expected);
+        EXPECT_EQ(store.total(), 0);
+        EXPECT_EQ(memory.counts().packed, chunks.size());
+    }
+    {
+        const Unpacked read = store.get_packed(m.packs[0].id, 0, m.packs[0].chunks);
+        ASSERT_EQ(read.by_sum.size(), chunks.size());
+        for (size_t i = 0; i < chunks.size(); ++i) {
+            ASSERT_TRUE(read.chunks[i]);
+            EXPECT_EQ(*read.chunks[i], chunks[i]);
+            EXPECT_TRUE(read.by_sum[i]) << "checked by its sum";
+        }
+    }
+    uint64_t at = 0;
+    for (int i = 0; i < 5; ++i) at += m.packs[0].chunks[i].stored;
+    store.objects_.at(m.packs[0].id.hex())[at + m.packs[0].chunks[5].stored / 2] ^= 0x55;
+    {
+        ChunkedMemory memory(m, store, 32);
+        EXPECT_EQ(delivered(memory, m.working_set), expected);
+        EXPECT_EQ(store.total(), 1);
+        EXPECT_EQ(store.gets(chunks[5]), 1);
+        EXPECT_EQ(memory.counts().packed, chunks.size() - 1);
+    }
+
+    // The lie: chunk 2's entry holds chunk 3's frame, with that frame's sum.
+    Manifest lying = m;
+    ChunkPack lie;
+    std::vector<uint8_t> bytes;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+        const auto frame = *compress_chunk(chunks[i == 2 ? 3 : i], 3);
+        bytes.insert(bytes.end(), frame.begin(), frame.end());
+        lie.chunks.push_back({chunk_id_of(chunks[i]), kChunk, frame.size(), chunk_id_of(frame)});
+    }
+    lie.id = store.add_object(std::move(bytes));
+    lying.packs = {lie};
+    testing::TempDir dir;
+    auto cache = ChunkCache::open(dir.path(), 64 << 20, store);
+    ASSERT_TRUE(cache) << cache.error().message;
+    {
+        ChunkedMemory memory(lying, **cache, 8);
+        const auto got = delivered(memory, lying.working_set);
+        EXPECT_EQ(got.at(2 * kChunk), chunks[3]) << "what its manifest says";
+        EXPECT_EQ(got.at(4 * kChunk), chunks[4]);
+        (*cache)->flush();
+    }
+    EXPECT_EQ((*cache)->counts().refused, 1u);
+    EXPECT_EQ((*cache)->counts().bad, 0u);
+    const int gets = store.total();
+    auto two = (*cache)->get(chunk_id_of(chunks[2]), kChunk);
+    ASSERT_TRUE(two) << two.error().message;
+    EXPECT_EQ(**two, chunks[2]) << "from the store: the cache did not keep the lie";
+    auto four = (*cache)->get(chunk_id_of(chunks[4]), kChunk);
+    ASSERT_TRUE(four) << four.error().message;
+    EXPECT_EQ(**four, chunks[4]);
+    EXPECT_EQ(store.total(), gets + 1) << "chunk 4 from the cache";
 }
 
 // A drive's image read at any offset: the chunks a read spans, each fetched once while kept, the
@@ -1430,6 +1521,20 @@ TEST(SnapshotStore, PushPacksWithinTheManifestsBoundsAndChecksWhatItPacks) {
     ASSERT_EQ(bounded.packs.size(), 1u);
     EXPECT_EQ(bounded.packs[0].chunks.size(), 10u);
     EXPECT_EQ(bounded.packs[0].bytes(), 10u * 4096);
+    EXPECT_EQ(bounded.packs[0].chunks[0].sum, m.memory.chunks[0]) << "as it is: its name";
+    {
+        // Compressed, each chunk's sum is its frame's.
+        Manifest compressed = m;
+        PushCounts counts;
+        ASSERT_TRUE(
+            pack_working_set(compressed, fd.get(), nullptr, 3, kMaxPackBytes, 4, nullptr, counts));
+        ASSERT_EQ(compressed.packs.size(), 1u);
+        for (const auto& e : compressed.packs[0].chunks) {
+            EXPECT_LT(e.stored, e.length);
+            ASSERT_TRUE(e.sum);
+            EXPECT_NE(*e.sum, e.id);
+        }
+    }
 
     {
         std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
