@@ -412,7 +412,9 @@ TEST_F(StoreDrive, AGuestRestoredFromTheStoreReadsItsDriveFromItWithNothingOnThe
 // view of each root, and of each set of writable drives, is a view of its own, counted against the
 // cache's bound. A manifest other than the pinned one is refused before its state file is fetched.
 TEST_F(StoreDrive, AStoresStateFileChoosesNoHostFileForADrive) {
-    const std::string image = an_image(1 << 20, 0, 0, 4);
+    // 4 MiB, as blk_reader reads: its eighth read is block 259, past a 1 MiB image's end, which
+    // failed the test wherever the pause came after it.
+    const std::string image = an_image(4 << 20, 0, 0, 4);
     const std::string victim = files.write("victim", image);
     EXPECT_GE(snapshot_reading(victim, image, false), 5);
     auto pushed = run_process({EMBER_SNAPSHOT, "push", "--snapshot-path", state, "--mem-file-path",
