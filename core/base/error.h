@@ -17,7 +17,7 @@ enum class ErrorKind : uint8_t {
     // The host lacks or forbids the facility asked for (ENOSYS, or EPERM from a seccomp profile
     // or a sysctl): a caller may fall back to another way.
     Unavailable,
-    // The process the call acted on is gone (ESRCH): there is nothing left to do for it.
+    // The process (ESRCH) or file the call acted on is gone: there is nothing left to do for it.
     Gone,
     // The memory the call acted on is no longer mapped (a userfaultfd's ENOENT, or its EINVAL once
     // every registered range is gone): its process may be ending, which the caller checks.

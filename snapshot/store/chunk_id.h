@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -18,7 +19,7 @@ struct ChunkId {
     std::string hex() const;
     // Exactly 64 hex digits, lower case (the name is a file's and an object's).
     static std::optional<ChunkId> parse(std::string_view hex);
-    bool operator==(const ChunkId&) const = default;
+    auto operator<=>(const ChunkId&) const = default;
 };
 
 ChunkId chunk_id_of(std::span<const uint8_t> bytes);

@@ -71,6 +71,8 @@ class ChunkSink {
     virtual ~ChunkSink() = default;
     // Stores `stored` (chunk `id` of `length` bytes, as it is or as a frame: chunk_codec.h) under
     // its name unless the store holds that chunk already, in either form: true if it stored it.
+    // One it holds it makes new where it can (DirectoryStore), so that a collection of the store
+    // (store_collect.h) leaves it until the manifest that names it is in.
     // Called from parallel() threads at once.
     virtual Result<bool> put(const ChunkId& id, std::span<const uint8_t> stored,
                              uint64_t length) = 0;

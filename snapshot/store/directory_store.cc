@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "core/base/at_once.h"
 #include "core/base/atomic_file.h"
 #include "core/base/file_io.h"
@@ -38,8 +40,27 @@ Result<DirectoryStore> DirectoryStore::open(const std::string& root, bool create
     return DirectoryStore(root, std::move(fd));
 }
 
-Result<ChunkBytes> DirectoryStore::get(const ChunkId& id, uint64_t length) {
+namespace {
+
+// Where a collection puts an object aside to look at once more
+// (DirectoryStore::remove_unless_newer).
+constexpr std::string_view kAside = ".gc-";
+
+}  // namespace
+
+Result<UniqueFd> DirectoryStore::open_object(const ChunkId& id) const {
     auto fd = open_file(chunk_path(id), O_RDONLY);
+    // Set aside by a collection that stopped before it put it back (store_collect.h): still it.
+    if (!fd && ::faccessat(chunks_.get(), id.hex().c_str(), F_OK, AT_SYMLINK_NOFOLLOW) != 0 &&
+        errno == ENOENT) {
+        if (auto aside = open_file(root_ + "/chunks/" + std::string(kAside) + id.hex(), O_RDONLY))
+            return aside;
+    }
+    return fd;
+}
+
+Result<ChunkBytes> DirectoryStore::get(const ChunkId& id, uint64_t length) {
+    auto fd = open_object(id);
     EMBER_TRY(fd, "chunk " + id.hex());
     auto size = file_size(fd->get());
     EMBER_TRY(size, "chunk " + id.hex());
@@ -56,7 +77,7 @@ Result<ChunkBytes> DirectoryStore::get(const ChunkId& id, uint64_t length) {
 
 Result<std::vector<uint8_t>> DirectoryStore::get_range(const ChunkId& object, uint64_t offset,
                                                        uint64_t length) {
-    auto fd = open_file(chunk_path(object), O_RDONLY);
+    auto fd = open_object(object);
     EMBER_TRY(fd, "object " + object.hex());
     auto size = file_size(fd->get());
     EMBER_TRY(size, "object " + object.hex());
@@ -79,8 +100,12 @@ Result<bool> DirectoryStore::put(const ChunkId& id, std::span<const uint8_t> byt
     if (::fstatat(chunks_.get(), id.hex().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode)) {
         const auto size = static_cast<uint64_t>(st.st_size);
-        if (size == bytes.size() || size == length) return false;
-        if (size > 0 && size < length && get(id, length)) return false;
+        // Made new, else written again: a collection took it in between, or it is another user's
+        // whose time this one cannot change.
+        if ((size == bytes.size() || size == length ||
+             (size > 0 && size < length && get(id, length))) &&
+            ::utimensat(chunks_.get(), id.hex().c_str(), nullptr, AT_SYMLINK_NOFOLLOW) == 0)
+            return false;
     }
     EMBER_TRY(write_named(chunks_.get(), id.hex(), bytes), "store " + root_ + ": chunk");
     return true;
@@ -104,7 +129,119 @@ Result<void> DirectoryStore::put_manifest(std::string_view name, std::string_vie
 
 Result<std::string> DirectoryStore::manifest(std::string_view name) const {
     EMBER_TRY(check_snapshot_name(name));
-    return read_small_file(root_ + "/snapshots/" + std::string(name) + ".json", kMaxManifestBytes);
+    const std::string path = root_ + "/snapshots/" + std::string(name) + ".json";
+    auto text = read_small_file(path, kMaxManifestBytes);
+    if (!text && ::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
+        text.error().kind = ErrorKind::Gone;
+    return text;
+}
+
+namespace {
+
+// A file's modification time; one past 2262, which the clock cannot hold, as the latest it can.
+std::chrono::system_clock::time_point modified(const struct stat& st) {
+    constexpr int64_t kLatest = int64_t{9} << 30;  // seconds: about the year 2262
+    const auto seconds = std::min<int64_t>(st.st_mtim.tv_sec, kLatest);
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(seconds) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> DirectoryStore::manifest_names() const {
+    const std::string folder = root_ + "/snapshots";
+    UniqueFd fd(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return fail_errno("store " + root_ + ": " + folder);
+    std::vector<std::string> names;
+    auto listed = list_entries(fd.get(), [&](const char* entry, const struct stat&) {
+        const std::string_view n = entry;
+        const std::string_view name = n.substr(0, n.size() - std::min<size_t>(n.size(), 5));
+        if (!n.ends_with(".json") || !check_snapshot_name(name)) return Result<void>{};
+        // As a restore reads it: through a link. One that leads nowhere names nothing it can read.
+        struct stat st{};
+        if (::fstatat(fd.get(), entry, &st, 0) != 0) {
+            if (errno == ENOENT) return Result<void>{};
+            return Result<void>(fail_errno(std::string("snapshots/") + entry));
+        }
+        if (!S_ISREG(st.st_mode))
+            return Result<void>(fail(std::string("snapshots/") + entry + ": not a file"));
+        names.emplace_back(name);
+        return Result<void>{};
+    });
+    EMBER_TRY(listed, "store " + root_ + ": " + folder);
+    return names;
+}
+
+Result<std::vector<StoredObject>> DirectoryStore::objects(
+    std::chrono::system_clock::time_point bound, bool dry_run, uint64_t& leftovers) {
+    std::vector<StoredObject> objects;
+    auto listed = list_entries(chunks_.get(), [&](const char* entry, const struct stat& st) {
+        if (!S_ISREG(st.st_mode)) return Result<void>{};
+        std::string_view name = entry;
+        const bool aside = name.starts_with(kAside);
+        if (aside) name.remove_prefix(kAside.size());
+        if (auto id = ChunkId::parse(name)) {
+            objects.push_back({*id, static_cast<uint64_t>(st.st_size), modified(st), aside});
+        } else if (name.starts_with('.') && name.find(".tmp-") != std::string_view::npos &&
+                   modified(st) < bound) {
+            if (!dry_run && ::unlinkat(chunks_.get(), entry, 0) != 0 && errno != ENOENT)
+                return Result<void>(fail_errno(std::string("chunks/") + entry));
+            ++leftovers;
+        }
+        return Result<void>{};
+    });
+    EMBER_TRY(listed, "store " + root_);
+    return objects;
+}
+
+Result<bool> DirectoryStore::remove_unless_newer(const StoredObject& object,
+                                                 std::chrono::system_clock::time_point bound) {
+    // Aside first: a push that makes it new from now on finds it gone and writes it again, and one
+    // that made it new before shows in its time below.
+    const std::string name = object.id.hex();
+    const std::string aside = std::string(kAside) + name;
+    if (!object.aside &&
+        ::renameat(chunks_.get(), name.c_str(), chunks_.get(), aside.c_str()) != 0) {
+        if (errno == ENOENT) return false;
+        return fail_errno("store " + root_ + ": chunks/" + name);
+    }
+    struct stat st{};
+    if (::fstatat(chunks_.get(), aside.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return false;
+        auto failed = fail_errno("store " + root_ + ": chunks/" + aside);
+        (void)put_back(object);  // not known to be old: back where a push looks
+        return failed;
+    }
+    if (modified(st) >= bound) {
+        EMBER_TRY(put_back({object.id, object.bytes, modified(st), true}));
+        return false;
+    }
+    if (::unlinkat(chunks_.get(), aside.c_str(), 0) != 0 && errno != ENOENT)
+        return fail_errno("store " + root_ + ": chunks/" + aside);
+    return true;
+}
+
+Result<void> DirectoryStore::put_back(const StoredObject& object) {
+    const std::string name = object.id.hex();
+    const std::string aside = std::string(kAside) + name;
+    int moved =
+        ::renameat2(chunks_.get(), aside.c_str(), chunks_.get(), name.c_str(), RENAME_NOREPLACE);
+    if (moved != 0 && (errno == EINVAL || errno == ENOSYS)) {
+        // A file system that takes no flags for a rename (NFS): a link fails as the rename
+        // would where the name is taken, then the aside name goes.
+        moved = ::linkat(chunks_.get(), aside.c_str(), chunks_.get(), name.c_str(), 0);
+        if (moved == 0 && ::unlinkat(chunks_.get(), aside.c_str(), 0) != 0 && errno != ENOENT)
+            return fail_errno("store " + root_ + ": chunks/" + aside);
+    }
+    if (moved == 0) return {};
+    // A push wrote it again meanwhile: that copy stays.
+    if (errno == EEXIST) {
+        if (::unlinkat(chunks_.get(), aside.c_str(), 0) == 0 || errno == ENOENT) return {};
+    } else if (errno == ENOENT) {
+        return {};
+    }
+    return fail_errno("store " + root_ + ": putting back chunks/" + name);
 }
 
 }  // namespace ember::snapshot

@@ -1,6 +1,9 @@
 // A store in a local directory (a file:// URL; an NFS mount is one too): the layout of manifest.h.
 // Push writes chunks under temporary names and renames them in, syncs the file system, and writes
-// the manifest last, so a manifest never names a chunk that is not whole in the store.
+// the manifest last, so a manifest never names a chunk that is not whole in the store. An object
+// a push finds there already it makes new (its modification time), so that a collection of the
+// store (store_collect.h) leaves it; where that is not this user's to change (a store several
+// users push into), it writes it again.
 #pragma once
 
 #include <string>
@@ -9,6 +12,7 @@
 #include "core/base/error.h"
 #include "core/base/unique_fd.h"
 #include "snapshot/store/chunk_store.h"
+#include "snapshot/store/store_collect.h"
 
 namespace ember::snapshot {
 
@@ -16,7 +20,7 @@ namespace ember::snapshot {
 // 200 characters.
 Result<void> check_snapshot_name(std::string_view name);
 
-class DirectoryStore final : public ChunkStore, public ChunkSink {
+class DirectoryStore final : public ChunkStore, public ChunkSink, public CollectableStore {
   public:
     // `create`: make the root's chunks/ and snapshots/ folders where missing (a push).
     static Result<DirectoryStore> open(const std::string& root, bool create);
@@ -29,7 +33,18 @@ class DirectoryStore final : public ChunkStore, public ChunkSink {
     Result<void> put_manifest(std::string_view name, std::string_view text) override;
     // Hashing is most of a push's work: a thread a core.
     unsigned parallel() const override;
-    Result<std::string> manifest(std::string_view name) const;
+    // A manifest; one that is not there is ErrorKind::Gone.
+    Result<std::string> manifest(std::string_view name) const override;
+
+    // Collection (store_collect.h). chunks/ holds objects by their names, objects a collection
+    // set aside to look at once more as .gc-NAME, and a write that never finished as
+    // .NAME.tmp-RANDOM (write_named).
+    Result<std::vector<std::string>> manifest_names() const override;
+    Result<std::vector<StoredObject>> objects(std::chrono::system_clock::time_point bound,
+                                              bool dry_run, uint64_t& leftovers) override;
+    Result<bool> remove_unless_newer(const StoredObject& object,
+                                     std::chrono::system_clock::time_point bound) override;
+    Result<void> put_back(const StoredObject& object) override;
 
     const std::string& root() const { return root_; }
 
@@ -37,6 +52,8 @@ class DirectoryStore final : public ChunkStore, public ChunkSink {
     explicit DirectoryStore(std::string root, UniqueFd chunks)
         : root_(std::move(root)), chunks_(std::move(chunks)) {}
     std::string chunk_path(const ChunkId& id) const { return root_ + "/chunks/" + id.hex(); }
+    // The object's file: where a collection set it aside, if not at its name.
+    Result<UniqueFd> open_object(const ChunkId& id) const;
 
     std::string root_;
     UniqueFd chunks_;  // the chunks/ folder

@@ -83,6 +83,21 @@ class Tally {
         }
         return {};
     }
+    // `bytes`, the parent's chunk `id` that this push names under a patch, put as any chunk this
+    // push names is (the store holds it, and makes it new: ChunkSink::put), but not counted as
+    // this snapshot's.
+    Result<void> keep(const ChunkId& id, std::span<const uint8_t> bytes, ChunkSink* store) {
+        if (store == nullptr) return {};
+        {
+            std::lock_guard lock(mutex_);
+            if (!taken_.insert(id).second) return {};
+        }
+        const auto frame = compress_chunk(bytes, level_);
+        auto stored =
+            store->put(id, frame ? std::span<const uint8_t>(*frame) : bytes, bytes.size());
+        EMBER_TRY(stored);
+        return {};
+    }
     void patched() {
         std::lock_guard lock(mutex_);
         ++counts_.patched;
@@ -108,11 +123,12 @@ class Tally {
 // in more than half the pages.
 Result<std::optional<ChunkPatch>> patch_onto(const ParentSnapshot& parent, uint64_t c,
                                              std::span<const uint8_t> piece, const ChunkId& id,
-                                             std::vector<uint8_t>& pages) {
+                                             std::vector<uint8_t>& pages, ChunkBytes& base_bytes) {
     const auto& base = parent.manifest.memory.chunks[c];
     if (!base || *base == id) return std::nullopt;
     auto before = parent.chunks.get(*base, piece.size());
     EMBER_TRY(before, "the parent's chunk " + std::to_string(c));
+    base_bytes = *before;
     ChunkPatch patch;
     const uint64_t count = piece.size() / kGuestPageSize;
     for (uint64_t p = 0; p < count; ++p) {
@@ -155,10 +171,12 @@ Result<void> chunk_file(const UniqueFd& fd, const std::string& what, uint64_t ch
         const ChunkId id = chunk_id_of(piece);
         if (parent != nullptr) {
             std::vector<uint8_t> pages;
-            auto patch = patch_onto(*parent, c, piece, id, pages);
+            ChunkBytes base;
+            auto patch = patch_onto(*parent, c, piece, id, pages, base);
             EMBER_TRY(patch, what);
             if (*patch) {
                 EMBER_TRY(tally.put((*patch)->pages, pages, store, piece.size()), what);
+                EMBER_TRY(tally.keep(*parent->manifest.memory.chunks[c], *base, store), what);
                 tally.patched();
                 file.chunks[c] = parent->manifest.memory.chunks[c];
                 patches[c] = std::move(*patch);

@@ -21,6 +21,36 @@ std::string random_suffix() {
     return std::to_string(random());
 }
 
+Result<void> list_entries(
+    int dir, const std::function<Result<void>(const char*, const struct stat&)>& each) {
+    UniqueFd fd(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return fail_errno("listing a folder");
+    DIR* listing = ::fdopendir(fd.get());
+    if (listing == nullptr) return fail_errno("listing a folder");
+    (void)fd.release();
+    Result<void> result;
+    for (;;) {
+        errno = 0;
+        const dirent* e = ::readdir(listing);
+        if (e == nullptr) {
+            if (errno != 0) result = fail_errno("listing a folder");
+            break;
+        }
+        const std::string_view name = e->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st{};
+        if (::fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) continue;
+            result = fail_errno(std::string("listing a folder: ") + e->d_name);
+            break;
+        }
+        result = each(e->d_name, st);
+        if (!result) break;
+    }
+    ::closedir(listing);
+    return result;
+}
+
 Result<void> write_named(int dir, const std::string& name, std::span<const uint8_t> bytes,
                          const std::function<void(int)>& before_rename) {
     const std::string temporary = "." + name + ".tmp-" + random_suffix();

@@ -42,6 +42,12 @@ void for_each_entry(int dir, Each each) {
     ::closedir(listing);
 }
 
+// Calls `each(name, stat)` for every entry of folder `dir` but "." and ".." (one gone since it
+// was read is passed over) until it fails, or fails where the folder cannot be read whole: for a
+// caller that must know every entry, where for_each_entry() passes over what it cannot read.
+Result<void> list_entries(int dir,
+                          const std::function<Result<void>(const char*, const struct stat&)>& each);
+
 // `bytes` as `name` in the folder `dir`, replacing what was there; `before_rename` sees the written
 // file's descriptor first, where given.
 Result<void> write_named(int dir, const std::string& name, std::span<const uint8_t> bytes,

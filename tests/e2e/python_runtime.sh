@@ -7,7 +7,8 @@
 # Each push must find at least half of its snapshot's bytes already in the store: the runtime's
 # chunks, whole or under a patch of the pages the function changed. A clone restored from the
 # store through ember-uffd (nothing of the memory file read from the host) must answer as the
-# function did before its snapshot. Prints (never asserts beyond that) what each push stored.
+# function did before its snapshot, after the store is collected with the runtime's and the other
+# function's manifests gone. Prints (never asserts beyond that) what each push stored.
 ember=$1
 ember_uffd=$2
 source "$(dirname "$0")/common.sh"
@@ -65,6 +66,16 @@ for f in aes resize; do
     echo "$f: $line"
     check "the store held at least half of $f's bytes already" [ "$(share "$line")" -ge 50 ]
 done
+
+# The runtime's and the first function's snapshots removed, the store collected: what resize's
+# manifest names stays, the runtime's chunks under its patches among it, and the rest goes.
+rm "$work/store/snapshots/runtime.json" "$work/store/snapshots/aes.json"
+before=$(ls "$work/store/chunks" | wc -l)
+line=$("$ember_snapshot" gc --older-than 0 "file://$work/store") || failures=$((failures + 1))
+echo "gc: $line"
+after=$(ls "$work/store/chunks" | wc -l)
+check "gc read the one manifest left" grep -q ": 1 manifests name " <<< "$line"
+check "gc removed what only the removed snapshots named ($before objects, then $after)" [ "$after" -lt "$before" ]
 
 # The second function restored from the store alone: its memory through ember-uffd, lazily.
 k=3

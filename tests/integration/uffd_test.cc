@@ -134,6 +134,14 @@ TEST_F(Uffd, ASnapshotPushedOntoItsParentIsMostlyTheParentsAndRestoresByteForByt
                   204);
     }
     push_files("parent", state, mem, {"--chunk-size", "4194304"});
+    // Everything the store holds two hours old: what the child's push finds there, the parent's
+    // chunks under its patches among it, it makes new, so that a collection meanwhile leaves it.
+    const std::string chunks = files.path() + "/store/chunks";
+    for (const auto& e : std::filesystem::directory_iterator(chunks)) {
+        const timespec old{.tv_sec = ::time(nullptr) - 7200, .tv_nsec = 0};
+        const timespec times[2] = {old, old};
+        ASSERT_EQ(::utimensat(AT_FDCWD, e.path().c_str(), times, 0), 0);
+    }
     const std::string pushed = push_files("child", child_state, child_mem,
                                           {"--chunk-size", "4194304", "--parent", "parent"});
     EXPECT_GE(count_before(pushed, "of them patches onto the parent's"), 1u) << pushed;
@@ -149,6 +157,19 @@ TEST_F(Uffd, ASnapshotPushedOntoItsParentIsMostlyTheParentsAndRestoresByteForByt
     for (const auto& [_, patch] : manifest->memory.patches) patched_pages += patch.page_count();
     EXPECT_GE(patched_pages, 256u) << "every page the round rewrote";
     EXPECT_LT(patched_pages, 512u);
+    for (const auto& [c, _] : manifest->memory.patches) {
+        struct stat st{};
+        ASSERT_EQ(::stat((chunks + "/" + manifest->memory.chunks[c]->hex()).c_str(), &st), 0);
+        EXPECT_GT(st.st_mtime, ::time(nullptr) - 3600)
+            << "the parent's chunk " << c << ", made new";
+    }
+    // The parent's snapshot removed and the store collected: the child restores all the same.
+    ASSERT_EQ(::unlink((files.path() + "/store/snapshots/parent.json").c_str()), 0);
+    auto collected = run_process(
+        {EMBER_SNAPSHOT, "gc", "--older-than", "3600", "file://" + files.path() + "/store"},
+        kFailsafe);
+    ASSERT_EQ(collected.exit_code, 0) << collected.err;
+    EXPECT_NE(collected.out.find(": 1 manifests name "), std::string::npos) << collected.out;
 
     const std::string fetched = files.path() + "/fetched.state",
                       again = files.path() + "/again.mem";

@@ -18,6 +18,7 @@ namespace ember::tools {
 
 struct WholeNumber {
     uint64_t* out;
+    bool* given = nullptr;  // set where the option is given
     uint64_t min = 1;
     uint64_t max = std::numeric_limits<uint64_t>::max();
     std::string what = "a whole number";  // as the refusal ends: "--n 'x' is not <what>"
@@ -55,6 +56,7 @@ inline Result<bool> parse_options(int argc, char** argv, int first,
                 n > number->max)
                 return fail(std::string(name) + " '" + value + "' is not " + number->what);
             *number->out = n;
+            if (number->given != nullptr) *number->given = true;
         } else {
             std::get<2>(option->into)(value);
         }

@@ -31,6 +31,11 @@
 // find-view: as view, but only a view made this boot is printed; where there is none it makes
 // nothing, fetches no chunk, and exits 3 (an agent's choice between a local restore now and a
 // lazy one, after which it makes the view in the background).
+// ember-snapshot gc [--older-than SECONDS] [--dry-run] file:///STORE
+// gc: removes from the store's folder the chunks and packs that no manifest under its snapshots/
+// names (those of snapshots whose manifests were removed) and that are older than SECONDS (a day
+// unless given), which must be longer than any push into the store takes: a push makes what it
+// shares new (snapshot/store/store_collect.h). --dry-run counts what it would remove.
 // chunk-sizes: for each chunk size, what a restore from a store fetches ahead for the working set
 // and what the store holds, to choose the size by (it reads the memory once and hashes nothing: a
 // chunk is stored unless all zeros, sharing aside).
@@ -59,6 +64,7 @@
 #include "snapshot/store/opened_store.h"
 #include "snapshot/store/push.h"
 #include "snapshot/store/snapshot_view.h"
+#include "snapshot/store/store_collect.h"
 #include "vmm/tools/options.h"
 
 namespace {
@@ -81,6 +87,7 @@ int usage() {
         "       ember-snapshot find-view --cache DIR [--cache-bytes N] [--fetcher PATH] "
         "[--manifest-sha256 HEX] [--drive-root DIR [--writable-drive ID]...] "
         "MANIFEST_URL\n"
+        "       ember-snapshot gc [--older-than SECONDS] [--dry-run] file:///STORE\n"
         "       ember-snapshot chunk-sizes --snapshot-path STATE --mem-file-path MEM "
         "--working-set WS\n");
     return 2;
@@ -135,6 +142,33 @@ Result<int> push(const PushInput& in, const std::string& url_text, const std::st
                              : (counts->bytes - counts->stored_uncompressed) * 100 / counts->bytes),
         u(counts->bytes), u(counts->zero_chunks), u(counts->packed), u(counts->packs),
         u(counts->pack_bytes), counts->manifest.hex().c_str());
+    return 0;
+}
+
+Result<int> collect(const std::string& url, const CollectOptions& options) {
+    if (url.starts_with("s3://") || url.starts_with("http://") || url.starts_with("https://"))
+        return fail(
+            "gc collects a store's folder (file:///STORE); a bucket's or a web server's "
+            "objects are not collected by ember");
+    if (!url.starts_with("file:///") || url == "file:///")
+        return fail("gc takes a store's folder as file:///STORE, not '" + url.substr(0, 300) + "'");
+    std::string root = url.substr(7);
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    if (root == "/") return fail("gc: a store's folder is not /");
+    auto store = DirectoryStore::open(root, false);
+    EMBER_TRY(store);
+    auto counts = collect_store(*store, options);
+    EMBER_TRY(counts, "store " + root);
+    const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+    std::printf(
+        "ember-snapshot: %s %s: %llu manifests name %llu of its %llu objects; %llu named by none "
+        "and older than %llu s %s (%llu bytes); %llu named by none but younger, kept; %llu "
+        "unfinished writes %s\n",
+        options.dry_run ? "would collect" : "collected", url.c_str(), u(counts->manifests),
+        u(counts->named), u(counts->objects), u(counts->removed),
+        u(static_cast<uint64_t>(options.older_than.count())),
+        options.dry_run ? "would go" : "removed", u(counts->removed_bytes), u(counts->young),
+        u(counts->leftovers), options.dry_run ? "would go" : "removed");
     return 0;
 }
 
@@ -301,8 +335,15 @@ int main(int argc, char** argv) {
     std::string url, parent;
     HostDrives drives;
     StoreOptions store;
+    uint64_t older_than = std::chrono::seconds(CollectOptions{}.older_than).count();
+    bool older_than_given = false;
+    bool dry_run = false;
+    std::vector<char*> args(argv, argv + argc);
+    if (command == "gc")
+        dry_run = std::erase_if(
+                      args, [](const char* a) { return std::string_view(a) == "--dry-run"; }) > 0;
     auto parsed = tools::parse_options(
-        argc, argv, 2,
+        static_cast<int>(args.size()), args.data(), 2,
         {{"--snapshot-path", &in.state_path},
          {"--mem-file-path", &in.memory_path},
          {"--working-set", &in.working_set_path},
@@ -313,6 +354,11 @@ int main(int argc, char** argv) {
                   {v.substr(0, equals), equals == std::string::npos ? "" : v.substr(equals + 1)});
           }},
          {"--parent", &parent},
+         {"--older-than", tools::WholeNumber{.out = &older_than,
+                                             .given = &older_than_given,
+                                             .min = 0,
+                                             .max = uint64_t{10} * 365 * 24 * 3600,
+                                             .what = "a number of seconds, ten years at most"}},
          {"--cache", &store.cache},
          {"--fetcher", &store.fetcher},
          {"--manifest-sha256", &store.manifest_sha256},
@@ -334,6 +380,7 @@ int main(int argc, char** argv) {
     }
     if (!*parsed) return usage();
     in.compression_level = static_cast<int>(level);
+    if (command != "gc" && older_than_given) return usage();
     const bool store_options = !store.cache.empty() || !store.fetcher.empty() ||
                                !store.manifest_sha256.empty() || !drives.root.empty() ||
                                !drives.writable.empty();
@@ -350,6 +397,11 @@ int main(int argc, char** argv) {
         if (!absolute_error) store.cache = absolute.string();
         if (store.fetcher.empty()) store.fetcher = FetcherStore::beside_this_program();
         r = view(store, drives, command == "view");
+    } else if (command == "gc") {
+        if (url.empty() || store_options || !in.state_path.empty() || !in.memory_path.empty() ||
+            !in.working_set_path.empty() || !in.drives.empty() || !parent.empty())
+            return usage();
+        r = collect(url, {std::chrono::seconds(older_than), dry_run});
     } else {
         const bool files = !in.state_path.empty() && !in.memory_path.empty() && !store_options;
         if (files && command == "push" && !url.empty())

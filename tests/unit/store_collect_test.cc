@@ -1,0 +1,271 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "snapshot/store/chunk_id.h"
+#include "snapshot/store/directory_store.h"
+#include "snapshot/store/manifest.h"
+#include "snapshot/store/store_collect.h"
+#include "tests/support/ember_process.h"
+
+namespace ember::snapshot {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<uint8_t> chunk_of(uint8_t seed, size_t length = 4096) {
+    std::vector<uint8_t> bytes(length);
+    for (size_t i = 0; i < length; ++i) bytes[i] = static_cast<uint8_t>(seed * 31 + i * 7 + 1);
+    return bytes;
+}
+
+class StoreCollect : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        auto opened = DirectoryStore::open(root(), true);
+        ASSERT_TRUE(opened) << opened.error().message;
+        store_.emplace(std::move(*opened));
+    }
+    std::string root() const { return dir_.path() + "/store"; }
+    std::string path_of(const std::string& name) const { return root() + "/chunks/" + name; }
+    DirectoryStore& store() { return *store_; }
+
+    ChunkId put(const std::vector<uint8_t>& bytes) {
+        const ChunkId id = chunk_id_of(bytes);
+        auto stored = store_->put(id, bytes, bytes.size());
+        EXPECT_TRUE(stored) << stored.error().message;
+        return id;
+    }
+    bool holds(const std::string& name) const { return ::access(path_of(name).c_str(), F_OK) == 0; }
+    bool holds(const ChunkId& id) const { return holds(id.hex()); }
+    // Everything under chunks/ two hours old.
+    void age_all() const {
+        for (const auto& e : std::filesystem::directory_iterator(root() + "/chunks")) age(e.path());
+    }
+    static void age(const std::filesystem::path& path) {
+        const timespec old{.tv_sec = ::time(nullptr) - 7200, .tv_nsec = 0};
+        const timespec times[2] = {old, old};
+        ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+    }
+    Result<CollectCounts> collect(bool dry_run = false) {
+        return collect_store(*store_, {.older_than = 1h, .dry_run = dry_run});
+    }
+
+    testing::TempDir dir_;
+    std::optional<DirectoryStore> store_;
+};
+
+// Two snapshots, one a function's pushed onto the other's (a runtime's): with the runtime's
+// manifest gone, what it alone named goes, while the function keeps the runtime's chunk under its
+// patch.
+TEST_F(StoreCollect, WhatNoManifestNamesGoesAndWhatOneNamesStaysEvenUnderAPatch) {
+    const auto m0 = chunk_of(1), m1 = chunk_of(2), m2 = chunk_of(3), page = chunk_of(4);
+    const auto runtime_state = chunk_of(5, 100), fn_state = chunk_of(6, 100), disk = chunk_of(8);
+    std::vector<uint8_t> pack_bytes = m0;
+    pack_bytes.insert(pack_bytes.end(), m1.begin(), m1.end());
+
+    Manifest runtime;
+    runtime.chunk_size = 4096;
+    runtime.state = {100, {put(runtime_state)}};
+    runtime.memory = {8192, {put(m0), put(m1)}};
+    runtime.working_set = {{0, 2, false}};
+    runtime.packs = {{put(pack_bytes),
+                      {{chunk_id_of(m0), 4096, 4096, std::nullopt},
+                       {chunk_id_of(m1), 4096, 4096, std::nullopt}}}};
+    Manifest fn;
+    fn.chunk_size = 4096;
+    fn.state = {100, {put(fn_state)}};
+    fn.memory = {8192, {chunk_id_of(m0), put(m2)}};
+    fn.memory.patches.emplace(0, ChunkPatch{put(page), {{0, 1}}});
+    fn.drives = {{"rootfs", {8192, {std::nullopt, put(disk)}}}};
+    ASSERT_TRUE(store().put_manifest("runtime", encode_manifest(runtime)));
+    ASSERT_TRUE(store().put_manifest("fn", encode_manifest(fn)));
+    const ChunkId orphan = put(chunk_of(7));
+    age_all();
+
+    auto both = collect();
+    ASSERT_TRUE(both) << both.error().message;
+    EXPECT_EQ(both->manifests, 2u);
+    EXPECT_EQ(both->objects, 9u);
+    EXPECT_EQ(both->named, 8u);
+    EXPECT_EQ(both->removed, 1u) << "the object no manifest ever named";
+    EXPECT_EQ(both->removed_bytes, 4096u);
+    EXPECT_FALSE(holds(orphan));
+
+    ASSERT_EQ(::unlink((root() + "/snapshots/runtime.json").c_str()), 0);
+    auto fn_only = collect();
+    ASSERT_TRUE(fn_only) << fn_only.error().message;
+    EXPECT_EQ(fn_only->manifests, 1u);
+    EXPECT_EQ(fn_only->named, 5u);
+    EXPECT_EQ(fn_only->removed, 3u)
+        << "the runtime's state, its chunk the function lacks, its pack";
+    EXPECT_EQ(fn_only->removed_bytes, 100u + 4096u + 8192u);
+    EXPECT_EQ(fn_only->young, 0u);
+    EXPECT_FALSE(holds(runtime.state.chunks[0].value()));
+    EXPECT_FALSE(holds(chunk_id_of(m1)));
+    EXPECT_FALSE(holds(runtime.packs[0].id));
+    // What the function names reads back whole, the base under its patch among it.
+    EXPECT_TRUE(store().get(chunk_id_of(m0), 4096));
+    EXPECT_TRUE(store().get(chunk_id_of(m2), 4096));
+    EXPECT_TRUE(store().get(chunk_id_of(page), 4096));
+    EXPECT_TRUE(store().get(chunk_id_of(fn_state), 100));
+    EXPECT_TRUE(store().get(chunk_id_of(disk), 4096));
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(root() + "/chunks"),
+                            std::filesystem::directory_iterator()),
+              5);
+}
+
+// What is younger than the bound stays, and so does what a push finds as it goes (a parent's chunk
+// under a patch is put as any other), even between the listing and the removal; one a collection
+// has set aside is written again.
+TEST_F(StoreCollect, AnObjectThatAPushFindsIsNewAgainAndStays) {
+    const auto a = chunk_of(1), b = chunk_of(2), c = chunk_of(3), d = chunk_of(4);
+    put(a);
+    put(b);
+    put(c);
+    put(d);
+    age_all();
+    const ChunkId fresh = put(chunk_of(9));
+
+    auto plan = collect(true);
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->removed, 4u);
+    EXPECT_EQ(plan->young, 1u);
+    EXPECT_TRUE(holds(chunk_id_of(a)) && holds(chunk_id_of(b)) && holds(chunk_id_of(c)))
+        << "a dry run removes nothing";
+
+    auto found = store().put(chunk_id_of(a), a, a.size());
+    ASSERT_TRUE(found) << found.error().message;
+    EXPECT_FALSE(*found) << "held already: not written again";
+    // Set aside by a collection as a push looks: not there, so written again.
+    const std::string b_name = chunk_id_of(b).hex();
+    ASSERT_EQ(::rename(path_of(b_name).c_str(), path_of(".gc-" + b_name).c_str()), 0);
+    auto rewritten = store().put(chunk_id_of(b), b, b.size());
+    ASSERT_TRUE(rewritten) << rewritten.error().message;
+    EXPECT_TRUE(*rewritten);
+    // The collection puts its copy back: the push's stays, the aside one goes.
+    ASSERT_TRUE(store().put_back({chunk_id_of(b), 4096, {}, true}));
+    EXPECT_TRUE(holds(b_name));
+    EXPECT_FALSE(holds(".gc-" + b_name));
+
+    // Listed old, then found by a push before its removal: put back, not removed.
+    struct stat st{};
+    ASSERT_EQ(::stat(path_of(chunk_id_of(d).hex()).c_str(), &st), 0);
+    const StoredObject listed{chunk_id_of(d), 4096,
+                              std::chrono::system_clock::from_time_t(st.st_mtime), false};
+    ASSERT_TRUE(store().put(chunk_id_of(d), d, d.size()));
+    auto raced = store().remove_unless_newer(listed, std::chrono::system_clock::now() - 1h);
+    ASSERT_TRUE(raced) << raced.error().message;
+    EXPECT_FALSE(*raced);
+    EXPECT_TRUE(holds(chunk_id_of(d)));
+    EXPECT_FALSE(holds(".gc-" + chunk_id_of(d).hex()));
+
+    auto done = collect();
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(done->removed, 1u);
+    EXPECT_EQ(done->young, 4u);
+    EXPECT_TRUE(holds(chunk_id_of(a)));
+    EXPECT_TRUE(holds(chunk_id_of(b)));
+    EXPECT_FALSE(holds(chunk_id_of(c)));
+    EXPECT_TRUE(holds(chunk_id_of(d)));
+    EXPECT_TRUE(holds(fresh));
+}
+
+// A manifest it cannot read names what it names all the same: nothing goes. So with no snapshots/.
+TEST_F(StoreCollect, AManifestItCannotParseStopsItBeforeItRemovesAnything) {
+    const ChunkId orphan = put(chunk_of(1));
+    age_all();
+    std::ofstream(root() + "/snapshots/broken.json") << "{\"format\": \"ember-store-manifest\"";
+    auto refused = collect();
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("snapshot broken: nothing removed"), std::string::npos)
+        << refused.error().message;
+    EXPECT_TRUE(holds(orphan));
+
+    std::filesystem::remove_all(root() + "/snapshots");
+    auto no_folder = collect();
+    ASSERT_FALSE(no_folder);
+    EXPECT_NE(no_folder.error().message.find("nothing removed"), std::string::npos)
+        << no_folder.error().message;
+    EXPECT_TRUE(holds(orphan));
+}
+
+// What a manifest names is kept however it names it: through a link into snapshots/ (as a restore
+// reads it), or in a field this ember does not parse (as a later push may add).
+TEST_F(StoreCollect, AManifestThroughALinkOrInAFieldItDoesNotKnowStillNamesItsObjects) {
+    const auto linked = chunk_of(1), future = chunk_of(2), state = chunk_of(3, 100);
+    Manifest m;
+    m.chunk_size = 4096;
+    m.state = {100, {put(state)}};
+    m.memory = {4096, {put(linked)}};
+    std::filesystem::create_directories(dir_.path() + "/elsewhere");
+    std::ofstream(dir_.path() + "/elsewhere/fn.json") << encode_manifest(m);
+    std::filesystem::create_symlink(dir_.path() + "/elsewhere/fn.json",
+                                    root() + "/snapshots/fn.json");
+    std::filesystem::create_symlink(dir_.path() + "/nowhere.json", root() + "/snapshots/gone.json");
+    std::string text = encode_manifest(m);
+    text.resize(text.rfind('}'));
+    text += ", \"cold_start\": {\"hints\": [\"" + put(future).hex() + "\"]}}";
+    ASSERT_TRUE(parse_manifest(text)) << "a field it does not know is passed over";
+    ASSERT_TRUE(store().put_manifest("later", text));
+    const ChunkId orphan = put(chunk_of(4));
+    age_all();
+
+    auto done = collect();
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(done->manifests, 2u);
+    EXPECT_EQ(done->removed, 1u);
+    EXPECT_TRUE(holds(chunk_id_of(linked)));
+    EXPECT_TRUE(holds(chunk_id_of(future)));
+    EXPECT_FALSE(holds(orphan));
+
+    std::filesystem::create_directory(root() + "/snapshots/odd.json");
+    auto refused = collect();
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("odd.json: not a file"), std::string::npos)
+        << refused.error().message;
+}
+
+// A collection that stopped between setting an object aside and removing it: the next puts back
+// what a manifest names and removes the rest; a push's unfinished writes go once they are old.
+TEST_F(StoreCollect, WhatAnUnfinishedCollectionSetAsideIsPutBackWhereNamed) {
+    const auto m0 = chunk_of(1), state = chunk_of(2, 100);
+    Manifest m;
+    m.chunk_size = 4096;
+    m.state = {100, {put(state)}};
+    m.memory = {4096, {put(m0)}};
+    ASSERT_TRUE(store().put_manifest("fn", encode_manifest(m)));
+    const ChunkId orphan = put(chunk_of(3));
+    const std::string named = chunk_id_of(m0).hex();
+    ASSERT_EQ(::rename(path_of(named).c_str(), path_of(".gc-" + named).c_str()), 0);
+    ASSERT_EQ(::rename(path_of(orphan.hex()).c_str(), path_of(".gc-" + orphan.hex()).c_str()), 0);
+    std::ofstream(path_of(".abc.tmp-1")) << "half a chunk";
+    age_all();
+    std::ofstream(path_of(".def.tmp-2")) << "a push writing now";
+    std::ofstream(path_of("README")) << "not the store's";
+    EXPECT_TRUE(store().get(chunk_id_of(m0), 4096)) << "a restore finds it aside meanwhile";
+
+    auto done = collect();
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ(done->named, 2u);
+    EXPECT_EQ(done->removed, 1u);
+    EXPECT_EQ(done->leftovers, 1u);
+    EXPECT_TRUE(holds(named));
+    EXPECT_FALSE(holds(".gc-" + named));
+    EXPECT_FALSE(holds(".gc-" + orphan.hex()));
+    EXPECT_FALSE(holds(".abc.tmp-1"));
+    EXPECT_TRUE(holds(".def.tmp-2"));
+    EXPECT_TRUE(holds("README"));
+    EXPECT_TRUE(store().get(chunk_id_of(m0), 4096));
+}
+
+}  // namespace
+}  // namespace ember::snapshot
