@@ -150,6 +150,14 @@ std::chrono::system_clock::time_point modified(const struct stat& st) {
 }  // namespace
 
 Result<std::vector<std::string>> DirectoryStore::manifest_names() const {
+    // A folder of the store that is a link may be another store's too, whose manifests a
+    // collection of this one would not read.
+    for (const char* link : {"chunks", "snapshots"}) {
+        struct stat st{};
+        if (::lstat((root_ + "/" + link).c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+            return fail("store " + root_ + ": " + link +
+                        "/ is a link, which other stores may share: not collected");
+    }
     const std::string folder = root_ + "/snapshots";
     UniqueFd fd(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd.valid()) return fail_errno("store " + root_ + ": " + folder);

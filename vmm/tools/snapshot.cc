@@ -158,7 +158,7 @@ Result<int> collect(const std::string& url, const CollectOptions& options) {
     auto store = DirectoryStore::open(root, false);
     EMBER_TRY(store);
     auto counts = collect_store(*store, options);
-    EMBER_TRY(counts, "store " + root);
+    EMBER_TRY(counts);
     const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
     std::printf(
         "ember-snapshot: %s %s: %llu manifests name %llu of its %llu objects; %llu named by none "
