@@ -46,6 +46,15 @@ namespace {
 // (DirectoryStore::remove_unless_newer).
 constexpr std::string_view kAside = ".gc-";
 
+// A file's modification time; one past 2262, which the clock cannot hold, as the latest it can.
+std::chrono::system_clock::time_point modified(const struct stat& st) {
+    constexpr int64_t kLatest = int64_t{9} << 30;  // seconds: about the year 2262
+    const auto seconds = std::min<int64_t>(st.st_mtim.tv_sec, kLatest);
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(seconds) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+}
+
 }  // namespace
 
 Result<UniqueFd> DirectoryStore::open_object(const ChunkId& id) const {
@@ -135,19 +144,6 @@ Result<std::string> DirectoryStore::manifest(std::string_view name) const {
         text.error().kind = ErrorKind::Gone;
     return text;
 }
-
-namespace {
-
-// A file's modification time; one past 2262, which the clock cannot hold, as the latest it can.
-std::chrono::system_clock::time_point modified(const struct stat& st) {
-    constexpr int64_t kLatest = int64_t{9} << 30;  // seconds: about the year 2262
-    const auto seconds = std::min<int64_t>(st.st_mtim.tv_sec, kLatest);
-    return std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::seconds(seconds) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
-}
-
-}  // namespace
 
 Result<std::vector<std::string>> DirectoryStore::manifest_names() const {
     // A folder of the store that is a link may be another store's too, whose manifests a

@@ -69,14 +69,12 @@ class Tally {
                 return {};
             }
         }
-        const auto frame = compress_chunk(bytes, level_);
-        const std::span<const uint8_t> put = frame ? std::span<const uint8_t>(*frame) : bytes;
-        auto stored = store->put(id, put, bytes.size());
+        auto stored = store_one(id, bytes, *store);
         EMBER_TRY(stored);
         std::lock_guard lock(mutex_);
         if (*stored) {
             ++counts_.stored;
-            counts_.stored_bytes += put.size();
+            counts_.stored_bytes += **stored;
             counts_.stored_uncompressed += bytes.size();
         } else {
             ++counts_.shared;
@@ -92,10 +90,7 @@ class Tally {
             std::lock_guard lock(mutex_);
             if (!taken_.insert(id).second) return {};
         }
-        const auto frame = compress_chunk(bytes, level_);
-        auto stored =
-            store->put(id, frame ? std::span<const uint8_t>(*frame) : bytes, bytes.size());
-        EMBER_TRY(stored);
+        EMBER_TRY(store_one(id, bytes, *store));
         return {};
     }
     void patched() {
@@ -112,6 +107,18 @@ class Tally {
     }
 
   private:
+    // `bytes` into `store` as a push stores a chunk (a zstd frame where that saves): the bytes it
+    // wrote, or nothing where the store held the chunk already.
+    Result<std::optional<uint64_t>> store_one(const ChunkId& id, std::span<const uint8_t> bytes,
+                                              ChunkSink& store) const {
+        const auto frame = compress_chunk(bytes, level_);
+        const std::span<const uint8_t> put = frame ? std::span<const uint8_t>(*frame) : bytes;
+        auto stored = store.put(id, put, bytes.size());
+        EMBER_TRY(stored);
+        if (!*stored) return std::nullopt;
+        return put.size();
+    }
+
     int level_;
     mutable std::mutex mutex_;
     PushCounts counts_;

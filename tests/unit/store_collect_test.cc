@@ -44,6 +44,17 @@ class StoreCollect : public ::testing::Test {
         EXPECT_TRUE(stored) << stored.error().message;
         return id;
     }
+    // A manifest of 4 KiB chunks whose state file is `state` (one chunk of 100 bytes) and whose
+    // memory is `memory`, a chunk each, every one of them put into the store.
+    Manifest manifest_of(const std::vector<uint8_t>& state,
+                         const std::vector<std::vector<uint8_t>>& memory) {
+        Manifest m;
+        m.chunk_size = 4096;
+        m.state = {100, {put(state)}};
+        m.memory.bytes = 4096 * memory.size();
+        for (const auto& chunk : memory) m.memory.chunks.emplace_back(put(chunk));
+        return m;
+    }
     bool holds(const std::string& name) const { return ::access(path_of(name).c_str(), F_OK) == 0; }
     bool holds(const ChunkId& id) const { return holds(id.hex()); }
     // Everything under chunks/ two hours old.
@@ -72,18 +83,12 @@ TEST_F(StoreCollect, WhatNoManifestNamesGoesAndWhatOneNamesStaysEvenUnderAPatch)
     std::vector<uint8_t> pack_bytes = m0;
     pack_bytes.insert(pack_bytes.end(), m1.begin(), m1.end());
 
-    Manifest runtime;
-    runtime.chunk_size = 4096;
-    runtime.state = {100, {put(runtime_state)}};
-    runtime.memory = {8192, {put(m0), put(m1)}};
+    Manifest runtime = manifest_of(runtime_state, {m0, m1});
     runtime.working_set = {{0, 2, false}};
     runtime.packs = {{put(pack_bytes),
                       {{chunk_id_of(m0), 4096, 4096, std::nullopt},
                        {chunk_id_of(m1), 4096, 4096, std::nullopt}}}};
-    Manifest fn;
-    fn.chunk_size = 4096;
-    fn.state = {100, {put(fn_state)}};
-    fn.memory = {8192, {chunk_id_of(m0), put(m2)}};
+    Manifest fn = manifest_of(fn_state, {m0, m2});
     fn.memory.patches.emplace(0, ChunkPatch{put(page), {{0, 1}}});
     fn.drives = {{"rootfs", {8192, {std::nullopt, put(disk)}}}};
     ASSERT_TRUE(store().put_manifest("runtime", encode_manifest(runtime)));
@@ -214,10 +219,7 @@ TEST_F(StoreCollect, AManifestItCannotParseStopsItBeforeItRemovesAnything) {
 // reads it), or in a field this ember does not parse (as a later push may add).
 TEST_F(StoreCollect, AManifestThroughALinkOrInAFieldItDoesNotKnowStillNamesItsObjects) {
     const auto linked = chunk_of(1), future = chunk_of(2), state = chunk_of(3, 100);
-    Manifest m;
-    m.chunk_size = 4096;
-    m.state = {100, {put(state)}};
-    m.memory = {4096, {put(linked)}};
+    const Manifest m = manifest_of(state, {linked});
     std::filesystem::create_directories(dir_.path() + "/elsewhere");
     std::ofstream(dir_.path() + "/elsewhere/fn.json") << encode_manifest(m);
     std::filesystem::create_symlink(dir_.path() + "/elsewhere/fn.json",
@@ -250,10 +252,7 @@ TEST_F(StoreCollect, AManifestThroughALinkOrInAFieldItDoesNotKnowStillNamesItsOb
 // what a manifest names and removes the rest; a push's unfinished writes go once they are old.
 TEST_F(StoreCollect, WhatAnUnfinishedCollectionSetAsideIsPutBackWhereNamed) {
     const auto m0 = chunk_of(1), state = chunk_of(2, 100);
-    Manifest m;
-    m.chunk_size = 4096;
-    m.state = {100, {put(state)}};
-    m.memory = {4096, {put(m0)}};
+    const Manifest m = manifest_of(state, {m0});
     ASSERT_TRUE(store().put_manifest("fn", encode_manifest(m)));
     const ChunkId orphan = put(chunk_of(3));
     const std::string named = chunk_id_of(m0).hex();
