@@ -1,7 +1,11 @@
 // The split virtqueue as a hostile guest can write it: descriptor tables (indirect ones too),
 // ring indices and flags, event indices. Every chain the queue hands out must be usable as it is:
 // each buffer wholly inside one region of guest memory, readable buffers before writable ones,
-// no longer than the bound on a chain, and never more chains than the ring can hold.
+// no longer than the bound on a chain, and never more chains than the ring can hold. A second
+// queue over the same rings pops into one reused chain (pop_into, as virtio-net does) and must
+// hand out exactly what pop() does.
+#include <algorithm>
+
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/require.h"
 
@@ -17,14 +21,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     virtio::Queue q(state);
     if (!q.validate(mem)) return 0;
+    virtio::Queue reused(state);
+    virtio::DescriptorChain scratch;
     size_t popped = 0;
     for (;;) {
         auto next = q.pop(mem);
+        auto into = reused.pop_into(mem, scratch);
+        require(next.has_value() == into.has_value(), "pop_into breaks where pop does");
         if (!next) {
             require(q.broken(), "a corrupt ring leaves the queue broken");
             break;
         }
+        require(next->has_value() == into->has_value(), "pop_into finds what pop finds");
+        if (*next) {
+            const auto& [head, chain] = **next;
+            require((*into)->head == head && (*into)->chain.has_value() == chain.has_value(),
+                    "pop_into takes the same head, as usable or not");
+            if (chain)
+                require(scratch.head == chain->head &&
+                            scratch.readable_count == chain->readable_count &&
+                            scratch.descriptors.size() == chain->descriptors.size() &&
+                            std::equal(scratch.descriptors.begin(), scratch.descriptors.end(),
+                                       chain->descriptors.begin(),
+                                       [](const auto& x, const auto& y) {
+                                           return x.addr == y.addr && x.len == y.len &&
+                                                  x.device_writable == y.device_writable;
+                                       }),
+                        "pop_into's reused chain holds what pop's new one does");
+        }
         if (!*next) {
+            (void)reused.enable_notification(mem);
             if (!q.enable_notification(mem)) break;
             continue;
         }
@@ -47,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             }
         }
         (void)q.add_used(mem, head, written_per_chain);
+        (void)reused.add_used(mem, head, written_per_chain);
         (void)q.needs_notification(mem);
     }
     // The next kick: a broken queue hands out nothing and never asks its device to go round again.

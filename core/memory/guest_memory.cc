@@ -82,34 +82,15 @@ uint64_t GuestMemory::total_size() const {
     return total;
 }
 
-Result<std::span<uint8_t>> GuestMemory::slice(uint64_t addr, uint64_t len) const {
-    for (const auto& r : regions_) {
-        if (addr >= r.guest_addr && addr < r.end()) {
-            uint64_t offset = addr - r.guest_addr;
-            if (len > r.size() - offset)
-                return fail("guest range " + hex(addr) + "+" + hex(len) +
-                            " runs past the end of guest memory region " + hex(r.guest_addr) + "-" +
-                            hex(r.end()));
-            return std::span<uint8_t>(r.mapping.data() + offset, len);
-        }
-    }
+std::unexpected<Error> GuestMemory::past_region(uint64_t addr, uint64_t len, const GuestRegion& r) {
+    return fail("guest range " + hex(addr) + "+" + hex(len) +
+                " runs past the end of guest memory region " + hex(r.guest_addr) + "-" +
+                hex(r.end()));
+}
+
+std::unexpected<Error> GuestMemory::outside(uint64_t addr) {
     // A zero-length access is still an address the guest named; it must be inside memory too.
     return fail("guest address " + hex(addr) + " is not in guest memory");
-}
-
-Result<void> GuestMemory::read(uint64_t addr, std::span<uint8_t> out) const {
-    auto s = slice(addr, out.size());
-    EMBER_TRY(s);
-    if (!out.empty()) std::memcpy(out.data(), s->data(), out.size());
-    return {};
-}
-
-Result<void> GuestMemory::write(uint64_t addr, std::span<const uint8_t> data) const {
-    auto s = slice(addr, data.size());
-    EMBER_TRY(s);
-    if (!data.empty()) std::memcpy(s->data(), data.data(), data.size());
-    mark_dirty(addr, data.size());
-    return {};
 }
 
 void GuestMemory::enable_dirty_tracking() const {

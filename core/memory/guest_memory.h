@@ -59,10 +59,31 @@ class GuestMemory {
     uint64_t page_size() const { return page_size_; }
 
     // The host bytes for [addr, addr + len); an error if any byte is outside one region.
-    Result<std::span<uint8_t>> slice(uint64_t addr, uint64_t len) const;
+    // Defined here, as read() and write() are: devices check each ring entry and buffer through
+    // them, several times a frame, and a call each cost more than the check (perf/net).
+    Result<std::span<uint8_t>> slice(uint64_t addr, uint64_t len) const {
+        for (const auto& r : regions_) {
+            if (addr < r.guest_addr || addr >= r.end()) continue;
+            const uint64_t offset = addr - r.guest_addr;
+            if (len > r.size() - offset) return past_region(addr, len, r);
+            return std::span<uint8_t>(r.mapping.data() + offset, len);
+        }
+        return outside(addr);
+    }
 
-    Result<void> read(uint64_t addr, std::span<uint8_t> out) const;
-    Result<void> write(uint64_t addr, std::span<const uint8_t> data) const;
+    Result<void> read(uint64_t addr, std::span<uint8_t> out) const {
+        auto s = slice(addr, out.size());
+        EMBER_TRY(s);
+        if (!out.empty()) std::memcpy(out.data(), s->data(), out.size());
+        return {};
+    }
+    Result<void> write(uint64_t addr, std::span<const uint8_t> data) const {
+        auto s = slice(addr, data.size());
+        EMBER_TRY(s);
+        if (!data.empty()) std::memcpy(s->data(), data.data(), data.size());
+        if (!dirty_.empty()) mark_dirty(addr, data.size());
+        return {};
+    }
 
     // Pages ember itself writes (devices filling guest buffers) are remembered for Diff snapshots
     // once tracking is on; KVM's dirty log covers what the guest writes.
@@ -75,7 +96,7 @@ class GuestMemory {
     template <typename T>
     Result<T> read_obj(uint64_t addr) const {
         static_assert(std::is_trivially_copyable_v<T>);
-        T value;
+        T value{};  // read() fills it or fails; GCC cannot see that once read() is inlined
         auto r = read(addr, std::span(reinterpret_cast<uint8_t*>(&value), sizeof value));
         EMBER_TRY(r);
         return value;
@@ -87,6 +108,10 @@ class GuestMemory {
     }
 
   private:
+    // slice()'s errors, made out of line.
+    static std::unexpected<Error> past_region(uint64_t addr, uint64_t len, const GuestRegion& r);
+    static std::unexpected<Error> outside(uint64_t addr);
+
     GuestMemory(std::vector<GuestRegion> regions, uint64_t page_size)
         : regions_(std::move(regions)), page_size_(page_size) {}
     std::vector<GuestRegion> regions_;

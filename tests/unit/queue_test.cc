@@ -43,6 +43,39 @@ TEST(Queue, PopsWellFormedChainsInOrderWithReadableBeforeWritable) {
     EXPECT_FALSE(*empty);
 }
 
+TEST(Queue, PopIntoReusesOneChainAndHoldsOnlyTheLastChainsBuffers) {
+    VirtqHarness h;
+    Queue q(h.state());
+    auto a = h.alloc(16), b = h.alloc(512), c = h.alloc(64);
+    h.add_chain({{a, 16}, {b, 512, true}, {c, 64, true}});
+    // A chain that loops: its walk fails part way, after it has taken a buffer.
+    h.write_desc(10, a, 16, kDescFNext, 11);
+    h.write_desc(11, b, 8, kDescFNext, 10);
+    h.publish(10);
+    const uint16_t last = h.add_chain({{c, 64, true}});
+    DescriptorChain chain;
+    auto first = q.pop_into(h.mem(), chain);
+    ASSERT_TRUE(first && *first && (*first)->chain);
+    EXPECT_EQ(chain.descriptors.size(), 3u);
+    EXPECT_EQ(chain.readable_count, 1u);
+    auto broken = q.pop_into(h.mem(), chain);
+    ASSERT_TRUE(broken && *broken);
+    EXPECT_EQ((*broken)->head, 10);
+    ASSERT_FALSE((*broken)->chain);
+    EXPECT_NE((*broken)->chain.error().message.find("loops"), std::string::npos);
+    auto third = q.pop_into(h.mem(), chain);
+    ASSERT_TRUE(third && *third && (*third)->chain);
+    EXPECT_EQ((*third)->head, last);
+    EXPECT_EQ(chain.head, last);
+    ASSERT_EQ(chain.descriptors.size(), 1u) << "nothing of the chains before it";
+    EXPECT_EQ(chain.readable_count, 0u);
+    EXPECT_EQ(chain.descriptors[0].addr, c);
+    EXPECT_TRUE(chain.descriptors[0].device_writable);
+    auto none = q.pop_into(h.mem(), chain);
+    ASSERT_TRUE(none);
+    EXPECT_FALSE(*none);
+}
+
 TEST(Queue, AddUsedPublishesEntriesAndTheIndex) {
     VirtqHarness h;
     Queue q(h.state());

@@ -321,7 +321,7 @@ void NetDevice::receive() {
         }
         // A frame is charged once, however many times it waits for buffers.
         if (!rx_frame_charged_) {
-            if (!rx_limiter_.consume(len - kVnetHeaderSize, clock_())) {
+            if (!rx_limiter_.unlimited() && !rx_limiter_.consume(len - kVnetHeaderSize, clock_())) {
                 ++counters_.rx_rate_limited;
                 break;
             }
@@ -358,52 +358,47 @@ void NetDevice::receive() {
 bool NetDevice::deliver(std::span<uint8_t> frame) {
     Queue& q = queues_[kRxQueue];
     const bool mergeable = acked_ & bit(net::kMrgRxbuf);
-    struct Taken {
-        uint16_t head;
-        std::vector<Descriptor> buffers;
-        uint64_t capacity;
-    };
-    std::vector<Taken> taken;
+    rx_taken_.clear();
+    rx_taken_buffers_.clear();
     // Chains the driver made unusable for RX (no device-writable buffer) are returned empty. One
     // that follows a chain already taken is returned only once the frame is placed or dropped, so
     // that rewinding the ring (not enough posted yet) rewinds over it too: no chain is then popped
     // twice or skipped.
-    std::vector<uint16_t> unusable;
+    rx_unusable_.clear();
     auto return_unusable = [&](uint16_t head) {
         ++counters_.rx_errors;
         (void)q.add_used(mem_, head, 0);
         used_added_[kRxQueue] = true;
     };
     auto rewind = [&] {
-        for (size_t i = 0; i < taken.size() + unusable.size(); ++i) q.undo_pop();
-    };
-    auto return_deferred = [&] {
-        for (uint16_t head : unusable) return_unusable(head);
+        for (size_t i = 0; i < rx_taken_.size() + rx_unusable_.size(); ++i) q.undo_pop();
     };
     uint64_t capacity = 0;
     while (capacity < frame.size()) {
-        auto popped = q.pop(mem_);
+        auto popped = q.pop_into(mem_, rx_chain_);
         if (!popped || !*popped) {
             rewind();
             // Nothing more posted. If even a full ring could not hold the frame, it never will.
-            if (taken.size() >= q.state().size) {
+            if (rx_taken_.size() >= q.state().size) {
                 ++counters_.rx_dropped;
                 return true;
             }
             return false;
         }
-        auto& [head, chain] = **popped;
-        if (!chain || chain->readable_count != 0) {
-            if (taken.empty())
+        const uint16_t head = (*popped)->head;
+        if (!(*popped)->chain || rx_chain_.readable_count != 0) {
+            if (rx_taken_.empty())
                 return_unusable(head);
             else
-                unusable.push_back(head);
+                rx_unusable_.push_back(head);
             continue;
         }
-        uint64_t cap = 0;
-        for (const auto& d : chain->descriptors) cap += d.len;
-        taken.push_back(Taken{head, chain->descriptors, cap});
-        capacity += cap;
+        const size_t first = rx_taken_buffers_.size();
+        for (const auto& d : rx_chain_.descriptors) {
+            rx_taken_buffers_.push_back(d);
+            capacity += d.len;
+        }
+        rx_taken_.push_back(RxTaken{head, first, rx_taken_buffers_.size() - first});
         if (!mergeable) break;
     }
     if (capacity < frame.size()) {
@@ -412,13 +407,13 @@ bool NetDevice::deliver(std::span<uint8_t> frame) {
         ++counters_.rx_dropped;
         return true;
     }
-    return_deferred();
-    uint16_t num_buffers = static_cast<uint16_t>(taken.size());
+    for (uint16_t head : rx_unusable_) return_unusable(head);
+    uint16_t num_buffers = static_cast<uint16_t>(rx_taken_.size());
     std::memcpy(frame.data() + kNumBuffersOffset, &num_buffers, 2);
     size_t offset = 0;
-    for (const auto& t : taken) {
+    for (const auto& t : rx_taken_) {
         uint32_t written = 0;
-        for (const auto& d : t.buffers) {
+        for (const auto& d : std::span(rx_taken_buffers_).subspan(t.first, t.count)) {
             if (offset == frame.size()) break;
             size_t n = std::min<size_t>(d.len, frame.size() - offset);
             (void)mem_.write(d.addr, std::span<const uint8_t>(frame.data() + offset, n));
@@ -440,7 +435,7 @@ void NetDevice::transmit() {
     tx_iov_.clear();
     while (!tx_limiter_.throttled()) {
         if (halted()) break;
-        auto popped = q.pop(mem_);
+        auto popped = q.pop_into(mem_, tx_chain_);
         if (!popped) {
             warnings_.warn(
                 [&] { return "virtio-net '" + config_.iface_id + "': " + popped.error().message; });
@@ -450,12 +445,12 @@ void NetDevice::transmit() {
             if (q.enable_notification(mem_)) continue;
             break;
         }
-        auto& [head, chain] = **popped;
+        const uint16_t head = (*popped)->head;
         const size_t first_iov = tx_iov_.size();
         uint64_t len = 0;
-        bool valid = chain && chain->writable().empty();
+        bool valid = (*popped)->chain && tx_chain_.writable().empty();
         if (valid) {
-            for (const auto& d : chain->descriptors) {
+            for (const auto& d : tx_chain_.descriptors) {
                 auto host = mem_.slice(d.addr, d.len);  // checked by the chain walk
                 tx_iov_.push_back(iovec{host->data(), host->size()});
                 len += d.len;
@@ -478,7 +473,7 @@ void NetDevice::transmit() {
             used_added_[kTxQueue] = true;
             continue;
         }
-        if (!tx_limiter_.consume(len - kVnetHeaderSize, clock_())) {
+        if (!tx_limiter_.unlimited() && !tx_limiter_.consume(len - kVnetHeaderSize, clock_())) {
             tx_iov_.resize(first_iov);
             ++counters_.tx_rate_limited;
             q.undo_pop();

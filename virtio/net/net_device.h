@@ -150,6 +150,16 @@ class NetDevice : public UpdatableDevice<NetworkInterfaceUpdate> {
     // fit if each is a 64 KiB one.
     size_t rx_batch_limit_ = 4;
     bool rx_frame_charged_ = false;  // rx_next_'s frame has passed the RX rate limiter
+    // deliver()'s, kept for their capacity (nothing allocated per frame): the chain popped last,
+    // the chains a frame takes and their buffers, and unusable chains to give back after it.
+    struct RxTaken {
+        uint16_t head;
+        size_t first, count;  // in rx_taken_buffers_
+    };
+    DescriptorChain rx_chain_;
+    std::vector<RxTaken> rx_taken_;
+    std::vector<Descriptor> rx_taken_buffers_;
+    std::vector<uint16_t> rx_unusable_;
     // The last read found the tap empty and no EPOLLIN has come since: a read would find nothing.
     bool tap_empty_ = false;
     // Frames popped from the TX ring for one engine call: their chains and their iovecs.
@@ -159,6 +169,7 @@ class NetDevice : public UpdatableDevice<NetworkInterfaceUpdate> {
         size_t first_iov, iov_count;
     };
     std::vector<TxFrame> tx_batch_;
+    DescriptorChain tx_chain_;  // the chain popped last, kept for its capacity
     std::vector<iovec> tx_iov_;
     std::vector<std::span<const iovec>> tx_frames_;
     std::vector<int> tx_results_;

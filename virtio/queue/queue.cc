@@ -87,14 +87,25 @@ uint16_t Queue::avail_idx(const GuestMemory& mem) const {
     return idx;
 }
 
-Result<DescriptorChain> Queue::walk(const GuestMemory& mem, uint16_t head) const {
-    DescriptorChain chain;
+Result<void> Queue::walk(const GuestMemory& mem, uint16_t head, DescriptorChain& chain) const {
     chain.head = head;
-    EMBER_TRY(walk_table(mem, s_.desc_table, s_.size, head, s_.indirect, chain));
-    return chain;
+    chain.descriptors.clear();
+    chain.readable_count = 0;
+    return walk_table(mem, s_.desc_table, s_.size, head, s_.indirect, chain);
 }
 
 Result<std::optional<AvailableChain>> Queue::pop(const GuestMemory& mem) {
+    DescriptorChain chain;
+    auto popped = pop_into(mem, chain);
+    EMBER_TRY(popped);
+    if (!*popped) return std::nullopt;
+    auto& [head, walked] = **popped;
+    if (!walked) return AvailableChain{head, std::unexpected(std::move(walked.error()))};
+    return AvailableChain{head, std::move(chain)};
+}
+
+Result<std::optional<AvailableHead>> Queue::pop_into(const GuestMemory& mem,
+                                                     DescriptorChain& chain) {
     if (broken_) return std::nullopt;
     uint16_t idx = avail_idx(mem);
     uint16_t pending = static_cast<uint16_t>(idx - s_.next_avail);
@@ -108,7 +119,7 @@ Result<std::optional<AvailableChain>> Queue::pop(const GuestMemory& mem) {
     auto head = mem.read_obj<uint16_t>(s_.avail_ring + 4 + 2ull * (s_.next_avail % s_.size));
     EMBER_TRY(head);
     ++s_.next_avail;
-    return AvailableChain{*head, walk(mem, *head)};
+    return AvailableHead{*head, walk(mem, *head, chain)};
 }
 
 Result<void> Queue::add_used(const GuestMemory& mem, uint16_t head, uint32_t len) {

@@ -71,6 +71,12 @@ struct AvailableChain {
     Result<DescriptorChain> chain;
 };
 
+// As AvailableChain, for pop_into(): the chain went into the caller's DescriptorChain.
+struct AvailableHead {
+    uint16_t head;
+    Result<void> chain;  // why the chain is unusable; its descriptors then mean nothing
+};
+
 class Queue {
   public:
     Queue() = default;
@@ -84,6 +90,9 @@ class Queue {
     // available ring itself is corrupt (its index ran ahead by more than the queue size): the
     // queue is then broken until the driver resets the device.
     Result<std::optional<AvailableChain>> pop(const GuestMemory& mem);
+    // As pop(), walking the chain into `chain`, whose storage is reused: a device that pops a
+    // chain per frame allocates nothing for it.
+    Result<std::optional<AvailableHead>> pop_into(const GuestMemory& mem, DescriptorChain& chain);
     // Puts a chain back at the front: the device could not take it now (e.g. rate-limited).
     void undo_pop() { --s_.next_avail; }
 
@@ -109,7 +118,7 @@ class Queue {
     bool broken() const { return broken_; }
 
   private:
-    Result<DescriptorChain> walk(const GuestMemory& mem, uint16_t head) const;
+    Result<void> walk(const GuestMemory& mem, uint16_t head, DescriptorChain& chain) const;
     uint16_t avail_idx(const GuestMemory& mem) const;
 
     QueueState s_;

@@ -27,6 +27,8 @@ class RateLimiter {
     // Takes `bytes` from the bandwidth bucket and one op; both or neither. On false the timer
     // is armed for when both would succeed.
     bool consume(uint64_t bytes, Clock::time_point now);
+    // Neither bucket set: consume() always succeeds, and a device need not read the clock for it.
+    bool unlimited() const { return !bandwidth_ && !ops_; }
     // Returns what consume(bytes) took, for I/O that did not happen after all.
     void give_back(uint64_t bytes);
     bool throttled() const { return throttled_; }
