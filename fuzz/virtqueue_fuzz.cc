@@ -2,8 +2,9 @@
 // ring indices and flags, event indices. Every chain the queue hands out must be usable as it is:
 // each buffer wholly inside one region of guest memory, readable buffers before writable ones,
 // no longer than the bound on a chain, and never more chains than the ring can hold. A second
-// queue over the same rings pops into one reused chain (pop_into, as virtio-net does) and must
-// hand out exactly what pop() does.
+// queue over the same rings pops into one reused chain (pop_into, as virtio-net does): nothing of
+// an earlier chain, or of a walk that failed part way, may show in it, so it must hold exactly
+// what pop()'s new chain does.
 #include <algorithm>
 
 #include "fuzz/support/fuzzed_queues.h"
