@@ -150,6 +150,27 @@ TEST(RateLimiter, NoConfigNeverThrottles) {
     for (int i = 0; i < 1000; ++i) EXPECT_TRUE(rl->consume(1 << 20, t0));
 }
 
+// A device passes its clock, read per frame only where there is a bucket to fill.
+TEST(RateLimiter, ReadsTheClockOnlyWhereABucketIsSet) {
+    int reads = 0;
+    const TimeSource clock = [&] {
+        ++reads;
+        return t0 + 1s;
+    };
+    auto none = RateLimiter::create(std::nullopt, t0);
+    ASSERT_TRUE(none);
+    for (int i = 0; i < 100; ++i) EXPECT_TRUE(none->consume(1 << 20, clock));
+    EXPECT_EQ(reads, 0);
+
+    auto ops = RateLimiter::create(
+        RateLimiterConfig{std::nullopt, TokenBucketConfig{2, std::nullopt, 1000}}, t0);
+    ASSERT_TRUE(ops);
+    EXPECT_TRUE(ops->consume(1, clock));
+    EXPECT_TRUE(ops->consume(1, clock));
+    EXPECT_FALSE(ops->consume(1, clock)) << "two ops a second, taken at one instant";
+    EXPECT_EQ(reads, 3);
+}
+
 TEST(RateLimiter, BandwidthFailureGivesTheOpBack) {
     // Bandwidth refills in 1 ms; ops hardly refill at all (10 per 1000 s).
     RateLimiterConfig config{TokenBucketConfig{1000, std::nullopt, 1},

@@ -275,7 +275,7 @@ void BlockDevice::process_queue(size_t) {
                 (void)queue_->add_used(mem_, head, 0), used_added_ = true;
             continue;
         }
-        if (!limiter_.consume(req->data_len, clock_())) {
+        if (!limiter_.consume(req->data_len, clock_)) {
             ++counters_.rate_limited;
             queue_->undo_pop();
             break;

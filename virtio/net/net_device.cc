@@ -321,7 +321,7 @@ void NetDevice::receive() {
         }
         // A frame is charged once, however many times it waits for buffers.
         if (!rx_frame_charged_) {
-            if (!rx_limiter_.unlimited() && !rx_limiter_.consume(len - kVnetHeaderSize, clock_())) {
+            if (!rx_limiter_.consume(len - kVnetHeaderSize, clock_)) {
                 ++counters_.rx_rate_limited;
                 break;
             }
@@ -473,7 +473,7 @@ void NetDevice::transmit() {
             used_added_[kTxQueue] = true;
             continue;
         }
-        if (!tx_limiter_.unlimited() && !tx_limiter_.consume(len - kVnetHeaderSize, clock_())) {
+        if (!tx_limiter_.consume(len - kVnetHeaderSize, clock_)) {
             tx_iov_.resize(first_iov);
             ++counters_.tx_rate_limited;
             q.undo_pop();

@@ -27,8 +27,10 @@ class RateLimiter {
     // Takes `bytes` from the bandwidth bucket and one op; both or neither. On false the timer
     // is armed for when both would succeed.
     bool consume(uint64_t bytes, Clock::time_point now);
-    // Neither bucket set: consume() always succeeds, and a device need not read the clock for it.
-    bool unlimited() const { return !bandwidth_ && !ops_; }
+    // The same, reading the clock only where a bucket is set: a device's I/O path, per frame.
+    bool consume(uint64_t bytes, const TimeSource& clock) {
+        return (!bandwidth_ && !ops_) || consume(bytes, clock());
+    }
     // Returns what consume(bytes) took, for I/O that did not happen after all.
     void give_back(uint64_t bytes);
     bool throttled() const { return throttled_; }
