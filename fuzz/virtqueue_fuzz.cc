@@ -5,7 +5,6 @@
 // queue over the same rings pops into one reused chain (pop_into, as virtio-net does): nothing of
 // an earlier chain, or of a walk that failed part way, may show in it, so it must hold exactly
 // what pop()'s new chain does.
-#include <algorithm>
 
 #include "fuzz/support/fuzzed_queues.h"
 #include "fuzz/support/require.h"
@@ -39,16 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             require((*into)->head == head && (*into)->chain.has_value() == chain.has_value(),
                     "pop_into takes the same head, as usable or not");
             if (chain)
-                require(scratch.head == chain->head &&
-                            scratch.readable_count == chain->readable_count &&
-                            scratch.descriptors.size() == chain->descriptors.size() &&
-                            std::equal(scratch.descriptors.begin(), scratch.descriptors.end(),
-                                       chain->descriptors.begin(),
-                                       [](const auto& x, const auto& y) {
-                                           return x.addr == y.addr && x.len == y.len &&
-                                                  x.device_writable == y.device_writable;
-                                       }),
-                        "pop_into's reused chain holds what pop's new one does");
+                require(scratch == *chain, "pop_into's reused chain holds what pop's new one does");
         }
         if (!*next) {
             (void)reused.enable_notification(mem);

@@ -50,6 +50,8 @@ struct Descriptor {
     uint64_t addr;
     uint32_t len;
     bool device_writable;
+
+    bool operator==(const Descriptor&) const = default;
 };
 
 // One request's buffers: the device-readable ones first, then the device-writable ones.
@@ -62,6 +64,8 @@ struct DescriptorChain {
     std::span<const Descriptor> writable() const {
         return std::span<const Descriptor>(descriptors).subspan(readable_count);
     }
+
+    bool operator==(const DescriptorChain&) const = default;
 };
 
 // What the next available-ring entry held: its head (to return with add_used even when the chain
