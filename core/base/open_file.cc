@@ -86,14 +86,19 @@ Result<UniqueFd> open_file(const std::string& path, int flags, FileKinds kinds, 
 Result<std::string> read_small_file(const std::string& path, size_t most) {
     auto fd = open_file(path, O_RDONLY);
     EMBER_TRY(fd, path);
-    auto size = file_size(fd->get());
-    EMBER_TRY(size, path);
+    auto text = read_small(fd->get(), most);
+    EMBER_TRY(text, path);
+    return text;
+}
+
+Result<std::string> read_small(int fd, size_t most) {
+    auto size = file_size(fd);
+    EMBER_TRY(size);
     if (*size > most)
-        return fail(path + ": " + std::to_string(*size) + " bytes is larger than the " +
-                    std::to_string(most) + "-byte limit for this file");
+        return fail(std::to_string(*size) + " bytes is larger than the " + std::to_string(most) +
+                    "-byte limit for this file");
     std::string text(*size, '\0');
-    EMBER_TRY(pread_exact(fd->get(), {reinterpret_cast<uint8_t*>(text.data()), text.size()}, 0),
-              path);
+    EMBER_TRY(pread_exact(fd, {reinterpret_cast<uint8_t*>(text.data()), text.size()}, 0));
     return text;
 }
 

@@ -27,5 +27,7 @@ Result<UniqueFd> open_file(const std::string& path, int flags, FileKinds kinds =
 // The whole of a small regular file from outside (a config file, a CPU template), refused unread
 // when it holds more than `most` bytes. Errors begin with the path.
 Result<std::string> read_small_file(const std::string& path, size_t most);
+// The same from an open regular file, from its start; the errors name no file.
+Result<std::string> read_small(int fd, size_t most);
 
 }  // namespace ember

@@ -46,15 +46,6 @@ namespace {
 // (DirectoryStore::remove_unless_newer).
 constexpr std::string_view kAside = ".gc-";
 
-// A file's modification time; one past 2262, which the clock cannot hold, as the latest it can.
-std::chrono::system_clock::time_point modified(const struct stat& st) {
-    constexpr int64_t kLatest = int64_t{9} << 30;  // seconds: about the year 2262
-    const auto seconds = std::min<int64_t>(st.st_mtim.tv_sec, kLatest);
-    return std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::seconds(seconds) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
-}
-
 }  // namespace
 
 Result<UniqueFd> DirectoryStore::open_object(const ChunkId& id) const {
@@ -145,10 +136,31 @@ Result<std::string> DirectoryStore::manifest(std::string_view name) const {
     return text;
 }
 
+Result<DirectoryStore::Leased> DirectoryStore::leased_manifest(std::string_view name) const {
+    // A manifest replaced between the two reads (a push of the same name) is read anew.
+    constexpr int kTries = 3;
+    for (int i = 0; i < kTries; ++i) {
+        auto text = manifest(name);
+        EMBER_TRY(text);
+        auto lease = StoreLease::take(root_, *text);
+        if (!lease) return Leased{std::move(*text), std::nullopt, lease.error().message};
+        // Still there as read, with its lease in place (store_lease.h).
+        auto again = manifest(name);
+        EMBER_TRY(again);
+        if (*again == *text) return Leased{std::move(*text), std::move(*lease), {}};
+    }
+    return fail("snapshot " + std::string(name) + ": its manifest changed each time it was read");
+}
+
+Result<LeaseScan> DirectoryStore::leases(std::chrono::system_clock::time_point bound,
+                                         bool dry_run) {
+    return scan_leases(root_, bound, dry_run);
+}
+
 Result<std::vector<std::string>> DirectoryStore::manifest_names() const {
     // A folder of the store that is a link may be another store's too, whose manifests a
     // collection of this one would not read.
-    for (const char* link : {"chunks", "snapshots"}) {
+    for (const char* link : {"chunks", "snapshots", kLeaseFolder}) {
         struct stat st{};
         if (::lstat((root_ + "/" + link).c_str(), &st) == 0 && S_ISLNK(st.st_mode))
             return fail("store " + root_ + ": " + link +
@@ -186,9 +198,9 @@ Result<std::vector<StoredObject>> DirectoryStore::objects(
         const bool aside = name.starts_with(kAside);
         if (aside) name.remove_prefix(kAside.size());
         if (auto id = ChunkId::parse(name)) {
-            objects.push_back({*id, static_cast<uint64_t>(st.st_size), modified(st), aside});
+            objects.push_back({*id, static_cast<uint64_t>(st.st_size), modified_time(st), aside});
         } else if (name.starts_with('.') && name.find(".tmp-") != std::string_view::npos &&
-                   modified(st) < bound) {
+                   modified_time(st) < bound) {
             if (!dry_run && ::unlinkat(chunks_.get(), entry, 0) != 0 && errno != ENOENT)
                 return Result<void>(fail_errno(std::string("chunks/") + entry));
             ++leftovers;
@@ -217,8 +229,8 @@ Result<bool> DirectoryStore::remove_unless_newer(const StoredObject& object,
         (void)put_back(object);  // not known to be old: back where a push looks
         return failed;
     }
-    if (modified(st) >= bound) {
-        EMBER_TRY(put_back({object.id, object.bytes, modified(st), true}));
+    if (modified_time(st) >= bound) {
+        EMBER_TRY(put_back({object.id, object.bytes, modified_time(st), true}));
         return false;
     }
     if (::unlinkat(chunks_.get(), aside.c_str(), 0) != 0 && errno != ENOENT)

@@ -6,6 +6,7 @@
 // users push into), it writes it again.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,7 @@
 #include "core/base/unique_fd.h"
 #include "snapshot/store/chunk_store.h"
 #include "snapshot/store/store_collect.h"
+#include "snapshot/store/store_lease.h"
 
 namespace ember::snapshot {
 
@@ -35,6 +37,14 @@ class DirectoryStore final : public ChunkStore, public ChunkSink, public Collect
     unsigned parallel() const override;
     // A manifest; one that is not there is ErrorKind::Gone.
     Result<std::string> manifest(std::string_view name) const override;
+    // A manifest read for a restore, with the store's lease on it (store_lease.h). Where no lease
+    // can be had (a store this user may not write), `unleased` says why and the restore goes on.
+    struct Leased {
+        std::string text;
+        std::optional<StoreLease> lease;
+        std::string unleased;
+    };
+    Result<Leased> leased_manifest(std::string_view name) const;
 
     // Collection (store_collect.h). chunks/ holds objects by their names, objects a collection
     // set aside to look at once more as .gc-NAME, and a write that never finished as
@@ -45,6 +55,7 @@ class DirectoryStore final : public ChunkStore, public ChunkSink, public Collect
     Result<bool> remove_unless_newer(const StoredObject& object,
                                      std::chrono::system_clock::time_point bound) override;
     Result<void> put_back(const StoredObject& object) override;
+    Result<LeaseScan> leases(std::chrono::system_clock::time_point bound, bool dry_run) override;
 
     const std::string& root() const { return root_; }
 

@@ -28,7 +28,18 @@ Result<std::unique_ptr<OpenedStore>> OpenedStore::open(const StoreOptions& o) {
     } else {
         auto directory = DirectoryStore::open(url->root, false);
         EMBER_TRY(directory, "--manifest " + o.manifest_url);
-        text = directory->manifest(url->name);
+        if (o.lease) {
+            auto leased = directory->leased_manifest(url->name);
+            if (leased) {
+                text = std::move(leased->text);
+                opened->lease_ = std::move(leased->lease);
+                opened->unleased_ = std::move(leased->unleased);
+            } else {
+                text = std::unexpected(std::move(leased.error()));
+            }
+        } else {
+            text = directory->manifest(url->name);
+        }
         opened->origin_ = std::make_unique<DirectoryStore>(std::move(*directory));
     }
     EMBER_TRY(text, "--manifest " + o.manifest_url);

@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/base/error.h"
 #include "snapshot/store/chunk_cache.h"
 #include "snapshot/store/chunk_store.h"
 #include "snapshot/store/manifest.h"
+#include "snapshot/store/store_lease.h"
 
 namespace ember::snapshot {
 
@@ -22,6 +24,8 @@ struct StoreOptions {
     // The SHA-256 of the manifest's text that push printed, as 64 hex digits: any other manifest
     // is refused before a chunk is read. Empty: whatever the URL hands back is taken.
     std::string manifest_sha256;
+    // A store folder's lease on the manifest (store_lease.h), for a process that reads chunks.
+    bool lease = true;
 };
 
 class OpenedStore {
@@ -35,6 +39,9 @@ class OpenedStore {
     ChunkStore& chunks() { return cache_ ? *cache_ : *origin_; }
     ChunkCache* cache() { return cache_.get(); }
     bool remote() const { return remote_; }
+    // Why a store folder took no lease on the manifest (store_lease.h); empty where it did, and
+    // for a remote store, which a collection by ember never touches.
+    const std::string& unleased() const { return unleased_; }
 
   private:
     OpenedStore() = default;
@@ -43,6 +50,8 @@ class OpenedStore {
     Manifest manifest_;
     ChunkId manifest_digest_;
     bool remote_ = false;
+    std::optional<StoreLease> lease_;  // held for as long as this process reads the store
+    std::string unleased_;
 };
 
 }  // namespace ember::snapshot

@@ -57,20 +57,33 @@ Result<CollectCounts> collect_store(CollectableStore& store, const CollectOption
     std::vector<ChunkId> named;
     auto names = store.manifest_names();
     EMBER_TRY(names, "nothing removed");
+    const auto add = [&](std::string_view text) -> Result<void> {
+        auto manifest = parse_manifest(text);
+        EMBER_TRY(manifest);
+        const size_t before = named.size();
+        add_named_objects(*manifest, named);
+        add_named_in_text(text, named);
+        settle(named, before);
+        return {};
+    };
     for (const auto& name : *names) {
         auto text = store.manifest(name);
         // One removed since it was listed names nothing now; any other failure leaves what it
         // names unknown.
         if (!text && text.error().kind == ErrorKind::Gone) continue;
         EMBER_TRY(text, "snapshot " + name + ": nothing removed");
-        auto manifest = parse_manifest(*text);
-        EMBER_TRY(manifest, "snapshot " + name + ": nothing removed");
-        const size_t before = named.size();
-        add_named_objects(*manifest, named);
-        add_named_in_text(*text, named);
-        settle(named, before);
+        EMBER_TRY(add(*text), "snapshot " + name + ": nothing removed");
         ++counts.manifests;
     }
+    // After the manifests: a restore takes its lease, then finds its manifest still there.
+    auto leases = store.leases(bound, options.dry_run);
+    EMBER_TRY(leases, "nothing removed");
+    for (const auto& held : leases->held)
+        EMBER_TRY(add(held.text),
+                  std::string(kLeaseFolder) + "/" + held.name + ": nothing removed");
+    counts.leases = leases->held.size();
+    counts.stale_leases = leases->stale;
+    counts.leftovers += leases->leftovers;
     auto objects = store.objects(bound, options.dry_run, counts.leftovers);
     EMBER_TRY(objects);
     for (const auto& object : *objects) {

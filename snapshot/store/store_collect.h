@@ -9,8 +9,9 @@
 // or parse stops it before it removes anything: what it names is not known. Beside what it parses,
 // every SHA-256 a manifest's text holds is taken as named (a field a later ember adds).
 //
-// A clone restored lazily from a snapshot fetches its chunks for as long as it runs, and reading
-// a chunk does not make it new: remove a snapshot's manifest once no such clone of it runs.
+// A clone restored lazily from a snapshot fetches its chunks for as long as it runs, and reading a
+// chunk does not make it new: its restore holds a lease on the manifest it read (store_lease.h),
+// which the collection reads as a manifest after those under snapshots/.
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,7 @@
 #include "core/base/error.h"
 #include "snapshot/store/chunk_id.h"
 #include "snapshot/store/manifest.h"
+#include "snapshot/store/store_lease.h"
 
 namespace ember::snapshot {
 
@@ -50,6 +52,9 @@ class CollectableStore {
                                              std::chrono::system_clock::time_point bound) = 0;
     // Puts back an object set aside (StoredObject::aside) that a manifest names.
     virtual Result<void> put_back(const StoredObject& object) = 0;
+    // The manifests restores hold leases on, read after manifest_names(), their leases no process
+    // holds removed (none where `dry_run`).
+    virtual Result<LeaseScan> leases(std::chrono::system_clock::time_point bound, bool dry_run) = 0;
 };
 
 struct CollectOptions {
@@ -60,12 +65,14 @@ struct CollectOptions {
 
 struct CollectCounts {
     uint64_t manifests = 0;
+    uint64_t leases = 0;         // held by a restore: read as manifests
+    uint64_t stale_leases = 0;   // held by none: removed
     uint64_t objects = 0;        // under chunks/
     uint64_t named = 0;          // of those, named by a manifest
     uint64_t young = 0;          // named by none, but newer than the bound: kept
     uint64_t removed = 0;        // named by none and older (in a dry run: would be removed)
     uint64_t removed_bytes = 0;  // their bytes
-    uint64_t leftovers = 0;      // a push's files that it never renamed into place, removed
+    uint64_t leftovers = 0;      // a push's or a lease's files never renamed into place, removed
 };
 
 // Adds every object `m` names to `into`: its files' chunks, its patches' pages, its packs.

@@ -9,6 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
@@ -22,6 +25,15 @@ Result<void> make_folder(const std::string& path);
 
 // A random number, as text: what makes a temporary name this process's own.
 std::string random_suffix();
+
+// A file's modification time; one past 2262, which the clock cannot hold, as the latest it can.
+inline std::chrono::system_clock::time_point modified_time(const struct stat& st) {
+    constexpr int64_t kLatest = int64_t{9} << 30;  // seconds: about the year 2262
+    const auto seconds = std::min<int64_t>(st.st_mtim.tv_sec, kLatest);
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(seconds) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+}
 
 // Calls `each(dir, name, stat)` for every entry of folder `dir` but "." and "..".
 template <typename Each>

@@ -74,7 +74,7 @@ before=$(ls "$work/store/chunks" | wc -l)
 line=$("$ember_snapshot" gc --older-than 0 "file://$work/store") || failures=$((failures + 1))
 echo "gc: $line"
 after=$(ls "$work/store/chunks" | wc -l)
-check "gc read the one manifest left" grep -q ": 1 manifests name " <<< "$line"
+check "gc read the one manifest left" grep -q ": 1 manifests and 0 restores' leases name " <<< "$line"
 check "gc removed what only the removed snapshots named ($before objects, then $after)" [ "$after" -lt "$before" ]
 
 # The second function restored from the store alone: its memory through ember-uffd, lazily.

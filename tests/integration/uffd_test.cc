@@ -169,13 +169,29 @@ TEST_F(Uffd, ASnapshotPushedOntoItsParentIsMostlyTheParentsAndRestoresByteForByt
         {EMBER_SNAPSHOT, "gc", "--older-than", "3600", "file://" + files.path() + "/store"},
         kFailsafe);
     ASSERT_EQ(collected.exit_code, 0) << collected.err;
-    EXPECT_NE(collected.out.find(": 1 manifests name "), std::string::npos) << collected.out;
+    EXPECT_NE(collected.out.find(": 1 manifests and 0 restores' leases name "), std::string::npos)
+        << collected.out;
 
     const std::string fetched = files.path() + "/fetched.state",
                       again = files.path() + "/again.mem";
     Handler h(files, {EMBER_UFFD, "--socket", sock, "--manifest", manifest_url("child"),
                       "--write-state", fetched});
     ASSERT_TRUE(wait_exists(sock));
+    // The child's manifest removed too while its handler runs, and every object collected however
+    // new: the handler's lease keeps what it names, and every page below still comes.
+    const auto gc_now = [&] {
+        auto r = run_process(
+            {EMBER_SNAPSHOT, "gc", "--older-than", "0", "file://" + files.path() + "/store"},
+            kFailsafe);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return r.out;
+    };
+    ASSERT_EQ(::unlink((files.path() + "/store/snapshots/child.json").c_str()), 0);
+    const std::string leased = gc_now();
+    EXPECT_NE(leased.find(": 0 manifests and 1 restores' leases name "), std::string::npos)
+        << leased;
+    EXPECT_NE(leased.find(" 0 named by none and older than 0 s removed"), std::string::npos)
+        << leased;
     {
         ApiEmber restored;
         auto c = restored.api();
@@ -189,6 +205,11 @@ TEST_F(Uffd, ASnapshotPushedOntoItsParentIsMostlyTheParentsAndRestoresByteForByt
             << restored.log();
     }
     ASSERT_EQ(h.wait(), 0) << read_file(h.err);
+    const std::string ended = gc_now();
+    EXPECT_NE(ended.find(": 0 manifests and 0 restores' leases name 0 of its "), std::string::npos)
+        << ended;
+    EXPECT_NE(ended.find("; 1 leases no restore holds removed"), std::string::npos) << ended;
+    EXPECT_TRUE(std::filesystem::is_empty(chunks)) << ended;
     // The load gave the restored VM a generation ID of its own (the VMGenID device's 16 bytes).
     using x86::kVmGenIdAddr, x86::kVmGenIdBytes;
     std::string restored = read_file(again), clone = read_file(child_mem);

@@ -278,5 +278,93 @@ TEST_F(StoreCollect, WhatAnUnfinishedCollectionSetAsideIsPutBackWhereNamed) {
     EXPECT_TRUE(store().get(chunk_id_of(m0), 4096));
 }
 
+// A restore holds a lease on the manifest it read: with the snapshot's manifest removed, its
+// objects stay for as long as the restore runs, and go with the next collection after it ends.
+TEST_F(StoreCollect, AManifestARestoreHoldsALeaseOnKeepsItsObjectsUntilTheRestoreEnds) {
+    const auto m0 = chunk_of(1), state = chunk_of(2, 100);
+    const Manifest m = manifest_of(state, {m0});
+    const std::string text = encode_manifest(m);
+    ASSERT_TRUE(store().put_manifest("fn", text));
+    age_all();
+    auto leased = store().leased_manifest("fn");
+    ASSERT_TRUE(leased) << leased.error().message;
+    EXPECT_EQ(leased->text, text);
+    ASSERT_TRUE(leased->lease) << leased->unleased;
+    // A second clone of the same snapshot shares the lease.
+    auto second = store().leased_manifest("fn");
+    ASSERT_TRUE(second && second->lease);
+    const std::string lease = root() + "/leases/" + manifest_digest(text).hex() + ".json";
+    EXPECT_EQ(testing::read_file(lease), text);
+    ASSERT_EQ(::unlink((root() + "/snapshots/fn.json").c_str()), 0);
+
+    auto running = collect();
+    ASSERT_TRUE(running) << running.error().message;
+    EXPECT_EQ(running->manifests, 0u);
+    EXPECT_EQ(running->leases, 1u);
+    EXPECT_EQ(running->named, 2u);
+    EXPECT_EQ(running->removed, 0u);
+    EXPECT_TRUE(holds(chunk_id_of(m0)));
+
+    leased->lease.reset();
+    auto one_left = collect();
+    ASSERT_TRUE(one_left) << one_left.error().message;
+    EXPECT_EQ(one_left->leases, 1u) << "the second clone still runs";
+    EXPECT_EQ(one_left->removed, 0u);
+
+    second->lease.reset();
+    auto dry = collect(true);
+    ASSERT_TRUE(dry) << dry.error().message;
+    EXPECT_EQ(dry->stale_leases, 1u);
+    EXPECT_EQ(dry->removed, 2u);
+    EXPECT_EQ(::access(lease.c_str(), F_OK), 0) << "a dry run removes nothing";
+    auto ended = collect();
+    ASSERT_TRUE(ended) << ended.error().message;
+    EXPECT_EQ(ended->leases, 0u);
+    EXPECT_EQ(ended->stale_leases, 1u);
+    EXPECT_EQ(ended->removed, 2u);
+    EXPECT_FALSE(holds(chunk_id_of(m0)));
+    EXPECT_NE(::access(lease.c_str(), F_OK), 0);
+}
+
+// A lease no process holds is the leftover of a restore that ended; one whose bytes are not its
+// name's text (a host's crash) is taken by no restore, and goes with the next collection; a lease's
+// temporary file goes once it is old. A store that cannot take a lease still restores, saying why.
+TEST_F(StoreCollect, ALeaseWithNoHolderOrTheWrongTextGoesAndAStoreWithoutLeasesStillReads) {
+    const auto m0 = chunk_of(1), state = chunk_of(2, 100);
+    const std::string text = encode_manifest(manifest_of(state, {m0}));
+    ASSERT_TRUE(store().put_manifest("fn", text));
+    ASSERT_EQ(::mkdir((root() + "/leases").c_str(), 0755), 0);
+    const std::string lease = root() + "/leases/" + manifest_digest(text).hex() + ".json";
+    std::ofstream(lease) << text.substr(0, text.size() / 2);
+    std::ofstream(root() + "/leases/.x.json.tmp-1") << "half a lease";
+    age(root() + "/leases/.x.json.tmp-1");
+    std::ofstream(root() + "/leases/.y.json.tmp-2") << "a lease being made";
+
+    auto refused = store().leased_manifest("fn");
+    ASSERT_TRUE(refused) << refused.error().message;
+    EXPECT_EQ(refused->text, text) << "the restore reads its manifest all the same";
+    EXPECT_FALSE(refused->lease);
+    EXPECT_NE(refused->unleased.find("another text"), std::string::npos) << refused->unleased;
+
+    auto collected = collect();
+    ASSERT_TRUE(collected) << collected.error().message;
+    EXPECT_EQ(collected->stale_leases, 1u);
+    EXPECT_EQ(collected->leftovers, 1u);
+    EXPECT_NE(::access((root() + "/leases/.x.json.tmp-1").c_str(), F_OK), 0);
+    EXPECT_EQ(::access((root() + "/leases/.y.json.tmp-2").c_str(), F_OK), 0);
+    auto taken = store().leased_manifest("fn");
+    ASSERT_TRUE(taken && taken->lease) << (taken ? taken->unleased : taken.error().message);
+    EXPECT_EQ(testing::read_file(lease), text);
+    taken->lease.reset();
+
+    std::filesystem::remove_all(root() + "/leases");
+    std::ofstream(root() + "/leases") << "not a folder";
+    auto unleased = store().leased_manifest("fn");
+    ASSERT_TRUE(unleased) << unleased.error().message;
+    EXPECT_EQ(unleased->text, text);
+    EXPECT_FALSE(unleased->lease);
+    EXPECT_FALSE(unleased->unleased.empty());
+}
+
 }  // namespace
 }  // namespace ember::snapshot

@@ -161,14 +161,15 @@ Result<int> collect(const std::string& url, const CollectOptions& options) {
     EMBER_TRY(counts);
     const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
     std::printf(
-        "ember-snapshot: %s %s: %llu manifests name %llu of its %llu objects; %llu named by none "
-        "and older than %llu s %s (%llu bytes); %llu named by none but younger, kept; %llu "
-        "unfinished writes %s\n",
+        "ember-snapshot: %s %s: %llu manifests and %llu restores' leases name %llu of its %llu "
+        "objects; %llu named by none and older than %llu s %s (%llu bytes); %llu named by none "
+        "but younger, kept; %llu leases no restore holds %s; %llu unfinished writes %s\n",
         options.dry_run ? "would collect" : "collected", url.c_str(), u(counts->manifests),
-        u(counts->named), u(counts->objects), u(counts->removed),
+        u(counts->leases), u(counts->named), u(counts->objects), u(counts->removed),
         u(static_cast<uint64_t>(options.older_than.count())),
         options.dry_run ? "would go" : "removed", u(counts->removed_bytes), u(counts->young),
-        u(counts->leftovers), options.dry_run ? "would go" : "removed");
+        u(counts->stale_leases), options.dry_run ? "would go" : "removed", u(counts->leftovers),
+        options.dry_run ? "would go" : "removed");
     return 0;
 }
 
@@ -211,7 +212,9 @@ Result<int> view(const StoreOptions& options, const HostDrives& drives, bool mak
         }
         if (!make) return no_view(pin->hex());
     }
-    auto opened = OpenedStore::open(options);
+    StoreOptions reading = options;
+    reading.lease = make;  // find-view reads the manifest alone
+    auto opened = OpenedStore::open(reading);
     EMBER_TRY(opened);
     if (!make) {
         if (auto found = find_view(*(*opened)->cache(), (*opened)->manifest_digest(), drives)) {

@@ -57,6 +57,11 @@ Result<int> run(const snapshot::StoreOptions& options, const std::string& at, un
 
     auto opened = snapshot::OpenedStore::open(options);
     EMBER_TRY(opened);
+    if (!(*opened)->unleased().empty())
+        std::fprintf(stderr,
+                     "ember-store-mount: no lease on the manifest (%s): a collection of the store "
+                     "may remove chunks its drives have yet to read\n",
+                     (*opened)->unleased().c_str());
     const snapshot::Manifest& m = (*opened)->manifest();
     if (m.drives.empty())
         return fail("--manifest " + options.manifest_url +

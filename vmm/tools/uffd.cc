@@ -158,6 +158,11 @@ Result<int> run_from_store(const Options& o) {
     auto opened = snapshot::OpenedStore::open(
         {o.manifest, o.fetcher, o.cache, o.cache_bytes, o.manifest_sha256});
     EMBER_TRY(opened);
+    if (!(*opened)->unleased().empty())
+        std::fprintf(stderr,
+                     "ember-uffd: no lease on the manifest (%s): a collection of the store may "
+                     "remove chunks this VM has yet to read\n",
+                     (*opened)->unleased().c_str());
     const snapshot::Manifest& m = (*opened)->manifest();
     snapshot::ChunkCache* cache = (*opened)->cache();
     snapshot::ChunkStore& chunks_from = (*opened)->chunks();
